@@ -1,0 +1,105 @@
+/**
+ * Plain data shared by the statecharts and the I/O layer. Everything here is JSON so actor
+ * snapshots can be persisted and replayed.
+ */
+
+export type Lane = 'Code' | 'Models' | 'Data' | 'DevSecOps' | 'Docs';
+export const LANES: readonly Lane[] = ['Code', 'Models', 'Data', 'DevSecOps', 'Docs'];
+
+export type AgentRole = 'architect' | 'director' | 'manager' | 'programmer' | 'breaker';
+
+/** Top-level states every Director, Manager and Programmer shares (CONTRACT §6). */
+export type AgentState = 'IDLE' | 'EXECUTING' | 'FAILED';
+export type BreakerState = 'closed' | 'open' | 'halfOpen';
+
+/** A failure as machines hold it: never an Error instance. */
+export interface ErrorData {
+  code: string;
+  retryable: boolean;
+  message: string;
+  details?: Record<string, unknown>;
+}
+
+/** A model reference `provider/model`, e.g. `ollama/qwen2.5-coder:7b-instruct`. */
+export type ModelRef = string;
+
+/** Token counts as the provider reported them; `null` where it did not say. */
+export interface TokenUsage {
+  input: number | null;
+  output: number | null;
+  thinking?: number | null;
+  cache_read?: number | null;
+  cache_write?: number | null;
+}
+
+export interface Kpi {
+  files_changed: number;
+  lines_added: number;
+  lines_removed: number;
+}
+
+/** A job as submitted by a user (CONTRACT §4). */
+export interface JobSpec {
+  id: string;
+  task: string;
+  lane?: Lane;
+  files?: string[];
+  repo?: string;
+  submittedAt: string;
+}
+
+/** One subtask of a job, as the pool routes it. */
+export interface TaskSpec {
+  id: string;
+  jobId: string;
+  /** The Manager that owns the task and hears its outcome. */
+  managerId: string;
+  /** System id of the actor that receives `task.completed` / `task.failed`. */
+  replyTo: string;
+  instruction: string;
+  files: string[];
+  repo?: string;
+  baseCommit?: string;
+  /** Capabilities the programmer must have (`capability_match`). */
+  requires?: string[];
+  /** Programmers that must not get the task (already tried, escalated). */
+  exclude?: string[];
+  /** How many times the pool has started this task. */
+  attempt?: number;
+  /** Per-task timeout override in ms. */
+  timeoutMs?: number;
+}
+
+export interface TaskResult {
+  taskId: string;
+  jobId: string;
+  programmerId: string;
+  status: 'completed' | 'failed' | 'cancelled';
+  error?: ErrorData;
+  provider?: string;
+  model?: string;
+  usedBackup?: boolean;
+  tokens?: TokenUsage;
+  costUsd?: number;
+  durationMs?: number;
+  kpi?: Kpi;
+  branch?: string;
+  commit?: string;
+  summary?: string;
+}
+
+export type JobStatus = 'accepted' | 'running' | 'completed' | 'partial' | 'failed' | 'cancelled';
+export const TERMINAL_JOB_STATUSES: readonly JobStatus[] = ['completed', 'partial', 'failed', 'cancelled'];
+
+export interface JobOutcome {
+  jobId: string;
+  managerId: string;
+  status: Exclude<JobStatus, 'accepted' | 'running'>;
+  tasks: TaskResult[];
+  mergedBranch?: string;
+  conflicts?: string[];
+  error?: ErrorData;
+  tokens: { input: number; output: number };
+  costUsd: number;
+  durationMs: number;
+}

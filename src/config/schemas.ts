@@ -1,0 +1,216 @@
+/**
+ * The single source of truth for PAS configuration. Types come from these schemas via z.infer;
+ * every object is strict so a typo fails with its file and key path.
+ */
+import { z } from 'zod';
+import { LANES } from '../../machines/domain.ts';
+
+const agentId = z.string().regex(/^[A-Za-z][A-Za-z0-9_-]{0,63}$/, 'an agent id is letters, digits, - and _');
+const port = z.number().int().min(1).max(65535);
+const lane = z.enum(LANES as [string, ...string[]]);
+/** `provider/model`; the model part may hold `:` and `/` (`ollama/qwen2.5-coder:7b-instruct`). */
+export const modelRef = z.string().regex(/^[a-z][a-z0-9_-]*\/\S+$/, 'expected "provider/model"');
+
+export const llmChoiceSchema = z.strictObject({
+  provider: z.string().min(1),
+  model: z.string().min(1),
+  temperature: z.number().min(0).max(2).default(0.2),
+  max_tokens: z.number().int().positive().default(4096),
+});
+
+export const llmPairSchema = z.strictObject({
+  primary: llmChoiceSchema,
+  backup: llmChoiceSchema.optional(),
+});
+
+// ── pas.yaml ────────────────────────────────────────────────────────────────
+
+export const gatewaySchema = z.strictObject({
+  host: z.string().min(1).default('127.0.0.1'),
+  port: port.default(6101),
+  body_limit_bytes: z.number().int().positive().default(1_048_576),
+  ws: z
+    .strictObject({
+      ring_size: z.number().int().positive().default(10_000),
+      max_buffered_bytes: z.number().int().positive().default(4 * 1_048_576),
+      heartbeat_s: z.number().positive().default(15),
+    })
+    .prefault({}),
+});
+
+export const architectSchema = z.strictObject({
+  agent_id: agentId,
+  service: z.string().min(1),
+  port,
+  llm: llmPairSchema,
+});
+
+export const directorSchema = z.strictObject({
+  agent_id: agentId,
+  service: z.string().min(1),
+  port,
+  parent: agentId,
+  lane,
+  llm: llmPairSchema.optional(),
+});
+
+export const managerSchema = z.strictObject({
+  agent_id: agentId,
+  service: z.string().min(1),
+  port,
+  parent: agentId,
+  lane,
+  llm: llmPairSchema,
+  resources: z.strictObject({
+    max_concurrent_tasks: z.number().int().positive(),
+    max_programmers: z.number().int().positive(),
+    timeout_s: z.number().positive(),
+  }),
+});
+
+export const pasSchema = z.strictObject({
+  gateway: gatewaySchema.prefault({}),
+  runtime: z
+    .strictObject({
+      on_restart: z.enum(['requeue', 'interrupt']).default('requeue'),
+      data_dir: z.string().min(1).default('artifacts'),
+    })
+    .prefault({}),
+  lanes: z.array(lane).min(1),
+  architect: architectSchema,
+  directors: z.array(directorSchema).min(1),
+  managers: z.array(managerSchema).min(1),
+});
+
+// ── programmer_pool.yaml ────────────────────────────────────────────────────
+
+export const executorKind = z.enum(['native', 'aider']);
+
+export const programmerSchema = z.strictObject({
+  id: agentId,
+  port,
+  parent: agentId.optional(),
+  primary_llm: modelRef,
+  backup_llm: modelRef.optional(),
+  capabilities: z.array(z.string().min(1)).default([]),
+  executor: executorKind.optional(),
+  timeout_s: z.number().positive().optional(),
+});
+
+export const poolSchema = z.strictObject({
+  pool_size: z.number().int().min(1).max(49),
+  defaults: z
+    .strictObject({
+      executor: executorKind.default('native'),
+      timeout_s: z.number().positive().default(300),
+    })
+    .prefault({}),
+  programmers: z.array(programmerSchema).min(1).max(49),
+  load_balancing: z.strictObject({
+    strategy: z.enum(['least_loaded', 'round_robin', 'capability_match']),
+    prefer_free_models: z.boolean().default(true),
+    max_queue_per_programmer: z.number().int().min(0),
+    health_check_interval_s: z.number().positive().default(30),
+  }),
+  failover: z.strictObject({
+    enabled: z.boolean().default(true),
+    max_retries: z.number().int().min(0),
+    retry_delay_s: z.number().min(0),
+    circuit_breaker: z.strictObject({
+      enabled: z.boolean().default(true),
+      failure_threshold: z.number().int().positive(),
+      window_minutes: z.number().positive(),
+      cooldown_minutes: z.number().positive(),
+    }),
+  }),
+  capability_routing: z.record(z.string(), z.array(agentId)).default({}),
+  cost_optimization: z.strictObject({
+    enabled: z.boolean().default(true),
+    prefer_free_over_paid: z.boolean().default(true),
+    max_daily_spend_usd: z.number().min(0),
+  }),
+  supervision: z
+    .strictObject({
+      max_restarts: z.number().int().min(0).default(3),
+      period_s: z.number().positive().default(60),
+    })
+    .prefault({}),
+  aider: z
+    .strictObject({
+      binary: z.string().min(1).default('aider'),
+      edit_format: z.string().min(1).default('diff'),
+      timeout_s: z.number().positive().default(600),
+    })
+    .prefault({}),
+});
+
+// ── models.yaml ─────────────────────────────────────────────────────────────
+
+export const modelPriceSchema = z.strictObject({
+  input_per_mtok: z.number().min(0),
+  output_per_mtok: z.number().min(0),
+  cache_read_per_mtok: z.number().min(0).optional(),
+  cache_write_per_mtok: z.number().min(0).optional(),
+  context_window: z.number().int().positive().optional(),
+});
+
+export const providerKind = z.enum(['ollama', 'openai', 'anthropic', 'google', 'scripted']);
+
+export const providerSchema = z.strictObject({
+  /** Which wire protocol to speak; defaults to the provider's own name (an OpenAI-compatible server sets `openai`). */
+  kind: providerKind.optional(),
+  base_url: z.url().optional(),
+  base_url_env: z.string().regex(/^[A-Z_][A-Z0-9_]*$/).optional(),
+  api_key_env: z.string().regex(/^[A-Z_][A-Z0-9_]*$/).optional(),
+  timeout_s: z.number().positive().default(120),
+  cassette: z.string().min(1).optional(),
+  models: z.record(z.string().min(1), modelPriceSchema),
+});
+
+export const modelsSchema = z.strictObject({
+  providers: z.record(z.string().regex(/^[a-z][a-z0-9_-]*$/), providerSchema),
+});
+
+// ── allowlists ──────────────────────────────────────────────────────────────
+
+export const fsAllowlistSchema = z.strictObject({
+  read: z.array(z.string().min(1)).default(['**/*']),
+  write: z.array(z.string().min(1)),
+  deny: z.array(z.string().min(1)).default([]),
+});
+
+export const cmdAllowlistSchema = z.strictObject({
+  timeout_s: z.number().positive().default(120),
+  commands: z.array(
+    z.strictObject({
+      name: z.string().min(1),
+      program: z.string().min(1).regex(/^[^\s/\\]+$/, 'a program name, not a path or a shell line'),
+      args: z.array(z.string()).default([]),
+      allow_extra_args: z.boolean().default(false),
+    }),
+  ),
+});
+
+export type LlmChoice = z.infer<typeof llmChoiceSchema>;
+export type LlmPair = z.infer<typeof llmPairSchema>;
+export type PasConfigFile = z.infer<typeof pasSchema>;
+export type ManagerConfig = z.infer<typeof managerSchema>;
+export type DirectorConfig = z.infer<typeof directorSchema>;
+export type ArchitectConfig = z.infer<typeof architectSchema>;
+export type PoolConfigFile = z.infer<typeof poolSchema>;
+export type ProgrammerConfigFile = z.infer<typeof programmerSchema>;
+export type ModelsConfigFile = z.infer<typeof modelsSchema>;
+export type ProviderConfig = z.infer<typeof providerSchema>;
+export type ModelPrice = z.infer<typeof modelPriceSchema>;
+export type FsAllowlist = z.infer<typeof fsAllowlistSchema>;
+export type CmdAllowlist = z.infer<typeof cmdAllowlistSchema>;
+export type ExecutorKind = z.infer<typeof executorKind>;
+
+/** The files of a configs folder and the schema each one must satisfy. */
+export const CONFIG_FILES = {
+  pas: { file: 'pas.yaml', schema: pasSchema },
+  pool: { file: 'programmer_pool.yaml', schema: poolSchema },
+  models: { file: 'models.yaml', schema: modelsSchema },
+  fsAllowlist: { file: 'fs_allowlist.yaml', schema: fsAllowlistSchema },
+  cmdAllowlist: { file: 'cmd_allowlist.yaml', schema: cmdAllowlistSchema },
+} as const;

@@ -1,0 +1,78 @@
+/**
+ * Contracts of the LLM layer: provider adapters speak one wire protocol each; the LLM client
+ * adds retries, primary→backup failover, shared breakers, prices and the daily budget.
+ */
+import type { ErrorData, ModelRef, TokenUsage } from '../../machines/domain.ts';
+
+export interface ChatMessage {
+  role: 'system' | 'user' | 'assistant';
+  content: string;
+}
+
+export interface ChatRequest {
+  messages: ChatMessage[];
+  temperature?: number;
+  maxTokens?: number;
+  /** Stream the reply with the provider's own framing (SSE; NDJSON for Ollama). */
+  stream?: boolean;
+  /** Called for every streamed text delta. */
+  onToken?: (delta: string) => void;
+  signal?: AbortSignal;
+  /** Who is calling; used for the scripted cassette, logs and metrics, never sent to a provider. */
+  meta?: { agentId?: string; role?: string; jobId?: string; taskId?: string; purpose?: string };
+}
+
+export interface ChatResponse {
+  text: string;
+  /** Exactly as the provider reported it; counts it did not send are null. */
+  usage: TokenUsage;
+  provider: string;
+  model: string;
+  finishReason?: string;
+}
+
+/** One provider wire protocol. Throws PasError with a PAS_ERR_LLM_* code on failure. */
+export interface ProviderAdapter {
+  readonly provider: string;
+  chat(model: string, request: ChatRequest): Promise<ChatResponse>;
+}
+
+export interface LlmAttempt {
+  ref: ModelRef;
+  ok: boolean;
+  error?: ErrorData;
+  /** Set when the breaker refused the call without sending it. */
+  skipped?: 'breaker_open' | 'budget';
+}
+
+export interface LlmCallResult extends ChatResponse {
+  ref: ModelRef;
+  usedBackup: boolean;
+  costUsd: number;
+  attempts: LlmAttempt[];
+}
+
+export interface LlmCallOptions {
+  agentId: string;
+  primary: ModelRef;
+  backup?: ModelRef;
+  request: ChatRequest;
+}
+
+export interface LlmClient {
+  call(options: LlmCallOptions): Promise<LlmCallResult>;
+}
+
+/** Admission and outcome reporting for the breaker of each provider/model. */
+export interface BreakerGate {
+  admit(ref: ModelRef): 'allow' | 'probe' | 'reject';
+  record(ref: ModelRef, outcome: 'success' | 'failure', probe: boolean, error?: ErrorData): void;
+  state(ref: ModelRef): 'closed' | 'open' | 'halfOpen';
+  failures(ref: ModelRef): number;
+}
+
+/** Durable store of today's spend (survives restarts). */
+export interface SpendStore {
+  spent(day: string): number;
+  add(day: string, usd: number): void;
+}

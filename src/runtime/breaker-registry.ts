@@ -1,0 +1,98 @@
+/**
+ * Breaker actors keyed by provider/model, shared by every agent that uses the model. The
+ * runtime spawns them inside its actor system (so they show in the feed); standalone use
+ * (tests, scripts) creates them on first use.
+ */
+import { createActor, type ActorOptions, type ActorRefFrom, type AnyActorLogic } from 'xstate';
+import {
+  breakerAdmission,
+  breakerStateOf,
+  circuitBreakerMachine,
+  failuresInWindow,
+} from '../../machines/circuit-breaker.machine.ts';
+import type { ErrorData, ModelRef } from '../../machines/domain.ts';
+import type { BreakerGate } from '../llm/types.ts';
+
+/** XState's scheduler clock (real, or SimulatedClock in tests). */
+export type Clock = NonNullable<ActorOptions<AnyActorLogic>['clock']>;
+
+export type BreakerRef = ActorRefFrom<typeof circuitBreakerMachine>;
+
+export interface BreakerSettings {
+  enabled: boolean;
+  failureThreshold: number;
+  windowMs: number;
+  cooldownMs: number;
+}
+
+export function breakerSystemId(ref: ModelRef): string {
+  return `breaker:${ref}`;
+}
+
+export class BreakerRegistry implements BreakerGate {
+  private readonly refs = new Map<ModelRef, BreakerRef>();
+
+  constructor(
+    private readonly settings: BreakerSettings,
+    private readonly now: () => number = Date.now,
+    private readonly clock?: Clock,
+  ) {}
+
+  /** Adopt an actor spawned elsewhere (the runtime's system). */
+  adopt(ref: ModelRef, actor: BreakerRef): void {
+    this.refs.set(ref, actor);
+  }
+
+  get(ref: ModelRef): BreakerRef {
+    let actor = this.refs.get(ref);
+    if (!actor) {
+      actor = createActor(circuitBreakerMachine, {
+        input: {
+          key: ref,
+          threshold: this.settings.failureThreshold,
+          windowMs: this.settings.windowMs,
+          cooldownMs: this.settings.cooldownMs,
+        },
+        ...(this.clock ? { clock: this.clock } : {}),
+      });
+      actor.start();
+      this.refs.set(ref, actor);
+    }
+    return actor;
+  }
+
+  keys(): ModelRef[] {
+    return [...this.refs.keys()];
+  }
+
+  admit(ref: ModelRef): 'allow' | 'probe' | 'reject' {
+    if (!this.settings.enabled) return 'allow';
+    const actor = this.get(ref);
+    const admission = breakerAdmission(actor.getSnapshot().value);
+    if (admission === 'probe') actor.send({ type: 'probe.started', at: this.now() });
+    return admission;
+  }
+
+  record(ref: ModelRef, outcome: 'success' | 'failure', probe: boolean, error?: ErrorData): void {
+    if (!this.settings.enabled) return;
+    const at = this.now();
+    const actor = this.get(ref);
+    if (outcome === 'success') actor.send({ type: 'call.succeeded', at, probe });
+    else actor.send(error ? { type: 'call.failed', at, probe, error } : { type: 'call.failed', at, probe });
+  }
+
+  state(ref: ModelRef): 'closed' | 'open' | 'halfOpen' {
+    if (!this.settings.enabled) return 'closed';
+    return breakerStateOf(this.get(ref).getSnapshot().value);
+  }
+
+  failures(ref: ModelRef): number {
+    if (!this.settings.enabled) return 0;
+    return failuresInWindow(this.get(ref).getSnapshot().context, this.now()).length;
+  }
+
+  stop(): void {
+    for (const actor of this.refs.values()) actor.stop();
+    this.refs.clear();
+  }
+}
