@@ -76,3 +76,22 @@ export interface SpendStore {
   spent(day: string): number;
   add(day: string, usd: number): void;
 }
+
+/** One line of `artifacts/receipts/{run_id}.jsonl` (CONTRACT §7). */
+export interface Receipt {
+  run_id: string;
+  job_id: string;
+  task_id: string;
+  agent_id: string;
+  provider: string | null;
+  model: string | null;
+  used_backup: boolean;
+  status: 'completed' | 'failed' | 'cancelled';
+  error?: ErrorData;
+  tokens: TokenUsage;
+  cost_usd: number;
+  duration_ms: number;
+  kpi: { files_changed: number; lines_added: number; lines_removed: number };
+  started_at: string;
+  finished_at: string;
+}
