@@ -1,0 +1,679 @@
+/**
+ * The durable journal (`artifacts/pas.db`): jobs, tasks, actor snapshots, daily spend and the
+ * receipt index, in one SQLite file opened with WAL and `synchronous=FULL`, so a call that has
+ * returned is on disk even if the process is killed on the next line.
+ *
+ * Every method is synchronous and runs prepared statements; writes that touch more than one
+ * row run in one transaction. Failures surface as `PasError` `PAS_ERR_JOURNAL` (unknown job or
+ * task ids as `PAS_ERR_JOB_NOT_FOUND` / `PAS_ERR_TASK_NOT_FOUND`).
+ */
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import Database from 'better-sqlite3';
+import {
+  TERMINAL_JOB_STATUSES,
+  type ErrorData,
+  type JobOutcome,
+  type JobSpec,
+  type JobStatus,
+  type Lane,
+  type TaskResult,
+  type TaskSpec,
+} from '../../machines/domain.ts';
+import { PasError, errorData, isPasError } from '../errors.ts';
+import type { SpendStore } from '../llm/types.ts';
+
+export type TaskStatus = 'queued' | 'running' | 'completed' | 'failed' | 'cancelled' | 'interrupted';
+export const TASK_STATUSES: readonly TaskStatus[] = ['queued', 'running', 'completed', 'failed', 'cancelled', 'interrupted'];
+/** A task in one of these states has its final word; only a higher attempt reopens it. */
+export const FINISHED_TASK_STATUSES: readonly TaskStatus[] = ['completed', 'failed', 'cancelled', 'interrupted'];
+export const JOB_STATUSES: readonly JobStatus[] = ['accepted', 'running', 'completed', 'partial', 'failed', 'cancelled'];
+
+export interface JobRecord {
+  id: string;
+  spec: JobSpec;
+  lane: Lane | null;
+  managerId: string | null;
+  status: JobStatus;
+  outcome: JobOutcome | null;
+  error: ErrorData | null;
+  acceptedAt: string;
+  startedAt: string | null;
+  finishedAt: string | null;
+  updatedAt: string;
+}
+
+export interface TaskRecord {
+  id: string;
+  jobId: string;
+  spec: TaskSpec;
+  status: TaskStatus;
+  attempt: number;
+  programmerId: string | null;
+  result: TaskResult | null;
+  error: ErrorData | null;
+  merged: boolean;
+  createdAt: string;
+  startedAt: string | null;
+  finishedAt: string | null;
+  updatedAt: string;
+}
+
+export interface JobStatusFields {
+  managerId?: string;
+  lane?: Lane;
+  error?: ErrorData;
+}
+
+export interface TaskStatusFields {
+  programmerId?: string;
+  attempt?: number;
+  error?: ErrorData;
+}
+
+export interface ListJobsQuery {
+  status?: JobStatus | readonly JobStatus[];
+  /** Default 100. */
+  limit?: number;
+  offset?: number;
+}
+
+export interface AcceptResult {
+  /** False when a job with this id was already journaled (the stored job is returned). */
+  created: boolean;
+  job: JobRecord;
+}
+
+export interface RecoveryReport {
+  mode: 'requeue' | 'interrupt';
+  /** Tasks that were running, as they are now (queued or interrupted). */
+  tasks: TaskRecord[];
+  /** The programmer each changed task was running on, by task id. */
+  previousProgrammers: Record<string, string | null>;
+  /** Jobs still accepted or running after recovery (their Managers must pick them up). */
+  unfinishedJobs: JobRecord[];
+}
+
+export interface JournalCounts {
+  jobs: Record<JobStatus, number>;
+  tasks: Record<TaskStatus, number>;
+  snapshots: number;
+}
+
+export interface ReceiptKey {
+  runId: string;
+  taskId: string;
+  attempt: number;
+}
+
+export interface JournalOptions {
+  /** Clock for timestamps (injectable for tests). */
+  now?: () => Date;
+  /** How long a writer waits for a lock held by another connection. Default 5000 ms. */
+  busyTimeoutMs?: number;
+}
+
+export interface Journal {
+  readonly path: string;
+  acceptJob(spec: JobSpec): AcceptResult;
+  /** Returns false (and writes nothing) when the job already has a terminal status. */
+  setJobStatus(id: string, status: JobStatus, fields?: JobStatusFields): boolean;
+  /** Returns false (and writes nothing) when the job already has a terminal status. */
+  finishJob(outcome: JobOutcome): boolean;
+  getJob(id: string): JobRecord | undefined;
+  /** Newest first. */
+  listJobs(query?: ListJobsQuery): JobRecord[];
+  countJobs(status?: JobStatus | readonly JobStatus[]): number;
+  /**
+   * Insert or update a task. A finished task is only overwritten by a higher attempt (a retry),
+   * which clears its result; returns whether anything was written.
+   */
+  upsertTask(spec: TaskSpec, status?: TaskStatus): boolean;
+  /** Returns false when the task is already finished. */
+  setTaskStatus(id: string, status: TaskStatus, fields?: TaskStatusFields): boolean;
+  /** Idempotent: finishing an already-finished task writes nothing and returns false. */
+  finishTask(result: TaskResult): boolean;
+  /** Returns false if the task was already merged. */
+  markMerged(taskId: string): boolean;
+  getTask(id: string): TaskRecord | undefined;
+  /** In creation order. */
+  tasksForJob(jobId: string): TaskRecord[];
+  /** Jobs accepted or running, oldest first. */
+  unfinishedJobs(): JobRecord[];
+  runningTasks(): TaskRecord[];
+  queuedTasks(): TaskRecord[];
+  /** At start-up: running tasks become queued (`requeue`) or interrupted (`interrupt`). */
+  recover(options: { mode: 'requeue' | 'interrupt' }): RecoveryReport;
+  saveSnapshot(actorId: string, snapshot: unknown): void;
+  loadSnapshot<T = unknown>(actorId: string): T | undefined;
+  deleteSnapshot(actorId: string): boolean;
+  snapshotIds(): string[];
+  spendStore(): SpendStore;
+  /** Records a receipt key; false if the same (run, task, attempt) was recorded before. */
+  recordReceipt(key: ReceiptKey): boolean;
+  counts(): JournalCounts;
+  /** Read one pragma (diagnostics and tests), e.g. `journal_mode`. */
+  pragma(name: string): unknown;
+  readonly schemaVersion: number;
+  close(): void;
+}
+
+/** Schema migrations; index i moves `user_version` from i to i + 1. Append, never edit. */
+const MIGRATIONS: readonly string[] = [
+  `
+  CREATE TABLE jobs (
+    id          TEXT PRIMARY KEY,
+    spec        TEXT NOT NULL,
+    lane        TEXT,
+    manager_id  TEXT,
+    status      TEXT NOT NULL CHECK (status IN ('accepted','running','completed','partial','failed','cancelled')),
+    outcome     TEXT,
+    error       TEXT,
+    accepted_at TEXT NOT NULL,
+    started_at  TEXT,
+    finished_at TEXT,
+    updated_at  TEXT NOT NULL
+  );
+  CREATE INDEX jobs_status ON jobs (status);
+  CREATE INDEX jobs_accepted_at ON jobs (accepted_at);
+
+  CREATE TABLE tasks (
+    id            TEXT PRIMARY KEY,
+    job_id        TEXT NOT NULL,
+    spec          TEXT NOT NULL,
+    status        TEXT NOT NULL CHECK (status IN ('queued','running','completed','failed','cancelled','interrupted')),
+    attempt       INTEGER NOT NULL DEFAULT 0,
+    programmer_id TEXT,
+    result        TEXT,
+    error         TEXT,
+    merged        INTEGER NOT NULL DEFAULT 0 CHECK (merged IN (0, 1)),
+    created_at    TEXT NOT NULL,
+    started_at    TEXT,
+    finished_at   TEXT,
+    updated_at    TEXT NOT NULL
+  );
+  CREATE INDEX tasks_job ON tasks (job_id);
+  CREATE INDEX tasks_status ON tasks (status);
+
+  CREATE TABLE snapshots (
+    actor_id   TEXT PRIMARY KEY,
+    snapshot   TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+  );
+
+  CREATE TABLE spend (
+    day TEXT PRIMARY KEY,
+    usd REAL NOT NULL DEFAULT 0
+  );
+
+  CREATE TABLE receipts_index (
+    run_id      TEXT NOT NULL,
+    task_id     TEXT NOT NULL,
+    attempt     INTEGER NOT NULL,
+    recorded_at TEXT NOT NULL,
+    PRIMARY KEY (run_id, task_id, attempt)
+  );
+  `,
+];
+
+export const JOURNAL_SCHEMA_VERSION = MIGRATIONS.length;
+
+interface JobRow {
+  id: string;
+  spec: string;
+  lane: string | null;
+  manager_id: string | null;
+  status: string;
+  outcome: string | null;
+  error: string | null;
+  accepted_at: string;
+  started_at: string | null;
+  finished_at: string | null;
+  updated_at: string;
+}
+
+interface TaskRow {
+  id: string;
+  job_id: string;
+  spec: string;
+  status: string;
+  attempt: number;
+  programmer_id: string | null;
+  result: string | null;
+  error: string | null;
+  merged: number;
+  created_at: string;
+  started_at: string | null;
+  finished_at: string | null;
+  updated_at: string;
+}
+
+const isTerminalJob = (status: string): boolean => (TERMINAL_JOB_STATUSES as readonly string[]).includes(status);
+const isFinishedTask = (status: string): boolean => (FINISHED_TASK_STATUSES as readonly string[]).includes(status);
+
+function parseJson<T>(text: string | null): T | null {
+  return text === null ? null : (JSON.parse(text) as T);
+}
+
+function toJob(row: JobRow): JobRecord {
+  return {
+    id: row.id,
+    spec: JSON.parse(row.spec) as JobSpec,
+    lane: row.lane as Lane | null,
+    managerId: row.manager_id,
+    status: row.status as JobStatus,
+    outcome: parseJson<JobOutcome>(row.outcome),
+    error: parseJson<ErrorData>(row.error),
+    acceptedAt: row.accepted_at,
+    startedAt: row.started_at,
+    finishedAt: row.finished_at,
+    updatedAt: row.updated_at,
+  };
+}
+
+function toTask(row: TaskRow): TaskRecord {
+  return {
+    id: row.id,
+    jobId: row.job_id,
+    spec: JSON.parse(row.spec) as TaskSpec,
+    status: row.status as TaskStatus,
+    attempt: row.attempt,
+    programmerId: row.programmer_id,
+    result: parseJson<TaskResult>(row.result),
+    error: parseJson<ErrorData>(row.error),
+    merged: row.merged === 1,
+    createdAt: row.created_at,
+    startedAt: row.started_at,
+    finishedAt: row.finished_at,
+    updatedAt: row.updated_at,
+  };
+}
+
+function statusList(status: JobStatus | readonly JobStatus[] | undefined): readonly JobStatus[] | undefined {
+  if (status === undefined) return undefined;
+  return typeof status === 'string' ? [status] : status;
+}
+
+function wrap(op: string, path: string, err: unknown): PasError {
+  if (isPasError(err)) return err;
+  const code = (err as { code?: unknown } | null)?.code;
+  const busy = code === 'SQLITE_BUSY' || code === 'SQLITE_LOCKED';
+  const message = err instanceof Error ? err.message : String(err);
+  return new PasError('PAS_ERR_JOURNAL', `journal ${op} failed (${path}): ${message}`, {
+    cause: err,
+    retryable: busy,
+    details: { op, path, ...(typeof code === 'string' ? { sqliteCode: code } : {}) },
+  });
+}
+
+function migrate(db: Database.Database, path: string): number {
+  const current = db.pragma('user_version', { simple: true }) as number;
+  if (current > MIGRATIONS.length) {
+    throw new PasError('PAS_ERR_JOURNAL', `journal ${path} has schema version ${current}, newer than this build (${MIGRATIONS.length})`, {
+      details: { path, schemaVersion: current, supported: MIGRATIONS.length },
+    });
+  }
+  for (let version = current; version < MIGRATIONS.length; version += 1) {
+    const sql = MIGRATIONS[version];
+    if (sql === undefined) break;
+    db.transaction(() => {
+      db.exec(sql);
+      db.pragma(`user_version = ${version + 1}`);
+    }).immediate();
+  }
+  return db.pragma('user_version', { simple: true }) as number;
+}
+
+/** Open (creating if needed) the journal at `path`; `:memory:` gives a private in-memory one. */
+export function openJournal(path: string, options: JournalOptions = {}): Journal {
+  const now = options.now ?? (() => new Date());
+  const stamp = (): string => now().toISOString();
+  let db: Database.Database;
+  let schemaVersion: number;
+  try {
+    if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+    db = new Database(path);
+  } catch (err) {
+    throw wrap('open', path, err);
+  }
+  try {
+    db.pragma(`busy_timeout = ${Math.max(0, Math.trunc(options.busyTimeoutMs ?? 5000))}`);
+    const mode = db.pragma('journal_mode = WAL', { simple: true });
+    if (path !== ':memory:' && String(mode).toLowerCase() !== 'wal') {
+      throw new PasError('PAS_ERR_JOURNAL', `journal ${path} refused WAL mode (got ${String(mode)})`, { details: { path, mode } });
+    }
+    db.pragma('synchronous = FULL');
+    schemaVersion = migrate(db, path);
+  } catch (err) {
+    db.close();
+    throw wrap('open', path, err);
+  }
+
+  const stmt = {
+    insertJob: db.prepare<[string, string, string | null, string, string]>(
+      `INSERT INTO jobs (id, spec, lane, status, accepted_at, updated_at)
+       VALUES (?, ?, ?, 'accepted', ?, ?) ON CONFLICT (id) DO NOTHING`,
+    ),
+    getJob: db.prepare<[string], JobRow>('SELECT * FROM jobs WHERE id = ?'),
+    setJobStatus: db.prepare<{
+      id: string; status: string; managerId: string | null; lane: string | null; error: string | null; now: string; terminal: number;
+    }>(
+      `UPDATE jobs SET
+         status = @status,
+         manager_id = COALESCE(@managerId, manager_id),
+         lane = COALESCE(@lane, lane),
+         error = COALESCE(@error, error),
+         started_at = CASE WHEN @status = 'running' AND started_at IS NULL THEN @now ELSE started_at END,
+         finished_at = CASE WHEN @terminal = 1 THEN @now ELSE finished_at END,
+         updated_at = @now
+       WHERE id = @id AND status NOT IN ('completed','partial','failed','cancelled')`,
+    ),
+    finishJob: db.prepare<{ id: string; status: string; managerId: string; outcome: string; error: string | null; now: string }>(
+      `UPDATE jobs SET
+         status = @status, manager_id = @managerId, outcome = @outcome, error = COALESCE(@error, error),
+         started_at = COALESCE(started_at, @now), finished_at = @now, updated_at = @now
+       WHERE id = @id AND status NOT IN ('completed','partial','failed','cancelled')`,
+    ),
+    unfinishedJobs: db.prepare<[], JobRow>(
+      `SELECT * FROM jobs WHERE status IN ('accepted','running') ORDER BY accepted_at ASC, rowid ASC`,
+    ),
+    jobCounts: db.prepare<[], { status: string; n: number }>('SELECT status, COUNT(*) AS n FROM jobs GROUP BY status'),
+
+    getTask: db.prepare<[string], TaskRow>('SELECT * FROM tasks WHERE id = ?'),
+    insertTask: db.prepare<{ id: string; jobId: string; spec: string; status: string; attempt: number; now: string }>(
+      `INSERT INTO tasks (id, job_id, spec, status, attempt, created_at, started_at, updated_at)
+       VALUES (@id, @jobId, @spec, @status, @attempt, @now, CASE WHEN @status = 'running' THEN @now END, @now)`,
+    ),
+    updateTask: db.prepare<{ id: string; jobId: string; spec: string; status: string; attempt: number; now: string; reopen: number }>(
+      `UPDATE tasks SET
+         job_id = @jobId, spec = @spec, status = @status, attempt = @attempt,
+         result = CASE WHEN @reopen = 1 THEN NULL ELSE result END,
+         error = CASE WHEN @reopen = 1 THEN NULL ELSE error END,
+         finished_at = CASE WHEN @reopen = 1 THEN NULL ELSE finished_at END,
+         started_at = CASE WHEN @status = 'running' THEN COALESCE(CASE WHEN @reopen = 1 THEN NULL ELSE started_at END, @now)
+                           WHEN @reopen = 1 THEN NULL ELSE started_at END,
+         updated_at = @now
+       WHERE id = @id`,
+    ),
+    setTaskStatus: db.prepare<{
+      id: string; status: string; programmerId: string | null; attempt: number | null; error: string | null; now: string; finished: number;
+    }>(
+      `UPDATE tasks SET
+         status = @status,
+         programmer_id = COALESCE(@programmerId, programmer_id),
+         attempt = COALESCE(@attempt, attempt),
+         error = COALESCE(@error, error),
+         started_at = CASE WHEN @status = 'running' THEN @now ELSE started_at END,
+         finished_at = CASE WHEN @finished = 1 THEN @now ELSE finished_at END,
+         updated_at = @now
+       WHERE id = @id AND status NOT IN ('completed','failed','cancelled','interrupted')`,
+    ),
+    finishTask: db.prepare<{ id: string; status: string; programmerId: string; result: string; error: string | null; now: string }>(
+      `UPDATE tasks SET
+         status = @status, programmer_id = @programmerId, result = @result, error = @error,
+         finished_at = @now, updated_at = @now
+       WHERE id = @id AND status NOT IN ('completed','failed','cancelled','interrupted')`,
+    ),
+    markMerged: db.prepare<{ id: string; now: string }>('UPDATE tasks SET merged = 1, updated_at = @now WHERE id = @id AND merged = 0'),
+    tasksForJob: db.prepare<[string], TaskRow>('SELECT * FROM tasks WHERE job_id = ? ORDER BY rowid ASC'),
+    tasksByStatus: db.prepare<[string], TaskRow>('SELECT * FROM tasks WHERE status = ? ORDER BY rowid ASC'),
+    requeue: db.prepare<{ id: string; now: string }>(
+      `UPDATE tasks SET status = 'queued', programmer_id = NULL, started_at = NULL, updated_at = @now
+       WHERE id = @id AND status = 'running'`,
+    ),
+    interrupt: db.prepare<{ id: string; now: string; error: string }>(
+      `UPDATE tasks SET status = 'interrupted', error = @error, finished_at = @now, updated_at = @now
+       WHERE id = @id AND status = 'running'`,
+    ),
+    taskCounts: db.prepare<[], { status: string; n: number }>('SELECT status, COUNT(*) AS n FROM tasks GROUP BY status'),
+
+    saveSnapshot: db.prepare<[string, string, string]>(
+      `INSERT INTO snapshots (actor_id, snapshot, updated_at) VALUES (?, ?, ?)
+       ON CONFLICT (actor_id) DO UPDATE SET snapshot = excluded.snapshot, updated_at = excluded.updated_at`,
+    ),
+    loadSnapshot: db.prepare<[string], { snapshot: string }>('SELECT snapshot FROM snapshots WHERE actor_id = ?'),
+    deleteSnapshot: db.prepare<[string]>('DELETE FROM snapshots WHERE actor_id = ?'),
+    snapshotIds: db.prepare<[], { actor_id: string }>('SELECT actor_id FROM snapshots ORDER BY actor_id'),
+    snapshotCount: db.prepare<[], { n: number }>('SELECT COUNT(*) AS n FROM snapshots'),
+
+    spent: db.prepare<[string], { usd: number }>('SELECT usd FROM spend WHERE day = ?'),
+    addSpend: db.prepare<[string, number]>(
+      'INSERT INTO spend (day, usd) VALUES (?, ?) ON CONFLICT (day) DO UPDATE SET usd = usd + excluded.usd',
+    ),
+
+    recordReceipt: db.prepare<[string, string, number, string]>(
+      'INSERT INTO receipts_index (run_id, task_id, attempt, recorded_at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING',
+    ),
+  };
+
+  let closed = false;
+  const run = <T>(op: string, fn: () => T): T => {
+    if (closed) throw new PasError('PAS_ERR_JOURNAL', `journal ${op} failed (${path}): the journal is closed`, { details: { op, path } });
+    try {
+      return fn();
+    } catch (err) {
+      throw wrap(op, path, err);
+    }
+  };
+
+  const getJob = (id: string): JobRecord | undefined => {
+    const row = stmt.getJob.get(id);
+    return row ? toJob(row) : undefined;
+  };
+  const requireJob = (id: string): JobRecord => {
+    const job = getJob(id);
+    if (!job) throw new PasError('PAS_ERR_JOB_NOT_FOUND', `no job ${id} in the journal`, { details: { jobId: id } });
+    return job;
+  };
+  const getTask = (id: string): TaskRecord | undefined => {
+    const row = stmt.getTask.get(id);
+    return row ? toTask(row) : undefined;
+  };
+  const requireTask = (id: string): TaskRecord => {
+    const task = getTask(id);
+    if (!task) throw new PasError('PAS_ERR_TASK_NOT_FOUND', `no task ${id} in the journal`, { details: { taskId: id } });
+    return task;
+  };
+
+  const acceptJob = db.transaction((spec: JobSpec): AcceptResult => {
+    const at = stamp();
+    const info = stmt.insertJob.run(spec.id, JSON.stringify(spec), spec.lane ?? null, at, at);
+    return { created: info.changes === 1, job: requireJob(spec.id) };
+  });
+
+  const setJobStatus = db.transaction((id: string, status: JobStatus, fields: JobStatusFields): boolean => {
+    requireJob(id);
+    const info = stmt.setJobStatus.run({
+      id,
+      status,
+      managerId: fields.managerId ?? null,
+      lane: fields.lane ?? null,
+      error: fields.error ? JSON.stringify(fields.error) : null,
+      now: stamp(),
+      terminal: isTerminalJob(status) ? 1 : 0,
+    });
+    return info.changes === 1;
+  });
+
+  const finishJob = db.transaction((outcome: JobOutcome): boolean => {
+    requireJob(outcome.jobId);
+    const info = stmt.finishJob.run({
+      id: outcome.jobId,
+      status: outcome.status,
+      managerId: outcome.managerId,
+      outcome: JSON.stringify(outcome),
+      error: outcome.error ? JSON.stringify(outcome.error) : null,
+      now: stamp(),
+    });
+    return info.changes === 1;
+  });
+
+  const upsertTask = db.transaction((spec: TaskSpec, status: TaskStatus): boolean => {
+    const existing = stmt.getTask.get(spec.id);
+    const now = stamp();
+    const attempt = spec.attempt ?? existing?.attempt ?? 0;
+    const base = { id: spec.id, jobId: spec.jobId, spec: JSON.stringify(spec), status, attempt, now };
+    if (!existing) {
+      stmt.insertTask.run(base);
+      return true;
+    }
+    const finished = isFinishedTask(existing.status);
+    if (finished && attempt <= existing.attempt) return false;
+    stmt.updateTask.run({ ...base, reopen: finished ? 1 : 0 });
+    return true;
+  });
+
+  const setTaskStatus = db.transaction((id: string, status: TaskStatus, fields: TaskStatusFields): boolean => {
+    requireTask(id);
+    const info = stmt.setTaskStatus.run({
+      id,
+      status,
+      programmerId: fields.programmerId ?? null,
+      attempt: fields.attempt ?? null,
+      error: fields.error ? JSON.stringify(fields.error) : null,
+      now: stamp(),
+      finished: isFinishedTask(status) ? 1 : 0,
+    });
+    return info.changes === 1;
+  });
+
+  const finishTask = db.transaction((result: TaskResult): boolean => {
+    requireTask(result.taskId);
+    const info = stmt.finishTask.run({
+      id: result.taskId,
+      status: result.status,
+      programmerId: result.programmerId,
+      result: JSON.stringify(result),
+      error: result.error ? JSON.stringify(result.error) : null,
+      now: stamp(),
+    });
+    return info.changes === 1;
+  });
+
+  const recover = db.transaction((mode: 'requeue' | 'interrupt'): RecoveryReport => {
+    const running = stmt.tasksByStatus.all('running');
+    const now = stamp();
+    const previousProgrammers: Record<string, string | null> = {};
+    const tasks: TaskRecord[] = [];
+    for (const row of running) {
+      previousProgrammers[row.id] = row.programmer_id;
+      if (mode === 'requeue') {
+        stmt.requeue.run({ id: row.id, now });
+      } else {
+        const error = errorData('PAS_ERR_TASK_INTERRUPTED', undefined, {
+          taskId: row.id,
+          jobId: row.job_id,
+          ...(row.programmer_id ? { programmerId: row.programmer_id } : {}),
+        });
+        stmt.interrupt.run({ id: row.id, now, error: JSON.stringify(error) });
+      }
+      tasks.push(requireTask(row.id));
+    }
+    return { mode, tasks, previousProgrammers, unfinishedJobs: stmt.unfinishedJobs.all().map(toJob) };
+  });
+
+  // Statements whose text depends on how many statuses are asked for, prepared once per shape.
+  const dynamic = new Map<string, Database.Statement<unknown[], unknown>>();
+  const prepared = <R>(sql: string): Database.Statement<unknown[], R> => {
+    let statement = dynamic.get(sql);
+    if (!statement) {
+      statement = db.prepare<unknown[], unknown>(sql);
+      dynamic.set(sql, statement);
+    }
+    return statement as Database.Statement<unknown[], R>;
+  };
+
+  const countJobs = (status?: JobStatus | readonly JobStatus[]): number => {
+    const list = statusList(status);
+    if (list && list.length === 0) return 0;
+    const where = list ? `WHERE status IN (${list.map(() => '?').join(',')})` : '';
+    const row = prepared<{ n: number }>(`SELECT COUNT(*) AS n FROM jobs ${where}`).get(...(list ?? []));
+    return row?.n ?? 0;
+  };
+
+  const listJobs = (query: ListJobsQuery): JobRecord[] => {
+    const list = statusList(query.status);
+    if (list && list.length === 0) return [];
+    const limit = Math.max(0, Math.trunc(query.limit ?? 100));
+    const offset = Math.max(0, Math.trunc(query.offset ?? 0));
+    const where = list ? `WHERE status IN (${list.map(() => '?').join(',')})` : '';
+    const rows = prepared<JobRow>(`SELECT * FROM jobs ${where} ORDER BY accepted_at DESC, rowid DESC LIMIT ? OFFSET ?`).all(...(list ?? []), limit, offset);
+    return rows.map(toJob);
+  };
+
+  const spend: SpendStore = {
+    spent: (day) => run('spend.spent', () => stmt.spent.get(day)?.usd ?? 0),
+    add: (day, usd) =>
+      run('spend.add', () => {
+        if (!Number.isFinite(usd) || usd < 0) {
+          throw new PasError('PAS_ERR_JOURNAL', `spend must be a finite, non-negative amount (got ${usd})`, { details: { day, usd } });
+        }
+        stmt.addSpend.run(day, usd);
+      }),
+  };
+
+  return {
+    path,
+    get schemaVersion() {
+      return schemaVersion;
+    },
+    acceptJob: (spec) => run('acceptJob', () => acceptJob.immediate(spec)),
+    setJobStatus: (id, status, fields = {}) => run('setJobStatus', () => setJobStatus.immediate(id, status, fields)),
+    finishJob: (outcome) => run('finishJob', () => finishJob.immediate(outcome)),
+    getJob: (id) => run('getJob', () => getJob(id)),
+    listJobs: (query = {}) => run('listJobs', () => listJobs(query)),
+    countJobs: (status) => run('countJobs', () => countJobs(status)),
+    upsertTask: (spec, status = 'queued') => run('upsertTask', () => upsertTask.immediate(spec, status)),
+    setTaskStatus: (id, status, fields = {}) => run('setTaskStatus', () => setTaskStatus.immediate(id, status, fields)),
+    finishTask: (result) => run('finishTask', () => finishTask.immediate(result)),
+    markMerged: (taskId) =>
+      run('markMerged', () => {
+        const info = stmt.markMerged.run({ id: taskId, now: stamp() });
+        if (info.changes === 1) return true;
+        requireTask(taskId);
+        return false;
+      }),
+    getTask: (id) => run('getTask', () => getTask(id)),
+    tasksForJob: (jobId) => run('tasksForJob', () => stmt.tasksForJob.all(jobId).map(toTask)),
+    unfinishedJobs: () => run('unfinishedJobs', () => stmt.unfinishedJobs.all().map(toJob)),
+    runningTasks: () => run('runningTasks', () => stmt.tasksByStatus.all('running').map(toTask)),
+    queuedTasks: () => run('queuedTasks', () => stmt.tasksByStatus.all('queued').map(toTask)),
+    recover: ({ mode }) => run('recover', () => recover.immediate(mode)),
+    saveSnapshot: (actorId, snapshot) =>
+      run('saveSnapshot', () => {
+        const text = JSON.stringify(snapshot);
+        if (text === undefined) {
+          throw new PasError('PAS_ERR_JOURNAL', `snapshot of ${actorId} is not JSON-serializable`, { details: { actorId } });
+        }
+        stmt.saveSnapshot.run(actorId, text, stamp());
+      }),
+    loadSnapshot: <T>(actorId: string) =>
+      run('loadSnapshot', () => {
+        const row = stmt.loadSnapshot.get(actorId);
+        return row ? (JSON.parse(row.snapshot) as T) : undefined;
+      }),
+    deleteSnapshot: (actorId) => run('deleteSnapshot', () => stmt.deleteSnapshot.run(actorId).changes === 1),
+    snapshotIds: () => run('snapshotIds', () => stmt.snapshotIds.all().map((row) => row.actor_id)),
+    spendStore: () => spend,
+    recordReceipt: ({ runId, taskId, attempt }) =>
+      run('recordReceipt', () => stmt.recordReceipt.run(runId, taskId, attempt, stamp()).changes === 1),
+    counts: () =>
+      run('counts', () => {
+        const jobs = Object.fromEntries(JOB_STATUSES.map((s) => [s, 0])) as Record<JobStatus, number>;
+        for (const { status, n } of stmt.jobCounts.all()) jobs[status as JobStatus] = n;
+        const tasks = Object.fromEntries(TASK_STATUSES.map((s) => [s, 0])) as Record<TaskStatus, number>;
+        for (const { status, n } of stmt.taskCounts.all()) tasks[status as TaskStatus] = n;
+        return { jobs, tasks, snapshots: stmt.snapshotCount.get()?.n ?? 0 };
+      }),
+    pragma: (name) => run('pragma', () => db.pragma(name, { simple: true })),
+    close: () => {
+      if (closed) return;
+      closed = true;
+      try {
+        db.close();
+      } catch (err) {
+        throw wrap('close', path, err);
+      }
+    },
+  };
+}

@@ -1,0 +1,325 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { JobOutcome, JobSpec, TaskResult, TaskSpec } from '../../../machines/domain.ts';
+import { isPasError, PasError } from '../../../src/errors.ts';
+import { JOURNAL_SCHEMA_VERSION, openJournal, type Journal } from '../../../src/journal/journal.ts';
+
+const job = (id: string, extra: Partial<JobSpec> = {}): JobSpec => ({
+  id,
+  task: `do ${id}`,
+  lane: 'Code',
+  files: ['a.ts'],
+  submittedAt: '2025-01-01T00:00:00.000Z',
+  ...extra,
+});
+
+const task = (id: string, jobId: string, extra: Partial<TaskSpec> = {}): TaskSpec => ({
+  id,
+  jobId,
+  managerId: 'Mgr-Code-01',
+  replyTo: 'Mgr-Code-01',
+  instruction: `edit for ${id}`,
+  files: ['a.ts'],
+  ...extra,
+});
+
+const result = (taskId: string, jobId: string, status: TaskResult['status'] = 'completed'): TaskResult => ({
+  taskId,
+  jobId,
+  programmerId: 'Prog-001',
+  status,
+  tokens: { input: 10, output: 5 },
+  costUsd: 0,
+});
+
+const outcome = (jobId: string, status: JobOutcome['status'] = 'completed'): JobOutcome => ({
+  jobId,
+  managerId: 'Mgr-Code-01',
+  status,
+  tasks: [],
+  tokens: { input: 10, output: 5 },
+  costUsd: 0.25,
+  durationMs: 1200,
+});
+
+function expectPasError(fn: () => unknown, code: string): void {
+  let caught: unknown;
+  try {
+    fn();
+  } catch (err) {
+    caught = err;
+  }
+  expect(isPasError(caught)).toBe(true);
+  expect((caught as PasError).code).toBe(code);
+}
+
+describe('journal', () => {
+  let dir: string;
+  let path: string;
+  let journal: Journal;
+  let clock: number;
+
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'pas-journal-'));
+    path = join(dir, 'artifacts', 'pas.db');
+    clock = Date.parse('2025-03-01T10:00:00.000Z');
+    journal = openJournal(path, { now: () => new Date((clock += 1000)) });
+  });
+
+  afterEach(() => {
+    journal.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('opens in WAL mode with synchronous=FULL, a busy timeout and the current schema version', () => {
+    expect(journal.pragma('journal_mode')).toBe('wal');
+    expect(journal.pragma('synchronous')).toBe(2); // FULL
+    expect(journal.pragma('busy_timeout')).toBe(5000);
+    expect(journal.schemaVersion).toBe(JOURNAL_SCHEMA_VERSION);
+    expect(journal.pragma('user_version')).toBe(JOURNAL_SCHEMA_VERSION);
+  });
+
+  it('keeps jobs, tasks, snapshots and spend across close and reopen', () => {
+    journal.acceptJob(job('j1'));
+    journal.upsertTask(task('t1', 'j1'), 'running');
+    journal.saveSnapshot('Mgr-Code-01', { value: 'EXECUTING', context: { n: 3 } });
+    journal.spendStore().add('2025-03-01', 0.5);
+    journal.close();
+
+    journal = openJournal(path);
+    expect(journal.getJob('j1')?.spec).toEqual(job('j1'));
+    expect(journal.getTask('t1')?.status).toBe('running');
+    expect(journal.loadSnapshot('Mgr-Code-01')).toEqual({ value: 'EXECUTING', context: { n: 3 } });
+    expect(journal.spendStore().spent('2025-03-01')).toBe(0.5);
+  });
+
+  it('refuses to open a journal written by a newer schema', () => {
+    journal.close();
+    const raw = new Database(path);
+    raw.pragma(`user_version = ${JOURNAL_SCHEMA_VERSION + 1}`);
+    raw.close();
+    expectPasError(() => openJournal(path), 'PAS_ERR_JOURNAL');
+    journal = openJournal(':memory:');
+  });
+
+  it('accepts a job once and returns the stored job when the same id is accepted again', () => {
+    const first = journal.acceptJob(job('j1'));
+    expect(first.created).toBe(true);
+    expect(first.job).toMatchObject({ id: 'j1', status: 'accepted', lane: 'Code', managerId: null, startedAt: null });
+
+    const second = journal.acceptJob(job('j1', { task: 'something else' }));
+    expect(second.created).toBe(false);
+    expect(second.job.spec.task).toBe('do j1');
+    expect(journal.countJobs()).toBe(1);
+  });
+
+  it('stamps started_at when a job starts running and keeps it on later updates', () => {
+    journal.acceptJob(job('j1'));
+    expect(journal.setJobStatus('j1', 'running', { managerId: 'Mgr-Code-02' })).toBe(true);
+    const started = journal.getJob('j1');
+    expect(started?.managerId).toBe('Mgr-Code-02');
+    expect(started?.startedAt).not.toBeNull();
+    journal.setJobStatus('j1', 'running');
+    expect(journal.getJob('j1')?.startedAt).toBe(started?.startedAt);
+    expect(journal.getJob('j1')?.managerId).toBe('Mgr-Code-02');
+  });
+
+  it('never lets a later non-terminal update overwrite a finished job', () => {
+    journal.acceptJob(job('j1'));
+    journal.setJobStatus('j1', 'running');
+    expect(journal.finishJob(outcome('j1', 'partial'))).toBe(true);
+    expect(journal.setJobStatus('j1', 'running')).toBe(false);
+    expect(journal.setJobStatus('j1', 'accepted')).toBe(false);
+    expect(journal.finishJob(outcome('j1', 'failed'))).toBe(false);
+    const stored = journal.getJob('j1');
+    expect(stored?.status).toBe('partial');
+    expect(stored?.outcome).toEqual(outcome('j1', 'partial'));
+    expect(stored?.finishedAt).not.toBeNull();
+  });
+
+  it('records a cancellation error set through setJobStatus', () => {
+    journal.acceptJob(job('j1'));
+    const error = { code: 'PAS_ERR_TASK_CANCELLED', retryable: false, message: 'user cancelled' };
+    expect(journal.setJobStatus('j1', 'cancelled', { error })).toBe(true);
+    expect(journal.getJob('j1')).toMatchObject({ status: 'cancelled', error });
+    expect(journal.getJob('j1')?.finishedAt).not.toBeNull();
+  });
+
+  it('answers unknown job and task ids with not-found errors', () => {
+    expectPasError(() => journal.setJobStatus('nope', 'running'), 'PAS_ERR_JOB_NOT_FOUND');
+    expectPasError(() => journal.finishJob(outcome('nope')), 'PAS_ERR_JOB_NOT_FOUND');
+    expectPasError(() => journal.setTaskStatus('nope', 'running'), 'PAS_ERR_TASK_NOT_FOUND');
+    expectPasError(() => journal.finishTask(result('nope', 'j')), 'PAS_ERR_TASK_NOT_FOUND');
+    expectPasError(() => journal.markMerged('nope'), 'PAS_ERR_TASK_NOT_FOUND');
+    expect(journal.getJob('nope')).toBeUndefined();
+    expect(journal.getTask('nope')).toBeUndefined();
+  });
+
+  it('lists jobs newest first, filtered by status and paged', () => {
+    for (const id of ['j1', 'j2', 'j3', 'j4']) journal.acceptJob(job(id));
+    journal.setJobStatus('j2', 'running');
+    journal.finishJob(outcome('j3'));
+    expect(journal.listJobs().map((j) => j.id)).toEqual(['j4', 'j3', 'j2', 'j1']);
+    expect(journal.listJobs({ limit: 2, offset: 1 }).map((j) => j.id)).toEqual(['j3', 'j2']);
+    expect(journal.listJobs({ status: 'accepted' }).map((j) => j.id)).toEqual(['j4', 'j1']);
+    expect(journal.listJobs({ status: ['running', 'completed'] }).map((j) => j.id)).toEqual(['j3', 'j2']);
+    expect(journal.listJobs({ status: [] })).toEqual([]);
+    expect(journal.countJobs(['accepted', 'running'])).toBe(3);
+    expect(journal.unfinishedJobs().map((j) => j.id)).toEqual(['j1', 'j2', 'j4']);
+  });
+
+  it('finishes a task once; a second finish is a no-op that returns false', () => {
+    journal.acceptJob(job('j1'));
+    journal.upsertTask(task('t1', 'j1'));
+    journal.setTaskStatus('t1', 'running', { programmerId: 'Prog-003', attempt: 1 });
+    expect(journal.getTask('t1')).toMatchObject({ status: 'running', programmerId: 'Prog-003', attempt: 1 });
+
+    expect(journal.finishTask(result('t1', 'j1'))).toBe(true);
+    expect(journal.finishTask(result('t1', 'j1', 'failed'))).toBe(false);
+    expect(journal.setTaskStatus('t1', 'running')).toBe(false);
+    const stored = journal.getTask('t1');
+    expect(stored?.status).toBe('completed');
+    expect(stored?.programmerId).toBe('Prog-001');
+    expect(stored?.result).toEqual(result('t1', 'j1'));
+    expect(stored?.finishedAt).not.toBeNull();
+  });
+
+  it('keeps a failed task result and its error', () => {
+    journal.upsertTask(task('t1', 'j1'), 'running');
+    const failed: TaskResult = {
+      ...result('t1', 'j1', 'failed'),
+      error: { code: 'PAS_ERR_TASK_TIMEOUT', retryable: true, message: 'no progress' },
+    };
+    expect(journal.finishTask(failed)).toBe(true);
+    expect(journal.getTask('t1')).toMatchObject({ status: 'failed', error: failed.error, result: failed });
+  });
+
+  it('marks a task merged once', () => {
+    journal.upsertTask(task('t1', 'j1'));
+    expect(journal.getTask('t1')?.merged).toBe(false);
+    expect(journal.markMerged('t1')).toBe(true);
+    expect(journal.markMerged('t1')).toBe(false);
+    expect(journal.getTask('t1')?.merged).toBe(true);
+  });
+
+  it('ignores an upsert of a finished task unless it is a higher attempt, which reopens it', () => {
+    journal.upsertTask(task('t1', 'j1', { attempt: 1 }), 'running');
+    journal.finishTask(result('t1', 'j1', 'failed'));
+    expect(journal.upsertTask(task('t1', 'j1', { attempt: 1 }), 'queued')).toBe(false);
+    expect(journal.getTask('t1')?.status).toBe('failed');
+
+    expect(journal.upsertTask(task('t1', 'j1', { attempt: 2, exclude: ['Prog-001'] }), 'queued')).toBe(true);
+    const reopened = journal.getTask('t1');
+    expect(reopened).toMatchObject({ status: 'queued', attempt: 2, result: null, error: null, finishedAt: null, startedAt: null });
+    expect(reopened?.spec.exclude).toEqual(['Prog-001']);
+  });
+
+  it('updates the spec of an unfinished task on upsert', () => {
+    journal.upsertTask(task('t1', 'j1'), 'queued');
+    expect(journal.upsertTask(task('t1', 'j1', { instruction: 'changed' }), 'queued')).toBe(true);
+    expect(journal.getTask('t1')?.spec.instruction).toBe('changed');
+  });
+
+  it('returns tasks of a job in creation order and the running ones', () => {
+    journal.upsertTask(task('t2', 'j1'), 'running');
+    journal.upsertTask(task('t1', 'j1'), 'queued');
+    journal.upsertTask(task('t3', 'j2'), 'running');
+    expect(journal.tasksForJob('j1').map((t) => t.id)).toEqual(['t2', 't1']);
+    expect(journal.runningTasks().map((t) => t.id)).toEqual(['t2', 't3']);
+    expect(journal.queuedTasks().map((t) => t.id)).toEqual(['t1']);
+  });
+
+  it('recover in requeue mode turns running tasks back into queued ones and reports them', () => {
+    journal.acceptJob(job('j1'));
+    journal.setJobStatus('j1', 'running');
+    journal.upsertTask(task('t1', 'j1'), 'queued');
+    journal.setTaskStatus('t1', 'running', { programmerId: 'Prog-002' });
+    journal.upsertTask(task('t2', 'j1'), 'running');
+    journal.finishTask(result('t2', 'j1'));
+
+    const report = journal.recover({ mode: 'requeue' });
+    expect(report.mode).toBe('requeue');
+    expect(report.tasks.map((t) => [t.id, t.status, t.programmerId, t.startedAt])).toEqual([['t1', 'queued', null, null]]);
+    expect(report.previousProgrammers).toEqual({ t1: 'Prog-002' });
+    expect(report.unfinishedJobs.map((j) => j.id)).toEqual(['j1']);
+    expect(journal.getTask('t2')?.status).toBe('completed');
+    expect(journal.runningTasks()).toEqual([]);
+    expect(journal.recover({ mode: 'requeue' }).tasks).toEqual([]);
+  });
+
+  it('recover in interrupt mode marks running tasks interrupted with PAS_ERR_TASK_INTERRUPTED', () => {
+    journal.upsertTask(task('t1', 'j1'), 'queued');
+    journal.setTaskStatus('t1', 'running', { programmerId: 'Prog-004' });
+    journal.upsertTask(task('t2', 'j1'), 'queued');
+
+    const report = journal.recover({ mode: 'interrupt' });
+    expect(report.tasks).toHaveLength(1);
+    const interrupted = journal.getTask('t1');
+    expect(interrupted?.status).toBe('interrupted');
+    expect(interrupted?.error).toMatchObject({ code: 'PAS_ERR_TASK_INTERRUPTED', retryable: true, details: { programmerId: 'Prog-004' } });
+    expect(interrupted?.finishedAt).not.toBeNull();
+    expect(journal.getTask('t2')?.status).toBe('queued');
+    expect(journal.finishTask(result('t1', 'j1'))).toBe(false);
+  });
+
+  it('saves, replaces, lists and deletes actor snapshots', () => {
+    journal.saveSnapshot('Prog-001', { value: 'IDLE' });
+    journal.saveSnapshot('Prog-001', { value: 'EXECUTING' });
+    journal.saveSnapshot('Mgr-Code-01', { value: 'IDLE' });
+    expect(journal.loadSnapshot('Prog-001')).toEqual({ value: 'EXECUTING' });
+    expect(journal.snapshotIds()).toEqual(['Mgr-Code-01', 'Prog-001']);
+    expect(journal.deleteSnapshot('Prog-001')).toBe(true);
+    expect(journal.deleteSnapshot('Prog-001')).toBe(false);
+    expect(journal.loadSnapshot('Prog-001')).toBeUndefined();
+    expectPasError(() => journal.saveSnapshot('x', undefined), 'PAS_ERR_JOURNAL');
+  });
+
+  it('adds spend per day and refuses amounts that are not finite and non-negative', () => {
+    const spend = journal.spendStore();
+    expect(spend.spent('2025-03-01')).toBe(0);
+    spend.add('2025-03-01', 0.25);
+    spend.add('2025-03-01', 0.5);
+    spend.add('2025-03-02', 1);
+    expect(spend.spent('2025-03-01')).toBeCloseTo(0.75, 10);
+    expect(spend.spent('2025-03-02')).toBe(1);
+    expectPasError(() => spend.add('2025-03-01', Number.NaN), 'PAS_ERR_JOURNAL');
+    expectPasError(() => spend.add('2025-03-01', -1), 'PAS_ERR_JOURNAL');
+    expect(spend.spent('2025-03-01')).toBeCloseTo(0.75, 10);
+  });
+
+  it('detects a duplicate receipt for the same run, task and attempt', () => {
+    expect(journal.recordReceipt({ runId: 'r1', taskId: 't1', attempt: 1 })).toBe(true);
+    expect(journal.recordReceipt({ runId: 'r1', taskId: 't1', attempt: 1 })).toBe(false);
+    expect(journal.recordReceipt({ runId: 'r1', taskId: 't1', attempt: 2 })).toBe(true);
+    expect(journal.recordReceipt({ runId: 'r2', taskId: 't1', attempt: 1 })).toBe(true);
+  });
+
+  it('counts jobs and tasks by status, zero for statuses never seen', () => {
+    journal.acceptJob(job('j1'));
+    journal.acceptJob(job('j2'));
+    journal.finishJob(outcome('j2', 'failed'));
+    journal.upsertTask(task('t1', 'j1'), 'running');
+    journal.upsertTask(task('t2', 'j1'), 'queued');
+    journal.saveSnapshot('a', {});
+    expect(journal.counts()).toEqual({
+      jobs: { accepted: 1, running: 0, completed: 0, partial: 0, failed: 1, cancelled: 0 },
+      tasks: { queued: 1, running: 1, completed: 0, failed: 0, cancelled: 0, interrupted: 0 },
+      snapshots: 1,
+    });
+  });
+
+  it('wraps use after close as PAS_ERR_JOURNAL and closes idempotently', () => {
+    journal.close();
+    expectPasError(() => journal.getJob('j1'), 'PAS_ERR_JOURNAL');
+    expectPasError(() => journal.spendStore().spent('2025-03-01'), 'PAS_ERR_JOURNAL');
+    expect(() => journal.close()).not.toThrow();
+    journal = openJournal(':memory:');
+  });
+
+  it('wraps an unopenable path as PAS_ERR_JOURNAL', () => {
+    expectPasError(() => openJournal(join(dir, 'artifacts', 'pas.db', 'inside-a-file.db')), 'PAS_ERR_JOURNAL');
+  });
+});
