@@ -118,7 +118,10 @@ export interface Journal {
   acceptJob(spec: JobSpec): AcceptResult;
   /** Returns false (and writes nothing) when the job already has a terminal status. */
   setJobStatus(id: string, status: JobStatus, fields?: JobStatusFields): boolean;
-  /** Returns false (and writes nothing) when the job already has a terminal status. */
+  /**
+   * Returns false (and writes nothing) when the job already has a terminal status. An outcome
+   * without `durationMs` gets one measured by the journal clock from start (or acceptance).
+   */
   finishJob(outcome: JobOutcome): boolean;
   getJob(id: string): JobRecord | undefined;
   /** Newest first. */
@@ -496,14 +499,19 @@ export function openJournal(path: string, options: JournalOptions = {}): Journal
   });
 
   const finishJob = db.transaction((outcome: JobOutcome): boolean => {
-    requireJob(outcome.jobId);
+    const job = requireJob(outcome.jobId);
+    if (isTerminalJob(job.status)) return false;
+    const now = stamp();
+    // Machines keep no clock: a missing duration is measured here, from start (or acceptance) to now.
+    const durationMs = outcome.durationMs ?? Math.max(0, Date.parse(now) - Date.parse(job.startedAt ?? job.acceptedAt));
+    const stored: JobOutcome = { ...outcome, durationMs };
     const info = stmt.finishJob.run({
       id: outcome.jobId,
       status: outcome.status,
       managerId: outcome.managerId,
-      outcome: JSON.stringify(outcome),
+      outcome: JSON.stringify(stored),
       error: outcome.error ? JSON.stringify(outcome.error) : null,
-      now: stamp(),
+      now,
     });
     return info.changes === 1;
   });

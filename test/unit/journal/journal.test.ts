@@ -140,6 +140,16 @@ describe('journal', () => {
     expect(stored?.finishedAt).not.toBeNull();
   });
 
+  it('measures a missing outcome duration from the job start with the journal clock', () => {
+    journal.acceptJob(job('j1'));
+    journal.setJobStatus('j1', 'running');
+    const { durationMs: _omit, ...withoutDuration } = outcome('j1');
+    clock += 4000;
+    expect(journal.finishJob(withoutDuration)).toBe(true);
+    // started at tick t, finished at t + 4000 (skip) + 1000 (tick)
+    expect(journal.getJob('j1')?.outcome?.durationMs).toBe(5000);
+  });
+
   it('records a cancellation error set through setJobStatus', () => {
     journal.acceptJob(job('j1'));
     const error = { code: 'PAS_ERR_TASK_CANCELLED', retryable: false, message: 'user cancelled' };
