@@ -101,5 +101,27 @@ export interface JobOutcome {
   error?: ErrorData;
   tokens: { input: number; output: number };
   costUsd: number;
-  durationMs: number;
+  /** Filled in by the runtime from the journal's clock (machines keep no clock). */
+  durationMs?: number;
+}
+
+/** Turns anything thrown into ErrorData, keeping a coded error's code. Pure: no Error kept. */
+export function asErrorData(err: unknown, fallbackCode = 'PAS_ERR_EXECUTOR_CRASHED'): ErrorData {
+  if (err && typeof err === 'object' && 'code' in err && typeof (err as { code: unknown }).code === 'string') {
+    const e = err as { code: string; retryable?: unknown; message?: unknown; details?: unknown };
+    if (e.code.startsWith('PAS_ERR_')) {
+      const data: ErrorData = {
+        code: e.code,
+        retryable: e.retryable === true,
+        message: typeof e.message === 'string' ? e.message : e.code,
+      };
+      if (e.details && typeof e.details === 'object') data.details = e.details as Record<string, unknown>;
+      return data;
+    }
+  }
+  return { code: fallbackCode, retryable: true, message: err instanceof Error ? err.message : String(err) };
+}
+
+export function failedResult(task: Pick<TaskSpec, 'id' | 'jobId'>, programmerId: string, error: ErrorData, status: 'failed' | 'cancelled' = 'failed'): TaskResult {
+  return { taskId: task.id, jobId: task.jobId, programmerId, status, error };
 }

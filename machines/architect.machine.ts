@@ -1,0 +1,170 @@
+/**
+ * The Architect routes every job to the Director of its lane. A job without a lane is
+ * classified by the Architect's LLM (`classifyLane`); an unusable answer or a failed call falls
+ * back to the default lane (Code). Outcomes come back up as `job.finished`.
+ *
+ * IDLE ──job.submitted──▶ EXECUTING ──(no job in flight)──▶ IDLE
+ */
+import { assign, enqueueActions, fromPromise, setup, type ActorSystem, type AnyActorRef, type AnyEventObject, type DoneActorEvent, type ErrorActorEvent } from 'xstate';
+import type { ErrorData, JobOutcome, JobSpec, Lane } from './domain.ts';
+
+export interface ArchitectInput {
+  id: string;
+  /** lane → Director id */
+  directors: Record<string, string>;
+  defaultLane?: Lane;
+}
+
+export interface ArchitectContext {
+  id: string;
+  directors: Record<string, string>;
+  defaultLane: Lane;
+  /** jobId → lane it was routed to (null while being classified). */
+  inflight: Record<string, string | null>;
+  /** Jobs waiting for classification, by the classifier actor id. */
+  classifying: Record<string, JobSpec>;
+  routed: number;
+  failure: ErrorData | null;
+}
+
+export type ArchitectEvent =
+  | { type: 'job.submitted'; job: JobSpec }
+  | { type: 'job.finished'; outcome: JobOutcome }
+  | { type: 'job.cancel'; jobId: string }
+  | { type: 'architect.fault'; error?: ErrorData }
+  | { type: 'architect.reset' }
+  | DoneActorEvent<{ lane: string | null }>
+  | ErrorActorEvent;
+
+export interface ClassifyLaneInput {
+  job: JobSpec;
+  lanes: string[];
+}
+
+export function classifierId(jobId: string): string {
+  return `classify-${jobId}`;
+}
+
+/** Where a routed job goes: its lane's Director, or a `job.finished` failure when the lane has none. */
+function forwardTo(
+  context: ArchitectContext,
+  system: ActorSystem<any>,
+  job: JobSpec,
+  lane: string,
+): { target: AnyActorRef; event: AnyEventObject } | { event: { type: 'job.finished'; outcome: JobOutcome } } {
+  const directorId = context.directors[lane];
+  const director = directorId ? system.get(directorId) : undefined;
+  if (director) return { target: director, event: { type: 'job.submitted', job } };
+  const outcome: JobOutcome = {
+    jobId: job.id,
+    managerId: '',
+    status: 'failed',
+    tasks: [],
+    tokens: { input: 0, output: 0 },
+    costUsd: 0,
+    error: { code: 'PAS_ERR_NO_LANE', retryable: false, message: `lane "${lane}" has no Director` },
+  };
+  return { event: { type: 'job.finished', outcome } };
+}
+
+export const architectMachine = setup({
+  types: {
+    context: {} as ArchitectContext,
+    input: {} as ArchitectInput,
+    events: {} as ArchitectEvent,
+  },
+  actors: {
+    classifyLane: fromPromise<{ lane: string | null }, ClassifyLaneInput>(async () => {
+      throw new Error('classifyLane is provided by the runtime');
+    }),
+  },
+  guards: {
+    noJobs: ({ context }) => Object.keys(context.inflight).length === 0,
+  },
+  actions: {
+    accept: enqueueActions(({ context, event, enqueue, system }) => {
+      if (event.type !== 'job.submitted') return;
+      const { job } = event;
+      if (job.id in context.inflight) return;
+      if (job.lane) {
+        enqueue.assign({ inflight: { ...context.inflight, [job.id]: job.lane } });
+        const route = forwardTo(context, system, job, job.lane);
+        if ('target' in route) {
+          enqueue.sendTo(route.target, route.event);
+          enqueue.assign({ routed: context.routed + 1 });
+        } else enqueue.raise(route.event);
+        return;
+      }
+      const id = classifierId(job.id);
+      enqueue.assign({ inflight: { ...context.inflight, [job.id]: null }, classifying: { ...context.classifying, [id]: job } });
+      enqueue.spawnChild('classifyLane', { id, input: { job, lanes: Object.keys(context.directors) } });
+    }),
+    classified: enqueueActions(({ context, event, enqueue, system }) => {
+      const actorId = event.type.replace(/^xstate\.(done|error)\.actor\./, '');
+      const job = context.classifying[actorId];
+      if (!job) return;
+      const answer = event.type.startsWith('xstate.done.actor.') ? (event as DoneActorEvent<{ lane: string | null }>).output.lane : null;
+      const lane = answer && context.directors[answer] ? answer : context.defaultLane;
+      const classifying = { ...context.classifying };
+      delete classifying[actorId];
+      enqueue.assign({ classifying, inflight: { ...context.inflight, [job.id]: lane } });
+      const route = forwardTo(context, system, { ...job, lane: lane as Lane }, lane);
+      if ('target' in route) {
+        enqueue.sendTo(route.target, route.event);
+        enqueue.assign({ routed: context.routed + 1 });
+      } else enqueue.raise(route.event);
+    }),
+    settle: assign(({ context, event }) => {
+      if (event.type !== 'job.finished') return {};
+      const inflight = { ...context.inflight };
+      delete inflight[event.outcome.jobId];
+      return { inflight };
+    }),
+    cancel: enqueueActions(({ context, event, enqueue, system }) => {
+      if (event.type !== 'job.cancel') return;
+      const lane = context.inflight[event.jobId];
+      const directorId = lane ? context.directors[lane] : undefined;
+      const director = directorId ? system.get(directorId) : undefined;
+      if (director) enqueue.sendTo(director, { type: 'job.cancel', jobId: event.jobId } as AnyEventObject);
+    }),
+  },
+}).createMachine({
+  id: 'architect',
+  context: ({ input }) => ({
+    id: input.id,
+    directors: input.directors,
+    defaultLane: input.defaultLane ?? 'Code',
+    inflight: {},
+    classifying: {},
+    routed: 0,
+    failure: null,
+  }),
+  initial: 'IDLE',
+  on: {
+    'job.finished': { actions: 'settle' },
+    'job.cancel': { actions: 'cancel' },
+    'xstate.done.actor.*': { actions: 'classified' },
+    'xstate.error.actor.*': { actions: 'classified' },
+  },
+  states: {
+    IDLE: {
+      on: {
+        'job.submitted': { target: 'EXECUTING', actions: 'accept' },
+        'architect.fault': { target: 'FAILED', actions: assign({ failure: ({ event }) => event.error ?? null }) },
+      },
+    },
+    EXECUTING: {
+      always: { guard: 'noJobs', target: 'IDLE' },
+      on: {
+        'job.submitted': { actions: 'accept' },
+        'architect.fault': { target: 'FAILED', actions: assign({ failure: ({ event }) => event.error ?? null }) },
+      },
+    },
+    FAILED: {
+      on: {
+        'job.submitted': { actions: 'accept' },
+        'architect.reset': { target: 'IDLE', actions: assign({ failure: () => null }) },
+      },
+    },
+  },
+});

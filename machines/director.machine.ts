@@ -1,0 +1,160 @@
+/**
+ * A Director owns one lane and spreads its jobs over the lane's Managers: the Manager with the
+ * fewest jobs in flight, round-robin among equals; failed Managers are skipped. A job handed back
+ * by a failed Manager is re-routed once; with no healthy Manager left it fails with the reason.
+ *
+ * IDLE ──job.submitted──▶ EXECUTING ──(no job in flight)──▶ IDLE; director.fault ──▶ FAILED ──director.reset──▶ IDLE
+ */
+import { assign, enqueueActions, setup, type AnyEventObject } from 'xstate';
+import type { ErrorData, JobOutcome, JobSpec } from './domain.ts';
+
+export interface DirectorInput {
+  id: string;
+  architectId: string;
+  lane: string;
+  managers: string[];
+}
+
+export interface DirectorContext {
+  id: string;
+  architectId: string;
+  lane: string;
+  managers: string[];
+  /** Jobs in flight per Manager. */
+  load: Record<string, number>;
+  /** jobId → Manager running it. */
+  jobs: Record<string, string>;
+  down: string[];
+  bounces: Record<string, number>;
+  cursor: number;
+  failure: ErrorData | null;
+}
+
+export type DirectorEvent =
+  | { type: 'job.submitted'; job: JobSpec }
+  | { type: 'job.finished'; outcome: JobOutcome }
+  | { type: 'job.bounced'; job: JobSpec; from: string }
+  | { type: 'job.cancel'; jobId: string }
+  | { type: 'manager.failed'; managerId: string }
+  | { type: 'manager.ready'; managerId: string }
+  | { type: 'director.fault'; error?: ErrorData }
+  | { type: 'director.reset' };
+
+/** Fewest jobs in flight; among equals the first at or after the round-robin cursor. */
+export function pickManager(context: Pick<DirectorContext, 'managers' | 'load' | 'down' | 'cursor'>, exclude: readonly string[] = []): { id: string; cursor: number } | null {
+  const n = context.managers.length;
+  let best: { id: string; index: number; load: number } | null = null;
+  for (let step = 0; step < n; step++) {
+    const index = (context.cursor + step) % n;
+    const id = context.managers[index]!;
+    if (context.down.includes(id) || exclude.includes(id)) continue;
+    const load = context.load[id] ?? 0;
+    if (!best || load < best.load) best = { id, index, load };
+  }
+  return best ? { id: best.id, cursor: (best.index + 1) % n } : null;
+}
+
+const NO_MANAGER = (lane: string): ErrorData => ({ code: 'PAS_ERR_MANAGER_FAILED', retryable: true, message: `no healthy Manager in lane ${lane}` });
+
+export const directorMachine = setup({
+  types: {
+    context: {} as DirectorContext,
+    input: {} as DirectorInput,
+    events: {} as DirectorEvent,
+  },
+  guards: {
+    noJobs: ({ context }) => Object.keys(context.jobs).length === 0,
+  },
+  actions: {
+    route: enqueueActions(({ context, event, enqueue, system }) => {
+      if (event.type !== 'job.submitted' && event.type !== 'job.bounced') return;
+      const job = event.job;
+      const bounces = event.type === 'job.bounced' ? (context.bounces[job.id] ?? 0) + 1 : 0;
+      const load = { ...context.load };
+      const jobs = { ...context.jobs };
+      if (event.type === 'job.bounced' && jobs[job.id] === event.from) {
+        load[event.from] = Math.max(0, (load[event.from] ?? 1) - 1);
+        delete jobs[job.id];
+      }
+      const down = event.type === 'job.bounced' && !context.down.includes(event.from) ? [...context.down, event.from] : context.down;
+      const pick = bounces > 1 ? null : pickManager({ ...context, load, down });
+      const target = pick ? system.get(pick.id) : undefined;
+      if (!pick || !target) {
+        const outcome: JobOutcome = { jobId: job.id, managerId: '', status: 'failed', tasks: [], tokens: { input: 0, output: 0 }, costUsd: 0, error: NO_MANAGER(context.lane) };
+        const architect = system.get(context.architectId);
+        if (architect) enqueue.sendTo(architect, { type: 'job.finished', outcome } as AnyEventObject);
+        enqueue.assign({ load, jobs, down, bounces: { ...context.bounces, [job.id]: bounces } });
+        return;
+      }
+      load[pick.id] = (load[pick.id] ?? 0) + 1;
+      jobs[job.id] = pick.id;
+      enqueue.assign({ load, jobs, down, cursor: pick.cursor, bounces: { ...context.bounces, [job.id]: bounces } });
+      enqueue.sendTo(target, { type: 'job.submitted', job } as AnyEventObject);
+    }),
+    settle: enqueueActions(({ context, event, enqueue, system }) => {
+      if (event.type !== 'job.finished') return;
+      const managerId = context.jobs[event.outcome.jobId];
+      const jobs = { ...context.jobs };
+      delete jobs[event.outcome.jobId];
+      const load = { ...context.load };
+      if (managerId) load[managerId] = Math.max(0, (load[managerId] ?? 1) - 1);
+      const bounces = { ...context.bounces };
+      delete bounces[event.outcome.jobId];
+      enqueue.assign({ jobs, load, bounces });
+      const architect = system.get(context.architectId);
+      if (architect) enqueue.sendTo(architect, { type: 'job.finished', outcome: event.outcome } as AnyEventObject);
+    }),
+    cancel: enqueueActions(({ context, event, enqueue, system }) => {
+      if (event.type !== 'job.cancel') return;
+      const managerId = context.jobs[event.jobId];
+      const manager = managerId ? system.get(managerId) : undefined;
+      if (manager) enqueue.sendTo(manager, { type: 'job.cancel', jobId: event.jobId } as AnyEventObject);
+    }),
+  },
+}).createMachine({
+  id: 'director',
+  context: ({ input }) => ({
+    id: input.id,
+    architectId: input.architectId,
+    lane: input.lane,
+    managers: input.managers,
+    load: Object.fromEntries(input.managers.map((m) => [m, 0])),
+    jobs: {},
+    down: [],
+    bounces: {},
+    cursor: 0,
+    failure: null,
+  }),
+  initial: 'IDLE',
+  on: {
+    'job.finished': { actions: 'settle' },
+    'job.cancel': { actions: 'cancel' },
+    'manager.failed': { actions: assign({ down: ({ context, event }) => (context.down.includes(event.managerId) ? context.down : [...context.down, event.managerId]) }) },
+    'manager.ready': { actions: assign({ down: ({ context, event }) => context.down.filter((m) => m !== event.managerId) }) },
+  },
+  states: {
+    IDLE: {
+      on: {
+        'job.submitted': { target: 'EXECUTING', actions: 'route' },
+        'job.bounced': { target: 'EXECUTING', actions: 'route' },
+        'director.fault': { target: 'FAILED', actions: assign({ failure: ({ event }) => event.error ?? null }) },
+      },
+    },
+    EXECUTING: {
+      always: { guard: 'noJobs', target: 'IDLE' },
+      on: {
+        'job.submitted': { actions: 'route' },
+        'job.bounced': { actions: 'route' },
+        'director.fault': { target: 'FAILED', actions: assign({ failure: ({ event }) => event.error ?? null }) },
+      },
+    },
+    FAILED: {
+      on: {
+        // A failed Director still forwards work: its Managers keep running. Reset returns it to service.
+        'job.submitted': { actions: 'route' },
+        'job.bounced': { actions: 'route' },
+        'director.reset': { target: 'IDLE', actions: assign({ failure: () => null }) },
+      },
+    },
+  },
+});

@@ -1,0 +1,365 @@
+/**
+ * One job inside its Manager: plan → run subtasks on the pool in parallel → merge → finished.
+ *
+ * active.planning  invoke planJob (LLM decomposition; the runtime falls back to one subtask per file)
+ * active.running   every subtask is submitted to the pool at once; `task.finished` results collect.
+ *                  A task refused because the pool queue is full is resubmitted after a delay; a
+ *                  task escalated by the supervisor is re-routed once to another programmer.
+ * active.merging   invoke mergeJob (task branches → `pas/job-<id>`). A conflicting subtask is re-run
+ *                  once on top of what is merged; a second conflict is reported with its files.
+ * finished         final: tells the Manager `job.done` with the outcome.
+ * The job timeout cancels what is still running and finishes with what is done.
+ */
+import { assign, enqueueActions, sendParent, setup, fromPromise, type AnyEventObject } from 'xstate';
+import type { ErrorData, JobOutcome, JobSpec, TaskResult, TaskSpec, TokenUsage } from './domain.ts';
+
+export interface Subtask {
+  id: string;
+  instruction: string;
+  files: string[];
+  requires?: string[];
+}
+
+export interface JobPlan {
+  subtasks: Subtask[];
+  repo?: string;
+  baseCommit?: string;
+  /** Whether the plan came from the LLM or the one-subtask-per-file fallback. */
+  planner: 'llm' | 'fallback';
+  planError?: ErrorData;
+  usage?: TokenUsage;
+  costUsd?: number;
+}
+
+export interface MergeOutcome {
+  mergedBranch: string;
+  /** Commit of the job branch after the merge. */
+  head?: string;
+  merged: string[];
+  conflicts: Array<{ taskId: string; files: string[] }>;
+}
+
+export interface PlanJobInput {
+  job: JobSpec;
+  managerId: string;
+  maxProgrammers: number;
+}
+
+export interface MergeJobInput {
+  job: JobSpec;
+  plan: JobPlan;
+  /**
+   * Completed results in plan order, a conflict re-run in place of its original. The merge is
+   * idempotent: it answers every task now in the job branch in `merged`, including earlier ones.
+   */
+  results: TaskResult[];
+}
+
+export interface JobInput {
+  job: JobSpec;
+  managerId: string;
+  maxProgrammers: number;
+  timeoutMs: number;
+  poolId?: string;
+  requeueDelayMs?: number;
+  /** A job picked up again after a restart: its plan and the results already journaled. */
+  resume?: { plan: JobPlan; results: TaskResult[] };
+}
+
+export interface JobContext {
+  job: JobSpec;
+  managerId: string;
+  poolId: string;
+  maxProgrammers: number;
+  timeoutMs: number;
+  requeueDelayMs: number;
+  plan: JobPlan | null;
+  /** Tasks submitted to the pool and not finished yet. */
+  pending: Record<string, TaskSpec>;
+  results: Record<string, TaskResult>;
+  /** Task ids re-routed once after a supervisor escalation. */
+  rerouted: string[];
+  /** Original task id → id of its re-run after a merge conflict. */
+  reruns: Record<string, string>;
+  merge: MergeOutcome | null;
+  cancelled: boolean;
+  error: ErrorData | null;
+}
+
+export type JobEvent =
+  | { type: 'task.finished'; result: TaskResult }
+  | { type: 'task.resubmit'; taskId: string }
+  | { type: 'job.cancel' };
+
+/** Caps a plan at `max` subtasks by folding the extra ones into the first `max`, round-robin. */
+export function capPlan(subtasks: Subtask[], max: number): Subtask[] {
+  if (subtasks.length <= max) return subtasks;
+  const kept = subtasks.slice(0, max).map((s) => ({ ...s, files: [...s.files] }));
+  subtasks.slice(max).forEach((extra, i) => {
+    const target = kept[i % max]!;
+    target.instruction = `${target.instruction}\n\nAlso: ${extra.instruction}`;
+    target.files = [...new Set([...target.files, ...extra.files])];
+  });
+  return kept;
+}
+
+export function taskSpecFor(context: Pick<JobContext, 'job' | 'managerId' | 'plan'>, subtask: Subtask, baseCommit?: string): TaskSpec {
+  const spec: TaskSpec = {
+    id: subtask.id,
+    jobId: context.job.id,
+    managerId: context.managerId,
+    replyTo: jobSystemId(context.job.id),
+    instruction: subtask.instruction,
+    files: subtask.files,
+  };
+  const repo = context.plan?.repo ?? context.job.repo;
+  if (repo) spec.repo = repo;
+  const base = baseCommit ?? context.plan?.baseCommit;
+  if (base) spec.baseCommit = base;
+  if (subtask.requires) spec.requires = subtask.requires;
+  return spec;
+}
+
+export function jobSystemId(jobId: string): string {
+  return `job:${jobId}`;
+}
+
+/** The subtasks' final results: a re-run's result stands in for the original it replaced. */
+export function finalResults(context: Pick<JobContext, 'plan' | 'results' | 'reruns'>): TaskResult[] {
+  const out: TaskResult[] = [];
+  for (const subtask of context.plan?.subtasks ?? []) {
+    const rerun = context.reruns[subtask.id];
+    const result = (rerun && context.results[rerun]) || context.results[subtask.id];
+    if (result) out.push(result);
+  }
+  return out;
+}
+
+export function jobOutcome(context: JobContext): JobOutcome {
+  const tasks = finalResults(context);
+  const all = Object.values(context.results);
+  const sum = (pick: (t: TokenUsage) => number | null | undefined) => all.reduce((n, r) => n + (r.tokens ? pick(r.tokens) ?? 0 : 0), 0);
+  const planUsage = context.plan?.usage;
+  const conflicts = (context.merge?.conflicts ?? []).filter((c) => !context.reruns[c.taskId] || !context.merge?.merged.includes(context.reruns[c.taskId]!));
+  const conflictFiles = [...new Set(conflicts.flatMap((c) => c.files))];
+  const planned = context.plan?.subtasks.length ?? 0;
+  const merged = tasks.filter((t) => t.status === 'completed' && (context.merge?.merged.includes(t.taskId) ?? false)).length;
+  let status: JobOutcome['status'];
+  if (context.cancelled) status = 'cancelled';
+  else if (planned > 0 && merged === planned && conflictFiles.length === 0) status = 'completed';
+  else if (merged > 0) status = 'partial';
+  else status = 'failed';
+  const outcome: JobOutcome = {
+    jobId: context.job.id,
+    managerId: context.managerId,
+    status,
+    tasks,
+    tokens: { input: sum((t) => t.input) + (planUsage?.input ?? 0), output: sum((t) => t.output) + (planUsage?.output ?? 0) },
+    costUsd: Math.round((all.reduce((n, r) => n + (r.costUsd ?? 0), 0) + (context.plan?.costUsd ?? 0)) * 1e6) / 1e6,
+  };
+  if (context.merge) outcome.mergedBranch = context.merge.mergedBranch;
+  if (conflictFiles.length > 0) outcome.conflicts = conflictFiles;
+  const error = context.error ?? (status === 'failed' ? tasks.find((t) => t.error)?.error : undefined);
+  if (error) outcome.error = error;
+  return outcome;
+}
+
+const submitted = (task: TaskSpec): AnyEventObject => ({ type: 'task.submitted', task });
+
+const TIMEOUT: ErrorData = { code: 'PAS_ERR_TASK_TIMEOUT', retryable: true, message: 'the job ran past its timeout' };
+
+export const jobMachine = setup({
+  types: {
+    context: {} as JobContext,
+    input: {} as JobInput,
+    events: {} as JobEvent,
+    output: {} as JobOutcome,
+  },
+  actors: {
+    planJob: fromPromise<JobPlan, PlanJobInput>(async () => {
+      throw new Error('planJob is provided by the runtime');
+    }),
+    mergeJob: fromPromise<MergeOutcome, MergeJobInput>(async () => {
+      throw new Error('mergeJob is provided by the runtime');
+    }),
+  },
+  guards: {
+    resuming: ({ context }) => context.plan !== null,
+    allSettled: ({ context }) => Object.keys(context.pending).length === 0,
+    nothingToMerge: ({ context }) => finalResults(context).every((r) => r.status !== 'completed'),
+    hasRerunnableConflicts: ({ context, event }) => {
+      const merge = (event as unknown as { output: MergeOutcome }).output;
+      return merge.conflicts.some((c) => !context.reruns[c.taskId] && !Object.values(context.reruns).includes(c.taskId));
+    },
+  },
+  delays: {
+    jobTimeout: ({ context }) => context.timeoutMs,
+    requeueDelay: ({ context }) => context.requeueDelayMs,
+  },
+  actions: {
+    submitPending: enqueueActions(({ context, enqueue, system }) => {
+      const pool = system.get(context.poolId);
+      if (!pool) return;
+      for (const task of Object.values(context.pending)) enqueue.sendTo(pool, submitted(task));
+    }),
+    cancelPending: enqueueActions(({ context, enqueue, system }) => {
+      const pool = system.get(context.poolId);
+      if (!pool) return;
+      for (const taskId of Object.keys(context.pending)) enqueue.sendTo(pool, { type: 'task.cancel', taskId } as AnyEventObject);
+    }),
+    failPending: assign(({ context }) => {
+      const results = { ...context.results };
+      for (const task of Object.values(context.pending)) {
+        results[task.id] = { taskId: task.id, jobId: task.jobId, programmerId: '', status: 'failed', error: TIMEOUT };
+      }
+      return { pending: {}, results };
+    }),
+    recordResult: enqueueActions(({ context, event, enqueue, system }) => {
+      if (event.type !== 'task.finished') return;
+      const { result } = event;
+      const task = context.pending[result.taskId];
+      if (!task) return; // not ours, or already settled: a task ends exactly once
+      const code = result.error?.code;
+      if (result.status === 'failed' && code === 'PAS_ERR_POOL_QUEUE_FULL') {
+        enqueue.raise({ type: 'task.resubmit', taskId: task.id }, { delay: 'requeueDelay' });
+        return;
+      }
+      if (result.status === 'failed' && code === 'PAS_ERR_SUPERVISOR_ESCALATED' && !context.rerouted.includes(task.id)) {
+        const programmerId = result.programmerId || String(result.error?.details?.programmerId ?? '');
+        const rerouted: TaskSpec = { ...task, exclude: [...new Set([...(task.exclude ?? []), programmerId].filter(Boolean))] };
+        enqueue.assign({ rerouted: [...context.rerouted, task.id], pending: { ...context.pending, [task.id]: rerouted } });
+        const pool = system.get(context.poolId);
+        if (pool) enqueue.sendTo(pool, submitted(rerouted));
+        return;
+      }
+      const pending = { ...context.pending };
+      delete pending[result.taskId];
+      enqueue.assign({ pending, results: { ...context.results, [result.taskId]: result } });
+    }),
+    resubmit: enqueueActions(({ context, event, enqueue, system }) => {
+      if (event.type !== 'task.resubmit') return;
+      const task = context.pending[event.taskId];
+      const pool = system.get(context.poolId);
+      if (task && pool) enqueue.sendTo(pool, submitted(task));
+    }),
+  },
+}).createMachine({
+  id: 'job',
+  context: ({ input }) => ({
+    job: input.job,
+    managerId: input.managerId,
+    poolId: input.poolId ?? 'pool',
+    maxProgrammers: input.maxProgrammers,
+    timeoutMs: input.timeoutMs,
+    requeueDelayMs: input.requeueDelayMs ?? 250,
+    plan: input.resume?.plan ?? null,
+    pending: {},
+    results: Object.fromEntries((input.resume?.results ?? []).map((r) => [r.taskId, r])),
+    rerouted: [],
+    reruns: {},
+    merge: null,
+    cancelled: false,
+    error: null,
+  }),
+  initial: 'active',
+  states: {
+    active: {
+      initial: 'planning',
+      after: {
+        jobTimeout: { target: 'finished', actions: ['cancelPending', 'failPending', assign({ error: () => TIMEOUT })] },
+      },
+      on: {
+        'job.cancel': { target: 'finished', actions: ['cancelPending', assign({ pending: () => ({}), cancelled: () => true })] },
+      },
+      states: {
+        planning: {
+          always: {
+            guard: 'resuming',
+            target: 'running',
+            actions: assign(({ context }) => ({
+              // Finished work is not redone: only subtasks without a completed result go out again.
+              pending: Object.fromEntries(
+                context.plan!.subtasks
+                  .filter((s) => context.results[s.id]?.status !== 'completed')
+                  .map((s) => [s.id, taskSpecFor(context, s)]),
+              ),
+            })),
+          },
+          invoke: {
+            src: 'planJob',
+            input: ({ context }) => ({ job: context.job, managerId: context.managerId, maxProgrammers: context.maxProgrammers }),
+            onDone: {
+              target: 'running',
+              actions: assign(({ context, event }) => {
+                const plan: JobPlan = { ...event.output, subtasks: capPlan(event.output.subtasks, context.maxProgrammers) };
+                return { plan, pending: Object.fromEntries(plan.subtasks.map((s) => [s.id, taskSpecFor({ ...context, plan }, s)])) };
+              }),
+            },
+            onError: {
+              target: '#job.finished',
+              actions: assign({
+                error: ({ event }) => {
+                  const e = event.error as { code?: string; message?: string; retryable?: boolean } | undefined;
+                  return { code: e?.code ?? 'PAS_ERR_PLAN_INVALID', retryable: e?.retryable ?? false, message: e?.message ?? 'planning failed' };
+                },
+              }),
+            },
+          },
+        },
+        running: {
+          entry: 'submitPending',
+          always: { guard: 'allSettled', target: 'merging' },
+          on: {
+            'task.finished': { actions: 'recordResult' },
+            'task.resubmit': { actions: 'resubmit' },
+          },
+        },
+        merging: {
+          always: { guard: 'nothingToMerge', target: '#job.finished' },
+          invoke: {
+            src: 'mergeJob',
+            input: ({ context }) => ({
+              job: context.job,
+              plan: context.plan!,
+              results: finalResults(context).filter((r) => r.status === 'completed'),
+            }),
+            onDone: [
+              {
+                guard: 'hasRerunnableConflicts',
+                target: 'running',
+                actions: assign(({ context, event }) => {
+                  const reruns = { ...context.reruns };
+                  const pending: Record<string, TaskSpec> = {};
+                  for (const conflict of event.output.conflicts) {
+                    if (reruns[conflict.taskId] || Object.values(reruns).includes(conflict.taskId)) continue;
+                    const subtask = context.plan!.subtasks.find((s) => s.id === conflict.taskId);
+                    if (!subtask) continue;
+                    const rerunId = `${subtask.id}-r1`;
+                    reruns[subtask.id] = rerunId;
+                    pending[rerunId] = taskSpecFor(context, { ...subtask, id: rerunId }, event.output.head);
+                  }
+                  return { merge: event.output, reruns, pending };
+                }),
+              },
+              { target: '#job.finished', actions: assign({ merge: ({ event }) => event.output }) },
+            ],
+            onError: {
+              target: '#job.finished',
+              actions: assign({
+                error: ({ event }) => {
+                  const e = event.error as { code?: string; message?: string } | undefined;
+                  return { code: e?.code ?? 'PAS_ERR_GIT', retryable: false, message: e?.message ?? 'merge failed' };
+                },
+              }),
+            },
+          },
+        },
+      },
+    },
+    finished: {
+      type: 'final',
+      entry: sendParent(({ context }) => ({ type: 'job.done', outcome: jobOutcome(context) })),
+    },
+  },
+  output: ({ context }) => jobOutcome(context),
+});

@@ -1,0 +1,77 @@
+/**
+ * Pure routing decisions of the pool: which programmer gets a task.
+ */
+import type { TaskSpec } from './domain.ts';
+
+export type Strategy = 'least_loaded' | 'round_robin' | 'capability_match';
+
+export type ProgrammerStatus = 'idle' | 'busy' | 'failed' | 'quarantined';
+
+export interface PoolMember {
+  id: string;
+  capabilities: string[];
+  /** The primary model is free (local). */
+  free: boolean;
+  status: ProgrammerStatus;
+  taskId: string | null;
+  /** Tasks given to it so far (the load least_loaded balances). */
+  assigned: number;
+  completed: number;
+  failed: number;
+}
+
+export interface RoutingPolicy {
+  strategy: Strategy;
+  preferFree: boolean;
+  /** capability → programmer ids that also serve it (capability_routing). */
+  capabilityRouting: Record<string, string[]>;
+  budgetExhausted: boolean;
+}
+
+export function hasCapabilities(member: Pick<PoolMember, 'id' | 'capabilities'>, required: readonly string[], routing: Record<string, string[]>): boolean {
+  return required.every((cap) => member.capabilities.includes(cap) || (routing[cap]?.includes(member.id) ?? false));
+}
+
+/** Members that could ever run the task (whatever they are doing now). */
+export function eligible(members: readonly PoolMember[], task: TaskSpec, policy: RoutingPolicy): PoolMember[] {
+  const required = task.requires ?? [];
+  const excluded = new Set(task.exclude ?? []);
+  return members.filter(
+    (m) =>
+      m.status !== 'quarantined' &&
+      !excluded.has(m.id) &&
+      (!policy.budgetExhausted || m.free) &&
+      hasCapabilities(m, required, policy.capabilityRouting),
+  );
+}
+
+/**
+ * The programmer that gets the task now, or null when none is idle. `order` is the config order;
+ * `cursor` is the round-robin position. Returns the choice and the next cursor.
+ */
+export function pickProgrammer(
+  members: readonly PoolMember[],
+  task: TaskSpec,
+  policy: RoutingPolicy,
+  cursor: number,
+): { id: string; cursor: number } | null {
+  let candidates = eligible(members, task, policy).filter((m) => m.status === 'idle');
+  if (candidates.length === 0) return null;
+  if (policy.preferFree && candidates.some((m) => m.free)) candidates = candidates.filter((m) => m.free);
+
+  if (policy.strategy === 'round_robin') {
+    const n = members.length;
+    const ids = new Set(candidates.map((m) => m.id));
+    for (let step = 0; step < n; step++) {
+      const index = (cursor + step) % n;
+      const member = members[index]!;
+      if (ids.has(member.id)) return { id: member.id, cursor: (index + 1) % n };
+    }
+    return null;
+  }
+
+  // least_loaded, and capability_match among the capable: fewest tasks so far, then config order.
+  let best = candidates[0]!;
+  for (const m of candidates) if (m.assigned < best.assigned) best = m;
+  return { id: best.id, cursor };
+}

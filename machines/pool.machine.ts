@@ -1,0 +1,361 @@
+/**
+ * The programmer pool: routes tasks to idle programmers, queues when all are busy, re-dispatches
+ * failed tasks to a different programmer, and supervises programmers (OTP-style restart
+ * intensity). Every task ends exactly once with a `task.finished` to its `replyTo`:
+ * completed, failed (with a coded reason) or cancelled — never lost, never run twice at once.
+ *
+ * The logic is a pure reducer (`poolStep`) so every rule is testable without actors; the
+ * machine applies its context changes and delivers its messages.
+ */
+import { enqueueActions, setup, type AnyEventObject } from 'xstate';
+import { failedResult, type ErrorData, type TaskResult, type TaskSpec } from './domain.ts';
+import type { ProgrammerReport } from './programmer.machine.ts';
+import { eligible, pickProgrammer, type PoolMember, type Strategy } from './pool-routing.ts';
+
+export interface PoolInput {
+  programmers: Array<{ id: string; capabilities: string[]; free: boolean }>;
+  strategy: Strategy;
+  preferFree: boolean;
+  maxQueuePerProgrammer: number;
+  /** Re-dispatches of a failed task to another programmer. */
+  maxRetries: number;
+  /** Restarts allowed per programmer within restartPeriodMs before escalation. */
+  maxRestarts: number;
+  restartPeriodMs: number;
+  capabilityRouting?: Record<string, string[]>;
+}
+
+export interface PoolStats {
+  submitted: number;
+  completed: number;
+  failed: number;
+  cancelled: number;
+  rejected: number;
+  redispatched: number;
+  restarts: number;
+  escalated: number;
+}
+
+export interface PoolContext {
+  members: PoolMember[];
+  queue: TaskSpec[];
+  running: Record<string, { task: TaskSpec; programmerId: string }>;
+  /** Programmers a task already failed on. */
+  tried: Record<string, string[]>;
+  cursor: number;
+  /** Restarts of each programmer still inside the supervision period. */
+  restarts: Record<string, number>;
+  strategy: Strategy;
+  preferFree: boolean;
+  capabilityRouting: Record<string, string[]>;
+  budgetExhausted: boolean;
+  maxQueuePerProgrammer: number;
+  maxRetries: number;
+  maxRestarts: number;
+  restartPeriodMs: number;
+  stats: PoolStats;
+}
+
+export type PoolEvent =
+  | { type: 'task.submitted'; task: TaskSpec }
+  | { type: 'task.cancel'; taskId: string }
+  | ProgrammerReport
+  | { type: 'supervision.expire'; programmerId: string }
+  | { type: 'budget.exhausted' }
+  | { type: 'budget.restored' };
+
+/** A message the pool sends to another actor (by system id). */
+export interface Delivery {
+  to: string;
+  event: AnyEventObject;
+}
+
+export interface PoolStepResult {
+  context: PoolContext;
+  deliveries: Delivery[];
+  /** Events the pool sends itself later (supervision expiry). */
+  later: Array<{ event: PoolEvent; delayMs: number }>;
+}
+
+export function maxQueueLength(context: Pick<PoolContext, 'members' | 'maxQueuePerProgrammer'>): number {
+  return context.maxQueuePerProgrammer * context.members.length;
+}
+
+function coded(code: string, retryable: boolean, message: string, details?: Record<string, unknown>): ErrorData {
+  return details ? { code, retryable, message, details } : { code, retryable, message };
+}
+
+/** The pure transition function of the pool. Never mutates its input. */
+export function poolStep(input: PoolContext, event: PoolEvent): PoolStepResult {
+  const context: PoolContext = structuredClone(input);
+  const deliveries: Delivery[] = [];
+  const later: PoolStepResult['later'] = [];
+  const member = (id: string) => context.members.find((m) => m.id === id);
+  const policy = () => ({
+    strategy: context.strategy,
+    preferFree: context.preferFree,
+    capabilityRouting: context.capabilityRouting,
+    budgetExhausted: context.budgetExhausted,
+  });
+
+  const finish = (task: TaskSpec, result: TaskResult) => {
+    delete context.running[task.id];
+    delete context.tried[task.id];
+    if (result.status === 'completed') context.stats.completed++;
+    else if (result.status === 'cancelled') context.stats.cancelled++;
+    else context.stats.failed++;
+    deliveries.push({ to: task.replyTo, event: { type: 'task.finished', result } });
+  };
+
+  const assign = (task: TaskSpec, programmerId: string) => {
+    const m = member(programmerId)!;
+    m.status = 'busy';
+    m.taskId = task.id;
+    m.assigned++;
+    const started: TaskSpec = { ...task, attempt: (task.attempt ?? 0) + 1 };
+    context.running[task.id] = { task: started, programmerId };
+    deliveries.push({ to: programmerId, event: { type: 'task.assigned', task: started } });
+  };
+
+  /** A task that no programmer can ever take now fails instead of waiting forever. */
+  const unplaceable = (task: TaskSpec): ErrorData | null => {
+    if (eligible(context.members, task, policy()).length > 0) return null;
+    if (context.budgetExhausted && eligible(context.members, task, { ...policy(), budgetExhausted: false }).length > 0) {
+      return coded('PAS_ERR_BUDGET_EXHAUSTED', false, 'the daily budget is spent and only paid programmers can take this task');
+    }
+    return coded('PAS_ERR_NO_PROGRAMMER', false, 'no programmer in the pool can take this task', {
+      requires: task.requires ?? [],
+      exclude: task.exclude ?? [],
+    });
+  };
+
+  const drain = () => {
+    const waiting = context.queue;
+    context.queue = [];
+    for (const task of waiting) {
+      const refusal = unplaceable(task);
+      if (refusal) {
+        finish(task, failedResult(task, '', refusal));
+        continue;
+      }
+      const pick = pickProgrammer(context.members, task, policy(), context.cursor);
+      if (pick) {
+        context.cursor = pick.cursor;
+        assign(task, pick.id);
+      } else {
+        context.queue.push(task);
+      }
+    }
+  };
+
+  /** Re-dispatch a failed task to a different programmer when the policy allows. */
+  const retryElsewhere = (task: TaskSpec, programmerId: string, error: ErrorData): boolean => {
+    const tried = [...(context.tried[task.id] ?? []), programmerId];
+    const redispatches = (task.attempt ?? 1) - 1;
+    if (!error.retryable || redispatches >= context.maxRetries) return false;
+    const next: TaskSpec = { ...task, exclude: [...new Set([...(task.exclude ?? []), ...tried])] };
+    if (unplaceable(next)) return false;
+    delete context.running[task.id];
+    context.tried[task.id] = tried;
+    context.stats.redispatched++;
+    context.queue.unshift(next);
+    return true;
+  };
+
+  const release = (programmerId: string, taskId: string) => {
+    const m = member(programmerId);
+    if (m && m.taskId === taskId) {
+      m.status = 'idle';
+      m.taskId = null;
+    }
+  };
+
+  switch (event.type) {
+    case 'task.submitted': {
+      const task = event.task;
+      if (context.running[task.id] || context.queue.some((t) => t.id === task.id)) break; // already held: idempotent
+      context.stats.submitted++;
+      const refusal = unplaceable(task);
+      if (refusal) {
+        context.stats.rejected++;
+        finish(task, failedResult(task, '', refusal));
+        break;
+      }
+      const pick = context.queue.length === 0 ? pickProgrammer(context.members, task, policy(), context.cursor) : null;
+      if (pick) {
+        context.cursor = pick.cursor;
+        assign(task, pick.id);
+      } else if (context.queue.length >= maxQueueLength(context)) {
+        context.stats.rejected++;
+        finish(
+          task,
+          failedResult(task, '', coded('PAS_ERR_POOL_QUEUE_FULL', true, `every programmer is busy and the queue holds ${context.queue.length} tasks`, { limit: maxQueueLength(context) })),
+        );
+      } else {
+        context.queue.push(task);
+        drain();
+      }
+      break;
+    }
+    case 'task.cancel': {
+      const queued = context.queue.find((t) => t.id === event.taskId);
+      if (queued) {
+        context.queue = context.queue.filter((t) => t.id !== event.taskId);
+        finish(queued, failedResult(queued, '', coded('PAS_ERR_TASK_CANCELLED', false, 'cancelled while queued'), 'cancelled'));
+        break;
+      }
+      const running = context.running[event.taskId];
+      if (running) deliveries.push({ to: running.programmerId, event: { type: 'task.cancel', taskId: event.taskId } });
+      break;
+    }
+    case 'programmer.done': {
+      const { programmerId, result } = event;
+      const running = context.running[result.taskId];
+      const m = member(programmerId);
+      if (m && m.taskId === result.taskId) {
+        if (result.status === 'completed') m.completed++;
+        else m.failed++;
+      }
+      release(programmerId, result.taskId);
+      if (running && running.programmerId === programmerId) {
+        const retried = result.status === 'failed' && result.error !== undefined && retryElsewhere(running.task, programmerId, result.error);
+        if (!retried) finish(running.task, result);
+      }
+      drain();
+      break;
+    }
+    case 'programmer.failed': {
+      const { programmerId, error, task } = event;
+      const m = member(programmerId);
+      if (!m) break;
+      m.failed += task ? 1 : 0;
+      m.taskId = null;
+      const used = context.restarts[programmerId] ?? 0;
+      let escalated = false;
+      if (used < context.maxRestarts) {
+        m.status = 'failed';
+        context.restarts[programmerId] = used + 1;
+        context.stats.restarts++;
+        later.push({ event: { type: 'supervision.expire', programmerId }, delayMs: context.restartPeriodMs });
+        deliveries.push({ to: programmerId, event: { type: 'programmer.reset' } });
+      } else {
+        m.status = 'quarantined';
+        escalated = true;
+        context.stats.escalated++;
+      }
+      const running = task ? context.running[task.id] : undefined;
+      if (task && running && running.programmerId === programmerId) {
+        if (escalated) {
+          const reason = coded('PAS_ERR_SUPERVISOR_ESCALATED', true, `${programmerId} failed ${used + 1} times within ${context.restartPeriodMs} ms (${error.code})`, {
+            programmerId,
+            cause: error,
+          });
+          deliveries.push({ to: running.task.managerId, event: { type: 'supervisor.escalated', programmerId, taskId: task.id, error: reason } });
+          finish(running.task, failedResult(running.task, programmerId, reason));
+        } else if (!retryElsewhere(running.task, programmerId, error)) {
+          finish(running.task, failedResult(running.task, programmerId, error));
+        }
+      }
+      drain();
+      break;
+    }
+    case 'programmer.ready': {
+      const m = member(event.programmerId);
+      if (!m) break;
+      if (m.status === 'quarantined') context.restarts[m.id] = 0;
+      if (m.status !== 'busy') {
+        m.status = 'idle';
+        m.taskId = null;
+      }
+      drain();
+      break;
+    }
+    case 'supervision.expire': {
+      const used = context.restarts[event.programmerId] ?? 0;
+      context.restarts[event.programmerId] = Math.max(0, used - 1);
+      break;
+    }
+    case 'budget.exhausted':
+      context.budgetExhausted = true;
+      drain();
+      break;
+    case 'budget.restored':
+      context.budgetExhausted = false;
+      drain();
+      break;
+  }
+  return { context, deliveries, later };
+}
+
+export function initialPoolContext(input: PoolInput): PoolContext {
+  return {
+    members: input.programmers.map((p) => ({
+      id: p.id,
+      capabilities: [...p.capabilities],
+      free: p.free,
+      status: 'idle',
+      taskId: null,
+      assigned: 0,
+      completed: 0,
+      failed: 0,
+    })),
+    queue: [],
+    running: {},
+    tried: {},
+    cursor: 0,
+    restarts: {},
+    strategy: input.strategy,
+    preferFree: input.preferFree,
+    capabilityRouting: input.capabilityRouting ?? {},
+    budgetExhausted: false,
+    maxQueuePerProgrammer: input.maxQueuePerProgrammer,
+    maxRetries: input.maxRetries,
+    maxRestarts: input.maxRestarts,
+    restartPeriodMs: input.restartPeriodMs,
+    stats: { submitted: 0, completed: 0, failed: 0, cancelled: 0, rejected: 0, redispatched: 0, restarts: 0, escalated: 0 },
+  };
+}
+
+export const poolMachine = setup({
+  types: {
+    context: {} as PoolContext,
+    input: {} as PoolInput,
+    events: {} as PoolEvent,
+  },
+}).createMachine({
+  id: 'pool',
+  context: ({ input }) => initialPoolContext(input),
+  initial: 'routing',
+  states: {
+    routing: {
+      on: {
+        '*': {
+          actions: enqueueActions(({ context, event, enqueue, system }) => {
+            const step = poolStep(context, event as PoolEvent);
+            enqueue.assign(step.context);
+            for (const { to, event: message } of step.deliveries) {
+              const target = system.get(to);
+              if (target) enqueue.sendTo(target, message);
+            }
+            for (const { event: message, delayMs } of step.later) enqueue.raise(message, { delay: delayMs });
+          }),
+        },
+      },
+    },
+  },
+});
+
+/** The view of the pool that `/programmer_pool/status` and the HMI show. */
+export function poolStatus(context: PoolContext) {
+  const available = context.members.filter((m) => m.status === 'idle').length;
+  return {
+    pool_size: context.members.length,
+    available,
+    unavailable: context.members.length - available,
+    total_queue_depth: context.queue.length,
+    running: Object.keys(context.running).length,
+    budget_exhausted: context.budgetExhausted,
+    strategy: context.strategy,
+    stats: context.stats,
+  };
+}

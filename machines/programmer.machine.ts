@@ -1,0 +1,178 @@
+/**
+ * A Programmer does one subtask at a time.
+ *
+ * IDLE ──task.assigned──▶ EXECUTING ──executeTask done──▶ IDLE   (result reported to the pool)
+ *                            │ task.cancel ─────────────▶ IDLE   (cancelled, executor stopped)
+ *                            │ after timeout ───────────▶ FAILED (reason: timeout)
+ *                            │ programmer.fault ────────▶ FAILED
+ * FAILED ──programmer.reset──▶ IDLE (a restart; the supervisor decides when)
+ *
+ * Leaving EXECUTING stops the invoked executor, whose AbortSignal kills its process tree.
+ */
+import { assign, sendTo, setup, fromPromise, type ActorSystem, type AnyActorRef } from 'xstate';
+import { asErrorData, failedResult, type ErrorData, type TaskResult, type TaskSpec } from './domain.ts';
+
+export interface ProgrammerInput {
+  id: string;
+  timeoutMs: number;
+  /** System id of the pool that supervises this programmer. */
+  poolId?: string;
+}
+
+export interface ProgrammerContext {
+  id: string;
+  timeoutMs: number;
+  poolId: string;
+  task: TaskSpec | null;
+  lastResult: TaskResult | null;
+  failure: ErrorData | null;
+  restarts: number;
+  completed: number;
+  failed: number;
+}
+
+export type ProgrammerEvent =
+  | { type: 'task.assigned'; task: TaskSpec }
+  | { type: 'task.cancel'; taskId: string }
+  | { type: 'programmer.fault'; error?: ErrorData }
+  | { type: 'programmer.reset' };
+
+/** What the programmer tells its pool. */
+export type ProgrammerReport =
+  | { type: 'programmer.done'; programmerId: string; result: TaskResult }
+  | { type: 'programmer.failed'; programmerId: string; error: ErrorData; task: TaskSpec | null }
+  | { type: 'programmer.ready'; programmerId: string };
+
+export interface ExecuteTaskInput {
+  programmerId: string;
+  task: TaskSpec;
+}
+
+const TIMEOUT: ErrorData = { code: 'PAS_ERR_TASK_TIMEOUT', retryable: true, message: 'no result within the timeout' };
+const FAULT: ErrorData = { code: 'PAS_ERR_PROGRAMMER_FAILED', retryable: true, message: 'programmer forced into FAILED' };
+
+function pool(system: ActorSystem<any>, context: ProgrammerContext): AnyActorRef | undefined {
+  return system.get(context.poolId);
+}
+
+export const programmerMachine = setup({
+  types: {
+    context: {} as ProgrammerContext,
+    input: {} as ProgrammerInput,
+    events: {} as ProgrammerEvent,
+  },
+  actors: {
+    /** Runs one subtask end to end and resolves to its result (never rejects for task-level failures). */
+    executeTask: fromPromise<TaskResult, ExecuteTaskInput>(async () => {
+      throw new Error('executeTask is provided by the runtime');
+    }),
+  },
+  guards: {
+    isCurrentTask: ({ context, event }) => event.type === 'task.cancel' && context.task?.id === event.taskId,
+  },
+  delays: {
+    taskTimeout: ({ context }) => context.task?.timeoutMs ?? context.timeoutMs,
+  },
+  actions: {
+    takeTask: assign(({ event }) => (event.type === 'task.assigned' ? { task: event.task, failure: null } : {})),
+    report: ({ context, system }, report: ProgrammerReport) => {
+      pool(system, context)?.send(report);
+    },
+  },
+}).createMachine({
+  id: 'programmer',
+  context: ({ input }) => ({
+    id: input.id,
+    timeoutMs: input.timeoutMs,
+    poolId: input.poolId ?? 'pool',
+    task: null,
+    lastResult: null,
+    failure: null,
+    restarts: 0,
+    completed: 0,
+    failed: 0,
+  }),
+  initial: 'IDLE',
+  states: {
+    IDLE: {
+      on: {
+        'task.assigned': { target: 'EXECUTING', actions: 'takeTask' },
+        'programmer.fault': {
+          target: 'FAILED',
+          actions: assign({ failure: ({ event }) => event.error ?? FAULT }),
+        },
+      },
+    },
+    EXECUTING: {
+      invoke: {
+        src: 'executeTask',
+        input: ({ context }) => ({ programmerId: context.id, task: context.task! }),
+        onDone: {
+          target: 'IDLE',
+          actions: [
+            assign(({ context, event }) => ({
+              lastResult: event.output,
+              task: null,
+              completed: context.completed + (event.output.status === 'completed' ? 1 : 0),
+              failed: context.failed + (event.output.status === 'completed' ? 0 : 1),
+            })),
+            { type: 'report', params: ({ context }) => ({ type: 'programmer.done', programmerId: context.id, result: context.lastResult! }) },
+          ],
+        },
+        onError: {
+          target: 'IDLE',
+          actions: [
+            assign(({ context, event }) => ({
+              lastResult: failedResult(context.task!, context.id, asErrorData(event.error)),
+              task: null,
+              failed: context.failed + 1,
+            })),
+            { type: 'report', params: ({ context }) => ({ type: 'programmer.done', programmerId: context.id, result: context.lastResult! }) },
+          ],
+        },
+      },
+      after: {
+        taskTimeout: {
+          target: 'FAILED',
+          actions: assign({ failure: () => TIMEOUT }),
+        },
+      },
+      on: {
+        'task.cancel': {
+          guard: 'isCurrentTask',
+          target: 'IDLE',
+          actions: [
+            assign(({ context }) => ({
+              lastResult: failedResult(context.task!, context.id, { code: 'PAS_ERR_TASK_CANCELLED', retryable: false, message: 'cancelled' }, 'cancelled'),
+              task: null,
+            })),
+            { type: 'report', params: ({ context }) => ({ type: 'programmer.done', programmerId: context.id, result: context.lastResult! }) },
+          ],
+        },
+        'programmer.fault': {
+          target: 'FAILED',
+          actions: assign({ failure: ({ event }) => event.error ?? FAULT }),
+        },
+      },
+    },
+    FAILED: {
+      entry: [
+        { type: 'report', params: ({ context }) => ({ type: 'programmer.failed', programmerId: context.id, error: context.failure ?? FAULT, task: context.task }) },
+        assign(({ context }) => ({
+          lastResult: context.task ? failedResult(context.task, context.id, context.failure ?? FAULT) : context.lastResult,
+          task: null,
+          failed: context.failed + (context.task ? 1 : 0),
+        })),
+      ],
+      on: {
+        'programmer.reset': {
+          target: 'IDLE',
+          actions: [
+            assign(({ context }) => ({ restarts: context.restarts + 1, failure: null })),
+            { type: 'report', params: ({ context }) => ({ type: 'programmer.ready', programmerId: context.id }) },
+          ],
+        },
+      },
+    },
+  },
+});
