@@ -1,0 +1,158 @@
+/**
+ * What every network adapter shares: base URL and key resolution at call time, one POST with
+ * the per-provider timeout combined with the caller's signal, and stream framing (SSE via
+ * eventsource-parser, NDJSON for Ollama).
+ */
+import { createParser, type EventSourceMessage } from 'eventsource-parser';
+import { PasError } from '../errors.ts';
+import type { ProviderConfig } from '../config/schemas.ts';
+import { httpError, toProviderError, type CallSite, type ProtocolKind } from './provider-errors.ts';
+
+export type FetchLike = typeof fetch;
+
+/** Shared by the four network adapters. */
+export interface AdapterOptions {
+  /** The provider entry name in models.yaml (`openai`, or e.g. `vllm` with kind openai). */
+  name: string;
+  config: ProviderConfig;
+  env?: NodeJS.ProcessEnv;
+  fetch?: FetchLike;
+  now?: () => number;
+}
+
+/** The env var each protocol's own SDK reads for its base URL, used when models.yaml names none. */
+export const DEFAULT_BASE_URL_ENV: Record<Exclude<ProtocolKind, 'scripted'>, string> = {
+  ollama: 'OLLAMA_HOST',
+  openai: 'OPENAI_BASE_URL',
+  anthropic: 'ANTHROPIC_BASE_URL',
+  google: 'GOOGLE_GEMINI_BASE_URL',
+};
+
+/** `OLLAMA_HOST` may be `host`, `host:port` or a URL; the Ollama CLI defaults scheme http and port 11434. */
+export function normalizeOllamaHost(value: string): string {
+  let v = value.trim();
+  if (!/^[a-z][a-z0-9+.-]*:\/\//i.test(v)) {
+    const hasPort = /:\d+(\/|$)/.test(v) || /^\[.*\]:\d+/.test(v);
+    v = `http://${v}${hasPort ? '' : ':11434'}`;
+  }
+  return v.replace(/\/+$/, '');
+}
+
+/** The base URL for this call: the provider's env var wins over models.yaml. */
+export function resolveBaseUrl(kind: Exclude<ProtocolKind, 'scripted'>, opts: AdapterOptions): string {
+  const env = opts.env ?? process.env;
+  const fromEnv = env[opts.config.base_url_env ?? DEFAULT_BASE_URL_ENV[kind]]?.trim();
+  const raw = fromEnv || opts.config.base_url;
+  if (!raw) {
+    throw new PasError('PAS_ERR_CONFIG_INVALID', `models.yaml: providers.${opts.name}.base_url: required for a network provider`);
+  }
+  return kind === 'ollama' ? normalizeOllamaHost(raw) : raw.replace(/\/+$/, '');
+}
+
+/** The API key, read from the environment at call time; AUTH when the named variable is empty. */
+export function resolveApiKey(opts: AdapterOptions, site: CallSite): string | undefined {
+  const name = opts.config.api_key_env;
+  if (!name) return undefined;
+  const value = (opts.env ?? process.env)[name];
+  if (!value) {
+    throw new PasError('PAS_ERR_LLM_AUTH', `${site.provider}/${site.model}: ${name} is not set`, {
+      details: { provider: site.provider, model: site.model, env: name },
+    });
+  }
+  return value;
+}
+
+export interface PostOptions<T> {
+  site: CallSite;
+  url: string;
+  headers: Record<string, string>;
+  body: unknown;
+  timeoutMs: number;
+  signal?: AbortSignal | undefined;
+  fetch: FetchLike;
+  now: () => number;
+  /** Reads a 2xx response; anything it throws is mapped like a fetch failure. */
+  consume: (res: Response, signal: AbortSignal) => Promise<T>;
+}
+
+/** One POST: combined timeout/caller signal, non-2xx classified, every failure a PasError. */
+export async function postJson<T>(o: PostOptions<T>): Promise<T> {
+  const timeout = AbortSignal.timeout(o.timeoutMs);
+  const signal = o.signal ? AbortSignal.any([o.signal, timeout]) : timeout;
+  try {
+    signal.throwIfAborted();
+    const res = await o.fetch(o.url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...o.headers },
+      body: JSON.stringify(o.body),
+      signal,
+    });
+    if (!res.ok) {
+      const text = await res.text();
+      throw httpError(o.site, res.status, res.headers, text, o.now());
+    }
+    return await o.consume(res, signal);
+  } catch (err) {
+    throw toProviderError(err, o.site, o.timeoutMs, timeout, o.signal);
+  }
+}
+
+async function* decodedChunks(res: Response): AsyncGenerator<string> {
+  if (!res.body) return;
+  const decoder = new TextDecoder();
+  for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+    yield decoder.decode(chunk, { stream: true });
+  }
+  const tail = decoder.decode();
+  if (tail) yield tail;
+}
+
+/** Feeds a `text/event-stream` body to `onEvent`, in order; a throw from `onEvent` ends the read. */
+export async function readSse(res: Response, onEvent: (event: EventSourceMessage) => void): Promise<void> {
+  const pending: EventSourceMessage[] = [];
+  const parser = createParser({ onEvent: (e) => pending.push(e) });
+  for await (const text of decodedChunks(res)) {
+    parser.feed(text);
+    while (pending.length > 0) onEvent(pending.shift()!);
+  }
+  parser.reset({ consume: true });
+  while (pending.length > 0) onEvent(pending.shift()!);
+}
+
+/** Feeds each non-empty line of an NDJSON body to `onLine`. */
+export async function readNdjson(res: Response, onLine: (line: string) => void): Promise<void> {
+  let buffer = '';
+  for await (const text of decodedChunks(res)) {
+    buffer += text;
+    let nl: number;
+    while ((nl = buffer.indexOf('\n')) >= 0) {
+      const line = buffer.slice(0, nl).trim();
+      buffer = buffer.slice(nl + 1);
+      if (line) onLine(line);
+    }
+  }
+  if (buffer.trim()) onLine(buffer.trim());
+}
+
+/** `JSON.parse` that reports which frame failed. */
+export function parseJson(text: string, onError: (err: unknown) => never): unknown {
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    return onError(err);
+  }
+}
+
+/** A count as reported: a finite non-negative number, else null (never a made-up 0). */
+export function count(value: unknown): number | null {
+  return typeof value === 'number' && Number.isFinite(value) && value >= 0 ? value : null;
+}
+
+export function adapterDefaults(opts: AdapterOptions): { env: NodeJS.ProcessEnv; fetch: FetchLike; now: () => number; timeoutMs: number } {
+  return {
+    env: opts.env ?? process.env,
+    fetch: opts.fetch ?? globalThis.fetch,
+    now: opts.now ?? Date.now,
+    timeoutMs: Math.round(opts.config.timeout_s * 1000),
+  };
+}

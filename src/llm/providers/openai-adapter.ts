@@ -1,0 +1,104 @@
+/**
+ * OpenAI Chat Completions (`POST {base}/chat/completions`, base includes `/v1`), also spoken by
+ * OpenAI-compatible servers (vLLM, llama.cpp, LM Studio, Ollama's /v1). Streaming is SSE with
+ * `stream_options.include_usage`, so the last chunk (empty `choices`) carries the usage.
+ * Usage: `prompt_tokens` (includes cached), `completion_tokens` (includes reasoning),
+ * `completion_tokens_details.reasoning_tokens`, `prompt_tokens_details.cached_tokens`.
+ */
+import type { TokenUsage } from '../../../machines/domain.ts';
+import type { ChatRequest, ChatResponse, ProviderAdapter } from '../types.ts';
+import { malformed, streamError, truncatedStream, type CallSite } from '../provider-errors.ts';
+import { adapterDefaults, count, parseJson, postJson, readSse, resolveApiKey, resolveBaseUrl, type AdapterOptions } from '../provider-http.ts';
+
+interface OpenAiUsage {
+  prompt_tokens?: number;
+  completion_tokens?: number;
+  prompt_tokens_details?: { cached_tokens?: number } | null;
+  completion_tokens_details?: { reasoning_tokens?: number } | null;
+}
+
+export function openAiUsage(u: OpenAiUsage | null | undefined): TokenUsage {
+  return {
+    input: count(u?.prompt_tokens),
+    output: count(u?.completion_tokens),
+    thinking: count(u?.completion_tokens_details?.reasoning_tokens),
+    cache_read: count(u?.prompt_tokens_details?.cached_tokens),
+  };
+}
+
+function record(value: unknown): Record<string, unknown> | undefined {
+  return value && typeof value === 'object' ? (value as Record<string, unknown>) : undefined;
+}
+
+export function createOpenAiAdapter(opts: AdapterOptions): ProviderAdapter {
+  const provider = opts.name;
+  return {
+    provider,
+    async chat(model: string, request: ChatRequest): Promise<ChatResponse> {
+      const { env, fetch, now, timeoutMs } = adapterDefaults(opts);
+      const site: CallSite = { provider, kind: 'openai', model, env };
+      const base = resolveBaseUrl('openai', opts);
+      const key = resolveApiKey(opts, site);
+      const stream = request.stream === true;
+      const body: Record<string, unknown> = { model, messages: request.messages, stream };
+      if (request.temperature !== undefined) body.temperature = request.temperature;
+      if (request.maxTokens !== undefined) {
+        // api.openai.com deprecated max_tokens (reasoning models refuse it); compatible servers know max_tokens.
+        body[new URL(base).hostname === 'api.openai.com' ? 'max_completion_tokens' : 'max_tokens'] = request.maxTokens;
+      }
+      if (stream) body.stream_options = { include_usage: true };
+      return postJson({
+        site,
+        url: `${base}/chat/completions`,
+        headers: key ? { authorization: `Bearer ${key}` } : {},
+        body,
+        timeoutMs,
+        signal: request.signal,
+        fetch,
+        now,
+        consume: async (res) => {
+          if (!stream) {
+            const text = await res.text();
+            const json = record(parseJson(text, (e) => { throw malformed(site, 'body is not JSON', e); }));
+            const choice = record(Array.isArray(json?.choices) ? json.choices[0] : undefined);
+            const message = record(choice?.message);
+            if (!json || !message) throw malformed(site, 'no choices[0].message');
+            const out: ChatResponse = {
+              text: typeof message.content === 'string' ? message.content : '',
+              usage: openAiUsage(json.usage as OpenAiUsage | undefined),
+              provider,
+              model,
+            };
+            if (typeof choice?.finish_reason === 'string') out.finishReason = choice.finish_reason;
+            return out;
+          }
+          let text = '';
+          let usage: OpenAiUsage | undefined;
+          let finishReason: string | undefined;
+          let done = false;
+          await readSse(res, (event) => {
+            if (event.data === '[DONE]') {
+              done = true;
+              return;
+            }
+            const chunk = record(parseJson(event.data, (e) => { throw malformed(site, 'SSE data is not JSON', e); }));
+            if (!chunk) throw malformed(site, 'SSE data is not an object');
+            if (chunk.error) throw streamError(site, { error: chunk.error });
+            if (chunk.usage) usage = chunk.usage as OpenAiUsage;
+            const choice = record(Array.isArray(chunk.choices) ? chunk.choices[0] : undefined);
+            const delta = record(choice?.delta);
+            if (typeof delta?.content === 'string' && delta.content.length > 0) {
+              text += delta.content;
+              request.onToken?.(delta.content);
+            }
+            if (typeof choice?.finish_reason === 'string') finishReason = choice.finish_reason;
+          });
+          if (!done && finishReason === undefined) throw truncatedStream(site, 'no finish_reason and no [DONE]');
+          const out: ChatResponse = { text, usage: openAiUsage(usage), provider, model };
+          if (finishReason !== undefined) out.finishReason = finishReason;
+          return out;
+        },
+      });
+    },
+  };
+}
