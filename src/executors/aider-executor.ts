@@ -1,0 +1,226 @@
+/**
+ * The Aider executor: runs the Aider CLI (never through a shell) non-interactively in the task's
+ * worktree with the programmer's model, then reads its output to learn what it did. Aider's exit
+ * code is not trusted: success is at least one `Applied edit to` line. A run with no edit is
+ * retried once with the backup model. Timeouts and cancels kill aider's whole process tree.
+ */
+import path from 'node:path';
+import type { TokenUsage } from '../../machines/domain.ts';
+import { splitModelRef } from '../config/load-config.ts';
+import type { FsAllowlist, ModelsConfigFile, PoolConfigFile } from '../config/schemas.ts';
+import { PasError } from '../errors.ts';
+import { parseAiderOutput } from './aider-output.ts';
+import type { Executor, ExecutorInput, ExecutorOutcome, PartialOutcome } from './executor.ts';
+import { addUsage, withPartialOutcome } from './executor.ts';
+import { FsGuard, normalizeRelativePath } from './fs-guard.ts';
+import { baseChildEnv, runProcessTree, tailLines } from './process-tree.ts';
+
+export interface AiderExecutorOptions {
+  fsAllowlist: FsAllowlist;
+  models: ModelsConfigFile;
+  /** `programmer_pool.yaml` → `aider`. */
+  aider: PoolConfigFile['aider'];
+  /** Where provider keys and base-URL overrides are read from; defaults to process.env. */
+  env?: NodeJS.ProcessEnv;
+  killGraceMs?: number;
+  /** Run once more with the backup model when the primary applied no edit (default true). */
+  fallbackToBackup?: boolean;
+}
+
+export const OUTPUT_TAIL_LINES = 40;
+
+/** The model name aider (litellm) expects for a PAS `provider/model`. */
+export function aiderModelName(models: ModelsConfigFile, ref: string): string {
+  const { provider, model } = splitModelRef(ref);
+  const kind = providerKind(models, ref);
+  switch (kind) {
+    case 'ollama':
+      return `ollama_chat/${model}`;
+    case 'anthropic':
+      return `anthropic/${model}`;
+    case 'openai':
+      return `openai/${model}`;
+    case 'google':
+      return `gemini/${model}`;
+    default:
+      throw new PasError('PAS_ERR_LLM_UNKNOWN_MODEL', `aider cannot run ${ref}: provider "${provider}" (${kind}) has no aider equivalent`, {
+        details: { ref },
+      });
+  }
+}
+
+function providerKind(models: ModelsConfigFile, ref: string): string {
+  const { provider, model } = splitModelRef(ref);
+  const config = models.providers[provider];
+  if (!config || !config.models[model]) {
+    throw new PasError('PAS_ERR_LLM_UNKNOWN_MODEL', `model "${ref}" is not in models.yaml`, { details: { ref } });
+  }
+  return config.kind ?? provider;
+}
+
+/**
+ * The environment aider runs with: the basics (PATH, HOME, locale) plus only the key and base
+ * URL of the model's own provider, under the names litellm reads.
+ */
+export function aiderEnv(models: ModelsConfigFile, ref: string, source: NodeJS.ProcessEnv): Record<string, string> {
+  const { provider } = splitModelRef(ref);
+  const config = models.providers[provider]!;
+  const kind = providerKind(models, ref);
+  const key = config.api_key_env ? source[config.api_key_env] : undefined;
+  const override = config.base_url_env ? source[config.base_url_env] : undefined;
+  const base = override ?? config.base_url;
+
+  const env: Record<string, string> = { ...baseChildEnv(source), TERM: 'dumb', NO_COLOR: '1', PYTHONIOENCODING: 'utf-8' };
+  const set = (name: string, value: string | undefined) => {
+    if (value !== undefined && value !== '') env[name] = value;
+  };
+  switch (kind) {
+    case 'ollama':
+      set('OLLAMA_API_BASE', base);
+      break;
+    case 'openai':
+      set('OPENAI_API_KEY', key);
+      set('OPENAI_API_BASE', base);
+      break;
+    case 'anthropic':
+      set('ANTHROPIC_API_KEY', key);
+      set('ANTHROPIC_API_BASE', override);
+      break;
+    case 'google':
+      set('GEMINI_API_KEY', key);
+      break;
+  }
+  return env;
+}
+
+export function aiderArgs(input: { instruction: string; model: string; editFormat: string; files: readonly string[] }): string[] {
+  return [
+    `--message=${input.instruction}`,
+    '--yes-always',
+    `--model=${input.model}`,
+    `--edit-format=${input.editFormat}`,
+    '--no-check-update',
+    '--analytics-disable',
+    '--no-auto-commits',
+    '--no-git',
+    '--no-pretty',
+    '--no-stream',
+    '--no-show-model-warnings',
+    '--',
+    ...input.files,
+  ];
+}
+
+/** The folder aider (without git) treats as its root: the common folder of the files it was given. */
+export function aiderRoot(worktree: string, files: readonly string[]): string {
+  if (files.length === 0) return worktree;
+  const abs = files.map((f) => path.resolve(worktree, f));
+  if (abs.length === 1) return path.dirname(abs[0]!);
+  let common = path.dirname(abs[0]!);
+  for (const file of abs.slice(1)) {
+    while (!(file + path.sep).startsWith(common + path.sep) && common !== path.dirname(common)) common = path.dirname(common);
+  }
+  return common;
+}
+
+export function createAiderExecutor(options: AiderExecutorOptions): Executor {
+  return { kind: 'aider', run: (input) => runAider(options, input) };
+}
+
+function priceOf(models: ModelsConfigFile, ref: string, tokens: TokenUsage | null): number {
+  if (!tokens) return 0;
+  const { provider, model } = splitModelRef(ref);
+  const price = models.providers[provider]?.models[model];
+  if (!price) return 0;
+  const mtok = (n: number | null | undefined, per: number | undefined) => ((n ?? 0) * (per ?? 0)) / 1_000_000;
+  return (
+    mtok(tokens.input, price.input_per_mtok) +
+    mtok(tokens.output, price.output_per_mtok) +
+    mtok(tokens.cache_read, price.cache_read_per_mtok) +
+    mtok(tokens.cache_write, price.cache_write_per_mtok)
+  );
+}
+
+async function runAider(options: AiderExecutorOptions, input: ExecutorInput): Promise<ExecutorOutcome> {
+  const { task, programmer, signal } = input;
+  const source = options.env ?? process.env;
+  const guard = new FsGuard(input.worktree, options.fsAllowlist);
+  const files: string[] = [];
+  for (const raw of task.files) {
+    const rel = normalizeRelativePath(raw);
+    await guard.resolve(rel, 'write');
+    files.push(rel);
+  }
+
+  const refs = [programmer.primary, ...(programmer.backup && options.fallbackToBackup !== false ? [programmer.backup] : [])];
+  const timeoutMs = Math.min(options.aider.timeout_s * 1000, task.timeoutMs ?? Number.POSITIVE_INFINITY);
+  const root = aiderRoot(input.worktree, files);
+  let spent: PartialOutcome = {};
+  let lastTail = '';
+
+  for (const [index, ref] of refs.entries()) {
+    const { provider, model } = splitModelRef(ref);
+    const args = aiderArgs({ instruction: task.instruction, model: aiderModelName(options.models, ref), editFormat: options.aider.edit_format, files });
+    input.log?.info({ taskId: task.id, model: ref, files }, 'running aider');
+    const run = await runProcessTree({
+      file: options.aider.binary,
+      args,
+      cwd: input.worktree,
+      env: aiderEnv(options.models, ref, source),
+      timeoutMs,
+      signal,
+      ...(options.killGraceMs !== undefined ? { killGraceMs: options.killGraceMs } : {}),
+    });
+    if (run.notFound) {
+      throw withPartialOutcome(
+        new PasError('PAS_ERR_AIDER_NOT_FOUND', `the aider binary "${options.aider.binary}" is not on PATH`, { details: { binary: options.aider.binary } }),
+        spent,
+      );
+    }
+
+    const output = run.all;
+    lastTail = tailLines(output, OUTPUT_TAIL_LINES);
+    const report = parseAiderOutput(output);
+    const cost = report.costUsd ?? priceOf(options.models, ref, report.tokens);
+    const tokens = report.tokens ?? { input: null, output: null };
+    spent = {
+      provider,
+      model,
+      usedBackup: index > 0,
+      tokens: spent.tokens ? addUsage(spent.tokens, tokens) : tokens,
+      costUsd: (spent.costUsd ?? 0) + cost,
+      outputTail: lastTail,
+    };
+
+    if (run.aborted) {
+      throw withPartialOutcome(new PasError('PAS_ERR_TASK_CANCELLED', `task ${task.id} was cancelled; aider's process tree was killed`, { details: { taskId: task.id } }), spent);
+    }
+    if (run.timedOut) {
+      throw withPartialOutcome(
+        new PasError('PAS_ERR_TASK_TIMEOUT', `aider ran past ${timeoutMs} ms; its process tree was killed`, { details: { taskId: task.id, timeoutMs, outputTail: lastTail } }),
+        spent,
+      );
+    }
+    if (report.applied.length > 0) {
+      const edited = report.applied.map((p) => path.relative(input.worktree, path.resolve(root, p)).split(path.sep).join('/'));
+      return {
+        summary: `aider (${ref}) applied edits to ${edited.join(', ')}`,
+        filesEdited: edited,
+        provider,
+        model,
+        usedBackup: index > 0,
+        tokens: spent.tokens ?? tokens,
+        costUsd: spent.costUsd ?? cost,
+        outputTail: lastTail,
+      };
+    }
+    input.log?.warn({ taskId: task.id, model: ref, exitCode: run.exitCode }, 'aider applied no edit');
+  }
+
+  throw withPartialOutcome(
+    new PasError('PAS_ERR_AIDER_NO_EDITS', `aider applied no edit (tried ${refs.join(', ')}); output tail:\n${lastTail}`, {
+      details: { models: refs, outputTail: lastTail },
+    }),
+    spent,
+  );
+}

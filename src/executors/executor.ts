@@ -1,0 +1,77 @@
+/**
+ * The contract every programmer executor fulfils: edit the files of one task inside its
+ * worktree, then say what changed and what it cost. Committing, KPIs and receipts belong to
+ * `runProgrammerTask`, not to executors.
+ */
+import type { Logger } from 'pino';
+import type { TaskSpec, TokenUsage } from '../../machines/domain.ts';
+import type { ResolvedProgrammer } from '../config/load-config.ts';
+import type { LlmClient } from '../llm/types.ts';
+
+export type ExecutorKindName = 'aider' | 'native';
+
+export interface ExecutorInput {
+  task: TaskSpec;
+  /** Absolute path of the task's worktree; the executor touches nothing outside it. */
+  worktree: string;
+  programmer: ResolvedProgrammer;
+  /** Aborting it stops the work (and kills any process tree) promptly. */
+  signal: AbortSignal;
+  llm: LlmClient;
+  log?: Logger;
+}
+
+export interface ExecutorOutcome {
+  summary: string;
+  /** Worktree-relative paths the executor edited or created. */
+  filesEdited: string[];
+  provider: string;
+  model: string;
+  usedBackup: boolean;
+  tokens: TokenUsage;
+  costUsd: number;
+  /** The tail of a tool's output, when a tool ran. */
+  outputTail?: string;
+}
+
+export interface Executor {
+  readonly kind: ExecutorKindName;
+  run(input: ExecutorInput): Promise<ExecutorOutcome>;
+}
+
+/** What an executor had spent when it failed; receipts still report it. */
+export type PartialOutcome = Partial<Pick<ExecutorOutcome, 'provider' | 'model' | 'usedBackup' | 'tokens' | 'costUsd' | 'outputTail'>>;
+
+const partials = new WeakMap<object, PartialOutcome>();
+
+/** Attaches what was spent to an error before it is thrown. */
+export function withPartialOutcome<E>(err: E, partial: PartialOutcome): E {
+  if (typeof err === 'object' && err !== null) partials.set(err, { ...partials.get(err), ...partial });
+  return err;
+}
+
+export function partialOutcomeOf(err: unknown): PartialOutcome | undefined {
+  return typeof err === 'object' && err !== null ? partials.get(err) : undefined;
+}
+
+/** Usage that reports nothing: every count unknown. */
+export function unknownUsage(): TokenUsage {
+  return { input: null, output: null };
+}
+
+/**
+ * Sums two usages field by field. A count either side did not report makes the sum unknown
+ * (null); an optional count absent on one side counts as 0 there, absent on both stays absent.
+ */
+export function addUsage(a: TokenUsage, b: TokenUsage): TokenUsage {
+  const sum = (x: number | null | undefined, y: number | null | undefined): number | null =>
+    x === null || y === null || x === undefined || y === undefined ? null : x + y;
+  const out: TokenUsage = { input: sum(a.input, b.input), output: sum(a.output, b.output) };
+  for (const key of ['thinking', 'cache_read', 'cache_write'] as const) {
+    const x = a[key];
+    const y = b[key];
+    if (x === undefined && y === undefined) continue;
+    out[key] = x === null || y === null ? null : (x ?? 0) + (y ?? 0);
+  }
+  return out;
+}

@@ -1,0 +1,161 @@
+/**
+ * What a programmer may read and write: only files inside its own worktree that match
+ * fs_allowlist.yaml (deny wins over read/write; `.git` is always denied). Paths are relative,
+ * plain and normalized: `..`, absolute paths, NUL and control characters, bidi controls,
+ * look-alike dots and slashes, and anything NFC normalization would change are refused, and so
+ * are symlinks that lead outside. A refused write writes nothing.
+ */
+import { constants } from 'node:fs';
+import { lstat, mkdir, open, readFile, realpath } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import type { FsAllowlist } from '../config/schemas.ts';
+import { PasError } from '../errors.ts';
+
+type Matcher = (input: string) => boolean;
+type Picomatch = (glob: string | string[], options?: { dot?: boolean; nocase?: boolean }) => Matcher;
+const picomatch = createRequire(import.meta.url)('picomatch') as Picomatch;
+
+export type FsAccess = 'read' | 'write';
+
+/** Invisible or direction-changing characters (bidi embeddings, overrides, isolates, marks, zero-width). */
+const BIDI_AND_INVISIBLE = /[\u061C\u200B-\u200F\u202A-\u202E\u2060-\u2064\u2066-\u2069\uFEFF]/u;
+/** C0, DEL and C1 controls. */
+const CONTROL = /[\u0000-\u001F\u007F-\u009F]/u;
+/** Characters that look like `.`, `/` or `\` (fullwidth, small, leaders, division and fraction slashes). */
+const LOOKALIKE = /[\uFF0E\uFF0F\uFF3C\uFE52\uFE68\u2024\u2025\u2026\u2215\u2044\u29F8\u29F9\u2571\u2572\u3002\uFF61]/u;
+
+/** Checks a relative path's form and returns it normalized (POSIX separators, no `./`). */
+export function normalizeRelativePath(input: string): string {
+  const escape = (why: string): never => {
+    throw new PasError('PAS_ERR_FS_PATH_ESCAPE', `refused path ${JSON.stringify(input)}: ${why}`, { details: { path: input, reason: why } });
+  };
+  if (typeof input !== 'string' || input.length === 0) escape('empty path');
+  if (input.includes('\0')) escape('NUL byte');
+  if (CONTROL.test(input)) escape('control character');
+  if (BIDI_AND_INVISIBLE.test(input)) escape('bidi or invisible unicode character');
+  if (LOOKALIKE.test(input)) escape('look-alike dot or slash');
+  if (input.normalize('NFC') !== input) escape('not in unicode normal form C');
+  if (input.includes('\\')) escape('backslash');
+  if (path.posix.isAbsolute(input) || /^[A-Za-z]:/.test(input) || input.startsWith('~')) escape('absolute path');
+  const segments = input.split('/');
+  if (segments.includes('..')) escape('".." segment');
+  const normalized = segments.filter((s) => s !== '' && s !== '.').join('/');
+  if (normalized === '') escape('names the worktree itself');
+  return normalized;
+}
+
+export class FsGuard {
+  private readonly readMatch: Matcher;
+  private readonly writeMatch: Matcher;
+  private readonly denyMatch: Matcher;
+  private realRoot: Promise<string> | undefined;
+
+  /** `root` is the worktree; every path is relative to it. */
+  constructor(
+    readonly root: string,
+    allowlist: FsAllowlist,
+  ) {
+    const opts = { dot: true };
+    const none: Matcher = () => false;
+    this.readMatch = allowlist.read.length ? picomatch(allowlist.read, opts) : none;
+    this.writeMatch = allowlist.write.length ? picomatch(allowlist.write, opts) : none;
+    // `.git` (a folder in a clone, a file in a worktree) is never reachable, whatever the config says.
+    this.denyMatch = picomatch([...allowlist.deny, '.git', '.git/**', '**/.git', '**/.git/**'], { dot: true, nocase: true });
+  }
+
+  /** Whether the allowlist permits `rel` (already normalized) for `access`; no filesystem check. */
+  allows(rel: string, access: FsAccess): boolean {
+    if (this.denyMatch(rel)) return false;
+    return access === 'write' ? this.writeMatch(rel) : this.readMatch(rel) || this.writeMatch(rel);
+  }
+
+  /**
+   * Checks `rel` for `access` and returns the absolute real path to use. The deepest existing
+   * ancestor (or the file itself) is resolved through symlinks and must stay inside the
+   * worktree; the allowlist is checked on both the given and the resolved path.
+   */
+  async resolve(rel: string, access: FsAccess): Promise<string> {
+    const normalized = normalizeRelativePath(rel);
+    this.assertAllowed(rel, normalized, access);
+    const root = await this.rootReal();
+
+    const segments = normalized.split('/');
+    let existing = root;
+    let depth = 0;
+    for (; depth < segments.length; depth++) {
+      const candidate = path.join(existing, segments[depth]!);
+      try {
+        await lstat(candidate);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT') break;
+        if ((err as NodeJS.ErrnoException).code === 'ENOTDIR') {
+          throw new PasError('PAS_ERR_FS_NOT_ALLOWED', `refused path ${JSON.stringify(rel)}: a parent is not a folder`, { details: { path: rel } });
+        }
+        throw err;
+      }
+      existing = await realpath(candidate);
+      if (!isInside(root, existing)) {
+        throw new PasError('PAS_ERR_FS_PATH_ESCAPE', `refused path ${JSON.stringify(rel)}: a symlink leads outside the worktree`, {
+          details: { path: rel, reason: 'symlink' },
+        });
+      }
+    }
+    const real = path.join(existing, ...segments.slice(depth));
+    const realRel = path.relative(root, real).split(path.sep).join('/');
+    if (realRel !== normalized) this.assertAllowed(rel, realRel, access);
+    return real;
+  }
+
+  async readFile(rel: string): Promise<string> {
+    const real = await this.resolve(rel, 'read');
+    return readFile(real, 'utf8');
+  }
+
+  /** The file's text, or null when it does not exist yet. */
+  async readFileIfExists(rel: string): Promise<string | null> {
+    const real = await this.resolve(rel, 'read');
+    try {
+      return await readFile(real, 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+      throw err;
+    }
+  }
+
+  /** Writes `content` (creating parent folders); the final component is never followed as a symlink. */
+  async writeFile(rel: string, content: string): Promise<void> {
+    const real = await this.resolve(rel, 'write');
+    await mkdir(path.dirname(real), { recursive: true });
+    // Re-check after mkdir: a folder swapped for a symlink in between must not be followed.
+    const parent = await realpath(path.dirname(real));
+    if (!isInside(await this.rootReal(), parent)) {
+      throw new PasError('PAS_ERR_FS_PATH_ESCAPE', `refused path ${JSON.stringify(rel)}: a symlink leads outside the worktree`, {
+        details: { path: rel, reason: 'symlink' },
+      });
+    }
+    const handle = await open(path.join(parent, path.basename(real)), constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_NOFOLLOW, 0o644);
+    try {
+      await handle.writeFile(content, 'utf8');
+    } finally {
+      await handle.close();
+    }
+  }
+
+  private assertAllowed(given: string, rel: string, access: FsAccess): void {
+    if (!this.allows(rel, access)) {
+      throw new PasError('PAS_ERR_FS_NOT_ALLOWED', `${access} of ${JSON.stringify(given)} is not allowed by fs_allowlist`, {
+        details: { path: given, resolved: rel, access },
+      });
+    }
+  }
+
+  private rootReal(): Promise<string> {
+    this.realRoot ??= realpath(this.root);
+    return this.realRoot;
+  }
+}
+
+function isInside(root: string, candidate: string): boolean {
+  return candidate === root || candidate.startsWith(root + path.sep);
+}

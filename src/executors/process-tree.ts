@@ -1,0 +1,133 @@
+/**
+ * Runs one program (never through a shell) as the leader of its own process group, so a
+ * timeout or a cancel can stop the whole tree it spawned: SIGTERM to the group, then SIGKILL
+ * after a grace period. Whatever is left in the group when the leader ends is killed too.
+ */
+import { execa } from 'execa';
+
+export interface ProcessTreeOptions {
+  file: string;
+  args: readonly string[];
+  cwd: string;
+  /** The complete environment of the child (the parent's is not inherited). */
+  env: Record<string, string | undefined>;
+  timeoutMs?: number;
+  signal?: AbortSignal;
+  /** Time between SIGTERM and SIGKILL. */
+  killGraceMs?: number;
+  maxBufferBytes?: number;
+}
+
+export interface ProcessTreeOutcome {
+  pid: number | undefined;
+  /** `null` when the process ended on a signal or never started. */
+  exitCode: number | null;
+  signal: string | null;
+  stdout: string;
+  stderr: string;
+  /** stdout and stderr interleaved as they arrived. */
+  all: string;
+  timedOut: boolean;
+  aborted: boolean;
+  /** The program could not be found (ENOENT/EACCES at spawn). */
+  notFound: boolean;
+  durationMs: number;
+}
+
+const DEFAULT_GRACE_MS = 2_000;
+
+/** Sends a signal to every process of the group led by `pid`; false when none is left. */
+export function signalProcessGroup(pid: number, signal: NodeJS.Signals): boolean {
+  try {
+    process.kill(-pid, signal);
+    return true;
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    // ESRCH: nobody left. EPERM: the id now belongs to someone else's process; not ours to touch.
+    if (code === 'ESRCH' || code === 'EPERM') return false;
+    throw err;
+  }
+}
+
+export async function runProcessTree(options: ProcessTreeOptions): Promise<ProcessTreeOutcome> {
+  const started = Date.now();
+  const grace = options.killGraceMs ?? DEFAULT_GRACE_MS;
+  if (options.signal?.aborted) {
+    return { pid: undefined, exitCode: null, signal: null, stdout: '', stderr: '', all: '', timedOut: false, aborted: true, notFound: false, durationMs: 0 };
+  }
+
+  const child = execa(options.file, [...options.args], {
+    cwd: options.cwd,
+    env: options.env,
+    extendEnv: false,
+    detached: true,
+    cleanup: false,
+    reject: false,
+    stdin: 'ignore',
+    all: true,
+    stripFinalNewline: false,
+    maxBuffer: options.maxBufferBytes ?? 20 * 1024 * 1024,
+    windowsHide: true,
+  });
+  const pid = child.pid;
+
+  let timedOut = false;
+  let aborted = false;
+  let graceTimer: NodeJS.Timeout | undefined;
+  const killTree = () => {
+    if (pid === undefined || graceTimer) return;
+    signalProcessGroup(pid, 'SIGTERM');
+    graceTimer = setTimeout(() => signalProcessGroup(pid, 'SIGKILL'), grace);
+  };
+  const timer =
+    options.timeoutMs === undefined
+      ? undefined
+      : setTimeout(() => {
+          timedOut = true;
+          killTree();
+        }, options.timeoutMs);
+  const onAbort = () => {
+    aborted = true;
+    killTree();
+  };
+  options.signal?.addEventListener('abort', onAbort, { once: true });
+
+  try {
+    const result = await child;
+    const code = (result as { code?: string }).code;
+    return {
+      pid,
+      exitCode: typeof result.exitCode === 'number' ? result.exitCode : null,
+      signal: result.signal ?? null,
+      stdout: typeof result.stdout === 'string' ? result.stdout : '',
+      stderr: typeof result.stderr === 'string' ? result.stderr : '',
+      all: typeof result.all === 'string' ? result.all : '',
+      timedOut,
+      aborted,
+      notFound: pid === undefined && (code === 'ENOENT' || code === 'EACCES'),
+      durationMs: Date.now() - started,
+    };
+  } finally {
+    if (timer) clearTimeout(timer);
+    if (graceTimer) clearTimeout(graceTimer);
+    options.signal?.removeEventListener('abort', onAbort);
+    // Reap anything the leader left behind in its group (daemonised grandchildren).
+    if (pid !== undefined) signalProcessGroup(pid, 'SIGKILL');
+  }
+}
+
+/** The last `lines` lines of a text, without a trailing empty line. */
+export function tailLines(text: string, lines: number): string {
+  const all = text.replace(/\s+$/, '').split(/\r?\n/);
+  return all.slice(-lines).join('\n');
+}
+
+/** The environment variables every child needs to run, taken from `source`. */
+export function baseChildEnv(source: NodeJS.ProcessEnv): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const key of ['PATH', 'HOME', 'USER', 'LOGNAME', 'LANG', 'LC_ALL', 'LC_CTYPE', 'TMPDIR', 'TZ', 'SYSTEMROOT']) {
+    const value = source[key];
+    if (value !== undefined) env[key] = value;
+  }
+  return env;
+}

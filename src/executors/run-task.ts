@@ -1,0 +1,177 @@
+/**
+ * The whole programmer pipeline for one task: worktree → executor → allowlist check of what
+ * changed → commit → KPIs → one receipt line (also on failure, timeout and cancel) → TaskResult.
+ */
+import type { Logger } from 'pino';
+import type { ErrorData, Kpi, TaskResult, TaskSpec, TokenUsage } from '../../machines/domain.ts';
+import type { ResolvedProgrammer } from '../config/load-config.ts';
+import type { FsAllowlist } from '../config/schemas.ts';
+import { PasError, toErrorData } from '../errors.ts';
+import type { LlmClient, Receipt } from '../llm/types.ts';
+import { partialOutcomeOf, type Executor, type ExecutorOutcome } from './executor.ts';
+import { FsGuard } from './fs-guard.ts';
+import {
+  changedPaths,
+  commitWorktree,
+  createTaskWorktree,
+  diffKpi,
+  removeTaskWorktree,
+  resolveBaseCommit,
+  type TaskWorktree,
+} from './worktree.ts';
+
+export interface ReceiptSink {
+  append(receipt: Receipt): void | Promise<void>;
+}
+
+export interface RunProgrammerTaskInput {
+  task: TaskSpec;
+  programmer: ResolvedProgrammer;
+  /** The repository the task edits (its own checkout is never touched). */
+  repo: string;
+  workspacesDir: string;
+  executor: Executor;
+  llm: LlmClient;
+  receipts: ReceiptSink;
+  runId: string;
+  /** Aborting it cancels the task (status cancelled). */
+  signal?: AbortSignal;
+  /** Epoch milliseconds; injectable for tests. */
+  now?: () => number;
+  log?: Logger;
+  /** When given, every changed path must be writable under it or nothing is committed. */
+  fsAllowlist?: FsAllowlist;
+  /** Keep the worktree after the commit (it is removed by default; the branch holds the work). */
+  keepWorktree?: boolean;
+}
+
+const ZERO_KPI: Kpi = { files_changed: 0, lines_added: 0, lines_removed: 0 };
+
+export function commitMessage(task: TaskSpec): string {
+  const firstLine = task.instruction.trim().split('\n')[0] ?? '';
+  const subject = firstLine.length > 60 ? `${firstLine.slice(0, 57)}...` : firstLine;
+  return `pas: task ${task.id} of job ${task.jobId}: ${subject}\n\n${task.instruction.trim()}\n`;
+}
+
+export async function runProgrammerTask(input: RunProgrammerTaskInput): Promise<TaskResult> {
+  const { task, programmer, executor, log } = input;
+  const now = input.now ?? Date.now;
+  const startedAt = now();
+  const timeoutMs = task.timeoutMs ?? programmer.timeoutMs;
+
+  const controller = new AbortController();
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    controller.abort(new PasError('PAS_ERR_TASK_TIMEOUT', `task ${task.id} ran past ${timeoutMs} ms`));
+  }, timeoutMs);
+  const onCancel = () => controller.abort(input.signal?.reason);
+  if (input.signal?.aborted) onCancel();
+  else input.signal?.addEventListener('abort', onCancel, { once: true });
+  const interrupted = (): PasError | undefined => {
+    if (!controller.signal.aborted) return undefined;
+    return timedOut
+      ? new PasError('PAS_ERR_TASK_TIMEOUT', `task ${task.id} ran past its timeout of ${timeoutMs} ms and was stopped`, { details: { taskId: task.id, timeoutMs } })
+      : new PasError('PAS_ERR_TASK_CANCELLED', `task ${task.id} was cancelled`, { details: { taskId: task.id } });
+  };
+
+  let worktree: TaskWorktree | undefined;
+  let outcome: ExecutorOutcome | undefined;
+  let commit: string | undefined;
+  let kpi: Kpi = ZERO_KPI;
+  let error: ErrorData | undefined;
+  let status: TaskResult['status'] = 'completed';
+  let failure: unknown;
+
+  try {
+    const checkpoint = () => {
+      const stop = interrupted();
+      if (stop) throw stop;
+    };
+    checkpoint();
+    const baseCommit = task.baseCommit ?? (await resolveBaseCommit(input.repo));
+    worktree = await createTaskWorktree({ repo: input.repo, workspacesDir: input.workspacesDir, jobId: task.jobId, taskId: task.id, baseCommit });
+    checkpoint();
+    log?.info({ taskId: task.id, worktree: worktree.path, branch: worktree.branch, executor: executor.kind }, 'task started');
+
+    outcome = await executor.run({
+      task,
+      worktree: worktree.path,
+      programmer,
+      signal: controller.signal,
+      llm: input.llm,
+      ...(log ? { log } : {}),
+    });
+    checkpoint();
+
+    if (input.fsAllowlist) {
+      const guard = new FsGuard(worktree.path, input.fsAllowlist);
+      for (const changed of await changedPaths(worktree.path)) await guard.resolve(changed, 'write');
+    }
+    const committed = await commitWorktree(worktree.path, commitMessage(task));
+    commit = committed.commit;
+    kpi = await diffKpi(input.repo, worktree.baseCommit, worktree.branch);
+  } catch (err) {
+    failure = interrupted() ?? err;
+    const data = toErrorData(failure);
+    status = data.code === 'PAS_ERR_TASK_CANCELLED' ? 'cancelled' : 'failed';
+    error = data;
+    log?.warn({ taskId: task.id, err: data }, 'task did not complete');
+  } finally {
+    clearTimeout(timer);
+    input.signal?.removeEventListener('abort', onCancel);
+  }
+
+  if (worktree && !input.keepWorktree) {
+    // The branch keeps a completed task's work; a failed task's branch holds nothing worth keeping.
+    try {
+      await removeTaskWorktree({ repo: input.repo, worktree: worktree.path, ...(status === 'completed' ? {} : { deleteBranch: worktree.branch }) });
+    } catch (err) {
+      // The outcome stands and its receipt must still be written; cleanupOrphanWorktrees sweeps the folder later.
+      log?.error({ taskId: task.id, worktree: worktree.path, err: toErrorData(err) }, 'could not remove the task worktree');
+    }
+  }
+
+  const finishedAt = now();
+  const spent = outcome ?? partialOutcomeOf(failure);
+  const tokens: TokenUsage = spent?.tokens ?? { input: null, output: null };
+  const receipt: Receipt = {
+    run_id: input.runId,
+    job_id: task.jobId,
+    task_id: task.id,
+    agent_id: programmer.id,
+    provider: spent?.provider ?? null,
+    model: spent?.model ?? null,
+    used_backup: spent?.usedBackup ?? false,
+    status,
+    ...(error ? { error } : {}),
+    tokens,
+    cost_usd: spent?.costUsd ?? 0,
+    duration_ms: Math.max(0, finishedAt - startedAt),
+    kpi,
+    started_at: new Date(startedAt).toISOString(),
+    finished_at: new Date(finishedAt).toISOString(),
+  };
+  await input.receipts.append(receipt);
+
+  const result: TaskResult = {
+    taskId: task.id,
+    jobId: task.jobId,
+    programmerId: programmer.id,
+    status,
+    tokens,
+    costUsd: receipt.cost_usd,
+    usedBackup: receipt.used_backup,
+    durationMs: receipt.duration_ms,
+    kpi,
+  };
+  if (error) result.error = error;
+  if (spent?.provider) result.provider = spent.provider;
+  if (spent?.model) result.model = spent.model;
+  if (status === 'completed' && worktree) {
+    result.branch = worktree.branch;
+    if (commit) result.commit = commit;
+  }
+  if (outcome) result.summary = outcome.summary;
+  return result;
+}

@@ -1,0 +1,253 @@
+/**
+ * Per-task git worktrees: `{workspacesDir}/{jobId}/{taskId}` on branch `pas/<jobId>/<taskId>`,
+ * created from the job's base commit, committed as PAS, measured with `diff --numstat`, removed
+ * after the merge, and swept after a crash.
+ */
+import { mkdir, readdir, readFile, realpath, rm, stat } from 'node:fs/promises';
+import path from 'node:path';
+import type { Kpi } from '../../machines/domain.ts';
+import { PasError } from '../errors.ts';
+import { git, repoKey } from './git-command.ts';
+
+export interface TaskWorktree {
+  /** Absolute path of the worktree. */
+  path: string;
+  branch: string;
+  baseCommit: string;
+}
+
+export interface CreateWorktreeInput {
+  repo: string;
+  workspacesDir: string;
+  jobId: string;
+  taskId: string;
+  baseCommit: string;
+}
+
+const SAFE_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
+
+/** Job and task ids become path segments and ref components; only plain names are accepted. */
+export function assertSafeId(kind: 'job' | 'task', id: string): void {
+  if (!SAFE_ID.test(id) || id.includes('..') || id.endsWith('.lock') || id.endsWith('.')) {
+    throw new PasError('PAS_ERR_GIT', `${kind} id "${id}" cannot name a branch or a folder (letters, digits, . _ -)`, {
+      details: { [`${kind}Id`]: id },
+    });
+  }
+}
+
+export function taskBranchName(jobId: string, taskId: string): string {
+  return `pas/${jobId}/${taskId}`;
+}
+
+/** The branch a job's task branches are merged into. */
+export function jobBranchName(jobId: string): string {
+  return `pas/job-${jobId}`;
+}
+
+export function taskWorktreePath(workspacesDir: string, jobId: string, taskId: string): string {
+  return path.join(path.resolve(workspacesDir), jobId, taskId);
+}
+
+/** The commit HEAD points at in `repo` (the default base of a job). */
+export async function resolveBaseCommit(repo: string, rev = 'HEAD'): Promise<string> {
+  const out = await git(repo, ['rev-parse', '--verify', '--quiet', `${rev}^{commit}`], { okCodes: [1] });
+  const sha = out.stdout.trim();
+  if (out.exitCode !== 0 || !sha) {
+    throw new PasError('PAS_ERR_GIT', `"${rev}" is not a commit in ${repo} (an empty repository has no base commit)`, {
+      details: { repo, rev },
+    });
+  }
+  return sha;
+}
+
+/**
+ * Creates (or re-creates, for a retried task) the task's worktree on its own branch at the base
+ * commit. The user's checkout and HEAD are never touched.
+ */
+export async function createTaskWorktree(input: CreateWorktreeInput): Promise<TaskWorktree> {
+  assertSafeId('job', input.jobId);
+  assertSafeId('task', input.taskId);
+  const base = await resolveBaseCommit(input.repo, input.baseCommit);
+  const dir = taskWorktreePath(input.workspacesDir, input.jobId, input.taskId);
+  const branch = taskBranchName(input.jobId, input.taskId);
+
+  await removeWorktreeDir(input.repo, dir);
+  await mkdir(path.dirname(dir), { recursive: true });
+  await git(input.repo, ['worktree', 'add', '--quiet', '-B', branch, dir, base], { lock: true });
+  return { path: dir, branch, baseCommit: base };
+}
+
+export interface CommitResult {
+  commit: string;
+  /** False when the worktree had nothing to commit (commit is then the base). */
+  changed: boolean;
+}
+
+/** Stages everything in the worktree and commits it as PAS <pas@localhost>. */
+export async function commitWorktree(worktree: string, message: string): Promise<CommitResult> {
+  await git(worktree, ['add', '--all']);
+  const staged = await git(worktree, ['diff', '--cached', '--quiet'], { okCodes: [1] });
+  if (staged.exitCode === 0) return { commit: await resolveBaseCommit(worktree), changed: false };
+  await git(worktree, ['commit', '--quiet', '--no-verify', '-m', message], { lock: true });
+  return { commit: await resolveBaseCommit(worktree), changed: true };
+}
+
+/** Paths (relative to the worktree) changed, added or deleted since HEAD, untracked included. */
+export async function changedPaths(worktree: string): Promise<string[]> {
+  const out = await git(worktree, ['status', '--porcelain=v1', '-z', '--untracked-files=all', '--no-renames']);
+  const paths: string[] = [];
+  for (const entry of out.stdout.split('\0')) {
+    if (entry.length > 3) paths.push(entry.slice(3));
+  }
+  return paths;
+}
+
+/** `git diff --numstat base..ref` as KPIs; a binary file counts as changed with no lines. */
+export async function diffKpi(repo: string, base: string, ref: string): Promise<Kpi> {
+  const out = await git(repo, ['diff', '--numstat', '--no-renames', '-z', `${base}..${ref}`]);
+  return parseNumstat(out.stdout);
+}
+
+/** Parses `git diff --numstat -z` output ("added\tremoved\tpath\0" records, "-" for binary). */
+export function parseNumstat(text: string): Kpi {
+  const kpi: Kpi = { files_changed: 0, lines_added: 0, lines_removed: 0 };
+  for (const record of text.split('\0')) {
+    const match = /^(\d+|-)\t(\d+|-)\t/.exec(record);
+    if (!match) continue;
+    kpi.files_changed += 1;
+    if (match[1] !== '-') kpi.lines_added += Number(match[1]);
+    if (match[2] !== '-') kpi.lines_removed += Number(match[2]);
+  }
+  return kpi;
+}
+
+export interface RemoveWorktreeInput {
+  repo: string;
+  worktree: string;
+  /** Also delete this branch (after its work is merged, or when the task produced nothing). */
+  deleteBranch?: string;
+}
+
+export async function removeTaskWorktree(input: RemoveWorktreeInput): Promise<void> {
+  await removeWorktreeDir(input.repo, input.worktree);
+  if (input.deleteBranch) {
+    const exists = await git(input.repo, ['rev-parse', '--verify', '--quiet', `refs/heads/${input.deleteBranch}`], { okCodes: [1] });
+    if (exists.exitCode === 0) await git(input.repo, ['branch', '--quiet', '-D', input.deleteBranch], { lock: true });
+  }
+}
+
+/** Unregisters and deletes a worktree folder whether or not git still knows it. */
+export async function removeWorktreeDir(repo: string, dir: string): Promise<void> {
+  const real = await realOrResolved(dir);
+  const registered = (await listWorktrees(repo)).some((w) => w.path === real || w.path === path.resolve(dir));
+  if (registered) await git(repo, ['worktree', 'remove', '--force', '--force', dir], { lock: true });
+  await rm(dir, { recursive: true, force: true });
+  await git(repo, ['worktree', 'prune'], { lock: true });
+}
+
+export interface WorktreeEntry {
+  path: string;
+  head?: string;
+  branch?: string;
+}
+
+export async function listWorktrees(repo: string): Promise<WorktreeEntry[]> {
+  const out = await git(repo, ['worktree', 'list', '--porcelain', '-z']);
+  const entries: WorktreeEntry[] = [];
+  let current: WorktreeEntry | undefined;
+  for (const field of out.stdout.split('\0')) {
+    if (field.startsWith('worktree ')) {
+      current = { path: path.resolve(field.slice('worktree '.length)) };
+      entries.push(current);
+    } else if (current && field.startsWith('HEAD ')) {
+      current.head = field.slice(5);
+    } else if (current && field.startsWith('branch ')) {
+      current.branch = field.slice('branch refs/heads/'.length);
+    }
+  }
+  return entries;
+}
+
+/**
+ * Removes what a crash left behind in `workspacesDir` for this repository: worktrees git still
+ * lists and folders it forgot, except tasks in `keep`. Folders that belong to another repository
+ * are left alone. Returns the removed paths.
+ */
+export async function cleanupOrphanWorktrees(repo: string, workspacesDir: string, keep: ReadonlySet<string>): Promise<string[]> {
+  const root = await realOrResolved(workspacesDir);
+  const removed: string[] = [];
+  await git(repo, ['worktree', 'prune'], { lock: true });
+
+  const inside = (p: string) => p.startsWith(root + path.sep);
+  for (const entry of await listWorktrees(repo)) {
+    if (!inside(entry.path) || keep.has(path.basename(entry.path))) continue;
+    await git(repo, ['worktree', 'remove', '--force', '--force', entry.path], { lock: true });
+    await rm(entry.path, { recursive: true, force: true });
+    removed.push(entry.path);
+  }
+
+  const ours = await repoKey(repo);
+  for (const jobDir of await subdirs(root)) {
+    for (const taskDir of await subdirs(jobDir)) {
+      if (keep.has(path.basename(taskDir)) || removed.includes(taskDir)) continue;
+      const owner = await worktreeOwner(taskDir);
+      if (owner !== null && owner !== ours) continue;
+      await rm(taskDir, { recursive: true, force: true });
+      removed.push(taskDir);
+    }
+    if ((await readdir(jobDir)).length === 0) await rm(jobDir, { recursive: true, force: true });
+  }
+  await git(repo, ['worktree', 'prune'], { lock: true });
+  return removed;
+}
+
+/** The real path of `p` when it exists (so /tmp symlinks compare equal), else its absolute form. */
+export async function realOrResolved(p: string): Promise<string> {
+  try {
+    return await realpath(p);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return path.resolve(p);
+    throw err;
+  }
+}
+
+async function subdirs(dir: string): Promise<string[]> {
+  let names: string[];
+  try {
+    names = await readdir(dir);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw err;
+  }
+  const dirs: string[] = [];
+  for (const name of names) {
+    const full = path.join(dir, name);
+    if ((await stat(full)).isDirectory()) dirs.push(full);
+  }
+  return dirs;
+}
+
+/**
+ * The common git dir a worktree folder points to through its `.git` file, or null when it has
+ * none or points nowhere (an orphan).
+ */
+async function worktreeOwner(dir: string): Promise<string | null> {
+  let text: string;
+  try {
+    text = await readFile(path.join(dir, '.git'), 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'EISDIR') return null;
+    throw err;
+  }
+  const match = /^gitdir:\s*(.+)$/m.exec(text);
+  if (!match?.[1]) return null;
+  const gitdir = path.resolve(dir, match[1].trim());
+  // <common>/worktrees/<name> → <common>
+  const common = path.dirname(path.dirname(gitdir));
+  try {
+    return await repoKey(common);
+  } catch {
+    return null;
+  }
+}
