@@ -170,6 +170,19 @@ describe('FeedHub on a real socket', () => {
     expect(hub.publish(noTs).ts).toBe('2025-06-01T12:00:00.000Z');
   });
 
+  it('sends an empty tree in hello when the tree function throws, and keeps serving', async () => {
+    const { hub, port } = await start({
+      tree: () => {
+        throw new Error('tree unavailable');
+      },
+    });
+    const c = await client(port);
+    hub.publish(transition(1));
+    await until(() => c.messages.length >= 2, 5000, 'hello and transition');
+    expect(c.messages[0]).toEqual({ v: 1, type: 'hello', seq: 0, tree: [] });
+    expect(c.messages[1]?.seq).toBe(1);
+  });
+
   it('replays what a client missed when it reconnects with since, then goes live', async () => {
     const { hub, port } = await start();
     for (let n = 1; n <= 10; n += 1) hub.publish(transition(n));
