@@ -6,7 +6,7 @@
  * IDLE ──job.submitted──▶ EXECUTING ──(no job in flight)──▶ IDLE
  */
 import { assign, enqueueActions, fromPromise, setup, type ActorSystem, type AnyActorRef, type AnyEventObject, type DoneActorEvent, type ErrorActorEvent } from 'xstate';
-import type { ErrorData, JobOutcome, JobSpec, Lane } from './domain.ts';
+import type { ErrorData, JobOutcome, JobResume, JobSpec, Lane } from './domain.ts';
 
 export interface ArchitectInput {
   id: string;
@@ -22,13 +22,13 @@ export interface ArchitectContext {
   /** jobId → lane it was routed to (null while being classified). */
   inflight: Record<string, string | null>;
   /** Jobs waiting for classification, by the classifier actor id. */
-  classifying: Record<string, JobSpec>;
+  classifying: Record<string, { job: JobSpec; resume?: JobResume }>;
   routed: number;
   failure: ErrorData | null;
 }
 
 export type ArchitectEvent =
-  | { type: 'job.submitted'; job: JobSpec }
+  | { type: 'job.submitted'; job: JobSpec; resume?: JobResume }
   | { type: 'job.finished'; outcome: JobOutcome }
   | { type: 'job.cancel'; jobId: string }
   | { type: 'architect.fault'; error?: ErrorData }
@@ -51,10 +51,11 @@ function forwardTo(
   system: ActorSystem<any>,
   job: JobSpec,
   lane: string,
+  resume?: JobResume,
 ): { target: AnyActorRef; event: AnyEventObject } | { event: { type: 'job.finished'; outcome: JobOutcome } } {
   const directorId = context.directors[lane];
   const director = directorId ? system.get(directorId) : undefined;
-  if (director) return { target: director, event: { type: 'job.submitted', job } };
+  if (director) return { target: director, event: resume ? { type: 'job.submitted', job, resume } : { type: 'job.submitted', job } };
   const outcome: JobOutcome = {
     jobId: job.id,
     managerId: '',
@@ -82,37 +83,38 @@ export const architectMachine = setup({
     noJobs: ({ context }) => Object.keys(context.inflight).length === 0,
   },
   actions: {
-    accept: enqueueActions(({ context, event, enqueue, system }) => {
+    accept: enqueueActions(({ context, event, enqueue, system, self }) => {
       if (event.type !== 'job.submitted') return;
       const { job } = event;
       if (job.id in context.inflight) return;
       if (job.lane) {
         enqueue.assign({ inflight: { ...context.inflight, [job.id]: job.lane } });
-        const route = forwardTo(context, system, job, job.lane);
+        const route = forwardTo(context, system, job, job.lane, event.resume);
         if ('target' in route) {
           enqueue.sendTo(route.target, route.event);
           enqueue.assign({ routed: context.routed + 1 });
-        } else enqueue.raise(route.event);
+        } else enqueue.sendTo(self, route.event);
         return;
       }
       const id = classifierId(job.id);
-      enqueue.assign({ inflight: { ...context.inflight, [job.id]: null }, classifying: { ...context.classifying, [id]: job } });
+      enqueue.assign({ inflight: { ...context.inflight, [job.id]: null }, classifying: { ...context.classifying, [id]: event.resume ? { job, resume: event.resume } : { job } } });
       enqueue.spawnChild('classifyLane', { id, input: { job, lanes: Object.keys(context.directors) } });
     }),
-    classified: enqueueActions(({ context, event, enqueue, system }) => {
+    classified: enqueueActions(({ context, event, enqueue, system, self }) => {
       const actorId = event.type.replace(/^xstate\.(done|error)\.actor\./, '');
-      const job = context.classifying[actorId];
-      if (!job) return;
+      const pending = context.classifying[actorId];
+      if (!pending) return;
+      const { job } = pending;
       const answer = event.type.startsWith('xstate.done.actor.') ? (event as DoneActorEvent<{ lane: string | null }>).output.lane : null;
       const lane = answer && context.directors[answer] ? answer : context.defaultLane;
       const classifying = { ...context.classifying };
       delete classifying[actorId];
       enqueue.assign({ classifying, inflight: { ...context.inflight, [job.id]: lane } });
-      const route = forwardTo(context, system, { ...job, lane: lane as Lane }, lane);
+      const route = forwardTo(context, system, { ...job, lane: lane as Lane }, lane, pending.resume);
       if ('target' in route) {
         enqueue.sendTo(route.target, route.event);
         enqueue.assign({ routed: context.routed + 1 });
-      } else enqueue.raise(route.event);
+      } else enqueue.sendTo(self, route.event);
     }),
     settle: assign(({ context, event }) => {
       if (event.type !== 'job.finished') return {};

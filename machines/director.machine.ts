@@ -6,7 +6,7 @@
  * IDLE ──job.submitted──▶ EXECUTING ──(no job in flight)──▶ IDLE; director.fault ──▶ FAILED ──director.reset──▶ IDLE
  */
 import { assign, enqueueActions, setup, type AnyEventObject } from 'xstate';
-import type { ErrorData, JobOutcome, JobSpec } from './domain.ts';
+import type { ErrorData, JobOutcome, JobResume, JobSpec } from './domain.ts';
 
 export interface DirectorInput {
   id: string;
@@ -31,7 +31,7 @@ export interface DirectorContext {
 }
 
 export type DirectorEvent =
-  | { type: 'job.submitted'; job: JobSpec }
+  | { type: 'job.submitted'; job: JobSpec; resume?: JobResume }
   | { type: 'job.finished'; outcome: JobOutcome }
   | { type: 'job.bounced'; job: JobSpec; from: string }
   | { type: 'job.cancel'; jobId: string }
@@ -89,7 +89,7 @@ export const directorMachine = setup({
       load[pick.id] = (load[pick.id] ?? 0) + 1;
       jobs[job.id] = pick.id;
       enqueue.assign({ load, jobs, down, cursor: pick.cursor, bounces: { ...context.bounces, [job.id]: bounces } });
-      enqueue.sendTo(target, { type: 'job.submitted', job } as AnyEventObject);
+      enqueue.sendTo(target, (event.type === 'job.submitted' && event.resume ? { type: 'job.submitted', job, resume: event.resume } : { type: 'job.submitted', job }) as AnyEventObject);
     }),
     settle: enqueueActions(({ context, event, enqueue, system }) => {
       if (event.type !== 'job.finished') return;

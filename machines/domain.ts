@@ -125,3 +125,14 @@ export function asErrorData(err: unknown, fallbackCode = 'PAS_ERR_EXECUTOR_CRASH
 export function failedResult(task: Pick<TaskSpec, 'id' | 'jobId'>, programmerId: string, error: ErrorData, status: 'failed' | 'cancelled' = 'failed'): TaskResult {
   return { taskId: task.id, jobId: task.jobId, programmerId, status, error };
 }
+
+/** A job picked up again after a restart: its journaled plan and the results already in. */
+export interface JobResume {
+  plan: {
+    subtasks: Array<{ id: string; instruction: string; files: string[]; requires?: string[] }>;
+    repo?: string;
+    baseCommit?: string;
+    planner: 'llm' | 'fallback';
+  };
+  results: TaskResult[];
+}

@@ -11,7 +11,7 @@
  * The job timeout cancels what is still running and finishes with what is done.
  */
 import { assign, enqueueActions, sendParent, setup, fromPromise, type AnyEventObject } from 'xstate';
-import type { ErrorData, JobOutcome, JobSpec, TaskResult, TaskSpec, TokenUsage } from './domain.ts';
+import type { ErrorData, JobOutcome, JobResume, JobSpec, TaskResult, TaskSpec, TokenUsage } from './domain.ts';
 
 export interface Subtask {
   id: string;
@@ -63,7 +63,7 @@ export interface JobInput {
   poolId?: string;
   requeueDelayMs?: number;
   /** A job picked up again after a restart: its plan and the results already journaled. */
-  resume?: { plan: JobPlan; results: TaskResult[] };
+  resume?: JobResume;
 }
 
 export interface JobContext {
@@ -277,15 +277,16 @@ export const jobMachine = setup({
             guard: 'resuming',
             target: 'running',
             actions: assign(({ context }) => ({
-              // Finished work is not redone: only subtasks without a completed result go out again.
+              // Finished work is not redone: only subtasks without a journaled result go out again.
               pending: Object.fromEntries(
                 context.plan!.subtasks
-                  .filter((s) => context.results[s.id]?.status !== 'completed')
+                  .filter((s) => !context.results[s.id])
                   .map((s) => [s.id, taskSpecFor(context, s)]),
               ),
             })),
           },
           invoke: {
+            id: 'planJob',
             src: 'planJob',
             input: ({ context }) => ({ job: context.job, managerId: context.managerId, maxProgrammers: context.maxProgrammers }),
             onDone: {
@@ -317,6 +318,7 @@ export const jobMachine = setup({
         merging: {
           always: { guard: 'nothingToMerge', target: '#job.finished' },
           invoke: {
+            id: 'mergeJob',
             src: 'mergeJob',
             input: ({ context }) => ({
               job: context.job,

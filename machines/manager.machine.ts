@@ -7,9 +7,8 @@
  * FAILED ──manager.reset──▶ IDLE; while FAILED, new jobs are bounced back to the Director.
  */
 import { assign, enqueueActions, setup, type AnyEventObject } from 'xstate';
-import type { ErrorData, JobOutcome, JobSpec } from './domain.ts';
-import { jobMachine, jobSystemId, type JobInput, type JobPlan } from './job.machine.ts';
-import type { TaskResult } from './domain.ts';
+import type { ErrorData, JobOutcome, JobResume, JobSpec } from './domain.ts';
+import { jobMachine, jobSystemId, type JobInput } from './job.machine.ts';
 
 export interface ManagerInput {
   id: string;
@@ -23,7 +22,7 @@ export interface ManagerInput {
 
 export interface QueuedJob {
   job: JobSpec;
-  resume?: { plan: JobPlan; results: TaskResult[] };
+  resume?: JobResume;
 }
 
 export interface ManagerContext {
@@ -43,7 +42,7 @@ export interface ManagerContext {
 }
 
 export type ManagerEvent =
-  | { type: 'job.submitted'; job: JobSpec; resume?: QueuedJob['resume'] }
+  | { type: 'job.submitted'; job: JobSpec; resume?: JobResume }
   | { type: 'job.done'; outcome: JobOutcome }
   | { type: 'job.cancel'; jobId: string }
   | { type: 'supervisor.escalated'; programmerId: string; taskId: string; error: ErrorData }

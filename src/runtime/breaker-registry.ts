@@ -31,6 +31,8 @@ export function breakerSystemId(ref: ModelRef): string {
 
 export class BreakerRegistry implements BreakerGate {
   private readonly refs = new Map<ModelRef, BreakerRef>();
+  /** Breakers this registry created itself (adopted ones belong to their system). */
+  private readonly owned = new Set<BreakerRef>();
 
   constructor(
     private readonly settings: BreakerSettings,
@@ -56,6 +58,7 @@ export class BreakerRegistry implements BreakerGate {
         ...(this.clock ? { clock: this.clock } : {}),
       });
       actor.start();
+      this.owned.add(actor);
       this.refs.set(ref, actor);
     }
     return actor;
@@ -92,7 +95,8 @@ export class BreakerRegistry implements BreakerGate {
   }
 
   stop(): void {
-    for (const actor of this.refs.values()) actor.stop();
+    for (const actor of this.owned) actor.stop();
+    this.owned.clear();
     this.refs.clear();
   }
 }

@@ -1,0 +1,326 @@
+/**
+ * The composition root: boots the whole PAS tree from config as one XState actor system whose
+ * system ids are the agent ids, wires the inspection bus, the journal projection and the
+ * breakers, and exposes what the gateway and the CLI need. No DI container: everything that does
+ * I/O comes in through `services` (or the defaults built from config).
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import type { Logger } from 'pino';
+import { createActor, fromPromise, type Actor, type AnyEventObject } from 'xstate';
+import { architectMachine, type ClassifyLaneInput } from '../../machines/architect.machine.ts';
+import type { JobResume, JobSpec, Lane, TaskResult, TaskSpec } from '../../machines/domain.ts';
+import { TERMINAL_JOB_STATUSES } from '../../machines/domain.ts';
+import { jobMachine, type JobPlan, type MergeJobInput, type MergeOutcome, type PlanJobInput } from '../../machines/job.machine.ts';
+import { managerMachine } from '../../machines/manager.machine.ts';
+import { breakerId, pasSystemMachine, POOL_ID } from '../../machines/pas-system.machine.ts';
+import { poolStatus, type PoolContext } from '../../machines/pool.machine.ts';
+import { programmerMachine, type ExecuteTaskInput, type ProgrammerContext } from '../../machines/programmer.machine.ts';
+import type { PasConfig } from '../config/load-config.ts';
+import { PasError } from '../errors.ts';
+import { openJournal, type Journal, type JobRecord } from '../journal/journal.ts';
+import { BreakerRegistry, type BreakerRef, type Clock } from './breaker-registry.ts';
+import { InspectionBus } from './inspection-bus.ts';
+import { silentLogger } from './logger.ts';
+import { buildTopology, type Topology } from './topology.ts';
+import type { TransitionRecord, TreeNode } from './transition-record.ts';
+
+/** The I/O behind the statecharts' named actors. */
+export interface RuntimeServices {
+  executeTask(input: ExecuteTaskInput, signal: AbortSignal): Promise<TaskResult>;
+  planJob(input: PlanJobInput, signal: AbortSignal): Promise<JobPlan>;
+  mergeJob(input: MergeJobInput, signal: AbortSignal): Promise<MergeOutcome>;
+  classifyLane(input: ClassifyLaneInput, signal: AbortSignal): Promise<{ lane: string | null }>;
+}
+
+/** What service factories get to build the real services. */
+export interface ServiceContext {
+  config: PasConfig;
+  logger: Logger;
+  journal: Journal;
+  breakers: BreakerRegistry;
+  runId: string;
+  dataDir: string;
+  /** The live primary/backup of every agent (changed from the HMI without a restart). */
+  llmSettings: LlmSettings;
+  now: () => Date;
+}
+
+export type LlmSettings = Map<string, { primary: string; backup?: string }>;
+
+export interface RuntimeOptions {
+  config: PasConfig;
+  services: RuntimeServices | ((context: ServiceContext) => RuntimeServices);
+  logger?: Logger;
+  /** XState scheduler clock (SimulatedClock in tests). */
+  clock?: Clock;
+  now?: () => Date;
+  idGen?: () => string;
+  /** Where pas.db, receipts, workspaces and logs go. Defaults to config runtime.data_dir. */
+  dataDir?: string;
+  journal?: Journal;
+  runId?: string;
+  portOffset?: number;
+}
+
+export interface JobSubmission {
+  task: string;
+  lane?: Lane;
+  files?: string[];
+  repo?: string;
+  id?: string;
+}
+
+export interface Runtime {
+  readonly config: PasConfig;
+  readonly topology: Topology;
+  readonly runId: string;
+  readonly dataDir: string;
+  readonly logger: Logger;
+  readonly bus: InspectionBus;
+  readonly journal: Journal;
+  readonly breakers: BreakerRegistry;
+  readonly llmSettings: LlmSettings;
+  readonly system: Actor<typeof pasSystemMachine>;
+  tree(): TreeNode[];
+  /** Journals the job, then hands it to the Architect. */
+  submitJob(submission: JobSubmission): JobRecord;
+  getJob(id: string): JobRecord | undefined;
+  cancelJob(id: string): boolean;
+  /** Resolves with the job once it is terminal. */
+  waitForJob(id: string, timeoutMs?: number): Promise<JobRecord>;
+  poolContext(): PoolContext;
+  poolStatus(): ReturnType<typeof poolStatus>;
+  programmerContext(id: string): ProgrammerContext | undefined;
+  /** Send an event to an agent by id (resets, fault injection). */
+  send(agentId: string, event: AnyEventObject): boolean;
+  onTransition(listener: (record: TransitionRecord) => void): () => void;
+  stop(): Promise<void>;
+}
+
+export function newJobId(): string {
+  return randomBytes(5).toString('hex');
+}
+
+function initialLlmSettings(config: PasConfig): LlmSettings {
+  const settings: LlmSettings = new Map();
+  const ref = (c: { provider: string; model: string }) => `${c.provider}/${c.model}`;
+  const pair = (llm: { primary: { provider: string; model: string }; backup?: { provider: string; model: string } | undefined }) =>
+    llm.backup ? { primary: ref(llm.primary), backup: ref(llm.backup) } : { primary: ref(llm.primary) };
+  settings.set(config.pas.architect.agent_id, pair(config.pas.architect.llm));
+  for (const m of config.pas.managers) settings.set(m.agent_id, pair(m.llm));
+  for (const p of config.programmers) settings.set(p.id, p.backup ? { primary: p.primary, backup: p.backup } : { primary: p.primary });
+  return settings;
+}
+
+export function createRuntime(options: RuntimeOptions): Runtime {
+  const { config } = options;
+  const logger = options.logger ?? silentLogger();
+  const now = options.now ?? (() => new Date());
+  const idGen = options.idGen ?? newJobId;
+  const dataDir = path.resolve(options.dataDir ?? config.pas.runtime.data_dir);
+  mkdirSync(dataDir, { recursive: true });
+  const runId = options.runId ?? `${now().toISOString().replace(/[-:]/g, '').replace(/\..*$/, '')}-${randomBytes(3).toString('hex')}`;
+  const journal = options.journal ?? openJournal(path.join(dataDir, 'pas.db'));
+  const ownsJournal = !options.journal;
+  const topology = buildTopology(config, { portOffset: options.portOffset ?? 0 });
+  const cb = config.pool.failover.circuit_breaker;
+  const breakers = new BreakerRegistry(
+    { enabled: cb.enabled, failureThreshold: cb.failure_threshold, windowMs: cb.window_minutes * 60_000, cooldownMs: cb.cooldown_minutes * 60_000 },
+    () => now().getTime(),
+    options.clock,
+  );
+  const llmSettings = initialLlmSettings(config);
+  const services =
+    typeof options.services === 'function'
+      ? options.services({ config, logger, journal, breakers, runId, dataDir, llmSettings, now })
+      : options.services;
+
+  const bus = new InspectionBus(now);
+  for (const agent of topology.agents) bus.watch(agent.agentId, agent.role, 'IDLE');
+  for (const breaker of topology.breakers) bus.watch(breaker.agentId, 'breaker', 'closed');
+  bus.onTransition((record) => logger.info({ agentId: record.agentId, role: record.role, from: record.from, to: record.to, event: record.event, jobId: record.jobId, taskId: record.taskId, seq: record.seq }, 'transition'));
+
+  const waiters = new Map<string, Set<(job: JobRecord) => void>>();
+  const settleWaiters = (jobId: string) => {
+    const record = journal.getJob(jobId);
+    const set = waiters.get(jobId);
+    if (!record || !set || !TERMINAL_JOB_STATUSES.includes(record.status)) return;
+    waiters.delete(jobId);
+    for (const resolve of set) resolve(record);
+  };
+
+  // The journal is a projection of the events the actors deliver to each other.
+  const managerIds = new Set(config.pas.managers.map((m) => m.agent_id));
+  const programmerIds = new Set(config.programmers.map((p) => p.id));
+  const architectId = config.pas.architect.agent_id;
+  bus.onEvent(({ target, event }) => {
+    try {
+      const e = event as Record<string, any>;
+      if (event.type === 'job.submitted' && managerIds.has(target)) {
+        journal.setJobStatus(e.job.id, 'running', { managerId: target, ...(e.job.lane ? { lane: e.job.lane } : {}) });
+      } else if (event.type === 'xstate.done.actor.planJob') {
+        const plan = e.output as JobPlan;
+        journal.saveSnapshot(`plan:${target}`, plan);
+      } else if (event.type === 'task.submitted' && target === POOL_ID) {
+        const task = e.task as TaskSpec;
+        if (!journal.getTask(task.id)) journal.upsertTask(task, 'queued');
+      } else if (event.type === 'task.assigned' && programmerIds.has(target)) {
+        const task = e.task as TaskSpec;
+        journal.upsertTask(task, 'running');
+        journal.setTaskStatus(task.id, 'running', { programmerId: target, attempt: task.attempt ?? 1 });
+      } else if (event.type === 'task.finished' && target.length > 0 && !managerIds.has(target)) {
+        journal.finishTask(e.result as TaskResult);
+      } else if (event.type === 'xstate.done.actor.mergeJob') {
+        for (const taskId of (e.output as MergeOutcome).merged) journal.markMerged(taskId);
+      } else if (event.type === 'job.finished' && target === architectId) {
+        journal.finishJob(e.outcome);
+        journal.deleteSnapshot(`plan:${e.outcome.jobId}`);
+        settleWaiters(e.outcome.jobId);
+      }
+    } catch (err) {
+      logger.error({ err, event: event.type, target }, 'journal projection failed');
+    }
+  });
+
+  const withSignal = <I, O>(fn: (input: I, signal: AbortSignal) => Promise<O>) => fromPromise<O, I>(({ input, signal }) => fn(input, signal));
+  const machine = pasSystemMachine.provide({
+    actors: {
+      programmer: programmerMachine.provide({ actors: { executeTask: withSignal(services.executeTask) } }),
+      manager: managerMachine.provide({
+        actors: { job: jobMachine.provide({ actors: { planJob: withSignal(services.planJob), mergeJob: withSignal(services.mergeJob) } }) },
+      }),
+      architect: architectMachine.provide({ actors: { classifyLane: withSignal(services.classifyLane) } }),
+    },
+  });
+
+  const system = createActor(machine, {
+    input: topology.input,
+    inspect: bus.inspect,
+    systemId: 'pas',
+    ...(options.clock ? { clock: options.clock } : {}),
+  });
+  system.start();
+  for (const breaker of topology.breakers) {
+    const ref = system.system.get(breakerId(breaker.key)) as BreakerRef | undefined;
+    if (ref) breakers.adopt(breaker.key, ref);
+  }
+
+  const get = (id: string) => system.system.get(id);
+  let stopped = false;
+
+  const runtime: Runtime = {
+    config,
+    topology,
+    runId,
+    dataDir,
+    logger,
+    bus,
+    journal,
+    breakers,
+    llmSettings,
+    system,
+    tree() {
+      const nodes: TreeNode[] = topology.agents.map((a) => {
+        const node: TreeNode = { agentId: a.agentId, role: a.role, parent: a.parent, state: bus.state(a.agentId) ?? 'IDLE', port: a.port };
+        if (a.lane) node.lane = a.lane;
+        if (a.role === 'programmer') {
+          const llm = llmSettings.get(a.agentId);
+          node.breakers = [llm?.primary, llm?.backup].filter((r): r is string => !!r).map(breakerId);
+          const work = bus.workOf(a.agentId);
+          if (work.jobId) node.jobId = work.jobId;
+          if (work.taskId) node.taskId = work.taskId;
+        }
+        return node;
+      });
+      for (const b of topology.breakers) nodes.push({ agentId: b.agentId, role: 'breaker', parent: null, state: bus.state(b.agentId) ?? 'closed' });
+      return nodes;
+    },
+    submitJob(submission) {
+      if (stopped) throw new PasError('PAS_ERR_SHUTTING_DOWN', 'the runtime is stopping and accepts no new jobs');
+      const spec: JobSpec = { id: submission.id ?? idGen(), task: submission.task, submittedAt: now().toISOString() };
+      if (submission.lane) {
+        if (!config.pas.directors.some((d) => d.lane === submission.lane)) {
+          throw new PasError('PAS_ERR_NO_LANE', `lane "${submission.lane}" has no Director`, { details: { field: 'lane' } });
+        }
+        spec.lane = submission.lane;
+      }
+      if (submission.files) spec.files = submission.files;
+      if (submission.repo) spec.repo = submission.repo;
+      const { created, job } = journal.acceptJob(spec);
+      if (created) get(architectId)?.send({ type: 'job.submitted', job: spec });
+      return job;
+    },
+    getJob: (id) => journal.getJob(id),
+    cancelJob(id) {
+      const job = journal.getJob(id);
+      if (!job || TERMINAL_JOB_STATUSES.includes(job.status)) return false;
+      get(architectId)?.send({ type: 'job.cancel', jobId: id });
+      return true;
+    },
+    waitForJob(id, timeoutMs = 60_000) {
+      return new Promise<JobRecord>((resolve, reject) => {
+        const record = journal.getJob(id);
+        if (!record) return reject(new PasError('PAS_ERR_JOB_NOT_FOUND', `no job ${id}`));
+        if (TERMINAL_JOB_STATUSES.includes(record.status)) return resolve(record);
+        const timer = setTimeout(() => {
+          waiters.get(id)?.delete(done);
+          reject(new PasError('PAS_ERR_TASK_TIMEOUT', `job ${id} did not finish within ${timeoutMs} ms`));
+        }, timeoutMs);
+        const done = (job: JobRecord) => {
+          clearTimeout(timer);
+          resolve(job);
+        };
+        if (!waiters.has(id)) waiters.set(id, new Set());
+        waiters.get(id)!.add(done);
+      });
+    },
+    poolContext: () => (get(POOL_ID)!.getSnapshot() as { context: PoolContext }).context,
+    poolStatus: () => poolStatus(runtime.poolContext()),
+    programmerContext: (id) => (programmerIds.has(id) ? (get(id)?.getSnapshot() as { context: ProgrammerContext } | undefined)?.context : undefined),
+    send(agentId, event) {
+      const ref = get(agentId);
+      if (!ref) return false;
+      ref.send(event);
+      return true;
+    },
+    onTransition: (listener) => bus.onTransition(listener),
+    async stop() {
+      if (stopped) return;
+      stopped = true;
+      system.stop();
+      breakers.stop();
+      if (ownsJournal) journal.close();
+    },
+  };
+
+  resumeUnfinished(runtime, config.pas.runtime.on_restart);
+  return runtime;
+}
+
+/**
+ * After a restart: running tasks are re-queued or marked interrupted (as configured), and every
+ * accepted job that has not ended is handed to the Architect again with its journaled plan and
+ * finished results, so finished work is not redone.
+ */
+function resumeUnfinished(runtime: Runtime, mode: 'requeue' | 'interrupt'): void {
+  const { journal } = runtime;
+  const report = journal.recover({ mode });
+  const architect = runtime.system.system.get(runtime.config.pas.architect.agent_id);
+  for (const job of report.unfinishedJobs) {
+    const plan = journal.loadSnapshot<JobPlan>(`plan:${job.id}`);
+    const tasks = journal.tasksForJob(job.id);
+    const results = tasks.filter((t) => t.result && (t.status === 'completed' || mode === 'interrupt')).map((t) => t.result!);
+    if (mode === 'interrupt') {
+      for (const t of tasks.filter((t) => t.status === 'interrupted' && !t.result)) {
+        results.push({ taskId: t.id, jobId: job.id, programmerId: t.programmerId ?? '', status: 'failed', error: t.error ?? { code: 'PAS_ERR_TASK_INTERRUPTED', retryable: true, message: 'interrupted by a restart' } });
+      }
+    }
+    const spec: JobSpec = job.lane && !job.spec.lane ? { ...job.spec, lane: job.lane } : job.spec;
+    const event: { type: 'job.submitted'; job: JobSpec; resume?: JobResume } = { type: 'job.submitted', job: spec };
+    if (plan) event.resume = { plan, results };
+    runtime.logger.info({ jobId: job.id, resumed: !!plan, finishedTasks: results.length }, 'resuming job after restart');
+    architect?.send(event);
+  }
+}

@@ -1,0 +1,118 @@
+/**
+ * One inspection bus for the whole actor system: turns XState inspection events into ordered
+ * transition records (one per top-level state change of an agent or a breaker) and passes raw
+ * events to projections (journal, metrics).
+ */
+import type { AnyEventObject, InspectionEvent } from 'xstate';
+import { breakerStateOf } from '../../machines/circuit-breaker.machine.ts';
+import type { AgentRole } from '../../machines/domain.ts';
+import type { TransitionRecord } from './transition-record.ts';
+
+export type BusRecord = Omit<TransitionRecord, 'seq'>;
+
+export interface DeliveredEvent {
+  /** Id of the receiving actor (its system id for agents, pool and jobs). */
+  target: string;
+  source: string | undefined;
+  event: AnyEventObject;
+}
+
+type RecordListener = (record: TransitionRecord) => void;
+type EventListener = (delivered: DeliveredEvent) => void;
+
+export function topLevelState(value: unknown): string {
+  if (typeof value === 'string') return value;
+  if (value && typeof value === 'object') return Object.keys(value)[0] ?? 'unknown';
+  return 'unknown';
+}
+
+/** Job and task ids an event is about, when it says. */
+export function idsOf(event: AnyEventObject): { jobId?: string; taskId?: string } {
+  const e = event as Record<string, any>;
+  const task = e.task ?? e.result ?? (e.output && typeof e.output === 'object' && 'taskId' in e.output ? e.output : undefined);
+  const out: { jobId?: string; taskId?: string } = {};
+  const jobId = task?.jobId ?? e.job?.id ?? e.outcome?.jobId ?? e.jobId;
+  const taskId = task?.id ?? task?.taskId ?? e.taskId;
+  if (typeof jobId === 'string') out.jobId = jobId;
+  if (typeof taskId === 'string') out.taskId = taskId;
+  return out;
+}
+
+export class InspectionBus {
+  private seq = 0;
+  private readonly roles = new Map<string, AgentRole>();
+  private readonly states = new Map<string, string>();
+  /** The job/task an agent is working on, from the event that started it. */
+  private readonly work = new Map<string, { jobId?: string; taskId?: string }>();
+  private readonly recordListeners = new Set<RecordListener>();
+  private readonly eventListeners = new Set<EventListener>();
+
+  constructor(private readonly now: () => Date = () => new Date()) {}
+
+  /** Declare which actor ids are agents (and breakers) whose transitions are published. */
+  watch(agentId: string, role: AgentRole, initialState: string): void {
+    this.roles.set(agentId, role);
+    this.states.set(agentId, initialState);
+  }
+
+  state(agentId: string): string | undefined {
+    return this.states.get(agentId);
+  }
+
+  workOf(agentId: string): { jobId?: string; taskId?: string } {
+    return this.work.get(agentId) ?? {};
+  }
+
+  lastSeq(): number {
+    return this.seq;
+  }
+
+  onTransition(listener: RecordListener): () => void {
+    this.recordListeners.add(listener);
+    return () => this.recordListeners.delete(listener);
+  }
+
+  onEvent(listener: EventListener): () => void {
+    this.eventListeners.add(listener);
+    return () => this.eventListeners.delete(listener);
+  }
+
+  /** Pass as `inspect` to createActor. */
+  readonly inspect = (ev: InspectionEvent): void => {
+    if (ev.type === '@xstate.event') {
+      if (this.eventListeners.size === 0) return;
+      const target = ev.actorRef as { id?: string };
+      const source = ev.sourceRef as { id?: string } | undefined;
+      const delivered: DeliveredEvent = { target: target.id ?? '', source: source?.id, event: ev.event };
+      for (const listener of this.eventListeners) listener(delivered);
+      return;
+    }
+    if (ev.type !== '@xstate.snapshot') return;
+    const id = (ev.actorRef as { id?: string }).id;
+    if (!id) return;
+    const role = this.roles.get(id);
+    if (!role) return;
+    const snapshot = ev.snapshot as { value?: unknown; status?: string };
+    const to = role === 'breaker' ? breakerStateOf(snapshot.value) : topLevelState(snapshot.value);
+    const from = this.states.get(id) ?? to;
+    if (from === to) return;
+    this.states.set(id, to);
+    let ids = idsOf(ev.event);
+    if (to === 'EXECUTING' && (ids.jobId || ids.taskId)) this.work.set(id, ids);
+    if (!ids.jobId && !ids.taskId) ids = this.work.get(id) ?? {};
+    if (to !== 'EXECUTING') this.work.delete(id);
+    const record: TransitionRecord = {
+      v: 1,
+      type: 'transition',
+      seq: ++this.seq,
+      ts: this.now().toISOString(),
+      agentId: id,
+      role,
+      from,
+      to,
+      event: ev.event.type,
+      ...ids,
+    };
+    for (const listener of this.recordListeners) listener(record);
+  };
+}
