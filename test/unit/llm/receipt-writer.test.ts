@@ -1,0 +1,70 @@
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { ReceiptWriter } from '../../../src/llm/receipt-writer.ts';
+import type { Receipt } from '../../../src/llm/types.ts';
+
+let dirs: string[] = [];
+afterEach(async () => {
+  await Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true })));
+  dirs = [];
+});
+
+function receipt(i: number): Receipt {
+  return {
+    run_id: 'run-1',
+    job_id: 'job-1',
+    task_id: `task-${i}`,
+    agent_id: 'Prog-001',
+    provider: 'ollama',
+    model: 'qwen2.5-coder:7b-instruct',
+    used_backup: false,
+    status: 'completed',
+    tokens: { input: 10 + i, output: null },
+    cost_usd: 0,
+    duration_ms: 5,
+    kpi: { files_changed: 1, lines_added: 2, lines_removed: 0 },
+    started_at: '2025-03-01T12:00:00.000Z',
+    finished_at: '2025-03-01T12:00:00.005Z',
+  };
+}
+
+describe('ReceiptWriter', () => {
+  it('appends one JSON line per receipt to {dir}/{runId}.jsonl, creating the folder', async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'pas-receipts-'));
+    dirs.push(dir);
+    const writer = new ReceiptWriter(path.join(dir, 'receipts'), 'run-1');
+    await writer.append(receipt(0));
+    await writer.append(receipt(1));
+    const text = await readFile(path.join(dir, 'receipts', 'run-1.jsonl'), 'utf8');
+    expect(text.split('\n')).toHaveLength(3);
+    expect(JSON.parse(text.split('\n')[1]!)).toEqual(receipt(1));
+  });
+
+  it('keeps concurrent appends whole and in call order', async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'pas-receipts-'));
+    dirs.push(dir);
+    const writer = new ReceiptWriter(dir, 'run-1');
+    await Promise.all(Array.from({ length: 50 }, (_, i) => writer.append(receipt(i))));
+    const all = await writer.read();
+    expect(all.map((r) => r.task_id)).toEqual(Array.from({ length: 50 }, (_, i) => `task-${i}`));
+    expect(all[3]!.tokens.output).toBeNull();
+  });
+
+  it('appends to an existing file across writers', async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'pas-receipts-'));
+    dirs.push(dir);
+    await new ReceiptWriter(dir, 'run-1').append(receipt(0));
+    const second = new ReceiptWriter(dir, 'run-1');
+    await second.append(receipt(1));
+    expect((await second.read()).map((r) => r.task_id)).toEqual(['task-0', 'task-1']);
+  });
+
+  it('reads nothing before the first append and refuses an unsafe run id', async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'pas-receipts-'));
+    dirs.push(dir);
+    expect(await new ReceiptWriter(dir, 'run-2').read()).toEqual([]);
+    expect(() => new ReceiptWriter(dir, '../escape')).toThrow(/safe file name/);
+  });
+});
