@@ -87,8 +87,8 @@ function pathBefore(lines: string[], head: number): string | undefined {
     const name = line
       .trim()
       .replace(/^#+\s*/, '')
-      .replace(/^[*`'"]+|[*`'"]+$/g, '')
       .replace(/:$/, '')
+      .replace(/^[*`'"]+|[*`'"]+$/g, '')
       .trim();
     if (name === '' || /\s/.test(name) || UPDATED.test(line) || DIVIDER.test(line)) return undefined;
     return name;

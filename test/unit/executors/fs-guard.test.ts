@@ -1,0 +1,146 @@
+import { mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { FsAllowlist } from '../../../src/config/schemas.ts';
+import { isPasError } from '../../../src/errors.ts';
+import { FsGuard, normalizeRelativePath } from '../../../src/executors/fs-guard.ts';
+
+const allowlist: FsAllowlist = {
+  read: ['**/*'],
+  write: ['src/**', 'docs/**', '*.md'],
+  deny: ['**/.env', '**/*.pem', 'src/secret/**'],
+};
+
+let root: string;
+let worktree: string;
+let outside: string;
+
+beforeEach(async () => {
+  root = await mkdtemp(path.join(os.tmpdir(), 'pas-guard-'));
+  worktree = path.join(root, 'wt');
+  outside = path.join(root, 'outside');
+  await mkdir(path.join(worktree, 'src'), { recursive: true });
+  await mkdir(outside);
+  await writeFile(path.join(worktree, 'src', 'a.ts'), 'a\n');
+  await writeFile(path.join(worktree, '.git'), 'gitdir: /somewhere\n');
+  await writeFile(path.join(outside, 'victim.txt'), 'untouched\n');
+});
+
+afterEach(async () => {
+  await rm(root, { recursive: true, force: true });
+});
+
+async function codeOf(promise: Promise<unknown>): Promise<string | undefined> {
+  try {
+    await promise;
+  } catch (err) {
+    return isPasError(err) ? err.code : `not a PasError: ${String(err)}`;
+  }
+  return undefined;
+}
+
+async function tree(dir: string): Promise<string[]> {
+  return (await readdir(dir, { recursive: true })).map(String).sort();
+}
+
+describe('FsGuard', () => {
+  it('reads and writes allowed files inside the worktree, creating folders', async () => {
+    const guard = new FsGuard(worktree, allowlist);
+    expect(await guard.readFile('src/a.ts')).toBe('a\n');
+    await guard.writeFile('src/deep/new.ts', 'new\n');
+    expect(await readFile(path.join(worktree, 'src/deep/new.ts'), 'utf8')).toBe('new\n');
+    await guard.writeFile('./README.md', '# hi\n');
+    expect(await readFile(path.join(worktree, 'README.md'), 'utf8')).toBe('# hi\n');
+  });
+
+  it.each([
+    ['../outside/victim.txt', 'parent traversal'],
+    ['src/../../outside/victim.txt', 'traversal in the middle'],
+    ['src/..', 'a trailing ..'],
+  ])('refuses %s (%s) and writes nothing', async (p) => {
+    const guard = new FsGuard(worktree, allowlist);
+    const before = await tree(root);
+    expect(await codeOf(guard.writeFile(p, 'pwned'))).toBe('PAS_ERR_FS_PATH_ESCAPE');
+    expect(await tree(root)).toEqual(before);
+    expect(await readFile(path.join(outside, 'victim.txt'), 'utf8')).toBe('untouched\n');
+  });
+
+  it('refuses absolute paths, including ones that point inside the worktree', async () => {
+    const guard = new FsGuard(worktree, allowlist);
+    expect(await codeOf(guard.writeFile(path.join(outside, 'victim.txt'), 'pwned'))).toBe('PAS_ERR_FS_PATH_ESCAPE');
+    expect(await codeOf(guard.writeFile(path.join(worktree, 'src/a.ts'), 'pwned'))).toBe('PAS_ERR_FS_PATH_ESCAPE');
+    expect(await codeOf(guard.readFile('C:/Windows/win.ini'))).toBe('PAS_ERR_FS_PATH_ESCAPE');
+    expect(await codeOf(guard.readFile('~/.ssh/id_rsa'))).toBe('PAS_ERR_FS_PATH_ESCAPE');
+    expect(await readFile(path.join(worktree, 'src/a.ts'), 'utf8')).toBe('a\n');
+  });
+
+  it.each([
+    ['src/a\0.ts', 'NUL byte'],
+    ['src/a\n.ts', 'newline'],
+    ['src/\u202Ests.a', 'right-to-left override'],
+    ['src/a\u200B.ts', 'zero-width space'],
+    ['src\uFF0F..\uFF0F..\uFF0Fx', 'fullwidth slash and dots'],
+    ['\uFF0E\uFF0E/outside/victim.txt', 'fullwidth dots'],
+    ['src/cafe\u0301.ts', 'decomposed accent (changes under NFC)'],
+    ['src\\..\\..\\x', 'backslashes'],
+  ])('refuses %j (%s) and writes nothing', async (p) => {
+    const guard = new FsGuard(worktree, allowlist);
+    const before = await tree(root);
+    expect(await codeOf(guard.writeFile(p, 'pwned'))).toBe('PAS_ERR_FS_PATH_ESCAPE');
+    expect(await tree(root)).toEqual(before);
+  });
+
+  it('accepts a precomposed accented name', () => {
+    expect(normalizeRelativePath('src/caf\u00E9.ts')).toBe('src/café.ts');
+  });
+
+  it('refuses a symlinked folder that leads outside, for reads and writes', async () => {
+    await symlink(outside, path.join(worktree, 'src', 'link'));
+    const guard = new FsGuard(worktree, allowlist);
+    expect(await codeOf(guard.readFile('src/link/victim.txt'))).toBe('PAS_ERR_FS_PATH_ESCAPE');
+    expect(await codeOf(guard.writeFile('src/link/victim.txt', 'pwned'))).toBe('PAS_ERR_FS_PATH_ESCAPE');
+    expect(await codeOf(guard.writeFile('src/link/new/deeper.txt', 'pwned'))).toBe('PAS_ERR_FS_PATH_ESCAPE');
+    expect(await readFile(path.join(outside, 'victim.txt'), 'utf8')).toBe('untouched\n');
+    expect(await readdir(outside)).toEqual(['victim.txt']);
+  });
+
+  it('refuses a symlinked file that leads outside', async () => {
+    await symlink(path.join(outside, 'victim.txt'), path.join(worktree, 'src', 'file-link.ts'));
+    const guard = new FsGuard(worktree, allowlist);
+    expect(await codeOf(guard.writeFile('src/file-link.ts', 'pwned'))).toBe('PAS_ERR_FS_PATH_ESCAPE');
+    expect(await readFile(path.join(outside, 'victim.txt'), 'utf8')).toBe('untouched\n');
+  });
+
+  it('judges a symlink inside the worktree by where it leads', async () => {
+    await writeFile(path.join(worktree, '.env'), 'SECRET=1\n');
+    await symlink('../.env', path.join(worktree, 'src', 'env-link.ts'));
+    await symlink('a.ts', path.join(worktree, 'src', 'alias.ts'));
+    const guard = new FsGuard(worktree, allowlist);
+    expect(await codeOf(guard.readFile('src/env-link.ts'))).toBe('PAS_ERR_FS_NOT_ALLOWED');
+    expect(await guard.readFile('src/alias.ts')).toBe('a\n');
+  });
+
+  it('lets deny win over write and refuses files outside the write globs', async () => {
+    const guard = new FsGuard(worktree, allowlist);
+    expect(await codeOf(guard.writeFile('src/secret/key.ts', 'x'))).toBe('PAS_ERR_FS_NOT_ALLOWED');
+    expect(await codeOf(guard.writeFile('src/.env', 'x'))).toBe('PAS_ERR_FS_NOT_ALLOWED');
+    expect(await codeOf(guard.writeFile('cert.pem', 'x'))).toBe('PAS_ERR_FS_NOT_ALLOWED');
+    expect(await codeOf(guard.writeFile('package.json', '{}'))).toBe('PAS_ERR_FS_NOT_ALLOWED');
+    expect(await codeOf(guard.readFile('.env'))).toBe('PAS_ERR_FS_NOT_ALLOWED');
+    expect(await readdir(path.join(worktree, 'src'))).toEqual(['a.ts']);
+  });
+
+  it('never reaches .git, whatever the allowlist says', async () => {
+    const guard = new FsGuard(worktree, { read: ['**/*'], write: ['**/*'], deny: [] });
+    expect(await codeOf(guard.readFile('.git'))).toBe('PAS_ERR_FS_NOT_ALLOWED');
+    expect(await codeOf(guard.writeFile('.git/config', 'x'))).toBe('PAS_ERR_FS_NOT_ALLOWED');
+    expect(await codeOf(guard.writeFile('src/.GIT/hooks/pre-commit', 'x'))).toBe('PAS_ERR_FS_NOT_ALLOWED');
+    expect(await readFile(path.join(worktree, '.git'), 'utf8')).toBe('gitdir: /somewhere\n');
+  });
+
+  it('reports a missing file as null rather than failing', async () => {
+    const guard = new FsGuard(worktree, allowlist);
+    expect(await guard.readFileIfExists('src/none.ts')).toBeNull();
+  });
+});
