@@ -1,6 +1,6 @@
 /** The LLM layer's public surface (the runtime imports from here). */
 export type * from './types.ts';
-export { createLlmClient, breakerSettingsFrom, emptyUsage, BREAKER_FAILURE_CODES, DEFAULT_MAX_RETRY_WAIT_MS, type LlmClientOptions } from './llm-client.ts';
+export { createLlmClient, llmClientOptionsFrom, breakerSettingsFrom, emptyUsage, BREAKER_FAILURE_CODES, DEFAULT_MAX_RETRY_WAIT_MS, type LlmClientOptions } from './llm-client.ts';
 export { createProviderAdapter, lazyAdapters, providerKindOf, type CreateAdapterOptions } from './create-adapter.ts';
 export { createOllamaAdapter } from './providers/ollama-adapter.ts';
 export { createOpenAiAdapter } from './providers/openai-adapter.ts';

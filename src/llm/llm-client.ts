@@ -5,7 +5,7 @@
  */
 import pino, { type Logger } from 'pino';
 import type { ErrorData, ModelRef, TokenUsage } from '../../machines/domain.ts';
-import { splitModelRef } from '../config/load-config.ts';
+import { splitModelRef, type PasConfig } from '../config/load-config.ts';
 import type { ModelsConfigFile, PoolConfigFile } from '../config/schemas.ts';
 import { PasError, type ErrorCode } from '../errors.ts';
 import { lazyAdapters, providerKindOf } from './create-adapter.ts';
@@ -256,4 +256,14 @@ export function breakerSettingsFrom(cb: PoolConfigFile['failover']['circuit_brea
 /** Usage of a call that never produced a reply (receipts of failed tasks): nothing reported. */
 export function emptyUsage(): TokenUsage {
   return { input: null, output: null };
+}
+
+/** The config-derived part of LlmClientOptions, from a loaded configs folder. */
+export function llmClientOptionsFrom(config: PasConfig): Pick<LlmClientOptions, 'models' | 'failover' | 'costOptimization' | 'configDir'> {
+  return {
+    models: config.models,
+    failover: config.pool.failover,
+    costOptimization: config.pool.cost_optimization,
+    configDir: config.dir,
+  };
 }
