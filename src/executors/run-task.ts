@@ -8,7 +8,7 @@ import type { ResolvedProgrammer } from '../config/load-config.ts';
 import type { FsAllowlist } from '../config/schemas.ts';
 import { PasError, toErrorData } from '../errors.ts';
 import type { LlmClient, Receipt } from '../llm/types.ts';
-import { partialOutcomeOf, type Executor, type ExecutorOutcome } from './executor.ts';
+import { partialOutcomeOf, withPartialOutcome, type Executor, type ExecutorOutcome } from './executor.ts';
 import { FsGuard } from './fs-guard.ts';
 import {
   changedPaths,
@@ -112,7 +112,9 @@ export async function runProgrammerTask(input: RunProgrammerTaskInput): Promise<
     commit = committed.commit;
     kpi = await diffKpi(input.repo, worktree.baseCommit, worktree.branch);
   } catch (err) {
-    failure = interrupted() ?? err;
+    // A timeout or cancel explains whatever the executor threw on its way out; keep what it spent.
+    const stop = interrupted();
+    failure = stop ? withPartialOutcome(stop, partialOutcomeOf(err) ?? {}) : err;
     const data = toErrorData(failure);
     status = data.code === 'PAS_ERR_TASK_CANCELLED' ? 'cancelled' : 'failed';
     error = data;
