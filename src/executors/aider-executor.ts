@@ -23,6 +23,8 @@ export interface AiderExecutorOptions {
   /** Where provider keys and base-URL overrides are read from; defaults to process.env. */
   env?: NodeJS.ProcessEnv;
   killGraceMs?: number;
+  /** Extra variables for the aider process (AIDER_* settings, test doubles); set after the provider's. */
+  extraEnv?: Record<string, string>;
   /** Run once more with the backup model when the primary applied no edit (default true). */
   fallbackToBackup?: boolean;
 }
@@ -166,7 +168,7 @@ async function runAider(options: AiderExecutorOptions, input: ExecutorInput): Pr
       file: options.aider.binary,
       args,
       cwd: input.worktree,
-      env: aiderEnv(options.models, ref, source),
+      env: { ...aiderEnv(options.models, ref, source), ...options.extraEnv },
       timeoutMs,
       signal,
       ...(options.killGraceMs !== undefined ? { killGraceMs: options.killGraceMs } : {}),
@@ -182,12 +184,13 @@ async function runAider(options: AiderExecutorOptions, input: ExecutorInput): Pr
     lastTail = tailLines(output, OUTPUT_TAIL_LINES);
     const report = parseAiderOutput(output);
     const cost = report.costUsd ?? priceOf(options.models, ref, report.tokens);
-    const tokens = report.tokens ?? { input: null, output: null };
+    // A run that printed no Tokens line (an API error) adds nothing; none at all leaves usage unknown.
+    const tokens = report.tokens && spent.tokens ? addUsage(spent.tokens, report.tokens) : (report.tokens ?? spent.tokens);
     spent = {
       provider,
       model,
       usedBackup: index > 0,
-      tokens: spent.tokens ? addUsage(spent.tokens, tokens) : tokens,
+      ...(tokens ? { tokens } : {}),
       costUsd: (spent.costUsd ?? 0) + cost,
       outputTail: lastTail,
     };
@@ -209,7 +212,7 @@ async function runAider(options: AiderExecutorOptions, input: ExecutorInput): Pr
         provider,
         model,
         usedBackup: index > 0,
-        tokens: spent.tokens ?? tokens,
+        tokens: tokens ?? { input: null, output: null },
         costUsd: spent.costUsd ?? cost,
         outputTail: lastTail,
       };
