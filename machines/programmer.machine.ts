@@ -9,7 +9,7 @@
  *
  * Leaving EXECUTING stops the invoked executor, whose AbortSignal kills its process tree.
  */
-import { assign, sendTo, setup, fromPromise, type ActorSystem, type AnyActorRef } from 'xstate';
+import { assign, enqueueActions, setup, fromPromise, type ActorSystem, type AnyActorRef } from 'xstate';
 import { asErrorData, failedResult, type ErrorData, type TaskResult, type TaskSpec } from './domain.ts';
 
 export interface ProgrammerInput {
@@ -75,9 +75,11 @@ export const programmerMachine = setup({
   },
   actions: {
     takeTask: assign(({ event }) => (event.type === 'task.assigned' ? { task: event.task, failure: null } : {})),
-    report: ({ context, system }, report: ProgrammerReport) => {
-      pool(system, context)?.send(report);
-    },
+    /** Deferred like every built-in send, so the pool hears of it after this transition is done. */
+    report: enqueueActions(({ context, system, enqueue }, report: ProgrammerReport) => {
+      const target = pool(system, context);
+      if (target) enqueue.sendTo(target, report);
+    }),
   },
 }).createMachine({
   id: 'programmer',

@@ -334,7 +334,7 @@ describe('poolStep supervision', () => {
         },
       },
     });
-    expect(finished(step.deliveries)).toEqual([{ taskId: 'A', jobId: 'J1', programmerId: 'P1', status: 'failed', error: (escalation!.event as { error: ErrorData }).error }]);
+    expect(finished(step.deliveries)).toEqual([{ taskId: 'A', jobId: 'J1', programmerId: 'P1', status: 'failed', error: (escalation!.event as unknown as { error: ErrorData }).error }]);
     expect(step.deliveries.some((d) => d.event.type === 'programmer.reset')).toBe(false);
     // a quarantined programmer gets no more work
     expect(assignedTo(run(ctx, submit(task('B')), submit(task('C'))).deliveries)).toEqual(['B@P2', 'C@P3']);
