@@ -68,6 +68,10 @@ export interface TaskSpec {
   attempt?: number;
   /** Per-task timeout override in ms. */
   timeoutMs?: number;
+  /** Only this programmer may run the task (a programmer's own POST /execute). */
+  pin?: string;
+  /** Executor override for this task (POST /aider/edit forces aider). */
+  executor?: 'aider' | 'native';
 }
 
 export interface TaskResult {

@@ -40,6 +40,7 @@ export function eligible(members: readonly PoolMember[], task: TaskSpec, policy:
     (m) =>
       m.status !== 'quarantined' &&
       !excluded.has(m.id) &&
+      (task.pin === undefined || task.pin === m.id) &&
       (!policy.budgetExhausted || m.free) &&
       hasCapabilities(m, required, policy.capabilityRouting),
   );

@@ -18,6 +18,7 @@ import { breakerId, pasSystemMachine, POOL_ID } from '../../machines/pas-system.
 import { poolStatus, type PoolContext } from '../../machines/pool.machine.ts';
 import { programmerMachine, type ExecuteTaskInput, type ProgrammerContext } from '../../machines/programmer.machine.ts';
 import type { PasConfig } from '../config/load-config.ts';
+import { llmOf, writeLlmSetting, type LlmChoiceUpdate, type SettingsWriteResult } from '../config/settings-writer.ts';
 import { PasError } from '../errors.ts';
 import { openJournal, type Journal, type JobRecord } from '../journal/journal.ts';
 import { BreakerRegistry, type BreakerRef, type Clock } from './breaker-registry.ts';
@@ -72,6 +73,38 @@ export interface JobSubmission {
   id?: string;
 }
 
+export interface DirectTask {
+  programmerId: string;
+  instruction: string;
+  files: string[];
+  repo?: string;
+  taskId?: string;
+  jobId?: string;
+  timeoutMs?: number;
+  executor?: 'aider' | 'native';
+}
+
+export interface AgentUsage {
+  tasks: number;
+  input_tokens: number;
+  output_tokens: number;
+  cost_usd: number;
+}
+
+export interface ChatMessageRecord {
+  id: number;
+  to: string;
+  from: string;
+  message: string;
+  kind: string;
+  jobId?: string;
+  taskId?: string;
+  at: string;
+}
+
+/** System id of the root actor; direct tasks report to it (the journal records their results). */
+export const DIRECT_REPLY_TO = 'pas';
+
 export interface Runtime {
   readonly config: PasConfig;
   readonly topology: Topology;
@@ -84,8 +117,19 @@ export interface Runtime {
   readonly llmSettings: LlmSettings;
   readonly system: Actor<typeof pasSystemMachine>;
   tree(): TreeNode[];
-  /** Journals the job, then hands it to the Architect. */
-  submitJob(submission: JobSubmission): JobRecord;
+  /** Journals the job, then hands it to the Architect (or to `via`: any Director or Manager). */
+  submitJob(submission: JobSubmission, via?: string): JobRecord;
+  /** Journals a task pinned to one programmer and puts it in the pool. */
+  submitTask(task: DirectTask): TaskSpec;
+  /** A message for an agent (`POST /agent_chat/receive`), kept in a bounded inbox. */
+  receiveChat(message: Omit<ChatMessageRecord, 'id' | 'at'>): ChatMessageRecord;
+  inbox(agentId: string): ChatMessageRecord[];
+  /** Tokens and cost of the agent's finished tasks today (UTC). */
+  usageToday(agentId: string): AgentUsage;
+  /** Writes the agent's LLM choice into its config file and applies it to the live agent. */
+  updateLlmSetting(agentId: string, update: LlmChoiceUpdate): Promise<SettingsWriteResult>;
+  /** Today's spend against max_daily_spend_usd. */
+  budget(): { max_daily_spend_usd: number; spent_today_usd: number; exhausted: boolean; day: string };
   getJob(id: string): JobRecord | undefined;
   cancelJob(id: string): boolean;
   /** Resolves with the job once it is terminal. */
@@ -105,12 +149,11 @@ export function newJobId(): string {
 
 function initialLlmSettings(config: PasConfig): LlmSettings {
   const settings: LlmSettings = new Map();
-  const ref = (c: { provider: string; model: string }) => `${c.provider}/${c.model}`;
-  const pair = (llm: { primary: { provider: string; model: string }; backup?: { provider: string; model: string } | undefined }) =>
-    llm.backup ? { primary: ref(llm.primary), backup: ref(llm.backup) } : { primary: ref(llm.primary) };
-  settings.set(config.pas.architect.agent_id, pair(config.pas.architect.llm));
-  for (const m of config.pas.managers) settings.set(m.agent_id, pair(m.llm));
-  for (const p of config.programmers) settings.set(p.id, p.backup ? { primary: p.primary, backup: p.backup } : { primary: p.primary });
+  const ids = [config.pas.architect.agent_id, ...config.pas.managers.map((m) => m.agent_id), ...config.programmers.map((p) => p.id)];
+  for (const id of ids) {
+    const llm = llmOf(config, id);
+    if (llm) settings.set(id, llm);
+  }
   return settings;
 }
 
@@ -142,6 +185,26 @@ export function createRuntime(options: RuntimeOptions): Runtime {
   for (const breaker of topology.breakers) bus.watch(breaker.agentId, 'breaker', 'closed');
   bus.onTransition((record) => logger.info({ agentId: record.agentId, role: record.role, from: record.from, to: record.to, event: record.event, jobId: record.jobId, taskId: record.taskId, seq: record.seq }, 'transition'));
 
+  const usage = new Map<string, AgentUsage & { day: string }>();
+  const today = () => now().toISOString().slice(0, 10);
+  const usageOf = (agentId: string) => {
+    const day = today();
+    let entry = usage.get(agentId);
+    if (!entry || entry.day !== day) {
+      entry = { day, tasks: 0, input_tokens: 0, output_tokens: 0, cost_usd: 0 };
+      usage.set(agentId, entry);
+    }
+    return entry;
+  };
+  const countUsage = (result: TaskResult) => {
+    const entry = usageOf(result.programmerId);
+    entry.tasks++;
+    entry.input_tokens += result.tokens?.input ?? 0;
+    entry.output_tokens += result.tokens?.output ?? 0;
+    entry.cost_usd = Math.round((entry.cost_usd + (result.costUsd ?? 0)) * 1e6) / 1e6;
+  };
+  const spend = journal.spendStore();
+
   const waiters = new Map<string, Set<(job: JobRecord) => void>>();
   const settleWaiters = (jobId: string) => {
     const record = journal.getJob(jobId);
@@ -171,7 +234,8 @@ export function createRuntime(options: RuntimeOptions): Runtime {
         journal.upsertTask(task, 'running');
         journal.setTaskStatus(task.id, 'running', { programmerId: target, attempt: task.attempt ?? 1 });
       } else if (event.type === 'task.finished' && target.length > 0 && !managerIds.has(target)) {
-        journal.finishTask(e.result as TaskResult);
+        const result = e.result as TaskResult;
+        if (journal.finishTask(result) && result.programmerId) countUsage(result);
       } else if (event.type === 'xstate.done.actor.mergeJob') {
         for (const taskId of (e.output as MergeOutcome).merged) journal.markMerged(taskId);
       } else if (event.type === 'job.finished' && target === architectId) {
@@ -209,6 +273,10 @@ export function createRuntime(options: RuntimeOptions): Runtime {
 
   const get = (id: string) => system.system.get(id);
   let stopped = false;
+  let chatSeq = 0;
+  /** The config as last written from the HMI (the boot config stays the runtime's identity). */
+  let liveConfig = config;
+  const inboxes = new Map<string, ChatMessageRecord[]>();
 
   const runtime: Runtime = {
     config,
@@ -237,7 +305,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
       for (const b of topology.breakers) nodes.push({ agentId: b.agentId, role: 'breaker', parent: null, state: bus.state(b.agentId) ?? 'closed' });
       return nodes;
     },
-    submitJob(submission) {
+    submitJob(submission, via) {
       if (stopped) throw new PasError('PAS_ERR_SHUTTING_DOWN', 'the runtime is stopping and accepts no new jobs');
       const spec: JobSpec = { id: submission.id ?? idGen(), task: submission.task, submittedAt: now().toISOString() };
       if (submission.lane) {
@@ -248,9 +316,65 @@ export function createRuntime(options: RuntimeOptions): Runtime {
       }
       if (submission.files) spec.files = submission.files;
       if (submission.repo) spec.repo = submission.repo;
+      const target = via ?? architectId;
+      if (!topology.agents.some((a) => a.agentId === target && a.role !== 'programmer')) {
+        throw new PasError('PAS_ERR_AGENT_NOT_FOUND', `no Architect, Director or Manager "${target}"`);
+      }
+      if (via && !spec.lane) {
+        const lane = topology.agents.find((a) => a.agentId === via)?.lane;
+        if (lane) spec.lane = lane;
+      }
       const { created, job } = journal.acceptJob(spec);
-      if (created) get(architectId)?.send({ type: 'job.submitted', job: spec });
+      if (created) get(target)?.send({ type: 'job.submitted', job: spec });
       return job;
+    },
+    submitTask(direct) {
+      if (stopped) throw new PasError('PAS_ERR_SHUTTING_DOWN', 'the runtime is stopping and accepts no new tasks');
+      if (!programmerIds.has(direct.programmerId)) throw new PasError('PAS_ERR_AGENT_NOT_FOUND', `no programmer "${direct.programmerId}"`);
+      const id = direct.taskId ?? `task-${idGen()}`;
+      if (journal.getTask(id)) throw new PasError('PAS_ERR_BAD_REQUEST', `task id "${id}" is already used`, { details: { field: 'task_id' } });
+      const task: TaskSpec = {
+        id,
+        jobId: direct.jobId ?? `direct-${direct.programmerId}`,
+        managerId: config.programmers.find((p) => p.id === direct.programmerId)!.parent,
+        replyTo: DIRECT_REPLY_TO,
+        instruction: direct.instruction,
+        files: direct.files,
+        pin: direct.programmerId,
+      };
+      if (direct.repo) task.repo = direct.repo;
+      if (direct.timeoutMs) task.timeoutMs = direct.timeoutMs;
+      if (direct.executor) task.executor = direct.executor;
+      journal.upsertTask(task, 'queued');
+      get(POOL_ID)?.send({ type: 'task.submitted', task });
+      return task;
+    },
+    receiveChat(message) {
+      const record: ChatMessageRecord = { ...message, id: ++chatSeq, at: now().toISOString() };
+      const box = inboxes.get(message.to) ?? [];
+      box.push(record);
+      if (box.length > 200) box.splice(0, box.length - 200);
+      inboxes.set(message.to, box);
+      logger.info({ agentId: message.to, from: message.from, kind: message.kind, jobId: message.jobId, taskId: message.taskId }, 'agent chat received');
+      return record;
+    },
+    inbox: (agentId) => [...(inboxes.get(agentId) ?? [])],
+    usageToday(agentId) {
+      const { day: _day, ...rest } = usageOf(agentId);
+      return rest;
+    },
+    async updateLlmSetting(agentId, update) {
+      const result = await writeLlmSetting(liveConfig, agentId, update);
+      liveConfig = result.config;
+      llmSettings.set(agentId, result.backup ? { primary: result.primary, backup: result.backup } : { primary: result.primary });
+      logger.info({ agentId, primary: result.primary, backup: result.backup, file: result.file }, 'LLM settings changed');
+      return result;
+    },
+    budget() {
+      const day = today();
+      const max = config.pool.cost_optimization.max_daily_spend_usd;
+      const spent = spend.spent(day);
+      return { max_daily_spend_usd: max, spent_today_usd: spent, exhausted: config.pool.cost_optimization.enabled && spent >= max, day };
     },
     getJob: (id) => journal.getJob(id),
     cancelJob(id) {

@@ -23,6 +23,9 @@ export interface BreakerInfo {
 }
 
 export interface Topology {
+  /** Added to every configured port (a second tree beside the first). */
+  portOffset: number;
+  gatewayPort: number;
   agents: AgentInfo[];
   breakers: BreakerInfo[];
   input: PasSystemInput;
@@ -96,5 +99,5 @@ export function buildTopology(config: PasConfig, options: { portOffset?: number 
       cooldownMs: cb.cooldown_minutes * MINUTE,
     })),
   };
-  return { agents, breakers, input };
+  return { portOffset: offset, gatewayPort: pas.gateway.port + offset, agents, breakers, input };
 }

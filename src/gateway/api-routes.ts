@@ -1,0 +1,82 @@
+/** The gateway's own API (CONTRACT §4): tree, agents, jobs, pool, models, LLM settings. */
+import type { FastifyInstance } from 'fastify';
+import { writeLlmSetting } from '../config/settings-writer.ts';
+import { PasError } from '../errors.ts';
+import type { Runtime } from '../runtime/create-runtime.ts';
+import { parseOr400 } from './http-errors.ts';
+import { idParamsSchema, jobBodySchema, listJobsQuerySchema, llmSettingsBodySchema } from './schemas.ts';
+import { agentHealth, jobView, llmView, modelsView, poolView } from './views.ts';
+
+const RESET_EVENTS = { programmer: 'programmer.reset', manager: 'manager.reset', director: 'director.reset', architect: 'architect.reset' } as const;
+const FAULT_EVENTS = { programmer: 'programmer.fault', manager: 'manager.fault', director: 'director.fault', architect: 'architect.fault' } as const;
+
+export function registerApiRoutes(app: FastifyInstance, runtime: Runtime, feedSeq: () => number): void {
+  const agentOr404 = (id: string) => {
+    const agent = runtime.topology.agents.find((a) => a.agentId === id);
+    if (!agent) throw new PasError('PAS_ERR_AGENT_NOT_FOUND', `no agent ${id}`, { details: { field: 'id' } });
+    return agent;
+  };
+
+  app.get('/api/tree', async () => ({ seq: feedSeq(), tree: runtime.tree() }));
+  app.get('/api/agents', async () => ({ agents: runtime.topology.agents.map((a) => agentHealth(runtime, a)) }));
+  app.get('/api/agents/:id', async (request) => {
+    const { id } = parseOr400(idParamsSchema, request.params, 'params');
+    return agentHealth(runtime, agentOr404(id));
+  });
+  app.post('/api/agents/:id/reset', async (request, reply) => {
+    const { id } = parseOr400(idParamsSchema, request.params, 'params');
+    const agent = agentOr404(id);
+    runtime.send(id, { type: RESET_EVENTS[agent.role] });
+    return reply.status(202).send({ agent: id, sent: RESET_EVENTS[agent.role] });
+  });
+  app.post('/api/agents/:id/fault', async (request, reply) => {
+    const { id } = parseOr400(idParamsSchema, request.params, 'params');
+    const agent = agentOr404(id);
+    runtime.send(id, { type: FAULT_EVENTS[agent.role], error: { code: agent.role === 'manager' ? 'PAS_ERR_MANAGER_FAILED' : 'PAS_ERR_PROGRAMMER_FAILED', retryable: true, message: 'fault injected over HTTP' } });
+    return reply.status(202).send({ agent: id, sent: FAULT_EVENTS[agent.role] });
+  });
+
+  app.post('/api/jobs', async (request, reply) => {
+    const body = parseOr400(jobBodySchema, request.body);
+    const job = runtime.submitJob({
+      task: body.task,
+      ...(body.lane ? { lane: body.lane as never } : {}),
+      ...(body.files ? { files: body.files } : {}),
+      ...(body.repo ? { repo: body.repo } : {}),
+    });
+    return reply.status(202).send({ job_id: job.id, status: job.status });
+  });
+  app.get('/api/jobs', async (request) => {
+    const query = parseOr400(listJobsQuerySchema, request.query, 'query');
+    const jobs = runtime.journal.listJobs({ limit: query.limit, offset: query.offset, ...(query.status ? { status: query.status } : {}) });
+    return { total: runtime.journal.countJobs(query.status), jobs: jobs.map((j) => jobView(runtime, j)) };
+  });
+  app.get('/api/jobs/:id', async (request) => {
+    const { id } = parseOr400(idParamsSchema, request.params, 'params');
+    const job = runtime.getJob(id);
+    if (!job) throw new PasError('PAS_ERR_JOB_NOT_FOUND', `no job ${id}`, { details: { field: 'id' } });
+    return jobView(runtime, job);
+  });
+  app.post('/api/jobs/:id/cancel', async (request, reply) => {
+    const { id } = parseOr400(idParamsSchema, request.params, 'params');
+    if (!runtime.getJob(id)) throw new PasError('PAS_ERR_JOB_NOT_FOUND', `no job ${id}`, { details: { field: 'id' } });
+    return reply.status(202).send({ job_id: id, cancelling: runtime.cancelJob(id) });
+  });
+
+  app.get('/api/pool', async () => poolView(runtime));
+  app.get('/api/models', async () => modelsView(runtime));
+
+  app.get('/api/settings/llm', async () => ({
+    agents: runtime.topology.agents
+      .filter((a) => runtime.llmSettings.has(a.agentId))
+      .map((a) => ({ agent_id: a.agentId, role: a.role, ...llmView(runtime, a.agentId) })),
+    models: modelsView(runtime).models.map((m) => ({ ref: m.ref, free: m.free, breaker: m.breaker.state })),
+  }));
+  app.put('/api/settings/llm/:id', async (request) => {
+    const { id } = parseOr400(idParamsSchema, request.params, 'params');
+    agentOr404(id);
+    const body = parseOr400(llmSettingsBodySchema, request.body);
+    const result = await runtime.updateLlmSetting(id, body.backup === undefined ? { primary: body.primary } : { primary: body.primary, backup: body.backup });
+    return { agent_id: id, primary: result.primary, backup: result.backup, file: result.file, applied: true };
+  });
+}

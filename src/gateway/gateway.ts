@@ -1,0 +1,198 @@
+/**
+ * Starts the gateway (HMI, /api, /agents/{id}/…, /ws, /metrics) and one fastify server per agent
+ * on its own port. Binds to 127.0.0.1 unless configured otherwise; with PAS_API_TOKEN set every
+ * mutating request needs `Authorization: Bearer <token>`.
+ */
+import { timingSafeEqual } from 'node:crypto';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import Fastify, { type FastifyInstance } from 'fastify';
+import type { TaskResult } from '../../machines/domain.ts';
+import { PasError } from '../errors.ts';
+import { scrub, secretValues } from '../runtime/logger.ts';
+import type { Runtime } from '../runtime/create-runtime.ts';
+import type { AgentInfo } from '../runtime/topology.ts';
+import { registerAgentRoutes } from './agent-routes.ts';
+import { registerApiRoutes } from './api-routes.ts';
+import { FeedHub } from './feed-hub.ts';
+import { errorBody, installErrorHandling } from './http-errors.ts';
+import { createMetrics, type Metrics } from './metrics.ts';
+
+export interface GatewayOptions {
+  host?: string;
+  /** Defaults to process.env.PAS_API_TOKEN. */
+  token?: string;
+  /** Start one server per agent on its own port (default true). */
+  agentPorts?: boolean;
+  /** Folder of the HMI's static files. */
+  hmiDir?: string;
+  /** Listen on this gateway port instead of the configured one (0 picks a free port; tests). */
+  port?: number;
+}
+
+export interface Gateway {
+  readonly url: string;
+  readonly port: number;
+  readonly host: string;
+  readonly hub: FeedHub;
+  readonly metrics: Metrics;
+  readonly app: FastifyInstance;
+  /** agentId → the port its own server listens on. */
+  readonly agentPorts: Map<string, number>;
+  close(): Promise<void>;
+}
+
+const MUTATING = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
+export const DEFAULT_HMI_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), 'hmi');
+
+function tokenMatches(header: string | undefined, token: string): boolean {
+  const match = /^Bearer\s+(.+)$/i.exec(header ?? '');
+  if (!match) return false;
+  const given = Buffer.from(match[1]!.trim());
+  const want = Buffer.from(token);
+  return given.length === want.length && timingSafeEqual(given, want);
+}
+
+const CONTENT_TYPES: Record<string, string> = {
+  '.html': 'text/html; charset=utf-8',
+  '.js': 'text/javascript; charset=utf-8',
+  '.css': 'text/css; charset=utf-8',
+  '.svg': 'image/svg+xml',
+  '.png': 'image/png',
+  '.ico': 'image/x-icon',
+};
+
+function buildApp(runtime: Runtime, options: { token: string | undefined; metrics: Metrics; label: string }): FastifyInstance {
+  const secrets = secretValues(process.env, Object.values(runtime.config.models.providers).map((p) => p.api_key_env).filter((n): n is string => !!n));
+  if (options.token) secrets.push(options.token);
+  const app = Fastify({
+    bodyLimit: runtime.config.pas.gateway.body_limit_bytes,
+    logger: false,
+    maxParamLength: 256,
+    forceCloseConnections: true,
+  });
+  installErrorHandling(app, (text) => scrub(text, secrets));
+  if (options.token) {
+    const token = options.token;
+    app.addHook('onRequest', async (request, reply) => {
+      if (MUTATING.has(request.method) && !tokenMatches(request.headers.authorization, token)) {
+        return reply.status(401).header('www-authenticate', 'Bearer').send(errorBody('PAS_ERR_UNAUTHORIZED', 'this endpoint needs Authorization: Bearer <PAS_API_TOKEN>'));
+      }
+    });
+  }
+  app.addHook('onResponse', async (request, reply) => {
+    const route = request.routeOptions.url ?? 'unmatched';
+    options.metrics.httpObserve(request.method, `${options.label}${route}`, reply.statusCode, reply.elapsedTime / 1000);
+  });
+  return app;
+}
+
+function serveHmi(app: FastifyInstance, dir: string): void {
+  if (!existsSync(dir)) return;
+  const files = new Map<string, { body: Buffer; type: string }>();
+  for (const name of readdirSync(dir)) {
+    const type = CONTENT_TYPES[path.extname(name)];
+    if (type) files.set(name, { body: readFileSync(path.join(dir, name)), type });
+  }
+  const send = (name: string) => async (_request: unknown, reply: any) => {
+    const file = files.get(name)!;
+    return reply.header('content-type', file.type).header('cache-control', 'no-cache').send(file.body);
+  };
+  if (files.has('index.html')) app.get('/', send('index.html'));
+  for (const name of files.keys()) app.get(`/hmi/${name}`, send(name));
+}
+
+/** Feeds metrics from the events the actors deliver (tasks, jobs, usage) and the tree. */
+function wireMetrics(runtime: Runtime, metrics: Metrics): () => void {
+  metrics.setAgentStates(() => runtime.tree().filter((n) => n.role !== 'breaker'));
+  metrics.setQueueDepth(() => runtime.poolStatus().total_queue_depth);
+  metrics.setDailySpend(() => runtime.budget().spent_today_usd);
+  return runtime.bus.onEvent(({ event }) => {
+    if (event.type === 'task.assigned') metrics.taskStarted();
+    else if (event.type === 'task.finished') {
+      const result = (event as unknown as { result: TaskResult }).result;
+      metrics.countTask(result.status);
+      if (result.error?.code === 'PAS_ERR_BUDGET_EXHAUSTED') metrics.budgetRefused();
+      if (result.provider && result.model && result.tokens) metrics.recordUsage(result.provider, result.model, result.tokens, result.costUsd ?? 0);
+    } else if (event.type === 'job.finished') {
+      const outcome = (event as unknown as { outcome: { status: 'completed' | 'partial' | 'failed' | 'cancelled' } }).outcome;
+      metrics.countJob(outcome.status);
+    }
+  });
+}
+
+async function listen(app: FastifyInstance, host: string, port: number, owner: string): Promise<number> {
+  try {
+    await app.listen({ host, port });
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EADDRINUSE' || code === 'EACCES') {
+      throw new PasError('PAS_ERR_PORT_IN_USE', `port ${port} wanted by ${owner} is already in use (${code}); stop the other process or start with --port-offset N`, {
+        details: { port, agent: owner },
+        cause: err,
+      });
+    }
+    throw err;
+  }
+  const address = app.server.address();
+  return typeof address === 'object' && address ? address.port : port;
+}
+
+export async function startGateway(runtime: Runtime, options: GatewayOptions = {}): Promise<Gateway> {
+  const host = options.host ?? runtime.config.pas.gateway.host;
+  const token = options.token ?? (process.env.PAS_API_TOKEN || undefined);
+  const metrics = createMetrics();
+  const ws = runtime.config.pas.gateway.ws;
+  const hub = new FeedHub({
+    ringSize: ws.ring_size,
+    maxBufferedBytes: ws.max_buffered_bytes,
+    heartbeatMs: ws.heartbeat_s * 1000,
+    tree: () => runtime.tree(),
+    logger: runtime.logger.child({ component: 'feed' }),
+  });
+  const unsubscribe = [
+    runtime.onTransition((record) => {
+      const { seq: _seq, v: _v, type: _type, ...rest } = record;
+      metrics.onTransition(hub.publish(rest));
+    }),
+    wireMetrics(runtime, metrics),
+  ];
+
+  const apps: FastifyInstance[] = [];
+  const agentPorts = new Map<string, number>();
+  const close = async () => {
+    for (const off of unsubscribe) off();
+    await hub.close();
+    await Promise.allSettled(apps.map((a) => a.close()));
+  };
+
+  try {
+    const gateway = buildApp(runtime, { token, metrics, label: '' });
+    apps.push(gateway);
+    registerApiRoutes(gateway, runtime, () => hub.stats().seq);
+    for (const agent of runtime.topology.agents) registerAgentRoutes(gateway, runtime, agent, `/agents/${agent.agentId}`);
+    gateway.get('/metrics', async (_request, reply) => reply.header('content-type', metrics.contentType).send(await metrics.render()));
+    gateway.get('/health', async () => ({ status: 'ok', agent: 'gateway', run_id: runtime.runId, agents: runtime.topology.agents.length, feed: hub.stats() }));
+    serveHmi(gateway, options.hmiDir ?? DEFAULT_HMI_DIR);
+    hub.attach(gateway.server, '/ws');
+    const gatewayPort = options.port ?? runtime.topology.gatewayPort;
+    const port = await listen(gateway, host, gatewayPort, 'the gateway');
+
+    if (options.agentPorts !== false) {
+      await Promise.all(
+        runtime.topology.agents.map(async (agent: AgentInfo) => {
+          const app = buildApp(runtime, { token, metrics, label: `agent:` });
+          apps.push(app);
+          registerAgentRoutes(app, runtime, agent);
+          agentPorts.set(agent.agentId, await listen(app, host, agent.port, agent.agentId));
+        }),
+      );
+    }
+    const shownHost = host.includes(':') ? `[${host}]` : host;
+    return { url: `http://${shownHost}:${port}`, port, host, hub, metrics, app: gateway, agentPorts, close };
+  } catch (err) {
+    await close();
+    throw err;
+  }
+}

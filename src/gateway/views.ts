@@ -1,0 +1,178 @@
+/**
+ * The JSON views the HTTP API answers with: agent health, jobs, the pool, models. Pure reads of
+ * the runtime; nothing here holds a secret (keys never leave the environment).
+ */
+import { breakerId } from '../../machines/pas-system.machine.ts';
+import type { JobRecord, TaskRecord } from '../journal/journal.ts';
+import type { Runtime } from '../runtime/create-runtime.ts';
+import type { AgentInfo } from '../runtime/topology.ts';
+
+export function llmView(runtime: Runtime, agentId: string) {
+  const llm = runtime.llmSettings.get(agentId);
+  if (!llm) return null;
+  const primaryState = runtime.breakers.state(llm.primary);
+  const usingBackup = primaryState !== 'closed' && !!llm.backup;
+  return {
+    current: usingBackup ? llm.backup! : llm.primary,
+    primary: llm.primary,
+    backup: llm.backup ?? null,
+    using_backup: usingBackup,
+    circuit_open: primaryState === 'open',
+    breaker_state: primaryState,
+    backup_breaker_state: llm.backup ? runtime.breakers.state(llm.backup) : null,
+    failures: runtime.breakers.failures(llm.primary),
+  };
+}
+
+function base(runtime: Runtime, agent: AgentInfo) {
+  return {
+    status: 'ok' as const,
+    agent: agent.agentId,
+    role: agent.role,
+    port: agent.port,
+    parent: agent.parent,
+    state: runtime.bus.state(agent.agentId) ?? 'IDLE',
+    ...(agent.lane ? { lane: agent.lane } : {}),
+  };
+}
+
+export function agentHealth(runtime: Runtime, agent: AgentInfo): Record<string, unknown> {
+  const snapshot = runtime.system.system.get(agent.agentId)?.getSnapshot() as { context?: Record<string, any> } | undefined;
+  const ctx = snapshot?.context ?? {};
+  switch (agent.role) {
+    case 'programmer': {
+      const cfg = runtime.config.programmers.find((p) => p.id === agent.agentId)!;
+      const member = runtime.poolContext().members.find((m) => m.id === agent.agentId);
+      return {
+        ...base(runtime, agent),
+        programmer_id: agent.agentId,
+        llm: llmView(runtime, agent.agentId),
+        capabilities: cfg.capabilities,
+        executor: cfg.executor,
+        free: cfg.free,
+        pool_status: member?.status ?? null,
+        task: ctx.task ? { task_id: ctx.task.id, job_id: ctx.task.jobId } : null,
+        failure: ctx.failure ?? null,
+        stats: { completed: ctx.completed ?? 0, failed: ctx.failed ?? 0, restarts: ctx.restarts ?? 0, assigned: member?.assigned ?? 0 },
+        usage_today: usageToday(runtime, agent.agentId),
+      };
+    }
+    case 'manager': {
+      const cfg = runtime.config.pas.managers.find((m) => m.agent_id === agent.agentId)!;
+      return {
+        ...base(runtime, agent),
+        llm: llmView(runtime, agent.agentId),
+        active_jobs: ctx.active ?? [],
+        queue_depth: (ctx.queue ?? []).length,
+        finished_jobs: ctx.finished ?? 0,
+        escalations: ctx.escalations ?? 0,
+        failure: ctx.failure ?? null,
+        resources: cfg.resources,
+      };
+    }
+    case 'director':
+      return { ...base(runtime, agent), managers: ctx.managers ?? [], load: ctx.load ?? {}, down: ctx.down ?? [], jobs_in_flight: Object.keys(ctx.jobs ?? {}).length };
+    case 'architect':
+      return { ...base(runtime, agent), llm: llmView(runtime, agent.agentId), jobs_in_flight: Object.keys(ctx.inflight ?? {}).length, routed: ctx.routed ?? 0 };
+  }
+}
+
+/** Tokens and cost of an agent's receipts today, from the journal's finished tasks. */
+export function usageToday(runtime: Runtime, agentId: string): { tasks: number; input_tokens: number; output_tokens: number; cost_usd: number } {
+  return runtime.usageToday(agentId);
+}
+
+export function taskView(task: TaskRecord) {
+  return {
+    task_id: task.id,
+    job_id: task.jobId,
+    status: task.status,
+    attempt: task.attempt,
+    programmer_id: task.programmerId,
+    instruction: task.spec.instruction,
+    files: task.spec.files,
+    merged: task.merged,
+    result: task.result,
+    error: task.error ?? task.result?.error ?? null,
+    created_at: task.createdAt,
+    started_at: task.startedAt,
+    finished_at: task.finishedAt,
+  };
+}
+
+export function jobView(runtime: Runtime, job: JobRecord, withTasks = true) {
+  const tasks = withTasks ? runtime.journal.tasksForJob(job.id) : [];
+  const done = tasks.filter((t) => ['completed', 'failed', 'cancelled', 'interrupted'].includes(t.status)).length;
+  return {
+    job_id: job.id,
+    status: job.status,
+    task: job.spec.task,
+    lane: job.lane ?? job.spec.lane ?? null,
+    files: job.spec.files ?? [],
+    repo: job.spec.repo ?? null,
+    manager_id: job.managerId,
+    accepted_at: job.acceptedAt,
+    started_at: job.startedAt,
+    finished_at: job.finishedAt,
+    duration_ms: job.outcome?.durationMs ?? null,
+    progress: { total: tasks.length, done },
+    merged_branch: job.outcome?.mergedBranch ?? null,
+    conflicts: job.outcome?.conflicts ?? [],
+    tokens: job.outcome?.tokens ?? null,
+    cost_usd: job.outcome?.costUsd ?? null,
+    error: job.outcome?.error ?? job.error ?? null,
+    receipts: `${runtime.dataDir}/receipts/${runtime.runId}.jsonl`,
+    ...(withTasks ? { tasks: tasks.map(taskView) } : {}),
+  };
+}
+
+export function poolView(runtime: Runtime) {
+  const ctx = runtime.poolContext();
+  const status = runtime.poolStatus();
+  const programmers = ctx.members.map((m) => {
+    const llm = llmView(runtime, m.id);
+    return {
+      id: m.id,
+      status: m.status,
+      state: runtime.bus.state(m.id) ?? 'IDLE',
+      task_id: m.taskId,
+      assigned: m.assigned,
+      completed: m.completed,
+      failed: m.failed,
+      capabilities: m.capabilities,
+      free: m.free,
+      llm,
+      queue_depth: ctx.queue.filter((t) => t.pin === m.id).length,
+    };
+  });
+  return {
+    ...status,
+    using_backup: programmers.filter((p) => p.llm?.using_backup).length,
+    budget: runtime.budget(),
+    programmers,
+  };
+}
+
+export function modelsView(runtime: Runtime) {
+  const models = [];
+  for (const [provider, cfg] of Object.entries(runtime.config.models.providers)) {
+    for (const [model, price] of Object.entries(cfg.models)) {
+      const ref = `${provider}/${model}`;
+      const breaker = runtime.topology.breakers.find((b) => b.key === ref);
+      models.push({
+        ref,
+        provider,
+        model,
+        free: price.input_per_mtok === 0 && price.output_per_mtok === 0,
+        price: price,
+        breaker: {
+          id: breakerId(ref),
+          state: runtime.breakers.state(ref),
+          failures: runtime.breakers.failures(ref),
+        },
+        used_by: breaker?.usedBy ?? [],
+      });
+    }
+  }
+  return { models };
+}

@@ -1,0 +1,191 @@
+/**
+ * The real I/O behind the statecharts: the LLM client (adapters, failover, breakers, budget),
+ * the programmer pipeline (git worktree → aider or native editor → commit → KPIs → receipt), the
+ * Manager's LLM plan, the Architect's lane question and the merge of task branches.
+ */
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import type { TaskResult } from '../../machines/domain.ts';
+import type { JobPlan, MergeOutcome } from '../../machines/job.machine.ts';
+import type { ResolvedProgrammer } from '../config/load-config.ts';
+import { PasError, toErrorData } from '../errors.ts';
+import { git } from '../executors/git-command.ts';
+import {
+  cleanupOrphanWorktrees,
+  createAiderExecutor,
+  createNativeExecutor,
+  jobBranchName,
+  mergeTaskBranches,
+  resolveBaseCommit,
+  runProgrammerTask,
+  type Executor,
+} from '../executors/index.ts';
+import { createLlmClient, llmClientOptionsFrom, ReceiptWriter } from '../llm/index.ts';
+import type { LlmClient, ProviderAdapter, Receipt } from '../llm/types.ts';
+import type { RuntimeServices, ServiceContext } from './create-runtime.ts';
+import { fallbackSubtasks, lanePrompt, parseLane, parsePlan, planPrompt } from './planner.ts';
+
+export interface DefaultServiceOptions {
+  /** Route every LLM call to the scripted provider (the demo, tests). */
+  offline?: boolean;
+  /** The scripted adapter to use (default: the cassette named in models.yaml). */
+  scripted?: ProviderAdapter;
+  /** Replace provider adapters (tests against local protocol servers use real adapters instead). */
+  adapters?: Record<string, ProviderAdapter>;
+  fetch?: typeof fetch;
+  /** Grace the pipeline's own timeout gets past the statechart's, which is authoritative. */
+  timeoutGraceMs?: number;
+}
+
+/** A scratch repository for a job that names none: `{dataDir}/repos/{jobId}` with one commit. */
+export async function ensureScratchRepo(dataDir: string, jobId: string, task: string): Promise<string> {
+  const repo = path.join(dataDir, 'repos', jobId);
+  if (existsSync(path.join(repo, '.git'))) return repo;
+  mkdirSync(repo, { recursive: true });
+  await git(repo, ['init', '--quiet', '--initial-branch=main']);
+  writeFileSync(path.join(repo, 'README.md'), `# Scratch repository for PAS job ${jobId}\n\n${task}\n`);
+  await git(repo, ['add', '-A']);
+  await git(repo, ['commit', '--quiet', '-m', `pas: scratch repository for job ${jobId}`]);
+  return repo;
+}
+
+export function createDefaultServices(options: DefaultServiceOptions = {}) {
+  return (ctx: ServiceContext): RuntimeServices & { llm: LlmClient; receipts: ReceiptWriter } => {
+    const { config, logger, journal, breakers, runId, dataDir, llmSettings } = ctx;
+    const llm = createLlmClient({
+      ...llmClientOptionsFrom(config),
+      breakers,
+      spend: journal.spendStore(),
+      logger: logger.child({ component: 'llm' }),
+      ...(options.offline ? { offline: true } : {}),
+      ...(options.scripted ? { scripted: options.scripted } : {}),
+      ...(options.adapters ? { adapters: options.adapters } : {}),
+      ...(options.fetch ? { fetch: options.fetch } : {}),
+    });
+    const receipts = new ReceiptWriter(path.join(dataDir, 'receipts'), runId);
+    const workspacesDir = path.join(dataDir, 'workspaces');
+    const executors: Record<'native' | 'aider', Executor> = {
+      native: createNativeExecutor({ fsAllowlist: config.fsAllowlist }),
+      aider: createAiderExecutor({ fsAllowlist: config.fsAllowlist, models: config.models, aider: config.pool.aider }),
+    };
+    const grace = options.timeoutGraceMs ?? 2_000;
+    const cleaned = new Set<string>();
+
+    /** The programmer as configured, with the LLM choice live from the settings. */
+    const programmerOf = (id: string): ResolvedProgrammer => {
+      const base = config.programmers.find((p) => p.id === id);
+      if (!base) throw new PasError('PAS_ERR_AGENT_NOT_FOUND', `no programmer ${id}`);
+      const live = llmSettings.get(id);
+      const resolved: ResolvedProgrammer = { ...base, capabilities: [...base.capabilities], timeoutMs: base.timeoutMs + grace };
+      if (live) {
+        resolved.primary = live.primary;
+        if (live.backup) resolved.backup = live.backup;
+        else delete resolved.backup;
+      }
+      return resolved;
+    };
+
+    return {
+      llm,
+      receipts,
+
+      async executeTask({ task, programmerId }, signal): Promise<TaskResult> {
+        const programmer = programmerOf(programmerId);
+        const repo = task.repo ?? (await ensureScratchRepo(dataDir, task.jobId, task.instruction));
+        if (!cleaned.has(repo)) {
+          // Worktrees left by a crash are found and removed once per repository per run.
+          cleaned.add(repo);
+          const running = new Set(journal.runningTasks().map((t) => t.id));
+          const removed = await cleanupOrphanWorktrees(repo, workspacesDir, running).catch(() => []);
+          if (removed.length > 0) logger.warn({ repo, removed }, 'removed worktrees left by an earlier run');
+        }
+        const sink = {
+          append: async (receipt: Receipt) => {
+            // One receipt per task attempt, even when a restart replays the same attempt.
+            if (journal.recordReceipt({ runId, taskId: receipt.task_id, attempt: task.attempt ?? 1 })) await receipts.append(receipt);
+          },
+        };
+        return runProgrammerTask({
+          task,
+          programmer,
+          repo,
+          workspacesDir,
+          executor: executors[task.executor ?? programmer.executor],
+          llm,
+          receipts: sink,
+          runId,
+          signal,
+          fsAllowlist: config.fsAllowlist,
+          log: logger.child({ agentId: programmerId, role: 'programmer', taskId: task.id }),
+        });
+      },
+
+      async planJob({ job, managerId, maxProgrammers }, signal): Promise<JobPlan> {
+        const repo = job.repo ? path.resolve(job.repo) : await ensureScratchRepo(dataDir, job.id, job.task);
+        if (!existsSync(path.join(repo, '.git')) && !existsSync(repo)) throw new PasError('PAS_ERR_GIT', `repository ${repo} does not exist`, { details: { field: 'repo' } });
+        const baseCommit = await resolveBaseCommit(repo);
+        const llmChoice = llmSettings.get(managerId);
+        const plan: JobPlan = { repo, baseCommit, planner: 'fallback', subtasks: fallbackSubtasks(job) };
+        if (!llmChoice) return plan;
+        try {
+          const reply = await llm.call({
+            agentId: managerId,
+            primary: llmChoice.primary,
+            ...(llmChoice.backup ? { backup: llmChoice.backup } : {}),
+            request: { messages: planPrompt(job, maxProgrammers), signal, meta: { agentId: managerId, role: 'manager', jobId: job.id, purpose: 'plan' } },
+          });
+          plan.usage = reply.usage;
+          plan.costUsd = reply.costUsd;
+          const parsed = parsePlan(job, reply.text);
+          if ('subtasks' in parsed) {
+            plan.planner = 'llm';
+            plan.subtasks = parsed.subtasks;
+          } else {
+            plan.planError = parsed.error;
+            logger.warn({ agentId: managerId, jobId: job.id, error: parsed.error }, 'plan reply unusable; one subtask per file');
+          }
+        } catch (err) {
+          plan.planError = toErrorData(err);
+          logger.warn({ agentId: managerId, jobId: job.id, error: plan.planError }, 'plan call failed; one subtask per file');
+        }
+        return plan;
+      },
+
+      async mergeJob({ job, plan, results }): Promise<MergeOutcome> {
+        const repo = plan.repo!;
+        const withBranch = results.filter((r) => r.branch);
+        const outcome = await mergeTaskBranches({
+          repo,
+          jobBranch: jobBranchName(job.id),
+          baseCommit: plan.baseCommit!,
+          branches: withBranch.map((r) => r.branch!),
+          workspacesDir,
+        });
+        const taskOf = new Map(withBranch.map((r) => [r.branch!, r.taskId]));
+        const merged: string[] = [];
+        const conflicts: MergeOutcome['conflicts'] = [];
+        for (const r of outcome.results) {
+          const taskId = taskOf.get(r.branch);
+          if (!taskId) continue;
+          if (r.status === 'merged') merged.push(taskId);
+          else if (r.status === 'conflict') conflicts.push({ taskId, files: r.files });
+          else logger.error({ jobId: job.id, taskId, error: r.error }, 'merge of a task branch failed');
+        }
+        return { mergedBranch: outcome.jobBranch, head: outcome.head, merged, conflicts };
+      },
+
+      async classifyLane({ job, lanes }, signal) {
+        const architect = config.pas.architect.agent_id;
+        const choice = llmSettings.get(architect);
+        if (!choice) return { lane: null };
+        const reply = await llm.call({
+          agentId: architect,
+          primary: choice.primary,
+          ...(choice.backup ? { backup: choice.backup } : {}),
+          request: { messages: lanePrompt(job, lanes), signal, maxTokens: 16, meta: { agentId: architect, role: 'architect', jobId: job.id, purpose: 'route' } },
+        });
+        return { lane: parseLane(reply.text, lanes) };
+      },
+    };
+  };
+}
