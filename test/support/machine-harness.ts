@@ -44,6 +44,8 @@ export interface Harness {
   clock: SimulatedClock;
   host: Actor<AnyActorLogic>;
   log: Delivered[];
+  /** Every event delivered to any actor of the system, by actor id (from inspection). */
+  delivered: Delivered[];
   get(systemId: string): AnyActorRef;
   send(systemId: string, event: AnyEventObject): void;
   /** Events a recorder (or the host) received, optionally of one type. */
@@ -92,7 +94,14 @@ export function startHarness(options: HarnessOptions = {}): Harness {
       },
     },
   });
-  const host = createActor(hostMachine, { clock, systemId: hostId }) as unknown as Actor<AnyActorLogic>;
+  const delivered: Delivered[] = [];
+  const host = createActor(hostMachine, {
+    clock,
+    systemId: hostId,
+    inspect: (ev) => {
+      if (ev.type === '@xstate.event') delivered.push({ to: (ev.actorRef as { id?: string }).id ?? '', event: ev.event });
+    },
+  }) as unknown as Actor<AnyActorLogic>;
   host.start();
   const get = (systemId: string): AnyActorRef => {
     const ref = host.system.get(systemId);
@@ -103,6 +112,7 @@ export function startHarness(options: HarnessOptions = {}): Harness {
     clock,
     host,
     log,
+    delivered,
     get,
     send: (systemId, event) => get(systemId).send(event),
     received: (to, type) => log.filter((d) => d.to === to && (type === undefined || d.event.type === type)).map((d) => d.event),
@@ -152,4 +162,28 @@ export function controllableExecutor() {
       run.resolve(result);
     },
   };
+}
+
+export interface PromiseCall<I, O> {
+  input: I;
+  signal: AbortSignal;
+  resolve(output: O): void;
+  reject(error: unknown): void;
+}
+
+/** A promise actor whose calls the test settles by hand (planJob, mergeJob, classifyLane, …). */
+export function controllablePromise<O, I>() {
+  const calls: Array<PromiseCall<I, O>> = [];
+  const logic = fromPromise<O, I>(
+    ({ input, signal }) =>
+      new Promise<O>((resolve, reject) => {
+        calls.push({ input, signal, resolve, reject });
+      }),
+  );
+  const last = (): PromiseCall<I, O> => {
+    const call = calls.at(-1);
+    if (!call) throw new Error('the promise actor was never called');
+    return call;
+  };
+  return { logic, calls, last };
 }
