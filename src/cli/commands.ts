@@ -1,4 +1,5 @@
 import type { ParseArgsConfig } from 'node:util';
+import { upCommand } from './up.ts';
 import { validateCommand } from './validate.ts';
 
 export interface Command {
@@ -8,6 +9,7 @@ export interface Command {
 }
 
 export const COMMANDS: Record<string, Command> = {
+  up: upCommand,
   validate: validateCommand,
 };
 

@@ -17,6 +17,7 @@ import { registerAgentRoutes } from './agent-routes.ts';
 import { registerApiRoutes } from './api-routes.ts';
 import { FeedHub } from './feed-hub.ts';
 import { errorBody, installErrorHandling } from './http-errors.ts';
+import { bridgePage, INSPECT_PATH, InspectorRelay } from './inspector-relay.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
 
 export interface GatewayOptions {
@@ -29,6 +30,10 @@ export interface GatewayOptions {
   hmiDir?: string;
   /** Listen on this gateway port instead of the configured one (0 picks a free port; tests). */
   port?: number;
+  /** Host the Stately inspector relay at /inspect (`pas up --inspect`). */
+  inspectorRelay?: boolean;
+  /** The inspector UI the bridge page embeds. */
+  inspectorUiUrl?: string;
 }
 
 export interface Gateway {
@@ -69,7 +74,7 @@ function buildApp(runtime: Runtime, options: { token: string | undefined; metric
   const app = Fastify({
     bodyLimit: runtime.config.pas.gateway.body_limit_bytes,
     logger: false,
-    maxParamLength: 256,
+    routerOptions: { maxParamLength: 256 },
     forceCloseConnections: true,
   });
   installErrorHandling(app, (text) => scrub(text, secrets));
@@ -161,8 +166,10 @@ export async function startGateway(runtime: Runtime, options: GatewayOptions = {
 
   const apps: FastifyInstance[] = [];
   const agentPorts = new Map<string, number>();
+  const closers: Array<() => Promise<void>> = [];
   const close = async () => {
     for (const off of unsubscribe) off();
+    await Promise.allSettled(closers.map((c) => c()));
     await hub.close();
     await Promise.allSettled(apps.map((a) => a.close()));
   };
@@ -176,6 +183,13 @@ export async function startGateway(runtime: Runtime, options: GatewayOptions = {
     gateway.get('/health', async () => ({ status: 'ok', agent: 'gateway', run_id: runtime.runId, agents: runtime.topology.agents.length, feed: hub.stats() }));
     serveHmi(gateway, options.hmiDir ?? DEFAULT_HMI_DIR);
     hub.attach(gateway.server, '/ws');
+    if (options.inspectorRelay) {
+      const relay = new InspectorRelay();
+      relay.attach(gateway.server, INSPECT_PATH);
+      closers.push(() => relay.close());
+      const page = bridgePage(INSPECT_PATH, options.inspectorUiUrl ?? 'https://stately.ai/inspect');
+      gateway.get(INSPECT_PATH, async (_request, reply) => reply.header('content-type', 'text/html; charset=utf-8').send(page));
+    }
     const gatewayPort = options.port ?? runtime.topology.gatewayPort;
     const port = await listen(gateway, host, gatewayPort, 'the gateway');
 

@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import type { Logger } from 'pino';
-import { createActor, fromPromise, type Actor, type AnyEventObject } from 'xstate';
+import { createActor, fromPromise, type Actor, type AnyEventObject, type InspectionEvent } from 'xstate';
 import { architectMachine, type ClassifyLaneInput } from '../../machines/architect.machine.ts';
 import type { JobResume, JobSpec, Lane, TaskResult, TaskSpec } from '../../machines/domain.ts';
 import { TERMINAL_JOB_STATUSES } from '../../machines/domain.ts';
@@ -63,6 +63,8 @@ export interface RuntimeOptions {
   journal?: Journal;
   runId?: string;
   portOffset?: number;
+  /** Another inspection observer (the Stately inspector), called after the bus. */
+  inspect?: (event: InspectionEvent) => void;
 }
 
 export interface JobSubmission {
@@ -140,6 +142,10 @@ export interface Runtime {
   /** Send an event to an agent by id (resets, fault injection). */
   send(agentId: string, event: AnyEventObject): boolean;
   onTransition(listener: (record: TransitionRecord) => void): () => void;
+  /** Refuse new jobs and tasks from now on (the first step of a drain). */
+  closeIntake(): void;
+  /** Jobs accepted or running. */
+  unfinishedJobs(): number;
   stop(): Promise<void>;
 }
 
@@ -261,7 +267,12 @@ export function createRuntime(options: RuntimeOptions): Runtime {
 
   const system = createActor(machine, {
     input: topology.input,
-    inspect: bus.inspect,
+    inspect: options.inspect
+      ? (ev: InspectionEvent) => {
+          bus.inspect(ev);
+          options.inspect!(ev);
+        }
+      : bus.inspect,
     systemId: 'pas',
     ...(options.clock ? { clock: options.clock } : {}),
   });
@@ -273,6 +284,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
 
   const get = (id: string) => system.system.get(id);
   let stopped = false;
+  let halted = false;
   let chatSeq = 0;
   /** The config as last written from the HMI (the boot config stays the runtime's identity). */
   let liveConfig = config;
@@ -410,8 +422,13 @@ export function createRuntime(options: RuntimeOptions): Runtime {
       return true;
     },
     onTransition: (listener) => bus.onTransition(listener),
+    closeIntake() {
+      stopped = true;
+    },
+    unfinishedJobs: () => journal.countJobs(['accepted', 'running']),
     async stop() {
-      if (stopped) return;
+      if (halted) return;
+      halted = true;
       stopped = true;
       system.stop();
       breakers.stop();

@@ -1,0 +1,100 @@
+/** Shared by `pas up` and `pas demo`: config → logger → runtime → gateway. */
+import path from 'node:path';
+import type { InspectionEvent } from 'xstate';
+import { defaultConfigDir, loadConfig, type PasConfig } from '../config/load-config.ts';
+import { startGateway, type Gateway } from '../gateway/gateway.ts';
+import { createRuntime, type Runtime } from '../runtime/create-runtime.ts';
+import { createDefaultServices, type DefaultServiceOptions } from '../runtime/default-services.ts';
+import { createLogger, scrub, secretValues } from '../runtime/logger.ts';
+
+export interface BootOptions {
+  configDir?: string;
+  dataDir?: string;
+  portOffset?: number;
+  host?: string;
+  offline?: boolean;
+  services?: DefaultServiceOptions;
+  /** Mirror pino lines to stdout (they always go to artifacts/logs/). */
+  logStdout?: boolean;
+  inspect?: boolean;
+  inspectUrl?: string;
+  config?: PasConfig;
+}
+
+export interface Booted {
+  config: PasConfig;
+  runtime: Runtime;
+  gateway: Gateway;
+  stopInspector?: () => void;
+}
+
+export async function boot(options: BootOptions): Promise<Booted> {
+  const config = options.config ?? loadConfig(options.configDir ?? defaultConfigDir());
+  const dataDir = path.resolve(options.dataDir ?? config.pas.runtime.data_dir);
+  const runId = `${new Date().toISOString().replace(/[-:]/g, '').replace(/\..*$/, '')}-${process.pid}`;
+  const logger = createLogger({
+    file: path.join(dataDir, 'logs', `pas-${runId}.ndjson`),
+    stdout: options.logStdout ?? false,
+    secretEnvNames: Object.values(config.models.providers).map((p) => p.api_key_env).filter((n): n is string => !!n),
+  });
+
+  const host = options.host ?? config.pas.gateway.host;
+  const offset = options.portOffset ?? 0;
+  let inspect: ((ev: InspectionEvent) => void) | undefined;
+  let stopInspector: (() => void) | undefined;
+  if (options.inspect || options.inspectUrl) {
+    const { createWebSocketInspector } = await import('@statelyai/inspect');
+    const secrets = secretValues(process.env);
+    const clean = <T,>(value: T): T => JSON.parse(scrub(JSON.stringify(value ?? null), secrets)) as T;
+    const shownHost = host.includes(':') ? `[${host}]` : host;
+    const url = options.inspectUrl ?? `ws://${shownHost === '0.0.0.0' ? '127.0.0.1' : shownHost}:${config.pas.gateway.port + offset}/inspect`;
+    const inspector = createWebSocketInspector({ url, sanitizeContext: clean, sanitizeEvent: clean });
+    inspect = inspector.inspect as (ev: InspectionEvent) => void;
+    stopInspector = () => inspector.stop();
+  }
+
+  const runtime = createRuntime({
+    config,
+    dataDir,
+    runId,
+    logger,
+    portOffset: offset,
+    services: createDefaultServices({ ...options.services, ...(options.offline ? { offline: true } : {}) }),
+    ...(inspect ? { inspect } : {}),
+  });
+  try {
+    const gateway = await startGateway(runtime, { host, inspectorRelay: !!options.inspect && !options.inspectUrl });
+    return stopInspector ? { config, runtime, gateway, stopInspector } : { config, runtime, gateway };
+  } catch (err) {
+    stopInspector?.();
+    await runtime.stop();
+    throw err;
+  }
+}
+
+export async function shutdown(booted: Booted): Promise<void> {
+  booted.stopInspector?.();
+  await booted.gateway.close();
+  await booted.runtime.stop();
+}
+
+/** Resolves on the first SIGINT or SIGTERM. */
+export function untilSignal(): Promise<NodeJS.Signals> {
+  return new Promise((resolve) => {
+    const on = (signal: NodeJS.Signals) => {
+      process.off('SIGINT', on);
+      process.off('SIGTERM', on);
+      resolve(signal);
+    };
+    process.on('SIGINT', on);
+    process.on('SIGTERM', on);
+  });
+}
+
+/** Refuse new work, then wait (bounded) for jobs in flight; unfinished ones resume next start. */
+export async function drain(runtime: Runtime, timeoutMs: number): Promise<number> {
+  runtime.closeIntake();
+  const deadline = Date.now() + timeoutMs;
+  while (runtime.unfinishedJobs() > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+  return runtime.unfinishedJobs();
+}
