@@ -1,4 +1,5 @@
 import type { ParseArgsConfig } from 'node:util';
+import { demoCommand } from './demo.ts';
 import { upCommand } from './up.ts';
 import { validateCommand } from './validate.ts';
 
@@ -10,6 +11,7 @@ export interface Command {
 
 export const COMMANDS: Record<string, Command> = {
   up: upCommand,
+  demo: demoCommand,
   validate: validateCommand,
 };
 

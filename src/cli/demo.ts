@@ -1,0 +1,135 @@
+/**
+ * `pas demo`: the offline demonstration. Boots the whole tree with the scripted model, runs one
+ * multi-file job on a scratch git repository under artifacts/demo/, shows live progress, and
+ * prints how many programmers worked at once, the speedup over running the same subtasks one by
+ * one, the merged branch and the receipts path. `--keep` leaves the tree up for the HMI.
+ */
+import { rmSync, mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import cliProgress from 'cli-progress';
+import type { TaskResult } from '../../machines/domain.ts';
+import { git } from '../executors/git-command.ts';
+import { jobBranchName } from '../executors/worktree.ts';
+import { createScriptedAdapter } from '../llm/providers/scripted-adapter.ts';
+import { DEFAULT_DEMO_TIMING, DEMO_MODULES, DEMO_TASK, demoCassette, documentedSource, moduleSource } from '../demo/demo-fixture.ts';
+import type { TransitionRecord } from '../runtime/transition-record.ts';
+import { boot, shutdown, untilSignal } from './boot.ts';
+import type { Command } from './commands.ts';
+import { intOption } from './up.ts';
+
+/** The scratch repository: six modules and a README, one commit on main. */
+export async function createDemoRepo(dir: string): Promise<string> {
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(path.join(dir, 'src'), { recursive: true });
+  await git(dir, ['init', '--quiet', '--initial-branch=main']);
+  writeFileSync(path.join(dir, 'README.md'), '# demo-lib\n\nA tiny library that PAS documents in parallel.\n');
+  for (const m of DEMO_MODULES) writeFileSync(path.join(dir, m.file), moduleSource(m));
+  await git(dir, ['add', '-A']);
+  await git(dir, ['commit', '--quiet', '-m', 'demo-lib: six undocumented modules']);
+  return dir;
+}
+
+/** Largest number of programmers EXECUTING at the same moment, from the transition feed. */
+export function peakConcurrency(records: readonly TransitionRecord[]): { peak: number; programmers: string[] } {
+  let running = 0;
+  let peak = 0;
+  const busy = new Set<string>();
+  const used = new Set<string>();
+  for (const r of records) {
+    if (r.role !== 'programmer') continue;
+    if (r.to === 'EXECUTING' && !busy.has(r.agentId)) {
+      busy.add(r.agentId);
+      used.add(r.agentId);
+      running++;
+      peak = Math.max(peak, running);
+    } else if (r.from === 'EXECUTING' && busy.delete(r.agentId)) {
+      running--;
+    }
+  }
+  return { peak, programmers: [...used].sort() };
+}
+
+export const demoCommand: Command = {
+  summary: 'offline demonstration: one multi-file job on a scratch repo, live progress, parallelism and speedup',
+  options: {
+    keep: { type: 'boolean' },
+    'port-offset': { type: 'string' },
+    'data-dir': { type: 'string' },
+    'edit-delay-ms': { type: 'string' },
+  },
+  async run(values) {
+    const out = process.stdout;
+    const portOffset = intOption(values, 'port-offset', 0);
+    const editDelayMs = intOption(values, 'edit-delay-ms', DEFAULT_DEMO_TIMING.editDelayMs);
+    const scripted = createScriptedAdapter(demoCassette({ ...DEFAULT_DEMO_TIMING, editDelayMs }), { source: 'demo cassette' });
+    const booted = await boot({
+      portOffset,
+      offline: true,
+      services: { scripted },
+      ...(typeof values['data-dir'] === 'string' ? { dataDir: values['data-dir'] } : {}),
+    });
+    const { runtime, gateway } = booted;
+    const repo = await createDemoRepo(path.join(runtime.dataDir, 'demo', 'repo'));
+    out.write(`PAS demo (offline scripted model, run ${runtime.runId})\n`);
+    out.write(`tree: Architect, ${runtime.config.pas.directors.length} Directors, ${runtime.config.pas.managers.length} Managers, ${runtime.config.programmers.length} Programmers; HMI ${gateway.url}/\n`);
+    out.write(`repo: ${repo} (${DEMO_MODULES.length} modules)\njob:  ${DEMO_TASK}\n\n`);
+
+    const records: TransitionRecord[] = [];
+    const offFeed = runtime.onTransition((r) => records.push(r));
+    const results: TaskResult[] = [];
+    const tty = process.stdout.isTTY === true;
+    const bar = tty
+      ? new cliProgress.SingleBar({ format: ' subtasks {bar} {value}/{total} | programmers executing: {executing} | {elapsed}s', hideCursor: true, clearOnComplete: false }, cliProgress.Presets.shades_classic)
+      : null;
+    const started = Date.now();
+    const executing = () => runtime.tree().filter((n) => n.role === 'programmer' && n.state === 'EXECUTING').length;
+    const job = runtime.submitJob({ task: DEMO_TASK, files: DEMO_MODULES.map((m) => m.file), repo });
+    bar?.start(DEMO_MODULES.length, 0, { executing: 0, elapsed: '0.0' });
+    const offEvents = runtime.bus.onEvent(({ event }) => {
+      if (event.type !== 'task.finished') return;
+      const result = (event as unknown as { result: TaskResult }).result;
+      if (result.jobId !== job.id) return;
+      results.push(result);
+      if (!bar) out.write(`  ${result.status.padEnd(9)} ${result.taskId} on ${result.programmerId} (${((result.durationMs ?? 0) / 1000).toFixed(1)}s)\n`);
+    });
+    const ticker = setInterval(() => bar?.update(results.length, { executing: executing(), elapsed: ((Date.now() - started) / 1000).toFixed(1) }), 100);
+    let finished;
+    try {
+      finished = await runtime.waitForJob(job.id, 120_000);
+    } finally {
+      clearInterval(ticker);
+      bar?.update(results.length, { executing: executing(), elapsed: ((Date.now() - started) / 1000).toFixed(1) });
+      bar?.stop();
+      offEvents();
+      offFeed();
+    }
+
+    const outcome = finished.outcome;
+    const { peak, programmers } = peakConcurrency(records);
+    const taskTime = results.filter((r) => r.status === 'completed').reduce((n, r) => n + (r.durationMs ?? 0), 0);
+    const starts = records.filter((r) => r.role === 'programmer' && r.to === 'EXECUTING').map((r) => Date.parse(r.ts));
+    const ends = records.filter((r) => r.role === 'programmer' && r.from === 'EXECUTING').map((r) => Date.parse(r.ts));
+    const parallelMs = starts.length > 0 && ends.length > 0 ? Math.max(...ends) - Math.min(...starts) : 0;
+    const branch = jobBranchName(job.id);
+    let documented = 0;
+    for (const m of DEMO_MODULES) {
+      const shown = await git(repo, ['show', `${branch}:${m.file}`], { okCodes: [128] });
+      if (shown.stdout.trim() === documentedSource(m).trim()) documented++;
+    }
+    out.write(`\njob ${job.id}: ${finished.status} in ${((outcome?.durationMs ?? 0) / 1000).toFixed(1)}s\n`);
+    out.write(`  programmers in parallel: ${peak} at once (${programmers.join(', ')})\n`);
+    if (parallelMs > 0) {
+      out.write(`  speedup: ${(taskTime / parallelMs).toFixed(2)}x over running the ${results.length} subtasks one by one (${(taskTime / 1000).toFixed(1)}s of subtask work in ${(parallelMs / 1000).toFixed(1)}s)\n`);
+    }
+    out.write(`  merged branch: ${branch} in ${repo} (${documented}/${DEMO_MODULES.length} modules documented; try: git -C ${repo} log --oneline ${branch})\n`);
+    out.write(`  tokens: ${outcome?.tokens.input ?? 0} in / ${outcome?.tokens.output ?? 0} out, cost $${(outcome?.costUsd ?? 0).toFixed(6)} (scripted model)\n`);
+    out.write(`  receipts: ${path.join(runtime.dataDir, 'receipts', `${runtime.runId}.jsonl`)}\n`);
+
+    if (values.keep) {
+      out.write(`\nThe tree stays up: open ${gateway.url}/ (Ctrl-C to stop).\n`);
+      await untilSignal();
+    }
+    await shutdown(booted);
+    return finished.status === 'completed' && documented === DEMO_MODULES.length ? 0 : 1;
+  },
+};
