@@ -9,5 +9,6 @@ export default defineConfig({
     // Integration suites open real ports from fixed ranges; keep files from racing for them.
     fileParallelism: true,
     maxWorkers: 2,
+    reporters: ['default', './test/support/summary-reporter.ts'],
   },
 });
