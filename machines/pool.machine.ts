@@ -251,9 +251,9 @@ export function poolStep(input: PoolContext, event: PoolEvent): PoolStepResult {
             cause: error,
           });
           deliveries.push({ to: running.task.managerId, event: { type: 'supervisor.escalated', programmerId, taskId: task.id, error: reason } });
-          finish(running.task, failedResult(running.task, programmerId, reason));
+          finish(running.task, { ...(event.result ?? failedResult(running.task, programmerId, reason)), status: 'failed', error: reason });
         } else if (!retryElsewhere(running.task, programmerId, error)) {
-          finish(running.task, failedResult(running.task, programmerId, error));
+          finish(running.task, event.result ?? failedResult(running.task, programmerId, error));
         }
       }
       drain();

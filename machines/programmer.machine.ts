@@ -15,6 +15,12 @@ import { asErrorData, failedResult, type ErrorData, type TaskResult, type TaskSp
 export interface ProgrammerInput {
   id: string;
   timeoutMs: number;
+  /**
+   * Extra time the statechart's own timeout waits past `timeoutMs`. The executor enforces the
+   * timeout itself (and reports PAS_ERR_TASK_TIMEOUT, which also leads to FAILED); this backstop
+   * catches an executor that hangs and ignores its abort signal. Default 0.
+   */
+  timeoutGraceMs?: number;
   /** System id of the pool that supervises this programmer. */
   poolId?: string;
 }
@@ -22,6 +28,7 @@ export interface ProgrammerInput {
 export interface ProgrammerContext {
   id: string;
   timeoutMs: number;
+  timeoutGraceMs: number;
   poolId: string;
   task: TaskSpec | null;
   lastResult: TaskResult | null;
@@ -40,7 +47,7 @@ export type ProgrammerEvent =
 /** What the programmer tells its pool. */
 export type ProgrammerReport =
   | { type: 'programmer.done'; programmerId: string; result: TaskResult }
-  | { type: 'programmer.failed'; programmerId: string; error: ErrorData; task: TaskSpec | null }
+  | { type: 'programmer.failed'; programmerId: string; error: ErrorData; task: TaskSpec | null; result?: TaskResult }
   | { type: 'programmer.ready'; programmerId: string };
 
 export interface ExecuteTaskInput {
@@ -50,6 +57,18 @@ export interface ExecuteTaskInput {
 
 const TIMEOUT: ErrorData = { code: 'PAS_ERR_TASK_TIMEOUT', retryable: true, message: 'no result within the timeout' };
 const FAULT: ErrorData = { code: 'PAS_ERR_PROGRAMMER_FAILED', retryable: true, message: 'programmer forced into FAILED' };
+
+/** The executor's own result for the held task, when it produced one (a timeout it enforced). */
+function ownResult(context: ProgrammerContext): TaskResult | undefined {
+  return context.task && context.lastResult?.taskId === context.task.id ? context.lastResult : undefined;
+}
+
+function failedReport(context: ProgrammerContext): ProgrammerReport {
+  const report: ProgrammerReport = { type: 'programmer.failed', programmerId: context.id, error: context.failure ?? FAULT, task: context.task };
+  const result = ownResult(context);
+  if (result) report.result = result;
+  return report;
+}
 
 function pool(system: ActorSystem<any>, context: ProgrammerContext): AnyActorRef | undefined {
   return system.get(context.poolId);
@@ -68,10 +87,15 @@ export const programmerMachine = setup({
     }),
   },
   guards: {
+    /** The executor gave up on its own timeout: the programmer made no progress in time. */
+    timedOut: ({ event }) => {
+      const output = (event as { output?: TaskResult }).output;
+      return output?.status === 'failed' && output.error?.code === 'PAS_ERR_TASK_TIMEOUT';
+    },
     isCurrentTask: ({ context, event }) => event.type === 'task.cancel' && context.task?.id === event.taskId,
   },
   delays: {
-    taskTimeout: ({ context }) => context.task?.timeoutMs ?? context.timeoutMs,
+    taskTimeout: ({ context }) => (context.task?.timeoutMs ?? context.timeoutMs) + context.timeoutGraceMs,
   },
   actions: {
     takeTask: assign(({ event }) => (event.type === 'task.assigned' ? { task: event.task, failure: null } : {})),
@@ -86,6 +110,7 @@ export const programmerMachine = setup({
   context: ({ input }) => ({
     id: input.id,
     timeoutMs: input.timeoutMs,
+    timeoutGraceMs: input.timeoutGraceMs ?? 0,
     poolId: input.poolId ?? 'pool',
     task: null,
     lastResult: null,
@@ -109,18 +134,26 @@ export const programmerMachine = setup({
       invoke: {
         src: 'executeTask',
         input: ({ context }) => ({ programmerId: context.id, task: context.task! }),
-        onDone: {
-          target: 'IDLE',
-          actions: [
-            assign(({ context, event }) => ({
-              lastResult: event.output,
-              task: null,
-              completed: context.completed + (event.output.status === 'completed' ? 1 : 0),
-              failed: context.failed + (event.output.status === 'completed' ? 0 : 1),
-            })),
-            { type: 'report', params: ({ context }) => ({ type: 'programmer.done', programmerId: context.id, result: context.lastResult! }) },
-          ],
-        },
+        onDone: [
+          {
+            // FAILED's entry reports the task (still held) to the supervisor with this failure.
+            guard: 'timedOut',
+            target: 'FAILED',
+            actions: assign({ failure: ({ event }) => event.output.error ?? TIMEOUT, lastResult: ({ event }) => event.output }),
+          },
+          {
+            target: 'IDLE',
+            actions: [
+              assign(({ context, event }) => ({
+                lastResult: event.output,
+                task: null,
+                completed: context.completed + (event.output.status === 'completed' ? 1 : 0),
+                failed: context.failed + (event.output.status === 'completed' ? 0 : 1),
+              })),
+              { type: 'report', params: ({ context }) => ({ type: 'programmer.done', programmerId: context.id, result: context.lastResult! }) },
+            ],
+          },
+        ],
         onError: {
           target: 'IDLE',
           actions: [
@@ -159,9 +192,9 @@ export const programmerMachine = setup({
     },
     FAILED: {
       entry: [
-        { type: 'report', params: ({ context }) => ({ type: 'programmer.failed', programmerId: context.id, error: context.failure ?? FAULT, task: context.task }) },
+        { type: 'report', params: ({ context }) => failedReport(context) },
         assign(({ context }) => ({
-          lastResult: context.task ? failedResult(context.task, context.id, context.failure ?? FAULT) : context.lastResult,
+          lastResult: context.task ? ownResult(context) ?? failedResult(context.task, context.id, context.failure ?? FAULT) : context.lastResult,
           task: null,
           failed: context.failed + (context.task ? 1 : 0),
         })),

@@ -33,8 +33,6 @@ export interface DefaultServiceOptions {
   /** Replace provider adapters (tests against local protocol servers use real adapters instead). */
   adapters?: Record<string, ProviderAdapter>;
   fetch?: typeof fetch;
-  /** Grace the pipeline's own timeout gets past the statechart's, which is authoritative. */
-  timeoutGraceMs?: number;
 }
 
 /** A scratch repository for a job that names none: `{dataDir}/repos/{jobId}` with one commit. */
@@ -68,7 +66,6 @@ export function createDefaultServices(options: DefaultServiceOptions = {}) {
       native: createNativeExecutor({ fsAllowlist: config.fsAllowlist }),
       aider: createAiderExecutor({ fsAllowlist: config.fsAllowlist, models: config.models, aider: config.pool.aider }),
     };
-    const grace = options.timeoutGraceMs ?? 2_000;
     const cleaned = new Set<string>();
 
     /** The programmer as configured, with the LLM choice live from the settings. */
@@ -76,7 +73,7 @@ export function createDefaultServices(options: DefaultServiceOptions = {}) {
       const base = config.programmers.find((p) => p.id === id);
       if (!base) throw new PasError('PAS_ERR_AGENT_NOT_FOUND', `no programmer ${id}`);
       const live = llmSettings.get(id);
-      const resolved: ResolvedProgrammer = { ...base, capabilities: [...base.capabilities], timeoutMs: base.timeoutMs + grace };
+      const resolved: ResolvedProgrammer = { ...base, capabilities: [...base.capabilities] };
       if (live) {
         resolved.primary = live.primary;
         if (live.backup) resolved.backup = live.backup;

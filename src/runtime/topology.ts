@@ -32,6 +32,8 @@ export interface Topology {
 }
 
 const MINUTE = 60_000;
+/** The statechart's backstop past the executor's own timeout (see ProgrammerInput.timeoutGraceMs). */
+export const PROGRAMMER_TIMEOUT_GRACE_MS = 2_000;
 
 export function buildTopology(config: PasConfig, options: { portOffset?: number } = {}): Topology {
   const offset = options.portOffset ?? 0;
@@ -81,7 +83,7 @@ export function buildTopology(config: PasConfig, options: { portOffset?: number 
       maxProgrammers: m.resources.max_programmers,
       timeoutMs: m.resources.timeout_s * 1000,
     })),
-    programmers: config.programmers.map((p) => ({ id: p.id, timeoutMs: p.timeoutMs })),
+    programmers: config.programmers.map((p) => ({ id: p.id, timeoutMs: p.timeoutMs, timeoutGraceMs: PROGRAMMER_TIMEOUT_GRACE_MS })),
     pool: {
       programmers: config.programmers.map((p) => ({ id: p.id, capabilities: [...p.capabilities], free: p.free })),
       strategy: pool.load_balancing.strategy,
