@@ -1,0 +1,93 @@
+/**
+ * Shared by the job tests: a scripted tree (real runtime, gateway, git and SQLite; the LLM is the
+ * offline scripted provider), HTTP helpers, and the EXECUTING intervals of programmers taken from
+ * the transition feed.
+ */
+import { createScriptedAdapter, type CassetteEntry, type ScriptedAdapter } from '../../../src/llm/providers/scripted-adapter.ts';
+import { createDefaultServices } from '../../../src/runtime/default-services.ts';
+import type { TransitionRecord } from '../../../src/runtime/transition-record.ts';
+import { startTestTree, type TestTree, type TestTreeOptions } from '../../support/test-tree.ts';
+
+export interface ScriptedTree extends TestTree {
+  scripted: ScriptedAdapter;
+  /** Every transition since boot, in feed order. */
+  records: TransitionRecord[];
+}
+
+export async function startScriptedTree(entries: CassetteEntry[], options: Omit<TestTreeOptions, 'services'> = {}): Promise<ScriptedTree> {
+  const scripted = createScriptedAdapter(entries, { source: 'test cassette' });
+  const tree = await startTestTree({ ...options, services: createDefaultServices({ offline: true, scripted }) });
+  const records: TransitionRecord[] = [];
+  tree.runtime.onTransition((r) => records.push(r));
+  return Object.assign(tree, { scripted, records });
+}
+
+export async function postJson<T = any>(url: string, body: unknown): Promise<{ status: number; body: T }> {
+  const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  return { status: res.status, body: (await res.json()) as T };
+}
+
+export async function getJson<T = any>(url: string): Promise<{ status: number; body: T }> {
+  const res = await fetch(url);
+  return { status: res.status, body: (await res.json()) as T };
+}
+
+const TERMINAL = ['completed', 'partial', 'failed', 'cancelled'];
+
+/** Polls `GET {statusUrl}` until the job is terminal (the test's own timeout bounds it). */
+export async function untilTerminal(statusUrl: string, everyMs = 100): Promise<any> {
+  for (;;) {
+    const { status, body } = await getJson(statusUrl);
+    if (status === 200 && TERMINAL.includes(body.status)) return body;
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}
+
+/** Polls until `check` holds (the test's own timeout bounds it). */
+export async function until(check: () => boolean | Promise<boolean>, everyMs = 25): Promise<void> {
+  while (!(await check())) await new Promise((r) => setTimeout(r, everyMs));
+}
+
+export interface ExecutingInterval {
+  programmerId: string;
+  taskId?: string;
+  jobId?: string;
+  /** Feed sequence numbers of entering and leaving EXECUTING. */
+  from: number;
+  to: number;
+}
+
+/** Each stretch a programmer spent in EXECUTING, by feed sequence (an open one ends at +Infinity). */
+export function executingIntervals(records: readonly TransitionRecord[]): ExecutingInterval[] {
+  const open = new Map<string, ExecutingInterval>();
+  const done: ExecutingInterval[] = [];
+  for (const r of records) {
+    if (r.role !== 'programmer') continue;
+    if (r.to === 'EXECUTING') {
+      const interval: ExecutingInterval = { programmerId: r.agentId, from: r.seq, to: Infinity };
+      if (r.taskId) interval.taskId = r.taskId;
+      if (r.jobId) interval.jobId = r.jobId;
+      open.set(r.agentId, interval);
+    } else if (r.from === 'EXECUTING') {
+      const interval = open.get(r.agentId);
+      if (interval) {
+        interval.to = r.seq;
+        done.push(interval);
+        open.delete(r.agentId);
+      }
+    }
+  }
+  return [...done, ...open.values()];
+}
+
+/** The largest set of intervals that all overlap one moment, and that moment's programmers. */
+export function largestOverlap(intervals: readonly ExecutingInterval[]): ExecutingInterval[] {
+  let best: ExecutingInterval[] = [];
+  for (const candidate of intervals) {
+    // Intervals overlap iff some interval's start lies inside all of them.
+    const at = candidate.from;
+    const live = intervals.filter((i) => i.from <= at && at < i.to);
+    if (live.length > best.length) best = live;
+  }
+  return best;
+}
