@@ -1,0 +1,124 @@
+/**
+ * A plan whose subtasks each own their files but whose edits also touch one shared line: the
+ * first merges, the others conflict, each conflicting subtask is re-run once on top of what is
+ * merged, and a conflict that remains is reported with its files.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import type { CassetteEntry } from '../../../src/llm/providers/scripted-adapter.ts';
+import { createTempRepo, gitOut, type TempRepo } from '../../support/git-fixtures.ts';
+import { postJson, startScriptedTree, untilTerminal, type ScriptedTree } from './jobs-support.ts';
+
+const FILES = {
+  'src/a.js': 'export const a = 1;\n',
+  'src/b.js': 'export const b = 1;\n',
+  'src/c.js': 'export const c = 1;\n',
+  'src/version.js': '// the release\nexport const VERSION = 1;\n',
+};
+
+function block(file: string, search: string, replace: string): string {
+  return `${file}\n<<<<<<< SEARCH\n${search}\n=======\n${replace}\n>>>>>>> REPLACE\n`;
+}
+
+/** Subtask `name` edits its own file and sets VERSION from `from` to `to` (once, or every time). */
+function edit(name: string, from: number, to: number, times?: number): CassetteEntry {
+  return {
+    match: { purpose: 'edit', contains: `[${name}]` },
+    reply: block(`src/${name}.js`, `export const ${name} = 1;`, `export const ${name} = 2;`) + block('src/version.js', `export const VERSION = ${from};`, `export const VERSION = ${to};`),
+    usage: { input: 40, output: 12 },
+    ...(times ? { times } : {}),
+  };
+}
+
+function plan(task: string, names: string[]): CassetteEntry {
+  return {
+    match: { purpose: 'plan', contains: task },
+    reply: JSON.stringify({ subtasks: names.map((n) => ({ instruction: `Set ${n} to 2 and bump the release [${n}].`, files: [`src/${n}.js`] })) }),
+    usage: { input: 90, output: 30 },
+  };
+}
+
+async function show(repo: string, ref: string, file: string): Promise<string> {
+  return gitOut(repo, 'show', `${ref}:${file}`);
+}
+
+describe('merge conflicts in a job', () => {
+  let tree: ScriptedTree | undefined;
+  let repo: TempRepo | undefined;
+
+  afterEach(async () => {
+    await tree?.close();
+    await repo?.cleanup();
+    tree = repo = undefined;
+  });
+
+  it('re-runs a conflicting subtask once on top of what is merged, and the job completes', async () => {
+    const task = 'Release with a and b';
+    tree = await startScriptedTree([
+      plan(task, ['a', 'b']),
+      edit('a', 1, 2),
+      // b's first edit conflicts with a's on the VERSION line; its re-run starts from a's merge.
+      edit('b', 1, 3, 1),
+      edit('b', 2, 3),
+    ]);
+    repo = await createTempRepo(FILES);
+
+    const res = await postJson(`${tree.url}/api/jobs`, { task, lane: 'Code', files: ['src/a.js', 'src/b.js'], repo: repo.repo });
+    const job = await untilTerminal(`${tree.url}/api/jobs/${res.body.job_id}`);
+    const id = job.job_id as string;
+
+    expect(job.status).toBe('completed');
+    expect(job.conflicts).toEqual([]);
+    expect(job.tasks.map((t: any) => [t.task_id, t.status, t.merged])).toEqual([
+      [`${id}-t1`, 'completed', true],
+      [`${id}-t2`, 'completed', false],
+      [`${id}-t2-r1`, 'completed', true],
+    ]);
+    const branch = `pas/job-${id}`;
+    expect(await show(repo.repo, branch, 'src/a.js')).toBe('export const a = 2;');
+    expect(await show(repo.repo, branch, 'src/b.js')).toBe('export const b = 2;');
+    expect(await show(repo.repo, branch, 'src/version.js')).toBe('// the release\nexport const VERSION = 3;');
+    // The re-run was based on the job branch after a's merge.
+    const t1Commit = job.tasks[0].result.commit as string;
+    const rerunCommit = job.tasks[2].result.commit as string;
+    expect(await gitOut(repo.repo, 'merge-base', '--is-ancestor', t1Commit, rerunCommit).then(() => true)).toBe(true);
+  });
+
+  it('reports the files of a conflict that remains after the re-run, and the job ends partial', async () => {
+    const task = 'Release with a, b and c';
+    tree = await startScriptedTree([
+      plan(task, ['a', 'b', 'c']),
+      edit('a', 1, 2),
+      // b and c both conflict with a; both re-run on top of a's merge, and then c's re-run
+      // conflicts with b's re-run: re-run once only, so that conflict is reported.
+      edit('b', 1, 3, 1),
+      edit('c', 1, 4, 1),
+      edit('b', 2, 3),
+      edit('c', 2, 4),
+    ]);
+    repo = await createTempRepo(FILES);
+
+    const res = await postJson(`${tree.url}/api/jobs`, { task, lane: 'Code', files: ['src/a.js', 'src/b.js', 'src/c.js'], repo: repo.repo });
+    const job = await untilTerminal(`${tree.url}/api/jobs/${res.body.job_id}`);
+    const id = job.job_id as string;
+
+    expect(job.status).toBe('partial');
+    expect(job.conflicts).toEqual(['src/version.js']);
+    const byId = Object.fromEntries(job.tasks.map((t: any) => [t.task_id, t]));
+    expect(Object.keys(byId).sort()).toEqual([`${id}-t1`, `${id}-t2`, `${id}-t2-r1`, `${id}-t3`, `${id}-t3-r1`]);
+    expect(byId[`${id}-t1`].merged).toBe(true);
+    expect(byId[`${id}-t2-r1`].merged).toBe(true);
+    expect(byId[`${id}-t3-r1`].merged).toBe(false);
+    // Exactly one re-run per conflicting subtask: no -r2.
+    expect(tree.scripted.calls.filter((c) => c.purpose === 'edit')).toHaveLength(5);
+
+    const branch = `pas/job-${id}`;
+    expect(await show(repo.repo, branch, 'src/a.js')).toBe('export const a = 2;');
+    expect(await show(repo.repo, branch, 'src/b.js')).toBe('export const b = 2;');
+    expect(await show(repo.repo, branch, 'src/c.js')).toBe('export const c = 1;');
+    expect(await show(repo.repo, branch, 'src/version.js')).toBe('// the release\nexport const VERSION = 3;');
+    // The outcome keeps every subtask's final result (a re-run in place of its original).
+    const outcome = tree.runtime.getJob(id)!.outcome!;
+    expect(outcome.tasks.map((t) => t.taskId)).toEqual([`${id}-t1`, `${id}-t2-r1`, `${id}-t3-r1`]);
+    expect(outcome.status).toBe('partial');
+  });
+});
