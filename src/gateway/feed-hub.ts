@@ -138,6 +138,7 @@ export class FeedHub {
     };
     if (typeof input.jobId === 'string') clean.jobId = input.jobId;
     if (typeof input.taskId === 'string') clean.taskId = input.taskId;
+    if (typeof input.error === 'string') clean.error = input.error;
 
     this.seq = clean.seq;
     this.published += 1;

@@ -38,6 +38,14 @@ export function idsOf(event: AnyEventObject): { jobId?: string; taskId?: string 
   return out;
 }
 
+/** The error code of the result an event carries (a programmer's finished task), if any. */
+export function errorCodeOf(event: AnyEventObject): string | undefined {
+  const e = event as Record<string, any>;
+  const result = e.output ?? e.result;
+  const code = result && typeof result === 'object' ? result.error?.code : undefined;
+  return typeof code === 'string' ? code : undefined;
+}
+
 export class InspectionBus {
   private seq = 0;
   private readonly roles = new Map<string, AgentRole>();
@@ -113,6 +121,8 @@ export class InspectionBus {
       event: ev.event.type,
       ...ids,
     };
+    const error = to === 'EXECUTING' ? undefined : errorCodeOf(ev.event);
+    if (error) record.error = error;
     for (const listener of this.recordListeners) listener(record);
   };
 }

@@ -13,6 +13,8 @@ export interface TransitionRecord {
   event: string;
   jobId?: string;
   taskId?: string;
+  /** The PAS_ERR_* code of the task result that ended the work, when it did not complete. */
+  error?: string;
 }
 
 /** One node of the agent tree (the WebSocket hello and GET /api/tree). */
