@@ -156,3 +156,8 @@ export function adapterDefaults(opts: AdapterOptions): { env: NodeJS.ProcessEnv;
     timeoutMs: Math.round(opts.config.timeout_s * 1000),
   };
 }
+
+/** A JSON object (not an array) as a record, else undefined. */
+export function record(value: unknown): Record<string, unknown> | undefined {
+  return value && typeof value === 'object' && !Array.isArray(value) ? (value as Record<string, unknown>) : undefined;
+}

@@ -9,7 +9,7 @@
 import type { TokenUsage } from '../../../machines/domain.ts';
 import type { ChatRequest, ChatResponse, ProviderAdapter } from '../types.ts';
 import { malformed, streamError, truncatedStream, type CallSite } from '../provider-errors.ts';
-import { adapterDefaults, count, parseJson, postJson, readSse, resolveApiKey, resolveBaseUrl, type AdapterOptions } from '../provider-http.ts';
+import { adapterDefaults, count, parseJson, postJson, readSse, resolveApiKey, resolveBaseUrl, type AdapterOptions, record } from '../provider-http.ts';
 
 export const ANTHROPIC_VERSION = '2023-06-01';
 /** Anthropic requires max_tokens; used when the caller sets none. */
@@ -31,9 +31,6 @@ export function anthropicUsage(u: AnthropicUsage | undefined): TokenUsage {
   };
 }
 
-function record(value: unknown): Record<string, unknown> | undefined {
-  return value && typeof value === 'object' ? (value as Record<string, unknown>) : undefined;
-}
 
 export function anthropicBody(model: string, request: ChatRequest): Record<string, unknown> {
   const system = request.messages.filter((m) => m.role === 'system').map((m) => m.content);

@@ -9,7 +9,7 @@ import { PasError } from '../../errors.ts';
 import type { TokenUsage } from '../../../machines/domain.ts';
 import type { ChatRequest, ChatResponse, ProviderAdapter } from '../types.ts';
 import { malformed, streamError, type CallSite } from '../provider-errors.ts';
-import { adapterDefaults, count, parseJson, postJson, readSse, resolveApiKey, resolveBaseUrl, type AdapterOptions } from '../provider-http.ts';
+import { adapterDefaults, count, parseJson, postJson, readSse, resolveApiKey, resolveBaseUrl, type AdapterOptions, record } from '../provider-http.ts';
 
 interface UsageMetadata {
   promptTokenCount?: number;
@@ -27,9 +27,6 @@ export function geminiUsage(u: UsageMetadata | undefined): TokenUsage {
   };
 }
 
-function record(value: unknown): Record<string, unknown> | undefined {
-  return value && typeof value === 'object' && !Array.isArray(value) ? (value as Record<string, unknown>) : undefined;
-}
 
 export function geminiBody(request: ChatRequest): Record<string, unknown> {
   const system = request.messages.filter((m) => m.role === 'system').map((m) => ({ text: m.content }));

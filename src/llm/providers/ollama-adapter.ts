@@ -7,15 +7,12 @@
 import type { TokenUsage } from '../../../machines/domain.ts';
 import type { ChatRequest, ChatResponse, ProviderAdapter } from '../types.ts';
 import { malformed, streamError, truncatedStream, type CallSite } from '../provider-errors.ts';
-import { adapterDefaults, count, parseJson, postJson, readNdjson, resolveApiKey, resolveBaseUrl, type AdapterOptions } from '../provider-http.ts';
+import { adapterDefaults, count, parseJson, postJson, readNdjson, resolveApiKey, resolveBaseUrl, type AdapterOptions, record } from '../provider-http.ts';
 
 export function ollamaUsage(json: Record<string, unknown> | undefined): TokenUsage {
   return { input: count(json?.prompt_eval_count), output: count(json?.eval_count) };
 }
 
-function record(value: unknown): Record<string, unknown> | undefined {
-  return value && typeof value === 'object' && !Array.isArray(value) ? (value as Record<string, unknown>) : undefined;
-}
 
 export function createOllamaAdapter(opts: AdapterOptions): ProviderAdapter {
   const provider = opts.name;

@@ -8,7 +8,7 @@
 import type { TokenUsage } from '../../../machines/domain.ts';
 import type { ChatRequest, ChatResponse, ProviderAdapter } from '../types.ts';
 import { malformed, streamError, truncatedStream, type CallSite } from '../provider-errors.ts';
-import { adapterDefaults, count, parseJson, postJson, readSse, resolveApiKey, resolveBaseUrl, type AdapterOptions } from '../provider-http.ts';
+import { adapterDefaults, count, parseJson, postJson, readSse, resolveApiKey, resolveBaseUrl, type AdapterOptions, record } from '../provider-http.ts';
 
 interface OpenAiUsage {
   prompt_tokens?: number;
@@ -26,9 +26,6 @@ export function openAiUsage(u: OpenAiUsage | null | undefined): TokenUsage {
   };
 }
 
-function record(value: unknown): Record<string, unknown> | undefined {
-  return value && typeof value === 'object' ? (value as Record<string, unknown>) : undefined;
-}
 
 export function createOpenAiAdapter(opts: AdapterOptions): ProviderAdapter {
   const provider = opts.name;
