@@ -161,6 +161,9 @@ function endingOf(harness: Harness): Ending {
   }
 }
 
+/** The model event's programmer index (the executor types only promise `type`). */
+const programmerOf = (event: { type: string }): 0 | 1 => (event as unknown as { p: 0 | 1 }).p;
+
 async function walk(path: (typeof shortest)[number]['path']) {
   const exec = controllableExecutor();
   const programmer = programmerMachine.provide({ actors: { executeTask: exec.logic } });
@@ -192,17 +195,17 @@ async function walk(path: (typeof shortest)[number]['path']) {
       },
       'task.cancel.queued': () => harness.send('pool', { type: 'task.cancel', taskId: pool().queue.at(-1)!.id }),
       completed: async ({ event }) => {
-        const run = runningOn((event as { p: 0 | 1 }).p);
+        const run = runningOn(programmerOf(event));
         run.resolve({ taskId: run.input.task.id, jobId: 'J1', programmerId: run.input.programmerId, status: 'completed' });
         await settle();
       },
       failed: async ({ event }) => {
-        const run = runningOn((event as { p: 0 | 1 }).p);
+        const run = runningOn(programmerOf(event));
         run.resolve({ taskId: run.input.task.id, jobId: 'J1', programmerId: run.input.programmerId, status: 'failed', error: { code: 'PAS_ERR_LLM_UNAVAILABLE', retryable: true, message: 'down' } });
         await settle();
       },
-      fault: ({ event }) => harness.send(IDS[(event as { p: 0 | 1 }).p], { type: 'programmer.fault' }),
-      reset: ({ event }) => harness.send(IDS[(event as { p: 0 | 1 }).p], { type: 'programmer.reset' }),
+      fault: ({ event }) => harness.send(IDS[programmerOf(event)], { type: 'programmer.fault' }),
+      reset: ({ event }) => harness.send(IDS[programmerOf(event)], { type: 'programmer.reset' }),
       'period.elapsed': () => harness.advance(PERIOD_MS),
     },
     states: {
