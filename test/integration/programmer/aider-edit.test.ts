@@ -1,0 +1,144 @@
+/**
+ * `POST /aider/edit` on a programmer's own port runs the Aider CLI (here the stand-in that
+ * prints what aider prints) in the task's worktree: its edit is committed on the task branch and
+ * the receipt carries the tokens and cost aider reported. An LLM API error (aider still exits 0)
+ * fails the task with PAS_ERR_AIDER_NO_EDITS and aider's output tail.
+ */
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { createDefaultServices } from '../../../src/runtime/default-services.ts';
+import { createTempRepo, FAKE_AIDER_DIR, gitOut, type TempRepo } from '../../support/git-fixtures.ts';
+import type { TempConfig } from '../../support/test-config.ts';
+import { startTestTree, type TestTree } from '../../support/test-tree.ts';
+import { agentUrl, BASE_URL_ENV, GREET, programmerConfig, receiptOf, runTask, setEnv } from './programmer-harness.ts';
+
+const KEY = 'sk-test-aider-0001';
+const OPENAI_BASE = 'http://127.0.0.1:9/v1';
+
+/** An executable that runs the fake aider with extra settings (the executor passes aider a clean env). */
+function aiderWrapper(dir: string, env: Record<string, string>): string {
+  const file = path.join(dir, 'aider-wrapper');
+  const exports = Object.entries(env).map(([k, v]) => `export ${k}='${v}'`);
+  writeFileSync(file, ['#!/bin/sh', ...exports, `exec '${process.execPath}' '${path.join(FAKE_AIDER_DIR, 'aider')}' "$@"`, ''].join('\n'));
+  chmodSync(file, 0o755);
+  return file;
+}
+
+describe('POST /aider/edit', () => {
+  let tree: TestTree | undefined;
+  let cfg: TempConfig | undefined;
+  let fixture: TempRepo | undefined;
+  let scratch: string | undefined;
+  let restoreEnv: (() => void) | undefined;
+
+  afterEach(async () => {
+    await tree?.close();
+    await fixture?.cleanup();
+    cfg?.cleanup();
+    if (scratch) rmSync(scratch, { recursive: true, force: true });
+    restoreEnv?.();
+    tree = cfg = fixture = scratch = restoreEnv = undefined;
+  });
+
+  async function boot(aiderBinary?: string) {
+    cfg = programmerConfig({
+      programmers: [{ id: 'Prog-001', primary: 'openai/gpt-4o', backup: 'openai/gpt-4o-mini', capabilities: ['premium', 'paid'] }],
+      baseUrls: { openai: OPENAI_BASE },
+      ...(aiderBinary ? { aiderBinary } : {}),
+    });
+    fixture = await createTempRepo({ 'src/greet.ts': GREET, 'README.md': '# demo\n' });
+    tree = await startTestTree({ configDir: cfg.dir, services: createDefaultServices({}) });
+    return agentUrl(tree, 'Prog-001');
+  }
+
+  it('commits the edit aider applied and writes a receipt with the tokens and cost aider printed', async () => {
+    // The shipped config names `aider`; the stand-in is first on PATH.
+    restoreEnv = setEnv({
+      ...Object.fromEntries(BASE_URL_ENV.map((n) => [n, undefined])),
+      OPENAI_API_KEY: KEY,
+      PATH: `${FAKE_AIDER_DIR}${path.delimiter}${process.env.PATH ?? ''}`,
+    });
+    const prog = await boot();
+
+    const { accepted, task } = await runTask(
+      prog,
+      { task_id: 'ai-1', message: 'append line export const extra = 1;', files: ['src/greet.ts'], repo: fixture!.repo },
+      '/aider/edit',
+    );
+    expect(accepted).toMatchObject({ task_id: 'ai-1', programmer_id: 'Prog-001' });
+    expect(task.status).toBe('completed');
+
+    const branch = 'pas/direct-Prog-001/ai-1';
+    expect(task.result.branch).toBe(branch);
+    expect(await gitOut(fixture!.repo, 'diff', '--name-only', fixture!.base, branch)).toBe('src/greet.ts');
+    expect(await gitOut(fixture!.repo, 'show', `${branch}:src/greet.ts`)).toBe(`${GREET}export const extra = 1;`);
+    expect(await gitOut(fixture!.repo, 'status', '--porcelain')).toBe('');
+
+    const receipt = receiptOf(tree!, 'ai-1');
+    expect(receipt).toMatchObject({
+      agent_id: 'Prog-001',
+      provider: 'openai',
+      model: 'gpt-4o',
+      used_backup: false,
+      status: 'completed',
+      // "Tokens: 2.5k sent, 1.1k received. Cost: $0.01 message, $0.01 session."
+      cost_usd: 0.01,
+      kpi: { files_changed: 1, lines_added: 1, lines_removed: 0 },
+    });
+    expect(receipt.tokens).toStrictEqual({ input: 2500, output: 1100 });
+    expect(task.result).toMatchObject({ provider: 'openai', model: 'gpt-4o', usedBackup: false, costUsd: 0.01, tokens: { input: 2500, output: 1100 } });
+  });
+
+  it('fails the task with PAS_ERR_AIDER_NO_EDITS and the output tail when every model answers with an API error', async () => {
+    restoreEnv = setEnv({ ...Object.fromEntries(BASE_URL_ENV.map((n) => [n, undefined])), OPENAI_API_KEY: KEY });
+    scratch = mkdtempSync(path.join(os.tmpdir(), 'pas-aider-'));
+    const log = path.join(scratch, 'aider-runs.jsonl');
+    const prog = await boot(aiderWrapper(scratch, { FAKE_AIDER_MODE: 'api-error', FAKE_AIDER_LOG: log }));
+
+    const { task } = await runTask(prog, { task_id: 'ai-2', message: 'append line export const extra = 2;', files: ['src/greet.ts'], repo: fixture!.repo }, '/aider/edit');
+    expect(task.status).toBe('failed');
+    expect(task.error.code).toBe('PAS_ERR_AIDER_NO_EDITS');
+    expect(task.error.message).toContain('The API provider is not able to authenticate you');
+    expect(task.error.details.outputTail).toContain('litellm.AuthenticationError');
+    expect(task.result.branch).toBeUndefined();
+    expect(await gitOut(fixture!.repo, 'branch', '--list', 'pas/direct-Prog-001/ai-2')).toBe('');
+
+    // aider ran with the primary, then once more with the backup, each with its provider's key and base URL.
+    const runs = readFileSync(log, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { model: string; files: string[]; providerEnv: Record<string, string> });
+    expect(runs.map((r) => r.model)).toEqual(['openai/gpt-4o', 'openai/gpt-4o-mini']);
+    expect(runs[0]!.files).toEqual(['src/greet.ts']);
+    expect(runs[0]!.providerEnv).toMatchObject({ OPENAI_API_KEY: KEY, OPENAI_API_BASE: OPENAI_BASE });
+
+    const receipt = receiptOf(tree!, 'ai-2');
+    expect(receipt).toMatchObject({ status: 'failed', error: { code: 'PAS_ERR_AIDER_NO_EDITS' }, cost_usd: 0, kpi: { files_changed: 0, lines_added: 0, lines_removed: 0 } });
+    expect(receipt.tokens).toStrictEqual({ input: null, output: null });
+    expect(existsSync(path.join(fixture!.repo, 'src/greet.ts'))).toBe(true);
+    expect(readFileSync(path.join(fixture!.repo, 'src/greet.ts'), 'utf8')).toBe(GREET);
+  });
+
+  it('refuses a path outside the worktree before aider runs, and commits nothing when aider writes a denied file', async () => {
+    restoreEnv = setEnv({ ...Object.fromEntries(BASE_URL_ENV.map((n) => [n, undefined])), OPENAI_API_KEY: KEY });
+    scratch = mkdtempSync(path.join(os.tmpdir(), 'pas-aider-'));
+    const log = path.join(scratch, 'aider-runs.jsonl');
+    const prog = await boot(aiderWrapper(scratch, { FAKE_AIDER_LOG: log }));
+
+    const escape = (await runTask(prog, { task_id: 'ai-3', message: 'append line pwned', files: ['../outside.txt'], repo: fixture!.repo }, '/aider/edit')).task;
+    expect(escape.status).toBe('failed');
+    expect(escape.error.code).toBe('PAS_ERR_FS_PATH_ESCAPE');
+    expect(existsSync(log)).toBe(false);
+    expect(receiptOf(tree!, 'ai-3')).toMatchObject({ status: 'failed', error: { code: 'PAS_ERR_FS_PATH_ESCAPE' } });
+
+    // aider's root is src/ (the folder of its one file); its reply also writes ../.env at the worktree's top.
+    const message = ['Add a farewell.', '', '../.env', '<<<<<<< SEARCH', '=======', 'SECRET=1', '>>>>>>> REPLACE', '', 'greet.ts', '<<<<<<< SEARCH', "export const greeting = 'hello';", '=======', "export const greeting = 'hi';", '>>>>>>> REPLACE'].join('\n');
+    const denied = (await runTask(prog, { task_id: 'ai-4', message, files: ['src/greet.ts'], repo: fixture!.repo }, '/aider/edit')).task;
+    expect(readFileSync(log, 'utf8').trim().split('\n')).toHaveLength(1);
+    expect(denied.status).toBe('failed');
+    expect(denied.error.code).toBe('PAS_ERR_FS_NOT_ALLOWED');
+    expect(denied.result.branch).toBeUndefined();
+    expect(await gitOut(fixture!.repo, 'branch', '--list', 'pas/direct-Prog-001/ai-4')).toBe('');
+    expect(existsSync(path.join(fixture!.repo, '.env'))).toBe(false);
+    expect(receiptOf(tree!, 'ai-4')).toMatchObject({ status: 'failed', error: { code: 'PAS_ERR_FS_NOT_ALLOWED' }, kpi: { files_changed: 0, lines_added: 0, lines_removed: 0 } });
+  });
+});
