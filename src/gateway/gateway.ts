@@ -113,14 +113,17 @@ function wireMetrics(runtime: Runtime, metrics: Metrics): () => void {
   metrics.setAgentStates(() => runtime.tree().filter((n) => n.role !== 'breaker'));
   metrics.setQueueDepth(() => runtime.poolStatus().total_queue_depth);
   metrics.setDailySpend(() => runtime.budget().spent_today_usd);
-  return runtime.bus.onEvent(({ event }) => {
+  for (const breaker of runtime.topology.breakers) metrics.setBreakerState(breaker.key, runtime.breakers.state(breaker.key));
+  const architectId = runtime.config.pas.architect.agent_id;
+  return runtime.bus.onEvent(({ target, event }) => {
     if (event.type === 'task.assigned') metrics.taskStarted();
     else if (event.type === 'task.finished') {
       const result = (event as unknown as { result: TaskResult }).result;
       metrics.countTask(result.status);
       if (result.error?.code === 'PAS_ERR_BUDGET_EXHAUSTED') metrics.budgetRefused();
       if (result.provider && result.model && result.tokens) metrics.recordUsage(result.provider, result.model, result.tokens, result.costUsd ?? 0);
-    } else if (event.type === 'job.finished') {
+    } else if (event.type === 'job.finished' && target === architectId) {
+      // A job's end travels Manager → Director → Architect; count it once, where it ends.
       const outcome = (event as unknown as { outcome: { status: 'completed' | 'partial' | 'failed' | 'cancelled' } }).outcome;
       metrics.countJob(outcome.status);
     }

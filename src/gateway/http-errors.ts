@@ -20,7 +20,11 @@ export function errorBody(code: string, message: string, details: Record<string,
 export function parseOr400<S extends z.ZodType>(schema: S, value: unknown, where: 'body' | 'query' | 'params' = 'body'): z.infer<S> {
   const result = schema.safeParse(value ?? (where === 'body' ? undefined : {}));
   if (result.success) return result.data;
-  const issues = result.error.issues.map((i) => ({ field: formatPath(i.path) || where, message: i.message }));
+  const issues = result.error.issues.map((i) => {
+    // An unknown key is named by the key itself, not by the object that holds it.
+    const path = i.code === 'unrecognized_keys' && i.keys.length > 0 ? [...i.path, i.keys[0]!] : i.path;
+    return { field: formatPath(path) || where, message: i.message };
+  });
   const first = issues[0]!;
   throw new PasError('PAS_ERR_BAD_REQUEST', `${first.field}: ${first.message}`, { details: { field: first.field, where, issues } });
 }
