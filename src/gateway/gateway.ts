@@ -197,7 +197,8 @@ export async function startGateway(runtime: Runtime, options: GatewayOptions = {
     const port = await listen(gateway, host, gatewayPort, 'the gateway');
 
     if (options.agentPorts !== false) {
-      await Promise.all(
+      // Every listen settles before a failure is thrown, so close() finds no listen still under way.
+      const started = await Promise.allSettled(
         runtime.topology.agents.map(async (agent: AgentInfo) => {
           const app = buildApp(runtime, { token, metrics, label: `agent:` });
           apps.push(app);
@@ -205,6 +206,8 @@ export async function startGateway(runtime: Runtime, options: GatewayOptions = {
           agentPorts.set(agent.agentId, await listen(app, host, agent.port, agent.agentId));
         }),
       );
+      const failed = started.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+      if (failed) throw failed.reason;
     }
     const shownHost = host.includes(':') ? `[${host}]` : host;
     return { url: `http://${shownHost}:${port}`, port, host, hub, metrics, app: gateway, agentPorts, close };
