@@ -9,6 +9,9 @@ import type { TokenUsage } from '../../machines/domain.ts';
 import { splitModelRef } from '../config/load-config.ts';
 import type { FsAllowlist, ModelsConfigFile, PoolConfigFile } from '../config/schemas.ts';
 import { PasError } from '../errors.ts';
+import { priceIsFree, roundUsd } from '../llm/prices.ts';
+import { utcDay } from '../llm/spend-store.ts';
+import type { SpendStore } from '../llm/types.ts';
 import { parseAiderOutput } from './aider-output.ts';
 import type { Executor, ExecutorInput, ExecutorOutcome, PartialOutcome } from './executor.ts';
 import { addUsage, withPartialOutcome } from './executor.ts';
@@ -27,6 +30,11 @@ export interface AiderExecutorOptions {
   extraEnv?: Record<string, string>;
   /** Run once more with the backup model when the primary applied no edit (default true). */
   fallbackToBackup?: boolean;
+  /**
+   * programmer_pool.yaml `cost_optimization`: what aider spends on paid models is added to the
+   * daily spend, and once it is spent aider is not run with a paid model.
+   */
+  budget?: { enabled: boolean; maxDailySpendUsd: number; spend: SpendStore; now?: () => number };
 }
 
 export const OUTPUT_TAIL_LINES = 40;
@@ -159,9 +167,18 @@ async function runAider(options: AiderExecutorOptions, input: ExecutorInput): Pr
   const root = aiderRoot(input.worktree, files);
   let spent: PartialOutcome = {};
   let lastTail = '';
+  const budget = options.budget?.enabled ? options.budget : undefined;
+  const today = () => utcDay((budget?.now ?? Date.now)());
+  const refused: string[] = [];
 
   for (const [index, ref] of refs.entries()) {
     const { provider, model } = splitModelRef(ref);
+    const price = options.models.providers[provider]?.models[model];
+    if (budget && price && !priceIsFree(price) && budget.spend.spent(today()) >= budget.maxDailySpendUsd) {
+      input.log?.info({ taskId: task.id, model: ref, limit: budget.maxDailySpendUsd }, 'paid model skipped: budget spent');
+      refused.push(ref);
+      continue;
+    }
     const args = aiderArgs({ instruction: task.instruction, model: aiderModelName(options.models, ref), editFormat: options.aider.edit_format, files });
     input.log?.info({ taskId: task.id, model: ref, files }, 'running aider');
     const run = await runProcessTree({
@@ -184,6 +201,7 @@ async function runAider(options: AiderExecutorOptions, input: ExecutorInput): Pr
     lastTail = tailLines(output, OUTPUT_TAIL_LINES);
     const report = parseAiderOutput(output);
     const cost = report.costUsd ?? priceOf(options.models, ref, report.tokens);
+    if (budget && cost > 0) budget.spend.add(today(), roundUsd(cost));
     // A run that printed no Tokens line (an API error) adds nothing; none at all leaves usage unknown.
     const tokens = report.tokens && spent.tokens ? addUsage(spent.tokens, report.tokens) : (report.tokens ?? spent.tokens);
     spent = {
@@ -220,6 +238,15 @@ async function runAider(options: AiderExecutorOptions, input: ExecutorInput): Pr
     input.log?.warn({ taskId: task.id, model: ref, exitCode: run.exitCode }, 'aider applied no edit');
   }
 
+  if (refused.length === refs.length) {
+    const day = today();
+    throw withPartialOutcome(
+      new PasError('PAS_ERR_BUDGET_EXHAUSTED', `${refused.join(', ')}: today's budget is spent (${budget!.spend.spent(day)} of ${budget!.maxDailySpendUsd} USD on ${day}); aider was not run`, {
+        details: { models: refused, day, spentUsd: budget!.spend.spent(day), limitUsd: budget!.maxDailySpendUsd },
+      }),
+      spent,
+    );
+  }
   throw withPartialOutcome(
     new PasError('PAS_ERR_AIDER_NO_EDITS', `aider applied no edit (tried ${refs.join(', ')}); output tail:\n${lastTail}`, {
       details: { models: refs, outputTail: lastTail },

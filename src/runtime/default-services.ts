@@ -64,9 +64,22 @@ export function createDefaultServices(options: DefaultServiceOptions = {}) {
     const workspacesDir = path.join(dataDir, 'workspaces');
     const executors: Record<'native' | 'aider', Executor> = {
       native: createNativeExecutor({ fsAllowlist: config.fsAllowlist }),
-      aider: createAiderExecutor({ fsAllowlist: config.fsAllowlist, models: config.models, aider: config.pool.aider }),
+      aider: createAiderExecutor({
+        fsAllowlist: config.fsAllowlist,
+        models: config.models,
+        aider: config.pool.aider,
+        budget: {
+          enabled: config.pool.cost_optimization.enabled,
+          maxDailySpendUsd: config.pool.cost_optimization.max_daily_spend_usd,
+          spend: journal.spendStore(),
+          now: () => ctx.now().getTime(),
+        },
+      }),
     };
     const cleaned = new Set<string>();
+    // Built before the runtime recovers and starts: nothing of this run holds a worktree yet, so
+    // whatever a killed run left in the repositories of its unfinished jobs is an orphan.
+    const startupSweep = sweepAfterCrash(ctx, workspacesDir, cleaned);
 
     /** The programmer as configured, with the LLM choice live from the settings. */
     const programmerOf = (id: string): ResolvedProgrammer => {
@@ -87,6 +100,7 @@ export function createDefaultServices(options: DefaultServiceOptions = {}) {
       receipts,
 
       async executeTask({ task, programmerId }, signal): Promise<TaskResult> {
+        await startupSweep;
         const programmer = programmerOf(programmerId);
         const repo = task.repo ?? (await ensureScratchRepo(dataDir, task.jobId, task.instruction));
         if (!cleaned.has(repo)) {
@@ -149,6 +163,7 @@ export function createDefaultServices(options: DefaultServiceOptions = {}) {
       },
 
       async mergeJob({ job, plan, results }): Promise<MergeOutcome> {
+        await startupSweep;
         const repo = plan.repo!;
         const withBranch = results.filter((r) => r.branch);
         const outcome = await mergeTaskBranches({
@@ -185,4 +200,37 @@ export function createDefaultServices(options: DefaultServiceOptions = {}) {
       },
     };
   };
+}
+
+/**
+ * Removes the task and merge worktrees a killed run left in the repositories of its unfinished
+ * jobs (and of its running tasks), once, before this run's first task or merge. Swept
+ * repositories are added to `cleaned` so the per-task sweep does not repeat them.
+ */
+async function sweepAfterCrash(ctx: ServiceContext, workspacesDir: string, cleaned: Set<string>): Promise<void> {
+  const { journal, logger, dataDir } = ctx;
+  const repos = new Set<string>();
+  try {
+    for (const job of journal.unfinishedJobs()) {
+      const plan = journal.loadSnapshot<JobPlan>(`plan:${job.id}`);
+      repos.add(plan?.repo ?? (job.spec.repo ? path.resolve(job.spec.repo) : path.join(dataDir, 'repos', job.id)));
+    }
+    for (const task of journal.runningTasks()) {
+      repos.add(task.spec.repo ? path.resolve(task.spec.repo) : path.join(dataDir, 'repos', task.jobId));
+    }
+  } catch (err) {
+    logger.error({ err: toErrorData(err) }, 'could not list the repositories to sweep after a restart');
+    return;
+  }
+  if (!existsSync(workspacesDir)) return;
+  for (const repo of repos) {
+    if (!existsSync(path.join(repo, '.git'))) continue;
+    cleaned.add(repo);
+    try {
+      const removed = await cleanupOrphanWorktrees(repo, workspacesDir, new Set());
+      if (removed.length > 0) logger.warn({ repo, removed }, 'removed worktrees left by an earlier run');
+    } catch (err) {
+      logger.error({ repo, err: toErrorData(err) }, 'could not sweep the worktrees left by an earlier run');
+    }
+  }
 }

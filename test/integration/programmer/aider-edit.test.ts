@@ -42,11 +42,15 @@ describe('POST /aider/edit', () => {
     tree = cfg = fixture = scratch = restoreEnv = undefined;
   });
 
-  async function boot(aiderBinary?: string) {
+  async function boot(aiderBinary?: string, maxDailySpendUsd?: number) {
     cfg = programmerConfig({
-      programmers: [{ id: 'Prog-001', primary: 'openai/gpt-4o', backup: 'openai/gpt-4o-mini', capabilities: ['premium', 'paid'] }],
+      programmers: [
+        { id: 'Prog-001', primary: 'openai/gpt-4o', backup: 'openai/gpt-4o-mini', capabilities: ['premium', 'paid'] },
+        { id: 'Prog-002', primary: 'ollama/qwen2.5-coder:7b-instruct', backup: 'ollama/qwen2.5-coder:14b-instruct', capabilities: ['fast', 'free'] },
+      ],
       baseUrls: { openai: OPENAI_BASE },
       ...(aiderBinary ? { aiderBinary } : {}),
+      ...(maxDailySpendUsd !== undefined ? { maxDailySpendUsd } : {}),
     });
     fixture = await createTempRepo({ 'src/greet.ts': GREET, 'README.md': '# demo\n' });
     tree = await startTestTree({ configDir: cfg.dir, services: createDefaultServices({}) });
@@ -140,5 +144,29 @@ describe('POST /aider/edit', () => {
     expect(await gitOut(fixture!.repo, 'branch', '--list', 'pas/direct-Prog-001/ai-4')).toBe('');
     expect(existsSync(path.join(fixture!.repo, '.env'))).toBe(false);
     expect(receiptOf(tree!, 'ai-4')).toMatchObject({ status: 'failed', error: { code: 'PAS_ERR_FS_NOT_ALLOWED' }, kpi: { files_changed: 0, lines_added: 0, lines_removed: 0 } });
+  });
+
+  it('counts what aider spent against the daily budget and then refuses paid models without running aider', async () => {
+    restoreEnv = setEnv({ ...Object.fromEntries(BASE_URL_ENV.map((n) => [n, undefined])), OPENAI_API_KEY: KEY });
+    scratch = mkdtempSync(path.join(os.tmpdir(), 'pas-aider-'));
+    const log = path.join(scratch, 'aider-runs.jsonl');
+    const prog = await boot(aiderWrapper(scratch, { FAKE_AIDER_LOG: log }), 0.005);
+    const runs = () => (existsSync(log) ? readFileSync(log, 'utf8').trim().split('\n').length : 0);
+
+    const first = (await runTask(prog, { task_id: 'ai-b1', message: 'append line export const a = 1;', files: ['src/greet.ts'], repo: fixture!.repo }, '/aider/edit')).task;
+    expect(first.status).toBe('completed');
+    expect(tree!.runtime.budget()).toMatchObject({ spent_today_usd: 0.01, exhausted: true });
+
+    const second = (await runTask(prog, { task_id: 'ai-b2', message: 'append line export const b = 2;', files: ['src/greet.ts'], repo: fixture!.repo }, '/aider/edit')).task;
+    expect(second.status).toBe('failed');
+    expect(second.error.code).toBe('PAS_ERR_BUDGET_EXHAUSTED');
+    expect(runs()).toBe(1);
+    expect(receiptOf(tree!, 'ai-b2')).toMatchObject({ status: 'failed', error: { code: 'PAS_ERR_BUDGET_EXHAUSTED' }, cost_usd: 0 });
+
+    // A free model still runs through aider.
+    const local = (await runTask(agentUrl(tree!, 'Prog-002'), { task_id: 'ai-b3', message: 'append line export const c = 3;', files: ['src/greet.ts'], repo: fixture!.repo }, '/aider/edit')).task;
+    expect(local.status).toBe('completed');
+    expect(runs()).toBe(2);
+    expect(tree!.runtime.budget().spent_today_usd).toBe(0.01);
   });
 });
