@@ -124,4 +124,33 @@ describe('a programmer whose primary model is faulted', () => {
     const health = (await http(`${prog}/health`)).body;
     expect(health.llm).toMatchObject({ using_backup: false, circuit_open: false, failures: 1 });
   });
+
+  it('shares one breaker per provider/model: failures from two programmers add up and both then go straight to their backup', async () => {
+    const server = await startFakeProvider({ kind: 'openai', reply: EDIT_REPLY, script: [{ error: 'server' }, 'ok', { error: 'overloaded' }, 'ok'] });
+    servers.push(server);
+    const t = await boot({ openai: server.url }, [
+      { id: 'Prog-001', primary: PRIMARY, backup: BACKUP },
+      { id: 'Prog-002', primary: PRIMARY, backup: BACKUP },
+    ]);
+    const [p1, p2] = [agentUrl(t, 'Prog-001'), agentUrl(t, 'Prog-002')];
+    const body = (taskId: string) => ({ task_id: taskId, instruction: "Say 'hi' and add a farewell.", files: ['src/greet.ts'], repo: fixture!.repo });
+
+    expect((await runTask(p1, body('sh-1'))).task.result.usedBackup).toBe(true);
+    expect((await http(`${p2}/health`)).body.llm).toMatchObject({ circuit_open: false, failures: 1 });
+    expect((await runTask(p2, body('sh-2'))).task.result.usedBackup).toBe(true);
+
+    for (const base of [p1, p2]) {
+      const health = (await http(`${base}/health`)).body;
+      expect(health.llm).toMatchObject({ current: BACKUP, using_backup: true, circuit_open: true, failures: 2 });
+    }
+    const pool = (await http(`${t.url}/api/pool`)).body;
+    expect(pool.using_backup).toBe(2);
+
+    const before = server.requests.length;
+    const third = (await runTask(p1, body('sh-3'))).task;
+    expect(third.status).toBe('completed');
+    expect(third.result.usedBackup).toBe(true);
+    expect(server.requests.slice(before).map((r) => (r.body as { model: string }).model)).toEqual(['gpt-4o-mini']);
+    expect(receiptOf(t, 'sh-3')).toMatchObject({ model: 'gpt-4o-mini', used_backup: true, status: 'completed' });
+  });
 });
