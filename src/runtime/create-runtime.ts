@@ -12,7 +12,7 @@ import { createActor, fromPromise, type Actor, type AnyEventObject, type Inspect
 import { architectMachine, type ClassifyLaneInput } from '../../machines/architect.machine.ts';
 import type { JobResume, JobSpec, Lane, TaskResult, TaskSpec } from '../../machines/domain.ts';
 import { TERMINAL_JOB_STATUSES } from '../../machines/domain.ts';
-import { jobMachine, type JobPlan, type MergeJobInput, type MergeOutcome, type PlanJobInput } from '../../machines/job.machine.ts';
+import { capPlan, jobMachine, type JobPlan, type MergeJobInput, type MergeOutcome, type PlanJobInput } from '../../machines/job.machine.ts';
 import { managerMachine } from '../../machines/manager.machine.ts';
 import { breakerId, pasSystemMachine, POOL_ID } from '../../machines/pas-system.machine.ts';
 import { poolStatus, type PoolContext } from '../../machines/pool.machine.ts';
@@ -231,7 +231,10 @@ export function createRuntime(options: RuntimeOptions): Runtime {
         journal.setJobStatus(e.job.id, 'running', { managerId: target, ...(e.job.lane ? { lane: e.job.lane } : {}) });
       } else if (event.type === 'xstate.done.actor.planJob') {
         const plan = e.output as JobPlan;
-        journal.saveSnapshot(`plan:${target}`, plan);
+        // Journaled as the job runs it (capped at its Manager's max_programmers), so a resume replays the same subtasks.
+        const managerId = journal.getJob(target)?.managerId;
+        const max = config.pas.managers.find((m) => m.agent_id === managerId)?.resources.max_programmers;
+        journal.saveSnapshot(`plan:${target}`, max ? { ...plan, subtasks: capPlan(plan.subtasks, max) } : plan);
       } else if (event.type === 'task.submitted' && target === POOL_ID) {
         const task = e.task as TaskSpec;
         if (!journal.getTask(task.id)) journal.upsertTask(task, 'queued');
@@ -452,7 +455,8 @@ function resumeUnfinished(runtime: Runtime, mode: 'requeue' | 'interrupt'): void
   for (const job of report.unfinishedJobs) {
     const plan = journal.loadSnapshot<JobPlan>(`plan:${job.id}`);
     const tasks = journal.tasksForJob(job.id);
-    const results = tasks.filter((t) => t.result && (t.status === 'completed' || mode === 'interrupt')).map((t) => t.result!);
+    // Every task that finished (completed or failed) keeps its result: finished work is not redone.
+    const results = tasks.filter((t) => t.result).map((t) => t.result!);
     if (mode === 'interrupt') {
       for (const t of tasks.filter((t) => t.status === 'interrupted' && !t.result)) {
         results.push({ taskId: t.id, jobId: job.id, programmerId: t.programmerId ?? '', status: 'failed', error: t.error ?? { code: 'PAS_ERR_TASK_INTERRUPTED', retryable: true, message: 'interrupted by a restart' } });

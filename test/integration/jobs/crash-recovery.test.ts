@@ -1,0 +1,217 @@
+/**
+ * `pas up` killed with SIGKILL in the middle of a job, then started again on the same data dir:
+ * the job is still listed and finishes (requeue) or is reported (interrupt), finished subtasks
+ * are not redone, no receipt is written twice, and the worktrees the killed run left are removed.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterEach, describe, expect, it } from 'vitest';
+import { stringify } from 'yaml';
+import { loadConfig } from '../../../src/config/load-config.ts';
+import { openJournal } from '../../../src/journal/journal.ts';
+import type { CassetteEntry } from '../../../src/llm/providers/scripted-adapter.ts';
+import { buildTopology } from '../../../src/runtime/topology.ts';
+import { createTempRepo, gitOut, type TempRepo } from '../../support/git-fixtures.ts';
+import { freePortOffset } from '../../support/ports.ts';
+import { tempConfig, type TempConfig } from '../../support/test-config.ts';
+import { getJson, postJson, until, untilTerminal } from './jobs-support.ts';
+
+const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+const TASK = 'Bump all four counters';
+const NAMES = ['fast1', 'fast2', 'slow1', 'slow2'] as const;
+const FILES = Object.fromEntries(NAMES.map((n) => [`src/${n}.js`, `export const ${n} = 1;\n`]));
+
+/** The plan gives each counter its own subtask; the slow ones take `slowMs` to answer. */
+function cassette(slowMs: number): CassetteEntry[] {
+  return [
+    {
+      match: { purpose: 'plan', contains: TASK },
+      reply: JSON.stringify({ subtasks: NAMES.map((n) => ({ instruction: `Set ${n} to 2 [${n}].`, files: [`src/${n}.js`] })) }),
+      usage: { input: 80, output: 30 },
+    },
+    ...NAMES.map(
+      (n): CassetteEntry => ({
+        match: { purpose: 'edit', contains: `[${n}]` },
+        reply: `src/${n}.js\n<<<<<<< SEARCH\nexport const ${n} = 1;\n=======\nexport const ${n} = 2;\n>>>>>>> REPLACE\n`,
+        usage: { input: 30, output: 8 },
+        delay_ms: n.startsWith('slow') ? slowMs : 50,
+      }),
+    ),
+  ];
+}
+
+interface Running {
+  child: ChildProcess;
+  url: string;
+  output: () => string;
+}
+
+describe('crash recovery of `pas up`', () => {
+  let cfg: TempConfig | undefined;
+  let dataDir: string | undefined;
+  let repo: TempRepo | undefined;
+  const children: ChildProcess[] = [];
+
+  afterEach(async () => {
+    for (const child of children.splice(0)) {
+      if (child.exitCode === null && child.signalCode === null) {
+        const exited = new Promise((resolve) => child.once('exit', resolve));
+        child.kill('SIGKILL');
+        await exited;
+      }
+    }
+    cfg?.cleanup();
+    await repo?.cleanup();
+    if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+    cfg = repo = dataDir = undefined;
+  });
+
+  async function pasUp(portOffset: number): Promise<Running> {
+    let output = '';
+    const child = spawn(process.execPath, ['bin/pas.mjs', 'up', '--offline', '--quiet', '--port-offset', String(portOffset), '--data-dir', dataDir!], {
+      cwd: ROOT,
+      env: { ...process.env, PAS_CONFIG_DIR: cfg!.dir, PAS_API_TOKEN: '' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    children.push(child);
+    child.stdout!.setEncoding('utf8').on('data', (d: string) => (output += d));
+    child.stderr!.setEncoding('utf8').on('data', (d: string) => (output += d));
+    const url = `http://127.0.0.1:${6101 + portOffset}`;
+    await new Promise<void>((resolve, reject) => {
+      const onExit = (code: number | null) => reject(new Error(`pas up exited ${code} before it was ready:\n${output}`));
+      child.once('exit', onExit);
+      const check = setInterval(() => {
+        if (output.includes('Ctrl-C to drain')) {
+          clearInterval(check);
+          child.off('exit', onExit);
+          resolve();
+        }
+      }, 25);
+    });
+    return { child, url, output: () => output };
+  }
+
+  async function kill9(child: ChildProcess): Promise<void> {
+    const exited = new Promise<NodeJS.Signals | null>((resolve) => child.once('exit', (_code, signal) => resolve(signal)));
+    child.kill('SIGKILL');
+    expect(await exited).toBe('SIGKILL');
+  }
+
+  /** Boots, submits the job, and SIGKILLs the tree once the fast subtasks are done and the slow ones run. */
+  async function crashMidJob(): Promise<{ jobId: string; portOffset: number; before: any }> {
+    cfg = tempConfig();
+    writeFileSync(path.join(cfg.dir, 'cassettes', 'demo.yaml'), stringify({ entries: cassette(600_000) }));
+    dataDir = mkdtempSync(path.join(os.tmpdir(), 'pas-crash-data-'));
+    repo = await createTempRepo(FILES);
+    const top = buildTopology(loadConfig(cfg.dir));
+    const portOffset = await freePortOffset([top.gatewayPort, ...top.agents.map((a) => a.port)]);
+
+    const first = await pasUp(portOffset);
+    const res = await postJson(`${first.url}/api/jobs`, { task: TASK, lane: 'Code', files: NAMES.map((n) => `src/${n}.js`), repo: repo.repo });
+    expect(res.status).toBe(202);
+    const jobId = res.body.job_id as string;
+    let before: any;
+    await until(async () => {
+      before = (await getJson(`${first.url}/api/jobs/${jobId}`)).body;
+      const by = (status: string) => before.tasks.filter((t: any) => t.status === status).length;
+      const executing = (await getJson(`${first.url}/api/agents`)).body.agents.filter((a: any) => a.role === 'programmer' && a.state === 'EXECUTING').length;
+      return by('completed') === 2 && by('running') === 2 && executing === 2;
+    }, 100);
+    await kill9(first.child);
+    return { jobId, portOffset, before };
+  }
+
+  function receiptsByTask(): Map<string, number> {
+    const counts = new Map<string, number>();
+    const dir = path.join(dataDir!, 'receipts');
+    for (const file of readdirSync(dir).filter((f) => f.endsWith('.jsonl'))) {
+      for (const line of readFileSync(path.join(dir, file), 'utf8').split('\n').filter(Boolean)) {
+        const receipt = JSON.parse(line) as { task_id: string };
+        counts.set(receipt.task_id, (counts.get(receipt.task_id) ?? 0) + 1);
+      }
+    }
+    return counts;
+  }
+
+  function taskDirs(jobId: string): string[] {
+    const dir = path.join(dataDir!, 'workspaces', jobId);
+    return existsSync(dir) ? readdirSync(dir) : [];
+  }
+
+  it('finishes the job after a SIGKILL and a restart (requeue), redoing only what was running', async () => {
+    const { jobId, portOffset, before } = await crashMidJob();
+    const ids = (prefix: string) => before.tasks.filter((t: any) => t.task_id && t.instruction.includes(`[${prefix}`)).map((t: any) => t.task_id as string);
+    const fast = ids('fast');
+    const slow = ids('slow');
+    expect([fast.length, slow.length]).toEqual([2, 2]);
+    // The killed run left the slow subtasks' worktrees behind, and wrote receipts for the fast ones only.
+    expect(taskDirs(jobId).sort()).toEqual([...slow].sort());
+    expect([...receiptsByTask().keys()].sort()).toEqual([...fast].sort());
+
+    // The second run answers the slow edits quickly.
+    writeFileSync(path.join(cfg!.dir, 'cassettes', 'demo.yaml'), stringify({ entries: cassette(50) }));
+    const second = await pasUp(portOffset);
+    const job = await untilTerminal(`${second.url}/api/jobs/${jobId}`);
+
+    expect(job.status).toBe('completed');
+    const list = (await getJson(`${second.url}/api/jobs`)).body;
+    expect(list.jobs.map((j: any) => j.job_id)).toEqual([jobId]);
+    // Finished subtasks kept their first result; the running ones ran again, once.
+    for (const id of fast) {
+      const t = job.tasks.find((x: any) => x.task_id === id);
+      const b = before.tasks.find((x: any) => x.task_id === id);
+      expect([t.status, t.finished_at, t.programmer_id]).toEqual(['completed', b.finished_at, b.programmer_id]);
+    }
+    for (const id of slow) expect(job.tasks.find((x: any) => x.task_id === id).status).toBe('completed');
+    expect(job.tasks.every((t: any) => t.merged)).toBe(true);
+    const receipts = receiptsByTask();
+    expect([...receipts.keys()].sort()).toEqual([...fast, ...slow].sort());
+    expect([...receipts.values()]).toEqual([1, 1, 1, 1]);
+
+    for (const n of NAMES) expect(await gitOut(repo!.repo, 'show', `pas/job-${jobId}:src/${n}.js`)).toBe(`export const ${n} = 2;`);
+    expect(taskDirs(jobId)).toEqual([]);
+    expect((await gitOut(repo!.repo, 'worktree', 'list', '--porcelain')).split('\n').filter((l) => l.startsWith('worktree '))).toHaveLength(1);
+    await kill9(second.child);
+  });
+
+  it('marks running subtasks interrupted after a restart in interrupt mode and reports the job partial', async () => {
+    const { jobId, portOffset, before } = await crashMidJob();
+    cfg!.edit('pas.yaml', (doc) => doc.setIn(['runtime', 'on_restart'], 'interrupt'));
+    const slow = before.tasks.filter((t: any) => t.status === 'running').map((t: any) => t.task_id as string);
+    const fast = before.tasks.filter((t: any) => t.status === 'completed').map((t: any) => t.task_id as string);
+    expect(taskDirs(jobId).sort()).toEqual([...slow].sort());
+
+    const second = await pasUp(portOffset);
+    const job = await untilTerminal(`${second.url}/api/jobs/${jobId}`);
+
+    expect(job.status).toBe('partial');
+    for (const id of slow) {
+      const t = job.tasks.find((x: any) => x.task_id === id);
+      expect([t.status, t.error?.code, t.merged]).toEqual(['interrupted', 'PAS_ERR_TASK_INTERRUPTED', false]);
+    }
+    for (const id of fast) expect(job.tasks.find((x: any) => x.task_id === id).merged).toBe(true);
+    const outcome = openJournalOutcome(jobId);
+    expect(outcome.tasks.filter((t: any) => t.error?.code === 'PAS_ERR_TASK_INTERRUPTED').map((t: any) => t.taskId).sort()).toEqual([...slow].sort());
+    // Nothing ran again: receipts only for the fast subtasks, once each.
+    expect([...receiptsByTask().entries()].sort()).toEqual(fast.sort().map((id: string) => [id, 1]));
+    for (const n of NAMES) {
+      expect(await gitOut(repo!.repo, 'show', `pas/job-${jobId}:src/${n}.js`)).toBe(`export const ${n} = ${n.startsWith('fast') ? 2 : 1};`);
+    }
+    // The interrupted subtasks' worktrees, left by the killed run, are gone.
+    expect(taskDirs(jobId)).toEqual([]);
+    expect((await gitOut(repo!.repo, 'worktree', 'list', '--porcelain')).split('\n').filter((l) => l.startsWith('worktree '))).toHaveLength(1);
+    await kill9(second.child);
+  });
+
+  function openJournalOutcome(jobId: string): any {
+    const journal = openJournal(path.join(dataDir!, 'pas.db'));
+    try {
+      return journal.getJob(jobId)!.outcome;
+    } finally {
+      journal.close();
+    }
+  }
+});
