@@ -24,8 +24,11 @@ const TASK = 'Bump all four counters';
 const NAMES = ['fast1', 'fast2', 'slow1', 'slow2'] as const;
 const FILES = Object.fromEntries(NAMES.map((n) => [`src/${n}.js`, `export const ${n} = 1;\n`]));
 
-/** The plan gives each counter its own subtask; the slow ones take `slowMs` to answer. */
-function cassette(slowMs: number): CassetteEntry[] {
+/**
+ * The plan gives each counter its own subtask; the slow ones take `slowMs` to answer. With
+ * `failing`, fast2's edit never applies (its SEARCH matches nothing), so that subtask fails fast.
+ */
+function cassette(slowMs: number, failing = false): CassetteEntry[] {
   return [
     {
       match: { purpose: 'plan', contains: TASK },
@@ -35,7 +38,7 @@ function cassette(slowMs: number): CassetteEntry[] {
     ...NAMES.map(
       (n): CassetteEntry => ({
         match: { purpose: 'edit', contains: `[${n}]` },
-        reply: `src/${n}.js\n<<<<<<< SEARCH\nexport const ${n} = 1;\n=======\nexport const ${n} = 2;\n>>>>>>> REPLACE\n`,
+        reply: `src/${n}.js\n<<<<<<< SEARCH\nexport const ${failing && n === 'fast2' ? 'missing' : n} = 1;\n=======\nexport const ${n} = 2;\n>>>>>>> REPLACE\n`,
         usage: { input: 30, output: 8 },
         delay_ms: n.startsWith('slow') ? slowMs : 50,
       }),
@@ -101,9 +104,9 @@ describe('crash recovery of `pas up`', () => {
   }
 
   /** Boots, submits the job, and SIGKILLs the tree once the fast subtasks are done and the slow ones run. */
-  async function crashMidJob(): Promise<{ jobId: string; portOffset: number; before: any }> {
+  async function crashMidJob(failing = false): Promise<{ jobId: string; portOffset: number; before: any }> {
     cfg = tempConfig();
-    writeFileSync(path.join(cfg.dir, 'cassettes', 'demo.yaml'), stringify({ entries: cassette(600_000) }));
+    writeFileSync(path.join(cfg.dir, 'cassettes', 'demo.yaml'), stringify({ entries: cassette(600_000, failing) }));
     dataDir = mkdtempSync(path.join(os.tmpdir(), 'pas-crash-data-'));
     repo = await createTempRepo(FILES);
     const top = buildTopology(loadConfig(cfg.dir));
@@ -118,7 +121,7 @@ describe('crash recovery of `pas up`', () => {
       before = (await getJson(`${first.url}/api/jobs/${jobId}`)).body;
       const by = (status: string) => before.tasks.filter((t: any) => t.status === status).length;
       const executing = (await getJson(`${first.url}/api/agents`)).body.agents.filter((a: any) => a.role === 'programmer' && a.state === 'EXECUTING').length;
-      return by('completed') === 2 && by('running') === 2 && executing === 2;
+      return by('completed') + by('failed') === 2 && by('running') === 2 && executing === 2;
     }, 100);
     await kill9(first.child);
     return { jobId, portOffset, before };
@@ -203,6 +206,26 @@ describe('crash recovery of `pas up`', () => {
     // The interrupted subtasks' worktrees, left by the killed run, are gone.
     expect(taskDirs(jobId)).toEqual([]);
     expect((await gitOut(repo!.repo, 'worktree', 'list', '--porcelain')).split('\n').filter((l) => l.startsWith('worktree '))).toHaveLength(1);
+    await kill9(second.child);
+  });
+
+  it('keeps a subtask that failed before the kill failed after a restart, without running it again', async () => {
+    const { jobId, portOffset, before } = await crashMidJob(true);
+    const failed = before.tasks.find((t: any) => t.status === 'failed');
+    expect(failed?.instruction).toContain('[fast2]');
+    expect(receiptsByTask().get(failed.task_id)).toBe(1);
+
+    writeFileSync(path.join(cfg!.dir, 'cassettes', 'demo.yaml'), stringify({ entries: cassette(50, true) }));
+    const second = await pasUp(portOffset);
+    const job = await untilTerminal(`${second.url}/api/jobs/${jobId}`);
+
+    expect(job.status).toBe('partial');
+    const after = job.tasks.find((t: any) => t.task_id === failed.task_id);
+    expect([after.status, after.finished_at, after.error?.code]).toEqual(['failed', failed.finished_at, failed.error.code]);
+    expect(job.tasks.filter((t: any) => t.merged)).toHaveLength(3);
+    const receipts = receiptsByTask();
+    expect(receipts.get(failed.task_id)).toBe(1);
+    expect([...receipts.values()]).toEqual([1, 1, 1, 1]);
     await kill9(second.child);
   });
 
