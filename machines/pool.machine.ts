@@ -181,11 +181,14 @@ export function poolStep(input: PoolContext, event: PoolEvent): PoolStepResult {
         finish(task, failedResult(task, '', refusal));
         break;
       }
-      const pick = context.queue.length === 0 ? pickProgrammer(context.members, task, policy(), context.cursor) : null;
+      // With a full queue, a task an idle programmer can take now still starts (queued tasks
+      // never fit an idle programmer: the queue is drained after every change).
+      const full = context.queue.length >= maxQueueLength(context);
+      const pick = context.queue.length === 0 || full ? pickProgrammer(context.members, task, policy(), context.cursor) : null;
       if (pick) {
         context.cursor = pick.cursor;
         assign(task, pick.id);
-      } else if (context.queue.length >= maxQueueLength(context)) {
+      } else if (full) {
         context.stats.rejected++;
         finish(
           task,

@@ -188,6 +188,14 @@ describe('poolStep queue', () => {
     expect(finished(deliveries).map((r) => [r.taskId, r.error?.code])).toEqual([['D', 'PAS_ERR_POOL_QUEUE_FULL']]);
   });
 
+  it('starts a task an idle programmer can take even when the queue is full of work for a busy one', () => {
+    const premium = { requires: ['premium'] };
+    const { deliveries } = run(initialPoolContext(input({ maxQueuePerProgrammer: 1 })), ...['A', 'B', 'C', 'D'].map((id) => submit(task(id, premium))), submit(task('E', { requires: ['fast'] })));
+    // A runs on P3; B, C, D fill the queue (3 = 1 × 3 programmers); E fits idle P1
+    expect(assignedTo(deliveries)).toEqual(['A@P3', 'E@P1']);
+    expect(finished(deliveries)).toEqual([]);
+  });
+
   it('serves the queue in arrival order as programmers free up', () => {
     const { deliveries } = run(initialPoolContext(input()), ...['A', 'B', 'C', 'D', 'E'].map((id) => submit(task(id))), done('P2', 'B'), done('P1', 'A'));
     expect(assignedTo(deliveries)).toEqual(['A@P1', 'B@P2', 'C@P3', 'D@P2', 'E@P1']);
