@@ -49,7 +49,8 @@ export async function boot(options: BootOptions): Promise<Booted> {
     const shownHost = host.includes(':') ? `[${host}]` : host;
     const url = options.inspectUrl ?? `ws://${shownHost === '0.0.0.0' ? '127.0.0.1' : shownHost}:${config.pas.gateway.port + offset}/inspect`;
     const inspector = createWebSocketInspector({ url, sanitizeContext: clean, sanitizeEvent: clean });
-    inspect = inspector.inspect as (ev: InspectionEvent) => void;
+    // `inspector.inspect` is an observer ({next}), not a function.
+    inspect = (ev: InspectionEvent) => inspector.inspect.next?.(ev);
     stopInspector = () => inspector.stop();
   }
 

@@ -23,7 +23,7 @@ interface Child {
 }
 
 function pas(args: string[]): Child {
-  const env = { ...process.env, PAS_CONFIG_DIR: SHIPPED_CONFIGS };
+  const env: NodeJS.ProcessEnv = { ...process.env, PAS_CONFIG_DIR: SHIPPED_CONFIGS };
   delete env.PAS_API_TOKEN;
   const child = spawn(process.execPath, [PAS, ...args], { cwd: REPO, env, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
