@@ -111,6 +111,11 @@ export interface JournalOptions {
   now?: () => Date;
   /** How long a writer waits for a lock held by another connection. Default 5000 ms. */
   busyTimeoutMs?: number;
+  /**
+   * SQLite `synchronous` (default FULL: every commit is fsynced). NORMAL still survives a killed
+   * process in WAL mode, not a power loss; benchmarks use it to measure what the fsyncs cost.
+   */
+  synchronous?: 'FULL' | 'NORMAL';
 }
 
 export interface Journal {
@@ -345,7 +350,7 @@ export function openJournal(path: string, options: JournalOptions = {}): Journal
     if (path !== ':memory:' && String(mode).toLowerCase() !== 'wal') {
       throw new PasError('PAS_ERR_JOURNAL', `journal ${path} refused WAL mode (got ${String(mode)})`, { details: { path, mode } });
     }
-    db.pragma('synchronous = FULL');
+    db.pragma(`synchronous = ${options.synchronous === 'NORMAL' ? 'NORMAL' : 'FULL'}`);
     schemaVersion = migrate(db, path);
   } catch (err) {
     db.close();
