@@ -7,7 +7,7 @@
 import { copyFileSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { isMap, parseDocument, type Document } from 'yaml';
+import { isMap, isScalar, parseDocument, type Document } from 'yaml';
 import { PasError, isPasError } from '../errors.ts';
 import { loadConfig, splitModelRef, type PasConfig } from './load-config.ts';
 import { CONFIG_FILES } from './schemas.ts';
@@ -34,12 +34,45 @@ function modelExists(config: PasConfig, ref: string): boolean {
   return !!config.models.providers[provider]?.models[model];
 }
 
+/** One existing scalar to replace in place; `null` when the change also adds or removes nodes. */
+type ScalarChanges = Array<{ path: (string | number)[]; value: string }> | null;
+
+/**
+ * The original text with each changed scalar replaced where it stands, so every other byte (comment
+ * columns, flow maps on one line, blank lines) stays. Null when that cannot express the change or
+ * the result would not read back as intended; the caller then re-serializes the document.
+ */
+function spliceScalars(original: string, changes: ScalarChanges): string | null {
+  if (!changes || changes.length === 0) return null;
+  const doc = parseDocument(original);
+  const spans: { start: number; end: number; value: string }[] = [];
+  for (const change of changes) {
+    const node = doc.getIn(change.path, true);
+    if (!isScalar(node) || !node.range || (node.type !== 'PLAIN' && node.type !== 'QUOTE_DOUBLE' && node.type !== 'QUOTE_SINGLE')) return null;
+    spans.push({ start: node.range[0], end: node.range[1], value: change.value });
+  }
+  for (const quoted of [false, true]) {
+    let text = original;
+    for (const span of [...spans].sort((a, b) => b.start - a.start)) {
+      text = text.slice(0, span.start) + (quoted ? JSON.stringify(span.value) : span.value) + text.slice(span.end);
+    }
+    const check = parseDocument(text);
+    if (check.errors.length === 0 && changes.every((c) => check.getIn(c.path) === c.value)) return text;
+  }
+  return null;
+}
+
 /** Applies the change to the parsed document of the file that holds the agent. */
-function edit(config: PasConfig, agentId: string, update: LlmChoiceUpdate): { file: string; mutate: (doc: Document) => void } {
+function edit(config: PasConfig, agentId: string, update: LlmChoiceUpdate): { file: string; mutate: (doc: Document) => void; scalars: ScalarChanges } {
   const programmerIndex = config.pool.programmers.findIndex((p) => p.id === agentId);
   if (programmerIndex >= 0) {
+    const at = (key: string) => ['programmers', programmerIndex, key];
     return {
       file: CONFIG_FILES.pool.file,
+      scalars:
+        update.backup === null
+          ? null
+          : [{ path: at('primary_llm'), value: update.primary }, ...(update.backup !== undefined ? [{ path: at('backup_llm'), value: update.backup }] : [])],
       mutate(doc) {
         doc.setIn(['programmers', programmerIndex, 'primary_llm'], update.primary);
         if (update.backup === null) doc.deleteIn(['programmers', programmerIndex, 'backup_llm']);
@@ -53,8 +86,17 @@ function edit(config: PasConfig, agentId: string, update: LlmChoiceUpdate): { fi
   if (managerIndex >= 0) base = ['managers', managerIndex, 'llm'];
   if (!base) throw new PasError('PAS_ERR_AGENT_NOT_FOUND', `no Architect, Manager or Programmer "${agentId}" has LLM settings`, { details: { field: 'agentId' } });
   const llmPath = base;
+  const choice = (which: 'primary' | 'backup', ref: string) => {
+    const { provider, model } = splitModelRef(ref);
+    return [
+      { path: [...llmPath, which, 'provider'], value: provider },
+      { path: [...llmPath, which, 'model'], value: model },
+    ];
+  };
   return {
     file: CONFIG_FILES.pas.file,
+    scalars:
+      update.backup === null ? null : [...choice('primary', update.primary), ...(update.backup !== undefined ? choice('backup', update.backup) : [])],
     mutate(doc) {
       const setChoice = (which: 'primary' | 'backup', ref: string) => {
         const { provider, model } = splitModelRef(ref);
@@ -96,12 +138,15 @@ export function writeLlmSetting(config: PasConfig, agentId: string, update: LlmC
     }
     if (update.backup && update.backup === update.primary) throw refused('backup: must differ from primary', { field: 'backup' });
 
-    const { file, mutate } = edit(config, agentId, update);
+    const { file, mutate, scalars } = edit(config, agentId, update);
     const full = path.join(config.dir, file);
     const original = readFileSync(full, 'utf8');
-    const doc = parseDocument(original);
-    mutate(doc);
-    const text = doc.toString();
+    let text = spliceScalars(original, scalars);
+    if (text === null) {
+      const doc = parseDocument(original);
+      mutate(doc);
+      text = doc.toString({ lineWidth: 0 });
+    }
 
     // Validate the whole folder with the change before touching the real file.
     const scratch = mkdtempSync(path.join(os.tmpdir(), 'pas-settings-'));
