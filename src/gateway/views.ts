@@ -68,6 +68,7 @@ export function agentHealth(runtime: Runtime, agent: AgentInfo): Record<string, 
         escalations: ctx.escalations ?? 0,
         failure: ctx.failure ?? null,
         resources: cfg.resources,
+        usage_today: usageToday(runtime, agent.agentId),
       };
     }
     case 'director':

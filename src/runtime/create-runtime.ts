@@ -209,6 +209,14 @@ export function createRuntime(options: RuntimeOptions): Runtime {
     entry.output_tokens += result.tokens?.output ?? 0;
     entry.cost_usd = Math.round((entry.cost_usd + (result.costUsd ?? 0)) * 1e6) / 1e6;
   };
+  /** A Manager's usage today is what its plan calls cost. */
+  const countPlanUsage = (managerId: string, plan: JobPlan) => {
+    if (!plan.usage && plan.costUsd === undefined) return;
+    const entry = usageOf(managerId);
+    entry.input_tokens += plan.usage?.input ?? 0;
+    entry.output_tokens += plan.usage?.output ?? 0;
+    entry.cost_usd = Math.round((entry.cost_usd + (plan.costUsd ?? 0)) * 1e6) / 1e6;
+  };
   const spend = journal.spendStore();
 
   const waiters = new Map<string, Set<(job: JobRecord) => void>>();
@@ -257,12 +265,17 @@ export function createRuntime(options: RuntimeOptions): Runtime {
     }
   });
 
+  const planAndCount = async (input: PlanJobInput, signal: AbortSignal): Promise<JobPlan> => {
+    const plan = await services.planJob(input, signal);
+    countPlanUsage(input.managerId, plan);
+    return plan;
+  };
   const withSignal = <I, O>(fn: (input: I, signal: AbortSignal) => Promise<O>) => fromPromise<O, I>(({ input, signal }) => fn(input, signal));
   const machine = pasSystemMachine.provide({
     actors: {
       programmer: programmerMachine.provide({ actors: { executeTask: withSignal(services.executeTask) } }),
       manager: managerMachine.provide({
-        actors: { job: jobMachine.provide({ actors: { planJob: withSignal(services.planJob), mergeJob: withSignal(services.mergeJob) } }) },
+        actors: { job: jobMachine.provide({ actors: { planJob: withSignal(planAndCount), mergeJob: withSignal(services.mergeJob) } }) },
       }),
       architect: architectMachine.provide({ actors: { classifyLane: withSignal(services.classifyLane) } }),
     },
