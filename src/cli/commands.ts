@@ -1,11 +1,16 @@
 import type { ParseArgsConfig } from 'node:util';
+import { agentsCommand } from './agents.ts';
 import { demoCommand } from './demo.ts';
+import { statusCommand } from './status.ts';
+import { submitCommand } from './submit.ts';
 import { upCommand } from './up.ts';
 import { validateCommand } from './validate.ts';
 
 export interface Command {
   summary: string;
   options: NonNullable<ParseArgsConfig['options']>;
+  /** Options (declared `multiple`) that take every value up to the next flag: `--files a b c`. */
+  greedy?: readonly string[];
   run(values: Record<string, unknown>, positionals: string[]): Promise<number>;
 }
 
@@ -13,6 +18,9 @@ export const COMMANDS: Record<string, Command> = {
   up: upCommand,
   demo: demoCommand,
   validate: validateCommand,
+  submit: submitCommand,
+  status: statusCommand,
+  agents: agentsCommand,
 };
 
 export function usage(): string {

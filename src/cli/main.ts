@@ -5,6 +5,7 @@
 import { parseArgs } from 'node:util';
 import { isPasError } from '../errors.ts';
 import { COMMANDS, usage } from './commands.ts';
+import { expandGreedyOptions } from './greedy-args.ts';
 
 export async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
@@ -19,7 +20,7 @@ export async function main(argv: string[]): Promise<number> {
   }
   let parsed: ReturnType<typeof parseArgs>;
   try {
-    parsed = parseArgs({ args: rest, options: command.options, allowPositionals: true, strict: true });
+    parsed = parseArgs({ args: command.greedy ? expandGreedyOptions(rest, command.options, command.greedy) : rest, options: command.options, allowPositionals: true, strict: true });
   } catch (err) {
     process.stderr.write(`pas ${name}: ${(err as Error).message}\n`);
     return 2;

@@ -178,7 +178,7 @@ describe('crash recovery of `pas up`', () => {
     expect(taskDirs(jobId)).toEqual([]);
     expect((await gitOut(repo!.repo, 'worktree', 'list', '--porcelain')).split('\n').filter((l) => l.startsWith('worktree '))).toHaveLength(1);
     await kill9(second.child);
-  });
+  }, 90_000);
 
   it('marks running subtasks interrupted after a restart in interrupt mode and reports the job partial', async () => {
     const { jobId, portOffset, before } = await crashMidJob();
@@ -207,7 +207,7 @@ describe('crash recovery of `pas up`', () => {
     expect(taskDirs(jobId)).toEqual([]);
     expect((await gitOut(repo!.repo, 'worktree', 'list', '--porcelain')).split('\n').filter((l) => l.startsWith('worktree '))).toHaveLength(1);
     await kill9(second.child);
-  });
+  }, 90_000);
 
   it('keeps a subtask that failed before the kill failed after a restart, without running it again', async () => {
     const { jobId, portOffset, before } = await crashMidJob(true);
@@ -227,7 +227,7 @@ describe('crash recovery of `pas up`', () => {
     expect(receipts.get(failed.task_id)).toBe(1);
     expect([...receipts.values()]).toEqual([1, 1, 1, 1]);
     await kill9(second.child);
-  });
+  }, 90_000);
 
   function openJournalOutcome(jobId: string): any {
     const journal = openJournal(path.join(dataDir!, 'pas.db'));

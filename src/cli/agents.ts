@@ -1,0 +1,58 @@
+/** `pas agents`: every agent of a running tree with its state, its LLM and what it works on. */
+import { PasError } from '../errors.ts';
+import { apiClient, CLIENT_OPTIONS, gatewayUrl, reportApiError, table } from './api-client.ts';
+import type { Command } from './commands.ts';
+
+/** An agent as `GET /api/agents` answers it (src/gateway/views.ts agentHealth). */
+export interface AgentJson {
+  agent: string;
+  role: string;
+  state: string;
+  port: number;
+  lane?: string;
+  llm?: { current: string; using_backup: boolean; circuit_open: boolean } | null;
+  task?: { task_id: string; job_id: string } | null;
+  active_jobs?: string[];
+  queue_depth?: number;
+  jobs_in_flight?: number;
+}
+
+export function llmCell(agent: AgentJson): string {
+  if (!agent.llm) return '-';
+  const notes = [agent.llm.using_backup ? 'backup' : '', agent.llm.circuit_open ? 'breaker open' : ''].filter(Boolean);
+  return notes.length > 0 ? `${agent.llm.current} (${notes.join(', ')})` : agent.llm.current;
+}
+
+export function workCell(agent: AgentJson): string {
+  if (agent.task) return `${agent.task.task_id} (job ${agent.task.job_id})`;
+  if (agent.active_jobs && agent.active_jobs.length > 0) {
+    return `jobs ${agent.active_jobs.join(' ')}${agent.queue_depth ? ` +${agent.queue_depth} queued` : ''}`;
+  }
+  if (agent.queue_depth) return `${agent.queue_depth} queued`;
+  if (agent.jobs_in_flight) return `${agent.jobs_in_flight} job(s) in flight`;
+  return '-';
+}
+
+export function agentsTable(agents: readonly AgentJson[]): string {
+  return table(
+    ['AGENT', 'ROLE', 'STATE', 'PORT', 'LLM', 'TASK'],
+    agents.map((a) => [a.agent, a.role, a.state, String(a.port), llmCell(a), workCell(a)]),
+    70,
+  );
+}
+
+export const agentsCommand: Command = {
+  summary: 'every agent of a running tree: state, LLM, task',
+  options: { ...CLIENT_OPTIONS },
+  async run(values, positionals) {
+    if (positionals.length > 0) throw new PasError('PAS_ERR_BAD_REQUEST', `pas agents takes no arguments, got ${positionals.join(' ')}`);
+    const client = apiClient(gatewayUrl(values));
+    try {
+      const { agents } = await client.get<{ agents: AgentJson[] }>('/api/agents');
+      process.stdout.write(values.json ? `${JSON.stringify(agents)}\n` : agentsTable(agents));
+      return 0;
+    } catch (err) {
+      return reportApiError('agents', err);
+    }
+  },
+};

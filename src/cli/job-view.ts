@@ -1,0 +1,81 @@
+/** A job as `GET /api/jobs/{id}` answers it (src/gateway/views.ts jobView), and how the CLI prints it. */
+import { TERMINAL_JOB_STATUSES, type JobStatus } from '../../machines/domain.ts';
+import { formatDuration, table } from './api-client.ts';
+
+export interface TaskViewJson {
+  task_id: string;
+  status: string;
+  attempt: number;
+  programmer_id: string | null;
+  files: string[];
+  merged: boolean;
+  result: { durationMs?: number; kpi?: { files_changed: number; lines_added: number; lines_removed: number } } | null;
+  error: { code: string; message: string } | null;
+}
+
+export interface JobViewJson {
+  job_id: string;
+  status: JobStatus;
+  task: string;
+  lane: string | null;
+  files: string[];
+  repo: string | null;
+  manager_id: string | null;
+  accepted_at: string;
+  started_at: string | null;
+  finished_at: string | null;
+  duration_ms: number | null;
+  progress: { total: number; done: number };
+  merged_branch: string | null;
+  conflicts: string[];
+  tokens: { input: number; output: number } | null;
+  cost_usd: number | null;
+  error: { code: string; message: string } | null;
+  receipts: string;
+  tasks?: TaskViewJson[];
+}
+
+export const isTerminal = (status: string): boolean => (TERMINAL_JOB_STATUSES as readonly string[]).includes(status);
+
+/** One line: `job 1a2b… running on Mgr-Code-01 — 3/6 subtasks done`. */
+export function progressLine(job: JobViewJson): string {
+  const where = job.manager_id ? ` on ${job.manager_id}` : '';
+  const total = job.progress.total;
+  return `job ${job.job_id} ${job.status}${where}: ${job.progress.done}/${total > 0 ? total : '?'} subtasks done`;
+}
+
+/** The job, its outcome and a table of its subtasks. */
+export function describeJob(job: JobViewJson): string {
+  const lines = [
+    `job       ${job.job_id}`,
+    `status    ${job.status}`,
+    `task      ${job.task}`,
+    `lane      ${job.lane ?? '-'}   manager ${job.manager_id ?? '-'}`,
+  ];
+  if (job.repo) lines.push(`repo      ${job.repo}`);
+  if (job.files.length > 0) lines.push(`files     ${job.files.join(' ')}`);
+  lines.push(`accepted  ${job.accepted_at}${job.finished_at ? `   finished ${job.finished_at}` : ''}   duration ${formatDuration(job.duration_ms)}`);
+  if (job.merged_branch) lines.push(`branch    ${job.merged_branch}`);
+  if (job.conflicts.length > 0) lines.push(`conflicts ${job.conflicts.join(' ')}`);
+  if (job.tokens) lines.push(`tokens    ${job.tokens.input} in / ${job.tokens.output} out   cost $${(job.cost_usd ?? 0).toFixed(6)}`);
+  if (job.error) lines.push(`error     ${job.error.code}: ${job.error.message}`);
+  lines.push(`receipts  ${job.receipts}`);
+  const tasks = job.tasks ?? [];
+  let text = `${lines.join('\n')}\n`;
+  if (tasks.length > 0) {
+    text += `\n${table(
+      ['SUBTASK', 'STATUS', 'PROGRAMMER', 'TRY', 'MERGED', 'TIME', 'FILES', 'ERROR'],
+      tasks.map((t) => [
+        t.task_id,
+        t.status,
+        t.programmer_id ?? '-',
+        String(t.attempt),
+        t.merged ? 'yes' : 'no',
+        formatDuration(t.result?.durationMs),
+        t.files.join(' ') || '-',
+        t.error ? `${t.error.code}: ${t.error.message}` : '',
+      ]),
+    )}`;
+  }
+  return text;
+}
