@@ -8,9 +8,9 @@
  * active.merging   invoke mergeJob (task branches → `pas/job-<id>`). A conflicting subtask is re-run
  *                  once on top of what is merged; a second conflict is reported with its files.
  * finished         final: tells the Manager `job.done` with the outcome.
- * The job timeout cancels what is still running and finishes with what is done.
+ * The job timeout cancels what is still running and merges what is done (the job ends partial).
  */
-import { assign, enqueueActions, sendParent, setup, fromPromise, type AnyEventObject } from 'xstate';
+import { assign, enqueueActions, not, sendParent, setup, stateIn, fromPromise, type AnyEventObject } from 'xstate';
 import type { ErrorData, JobOutcome, JobResume, JobSpec, TaskResult, TaskSpec, TokenUsage } from './domain.ts';
 
 export interface Subtask {
@@ -266,7 +266,12 @@ export const jobMachine = setup({
     active: {
       initial: 'planning',
       after: {
-        jobTimeout: { target: 'finished', actions: ['cancelPending', 'failPending', assign({ error: () => TIMEOUT })] },
+        // What finished in time is still merged (the job ends partial); a merge already under way is left to finish.
+        jobTimeout: {
+          guard: not(stateIn({ active: 'merging' })),
+          target: '.merging',
+          actions: ['cancelPending', 'failPending', assign({ error: () => TIMEOUT })],
+        },
       },
       on: {
         'job.cancel': { target: 'finished', actions: ['cancelPending', assign({ pending: () => ({}), cancelled: () => true })] },

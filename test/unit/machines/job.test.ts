@@ -209,7 +209,7 @@ describe('job', () => {
     expect(Object.keys(job().context.pending)).toEqual(['t2']);
   });
 
-  it('times out: cancels what still runs, fails it with PAS_ERR_TASK_TIMEOUT and reports the job', async () => {
+  it('times out: cancels what still runs, fails it with PAS_ERR_TASK_TIMEOUT, merges what finished and reports the job partial', async () => {
     start();
     await planned('t1', 't2');
     finish(ok('t1'));
@@ -217,13 +217,31 @@ describe('job', () => {
     expect(h.received('host', 'job.done')).toHaveLength(0);
     await h.advance(1);
     expect(cancels()).toEqual(['t2']);
+    expect(h.received('host', 'job.done')).toHaveLength(0);
+    expect(merge.last().input.results.map((r) => r.taskId)).toEqual(['t1']);
+    merge.last().resolve({ mergedBranch: 'pas/job-J1', head: 'h1', merged: ['t1'], conflicts: [] });
+    await settle();
     const out = outcome();
-    expect(out.status).toBe('failed');
+    expect(out.status).toBe('partial');
+    expect(out.mergedBranch).toBe('pas/job-J1');
     expect(out.error).toEqual({ code: 'PAS_ERR_TASK_TIMEOUT', retryable: true, message: 'the job ran past its timeout' });
     expect(out.tasks.map((t) => [t.taskId, t.status, t.error?.code])).toEqual([
       ['t1', 'completed', undefined],
       ['t2', 'failed', 'PAS_ERR_TASK_TIMEOUT'],
     ]);
+  });
+
+  it('lets a merge already under way finish when the timeout fires', async () => {
+    start();
+    await planned('t1');
+    finish(ok('t1'));
+    await settle();
+    expect(merge.calls).toHaveLength(1);
+    await h.advance(TIMEOUT_MS);
+    expect(merge.last().signal.aborted).toBe(false);
+    merge.last().resolve({ mergedBranch: 'pas/job-J1', head: 'h1', merged: ['t1'], conflicts: [] });
+    await settle();
+    expect(outcome().status).toBe('completed');
   });
 
   it('times out during planning too', async () => {
