@@ -1,5 +1,6 @@
 import type { ParseArgsConfig } from 'node:util';
 import { agentsCommand } from './agents.ts';
+import { benchCommand } from './bench.ts';
 import { demoCommand } from './demo.ts';
 import { statusCommand } from './status.ts';
 import { submitCommand } from './submit.ts';
@@ -21,6 +22,7 @@ export const COMMANDS: Record<string, Command> = {
   submit: submitCommand,
   status: statusCommand,
   agents: agentsCommand,
+  bench: benchCommand,
 };
 
 export function usage(): string {

@@ -1,0 +1,243 @@
+/**
+ * What every benchmark part shares: the machine it ran on, percentiles, a temp configs folder
+ * whose models point at local fixed-latency model servers, a scratch git repository, and the
+ * artifact writer. Benchmarks are scripts, never timed tests.
+ */
+import { spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { Document } from 'yaml';
+import { git } from '../src/executors/git-command.ts';
+import type { FakeProviderOptions } from '../test/support/fake-llm-server.ts';
+import { growPool, tempConfig, type TempConfig } from '../test/support/test-config.ts';
+
+export const REPO_ROOT = path.resolve(import.meta.dirname, '..');
+export const BENCH_DIR = path.join(REPO_ROOT, 'artifacts', 'bench');
+
+export interface MachineInfo {
+  date: string;
+  host: string;
+  platform: string;
+  cpu: string;
+  cores: number;
+  memGiB: number;
+  node: string;
+  loadAvgAtStart: number[];
+}
+
+export function machineInfo(): MachineInfo {
+  const cpus = os.cpus();
+  return {
+    date: new Date().toISOString(),
+    host: os.hostname(),
+    platform: `${os.platform()} ${os.release()} ${os.arch()}`,
+    cpu: cpus[0]?.model.trim() ?? 'unknown',
+    cores: cpus.length,
+    memGiB: Math.round((os.totalmem() / 2 ** 30) * 10) / 10,
+    node: process.version,
+    loadAvgAtStart: os.loadavg().map((l) => Math.round(l * 100) / 100),
+  };
+}
+
+/** Nearest-rank percentile (p in 0..100) of unsorted values; NaN for none. */
+export function percentile(values: readonly number[], p: number): number {
+  if (values.length === 0) return Number.NaN;
+  const sorted = [...values].sort((a, b) => a - b);
+  const rank = Math.min(sorted.length, Math.max(1, Math.ceil((p / 100) * sorted.length)));
+  return sorted[rank - 1]!;
+}
+
+export function median(values: readonly number[]): number {
+  if (values.length === 0) return Number.NaN;
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
+export interface Distribution {
+  n: number;
+  min: number;
+  p50: number;
+  p95: number;
+  p99: number;
+  max: number;
+  mean: number;
+}
+
+export function distribution(values: readonly number[], digits = 3): Distribution {
+  const r = (v: number) => round(v, digits);
+  const mean = values.length > 0 ? values.reduce((a, b) => a + b, 0) / values.length : Number.NaN;
+  return {
+    n: values.length,
+    min: r(values.length > 0 ? Math.min(...values) : Number.NaN),
+    p50: r(percentile(values, 50)),
+    p95: r(percentile(values, 95)),
+    p99: r(percentile(values, 99)),
+    max: r(values.length > 0 ? Math.max(...values) : Number.NaN),
+    mean: r(mean),
+  };
+}
+
+export function round(value: number, digits = 3): number {
+  if (!Number.isFinite(value)) return value;
+  const f = 10 ** digits;
+  return Math.round(value * f) / f;
+}
+
+/** The SEARCH/REPLACE edit every fake programmer model answers: the same README line in every task, so task branches merge cleanly. */
+export const BENCH_EDIT = ['README.md', '<<<<<<< SEARCH', 'A scratch repository for PAS benchmarks.', '=======', 'A scratch repository for PAS benchmarks, edited by a programmer.', '>>>>>>> REPLACE', ''].join('\n');
+
+/** A scratch repository with `files` source files and a README, one commit on main. */
+export async function createBenchRepo(dir: string, files: readonly string[]): Promise<{ repo: string; baseCommit: string }> {
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(dir, { recursive: true });
+  await git(dir, ['init', '--quiet', '--initial-branch=main']);
+  await git(dir, ['config', 'user.email', 'bench@pas.local']);
+  await git(dir, ['config', 'user.name', 'PAS bench']);
+  writeFileSync(path.join(dir, 'README.md'), '# bench\n\nA scratch repository for PAS benchmarks.\n');
+  for (const file of files) {
+    mkdirSync(path.dirname(path.join(dir, file)), { recursive: true });
+    writeFileSync(path.join(dir, file), `// ${file}\nexport const value = ${JSON.stringify(file)};\n`);
+  }
+  await git(dir, ['add', '-A']);
+  await git(dir, ['commit', '--quiet', '-m', 'bench: scratch repository']);
+  const head = await git(dir, ['rev-parse', 'HEAD']);
+  return { repo: dir, baseCommit: head.stdout.trim() };
+}
+
+export function benchFiles(count: number): string[] {
+  return Array.from({ length: count }, (_, i) => `src/m${String(i + 1).padStart(3, '0')}.ts`);
+}
+
+export interface BenchConfigOptions {
+  programmers: number;
+  /** Base URL of the local Ollama-protocol server every programmer model points at. */
+  programmerUrl?: string;
+  /** Base URL of the local Gemini-protocol server the Managers (plans) point at. */
+  leadUrl?: string;
+  /** Base URL of the local Anthropic-protocol server the Architect (lane routing) points at. */
+  routerUrl?: string;
+  maxQueuePerProgrammer?: number;
+  /** Manager concurrency (jobs at once per Manager). */
+  managerMaxConcurrent?: number;
+}
+
+/**
+ * A temp copy of the shipped configs with `programmers` programmers (growPool), whose models point
+ * at the given local servers. API keys are not needed by the local servers, so their env names go.
+ */
+export function benchConfig(options: BenchConfigOptions): TempConfig {
+  const cfg = tempConfig('pas-bench-config-');
+  growPool(cfg, options.programmers);
+  cfg.edit('models.yaml', (doc: Document) => {
+    if (options.programmerUrl) doc.setIn(['providers', 'ollama', 'base_url'], options.programmerUrl);
+    if (options.leadUrl) {
+      doc.setIn(['providers', 'google', 'base_url'], options.leadUrl);
+      doc.deleteIn(['providers', 'google', 'api_key_env']);
+    }
+    if (options.routerUrl) {
+      doc.setIn(['providers', 'anthropic', 'base_url'], options.routerUrl);
+      doc.deleteIn(['providers', 'anthropic', 'api_key_env']);
+    }
+  });
+  if (options.routerUrl) {
+    cfg.edit('pas.yaml', (doc) => {
+      doc.setIn(['architect', 'llm', 'primary'], doc.createNode({ provider: 'anthropic', model: 'claude-haiku-4', temperature: 0.1, max_tokens: 16 }));
+      doc.deleteIn(['architect', 'llm', 'backup']);
+    });
+  }
+  if (options.maxQueuePerProgrammer !== undefined) {
+    cfg.edit('programmer_pool.yaml', (doc) => doc.setIn(['load_balancing', 'max_queue_per_programmer'], options.maxQueuePerProgrammer));
+  }
+  if (options.managerMaxConcurrent !== undefined) {
+    cfg.edit('pas.yaml', (doc) => {
+      const managers = doc.get('managers') as { items: unknown[] };
+      for (let i = 0; i < managers.items.length; i++) doc.setIn(['managers', i, 'resources', 'max_concurrent_tasks'], options.managerMaxConcurrent);
+    });
+  }
+  return cfg;
+}
+
+/** The providers' own base-URL env vars win over models.yaml; a bench must not be sent elsewhere by them. */
+export function clearProviderEnv(): string[] {
+  const cleared: string[] = [];
+  for (const name of ['OLLAMA_HOST', 'OPENAI_BASE_URL', 'ANTHROPIC_BASE_URL', 'GOOGLE_GEMINI_BASE_URL']) {
+    if (process.env[name] !== undefined) {
+      delete process.env[name];
+      cleared.push(name);
+    }
+  }
+  return cleared;
+}
+
+export function tempDir(prefix: string): string {
+  return mkdtempSync(path.join(os.tmpdir(), prefix));
+}
+
+export function writeArtifact(name: string, data: unknown, dir = BENCH_DIR): string {
+  mkdirSync(dir, { recursive: true });
+  const file = path.join(dir, `${name}.json`);
+  writeFileSync(file, `${JSON.stringify(data, null, 2)}\n`);
+  return file;
+}
+
+export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/** `--quick` / `--out DIR` for a part run on its own. */
+export function cliFlags(argv = process.argv.slice(2)): { quick: boolean; out?: string } {
+  const quick = argv.includes('--quick');
+  const i = argv.indexOf('--out');
+  const out = i >= 0 ? argv[i + 1] : undefined;
+  return out ? { quick, out } : { quick };
+}
+
+/** True when this module is the script node was started with. */
+export function isMain(metaUrl: string): boolean {
+  const entry = process.argv[1];
+  if (!entry) return false;
+  return path.resolve(entry) === new URL(metaUrl).pathname;
+}
+
+export interface SpawnedProvider {
+  url: string;
+  pid: number;
+  close(): Promise<void>;
+}
+
+/** startFakeProvider in a child process (scripts/bench-fake-llm.ts); `close` ends it. */
+export async function spawnFakeProvider(options: FakeProviderOptions): Promise<SpawnedProvider> {
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(REPO_ROOT, 'scripts', 'bench-fake-llm.ts'), JSON.stringify(options)], {
+    cwd: REPO_ROOT,
+    stdio: ['pipe', 'pipe', 'inherit'],
+  });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const url = await new Promise<string>((resolve, reject) => {
+    let buffered = '';
+    const onData = (chunk: Buffer) => {
+      buffered += chunk.toString('utf8');
+      const line = buffered.split('\n')[0];
+      if (buffered.includes('\n') && line) {
+        child.stdout!.off('data', onData);
+        try {
+          resolve((JSON.parse(line) as { url: string }).url);
+        } catch (err) {
+          reject(err as Error);
+        }
+      }
+    };
+    child.stdout!.on('data', onData);
+    child.once('exit', (code) => reject(new Error(`fake model server exited with ${code} before listening`)));
+    child.once('error', reject);
+  });
+  return {
+    url,
+    pid: child.pid!,
+    async close() {
+      child.stdin!.end();
+      const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
+      await exited;
+      clearTimeout(timer);
+    },
+  };
+}

@@ -1,0 +1,145 @@
+/**
+ * Part 2 — throughput and latency of whole jobs at L = 200 ms. The full tree runs (gateway →
+ * Architect → Director → Managers → pool → Programmers) with every model a local server of its
+ * provider's wire format answering after L: the Architect's lane question (Anthropic protocol),
+ * each Manager's plan (Gemini protocol, a JSON plan giving each file its own subtask), and every
+ * programmer's edit (Ollama protocol, a SEARCH/REPLACE block), then the real git worktrees,
+ * commits and the merge of the task branches into the job branch.
+ * A closed-loop stream: C clients each POST /api/jobs, wait for the job to end, and POST the next,
+ * until J jobs are done. Latency = POST sent → job terminal.
+ *
+ * Run alone: `npx tsx scripts/bench-throughput.ts [--quick]`.
+ */
+import { rmSync } from 'node:fs';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { loadConfig } from '../src/config/load-config.ts';
+import { createDefaultServices } from '../src/runtime/default-services.ts';
+import { startTestTree } from '../test/support/test-tree.ts';
+import {
+  BENCH_EDIT,
+  benchConfig,
+  benchFiles,
+  clearProviderEnv,
+  cliFlags,
+  createBenchRepo,
+  distribution,
+  isMain,
+  machineInfo,
+  round,
+  spawnFakeProvider,
+  tempDir,
+  writeArtifact,
+} from './bench-support.ts';
+
+export interface ThroughputOptions {
+  quick?: boolean;
+  latencyMs?: number;
+  jobs?: number;
+  filesPerJob?: number;
+  clients?: number;
+  programmers?: number;
+  log?: (line: string) => void;
+}
+
+export async function runThroughputBench(options: ThroughputOptions = {}) {
+  const quick = options.quick ?? false;
+  const latencyMs = options.latencyMs ?? 200;
+  const jobs = options.jobs ?? (quick ? 8 : 30);
+  const filesPerJob = options.filesPerJob ?? 4;
+  const clients = options.clients ?? 6;
+  const programmers = options.programmers ?? 10;
+  const log = options.log ?? (() => {});
+  clearProviderEnv();
+
+  const files = benchFiles(filesPerJob);
+  const plan = JSON.stringify({ subtasks: files.map((f) => ({ instruction: `Add a one-line doc comment to ${f}.`, files: [f] })) });
+  const [coder, planner, router] = await Promise.all([
+    spawnFakeProvider({ kind: 'ollama', latencyMs, reply: BENCH_EDIT }),
+    spawnFakeProvider({ kind: 'google', latencyMs, reply: plan }),
+    spawnFakeProvider({ kind: 'anthropic', latencyMs, reply: 'Code' }),
+  ]);
+  const cfg = benchConfig({ programmers, programmerUrl: coder.url, leadUrl: planner.url, routerUrl: router.url });
+  const work = tempDir('pas-bench-throughput-');
+  const tree = await startTestTree({ config: loadConfig(cfg.dir), services: createDefaultServices(), agentPorts: false, dataDir: path.join(work, 'data') });
+  const latencies: number[] = [];
+  const statuses: Record<string, number> = {};
+  const taskErrors: Record<string, number> = {};
+  let wallMs = 0;
+  try {
+    const { repo } = await createBenchRepo(path.join(work, 'repo'), files);
+    const submit = async (): Promise<void> => {
+      const t = performance.now();
+      const res = await fetch(`${tree.url}/api/jobs`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ task: 'Document every module with a one-line doc comment.', files, repo }),
+      });
+      if (res.status !== 202) throw new Error(`POST /api/jobs answered ${res.status}: ${await res.text()}`);
+      const { job_id } = (await res.json()) as { job_id: string };
+      const job = await tree.runtime.waitForJob(job_id, 600_000);
+      latencies.push(performance.now() - t);
+      statuses[job.status] = (statuses[job.status] ?? 0) + 1;
+      const conflicts = job.outcome?.conflicts?.length ?? 0;
+      if (conflicts > 0) taskErrors.PAS_ERR_MERGE_CONFLICT = (taskErrors.PAS_ERR_MERGE_CONFLICT ?? 0) + conflicts;
+      for (const task of tree.runtime.journal.tasksForJob(job_id)) {
+        if (task.status === 'completed') continue;
+        const code = task.error?.code ?? task.status;
+        taskErrors[code] = (taskErrors[code] ?? 0) + 1;
+      }
+    };
+    // Warm-up: one job alone (not counted).
+    await submit();
+    latencies.length = 0;
+    for (const k of Object.keys(statuses)) delete statuses[k];
+    let issued = 0;
+    const t0 = performance.now();
+    await Promise.all(
+      Array.from({ length: clients }, async () => {
+        while (issued < jobs) {
+          issued++;
+          await submit();
+        }
+      }),
+    );
+    wallMs = performance.now() - t0;
+  } finally {
+    await tree.close();
+    await Promise.all([coder.close(), planner.close(), router.close()]);
+    cfg.cleanup();
+    rmSync(work, { recursive: true, force: true });
+  }
+  const lat = distribution(latencies, 0);
+  // A job's critical path with no contention: route + plan + one subtask (all in parallel), each one L.
+  const floorMs = 3 * latencyMs;
+  const result = {
+    part: 'throughput',
+    machine: machineInfo(),
+    method: {
+      latencyMs,
+      jobs,
+      filesPerJob,
+      clients,
+      programmers,
+      stream: `closed loop: ${clients} clients each POST /api/jobs (gateway, real HTTP), wait for the job to end, POST the next, until ${jobs} jobs are done (after one warm-up job)`,
+      path: 'gateway → Architect (LLM lane routing, Anthropic protocol) → Dir-Code → Manager (LLM plan, Gemini protocol) → pool → Programmers (native executor, Ollama protocol, git worktree + commit) → merge into pas/job-<id>',
+      latency: 'POST /api/jobs sent → job terminal in the journal',
+      floor: `3·L = ${floorMs} ms: the lane call, the plan call and one round of subtasks, each at least L, with nothing else (git, merge) counted`,
+    },
+    jobsPerMinute: round(jobs / (wallMs / 60_000), 1),
+    wallMs: round(wallMs, 0),
+    latencyMs: lat,
+    latencyP50OverFloor: round(lat.p50 / floorMs, 2),
+    statuses,
+    /** Subtasks that did not complete, by error code (a job with any is `partial`). */
+    taskErrors,
+  };
+  log(`  throughput ${jobs} jobs × ${filesPerJob} files, ${clients} clients, L=${latencyMs} ms: ${result.jobsPerMinute} jobs/min, P50 ${lat.p50} ms, P95 ${lat.p95} ms (${JSON.stringify(statuses)})`);
+  return result;
+}
+
+if (isMain(import.meta.url)) {
+  const flags = cliFlags();
+  const result = await runThroughputBench({ quick: flags.quick, log: (l) => console.log(l) });
+  console.log(`wrote ${writeArtifact('throughput', result, flags.out)}`);
+}
