@@ -1,0 +1,93 @@
+/**
+ * A tree stopped without draining (its journal left as a kill leaves it) and a new tree on the
+ * same data dir: jobs pick up from the journal with the plan they were running. Tasks run
+ * in-process; the SIGKILL of a real `pas up` is in crash-recovery.test.ts.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { openJournal } from '../../../src/journal/journal.ts';
+import { inProcessServices } from '../../support/in-process-services.ts';
+import { tempConfig, type TempConfig } from '../../support/test-config.ts';
+import { startTestTree, type TestTree } from '../../support/test-tree.ts';
+import { postJson, until, untilTerminal } from './jobs-support.ts';
+
+describe('jobs resumed after a restart', () => {
+  let cfg: TempConfig | undefined;
+  let dataDir: string | undefined;
+  const trees: TestTree[] = [];
+
+  afterEach(async () => {
+    for (const tree of trees.splice(0)) await tree.close();
+    cfg?.cleanup();
+    if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+    cfg = dataDir = undefined;
+  });
+
+  function journaled(jobId: string) {
+    const journal = openJournal(path.join(dataDir!, 'pas.db'));
+    try {
+      return { job: journal.getJob(jobId)!, tasks: journal.tasksForJob(jobId), plan: journal.loadSnapshot<{ subtasks: Array<{ id: string; files: string[] }> }>(`plan:${jobId}`) };
+    } finally {
+      journal.close();
+    }
+  }
+
+  it('runs the plan as capped at max_programmers again, not the longer plan the LLM gave', async () => {
+    cfg = tempConfig();
+    cfg.edit('pas.yaml', (doc) => {
+      for (let i = 0; i < 3; i++) doc.setIn(['managers', i, 'resources', 'max_programmers'], 2);
+    });
+    dataDir = mkdtempSync(path.join(os.tmpdir(), 'pas-resume-'));
+    const first = await startTestTree({ configDir: cfg.dir, dataDir, services: inProcessServices({ outcome: () => 'hang' }) });
+    trees.push(first);
+    const files = ['a.js', 'b.js', 'c.js', 'd.js'];
+    const res = await postJson(`${first.url}/api/jobs`, { task: 'four files, two programmers', lane: 'Code', files });
+    const jobId = res.body.job_id as string;
+    await until(() => first.runtime.journal.runningTasks().length === 2);
+    await trees.pop()!.close();
+
+    const left = journaled(jobId);
+    expect(left.job.status).toBe('running');
+    expect(left.tasks.map((t) => [t.id, t.status, t.spec.files])).toEqual([
+      [`${jobId}-t1`, 'running', ['a.js', 'c.js']],
+      [`${jobId}-t2`, 'running', ['b.js', 'd.js']],
+    ]);
+    expect(left.plan?.subtasks.map((s) => s.files)).toEqual([['a.js', 'c.js'], ['b.js', 'd.js']]);
+
+    const services = inProcessServices({ taskMs: 10 });
+    const second = await startTestTree({ configDir: cfg.dir, dataDir, services });
+    trees.push(second);
+    const job = await untilTerminal(`${second.url}/api/jobs/${jobId}`);
+
+    expect(job.status).toBe('completed');
+    expect(job.tasks.map((t: any) => [t.task_id, t.files, t.merged])).toEqual([
+      [`${jobId}-t1`, ['a.js', 'c.js'], true],
+      [`${jobId}-t2`, ['b.js', 'd.js'], true],
+    ]);
+    expect(services.started.map((s) => s.taskId).sort()).toEqual([`${jobId}-t1`, `${jobId}-t2`]);
+  });
+
+  it('starts the jobs that were still queued at their Manager', async () => {
+    cfg = tempConfig();
+    dataDir = mkdtempSync(path.join(os.tmpdir(), 'pas-resume-'));
+    const first = await startTestTree({ configDir: cfg.dir, dataDir, services: inProcessServices({ outcome: () => 'hang' }) });
+    trees.push(first);
+    const ids: string[] = [];
+    for (let i = 0; i < 4; i++) {
+      const res = await postJson(`${first.url}/agents/Mgr-Code-01/submit`, { task: `job ${i}`, files: [`f${i}.js`] });
+      ids.push(res.body.job_id);
+    }
+    // Two jobs run (max_concurrent_tasks 2) and two wait in the Manager's queue.
+    await until(() => first.runtime.journal.runningTasks().length === 2);
+    await trees.pop()!.close();
+    expect(ids.map((id) => journaled(id).tasks.length)).toEqual([1, 1, 0, 0]);
+
+    const services = inProcessServices({ taskMs: 10 });
+    const second = await startTestTree({ configDir: cfg.dir, dataDir, services });
+    trees.push(second);
+    for (const id of ids) expect((await untilTerminal(`${second.url}/api/jobs/${id}`)).status).toBe('completed');
+    expect(services.started).toHaveLength(4);
+  });
+});
