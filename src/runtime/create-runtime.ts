@@ -236,7 +236,12 @@ export function createRuntime(options: RuntimeOptions): Runtime {
     try {
       const e = event as Record<string, any>;
       if (event.type === 'job.submitted' && managerIds.has(target)) {
-        journal.setJobStatus(e.job.id, 'running', { managerId: target, ...(e.job.lane ? { lane: e.job.lane } : {}) });
+        // The Manager has it (maybe queued behind max_concurrent_tasks): record who, not yet running.
+        const current = journal.getJob(e.job.id);
+        if (current) journal.setJobStatus(e.job.id, current.status, { managerId: target, ...(e.job.lane ? { lane: e.job.lane } : {}) });
+      } else if (event.type === 'xstate.init' && journal.getJob(target)) {
+        // The job's own actor started: it is running now.
+        journal.setJobStatus(target, 'running');
       } else if (event.type === 'xstate.done.actor.planJob') {
         const plan = e.output as JobPlan;
         // Journaled as the job runs it (capped at its Manager's max_programmers), so a resume replays the same subtasks.

@@ -77,6 +77,10 @@ describe('jobs under load', () => {
     await until(() => services.waiting.length === max);
     expect(new Set(services.waiting.map((s) => s.taskId.replace(/-t\d+$/, '')))).toEqual(new Set(ids.slice(0, max)));
     expect(ids.slice(max).map((id) => tree!.runtime.journal.tasksForJob(id).length)).toEqual([0, 0, 0]);
+    // Queued jobs are journaled as accepted by their Manager; only started ones are running.
+    expect(ids.map((id) => [tree!.runtime.journal.getJob(id)!.status, tree!.runtime.journal.getJob(id)!.managerId])).toEqual(
+      ids.map((_, i) => [i < max ? 'running' : 'accepted', 'Mgr-Code-01']),
+    );
 
     services.open();
     const done = [];
