@@ -253,8 +253,12 @@ export function createRuntime(options: RuntimeOptions): Runtime {
         if (!journal.getTask(task.id)) journal.upsertTask(task, 'queued');
       } else if (event.type === 'task.assigned' && programmerIds.has(target)) {
         const task = e.task as TaskSpec;
-        journal.upsertTask(task, 'running');
-        journal.setTaskStatus(task.id, 'running', { programmerId: target, attempt: task.attempt ?? 1 });
+        // An attempt is every start of the task id: the pool numbers its own re-dispatches, and a
+        // task its job sends again (re-routed after an escalation, a job handed back by a failed
+        // Manager) continues the count, so each start gets its own receipt.
+        const attempt = Math.max(task.attempt ?? 1, (journal.getTask(task.id)?.attempt ?? 0) + 1);
+        journal.upsertTask({ ...task, attempt }, 'running');
+        journal.setTaskStatus(task.id, 'running', { programmerId: target, attempt });
       } else if (event.type === 'task.finished' && target.length > 0 && !managerIds.has(target)) {
         const result = e.result as TaskResult;
         if (journal.finishTask(result) && result.programmerId) countUsage(result);

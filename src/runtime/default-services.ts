@@ -6,6 +6,7 @@
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { TaskResult } from '../../machines/domain.ts';
+import type { ExecuteTaskInput } from '../../machines/programmer.machine.ts';
 import type { JobPlan, MergeOutcome } from '../../machines/job.machine.ts';
 import type { ResolvedProgrammer } from '../config/load-config.ts';
 import { PasError, toErrorData } from '../errors.ts';
@@ -77,6 +78,13 @@ export function createDefaultServices(options: DefaultServiceOptions = {}) {
       }),
     };
     const cleaned = new Set<string>();
+    /**
+     * The run of each task id still winding down. A run stopped mid-task (its programmer forced
+     * into FAILED, a timeout) keeps the task's worktree and branch until its executor has stopped
+     * and its receipt is written; a re-dispatch of the same task waits for it instead of failing
+     * on (or later losing) the shared worktree.
+     */
+    const runs = new Map<string, Promise<unknown>>();
     // Built before the runtime recovers and starts: nothing of this run holds a worktree yet, so
     // whatever a killed run left in the repositories of its unfinished jobs is an orphan.
     const startupSweep = sweepAfterCrash(ctx, workspacesDir, cleaned);
@@ -95,40 +103,59 @@ export function createDefaultServices(options: DefaultServiceOptions = {}) {
       return resolved;
     };
 
+    const runTask = async ({ task, programmerId }: ExecuteTaskInput, signal: AbortSignal): Promise<TaskResult> => {
+      await startupSweep;
+      const programmer = programmerOf(programmerId);
+      const repo = task.repo ?? (await ensureScratchRepo(dataDir, task.jobId, task.instruction));
+      if (!cleaned.has(repo)) {
+        // Worktrees left by a crash are found and removed once per repository per run.
+        cleaned.add(repo);
+        const running = new Set(journal.runningTasks().map((t) => t.id));
+        const removed = await cleanupOrphanWorktrees(repo, workspacesDir, running).catch(() => []);
+        if (removed.length > 0) logger.warn({ repo, removed }, 'removed worktrees left by an earlier run');
+      }
+      // The journal numbers every start of the task (see the runtime's projection of task.assigned).
+      const attempt = journal.getTask(task.id)?.attempt ?? task.attempt ?? 1;
+      const sink = {
+        append: async (receipt: Receipt) => {
+          // One receipt per task attempt, even when a restart replays the same attempt.
+          if (journal.recordReceipt({ runId, taskId: receipt.task_id, attempt })) await receipts.append(receipt);
+        },
+      };
+      return runProgrammerTask({
+        task,
+        programmer,
+        repo,
+        workspacesDir,
+        executor: executors[task.executor ?? programmer.executor],
+        llm,
+        receipts: sink,
+        runId,
+        signal,
+        fsAllowlist: config.fsAllowlist,
+        log: logger.child({ agentId: programmerId, role: 'programmer', taskId: task.id }),
+      });
+    };
+
     return {
       llm,
       receipts,
 
-      async executeTask({ task, programmerId }, signal): Promise<TaskResult> {
-        await startupSweep;
-        const programmer = programmerOf(programmerId);
-        const repo = task.repo ?? (await ensureScratchRepo(dataDir, task.jobId, task.instruction));
-        if (!cleaned.has(repo)) {
-          // Worktrees left by a crash are found and removed once per repository per run.
-          cleaned.add(repo);
-          const running = new Set(journal.runningTasks().map((t) => t.id));
-          const removed = await cleanupOrphanWorktrees(repo, workspacesDir, running).catch(() => []);
-          if (removed.length > 0) logger.warn({ repo, removed }, 'removed worktrees left by an earlier run');
-        }
-        const sink = {
-          append: async (receipt: Receipt) => {
-            // One receipt per task attempt, even when a restart replays the same attempt.
-            if (journal.recordReceipt({ runId, taskId: receipt.task_id, attempt: task.attempt ?? 1 })) await receipts.append(receipt);
-          },
-        };
-        return runProgrammerTask({
-          task,
-          programmer,
-          repo,
-          workspacesDir,
-          executor: executors[task.executor ?? programmer.executor],
-          llm,
-          receipts: sink,
-          runId,
-          signal,
-          fsAllowlist: config.fsAllowlist,
-          log: logger.child({ agentId: programmerId, role: 'programmer', taskId: task.id }),
+      async executeTask(input, signal): Promise<TaskResult> {
+        const previous = runs.get(input.task.id);
+        const run = (async () => {
+          if (previous) await untilSettledOrAborted(previous, signal);
+          return runTask(input, signal);
+        })();
+        const settled = run.then(
+          () => undefined,
+          () => undefined,
+        );
+        runs.set(input.task.id, settled);
+        void settled.then(() => {
+          if (runs.get(input.task.id) === settled) runs.delete(input.task.id);
         });
+        return run;
       },
 
       async planJob({ job, managerId, maxProgrammers }, signal): Promise<JobPlan> {
@@ -233,4 +260,17 @@ async function sweepAfterCrash(ctx: ServiceContext, workspacesDir: string, clean
       logger.error({ repo, err: toErrorData(err) }, 'could not sweep the worktrees left by an earlier run');
     }
   }
+}
+
+/** Resolves when `previous` settles, or as soon as `signal` aborts. */
+function untilSettledOrAborted(previous: Promise<unknown>, signal: AbortSignal): Promise<void> {
+  if (signal.aborted) return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = () => {
+      signal.removeEventListener('abort', done);
+      resolve();
+    };
+    signal.addEventListener('abort', done, { once: true });
+    void previous.then(done, done);
+  });
 }
