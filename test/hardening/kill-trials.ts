@@ -1,0 +1,226 @@
+/**
+ * Random kill -9 trials of `pas up` (used by kill9.test.ts with a few trials and by
+ * scripts/soak-kill.ts with many): boot the real CLI on a shared data dir with the offline
+ * scripted model, submit jobs over HTTP, SIGKILL it at a random moment, boot again, repeat;
+ * finally boot once more and let everything finish. Then check what must have survived:
+ * every accepted (202) job listed and terminal with a reason, no task branch merged twice,
+ * no receipt written twice in one run, a receipt for every completed task.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { execa } from 'execa';
+import { stringify } from 'yaml';
+import { TERMINAL_JOB_STATUSES } from '../../machines/domain.ts';
+import { loadConfig } from '../../src/config/load-config.ts';
+import { openJournal } from '../../src/journal/journal.ts';
+import type { CassetteEntry } from '../../src/llm/providers/scripted-adapter.ts';
+import { buildTopology } from '../../src/runtime/topology.ts';
+import { freePortOffset } from '../support/ports.ts';
+import { tempConfig } from '../support/test-config.ts';
+import { readAllReceipts, reasonOf } from './hardening-support.ts';
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const FILES = ['k1', 'k2', 'k3'] as const;
+/** How long each file's edit takes to answer: kills land before, during and after them. */
+const DELAYS: Record<(typeof FILES)[number], number> = { k1: 150, k2: 600, k3: 1400 };
+
+export interface KillTrialOptions {
+  trials: number;
+  seed: number;
+  jobsPerTrial: number;
+  /** Upper bound of the random wait between the submissions and the kill. */
+  maxKillDelayMs?: number;
+  log?: (line: string) => void;
+}
+
+export interface KillTrialReport {
+  trials: number;
+  seed: number;
+  accepted: number;
+  jobs: Record<string, number>;
+  tasks: number;
+  receipts: number;
+  kills: Array<{ trial: number; afterMs: number; accepted: number }>;
+  violations: string[];
+}
+
+/** mulberry32: a small seeded PRNG, so a failing trial can be replayed. */
+function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function cassette(): CassetteEntry[] {
+  return FILES.map((f) => ({
+    match: { purpose: 'edit', contains: `This subtask covers only src/${f}.js.` },
+    reply: `src/${f}.js\n<<<<<<< SEARCH\nexport const ${f} = 1;\n=======\nexport const ${f} = 2;\n>>>>>>> REPLACE\n`,
+    usage: { input: 30, output: 8 },
+    delay_ms: DELAYS[f],
+  }));
+}
+
+interface Running {
+  child: ChildProcess;
+  url: string;
+}
+
+async function git(cwd: string, ...args: string[]): Promise<string> {
+  const r = await execa('git', ['-c', 'commit.gpgsign=false', '-c', 'user.name=t', '-c', 'user.email=t@example.com', ...args], { cwd });
+  return r.stdout.trim();
+}
+
+export async function runKillTrials(options: KillTrialOptions): Promise<KillTrialReport> {
+  const log = options.log ?? (() => {});
+  const random = prng(options.seed);
+  const cfg = tempConfig('pas-soak-');
+  writeFileSync(path.join(cfg.dir, 'cassettes', 'demo.yaml'), stringify({ entries: cassette() }));
+  const root = mkdtempSync(path.join(os.tmpdir(), 'pas-soak-data-'));
+  const dataDir = path.join(root, 'data');
+  const repo = path.join(root, 'repo');
+  const children = new Set<ChildProcess>();
+  const accepted: string[] = [];
+  const kills: KillTrialReport['kills'] = [];
+  const violations: string[] = [];
+
+  const top = buildTopology(loadConfig(cfg.dir));
+  const portOffset = await freePortOffset([top.gatewayPort, ...top.agents.map((a) => a.port)]);
+
+  const up = async (): Promise<Running> => {
+    let output = '';
+    const child = spawn(process.execPath, ['bin/pas.mjs', 'up', '--offline', '--quiet', '--port-offset', String(portOffset), '--data-dir', dataDir], {
+      cwd: ROOT,
+      env: { ...process.env, PAS_CONFIG_DIR: cfg.dir, PAS_API_TOKEN: '' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    children.add(child);
+    child.once('exit', () => children.delete(child));
+    child.stdout!.setEncoding('utf8').on('data', (d: string) => (output += d));
+    child.stderr!.setEncoding('utf8').on('data', (d: string) => (output += d));
+    await new Promise<void>((resolve, reject) => {
+      const onExit = (code: number | null) => reject(new Error(`pas up exited ${code} before it was ready:\n${output}`));
+      child.once('exit', onExit);
+      const check = setInterval(() => {
+        if (output.includes('Ctrl-C to drain')) {
+          clearInterval(check);
+          child.off('exit', onExit);
+          resolve();
+        }
+      }, 20);
+    });
+    return { child, url: `http://127.0.0.1:${6101 + portOffset}` };
+  };
+
+  const kill9 = async (child: ChildProcess) => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    child.kill('SIGKILL');
+    await exited;
+  };
+
+  const submit = async (url: string, n: number): Promise<void> => {
+    await Promise.all(
+      Array.from({ length: n }, async (_, i) => {
+        try {
+          const res = await fetch(`${url}/api/jobs`, {
+            method: 'POST',
+            headers: { 'content-type': 'application/json' },
+            body: JSON.stringify({ task: `Bump the k counters (${accepted.length}-${i})`, lane: 'Code', files: FILES.map((f) => `src/${f}.js`), repo }),
+          });
+          const body = (await res.json()) as { job_id?: string };
+          if (res.status === 202 && body.job_id) accepted.push(body.job_id);
+        } catch {
+          // The kill can land while a request is in flight: it was never accepted.
+        }
+      }),
+    );
+  };
+
+  try {
+    mkdirSync(path.join(repo, 'src'), { recursive: true });
+    await execa('git', ['init', '--quiet', '--initial-branch=main', repo]);
+    for (const f of FILES) writeFileSync(path.join(repo, 'src', `${f}.js`), `export const ${f} = 1;\n`);
+    await git(repo, 'add', '-A');
+    await git(repo, 'commit', '--quiet', '-m', 'initial');
+
+    for (let trial = 1; trial <= options.trials; trial++) {
+      const running = await up();
+      // Kill while the submissions are still arriving in some trials, after them in others.
+      const afterMs = Math.floor(random() * (options.maxKillDelayMs ?? 2500));
+      const killer = new Promise<void>((resolve) => setTimeout(() => void kill9(running.child).then(resolve), afterMs));
+      await submit(running.url, options.jobsPerTrial);
+      await killer;
+      kills.push({ trial, afterMs, accepted: accepted.length });
+      log(`trial ${trial}/${options.trials}: killed after ${afterMs} ms, ${accepted.length} jobs accepted so far`);
+    }
+
+    // The last boot finishes everything that was accepted.
+    const final = await up();
+    const deadline = Date.now() + 30_000 + accepted.length * 2_000;
+    const statuses = new Map<string, string>();
+    for (;;) {
+      const res = await fetch(`${final.url}/api/jobs?limit=1000`);
+      const body = (await res.json()) as { total: number; jobs: Array<{ job_id: string; status: string }> };
+      statuses.clear();
+      for (const j of body.jobs) statuses.set(j.job_id, j.status);
+      const open = accepted.filter((id) => !TERMINAL_JOB_STATUSES.includes(statuses.get(id) as never));
+      if (open.length === 0) break;
+      if (Date.now() > deadline) {
+        violations.push(`still not terminal after the final boot: ${open.map((id) => `${id}=${statuses.get(id) ?? 'missing'}`).join(', ')}`);
+        break;
+      }
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    for (const id of accepted) if (!statuses.has(id)) violations.push(`accepted job ${id} is not listed by GET /api/jobs`);
+    await kill9(final.child);
+
+    // What survived, read from the journal, the receipts and git.
+    const journal = openJournal(path.join(dataDir, 'pas.db'));
+    const jobs: Record<string, number> = {};
+    let taskCount = 0;
+    const receipts = readAllReceipts(dataDir);
+    try {
+      for (const id of accepted) {
+        const job = journal.getJob(id);
+        if (!job) {
+          violations.push(`accepted job ${id} is not in the journal`);
+          continue;
+        }
+        jobs[job.status] = (jobs[job.status] ?? 0) + 1;
+        if (!TERMINAL_JOB_STATUSES.includes(job.status)) violations.push(`job ${id} ended ${job.status}`);
+        if (job.status !== 'completed' && !/^PAS_ERR_/.test(reasonOf(job) ?? '')) violations.push(`job ${id} is ${job.status} without a coded reason`);
+        for (const task of journal.tasksForJob(id)) {
+          taskCount++;
+          if (task.merged && task.status !== 'completed') violations.push(`task ${task.id} is merged but ${task.status}`);
+          if (task.status === 'completed' && !receipts.some((r) => r.task_id === task.id && r.status === 'completed')) violations.push(`completed task ${task.id} has no receipt`);
+        }
+        const branch = `pas/job-${id}`;
+        if (await git(repo, 'branch', '--list', branch)) {
+          const subjects = (await git(repo, 'log', '--format=%s', branch)).split('\n');
+          const merges = subjects.filter((s) => s.startsWith('pas: merge ')).map((s) => s.split(' ')[2]!);
+          if (merges.length !== new Set(merges).size) violations.push(`a task branch is merged twice into ${branch}: ${merges.join(', ')}`);
+          const commits = subjects.filter((s) => s.startsWith('pas: task ')).map((s) => s.split(' ')[2]!);
+          if (commits.length !== new Set(commits).size) violations.push(`a task's commit is twice in ${branch}: ${commits.join(', ')}`);
+        }
+      }
+    } finally {
+      journal.close();
+    }
+    const seen = new Map<string, number>();
+    for (const r of receipts) seen.set(`${r.run_id} ${r.task_id}`, (seen.get(`${r.run_id} ${r.task_id}`) ?? 0) + 1);
+    for (const [key, n] of seen) if (n > 1) violations.push(`receipt written ${n} times in one run: ${key}`);
+    return { trials: options.trials, seed: options.seed, accepted: accepted.length, jobs, tasks: taskCount, receipts: receipts.length, kills, violations };
+  } finally {
+    for (const child of [...children]) await kill9(child);
+    cfg.cleanup();
+    rmSync(root, { recursive: true, force: true });
+  }
+}
