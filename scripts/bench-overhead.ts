@@ -32,6 +32,8 @@ export interface OverheadRow {
   concurrency: number;
   makespanMs: number;
   tasksPerSecond: number;
+  /** makespan / N: the runner's serial (event-loop) cost per task. */
+  loopMsPerTask: number;
   /** Per task: started on a worker → its completion delivered (zero work in between). */
   perTaskMs: Distribution;
   /** Per task: handed to the runner → started on a worker. */
@@ -124,6 +126,7 @@ async function runPool(tasks: number, concurrency: number, synchronous: 'FULL' |
       concurrency,
       makespanMs: round(measured.makespan, 1),
       tasksPerSecond: round(tasks / (measured.makespan / 1000), 1),
+      loopMsPerTask: round(measured.makespan / tasks, 4),
       perTaskMs: distribution(measured.perTask, 3),
       waitMs: distribution(measured.wait, 2),
       failed: measured.failed,
@@ -170,6 +173,7 @@ async function runPQueue(tasks: number, concurrency: number): Promise<OverheadRo
     concurrency,
     makespanMs: round(measured.makespan, 2),
     tasksPerSecond: round(tasks / (measured.makespan / 1000), 1),
+    loopMsPerTask: round(measured.makespan / tasks, 4),
     perTaskMs: distribution(measured.perTask, 4),
     waitMs: distribution(measured.wait, 2),
     failed: 0,
@@ -197,6 +201,7 @@ export async function runOverheadBench(options: OverheadOptions = {}) {
       concurrency,
       work: 'none: executeTask resolves at once with a result object; the p-queue task returns the same object',
       pool: `real pas runtime: pool machine (routing, queue, supervision) → programmer actors → task.finished to the replyTo, with the journal projection writing SQLite (tasks queued/running/finished) and the inspection bus; the client keeps at most P·(1 + max_queue_per_programmer) tasks outstanding, the pool's own admission limit`,
+      loopMsPerTask: 'makespan / N: with everything on one event loop, the serial cost of one task through the runner',
       perTask: 'pool: task.assigned delivered to the programmer → task.finished delivered to the replyTo; p-queue: task function started → its add() promise settled',
       ratio: 'makespan(runner) / makespan(p-queue), same N and concurrency, same process, back to back (after a 200-task warm-up each)',
     },

@@ -39,7 +39,7 @@ import {
   type Distribution,
 } from './bench-support.ts';
 
-export type ParallelVariant = 'full' | 'llm-only' | 'llm-only-sync-normal';
+export type ParallelVariant = 'http-only' | 'full' | 'llm-only' | 'llm-only-sync-normal';
 
 export interface ParallelOptions {
   quick?: boolean;
@@ -167,6 +167,29 @@ export async function runBatch(runtime: Runtime, tasks: TaskSpec[], latencyMs: n
   return run;
 }
 
+/**
+ * No PAS at all: P workers each POST k chat requests one after the other (fetch, the same body the
+ * Ollama adapter sends) to the same kind of model server. The ceiling the other variants are held to.
+ */
+async function runHttpOnly(url: string, P: number, k: number, latencyMs: number): Promise<ParallelRun> {
+  const body = JSON.stringify({ model: 'qwen2.5-coder:7b-instruct', messages: [{ role: 'user', content: 'Add a one-line doc comment.' }], stream: false });
+  const beyond: number[] = [];
+  const t0 = performance.now();
+  await Promise.all(
+    Array.from({ length: P }, async () => {
+      for (let i = 0; i < k; i++) {
+        const t = performance.now();
+        const res = await fetch(`${url}/api/chat`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+        await res.json();
+        beyond.push(performance.now() - t - latencyMs);
+      }
+    }),
+  );
+  const makespanMs = performance.now() - t0;
+  const zero = distribution([0], 1);
+  return { makespanMs: round(makespanMs, 1), lastAssignMs: 0, dispatchMs: zero, turnMs: distribution(beyond.map((b) => b + latencyMs), 1), beyondLatencyMs: distribution(beyond, 1), failed: 0 };
+}
+
 function taskSpecs(prefix: string, files: string[], repo: string, baseCommit: string, managerId: string): TaskSpec[] {
   return files.map((file, i) => ({
     id: `${prefix}-t${i + 1}`,
@@ -188,16 +211,48 @@ export async function runParallelBench(options: ParallelOptions = {}) {
   const repeats = options.repeats ?? (quick ? 1 : 3);
   /** The git-bound full path is slow on a small machine; once is enough to see where it stands. */
   const fullRepeats = options.repeats ?? 1;
-  const variants = options.variants ?? ['llm-only', 'llm-only-sync-normal', 'full'];
+  const variants = options.variants ?? ['http-only', 'llm-only', 'llm-only-sync-normal', 'full'];
   const log = options.log ?? (() => {});
   clearProviderEnv();
 
+  const row = (variant: ParallelVariant, P: number, N: number, runs: ParallelRun[], base: { p1?: number }): ParallelRow => {
+    const makespanMs = median(runs.map((r) => r.makespanMs));
+    const idealMs = Math.ceil(N / P) * latencyMs;
+    if (base.p1 === undefined) base.p1 = makespanMs / N; // ms per task at the first (smallest) P
+    return {
+      variant,
+      programmers: P,
+      tasks: N,
+      latencyMs,
+      idealMs,
+      makespanMs: round(makespanMs, 1),
+      efficiency: round(idealMs / makespanMs, 4),
+      speedup: round(base.p1 / (makespanMs / N), 2),
+      idealSpeedup: P / (programmerCounts[0] ?? 1),
+      runs,
+    };
+  };
   const rows: ParallelRow[] = [];
   for (const variant of variants) {
     const base: { p1?: number } = {};
     for (const P of programmerCounts) {
       const N = k * P;
       const fake = await spawnFakeProvider({ kind: 'ollama', latencyMs, reply: BENCH_EDIT });
+      if (variant === 'http-only') {
+        const runs: ParallelRun[] = [];
+        try {
+          await runHttpOnly(fake.url, 1, 1, latencyMs);
+          for (let r = 0; r < repeats; r++) {
+            const run = await runHttpOnly(fake.url, P, k, latencyMs);
+            runs.push(run);
+            log(`  parallel ${variant.padEnd(8)} P=${String(P).padStart(2)} N=${String(N).padStart(3)} run ${r + 1}: makespan ${run.makespanMs.toFixed(0)} ms (ideal ${Math.ceil(N / P) * latencyMs})`);
+          }
+        } finally {
+          await fake.close();
+        }
+        rows.push(row(variant, P, N, runs, base));
+        continue;
+      }
       const cfg = benchConfig({ programmers: P, programmerUrl: fake.url });
       const dataDir = tempDir('pas-bench-parallel-');
       const journal = openJournal(path.join(dataDir, 'pas.db'), variant === 'llm-only-sync-normal' ? { synchronous: 'NORMAL' } : {});
@@ -226,22 +281,7 @@ export async function runParallelBench(options: ParallelOptions = {}) {
         cfg.cleanup();
         rmSync(dataDir, { recursive: true, force: true });
       }
-      const makespanMs = median(runs.map((r) => r.makespanMs));
-      const idealMs = Math.ceil(N / P) * latencyMs;
-      if (P === 1 || base.p1 === undefined) base.p1 = makespanMs / N; // ms per task with one programmer
-      const throughputRatio = base.p1 / (makespanMs / N);
-      rows.push({
-        variant,
-        programmers: P,
-        tasks: N,
-        latencyMs,
-        idealMs,
-        makespanMs: round(makespanMs, 1),
-        efficiency: round(idealMs / makespanMs, 4),
-        speedup: round(throughputRatio, 2),
-        idealSpeedup: P / (programmerCounts[0] ?? 1),
-        runs,
-      });
+      rows.push(row(variant, P, N, runs, base));
     }
   }
 
@@ -261,6 +301,7 @@ export async function runParallelBench(options: ParallelOptions = {}) {
       speedup: 'throughput(P)/throughput(1) with N = k·P (scaled speedup); ideal = P',
       efficiency: 'ideal / makespan with ideal = ceil(N/P)·L',
       variants: {
+        'http-only': 'no PAS: P concurrent fetch loops, k POST /api/chat each, to the same model server: the ceiling of this machine for P concurrent model calls',
         full: 'pool → programmer actor → runProgrammerTask: git worktree add → native executor (LLM client over HTTP, SEARCH/REPLACE applied through the fs guard) → allowlist check → git commit → diff KPIs → worktree removed → receipt',
         'llm-only': 'pool → programmer actor → executeTask that makes only the LLM client call over HTTP (no git, no files): orchestration + LLM protocol, journal as shipped (SQLite WAL, synchronous=FULL: one fsync per journal write, on the event loop)',
         'llm-only-sync-normal': 'the same as llm-only with the journal opened synchronous=NORMAL (WAL still survives a killed process, not a power loss): what the per-write fsyncs cost',

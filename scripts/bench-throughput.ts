@@ -80,6 +80,11 @@ export async function runThroughputBench(options: ThroughputOptions = {}) {
       const job = await tree.runtime.waitForJob(job_id, 600_000);
       latencies.push(performance.now() - t);
       statuses[job.status] = (statuses[job.status] ?? 0) + 1;
+      if (job.outcome?.error) {
+        const key = `job:${job.outcome.error.code}`;
+        taskErrors[key] = (taskErrors[key] ?? 0) + 1;
+        if (job.status === 'failed') log(`  job ${job_id} failed: ${job.outcome.error.code}: ${job.outcome.error.message}`);
+      }
       const conflicts = job.outcome?.conflicts?.length ?? 0;
       if (conflicts > 0) taskErrors.PAS_ERR_MERGE_CONFLICT = (taskErrors.PAS_ERR_MERGE_CONFLICT ?? 0) + conflicts;
       for (const task of tree.runtime.journal.tasksForJob(job_id)) {
@@ -131,7 +136,7 @@ export async function runThroughputBench(options: ThroughputOptions = {}) {
     latencyMs: lat,
     latencyP50OverFloor: round(lat.p50 / floorMs, 2),
     statuses,
-    /** Subtasks that did not complete, by error code (a job with any is `partial`). */
+    /** Subtasks that did not complete by error code, and job-level errors as `job:<code>`. */
     taskErrors,
   };
   log(`  throughput ${jobs} jobs × ${filesPerJob} files, ${clients} clients, L=${latencyMs} ms: ${result.jobsPerMinute} jobs/min, P50 ${lat.p50} ms, P95 ${lat.p95} ms (${JSON.stringify(statuses)})`);
