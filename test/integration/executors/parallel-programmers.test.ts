@@ -11,17 +11,36 @@ import { createTempRepo, gitOut, type TempRepo } from '../../support/git-fixture
 
 const fsAllowlist: FsAllowlist = { read: ['**/*'], write: ['src/**'], deny: [] };
 
-/** Answers every call with the reply scripted for the calling task, after a small delay so calls overlap. */
+/**
+ * Answers every call with the reply scripted for the calling task, but only once `together` calls
+ * are in flight at the same moment: the programmers must really run at once, or the calls fail.
+ */
 class PerTaskLlm implements LlmClient {
   inFlight = 0;
   maxInFlight = 0;
-  constructor(private readonly replies: Record<string, string>) {}
+  private release!: () => void;
+  private readonly allIn: Promise<void>;
+  constructor(
+    private readonly replies: Record<string, string>,
+    private readonly together = Object.keys(replies).length,
+  ) {
+    this.allIn = new Promise((resolve) => (this.release = resolve));
+  }
 
   async call(options: LlmCallOptions): Promise<LlmCallResult> {
     this.inFlight += 1;
     this.maxInFlight = Math.max(this.maxInFlight, this.inFlight);
-    await new Promise((r) => setTimeout(r, 150));
-    this.inFlight -= 1;
+    if (this.inFlight >= this.together) this.release();
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`only ${this.maxInFlight} of ${this.together} calls were ever in flight together`)), 20_000);
+    });
+    try {
+      await Promise.race([this.allIn, timeout]);
+    } finally {
+      clearTimeout(timer);
+      this.inFlight -= 1;
+    }
     const taskId = options.request.meta?.taskId ?? '';
     const text = this.replies[taskId];
     if (text === undefined) throw new Error(`no reply for ${taskId}`);
