@@ -45,6 +45,8 @@ export interface JobSpec {
   lane?: Lane;
   files?: string[];
   repo?: string;
+  /** Checked on every subtask after its edit (see TaskSpec.verify). */
+  verify?: string[];
   submittedAt: string;
 }
 
@@ -72,6 +74,8 @@ export interface TaskSpec {
   pin?: string;
   /** Executor override for this task (POST /aider/edit forces aider). */
   executor?: 'aider' | 'native';
+  /** A command (argv, in cmd_allowlist.yaml) run in the worktree after the edit; non-zero fails the task. */
+  verify?: string[];
 }
 
 export interface TaskResult {

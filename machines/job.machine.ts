@@ -117,6 +117,7 @@ export function taskSpecFor(context: Pick<JobContext, 'job' | 'managerId' | 'pla
   const base = baseCommit ?? context.plan?.baseCommit;
   if (base) spec.baseCommit = base;
   if (subtask.requires) spec.requires = subtask.requires;
+  if (context.job.verify) spec.verify = context.job.verify;
   return spec;
 }
 

@@ -5,10 +5,11 @@
 import type { Logger } from 'pino';
 import type { ErrorData, Kpi, TaskResult, TaskSpec, TokenUsage } from '../../machines/domain.ts';
 import type { ResolvedProgrammer } from '../config/load-config.ts';
-import type { FsAllowlist } from '../config/schemas.ts';
+import type { CmdAllowlist, FsAllowlist } from '../config/schemas.ts';
 import { PasError, toErrorData } from '../errors.ts';
 import type { LlmClient, Receipt } from '../llm/types.ts';
 import { partialOutcomeOf, withPartialOutcome, type Executor, type ExecutorOutcome } from './executor.ts';
+import { runAllowedCommand } from './command-runner.ts';
 import { FsGuard } from './fs-guard.ts';
 import {
   changedPaths,
@@ -43,6 +44,8 @@ export interface RunProgrammerTaskInput {
   fsAllowlist?: FsAllowlist;
   /** Keep the worktree after the commit (it is removed by default; the branch holds the work). */
   keepWorktree?: boolean;
+  /** What a task's `verify` command may be; without it a task that asks to verify fails. */
+  cmdAllowlist?: CmdAllowlist;
 }
 
 const ZERO_KPI: Kpi = { files_changed: 0, lines_added: 0, lines_removed: 0 };
@@ -108,6 +111,8 @@ export async function runProgrammerTask(input: RunProgrammerTaskInput): Promise<
       const guard = new FsGuard(worktree.path, input.fsAllowlist);
       for (const changed of await changedPaths(worktree.path)) await guard.resolve(changed, 'write');
     }
+    if (task.verify && task.verify.length > 0) await verifyEdit(task, worktree.path, input, controller.signal, outcome);
+    checkpoint();
     const committed = await commitWorktree(worktree.path, commitMessage(task));
     commit = committed.commit;
     kpi = await diffKpi(input.repo, worktree.baseCommit, worktree.branch);
@@ -177,3 +182,25 @@ export async function runProgrammerTask(input: RunProgrammerTaskInput): Promise<
   if (outcome) result.summary = outcome.summary;
   return result;
 }
+
+/**
+ * Runs the task's verify command (allowlisted, no shell, the allowlist's timeout, killed with the
+ * task) in the worktree after the edit. A non-zero exit fails the task before anything is committed.
+ */
+async function verifyEdit(task: TaskSpec, worktree: string, input: RunProgrammerTaskInput, signal: AbortSignal, spent: ExecutorOutcome): Promise<void> {
+  if (!input.cmdAllowlist) {
+    throw withPartialOutcome(new PasError('PAS_ERR_CMD_NOT_ALLOWED', `task ${task.id} asks to run ${JSON.stringify(task.verify)} but no command allowlist is configured`), spent);
+  }
+  try {
+    const ran = await runAllowedCommand({ allowlist: input.cmdAllowlist, argv: task.verify!, cwd: worktree, signal });
+    input.log?.info({ taskId: task.id, command: ran.name, exitCode: ran.exitCode, durationMs: ran.durationMs }, 'verify command finished');
+    if (ran.exitCode !== 0) {
+      throw new PasError('PAS_ERR_CMD_FAILED', `verify command ${ran.name} exited ${ran.exitCode ?? ran.signal}`, {
+        details: { command: ran.name, exitCode: ran.exitCode, stdoutTail: ran.stdout.split('\n').slice(-40).join('\n'), stderrTail: ran.stderrTail },
+      });
+    }
+  } catch (err) {
+    throw withPartialOutcome(err, spent);
+  }
+}
+

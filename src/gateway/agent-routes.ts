@@ -46,6 +46,7 @@ export function registerAgentRoutes(app: FastifyInstance, runtime: Runtime, agen
         ...('job_id' in body && body.job_id ? { jobId: body.job_id } : {}),
         ...(body.timeout_s ? { timeoutMs: body.timeout_s * 1000 } : {}),
         ...(executor ? { executor } : {}),
+        ...(body.verify ? { verify: body.verify } : {}),
       });
       return reply.status(202).send({ task_id: task.id, job_id: task.jobId, programmer_id: agent.agentId, status: 'queued', status_url: `${prefix}/status/${task.id}` });
     };
@@ -69,6 +70,7 @@ export function registerAgentRoutes(app: FastifyInstance, runtime: Runtime, agen
         ...(body.lane ? { lane: body.lane as never } : {}),
         ...(body.files ? { files: body.files } : {}),
         ...(body.repo ? { repo: body.repo } : {}),
+        ...(body.verify ? { verify: body.verify } : {}),
       },
       agent.role === 'architect' ? undefined : agent.agentId,
     );

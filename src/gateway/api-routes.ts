@@ -43,6 +43,7 @@ export function registerApiRoutes(app: FastifyInstance, runtime: Runtime, feedSe
       ...(body.lane ? { lane: body.lane as never } : {}),
       ...(body.files ? { files: body.files } : {}),
       ...(body.repo ? { repo: body.repo } : {}),
+      ...(body.verify ? { verify: body.verify } : {}),
     });
     return reply.status(202).send({ job_id: job.id, status: job.status });
   });

@@ -5,6 +5,8 @@ import { modelRef } from '../config/schemas.ts';
 
 const noNul = (s: string) => !s.includes('\0');
 const relPath = z.string().min(1).max(1024).refine(noNul, 'must not contain NUL');
+/** A command as argv (no shell); it must match an entry of cmd_allowlist.yaml to run. */
+const verifySchema = z.array(z.string().min(1).max(4096).refine(noNul, 'must not contain NUL')).min(1).max(64);
 export const idSchema = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_:.-]{0,127}$/, 'an id is letters, digits, _ : . -');
 
 export const jobBodySchema = z.strictObject({
@@ -12,6 +14,7 @@ export const jobBodySchema = z.strictObject({
   lane: z.enum(LANES as [string, ...string[]]).optional(),
   files: z.array(relPath).max(500).optional(),
   repo: z.string().min(1).max(4096).refine(noNul, 'must not contain NUL').optional(),
+  verify: verifySchema.optional(),
 });
 
 export const executeBodySchema = z.strictObject({
@@ -21,6 +24,7 @@ export const executeBodySchema = z.strictObject({
   files: z.array(relPath).min(1).max(200),
   repo: z.string().min(1).max(4096).refine(noNul, 'must not contain NUL').optional(),
   timeout_s: z.number().positive().max(86_400).optional(),
+  verify: verifySchema.optional(),
 });
 
 /** Aider's own vocabulary: `message` is what `--message` gets. */
@@ -30,6 +34,7 @@ export const aiderEditBodySchema = z.strictObject({
   files: z.array(relPath).min(1).max(200),
   repo: z.string().min(1).max(4096).refine(noNul, 'must not contain NUL').optional(),
   timeout_s: z.number().positive().max(86_400).optional(),
+  verify: verifySchema.optional(),
 });
 
 export const agentChatBodySchema = z.strictObject({

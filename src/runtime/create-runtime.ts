@@ -72,6 +72,8 @@ export interface JobSubmission {
   lane?: Lane;
   files?: string[];
   repo?: string;
+  /** Run after every subtask's edit (cmd_allowlist.yaml); non-zero fails the subtask. */
+  verify?: string[];
   id?: string;
 }
 
@@ -84,6 +86,7 @@ export interface DirectTask {
   jobId?: string;
   timeoutMs?: number;
   executor?: 'aider' | 'native';
+  verify?: string[];
 }
 
 export interface AgentUsage {
@@ -353,6 +356,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
       }
       if (submission.files) spec.files = submission.files;
       if (submission.repo) spec.repo = submission.repo;
+      if (submission.verify) spec.verify = submission.verify;
       const target = via ?? architectId;
       if (!topology.agents.some((a) => a.agentId === target && a.role !== 'programmer')) {
         throw new PasError('PAS_ERR_AGENT_NOT_FOUND', `no Architect, Director or Manager "${target}"`);
@@ -382,6 +386,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
       if (direct.repo) task.repo = direct.repo;
       if (direct.timeoutMs) task.timeoutMs = direct.timeoutMs;
       if (direct.executor) task.executor = direct.executor;
+      if (direct.verify) task.verify = direct.verify;
       journal.upsertTask(task, 'queued');
       get(POOL_ID)?.send({ type: 'task.submitted', task });
       return task;

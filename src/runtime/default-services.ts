@@ -133,6 +133,7 @@ export function createDefaultServices(options: DefaultServiceOptions = {}) {
         runId,
         signal,
         fsAllowlist: config.fsAllowlist,
+        cmdAllowlist: config.cmdAllowlist,
         log: logger.child({ agentId: programmerId, role: 'programmer', taskId: task.id }),
       });
     };
