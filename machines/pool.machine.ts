@@ -87,7 +87,17 @@ function coded(code: string, retryable: boolean, message: string, details?: Reco
 
 /** The pure transition function of the pool. Never mutates its input. */
 export function poolStep(input: PoolContext, event: PoolEvent): PoolStepResult {
-  const context: PoolContext = structuredClone(input);
+  // Copy-on-write of exactly what the step mutates (scalars of members, the queue, the maps, the
+  // stats); task specs are never mutated, so they are shared. This runs on every pool event.
+  const context: PoolContext = {
+    ...input,
+    members: input.members.map((m) => ({ ...m })),
+    queue: [...input.queue],
+    running: { ...input.running },
+    tried: { ...input.tried },
+    restarts: { ...input.restarts },
+    stats: { ...input.stats },
+  };
   const deliveries: Delivery[] = [];
   const later: PoolStepResult['later'] = [];
   const member = (id: string) => context.members.find((m) => m.id === id);
