@@ -21,8 +21,13 @@ export interface GitResult {
 export interface GitOptions {
   /** Exit codes that are answers rather than failures (`diff --quiet` exits 1 on changes). */
   okCodes?: readonly number[];
-  /** Run under the repository's mutex (anything that writes refs, the index or worktrees). */
-  lock?: boolean;
+  /**
+   * Run under the repository's reader-writer lock. `shared`: operations that touch only their own
+   * worktree's admin entry, branch or merge worktree (many programmers at once). `exclusive` (or
+   * `true`): operations that sweep every worktree (`worktree prune`), which must not see one
+   * half-created. Lock-file collisions between shared holders are retried by execGit.
+   */
+  lock?: boolean | 'shared' | 'exclusive';
 }
 
 const GLOBAL_FLAGS = [
@@ -59,7 +64,42 @@ export function gitEnv(source: NodeJS.ProcessEnv = process.env): Record<string, 
 // ── per-repository mutex ────────────────────────────────────────────────────
 
 const repoKeys = new Map<string, Promise<string>>();
-const queues = new Map<string, Promise<void>>();
+
+/** A reader-writer lock that queues fairly: a waiting writer holds back later readers. */
+class RwLock {
+  private readers = 0;
+  private writer = false;
+  private readonly waiting: Array<{ exclusive: boolean; grant: () => void }> = [];
+
+  get idle(): boolean {
+    return this.readers === 0 && !this.writer && this.waiting.length === 0;
+  }
+
+  acquire(exclusive: boolean): Promise<void> {
+    if (this.waiting.length === 0 && this.free(exclusive)) {
+      this.take(exclusive);
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => this.waiting.push({ exclusive, grant: () => { this.take(exclusive); resolve(); } }));
+  }
+
+  release(exclusive: boolean): void {
+    if (exclusive) this.writer = false;
+    else this.readers--;
+    while (this.waiting.length > 0 && this.free(this.waiting[0]!.exclusive)) this.waiting.shift()!.grant();
+  }
+
+  private free(exclusive: boolean): boolean {
+    return exclusive ? !this.writer && this.readers === 0 : !this.writer;
+  }
+
+  private take(exclusive: boolean): void {
+    if (exclusive) this.writer = true;
+    else this.readers++;
+  }
+}
+
+const locks = new Map<string, RwLock>();
 
 /** The identity of a repository: the real path of its common git dir (shared by its worktrees). */
 export function repoKey(cwd: string): Promise<string> {
@@ -76,22 +116,21 @@ export function repoKey(cwd: string): Promise<string> {
   return key;
 }
 
-/** Runs `fn` while holding the mutex of the repository `cwd` belongs to. */
-export async function withRepoLock<T>(cwd: string, fn: () => Promise<T>): Promise<T> {
+/** Runs `fn` holding the lock of the repository `cwd` belongs to (exclusive unless `mode` says shared). */
+export async function withRepoLock<T>(cwd: string, fn: () => Promise<T>, mode: 'shared' | 'exclusive' = 'exclusive'): Promise<T> {
   const key = await repoKey(cwd);
-  const previous = queues.get(key) ?? Promise.resolve();
-  let release!: () => void;
-  const mine = new Promise<void>((resolve) => {
-    release = resolve;
-  });
-  const tail = previous.then(() => mine);
-  queues.set(key, tail);
-  await previous;
+  let lock = locks.get(key);
+  if (!lock) {
+    lock = new RwLock();
+    locks.set(key, lock);
+  }
+  const exclusive = mode === 'exclusive';
+  await lock.acquire(exclusive);
   try {
     return await fn();
   } finally {
-    release();
-    if (queues.get(key) === tail) queues.delete(key);
+    lock.release(exclusive);
+    if (lock.idle) locks.delete(key);
   }
 }
 
@@ -100,7 +139,7 @@ export async function withRepoLock<T>(cwd: string, fn: () => Promise<T>): Promis
 /** Runs `git <args>` in `cwd`; throws PAS_ERR_GIT unless the exit code is 0 or listed in okCodes. */
 export async function git(cwd: string, args: readonly string[], options: GitOptions = {}): Promise<GitResult> {
   const okCodes = options.okCodes ?? [];
-  if (options.lock) return withRepoLock(cwd, () => execGit(cwd, args, okCodes));
+  if (options.lock) return withRepoLock(cwd, () => execGit(cwd, args, okCodes), options.lock === 'shared' ? 'shared' : 'exclusive');
   return execGit(cwd, args, okCodes);
 }
 

@@ -40,7 +40,7 @@ export async function mergeTaskBranches(input: MergeBranchesInput): Promise<Merg
   const exists = await git(repo, ['rev-parse', '--verify', '--quiet', `refs/heads/${jobBranch}`], { okCodes: [1] });
   if (exists.exitCode !== 0) {
     const base = await resolveBaseCommit(repo, input.baseCommit);
-    await git(repo, ['branch', '--quiet', jobBranch, base], { lock: true });
+    await git(repo, ['branch', '--quiet', jobBranch, base], { lock: 'shared' });
   }
 
   const dir = input.workspacesDir
@@ -48,7 +48,7 @@ export async function mergeTaskBranches(input: MergeBranchesInput): Promise<Merg
     : path.join(await mkdtemp(path.join(os.tmpdir(), 'pas-merge-')), 'worktree');
   await removeWorktreeDir(repo, dir);
   await mkdir(path.dirname(dir), { recursive: true });
-  await git(repo, ['worktree', 'add', '--quiet', dir, jobBranch], { lock: true });
+  await git(repo, ['worktree', 'add', '--quiet', dir, jobBranch], { lock: 'shared' });
 
   const results: BranchMergeResult[] = [];
   try {
@@ -72,7 +72,7 @@ async function mergeOne(dir: string, jobBranch: string, branch: string): Promise
   if (contained.exitCode === 0) return { branch, status: 'merged', commit: await resolveBaseCommit(dir), alreadyMerged: true };
 
   const merge = await git(dir, ['merge', '--no-ff', '--no-edit', '-m', `pas: merge ${branch} into ${jobBranch}`, sha], {
-    lock: true,
+    lock: 'shared',
     okCodes: [1, 128],
   });
   if (merge.exitCode === 0) return { branch, status: 'merged', commit: await resolveBaseCommit(dir), alreadyMerged: false };
@@ -80,8 +80,8 @@ async function mergeOne(dir: string, jobBranch: string, branch: string): Promise
   const unmerged = await git(dir, ['diff', '--name-only', '--diff-filter=U', '-z']);
   const files = unmerged.stdout.split('\0').filter((f) => f.length > 0).sort();
   const inProgress = await git(dir, ['rev-parse', '--verify', '--quiet', 'MERGE_HEAD'], { okCodes: [1] });
-  if (inProgress.exitCode === 0) await git(dir, ['merge', '--abort'], { lock: true });
-  else await git(dir, ['reset', '--hard', '--quiet', 'HEAD'], { lock: true });
+  if (inProgress.exitCode === 0) await git(dir, ['merge', '--abort'], { lock: 'shared' });
+  else await git(dir, ['reset', '--hard', '--quiet', 'HEAD'], { lock: 'shared' });
 
   const why = (merge.stdout + merge.stderr).trim();
   if (files.length === 0) {

@@ -73,7 +73,7 @@ export async function createTaskWorktree(input: CreateWorktreeInput): Promise<Ta
 
   await removeWorktreeDir(input.repo, dir);
   await mkdir(path.dirname(dir), { recursive: true });
-  await git(input.repo, ['worktree', 'add', '--quiet', '-B', branch, dir, base], { lock: true });
+  await git(input.repo, ['worktree', 'add', '--quiet', '-B', branch, dir, base], { lock: 'shared' });
   return { path: dir, branch, baseCommit: base };
 }
 
@@ -88,7 +88,8 @@ export async function commitWorktree(worktree: string, message: string): Promise
   await git(worktree, ['add', '--all']);
   const staged = await git(worktree, ['diff', '--cached', '--quiet'], { okCodes: [1] });
   if (staged.exitCode === 0) return { commit: await resolveBaseCommit(worktree), changed: false };
-  await git(worktree, ['commit', '--quiet', '--no-verify', '-m', message], { lock: true });
+  // The commit touches only this worktree's index and its own branch: no repository lock.
+  await git(worktree, ['commit', '--quiet', '--no-verify', '-m', message]);
   return { commit: await resolveBaseCommit(worktree), changed: true };
 }
 
@@ -132,7 +133,7 @@ export async function removeTaskWorktree(input: RemoveWorktreeInput): Promise<vo
   await removeWorktreeDir(input.repo, input.worktree);
   if (input.deleteBranch) {
     const exists = await git(input.repo, ['rev-parse', '--verify', '--quiet', `refs/heads/${input.deleteBranch}`], { okCodes: [1] });
-    if (exists.exitCode === 0) await git(input.repo, ['branch', '--quiet', '-D', input.deleteBranch], { lock: true });
+    if (exists.exitCode === 0) await git(input.repo, ['branch', '--quiet', '-D', input.deleteBranch], { lock: 'shared' });
   }
 }
 
@@ -140,9 +141,10 @@ export async function removeTaskWorktree(input: RemoveWorktreeInput): Promise<vo
 export async function removeWorktreeDir(repo: string, dir: string): Promise<void> {
   const real = await realOrResolved(dir);
   const registered = (await listWorktrees(repo)).some((w) => w.path === real || w.path === path.resolve(dir));
-  if (registered) await git(repo, ['worktree', 'remove', '--force', '--force', dir], { lock: true });
+  if (registered) await git(repo, ['worktree', 'remove', '--force', '--force', dir], { lock: 'shared' });
   await rm(dir, { recursive: true, force: true });
-  await git(repo, ['worktree', 'prune'], { lock: true });
+  // `worktree remove` drops its own admin entry; only a stale one needs the repository-wide prune.
+  if (!registered) await git(repo, ['worktree', 'prune'], { lock: 'exclusive' });
 }
 
 export interface WorktreeEntry {
@@ -176,12 +178,12 @@ export async function listWorktrees(repo: string): Promise<WorktreeEntry[]> {
 export async function cleanupOrphanWorktrees(repo: string, workspacesDir: string, keep: ReadonlySet<string>): Promise<string[]> {
   const root = await realOrResolved(workspacesDir);
   const removed: string[] = [];
-  await git(repo, ['worktree', 'prune'], { lock: true });
+  await git(repo, ['worktree', 'prune'], { lock: 'exclusive' });
 
   const inside = (p: string) => p.startsWith(root + path.sep);
   for (const entry of await listWorktrees(repo)) {
     if (!inside(entry.path) || keep.has(path.basename(entry.path))) continue;
-    await git(repo, ['worktree', 'remove', '--force', '--force', entry.path], { lock: true });
+    await git(repo, ['worktree', 'remove', '--force', '--force', entry.path], { lock: 'exclusive' });
     await rm(entry.path, { recursive: true, force: true });
     removed.push(entry.path);
   }
@@ -197,7 +199,7 @@ export async function cleanupOrphanWorktrees(repo: string, workspacesDir: string
     }
     if ((await readdir(jobDir)).length === 0) await rm(jobDir, { recursive: true, force: true });
   }
-  await git(repo, ['worktree', 'prune'], { lock: true });
+  await git(repo, ['worktree', 'prune'], { lock: 'exclusive' });
   return removed;
 }
 
