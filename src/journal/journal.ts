@@ -120,7 +120,17 @@ export interface JournalOptions {
 
 export interface Journal {
   readonly path: string;
+  /** Durable when it returns (a deferred group is committed first): answer 202 only after it. */
   acceptJob(spec: JobSpec): AcceptResult;
+  /**
+   * Group every write made until the current synchronous burst of work ends into one transaction
+   * (one fsync), committed in a microtask — before any timer or I/O callback can run, so nothing
+   * observable happens between the writes and their commit. Writes stay visible to this process
+   * at once. Calling it again inside the burst does nothing.
+   */
+  deferCommit(): void;
+  /** Commits a deferred group now (no-op when none is open). */
+  flush(): void;
   /** Returns false (and writes nothing) when the job already has a terminal status. */
   setJobStatus(id: string, status: JobStatus, fields?: JobStatusFields): boolean;
   /**
@@ -614,6 +624,14 @@ export function openJournal(path: string, options: JournalOptions = {}): Journal
     return rows.map(toJob);
   };
 
+  let deferred = false;
+  /** Commits the group opened by deferCommit. */
+  function flush(): void {
+    if (!deferred) return;
+    deferred = false;
+    if (!closed && db.inTransaction) run('flush', () => db.exec('COMMIT'));
+  }
+
   const spend: SpendStore = {
     spent: (day) => run('spend.spent', () => stmt.spent.get(day)?.usd ?? 0),
     add: (day, usd) =>
@@ -630,7 +648,17 @@ export function openJournal(path: string, options: JournalOptions = {}): Journal
     get schemaVersion() {
       return schemaVersion;
     },
-    acceptJob: (spec) => run('acceptJob', () => acceptJob.immediate(spec)),
+    acceptJob: (spec) => {
+      flush();
+      return run('acceptJob', () => acceptJob.immediate(spec));
+    },
+    deferCommit: () => {
+      if (closed || deferred || db.inTransaction) return;
+      run('deferCommit', () => db.exec('BEGIN'));
+      deferred = true;
+      queueMicrotask(flush);
+    },
+    flush,
     setJobStatus: (id, status, fields = {}) => run('setJobStatus', () => setJobStatus.immediate(id, status, fields)),
     finishJob: (outcome) => run('finishJob', () => finishJob.immediate(outcome)),
     getJob: (id) => run('getJob', () => getJob(id)),
@@ -681,6 +709,7 @@ export function openJournal(path: string, options: JournalOptions = {}): Journal
     pragma: (name) => run('pragma', () => db.pragma(name, { simple: true })),
     close: () => {
       if (closed) return;
+      flush();
       closed = true;
       try {
         db.close();

@@ -237,6 +237,9 @@ export function createRuntime(options: RuntimeOptions): Runtime {
   const architectId = config.pas.architect.agent_id;
   bus.onEvent(({ target, event }) => {
     try {
+      // One synchronous burst of actor events (say a job fanning out ten subtasks) commits its
+      // projection writes together: one fsync, committed before any I/O callback runs.
+      journal.deferCommit();
       const e = event as Record<string, any>;
       if (event.type === 'job.submitted' && managerIds.has(target)) {
         // The Manager has it (maybe queued behind max_concurrent_tasks): record who, not yet running.

@@ -343,3 +343,47 @@ describe('journal', () => {
     expectPasError(() => openJournal(join(dir, 'artifacts', 'pas.db', 'inside-a-file.db')), 'PAS_ERR_JOURNAL');
   });
 });
+
+describe('journal deferred commits', () => {
+  it('groups the writes of one synchronous burst into one transaction that is committed before the next macrotask', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'pas-journal-defer-'));
+    const file = join(dir, 'pas.db');
+    const journal = openJournal(file);
+    const other = new Database(file, { readonly: true });
+    try {
+      journal.acceptJob({ id: 'J1', task: 't', submittedAt: '2026-01-01T00:00:00.000Z' });
+      journal.deferCommit();
+      journal.setJobStatus('J1', 'running', { managerId: 'Mgr-Code-01' });
+      journal.upsertTask({ id: 'T1', jobId: 'J1', managerId: 'Mgr-Code-01', replyTo: 'job:J1', instruction: 'x', files: [] }, 'queued');
+      // Visible to this process at once, not yet to another connection.
+      expect(journal.getJob('J1')!.status).toBe('running');
+      expect(other.prepare('SELECT status FROM jobs WHERE id = ?').get('J1')).toEqual({ status: 'accepted' });
+      expect(other.prepare('SELECT COUNT(*) AS n FROM tasks').get()).toEqual({ n: 0 });
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(other.prepare('SELECT status FROM jobs WHERE id = ?').get('J1')).toEqual({ status: 'running' });
+      expect(other.prepare('SELECT COUNT(*) AS n FROM tasks').get()).toEqual({ n: 1 });
+    } finally {
+      other.close();
+      journal.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('commits an open group before accepting a job, so the job is durable when acceptJob returns', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'pas-journal-defer-'));
+    const file = join(dir, 'pas.db');
+    const journal = openJournal(file);
+    const other = new Database(file, { readonly: true });
+    try {
+      journal.deferCommit();
+      journal.saveSnapshot('plan:J0', { subtasks: [] });
+      journal.acceptJob({ id: 'J2', task: 't', submittedAt: '2026-01-01T00:00:00.000Z' });
+      expect(other.prepare('SELECT id FROM jobs').all()).toEqual([{ id: 'J2' }]);
+      expect(other.prepare('SELECT actor_id FROM snapshots').all()).toEqual([{ actor_id: 'plan:J0' }]);
+    } finally {
+      other.close();
+      journal.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
