@@ -61,7 +61,7 @@ const payload = fc.oneof(
   body.map((b) => ({ type: 'application/json', raw: JSON.stringify(b) ?? 'null' })),
   body.map((b) => ({ type: 'application/json', raw: (JSON.stringify(b) ?? '').slice(0, -1) + '\u0000{' })),
   fc.tuple(fc.constantFrom('text/plain', 'application/x-www-form-urlencoded', 'multipart/form-data; boundary=x', 'application/json; charset=utf-16', 'application/xml', 'garbage'), fc.string({ maxLength: 80 })).map(([type, raw]) => ({ type, raw })),
-  fc.uint8Array({ maxLength: 200 }).map((bytes) => ({ type: 'application/json', raw: Buffer.from(bytes) })),
+  fc.uint8Array({ maxLength: 200 }).map((bytes) => ({ type: 'application/json', raw: new Blob([new Uint8Array(bytes)]) as Blob | string })),
   fc.constant({ type: undefined, raw: undefined }),
 );
 const paramValue = fc.oneof(
@@ -107,7 +107,7 @@ describe('fuzzing every HTTP route and WebSocket endpoint', () => {
     }
   });
 
-  async function send(base: string, route: string, param: string, q: Record<string, string>, p: { type: string | undefined; raw: string | Buffer | undefined }, methodOverride?: string) {
+  async function send(base: string, route: string, param: string, q: Record<string, string>, p: { type: string | undefined; raw: string | Blob | undefined }, methodOverride?: string) {
     const [method, template] = route.split(' ') as [string, string];
     const m = methodOverride ?? method;
     const search = new URLSearchParams(Object.entries(q)).toString();
