@@ -113,7 +113,7 @@ describe('a 49-programmer tree under 1,000 concurrent jobs', () => {
     expect(seqs.length).toBeGreaterThanOrEqual(2 * JOBS * 1.5);
     feed.terminate();
 
-    // Memory. The bound: this worker (vitest, the tree of 72 actors, 74 servers, 50 client
+    // Memory. The bound: this worker (vitest, the tree of 62 agents, 63 servers, 50 client
     // sockets, the journal) measured about 250 MB resident at its peak on a 2-core box; 600 MB
     // leaves room for slower GC while failing a leak of even 350 KB per job. The heap held after
     // the run is the bounded rings (feed 10,000 records) and caches, not a per-job leak: well
