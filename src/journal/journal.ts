@@ -123,10 +123,12 @@ export interface Journal {
   /** Durable when it returns (a deferred group is committed first): answer 202 only after it. */
   acceptJob(spec: JobSpec): AcceptResult;
   /**
-   * Group every write made until the current synchronous burst of work ends into one transaction
-   * (one fsync), committed in a microtask — before any timer or I/O callback can run, so nothing
-   * observable happens between the writes and their commit. Writes stay visible to this process
-   * at once. Calling it again inside the burst does nothing.
+   * Group every write made until the end of this event-loop iteration into one transaction (one
+   * fsync), committed by setImmediate: when 49 model replies are read in one poll phase, their
+   * bookkeeping shares one fsync instead of queueing 49 on the loop. Writes are visible to this
+   * process at once. A kill -9 inside the window loses at most that iteration's updates, and
+   * recovery then sees a consistent earlier state (as if the process had died a moment sooner):
+   * tasks it had not yet recorded as finished run again. acceptJob is never deferred.
    */
   deferCommit(): void;
   /** Commits a deferred group now (no-op when none is open). */
@@ -656,7 +658,7 @@ export function openJournal(path: string, options: JournalOptions = {}): Journal
       if (closed || deferred || db.inTransaction) return;
       run('deferCommit', () => db.exec('BEGIN'));
       deferred = true;
-      queueMicrotask(flush);
+      setImmediate(flush);
     },
     flush,
     setJobStatus: (id, status, fields = {}) => run('setJobStatus', () => setJobStatus.immediate(id, status, fields)),

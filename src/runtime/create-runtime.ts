@@ -237,8 +237,8 @@ export function createRuntime(options: RuntimeOptions): Runtime {
   const architectId = config.pas.architect.agent_id;
   bus.onEvent(({ target, event }) => {
     try {
-      // One synchronous burst of actor events (say a job fanning out ten subtasks) commits its
-      // projection writes together: one fsync, committed before any I/O callback runs.
+      // The projection writes of one event-loop iteration (a job fanning out ten subtasks, a wave
+      // of programmers finishing together) commit together: one fsync (see Journal.deferCommit).
       journal.deferCommit();
       const e = event as Record<string, any>;
       if (event.type === 'job.submitted' && managerIds.has(target)) {

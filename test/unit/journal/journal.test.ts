@@ -345,7 +345,7 @@ describe('journal', () => {
 });
 
 describe('journal deferred commits', () => {
-  it('groups the writes of one synchronous burst into one transaction that is committed before the next macrotask', async () => {
+  it('groups the writes of one event-loop iteration into one transaction, committed at the end of the iteration', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'pas-journal-defer-'));
     const file = join(dir, 'pas.db');
     const journal = openJournal(file);
