@@ -4,6 +4,7 @@
  * after the merge, and swept after a crash.
  */
 import { mkdir, readdir, readFile, realpath, rm, stat } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import type { Kpi } from '../../machines/domain.ts';
 import { PasError } from '../errors.ts';
@@ -141,10 +142,12 @@ export async function removeTaskWorktree(input: RemoveWorktreeInput): Promise<vo
 export async function removeWorktreeDir(repo: string, dir: string): Promise<void> {
   const real = await realOrResolved(dir);
   const registered = (await listWorktrees(repo)).some((w) => w.path === real || w.path === path.resolve(dir));
-  if (registered) await git(repo, ['worktree', 'remove', '--force', '--force', dir], { lock: 'shared' });
+  const present = existsSync(dir);
+  if (registered && present) await git(repo, ['worktree', 'remove', '--force', '--force', dir], { lock: 'shared' });
   await rm(dir, { recursive: true, force: true });
-  // `worktree remove` drops its own admin entry; only a stale one needs the repository-wide prune.
-  if (!registered) await git(repo, ['worktree', 'prune'], { lock: 'exclusive' });
+  // `worktree remove` drops its own admin entry. Only a stale pair (a folder git does not know, or an
+  // entry whose folder is gone) needs the repository-wide prune; a fresh task's path needs nothing.
+  if (registered !== present) await git(repo, ['worktree', 'prune'], { lock: 'exclusive' });
 }
 
 export interface WorktreeEntry {
