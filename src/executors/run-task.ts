@@ -12,11 +12,10 @@ import { partialOutcomeOf, withPartialOutcome, type Executor, type ExecutorOutco
 import { runAllowedCommand } from './command-runner.ts';
 import { FsGuard } from './fs-guard.ts';
 import {
-  changedPaths,
-  commitWorktree,
+  commitStaged,
   createTaskWorktree,
-  diffKpi,
   removeTaskWorktree,
+  stageAll,
   resolveBaseCommit,
   type TaskWorktree,
 } from './worktree.ts';
@@ -107,15 +106,17 @@ export async function runProgrammerTask(input: RunProgrammerTaskInput): Promise<
     });
     checkpoint();
 
+    const staged = await stageAll(worktree.path);
     if (input.fsAllowlist) {
       const guard = new FsGuard(worktree.path, input.fsAllowlist);
-      for (const changed of await changedPaths(worktree.path)) await guard.resolve(changed, 'write');
+      for (const changed of staged.paths) await guard.resolve(changed, 'write');
     }
+    // What the verify command leaves behind (build output, caches) is not staged, so never committed.
     if (task.verify && task.verify.length > 0) await verifyEdit(task, worktree.path, input, controller.signal, outcome);
     checkpoint();
-    const committed = await commitWorktree(worktree.path, commitMessage(task));
+    const committed = await commitStaged(worktree.path, commitMessage(task), staged);
     commit = committed.commit;
-    kpi = await diffKpi(input.repo, worktree.baseCommit, worktree.branch);
+    kpi = staged.kpi;
   } catch (err) {
     // A timeout or cancel explains whatever the executor threw on its way out; keep what it spent.
     const stop = interrupted();

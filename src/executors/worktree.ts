@@ -68,14 +68,55 @@ export async function resolveBaseCommit(repo: string, rev = 'HEAD'): Promise<str
 export async function createTaskWorktree(input: CreateWorktreeInput): Promise<TaskWorktree> {
   assertSafeId('job', input.jobId);
   assertSafeId('task', input.taskId);
-  const base = await resolveBaseCommit(input.repo, input.baseCommit);
+  // A full SHA (what a job's plan carries) needs no rev-parse: `worktree add` rejects a bad one.
+  const base = input.baseCommit && FULL_SHA.test(input.baseCommit) ? input.baseCommit : await resolveBaseCommit(input.repo, input.baseCommit);
   const dir = taskWorktreePath(input.workspacesDir, input.jobId, input.taskId);
   const branch = taskBranchName(input.jobId, input.taskId);
 
-  await removeWorktreeDir(input.repo, dir);
+  // A retried task finds its earlier folder; a fresh one has nothing to clear.
+  if (existsSync(dir)) await removeWorktreeDir(input.repo, dir);
   await mkdir(path.dirname(dir), { recursive: true });
-  await git(input.repo, ['worktree', 'add', '--quiet', '-B', branch, dir, base], { lock: 'shared' });
+  const add = () => git(input.repo, ['worktree', 'add', '--quiet', '-B', branch, dir, base], { lock: 'shared' });
+  try {
+    await add();
+  } catch (err) {
+    // An entry left by a crash whose folder is gone ("missing but already registered"): prune, retry once.
+    if (!/already registered|already exists/.test((err as Error).message)) throw err;
+    await removeWorktreeDir(input.repo, dir);
+    await add();
+  }
   return { path: dir, branch, baseCommit: base };
+}
+
+const FULL_SHA = /^[0-9a-f]{40}$/;
+
+export interface StagedChanges {
+  /** Paths (relative to the worktree) staged: changed, added or deleted. */
+  paths: string[];
+  /** Files and lines of the staged change against the worktree's base (HEAD). */
+  kpi: Kpi;
+}
+
+/**
+ * Stages everything in the worktree and reads the staged paths and their line counts in one
+ * `diff --cached --numstat` (the worktree's HEAD is the task's base, so this is the task's diff).
+ */
+export async function stageAll(worktree: string): Promise<StagedChanges> {
+  await git(worktree, ['add', '--all']);
+  const out = await git(worktree, ['diff', '--cached', '--numstat', '--no-renames', '-z']);
+  const paths: string[] = [];
+  for (const record of out.stdout.split('\0')) {
+    const match = /^(?:\d+|-)\t(?:\d+|-)\t(.+)$/s.exec(record);
+    if (match) paths.push(match[1]!);
+  }
+  return { paths, kpi: parseNumstat(out.stdout) };
+}
+
+/** Commits what stageAll staged (nothing staged: the base stands) and returns the commit. */
+export async function commitStaged(worktree: string, message: string, staged: StagedChanges): Promise<CommitResult> {
+  // The commit touches only this worktree's index and its own branch: no repository lock.
+  if (staged.paths.length > 0) await git(worktree, ['commit', '--quiet', '--no-verify', '-m', message]);
+  return { commit: await resolveBaseCommit(worktree), changed: staged.paths.length > 0 };
 }
 
 export interface CommitResult {
@@ -86,22 +127,7 @@ export interface CommitResult {
 
 /** Stages everything in the worktree and commits it as PAS <pas@localhost>. */
 export async function commitWorktree(worktree: string, message: string): Promise<CommitResult> {
-  await git(worktree, ['add', '--all']);
-  const staged = await git(worktree, ['diff', '--cached', '--quiet'], { okCodes: [1] });
-  if (staged.exitCode === 0) return { commit: await resolveBaseCommit(worktree), changed: false };
-  // The commit touches only this worktree's index and its own branch: no repository lock.
-  await git(worktree, ['commit', '--quiet', '--no-verify', '-m', message]);
-  return { commit: await resolveBaseCommit(worktree), changed: true };
-}
-
-/** Paths (relative to the worktree) changed, added or deleted since HEAD, untracked included. */
-export async function changedPaths(worktree: string): Promise<string[]> {
-  const out = await git(worktree, ['status', '--porcelain=v1', '-z', '--untracked-files=all', '--no-renames']);
-  const paths: string[] = [];
-  for (const entry of out.stdout.split('\0')) {
-    if (entry.length > 3) paths.push(entry.slice(3));
-  }
-  return paths;
+  return commitStaged(worktree, message, await stageAll(worktree));
 }
 
 /** `git diff --numstat base..ref` as KPIs; a binary file counts as changed with no lines. */
@@ -131,7 +157,10 @@ export interface RemoveWorktreeInput {
 }
 
 export async function removeTaskWorktree(input: RemoveWorktreeInput): Promise<void> {
-  await removeWorktreeDir(input.repo, input.worktree);
+  // The task's own worktree is registered and present: remove it directly (one git call); anything
+  // unexpected falls back to the careful path.
+  const direct = await git(input.repo, ['worktree', 'remove', '--force', '--force', input.worktree], { lock: 'shared', okCodes: [128] });
+  if (direct.exitCode !== 0 || existsSync(input.worktree)) await removeWorktreeDir(input.repo, input.worktree);
   if (input.deleteBranch) {
     const exists = await git(input.repo, ['rev-parse', '--verify', '--quiet', `refs/heads/${input.deleteBranch}`], { okCodes: [1] });
     if (exists.exitCode === 0) await git(input.repo, ['branch', '--quiet', '-D', input.deleteBranch], { lock: 'shared' });
