@@ -48,7 +48,7 @@ export async function mergeTaskBranches(input: MergeBranchesInput): Promise<Merg
     : path.join(await mkdtemp(path.join(os.tmpdir(), 'pas-merge-')), 'worktree');
   await removeWorktreeDir(repo, dir);
   await mkdir(path.dirname(dir), { recursive: true });
-  await git(repo, ['worktree', 'add', '--quiet', dir, jobBranch], { lock: 'shared' });
+  await git(repo, ['worktree', 'add', '--quiet', dir, jobBranch], { lock: 'exclusive' });
 
   const results: BranchMergeResult[] = [];
   try {

@@ -76,7 +76,8 @@ export async function createTaskWorktree(input: CreateWorktreeInput): Promise<Ta
   // A retried task finds its earlier folder; a fresh one has nothing to clear.
   if (existsSync(dir)) await removeWorktreeDir(input.repo, dir);
   await mkdir(path.dirname(dir), { recursive: true });
-  const add = () => git(input.repo, ['worktree', 'add', '--quiet', '-B', branch, dir, base], { lock: 'shared' });
+  // Exclusive: git's worktree admin files are not safe against a concurrent add, remove or list.
+  const add = () => git(input.repo, ['worktree', 'add', '--quiet', '-B', branch, dir, base], { lock: 'exclusive' });
   try {
     await add();
   } catch (err) {
@@ -159,7 +160,7 @@ export interface RemoveWorktreeInput {
 export async function removeTaskWorktree(input: RemoveWorktreeInput): Promise<void> {
   // The task's own worktree is registered and present: remove it directly (one git call); anything
   // unexpected falls back to the careful path.
-  const direct = await git(input.repo, ['worktree', 'remove', '--force', '--force', input.worktree], { lock: 'shared', okCodes: [128] });
+  const direct = await git(input.repo, ['worktree', 'remove', '--force', '--force', input.worktree], { lock: 'exclusive', okCodes: [128] });
   if (direct.exitCode !== 0 || existsSync(input.worktree)) await removeWorktreeDir(input.repo, input.worktree);
   if (input.deleteBranch) {
     const exists = await git(input.repo, ['rev-parse', '--verify', '--quiet', `refs/heads/${input.deleteBranch}`], { okCodes: [1] });
@@ -172,7 +173,7 @@ export async function removeWorktreeDir(repo: string, dir: string): Promise<void
   const real = await realOrResolved(dir);
   const registered = (await listWorktrees(repo)).some((w) => w.path === real || w.path === path.resolve(dir));
   const present = existsSync(dir);
-  if (registered && present) await git(repo, ['worktree', 'remove', '--force', '--force', dir], { lock: 'shared' });
+  if (registered && present) await git(repo, ['worktree', 'remove', '--force', '--force', dir], { lock: 'exclusive' });
   await rm(dir, { recursive: true, force: true });
   // `worktree remove` drops its own admin entry. Only a stale pair (a folder git does not know, or an
   // entry whose folder is gone) needs the repository-wide prune; a fresh task's path needs nothing.
@@ -186,7 +187,9 @@ export interface WorktreeEntry {
 }
 
 export async function listWorktrees(repo: string): Promise<WorktreeEntry[]> {
-  const out = await git(repo, ['worktree', 'list', '--porcelain', '-z']);
+  // Shared with other readers, never beside a `worktree add`/`remove` (exclusive): git reads every
+  // admin entry and fails on one half made ("failed to read .git/worktrees/<x>/commondir").
+  const out = await git(repo, ['worktree', 'list', '--porcelain', '-z'], { lock: 'shared' });
   const entries: WorktreeEntry[] = [];
   let current: WorktreeEntry | undefined;
   for (const field of out.stdout.split('\0')) {

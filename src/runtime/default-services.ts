@@ -85,6 +85,8 @@ export function createDefaultServices(options: DefaultServiceOptions = {}) {
      * on (or later losing) the shared worktree.
      */
     const runs = new Map<string, Promise<unknown>>();
+    /** The orphan sweep of each repository this run has used, once each (see runTask). */
+    const repoSweeps = new Map<string, Promise<void>>();
     // Built before the runtime recovers and starts: nothing of this run holds a worktree yet, so
     // whatever a killed run left in the repositories of its unfinished jobs is an orphan.
     const startupSweep = sweepAfterCrash(ctx, workspacesDir, cleaned);
@@ -107,13 +109,20 @@ export function createDefaultServices(options: DefaultServiceOptions = {}) {
       await startupSweep;
       const programmer = programmerOf(programmerId);
       const repo = task.repo ?? (await ensureScratchRepo(dataDir, task.jobId, task.instruction));
-      if (!cleaned.has(repo)) {
-        // Worktrees left by a crash are found and removed once per repository per run.
-        cleaned.add(repo);
+      // Worktrees left by a crash are found and removed once per repository per run. Every task on
+      // the repository waits for that sweep: a worktree made while it runs would be taken for an orphan.
+      let sweep = repoSweeps.get(repo);
+      if (!sweep && !cleaned.has(repo)) {
         const running = new Set(journal.runningTasks().map((t) => t.id));
-        const removed = await cleanupOrphanWorktrees(repo, workspacesDir, running).catch(() => []);
-        if (removed.length > 0) logger.warn({ repo, removed }, 'removed worktrees left by an earlier run');
+        sweep = cleanupOrphanWorktrees(repo, workspacesDir, running).then(
+          (removed) => {
+            if (removed.length > 0) logger.warn({ repo, removed }, 'removed worktrees left by an earlier run');
+          },
+          () => undefined,
+        );
+        repoSweeps.set(repo, sweep);
       }
+      await sweep;
       // The journal numbers every start of the task (see the runtime's projection of task.assigned).
       const attempt = journal.getTask(task.id)?.attempt ?? task.attempt ?? 1;
       const sink = {

@@ -116,13 +116,17 @@ describe('fault injection on a running tree', () => {
     const ids = await Promise.all(jobs.map((j) => submit(t, j.task, undefined, ['a', 'b'])));
     const finished = await Promise.all(ids.map((id) => t.runtime.waitForJob(id, 90_000)));
 
+    // No subtask failed for anything but the injected LLM fault.
+    const unexpected = finished.flatMap((job) => t.runtime.journal.tasksForJob(job.id).filter((x) => x.status !== 'completed' && x.result?.error?.code !== 'PAS_ERR_LLM_ALL_FAILED'));
+    expect(unexpected.map((x) => `${x.id}: ${x.status} ${x.result?.error?.message ?? x.error?.message}`)).toEqual([]);
     jobs.forEach((j, i) => {
       const job = finished[i]!;
       const b = taskOf(job.id, 'b');
       if (j.times === 1) {
-        expect([j.code, job.status, b.status]).toEqual([j.code, 'completed', 'completed']);
+        expect([j.code, job.status, b.status, taskOf(job.id, 'a').result?.error?.message ?? null, b.result?.error?.code === 'PAS_ERR_LLM_ALL_FAILED' ? null : (b.result?.error?.message ?? null)]).toEqual([j.code, 'completed', 'completed', null, null]);
       } else {
-        expect([j.code, job.status, b.status, b.merged]).toEqual([j.code, 'partial', 'failed', false]);
+        const a = taskOf(job.id, 'a');
+        expect([j.code, job.status, b.status, b.merged, a.status, a.result?.error?.message ?? null]).toEqual([j.code, 'partial', 'failed', false, 'completed', null]);
         const error = b.result!.error!;
         expect(error.code).toBe('PAS_ERR_LLM_ALL_FAILED');
         expect((error.details as { causes: Array<{ code: string }> }).causes.map((c) => c.code)).toContain(j.code);
