@@ -6,11 +6,10 @@
  * every accepted (202) job listed and terminal with a reason, no task branch merged twice,
  * no receipt written twice in one run, a receipt for every completed task.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
 import { stringify } from 'yaml';
 import { TERMINAL_JOB_STATUSES } from '../../machines/domain.ts';
@@ -19,10 +18,10 @@ import { openJournal } from '../../src/journal/journal.ts';
 import type { CassetteEntry } from '../../src/llm/providers/scripted-adapter.ts';
 import { buildTopology } from '../../src/runtime/topology.ts';
 import { freePortOffset } from '../support/ports.ts';
+import { kill9, startPasUp, type PasProcess } from '../support/pas-process.ts';
 import { tempConfig } from '../support/test-config.ts';
 import { readAllReceipts, reasonOf } from './hardening-support.ts';
 
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const FILES = ['k1', 'k2', 'k3'] as const;
 /** How long each file's edit takes to answer: kills land before, during and after them. */
 const DELAYS: Record<(typeof FILES)[number], number> = { k1: 150, k2: 600, k3: 1400 };
@@ -68,10 +67,7 @@ function cassette(): CassetteEntry[] {
   }));
 }
 
-interface Running {
-  child: ChildProcess;
-  url: string;
-}
+type Running = PasProcess;
 
 async function git(cwd: string, ...args: string[]): Promise<string> {
   const r = await execa('git', ['-c', 'commit.gpgsign=false', '-c', 'user.name=t', '-c', 'user.email=t@example.com', ...args], { cwd });
@@ -94,37 +90,16 @@ export async function runKillTrials(options: KillTrialOptions): Promise<KillTria
   const top = buildTopology(loadConfig(cfg.dir));
   const portOffset = await freePortOffset([top.gatewayPort, ...top.agents.map((a) => a.port)]);
 
-  const up = async (): Promise<Running> => {
-    let output = '';
-    const child = spawn(process.execPath, ['bin/pas.mjs', 'up', '--offline', '--quiet', '--port-offset', String(portOffset), '--data-dir', dataDir], {
-      cwd: ROOT,
-      env: { ...process.env, PAS_CONFIG_DIR: cfg.dir, PAS_API_TOKEN: '' },
-      stdio: ['ignore', 'pipe', 'pipe'],
+  const up = (): Promise<Running> =>
+    startPasUp({
+      configDir: cfg.dir,
+      dataDir,
+      portOffset,
+      track: (child) => {
+        children.add(child);
+        child.once('exit', () => children.delete(child));
+      },
     });
-    children.add(child);
-    child.once('exit', () => children.delete(child));
-    child.stdout!.setEncoding('utf8').on('data', (d: string) => (output += d));
-    child.stderr!.setEncoding('utf8').on('data', (d: string) => (output += d));
-    await new Promise<void>((resolve, reject) => {
-      const onExit = (code: number | null) => reject(new Error(`pas up exited ${code} before it was ready:\n${output}`));
-      child.once('exit', onExit);
-      const check = setInterval(() => {
-        if (output.includes('Ctrl-C to drain')) {
-          clearInterval(check);
-          child.off('exit', onExit);
-          resolve();
-        }
-      }, 20);
-    });
-    return { child, url: `http://127.0.0.1:${6101 + portOffset}` };
-  };
-
-  const kill9 = async (child: ChildProcess) => {
-    if (child.exitCode !== null || child.signalCode !== null) return;
-    const exited = new Promise((resolve) => child.once('exit', resolve));
-    child.kill('SIGKILL');
-    await exited;
-  };
 
   const submit = async (url: string, n: number): Promise<void> => {
     await Promise.all(
@@ -155,7 +130,7 @@ export async function runKillTrials(options: KillTrialOptions): Promise<KillTria
       const running = await up();
       // Kill while the submissions are still arriving in some trials, after them in others.
       const afterMs = Math.floor(random() * (options.maxKillDelayMs ?? 2500));
-      const killer = new Promise<void>((resolve) => setTimeout(() => void kill9(running.child).then(resolve), afterMs));
+      const killer = new Promise<void>((resolve) => setTimeout(() => void kill9(running.child).then(() => resolve()), afterMs));
       await submit(running.url, options.jobsPerTrial);
       await killer;
       kills.push({ trial, afterMs, accepted: accepted.length });

@@ -3,11 +3,10 @@
  * the job is still listed and finishes (requeue) or is reported (interrupt), finished subtasks
  * are not redone, no receipt is written twice, and the worktrees the killed run left are removed.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { loadConfig } from '../../../src/config/load-config.ts';
@@ -16,10 +15,10 @@ import type { CassetteEntry } from '../../../src/llm/providers/scripted-adapter.
 import { buildTopology } from '../../../src/runtime/topology.ts';
 import { createTempRepo, gitOut, type TempRepo } from '../../support/git-fixtures.ts';
 import { freePortOffset } from '../../support/ports.ts';
+import { kill9 as killNow, startPasUp, type PasProcess } from '../../support/pas-process.ts';
 import { tempConfig, type TempConfig } from '../../support/test-config.ts';
 import { getJson, postJson, until, untilTerminal } from './jobs-support.ts';
 
-const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const TASK = 'Bump all four counters';
 const NAMES = ['fast1', 'fast2', 'slow1', 'slow2'] as const;
 const FILES = Object.fromEntries(NAMES.map((n) => [`src/${n}.js`, `export const ${n} = 1;\n`]));
@@ -46,11 +45,7 @@ function cassette(slowMs: number, failing = false): CassetteEntry[] {
   ];
 }
 
-interface Running {
-  child: ChildProcess;
-  url: string;
-  output: () => string;
-}
+type Running = PasProcess;
 
 describe('crash recovery of `pas up`', () => {
   let cfg: TempConfig | undefined;
@@ -72,35 +67,11 @@ describe('crash recovery of `pas up`', () => {
     cfg = repo = dataDir = undefined;
   });
 
-  async function pasUp(portOffset: number): Promise<Running> {
-    let output = '';
-    const child = spawn(process.execPath, ['bin/pas.mjs', 'up', '--offline', '--quiet', '--port-offset', String(portOffset), '--data-dir', dataDir!], {
-      cwd: ROOT,
-      env: { ...process.env, PAS_CONFIG_DIR: cfg!.dir, PAS_API_TOKEN: '' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    children.push(child);
-    child.stdout!.setEncoding('utf8').on('data', (d: string) => (output += d));
-    child.stderr!.setEncoding('utf8').on('data', (d: string) => (output += d));
-    const url = `http://127.0.0.1:${6101 + portOffset}`;
-    await new Promise<void>((resolve, reject) => {
-      const onExit = (code: number | null) => reject(new Error(`pas up exited ${code} before it was ready:\n${output}`));
-      child.once('exit', onExit);
-      const check = setInterval(() => {
-        if (output.includes('Ctrl-C to drain')) {
-          clearInterval(check);
-          child.off('exit', onExit);
-          resolve();
-        }
-      }, 25);
-    });
-    return { child, url, output: () => output };
-  }
+  const pasUp = (portOffset: number): Promise<Running> =>
+    startPasUp({ configDir: cfg!.dir, dataDir: dataDir!, portOffset, track: (child) => children.push(child) });
 
   async function kill9(child: ChildProcess): Promise<void> {
-    const exited = new Promise<NodeJS.Signals | null>((resolve) => child.once('exit', (_code, signal) => resolve(signal)));
-    child.kill('SIGKILL');
-    expect(await exited).toBe('SIGKILL');
+    expect(await killNow(child)).toBe('SIGKILL');
   }
 
   /** Boots, submits the job, and SIGKILLs the tree once the fast subtasks are done and the slow ones run. */
