@@ -3,6 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import { writeLlmSetting } from '../config/settings-writer.ts';
 import { PasError } from '../errors.ts';
 import type { Runtime } from '../runtime/create-runtime.ts';
+import { agentTree } from '../runtime/transition-record.ts';
 import { parseOr400 } from './http-errors.ts';
 import { idParamsSchema, jobBodySchema, listJobsQuerySchema, llmSettingsBodySchema } from './schemas.ts';
 import { agentHealth, jobView, llmView, modelsView, poolView } from './views.ts';
@@ -17,7 +18,7 @@ export function registerApiRoutes(app: FastifyInstance, runtime: Runtime, feedSe
     return agent;
   };
 
-  app.get('/api/tree', async () => ({ seq: feedSeq(), tree: runtime.tree() }));
+  app.get('/api/tree', async () => ({ seq: feedSeq(), tree: agentTree(runtime.tree()) }));
   app.get('/api/agents', async () => ({ agents: runtime.topology.agents.map((a) => agentHealth(runtime, a)) }));
   app.get('/api/agents/:id', async (request) => {
     const { id } = parseOr400(idParamsSchema, request.params, 'params');

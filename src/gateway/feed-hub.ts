@@ -10,7 +10,7 @@ import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import { WebSocket, WebSocketServer, type RawData } from 'ws';
 import type { AgentRole } from '../../machines/domain.ts';
-import type { TransitionRecord, TreeNode } from '../runtime/transition-record.ts';
+import { agentTree, type AgentTree, type TransitionRecord, type TreeNode } from '../runtime/transition-record.ts';
 
 export type TransitionInput = Omit<TransitionRecord, 'seq' | 'v' | 'type' | 'ts'> & { ts?: string };
 
@@ -48,7 +48,7 @@ export interface HelloMessage {
   v: 1;
   type: 'hello';
   seq: number;
-  tree: TreeNode[];
+  tree: AgentTree;
   /** Set when `since` asked for records no longer held (or from another hub lifetime). */
   gap?: true;
   /** With `gap`: the oldest seq the client will receive. */
@@ -299,12 +299,12 @@ export class FeedHub {
     this.heartbeat.unref();
   }
 
-  private safeTree(): TreeNode[] {
+  private safeTree(): AgentTree {
     try {
-      return this.tree().map(cleanNode);
+      return agentTree(this.tree().map(cleanNode));
     } catch (err) {
       this.logger?.warn({ err }, 'feed tree() threw; sending an empty tree');
-      return [];
+      return {};
     }
   }
 }

@@ -17,6 +17,16 @@ export interface TransitionRecord {
   error?: string;
 }
 
+/**
+ * The agent tree as the WebSocket hello and GET /api/tree send it (CONTRACT §5: `"tree": {…every
+ * agent with role, parent, state…}`): an object keyed by agent id, in tree order.
+ */
+export type AgentTree = Record<string, TreeNode>;
+
+export function agentTree(nodes: readonly TreeNode[]): AgentTree {
+  return Object.fromEntries(nodes.map((node) => [node.agentId, node]));
+}
+
 /** One node of the agent tree (the WebSocket hello and GET /api/tree). */
 export interface TreeNode {
   agentId: string;

@@ -149,7 +149,7 @@ const feed = connectFeed({
     // Settings are fetched on every reconnect, since a restart may have come with edited files.
     if (hello.gap) logNote(`Feed resumed with a gap (gateway now at seq ${hello.seq}); refreshed everything.`);
     else if (since !== null) logNote(`Reconnected; caught up from seq ${since}.`);
-    applyTree(hello.tree);
+    applyTree(Object.values(hello.tree));
     void loadSettings();
     requestRefresh();
   },
@@ -588,7 +588,7 @@ async function saveSettings(c) {
   showMessage(c, `Saved to ${file.split(/[\\/]/).pop()}; ${c.id} now uses ${result.body.primary}${result.body.backup ? ` (backup ${result.body.backup})` : ''}.`, 'ok');
   // The live agent's health and the tree's breaker pills follow the new choice.
   const tree = await api('/api/tree');
-  if (tree.ok) applyTree(tree.body.tree);
+  if (tree.ok) applyTree(Object.values(tree.body.tree));
   requestRefresh();
 }
 

@@ -117,7 +117,7 @@ describe('FeedHub on a real socket', () => {
     hub.publish(transition(2));
     const c = await client(port);
     await until(() => c.messages.length >= 1, 5000, 'hello');
-    expect(c.messages[0]).toEqual({ v: 1, type: 'hello', seq: 2, tree: TREE });
+    expect(c.messages[0]).toEqual({ v: 1, type: 'hello', seq: 2, tree: { Architect: TREE[0], 'Prog-001': TREE[1] } });
 
     const published: TransitionRecord[] = [];
     for (let n = 3; n <= 52; n += 1) published.push(hub.publish(transition(n, { jobId: 'job-1', taskId: `t-${n}` })));
@@ -179,7 +179,7 @@ describe('FeedHub on a real socket', () => {
     const c = await client(port);
     hub.publish(transition(1));
     await until(() => c.messages.length >= 2, 5000, 'hello and transition');
-    expect(c.messages[0]).toEqual({ v: 1, type: 'hello', seq: 0, tree: [] });
+    expect(c.messages[0]).toEqual({ v: 1, type: 'hello', seq: 0, tree: {} });
     expect(c.messages[1]?.seq).toBe(1);
   });
 

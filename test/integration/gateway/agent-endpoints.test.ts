@@ -3,6 +3,7 @@
  * and under /agents/{agentId}/… on the gateway, the Manager/Director/Architect job endpoints,
  * the Programmer task endpoints, and the gateway's own /api.
  */
+import type { TreeNode } from '../../../src/runtime/transition-record.ts';
 import { describe, expect, it } from 'vitest';
 import { inProcessServices } from '../../support/in-process-services.ts';
 import { DEFAULT_AGENTS, GATEWAY_BASE_PORT, http, until, useCleanup } from './gateway-helpers.ts';
@@ -128,10 +129,10 @@ describe('agent endpoints on their own ports and under /agents/{agentId} on the 
 
     const treeAnswer = await http(`${api}/tree`);
     expect(treeAnswer.status).toBe(200);
-    const agents = treeAnswer.body.tree.filter((n: { role: string }) => n.role !== 'breaker');
+    const agents = Object.values(treeAnswer.body.tree as Record<string, TreeNode>).filter((n: { role: string }) => n.role !== 'breaker');
     expect(agents.map((n: { agentId: string }) => n.agentId)).toEqual(DEFAULT_AGENTS.map((a) => a.id));
     for (const node of agents) expect(node).toMatchObject({ role: expect.any(String), state: 'IDLE', parent: node.role === 'architect' ? null : expect.any(String) });
-    const breakers = treeAnswer.body.tree.filter((n: { role: string }) => n.role === 'breaker');
+    const breakers = Object.values(treeAnswer.body.tree as Record<string, TreeNode>).filter((n: { role: string }) => n.role === 'breaker');
     expect(breakers.length).toBe(tree.runtime.topology.breakers.length);
     expect(breakers.every((b: { state: string }) => b.state === 'closed')).toBe(true);
 

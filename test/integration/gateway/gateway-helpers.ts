@@ -52,7 +52,7 @@ export async function until(check: () => boolean | Promise<boolean>, timeoutMs =
   }
 }
 
-export type FeedMessage = (TransitionRecord & { type: 'transition' }) | { v: 1; type: 'hello'; seq: number; tree: TreeNode[]; gap?: true; oldestSeq?: number };
+export type FeedMessage = (TransitionRecord & { type: 'transition' }) | { v: 1; type: 'hello'; seq: number; tree: Record<string, TreeNode>; gap?: true; oldestSeq?: number };
 
 export interface FeedClient {
   ws: WebSocket;

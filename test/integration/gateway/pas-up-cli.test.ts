@@ -71,7 +71,7 @@ describe('pas up (the CLI, as a child process)', () => {
     const feed = await openFeed(gateway);
     cleanup.defer(() => feed.ws.terminate());
     await until(() => feed.messages.length >= 1, 5000, 'hello');
-    const agents = feed.hello().tree.filter((n) => n.role !== 'breaker');
+    const agents = Object.values(feed.hello().tree).filter((n) => n.role !== 'breaker');
     expect(agents).toHaveLength(23);
     expect(agents.map((n) => n.agentId)).toEqual(DEFAULT_AGENTS.map((a) => a.id));
 

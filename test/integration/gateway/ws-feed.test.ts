@@ -44,18 +44,20 @@ describe('the /ws feed on the gateway', () => {
 
     const hello = client.hello();
     expect(hello).toMatchObject({ v: 1, type: 'hello', seq: tree.gateway!.hub.stats().seq });
-    const agents = hello.tree.filter((n) => n.role !== 'breaker');
+    const nodes = Object.values(hello.tree);
+    expect(Object.keys(hello.tree)).toEqual(nodes.map((n) => n.agentId));
+    const agents = nodes.filter((n) => n.role !== 'breaker');
     expect(agents.map((n) => n.agentId)).toEqual(DEFAULT_AGENTS.map((a) => a.id));
     for (const node of agents) {
       const want = DEFAULT_AGENTS.find((a) => a.id === node.agentId)!;
       expect(node).toMatchObject({ role: want.role, state: 'IDLE', port: want.port + tree.portOffset });
       if (node.role === 'architect') expect(node.parent).toBeNull();
-      else expect(hello.tree.some((p) => p.agentId === node.parent)).toBe(true);
+      else expect(hello.tree[node.parent!]).toBeDefined();
     }
-    const breakers = hello.tree.filter((n) => n.role === 'breaker');
+    const breakers = nodes.filter((n) => n.role === 'breaker');
     expect(breakers.map((b) => b.agentId).sort()).toEqual(tree.runtime.topology.breakers.map((b) => b.agentId).sort());
     expect(breakers.every((b) => b.state === 'closed')).toBe(true);
-    const prog6 = hello.tree.find((n) => n.agentId === 'Prog-006')!;
+    const prog6 = hello.tree['Prog-006']!;
     expect(prog6.breakers).toEqual(['breaker:anthropic/claude-sonnet-4', 'breaker:anthropic/claude-3-7-sonnet']);
 
     const jobId = await runJob(tree, { task: 'touch three files', lane: 'Code', files: ['a.ts', 'b.ts', 'c.ts'] });
