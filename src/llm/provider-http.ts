@@ -7,6 +7,7 @@ import { createParser, type EventSourceMessage } from 'eventsource-parser';
 import { PasError } from '../errors.ts';
 import type { ProviderConfig } from '../config/schemas.ts';
 import { httpError, toProviderError, type CallSite, type ProtocolKind } from './provider-errors.ts';
+import type { ChatRequest } from './types.ts';
 
 export type FetchLike = typeof fetch;
 
@@ -161,3 +162,27 @@ export function adapterDefaults(opts: AdapterOptions): { env: NodeJS.ProcessEnv;
 export function record(value: unknown): Record<string, unknown> | undefined {
   return value && typeof value === 'object' && !Array.isArray(value) ? (value as Record<string, unknown>) : undefined;
 }
+
+/** One provider call, resolved once: its call site (for coded errors), base URL, key and stream flag. */
+export interface PreparedCall {
+  site: CallSite;
+  base: string;
+  key: string | undefined;
+  stream: boolean;
+  /** POSTs `body` to `url` with the provider's timeout, the caller's signal, and the adapter's fetch and clock. */
+  post<T>(url: string, headers: Record<string, string>, body: unknown, consume: PostOptions<T>['consume']): Promise<T>;
+}
+
+export function prepareCall(kind: Exclude<ProtocolKind, 'scripted'>, opts: AdapterOptions, model: string, request: ChatRequest): PreparedCall {
+  const { env, fetch, now, timeoutMs } = adapterDefaults(opts);
+  const site: CallSite = { provider: opts.name, kind, model, env };
+  const base = resolveBaseUrl(kind, opts);
+  return {
+    site,
+    base,
+    key: resolveApiKey(opts, site),
+    stream: request.stream === true,
+    post: (url, headers, body, consume) => postJson({ site, url, headers, body, timeoutMs, signal: request.signal, fetch, now, consume }),
+  };
+}
+

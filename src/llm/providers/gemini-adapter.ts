@@ -9,7 +9,7 @@ import { PasError } from '../../errors.ts';
 import type { TokenUsage } from '../../../machines/domain.ts';
 import type { ChatRequest, ChatResponse, ProviderAdapter } from '../types.ts';
 import { malformed, streamError, type CallSite } from '../provider-errors.ts';
-import { adapterDefaults, count, parseJson, postJson, readSse, resolveApiKey, resolveBaseUrl, type AdapterOptions, record } from '../provider-http.ts';
+import { count, parseJson, readSse, prepareCall, type AdapterOptions, record } from '../provider-http.ts';
 
 interface UsageMetadata {
   promptTokenCount?: number;
@@ -73,59 +73,45 @@ export function createGeminiAdapter(opts: AdapterOptions): ProviderAdapter {
   return {
     provider,
     async chat(model: string, request: ChatRequest): Promise<ChatResponse> {
-      const { env, fetch, now, timeoutMs } = adapterDefaults(opts);
-      const site: CallSite = { provider, kind: 'google', model, env };
-      const base = resolveBaseUrl('google', opts);
-      const key = resolveApiKey(opts, site);
-      const stream = request.stream === true;
+      const { site, base, key, stream, post } = prepareCall('google', opts, model, request);
       const path = `${base}/v1beta/models/${encodeURIComponent(model)}`;
-      return postJson({
-        site,
-        url: stream ? `${path}:streamGenerateContent?alt=sse` : `${path}:generateContent`,
-        headers: key ? { 'x-goog-api-key': key } : {},
-        body: geminiBody(request),
-        timeoutMs,
-        signal: request.signal,
-        fetch,
-        now,
-        consume: async (res) => {
-          if (!stream) {
-            const json = record(parseJson(await res.text(), (e) => { throw malformed(site, 'body is not JSON', e); }));
-            if (!json) throw malformed(site, 'body is not an object');
-            const refused = blocked(site, json);
-            if (refused) throw refused;
-            if (!Array.isArray(json.candidates)) throw malformed(site, 'no candidates');
-            const { text, finishReason } = chunkText(json);
-            const out: ChatResponse = { text, usage: geminiUsage(record(json.usageMetadata) as UsageMetadata | undefined), provider, model };
-            if (finishReason !== undefined) out.finishReason = finishReason;
-            return out;
-          }
-          let text = '';
-          let usage: UsageMetadata | undefined;
-          let finishReason: string | undefined;
-          let chunks = 0;
-          await readSse(res, (event) => {
-            const json = record(parseJson(event.data, (e) => { throw malformed(site, 'SSE data is not JSON', e); }));
-            if (!json) throw malformed(site, 'SSE data is not an object');
-            if (json.error) throw streamError(site, json);
-            const refused = blocked(site, json);
-            if (refused) throw refused;
-            chunks++;
-            const piece = chunkText(json);
-            if (piece.text) {
-              text += piece.text;
-              request.onToken?.(piece.text);
-            }
-            if (piece.finishReason) finishReason = piece.finishReason;
-            // Each chunk repeats the running usage; the last one is the total.
-            const u = record(json.usageMetadata);
-            if (u) usage = u as UsageMetadata;
-          });
-          if (chunks === 0) throw malformed(site, 'empty stream');
-          const out: ChatResponse = { text, usage: geminiUsage(usage), provider, model };
+      return post(stream ? `${path}:streamGenerateContent?alt=sse` : `${path}:generateContent`, key ? { 'x-goog-api-key': key } : {}, geminiBody(request), async (res) => {
+        if (!stream) {
+          const json = record(parseJson(await res.text(), (e) => { throw malformed(site, 'body is not JSON', e); }));
+          if (!json) throw malformed(site, 'body is not an object');
+          const refused = blocked(site, json);
+          if (refused) throw refused;
+          if (!Array.isArray(json.candidates)) throw malformed(site, 'no candidates');
+          const { text, finishReason } = chunkText(json);
+          const out: ChatResponse = { text, usage: geminiUsage(record(json.usageMetadata) as UsageMetadata | undefined), provider, model };
           if (finishReason !== undefined) out.finishReason = finishReason;
           return out;
-        },
+        }
+        let text = '';
+        let usage: UsageMetadata | undefined;
+        let finishReason: string | undefined;
+        let chunks = 0;
+        await readSse(res, (event) => {
+          const json = record(parseJson(event.data, (e) => { throw malformed(site, 'SSE data is not JSON', e); }));
+          if (!json) throw malformed(site, 'SSE data is not an object');
+          if (json.error) throw streamError(site, json);
+          const refused = blocked(site, json);
+          if (refused) throw refused;
+          chunks++;
+          const piece = chunkText(json);
+          if (piece.text) {
+            text += piece.text;
+            request.onToken?.(piece.text);
+          }
+          if (piece.finishReason) finishReason = piece.finishReason;
+          // Each chunk repeats the running usage; the last one is the total.
+          const u = record(json.usageMetadata);
+          if (u) usage = u as UsageMetadata;
+        });
+        if (chunks === 0) throw malformed(site, 'empty stream');
+        const out: ChatResponse = { text, usage: geminiUsage(usage), provider, model };
+        if (finishReason !== undefined) out.finishReason = finishReason;
+        return out;
       });
     },
   };

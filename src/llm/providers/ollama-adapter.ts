@@ -6,8 +6,8 @@
  */
 import type { TokenUsage } from '../../../machines/domain.ts';
 import type { ChatRequest, ChatResponse, ProviderAdapter } from '../types.ts';
-import { malformed, streamError, truncatedStream, type CallSite } from '../provider-errors.ts';
-import { adapterDefaults, count, parseJson, postJson, readNdjson, resolveApiKey, resolveBaseUrl, type AdapterOptions, record } from '../provider-http.ts';
+import { malformed, streamError, truncatedStream } from '../provider-errors.ts';
+import { count, parseJson, readNdjson, prepareCall, type AdapterOptions, record } from '../provider-http.ts';
 
 export function ollamaUsage(json: Record<string, unknown> | undefined): TokenUsage {
   return { input: count(json?.prompt_eval_count), output: count(json?.eval_count) };
@@ -19,59 +19,46 @@ export function createOllamaAdapter(opts: AdapterOptions): ProviderAdapter {
   return {
     provider,
     async chat(model: string, request: ChatRequest): Promise<ChatResponse> {
-      const { env, fetch, now, timeoutMs } = adapterDefaults(opts);
-      const site: CallSite = { provider, kind: 'ollama', model, env };
-      const base = resolveBaseUrl('ollama', opts);
-      const key = resolveApiKey(opts, site); // a proxied Ollama may sit behind a bearer token
-      const stream = request.stream === true;
+      // A key, when configured, is sent as a bearer token (a proxied Ollama may sit behind one).
+      const { site, base, key, stream, post } = prepareCall('ollama', opts, model, request);
       const options: Record<string, unknown> = {};
       if (request.temperature !== undefined) options.temperature = request.temperature;
       if (request.maxTokens !== undefined) options.num_predict = request.maxTokens;
       const body: Record<string, unknown> = { model, messages: request.messages, stream };
       if (Object.keys(options).length > 0) body.options = options;
-      return postJson({
-        site,
-        url: `${base}/api/chat`,
-        headers: key ? { authorization: `Bearer ${key}` } : {},
-        body,
-        timeoutMs,
-        signal: request.signal,
-        fetch,
-        now,
-        consume: async (res) => {
-          if (!stream) {
-            const json = record(parseJson(await res.text(), (e) => { throw malformed(site, 'body is not JSON', e); }));
-            if (!json) throw malformed(site, 'body is not an object');
-            if (json.error !== undefined) throw streamError(site, json);
-            const message = record(json.message);
-            if (!message) throw malformed(site, 'no message');
-            const out: ChatResponse = {
-              text: typeof message.content === 'string' ? message.content : '',
-              usage: ollamaUsage(json),
-              provider,
-              model,
-            };
-            if (typeof json.done_reason === 'string') out.finishReason = json.done_reason;
-            return out;
-          }
-          let text = '';
-          let last: Record<string, unknown> | undefined;
-          await readNdjson(res, (line) => {
-            const json = record(parseJson(line, (e) => { throw malformed(site, 'NDJSON line is not JSON', e); }));
-            if (!json) throw malformed(site, 'NDJSON line is not an object');
-            if (json.error !== undefined) throw streamError(site, json);
-            const content = record(json.message)?.content;
-            if (typeof content === 'string' && content.length > 0) {
-              text += content;
-              request.onToken?.(content);
-            }
-            if (json.done === true) last = json;
-          });
-          if (!last) throw truncatedStream(site, 'no line with done: true');
-          const out: ChatResponse = { text, usage: ollamaUsage(last), provider, model };
-          if (typeof last.done_reason === 'string') out.finishReason = last.done_reason;
+      return post(`${base}/api/chat`, key ? { authorization: `Bearer ${key}` } : {}, body, async (res) => {
+        if (!stream) {
+          const json = record(parseJson(await res.text(), (e) => { throw malformed(site, 'body is not JSON', e); }));
+          if (!json) throw malformed(site, 'body is not an object');
+          if (json.error !== undefined) throw streamError(site, json);
+          const message = record(json.message);
+          if (!message) throw malformed(site, 'no message');
+          const out: ChatResponse = {
+            text: typeof message.content === 'string' ? message.content : '',
+            usage: ollamaUsage(json),
+            provider,
+            model,
+          };
+          if (typeof json.done_reason === 'string') out.finishReason = json.done_reason;
           return out;
-        },
+        }
+        let text = '';
+        let last: Record<string, unknown> | undefined;
+        await readNdjson(res, (line) => {
+          const json = record(parseJson(line, (e) => { throw malformed(site, 'NDJSON line is not JSON', e); }));
+          if (!json) throw malformed(site, 'NDJSON line is not an object');
+          if (json.error !== undefined) throw streamError(site, json);
+          const content = record(json.message)?.content;
+          if (typeof content === 'string' && content.length > 0) {
+            text += content;
+            request.onToken?.(content);
+          }
+          if (json.done === true) last = json;
+        });
+        if (!last) throw truncatedStream(site, 'no line with done: true');
+        const out: ChatResponse = { text, usage: ollamaUsage(last), provider, model };
+        if (typeof last.done_reason === 'string') out.finishReason = last.done_reason;
+        return out;
       });
     },
   };

@@ -7,8 +7,8 @@
  */
 import type { TokenUsage } from '../../../machines/domain.ts';
 import type { ChatRequest, ChatResponse, ProviderAdapter } from '../types.ts';
-import { malformed, streamError, truncatedStream, type CallSite } from '../provider-errors.ts';
-import { adapterDefaults, count, parseJson, postJson, readSse, resolveApiKey, resolveBaseUrl, type AdapterOptions, record } from '../provider-http.ts';
+import { malformed, streamError, truncatedStream } from '../provider-errors.ts';
+import { count, parseJson, readSse, prepareCall, type AdapterOptions, record } from '../provider-http.ts';
 
 interface OpenAiUsage {
   prompt_tokens?: number;
@@ -32,11 +32,7 @@ export function createOpenAiAdapter(opts: AdapterOptions): ProviderAdapter {
   return {
     provider,
     async chat(model: string, request: ChatRequest): Promise<ChatResponse> {
-      const { env, fetch, now, timeoutMs } = adapterDefaults(opts);
-      const site: CallSite = { provider, kind: 'openai', model, env };
-      const base = resolveBaseUrl('openai', opts);
-      const key = resolveApiKey(opts, site);
-      const stream = request.stream === true;
+      const { site, base, key, stream, post } = prepareCall('openai', opts, model, request);
       const body: Record<string, unknown> = { model, messages: request.messages, stream };
       if (request.temperature !== undefined) body.temperature = request.temperature;
       if (request.maxTokens !== undefined) {
@@ -44,57 +40,47 @@ export function createOpenAiAdapter(opts: AdapterOptions): ProviderAdapter {
         body[new URL(base).hostname === 'api.openai.com' ? 'max_completion_tokens' : 'max_tokens'] = request.maxTokens;
       }
       if (stream) body.stream_options = { include_usage: true };
-      return postJson({
-        site,
-        url: `${base}/chat/completions`,
-        headers: key ? { authorization: `Bearer ${key}` } : {},
-        body,
-        timeoutMs,
-        signal: request.signal,
-        fetch,
-        now,
-        consume: async (res) => {
-          if (!stream) {
-            const text = await res.text();
-            const json = record(parseJson(text, (e) => { throw malformed(site, 'body is not JSON', e); }));
-            const choice = record(Array.isArray(json?.choices) ? json.choices[0] : undefined);
-            const message = record(choice?.message);
-            if (!json || !message) throw malformed(site, 'no choices[0].message');
-            const out: ChatResponse = {
-              text: typeof message.content === 'string' ? message.content : '',
-              usage: openAiUsage(json.usage as OpenAiUsage | undefined),
-              provider,
-              model,
-            };
-            if (typeof choice?.finish_reason === 'string') out.finishReason = choice.finish_reason;
-            return out;
-          }
-          let text = '';
-          let usage: OpenAiUsage | undefined;
-          let finishReason: string | undefined;
-          let done = false;
-          await readSse(res, (event) => {
-            if (event.data === '[DONE]') {
-              done = true;
-              return;
-            }
-            const chunk = record(parseJson(event.data, (e) => { throw malformed(site, 'SSE data is not JSON', e); }));
-            if (!chunk) throw malformed(site, 'SSE data is not an object');
-            if (chunk.error) throw streamError(site, { error: chunk.error });
-            if (chunk.usage) usage = chunk.usage as OpenAiUsage;
-            const choice = record(Array.isArray(chunk.choices) ? chunk.choices[0] : undefined);
-            const delta = record(choice?.delta);
-            if (typeof delta?.content === 'string' && delta.content.length > 0) {
-              text += delta.content;
-              request.onToken?.(delta.content);
-            }
-            if (typeof choice?.finish_reason === 'string') finishReason = choice.finish_reason;
-          });
-          if (!done && finishReason === undefined) throw truncatedStream(site, 'no finish_reason and no [DONE]');
-          const out: ChatResponse = { text, usage: openAiUsage(usage), provider, model };
-          if (finishReason !== undefined) out.finishReason = finishReason;
+      return post(`${base}/chat/completions`, key ? { authorization: `Bearer ${key}` } : {}, body, async (res) => {
+        if (!stream) {
+          const text = await res.text();
+          const json = record(parseJson(text, (e) => { throw malformed(site, 'body is not JSON', e); }));
+          const choice = record(Array.isArray(json?.choices) ? json.choices[0] : undefined);
+          const message = record(choice?.message);
+          if (!json || !message) throw malformed(site, 'no choices[0].message');
+          const out: ChatResponse = {
+            text: typeof message.content === 'string' ? message.content : '',
+            usage: openAiUsage(json.usage as OpenAiUsage | undefined),
+            provider,
+            model,
+          };
+          if (typeof choice?.finish_reason === 'string') out.finishReason = choice.finish_reason;
           return out;
-        },
+        }
+        let text = '';
+        let usage: OpenAiUsage | undefined;
+        let finishReason: string | undefined;
+        let done = false;
+        await readSse(res, (event) => {
+          if (event.data === '[DONE]') {
+            done = true;
+            return;
+          }
+          const chunk = record(parseJson(event.data, (e) => { throw malformed(site, 'SSE data is not JSON', e); }));
+          if (!chunk) throw malformed(site, 'SSE data is not an object');
+          if (chunk.error) throw streamError(site, { error: chunk.error });
+          if (chunk.usage) usage = chunk.usage as OpenAiUsage;
+          const choice = record(Array.isArray(chunk.choices) ? chunk.choices[0] : undefined);
+          const delta = record(choice?.delta);
+          if (typeof delta?.content === 'string' && delta.content.length > 0) {
+            text += delta.content;
+            request.onToken?.(delta.content);
+          }
+          if (typeof choice?.finish_reason === 'string') finishReason = choice.finish_reason;
+        });
+        if (!done && finishReason === undefined) throw truncatedStream(site, 'no finish_reason and no [DONE]');
+        const out: ChatResponse = { text, usage: openAiUsage(usage), provider, model };
+        if (finishReason !== undefined) out.finishReason = finishReason;
+        return out;
       });
     },
   };
