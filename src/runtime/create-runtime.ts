@@ -221,6 +221,19 @@ export function createRuntime(options: RuntimeOptions): Runtime {
     entry.cost_usd = Math.round((entry.cost_usd + (plan.costUsd ?? 0)) * 1e6) / 1e6;
   };
   const spend = journal.spendStore();
+  const budgetExhausted = () => {
+    const cost = config.pool.cost_optimization;
+    return cost.enabled && spend.spent(today()) >= cost.max_daily_spend_usd;
+  };
+  /** Tells the pool when today's budget runs out (or a new day restores it) so it routes to free programmers only. */
+  let lastExhausted = false;
+  const syncBudget = () => {
+    const exhausted = budgetExhausted();
+    if (exhausted === lastExhausted) return;
+    lastExhausted = exhausted;
+    system.system.get(POOL_ID)?.send({ type: exhausted ? 'budget.exhausted' : 'budget.restored' });
+    logger.info({ exhausted, day: today() }, exhausted ? 'daily budget spent: paid programmers get no more tasks today' : 'daily budget available again');
+  };
 
   const waiters = new Map<string, Set<(job: JobRecord) => void>>();
   const settleWaiters = (jobId: string) => {
@@ -268,6 +281,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
       } else if (event.type === 'task.finished' && target.length > 0 && !managerIds.has(target)) {
         const result = e.result as TaskResult;
         if (journal.finishTask(result) && result.programmerId) countUsage(result);
+        syncBudget();
       } else if (event.type === 'xstate.done.actor.mergeJob') {
         for (const taskId of (e.output as MergeOutcome).merged) journal.markMerged(taskId);
       } else if (event.type === 'job.finished' && target === architectId) {
@@ -312,6 +326,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
     const ref = system.system.get(breakerId(breaker.key)) as BreakerRef | undefined;
     if (ref) breakers.adopt(breaker.key, ref);
   }
+  syncBudget();
 
   const get = (id: string) => system.system.get(id);
   let stopped = false;
@@ -417,15 +432,15 @@ export function createRuntime(options: RuntimeOptions): Runtime {
     },
     budget() {
       const day = today();
-      const max = config.pool.cost_optimization.max_daily_spend_usd;
-      const spent = spend.spent(day);
-      return { max_daily_spend_usd: max, spent_today_usd: spent, exhausted: config.pool.cost_optimization.enabled && spent >= max, day };
+      return { max_daily_spend_usd: config.pool.cost_optimization.max_daily_spend_usd, spent_today_usd: spend.spent(day), exhausted: budgetExhausted(), day };
     },
     getJob: (id) => journal.getJob(id),
     cancelJob(id) {
       const job = journal.getJob(id);
       if (!job || TERMINAL_JOB_STATUSES.includes(job.status)) return false;
-      get(architectId)?.send({ type: 'job.cancel', jobId: id });
+      // The Manager that holds the job cancels it (whoever it was submitted through); before a
+      // Manager has it, the Architect routes the cancel down its lane.
+      get(job.managerId ?? architectId)?.send({ type: 'job.cancel', jobId: id });
       return true;
     },
     waitForJob(id, timeoutMs = 60_000) {
@@ -478,6 +493,12 @@ export function createRuntime(options: RuntimeOptions): Runtime {
  * accepted job that has not ended is handed to the Architect again with its journaled plan and
  * finished results, so finished work is not redone.
  */
+/** Results a job answers by sending the task again, so they do not end it. */
+const PROVISIONAL_CODES = new Set(['PAS_ERR_POOL_QUEUE_FULL', 'PAS_ERR_SUPERVISOR_ESCALATED']);
+function provisional(result: TaskResult): boolean {
+  return result.status === 'cancelled' || PROVISIONAL_CODES.has(result.error?.code ?? '');
+}
+
 function resumeUnfinished(runtime: Runtime, mode: 'requeue' | 'interrupt'): void {
   const { journal } = runtime;
   const report = journal.recover({ mode });
@@ -486,7 +507,9 @@ function resumeUnfinished(runtime: Runtime, mode: 'requeue' | 'interrupt'): void
     const plan = journal.loadSnapshot<JobPlan>(`plan:${job.id}`);
     const tasks = journal.tasksForJob(job.id);
     // Every task that finished (completed or failed) keeps its result: finished work is not redone.
-    const results = tasks.filter((t) => t.result).map((t) => t.result!);
+    // A refusal the job would have retried (queue full, a first escalation, a hand-back cancel) is not
+    // a verdict: that subtask runs again.
+    const results = tasks.filter((t) => t.result && !provisional(t.result)).map((t) => t.result!);
     if (mode === 'interrupt') {
       for (const t of tasks.filter((t) => t.status === 'interrupted' && !t.result)) {
         results.push({ taskId: t.id, jobId: job.id, programmerId: t.programmerId ?? '', status: 'failed', error: t.error ?? { code: 'PAS_ERR_TASK_INTERRUPTED', retryable: true, message: 'interrupted by a restart' } });
@@ -497,5 +520,12 @@ function resumeUnfinished(runtime: Runtime, mode: 'requeue' | 'interrupt'): void
     if (plan) event.resume = { plan, results };
     runtime.logger.info({ jobId: job.id, resumed: !!plan, finishedTasks: results.length }, 'resuming job after restart');
     architect?.send(event);
+  }
+  // Tasks sent straight to a programmer (POST /execute) belong to no job: put them back in the pool.
+  const pool = runtime.system.system.get(POOL_ID);
+  for (const task of journal.queuedTasks()) {
+    if (task.spec.replyTo !== DIRECT_REPLY_TO) continue;
+    runtime.logger.info({ taskId: task.id, programmerId: task.spec.pin }, 'resuming direct task after restart');
+    pool?.send({ type: 'task.submitted', task: task.spec });
   }
 }

@@ -1,0 +1,109 @@
+/**
+ * What a restart and a cancel must not get wrong: refusals a job would have retried are not
+ * verdicts, direct tasks are picked up again, a cancel reaches the Manager that holds the job
+ * whichever agent it was submitted through, and a spent budget steers the pool to free programmers.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { loadConfig, type PasConfig } from '../../../src/config/load-config.ts';
+import { createRuntime, type Runtime } from '../../../src/runtime/create-runtime.ts';
+import { inProcessServices } from '../../support/in-process-services.ts';
+import { SHIPPED_CONFIGS } from '../../support/test-config.ts';
+
+const runtimes: Runtime[] = [];
+const dirs: string[] = [];
+afterEach(async () => {
+  for (const rt of runtimes.splice(0)) await rt.stop();
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+
+function configWith(change: (c: any) => void): PasConfig {
+  const config = structuredClone(loadConfig(SHIPPED_CONFIGS)) as any;
+  change(config);
+  return config;
+}
+
+function boot(config: PasConfig, dataDir: string, taskMs: number) {
+  const services = inProcessServices({ taskMs });
+  const rt = createRuntime({ config, dataDir, services });
+  runtimes.push(rt);
+  return { rt, services };
+}
+
+function tmp(): string {
+  const d = mkdtempSync(path.join(os.tmpdir(), 'pas-restart-'));
+  dirs.push(d);
+  return d;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe('restarts and cancels', () => {
+  it('runs again, after a restart, the subtasks the pool had refused as queue-full instead of keeping that refusal as their result', async () => {
+    const config = configWith((c) => (c.pool.load_balancing.max_queue_per_programmer = 1));
+    const dataDir = tmp();
+    const { rt } = boot(config, dataDir, 5_000);
+    const files = Array.from({ length: 10 }, (_, i) => `f${i}.txt`);
+    const jobs = [1, 2, 3].map(() => rt.submitJob({ task: 'x', files, lane: 'Code' }));
+    await sleep(300);
+    const refused = jobs.flatMap((j) => rt.journal.tasksForJob(j.id)).filter((t) => t.error?.code === 'PAS_ERR_POOL_QUEUE_FULL');
+    expect(refused.length).toBeGreaterThan(0);
+    await rt.stop();
+
+    const { rt: again } = boot(config, dataDir, 20);
+    for (const job of jobs) {
+      const done = await again.waitForJob(job.id, 20_000);
+      expect(done.status).toBe('completed');
+      expect(done.outcome!.tasks.every((t) => t.status === 'completed')).toBe(true);
+    }
+  });
+
+  it('puts a direct task that was running back in the pool after a restart, and runs it', async () => {
+    const config = loadConfig(SHIPPED_CONFIGS);
+    const dataDir = tmp();
+    const { rt } = boot(config, dataDir, 5_000);
+    const task = rt.submitTask({ programmerId: 'Prog-001', instruction: 'x', files: ['a.txt'] });
+    await sleep(100);
+    expect(rt.journal.getTask(task.id)?.status).toBe('running');
+    await rt.stop();
+
+    const { rt: again, services } = boot(config, dataDir, 20);
+    for (let i = 0; i < 100 && again.journal.getTask(task.id)?.status !== 'completed'; i++) await sleep(20);
+    expect(again.journal.getTask(task.id)?.status).toBe('completed');
+    expect(services.started).toEqual([{ taskId: task.id, programmerId: 'Prog-001' }]);
+  });
+
+  it.each([['the Architect', undefined], ['a Director', 'Dir-Code'], ['a Manager', 'Mgr-Code-01']])(
+    'cancels a job submitted through %s',
+    async (_who, via) => {
+      const { rt } = boot(loadConfig(SHIPPED_CONFIGS), tmp(), 3_000);
+      const job = rt.submitJob({ task: 'x', files: ['a.txt', 'b.txt'], lane: 'Code' }, via);
+      await sleep(100);
+      expect(rt.cancelJob(job.id)).toBe(true);
+      expect((await rt.waitForJob(job.id, 6_000)).status).toBe('cancelled');
+    },
+  );
+
+  it('tells the pool when the daily budget is spent, so paid programmers get no more tasks, and when a new day makes it available again', async () => {
+    let clock = Date.parse('2026-03-01T23:59:00.000Z');
+    const rt = createRuntime({ config: loadConfig(SHIPPED_CONFIGS), dataDir: tmp(), services: inProcessServices({ taskMs: 20 }), now: () => new Date(clock) });
+    runtimes.push(rt);
+    expect(rt.poolContext().budgetExhausted).toBe(false);
+    rt.journal.spendStore().add(rt.budget().day, rt.budget().max_daily_spend_usd);
+    await rt.waitForJob(rt.submitJob({ task: 'x', files: ['a.txt'], lane: 'Code' }).id, 5_000);
+    expect(rt.poolContext().budgetExhausted).toBe(true);
+    // Paid-only work is refused at the pool with the budget code; free work still runs.
+    const paid = rt.submitTask({ programmerId: 'Prog-006', instruction: 'x', files: ['a.txt'] });
+    for (let i = 0; i < 100 && !rt.journal.getTask(paid.id)?.result; i++) await sleep(10);
+    expect(rt.journal.getTask(paid.id)?.result?.error?.code).toBe('PAS_ERR_BUDGET_EXHAUSTED');
+
+    clock += 120_000; // past midnight UTC: a new day's budget
+    await rt.waitForJob(rt.submitJob({ task: 'x', files: ['b.txt'], lane: 'Code' }).id, 5_000);
+    expect(rt.poolContext().budgetExhausted).toBe(false);
+    const paidAgain = rt.submitTask({ programmerId: 'Prog-006', instruction: 'x', files: ['a.txt'] });
+    for (let i = 0; i < 100 && !rt.journal.getTask(paidAgain.id)?.result; i++) await sleep(10);
+    expect(rt.journal.getTask(paidAgain.id)?.result?.status).toBe('completed');
+  });
+});
