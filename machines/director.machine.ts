@@ -33,7 +33,7 @@ export interface DirectorContext {
 export type DirectorEvent =
   | { type: 'job.submitted'; job: JobSpec; resume?: JobResume }
   | { type: 'job.finished'; outcome: JobOutcome }
-  | { type: 'job.bounced'; job: JobSpec; from: string }
+  | { type: 'job.bounced'; job: JobSpec; from: string; resume?: JobResume }
   | { type: 'job.cancel'; jobId: string }
   | { type: 'manager.failed'; managerId: string }
   | { type: 'manager.ready'; managerId: string }
@@ -89,7 +89,7 @@ export const directorMachine = setup({
       load[pick.id] = (load[pick.id] ?? 0) + 1;
       jobs[job.id] = pick.id;
       enqueue.assign({ load, jobs, down, cursor: pick.cursor, bounces: { ...context.bounces, [job.id]: bounces } });
-      enqueue.sendTo(target, (event.type === 'job.submitted' && event.resume ? { type: 'job.submitted', job, resume: event.resume } : { type: 'job.submitted', job }) as AnyEventObject);
+      enqueue.sendTo(target, (event.resume ? { type: 'job.submitted', job, resume: event.resume } : { type: 'job.submitted', job }) as AnyEventObject);
     }),
     settle: enqueueActions(({ context, event, enqueue, system }) => {
       if (event.type !== 'job.finished') return;

@@ -221,7 +221,9 @@ export const jobMachine = setup({
       const task = context.pending[result.taskId];
       if (!task) return; // not ours, or already settled: a task ends exactly once
       const code = result.error?.code;
-      if (result.status === 'failed' && code === 'PAS_ERR_POOL_QUEUE_FULL') {
+      // A cancel this job did not ask for (it leaves `running` when it cancels) came from an earlier
+      // run of the same job, stopped when its Manager failed: the subtask still has to be done.
+      if (result.status === 'cancelled' || (result.status === 'failed' && code === 'PAS_ERR_POOL_QUEUE_FULL')) {
         enqueue.raise({ type: 'task.resubmit', taskId: task.id }, { delay: 'requeueDelay' });
         return;
       }

@@ -8,7 +8,7 @@
  */
 import { assign, enqueueActions, setup, type AnyEventObject } from 'xstate';
 import type { ErrorData, JobOutcome, JobResume, JobSpec } from './domain.ts';
-import { jobMachine, jobSystemId, type JobInput } from './job.machine.ts';
+import { jobMachine, jobSystemId, type JobContext, type JobInput } from './job.machine.ts';
 
 export interface ManagerInput {
   id: string;
@@ -123,13 +123,18 @@ export const managerMachine = setup({
       const director = system.get(context.directorId);
       for (const id of context.active) {
         const child = system.get(jobSystemId(id));
-        const job = (child?.getSnapshot() as { context?: { job?: JobSpec } } | undefined)?.context?.job;
+        const ctx = (child?.getSnapshot() as { context?: JobContext } | undefined)?.context;
         if (child) enqueue.sendTo(child, { type: 'job.cancel' });
         enqueue.stopChild(id);
-        if (director && job) enqueue.sendTo(director, { type: 'job.bounced', job, from: context.id } as AnyEventObject);
+        if (!director || !ctx) continue;
+        // The next Manager picks up the plan and what is already done: finished work is not redone.
+        const resume: JobResume | undefined = ctx.plan
+          ? { plan: ctx.plan, results: Object.values(ctx.results).filter((r) => r.status === 'completed') }
+          : undefined;
+        enqueue.sendTo(director, { type: 'job.bounced', job: ctx.job, from: context.id, ...(resume ? { resume } : {}) } as AnyEventObject);
       }
       for (const queued of context.queue) {
-        if (director) enqueue.sendTo(director, { type: 'job.bounced', job: queued.job, from: context.id } as AnyEventObject);
+        if (director) enqueue.sendTo(director, { type: 'job.bounced', job: queued.job, from: context.id, ...(queued.resume ? { resume: queued.resume } : {}) } as AnyEventObject);
       }
       enqueue.assign({ active: [], queue: [] });
       if (director) enqueue.sendTo(director, { type: 'manager.failed', managerId: context.id } as AnyEventObject);

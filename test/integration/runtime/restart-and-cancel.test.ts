@@ -106,4 +106,29 @@ describe('restarts and cancels', () => {
     for (let i = 0; i < 100 && !rt.journal.getTask(paidAgain.id)?.result; i++) await sleep(10);
     expect(rt.journal.getTask(paidAgain.id)?.result?.status).toBe('completed');
   });
+
+  it('hands a failed Manager\'s job to the next Manager with its plan and finished subtasks, which are not run again', async () => {
+    const services = inProcessServices({ taskMs: 200 });
+    const fast = services.executeTask;
+    // The third subtask takes long enough for the Manager to fail while it runs.
+    services.executeTask = async (input, signal) => {
+      if (input.task.id.endsWith('-t3')) await new Promise((resolve, reject) => {
+        const timer = setTimeout(resolve, 1_500);
+        signal.addEventListener('abort', () => { clearTimeout(timer); reject(signal.reason); }, { once: true });
+      });
+      return fast(input, signal);
+    };
+    const rt = createRuntime({ config: loadConfig(SHIPPED_CONFIGS), dataDir: tmp(), services });
+    runtimes.push(rt);
+    const job = rt.submitJob({ task: 'x', files: ['a.txt', 'b.txt', 'c.txt'], lane: 'Code' });
+    for (let i = 0; i < 100 && rt.journal.tasksForJob(job.id).filter((t) => t.status === 'completed').length < 2; i++) await sleep(20);
+    const first = rt.journal.getJob(job.id)!.managerId!;
+    rt.send(first, { type: 'manager.fault' });
+    const done = await rt.waitForJob(job.id, 10_000);
+    expect(done.status).toBe('completed');
+    expect(done.managerId).not.toBe(first);
+    const starts = services.started.map((s) => s.taskId.slice(job.id.length));
+    expect(starts.filter((t) => t === '-t1')).toHaveLength(1);
+    expect(starts.filter((t) => t === '-t2')).toHaveLength(1);
+  });
 });
