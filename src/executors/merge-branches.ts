@@ -8,7 +8,7 @@ import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import type { ErrorData } from '../../machines/domain.ts';
-import { errorData, isPasError, toErrorData } from '../errors.ts';
+import { errorData, isPasError, PasError, toErrorData } from '../errors.ts';
 import { git } from './git-command.ts';
 import { removeWorktreeDir, resolveBaseCommit } from './worktree.ts';
 
@@ -20,6 +20,8 @@ export interface MergeBranchesInput {
   branches: readonly string[];
   /** Where to put the merge worktree; a temporary folder when omitted. */
   workspacesDir?: string;
+  /** Checked before each branch: a cancelled job merges nothing more. */
+  signal?: AbortSignal;
 }
 
 export type BranchMergeResult =
@@ -52,7 +54,12 @@ export async function mergeTaskBranches(input: MergeBranchesInput): Promise<Merg
 
   const results: BranchMergeResult[] = [];
   try {
-    for (const branch of input.branches) results.push(await mergeOne(dir, jobBranch, branch));
+    for (const branch of input.branches) {
+      if (input.signal?.aborted) {
+        throw new PasError('PAS_ERR_TASK_CANCELLED', `merge into ${jobBranch} stopped: the job was cancelled`, { details: { jobBranch, merged: results.length } });
+      }
+      results.push(await mergeOne(dir, jobBranch, branch));
+    }
     return { jobBranch, head: await resolveBaseCommit(dir), results };
   } finally {
     await removeWorktreeDir(repo, dir);

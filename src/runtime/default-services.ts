@@ -199,7 +199,7 @@ export function createDefaultServices(options: DefaultServiceOptions = {}) {
         return plan;
       },
 
-      async mergeJob({ job, plan, results }): Promise<MergeOutcome> {
+      async mergeJob({ job, plan, results }, signal): Promise<MergeOutcome> {
         await startupSweep;
         const repo = plan.repo!;
         const withBranch = results.filter((r) => r.branch);
@@ -209,6 +209,7 @@ export function createDefaultServices(options: DefaultServiceOptions = {}) {
           baseCommit: plan.baseCommit!,
           branches: withBranch.map((r) => r.branch!),
           workspacesDir,
+          signal,
         });
         const taskOf = new Map(withBranch.map((r) => [r.branch!, r.taskId]));
         const merged: string[] = [];

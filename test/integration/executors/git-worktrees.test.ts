@@ -189,6 +189,18 @@ describe('mergeTaskBranches', () => {
     expect(again.results.map((r) => r.status === 'merged' && r.alreadyMerged)).toEqual([true, true]);
   });
 
+  it('stops merging when its job is cancelled, leaving the job branch and the worktrees clean', async () => {
+    const f = await setup();
+    const t1 = await taskCommit(f, 't1', { 'a.txt': 'one\nTWO\nthree\n' });
+    const controller = new AbortController();
+    controller.abort();
+    await expect(mergeTaskBranches({ repo: f.repo, jobBranch: 'pas/job-j1', baseCommit: f.base, branches: [t1], signal: controller.signal })).rejects.toMatchObject({
+      code: 'PAS_ERR_TASK_CANCELLED',
+    });
+    expect(await gitOut(f.repo, 'rev-parse', 'pas/job-j1')).toBe(f.base);
+    expect((await listWorktrees(f.repo)).length).toBe(1);
+  });
+
   it('reports a conflicting branch with its files, aborts it cleanly and still merges the next ones', async () => {
     const f = await setup();
     const t1 = await taskCommit(f, 't1', { 'a.txt': 'one\nTWO from t1\nthree\n' });
