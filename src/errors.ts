@@ -23,6 +23,7 @@ export const ERRORS = {
 
   // requests
   PAS_ERR_BAD_REQUEST: { retryable: false, status: 400, doc: 'A request body, parameter or query failed validation; details name the field.' },
+  PAS_ERR_HOST_NOT_ALLOWED: { retryable: false, status: 403, doc: 'The Host header names another machine (DNS-rebinding guard); PAS answers only for its own host.' },
   PAS_ERR_UNAUTHORIZED: { retryable: false, status: 401, doc: 'PAS_API_TOKEN is set and the request has no matching bearer token.' },
   PAS_ERR_NOT_FOUND: { retryable: false, status: 404, doc: 'The route does not exist.' },
   PAS_ERR_AGENT_NOT_FOUND: { retryable: false, status: 404, doc: 'No agent has that id.' },

@@ -16,6 +16,7 @@ import type { AgentInfo } from '../runtime/topology.ts';
 import { registerAgentRoutes } from './agent-routes.ts';
 import { registerApiRoutes } from './api-routes.ts';
 import { FeedHub } from './feed-hub.ts';
+import { guardUpgrades, hostAllowed } from './host-check.ts';
 import { errorBody, installErrorHandling } from './http-errors.ts';
 import { bridgePage, INSPECT_PATH, InspectorRelay } from './inspector-relay.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
@@ -68,7 +69,7 @@ const CONTENT_TYPES: Record<string, string> = {
   '.ico': 'image/x-icon',
 };
 
-function buildApp(runtime: Runtime, options: { token: string | undefined; metrics: Metrics; label: string }): FastifyInstance {
+function buildApp(runtime: Runtime, options: { token: string | undefined; metrics: Metrics; label: string; host: string }): FastifyInstance {
   const secrets = secretValues(process.env, Object.values(runtime.config.models.providers).map((p) => p.api_key_env).filter((n): n is string => !!n));
   if (options.token) secrets.push(options.token);
   const app = Fastify({
@@ -78,6 +79,11 @@ function buildApp(runtime: Runtime, options: { token: string | undefined; metric
     forceCloseConnections: true,
   });
   installErrorHandling(app, (text) => scrub(text, secrets));
+  app.addHook('onRequest', async (request, reply) => {
+    if (!hostAllowed(request.headers.host, options.host)) {
+      return reply.status(403).send(errorBody('PAS_ERR_HOST_NOT_ALLOWED', `Host "${request.headers.host}" is not this machine; PAS answers only requests for ${options.host} or localhost`));
+    }
+  });
   if (options.token) {
     const token = options.token;
     app.addHook('onRequest', async (request, reply) => {
@@ -178,13 +184,14 @@ export async function startGateway(runtime: Runtime, options: GatewayOptions = {
   };
 
   try {
-    const gateway = buildApp(runtime, { token, metrics, label: '' });
+    const gateway = buildApp(runtime, { token, metrics, label: '', host });
     apps.push(gateway);
     registerApiRoutes(gateway, runtime, () => hub.stats().seq);
     for (const agent of runtime.topology.agents) registerAgentRoutes(gateway, runtime, agent, `/agents/${agent.agentId}`);
     gateway.get('/metrics', async (_request, reply) => reply.header('content-type', metrics.contentType).send(await metrics.render()));
     gateway.get('/health', async () => ({ status: 'ok', agent: 'gateway', run_id: runtime.runId, agents: runtime.topology.agents.length, feed: hub.stats() }));
     serveHmi(gateway, options.hmiDir ?? DEFAULT_HMI_DIR);
+    guardUpgrades(gateway.server, host);
     hub.attach(gateway.server, '/ws');
     if (options.inspectorRelay) {
       const relay = new InspectorRelay();
@@ -200,7 +207,7 @@ export async function startGateway(runtime: Runtime, options: GatewayOptions = {
       // Every listen settles before a failure is thrown, so close() finds no listen still under way.
       const started = await Promise.allSettled(
         runtime.topology.agents.map(async (agent: AgentInfo) => {
-          const app = buildApp(runtime, { token, metrics, label: `agent:` });
+          const app = buildApp(runtime, { token, metrics, label: `agent:`, host });
           apps.push(app);
           registerAgentRoutes(app, runtime, agent);
           agentPorts.set(agent.agentId, await listen(app, host, agent.port, agent.agentId));
