@@ -7,8 +7,9 @@
  *   Outcomes of calls that started before it opened are ignored.
  * - halfOpen.ready: the next caller is admitted as the single probe (`probe.started`).
  * - halfOpen.probing: a probe is in flight; every other call is refused. The probe's success
- *   closes the breaker (failures forgotten), its failure reopens it. A probe that never reports
- *   within `probeTimeoutMs` counts as a failure.
+ *   closes the breaker (failures forgotten), its failure reopens it. A probe whose caller gives up
+ *   (cancelled) frees the slot for the next caller; one that never reports within `probeTimeoutMs`
+ *   (the runtime sets it past the provider's own call timeout) counts as a failure.
  */
 import { assign, setup } from 'xstate';
 import type { BreakerState, ErrorData } from './domain.ts';
@@ -40,6 +41,8 @@ export type BreakerEvent =
   | { type: 'call.failed'; at: number; probe?: boolean; error?: ErrorData }
   | { type: 'call.succeeded'; at: number; probe?: boolean }
   | { type: 'probe.started'; at: number }
+  /** The probe's caller gave up (its task was cancelled): the next caller may probe instead. */
+  | { type: 'probe.abandoned'; at: number }
   | { type: 'breaker.reset' };
 
 /** Failures that still count at time `at`. */
@@ -111,6 +114,7 @@ export const circuitBreakerMachine = setup({
         probing: {
           after: { probeTimeout: { target: '#circuitBreaker.open', actions: 'trip' } },
           on: {
+            'probe.abandoned': 'ready',
             'call.succeeded': { guard: 'isProbeOutcome', target: '#circuitBreaker.closed', actions: 'forget' },
             'call.failed': { guard: 'isProbeOutcome', target: '#circuitBreaker.open', actions: ['recordFailure', 'trip'] },
           },

@@ -162,7 +162,10 @@ export function createLlmClient(options: LlmClientOptions): LlmClient {
       try {
         response = await adapter.chat(model, request);
       } catch (raw) {
-        if (request.signal?.aborted) throw cancelled(ref, raw);
+        if (request.signal?.aborted) {
+          if (probe) options.breakers.abandonProbe(ref);
+          throw cancelled(ref, raw);
+        }
         const error = asPasError(raw, ref, env);
         const data = error.toData();
         const counts = BREAKER_FAILURE_CODES.has(error.code);

@@ -67,6 +67,8 @@ export interface LlmClient {
 export interface BreakerGate {
   admit(ref: ModelRef): 'allow' | 'probe' | 'reject';
   record(ref: ModelRef, outcome: 'success' | 'failure', probe: boolean, error?: ErrorData): void;
+  /** A probe call whose caller gave up before an answer: the next caller may probe. */
+  abandonProbe(ref: ModelRef): void;
   state(ref: ModelRef): 'closed' | 'open' | 'halfOpen';
   failures(ref: ModelRef): number;
 }

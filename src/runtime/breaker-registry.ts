@@ -23,6 +23,8 @@ export interface BreakerSettings {
   failureThreshold: number;
   windowMs: number;
   cooldownMs: number;
+  /** How long a probe may take before it counts as failed (past the provider's own timeout). */
+  probeTimeoutMs?: (ref: ModelRef) => number;
 }
 
 export function breakerSystemId(ref: ModelRef): string {
@@ -54,6 +56,7 @@ export class BreakerRegistry implements BreakerGate {
           threshold: this.settings.failureThreshold,
           windowMs: this.settings.windowMs,
           cooldownMs: this.settings.cooldownMs,
+          ...(this.settings.probeTimeoutMs ? { probeTimeoutMs: this.settings.probeTimeoutMs(ref) } : {}),
         },
         ...(this.clock ? { clock: this.clock } : {}),
       });
@@ -82,6 +85,11 @@ export class BreakerRegistry implements BreakerGate {
     const actor = this.get(ref);
     if (outcome === 'success') actor.send({ type: 'call.succeeded', at, probe });
     else actor.send(error ? { type: 'call.failed', at, probe, error } : { type: 'call.failed', at, probe });
+  }
+
+  abandonProbe(ref: ModelRef): void {
+    if (!this.settings.enabled) return;
+    this.get(ref).send({ type: 'probe.abandoned', at: this.now() });
   }
 
   state(ref: ModelRef): 'closed' | 'open' | 'halfOpen' {

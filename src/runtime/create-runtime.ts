@@ -24,7 +24,7 @@ import { openJournal, type Journal, type JobRecord } from '../journal/journal.ts
 import { BreakerRegistry, type BreakerRef, type Clock } from './breaker-registry.ts';
 import { InspectionBus } from './inspection-bus.ts';
 import { silentLogger } from './logger.ts';
-import { buildTopology, type Topology } from './topology.ts';
+import { buildTopology, probeTimeoutMs, type Topology } from './topology.ts';
 import type { TransitionRecord, TreeNode } from './transition-record.ts';
 
 /** The I/O behind the statecharts' named actors. */
@@ -179,7 +179,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
   const topology = buildTopology(config, { portOffset: options.portOffset ?? 0 });
   const cb = config.pool.failover.circuit_breaker;
   const breakers = new BreakerRegistry(
-    { enabled: cb.enabled, failureThreshold: cb.failure_threshold, windowMs: cb.window_minutes * 60_000, cooldownMs: cb.cooldown_minutes * 60_000 },
+    { enabled: cb.enabled, failureThreshold: cb.failure_threshold, windowMs: cb.window_minutes * 60_000, cooldownMs: cb.cooldown_minutes * 60_000, probeTimeoutMs: (ref) => probeTimeoutMs(config, ref) },
     () => now().getTime(),
     options.clock,
   );

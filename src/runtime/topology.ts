@@ -35,6 +35,12 @@ const MINUTE = 60_000;
 /** The statechart's backstop past the executor's own timeout (see ProgrammerInput.timeoutGraceMs). */
 export const PROGRAMMER_TIMEOUT_GRACE_MS = 2_000;
 
+/** A probe is one call: it may take the provider's whole call timeout, plus a margin. */
+export function probeTimeoutMs(config: PasConfig, ref: string): number {
+  const provider = ref.slice(0, ref.indexOf('/'));
+  return (config.models.providers[provider]?.timeout_s ?? 60) * 1000 + 5_000;
+}
+
 export function buildTopology(config: PasConfig, options: { portOffset?: number } = {}): Topology {
   const offset = options.portOffset ?? 0;
   const { pas, pool } = config;
@@ -99,6 +105,7 @@ export function buildTopology(config: PasConfig, options: { portOffset?: number 
       threshold: cb.failure_threshold,
       windowMs: cb.window_minutes * MINUTE,
       cooldownMs: cb.cooldown_minutes * MINUTE,
+      probeTimeoutMs: probeTimeoutMs(config, b.key),
     })),
   };
   return { portOffset: offset, gatewayPort: pas.gateway.port + offset, agents, breakers, input };

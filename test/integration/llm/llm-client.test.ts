@@ -200,6 +200,7 @@ describe('createLlmClient', () => {
       },
       state: (r: string) => h.breakers.state(r),
       failures: (r: string) => h.breakers.failures(r),
+      abandonProbe: (r: string) => h.breakers.abandonProbe(r),
     };
     const client = createLlmClient({ models: models({ ollama: ollama.url }), failover: config.pool.failover, costOptimization: config.pool.cost_optimization, breakers: gate, spend: h.spend, now: () => h.clock.now(), sleep: async () => {} });
     const res = await client.call({ agentId: 'Prog-001', primary: ref, request: ask() });

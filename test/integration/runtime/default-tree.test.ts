@@ -6,6 +6,7 @@ import { breakerId } from '../../../machines/pas-system.machine.ts';
 import type { ManagerContext } from '../../../machines/manager.machine.ts';
 import { loadConfig } from '../../../src/config/load-config.ts';
 import { createRuntime, type Runtime } from '../../../src/runtime/create-runtime.ts';
+import { buildTopology } from '../../../src/runtime/topology.ts';
 import { inProcessServices, type InProcessOptions } from '../../support/in-process-services.ts';
 
 const CONFIGS = path.resolve(import.meta.dirname, '../../../configs');
@@ -119,5 +120,14 @@ describe('the default tree', () => {
     expect(rt.poolContext().stats).toMatchObject({ cancelled: 1, completed: 1 });
     rt.send(first, { type: 'manager.reset' });
     expect(rt.tree().find((n) => n.agentId === first)?.state).toBe('IDLE');
+  });
+});
+
+describe('breaker probe timeouts from config', () => {
+  it('lets each breaker probe for its provider call timeout plus a margin', () => {
+    const topology = buildTopology(loadConfig(CONFIGS));
+    const byKey = Object.fromEntries(topology.input.breakers.map((b) => [b.key, b.probeTimeoutMs]));
+    expect(byKey['ollama/qwen2.5-coder:7b-instruct']).toBe(305_000);
+    expect(byKey['anthropic/claude-sonnet-4']).toBe(125_000);
   });
 });

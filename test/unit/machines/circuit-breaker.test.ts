@@ -232,6 +232,31 @@ describe('BreakerRegistry admission of calls', () => {
     expect(r.get(REF).getSnapshot().value).toEqual({ halfOpen: 'probing' });
   });
 
+  it('frees the probe slot when the probing caller gives up, so the next caller probes instead', () => {
+    const { clock: c, registry: r } = registry3();
+    for (let i = 0; i < 3; i++) r.record(REF, 'failure', false);
+    c.increment(COOLDOWN);
+    expect(r.admit(REF)).toBe('probe');
+    expect(r.admit(REF)).toBe('reject');
+    r.abandonProbe(REF);
+    expect(r.get(REF).getSnapshot().value).toEqual({ halfOpen: 'ready' });
+    expect(r.admit(REF)).toBe('probe');
+    r.record(REF, 'success', true);
+    expect(r.state(REF)).toBe('closed');
+  });
+
+  it('gives a probe as long as the provider itself allows a call before counting it as failed', () => {
+    const c = new SimulatedClock();
+    registry = new BreakerRegistry({ enabled: true, failureThreshold: 1, windowMs: WINDOW, cooldownMs: COOLDOWN, probeTimeoutMs: () => 305_000 }, () => c.now(), c);
+    registry.record(REF, 'failure', false);
+    c.increment(COOLDOWN);
+    expect(registry.admit(REF)).toBe('probe');
+    c.increment(90_000); // a slow but healthy local model: 90 s is within its 300 s timeout
+    expect(registry.get(REF).getSnapshot().value).toEqual({ halfOpen: 'probing' });
+    registry.record(REF, 'success', true);
+    expect(registry.state(REF)).toBe('closed');
+  });
+
   it('closes after a successful probe and allows calls again', () => {
     const { clock: c, registry: r } = registry3();
     for (let i = 0; i < 3; i++) r.record(REF, 'failure', false);
