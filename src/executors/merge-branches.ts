@@ -10,7 +10,7 @@ import path from 'node:path';
 import type { ErrorData } from '../../machines/domain.ts';
 import { errorData, isPasError, PasError, toErrorData } from '../errors.ts';
 import { git } from './git-command.ts';
-import { removeWorktreeDir, resolveBaseCommit } from './worktree.ts';
+import { MERGE_DIR, removeWorktreeDir, resolveBaseCommit } from './worktree.ts';
 
 export interface MergeBranchesInput {
   repo: string;
@@ -46,7 +46,7 @@ export async function mergeTaskBranches(input: MergeBranchesInput): Promise<Merg
   }
 
   const dir = input.workspacesDir
-    ? path.join(path.resolve(input.workspacesDir), '.merge', jobBranch.replace(/[^A-Za-z0-9._-]/g, '_'))
+    ? path.join(path.resolve(input.workspacesDir), MERGE_DIR, jobBranch.replace(/[^A-Za-z0-9._-]/g, '_'))
     : path.join(await mkdtemp(path.join(os.tmpdir(), 'pas-merge-')), 'worktree');
   await removeWorktreeDir(repo, dir);
   await mkdir(path.dirname(dir), { recursive: true });

@@ -210,14 +210,22 @@ export async function listWorktrees(repo: string): Promise<WorktreeEntry[]> {
  * lists and folders it forgot, except tasks in `keep`. Folders that belong to another repository
  * are left alone. Returns the removed paths.
  */
-export async function cleanupOrphanWorktrees(repo: string, workspacesDir: string, keep: ReadonlySet<string>): Promise<string[]> {
+export async function cleanupOrphanWorktrees(
+  repo: string,
+  workspacesDir: string,
+  keep: ReadonlySet<string>,
+  options: { keepMerges?: boolean } = {},
+): Promise<string[]> {
   const root = await realOrResolved(workspacesDir);
   const removed: string[] = [];
   await git(repo, ['worktree', 'prune'], { lock: 'exclusive' });
 
+  const merges = path.join(root, MERGE_DIR);
   const inside = (p: string) => p.startsWith(root + path.sep);
+  // While the runtime runs, a job may be merging in `.merge/`: only a sweep after a crash takes those.
+  const spared = (p: string) => keep.has(path.basename(p)) || (options.keepMerges === true && (p === merges || p.startsWith(merges + path.sep)));
   for (const entry of await listWorktrees(repo)) {
-    if (!inside(entry.path) || keep.has(path.basename(entry.path))) continue;
+    if (!inside(entry.path) || spared(entry.path)) continue;
     await git(repo, ['worktree', 'remove', '--force', '--force', entry.path], { lock: 'exclusive' });
     await rm(entry.path, { recursive: true, force: true });
     removed.push(entry.path);
@@ -225,8 +233,9 @@ export async function cleanupOrphanWorktrees(repo: string, workspacesDir: string
 
   const ours = await repoKey(repo);
   for (const jobDir of await subdirs(root)) {
+    if (spared(jobDir)) continue;
     for (const taskDir of await subdirs(jobDir)) {
-      if (keep.has(path.basename(taskDir)) || removed.includes(taskDir)) continue;
+      if (spared(taskDir) || removed.includes(taskDir)) continue;
       const owner = await worktreeOwner(taskDir);
       if (owner !== null && owner !== ours) continue;
       await rm(taskDir, { recursive: true, force: true });
@@ -237,6 +246,9 @@ export async function cleanupOrphanWorktrees(repo: string, workspacesDir: string
   await git(repo, ['worktree', 'prune'], { lock: 'exclusive' });
   return removed;
 }
+
+/** The folder of `workspacesDir` that holds the jobs' merge worktrees. */
+export const MERGE_DIR = '.merge';
 
 /** The real path of `p` when it exists (so /tmp symlinks compare equal), else its absolute form. */
 export async function realOrResolved(p: string): Promise<string> {

@@ -401,7 +401,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
         files: direct.files,
         pin: direct.programmerId,
       };
-      if (direct.repo) task.repo = direct.repo;
+      if (direct.repo) task.repo = path.resolve(direct.repo);
       if (direct.timeoutMs) task.timeoutMs = direct.timeoutMs;
       if (direct.executor) task.executor = direct.executor;
       if (direct.verify) task.verify = direct.verify;

@@ -10,7 +10,7 @@ import type { ExecuteTaskInput } from '../../machines/programmer.machine.ts';
 import type { JobPlan, MergeOutcome } from '../../machines/job.machine.ts';
 import type { ResolvedProgrammer } from '../config/load-config.ts';
 import { PasError, toErrorData } from '../errors.ts';
-import { git } from '../executors/git-command.ts';
+import { git, repoKey } from '../executors/git-command.ts';
 import {
   cleanupOrphanWorktrees,
   createAiderExecutor,
@@ -111,16 +111,18 @@ export function createDefaultServices(options: DefaultServiceOptions = {}) {
       const repo = task.repo ?? (await ensureScratchRepo(dataDir, task.jobId, task.instruction));
       // Worktrees left by a crash are found and removed once per repository per run. Every task on
       // the repository waits for that sweep: a worktree made while it runs would be taken for an orphan.
-      let sweep = repoSweeps.get(repo);
-      if (!sweep && !cleaned.has(repo)) {
+      // Keyed by the repository itself, however its path was written (relative, trailing slash, link).
+      const key = await repoKey(repo);
+      let sweep = repoSweeps.get(key);
+      if (!sweep && !cleaned.has(key)) {
         const running = new Set(journal.runningTasks().map((t) => t.id));
-        sweep = cleanupOrphanWorktrees(repo, workspacesDir, running).then(
+        sweep = cleanupOrphanWorktrees(repo, workspacesDir, running, { keepMerges: true }).then(
           (removed) => {
             if (removed.length > 0) logger.warn({ repo, removed }, 'removed worktrees left by an earlier run');
           },
           () => undefined,
         );
-        repoSweeps.set(repo, sweep);
+        repoSweeps.set(key, sweep);
       }
       await sweep;
       // The journal numbers every start of the task (see the runtime's projection of task.assigned).
@@ -263,7 +265,11 @@ async function sweepAfterCrash(ctx: ServiceContext, workspacesDir: string, clean
   if (!existsSync(workspacesDir)) return;
   for (const repo of repos) {
     if (!existsSync(path.join(repo, '.git'))) continue;
-    cleaned.add(repo);
+    try {
+      cleaned.add(await repoKey(repo));
+    } catch {
+      continue;
+    }
     try {
       const removed = await cleanupOrphanWorktrees(repo, workspacesDir, new Set());
       if (removed.length > 0) logger.warn({ repo, removed }, 'removed worktrees left by an earlier run');

@@ -125,6 +125,19 @@ describe('task worktrees', () => {
     expect(listed).not.toContain(vanished.path);
   });
 
+  it('spares a job\'s merge worktree while PAS runs, and sweeps it after a crash', async () => {
+    const f = await setup();
+    const mergeDir = path.join(f.workspacesDir, '.merge', 'pas_job-j1');
+    await mkdir(path.dirname(mergeDir), { recursive: true });
+    await gitOut(f.repo, 'worktree', 'add', '--quiet', '-b', 'pas/job-j1', mergeDir, f.base);
+
+    expect(await cleanupOrphanWorktrees(f.repo, f.workspacesDir, new Set(), { keepMerges: true })).toEqual([]);
+    expect((await listWorktrees(f.repo)).map((w) => w.path)).toContain(mergeDir);
+
+    expect(await cleanupOrphanWorktrees(f.repo, f.workspacesDir, new Set())).toEqual([mergeDir]);
+    expect(existsSync(mergeDir)).toBe(false);
+  });
+
   it('leaves alone a worktree folder that belongs to another repository', async () => {
     const f = await setup();
     const other = await createTempRepo({ 'o.txt': 'o\n' });
