@@ -27,10 +27,15 @@ export function breakerId(key: string): string {
   return `breaker:${key}`;
 }
 
+export type PasSystemEvent =
+  /** A model chosen at run time (an LLM settings change) gets its shared breaker in the system. */
+  { type: 'breaker.spawn'; input: BreakerInput };
+
 export const pasSystemMachine = setup({
   types: {
     input: {} as PasSystemInput,
     context: {} as { input: PasSystemInput },
+    events: {} as PasSystemEvent,
   },
   actors: {
     architect: architectMachine,
@@ -54,6 +59,14 @@ export const pasSystemMachine = setup({
         for (const d of input.directors) enqueue.spawnChild('director', { id: d.id, systemId: d.id, input: d });
         enqueue.spawnChild('architect', { id: input.architect.id, systemId: input.architect.id, input: input.architect });
       }),
+      on: {
+        'breaker.spawn': {
+          actions: enqueueActions(({ event, enqueue, system }) => {
+            const id = breakerId(event.input.key);
+            if (!system.get(id)) enqueue.spawnChild('breaker', { id, systemId: id, input: event.input });
+          }),
+        },
+      },
     },
   },
 });

@@ -61,6 +61,8 @@ export type PoolEvent =
   | { type: 'task.cancel'; taskId: string }
   | ProgrammerReport
   | { type: 'supervision.expire'; programmerId: string }
+  /** A programmer's primary model changed (LLM settings): whether it is free now. */
+  | { type: 'programmer.updated'; programmerId: string; free: boolean }
   | { type: 'budget.exhausted' }
   | { type: 'budget.restored' };
 
@@ -286,6 +288,12 @@ export function poolStep(input: PoolContext, event: PoolEvent): PoolStepResult {
     case 'supervision.expire': {
       const used = context.restarts[event.programmerId] ?? 0;
       context.restarts[event.programmerId] = Math.max(0, used - 1);
+      break;
+    }
+    case 'programmer.updated': {
+      const m = member(event.programmerId);
+      if (m) m.free = event.free;
+      drain();
       break;
     }
     case 'budget.exhausted':

@@ -17,7 +17,7 @@ import { managerMachine } from '../../machines/manager.machine.ts';
 import { breakerId, pasSystemMachine, POOL_ID } from '../../machines/pas-system.machine.ts';
 import { poolStatus, type PoolContext } from '../../machines/pool.machine.ts';
 import { programmerMachine, type ExecuteTaskInput, type ProgrammerContext } from '../../machines/programmer.machine.ts';
-import type { PasConfig } from '../config/load-config.ts';
+import { modelIsFree, type PasConfig } from '../config/load-config.ts';
 import { llmOf, writeLlmSetting, type LlmChoiceUpdate, type SettingsWriteResult } from '../config/settings-writer.ts';
 import { PasError } from '../errors.ts';
 import { openJournal, type Journal, type JobRecord } from '../journal/journal.ts';
@@ -329,6 +329,20 @@ export function createRuntime(options: RuntimeOptions): Runtime {
   syncBudget();
 
   const get = (id: string) => system.system.get(id);
+  /** Every model with a breaker in the system: the configured ones, then any chosen later. */
+  const breakerKeys = topology.breakers.map((b) => b.key);
+  /** A model chosen at run time gets its breaker inside the system, so the feed and tree show it. */
+  const ensureBreaker = (ref: string) => {
+    if (breakerKeys.includes(ref)) return;
+    breakerKeys.push(ref);
+    bus.watch(breakerId(ref), 'breaker', 'closed');
+    system.send({
+      type: 'breaker.spawn',
+      input: { key: ref, threshold: cb.failure_threshold, windowMs: cb.window_minutes * 60_000, cooldownMs: cb.cooldown_minutes * 60_000, probeTimeoutMs: probeTimeoutMs(config, ref) },
+    });
+    const actor = get(breakerId(ref)) as BreakerRef | undefined;
+    if (actor) breakers.adopt(ref, actor);
+  };
   let stopped = false;
   let halted = false;
   let chatSeq = 0;
@@ -360,7 +374,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
         }
         return node;
       });
-      for (const b of topology.breakers) nodes.push({ agentId: b.agentId, role: 'breaker', parent: null, state: bus.state(b.agentId) ?? 'closed' });
+      for (const key of breakerKeys) nodes.push({ agentId: breakerId(key), role: 'breaker', parent: null, state: bus.state(breakerId(key)) ?? 'closed' });
       return nodes;
     },
     submitJob(submission, via) {
@@ -427,6 +441,10 @@ export function createRuntime(options: RuntimeOptions): Runtime {
       const result = await writeLlmSetting(liveConfig, agentId, update);
       liveConfig = result.config;
       llmSettings.set(agentId, result.backup ? { primary: result.primary, backup: result.backup } : { primary: result.primary });
+      for (const ref of [result.primary, result.backup]) if (ref) ensureBreaker(ref);
+      if (programmerIds.has(agentId)) {
+        get(POOL_ID)?.send({ type: 'programmer.updated', programmerId: agentId, free: modelIsFree(result.config.models, result.primary) });
+      }
       logger.info({ agentId, primary: result.primary, backup: result.backup, file: result.file }, 'LLM settings changed');
       return result;
     },
