@@ -41,7 +41,9 @@ export function eligible(members: readonly PoolMember[], task: TaskSpec, policy:
       m.status !== 'quarantined' &&
       !excluded.has(m.id) &&
       (task.pin === undefined || task.pin === m.id) &&
-      (!policy.budgetExhausted || m.free) &&
+      // A spent budget steers work to free programmers; a task pinned to a paid one still goes there,
+      // where the LLM layer refuses it with a receipt (the caller asked for that programmer).
+      (!policy.budgetExhausted || m.free || task.pin === m.id) &&
       hasCapabilities(m, required, policy.capabilityRouting),
   );
 }

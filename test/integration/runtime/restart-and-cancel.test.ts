@@ -94,17 +94,20 @@ describe('restarts and cancels', () => {
     rt.journal.spendStore().add(rt.budget().day, rt.budget().max_daily_spend_usd);
     await rt.waitForJob(rt.submitJob({ task: 'x', files: ['a.txt'], lane: 'Code' }).id, 5_000);
     expect(rt.poolContext().budgetExhausted).toBe(true);
-    // Paid-only work is refused at the pool with the budget code; free work still runs.
-    const paid = rt.submitTask({ programmerId: 'Prog-006', instruction: 'x', files: ['a.txt'] });
-    for (let i = 0; i < 100 && !rt.journal.getTask(paid.id)?.result; i++) await sleep(10);
-    expect(rt.journal.getTask(paid.id)?.result?.error?.code).toBe('PAS_ERR_BUDGET_EXHAUSTED');
+    // Work only paid programmers can do is refused at the pool with the budget code.
+    const premium = (id: string) =>
+      rt.send('pool', { type: 'task.submitted', task: { id, jobId: 'direct-budget', managerId: 'Mgr-Code-01', replyTo: 'pas', instruction: 'x', files: ['a.txt'], requires: ['premium'] } });
+    premium('premium-1');
+    for (let i = 0; i < 100 && !rt.journal.getTask('premium-1')?.result; i++) await sleep(10);
+    expect(rt.journal.getTask('premium-1')?.result?.error?.code).toBe('PAS_ERR_BUDGET_EXHAUSTED');
 
     clock += 120_000; // past midnight UTC: a new day's budget
     await rt.waitForJob(rt.submitJob({ task: 'x', files: ['b.txt'], lane: 'Code' }).id, 5_000);
     expect(rt.poolContext().budgetExhausted).toBe(false);
-    const paidAgain = rt.submitTask({ programmerId: 'Prog-006', instruction: 'x', files: ['a.txt'] });
-    for (let i = 0; i < 100 && !rt.journal.getTask(paidAgain.id)?.result; i++) await sleep(10);
-    expect(rt.journal.getTask(paidAgain.id)?.result?.status).toBe('completed');
+    premium('premium-2');
+    for (let i = 0; i < 100 && !rt.journal.getTask('premium-2')?.result; i++) await sleep(10);
+    expect(rt.journal.getTask('premium-2')?.result).toMatchObject({ status: 'completed' });
+    expect(['Prog-006', 'Prog-007', 'Prog-008']).toContain(rt.journal.getTask('premium-2')?.result?.programmerId);
   });
 
   it('hands a failed Manager\'s job to the next Manager with its plan and finished subtasks, which are not run again', async () => {
