@@ -4,7 +4,6 @@ import { SimulatedClock } from 'xstate';
 import { afterEach, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../../src/config/load-config.ts';
 import { modelsSchema, type ModelsConfigFile } from '../../../src/config/schemas.ts';
-import { isPasError, type PasError } from '../../../src/errors.ts';
 import { breakerSettingsFrom, createLlmClient, type LlmClientOptions } from '../../../src/llm/llm-client.ts';
 import { createScriptedAdapter } from '../../../src/llm/providers/scripted-adapter.ts';
 import { redactingLoggerOptions } from '../../../src/llm/redact.ts';
@@ -13,6 +12,7 @@ import type { ChatRequest, LlmCallResult } from '../../../src/llm/types.ts';
 import { BreakerRegistry } from '../../../src/runtime/breaker-registry.ts';
 import { closedPort, startFakeProvider, type FakeBehaviour, type FakeProvider } from '../../support/fake-llm-server.ts';
 import type { FakeKind, FixtureUsage } from '../../support/provider-fixtures.ts';
+import { failure } from '../../support/pas-failure.ts';
 
 const config = loadConfig('configs');
 const FAKE_KEYS = { OPENAI_API_KEY: 'sk-proj-FAKE-openai-key-1234567890', ANTHROPIC_API_KEY: 'sk-ant-FAKE-anthropic-key-123456', GEMINI_API_KEY: 'AIzaFAKE-gemini-key-1234567890' };
@@ -77,15 +77,6 @@ function harness(overrides: Partial<LlmClientOptions> & { models: ModelsConfigFi
 
 const ask = (extra: Partial<ChatRequest> = {}): ChatRequest => ({ messages: [{ role: 'user', content: 'Write hello.ts' }], ...extra });
 
-async function failure(promise: Promise<unknown>): Promise<PasError> {
-  try {
-    await promise;
-  } catch (err) {
-    if (isPasError(err)) return err;
-    throw err;
-  }
-  throw new Error('expected the call to fail');
-}
 
 describe('createLlmClient', () => {
   it('answers from the primary and prices the call from models.yaml to 6 decimals', async () => {

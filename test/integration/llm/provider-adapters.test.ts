@@ -1,10 +1,10 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { providerSchema } from '../../../src/config/schemas.ts';
-import { isPasError, type PasError } from '../../../src/errors.ts';
 import { createProviderAdapter } from '../../../src/llm/create-adapter.ts';
 import type { ChatRequest, ProviderAdapter } from '../../../src/llm/types.ts';
 import { closedPort, startFakeProvider, type FakeProvider } from '../../support/fake-llm-server.ts';
 import { DEFAULT_REPLY, type ErrorFixtureName, type FakeKind } from '../../support/provider-fixtures.ts';
+import { failure } from '../../support/pas-failure.ts';
 
 const KEY_ENV: Record<FakeKind, string | undefined> = {
   openai: 'OPENAI_API_KEY',
@@ -56,15 +56,6 @@ function request(extra: Partial<ChatRequest> = {}): ChatRequest {
   };
 }
 
-async function failure(promise: Promise<unknown>): Promise<PasError> {
-  try {
-    await promise;
-  } catch (err) {
-    if (isPasError(err)) return err;
-    throw err;
-  }
-  throw new Error('expected the call to fail');
-}
 
 const KINDS: FakeKind[] = ['ollama', 'openai', 'anthropic', 'google'];
 
