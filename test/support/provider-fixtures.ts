@@ -67,6 +67,23 @@ export function geminiUsageBody(u: FixtureUsage): Record<string, unknown> {
   });
 }
 
+/** Ollama's last `/api/chat` object (`done: true`): the whole reply when not streaming, the closing line of a stream. */
+export function ollamaDone(model: string, content: string, u: FixtureUsage): Record<string, unknown> {
+  return {
+    model,
+    created_at: CREATED_AT,
+    message: { role: 'assistant', content },
+    done_reason: 'stop',
+    done: true,
+    total_duration: 4_883_583_458,
+    load_duration: 1_334_875,
+    ...defined({ prompt_eval_count: u.input }),
+    prompt_eval_duration: 342_546_000,
+    ...defined({ eval_count: u.output }),
+    eval_duration: 4_535_599_000,
+  };
+}
+
 // ── non-streaming bodies ────────────────────────────────────────────────────
 
 export function okBody(kind: FakeKind, model: string, text: string, usage: FixtureUsage): unknown {
@@ -101,19 +118,7 @@ export function okBody(kind: FakeKind, model: string, text: string, usage: Fixtu
         responseId: 'mAitaLmkHPPlz7IPvtfUqQ4',
       };
     case 'ollama':
-      return {
-        model,
-        created_at: CREATED_AT,
-        message: { role: 'assistant', content: text },
-        done_reason: 'stop',
-        done: true,
-        total_duration: 4_883_583_458,
-        load_duration: 1_334_875,
-        ...defined({ prompt_eval_count: usage.input }),
-        prompt_eval_duration: 342_546_000,
-        ...defined({ eval_count: usage.output }),
-        eval_duration: 4_535_599_000,
-      };
+      return ollamaDone(model, text, usage);
   }
 }
 
@@ -212,19 +217,7 @@ export function streamFrames(kind: FakeKind, model: string, text: string, usage:
         head: [],
         text: parts.map((p) => line({ model, created_at: CREATED_AT, message: { role: 'assistant', content: p }, done: false })),
         tail: [
-          line({
-            model,
-            created_at: CREATED_AT,
-            message: { role: 'assistant', content: '' },
-            done_reason: 'stop',
-            done: true,
-            total_duration: 4_883_583_458,
-            load_duration: 1_334_875,
-            ...defined({ prompt_eval_count: usage.input }),
-            prompt_eval_duration: 342_546_000,
-            ...defined({ eval_count: usage.output }),
-            eval_duration: 4_535_599_000,
-          }),
+          line(ollamaDone(model, '', usage)),
         ],
       };
     }
