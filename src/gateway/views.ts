@@ -54,7 +54,7 @@ export function agentHealth(runtime: Runtime, agent: AgentInfo): Record<string, 
         task: ctx.task ? { task_id: ctx.task.id, job_id: ctx.task.jobId } : null,
         failure: ctx.failure ?? null,
         stats: { completed: ctx.completed ?? 0, failed: ctx.failed ?? 0, restarts: ctx.restarts ?? 0, assigned: member?.assigned ?? 0 },
-        usage_today: usageToday(runtime, agent.agentId),
+        usage_today: runtime.usageToday(agent.agentId),
       };
     }
     case 'manager': {
@@ -68,7 +68,7 @@ export function agentHealth(runtime: Runtime, agent: AgentInfo): Record<string, 
         escalations: ctx.escalations ?? 0,
         failure: ctx.failure ?? null,
         resources: cfg.resources,
-        usage_today: usageToday(runtime, agent.agentId),
+        usage_today: runtime.usageToday(agent.agentId),
       };
     }
     case 'director':
@@ -76,11 +76,6 @@ export function agentHealth(runtime: Runtime, agent: AgentInfo): Record<string, 
     case 'architect':
       return { ...base(runtime, agent), llm: llmView(runtime, agent.agentId), jobs_in_flight: Object.keys(ctx.inflight ?? {}).length, routed: ctx.routed ?? 0 };
   }
-}
-
-/** Tokens and cost of an agent's receipts today, from the journal's finished tasks. */
-export function usageToday(runtime: Runtime, agentId: string): { tasks: number; input_tokens: number; output_tokens: number; cost_usd: number } {
-  return runtime.usageToday(agentId);
 }
 
 export function taskView(task: TaskRecord) {

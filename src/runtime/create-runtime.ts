@@ -248,6 +248,8 @@ export function createRuntime(options: RuntimeOptions): Runtime {
   const managerIds = new Set(config.pas.managers.map((m) => m.agent_id));
   const programmerIds = new Set(config.programmers.map((p) => p.id));
   const architectId = config.pas.architect.agent_id;
+  /** Jobs a Manager holds whose own actor has not started yet (queued behind max_concurrent_tasks). */
+  const jobsAtManagers = new Set<string>();
   bus.onEvent(({ target, event }) => {
     try {
       // The projection writes of one event-loop iteration (a job fanning out ten subtasks, a wave
@@ -258,8 +260,9 @@ export function createRuntime(options: RuntimeOptions): Runtime {
         // The Manager has it (maybe queued behind max_concurrent_tasks): record who, not yet running.
         const current = journal.getJob(e.job.id);
         if (current) journal.setJobStatus(e.job.id, current.status, { managerId: target, ...(e.job.lane ? { lane: e.job.lane } : {}) });
-      } else if (event.type === 'xstate.init' && journal.getJob(target)) {
-        // The job's own actor started: it is running now.
+        jobsAtManagers.add(e.job.id);
+      } else if (event.type === 'xstate.init' && jobsAtManagers.delete(target)) {
+        // The job's own actor (its id is the job id) started: it is running now.
         journal.setJobStatus(target, 'running');
       } else if (event.type === 'xstate.done.actor.planJob') {
         const plan = e.output as JobPlan;
@@ -285,6 +288,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
       } else if (event.type === 'xstate.done.actor.mergeJob') {
         for (const taskId of (e.output as MergeOutcome).merged) journal.markMerged(taskId);
       } else if (event.type === 'job.finished' && target === architectId) {
+        jobsAtManagers.delete(e.outcome.jobId);
         journal.finishJob(e.outcome);
         journal.deleteSnapshot(`plan:${e.outcome.jobId}`);
         settleWaiters(e.outcome.jobId);
