@@ -69,9 +69,8 @@ const CONTENT_TYPES: Record<string, string> = {
   '.ico': 'image/x-icon',
 };
 
-function buildApp(runtime: Runtime, options: { token: string | undefined; metrics: Metrics; label: string; host: string }): FastifyInstance {
-  const secrets = secretValues(process.env, Object.values(runtime.config.models.providers).map((p) => p.api_key_env).filter((n): n is string => !!n));
-  if (options.token) secrets.push(options.token);
+function buildApp(runtime: Runtime, options: { token: string | undefined; metrics: Metrics; label: string; host: string; secrets: readonly string[] }): FastifyInstance {
+  const { secrets } = options;
   const app = Fastify({
     bodyLimit: runtime.config.pas.gateway.body_limit_bytes,
     logger: false,
@@ -157,6 +156,9 @@ export async function startGateway(runtime: Runtime, options: GatewayOptions = {
   const host = options.host ?? runtime.config.pas.gateway.host;
   const token = options.token ?? (process.env.PAS_API_TOKEN || undefined);
   const metrics = createMetrics();
+  // Values no answer may show: provider keys and the API token.
+  const secrets = secretValues(process.env, Object.values(runtime.config.models.providers).map((p) => p.api_key_env).filter((n): n is string => !!n));
+  if (token) secrets.push(token);
   const ws = runtime.config.pas.gateway.ws;
   const hub = new FeedHub({
     ringSize: ws.ring_size,
@@ -184,7 +186,7 @@ export async function startGateway(runtime: Runtime, options: GatewayOptions = {
   };
 
   try {
-    const gateway = buildApp(runtime, { token, metrics, label: '', host });
+    const gateway = buildApp(runtime, { token, metrics, label: '', host, secrets });
     apps.push(gateway);
     registerApiRoutes(gateway, runtime, () => hub.stats().seq);
     for (const agent of runtime.topology.agents) registerAgentRoutes(gateway, runtime, agent, `/agents/${agent.agentId}`);
@@ -207,7 +209,7 @@ export async function startGateway(runtime: Runtime, options: GatewayOptions = {
       // Every listen settles before a failure is thrown, so close() finds no listen still under way.
       const started = await Promise.allSettled(
         runtime.topology.agents.map(async (agent: AgentInfo) => {
-          const app = buildApp(runtime, { token, metrics, label: `agent:`, host });
+          const app = buildApp(runtime, { token, metrics, label: `agent:`, host, secrets });
           apps.push(app);
           registerAgentRoutes(app, runtime, agent);
           agentPorts.set(agent.agentId, await listen(app, host, agent.port, agent.agentId));

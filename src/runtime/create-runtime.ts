@@ -24,7 +24,7 @@ import { openJournal, type Journal, type JobRecord } from '../journal/journal.ts
 import { BreakerRegistry, type BreakerRef, type Clock } from './breaker-registry.ts';
 import { InspectionBus } from './inspection-bus.ts';
 import { silentLogger } from './logger.ts';
-import { buildTopology, probeTimeoutMs, type Topology } from './topology.ts';
+import { breakerInput, buildTopology, probeTimeoutMs, type Topology } from './topology.ts';
 import type { TransitionRecord, TreeNode } from './transition-record.ts';
 
 /** The I/O behind the statecharts' named actors. */
@@ -340,10 +340,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
     if (breakerKeys.includes(ref)) return;
     breakerKeys.push(ref);
     bus.watch(breakerId(ref), 'breaker', 'closed');
-    system.send({
-      type: 'breaker.spawn',
-      input: { key: ref, threshold: cb.failure_threshold, windowMs: cb.window_minutes * 60_000, cooldownMs: cb.cooldown_minutes * 60_000, probeTimeoutMs: probeTimeoutMs(config, ref) },
-    });
+    system.send({ type: 'breaker.spawn', input: breakerInput(config, ref) });
     const actor = get(breakerId(ref)) as BreakerRef | undefined;
     if (actor) breakers.adopt(ref, actor);
   };

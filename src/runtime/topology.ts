@@ -3,6 +3,7 @@
  * agent tree (ids, roles, parents, ports).
  */
 import type { AgentRole, Lane } from '../../machines/domain.ts';
+import type { BreakerInput } from '../../machines/circuit-breaker.machine.ts';
 import { breakerId, type PasSystemInput } from '../../machines/pas-system.machine.ts';
 import type { PasConfig } from '../config/load-config.ts';
 
@@ -41,6 +42,18 @@ export function probeTimeoutMs(config: PasConfig, ref: string): number {
   return (config.models.providers[provider]?.timeout_s ?? 60) * 1000 + 5_000;
 }
 
+/** The input of the breaker of one provider/model, from the pool's circuit_breaker settings. */
+export function breakerInput(config: PasConfig, key: string): BreakerInput {
+  const cb = config.pool.failover.circuit_breaker;
+  return {
+    key,
+    threshold: cb.failure_threshold,
+    windowMs: cb.window_minutes * MINUTE,
+    cooldownMs: cb.cooldown_minutes * MINUTE,
+    probeTimeoutMs: probeTimeoutMs(config, key),
+  };
+}
+
 export function buildTopology(config: PasConfig, options: { portOffset?: number } = {}): Topology {
   const offset = options.portOffset ?? 0;
   const { pas, pool } = config;
@@ -67,7 +80,6 @@ export function buildTopology(config: PasConfig, options: { portOffset?: number 
     use(p.primary, p.id);
     use(p.backup, p.id);
   }
-  const cb = pool.failover.circuit_breaker;
   const breakers: BreakerInfo[] = [...usedBy.entries()].map(([key, ids]) => ({ agentId: breakerId(key), key, usedBy: [...ids] }));
 
   const input: PasSystemInput = {
@@ -100,13 +112,7 @@ export function buildTopology(config: PasConfig, options: { portOffset?: number 
       restartPeriodMs: pool.supervision.period_s * 1000,
       capabilityRouting: Object.fromEntries(Object.entries(pool.capability_routing).map(([k, v]) => [k, [...v]])),
     },
-    breakers: breakers.map((b) => ({
-      key: b.key,
-      threshold: cb.failure_threshold,
-      windowMs: cb.window_minutes * MINUTE,
-      cooldownMs: cb.cooldown_minutes * MINUTE,
-      probeTimeoutMs: probeTimeoutMs(config, b.key),
-    })),
+    breakers: breakers.map((b) => breakerInput(config, b.key)),
   };
   return { portOffset: offset, gatewayPort: pas.gateway.port + offset, agents, breakers, input };
 }
