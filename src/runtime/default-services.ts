@@ -77,7 +77,6 @@ export function createDefaultServices(options: DefaultServiceOptions = {}) {
         },
       }),
     };
-    const cleaned = new Set<string>();
     /**
      * The run of each task id still winding down. A run stopped mid-task (its programmer forced
      * into FAILED, a timeout) keeps the task's worktree and branch until its executor has stopped
@@ -85,11 +84,11 @@ export function createDefaultServices(options: DefaultServiceOptions = {}) {
      * on (or later losing) the shared worktree.
      */
     const runs = new Map<string, Promise<unknown>>();
-    /** The orphan sweep of each repository this run has used, once each (see runTask). */
+    /** The orphan sweep of each repository (by repoKey), once per run: after a crash, or on first use (see runTask). */
     const repoSweeps = new Map<string, Promise<void>>();
     // Built before the runtime recovers and starts: nothing of this run holds a worktree yet, so
     // whatever a killed run left in the repositories of its unfinished jobs is an orphan.
-    const startupSweep = sweepAfterCrash(ctx, workspacesDir, cleaned);
+    const startupSweep = sweepAfterCrash(ctx, workspacesDir, repoSweeps);
 
     /** The programmer as configured, with the LLM choice live from the settings. */
     const programmerOf = (id: string): ResolvedProgrammer => {
@@ -114,7 +113,7 @@ export function createDefaultServices(options: DefaultServiceOptions = {}) {
       // Keyed by the repository itself, however its path was written (relative, trailing slash, link).
       const key = await repoKey(repo);
       let sweep = repoSweeps.get(key);
-      if (!sweep && !cleaned.has(key)) {
+      if (!sweep) {
         const running = new Set(journal.runningTasks().map((t) => t.id));
         sweep = cleanupOrphanWorktrees(repo, workspacesDir, running, { keepMerges: true }).then(
           (removed) => {
@@ -245,9 +244,9 @@ export function createDefaultServices(options: DefaultServiceOptions = {}) {
 /**
  * Removes the task and merge worktrees a killed run left in the repositories of its unfinished
  * jobs (and of its running tasks), once, before this run's first task or merge. Swept
- * repositories are added to `cleaned` so the per-task sweep does not repeat them.
+ * repositories are recorded in `sweeps` so the per-task sweep does not repeat them.
  */
-async function sweepAfterCrash(ctx: ServiceContext, workspacesDir: string, cleaned: Set<string>): Promise<void> {
+async function sweepAfterCrash(ctx: ServiceContext, workspacesDir: string, sweeps: Map<string, Promise<void>>): Promise<void> {
   const { journal, logger, dataDir } = ctx;
   const repos = new Set<string>();
   try {
@@ -266,7 +265,7 @@ async function sweepAfterCrash(ctx: ServiceContext, workspacesDir: string, clean
   for (const repo of repos) {
     if (!existsSync(path.join(repo, '.git'))) continue;
     try {
-      cleaned.add(await repoKey(repo));
+      sweeps.set(await repoKey(repo), Promise.resolve());
     } catch {
       continue;
     }
