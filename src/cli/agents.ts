@@ -42,8 +42,10 @@ export function agentsTable(agents: readonly AgentJson[]): string {
 }
 
 export const agentsCommand: Command = {
-  summary: 'every agent of a running tree: state, LLM, task',
+  summary: 'every agent of a running tree: state, LLM (primary or backup, breaker and why), task',
+  usage: '[options]',
   options: { ...CLIENT_OPTIONS },
+  examples: ['pas agents', 'pas agents --port-offset 100 --json'],
   async run(values, positionals) {
     if (positionals.length > 0) throw new PasError('PAS_ERR_BAD_REQUEST', `pas agents takes no arguments, got ${positionals.join(' ')}`);
     const client = apiClient(gatewayUrl(values));

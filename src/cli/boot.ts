@@ -14,8 +14,10 @@ export interface BootOptions {
   host?: string;
   offline?: boolean;
   services?: DefaultServiceOptions;
-  /** Mirror pino lines to stdout (they always go to artifacts/logs/). */
+  /** Mirror log lines to stdout (they always go to artifacts/logs/ as NDJSON). */
   logStdout?: boolean;
+  /** The stdout copy: one readable line per entry (default) or NDJSON (`pas up --json`). */
+  logFormat?: 'pretty' | 'json';
   inspect?: boolean;
   inspectUrl?: string;
   config?: PasConfig;
@@ -35,6 +37,7 @@ export async function boot(options: BootOptions): Promise<Booted> {
   const logger = createLogger({
     file: path.join(dataDir, 'logs', `pas-${runId}.ndjson`),
     stdout: options.logStdout ?? false,
+    stdoutFormat: options.logFormat ?? 'pretty',
     secretEnvNames: Object.values(config.models.providers).map((p) => p.api_key_env).filter((n): n is string => !!n),
   });
 

@@ -12,16 +12,21 @@ export function intOption(values: Record<string, unknown>, name: string, fallbac
 
 export const upCommand: Command = {
   summary: 'boot the whole tree; print the HMI URL and every agent; Ctrl-C drains and exits 0',
+  usage: '[options]',
   options: {
-    'port-offset': { type: 'string' },
-    host: { type: 'string' },
-    offline: { type: 'boolean' },
-    inspect: { type: 'boolean' },
-    'inspect-url': { type: 'string' },
-    'drain-timeout': { type: 'string' },
-    'data-dir': { type: 'string' },
-    quiet: { type: 'boolean', short: 'q' },
+    'port-offset': { type: 'string', arg: 'N', help: 'add N to every port (gateway 6101+N, each agent its port+N)' },
+    host: { type: 'string', arg: 'ADDR', help: 'bind address of every port (default gateway.host in pas.yaml, 127.0.0.1)' },
+    offline: { type: 'boolean', help: 'no LLM: every model is the offline scripted model (see README, "Offline")' },
+    inspect: { type: 'boolean', help: 'stream every actor to the Stately inspector bridge at /inspect' },
+    'inspect-url': { type: 'string', arg: 'WS_URL', help: 'send inspector events to this WebSocket instead' },
+    'drain-timeout': { type: 'string', arg: 'S', help: 'on Ctrl-C, wait up to S seconds for running jobs (default 30)' },
+    'data-dir': { type: 'string', arg: 'DIR', help: 'journal, logs, receipts and workspaces (default runtime.data_dir, artifacts)' },
+    quiet: { type: 'boolean', short: 'q', help: 'no log lines on the terminal (they still go to the log file)' },
+    json: { type: 'boolean', help: 'log lines on the terminal as NDJSON instead of one readable line each' },
+    'skip-doctor': { type: 'boolean', help: 'do not check models and executors at start-up' },
   },
+  examples: ['pas up', 'pas up --offline --port-offset 100 --quiet', 'pas up --json | jq .msg'],
+  notes: ['Logs always go to DATA_DIR/logs/pas-<run>.ndjson as NDJSON; the terminal gets one coloured line per entry.'],
   async run(values) {
     const portOffset = intOption(values, 'port-offset', 0);
     const drainMs = intOption(values, 'drain-timeout', 30) * 1000;
@@ -33,6 +38,7 @@ export const upCommand: Command = {
       inspect: values.inspect === true,
       ...(typeof values['inspect-url'] === 'string' ? { inspectUrl: values['inspect-url'] } : {}),
       logStdout: values.quiet !== true,
+      logFormat: values.json === true ? 'json' : 'pretty',
     });
     const { runtime, gateway } = booted;
     const out = process.stdout;
