@@ -1,7 +1,7 @@
 /** Shared by `pas up` and `pas demo`: config → logger → runtime → gateway. */
 import path from 'node:path';
 import type { InspectionEvent } from 'xstate';
-import { defaultConfigDir, loadConfig, type PasConfig } from '../config/load-config.ts';
+import { defaultConfigDir, loadConfig, resolveDataDir, type PasConfig } from '../config/load-config.ts';
 import { startGateway, type Gateway } from '../gateway/gateway.ts';
 import { createRuntime, type Runtime } from '../runtime/create-runtime.ts';
 import { createDefaultServices, type DefaultServiceOptions } from '../runtime/default-services.ts';
@@ -32,7 +32,7 @@ export interface Booted {
 
 export async function boot(options: BootOptions): Promise<Booted> {
   const config = options.config ?? loadConfig(options.configDir ?? defaultConfigDir());
-  const dataDir = path.resolve(options.dataDir ?? config.pas.runtime.data_dir);
+  const dataDir = options.dataDir ? path.resolve(options.dataDir) : resolveDataDir(config);
   const runId = `${new Date().toISOString().replace(/[-:]/g, '').replace(/\..*$/, '')}-${process.pid}`;
   const logger = createLogger({
     file: path.join(dataDir, 'logs', `pas-${runId}.ndjson`),

@@ -24,6 +24,8 @@ import {
 import { createLlmClient, llmClientOptionsFrom, ReceiptWriter } from '../llm/index.ts';
 import type { LlmClient, ProviderAdapter, Receipt } from '../llm/types.ts';
 import type { RuntimeServices, ServiceContext } from './create-runtime.ts';
+import { createOfflineAdapter } from '../llm/providers/offline-adapter.ts';
+import { addJobNote, fallbackPlanNote, OFFLINE_JOB_NOTE } from './job-notes.ts';
 import { fallbackSubtasks, lanePrompt, parseLane, parsePlan, planPrompt } from './planner.ts';
 
 export interface DefaultServiceOptions {
@@ -57,7 +59,7 @@ export function createDefaultServices(options: DefaultServiceOptions = {}) {
       spend: journal.spendStore(),
       logger: logger.child({ component: 'llm' }),
       ...(options.offline ? { offline: true } : {}),
-      ...(options.scripted ? { scripted: options.scripted } : {}),
+      ...(options.scripted ? { scripted: options.scripted } : options.offline ? { scripted: createOfflineAdapter(config.models, config.dir) } : {}),
       ...(options.adapters ? { adapters: options.adapters } : {}),
       ...(options.fetch ? { fetch: options.fetch } : {}),
     });
@@ -175,6 +177,7 @@ export function createDefaultServices(options: DefaultServiceOptions = {}) {
         const baseCommit = await resolveBaseCommit(repo);
         const llmChoice = llmSettings.get(managerId);
         const plan: JobPlan = { repo, baseCommit, planner: 'fallback', subtasks: fallbackSubtasks(job) };
+        if (options.offline) addJobNote(journal, job.id, OFFLINE_JOB_NOTE);
         if (!llmChoice) return plan;
         try {
           const reply = await llm.call({
@@ -191,10 +194,12 @@ export function createDefaultServices(options: DefaultServiceOptions = {}) {
             plan.subtasks = parsed.subtasks;
           } else {
             plan.planError = parsed.error;
+            addJobNote(journal, job.id, fallbackPlanNote(parsed.error));
             logger.warn({ agentId: managerId, jobId: job.id, error: parsed.error }, 'plan reply unusable; one subtask per file');
           }
         } catch (err) {
           plan.planError = toErrorData(err);
+          if (!signal.aborted) addJobNote(journal, job.id, fallbackPlanNote(plan.planError));
           logger.warn({ agentId: managerId, jobId: job.id, error: plan.planError }, 'plan call failed; one subtask per file');
         }
         return plan;
