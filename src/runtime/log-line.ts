@@ -41,7 +41,6 @@ export function logMessage(entry: Entry): string {
 export function terminalLogStream(options: { colour: boolean; destination?: NodeJS.WritableStream }) {
   return pretty({
     colorize: options.colour,
-    singleLine: true,
     hideObject: true,
     translateTime: 'HH:MM:ss',
     ignore: 'pid,hostname',

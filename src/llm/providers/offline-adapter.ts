@@ -85,8 +85,8 @@ function planReply(prompt: string): string {
   const listed = /^Files:\n((?:- .*\n?)+)/m.exec(prompt)?.[1];
   const files = listed ? listed.split('\n').filter((l) => l.startsWith('- ')).map((l) => l.slice(2)) : [];
   const subtasks = files.length > 0
-    ? files.map((file) => ({ instruction: `${task} (offline: a synthetic note in ${file})`, files: [file] }))
-    : [{ instruction: `${task} (offline: a synthetic note in ${OFFLINE_NOTES_FILE})`, files: [OFFLINE_NOTES_FILE] }];
+    ? files.map((file) => ({ instruction: task, files: [file] }))
+    : [{ instruction: task, files: [OFFLINE_NOTES_FILE] }];
   return JSON.stringify({ subtasks });
 }
 
