@@ -177,7 +177,8 @@ export function createDefaultServices(options: DefaultServiceOptions = {}) {
         const baseCommit = await resolveBaseCommit(repo);
         const llmChoice = llmSettings.get(managerId);
         const plan: JobPlan = { repo, baseCommit, planner: 'fallback', subtasks: fallbackSubtasks(job) };
-        if (options.offline) addJobNote(journal, job.id, OFFLINE_JOB_NOTE);
+        // `pas up --offline` (no scripted adapter of the caller's own): say the edits are synthetic.
+        if (options.offline && !options.scripted) addJobNote(journal, job.id, OFFLINE_JOB_NOTE);
         if (!llmChoice) return plan;
         try {
           const reply = await llm.call({
