@@ -28,22 +28,22 @@ export interface JobBody {
  * `--verify "npm test"` as argv: split on whitespace (no shell, no quoting), or a JSON array
  * (`--verify '["node","--test","a b.js"]'`) for arguments with spaces.
  */
-export function verifyArgv(raw: string): string[] {
+export function verifyArgv(raw: string, label = '--verify'): string[] {
   const text = raw.trim();
   if (text.startsWith('[')) {
     let parsed: unknown;
     try {
       parsed = JSON.parse(text);
     } catch {
-      throw bad(`--verify: "${raw}" starts with [ but is not a JSON array of strings`);
+      throw bad(`${label}: "${raw}" starts with [ but is not a JSON array of strings`);
     }
     if (!Array.isArray(parsed) || parsed.length === 0 || !parsed.every((a) => typeof a === 'string' && a.length > 0)) {
-      throw bad(`--verify: "${raw}" must be a non-empty JSON array of non-empty strings`);
+      throw bad(`${label}: "${raw}" must be a non-empty JSON array of non-empty strings`);
     }
     return parsed as string[];
   }
   const argv = text.split(/\s+/).filter(Boolean);
-  if (argv.length === 0) throw bad('--verify got an empty command');
+  if (argv.length === 0) throw bad(`${label} got an empty command`);
   return argv;
 }
 

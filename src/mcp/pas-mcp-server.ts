@@ -56,7 +56,7 @@ export function createPasMcpServer(client: ApiClient): McpServer {
           ...(files && files.length > 0 ? { files } : {}),
           ...(repo ? { repo } : {}),
           ...(lane ? { lane } : {}),
-          ...(verify ? { verify: verifyArgv(verify) } : {}),
+          ...(verify ? { verify: verifyArgv(verify, 'verify') } : {}),
         }),
       ),
   );
