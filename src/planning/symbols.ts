@@ -3,7 +3,15 @@
  * identifiers it uses. TypeScript and JavaScript go through the TypeScript compiler's parser;
  * other languages through line heuristics for their top-level definition forms.
  */
-import ts from 'typescript';
+import { createRequire } from 'node:module';
+import type ts from 'typescript';
+
+/** The TypeScript compiler (a large module) is loaded on the first map, not at start-up. */
+let compiler: typeof ts | undefined;
+function typescript(): typeof ts {
+  compiler ??= createRequire(import.meta.url)('typescript') as typeof ts;
+  return compiler;
+}
 
 export interface FileSymbols {
   /** Names the file defines at top level. */
@@ -27,15 +35,15 @@ const STOP_WORDS = new Set(
   ).split(' '),
 );
 
-const SCRIPT_KINDS: Record<string, ts.ScriptKind> = {
-  '.ts': ts.ScriptKind.TS,
-  '.mts': ts.ScriptKind.TS,
-  '.cts': ts.ScriptKind.TS,
-  '.tsx': ts.ScriptKind.TSX,
-  '.js': ts.ScriptKind.JS,
-  '.mjs': ts.ScriptKind.JS,
-  '.cjs': ts.ScriptKind.JS,
-  '.jsx': ts.ScriptKind.JSX,
+const SCRIPT_KINDS: Record<string, 'TS' | 'TSX' | 'JS' | 'JSX'> = {
+  '.ts': 'TS',
+  '.mts': 'TS',
+  '.cts': 'TS',
+  '.tsx': 'TSX',
+  '.js': 'JS',
+  '.mjs': 'JS',
+  '.cjs': 'JS',
+  '.jsx': 'JSX',
 };
 
 /** Top-level definition forms by file extension, for languages without a parser here. */
@@ -71,6 +79,7 @@ export function identifiersOf(text: string): Set<string> {
 }
 
 function isExported(node: ts.Node): boolean {
+  const ts = typescript();
   return ts.canHaveModifiers(node) && (ts.getModifiers(node) ?? []).some((m) => m.kind === ts.SyntaxKind.ExportKeyword);
 }
 
@@ -78,8 +87,9 @@ function parameters(source: ts.SourceFile, params: ts.NodeArray<ts.ParameterDecl
   return params.map((p) => p.name.getText(source)).join(', ');
 }
 
-function scriptSymbols(file: string, text: string, kind: ts.ScriptKind): FileSymbols {
-  const source = ts.createSourceFile(file, text, ts.ScriptTarget.Latest, true, kind);
+function scriptSymbols(file: string, text: string, kind: keyof typeof ts.ScriptKind): FileSymbols {
+  const ts = typescript();
+  const source = ts.createSourceFile(file, text, ts.ScriptTarget.Latest, true, ts.ScriptKind[kind]);
   const defs: string[] = [];
   const lines: string[] = [];
   const add = (name: string, line: string) => {
