@@ -25,8 +25,9 @@ import { createLlmClient, llmClientOptionsFrom, ReceiptWriter } from '../llm/ind
 import type { LlmClient, ProviderAdapter, Receipt } from '../llm/types.ts';
 import type { RuntimeServices, ServiceContext } from './create-runtime.ts';
 import { createOfflineAdapter } from '../llm/providers/offline-adapter.ts';
+import { planJobFromRepo } from '../planning/plan-job.ts';
 import { addJobNote, fallbackPlanNote, OFFLINE_JOB_NOTE } from './job-notes.ts';
-import { fallbackSubtasks, lanePrompt, parseLane, parsePlan, planPrompt } from './planner.ts';
+import { lanePrompt, parseLane } from './planner.ts';
 
 export interface DefaultServiceOptions {
   /** Route every LLM call to the scripted provider (the demo, tests). */
@@ -176,33 +177,10 @@ export function createDefaultServices(options: DefaultServiceOptions = {}) {
         if (!existsSync(path.join(repo, '.git')) && !existsSync(repo)) throw new PasError('PAS_ERR_GIT', `repository ${repo} does not exist`, { details: { field: 'repo' } });
         const baseCommit = await resolveBaseCommit(repo);
         const llmChoice = llmSettings.get(managerId);
-        const plan: JobPlan = { repo, baseCommit, planner: 'fallback', subtasks: fallbackSubtasks(job) };
         // `pas up --offline` (no scripted adapter of the caller's own): say the edits are synthetic.
         if (options.offline && !options.scripted) addJobNote(journal, job.id, OFFLINE_JOB_NOTE);
-        if (!llmChoice) return plan;
-        try {
-          const reply = await llm.call({
-            agentId: managerId,
-            primary: llmChoice.primary,
-            ...(llmChoice.backup ? { backup: llmChoice.backup } : {}),
-            request: { messages: planPrompt(job, maxProgrammers), signal, meta: { agentId: managerId, role: 'manager', jobId: job.id, purpose: 'plan' } },
-          });
-          plan.usage = reply.usage;
-          plan.costUsd = reply.costUsd;
-          const parsed = parsePlan(job, reply.text);
-          if ('subtasks' in parsed) {
-            plan.planner = 'llm';
-            plan.subtasks = parsed.subtasks;
-          } else {
-            plan.planError = parsed.error;
-            addJobNote(journal, job.id, fallbackPlanNote(parsed.error));
-            logger.warn({ agentId: managerId, jobId: job.id, error: parsed.error }, 'plan reply unusable; one subtask per file');
-          }
-        } catch (err) {
-          plan.planError = toErrorData(err);
-          if (!signal.aborted) addJobNote(journal, job.id, fallbackPlanNote(plan.planError));
-          logger.warn({ agentId: managerId, jobId: job.id, error: plan.planError }, 'plan call failed; one subtask per file');
-        }
+        const plan = await planJobFromRepo({ job, managerId, maxProgrammers, repo, baseCommit, llm, logger, signal, ...(llmChoice ? { llmChoice } : {}) });
+        if (plan.planner === 'fallback' && plan.planError && !signal.aborted) addJobNote(journal, job.id, fallbackPlanNote(plan.planError));
         return plan;
       },
 

@@ -44,7 +44,9 @@ export function offlineNoteFor(file: string, task: string): string | null {
 export function editPromptFiles(prompt: string): string[] {
   const lines = prompt.split('\n');
   const files: string[] = [];
-  for (let i = 0; i < lines.length; i++) {
+  // Read-only neighbours come first, under their own heading: only what follows "Files to edit:" is edited.
+  const editStart = lines.indexOf('Files to edit:');
+  for (let i = editStart < 0 ? 0 : editStart + 1; i < lines.length; i++) {
     const line = lines[i]!;
     const missing = /^(.+) \(does not exist yet; create it with an empty SEARCH\)$/.exec(line);
     if (missing) {
@@ -86,7 +88,7 @@ function planReply(prompt: string): string {
   const files = listed ? listed.split('\n').filter((l) => l.startsWith('- ')).map((l) => l.slice(2)) : [];
   const subtasks = files.length > 0
     ? files.map((file) => ({ instruction: task, files: [file] }))
-    : [{ instruction: task, files: [OFFLINE_NOTES_FILE] }];
+    : [{ instruction: task, files: [OFFLINE_NOTES_FILE], creates: [OFFLINE_NOTES_FILE] }];
   return JSON.stringify({ subtasks });
 }
 

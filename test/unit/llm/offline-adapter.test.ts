@@ -18,7 +18,7 @@ describe('the offline model', () => {
 
   it('plans a job that names no files as one subtask on PAS_OFFLINE.md', async () => {
     const reply = await new OfflineAdapter(undefined).chat('scripted', { messages: planPrompt({ id: 'J2', task: 'Do it' } as never, 10), meta: { purpose: 'plan' } });
-    expect(JSON.parse(reply.text)).toEqual({ subtasks: [{ instruction: 'Do it', files: ['PAS_OFFLINE.md'] }] });
+    expect(JSON.parse(reply.text)).toEqual({ subtasks: [{ instruction: 'Do it', files: ['PAS_OFFLINE.md'], creates: ['PAS_OFFLINE.md'] }] });
   });
 
   it('edits by appending one visible note per file in its own comment syntax, as SEARCH/REPLACE blocks that apply', async () => {
@@ -28,7 +28,9 @@ describe('the offline model', () => {
       ['data/c.json', '{"x": 1}\n'],
       ['docs/new.md', null],
     ]);
-    const prompt = buildEditPrompt('Add input validation', files);
+    const prompt = buildEditPrompt('Add input validation', files, new Map([['src/b.ts', 'export const b = 2;\n']]));
+    expect(prompt).toContain('Read-only context');
+    // The read-only neighbour is not edited.
     expect(editPromptFiles(prompt)).toEqual(['src/a.ts', 'tools/run.py', 'data/c.json', 'docs/new.md']);
     const reply = await new OfflineAdapter(undefined).chat('scripted', { messages: [{ role: 'user', content: prompt }], meta: { purpose: 'edit' } });
     const blocks = parseEditBlocks(reply.text);
