@@ -2,6 +2,7 @@
 import path from 'node:path';
 import type { InspectionEvent } from 'xstate';
 import { defaultConfigDir, loadConfig, resolveDataDir, type PasConfig } from '../config/load-config.ts';
+import { runDoctor } from '../doctor/doctor-checks.ts';
 import { startGateway, type Gateway } from '../gateway/gateway.ts';
 import { createRuntime, type Runtime } from '../runtime/create-runtime.ts';
 import { createDefaultServices, type DefaultServiceOptions } from '../runtime/default-services.ts';
@@ -67,7 +68,7 @@ export async function boot(options: BootOptions): Promise<Booted> {
     ...(inspect ? { inspect } : {}),
   });
   try {
-    const gateway = await startGateway(runtime, { host, inspectorRelay: !!options.inspect && !options.inspectUrl });
+    const gateway = await startGateway(runtime, { host, inspectorRelay: !!options.inspect && !options.inspectUrl, doctor: () => runDoctor(config, { offline: options.offline === true }) });
     return stopInspector ? { config, runtime, gateway, stopInspector } : { config, runtime, gateway };
   } catch (err) {
     stopInspector?.();

@@ -5,10 +5,16 @@
  * disconnected, and use it at 800 px. Screenshots go to artifacts/.
  */
 import { mkdirSync } from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '../../src/config/load-config.ts';
 import { DEMO_MODULES, DEMO_TASK } from '../../src/demo/demo-fixture.ts';
+import { runDoctor } from '../../src/doctor/doctor-checks.ts';
+import { closedPort } from '../support/fake-llm-server.ts';
+import { tempConfig } from '../support/test-config.ts';
 import { ARTIFACTS, feedCutter, launchChromium, openHmi, startDemoTree, type DemoTree } from './hmi-support.ts';
 
 let browser: Browser;
@@ -137,6 +143,39 @@ describe('HMI: the tree', () => {
     cutter.unblock();
     await page.locator('body[data-conn="live"]').waitFor({ timeout: 15_000 });
     expect(await page.locator('#stale').isVisible()).toBe(false);
+    expect(errors).toEqual([]);
+  });
+});
+
+describe('HMI: what pas doctor found', () => {
+  it('marks the pills of models that cannot be used, with the reason and the fix, before any job runs', async () => {
+    const answering = http.createServer((_req, res) => res.writeHead(404).end());
+    await new Promise<void>((r) => answering.listen(0, '127.0.0.1', () => r()));
+    cleanups.push(() => new Promise((r) => answering.close(r)));
+    const up = `http://127.0.0.1:${(answering.address() as AddressInfo).port}`;
+    const down = await closedPort();
+    const cfg = tempConfig('pas-hmi-doctor-');
+    cleanups.push(() => cfg.cleanup());
+    cfg.edit('models.yaml', (doc) => {
+      doc.setIn(['providers', 'ollama', 'base_url'], `http://127.0.0.1:${down}`);
+      for (const p of ['openai', 'anthropic', 'google']) doc.setIn(['providers', p, 'base_url'], up);
+    });
+    const config = loadConfig(cfg.dir);
+    // No OPENAI_API_KEY: gpt-4o is unusable for that reason; Ollama is unusable because nothing listens.
+    const env = { ANTHROPIC_API_KEY: 'sk-ant-test-0000000000', GEMINI_API_KEY: 'gem-test-0000000000' };
+    const tree = await demoTree({ configDir: cfg.dir, gatewayOptions: { doctor: () => runDoctor(config, { env, timeoutMs: 2000 }) } });
+    const { page, errors } = await hmi(tree.url);
+
+    const pill = page.locator('#tree .tile[data-agent-id="Prog-001"] .pill[data-breaker="breaker:ollama/qwen2.5-coder:7b-instruct"]');
+    await poll(() => pill.getAttribute('data-unusable')).toBe('true');
+    expect(await pill.getAttribute('title')).toContain(`\nunusable: http://127.0.0.1:${down} unreachable: ECONNREFUSED\nfix: start Ollama (ollama serve) or set OLLAMA_HOST to where it runs`);
+    const gpt = page.locator('#tree .tile[data-agent-id="Prog-008"] .pill[data-breaker="breaker:openai/gpt-4o"]');
+    await poll(() => gpt.getAttribute('title')).toContain('unusable: OPENAI_API_KEY is not set\nfix: export OPENAI_API_KEY=');
+    expect(await page.locator('#tree .tile[data-agent-id="Prog-006"] .pill').first().getAttribute('data-unusable')).toBe('false');
+    expect(await page.locator('#doctor').isVisible()).toBe(true);
+    expect(await page.locator('#doctor li').count()).toBe(6); // four Ollama models, two OpenAI ones
+    expect(await page.locator('#doctor').textContent()).toMatch(/^6 problems found at start-up \(pas doctor\):/);
+    await page.screenshot({ path: path.join(ARTIFACTS, 'hmi-work-doctor.png') });
     expect(errors).toEqual([]);
   });
 });

@@ -5,6 +5,7 @@
  */
 import { connectFeed } from './feed.js';
 import { BREAKER_WORDS, breakerAsAgentState, fmtClock, fmtDuration, fmtInt, fmtUsd, h, setData, setText, shortModel, titleCase } from './dom.js';
+import { loadDoctor, unusableModel } from './doctor.js';
 import { mountJobForm } from './job-form.js';
 import { poolNode } from './pool-node.js';
 import { recordRun, renderTimeline } from './timeline.js';
@@ -156,6 +157,10 @@ const feed = connectFeed({
     else if (since !== null) logNote(`Reconnected; caught up from seq ${since}.`);
     applyTree(Object.values(hello.tree));
     void loadSettings();
+    void loadDoctor(api, $('doctor')).then(() => {
+      for (const id of model.nodes.keys()) if (id.startsWith('breaker:')) dirty.nodes.add(id);
+      schedule();
+    });
     requestRefresh();
   },
   onRecord(record, { replayed }) {
@@ -290,6 +295,9 @@ function paintNode(id) {
       const cause = model.models.find((m) => `breaker:${m.ref}` === id)?.breaker?.cause;
       pill.title = `${id.replace(/^breaker:/, '')} — breaker ${BREAKER_WORDS[node.state] ?? node.state}${pill.classList.contains('pill-backup') ? ' (backup model)' : ' (primary model)'}${node.state !== 'closed' && cause ? `\nwhy: ${cause}` : ''}`;
       setData(pill, 'cause', node.state !== 'closed' && cause ? 'true' : 'false');
+      const broken = unusableModel(id.replace(/^breaker:/, ''));
+      setData(pill, 'unusable', broken ? 'true' : 'false');
+      if (broken) pill.title += `\nunusable: ${broken.detail}\nfix: ${broken.fix}`;
       pill.setAttribute('aria-label', pill.title);
     }
     // The owner of a pill may now run on its backup.
