@@ -151,7 +151,7 @@ describe('HMI: what pas doctor found', () => {
   it('marks the pills of models that cannot be used, with the reason and the fix, before any job runs', async () => {
     const answering = http.createServer((_req, res) => res.writeHead(404).end());
     await new Promise<void>((r) => answering.listen(0, '127.0.0.1', () => r()));
-    cleanups.push(() => new Promise((r) => answering.close(r)));
+    cleanups.push(() => new Promise<void>((r) => answering.close(() => r())));
     const up = `http://127.0.0.1:${(answering.address() as AddressInfo).port}`;
     const down = await closedPort();
     const cfg = tempConfig('pas-hmi-doctor-');

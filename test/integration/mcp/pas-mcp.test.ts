@@ -56,6 +56,7 @@ describe('pas mcp', () => {
     repo = await createTempRepo({ 'lib/one.js': 'export const one = 1;\n', 'lib/two.js': 'export const two = 2;\n' });
     client = await connect(tree.url);
 
+    expect(client.getServerVersion()).toMatchObject({ name: 'pas', version: '0.1.0' });
     const { tools } = await client.listTools();
     expect(tools.map((t) => t.name).sort()).toEqual(['cancel_job', 'job_status', 'list_agents', 'submit_job']);
     expect(tools.find((t) => t.name === 'submit_job')!.inputSchema.required).toEqual(['task']);
