@@ -10,7 +10,7 @@ export interface FailureNote {
   message: string;
 }
 
-/** `PAS_ERR_LLM_NETWORK: …` for the newest failure, with how many of the last ones share its code. */
+/** `PAS_ERR_LLM_CONNECTION: …` for the newest failure, with how many of the last ones share its code. */
 export function breakerCauseText(failures: readonly FailureNote[]): string | null {
   const last = failures[failures.length - 1];
   if (!last) return null;

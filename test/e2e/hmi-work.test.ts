@@ -43,7 +43,7 @@ async function hmi(url: string, viewport?: { width: number; height: number }): P
 }
 const poll = <T>(read: () => T | Promise<T>, options: { timeout?: number } = {}) => expect.poll(read, { timeout: 20_000, interval: 50, ...options });
 
-describe('HMI: submit, follow and cancel jobs', () => {
+describe('HMI: submit, follow and cancel jobs', { timeout: 90_000 }, () => {
   it('submits a job from the form and shows its subtasks on a timeline: in parallel on several programmers, then the merge', async () => {
     const tree = await demoTree({ editDelayMs: 1500 });
     const { page, errors } = await hmi(tree.url);
@@ -107,7 +107,7 @@ describe('HMI: submit, follow and cancel jobs', () => {
   }, 90_000);
 });
 
-describe('HMI: the tree', () => {
+describe('HMI: the tree', { timeout: 90_000 }, () => {
   it('draws the programmers under the shared pool node, not under Managers, and says why a breaker is open', async () => {
     const tree = await demoTree();
     const { page, errors } = await hmi(tree.url);
@@ -147,7 +147,7 @@ describe('HMI: the tree', () => {
   });
 });
 
-describe('HMI: what pas doctor found', () => {
+describe('HMI: what pas doctor found', { timeout: 90_000 }, () => {
   it('marks the pills of models that cannot be used, with the reason and the fix, before any job runs', async () => {
     const answering = http.createServer((_req, res) => res.writeHead(404).end());
     await new Promise<void>((r) => answering.listen(0, '127.0.0.1', () => r()));
@@ -180,7 +180,7 @@ describe('HMI: what pas doctor found', () => {
   });
 });
 
-describe('HMI: compact settings and narrow screens', () => {
+describe('HMI: compact settings and narrow screens', { timeout: 90_000 }, () => {
   it('lists every Manager and Programmer as one row of one settings table, and the page needs no sideways scrolling at 800 px', async () => {
     const tree = await demoTree();
     const { page, errors } = await hmi(tree.url, { width: 1280, height: 900 });

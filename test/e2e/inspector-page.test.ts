@@ -46,7 +46,7 @@ async function tree(inspectorUiUrl: string): Promise<TestTree> {
   return t;
 }
 
-describe('the /inspect bridge page', () => {
+describe('the /inspect bridge page', { timeout: 90_000 }, () => {
   it('forwards relay events to the inspector frame at its own origin only, never to "*"', async () => {
     const ui = await uiServer();
     const t = await tree(ui);

@@ -11,7 +11,9 @@
  *   comment syntax: `PAS offline note (no model was called): <task>`. Files whose format has no
  *   comments (JSON, …) get the note in `PAS_OFFLINE.md` beside them instead.
  *
- * Every synthetic reply reports zero tokens. The job says it ran offline (see job notes).
+ * A correction call (`edit.retry`) after a cassette reply that did not apply is not synthesized:
+ * that failure stays the cassette's. Every synthetic reply reports zero tokens. The job says it
+ * ran offline (see job notes).
  */
 import path from 'node:path';
 import type { ModelsConfigFile } from '../../config/schemas.ts';
@@ -102,7 +104,9 @@ export function synthesize(request: ChatRequest): string | null {
   const prompt = request.messages.filter((m) => m.role === 'user').map((m) => m.content).join('\n');
   if (purpose === 'plan') return planReply(prompt);
   if (purpose === 'route') return routeReply();
-  if (purpose.startsWith('edit')) return editReply(request.messages.find((m) => m.role === 'user')?.content ?? prompt);
+  // Only a first edit: a correction (`edit.retry`) follows a cassette reply that did not apply,
+  // and that failure is the cassette's to report, not to paper over with a note.
+  if (purpose === 'edit') return editReply(request.messages.find((m) => m.role === 'user')?.content ?? prompt);
   return null;
 }
 

@@ -80,7 +80,7 @@ describe('pas cancel', () => {
     expect(unknown.code).toBe(1);
     expect(unknown.stderr).toMatch(/PAS_ERR_JOB_NOT_FOUND.*nosuchjob/);
     expect((await pas(['cancel', '--url', tree.url])).stderr).toContain('pas cancel takes one job id, got none');
-  });
+  }, 120_000);
 });
 
 describe('pas submit --verify and job notes', () => {
@@ -103,7 +103,7 @@ describe('pas submit --verify and job notes', () => {
     expect(status.stdout).toContain(`note      ${note}\n`);
     const api = (await (await fetch(`${tree.url}/api/jobs/${id}`)).json()) as { notes: string[] };
     expect(api.notes).toEqual([note]);
-  });
+  }, 120_000);
 });
 
 describe('pas and a closed pipe', () => {
@@ -115,7 +115,7 @@ describe('pas and a closed pipe', () => {
     const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
     expect(stderr).toBe('');
     expect(code).toBe(0);
-  });
+  }, 60_000);
 });
 
 describe('pas up --offline on your own repository', () => {
@@ -149,5 +149,5 @@ describe('pas up --offline on your own repository', () => {
     const logFile = readdirSync(path.join(dataDir, 'logs')).find((f) => f.endsWith('.ndjson'))!;
     const first = readFileSync(path.join(dataDir, 'logs', logFile), 'utf8').split('\n')[0]!;
     expect(JSON.parse(first)).toHaveProperty('level');
-  });
+  }, 120_000);
 });

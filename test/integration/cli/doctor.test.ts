@@ -61,7 +61,7 @@ function pas(args: string[], env: Record<string, string>): Promise<{ code: numbe
   });
 }
 
-describe('pas doctor', () => {
+describe('pas doctor', { timeout: 90_000 }, () => {
   it('finds a missing key, a refused port and a model Ollama has not pulled, each with a one-line fix', async () => {
     const { ollama, refused, dir } = await setup();
     const config = loadConfig(dir);

@@ -50,7 +50,7 @@ async function connect(url: string): Promise<Client> {
 
 const call = async (c: Client, name: string, args: Record<string, unknown> = {}) => (await c.callTool({ name, arguments: args })) as ToolAnswer;
 
-describe('pas mcp', () => {
+describe('pas mcp', { timeout: 90_000 }, () => {
   it('lists its four tools, submits a job, follows it to completion, and cancels another', async () => {
     tree = await startScriptedTree(ENTRIES);
     repo = await createTempRepo({ 'lib/one.js': 'export const one = 1;\n', 'lib/two.js': 'export const two = 2;\n' });

@@ -49,6 +49,8 @@ describe('the offline model', () => {
     expect((await adapter.chat('scripted', { messages: [{ role: 'user', content: 'ROUTE JOB x' }], meta: { purpose: 'route' } })).text).toBe('Docs');
     expect((await new OfflineAdapter(undefined).chat('scripted', { messages: [{ role: 'user', content: 'ROUTE JOB x' }], meta: { purpose: 'route' } })).text).toBe('Code');
     await expect(adapter.chat('scripted', { messages: [{ role: 'user', content: 'chat' }], meta: { purpose: 'chat' } })).rejects.toMatchObject({ code: 'PAS_ERR_LLM_CASSETTE' });
+    // A correction after a cassette edit that did not apply stays the cassette's failure.
+    await expect(adapter.chat('scripted', { messages: [{ role: 'user', content: 'Task: x\n\na.js\n```\nx\n```' }], meta: { purpose: 'edit.retry' } })).rejects.toMatchObject({ code: 'PAS_ERR_LLM_CASSETTE' });
   });
 
   it('writes notes in the comment syntax of common languages, and none for formats without comments', () => {
