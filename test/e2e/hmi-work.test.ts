@@ -161,8 +161,8 @@ describe('HMI: what pas doctor found', { timeout: 90_000 }, () => {
       for (const p of ['openai', 'anthropic', 'google']) doc.setIn(['providers', p, 'base_url'], up);
     });
     const config = loadConfig(cfg.dir);
-    // No OPENAI_API_KEY: gpt-4o is unusable for that reason; Ollama is unusable because nothing listens.
-    const env = { ANTHROPIC_API_KEY: 'sk-ant-test-0000000000', GEMINI_API_KEY: 'gem-test-0000000000' };
+    // No OPENAI_API_KEY nor GEMINI_API_KEY: those models are unusable for that reason; Ollama because nothing listens.
+    const env = { ANTHROPIC_API_KEY: 'sk-ant-test-0000000000' };
     const tree = await demoTree({ configDir: cfg.dir, gatewayOptions: { doctor: () => runDoctor(config, { env, timeoutMs: 2000 }) } });
     const { page, errors } = await hmi(tree.url);
 
@@ -172,9 +172,13 @@ describe('HMI: what pas doctor found', { timeout: 90_000 }, () => {
     const gpt = page.locator('#tree .tile[data-agent-id="Prog-008"] .pill[data-breaker="breaker:openai/gpt-4o"]');
     await poll(() => gpt.getAttribute('title')).toContain('unusable: OPENAI_API_KEY is not set\nfix: export OPENAI_API_KEY=');
     expect(await page.locator('#tree .tile[data-agent-id="Prog-006"] .pill').first().getAttribute('data-unusable')).toBe('false');
+    // A Manager has no pills: its node is marked, with the reason in its tooltip (its Anthropic backup still works).
+    const manager = page.locator('#tree .node[data-agent-id="Mgr-Code-01"]');
+    await poll(() => manager.getAttribute('data-unusable')).toBe('some');
+    expect(await manager.getAttribute('title')).toBe('google/gemini-2.5-flash unusable: GEMINI_API_KEY is not set — fix: export GEMINI_API_KEY=… (or point these agents at another model)');
     expect(await page.locator('#doctor').isVisible()).toBe(true);
-    expect(await page.locator('#doctor li').count()).toBe(6); // four Ollama models, two OpenAI ones
-    expect(await page.locator('#doctor').textContent()).toMatch(/^6 problems found at start-up \(pas doctor\):/);
+    expect(await page.locator('#doctor li').count()).toBe(7); // four Ollama models, two OpenAI ones, Gemini Flash
+    expect(await page.locator('#doctor').textContent()).toMatch(/^7 problems found at start-up \(pas doctor\):/);
     await page.screenshot({ path: path.join(ARTIFACTS, 'hmi-work-doctor.png') });
     expect(errors).toEqual([]);
   });

@@ -158,7 +158,7 @@ const feed = connectFeed({
     applyTree(Object.values(hello.tree));
     void loadSettings();
     void loadDoctor(api, $('doctor')).then(() => {
-      for (const id of model.nodes.keys()) if (id.startsWith('breaker:')) dirty.nodes.add(id);
+      for (const id of model.nodes.keys()) dirty.nodes.add(id);
       schedule();
     });
     requestRefresh();
@@ -326,7 +326,14 @@ function paintNode(id) {
   }
   setText(el.work, work);
   const failure = model.agents.get(id)?.failure;
-  el.box.title = node.state === 'FAILED' && failure ? `${id} failed: ${failure.code ?? ''}${failure.code ? ': ' : ''}${failure.message ?? ''}` : '';
+  // The Architect and Managers have no pills: their unusable models are named on the node itself.
+  const chosen = node.role === 'programmer' ? null : model.settings.get(id);
+  const broken = chosen ? [chosen.primary, chosen.backup].filter(Boolean).map((ref) => [ref, unusableModel(ref)]).filter(([, row]) => row) : [];
+  setData(el.box, 'unusable', broken.length > 0 && broken.length === [chosen?.primary, chosen?.backup].filter(Boolean).length ? 'all' : broken.length > 0 ? 'some' : 'none');
+  el.box.title = [
+    node.state === 'FAILED' && failure ? `${id} failed: ${failure.code ?? ''}${failure.code ? ': ' : ''}${failure.message ?? ''}` : '',
+    ...broken.map(([ref, row]) => `${ref} unusable: ${row.detail} — fix: ${row.fix}`),
+  ].filter(Boolean).join('\n');
   el.box.setAttribute('aria-label', `${ROLE_WORD[node.role] ?? node.role} ${id}: ${node.state}${work ? `, ${work}` : ''}`);
 }
 
