@@ -223,7 +223,10 @@ export async function cleanupOrphanWorktrees(
   const merges = path.join(root, MERGE_DIR);
   const inside = (p: string) => p.startsWith(root + path.sep);
   // While the runtime runs, a job may be merging in `.merge/`: only a sweep after a crash takes those.
-  const spared = (p: string) => keep.has(path.basename(p)) || (options.keepMerges === true && (p === merges || p.startsWith(merges + path.sep)));
+  // The programmers' reused checkouts are reset before each use, never orphans.
+  const checkouts = path.join(root, CHECKOUTS_FOLDER);
+  const spared = (p: string) =>
+    keep.has(path.basename(p)) || p === checkouts || p.startsWith(checkouts + path.sep) || (options.keepMerges === true && (p === merges || p.startsWith(merges + path.sep)));
   for (const entry of await listWorktrees(repo)) {
     if (!inside(entry.path) || spared(entry.path)) continue;
     await git(repo, ['worktree', 'remove', '--force', '--force', entry.path], { lock: 'exclusive' });
@@ -247,7 +250,10 @@ export async function cleanupOrphanWorktrees(
   return removed;
 }
 
-/** The folder of `workspacesDir` that holds the jobs' merge worktrees. */
+/** The folder of `workspacesDir` holding the reused checkouts (checkouts.ts; named here to avoid an import cycle). */
+const CHECKOUTS_FOLDER = '.checkouts';
+
+/** The folder of `workspacesDir` that holds the jobs' merge worktrees (before merges needed none). */
 export const MERGE_DIR = '.merge';
 
 /** The real path of `p` when it exists (so /tmp symlinks compare equal), else its absolute form. */
