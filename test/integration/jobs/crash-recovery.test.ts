@@ -129,7 +129,7 @@ describe('crash recovery of `pas up`', () => {
     // The killed run wrote receipts for the fast subtasks only, and left nothing of the slow ones:
     // native edits need no checkout, and a task branch exists only once its commit does.
     expect(taskDirs(jobId)).toEqual([]);
-    expect(await taskBranches(jobId)).toEqual(fast.map((id) => `pas/${jobId}/${id}`).sort());
+    expect(await taskBranches(jobId)).toEqual(fast.map((id: string) => `pas/${jobId}/${id}`).sort());
     expect([...receiptsByTask().keys()].sort()).toEqual([...fast].sort());
 
     // The second run answers the slow edits quickly.
