@@ -10,7 +10,7 @@
  */
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { PasError } from '../errors.ts';
 import { git, repoKey } from './git-command.ts';
@@ -96,14 +96,35 @@ async function ensureCheckout(dir: string, objectsDir: string): Promise<void> {
   await writeFile(marker, objectsDir);
 }
 
+/** A lock this old in a checkout this process holds is a crashed git's. */
+const CHECKOUT_LOCK_STALE_MS = 3_000;
+
 /**
  * Resets to `base`: tracked files as committed, every untracked and ignored file gone (nested
- * repositories too). A lock file here can only be a crash's: this process holds the checkout.
+ * repositories too). A lock file here is a crash's: this process holds the checkout, but a git
+ * started by a killed PAS may still be finishing, so a fresh lock is waited out before it goes.
  */
 async function resetCheckout(dir: string, base: string): Promise<void> {
-  for (const lock of ['index.lock', 'HEAD.lock']) await rm(path.join(dir, '.git', lock), { force: true });
+  for (const name of ['index.lock', 'HEAD.lock']) await clearCrashedLock(path.join(dir, '.git', name));
   await git(dir, ['reset', '--hard', '--quiet', '--no-recurse-submodules', base]);
   await git(dir, ['clean', '-ffdxq']);
+}
+
+async function clearCrashedLock(file: string): Promise<void> {
+  for (;;) {
+    let age: number;
+    try {
+      age = Date.now() - (await stat(file)).mtimeMs;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+      throw err;
+    }
+    if (age > CHECKOUT_LOCK_STALE_MS) {
+      await rm(file, { force: true });
+      return;
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
 }
 
 /** Makes the checkouts of these programmers now (at start, for a repository known to need them), all at once. */

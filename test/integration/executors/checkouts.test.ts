@@ -4,7 +4,7 @@
  * nested repositories), remade when a crash left one half made, and never swept as an orphan.
  */
 import { existsSync } from 'node:fs';
-import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, rm, utimes, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { checkoutFor, checkoutPath, prewarmCheckouts } from '../../../src/executors/checkouts.ts';
@@ -103,7 +103,10 @@ describe('reused checkouts', () => {
     expect(await filesIn(lease.path)).toEqual(['a.txt']);
     lease.release();
 
+    // A lock a crashed git left (a fresh one is waited out: a killed PAS's git may still be finishing).
     await writeFile(path.join(dir, '.git', 'index.lock'), '');
+    const old = new Date(Date.now() - 60_000);
+    await utimes(path.join(dir, '.git', 'index.lock'), old, old);
     const again = await checkoutFor({ repo: f.repo, workspacesDir: f.workspacesDir, programmerId: 'Prog-002', baseCommit: f.base });
     expect(existsSync(path.join(dir, '.git', 'index.lock'))).toBe(false);
     again.release();
