@@ -44,7 +44,8 @@ export class RepoObjectStore {
   private readonly reader: GitBatchProcess;
   private readonly refs: GitBatchProcess;
   private readonly trees = new Map<string, TreeEntry[]>();
-  private refChain: Promise<unknown> = Promise.resolve();
+  private readonly refQueue: Array<{ commands: string[]; resolve: () => void; reject: (err: Error) => void }> = [];
+  private refBusy = false;
   private written = 0;
   private gcRunning = false;
   readonly hashBytes: number;
@@ -139,31 +140,66 @@ export class RepoObjectStore {
   /**
    * Applies ref updates as one transaction (all or nothing), in order with every other update
    * through this store: `create <ref> <new>` (refused when the ref exists), `update <ref> <new>
-   * [<old>]`, `delete <ref> [<old>]`. A lock held by another git is waited out.
+   * [<old>]`, `delete <ref> [<old>]`. Requests that arrive while a transaction runs go together
+   * in the next one (one lock-and-commit round for many tasks); when such a group fails, each
+   * request is retried alone so only its own failure reaches it. A lock held by another git is
+   * waited out.
    */
   updateRefs(commands: readonly string[]): Promise<void> {
     for (const c of commands) {
       if (/[\n\r]/.test(c)) throw new PasError('PAS_ERR_GIT', `ref update ${JSON.stringify(c)} holds a line break`);
     }
-    const run = this.refChain.then(async () => {
-      for (let attempt = 0; ; attempt++) {
+    return new Promise<void>((resolve, reject) => {
+      this.refQueue.push({ commands: [...commands], resolve, reject });
+      void this.pumpRefs();
+    });
+  }
+
+  private async pumpRefs(): Promise<void> {
+    if (this.refBusy) return;
+    this.refBusy = true;
+    try {
+      while (this.refQueue.length > 0) {
+        const batch = this.refQueue.splice(0);
         try {
-          await this.refs.request(`start\n${commands.join('\n')}\ncommit\n`, transactionParser);
-          return;
+          await this.transaction(batch.flatMap((b) => b.commands));
+          for (const b of batch) b.resolve();
         } catch (err) {
-          const message = (err as Error).message;
-          // "reference already exists" is an answer (create-only), not a lock to wait for.
-          if (attempt >= 12 || !LOCK_ERROR.test(message) || /already exists|is at .* but expected|unable to resolve reference/i.test(message)) {
-            throw new PasError('PAS_ERR_GIT', `could not update ${commands.map((c) => c.split(' ')[1]).join(', ')}: ${message}`, {
-              details: { repo: this.repo, commands: [...commands] },
-            });
+          if (batch.length === 1) {
+            batch[0]!.reject(err as Error);
+            continue;
           }
-          await new Promise((r) => setTimeout(r, Math.min(25 * 2 ** attempt, 1_000)));
+          for (const b of batch) {
+            try {
+              await this.transaction(b.commands);
+              b.resolve();
+            } catch (own) {
+              b.reject(own as Error);
+            }
+          }
         }
       }
-    });
-    this.refChain = run.catch(() => undefined);
-    return run;
+    } finally {
+      this.refBusy = false;
+    }
+  }
+
+  private async transaction(commands: readonly string[]): Promise<void> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await this.refs.request(`start\n${commands.join('\n')}\ncommit\n`, transactionParser);
+        return;
+      } catch (err) {
+        const message = (err as Error).message;
+        // "reference already exists" is an answer (create-only), not a lock to wait for.
+        if (attempt >= 12 || !LOCK_ERROR.test(message) || /already exists|is at .* but expected|unable to resolve reference|multiple updates/i.test(message)) {
+          throw new PasError('PAS_ERR_GIT', `could not update ${commands.map((c) => c.split(' ')[1]).join(', ')}: ${message}`, {
+            details: { repo: this.repo, commands: [...commands] },
+          });
+        }
+        await new Promise((r) => setTimeout(r, Math.min(25 * 2 ** attempt, 1_000)));
+      }
+    }
   }
 
   close(): void {

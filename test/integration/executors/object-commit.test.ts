@@ -148,4 +148,15 @@ describe('commits written as objects, without a checkout', () => {
     expect(deleted.kpi).toEqual({ files_changed: 1, lines_added: 0, lines_removed: 1 });
     expect(await gitOut(f.repo, 'log', '-1', '--format=%an <%ae>|%s', deleted.commit)).toBe('PAS <pas@localhost>|drop x');
   });
+
+  it('moves refs through one update-ref: many creates at once land together, and a create of an existing ref fails alone', async () => {
+    const f = (fixture = await createTempRepo({ 'a.txt': 'a\n' }));
+    const store = await objectStoreFor(f.repo);
+    await gitOut(f.repo, 'branch', 'pas/j/taken', f.base);
+    const names = Array.from({ length: 30 }, (_, i) => `pas/j/t${i}`);
+    const outcomes = await Promise.allSettled([...names, 'pas/j/taken'].map((n) => store.updateRefs([`create refs/heads/${n} ${f.base}`])));
+    expect(outcomes.slice(0, 30).every((o) => o.status === 'fulfilled')).toBe(true);
+    expect(outcomes[30]).toMatchObject({ status: 'rejected', reason: { code: 'PAS_ERR_GIT' } });
+    expect((await gitOut(f.repo, 'for-each-ref', '--format=%(refname:short)', 'refs/heads/pas/j/')).split('\n').sort()).toEqual([...names, 'pas/j/taken'].sort());
+  });
 });
