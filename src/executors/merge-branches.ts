@@ -35,9 +35,12 @@ export interface MergeBranchesOutcome {
   results: BranchMergeResult[];
 }
 
+const PLAIN_BRANCH = /^[A-Za-z0-9_][A-Za-z0-9._/-]*$/;
+
 export async function mergeTaskBranches(input: MergeBranchesInput): Promise<MergeBranchesOutcome> {
   const { repo, jobBranch } = input;
-  await git(repo, ['check-ref-format', '--branch', jobBranch]);
+  // A plain name (what jobBranchName makes) needs no git process to be checked.
+  if (!PLAIN_BRANCH.test(jobBranch) || /\.\.|\/\/|\/\.|\.lock(\/|$)|[./]$/.test(jobBranch)) await git(repo, ['check-ref-format', '--branch', jobBranch]);
   const store = await objectStoreFor(repo);
   const ref = `refs/heads/${jobBranch}`;
   const existing = await store.resolveCommit(ref);

@@ -8,6 +8,7 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import type { Kpi } from '../../machines/domain.ts';
 import { PasError } from '../errors.ts';
+import { GitBatchProcess, lineParser } from './git-batch.ts';
 import { git, repoKey } from './git-command.ts';
 
 export interface TaskWorktree {
@@ -49,11 +50,24 @@ export function taskWorktreePath(workspacesDir: string, jobId: string, taskId: s
   return path.join(path.resolve(workspacesDir), jobId, taskId);
 }
 
-/** The commit HEAD points at in `repo` (the default base of a job). */
+/** Long-lived `cat-file --batch-check` per folder: HEAD is read where the caller stands (a worktree has its own). */
+const revReaders = new Map<string, GitBatchProcess>();
+
+/** The commit HEAD points at in `repo` (the default base of a job); no process per call. */
 export async function resolveBaseCommit(repo: string, rev = 'HEAD'): Promise<string> {
-  const out = await git(repo, ['rev-parse', '--verify', '--quiet', `${rev}^{commit}`], { okCodes: [1] });
-  const sha = out.stdout.trim();
-  if (out.exitCode !== 0 || !sha) {
+  const where = path.resolve(repo);
+  if (!existsSync(where)) {
+    throw new PasError('PAS_ERR_GIT', `repository ${repo} does not exist`, { details: { repo, rev } });
+  }
+  let reader = revReaders.get(where);
+  if (!reader) revReaders.set(where, (reader = new GitBatchProcess(where, ['cat-file', '--batch-check'])));
+  const sha = /[\n\r]/.test(rev) ? '' : await reader.request(`${rev}^{commit}\n`, (buffer) => {
+    const line = lineParser(buffer);
+    if (!line) return null;
+    const match = /^([0-9a-f]{40,64}) commit \d+$/.exec(line.value);
+    return { value: match ? match[1]! : '', used: line.used };
+  }).catch(() => '');
+  if (!sha) {
     throw new PasError('PAS_ERR_GIT', `"${rev}" is not a commit in ${repo} (an empty repository has no base commit)`, {
       details: { repo, rev },
     });
