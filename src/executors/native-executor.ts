@@ -97,7 +97,7 @@ async function runNative(options: NativeExecutorOptions, input: ExecutorInput): 
     const rel = normalizeRelativePath(raw);
     if (files.has(rel)) continue;
     // Context is a courtesy: a file the allowlist hides, or one too large, is left out, never an error.
-    const content = await guard.readFileIfExists(rel).catch(() => null);
+    const content = await guard.read(rel).catch(() => null);
     if (content !== null && Buffer.byteLength(content) <= maxBytes / 4) context.set(rel, content);
   }
 
