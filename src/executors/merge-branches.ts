@@ -1,6 +1,7 @@
 /**
  * Merges a job's task branches into its job branch, one by one, without a worktree: each merge
- * is `git merge-tree --write-tree` (the merged tree, or the conflicting paths) and a merge commit
+ * is made in-process when the two sides changed different files (tree-merge.ts), else by `git
+ * merge-tree --write-tree` (the merged tree, or the conflicting paths), and its merge commit is
  * written as an object; the job branch moves once at the end (compare-and-swap on its old
  * value). The user's checkout and HEAD are never touched. A conflicting branch is reported with
  * its files and skipped, so later branches still merge. A branch already contained in the job
@@ -10,6 +11,7 @@ import type { ErrorData } from '../../machines/domain.ts';
 import { errorData, PasError } from '../errors.ts';
 import { git } from './git-command.ts';
 import { objectStoreFor, type RepoObjectStore } from './object-store.ts';
+import { trivialMergeTree } from './tree-merge.ts';
 
 export interface MergeBranchesInput {
   repo: string;
@@ -97,6 +99,9 @@ export async function mergeTaskBranches(input: MergeBranchesInput): Promise<Merg
 }
 
 async function mergeOne(store: RepoObjectStore, repo: string, head: string, sha: string, message: string): Promise<{ commit: string } | { files: string[]; why: string }> {
+  // Different files changed on each side (what a swarm's subtasks do): merged in-process, no git process.
+  const trivial = await trivialMergeTree(store, head, sha);
+  if (trivial) return { commit: await store.writeCommit(trivial, [head, sha], message) };
   const out = await git(repo, ['merge-tree', '--write-tree', '-z', '--name-only', '--no-messages', head, sha], { okCodes: [1, 128] });
   const fields = out.stdout.split('\0');
   const tree = fields[0]?.trim() ?? '';

@@ -55,6 +55,9 @@ export async function readAt(store: RepoObjectStore, tree: string, rel: string):
   return blob.data;
 }
 
+/** What a path becomes: new bytes (a blob is written, mode kept), an existing entry, or null (deleted). */
+export type Edit = Buffer | null | PathEntry;
+
 export interface FileChange {
   path: string;
   before: Buffer | null;
@@ -65,13 +68,13 @@ export interface FileChange {
  * Writes the tree `base` with `edits` applied (path → new bytes, or null to delete) and returns
  * its id and the paths that really changed (an edit that leaves a file as it was is no change).
  */
-export async function writeEditedTree(store: RepoObjectStore, base: string | null, edits: ReadonlyMap<string, Buffer | null>): Promise<{ tree: string; changes: FileChange[] }> {
+export async function writeEditedTree(store: RepoObjectStore, base: string | null, edits: ReadonlyMap<string, Edit>): Promise<{ tree: string; changes: FileChange[] }> {
   const changes: FileChange[] = [];
-  const rewrite = async (tree: string | null, prefix: string, group: ReadonlyMap<string, Buffer | null>): Promise<string | null> => {
+  const rewrite = async (tree: string | null, prefix: string, group: ReadonlyMap<string, Edit>): Promise<string | null> => {
     const entries = tree ? [...(await store.readTree(tree))] : [];
     const index = new Map(entries.map((e, i) => [e.name, i]));
-    const files = new Map<string, Buffer | null>();
-    const folders = new Map<string, Map<string, Buffer | null>>();
+    const files = new Map<string, Edit>();
+    const folders = new Map<string, Map<string, Edit>>();
     for (const [rel, content] of group) {
       const slash = rel.indexOf('/');
       if (slash < 0) files.set(rel, content);
@@ -110,6 +113,12 @@ export async function writeEditedTree(store: RepoObjectStore, base: string | nul
       const at = index.get(name);
       const existing = at === undefined || removed.has(name) ? undefined : entries[at];
       if (existing) checkEntry(full, existing, true);
+      if (content !== null && !Buffer.isBuffer(content)) {
+        // An entry taken as it is (a merge): no blob to write, no line counts.
+        if (existing && existing.oid === content.oid && existing.mode === content.mode) continue;
+        put({ mode: content.mode, name, oid: content.oid });
+        continue;
+      }
       const before = existing ? await readBlob(store, existing.oid, full) : null;
       if (content === null) {
         if (!existing) continue;
@@ -209,4 +218,26 @@ export async function diffTrees(store: RepoObjectStore, a: string | null, b: str
   await walk(a, b, '');
   changes.sort((p, q) => (p.path < q.path ? -1 : p.path > q.path ? 1 : 0));
   return changes;
+}
+
+/** The file-level entries that differ between two trees (folders walked, not listed), by path. */
+export async function changedEntries(store: RepoObjectStore, a: string | null, b: string | null): Promise<Map<string, { before?: TreeEntry; after?: TreeEntry }>> {
+  const out = new Map<string, { before?: TreeEntry; after?: TreeEntry }>();
+  const walk = async (left: string | null, right: string | null, prefix: string): Promise<void> => {
+    if (left === right) return;
+    const l = new Map((left ? await store.readTree(left) : []).map((e) => [e.name, e]));
+    const r = new Map((right ? await store.readTree(right) : []).map((e) => [e.name, e]));
+    for (const name of new Set([...l.keys(), ...r.keys()])) {
+      const x = l.get(name);
+      const y = r.get(name);
+      if (x && y && x.oid === y.oid && x.mode === y.mode) continue;
+      const rel = `${prefix}${name}`;
+      await walk(x?.mode === MODE_TREE ? x.oid : null, y?.mode === MODE_TREE ? y.oid : null, `${rel}/`);
+      const xFile = x && x.mode !== MODE_TREE ? x : undefined;
+      const yFile = y && y.mode !== MODE_TREE ? y : undefined;
+      if (xFile || yFile) out.set(rel, { ...(xFile ? { before: xFile } : {}), ...(yFile ? { after: yFile } : {}) });
+    }
+  };
+  await walk(a, b, '');
+  return out;
 }
