@@ -2,7 +2,7 @@
  * A repository's objects and refs without a checkout: objects are read through one long-lived
  * `git cat-file --batch`, written in-process as loose objects (zlib + the repository's hash, the
  * way git writes them), and refs are moved through one long-lived `git update-ref --stdin`, one
- * transaction at a time. Every so often a background `git gc --auto` packs the loose objects
+ * transaction at a time. Every so often a background `git repack -d` packs the loose objects
  * (git's readers look in new packs when a loose object has gone, so nothing reading races it).
  */
 import { createHash, randomBytes } from 'node:crypto';
@@ -34,8 +34,8 @@ export const MODE_SYMLINK = '120000';
 export const MODE_TREE = '40000';
 export const MODE_SUBMODULE = '160000';
 
-/** Loose objects this process writes to a repository between two background `gc --auto` runs. */
-const GC_EVERY = 2_000;
+/** Loose objects this process writes to a repository between two background packings. */
+const PACK_EVERY = 2_000;
 const TREE_CACHE = 4_096;
 
 const LOCK_ERROR = /cannot lock ref|Unable to create '[^']+\.lock'|File exists/i;
@@ -47,7 +47,11 @@ export class RepoObjectStore {
   private readonly refQueue: Array<{ commands: string[]; resolve: () => void; reject: (err: Error) => void }> = [];
   private refBusy = false;
   private written = 0;
-  private gcRunning = false;
+  private packs = 0;
+  /** Loose objects written between two background packings. */
+  packEvery = PACK_EVERY;
+  /** The background packing under way, if any. */
+  packing: Promise<void> | undefined;
   readonly hashBytes: number;
 
   constructor(
@@ -121,7 +125,7 @@ export class RepoObjectStore {
       await rm(tmp, { force: true });
       throw err;
     }
-    if (++this.written % GC_EVERY === 0) this.packInBackground();
+    if (++this.written % this.packEvery === 0) this.packInBackground();
     return oid;
   }
 
@@ -207,16 +211,29 @@ export class RepoObjectStore {
     this.refs.close();
   }
 
-  /** `git gc --auto` in the background, one at a time: packs loose objects once there are enough. */
+  /**
+   * Packs in the background, one run at a time: `git repack -d -l` puts the reachable loose
+   * objects into a new pack and drops the loose copies (readers find them in the pack: git looks
+   * for new packs when a loose object has gone), and every tenth run `git gc --auto` folds packs
+   * together by the repository's own settings. Never when the repository turned gc off.
+   */
   private packInBackground(): void {
-    if (this.gcRunning || this.gcAuto <= 0) return;
-    this.gcRunning = true;
-    const child = spawnGit(this.repo, ['-c', `gc.auto=${this.gcAuto}`, '-c', 'gc.autoDetach=false', 'gc', '--auto', '--quiet']);
-    child.stdout!.resume();
-    child.stderr!.resume();
-    child.unref();
-    child.once('error', () => (this.gcRunning = false));
-    child.once('close', () => (this.gcRunning = false));
+    if (this.packing || this.gcAuto <= 0) return;
+    const run = (args: string[]) =>
+      new Promise<void>((resolve) => {
+        const child = spawnGit(this.repo, args);
+        child.stdout!.resume();
+        child.stderr!.resume();
+        child.once('error', () => resolve());
+        child.once('close', () => resolve());
+      });
+    this.packs++;
+    this.packing = (async () => {
+      await run(['repack', '-d', '-l', '-q']);
+      if (this.packs % 10 === 0) await run(['-c', `gc.auto=${this.gcAuto}`, '-c', 'gc.autoDetach=false', 'gc', '--auto', '--quiet']);
+    })().finally(() => {
+      this.packing = undefined;
+    });
   }
 }
 

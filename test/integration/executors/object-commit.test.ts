@@ -159,4 +159,23 @@ describe('commits written as objects, without a checkout', () => {
     expect(outcomes[30]).toMatchObject({ status: 'rejected', reason: { code: 'PAS_ERR_GIT' } });
     expect((await gitOut(f.repo, 'for-each-ref', '--format=%(refname:short)', 'refs/heads/pas/j/')).split('\n').sort()).toEqual([...names, 'pas/j/taken'].sort());
   });
+
+  it('packs its loose objects in the background now and then, while commits and reads go on', async () => {
+    const f = (fixture = await createTempRepo({ 'a.txt': 'a\n' }));
+    const store = await objectStoreFor(f.repo);
+    store.packEvery = 12;
+    const commits: string[] = [];
+    for (let i = 0; i < 20; i++) {
+      const c = await commitEdits({ repo: f.repo, baseCommit: f.base, edits: new Map([[`f${i}.txt`, Buffer.from(`${i}\n`)]]), message: `c${i}` });
+      await store.updateRefs([`create refs/heads/pas/p/t${i} ${c.commit}`]);
+      commits.push(c.commit);
+      // Reads while a packing may run: every object is still found.
+      expect((await readAt(store, await store.commitTree(c.commit), `f${i}.txt`))?.toString()).toBe(`${i}\n`);
+    }
+    await store.packing;
+    const counts = Object.fromEntries((await gitOut(f.repo, 'count-objects', '-v')).split('\n').map((l) => l.split(': ')));
+    expect(Number(counts.packs)).toBeGreaterThanOrEqual(1);
+    for (const [i, c] of commits.entries()) expect(await gitOut(f.repo, 'show', `${c}:f${i}.txt`)).toBe(`${i}`);
+    await gitOut(f.repo, 'fsck', '--strict', '--no-dangling');
+  });
 });
