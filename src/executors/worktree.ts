@@ -1,7 +1,8 @@
 /**
- * Per-task git worktrees: `{workspacesDir}/{jobId}/{taskId}` on branch `pas/<jobId>/<taskId>`,
- * created from the job's base commit, committed as PAS, measured with `diff --numstat`, removed
- * after the merge, and swept after a crash.
+ * Branch names, the base commit, and per-task git worktrees: `{workspacesDir}/{jobId}/{taskId}`
+ * on branch `pas/<jobId>/<taskId>`. Tasks no longer get a worktree each (run-task.ts commits as
+ * objects or through a reused checkout, checkouts.ts); the worktree helpers stay for callers and
+ * tests, and the sweep still removes what earlier runs and versions left in `workspacesDir`.
  */
 import { mkdir, readdir, readFile, realpath, rm, stat } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
