@@ -7,8 +7,8 @@
 import { realpath, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { execa } from 'execa';
 import { PasError } from '../errors.ts';
+import { spawnChild, spawnFailure } from './spawn-child.ts';
 
 export const PAS_AUTHOR = { name: 'PAS', email: 'pas@localhost' } as const;
 
@@ -28,6 +28,8 @@ export interface GitOptions {
    * half-created. Lock-file collisions between shared holders are retried by execGit.
    */
   lock?: boolean | 'shared' | 'exclusive';
+  /** Written to git's stdin (`commit -F -` reads its message there, free of argv size limits). */
+  input?: string;
 }
 
 const GLOBAL_FLAGS = [
@@ -139,30 +141,19 @@ export async function withRepoLock<T>(cwd: string, fn: () => Promise<T>, mode: '
 /** Runs `git <args>` in `cwd`; throws PAS_ERR_GIT unless the exit code is 0 or listed in okCodes. */
 export async function git(cwd: string, args: readonly string[], options: GitOptions = {}): Promise<GitResult> {
   const okCodes = options.okCodes ?? [];
-  if (options.lock) return withRepoLock(cwd, () => execGit(cwd, args, okCodes), options.lock === 'shared' ? 'shared' : 'exclusive');
-  return execGit(cwd, args, okCodes);
+  if (options.lock) return withRepoLock(cwd, () => execGit(cwd, args, okCodes, options.input), options.lock === 'shared' ? 'shared' : 'exclusive');
+  return execGit(cwd, args, okCodes, options.input);
 }
 
-async function execGit(cwd: string, args: readonly string[], okCodes: readonly number[]): Promise<GitResult> {
+async function execGit(cwd: string, args: readonly string[], okCodes: readonly number[], input?: string): Promise<GitResult> {
   for (let attempt = 0; ; attempt++) {
-    const result = await execa('git', [...GLOBAL_FLAGS, ...args], {
-      cwd,
-      env: gitEnv(),
-      extendEnv: false,
-      reject: false,
-      stdin: 'ignore',
-      stripFinalNewline: false,
-      maxBuffer: 64 * 1024 * 1024,
-    });
-    const stdout = typeof result.stdout === 'string' ? result.stdout : '';
-    const stderr = typeof result.stderr === 'string' ? result.stderr : '';
-    const exitCode = typeof result.exitCode === 'number' ? result.exitCode : -1;
+    const result = await spawnChild({ file: 'git', args: [...GLOBAL_FLAGS, ...args], cwd, env: gitEnv(), ...(input !== undefined ? { input } : {}) }).done;
+    // Could not start git at all (no file descriptors or memory left, git missing): coded, and the process lives on.
+    if (result.spawnError) throw spawnFailure('git', result.spawnError, { args: [...args], cwd });
+    const { stdout, stderr } = result;
+    const exitCode = result.exitCode ?? -1;
     if (exitCode === 0) return { stdout, stderr, exitCode };
 
-    const spawnCode = (result as { code?: string }).code;
-    if (spawnCode === 'ENOENT') {
-      throw new PasError('PAS_ERR_GIT', 'git is not installed or not on PATH', { details: { args: [...args], cwd } });
-    }
     // A lock held by someone else is never an answer, whatever okCodes says: wait and retry.
     const lock = LOCK_ERROR.exec(stderr);
     if (lock && attempt < LOCK_RETRIES) {
