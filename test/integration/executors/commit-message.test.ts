@@ -13,7 +13,7 @@ describe('commit messages', () => {
   it('commits a task whose text is larger than the argument-size limit, keeping it whole', async () => {
     const repo = await createTempRepo({ 'a.txt': 'a\n' });
     try {
-      const worktree = await createTaskWorktree({ repo: repo.repo, workspacesDir: repo.workspacesDir, jobId: 'job-big', taskId: 'task-big' });
+      const worktree = await createTaskWorktree({ repo: repo.repo, workspacesDir: repo.workspacesDir, jobId: 'job-big', taskId: 'task-big', baseCommit: repo.base });
       await writeFile(path.join(worktree.path, 'a.txt'), 'b\n');
       const instruction = `Document every function.\n${'😀 emoji and words '.repeat(9_000)}`; // ~200 kB
       const message = commitMessage({ id: 'task-big', jobId: 'job-big', managerId: 'Mgr-Code-01', replyTo: 'x', instruction, files: ['a.txt'] } as never);
