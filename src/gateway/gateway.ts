@@ -160,6 +160,13 @@ async function listen(app: FastifyInstance, host: string, port: number, owner: s
         cause: err,
       });
     }
+    if (code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND' || code === 'EAI_AGAIN' || code === 'EAI_FAIL' || code === 'EINVAL') {
+      // A host this machine does not have: a config (or --host) error, so the CLI exits 2.
+      throw new PasError('PAS_ERR_CONFIG_INVALID', `pas.yaml: gateway.host (or --host): cannot listen on "${host}" (${code}); use an address of this machine, e.g. 127.0.0.1`, {
+        details: { issues: [{ file: 'pas.yaml', path: 'gateway.host', message: `cannot listen on "${host}" (${code})` }], host },
+        cause: err,
+      });
+    }
     throw err;
   }
   const address = app.server.address();

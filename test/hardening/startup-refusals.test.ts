@@ -2,7 +2,7 @@
  * Config and start-up errors all exit 2 naming the file and key (or the option), without a raw
  * stack and without hanging: a YAML alias bomb, a config file that is a folder, a --port-offset
  * that pushes a port past 65535, a data dir that is a file (from --data-dir or pas.yaml), and a
- * data dir under /proc (where Node's recursive mkdir spins for ever).
+ * data dir under /proc (where Node's recursive mkdir spins for ever), a host that is not this machine's.
  */
 import { execFile } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -77,6 +77,12 @@ describe('start-up refusals', () => {
     expectExit2(await pas(['up', '--offline', '--quiet', '--data-dir', path.join(file, 'sub')], cfg.dir), '--data-dir');
     cfg.edit('pas.yaml', (doc) => doc.setIn(['runtime', 'data_dir'], file));
     expectExit2(await pas(['up', '--offline', '--quiet'], cfg.dir), 'pas.yaml', 'runtime.data_dir');
+  });
+
+  it('exits 2 naming gateway.host when --host is not an address of this machine', async () => {
+    for (const host of ['10.254.254.254', 'no-such-host.invalid']) {
+      expectExit2(await pas(['up', '--offline', '--quiet', '--host', host, '--data-dir', scratch()], config().dir), 'gateway.host', host);
+    }
   });
 
   it('exits 2 at once, instead of hanging, when the data dir is under /proc', async () => {
