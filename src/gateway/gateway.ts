@@ -200,6 +200,8 @@ export async function startGateway(runtime: Runtime, options: GatewayOptions = {
   const agentPorts = new Map<string, number>();
   const closers: Array<() => Promise<void>> = [];
   const connections = new ConnectionGuard(resolveMaxConnections(runtime.config.pas.gateway.limits.max_connections));
+  metrics.setFeedStats(() => hub.stats());
+  metrics.setConnectionStats(() => ({ open: connections.open, refused: connections.refused }));
   const close = async () => {
     for (const off of unsubscribe) off();
     await Promise.allSettled(closers.map((c) => c()));
