@@ -48,10 +48,16 @@ export async function checkRepo(repo: string, field = 'repo'): Promise<string> {
 
 /** The files of `files` that the repository's HEAD does not hold (the job will create them). */
 export async function filesToCreate(repo: string, files: readonly string[]): Promise<string[]> {
-  if (files.length === 0) return [];
-  const out = await git(repo, ['--literal-pathspecs', 'ls-tree', '-r', '-z', '--name-only', 'HEAD', '--', ...files]);
+  // A path that leaves the repository is not a file to create: the fs guard refuses it (PAS_ERR_FS_PATH_ESCAPE).
+  const inside = new Map<string, string>();
+  for (const file of files) {
+    const normal = path.posix.normalize(file.replace(/\\/g, '/')).replace(/^\.\//, '');
+    if (!path.posix.isAbsolute(normal) && normal !== '..' && !normal.startsWith('../') && normal !== '.') inside.set(file, normal);
+  }
+  if (inside.size === 0) return [];
+  const out = await git(repo, ['--literal-pathspecs', 'ls-tree', '-r', '-z', '--name-only', 'HEAD', '--', ...new Set(inside.values())]);
   const present = new Set(out.stdout.split('\0').filter(Boolean));
-  return files.filter((f) => !present.has(path.posix.normalize(f.replace(/\\/g, '/')).replace(/^\.\//, '')));
+  return [...inside].filter(([, normal]) => !present.has(normal)).map(([file]) => file);
 }
 
 /** The notes a 202 answer carries about a job's files. */

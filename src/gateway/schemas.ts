@@ -21,8 +21,9 @@ const taskText = (what: string) =>
 
 /**
  * A file of the repository, relative to its top level, that an editor can name: no NUL or other
- * control character, no whitespace (the editors' file headers cannot carry it), not absolute, no
- * `..`, every component at most 255 bytes.
+ * control character, no whitespace (the editors' file headers cannot carry it), every component at
+ * most 255 bytes. A path that leaves the worktree (`..`, absolute) is the fs guard's to refuse
+ * (PAS_ERR_FS_PATH_ESCAPE), wherever the path comes from.
  */
 const relPath = z
   .string()
@@ -31,8 +32,6 @@ const relPath = z
   .refine(noNul, 'must not contain NUL')
   .refine((s) => !/[\u0000-\u001f\u007f]/.test(s), 'must not contain control characters')
   .refine((s) => !/\s/.test(s), 'must not contain whitespace (PAS editors cannot name such a file)')
-  .refine((s) => !s.startsWith('/') && !/^[A-Za-z]:[\\/]/.test(s), 'must be relative to the repository (not absolute)')
-  .refine((s) => !s.split(/[\\/]/).includes('..'), 'must not contain ".." (it would leave the repository)')
   .refine((s) => s.split(/[\\/]/).every((part) => bytes(part) <= MAX_NAME_BYTES), `every path component must be at most ${MAX_NAME_BYTES} bytes`);
 const repoPath = z
   .string()

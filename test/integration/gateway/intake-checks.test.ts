@@ -42,8 +42,6 @@ describe('input checked at the door', () => {
       [`${tree.url}/api/jobs`, { task: 'x', files: ['ok.md', 'tab\there.md'] }, 'files[1]'],
       [`${tree.url}/api/jobs`, { task: 'x', files: [`src/${'a'.repeat(256)}.js`] }, 'files[0]'],
       [`${tree.url}/api/jobs`, { task: 'x', files: [`${'é'.repeat(128)}.md`] }, 'files[0]'], // 256 bytes
-      [`${tree.url}/api/jobs`, { task: 'x', files: ['../outside.js'] }, 'files[0]'],
-      [`${tree.url}/api/jobs`, { task: 'x', files: ['/etc/passwd'] }, 'files[0]'],
       [`${prog}/execute`, { instruction: 'x', files: ['a b.txt'] }, 'files[0]'],
     ] as const) {
       expectRefused(await http(url, { body }), field, `${url} ${JSON.stringify(body).slice(0, 60)}`);
