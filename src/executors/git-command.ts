@@ -1,5 +1,5 @@
 /**
- * The one way PAS runs git: through execa (never a shell), with a clean environment, hooks
+ * The one way PAS runs git: through spawnChild (never a shell), with a clean environment, hooks
  * off, and a per-repository mutex for the commands that write the shared repository's refs,
  * index or worktree list, so parallel programmers on one repository never trip on `*.lock`.
  * A lock held by another process is waited out; one left behind by a crash (stale) is removed.

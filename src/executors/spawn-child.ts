@@ -3,7 +3,7 @@
  * it (EMFILE when file descriptors run out, ENOMEM, EAGAIN, ENOENT) is an answer, never an
  * unhandled `'error'` event that ends the process. execa 9 throws `subprocess.stdio is not
  * iterable` on EMFILE and leaves the ChildProcess's own error event unhandled (the process exits
- * 1), so PAS's spawn sites (git, allowed commands, agent CLIs) start children here instead.
+ * 1), so PAS's spawn sites (git, the repo map, allowed commands, agent CLIs) start children here.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { PasError } from '../errors.ts';
@@ -28,6 +28,8 @@ export interface ChildOutcome {
   exitCode: number | null;
   signal: string | null;
   stdout: string;
+  /** stdout as the bytes it was (binary output: `git cat-file --batch`). */
+  stdoutBytes: Buffer;
   stderr: string;
   /** stdout and stderr interleaved as they arrived. */
   all: string;
@@ -76,7 +78,7 @@ export function spawnChild(options: SpawnChildOptions): SpawnedChild {
       windowsHide: true,
     });
   } catch (err) {
-    const failed: ChildOutcome = { pid: undefined, exitCode: null, signal: null, stdout: '', stderr: '', all: '', spawnError: err as NodeJS.ErrnoException, truncated: false };
+    const failed: ChildOutcome = { pid: undefined, exitCode: null, signal: null, stdout: '', stdoutBytes: Buffer.alloc(0), stderr: '', all: '', spawnError: err as NodeJS.ErrnoException, truncated: false };
     return { pid: undefined, done: Promise.resolve(failed) };
   }
 
@@ -107,11 +109,13 @@ export function spawnChild(options: SpawnChildOptions): SpawnedChild {
     const finish = (exitCode: number | null, signal: string | null, spawnError?: NodeJS.ErrnoException) => {
       if (settled) return;
       settled = true;
+      const stdoutBytes = Buffer.concat(out);
       const outcome: ChildOutcome = {
         pid: child.pid,
         exitCode,
         signal,
-        stdout: Buffer.concat(out).toString('utf8'),
+        stdout: stdoutBytes.toString('utf8'),
+        stdoutBytes,
         stderr: Buffer.concat(err).toString('utf8'),
         all: Buffer.concat(all).toString('utf8'),
         truncated,

@@ -1,7 +1,7 @@
 /**
  * A program PAS cannot start (no file descriptors left, or not there at all) is a coded,
- * retryable PAS_ERR_RESOURCE at every spawn site — git, allowed commands, agent CLIs through the
- * process tree — and never an unhandled 'error' event that ends the process. Runs in a child
+ * retryable PAS_ERR_RESOURCE at every spawn site — git, the planner's repo map, allowed commands
+ * and agent CLIs through the process tree — and never an unhandled 'error' event that ends the process. Runs in a child
  * node under `prlimit --nofile` that uses up its descriptors first.
  */
 import { spawnSync } from 'node:child_process';
@@ -15,6 +15,7 @@ const SCRIPT = `
 import fs from 'node:fs';
 const { git } = await import(${JSON.stringify(path.join(ROOT, 'src/executors/git-command.ts'))});
 const { runProcessTree } = await import(${JSON.stringify(path.join(ROOT, 'src/executors/process-tree.ts'))});
+const { buildRepoMap } = await import(${JSON.stringify(path.join(ROOT, 'src/planning/repo-map.ts'))});
 const repo = process.argv[process.argv.length - 1];
 const held = [];
 try { for (;;) held.push(fs.openSync('/dev/null', 'r')); } catch {}
@@ -23,6 +24,7 @@ const codes = [];
 for (const run of [
   () => git(repo, ['status', '--porcelain']),
   () => runProcessTree({ file: 'sh', args: ['-c', 'true'], cwd: repo, env: { PATH: process.env.PATH } }),
+  () => buildRepoMap(repo, 'HEAD'),
 ]) {
   try { await run(); codes.push('ok'); } catch (err) { codes.push(err.code + (err.retryable ? ':retryable' : '')); }
 }
@@ -33,13 +35,13 @@ process.stdout.write(JSON.stringify({ codes, after, missing }));
 `;
 
 describe('spawn failures', () => {
-  it('are PAS_ERR_RESOURCE (retryable) for git and the process tree when file descriptors run out, and the process lives on', async () => {
+  it('are PAS_ERR_RESOURCE (retryable) for git, the repo map and the process tree when file descriptors run out, and the process lives on', async () => {
     const repo = await createTempRepo({ 'a.txt': 'a\n' });
     try {
       const run = spawnSync('prlimit', ['--nofile=200:200', process.execPath, '--import', 'tsx', '--input-type=module', '-e', SCRIPT, repo.repo], { cwd: ROOT, encoding: 'utf8', timeout: 60_000 });
       expect(run.stderr).not.toMatch(/Unhandled 'error' event/);
       expect(run.status).toBe(0);
-      expect(JSON.parse(run.stdout)).toEqual({ codes: ['PAS_ERR_RESOURCE:retryable', 'PAS_ERR_RESOURCE:retryable'], after: 'ok', missing: 'PAS_ERR_RESOURCE' });
+      expect(JSON.parse(run.stdout)).toEqual({ codes: ['PAS_ERR_RESOURCE:retryable', 'PAS_ERR_RESOURCE:retryable', 'PAS_ERR_RESOURCE:retryable'], after: 'ok', missing: 'PAS_ERR_RESOURCE' });
     } finally {
       await repo.cleanup();
     }
