@@ -7,7 +7,7 @@
  */
 import { mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import type { PasConfig } from '../config/load-config.ts';
+import { resolveDataDir, type PasConfig } from '../config/load-config.ts';
 import { CONFIG_FILES } from '../config/schemas.ts';
 import { PasError } from '../errors.ts';
 
@@ -55,7 +55,7 @@ export function checkPortOffset(config: PasConfig, offset: number): void {
 /** The data dir from `--data-dir` or pas.yaml, as an absolute folder that exists and takes files. */
 export function prepareDataDir(config: PasConfig, fromOption?: string): string {
   const source: SettingSource = fromOption !== undefined ? { option: '--data-dir' } : { file: path.join(config.dir, CONFIG_FILES.pas.file), key: 'runtime.data_dir' };
-  const dir = path.resolve(fromOption ?? config.pas.runtime.data_dir);
+  const dir = fromOption !== undefined ? path.resolve(fromOption) : resolveDataDir(config);
   const missing: string[] = [];
   let existing = dir;
   for (;;) {
