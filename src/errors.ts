@@ -77,6 +77,7 @@ export const ERRORS = {
   PAS_ERR_EDIT_MALFORMED: { retryable: true, status: 502, doc: 'The model reply held no usable SEARCH/REPLACE block, even after one correction.' },
   PAS_ERR_EDIT_NO_MATCH: { retryable: true, status: 502, doc: 'A SEARCH block did not match the file.' },
   PAS_ERR_GIT: { retryable: false, status: 500, doc: 'A git command failed.' },
+  PAS_ERR_RESOURCE: { retryable: true, status: 503, doc: 'A program (git, a verify command, an agent CLI) could not be started: no file descriptors, memory or process slots left, or the program is missing; the task fails, PAS keeps serving.' },
 
   // journal
   PAS_ERR_JOURNAL: { retryable: false, status: 500, doc: 'The durable journal could not be read or written.' },

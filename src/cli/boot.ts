@@ -7,6 +7,7 @@ import { startGateway, type Gateway } from '../gateway/gateway.ts';
 import { createRuntime, type Runtime } from '../runtime/create-runtime.ts';
 import { createDefaultServices, type DefaultServiceOptions } from '../runtime/default-services.ts';
 import { createLogger, scrub, secretValues } from '../runtime/logger.ts';
+import { checkPortOffset, prepareDataDir } from './startup-checks.ts';
 
 export interface BootOptions {
   configDir?: string;
@@ -33,7 +34,8 @@ export interface Booted {
 
 export async function boot(options: BootOptions): Promise<Booted> {
   const config = options.config ?? loadConfig(options.configDir ?? defaultConfigDir());
-  const dataDir = options.dataDir ? path.resolve(options.dataDir) : resolveDataDir(config);
+  checkPortOffset(config, options.portOffset ?? 0);
+  const dataDir = prepareDataDir(config, options.dataDir);
   const runId = `${new Date().toISOString().replace(/[-:]/g, '').replace(/\..*$/, '')}-${process.pid}`;
   const logger = createLogger({
     file: path.join(dataDir, 'logs', `pas-${runId}.ndjson`),

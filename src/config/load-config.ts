@@ -106,13 +106,22 @@ function lineOf(parsed: ParsedFile, segments: readonly PropertyKey[]): number | 
   return undefined;
 }
 
+const MAX_ALIAS_COUNT = 100;
+
 function readYaml(dir: string, file: string): ParsedFile {
   const full = path.join(dir, file);
   if (!existsSync(full)) {
     throw new PasError('PAS_ERR_CONFIG_NOT_FOUND', `${full}: file not found`, { details: { file: full } });
   }
   const lines = new LineCounter();
-  const doc = parseDocument(readFileSync(full, 'utf8'), { lineCounter: lines, prettyErrors: true, uniqueKeys: true });
+  let text: string;
+  try {
+    text = readFileSync(full, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new PasError('PAS_ERR_CONFIG_NOT_FOUND', `${full}: cannot be read (${code === 'EISDIR' ? 'it is a folder, not a file' : code ?? 'error'})`, { details: { file: full } });
+  }
+  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: true, uniqueKeys: true });
   if (doc.errors.length > 0) {
     const issues = doc.errors.map((e) => ({
       file: full,
@@ -123,11 +132,18 @@ function readYaml(dir: string, file: string): ParsedFile {
     const message = `invalid YAML:\n${issues.map((i) => `  ${formatIssue(i)}`).join('\n')}`;
     throw new PasError('PAS_ERR_CONFIG_YAML', message, { details: { issues } });
   }
+  try {
+    // Aliases are expanded here: a "billion laughs" file would take all memory, so their count is capped.
+    doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT });
+  } catch (err) {
+    const issue = { file: full, path: '', message: `${(err as Error).message} (at most ${MAX_ALIAS_COUNT} alias expansions)` };
+    throw new PasError('PAS_ERR_CONFIG_YAML', `invalid YAML:\n  ${formatIssue(issue)}`, { details: { issues: [issue] } });
+  }
   return { file: full, doc, lines };
 }
 
 function validate<S extends z.ZodType>(parsed: ParsedFile, schema: S, issues: ConfigIssue[]): z.infer<S> | undefined {
-  const result = schema.safeParse(parsed.doc.toJS() ?? {});
+  const result = schema.safeParse(parsed.doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT }) ?? {});
   if (result.success) return result.data;
   for (const issue of result.error.issues) {
     let segments: PropertyKey[] = issue.path;

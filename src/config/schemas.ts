@@ -29,6 +29,23 @@ export const gatewaySchema = z.strictObject({
   host: z.string().min(1).default('127.0.0.1'),
   port: port.default(6101),
   body_limit_bytes: z.number().int().positive().default(1_048_576),
+  /** Host names (besides localhost and loopback addresses) a request's Host header may name. */
+  allowed_hosts: z.array(z.string().min(1).max(253).regex(/^[A-Za-z0-9.:[\]_-]+$/, 'a host name or address, without scheme or path')).default([]),
+  /** How long a client may take, and how many connections all PAS ports hold together. */
+  limits: z
+    .strictObject({
+      /** Connections across the gateway and every agent port; `auto` = half the open-files limit (≤ 4096). */
+      max_connections: z.union([z.literal('auto'), z.number().int().min(1)]).default('auto'),
+      /** A request's headers must have arrived within this. */
+      headers_timeout_s: z.number().positive().max(3600).default(10),
+      /** A whole request (headers and body) must have arrived within this. */
+      request_timeout_s: z.number().positive().max(3600).default(30),
+      /** An idle keep-alive connection is closed after this. */
+      keep_alive_timeout_s: z.number().positive().max(3600).default(5),
+      /** A connection with no traffic at all is closed after this. */
+      idle_timeout_s: z.number().positive().max(86_400).default(60),
+    })
+    .prefault({}),
   ws: z
     .strictObject({
       ring_size: z.number().int().positive().default(10_000),

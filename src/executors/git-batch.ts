@@ -7,6 +7,7 @@
 import type { ChildProcess } from 'node:child_process';
 import { PasError } from '../errors.ts';
 import { spawnGit } from './git-command.ts';
+import { spawnFailure } from './spawn-child.ts';
 
 /** Parses one answer from the front of `buffer`: the value and the bytes it used, or null for "not all here yet". */
 export type AnswerParser<T> = (buffer: Buffer) => { value: T; used: number } | null;
@@ -33,12 +34,18 @@ export class GitBatchProcess {
 
   /** Writes `input` and resolves with the answer `parse` reads; rejects when the process dies first. */
   request<T>(input: string | Buffer, parse: AnswerParser<T>): Promise<T> {
-    const child = this.ensure();
+    let child: ChildProcess;
+    try {
+      child = this.ensure();
+    } catch (err) {
+      // Out of file descriptors or memory: a coded, retryable answer; the next request tries again.
+      return Promise.reject(spawnFailure('git', err as NodeJS.ErrnoException, { args: [...this.args], cwd: this.cwd }));
+    }
     if (this.idleTimer) clearTimeout(this.idleTimer);
     this.idleTimer = undefined;
     return new Promise<T>((resolve, reject) => {
       this.pending.push({ parse, resolve: resolve as (v: unknown) => void, reject });
-      child.stdin!.write(input);
+      child.stdin?.write(input);
     });
   }
 
@@ -56,7 +63,10 @@ export class GitBatchProcess {
     this.child = child;
     this.buffer = Buffer.alloc(0);
     this.stderr = '';
-    child.stdout!.on('data', (chunk: Buffer) => {
+    // First: a start that failed (EMFILE) is emitted as 'error' with the stdio streams unset.
+    child.on('error', (err: NodeJS.ErrnoException) => this.fail(child, err.message, err));
+    if (!child.stdin || !child.stdout || !child.stderr) return child;
+    child.stdout.on('data', (chunk: Buffer) => {
       if (this.child !== child) return;
       this.buffer = this.buffer.length === 0 ? chunk : Buffer.concat([this.buffer, chunk]);
       this.drain();
@@ -66,7 +76,6 @@ export class GitBatchProcess {
     });
     // EPIPE after the process died is reported through 'close' below.
     child.stdin!.on('error', () => undefined);
-    child.once('error', (err) => this.fail(child, err.message));
     child.once('close', (code) => this.fail(child, `exited ${code}`));
     // Idle git batch processes must not hold the event loop open.
     child.unref();
@@ -96,12 +105,13 @@ export class GitBatchProcess {
     }
   }
 
-  private fail(child: ChildProcess, why: string): void {
+  private fail(child: ChildProcess, why: string, spawnError?: NodeJS.ErrnoException): void {
     if (this.child === child) this.child = undefined;
     const waiting = this.pending.splice(0);
     const message = this.stderr.trim() || why;
     for (const p of waiting) {
-      p.reject(new PasError('PAS_ERR_GIT', `git ${this.args.join(' ')} failed: ${message}`, { details: { args: [...this.args], cwd: this.cwd, stderr: this.stderr.trim() } }));
+      if (spawnError) p.reject(spawnFailure('git', spawnError, { args: [...this.args], cwd: this.cwd }));
+      else p.reject(new PasError('PAS_ERR_GIT', `git ${this.args.join(' ')} failed: ${message}`, { details: { args: [...this.args], cwd: this.cwd, stderr: this.stderr.trim() } }));
     }
   }
 }

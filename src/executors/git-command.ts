@@ -1,5 +1,5 @@
 /**
- * The one way PAS runs git: through execa (never a shell), with a clean environment, hooks
+ * The one way PAS runs git: through a counted spawn (never a shell), with a clean environment, hooks
  * off, and a per-repository mutex for the commands that write the shared repository's refs,
  * index or worktree list, so parallel programmers on one repository never trip on `*.lock`.
  * A lock held by another process is waited out; one left behind by a crash (stale) is removed.
@@ -10,6 +10,7 @@ import path from 'node:path';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { PasError } from '../errors.ts';
+import { spawnFailure } from './spawn-child.ts';
 
 export const PAS_AUTHOR = { name: 'PAS', email: 'pas@localhost' } as const;
 
@@ -31,6 +32,8 @@ export interface GitOptions {
    * half-created. Lock-file collisions between shared holders are retried by execGit.
    */
   lock?: boolean | 'shared' | 'exclusive';
+  /** Written to git's stdin (`commit -F -` reads its message there, free of argv size limits). */
+  input?: string;
 }
 
 export const GLOBAL_FLAGS = [
@@ -142,8 +145,8 @@ export async function withRepoLock<T>(cwd: string, fn: () => Promise<T>, mode: '
 /** Runs `git <args>` in `cwd`; throws PAS_ERR_GIT unless the exit code is 0 or listed in okCodes. */
 export async function git(cwd: string, args: readonly string[], options: GitOptions = {}): Promise<GitResult> {
   const okCodes = options.okCodes ?? [];
-  if (options.lock) return withRepoLock(cwd, () => execGit(cwd, args, okCodes, options.env), options.lock === 'shared' ? 'shared' : 'exclusive');
-  return execGit(cwd, args, okCodes, options.env);
+  if (options.lock) return withRepoLock(cwd, () => execGit(cwd, args, okCodes, options.env, options.input), options.lock === 'shared' ? 'shared' : 'exclusive');
+  return execGit(cwd, args, okCodes, options.env, options.input);
 }
 
 // ── counting ────────────────────────────────────────────────────────────────
@@ -171,22 +174,25 @@ export function spawnGit(cwd: string, args: readonly string[], options: { stdin?
 
 const MAX_OUTPUT = 64 * 1024 * 1024;
 
-/** Runs git once to the end: its output as text and its exit code (-1 and `spawnError` when it could not start). */
-function runOnce(cwd: string, args: readonly string[], env?: Record<string, string>): Promise<GitResult & { spawnError?: NodeJS.ErrnoException }> {
+/**
+ * Runs git once to the end: its output as text and its exit code (-1 and `spawnError` when it could
+ * not start: out of file descriptors or memory, git missing). `input` goes to its stdin.
+ */
+function runOnce(cwd: string, args: readonly string[], env?: Record<string, string>, input?: string): Promise<GitResult & { spawnError?: NodeJS.ErrnoException }> {
   return new Promise((resolve) => {
-    const child = spawnGit(cwd, args, env ? { env } : {});
+    let child: ChildProcess;
+    try {
+      child = spawnGit(cwd, args, { ...(env ? { env } : {}), ...(input !== undefined ? { stdin: 'pipe' as const } : {}) });
+    } catch (err) {
+      // Creating the pipes can fail synchronously (EMFILE): an answer, not a crash.
+      resolve({ stdout: '', stderr: '', exitCode: -1, spawnError: err as NodeJS.ErrnoException });
+      return;
+    }
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     let size = 0;
     let spawnError: NodeJS.ErrnoException | undefined;
-    child.stdout!.on('data', (chunk: Buffer) => {
-      size += chunk.length;
-      if (size <= MAX_OUTPUT) out.push(chunk);
-      else child.kill('SIGKILL');
-    });
-    child.stderr!.on('data', (chunk: Buffer) => err.push(chunk));
-    child.once('error', (e: NodeJS.ErrnoException) => (spawnError = e));
-    child.once('close', (code) => {
+    const finish = (code: number | null) => {
       const result: GitResult & { spawnError?: NodeJS.ErrnoException } = {
         stdout: Buffer.concat(out).toString('utf8'),
         stderr: Buffer.concat(err).toString('utf8') + (size > MAX_OUTPUT ? `\noutput larger than ${MAX_OUTPUT} bytes` : ''),
@@ -194,19 +200,38 @@ function runOnce(cwd: string, args: readonly string[], env?: Record<string, stri
       };
       if (spawnError) result.spawnError = spawnError;
       resolve(result);
+    };
+    // First, before anything that could throw: a failed start (EMFILE) is emitted as 'error' and
+    // leaves the stdio streams unset; a git that never started sends no 'close'.
+    child.on('error', (e: NodeJS.ErrnoException) => {
+      spawnError ??= e;
+      if (child.pid === undefined) finish(null);
     });
+    if (child.pid === undefined && (!child.stdout || !child.stderr)) return;
+    if (input !== undefined && child.stdin) {
+      child.stdin.on('error', () => {}); // a git that exits early closes its stdin: its exit code says why
+      child.stdin.end(input);
+    }
+    child.stdout?.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size <= MAX_OUTPUT) out.push(chunk);
+      else child.kill('SIGKILL');
+    });
+    child.stderr?.on('data', (chunk: Buffer) => err.push(chunk));
+    child.once('close', (code) => finish(code));
   });
 }
 
-async function execGit(cwd: string, args: readonly string[], okCodes: readonly number[], env?: Record<string, string>): Promise<GitResult> {
+async function execGit(cwd: string, args: readonly string[], okCodes: readonly number[], env?: Record<string, string>, input?: string): Promise<GitResult> {
   for (let attempt = 0; ; attempt++) {
-    const { stdout, stderr, exitCode, spawnError } = await runOnce(cwd, args, env);
-    if (exitCode === 0) return { stdout, stderr, exitCode };
+    const { stdout, stderr, exitCode, spawnError } = await runOnce(cwd, args, env, input);
+    if (exitCode === 0 && !spawnError) return { stdout, stderr, exitCode };
 
-    if (spawnError?.code === 'ENOENT') {
-      // Node reports a missing cwd as git missing: tell them apart.
-      const missingCwd = !existsSync(cwd);
-      throw new PasError('PAS_ERR_GIT', missingCwd ? `folder ${cwd} does not exist` : 'git is not installed or not on PATH', { details: { args: [...args], cwd } });
+    if (spawnError) {
+      // Node reports a missing cwd as git missing: a folder that is gone is the caller's mistake.
+      if (spawnError.code === 'ENOENT' && !existsSync(cwd)) throw new PasError('PAS_ERR_GIT', `folder ${cwd} does not exist`, { details: { args: [...args], cwd } });
+      // Could not start git at all (no file descriptors or memory left, git missing): coded, and the process lives on.
+      throw spawnFailure('git', spawnError, { args: [...args], cwd });
     }
     // A lock held by someone else is never an answer, whatever okCodes says: wait and retry.
     const lock = LOCK_ERROR.exec(stderr);

@@ -115,15 +115,21 @@ export class RepoObjectStore {
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
     }
-    await mkdir(dir, { recursive: true });
-    const tmp = path.join(dir, `tmp_obj_pas_${randomBytes(6).toString('hex')}`);
     // git's default core.looseCompression is 1 (fastest).
-    await writeFile(tmp, deflateSync(Buffer.concat([header, data]), { level: 1 }), { mode: 0o444 });
-    try {
-      await rename(tmp, file);
-    } catch (err) {
-      await rm(tmp, { force: true });
-      throw err;
+    const body = deflateSync(Buffer.concat([header, data]), { level: 1 });
+    // A background repack's prune-packed removes object folders it emptied, so the folder made
+    // here can vanish before the write: make it again and retry.
+    for (let attempt = 1; ; attempt++) {
+      await mkdir(dir, { recursive: true });
+      const tmp = path.join(dir, `tmp_obj_pas_${randomBytes(6).toString('hex')}`);
+      try {
+        await writeFile(tmp, body, { mode: 0o444 });
+        await rename(tmp, file);
+        break;
+      } catch (err) {
+        await rm(tmp, { force: true });
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || attempt >= 5) throw err;
+      }
     }
     if (++this.written % this.packEvery === 0) this.packInBackground();
     return oid;
@@ -222,9 +228,10 @@ export class RepoObjectStore {
     const run = (args: string[]) =>
       new Promise<void>((resolve) => {
         const child = spawnGit(this.repo, args);
-        child.stdout!.resume();
-        child.stderr!.resume();
-        child.once('error', () => resolve());
+        // Packing is housekeeping: a git that cannot start now (EMFILE) is tried at the next round.
+        child.on('error', () => resolve());
+        child.stdout?.resume();
+        child.stderr?.resume();
         child.once('close', () => resolve());
       });
     this.packs++;

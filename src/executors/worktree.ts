@@ -131,7 +131,8 @@ export async function stageAll(worktree: string): Promise<StagedChanges> {
 /** Commits what stageAll staged (nothing staged: the base stands) and returns the commit. */
 export async function commitStaged(worktree: string, message: string, staged: StagedChanges): Promise<CommitResult> {
   // The commit touches only this worktree's index and its own branch: no repository lock.
-  if (staged.paths.length > 0) await git(worktree, ['commit', '--quiet', '--no-verify', '-m', message]);
+  // The message goes through stdin: a long task text would pass the argument-size limit as `-m`.
+  if (staged.paths.length > 0) await git(worktree, ['commit', '--quiet', '--no-verify', '-F', '-'], { input: message });
   return { commit: await resolveBaseCommit(worktree), changed: staged.paths.length > 0 };
 }
 

@@ -5,6 +5,7 @@ import { PasError } from '../errors.ts';
 import type { Runtime } from '../runtime/create-runtime.ts';
 import { agentTree } from '../runtime/transition-record.ts';
 import { parseOr400 } from './http-errors.ts';
+import { checkWork } from './intake-checks.ts';
 import { idParamsSchema, jobBodySchema, listJobsQuerySchema, llmSettingsBodySchema } from './schemas.ts';
 import { agentHealth, jobView, llmView, modelsView, poolView } from './views.ts';
 
@@ -39,14 +40,15 @@ export function registerApiRoutes(app: FastifyInstance, runtime: Runtime, feedSe
 
   app.post('/api/jobs', async (request, reply) => {
     const body = parseOr400(jobBodySchema, request.body);
+    const { repo, notes } = await checkWork(body, runtime.config.cmdAllowlist);
     const job = runtime.submitJob({
       task: body.task,
       ...(body.lane ? { lane: body.lane as never } : {}),
       ...(body.files ? { files: body.files } : {}),
-      ...(body.repo ? { repo: body.repo } : {}),
+      ...(repo ? { repo } : {}),
       ...(body.verify ? { verify: body.verify } : {}),
     });
-    return reply.status(202).send({ job_id: job.id, status: job.status });
+    return reply.status(202).send({ job_id: job.id, status: job.status, ...(notes.length > 0 ? { notes } : {}) });
   });
   app.get('/api/jobs', async (request) => {
     const query = parseOr400(listJobsQuerySchema, request.query, 'query');

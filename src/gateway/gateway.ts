@@ -18,10 +18,12 @@ import { registerApiRoutes } from './api-routes.ts';
 import { registerDoctorRoute } from './doctor-route.ts';
 import type { DoctorRow } from '../doctor/doctor-checks.ts';
 import { FeedHub } from './feed-hub.ts';
+import { ConnectionGuard, resolveMaxConnections } from './connection-guard.ts';
 import { guardUpgrades, hostAllowed } from './host-check.ts';
 import { errorBody, installErrorHandling } from './http-errors.ts';
 import { bridgePage, INSPECT_PATH, InspectorRelay } from './inspector-relay.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
+import { answerStrayUpgrades } from './stray-upgrades.ts';
 
 export interface GatewayOptions {
   host?: string;
@@ -73,17 +75,29 @@ const CONTENT_TYPES: Record<string, string> = {
   '.ico': 'image/x-icon',
 };
 
-function buildApp(runtime: Runtime, options: { token: string | undefined; metrics: Metrics; label: string; host: string; secrets: readonly string[] }): FastifyInstance {
+function buildApp(runtime: Runtime, options: { token: string | undefined; metrics: Metrics; label: string; host: string; secrets: readonly string[]; connections: ConnectionGuard }): FastifyInstance {
   const { secrets } = options;
+  const { limits, allowed_hosts: allowedHosts } = runtime.config.pas.gateway;
+  const ms = (seconds: number) => Math.round(seconds * 1000);
   const app = Fastify({
     bodyLimit: runtime.config.pas.gateway.body_limit_bytes,
     logger: false,
     routerOptions: { maxParamLength: 256 },
     forceCloseConnections: true,
+    // Slow or silent clients are cut: headers, the whole request, idle keep-alive, no traffic at all.
+    connectionTimeout: ms(limits.idle_timeout_s),
+    keepAliveTimeout: ms(limits.keep_alive_timeout_s),
+    requestTimeout: ms(limits.request_timeout_s),
+    http: {
+      headersTimeout: ms(Math.min(limits.headers_timeout_s, limits.request_timeout_s)),
+      requestTimeout: ms(limits.request_timeout_s),
+      connectionsCheckingInterval: Math.max(50, Math.min(1000, ms(limits.headers_timeout_s) / 4)),
+    },
   });
+  options.connections.watch(app.server);
   installErrorHandling(app, (text) => scrub(text, secrets));
   app.addHook('onRequest', async (request, reply) => {
-    if (!hostAllowed(request.headers.host, options.host)) {
+    if (!hostAllowed(request.headers.host, options.host, allowedHosts)) {
       return reply.status(403).send(errorBody('PAS_ERR_HOST_NOT_ALLOWED', `Host "${request.headers.host}" is not this machine; PAS answers only requests for ${options.host} or localhost`));
     }
   });
@@ -150,6 +164,13 @@ async function listen(app: FastifyInstance, host: string, port: number, owner: s
         cause: err,
       });
     }
+    if (code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND' || code === 'EAI_AGAIN' || code === 'EAI_FAIL' || code === 'EINVAL') {
+      // A host this machine does not have: a config (or --host) error, so the CLI exits 2.
+      throw new PasError('PAS_ERR_CONFIG_INVALID', `pas.yaml: gateway.host (or --host): cannot listen on "${host}" (${code}); use an address of this machine, e.g. 127.0.0.1`, {
+        details: { issues: [{ file: 'pas.yaml', path: 'gateway.host', message: `cannot listen on "${host}" (${code})` }], host },
+        cause: err,
+      });
+    }
     throw err;
   }
   const address = app.server.address();
@@ -182,15 +203,21 @@ export async function startGateway(runtime: Runtime, options: GatewayOptions = {
   const apps: FastifyInstance[] = [];
   const agentPorts = new Map<string, number>();
   const closers: Array<() => Promise<void>> = [];
+  const connections = new ConnectionGuard(resolveMaxConnections(runtime.config.pas.gateway.limits.max_connections));
+  metrics.setFeedStats(() => hub.stats());
+  metrics.setConnectionStats(() => ({ open: connections.open, refused: connections.refused }));
   const close = async () => {
     for (const off of unsubscribe) off();
     await Promise.allSettled(closers.map((c) => c()));
     await hub.close();
-    await Promise.allSettled(apps.map((a) => a.close()));
+    // Whatever is still open (an upgraded socket, a half-sent request) must not hold up the close.
+    const closing = Promise.allSettled(apps.map((a) => a.close()));
+    connections.destroyAll();
+    await closing;
   };
 
   try {
-    const gateway = buildApp(runtime, { token, metrics, label: '', host, secrets });
+    const gateway = buildApp(runtime, { token, metrics, label: '', host, secrets, connections });
     apps.push(gateway);
     registerApiRoutes(gateway, runtime, () => hub.stats().seq);
     if (options.doctor) registerDoctorRoute(gateway, options.doctor);
@@ -198,15 +225,19 @@ export async function startGateway(runtime: Runtime, options: GatewayOptions = {
     gateway.get('/metrics', async (_request, reply) => reply.header('content-type', metrics.contentType).send(await metrics.render()));
     gateway.get('/health', async () => ({ status: 'ok', agent: 'gateway', run_id: runtime.runId, agents: runtime.topology.agents.length, feed: hub.stats() }));
     serveHmi(gateway, options.hmiDir ?? DEFAULT_HMI_DIR);
-    guardUpgrades(gateway.server, host);
+    const allowedHosts = runtime.config.pas.gateway.allowed_hosts;
+    guardUpgrades(gateway.server, host, allowedHosts);
     hub.attach(gateway.server, '/ws');
+    const upgradePaths = ['/ws'];
     if (options.inspectorRelay) {
+      upgradePaths.push(INSPECT_PATH);
       const relay = new InspectorRelay();
       relay.attach(gateway.server, INSPECT_PATH);
       closers.push(() => relay.close());
       const page = bridgePage(INSPECT_PATH, options.inspectorUiUrl ?? 'https://stately.ai/inspect');
       gateway.get(INSPECT_PATH, async (_request, reply) => reply.header('content-type', 'text/html; charset=utf-8').send(page));
     }
+    answerStrayUpgrades(gateway.server, () => upgradePaths);
     const gatewayPort = options.port ?? runtime.topology.gatewayPort;
     const port = await listen(gateway, host, gatewayPort, 'the gateway');
 
@@ -214,9 +245,10 @@ export async function startGateway(runtime: Runtime, options: GatewayOptions = {
       // Every listen settles before a failure is thrown, so close() finds no listen still under way.
       const started = await Promise.allSettled(
         runtime.topology.agents.map(async (agent: AgentInfo) => {
-          const app = buildApp(runtime, { token, metrics, label: `agent:`, host, secrets });
+          const app = buildApp(runtime, { token, metrics, label: `agent:`, host, secrets, connections });
           apps.push(app);
           registerAgentRoutes(app, runtime, agent);
+          answerStrayUpgrades(app.server, () => []);
           agentPorts.set(agent.agentId, await listen(app, host, agent.port, agent.agentId));
         }),
       );

@@ -44,6 +44,10 @@ export interface Metrics {
   setAgentStates(source: () => Iterable<AgentStateSample>): void;
   setBreakerState(model: string, state: BreakerState): void;
   httpObserve(method: string, route: string, status: number, seconds: number): void;
+  /** The feed's clients and how many it closed: too slow (1013) or silent (heartbeat). */
+  setFeedStats(source: () => { clients: number; droppedClients: number; deadClients: number }): void;
+  /** Connections held across all PAS ports, and those closed at once past max_connections. */
+  setConnectionStats(source: () => { open: number; refused: number }): void;
   render(): Promise<string>;
 }
 
@@ -73,6 +77,46 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
   let agentSource: (() => Iterable<AgentStateSample>) | undefined;
   let queueDepth: number | (() => number) = 0;
   let dailySpend: number | (() => number) = 0;
+  let feedSource: (() => { clients: number; droppedClients: number; deadClients: number }) | undefined;
+  let connectionSource: (() => { open: number; refused: number }) | undefined;
+
+  new Gauge({
+    name: 'pas_feed_clients',
+    help: 'WebSocket feed (/ws) clients connected.',
+    registers: [registry],
+    collect() {
+      this.set(feedSource?.().clients ?? 0);
+    },
+  });
+  new Counter({
+    name: 'pas_feed_clients_closed_total',
+    help: 'Feed clients PAS closed: slow (backlog past gateway.ws.max_buffered_bytes, code 1013) or dead (missed a heartbeat).',
+    labelNames: ['reason'] as const,
+    registers: [registry],
+    collect() {
+      const stats = feedSource?.();
+      this.reset();
+      this.inc({ reason: 'slow' }, stats?.droppedClients ?? 0);
+      this.inc({ reason: 'dead' }, stats?.deadClients ?? 0);
+    },
+  });
+  new Gauge({
+    name: 'pas_connections',
+    help: 'TCP connections open across the gateway and every agent port.',
+    registers: [registry],
+    collect() {
+      this.set(connectionSource?.().open ?? 0);
+    },
+  });
+  new Counter({
+    name: 'pas_connections_refused_total',
+    help: 'Connections closed as soon as accepted because gateway.limits.max_connections were open.',
+    registers: [registry],
+    collect() {
+      this.reset();
+      this.inc(connectionSource?.().refused ?? 0);
+    },
+  });
 
   new Gauge({
     name: 'pas_agents',
@@ -199,6 +243,12 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
       agentSource = source;
     },
     setBreakerState,
+    setFeedStats(source) {
+      feedSource = source;
+    },
+    setConnectionStats(source) {
+      connectionSource = source;
+    },
     httpObserve(method, route, status, seconds) {
       http.observe({ method: method.toUpperCase(), route, status: String(status) }, Math.max(0, seconds));
     },
