@@ -79,6 +79,8 @@ interface RunReport {
   costUsd: number | undefined;
   /** Paths the CLI said it wrote, as it wrote them. */
   written: string[];
+  /** The CLI said it cannot reach the model server; the run was stopped. */
+  connectionError: string | undefined;
 }
 
 export function createAgentCliExecutor(options: AgentCliExecutorOptions): Executor {
@@ -166,6 +168,16 @@ async function runAgentCli(options: AgentCliExecutorOptions, input: ExecutorInpu
     spent = { provider, model, usedBackup: index > 0, ...(tokens ? { tokens } : {}), costUsd: roundUsd((spent.costUsd ?? 0) + cost), outputTail };
 
     const proc = report.process;
+    if (report.connectionError !== undefined && !input.signal.aborted) {
+      const error = new PasError('PAS_ERR_LLM_CONNECTION', redactSecrets(`${ref} (through ${spec.name}): ${report.connectionError}`, source), {
+        details: { provider, model, executor: spec.name },
+      });
+      options.breakers.record(ref, 'failure', probe, error.toData());
+      causes.push(error.toData());
+      input.log?.warn({ taskId: task.id, model: ref }, 'agent CLI could not reach the model server');
+      if (index + 1 < refs.length) input.log?.info({ from: ref, to: refs[index + 1], code: error.code }, 'failing over to backup');
+      continue;
+    }
     if (proc.aborted) {
       if (probe) options.breakers.abandonProbe(ref);
       throw withPartialOutcome(new PasError('PAS_ERR_TASK_CANCELLED', `task ${task.id} was cancelled; ${spec.name}'s process tree was killed`, { details: { taskId: task.id } }), spent);
@@ -210,8 +222,10 @@ async function runAgentCli(options: AgentCliExecutorOptions, input: ExecutorInpu
       if (index + 1 < refs.length) input.log?.info({ from: ref, to: refs[index + 1], code }, 'failing over to backup');
       continue;
     }
-    // The model answered: whatever else went wrong, it was not the model's health.
-    options.breakers.record(ref, 'success', probe);
+    // The model answered: whatever else went wrong, it was not the model's health. Without a
+    // result event nothing is known about the model either way.
+    if (report.result) options.breakers.record(ref, 'success', probe);
+    else if (probe) options.breakers.abandonProbe(ref);
 
     if (!report.result || !report.result.ok) {
       throw withPartialOutcome(
@@ -275,7 +289,10 @@ async function runOnce(options: AgentCliExecutorOptions, input: ExecutorInput, e
     tokens: undefined,
     costUsd: undefined,
     written: [],
+    connectionError: undefined,
   };
+  // Stops the run when the CLI reports that the model server cannot be reached.
+  const stop = new AbortController();
   try {
     const plan = spec.plan({
       worktree: input.worktree,
@@ -316,9 +333,12 @@ async function runOnce(options: AgentCliExecutorOptions, input: ExecutorInput, e
       ...(plan.stdin !== undefined ? { stdin: plan.stdin } : {}),
       timeoutMs,
       stallMs: settings.stall_timeout_s * 1000,
-      signal: input.signal,
+      signal: AbortSignal.any([input.signal, stop.signal]),
       ...(options.killGraceMs !== undefined ? { killGraceMs: options.killGraceMs } : {}),
-      onLine: (line) => absorb(report, spec, line, input),
+      onLine: (line) => {
+        absorb(report, spec, line, input);
+        if (report.connectionError !== undefined && !stop.signal.aborted) stop.abort();
+      },
     });
   } finally {
     await rm(home, { recursive: true, force: true, maxRetries: 5, retryDelay: 100 });
@@ -355,6 +375,9 @@ function absorb(report: RunReport, spec: AgentCliSpec, line: string, input: Exec
       case 'http.error':
         report.httpStatus = event.status;
         report.httpMessage = event.message;
+        break;
+      case 'connection.error':
+        report.connectionError ??= event.message;
         break;
       default:
         break;

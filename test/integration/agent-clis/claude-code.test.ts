@@ -11,6 +11,7 @@ import { claudeCodeSpec } from '../../../src/executors/agent-cli/claude-code.ts'
 import { agentCliBin } from '../../support/agent-cli-bin.ts';
 import { AGENT_TEST_ENV, leftoverRuns, runAgentTask, testBreakers, type AgentTaskOptions } from '../../support/agent-cli-harness.ts';
 import { startFakeAgentProvider, type FakeAgentProvider } from '../../support/fake-agent-provider.ts';
+import { closedPort } from '../../support/fake-llm-server.ts';
 import { createTempRepo, gitOut, isRunning, pidsMatching, waitFor, type TempRepo } from '../../support/git-fixtures.ts';
 
 const CLAUDE = agentCliBin('claude');
@@ -106,6 +107,16 @@ describe('claude-code executor (real Claude Code binary)', () => {
     expect(breakers.failures('anthropic/claude-primary')).toBe(1);
     expect(breakers.get('anthropic/claude-primary').getSnapshot().context.lastError).toMatchObject({ code });
     expect(await gitOut(fixture!.repo, 'show', `${result.branch}:src/greeting.txt`)).toBe('hello from claude');
+  });
+
+  it('stops a run whose model server refuses connections, counts PAS_ERR_LLM_CONNECTION on its breaker and completes on the backup', async () => {
+    await setup({ 'claude-backup': GREETING });
+    const breakers = testBreakers();
+    const { result, receipts } = await run({ primary: 'anthropic-down/claude-down', backup: 'anthropic/claude-backup', breakers, deadPort: await closedPort(), settings: { stall_timeout_s: 60, timeout_s: 60 } });
+    expect(result.status).toBe('completed');
+    expect(receipts[0]).toMatchObject({ model: 'claude-backup', used_backup: true });
+    expect(breakers.get('anthropic-down/claude-down').getSnapshot().context.lastError).toMatchObject({ code: 'PAS_ERR_LLM_CONNECTION' });
+    expect(receipts[0]!.duration_ms).toBeLessThan(45_000);
   });
 
   it('fails with PAS_ERR_LLM_ALL_FAILED naming both causes when primary and backup both fail', async () => {
