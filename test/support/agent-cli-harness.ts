@@ -9,7 +9,7 @@ import path from 'node:path';
 import type { TaskResult, TaskSpec } from '../../machines/domain.ts';
 import type { ResolvedProgrammer } from '../../src/config/load-config.ts';
 import type { FsAllowlist, ModelsConfigFile } from '../../src/config/schemas.ts';
-import { createAgentCliExecutor, type AgentCliSettings } from '../../src/executors/agent-cli/agent-cli-executor.ts';
+import { createAgentCliExecutor, type AgentCliExecutorOptions, type AgentCliSettings } from '../../src/executors/agent-cli/agent-cli-executor.ts';
 import type { AgentCliSpec } from '../../src/executors/agent-cli/agent-cli-spec.ts';
 import type { TaskProgress } from '../../src/executors/executor.ts';
 import { runProgrammerTask } from '../../src/executors/run-task.ts';
@@ -78,6 +78,7 @@ export interface AgentTaskOptions {
   onProgress?: (p: TaskProgress) => void;
   /** A port where nothing listens, for the `*-down` providers. */
   deadPort?: number;
+  budget?: AgentCliExecutorOptions['budget'];
 }
 
 const noLlm: LlmClient = { call: () => Promise.reject(new Error('an agent-CLI executor must not call the LLM client')) };
@@ -100,6 +101,7 @@ export async function runAgentTask(o: AgentTaskOptions): Promise<AgentTaskRun> {
     breakers,
     env: { PATH: process.env.PATH, LANG: 'C.UTF-8', ...AGENT_TEST_ENV },
     killGraceMs: 300,
+    ...(o.budget ? { budget: o.budget } : {}),
   });
   const programmer: ResolvedProgrammer = {
     id: 'Prog-006',

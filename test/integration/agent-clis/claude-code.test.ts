@@ -141,6 +141,22 @@ describe('claude-code executor (real Claude Code binary)', () => {
     expect(provider!.callsTo('claude-primary')).toHaveLength(0);
   });
 
+  it("adds what the CLI spent to today's budget, and once it is spent does not start the CLI on a paid model", async () => {
+    await setup({ 'claude-primary': GREETING });
+    const days = new Map<string, number>();
+    const spend = { spent: (day: string) => days.get(day) ?? 0, add: (day: string, usd: number) => void days.set(day, (days.get(day) ?? 0) + usd) };
+    const first = await run({ primary: 'anthropic/claude-primary', budget: { enabled: true, maxDailySpendUsd: 0.001, spend } });
+    expect(first.result.status).toBe('completed');
+    const spent = [...days.values()][0]!;
+    expect(spent).toBeCloseTo(first.receipts[0]!.cost_usd, 9);
+    expect(spent).toBeGreaterThanOrEqual(0.001);
+    const calls = provider!.callsTo('claude-primary').length;
+    const second = await run({ primary: 'anthropic/claude-primary', budget: { enabled: true, maxDailySpendUsd: 0.001, spend }, task: { id: 't2' } });
+    expect(second.result.status).toBe('failed');
+    expect(second.result.error?.code).toBe('PAS_ERR_BUDGET_EXHAUSTED');
+    expect(provider!.callsTo('claude-primary').length).toBe(calls);
+  });
+
   it('refuses a change outside fs_allowlist.yaml and commits nothing', async () => {
     await setup({
       'claude-primary': [{ write: { path: 'package.json', content: '{"name":"evil"}\n' } }, { text: 'done' }],
