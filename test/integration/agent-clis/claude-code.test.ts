@@ -40,7 +40,7 @@ function run(o: Partial<AgentTaskOptions> & Pick<AgentTaskOptions, 'primary'>) {
   return runAgentTask({ spec: claudeCodeSpec, binary: CLAUDE, provider: provider!, fixture: fixture!, ...o });
 }
 
-describe('claude-code executor (real Claude Code binary)', () => {
+describe('claude-code executor (real Claude Code binary)', { timeout: 120_000 }, () => {
   it('completes a subtask through Claude Code, commits its edit and receipts exactly the tokens the server sent', async () => {
     await setup({ 'claude-primary': GREETING });
     const { result, receipts, progress, runsDir } = await run({ primary: 'anthropic/claude-primary', backup: 'anthropic/claude-backup' });

@@ -40,7 +40,7 @@ function run(o: Partial<AgentTaskOptions> & Pick<AgentTaskOptions, 'primary'>) {
   return runAgentTask({ spec: codexSpec, binary: CODEX, provider: provider!, fixture: fixture!, ...o });
 }
 
-describe('codex executor (real Codex CLI)', () => {
+describe('codex executor (real Codex CLI)', { timeout: 120_000 }, () => {
   it('completes a subtask through Codex, commits its edit and receipts exactly the tokens the server sent', async () => {
     await setup({ 'gpt-primary': GREETING });
     const { result, receipts, progress, runsDir } = await run({ primary: 'openai/gpt-primary', backup: 'openai/gpt-backup' });
