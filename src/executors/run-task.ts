@@ -15,7 +15,7 @@ import type { ResolvedProgrammer } from '../config/load-config.ts';
 import type { CmdAllowlist, FsAllowlist } from '../config/schemas.ts';
 import { PasError, toErrorData } from '../errors.ts';
 import type { LlmClient, Receipt } from '../llm/types.ts';
-import { partialOutcomeOf, withPartialOutcome, type Executor, type ExecutorOutcome } from './executor.ts';
+import { partialOutcomeOf, withPartialOutcome, type Executor, type ExecutorOutcome, type TaskProgress } from './executor.ts';
 import { runAllowedCommand } from './command-runner.ts';
 import { FsGuard } from './fs-guard.ts';
 import { checkoutFor, checkoutTree, type CheckoutLease } from './checkouts.ts';
@@ -47,6 +47,8 @@ export interface RunProgrammerTaskInput {
   fsAllowlist?: FsAllowlist;
   /** What a task's `verify` command may be; without it a task that asks to verify fails. */
   cmdAllowlist?: CmdAllowlist;
+  /** Hears the executor's progress as it runs (the feed's `progress` messages). */
+  onProgress?: (progress: TaskProgress) => void;
 }
 
 /** Without an allowlist every path is writable (the executor still applies its own). */
@@ -128,6 +130,7 @@ export async function runProgrammerTask(input: RunProgrammerTaskInput): Promise<
       signal: controller.signal,
       llm: input.llm,
       ...(log ? { log } : {}),
+      ...(input.onProgress ? { onProgress: input.onProgress } : {}),
     });
     checkpoint();
 
