@@ -45,6 +45,7 @@ export function registerApiRoutes(app: FastifyInstance, runtime: Runtime, feedSe
       ...(body.files ? { files: body.files } : {}),
       ...(body.repo ? { repo: body.repo } : {}),
       ...(body.verify ? { verify: body.verify } : {}),
+      ...(body.max_job_spend_usd !== undefined ? { maxJobSpendUsd: body.max_job_spend_usd } : {}),
     });
     return reply.status(202).send({ job_id: job.id, status: job.status });
   });

@@ -15,6 +15,8 @@ export const jobBodySchema = z.strictObject({
   files: z.array(relPath).max(500).optional(),
   repo: z.string().min(1).max(4096).refine(noNul, 'must not contain NUL').optional(),
   verify: verifySchema.optional(),
+  /** This job's spending limit in USD (every LLM call of its subtasks counts). */
+  max_job_spend_usd: z.number().min(0).max(1_000_000).optional(),
 });
 
 export const executeBodySchema = z.strictObject({

@@ -22,6 +22,7 @@ import {
   type Executor,
 } from '../executors/index.ts';
 import { createLlmClient, llmClientOptionsFrom, ReceiptWriter } from '../llm/index.ts';
+import { LlmGateway } from '../llm/gateway/llm-gateway.ts';
 import type { LlmClient, ProviderAdapter, Receipt } from '../llm/types.ts';
 import type { RuntimeServices, ServiceContext } from './create-runtime.ts';
 import { fallbackSubtasks, lanePrompt, parseLane, parsePlan, planPrompt } from './planner.ts';
@@ -49,7 +50,7 @@ export async function ensureScratchRepo(dataDir: string, jobId: string, task: st
 }
 
 export function createDefaultServices(options: DefaultServiceOptions = {}) {
-  return (ctx: ServiceContext): RuntimeServices & { llm: LlmClient; receipts: ReceiptWriter } => {
+  return (ctx: ServiceContext): RuntimeServices & { llm: LlmClient; receipts: ReceiptWriter; llmGateway: LlmGateway } => {
     const { config, logger, journal, breakers, runId, dataDir, llmSettings } = ctx;
     const llm = createLlmClient({
       ...llmClientOptionsFrom(config),
@@ -62,6 +63,18 @@ export function createDefaultServices(options: DefaultServiceOptions = {}) {
       ...(options.fetch ? { fetch: options.fetch } : {}),
     });
     const receipts = new ReceiptWriter(path.join(dataDir, 'receipts'), runId);
+    // Every model call of a program PAS starts (aider, agent CLIs) passes through this policy.
+    const llmGateway = new LlmGateway({
+      models: config.models,
+      costOptimization: config.pool.cost_optimization,
+      failoverEnabled: config.pool.failover.enabled,
+      breakers,
+      spend: journal.spendStore(),
+      jobLimit: (jobId) => journal.getJob(jobId)?.spec.maxJobSpendUsd,
+      limiter: { initial: config.pool.llm_concurrency.initial, min: config.pool.llm_concurrency.min, max: config.pool.llm_concurrency.max, staggerMs: config.pool.llm_concurrency.stagger_ms },
+      logger: logger.child({ component: 'llm-gateway' }),
+      now: () => ctx.now().getTime(),
+    });
     const workspacesDir = path.join(dataDir, 'workspaces');
     const executors: Record<'native' | 'aider', Executor> = {
       native: createNativeExecutor({ fsAllowlist: config.fsAllowlist }),
@@ -69,6 +82,7 @@ export function createDefaultServices(options: DefaultServiceOptions = {}) {
         fsAllowlist: config.fsAllowlist,
         models: config.models,
         aider: config.pool.aider,
+        gateway: llmGateway,
         budget: {
           enabled: config.pool.cost_optimization.enabled,
           maxDailySpendUsd: config.pool.cost_optimization.max_daily_spend_usd,
@@ -151,6 +165,7 @@ export function createDefaultServices(options: DefaultServiceOptions = {}) {
     return {
       llm,
       receipts,
+      llmGateway,
 
       async executeTask(input, signal): Promise<TaskResult> {
         const previous = runs.get(input.task.id);
