@@ -192,6 +192,21 @@ describe('LLM gateway: failover and breakers', () => {
     expect(limit.limit).toBeLessThan(8);
   });
 
+  it('shows each provider\'s current concurrency limit on /api/models, /api/pool and /metrics', async () => {
+    rig = await startGatewayRig({ fake: { openai: { script: [{ error: 'rate_limited' }] } }, concurrency: { initial: 6 } });
+    const access = rig.open(['openai/gpt-4o']);
+    await post(`${access.baseUrl('openai')}/chat/completions`, '{"model":"gpt-4o","messages":[]}', { authorization: `Bearer ${access.credential}` });
+    const models = (await (await fetch(`${rig.tree.url}/api/models`)).json()) as { providers: Array<{ provider: string; limit: number; throttles: number; saturated: boolean }> };
+    expect(models.providers.find((p) => p.provider === 'openai')).toMatchObject({ limit: 3, throttles: 1, saturated: true });
+    expect(models.providers.find((p) => p.provider === 'anthropic')).toMatchObject({ limit: 6, throttles: 0, saturated: false });
+    const pool = (await (await fetch(`${rig.tree.url}/api/pool`)).json()) as { llm_providers: unknown[]; saturated_providers: string[] };
+    expect(pool.llm_providers).toHaveLength(models.providers.length);
+    await until(() => rig!.tree.runtime.poolStatus().saturated_providers.includes('openai'));
+    const metrics = await (await fetch(`${rig.tree.url}/metrics`)).text();
+    expect(metrics).toContain('pas_llm_provider_concurrency_limit{provider="openai"} 3');
+    expect(metrics).toContain('pas_llm_provider_concurrency_limit{provider="anthropic"} 6');
+  });
+
   it('passes the provider\'s own error through when there is no backup to try', async () => {
     rig = await startGatewayRig({ fake: { openai: { script: [{ error: 'rate_limited' }] } } });
     const access = rig.open(['openai/gpt-4o']);

@@ -114,7 +114,7 @@ describe('POST /aider/edit', () => {
     const runs = readFileSync(log, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { model: string; files: string[]; providerEnv: Record<string, string> });
     expect(runs.map((r) => r.model)).toEqual(['openai/gpt-4o', 'openai/gpt-4o-mini']);
     expect(runs[0]!.files).toEqual(['src/greet.ts']);
-    expect(runs[0]!.providerEnv.OPENAI_API_BASE).toBe(`${tree!.gateway.url}/llm/openai/v1`);
+    expect(runs[0]!.providerEnv.OPENAI_API_BASE).toBe(`${tree!.url}/llm/openai/v1`);
     expect(runs[0]!.providerEnv.OPENAI_API_KEY).toMatch(/^pas-task-/);
     expect(JSON.stringify(runs)).not.toContain(KEY);
 
