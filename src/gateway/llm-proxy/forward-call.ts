@@ -173,7 +173,8 @@ export async function forwardLlmCall(gw: LlmGateway, call: LlmCallRequest, res: 
       // The answer is on its way: pass it through as it arrives, reading its usage on the side.
       const tap = new UsageTap(protocol, upstream.headers['content-type']);
       res.writeHead(upstream.statusCode, forwardedResponseHeaders(upstream));
-      res.flushHeaders();
+      // A stream's head goes out at once; a plain answer's goes with its body.
+      if (upstream.headers['content-length'] === undefined) res.flushHeaders();
       upstream.on('data', (chunk: Buffer) => tap.feed(chunk));
       upstream.pipe(res);
       let broken = false;

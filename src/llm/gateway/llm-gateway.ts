@@ -15,6 +15,7 @@ import { callCost, priceIsFree } from '../prices.ts';
 import type { ProtocolKind } from '../provider-errors.ts';
 import { utcDay } from '../spend-store.ts';
 import type { BreakerGate, SpendStore } from '../types.ts';
+import { BatchedSpend } from './batched-spend.ts';
 import { CallLedger, type TaskSpend } from './call-ledger.ts';
 import { CredentialRegistry, type CredentialGrant, type IssuedCredential } from './credential-registry.ts';
 import { ProviderLimiter, type LimiterSettings } from './provider-limiter.ts';
@@ -84,12 +85,14 @@ export class LlmGateway {
   readonly now: () => number;
   private origin: string | undefined;
   private readonly refusals = new Map<string, ErrorData>();
+  private readonly spend: BatchedSpend;
 
   constructor(readonly options: LlmGatewayOptions) {
     this.now = options.now ?? Date.now;
     this.env = options.env ?? process.env;
     this.credentials = new CredentialRegistry(this.now);
     this.limiter = new ProviderLimiter(options.limiter, this.now);
+    this.spend = new BatchedSpend(options.spend, 200, (err) => options.logger?.error({ err }, 'llm gateway: could not book spend'));
     for (const [name, provider] of Object.entries(options.models.providers)) {
       if ((provider.kind ?? name) !== 'scripted') this.limiter.track(name);
     }
@@ -124,6 +127,7 @@ export class LlmGateway {
       budgetRefusal: () => this.refusals.get(grant.taskId),
       end: () => {
         issued.revoke();
+        this.spend.flush();
         this.refusals.delete(grant.taskId);
         this.ledger.forgetTask(grant.taskId);
       },
@@ -157,7 +161,7 @@ export class LlmGateway {
     const cost = this.options.costOptimization;
     const day = utcDay(this.now());
     if (cost.enabled) {
-      const spent = this.options.spend.spent(day);
+      const spent = this.spend.spent(day);
       if (spent >= cost.max_daily_spend_usd) {
         return new PasError('PAS_ERR_BUDGET_EXHAUSTED', `${model.ref}: today's budget is spent (${spent} of ${cost.max_daily_spend_usd} USD on ${day})`, {
           details: { ref: model.ref, day, spentUsd: spent, limitUsd: cost.max_daily_spend_usd, scope: 'day' },
@@ -190,7 +194,7 @@ export class LlmGateway {
   recordCall(grant: CredentialGrant, model: RoutedModel, usage: TokenUsage, usedBackup: boolean): number {
     const price = model.config.models[model.model]!;
     const costUsd = model.kind === 'scripted' ? 0 : callCost(model.kind, price, usage);
-    if (costUsd > 0) this.options.spend.add(utcDay(this.now()), costUsd);
+    if (costUsd > 0) this.spend.add(utcDay(this.now()), costUsd);
     this.ledger.record({ jobId: grant.jobId, taskId: grant.taskId, programmerId: grant.programmerId, provider: model.provider, model: model.model, usedBackup, usage, costUsd });
     this.logger?.info(
       { jobId: grant.jobId, taskId: grant.taskId, agentId: grant.programmerId, ref: model.ref, usedBackup, usage, costUsd },
@@ -200,6 +204,7 @@ export class LlmGateway {
   }
 
   stop(): void {
+    this.spend.flush();
     this.limiter.stop();
   }
 }

@@ -88,7 +88,7 @@ export class UsageTap {
   }
 
   private onData(data: string, event: string | undefined): void {
-    if (data === '[DONE]') return;
+    if (data === '[DONE]' || !this.protocol.worthReading(data, event)) return;
     let json: Record<string, unknown> | undefined;
     try {
       json = record(JSON.parse(data));

@@ -36,7 +36,17 @@ export interface WireProtocol {
   usageFrom(json: Record<string, unknown>, previous: TokenUsage | undefined, event: string | undefined): TokenUsage | undefined;
   /** Whether one stream event's data says the stream failed. */
   streamFailed(json: Record<string, unknown>, event: string | undefined): boolean;
+  /**
+   * Whether a stream event may carry usage or an error and so must be parsed; the others (text
+   * deltas, the bulk of a stream) pass without a JSON.parse.
+   */
+  worthReading(data: string, event: string | undefined): boolean;
 }
+
+/** Events without a name: read those whose data mentions usage or an error. */
+const mentionsUsageOrError = (data: string) => data.includes('usage') || data.includes('"error"');
+const ANTHROPIC_EVENTS = new Set(['message_start', 'message_delta', 'error']);
+const RESPONSES_EVENTS = new Set(['response.completed', 'response.incomplete', 'response.failed', 'error']);
 
 /** The usage of Anthropic's message_start merged with message_delta's cumulative counts. */
 function anthropicStreamUsage(json: Record<string, unknown>, previous: TokenUsage | undefined, event: string | undefined): TokenUsage | undefined {
@@ -127,6 +137,7 @@ export const WIRE_PROTOCOLS: Record<WireRoute, WireProtocol> = {
     error: (refusal, message) => ANTHROPIC_ERRORS[refusal](message),
     usageFrom: anthropicStreamUsage,
     streamFailed: (json, event) => (event ?? json.type) === 'error',
+    worthReading: (data, event) => (event ? ANTHROPIC_EVENTS.has(event) : mentionsUsageOrError(data)),
   },
   'openai-responses': {
     route: 'openai-responses',
@@ -147,6 +158,7 @@ export const WIRE_PROTOCOLS: Record<WireRoute, WireProtocol> = {
       const type = event ?? json.type;
       return type === 'error' || type === 'response.failed';
     },
+    worthReading: (data, event) => (event ? RESPONSES_EVENTS.has(event) : mentionsUsageOrError(data)),
   },
   'openai-chat': {
     route: 'openai-chat',
@@ -159,6 +171,7 @@ export const WIRE_PROTOCOLS: Record<WireRoute, WireProtocol> = {
       return u ? openAiUsage(u) : previous;
     },
     streamFailed: openAiFailed,
+    worthReading: mentionsUsageOrError,
   },
   'gemini-generate': {
     route: 'gemini-generate',
@@ -171,6 +184,7 @@ export const WIRE_PROTOCOLS: Record<WireRoute, WireProtocol> = {
       return u ? geminiUsage(u) : previous;
     },
     streamFailed: openAiFailed,
+    worthReading: mentionsUsageOrError,
   },
   'gemini-stream': {
     route: 'gemini-stream',
@@ -183,6 +197,7 @@ export const WIRE_PROTOCOLS: Record<WireRoute, WireProtocol> = {
       return u ? geminiUsage(u) : previous;
     },
     streamFailed: openAiFailed,
+    worthReading: mentionsUsageOrError,
   },
   'ollama-chat': {
     route: 'ollama-chat',
@@ -192,5 +207,6 @@ export const WIRE_PROTOCOLS: Record<WireRoute, WireProtocol> = {
     error: (refusal, message) => OLLAMA_ERRORS[refusal](message),
     usageFrom: (json, previous) => (json.done === true ? ollamaUsage(json) : previous),
     streamFailed: (json) => typeof json.error === 'string',
+    worthReading: (data) => /"done"\s*:\s*true/.test(data) || data.includes('"error"'),
   },
 };
