@@ -61,6 +61,8 @@ export function createDefaultServices(options: DefaultServiceOptions = {}) {
       ...(options.scripted ? { scripted: options.scripted } : {}),
       ...(options.adapters ? { adapters: options.adapters } : {}),
       ...(options.fetch ? { fetch: options.fetch } : {}),
+      // In-process calls (the native editor, plans) count against a job's budget like gateway calls.
+      jobBudget: { limit: (jobId) => llmGateway.jobLimit(jobId), spent: (jobId) => llmGateway.ledger.jobSpent(jobId), add: (jobId, usd) => llmGateway.ledger.addJobSpend(jobId, usd) },
     });
     const receipts = new ReceiptWriter(path.join(dataDir, 'receipts'), runId);
     // Every model call of a program PAS starts (aider, agent CLIs) passes through this policy.
