@@ -23,6 +23,7 @@ import {
 } from '../executors/index.ts';
 import { createLlmClient, llmClientOptionsFrom, ReceiptWriter } from '../llm/index.ts';
 import { LlmGateway } from '../llm/gateway/llm-gateway.ts';
+import { mountScriptedWire, type WireServe } from '../llm/gateway/scripted-mount.ts';
 import type { LlmClient, ProviderAdapter, Receipt } from '../llm/types.ts';
 import type { RuntimeServices, ServiceContext } from './create-runtime.ts';
 import { fallbackSubtasks, lanePrompt, parseLane, parsePlan, planPrompt } from './planner.ts';
@@ -35,6 +36,8 @@ export interface DefaultServiceOptions {
   /** Replace provider adapters (tests against local protocol servers use real adapters instead). */
   adapters?: Record<string, ProviderAdapter>;
   fetch?: typeof fetch;
+  /** The scripted model in every wire format, mounted on the LLM gateway for `scripted` models and offline runs. */
+  scriptedWire?: WireServe;
 }
 
 /** A scratch repository for a job that names none: `{dataDir}/repos/{jobId}` with one commit. */
@@ -76,6 +79,8 @@ export function createDefaultServices(options: DefaultServiceOptions = {}) {
       limiter: { initial: config.pool.llm_concurrency.initial, min: config.pool.llm_concurrency.min, max: config.pool.llm_concurrency.max, staggerMs: config.pool.llm_concurrency.stagger_ms },
       logger: logger.child({ component: 'llm-gateway' }),
       now: () => ctx.now().getTime(),
+      ...(options.offline ? { offline: true } : {}),
+      ...(options.scriptedWire ? { scripted: mountScriptedWire(options.scriptedWire) } : {}),
     });
     const workspacesDir = path.join(dataDir, 'workspaces');
     const executors: Record<'native' | 'aider', Executor> = {

@@ -40,6 +40,8 @@ export interface LlmGatewayOptions {
   limiter?: Partial<LimiterSettings>;
   /** Answers calls to `scripted` models over the wire (the offline demo). */
   scripted?: ScriptedWire;
+  /** Every call goes to the scripted model (`pas demo`, offline runs): no provider is called. */
+  offline?: boolean;
   /** Where real keys and base-URL overrides are read (never handed to a child). */
   env?: NodeJS.ProcessEnv;
   now?: () => number;
@@ -149,7 +151,9 @@ export class LlmGateway {
    * for a model the task was not given — the task's own models of that family, renamed.
    */
   route(grant: CredentialGrant, kind: WireKind, requested: string): RoutedModel[] {
-    const family = grant.models.map((ref) => this.resolve(ref)).filter((m): m is RoutedModel => !!m && (m.kind === kind || m.kind === 'scripted'));
+    const resolved = grant.models.map((ref) => this.resolve(ref)).filter((m): m is RoutedModel => !!m);
+    // Offline, every model is the scripted one, whatever its provider (cost 0).
+    const family = this.options.offline ? resolved.map((m) => ({ ...m, kind: 'scripted' as const, paid: false })) : resolved.filter((m) => m.kind === kind || m.kind === 'scripted');
     const at = family.findIndex((m) => m.model === requested);
     const chain = at >= 0 ? family.slice(at) : family;
     return this.options.failoverEnabled ? chain : chain.slice(0, 1);

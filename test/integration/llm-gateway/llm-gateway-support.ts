@@ -34,6 +34,7 @@ export interface RigOptions {
   maxDailySpendUsd?: number;
   failureThreshold?: number;
   concurrency?: { initial?: number; stagger_ms?: number };
+  services?: Parameters<typeof createDefaultServices>[0];
 }
 
 let taskSeq = 0;
@@ -61,7 +62,7 @@ export async function startGatewayRig(options: RigOptions = {}): Promise<Gateway
   });
   let tree: TestTree;
   try {
-    tree = await startTestTree({ configDir: cfg.dir, services: createDefaultServices({}), agentPorts: false });
+    tree = await startTestTree({ configDir: cfg.dir, services: createDefaultServices(options.services ?? {}), agentPorts: false });
   } catch (err) {
     restoreEnv();
     cfg.cleanup();

@@ -284,3 +284,33 @@ async function until(check: () => boolean, timeoutMs = 5000): Promise<void> {
     await new Promise((r) => setTimeout(r, 5));
   }
 }
+
+describe('LLM gateway: the scripted model over the wire', () => {
+  it('answers offline in the caller\'s format through the mounted scripted wire, tool calls included, and measures its usage', async () => {
+    const served: Array<{ route: string; model?: string; agentId?: string }> = [];
+    const toolUse = [
+      'event: message_start\ndata: {"type":"message_start","message":{"id":"msg_s","type":"message","role":"assistant","content":[],"model":"claude-sonnet-4","usage":{"input_tokens":40,"output_tokens":1}}}\n\n',
+      'event: content_block_start\ndata: {"type":"content_block_start","index":0,"content_block":{"type":"tool_use","id":"toolu_1","name":"Write","input":{}}}\n\n',
+      'event: content_block_delta\ndata: {"type":"content_block_delta","index":0,"delta":{"type":"input_json_delta","partial_json":"{\\"file_path\\":\\"/w/a.ts\\",\\"content\\":\\"x\\"}"}}\n\n',
+      'event: content_block_stop\ndata: {"type":"content_block_stop","index":0}\n\n',
+      'event: message_delta\ndata: {"type":"message_delta","delta":{"stop_reason":"tool_use"},"usage":{"output_tokens":9}}\n\n',
+      'event: message_stop\ndata: {"type":"message_stop"}\n\n',
+    ];
+    rig = await startGatewayRig({
+      services: {
+        offline: true,
+        scriptedWire: async (route, _body, call) => {
+          served.push({ route, ...(call?.model ? { model: call.model } : {}), ...(call?.agentId ? { agentId: call.agentId } : {}) });
+          return { status: 200, headers: { 'content-type': 'text/event-stream' }, chunks: toolUse };
+        },
+      },
+    });
+    const access = rig.open(['anthropic/claude-sonnet-4'], { programmerId: 'Prog-007' });
+    const res = await post(`${access.baseUrl('anthropic')}/v1/messages`, anthropicBody('claude-sonnet-4', true), { 'x-api-key': access.credential });
+    expect(res.status).toBe(200);
+    expect(res.text).toBe(toolUse.join(''));
+    expect(served).toEqual([{ route: 'anthropic-messages', model: 'claude-sonnet-4', agentId: 'Prog-007' }]);
+    expect(rig.fakes.anthropic.requests).toHaveLength(0);
+    expect(access.spent()).toMatchObject({ calls: 1, tokens: { input: 40, output: 9 }, costUsd: 0 });
+  });
+});
