@@ -46,6 +46,22 @@ describe('LLM gateway: Anthropic Messages', () => {
     expect(via.text).toBe(direct.text);
   });
 
+  it('lets a task credential through when PAS_API_TOKEN guards the API (the credential is the caller\'s auth)', async () => {
+    const saved = process.env.PAS_API_TOKEN;
+    process.env.PAS_API_TOKEN = 'pas-api-token-for-this-test';
+    try {
+      rig = await startGatewayRig();
+    } finally {
+      if (saved === undefined) delete process.env.PAS_API_TOKEN;
+      else process.env.PAS_API_TOKEN = saved;
+    }
+    const access = rig.open(['anthropic/claude-sonnet-4']);
+    const ok = await post(`${access.baseUrl('anthropic')}/v1/messages`, anthropicBody('claude-sonnet-4', false), { 'x-api-key': access.credential });
+    expect(ok.status).toBe(200);
+    const api = await post(`${rig.tree.url}/api/jobs`, JSON.stringify({ task: 'x' }), {});
+    expect(api.status).toBe(401);
+  });
+
   it('answers Claude Code\'s HEAD connectivity check', async () => {
     rig = await startGatewayRig();
     const res = await fetch(`${rig.tree.url}/llm/anthropic/`, { method: 'HEAD' });
