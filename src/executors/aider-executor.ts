@@ -207,9 +207,13 @@ async function runAider(options: AiderExecutorOptions, input: ExecutorInput): Pr
   const refused: string[] = [];
   // One credential for the whole task; it ends with the task, whatever happens.
   const access = options.gateway?.openTask({ jobId: task.jobId, taskId: task.id, programmerId: programmer.id, models: refs }, timeoutMs + 60_000);
+  // A cancel or timeout ends the credential at once, before aider's process tree is even killed.
+  const revoke = () => access?.revoke();
+  signal.addEventListener('abort', revoke, { once: true });
   try {
     return await runAiderModels();
   } finally {
+    signal.removeEventListener('abort', revoke);
     access?.end();
   }
 

@@ -47,6 +47,30 @@ function sendShaped(res: ServerResponse, protocol: WireProtocol, refusal: Refusa
   res.end(text);
 }
 
+/** The first chunk of an answer's body, null when it ends empty, or the error that cut it off. */
+function firstChunk(upstream: IncomingMessage): Promise<Buffer | null | Error> {
+  return new Promise((resolve) => {
+    const done = (value: Buffer | null | Error) => {
+      upstream.off('data', onData);
+      upstream.off('end', onEnd);
+      upstream.off('error', onError);
+      upstream.off('close', onClose);
+      resolve(value);
+    };
+    const onData = (chunk: Buffer) => {
+      upstream.pause();
+      done(chunk);
+    };
+    const onEnd = () => done(null);
+    const onError = (err: Error) => done(err);
+    const onClose = () => done(upstream.complete ? null : new Error('the provider closed the connection'));
+    upstream.on('data', onData);
+    upstream.once('end', onEnd);
+    upstream.once('error', onError);
+    upstream.once('close', onClose);
+  });
+}
+
 const THROTTLE_CODES = new Set(['PAS_ERR_LLM_RATE_LIMITED', 'PAS_ERR_LLM_OVERLOADED']);
 
 interface HeldError {
@@ -170,13 +194,30 @@ export async function forwardLlmCall(gw: LlmGateway, call: LlmCallRequest, res: 
         break;
       }
 
+      // Nothing is sent to the caller before the answer's first byte: an answer that breaks off
+      // before it still moves on to the backup.
+      const first = await firstChunk(upstream);
+      if (first instanceof Error) {
+        const error = new PasError('PAS_ERR_LLM_CONNECTION', `${model.ref}: the answer broke off before its first byte`, { details: { ref: model.ref } });
+        slot.release('failed');
+        if (controller.signal.aborted) {
+          if (probe) gw.options.breakers.abandonProbe(model.ref);
+          return;
+        }
+        gw.options.breakers.record(model.ref, 'failure', probe, error.toData());
+        lastFailure = error.message;
+        continue;
+      }
       // The answer is on its way: pass it through as it arrives, reading its usage on the side.
       const tap = new UsageTap(protocol, upstream.headers['content-type']);
       res.writeHead(upstream.statusCode, forwardedResponseHeaders(upstream));
-      // A stream's head goes out at once; a plain answer's goes with its body.
-      if (upstream.headers['content-length'] === undefined) res.flushHeaders();
-      upstream.on('data', (chunk: Buffer) => tap.feed(chunk));
-      upstream.pipe(res);
+      if (first === null) res.end();
+      else {
+        tap.feed(first);
+        res.write(first);
+        upstream.on('data', (chunk: Buffer) => tap.feed(chunk));
+        upstream.pipe(res);
+      }
       let broken = false;
       try {
         await finished(upstream);

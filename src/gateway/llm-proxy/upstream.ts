@@ -24,8 +24,20 @@ export class UpstreamTimeout extends Error {
   }
 }
 
-/** Resolves with the answer as soon as its status and headers arrive. */
-export function postUpstream(o: UpstreamRequest): Promise<IncomingMessage> {
+/**
+ * Resolves with the answer as soon as its status and headers arrive. A kept-alive socket the
+ * provider closed just as it was reused (the keep-alive race) is retried once on a fresh one.
+ */
+export async function postUpstream(o: UpstreamRequest): Promise<IncomingMessage> {
+  try {
+    return await postOnce(o);
+  } catch (err) {
+    if ((err as { reusedSocket?: boolean }).reusedSocket && (err as NodeJS.ErrnoException).code === 'ECONNRESET' && !o.signal.aborted) return postOnce(o);
+    throw err;
+  }
+}
+
+function postOnce(o: UpstreamRequest): Promise<IncomingMessage> {
   return new Promise((resolve, reject) => {
     const client = o.url.protocol === 'https:' ? https : http;
     const req = client.request(o.url, {
@@ -41,7 +53,7 @@ export function postUpstream(o: UpstreamRequest): Promise<IncomingMessage> {
     });
     req.once('error', (err) => {
       clearTimeout(timer);
-      reject(err);
+      reject(Object.assign(err, { reusedSocket: req.reusedSocket }));
     });
     req.end(o.body);
   });

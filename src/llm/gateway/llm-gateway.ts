@@ -75,7 +75,9 @@ export interface TaskLlmAccess {
   spent(): TaskSpend | undefined;
   /** Set when the gateway refused a call of the task for budget. */
   budgetRefusal(): ErrorData | undefined;
-  /** Ends the credential; idempotent. */
+  /** Ends the credential (a cancel, a timeout); what was measured stays readable. Idempotent. */
+  revoke(): void;
+  /** Ends the credential and forgets the task's measurements (after its receipt); idempotent. */
   end(): void;
 }
 
@@ -127,6 +129,7 @@ export class LlmGateway {
       baseUrl: (kind) => `${origin}${LLM_PATH_PREFIX[kind]}`,
       spent: () => this.ledger.task(grant.taskId),
       budgetRefusal: () => this.refusals.get(grant.taskId),
+      revoke: () => issued.revoke(),
       end: () => {
         issued.revoke();
         this.spend.flush();

@@ -3,7 +3,7 @@
  * provider's real wire format: pass-through byte for byte, streams as they arrive, usage measured
  * per task, per-task credentials, budgets before every call, failover on the backup.
  */
-import { createServer, type Server, type ServerResponse } from 'node:http';
+import { createServer, request, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { anthropicBody, REAL_KEYS, startGatewayRig, type GatewayRig } from './llm-gateway-support.ts';
@@ -17,9 +17,22 @@ afterEach(async () => {
   await Promise.all(servers.splice(0).map((s) => new Promise<void>((r) => { s.closeAllConnections(); s.close(() => r()); })));
 });
 
-async function post(url: string, body: string, headers: Record<string, string>): Promise<{ status: number; text: string; headers: Headers }> {
-  const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body });
-  return { status: res.status, text: await res.text(), headers: res.headers };
+/** One POST on its own connection (no kept-alive socket from an earlier test's server). */
+function post(url: string, body: string, headers: Record<string, string>): Promise<{ status: number; text: string; headers: Headers }> {
+  return new Promise((resolve, reject) => {
+    const req = request(url, { method: 'POST', agent: false, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), ...headers } }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => {
+        const h = new Headers();
+        for (const [k, v] of Object.entries(res.headers)) if (typeof v === 'string') h.set(k, v);
+        resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8'), headers: h });
+      });
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
 }
 
 describe('LLM gateway: Anthropic Messages', () => {
@@ -328,5 +341,17 @@ describe('LLM gateway: the scripted model over the wire', () => {
     expect(served).toEqual([{ route: 'anthropic-messages', model: 'claude-sonnet-4', agentId: 'Prog-007' }]);
     expect(rig.fakes.anthropic.requests).toHaveLength(0);
     expect(access.spent()).toMatchObject({ calls: 1, tokens: { input: 40, output: 9 }, costUsd: 0 });
+  });
+});
+
+describe('LLM gateway: an answer that breaks off before its first byte', () => {
+  it('moves the call to the backup when the primary resets the connection, and the caller sees only the backup\'s answer', async () => {
+    rig = await startGatewayRig({ fake: { openai: { script: ['reset'] } } });
+    const access = rig.open(['openai/gpt-4o', 'openai/gpt-4o-mini']);
+    const res = await post(`${access.baseUrl('openai')}/chat/completions`, '{"model":"gpt-4o","messages":[{"role":"user","content":"hi"}],"stream":true}', { authorization: `Bearer ${access.credential}` });
+    expect(res.status).toBe(200);
+    expect(res.text).toContain('data: [DONE]');
+    expect(rig.fakes.openai.requests.map((r) => (r.body as { model: string }).model)).toEqual(['gpt-4o', 'gpt-4o-mini']);
+    expect(access.spent()).toMatchObject({ calls: 1, usedBackup: true, model: 'gpt-4o-mini' });
   });
 });
