@@ -35,7 +35,7 @@ const body = (stream: boolean) => JSON.stringify({ model: 'claude-sonnet-4', max
 async function main(plan: ClientPlan) {
   const small = body(false);
   const large = body(true);
-  for (let i = 0; i < 50; i++) {
+  for (let i = 0; i < (plan.calls > 0 ? 50 : 0); i++) {
     await call(plan.direct.small, small, plan.direct.key);
     await call(plan.via.small, small, plan.via.key);
   }
@@ -57,8 +57,10 @@ async function main(plan: ClientPlan) {
     if (results.some((r) => r.status !== 200)) throw new Error(`a streamed bench call failed: ${results.map((r) => r.status).join(',')}`);
     return { ms: performance.now() - started, bytes: results.reduce((s, r) => s + r.bytes, 0) };
   };
-  await batch(plan.direct.large, plan.direct.key);
-  await batch(plan.via.large, plan.via.largeKey);
+  if (plan.streams > 0) {
+    await batch(plan.direct.large, plan.direct.key);
+    await batch(plan.via.large, plan.via.largeKey);
+  }
   const streamed = { direct: { bytes: 0, ms: 0 }, via: { bytes: 0, ms: 0 } };
   for (let i = 0; i < plan.streams / plan.concurrency; i++) {
     const first = i % 2 === 0;

@@ -9,6 +9,7 @@
  * Alone: `npx tsx scripts/bench-llm-gateway.ts [--quick]`.
  */
 import { spawn } from 'node:child_process';
+import os from 'node:os';
 import path from 'node:path';
 import type { ClientPlan } from './bench-llm-gateway-client.ts';
 import { loadConfig } from '../src/config/load-config.ts';
@@ -63,13 +64,18 @@ export async function runLlmGatewayBench(options: { quick?: boolean; log?: (line
     const access = gw.openTask({ jobId: 'bench', taskId: 'bench-latency', programmerId: 'Prog-006', models: ['anthropic/claude-sonnet-4'] }, 3_600_000);
     const streamer = gw.openTask({ jobId: 'bench', taskId: 'bench-stream', programmerId: 'Prog-006', models: ['streamer/claude-sonnet-4'] }, 3_600_000);
     log(`  ${calls} small calls each way (interleaved), then ${streams} streamed answers of ${streamWords} words each way, ${concurrency} at once; client in its own process`);
-    const measured = await runClient({
+    const plan = {
       direct: { small: `${small.url}/v1/messages`, large: `${large.url}/v1/messages`, key: 'sk-ant-bench-not-a-real-key' },
       via: { small: `${access.baseUrl('anthropic')}/v1/messages`, large: `${streamer.baseUrl('anthropic')}/v1/messages`, key: access.credential, largeKey: streamer.credential },
-      calls,
-      streams,
       concurrency,
-    });
+    };
+    const latency = await runClient({ ...plan, calls, streams: 0 });
+    // The gateway's own CPU while it streams (this process does nothing else meanwhile): a cost
+    // per MB that the machine's load does not change, unlike the wall-clock ratio.
+    const cpuBefore = process.cpuUsage();
+    const streaming = await runClient({ ...plan, calls: 0, streams });
+    const cpu = process.cpuUsage(cpuBefore);
+    const measured = { direct: latency.direct, via: latency.via, streamed: streaming.streamed };
     const directMs = measured.direct;
     const viaMs = measured.via;
     const added = viaMs.map((v, i) => v - directMs[i]!);
@@ -95,6 +101,8 @@ export async function runLlmGatewayBench(options: { quick?: boolean; log?: (line
       addedLatencyMs: distribution(added),
       throughputMBps: { direct: round(directMBs, 1), via_gateway: round(viaMBs, 1) },
       throughputRatio: round(viaMBs / directMBs, 3),
+      gatewayCpuMsPerMBStreamed: round((cpu.user + cpu.system) / 1000 / (viaBytes / 1e6), 2),
+      loadAverage: os.loadavg().map((l) => round(l, 2)),
       usageMeasuredByGateway: seen ? { calls: seen.calls, tokens: seen.tokens } : null,
       targets: { addedLatencyMsP50: 1, throughputRatio: 0.9 },
       meetsTargets: median(added) <= 1 && viaMBs / directMBs >= 0.9,
@@ -110,7 +118,7 @@ export async function runLlmGatewayBench(options: { quick?: boolean; log?: (line
       '|---|---:|---:|---:|',
       ...rows.map((r) => `| ${r.path} | ${r['p50 ms']} | ${r['p95 ms']} | ${r['stream MB/s']} |`),
       '',
-      `Added latency p50 (paired): **${result.addedLatencyMsP50} ms** (target ≤ 1 ms); streamed throughput **${result.throughputRatio}×** direct (target ≥ 0.9×).`,
+      `Added latency p50 (paired): **${result.addedLatencyMsP50} ms** (target ≤ 1 ms); streamed throughput **${result.throughputRatio}×** direct (target ≥ 0.9×); the gateway's CPU: ${result.gatewayCpuMsPerMBStreamed} ms per MB streamed (load average ${result.loadAverage.join(' / ')} on ${os.cpus().length} cores).`,
     ].join('\n');
     access.end();
     streamer.end();

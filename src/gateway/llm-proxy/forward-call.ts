@@ -47,6 +47,41 @@ function sendShaped(res: ServerResponse, protocol: WireProtocol, refusal: Refusa
   res.end(text);
 }
 
+/**
+ * Writes the answer on as it arrives. Chunks read in the same turn of the event loop leave in one
+ * write (corked until setImmediate): a provider that sends one tiny frame per token costs one
+ * syscall per batch, not per frame, and nothing waits longer than the current turn.
+ */
+function relay(upstream: IncomingMessage, res: ServerResponse, first: Buffer, onChunk: (chunk: Buffer) => void): void {
+  let corked = false;
+  const uncork = () => {
+    corked = false;
+    res.uncork();
+  };
+  const write = (chunk: Buffer) => {
+    onChunk(chunk);
+    if (!corked) {
+      corked = true;
+      res.cork();
+      setImmediate(uncork);
+    }
+    if (!res.write(chunk)) {
+      upstream.pause();
+      res.once('drain', () => upstream.resume());
+    }
+  };
+  const finish = () => {
+    if (corked) uncork();
+    res.end();
+  };
+  write(first);
+  // A short answer may have ended while its first chunk was being looked at.
+  if (upstream.readableEnded) return finish();
+  upstream.on('data', write);
+  upstream.once('end', finish);
+  upstream.resume();
+}
+
 /** The first chunk of an answer's body, null when it ends empty, or the error that cut it off. */
 function firstChunk(upstream: IncomingMessage): Promise<Buffer | null | Error> {
   return new Promise((resolve) => {
@@ -212,12 +247,7 @@ export async function forwardLlmCall(gw: LlmGateway, call: LlmCallRequest, res: 
       const tap = new UsageTap(protocol, upstream.headers['content-type']);
       res.writeHead(upstream.statusCode, forwardedResponseHeaders(upstream));
       if (first === null) res.end();
-      else {
-        tap.feed(first);
-        res.write(first);
-        upstream.on('data', (chunk: Buffer) => tap.feed(chunk));
-        upstream.pipe(res);
-      }
+      else relay(upstream, res, first, (chunk) => tap.feed(chunk));
       let broken = false;
       try {
         await finished(upstream);

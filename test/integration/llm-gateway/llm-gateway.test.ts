@@ -3,7 +3,7 @@
  * provider's real wire format: pass-through byte for byte, streams as they arrive, usage measured
  * per task, per-task credentials, budgets before every call, failover on the backup.
  */
-import { createServer, request, type Server, type ServerResponse } from 'node:http';
+import { Agent, createServer, request, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { anthropicBody, REAL_KEYS, startGatewayRig, type GatewayRig } from './llm-gateway-support.ts';
@@ -73,6 +73,32 @@ describe('LLM gateway: Anthropic Messages', () => {
     expect(ok.status).toBe(200);
     const api = await post(`${rig.tree.url}/api/jobs`, JSON.stringify({ task: 'x' }), {});
     expect(api.status).toBe(401);
+  });
+
+  it('serves call after call on one kept-alive connection, as a CLI sends them (plain and streamed answers)', async () => {
+    rig = await startGatewayRig();
+    const access = rig.open(['anthropic/claude-sonnet-4']);
+    const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+    try {
+      for (let i = 0; i < 6; i++) {
+        const answer = await new Promise<{ status: number; text: string; reused: boolean }>((resolve, reject) => {
+          const body = anthropicBody('claude-sonnet-4', i % 2 === 1);
+          const req = request(`${access.baseUrl('anthropic')}/v1/messages`, { method: 'POST', agent, headers: { 'content-type': 'application/json', 'x-api-key': access.credential } }, (res) => {
+            let text = '';
+            res.on('data', (c: Buffer) => (text += c.toString('utf8')));
+            res.on('end', () => resolve({ status: res.statusCode ?? 0, text, reused: req.reusedSocket }));
+          });
+          req.on('error', reject);
+          req.end(body);
+        });
+        expect(answer.status).toBe(200);
+        expect(answer.reused).toBe(i > 0);
+        expect(answer.text).toContain(i % 2 === 1 ? 'message_stop' : '"type":"message"');
+      }
+      expect(access.spent()!.calls).toBe(6);
+    } finally {
+      agent.destroy();
+    }
   });
 
   it('answers Claude Code\'s HEAD connectivity check', async () => {
