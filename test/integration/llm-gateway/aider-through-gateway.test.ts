@@ -15,7 +15,7 @@ import { startFakeProvider, type FakeProvider } from '../../support/fake-llm-ser
 import { createTempRepo, FAKE_AIDER_DIR, type TempRepo } from '../../support/git-fixtures.ts';
 import type { TempConfig } from '../../support/test-config.ts';
 import { startTestTree, type TestTree } from '../../support/test-tree.ts';
-import { agentUrl, BASE_URL_ENV, GREET, http, openFeed, programmerConfig, receiptOf, runTask, setEnv, until, waitForTask, type FeedClient } from '../programmer/programmer-harness.ts';
+import { agentUrl, BASE_URL_ENV, GREET, http, openFeed, programmerConfig, readReceipts, receiptOf, runTask, setEnv, until, waitForTask, type FeedClient } from '../programmer/programmer-harness.ts';
 
 const REAL_KEY = 'sk-openai-real-key-0123456789-never-in-aider';
 
@@ -114,6 +114,10 @@ describe('aider behind the LLM gateway', () => {
     const after = await call();
     expect(after.status).toBe(401);
     expect(await after.json()).toMatchObject({ error: { code: 'invalid_api_key' } });
+    // The cancelled run winds down (aider's tree killed, worktree removed) and leaves its receipt.
+    await until(() => readReceipts(tree!).some((r) => r.task_id === 'gw-2'), 'the cancelled task\'s receipt', 20_000);
+    // Both calls made with the task's credential count: aider's and the one this test made with it.
+    expect(receiptOf(tree!, 'gw-2')).toMatchObject({ status: 'cancelled', tokens: { input: 2 * 1234, output: 2 * 56 } });
   });
 
   it('fails the subtask with PAS_ERR_BUDGET_EXHAUSTED when the job\'s budget is spent before aider\'s call', async () => {
