@@ -47,6 +47,8 @@ export interface JobSpec {
   repo?: string;
   /** Checked on every subtask after its edit (see TaskSpec.verify). */
   verify?: string[];
+  /** The job's own spending limit in USD (`max_job_spend_usd` of the job body). */
+  maxJobSpendUsd?: number;
   submittedAt: string;
 }
 

@@ -13,7 +13,7 @@ import type { ProgrammerReport } from './programmer.machine.ts';
 import { eligible, pickProgrammer, type PoolMember, type Strategy } from './pool-routing.ts';
 
 export interface PoolInput {
-  programmers: Array<{ id: string; capabilities: string[]; free: boolean }>;
+  programmers: Array<{ id: string; capabilities: string[]; free: boolean; provider?: string }>;
   strategy: Strategy;
   preferFree: boolean;
   maxQueuePerProgrammer: number;
@@ -49,6 +49,8 @@ export interface PoolContext {
   preferFree: boolean;
   capabilityRouting: Record<string, string[]>;
   budgetExhausted: boolean;
+  /** Providers the LLM gateway reports saturated (calls waiting, or a retry-after pause). */
+  saturated: string[];
   maxQueuePerProgrammer: number;
   maxRetries: number;
   maxRestarts: number;
@@ -62,7 +64,10 @@ export type PoolEvent =
   | ProgrammerReport
   | { type: 'supervision.expire'; programmerId: string }
   /** A programmer's primary model changed (LLM settings): whether it is free now. */
-  | { type: 'programmer.updated'; programmerId: string; free: boolean }
+  | { type: 'programmer.updated'; programmerId: string; free: boolean; provider?: string }
+  /** The LLM gateway's fact: this provider cannot take more calls now / can again. */
+  | { type: 'provider.saturated'; provider: string }
+  | { type: 'provider.available'; provider: string }
   | { type: 'budget.exhausted' }
   | { type: 'budget.restored' };
 
@@ -99,6 +104,8 @@ export function poolStep(input: PoolContext, event: PoolEvent): PoolStepResult {
     tried: { ...input.tried },
     restarts: { ...input.restarts },
     stats: { ...input.stats },
+    // A snapshot persisted before providers could saturate has no list yet.
+    saturated: input.saturated ?? [],
   };
   const deliveries: Delivery[] = [];
   const later: PoolStepResult['later'] = [];
@@ -108,6 +115,7 @@ export function poolStep(input: PoolContext, event: PoolEvent): PoolStepResult {
     preferFree: context.preferFree,
     capabilityRouting: context.capabilityRouting,
     budgetExhausted: context.budgetExhausted,
+    saturated: context.saturated,
   });
 
   const finish = (task: TaskSpec, result: TaskResult) => {
@@ -300,10 +308,20 @@ export function poolStep(input: PoolContext, event: PoolEvent): PoolStepResult {
     }
     case 'programmer.updated': {
       const m = member(event.programmerId);
-      if (m) m.free = event.free;
+      if (m) {
+        m.free = event.free;
+        if (event.provider !== undefined) m.provider = event.provider;
+      }
       drain(true);
       break;
     }
+    case 'provider.saturated':
+      if (!context.saturated.includes(event.provider)) context.saturated = [...context.saturated, event.provider];
+      break;
+    case 'provider.available':
+      context.saturated = context.saturated.filter((p) => p !== event.provider);
+      drain();
+      break;
     case 'budget.exhausted':
       context.budgetExhausted = true;
       drain(true);
@@ -322,6 +340,7 @@ export function initialPoolContext(input: PoolInput): PoolContext {
       id: p.id,
       capabilities: [...p.capabilities],
       free: p.free,
+      ...(p.provider !== undefined ? { provider: p.provider } : {}),
       status: 'idle',
       taskId: null,
       assigned: 0,
@@ -337,6 +356,7 @@ export function initialPoolContext(input: PoolInput): PoolContext {
     preferFree: input.preferFree,
     capabilityRouting: input.capabilityRouting ?? {},
     budgetExhausted: false,
+    saturated: [],
     maxQueuePerProgrammer: input.maxQueuePerProgrammer,
     maxRetries: input.maxRetries,
     maxRestarts: input.maxRestarts,
@@ -384,6 +404,7 @@ export function poolStatus(context: PoolContext) {
     total_queue_depth: context.queue.length,
     running: Object.keys(context.running).length,
     budget_exhausted: context.budgetExhausted,
+    saturated_providers: context.saturated,
     strategy: context.strategy,
     stats: context.stats,
   };

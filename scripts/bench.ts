@@ -11,12 +11,13 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { performance } from 'node:perf_hooks';
 import { runFootprintBench } from './bench-footprint.ts';
+import { runLlmGatewayBench } from './bench-llm-gateway.ts';
 import { runOverheadBench } from './bench-overhead.ts';
 import { runParallelBench } from './bench-parallel.ts';
 import { BENCH_DIR, isMain, machineInfo, REPO_ROOT, round, writeArtifact, type MachineInfo } from './bench-support.ts';
 import { runThroughputBench } from './bench-throughput.ts';
 
-export const PARTS = ['parallel', 'throughput', 'overhead', 'gateway', 'footprint'] as const;
+export const PARTS = ['parallel', 'throughput', 'overhead', 'gateway', 'llm-gateway', 'footprint'] as const;
 export type Part = (typeof PARTS)[number];
 
 type PartResult = Record<string, unknown> & { part?: string };
@@ -45,6 +46,8 @@ function runPart(part: Part, quick: boolean, log: (l: string) => void): Promise<
       return runOverheadBench({ quick, log });
     case 'gateway':
       return runGatewayPart(quick, log);
+    case 'llm-gateway':
+      return runLlmGatewayBench({ quick, log });
     case 'footprint':
       return runFootprintBench({ quick, log });
   }
@@ -104,6 +107,8 @@ export function markdown(machine: MachineInfo, command: string, outcomes: Partia
     else lines.push('```json', JSON.stringify(gateway, null, 2).slice(0, 2000), '```');
     lines.push('');
   }
+  const llmGateway = failed('llm-gateway') as Awaited<ReturnType<typeof runLlmGatewayBench>> | undefined;
+  if (llmGateway) lines.push('**LLM gateway (CONTRACT §9)**', '', llmGateway.markdown, '');
   const footprint = failed('footprint') as Awaited<ReturnType<typeof runFootprintBench>> | undefined;
   if (footprint) {
     lines.push(`**5. Footprint** — \`pas up --offline --quiet\` as its own process, median of ${footprint.method.repeats}; start-up = spawn → gateway /health 200.`, '');
@@ -219,6 +224,12 @@ function headline(outcomes: Partial<Record<Part, PartOutcome>>): Record<string, 
       out[`startupMs.P${r.programmers}`] = r.startupMs;
       out[`rssMiB.P${r.programmers}`] = r.rssMiB;
     }
+  }
+  const l = outcomes['llm-gateway'];
+  if (l?.ok) {
+    const r = l.result as Awaited<ReturnType<typeof runLlmGatewayBench>>;
+    out.llmGatewayAddedMsP50 = r.addedLatencyMsP50;
+    out.llmGatewayThroughputRatio = r.throughputRatio;
   }
   const g = outcomes.gateway;
   if (g && !g.ok && g.missing) out.gateway = 'missing: scripts/bench-gateway.ts not present';

@@ -63,6 +63,7 @@ export const ERRORS = {
   PAS_ERR_LLM_BREAKER_OPEN: { retryable: true, status: 503, doc: 'The model breaker is open (or probing) and refused the call.' },
   PAS_ERR_LLM_ALL_FAILED: { retryable: false, status: 502, doc: 'Primary and backup both failed; details hold both causes.' },
   PAS_ERR_LLM_UNKNOWN_MODEL: { retryable: false, status: 400, doc: 'The provider/model is not in models.yaml.' },
+  PAS_ERR_LLM_GATEWAY_DOWN: { retryable: true, status: 503, doc: 'A program PAS starts needs the LLM gateway (CONTRACT §9) and the gateway is not listening.' },
   PAS_ERR_LLM_CASSETTE: { retryable: false, status: 500, doc: 'The scripted provider has no reply in its cassette for this call.' },
   PAS_ERR_BUDGET_EXHAUSTED: { retryable: false, status: 402, doc: 'Today\'s max_daily_spend_usd is spent; paid models are not called.' },
 

@@ -46,6 +46,8 @@ export const gatewaySchema = z.strictObject({
       idle_timeout_s: z.number().positive().max(86_400).default(60),
     })
     .prefault({}),
+  /** Body limit of the LLM gateway's routes only (/llm/…): agent CLIs send long prompts. */
+  llm_body_limit_bytes: z.number().int().positive().default(64 * 1_048_576),
   ws: z
     .strictObject({
       ring_size: z.number().int().positive().default(10_000),
@@ -161,7 +163,18 @@ export const poolSchema = z.strictObject({
     enabled: z.boolean().default(true),
     prefer_free_over_paid: z.boolean().default(true),
     max_daily_spend_usd: z.number().min(0),
+    /** A job's own spending limit (the job body's `max_job_spend_usd` overrides it). */
+    max_job_spend_usd: z.number().min(0).optional(),
   }),
+  /** The LLM gateway's adaptive limit on calls in flight per provider (AIMD). */
+  llm_concurrency: z
+    .strictObject({
+      initial: z.number().int().min(1).default(8),
+      min: z.number().int().min(1).default(1),
+      max: z.number().int().min(1).default(64),
+      stagger_ms: z.number().int().min(0).default(200),
+    })
+    .prefault({}),
   supervision: z
     .strictObject({
       max_restarts: z.number().int().min(0).default(3),

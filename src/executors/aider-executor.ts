@@ -12,6 +12,7 @@ import { PasError } from '../errors.ts';
 import { priceIsFree, roundUsd } from '../llm/prices.ts';
 import { utcDay } from '../llm/spend-store.ts';
 import type { SpendStore } from '../llm/types.ts';
+import type { LlmGateway, TaskLlmAccess } from '../llm/gateway/llm-gateway.ts';
 import { parseAiderOutput } from './aider-output.ts';
 import type { Executor, ExecutorInput, ExecutorOutcome, PartialOutcome } from './executor.ts';
 import { addUsage, withPartialOutcome } from './executor.ts';
@@ -35,6 +36,12 @@ export interface AiderExecutorOptions {
    * daily spend, and once it is spent aider is not run with a paid model.
    */
   budget?: { enabled: boolean; maxDailySpendUsd: number; spend: SpendStore; now?: () => number };
+  /**
+   * The LLM gateway (CONTRACT §9): when given, aider gets PAS's base URL and a per-task credential
+   * instead of the provider's, every call passes PAS's policy, and the receipt's usage is what
+   * the gateway measured. Real keys never reach aider.
+   */
+  gateway?: LlmGateway;
 }
 
 export const OUTPUT_TAIL_LINES = 40;
@@ -98,6 +105,34 @@ export function aiderEnv(models: ModelsConfigFile, ref: string, source: NodeJS.P
       break;
     case 'google':
       set('GEMINI_API_KEY', key);
+      break;
+  }
+  return env;
+}
+
+/**
+ * The environment aider runs with behind the LLM gateway: the basics plus the gateway's base URL
+ * for the model's provider family and the task's credential, under the names litellm reads.
+ */
+export function aiderGatewayEnv(models: ModelsConfigFile, ref: string, access: Pick<TaskLlmAccess, 'baseUrl' | 'credential'>, source: NodeJS.ProcessEnv): Record<string, string> {
+  const kind = providerKind(models, ref);
+  const env: Record<string, string> = { ...baseChildEnv(source), TERM: 'dumb', NO_COLOR: '1', PYTHONIOENCODING: 'utf-8' };
+  switch (kind) {
+    case 'ollama':
+      env.OLLAMA_API_BASE = access.baseUrl('ollama');
+      env.OLLAMA_API_KEY = access.credential;
+      break;
+    case 'openai':
+      env.OPENAI_API_BASE = access.baseUrl('openai');
+      env.OPENAI_API_KEY = access.credential;
+      break;
+    case 'anthropic':
+      env.ANTHROPIC_API_BASE = access.baseUrl('anthropic');
+      env.ANTHROPIC_API_KEY = access.credential;
+      break;
+    case 'google':
+      env.GEMINI_API_BASE = access.baseUrl('google');
+      env.GEMINI_API_KEY = access.credential;
       break;
   }
   return env;
@@ -170,7 +205,19 @@ async function runAider(options: AiderExecutorOptions, input: ExecutorInput): Pr
   const budget = options.budget?.enabled ? options.budget : undefined;
   const today = () => utcDay((budget?.now ?? Date.now)());
   const refused: string[] = [];
+  // One credential for the whole task; it ends with the task, whatever happens.
+  const access = options.gateway?.openTask({ jobId: task.jobId, taskId: task.id, programmerId: programmer.id, models: refs }, timeoutMs + 60_000);
+  // A cancel or timeout ends the credential at once, before aider's process tree is even killed.
+  const revoke = () => access?.revoke();
+  signal.addEventListener('abort', revoke, { once: true });
+  try {
+    return await runAiderModels();
+  } finally {
+    signal.removeEventListener('abort', revoke);
+    access?.end();
+  }
 
+  async function runAiderModels(): Promise<ExecutorOutcome> {
   for (const [index, ref] of refs.entries()) {
     const { provider, model } = splitModelRef(ref);
     const price = options.models.providers[provider]?.models[model];
@@ -185,7 +232,7 @@ async function runAider(options: AiderExecutorOptions, input: ExecutorInput): Pr
       file: options.aider.binary,
       args,
       cwd: input.worktree,
-      env: { ...aiderEnv(options.models, ref, source), ...options.extraEnv },
+      env: { ...(access ? aiderGatewayEnv(options.models, ref, access, source) : aiderEnv(options.models, ref, source)), ...options.extraEnv },
       timeoutMs,
       signal,
       ...(options.killGraceMs !== undefined ? { killGraceMs: options.killGraceMs } : {}),
@@ -200,18 +247,28 @@ async function runAider(options: AiderExecutorOptions, input: ExecutorInput): Pr
     const output = run.all;
     lastTail = tailLines(output, OUTPUT_TAIL_LINES);
     const report = parseAiderOutput(output);
-    const cost = report.costUsd ?? priceOf(options.models, ref, report.tokens);
-    if (budget && cost > 0) budget.spend.add(today(), roundUsd(cost));
-    // A run that printed no Tokens line (an API error) adds nothing; none at all leaves usage unknown.
-    const tokens = report.tokens && spent.tokens ? addUsage(spent.tokens, report.tokens) : (report.tokens ?? spent.tokens);
-    spent = {
-      provider,
-      model,
-      usedBackup: index > 0,
-      ...(tokens ? { tokens } : {}),
-      costUsd: (spent.costUsd ?? 0) + cost,
-      outputTail: lastTail,
-    };
+    const measured = access?.spent();
+    if (measured) {
+      // What the gateway measured (it already booked the cost), whatever aider printed.
+      spent = { provider: measured.provider, model: measured.model, usedBackup: index > 0 || measured.usedBackup, tokens: measured.tokens, costUsd: measured.costUsd, outputTail: lastTail };
+    } else {
+      const cost = report.costUsd ?? priceOf(options.models, ref, report.tokens);
+      if (budget && cost > 0) budget.spend.add(today(), roundUsd(cost));
+      // A run that printed no Tokens line (an API error) adds nothing; none at all leaves usage unknown.
+      const tokens = report.tokens && spent.tokens ? addUsage(spent.tokens, report.tokens) : (report.tokens ?? spent.tokens);
+      spent = {
+        provider,
+        model,
+        usedBackup: index > 0,
+        ...(tokens ? { tokens } : {}),
+        costUsd: (spent.costUsd ?? 0) + cost,
+        outputTail: lastTail,
+      };
+    }
+    const refusal = access?.budgetRefusal();
+    if (refusal) {
+      throw withPartialOutcome(new PasError('PAS_ERR_BUDGET_EXHAUSTED', `aider stopped: ${refusal.message}`, { details: { ...refusal.details, outputTail: lastTail } }), spent);
+    }
 
     if (run.aborted) {
       throw withPartialOutcome(new PasError('PAS_ERR_TASK_CANCELLED', `task ${task.id} was cancelled; aider's process tree was killed`, { details: { taskId: task.id } }), spent);
@@ -227,11 +284,11 @@ async function runAider(options: AiderExecutorOptions, input: ExecutorInput): Pr
       return {
         summary: `aider (${ref}) applied edits to ${edited.join(', ')}`,
         filesEdited: edited,
-        provider,
-        model,
-        usedBackup: index > 0,
-        tokens: tokens ?? { input: null, output: null },
-        costUsd: spent.costUsd ?? cost,
+        provider: spent.provider ?? provider,
+        model: spent.model ?? model,
+        usedBackup: spent.usedBackup ?? index > 0,
+        tokens: spent.tokens ?? { input: null, output: null },
+        costUsd: spent.costUsd ?? 0,
         outputTail: lastTail,
       };
     }
@@ -253,4 +310,5 @@ async function runAider(options: AiderExecutorOptions, input: ExecutorInput): Pr
     }),
     spent,
   );
+}
 }

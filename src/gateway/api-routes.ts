@@ -47,6 +47,7 @@ export function registerApiRoutes(app: FastifyInstance, runtime: Runtime, feedSe
       ...(body.files ? { files: body.files } : {}),
       ...(repo ? { repo } : {}),
       ...(body.verify ? { verify: body.verify } : {}),
+      ...(body.max_job_spend_usd !== undefined ? { maxJobSpendUsd: body.max_job_spend_usd } : {}),
     });
     return reply.status(202).send({ job_id: job.id, status: job.status, ...(notes.length > 0 ? { notes } : {}) });
   });

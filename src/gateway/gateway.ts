@@ -22,6 +22,7 @@ import { ConnectionGuard, resolveMaxConnections } from './connection-guard.ts';
 import { guardUpgrades, hostAllowed } from './host-check.ts';
 import { errorBody, installErrorHandling } from './http-errors.ts';
 import { bridgePage, INSPECT_PATH, InspectorRelay } from './inspector-relay.ts';
+import { registerLlmProxy } from './llm-proxy/register-llm-proxy.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
 import { answerStrayUpgrades } from './stray-upgrades.ts';
 
@@ -104,7 +105,8 @@ function buildApp(runtime: Runtime, options: { token: string | undefined; metric
   if (options.token) {
     const token = options.token;
     app.addHook('onRequest', async (request, reply) => {
-      if (MUTATING.has(request.method) && !tokenMatches(request.headers.authorization, token)) {
+      // The LLM gateway's callers authenticate with their per-task credential instead (CONTRACT §9).
+      if (MUTATING.has(request.method) && !request.url.startsWith('/llm/') && !tokenMatches(request.headers.authorization, token)) {
         return reply.status(401).header('www-authenticate', 'Bearer').send(errorBody('PAS_ERR_UNAUTHORIZED', 'this endpoint needs Authorization: Bearer <PAS_API_TOKEN>'));
       }
     });
@@ -221,6 +223,7 @@ export async function startGateway(runtime: Runtime, options: GatewayOptions = {
     const gateway = buildApp(runtime, { token, metrics, label: '', host, secrets, connections });
     apps.push(gateway);
     registerApiRoutes(gateway, runtime, () => hub.stats().seq);
+    registerLlmProxy(gateway, runtime, metrics);
     if (options.doctor) registerDoctorRoute(gateway, options.doctor);
     for (const agent of runtime.topology.agents) registerAgentRoutes(gateway, runtime, agent, `/agents/${agent.agentId}`);
     gateway.get('/metrics', async (_request, reply) => reply.header('content-type', metrics.contentType).send(await metrics.render()));

@@ -60,6 +60,8 @@ export const jobBodySchema = z.strictObject({
   files: z.array(relPath).max(500).optional(),
   repo: repoPath.optional(),
   verify: verifySchema.optional(),
+  /** This job's spending limit in USD (every LLM call of its subtasks counts). */
+  max_job_spend_usd: z.number().min(0).max(1_000_000).optional(),
 });
 
 export const executeBodySchema = z.strictObject({

@@ -157,6 +157,7 @@ export function poolView(runtime: Runtime) {
     ...status,
     using_backup: programmers.filter((p) => p.llm?.using_backup).length,
     budget: runtime.budget(),
+    llm_providers: providerLimitsView(runtime),
     programmers,
   };
 }
@@ -184,5 +185,10 @@ export function modelsView(runtime: Runtime) {
       });
     }
   }
-  return { models };
+  return { models, providers: providerLimitsView(runtime) };
+}
+
+/** The LLM gateway's adaptive concurrency limit per provider (AIMD), as /api/models and /api/pool show it. */
+export function providerLimitsView(runtime: Runtime) {
+  return runtime.llmGateway?.limiter.view() ?? [];
 }

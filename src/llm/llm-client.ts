@@ -55,6 +55,11 @@ export interface LlmClientOptions {
   now?: () => number;
   logger?: Logger;
   maxRetryWaitMs?: number;
+  /**
+   * A job's own budget (`max_job_spend_usd`), shared with the LLM gateway so in-process calls and
+   * calls of programs PAS starts count against the same total. Calls without a jobId are not limited.
+   */
+  jobBudget?: { limit(jobId: string): number | undefined; spent(jobId: string): number; add(jobId: string, usd: number): void };
 }
 
 interface ModelOutcome {
@@ -148,6 +153,18 @@ export function createLlmClient(options: LlmClientOptions): LlmClient {
           return fail(error, { skipped: 'budget' });
         }
       }
+      const jobId = request.meta?.jobId;
+      const jobLimit = paid && jobId && options.jobBudget ? options.jobBudget.limit(jobId) : undefined;
+      if (jobId && jobLimit !== undefined) {
+        const spent = options.jobBudget!.spent(jobId);
+        if (spent >= jobLimit) {
+          const error = new PasError('PAS_ERR_BUDGET_EXHAUSTED', `${ref}: job ${jobId} has spent its budget (${spent} of ${jobLimit} USD)`, {
+            details: { ref, jobId, spentUsd: spent, limitUsd: jobLimit, scope: 'job' },
+          });
+          log.info({ ref, jobId, spent, limit: jobLimit }, 'paid model skipped: job budget spent');
+          return fail(error, { skipped: 'budget' });
+        }
+      }
       const admission = options.breakers.admit(ref);
       if (admission === 'reject') {
         const why = breakerCauseText(options.breakers.recentFailures?.(ref) ?? []);
@@ -187,6 +204,7 @@ export function createLlmClient(options: LlmClientOptions): LlmClient {
       options.breakers.record(ref, 'success', probe);
       const costUsd = offline ? 0 : callCost(kind, price, response.usage);
       if (costUsd > 0) options.spend.add(utcDay(now()), costUsd);
+      if (costUsd > 0 && request.meta?.jobId) options.jobBudget?.add(request.meta.jobId, costUsd);
       attempts.push({ ref, ok: true });
       log.debug({ ref, attempt, probe, usage: response.usage, costUsd, ms: now() - started }, 'llm call succeeded');
       const out: ChatResponse = { ...response, provider: offline ? 'scripted' : response.provider, model };

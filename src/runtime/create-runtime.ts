@@ -21,6 +21,7 @@ import { modelIsFree, type PasConfig } from '../config/load-config.ts';
 import { llmOf, writeLlmSetting, type LlmChoiceUpdate, type SettingsWriteResult } from '../config/settings-writer.ts';
 import { PasError } from '../errors.ts';
 import { openJournal, type Journal, type JobRecord } from '../journal/journal.ts';
+import type { LlmGateway } from '../llm/gateway/llm-gateway.ts';
 import { BreakerRegistry, type BreakerRef, type Clock } from './breaker-registry.ts';
 import { InspectionBus } from './inspection-bus.ts';
 import { ProgressBoard } from './progress-board.ts';
@@ -77,6 +78,8 @@ export interface JobSubmission {
   repo?: string;
   /** Run after every subtask's edit (cmd_allowlist.yaml); non-zero fails the subtask. */
   verify?: string[];
+  /** This job's spending limit in USD (LLM gateway calls and in-process calls). */
+  maxJobSpendUsd?: number;
   id?: string;
 }
 
@@ -126,6 +129,8 @@ export interface Runtime {
   /** Live progress of running tasks (feed `progress` messages, the newest few per task). */
   readonly progress: ProgressBoard;
   readonly system: Actor<typeof pasSystemMachine>;
+  /** The LLM gateway's policy (credentials, budgets, limits) when the services provide one. */
+  readonly llmGateway: LlmGateway | undefined;
   tree(): TreeNode[];
   /** Journals the job, then hands it to the Architect (or to `via`: any Director or Manager). */
   submitJob(submission: JobSubmission, via?: string): JobRecord;
@@ -357,6 +362,12 @@ export function createRuntime(options: RuntimeOptions): Runtime {
   let liveConfig = config;
   const inboxes = new Map<string, ChatMessageRecord[]>();
 
+  // The pool hears when a provider is saturated, so it stops dispatching work to its programmers.
+  const llmGateway = (services as { llmGateway?: LlmGateway }).llmGateway;
+  const stopSaturationFacts = llmGateway?.limiter.onSaturation((provider, saturated) => {
+    get(POOL_ID)?.send({ type: saturated ? 'provider.saturated' : 'provider.available', provider });
+  });
+
   const runtime: Runtime = {
     config,
     topology,
@@ -369,6 +380,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
     llmSettings,
     progress,
     system,
+    llmGateway,
     tree() {
       const nodes: TreeNode[] = topology.agents.map((a) => {
         const node: TreeNode = { agentId: a.agentId, role: a.role, parent: a.parent, state: bus.state(a.agentId) ?? 'IDLE', port: a.port };
@@ -397,6 +409,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
       if (submission.files) spec.files = submission.files;
       if (submission.repo) spec.repo = submission.repo;
       if (submission.verify) spec.verify = submission.verify;
+      if (submission.maxJobSpendUsd !== undefined) spec.maxJobSpendUsd = submission.maxJobSpendUsd;
       const target = via ?? architectId;
       if (!topology.agents.some((a) => a.agentId === target && a.role !== 'programmer')) {
         throw new PasError('PAS_ERR_AGENT_NOT_FOUND', `no Architect, Director or Manager "${target}"`);
@@ -451,7 +464,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
       llmSettings.set(agentId, result.backup ? { primary: result.primary, backup: result.backup } : { primary: result.primary });
       for (const ref of [result.primary, result.backup]) if (ref) ensureBreaker(ref);
       if (programmerIds.has(agentId)) {
-        get(POOL_ID)?.send({ type: 'programmer.updated', programmerId: agentId, free: modelIsFree(result.config.models, result.primary) });
+        get(POOL_ID)?.send({ type: 'programmer.updated', programmerId: agentId, free: modelIsFree(result.config.models, result.primary), provider: result.primary.slice(0, result.primary.indexOf('/')) });
       }
       logger.info({ agentId, primary: result.primary, backup: result.backup, file: result.file }, 'LLM settings changed');
       return result;
@@ -505,6 +518,8 @@ export function createRuntime(options: RuntimeOptions): Runtime {
       halted = true;
       stopped = true;
       system.stop();
+      stopSaturationFacts?.();
+      llmGateway?.stop();
       breakers.stop();
       if (ownsJournal) journal.close();
     },

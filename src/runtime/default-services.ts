@@ -25,6 +25,8 @@ import {
   type ExecutorKindName,
 } from '../executors/index.ts';
 import { createLlmClient, llmClientOptionsFrom, ReceiptWriter } from '../llm/index.ts';
+import { LlmGateway } from '../llm/gateway/llm-gateway.ts';
+import { mountScriptedWire, type WireServe } from '../llm/gateway/scripted-mount.ts';
 import type { LlmClient, ProviderAdapter, Receipt } from '../llm/types.ts';
 import type { RuntimeServices, ServiceContext } from './create-runtime.ts';
 import { createOfflineAdapter } from '../llm/providers/offline-adapter.ts';
@@ -40,6 +42,8 @@ export interface DefaultServiceOptions {
   /** Replace provider adapters (tests against local protocol servers use real adapters instead). */
   adapters?: Record<string, ProviderAdapter>;
   fetch?: typeof fetch;
+  /** The scripted model in every wire format, mounted on the LLM gateway for `scripted` models and offline runs. */
+  scriptedWire?: WireServe;
 }
 
 /** A scratch repository for a job that names none: `{dataDir}/repos/{jobId}` with one commit. */
@@ -55,7 +59,7 @@ export async function ensureScratchRepo(dataDir: string, jobId: string, task: st
 }
 
 export function createDefaultServices(options: DefaultServiceOptions = {}) {
-  return (ctx: ServiceContext): RuntimeServices & { llm: LlmClient; receipts: ReceiptWriter } => {
+  return (ctx: ServiceContext): RuntimeServices & { llm: LlmClient; receipts: ReceiptWriter; llmGateway: LlmGateway } => {
     const { config, logger, journal, breakers, runId, dataDir, llmSettings } = ctx;
     const llm = createLlmClient({
       ...llmClientOptionsFrom(config),
@@ -66,8 +70,24 @@ export function createDefaultServices(options: DefaultServiceOptions = {}) {
       ...(options.scripted ? { scripted: options.scripted } : options.offline ? { scripted: createOfflineAdapter(config.models, config.dir) } : {}),
       ...(options.adapters ? { adapters: options.adapters } : {}),
       ...(options.fetch ? { fetch: options.fetch } : {}),
+      // In-process calls (the native editor, plans) count against a job's budget like gateway calls.
+      jobBudget: { limit: (jobId) => llmGateway.jobLimit(jobId), spent: (jobId) => llmGateway.ledger.jobSpent(jobId), add: (jobId, usd) => llmGateway.ledger.addJobSpend(jobId, usd) },
     });
     const receipts = new ReceiptWriter(path.join(dataDir, 'receipts'), runId);
+    // Every model call of a program PAS starts (aider, agent CLIs) passes through this policy.
+    const llmGateway = new LlmGateway({
+      models: config.models,
+      costOptimization: config.pool.cost_optimization,
+      failoverEnabled: config.pool.failover.enabled,
+      breakers,
+      spend: journal.spendStore(),
+      jobLimit: (jobId) => journal.getJob(jobId)?.spec.maxJobSpendUsd,
+      limiter: { initial: config.pool.llm_concurrency.initial, min: config.pool.llm_concurrency.min, max: config.pool.llm_concurrency.max, staggerMs: config.pool.llm_concurrency.stagger_ms },
+      logger: logger.child({ component: 'llm-gateway' }),
+      now: () => ctx.now().getTime(),
+      ...(options.offline ? { offline: true } : {}),
+      ...(options.scriptedWire ? { scripted: mountScriptedWire(options.scriptedWire) } : {}),
+    });
     const workspacesDir = path.join(dataDir, 'workspaces');
     const budget = {
       enabled: config.pool.cost_optimization.enabled,
@@ -81,6 +101,7 @@ export function createDefaultServices(options: DefaultServiceOptions = {}) {
         fsAllowlist: config.fsAllowlist,
         models: config.models,
         aider: config.pool.aider,
+        gateway: llmGateway,
         budget,
       }),
     };
@@ -176,6 +197,7 @@ export function createDefaultServices(options: DefaultServiceOptions = {}) {
     return {
       llm,
       receipts,
+      llmGateway,
 
       async executeTask(input, signal): Promise<TaskResult> {
         const previous = runs.get(input.task.id);

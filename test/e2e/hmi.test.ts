@@ -75,6 +75,8 @@ describe('HMI tree', () => {
       }
     }
     await poll(() => page.locator('#exec-count').textContent()).toBe('0');
+    // The LLM gateway's adaptive concurrency limit per provider, in flight / limit.
+    await poll(() => page.locator('#llm-limits').textContent()).toContain('anthropic 0/8');
     expect(await page.locator('#manager-cards .card').count()).toBe(7);
     expect(await page.locator('#programmer-cards .card').count()).toBe(10);
     // Names users can find: every control is labelled.

@@ -384,6 +384,10 @@ function paintHeader() {
   setText($('jobs-running'), running);
   setText($('jobs-total'), `of ${model.jobsTotal} in the journal`);
 
+  const limits = model.pool?.llm_providers ?? [];
+  setText($('llm-limits'), limits.length === 0 ? '—' : limits.map((p) => `${p.provider} ${p.in_flight}/${p.limit}${p.saturated ? ' saturated' : ''}`).join(' · '));
+  setData($('stat-llm'), 'saturated', limits.some((p) => p.saturated));
+
   const budget = model.pool?.budget;
   if (budget) {
     const ratio = budget.max_daily_spend_usd > 0 ? Math.min(1, budget.spent_today_usd / budget.max_daily_spend_usd) : 0;

@@ -109,11 +109,14 @@ describe('POST /aider/edit', () => {
     expect(task.result.branch).toBeUndefined();
     expect(await gitOut(fixture!.repo, 'branch', '--list', 'pas/direct-Prog-001/ai-2')).toBe('');
 
-    // aider ran with the primary, then once more with the backup, each with its provider's key and base URL.
+    // aider ran with the primary, then once more with the backup, each pointed at PAS's LLM gateway
+    // with a per-task credential: the real key never reaches it.
     const runs = readFileSync(log, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { model: string; files: string[]; providerEnv: Record<string, string> });
     expect(runs.map((r) => r.model)).toEqual(['openai/gpt-4o', 'openai/gpt-4o-mini']);
     expect(runs[0]!.files).toEqual(['src/greet.ts']);
-    expect(runs[0]!.providerEnv).toMatchObject({ OPENAI_API_KEY: KEY, OPENAI_API_BASE: OPENAI_BASE });
+    expect(runs[0]!.providerEnv.OPENAI_API_BASE).toBe(`${tree!.url}/llm/openai/v1`);
+    expect(runs[0]!.providerEnv.OPENAI_API_KEY).toMatch(/^pas-task-/);
+    expect(JSON.stringify(runs)).not.toContain(KEY);
 
     const receipt = receiptOf(tree!, 'ai-2');
     expect(receipt).toMatchObject({ status: 'failed', error: { code: 'PAS_ERR_AIDER_NO_EDITS' }, cost_usd: 0, kpi: { files_changed: 0, lines_added: 0, lines_removed: 0 } });
