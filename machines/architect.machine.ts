@@ -5,7 +5,8 @@
  *
  * IDLE ──job.submitted──▶ EXECUTING ──(no job in flight)──▶ IDLE
  */
-import { assign, enqueueActions, fromPromise, setup, type ActorSystem, type AnyActorRef, type AnyEventObject, type DoneActorEvent, type ErrorActorEvent } from 'xstate';
+import { assign, enqueueActions, fromPromise, setup, type AnyActorRef, type AnyEventObject, type DoneActorEvent, type ErrorActorEvent } from 'xstate';
+import type { ActorLookup } from './actor-lookup.ts';
 import type { ErrorData, JobOutcome, JobResume, JobSpec, Lane } from './domain.ts';
 
 export interface ArchitectInput {
@@ -48,7 +49,7 @@ export function classifierId(jobId: string): string {
 /** Where a routed job goes: its lane's Director, or a `job.finished` failure when the lane has none. */
 function forwardTo(
   context: ArchitectContext,
-  system: ActorSystem<any>,
+  system: ActorLookup,
   job: JobSpec,
   lane: string,
   resume?: JobResume,

@@ -56,7 +56,7 @@ export interface TaskSpec {
   jobId: string;
   /** The Manager that owns the task and hears its outcome. */
   managerId: string;
-  /** System id of the actor that receives `task.completed` / `task.failed`. */
+  /** System id of the actor that hears the task's outcome (`task.finished`). */
   replyTo: string;
   instruction: string;
   files: string[];

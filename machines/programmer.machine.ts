@@ -9,7 +9,8 @@
  *
  * Leaving EXECUTING stops the invoked executor, whose AbortSignal kills its process tree.
  */
-import { assign, enqueueActions, setup, fromPromise, type ActorSystem, type AnyActorRef } from 'xstate';
+import { assign, enqueueActions, setup, fromPromise, type AnyActorRef } from 'xstate';
+import type { ActorLookup } from './actor-lookup.ts';
 import { asErrorData, failedResult, type ErrorData, type TaskResult, type TaskSpec } from './domain.ts';
 
 export interface ProgrammerInput {
@@ -70,7 +71,7 @@ function failedReport(context: ProgrammerContext): ProgrammerReport {
   return report;
 }
 
-function pool(system: ActorSystem<any>, context: ProgrammerContext): AnyActorRef | undefined {
+function pool(system: ActorLookup, context: ProgrammerContext): AnyActorRef | undefined {
   return system.get(context.poolId);
 }
 

@@ -1,6 +1,5 @@
 /** The gateway's own API (CONTRACT §4): tree, agents, jobs, pool, models, LLM settings. */
 import type { FastifyInstance } from 'fastify';
-import { writeLlmSetting } from '../config/settings-writer.ts';
 import { PasError } from '../errors.ts';
 import type { Runtime } from '../runtime/create-runtime.ts';
 import { agentTree } from '../runtime/transition-record.ts';

@@ -7,7 +7,7 @@ import { timingSafeEqual } from 'node:crypto';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import Fastify, { type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
 import type { TaskResult } from '../../machines/domain.ts';
 import { PasError } from '../errors.ts';
 import { scrub, secretValues } from '../runtime/logger.ts';
@@ -105,7 +105,7 @@ function serveHmi(app: FastifyInstance, dir: string): void {
     const type = CONTENT_TYPES[path.extname(name)];
     if (type) files.set(name, { body: readFileSync(path.join(dir, name)), type });
   }
-  const send = (name: string) => async (_request: unknown, reply: any) => {
+  const send = (name: string) => async (_request: unknown, reply: FastifyReply) => {
     const file = files.get(name)!;
     return reply.header('content-type', file.type).header('cache-control', 'no-cache').send(file.body);
   };

@@ -2,7 +2,11 @@
  * The JSON views the HTTP API answers with: agent health, jobs, the pool, models. Pure reads of
  * the runtime; nothing here holds a secret (keys never leave the environment).
  */
+import type { ArchitectContext } from '../../machines/architect.machine.ts';
+import type { DirectorContext } from '../../machines/director.machine.ts';
+import type { ManagerContext } from '../../machines/manager.machine.ts';
 import { breakerId } from '../../machines/pas-system.machine.ts';
+import type { ProgrammerContext } from '../../machines/programmer.machine.ts';
 import type { JobRecord, TaskRecord } from '../journal/journal.ts';
 import type { Runtime } from '../runtime/create-runtime.ts';
 import type { AgentInfo } from '../runtime/topology.ts';
@@ -37,10 +41,9 @@ function base(runtime: Runtime, agent: AgentInfo) {
 }
 
 export function agentHealth(runtime: Runtime, agent: AgentInfo): Record<string, unknown> {
-  const snapshot = runtime.system.system.get(agent.agentId)?.getSnapshot() as { context?: Record<string, any> } | undefined;
-  const ctx = snapshot?.context ?? {};
   switch (agent.role) {
     case 'programmer': {
+      const ctx = contextOf<ProgrammerContext>(runtime, agent.agentId);
       const cfg = runtime.config.programmers.find((p) => p.id === agent.agentId)!;
       const member = runtime.poolContext().members.find((m) => m.id === agent.agentId);
       return {
@@ -58,6 +61,7 @@ export function agentHealth(runtime: Runtime, agent: AgentInfo): Record<string, 
       };
     }
     case 'manager': {
+      const ctx = contextOf<ManagerContext>(runtime, agent.agentId);
       const cfg = runtime.config.pas.managers.find((m) => m.agent_id === agent.agentId)!;
       return {
         ...base(runtime, agent),
@@ -71,11 +75,21 @@ export function agentHealth(runtime: Runtime, agent: AgentInfo): Record<string, 
         usage_today: runtime.usageToday(agent.agentId),
       };
     }
-    case 'director':
+    case 'director': {
+      const ctx = contextOf<DirectorContext>(runtime, agent.agentId);
       return { ...base(runtime, agent), managers: ctx.managers ?? [], load: ctx.load ?? {}, down: ctx.down ?? [], jobs_in_flight: Object.keys(ctx.jobs ?? {}).length };
-    case 'architect':
+    }
+    case 'architect': {
+      const ctx = contextOf<ArchitectContext>(runtime, agent.agentId);
       return { ...base(runtime, agent), llm: llmView(runtime, agent.agentId), jobs_in_flight: Object.keys(ctx.inflight ?? {}).length, routed: ctx.routed ?? 0 };
+    }
   }
+}
+
+/** The live context of an agent's actor (empty while it is not running). */
+function contextOf<C>(runtime: Runtime, agentId: string): Partial<C> {
+  const snapshot = runtime.system.system.get(agentId)?.getSnapshot() as { context?: C } | undefined;
+  return snapshot?.context ?? {};
 }
 
 export function taskView(task: TaskRecord) {

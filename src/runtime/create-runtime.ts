@@ -255,6 +255,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
       // The projection writes of one event-loop iteration (a job fanning out ten subtasks, a wave
       // of programmers finishing together) commit together: one fsync (see Journal.deferCommit).
       journal.deferCommit();
+      // eslint-disable-next-line @typescript-eslint/no-explicit-any -- untyped projection, rewritten by step9-facts
       const e = event as Record<string, any>;
       if (event.type === 'job.submitted' && managerIds.has(target)) {
         // The Manager has it (maybe queued behind max_concurrent_tasks): record who, not yet running.

@@ -177,11 +177,7 @@ describe('HMI LLM settings', () => {
 
   it('saves a Programmer and a Manager choice into the YAML with its comments, applies it live, and keeps it across a reload and a restart', async () => {
     const first = await startDemoTree({ configDir: cfg.dir });
-    let second: DemoTree | undefined;
-    cleanups.push(async () => {
-      await second?.close();
-      await first.close().catch(() => undefined);
-    });
+    cleanups.push(() => first.close().catch(() => undefined));
     const poolBefore = cfg.read('programmer_pool.yaml');
     const pasBefore = cfg.read('pas.yaml');
     const { page, errors } = await hmi(first.url);
@@ -226,7 +222,8 @@ describe('HMI LLM settings', () => {
     const portOffset = first.portOffset;
     await first.close();
     await page.locator('#conn[data-conn="disconnected"]').waitFor();
-    second = await startDemoTree({ configDir: cfg.dir, portOffset });
+    const second = await startDemoTree({ configDir: cfg.dir, portOffset });
+    cleanups.push(() => second.close());
     await page.locator('#conn[data-conn="live"]').waitFor({ timeout: 15_000 });
     // It fetched everything again from the new runtime.
     await poll(() => page.locator('#run-id').textContent()).toBe(`run ${second.runtime.runId}`);

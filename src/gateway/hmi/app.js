@@ -4,7 +4,7 @@
  * animation frame, so a burst of transitions costs one layout.
  */
 import { connectFeed } from './feed.js';
-import { BREAKER_WORDS, breakerAsAgentState, fmtClock, fmtDuration, fmtInt, fmtUsd, h, setData, setText, shortModel, titleCase } from './dom.js';
+import { BREAKER_WORDS, breakerAsAgentState, fmtClock, fmtDuration, fmtInt, fmtUsd, h, setData, setText, shortModel } from './dom.js';
 
 const $ = (id) => document.getElementById(id);
 const ACTIVITY_MAX = 60;

@@ -7,6 +7,7 @@ import type { TreeNode } from '../../../src/runtime/transition-record.ts';
 import { describe, expect, it } from 'vitest';
 import { inProcessServices } from '../../support/in-process-services.ts';
 import { DEFAULT_AGENTS, GATEWAY_BASE_PORT, http, until, useCleanup } from './gateway-helpers.ts';
+import type { JsonAnswer } from '../../support/json-answer.ts';
 
 const PROGRAMMER_LLMS: Record<string, { primary: string; backup: string; capabilities: string[] }> = {
   ...Object.fromEntries(
@@ -160,7 +161,7 @@ describe('agent endpoints on their own ports and under /agents/{agentId} on the 
     const threshold = tree.runtime.config.pool.failover.circuit_breaker.failure_threshold;
     for (let i = 0; i < threshold; i++) tree.runtime.send('breaker:openai/gpt-4o', { type: 'call.failed', at: Date.now() });
     const models = await http(`${api}/models`);
-    const byRef = new Map<string, any>(models.body.models.map((m: { ref: string }) => [m.ref, m]));
+    const byRef = new Map<string, JsonAnswer>(models.body.models.map((m: { ref: string }) => [m.ref, m]));
     expect(byRef.get('openai/gpt-4o')).toMatchObject({ provider: 'openai', model: 'gpt-4o', free: false, breaker: { id: 'breaker:openai/gpt-4o', state: 'open', failures: threshold }, used_by: ['Prog-008'] });
     expect(byRef.get('ollama/qwen2.5-coder:7b-instruct')).toMatchObject({ free: true, breaker: { state: 'closed', failures: 0 } });
     expect((await http(`${api}/agents/Prog-008`)).body.llm).toMatchObject({ current: 'openai/gpt-4o-mini', using_backup: true, circuit_open: true, failures: threshold });

@@ -19,8 +19,8 @@ afterEach(async () => {
   for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
 });
 
-function configWith(change: (c: any) => void): PasConfig {
-  const config = structuredClone(loadConfig(SHIPPED_CONFIGS)) as any;
+function configWith(change: (c: PasConfig) => void): PasConfig {
+  const config = structuredClone(loadConfig(SHIPPED_CONFIGS));
   change(config);
   return config;
 }
