@@ -7,6 +7,7 @@
  */
 import { assign, enqueueActions, fromPromise, setup, type AnyActorRef, type AnyEventObject, type DoneActorEvent, type ErrorActorEvent } from 'xstate';
 import type { ActorLookup } from './actor-lookup.ts';
+import { codedError } from './error-codes.ts';
 import type { ErrorData, JobOutcome, JobResume, JobSpec, Lane } from './domain.ts';
 
 export interface ArchitectInput {
@@ -64,7 +65,7 @@ function forwardTo(
     tasks: [],
     tokens: { input: 0, output: 0 },
     costUsd: 0,
-    error: { code: 'PAS_ERR_NO_LANE', retryable: false, message: `lane "${lane}" has no Director` },
+    error: codedError('PAS_ERR_NO_LANE', `lane "${lane}" has no Director`),
   };
   return { event: { type: 'job.finished', outcome } };
 }

@@ -7,6 +7,7 @@
  */
 import { assign, enqueueActions, setup, type AnyEventObject } from 'xstate';
 import type { ErrorData, JobOutcome, JobResume, JobSpec } from './domain.ts';
+import { codedError } from './error-codes.ts';
 
 export interface DirectorInput {
   id: string;
@@ -54,7 +55,7 @@ export function pickManager(context: Pick<DirectorContext, 'managers' | 'load' |
   return best ? { id: best.id, cursor: (best.index + 1) % n } : null;
 }
 
-const NO_MANAGER = (lane: string): ErrorData => ({ code: 'PAS_ERR_MANAGER_FAILED', retryable: true, message: `no healthy Manager in lane ${lane}` });
+const NO_MANAGER = (lane: string): ErrorData => codedError('PAS_ERR_MANAGER_FAILED', `no healthy Manager in lane ${lane}`);
 
 export const directorMachine = setup({
   types: {

@@ -8,7 +8,7 @@ import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import type { ErrorData } from '../../machines/domain.ts';
-import { errorData, isPasError, PasError, toErrorData } from '../errors.ts';
+import { codedError, isPasError, PasError, toErrorData } from '../errors.ts';
 import { git } from './git-command.ts';
 import { MERGE_DIR, removeWorktreeDir, resolveBaseCommit } from './worktree.ts';
 
@@ -92,12 +92,12 @@ async function mergeOne(dir: string, jobBranch: string, branch: string): Promise
 
   const why = (merge.stdout + merge.stderr).trim();
   if (files.length === 0) {
-    return { branch, status: 'failed', error: errorData('PAS_ERR_GIT', `merging ${branch} failed: ${why}`, { branch }) };
+    return { branch, status: 'failed', error: codedError('PAS_ERR_GIT', `merging ${branch} failed: ${why}`, { branch }) };
   }
   return {
     branch,
     status: 'conflict',
     files,
-    error: errorData('PAS_ERR_MERGE_CONFLICT', `${branch} conflicts with ${jobBranch} in ${files.join(', ')}`, { branch, files }),
+    error: codedError('PAS_ERR_MERGE_CONFLICT', `${branch} conflicts with ${jobBranch} in ${files.join(', ')}`, { branch, files }),
   };
 }

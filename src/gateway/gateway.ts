@@ -8,7 +8,7 @@ import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
-import type { TaskResult } from '../../machines/domain.ts';
+import type { JobOutcome, TaskResult } from '../../machines/domain.ts';
 import { PasError } from '../errors.ts';
 import { scrub, secretValues } from '../runtime/logger.ts';
 import type { Runtime } from '../runtime/create-runtime.ts';
@@ -129,7 +129,7 @@ function wireMetrics(runtime: Runtime, metrics: Metrics): () => void {
       if (result.provider && result.model && result.tokens) metrics.recordUsage(result.provider, result.model, result.tokens, result.costUsd ?? 0);
     } else if (event.type === 'job.finished' && target === architectId) {
       // A job's end travels Manager → Director → Architect; count it once, where it ends.
-      const outcome = (event as unknown as { outcome: { status: 'completed' | 'partial' | 'failed' | 'cancelled' } }).outcome;
+      const outcome = (event as unknown as { outcome: JobOutcome }).outcome;
       metrics.countJob(outcome.status);
     }
   });

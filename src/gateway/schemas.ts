@@ -2,6 +2,7 @@
 import { z } from 'zod';
 import { LANES } from '../../machines/domain.ts';
 import { modelRef } from '../config/schemas.ts';
+import { JOB_STATUSES } from '../../machines/statuses.ts';
 
 const noNul = (s: string) => !s.includes('\0');
 const relPath = z.string().min(1).max(1024).refine(noNul, 'must not contain NUL');
@@ -51,7 +52,7 @@ export const llmSettingsBodySchema = z.strictObject({
 });
 
 export const listJobsQuerySchema = z.strictObject({
-  status: z.enum(['accepted', 'running', 'completed', 'partial', 'failed', 'cancelled']).optional(),
+  status: z.enum(JOB_STATUSES).optional(),
   limit: z.coerce.number().int().min(1).max(1000).default(100),
   offset: z.coerce.number().int().min(0).default(0),
 });

@@ -10,6 +10,7 @@ import type { ProgrammerContext } from '../../machines/programmer.machine.ts';
 import type { JobRecord, TaskRecord } from '../journal/journal.ts';
 import type { Runtime } from '../runtime/create-runtime.ts';
 import type { AgentInfo } from '../runtime/topology.ts';
+import { isFinishedTaskStatus } from '../../machines/statuses.ts';
 
 export function llmView(runtime: Runtime, agentId: string) {
   const llm = runtime.llmSettings.get(agentId);
@@ -112,7 +113,7 @@ export function taskView(task: TaskRecord) {
 
 export function jobView(runtime: Runtime, job: JobRecord, withTasks = true) {
   const tasks = withTasks ? runtime.journal.tasksForJob(job.id) : [];
-  const done = tasks.filter((t) => ['completed', 'failed', 'cancelled', 'interrupted'].includes(t.status)).length;
+  const done = tasks.filter((t) => isFinishedTaskStatus(t.status)).length;
   return {
     job_id: job.id,
     status: job.status,

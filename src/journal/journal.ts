@@ -20,14 +20,18 @@ import {
   type TaskResult,
   type TaskSpec,
 } from '../../machines/domain.ts';
-import { PasError, errorData, isPasError } from '../errors.ts';
+import { FINISHED_TASK_STATUSES, JOB_STATUSES, TASK_STATUSES, type TaskStatus } from '../../machines/statuses.ts';
+import { codedError, PasError, isPasError } from '../errors.ts';
 import type { SpendStore } from '../llm/types.ts';
 
-export type TaskStatus = 'queued' | 'running' | 'completed' | 'failed' | 'cancelled' | 'interrupted';
-export const TASK_STATUSES: readonly TaskStatus[] = ['queued', 'running', 'completed', 'failed', 'cancelled', 'interrupted'];
-/** A task in one of these states has its final word; only a higher attempt reopens it. */
-export const FINISHED_TASK_STATUSES: readonly TaskStatus[] = ['completed', 'failed', 'cancelled', 'interrupted'];
-export const JOB_STATUSES: readonly JobStatus[] = ['accepted', 'running', 'completed', 'partial', 'failed', 'cancelled'];
+export { FINISHED_TASK_STATUSES, JOB_STATUSES, TASK_STATUSES, type TaskStatus } from '../../machines/statuses.ts';
+
+/**
+ * A status list as SQL: `'a','b'` (for CHECK and NOT IN clauses). The CHECKs of the first
+ * migration are built from the lists in machines/statuses.ts; a changed list needs a migration
+ * that rebuilds the table (a test compares the stored CHECK with the list).
+ */
+const sqlList = (statuses: readonly string[]): string => statuses.map((s) => `'${s}'`).join(',');
 
 export interface JobRecord {
   id: string;
@@ -186,7 +190,7 @@ const MIGRATIONS: readonly string[] = [
     spec        TEXT NOT NULL,
     lane        TEXT,
     manager_id  TEXT,
-    status      TEXT NOT NULL CHECK (status IN ('accepted','running','completed','partial','failed','cancelled')),
+    status      TEXT NOT NULL CHECK (status IN (${sqlList(JOB_STATUSES)})),
     outcome     TEXT,
     error       TEXT,
     accepted_at TEXT NOT NULL,
@@ -201,7 +205,7 @@ const MIGRATIONS: readonly string[] = [
     id            TEXT PRIMARY KEY,
     job_id        TEXT NOT NULL,
     spec          TEXT NOT NULL,
-    status        TEXT NOT NULL CHECK (status IN ('queued','running','completed','failed','cancelled','interrupted')),
+    status        TEXT NOT NULL CHECK (status IN (${sqlList(TASK_STATUSES)})),
     attempt       INTEGER NOT NULL DEFAULT 0,
     programmer_id TEXT,
     result        TEXT,
@@ -386,16 +390,16 @@ export function openJournal(path: string, options: JournalOptions = {}): Journal
          started_at = CASE WHEN @status = 'running' AND started_at IS NULL THEN @now ELSE started_at END,
          finished_at = CASE WHEN @terminal = 1 THEN @now ELSE finished_at END,
          updated_at = @now
-       WHERE id = @id AND status NOT IN ('completed','partial','failed','cancelled')`,
+       WHERE id = @id AND status NOT IN (${sqlList(TERMINAL_JOB_STATUSES)})`,
     ),
     finishJob: db.prepare<{ id: string; status: string; managerId: string; outcome: string; error: string | null; now: string }>(
       `UPDATE jobs SET
          status = @status, manager_id = @managerId, outcome = @outcome, error = COALESCE(@error, error),
          started_at = COALESCE(started_at, @now), finished_at = @now, updated_at = @now
-       WHERE id = @id AND status NOT IN ('completed','partial','failed','cancelled')`,
+       WHERE id = @id AND status NOT IN (${sqlList(TERMINAL_JOB_STATUSES)})`,
     ),
     unfinishedJobs: db.prepare<[], JobRow>(
-      `SELECT * FROM jobs WHERE status IN ('accepted','running') ORDER BY accepted_at ASC, rowid ASC`,
+      `SELECT * FROM jobs WHERE status NOT IN (${sqlList(TERMINAL_JOB_STATUSES)}) ORDER BY accepted_at ASC, rowid ASC`,
     ),
     jobCounts: db.prepare<[], { status: string; n: number }>('SELECT status, COUNT(*) AS n FROM jobs GROUP BY status'),
 
@@ -426,13 +430,13 @@ export function openJournal(path: string, options: JournalOptions = {}): Journal
          started_at = CASE WHEN @status = 'running' THEN @now ELSE started_at END,
          finished_at = CASE WHEN @finished = 1 THEN @now ELSE finished_at END,
          updated_at = @now
-       WHERE id = @id AND status NOT IN ('completed','failed','cancelled','interrupted')`,
+       WHERE id = @id AND status NOT IN (${sqlList(FINISHED_TASK_STATUSES)})`,
     ),
     finishTask: db.prepare<{ id: string; status: string; programmerId: string; result: string; error: string | null; now: string }>(
       `UPDATE tasks SET
          status = @status, programmer_id = @programmerId, result = @result, error = @error,
          finished_at = @now, updated_at = @now
-       WHERE id = @id AND status NOT IN ('completed','failed','cancelled','interrupted')`,
+       WHERE id = @id AND status NOT IN (${sqlList(FINISHED_TASK_STATUSES)})`,
     ),
     markMerged: db.prepare<{ id: string; now: string }>('UPDATE tasks SET merged = 1, updated_at = @now WHERE id = @id AND merged = 0'),
     tasksForJob: db.prepare<[string], TaskRow>('SELECT * FROM tasks WHERE job_id = ? ORDER BY rowid ASC'),
@@ -585,7 +589,7 @@ export function openJournal(path: string, options: JournalOptions = {}): Journal
       if (mode === 'requeue') {
         stmt.requeue.run({ id: row.id, now });
       } else {
-        const error = errorData('PAS_ERR_TASK_INTERRUPTED', undefined, {
+        const error = codedError('PAS_ERR_TASK_INTERRUPTED', undefined, {
           taskId: row.id,
           jobId: row.job_id,
           ...(row.programmer_id ? { programmerId: row.programmer_id } : {}),

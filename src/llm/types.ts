@@ -3,6 +3,7 @@
  * adds retries, primary→backup failover, shared breakers, prices and the daily budget.
  */
 import type { ErrorData, ModelRef, TokenUsage } from '../../machines/domain.ts';
+import type { BreakerState, TaskResultStatus } from '../../machines/statuses.ts';
 
 export interface ChatMessage {
   role: 'system' | 'user' | 'assistant';
@@ -69,7 +70,7 @@ export interface BreakerGate {
   record(ref: ModelRef, outcome: 'success' | 'failure', probe: boolean, error?: ErrorData): void;
   /** A probe call whose caller gave up before an answer: the next caller may probe. */
   abandonProbe(ref: ModelRef): void;
-  state(ref: ModelRef): 'closed' | 'open' | 'halfOpen';
+  state(ref: ModelRef): BreakerState;
   failures(ref: ModelRef): number;
 }
 
@@ -88,7 +89,7 @@ export interface Receipt {
   provider: string | null;
   model: string | null;
   used_backup: boolean;
-  status: 'completed' | 'failed' | 'cancelled';
+  status: TaskResultStatus;
   error?: ErrorData;
   tokens: TokenUsage;
   cost_usd: number;

@@ -12,6 +12,7 @@ import {
 } from '../../machines/circuit-breaker.machine.ts';
 import type { ErrorData, ModelRef } from '../../machines/domain.ts';
 import type { BreakerGate } from '../llm/types.ts';
+import type { BreakerState } from '../../machines/statuses.ts';
 
 /** XState's scheduler clock (real, or SimulatedClock in tests). */
 export type Clock = NonNullable<ActorOptions<AnyActorLogic>['clock']>;
@@ -92,7 +93,7 @@ export class BreakerRegistry implements BreakerGate {
     this.get(ref).send({ type: 'probe.abandoned', at: this.now() });
   }
 
-  state(ref: ModelRef): 'closed' | 'open' | 'halfOpen' {
+  state(ref: ModelRef): BreakerState {
     if (!this.settings.enabled) return 'closed';
     return breakerStateOf(this.get(ref).getSnapshot().value);
   }

@@ -11,7 +11,7 @@ import type { Logger } from 'pino';
 import { createActor, fromPromise, type Actor, type AnyEventObject, type InspectionEvent } from 'xstate';
 import { architectMachine, type ClassifyLaneInput } from '../../machines/architect.machine.ts';
 import type { JobResume, JobSpec, Lane, TaskResult, TaskSpec } from '../../machines/domain.ts';
-import { TERMINAL_JOB_STATUSES } from '../../machines/domain.ts';
+import { isTerminalJobStatus } from '../../machines/statuses.ts';
 import { capPlan, jobMachine, type JobPlan, type MergeJobInput, type MergeOutcome, type PlanJobInput } from '../../machines/job.machine.ts';
 import { managerMachine } from '../../machines/manager.machine.ts';
 import { breakerId, pasSystemMachine, POOL_ID } from '../../machines/pas-system.machine.ts';
@@ -239,7 +239,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
   const settleWaiters = (jobId: string) => {
     const record = journal.getJob(jobId);
     const set = waiters.get(jobId);
-    if (!record || !set || !TERMINAL_JOB_STATUSES.includes(record.status)) return;
+    if (!record || !set || !isTerminalJobStatus(record.status)) return;
     waiters.delete(jobId);
     for (const resolve of set) resolve(record);
   };
@@ -457,7 +457,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
     getJob: (id) => journal.getJob(id),
     cancelJob(id) {
       const job = journal.getJob(id);
-      if (!job || TERMINAL_JOB_STATUSES.includes(job.status)) return false;
+      if (!job || isTerminalJobStatus(job.status)) return false;
       // The Manager that holds the job cancels it (whoever it was submitted through); before a
       // Manager has it, the Architect routes the cancel down its lane.
       get(job.managerId ?? architectId)?.send({ type: 'job.cancel', jobId: id });
@@ -467,7 +467,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
       return new Promise<JobRecord>((resolve, reject) => {
         const record = journal.getJob(id);
         if (!record) return reject(new PasError('PAS_ERR_JOB_NOT_FOUND', `no job ${id}`));
-        if (TERMINAL_JOB_STATUSES.includes(record.status)) return resolve(record);
+        if (isTerminalJobStatus(record.status)) return resolve(record);
         const timer = setTimeout(() => {
           waiters.get(id)?.delete(done);
           reject(new PasError('PAS_ERR_TASK_TIMEOUT', `job ${id} did not finish within ${timeoutMs} ms`));
