@@ -22,7 +22,8 @@ import {
 } from '../../machines/domain.ts';
 import { FINISHED_TASK_STATUSES, JOB_STATUSES, TASK_STATUSES, type TaskStatus } from '../../machines/statuses.ts';
 import { codedError, PasError, isPasError } from '../errors.ts';
-import type { SpendStore } from '../llm/types.ts';
+import { roundUsd } from '../llm/prices.ts';
+import type { SpendStore, UsageLedger } from '../llm/types.ts';
 
 export { FINISHED_TASK_STATUSES, JOB_STATUSES, TASK_STATUSES, type TaskStatus } from '../../machines/statuses.ts';
 
@@ -173,6 +174,8 @@ export interface Journal {
   deleteSnapshot(actorId: string): boolean;
   snapshotIds(): string[];
   spendStore(): SpendStore;
+  /** Per-agent usage by UTC day (the money policy records into it). */
+  usageLedger(): UsageLedger;
   /** Records a receipt key; false if the same (run, task, attempt) was recorded before. */
   recordReceipt(key: ReceiptKey): boolean;
   counts(): JournalCounts;
@@ -237,6 +240,20 @@ const MIGRATIONS: readonly string[] = [
     recorded_at TEXT NOT NULL,
     PRIMARY KEY (run_id, task_id, attempt)
   );
+  `,
+  `
+  CREATE TABLE usage (
+    id            INTEGER PRIMARY KEY,
+    day           TEXT NOT NULL,
+    agent_id      TEXT NOT NULL,
+    job_id        TEXT,
+    task_id       TEXT,
+    input_tokens  INTEGER NOT NULL DEFAULT 0,
+    output_tokens INTEGER NOT NULL DEFAULT 0,
+    cost_usd      REAL NOT NULL DEFAULT 0,
+    recorded_at   TEXT NOT NULL
+  );
+  CREATE INDEX usage_day_agent ON usage (day, agent_id);
   `,
 ];
 
@@ -465,6 +482,16 @@ export function openJournal(path: string, options: JournalOptions = {}): Journal
       'INSERT INTO spend (day, usd) VALUES (?, ?) ON CONFLICT (day) DO UPDATE SET usd = usd + excluded.usd',
     ),
 
+    addUsage: db.prepare<{ day: string; agentId: string; jobId: string | null; taskId: string | null; input: number; output: number; cost: number; now: string }>(
+      `INSERT INTO usage (day, agent_id, job_id, task_id, input_tokens, output_tokens, cost_usd, recorded_at)
+       VALUES (@day, @agentId, @jobId, @taskId, @input, @output, @cost, @now)`,
+    ),
+    usage: db.prepare<[string, string], { tasks: number; input: number; output: number; cost: number }>(
+      `SELECT COUNT(task_id) AS tasks, COALESCE(SUM(input_tokens), 0) AS input, COALESCE(SUM(output_tokens), 0) AS output,
+              COALESCE(SUM(cost_usd), 0) AS cost
+       FROM usage WHERE day = ? AND agent_id = ?`,
+    ),
+
     recordReceipt: db.prepare<[string, string, number, string]>(
       'INSERT INTO receipts_index (run_id, task_id, attempt, recorded_at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING',
     ),
@@ -649,6 +676,27 @@ export function openJournal(path: string, options: JournalOptions = {}): Journal
       }),
   };
 
+  const usage: UsageLedger = {
+    add: (entry) =>
+      run('usage.add', () => {
+        stmt.addUsage.run({
+          day: entry.day,
+          agentId: entry.agentId,
+          jobId: entry.jobId ?? null,
+          taskId: entry.taskId ?? null,
+          input: entry.inputTokens,
+          output: entry.outputTokens,
+          cost: entry.costUsd,
+          now: stamp(),
+        });
+      }),
+    usage: (day, agentId) =>
+      run('usage.read', () => {
+        const row = stmt.usage.get(day, agentId);
+        return { tasks: row?.tasks ?? 0, input_tokens: row?.input ?? 0, output_tokens: row?.output ?? 0, cost_usd: roundUsd(row?.cost ?? 0) };
+      }),
+  };
+
   return {
     path,
     get schemaVersion() {
@@ -702,6 +750,7 @@ export function openJournal(path: string, options: JournalOptions = {}): Journal
     deleteSnapshot: (actorId) => run('deleteSnapshot', () => stmt.deleteSnapshot.run(actorId).changes === 1),
     snapshotIds: () => run('snapshotIds', () => stmt.snapshotIds.all().map((row) => row.actor_id)),
     spendStore: () => spend,
+    usageLedger: () => usage,
     recordReceipt: ({ runId, taskId, attempt }) =>
       run('recordReceipt', () => stmt.recordReceipt.run(runId, taskId, attempt, stamp()).changes === 1),
     counts: () =>

@@ -80,6 +80,31 @@ export interface SpendStore {
   add(day: string, usd: number): void;
 }
 
+/** Tokens and cost of an agent's work on one UTC day. */
+export interface AgentUsage {
+  tasks: number;
+  input_tokens: number;
+  output_tokens: number;
+  cost_usd: number;
+}
+
+/** One line of the usage ledger: what an agent used for a task (or, without taskId, a plan). */
+export interface UsageEntry {
+  day: string;
+  agentId: string;
+  jobId?: string;
+  taskId?: string;
+  inputTokens: number;
+  outputTokens: number;
+  costUsd: number;
+}
+
+/** Where per-agent usage is kept (the journal's SQLite in the runtime). */
+export interface UsageLedger {
+  add(entry: UsageEntry): void;
+  usage(day: string, agentId: string): AgentUsage;
+}
+
 /** One line of `artifacts/receipts/{run_id}.jsonl` (CONTRACT §7). */
 export interface Receipt {
   run_id: string;

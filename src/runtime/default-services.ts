@@ -55,6 +55,7 @@ export function createDefaultServices(options: DefaultServiceOptions = {}) {
       ...llmClientOptionsFrom(config),
       breakers,
       spend: journal.spendStore(),
+      money: ctx.money,
       logger: logger.child({ component: 'llm' }),
       ...(options.offline ? { offline: true } : {}),
       ...(options.scripted ? { scripted: options.scripted } : {}),
@@ -69,12 +70,7 @@ export function createDefaultServices(options: DefaultServiceOptions = {}) {
         fsAllowlist: config.fsAllowlist,
         models: config.models,
         aider: config.pool.aider,
-        budget: {
-          enabled: config.pool.cost_optimization.enabled,
-          maxDailySpendUsd: config.pool.cost_optimization.max_daily_spend_usd,
-          spend: journal.spendStore(),
-          now: () => ctx.now().getTime(),
-        },
+        money: ctx.money,
       }),
     };
     /**
