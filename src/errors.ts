@@ -4,6 +4,7 @@
  * `ErrorData` form so their snapshots stay JSON.
  */
 import { asErrorData } from '../machines/domain.ts';
+import { redactValue } from './redaction.ts';
 import { ERRORS, type ErrorCode, type ErrorData } from '../machines/error-codes.ts';
 
 export { codedError, ERRORS, isErrorCode, type ErrorCode, type ErrorData, type ErrorSpec } from '../machines/error-codes.ts';
@@ -38,7 +39,10 @@ export function isPasError(err: unknown, code?: ErrorCode): err is PasError {
   return err instanceof PasError && (code === undefined || err.code === code);
 }
 
-/** The JSON form machines and receipts hold. Unknown throwables become PAS_ERR_EXECUTOR_CRASHED. */
+/**
+ * The JSON form machines and receipts hold, with secret values scrubbed from message and details
+ * (src/redaction.ts). Unknown throwables become PAS_ERR_EXECUTOR_CRASHED.
+ */
 export function toErrorData(err: unknown): ErrorData {
-  return asErrorData(err);
+  return redactValue(asErrorData(err));
 }

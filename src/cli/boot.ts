@@ -5,7 +5,8 @@ import { defaultConfigDir, loadConfig, type PasConfig } from '../config/load-con
 import { startGateway, type Gateway } from '../gateway/gateway.ts';
 import { createRuntime, type Runtime } from '../runtime/create-runtime.ts';
 import { createDefaultServices, type DefaultServiceOptions } from '../runtime/default-services.ts';
-import { createLogger, scrub, secretValues } from '../runtime/logger.ts';
+import { registerSecretEnvNames, redactValue } from '../redaction.ts';
+import { createLogger } from '../runtime/logger.ts';
 
 export interface BootOptions {
   configDir?: string;
@@ -32,10 +33,10 @@ export async function boot(options: BootOptions): Promise<Booted> {
   const config = options.config ?? loadConfig(options.configDir ?? defaultConfigDir());
   const dataDir = path.resolve(options.dataDir ?? config.pas.runtime.data_dir);
   const runId = `${new Date().toISOString().replace(/[-:]/g, '').replace(/\..*$/, '')}-${process.pid}`;
+  registerSecretEnvNames(config.models);
   const logger = createLogger({
     file: path.join(dataDir, 'logs', `pas-${runId}.ndjson`),
     stdout: options.logStdout ?? false,
-    secretEnvNames: Object.values(config.models.providers).map((p) => p.api_key_env).filter((n): n is string => !!n),
   });
 
   const host = options.host ?? config.pas.gateway.host;
@@ -44,8 +45,7 @@ export async function boot(options: BootOptions): Promise<Booted> {
   let stopInspector: (() => void) | undefined;
   if (options.inspect || options.inspectUrl) {
     const { createWebSocketInspector } = await import('@statelyai/inspect');
-    const secrets = secretValues(process.env);
-    const clean = <T,>(value: T): T => JSON.parse(scrub(JSON.stringify(value ?? null), secrets)) as T;
+    const clean = <T,>(value: T): T => redactValue(value ?? null) as T;
     const shownHost = host.includes(':') ? `[${host}]` : host;
     const url = options.inspectUrl ?? `ws://${shownHost === '0.0.0.0' ? '127.0.0.1' : shownHost}:${config.pas.gateway.port + offset}/inspect`;
     const inspector = createWebSocketInspector({ url, sanitizeContext: clean, sanitizeEvent: clean });

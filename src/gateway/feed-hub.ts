@@ -10,6 +10,8 @@ import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import { WebSocket, WebSocketServer, type RawData } from 'ws';
 import type { AgentRole } from '../../machines/domain.ts';
+import { AGENT_ROLES } from '../../machines/statuses.ts';
+import { scrubValue, secretValues } from '../redaction.ts';
 import { agentTree, type AgentTree, type TransitionRecord, type TreeNode } from '../runtime/transition-record.ts';
 
 export type TransitionInput = Omit<TransitionRecord, 'seq' | 'v' | 'type' | 'ts'> & { ts?: string };
@@ -58,7 +60,7 @@ export interface HelloMessage {
 export const WS_CLOSE_TOO_SLOW = 1013;
 export const WS_CLOSE_GOING_AWAY = 1001;
 
-const ROLES: ReadonlySet<AgentRole> = new Set<AgentRole>(['architect', 'director', 'manager', 'programmer', 'breaker']);
+const ROLES: ReadonlySet<string> = new Set<string>(AGENT_ROLES);
 
 interface Client {
   ws: WebSocket;
@@ -99,6 +101,8 @@ export class FeedHub {
   private readonly attached: { server: Server; listener: (req: IncomingMessage, socket: Duplex, head: Buffer) => void }[] = [];
   private heartbeat: NodeJS.Timeout | undefined;
   private closed = false;
+  /** Secret values (redaction policy) scrubbed from every frame, read once at start. */
+  private readonly secrets = secretValues();
 
   constructor(options: FeedHubOptions) {
     this.ringCapacity = Math.max(1, Math.trunc(options.ringSize ?? 1000));
@@ -142,7 +146,7 @@ export class FeedHub {
 
     this.seq = clean.seq;
     this.published += 1;
-    const text = JSON.stringify(clean);
+    const text = JSON.stringify(scrubValue(clean, this.secrets));
     this.hold({ seq: clean.seq, text });
     for (const client of this.clients) this.sendLive(client, text);
     return clean;
@@ -222,7 +226,7 @@ export class FeedHub {
       }
     }
     // Hello and replay go out in this same tick, so no publish can slip in between.
-    ws.send(JSON.stringify(hello));
+    ws.send(JSON.stringify(scrubValue(hello, this.secrets)));
     for (let seq = replayFrom; seq <= this.seq; seq += 1) {
       const held = this.ring[(this.ringStart + (seq - oldest)) % this.ringCapacity];
       if (held) ws.send(held.text);

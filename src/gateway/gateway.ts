@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
 import type { JobOutcome, TaskResult } from '../../machines/domain.ts';
 import { PasError } from '../errors.ts';
-import { scrub, secretValues } from '../runtime/logger.ts';
+import { registerSecretEnvNames, scrubText, secretValues } from '../redaction.ts';
 import type { Runtime } from '../runtime/create-runtime.ts';
 import type { AgentInfo } from '../runtime/topology.ts';
 import { registerAgentRoutes } from './agent-routes.ts';
@@ -77,7 +77,7 @@ function buildApp(runtime: Runtime, options: { token: string | undefined; metric
     routerOptions: { maxParamLength: 256 },
     forceCloseConnections: true,
   });
-  installErrorHandling(app, (text) => scrub(text, secrets));
+  installErrorHandling(app, (text) => scrubText(text, secrets));
   app.addHook('onRequest', async (request, reply) => {
     if (!hostAllowed(request.headers.host, options.host)) {
       return reply.status(403).send(errorBody('PAS_ERR_HOST_NOT_ALLOWED', `Host "${request.headers.host}" is not this machine; PAS answers only requests for ${options.host} or localhost`));
@@ -157,8 +157,9 @@ export async function startGateway(runtime: Runtime, options: GatewayOptions = {
   const token = options.token ?? (process.env.PAS_API_TOKEN || undefined);
   const metrics = createMetrics();
   // Values no answer may show: provider keys and the API token.
-  const secrets = secretValues(process.env, Object.values(runtime.config.models.providers).map((p) => p.api_key_env).filter((n): n is string => !!n));
-  if (token) secrets.push(token);
+  registerSecretEnvNames(runtime.config.models);
+  const secrets = secretValues();
+  if (token) secrets.unshift(token);
   const ws = runtime.config.pas.gateway.ws;
   const hub = new FeedHub({
     ringSize: ws.ring_size,

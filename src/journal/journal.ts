@@ -23,9 +23,13 @@ import {
 import { FINISHED_TASK_STATUSES, JOB_STATUSES, TASK_STATUSES, type TaskStatus } from '../../machines/statuses.ts';
 import { codedError, PasError, isPasError } from '../errors.ts';
 import { roundUsd } from '../llm/prices.ts';
+import { redactValue } from '../redaction.ts';
 import type { SpendStore, UsageLedger } from '../llm/types.ts';
 
 export { FINISHED_TASK_STATUSES, JOB_STATUSES, TASK_STATUSES, type TaskStatus } from '../../machines/statuses.ts';
+
+/** Results, outcomes and errors are stored as JSON with secret values scrubbed (src/redaction.ts). */
+const redactedJson = (value: unknown): string => JSON.stringify(redactValue(value));
 
 /**
  * A status list as SQL: `'a','b'` (for CHECK and NOT IN clauses). The CHECKs of the first
@@ -539,7 +543,7 @@ export function openJournal(path: string, options: JournalOptions = {}): Journal
       status,
       managerId: fields.managerId ?? null,
       lane: fields.lane ?? null,
-      error: fields.error ? JSON.stringify(fields.error) : null,
+      error: fields.error ? redactedJson(fields.error) : null,
       now: stamp(),
       terminal: isTerminalJob(status) ? 1 : 0,
     });
@@ -557,8 +561,8 @@ export function openJournal(path: string, options: JournalOptions = {}): Journal
       id: outcome.jobId,
       status: outcome.status,
       managerId: outcome.managerId,
-      outcome: JSON.stringify(stored),
-      error: outcome.error ? JSON.stringify(outcome.error) : null,
+      outcome: redactedJson(stored),
+      error: outcome.error ? redactedJson(outcome.error) : null,
       now,
     });
     return info.changes === 1;
@@ -586,7 +590,7 @@ export function openJournal(path: string, options: JournalOptions = {}): Journal
       status,
       programmerId: fields.programmerId ?? null,
       attempt: fields.attempt ?? null,
-      error: fields.error ? JSON.stringify(fields.error) : null,
+      error: fields.error ? redactedJson(fields.error) : null,
       now: stamp(),
       finished: isFinishedTask(status) ? 1 : 0,
     });
@@ -599,8 +603,8 @@ export function openJournal(path: string, options: JournalOptions = {}): Journal
       id: result.taskId,
       status: result.status,
       programmerId: result.programmerId,
-      result: JSON.stringify(result),
-      error: result.error ? JSON.stringify(result.error) : null,
+      result: redactedJson(result),
+      error: result.error ? redactedJson(result.error) : null,
       now: stamp(),
     });
     return info.changes === 1;
@@ -621,7 +625,7 @@ export function openJournal(path: string, options: JournalOptions = {}): Journal
           jobId: row.job_id,
           ...(row.programmer_id ? { programmerId: row.programmer_id } : {}),
         });
-        stmt.interrupt.run({ id: row.id, now, error: JSON.stringify(error) });
+        stmt.interrupt.run({ id: row.id, now, error: redactedJson(error) });
       }
       tasks.push(requireTask(row.id));
     }

@@ -11,7 +11,7 @@ import { PasError, type ErrorCode } from '../errors.ts';
 import { lazyAdapters } from './create-adapter.ts';
 import { createMoneyPolicy, type MoneyPolicy } from './money-policy.ts';
 import type { FetchLike } from './provider-http.ts';
-import { redactSecrets, redactValue, registerSecretEnvNames } from './redact.ts';
+import { redactSecrets, redactValue, registerSecretEnvNames } from '../redaction.ts';
 import { abortableSleep } from './sleep.ts';
 import type { BreakerGate, ChatRequest, ChatResponse, LlmAttempt, LlmCallOptions, LlmCallResult, LlmClient, ProviderAdapter, SpendStore } from './types.ts';
 

@@ -6,6 +6,7 @@
 import { mkdir, open, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { PasError } from '../errors.ts';
+import { redactValue } from '../redaction.ts';
 import type { Receipt } from './types.ts';
 
 export class ReceiptWriter {
@@ -23,9 +24,9 @@ export class ReceiptWriter {
     this.file = path.join(dir, `${runId}.jsonl`);
   }
 
-  /** Appends one receipt; resolves once it is on disk. Appends run in call order. */
+  /** Appends one receipt (secret values scrubbed); resolves once it is on disk. Appends run in call order. */
   append(receipt: Receipt): Promise<void> {
-    const line = `${JSON.stringify(receipt)}\n`;
+    const line = `${JSON.stringify(redactValue(receipt))}\n`;
     const run = this.tail.then(() => this.write(line));
     // Keep the chain alive after a failed append; the failure still reaches this caller.
     this.tail = run.catch(() => undefined);
