@@ -10,6 +10,8 @@ import type { ActorLookup } from './actor-lookup.ts';
 import { codedError } from './error-codes.ts';
 import type { ErrorData, JobOutcome, JobResume, JobSpec, Lane } from './domain.ts';
 
+const FAULT: ErrorData = codedError('PAS_ERR_ARCHITECT_FAILED', 'architect forced into FAILED');
+
 export interface ArchitectInput {
   id: string;
   /** lane → Director id */
@@ -154,14 +156,14 @@ export const architectMachine = setup({
     IDLE: {
       on: {
         'job.submitted': { target: 'EXECUTING', actions: 'accept' },
-        'architect.fault': { target: 'FAILED', actions: assign({ failure: ({ event }) => event.error ?? null }) },
+        'architect.fault': { target: 'FAILED', actions: assign({ failure: ({ event }) => event.error ?? FAULT }) },
       },
     },
     EXECUTING: {
       always: { guard: 'noJobs', target: 'IDLE' },
       on: {
         'job.submitted': { actions: 'accept' },
-        'architect.fault': { target: 'FAILED', actions: assign({ failure: ({ event }) => event.error ?? null }) },
+        'architect.fault': { target: 'FAILED', actions: assign({ failure: ({ event }) => event.error ?? FAULT }) },
       },
     },
     FAILED: {

@@ -9,6 +9,8 @@ import { assign, enqueueActions, setup, type AnyEventObject } from 'xstate';
 import type { ErrorData, JobOutcome, JobResume, JobSpec } from './domain.ts';
 import { codedError } from './error-codes.ts';
 
+const FAULT: ErrorData = codedError('PAS_ERR_DIRECTOR_FAILED', 'director forced into FAILED');
+
 export interface DirectorInput {
   id: string;
   architectId: string;
@@ -138,7 +140,7 @@ export const directorMachine = setup({
       on: {
         'job.submitted': { target: 'EXECUTING', actions: 'route' },
         'job.bounced': { target: 'EXECUTING', actions: 'route' },
-        'director.fault': { target: 'FAILED', actions: assign({ failure: ({ event }) => event.error ?? null }) },
+        'director.fault': { target: 'FAILED', actions: assign({ failure: ({ event }) => event.error ?? FAULT }) },
       },
     },
     EXECUTING: {
@@ -146,7 +148,7 @@ export const directorMachine = setup({
       on: {
         'job.submitted': { actions: 'route' },
         'job.bounced': { actions: 'route' },
-        'director.fault': { target: 'FAILED', actions: assign({ failure: ({ event }) => event.error ?? null }) },
+        'director.fault': { target: 'FAILED', actions: assign({ failure: ({ event }) => event.error ?? FAULT }) },
       },
     },
     FAILED: {

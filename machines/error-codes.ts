@@ -44,6 +44,8 @@ export const ERRORS = {
   PAS_ERR_SUPERVISOR_ESCALATED: { retryable: true, status: 500, doc: 'A programmer restarted more often than the supervision intensity allows; its Manager decides.' },
   PAS_ERR_EXECUTOR_CRASHED: { retryable: true, status: 500, doc: 'The executor threw an unexpected error.' },
   PAS_ERR_MANAGER_FAILED: { retryable: true, status: 500, doc: 'The Manager running the job failed.' },
+  PAS_ERR_DIRECTOR_FAILED: { retryable: true, status: 500, doc: 'The Director was forced into FAILED; its lane takes no jobs until it is reset.' },
+  PAS_ERR_ARCHITECT_FAILED: { retryable: true, status: 500, doc: 'The Architect was forced into FAILED; it routes no jobs until it is reset.' },
   PAS_ERR_PLAN_INVALID: { retryable: false, status: 500, doc: 'The Manager LLM reply was not a usable plan; the fallback plan (one subtask per file) is used.' },
   PAS_ERR_MERGE_CONFLICT: { retryable: false, status: 409, doc: 'A task branch conflicts with what is already merged.' },
   PAS_ERR_NO_LANE: { retryable: false, status: 400, doc: 'The job names a lane that has no Director.' },

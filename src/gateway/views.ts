@@ -78,11 +78,11 @@ export function agentHealth(runtime: Runtime, agent: AgentInfo): Record<string, 
     }
     case 'director': {
       const ctx = contextOf<DirectorContext>(runtime, agent.agentId);
-      return { ...base(runtime, agent), managers: ctx.managers ?? [], load: ctx.load ?? {}, down: ctx.down ?? [], jobs_in_flight: Object.keys(ctx.jobs ?? {}).length };
+      return { ...base(runtime, agent), managers: ctx.managers ?? [], load: ctx.load ?? {}, down: ctx.down ?? [], jobs_in_flight: Object.keys(ctx.jobs ?? {}).length, failure: ctx.failure ?? null };
     }
     case 'architect': {
       const ctx = contextOf<ArchitectContext>(runtime, agent.agentId);
-      return { ...base(runtime, agent), llm: llmView(runtime, agent.agentId), jobs_in_flight: Object.keys(ctx.inflight ?? {}).length, routed: ctx.routed ?? 0 };
+      return { ...base(runtime, agent), llm: llmView(runtime, agent.agentId), jobs_in_flight: Object.keys(ctx.inflight ?? {}).length, routed: ctx.routed ?? 0, failure: ctx.failure ?? null };
     }
   }
 }

@@ -43,10 +43,10 @@ export function idsOf(event: AnyEventObject): { jobId?: string; taskId?: string 
   return out;
 }
 
-/** The error code of the result an event carries (a programmer's finished task), if any. */
+/** The error code an event carries: its result's (a programmer's finished task) or its own (a fault), if any. */
 export function errorCodeOf(event: AnyEventObject): string | undefined {
   const e = event as Fields;
-  return text(fields(fields(e.output ?? e.result)?.error)?.code);
+  return text(fields(fields(e.output ?? e.result)?.error)?.code) ?? text(fields(e.error)?.code);
 }
 
 export class InspectionBus {

@@ -106,6 +106,23 @@ describe('agent endpoints on their own ports and under /agents/{agentId} on the 
     }
   });
 
+  it('codes a fault injected over HTTP by the role of the agent that failed, and shows it in its health and on the feed', async () => {
+    const tree = await cleanup.tree({ services: inProcessServices({ taskMs: 5 }) });
+    const failures: Record<string, string | undefined> = {};
+    tree.runtime.onTransition((r) => {
+      if (r.to === 'FAILED') failures[r.agentId] = r.error;
+    });
+    const expected = { Architect: 'PAS_ERR_ARCHITECT_FAILED', 'Dir-Code': 'PAS_ERR_DIRECTOR_FAILED', 'Mgr-Code-01': 'PAS_ERR_MANAGER_FAILED', 'Prog-001': 'PAS_ERR_PROGRAMMER_FAILED' };
+    for (const [agent, code] of Object.entries(expected)) {
+      expect((await http(`${tree.url}/api/agents/${agent}/fault`, { body: {} })).status, agent).toBe(202);
+      await until(() => failures[agent] !== undefined, 5_000);
+      expect(failures[agent], agent).toBe(code);
+      if (agent === 'Prog-001') continue; // its supervisor restarts it at once
+      const health = await http(`${tree.url}/api/agents/${agent}`);
+      expect(health.body, agent).toMatchObject({ state: 'FAILED', failure: { code } });
+    }
+  });
+
   it('a Programmer takes a task on /execute (202) and reports it under /status/{task_id}; chat messages are accepted', async () => {
     const tree = await cleanup.tree({ services: inProcessServices({ taskMs: 5 }) });
     const base = `http://127.0.0.1:${tree.gateway!.agentPorts.get('Prog-004')}`;
