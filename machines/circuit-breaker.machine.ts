@@ -34,6 +34,8 @@ export interface BreakerContext {
   /** How many times the breaker has opened. */
   trips: number;
   openedAt: number | null;
+  /** When the probe in flight started (its timeout reopens the breaker at this + probeTimeoutMs). */
+  probeStartedAt: number | null;
   lastError: ErrorData | null;
 }
 
@@ -70,6 +72,12 @@ export const circuitBreakerMachine = setup({
       trips: context.trips + 1,
       openedAt: 'at' in event ? event.at : context.openedAt,
     })),
+    /** The probe never reported: the breaker reopens at the moment its timeout ran out. */
+    tripOnProbeTimeout: assign(({ context }) => ({
+      trips: context.trips + 1,
+      openedAt: context.probeStartedAt !== null ? context.probeStartedAt + context.probeTimeoutMs : context.openedAt,
+    })),
+    startProbe: assign({ probeStartedAt: ({ event }) => (event.type === 'probe.started' ? event.at : null) }),
     forget: assign({ failures: () => [], openedAt: () => null }),
   },
   delays: {
@@ -87,6 +95,7 @@ export const circuitBreakerMachine = setup({
     failures: [],
     trips: 0,
     openedAt: null,
+    probeStartedAt: null,
     lastError: null,
   }),
   initial: 'closed',
@@ -109,10 +118,10 @@ export const circuitBreakerMachine = setup({
       initial: 'ready',
       states: {
         ready: {
-          on: { 'probe.started': 'probing' },
+          on: { 'probe.started': { target: 'probing', actions: 'startProbe' } },
         },
         probing: {
-          after: { probeTimeout: { target: '#circuitBreaker.open', actions: 'trip' } },
+          after: { probeTimeout: { target: '#circuitBreaker.open', actions: 'tripOnProbeTimeout' } },
           on: {
             'probe.abandoned': 'ready',
             'call.succeeded': { guard: 'isProbeOutcome', target: '#circuitBreaker.closed', actions: 'forget' },

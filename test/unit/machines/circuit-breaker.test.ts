@@ -170,6 +170,23 @@ describe('circuit breaker cooldown and probe', () => {
     expect(breaker.getSnapshot().context.trips).toBe(2);
   });
 
+  it('reopens at the moment a probe timed out, so a whole cooldown passes before the next probe', () => {
+    start();
+    clock.increment(MINUTE);
+    tripNow();
+    expect(breaker.getSnapshot().context.openedAt).toBe(MINUTE);
+    clock.increment(COOLDOWN);
+    const probeAt = clock.now();
+    breaker.send({ type: 'probe.started', at: probeAt });
+    clock.increment(PROBE_TIMEOUT);
+    expect(breaker.getSnapshot().value).toBe('open');
+    expect(breaker.getSnapshot().context.openedAt).toBe(probeAt + PROBE_TIMEOUT);
+    clock.increment(COOLDOWN - 1);
+    expect(state()).toBe('open');
+    clock.increment(1);
+    expect(breaker.getSnapshot().value).toEqual({ halfOpen: 'ready' });
+  });
+
   it('waits in halfOpen.ready for as long as no caller comes', () => {
     start();
     tripNow();
