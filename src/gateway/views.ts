@@ -121,6 +121,7 @@ export function jobView(runtime: Runtime, job: JobRecord, withTasks = true) {
     lane: job.lane ?? job.spec.lane ?? null,
     files: job.spec.files ?? [],
     repo: job.spec.repo ?? null,
+    verify: job.spec.verify ?? null,
     manager_id: job.managerId,
     accepted_at: job.acceptedAt,
     started_at: job.startedAt,

@@ -123,6 +123,22 @@ describe('HMI tree', () => {
   }, 120_000);
 });
 
+describe('HMI jobs', () => {
+  it('runs a finished job again with the same task, files, repository, lane and verify command', async () => {
+    const tree = await demoTree({ editDelayMs: 10 });
+    const { page, errors } = await hmi(tree.url);
+    const first = tree.runtime.submitJob({ task: 'Check the greeting', files: ['README.md'], repo: tree.repo, lane: 'Docs', verify: ['git', 'status'] });
+    await tree.runtime.waitForJob(first.id, 20_000);
+    const before = new Set(tree.runtime.journal.listJobs({}).map((j) => j.id));
+
+    await page.locator(`#jobs .job[data-job-id="${first.id}"] button`, { hasText: 'Run again' }).click();
+    await poll(() => tree.runtime.journal.listJobs({}).filter((j) => !before.has(j.id)).length).toBe(1);
+    const again = tree.runtime.journal.listJobs({}).find((j) => !before.has(j.id))!;
+    expect(again.spec).toMatchObject({ task: 'Check the greeting', files: ['README.md'], repo: tree.repo, lane: 'Docs', verify: ['git', 'status'] });
+    expect(errors).toEqual([]);
+  });
+});
+
 describe('HMI feed connection', () => {
   it('shows the feed as disconnected when the gateway drops it, then catches up from the last seq it saw', async () => {
     const tree = await demoTree();

@@ -734,7 +734,13 @@ function taskRow(t) {
 
 async function rerunJob(job, button) {
   button.disabled = true;
-  const body = { task: job.task, ...(job.files?.length ? { files: job.files } : {}), ...(job.repo ? { repo: job.repo } : {}), ...(job.lane ? { lane: job.lane } : {}) };
+  const body = {
+    task: job.task,
+    ...(job.files?.length ? { files: job.files } : {}),
+    ...(job.repo ? { repo: job.repo } : {}),
+    ...(job.lane ? { lane: job.lane } : {}),
+    ...(job.verify?.length ? { verify: job.verify } : {}),
+  };
   const result = await api('/api/jobs', { method: 'POST', body: JSON.stringify(body) });
   if (!result.ok) {
     button.disabled = false;
