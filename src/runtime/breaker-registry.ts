@@ -28,10 +28,6 @@ export interface BreakerSettings {
   probeTimeoutMs?: (ref: ModelRef) => number;
 }
 
-export function breakerSystemId(ref: ModelRef): string {
-  return `breaker:${ref}`;
-}
-
 export class BreakerRegistry implements BreakerGate {
   private readonly refs = new Map<ModelRef, BreakerRef>();
   /** Breakers this registry created itself (adopted ones belong to their system). */

@@ -8,8 +8,6 @@ import { breakerStateOf } from '../../machines/circuit-breaker.machine.ts';
 import type { AgentRole } from '../../machines/domain.ts';
 import type { TransitionRecord } from './transition-record.ts';
 
-export type BusRecord = Omit<TransitionRecord, 'seq'>;
-
 export interface DeliveredEvent {
   /** Id of the receiving actor (its system id for agents, pool and jobs). */
   target: string;
