@@ -8,6 +8,7 @@ import type { ManagerContext } from '../../machines/manager.machine.ts';
 import { breakerId } from '../../machines/pas-system.machine.ts';
 import type { ProgrammerContext } from '../../machines/programmer.machine.ts';
 import { breakerCauseText } from '../llm/breaker-cause.ts';
+import { priceIsFree } from '../llm/prices.ts';
 import { jobNotes } from '../runtime/job-notes.ts';
 import type { JobRecord, TaskRecord } from '../journal/journal.ts';
 import type { Runtime } from '../runtime/create-runtime.ts';
@@ -181,7 +182,7 @@ export function modelsView(runtime: Runtime) {
         ref,
         provider,
         model,
-        free: price.input_per_mtok === 0 && price.output_per_mtok === 0,
+        free: priceIsFree(price),
         price: price,
         breaker: {
           id: breakerId(ref),

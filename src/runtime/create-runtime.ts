@@ -11,7 +11,7 @@ import type { Logger } from 'pino';
 import { createActor, fromPromise, type Actor, type AnyEventObject, type InspectionEvent } from 'xstate';
 import { architectMachine, type ClassifyLaneInput } from '../../machines/architect.machine.ts';
 import type { JobResume, JobSpec, Lane, TaskResult, TaskSpec } from '../../machines/domain.ts';
-import { isTerminalJobStatus } from '../../machines/statuses.ts';
+import { isTerminalJobStatus, JOB_STATUSES } from '../../machines/statuses.ts';
 import { capPlan, jobMachine, type JobPlan, type MergeJobInput, type MergeOutcome, type PlanJobInput } from '../../machines/job.machine.ts';
 import { managerMachine } from '../../machines/manager.machine.ts';
 import { breakerId, pasSystemMachine, POOL_ID } from '../../machines/pas-system.machine.ts';
@@ -471,7 +471,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
     closeIntake() {
       stopped = true;
     },
-    unfinishedJobs: () => journal.countJobs(['accepted', 'running']),
+    unfinishedJobs: () => journal.countJobs(JOB_STATUSES.filter((s) => !isTerminalJobStatus(s))),
     async stop() {
       if (halted) return;
       halted = true;
