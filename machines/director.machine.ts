@@ -7,6 +7,9 @@
  */
 import { assign, enqueueActions, setup, type AnyEventObject } from 'xstate';
 import type { ErrorData, JobOutcome, JobResume, JobSpec } from './domain.ts';
+import { codedError } from './error-codes.ts';
+
+const FAULT: ErrorData = codedError('PAS_ERR_DIRECTOR_FAILED', 'director forced into FAILED');
 
 export interface DirectorInput {
   id: string;
@@ -54,7 +57,7 @@ export function pickManager(context: Pick<DirectorContext, 'managers' | 'load' |
   return best ? { id: best.id, cursor: (best.index + 1) % n } : null;
 }
 
-const NO_MANAGER = (lane: string): ErrorData => ({ code: 'PAS_ERR_MANAGER_FAILED', retryable: true, message: `no healthy Manager in lane ${lane}` });
+const NO_MANAGER = (lane: string): ErrorData => codedError('PAS_ERR_MANAGER_FAILED', `no healthy Manager in lane ${lane}`);
 
 export const directorMachine = setup({
   types: {
@@ -137,7 +140,7 @@ export const directorMachine = setup({
       on: {
         'job.submitted': { target: 'EXECUTING', actions: 'route' },
         'job.bounced': { target: 'EXECUTING', actions: 'route' },
-        'director.fault': { target: 'FAILED', actions: assign({ failure: ({ event }) => event.error ?? null }) },
+        'director.fault': { target: 'FAILED', actions: assign({ failure: ({ event }) => event.error ?? FAULT }) },
       },
     },
     EXECUTING: {
@@ -145,7 +148,7 @@ export const directorMachine = setup({
       on: {
         'job.submitted': { actions: 'route' },
         'job.bounced': { actions: 'route' },
-        'director.fault': { target: 'FAILED', actions: assign({ failure: ({ event }) => event.error ?? null }) },
+        'director.fault': { target: 'FAILED', actions: assign({ failure: ({ event }) => event.error ?? FAULT }) },
       },
     },
     FAILED: {

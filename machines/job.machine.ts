@@ -11,7 +11,8 @@
  * The job timeout cancels what is still running and merges what is done (the job ends partial).
  */
 import { assign, enqueueActions, not, sendParent, setup, stateIn, fromPromise, type AnyEventObject } from 'xstate';
-import type { ErrorData, JobOutcome, JobResume, JobSpec, TaskResult, TaskSpec, TokenUsage } from './domain.ts';
+import { asErrorData, type ErrorData, type JobOutcome, type JobResume, type JobSpec, type TaskResult, type TaskSpec, type TokenUsage } from './domain.ts';
+import { codedError } from './error-codes.ts';
 
 export interface Subtask {
   id: string;
@@ -170,7 +171,7 @@ export function jobOutcome(context: JobContext): JobOutcome {
 
 const submitted = (task: TaskSpec): AnyEventObject => ({ type: 'task.submitted', task });
 
-const TIMEOUT: ErrorData = { code: 'PAS_ERR_TASK_TIMEOUT', retryable: true, message: 'the job ran past its timeout' };
+const TIMEOUT: ErrorData = codedError('PAS_ERR_TASK_TIMEOUT', 'the job ran past its timeout');
 
 export const jobMachine = setup({
   types: {
@@ -310,10 +311,7 @@ export const jobMachine = setup({
             onError: {
               target: '#job.finished',
               actions: assign({
-                error: ({ event }) => {
-                  const e = event.error as { code?: string; message?: string; retryable?: boolean } | undefined;
-                  return { code: e?.code ?? 'PAS_ERR_PLAN_INVALID', retryable: e?.retryable ?? false, message: e?.message ?? 'planning failed' };
-                },
+                error: ({ event }) => asErrorData(event.error, 'PAS_ERR_PLAN_INVALID'),
               }),
             },
           },
@@ -359,10 +357,7 @@ export const jobMachine = setup({
             onError: {
               target: '#job.finished',
               actions: assign({
-                error: ({ event }) => {
-                  const e = event.error as { code?: string; message?: string } | undefined;
-                  return { code: e?.code ?? 'PAS_ERR_GIT', retryable: false, message: e?.message ?? 'merge failed' };
-                },
+                error: ({ event }) => asErrorData(event.error, 'PAS_ERR_GIT'),
               }),
             },
           },

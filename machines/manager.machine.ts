@@ -9,6 +9,7 @@
 import { assign, enqueueActions, setup, type AnyEventObject } from 'xstate';
 import type { ErrorData, JobOutcome, JobResume, JobSpec } from './domain.ts';
 import { jobMachine, jobSystemId, type JobContext, type JobInput } from './job.machine.ts';
+import { codedError } from './error-codes.ts';
 
 export interface ManagerInput {
   id: string;
@@ -49,7 +50,7 @@ export type ManagerEvent =
   | { type: 'manager.fault'; error?: ErrorData }
   | { type: 'manager.reset' };
 
-const FAULT: ErrorData = { code: 'PAS_ERR_MANAGER_FAILED', retryable: true, message: 'manager failed' };
+const FAULT: ErrorData = codedError('PAS_ERR_MANAGER_FAILED', 'manager failed');
 
 function jobInput(context: ManagerContext, queued: QueuedJob): JobInput {
   const input: JobInput = {

@@ -9,6 +9,7 @@
  */
 import { enqueueActions, setup, type AnyEventObject } from 'xstate';
 import { failedResult, type ErrorData, type TaskResult, type TaskSpec } from './domain.ts';
+import { codedError } from './error-codes.ts';
 import type { ProgrammerReport } from './programmer.machine.ts';
 import { eligible, pickProgrammer, type PoolMember, type Strategy } from './pool-routing.ts';
 
@@ -88,10 +89,6 @@ export function maxQueueLength(context: Pick<PoolContext, 'members' | 'maxQueueP
   return context.maxQueuePerProgrammer * context.members.length;
 }
 
-function coded(code: string, retryable: boolean, message: string, details?: Record<string, unknown>): ErrorData {
-  return details ? { code, retryable, message, details } : { code, retryable, message };
-}
-
 /** The pure transition function of the pool. Never mutates its input. */
 export function poolStep(input: PoolContext, event: PoolEvent): PoolStepResult {
   // Copy-on-write of exactly what the step mutates (scalars of members, the queue, the maps, the
@@ -141,9 +138,9 @@ export function poolStep(input: PoolContext, event: PoolEvent): PoolStepResult {
   const unplaceable = (task: TaskSpec): ErrorData | null => {
     if (eligible(context.members, task, policy()).length > 0) return null;
     if (context.budgetExhausted && eligible(context.members, task, { ...policy(), budgetExhausted: false }).length > 0) {
-      return coded('PAS_ERR_BUDGET_EXHAUSTED', false, 'the daily budget is spent and only paid programmers can take this task');
+      return codedError('PAS_ERR_BUDGET_EXHAUSTED', 'the daily budget is spent and only paid programmers can take this task');
     }
-    return coded('PAS_ERR_NO_PROGRAMMER', false, 'no programmer in the pool can take this task', {
+    return codedError('PAS_ERR_NO_PROGRAMMER', 'no programmer in the pool can take this task', {
       requires: task.requires ?? [],
       exclude: task.exclude ?? [],
     });
@@ -220,7 +217,7 @@ export function poolStep(input: PoolContext, event: PoolEvent): PoolStepResult {
         context.stats.rejected++;
         finish(
           task,
-          failedResult(task, '', coded('PAS_ERR_POOL_QUEUE_FULL', true, `every programmer is busy and the queue holds ${context.queue.length} tasks`, { limit: maxQueueLength(context) })),
+          failedResult(task, '', codedError('PAS_ERR_POOL_QUEUE_FULL', `every programmer is busy and the queue holds ${context.queue.length} tasks`, { limit: maxQueueLength(context) })),
         );
       } else {
         context.queue.push(task);
@@ -232,7 +229,7 @@ export function poolStep(input: PoolContext, event: PoolEvent): PoolStepResult {
       const queued = context.queue.find((t) => t.id === event.taskId);
       if (queued) {
         context.queue = context.queue.filter((t) => t.id !== event.taskId);
-        finish(queued, failedResult(queued, '', coded('PAS_ERR_TASK_CANCELLED', false, 'cancelled while queued'), 'cancelled'));
+        finish(queued, failedResult(queued, '', codedError('PAS_ERR_TASK_CANCELLED', 'cancelled while queued'), 'cancelled'));
         break;
       }
       const running = context.running[event.taskId];
@@ -277,7 +274,7 @@ export function poolStep(input: PoolContext, event: PoolEvent): PoolStepResult {
       const running = task ? context.running[task.id] : undefined;
       if (task && running && running.programmerId === programmerId) {
         if (escalated) {
-          const reason = coded('PAS_ERR_SUPERVISOR_ESCALATED', true, `${programmerId} failed ${used + 1} times within ${context.restartPeriodMs} ms (${error.code})`, {
+          const reason = codedError('PAS_ERR_SUPERVISOR_ESCALATED', `${programmerId} failed ${used + 1} times within ${context.restartPeriodMs} ms (${error.code})`, {
             programmerId,
             cause: error,
           });

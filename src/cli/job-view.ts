@@ -1,5 +1,5 @@
 /** A job as `GET /api/jobs/{id}` answers it (src/gateway/views.ts jobView), and how the CLI prints it. */
-import { TERMINAL_JOB_STATUSES, type JobStatus } from '../../machines/domain.ts';
+import { isTerminalJobStatus, type JobStatus } from '../../machines/statuses.ts';
 import { formatDuration, table } from './api-client.ts';
 
 export interface TaskViewJson {
@@ -69,7 +69,7 @@ export interface JobViewJson {
   tasks?: TaskViewJson[];
 }
 
-export const isTerminal = (status: string): boolean => (TERMINAL_JOB_STATUSES as readonly string[]).includes(status);
+export const isTerminal = isTerminalJobStatus;
 
 /** One line: `job 1a2b… running on Mgr-Code-01 — 3/6 subtasks done`. */
 export function progressLine(job: JobViewJson): string {

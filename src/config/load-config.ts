@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { LineCounter, parseDocument, type Document } from 'yaml';
 import type { z } from 'zod';
 import { PasError } from '../errors.ts';
+import { priceIsFree } from '../llm/prices.ts';
 import {
   CONFIG_FILES,
   type CmdAllowlist,
@@ -211,7 +212,7 @@ export function splitModelRef(ref: string): { provider: string; model: string } 
 export function modelIsFree(models: ModelsConfigFile, ref: string): boolean {
   const { provider, model } = splitModelRef(ref);
   const price = models.providers[provider]?.models[model];
-  return !!price && price.input_per_mtok === 0 && price.output_per_mtok === 0;
+  return !!price && priceIsFree(price);
 }
 
 function crossCheck(

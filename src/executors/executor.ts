@@ -92,11 +92,6 @@ export function partialOutcomeOf(err: unknown): PartialOutcome | undefined {
   return typeof err === 'object' && err !== null ? partials.get(err) : undefined;
 }
 
-/** Usage that reports nothing: every count unknown. */
-export function unknownUsage(): TokenUsage {
-  return { input: null, output: null };
-}
-
 /**
  * Sums two usages field by field. A count either side did not report makes the sum unknown
  * (null); an optional count absent on one side counts as 0 there, absent on both stays absent.

@@ -8,7 +8,7 @@
  * branch is not merged twice.
  */
 import type { ErrorData } from '../../machines/domain.ts';
-import { errorData, PasError } from '../errors.ts';
+import { codedError, PasError } from '../errors.ts';
 import { git } from './git-command.ts';
 import { objectStoreFor, type RepoObjectStore } from './object-store.ts';
 import { trivialMergeTree } from './tree-merge.ts';
@@ -71,7 +71,7 @@ export async function mergeTaskBranches(input: MergeBranchesInput): Promise<Merg
     }
     const sha = await store.resolveCommit(`refs/heads/${branch}`);
     if (!sha) {
-      results.push({ branch, status: 'failed', error: errorData('PAS_ERR_GIT', `"refs/heads/${branch}" is not a commit in ${repo}`, { repo, rev: `refs/heads/${branch}` }) });
+      results.push({ branch, status: 'failed', error: codedError('PAS_ERR_GIT', `"refs/heads/${branch}" is not a commit in ${repo}`, { repo, rev: `refs/heads/${branch}` }) });
       continue;
     }
     if (contained.has(branch) || mergedNow.has(sha) || sha === head) {
@@ -88,10 +88,10 @@ export async function mergeTaskBranches(input: MergeBranchesInput): Promise<Merg
         branch,
         status: 'conflict',
         files: merged.files,
-        error: errorData('PAS_ERR_MERGE_CONFLICT', `${branch} conflicts with ${jobBranch} in ${merged.files.join(', ')}`, { branch, files: merged.files }),
+        error: codedError('PAS_ERR_MERGE_CONFLICT', `${branch} conflicts with ${jobBranch} in ${merged.files.join(', ')}`, { branch, files: merged.files }),
       });
     } else {
-      results.push({ branch, status: 'failed', error: errorData('PAS_ERR_GIT', `merging ${branch} failed: ${merged.why}`, { branch }) });
+      results.push({ branch, status: 'failed', error: codedError('PAS_ERR_GIT', `merging ${branch} failed: ${merged.why}`, { branch }) });
     }
   }
   await save();

@@ -2,7 +2,7 @@
  * The endpoints of one agent (CONTRACT §4). Registered on the agent's own port with prefix ''
  * and on the gateway under `/agents/{agentId}`: the same handlers either way.
  */
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { PasError } from '../errors.ts';
 import type { Runtime } from '../runtime/create-runtime.ts';
 import type { AgentInfo } from '../runtime/topology.ts';
@@ -35,7 +35,7 @@ export function registerAgentRoutes(app: FastifyInstance, runtime: Runtime, agen
   });
 
   if (agent.role === 'programmer') {
-    const runTask = (executor: 'aider' | 'native' | undefined) => async (request: any, reply: any) => {
+    const runTask = (executor: 'aider' | 'native' | undefined) => async (request: FastifyRequest, reply: FastifyReply) => {
       const body = executor === 'aider' ? parseOr400(aiderEditBodySchema, request.body) : parseOr400(executeBodySchema, request.body);
       const instruction = 'message' in body ? body.message : body.instruction;
       const { repo, notes } = await checkWork(body, runtime.config.cmdAllowlist);

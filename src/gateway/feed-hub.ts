@@ -18,6 +18,8 @@ import type { Logger } from 'pino';
 import { WebSocket, WebSocketServer, type RawData } from 'ws';
 import type { AgentRole } from '../../machines/domain.ts';
 import type { ProgressInput, ProgressRecord } from '../runtime/progress-board.ts';
+import { AGENT_ROLES } from '../../machines/statuses.ts';
+import { scrubValue, secretValues } from '../redaction.ts';
 import { agentTree, type AgentTree, type TransitionRecord, type TreeNode } from '../runtime/transition-record.ts';
 
 export type TransitionInput = Omit<TransitionRecord, 'seq' | 'v' | 'type' | 'ts'> & { ts?: string };
@@ -67,7 +69,7 @@ export const WS_CLOSE_TOO_SLOW = 1013;
 export const WS_CLOSE_GOING_AWAY = 1001;
 
 const PROGRESS_KINDS: ReadonlySet<string> = new Set(['tool', 'file', 'command', 'retry', 'message']);
-const ROLES: ReadonlySet<AgentRole> = new Set<AgentRole>(['architect', 'director', 'manager', 'programmer', 'breaker']);
+const ROLES: ReadonlySet<string> = new Set<string>(AGENT_ROLES);
 
 interface Client {
   ws: WebSocket;
@@ -114,6 +116,8 @@ export class FeedHub {
   private readonly attached: { server: Server; listener: (req: IncomingMessage, socket: Duplex, head: Buffer) => void }[] = [];
   private heartbeat: NodeJS.Timeout | undefined;
   private closed = false;
+  /** Secret values (redaction policy) scrubbed from every frame, read once at start. */
+  private readonly secrets = secretValues();
 
   constructor(options: FeedHubOptions) {
     this.ringCapacity = Math.max(1, Math.trunc(options.ringSize ?? 1000));
@@ -193,7 +197,7 @@ export class FeedHub {
   private emit(record: { seq: number }): void {
     this.seq = record.seq;
     this.published += 1;
-    const text = JSON.stringify(record);
+    const text = JSON.stringify(scrubValue(record, this.secrets));
     this.hold({ seq: record.seq, text });
     for (const client of this.clients) this.sendLive(client, text);
   }
@@ -274,7 +278,7 @@ export class FeedHub {
       }
     }
     // Hello and replay go out in this same tick, so no publish can slip in between.
-    this.send(client, JSON.stringify(hello));
+    this.send(client, JSON.stringify(scrubValue(hello, this.secrets)));
     for (let seq = replayFrom; seq <= this.seq; seq += 1) {
       const held = this.ring[(this.ringStart + (seq - oldest)) % this.ringCapacity];
       if (held) this.send(client, held.text);

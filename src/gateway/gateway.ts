@@ -7,10 +7,10 @@ import { timingSafeEqual } from 'node:crypto';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import Fastify, { type FastifyInstance } from 'fastify';
-import type { TaskResult } from '../../machines/domain.ts';
+import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
+import type { JobOutcome, TaskResult } from '../../machines/domain.ts';
 import { PasError } from '../errors.ts';
-import { scrub, secretValues } from '../runtime/logger.ts';
+import { registerSecretEnvNames, scrubText, secretValues } from '../redaction.ts';
 import type { Runtime } from '../runtime/create-runtime.ts';
 import type { AgentInfo } from '../runtime/topology.ts';
 import { registerAgentRoutes } from './agent-routes.ts';
@@ -96,7 +96,7 @@ function buildApp(runtime: Runtime, options: { token: string | undefined; metric
     },
   });
   options.connections.watch(app.server);
-  installErrorHandling(app, (text) => scrub(text, secrets));
+  installErrorHandling(app, (text) => scrubText(text, secrets));
   app.addHook('onRequest', async (request, reply) => {
     if (!hostAllowed(request.headers.host, options.host, allowedHosts)) {
       return reply.status(403).send(errorBody('PAS_ERR_HOST_NOT_ALLOWED', `Host "${request.headers.host}" is not this machine; PAS answers only requests for ${options.host} or localhost`));
@@ -125,7 +125,7 @@ function serveHmi(app: FastifyInstance, dir: string): void {
     const type = CONTENT_TYPES[path.extname(name)];
     if (type) files.set(name, { body: readFileSync(path.join(dir, name)), type });
   }
-  const send = (name: string) => async (_request: unknown, reply: any) => {
+  const send = (name: string) => async (_request: unknown, reply: FastifyReply) => {
     const file = files.get(name)!;
     return reply.header('content-type', file.type).header('cache-control', 'no-cache').send(file.body);
   };
@@ -149,7 +149,7 @@ function wireMetrics(runtime: Runtime, metrics: Metrics): () => void {
       if (result.provider && result.model && result.tokens) metrics.recordUsage(result.provider, result.model, result.tokens, result.costUsd ?? 0);
     } else if (event.type === 'job.finished' && target === architectId) {
       // A job's end travels Manager → Director → Architect; count it once, where it ends.
-      const outcome = (event as unknown as { outcome: { status: 'completed' | 'partial' | 'failed' | 'cancelled' } }).outcome;
+      const outcome = (event as unknown as { outcome: JobOutcome }).outcome;
       metrics.countJob(outcome.status);
     }
   });
@@ -184,8 +184,9 @@ export async function startGateway(runtime: Runtime, options: GatewayOptions = {
   const token = options.token ?? (process.env.PAS_API_TOKEN || undefined);
   const metrics = createMetrics();
   // Values no answer may show: provider keys and the API token.
-  const secrets = secretValues(process.env, Object.values(runtime.config.models.providers).map((p) => p.api_key_env).filter((n): n is string => !!n));
-  if (token) secrets.push(token);
+  registerSecretEnvNames(runtime.config.models);
+  const secrets = secretValues();
+  if (token) secrets.unshift(token);
   const ws = runtime.config.pas.gateway.ws;
   const hub = new FeedHub({
     ringSize: ws.ring_size,

@@ -4,10 +4,20 @@
  * runtime state (agents, queue depth, daily spend) read it through functions at scrape time.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { AgentState, BreakerState, JobStatus, TokenUsage } from '../../machines/domain.ts';
+import type { TokenUsage } from '../../machines/domain.ts';
+import {
+  AGENT_ROLES,
+  AGENT_STATES,
+  BREAKER_STATES,
+  JOB_STATUSES,
+  TASK_RESULT_STATUSES,
+  type BreakerState,
+  type JobStatus,
+  type TaskResultStatus,
+} from '../../machines/statuses.ts';
 import type { TransitionRecord } from '../runtime/transition-record.ts';
 
-export type TaskCounterStatus = 'started' | 'completed' | 'failed' | 'cancelled';
+export type TaskCounterStatus = 'started' | TaskResultStatus;
 export type TokenKind = 'input' | 'output' | 'thinking' | 'cache_read' | 'cache_write';
 
 export interface AgentStateSample {
@@ -51,12 +61,10 @@ export interface Metrics {
   render(): Promise<string>;
 }
 
-const TASK_STATUSES: readonly TaskCounterStatus[] = ['started', 'completed', 'failed', 'cancelled'];
-const JOB_STATUSES: readonly JobStatus[] = ['accepted', 'running', 'completed', 'partial', 'failed', 'cancelled'];
+const TASK_COUNTER_STATUSES: readonly TaskCounterStatus[] = ['started', ...TASK_RESULT_STATUSES];
 const TOKEN_KINDS: readonly TokenKind[] = ['input', 'output', 'thinking', 'cache_read', 'cache_write'];
-const BREAKER_STATES: readonly BreakerState[] = ['closed', 'open', 'halfOpen'];
-const AGENT_ROLES = ['architect', 'director', 'manager', 'programmer'] as const;
-const AGENT_STATES: readonly AgentState[] = ['IDLE', 'EXECUTING', 'FAILED'];
+/** Roles counted in `pas_agents` (breakers have their own gauge). */
+const AGENT_GAUGE_ROLES = AGENT_ROLES.filter((role) => role !== 'breaker');
 
 /** The tree shows breakers as agent states; either form maps to the breaker's own state. */
 const BREAKER_STATE_OF: Record<string, BreakerState> = {
@@ -125,7 +133,7 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     registers: [registry],
     collect() {
       this.reset();
-      for (const role of AGENT_ROLES) for (const state of AGENT_STATES) this.set({ role, state }, 0);
+      for (const role of AGENT_GAUGE_ROLES) for (const state of AGENT_STATES) this.set({ role, state }, 0);
       if (!agentSource) return;
       for (const { role, state } of agentSource()) {
         if (role === 'breaker') continue;
@@ -140,7 +148,7 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     labelNames: ['status'] as const,
     registers: [registry],
   });
-  for (const status of TASK_STATUSES) tasks.inc({ status }, 0);
+  for (const status of TASK_COUNTER_STATUSES) tasks.inc({ status }, 0);
 
   new Gauge({
     name: 'pas_queue_depth',

@@ -2,6 +2,7 @@
 import { z } from 'zod';
 import { LANES } from '../../machines/domain.ts';
 import { modelRef } from '../config/schemas.ts';
+import { JOB_STATUSES } from '../../machines/statuses.ts';
 
 const noNul = (s: string) => !s.includes('\0');
 /** Task text is bounded in bytes (UTF-8), not characters: 50k emoji are 200 kB. */
@@ -30,6 +31,7 @@ const relPath = z
   .min(1)
   .max(1024)
   .refine(noNul, 'must not contain NUL')
+  // eslint-disable-next-line no-control-regex -- control characters are exactly what is refused here
   .refine((s) => !/[\u0000-\u001f\u007f]/.test(s), 'must not contain control characters')
   .refine((s) => !/\s/.test(s), 'must not contain whitespace (PAS editors cannot name such a file)')
   .refine((s) => s.split(/[\\/]/).every((part) => bytes(part) <= MAX_NAME_BYTES), `every path component must be at most ${MAX_NAME_BYTES} bytes`);
@@ -98,7 +100,7 @@ export const llmSettingsBodySchema = z.strictObject({
 });
 
 export const listJobsQuerySchema = z.strictObject({
-  status: z.enum(['accepted', 'running', 'completed', 'partial', 'failed', 'cancelled']).optional(),
+  status: z.enum(JOB_STATUSES).optional(),
   limit: z.coerce.number().int().min(1).max(1000).default(100),
   offset: z.coerce.number().int().min(0).default(0),
 });

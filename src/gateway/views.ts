@@ -2,12 +2,18 @@
  * The JSON views the HTTP API answers with: agent health, jobs, the pool, models. Pure reads of
  * the runtime; nothing here holds a secret (keys never leave the environment).
  */
+import type { ArchitectContext } from '../../machines/architect.machine.ts';
+import type { DirectorContext } from '../../machines/director.machine.ts';
+import type { ManagerContext } from '../../machines/manager.machine.ts';
 import { breakerId } from '../../machines/pas-system.machine.ts';
+import type { ProgrammerContext } from '../../machines/programmer.machine.ts';
 import { breakerCauseText } from '../llm/breaker-cause.ts';
+import { priceIsFree } from '../llm/prices.ts';
 import { jobNotes } from '../runtime/job-notes.ts';
 import type { JobRecord, TaskRecord } from '../journal/journal.ts';
 import type { Runtime } from '../runtime/create-runtime.ts';
 import type { AgentInfo } from '../runtime/topology.ts';
+import { isFinishedTaskStatus } from '../../machines/statuses.ts';
 
 export function llmView(runtime: Runtime, agentId: string) {
   const llm = runtime.llmSettings.get(agentId);
@@ -42,10 +48,9 @@ function base(runtime: Runtime, agent: AgentInfo) {
 }
 
 export function agentHealth(runtime: Runtime, agent: AgentInfo): Record<string, unknown> {
-  const snapshot = runtime.system.system.get(agent.agentId)?.getSnapshot() as { context?: Record<string, any> } | undefined;
-  const ctx = snapshot?.context ?? {};
   switch (agent.role) {
     case 'programmer': {
+      const ctx = contextOf<ProgrammerContext>(runtime, agent.agentId);
       const cfg = runtime.config.programmers.find((p) => p.id === agent.agentId)!;
       const member = runtime.poolContext().members.find((m) => m.id === agent.agentId);
       return {
@@ -63,6 +68,7 @@ export function agentHealth(runtime: Runtime, agent: AgentInfo): Record<string, 
       };
     }
     case 'manager': {
+      const ctx = contextOf<ManagerContext>(runtime, agent.agentId);
       const cfg = runtime.config.pas.managers.find((m) => m.agent_id === agent.agentId)!;
       return {
         ...base(runtime, agent),
@@ -76,16 +82,26 @@ export function agentHealth(runtime: Runtime, agent: AgentInfo): Record<string, 
         usage_today: runtime.usageToday(agent.agentId),
       };
     }
-    case 'director':
-      return { ...base(runtime, agent), managers: ctx.managers ?? [], load: ctx.load ?? {}, down: ctx.down ?? [], jobs_in_flight: Object.keys(ctx.jobs ?? {}).length };
-    case 'architect':
-      return { ...base(runtime, agent), llm: llmView(runtime, agent.agentId), jobs_in_flight: Object.keys(ctx.inflight ?? {}).length, routed: ctx.routed ?? 0 };
+    case 'director': {
+      const ctx = contextOf<DirectorContext>(runtime, agent.agentId);
+      return { ...base(runtime, agent), managers: ctx.managers ?? [], load: ctx.load ?? {}, down: ctx.down ?? [], jobs_in_flight: Object.keys(ctx.jobs ?? {}).length, failure: ctx.failure ?? null };
+    }
+    case 'architect': {
+      const ctx = contextOf<ArchitectContext>(runtime, agent.agentId);
+      return { ...base(runtime, agent), llm: llmView(runtime, agent.agentId), jobs_in_flight: Object.keys(ctx.inflight ?? {}).length, routed: ctx.routed ?? 0, failure: ctx.failure ?? null };
+    }
   }
 }
 
 /** A task's newest progress entries as the API shows them (no agent/job/task ids: the task holds them). */
 export function activityView(runtime: Runtime, taskId: string, limit = 5) {
   return runtime.progress.recent(taskId, limit).map(({ agentId: _a, jobId: _j, taskId: _t, role: _r, ...rest }) => rest);
+}
+
+/** The live context of an agent's actor (empty while it is not running). */
+function contextOf<C>(runtime: Runtime, agentId: string): Partial<C> {
+  const snapshot = runtime.system.system.get(agentId)?.getSnapshot() as { context?: C } | undefined;
+  return snapshot?.context ?? {};
 }
 
 export function taskView(task: TaskRecord, runtime?: Runtime) {
@@ -109,7 +125,7 @@ export function taskView(task: TaskRecord, runtime?: Runtime) {
 
 export function jobView(runtime: Runtime, job: JobRecord, withTasks = true) {
   const tasks = withTasks ? runtime.journal.tasksForJob(job.id) : [];
-  const done = tasks.filter((t) => ['completed', 'failed', 'cancelled', 'interrupted'].includes(t.status)).length;
+  const done = tasks.filter((t) => isFinishedTaskStatus(t.status)).length;
   return {
     job_id: job.id,
     status: job.status,
@@ -117,6 +133,7 @@ export function jobView(runtime: Runtime, job: JobRecord, withTasks = true) {
     lane: job.lane ?? job.spec.lane ?? null,
     files: job.spec.files ?? [],
     repo: job.spec.repo ?? null,
+    verify: job.spec.verify ?? null,
     manager_id: job.managerId,
     accepted_at: job.acceptedAt,
     started_at: job.startedAt,
@@ -172,7 +189,7 @@ export function modelsView(runtime: Runtime) {
         ref,
         provider,
         model,
-        free: price.input_per_mtok === 0 && price.output_per_mtok === 0,
+        free: priceIsFree(price),
         price: price,
         breaker: {
           id: breakerId(ref),

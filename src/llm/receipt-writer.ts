@@ -7,6 +7,7 @@
 import { mkdir, open, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { PasError } from '../errors.ts';
+import { redactValue } from '../redaction.ts';
 import type { Receipt } from './types.ts';
 
 export class ReceiptWriter {
@@ -28,9 +29,9 @@ export class ReceiptWriter {
     this.file = path.join(dir, `${runId}.jsonl`);
   }
 
-  /** Appends one receipt; resolves once it is on disk. Appends run in call order. */
+  /** Appends one receipt (secret values scrubbed); resolves once it is on disk. Appends run in call order. */
   append(receipt: Receipt): Promise<void> {
-    const line = `${JSON.stringify(receipt)}\n`;
+    const line = `${JSON.stringify(redactValue(receipt))}\n`;
     if (this.batch) {
       this.batch.lines.push(line);
       return this.batch.done;

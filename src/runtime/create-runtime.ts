@@ -11,7 +11,7 @@ import type { Logger } from 'pino';
 import { createActor, fromPromise, type Actor, type AnyEventObject, type InspectionEvent } from 'xstate';
 import { architectMachine, type ClassifyLaneInput } from '../../machines/architect.machine.ts';
 import type { JobResume, JobSpec, Lane, TaskResult, TaskSpec } from '../../machines/domain.ts';
-import { TERMINAL_JOB_STATUSES } from '../../machines/domain.ts';
+import { isTerminalJobStatus, JOB_STATUSES } from '../../machines/statuses.ts';
 import { capPlan, jobMachine, type JobPlan, type MergeJobInput, type MergeOutcome, type PlanJobInput } from '../../machines/job.machine.ts';
 import { managerMachine } from '../../machines/manager.machine.ts';
 import { breakerId, pasSystemMachine, POOL_ID } from '../../machines/pas-system.machine.ts';
@@ -20,6 +20,7 @@ import { programmerMachine, type ExecuteTaskInput, type ProgrammerContext } from
 import { modelIsFree, type PasConfig } from '../config/load-config.ts';
 import { llmOf, writeLlmSetting, type LlmChoiceUpdate, type SettingsWriteResult } from '../config/settings-writer.ts';
 import { PasError } from '../errors.ts';
+import { createMoneyPolicy, type AgentUsage, type BudgetView, type MoneyPolicy } from '../llm/money-policy.ts';
 import { openJournal, type Journal, type JobRecord } from '../journal/journal.ts';
 import type { LlmGateway } from '../llm/gateway/llm-gateway.ts';
 import { BreakerRegistry, type BreakerRef, type Clock } from './breaker-registry.ts';
@@ -47,6 +48,8 @@ export interface ServiceContext {
   dataDir: string;
   /** The live primary/backup of every agent (changed from the HMI without a restart). */
   llmSettings: LlmSettings;
+  /** Prices, the daily budget and per-agent usage: the one money policy. */
+  money: MoneyPolicy;
   now: () => Date;
   /** Where executors report what they do while a task runs (the feed's `progress` messages). */
   progress?: ProgressBoard;
@@ -95,12 +98,7 @@ export interface DirectTask {
   verify?: string[];
 }
 
-export interface AgentUsage {
-  tasks: number;
-  input_tokens: number;
-  output_tokens: number;
-  cost_usd: number;
-}
+export type { AgentUsage } from '../llm/money-policy.ts';
 
 export interface ChatMessageRecord {
   id: number;
@@ -144,7 +142,7 @@ export interface Runtime {
   /** Writes the agent's LLM choice into its config file and applies it to the live agent. */
   updateLlmSetting(agentId: string, update: LlmChoiceUpdate): Promise<SettingsWriteResult>;
   /** Today's spend against max_daily_spend_usd. */
-  budget(): { max_daily_spend_usd: number; spent_today_usd: number; exhausted: boolean; day: string };
+  budget(): BudgetView;
   getJob(id: string): JobRecord | undefined;
   cancelJob(id: string): boolean;
   /** Resolves with the job once it is terminal. */
@@ -195,9 +193,16 @@ export function createRuntime(options: RuntimeOptions): Runtime {
   );
   const llmSettings = initialLlmSettings(config);
   const progress = new ProgressBoard({ now });
+  const money = createMoneyPolicy({
+    models: config.models,
+    costOptimization: config.pool.cost_optimization,
+    spend: journal.spendStore(),
+    usage: journal.usageLedger(),
+    now: () => now().getTime(),
+  });
   const services =
     typeof options.services === 'function'
-      ? options.services({ config, logger, journal, breakers, runId, dataDir, llmSettings, now, progress })
+      ? options.services({ config, logger, journal, breakers, runId, dataDir, llmSettings, money, now, progress })
       : options.services;
 
   const bus = new InspectionBus(now);
@@ -205,52 +210,31 @@ export function createRuntime(options: RuntimeOptions): Runtime {
   for (const breaker of topology.breakers) bus.watch(breaker.agentId, 'breaker', 'closed');
   bus.onTransition((record) => logger.info({ agentId: record.agentId, role: record.role, from: record.from, to: record.to, event: record.event, jobId: record.jobId, taskId: record.taskId, seq: record.seq }, 'transition'));
 
-  const usage = new Map<string, AgentUsage & { day: string }>();
-  const today = () => now().toISOString().slice(0, 10);
-  const usageOf = (agentId: string) => {
-    const day = today();
-    let entry = usage.get(agentId);
-    if (!entry || entry.day !== day) {
-      entry = { day, tasks: 0, input_tokens: 0, output_tokens: 0, cost_usd: 0 };
-      usage.set(agentId, entry);
-    }
-    return entry;
-  };
-  const countUsage = (result: TaskResult) => {
-    const entry = usageOf(result.programmerId);
-    entry.tasks++;
-    entry.input_tokens += result.tokens?.input ?? 0;
-    entry.output_tokens += result.tokens?.output ?? 0;
-    entry.cost_usd = Math.round((entry.cost_usd + (result.costUsd ?? 0)) * 1e6) / 1e6;
-  };
+  const countUsage = (result: TaskResult) => money.record(result.programmerId, result.jobId, result.taskId, result.tokens, result.costUsd ?? 0);
   /** A Manager's usage today is what its plan calls cost. */
-  const countPlanUsage = (managerId: string, plan: JobPlan) => {
-    if (!plan.usage && plan.costUsd === undefined) return;
-    const entry = usageOf(managerId);
-    entry.input_tokens += plan.usage?.input ?? 0;
-    entry.output_tokens += plan.usage?.output ?? 0;
-    entry.cost_usd = Math.round((entry.cost_usd + (plan.costUsd ?? 0)) * 1e6) / 1e6;
-  };
-  const spend = journal.spendStore();
-  const budgetExhausted = () => {
-    const cost = config.pool.cost_optimization;
-    return cost.enabled && spend.spent(today()) >= cost.max_daily_spend_usd;
+  const countPlanUsage = (managerId: string, jobId: string, plan: JobPlan) => {
+    if (plan.usage || plan.costUsd !== undefined) money.record(managerId, jobId, undefined, plan.usage, plan.costUsd ?? 0);
   };
   /** Tells the pool when today's budget runs out (or a new day restores it) so it routes to free programmers only. */
   let lastExhausted = false;
   const syncBudget = () => {
-    const exhausted = budgetExhausted();
+    const exhausted = money.exhausted();
     if (exhausted === lastExhausted) return;
     lastExhausted = exhausted;
     system.system.get(POOL_ID)?.send({ type: exhausted ? 'budget.exhausted' : 'budget.restored' });
-    logger.info({ exhausted, day: today() }, exhausted ? 'daily budget spent: paid programmers get no more tasks today' : 'daily budget available again');
+    logger.info({ exhausted, day: money.today() }, exhausted ? 'daily budget spent: paid programmers get no more tasks today' : 'daily budget available again');
   };
+  // The pool routes on what it was last told; a new UTC day restores the budget before any task of
+  // that day finishes, so the pool hears the day's verdict before each task it is about to route.
+  bus.onEvent(({ target, event }) => {
+    if (event.type === 'task.submitted' && target === POOL_ID) syncBudget();
+  });
 
   const waiters = new Map<string, Set<(job: JobRecord) => void>>();
   const settleWaiters = (jobId: string) => {
     const record = journal.getJob(jobId);
     const set = waiters.get(jobId);
-    if (!record || !set || !TERMINAL_JOB_STATUSES.includes(record.status)) return;
+    if (!record || !set || !isTerminalJobStatus(record.status)) return;
     waiters.delete(jobId);
     for (const resolve of set) resolve(record);
   };
@@ -266,6 +250,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
       // The projection writes of one event-loop iteration (a job fanning out ten subtasks, a wave
       // of programmers finishing together) commit together: one fsync (see Journal.deferCommit).
       journal.deferCommit();
+      // eslint-disable-next-line @typescript-eslint/no-explicit-any -- untyped projection, rewritten by step9-facts
       const e = event as Record<string, any>;
       if (event.type === 'job.submitted' && managerIds.has(target)) {
         // The Manager has it (maybe queued behind max_concurrent_tasks): record who, not yet running.
@@ -311,7 +296,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
 
   const planAndCount = async (input: PlanJobInput, signal: AbortSignal): Promise<JobPlan> => {
     const plan = await services.planJob(input, signal);
-    countPlanUsage(input.managerId, plan);
+    countPlanUsage(input.managerId, input.job.id, plan);
     return plan;
   };
   const withSignal = <I, O>(fn: (input: I, signal: AbortSignal) => Promise<O>) => fromPromise<O, I>(({ input, signal }) => fn(input, signal));
@@ -454,10 +439,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
       return record;
     },
     inbox: (agentId) => [...(inboxes.get(agentId) ?? [])],
-    usageToday(agentId) {
-      const { day: _day, ...rest } = usageOf(agentId);
-      return rest;
-    },
+    usageToday: (agentId) => money.usageToday(agentId),
     async updateLlmSetting(agentId, update) {
       const result = await writeLlmSetting(liveConfig, agentId, update);
       liveConfig = result.config;
@@ -469,14 +451,11 @@ export function createRuntime(options: RuntimeOptions): Runtime {
       logger.info({ agentId, primary: result.primary, backup: result.backup, file: result.file }, 'LLM settings changed');
       return result;
     },
-    budget() {
-      const day = today();
-      return { max_daily_spend_usd: config.pool.cost_optimization.max_daily_spend_usd, spent_today_usd: spend.spent(day), exhausted: budgetExhausted(), day };
-    },
+    budget: () => money.budget(),
     getJob: (id) => journal.getJob(id),
     cancelJob(id) {
       const job = journal.getJob(id);
-      if (!job || TERMINAL_JOB_STATUSES.includes(job.status)) return false;
+      if (!job || isTerminalJobStatus(job.status)) return false;
       // The Manager that holds the job cancels it (whoever it was submitted through); before a
       // Manager has it, the Architect routes the cancel down its lane.
       get(job.managerId ?? architectId)?.send({ type: 'job.cancel', jobId: id });
@@ -486,7 +465,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
       return new Promise<JobRecord>((resolve, reject) => {
         const record = journal.getJob(id);
         if (!record) return reject(new PasError('PAS_ERR_JOB_NOT_FOUND', `no job ${id}`));
-        if (TERMINAL_JOB_STATUSES.includes(record.status)) return resolve(record);
+        if (isTerminalJobStatus(record.status)) return resolve(record);
         const timer = setTimeout(() => {
           waiters.get(id)?.delete(done);
           reject(new PasError('PAS_ERR_TASK_TIMEOUT', `job ${id} did not finish within ${timeoutMs} ms`));
@@ -512,7 +491,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
     closeIntake() {
       stopped = true;
     },
-    unfinishedJobs: () => journal.countJobs(['accepted', 'running']),
+    unfinishedJobs: () => journal.countJobs(JOB_STATUSES.filter((s) => !isTerminalJobStatus(s))),
     async stop() {
       if (halted) return;
       halted = true;

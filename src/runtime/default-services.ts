@@ -65,6 +65,7 @@ export function createDefaultServices(options: DefaultServiceOptions = {}) {
       ...llmClientOptionsFrom(config),
       breakers,
       spend: journal.spendStore(),
+      money: ctx.money,
       logger: logger.child({ component: 'llm' }),
       ...(options.offline ? { offline: true } : {}),
       ...(options.scripted ? { scripted: options.scripted } : options.offline ? { scripted: createOfflineAdapter(config.models, config.dir) } : {}),
@@ -102,7 +103,7 @@ export function createDefaultServices(options: DefaultServiceOptions = {}) {
         models: config.models,
         aider: config.pool.aider,
         gateway: llmGateway,
-        budget,
+        money: ctx.money,
       }),
     };
     for (const spec of Object.values(AGENT_CLI_SPECS)) {

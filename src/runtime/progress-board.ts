@@ -5,7 +5,7 @@
  * are kept for `GET /api/jobs/{id}` and `pas status JOB`. Secret values are scrubbed on the way in.
  */
 import type { TaskProgress } from '../executors/executor.ts';
-import { redactValue } from '../llm/redact.ts';
+import { redactValue } from '../redaction.ts';
 
 /** One progress message as the feed sends it (the hub stamps `seq`). */
 export interface ProgressRecord extends TaskProgress {

@@ -140,6 +140,22 @@ describe('HMI agent activity', () => {
   }, 60_000);
 });
 
+describe('HMI jobs', () => {
+  it('runs a finished job again with the same task, files, repository, lane and verify command', async () => {
+    const tree = await demoTree({ editDelayMs: 10 });
+    const { page, errors } = await hmi(tree.url);
+    const first = tree.runtime.submitJob({ task: 'Check the greeting', files: ['README.md'], repo: tree.repo, lane: 'Docs', verify: ['git', 'status'] });
+    await tree.runtime.waitForJob(first.id, 20_000);
+    const before = new Set(tree.runtime.journal.listJobs({}).map((j) => j.id));
+
+    await page.locator(`#jobs .job[data-job-id="${first.id}"] button`, { hasText: 'Run again' }).click();
+    await poll(() => tree.runtime.journal.listJobs({}).filter((j) => !before.has(j.id)).length).toBe(1);
+    const again = tree.runtime.journal.listJobs({}).find((j) => !before.has(j.id))!;
+    expect(again.spec).toMatchObject({ task: 'Check the greeting', files: ['README.md'], repo: tree.repo, lane: 'Docs', verify: ['git', 'status'] });
+    expect(errors).toEqual([]);
+  });
+});
+
 describe('HMI feed connection', () => {
   it('shows the feed as disconnected when the gateway drops it, then catches up from the last seq it saw', async () => {
     const tree = await demoTree();
@@ -194,11 +210,7 @@ describe('HMI LLM settings', () => {
 
   it('saves a Programmer and a Manager choice into the YAML with its comments, applies it live, and keeps it across a reload and a restart', async () => {
     const first = await startDemoTree({ configDir: cfg.dir });
-    let second: DemoTree | undefined;
-    cleanups.push(async () => {
-      await second?.close();
-      await first.close().catch(() => undefined);
-    });
+    cleanups.push(() => first.close().catch(() => undefined));
     const poolBefore = cfg.read('programmer_pool.yaml');
     const pasBefore = cfg.read('pas.yaml');
     const { page, errors } = await hmi(first.url);
@@ -243,7 +255,8 @@ describe('HMI LLM settings', () => {
     const portOffset = first.portOffset;
     await first.close();
     await page.locator('#conn[data-conn="disconnected"]').waitFor();
-    second = await startDemoTree({ configDir: cfg.dir, portOffset });
+    const second = await startDemoTree({ configDir: cfg.dir, portOffset });
+    cleanups.push(() => second.close());
     await page.locator('#conn[data-conn="live"]').waitFor({ timeout: 15_000 });
     // It fetched everything again from the new runtime.
     await poll(() => page.locator('#run-id').textContent()).toBe(`run ${second.runtime.runId}`);

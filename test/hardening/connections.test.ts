@@ -5,6 +5,7 @@
  * kind open still drains, shuts down and exits 0; and with `ulimit -n 1024` a flood of idle
  * sockets neither kills the process nor starves git (a spawn that fails anyway is PAS_ERR_RESOURCE).
  */
+import type { JsonAnswer } from '../support/json-answer.ts';
 import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
@@ -139,7 +140,7 @@ describe('connections a client never finishes', () => {
     const pas = await up(undefined, ['prlimit', '--nofile=1024:1024']);
     const job = { task: 'Add a changelog', files: ['CHANGELOG.md'] };
     const finished = async (id: string) => {
-      let body: any;
+      let body: JsonAnswer;
       await until(async () => {
         body = (await getJson(`${pas.url}/api/jobs/${id}`)).body;
         return ['completed', 'partial', 'failed', 'cancelled'].includes(body.status);
@@ -156,7 +157,7 @@ describe('connections a client never finishes', () => {
     const agent = new Agent({ keepAlive: true, maxSockets: 1 });
     cleanups.push(() => agent.destroy());
     const call = (method: string, url: string, body?: unknown) =>
-      new Promise<{ status: number; body: any }>((resolve, reject) => {
+      new Promise<{ status: number; body: JsonAnswer }>((resolve, reject) => {
         const req = request(`${pas.url}${url}`, { method, agent, headers: { 'content-type': 'application/json' } }, (res) => {
           let text = '';
           res.setEncoding('utf8').on('data', (d: string) => (text += d)).on('end', () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(text) }));
@@ -175,7 +176,7 @@ describe('connections a client never finishes', () => {
 
     const during = await call('POST', '/api/jobs', job);
     expect(during.status).toBe(202);
-    let outcome: any;
+    let outcome: JsonAnswer;
     await until(async () => {
       outcome = (await call('GET', `/api/jobs/${during.body.job_id}`)).body;
       return ['completed', 'partial', 'failed', 'cancelled'].includes(outcome.status);

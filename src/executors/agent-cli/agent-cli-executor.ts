@@ -26,7 +26,7 @@ import { isPasError, PasError } from '../../errors.ts';
 import { BREAKER_FAILURE_CODES } from '../../llm/llm-client.ts';
 import { callCost, priceIsFree, roundUsd } from '../../llm/prices.ts';
 import { classifyHttpStatus } from '../../llm/provider-errors.ts';
-import { redactSecrets } from '../../llm/redact.ts';
+import { redactSecrets } from '../../redaction.ts';
 import { utcDay } from '../../llm/spend-store.ts';
 import type { BreakerGate, SpendStore } from '../../llm/types.ts';
 import type { Executor, ExecutorInput, ExecutorOutcome, PartialOutcome, TaskProgress } from '../executor.ts';

@@ -4,7 +4,7 @@
  * animation frame, so a burst of transitions costs one layout.
  */
 import { connectFeed } from './feed.js';
-import { BREAKER_WORDS, breakerAsAgentState, fmtClock, fmtDuration, fmtInt, fmtUsd, h, setData, setText, shortModel, titleCase } from './dom.js';
+import { BREAKER_WORDS, breakerAsAgentState, fmtClock, fmtDuration, fmtInt, fmtUsd, h, setData, setText, shortModel } from './dom.js';
 import { loadDoctor, unusableModel } from './doctor.js';
 import { mountJobForm } from './job-form.js';
 import { poolNode } from './pool-node.js';
@@ -820,7 +820,13 @@ async function cancelJob(job, button) {
 
 async function rerunJob(job, button) {
   button.disabled = true;
-  const body = { task: job.task, ...(job.files?.length ? { files: job.files } : {}), ...(job.repo ? { repo: job.repo } : {}), ...(job.lane ? { lane: job.lane } : {}) };
+  const body = {
+    task: job.task,
+    ...(job.files?.length ? { files: job.files } : {}),
+    ...(job.repo ? { repo: job.repo } : {}),
+    ...(job.lane ? { lane: job.lane } : {}),
+    ...(job.verify?.length ? { verify: job.verify } : {}),
+  };
   const result = await api('/api/jobs', { method: 'POST', body: JSON.stringify(body) });
   if (!result.ok) {
     button.disabled = false;

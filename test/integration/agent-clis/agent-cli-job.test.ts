@@ -4,6 +4,7 @@
  * through its own tools, PAS commits the task branches and merges them into pas/job-<id>; the
  * feed carries their progress and `pas status JOB` shows it.
  */
+import type { JsonAnswer } from '../../support/json-answer.ts';
 import { afterEach, describe, expect, it } from 'vitest';
 import { describeJob, type JobViewJson } from '../../../src/cli/job-view.ts';
 import { loadConfig } from '../../../src/config/load-config.ts';
@@ -101,7 +102,7 @@ describe('a job whose subtasks run on real coding-agent CLIs', { timeout: 180_00
     expect(accepted.status).toBe(202);
     const jobId = accepted.body.job_id as string;
     await tree.runtime.waitForJob(jobId, 120_000);
-    const job = (await http(`${tree.url}/api/jobs/${jobId}`)).body as JobViewJson & { tasks: any[] };
+    const job = (await http(`${tree.url}/api/jobs/${jobId}`)).body as JobViewJson & { tasks: JsonAnswer[] };
 
     expect(job.status).toBe('completed');
     expect(job.merged_branch).toBe(`pas/job-${jobId}`);
@@ -115,7 +116,7 @@ describe('a job whose subtasks run on real coding-agent CLIs', { timeout: 180_00
     expect(provider.callsTo('gpt-primary').length).toBeGreaterThan(0);
 
     // Receipts carry exactly what the server sent to each model.
-    const byProgrammer = new Map<string | null, any>(job.tasks.map((t) => [t.programmer_id, t]));
+    const byProgrammer = new Map<string | null, JsonAnswer>(job.tasks.map((t) => [t.programmer_id, t]));
     expect(byProgrammer.get('Prog-001')?.result.tokens).toMatchObject({ input: provider.sentUsage('claude-primary').input, output: provider.sentUsage('claude-primary').output });
     expect(byProgrammer.get('Prog-002')?.result.tokens).toMatchObject({ input: provider.sentUsage('gpt-primary').input, output: provider.sentUsage('gpt-primary').output });
 

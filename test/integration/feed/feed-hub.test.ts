@@ -188,6 +188,21 @@ describe('FeedHub on a real socket', () => {
     expect(Object.keys(c.messages[1]!).sort()).toEqual(['agentId', 'event', 'from', 'role', 'seq', 'to', 'ts', 'type', 'v']);
   });
 
+  it('scrubs secret env values (by the redaction policy) from the hello tree and from every transition', async () => {
+    const secret = 'feed-password-0123456789';
+    process.env.PAS_TEST_FEED_PASSWORD = secret;
+    try {
+      const { hub, port } = await start({ tree: () => [{ ...TREE[0]!, taskId: `job-${secret}` }] });
+      const c = await client(port);
+      hub.publish(transition(1, { jobId: `job-${secret}`, error: `failed: ${secret}` }));
+      await until(() => c.messages.length >= 2, 5000, 'transition');
+      expect(c.raw.join('\n')).not.toContain(secret);
+      expect(c.messages[1]).toMatchObject({ jobId: 'job-[REDACTED]', error: 'failed: [REDACTED]' });
+    } finally {
+      delete process.env.PAS_TEST_FEED_PASSWORD;
+    }
+  });
+
   it('refuses a record without an agent id or with an unknown role and does not spend a seq on it', async () => {
     const { hub } = await start();
     expect(() => hub.publish({ ...transition(1), agentId: '' })).toThrow(TypeError);

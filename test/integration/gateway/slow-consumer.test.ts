@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../../src/config/load-config.ts';
 import { inProcessServices } from '../../support/in-process-services.ts';
 import { SHIPPED_CONFIGS } from '../../support/test-config.ts';
-import { http, openFeed, until, useCleanup } from './gateway-helpers.ts';
+import { http, until, useCleanup } from './gateway-helpers.ts';
 
 const LIMIT = 64 * 1024;
 

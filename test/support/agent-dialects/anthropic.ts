@@ -7,7 +7,7 @@
 import path from 'node:path';
 import type { ServerResponse } from 'node:http';
 import { errorFixture } from '../provider-fixtures.ts';
-import { sseFrame, type FakeDialect } from '../fake-agent-provider.ts';
+import { sseFrame, type FakeDialect } from './dialect.ts';
 
 type Json = Record<string, unknown>;
 

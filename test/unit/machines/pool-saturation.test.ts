@@ -49,8 +49,9 @@ describe('pool: providers the LLM gateway reports saturated', () => {
 
   it('follows a programmer onto its new provider when its primary model changes', () => {
     let { ctx } = run(initialPoolContext(input()), { type: 'provider.saturated', provider: 'openai' }, { type: 'programmer.updated', programmerId: 'P1', free: false, provider: 'openai' });
-    let deliveries: Delivery[];
-    ({ ctx, deliveries } = run(ctx, { type: 'task.submitted', task: task('C') }));
+    const next = run(ctx, { type: 'task.submitted', task: task('C') });
+    ctx = next.ctx;
+    const deliveries: Delivery[] = next.deliveries;
     expect(assigned(deliveries)).toEqual([]);
     expect(ctx.queue).toHaveLength(1);
   });

@@ -4,8 +4,8 @@ import type { ErrorData, TaskResult, TaskSpec } from '../../../machines/domain.t
 import { initialPoolContext, maxQueueLength, poolStatus, poolStep, type Delivery, type PoolContext, type PoolEvent, type PoolInput } from '../../../machines/pool.machine.ts';
 import { pickProgrammer, type RoutingPolicy } from '../../../machines/pool-routing.ts';
 
-const RETRYABLE: ErrorData = { code: 'PAS_ERR_LLM_UNAVAILABLE', retryable: true, message: 'model down' };
-const FATAL: ErrorData = { code: 'PAS_ERR_FS_DENIED', retryable: false, message: 'denied' };
+const RETRYABLE: ErrorData = { code: 'PAS_ERR_LLM_SERVER', retryable: true, message: 'model down' };
+const FATAL: ErrorData = { code: 'PAS_ERR_FS_NOT_ALLOWED', retryable: false, message: 'denied' };
 
 function input(extra: Partial<PoolInput> = {}): PoolInput {
   return {
