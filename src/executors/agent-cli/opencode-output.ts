@@ -120,8 +120,9 @@ export class OpencodeOutput {
 
 /**
  * The receipt's tokens, summed over every step. opencode counts input without the cached
- * tokens; PAS's OpenAI-style receipts count input with them (`cache_read` is part of `input`),
- * so the cached reads are added back. A count no step reported is null.
+ * tokens and output without the reasoning tokens; PAS's OpenAI-style receipts count both in
+ * (`cache_read` is part of `input`, `thinking` part of `output`), so they are added back. A
+ * count some step did not report is null.
  */
 export function opencodeUsage(steps: readonly OpencodeStep[]): TokenUsage {
   if (steps.length === 0) return { input: null, output: null };
@@ -136,10 +137,12 @@ export function opencodeUsage(steps: readonly OpencodeStep[]): TokenUsage {
   };
   const cacheRead = sum((s) => num(s.tokens?.cache?.read));
   const input = sum((s) => num(s.tokens?.input));
+  const output = sum((s) => num(s.tokens?.output));
+  const reasoning = sum((s) => num(s.tokens?.reasoning));
   return {
     input: input === null ? null : input + (cacheRead ?? 0),
-    output: sum((s) => num(s.tokens?.output)),
-    thinking: sum((s) => num(s.tokens?.reasoning)),
+    output: output === null ? null : output + (reasoning ?? 0),
+    thinking: reasoning,
     cache_read: cacheRead,
     cache_write: sum((s) => num(s.tokens?.cache?.write)),
   };
