@@ -1,14 +1,13 @@
 /**
- * A local model server for agent CLIs: speaks Gemini `streamGenerateContent` / `generateContent`
- * (`/v1beta/models/{model}:…`) and OpenAI Chat Completions (`/v1/chat/completions`) with tool
- * calls, on 127.0.0.1 (port 0). Each request is answered by `respond(request)`: a scripted turn
- * (text and/or tool calls, with usage), one of the provider's real error answers, or a hang.
- * Turns are encoded by `src/llm/wire/` — the same code the offline scripted model is served with.
+ * A local model server for agent CLIs, in the four wire formats they speak (Anthropic
+ * Messages, OpenAI Responses and Chat Completions, Gemini generate/stream; see
+ * src/llm/wire/), on 127.0.0.1 port 0. Each request is answered by `respond(request)`: a
+ * scripted turn (text and/or tool calls, with usage), one of the provider's real error
+ * answers, or a hang. Every call is recorded.
  */
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { geminiReply, readGeminiRequest } from '../../src/llm/wire/gemini-wire.ts';
-import { openAiChatReply, readOpenAiChatRequest } from '../../src/llm/wire/openai-chat-wire.ts';
+import type { IncomingHttpHeaders } from 'node:http';
+import { encodeWireTurn, readWireRequest } from '../../src/llm/wire/wire-formats.ts';
+import { startWireServer } from '../../src/llm/wire/wire-http-server.ts';
 import type { WireRequest, WireRoute, WireTurn } from '../../src/llm/wire/wire-turn.ts';
 
 export type WireBehaviour =
@@ -20,7 +19,7 @@ export type WireBehaviour =
 export interface WireCall {
   route: WireRoute;
   path: string;
-  headers: Record<string, string | string[] | undefined>;
+  headers: IncomingHttpHeaders;
   body: unknown;
   request: WireRequest;
 }
@@ -47,6 +46,17 @@ export function wireError(route: WireRoute, status: 401 | 429 | 500 | 503 | 529)
     const [grpc, message] = google[status]!;
     return { status, body: { error: { code: status, message, status: grpc } } };
   }
+  if (route === 'anthropic-messages') {
+    const anthropic: Record<number, [string, string]> = {
+      401: ['authentication_error', 'invalid x-api-key'],
+      429: ['rate_limit_error', 'Number of request tokens has exceeded your per-minute rate limit'],
+      500: ['api_error', 'Internal server error'],
+      503: ['api_error', 'Service unavailable'],
+      529: ['overloaded_error', 'Overloaded'],
+    };
+    const [type, message] = anthropic[status]!;
+    return { status, body: { type: 'error', error: { type, message } } };
+  }
   const openai: Record<number, { message: string; type: string; code: string | null }> = {
     401: { message: 'Incorrect API key provided: sk-test. You can find your API key at https://platform.openai.com/account/api-keys.', type: 'invalid_request_error', code: 'invalid_api_key' },
     429: { message: 'Rate limit reached for gpt-4o in organization org-test on requests per min (RPM): Limit 3, Used 3, Requested 1.', type: 'requests', code: 'rate_limit_exceeded' },
@@ -57,83 +67,17 @@ export function wireError(route: WireRoute, status: 401 | 429 | 500 | 503 | 529)
   return { status, body: { error: { ...openai[status]!, param: null } } };
 }
 
-const GEMINI = /^\/v1beta\/models\/([^/:]+):(generateContent|streamGenerateContent)(\?.*)?$/;
-
-function readBody(req: IncomingMessage): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
-    req.on('error', reject);
-  });
-}
-
 export async function startScriptedWireServer(respond: WireResponder): Promise<ScriptedWireServer> {
   const calls: WireCall[] = [];
   let turns = 0;
-  const handle = async (req: IncomingMessage, res: ServerResponse) => {
-    const raw = await readBody(req);
-    let body: unknown;
-    try {
-      body = raw ? JSON.parse(raw) : undefined;
-    } catch {
-      body = raw;
-    }
-    const path = req.url ?? '/';
-    const gemini = GEMINI.exec(path);
-    let route: WireRoute;
-    let request: WireRequest;
-    let includeUsage = false;
-    if (req.method === 'POST' && gemini) {
-      route = gemini[2] === 'streamGenerateContent' ? 'gemini-stream' : 'gemini-generate';
-      request = readGeminiRequest(body, decodeURIComponent(gemini[1]!), route === 'gemini-stream');
-    } else if (req.method === 'POST' && path === '/v1/chat/completions') {
-      route = 'openai-chat';
-      const chat = readOpenAiChatRequest(body);
-      includeUsage = chat.includeUsage;
-      request = chat;
-    } else {
-      res.writeHead(404, { 'content-type': 'application/json' });
-      res.end(JSON.stringify({ error: { code: 404, message: `no route ${req.method} ${path}`, status: 'NOT_FOUND' } }));
-      return;
-    }
-    const call: WireCall = { route, path, headers: req.headers, body, request };
+  const server = await startWireServer((body, http) => {
+    const request = readWireRequest(http.route, body, http.model);
+    const call: WireCall = { route: http.route, path: http.path, headers: http.headers, body, request };
     calls.push(call);
     const behaviour = respond(request, call);
-    if (behaviour === 'hang') return;
-    if (!('turn' in behaviour)) {
-      const text = JSON.stringify(behaviour.body);
-      res.writeHead(behaviour.status, { 'content-type': 'application/json', ...behaviour.headers });
-      res.end(text);
-      return;
-    }
-    const index = turns++;
-    const reply =
-      route === 'openai-chat' ? openAiChatReply(behaviour.turn, request.model, request.stream, includeUsage, index) : geminiReply(behaviour.turn, request.model, request.stream);
-    res.writeHead(reply.status, reply.headers);
-    for (const chunk of reply.chunks) res.write(chunk);
-    res.end();
-  };
-  const server = createServer((req, res) => {
-    handle(req, res).catch((err: unknown) => {
-      if (!res.headersSent) {
-        res.writeHead(500, { 'content-type': 'application/json' });
-        res.end(JSON.stringify({ error: { message: String(err) } }));
-      } else res.destroy();
-    });
+    if (behaviour === 'hang') return 'hang';
+    if ('turn' in behaviour) return encodeWireTurn(http.route, behaviour.turn, request, turns++);
+    return { status: behaviour.status, headers: { 'content-type': 'application/json', ...behaviour.headers }, chunks: [JSON.stringify(behaviour.body)] };
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve());
-  });
-  const { port } = server.address() as AddressInfo;
-  return {
-    origin: `http://127.0.0.1:${port}`,
-    calls,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  };
+  return { origin: server.origin, calls, close: () => server.close() };
 }

@@ -59,6 +59,7 @@ export function readGeminiRequest(body: unknown, model: string, stream: boolean)
   }
   const last = contents[contents.length - 1];
   const afterToolResults = Array.isArray(last?.parts) && last.parts.some((p) => rec(p)?.functionResponse !== undefined);
+  const toolRounds = contents.filter((c) => c.role === 'model' && Array.isArray(c.parts) && c.parts.some((p) => rec(p)?.functionCall !== undefined)).length;
   const tools: string[] = [];
   for (const t of Array.isArray(b.tools) ? b.tools : []) {
     for (const d of Array.isArray(rec(t)?.functionDeclarations) ? (rec(t)!.functionDeclarations as unknown[]) : []) {
@@ -66,5 +67,5 @@ export function readGeminiRequest(body: unknown, model: string, stream: boolean)
       if (typeof name === 'string') tools.push(name);
     }
   }
-  return { model, stream, system: partsText(rec(b.systemInstruction)?.parts), userTexts, afterToolResults, tools };
+  return { model, stream, system: partsText(rec(b.systemInstruction)?.parts), userTexts, afterToolResults, toolRounds, tools };
 }

@@ -72,6 +72,7 @@ export function readOpenAiChatRequest(body: unknown): WireRequest & { includeUsa
     system,
     userTexts,
     afterToolResults: messages[messages.length - 1]?.role === 'tool',
+    toolRounds: messages.filter((m) => m.role === 'assistant' && Array.isArray(m.tool_calls) && m.tool_calls.length > 0).length,
     tools,
   };
 }

@@ -51,6 +51,8 @@ export interface WireRequest {
   userTexts: string[];
   /** The request ends with tool results: the model is being told what its calls did. */
   afterToolResults: boolean;
+  /** How many assistant turns with tool calls the conversation holds so far. */
+  toolRounds: number;
   /** Names of the tools the caller offers. */
   tools: string[];
 }
