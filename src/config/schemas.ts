@@ -84,7 +84,23 @@ export const pasSchema = z.strictObject({
 
 // ── programmer_pool.yaml ────────────────────────────────────────────────────
 
-export const executorKind = z.enum(['native', 'aider']);
+export const executorKind = z.enum(['native', 'aider', 'claude-code', 'codex', 'gemini-cli', 'opencode']);
+
+/** A coding-agent CLI's section (`claude_code:`, `codex:`, `gemini_cli:`, `opencode:`; CONTRACT §8). */
+function agentCliSection(binary: string) {
+  return z.strictObject({
+    /** Command name (found on PATH) or path of the CLI. */
+    binary: z.string().min(1).default(binary),
+    /** A run still going after this is killed with its whole process tree. */
+    timeout_s: z.number().positive().default(600),
+    /** A run that prints no event for this long is killed like a hang. */
+    stall_timeout_s: z.number().positive().default(180),
+    /** Tool turns the agent may take in one run (where the CLI has such a limit). */
+    max_turns: z.number().int().positive().default(30),
+    /** The CLI's own retries of a failed model call; PAS's breakers and backup model do the rest. */
+    max_retries: z.number().int().min(0).max(10).default(0),
+  });
+}
 
 export const programmerSchema = z.strictObject({
   id: agentId,
@@ -142,6 +158,15 @@ export const poolSchema = z.strictObject({
       timeout_s: z.number().positive().default(600),
     })
     .prefault({}),
+  claude_code: agentCliSection('claude').prefault({}),
+  codex: agentCliSection('codex')
+    .extend({
+      /** Codex's own sandbox for the commands it runs (bwrap on Linux). */
+      sandbox_mode: z.enum(['read-only', 'workspace-write', 'danger-full-access']).default('workspace-write'),
+    })
+    .prefault({}),
+  gemini_cli: agentCliSection('gemini').prefault({}),
+  opencode: agentCliSection('opencode').prefault({}),
 });
 
 // ── models.yaml ─────────────────────────────────────────────────────────────

@@ -8,7 +8,30 @@ import type { TaskSpec, TokenUsage } from '../../machines/domain.ts';
 import type { ResolvedProgrammer } from '../config/load-config.ts';
 import type { LlmClient } from '../llm/types.ts';
 
-export type ExecutorKindName = 'aider' | 'native';
+export type ExecutorKindName = 'aider' | 'native' | 'claude-code' | 'codex' | 'gemini-cli' | 'opencode';
+
+/**
+ * One thing an executor did while it ran (a coding agent's tool call, file change, command,
+ * retry or message), published on the feed as a `progress` message.
+ */
+export interface TaskProgress {
+  kind: 'tool' | 'file' | 'command' | 'retry' | 'message';
+  /** The agent's tool name (`Write`, `apply_patch`, `run_shell_command`, …). */
+  tool?: string;
+  /** For `file`: the path, relative to the worktree when it is inside it. */
+  path?: string;
+  /** For `file`: add, update, delete. */
+  change?: string;
+  /** For `command`: the command line as the agent reported it. */
+  command?: string;
+  /** For `command`: its exit code once it ended (null while running or unknown). */
+  exitCode?: number | null;
+  /** For `retry`: the attempt number and the HTTP status being retried. */
+  attempt?: number;
+  status?: number;
+  /** A short text (assistant message, tool description). */
+  text?: string;
+}
 
 export interface ExecutorInput {
   task: TaskSpec;
@@ -19,6 +42,8 @@ export interface ExecutorInput {
   signal: AbortSignal;
   llm: LlmClient;
   log?: Logger;
+  /** Hears what the executor does while it runs (agent CLIs report their events here). */
+  onProgress?: (progress: TaskProgress) => void;
 }
 
 export interface ExecutorOutcome {

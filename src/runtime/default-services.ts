@@ -13,6 +13,8 @@ import { PasError, toErrorData } from '../errors.ts';
 import { git, repoKey } from '../executors/git-command.ts';
 import {
   cleanupOrphanWorktrees,
+  AGENT_CLI_SPECS,
+  createAgentCliExecutor,
   createAiderExecutor,
   createNativeExecutor,
   jobBranchName,
@@ -20,6 +22,7 @@ import {
   resolveBaseCommit,
   runProgrammerTask,
   type Executor,
+  type ExecutorKindName,
 } from '../executors/index.ts';
 import { createLlmClient, llmClientOptionsFrom, ReceiptWriter } from '../llm/index.ts';
 import type { LlmClient, ProviderAdapter, Receipt } from '../llm/types.ts';
@@ -63,19 +66,37 @@ export function createDefaultServices(options: DefaultServiceOptions = {}) {
     });
     const receipts = new ReceiptWriter(path.join(dataDir, 'receipts'), runId);
     const workspacesDir = path.join(dataDir, 'workspaces');
-    const executors: Record<'native' | 'aider', Executor> = {
+    const budget = {
+      enabled: config.pool.cost_optimization.enabled,
+      maxDailySpendUsd: config.pool.cost_optimization.max_daily_spend_usd,
+      spend: journal.spendStore(),
+      now: () => ctx.now().getTime(),
+    };
+    const executors: Partial<Record<ExecutorKindName, Executor>> = {
       native: createNativeExecutor({ fsAllowlist: config.fsAllowlist }),
       aider: createAiderExecutor({
         fsAllowlist: config.fsAllowlist,
         models: config.models,
         aider: config.pool.aider,
-        budget: {
-          enabled: config.pool.cost_optimization.enabled,
-          maxDailySpendUsd: config.pool.cost_optimization.max_daily_spend_usd,
-          spend: journal.spendStore(),
-          now: () => ctx.now().getTime(),
-        },
+        budget,
       }),
+    };
+    for (const spec of Object.values(AGENT_CLI_SPECS)) {
+      executors[spec.name] = createAgentCliExecutor({
+        spec,
+        settings: config.pool[spec.section as 'claude_code'],
+        fsAllowlist: config.fsAllowlist,
+        models: config.models,
+        runsDir: path.join(dataDir, 'agent-runs'),
+        breakers,
+        failover: config.pool.failover.enabled,
+        budget,
+      });
+    }
+    const executorFor = (kind: ExecutorKindName): Executor => {
+      const executor = executors[kind];
+      if (!executor) throw new PasError('PAS_ERR_CONFIG_INVALID', `programmer_pool.yaml: executor "${kind}" is not available in this build`, { details: { executor: kind } });
+      return executor;
     };
     /**
      * The run of each task id still winding down. A run stopped mid-task (its programmer forced
@@ -137,7 +158,7 @@ export function createDefaultServices(options: DefaultServiceOptions = {}) {
         programmer,
         repo,
         workspacesDir,
-        executor: executors[task.executor ?? programmer.executor],
+        executor: executorFor(task.executor ?? programmer.executor),
         llm,
         receipts: sink,
         runId,
