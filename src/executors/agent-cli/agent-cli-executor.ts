@@ -36,7 +36,7 @@ import { git } from '../git-command.ts';
 import { baseChildEnv, tailLines } from '../process-tree.ts';
 import { runAgentProcess, type AgentProcessOutcome } from './agent-cli-process.ts';
 import { agentPrompt } from './agent-cli-prompt.ts';
-import type { AgentCliSpec, AgentEndpoint, AgentResult } from './agent-cli-spec.ts';
+import type { AgentCliSpec, AgentEndpoint, AgentEvent, AgentResult } from './agent-cli-spec.ts';
 import { resolveAgentEndpoint } from './agent-endpoint.ts';
 
 /** The section every agent CLI has in programmer_pool.yaml. */
@@ -79,6 +79,8 @@ interface RunReport {
   costUsd: number | undefined;
   /** Paths the CLI said it wrote, as it wrote them. */
   written: string[];
+  /** Failed model calls the CLI said it is retrying (`retry` progress). */
+  retries: number;
 }
 
 export function createAgentCliExecutor(options: AgentCliExecutorOptions): Executor {
@@ -270,6 +272,13 @@ async function runOnce(options: AgentCliExecutorOptions, input: ExecutorInput, e
     tokens: undefined,
     costUsd: undefined,
     written: [],
+    retries: 0,
+  };
+  // A CLI whose own retries cannot be capped in its config (opencode) is stopped once it has
+  // retried `max_retries` times; the run then fails on the HTTP error it reported.
+  const stop = new AbortController();
+  const watchRetries = () => {
+    if (report.retries > settings.max_retries && report.httpStatus !== undefined && !stop.signal.aborted) stop.abort();
   };
   try {
     const plan = spec.plan({
@@ -313,7 +322,19 @@ async function runOnce(options: AgentCliExecutorOptions, input: ExecutorInput, e
       stallMs: settings.stall_timeout_s * 1000,
       signal: input.signal,
       ...(options.killGraceMs !== undefined ? { killGraceMs: options.killGraceMs } : {}),
-      onLine: (line) => absorb(report, spec, line, input),
+      onLine: (line) => {
+        absorb(report, spec.parse(parseLine(line)), input);
+        watchRetries();
+      },
+      ...(spec.parseStderr
+        ? {
+            onStderrLine: (line: string) => {
+              absorb(report, spec.parseStderr!(line), input);
+              watchRetries();
+            },
+          }
+        : {}),
+      stop: stop.signal,
     });
   } finally {
     await rm(home, { recursive: true, force: true, maxRetries: 5, retryDelay: 100 });
@@ -321,18 +342,21 @@ async function runOnce(options: AgentCliExecutorOptions, input: ExecutorInput, e
   return report;
 }
 
-function absorb(report: RunReport, spec: AgentCliSpec, line: string, input: ExecutorInput): void {
-  let parsed: unknown = line;
+function parseLine(line: string): unknown {
   try {
-    parsed = JSON.parse(line);
+    return JSON.parse(line);
   } catch {
-    // Not JSON: the spec may still read it.
+    return line; // Not JSON: the spec may still read it.
   }
-  for (const event of spec.parse(parsed)) {
+}
+
+function absorb(report: RunReport, events: readonly AgentEvent[], input: ExecutorInput): void {
+  for (const event of events) {
     switch (event.type) {
       case 'progress': {
         const progress = cleanProgress(event.progress, input.worktree);
         if (progress.kind === 'file' && event.progress.path) report.written.push(event.progress.path);
+        if (progress.kind === 'retry') report.retries++;
         input.onProgress?.(progress);
         break;
       }

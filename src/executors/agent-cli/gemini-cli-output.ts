@@ -6,15 +6,8 @@
  * tokens, output excludes thinking, total = input + output + thinking).
  */
 import type { TokenUsage } from '../../../machines/domain.ts';
-import type { ErrorCode } from '../../errors.ts';
-import { classifyHttpStatus, parseErrorBody } from '../../llm/provider-errors.ts';
-import type { AgentProgress } from './agent-progress.ts';
-
-export interface GeminiResult {
-  status: 'success' | 'error' | string;
-  errorMessage?: string;
-  stats?: GeminiStats;
-}
+import type { TaskProgress } from '../executor.ts';
+import type { AgentEvent } from './agent-cli-spec.ts';
 
 export interface GeminiStats {
   total_tokens?: number;
@@ -25,8 +18,8 @@ export interface GeminiStats {
   duration_ms?: number;
 }
 
-/** The tools Gemini CLI edits files with, and the parameter holding the path. */
-const FILE_TOOLS: Record<string, 'write' | 'edit'> = { write_file: 'write', replace: 'edit' };
+/** The tools Gemini CLI edits files with. */
+const FILE_TOOLS: Record<string, string> = { write_file: 'write', replace: 'update' };
 const SHELL_TOOL = 'run_shell_command';
 
 function rec(value: unknown): Record<string, unknown> | undefined {
@@ -37,68 +30,47 @@ function num(value: unknown): number | undefined {
   return typeof value === 'number' && Number.isFinite(value) && value >= 0 ? value : undefined;
 }
 
-/** Accumulates one run's events; `line()` returns the progress each line shows. */
-export class GeminiOutput {
-  result: GeminiResult | undefined;
-  readonly filesTouched = new Set<string>();
-  lastMessage = '';
-  private readonly pending = new Map<string, { tool: string; command?: string }>();
+/** `run_shell_command__run_shell_command_1796…_1` → `run_shell_command`. */
+function toolOfId(id: unknown): string {
+  return typeof id === 'string' && id.includes('__') ? id.slice(0, id.indexOf('__')) : 'tool';
+}
 
-  line(text: string): AgentProgress[] {
-    let event: Record<string, unknown> | undefined;
-    try {
-      event = rec(JSON.parse(text));
-    } catch {
+/** What one stream-json line means (already JSON-parsed; anything else means nothing). */
+export function geminiLineEvents(line: unknown): AgentEvent[] {
+  const event = rec(line);
+  if (!event) return [];
+  switch (event.type) {
+    case 'tool_use': {
+      const tool = String(event.tool_name ?? 'tool');
+      const params = rec(event.parameters) ?? {};
+      const change = FILE_TOOLS[tool];
+      let progress: TaskProgress;
+      if (change && typeof params.file_path === 'string') progress = { kind: 'file', tool, path: params.file_path, change };
+      else if (tool === SHELL_TOOL && typeof params.command === 'string') progress = { kind: 'command', tool, command: params.command, exitCode: null };
+      else progress = { kind: 'tool', tool };
+      return [{ type: 'progress', progress }];
+    }
+    case 'tool_result': {
+      const tool = toolOfId(event.tool_id);
+      const status = String(event.status ?? 'unknown');
+      // Gemini's events carry no exit code: the status (success / error) is what is known.
+      return [{ type: 'progress', progress: { kind: 'tool', tool, text: `${tool} ${status}` } }];
+    }
+    case 'error':
+      return [{ type: 'progress', progress: { kind: 'message', text: String(event.message ?? 'error') } }];
+    case 'result': {
+      const stats = rec(event.stats) as GeminiStats | undefined;
+      const error = rec(event.error);
+      const ok = event.status === 'success';
+      const message = typeof error?.message === 'string' ? error.message : undefined;
+      const status = message ? statusInMessage(message) : undefined;
+      const events: AgentEvent[] = [];
+      if (stats) events.push({ type: 'usage.total', usage: geminiUsage(stats) });
+      events.push({ type: 'result', result: { ok, ...(status !== undefined ? { httpStatus: status } : {}), ...(message ? { message: cleanMessage(message) } : {}) } });
+      return events;
+    }
+    default:
       return [];
-    }
-    if (!event) return [];
-    switch (event.type) {
-      case 'tool_use': {
-        const tool = String(event.tool_name ?? 'tool');
-        const params = rec(event.parameters) ?? {};
-        const id = String(event.tool_id ?? '');
-        const fileAction = FILE_TOOLS[tool];
-        if (fileAction && typeof params.file_path === 'string') {
-          this.filesTouched.add(params.file_path);
-          this.pending.set(id, { tool });
-          return [{ kind: 'file', tool, path: params.file_path, action: fileAction }];
-        }
-        if (tool === SHELL_TOOL && typeof params.command === 'string') {
-          this.pending.set(id, { tool, command: params.command });
-          return [{ kind: 'command', tool, command: params.command }];
-        }
-        this.pending.set(id, { tool });
-        return [{ kind: 'tool', tool }];
-      }
-      case 'tool_result': {
-        const id = String(event.tool_id ?? '');
-        const started = this.pending.get(id);
-        this.pending.delete(id);
-        const status = String(event.status ?? 'unknown');
-        const progress: AgentProgress = { kind: 'tool_result', tool: started?.tool ?? 'tool', status };
-        if (started?.command !== undefined) progress.command = started.command;
-        return [progress];
-      }
-      case 'message':
-        if (event.role === 'assistant' && typeof event.content === 'string') {
-          // Deltas arrive piece by piece; keep the text of the latest reply.
-          this.lastMessage = event.delta === true ? this.lastMessage + event.content : event.content;
-        }
-        return [];
-      case 'error':
-        return [{ kind: 'warning', message: String(event.message ?? '') }];
-      case 'result': {
-        const error = rec(event.error);
-        const result: GeminiResult = { status: String(event.status ?? 'unknown') };
-        if (error && typeof error.message === 'string') result.errorMessage = error.message;
-        const stats = rec(event.stats);
-        if (stats) result.stats = stats as GeminiStats;
-        this.result = result;
-        return [];
-      }
-      default:
-        return [];
-    }
   }
 }
 
@@ -115,47 +87,42 @@ export function geminiUsage(stats: GeminiStats | undefined): TokenUsage {
   return usage;
 }
 
-/** Gemini exits with the HTTP status mod 256 when a model call failed for good. */
-const EXIT_TO_STATUS: Record<number, number> = { 173: 429, 244: 500, 17: 529, 145: 401, 147: 403, 247: 503, 248: 504, 144: 400 };
-
-export interface CliHttpFailure {
-  code: ErrorCode;
-  /** The HTTP status behind it, when the CLI let it be known. */
-  status?: number;
-  message: string;
-}
-
-/**
- * What a failed run's HTTP error was. Read in this order: the status in the result's error
- * message (`[API Error: {"error":{"code":529,…}}]`), the last `status: N` of the stack dump on
- * stderr, then the exit code. `undefined` when nothing says a model call failed.
- */
-export function geminiHttpFailure(result: GeminiResult | undefined, stderr: string, exitCode: number | null): CliHttpFailure | undefined {
-  const message = result?.errorMessage ?? '';
-  let status: number | undefined;
-  let body = message;
+/** `[API Error: {"error":{"code":529,…}}]` → 529. */
+function statusInMessage(message: string): number | undefined {
   const json = /\{"error":\{.*\}\}/s.exec(message)?.[0];
-  if (json) {
-    body = json;
-    const code = rec(rec(safeJson(json))?.error)?.code;
-    if (typeof code === 'number') status = code;
-  }
-  if (status === undefined) {
-    const matches = [...stderr.matchAll(/^\s*status: (\d{3}),?$/gm)];
-    const last = matches[matches.length - 1];
-    if (last) status = Number(last[1]);
-  }
-  if (status === undefined && exitCode !== null) status = EXIT_TO_STATUS[exitCode];
-  if (status === undefined) return undefined;
-  const text = message.replace(/^\[API Error: /, '').replace(/\]\s*$/, '').split('\n', 1)[0] ?? '';
-  const parsed = parseErrorBody('google', body);
-  return { code: classifyHttpStatus('google', status, parsed), status, message: `HTTP ${status}: ${parsed.message || text}` };
-}
-
-function safeJson(text: string): unknown {
+  if (!json) return undefined;
   try {
-    return JSON.parse(text);
+    const code = rec(rec(JSON.parse(json))?.error)?.code;
+    return typeof code === 'number' && code >= 100 && code <= 599 ? code : undefined;
   } catch {
     return undefined;
   }
+}
+
+/** The provider's own message out of Gemini's `[API Error: …]` wrapper. */
+function cleanMessage(message: string): string {
+  const json = /\{"error":\{.*\}\}/s.exec(message)?.[0];
+  if (json) {
+    try {
+      const inner = rec(rec(JSON.parse(json))?.error)?.message;
+      if (typeof inner === 'string') return inner;
+    } catch {
+      // fall through
+    }
+  }
+  return message.replace(/^\[API Error: /, '').split('\n', 1)[0]!.replace(/\]$/, '');
+}
+
+/** Gemini exits with the HTTP status mod 256 when a model call failed for good. */
+const EXIT_TO_STATUS: Record<number, number> = { 173: 429, 244: 500, 17: 529, 145: 401, 147: 403, 247: 503, 248: 504, 144: 400 };
+
+/**
+ * The HTTP status of a failed run that its result event did not name: the last `status: N` of
+ * the error Gemini dumps on stderr, else the exit code (the status mod 256).
+ */
+export function geminiStatusFromExit(exitCode: number | null, stderr: string): number | undefined {
+  const matches = [...stderr.matchAll(/^\s*status: (\d{3}),?\s*$/gm)];
+  const last = matches[matches.length - 1];
+  if (last) return Number(last[1]);
+  return exitCode === null ? undefined : EXIT_TO_STATUS[exitCode];
 }

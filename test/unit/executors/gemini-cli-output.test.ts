@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { GeminiOutput, geminiHttpFailure, geminiUsage } from '../../../src/executors/agent-cli/gemini-cli-output.ts';
-import { geminiInvocation, geminiSettings } from '../../../src/executors/agent-cli/gemini-cli-invocation.ts';
-import { isPasError } from '../../../src/errors.ts';
+import type { AgentRunContext } from '../../../src/executors/agent-cli/agent-cli-spec.ts';
+import { geminiLineEvents, geminiStatusFromExit, geminiUsage } from '../../../src/executors/agent-cli/gemini-cli-output.ts';
+import { geminiCliSpec, geminiPlan, geminiSettings } from '../../../src/executors/agent-cli/gemini-cli.ts';
 
 // Lines as gemini 0.61.0 printed them (`-o stream-json`) against a local server.
 const RUN = [
@@ -16,27 +16,37 @@ const RUN = [
   '{"type":"result","timestamp":"2026-11-30T06:11:13.527Z","status":"success","stats":{"total_tokens":282,"input_tokens":250,"output_tokens":25,"cached":40,"input":210,"duration_ms":732,"tool_calls":2,"models":{"gemini-2.5-pro":{"total_tokens":282,"input_tokens":250,"output_tokens":25,"cached":40,"input":210}}}}',
 ];
 
-describe('GeminiOutput', () => {
-  it('turns tool_use and tool_result lines into file, command and result progress', () => {
-    const out = new GeminiOutput();
-    const progress = RUN.flatMap((line) => out.line(line));
+describe('geminiLineEvents', () => {
+  const events = () => RUN.map((line) => JSON.parse(line) as unknown).flatMap(geminiLineEvents);
+
+  it('turns tool_use and tool_result lines into file, command and tool progress', () => {
+    const progress = events().filter((e) => e.type === 'progress').map((e) => (e as { progress: unknown }).progress);
     expect(progress).toEqual([
-      { kind: 'file', tool: 'replace', path: '/w/a.txt', action: 'edit' },
-      { kind: 'command', tool: 'run_shell_command', command: 'cat a.txt; exit 3' },
-      { kind: 'tool_result', tool: 'replace', status: 'success' },
-      { kind: 'tool_result', tool: 'run_shell_command', status: 'success', command: 'cat a.txt; exit 3' },
+      { kind: 'file', tool: 'replace', path: '/w/a.txt', change: 'update' },
+      { kind: 'command', tool: 'run_shell_command', command: 'cat a.txt; exit 3', exitCode: null },
+      { kind: 'tool', tool: 'replace', text: 'replace success' },
+      { kind: 'tool', tool: 'run_shell_command', text: 'run_shell_command success' },
     ]);
-    expect([...out.filesTouched]).toEqual(['/w/a.txt']);
-    expect(out.lastMessage).toBe('Done.');
-    expect(out.result?.status).toBe('success');
   });
 
-  it('ignores lines that are not JSON objects (warnings on stdout, blank lines)', () => {
-    const out = new GeminiOutput();
-    expect(out.line('YOLO mode is enabled.')).toEqual([]);
-    expect(out.line('')).toEqual([]);
-    expect(out.line('[1,2]')).toEqual([]);
-    expect(out.result).toBeUndefined();
+  it("ends with the result's usage total and a successful result", () => {
+    expect(events().slice(-2)).toEqual([
+      { type: 'usage.total', usage: { input: 250, output: 25, cache_read: 40, thinking: 7 } },
+      { type: 'result', result: { ok: true } },
+    ]);
+  });
+
+  it('reads the status and the provider message out of an API error result', () => {
+    const line = { type: 'result', status: 'error', error: { type: 'unknown', message: '[API Error: {"error":{"code":529,"message":"Overloaded","status":"UNAVAILABLE"}}]' }, stats: { total_tokens: 0, input_tokens: 0, output_tokens: 0, cached: 0 } };
+    expect(geminiLineEvents(line)[1]).toEqual({ type: 'result', result: { ok: false, httpStatus: 529, message: 'Overloaded' } });
+    const quota = { type: 'result', status: 'error', error: { type: 'unknown', message: '[API Error: Resource has been exhausted (e.g. check quota).]\nPlease wait and try again later.' } };
+    expect(geminiLineEvents(quota)).toEqual([{ type: 'result', result: { ok: false, message: 'Resource has been exhausted (e.g. check quota).' } }]);
+  });
+
+  it('means nothing for lines that are not JSON objects (warnings, blank lines)', () => {
+    expect(geminiLineEvents('YOLO mode is enabled.')).toEqual([]);
+    expect(geminiLineEvents([1, 2])).toEqual([]);
+    expect(geminiLineEvents(null)).toEqual([]);
   });
 });
 
@@ -51,65 +61,55 @@ describe('geminiUsage', () => {
   });
 });
 
-describe('geminiHttpFailure', () => {
-  const errorResult = (message: string) => ({ status: 'error', errorMessage: message });
-
-  it('reads the status from the API error JSON in the result message', () => {
-    const f = geminiHttpFailure(errorResult('[API Error: {"error":{"code":529,"message":"Overloaded","status":"UNAVAILABLE"}}]'), '', 17);
-    expect(f).toMatchObject({ code: 'PAS_ERR_LLM_OVERLOADED', status: 529 });
-    const auth = geminiHttpFailure(errorResult('[API Error: {"error":{"code":401,"message":"API key not valid.","status":"UNAUTHENTICATED"}}]'), '', 145);
-    expect(auth).toMatchObject({ code: 'PAS_ERR_LLM_AUTH', status: 401 });
-  });
-
-  it('reads the status from the stack dump on stderr when the message has none (429)', () => {
-    const stderr = "TerminalQuotaError: Resource has been exhausted\n  cause: {\n    code: 429,\n  },\n  retryDelayMs: undefined,\n  status: 429\n}";
-    const f = geminiHttpFailure(errorResult('[API Error: Resource has been exhausted (e.g. check quota).]\nPlease wait and try again later.'), stderr, 0);
-    expect(f).toMatchObject({ code: 'PAS_ERR_LLM_RATE_LIMITED', status: 429 });
+describe('geminiStatusFromExit', () => {
+  it('reads the status from the error Gemini dumps on stderr (a 429 says it only there)', () => {
+    const stderr = 'TerminalQuotaError: Resource has been exhausted\n  cause: {\n    code: 429,\n  },\n  retryDelayMs: undefined,\n  status: 429\n}';
+    expect(geminiStatusFromExit(0, stderr)).toBe(429);
   });
 
   it.each([
-    [173, 429, 'PAS_ERR_LLM_RATE_LIMITED'],
-    [244, 500, 'PAS_ERR_LLM_SERVER'],
-    [17, 529, 'PAS_ERR_LLM_OVERLOADED'],
-    [145, 401, 'PAS_ERR_LLM_AUTH'],
-  ])('falls back to the exit code: %d is HTTP %d', (exit, status, code) => {
-    expect(geminiHttpFailure(undefined, '', exit)).toMatchObject({ code, status });
+    [173, 429],
+    [244, 500],
+    [17, 529],
+    [145, 401],
+  ])('falls back to the exit code: %d is HTTP %d (the status mod 256)', (exit, status) => {
+    expect(geminiStatusFromExit(exit, '')).toBe(status);
   });
 
-  it('finds no HTTP failure in a run that failed otherwise', () => {
-    expect(geminiHttpFailure({ status: 'error', errorMessage: 'Tool failed' }, 'some warning', 1)).toBeUndefined();
-    expect(geminiHttpFailure(undefined, '', 55)).toBeUndefined();
+  it('finds no status in a run that failed otherwise (untrusted folder, auth type refused)', () => {
+    expect(geminiStatusFromExit(55, 'some warning')).toBeUndefined();
+    expect(geminiStatusFromExit(41, '')).toBeUndefined();
+    expect(geminiStatusFromExit(null, '')).toBeUndefined();
   });
 });
 
-describe('geminiInvocation', () => {
-  const ctx = {
+describe('geminiPlan', () => {
+  const ctx: AgentRunContext = {
     worktree: '/w',
     home: '/h',
-    tmpdir: '/h/tmp',
-    baseEnv: { PATH: '/usr/bin' },
+    tmp: '/h/tmp',
     prompt: '--version is not a flag here',
-    endpoint: { provider: 'google', model: 'gemini-2.5-pro', kind: 'google' as const, baseUrl: 'http://127.0.0.1:9/', apiKey: 'k-1' },
+    endpoint: { provider: 'google', model: 'gemini-2.5-pro', kind: 'google', baseUrl: 'http://127.0.0.1:9/', apiKey: 'k-1' },
+    maxTurns: 10,
     maxRetries: 0,
+    verify: undefined,
+    settings: {},
   };
 
   it('runs headless in stream-json with the model, and the prompt as one argument', () => {
-    const inv = geminiInvocation(ctx);
-    expect(inv.args).toEqual(['--prompt=--version is not a flag here', '-o', 'stream-json', '--yolo', '--skip-trust', '-m', 'gemini-2.5-pro']);
-    expect(inv.env).toMatchObject({ HOME: '/h', TMPDIR: '/h/tmp', GOOGLE_GEMINI_BASE_URL: 'http://127.0.0.1:9', GEMINI_API_KEY: 'k-1', GEMINI_TELEMETRY_ENABLED: 'false', PATH: '/usr/bin' });
-    const settings = JSON.parse(inv.files.find((f) => f.path === '/h/.gemini/settings.json')!.content);
+    const plan = geminiPlan(ctx);
+    expect(plan.args).toEqual(['--prompt=--version is not a flag here', '-o', 'stream-json', '--yolo', '--skip-trust', '-m', 'gemini-2.5-pro']);
+    expect(plan.env).toMatchObject({ GOOGLE_GEMINI_BASE_URL: 'http://127.0.0.1:9', GEMINI_API_KEY: 'k-1', GEMINI_TELEMETRY_ENABLED: 'false' });
+    expect(plan.args.join(' ')).not.toContain('k-1');
+    const settings = JSON.parse(plan.files!['.gemini/settings.json']!);
     expect(settings).toEqual(geminiSettings(0));
     expect(settings.security.auth.selectedType).toBe('gemini-api-key');
     expect(settings.general).toMatchObject({ maxAttempts: 1, enableAutoUpdate: false });
     expect(settings.privacy.usageStatisticsEnabled).toBe(false);
   });
 
-  it('refuses a model Gemini CLI cannot speak to', () => {
-    try {
-      geminiInvocation({ ...ctx, endpoint: { ...ctx.endpoint, provider: 'openai', model: 'gpt-4o', kind: 'openai' } });
-      expect.unreachable();
-    } catch (err) {
-      expect(isPasError(err, 'PAS_ERR_LLM_UNKNOWN_MODEL')).toBe(true);
-    }
+  it('caps its own attempts at max_retries + 1', () => {
+    expect(JSON.parse(geminiPlan({ ...ctx, maxRetries: 2 }).files!['.gemini/settings.json']!).general.maxAttempts).toBe(3);
+    expect(geminiCliSpec.kinds).toEqual(['google']);
   });
 });

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { OpencodeOutput, opencodeCost, opencodeHttpFailure, opencodeUsage } from '../../../src/executors/agent-cli/opencode-output.ts';
-import { OPENCODE_KEY_ENV, opencodeBaseUrl, opencodeInvocation } from '../../../src/executors/agent-cli/opencode-invocation.ts';
-import { isPasError } from '../../../src/errors.ts';
+import type { AgentRunContext } from '../../../src/executors/agent-cli/agent-cli-spec.ts';
+import { opencodeLineEvents, opencodeLogEvents, stepUsage } from '../../../src/executors/agent-cli/opencode-output.ts';
+import { OPENCODE_KEY_ENV, opencodeBaseUrl, opencodePlan, opencodeSpec } from '../../../src/executors/agent-cli/opencode.ts';
 
 // Lines as opencode 1.18.33 printed them (`run --format json`) against a local server.
 const RUN = [
@@ -14,83 +14,76 @@ const RUN = [
   '{"type":"step_finish","timestamp":1796018985371,"sessionID":"ses_1","part":{"id":"prt_7","reason":"stop","snapshot":"7a28","messageID":"msg_2","sessionID":"ses_1","type":"step-finish","tokens":{"total":155,"input":150,"output":5,"reasoning":0,"cache":{"write":0,"read":0}},"cost":0.000425}}',
 ];
 
-describe('OpencodeOutput', () => {
+describe('opencodeLineEvents', () => {
+  const events = () => RUN.map((line) => JSON.parse(line) as unknown).flatMap(opencodeLineEvents);
+
   it('turns tool_use lines into file and command progress with the exit code', () => {
-    const out = new OpencodeOutput();
-    const progress = RUN.flatMap((line) => out.line(line));
+    const progress = events().filter((e) => e.type === 'progress').map((e) => (e as { progress: unknown }).progress);
     expect(progress).toEqual([
-      { kind: 'file', tool: 'edit', path: '/w/a.txt', action: 'edit' },
-      { kind: 'tool_result', tool: 'edit', status: 'completed' },
-      { kind: 'command', tool: 'bash', command: 'cat a.txt; exit 3' },
-      { kind: 'tool_result', tool: 'bash', status: 'completed', command: 'cat a.txt; exit 3', exitCode: 3 },
+      { kind: 'file', tool: 'edit', path: '/w/a.txt', change: 'update' },
+      { kind: 'command', tool: 'bash', command: 'cat a.txt; exit 3', exitCode: 3 },
+      { kind: 'message', text: 'Done.' },
     ]);
-    expect(out.finished).toBe(true);
-    expect(out.lastText).toBe('Done.');
   });
 
-  it('sums the steps into receipt tokens, adding back the cached input and the reasoning output', () => {
-    const out = new OpencodeOutput();
-    for (const line of RUN) out.line(line);
-    // What the server sent: prompt 100 (30 cached) + 150, completion 20 (4 reasoning) + 5.
-    expect(opencodeUsage(out.steps)).toEqual({ input: 250, output: 25, thinking: 4, cache_read: 30, cache_write: 0 });
-    expect(opencodeCost(out.steps)).toBeCloseTo(0.0008375, 10);
+  it("gives each step's usage with opencode's own cost, and a result once a step ends without tool calls", () => {
+    const rest = events().filter((e) => e.type !== 'progress');
+    expect(rest).toEqual([
+      // What the server sent: prompt 100 (30 cached), completion 20 (4 reasoning).
+      { type: 'usage', usage: { input: 100, output: 20, thinking: 4, cache_read: 30, cache_write: 0 }, costUsd: 0.0004125 },
+      { type: 'usage', usage: { input: 150, output: 5, thinking: 0, cache_read: 0, cache_write: 0 }, costUsd: 0.000425 },
+      { type: 'result', result: { ok: true } },
+    ]);
   });
 
-  it('leaves usage null when no step finished, and a step without a count makes that count null', () => {
-    expect(opencodeUsage([])).toEqual({ input: null, output: null });
-    expect(opencodeUsage([{ reason: 'stop', tokens: { input: 5 }, cost: undefined }])).toMatchObject({ input: 5, output: null, cache_read: null });
-    expect(opencodeCost([{ reason: 'stop', tokens: undefined, cost: undefined }])).toBeNull();
+  it('leaves a count the step did not report null', () => {
+    expect(stepUsage({ input: 5 })).toEqual({ input: 5, output: null, thinking: null, cache_read: null, cache_write: null });
+    expect(stepUsage(undefined)).toBeUndefined();
   });
 
-  it('a run whose last step asked for tools, or that printed an error, did not finish', () => {
-    const out = new OpencodeOutput();
-    out.line(RUN[3]!);
-    expect(out.finished).toBe(false);
-  });
-});
-
-describe('opencodeHttpFailure', () => {
-  it("classifies the error event's status and provider body", () => {
-    const out = new OpencodeOutput();
-    out.line(
-      '{"type":"error","timestamp":1,"sessionID":"s","error":{"name":"APIError","data":{"message":"Incorrect API key provided: k123.","statusCode":401,"isRetryable":false,"responseBody":"{\\"error\\":{\\"message\\":\\"Incorrect API key provided: k123.\\",\\"type\\":\\"invalid_request_error\\",\\"code\\":\\"invalid_api_key\\"}}"}}}',
-    );
-    expect(out.finished).toBe(false);
-    expect(opencodeHttpFailure(out)).toMatchObject({ code: 'PAS_ERR_LLM_AUTH', status: 401 });
-  });
-
-  it('counts stream errors in the log as retries and classifies the last one by its text', () => {
-    const out = new OpencodeOutput();
-    const log = (msg: string) =>
-      `timestamp=2026-11-30T06:10:20.534Z level=ERROR run=dc message="stream error" providerID=pas modelID=gpt-4o session.id=ses_1 small=false agent=build mode=primary error.error="AI_APICallError: ${msg}"`;
-    expect(out.logLine('timestamp=x level=INFO run=dc message=loop step=0')).toEqual([]);
-    expect(out.logLine(log('Rate limit reached for gpt-4o'))).toEqual([{ kind: 'retry', attempt: 1, message: 'AI_APICallError: Rate limit reached for gpt-4o' }]);
-    expect(opencodeHttpFailure(out)).toMatchObject({ code: 'PAS_ERR_LLM_RATE_LIMITED' });
-    out.logLine(log('The engine is currently overloaded, please try again later.'));
-    expect(out.streamErrors).toBe(2);
-    expect(opencodeHttpFailure(out)).toMatchObject({ code: 'PAS_ERR_LLM_OVERLOADED' });
-  });
-
-  it('finds no HTTP failure in a run without model errors', () => {
-    const out = new OpencodeOutput();
-    for (const line of RUN) out.line(line);
-    expect(opencodeHttpFailure(out)).toBeUndefined();
+  it("reads an error event's status and message as a failed result", () => {
+    const line = JSON.parse(
+      '{"type":"error","timestamp":1,"sessionID":"s","error":{"name":"APIError","data":{"message":"Incorrect API key provided: k123.","statusCode":401,"isRetryable":false,"responseBody":"{}"}}}',
+    ) as unknown;
+    expect(opencodeLineEvents(line)).toEqual([{ type: 'result', result: { ok: false, message: 'Incorrect API key provided: k123.', httpStatus: 401 } }]);
   });
 });
 
-describe('opencodeInvocation', () => {
-  const ctx = {
+describe('opencodeLogEvents', () => {
+  const log = (msg: string) =>
+    `timestamp=2026-11-30T06:10:20.534Z level=ERROR run=dc message="stream error" providerID=pas modelID=gpt-4o session.id=ses_1 small=false agent=build mode=primary error.error="AI_APICallError: ${msg}"`;
+
+  it('reads a failed model call in the log as a retry and an HTTP error, the status from its text', () => {
+    expect(opencodeLogEvents(log('Rate limit reached for gpt-4o'))).toEqual([
+      { type: 'progress', progress: { kind: 'retry', status: 429, text: 'Rate limit reached for gpt-4o' } },
+      { type: 'http.error', status: 429, message: 'Rate limit reached for gpt-4o' },
+    ]);
+    expect(opencodeLogEvents(log('The engine is currently overloaded, please try again later.'))[1]).toMatchObject({ status: 529 });
+    expect(opencodeLogEvents(log('Incorrect API key provided: sk-x.'))[1]).toMatchObject({ status: 401 });
+    expect(opencodeLogEvents(log('The server had an error while processing your request.'))[1]).toMatchObject({ status: 500 });
+  });
+
+  it('ignores every other log line', () => {
+    expect(opencodeLogEvents('timestamp=x level=INFO run=dc message=loop step=0')).toEqual([]);
+    expect(opencodeLogEvents('timestamp=x level=WARN message="background dependency install failed"')).toEqual([]);
+  });
+});
+
+describe('opencodePlan', () => {
+  const ctx: AgentRunContext = {
     worktree: '/w',
     home: '/h',
-    tmpdir: '/h/tmp',
-    baseEnv: { PATH: '/usr/bin' },
+    tmp: '/h/tmp',
     prompt: '-x starts like a flag',
-    endpoint: { provider: 'openai', model: 'gpt-4o', kind: 'openai' as const, baseUrl: 'http://127.0.0.1:9/v1', apiKey: 'sk-secret', price: { input_per_mtok: 2.5, output_per_mtok: 10, cache_read_per_mtok: 1.25 } },
+    endpoint: { provider: 'openai', model: 'gpt-4o', kind: 'openai', baseUrl: 'http://127.0.0.1:9/v1', apiKey: 'sk-secret', price: { input_per_mtok: 2.5, output_per_mtok: 10, cache_read_per_mtok: 1.25 } },
+    maxTurns: 10,
     maxRetries: 0,
+    verify: undefined,
+    settings: {},
   };
 
   it('configures one OpenAI-compatible provider inline, with the key only in its own variable', () => {
-    const inv = opencodeInvocation(ctx);
+    const inv = opencodePlan(ctx);
     expect(inv.args).toEqual(['run', '--print-logs', '--format', 'json', '-m', 'pas/gpt-4o', '--', '-x starts like a flag']);
     const config = JSON.parse(inv.env.OPENCODE_CONFIG_CONTENT!);
     expect(config.provider.pas).toMatchObject({ npm: '@ai-sdk/openai-compatible', options: { baseURL: 'http://127.0.0.1:9/v1', apiKey: `{env:${OPENCODE_KEY_ENV}}` } });
@@ -100,10 +93,6 @@ describe('opencodeInvocation', () => {
     expect(inv.env.OPENCODE_CONFIG_CONTENT).not.toContain('sk-secret');
     expect(inv.env[OPENCODE_KEY_ENV]).toBe('sk-secret');
     expect(inv.env).toMatchObject({
-      HOME: '/h',
-      TMPDIR: '/h/tmp',
-      XDG_CONFIG_HOME: '/h/config',
-      XDG_DATA_HOME: '/h/data',
       OPENCODE_DISABLE_AUTOUPDATE: '1',
       OPENCODE_DISABLE_MODELS_FETCH: '1',
       OPENCODE_DISABLE_PROJECT_CONFIG: '1',
@@ -116,12 +105,7 @@ describe('opencodeInvocation', () => {
     expect(opencodeBaseUrl('openai', 'https://api.openai.com/v1/')).toBe('https://api.openai.com/v1');
   });
 
-  it('refuses a model it is not run against', () => {
-    try {
-      opencodeInvocation({ ...ctx, endpoint: { ...ctx.endpoint, kind: 'google' } });
-      expect.unreachable();
-    } catch (err) {
-      expect(isPasError(err, 'PAS_ERR_LLM_UNKNOWN_MODEL')).toBe(true);
-    }
+  it('is run against OpenAI-compatible endpoints only', () => {
+    expect(opencodeSpec.kinds).toEqual(['openai', 'ollama']);
   });
 });
