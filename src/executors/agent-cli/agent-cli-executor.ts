@@ -161,7 +161,8 @@ async function runAgentCli(options: AgentCliExecutorOptions, input: ExecutorInpu
       throw withPartialOutcome(err, spent);
     }
 
-    const cost = report.costUsd ?? (report.tokens ? callCost(endpoint.kind, price, report.tokens) : 0);
+    // A model models.yaml says is free costs nothing, whatever the CLI's own price table claims.
+    const cost = priceIsFree(price) ? 0 : (report.costUsd ?? (report.tokens ? callCost(endpoint.kind, price, report.tokens) : 0));
     if (budget && cost > 0) budget.spend.add(today(), roundUsd(cost));
     const tokens = report.tokens && spent.tokens ? addUsage(spent.tokens, report.tokens) : (report.tokens ?? spent.tokens);
     const outputTail = redactSecrets(tailLines(report.process.stderrTail || report.process.stdoutTail, AGENT_OUTPUT_TAIL_LINES), source);
