@@ -8,7 +8,7 @@ import type { ResolvedProgrammer } from '../config/load-config.ts';
 import type { CmdAllowlist, FsAllowlist } from '../config/schemas.ts';
 import { PasError, toErrorData } from '../errors.ts';
 import type { LlmClient, Receipt } from '../llm/types.ts';
-import { partialOutcomeOf, withPartialOutcome, type Executor, type ExecutorOutcome } from './executor.ts';
+import { partialOutcomeOf, withPartialOutcome, type Executor, type ExecutorOutcome, type TaskProgress } from './executor.ts';
 import { runAllowedCommand } from './command-runner.ts';
 import { FsGuard } from './fs-guard.ts';
 import {
@@ -45,6 +45,8 @@ export interface RunProgrammerTaskInput {
   keepWorktree?: boolean;
   /** What a task's `verify` command may be; without it a task that asks to verify fails. */
   cmdAllowlist?: CmdAllowlist;
+  /** Hears the executor's progress as it runs (the feed's `progress` messages). */
+  onProgress?: (progress: TaskProgress) => void;
 }
 
 const ZERO_KPI: Kpi = { files_changed: 0, lines_added: 0, lines_removed: 0 };
@@ -103,6 +105,7 @@ export async function runProgrammerTask(input: RunProgrammerTaskInput): Promise<
       signal: controller.signal,
       llm: input.llm,
       ...(log ? { log } : {}),
+      ...(input.onProgress ? { onProgress: input.onProgress } : {}),
     });
     checkpoint();
 

@@ -1,119 +1,140 @@
 /**
- * Drives one agent-CLI executor through the whole programmer pipeline (worktree → the real CLI
- * binary → allowlist check → commit → receipt) against a local scripted wire server, recording
- * progress, receipts and what the breakers heard. The CLIs come from test/agent-clis
- * (`npm ci --prefix test/agent-clis`, which .ci/run does).
+ * Runs one programmer task through an agent-CLI executor and the real pipeline (worktree →
+ * real CLI binary → allowlist check → commit → receipt) against the fake agent provider, with a
+ * real breaker registry. Collects receipts and progress events.
  */
 import { existsSync } from 'node:fs';
-import { readdir, readlink } from 'node:fs/promises';
+import { readdir } from 'node:fs/promises';
 import path from 'node:path';
-import type { ErrorData, TaskResult, TaskSpec } from '../../machines/domain.ts';
+import type { TaskResult, TaskSpec } from '../../machines/domain.ts';
 import type { ResolvedProgrammer } from '../../src/config/load-config.ts';
 import type { FsAllowlist, ModelsConfigFile } from '../../src/config/schemas.ts';
 import { createAgentCliExecutor, type AgentCliSettings } from '../../src/executors/agent-cli/agent-cli-executor.ts';
 import type { AgentCliSpec } from '../../src/executors/agent-cli/agent-cli-spec.ts';
 import type { TaskProgress } from '../../src/executors/executor.ts';
 import { runProgrammerTask } from '../../src/executors/run-task.ts';
-import type { BreakerGate, LlmClient, Receipt } from '../../src/llm/types.ts';
+import type { LlmClient, Receipt } from '../../src/llm/types.ts';
+import { BreakerRegistry } from '../../src/runtime/breaker-registry.ts';
+import type { CmdAllowlist } from '../../src/config/schemas.ts';
+import type { FakeAgentProvider } from './fake-agent-provider.ts';
 import type { TempRepo } from './git-fixtures.ts';
 
-export const AGENT_CLI_BIN = path.resolve(import.meta.dirname, '../agent-clis/node_modules/.bin');
+export const AGENT_FS_ALLOWLIST: FsAllowlist = { read: ['**/*'], write: ['src/**', '*.md', '*.txt'], deny: ['**/.env'] };
+export const AGENT_CMD_ALLOWLIST: CmdAllowlist = { timeout_s: 60, commands: [{ name: 'node-test', program: 'node', args: ['--test'], allow_extra_args: true }] };
 
-/** The pinned CLI's binary; a clear error when test/agent-clis is not installed. */
-export function agentCliBinary(name: 'claude' | 'codex' | 'gemini' | 'opencode'): string {
-  const file = path.join(AGENT_CLI_BIN, name);
-  if (!existsSync(file)) throw new Error(`${file} is missing: run \`npm ci --prefix test/agent-clis\` (the agent CLIs the executor tests drive)`);
-  return file;
-}
-
-/** Pids of processes whose working directory is inside `dir`. */
-export async function processesUnder(dir: string): Promise<number[]> {
-  const pids: number[] = [];
-  for (const name of await readdir('/proc')) {
-    if (!/^\d+$/.test(name)) continue;
-    try {
-      const cwd = await readlink(`/proc/${name}/cwd`);
-      if (cwd === dir || cwd.startsWith(dir + path.sep)) pids.push(Number(name));
-    } catch {
-      // gone, or not ours to read
-    }
-  }
-  return pids;
-}
-
-export interface BreakerRecord {
-  ref: string;
-  outcome: 'success' | 'failure';
-  error?: ErrorData;
-}
-
-export function recordingBreakers(): BreakerGate & { records: BreakerRecord[] } {
-  const records: BreakerRecord[] = [];
+/** models.yaml pointing every provider at the fake server; prices so cost can be checked. */
+export function agentModels(provider: FakeAgentProvider): ModelsConfigFile {
   return {
-    records,
-    admit: () => 'allow',
-    record: (ref, outcome, _probe, error) => void records.push({ ref, outcome, ...(error ? { error } : {}) }),
-    abandonProbe: () => {},
-    state: () => 'closed',
-    failures: (ref) => records.filter((r) => r.ref === ref && r.outcome === 'failure').length,
+    providers: {
+      anthropic: {
+        base_url: provider.origin,
+        api_key_env: 'TEST_ANTHROPIC_KEY',
+        timeout_s: 60,
+        models: {
+          'claude-primary': { input_per_mtok: 3, output_per_mtok: 15, cache_read_per_mtok: 0.3, cache_write_per_mtok: 3.75 },
+          'claude-backup': { input_per_mtok: 1, output_per_mtok: 5 },
+        },
+      },
+      openai: {
+        base_url: provider.openaiUrl,
+        api_key_env: 'TEST_OPENAI_KEY',
+        timeout_s: 60,
+        models: {
+          'gpt-primary': { input_per_mtok: 2.5, output_per_mtok: 10, cache_read_per_mtok: 1.25 },
+          'gpt-backup': { input_per_mtok: 0.15, output_per_mtok: 0.6 },
+        },
+      },
+    },
   };
 }
 
-const noLlm: LlmClient = {
-  call: () => Promise.reject(new Error('an agent-CLI executor must not call the LLM client')),
-};
-
-export interface AgentTaskOptions {
-  spec: AgentCliSpec;
-  settings: AgentCliSettings;
-  fixture: TempRepo;
-  models: ModelsConfigFile;
-  fsAllowlist: FsAllowlist;
-  programmer: ResolvedProgrammer;
-  env: NodeJS.ProcessEnv;
-  task?: Partial<TaskSpec> & { instruction: string; files: string[] };
-  signal?: AbortSignal;
-  runsDir: string;
-}
+export const AGENT_TEST_ENV = { TEST_ANTHROPIC_KEY: 'sk-ant-agent-test-4f1e', TEST_OPENAI_KEY: 'sk-openai-agent-test-9c2d' };
 
 export interface AgentTaskRun {
   result: TaskResult;
   receipts: Receipt[];
   progress: TaskProgress[];
-  breakers: BreakerRecord[];
+  breakers: BreakerRegistry;
+  runsDir: string;
 }
 
-export async function runAgentTask(options: AgentTaskOptions): Promise<AgentTaskRun> {
+export interface AgentTaskOptions {
+  spec: AgentCliSpec;
+  binary: string;
+  provider: FakeAgentProvider;
+  fixture: TempRepo;
+  primary: string;
+  backup?: string;
+  instruction?: string;
+  files?: string[];
+  settings?: Partial<AgentCliSettings>;
+  task?: Partial<TaskSpec>;
+  signal?: AbortSignal;
+  breakers?: BreakerRegistry;
+  onProgress?: (p: TaskProgress) => void;
+}
+
+const noLlm: LlmClient = { call: () => Promise.reject(new Error('an agent-CLI executor must not call the LLM client')) };
+
+export function testBreakers(): BreakerRegistry {
+  return new BreakerRegistry({ enabled: true, failureThreshold: 3, windowMs: 300_000, cooldownMs: 120_000 });
+}
+
+export async function runAgentTask(o: AgentTaskOptions): Promise<AgentTaskRun> {
   const receipts: Receipt[] = [];
   const progress: TaskProgress[] = [];
-  const breakers = recordingBreakers();
+  const breakers = o.breakers ?? testBreakers();
+  const runsDir = path.join(o.fixture.root, 'agent-runs');
   const executor = createAgentCliExecutor({
-    spec: options.spec,
-    settings: options.settings,
-    fsAllowlist: options.fsAllowlist,
-    models: options.models,
-    runsDir: options.runsDir,
+    spec: o.spec,
+    settings: { binary: o.binary, timeout_s: 120, stall_timeout_s: 120, max_turns: 10, max_retries: 0, ...o.settings },
+    fsAllowlist: AGENT_FS_ALLOWLIST,
+    models: agentModels(o.provider),
+    runsDir,
     breakers,
-    env: options.env,
-    failover: true,
-    killGraceMs: 500,
+    env: { PATH: process.env.PATH, LANG: 'C.UTF-8', ...AGENT_TEST_ENV },
+    killGraceMs: 300,
   });
-  const tracked = {
-    ...executor,
-    run: (input: Parameters<typeof executor.run>[0]) => executor.run({ ...input, onProgress: (p: TaskProgress) => progress.push(p) }),
+  const programmer: ResolvedProgrammer = {
+    id: 'Prog-006',
+    port: 6156,
+    parent: 'Mgr-Code-01',
+    primary: o.primary,
+    ...(o.backup ? { backup: o.backup } : {}),
+    capabilities: [],
+    executor: o.spec.name,
+    timeoutMs: 300_000,
+    free: false,
   };
-  const { instruction, files, ...taskRest } = options.task ?? { instruction: 'Edit the file.', files: [] };
   const result = await runProgrammerTask({
-    task: { id: 't1', jobId: 'job1', managerId: 'Mgr-Code-01', replyTo: 'Mgr-Code-01', instruction, files, ...taskRest },
-    programmer: options.programmer,
-    repo: options.fixture.repo,
-    workspacesDir: options.fixture.workspacesDir,
-    executor: tracked,
+    task: {
+      id: 't1',
+      jobId: 'job1',
+      managerId: 'Mgr-Code-01',
+      replyTo: 'Mgr-Code-01',
+      instruction: o.instruction ?? 'Create src/greeting.txt saying hello.',
+      files: o.files ?? ['src/greeting.txt'],
+      ...o.task,
+    },
+    programmer,
+    repo: o.fixture.repo,
+    workspacesDir: o.fixture.workspacesDir,
+    executor,
     llm: noLlm,
     receipts: { append: (r) => void receipts.push(r) },
-    runId: 'run-cli',
-    fsAllowlist: options.fsAllowlist,
-    ...(options.signal ? { signal: options.signal } : {}),
+    runId: 'run-agent',
+    fsAllowlist: AGENT_FS_ALLOWLIST,
+    cmdAllowlist: AGENT_CMD_ALLOWLIST,
+    onProgress: (p) => {
+      progress.push(p);
+      o.onProgress?.(p);
+    },
+    ...(o.signal ? { signal: o.signal } : {}),
   });
-  return { result, receipts, progress, breakers: breakers.records };
+  return { result, receipts, progress, breakers, runsDir };
+}
+
+/** What is left in the runs folder (each run's private home must be gone). */
+export async function leftoverRuns(runsDir: string): Promise<string[]> {
+  return existsSync(runsDir) ? readdir(runsDir) : [];
 }

@@ -227,7 +227,12 @@ async function runAgentCli(options: AgentCliExecutorOptions, input: ExecutorInpu
       );
     }
 
-    const edited = await checkChanges(input.worktree, guard, report.written);
+    let edited: string[];
+    try {
+      edited = await checkChanges(input.worktree, guard, report.written);
+    } catch (err) {
+      throw withPartialOutcome(err, spent);
+    }
     if (edited.length === 0) {
       throw withPartialOutcome(
         new PasError('PAS_ERR_AGENT_CLI_NO_EDITS', `${spec.name} (${ref}) reported success but changed no file`, { details: { executor: spec.name, model: ref } }),
@@ -408,6 +413,8 @@ export async function checkChanges(worktree: string, guard: FsGuard, written: re
         details: { path: raw, reason: 'outside the worktree' },
       });
     }
+    // Inside by name, but maybe through a symlinked folder that leads out.
+    await guard.resolve(rel.split(path.sep).join('/'), 'write');
   }
   const changed = await changedPaths(worktree);
   for (const rel of changed) await guard.resolve(rel, 'write');

@@ -15,7 +15,7 @@ import { DEMO_MODULES, DEMO_TASK, demoCassette, documentedSource } from '../../.
 import { createScriptedAdapter } from '../../../src/llm/providers/scripted-adapter.ts';
 import type { TransitionRecord } from '../../../src/runtime/transition-record.ts';
 import { createDefaultServices } from '../../../src/runtime/default-services.ts';
-import { agentCliBinary } from '../../support/agent-cli-harness.ts';
+import { agentCliBin } from '../../support/agent-cli-bin.ts';
 import { gitOut } from '../../support/git-fixtures.ts';
 import { SHIPPED_CONFIGS } from '../../support/test-config.ts';
 import { startTestTree, type TestTree } from '../../support/test-tree.ts';
@@ -40,7 +40,7 @@ describe('a job on mixed agents', () => {
       executors: ['claude-code', 'codex', 'gemini-cli', 'native'],
       count: DEMO_MODULES.length,
       origin: agents.server.origin,
-      binaries: { 'claude-code': agentCliBinary('claude'), codex: agentCliBinary('codex'), 'gemini-cli': agentCliBinary('gemini') },
+      binaries: { 'claude-code': agentCliBin('claude'), codex: agentCliBin('codex'), 'gemini-cli': agentCliBin('gemini') },
     });
     process.env[DEMO_KEY_ENV] = DEMO_KEY;
     tree = await startTestTree({ config, services: createDefaultServices({ offline: true, scripted }) });

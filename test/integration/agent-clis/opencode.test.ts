@@ -14,11 +14,12 @@ import { opencodeSpec } from '../../../src/executors/agent-cli/opencode.ts';
 import { callCost } from '../../../src/llm/prices.ts';
 import { requestCwd } from '../../../src/llm/wire/scripted-tool-calls.ts';
 import type { WireRequest } from '../../../src/llm/wire/wire-turn.ts';
-import { agentCliBinary, processesUnder, runAgentTask } from '../../support/agent-cli-harness.ts';
+import { agentCliBin } from '../../support/agent-cli-bin.ts';
+import { processesUnder, runAgentTask } from '../../support/wire-task-harness.ts';
 import { createTempRepo, gitOut, waitFor, type TempRepo } from '../../support/git-fixtures.ts';
 import { startScriptedWireServer, wireError, type ScriptedWireServer, type WireBehaviour } from '../../support/scripted-wire-server.ts';
 
-const OPENCODE = agentCliBinary('opencode');
+const OPENCODE = agentCliBin('opencode');
 const fsAllowlist: FsAllowlist = { read: ['**/*'], write: ['src/**'], deny: ['**/.env'] };
 const GPT4O = { input_per_mtok: 2.5, output_per_mtok: 10, cache_read_per_mtok: 1.25 };
 const MINI = { input_per_mtok: 0.15, output_per_mtok: 0.6, cache_read_per_mtok: 0.075 };

@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../../src/config/load-config.ts';
 import { buildTopology } from '../../../src/runtime/topology.ts';
-import { AGENT_CLI_BIN } from '../../support/agent-cli-harness.ts';
+import { AGENT_CLI_BIN_DIR } from '../../support/agent-cli-bin.ts';
 import { freePortOffset } from '../../support/ports.ts';
 import { SHIPPED_CONFIGS } from '../../support/test-config.ts';
 
@@ -70,7 +70,7 @@ describe('pas demo --executors', () => {
     const topology = buildTopology(loadConfig(SHIPPED_CONFIGS));
     const offset = await freePortOffset([topology.gatewayPort, ...topology.agents.map((a) => a.port)]);
     const { code, stdout, stderr } = await pas(['demo', '--executors', 'claude-code,codex', '--port-offset', String(offset), '--data-dir', dataDir], {
-      PATH: `${AGENT_CLI_BIN}${path.delimiter}${pathWithoutClis()}`,
+      PATH: `${AGENT_CLI_BIN_DIR}${path.delimiter}${pathWithoutClis()}`,
     });
     expect(code, stdout + stderr).toBe(0);
     expect(stdout).toContain('6/6 modules documented');
