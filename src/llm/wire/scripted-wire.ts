@@ -27,7 +27,7 @@ export function estimateTokens(text: string): number {
 }
 
 function estimatedUsage(request: WireRequest, replyText: string): WireUsage {
-  return { input: estimateTokens([request.system, ...request.userTexts].join('\n')), output: Math.max(1, estimateTokens(replyText)) };
+  return { input: estimateTokens([request.system, ...request.userTexts].filter(Boolean).join('\n')), output: Math.max(1, estimateTokens(replyText)) };
 }
 
 export type ScriptedWire = (route: WireRoute, body: unknown, call?: ScriptedWireCall) => Promise<WireReply>;
