@@ -10,6 +10,7 @@ import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import { WebSocket, WebSocketServer, type RawData } from 'ws';
 import type { AgentRole } from '../../machines/domain.ts';
+import type { ProgressInput, ProgressRecord } from '../runtime/progress-board.ts';
 import { agentTree, type AgentTree, type TransitionRecord, type TreeNode } from '../runtime/transition-record.ts';
 
 export type TransitionInput = Omit<TransitionRecord, 'seq' | 'v' | 'type' | 'ts'> & { ts?: string };
@@ -58,6 +59,7 @@ export interface HelloMessage {
 export const WS_CLOSE_TOO_SLOW = 1013;
 export const WS_CLOSE_GOING_AWAY = 1001;
 
+const PROGRESS_KINDS: ReadonlySet<string> = new Set(['tool', 'file', 'command', 'retry', 'message']);
 const ROLES: ReadonlySet<AgentRole> = new Set<AgentRole>(['architect', 'director', 'manager', 'programmer', 'breaker']);
 
 interface Client {
@@ -140,12 +142,47 @@ export class FeedHub {
     if (typeof input.taskId === 'string') clean.taskId = input.taskId;
     if (typeof input.error === 'string') clean.error = input.error;
 
-    this.seq = clean.seq;
-    this.published += 1;
-    const text = JSON.stringify(clean);
-    this.hold({ seq: clean.seq, text });
-    for (const client of this.clients) this.sendLive(client, text);
+    this.emit(clean);
     return clean;
+  }
+
+  /**
+   * Stamp the next seq on a task's progress (a coding agent's tool call, file, command, retry or
+   * message) and send it like a transition: same seq series, same ring, same `?since=N` replay.
+   * Only the known fields are kept.
+   */
+  publishProgress(record: ProgressInput): ProgressRecord {
+    const input = record as unknown as Record<string, unknown>;
+    const kind = requireString(input, 'kind');
+    if (!PROGRESS_KINDS.has(kind)) throw new TypeError(`progress record kind "${kind}" is not one of ${[...PROGRESS_KINDS].join(', ')}`);
+    const clean: ProgressRecord = {
+      v: 1,
+      type: 'progress',
+      seq: this.seq + 1,
+      ts: typeof input.ts === 'string' && input.ts.length > 0 ? input.ts : this.now().toISOString(),
+      agentId: requireString(input, 'agentId'),
+      role: 'programmer',
+      jobId: requireString(input, 'jobId'),
+      taskId: requireString(input, 'taskId'),
+      kind: kind as ProgressRecord['kind'],
+    };
+    for (const field of ['tool', 'path', 'change', 'command', 'text'] as const) {
+      if (typeof input[field] === 'string') clean[field] = input[field] as string;
+    }
+    for (const field of ['attempt', 'status'] as const) {
+      if (typeof input[field] === 'number') clean[field] = input[field] as number;
+    }
+    if (typeof input.exitCode === 'number' || input.exitCode === null) clean.exitCode = input.exitCode as number | null;
+    this.emit(clean);
+    return clean;
+  }
+
+  private emit(record: { seq: number }): void {
+    this.seq = record.seq;
+    this.published += 1;
+    const text = JSON.stringify(record);
+    this.hold({ seq: record.seq, text });
+    for (const client of this.clients) this.sendLive(client, text);
   }
 
   /** Serve the feed on `path` of this server's upgrade requests; other paths are left alone. */

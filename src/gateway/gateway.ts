@@ -173,6 +173,7 @@ export async function startGateway(runtime: Runtime, options: GatewayOptions = {
       metrics.onTransition(hub.publish(rest));
     }),
     wireMetrics(runtime, metrics),
+    runtime.progress.onProgress((entry) => hub.publishProgress(entry)),
   ];
 
   const apps: FastifyInstance[] = [];

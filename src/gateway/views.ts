@@ -78,7 +78,12 @@ export function agentHealth(runtime: Runtime, agent: AgentInfo): Record<string, 
   }
 }
 
-export function taskView(task: TaskRecord) {
+/** A task's newest progress entries as the API shows them (no agent/job/task ids: the task holds them). */
+export function activityView(runtime: Runtime, taskId: string, limit = 5) {
+  return runtime.progress.recent(taskId, limit).map(({ agentId: _a, jobId: _j, taskId: _t, role: _r, ...rest }) => rest);
+}
+
+export function taskView(task: TaskRecord, runtime?: Runtime) {
   return {
     task_id: task.id,
     job_id: task.jobId,
@@ -93,6 +98,7 @@ export function taskView(task: TaskRecord) {
     created_at: task.createdAt,
     started_at: task.startedAt,
     finished_at: task.finishedAt,
+    ...(runtime ? { activity: activityView(runtime, task.id) } : {}),
   };
 }
 
@@ -118,7 +124,7 @@ export function jobView(runtime: Runtime, job: JobRecord, withTasks = true) {
     cost_usd: job.outcome?.costUsd ?? null,
     error: job.outcome?.error ?? job.error ?? null,
     receipts: `${runtime.dataDir}/receipts/${runtime.runId}.jsonl`,
-    ...(withTasks ? { tasks: tasks.map(taskView) } : {}),
+    ...(withTasks ? { tasks: tasks.map((t) => taskView(t, runtime)) } : {}),
   };
 }
 

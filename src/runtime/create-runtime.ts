@@ -23,6 +23,7 @@ import { PasError } from '../errors.ts';
 import { openJournal, type Journal, type JobRecord } from '../journal/journal.ts';
 import { BreakerRegistry, type BreakerRef, type Clock } from './breaker-registry.ts';
 import { InspectionBus } from './inspection-bus.ts';
+import { ProgressBoard } from './progress-board.ts';
 import { silentLogger } from './logger.ts';
 import { breakerInput, buildTopology, probeTimeoutMs, type Topology } from './topology.ts';
 import type { TransitionRecord, TreeNode } from './transition-record.ts';
@@ -46,6 +47,8 @@ export interface ServiceContext {
   /** The live primary/backup of every agent (changed from the HMI without a restart). */
   llmSettings: LlmSettings;
   now: () => Date;
+  /** Where executors report what they do while a task runs (the feed's `progress` messages). */
+  progress?: ProgressBoard;
 }
 
 export type LlmSettings = Map<string, { primary: string; backup?: string }>;
@@ -120,6 +123,8 @@ export interface Runtime {
   readonly journal: Journal;
   readonly breakers: BreakerRegistry;
   readonly llmSettings: LlmSettings;
+  /** Live progress of running tasks (feed `progress` messages, the newest few per task). */
+  readonly progress: ProgressBoard;
   readonly system: Actor<typeof pasSystemMachine>;
   tree(): TreeNode[];
   /** Journals the job, then hands it to the Architect (or to `via`: any Director or Manager). */
@@ -184,9 +189,10 @@ export function createRuntime(options: RuntimeOptions): Runtime {
     options.clock,
   );
   const llmSettings = initialLlmSettings(config);
+  const progress = new ProgressBoard({ now });
   const services =
     typeof options.services === 'function'
-      ? options.services({ config, logger, journal, breakers, runId, dataDir, llmSettings, now })
+      ? options.services({ config, logger, journal, breakers, runId, dataDir, llmSettings, now, progress })
       : options.services;
 
   const bus = new InspectionBus(now);
@@ -361,6 +367,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
     journal,
     breakers,
     llmSettings,
+    progress,
     system,
     tree() {
       const nodes: TreeNode[] = topology.agents.map((a) => {

@@ -166,6 +166,7 @@ export function createDefaultServices(options: DefaultServiceOptions = {}) {
         fsAllowlist: config.fsAllowlist,
         cmdAllowlist: config.cmdAllowlist,
         log: logger.child({ agentId: programmerId, role: 'programmer', taskId: task.id }),
+        ...(ctx.progress ? { onProgress: (p) => ctx.progress!.report({ agentId: programmerId, jobId: task.jobId, taskId: task.id }, p) } : {}),
       });
     };
 

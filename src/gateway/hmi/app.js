@@ -161,8 +161,34 @@ const feed = connectFeed({
     if (record.role !== 'breaker' || record.to === 'open') requestRefresh();
     schedule();
   },
+  onProgress(progress) {
+    model.seq = Math.max(model.seq, progress.seq);
+    const node = model.nodes.get(progress.agentId);
+    if (!node || node.role !== 'programmer') return;
+    node.activity = { line: progressLine(progress), ts: progress.ts, taskId: progress.taskId };
+    if (view.cards.has(progress.agentId)) {
+      dirty.cards = true;
+      schedule();
+    }
+  },
   onStatus: paintConnection,
 });
+
+/** One line for a feed `progress` message (what a coding agent just did). */
+function progressLine(p) {
+  switch (p.kind) {
+    case 'file':
+      return `${p.change === 'delete' ? 'deleted' : 'wrote'} ${p.path ?? 'a file'}${p.tool ? ` (${p.tool})` : ''}`;
+    case 'command':
+      return `ran ${p.command ?? 'a command'}${typeof p.exitCode === 'number' ? ` → exit ${p.exitCode}` : ''}`;
+    case 'retry':
+      return `retrying${p.status ? ` after HTTP ${p.status}` : ''}${p.attempt ? ` (attempt ${p.attempt})` : ''}`;
+    case 'tool':
+      return `used ${p.tool ?? 'a tool'}`;
+    default:
+      return `says: ${(p.text ?? '').replace(/\s+/g, ' ').slice(0, 120)}`;
+  }
+}
 
 function paintConnection(status) {
   const box = $('conn');
@@ -511,6 +537,7 @@ function createCard(node) {
       field('Tokens today', c.tokens),
       field('Cost today', c.cost),
       field(node.role === 'manager' ? 'Finished' : 'Tasks', c.extra),
+      ...(node.role === 'programmer' ? [field('Agent activity', (c.activity = h('span', { class: 'agent-activity', 'aria-live': 'polite' })))] : []),
     ),
     c.form,
   );
@@ -603,7 +630,7 @@ function paintCard(id) {
 
   const lane = node.lane ? `${node.lane} lane` : '';
   const caps = health?.capabilities?.length ? health.capabilities.join(', ') : '';
-  setText(c.meta, [node.role === 'manager' ? `reports to ${node.parent}` : `under ${node.parent}`, lane, `port ${node.port}`, caps].filter(Boolean).join(' · '));
+  setText(c.meta, [node.role === 'manager' ? `reports to ${node.parent}` : `under ${node.parent}`, lane, `port ${node.port}`, caps, health?.executor && health.executor !== 'native' ? `runs ${health.executor}` : ''].filter(Boolean).join(' · '));
 
   if (node.role === 'programmer') {
     const task = node.state === 'EXECUTING' && node.jobId ? { job_id: node.jobId, task_id: node.taskId } : health?.task;
@@ -611,6 +638,8 @@ function paintCard(id) {
     const poolEntry = model.pool?.programmers?.find((p) => p.id === id);
     setText(c.queue, fmtInt(poolEntry?.queue_depth ?? 0));
     setText(c.extra, health ? `${fmtInt(health.stats?.completed)} done · ${fmtInt(health.stats?.failed)} failed` : '—');
+    const act = node.activity;
+    if (c.activity) setText(c.activity, act ? `${act.ts.slice(11, 19)} ${act.line}` : '—');
   } else {
     const active = health?.active_jobs ?? [];
     setText(c.work, active.length > 0 ? active.join(', ') : 'none running');
