@@ -8,7 +8,7 @@ import { readdir, readlink } from 'node:fs/promises';
 import path from 'node:path';
 import type { ErrorData, TaskResult, TaskSpec } from '../../machines/domain.ts';
 import type { ResolvedProgrammer } from '../../src/config/load-config.ts';
-import type { FsAllowlist, ModelsConfigFile } from '../../src/config/schemas.ts';
+import type { CmdAllowlist, FsAllowlist, ModelsConfigFile } from '../../src/config/schemas.ts';
 import { createAgentCliExecutor, type AgentCliSettings } from '../../src/executors/agent-cli/agent-cli-executor.ts';
 import type { AgentCliSpec } from '../../src/executors/agent-cli/agent-cli-spec.ts';
 import type { TaskProgress } from '../../src/executors/executor.ts';
@@ -59,6 +59,8 @@ export interface AgentTaskOptions {
   fixture: TempRepo;
   models: ModelsConfigFile;
   fsAllowlist: FsAllowlist;
+  /** What the task's `verify` may be (needed when the task has one). */
+  cmdAllowlist?: CmdAllowlist;
   programmer: ResolvedProgrammer;
   env: NodeJS.ProcessEnv;
   task?: Partial<TaskSpec> & { instruction: string; files: string[] };
@@ -100,6 +102,7 @@ export async function runAgentTask(options: AgentTaskOptions): Promise<AgentTask
     runId: 'run-cli',
     fsAllowlist: options.fsAllowlist,
     onProgress: (p) => void progress.push(p),
+    ...(options.cmdAllowlist ? { cmdAllowlist: options.cmdAllowlist } : {}),
     ...(options.signal ? { signal: options.signal } : {}),
   });
   return { result, receipts, progress, breakers: breakers.records };

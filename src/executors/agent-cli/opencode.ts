@@ -3,7 +3,8 @@
  * --format json -m pas/<model> -- <prompt>` in the worktree, with its whole config inline
  * (`OPENCODE_CONFIG_CONTENT`): one OpenAI-compatible provider `pas` at the model's base URL
  * (an Ollama model at its `/v1`), with models.yaml's prices so opencode's own `cost` is PAS's;
- * edits and shell allowed, web fetches and other folders refused; the title request, sharing,
+ * edits allowed, the shell only for the task's verify command, web fetches and other folders
+ * refused, at most `max_turns` steps; the title request, sharing,
  * auto-update, LSP downloads, plugins, the project's own opencode config and Claude Code
  * imports off. opencode tries an npm install of its plugin package at start: npm is told to
  * stay offline (`npm_config_offline`), so that fails at once instead of waiting on a network.
@@ -22,6 +23,13 @@ export const OPENCODE_KEY_ENV = 'PAS_OPENCODE_API_KEY';
 export function opencodeBaseUrl(kind: string, baseUrl: string): string {
   const trimmed = baseUrl.replace(/\/+$/, '');
   return kind === 'ollama' && !trimmed.endsWith('/v1') ? `${trimmed}/v1` : trimmed;
+}
+
+/** Shell commands: none, or the task's verify command alone (the last matching rule wins). */
+export function bashPermission(verify: readonly string[] | undefined): string | Record<string, string> {
+  if (!verify || verify.length === 0) return 'deny';
+  const command = verify.join(' ');
+  return { '*': 'deny', [command]: 'allow', [`${command} *`]: 'allow' };
 }
 
 export function opencodeConfig(ctx: AgentRunContext): Record<string, unknown> {
@@ -48,8 +56,8 @@ export function opencodeConfig(ctx: AgentRunContext): Record<string, unknown> {
         models: { [endpoint.model]: model },
       },
     },
-    permission: { edit: 'allow', bash: 'allow', webfetch: 'deny', external_directory: 'deny' },
-    agent: { title: { disable: true } },
+    permission: { edit: 'allow', bash: bashPermission(ctx.verify), webfetch: 'deny', external_directory: 'deny' },
+    agent: { title: { disable: true }, build: { steps: ctx.maxTurns } },
     autoupdate: false,
     share: 'disabled',
     plugin: [],

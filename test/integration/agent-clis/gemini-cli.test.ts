@@ -8,7 +8,7 @@ import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ResolvedProgrammer } from '../../../src/config/load-config.ts';
-import type { FsAllowlist, ModelsConfigFile } from '../../../src/config/schemas.ts';
+import type { CmdAllowlist, FsAllowlist, ModelsConfigFile } from '../../../src/config/schemas.ts';
 import { geminiCliSpec } from '../../../src/executors/agent-cli/gemini-cli.ts';
 import { callCost } from '../../../src/llm/prices.ts';
 import { requestCwd } from '../../../src/llm/wire/scripted-tool-calls.ts';
@@ -20,6 +20,8 @@ import { startScriptedWireServer, wireError, type ScriptedWireServer, type WireB
 
 const GEMINI = agentCliBin('gemini');
 const fsAllowlist: FsAllowlist = { read: ['**/*'], write: ['src/**'], deny: ['**/.env'] };
+/** The task's verify command: the one shell command the CLI may run. */
+const cmdAllowlist: CmdAllowlist = { timeout_s: 30, commands: [{ name: 'git-status', program: 'git', args: ['status', '--short'], allow_extra_args: false }] };
 const PRO = { input_per_mtok: 1.25, output_per_mtok: 10, cache_read_per_mtok: 0.31 };
 const FLASH = { input_per_mtok: 0.3, output_per_mtok: 2.5, cache_read_per_mtok: 0.075 };
 
@@ -62,6 +64,7 @@ function editingModel(usage = { first: { input: 1200, output: 80, cacheRead: 200
           toolCalls: [
             { name: 'replace', input: { file_path: path.join(cwd, 'src/math.js'), old_string: 'export function add(a, b) {\n', new_string: '/** Adds. */\nexport function add(a, b) {\n', instruction: 'Document add.' } },
             { name: 'run_shell_command', input: { command: 'git status --short', description: 'See what changed.' } },
+            { name: 'run_shell_command', input: { command: 'touch src/forbidden.js', description: 'Not the verify command.' } },
           ],
           usage: usage.first,
         },
@@ -83,7 +86,8 @@ async function run(respond: (request: WireRequest) => WireBehaviour, opts: { tim
     fsAllowlist,
     programmer,
     env: { PATH: process.env.PATH, GEMINI_API_KEY: 'gemini-test-key' },
-    task: { instruction: 'Add a doc comment above add in src/math.js.', files: opts.files ?? ['src/math.js'] },
+    task: { instruction: 'Add a doc comment above add in src/math.js.', files: opts.files ?? ['src/math.js'], verify: ['git', 'status', '--short'] },
+    cmdAllowlist,
     runsDir,
     ...(opts.signal ? { signal: opts.signal } : {}),
   });
@@ -102,9 +106,12 @@ describe('the gemini-cli executor (real Gemini CLI)', { timeout: 180_000 }, () =
     expect(receipt.tokens).toEqual({ input: 2700, output: 100, cache_read: 200, thinking: 12 });
     expect(receipt).toMatchObject({ provider: 'google', model: 'gemini-2.5-pro', used_backup: false, status: 'completed' });
     expect(receipt.cost_usd).toBe(callCost('google', PRO, receipt.tokens));
+    // The verify command ran; any other shell command was refused by Gemini's own policy.
     expect(receipt.kpi.files_changed).toBe(1);
+    expect(await gitOut(fixture!.repo, 'ls-tree', '-r', '--name-only', result.branch!)).not.toContain('forbidden');
     expect(progress).toContainEqual(expect.objectContaining({ kind: 'file', tool: 'replace', path: 'src/math.js' }));
     expect(progress).toContainEqual(expect.objectContaining({ kind: 'command', command: 'git status --short' }));
+    expect(progress.filter((p) => p.kind === 'tool' && p.tool === 'run_shell_command').map((p) => p.text)).toEqual(['run_shell_command success', 'run_shell_command error']);
     // The request was Gemini's, with the key in its header and the model from -m.
     expect(server!.calls[0]!.path).toBe('/v1beta/models/gemini-2.5-pro:streamGenerateContent?alt=sse');
     expect(server!.calls[0]!.headers['x-goog-api-key']).toBe('gemini-test-key');

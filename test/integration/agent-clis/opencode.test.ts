@@ -9,7 +9,7 @@ import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ResolvedProgrammer } from '../../../src/config/load-config.ts';
-import type { FsAllowlist, ModelsConfigFile } from '../../../src/config/schemas.ts';
+import type { CmdAllowlist, FsAllowlist, ModelsConfigFile } from '../../../src/config/schemas.ts';
 import { opencodeSpec } from '../../../src/executors/agent-cli/opencode.ts';
 import { callCost } from '../../../src/llm/prices.ts';
 import { requestCwd } from '../../../src/llm/wire/scripted-tool-calls.ts';
@@ -21,6 +21,8 @@ import { startScriptedWireServer, wireError, type ScriptedWireServer, type WireB
 
 const OPENCODE = agentCliBin('opencode');
 const fsAllowlist: FsAllowlist = { read: ['**/*'], write: ['src/**'], deny: ['**/.env'] };
+/** The task's verify command: the one shell command the CLI may run. */
+const cmdAllowlist: CmdAllowlist = { timeout_s: 30, commands: [{ name: 'git-status', program: 'git', args: ['status', '--short'], allow_extra_args: false }] };
 const GPT4O = { input_per_mtok: 2.5, output_per_mtok: 10, cache_read_per_mtok: 1.25 };
 const MINI = { input_per_mtok: 0.15, output_per_mtok: 0.6, cache_read_per_mtok: 0.075 };
 const SLOW = 180_000;
@@ -56,6 +58,7 @@ function editingModel(request: WireRequest): WireBehaviour {
         toolCalls: [
           { name: 'edit', input: { filePath: path.join(cwd, 'src/math.js'), oldString: 'export function add(a, b) {', newString: '/** Adds. */\nexport function add(a, b) {' } },
           { name: 'bash', input: { command: 'git status --short', description: 'See what changed' } },
+          { name: 'bash', input: { command: 'touch src/forbidden.js', description: 'Not the verify command' } },
         ],
         usage: { input: 3000, output: 90, cacheRead: 1000, thinking: 10 },
       },
@@ -79,7 +82,8 @@ async function run(respond: (request: WireRequest) => WireBehaviour, opts: { tim
     fsAllowlist,
     programmer,
     env: { PATH: process.env.PATH, OPENAI_API_KEY: 'sk-opencode-test' },
-    task: { instruction: 'Add a doc comment above add in src/math.js.', files: ['src/math.js'] },
+    task: { instruction: 'Add a doc comment above add in src/math.js.', files: ['src/math.js'], verify: ['git', 'status', '--short'] },
+    cmdAllowlist,
     runsDir,
     ...(opts.signal ? { signal: opts.signal } : {}),
   });
@@ -100,6 +104,9 @@ describe('the opencode executor (real opencode)', () => {
       expect(receipt.cost_usd).toBeCloseTo(callCost('openai', GPT4O, receipt.tokens), 6);
       expect(progress).toContainEqual(expect.objectContaining({ kind: 'file', tool: 'edit', path: 'src/math.js' }));
       expect(progress).toContainEqual(expect.objectContaining({ kind: 'command', command: 'git status --short', exitCode: 0 }));
+      // Any shell command but the verify command is refused by opencode's own permissions.
+      expect(receipt.kpi.files_changed).toBe(1);
+      expect(await gitOut(fixture!.repo, 'ls-tree', '-r', '--name-only', result.branch!)).not.toContain('forbidden');
       // Chat Completions, streamed with usage, the key as a bearer token; no title request.
       const call = server!.calls[0]!;
       expect(call.path).toBe('/v1/chat/completions');

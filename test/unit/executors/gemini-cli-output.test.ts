@@ -98,14 +98,21 @@ describe('geminiPlan', () => {
 
   it('runs headless in stream-json with the model, and the prompt as one argument', () => {
     const plan = geminiPlan(ctx);
-    expect(plan.args).toEqual(['--prompt=--version is not a flag here', '-o', 'stream-json', '--yolo', '--skip-trust', '-m', 'gemini-2.5-pro']);
+    expect(plan.args).toEqual(['--prompt=--version is not a flag here', '-o', 'stream-json', '--approval-mode', 'auto_edit', '--skip-trust', '-m', 'gemini-2.5-pro']);
     expect(plan.env).toMatchObject({ GOOGLE_GEMINI_BASE_URL: 'http://127.0.0.1:9', GEMINI_API_KEY: 'k-1', GEMINI_TELEMETRY_ENABLED: 'false' });
     expect(plan.args.join(' ')).not.toContain('k-1');
     const settings = JSON.parse(plan.files!['.gemini/settings.json']!);
-    expect(settings).toEqual(geminiSettings(0));
+    expect(settings).toEqual(geminiSettings(0, 10));
+    expect(settings.tools.allowed).toEqual([]);
+    expect(settings.model.maxSessionTurns).toBe(10);
     expect(settings.security.auth.selectedType).toBe('gemini-api-key');
     expect(settings.general).toMatchObject({ maxAttempts: 1, enableAutoUpdate: false });
     expect(settings.privacy.usageStatisticsEnabled).toBe(false);
+  });
+
+  it('allows the verify command as the only shell command', () => {
+    const settings = JSON.parse(geminiPlan({ ...ctx, verify: ['npm', 'test'] }).files!['.gemini/settings.json']!);
+    expect(settings.tools.allowed).toEqual(['run_shell_command(npm test)']);
   });
 
   it('caps its own attempts at max_retries + 1', () => {

@@ -88,7 +88,8 @@ describe('opencodePlan', () => {
     const config = JSON.parse(inv.env.OPENCODE_CONFIG_CONTENT!);
     expect(config.provider.pas).toMatchObject({ npm: '@ai-sdk/openai-compatible', options: { baseURL: 'http://127.0.0.1:9/v1', apiKey: `{env:${OPENCODE_KEY_ENV}}` } });
     expect(config.provider.pas.models['gpt-4o'].cost).toEqual({ input: 2.5, output: 10, cache_read: 1.25 });
-    expect(config.permission).toMatchObject({ edit: 'allow', bash: 'allow' });
+    expect(config.permission).toMatchObject({ edit: 'allow', bash: 'deny', webfetch: 'deny' });
+    expect(config.agent.build.steps).toBe(10);
     expect(config.agent.title.disable).toBe(true);
     expect(inv.env.OPENCODE_CONFIG_CONTENT).not.toContain('sk-secret');
     expect(inv.env[OPENCODE_KEY_ENV]).toBe('sk-secret');
@@ -103,6 +104,11 @@ describe('opencodePlan', () => {
   it("points an Ollama model at Ollama's OpenAI-compatible /v1", () => {
     expect(opencodeBaseUrl('ollama', 'http://127.0.0.1:11434/')).toBe('http://127.0.0.1:11434/v1');
     expect(opencodeBaseUrl('openai', 'https://api.openai.com/v1/')).toBe('https://api.openai.com/v1');
+  });
+
+  it('allows the verify command as the only shell command (the last matching rule wins)', () => {
+    const config = JSON.parse(opencodePlan({ ...ctx, verify: ['npm', 'test'] }).env.OPENCODE_CONFIG_CONTENT!);
+    expect(config.permission.bash).toEqual({ '*': 'deny', 'npm test': 'allow', 'npm test *': 'allow' });
   });
 
   it('is run against OpenAI-compatible endpoints only', () => {
