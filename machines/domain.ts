@@ -76,6 +76,8 @@ export interface TaskSpec {
   executor?: 'aider' | 'native';
   /** A command (argv, in cmd_allowlist.yaml) run in the worktree after the edit; non-zero fails the task. */
   verify?: string[];
+  /** Files the programmer is shown read-only (neighbours from the repository map). */
+  context?: string[];
 }
 
 export interface TaskResult {

@@ -18,6 +18,8 @@ export interface Subtask {
   instruction: string;
   files: string[];
   requires?: string[];
+  /** Neighbouring files shown read-only to the programmer. */
+  context?: string[];
 }
 
 export interface JobPlan {
@@ -117,6 +119,7 @@ export function taskSpecFor(context: Pick<JobContext, 'job' | 'managerId' | 'pla
   const base = baseCommit ?? context.plan?.baseCommit;
   if (base) spec.baseCommit = base;
   if (subtask.requires) spec.requires = subtask.requires;
+  if (subtask.context) spec.context = subtask.context;
   if (context.job.verify) spec.verify = context.job.verify;
   return spec;
 }

@@ -27,7 +27,8 @@ import {
 import { createLlmClient, llmClientOptionsFrom, ReceiptWriter } from '../llm/index.ts';
 import type { LlmClient, ProviderAdapter, Receipt } from '../llm/types.ts';
 import type { RuntimeServices, ServiceContext } from './create-runtime.ts';
-import { fallbackSubtasks, lanePrompt, parseLane, parsePlan, planPrompt } from './planner.ts';
+import { planJobFromRepo } from '../planning/plan-job.ts';
+import { lanePrompt, parseLane } from './planner.ts';
 
 export interface DefaultServiceOptions {
   /** Route every LLM call to the scripted provider (the demo, tests). */
@@ -196,30 +197,7 @@ export function createDefaultServices(options: DefaultServiceOptions = {}) {
         if (!existsSync(path.join(repo, '.git')) && !existsSync(repo)) throw new PasError('PAS_ERR_GIT', `repository ${repo} does not exist`, { details: { field: 'repo' } });
         const baseCommit = await resolveBaseCommit(repo);
         const llmChoice = llmSettings.get(managerId);
-        const plan: JobPlan = { repo, baseCommit, planner: 'fallback', subtasks: fallbackSubtasks(job) };
-        if (!llmChoice) return plan;
-        try {
-          const reply = await llm.call({
-            agentId: managerId,
-            primary: llmChoice.primary,
-            ...(llmChoice.backup ? { backup: llmChoice.backup } : {}),
-            request: { messages: planPrompt(job, maxProgrammers), signal, meta: { agentId: managerId, role: 'manager', jobId: job.id, purpose: 'plan' } },
-          });
-          plan.usage = reply.usage;
-          plan.costUsd = reply.costUsd;
-          const parsed = parsePlan(job, reply.text);
-          if ('subtasks' in parsed) {
-            plan.planner = 'llm';
-            plan.subtasks = parsed.subtasks;
-          } else {
-            plan.planError = parsed.error;
-            logger.warn({ agentId: managerId, jobId: job.id, error: parsed.error }, 'plan reply unusable; one subtask per file');
-          }
-        } catch (err) {
-          plan.planError = toErrorData(err);
-          logger.warn({ agentId: managerId, jobId: job.id, error: plan.planError }, 'plan call failed; one subtask per file');
-        }
-        return plan;
+        return planJobFromRepo({ job, managerId, maxProgrammers, repo, baseCommit, llm, logger, signal, ...(llmChoice ? { llmChoice } : {}) });
       },
 
       async mergeJob({ job, plan, results }, signal): Promise<MergeOutcome> {
