@@ -38,12 +38,29 @@ export function wireError(route: WireRoute, status: 401 | 429 | 500 | 503 | 529)
   if (route === 'gemini-stream' || route === 'gemini-generate') {
     const google: Record<number, [string, string]> = {
       401: ['UNAUTHENTICATED', 'Request had invalid authentication credentials. Expected OAuth 2 access token, login cookie or other valid authentication credential.'],
-      429: ['RESOURCE_EXHAUSTED', 'Resource has been exhausted (e.g. check quota).'],
+      429: ['RESOURCE_EXHAUSTED', ''],
       500: ['INTERNAL', 'An internal error has occurred. Please retry or report in https://developers.generativeai.google/guide/troubleshooting'],
       503: ['UNAVAILABLE', 'The model is overloaded. Please try again later.'],
       529: ['UNAVAILABLE', 'The model is overloaded. Please try again later.'],
     };
     const [grpc, message] = google[status]!;
+    if (status === 429) {
+      // A per-minute limit as Google sends it: which quota, and how long to wait.
+      return {
+        status,
+        body: {
+          error: {
+            code: 429,
+            message: 'You exceeded your current quota, please check your plan and billing details. For more information on this error, head to: https://ai.google.dev/gemini-api/docs/rate-limits.',
+            status: grpc,
+            details: [
+              { '@type': 'type.googleapis.com/google.rpc.QuotaFailure', violations: [{ quotaMetric: 'generativelanguage.googleapis.com/generate_content_free_tier_requests', quotaId: 'GenerateRequestsPerMinutePerProjectPerModel-FreeTier', quotaValue: '10' }] },
+              { '@type': 'type.googleapis.com/google.rpc.RetryInfo', retryDelay: '4s' },
+            ],
+          },
+        },
+      };
+    }
     return { status, body: { error: { code: status, message, status: grpc } } };
   }
   if (route === 'anthropic-messages') {

@@ -202,9 +202,11 @@ async function runAgentCli(options: AgentCliExecutorOptions, input: ExecutorInpu
     const httpStatus = report.result?.httpStatus ?? report.httpStatus ?? (report.result?.ok ? undefined : spec.statusFromExit?.(proc.exitCode, proc.stderrTail));
     if (httpStatus !== undefined && !report.result?.ok) {
       const message = report.result?.message ?? report.httpMessage ?? `HTTP ${httpStatus}`;
-      const code = classifyHttpStatus(endpoint.kind, httpStatus, { message });
+      const retryAfterMs = report.result?.retryAfterMs;
+      // A provider that asks for a wait is rate limiting, not out of quota (classifyHttpStatus).
+      const code = classifyHttpStatus(endpoint.kind, httpStatus, { message, ...(retryAfterMs !== undefined ? { retryDelayMs: retryAfterMs } : {}) });
       const error = new PasError(code, redactSecrets(`${ref} (through ${spec.name}): HTTP ${httpStatus}: ${message}`, source), {
-        details: { provider, model, status: httpStatus, executor: spec.name },
+        details: { provider, model, status: httpStatus, executor: spec.name, ...(retryAfterMs !== undefined ? { retryAfterMs } : {}) },
       });
       const counts = BREAKER_FAILURE_CODES.has(code);
       options.breakers.record(ref, counts ? 'failure' : 'success', probe, counts ? error.toData() : undefined);

@@ -72,6 +72,8 @@ export interface AgentResult {
   httpStatus?: number;
   /** The CLI's own error text. */
   message?: string;
+  /** The wait the provider asked for (Retry-After, Gemini's RetryInfo), when the CLI says. */
+  retryAfterMs?: number;
   /** The assistant's final text. */
   summary?: string;
 }

@@ -64,9 +64,14 @@ export function geminiLineEvents(line: unknown): AgentEvent[] {
       const ok = event.status === 'success';
       const message = typeof error?.message === 'string' ? error.message : undefined;
       const status = message ? statusInMessage(message) : undefined;
+      // A per-minute quota says "Suggested retry after 4s." (from its RetryInfo); a per-day one does not.
+      const retry = message ? /Suggested retry after (\d+(?:\.\d+)?)s/.exec(message) : null;
       const events: AgentEvent[] = [];
       if (stats) events.push({ type: 'usage.total', usage: geminiUsage(stats) });
-      events.push({ type: 'result', result: { ok, ...(status !== undefined ? { httpStatus: status } : {}), ...(message ? { message: cleanMessage(message) } : {}) } });
+      events.push({
+        type: 'result',
+        result: { ok, ...(status !== undefined ? { httpStatus: status } : {}), ...(message ? { message: cleanMessage(message) } : {}), ...(retry ? { retryAfterMs: Math.round(Number(retry[1]) * 1000) } : {}) },
+      });
       return events;
     }
     default:

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { AgentRunContext } from '../../../src/executors/agent-cli/agent-cli-spec.ts';
 import { geminiLineEvents, geminiStatusFromExit, geminiUsage } from '../../../src/executors/agent-cli/gemini-cli-output.ts';
 import { geminiCliSpec, geminiPlan, geminiSettings } from '../../../src/executors/agent-cli/gemini-cli.ts';
+import { classifyHttpStatus } from '../../../src/llm/provider-errors.ts';
 
 // Lines as gemini 0.61.0 printed them (`-o stream-json`) against a local server.
 const RUN = [
@@ -41,6 +42,17 @@ describe('geminiLineEvents', () => {
     expect(geminiLineEvents(line)[1]).toEqual({ type: 'result', result: { ok: false, httpStatus: 529, message: 'Overloaded' } });
     const quota = { type: 'result', status: 'error', error: { type: 'unknown', message: '[API Error: Resource has been exhausted (e.g. check quota).]\nPlease wait and try again later.' } };
     expect(geminiLineEvents(quota)).toEqual([{ type: 'result', result: { ok: false, message: 'Resource has been exhausted (e.g. check quota).' } }]);
+  });
+
+  it("reads Gemini's suggested wait of a per-minute quota, so PAS tells a rate limit from a spent quota", () => {
+    const perMinute = {
+      type: 'result',
+      status: 'error',
+      error: { type: 'unknown', message: '[API Error: You exceeded your current quota, please check your plan and billing details.\nSuggested retry after 4s.]\nPlease wait and try again later.' },
+    };
+    expect(geminiLineEvents(perMinute)).toEqual([{ type: 'result', result: { ok: false, message: 'You exceeded your current quota, please check your plan and billing details.', retryAfterMs: 4000 } }]);
+    expect(classifyHttpStatus('google', 429, { message: 'You exceeded your current quota, please check your plan and billing details.', retryDelayMs: 4000 })).toBe('PAS_ERR_LLM_RATE_LIMITED');
+    expect(classifyHttpStatus('google', 429, { message: 'You exceeded your current quota, please check your plan and billing details.' })).toBe('PAS_ERR_LLM_QUOTA');
   });
 
   it('means nothing for lines that are not JSON objects (warnings, blank lines)', () => {
