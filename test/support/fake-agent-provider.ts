@@ -26,14 +26,19 @@ export interface TurnUsage {
 export type AgentTurn = (
   | /** Create or replace a file (relative: against the CLI's working directory; absolute: as is). */
   { write: { path: string; content: string } }
+  /** Read a file through the CLI's read tool (Claude Code writes an existing file only after reading it). */
+  | { read: string }
   /** Run a shell command through the CLI's shell tool. */
   | { bash: string }
   /** The final answer: plain text, no tool call. */
   | { text: string }
 ) & { usage?: TurnUsage };
 
+/** A turn, or a function of the request's text that gives it (to answer what the prompt asks). */
+export type ScriptedTurn = AgentTurn | ((requestText: string) => AgentTurn);
+
 export type ModelScript =
-  | AgentTurn[]
+  | ScriptedTurn[]
   /** Every request for the model fails with this HTTP status (provider-shaped body). */
   | { fail: number; headers?: Record<string, string> }
   /** Every request is accepted and never answered. */
@@ -143,8 +148,9 @@ export async function startFakeAgentProvider(scripts: Record<string, ModelScript
       return;
     }
     const index = dialect.toolResults(body);
-    const turn = script[Math.min(index, script.length - 1)];
-    if (!turn) throw new Error(`model ${model} has an empty script`);
+    const scripted = script[Math.min(index, script.length - 1)];
+    if (!scripted) throw new Error(`model ${model} has an empty script`);
+    const turn = typeof scripted === 'function' ? scripted(raw) : scripted;
     record.answered = index;
     const usage = { ...DEFAULT_TURN_USAGE, ...turn.usage };
     const total = sent.get(model) ?? { input: 0, output: 0, cacheRead: 0, cacheWrite: 0, thinking: 0 };

@@ -73,6 +73,22 @@ describe('claude-code executor (real Claude Code binary)', () => {
     expect(await leftoverRuns(runsDir)).toEqual([]);
   });
 
+  it('lets Claude Code run the allowlisted verify command and reports it as progress; PAS runs it again before the commit', async () => {
+    await setup({
+      'claude-primary': [
+        { write: { path: 'src/greeting.test.mjs', content: "import test from 'node:test';\ntest('greets', () => {});\n" } },
+        { bash: 'node --test' },
+        { text: 'Wrote the test and ran it.' },
+      ],
+    });
+    const { result, progress } = await run({ primary: 'anthropic/claude-primary', files: ['src/greeting.test.mjs'], task: { verify: ['node', '--test'] } });
+    expect(result.status).toBe('completed');
+    expect(progress).toContainEqual(expect.objectContaining({ kind: 'command', tool: 'Bash', command: 'node --test' }));
+    // The tool result the CLI sent back says the command ran (not that it was refused).
+    const third = provider!.callsTo('claude-primary')[2]!;
+    expect(JSON.stringify(third.body)).toMatch(/tests 1|pass 1/);
+  });
+
   it.each([
     [429, 'PAS_ERR_LLM_RATE_LIMITED'],
     [529, 'PAS_ERR_LLM_OVERLOADED'],

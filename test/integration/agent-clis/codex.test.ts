@@ -74,6 +74,19 @@ describe('codex executor (real Codex CLI)', () => {
     expect(await leftoverRuns(runsDir)).toEqual([]);
   });
 
+  it('lets Codex run the verify command and reports it with its exit code; PAS runs it again before the commit', async () => {
+    await setup({
+      'gpt-primary': [
+        { write: { path: 'src/greeting.test.mjs', content: "import test from 'node:test';\ntest('greets', () => {});\n" } },
+        { bash: 'node --test' },
+        { text: 'Wrote the test and ran it.' },
+      ],
+    });
+    const { result, progress } = await run({ primary: 'openai/gpt-primary', files: ['src/greeting.test.mjs'], task: { verify: ['node', '--test'] } });
+    expect(result.status).toBe('completed');
+    expect(progress).toContainEqual(expect.objectContaining({ kind: 'command', command: expect.stringContaining('node --test'), exitCode: 0 }));
+  });
+
   it.each([
     [429, 'PAS_ERR_LLM_RATE_LIMITED'],
     [529, 'PAS_ERR_LLM_OVERLOADED'],

@@ -68,13 +68,16 @@ export const anthropicDialect: FakeDialect = {
       ),
     );
     let stop = 'end_turn';
-    if ('write' in turn || 'bash' in turn) {
+    if ('write' in turn || 'bash' in turn || 'read' in turn) {
       stop = 'tool_use';
       const toolId = `toolu_fake_${ctx.index}`;
+      const abs = (p: string) => (path.isAbsolute(p) ? p : path.join(ctx.cwd ?? '.', p));
       const [name, input] =
         'write' in turn
-          ? ['Write', { file_path: path.isAbsolute(turn.write.path) ? turn.write.path : path.join(ctx.cwd ?? '.', turn.write.path), content: turn.write.content }]
-          : ['Bash', { command: turn.bash, description: 'run the check' }];
+          ? ['Write', { file_path: abs(turn.write.path), content: turn.write.content }]
+          : 'read' in turn
+            ? ['Read', { file_path: abs(turn.read) }]
+            : ['Bash', { command: turn.bash, description: 'run the check' }];
       res.write(sseFrame({ type: 'content_block_start', index: 0, content_block: { type: 'tool_use', id: toolId, name, input: {} } }, 'content_block_start'));
       const json = JSON.stringify(input);
       const half = Math.floor(json.length / 2);

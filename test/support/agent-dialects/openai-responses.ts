@@ -48,8 +48,9 @@ export const openAiResponsesDialect: FakeDialect = {
     let item: Json;
     if ('write' in turn) {
       item = { type: 'custom_tool_call', id: `ctc_fake_${ctx.index}`, call_id: `call_fake_${ctx.index}`, name: 'apply_patch', input: addFilePatch(turn.write.path, turn.write.content), status: 'completed' };
-    } else if ('bash' in turn) {
-      item = { type: 'function_call', id: `fc_fake_${ctx.index}`, call_id: `call_fake_${ctx.index}`, name: 'exec_command', arguments: JSON.stringify({ cmd: turn.bash }), status: 'completed' };
+    } else if ('bash' in turn || 'read' in turn) {
+      const cmd = 'bash' in turn ? turn.bash : `cat ${turn.read}`;
+      item = { type: 'function_call', id: `fc_fake_${ctx.index}`, call_id: `call_fake_${ctx.index}`, name: 'exec_command', arguments: JSON.stringify({ cmd }), status: 'completed' };
     } else {
       item = { type: 'message', id: `msg_fake_${ctx.index}`, role: 'assistant', status: 'completed', content: [{ type: 'output_text', text: turn.text, annotations: [] }] };
     }
