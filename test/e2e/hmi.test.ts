@@ -123,6 +123,21 @@ describe('HMI tree', () => {
   }, 120_000);
 });
 
+describe('HMI agent activity', () => {
+  it("shows a coding agent's latest progress from the feed on its programmer's card", async () => {
+    const tree = await demoTree();
+    const { page, errors } = await hmi(tree.url);
+    const activity = page.locator('#card-Prog-003 .kv:has(dt:text("Agent activity")) dd');
+    expect(await activity.textContent()).toBe('—');
+    tree.runtime.progress.report({ agentId: 'Prog-003', jobId: 'job-x', taskId: 'job-x-1' }, { kind: 'file', tool: 'Write', path: 'src/a.ts', change: 'write' });
+    await poll(() => activity.textContent()).toMatch(/^\d{2}:\d{2}:\d{2} wrote src\/a\.ts \(Write\)$/);
+    tree.runtime.progress.report({ agentId: 'Prog-003', jobId: 'job-x', taskId: 'job-x-1' }, { kind: 'command', tool: 'exec_command', command: 'npm test', exitCode: 1 });
+    await poll(() => activity.textContent()).toMatch(/ran npm test → exit 1$/);
+    expect(await page.locator('#card-Prog-004 .kv:has(dt:text("Agent activity")) dd').textContent()).toBe('—');
+    expect(errors).toEqual([]);
+  }, 60_000);
+});
+
 describe('HMI feed connection', () => {
   it('shows the feed as disconnected when the gateway drops it, then catches up from the last seq it saw', async () => {
     const tree = await demoTree();

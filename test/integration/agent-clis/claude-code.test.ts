@@ -119,6 +119,17 @@ describe('claude-code executor (real Claude Code binary)', () => {
     expect(await gitOut(fixture!.repo, 'branch', '--list', 'pas/*')).toBe('');
   });
 
+  it('skips a primary whose breaker is open without starting the CLI for it, and runs the backup', async () => {
+    await setup({ 'claude-primary': GREETING, 'claude-backup': GREETING });
+    const breakers = testBreakers();
+    for (let i = 0; i < 3; i++) breakers.record('anthropic/claude-primary', 'failure', false, { code: 'PAS_ERR_LLM_OVERLOADED', retryable: true, message: 'x' });
+    expect(breakers.state('anthropic/claude-primary')).toBe('open');
+    const { result, receipts } = await run({ primary: 'anthropic/claude-primary', backup: 'anthropic/claude-backup', breakers });
+    expect(result.status).toBe('completed');
+    expect(receipts[0]).toMatchObject({ model: 'claude-backup', used_backup: true });
+    expect(provider!.callsTo('claude-primary')).toHaveLength(0);
+  });
+
   it('refuses a change outside fs_allowlist.yaml and commits nothing', async () => {
     await setup({
       'claude-primary': [{ write: { path: 'package.json', content: '{"name":"evil"}\n' } }, { text: 'done' }],
