@@ -65,7 +65,9 @@ export function createScriptedWire(adapter: ProviderAdapter, maxConversations = 
       return reply({ text, usage: estimatedUsage(request, text) });
     }
 
-    const key = `${route}\n${request.system}\n${prompt}`;
+    // A conversation is known by its opening: the system prompt and the first user message (which
+    // names the worktree); later rounds append tool results and reminders.
+    const key = [route, request.system, request.userTexts[0] ?? ''].join('\n');
     let conversation = conversations.get(key);
     if (!conversation) {
       try {

@@ -115,6 +115,31 @@ describe('createScriptedWire', () => {
     expect(second.map((f) => f.candidates[0].content.parts[0].text ?? '').join('')).toBe('Edited src/a.js.');
   });
 
+  it('knows a Claude Code conversation by its opening, whatever reminders later rounds add', async () => {
+    const adapter = createScriptedAdapter([{ match: { purpose: 'edit', contains: 'Document a' }, reply: EDIT, usage: { input: 120, output: 30 }, times: 1 }]);
+    const wire = createScriptedWire(adapter);
+    const opening = [{ role: 'user', content: [{ type: 'text', text: 'Document a in src/a.js' }] }];
+    const tools = [{ name: 'Read' }, { name: 'Write' }, { name: 'Edit' }];
+    const round = (n: number) => ({
+      model: 'm',
+      stream: true,
+      system: 'Primary working directory: /w',
+      tools,
+      messages: [
+        ...opening,
+        ...Array.from({ length: n }, (_, i) => [
+          { role: 'assistant', content: [{ type: 'tool_use', id: `t${i}`, name: 'Read', input: {} }] },
+          { role: 'user', content: [{ type: 'tool_result', tool_use_id: `t${i}`, content: 'ok' }, { type: 'text', text: `<system-reminder>round ${i}</system-reminder>` }] },
+        ]).flat(),
+      ],
+    });
+    const calls = async (n: number) => dataFrames(await wire('anthropic-messages', round(n))).filter((f) => f.type === 'content_block_start').map((f) => f.content_block.name ?? 'text');
+    expect(await calls(0)).toEqual(['Read']);
+    expect(await calls(1)).toEqual(['Edit']);
+    expect(await calls(2)).toEqual(['text']);
+    expect(adapter.calls).toHaveLength(1);
+  });
+
   it("answers a cassette error entry with that error's status in the provider's shape", async () => {
     const adapter = createScriptedAdapter([{ match: { purpose: 'edit' }, error: { code: 'PAS_ERR_LLM_RATE_LIMITED', message: 'slow down' } }]);
     const wire = createScriptedWire(adapter);
