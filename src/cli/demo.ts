@@ -56,13 +56,15 @@ export function peakConcurrency(records: readonly TransitionRecord[]): { peak: n
 
 export const demoCommand: Command = {
   summary: 'offline demonstration: one multi-file job on a scratch repo, live progress, parallelism and speedup',
+  usage: '[options]',
   options: {
-    keep: { type: 'boolean' },
-    'port-offset': { type: 'string' },
-    'data-dir': { type: 'string' },
-    'edit-delay-ms': { type: 'string' },
-    executors: { type: 'string' },
+    keep: { type: 'boolean', help: 'leave the tree running afterwards so you can look at the HMI (Ctrl-C stops it)' },
+    'port-offset': { type: 'string', arg: 'N', help: 'add N to every port (gateway 6101+N)' },
+    'data-dir': { type: 'string', arg: 'DIR', help: 'journal, logs, receipts and the scratch repo (default artifacts)' },
+    'edit-delay-ms': { type: 'string', arg: 'MS', help: 'how long each scripted edit takes (default 1500; 0 with --executors), to see the parallelism' },
+    executors: { type: 'string', arg: 'A,B', help: 'run the subtasks on these executors in turn (claude-code, codex, gemini-cli, opencode, native); a CLI not installed stops the demo with exit 2 and its install command' },
   },
+  examples: ['pas demo', 'pas demo --keep', 'pas demo --executors claude-code,codex'],
   async run(values) {
     const out = process.stdout;
     const portOffset = intOption(values, 'port-offset', 0);

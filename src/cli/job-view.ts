@@ -64,6 +64,8 @@ export interface JobViewJson {
   cost_usd: number | null;
   error: { code: string; message: string } | null;
   receipts: string;
+  /** What the user should know about how the job ran: offline model, fallback plan, breaker causes. */
+  notes?: string[];
   tasks?: TaskViewJson[];
 }
 
@@ -91,6 +93,7 @@ export function describeJob(job: JobViewJson): string {
   if (job.conflicts.length > 0) lines.push(`conflicts ${job.conflicts.join(' ')}`);
   if (job.tokens) lines.push(`tokens    ${job.tokens.input} in / ${job.tokens.output} out   cost $${(job.cost_usd ?? 0).toFixed(6)}`);
   if (job.error) lines.push(`error     ${job.error.code}: ${job.error.message}`);
+  for (const note of job.notes ?? []) lines.push(`note      ${note}`);
   lines.push(`receipts  ${job.receipts}`);
   const tasks = job.tasks ?? [];
   let text = `${lines.join('\n')}\n`;

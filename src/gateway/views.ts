@@ -3,6 +3,8 @@
  * the runtime; nothing here holds a secret (keys never leave the environment).
  */
 import { breakerId } from '../../machines/pas-system.machine.ts';
+import { breakerCauseText } from '../llm/breaker-cause.ts';
+import { jobNotes } from '../runtime/job-notes.ts';
 import type { JobRecord, TaskRecord } from '../journal/journal.ts';
 import type { Runtime } from '../runtime/create-runtime.ts';
 import type { AgentInfo } from '../runtime/topology.ts';
@@ -21,6 +23,9 @@ export function llmView(runtime: Runtime, agentId: string) {
     breaker_state: primaryState,
     backup_breaker_state: llm.backup ? runtime.breakers.state(llm.backup) : null,
     failures: runtime.breakers.failures(llm.primary),
+    /** Why the primary's (and backup's) breaker is not closed: its last failure and how often. */
+    breaker_cause: breakerCauseText(runtime.breakers.recentFailures(llm.primary)),
+    backup_breaker_cause: llm.backup ? breakerCauseText(runtime.breakers.recentFailures(llm.backup)) : null,
   };
 }
 
@@ -124,6 +129,7 @@ export function jobView(runtime: Runtime, job: JobRecord, withTasks = true) {
     cost_usd: job.outcome?.costUsd ?? null,
     error: job.outcome?.error ?? job.error ?? null,
     receipts: `${runtime.dataDir}/receipts/${runtime.runId}.jsonl`,
+    notes: jobNotes(runtime.journal, job.id),
     ...(withTasks ? { tasks: tasks.map((t) => taskView(t, runtime)) } : {}),
   };
 }
@@ -171,6 +177,8 @@ export function modelsView(runtime: Runtime) {
           id: breakerId(ref),
           state: runtime.breakers.state(ref),
           failures: runtime.breakers.failures(ref),
+          cause: breakerCauseText(runtime.breakers.recentFailures(ref)),
+          recent_failures: runtime.breakers.recentFailures(ref).map((f) => ({ at: new Date(f.at).toISOString(), code: f.code, message: f.message })),
         },
         used_by: breaker?.usedBy ?? [],
       });

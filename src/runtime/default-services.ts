@@ -27,7 +27,9 @@ import {
 import { createLlmClient, llmClientOptionsFrom, ReceiptWriter } from '../llm/index.ts';
 import type { LlmClient, ProviderAdapter, Receipt } from '../llm/types.ts';
 import type { RuntimeServices, ServiceContext } from './create-runtime.ts';
+import { createOfflineAdapter } from '../llm/providers/offline-adapter.ts';
 import { planJobFromRepo } from '../planning/plan-job.ts';
+import { addJobNote, fallbackPlanNote, OFFLINE_JOB_NOTE } from './job-notes.ts';
 import { lanePrompt, parseLane } from './planner.ts';
 
 export interface DefaultServiceOptions {
@@ -61,7 +63,7 @@ export function createDefaultServices(options: DefaultServiceOptions = {}) {
       spend: journal.spendStore(),
       logger: logger.child({ component: 'llm' }),
       ...(options.offline ? { offline: true } : {}),
-      ...(options.scripted ? { scripted: options.scripted } : {}),
+      ...(options.scripted ? { scripted: options.scripted } : options.offline ? { scripted: createOfflineAdapter(config.models, config.dir) } : {}),
       ...(options.adapters ? { adapters: options.adapters } : {}),
       ...(options.fetch ? { fetch: options.fetch } : {}),
     });
@@ -197,7 +199,11 @@ export function createDefaultServices(options: DefaultServiceOptions = {}) {
         if (!existsSync(path.join(repo, '.git')) && !existsSync(repo)) throw new PasError('PAS_ERR_GIT', `repository ${repo} does not exist`, { details: { field: 'repo' } });
         const baseCommit = await resolveBaseCommit(repo);
         const llmChoice = llmSettings.get(managerId);
-        return planJobFromRepo({ job, managerId, maxProgrammers, repo, baseCommit, llm, logger, signal, ...(llmChoice ? { llmChoice } : {}) });
+        // `pas up --offline` (no scripted adapter of the caller's own): say the edits are synthetic.
+        if (options.offline && !options.scripted) addJobNote(journal, job.id, OFFLINE_JOB_NOTE);
+        const plan = await planJobFromRepo({ job, managerId, maxProgrammers, repo, baseCommit, llm, logger, signal, ...(llmChoice ? { llmChoice } : {}) });
+        if (plan.planner === 'fallback' && plan.planError && !signal.aborted) addJobNote(journal, job.id, fallbackPlanNote(plan.planError));
+        return plan;
       },
 
       async mergeJob({ job, plan, results }, signal): Promise<MergeOutcome> {
