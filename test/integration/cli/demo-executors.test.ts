@@ -50,7 +50,8 @@ function spawnableIn(dir: string, bin: string): boolean {
   }
 }
 
-describe('pas demo --executors', () => {
+// Each case starts `pas` as a child process; on a loaded machine that alone takes seconds.
+describe('pas demo --executors', { timeout: 120_000 }, () => {
   it('exits 2 with the install command when a requested CLI is not installed, before starting anything', async () => {
     const { code, stderr, stdout } = await pas(['demo', '--executors', 'gemini-cli,native'], { PATH: pathWithoutClis() });
     expect(code).toBe(2);
