@@ -9,19 +9,14 @@ import { accessSync, constants } from 'node:fs';
 import path from 'node:path';
 import type { PasConfig, ResolvedProgrammer } from '../config/load-config.ts';
 import type { ExecutorKind, ModelsConfigFile, PoolConfigFile } from '../config/schemas.ts';
+import { AGENT_CLI_INSTALL } from '../executors/agent-cli/agent-cli-install.ts';
+import type { AgentCliExecutorName } from '../executors/agent-cli/agent-cli-spec.ts';
 import type { ProviderAdapter } from '../llm/types.ts';
 import { createScriptedWire } from '../llm/wire/scripted-wire.ts';
 import { startWireServer, type WireHttpServer } from '../llm/wire/wire-http-server.ts';
 
-export type AgentCliName = 'claude-code' | 'codex' | 'gemini-cli' | 'opencode';
-
-/** How a user installs each CLI (versions that run on Node 20; README "Use your coding agent"). */
-export const AGENT_CLI_INSTALL: Record<AgentCliName, { section: 'claude_code' | 'codex' | 'gemini_cli' | 'opencode'; command: string }> = {
-  'claude-code': { section: 'claude_code', command: 'npm install -g @anthropic-ai/claude-code@2.1.197' },
-  codex: { section: 'codex', command: 'npm install -g @openai/codex@0.171.0' },
-  'gemini-cli': { section: 'gemini_cli', command: 'npm install -g @google/gemini-cli@0.61.0' },
-  opencode: { section: 'opencode', command: 'npm install -g opencode-ai@1.18.33' },
-};
+export type AgentCliName = AgentCliExecutorName;
+export { AGENT_CLI_INSTALL };
 
 export function isAgentCli(name: string): name is AgentCliName {
   return Object.hasOwn(AGENT_CLI_INSTALL, name);

@@ -11,3 +11,4 @@ export { geminiCliSpec, geminiPlan, geminiSettings } from './gemini-cli.ts';
 export { geminiLineEvents, geminiStatusFromExit, geminiUsage } from './gemini-cli-output.ts';
 export { opencodeSpec, opencodePlan, opencodeConfig } from './opencode.ts';
 export { opencodeLineEvents, opencodeLogEvents, stepUsage } from './opencode-output.ts';
+export { AGENT_CLI_INSTALL } from './agent-cli-install.ts';
