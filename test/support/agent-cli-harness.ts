@@ -9,7 +9,7 @@ import path from 'node:path';
 import type { TaskResult, TaskSpec } from '../../machines/domain.ts';
 import type { ResolvedProgrammer } from '../../src/config/load-config.ts';
 import type { FsAllowlist, ModelsConfigFile } from '../../src/config/schemas.ts';
-import { createAgentCliExecutor, type AgentCliSettings } from '../../src/executors/agent-cli/agent-cli-executor.ts';
+import { createAgentCliExecutor, type AgentCliExecutorOptions, type AgentCliSettings } from '../../src/executors/agent-cli/agent-cli-executor.ts';
 import type { AgentCliSpec } from '../../src/executors/agent-cli/agent-cli-spec.ts';
 import type { TaskProgress } from '../../src/executors/executor.ts';
 import { runProgrammerTask } from '../../src/executors/run-task.ts';
@@ -23,9 +23,13 @@ export const AGENT_FS_ALLOWLIST: FsAllowlist = { read: ['**/*'], write: ['src/**
 export const AGENT_CMD_ALLOWLIST: CmdAllowlist = { timeout_s: 60, commands: [{ name: 'node-test', program: 'node', args: ['--test'], allow_extra_args: true }] };
 
 /** models.yaml pointing every provider at the fake server; prices so cost can be checked. */
-export function agentModels(provider: FakeAgentProvider): ModelsConfigFile {
+export function agentModels(provider: FakeAgentProvider, deadPort?: number): ModelsConfigFile {
+  // `anthropic-down` / `openai-down`: the same protocols on a port where nothing listens.
+  const down = deadPort ? `http://127.0.0.1:${deadPort}` : 'http://127.0.0.1:9';
   return {
     providers: {
+      'anthropic-down': { kind: 'anthropic', base_url: down, api_key_env: 'TEST_ANTHROPIC_KEY', timeout_s: 60, models: { 'claude-down': { input_per_mtok: 3, output_per_mtok: 15 } } },
+      'openai-down': { kind: 'openai', base_url: `${down}/v1`, api_key_env: 'TEST_OPENAI_KEY', timeout_s: 60, models: { 'gpt-down': { input_per_mtok: 2.5, output_per_mtok: 10 } } },
       anthropic: {
         base_url: provider.origin,
         api_key_env: 'TEST_ANTHROPIC_KEY',
@@ -72,6 +76,9 @@ export interface AgentTaskOptions {
   signal?: AbortSignal;
   breakers?: BreakerRegistry;
   onProgress?: (p: TaskProgress) => void;
+  /** A port where nothing listens, for the `*-down` providers. */
+  deadPort?: number;
+  budget?: AgentCliExecutorOptions['budget'];
 }
 
 const noLlm: LlmClient = { call: () => Promise.reject(new Error('an agent-CLI executor must not call the LLM client')) };
@@ -89,11 +96,12 @@ export async function runAgentTask(o: AgentTaskOptions): Promise<AgentTaskRun> {
     spec: o.spec,
     settings: { binary: o.binary, timeout_s: 120, stall_timeout_s: 120, max_turns: 10, max_retries: 0, ...o.settings },
     fsAllowlist: AGENT_FS_ALLOWLIST,
-    models: agentModels(o.provider),
+    models: agentModels(o.provider, o.deadPort),
     runsDir,
     breakers,
     env: { PATH: process.env.PATH, LANG: 'C.UTF-8', ...AGENT_TEST_ENV },
     killGraceMs: 300,
+    ...(o.budget ? { budget: o.budget } : {}),
   });
   const programmer: ResolvedProgrammer = {
     id: 'Prog-006',

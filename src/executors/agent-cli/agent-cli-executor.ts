@@ -81,6 +81,8 @@ interface RunReport {
   written: string[];
   /** Failed model calls the CLI said it is retrying (`retry` progress). */
   retries: number;
+  /** The CLI said it cannot reach the model server; the run was stopped. */
+  connectionError: string | undefined;
 }
 
 export function createAgentCliExecutor(options: AgentCliExecutorOptions): Executor {
@@ -169,6 +171,16 @@ async function runAgentCli(options: AgentCliExecutorOptions, input: ExecutorInpu
     spent = { provider, model, usedBackup: index > 0, ...(tokens ? { tokens } : {}), costUsd: roundUsd((spent.costUsd ?? 0) + cost), outputTail };
 
     const proc = report.process;
+    if (report.connectionError !== undefined && !input.signal.aborted) {
+      const error = new PasError('PAS_ERR_LLM_CONNECTION', redactSecrets(`${ref} (through ${spec.name}): ${report.connectionError}`, source), {
+        details: { provider, model, executor: spec.name },
+      });
+      options.breakers.record(ref, 'failure', probe, error.toData());
+      causes.push(error.toData());
+      input.log?.warn({ taskId: task.id, model: ref }, 'agent CLI could not reach the model server');
+      if (index + 1 < refs.length) input.log?.info({ from: ref, to: refs[index + 1], code: error.code }, 'failing over to backup');
+      continue;
+    }
     if (proc.aborted) {
       if (probe) options.breakers.abandonProbe(ref);
       throw withPartialOutcome(new PasError('PAS_ERR_TASK_CANCELLED', `task ${task.id} was cancelled; ${spec.name}'s process tree was killed`, { details: { taskId: task.id } }), spent);
@@ -215,8 +227,10 @@ async function runAgentCli(options: AgentCliExecutorOptions, input: ExecutorInpu
       if (index + 1 < refs.length) input.log?.info({ from: ref, to: refs[index + 1], code }, 'failing over to backup');
       continue;
     }
-    // The model answered: whatever else went wrong, it was not the model's health.
-    options.breakers.record(ref, 'success', probe);
+    // The model answered: whatever else went wrong, it was not the model's health. Without a
+    // result event nothing is known about the model either way.
+    if (report.result) options.breakers.record(ref, 'success', probe);
+    else if (probe) options.breakers.abandonProbe(ref);
 
     if (!report.result || !report.result.ok) {
       throw withPartialOutcome(
@@ -281,12 +295,15 @@ async function runOnce(options: AgentCliExecutorOptions, input: ExecutorInput, e
     costUsd: undefined,
     written: [],
     retries: 0,
+    connectionError: undefined,
   };
-  // A CLI whose own retries cannot be capped in its config (opencode) is stopped once it has
-  // retried `max_retries` times; the run then fails on the HTTP error it reported.
+  // Stops the run (kills the tree) when the CLI reports that the model server cannot be reached,
+  // or — for a CLI whose own retries cannot be capped in its config (opencode) — once it has
+  // retried `max_retries` times; the run then fails on that error like any other.
   const stop = new AbortController();
-  const watchRetries = () => {
-    if (report.retries > settings.max_retries && report.httpStatus !== undefined && !stop.signal.aborted) stop.abort();
+  const watch = () => {
+    if (stop.signal.aborted) return;
+    if (report.connectionError !== undefined || (report.retries > settings.max_retries && report.httpStatus !== undefined)) stop.abort();
   };
   try {
     const plan = spec.plan({
@@ -332,13 +349,13 @@ async function runOnce(options: AgentCliExecutorOptions, input: ExecutorInput, e
       ...(options.killGraceMs !== undefined ? { killGraceMs: options.killGraceMs } : {}),
       onLine: (line) => {
         absorb(report, spec.parse(parseLine(line)), input);
-        watchRetries();
+        watch();
       },
       ...(spec.parseStderr
         ? {
             onStderrLine: (line: string) => {
               absorb(report, spec.parseStderr!(line), input);
-              watchRetries();
+              watch();
             },
           }
         : {}),
@@ -382,6 +399,9 @@ function absorb(report: RunReport, events: readonly AgentEvent[], input: Executo
       case 'http.error':
         report.httpStatus = event.status;
         report.httpMessage = event.message;
+        break;
+      case 'connection.error':
+        report.connectionError ??= event.message;
         break;
       default:
         break;

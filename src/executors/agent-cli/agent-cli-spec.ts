@@ -88,6 +88,11 @@ export type AgentEvent =
   | { type: 'result'; result: AgentResult }
   /** An HTTP failure the CLI reports outside its final result (Codex `error`, a failed turn). */
   | { type: 'http.error'; status: number; message: string }
+  /**
+   * The CLI cannot reach the model server (refused, reset, DNS). The runner stops the run at once
+   * (Codex would wait for the network forever) and fails over as for PAS_ERR_LLM_CONNECTION.
+   */
+  | { type: 'connection.error'; message: string }
   /** Anything else worth keeping for the output tail; never ends the run. */
   | { type: 'other' };
 

@@ -73,6 +73,9 @@ export function claudeUsage(usage: Json): TokenUsage {
   };
 }
 
+/** Claude Code's words for a model server it cannot reach ("API Error: Unable to connect to API (ConnectionRefused)"). */
+const CONNECTION_FAILURE = /unable to connect|connection ?(refused|error|reset)|ECONNREFUSED|ECONNRESET|ENOTFOUND|fetch failed/i;
+
 export function parseClaudeLine(line: unknown): AgentEvent[] {
   const event = rec(line);
   if (!event) return [{ type: 'other' }];
@@ -115,6 +118,7 @@ export function parseClaudeLine(line: unknown): AgentEvent[] {
       const status = num(event.api_error_status);
       const isError = event.is_error === true || event.subtype !== 'success';
       const message = str(event.result) ?? (Array.isArray(event.errors) ? event.errors.join('; ') : undefined) ?? str(event.subtype);
+      if (isError && status === null && message && CONNECTION_FAILURE.test(message)) out.push({ type: 'connection.error', message });
       out.push({
         type: 'result',
         result: {

@@ -128,6 +128,9 @@ export function codexErrorStatus(message: string): number | undefined {
   return m ? Number(m[1]) : undefined;
 }
 
+/** Codex's words for a model server it cannot reach. */
+const CONNECTION_FAILURE = /waiting for network|connection failed|error sending request|connection refused|dns error/i;
+
 export function parseCodexLine(line: unknown): AgentEvent[] {
   const event = rec(line);
   if (!event) return [{ type: 'other' }];
@@ -155,6 +158,7 @@ export function parseCodexLine(line: unknown): AgentEvent[] {
       }
       if (item.type === 'error' && done) {
         const message = str(item.message) ?? '';
+        if (CONNECTION_FAILURE.test(message)) return [{ type: 'connection.error', message }];
         const retry = /reconnecting|retrying/i.exec(message);
         if (retry) {
           const status = codexErrorStatus(message);
@@ -174,10 +178,13 @@ export function parseCodexLine(line: unknown): AgentEvent[] {
     case 'turn.failed': {
       const message = str(rec(event.error)?.message) ?? 'turn failed';
       const status = codexErrorStatus(message);
+      if (status === undefined && CONNECTION_FAILURE.test(message)) return [{ type: 'connection.error', message }];
       return [{ type: 'result', result: { ok: false, message, ...(status !== undefined ? { httpStatus: status } : {}) } }];
     }
     case 'error': {
       const message = str(event.message) ?? 'error';
+      // Codex waits for the network forever ("Reconnecting... waiting for network"): stop it now.
+      if (CONNECTION_FAILURE.test(message)) return [{ type: 'connection.error', message }];
       const status = codexErrorStatus(message);
       if (/reconnecting|retrying/i.test(message)) {
         return [{ type: 'progress', progress: { kind: 'retry', text: message, ...(status !== undefined ? { status } : {}) } }];

@@ -45,7 +45,7 @@ function editNamedFile(who: string): Array<(text: string) => AgentTurn> {
   ];
 }
 
-describe('a job whose subtasks run on real coding-agent CLIs', () => {
+describe('a job whose subtasks run on real coding-agent CLIs', { timeout: 180_000 }, () => {
   it('runs Claude Code and Codex subtasks through the whole tree, commits and merges their edits, and streams their progress', async () => {
     const claude = agentCliBin('claude');
     const codex = agentCliBin('codex');

@@ -11,6 +11,7 @@ import { claudeCodeSpec } from '../../../src/executors/agent-cli/claude-code.ts'
 import { agentCliBin } from '../../support/agent-cli-bin.ts';
 import { AGENT_TEST_ENV, leftoverRuns, runAgentTask, testBreakers, type AgentTaskOptions } from '../../support/agent-cli-harness.ts';
 import { startFakeAgentProvider, type FakeAgentProvider } from '../../support/fake-agent-provider.ts';
+import { closedPort } from '../../support/fake-llm-server.ts';
 import { createTempRepo, gitOut, isRunning, pidsMatching, waitFor, type TempRepo } from '../../support/git-fixtures.ts';
 
 const CLAUDE = agentCliBin('claude');
@@ -39,7 +40,7 @@ function run(o: Partial<AgentTaskOptions> & Pick<AgentTaskOptions, 'primary'>) {
   return runAgentTask({ spec: claudeCodeSpec, binary: CLAUDE, provider: provider!, fixture: fixture!, ...o });
 }
 
-describe('claude-code executor (real Claude Code binary)', () => {
+describe('claude-code executor (real Claude Code binary)', { timeout: 120_000 }, () => {
   it('completes a subtask through Claude Code, commits its edit and receipts exactly the tokens the server sent', async () => {
     await setup({ 'claude-primary': GREETING });
     const { result, receipts, progress, runsDir } = await run({ primary: 'anthropic/claude-primary', backup: 'anthropic/claude-backup' });
@@ -108,6 +109,16 @@ describe('claude-code executor (real Claude Code binary)', () => {
     expect(await gitOut(fixture!.repo, 'show', `${result.branch}:src/greeting.txt`)).toBe('hello from claude');
   });
 
+  it('stops a run whose model server refuses connections, counts PAS_ERR_LLM_CONNECTION on its breaker and completes on the backup', async () => {
+    await setup({ 'claude-backup': GREETING });
+    const breakers = testBreakers();
+    const { result, receipts } = await run({ primary: 'anthropic-down/claude-down', backup: 'anthropic/claude-backup', breakers, deadPort: await closedPort(), settings: { stall_timeout_s: 60, timeout_s: 60 } });
+    expect(result.status).toBe('completed');
+    expect(receipts[0]).toMatchObject({ model: 'claude-backup', used_backup: true });
+    expect(breakers.get('anthropic-down/claude-down').getSnapshot().context.lastError).toMatchObject({ code: 'PAS_ERR_LLM_CONNECTION' });
+    expect(receipts[0]!.duration_ms).toBeLessThan(45_000);
+  });
+
   it('fails with PAS_ERR_LLM_ALL_FAILED naming both causes when primary and backup both fail', async () => {
     await setup({ 'claude-primary': { fail: 429 }, 'claude-backup': { fail: 529 } });
     const { result, receipts } = await run({ primary: 'anthropic/claude-primary', backup: 'anthropic/claude-backup' });
@@ -128,6 +139,22 @@ describe('claude-code executor (real Claude Code binary)', () => {
     expect(result.status).toBe('completed');
     expect(receipts[0]).toMatchObject({ model: 'claude-backup', used_backup: true });
     expect(provider!.callsTo('claude-primary')).toHaveLength(0);
+  });
+
+  it("adds what the CLI spent to today's budget, and once it is spent does not start the CLI on a paid model", async () => {
+    await setup({ 'claude-primary': GREETING });
+    const days = new Map<string, number>();
+    const spend = { spent: (day: string) => days.get(day) ?? 0, add: (day: string, usd: number) => void days.set(day, (days.get(day) ?? 0) + usd) };
+    const first = await run({ primary: 'anthropic/claude-primary', budget: { enabled: true, maxDailySpendUsd: 0.001, spend } });
+    expect(first.result.status).toBe('completed');
+    const spent = [...days.values()][0]!;
+    expect(spent).toBeCloseTo(first.receipts[0]!.cost_usd, 9);
+    expect(spent).toBeGreaterThanOrEqual(0.001);
+    const calls = provider!.callsTo('claude-primary').length;
+    const second = await run({ primary: 'anthropic/claude-primary', budget: { enabled: true, maxDailySpendUsd: 0.001, spend }, task: { id: 't2' } });
+    expect(second.result.status).toBe('failed');
+    expect(second.result.error?.code).toBe('PAS_ERR_BUDGET_EXHAUSTED');
+    expect(provider!.callsTo('claude-primary').length).toBe(calls);
   });
 
   it('refuses a change outside fs_allowlist.yaml and commits nothing', async () => {

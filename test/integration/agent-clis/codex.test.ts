@@ -11,6 +11,7 @@ import { codexSpec } from '../../../src/executors/agent-cli/codex.ts';
 import { agentCliBin } from '../../support/agent-cli-bin.ts';
 import { AGENT_TEST_ENV, leftoverRuns, runAgentTask, testBreakers, type AgentTaskOptions } from '../../support/agent-cli-harness.ts';
 import { startFakeAgentProvider, type FakeAgentProvider } from '../../support/fake-agent-provider.ts';
+import { closedPort } from '../../support/fake-llm-server.ts';
 import { createTempRepo, gitOut, isRunning, pidsMatching, waitFor, type TempRepo } from '../../support/git-fixtures.ts';
 
 const CODEX = agentCliBin('codex');
@@ -39,7 +40,7 @@ function run(o: Partial<AgentTaskOptions> & Pick<AgentTaskOptions, 'primary'>) {
   return runAgentTask({ spec: codexSpec, binary: CODEX, provider: provider!, fixture: fixture!, ...o });
 }
 
-describe('codex executor (real Codex CLI)', () => {
+describe('codex executor (real Codex CLI)', { timeout: 120_000 }, () => {
   it('completes a subtask through Codex, commits its edit and receipts exactly the tokens the server sent', async () => {
     await setup({ 'gpt-primary': GREETING });
     const { result, receipts, progress, runsDir } = await run({ primary: 'openai/gpt-primary', backup: 'openai/gpt-backup' });
@@ -104,6 +105,16 @@ describe('codex executor (real Codex CLI)', () => {
     expect(breakers.failures('openai/gpt-primary')).toBe(1);
     expect(breakers.get('openai/gpt-primary').getSnapshot().context.lastError).toMatchObject({ code });
     expect(await gitOut(fixture!.repo, 'show', `${result.branch}:src/greeting.txt`)).toBe('hello from codex');
+  });
+
+  it('stops a run whose model server refuses connections, counts PAS_ERR_LLM_CONNECTION on its breaker and completes on the backup', async () => {
+    await setup({ 'gpt-backup': GREETING });
+    const breakers = testBreakers();
+    const { result, receipts } = await run({ primary: 'openai-down/gpt-down', backup: 'openai/gpt-backup', breakers, deadPort: await closedPort(), settings: { stall_timeout_s: 60, timeout_s: 60 } });
+    expect(result.status).toBe('completed');
+    expect(receipts[0]).toMatchObject({ model: 'gpt-backup', used_backup: true });
+    expect(breakers.get('openai-down/gpt-down').getSnapshot().context.lastError).toMatchObject({ code: 'PAS_ERR_LLM_CONNECTION' });
+    expect(receipts[0]!.duration_ms).toBeLessThan(45_000);
   });
 
   it('fails with PAS_ERR_LLM_ALL_FAILED naming both causes when primary and backup both fail', async () => {

@@ -61,6 +61,8 @@ describe('claude-code spec', () => {
     ]);
     const failed = parseClaudeLine({ type: 'result', subtype: 'success', is_error: true, api_error_status: 529, result: 'API Error: 529 nope.', total_cost_usd: 0, usage: { input_tokens: 0, output_tokens: 0 } });
     expect(failed.at(-1)).toEqual({ type: 'result', result: { ok: false, httpStatus: 529, message: 'API Error: 529 nope.' } });
+    const refused = parseClaudeLine({ type: 'result', subtype: 'success', is_error: true, api_error_status: null, result: 'API Error: Unable to connect to API (ConnectionRefused)', usage: { input_tokens: 0, output_tokens: 0 } });
+    expect(refused).toContainEqual({ type: 'connection.error', message: 'API Error: Unable to connect to API (ConnectionRefused)' });
     const noUsage = parseClaudeLine({ type: 'result', subtype: 'error_max_turns', is_error: true });
     expect(noUsage).toEqual([{ type: 'result', result: { ok: false, message: 'error_max_turns' } }]);
   });
@@ -99,6 +101,9 @@ describe('codex spec', () => {
     ]);
     expect(parseCodexLine({ type: 'error', message: 'exceeded retry limit, last status: 429 Too Many Requests' })).toEqual([
       { type: 'http.error', status: 429, message: 'exceeded retry limit, last status: 429 Too Many Requests' },
+    ]);
+    expect(parseCodexLine({ type: 'error', message: 'Reconnecting... waiting for network (Connection failed: error sending request)' })).toEqual([
+      { type: 'connection.error', message: 'Reconnecting... waiting for network (Connection failed: error sending request)' },
     ]);
     expect(codexErrorStatus('unexpected status 401 Unauthorized: Incorrect API key provided')).toBe(401);
     expect(codexErrorStatus('stream disconnected before completion')).toBeUndefined();
