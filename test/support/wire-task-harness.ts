@@ -16,7 +16,10 @@ import { runProgrammerTask } from '../../src/executors/run-task.ts';
 import type { BreakerGate, LlmClient, Receipt } from '../../src/llm/types.ts';
 import type { TempRepo } from './git-fixtures.ts';
 
-/** Pids of processes whose working directory is inside `dir`. */
+/**
+ * Pids of processes whose working directory is inside `dir` (the task checkouts: where a CLI runs;
+ * the repository itself keeps PAS's long-lived `git cat-file --batch`).
+ */
 export async function processesUnder(dir: string): Promise<number[]> {
   const pids: number[] = [];
   for (const name of await readdir('/proc')) {

@@ -148,7 +148,7 @@ describe('the gemini-cli executor (real Gemini CLI)', { timeout: 180_000 }, () =
     const { result, runsDir } = await run(() => 'hang', { timeout_s: 8 });
     expect(result.status).toBe('failed');
     expect(result.error?.code).toBe('PAS_ERR_TASK_TIMEOUT');
-    expect(await waitFor(async () => (await processesUnder(fixture!.root)).length === 0, 5_000)).toBe(true);
+    expect(await waitFor(async () => (await processesUnder(fixture!.workspacesDir)).length === 0, 5_000)).toBe(true);
     expect(existsSync(runsDir) ? await readdir(runsDir) : []).toEqual([]);
   });
 
@@ -163,7 +163,7 @@ describe('the gemini-cli executor (real Gemini CLI)', { timeout: 180_000 }, () =
       { signal: controller.signal },
     );
     expect(result.status).toBe('cancelled');
-    expect(await waitFor(async () => (await processesUnder(fixture!.root)).length === 0, 5_000)).toBe(true);
+    expect(await waitFor(async () => (await processesUnder(fixture!.workspacesDir)).length === 0, 5_000)).toBe(true);
     expect(existsSync(runsDir) ? await readdir(runsDir) : []).toEqual([]);
   });
 });

@@ -167,7 +167,7 @@ describe('the opencode executor (real opencode)', () => {
       const hung = await run(() => 'hang', { timeout_s: 20 });
       expect(hung.result.status).toBe('failed');
       expect(hung.result.error?.code).toBe('PAS_ERR_TASK_TIMEOUT');
-      expect(await waitFor(async () => (await processesUnder(fixture!.root)).length === 0, 5_000)).toBe(true);
+      expect(await waitFor(async () => (await processesUnder(fixture!.workspacesDir)).length === 0, 5_000)).toBe(true);
       expect(existsSync(hung.runsDir) ? await readdir(hung.runsDir) : []).toEqual([]);
       await server!.close();
       await fixture!.cleanup();
@@ -181,7 +181,7 @@ describe('the opencode executor (real opencode)', () => {
         { signal: controller.signal },
       );
       expect(cancelled.result.status).toBe('cancelled');
-      expect(await waitFor(async () => (await processesUnder(fixture!.root)).length === 0, 5_000)).toBe(true);
+      expect(await waitFor(async () => (await processesUnder(fixture!.workspacesDir)).length === 0, 5_000)).toBe(true);
       expect(existsSync(cancelled.runsDir) ? await readdir(cancelled.runsDir) : []).toEqual([]);
     },
     SLOW,
