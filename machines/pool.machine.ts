@@ -141,7 +141,15 @@ export function poolStep(input: PoolContext, event: PoolEvent): PoolStepResult {
     });
   };
 
-  const drain = () => {
+  /**
+   * Places the queued tasks on idle programmers and fails the ones no programmer can ever take.
+   * With nobody idle and nothing changed about who could take what (`placeabilityChanged`
+   * false: a submit, a finished task whose programmer is not idle again), there is nothing to
+   * do: the scan of every queued task against every member is skipped.
+   */
+  const drain = (placeabilityChanged = false) => {
+    if (context.queue.length === 0) return;
+    if (!placeabilityChanged && !context.members.some((m) => m.status === 'idle')) return;
     const waiting = context.queue;
     context.queue = [];
     for (const task of waiting) {
@@ -271,7 +279,7 @@ export function poolStep(input: PoolContext, event: PoolEvent): PoolStepResult {
           finish(running.task, event.result ?? failedResult(running.task, programmerId, error));
         }
       }
-      drain();
+      drain(escalated);
       break;
     }
     case 'programmer.ready': {
@@ -282,7 +290,7 @@ export function poolStep(input: PoolContext, event: PoolEvent): PoolStepResult {
         m.status = 'idle';
         m.taskId = null;
       }
-      drain();
+      drain(true);
       break;
     }
     case 'supervision.expire': {
@@ -293,16 +301,16 @@ export function poolStep(input: PoolContext, event: PoolEvent): PoolStepResult {
     case 'programmer.updated': {
       const m = member(event.programmerId);
       if (m) m.free = event.free;
-      drain();
+      drain(true);
       break;
     }
     case 'budget.exhausted':
       context.budgetExhausted = true;
-      drain();
+      drain(true);
       break;
     case 'budget.restored':
       context.budgetExhausted = false;
-      drain();
+      drain(true);
       break;
   }
   return { context, deliveries, later };

@@ -73,9 +73,12 @@ export function markdown(machine: MachineInfo, command: string, outcomes: Partia
   const parallel = failed('parallel') as Awaited<ReturnType<typeof runParallelBench>> | undefined;
   if (parallel) {
     const m = parallel.method;
-    lines.push(`**1. Parallel speedup** — N = ${m.tasksPerProgrammer}·P subtasks, model latency L = ${m.latencyMs} ms, ideal = ceil(N/P)·L, median of ${m.repeats} (full path: ${m.fullPathRepeats}). *full*: pool → programmer → native executor → LLM over HTTP → git worktree + commit; *llm-only*: the same without git; *llm-only-sync-normal*: llm-only with the journal not fsyncing each write; *http-only*: no PAS, P concurrent fetch loops to the same model server (the machine's ceiling).`, '');
-    lines.push('| variant | P | N | ideal ms | makespan ms | speedup (ideal) | efficiency |', '|---|---:|---:|---:|---:|---:|---:|');
-    for (const r of parallel.rows) lines.push(`| ${r.variant} | ${r.programmers} | ${r.tasks} | ${r.idealMs} | ${num(r.makespanMs)} | ${num(r.speedup, 2)}× (${r.idealSpeedup}×) | ${pct(r.efficiency)} |`);
+    const large = m.largeRepository ? `${m.largeRepository.files} files, ${m.largeRepository.mib} MiB` : 'not run';
+    lines.push(`**1. Parallel speedup** — N = ${m.tasksPerProgrammer}·P subtasks, model latency L = ${m.latencyMs} ms, ideal = ceil(N/P)·L, median of ${m.repeats} (full paths: ${m.fullPathRepeats}). *full*: pool → programmer → native executor → LLM over HTTP → edit committed as git objects (no checkout); *full-verify*: full plus a verify command in the programmer's reused checkout; *full-checkout*: the path of executors that need files on disk (agent CLIs, aider): reused checkout reset, edited, staged; *llm-only*: the same without git; *llm-only-sync-normal*: llm-only with the journal not fsyncing each write; *http-only*: no PAS, P concurrent fetch loops to the same model server (the machine's ceiling). Repositories: *demo* (N small files) and *large* (${large}). git/task = git processes started per task.`, '');
+    lines.push('| variant | repo | P | N | ideal ms | makespan ms | speedup (ideal) | efficiency | git/task |', '|---|---|---:|---:|---:|---:|---:|---:|---:|');
+    for (const r of parallel.rows) {
+      lines.push(`| ${r.variant} | ${r.repo} | ${r.programmers} | ${r.tasks} | ${r.idealMs} | ${num(r.makespanMs)} | ${num(r.speedup, 2)}× (${r.idealSpeedup}×) | ${pct(r.efficiency)} | ${r.gitProcessesPerTask === undefined ? '–' : num(r.gitProcessesPerTask, 2)} |`);
+    }
     lines.push('');
   }
   const throughput = failed('throughput') as Awaited<ReturnType<typeof runThroughputBench>> | undefined;
@@ -192,8 +195,10 @@ function headline(outcomes: Partial<Record<Part, PartOutcome>>): Record<string, 
   const p = outcomes.parallel;
   if (p?.ok) {
     for (const r of (p.result as Awaited<ReturnType<typeof runParallelBench>>).rows) {
-      out[`efficiency.${r.variant}.P${r.programmers}`] = r.efficiency;
-      out[`speedup.${r.variant}.P${r.programmers}`] = r.speedup;
+      const at = `${r.variant}${r.repo === 'large' ? '.large' : ''}.P${r.programmers}`;
+      out[`efficiency.${at}`] = r.efficiency;
+      out[`speedup.${at}`] = r.speedup;
+      if (r.gitProcessesPerTask !== undefined) out[`gitProcessesPerTask.${at}`] = r.gitProcessesPerTask;
     }
   }
   const t = outcomes.throughput;

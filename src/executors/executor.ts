@@ -7,13 +7,20 @@ import type { Logger } from 'pino';
 import type { TaskSpec, TokenUsage } from '../../machines/domain.ts';
 import type { ResolvedProgrammer } from '../config/load-config.ts';
 import type { LlmClient } from '../llm/types.ts';
+import type { TaskFiles } from './task-files.ts';
 
 export type ExecutorKindName = 'aider' | 'native';
 
 export interface ExecutorInput {
   task: TaskSpec;
-  /** Absolute path of the task's worktree; the executor touches nothing outside it. */
+  /**
+   * Absolute path of the task's checkout (the programmer's reused checkout, reset to the task's
+   * base); the executor touches nothing outside it. Empty for an executor whose `checkout` is
+   * 'none': it gets `files` instead.
+   */
   worktree: string;
+  /** The task's files at its base commit, edits kept in memory: given when no checkout is made. */
+  files?: TaskFiles;
   programmer: ResolvedProgrammer;
   /** Aborting it stops the work (and kills any process tree) promptly. */
   signal: AbortSignal;
@@ -36,6 +43,12 @@ export interface ExecutorOutcome {
 
 export interface Executor {
   readonly kind: ExecutorKindName;
+  /**
+   * 'none': the executor only reads and writes files through `input.files` (no checkout is made
+   * unless the task has a `verify` command). 'required' (the default): it runs tools on a
+   * checkout, `input.worktree`.
+   */
+  readonly checkout?: 'none' | 'required';
   run(input: ExecutorInput): Promise<ExecutorOutcome>;
 }
 

@@ -4,10 +4,11 @@
  * index or worktree list, so parallel programmers on one repository never trip on `*.lock`.
  * A lock held by another process is waited out; one left behind by a crash (stale) is removed.
  */
+import { existsSync } from 'node:fs';
 import { realpath, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { execa } from 'execa';
 import { PasError } from '../errors.ts';
 
 export const PAS_AUTHOR = { name: 'PAS', email: 'pas@localhost' } as const;
@@ -21,6 +22,8 @@ export interface GitResult {
 export interface GitOptions {
   /** Exit codes that are answers rather than failures (`diff --quiet` exits 1 on changes). */
   okCodes?: readonly number[];
+  /** Extra environment (GIT_INDEX_FILE, GIT_OBJECT_DIRECTORY…) for this one command. */
+  env?: Record<string, string>;
   /**
    * Run under the repository's reader-writer lock. `shared`: operations that touch only their own
    * worktree's admin entry, branch or merge worktree (many programmers at once). `exclusive` (or
@@ -30,7 +33,7 @@ export interface GitOptions {
   lock?: boolean | 'shared' | 'exclusive';
 }
 
-const GLOBAL_FLAGS = [
+export const GLOBAL_FLAGS = [
   '-c', 'gc.auto=0',
   '-c', 'maintenance.auto=false',
   '-c', 'core.hooksPath=/dev/null',
@@ -139,29 +142,71 @@ export async function withRepoLock<T>(cwd: string, fn: () => Promise<T>, mode: '
 /** Runs `git <args>` in `cwd`; throws PAS_ERR_GIT unless the exit code is 0 or listed in okCodes. */
 export async function git(cwd: string, args: readonly string[], options: GitOptions = {}): Promise<GitResult> {
   const okCodes = options.okCodes ?? [];
-  if (options.lock) return withRepoLock(cwd, () => execGit(cwd, args, okCodes), options.lock === 'shared' ? 'shared' : 'exclusive');
-  return execGit(cwd, args, okCodes);
+  if (options.lock) return withRepoLock(cwd, () => execGit(cwd, args, okCodes, options.env), options.lock === 'shared' ? 'shared' : 'exclusive');
+  return execGit(cwd, args, okCodes, options.env);
 }
 
-async function execGit(cwd: string, args: readonly string[], okCodes: readonly number[]): Promise<GitResult> {
-  for (let attempt = 0; ; attempt++) {
-    const result = await execa('git', [...GLOBAL_FLAGS, ...args], {
-      cwd,
-      env: gitEnv(),
-      extendEnv: false,
-      reject: false,
-      stdin: 'ignore',
-      stripFinalNewline: false,
-      maxBuffer: 64 * 1024 * 1024,
+// ── counting ────────────────────────────────────────────────────────────────
+
+let spawned = 0;
+
+/** Git processes started by this process so far (short-lived and long-lived): what a task costs. */
+export function gitProcessCount(): number {
+  return spawned;
+}
+
+/**
+ * Starts `git <args>` in `cwd` with PAS's flags and clean environment, stdio piped, counted.
+ * A plain child_process spawn: execa's extra work costs milliseconds of event loop per call.
+ */
+export function spawnGit(cwd: string, args: readonly string[], options: { stdin?: 'pipe' | 'ignore'; env?: Record<string, string> } = {}): ChildProcess {
+  spawned++;
+  return spawn('git', [...GLOBAL_FLAGS, ...args], {
+    cwd,
+    env: { ...gitEnv(), ...options.env },
+    stdio: [options.stdin ?? 'ignore', 'pipe', 'pipe'],
+    windowsHide: true,
+  });
+}
+
+const MAX_OUTPUT = 64 * 1024 * 1024;
+
+/** Runs git once to the end: its output as text and its exit code (-1 and `spawnError` when it could not start). */
+function runOnce(cwd: string, args: readonly string[], env?: Record<string, string>): Promise<GitResult & { spawnError?: NodeJS.ErrnoException }> {
+  return new Promise((resolve) => {
+    const child = spawnGit(cwd, args, env ? { env } : {});
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    let size = 0;
+    let spawnError: NodeJS.ErrnoException | undefined;
+    child.stdout!.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size <= MAX_OUTPUT) out.push(chunk);
+      else child.kill('SIGKILL');
     });
-    const stdout = typeof result.stdout === 'string' ? result.stdout : '';
-    const stderr = typeof result.stderr === 'string' ? result.stderr : '';
-    const exitCode = typeof result.exitCode === 'number' ? result.exitCode : -1;
+    child.stderr!.on('data', (chunk: Buffer) => err.push(chunk));
+    child.once('error', (e: NodeJS.ErrnoException) => (spawnError = e));
+    child.once('close', (code) => {
+      const result: GitResult & { spawnError?: NodeJS.ErrnoException } = {
+        stdout: Buffer.concat(out).toString('utf8'),
+        stderr: Buffer.concat(err).toString('utf8') + (size > MAX_OUTPUT ? `\noutput larger than ${MAX_OUTPUT} bytes` : ''),
+        exitCode: typeof code === 'number' ? code : -1,
+      };
+      if (spawnError) result.spawnError = spawnError;
+      resolve(result);
+    });
+  });
+}
+
+async function execGit(cwd: string, args: readonly string[], okCodes: readonly number[], env?: Record<string, string>): Promise<GitResult> {
+  for (let attempt = 0; ; attempt++) {
+    const { stdout, stderr, exitCode, spawnError } = await runOnce(cwd, args, env);
     if (exitCode === 0) return { stdout, stderr, exitCode };
 
-    const spawnCode = (result as { code?: string }).code;
-    if (spawnCode === 'ENOENT') {
-      throw new PasError('PAS_ERR_GIT', 'git is not installed or not on PATH', { details: { args: [...args], cwd } });
+    if (spawnError?.code === 'ENOENT') {
+      // Node reports a missing cwd as git missing: tell them apart.
+      const missingCwd = !existsSync(cwd);
+      throw new PasError('PAS_ERR_GIT', missingCwd ? `folder ${cwd} does not exist` : 'git is not installed or not on PATH', { details: { args: [...args], cwd } });
     }
     // A lock held by someone else is never an answer, whatever okCodes says: wait and retry.
     const lock = LOCK_ERROR.exec(stderr);

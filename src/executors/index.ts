@@ -19,4 +19,8 @@ export {
 } from './worktree.ts';
 export { FsGuard, normalizeRelativePath } from './fs-guard.ts';
 export { matchCommand, runAllowedCommand, type CommandRequest, type CommandResult } from './command-runner.ts';
-export { withRepoLock } from './git-command.ts';
+export { gitProcessCount, withRepoLock } from './git-command.ts';
+export { checkoutFor, checkoutPath, prewarmCheckouts, CHECKOUTS_DIR, type CheckoutInput, type CheckoutLease } from './checkouts.ts';
+export { commitEdits, type CommitEditsInput, type CommitEditsResult } from './object-commit.ts';
+export { closeObjectStores, objectStoreFor } from './object-store.ts';
+export type { TaskFiles } from './task-files.ts';

@@ -6,6 +6,7 @@ import type { TaskSpec } from '../../../machines/domain.ts';
 import type { ResolvedProgrammer } from '../../../src/config/load-config.ts';
 import type { FsAllowlist, ModelsConfigFile } from '../../../src/config/schemas.ts';
 import { createAiderExecutor, type AiderExecutorOptions } from '../../../src/executors/aider-executor.ts';
+import { checkoutPath } from '../../../src/executors/checkouts.ts';
 import { runProgrammerTask } from '../../../src/executors/run-task.ts';
 import type { LlmClient, Receipt } from '../../../src/llm/types.ts';
 import { createTempRepo, FAKE_AIDER_DIR, gitOut, isRunning, waitFor, type TempRepo } from '../../support/git-fixtures.ts';
@@ -98,8 +99,9 @@ describe('aider executor', () => {
     expect(receipts[0]).toMatchObject({ status: 'completed', provider: 'anthropic', tokens: { input: 2500, output: 1100 }, cost_usd: 0.01 });
 
     const [call] = await aiderLog(f);
+    // aider runs in the programmer's reused checkout, reset to the task's base.
     expect(call).toMatchObject({
-      cwd: path.join(f.workspacesDir, 'job1', 't1'),
+      cwd: await checkoutPath(f.repo, f.workspacesDir, result.programmerId),
       model: 'anthropic/claude-sonnet-4',
       editFormat: 'diff',
       files: ['src/a.ts', 'src/b.ts'],

@@ -110,6 +110,11 @@ describe('crash recovery of `pas up`', () => {
     return counts;
   }
 
+  async function taskBranches(jobId: string): Promise<string[]> {
+    const out = await gitOut(repo!.repo, 'for-each-ref', '--format=%(refname:short)', `refs/heads/pas/${jobId}/`);
+    return out.split('\n').filter(Boolean).sort();
+  }
+
   function taskDirs(jobId: string): string[] {
     const dir = path.join(dataDir!, 'workspaces', jobId);
     return existsSync(dir) ? readdirSync(dir) : [];
@@ -121,8 +126,10 @@ describe('crash recovery of `pas up`', () => {
     const fast = ids('fast');
     const slow = ids('slow');
     expect([fast.length, slow.length]).toEqual([2, 2]);
-    // The killed run left the slow subtasks' worktrees behind, and wrote receipts for the fast ones only.
-    expect(taskDirs(jobId).sort()).toEqual([...slow].sort());
+    // The killed run wrote receipts for the fast subtasks only, and left nothing of the slow ones:
+    // native edits need no checkout, and a task branch exists only once its commit does.
+    expect(taskDirs(jobId)).toEqual([]);
+    expect(await taskBranches(jobId)).toEqual(fast.map((id: string) => `pas/${jobId}/${id}`).sort());
     expect([...receiptsByTask().keys()].sort()).toEqual([...fast].sort());
 
     // The second run answers the slow edits quickly.
@@ -156,7 +163,8 @@ describe('crash recovery of `pas up`', () => {
     cfg!.edit('pas.yaml', (doc) => doc.setIn(['runtime', 'on_restart'], 'interrupt'));
     const slow = before.tasks.filter((t: any) => t.status === 'running').map((t: any) => t.task_id as string);
     const fast = before.tasks.filter((t: any) => t.status === 'completed').map((t: any) => t.task_id as string);
-    expect(taskDirs(jobId).sort()).toEqual([...slow].sort());
+    expect(taskDirs(jobId)).toEqual([]);
+    expect(await taskBranches(jobId)).toEqual(fast.map((id: string) => `pas/${jobId}/${id}`).sort());
 
     const second = await pasUp(portOffset);
     const job = await untilTerminal(`${second.url}/api/jobs/${jobId}`);
