@@ -103,6 +103,8 @@ export const poolSchema = z.strictObject({
     .strictObject({
       executor: executorKind.default('native'),
       timeout_s: z.number().positive().default(300),
+      /** Edit–verify rounds of a subtask with a `verify` command (the native editor loops; others verify once). */
+      verify_rounds: z.number().int().min(1).max(10).default(3),
     })
     .prefault({}),
   programmers: z.array(programmerSchema).min(1).max(49),

@@ -147,6 +147,7 @@ export function createDefaultServices(options: DefaultServiceOptions = {}) {
         signal,
         fsAllowlist: config.fsAllowlist,
         cmdAllowlist: config.cmdAllowlist,
+        verifyRounds: config.pool.defaults.verify_rounds,
         log: logger.child({ agentId: programmerId, role: 'programmer', taskId: task.id }),
       });
     };
