@@ -2,6 +2,7 @@
  * The JSON views the HTTP API answers with: agent health, jobs, the pool, models. Pure reads of
  * the runtime; nothing here holds a secret (keys never leave the environment).
  */
+import type { JobOutcome } from '../../machines/domain.ts';
 import { breakerId } from '../../machines/pas-system.machine.ts';
 import { breakerCauseText } from '../llm/breaker-cause.ts';
 import { jobNotes } from '../runtime/job-notes.ts';
@@ -119,6 +120,7 @@ export function jobView(runtime: Runtime, job: JobRecord, withTasks = true) {
     progress: { total: tasks.length, done },
     merged_branch: job.outcome?.mergedBranch ?? null,
     conflicts: job.outcome?.conflicts ?? [],
+    verification: job.outcome?.verification ? verificationView(job.outcome.verification) : null,
     tokens: job.outcome?.tokens ?? null,
     cost_usd: job.outcome?.costUsd ?? null,
     error: job.outcome?.error ?? job.error ?? null,
@@ -126,6 +128,11 @@ export function jobView(runtime: Runtime, job: JobRecord, withTasks = true) {
     notes: jobNotes(runtime.journal, job.id),
     ...(withTasks ? { tasks: tasks.map(taskView) } : {}),
   };
+}
+
+/** The job's verify command on its merged branch, last run. */
+function verificationView(v: NonNullable<JobOutcome['verification']>) {
+  return { command: v.command, passed: v.passed, exit_code: v.exitCode, head: v.head, fixup_rounds: v.fixups };
 }
 
 export function poolView(runtime: Runtime) {

@@ -28,6 +28,7 @@ import { createOfflineAdapter } from '../llm/providers/offline-adapter.ts';
 import { planJobFromRepo } from '../planning/plan-job.ts';
 import { addJobNote, fallbackPlanNote, OFFLINE_JOB_NOTE } from './job-notes.ts';
 import { lanePrompt, parseLane } from './planner.ts';
+import { laneVerifyCommand, verifyMergedJob } from './services/verify-job.ts';
 
 export interface DefaultServiceOptions {
   /** Route every LLM call to the scripted provider (the demo, tests). */
@@ -182,7 +183,8 @@ export function createDefaultServices(options: DefaultServiceOptions = {}) {
         if (options.offline && !options.scripted) addJobNote(journal, job.id, OFFLINE_JOB_NOTE);
         const plan = await planJobFromRepo({ job, managerId, maxProgrammers, repo, baseCommit, llm, logger, signal, ...(llmChoice ? { llmChoice } : {}) });
         if (plan.planner === 'fallback' && plan.planError && !signal.aborted) addJobNote(journal, job.id, fallbackPlanNote(plan.planError));
-        return plan;
+        const laneVerify = laneVerifyCommand(config, managerId);
+        return !job.verify && laneVerify ? { ...plan, verify: laneVerify } : plan;
       },
 
       async mergeJob({ job, plan, results }, signal): Promise<MergeOutcome> {
@@ -209,6 +211,9 @@ export function createDefaultServices(options: DefaultServiceOptions = {}) {
         }
         return { mergedBranch: outcome.jobBranch, head: outcome.head, merged, conflicts };
       },
+
+      verifyJob: (input, signal) =>
+        verifyMergedJob({ cmdAllowlist: config.cmdAllowlist, workspacesDir, fixupRounds: config.pas.verify.fixup_rounds, logger: logger.child({ agentId: input.managerId, role: 'manager' }) }, input, signal),
 
       async classifyLane({ job, lanes }, signal) {
         const architect = config.pas.architect.agent_id;
