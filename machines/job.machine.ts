@@ -6,7 +6,8 @@
  *                  A task refused because the pool queue is full is resubmitted after a delay; a
  *                  task escalated by the supervisor is re-routed once to another programmer.
  * active.merging   invoke mergeJob (task branches → `pas/job-<id>`). A conflicting subtask is re-run
- *                  once on top of what is merged; a second conflict is reported with its files.
+ *                  once on top of what is merged, as a resolver when the merge showed the conflicting
+ *                  hunks; a second conflict is reported with its files.
  * active.verifying when the job has a `verify` command (its own or its lane's): invoke verifyJob on
  *                  the merged branch. A failure comes back with a fix-up subtask (while fix-up rounds
  *                  remain), which runs on the merged head and is merged and verified in turn;
@@ -67,7 +68,8 @@ export interface MergeOutcome {
   /** Commit of the job branch after the merge. */
   head?: string;
   merged: string[];
-  conflicts: Array<{ taskId: string; files: string[] }>;
+  /** `resolver`: the re-run's instruction showing both sides of each conflicting hunk (else it re-runs as planned). */
+  conflicts: Array<{ taskId: string; files: string[]; resolver?: string }>;
 }
 
 export interface PlanJobInput {
@@ -416,7 +418,11 @@ export const jobMachine = setup({
                     if (!subtask) continue;
                     const rerunId = `${subtask.id}-r1`;
                     reruns[subtask.id] = rerunId;
-                    pending[rerunId] = taskSpecFor(context, { ...subtask, id: rerunId }, event.output.head);
+                    // A resolver may edit every file that collided, whether its subtask named it or not.
+                    const rerun: Subtask = conflict.resolver
+                      ? { ...subtask, id: rerunId, instruction: conflict.resolver, files: [...new Set([...subtask.files, ...conflict.files])] }
+                      : { ...subtask, id: rerunId };
+                    pending[rerunId] = taskSpecFor(context, rerun, event.output.head);
                   }
                   return { merge: event.output, reruns, pending };
                 }),

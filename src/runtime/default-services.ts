@@ -29,6 +29,7 @@ import { planJobFromRepo } from '../planning/plan-job.ts';
 import { addJobNote, fallbackPlanNote, OFFLINE_JOB_NOTE } from './job-notes.ts';
 import { lanePrompt, parseLane } from './planner.ts';
 import { laneVerifyCommand, verifyMergedJob } from './services/verify-job.ts';
+import { resolverInstruction } from './services/conflict-resolver.ts';
 
 export interface DefaultServiceOptions {
   /** Route every LLM call to the scripted provider (the demo, tests). */
@@ -208,6 +209,22 @@ export function createDefaultServices(options: DefaultServiceOptions = {}) {
           if (r.status === 'merged') merged.push(taskId);
           else if (r.status === 'conflict') conflicts.push({ taskId, files: r.files });
           else logger.error({ jobId: job.id, taskId, error: r.error }, 'merge of a task branch failed');
+        }
+        // A conflicting subtask's re-run resolves what collided: it is shown both sides of each hunk.
+        if (outcome.head) {
+          const subtaskOf = (taskId: string) => plan.subtasks.find((s) => s.id === taskId || `${s.id}-r1` === taskId);
+          const mergedWork = withBranch.filter((r) => merged.includes(r.taskId) && r.commit && subtaskOf(r.taskId)).map((r) => ({ subtask: subtaskOf(r.taskId)!, commit: r.commit! }));
+          for (const conflict of conflicts) {
+            const subtask = plan.subtasks.find((s) => s.id === conflict.taskId);
+            const branch = withBranch.find((r) => r.taskId === conflict.taskId)?.branch;
+            if (!subtask || !branch) continue;
+            try {
+              const resolver = await resolverInstruction({ repo, baseCommit: plan.baseCommit!, head: outcome.head, branch, subtask, files: conflict.files, merged: mergedWork });
+              if (resolver) conflict.resolver = resolver;
+            } catch (err) {
+              logger.warn({ jobId: job.id, taskId: conflict.taskId, err: toErrorData(err) }, 'could not show the conflict to its resolver; the subtask is re-run as it was');
+            }
+          }
         }
         return { mergedBranch: outcome.jobBranch, head: outcome.head, merged, conflicts };
       },
