@@ -103,6 +103,8 @@ export interface JobOutcome {
   tasks: TaskResult[];
   mergedBranch?: string;
   conflicts?: string[];
+  /** The job's verify command on the merged branch, last run (absent when the job has none). */
+  verification?: { command: string; passed: boolean; exitCode: number | null; head: string; fixups: number };
   error?: ErrorData;
   tokens: { input: number; output: number };
   costUsd: number;

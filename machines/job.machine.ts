@@ -6,11 +6,16 @@
  *                  A task refused because the pool queue is full is resubmitted after a delay; a
  *                  task escalated by the supervisor is re-routed once to another programmer.
  * active.merging   invoke mergeJob (task branches → `pas/job-<id>`). A conflicting subtask is re-run
- *                  once on top of what is merged; a second conflict is reported with its files.
+ *                  once on top of what is merged, as a resolver when the merge showed the conflicting
+ *                  hunks; a second conflict is reported with its files.
+ * active.verifying when the job has a `verify` command (its own or its lane's): invoke verifyJob on
+ *                  the merged branch. A failure comes back with a fix-up subtask (while fix-up rounds
+ *                  remain), which runs on the merged head and is merged and verified in turn;
+ *                  otherwise the job ends partial with PAS_ERR_VERIFY_FAILED and the last output.
  * finished         final: tells the Manager `job.done` with the outcome.
  * The job timeout cancels what is still running and merges what is done (the job ends partial).
  */
-import { assign, enqueueActions, not, sendParent, setup, stateIn, fromPromise, type AnyEventObject } from 'xstate';
+import { and, assign, enqueueActions, not, sendParent, setup, stateIn, fromPromise, type AnyEventObject } from 'xstate';
 import { asErrorData, type ErrorData, type JobOutcome, type JobResume, type JobSpec, type TaskResult, type TaskSpec, type TokenUsage } from './domain.ts';
 import { codedError } from './error-codes.ts';
 
@@ -32,6 +37,31 @@ export interface JobPlan {
   planError?: ErrorData;
   usage?: TokenUsage;
   costUsd?: number;
+  /** The job's verify command when the job body named none (its lane's default). */
+  verify?: string[];
+}
+
+export interface VerifyJobInput {
+  job: JobSpec;
+  managerId: string;
+  plan: JobPlan;
+  merge: MergeOutcome;
+  /** Fix-up subtasks already run for this job. */
+  fixups: number;
+}
+
+/** The job's verify command run on the merged branch. */
+export interface VerifyJobOutcome {
+  passed: boolean;
+  /** The allowlist entry's name. */
+  command: string;
+  exitCode: number | null;
+  /** Head and tail of what it printed. */
+  output: string;
+  /** The head it ran on. */
+  head: string;
+  /** On failure, while fix-up rounds remain: the subtask that fixes the merged branch. */
+  fixup?: Subtask;
 }
 
 export interface MergeOutcome {
@@ -39,7 +69,8 @@ export interface MergeOutcome {
   /** Commit of the job branch after the merge. */
   head?: string;
   merged: string[];
-  conflicts: Array<{ taskId: string; files: string[] }>;
+  /** `resolver`: the re-run's instruction showing both sides of each conflicting hunk (else it re-runs as planned). */
+  conflicts: Array<{ taskId: string; files: string[]; resolver?: string }>;
 }
 
 export interface PlanJobInput {
@@ -85,6 +116,10 @@ export interface JobContext {
   /** Original task id → id of its re-run after a merge conflict. */
   reruns: Record<string, string>;
   merge: MergeOutcome | null;
+  /** The last run of the job's verify command on the merged branch. */
+  verification: VerifyJobOutcome | null;
+  /** Ids of the fix-up subtasks planned after failed verifications. */
+  fixups: string[];
   cancelled: boolean;
   error: ErrorData | null;
 }
@@ -121,8 +156,25 @@ export function taskSpecFor(context: Pick<JobContext, 'job' | 'managerId' | 'pla
   if (base) spec.baseCommit = base;
   if (subtask.requires) spec.requires = subtask.requires;
   if (subtask.context) spec.context = subtask.context;
-  if (context.job.verify) spec.verify = context.job.verify;
+  const verify = jobVerify(context);
+  if (verify) spec.verify = verify;
   return spec;
+}
+
+/** The job's verify command: its own, else its lane's default (carried by the plan). */
+export function jobVerify(context: Pick<JobContext, 'job' | 'plan'>): string[] | undefined {
+  const verify = context.job.verify ?? context.plan?.verify;
+  return verify && verify.length > 0 ? verify : undefined;
+}
+
+export function verifyFailedError(verification: VerifyJobOutcome, fixups: number): ErrorData {
+  const rounds = fixups === 0 ? 'with no fix-up round' : `after ${fixups} fix-up round${fixups === 1 ? '' : 's'}`;
+  return {
+    code: 'PAS_ERR_VERIFY_FAILED',
+    retryable: false,
+    message: `verify command ${verification.command} fails on the merged branch (exit ${verification.exitCode ?? 'by signal'}) ${rounds}:\n${verification.output}`,
+    details: { command: verification.command, exitCode: verification.exitCode, head: verification.head, fixups, output: verification.output },
+  };
 }
 
 export function jobSystemId(jobId: string): string {
@@ -150,8 +202,9 @@ export function jobOutcome(context: JobContext): JobOutcome {
   const planned = context.plan?.subtasks.length ?? 0;
   const merged = tasks.filter((t) => t.status === 'completed' && (context.merge?.merged.includes(t.taskId) ?? false)).length;
   let status: JobOutcome['status'];
+  const verifyFailed = context.verification !== null && !context.verification.passed;
   if (context.cancelled) status = 'cancelled';
-  else if (planned > 0 && merged === planned && conflictFiles.length === 0) status = 'completed';
+  else if (planned > 0 && merged === planned && conflictFiles.length === 0 && !verifyFailed) status = 'completed';
   else if (merged > 0) status = 'partial';
   else status = 'failed';
   const outcome: JobOutcome = {
@@ -164,6 +217,10 @@ export function jobOutcome(context: JobContext): JobOutcome {
   };
   if (context.merge) outcome.mergedBranch = context.merge.mergedBranch;
   if (conflictFiles.length > 0) outcome.conflicts = conflictFiles;
+  if (context.verification) {
+    const v = context.verification;
+    outcome.verification = { command: v.command, passed: v.passed, exitCode: v.exitCode, head: v.head, fixups: context.fixups.length };
+  }
   const error = context.error ?? (status === 'failed' ? tasks.find((t) => t.error)?.error : undefined);
   if (error) outcome.error = error;
   return outcome;
@@ -187,11 +244,21 @@ export const jobMachine = setup({
     mergeJob: fromPromise<MergeOutcome, MergeJobInput>(async () => {
       throw new Error('mergeJob is provided by the runtime');
     }),
+    verifyJob: fromPromise<VerifyJobOutcome, VerifyJobInput>(async () => {
+      throw new Error('verifyJob is provided by the runtime');
+    }),
   },
   guards: {
     resuming: ({ context }) => context.plan !== null,
     allSettled: ({ context }) => Object.keys(context.pending).length === 0,
     nothingToMerge: ({ context }) => finalResults(context).every((r) => r.status !== 'completed'),
+    /** A merged branch to check: the job has a verify command and the merge produced a head. */
+    mergedNeedsVerify: ({ context, event }) => {
+      const merge = (event as unknown as { output: MergeOutcome }).output;
+      return jobVerify(context) !== undefined && merge.head !== undefined && merge.merged.length > 0 && !context.error;
+    },
+    verified: ({ event }) => (event as unknown as { output: VerifyJobOutcome }).output.passed,
+    hasFixup: ({ event }) => (event as unknown as { output: VerifyJobOutcome }).output.fixup !== undefined,
     hasRerunnableConflicts: ({ context, event }) => {
       const merge = (event as unknown as { output: MergeOutcome }).output;
       return merge.conflicts.some((c) => !context.reruns[c.taskId] && !Object.values(context.reruns).includes(c.taskId));
@@ -265,6 +332,8 @@ export const jobMachine = setup({
     rerouted: [],
     reruns: {},
     merge: null,
+    verification: null,
+    fixups: [],
     cancelled: false,
     error: null,
   }),
@@ -275,7 +344,7 @@ export const jobMachine = setup({
       after: {
         // What finished in time is still merged (the job ends partial); a merge already under way is left to finish.
         jobTimeout: {
-          guard: not(stateIn({ active: 'merging' })),
+          guard: and([not(stateIn({ active: 'merging' })), not(stateIn({ active: 'verifying' }))]),
           target: '.merging',
           actions: ['cancelPending', 'failPending', assign({ error: () => TIMEOUT })],
         },
@@ -347,17 +416,57 @@ export const jobMachine = setup({
                     if (!subtask) continue;
                     const rerunId = `${subtask.id}-r1`;
                     reruns[subtask.id] = rerunId;
-                    pending[rerunId] = taskSpecFor(context, { ...subtask, id: rerunId }, event.output.head);
+                    // A resolver may edit every file that collided, whether its subtask named it or not.
+                    const rerun: Subtask = conflict.resolver
+                      ? { ...subtask, id: rerunId, instruction: conflict.resolver, files: [...new Set([...subtask.files, ...conflict.files])] }
+                      : { ...subtask, id: rerunId };
+                    pending[rerunId] = taskSpecFor(context, rerun, event.output.head);
                   }
                   return { merge: event.output, reruns, pending };
                 }),
               },
+              { guard: 'mergedNeedsVerify', target: 'verifying', actions: assign({ merge: ({ event }) => event.output }) },
               { target: '#job.finished', actions: assign({ merge: ({ event }) => event.output }) },
             ],
             onError: {
               target: '#job.finished',
               actions: assign({
                 error: ({ event }) => asErrorData(event.error, 'PAS_ERR_GIT'),
+              }),
+            },
+          },
+        },
+        verifying: {
+          invoke: {
+            id: 'verifyJob',
+            src: 'verifyJob',
+            input: ({ context }) => ({ job: context.job, managerId: context.managerId, plan: context.plan!, merge: context.merge!, fixups: context.fixups.length }),
+            onDone: [
+              { guard: 'verified', target: '#job.finished', actions: assign({ verification: ({ event }) => event.output }) },
+              {
+                // The fix-up works on the merged head; it is merged (a fast-forward) and verified in turn.
+                guard: 'hasFixup',
+                target: 'running',
+                actions: assign(({ context, event }) => {
+                  const fixup = event.output.fixup!;
+                  const plan: JobPlan = { ...context.plan!, subtasks: [...context.plan!.subtasks, fixup] };
+                  return {
+                    plan,
+                    verification: event.output,
+                    fixups: [...context.fixups, fixup.id],
+                    pending: { [fixup.id]: taskSpecFor({ ...context, plan }, fixup, event.output.head) },
+                  };
+                }),
+              },
+              {
+                target: '#job.finished',
+                actions: assign(({ context, event }) => ({ verification: event.output, error: verifyFailedError(event.output, context.fixups.length) })),
+              },
+            ],
+            onError: {
+              target: '#job.finished',
+              actions: assign({
+                error: ({ event }) => asErrorData(event.error, 'PAS_ERR_CMD_FAILED'),
               }),
             },
           },

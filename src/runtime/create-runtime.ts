@@ -12,7 +12,7 @@ import { createActor, fromPromise, type Actor, type AnyEventObject, type Inspect
 import { architectMachine, type ClassifyLaneInput } from '../../machines/architect.machine.ts';
 import type { JobResume, JobSpec, Lane, TaskResult, TaskSpec } from '../../machines/domain.ts';
 import { isTerminalJobStatus, JOB_STATUSES } from '../../machines/statuses.ts';
-import { capPlan, jobMachine, type JobPlan, type MergeJobInput, type MergeOutcome, type PlanJobInput } from '../../machines/job.machine.ts';
+import { capPlan, jobMachine, type JobPlan, type MergeJobInput, type MergeOutcome, type PlanJobInput, type VerifyJobInput, type VerifyJobOutcome } from '../../machines/job.machine.ts';
 import { managerMachine } from '../../machines/manager.machine.ts';
 import { breakerId, pasSystemMachine, POOL_ID } from '../../machines/pas-system.machine.ts';
 import { poolStatus, type PoolContext } from '../../machines/pool.machine.ts';
@@ -35,6 +35,8 @@ export interface RuntimeServices {
   executeTask(input: ExecuteTaskInput, signal: AbortSignal): Promise<TaskResult>;
   planJob(input: PlanJobInput, signal: AbortSignal): Promise<JobPlan>;
   mergeJob(input: MergeJobInput, signal: AbortSignal): Promise<MergeOutcome>;
+  /** Runs the job's verify command on its merged branch (and plans the fix-up); without it such a job fails. */
+  verifyJob?(input: VerifyJobInput, signal: AbortSignal): Promise<VerifyJobOutcome>;
   classifyLane(input: ClassifyLaneInput, signal: AbortSignal): Promise<{ lane: string | null }>;
 }
 
@@ -299,12 +301,17 @@ export function createRuntime(options: RuntimeOptions): Runtime {
     countPlanUsage(input.managerId, input.job.id, plan);
     return plan;
   };
+  const verifyJob =
+    services.verifyJob?.bind(services) ??
+    (async (input: VerifyJobInput): Promise<VerifyJobOutcome> => {
+      throw new PasError('PAS_ERR_CMD_NOT_ALLOWED', `job ${input.job.id} has a verify command but these runtime services cannot run it on the merged branch`);
+    });
   const withSignal = <I, O>(fn: (input: I, signal: AbortSignal) => Promise<O>) => fromPromise<O, I>(({ input, signal }) => fn(input, signal));
   const machine = pasSystemMachine.provide({
     actors: {
       programmer: programmerMachine.provide({ actors: { executeTask: withSignal(services.executeTask) } }),
       manager: managerMachine.provide({
-        actors: { job: jobMachine.provide({ actors: { planJob: withSignal(planAndCount), mergeJob: withSignal(services.mergeJob) } }) },
+        actors: { job: jobMachine.provide({ actors: { planJob: withSignal(planAndCount), mergeJob: withSignal(services.mergeJob), verifyJob: withSignal(verifyJob) } }) },
       }),
       architect: architectMachine.provide({ actors: { classifyLane: withSignal(services.classifyLane) } }),
     },

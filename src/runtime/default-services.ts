@@ -33,6 +33,8 @@ import { createOfflineAdapter } from '../llm/providers/offline-adapter.ts';
 import { planJobFromRepo } from '../planning/plan-job.ts';
 import { addJobNote, fallbackPlanNote, OFFLINE_JOB_NOTE } from './job-notes.ts';
 import { lanePrompt, parseLane } from './planner.ts';
+import { laneVerifyCommand, verifyMergedJob } from './services/verify-job.ts';
+import { resolverInstruction } from './services/conflict-resolver.ts';
 
 export interface DefaultServiceOptions {
   /** Route every LLM call to the scripted provider (the demo, tests). */
@@ -190,6 +192,7 @@ export function createDefaultServices(options: DefaultServiceOptions = {}) {
         signal,
         fsAllowlist: config.fsAllowlist,
         cmdAllowlist: config.cmdAllowlist,
+        verifyRounds: config.pool.defaults.verify_rounds,
         log: logger.child({ agentId: programmerId, role: 'programmer', taskId: task.id }),
         ...(ctx.progress ? { onProgress: (p) => ctx.progress!.report({ agentId: programmerId, jobId: task.jobId, taskId: task.id }, p) } : {}),
       });
@@ -226,7 +229,8 @@ export function createDefaultServices(options: DefaultServiceOptions = {}) {
         if (options.offline && !options.scripted) addJobNote(journal, job.id, OFFLINE_JOB_NOTE);
         const plan = await planJobFromRepo({ job, managerId, maxProgrammers, repo, baseCommit, llm, logger, signal, ...(llmChoice ? { llmChoice } : {}) });
         if (plan.planner === 'fallback' && plan.planError && !signal.aborted) addJobNote(journal, job.id, fallbackPlanNote(plan.planError));
-        return plan;
+        const laneVerify = laneVerifyCommand(config, managerId);
+        return !job.verify && laneVerify ? { ...plan, verify: laneVerify } : plan;
       },
 
       async mergeJob({ job, plan, results }, signal): Promise<MergeOutcome> {
@@ -251,8 +255,27 @@ export function createDefaultServices(options: DefaultServiceOptions = {}) {
           else if (r.status === 'conflict') conflicts.push({ taskId, files: r.files });
           else logger.error({ jobId: job.id, taskId, error: r.error }, 'merge of a task branch failed');
         }
+        // A conflicting subtask's re-run resolves what collided: it is shown both sides of each hunk.
+        if (outcome.head) {
+          const subtaskOf = (taskId: string) => plan.subtasks.find((s) => s.id === taskId || `${s.id}-r1` === taskId);
+          const mergedWork = withBranch.filter((r) => merged.includes(r.taskId) && r.commit && subtaskOf(r.taskId)).map((r) => ({ subtask: subtaskOf(r.taskId)!, commit: r.commit! }));
+          for (const conflict of conflicts) {
+            const subtask = plan.subtasks.find((s) => s.id === conflict.taskId);
+            const branch = withBranch.find((r) => r.taskId === conflict.taskId)?.branch;
+            if (!subtask || !branch) continue;
+            try {
+              const resolver = await resolverInstruction({ repo, baseCommit: plan.baseCommit!, head: outcome.head, branch, subtask, files: conflict.files, merged: mergedWork });
+              if (resolver) conflict.resolver = resolver;
+            } catch (err) {
+              logger.warn({ jobId: job.id, taskId: conflict.taskId, err: toErrorData(err) }, 'could not show the conflict to its resolver; the subtask is re-run as it was');
+            }
+          }
+        }
         return { mergedBranch: outcome.jobBranch, head: outcome.head, merged, conflicts };
       },
+
+      verifyJob: (input, signal) =>
+        verifyMergedJob({ cmdAllowlist: config.cmdAllowlist, workspacesDir, fixupRounds: config.pas.verify.fixup_rounds, logger: logger.child({ agentId: input.managerId, role: 'manager' }) }, input, signal),
 
       async classifyLane({ job, lanes }, signal) {
         const architect = config.pas.architect.agent_id;
