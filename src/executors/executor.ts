@@ -34,29 +34,6 @@ export interface TaskProgress {
   text?: string;
 }
 
-/**
- * One thing an executor did while it ran (a coding agent's tool call, file change, command,
- * retry or message), published on the feed as a `progress` message.
- */
-export interface TaskProgress {
-  kind: 'tool' | 'file' | 'command' | 'retry' | 'message';
-  /** The agent's tool name (`Write`, `apply_patch`, `run_shell_command`, …). */
-  tool?: string;
-  /** For `file`: the path, relative to the worktree when it is inside it. */
-  path?: string;
-  /** For `file`: add, update, delete. */
-  change?: string;
-  /** For `command`: the command line as the agent reported it. */
-  command?: string;
-  /** For `command`: its exit code once it ended (null while running or unknown). */
-  exitCode?: number | null;
-  /** For `retry`: the attempt number and the HTTP status being retried. */
-  attempt?: number;
-  status?: number;
-  /** A short text (assistant message, tool description). */
-  text?: string;
-}
-
 /** One run of the task's `verify` command on the edits made so far. */
 export interface VerifyRun {
   /** The allowlist entry's name. */

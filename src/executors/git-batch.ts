@@ -13,6 +13,8 @@ import { spawnFailure } from './spawn-child.ts';
 export type AnswerParser<T> = (buffer: Buffer) => { value: T; used: number } | null;
 
 interface Pending {
+  /** The process the request was written to: only its end fails the request. */
+  owner: ChildProcess;
   parse: AnswerParser<unknown>;
   resolve: (value: unknown) => void;
   reject: (err: Error) => void;
@@ -44,7 +46,7 @@ export class GitBatchProcess {
     if (this.idleTimer) clearTimeout(this.idleTimer);
     this.idleTimer = undefined;
     return new Promise<T>((resolve, reject) => {
-      this.pending.push({ parse, resolve: resolve as (v: unknown) => void, reject });
+      this.pending.push({ owner: child, parse, resolve: resolve as (v: unknown) => void, reject });
       child.stdin?.write(input);
     });
   }
@@ -72,7 +74,7 @@ export class GitBatchProcess {
       this.drain();
     });
     child.stderr!.on('data', (chunk: Buffer) => {
-      if (this.stderr.length < 8192) this.stderr += chunk.toString('utf8');
+      if (this.child === child && this.stderr.length < 8192) this.stderr += chunk.toString('utf8');
     });
     // EPIPE after the process died is reported through 'close' below.
     child.stdin!.on('error', () => undefined);
@@ -106,9 +108,13 @@ export class GitBatchProcess {
   }
 
   private fail(child: ChildProcess, why: string, spawnError?: NodeJS.ErrnoException): void {
-    if (this.child === child) this.child = undefined;
-    const waiting = this.pending.splice(0);
-    const message = this.stderr.trim() || why;
+    const current = this.child === child;
+    if (current) this.child = undefined;
+    // A process replaced after an idle close ends later: requests written to its successor stay.
+    const waiting = this.pending.filter((p) => p.owner === child);
+    if (waiting.length === 0) return;
+    this.pending.splice(0, this.pending.length, ...this.pending.filter((p) => p.owner !== child));
+    const message = (current ? this.stderr.trim() : '') || why;
     for (const p of waiting) {
       if (spawnError) p.reject(spawnFailure('git', spawnError, { args: [...this.args], cwd: this.cwd }));
       else p.reject(new PasError('PAS_ERR_GIT', `git ${this.args.join(' ')} failed: ${message}`, { details: { args: [...this.args], cwd: this.cwd, stderr: this.stderr.trim() } }));

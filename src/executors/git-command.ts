@@ -204,8 +204,10 @@ function runOnce(cwd: string, args: readonly string[], env?: Record<string, stri
     // First, before anything that could throw: a failed start (EMFILE) is emitted as 'error' and
     // leaves the stdio streams unset; a git that never started sends no 'close'.
     child.on('error', (e: NodeJS.ErrnoException) => {
+      // Only a start that failed is a spawn error; a later one (a failed kill) ends in 'close' with git's own code.
+      if (child.pid !== undefined) return;
       spawnError ??= e;
-      if (child.pid === undefined) finish(null);
+      finish(null);
     });
     if (child.pid === undefined && (!child.stdout || !child.stderr)) return;
     if (input !== undefined && child.stdin) {

@@ -227,8 +227,14 @@ export class RepoObjectStore {
     if (this.packing || this.gcAuto <= 0) return;
     const run = (args: string[]) =>
       new Promise<void>((resolve) => {
-        const child = spawnGit(this.repo, args);
         // Packing is housekeeping: a git that cannot start now (EMFILE) is tried at the next round.
+        let child: ReturnType<typeof spawnGit>;
+        try {
+          child = spawnGit(this.repo, args);
+        } catch {
+          resolve();
+          return;
+        }
         child.on('error', () => resolve());
         child.stdout?.resume();
         child.stderr?.resume();

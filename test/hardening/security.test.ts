@@ -122,7 +122,9 @@ describe('security of a running tree', () => {
     const walk = (dir: string, depth: number) => {
       if (depth > 8 || !existsSync(dir)) return;
       for (const entry of readdirSync(dir, { withFileTypes: true })) {
-        if (entry.name.includes(path.basename(marker))) found.push(path.join(dir, entry.name));
+        // What `touch` would make: a file named exactly like the marker. A task's own file whose
+        // name merely holds the injected text (a literal name, kept in a reused checkout) is not one.
+        if (entry.name === path.basename(marker)) found.push(path.join(dir, entry.name));
         if (entry.isDirectory() && entry.name !== '.git') walk(path.join(dir, entry.name), depth + 1);
       }
     };

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { withRepoLock } from '../../../src/executors/git-command.ts';
+import { repoKey, withRepoLock } from '../../../src/executors/git-command.ts';
 import { createTempRepo, type TempRepo } from '../../support/git-fixtures.ts';
 
 let repo: TempRepo | undefined;
@@ -20,11 +20,12 @@ describe('the repository lock', () => {
     const log: string[] = [];
     const first = gate();
     const second = gate();
+    // The repository's identity is looked up once (a git process); after that, requests queue in call order.
+    await repoKey(repo.repo);
     const r1 = withRepoLock(repo.repo, async () => { log.push('r1 in'); await first.opened; log.push('r1 out'); }, 'shared');
     const r2 = withRepoLock(repo.repo, async () => { log.push('r2 in'); await second.opened; log.push('r2 out'); }, 'shared');
-    await new Promise((r) => setTimeout(r, 20));
+    while (log.length < 2) await new Promise((r) => setTimeout(r, 5));
     const w = withRepoLock(repo.repo, async () => { log.push('w in'); log.push('w out'); }, 'exclusive');
-    await new Promise((r) => setTimeout(r, 5));
     const r3 = withRepoLock(repo.repo, async () => { log.push('r3 in'); }, 'shared');
     await new Promise((r) => setTimeout(r, 20));
     expect(log).toEqual(['r1 in', 'r2 in']);
