@@ -27,6 +27,11 @@ const SECRET_NAME = /(_API_KEY|_TOKEN|_SECRET|_PASSWORD)$/;
 const MIN_NAMED_LENGTH = 4;
 const MIN_PATTERN_LENGTH = 8;
 
+/** Whether an env var of this name holds a secret (a models.yaml `api_key_env`, or `*_API_KEY`, `*_TOKEN`, `*_SECRET`, `*_PASSWORD`). */
+export function isSecretEnvName(name: string): boolean {
+  return registeredSecretNames.has(name) || SECRET_NAME.test(name);
+}
+
 /** The secret values currently in `env`, longest first (so a key containing another is replaced whole). */
 export function secretValues(env: NodeJS.ProcessEnv = process.env, names: Iterable<string> = registeredSecretNames): string[] {
   const values = new Set<string>();

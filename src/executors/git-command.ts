@@ -10,6 +10,7 @@ import path from 'node:path';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { PasError } from '../errors.ts';
+import { isSecretEnvName } from '../redaction.ts';
 import { spawnFailure } from './spawn-child.ts';
 
 export const PAS_AUTHOR = { name: 'PAS', email: 'pas@localhost' } as const;
@@ -53,8 +54,9 @@ const LOCK_ERROR = /Unable to create '([^']+\.lock)'|\.lock': File exists|could 
 export function gitEnv(source: NodeJS.ProcessEnv = process.env): Record<string, string> {
   const env: Record<string, string> = {};
   for (const [key, value] of Object.entries(source)) {
-    // GIT_DIR, GIT_INDEX_FILE, GIT_WORK_TREE… from a caller (a hook, a test runner) must not leak in.
-    if (value !== undefined && !key.startsWith('GIT_')) env[key] = value;
+    // GIT_DIR, GIT_INDEX_FILE, GIT_WORK_TREE… from a caller (a hook, a test runner) must not leak in;
+    // provider keys and other secrets stay out too (a repository's config can make git run programs).
+    if (value !== undefined && !key.startsWith('GIT_') && !isSecretEnvName(key)) env[key] = value;
   }
   return {
     ...env,

@@ -77,7 +77,7 @@ export function createDefaultServices(options: DefaultServiceOptions = {}) {
       jobBudget: { limit: (jobId) => llmGateway.jobLimit(jobId), spent: (jobId) => llmGateway.ledger.jobSpent(jobId), add: (jobId, usd) => llmGateway.ledger.addJobSpend(jobId, usd) },
     });
     const receipts = new ReceiptWriter(path.join(dataDir, 'receipts'), runId);
-    // Every model call of a program PAS starts (aider, agent CLIs) passes through this policy.
+    // Every model call aider makes passes through this policy (the agent CLIs do not go through it yet).
     const llmGateway = new LlmGateway({
       models: config.models,
       costOptimization: config.pool.cost_optimization,

@@ -4,6 +4,8 @@ import { commandEnv, matchCommand } from '../../../src/executors/command-runner.
 import { addUsage } from '../../../src/executors/executor.ts';
 import { commitMessage } from '../../../src/executors/run-task.ts';
 import { assertSafeId, jobBranchName, parseNumstat, taskBranchName } from '../../../src/executors/worktree.ts';
+import { gitEnv } from '../../../src/executors/git-command.ts';
+import { registerSecretEnvNames } from '../../../src/redaction.ts';
 
 const allowlist: CmdAllowlist = {
   timeout_s: 120,
@@ -85,5 +87,16 @@ describe('branch names', () => {
     expect(commitMessage({ id: 't1', jobId: 'j1', managerId: 'm', replyTo: 'm', instruction: 'Add a greeting\nwith details', files: [] })).toMatch(
       /^pas: task t1 of job j1: Add a greeting\n/,
     );
+  });
+});
+
+describe('gitEnv', () => {
+  it('gives git the caller environment without GIT_* variables or secrets, and PAS as author', () => {
+    registerSecretEnvNames(['MY_PROVIDER_KEY']);
+    const env = gitEnv({ PATH: '/usr/bin', HOME: '/root', GIT_DIR: '/elsewhere', OPENAI_API_KEY: 'sk-live-0123456789', GITHUB_TOKEN: 'ghp_0123456789', DB_PASSWORD: 'hunter22hunter', MY_PROVIDER_KEY: 'abcd1234' });
+    expect(env.PATH).toBe('/usr/bin');
+    expect(env.HOME).toBe('/root');
+    for (const name of ['GIT_DIR', 'OPENAI_API_KEY', 'GITHUB_TOKEN', 'DB_PASSWORD', 'MY_PROVIDER_KEY']) expect(env).not.toHaveProperty(name);
+    expect(env.GIT_AUTHOR_NAME).toBe('PAS');
   });
 });
