@@ -8,36 +8,18 @@
  * active.merging   invoke mergeJob (task branches → `pas/job-<id>`). A conflicting subtask is re-run
  *                  once on top of what is merged; a second conflict is reported with its files.
  * finished         final: tells the Manager `job.done` with the outcome.
- * The job timeout cancels what is still running and merges what is done (the job ends partial).
+ * The job timeout cancels what is still running and merges what is done (the job ends partial);
+ * a timeout that fires while merging lets the merge finish and starts no conflict re-run.
+ *
+ * Facts it states for the journal (named actions, see facts.ts): job running, plan made, conflict
+ * re-run created, branches merged, job finished.
  */
-import { assign, enqueueActions, not, sendParent, setup, stateIn, fromPromise, type AnyEventObject } from 'xstate';
-import type { ErrorData, JobOutcome, JobResume, JobSpec, TaskResult, TaskSpec, TokenUsage } from './domain.ts';
+import { and, assign, enqueueActions, not, sendParent, setup, stateIn, fromPromise } from 'xstate';
+import type { ErrorData, JobOutcome, JobPlan, JobResume, JobSpec, MergeOutcome, Rerun, Subtask, TaskResult, TaskSpec, TokenUsage } from './domain.ts';
+import { fact } from './facts.ts';
+import type { ToJob, ToPoolTask } from './messages.ts';
 
-export interface Subtask {
-  id: string;
-  instruction: string;
-  files: string[];
-  requires?: string[];
-}
-
-export interface JobPlan {
-  subtasks: Subtask[];
-  repo?: string;
-  baseCommit?: string;
-  /** Whether the plan came from the LLM or the one-subtask-per-file fallback. */
-  planner: 'llm' | 'fallback';
-  planError?: ErrorData;
-  usage?: TokenUsage;
-  costUsd?: number;
-}
-
-export interface MergeOutcome {
-  mergedBranch: string;
-  /** Commit of the job branch after the merge. */
-  head?: string;
-  merged: string[];
-  conflicts: Array<{ taskId: string; files: string[] }>;
-}
+export type { JobPlan, MergeOutcome, Subtask };
 
 export interface PlanJobInput {
   job: JobSpec;
@@ -81,15 +63,16 @@ export interface JobContext {
   rerouted: string[];
   /** Original task id → id of its re-run after a merge conflict. */
   reruns: Record<string, string>;
+  /** Re-run id → the job branch commit it starts from. */
+  rerunBase: Record<string, string>;
   merge: MergeOutcome | null;
   cancelled: boolean;
+  /** The job timeout fired while a merge was under way: no conflict re-run starts after it. */
+  timedOut: boolean;
   error: ErrorData | null;
 }
 
-export type JobEvent =
-  | { type: 'task.finished'; result: TaskResult }
-  | { type: 'task.resubmit'; taskId: string }
-  | { type: 'job.cancel' };
+export type JobEvent = ToJob | { type: 'task.resubmit'; taskId: string };
 
 /** Caps a plan at `max` subtasks by folding the extra ones into the first `max`, round-robin. */
 export function capPlan(subtasks: Subtask[], max: number): Subtask[] {
@@ -165,7 +148,30 @@ export function jobOutcome(context: JobContext): JobOutcome {
   return outcome;
 }
 
-const submitted = (task: TaskSpec): AnyEventObject => ({ type: 'task.submitted', task });
+const submitted = (task: TaskSpec): ToPoolTask => ({ type: 'task.submitted', task });
+const cancelTask = (taskId: string): ToPoolTask => ({ type: 'task.cancel', taskId });
+
+/** The re-runs a hand-back or a journal resume carries, as the job holds them. */
+export function rerunsOf(context: Pick<JobContext, 'reruns' | 'rerunBase'>): Record<string, Rerun> {
+  const out: Record<string, Rerun> = {};
+  for (const [taskId, id] of Object.entries(context.reruns)) {
+    const base = context.rerunBase[id];
+    out[taskId] = base ? { id, baseCommit: base } : { id };
+  }
+  return out;
+}
+
+/** What still has to run when a job picks up its plan again: a created re-run, never a new one. */
+function pendingOnResume(context: JobContext): Record<string, TaskSpec> {
+  const pending: Record<string, TaskSpec> = {};
+  for (const s of context.plan!.subtasks) {
+    const rerunId = context.reruns[s.id];
+    if (rerunId) {
+      if (!context.results[rerunId]) pending[rerunId] = taskSpecFor(context, { ...s, id: rerunId }, context.rerunBase[rerunId]);
+    } else if (!context.results[s.id]) pending[s.id] = taskSpecFor(context, s);
+  }
+  return pending;
+}
 
 const TIMEOUT: ErrorData = { code: 'PAS_ERR_TASK_TIMEOUT', retryable: true, message: 'the job ran past its timeout' };
 
@@ -192,12 +198,18 @@ export const jobMachine = setup({
       const merge = (event as unknown as { output: MergeOutcome }).output;
       return merge.conflicts.some((c) => !context.reruns[c.taskId] && !Object.values(context.reruns).includes(c.taskId));
     },
+    timedOut: ({ context }) => context.timedOut,
   },
   delays: {
     jobTimeout: ({ context }) => context.timeoutMs,
     requeueDelay: ({ context }) => context.requeueDelayMs,
   },
   actions: {
+    recordJobRunning: fact('recordJobRunning'),
+    recordPlanMade: fact('recordPlanMade'),
+    recordRerunCreated: fact('recordRerunCreated'),
+    recordBranchesMerged: fact('recordBranchesMerged'),
+    recordJobFinished: fact('recordJobFinished'),
     submitPending: enqueueActions(({ context, enqueue, system }) => {
       const pool = system.get(context.poolId);
       if (!pool) return;
@@ -206,7 +218,7 @@ export const jobMachine = setup({
     cancelPending: enqueueActions(({ context, enqueue, system }) => {
       const pool = system.get(context.poolId);
       if (!pool) return;
-      for (const taskId of Object.keys(context.pending)) enqueue.sendTo(pool, { type: 'task.cancel', taskId } as AnyEventObject);
+      for (const taskId of Object.keys(context.pending)) enqueue.sendTo(pool, cancelTask(taskId));
     }),
     failPending: assign(({ context }) => {
       const results = { ...context.results };
@@ -259,39 +271,41 @@ export const jobMachine = setup({
     pending: {},
     results: Object.fromEntries((input.resume?.results ?? []).map((r) => [r.taskId, r])),
     rerouted: [],
-    reruns: {},
+    reruns: Object.fromEntries(Object.entries(input.resume?.reruns ?? {}).map(([taskId, r]) => [taskId, r.id])),
+    rerunBase: Object.fromEntries(Object.values(input.resume?.reruns ?? {}).flatMap((r) => (r.baseCommit ? [[r.id, r.baseCommit]] : []))),
     merge: null,
     cancelled: false,
+    timedOut: false,
     error: null,
   }),
+  entry: { type: 'recordJobRunning', params: ({ context }) => ({ jobId: context.job.id, managerId: context.managerId }) },
   initial: 'active',
   states: {
     active: {
       initial: 'planning',
       after: {
-        // What finished in time is still merged (the job ends partial); a merge already under way is left to finish.
-        jobTimeout: {
-          guard: not(stateIn({ active: 'merging' })),
-          target: '.merging',
-          actions: ['cancelPending', 'failPending', assign({ error: () => TIMEOUT })],
-        },
+        // What finished in time is still merged (the job ends partial); a merge already under way is
+        // left to finish, and no conflict re-run starts after it.
+        jobTimeout: [
+          {
+            guard: not(stateIn({ active: 'merging' })),
+            target: '.merging',
+            actions: ['cancelPending', 'failPending', assign({ error: () => TIMEOUT })],
+          },
+          { actions: assign({ timedOut: () => true }) },
+        ],
       },
       on: {
         'job.cancel': { target: 'finished', actions: ['cancelPending', assign({ pending: () => ({}), cancelled: () => true })] },
+        'job.handBack': { target: 'handedBack', actions: ['cancelPending', assign({ pending: () => ({}) })] },
       },
       states: {
         planning: {
           always: {
             guard: 'resuming',
             target: 'running',
-            actions: assign(({ context }) => ({
-              // Finished work is not redone: only subtasks without a journaled result go out again.
-              pending: Object.fromEntries(
-                context.plan!.subtasks
-                  .filter((s) => !context.results[s.id])
-                  .map((s) => [s.id, taskSpecFor(context, s)]),
-              ),
-            })),
+            // Finished work is not redone: only subtasks without a journaled result go out again.
+            actions: assign(({ context }) => ({ pending: pendingOnResume(context) })),
           },
           invoke: {
             id: 'planJob',
@@ -299,10 +313,13 @@ export const jobMachine = setup({
             input: ({ context }) => ({ job: context.job, managerId: context.managerId, maxProgrammers: context.maxProgrammers }),
             onDone: {
               target: 'running',
-              actions: assign(({ context, event }) => {
-                const plan: JobPlan = { ...event.output, subtasks: capPlan(event.output.subtasks, context.maxProgrammers) };
-                return { plan, pending: Object.fromEntries(plan.subtasks.map((s) => [s.id, taskSpecFor({ ...context, plan }, s)])) };
-              }),
+              actions: [
+                assign(({ context, event }) => {
+                  const plan: JobPlan = { ...event.output, subtasks: capPlan(event.output.subtasks, context.maxProgrammers) };
+                  return { plan, pending: Object.fromEntries(plan.subtasks.map((s) => [s.id, taskSpecFor({ ...context, plan }, s)])) };
+                }),
+                { type: 'recordPlanMade', params: ({ context }) => ({ jobId: context.job.id, managerId: context.managerId, plan: context.plan! }) },
+              ],
             },
             onError: {
               target: '#job.finished',
@@ -335,23 +352,42 @@ export const jobMachine = setup({
             }),
             onDone: [
               {
-                guard: 'hasRerunnableConflicts',
+                guard: and(['hasRerunnableConflicts', not('timedOut')]),
                 target: 'running',
-                actions: assign(({ context, event }) => {
+                actions: enqueueActions(({ context, event, enqueue }) => {
+                  enqueue({ type: 'recordBranchesMerged', params: { jobId: context.job.id, merge: event.output } });
                   const reruns = { ...context.reruns };
+                  const rerunBase = { ...context.rerunBase };
                   const pending: Record<string, TaskSpec> = {};
                   for (const conflict of event.output.conflicts) {
                     if (reruns[conflict.taskId] || Object.values(reruns).includes(conflict.taskId)) continue;
                     const subtask = context.plan!.subtasks.find((s) => s.id === conflict.taskId);
                     if (!subtask) continue;
-                    const rerunId = `${subtask.id}-r1`;
-                    reruns[subtask.id] = rerunId;
-                    pending[rerunId] = taskSpecFor(context, { ...subtask, id: rerunId }, event.output.head);
+                    const rerun: Rerun = event.output.head ? { id: `${subtask.id}-r1`, baseCommit: event.output.head } : { id: `${subtask.id}-r1` };
+                    reruns[subtask.id] = rerun.id;
+                    if (rerun.baseCommit) rerunBase[rerun.id] = rerun.baseCommit;
+                    pending[rerun.id] = taskSpecFor(context, { ...subtask, id: rerun.id }, rerun.baseCommit);
+                    enqueue({ type: 'recordRerunCreated', params: { jobId: context.job.id, taskId: subtask.id, rerun, task: pending[rerun.id]! } });
                   }
-                  return { merge: event.output, reruns, pending };
+                  enqueue.assign({ merge: event.output, reruns, rerunBase, pending });
                 }),
               },
-              { target: '#job.finished', actions: assign({ merge: ({ event }) => event.output }) },
+              {
+                // The job timed out during this merge: what conflicts stays as it is.
+                guard: 'hasRerunnableConflicts',
+                target: '#job.finished',
+                actions: [
+                  assign({ merge: ({ event }) => event.output, error: () => TIMEOUT }),
+                  { type: 'recordBranchesMerged', params: ({ context, event }) => ({ jobId: context.job.id, merge: event.output }) },
+                ],
+              },
+              {
+                target: '#job.finished',
+                actions: [
+                  assign({ merge: ({ event }) => event.output }),
+                  { type: 'recordBranchesMerged', params: ({ context, event }) => ({ jobId: context.job.id, merge: event.output }) },
+                ],
+              },
             ],
             onError: {
               target: '#job.finished',
@@ -366,9 +402,14 @@ export const jobMachine = setup({
         },
       },
     },
+    /** Stopped for another Manager to resume: not an end of the job, so no outcome and no fact. */
+    handedBack: { type: 'final' },
     finished: {
       type: 'final',
-      entry: sendParent(({ context }) => ({ type: 'job.done', outcome: jobOutcome(context) })),
+      entry: [
+        { type: 'recordJobFinished', params: ({ context }) => ({ outcome: jobOutcome(context) }) },
+        sendParent(({ context }) => ({ type: 'job.done', outcome: jobOutcome(context) })),
+      ],
     },
   },
   output: ({ context }) => jobOutcome(context),
