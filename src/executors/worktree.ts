@@ -1,7 +1,10 @@
 /**
  * Per-task git worktrees: `{workspacesDir}/{jobId}/{taskId}` on branch `pas/<jobId>/<taskId>`,
- * created from the job's base commit, committed as PAS, measured with `diff --numstat`, removed
- * after the merge, and swept after a crash.
+ * created from the job's base commit, committed as PAS and measured with `diff --numstat`. The
+ * worktree is removed as soon as the task has committed (or failed); the branch carries a
+ * completed task's work until its job merges it, and is then deleted (merged-branches.ts), while
+ * a failed task's branch is deleted at once and a conflicting one is kept. Worktrees a crash
+ * left are swept after the restart.
  */
 import { mkdir, readdir, readFile, realpath, rm, stat } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
@@ -153,7 +156,7 @@ export function parseNumstat(text: string): Kpi {
 export interface RemoveWorktreeInput {
   repo: string;
   worktree: string;
-  /** Also delete this branch (after its work is merged, or when the task produced nothing). */
+  /** Also delete this branch (a task that did not complete: its branch holds nothing to merge). */
   deleteBranch?: string;
 }
 

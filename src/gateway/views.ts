@@ -2,6 +2,7 @@
  * The JSON views the HTTP API answers with: agent health, jobs, the pool, models. Pure reads of
  * the runtime; nothing here holds a secret (keys never leave the environment).
  */
+import { TERMINAL_JOB_STATUSES } from '../../machines/domain.ts';
 import { breakerId } from '../../machines/pas-system.machine.ts';
 import type { JobRecord, TaskRecord } from '../journal/journal.ts';
 import type { Runtime } from '../runtime/create-runtime.ts';
@@ -78,7 +79,12 @@ export function agentHealth(runtime: Runtime, agent: AgentInfo): Record<string, 
   }
 }
 
-export function taskView(task: TaskRecord) {
+/** Where a run's receipts are: `{dataDir}/receipts/{runId}.jsonl`. */
+export function receiptsFile(dataDir: string, runId: string): string {
+  return `${dataDir}/receipts/${runId}.jsonl`;
+}
+
+export function taskView(task: TaskRecord, receipts?: string[]) {
   return {
     task_id: task.id,
     job_id: task.jobId,
@@ -93,11 +99,16 @@ export function taskView(task: TaskRecord) {
     created_at: task.createdAt,
     started_at: task.startedAt,
     finished_at: task.finishedAt,
+    ...(receipts ? { receipts } : {}),
   };
 }
 
 export function jobView(runtime: Runtime, job: JobRecord, withTasks = true) {
   const tasks = withTasks ? runtime.journal.tasksForJob(job.id) : [];
+  // The receipts files the journal says hold this job's receipts (a job that ran across restarts has several).
+  const written = runtime.journal.receiptsOfJob(job.id).map((r) => ({ taskId: r.taskId, file: receiptsFile(runtime.dataDir, r.runId) }));
+  const files = [...new Set(written.map((r) => r.file))];
+  const unfinished = !TERMINAL_JOB_STATUSES.includes(job.status);
   const done = tasks.filter((t) => ['completed', 'failed', 'cancelled', 'interrupted'].includes(t.status)).length;
   return {
     job_id: job.id,
@@ -117,8 +128,10 @@ export function jobView(runtime: Runtime, job: JobRecord, withTasks = true) {
     tokens: job.outcome?.tokens ?? null,
     cost_usd: job.outcome?.costUsd ?? null,
     error: job.outcome?.error ?? job.error ?? null,
-    receipts: `${runtime.dataDir}/receipts/${runtime.runId}.jsonl`,
-    ...(withTasks ? { tasks: tasks.map(taskView) } : {}),
+    // The newest file with its receipts; an unfinished job without any yet writes them to this run's file.
+    receipts: files.at(-1) ?? (unfinished ? receiptsFile(runtime.dataDir, runtime.runId) : null),
+    receipt_files: files,
+    ...(withTasks ? { tasks: tasks.map((t) => taskView(t, [...new Set(written.filter((r) => r.taskId === t.id).map((r) => r.file))])) } : {}),
   };
 }
 
