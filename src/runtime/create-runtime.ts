@@ -28,6 +28,7 @@ import { createAgentUsage } from './agent-usage.ts';
 import { BreakerRegistry, type BreakerRef } from './breaker-registry.ts';
 import { createBudgetGate, type BudgetGate } from './budget-gate.ts';
 import { createChatInbox } from './chat-inbox.ts';
+import { createFactBus } from './fact-bus.ts';
 import { InspectionBus } from './inspection-bus.ts';
 import { createIntake } from './intake.ts';
 import { createJobWaiters } from './job-waiters.ts';
@@ -106,9 +107,11 @@ export function createRuntime(options: RuntimeOptions): Runtime {
   const usage = createAgentUsage(now);
   const waiters = createJobWaiters(journal);
   let budget: BudgetGate | undefined;
-  const facts = createJournalFacts({ journal, usage, budget: () => budget, waiters, logger });
+  const facts = createFactBus(createJournalFacts({ journal, usage, budget: () => budget, waiters, logger }), (err, name) =>
+    logger.error({ err, fact: name }, 'a fact listener failed'),
+  );
 
-  const system = createActor(provideSystem(services, facts), {
+  const system = createActor(provideSystem(services, facts.recorder), {
     input: topology.input,
     inspect: options.inspect
       ? (ev: InspectionEvent) => {
@@ -195,6 +198,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
       return true;
     },
     onTransition: (listener) => bus.onTransition(listener),
+    onFact: (listener) => facts.on(listener),
     closeIntake: () => intake.close(),
     unfinishedJobs: () => journal.countJobs(['accepted', 'running']),
     async stop() {

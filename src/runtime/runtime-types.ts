@@ -14,6 +14,7 @@ import type { PasConfig } from '../config/load-config.ts';
 import type { LlmChoiceUpdate, SettingsWriteResult } from '../config/settings-writer.ts';
 import type { Journal, JobRecord } from '../journal/journal.ts';
 import type { BreakerRegistry, Clock } from './breaker-registry.ts';
+import type { FactListener } from './fact-bus.ts';
 import type { InspectionBus } from './inspection-bus.ts';
 import type { Topology } from './topology.ts';
 import type { TransitionRecord, TreeNode } from './transition-record.ts';
@@ -136,6 +137,8 @@ export interface Runtime {
   /** Send an event to an agent by id (resets, fault injection). */
   send(agentId: string, event: AnyEventObject): boolean;
   onTransition(listener: (record: TransitionRecord) => void): () => void;
+  /** Every fact the statecharts state (machines/facts.ts), after the journal has it. */
+  onFact(listener: FactListener): () => void;
   /** Refuse new jobs and tasks from now on (the first step of a drain). */
   closeIntake(): void;
   /** Jobs accepted or running. */
