@@ -7,10 +7,11 @@
  * The logic is a pure reducer (`poolStep`) so every rule is testable without actors; the
  * machine applies its context changes and delivers its messages.
  */
-import { enqueueActions, setup, type AnyEventObject } from 'xstate';
+import { enqueueActions, setup } from 'xstate';
 import { failedResult, type ErrorData, type TaskResult, type TaskSpec } from './domain.ts';
 import { fact, type TaskFinishedFact, type TaskQueuedFact, type TaskStartedFact } from './facts.ts';
-import type { ProgrammerReport } from './programmer.machine.ts';
+import type { ToJob, ToManager } from './messages.ts';
+import type { ProgrammerEvent, ProgrammerReport } from './programmer.machine.ts';
 import { eligible, pickProgrammer, type PoolMember, type Strategy } from './pool-routing.ts';
 
 export interface PoolInput {
@@ -70,7 +71,8 @@ export type PoolEvent =
 /** A message the pool sends to another actor (by system id). */
 export interface Delivery {
   to: string;
-  event: AnyEventObject;
+  /** A task's result to whoever submitted it, work and restarts to a programmer, an escalation to the Manager. */
+  event: Extract<ToJob, { type: 'task.finished' }> | ProgrammerEvent | Extract<ToManager, { type: 'supervisor.escalated' }>;
 }
 
 /** What the pool states for the journal, in the order it happened (see facts.ts). */
