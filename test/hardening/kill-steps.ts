@@ -216,7 +216,13 @@ export async function runKillSteps(options: KillStepOptions): Promise<KillStepRe
         const deadline = Date.now() + 30_000;
         while (order(stepReached(journalNow(), jobId)) < order(target) && Date.now() < deadline) await sleep(5);
         if (target === 'job-finished' && stepReached(journalNow(), jobId) === 'job-finished') break;
-        const delayMs = Math.floor(random() * maxDelay);
+        let delayMs = Math.floor(random() * maxDelay);
+        if ((target === 'merge-1' || target === 'rerun-finished') && random() < 0.5) {
+          // Aim inside the merge: wait for its worktree to appear (briefly), then kill at once.
+          const seen = Date.now();
+          while (!mergeWorktreeInUse() && Date.now() - seen < 1_500) await sleep(2);
+          delayMs = Math.floor(random() * 20);
+        }
         await sleep(delayMs);
         const duringMerge = mergeWorktreeInUse();
         await kill9(running.child);
