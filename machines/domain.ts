@@ -76,6 +76,8 @@ export interface TaskSpec {
   executor?: 'aider' | 'native';
   /** A command (argv, in cmd_allowlist.yaml) run in the worktree after the edit; non-zero fails the task. */
   verify?: string[];
+  /** Files the programmer is shown read-only (neighbours from the repository map). */
+  context?: string[];
 }
 
 export interface TaskResult {
@@ -140,6 +142,8 @@ export interface Subtask {
   instruction: string;
   files: string[];
   requires?: string[];
+  /** Neighbouring files shown read-only to the programmer. */
+  context?: string[];
 }
 
 /** How a Manager split a job (journaled as the job runs it, capped at its max_programmers). */

@@ -100,6 +100,7 @@ export function taskSpecFor(context: Pick<JobContext, 'job' | 'managerId' | 'pla
   const base = baseCommit ?? context.plan?.baseCommit;
   if (base) spec.baseCommit = base;
   if (subtask.requires) spec.requires = subtask.requires;
+  if (subtask.context) spec.context = subtask.context;
   if (context.job.verify) spec.verify = context.job.verify;
   return spec;
 }

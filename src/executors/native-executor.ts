@@ -52,8 +52,16 @@ function fenceFor(content: string): string {
   return '`'.repeat(Math.max(3, longest + 1));
 }
 
-export function buildEditPrompt(instruction: string, files: ReadonlyMap<string, string | null>): string {
+export function buildEditPrompt(instruction: string, files: ReadonlyMap<string, string | null>, context: ReadonlyMap<string, string> = new Map()): string {
   const parts = [`Task: ${instruction.trim()}`, ''];
+  if (context.size > 0) {
+    parts.push('Read-only context (neighbouring files; do not edit them):', '');
+    for (const [file, content] of context) {
+      const fence = fenceFor(content);
+      parts.push(file, fence, content.replace(/\n$/, ''), fence, '');
+    }
+    parts.push('Files to edit:', '');
+  }
   if (files.size === 0) parts.push('No file was named; create or edit the files the task needs.');
   for (const [file, content] of files) {
     if (content === null) {
@@ -82,10 +90,18 @@ async function runNative(options: NativeExecutorOptions, input: ExecutorInput): 
     }
     files.set(rel, content);
   }
+  const context = new Map<string, string>();
+  for (const raw of task.context ?? []) {
+    const rel = normalizeRelativePath(raw);
+    if (files.has(rel)) continue;
+    // Context is a courtesy: a file the allowlist hides, or one too large, is left out, never an error.
+    const content = await guard.readFileIfExists(rel).catch(() => null);
+    if (content !== null && Buffer.byteLength(content) <= maxBytes / 4) context.set(rel, content);
+  }
 
   const messages: ChatMessage[] = [
     { role: 'system', content: NATIVE_SYSTEM_PROMPT },
-    { role: 'user', content: buildEditPrompt(task.instruction, files) },
+    { role: 'user', content: buildEditPrompt(task.instruction, files, context) },
   ];
   let spent: PartialOutcome | undefined;
 

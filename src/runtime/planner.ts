@@ -14,26 +14,42 @@ export const planReplySchema = z.object({
       z.object({
         instruction: z.string().trim().min(1),
         files: z.array(z.string().min(1)).default([]),
+        /** Files of `files` the subtask creates (they need not exist at the base commit). */
+        creates: z.array(z.string().min(1)).optional(),
         requires: z.array(z.string().min(1)).optional(),
       }),
     )
     .min(1),
 });
 
-export function planPrompt(job: JobSpec, maxProgrammers: number): ChatMessage[] {
-  const files = job.files && job.files.length > 0 ? job.files.map((f) => `- ${f}`).join('\n') : '(none named: choose the files)';
+/**
+ * The plan request. With a repository map (the files at the base commit and what they define),
+ * a job that names no files can be planned over real files.
+ */
+export function planPrompt(job: JobSpec, maxProgrammers: number, repoMap?: string): ChatMessage[] {
+  const files = job.files && job.files.length > 0 ? job.files.map((f) => `- ${f}`).join('\n') : '(none named: choose the files from the repository map)';
   return [
     {
       role: 'system',
       content:
         'You are a PAS Manager. Split a coding job into independent subtasks that different programmers can do at the same time. ' +
         'Give each subtask its own files so no two subtasks edit the same file. ' +
-        'Answer with JSON only: {"subtasks":[{"instruction":"…","files":["path"]}]}.',
+        'Use paths that exist in the repository; a subtask that must create a new file lists it in "creates" as well. ' +
+        'Answer with JSON only: {"subtasks":[{"instruction":"…","files":["path"],"creates":["new/path"]}]}.',
     },
     {
       role: 'user',
-      content: `PLAN JOB ${job.id}\nJob: ${job.task}\nFiles:\n${files}\nAt most ${maxProgrammers} subtasks.`,
+      content: `PLAN JOB ${job.id}\nJob: ${job.task}\nFiles:\n${files}\nAt most ${maxProgrammers} subtasks.${repoMap ? `\n\n${repoMap}` : ''}`,
     },
+  ];
+}
+
+/** The follow-up after an unusable plan: what was wrong, and the same request once more. */
+export function replanMessages(previous: ChatMessage[], reply: string, error: ErrorData): ChatMessage[] {
+  return [
+    ...previous,
+    { role: 'assistant', content: reply },
+    { role: 'user', content: `REPLAN: that plan cannot be used: ${error.message}. Answer again with the whole plan as JSON only.` },
   ];
 }
 
@@ -63,9 +79,11 @@ export function fallbackSubtasks(job: JobSpec): Subtask[] {
 
 /**
  * Validates an LLM plan reply. Files the job named are the only ones a plan may use; a plan that
- * leaves a named file out or gives one file to two subtasks is unusable.
+ * leaves a named file out or gives one file to two subtasks is unusable. With `existing` (the
+ * files at the base commit), a file the job did not name must exist unless its subtask says it
+ * creates it.
  */
-export function parsePlan(job: JobSpec, text: string): { subtasks: Subtask[] } | { error: ErrorData } {
+export function parsePlan(job: JobSpec, text: string, existing?: ReadonlySet<string>): { subtasks: Subtask[] } | { error: ErrorData } {
   let raw: unknown;
   try {
     raw = extractJson(text);
@@ -82,13 +100,16 @@ export function parsePlan(job: JobSpec, text: string): { subtasks: Subtask[] } |
   for (const s of parsed.data.subtasks) {
     for (const f of s.files) {
       if (named.length > 0 && !named.includes(f)) return { error: { code: 'PAS_ERR_PLAN_INVALID', retryable: false, message: `the plan uses ${f}, which the job does not name` } };
+      if (existing && !named.includes(f) && !existing.has(f) && !s.creates?.includes(f)) {
+        return { error: { code: 'PAS_ERR_PLAN_INVALID', retryable: false, message: `the plan uses ${f}, which is not in the repository (list it under "creates" to make it)` } };
+      }
       if (seen.has(f)) return { error: { code: 'PAS_ERR_PLAN_INVALID', retryable: false, message: `the plan gives ${f} to two subtasks` } };
       seen.add(f);
     }
   }
   const missing = named.filter((f) => !seen.has(f));
   if (missing.length > 0) return { error: { code: 'PAS_ERR_PLAN_INVALID', retryable: false, message: `the plan leaves out ${missing.join(', ')}` } };
-  return { subtasks: subtaskIds(job.id, parsed.data.subtasks.map((s) => (s.requires ? s : { instruction: s.instruction, files: s.files }))) };
+  return { subtasks: subtaskIds(job.id, parsed.data.subtasks.map(({ creates: _creates, ...s }) => (s.requires ? s : { instruction: s.instruction, files: s.files }))) };
 }
 
 export function lanePrompt(job: JobSpec, lanes: string[]): ChatMessage[] {
