@@ -11,18 +11,16 @@ import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { createActor, fromPromise, type InspectionEvent } from 'xstate';
 import { architectMachine } from '../../machines/architect.machine.ts';
-import { TERMINAL_JOB_STATUSES } from '../../machines/domain.ts';
 import { directorMachine } from '../../machines/director.machine.ts';
 import type { FactRecorder } from '../../machines/facts.ts';
 import { provideFacts } from '../../machines/facts.ts';
 import { jobMachine } from '../../machines/job.machine.ts';
 import { managerMachine } from '../../machines/manager.machine.ts';
-import type { ToManager } from '../../machines/messages.ts';
 import { breakerId, pasSystemMachine, POOL_ID } from '../../machines/pas-system.machine.ts';
 import { poolMachine, poolStatus, type PoolContext, type PoolEvent } from '../../machines/pool.machine.ts';
 import { programmerMachine, type ProgrammerContext } from '../../machines/programmer.machine.ts';
-import { modelIsFree, type PasConfig } from '../config/load-config.ts';
-import { llmOf, writeLlmSetting } from '../config/settings-writer.ts';
+import type { PasConfig } from '../config/load-config.ts';
+import { llmOf } from '../config/settings-writer.ts';
 import { openJournal } from '../journal/journal.ts';
 import { createAgentUsage } from './agent-usage.ts';
 import { BreakerRegistry, type BreakerRef } from './breaker-registry.ts';
@@ -33,10 +31,11 @@ import { InspectionBus } from './inspection-bus.ts';
 import { createIntake } from './intake.ts';
 import { createJobWaiters } from './job-waiters.ts';
 import { createJournalFacts } from './journal-facts.ts';
+import { createLiveLlmSettings } from './live-llm-settings.ts';
 import { silentLogger } from './logger.ts';
 import { resumeUnfinished } from './resume.ts';
 import type { LlmSettings, Runtime, RuntimeOptions, RuntimeServices } from './runtime-types.ts';
-import { breakerInput, buildTopology, probeTimeoutMs } from './topology.ts';
+import { buildTopology, probeTimeoutMs } from './topology.ts';
 import { treeNodes } from './tree-view.ts';
 
 export * from './runtime-types.ts';
@@ -134,22 +133,10 @@ export function createRuntime(options: RuntimeOptions): Runtime {
 
   const architectId = config.pas.architect.agent_id;
   const programmerIds = new Set(config.programmers.map((p) => p.id));
-  const intake = createIntake({ config, topology, journal, idGen: options.idGen ?? newJobId, now, sendJob: (id, event) => get(id)?.send(event), sendPool: toPool });
+  const intake = createIntake({ config, topology, journal, idGen: options.idGen ?? newJobId, now, send: (id, event) => get(id)?.send(event), sendPool: toPool });
   const inbox = createChatInbox(now, logger);
-  /** Every model with a breaker in the system: the configured ones, then any chosen later. */
-  const breakerKeys = topology.breakers.map((b) => b.key);
-  /** A model chosen at run time gets its breaker inside the system, so the feed and tree show it. */
-  const ensureBreaker = (ref: string) => {
-    if (breakerKeys.includes(ref)) return;
-    breakerKeys.push(ref);
-    bus.watch(breakerId(ref), 'breaker', 'closed');
-    system.send({ type: 'breaker.spawn', input: breakerInput(config, ref) });
-    const actor = get(breakerId(ref)) as BreakerRef | undefined;
-    if (actor) breakers.adopt(ref, actor);
-  };
+  const live = createLiveLlmSettings({ config, topology, llmSettings, bus, breakers, spawnBreaker: (input) => system.send({ type: 'breaker.spawn', input }), get, toPool, logger });
   let halted = false;
-  /** The config as last written from the HMI (the boot config stays the runtime's identity). */
-  let liveConfig = config;
 
   const runtime: Runtime = {
     config,
@@ -162,31 +149,16 @@ export function createRuntime(options: RuntimeOptions): Runtime {
     breakers,
     llmSettings,
     system,
-    tree: () => treeNodes(topology, bus, llmSettings, breakerKeys),
+    tree: () => treeNodes(topology, bus, llmSettings, live.breakerKeys),
     submitJob: (submission, via) => intake.submitJob(submission, via),
     submitTask: (direct) => intake.submitTask(direct),
     receiveChat: (message) => inbox.receive(message),
     inbox: (agentId) => inbox.of(agentId),
     usageToday: (agentId) => usage.today(agentId),
-    async updateLlmSetting(agentId, update) {
-      const result = await writeLlmSetting(liveConfig, agentId, update);
-      liveConfig = result.config;
-      llmSettings.set(agentId, result.backup ? { primary: result.primary, backup: result.backup } : { primary: result.primary });
-      for (const ref of [result.primary, result.backup]) if (ref) ensureBreaker(ref);
-      if (programmerIds.has(agentId)) toPool({ type: 'programmer.updated', programmerId: agentId, free: modelIsFree(result.config.models, result.primary) });
-      logger.info({ agentId, primary: result.primary, backup: result.backup, file: result.file }, 'LLM settings changed');
-      return result;
-    },
+    updateLlmSetting: (agentId, update) => live.update(agentId, update),
     budget: () => budget!.view(),
     getJob: (id) => journal.getJob(id),
-    cancelJob(id) {
-      const job = journal.getJob(id);
-      if (!job || TERMINAL_JOB_STATUSES.includes(job.status)) return false;
-      // The Manager that holds the job cancels it (whoever it was submitted through); before a
-      // Manager has it, the Architect routes the cancel down its lane.
-      get(job.managerId ?? architectId)?.send({ type: 'job.cancel', jobId: id } satisfies ToManager);
-      return true;
-    },
+    cancelJob: (id) => intake.cancelJob(id),
     waitForJob: (id, timeoutMs = 60_000) => waiters.wait(id, timeoutMs),
     poolContext: () => (get(POOL_ID)!.getSnapshot() as { context: PoolContext }).context,
     poolStatus: () => poolStatus(runtime.poolContext()),

@@ -1,11 +1,12 @@
 /**
- * Where work enters: a job is checked, journaled (durable before the 202) and handed to the
- * Architect (or to a named Director or Manager); a task pinned to one programmer is journaled and
- * put in the pool. After closeIntake nothing new is accepted.
+ * Where work enters and is called off: a job is checked, journaled (durable before the 202) and
+ * handed to the Architect (or to a named Director or Manager); a task pinned to one programmer is
+ * journaled and put in the pool; a cancel goes to whoever holds the job. After close() nothing new
+ * is accepted.
  */
 import path from 'node:path';
-import type { JobSpec, TaskSpec } from '../../machines/domain.ts';
-import type { ToArchitect, ToPoolTask } from '../../machines/messages.ts';
+import { TERMINAL_JOB_STATUSES, type JobSpec, type TaskSpec } from '../../machines/domain.ts';
+import type { ToArchitect, ToManager, ToPoolTask } from '../../machines/messages.ts';
 import type { PasConfig } from '../config/load-config.ts';
 import { PasError } from '../errors.ts';
 import type { Journal, JobRecord } from '../journal/journal.ts';
@@ -15,6 +16,8 @@ import type { Topology } from './topology.ts';
 export interface Intake {
   submitJob(submission: JobSubmission, via?: string): JobRecord;
   submitTask(task: DirectTask): TaskSpec;
+  /** False when the job is unknown or already ended. */
+  cancelJob(jobId: string): boolean;
   close(): void;
   readonly closed: boolean;
 }
@@ -25,12 +28,12 @@ export interface IntakeOptions {
   journal: Journal;
   idGen: () => string;
   now: () => Date;
-  /** Delivers a job to the agent that takes it (the Architect, a Director or a Manager). */
-  sendJob: (agentId: string, event: Extract<ToArchitect, { type: 'job.submitted' }>) => void;
+  /** Delivers a job, or its cancel, to the agent that takes it (the Architect, a Director or a Manager). */
+  send: (agentId: string, event: Extract<ToArchitect, { type: 'job.submitted' }> | Extract<ToManager, { type: 'job.cancel' }>) => void;
   sendPool: (event: ToPoolTask) => void;
 }
 
-export function createIntake({ config, topology, journal, idGen, now, sendJob, sendPool }: IntakeOptions): Intake {
+export function createIntake({ config, topology, journal, idGen, now, send, sendPool }: IntakeOptions): Intake {
   const architectId = config.pas.architect.agent_id;
   const programmerIds = new Set(config.programmers.map((p) => p.id));
   let closed = false;
@@ -62,8 +65,16 @@ export function createIntake({ config, topology, journal, idGen, now, sendJob, s
         if (lane) spec.lane = lane;
       }
       const { created, job } = journal.acceptJob(spec);
-      if (created) sendJob(target, { type: 'job.submitted', job: spec });
+      if (created) send(target, { type: 'job.submitted', job: spec });
       return job;
+    },
+    cancelJob(id) {
+      const job = journal.getJob(id);
+      if (!job || TERMINAL_JOB_STATUSES.includes(job.status)) return false;
+      // The Manager that holds the job cancels it (whoever it was submitted through); before a
+      // Manager has it, the Architect routes the cancel down its lane.
+      send(job.managerId ?? architectId, { type: 'job.cancel', jobId: id });
+      return true;
     },
     submitTask(direct) {
       if (closed) throw new PasError('PAS_ERR_SHUTTING_DOWN', 'the runtime is stopping and accepts no new tasks');
