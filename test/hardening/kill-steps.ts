@@ -8,21 +8,18 @@
  * the job. Afterwards: no branch merged twice, no task the journal had finished run again, and
  * every job ends with a status that matches what git holds.
  */
-import type { ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { execa } from 'execa';
 import { stringify } from 'yaml';
 import { TERMINAL_JOB_STATUSES } from '../../machines/domain.ts';
-import { loadConfig } from '../../src/config/load-config.ts';
 import { openJournal, type Journal } from '../../src/journal/journal.ts';
 import type { CassetteEntry } from '../../src/llm/providers/scripted-adapter.ts';
-import { buildTopology } from '../../src/runtime/topology.ts';
-import { kill9, startPasUp, type PasProcess } from '../support/pas-process.ts';
-import { freePortOffset } from '../support/ports.ts';
+import { kill9 } from '../support/pas-process.ts';
 import { tempConfig } from '../support/test-config.ts';
 import { readAllReceipts } from './hardening-support.ts';
+import { doubledInBranch, git, pasBoots, prng } from './kill-support.ts';
 
 /** The journaled steps of the job, in the order they happen. */
 export const STEPS = [
@@ -77,6 +74,16 @@ function block(file: string, search: string, replace: string): string {
   return `${file}\n<<<<<<< SEARCH\n${search}\n=======\n${replace}\n>>>>>>> REPLACE\n`;
 }
 
+/** b's edit when its prompt shows VERSION = `from`: b 1 → 2, and VERSION `from` → 3. */
+function bEdit(from: number, delayMs: number): CassetteEntry {
+  return {
+    match: { purpose: 'edit', regex: `\\[b\\][\\s\\S]*export const VERSION = ${from};` },
+    reply: block('src/b.js', 'export const b = 1;', 'export const b = 2;') + block('src/version.js', `export const VERSION = ${from};`, 'export const VERSION = 3;'),
+    usage: { input: 40, output: 12 },
+    delay_ms: delayMs,
+  };
+}
+
 /**
  * a sets VERSION 1 → 2; b sets it 1 → 3 on the base (a conflict with a's merge) and 2 → 3 on top of
  * a's merge (its re-run). b's replies are chosen by what its prompt shows, not by call count, so
@@ -101,36 +108,9 @@ function cassette(): CassetteEntry[] {
       usage: { input: 40, output: 12 },
       delay_ms: 250,
     },
-    {
-      match: { purpose: 'edit', regex: '\\[b\\][\\s\\S]*export const VERSION = 1;' },
-      reply: block('src/b.js', 'export const b = 1;', 'export const b = 2;') + block('src/version.js', 'export const VERSION = 1;', 'export const VERSION = 3;'),
-      usage: { input: 40, output: 12 },
-      delay_ms: 600,
-    },
-    {
-      match: { purpose: 'edit', regex: '\\[b\\][\\s\\S]*export const VERSION = 2;' },
-      reply: block('src/b.js', 'export const b = 1;', 'export const b = 2;') + block('src/version.js', 'export const VERSION = 2;', 'export const VERSION = 3;'),
-      usage: { input: 40, output: 12 },
-      delay_ms: 400,
-    },
+    bEdit(1, 600),
+    bEdit(2, 400),
   ];
-}
-
-/** mulberry32: a small seeded PRNG, so a failing run can be replayed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-async function git(cwd: string, ...args: string[]): Promise<{ stdout: string; exitCode: number }> {
-  const r = await execa('git', ['-c', 'commit.gpgsign=false', '-c', 'user.name=t', '-c', 'user.email=t@example.com', ...args], { cwd, reject: false });
-  return { stdout: r.stdout.trim(), exitCode: r.exitCode ?? 1 };
 }
 
 /** The furthest step of the job the journal holds now. */
@@ -166,7 +146,6 @@ export async function runKillSteps(options: KillStepOptions): Promise<KillStepRe
   const root = mkdtempSync(path.join(os.tmpdir(), 'pas-killsteps-data-'));
   const dataDir = path.join(root, 'data');
   const repo = path.join(root, 'repo');
-  const children = new Set<ChildProcess>();
   const kills: KillRecord[] = [];
   const violations: string[] = [];
   const jobs: string[] = [];
@@ -174,18 +153,8 @@ export async function runKillSteps(options: KillStepOptions): Promise<KillStepRe
   const finishedAtKill = new Map<string, { attempt: number; commit: string | undefined }>();
   let journal: Journal | undefined;
 
-  const top = buildTopology(loadConfig(cfg.dir));
-  const portOffset = await freePortOffset([top.gatewayPort, ...top.agents.map((a) => a.port)]);
-  const up = (): Promise<PasProcess> =>
-    startPasUp({
-      configDir: cfg.dir,
-      dataDir,
-      portOffset,
-      track: (child) => {
-        children.add(child);
-        child.once('exit', () => children.delete(child));
-      },
-    });
+  const boots = await pasBoots(cfg.dir, dataDir);
+  const up = () => boots.up();
   const journalNow = () => (journal ??= openJournal(path.join(dataDir, 'pas.db')));
   const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
   const mergeWorktreeInUse = () => {
@@ -248,12 +217,7 @@ export async function runKillSteps(options: KillStepOptions): Promise<KillStepRe
       statuses[jobId] = job.status;
       if (job.status !== 'completed') violations.push(`job ${jobId} ended ${job.status} (${job.outcome?.error?.code ?? job.error?.code ?? 'no reason'}); this job always completes`);
       const branch = `pas/job-${jobId}`;
-      const log = await git(repo, 'log', '--format=%s', branch);
-      const subjects = log.stdout.split('\n');
-      const merges = subjects.filter((s) => s.startsWith('pas: merge ')).map((s) => s.split(' ')[2]!);
-      if (merges.length !== new Set(merges).size) violations.push(`a task branch is merged twice into ${branch}: ${merges.join(', ')}`);
-      const commits = subjects.filter((s) => s.startsWith('pas: task ')).map((s) => s.split(' ')[2]!);
-      if (commits.length !== new Set(commits).size) violations.push(`a task's commit is twice in ${branch}: ${commits.join(', ')}`);
+      violations.push(...(await doubledInBranch(repo, branch)));
       // What git holds and what the journal says agree, task by task.
       for (const task of journalNow().tasksForJob(jobId)) {
         const commit = task.result?.commit;
@@ -282,7 +246,7 @@ export async function runKillSteps(options: KillStepOptions): Promise<KillStepRe
     return { seed: options.seed, jobs: statuses, kills, violations };
   } finally {
     journal?.close();
-    for (const child of [...children]) await kill9(child);
+    await boots.killAll();
     cfg.cleanup();
     rmSync(root, { recursive: true, force: true });
   }

@@ -17,5 +17,5 @@ describe('pas up killed at each journaled step of a job with a conflict re-run',
     for (const kill of report.kills) expect(STEPS.indexOf(kill.reached as (typeof STEPS)[number])).toBeGreaterThanOrEqual(STEPS.indexOf(kill.target));
     // Both merges were killed around: once both subtasks had finished, and once the re-run had.
     expect(report.kills.map((k) => k.target)).toEqual(expect.arrayContaining(['merge-1', 'rerun-finished']));
-  }, 120_000);
+  }, 240_000);
 });
