@@ -35,7 +35,19 @@ export interface BreakerContext {
   trips: number;
   openedAt: number | null;
   lastError: ErrorData | null;
+  /** The last failures with their codes and messages, newest last (so "open" can say why). */
+  recentErrors: BreakerFailure[];
 }
+
+/** One failure a breaker counted, as shown to users. */
+export interface BreakerFailure {
+  at: number;
+  code: string;
+  message: string;
+}
+
+/** How many failures a breaker remembers for its "why". */
+export const BREAKER_RECENT_ERRORS = 5;
 
 export type BreakerEvent =
   | { type: 'call.failed'; at: number; probe?: boolean; error?: ErrorData }
@@ -64,13 +76,14 @@ export const circuitBreakerMachine = setup({
   actions: {
     recordFailure: assign(({ context, event }) => {
       if (event.type !== 'call.failed') return {};
-      return { failures: [...failuresInWindow(context, event.at), event.at], lastError: event.error ?? context.lastError };
+      const recent = event.error ? [...(context.recentErrors ?? []), { at: event.at, code: event.error.code, message: event.error.message }].slice(-BREAKER_RECENT_ERRORS) : (context.recentErrors ?? []);
+      return { failures: [...failuresInWindow(context, event.at), event.at], lastError: event.error ?? context.lastError, recentErrors: recent };
     }),
     trip: assign(({ context, event }) => ({
       trips: context.trips + 1,
       openedAt: 'at' in event ? event.at : context.openedAt,
     })),
-    forget: assign({ failures: () => [], openedAt: () => null }),
+    forget: assign({ failures: () => [], openedAt: () => null, recentErrors: () => [] }),
   },
   delays: {
     cooldown: ({ context }) => context.cooldownMs,
@@ -88,6 +101,7 @@ export const circuitBreakerMachine = setup({
     trips: 0,
     openedAt: null,
     lastError: null,
+    recentErrors: [],
   }),
   initial: 'closed',
   on: {

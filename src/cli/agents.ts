@@ -10,7 +10,7 @@ export interface AgentJson {
   state: string;
   port: number;
   lane?: string;
-  llm?: { current: string; using_backup: boolean; circuit_open: boolean } | null;
+  llm?: { current: string; primary?: string; using_backup: boolean; circuit_open: boolean; breaker_state?: string; breaker_cause?: string | null } | null;
   task?: { task_id: string; job_id: string } | null;
   active_jobs?: string[];
   queue_depth?: number;
@@ -19,7 +19,9 @@ export interface AgentJson {
 
 export function llmCell(agent: AgentJson): string {
   if (!agent.llm) return '-';
-  const notes = [agent.llm.using_backup ? 'backup' : '', agent.llm.circuit_open ? 'breaker open' : ''].filter(Boolean);
+  const open = agent.llm.circuit_open || (agent.llm.breaker_state !== undefined && agent.llm.breaker_state !== 'closed');
+  const breaker = open ? `${agent.llm.primary && agent.llm.using_backup ? `${agent.llm.primary} ` : ''}breaker ${agent.llm.breaker_state ?? 'open'}${agent.llm.breaker_cause ? `: ${agent.llm.breaker_cause}` : ''}` : '';
+  const notes = [agent.llm.using_backup ? 'backup' : '', breaker].filter(Boolean);
   return notes.length > 0 ? `${agent.llm.current} (${notes.join(', ')})` : agent.llm.current;
 }
 
@@ -37,13 +39,15 @@ export function agentsTable(agents: readonly AgentJson[]): string {
   return table(
     ['AGENT', 'ROLE', 'STATE', 'PORT', 'LLM', 'TASK'],
     agents.map((a) => [a.agent, a.role, a.state, String(a.port), llmCell(a), workCell(a)]),
-    70,
+    110,
   );
 }
 
 export const agentsCommand: Command = {
-  summary: 'every agent of a running tree: state, LLM, task',
+  summary: 'every agent of a running tree: state, LLM (primary or backup, breaker and why), task',
+  usage: '[options]',
   options: { ...CLIENT_OPTIONS },
+  examples: ['pas agents', 'pas agents --port-offset 100 --json'],
   async run(values, positionals) {
     if (positionals.length > 0) throw new PasError('PAS_ERR_BAD_REQUEST', `pas agents takes no arguments, got ${positionals.join(' ')}`);
     const client = apiClient(gatewayUrl(values));

@@ -5,14 +5,15 @@
  */
 import { defaultConfigDir, loadConfig } from '../config/load-config.ts';
 import { PasError } from '../errors.ts';
+import type { OptionSpec } from './help.ts';
 import { intOption } from './up.ts';
 
 /** Options every client command takes. */
 export const CLIENT_OPTIONS = {
-  url: { type: 'string' },
-  'port-offset': { type: 'string' },
-  json: { type: 'boolean' },
-} as const;
+  url: { type: 'string', arg: 'URL', help: 'the gateway of the running tree (default http://127.0.0.1:6101 from configs/pas.yaml)' },
+  'port-offset': { type: 'string', arg: 'N', help: 'the tree was started with `pas up --port-offset N` (default 0)' },
+  json: { type: 'boolean', help: 'print the API answer as JSON instead of a table' },
+} as const satisfies Record<string, OptionSpec>;
 
 /** The gateway base URL, without a trailing slash. */
 export function gatewayUrl(values: Record<string, unknown>, env: NodeJS.ProcessEnv = process.env): string {

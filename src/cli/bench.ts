@@ -6,12 +6,14 @@ import type { Command } from './commands.ts';
 
 export const benchCommand: Command = {
   summary: 'run the benchmarks (parallel speedup, throughput, overhead, gateway, footprint); write artifacts/bench/*.json',
+  usage: '[options]',
   options: {
-    quick: { type: 'boolean' },
-    only: { type: 'string' },
-    out: { type: 'string' },
-    readme: { type: 'boolean' },
+    quick: { type: 'boolean', help: 'fewer sizes and repeats (about 1–2 minutes instead of 5)' },
+    only: { type: 'string', arg: 'PARTS', help: 'comma-separated parts: parallel,throughput,overhead,gateway,footprint' },
+    out: { type: 'string', arg: 'DIR', help: 'where the JSON results go (default artifacts/bench)' },
+    readme: { type: 'boolean', help: "replace the README's benchmark table with this run's" },
   },
+  examples: ['pas bench --quick', 'pas bench --only parallel,gateway'],
   async run(values) {
     const argv: string[] = [];
     if (values.quick === true) argv.push('--quick');

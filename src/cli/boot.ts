@@ -1,7 +1,8 @@
 /** Shared by `pas up` and `pas demo`: config → logger → runtime → gateway. */
 import path from 'node:path';
 import type { InspectionEvent } from 'xstate';
-import { defaultConfigDir, loadConfig, type PasConfig } from '../config/load-config.ts';
+import { defaultConfigDir, loadConfig, resolveDataDir, type PasConfig } from '../config/load-config.ts';
+import { runDoctor } from '../doctor/doctor-checks.ts';
 import { startGateway, type Gateway } from '../gateway/gateway.ts';
 import { createRuntime, type Runtime } from '../runtime/create-runtime.ts';
 import { createDefaultServices, type DefaultServiceOptions } from '../runtime/default-services.ts';
@@ -14,8 +15,10 @@ export interface BootOptions {
   host?: string;
   offline?: boolean;
   services?: DefaultServiceOptions;
-  /** Mirror pino lines to stdout (they always go to artifacts/logs/). */
+  /** Mirror log lines to stdout (they always go to artifacts/logs/ as NDJSON). */
   logStdout?: boolean;
+  /** The stdout copy: one readable line per entry (default) or NDJSON (`pas up --json`). */
+  logFormat?: 'pretty' | 'json';
   inspect?: boolean;
   inspectUrl?: string;
   config?: PasConfig;
@@ -30,11 +33,12 @@ export interface Booted {
 
 export async function boot(options: BootOptions): Promise<Booted> {
   const config = options.config ?? loadConfig(options.configDir ?? defaultConfigDir());
-  const dataDir = path.resolve(options.dataDir ?? config.pas.runtime.data_dir);
+  const dataDir = options.dataDir ? path.resolve(options.dataDir) : resolveDataDir(config);
   const runId = `${new Date().toISOString().replace(/[-:]/g, '').replace(/\..*$/, '')}-${process.pid}`;
   const logger = createLogger({
     file: path.join(dataDir, 'logs', `pas-${runId}.ndjson`),
     stdout: options.logStdout ?? false,
+    stdoutFormat: options.logFormat ?? 'pretty',
     secretEnvNames: Object.values(config.models.providers).map((p) => p.api_key_env).filter((n): n is string => !!n),
   });
 
@@ -64,7 +68,7 @@ export async function boot(options: BootOptions): Promise<Booted> {
     ...(inspect ? { inspect } : {}),
   });
   try {
-    const gateway = await startGateway(runtime, { host, inspectorRelay: !!options.inspect && !options.inspectUrl });
+    const gateway = await startGateway(runtime, { host, inspectorRelay: !!options.inspect && !options.inspectUrl, doctor: () => runDoctor(config, { offline: options.offline === true }) });
     return stopInspector ? { config, runtime, gateway, stopInspector } : { config, runtime, gateway };
   } catch (err) {
     stopInspector?.();

@@ -51,12 +51,14 @@ export function peakConcurrency(records: readonly TransitionRecord[]): { peak: n
 
 export const demoCommand: Command = {
   summary: 'offline demonstration: one multi-file job on a scratch repo, live progress, parallelism and speedup',
+  usage: '[options]',
   options: {
-    keep: { type: 'boolean' },
-    'port-offset': { type: 'string' },
-    'data-dir': { type: 'string' },
-    'edit-delay-ms': { type: 'string' },
+    keep: { type: 'boolean', help: 'leave the tree running afterwards so you can look at the HMI (Ctrl-C stops it)' },
+    'port-offset': { type: 'string', arg: 'N', help: 'add N to every port (gateway 6101+N)' },
+    'data-dir': { type: 'string', arg: 'DIR', help: 'journal, logs, receipts and the scratch repo (default artifacts)' },
+    'edit-delay-ms': { type: 'string', arg: 'MS', help: 'how long each scripted edit takes (default 1500), to see the parallelism' },
   },
+  examples: ['pas demo', 'pas demo --keep'],
   async run(values) {
     const out = process.stdout;
     const portOffset = intOption(values, 'port-offset', 0);

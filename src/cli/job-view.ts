@@ -34,6 +34,8 @@ export interface JobViewJson {
   /** The newest receipts file of the job (null: none written and none to come). */
   receipts: string | null;
   receipt_files?: string[];
+  /** What the user should know about how the job ran: offline model, fallback plan, breaker causes. */
+  notes?: string[];
   tasks?: TaskViewJson[];
 }
 
@@ -61,6 +63,7 @@ export function describeJob(job: JobViewJson): string {
   if (job.conflicts.length > 0) lines.push(`conflicts ${job.conflicts.join(' ')}`);
   if (job.tokens) lines.push(`tokens    ${job.tokens.input} in / ${job.tokens.output} out   cost $${(job.cost_usd ?? 0).toFixed(6)}`);
   if (job.error) lines.push(`error     ${job.error.code}: ${job.error.message}`);
+  for (const note of job.notes ?? []) lines.push(`note      ${note}`);
   if (job.receipts) lines.push(`receipts  ${(job.receipt_files && job.receipt_files.length > 1 ? job.receipt_files : [job.receipts]).join(' ')}`);
   const tasks = job.tasks ?? [];
   let text = `${lines.join('\n')}\n`;

@@ -22,8 +22,10 @@ export function jobsTable(jobs: readonly JobViewJson[]): string {
 }
 
 export const statusCommand: Command = {
-  summary: 'the jobs of a running tree as a table, or one job with its subtasks: [JOB_ID]',
-  options: { ...CLIENT_OPTIONS, limit: { type: 'string' } },
+  summary: 'the jobs of a running tree as a table, or one job with its subtasks, programmers, merges and errors',
+  usage: '[JOB_ID] [options]',
+  options: { ...CLIENT_OPTIONS, limit: { type: 'string', arg: 'N', help: 'list at most N jobs, newest first (1…1000, default 50)' } },
+  examples: ['pas status', 'pas status 01J9Z3…', 'pas status --json | jq ".jobs[].status"'],
   async run(values, positionals) {
     if (positionals.length > 1) throw new PasError('PAS_ERR_BAD_REQUEST', `one job id at most, got ${positionals.join(' ')}`);
     const limit = intOption(values, 'limit', 50);

@@ -1,31 +1,63 @@
 /**
- * `pas submit "<task>" [--lane Code] [--files a b …] [--repo PATH] [--wait]`: POSTs a job to a
- * running tree's gateway and prints its id; `--wait` follows it with a progress line until it
- * ends and exits 0 only when it completed. `--files` takes every value up to the next flag (or
- * `--`), so the task goes first or after `--`.
+ * `pas submit "<task>" [--lane Code] [--files a b …] [--repo PATH] [--verify CMD] [--wait]`: POSTs
+ * a job to a running tree's gateway and prints its id; `--wait` follows it with a progress bar
+ * until it ends and exits 0 only when it completed. `--files` takes every value up to the next
+ * flag (or `--`), so the task goes first or after `--`.
  */
 import path from 'node:path';
 import { LANES, type Lane } from '../../machines/domain.ts';
 import { PasError } from '../errors.ts';
 import { apiClient, CLIENT_OPTIONS, gatewayUrl, reportApiError } from './api-client.ts';
 import type { Command } from './commands.ts';
-import { describeJob, isTerminal, progressLine, type JobViewJson } from './job-view.ts';
+import { followJob } from './job-progress.ts';
+import { describeJob } from './job-view.ts';
 import { intOption } from './up.ts';
 
 const bad = (message: string) => new PasError('PAS_ERR_BAD_REQUEST', message);
 
+export interface JobBody {
+  task: string;
+  lane?: Lane;
+  files?: string[];
+  repo?: string;
+  verify?: string[];
+}
+
 /** Builds the job body from parsed options, or throws a PAS_ERR_BAD_REQUEST naming the argument. */
-export function jobBody(values: Record<string, unknown>, positionals: string[], cwd = process.cwd()): { task: string; lane?: Lane; files?: string[]; repo?: string } {
+/**
+ * `--verify "npm test"` as argv: split on whitespace (no shell, no quoting), or a JSON array
+ * (`--verify '["node","--test","a b.js"]'`) for arguments with spaces.
+ */
+export function verifyArgv(raw: string, label = '--verify'): string[] {
+  const text = raw.trim();
+  if (text.startsWith('[')) {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(text);
+    } catch {
+      throw bad(`${label}: "${raw}" starts with [ but is not a JSON array of strings`);
+    }
+    if (!Array.isArray(parsed) || parsed.length === 0 || !parsed.every((a) => typeof a === 'string' && a.length > 0)) {
+      throw bad(`${label}: "${raw}" must be a non-empty JSON array of non-empty strings`);
+    }
+    return parsed as string[];
+  }
+  const argv = text.split(/\s+/).filter(Boolean);
+  if (argv.length === 0) throw bad(`${label} got an empty command`);
+  return argv;
+}
+
+export function jobBody(values: Record<string, unknown>, positionals: string[], cwd = process.cwd()): JobBody {
   if (positionals.length === 0) {
     const hint = values.files ? ' (--files takes every value up to the next flag: put the task before --files, or after --)' : '';
-    throw bad(`the task is missing: pas submit "<task>" [--lane Code] [--files a b …] [--repo PATH] [--wait]${hint}`);
+    throw bad(`the task is missing: pas submit "<task>" [--lane Code] [--files a b …] [--repo PATH] [--verify CMD] [--wait]${hint}`);
   }
   if (positionals.length > 1) {
     throw bad(`one task only, got ${positionals.length} arguments (${positionals.map((p) => JSON.stringify(p)).join(', ')}); quote the task, and put it before --files or after --`);
   }
   const task = positionals[0]!.trim();
   if (task.length === 0) throw bad('the task is empty');
-  const body: { task: string; lane?: Lane; files?: string[]; repo?: string } = { task };
+  const body: JobBody = { task };
   if (values.lane !== undefined) {
     const lane = LANES.find((l) => l.toLowerCase() === String(values.lane).toLowerCase());
     if (!lane) throw bad(`--lane must be one of ${LANES.join(', ')}, got "${String(values.lane)}"`);
@@ -39,21 +71,27 @@ export function jobBody(values: Record<string, unknown>, positionals: string[], 
     // The tree runs elsewhere: send an absolute path.
     body.repo = path.resolve(cwd, values.repo);
   }
+  if (typeof values.verify === 'string') body.verify = verifyArgv(values.verify);
   return body;
 }
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
 export const submitCommand: Command = {
-  summary: 'submit a job to a running tree: "<task>" [--lane L] [--files a b …] [--repo PATH] [--wait]',
+  summary: 'submit a job to a running tree and print its id (--wait follows it to the end)',
+  usage: '"<task>" [options]',
   options: {
+    lane: { type: 'string', short: 'l', arg: 'LANE', help: `the lane: ${LANES.join(', ')} (default: the Architect chooses)` },
+    files: { type: 'string', multiple: true, short: 'f', arg: 'FILE', help: 'the files to work on, relative to the repo; takes every value up to the next flag' },
+    repo: { type: 'string', short: 'r', arg: 'PATH', help: 'the git repository to work in (default: a scratch repo under artifacts/repos/)' },
+    verify: { type: 'string', arg: 'CMD', help: 'run CMD in each subtask\'s worktree after the edit ("npm test"); it must match configs/cmd_allowlist.yaml' },
+    wait: { type: 'boolean', short: 'w', help: 'follow the job to the end with a progress bar; exit 0 only when it completed' },
+    'poll-ms': { type: 'string', arg: 'MS', help: 'with --wait, how often to ask (default 500)' },
     ...CLIENT_OPTIONS,
-    lane: { type: 'string', short: 'l' },
-    files: { type: 'string', multiple: true, short: 'f' },
-    repo: { type: 'string', short: 'r' },
-    wait: { type: 'boolean', short: 'w' },
-    'poll-ms': { type: 'string' },
   },
+  examples: [
+    'pas submit "Add input validation" --files src/a.js src/b.js --repo . --wait',
+    'pas submit --lane Docs --files README.md --verify "npm test" -- "Document the CLI"',
+  ],
+  notes: ['Without a model (pas up --offline) the job is done by the scripted model: see README, "Offline".'],
   greedy: ['files'],
   async run(values, positionals) {
     const body = jobBody(values, positionals);
@@ -67,20 +105,7 @@ export const submitCommand: Command = {
         return 0;
       }
       if (!values.json) out.write(`job ${accepted.job_id} ${accepted.status}\n`);
-      const tty = process.stdout.isTTY === true && !values.json;
-      let last = '';
-      let job: JobViewJson;
-      for (;;) {
-        job = await client.get<JobViewJson>(`/api/jobs/${encodeURIComponent(accepted.job_id)}`);
-        const line = progressLine(job);
-        if (!values.json && line !== last) {
-          out.write(tty ? `\r\x1b[2K${line}` : `${line}\n`);
-          last = line;
-        }
-        if (isTerminal(job.status)) break;
-        await sleep(pollMs);
-      }
-      if (tty) out.write('\n');
+      const job = await followJob(client, accepted.job_id, { pollMs, quiet: values.json === true });
       out.write(values.json ? `${JSON.stringify(job)}\n` : `\n${describeJob(job)}`);
       return job.status === 'completed' ? 0 : 1;
     } catch (err) {

@@ -3,7 +3,9 @@ import type { Command } from './commands.ts';
 
 export const validateCommand: Command = {
   summary: 'load and check every config file; exit 0, or 2 naming file and key',
-  options: { config: { type: 'string', short: 'c' } },
+  usage: '[options]',
+  options: { config: { type: 'string', short: 'c', arg: 'DIR', help: 'the configs folder (default PAS_CONFIG_DIR, else ./configs)' } },
+  examples: ['pas validate', 'pas validate --config ./my-configs'],
   async run(values) {
     const dir = typeof values.config === 'string' ? values.config : defaultConfigDir();
     const config = loadConfig(dir);

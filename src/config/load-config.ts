@@ -4,6 +4,7 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { LineCounter, parseDocument, type Document } from 'yaml';
 import type { z } from 'zod';
 import { PasError } from '../errors.ts';
@@ -49,8 +50,26 @@ export interface PasConfig {
   readonly programmers: readonly ResolvedProgrammer[];
 }
 
-export function defaultConfigDir(env: NodeJS.ProcessEnv = process.env): string {
-  return path.resolve(env.PAS_CONFIG_DIR ?? 'configs');
+/** The configs folder shipped with PAS (used when `pas` runs from a folder that has none). */
+export const PACKAGED_CONFIG_DIR = fileURLToPath(new URL('../../configs', import.meta.url));
+
+/**
+ * `PAS_CONFIG_DIR`, else `./configs` when it holds a pas.yaml, else the configs shipped with PAS,
+ * so `pas` works from any folder (a user's own repository) after `npm link`.
+ */
+export function defaultConfigDir(env: NodeJS.ProcessEnv = process.env, cwd: string = process.cwd()): string {
+  if (env.PAS_CONFIG_DIR) return path.resolve(cwd, env.PAS_CONFIG_DIR);
+  const local = path.resolve(cwd, 'configs');
+  return existsSync(path.join(local, 'pas.yaml')) ? local : PACKAGED_CONFIG_DIR;
+}
+
+/**
+ * Where a relative `runtime.data_dir` lives: beside the shipped configs (the PAS folder) when
+ * those are in use, else the current folder, as before.
+ */
+export function resolveDataDir(config: Pick<PasConfig, 'dir' | 'pas'>, cwd: string = process.cwd()): string {
+  const base = path.resolve(config.dir) === path.resolve(PACKAGED_CONFIG_DIR) ? path.dirname(PACKAGED_CONFIG_DIR) : cwd;
+  return path.resolve(base, config.pas.runtime.data_dir);
 }
 
 export function formatIssue(issue: ConfigIssue): string {

@@ -14,6 +14,8 @@ import type { Runtime } from '../runtime/create-runtime.ts';
 import type { AgentInfo } from '../runtime/topology.ts';
 import { registerAgentRoutes } from './agent-routes.ts';
 import { registerApiRoutes } from './api-routes.ts';
+import { registerDoctorRoute } from './doctor-route.ts';
+import type { DoctorRow } from '../doctor/doctor-checks.ts';
 import { FeedHub } from './feed-hub.ts';
 import { guardUpgrades, hostAllowed } from './host-check.ts';
 import { errorBody, installErrorHandling } from './http-errors.ts';
@@ -34,6 +36,8 @@ export interface GatewayOptions {
   inspectorRelay?: boolean;
   /** The inspector UI the bridge page embeds. */
   inspectorUiUrl?: string;
+  /** What GET /api/doctor runs (`pas up` passes its offline-aware checks); without it there is no /api/doctor. */
+  doctor?: () => Promise<DoctorRow[]>;
 }
 
 export interface Gateway {
@@ -183,6 +187,7 @@ export async function startGateway(runtime: Runtime, options: GatewayOptions = {
     const gateway = buildApp(runtime, { token, metrics, label: '', host, secrets });
     apps.push(gateway);
     registerApiRoutes(gateway, runtime, () => hub.stats().seq);
+    if (options.doctor) registerDoctorRoute(gateway, options.doctor);
     for (const agent of runtime.topology.agents) registerAgentRoutes(gateway, runtime, agent, `/agents/${agent.agentId}`);
     gateway.get('/metrics', async (_request, reply) => reply.header('content-type', metrics.contentType).send(await metrics.render()));
     gateway.get('/health', async () => ({ status: 'ok', agent: 'gateway', run_id: runtime.runId, agents: runtime.topology.agents.length, feed: hub.stats() }));

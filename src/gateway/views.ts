@@ -4,6 +4,8 @@
  */
 import { TERMINAL_JOB_STATUSES } from '../../machines/domain.ts';
 import { breakerId } from '../../machines/pas-system.machine.ts';
+import { breakerCauseText } from '../llm/breaker-cause.ts';
+import { jobNotes } from '../runtime/job-notes.ts';
 import type { JobRecord, TaskRecord } from '../journal/journal.ts';
 import type { Runtime } from '../runtime/create-runtime.ts';
 import type { AgentInfo } from '../runtime/topology.ts';
@@ -22,6 +24,9 @@ export function llmView(runtime: Runtime, agentId: string) {
     breaker_state: primaryState,
     backup_breaker_state: llm.backup ? runtime.breakers.state(llm.backup) : null,
     failures: runtime.breakers.failures(llm.primary),
+    /** Why the primary's (and backup's) breaker is not closed: its last failure and how often. */
+    breaker_cause: breakerCauseText(runtime.breakers.recentFailures(llm.primary)),
+    backup_breaker_cause: llm.backup ? breakerCauseText(runtime.breakers.recentFailures(llm.backup)) : null,
   };
 }
 
@@ -131,6 +136,7 @@ export function jobView(runtime: Runtime, job: JobRecord, withTasks = true) {
     // The newest file with its receipts; an unfinished job without any yet writes them to this run's file.
     receipts: files.at(-1) ?? (unfinished ? receiptsFile(runtime.dataDir, runtime.runId) : null),
     receipt_files: files,
+    notes: jobNotes(runtime.journal, job.id),
     ...(withTasks ? { tasks: tasks.map((t) => taskView(t, [...new Set(written.filter((r) => r.taskId === t.id).map((r) => r.file))])) } : {}),
   };
 }
@@ -178,6 +184,8 @@ export function modelsView(runtime: Runtime) {
           id: breakerId(ref),
           state: runtime.breakers.state(ref),
           failures: runtime.breakers.failures(ref),
+          cause: breakerCauseText(runtime.breakers.recentFailures(ref)),
+          recent_failures: runtime.breakers.recentFailures(ref).map((f) => ({ at: new Date(f.at).toISOString(), code: f.code, message: f.message })),
         },
         used_by: breaker?.usedBy ?? [],
       });

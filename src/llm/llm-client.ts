@@ -7,6 +7,7 @@ import pino, { type Logger } from 'pino';
 import type { ErrorData, ModelRef, TokenUsage } from '../../machines/domain.ts';
 import { splitModelRef, type PasConfig } from '../config/load-config.ts';
 import type { ModelsConfigFile, PoolConfigFile } from '../config/schemas.ts';
+import { breakerCauseText, describeCause } from './breaker-cause.ts';
 import { PasError, type ErrorCode } from '../errors.ts';
 import { lazyAdapters, providerKindOf } from './create-adapter.ts';
 import { callCost, priceIsFree } from './prices.ts';
@@ -149,10 +150,11 @@ export function createLlmClient(options: LlmClientOptions): LlmClient {
       }
       const admission = options.breakers.admit(ref);
       if (admission === 'reject') {
-        const error = new PasError('PAS_ERR_LLM_BREAKER_OPEN', `${ref}: circuit breaker is ${options.breakers.state(ref)}`, {
-          details: { ref, state: options.breakers.state(ref) },
+        const why = breakerCauseText(options.breakers.recentFailures?.(ref) ?? []);
+        const error = new PasError('PAS_ERR_LLM_BREAKER_OPEN', `${ref}: circuit breaker is ${options.breakers.state(ref)}${why ? ` after ${why}` : ''}`, {
+          details: { ref, state: options.breakers.state(ref), ...(why ? { cause: why } : {}) },
         });
-        log.info({ ref }, 'model skipped: breaker open');
+        log.info({ ref, cause: why }, 'model skipped: breaker open');
         return fail(error, { skipped: 'breaker_open' });
       }
       const probe = admission === 'probe';
@@ -232,7 +234,7 @@ export function createLlmClient(options: LlmClientOptions): LlmClient {
       if (causes.every((c) => c.code === 'PAS_ERR_BUDGET_EXHAUSTED')) {
         throw new PasError('PAS_ERR_BUDGET_EXHAUSTED', failures.map((f) => f.message).join('; '), { details: { causes, attempts } });
       }
-      const summary = refs.map((ref, i) => `${ref}: ${causes[i]?.code ?? 'not tried'}`).join('; ');
+      const summary = refs.map((ref, i) => describeCause(ref, causes[i])).join('; ');
       throw new PasError('PAS_ERR_LLM_ALL_FAILED', `every model failed for ${call.agentId} (${summary})`, {
         details: { causes, attempts },
         retryable: causes.every((c) => c.retryable),

@@ -223,7 +223,8 @@ function errnoCode(err: unknown): string | undefined {
  * Turns anything thrown by fetch or body reading into a PasError: the caller's abort becomes
  * PAS_ERR_TASK_CANCELLED, our timeout PAS_ERR_LLM_TIMEOUT, socket errors PAS_ERR_LLM_CONNECTION.
  */
-export function toProviderError(err: unknown, site: CallSite, timeoutMs: number, timeout: AbortSignal, caller?: AbortSignal): PasError {
+/** `where` is the server's origin (`http://127.0.0.1:11434`), named in connection failures. */
+export function toProviderError(err: unknown, site: CallSite, timeoutMs: number, timeout: AbortSignal, caller?: AbortSignal, where?: string): PasError {
   if (err instanceof PasError) return err;
   const details = baseDetails(site);
   if (caller?.aborted) {
@@ -238,7 +239,7 @@ export function toProviderError(err: unknown, site: CallSite, timeoutMs: number,
   const code = errnoCode(err);
   const text = err instanceof Error ? err.message : String(err);
   if (err instanceof SyntaxError) return malformed(site, text, err);
-  const message = redactSecrets(`${site.provider}/${site.model}: connection failed: ${code ? `${code} ` : ''}${text}`, site.env);
+  const message = redactSecrets(`${site.provider}/${site.model}: connection failed${where ? ` at ${where}` : ''}: ${code ? `${code} ` : ''}${text}`, site.env);
   return new PasError('PAS_ERR_LLM_CONNECTION', message, {
     details: code ? { ...details, errno: code, known: CONNECTION_CODES.has(code) } : details,
     cause: err,

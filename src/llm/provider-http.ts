@@ -63,6 +63,14 @@ export function resolveApiKey(opts: AdapterOptions, site: CallSite): string | un
   return value;
 }
 
+function originOf(url: string): string | undefined {
+  try {
+    return new URL(url).origin;
+  } catch {
+    return undefined;
+  }
+}
+
 export interface PostOptions<T> {
   site: CallSite;
   url: string;
@@ -94,7 +102,7 @@ export async function postJson<T>(o: PostOptions<T>): Promise<T> {
     }
     return await o.consume(res, signal);
   } catch (err) {
-    throw toProviderError(err, o.site, o.timeoutMs, timeout, o.signal);
+    throw toProviderError(err, o.site, o.timeoutMs, timeout, o.signal, originOf(o.url));
   }
 }
 

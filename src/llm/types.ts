@@ -71,6 +71,8 @@ export interface BreakerGate {
   abandonProbe(ref: ModelRef): void;
   state(ref: ModelRef): 'closed' | 'open' | 'halfOpen';
   failures(ref: ModelRef): number;
+  /** The failures that keep the breaker from closing, newest last (empty when closed). */
+  recentFailures?(ref: ModelRef): Array<{ at: number; code: string; message: string }>;
 }
 
 /** Durable store of today's spend (survives restarts). */

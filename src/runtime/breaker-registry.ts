@@ -9,6 +9,7 @@ import {
   breakerStateOf,
   circuitBreakerMachine,
   failuresInWindow,
+  type BreakerFailure,
 } from '../../machines/circuit-breaker.machine.ts';
 import type { ErrorData, ModelRef } from '../../machines/domain.ts';
 import type { BreakerGate } from '../llm/types.ts';
@@ -95,6 +96,16 @@ export class BreakerRegistry implements BreakerGate {
   state(ref: ModelRef): 'closed' | 'open' | 'halfOpen' {
     if (!this.settings.enabled) return 'closed';
     return breakerStateOf(this.get(ref).getSnapshot().value);
+  }
+
+  /**
+   * Why the breaker is not closed: the failures it counted last (codes and messages), newest
+   * last. Empty when it is closed or disabled; kept while it is open or half-open.
+   */
+  recentFailures(ref: ModelRef): BreakerFailure[] {
+    if (!this.settings.enabled) return [];
+    const snapshot = this.get(ref).getSnapshot();
+    return breakerStateOf(snapshot.value) === 'closed' ? [] : (snapshot.context.recentErrors ?? []);
   }
 
   failures(ref: ModelRef): number {

@@ -6,6 +6,7 @@
 import path from 'node:path';
 import { createAiderExecutor, createNativeExecutor, type Executor } from '../executors/index.ts';
 import { createLlmClient, llmClientOptionsFrom, ReceiptWriter } from '../llm/index.ts';
+import { createOfflineAdapter } from '../llm/providers/offline-adapter.ts';
 import type { LlmClient, ProviderAdapter } from '../llm/types.ts';
 import type { RuntimeServices, ServiceContext } from './runtime-types.ts';
 import { createClassifyLane } from './services/classify-lane.ts';
@@ -36,7 +37,7 @@ export function createDefaultServices(options: DefaultServiceOptions = {}) {
       spend: journal.spendStore(),
       logger: logger.child({ component: 'llm' }),
       ...(options.offline ? { offline: true } : {}),
-      ...(options.scripted ? { scripted: options.scripted } : {}),
+      ...(options.scripted ? { scripted: options.scripted } : options.offline ? { scripted: createOfflineAdapter(config.models, config.dir) } : {}),
       ...(options.adapters ? { adapters: options.adapters } : {}),
       ...(options.fetch ? { fetch: options.fetch } : {}),
     });
@@ -64,7 +65,8 @@ export function createDefaultServices(options: DefaultServiceOptions = {}) {
       llm,
       receipts,
       executeTask: createExecuteTask({ config, journal, llm, llmSettings, executors, receipts, runId, workspacesDir, repositories, sweep, logger }),
-      planJob: createPlanJob({ llm, llmSettings, repositories, logger }),
+      // `pas up --offline` (no scripted adapter of the caller's own): each job says its edits are synthetic.
+      planJob: createPlanJob({ llm, llmSettings, repositories, journal, logger, offlineNote: options.offline === true && !options.scripted }),
       mergeJob: createMergeJob({ repositories, sweep, workspacesDir, logger }),
       classifyLane: createClassifyLane({ llm, llmSettings, architectId: config.pas.architect.agent_id }),
     };

@@ -5,6 +5,7 @@
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import pino, { type Logger } from 'pino';
+import { terminalLogStream } from './log-line.ts';
 
 export const REDACT_PATHS = [
   'authorization',
@@ -41,6 +42,10 @@ export interface LoggerOptions {
   file?: string;
   /** Also mirror to stdout when logging to a file. */
   stdout?: boolean;
+  /** How the stdout copy looks: one readable line per entry (default), or the NDJSON itself. */
+  stdoutFormat?: 'pretty' | 'json';
+  /** Colour the readable lines (default: stdout is a terminal and NO_COLOR is unset). */
+  colour?: boolean;
   secretEnvNames?: readonly string[];
 }
 
@@ -51,7 +56,10 @@ export function createLogger(options: LoggerOptions = {}): Logger {
     mkdirSync(path.dirname(options.file), { recursive: true });
     streams.push({ stream: pino.destination({ dest: options.file, sync: false, mkdir: true }) });
   }
-  if (!options.file || options.stdout) streams.push({ stream: process.stdout });
+  if (!options.file || options.stdout) {
+    const colour = options.colour ?? (process.stdout.isTTY === true && !process.env.NO_COLOR);
+    streams.push({ stream: options.stdoutFormat === 'pretty' ? terminalLogStream({ colour }) : process.stdout });
+  }
   return pino(
     {
       level: options.level ?? process.env.PAS_LOG_LEVEL ?? 'info',

@@ -198,7 +198,7 @@ describe('HMI LLM settings', () => {
     expect(changedLines(pasBefore, cfg.read('pas.yaml')).length).toBe(2);
     expect(pool).toContain('# Local, free, fast');
     expect(pool).toContain('# Premium, paid');
-    expect(pool).toContain('max_queue_per_programmer: 10    # the pool queues up to this × pool_size tasks, then refuses');
+    expect(pool).toContain('max_queue_per_programmer: 5     # the pool queues up to this × pool_size tasks, then refuses');
     expect(pool).toMatch(/^ {2}- \{ id: Prog-003, port: 6153, parent: Mgr-Code-01, primary_llm: anthropic\/claude-sonnet-4, backup_llm: ollama\/deepseek-coder-v3:7b, capabilities: \[fast, free\] \}$/m);
     expect(pool).toMatch(/^ {2}- \{ id: Prog-002, port: 6152, parent: Mgr-Code-01, primary_llm: ollama\/qwen2\.5-coder:7b-instruct, backup_llm: ollama\/qwen2\.5-coder:14b-instruct, capabilities: \[fast, free\] \}$/m);
     const pas = cfg.read('pas.yaml');

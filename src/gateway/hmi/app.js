@@ -5,8 +5,14 @@
  */
 import { connectFeed } from './feed.js';
 import { BREAKER_WORDS, breakerAsAgentState, fmtClock, fmtDuration, fmtInt, fmtUsd, h, setData, setText, shortModel, titleCase } from './dom.js';
+import { loadDoctor, unusableModel } from './doctor.js';
+import { mountJobForm } from './job-form.js';
+import { poolNode } from './pool-node.js';
+import { recordRun, renderTimeline } from './timeline.js';
 
 const $ = (id) => document.getElementById(id);
+/** When the feed stopped being live (null while live). */
+let liveSince = null;
 const ACTIVITY_MAX = 60;
 const REFRESH_EVERY_MS = 5000;
 const REFRESH_MIN_GAP_MS = 300;
@@ -151,10 +157,16 @@ const feed = connectFeed({
     else if (since !== null) logNote(`Reconnected; caught up from seq ${since}.`);
     applyTree(Object.values(hello.tree));
     void loadSettings();
+    void loadDoctor(api, $('doctor')).then(() => {
+      for (const id of model.nodes.keys()) dirty.nodes.add(id);
+      schedule();
+    });
     requestRefresh();
   },
   onRecord(record, { replayed }) {
     model.seq = Math.max(model.seq, record.seq);
+    recordRun(record);
+    if (record.role === 'programmer' && record.jobId) dirty.jobs = true;
     // Replayed records are older than the hello's tree, which already holds their effect.
     if (!replayed) applyRecord(record);
     dirty.activity.push({ ...record, replayed });
@@ -167,6 +179,11 @@ const feed = connectFeed({
 function paintConnection(status) {
   const box = $('conn');
   setData(box, 'conn', status.state);
+  // The whole page says when what it shows may be stale: the tree greys out with the time of the last news.
+  if (status.state === 'live') liveSince = null;
+  else if (document.body.dataset.conn === 'live') liveSince = new Date();
+  setData(document.body, 'conn', status.state);
+  setText($('stale-text'), status.state === 'live' ? '' : `Not connected to the gateway${liveSince ? ` since ${fmtClock(liveSince.toISOString())}` : ''}: agent states, jobs and breakers shown may be out of date.`);
   const retry = $('reconnect-now');
   if (status.state === 'live') {
     setText($('conn-text'), 'Live');
@@ -235,10 +252,7 @@ function buildTree() {
     const li = h('li', { class: `branch branch-${node.role}`, dataset: { agentId: node.agentId } }, box);
     view.tree.set(node.agentId, { li, box, state, work, pills: [] });
     if (node.role === 'manager') {
-      const programmers = childrenOf(node.agentId, 'programmer');
-      if (programmers.length > 0) {
-        li.append(h('ul', { class: 'children progs', 'aria-label': `Programmers of ${node.agentId}` }, h('li', { class: 'prog-row' }, programmers.map(tile))));
-      }
+      // Programmers belong to the shared pool, not to one Manager: they are drawn under the pool node.
     } else {
       const kids = childrenOf(node.agentId).filter((n) => n.role !== 'programmer' && n.role !== 'breaker');
       if (kids.length > 0) li.append(h('ul', { class: 'children', 'aria-label': `Reporting to ${node.agentId}` }, kids.map(branch)));
@@ -254,7 +268,10 @@ function buildTree() {
     view.tree.set(node.agentId, { li: wrap, box, state, work, pills });
     return wrap;
   };
-  container.replaceChildren(h('ul', { class: 'tree-root' }, branch(root)));
+  const programmers = [...model.nodes.values()].filter((n) => n.role === 'programmer');
+  const managers = [...model.nodes.values()].filter((n) => n.role === 'manager').length;
+  view.poolNode = poolNode(programmers.map(tile), { managers });
+  container.replaceChildren(h('ul', { class: 'tree-root' }, branch(root)), view.poolNode.root);
 }
 
 function managerWork(id, node) {
@@ -275,7 +292,12 @@ function paintNode(id) {
     for (const pill of view.pills.get(id) ?? []) {
       setData(pill, 'breakerState', node.state);
       setData(pill, 'state', shown);
-      pill.title = `${id.replace(/^breaker:/, '')} — breaker ${BREAKER_WORDS[node.state] ?? node.state}${pill.classList.contains('pill-backup') ? ' (backup model)' : ' (primary model)'}`;
+      const cause = model.models.find((m) => `breaker:${m.ref}` === id)?.breaker?.cause;
+      pill.title = `${id.replace(/^breaker:/, '')} — breaker ${BREAKER_WORDS[node.state] ?? node.state}${pill.classList.contains('pill-backup') ? ' (backup model)' : ' (primary model)'}${node.state !== 'closed' && cause ? `\nwhy: ${cause}` : ''}`;
+      setData(pill, 'cause', node.state !== 'closed' && cause ? 'true' : 'false');
+      const broken = unusableModel(id.replace(/^breaker:/, ''));
+      setData(pill, 'unusable', broken ? 'true' : 'false');
+      if (broken) pill.title += `\nunusable: ${broken.detail}\nfix: ${broken.fix}`;
       pill.setAttribute('aria-label', pill.title);
     }
     // The owner of a pill may now run on its backup.
@@ -303,6 +325,15 @@ function paintNode(id) {
     work = inFlight > 0 ? `${inFlight} job${inFlight === 1 ? '' : 's'}` : node.role === 'director' && node.lane ? `${node.lane} lane` : 'routes jobs';
   }
   setText(el.work, work);
+  const failure = model.agents.get(id)?.failure;
+  // The Architect and Managers have no pills: their unusable models are named on the node itself.
+  const chosen = node.role === 'programmer' ? null : model.settings.get(id);
+  const broken = chosen ? [chosen.primary, chosen.backup].filter(Boolean).map((ref) => [ref, unusableModel(ref)]).filter(([, row]) => row) : [];
+  setData(el.box, 'unusable', broken.length > 0 && broken.length === [chosen?.primary, chosen?.backup].filter(Boolean).length ? 'all' : broken.length > 0 ? 'some' : 'none');
+  el.box.title = [
+    node.state === 'FAILED' && failure ? `${id} failed: ${failure.code ?? ''}${failure.code ? ': ' : ''}${failure.message ?? ''}` : '',
+    ...broken.map(([ref, row]) => `${ref} unusable: ${row.detail} — fix: ${row.fix}`),
+  ].filter(Boolean).join('\n');
   el.box.setAttribute('aria-label', `${ROLE_WORD[node.role] ?? node.role} ${id}: ${node.state}${work ? `, ${work}` : ''}`);
 }
 
@@ -391,7 +422,11 @@ async function refresh() {
   refreshing = true;
   lastRefresh = Date.now();
   try {
-    const [agents, jobs, pool] = await Promise.all([api('/api/agents'), api('/api/jobs?limit=25'), api('/api/pool')]);
+    const [agents, jobs, pool, models] = await Promise.all([api('/api/agents'), api('/api/jobs?limit=25'), api('/api/pool'), api('/api/models')]);
+    if (models.ok) {
+      model.models = models.body.models;
+      for (const m of model.models) dirty.nodes.add(`breaker:${m.ref}`);
+    }
     if (agents.ok) {
       model.agents = new Map(agents.body.agents.map((a) => [a.agent, a]));
       for (const a of agents.body.agents) if (a.role !== 'programmer') dirty.nodes.add(a.agent);
@@ -402,7 +437,10 @@ async function refresh() {
       model.jobsTotal = jobs.body.total;
       dirty.jobs = true;
     }
-    if (pool.ok) model.pool = pool.body;
+    if (pool.ok) {
+      model.pool = pool.body;
+      view.poolNode?.update(pool.body);
+    }
     dirty.header = true;
     schedule();
   } finally {
@@ -690,7 +728,8 @@ function renderJob(root, job) {
   const terminal = !['running', 'accepted'].includes(job.status);
   const rerun = terminal
     ? h('button', { type: 'button', class: 'btn btn-small', onclick: () => rerunJob(job, rerun) }, 'Run again', h('span', { class: 'sr-only', text: ` (job ${job.job_id})` }))
-    : null;
+    : h('button', { type: 'button', class: 'btn btn-small btn-danger', onclick: () => cancelJob(job, rerun) }, 'Cancel', h('span', { class: 'sr-only', text: ` job ${job.job_id}` }));
+  const timeline = renderTimeline(job);
   const parts = [
     h(
       'header',
@@ -709,6 +748,8 @@ function renderJob(root, job) {
       job.cost_usd != null ? h('span', { class: 'muted', text: `${fmtUsd(job.cost_usd)} · ${fmtInt((job.tokens?.input ?? 0) + (job.tokens?.output ?? 0))} tokens` }) : null,
     ),
     job.error ? h('p', { class: 'job-error', text: `${job.error.code ?? 'error'}: ${job.error.message ?? ''}` }) : null,
+    ...(job.notes ?? []).map((n) => h('p', { class: 'job-note', text: n })),
+    timeline,
     job.merged_branch ? h('p', { class: 'muted small' }, 'Merged into ', h('code', { text: job.merged_branch })) : null,
     details,
   ];
@@ -728,8 +769,20 @@ function taskRow(t) {
     { class: 'task', dataset: { status: t.status, taskId: t.task_id } },
     h('span', { class: 'task-status', text: t.status }),
     h('span', { class: 'task-main' }, h('span', { class: 'task-files', text: (t.files ?? []).join(', ') || t.task_id, title: t.instruction }), h('span', { class: 'task-receipt', text: [t.programmer_id, ...receipt].filter(Boolean).join(' · ') || 'waiting for a programmer' })),
-    t.error ? h('span', { class: 'task-error', text: t.error.message ?? t.error.code }) : null,
+    t.error ? h('span', { class: 'task-error', title: `${t.error.code ?? ''}: ${t.error.message ?? ''}`, text: t.error.message ?? t.error.code }) : null,
   );
+}
+
+async function cancelJob(job, button) {
+  button.disabled = true;
+  const result = await api(`/api/jobs/${encodeURIComponent(job.job_id)}/cancel`, { method: 'POST', body: '{}' });
+  if (!result.ok) {
+    button.disabled = false;
+    logNote(`Could not cancel job ${job.job_id}: ${errorText(result)}`);
+  } else {
+    logNote(result.body.cancelling ? `Cancelling job ${job.job_id}.` : `Job ${job.job_id} had already ended.`);
+  }
+  requestRefresh();
 }
 
 async function rerunJob(job, button) {
@@ -746,6 +799,15 @@ async function rerunJob(job, button) {
 }
 
 // ---------------------------------------------------------------- start
+
+mountJobForm($('job-form-slot'), {
+  api,
+  onSubmitted: (jobId) => {
+    view.jobsOpen.set(jobId, true);
+    logNote(`Submitted job ${jobId}.`);
+    requestRefresh();
+  },
+});
 
 await loadSettings();
 void refresh();

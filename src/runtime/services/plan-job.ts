@@ -8,8 +8,10 @@ import type { Logger } from 'pino';
 import type { JobPlan } from '../../../machines/domain.ts';
 import type { PlanJobInput } from '../../../machines/job.machine.ts';
 import { resolveBaseCommit } from '../../executors/index.ts';
+import type { Journal } from '../../journal/journal.ts';
 import type { LlmClient } from '../../llm/types.ts';
 import { planJobFromRepo } from '../../planning/plan-job.ts';
+import { addJobNote, fallbackPlanNote, OFFLINE_JOB_NOTE } from '../job-notes.ts';
 import type { LlmSettings } from '../runtime-types.ts';
 import type { Repositories } from './repositories.ts';
 
@@ -17,14 +19,21 @@ export interface PlanJobDeps {
   llm: LlmClient;
   llmSettings: LlmSettings;
   repositories: Repositories;
+  /** Where the job's notes for the user go (a fallback plan, synthetic offline edits). */
+  journal: Journal;
   logger: Logger;
+  /** Note on every job that its edits come from the offline model. */
+  offlineNote?: boolean;
 }
 
-export function createPlanJob({ llm, llmSettings, repositories, logger }: PlanJobDeps) {
+export function createPlanJob({ llm, llmSettings, repositories, journal, logger, offlineNote }: PlanJobDeps) {
   return async ({ job, managerId, maxProgrammers }: PlanJobInput, signal: AbortSignal): Promise<JobPlan> => {
     const repo = await repositories.forJob(job);
     const baseCommit = await resolveBaseCommit(repo);
     const llmChoice = llmSettings.get(managerId);
-    return planJobFromRepo({ job, managerId, maxProgrammers, repo, baseCommit, llm, logger, signal, ...(llmChoice ? { llmChoice } : {}) });
+    if (offlineNote) addJobNote(journal, job.id, OFFLINE_JOB_NOTE);
+    const plan = await planJobFromRepo({ job, managerId, maxProgrammers, repo, baseCommit, llm, logger, signal, ...(llmChoice ? { llmChoice } : {}) });
+    if (plan.planner === 'fallback' && plan.planError && !signal.aborted) addJobNote(journal, job.id, fallbackPlanNote(plan.planError));
+    return plan;
   };
 }

@@ -174,7 +174,7 @@ describe('pas submit, status and agents', { timeout: 90_000 }, () => {
       [['submit', 'Fix it', '--files', '--wait', '--url', url], /--files/],
       [['submit', 'Fix it', '--url', 'ftp://x'], /--url takes an http\(s\) URL/],
       [['submit', 'Fix it', '--port-offset', 'lots'], /--port-offset takes a whole number/],
-      [['submit', 'Fix it', '--colour'], /Unknown option '--colour'/],
+      [['submit', 'Fix it', '--colour'], /^pas submit: unknown option --colour\. .*\(pas submit --help lists the options\)$/m],
       [['status', 'a', 'b', '--url', url], /one job id at most/],
       [['agents', 'extra', '--url', url], /takes no arguments/],
     ];

@@ -60,7 +60,8 @@ describe('pas up (the CLI, as a child process)', () => {
     );
     expect(up.stdout()).toContain(`HMI      ${gateway}/`);
     expect(up.stdout()).toContain(`feed     ws://127.0.0.1:${GATEWAY_BASE_PORT + offset}/ws`);
-    for (const agent of DEFAULT_AGENTS) expect(up.stdout()).toMatch(new RegExp(`^${agent.id}\\s+${agent.role}\\s+http://127\\.0\\.0\\.1:${agent.port + offset}\\s+IDLE$`, 'm'));
+    // An agent whose models `pas doctor` found unusable (no key, no Ollama here) is marked after its state.
+    for (const agent of DEFAULT_AGENTS) expect(up.stdout()).toMatch(new RegExp(`^${agent.id}\\s+${agent.role}\\s+http://127\\.0\\.0\\.1:${agent.port + offset}\\s+IDLE(  ! (no usable model|primary \\S+ unusable) .+)?$`, 'm'));
 
     expect((await http(`${gateway}/health`)).body).toMatchObject({ status: 'ok', agent: 'gateway', agents: 23 });
     for (const id of ['Architect', 'Dir-Docs', 'Mgr-Code-01', 'Mgr-Docs-01', 'Prog-001', 'Prog-010']) {

@@ -14,7 +14,19 @@ import { closedPort, startFakeProvider, type FakeBehaviour, type FakeProvider } 
 import type { FakeKind, FixtureUsage } from '../../support/provider-fixtures.ts';
 import { failure } from '../../support/pas-failure.ts';
 
-const config = loadConfig('configs');
+const shipped = loadConfig('configs');
+/**
+ * The shipped configs with the failover timing these tests were written against pinned (retry
+ * 1 s, breaker window 5 min, cooldown 2 min), so the shipped defaults can change without
+ * changing what each test means.
+ */
+const config = {
+  ...shipped,
+  pool: {
+    ...shipped.pool,
+    failover: { ...shipped.pool.failover, retry_delay_s: 1, circuit_breaker: { ...shipped.pool.failover.circuit_breaker, window_minutes: 5, cooldown_minutes: 2 } },
+  },
+} as typeof shipped;
 const FAKE_KEYS = { OPENAI_API_KEY: 'sk-proj-FAKE-openai-key-1234567890', ANTHROPIC_API_KEY: 'sk-ant-FAKE-anthropic-key-123456', GEMINI_API_KEY: 'AIzaFAKE-gemini-key-1234567890' };
 const T0 = Date.parse('2025-03-01T12:00:00Z');
 const MINUTE = 60_000;
