@@ -5,10 +5,14 @@
  *
  * IDLE ──job.submitted──▶ EXECUTING ──(no job in flight)──▶ IDLE
  */
-import { assign, enqueueActions, fromPromise, setup, type ActorSystem, type AnyActorRef, type DoneActorEvent, type ErrorActorEvent } from 'xstate';
+import { assign, enqueueActions, fromPromise, setup, type AnyActorRef, type DoneActorEvent, type ErrorActorEvent } from 'xstate';
+import type { ActorLookup } from './actor-lookup.ts';
+import { codedError } from './error-codes.ts';
 import type { ErrorData, JobOutcome, JobResume, JobSpec, Lane } from './domain.ts';
 import { fact } from './facts.ts';
 import type { ToArchitect, ToDirector } from './messages.ts';
+
+const FAULT: ErrorData = codedError('PAS_ERR_ARCHITECT_FAILED', 'architect forced into FAILED');
 
 export interface ArchitectInput {
   id: string;
@@ -50,7 +54,7 @@ export function classifierId(jobId: string): string {
 /** Where a routed job goes: its lane's Director, or a `job.finished` failure when the lane has none. */
 function forwardTo(
   context: ArchitectContext,
-  system: ActorSystem<any>,
+  system: ActorLookup,
   job: JobSpec,
   lane: string,
   resume?: JobResume,
@@ -65,7 +69,7 @@ function forwardTo(
     tasks: [],
     tokens: { input: 0, output: 0 },
     costUsd: 0,
-    error: { code: 'PAS_ERR_NO_LANE', retryable: false, message: `lane "${lane}" has no Director` },
+    error: codedError('PAS_ERR_NO_LANE', `lane "${lane}" has no Director`),
   };
   return { event: { type: 'job.unroutable', outcome } };
 }
@@ -156,14 +160,14 @@ export const architectMachine = setup({
     IDLE: {
       on: {
         'job.submitted': { target: 'EXECUTING', actions: 'accept' },
-        'architect.fault': { target: 'FAILED', actions: assign({ failure: ({ event }) => event.error ?? null }) },
+        'architect.fault': { target: 'FAILED', actions: assign({ failure: ({ event }) => event.error ?? FAULT }) },
       },
     },
     EXECUTING: {
       always: { guard: 'noJobs', target: 'IDLE' },
       on: {
         'job.submitted': { actions: 'accept' },
-        'architect.fault': { target: 'FAILED', actions: assign({ failure: ({ event }) => event.error ?? null }) },
+        'architect.fault': { target: 'FAILED', actions: assign({ failure: ({ event }) => event.error ?? FAULT }) },
       },
     },
     FAILED: {

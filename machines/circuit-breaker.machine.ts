@@ -34,6 +34,8 @@ export interface BreakerContext {
   /** How many times the breaker has opened. */
   trips: number;
   openedAt: number | null;
+  /** When the probe in flight started (its timeout reopens the breaker at this + probeTimeoutMs). */
+  probeStartedAt: number | null;
   lastError: ErrorData | null;
   /** The last failures with their codes and messages, newest last (so "open" can say why). */
   recentErrors: BreakerFailure[];
@@ -83,6 +85,12 @@ export const circuitBreakerMachine = setup({
       trips: context.trips + 1,
       openedAt: 'at' in event ? event.at : context.openedAt,
     })),
+    /** The probe never reported: the breaker reopens at the moment its timeout ran out. */
+    tripOnProbeTimeout: assign(({ context }) => ({
+      trips: context.trips + 1,
+      openedAt: context.probeStartedAt !== null ? context.probeStartedAt + context.probeTimeoutMs : context.openedAt,
+    })),
+    startProbe: assign({ probeStartedAt: ({ event }) => (event.type === 'probe.started' ? event.at : null) }),
     forget: assign({ failures: () => [], openedAt: () => null, recentErrors: () => [] }),
   },
   delays: {
@@ -100,6 +108,7 @@ export const circuitBreakerMachine = setup({
     failures: [],
     trips: 0,
     openedAt: null,
+    probeStartedAt: null,
     lastError: null,
     recentErrors: [],
   }),
@@ -123,10 +132,10 @@ export const circuitBreakerMachine = setup({
       initial: 'ready',
       states: {
         ready: {
-          on: { 'probe.started': 'probing' },
+          on: { 'probe.started': { target: 'probing', actions: 'startProbe' } },
         },
         probing: {
-          after: { probeTimeout: { target: '#circuitBreaker.open', actions: 'trip' } },
+          after: { probeTimeout: { target: '#circuitBreaker.open', actions: 'tripOnProbeTimeout' } },
           on: {
             'probe.abandoned': 'ready',
             'call.succeeded': { guard: 'isProbeOutcome', target: '#circuitBreaker.closed', actions: 'forget' },

@@ -6,9 +6,12 @@
  * IDLE ──job.submitted──▶ EXECUTING ──(no job in flight)──▶ IDLE; director.fault ──▶ FAILED ──director.reset──▶ IDLE
  */
 import { assign, enqueueActions, setup } from 'xstate';
-import type { ErrorData, JobOutcome, JobSpec } from './domain.ts';
+import type { ErrorData, JobOutcome } from './domain.ts';
+import { codedError } from './error-codes.ts';
 import { fact } from './facts.ts';
 import type { ToArchitect, ToDirector, ToManager } from './messages.ts';
+
+const FAULT: ErrorData = codedError('PAS_ERR_DIRECTOR_FAILED', 'director forced into FAILED');
 
 export interface DirectorInput {
   id: string;
@@ -91,7 +94,7 @@ function routeTo(target?: 'EXECUTING') {
   ];
 }
 
-const NO_MANAGER = (lane: string): ErrorData => ({ code: 'PAS_ERR_MANAGER_FAILED', retryable: true, message: `no healthy Manager in lane ${lane}` });
+const NO_MANAGER = (lane: string): ErrorData => codedError('PAS_ERR_MANAGER_FAILED', `no healthy Manager in lane ${lane}`);
 
 export const directorMachine = setup({
   types: {
@@ -169,7 +172,7 @@ export const directorMachine = setup({
       on: {
         'job.submitted': routeTo('EXECUTING'),
         'job.bounced': routeTo('EXECUTING'),
-        'director.fault': { target: 'FAILED', actions: assign({ failure: ({ event }) => event.error ?? null }) },
+        'director.fault': { target: 'FAILED', actions: assign({ failure: ({ event }) => event.error ?? FAULT }) },
       },
     },
     EXECUTING: {
@@ -177,7 +180,7 @@ export const directorMachine = setup({
       on: {
         'job.submitted': routeTo(),
         'job.bounced': routeTo(),
-        'director.fault': { target: 'FAILED', actions: assign({ failure: ({ event }) => event.error ?? null }) },
+        'director.fault': { target: 'FAILED', actions: assign({ failure: ({ event }) => event.error ?? FAULT }) },
       },
     },
     FAILED: {

@@ -2,23 +2,18 @@
  * Plain data shared by the statecharts and the I/O layer. Everything here is JSON so actor
  * snapshots can be persisted and replayed.
  */
+import { ERRORS, isErrorCode, type ErrorCode, type ErrorData } from './error-codes.ts';
+import type { TaskResultStatus, TerminalJobStatus } from './statuses.ts';
+
+export type { ErrorCode, ErrorData } from './error-codes.ts';
 
 export type Lane = 'Code' | 'Models' | 'Data' | 'DevSecOps' | 'Docs';
 export const LANES: readonly Lane[] = ['Code', 'Models', 'Data', 'DevSecOps', 'Docs'];
 
-export type AgentRole = 'architect' | 'director' | 'manager' | 'programmer' | 'breaker';
 
-/** Top-level states every Director, Manager and Programmer shares (CONTRACT §6). */
-export type AgentState = 'IDLE' | 'EXECUTING' | 'FAILED';
-export type BreakerState = 'closed' | 'open' | 'halfOpen';
+export type { AgentRole, AgentState, BreakerState, JobStatus, TaskResultStatus, TaskStatus, TerminalJobStatus } from './statuses.ts';
+export { TERMINAL_JOB_STATUSES } from './statuses.ts';
 
-/** A failure as machines hold it: never an Error instance. */
-export interface ErrorData {
-  code: string;
-  retryable: boolean;
-  message: string;
-  details?: Record<string, unknown>;
-}
 
 /** A model reference `provider/model`, e.g. `ollama/qwen2.5-coder:7b-instruct`. */
 export type ModelRef = string;
@@ -47,6 +42,8 @@ export interface JobSpec {
   repo?: string;
   /** Checked on every subtask after its edit (see TaskSpec.verify). */
   verify?: string[];
+  /** The job's own spending limit in USD (`max_job_spend_usd` of the job body). */
+  maxJobSpendUsd?: number;
   submittedAt: string;
 }
 
@@ -56,7 +53,7 @@ export interface TaskSpec {
   jobId: string;
   /** The Manager that owns the task and hears its outcome. */
   managerId: string;
-  /** System id of the actor that receives `task.completed` / `task.failed`. */
+  /** System id of the actor that hears the task's outcome (`task.finished`). */
   replyTo: string;
   instruction: string;
   files: string[];
@@ -84,7 +81,7 @@ export interface TaskResult {
   taskId: string;
   jobId: string;
   programmerId: string;
-  status: 'completed' | 'failed' | 'cancelled';
+  status: TaskResultStatus;
   error?: ErrorData;
   provider?: string;
   model?: string;
@@ -98,13 +95,11 @@ export interface TaskResult {
   summary?: string;
 }
 
-export type JobStatus = 'accepted' | 'running' | 'completed' | 'partial' | 'failed' | 'cancelled';
-export const TERMINAL_JOB_STATUSES: readonly JobStatus[] = ['completed', 'partial', 'failed', 'cancelled'];
 
 export interface JobOutcome {
   jobId: string;
   managerId: string;
-  status: Exclude<JobStatus, 'accepted' | 'running'>;
+  status: TerminalJobStatus;
   tasks: TaskResult[];
   mergedBranch?: string;
   conflicts?: string[];
@@ -115,24 +110,21 @@ export interface JobOutcome {
   durationMs?: number;
 }
 
-/** Turns anything thrown into ErrorData, keeping a coded error's code. Pure: no Error kept. */
-export function asErrorData(err: unknown, fallbackCode = 'PAS_ERR_EXECUTOR_CRASHED'): ErrorData {
-  if (err && typeof err === 'object' && 'code' in err && typeof (err as { code: unknown }).code === 'string') {
-    const e = err as { code: string; retryable?: unknown; message?: unknown; details?: unknown };
-    if (e.code.startsWith('PAS_ERR_')) {
-      const data: ErrorData = {
-        code: e.code,
-        retryable: e.retryable === true,
-        message: typeof e.message === 'string' ? e.message : e.code,
-      };
-      if (e.details && typeof e.details === 'object') data.details = e.details as Record<string, unknown>;
-      return data;
-    }
+/**
+ * Turns anything thrown into ErrorData, keeping a known code with its retryable flag and details
+ * (a `PasError` or its plain form); anything else gets `fallbackCode`. Pure: no Error kept.
+ */
+export function asErrorData(err: unknown, fallbackCode: ErrorCode = 'PAS_ERR_EXECUTOR_CRASHED'): ErrorData {
+  if (err && typeof err === 'object' && 'code' in err && isErrorCode(err.code)) {
+    const e = err as { code: ErrorCode; retryable?: unknown; message?: unknown; details?: unknown };
+    const data: ErrorData = { code: e.code, retryable: e.retryable === true, message: typeof e.message === 'string' ? e.message : e.code };
+    if (e.details && typeof e.details === 'object' && Object.keys(e.details).length > 0) data.details = e.details as Record<string, unknown>;
+    return data;
   }
-  return { code: fallbackCode, retryable: true, message: err instanceof Error ? err.message : String(err) };
+  return { code: fallbackCode, retryable: ERRORS[fallbackCode].retryable, message: err instanceof Error ? err.message : String(err) };
 }
 
-export function failedResult(task: Pick<TaskSpec, 'id' | 'jobId'>, programmerId: string, error: ErrorData, status: 'failed' | 'cancelled' = 'failed'): TaskResult {
+export function failedResult(task: Pick<TaskSpec, 'id' | 'jobId'>, programmerId: string, error: ErrorData, status: Exclude<TaskResultStatus, 'completed'> = 'failed'): TaskResult {
   return { taskId: task.id, jobId: task.jobId, programmerId, status, error };
 }
 

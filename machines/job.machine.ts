@@ -15,7 +15,8 @@
  * re-run created, branches merged, job finished.
  */
 import { and, assign, enqueueActions, not, sendParent, setup, stateIn, fromPromise } from 'xstate';
-import type { ErrorData, JobOutcome, JobPlan, JobResume, JobSpec, MergeOutcome, Rerun, Subtask, TaskResult, TaskSpec, TokenUsage } from './domain.ts';
+import { asErrorData, type ErrorData, type JobOutcome, type JobPlan, type JobResume, type JobSpec, type MergeOutcome, type Rerun, type Subtask, type TaskResult, type TaskSpec, type TokenUsage } from './domain.ts';
+import { codedError } from './error-codes.ts';
 import { fact } from './facts.ts';
 import type { ToJob, ToPoolTask } from './messages.ts';
 
@@ -174,7 +175,7 @@ function pendingOnResume(context: JobContext): Record<string, TaskSpec> {
   return pending;
 }
 
-const TIMEOUT: ErrorData = { code: 'PAS_ERR_TASK_TIMEOUT', retryable: true, message: 'the job ran past its timeout' };
+const TIMEOUT: ErrorData = codedError('PAS_ERR_TASK_TIMEOUT', 'the job ran past its timeout');
 
 export const jobMachine = setup({
   types: {
@@ -325,10 +326,7 @@ export const jobMachine = setup({
             onError: {
               target: '#job.finished',
               actions: assign({
-                error: ({ event }) => {
-                  const e = event.error as { code?: string; message?: string; retryable?: boolean } | undefined;
-                  return { code: e?.code ?? 'PAS_ERR_PLAN_INVALID', retryable: e?.retryable ?? false, message: e?.message ?? 'planning failed' };
-                },
+                error: ({ event }) => asErrorData(event.error, 'PAS_ERR_PLAN_INVALID'),
               }),
             },
           },
@@ -393,10 +391,7 @@ export const jobMachine = setup({
             onError: {
               target: '#job.finished',
               actions: assign({
-                error: ({ event }) => {
-                  const e = event.error as { code?: string; message?: string } | undefined;
-                  return { code: e?.code ?? 'PAS_ERR_GIT', retryable: false, message: e?.message ?? 'merge failed' };
-                },
+                error: ({ event }) => asErrorData(event.error, 'PAS_ERR_GIT'),
               }),
             },
           },

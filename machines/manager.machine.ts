@@ -13,6 +13,7 @@ import type { ErrorData, JobOutcome, JobResume, JobSpec } from './domain.ts';
 import { fact } from './facts.ts';
 import { jobMachine, jobSystemId, rerunsOf, type JobContext, type JobInput } from './job.machine.ts';
 import type { ToDirector, ToJob, ToManager } from './messages.ts';
+import { codedError } from './error-codes.ts';
 
 export interface ManagerInput {
   id: string;
@@ -61,7 +62,7 @@ function atManager(context: ManagerContext, event: ManagerEvent) {
 }
 const toJob = (event: ToJob): ToJob => event;
 
-const FAULT: ErrorData = { code: 'PAS_ERR_MANAGER_FAILED', retryable: true, message: 'manager failed' };
+const FAULT: ErrorData = codedError('PAS_ERR_MANAGER_FAILED', 'manager failed');
 
 function jobInput(context: ManagerContext, queued: QueuedJob): JobInput {
   const input: JobInput = {

@@ -12,6 +12,8 @@ export interface PoolMember {
   capabilities: string[];
   /** The primary model is free (local). */
   free: boolean;
+  /** The provider of its primary model (the pool holds work back while it is saturated). */
+  provider?: string;
   status: ProgrammerStatus;
   taskId: string | null;
   /** Tasks given to it so far (the load least_loaded balances). */
@@ -26,6 +28,8 @@ export interface RoutingPolicy {
   /** capability → programmer ids that also serve it (capability_routing). */
   capabilityRouting: Record<string, string[]>;
   budgetExhausted: boolean;
+  /** Providers that cannot take more calls right now: their programmers get no new work. */
+  saturated?: readonly string[];
 }
 
 export function hasCapabilities(member: Pick<PoolMember, 'id' | 'capabilities'>, required: readonly string[], routing: Record<string, string[]>): boolean {
@@ -58,7 +62,8 @@ export function pickProgrammer(
   policy: RoutingPolicy,
   cursor: number,
 ): { id: string; cursor: number } | null {
-  let candidates = eligible(members, task, policy).filter((m) => m.status === 'idle');
+  const saturated = policy.saturated ?? [];
+  let candidates = eligible(members, task, policy).filter((m) => m.status === 'idle' && !(m.provider !== undefined && saturated.includes(m.provider)));
   if (candidates.length === 0) return null;
   if (policy.preferFree && candidates.some((m) => m.free)) candidates = candidates.filter((m) => m.free);
 

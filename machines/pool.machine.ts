@@ -9,13 +9,14 @@
  */
 import { enqueueActions, setup } from 'xstate';
 import { failedResult, type ErrorData, type TaskResult, type TaskSpec } from './domain.ts';
+import { codedError } from './error-codes.ts';
 import { fact, type TaskFinishedFact, type TaskQueuedFact, type TaskStartedFact } from './facts.ts';
 import type { ToJob, ToManager } from './messages.ts';
 import type { ProgrammerEvent, ProgrammerReport } from './programmer.machine.ts';
 import { eligible, pickProgrammer, type PoolMember, type Strategy } from './pool-routing.ts';
 
 export interface PoolInput {
-  programmers: Array<{ id: string; capabilities: string[]; free: boolean }>;
+  programmers: Array<{ id: string; capabilities: string[]; free: boolean; provider?: string }>;
   strategy: Strategy;
   preferFree: boolean;
   maxQueuePerProgrammer: number;
@@ -51,6 +52,8 @@ export interface PoolContext {
   preferFree: boolean;
   capabilityRouting: Record<string, string[]>;
   budgetExhausted: boolean;
+  /** Providers the LLM gateway reports saturated (calls waiting, or a retry-after pause). */
+  saturated: string[];
   maxQueuePerProgrammer: number;
   maxRetries: number;
   maxRestarts: number;
@@ -64,7 +67,10 @@ export type PoolEvent =
   | ProgrammerReport
   | { type: 'supervision.expire'; programmerId: string }
   /** A programmer's primary model changed (LLM settings): whether it is free now. */
-  | { type: 'programmer.updated'; programmerId: string; free: boolean }
+  | { type: 'programmer.updated'; programmerId: string; free: boolean; provider?: string }
+  /** The LLM gateway's fact: this provider cannot take more calls now / can again. */
+  | { type: 'provider.saturated'; provider: string }
+  | { type: 'provider.available'; provider: string }
   | { type: 'budget.exhausted' }
   | { type: 'budget.restored' };
 
@@ -93,10 +99,6 @@ export function maxQueueLength(context: Pick<PoolContext, 'members' | 'maxQueueP
   return context.maxQueuePerProgrammer * context.members.length;
 }
 
-function coded(code: string, retryable: boolean, message: string, details?: Record<string, unknown>): ErrorData {
-  return details ? { code, retryable, message, details } : { code, retryable, message };
-}
-
 /** The pure transition function of the pool. Never mutates its input. */
 export function poolStep(input: PoolContext, event: PoolEvent): PoolStepResult {
   // Copy-on-write of exactly what the step mutates (scalars of members, the queue, the maps, the
@@ -109,6 +111,8 @@ export function poolStep(input: PoolContext, event: PoolEvent): PoolStepResult {
     tried: { ...input.tried },
     restarts: { ...input.restarts },
     stats: { ...input.stats },
+    // A snapshot persisted before providers could saturate has no list yet.
+    saturated: input.saturated ?? [],
   };
   const deliveries: Delivery[] = [];
   const facts: PoolFact[] = [];
@@ -119,6 +123,7 @@ export function poolStep(input: PoolContext, event: PoolEvent): PoolStepResult {
     preferFree: context.preferFree,
     capabilityRouting: context.capabilityRouting,
     budgetExhausted: context.budgetExhausted,
+    saturated: context.saturated,
   });
 
   const finish = (task: TaskSpec, result: TaskResult) => {
@@ -146,15 +151,23 @@ export function poolStep(input: PoolContext, event: PoolEvent): PoolStepResult {
   const unplaceable = (task: TaskSpec): ErrorData | null => {
     if (eligible(context.members, task, policy()).length > 0) return null;
     if (context.budgetExhausted && eligible(context.members, task, { ...policy(), budgetExhausted: false }).length > 0) {
-      return coded('PAS_ERR_BUDGET_EXHAUSTED', false, 'the daily budget is spent and only paid programmers can take this task');
+      return codedError('PAS_ERR_BUDGET_EXHAUSTED', 'the daily budget is spent and only paid programmers can take this task');
     }
-    return coded('PAS_ERR_NO_PROGRAMMER', false, 'no programmer in the pool can take this task', {
+    return codedError('PAS_ERR_NO_PROGRAMMER', 'no programmer in the pool can take this task', {
       requires: task.requires ?? [],
       exclude: task.exclude ?? [],
     });
   };
 
-  const drain = () => {
+  /**
+   * Places the queued tasks on idle programmers and fails the ones no programmer can ever take.
+   * With nobody idle and nothing changed about who could take what (`placeabilityChanged`
+   * false: a submit, a finished task whose programmer is not idle again), there is nothing to
+   * do: the scan of every queued task against every member is skipped.
+   */
+  const drain = (placeabilityChanged = false) => {
+    if (context.queue.length === 0) return;
+    if (!placeabilityChanged && !context.members.some((m) => m.status === 'idle')) return;
     const waiting = context.queue;
     context.queue = [];
     for (const task of waiting) {
@@ -218,7 +231,7 @@ export function poolStep(input: PoolContext, event: PoolEvent): PoolStepResult {
         context.stats.rejected++;
         finish(
           task,
-          failedResult(task, '', coded('PAS_ERR_POOL_QUEUE_FULL', true, `every programmer is busy and the queue holds ${context.queue.length} tasks`, { limit: maxQueueLength(context) })),
+          failedResult(task, '', codedError('PAS_ERR_POOL_QUEUE_FULL', `every programmer is busy and the queue holds ${context.queue.length} tasks`, { limit: maxQueueLength(context) })),
         );
       } else {
         context.queue.push(task);
@@ -230,7 +243,7 @@ export function poolStep(input: PoolContext, event: PoolEvent): PoolStepResult {
       const queued = context.queue.find((t) => t.id === event.taskId);
       if (queued) {
         context.queue = context.queue.filter((t) => t.id !== event.taskId);
-        finish(queued, failedResult(queued, '', coded('PAS_ERR_TASK_CANCELLED', false, 'cancelled while queued'), 'cancelled'));
+        finish(queued, failedResult(queued, '', codedError('PAS_ERR_TASK_CANCELLED', 'cancelled while queued'), 'cancelled'));
         break;
       }
       const running = context.running[event.taskId];
@@ -275,7 +288,7 @@ export function poolStep(input: PoolContext, event: PoolEvent): PoolStepResult {
       const running = task ? context.running[task.id] : undefined;
       if (task && running && running.programmerId === programmerId) {
         if (escalated) {
-          const reason = coded('PAS_ERR_SUPERVISOR_ESCALATED', true, `${programmerId} failed ${used + 1} times within ${context.restartPeriodMs} ms (${error.code})`, {
+          const reason = codedError('PAS_ERR_SUPERVISOR_ESCALATED', `${programmerId} failed ${used + 1} times within ${context.restartPeriodMs} ms (${error.code})`, {
             programmerId,
             cause: error,
           });
@@ -285,7 +298,7 @@ export function poolStep(input: PoolContext, event: PoolEvent): PoolStepResult {
           finish(running.task, event.result ?? failedResult(running.task, programmerId, error));
         }
       }
-      drain();
+      drain(escalated);
       break;
     }
     case 'programmer.ready': {
@@ -296,7 +309,7 @@ export function poolStep(input: PoolContext, event: PoolEvent): PoolStepResult {
         m.status = 'idle';
         m.taskId = null;
       }
-      drain();
+      drain(true);
       break;
     }
     case 'supervision.expire': {
@@ -306,17 +319,27 @@ export function poolStep(input: PoolContext, event: PoolEvent): PoolStepResult {
     }
     case 'programmer.updated': {
       const m = member(event.programmerId);
-      if (m) m.free = event.free;
-      drain();
+      if (m) {
+        m.free = event.free;
+        if (event.provider !== undefined) m.provider = event.provider;
+      }
+      drain(true);
       break;
     }
+    case 'provider.saturated':
+      if (!context.saturated.includes(event.provider)) context.saturated = [...context.saturated, event.provider];
+      break;
+    case 'provider.available':
+      context.saturated = context.saturated.filter((p) => p !== event.provider);
+      drain();
+      break;
     case 'budget.exhausted':
       context.budgetExhausted = true;
-      drain();
+      drain(true);
       break;
     case 'budget.restored':
       context.budgetExhausted = false;
-      drain();
+      drain(true);
       break;
   }
   return { context, deliveries, facts, later };
@@ -344,6 +367,7 @@ export function initialPoolContext(input: PoolInput): PoolContext {
       id: p.id,
       capabilities: [...p.capabilities],
       free: p.free,
+      ...(p.provider !== undefined ? { provider: p.provider } : {}),
       status: 'idle',
       taskId: null,
       assigned: 0,
@@ -359,6 +383,7 @@ export function initialPoolContext(input: PoolInput): PoolContext {
     preferFree: input.preferFree,
     capabilityRouting: input.capabilityRouting ?? {},
     budgetExhausted: false,
+    saturated: [],
     maxQueuePerProgrammer: input.maxQueuePerProgrammer,
     maxRetries: input.maxRetries,
     maxRestarts: input.maxRestarts,
@@ -412,6 +437,7 @@ export function poolStatus(context: PoolContext) {
     total_queue_depth: context.queue.length,
     running: Object.keys(context.running).length,
     budget_exhausted: context.budgetExhausted,
+    saturated_providers: context.saturated,
     strategy: context.strategy,
     stats: context.stats,
   };

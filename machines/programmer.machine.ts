@@ -9,8 +9,10 @@
  *
  * Leaving EXECUTING stops the invoked executor, whose AbortSignal kills its process tree.
  */
-import { assign, enqueueActions, setup, fromPromise, type ActorSystem, type AnyActorRef } from 'xstate';
+import { assign, enqueueActions, setup, fromPromise, type AnyActorRef } from 'xstate';
+import type { ActorLookup } from './actor-lookup.ts';
 import { asErrorData, failedResult, type ErrorData, type TaskResult, type TaskSpec } from './domain.ts';
+import { codedError } from './error-codes.ts';
 
 export interface ProgrammerInput {
   id: string;
@@ -55,8 +57,8 @@ export interface ExecuteTaskInput {
   task: TaskSpec;
 }
 
-const TIMEOUT: ErrorData = { code: 'PAS_ERR_TASK_TIMEOUT', retryable: true, message: 'no result within the timeout' };
-const FAULT: ErrorData = { code: 'PAS_ERR_PROGRAMMER_FAILED', retryable: true, message: 'programmer forced into FAILED' };
+const TIMEOUT: ErrorData = codedError('PAS_ERR_TASK_TIMEOUT', 'no result within the timeout');
+const FAULT: ErrorData = codedError('PAS_ERR_PROGRAMMER_FAILED', 'programmer forced into FAILED');
 
 /** The executor's own result for the held task, when it produced one (a timeout it enforced). */
 function ownResult(context: ProgrammerContext): TaskResult | undefined {
@@ -70,7 +72,7 @@ function failedReport(context: ProgrammerContext): ProgrammerReport {
   return report;
 }
 
-function pool(system: ActorSystem<any>, context: ProgrammerContext): AnyActorRef | undefined {
+function pool(system: ActorLookup, context: ProgrammerContext): AnyActorRef | undefined {
   return system.get(context.poolId);
 }
 
@@ -178,7 +180,7 @@ export const programmerMachine = setup({
           target: 'IDLE',
           actions: [
             assign(({ context }) => ({
-              lastResult: failedResult(context.task!, context.id, { code: 'PAS_ERR_TASK_CANCELLED', retryable: false, message: 'cancelled' }, 'cancelled'),
+              lastResult: failedResult(context.task!, context.id, codedError('PAS_ERR_TASK_CANCELLED', 'cancelled'), 'cancelled'),
               task: null,
             })),
             { type: 'report', params: ({ context }) => ({ type: 'programmer.done', programmerId: context.id, result: context.lastResult! }) },

@@ -21,6 +21,10 @@ import { loadConfig } from '../src/config/load-config.ts';
 import { openJournal } from '../src/journal/journal.ts';
 import { createRuntime, DIRECT_REPLY_TO, type Runtime, type RuntimeServices, type ServiceContext } from '../src/runtime/create-runtime.ts';
 import { createDefaultServices } from '../src/runtime/default-services.ts';
+import { prewarmCheckouts } from '../src/executors/checkouts.ts';
+import { gitProcessCount } from '../src/executors/git-command.ts';
+import { createNativeExecutor } from '../src/executors/native-executor.ts';
+import { runProgrammerTask } from '../src/executors/run-task.ts';
 import {
   BENCH_EDIT,
   benchConfig,
@@ -28,6 +32,7 @@ import {
   clearProviderEnv,
   cliFlags,
   createBenchRepo,
+  createLargeRepo,
   distribution,
   isMain,
   machineInfo,
@@ -39,7 +44,13 @@ import {
   type Distribution,
 } from './bench-support.ts';
 
-export type ParallelVariant = 'http-only' | 'full' | 'llm-only' | 'llm-only-sync-normal';
+export type ParallelVariant = 'http-only' | 'full' | 'full-verify' | 'full-checkout' | 'llm-only' | 'llm-only-sync-normal';
+/** The git-backed variants, run on both repositories. */
+const GIT_VARIANTS: readonly ParallelVariant[] = ['full', 'full-verify', 'full-checkout'];
+export type RepoKind = 'demo' | 'large';
+
+/** The verify command of `full-verify` (allowed by the shipped cmd_allowlist.yaml). */
+const VERIFY = ['git', 'status'];
 
 export interface ParallelOptions {
   quick?: boolean;
@@ -49,6 +60,12 @@ export interface ParallelOptions {
   tasksPerProgrammer?: number;
   repeats?: number;
   variants?: ParallelVariant[];
+  /** Programmer counts for the large repository (default: 10 and 49, where the targets are). */
+  largeProgrammers?: number[];
+  /** Files of the large generated repository (default 5,000, ~10 KB each). */
+  largeFiles?: number;
+  /** Skip the large repository. */
+  skipLarge?: boolean;
   log?: (line: string) => void;
 }
 
@@ -63,10 +80,15 @@ export interface ParallelRun {
   /** Per task: the pipeline's own duration (TaskResult.durationMs) minus L: git, files, HTTP. */
   beyondLatencyMs?: Distribution;
   failed: number;
+  /** Git processes started per task during the batch (full variants). */
+  gitProcessesPerTask?: number;
 }
 
 export interface ParallelRow {
   variant: ParallelVariant;
+  repo: RepoKind;
+  /** Median git processes per task over the runs (full variants). */
+  gitProcessesPerTask?: number;
   programmers: number;
   tasks: number;
   latencyMs: number;
@@ -119,6 +141,36 @@ function llmOnlyServices(ctx: ServiceContext): RuntimeServices {
   };
 }
 
+/**
+ * The real services with the native executor made to need a checkout: the path an agent CLI
+ * (or aider) takes: the programmer's reused checkout is reset, edited on disk, staged and its tree
+ * written (everything else as shipped).
+ */
+function checkoutServices(ctx: ServiceContext): RuntimeServices {
+  const real = createDefaultServices()(ctx);
+  const executor = createNativeExecutor({ fsAllowlist: ctx.config.fsAllowlist, checkout: 'required' });
+  return {
+    ...real,
+    async executeTask({ task, programmerId }, signal): Promise<TaskResult> {
+      const programmer = ctx.config.programmers.find((p) => p.id === programmerId)!;
+      const live = ctx.llmSettings.get(programmerId);
+      return runProgrammerTask({
+        task,
+        programmer: live ? { ...programmer, primary: live.primary, ...(live.backup ? { backup: live.backup } : {}) } : programmer,
+        repo: task.repo!,
+        workspacesDir: path.join(ctx.dataDir, 'workspaces'),
+        executor,
+        llm: real.llm,
+        receipts: real.receipts,
+        runId: ctx.runId,
+        signal,
+        fsAllowlist: ctx.config.fsAllowlist,
+        cmdAllowlist: ctx.config.cmdAllowlist,
+      });
+    },
+  };
+}
+
 /** Puts `tasks` into the pool at once and resolves when every one has finished. */
 export async function runBatch(runtime: Runtime, tasks: TaskSpec[], latencyMs: number, timeoutMs = 600_000): Promise<ParallelRun> {
   const ids = new Set(tasks.map((t) => t.id));
@@ -139,6 +191,7 @@ export async function runBatch(runtime: Runtime, tasks: TaskSpec[], latencyMs: n
       if (finishedAt.size === ids.size) resolveAll();
     }
   });
+  const gitBefore = gitProcessCount();
   const t0 = performance.now();
   try {
     for (const task of tasks) runtime.send(POOL_ID, { type: 'task.submitted', task });
@@ -162,6 +215,7 @@ export async function runBatch(runtime: Runtime, tasks: TaskSpec[], latencyMs: n
     dispatchMs: distribution(dispatch, 1),
     turnMs: distribution(turn, 1),
     failed: results.filter((r) => r.status !== 'completed').length,
+    gitProcessesPerTask: round((gitProcessCount() - gitBefore) / tasks.length, 2),
   };
   if (durations.length === results.length) run.beyondLatencyMs = distribution(durations.map((d) => d - latencyMs), 1);
   return run;
@@ -190,8 +244,9 @@ async function runHttpOnly(url: string, P: number, k: number, latencyMs: number)
   return { makespanMs: round(makespanMs, 1), lastAssignMs: 0, dispatchMs: zero, turnMs: distribution(beyond.map((b) => b + latencyMs), 1), beyondLatencyMs: distribution(beyond, 1), failed: 0 };
 }
 
-function taskSpecs(prefix: string, files: string[], repo: string, baseCommit: string, managerId: string): TaskSpec[] {
+function taskSpecs(prefix: string, files: string[], repo: string, baseCommit: string, managerId: string, verify = false): TaskSpec[] {
   return files.map((file, i) => ({
+    ...(verify ? { verify: VERIFY } : {}),
     id: `${prefix}-t${i + 1}`,
     jobId: prefix,
     managerId,
@@ -207,20 +262,27 @@ export async function runParallelBench(options: ParallelOptions = {}) {
   const quick = options.quick ?? false;
   const latencyMs = options.latencyMs ?? (quick ? 500 : 1500);
   const programmerCounts = options.programmers ?? [1, 3, 10, 49];
+  const largeCounts = options.largeProgrammers ?? [10, 49];
+  const largeFiles = options.largeFiles ?? 5_000;
   const k = options.tasksPerProgrammer ?? (quick ? 1 : 2);
   const repeats = options.repeats ?? (quick ? 1 : 3);
-  /** The git-bound full path is slow on a small machine; once is enough to see where it stands. */
+  /** The git-bound full paths are slow on a small machine; once is enough to see where they stand. */
   const fullRepeats = options.repeats ?? 1;
-  const variants = options.variants ?? ['http-only', 'llm-only', 'llm-only-sync-normal', 'full'];
+  const variants = options.variants ?? ['http-only', 'llm-only', 'llm-only-sync-normal', 'full', 'full-verify', 'full-checkout'];
   const log = options.log ?? (() => {});
   clearProviderEnv();
 
-  const row = (variant: ParallelVariant, P: number, N: number, runs: ParallelRun[], base: { p1?: number }): ParallelRow => {
+  const row = (variant: ParallelVariant, repoKind: RepoKind, P: number, N: number, runs: ParallelRun[], base: { p1?: number; first?: number }): ParallelRow => {
     const makespanMs = median(runs.map((r) => r.makespanMs));
     const idealMs = Math.ceil(N / P) * latencyMs;
-    if (base.p1 === undefined) base.p1 = makespanMs / N; // ms per task at the first (smallest) P
+    if (base.p1 === undefined) {
+      base.p1 = makespanMs / N; // ms per task at the first (smallest) P
+      base.first = P;
+    }
+    const git = runs.map((r) => r.gitProcessesPerTask).filter((g): g is number => typeof g === 'number');
     return {
       variant,
+      repo: repoKind,
       programmers: P,
       tasks: N,
       latencyMs,
@@ -228,61 +290,87 @@ export async function runParallelBench(options: ParallelOptions = {}) {
       makespanMs: round(makespanMs, 1),
       efficiency: round(idealMs / makespanMs, 4),
       speedup: round(base.p1 / (makespanMs / N), 2),
-      idealSpeedup: P / (programmerCounts[0] ?? 1),
+      idealSpeedup: P / (base.first ?? 1),
+      ...(GIT_VARIANTS.includes(variant) && git.length > 0 ? { gitProcessesPerTask: median(git) } : {}),
       runs,
     };
   };
+
   const rows: ParallelRow[] = [];
-  for (const variant of variants) {
-    const base: { p1?: number } = {};
-    for (const P of programmerCounts) {
-      const N = k * P;
-      const fake = await spawnFakeProvider({ kind: 'ollama', latencyMs, reply: BENCH_EDIT });
-      if (variant === 'http-only') {
+  // One generated large repository for the whole part; its programmers' checkouts are made once and reused.
+  const largeDir = tempDir('pas-bench-large-');
+  let large: { repo: string; baseCommit: string; files: number; bytes: number } | undefined;
+  try {
+    const plan: Array<{ variant: ParallelVariant; repoKind: RepoKind; counts: number[] }> = [];
+    for (const variant of variants) {
+      plan.push({ variant, repoKind: 'demo', counts: programmerCounts });
+      if (GIT_VARIANTS.includes(variant) && !options.skipLarge) plan.push({ variant, repoKind: 'large', counts: largeCounts });
+    }
+    for (const { variant, repoKind, counts } of plan) {
+      const base: { p1?: number; first?: number } = {};
+      if (repoKind === 'large' && !large) {
+        const t = performance.now();
+        large = await createLargeRepo(path.join(largeDir, 'repo'), largeFiles);
+        log(`  parallel: generated a repository of ${large.files} files, ${(large.bytes / 2 ** 20).toFixed(1)} MiB, in ${((performance.now() - t) / 1000).toFixed(1)} s`);
+      }
+      for (const P of counts) {
+        const N = k * P;
+        const fake = await spawnFakeProvider({ kind: 'ollama', latencyMs, reply: BENCH_EDIT });
+        if (variant === 'http-only') {
+          const runs: ParallelRun[] = [];
+          try {
+            await runHttpOnly(fake.url, 1, 1, latencyMs);
+            for (let r = 0; r < repeats; r++) {
+              const run = await runHttpOnly(fake.url, P, k, latencyMs);
+              runs.push(run);
+              log(`  parallel ${variant.padEnd(13)} P=${String(P).padStart(2)} N=${String(N).padStart(3)} run ${r + 1}: makespan ${run.makespanMs.toFixed(0)} ms (ideal ${Math.ceil(N / P) * latencyMs})`);
+            }
+          } finally {
+            await fake.close();
+          }
+          rows.push(row(variant, repoKind, P, N, runs, base));
+          continue;
+        }
+        const cfg = benchConfig({ programmers: P, programmerUrl: fake.url });
+        // The large repository's variants share one data dir, so its checkouts are made once.
+        const dataDir = repoKind === 'large' ? path.join(largeDir, 'data') : tempDir('pas-bench-parallel-');
+        const journalFile = path.join(dataDir, `pas-${variant}-p${P}.db`);
+        const journal = openJournal(journalFile, variant === 'llm-only-sync-normal' ? { synchronous: 'NORMAL' } : {});
+        const services = variant === 'full' || variant === 'full-verify' ? createDefaultServices() : variant === 'full-checkout' ? checkoutServices : llmOnlyServices;
+        const runtime = createRuntime({ config: loadConfig(cfg.dir), dataDir, journal, services });
+        const managerId = runtime.config.programmers[0]!.parent;
         const runs: ParallelRun[] = [];
         try {
-          await runHttpOnly(fake.url, 1, 1, latencyMs);
-          for (let r = 0; r < repeats; r++) {
-            const run = await runHttpOnly(fake.url, P, k, latencyMs);
+          const { repo, baseCommit } = repoKind === 'large' ? large! : await createBenchRepo(path.join(dataDir, 'repo'), benchFiles(N));
+          const verify = variant === 'full-verify';
+          if (variant === 'full-verify' || variant === 'full-checkout') {
+            // Pre-warmed at start: each programmer's checkout of the repository, made once, all at once.
+            const t = performance.now();
+            await prewarmCheckouts(repo, path.join(dataDir, 'workspaces'), runtime.config.programmers.map((p) => p.id), baseCommit);
+            log(`  parallel ${variant} ${repoKind} P=${P}: checkouts ready in ${((performance.now() - t) / 1000).toFixed(1)} s`);
+          }
+          // Warm-up (not counted): one task, so JIT, the HTTP agent and git's caches are warm.
+          await runBatch(runtime, taskSpecs(`warm-${variant}-${repoKind}-p${P}`, benchFiles(1), repo, baseCommit, managerId, verify), latencyMs);
+          const runsHere = GIT_VARIANTS.includes(variant) ? fullRepeats : repeats;
+          for (let r = 0; r < runsHere; r++) {
+            const run = await runBatch(runtime, taskSpecs(`bench-${variant}-${repoKind}-p${P}-r${r + 1}`, benchFiles(N), repo, baseCommit, managerId, verify), latencyMs);
             runs.push(run);
-            log(`  parallel ${variant.padEnd(8)} P=${String(P).padStart(2)} N=${String(N).padStart(3)} run ${r + 1}: makespan ${run.makespanMs.toFixed(0)} ms (ideal ${Math.ceil(N / P) * latencyMs})`);
+            const git = GIT_VARIANTS.includes(variant) ? `, ${run.gitProcessesPerTask} git processes/task` : '';
+            log(`  parallel ${variant.padEnd(13)} ${repoKind.padEnd(5)} P=${String(P).padStart(2)} N=${String(N).padStart(3)} run ${r + 1}: makespan ${run.makespanMs.toFixed(0)} ms (ideal ${Math.ceil(N / P) * latencyMs})${git}${run.failed ? `, ${run.failed} failed` : ''}`);
           }
         } finally {
+          await runtime.stop();
+          journal.close();
           await fake.close();
+          cfg.cleanup();
+          if (repoKind === 'large') for (const suffix of ['', '-wal', '-shm']) rmSync(`${journalFile}${suffix}`, { force: true });
+          else rmSync(dataDir, { recursive: true, force: true });
         }
-        rows.push(row(variant, P, N, runs, base));
-        continue;
+        rows.push(row(variant, repoKind, P, N, runs, base));
       }
-      const cfg = benchConfig({ programmers: P, programmerUrl: fake.url });
-      const dataDir = tempDir('pas-bench-parallel-');
-      const journal = openJournal(path.join(dataDir, 'pas.db'), variant === 'llm-only-sync-normal' ? { synchronous: 'NORMAL' } : {});
-      const runtime = createRuntime({
-        config: loadConfig(cfg.dir),
-        dataDir,
-        journal,
-        services: variant === 'full' ? createDefaultServices() : llmOnlyServices,
-      });
-      const managerId = runtime.config.programmers[0]!.parent;
-      const runs: ParallelRun[] = [];
-      try {
-        const { repo, baseCommit } = await createBenchRepo(path.join(dataDir, 'repo'), benchFiles(N));
-        // Warm-up (not counted): one task, so JIT, the HTTP agent and git's caches are warm.
-        await runBatch(runtime, taskSpecs(`warm-${variant}-p${P}`, benchFiles(1), repo, baseCommit, managerId), latencyMs);
-        const runsHere = variant === 'full' ? fullRepeats : repeats;
-        for (let r = 0; r < runsHere; r++) {
-          const run = await runBatch(runtime, taskSpecs(`bench-${variant}-p${P}-r${r + 1}`, benchFiles(N), repo, baseCommit, managerId), latencyMs);
-          runs.push(run);
-          log(`  parallel ${variant.padEnd(8)} P=${String(P).padStart(2)} N=${String(N).padStart(3)} run ${r + 1}: makespan ${run.makespanMs.toFixed(0)} ms (ideal ${Math.ceil(N / P) * latencyMs})${run.failed ? `, ${run.failed} failed` : ''}`);
-        }
-      } finally {
-        await runtime.stop();
-        journal.close();
-        await fake.close();
-        cfg.cleanup();
-        rmSync(dataDir, { recursive: true, force: true });
-      }
-      rows.push(row(variant, P, N, runs, base));
     }
+  } finally {
+    rmSync(largeDir, { recursive: true, force: true });
   }
 
   return {
@@ -293,6 +381,8 @@ export async function runParallelBench(options: ParallelOptions = {}) {
       tasksPerProgrammer: k,
       repeats,
       fullPathRepeats: fullRepeats,
+      largeRepository: large ? { files: large.files, mib: round(large.bytes / 2 ** 20, 1) } : null,
+      gitProcessesPerTask: 'git processes started by the runtime during a batch / N (long-lived cat-file and update-ref processes count once, when they start)',
       why:
         `Every programmer model is a local Ollama-protocol HTTP server that answers after L = ${latencyMs} ms, so a subtask can never take less than L and ` +
         `N = ${k}·P subtasks on P programmers can never finish before ceil(N/P)·L. L is large against the per-task work of the orchestration ` +
@@ -302,7 +392,10 @@ export async function runParallelBench(options: ParallelOptions = {}) {
       efficiency: 'ideal / makespan with ideal = ceil(N/P)·L',
       variants: {
         'http-only': 'no PAS: P concurrent fetch loops, k POST /api/chat each, to the same model server: the ceiling of this machine for P concurrent model calls',
-        full: 'pool → programmer actor → runProgrammerTask: git worktree add → native executor (LLM client over HTTP, SEARCH/REPLACE applied through the fs guard) → allowlist check → git commit → diff KPIs → worktree removed → receipt',
+        full: 'pool → programmer actor → runProgrammerTask: native executor reading the base commit through a long-lived git cat-file (LLM client over HTTP, SEARCH/REPLACE applied in memory, allowlist-checked) → blobs, trees and commit written as objects → KPIs in-process → task branch created through a long-lived git update-ref → receipt (no checkout)',
+        'full-verify': `full, plus a verify command (${VERIFY.join(' ')}) run in the programmer's reused checkout: reset --hard + clean -ffdx to the base, the edits written, the command run, then the commit as in full`,
+        'full-checkout': "the path of an executor that needs files on disk (agent CLIs, aider): the programmer's reused checkout reset to the base, the native executor editing it on disk, git add + write-tree there, commit and branch as objects",
+        repos: `demo: a fresh repository of N small files per configuration; large: one generated repository of ${largeFiles} files (~10 KB each) shared by the large runs, with each programmer's checkout made once before the runs (pre-warmed)`,
         'llm-only': 'pool → programmer actor → executeTask that makes only the LLM client call over HTTP (no git, no files): orchestration + LLM protocol, journal as shipped (SQLite WAL, synchronous=FULL: one fsync per journal write, on the event loop)',
         'llm-only-sync-normal': 'the same as llm-only with the journal opened synchronous=NORMAL (WAL still survives a killed process, not a power loss): what the per-write fsyncs cost',
       },
@@ -318,7 +411,7 @@ if (isMain(import.meta.url)) {
   const result = await runParallelBench({ quick: flags.quick, log: (l) => console.log(l) });
   const file = writeArtifact('parallel', result, flags.out);
   for (const r of result.rows) {
-    console.log(`${r.variant.padEnd(8)} P=${String(r.programmers).padStart(2)} N=${String(r.tasks).padStart(3)} makespan ${r.makespanMs} ms ideal ${r.idealMs} ms efficiency ${(r.efficiency * 100).toFixed(1)} % speedup ${r.speedup}×`);
+    console.log(`${r.variant.padEnd(13)} ${r.repo.padEnd(5)} P=${String(r.programmers).padStart(2)} N=${String(r.tasks).padStart(3)} makespan ${r.makespanMs} ms ideal ${r.idealMs} ms efficiency ${(r.efficiency * 100).toFixed(1)} % speedup ${r.speedup}×`);
   }
   console.log(`wrote ${file}`);
 }

@@ -106,6 +106,41 @@ export async function createBenchRepo(dir: string, files: readonly string[]): Pr
   return { repo: dir, baseCommit: head.stdout.trim() };
 }
 
+/**
+ * A generated repository of at least `files` files of ~10 KB (so ~50 MB checked out for 5,000),
+ * nested like a real project (`pkg/dNN/sub/fNNNN.ts`), plus the README and the `src/mNNN.ts`
+ * files the benchmark's tasks name (benchFiles(100)). One commit on main.
+ */
+export async function createLargeRepo(dir: string, files: number): Promise<{ repo: string; baseCommit: string; files: number; bytes: number }> {
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(dir, { recursive: true });
+  await git(dir, ['init', '--quiet', '--initial-branch=main']);
+  writeFileSync(path.join(dir, 'README.md'), '# bench\n\nA scratch repository for PAS benchmarks.\n');
+  let bytes = 0;
+  let count = 1;
+  const named = benchFiles(100);
+  for (const file of named) {
+    mkdirSync(path.dirname(path.join(dir, file)), { recursive: true });
+    const text = `// ${file}\nexport const value = ${JSON.stringify(file)};\n`;
+    writeFileSync(path.join(dir, file), text);
+    bytes += text.length;
+    count++;
+  }
+  const body = (i: number) =>
+    Array.from({ length: 250 }, (_, line) => `export const f${i}_${line} = ${(i * 7919 + line * 104729) % 1_000_003}; // generated line\n`).join('');
+  for (let i = 0; count < files; i++, count++) {
+    const folder = path.join(dir, 'pkg', `d${String(i % 50).padStart(2, '0')}`, 'sub');
+    if (i < 50) mkdirSync(folder, { recursive: true });
+    const text = body(i);
+    writeFileSync(path.join(folder, `f${String(i).padStart(4, '0')}.ts`), text);
+    bytes += text.length;
+  }
+  await git(dir, ['add', '-A']);
+  await git(dir, ['commit', '--quiet', '-m', 'bench: generated large repository']);
+  const head = await git(dir, ['rev-parse', 'HEAD']);
+  return { repo: dir, baseCommit: head.stdout.trim(), files: count, bytes };
+}
+
 export function benchFiles(count: number): string[] {
   return Array.from({ length: count }, (_, i) => `src/m${String(i + 1).padStart(3, '0')}.ts`);
 }

@@ -11,12 +11,13 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { performance } from 'node:perf_hooks';
 import { runFootprintBench } from './bench-footprint.ts';
+import { runLlmGatewayBench } from './bench-llm-gateway.ts';
 import { runOverheadBench } from './bench-overhead.ts';
 import { runParallelBench } from './bench-parallel.ts';
 import { BENCH_DIR, isMain, machineInfo, REPO_ROOT, round, writeArtifact, type MachineInfo } from './bench-support.ts';
 import { runThroughputBench } from './bench-throughput.ts';
 
-export const PARTS = ['parallel', 'throughput', 'overhead', 'gateway', 'footprint'] as const;
+export const PARTS = ['parallel', 'throughput', 'overhead', 'gateway', 'llm-gateway', 'footprint'] as const;
 export type Part = (typeof PARTS)[number];
 
 type PartResult = Record<string, unknown> & { part?: string };
@@ -45,6 +46,8 @@ function runPart(part: Part, quick: boolean, log: (l: string) => void): Promise<
       return runOverheadBench({ quick, log });
     case 'gateway':
       return runGatewayPart(quick, log);
+    case 'llm-gateway':
+      return runLlmGatewayBench({ quick, log });
     case 'footprint':
       return runFootprintBench({ quick, log });
   }
@@ -73,9 +76,12 @@ export function markdown(machine: MachineInfo, command: string, outcomes: Partia
   const parallel = failed('parallel') as Awaited<ReturnType<typeof runParallelBench>> | undefined;
   if (parallel) {
     const m = parallel.method;
-    lines.push(`**1. Parallel speedup** — N = ${m.tasksPerProgrammer}·P subtasks, model latency L = ${m.latencyMs} ms, ideal = ceil(N/P)·L, median of ${m.repeats} (full path: ${m.fullPathRepeats}). *full*: pool → programmer → native executor → LLM over HTTP → git worktree + commit; *llm-only*: the same without git; *llm-only-sync-normal*: llm-only with the journal not fsyncing each write; *http-only*: no PAS, P concurrent fetch loops to the same model server (the machine's ceiling).`, '');
-    lines.push('| variant | P | N | ideal ms | makespan ms | speedup (ideal) | efficiency |', '|---|---:|---:|---:|---:|---:|---:|');
-    for (const r of parallel.rows) lines.push(`| ${r.variant} | ${r.programmers} | ${r.tasks} | ${r.idealMs} | ${num(r.makespanMs)} | ${num(r.speedup, 2)}× (${r.idealSpeedup}×) | ${pct(r.efficiency)} |`);
+    const large = m.largeRepository ? `${m.largeRepository.files} files, ${m.largeRepository.mib} MiB` : 'not run';
+    lines.push(`**1. Parallel speedup** — N = ${m.tasksPerProgrammer}·P subtasks, model latency L = ${m.latencyMs} ms, ideal = ceil(N/P)·L, median of ${m.repeats} (full paths: ${m.fullPathRepeats}). *full*: pool → programmer → native executor → LLM over HTTP → edit committed as git objects (no checkout); *full-verify*: full plus a verify command in the programmer's reused checkout; *full-checkout*: the path of executors that need files on disk (agent CLIs, aider): reused checkout reset, edited, staged; *llm-only*: the same without git; *llm-only-sync-normal*: llm-only with the journal not fsyncing each write; *http-only*: no PAS, P concurrent fetch loops to the same model server (the machine's ceiling). Repositories: *demo* (N small files) and *large* (${large}). git/task = git processes started per task.`, '');
+    lines.push('| variant | repo | P | N | ideal ms | makespan ms | speedup (ideal) | efficiency | git/task |', '|---|---|---:|---:|---:|---:|---:|---:|---:|');
+    for (const r of parallel.rows) {
+      lines.push(`| ${r.variant} | ${r.repo} | ${r.programmers} | ${r.tasks} | ${r.idealMs} | ${num(r.makespanMs)} | ${num(r.speedup, 2)}× (${r.idealSpeedup}×) | ${pct(r.efficiency)} | ${r.gitProcessesPerTask === undefined ? '–' : num(r.gitProcessesPerTask, 2)} |`);
+    }
     lines.push('');
   }
   const throughput = failed('throughput') as Awaited<ReturnType<typeof runThroughputBench>> | undefined;
@@ -101,6 +107,8 @@ export function markdown(machine: MachineInfo, command: string, outcomes: Partia
     else lines.push('```json', JSON.stringify(gateway, null, 2).slice(0, 2000), '```');
     lines.push('');
   }
+  const llmGateway = failed('llm-gateway') as Awaited<ReturnType<typeof runLlmGatewayBench>> | undefined;
+  if (llmGateway) lines.push('**LLM gateway (CONTRACT §9)**', '', llmGateway.markdown, '');
   const footprint = failed('footprint') as Awaited<ReturnType<typeof runFootprintBench>> | undefined;
   if (footprint) {
     lines.push(`**5. Footprint** — \`pas up --offline --quiet\` as its own process, median of ${footprint.method.repeats}; start-up = spawn → gateway /health 200.`, '');
@@ -192,8 +200,10 @@ function headline(outcomes: Partial<Record<Part, PartOutcome>>): Record<string, 
   const p = outcomes.parallel;
   if (p?.ok) {
     for (const r of (p.result as Awaited<ReturnType<typeof runParallelBench>>).rows) {
-      out[`efficiency.${r.variant}.P${r.programmers}`] = r.efficiency;
-      out[`speedup.${r.variant}.P${r.programmers}`] = r.speedup;
+      const at = `${r.variant}${r.repo === 'large' ? '.large' : ''}.P${r.programmers}`;
+      out[`efficiency.${at}`] = r.efficiency;
+      out[`speedup.${at}`] = r.speedup;
+      if (r.gitProcessesPerTask !== undefined) out[`gitProcessesPerTask.${at}`] = r.gitProcessesPerTask;
     }
   }
   const t = outcomes.throughput;
@@ -214,6 +224,12 @@ function headline(outcomes: Partial<Record<Part, PartOutcome>>): Record<string, 
       out[`startupMs.P${r.programmers}`] = r.startupMs;
       out[`rssMiB.P${r.programmers}`] = r.rssMiB;
     }
+  }
+  const l = outcomes['llm-gateway'];
+  if (l?.ok) {
+    const r = l.result as Awaited<ReturnType<typeof runLlmGatewayBench>>;
+    out.llmGatewayAddedMsP50 = r.addedLatencyMsP50;
+    out.llmGatewayThroughputRatio = r.throughputRatio;
   }
   const g = outcomes.gateway;
   if (g && !g.ok && g.missing) out.gateway = 'missing: scripts/bench-gateway.ts not present';

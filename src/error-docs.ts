@@ -1,4 +1,4 @@
-/** The error reference (docs/errors.md) as generated from the registry in src/errors.ts. */
+/** The error reference (docs/errors.md) as generated from the table in machines/error-codes.ts. */
 import { ERRORS } from './errors.ts';
 
 export function errorDocsMarkdown(): string {
@@ -6,7 +6,7 @@ export function errorDocsMarkdown(): string {
   return [
     '# PAS error codes',
     '',
-    'Every failure that crosses a module boundary carries one of these codes (`src/errors.ts`).',
+    'Every failure that crosses a module boundary carries one of these codes (`machines/error-codes.ts`).',
     'HTTP answers put it in `{"error": {"code", "message", "details"}}`; receipts and task results',
     'keep it as `{code, retryable, message}`. This file is generated: `npm run docs:errors`.',
     '',

@@ -6,7 +6,7 @@
 import { defaultConfigDir, loadConfig } from '../config/load-config.ts';
 import { PasError } from '../errors.ts';
 import type { OptionSpec } from './help.ts';
-import { intOption } from './up.ts';
+import { intOption } from './int-option.ts';
 
 /** Options every client command takes. */
 export const CLIENT_OPTIONS = {

@@ -1,12 +1,14 @@
 /** Shared by `pas up` and `pas demo`: config → logger → runtime → gateway. */
 import path from 'node:path';
 import type { InspectionEvent } from 'xstate';
-import { defaultConfigDir, loadConfig, resolveDataDir, type PasConfig } from '../config/load-config.ts';
+import { defaultConfigDir, loadConfig, type PasConfig } from '../config/load-config.ts';
 import { runDoctor } from '../doctor/doctor-checks.ts';
 import { startGateway, type Gateway } from '../gateway/gateway.ts';
 import { createRuntime, type Runtime } from '../runtime/create-runtime.ts';
 import { createDefaultServices, type DefaultServiceOptions } from '../runtime/default-services.ts';
-import { createLogger, scrub, secretValues } from '../runtime/logger.ts';
+import { registerSecretEnvNames, redactValue } from '../redaction.ts';
+import { createLogger } from '../runtime/logger.ts';
+import { checkPortOffset, prepareDataDir } from './startup-checks.ts';
 
 export interface BootOptions {
   configDir?: string;
@@ -33,13 +35,14 @@ export interface Booted {
 
 export async function boot(options: BootOptions): Promise<Booted> {
   const config = options.config ?? loadConfig(options.configDir ?? defaultConfigDir());
-  const dataDir = options.dataDir ? path.resolve(options.dataDir) : resolveDataDir(config);
+  checkPortOffset(config, options.portOffset ?? 0);
+  const dataDir = prepareDataDir(config, options.dataDir);
   const runId = `${new Date().toISOString().replace(/[-:]/g, '').replace(/\..*$/, '')}-${process.pid}`;
+  registerSecretEnvNames(config.models);
   const logger = createLogger({
     file: path.join(dataDir, 'logs', `pas-${runId}.ndjson`),
     stdout: options.logStdout ?? false,
     stdoutFormat: options.logFormat ?? 'pretty',
-    secretEnvNames: Object.values(config.models.providers).map((p) => p.api_key_env).filter((n): n is string => !!n),
   });
 
   const host = options.host ?? config.pas.gateway.host;
@@ -48,8 +51,7 @@ export async function boot(options: BootOptions): Promise<Booted> {
   let stopInspector: (() => void) | undefined;
   if (options.inspect || options.inspectUrl) {
     const { createWebSocketInspector } = await import('@statelyai/inspect');
-    const secrets = secretValues(process.env);
-    const clean = <T,>(value: T): T => JSON.parse(scrub(JSON.stringify(value ?? null), secrets)) as T;
+    const clean = <T,>(value: T): T => redactValue(value ?? null) as T;
     const shownHost = host.includes(':') ? `[${host}]` : host;
     const url = options.inspectUrl ?? `ws://${shownHost === '0.0.0.0' ? '127.0.0.1' : shownHost}:${config.pas.gateway.port + offset}/inspect`;
     const inspector = createWebSocketInspector({ url, sanitizeContext: clean, sanitizeEvent: clean });

@@ -15,7 +15,7 @@ import { DEFAULT_DEMO_TIMING, DEMO_MODULES, DEMO_TASK, demoCassette, documentedS
 import type { TransitionRecord } from '../runtime/transition-record.ts';
 import { boot, shutdown, untilSignal } from './boot.ts';
 import type { Command } from './commands.ts';
-import { intOption } from './up.ts';
+import { intOption } from './int-option.ts';
 
 /** The scratch repository: six modules and a README, one commit on main. */
 export async function createDemoRepo(dir: string): Promise<string> {

@@ -9,7 +9,7 @@ import { agentsWithoutModel, runDoctor, type DoctorRow } from '../doctor/doctor-
 import { table } from './api-client.ts';
 import type { Command } from './commands.ts';
 import { colourEnabled, paint } from './terminal.ts';
-import { intOption } from './up.ts';
+import { intOption } from './int-option.ts';
 
 const MARK: Record<DoctorRow['status'], string> = { ok: 'ok', warn: 'warn', fail: 'FAIL' };
 
@@ -20,7 +20,7 @@ export function doctorTable(rows: readonly DoctorRow[], color = false): string {
     90,
   );
   if (!color) return text;
-  return text.replace(/  (ok|warn|FAIL)(\s)/g, (_m, s: string, sp: string) => `  ${paint(s === 'ok' ? 'green' : s === 'warn' ? 'yellow' : 'red', s)}${sp}`);
+  return text.replace(/ {2}(ok|warn|FAIL)(\s)/g, (_m, s: string, sp: string) => `  ${paint(s === 'ok' ? 'green' : s === 'warn' ? 'yellow' : 'red', s)}${sp}`);
 }
 
 /** The lines `pas up` prints: only the problems, and what they mean for the tree. */

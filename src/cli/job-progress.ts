@@ -4,6 +4,7 @@
  * per change of the job and one per finished subtask, so a log or CI output reads top to bottom.
  */
 import cliProgress from 'cli-progress';
+import { isFinishedTaskStatus } from '../../machines/statuses.ts';
 import type { ApiClient } from './api-client.ts';
 import { isTerminal, progressLine, type JobViewJson } from './job-view.ts';
 
@@ -17,7 +18,6 @@ export interface FollowOptions {
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-const FINISHED = ['completed', 'failed', 'cancelled', 'interrupted'];
 
 /** A finished subtask as one line: `  completed J-t1 on Prog-003 (1.5s)` or its error. */
 export function subtaskLine(task: NonNullable<JobViewJson['tasks']>[number]): string {
@@ -67,7 +67,7 @@ export async function followJob(client: ApiClient, jobId: string, options: Follo
           if (line !== last) out.write(`${line}\n`);
           last = line;
           for (const task of job.tasks ?? []) {
-            if (!FINISHED.includes(task.status) || reported.has(`${task.task_id}:${task.attempt}`)) continue;
+            if (!isFinishedTaskStatus(task.status) || reported.has(`${task.task_id}:${task.attempt}`)) continue;
             reported.add(`${task.task_id}:${task.attempt}`);
             out.write(`${subtaskLine(task)}\n`);
           }

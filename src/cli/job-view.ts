@@ -1,5 +1,5 @@
 /** A job as `GET /api/jobs/{id}` answers it (src/gateway/views.ts jobView), and how the CLI prints it. */
-import { TERMINAL_JOB_STATUSES, type JobStatus } from '../../machines/domain.ts';
+import { isTerminalJobStatus, type JobStatus } from '../../machines/statuses.ts';
 import { formatDuration, table } from './api-client.ts';
 
 export interface TaskViewJson {
@@ -11,6 +11,38 @@ export interface TaskViewJson {
   merged: boolean;
   result: { durationMs?: number; kpi?: { files_changed: number; lines_added: number; lines_removed: number } } | null;
   error: { code: string; message: string } | null;
+  /** The newest things the programmer's agent did (agent-CLI executors), oldest first. */
+  activity?: ActivityJson[];
+}
+
+/** One progress entry of a task (the feed's `progress` message without its ids). */
+export interface ActivityJson {
+  ts: string;
+  kind: 'tool' | 'file' | 'command' | 'retry' | 'message';
+  tool?: string;
+  path?: string;
+  change?: string;
+  command?: string;
+  exitCode?: number | null;
+  attempt?: number;
+  status?: number;
+  text?: string;
+}
+
+/** One line for a progress entry: `file src/a.ts (Write)`, `command npm test → exit 0`, `retry #1 (HTTP 429)`. */
+export function activityLine(a: ActivityJson): string {
+  switch (a.kind) {
+    case 'file':
+      return `file ${a.path ?? '?'}${a.change ? ` ${a.change}` : ''}${a.tool ? ` (${a.tool})` : ''}`;
+    case 'command':
+      return `command ${a.command ?? '?'}${a.exitCode === undefined || a.exitCode === null ? '' : ` → exit ${a.exitCode}`}`;
+    case 'retry':
+      return `retry${a.attempt ? ` #${a.attempt}` : ''}${a.status ? ` (HTTP ${a.status})` : ''}${a.text ? `: ${a.text}` : ''}`;
+    case 'tool':
+      return `tool ${a.tool ?? '?'}`;
+    default:
+      return `message ${(a.text ?? '').replace(/\s+/g, ' ')}`;
+  }
 }
 
 export interface JobViewJson {
@@ -39,7 +71,7 @@ export interface JobViewJson {
   tasks?: TaskViewJson[];
 }
 
-export const isTerminal = (status: string): boolean => (TERMINAL_JOB_STATUSES as readonly string[]).includes(status);
+export const isTerminal = isTerminalJobStatus;
 
 /** One line: `job 1a2b… running on Mgr-Code-01 — 3/6 subtasks done`. */
 export function progressLine(job: JobViewJson): string {
@@ -81,6 +113,13 @@ export function describeJob(job: JobViewJson): string {
         t.error ? `${t.error.code}: ${t.error.message}` : '',
       ]),
     )}`;
+  }
+  const active = tasks.filter((t) => (t.activity ?? []).length > 0);
+  if (active.length > 0) {
+    text += '\nACTIVITY (newest last)\n';
+    for (const t of active) {
+      for (const a of t.activity!) text += `  ${t.task_id}  ${t.programmer_id ?? '-'}  ${a.ts.slice(11, 19)}  ${activityLine(a)}\n`;
+    }
   }
   return text;
 }

@@ -3,7 +3,7 @@ import { PasError } from '../errors.ts';
 import { apiClient, CLIENT_OPTIONS, formatDuration, gatewayUrl, reportApiError, table } from './api-client.ts';
 import type { Command } from './commands.ts';
 import { describeJob, type JobViewJson } from './job-view.ts';
-import { intOption } from './up.ts';
+import { intOption } from './int-option.ts';
 
 export function jobsTable(jobs: readonly JobViewJson[]): string {
   return table(

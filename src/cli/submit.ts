@@ -11,7 +11,7 @@ import { apiClient, CLIENT_OPTIONS, gatewayUrl, reportApiError } from './api-cli
 import type { Command } from './commands.ts';
 import { followJob } from './job-progress.ts';
 import { describeJob } from './job-view.ts';
-import { intOption } from './up.ts';
+import { intOption } from './int-option.ts';
 
 const bad = (message: string) => new PasError('PAS_ERR_BAD_REQUEST', message);
 

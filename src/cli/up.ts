@@ -1,5 +1,5 @@
-import { PasError } from '../errors.ts';
 import type { Command } from './commands.ts';
+import { intOption } from './int-option.ts';
 import { agentsWithoutModel, runDoctor, unusableModels, type DoctorRow } from '../doctor/doctor-checks.ts';
 import { boot, drain, shutdown, untilSignal } from './boot.ts';
 import { doctorProblems } from './doctor.ts';
@@ -16,14 +16,6 @@ export function modelMark(llm: { primary: string; backup?: string } | undefined,
   const backup = llm.backup ? unusable.get(llm.backup) : primary;
   if (backup) return `! no usable model (${llm.primary}: ${primary.detail})`;
   return `! primary ${llm.primary} unusable (${primary.detail}); backup ${llm.backup} will answer`;
-}
-
-export function intOption(values: Record<string, unknown>, name: string, fallback: number): number {
-  const raw = values[name];
-  if (raw === undefined) return fallback;
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n < 0) throw new PasError('PAS_ERR_BAD_REQUEST', `--${name} takes a whole number, got "${String(raw)}"`);
-  return n;
 }
 
 export const upCommand: Command = {

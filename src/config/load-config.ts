@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { LineCounter, parseDocument, type Document } from 'yaml';
 import type { z } from 'zod';
 import { PasError } from '../errors.ts';
+import { priceIsFree } from '../llm/prices.ts';
 import {
   CONFIG_FILES,
   type CmdAllowlist,
@@ -106,13 +107,22 @@ function lineOf(parsed: ParsedFile, segments: readonly PropertyKey[]): number | 
   return undefined;
 }
 
+const MAX_ALIAS_COUNT = 100;
+
 function readYaml(dir: string, file: string): ParsedFile {
   const full = path.join(dir, file);
   if (!existsSync(full)) {
     throw new PasError('PAS_ERR_CONFIG_NOT_FOUND', `${full}: file not found`, { details: { file: full } });
   }
   const lines = new LineCounter();
-  const doc = parseDocument(readFileSync(full, 'utf8'), { lineCounter: lines, prettyErrors: true, uniqueKeys: true });
+  let text: string;
+  try {
+    text = readFileSync(full, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new PasError('PAS_ERR_CONFIG_NOT_FOUND', `${full}: cannot be read (${code === 'EISDIR' ? 'it is a folder, not a file' : code ?? 'error'})`, { details: { file: full } });
+  }
+  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: true, uniqueKeys: true });
   if (doc.errors.length > 0) {
     const issues = doc.errors.map((e) => ({
       file: full,
@@ -123,11 +133,18 @@ function readYaml(dir: string, file: string): ParsedFile {
     const message = `invalid YAML:\n${issues.map((i) => `  ${formatIssue(i)}`).join('\n')}`;
     throw new PasError('PAS_ERR_CONFIG_YAML', message, { details: { issues } });
   }
+  try {
+    // Aliases are expanded here: a "billion laughs" file would take all memory, so their count is capped.
+    doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT });
+  } catch (err) {
+    const issue = { file: full, path: '', message: `${(err as Error).message} (at most ${MAX_ALIAS_COUNT} alias expansions)` };
+    throw new PasError('PAS_ERR_CONFIG_YAML', `invalid YAML:\n  ${formatIssue(issue)}`, { details: { issues: [issue] } });
+  }
   return { file: full, doc, lines };
 }
 
 function validate<S extends z.ZodType>(parsed: ParsedFile, schema: S, issues: ConfigIssue[]): z.infer<S> | undefined {
-  const result = schema.safeParse(parsed.doc.toJS() ?? {});
+  const result = schema.safeParse(parsed.doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT }) ?? {});
   if (result.success) return result.data;
   for (const issue of result.error.issues) {
     let segments: PropertyKey[] = issue.path;
@@ -195,7 +212,7 @@ export function splitModelRef(ref: string): { provider: string; model: string } 
 export function modelIsFree(models: ModelsConfigFile, ref: string): boolean {
   const { provider, model } = splitModelRef(ref);
   const price = models.providers[provider]?.models[model];
-  return !!price && price.input_per_mtok === 0 && price.output_per_mtok === 0;
+  return !!price && priceIsFree(price);
 }
 
 function crossCheck(

@@ -29,6 +29,25 @@ export const gatewaySchema = z.strictObject({
   host: z.string().min(1).default('127.0.0.1'),
   port: port.default(6101),
   body_limit_bytes: z.number().int().positive().default(1_048_576),
+  /** Host names (besides localhost and loopback addresses) a request's Host header may name. */
+  allowed_hosts: z.array(z.string().min(1).max(253).regex(/^[A-Za-z0-9.:[\]_-]+$/, 'a host name or address, without scheme or path')).default([]),
+  /** How long a client may take, and how many connections all PAS ports hold together. */
+  limits: z
+    .strictObject({
+      /** Connections across the gateway and every agent port; `auto` = half the open-files limit (≤ 4096). */
+      max_connections: z.union([z.literal('auto'), z.number().int().min(1)]).default('auto'),
+      /** A request's headers must have arrived within this. */
+      headers_timeout_s: z.number().positive().max(3600).default(10),
+      /** A whole request (headers and body) must have arrived within this. */
+      request_timeout_s: z.number().positive().max(3600).default(30),
+      /** An idle keep-alive connection is closed after this. */
+      keep_alive_timeout_s: z.number().positive().max(3600).default(5),
+      /** A connection with no traffic at all is closed after this. */
+      idle_timeout_s: z.number().positive().max(86_400).default(60),
+    })
+    .prefault({}),
+  /** Body limit of the LLM gateway's routes only (/llm/…): agent CLIs send long prompts. */
+  llm_body_limit_bytes: z.number().int().positive().default(64 * 1_048_576),
   ws: z
     .strictObject({
       ring_size: z.number().int().positive().default(10_000),
@@ -84,7 +103,23 @@ export const pasSchema = z.strictObject({
 
 // ── programmer_pool.yaml ────────────────────────────────────────────────────
 
-export const executorKind = z.enum(['native', 'aider']);
+export const executorKind = z.enum(['native', 'aider', 'claude-code', 'codex', 'gemini-cli', 'opencode']);
+
+/** A coding-agent CLI's section (`claude_code:`, `codex:`, `gemini_cli:`, `opencode:`; CONTRACT §8). */
+function agentCliSection(binary: string) {
+  return z.strictObject({
+    /** Command name (found on PATH) or path of the CLI. */
+    binary: z.string().min(1).default(binary),
+    /** A run still going after this is killed with its whole process tree. */
+    timeout_s: z.number().positive().default(600),
+    /** A run that prints no event for this long is killed like a hang. */
+    stall_timeout_s: z.number().positive().default(180),
+    /** Tool turns the agent may take in one run (where the CLI has such a limit). */
+    max_turns: z.number().int().positive().default(30),
+    /** The CLI's own retries of a failed model call; PAS's breakers and backup model do the rest. */
+    max_retries: z.number().int().min(0).max(10).default(0),
+  });
+}
 
 export const programmerSchema = z.strictObject({
   id: agentId,
@@ -128,7 +163,18 @@ export const poolSchema = z.strictObject({
     enabled: z.boolean().default(true),
     prefer_free_over_paid: z.boolean().default(true),
     max_daily_spend_usd: z.number().min(0),
+    /** A job's own spending limit (the job body's `max_job_spend_usd` overrides it). */
+    max_job_spend_usd: z.number().min(0).optional(),
   }),
+  /** The LLM gateway's adaptive limit on calls in flight per provider (AIMD). */
+  llm_concurrency: z
+    .strictObject({
+      initial: z.number().int().min(1).default(8),
+      min: z.number().int().min(1).default(1),
+      max: z.number().int().min(1).default(64),
+      stagger_ms: z.number().int().min(0).default(200),
+    })
+    .prefault({}),
   supervision: z
     .strictObject({
       max_restarts: z.number().int().min(0).default(3),
@@ -142,6 +188,15 @@ export const poolSchema = z.strictObject({
       timeout_s: z.number().positive().default(600),
     })
     .prefault({}),
+  claude_code: agentCliSection('claude').prefault({}),
+  codex: agentCliSection('codex')
+    .extend({
+      /** Codex's own sandbox for the commands it runs (bwrap on Linux). */
+      sandbox_mode: z.enum(['read-only', 'workspace-write', 'danger-full-access']).default('workspace-write'),
+    })
+    .prefault({}),
+  gemini_cli: agentCliSection('gemini').prefault({}),
+  opencode: agentCliSection('opencode').prefault({}),
 });
 
 // ── models.yaml ─────────────────────────────────────────────────────────────

@@ -5,13 +5,11 @@
  * retried once with the backup model. Timeouts and cancels kill aider's whole process tree.
  */
 import path from 'node:path';
-import type { TokenUsage } from '../../machines/domain.ts';
 import { splitModelRef } from '../config/load-config.ts';
 import type { FsAllowlist, ModelsConfigFile, PoolConfigFile } from '../config/schemas.ts';
 import { PasError } from '../errors.ts';
-import { priceIsFree, roundUsd } from '../llm/prices.ts';
-import { utcDay } from '../llm/spend-store.ts';
-import type { SpendStore } from '../llm/types.ts';
+import type { LlmGateway, TaskLlmAccess } from '../llm/gateway/llm-gateway.ts';
+import { createMoneyPolicy, type MoneyPolicy } from '../llm/money-policy.ts';
 import { parseAiderOutput } from './aider-output.ts';
 import type { Executor, ExecutorInput, ExecutorOutcome, PartialOutcome } from './executor.ts';
 import { addUsage, withPartialOutcome } from './executor.ts';
@@ -31,10 +29,17 @@ export interface AiderExecutorOptions {
   /** Run once more with the backup model when the primary applied no edit (default true). */
   fallbackToBackup?: boolean;
   /**
-   * programmer_pool.yaml `cost_optimization`: what aider spends on paid models is added to the
-   * daily spend, and once it is spent aider is not run with a paid model.
+   * The money policy: aider's tokens are priced by models.yaml like every other call and added
+   * to the daily spend; once the budget is spent aider is not run with a paid model. Default: the
+   * models' prices with no budget and an in-memory spend.
    */
-  budget?: { enabled: boolean; maxDailySpendUsd: number; spend: SpendStore; now?: () => number };
+  money?: MoneyPolicy;
+  /**
+   * The LLM gateway (CONTRACT §9): when given, aider gets PAS's base URL and a per-task credential
+   * instead of the provider's, every call passes PAS's policy, and the receipt's usage is what
+   * the gateway measured. Real keys never reach aider.
+   */
+  gateway?: LlmGateway;
 }
 
 export const OUTPUT_TAIL_LINES = 40;
@@ -103,6 +108,34 @@ export function aiderEnv(models: ModelsConfigFile, ref: string, source: NodeJS.P
   return env;
 }
 
+/**
+ * The environment aider runs with behind the LLM gateway: the basics plus the gateway's base URL
+ * for the model's provider family and the task's credential, under the names litellm reads.
+ */
+export function aiderGatewayEnv(models: ModelsConfigFile, ref: string, access: Pick<TaskLlmAccess, 'baseUrl' | 'credential'>, source: NodeJS.ProcessEnv): Record<string, string> {
+  const kind = providerKind(models, ref);
+  const env: Record<string, string> = { ...baseChildEnv(source), TERM: 'dumb', NO_COLOR: '1', PYTHONIOENCODING: 'utf-8' };
+  switch (kind) {
+    case 'ollama':
+      env.OLLAMA_API_BASE = access.baseUrl('ollama');
+      env.OLLAMA_API_KEY = access.credential;
+      break;
+    case 'openai':
+      env.OPENAI_API_BASE = access.baseUrl('openai');
+      env.OPENAI_API_KEY = access.credential;
+      break;
+    case 'anthropic':
+      env.ANTHROPIC_API_BASE = access.baseUrl('anthropic');
+      env.ANTHROPIC_API_KEY = access.credential;
+      break;
+    case 'google':
+      env.GEMINI_API_BASE = access.baseUrl('google');
+      env.GEMINI_API_KEY = access.credential;
+      break;
+  }
+  return env;
+}
+
 export function aiderArgs(input: { instruction: string; model: string; editFormat: string; files: readonly string[] }): string[] {
   return [
     `--message=${input.instruction}`,
@@ -137,20 +170,6 @@ export function createAiderExecutor(options: AiderExecutorOptions): Executor {
   return { kind: 'aider', run: (input) => runAider(options, input) };
 }
 
-function priceOf(models: ModelsConfigFile, ref: string, tokens: TokenUsage | null): number {
-  if (!tokens) return 0;
-  const { provider, model } = splitModelRef(ref);
-  const price = models.providers[provider]?.models[model];
-  if (!price) return 0;
-  const mtok = (n: number | null | undefined, per: number | undefined) => ((n ?? 0) * (per ?? 0)) / 1_000_000;
-  return (
-    mtok(tokens.input, price.input_per_mtok) +
-    mtok(tokens.output, price.output_per_mtok) +
-    mtok(tokens.cache_read, price.cache_read_per_mtok) +
-    mtok(tokens.cache_write, price.cache_write_per_mtok)
-  );
-}
-
 async function runAider(options: AiderExecutorOptions, input: ExecutorInput): Promise<ExecutorOutcome> {
   const { task, programmer, signal } = input;
   const source = options.env ?? process.env;
@@ -167,16 +186,27 @@ async function runAider(options: AiderExecutorOptions, input: ExecutorInput): Pr
   const root = aiderRoot(input.worktree, files);
   let spent: PartialOutcome = {};
   let lastTail = '';
-  const budget = options.budget?.enabled ? options.budget : undefined;
-  const today = () => utcDay((budget?.now ?? Date.now)());
-  const refused: string[] = [];
+  const money = options.money ?? createMoneyPolicy({ models: options.models, costOptimization: { enabled: false, max_daily_spend_usd: 0 } });
+  const refused: PasError[] = [];
+  // One credential for the whole task; it ends with the task, whatever happens.
+  const access = options.gateway?.openTask({ jobId: task.jobId, taskId: task.id, programmerId: programmer.id, models: refs }, timeoutMs + 60_000);
+  // A cancel or timeout ends the credential at once, before aider's process tree is even killed.
+  const revoke = () => access?.revoke();
+  signal.addEventListener('abort', revoke, { once: true });
+  try {
+    return await runAiderModels();
+  } finally {
+    signal.removeEventListener('abort', revoke);
+    access?.end();
+  }
 
+  async function runAiderModels(): Promise<ExecutorOutcome> {
   for (const [index, ref] of refs.entries()) {
     const { provider, model } = splitModelRef(ref);
-    const price = options.models.providers[provider]?.models[model];
-    if (budget && price && !priceIsFree(price) && budget.spend.spent(today()) >= budget.maxDailySpendUsd) {
-      input.log?.info({ taskId: task.id, model: ref, limit: budget.maxDailySpendUsd }, 'paid model skipped: budget spent');
-      refused.push(ref);
+    const refusal = money.checkBudget(ref);
+    if (refusal) {
+      input.log?.info({ taskId: task.id, model: ref, ...refusal.details }, 'paid model skipped: budget spent');
+      refused.push(refusal);
       continue;
     }
     const args = aiderArgs({ instruction: task.instruction, model: aiderModelName(options.models, ref), editFormat: options.aider.edit_format, files });
@@ -185,7 +215,7 @@ async function runAider(options: AiderExecutorOptions, input: ExecutorInput): Pr
       file: options.aider.binary,
       args,
       cwd: input.worktree,
-      env: { ...aiderEnv(options.models, ref, source), ...options.extraEnv },
+      env: { ...(access ? aiderGatewayEnv(options.models, ref, access, source) : aiderEnv(options.models, ref, source)), ...options.extraEnv },
       timeoutMs,
       signal,
       ...(options.killGraceMs !== undefined ? { killGraceMs: options.killGraceMs } : {}),
@@ -200,18 +230,30 @@ async function runAider(options: AiderExecutorOptions, input: ExecutorInput): Pr
     const output = run.all;
     lastTail = tailLines(output, OUTPUT_TAIL_LINES);
     const report = parseAiderOutput(output);
-    const cost = report.costUsd ?? priceOf(options.models, ref, report.tokens);
-    if (budget && cost > 0) budget.spend.add(today(), roundUsd(cost));
-    // A run that printed no Tokens line (an API error) adds nothing; none at all leaves usage unknown.
-    const tokens = report.tokens && spent.tokens ? addUsage(spent.tokens, report.tokens) : (report.tokens ?? spent.tokens);
-    spent = {
-      provider,
-      model,
-      usedBackup: index > 0,
-      ...(tokens ? { tokens } : {}),
-      costUsd: (spent.costUsd ?? 0) + cost,
-      outputTail: lastTail,
-    };
+    const measured = access?.spent();
+    if (measured) {
+      // What the gateway measured (it already booked the cost), whatever aider printed.
+      spent = { provider: measured.provider, model: measured.model, usedBackup: index > 0 || measured.usedBackup, tokens: measured.tokens, costUsd: measured.costUsd, outputTail: lastTail };
+    } else {
+      // One pricing rule: tokens aider reported are priced by models.yaml (cache tokens included);
+      // its own printed cost (litellm's prices, rounded for display) only when it printed no tokens.
+      const cost = report.tokens ? money.price(ref, report.tokens) : (report.costUsd ?? 0);
+      money.charge(cost);
+      // A run that printed no Tokens line (an API error) adds nothing; none at all leaves usage unknown.
+      const tokens = report.tokens && spent.tokens ? addUsage(spent.tokens, report.tokens) : (report.tokens ?? spent.tokens);
+      spent = {
+        provider,
+        model,
+        usedBackup: index > 0,
+        ...(tokens ? { tokens } : {}),
+        costUsd: (spent.costUsd ?? 0) + cost,
+        outputTail: lastTail,
+      };
+    }
+    const gatewayRefusal = access?.budgetRefusal();
+    if (gatewayRefusal) {
+      throw withPartialOutcome(new PasError('PAS_ERR_BUDGET_EXHAUSTED', `aider stopped: ${gatewayRefusal.message}`, { details: { ...gatewayRefusal.details, outputTail: lastTail } }), spent);
+    }
 
     if (run.aborted) {
       throw withPartialOutcome(new PasError('PAS_ERR_TASK_CANCELLED', `task ${task.id} was cancelled; aider's process tree was killed`, { details: { taskId: task.id } }), spent);
@@ -227,11 +269,11 @@ async function runAider(options: AiderExecutorOptions, input: ExecutorInput): Pr
       return {
         summary: `aider (${ref}) applied edits to ${edited.join(', ')}`,
         filesEdited: edited,
-        provider,
-        model,
-        usedBackup: index > 0,
-        tokens: tokens ?? { input: null, output: null },
-        costUsd: spent.costUsd ?? cost,
+        provider: spent.provider ?? provider,
+        model: spent.model ?? model,
+        usedBackup: spent.usedBackup ?? index > 0,
+        tokens: spent.tokens ?? { input: null, output: null },
+        costUsd: spent.costUsd ?? 0,
         outputTail: lastTail,
       };
     }
@@ -239,10 +281,11 @@ async function runAider(options: AiderExecutorOptions, input: ExecutorInput): Pr
   }
 
   if (refused.length === refs.length) {
-    const day = today();
+    const { day, spentUsd, limitUsd } = refused[0]!.details;
+    const models = refs;
     throw withPartialOutcome(
-      new PasError('PAS_ERR_BUDGET_EXHAUSTED', `${refused.join(', ')}: today's budget is spent (${budget!.spend.spent(day)} of ${budget!.maxDailySpendUsd} USD on ${day}); aider was not run`, {
-        details: { models: refused, day, spentUsd: budget!.spend.spent(day), limitUsd: budget!.maxDailySpendUsd },
+      new PasError('PAS_ERR_BUDGET_EXHAUSTED', `${models.join(', ')}: today's budget is spent (${spentUsd} of ${limitUsd} USD on ${day}); aider was not run`, {
+        details: { models, day, spentUsd, limitUsd },
       }),
       spent,
     );
@@ -253,4 +296,5 @@ async function runAider(options: AiderExecutorOptions, input: ExecutorInput): Pr
     }),
     spent,
   );
+}
 }

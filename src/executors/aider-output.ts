@@ -23,6 +23,7 @@ export interface AiderReport {
   costUsd: number | null;
 }
 
+// eslint-disable-next-line no-control-regex -- ESC and BEL delimit the ANSI sequences stripped from aider's output
 const ANSI = /\u001B\[[0-?]*[ -/]*[@-~]|\u001B\][^\u0007]*\u0007/g;
 const COUNT = String.raw`([\d][\d.,]*\s*[kKmM]?)`;
 const TOKENS_LINE = new RegExp(

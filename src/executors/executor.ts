@@ -7,18 +7,50 @@ import type { Logger } from 'pino';
 import type { TaskSpec, TokenUsage } from '../../machines/domain.ts';
 import type { ResolvedProgrammer } from '../config/load-config.ts';
 import type { LlmClient } from '../llm/types.ts';
+import type { TaskFiles } from './task-files.ts';
 
-export type ExecutorKindName = 'aider' | 'native';
+export type ExecutorKindName = 'aider' | 'native' | 'claude-code' | 'codex' | 'gemini-cli' | 'opencode';
+
+/**
+ * One thing an executor did while it ran (a coding agent's tool call, file change, command,
+ * retry or message), published on the feed as a `progress` message.
+ */
+export interface TaskProgress {
+  kind: 'tool' | 'file' | 'command' | 'retry' | 'message';
+  /** The agent's tool name (`Write`, `apply_patch`, `run_shell_command`, …). */
+  tool?: string;
+  /** For `file`: the path, relative to the worktree when it is inside it. */
+  path?: string;
+  /** For `file`: add, update, delete. */
+  change?: string;
+  /** For `command`: the command line as the agent reported it. */
+  command?: string;
+  /** For `command`: its exit code once it ended (null while running or unknown). */
+  exitCode?: number | null;
+  /** For `retry`: the attempt number and the HTTP status being retried. */
+  attempt?: number;
+  status?: number;
+  /** A short text (assistant message, tool description). */
+  text?: string;
+}
 
 export interface ExecutorInput {
   task: TaskSpec;
-  /** Absolute path of the task's worktree; the executor touches nothing outside it. */
+  /**
+   * Absolute path of the task's checkout (the programmer's reused checkout, reset to the task's
+   * base); the executor touches nothing outside it. Empty for an executor whose `checkout` is
+   * 'none': it gets `files` instead.
+   */
   worktree: string;
+  /** The task's files at its base commit, edits kept in memory: given when no checkout is made. */
+  files?: TaskFiles;
   programmer: ResolvedProgrammer;
   /** Aborting it stops the work (and kills any process tree) promptly. */
   signal: AbortSignal;
   llm: LlmClient;
   log?: Logger;
+  /** Hears what the executor does while it runs (agent CLIs report their events here). */
+  onProgress?: (progress: TaskProgress) => void;
 }
 
 export interface ExecutorOutcome {
@@ -36,6 +68,12 @@ export interface ExecutorOutcome {
 
 export interface Executor {
   readonly kind: ExecutorKindName;
+  /**
+   * 'none': the executor only reads and writes files through `input.files` (no checkout is made
+   * unless the task has a `verify` command). 'required' (the default): it runs tools on a
+   * checkout, `input.worktree`.
+   */
+  readonly checkout?: 'none' | 'required';
   run(input: ExecutorInput): Promise<ExecutorOutcome>;
 }
 
@@ -52,11 +90,6 @@ export function withPartialOutcome<E>(err: E, partial: PartialOutcome): E {
 
 export function partialOutcomeOf(err: unknown): PartialOutcome | undefined {
   return typeof err === 'object' && err !== null ? partials.get(err) : undefined;
-}
-
-/** Usage that reports nothing: every count unknown. */
-export function unknownUsage(): TokenUsage {
-  return { input: null, output: null };
 }
 
 /**

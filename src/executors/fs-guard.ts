@@ -21,6 +21,7 @@ export type FsAccess = 'read' | 'write';
 /** Invisible or direction-changing characters (bidi embeddings, overrides, isolates, marks, zero-width). */
 const BIDI_AND_INVISIBLE = /[\u061C\u200B-\u200F\u202A-\u202E\u2060-\u2064\u2066-\u2069\uFEFF]/u;
 /** C0, DEL and C1 controls. */
+// eslint-disable-next-line no-control-regex -- matching control characters is the point: they are refused in paths
 const CONTROL = /[\u0000-\u001F\u007F-\u009F]/u;
 /** Characters that look like `.`, `/` or `\` (fullwidth, small, leaders, division and fraction slashes). */
 const LOOKALIKE = /[\uFF0E\uFF0F\uFF3C\uFE52\uFE68\u2024\u2025\u2026\u2215\u2044\u29F8\u29F9\u2571\u2572\u3002\uFF61]/u;

@@ -1,14 +1,16 @@
 /**
- * The one way PAS runs git: through execa (never a shell), with a clean environment, hooks
+ * The one way PAS runs git: through a counted spawn (never a shell), with a clean environment, hooks
  * off, and a per-repository mutex for the commands that write the shared repository's refs,
  * index or worktree list, so parallel programmers on one repository never trip on `*.lock`.
  * A lock held by another process is waited out; one left behind by a crash (stale) is removed.
  */
+import { existsSync } from 'node:fs';
 import { realpath, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { execa } from 'execa';
 import { PasError } from '../errors.ts';
+import { spawnFailure } from './spawn-child.ts';
 
 export const PAS_AUTHOR = { name: 'PAS', email: 'pas@localhost' } as const;
 
@@ -21,6 +23,8 @@ export interface GitResult {
 export interface GitOptions {
   /** Exit codes that are answers rather than failures (`diff --quiet` exits 1 on changes). */
   okCodes?: readonly number[];
+  /** Extra environment (GIT_INDEX_FILE, GIT_OBJECT_DIRECTORY…) for this one command. */
+  env?: Record<string, string>;
   /**
    * Run under the repository's reader-writer lock. `shared`: operations that touch only their own
    * worktree's admin entry, branch or merge worktree (many programmers at once). `exclusive` (or
@@ -28,9 +32,11 @@ export interface GitOptions {
    * half-created. Lock-file collisions between shared holders are retried by execGit.
    */
   lock?: boolean | 'shared' | 'exclusive';
+  /** Written to git's stdin (`commit -F -` reads its message there, free of argv size limits). */
+  input?: string;
 }
 
-const GLOBAL_FLAGS = [
+export const GLOBAL_FLAGS = [
   '-c', 'gc.auto=0',
   '-c', 'maintenance.auto=false',
   '-c', 'core.hooksPath=/dev/null',
@@ -139,29 +145,93 @@ export async function withRepoLock<T>(cwd: string, fn: () => Promise<T>, mode: '
 /** Runs `git <args>` in `cwd`; throws PAS_ERR_GIT unless the exit code is 0 or listed in okCodes. */
 export async function git(cwd: string, args: readonly string[], options: GitOptions = {}): Promise<GitResult> {
   const okCodes = options.okCodes ?? [];
-  if (options.lock) return withRepoLock(cwd, () => execGit(cwd, args, okCodes), options.lock === 'shared' ? 'shared' : 'exclusive');
-  return execGit(cwd, args, okCodes);
+  if (options.lock) return withRepoLock(cwd, () => execGit(cwd, args, okCodes, options.env, options.input), options.lock === 'shared' ? 'shared' : 'exclusive');
+  return execGit(cwd, args, okCodes, options.env, options.input);
 }
 
-async function execGit(cwd: string, args: readonly string[], okCodes: readonly number[]): Promise<GitResult> {
-  for (let attempt = 0; ; attempt++) {
-    const result = await execa('git', [...GLOBAL_FLAGS, ...args], {
-      cwd,
-      env: gitEnv(),
-      extendEnv: false,
-      reject: false,
-      stdin: 'ignore',
-      stripFinalNewline: false,
-      maxBuffer: 64 * 1024 * 1024,
-    });
-    const stdout = typeof result.stdout === 'string' ? result.stdout : '';
-    const stderr = typeof result.stderr === 'string' ? result.stderr : '';
-    const exitCode = typeof result.exitCode === 'number' ? result.exitCode : -1;
-    if (exitCode === 0) return { stdout, stderr, exitCode };
+// ── counting ────────────────────────────────────────────────────────────────
 
-    const spawnCode = (result as { code?: string }).code;
-    if (spawnCode === 'ENOENT') {
-      throw new PasError('PAS_ERR_GIT', 'git is not installed or not on PATH', { details: { args: [...args], cwd } });
+let spawned = 0;
+
+/** Git processes started by this process so far (short-lived and long-lived): what a task costs. */
+export function gitProcessCount(): number {
+  return spawned;
+}
+
+/**
+ * Starts `git <args>` in `cwd` with PAS's flags and clean environment, stdio piped, counted.
+ * A plain child_process spawn: execa's extra work costs milliseconds of event loop per call.
+ */
+export function spawnGit(cwd: string, args: readonly string[], options: { stdin?: 'pipe' | 'ignore'; env?: Record<string, string> } = {}): ChildProcess {
+  spawned++;
+  return spawn('git', [...GLOBAL_FLAGS, ...args], {
+    cwd,
+    env: { ...gitEnv(), ...options.env },
+    stdio: [options.stdin ?? 'ignore', 'pipe', 'pipe'],
+    windowsHide: true,
+  });
+}
+
+const MAX_OUTPUT = 64 * 1024 * 1024;
+
+/**
+ * Runs git once to the end: its output as text and its exit code (-1 and `spawnError` when it could
+ * not start: out of file descriptors or memory, git missing). `input` goes to its stdin.
+ */
+function runOnce(cwd: string, args: readonly string[], env?: Record<string, string>, input?: string): Promise<GitResult & { spawnError?: NodeJS.ErrnoException }> {
+  return new Promise((resolve) => {
+    let child: ChildProcess;
+    try {
+      child = spawnGit(cwd, args, { ...(env ? { env } : {}), ...(input !== undefined ? { stdin: 'pipe' as const } : {}) });
+    } catch (err) {
+      // Creating the pipes can fail synchronously (EMFILE): an answer, not a crash.
+      resolve({ stdout: '', stderr: '', exitCode: -1, spawnError: err as NodeJS.ErrnoException });
+      return;
+    }
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    let size = 0;
+    let spawnError: NodeJS.ErrnoException | undefined;
+    const finish = (code: number | null) => {
+      const result: GitResult & { spawnError?: NodeJS.ErrnoException } = {
+        stdout: Buffer.concat(out).toString('utf8'),
+        stderr: Buffer.concat(err).toString('utf8') + (size > MAX_OUTPUT ? `\noutput larger than ${MAX_OUTPUT} bytes` : ''),
+        exitCode: typeof code === 'number' ? code : -1,
+      };
+      if (spawnError) result.spawnError = spawnError;
+      resolve(result);
+    };
+    // First, before anything that could throw: a failed start (EMFILE) is emitted as 'error' and
+    // leaves the stdio streams unset; a git that never started sends no 'close'.
+    child.on('error', (e: NodeJS.ErrnoException) => {
+      spawnError ??= e;
+      if (child.pid === undefined) finish(null);
+    });
+    if (child.pid === undefined && (!child.stdout || !child.stderr)) return;
+    if (input !== undefined && child.stdin) {
+      child.stdin.on('error', () => {}); // a git that exits early closes its stdin: its exit code says why
+      child.stdin.end(input);
+    }
+    child.stdout?.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size <= MAX_OUTPUT) out.push(chunk);
+      else child.kill('SIGKILL');
+    });
+    child.stderr?.on('data', (chunk: Buffer) => err.push(chunk));
+    child.once('close', (code) => finish(code));
+  });
+}
+
+async function execGit(cwd: string, args: readonly string[], okCodes: readonly number[], env?: Record<string, string>, input?: string): Promise<GitResult> {
+  for (let attempt = 0; ; attempt++) {
+    const { stdout, stderr, exitCode, spawnError } = await runOnce(cwd, args, env, input);
+    if (exitCode === 0 && !spawnError) return { stdout, stderr, exitCode };
+
+    if (spawnError) {
+      // Node reports a missing cwd as git missing: a folder that is gone is the caller's mistake.
+      if (spawnError.code === 'ENOENT' && !existsSync(cwd)) throw new PasError('PAS_ERR_GIT', `folder ${cwd} does not exist`, { details: { args: [...args], cwd } });
+      // Could not start git at all (no file descriptors or memory left, git missing): coded, and the process lives on.
+      throw spawnFailure('git', spawnError, { args: [...args], cwd });
     }
     // A lock held by someone else is never an answer, whatever okCodes says: wait and retry.
     const lock = LOCK_ERROR.exec(stderr);

@@ -1,16 +1,17 @@
 /**
- * Merges a job's task branches into its job branch, one by one, in a dedicated merge worktree
- * (the user's checkout and HEAD are never touched). A conflicting merge is aborted cleanly and
- * reported with its files, so later branches still merge. A branch already contained in the job
+ * Merges a job's task branches into its job branch, one by one, without a worktree: each merge
+ * is made in-process when the two sides changed different files (tree-merge.ts), else by `git
+ * merge-tree --write-tree` (the merged tree, or the conflicting paths), and its merge commit is
+ * written as an object; the job branch moves once at the end (compare-and-swap on its old
+ * value). The user's checkout and HEAD are never touched. A conflicting branch is reported with
+ * its files and skipped, so later branches still merge. A branch already contained in the job
  * branch is not merged twice.
  */
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
 import type { ErrorData } from '../../machines/domain.ts';
-import { errorData, isPasError, PasError, toErrorData } from '../errors.ts';
+import { codedError, PasError } from '../errors.ts';
 import { git } from './git-command.ts';
-import { MERGE_DIR, removeWorktreeDir, resolveBaseCommit } from './worktree.ts';
+import { objectStoreFor, type RepoObjectStore } from './object-store.ts';
+import { trivialMergeTree } from './tree-merge.ts';
 
 export interface MergeBranchesInput {
   repo: string;
@@ -18,7 +19,7 @@ export interface MergeBranchesInput {
   jobBranch: string;
   baseCommit: string;
   branches: readonly string[];
-  /** Where to put the merge worktree; a temporary folder when omitted. */
+  /** Kept for callers of the worktree-based merge; nothing is written there any more. */
   workspacesDir?: string;
   /** Checked before each branch: a cancelled job merges nothing more. */
   signal?: AbortSignal;
@@ -36,68 +37,78 @@ export interface MergeBranchesOutcome {
   results: BranchMergeResult[];
 }
 
+const PLAIN_BRANCH = /^[A-Za-z0-9_][A-Za-z0-9._/-]*$/;
+
 export async function mergeTaskBranches(input: MergeBranchesInput): Promise<MergeBranchesOutcome> {
   const { repo, jobBranch } = input;
-  await git(repo, ['check-ref-format', '--branch', jobBranch]);
-  const exists = await git(repo, ['rev-parse', '--verify', '--quiet', `refs/heads/${jobBranch}`], { okCodes: [1] });
-  if (exists.exitCode !== 0) {
-    const base = await resolveBaseCommit(repo, input.baseCommit);
-    await git(repo, ['branch', '--quiet', jobBranch, base], { lock: 'shared' });
+  // A plain name (what jobBranchName makes) needs no git process to be checked.
+  if (!PLAIN_BRANCH.test(jobBranch) || /\.\.|\/\/|\/\.|\.lock(\/|$)|[./]$/.test(jobBranch)) await git(repo, ['check-ref-format', '--branch', jobBranch]);
+  const store = await objectStoreFor(repo);
+  const ref = `refs/heads/${jobBranch}`;
+  const existing = await store.resolveCommit(ref);
+  const start = existing ?? (await store.resolveCommit(input.baseCommit));
+  if (!start) throw new PasError('PAS_ERR_GIT', `"${input.baseCommit}" is not a commit in ${repo}`, { details: { repo, rev: input.baseCommit } });
+
+  // Which branches the job branch already holds, in one call.
+  const wanted = [...new Set(input.branches)].map((b) => `refs/heads/${b}`);
+  const contained = new Set<string>();
+  if (existing && wanted.length > 0) {
+    const out = await git(repo, ['for-each-ref', `--merged=${existing}`, '--format=%(refname)', ...wanted]);
+    for (const line of out.stdout.split('\n')) if (line) contained.add(line.slice('refs/heads/'.length));
   }
 
-  const dir = input.workspacesDir
-    ? path.join(path.resolve(input.workspacesDir), MERGE_DIR, jobBranch.replace(/[^A-Za-z0-9._-]/g, '_'))
-    : path.join(await mkdtemp(path.join(os.tmpdir(), 'pas-merge-')), 'worktree');
-  await removeWorktreeDir(repo, dir);
-  await mkdir(path.dirname(dir), { recursive: true });
-  await git(repo, ['worktree', 'add', '--quiet', dir, jobBranch], { lock: 'exclusive' });
-
+  let head = start;
+  const mergedNow = new Set<string>();
   const results: BranchMergeResult[] = [];
-  try {
-    for (const branch of input.branches) {
-      if (input.signal?.aborted) {
-        throw new PasError('PAS_ERR_TASK_CANCELLED', `merge into ${jobBranch} stopped: the job was cancelled`, { details: { jobBranch, merged: results.length } });
-      }
-      results.push(await mergeOne(dir, jobBranch, branch));
+  const save = async () => {
+    if (existing === head) return;
+    await store.updateRefs([existing ? `update ${ref} ${head} ${existing}` : `create ${ref} ${head}`]);
+  };
+  for (const branch of input.branches) {
+    if (input.signal?.aborted) {
+      await save();
+      throw new PasError('PAS_ERR_TASK_CANCELLED', `merge into ${jobBranch} stopped: the job was cancelled`, { details: { jobBranch, merged: results.length } });
     }
-    return { jobBranch, head: await resolveBaseCommit(dir), results };
-  } finally {
-    await removeWorktreeDir(repo, dir);
-    if (!input.workspacesDir) await rm(path.dirname(dir), { recursive: true, force: true });
+    const sha = await store.resolveCommit(`refs/heads/${branch}`);
+    if (!sha) {
+      results.push({ branch, status: 'failed', error: codedError('PAS_ERR_GIT', `"refs/heads/${branch}" is not a commit in ${repo}`, { repo, rev: `refs/heads/${branch}` }) });
+      continue;
+    }
+    if (contained.has(branch) || mergedNow.has(sha) || sha === head) {
+      results.push({ branch, status: 'merged', commit: head, alreadyMerged: true });
+      continue;
+    }
+    const merged = await mergeOne(store, repo, head, sha, `pas: merge ${branch} into ${jobBranch}`);
+    if ('commit' in merged) {
+      head = merged.commit;
+      mergedNow.add(sha);
+      results.push({ branch, status: 'merged', commit: head, alreadyMerged: false });
+    } else if (merged.files.length > 0) {
+      results.push({
+        branch,
+        status: 'conflict',
+        files: merged.files,
+        error: codedError('PAS_ERR_MERGE_CONFLICT', `${branch} conflicts with ${jobBranch} in ${merged.files.join(', ')}`, { branch, files: merged.files }),
+      });
+    } else {
+      results.push({ branch, status: 'failed', error: codedError('PAS_ERR_GIT', `merging ${branch} failed: ${merged.why}`, { branch }) });
+    }
   }
+  await save();
+  return { jobBranch, head, results };
 }
 
-async function mergeOne(dir: string, jobBranch: string, branch: string): Promise<BranchMergeResult> {
-  let sha: string;
-  try {
-    sha = await resolveBaseCommit(dir, `refs/heads/${branch}`);
-  } catch (err) {
-    if (!isPasError(err)) throw err;
-    return { branch, status: 'failed', error: toErrorData(err) };
+async function mergeOne(store: RepoObjectStore, repo: string, head: string, sha: string, message: string): Promise<{ commit: string } | { files: string[]; why: string }> {
+  // Different files changed on each side (what a swarm's subtasks do): merged in-process, no git process.
+  const trivial = await trivialMergeTree(store, head, sha);
+  if (trivial) return { commit: await store.writeCommit(trivial, [head, sha], message) };
+  const out = await git(repo, ['merge-tree', '--write-tree', '-z', '--name-only', '--no-messages', head, sha], { okCodes: [1, 128] });
+  const fields = out.stdout.split('\0');
+  const tree = fields[0]?.trim() ?? '';
+  if (out.exitCode === 0 && /^[0-9a-f]{40,64}$/.test(tree)) {
+    return { commit: await store.writeCommit(tree, [head, sha], message) };
   }
-  const contained = await git(dir, ['merge-base', '--is-ancestor', sha, 'HEAD'], { okCodes: [1] });
-  if (contained.exitCode === 0) return { branch, status: 'merged', commit: await resolveBaseCommit(dir), alreadyMerged: true };
-
-  const merge = await git(dir, ['merge', '--no-ff', '--no-edit', '-m', `pas: merge ${branch} into ${jobBranch}`, sha], {
-    lock: 'shared',
-    okCodes: [1, 128],
-  });
-  if (merge.exitCode === 0) return { branch, status: 'merged', commit: await resolveBaseCommit(dir), alreadyMerged: false };
-
-  const unmerged = await git(dir, ['diff', '--name-only', '--diff-filter=U', '-z']);
-  const files = unmerged.stdout.split('\0').filter((f) => f.length > 0).sort();
-  const inProgress = await git(dir, ['rev-parse', '--verify', '--quiet', 'MERGE_HEAD'], { okCodes: [1] });
-  if (inProgress.exitCode === 0) await git(dir, ['merge', '--abort'], { lock: 'shared' });
-  else await git(dir, ['reset', '--hard', '--quiet', 'HEAD'], { lock: 'shared' });
-
-  const why = (merge.stdout + merge.stderr).trim();
-  if (files.length === 0) {
-    return { branch, status: 'failed', error: errorData('PAS_ERR_GIT', `merging ${branch} failed: ${why}`, { branch }) };
-  }
-  return {
-    branch,
-    status: 'conflict',
-    files,
-    error: errorData('PAS_ERR_MERGE_CONFLICT', `${branch} conflicts with ${jobBranch} in ${files.join(', ')}`, { branch, files }),
-  };
+  if (out.exitCode !== 1) return { files: [], why: (out.stdout + out.stderr).trim() };
+  const files = [...new Set(fields.slice(1).filter((f) => f.length > 0))].sort();
+  return { files, why: out.stderr.trim() };
 }

@@ -10,8 +10,9 @@ import { isPasError, PasError } from '../errors.ts';
 import type { ChatMessage, LlmCallResult } from '../llm/types.ts';
 import type { Executor, ExecutorInput, ExecutorOutcome, PartialOutcome } from './executor.ts';
 import { addUsage, withPartialOutcome } from './executor.ts';
-import { FsGuard, normalizeRelativePath } from './fs-guard.ts';
+import { normalizeRelativePath } from './fs-guard.ts';
 import { applyEditBlocks, parseEditBlocks, type AppliedEdits, type EditBlock } from './search-replace.ts';
+import { CheckoutFiles, restrictTo, type TaskFiles } from './task-files.ts';
 
 export interface NativeExecutorOptions {
   fsAllowlist: FsAllowlist;
@@ -43,8 +44,9 @@ Rules:
 
 const DEFAULT_MAX_FILE_BYTES = 256 * 1024;
 
-export function createNativeExecutor(options: NativeExecutorOptions): Executor {
-  return { kind: 'native', run: (input) => runNative(options, input) };
+export function createNativeExecutor(options: NativeExecutorOptions & { checkout?: 'none' | 'required' }): Executor {
+  // It only reads and writes files: no checkout unless asked (a benchmark of the checkout path).
+  return { kind: 'native', checkout: options.checkout ?? 'none', run: (input) => runNative(options, input) };
 }
 
 function fenceFor(content: string): string {
@@ -77,14 +79,14 @@ export function buildEditPrompt(instruction: string, files: ReadonlyMap<string, 
 
 async function runNative(options: NativeExecutorOptions, input: ExecutorInput): Promise<ExecutorOutcome> {
   const { task, programmer, signal, llm } = input;
-  const guard = new FsGuard(input.worktree, options.fsAllowlist);
+  const guard: TaskFiles = input.files ? restrictTo(input.files, options.fsAllowlist) : new CheckoutFiles(input.worktree, options.fsAllowlist);
   const maxBytes = options.maxFileBytes ?? DEFAULT_MAX_FILE_BYTES;
 
   const files = new Map<string, string | null>();
   for (const raw of task.files) {
     const rel = normalizeRelativePath(raw);
-    await guard.resolve(rel, 'write');
-    const content = await guard.readFileIfExists(rel);
+    await guard.check(rel, 'write');
+    const content = await guard.read(rel);
     if (content !== null && Buffer.byteLength(content) > maxBytes) {
       throw new PasError('PAS_ERR_FS_NOT_ALLOWED', `${rel} is larger than ${maxBytes} bytes and is not sent to the model`, { details: { path: rel } });
     }
@@ -95,7 +97,7 @@ async function runNative(options: NativeExecutorOptions, input: ExecutorInput): 
     const rel = normalizeRelativePath(raw);
     if (files.has(rel)) continue;
     // Context is a courtesy: a file the allowlist hides, or one too large, is left out, never an error.
-    const content = await guard.readFileIfExists(rel).catch(() => null);
+    const content = await guard.read(rel).catch(() => null);
     if (content !== null && Buffer.byteLength(content) <= maxBytes / 4) context.set(rel, content);
   }
 
@@ -130,7 +132,7 @@ async function runNative(options: NativeExecutorOptions, input: ExecutorInput): 
     try {
       const blocks = normalizeBlocks(parseEditBlocks(result.text));
       for (const block of blocks) {
-        if (!files.has(block.path)) files.set(block.path, await guard.readFileIfExists(block.path));
+        if (!files.has(block.path)) files.set(block.path, await guard.read(block.path));
       }
       applied = applyEditBlocks(files, blocks);
     } catch (err) {
@@ -145,9 +147,9 @@ async function runNative(options: NativeExecutorOptions, input: ExecutorInput): 
     }
 
     // Every target is checked before anything is written.
-    for (const file of applied.edited) await guard.resolve(file, 'write');
+    for (const file of applied.edited) await guard.check(file, 'write');
     if (signal.aborted) throw withPartialOutcome(cancelled(task.id), spent);
-    for (const [file, content] of applied.files) await guard.writeFile(file, content);
+    for (const [file, content] of applied.files) await guard.write(file, content);
 
     return {
       summary: `edited ${applied.edited.join(', ')} with ${result.ref}${attempt === 1 ? ' (after one correction)' : ''}`,

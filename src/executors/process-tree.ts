@@ -3,7 +3,7 @@
  * timeout or a cancel can stop the whole tree it spawned: SIGTERM to the group, then SIGKILL
  * after a grace period. Whatever is left in the group when the leader ends is killed too.
  */
-import { execa } from 'execa';
+import { isResourceError, spawnChild, spawnFailure } from './spawn-child.ts';
 
 export interface ProcessTreeOptions {
   file: string;
@@ -56,18 +56,13 @@ export async function runProcessTree(options: ProcessTreeOptions): Promise<Proce
     return { pid: undefined, exitCode: null, signal: null, stdout: '', stderr: '', all: '', timedOut: false, aborted: true, notFound: false, durationMs: 0 };
   }
 
-  const child = execa(options.file, [...options.args], {
+  const child = spawnChild({
+    file: options.file,
+    args: options.args,
     cwd: options.cwd,
     env: options.env,
-    extendEnv: false,
     detached: true,
-    cleanup: false,
-    reject: false,
-    stdin: 'ignore',
-    all: true,
-    stripFinalNewline: false,
-    maxBuffer: options.maxBufferBytes ?? 20 * 1024 * 1024,
-    windowsHide: true,
+    maxBufferBytes: options.maxBufferBytes ?? 20 * 1024 * 1024,
   });
   const pid = child.pid;
 
@@ -93,15 +88,17 @@ export async function runProcessTree(options: ProcessTreeOptions): Promise<Proce
   options.signal?.addEventListener('abort', onAbort, { once: true });
 
   try {
-    const result = await child;
-    const code = (result as { code?: string }).code;
+    const result = await child.done;
+    // Out of file descriptors, memory or process slots: a coded, retryable failure of this task.
+    if (isResourceError(result.spawnError)) throw spawnFailure(options.file, result.spawnError!, { cwd: options.cwd });
+    const code = result.spawnError?.code;
     return {
       pid,
-      exitCode: typeof result.exitCode === 'number' ? result.exitCode : null,
-      signal: result.signal ?? null,
-      stdout: typeof result.stdout === 'string' ? result.stdout : '',
-      stderr: typeof result.stderr === 'string' ? result.stderr : '',
-      all: typeof result.all === 'string' ? result.all : '',
+      exitCode: result.exitCode,
+      signal: result.signal,
+      stdout: result.stdout,
+      stderr: result.stderr,
+      all: result.all,
       timedOut,
       aborted,
       notFound: pid === undefined && (code === 'ENOENT' || code === 'EACCES'),

@@ -1,6 +1,13 @@
 /**
- * The whole programmer pipeline for one task: worktree → executor → allowlist check of what
- * changed → commit → KPIs → one receipt line (also on failure, timeout and cancel) → TaskResult.
+ * The whole programmer pipeline for one task: executor → allowlist check of what changed →
+ * commit → KPIs → task branch → one receipt line (also on failure, timeout and cancel) → TaskResult.
+ *
+ * An executor that only edits files (the native one) reads the base commit and writes its edits
+ * in memory; they are committed as objects, with no checkout at all. A checkout is made only for
+ * what must run on files: a `verify` command (the edits are written into the programmer's reused
+ * checkout first) or an executor that needs one (aider, agent CLIs), whose result is staged and
+ * its tree written there. The task branch is created (never moved) once the commit exists, so a
+ * task that fails or is killed leaves no branch.
  */
 import type { Logger } from 'pino';
 import type { ErrorData, Kpi, TaskResult, TaskSpec, TokenUsage } from '../../machines/domain.ts';
@@ -8,17 +15,14 @@ import type { ResolvedProgrammer } from '../config/load-config.ts';
 import type { CmdAllowlist, FsAllowlist } from '../config/schemas.ts';
 import { PasError, toErrorData } from '../errors.ts';
 import type { LlmClient, Receipt } from '../llm/types.ts';
-import { partialOutcomeOf, withPartialOutcome, type Executor, type ExecutorOutcome } from './executor.ts';
+import { partialOutcomeOf, withPartialOutcome, type Executor, type ExecutorOutcome, type TaskProgress } from './executor.ts';
 import { runAllowedCommand } from './command-runner.ts';
 import { FsGuard } from './fs-guard.ts';
-import {
-  commitStaged,
-  createTaskWorktree,
-  removeTaskWorktree,
-  stageAll,
-  resolveBaseCommit,
-  type TaskWorktree,
-} from './worktree.ts';
+import { checkoutFor, checkoutTree, type CheckoutLease } from './checkouts.ts';
+import { commitEdits, diffTrees, kpiOf } from './object-commit.ts';
+import { objectStoreFor } from './object-store.ts';
+import { BaseCommitFiles, writeEditsTo } from './task-files.ts';
+import { assertSafeId, taskBranchName } from './worktree.ts';
 
 export interface ReceiptSink {
   append(receipt: Receipt): void | Promise<void>;
@@ -41,11 +45,14 @@ export interface RunProgrammerTaskInput {
   log?: Logger;
   /** When given, every changed path must be writable under it or nothing is committed. */
   fsAllowlist?: FsAllowlist;
-  /** Keep the worktree after the commit (it is removed by default; the branch holds the work). */
-  keepWorktree?: boolean;
   /** What a task's `verify` command may be; without it a task that asks to verify fails. */
   cmdAllowlist?: CmdAllowlist;
+  /** Hears the executor's progress as it runs (the feed's `progress` messages). */
+  onProgress?: (progress: TaskProgress) => void;
 }
+
+/** Without an allowlist every path is writable (the executor still applies its own). */
+const ALLOW_ALL: FsAllowlist = { read: ['**'], write: ['**'], deny: [] };
 
 const ZERO_KPI: Kpi = { files_changed: 0, lines_added: 0, lines_removed: 0 };
 
@@ -77,7 +84,8 @@ export async function runProgrammerTask(input: RunProgrammerTaskInput): Promise<
       : new PasError('PAS_ERR_TASK_CANCELLED', `task ${task.id} was cancelled`, { details: { taskId: task.id } });
   };
 
-  let worktree: TaskWorktree | undefined;
+  let branch: string | undefined;
+  let lease: CheckoutLease | undefined;
   let outcome: ExecutorOutcome | undefined;
   let commit: string | undefined;
   let kpi: Kpi = ZERO_KPI;
@@ -91,32 +99,69 @@ export async function runProgrammerTask(input: RunProgrammerTaskInput): Promise<
       if (stop) throw stop;
     };
     checkpoint();
-    const baseCommit = task.baseCommit ?? (await resolveBaseCommit(input.repo));
-    worktree = await createTaskWorktree({ repo: input.repo, workspacesDir: input.workspacesDir, jobId: task.jobId, taskId: task.id, baseCommit });
+    assertSafeId('job', task.jobId);
+    assertSafeId('task', task.id);
+    const store = await objectStoreFor(input.repo);
+    const requested = task.baseCommit ?? 'HEAD';
+    const baseCommit = await store.resolveCommit(requested);
+    if (!baseCommit) {
+      throw new PasError('PAS_ERR_GIT', `"${requested}" is not a commit in ${input.repo} (an empty repository has no base commit)`, { details: { repo: input.repo, rev: requested } });
+    }
+    const baseTree = await store.commitTree(baseCommit);
+    branch = taskBranchName(task.jobId, task.id);
+    // A branch of this task can only be an earlier attempt's (a run killed after its commit): this attempt replaces it.
+    if (await store.read(`refs/heads/${branch}`)) await store.updateRefs([`delete refs/heads/${branch}`]);
+    const verify = task.verify !== undefined && task.verify.length > 0;
+    const inMemory = executor.checkout === 'none';
+    const files = inMemory ? new BaseCommitFiles(store, baseTree, input.fsAllowlist ?? ALLOW_ALL) : undefined;
+    const takeCheckout = async () => {
+      lease = await checkoutFor({ repo: input.repo, workspacesDir: input.workspacesDir, programmerId: programmer.id, baseCommit });
+      return lease.path;
+    };
+    const checkout = inMemory ? '' : await takeCheckout();
     checkpoint();
-    log?.info({ taskId: task.id, worktree: worktree.path, branch: worktree.branch, executor: executor.kind }, 'task started');
+    log?.info({ taskId: task.id, checkout: checkout || null, branch, executor: executor.kind }, 'task started');
 
     outcome = await executor.run({
       task,
-      worktree: worktree.path,
+      worktree: checkout,
+      ...(files ? { files } : {}),
       programmer,
       signal: controller.signal,
       llm: input.llm,
       ...(log ? { log } : {}),
+      ...(input.onProgress ? { onProgress: input.onProgress } : {}),
     });
     checkpoint();
 
-    const staged = await stageAll(worktree.path);
-    if (input.fsAllowlist) {
-      const guard = new FsGuard(worktree.path, input.fsAllowlist);
-      for (const changed of staged.paths) await guard.resolve(changed, 'write');
+    const message = commitMessage(task);
+    if (files) {
+      // Every write already passed the allowlist (BaseCommitFiles checks before it keeps an edit).
+      const edits = files.written();
+      if (verify) {
+        const dir = await takeCheckout();
+        await writeEditsTo(dir, input.fsAllowlist ?? ALLOW_ALL, edits);
+        await verifyEdit(task, dir, input, controller.signal, outcome);
+        checkpoint();
+      }
+      const committed = await commitEdits({ repo: input.repo, baseCommit, edits, message });
+      commit = committed.commit;
+      kpi = committed.kpi;
+    } else {
+      // What the verify command leaves behind (build output, caches) is not committed: the tree is written before it runs.
+      const tree = await checkoutTree(checkout);
+      const changes = await diffTrees(store, baseTree, tree);
+      if (input.fsAllowlist) {
+        const guard = new FsGuard(checkout, input.fsAllowlist);
+        for (const changed of changes) await guard.resolve(changed.path, 'write');
+      }
+      if (verify) await verifyEdit(task, checkout, input, controller.signal, outcome);
+      checkpoint();
+      kpi = changes.length > 0 ? kpiOf(changes) : ZERO_KPI;
+      commit = changes.length > 0 ? await store.writeCommit(tree, [baseCommit], message) : baseCommit;
     }
-    // What the verify command leaves behind (build output, caches) is not staged, so never committed.
-    if (task.verify && task.verify.length > 0) await verifyEdit(task, worktree.path, input, controller.signal, outcome);
     checkpoint();
-    const committed = await commitStaged(worktree.path, commitMessage(task), staged);
-    commit = committed.commit;
-    kpi = staged.kpi;
+    await store.updateRefs([`create refs/heads/${branch} ${commit}`]);
   } catch (err) {
     // A timeout or cancel explains whatever the executor threw on its way out; keep what it spent.
     const stop = interrupted();
@@ -128,16 +173,8 @@ export async function runProgrammerTask(input: RunProgrammerTaskInput): Promise<
   } finally {
     clearTimeout(timer);
     input.signal?.removeEventListener('abort', onCancel);
-  }
-
-  if (worktree && !input.keepWorktree) {
-    // The branch keeps a completed task's work; a failed task's branch holds nothing worth keeping.
-    try {
-      await removeTaskWorktree({ repo: input.repo, worktree: worktree.path, ...(status === 'completed' ? {} : { deleteBranch: worktree.branch }) });
-    } catch (err) {
-      // The outcome stands and its receipt must still be written; cleanupOrphanWorktrees sweeps the folder later.
-      log?.error({ taskId: task.id, worktree: worktree.path, err: toErrorData(err) }, 'could not remove the task worktree');
-    }
+    // The checkout stays for this programmer's next task, which resets it first.
+    (lease as CheckoutLease | undefined)?.release();
   }
 
   const finishedAt = now();
@@ -176,8 +213,8 @@ export async function runProgrammerTask(input: RunProgrammerTaskInput): Promise<
   if (error) result.error = error;
   if (spent?.provider) result.provider = spent.provider;
   if (spent?.model) result.model = spent.model;
-  if (status === 'completed' && worktree) {
-    result.branch = worktree.branch;
+  if (status === 'completed' && branch) {
+    result.branch = branch;
     if (commit) result.commit = commit;
   }
   if (outcome) result.summary = outcome.summary;

@@ -1,16 +1,15 @@
 /**
- * Per-task git worktrees: `{workspacesDir}/{jobId}/{taskId}` on branch `pas/<jobId>/<taskId>`,
- * created from the job's base commit, committed as PAS and measured with `diff --numstat`. The
- * worktree is removed as soon as the task has committed (or failed); the branch carries a
- * completed task's work until its job merges it, and is then deleted (merged-branches.ts), while
- * a failed task's branch is deleted at once and a conflicting one is kept. Worktrees a crash
- * left are swept after the restart.
+ * Branch names, the base commit, and per-task git worktrees: `{workspacesDir}/{jobId}/{taskId}`
+ * on branch `pas/<jobId>/<taskId>`. Tasks no longer get a worktree each (run-task.ts commits as
+ * objects or through a reused checkout, checkouts.ts); the worktree helpers stay for callers and
+ * tests, and the sweep still removes what earlier runs and versions left in `workspacesDir`.
  */
 import { mkdir, readdir, readFile, realpath, rm, stat } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import type { Kpi } from '../../machines/domain.ts';
 import { PasError } from '../errors.ts';
+import { GitBatchProcess, lineParser } from './git-batch.ts';
 import { git, repoKey } from './git-command.ts';
 
 export interface TaskWorktree {
@@ -52,11 +51,24 @@ export function taskWorktreePath(workspacesDir: string, jobId: string, taskId: s
   return path.join(path.resolve(workspacesDir), jobId, taskId);
 }
 
-/** The commit HEAD points at in `repo` (the default base of a job). */
+/** Long-lived `cat-file --batch-check` per folder: HEAD is read where the caller stands (a worktree has its own). */
+const revReaders = new Map<string, GitBatchProcess>();
+
+/** The commit HEAD points at in `repo` (the default base of a job); no process per call. */
 export async function resolveBaseCommit(repo: string, rev = 'HEAD'): Promise<string> {
-  const out = await git(repo, ['rev-parse', '--verify', '--quiet', `${rev}^{commit}`], { okCodes: [1] });
-  const sha = out.stdout.trim();
-  if (out.exitCode !== 0 || !sha) {
+  const where = path.resolve(repo);
+  if (!existsSync(where)) {
+    throw new PasError('PAS_ERR_GIT', `repository ${repo} does not exist`, { details: { repo, rev } });
+  }
+  let reader = revReaders.get(where);
+  if (!reader) revReaders.set(where, (reader = new GitBatchProcess(where, ['cat-file', '--batch-check'])));
+  const sha = /[\n\r]/.test(rev) ? '' : await reader.request(`${rev}^{commit}\n`, (buffer) => {
+    const line = lineParser(buffer);
+    if (!line) return null;
+    const match = /^([0-9a-f]{40,64}) commit \d+$/.exec(line.value);
+    return { value: match ? match[1]! : '', used: line.used };
+  }).catch(() => '');
+  if (!sha) {
     throw new PasError('PAS_ERR_GIT', `"${rev}" is not a commit in ${repo} (an empty repository has no base commit)`, {
       details: { repo, rev },
     });
@@ -119,7 +131,8 @@ export async function stageAll(worktree: string): Promise<StagedChanges> {
 /** Commits what stageAll staged (nothing staged: the base stands) and returns the commit. */
 export async function commitStaged(worktree: string, message: string, staged: StagedChanges): Promise<CommitResult> {
   // The commit touches only this worktree's index and its own branch: no repository lock.
-  if (staged.paths.length > 0) await git(worktree, ['commit', '--quiet', '--no-verify', '-m', message]);
+  // The message goes through stdin: a long task text would pass the argument-size limit as `-m`.
+  if (staged.paths.length > 0) await git(worktree, ['commit', '--quiet', '--no-verify', '-F', '-'], { input: message });
   return { commit: await resolveBaseCommit(worktree), changed: staged.paths.length > 0 };
 }
 
@@ -226,7 +239,10 @@ export async function cleanupOrphanWorktrees(
   const merges = path.join(root, MERGE_DIR);
   const inside = (p: string) => p.startsWith(root + path.sep);
   // While the runtime runs, a job may be merging in `.merge/`: only a sweep after a crash takes those.
-  const spared = (p: string) => keep.has(path.basename(p)) || (options.keepMerges === true && (p === merges || p.startsWith(merges + path.sep)));
+  // The programmers' reused checkouts are reset before each use, never orphans.
+  const checkouts = path.join(root, CHECKOUTS_FOLDER);
+  const spared = (p: string) =>
+    keep.has(path.basename(p)) || p === checkouts || p.startsWith(checkouts + path.sep) || (options.keepMerges === true && (p === merges || p.startsWith(merges + path.sep)));
   for (const entry of await listWorktrees(repo)) {
     if (!inside(entry.path) || spared(entry.path)) continue;
     await git(repo, ['worktree', 'remove', '--force', '--force', entry.path], { lock: 'exclusive' });
@@ -250,7 +266,10 @@ export async function cleanupOrphanWorktrees(
   return removed;
 }
 
-/** The folder of `workspacesDir` that holds the jobs' merge worktrees. */
+/** The folder of `workspacesDir` holding the reused checkouts (checkouts.ts; named here to avoid an import cycle). */
+const CHECKOUTS_FOLDER = '.checkouts';
+
+/** The folder of `workspacesDir` that holds the jobs' merge worktrees (before merges needed none). */
 export const MERGE_DIR = '.merge';
 
 /** The real path of `p` when it exists (so /tmp symlinks compare equal), else its absolute form. */

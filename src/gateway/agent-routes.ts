@@ -2,11 +2,12 @@
  * The endpoints of one agent (CONTRACT §4). Registered on the agent's own port with prefix ''
  * and on the gateway under `/agents/{agentId}`: the same handlers either way.
  */
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { PasError } from '../errors.ts';
 import type { Runtime } from '../runtime/create-runtime.ts';
 import type { AgentInfo } from '../runtime/topology.ts';
 import { parseOr400 } from './http-errors.ts';
+import { checkLane, checkWork } from './intake-checks.ts';
 import {
   agentChatBodySchema,
   aiderEditBodySchema,
@@ -34,21 +35,22 @@ export function registerAgentRoutes(app: FastifyInstance, runtime: Runtime, agen
   });
 
   if (agent.role === 'programmer') {
-    const runTask = (executor: 'aider' | 'native' | undefined) => async (request: any, reply: any) => {
+    const runTask = (executor: 'aider' | 'native' | undefined) => async (request: FastifyRequest, reply: FastifyReply) => {
       const body = executor === 'aider' ? parseOr400(aiderEditBodySchema, request.body) : parseOr400(executeBodySchema, request.body);
       const instruction = 'message' in body ? body.message : body.instruction;
+      const { repo, notes } = await checkWork(body, runtime.config.cmdAllowlist);
       const task = runtime.submitTask({
         programmerId: agent.agentId,
         instruction,
         files: body.files,
-        ...(body.repo ? { repo: body.repo } : {}),
+        ...(repo ? { repo } : {}),
         ...(body.task_id ? { taskId: body.task_id } : {}),
         ...('job_id' in body && body.job_id ? { jobId: body.job_id } : {}),
         ...(body.timeout_s ? { timeoutMs: body.timeout_s * 1000 } : {}),
         ...(executor ? { executor } : {}),
         ...(body.verify ? { verify: body.verify } : {}),
       });
-      return reply.status(202).send({ task_id: task.id, job_id: task.jobId, programmer_id: agent.agentId, status: 'queued', status_url: `${prefix}/status/${task.id}` });
+      return reply.status(202).send({ task_id: task.id, job_id: task.jobId, programmer_id: agent.agentId, status: 'queued', status_url: `${prefix}/status/${task.id}`, ...(notes.length > 0 ? { notes } : {}) });
     };
     app.post(`${prefix}/execute`, runTask(undefined));
     app.post(`${prefix}/aider/edit`, runTask('aider'));
@@ -56,7 +58,7 @@ export function registerAgentRoutes(app: FastifyInstance, runtime: Runtime, agen
       const { task_id } = parseOr400(taskIdParamsSchema, request.params, 'params');
       const task = runtime.journal.getTask(task_id);
       if (!task) throw new PasError('PAS_ERR_TASK_NOT_FOUND', `no task ${task_id}`, { details: { field: 'task_id' } });
-      return taskView(task);
+      return taskView(task, undefined, runtime);
     });
     return;
   }
@@ -64,17 +66,19 @@ export function registerAgentRoutes(app: FastifyInstance, runtime: Runtime, agen
   // Architect, Directors and Managers take jobs.
   app.post(`${prefix}/submit`, async (request, reply) => {
     const body = parseOr400(jobBodySchema, request.body);
+    checkLane(agent, body.lane);
+    const { repo, notes } = await checkWork(body, runtime.config.cmdAllowlist);
     const job = runtime.submitJob(
       {
         task: body.task,
         ...(body.lane ? { lane: body.lane as never } : {}),
         ...(body.files ? { files: body.files } : {}),
-        ...(body.repo ? { repo: body.repo } : {}),
+        ...(repo ? { repo } : {}),
         ...(body.verify ? { verify: body.verify } : {}),
       },
       agent.role === 'architect' ? undefined : agent.agentId,
     );
-    return reply.status(202).send({ job_id: job.id, status: job.status, status_url: `${prefix}/status/${job.id}` });
+    return reply.status(202).send({ job_id: job.id, status: job.status, status_url: `${prefix}/status/${job.id}`, ...(notes.length > 0 ? { notes } : {}) });
   });
   app.get(`${prefix}/status/:job_id`, async (request) => {
     const { job_id } = parseOr400(jobIdParamsSchema, request.params, 'params');

@@ -1,15 +1,22 @@
 /** The gateway's own API (CONTRACT §4): tree, agents, jobs, pool, models, LLM settings. */
 import type { FastifyInstance } from 'fastify';
-import { writeLlmSetting } from '../config/settings-writer.ts';
-import { PasError } from '../errors.ts';
+import { codedError, PasError, type ErrorCode } from '../errors.ts';
 import type { Runtime } from '../runtime/create-runtime.ts';
 import { agentTree } from '../runtime/transition-record.ts';
 import { parseOr400 } from './http-errors.ts';
+import { checkWork } from './intake-checks.ts';
 import { idParamsSchema, jobBodySchema, listJobsQuerySchema, llmSettingsBodySchema } from './schemas.ts';
 import { agentHealth, jobView, llmView, modelsView, poolView } from './views.ts';
 
 const RESET_EVENTS = { programmer: 'programmer.reset', manager: 'manager.reset', director: 'director.reset', architect: 'architect.reset' } as const;
 const FAULT_EVENTS = { programmer: 'programmer.fault', manager: 'manager.fault', director: 'director.fault', architect: 'architect.fault' } as const;
+/** The code a fault injected over HTTP carries: the failure of the agent's own role. */
+const FAULT_CODES = {
+  programmer: 'PAS_ERR_PROGRAMMER_FAILED',
+  manager: 'PAS_ERR_MANAGER_FAILED',
+  director: 'PAS_ERR_DIRECTOR_FAILED',
+  architect: 'PAS_ERR_ARCHITECT_FAILED',
+} as const satisfies Record<keyof typeof FAULT_EVENTS, ErrorCode>;
 
 export function registerApiRoutes(app: FastifyInstance, runtime: Runtime, feedSeq: () => number): void {
   const agentOr404 = (id: string) => {
@@ -33,20 +40,22 @@ export function registerApiRoutes(app: FastifyInstance, runtime: Runtime, feedSe
   app.post('/api/agents/:id/fault', async (request, reply) => {
     const { id } = parseOr400(idParamsSchema, request.params, 'params');
     const agent = agentOr404(id);
-    runtime.send(id, { type: FAULT_EVENTS[agent.role], error: { code: agent.role === 'manager' ? 'PAS_ERR_MANAGER_FAILED' : 'PAS_ERR_PROGRAMMER_FAILED', retryable: true, message: 'fault injected over HTTP' } });
+    runtime.send(id, { type: FAULT_EVENTS[agent.role], error: codedError(FAULT_CODES[agent.role], 'fault injected over HTTP') });
     return reply.status(202).send({ agent: id, sent: FAULT_EVENTS[agent.role] });
   });
 
   app.post('/api/jobs', async (request, reply) => {
     const body = parseOr400(jobBodySchema, request.body);
+    const { repo, notes } = await checkWork(body, runtime.config.cmdAllowlist);
     const job = runtime.submitJob({
       task: body.task,
       ...(body.lane ? { lane: body.lane as never } : {}),
       ...(body.files ? { files: body.files } : {}),
-      ...(body.repo ? { repo: body.repo } : {}),
+      ...(repo ? { repo } : {}),
       ...(body.verify ? { verify: body.verify } : {}),
+      ...(body.max_job_spend_usd !== undefined ? { maxJobSpendUsd: body.max_job_spend_usd } : {}),
     });
-    return reply.status(202).send({ job_id: job.id, status: job.status });
+    return reply.status(202).send({ job_id: job.id, status: job.status, ...(notes.length > 0 ? { notes } : {}) });
   });
   app.get('/api/jobs', async (request) => {
     const query = parseOr400(listJobsQuerySchema, request.query, 'query');

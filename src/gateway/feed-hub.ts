@@ -2,14 +2,24 @@
  * The WebSocket feed (CONTRACT §5). The hub owns `seq`: the runtime publishes records without
  * one and the hub stamps them 1, 2, 3… with no gaps, keeps the newest `ringSize` in memory for
  * `?since=N` reconnects, and fans them out. A client that stops reading is closed with 1013
- * once its send buffer passes `maxBufferedBytes`, so it never delays the others; a client that
+ * as soon as its backlog passes `maxBufferedBytes`, so it never delays the others; a client that
  * stops answering pings is terminated by the heartbeat.
+ *
+ * The backlog is counted here, not read from `ws.bufferedAmount`: the kernel's socket buffers
+ * (several MiB on loopback) take what a paused client does not read, so bufferedAmount stays
+ * near 0 long after the client stopped. Instead every byte handed to a client counts until the
+ * client proves it read past it: a ping goes out behind the data every `maxBufferedBytes / 8`
+ * bytes, and its pong (which a client can only send once it has read everything before the
+ * ping) acknowledges the bytes sent before it.
  */
 import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import { WebSocket, WebSocketServer, type RawData } from 'ws';
 import type { AgentRole } from '../../machines/domain.ts';
+import type { ProgressInput, ProgressRecord } from '../runtime/progress-board.ts';
+import { AGENT_ROLES } from '../../machines/statuses.ts';
+import { scrubValue, secretValues } from '../redaction.ts';
 import { agentTree, type AgentTree, type TransitionRecord, type TreeNode } from '../runtime/transition-record.ts';
 
 export type TransitionInput = Omit<TransitionRecord, 'seq' | 'v' | 'type' | 'ts'> & { ts?: string };
@@ -58,12 +68,19 @@ export interface HelloMessage {
 export const WS_CLOSE_TOO_SLOW = 1013;
 export const WS_CLOSE_GOING_AWAY = 1001;
 
-const ROLES: ReadonlySet<AgentRole> = new Set<AgentRole>(['architect', 'director', 'manager', 'programmer', 'breaker']);
+const PROGRESS_KINDS: ReadonlySet<string> = new Set(['tool', 'file', 'command', 'retry', 'message']);
+const ROLES: ReadonlySet<string> = new Set<string>(AGENT_ROLES);
 
 interface Client {
   ws: WebSocket;
   alive: boolean;
   remote: string;
+  /** Bytes handed to this client since it connected. */
+  sent: number;
+  /** Bytes the client has read for certain (sent before the last ping it answered). */
+  acked: number;
+  /** `sent` at each ping not yet answered, oldest first. */
+  pings: number[];
 }
 
 interface Held {
@@ -99,6 +116,8 @@ export class FeedHub {
   private readonly attached: { server: Server; listener: (req: IncomingMessage, socket: Duplex, head: Buffer) => void }[] = [];
   private heartbeat: NodeJS.Timeout | undefined;
   private closed = false;
+  /** Secret values (redaction policy) scrubbed from every frame, read once at start. */
+  private readonly secrets = secretValues();
 
   constructor(options: FeedHubOptions) {
     this.ringCapacity = Math.max(1, Math.trunc(options.ringSize ?? 1000));
@@ -140,12 +159,47 @@ export class FeedHub {
     if (typeof input.taskId === 'string') clean.taskId = input.taskId;
     if (typeof input.error === 'string') clean.error = input.error;
 
-    this.seq = clean.seq;
-    this.published += 1;
-    const text = JSON.stringify(clean);
-    this.hold({ seq: clean.seq, text });
-    for (const client of this.clients) this.sendLive(client, text);
+    this.emit(clean);
     return clean;
+  }
+
+  /**
+   * Stamp the next seq on a task's progress (a coding agent's tool call, file, command, retry or
+   * message) and send it like a transition: same seq series, same ring, same `?since=N` replay.
+   * Only the known fields are kept.
+   */
+  publishProgress(record: ProgressInput): ProgressRecord {
+    const input = record as unknown as Record<string, unknown>;
+    const kind = requireString(input, 'kind');
+    if (!PROGRESS_KINDS.has(kind)) throw new TypeError(`progress record kind "${kind}" is not one of ${[...PROGRESS_KINDS].join(', ')}`);
+    const clean: ProgressRecord = {
+      v: 1,
+      type: 'progress',
+      seq: this.seq + 1,
+      ts: typeof input.ts === 'string' && input.ts.length > 0 ? input.ts : this.now().toISOString(),
+      agentId: requireString(input, 'agentId'),
+      role: 'programmer',
+      jobId: requireString(input, 'jobId'),
+      taskId: requireString(input, 'taskId'),
+      kind: kind as ProgressRecord['kind'],
+    };
+    for (const field of ['tool', 'path', 'change', 'command', 'text'] as const) {
+      if (typeof input[field] === 'string') clean[field] = input[field] as string;
+    }
+    for (const field of ['attempt', 'status'] as const) {
+      if (typeof input[field] === 'number') clean[field] = input[field] as number;
+    }
+    if (typeof input.exitCode === 'number' || input.exitCode === null) clean.exitCode = input.exitCode as number | null;
+    this.emit(clean);
+    return clean;
+  }
+
+  private emit(record: { seq: number }): void {
+    this.seq = record.seq;
+    this.published += 1;
+    const text = JSON.stringify(scrubValue(record, this.secrets));
+    this.hold({ seq: record.seq, text });
+    for (const client of this.clients) this.sendLive(client, text);
   }
 
   /** Serve the feed on `path` of this server's upgrade requests; other paths are left alone. */
@@ -200,10 +254,12 @@ export class FeedHub {
   }
 
   private onConnection(ws: WebSocket, req: IncomingMessage, url: URL): void {
-    const client: Client = { ws, alive: true, remote: `${req.socket.remoteAddress ?? '?'}:${req.socket.remotePort ?? '?'}` };
+    const client: Client = { ws, alive: true, remote: `${req.socket.remoteAddress ?? '?'}:${req.socket.remotePort ?? '?'}`, sent: 0, acked: 0, pings: [] };
     ws.on('error', (err) => this.logger?.debug({ err, remote: client.remote }, 'feed client socket error'));
     ws.on('pong', () => {
       client.alive = true;
+      const mark = client.pings.shift();
+      if (mark !== undefined) client.acked = Math.max(client.acked, mark);
     });
     ws.on('message', (data, isBinary) => this.onMessage(client, data, isBinary));
     ws.on('close', () => this.clients.delete(client));
@@ -222,10 +278,10 @@ export class FeedHub {
       }
     }
     // Hello and replay go out in this same tick, so no publish can slip in between.
-    ws.send(JSON.stringify(hello));
+    this.send(client, JSON.stringify(scrubValue(hello, this.secrets)));
     for (let seq = replayFrom; seq <= this.seq; seq += 1) {
       const held = this.ring[(this.ringStart + (seq - oldest)) % this.ringCapacity];
-      if (held) ws.send(held.text);
+      if (held) this.send(client, held.text);
     }
     this.clients.add(client);
     this.logger?.debug({ remote: client.remote, since, replayed: this.seq - replayFrom + 1 }, 'feed client connected');
@@ -256,17 +312,35 @@ export class FeedHub {
 
   private sendLive(client: Client, text: string): void {
     if (client.ws.readyState !== WebSocket.OPEN) return;
-    if (client.ws.bufferedAmount + Buffer.byteLength(text) > this.maxBufferedBytes) {
+    const backlog = client.sent - client.acked + Buffer.byteLength(text);
+    if (backlog > this.maxBufferedBytes || client.ws.bufferedAmount + Buffer.byteLength(text) > this.maxBufferedBytes) {
       this.droppedClients += 1;
       this.logger?.warn(
-        { remote: client.remote, bufferedAmount: client.ws.bufferedAmount, maxBufferedBytes: this.maxBufferedBytes },
+        { remote: client.remote, backlog, bufferedAmount: client.ws.bufferedAmount, maxBufferedBytes: this.maxBufferedBytes },
         'feed client too slow; closing it',
       );
       this.clients.delete(client);
       this.closeClient(client, WS_CLOSE_TOO_SLOW, 'client too slow');
       return;
     }
+    this.send(client, text);
+  }
+
+  /** Hands a message to the client, counting it, and asks for proof of reading every maxBufferedBytes / 8. */
+  private send(client: Client, text: string): void {
     client.ws.send(text);
+    client.sent += Buffer.byteLength(text);
+    const lastMark = client.pings.length > 0 ? client.pings[client.pings.length - 1]! : client.acked;
+    if (client.sent - lastMark >= this.maxBufferedBytes / 8) this.ping(client);
+  }
+
+  private ping(client: Client): void {
+    try {
+      client.ws.ping();
+      client.pings.push(client.sent);
+    } catch (err) {
+      this.logger?.debug({ err, remote: client.remote }, 'feed ping failed');
+    }
   }
 
   /** Start the close handshake; cut the socket if the peer has not finished it in time. */
@@ -289,11 +363,7 @@ export class FeedHub {
           continue;
         }
         client.alive = false;
-        try {
-          client.ws.ping();
-        } catch (err) {
-          this.logger?.debug({ err, remote: client.remote }, 'feed ping failed');
-        }
+        this.ping(client);
       }
     }, this.heartbeatMs);
     this.heartbeat.unref();

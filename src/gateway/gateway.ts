@@ -7,9 +7,9 @@ import { timingSafeEqual } from 'node:crypto';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import Fastify, { type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
 import { PasError } from '../errors.ts';
-import { scrub, secretValues } from '../runtime/logger.ts';
+import { registerSecretEnvNames, scrubText, secretValues } from '../redaction.ts';
 import type { Runtime } from '../runtime/create-runtime.ts';
 import type { AgentInfo } from '../runtime/topology.ts';
 import { registerAgentRoutes } from './agent-routes.ts';
@@ -17,10 +17,13 @@ import { registerApiRoutes } from './api-routes.ts';
 import { registerDoctorRoute } from './doctor-route.ts';
 import type { DoctorRow } from '../doctor/doctor-checks.ts';
 import { FeedHub } from './feed-hub.ts';
+import { ConnectionGuard, resolveMaxConnections } from './connection-guard.ts';
 import { guardUpgrades, hostAllowed } from './host-check.ts';
 import { errorBody, installErrorHandling } from './http-errors.ts';
 import { bridgePage, INSPECT_PATH, InspectorRelay } from './inspector-relay.ts';
+import { registerLlmProxy } from './llm-proxy/register-llm-proxy.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
+import { answerStrayUpgrades } from './stray-upgrades.ts';
 
 export interface GatewayOptions {
   host?: string;
@@ -72,24 +75,37 @@ const CONTENT_TYPES: Record<string, string> = {
   '.ico': 'image/x-icon',
 };
 
-function buildApp(runtime: Runtime, options: { token: string | undefined; metrics: Metrics; label: string; host: string; secrets: readonly string[] }): FastifyInstance {
+function buildApp(runtime: Runtime, options: { token: string | undefined; metrics: Metrics; label: string; host: string; secrets: readonly string[]; connections: ConnectionGuard }): FastifyInstance {
   const { secrets } = options;
+  const { limits, allowed_hosts: allowedHosts } = runtime.config.pas.gateway;
+  const ms = (seconds: number) => Math.round(seconds * 1000);
   const app = Fastify({
     bodyLimit: runtime.config.pas.gateway.body_limit_bytes,
     logger: false,
     routerOptions: { maxParamLength: 256 },
     forceCloseConnections: true,
+    // Slow or silent clients are cut: headers, the whole request, idle keep-alive, no traffic at all.
+    connectionTimeout: ms(limits.idle_timeout_s),
+    keepAliveTimeout: ms(limits.keep_alive_timeout_s),
+    requestTimeout: ms(limits.request_timeout_s),
+    http: {
+      headersTimeout: ms(Math.min(limits.headers_timeout_s, limits.request_timeout_s)),
+      requestTimeout: ms(limits.request_timeout_s),
+      connectionsCheckingInterval: Math.max(50, Math.min(1000, ms(limits.headers_timeout_s) / 4)),
+    },
   });
-  installErrorHandling(app, (text) => scrub(text, secrets));
+  options.connections.watch(app.server);
+  installErrorHandling(app, (text) => scrubText(text, secrets));
   app.addHook('onRequest', async (request, reply) => {
-    if (!hostAllowed(request.headers.host, options.host)) {
+    if (!hostAllowed(request.headers.host, options.host, allowedHosts)) {
       return reply.status(403).send(errorBody('PAS_ERR_HOST_NOT_ALLOWED', `Host "${request.headers.host}" is not this machine; PAS answers only requests for ${options.host} or localhost`));
     }
   });
   if (options.token) {
     const token = options.token;
     app.addHook('onRequest', async (request, reply) => {
-      if (MUTATING.has(request.method) && !tokenMatches(request.headers.authorization, token)) {
+      // The LLM gateway's callers authenticate with their per-task credential instead (CONTRACT §9).
+      if (MUTATING.has(request.method) && !request.url.startsWith('/llm/') && !tokenMatches(request.headers.authorization, token)) {
         return reply.status(401).header('www-authenticate', 'Bearer').send(errorBody('PAS_ERR_UNAUTHORIZED', 'this endpoint needs Authorization: Bearer <PAS_API_TOKEN>'));
       }
     });
@@ -108,7 +124,7 @@ function serveHmi(app: FastifyInstance, dir: string): void {
     const type = CONTENT_TYPES[path.extname(name)];
     if (type) files.set(name, { body: readFileSync(path.join(dir, name)), type });
   }
-  const send = (name: string) => async (_request: unknown, reply: any) => {
+  const send = (name: string) => async (_request: unknown, reply: FastifyReply) => {
     const file = files.get(name)!;
     return reply.header('content-type', file.type).header('cache-control', 'no-cache').send(file.body);
   };
@@ -144,6 +160,13 @@ async function listen(app: FastifyInstance, host: string, port: number, owner: s
         cause: err,
       });
     }
+    if (code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND' || code === 'EAI_AGAIN' || code === 'EAI_FAIL' || code === 'EINVAL') {
+      // A host this machine does not have: a config (or --host) error, so the CLI exits 2.
+      throw new PasError('PAS_ERR_CONFIG_INVALID', `pas.yaml: gateway.host (or --host): cannot listen on "${host}" (${code}); use an address of this machine, e.g. 127.0.0.1`, {
+        details: { issues: [{ file: 'pas.yaml', path: 'gateway.host', message: `cannot listen on "${host}" (${code})` }], host },
+        cause: err,
+      });
+    }
     throw err;
   }
   const address = app.server.address();
@@ -155,8 +178,9 @@ export async function startGateway(runtime: Runtime, options: GatewayOptions = {
   const token = options.token ?? (process.env.PAS_API_TOKEN || undefined);
   const metrics = createMetrics();
   // Values no answer may show: provider keys and the API token.
-  const secrets = secretValues(process.env, Object.values(runtime.config.models.providers).map((p) => p.api_key_env).filter((n): n is string => !!n));
-  if (token) secrets.push(token);
+  registerSecretEnvNames(runtime.config.models);
+  const secrets = secretValues();
+  if (token) secrets.unshift(token);
   const ws = runtime.config.pas.gateway.ws;
   const hub = new FeedHub({
     ringSize: ws.ring_size,
@@ -171,36 +195,48 @@ export async function startGateway(runtime: Runtime, options: GatewayOptions = {
       metrics.onTransition(hub.publish(rest));
     }),
     wireMetrics(runtime, metrics),
+    runtime.progress.onProgress((entry) => hub.publishProgress(entry)),
   ];
 
   const apps: FastifyInstance[] = [];
   const agentPorts = new Map<string, number>();
   const closers: Array<() => Promise<void>> = [];
+  const connections = new ConnectionGuard(resolveMaxConnections(runtime.config.pas.gateway.limits.max_connections));
+  metrics.setFeedStats(() => hub.stats());
+  metrics.setConnectionStats(() => ({ open: connections.open, refused: connections.refused }));
   const close = async () => {
     for (const off of unsubscribe) off();
     await Promise.allSettled(closers.map((c) => c()));
     await hub.close();
-    await Promise.allSettled(apps.map((a) => a.close()));
+    // Whatever is still open (an upgraded socket, a half-sent request) must not hold up the close.
+    const closing = Promise.allSettled(apps.map((a) => a.close()));
+    connections.destroyAll();
+    await closing;
   };
 
   try {
-    const gateway = buildApp(runtime, { token, metrics, label: '', host, secrets });
+    const gateway = buildApp(runtime, { token, metrics, label: '', host, secrets, connections });
     apps.push(gateway);
     registerApiRoutes(gateway, runtime, () => hub.stats().seq);
+    registerLlmProxy(gateway, runtime, metrics);
     if (options.doctor) registerDoctorRoute(gateway, options.doctor);
     for (const agent of runtime.topology.agents) registerAgentRoutes(gateway, runtime, agent, `/agents/${agent.agentId}`);
     gateway.get('/metrics', async (_request, reply) => reply.header('content-type', metrics.contentType).send(await metrics.render()));
     gateway.get('/health', async () => ({ status: 'ok', agent: 'gateway', run_id: runtime.runId, agents: runtime.topology.agents.length, feed: hub.stats() }));
     serveHmi(gateway, options.hmiDir ?? DEFAULT_HMI_DIR);
-    guardUpgrades(gateway.server, host);
+    const allowedHosts = runtime.config.pas.gateway.allowed_hosts;
+    guardUpgrades(gateway.server, host, allowedHosts);
     hub.attach(gateway.server, '/ws');
+    const upgradePaths = ['/ws'];
     if (options.inspectorRelay) {
+      upgradePaths.push(INSPECT_PATH);
       const relay = new InspectorRelay();
       relay.attach(gateway.server, INSPECT_PATH);
       closers.push(() => relay.close());
       const page = bridgePage(INSPECT_PATH, options.inspectorUiUrl ?? 'https://stately.ai/inspect');
       gateway.get(INSPECT_PATH, async (_request, reply) => reply.header('content-type', 'text/html; charset=utf-8').send(page));
     }
+    answerStrayUpgrades(gateway.server, () => upgradePaths);
     const gatewayPort = options.port ?? runtime.topology.gatewayPort;
     const port = await listen(gateway, host, gatewayPort, 'the gateway');
 
@@ -208,9 +244,10 @@ export async function startGateway(runtime: Runtime, options: GatewayOptions = {
       // Every listen settles before a failure is thrown, so close() finds no listen still under way.
       const started = await Promise.allSettled(
         runtime.topology.agents.map(async (agent: AgentInfo) => {
-          const app = buildApp(runtime, { token, metrics, label: `agent:`, host, secrets });
+          const app = buildApp(runtime, { token, metrics, label: `agent:`, host, secrets, connections });
           apps.push(app);
           registerAgentRoutes(app, runtime, agent);
+          answerStrayUpgrades(app.server, () => []);
           agentPorts.set(agent.agentId, await listen(app, host, agent.port, agent.agentId));
         }),
       );

@@ -70,17 +70,33 @@ ws.onmessage = (event) => {
 export class InspectorRelay {
   private readonly wss = new WebSocketServer({ noServer: true, maxPayload: 4 * 1024 * 1024 });
   private readonly recent: string[] = [];
+  private dropped = 0;
 
-  constructor(private readonly keep = 500) {
+  /** A client further behind than `maxBufferedBytes` (a paused browser tab) is closed with 1013 instead of holding it all in memory. */
+  constructor(
+    private readonly keep = 500,
+    private readonly maxBufferedBytes = 4 * 1024 * 1024,
+  ) {
     this.wss.on('connection', (ws) => {
+      ws.on('error', () => undefined);
       for (const msg of this.recent) ws.send(msg);
       ws.on('message', (data) => {
         const msg = data.toString();
         this.recent.push(msg);
         if (this.recent.length > this.keep) this.recent.shift();
-        for (const client of this.wss.clients) if (client !== ws && client.readyState === WebSocket.OPEN) client.send(msg);
+        for (const client of this.wss.clients) if (client !== ws && client.readyState === WebSocket.OPEN) this.forward(client, msg);
       });
     });
+  }
+
+  private forward(client: WebSocket, msg: string): void {
+    if (client.bufferedAmount + Buffer.byteLength(msg) > this.maxBufferedBytes) {
+      this.dropped += 1;
+      client.close(1013, 'client too slow');
+      setTimeout(() => client.terminate(), 2000).unref();
+      return;
+    }
+    client.send(msg);
   }
 
   attach(server: Server, path = INSPECT_PATH): void {
@@ -92,6 +108,11 @@ export class InspectorRelay {
 
   clients(): number {
     return this.wss.clients.size;
+  }
+
+  /** Clients closed with 1013 because they fell too far behind. */
+  droppedClients(): number {
+    return this.dropped;
   }
 
   close(): Promise<void> {

@@ -4,10 +4,20 @@
  * runtime state (agents, queue depth, daily spend) read it through functions at scrape time.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { AgentState, BreakerState, JobStatus, TokenUsage } from '../../machines/domain.ts';
+import type { TokenUsage } from '../../machines/domain.ts';
+import {
+  AGENT_ROLES,
+  AGENT_STATES,
+  BREAKER_STATES,
+  JOB_STATUSES,
+  TASK_RESULT_STATUSES,
+  type BreakerState,
+  type JobStatus,
+  type TaskResultStatus,
+} from '../../machines/statuses.ts';
 import type { TransitionRecord } from '../runtime/transition-record.ts';
 
-export type TaskCounterStatus = 'started' | 'completed' | 'failed' | 'cancelled';
+export type TaskCounterStatus = 'started' | TaskResultStatus;
 export type TokenKind = 'input' | 'output' | 'thinking' | 'cache_read' | 'cache_write';
 
 export interface AgentStateSample {
@@ -44,15 +54,17 @@ export interface Metrics {
   setAgentStates(source: () => Iterable<AgentStateSample>): void;
   setBreakerState(model: string, state: BreakerState): void;
   httpObserve(method: string, route: string, status: number, seconds: number): void;
+  /** The feed's clients and how many it closed: too slow (1013) or silent (heartbeat). */
+  setFeedStats(source: () => { clients: number; droppedClients: number; deadClients: number }): void;
+  /** Connections held across all PAS ports, and those closed at once past max_connections. */
+  setConnectionStats(source: () => { open: number; refused: number }): void;
   render(): Promise<string>;
 }
 
-const TASK_STATUSES: readonly TaskCounterStatus[] = ['started', 'completed', 'failed', 'cancelled'];
-const JOB_STATUSES: readonly JobStatus[] = ['accepted', 'running', 'completed', 'partial', 'failed', 'cancelled'];
+const TASK_COUNTER_STATUSES: readonly TaskCounterStatus[] = ['started', ...TASK_RESULT_STATUSES];
 const TOKEN_KINDS: readonly TokenKind[] = ['input', 'output', 'thinking', 'cache_read', 'cache_write'];
-const BREAKER_STATES: readonly BreakerState[] = ['closed', 'open', 'halfOpen'];
-const AGENT_ROLES = ['architect', 'director', 'manager', 'programmer'] as const;
-const AGENT_STATES: readonly AgentState[] = ['IDLE', 'EXECUTING', 'FAILED'];
+/** Roles counted in `pas_agents` (breakers have their own gauge). */
+const AGENT_GAUGE_ROLES = AGENT_ROLES.filter((role) => role !== 'breaker');
 
 /** The tree shows breakers as agent states; either form maps to the breaker's own state. */
 const BREAKER_STATE_OF: Record<string, BreakerState> = {
@@ -73,6 +85,46 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
   let agentSource: (() => Iterable<AgentStateSample>) | undefined;
   let queueDepth: number | (() => number) = 0;
   let dailySpend: number | (() => number) = 0;
+  let feedSource: (() => { clients: number; droppedClients: number; deadClients: number }) | undefined;
+  let connectionSource: (() => { open: number; refused: number }) | undefined;
+
+  new Gauge({
+    name: 'pas_feed_clients',
+    help: 'WebSocket feed (/ws) clients connected.',
+    registers: [registry],
+    collect() {
+      this.set(feedSource?.().clients ?? 0);
+    },
+  });
+  new Counter({
+    name: 'pas_feed_clients_closed_total',
+    help: 'Feed clients PAS closed: slow (backlog past gateway.ws.max_buffered_bytes, code 1013) or dead (missed a heartbeat).',
+    labelNames: ['reason'] as const,
+    registers: [registry],
+    collect() {
+      const stats = feedSource?.();
+      this.reset();
+      this.inc({ reason: 'slow' }, stats?.droppedClients ?? 0);
+      this.inc({ reason: 'dead' }, stats?.deadClients ?? 0);
+    },
+  });
+  new Gauge({
+    name: 'pas_connections',
+    help: 'TCP connections open across the gateway and every agent port.',
+    registers: [registry],
+    collect() {
+      this.set(connectionSource?.().open ?? 0);
+    },
+  });
+  new Counter({
+    name: 'pas_connections_refused_total',
+    help: 'Connections closed as soon as accepted because gateway.limits.max_connections were open.',
+    registers: [registry],
+    collect() {
+      this.reset();
+      this.inc(connectionSource?.().refused ?? 0);
+    },
+  });
 
   new Gauge({
     name: 'pas_agents',
@@ -81,7 +133,7 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     registers: [registry],
     collect() {
       this.reset();
-      for (const role of AGENT_ROLES) for (const state of AGENT_STATES) this.set({ role, state }, 0);
+      for (const role of AGENT_GAUGE_ROLES) for (const state of AGENT_STATES) this.set({ role, state }, 0);
       if (!agentSource) return;
       for (const { role, state } of agentSource()) {
         if (role === 'breaker') continue;
@@ -96,7 +148,7 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     labelNames: ['status'] as const,
     registers: [registry],
   });
-  for (const status of TASK_STATUSES) tasks.inc({ status }, 0);
+  for (const status of TASK_COUNTER_STATUSES) tasks.inc({ status }, 0);
 
   new Gauge({
     name: 'pas_queue_depth',
@@ -199,6 +251,12 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
       agentSource = source;
     },
     setBreakerState,
+    setFeedStats(source) {
+      feedSource = source;
+    },
+    setConnectionStats(source) {
+      connectionSource = source;
+    },
     httpObserve(method, route, status, seconds) {
       http.observe({ method: method.toUpperCase(), route, status: String(status) }, Math.max(0, seconds));
     },

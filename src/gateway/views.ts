@@ -2,13 +2,18 @@
  * The JSON views the HTTP API answers with: agent health, jobs, the pool, models. Pure reads of
  * the runtime; nothing here holds a secret (keys never leave the environment).
  */
-import { TERMINAL_JOB_STATUSES } from '../../machines/domain.ts';
+import type { ArchitectContext } from '../../machines/architect.machine.ts';
+import type { DirectorContext } from '../../machines/director.machine.ts';
+import type { ManagerContext } from '../../machines/manager.machine.ts';
 import { breakerId } from '../../machines/pas-system.machine.ts';
+import type { ProgrammerContext } from '../../machines/programmer.machine.ts';
 import { breakerCauseText } from '../llm/breaker-cause.ts';
+import { priceIsFree } from '../llm/prices.ts';
 import { jobNotes } from '../runtime/job-notes.ts';
 import type { JobRecord, TaskRecord } from '../journal/journal.ts';
 import type { Runtime } from '../runtime/create-runtime.ts';
 import type { AgentInfo } from '../runtime/topology.ts';
+import { isFinishedTaskStatus, isTerminalJobStatus } from '../../machines/statuses.ts';
 
 export function llmView(runtime: Runtime, agentId: string) {
   const llm = runtime.llmSettings.get(agentId);
@@ -43,10 +48,9 @@ function base(runtime: Runtime, agent: AgentInfo) {
 }
 
 export function agentHealth(runtime: Runtime, agent: AgentInfo): Record<string, unknown> {
-  const snapshot = runtime.system.system.get(agent.agentId)?.getSnapshot() as { context?: Record<string, any> } | undefined;
-  const ctx = snapshot?.context ?? {};
   switch (agent.role) {
     case 'programmer': {
+      const ctx = contextOf<ProgrammerContext>(runtime, agent.agentId);
       const cfg = runtime.config.programmers.find((p) => p.id === agent.agentId)!;
       const member = runtime.poolContext().members.find((m) => m.id === agent.agentId);
       return {
@@ -64,6 +68,7 @@ export function agentHealth(runtime: Runtime, agent: AgentInfo): Record<string, 
       };
     }
     case 'manager': {
+      const ctx = contextOf<ManagerContext>(runtime, agent.agentId);
       const cfg = runtime.config.pas.managers.find((m) => m.agent_id === agent.agentId)!;
       return {
         ...base(runtime, agent),
@@ -77,10 +82,14 @@ export function agentHealth(runtime: Runtime, agent: AgentInfo): Record<string, 
         usage_today: runtime.usageToday(agent.agentId),
       };
     }
-    case 'director':
-      return { ...base(runtime, agent), managers: ctx.managers ?? [], load: ctx.load ?? {}, down: ctx.down ?? [], jobs_in_flight: Object.keys(ctx.jobs ?? {}).length };
-    case 'architect':
-      return { ...base(runtime, agent), llm: llmView(runtime, agent.agentId), jobs_in_flight: Object.keys(ctx.inflight ?? {}).length, routed: ctx.routed ?? 0 };
+    case 'director': {
+      const ctx = contextOf<DirectorContext>(runtime, agent.agentId);
+      return { ...base(runtime, agent), managers: ctx.managers ?? [], load: ctx.load ?? {}, down: ctx.down ?? [], jobs_in_flight: Object.keys(ctx.jobs ?? {}).length, failure: ctx.failure ?? null };
+    }
+    case 'architect': {
+      const ctx = contextOf<ArchitectContext>(runtime, agent.agentId);
+      return { ...base(runtime, agent), llm: llmView(runtime, agent.agentId), jobs_in_flight: Object.keys(ctx.inflight ?? {}).length, routed: ctx.routed ?? 0, failure: ctx.failure ?? null };
+    }
   }
 }
 
@@ -89,7 +98,18 @@ export function receiptsFile(dataDir: string, runId: string): string {
   return `${dataDir}/receipts/${runId}.jsonl`;
 }
 
-export function taskView(task: TaskRecord, receipts?: string[]) {
+/** A task's newest progress entries as the API shows them (no agent/job/task ids: the task holds them). */
+export function activityView(runtime: Runtime, taskId: string, limit = 5) {
+  return runtime.progress.recent(taskId, limit).map(({ agentId: _a, jobId: _j, taskId: _t, role: _r, ...rest }) => rest);
+}
+
+/** The live context of an agent's actor (empty while it is not running). */
+function contextOf<C>(runtime: Runtime, agentId: string): Partial<C> {
+  const snapshot = runtime.system.system.get(agentId)?.getSnapshot() as { context?: C } | undefined;
+  return snapshot?.context ?? {};
+}
+
+export function taskView(task: TaskRecord, receipts?: string[], runtime?: Runtime) {
   return {
     task_id: task.id,
     job_id: task.jobId,
@@ -105,6 +125,7 @@ export function taskView(task: TaskRecord, receipts?: string[]) {
     started_at: task.startedAt,
     finished_at: task.finishedAt,
     ...(receipts ? { receipts } : {}),
+    ...(runtime ? { activity: activityView(runtime, task.id) } : {}),
   };
 }
 
@@ -113,8 +134,8 @@ export function jobView(runtime: Runtime, job: JobRecord, withTasks = true) {
   // The receipts files the journal says hold this job's receipts (a job that ran across restarts has several).
   const written = runtime.journal.receiptsOfJob(job.id).map((r) => ({ taskId: r.taskId, file: receiptsFile(runtime.dataDir, r.runId) }));
   const files = [...new Set(written.map((r) => r.file))];
-  const unfinished = !TERMINAL_JOB_STATUSES.includes(job.status);
-  const done = tasks.filter((t) => ['completed', 'failed', 'cancelled', 'interrupted'].includes(t.status)).length;
+  const unfinished = !isTerminalJobStatus(job.status);
+  const done = tasks.filter((t) => isFinishedTaskStatus(t.status)).length;
   return {
     job_id: job.id,
     status: job.status,
@@ -122,6 +143,7 @@ export function jobView(runtime: Runtime, job: JobRecord, withTasks = true) {
     lane: job.lane ?? job.spec.lane ?? null,
     files: job.spec.files ?? [],
     repo: job.spec.repo ?? null,
+    verify: job.spec.verify ?? null,
     manager_id: job.managerId,
     accepted_at: job.acceptedAt,
     started_at: job.startedAt,
@@ -137,7 +159,7 @@ export function jobView(runtime: Runtime, job: JobRecord, withTasks = true) {
     receipts: files.at(-1) ?? (unfinished ? receiptsFile(runtime.dataDir, runtime.runId) : null),
     receipt_files: files,
     notes: jobNotes(runtime.journal, job.id),
-    ...(withTasks ? { tasks: tasks.map((t) => taskView(t, [...new Set(written.filter((r) => r.taskId === t.id).map((r) => r.file))])) } : {}),
+    ...(withTasks ? { tasks: tasks.map((t) => taskView(t, [...new Set(written.filter((r) => r.taskId === t.id).map((r) => r.file))], runtime)) } : {}),
   };
 }
 
@@ -164,6 +186,7 @@ export function poolView(runtime: Runtime) {
     ...status,
     using_backup: programmers.filter((p) => p.llm?.using_backup).length,
     budget: runtime.budget(),
+    llm_providers: providerLimitsView(runtime),
     programmers,
   };
 }
@@ -178,7 +201,7 @@ export function modelsView(runtime: Runtime) {
         ref,
         provider,
         model,
-        free: price.input_per_mtok === 0 && price.output_per_mtok === 0,
+        free: priceIsFree(price),
         price: price,
         breaker: {
           id: breakerId(ref),
@@ -191,5 +214,10 @@ export function modelsView(runtime: Runtime) {
       });
     }
   }
-  return { models };
+  return { models, providers: providerLimitsView(runtime) };
+}
+
+/** The LLM gateway's adaptive concurrency limit per provider (AIMD), as /api/models and /api/pool show it. */
+export function providerLimitsView(runtime: Runtime) {
+  return runtime.llmGateway?.limiter.view() ?? [];
 }

@@ -20,14 +20,23 @@ import {
   type TaskResult,
   type TaskSpec,
 } from '../../machines/domain.ts';
-import { PasError, errorData, isPasError } from '../errors.ts';
-import type { SpendStore } from '../llm/types.ts';
+import { FINISHED_TASK_STATUSES, JOB_STATUSES, TASK_STATUSES, type TaskStatus } from '../../machines/statuses.ts';
+import { codedError, PasError, isPasError } from '../errors.ts';
+import { roundUsd } from '../llm/prices.ts';
+import { redactValue } from '../redaction.ts';
+import type { SpendStore, UsageLedger } from '../llm/types.ts';
 
-export type TaskStatus = 'queued' | 'running' | 'completed' | 'failed' | 'cancelled' | 'interrupted';
-export const TASK_STATUSES: readonly TaskStatus[] = ['queued', 'running', 'completed', 'failed', 'cancelled', 'interrupted'];
-/** A task in one of these states has its final word; only a higher attempt reopens it. */
-export const FINISHED_TASK_STATUSES: readonly TaskStatus[] = ['completed', 'failed', 'cancelled', 'interrupted'];
-export const JOB_STATUSES: readonly JobStatus[] = ['accepted', 'running', 'completed', 'partial', 'failed', 'cancelled'];
+export { FINISHED_TASK_STATUSES, JOB_STATUSES, TASK_STATUSES, type TaskStatus } from '../../machines/statuses.ts';
+
+/** Results, outcomes and errors are stored as JSON with secret values scrubbed (src/redaction.ts). */
+const redactedJson = (value: unknown): string => JSON.stringify(redactValue(value));
+
+/**
+ * A status list as SQL: `'a','b'` (for CHECK and NOT IN clauses). The CHECKs of the first
+ * migration are built from the lists in machines/statuses.ts; a changed list needs a migration
+ * that rebuilds the table (a test compares the stored CHECK with the list).
+ */
+const sqlList = (statuses: readonly string[]): string => statuses.map((s) => `'${s}'`).join(',');
 
 export interface JobRecord {
   id: string;
@@ -169,6 +178,8 @@ export interface Journal {
   deleteSnapshot(actorId: string): boolean;
   snapshotIds(): string[];
   spendStore(): SpendStore;
+  /** Per-agent usage by UTC day (the money policy records into it). */
+  usageLedger(): UsageLedger;
   /** Records a receipt key; false if the same (run, task, attempt) was recorded before. */
   recordReceipt(key: ReceiptKey): boolean;
   /** The receipts written for a job's tasks (which run's file holds each), oldest first. */
@@ -188,7 +199,7 @@ const MIGRATIONS: readonly string[] = [
     spec        TEXT NOT NULL,
     lane        TEXT,
     manager_id  TEXT,
-    status      TEXT NOT NULL CHECK (status IN ('accepted','running','completed','partial','failed','cancelled')),
+    status      TEXT NOT NULL CHECK (status IN (${sqlList(JOB_STATUSES)})),
     outcome     TEXT,
     error       TEXT,
     accepted_at TEXT NOT NULL,
@@ -203,7 +214,7 @@ const MIGRATIONS: readonly string[] = [
     id            TEXT PRIMARY KEY,
     job_id        TEXT NOT NULL,
     spec          TEXT NOT NULL,
-    status        TEXT NOT NULL CHECK (status IN ('queued','running','completed','failed','cancelled','interrupted')),
+    status        TEXT NOT NULL CHECK (status IN (${sqlList(TASK_STATUSES)})),
     attempt       INTEGER NOT NULL DEFAULT 0,
     programmer_id TEXT,
     result        TEXT,
@@ -235,6 +246,20 @@ const MIGRATIONS: readonly string[] = [
     recorded_at TEXT NOT NULL,
     PRIMARY KEY (run_id, task_id, attempt)
   );
+  `,
+  `
+  CREATE TABLE usage (
+    id            INTEGER PRIMARY KEY,
+    day           TEXT NOT NULL,
+    agent_id      TEXT NOT NULL,
+    job_id        TEXT,
+    task_id       TEXT,
+    input_tokens  INTEGER NOT NULL DEFAULT 0,
+    output_tokens INTEGER NOT NULL DEFAULT 0,
+    cost_usd      REAL NOT NULL DEFAULT 0,
+    recorded_at   TEXT NOT NULL
+  );
+  CREATE INDEX usage_day_agent ON usage (day, agent_id);
   `,
 ];
 
@@ -388,16 +413,16 @@ export function openJournal(path: string, options: JournalOptions = {}): Journal
          started_at = CASE WHEN @status = 'running' AND started_at IS NULL THEN @now ELSE started_at END,
          finished_at = CASE WHEN @terminal = 1 THEN @now ELSE finished_at END,
          updated_at = @now
-       WHERE id = @id AND status NOT IN ('completed','partial','failed','cancelled')`,
+       WHERE id = @id AND status NOT IN (${sqlList(TERMINAL_JOB_STATUSES)})`,
     ),
     finishJob: db.prepare<{ id: string; status: string; managerId: string; outcome: string; error: string | null; now: string }>(
       `UPDATE jobs SET
          status = @status, manager_id = @managerId, outcome = @outcome, error = COALESCE(@error, error),
          started_at = COALESCE(started_at, @now), finished_at = @now, updated_at = @now
-       WHERE id = @id AND status NOT IN ('completed','partial','failed','cancelled')`,
+       WHERE id = @id AND status NOT IN (${sqlList(TERMINAL_JOB_STATUSES)})`,
     ),
     unfinishedJobs: db.prepare<[], JobRow>(
-      `SELECT * FROM jobs WHERE status IN ('accepted','running') ORDER BY accepted_at ASC, rowid ASC`,
+      `SELECT * FROM jobs WHERE status NOT IN (${sqlList(TERMINAL_JOB_STATUSES)}) ORDER BY accepted_at ASC, rowid ASC`,
     ),
     jobCounts: db.prepare<[], { status: string; n: number }>('SELECT status, COUNT(*) AS n FROM jobs GROUP BY status'),
 
@@ -428,13 +453,13 @@ export function openJournal(path: string, options: JournalOptions = {}): Journal
          started_at = CASE WHEN @status = 'running' THEN @now ELSE started_at END,
          finished_at = CASE WHEN @finished = 1 THEN @now ELSE finished_at END,
          updated_at = @now
-       WHERE id = @id AND status NOT IN ('completed','failed','cancelled','interrupted')`,
+       WHERE id = @id AND status NOT IN (${sqlList(FINISHED_TASK_STATUSES)})`,
     ),
     finishTask: db.prepare<{ id: string; status: string; programmerId: string; result: string; error: string | null; now: string }>(
       `UPDATE tasks SET
          status = @status, programmer_id = @programmerId, result = @result, error = @error,
          finished_at = @now, updated_at = @now
-       WHERE id = @id AND status NOT IN ('completed','failed','cancelled','interrupted')`,
+       WHERE id = @id AND status NOT IN (${sqlList(FINISHED_TASK_STATUSES)})`,
     ),
     markMerged: db.prepare<{ id: string; now: string }>('UPDATE tasks SET merged = 1, updated_at = @now WHERE id = @id AND merged = 0'),
     tasksForJob: db.prepare<[string], TaskRow>('SELECT * FROM tasks WHERE job_id = ? ORDER BY rowid ASC'),
@@ -461,6 +486,16 @@ export function openJournal(path: string, options: JournalOptions = {}): Journal
     spent: db.prepare<[string], { usd: number }>('SELECT usd FROM spend WHERE day = ?'),
     addSpend: db.prepare<[string, number]>(
       'INSERT INTO spend (day, usd) VALUES (?, ?) ON CONFLICT (day) DO UPDATE SET usd = usd + excluded.usd',
+    ),
+
+    addUsage: db.prepare<{ day: string; agentId: string; jobId: string | null; taskId: string | null; input: number; output: number; cost: number; now: string }>(
+      `INSERT INTO usage (day, agent_id, job_id, task_id, input_tokens, output_tokens, cost_usd, recorded_at)
+       VALUES (@day, @agentId, @jobId, @taskId, @input, @output, @cost, @now)`,
+    ),
+    usage: db.prepare<[string, string], { tasks: number; input: number; output: number; cost: number }>(
+      `SELECT COUNT(task_id) AS tasks, COALESCE(SUM(input_tokens), 0) AS input, COALESCE(SUM(output_tokens), 0) AS output,
+              COALESCE(SUM(cost_usd), 0) AS cost
+       FROM usage WHERE day = ? AND agent_id = ?`,
     ),
 
     recordReceipt: db.prepare<[string, string, number, string]>(
@@ -514,7 +549,7 @@ export function openJournal(path: string, options: JournalOptions = {}): Journal
       status,
       managerId: fields.managerId ?? null,
       lane: fields.lane ?? null,
-      error: fields.error ? JSON.stringify(fields.error) : null,
+      error: fields.error ? redactedJson(fields.error) : null,
       now: stamp(),
       terminal: isTerminalJob(status) ? 1 : 0,
     });
@@ -532,8 +567,8 @@ export function openJournal(path: string, options: JournalOptions = {}): Journal
       id: outcome.jobId,
       status: outcome.status,
       managerId: outcome.managerId,
-      outcome: JSON.stringify(stored),
-      error: outcome.error ? JSON.stringify(outcome.error) : null,
+      outcome: redactedJson(stored),
+      error: outcome.error ? redactedJson(outcome.error) : null,
       now,
     });
     return info.changes === 1;
@@ -561,7 +596,7 @@ export function openJournal(path: string, options: JournalOptions = {}): Journal
       status,
       programmerId: fields.programmerId ?? null,
       attempt: fields.attempt ?? null,
-      error: fields.error ? JSON.stringify(fields.error) : null,
+      error: fields.error ? redactedJson(fields.error) : null,
       now: stamp(),
       finished: isFinishedTask(status) ? 1 : 0,
     });
@@ -574,8 +609,8 @@ export function openJournal(path: string, options: JournalOptions = {}): Journal
       id: result.taskId,
       status: result.status,
       programmerId: result.programmerId,
-      result: JSON.stringify(result),
-      error: result.error ? JSON.stringify(result.error) : null,
+      result: redactedJson(result),
+      error: result.error ? redactedJson(result.error) : null,
       now: stamp(),
     });
     return info.changes === 1;
@@ -591,12 +626,12 @@ export function openJournal(path: string, options: JournalOptions = {}): Journal
       if (mode === 'requeue') {
         stmt.requeue.run({ id: row.id, now });
       } else {
-        const error = errorData('PAS_ERR_TASK_INTERRUPTED', undefined, {
+        const error = codedError('PAS_ERR_TASK_INTERRUPTED', undefined, {
           taskId: row.id,
           jobId: row.job_id,
           ...(row.programmer_id ? { programmerId: row.programmer_id } : {}),
         });
-        stmt.interrupt.run({ id: row.id, now, error: JSON.stringify(error) });
+        stmt.interrupt.run({ id: row.id, now, error: redactedJson(error) });
       }
       tasks.push(requireTask(row.id));
     }
@@ -648,6 +683,27 @@ export function openJournal(path: string, options: JournalOptions = {}): Journal
           throw new PasError('PAS_ERR_JOURNAL', `spend must be a finite, non-negative amount (got ${usd})`, { details: { day, usd } });
         }
         stmt.addSpend.run(day, usd);
+      }),
+  };
+
+  const usage: UsageLedger = {
+    add: (entry) =>
+      run('usage.add', () => {
+        stmt.addUsage.run({
+          day: entry.day,
+          agentId: entry.agentId,
+          jobId: entry.jobId ?? null,
+          taskId: entry.taskId ?? null,
+          input: entry.inputTokens,
+          output: entry.outputTokens,
+          cost: entry.costUsd,
+          now: stamp(),
+        });
+      }),
+    usage: (day, agentId) =>
+      run('usage.read', () => {
+        const row = stmt.usage.get(day, agentId);
+        return { tasks: row?.tasks ?? 0, input_tokens: row?.input ?? 0, output_tokens: row?.output ?? 0, cost_usd: roundUsd(row?.cost ?? 0) };
       }),
   };
 
@@ -704,6 +760,7 @@ export function openJournal(path: string, options: JournalOptions = {}): Journal
     deleteSnapshot: (actorId) => run('deleteSnapshot', () => stmt.deleteSnapshot.run(actorId).changes === 1),
     snapshotIds: () => run('snapshotIds', () => stmt.snapshotIds.all().map((row) => row.actor_id)),
     spendStore: () => spend,
+    usageLedger: () => usage,
     recordReceipt: ({ runId, taskId, attempt }) =>
       run('recordReceipt', () => stmt.recordReceipt.run(runId, taskId, attempt, stamp()).changes === 1),
     receiptsOfJob: (jobId) =>

@@ -17,6 +17,6 @@ export {
 export { callCost, billableTokens, priceIsFree, roundUsd } from './prices.ts';
 export { createMemorySpendStore, utcDay, type MemorySpendStore } from './spend-store.ts';
 export { ReceiptWriter } from './receipt-writer.ts';
-export { redactSecrets, redactValue, registerSecretEnvNames, redactingLoggerOptions, LLM_REDACT_PATHS, REDACTED } from './redact.ts';
+export { redactSecrets, redactValue, registerSecretEnvNames, redactingLoggerOptions, REDACT_PATHS, REDACTED } from '../redaction.ts';
 export { parseRetryAfter, classifyHttpStatus, type ProtocolKind } from './provider-errors.ts';
 export { normalizeOllamaHost, resolveBaseUrl, type AdapterOptions, type FetchLike } from './provider-http.ts';

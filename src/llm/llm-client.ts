@@ -9,12 +9,11 @@ import { splitModelRef, type PasConfig } from '../config/load-config.ts';
 import type { ModelsConfigFile, PoolConfigFile } from '../config/schemas.ts';
 import { breakerCauseText, describeCause } from './breaker-cause.ts';
 import { PasError, type ErrorCode } from '../errors.ts';
-import { lazyAdapters, providerKindOf } from './create-adapter.ts';
-import { callCost, priceIsFree } from './prices.ts';
+import { lazyAdapters } from './create-adapter.ts';
+import { createMoneyPolicy, type MoneyPolicy } from './money-policy.ts';
 import type { FetchLike } from './provider-http.ts';
-import { redactSecrets, redactValue, registerSecretEnvNames } from './redact.ts';
+import { redactSecrets, redactValue, registerSecretEnvNames } from '../redaction.ts';
 import { abortableSleep } from './sleep.ts';
-import { utcDay } from './spend-store.ts';
 import type { BreakerGate, ChatRequest, ChatResponse, LlmAttempt, LlmCallOptions, LlmCallResult, LlmClient, ProviderAdapter, SpendStore } from './types.ts';
 
 /** Failures that say the model is unhealthy and count towards opening its breaker. */
@@ -41,6 +40,8 @@ export interface LlmClientOptions {
   costOptimization: Pick<PoolConfigFile['cost_optimization'], 'enabled' | 'max_daily_spend_usd'>;
   breakers: BreakerGate;
   spend: SpendStore;
+  /** The money policy (prices, budget); built from models, costOptimization, spend and now when omitted. */
+  money?: MoneyPolicy;
   /** Adapters by provider name, overriding the ones built from models.yaml. */
   adapters?: Record<string, ProviderAdapter>;
   /** Route every call to the scripted adapter (cost 0; `model` stays the configured name). */
@@ -55,6 +56,11 @@ export interface LlmClientOptions {
   now?: () => number;
   logger?: Logger;
   maxRetryWaitMs?: number;
+  /**
+   * A job's own budget (`max_job_spend_usd`), shared with the LLM gateway so in-process calls and
+   * calls of programs PAS starts count against the same total. Calls without a jobId are not limited.
+   */
+  jobBudget?: { limit(jobId: string): number | undefined; spent(jobId: string): number; add(jobId: string, usd: number): void };
 }
 
 interface ModelOutcome {
@@ -92,6 +98,7 @@ export function createLlmClient(options: LlmClientOptions): LlmClient {
   const maxRetries = failoverOn ? options.failover.max_retries : 0;
   const retryDelayMs = Math.round(options.failover.retry_delay_s * 1000);
   registerSecretEnvNames(options.models);
+  const money = options.money ?? createMoneyPolicy({ models: options.models, costOptimization: options.costOptimization, spend: options.spend, now });
 
   const adapterOpts: Parameters<typeof lazyAdapters>[1] = { env };
   if (options.fetch) adapterOpts.fetch = options.fetch;
@@ -132,19 +139,23 @@ export function createLlmClient(options: LlmClientOptions): LlmClient {
     if (!adapter) {
       return fail(new PasError('PAS_ERR_LLM_UNKNOWN_MODEL', `${ref}: no adapter for provider "${offline ? 'scripted' : provider}"`, { details: { ref } }));
     }
-    const kind = offline ? 'scripted' : providerKindOf(provider, providerConfig);
-    const paid = !offline && !priceIsFree(price);
 
+    const paid = !offline && money.isPaid(ref);
     for (let attempt = 0; ; attempt++) {
-      if (paid && options.costOptimization.enabled) {
-        const day = utcDay(now());
-        const spent = options.spend.spent(day);
-        const limit = options.costOptimization.max_daily_spend_usd;
-        if (spent >= limit) {
-          const error = new PasError('PAS_ERR_BUDGET_EXHAUSTED', `${ref}: today's budget is spent (${spent} of ${limit} USD on ${day})`, {
-            details: { ref, day, spentUsd: spent, limitUsd: limit },
+      const refusal = offline ? undefined : money.checkBudget(ref);
+      if (refusal) {
+        log.info({ ref, ...refusal.details }, 'paid model skipped: budget spent');
+        return fail(refusal, { skipped: 'budget' });
+      }
+      const jobId = request.meta?.jobId;
+      const jobLimit = paid && jobId && options.jobBudget ? options.jobBudget.limit(jobId) : undefined;
+      if (jobId && jobLimit !== undefined) {
+        const spent = options.jobBudget!.spent(jobId);
+        if (spent >= jobLimit) {
+          const error = new PasError('PAS_ERR_BUDGET_EXHAUSTED', `${ref}: job ${jobId} has spent its budget (${spent} of ${jobLimit} USD)`, {
+            details: { ref, jobId, spentUsd: spent, limitUsd: jobLimit, scope: 'job' },
           });
-          log.info({ ref, day, spent, limit }, 'paid model skipped: budget spent');
+          log.info({ ref, jobId, spent, limit: jobLimit }, 'paid model skipped: job budget spent');
           return fail(error, { skipped: 'budget' });
         }
       }
@@ -185,8 +196,9 @@ export function createLlmClient(options: LlmClientOptions): LlmClient {
         continue;
       }
       options.breakers.record(ref, 'success', probe);
-      const costUsd = offline ? 0 : callCost(kind, price, response.usage);
-      if (costUsd > 0) options.spend.add(utcDay(now()), costUsd);
+      const costUsd = offline ? 0 : money.price(ref, response.usage);
+      money.charge(costUsd);
+      if (costUsd > 0 && request.meta?.jobId) options.jobBudget?.add(request.meta.jobId, costUsd);
       attempts.push({ ref, ok: true });
       log.debug({ ref, attempt, probe, usage: response.usage, costUsd, ms: now() - started }, 'llm call succeeded');
       const out: ChatResponse = { ...response, provider: offline ? 'scripted' : response.provider, model };

@@ -5,7 +5,7 @@
  * `{error:{code,message,status,details}}` (google.rpc.Status), Ollama `{error:"…"}`.
  */
 import { PasError, type ErrorCode } from '../errors.ts';
-import { redactSecrets } from './redact.ts';
+import { redactSecrets } from '../redaction.ts';
 
 export type ProtocolKind = 'ollama' | 'openai' | 'anthropic' | 'google' | 'scripted';
 

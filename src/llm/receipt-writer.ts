@@ -1,17 +1,23 @@
 /**
  * `artifacts/receipts/{run_id}.jsonl` (CONTRACT §7): one JSON line per programmer task,
- * appended durably (open 'a', write, fsync, close) and serialized so concurrent appends never
- * interleave.
+ * appended durably and in call order, group-committed: the lines that arrive while a batch is
+ * being written go together in the next one (open 'a', one write, one fsync, close), and each
+ * append resolves only once its own line is on disk.
  */
 import { mkdir, open, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { PasError } from '../errors.ts';
+import { redactValue } from '../redaction.ts';
 import type { Receipt } from './types.ts';
 
 export class ReceiptWriter {
   readonly file: string;
   private tail: Promise<void> = Promise.resolve();
   private dirReady = false;
+  /** Lines waiting for the next batch, and the callers waiting on them. */
+  private batch: { lines: string[]; done: Promise<void> } | undefined;
+  /** fsyncs done so far (one per batch). */
+  syncs = 0;
 
   constructor(
     readonly dir: string,
@@ -23,13 +29,23 @@ export class ReceiptWriter {
     this.file = path.join(dir, `${runId}.jsonl`);
   }
 
-  /** Appends one receipt; resolves once it is on disk. Appends run in call order. */
+  /** Appends one receipt (secret values scrubbed); resolves once it is on disk. Appends run in call order. */
   append(receipt: Receipt): Promise<void> {
-    const line = `${JSON.stringify(receipt)}\n`;
-    const run = this.tail.then(() => this.write(line));
-    // Keep the chain alive after a failed append; the failure still reaches this caller.
-    this.tail = run.catch(() => undefined);
-    return run;
+    const line = `${JSON.stringify(redactValue(receipt))}\n`;
+    if (this.batch) {
+      this.batch.lines.push(line);
+      return this.batch.done;
+    }
+    const lines = [line];
+    // The batch starts writing once the one before it is on disk; until then it takes more lines.
+    const done = this.tail.then(() => {
+      if (this.batch?.lines === lines) this.batch = undefined;
+      return this.write(lines.join(''));
+    });
+    this.batch = { lines, done };
+    // Keep the chain alive after a failed batch; the failure still reaches its callers.
+    this.tail = done.catch(() => undefined);
+    return done;
   }
 
   private async write(line: string): Promise<void> {
@@ -42,6 +58,7 @@ export class ReceiptWriter {
       try {
         await handle.write(line);
         await handle.sync();
+        this.syncs++;
       } finally {
         await handle.close();
       }

@@ -3,6 +3,7 @@
  * adds retries, primary→backup failover, shared breakers, prices and the daily budget.
  */
 import type { ErrorData, ModelRef, TokenUsage } from '../../machines/domain.ts';
+import type { BreakerState, TaskResultStatus } from '../../machines/statuses.ts';
 
 export interface ChatMessage {
   role: 'system' | 'user' | 'assistant';
@@ -69,7 +70,7 @@ export interface BreakerGate {
   record(ref: ModelRef, outcome: 'success' | 'failure', probe: boolean, error?: ErrorData): void;
   /** A probe call whose caller gave up before an answer: the next caller may probe. */
   abandonProbe(ref: ModelRef): void;
-  state(ref: ModelRef): 'closed' | 'open' | 'halfOpen';
+  state(ref: ModelRef): BreakerState;
   failures(ref: ModelRef): number;
   /** The failures that keep the breaker from closing, newest last (empty when closed). */
   recentFailures?(ref: ModelRef): Array<{ at: number; code: string; message: string }>;
@@ -81,6 +82,31 @@ export interface SpendStore {
   add(day: string, usd: number): void;
 }
 
+/** Tokens and cost of an agent's work on one UTC day. */
+export interface AgentUsage {
+  tasks: number;
+  input_tokens: number;
+  output_tokens: number;
+  cost_usd: number;
+}
+
+/** One line of the usage ledger: what an agent used for a task (or, without taskId, a plan). */
+export interface UsageEntry {
+  day: string;
+  agentId: string;
+  jobId?: string;
+  taskId?: string;
+  inputTokens: number;
+  outputTokens: number;
+  costUsd: number;
+}
+
+/** Where per-agent usage is kept (the journal's SQLite in the runtime). */
+export interface UsageLedger {
+  add(entry: UsageEntry): void;
+  usage(day: string, agentId: string): AgentUsage;
+}
+
 /** One line of `artifacts/receipts/{run_id}.jsonl` (CONTRACT §7). */
 export interface Receipt {
   run_id: string;
@@ -90,7 +116,7 @@ export interface Receipt {
   provider: string | null;
   model: string | null;
   used_backup: boolean;
-  status: 'completed' | 'failed' | 'cancelled';
+  status: TaskResultStatus;
   error?: ErrorData;
   tokens: TokenUsage;
   cost_usd: number;

@@ -8,6 +8,7 @@ import type { Logger } from 'pino';
 import type { JobSpec, TokenUsage } from '../../machines/domain.ts';
 import type { JobPlan, Subtask } from '../../machines/job.machine.ts';
 import { toErrorData } from '../errors.ts';
+import { roundUsd } from '../llm/prices.ts';
 import type { LlmCallResult, LlmClient } from '../llm/types.ts';
 import { fallbackSubtasks, parsePlan, planPrompt, replanMessages } from '../runtime/planner.ts';
 import { buildRepoMap, neighbours, type RepoMap } from './repo-map.ts';
@@ -75,7 +76,7 @@ export async function planJobFromRepo(request: PlanJobRequest): Promise<JobPlan>
       const reply = await call(messages);
       const usage = addUsage(plan.usage, reply.usage);
       if (usage) plan.usage = usage;
-      plan.costUsd = Math.round(((plan.costUsd ?? 0) + reply.costUsd) * 1e6) / 1e6;
+      plan.costUsd = roundUsd((plan.costUsd ?? 0) + reply.costUsd);
       const parsed = parsePlan(job, reply.text, existing);
       if ('subtasks' in parsed) {
         plan.planner = 'llm';

@@ -6,9 +6,9 @@
  * objects (one `git ls-tree`, one `git cat-file --batch`), never from a checkout; what a blob
  * says is cached by its object id, so the next job on the same repository parses only what changed.
  */
-import { execa } from 'execa';
 import { PasError } from '../errors.ts';
 import { gitEnv } from '../executors/git-command.ts';
+import { spawnChild, spawnFailure } from '../executors/spawn-child.ts';
 import { extensionOf, identifiersOf, symbolsOf, type FileSymbols } from './symbols.ts';
 
 export interface RepoMapOptions {
@@ -50,21 +50,20 @@ const ITERATIONS = 25;
 // ── reading the commit ──────────────────────────────────────────────────────
 
 async function gitOut(repo: string, args: string[], input?: string): Promise<Buffer> {
-  const result = await execa('git', ['-c', 'core.quotepath=off', ...args], {
+  const result = await spawnChild({
+    file: 'git',
+    args: ['-c', 'core.quotepath=off', ...args],
     cwd: repo,
     env: gitEnv(),
-    extendEnv: false,
-    reject: false,
-    encoding: 'buffer',
-    maxBuffer: 512 * 1024 * 1024,
-    ...(input !== undefined ? { input } : { stdin: 'ignore' as const }),
-  });
+    maxBufferBytes: 512 * 1024 * 1024,
+    ...(input !== undefined ? { input } : {}),
+  }).done;
+  // No file descriptors or memory left to start git: coded and retryable, never an unhandled error.
+  if (result.spawnError) throw spawnFailure('git', result.spawnError, { args, cwd: repo });
   if (result.exitCode !== 0) {
-    const stderr = Buffer.from(result.stderr).toString('utf8').trim();
-    throw new PasError('PAS_ERR_GIT', `git ${args[0]} failed (exit ${result.exitCode ?? -1}): ${stderr}`, { details: { args, cwd: repo } });
+    throw new PasError('PAS_ERR_GIT', `git ${args[0]} failed (exit ${result.exitCode ?? -1}): ${result.stderr.trim()}`, { details: { args, cwd: repo } });
   }
-  // execa gives a Uint8Array for `encoding: 'buffer'`.
-  return Buffer.from(result.stdout.buffer, result.stdout.byteOffset, result.stdout.byteLength);
+  return result.stdoutBytes;
 }
 
 async function listTree(repo: string, commit: string): Promise<TreeEntry[]> {

@@ -13,6 +13,7 @@ import {
 } from '../../machines/circuit-breaker.machine.ts';
 import type { ErrorData, ModelRef } from '../../machines/domain.ts';
 import type { BreakerGate } from '../llm/types.ts';
+import type { BreakerState } from '../../machines/statuses.ts';
 
 /** XState's scheduler clock (real, or SimulatedClock in tests). */
 export type Clock = NonNullable<ActorOptions<AnyActorLogic>['clock']>;
@@ -26,10 +27,6 @@ export interface BreakerSettings {
   cooldownMs: number;
   /** How long a probe may take before it counts as failed (past the provider's own timeout). */
   probeTimeoutMs?: (ref: ModelRef) => number;
-}
-
-export function breakerSystemId(ref: ModelRef): string {
-  return `breaker:${ref}`;
 }
 
 export class BreakerRegistry implements BreakerGate {
@@ -93,7 +90,7 @@ export class BreakerRegistry implements BreakerGate {
     this.get(ref).send({ type: 'probe.abandoned', at: this.now() });
   }
 
-  state(ref: ModelRef): 'closed' | 'open' | 'halfOpen' {
+  state(ref: ModelRef): BreakerState {
     if (!this.settings.enabled) return 'closed';
     return breakerStateOf(this.get(ref).getSnapshot().value);
   }

@@ -1,17 +1,11 @@
 /**
- * Today's spend against `max_daily_spend_usd`, and the pool told when the budget runs out (or a
- * new day restores it) so it routes to free programmers only.
+ * Tells the pool when today's budget runs out (or a new day restores it) so it routes to free
+ * programmers only. The verdict and the view are the money policy's (llm/money-policy.ts).
  */
 import type { Logger } from 'pino';
-import type { PasConfig } from '../config/load-config.ts';
-import type { SpendStore } from '../llm/types.ts';
+import type { BudgetView, MoneyPolicy } from '../llm/money-policy.ts';
 
-export interface BudgetView {
-  max_daily_spend_usd: number;
-  spent_today_usd: number;
-  exhausted: boolean;
-  day: string;
-}
+export type { BudgetView } from '../llm/money-policy.ts';
 
 export interface BudgetGate {
   view(): BudgetView;
@@ -20,32 +14,22 @@ export interface BudgetGate {
 }
 
 export interface BudgetGateOptions {
-  config: PasConfig;
-  spend: SpendStore;
-  now: () => Date;
+  money: MoneyPolicy;
   logger: Logger;
-  /** Delivers `budget.exhausted` / `budget.restored` to the pool. */
-  tellPool: (event: { type: 'budget.exhausted' } | { type: 'budget.restored' }) => void;
+  /** Delivers `budget.exhausted` / `budget.restored` to the pool; false while there is no pool yet. */
+  tellPool: (event: { type: 'budget.exhausted' } | { type: 'budget.restored' }) => boolean;
 }
 
-export function createBudgetGate({ config, spend, now, logger, tellPool }: BudgetGateOptions): BudgetGate {
-  const today = () => now().toISOString().slice(0, 10);
-  const exhausted = () => {
-    const cost = config.pool.cost_optimization;
-    return cost.enabled && spend.spent(today()) >= cost.max_daily_spend_usd;
-  };
+export function createBudgetGate({ money, logger, tellPool }: BudgetGateOptions): BudgetGate {
   let lastExhausted = false;
   return {
-    view() {
-      const day = today();
-      return { max_daily_spend_usd: config.pool.cost_optimization.max_daily_spend_usd, spent_today_usd: spend.spent(day), exhausted: exhausted(), day };
-    },
+    view: () => money.budget(),
     sync() {
-      const now = exhausted();
+      const now = money.exhausted();
       if (now === lastExhausted) return;
+      if (!tellPool({ type: now ? 'budget.exhausted' : 'budget.restored' })) return;
       lastExhausted = now;
-      tellPool({ type: now ? 'budget.exhausted' : 'budget.restored' });
-      logger.info({ exhausted: now, day: today() }, now ? 'daily budget spent: paid programmers get no more tasks today' : 'daily budget available again');
+      logger.info({ exhausted: now, day: money.today() }, now ? 'daily budget spent: paid programmers get no more tasks today' : 'daily budget available again');
     },
   };
 }

@@ -2,7 +2,8 @@
  * The composition root: boots the whole PAS tree from config as one XState actor system whose
  * system ids are the agent ids, and wires what the modules beside it implement: the services
  * (activities) behind the statecharts' named actors, the facts they state (journal-facts.ts),
- * the inspection bus, the breakers, the budget gate, the intake and the resume after a restart.
+ * the inspection bus, the breakers, the money policy and its budget gate, the progress board, the
+ * LLM gateway's saturation signals to the pool, the intake and the resume after a restart.
  * No DI container: everything that does I/O comes in through `services` (or the defaults built
  * from config).
  */
@@ -21,10 +22,12 @@ import { poolMachine, poolStatus, type PoolContext, type PoolEvent } from '../..
 import { programmerMachine, type ProgrammerContext } from '../../machines/programmer.machine.ts';
 import type { PasConfig } from '../config/load-config.ts';
 import { llmOf } from '../config/settings-writer.ts';
+import { isTerminalJobStatus, JOB_STATUSES } from '../../machines/statuses.ts';
 import { openJournal } from '../journal/journal.ts';
-import { createAgentUsage } from './agent-usage.ts';
+import type { LlmGateway } from '../llm/gateway/llm-gateway.ts';
+import { createMoneyPolicy } from '../llm/money-policy.ts';
 import { BreakerRegistry, type BreakerRef } from './breaker-registry.ts';
-import { createBudgetGate, type BudgetGate } from './budget-gate.ts';
+import { createBudgetGate } from './budget-gate.ts';
 import { createChatInbox } from './chat-inbox.ts';
 import { createFactBus } from './fact-bus.ts';
 import { InspectionBus } from './inspection-bus.ts';
@@ -32,6 +35,7 @@ import { createIntake } from './intake.ts';
 import { createJobWaiters } from './job-waiters.ts';
 import { createJournalFacts } from './journal-facts.ts';
 import { createLiveLlmSettings } from './live-llm-settings.ts';
+import { ProgressBoard } from './progress-board.ts';
 import { silentLogger } from './logger.ts';
 import { resumeUnfinished } from './resume.ts';
 import type { LlmSettings, Runtime, RuntimeOptions, RuntimeServices } from './runtime-types.ts';
@@ -93,9 +97,17 @@ export function createRuntime(options: RuntimeOptions): Runtime {
     options.clock,
   );
   const llmSettings = initialLlmSettings(config);
+  const progress = new ProgressBoard({ now });
+  const money = createMoneyPolicy({
+    models: config.models,
+    costOptimization: config.pool.cost_optimization,
+    spend: journal.spendStore(),
+    usage: journal.usageLedger(),
+    now: () => now().getTime(),
+  });
   const services =
     typeof options.services === 'function'
-      ? options.services({ config, logger, journal, breakers, runId, dataDir, llmSettings, now })
+      ? options.services({ config, logger, journal, breakers, runId, dataDir, llmSettings, money, now, progress })
       : options.services;
 
   const bus = new InspectionBus(now);
@@ -103,32 +115,34 @@ export function createRuntime(options: RuntimeOptions): Runtime {
   for (const breaker of topology.breakers) bus.watch(breaker.agentId, 'breaker', 'closed');
   bus.onTransition((record) => logger.info({ agentId: record.agentId, role: record.role, from: record.from, to: record.to, event: record.event, jobId: record.jobId, taskId: record.taskId, seq: record.seq }, 'transition'));
 
-  const usage = createAgentUsage(now);
   const waiters = createJobWaiters(journal);
-  let budget: BudgetGate | undefined;
-  const facts = createFactBus(createJournalFacts({ journal, usage, budget: () => budget, waiters, logger }), (err, name) =>
+  // Tells the pool (once the system has started) when today's budget runs out or comes back.
+  const pool: { tell?: (event: PoolEvent) => void } = {};
+  const budget = createBudgetGate({ money, logger, tellPool: (event) => (pool.tell ? (pool.tell(event), true) : false) });
+  const facts = createFactBus(createJournalFacts({ journal, money, budget, waiters, logger }), (err, name) =>
     logger.error({ err, fact: name }, 'a fact listener failed'),
   );
 
   const system = createActor(provideSystem(services, facts.recorder), {
     input: topology.input,
-    inspect: options.inspect
-      ? (ev: InspectionEvent) => {
-          bus.inspect(ev);
-          options.inspect!(ev);
-        }
-      : bus.inspect,
+    inspect: (ev: InspectionEvent) => {
+      // The pool routes on what it was last told; a new UTC day restores the budget before any task
+      // of that day finishes, so the pool hears the day's verdict before each task it is about to route.
+      if (ev.type === '@xstate.event' && ev.event.type === 'task.submitted' && (ev.actorRef as { id?: string }).id === POOL_ID) budget.sync();
+      bus.inspect(ev);
+      options.inspect?.(ev);
+    },
     systemId: 'pas',
     ...(options.clock ? { clock: options.clock } : {}),
   });
   system.start();
   const get = (id: string) => system.system.get(id);
   const toPool = (event: PoolEvent) => get(POOL_ID)?.send(event);
+  pool.tell = toPool;
   for (const breaker of topology.breakers) {
     const ref = get(breakerId(breaker.key)) as BreakerRef | undefined;
     if (ref) breakers.adopt(breaker.key, ref);
   }
-  budget = createBudgetGate({ config, spend: journal.spendStore(), now, logger, tellPool: toPool });
   budget.sync();
 
   const architectId = config.pas.architect.agent_id;
@@ -137,6 +151,12 @@ export function createRuntime(options: RuntimeOptions): Runtime {
   const inbox = createChatInbox(now, logger);
   const live = createLiveLlmSettings({ config, topology, llmSettings, bus, breakers, spawnBreaker: (input) => system.send({ type: 'breaker.spawn', input }), get, toPool, logger });
   let halted = false;
+
+  // The pool hears when a provider is saturated, so it stops dispatching work to its programmers.
+  const llmGateway = (services as { llmGateway?: LlmGateway }).llmGateway;
+  const stopSaturationFacts = llmGateway?.limiter.onSaturation((provider, saturated) => {
+    toPool({ type: saturated ? 'provider.saturated' : 'provider.available', provider });
+  });
 
   const runtime: Runtime = {
     config,
@@ -148,15 +168,17 @@ export function createRuntime(options: RuntimeOptions): Runtime {
     journal,
     breakers,
     llmSettings,
+    progress,
     system,
+    llmGateway,
     tree: () => treeNodes(topology, bus, llmSettings, live.breakerKeys),
     submitJob: (submission, via) => intake.submitJob(submission, via),
     submitTask: (direct) => intake.submitTask(direct),
     receiveChat: (message) => inbox.receive(message),
     inbox: (agentId) => inbox.of(agentId),
-    usageToday: (agentId) => usage.today(agentId),
+    usageToday: (agentId) => money.usageToday(agentId),
     updateLlmSetting: (agentId, update) => live.update(agentId, update),
-    budget: () => budget!.view(),
+    budget: () => budget.view(),
     getJob: (id) => journal.getJob(id),
     cancelJob: (id) => intake.cancelJob(id),
     waitForJob: (id, timeoutMs = 60_000) => waiters.wait(id, timeoutMs),
@@ -172,12 +194,14 @@ export function createRuntime(options: RuntimeOptions): Runtime {
     onTransition: (listener) => bus.onTransition(listener),
     onFact: (listener) => facts.on(listener),
     closeIntake: () => intake.close(),
-    unfinishedJobs: () => journal.countJobs(['accepted', 'running']),
+    unfinishedJobs: () => journal.countJobs(JOB_STATUSES.filter((s) => !isTerminalJobStatus(s))),
     async stop() {
       if (halted) return;
       halted = true;
       intake.close();
       system.stop();
+      stopSaturationFacts?.();
+      llmGateway?.stop();
       breakers.stop();
       if (ownsJournal) journal.close();
     },

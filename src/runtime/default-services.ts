@@ -1,11 +1,16 @@
 /**
  * The real I/O behind the statecharts, built from config: the LLM client (adapters, failover,
- * breakers, budget), the receipts, the executors, and the four activities (services/), which
- * share one repository resolver and one orphan sweep.
+ * breakers, the money policy), the LLM gateway every program PAS starts calls through, the
+ * receipts, the executors (native, aider, the agent CLIs), and the four activities (services/),
+ * which share one repository resolver and one orphan sweep; executors report progress to the
+ * runtime's ProgressBoard.
  */
 import path from 'node:path';
-import { createAiderExecutor, createNativeExecutor, type Executor } from '../executors/index.ts';
+import { PasError } from '../errors.ts';
+import { AGENT_CLI_SPECS, createAgentCliExecutor, createAiderExecutor, createNativeExecutor, type Executor, type ExecutorKindName } from '../executors/index.ts';
 import { createLlmClient, llmClientOptionsFrom, ReceiptWriter } from '../llm/index.ts';
+import { LlmGateway } from '../llm/gateway/llm-gateway.ts';
+import { mountScriptedWire, type WireServe } from '../llm/gateway/scripted-mount.ts';
 import { createOfflineAdapter } from '../llm/providers/offline-adapter.ts';
 import type { LlmClient, ProviderAdapter } from '../llm/types.ts';
 import type { RuntimeServices, ServiceContext } from './runtime-types.ts';
@@ -26,36 +31,74 @@ export interface DefaultServiceOptions {
   /** Replace provider adapters (tests against local protocol servers use real adapters instead). */
   adapters?: Record<string, ProviderAdapter>;
   fetch?: typeof fetch;
+  /** The scripted model in every wire format, mounted on the LLM gateway for `scripted` models and offline runs. */
+  scriptedWire?: WireServe;
 }
 
 export function createDefaultServices(options: DefaultServiceOptions = {}) {
-  return (ctx: ServiceContext): RuntimeServices & { llm: LlmClient; receipts: ReceiptWriter } => {
+  return (ctx: ServiceContext): RuntimeServices & { llm: LlmClient; receipts: ReceiptWriter; llmGateway: LlmGateway } => {
     const { config, logger, journal, breakers, runId, dataDir, llmSettings } = ctx;
     const llm = createLlmClient({
       ...llmClientOptionsFrom(config),
       breakers,
       spend: journal.spendStore(),
+      money: ctx.money,
       logger: logger.child({ component: 'llm' }),
       ...(options.offline ? { offline: true } : {}),
       ...(options.scripted ? { scripted: options.scripted } : options.offline ? { scripted: createOfflineAdapter(config.models, config.dir) } : {}),
       ...(options.adapters ? { adapters: options.adapters } : {}),
       ...(options.fetch ? { fetch: options.fetch } : {}),
+      // In-process calls (the native editor, plans) count against a job's budget like gateway calls.
+      jobBudget: { limit: (jobId) => llmGateway.jobLimit(jobId), spent: (jobId) => llmGateway.ledger.jobSpent(jobId), add: (jobId, usd) => llmGateway.ledger.addJobSpend(jobId, usd) },
     });
     const receipts = new ReceiptWriter(path.join(dataDir, 'receipts'), runId);
+    // Every model call of a program PAS starts (aider, agent CLIs) passes through this policy.
+    const llmGateway = new LlmGateway({
+      models: config.models,
+      costOptimization: config.pool.cost_optimization,
+      failoverEnabled: config.pool.failover.enabled,
+      breakers,
+      spend: journal.spendStore(),
+      jobLimit: (jobId) => journal.getJob(jobId)?.spec.maxJobSpendUsd,
+      limiter: { initial: config.pool.llm_concurrency.initial, min: config.pool.llm_concurrency.min, max: config.pool.llm_concurrency.max, staggerMs: config.pool.llm_concurrency.stagger_ms },
+      logger: logger.child({ component: 'llm-gateway' }),
+      now: () => ctx.now().getTime(),
+      ...(options.offline ? { offline: true } : {}),
+      ...(options.scriptedWire ? { scripted: mountScriptedWire(options.scriptedWire) } : {}),
+    });
     const workspacesDir = path.join(dataDir, 'workspaces');
-    const executors: Record<'native' | 'aider', Executor> = {
+    const budget = {
+      enabled: config.pool.cost_optimization.enabled,
+      maxDailySpendUsd: config.pool.cost_optimization.max_daily_spend_usd,
+      spend: journal.spendStore(),
+      now: () => ctx.now().getTime(),
+    };
+    const executors: Partial<Record<ExecutorKindName, Executor>> = {
       native: createNativeExecutor({ fsAllowlist: config.fsAllowlist }),
       aider: createAiderExecutor({
         fsAllowlist: config.fsAllowlist,
         models: config.models,
         aider: config.pool.aider,
-        budget: {
-          enabled: config.pool.cost_optimization.enabled,
-          maxDailySpendUsd: config.pool.cost_optimization.max_daily_spend_usd,
-          spend: journal.spendStore(),
-          now: () => ctx.now().getTime(),
-        },
+        gateway: llmGateway,
+        money: ctx.money,
       }),
+    };
+    for (const spec of Object.values(AGENT_CLI_SPECS)) {
+      executors[spec.name] = createAgentCliExecutor({
+        spec,
+        settings: config.pool[spec.section as 'claude_code'],
+        fsAllowlist: config.fsAllowlist,
+        models: config.models,
+        runsDir: path.join(dataDir, 'agent-runs'),
+        breakers,
+        failover: config.pool.failover.enabled,
+        budget,
+      });
+    }
+    const executorFor = (kind: ExecutorKindName): Executor => {
+      const executor = executors[kind];
+      if (!executor) throw new PasError('PAS_ERR_CONFIG_INVALID', `programmer_pool.yaml: executor "${kind}" is not available in this build`, { details: { executor: kind } });
+      return executor;
     };
     const repositories = createRepositories(dataDir);
     // Built before the runtime recovers and starts: whatever a killed run left is an orphan.
@@ -64,7 +107,8 @@ export function createDefaultServices(options: DefaultServiceOptions = {}) {
     return {
       llm,
       receipts,
-      executeTask: createExecuteTask({ config, journal, llm, llmSettings, executors, receipts, runId, workspacesDir, repositories, sweep, logger }),
+      llmGateway,
+      executeTask: createExecuteTask({ config, journal, llm, llmSettings, executorFor, receipts, runId, workspacesDir, repositories, sweep, logger, ...(ctx.progress ? { progress: ctx.progress } : {}) }),
       // `pas up --offline` (no scripted adapter of the caller's own): each job says its edits are synthetic.
       planJob: createPlanJob({ llm, llmSettings, repositories, journal, logger, offlineNote: options.offline === true && !options.scripted }),
       mergeJob: createMergeJob({ repositories, sweep, workspacesDir, logger }),

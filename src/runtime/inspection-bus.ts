@@ -19,24 +19,27 @@ export function topLevelState(value: unknown): string {
   return 'unknown';
 }
 
+type Fields = Record<string, unknown>;
+const fields = (value: unknown): Fields | undefined => (value && typeof value === 'object' ? (value as Fields) : undefined);
+const text = (value: unknown): string | undefined => (typeof value === 'string' ? value : undefined);
+
 /** Job and task ids an event is about, when it says. */
 export function idsOf(event: AnyEventObject): { jobId?: string; taskId?: string } {
-  const e = event as Record<string, any>;
-  const task = e.task ?? e.result ?? (e.output && typeof e.output === 'object' && 'taskId' in e.output ? e.output : undefined);
+  const e = event as Fields;
+  const output = fields(e.output);
+  const task = fields(e.task) ?? fields(e.result) ?? (output && 'taskId' in output ? output : undefined);
   const out: { jobId?: string; taskId?: string } = {};
-  const jobId = task?.jobId ?? e.job?.id ?? e.outcome?.jobId ?? e.jobId;
-  const taskId = task?.id ?? task?.taskId ?? e.taskId;
-  if (typeof jobId === 'string') out.jobId = jobId;
-  if (typeof taskId === 'string') out.taskId = taskId;
+  const jobId = text(task?.jobId) ?? text(fields(e.job)?.id) ?? text(fields(e.outcome)?.jobId) ?? text(e.jobId);
+  const taskId = text(task?.id) ?? text(task?.taskId) ?? text(e.taskId);
+  if (jobId) out.jobId = jobId;
+  if (taskId) out.taskId = taskId;
   return out;
 }
 
-/** The error code of the result an event carries (a programmer's finished task), if any. */
+/** The error code an event carries: its result's (a programmer's finished task) or its own (a fault), if any. */
 export function errorCodeOf(event: AnyEventObject): string | undefined {
-  const e = event as Record<string, any>;
-  const result = e.output ?? e.result;
-  const code = result && typeof result === 'object' ? result.error?.code : undefined;
-  return typeof code === 'string' ? code : undefined;
+  const e = event as Fields;
+  return text(fields(fields(e.output ?? e.result)?.error)?.code) ?? text(fields(e.error)?.code);
 }
 
 export class InspectionBus {

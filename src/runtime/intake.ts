@@ -5,7 +5,8 @@
  * is accepted.
  */
 import path from 'node:path';
-import { TERMINAL_JOB_STATUSES, type JobSpec, type TaskSpec } from '../../machines/domain.ts';
+import type { JobSpec, TaskSpec } from '../../machines/domain.ts';
+import { isTerminalJobStatus } from '../../machines/statuses.ts';
 import type { ToArchitect, ToManager, ToPoolTask } from '../../machines/messages.ts';
 import type { PasConfig } from '../config/load-config.ts';
 import { PasError } from '../errors.ts';
@@ -56,6 +57,7 @@ export function createIntake({ config, topology, journal, idGen, now, send, send
       if (submission.files) spec.files = submission.files;
       if (submission.repo) spec.repo = submission.repo;
       if (submission.verify) spec.verify = submission.verify;
+      if (submission.maxJobSpendUsd !== undefined) spec.maxJobSpendUsd = submission.maxJobSpendUsd;
       const target = via ?? architectId;
       if (!topology.agents.some((a) => a.agentId === target && a.role !== 'programmer')) {
         throw new PasError('PAS_ERR_AGENT_NOT_FOUND', `no Architect, Director or Manager "${target}"`);
@@ -70,7 +72,7 @@ export function createIntake({ config, topology, journal, idGen, now, send, send
     },
     cancelJob(id) {
       const job = journal.getJob(id);
-      if (!job || TERMINAL_JOB_STATUSES.includes(job.status)) return false;
+      if (!job || isTerminalJobStatus(job.status)) return false;
       // The Manager that holds the job cancels it (whoever it was submitted through); before a
       // Manager has it, the Architect routes the cancel down its lane.
       send(job.managerId ?? architectId, { type: 'job.cancel', jobId: id });

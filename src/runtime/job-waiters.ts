@@ -1,5 +1,5 @@
 /** Promises that resolve with a job once the journal holds it terminal (`Runtime.waitForJob`). */
-import { TERMINAL_JOB_STATUSES } from '../../machines/domain.ts';
+import { isTerminalJobStatus } from '../../machines/statuses.ts';
 import { PasError } from '../errors.ts';
 import type { Journal, JobRecord } from '../journal/journal.ts';
 
@@ -16,7 +16,7 @@ export function createJobWaiters(journal: Journal): JobWaiters {
       return new Promise<JobRecord>((resolve, reject) => {
         const record = journal.getJob(id);
         if (!record) return reject(new PasError('PAS_ERR_JOB_NOT_FOUND', `no job ${id}`));
-        if (TERMINAL_JOB_STATUSES.includes(record.status)) return resolve(record);
+        if (isTerminalJobStatus(record.status)) return resolve(record);
         const timer = setTimeout(() => {
           waiters.get(id)?.delete(done);
           reject(new PasError('PAS_ERR_WAIT_TIMEOUT', `job ${id} did not finish within ${timeoutMs} ms`, { details: { jobId: id, timeoutMs, status: journal.getJob(id)?.status } }));
@@ -32,7 +32,7 @@ export function createJobWaiters(journal: Journal): JobWaiters {
     settle(jobId) {
       const record = journal.getJob(jobId);
       const set = waiters.get(jobId);
-      if (!record || !set || !TERMINAL_JOB_STATUSES.includes(record.status)) return;
+      if (!record || !set || !isTerminalJobStatus(record.status)) return;
       waiters.delete(jobId);
       for (const resolve of set) resolve(record);
     },

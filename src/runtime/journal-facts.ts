@@ -7,21 +7,22 @@
 import type { Logger } from 'pino';
 import type { FactName, FactRecorder, Facts } from '../../machines/facts.ts';
 import type { Journal } from '../journal/journal.ts';
-import type { AgentUsageBook } from './agent-usage.ts';
+import type { MoneyPolicy } from '../llm/money-policy.ts';
 import type { BudgetGate } from './budget-gate.ts';
 import { forgetJobProgress, savePlan, saveRerun } from './job-progress.ts';
 import type { JobWaiters } from './job-waiters.ts';
 
 export interface JournalFactsOptions {
   journal: Journal;
-  usage: AgentUsageBook;
-  /** Read lazily: the budget gate talks to the pool, which exists once the system has started. */
-  budget: () => BudgetGate | undefined;
+  /** Per-agent usage today (kept in the journal) is the money policy's. */
+  money: MoneyPolicy;
+  /** Re-checked after each finished task (it tells the pool once the system has started). */
+  budget: BudgetGate;
   waiters: JobWaiters;
   logger: Logger;
 }
 
-export function createJournalFacts({ journal, usage, budget, waiters, logger }: JournalFactsOptions): FactRecorder {
+export function createJournalFacts({ journal, money, budget, waiters, logger }: JournalFactsOptions): FactRecorder {
   const record: { [K in FactName]: (fact: Facts[K]) => void } = {
     recordJobAtManager({ jobId, managerId, lane }) {
       // The Manager has it (maybe queued behind max_concurrent_tasks): who, not yet running.
@@ -34,7 +35,8 @@ export function createJournalFacts({ journal, usage, budget, waiters, logger }: 
     recordPlanMade({ jobId, managerId, plan }) {
       // Journaled as the job runs it, so a resume replays the same subtasks.
       if (journal.getJob(jobId)) savePlan(journal, jobId, plan);
-      usage.countPlan(managerId, plan);
+      // A Manager's usage today is what its plan calls cost.
+      if (plan.usage || plan.costUsd !== undefined) money.record(managerId, jobId, undefined, plan.usage, plan.costUsd ?? 0);
     },
     recordTaskQueued({ task }) {
       if (!journal.getTask(task.id)) journal.upsertTask(task, 'queued');
@@ -48,8 +50,8 @@ export function createJournalFacts({ journal, usage, budget, waiters, logger }: 
       journal.setTaskStatus(task.id, 'running', { programmerId, attempt: numbered });
     },
     recordTaskFinished({ result }) {
-      if (journal.finishTask(result) && result.programmerId) usage.countTask(result);
-      budget()?.sync();
+      if (journal.finishTask(result) && result.programmerId) money.record(result.programmerId, result.jobId, result.taskId, result.tokens, result.costUsd ?? 0);
+      budget.sync();
     },
     recordRerunCreated({ jobId, taskId, rerun, task }) {
       saveRerun(journal, jobId, taskId, rerun);

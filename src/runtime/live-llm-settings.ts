@@ -54,7 +54,7 @@ export function createLiveLlmSettings(options: LiveLlmSettingsOptions): LiveLlmS
       liveConfig = result.config;
       llmSettings.set(agentId, result.backup ? { primary: result.primary, backup: result.backup } : { primary: result.primary });
       for (const ref of [result.primary, result.backup]) if (ref) ensureBreaker(ref);
-      if (programmerIds.has(agentId)) toPool({ type: 'programmer.updated', programmerId: agentId, free: modelIsFree(result.config.models, result.primary) });
+      if (programmerIds.has(agentId)) toPool({ type: 'programmer.updated', programmerId: agentId, free: modelIsFree(result.config.models, result.primary), provider: result.primary.slice(0, result.primary.indexOf('/')) });
       logger.info({ agentId, primary: result.primary, backup: result.backup, file: result.file }, 'LLM settings changed');
       return result;
     },

@@ -1,40 +1,13 @@
 /**
- * The one pino root. Auth headers and key-like fields are redacted by path; secret values from
- * the environment are scrubbed from every message by the formatter.
+ * The one pino root. By the redaction policy (src/redaction.ts): auth headers and key-like
+ * fields are censored by path, and secret values from the environment are scrubbed from every
+ * serialized line.
  */
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import pino, { type Logger } from 'pino';
+import { REDACT_PATHS, REDACTED, registerSecretEnvNames, scrubText, secretValues } from '../redaction.ts';
 import { terminalLogStream } from './log-line.ts';
-
-export const REDACT_PATHS = [
-  'authorization',
-  'headers.authorization',
-  'headers["x-api-key"]',
-  'headers["x-goog-api-key"]',
-  'req.headers.authorization',
-  'req.headers["x-api-key"]',
-  'req.headers["x-goog-api-key"]',
-  'apiKey',
-  'api_key',
-  '*.apiKey',
-  '*.api_key',
-  'token',
-  '*.token',
-];
-
-/** Values of env vars that look like secrets (…_API_KEY, …_TOKEN, …_SECRET), at least 8 chars. */
-export function secretValues(env: NodeJS.ProcessEnv = process.env, extraNames: readonly string[] = []): string[] {
-  const names = new Set(extraNames);
-  for (const name of Object.keys(env)) if (/(_API_KEY|_TOKEN|_SECRET|_PASSWORD)$/.test(name)) names.add(name);
-  return [...names].map((n) => env[n]).filter((v): v is string => typeof v === 'string' && v.length >= 8);
-}
-
-export function scrub(text: string, secrets: readonly string[]): string {
-  let out = text;
-  for (const secret of secrets) if (out.includes(secret)) out = out.split(secret).join('[REDACTED]');
-  return out;
-}
 
 export interface LoggerOptions {
   level?: string;
@@ -46,11 +19,13 @@ export interface LoggerOptions {
   stdoutFormat?: 'pretty' | 'json';
   /** Colour the readable lines (default: stdout is a terminal and NO_COLOR is unset). */
   colour?: boolean;
+  /** Env var names whose values are secrets whatever their name (registered with the redaction policy). */
   secretEnvNames?: readonly string[];
 }
 
 export function createLogger(options: LoggerOptions = {}): Logger {
-  const secrets = secretValues(process.env, options.secretEnvNames);
+  if (options.secretEnvNames) registerSecretEnvNames(options.secretEnvNames);
+  const secrets = secretValues(process.env);
   const streams: pino.StreamEntry[] = [];
   if (options.file) {
     mkdirSync(path.dirname(options.file), { recursive: true });
@@ -63,10 +38,10 @@ export function createLogger(options: LoggerOptions = {}): Logger {
   return pino(
     {
       level: options.level ?? process.env.PAS_LOG_LEVEL ?? 'info',
-      redact: { paths: REDACT_PATHS, censor: '[REDACTED]' },
+      redact: { paths: [...REDACT_PATHS], censor: REDACTED },
       hooks: {
         // Scrub secret values wherever they appear in the serialized line.
-        streamWrite: (line: string) => (secrets.length > 0 ? scrub(line, secrets) : line),
+        streamWrite: (line: string) => (secrets.length > 0 ? scrubText(line, secrets) : line),
       },
     },
     pino.multistream(streams),

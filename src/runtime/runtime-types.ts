@@ -13,9 +13,12 @@ import type { ExecuteTaskInput, ProgrammerContext } from '../../machines/program
 import type { PasConfig } from '../config/load-config.ts';
 import type { LlmChoiceUpdate, SettingsWriteResult } from '../config/settings-writer.ts';
 import type { Journal, JobRecord } from '../journal/journal.ts';
+import type { LlmGateway } from '../llm/gateway/llm-gateway.ts';
+import type { AgentUsage, BudgetView, MoneyPolicy } from '../llm/money-policy.ts';
 import type { BreakerRegistry, Clock } from './breaker-registry.ts';
 import type { FactListener } from './fact-bus.ts';
 import type { InspectionBus } from './inspection-bus.ts';
+import type { ProgressBoard } from './progress-board.ts';
 import type { Topology } from './topology.ts';
 import type { TransitionRecord, TreeNode } from './transition-record.ts';
 
@@ -37,7 +40,11 @@ export interface ServiceContext {
   dataDir: string;
   /** The live primary/backup of every agent (changed from the HMI without a restart). */
   llmSettings: LlmSettings;
+  /** Prices, the daily budget and per-agent usage: the one money policy. */
+  money: MoneyPolicy;
   now: () => Date;
+  /** Where executors report what they do while a task runs (the feed's `progress` messages). */
+  progress?: ProgressBoard;
 }
 
 export type LlmSettings = Map<string, { primary: string; backup?: string }>;
@@ -66,6 +73,8 @@ export interface JobSubmission {
   repo?: string;
   /** Run after every subtask's edit (cmd_allowlist.yaml); non-zero fails the subtask. */
   verify?: string[];
+  /** This job's spending limit in USD (LLM gateway calls and in-process calls). */
+  maxJobSpendUsd?: number;
   id?: string;
 }
 
@@ -81,12 +90,7 @@ export interface DirectTask {
   verify?: string[];
 }
 
-export interface AgentUsage {
-  tasks: number;
-  input_tokens: number;
-  output_tokens: number;
-  cost_usd: number;
-}
+export type { AgentUsage } from '../llm/money-policy.ts';
 
 export interface ChatMessageRecord {
   id: number;
@@ -112,7 +116,11 @@ export interface Runtime {
   readonly journal: Journal;
   readonly breakers: BreakerRegistry;
   readonly llmSettings: LlmSettings;
+  /** Live progress of running tasks (feed `progress` messages, the newest few per task). */
+  readonly progress: ProgressBoard;
   readonly system: Actor<typeof pasSystemMachine>;
+  /** The LLM gateway's policy (credentials, budgets, limits) when the services provide one. */
+  readonly llmGateway: LlmGateway | undefined;
   tree(): TreeNode[];
   /** Journals the job, then hands it to the Architect (or to `via`: any Director or Manager). */
   submitJob(submission: JobSubmission, via?: string): JobRecord;
@@ -126,7 +134,7 @@ export interface Runtime {
   /** Writes the agent's LLM choice into its config file and applies it to the live agent. */
   updateLlmSetting(agentId: string, update: LlmChoiceUpdate): Promise<SettingsWriteResult>;
   /** Today's spend against max_daily_spend_usd. */
-  budget(): { max_daily_spend_usd: number; spent_today_usd: number; exhausted: boolean; day: string };
+  budget(): BudgetView;
   getJob(id: string): JobRecord | undefined;
   cancelJob(id: string): boolean;
   /** Resolves with the job once it is terminal. */

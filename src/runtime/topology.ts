@@ -5,7 +5,7 @@
 import type { AgentRole, Lane } from '../../machines/domain.ts';
 import type { BreakerInput } from '../../machines/circuit-breaker.machine.ts';
 import { breakerId, type PasSystemInput } from '../../machines/pas-system.machine.ts';
-import type { PasConfig } from '../config/load-config.ts';
+import { splitModelRef, type PasConfig } from '../config/load-config.ts';
 
 export interface AgentInfo {
   agentId: string;
@@ -103,7 +103,7 @@ export function buildTopology(config: PasConfig, options: { portOffset?: number 
     })),
     programmers: config.programmers.map((p) => ({ id: p.id, timeoutMs: p.timeoutMs, timeoutGraceMs: PROGRAMMER_TIMEOUT_GRACE_MS })),
     pool: {
-      programmers: config.programmers.map((p) => ({ id: p.id, capabilities: [...p.capabilities], free: p.free })),
+      programmers: config.programmers.map((p) => ({ id: p.id, capabilities: [...p.capabilities], free: p.free, provider: splitModelRef(p.primary).provider })),
       strategy: pool.load_balancing.strategy,
       preferFree: pool.load_balancing.prefer_free_models || (pool.cost_optimization.enabled && pool.cost_optimization.prefer_free_over_paid),
       maxQueuePerProgrammer: pool.load_balancing.max_queue_per_programmer,

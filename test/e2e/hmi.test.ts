@@ -75,6 +75,8 @@ describe('HMI tree', () => {
       }
     }
     await poll(() => page.locator('#exec-count').textContent()).toBe('0');
+    // The LLM gateway's adaptive concurrency limit per provider, in flight / limit.
+    await poll(() => page.locator('#llm-limits').textContent()).toContain('anthropic 0/8');
     expect(await page.locator('#manager-cards .card').count()).toBe(7);
     expect(await page.locator('#programmer-cards .card').count()).toBe(10);
     // Names users can find: every control is labelled.
@@ -121,6 +123,37 @@ describe('HMI tree', () => {
     await poll(() => page.locator(`#card-${one} .kv:has(dt:text("Tasks")) dd`).textContent()).toMatch(/^[1-9]\d* done · 0 failed$/);
     expect(errors).toEqual([]);
   }, 120_000);
+});
+
+describe('HMI agent activity', () => {
+  it("shows a coding agent's latest progress from the feed on its programmer's card", async () => {
+    const tree = await demoTree();
+    const { page, errors } = await hmi(tree.url);
+    const activity = page.locator('#card-Prog-003 .kv:has(dt:text("Agent activity")) dd');
+    expect(await activity.textContent()).toBe('—');
+    tree.runtime.progress.report({ agentId: 'Prog-003', jobId: 'job-x', taskId: 'job-x-1' }, { kind: 'file', tool: 'Write', path: 'src/a.ts', change: 'write' });
+    await poll(() => activity.textContent()).toMatch(/^\d{2}:\d{2}:\d{2} wrote src\/a\.ts \(Write\)$/);
+    tree.runtime.progress.report({ agentId: 'Prog-003', jobId: 'job-x', taskId: 'job-x-1' }, { kind: 'command', tool: 'exec_command', command: 'npm test', exitCode: 1 });
+    await poll(() => activity.textContent()).toMatch(/ran npm test → exit 1$/);
+    expect(await page.locator('#card-Prog-004 .kv:has(dt:text("Agent activity")) dd').textContent()).toBe('—');
+    expect(errors).toEqual([]);
+  }, 60_000);
+});
+
+describe('HMI jobs', () => {
+  it('runs a finished job again with the same task, files, repository, lane and verify command', async () => {
+    const tree = await demoTree({ editDelayMs: 10 });
+    const { page, errors } = await hmi(tree.url);
+    const first = tree.runtime.submitJob({ task: 'Check the greeting', files: ['README.md'], repo: tree.repo, lane: 'Docs', verify: ['git', 'status'] });
+    await tree.runtime.waitForJob(first.id, 20_000);
+    const before = new Set(tree.runtime.journal.listJobs({}).map((j) => j.id));
+
+    await page.locator(`#jobs .job[data-job-id="${first.id}"] button`, { hasText: 'Run again' }).click();
+    await poll(() => tree.runtime.journal.listJobs({}).filter((j) => !before.has(j.id)).length).toBe(1);
+    const again = tree.runtime.journal.listJobs({}).find((j) => !before.has(j.id))!;
+    expect(again.spec).toMatchObject({ task: 'Check the greeting', files: ['README.md'], repo: tree.repo, lane: 'Docs', verify: ['git', 'status'] });
+    expect(errors).toEqual([]);
+  });
 });
 
 describe('HMI feed connection', () => {
@@ -177,11 +210,7 @@ describe('HMI LLM settings', () => {
 
   it('saves a Programmer and a Manager choice into the YAML with its comments, applies it live, and keeps it across a reload and a restart', async () => {
     const first = await startDemoTree({ configDir: cfg.dir });
-    let second: DemoTree | undefined;
-    cleanups.push(async () => {
-      await second?.close();
-      await first.close().catch(() => undefined);
-    });
+    cleanups.push(() => first.close().catch(() => undefined));
     const poolBefore = cfg.read('programmer_pool.yaml');
     const pasBefore = cfg.read('pas.yaml');
     const { page, errors } = await hmi(first.url);
@@ -226,7 +255,8 @@ describe('HMI LLM settings', () => {
     const portOffset = first.portOffset;
     await first.close();
     await page.locator('#conn[data-conn="disconnected"]').waitFor();
-    second = await startDemoTree({ configDir: cfg.dir, portOffset });
+    const second = await startDemoTree({ configDir: cfg.dir, portOffset });
+    cleanups.push(() => second.close());
     await page.locator('#conn[data-conn="live"]').waitFor({ timeout: 15_000 });
     // It fetched everything again from the new runtime.
     await poll(() => page.locator('#run-id').textContent()).toBe(`run ${second.runtime.runId}`);

@@ -48,6 +48,48 @@ describe('malformed configuration', () => {
   });
 });
 
+describe('executors', () => {
+  it('makes pas validate exit 2 on an unknown executor, naming the file and the key', async () => {
+    const cfg = tempConfig('pas-badexec-');
+    try {
+      cfg.edit('programmer_pool.yaml', (doc) => doc.setIn(['programmers', 0, 'executor'], 'cursor-agent'));
+      const { code, output } = await validate(cfg.dir);
+      expect(code, output).toBe(2);
+      expect(output).toContain('programmer_pool.yaml');
+      expect(output).toContain('programmers[0].executor');
+    } finally {
+      cfg.cleanup();
+    }
+  });
+
+  it('accepts every agent-CLI executor with its section', async () => {
+    const cfg = tempConfig('pas-agentexec-');
+    try {
+      cfg.edit('programmer_pool.yaml', (doc) => {
+        ['claude-code', 'codex', 'gemini-cli', 'opencode'].forEach((name, i) => doc.setIn(['programmers', i, 'executor'], name));
+        doc.set('codex', doc.createNode({ binary: 'codex', timeout_s: 900, stall_timeout_s: 120, sandbox_mode: 'workspace-write' }));
+      });
+      const { code, output } = await validate(cfg.dir);
+      expect(code, output).toBe(0);
+    } finally {
+      cfg.cleanup();
+    }
+  });
+
+  it('makes pas validate exit 2 on an unknown key in an agent-CLI section', async () => {
+    const cfg = tempConfig('pas-badsection-');
+    try {
+      cfg.edit('programmer_pool.yaml', (doc) => doc.set('claude_code', doc.createNode({ binary: 'claude', timeout: 5 })));
+      const { code, output } = await validate(cfg.dir);
+      expect(code, output).toBe(2);
+      expect(output).toContain('programmer_pool.yaml');
+      expect(output).toContain('claude_code');
+    } finally {
+      cfg.cleanup();
+    }
+  });
+});
+
 describe('invalid LLM settings changes over HTTP', () => {
   let cfg: TempConfig;
   let tree: TestTree;

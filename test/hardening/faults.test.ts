@@ -23,6 +23,7 @@ import {
   type FaultyServices,
 } from './hardening-support.ts';
 import type { CassetteEntry } from '../../src/llm/providers/scripted-adapter.ts';
+import type { JsonAnswer } from '../support/json-answer.ts';
 
 const NAMES = ['a', 'b', 'c'] as const;
 const FREE = 'ollama/qwen2.5-coder:7b-instruct';
@@ -216,13 +217,13 @@ describe('fault injection on a running tree', () => {
     const manager = (await getJson(`${t.url}/api/agents/${job.managerId}`)).body;
     expect(manager.escalations).toBe(1);
     const pool = (await getJson(`${t.url}/api/pool`)).body;
-    expect(pool.programmers.find((p: any) => p.id === victim).status).toBe('quarantined');
+    expect(pool.programmers.find((p: JsonAnswer) => p.id === victim).status).toBe('quarantined');
     expect(pool.stats.escalated).toBe(1);
     await invariants([id]);
 
     // A reset over HTTP brings the quarantined programmer back into service.
     expect((await postJson(`${t.url}/api/agents/${victim}/reset`, {})).status).toBe(202);
-    await until(async () => (await getJson(`${t.url}/api/pool`)).body.programmers.find((p: any) => p.id === victim).status === 'idle');
+    await until(async () => (await getJson(`${t.url}/api/pool`)).body.programmers.find((p: JsonAnswer) => p.id === victim).status === 'idle');
   });
 
   it('hands the jobs of a Manager failing mid-job back to the Director, which finishes them on another Manager', async () => {

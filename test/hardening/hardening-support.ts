@@ -14,6 +14,7 @@ import { createScriptedAdapter, type CassetteEntry, type ScriptedAdapter } from 
 import type { RuntimeServices, ServiceContext } from '../../src/runtime/create-runtime.ts';
 import { createDefaultServices } from '../../src/runtime/default-services.ts';
 import { gitOut } from '../support/git-fixtures.ts';
+import type { JsonAnswer } from '../support/json-answer.ts';
 
 export interface ReceiptLine {
   run_id: string;
@@ -178,10 +179,10 @@ export function okEdits(task: string, names: readonly string[], delayMs = 0): Ca
   return names.map((n) => ({ match: editOf(task, n), reply: counterEdit(n), usage: { input: 20, output: 5 }, ...(delayMs ? { delay_ms: delayMs } : {}) }));
 }
 
-export async function postJson<T = any>(url: string, body: unknown, headers: Record<string, string> = {}): Promise<{ status: number; body: T }> {
+export async function postJson<T = JsonAnswer>(url: string, body: unknown, headers: Record<string, string> = {}): Promise<{ status: number; body: T }> {
   const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) });
   const text = await res.text();
-  let parsed: any = text;
+  let parsed: JsonAnswer = text;
   try {
     parsed = JSON.parse(text);
   } catch {
@@ -190,7 +191,7 @@ export async function postJson<T = any>(url: string, body: unknown, headers: Rec
   return { status: res.status, body: parsed as T };
 }
 
-export async function getJson<T = any>(url: string): Promise<{ status: number; body: T }> {
+export async function getJson<T = JsonAnswer>(url: string): Promise<{ status: number; body: T }> {
   const res = await fetch(url);
   return { status: res.status, body: (await res.json()) as T };
 }

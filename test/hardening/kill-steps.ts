@@ -13,7 +13,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { execa } from 'execa';
 import { stringify } from 'yaml';
-import { TERMINAL_JOB_STATUSES } from '../../machines/domain.ts';
+import { isTerminalJobStatus } from '../../machines/statuses.ts';
 import { openJournal, type Journal } from '../../src/journal/journal.ts';
 import type { CassetteEntry } from '../../src/llm/providers/scripted-adapter.ts';
 import { kill9 } from '../support/pas-process.ts';
@@ -117,7 +117,7 @@ function cassette(): CassetteEntry[] {
 export function stepReached(journal: Journal, jobId: string): Step | 'none' {
   const job = journal.getJob(jobId);
   if (!job) return 'none';
-  if (TERMINAL_JOB_STATUSES.includes(job.status)) return 'job-finished';
+  if (isTerminalJobStatus(job.status)) return 'job-finished';
   const tasks = journal.tasksForJob(jobId);
   const finished = (s: string) => ['completed', 'failed', 'cancelled', 'interrupted'].includes(s);
   const rerun = tasks.find((t) => t.id.endsWith('-r1'));

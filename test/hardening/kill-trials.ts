@@ -11,7 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { execa } from 'execa';
 import { stringify } from 'yaml';
-import { TERMINAL_JOB_STATUSES } from '../../machines/domain.ts';
+import { isTerminalJobStatus } from '../../machines/statuses.ts';
 import { openJournal } from '../../src/journal/journal.ts';
 import type { CassetteEntry } from '../../src/llm/providers/scripted-adapter.ts';
 import { kill9 } from '../support/pas-process.ts';
@@ -112,7 +112,7 @@ export async function runKillTrials(options: KillTrialOptions): Promise<KillTria
       const body = (await res.json()) as { total: number; jobs: Array<{ job_id: string; status: string }> };
       statuses.clear();
       for (const j of body.jobs) statuses.set(j.job_id, j.status);
-      const open = accepted.filter((id) => !TERMINAL_JOB_STATUSES.includes(statuses.get(id) as never));
+      const open = accepted.filter((id) => !isTerminalJobStatus(statuses.get(id) ?? ''));
       if (open.length === 0) break;
       if (Date.now() > deadline) {
         violations.push(`still not terminal after the final boot: ${open.map((id) => `${id}=${statuses.get(id) ?? 'missing'}`).join(', ')}`);
@@ -136,7 +136,7 @@ export async function runKillTrials(options: KillTrialOptions): Promise<KillTria
           continue;
         }
         jobs[job.status] = (jobs[job.status] ?? 0) + 1;
-        if (!TERMINAL_JOB_STATUSES.includes(job.status)) violations.push(`job ${id} ended ${job.status}`);
+        if (!isTerminalJobStatus(job.status)) violations.push(`job ${id} ended ${job.status}`);
         if (job.status !== 'completed' && !/^PAS_ERR_/.test(reasonOf(job) ?? '')) violations.push(`job ${id} is ${job.status} without a coded reason`);
         for (const task of journal.tasksForJob(id)) {
           taskCount++;

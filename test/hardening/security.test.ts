@@ -131,17 +131,18 @@ describe('security of a running tree', () => {
     return found;
   }
 
+  // File names carry no whitespace (refused at the door, test/integration/gateway/intake-checks.test.ts); ${IFS} does a space's work in a shell.
   it('runs nothing from shell metacharacters in task text, file names and model output through the native executor', async () => {
     const marker = path.join(os.tmpdir(), `pwned-${randomBytes(6).toString('hex')}`);
     const inject = INJECT(marker).join(' ');
     const task = `Bump a ${inject}`;
-    repo = await createTempRepo({ ...counterFiles(['a']), [`src/odd $(touch pwned-${path.basename(marker)}) ;.js`]: 'x\n' });
+    repo = await createTempRepo({ ...counterFiles(['a']), [`src/odd;$(touch\${IFS}pwned-${path.basename(marker)});.js`]: 'x\n' });
     // The model answers with the metacharacters in its prose and in the code it writes.
     const reply = `Doing it ${inject}\n\nsrc/a.js\n<<<<<<< SEARCH\nexport const a = 1;\n=======\nexport const a = 2; // ${inject}\n>>>>>>> REPLACE\n`;
     const faulty = faultyServices({ entries: [{ match: { purpose: 'edit' }, reply }] });
     cfg = programmerConfig({ programmers: [{ id: 'Prog-001', primary: 'ollama/qwen2.5-coder:7b-instruct' }, { id: 'Prog-002', primary: 'ollama/qwen2.5-coder:7b-instruct' }] });
     tree = await startTestTree({ configDir: cfg.dir, services: faulty.services, gatewayOptions: { token: '' } });
-    const res = await postJson(`${tree.url}/api/jobs`, { task, lane: 'Code', files: ['src/a.js', `src/odd $(touch pwned-${path.basename(marker)}) ;.js`, `\`touch ${marker}\`.js`], repo: repo.repo });
+    const res = await postJson(`${tree.url}/api/jobs`, { task, lane: 'Code', files: ['src/a.js', `src/odd;$(touch\${IFS}pwned-${path.basename(marker)});.js`, `\`touch\${IFS}${marker}\`.js`], repo: repo.repo });
     expect(res.status).toBe(202);
     const job = await tree.runtime.waitForJob(res.body.job_id, 30_000);
     expect(['completed', 'partial', 'failed']).toContain(job.status);
@@ -158,7 +159,7 @@ describe('security of a running tree', () => {
     const prog = agentUrl(tree, 'Prog-001');
     let n = 0;
     for (const piece of INJECT(marker)) {
-      const { task } = await runTask(prog, { task_id: `inj-${++n}`, message: `append line export const x${n} = 1; ${piece}`, files: ['src/greet.ts', `src/${piece.replace(/\//g, '_')}.ts`], repo: repo.repo }, '/aider/edit');
+      const { task } = await runTask(prog, { task_id: `inj-${++n}`, message: `append line export const x${n} = 1; ${piece}`, files: ['src/greet.ts', `src/${piece.replace(/\//g, '_').replace(/\s/g, '${IFS}')}.ts`], repo: repo.repo }, '/aider/edit');
       expect(['completed', 'failed']).toContain(task.status);
     }
     expect(markersLeft(marker, [repo.root, tree.dataDir, process.cwd()])).toEqual([]);

@@ -201,7 +201,7 @@ async function walk(path: (typeof shortest)[number]['path']) {
       },
       failed: async ({ event }) => {
         const run = runningOn(programmerOf(event));
-        run.resolve({ taskId: run.input.task.id, jobId: 'J1', programmerId: run.input.programmerId, status: 'failed', error: { code: 'PAS_ERR_LLM_UNAVAILABLE', retryable: true, message: 'down' } });
+        run.resolve({ taskId: run.input.task.id, jobId: 'J1', programmerId: run.input.programmerId, status: 'failed', error: { code: 'PAS_ERR_LLM_SERVER', retryable: true, message: 'down' } });
         await settle();
       },
       fault: ({ event }) => harness.send(IDS[programmerOf(event)], { type: 'programmer.fault' }),

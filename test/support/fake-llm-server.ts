@@ -18,6 +18,7 @@ import {
   type FakeKind,
   type FixtureUsage,
 } from './provider-fixtures.ts';
+import { responsesBody, responsesStreamFrames } from './responses-fixtures.ts';
 
 export type FakeBehaviour =
   /** The provider's normal answer (JSON, or its stream when the request asks for one). */
@@ -46,6 +47,8 @@ export interface RecordedRequest {
   path: string;
   headers: Record<string, string | string[] | undefined>;
   body: unknown;
+  /** The body exactly as it arrived. */
+  raw: string;
 }
 
 export interface FakeProviderOptions {
@@ -71,7 +74,7 @@ export interface FakeProvider {
 }
 
 const ROUTES: Record<FakeKind, RegExp> = {
-  openai: /^\/v1\/chat\/completions$/,
+  openai: /^\/v1\/(chat\/completions|responses)$/,
   anthropic: /^\/v1\/messages$/,
   google: /^\/v1beta\/models\/([^/:]+):(generateContent|streamGenerateContent)(\?.*)?$/,
   ollama: /^\/api\/chat$/,
@@ -123,8 +126,10 @@ export async function startFakeProvider(options: FakeProviderOptions): Promise<F
       // keep the raw text
     }
     const path = req.url ?? '/';
-    requests.push({ method: req.method ?? 'GET', path, headers: req.headers, body });
-    const route = ROUTES[kind].exec(path);
+    requests.push({ method: req.method ?? 'GET', path, headers: req.headers, body, raw });
+    const route = ROUTES[kind].exec(kind === 'google' ? path : path.split('?')[0]!);
+    // OpenAI's Responses API (Codex) next to Chat Completions.
+    const responses = kind === 'openai' && route?.[1] === 'responses';
     if (req.method !== 'POST' || !route) {
       const nf = errorFixture(kind, 'not_found');
       return sendJson(res, nf.status, nf.body);
@@ -160,10 +165,10 @@ export async function startFakeProvider(options: FakeProviderOptions): Promise<F
         res.destroy();
         return;
       }
-      return sendJson(res, 200, okBody(kind, model, reply, usage));
+      return sendJson(res, 200, responses ? responsesBody(model, reply, usage) : okBody(kind, model, reply, usage));
     }
 
-    const frames = streamFrames(kind, model, reply, usage);
+    const frames = responses ? responsesStreamFrames(model, reply, usage) : streamFrames(kind, model, reply, usage);
     res.writeHead(200, {
       'content-type': streamContentType(kind),
       'cache-control': 'no-cache',

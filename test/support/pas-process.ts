@@ -22,15 +22,18 @@ export interface PasUpOptions {
   /** Extra `pas up` arguments (default: --offline --quiet). */
   args?: string[];
   env?: NodeJS.ProcessEnv;
+  /** A program that runs node for it, e.g. `['prlimit', '--nofile=1024:1024']`. */
+  wrap?: string[];
   /** Called with every child started, so a test can kill leftovers in afterEach. */
   track?: (child: ChildProcess) => void;
 }
 
 export async function startPasUp(options: PasUpOptions): Promise<PasProcess> {
   let output = '';
+  const [command, ...prefix] = [...(options.wrap ?? []), process.execPath];
   const child = spawn(
-    process.execPath,
-    ['bin/pas.mjs', 'up', ...(options.args ?? ['--offline', '--quiet']), '--port-offset', String(options.portOffset), '--data-dir', options.dataDir],
+    command!,
+    [...prefix, 'bin/pas.mjs', 'up', ...(options.args ?? ['--offline', '--quiet']), '--port-offset', String(options.portOffset), '--data-dir', options.dataDir],
     { cwd: ROOT, env: { ...process.env, PAS_CONFIG_DIR: options.configDir, PAS_API_TOKEN: '', ...options.env }, stdio: ['ignore', 'pipe', 'pipe'] },
   );
   options.track?.(child);

@@ -4,7 +4,7 @@
  * animation frame, so a burst of transitions costs one layout.
  */
 import { connectFeed } from './feed.js';
-import { BREAKER_WORDS, breakerAsAgentState, fmtClock, fmtDuration, fmtInt, fmtUsd, h, setData, setText, shortModel, titleCase } from './dom.js';
+import { BREAKER_WORDS, breakerAsAgentState, fmtClock, fmtDuration, fmtInt, fmtUsd, h, setData, setText, shortModel } from './dom.js';
 import { loadDoctor, unusableModel } from './doctor.js';
 import { mountJobForm } from './job-form.js';
 import { poolNode } from './pool-node.js';
@@ -173,8 +173,34 @@ const feed = connectFeed({
     if (record.role !== 'breaker' || record.to === 'open') requestRefresh();
     schedule();
   },
+  onProgress(progress) {
+    model.seq = Math.max(model.seq, progress.seq);
+    const node = model.nodes.get(progress.agentId);
+    if (!node || node.role !== 'programmer') return;
+    node.activity = { line: progressLine(progress), ts: progress.ts, taskId: progress.taskId };
+    if (view.cards.has(progress.agentId)) {
+      dirty.cards = true;
+      schedule();
+    }
+  },
   onStatus: paintConnection,
 });
+
+/** One line for a feed `progress` message (what a coding agent just did). */
+function progressLine(p) {
+  switch (p.kind) {
+    case 'file':
+      return `${p.change === 'delete' ? 'deleted' : 'wrote'} ${p.path ?? 'a file'}${p.tool ? ` (${p.tool})` : ''}`;
+    case 'command':
+      return `ran ${p.command ?? 'a command'}${typeof p.exitCode === 'number' ? ` → exit ${p.exitCode}` : ''}`;
+    case 'retry':
+      return `retrying${p.status ? ` after HTTP ${p.status}` : ''}${p.attempt ? ` (attempt ${p.attempt})` : ''}`;
+    case 'tool':
+      return `used ${p.tool ?? 'a tool'}`;
+    default:
+      return `says: ${(p.text ?? '').replace(/\s+/g, ' ').slice(0, 120)}`;
+  }
+}
 
 function paintConnection(status) {
   const box = $('conn');
@@ -357,6 +383,10 @@ function paintHeader() {
   const running = model.jobs.filter((j) => j.status === 'running' || j.status === 'accepted').length;
   setText($('jobs-running'), running);
   setText($('jobs-total'), `of ${model.jobsTotal} in the journal`);
+
+  const limits = model.pool?.llm_providers ?? [];
+  setText($('llm-limits'), limits.length === 0 ? '—' : limits.map((p) => `${p.provider} ${p.in_flight}/${p.limit}${p.saturated ? ' saturated' : ''}`).join(' · '));
+  setData($('stat-llm'), 'saturated', limits.some((p) => p.saturated));
 
   const budget = model.pool?.budget;
   if (budget) {
@@ -549,6 +579,7 @@ function createCard(node) {
       field('Tokens today', c.tokens),
       field('Cost today', c.cost),
       field(node.role === 'manager' ? 'Finished' : 'Tasks', c.extra),
+      ...(node.role === 'programmer' ? [field('Agent activity', (c.activity = h('span', { class: 'agent-activity', 'aria-live': 'polite' })))] : []),
     ),
     c.form,
   );
@@ -641,7 +672,7 @@ function paintCard(id) {
 
   const lane = node.lane ? `${node.lane} lane` : '';
   const caps = health?.capabilities?.length ? health.capabilities.join(', ') : '';
-  setText(c.meta, [node.role === 'manager' ? `reports to ${node.parent}` : `under ${node.parent}`, lane, `port ${node.port}`, caps].filter(Boolean).join(' · '));
+  setText(c.meta, [node.role === 'manager' ? `reports to ${node.parent}` : `under ${node.parent}`, lane, `port ${node.port}`, caps, health?.executor && health.executor !== 'native' ? `runs ${health.executor}` : ''].filter(Boolean).join(' · '));
 
   if (node.role === 'programmer') {
     const task = node.state === 'EXECUTING' && node.jobId ? { job_id: node.jobId, task_id: node.taskId } : health?.task;
@@ -649,6 +680,8 @@ function paintCard(id) {
     const poolEntry = model.pool?.programmers?.find((p) => p.id === id);
     setText(c.queue, fmtInt(poolEntry?.queue_depth ?? 0));
     setText(c.extra, health ? `${fmtInt(health.stats?.completed)} done · ${fmtInt(health.stats?.failed)} failed` : '—');
+    const act = node.activity;
+    if (c.activity) setText(c.activity, act ? `${act.ts.slice(11, 19)} ${act.line}` : '—');
   } else {
     const active = health?.active_jobs ?? [];
     setText(c.work, active.length > 0 ? active.join(', ') : 'none running');
@@ -787,7 +820,13 @@ async function cancelJob(job, button) {
 
 async function rerunJob(job, button) {
   button.disabled = true;
-  const body = { task: job.task, ...(job.files?.length ? { files: job.files } : {}), ...(job.repo ? { repo: job.repo } : {}), ...(job.lane ? { lane: job.lane } : {}) };
+  const body = {
+    task: job.task,
+    ...(job.files?.length ? { files: job.files } : {}),
+    ...(job.repo ? { repo: job.repo } : {}),
+    ...(job.lane ? { lane: job.lane } : {}),
+    ...(job.verify?.length ? { verify: job.verify } : {}),
+  };
   const result = await api('/api/jobs', { method: 'POST', body: JSON.stringify(body) });
   if (!result.ok) {
     button.disabled = false;

@@ -70,7 +70,3 @@ export function breakerAsAgentState(state) {
 }
 
 export const BREAKER_WORDS = { closed: 'closed', open: 'open (failing)', halfOpen: 'half-open (probe in flight)' };
-
-export function titleCase(s) {
-  return s ? s.charAt(0).toUpperCase() + s.slice(1) : s;
-}

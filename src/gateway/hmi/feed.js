@@ -65,6 +65,10 @@ export function connectFeed(handlers) {
         const replayed = msg.seq <= helloSeq;
         handlers.onRecord(msg, { replayed });
         if (lastSeq === null || msg.seq > lastSeq) lastSeq = msg.seq;
+      } else if (msg.type === 'progress') {
+        const replayed = msg.seq <= helloSeq;
+        handlers.onProgress?.(msg, { replayed });
+        if (lastSeq === null || msg.seq > lastSeq) lastSeq = msg.seq;
       } else if (msg.type === 'pong') {
         clearTimeout(pongTimer);
       }

@@ -15,11 +15,11 @@
 import { readFileSync } from 'node:fs';
 import { parse } from 'yaml';
 import { z } from 'zod';
-import { ERRORS, PasError, type ErrorCode } from '../../errors.ts';
+import { isErrorCode, PasError, type ErrorCode } from '../../errors.ts';
 import { abortableSleep } from '../sleep.ts';
 import type { ChatRequest, ChatResponse, ProviderAdapter } from '../types.ts';
 
-const errorCode = z.string().refine((c): c is ErrorCode => Object.hasOwn(ERRORS, c), { message: 'not a PAS_ERR_* code of src/errors.ts' });
+const errorCode = z.string().refine((c): c is ErrorCode => isErrorCode(c), { message: 'not a PAS_ERR_* code of machines/error-codes.ts' });
 
 export const cassetteEntrySchema = z
   .strictObject({

@@ -10,10 +10,11 @@ import type { TaskResult } from '../../../machines/domain.ts';
 import type { ExecuteTaskInput } from '../../../machines/programmer.machine.ts';
 import type { PasConfig, ResolvedProgrammer } from '../../config/load-config.ts';
 import { PasError } from '../../errors.ts';
-import { runProgrammerTask, type Executor } from '../../executors/index.ts';
+import { runProgrammerTask, type Executor, type ExecutorKindName } from '../../executors/index.ts';
 import type { Journal } from '../../journal/journal.ts';
 import type { LlmClient, Receipt } from '../../llm/types.ts';
 import type { ReceiptWriter } from '../../llm/index.ts';
+import type { ProgressBoard } from '../progress-board.ts';
 import type { LlmSettings } from '../runtime-types.ts';
 import type { OrphanSweep } from './orphan-sweep.ts';
 import type { Repositories } from './repositories.ts';
@@ -23,19 +24,22 @@ export interface ExecuteTaskDeps {
   journal: Journal;
   llm: LlmClient;
   llmSettings: LlmSettings;
-  executors: Record<'native' | 'aider', Executor>;
+  /** The executor of a kind (native, aider, an agent CLI); throws for one this build lacks. */
+  executorFor: (kind: ExecutorKindName) => Executor;
   receipts: ReceiptWriter;
   runId: string;
   workspacesDir: string;
   repositories: Repositories;
   sweep: OrphanSweep;
   logger: Logger;
+  /** Where the executor's progress goes (the runtime's ProgressBoard). */
+  progress?: ProgressBoard;
 }
 
 export type ExecuteTask = (input: ExecuteTaskInput, signal: AbortSignal) => Promise<TaskResult>;
 
 export function createExecuteTask(deps: ExecuteTaskDeps): ExecuteTask {
-  const { config, journal, llm, llmSettings, executors, receipts, runId, workspacesDir, repositories, sweep, logger } = deps;
+  const { config, journal, llm, llmSettings, executorFor, receipts, runId, workspacesDir, repositories, sweep, logger, progress } = deps;
   /** The run of each task id still winding down. */
   const runs = new Map<string, Promise<unknown>>();
 
@@ -71,7 +75,7 @@ export function createExecuteTask(deps: ExecuteTaskDeps): ExecuteTask {
       programmer,
       repo,
       workspacesDir,
-      executor: executors[task.executor ?? programmer.executor],
+      executor: executorFor(task.executor ?? programmer.executor),
       llm,
       receipts: sink,
       runId,
@@ -79,6 +83,7 @@ export function createExecuteTask(deps: ExecuteTaskDeps): ExecuteTask {
       fsAllowlist: config.fsAllowlist,
       cmdAllowlist: config.cmdAllowlist,
       log: logger.child({ agentId: programmerId, role: 'programmer', taskId: task.id }),
+      ...(progress ? { onProgress: (p) => progress.report({ agentId: programmerId, jobId: task.jobId, taskId: task.id }, p) } : {}),
     });
   };
 

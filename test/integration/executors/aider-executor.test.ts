@@ -6,6 +6,8 @@ import type { TaskSpec } from '../../../machines/domain.ts';
 import type { ResolvedProgrammer } from '../../../src/config/load-config.ts';
 import type { FsAllowlist, ModelsConfigFile } from '../../../src/config/schemas.ts';
 import { createAiderExecutor, type AiderExecutorOptions } from '../../../src/executors/aider-executor.ts';
+import { checkoutPath } from '../../../src/executors/checkouts.ts';
+import { callCost } from '../../../src/llm/prices.ts';
 import { runProgrammerTask } from '../../../src/executors/run-task.ts';
 import type { LlmClient, Receipt } from '../../../src/llm/types.ts';
 import { createTempRepo, FAKE_AIDER_DIR, gitOut, isRunning, waitFor, type TempRepo } from '../../support/git-fixtures.ts';
@@ -15,7 +17,7 @@ const fsAllowlist: FsAllowlist = { read: ['**/*'], write: ['src/**', '*.md'], de
 const models: ModelsConfigFile = {
   providers: {
     ollama: { base_url: 'http://127.0.0.1:11434', base_url_env: 'OLLAMA_HOST', timeout_s: 300, models: { 'qwen2.5-coder:7b-instruct': { input_per_mtok: 0, output_per_mtok: 0 }, 'qwen2.5-coder:14b-instruct': { input_per_mtok: 0, output_per_mtok: 0 } } },
-    openai: { base_url: 'https://api.openai.com/v1', base_url_env: 'OPENAI_BASE_URL', api_key_env: 'OPENAI_API_KEY', timeout_s: 120, models: { 'gpt-4o': { input_per_mtok: 2.5, output_per_mtok: 10 } } },
+    openai: { base_url: 'https://api.openai.com/v1', base_url_env: 'OPENAI_BASE_URL', api_key_env: 'OPENAI_API_KEY', timeout_s: 120, models: { 'gpt-4o': { input_per_mtok: 2.5, output_per_mtok: 10, cache_read_per_mtok: 1.25 } } },
     anthropic: { base_url: 'https://api.anthropic.com', base_url_env: 'ANTHROPIC_BASE_URL', api_key_env: 'ANTHROPIC_API_KEY', timeout_s: 120, models: { 'claude-sonnet-4': { input_per_mtok: 3, output_per_mtok: 15 } } },
   },
 };
@@ -79,7 +81,7 @@ async function readPids(file: string): Promise<number[]> {
 }
 
 describe('aider executor', () => {
-  it('edits files through the aider CLI, commits them and reads tokens and cost from its output', async () => {
+  it('edits files through the aider CLI, commits them, reads the tokens from its output and prices them by models.yaml', async () => {
     const f = (fixture = await createTempRepo({ 'src/a.ts': 'export const a = 1;\n', 'src/b.ts': 'export const b = 1;\n' }));
     const { result, receipts } = await runAider(f, ['src/a.ts', 'src/b.ts'], 'append line // reviewed');
 
@@ -89,17 +91,19 @@ describe('aider executor', () => {
       model: 'claude-sonnet-4',
       usedBackup: false,
       tokens: { input: 2500, output: 1100 },
-      costUsd: 0.01,
+      // Aider printed "$0.01" (its own prices, rounded); PAS prices the tokens: 2500·3 + 1100·15 µ$.
+      costUsd: 0.024,
       kpi: { files_changed: 2, lines_added: 2, lines_removed: 0 },
       branch: 'pas/job1/t1',
     });
     expect(result.summary).toContain('src/a.ts, src/b.ts');
     expect(await gitOut(f.repo, 'show', 'pas/job1/t1:src/b.ts')).toBe('export const b = 1;\n// reviewed');
-    expect(receipts[0]).toMatchObject({ status: 'completed', provider: 'anthropic', tokens: { input: 2500, output: 1100 }, cost_usd: 0.01 });
+    expect(receipts[0]).toMatchObject({ status: 'completed', provider: 'anthropic', tokens: { input: 2500, output: 1100 }, cost_usd: 0.024 });
 
     const [call] = await aiderLog(f);
+    // aider runs in the programmer's reused checkout, reset to the task's base.
     expect(call).toMatchObject({
-      cwd: path.join(f.workspacesDir, 'job1', 't1'),
+      cwd: await checkoutPath(f.repo, f.workspacesDir, result.programmerId),
       model: 'anthropic/claude-sonnet-4',
       editFormat: 'diff',
       files: ['src/a.ts', 'src/b.ts'],
@@ -125,6 +129,19 @@ describe('aider executor', () => {
     });
     expect(result).toMatchObject({ status: 'completed', tokens: { input: 1_000_000, output: 100_000 } });
     expect(result.costUsd).toBeCloseTo(3.5);
+  });
+
+  it('prices cached tokens aider reports by the same rule as every LLM call', async () => {
+    const f = (fixture = await createTempRepo({ 'src/a.ts': 'a\n' }));
+    const { result } = await runAider(f, ['src/a.ts'], 'append line b', {
+      prog: programmer('openai/gpt-4o'),
+      fake: { FAKE_AIDER_USAGE: 'Tokens: 1M sent, 500k cached, 100k received.' },
+    });
+    const tokens = { input: 1_000_000, output: 100_000, cache_read: 500_000 };
+    expect(result).toMatchObject({ status: 'completed', tokens });
+    // OpenAI's prompt count includes the cached part: 500k at 2.5 + 500k at 1.25 + 100k at 10.
+    expect(result.costUsd).toBe(callCost('openai', models.providers.openai!.models['gpt-4o']!, tokens));
+    expect(result.costUsd).toBe(2.875);
   });
 
   it('fails with PAS_ERR_AIDER_NO_EDITS and the output tail when the API call fails, although aider exits 0', async () => {

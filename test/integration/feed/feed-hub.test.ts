@@ -111,6 +111,38 @@ describe('FeedHub on a real socket', () => {
     return { socket, received: () => text, closed };
   }
 
+  it('sends progress messages in the same seq series as transitions, keeps only their known fields and replays them with since=', async () => {
+    const { hub, port } = await start();
+    hub.publish(transition(1, { jobId: 'job-1', taskId: 't-1' }));
+    const progress = hub.publishProgress({
+      ts: '2025-01-01T00:00:02.000Z',
+      agentId: 'Prog-001',
+      role: 'programmer',
+      jobId: 'job-1',
+      taskId: 't-1',
+      kind: 'file',
+      tool: 'Write',
+      path: 'src/a.ts',
+      change: 'write',
+      ...({ secret: 'must not leave', seq: 99 } as object),
+    });
+    hub.publishProgress({ ts: '2025-01-01T00:00:03.000Z', agentId: 'Prog-001', role: 'programmer', jobId: 'job-1', taskId: 't-1', kind: 'command', command: 'npm test', exitCode: 1 });
+    hub.publish(transition(4, { from: 'EXECUTING', to: 'IDLE', event: 'task.completed', jobId: 'job-1', taskId: 't-1' }));
+    expect(progress).toEqual({ v: 1, type: 'progress', seq: 2, ts: '2025-01-01T00:00:02.000Z', agentId: 'Prog-001', role: 'programmer', jobId: 'job-1', taskId: 't-1', kind: 'file', tool: 'Write', path: 'src/a.ts', change: 'write' });
+
+    const replay = await client(port, '?since=1');
+    await until(() => replay.messages.length >= 4, 5000, 'replay');
+    expect(replay.messages.slice(1).map((m) => [m.seq, m.type])).toEqual([
+      [2, 'progress'],
+      [3, 'progress'],
+      [4, 'transition'],
+    ]);
+    expect(replay.messages[2]).toMatchObject({ type: 'progress', kind: 'command', command: 'npm test', exitCode: 1 });
+    expect(replay.raw.join('')).not.toContain('must not leave');
+    expect(() => hub.publishProgress({ ts: 'x', agentId: 'Prog-001', role: 'programmer', jobId: 'j', taskId: 't', kind: 'nonsense' as 'tool' })).toThrow(/kind/);
+    expect(hub.stats().seq).toBe(4);
+  });
+
   it('sends hello with the last seq and the tree, then every transition in seq order with no gaps', async () => {
     const { hub, port } = await start();
     hub.publish(transition(1));
@@ -154,6 +186,21 @@ describe('FeedHub on a real socket', () => {
     expect(raw).not.toContain('Bearer');
     expect(c.messages[1]).toMatchObject({ v: 1, type: 'transition', seq: 1 });
     expect(Object.keys(c.messages[1]!).sort()).toEqual(['agentId', 'event', 'from', 'role', 'seq', 'to', 'ts', 'type', 'v']);
+  });
+
+  it('scrubs secret env values (by the redaction policy) from the hello tree and from every transition', async () => {
+    const secret = 'feed-password-0123456789';
+    process.env.PAS_TEST_FEED_PASSWORD = secret;
+    try {
+      const { hub, port } = await start({ tree: () => [{ ...TREE[0]!, taskId: `job-${secret}` }] });
+      const c = await client(port);
+      hub.publish(transition(1, { jobId: `job-${secret}`, error: `failed: ${secret}` }));
+      await until(() => c.messages.length >= 2, 5000, 'transition');
+      expect(c.raw.join('\n')).not.toContain(secret);
+      expect(c.messages[1]).toMatchObject({ jobId: 'job-[REDACTED]', error: 'failed: [REDACTED]' });
+    } finally {
+      delete process.env.PAS_TEST_FEED_PASSWORD;
+    }
   });
 
   it('refuses a record without an agent id or with an unknown role and does not spend a seq on it', async () => {

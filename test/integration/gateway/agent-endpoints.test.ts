@@ -7,6 +7,7 @@ import type { TreeNode } from '../../../src/runtime/transition-record.ts';
 import { describe, expect, it } from 'vitest';
 import { inProcessServices } from '../../support/in-process-services.ts';
 import { DEFAULT_AGENTS, GATEWAY_BASE_PORT, http, until, useCleanup } from './gateway-helpers.ts';
+import type { JsonAnswer } from '../../support/json-answer.ts';
 
 const PROGRAMMER_LLMS: Record<string, { primary: string; backup: string; capabilities: string[] }> = {
   ...Object.fromEntries(
@@ -105,6 +106,23 @@ describe('agent endpoints on their own ports and under /agents/{agentId} on the 
     }
   });
 
+  it('codes a fault injected over HTTP by the role of the agent that failed, and shows it in its health and on the feed', async () => {
+    const tree = await cleanup.tree({ services: inProcessServices({ taskMs: 5 }) });
+    const failures: Record<string, string | undefined> = {};
+    tree.runtime.onTransition((r) => {
+      if (r.to === 'FAILED') failures[r.agentId] = r.error;
+    });
+    const expected = { Architect: 'PAS_ERR_ARCHITECT_FAILED', 'Dir-Code': 'PAS_ERR_DIRECTOR_FAILED', 'Mgr-Code-01': 'PAS_ERR_MANAGER_FAILED', 'Prog-001': 'PAS_ERR_PROGRAMMER_FAILED' };
+    for (const [agent, code] of Object.entries(expected)) {
+      expect((await http(`${tree.url}/api/agents/${agent}/fault`, { body: {} })).status, agent).toBe(202);
+      await until(() => failures[agent] !== undefined, 5_000);
+      expect(failures[agent], agent).toBe(code);
+      if (agent === 'Prog-001') continue; // its supervisor restarts it at once
+      const health = await http(`${tree.url}/api/agents/${agent}`);
+      expect(health.body, agent).toMatchObject({ state: 'FAILED', failure: { code } });
+    }
+  });
+
   it('a Programmer takes a task on /execute (202) and reports it under /status/{task_id}; chat messages are accepted', async () => {
     const tree = await cleanup.tree({ services: inProcessServices({ taskMs: 5 }) });
     const base = `http://127.0.0.1:${tree.gateway!.agentPorts.get('Prog-004')}`;
@@ -160,7 +178,7 @@ describe('agent endpoints on their own ports and under /agents/{agentId} on the 
     const threshold = tree.runtime.config.pool.failover.circuit_breaker.failure_threshold;
     for (let i = 0; i < threshold; i++) tree.runtime.send('breaker:openai/gpt-4o', { type: 'call.failed', at: Date.now() });
     const models = await http(`${api}/models`);
-    const byRef = new Map<string, any>(models.body.models.map((m: { ref: string }) => [m.ref, m]));
+    const byRef = new Map<string, JsonAnswer>(models.body.models.map((m: { ref: string }) => [m.ref, m]));
     expect(byRef.get('openai/gpt-4o')).toMatchObject({ provider: 'openai', model: 'gpt-4o', free: false, breaker: { id: 'breaker:openai/gpt-4o', state: 'open', failures: threshold }, used_by: ['Prog-008'] });
     expect(byRef.get('ollama/qwen2.5-coder:7b-instruct')).toMatchObject({ free: true, breaker: { state: 'closed', failures: 0 } });
     expect((await http(`${api}/agents/Prog-008`)).body.llm).toMatchObject({ current: 'openai/gpt-4o-mini', using_backup: true, circuit_open: true, failures: threshold });

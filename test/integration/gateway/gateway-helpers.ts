@@ -8,6 +8,7 @@ import { afterEach } from 'vitest';
 import { WebSocket } from 'ws';
 import type { TransitionRecord, TreeNode } from '../../../src/runtime/transition-record.ts';
 import { startTestTree, type TestTree, type TestTreeOptions } from '../../support/test-tree.ts';
+import type { JsonAnswer } from '../../support/json-answer.ts';
 
 /** The 23 default agents and their base ports (CONTRACT §1). */
 export const DEFAULT_AGENTS: ReadonlyArray<{ id: string; role: 'architect' | 'director' | 'manager' | 'programmer'; port: number }> = [
@@ -22,7 +23,7 @@ export interface HttpAnswer {
   status: number;
   headers: Headers;
   text: string;
-  body: any;
+  body: JsonAnswer;
 }
 
 export async function http(url: string, init: { method?: string; body?: unknown; raw?: string; headers?: Record<string, string> } = {}): Promise<HttpAnswer> {

@@ -5,7 +5,9 @@
 import http from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
+import { loadConfig } from '../../../src/config/load-config.ts';
 import { hostAllowed } from '../../../src/gateway/host-check.ts';
+import { SHIPPED_CONFIGS } from '../../support/test-config.ts';
 import { inProcessServices } from '../../support/in-process-services.ts';
 import { startTestTree, type TestTree } from '../../support/test-tree.ts';
 
@@ -61,11 +63,41 @@ describe('the Host guard', () => {
     expect(hello).toBe('hello');
   });
 
+  it('refuses names that merely start with 127. (127.evil.example, 127.0.0.1.nip.io) on POST /api/jobs and /ws, and serves names listed in gateway.allowed_hosts', async () => {
+    const config = loadConfig(SHIPPED_CONFIGS);
+    const withAllowed = { ...config, pas: { ...config.pas, gateway: { ...config.pas.gateway, allowed_hosts: ['pas.internal'] } } } as typeof config;
+    tree = await startTestTree({ config: withAllowed, services: inProcessServices(), agentPorts: true });
+    const port = tree.gateway!.port;
+    const agentPort = tree.gateway!.agentPorts.get('Dir-Data')!;
+    for (const host of ['127.evil.example', `127.0.0.1.nip.io:${port}`, '127.0.0.1.evil.example', 'localhost.evil.example', '0x7f.example']) {
+      const job = await request(port, 'POST', '/api/jobs', host, JSON.stringify({ task: 'x' }));
+      expect(job.status, host).toBe(403);
+      expect((await request(agentPort, 'POST', '/submit', host, JSON.stringify({ task: 'x' }))).status, host).toBe(403);
+      const ws = await new Promise<string>((resolve) => {
+        const socket = new WebSocket(`ws://127.0.0.1:${port}/ws`, { headers: { host } });
+        socket.on('unexpected-response', (_req, res) => resolve(`http ${res.statusCode}`));
+        socket.on('open', () => {
+          socket.close();
+          resolve('open');
+        });
+        socket.on('error', (err) => resolve(`error ${err.message}`));
+      });
+      expect(ws, host).toMatch(/403/);
+    }
+    expect(tree.runtime.journal.countJobs()).toBe(0);
+    for (const host of [`pas.internal:${port}`, 'PAS.internal', `127.0.0.2:${port}`, `127.1:${port}`]) {
+      expect((await request(port, 'GET', '/health', host)).status, host).toBe(200);
+    }
+  });
+
   it('lets any Host through when PAS is deliberately bound to every interface', () => {
     expect(hostAllowed('rebind.example', '0.0.0.0')).toBe(true);
     expect(hostAllowed('rebind.example', '127.0.0.1')).toBe(false);
     expect(hostAllowed('pas.internal:6101', 'pas.internal')).toBe(true);
     expect(hostAllowed('127.0.0.2:6101', '127.0.0.1')).toBe(true);
     expect(hostAllowed(undefined, '127.0.0.1')).toBe(true);
+    expect(hostAllowed('127.0.0.1.nip.io', '127.0.0.1')).toBe(false);
+    expect(hostAllowed('127.evil.example:6101', '127.0.0.1')).toBe(false);
+    expect(hostAllowed('pas.internal', '127.0.0.1', ['pas.internal'])).toBe(true);
   });
 });

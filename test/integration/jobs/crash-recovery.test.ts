@@ -18,6 +18,7 @@ import { freePortOffset } from '../../support/ports.ts';
 import { kill9 as killNow, startPasUp, type PasProcess } from '../../support/pas-process.ts';
 import { tempConfig, type TempConfig } from '../../support/test-config.ts';
 import { getJson, postJson, until, untilTerminal } from './jobs-support.ts';
+import type { JsonAnswer } from '../../support/json-answer.ts';
 
 const TASK = 'Bump all four counters';
 const NAMES = ['fast1', 'fast2', 'slow1', 'slow2'] as const;
@@ -75,7 +76,7 @@ describe('crash recovery of `pas up`', () => {
   }
 
   /** Boots, submits the job, and SIGKILLs the tree once the fast subtasks are done and the slow ones run. */
-  async function crashMidJob(failing = false): Promise<{ jobId: string; portOffset: number; before: any }> {
+  async function crashMidJob(failing = false): Promise<{ jobId: string; portOffset: number; before: JsonAnswer }> {
     cfg = tempConfig();
     writeFileSync(path.join(cfg.dir, 'cassettes', 'demo.yaml'), stringify({ entries: cassette(600_000, failing) }));
     dataDir = mkdtempSync(path.join(os.tmpdir(), 'pas-crash-data-'));
@@ -87,11 +88,11 @@ describe('crash recovery of `pas up`', () => {
     const res = await postJson(`${first.url}/api/jobs`, { task: TASK, lane: 'Code', files: NAMES.map((n) => `src/${n}.js`), repo: repo.repo });
     expect(res.status).toBe(202);
     const jobId = res.body.job_id as string;
-    let before: any;
+    let before: JsonAnswer;
     await until(async () => {
       before = (await getJson(`${first.url}/api/jobs/${jobId}`)).body;
-      const by = (status: string) => before.tasks.filter((t: any) => t.status === status).length;
-      const executing = (await getJson(`${first.url}/api/agents`)).body.agents.filter((a: any) => a.role === 'programmer' && a.state === 'EXECUTING').length;
+      const by = (status: string) => before.tasks.filter((t: JsonAnswer) => t.status === status).length;
+      const executing = (await getJson(`${first.url}/api/agents`)).body.agents.filter((a: JsonAnswer) => a.role === 'programmer' && a.state === 'EXECUTING').length;
       return by('completed') + by('failed') === 2 && by('running') === 2 && executing === 2;
     }, 100);
     await kill9(first.child);
@@ -110,6 +111,11 @@ describe('crash recovery of `pas up`', () => {
     return counts;
   }
 
+  async function taskBranches(jobId: string): Promise<string[]> {
+    const out = await gitOut(repo!.repo, 'for-each-ref', '--format=%(refname:short)', `refs/heads/pas/${jobId}/`);
+    return out.split('\n').filter(Boolean).sort();
+  }
+
   function taskDirs(jobId: string): string[] {
     const dir = path.join(dataDir!, 'workspaces', jobId);
     return existsSync(dir) ? readdirSync(dir) : [];
@@ -117,12 +123,14 @@ describe('crash recovery of `pas up`', () => {
 
   it('finishes the job after a SIGKILL and a restart (requeue), redoing only what was running', async () => {
     const { jobId, portOffset, before } = await crashMidJob();
-    const ids = (prefix: string) => before.tasks.filter((t: any) => t.task_id && t.instruction.includes(`[${prefix}`)).map((t: any) => t.task_id as string);
+    const ids = (prefix: string) => before.tasks.filter((t: JsonAnswer) => t.task_id && t.instruction.includes(`[${prefix}`)).map((t: JsonAnswer) => t.task_id as string);
     const fast = ids('fast');
     const slow = ids('slow');
     expect([fast.length, slow.length]).toEqual([2, 2]);
-    // The killed run left the slow subtasks' worktrees behind, and wrote receipts for the fast ones only.
-    expect(taskDirs(jobId).sort()).toEqual([...slow].sort());
+    // The killed run wrote receipts for the fast subtasks only, and left nothing of the slow ones:
+    // native edits need no checkout, and a task branch exists only once its commit does.
+    expect(taskDirs(jobId)).toEqual([]);
+    expect(await taskBranches(jobId)).toEqual(fast.map((id: string) => `pas/${jobId}/${id}`).sort());
     expect([...receiptsByTask().keys()].sort()).toEqual([...fast].sort());
 
     // The second run answers the slow edits quickly.
@@ -132,15 +140,15 @@ describe('crash recovery of `pas up`', () => {
 
     expect(job.status).toBe('completed');
     const list = (await getJson(`${second.url}/api/jobs`)).body;
-    expect(list.jobs.map((j: any) => j.job_id)).toEqual([jobId]);
+    expect(list.jobs.map((j: JsonAnswer) => j.job_id)).toEqual([jobId]);
     // Finished subtasks kept their first result; the running ones ran again, once.
     for (const id of fast) {
-      const t = job.tasks.find((x: any) => x.task_id === id);
-      const b = before.tasks.find((x: any) => x.task_id === id);
+      const t = job.tasks.find((x: JsonAnswer) => x.task_id === id);
+      const b = before.tasks.find((x: JsonAnswer) => x.task_id === id);
       expect([t.status, t.finished_at, t.programmer_id]).toEqual(['completed', b.finished_at, b.programmer_id]);
     }
-    for (const id of slow) expect(job.tasks.find((x: any) => x.task_id === id).status).toBe('completed');
-    expect(job.tasks.every((t: any) => t.merged)).toBe(true);
+    for (const id of slow) expect(job.tasks.find((x: JsonAnswer) => x.task_id === id).status).toBe('completed');
+    expect(job.tasks.every((t: JsonAnswer) => t.merged)).toBe(true);
     const receipts = receiptsByTask();
     expect([...receipts.keys()].sort()).toEqual([...fast, ...slow].sort());
     expect([...receipts.values()]).toEqual([1, 1, 1, 1]);
@@ -154,21 +162,22 @@ describe('crash recovery of `pas up`', () => {
   it('marks running subtasks interrupted after a restart in interrupt mode and reports the job partial', async () => {
     const { jobId, portOffset, before } = await crashMidJob();
     cfg!.edit('pas.yaml', (doc) => doc.setIn(['runtime', 'on_restart'], 'interrupt'));
-    const slow = before.tasks.filter((t: any) => t.status === 'running').map((t: any) => t.task_id as string);
-    const fast = before.tasks.filter((t: any) => t.status === 'completed').map((t: any) => t.task_id as string);
-    expect(taskDirs(jobId).sort()).toEqual([...slow].sort());
+    const slow = before.tasks.filter((t: JsonAnswer) => t.status === 'running').map((t: JsonAnswer) => t.task_id as string);
+    const fast = before.tasks.filter((t: JsonAnswer) => t.status === 'completed').map((t: JsonAnswer) => t.task_id as string);
+    expect(taskDirs(jobId)).toEqual([]);
+    expect(await taskBranches(jobId)).toEqual(fast.map((id: string) => `pas/${jobId}/${id}`).sort());
 
     const second = await pasUp(portOffset);
     const job = await untilTerminal(`${second.url}/api/jobs/${jobId}`);
 
     expect(job.status).toBe('partial');
     for (const id of slow) {
-      const t = job.tasks.find((x: any) => x.task_id === id);
+      const t = job.tasks.find((x: JsonAnswer) => x.task_id === id);
       expect([t.status, t.error?.code, t.merged]).toEqual(['interrupted', 'PAS_ERR_TASK_INTERRUPTED', false]);
     }
-    for (const id of fast) expect(job.tasks.find((x: any) => x.task_id === id).merged).toBe(true);
+    for (const id of fast) expect(job.tasks.find((x: JsonAnswer) => x.task_id === id).merged).toBe(true);
     const outcome = openJournalOutcome(jobId);
-    expect(outcome.tasks.filter((t: any) => t.error?.code === 'PAS_ERR_TASK_INTERRUPTED').map((t: any) => t.taskId).sort()).toEqual([...slow].sort());
+    expect(outcome.tasks.filter((t: JsonAnswer) => t.error?.code === 'PAS_ERR_TASK_INTERRUPTED').map((t: JsonAnswer) => t.taskId).sort()).toEqual([...slow].sort());
     // Nothing ran again: receipts only for the fast subtasks, once each.
     expect([...receiptsByTask().entries()].sort()).toEqual(fast.sort().map((id: string) => [id, 1]));
     for (const n of NAMES) {
@@ -182,7 +191,7 @@ describe('crash recovery of `pas up`', () => {
 
   it('keeps a subtask that failed before the kill failed after a restart, without running it again', async () => {
     const { jobId, portOffset, before } = await crashMidJob(true);
-    const failed = before.tasks.find((t: any) => t.status === 'failed');
+    const failed = before.tasks.find((t: JsonAnswer) => t.status === 'failed');
     expect(failed?.instruction).toContain('[fast2]');
     expect(receiptsByTask().get(failed.task_id)).toBe(1);
 
@@ -191,16 +200,16 @@ describe('crash recovery of `pas up`', () => {
     const job = await untilTerminal(`${second.url}/api/jobs/${jobId}`);
 
     expect(job.status).toBe('partial');
-    const after = job.tasks.find((t: any) => t.task_id === failed.task_id);
+    const after = job.tasks.find((t: JsonAnswer) => t.task_id === failed.task_id);
     expect([after.status, after.finished_at, after.error?.code]).toEqual(['failed', failed.finished_at, failed.error.code]);
-    expect(job.tasks.filter((t: any) => t.merged)).toHaveLength(3);
+    expect(job.tasks.filter((t: JsonAnswer) => t.merged)).toHaveLength(3);
     const receipts = receiptsByTask();
     expect(receipts.get(failed.task_id)).toBe(1);
     expect([...receipts.values()]).toEqual([1, 1, 1, 1]);
     await kill9(second.child);
   }, 90_000);
 
-  function openJournalOutcome(jobId: string): any {
+  function openJournalOutcome(jobId: string): JsonAnswer {
     const journal = openJournal(path.join(dataDir!, 'pas.db'));
     try {
       return journal.getJob(jobId)!.outcome;

@@ -12,6 +12,7 @@ import { openJournal } from '../../../src/journal/journal.ts';
 import type { CassetteEntry } from '../../../src/llm/providers/scripted-adapter.ts';
 import { createTempRepo, gitOut, type TempRepo } from '../../support/git-fixtures.ts';
 import { executingIntervals, getJson, largestOverlap, postJson, startScriptedTree, untilTerminal, type ScriptedTree } from './jobs-support.ts';
+import type { JsonAnswer } from '../../support/json-answer.ts';
 
 const FILES = { 'lib/one.js': 'export const one = 1;\n', 'lib/two.js': 'export const two = 2;\n', 'README.md': '# fixture\n' };
 
@@ -53,9 +54,9 @@ describe('a job over HTTP with the scripted model', () => {
     expect(job.status).toBe('completed');
     expect(job.merged_branch).toBe(`pas/job-${jobId}`);
     expect(job.tasks).toHaveLength(6);
-    expect(job.tasks.every((t: any) => t.status === 'completed' && t.merged)).toBe(true);
+    expect(job.tasks.every((t: JsonAnswer) => t.status === 'completed' && t.merged)).toBe(true);
     // Tokens and cost summed over the plan and the six edits; the duration measured.
-    const editTokens = job.tasks.reduce((n: number, t: any) => n + t.result.tokens.input, 0);
+    const editTokens = job.tasks.reduce((n: number, t: JsonAnswer) => n + t.result.tokens.input, 0);
     expect(job.tokens.input).toBe(310 + editTokens);
     expect(job.cost_usd).toBe(0);
     expect(job.duration_ms).toBeGreaterThan(0);
@@ -151,8 +152,8 @@ describe('a job over HTTP with the scripted model', () => {
     const job = await untilTerminal(`${tree.url}/api/jobs/${res.body.job_id}`);
 
     expect(job.status).toBe('completed');
-    expect(job.tasks.map((t: any) => t.files)).toEqual([['lib/one.js'], ['lib/two.js']]);
-    expect(job.tasks.map((t: any) => t.task_id)).toEqual([`${job.job_id}-t1`, `${job.job_id}-t2`]);
+    expect(job.tasks.map((t: JsonAnswer) => t.files)).toEqual([['lib/one.js'], ['lib/two.js']]);
+    expect(job.tasks.map((t: JsonAnswer) => t.task_id)).toEqual([`${job.job_id}-t1`, `${job.job_id}-t2`]);
     expect(await showFile(repo.repo, `pas/job-${job.job_id}`, 'lib/one.js')).toBe('export const one = 10;\n');
     expect(await showFile(repo.repo, `pas/job-${job.job_id}`, 'lib/two.js')).toBe('export const two = 20;\n');
   });

@@ -7,6 +7,7 @@ import { createScriptedAdapter, type CassetteEntry, type ScriptedAdapter } from 
 import { createDefaultServices } from '../../../src/runtime/default-services.ts';
 import type { TransitionRecord } from '../../../src/runtime/transition-record.ts';
 import { startTestTree, type TestTree, type TestTreeOptions } from '../../support/test-tree.ts';
+import type { JsonAnswer } from '../../support/json-answer.ts';
 
 export interface ScriptedTree extends TestTree {
   scripted: ScriptedAdapter;
@@ -22,12 +23,12 @@ export async function startScriptedTree(entries: CassetteEntry[], options: Omit<
   return Object.assign(tree, { scripted, records });
 }
 
-export async function postJson<T = any>(url: string, body: unknown): Promise<{ status: number; body: T }> {
+export async function postJson<T = JsonAnswer>(url: string, body: unknown): Promise<{ status: number; body: T }> {
   const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
   return { status: res.status, body: (await res.json()) as T };
 }
 
-export async function getJson<T = any>(url: string): Promise<{ status: number; body: T }> {
+export async function getJson<T = JsonAnswer>(url: string): Promise<{ status: number; body: T }> {
   const res = await fetch(url);
   return { status: res.status, body: (await res.json()) as T };
 }
@@ -35,7 +36,7 @@ export async function getJson<T = any>(url: string): Promise<{ status: number; b
 const TERMINAL = ['completed', 'partial', 'failed', 'cancelled'];
 
 /** Polls `GET {statusUrl}` until the job is terminal (the test's own timeout bounds it). */
-export async function untilTerminal(statusUrl: string, everyMs = 100): Promise<any> {
+export async function untilTerminal(statusUrl: string, everyMs = 100): Promise<JsonAnswer> {
   for (;;) {
     const { status, body } = await getJson(statusUrl);
     if (status === 200 && TERMINAL.includes(body.status)) return body;

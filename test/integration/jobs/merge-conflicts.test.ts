@@ -7,6 +7,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { CassetteEntry } from '../../../src/llm/providers/scripted-adapter.ts';
 import { createTempRepo, gitOut, type TempRepo } from '../../support/git-fixtures.ts';
 import { postJson, startScriptedTree, untilTerminal, type ScriptedTree } from './jobs-support.ts';
+import type { JsonAnswer } from '../../support/json-answer.ts';
 
 const FILES = {
   'src/a.js': 'export const a = 1;\n',
@@ -74,7 +75,7 @@ describe('merge conflicts in a job', () => {
 
     expect(job.status).toBe('completed');
     expect(job.conflicts).toEqual([]);
-    expect(job.tasks.map((t: any) => [t.task_id, t.status, t.merged])).toEqual([
+    expect(job.tasks.map((t: JsonAnswer) => [t.task_id, t.status, t.merged])).toEqual([
       [`${id}-t1`, 'completed', true],
       [`${id}-t2`, 'completed', false],
       [`${id}-t2-r1`, 'completed', true],
@@ -111,7 +112,7 @@ describe('merge conflicts in a job', () => {
 
     expect(job.status).toBe('partial');
     expect(job.conflicts).toEqual(['src/version.js']);
-    const byId = Object.fromEntries(job.tasks.map((t: any) => [t.task_id, t]));
+    const byId = Object.fromEntries(job.tasks.map((t: JsonAnswer) => [t.task_id, t]));
     expect(Object.keys(byId).sort()).toEqual([`${id}-t1`, `${id}-t2`, `${id}-t2-r1`, `${id}-t3`, `${id}-t3-r1`]);
     expect(byId[`${id}-t1`].merged).toBe(true);
     expect(byId[`${id}-t2-r1`].merged).toBe(true);

@@ -7,6 +7,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { CassetteEntry } from '../../../src/llm/providers/scripted-adapter.ts';
 import { createTempRepo, gitOut, type TempRepo } from '../../support/git-fixtures.ts';
 import { postJson, startScriptedTree, untilTerminal, type ScriptedTree } from './jobs-support.ts';
+import type { JsonAnswer } from '../../support/json-answer.ts';
 
 const SHOP = {
   'src/prices.ts': 'export function price(sku: string): number { return sku.length; }\n',
@@ -51,7 +52,7 @@ describe('planning from the repository map', () => {
     const job = await untilTerminal(`${tree.url}/api/jobs/${accepted.body.job_id}`);
 
     expect(job.status).toBe('completed');
-    expect(job.tasks.map((t: any) => t.files)).toEqual([['src/cart.ts']]);
+    expect(job.tasks.map((t: JsonAnswer) => t.files)).toEqual([['src/cart.ts']]);
     expect(tree.scripted.calls.filter((c) => c.purpose === 'plan')).toHaveLength(2);
     // Both plan calls are paid for: tokens of the plan are 2 × 300 in, plus the edit's 80.
     expect(job.tokens.input).toBe(680);
@@ -80,6 +81,6 @@ describe('planning from the repository map', () => {
     const accepted = await postJson(`${tree.url}/api/jobs`, { task: 'Tidy', lane: 'Code', files: ['src/cart.ts', 'src/checkout.ts'], repo: repo.repo });
     const job = await untilTerminal(`${tree.url}/api/jobs/${accepted.body.job_id}`);
     expect(tree.scripted.calls.filter((c) => c.purpose === 'plan')).toHaveLength(2);
-    expect(job.tasks.map((t: any) => t.files)).toEqual([['src/cart.ts'], ['src/checkout.ts']]);
+    expect(job.tasks.map((t: JsonAnswer) => t.files)).toEqual([['src/cart.ts'], ['src/checkout.ts']]);
   });
 });

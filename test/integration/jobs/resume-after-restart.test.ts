@@ -12,6 +12,7 @@ import { inProcessServices } from '../../support/in-process-services.ts';
 import { tempConfig, type TempConfig } from '../../support/test-config.ts';
 import { startTestTree, type TestTree } from '../../support/test-tree.ts';
 import { postJson, until, untilTerminal } from './jobs-support.ts';
+import type { JsonAnswer } from '../../support/json-answer.ts';
 
 describe('jobs resumed after a restart', () => {
   let cfg: TempConfig | undefined;
@@ -62,7 +63,7 @@ describe('jobs resumed after a restart', () => {
     const job = await untilTerminal(`${second.url}/api/jobs/${jobId}`);
 
     expect(job.status).toBe('completed');
-    expect(job.tasks.map((t: any) => [t.task_id, t.files, t.merged])).toEqual([
+    expect(job.tasks.map((t: JsonAnswer) => [t.task_id, t.files, t.merged])).toEqual([
       [`${jobId}-t1`, ['a.js', 'c.js'], true],
       [`${jobId}-t2`, ['b.js', 'd.js'], true],
     ]);

@@ -73,7 +73,7 @@ describe('breaker failure causes', () => {
     const { registry } = await setup();
     const ref = 'ollama/qwen2.5-coder:7b-instruct';
     for (let i = 0; i < config.pool.failover.circuit_breaker.failure_threshold; i++) {
-      registry.record(ref, 'failure', false, { code: 'PAS_ERR_LLM_UNAVAILABLE', retryable: true, message: `${ref}: 503 #${i}` });
+      registry.record(ref, 'failure', false, { code: 'PAS_ERR_LLM_SERVER', retryable: true, message: `${ref}: 503 #${i}` });
     }
     expect(registry.recentFailures(ref).map((f) => f.message)).toEqual([`${ref}: 503 #0`, `${ref}: 503 #1`, `${ref}: 503 #2`]);
     registry.get(ref).send({ type: 'breaker.reset' });

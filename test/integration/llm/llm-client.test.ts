@@ -6,7 +6,7 @@ import { loadConfig } from '../../../src/config/load-config.ts';
 import { modelsSchema, type ModelsConfigFile } from '../../../src/config/schemas.ts';
 import { breakerSettingsFrom, createLlmClient, type LlmClientOptions } from '../../../src/llm/llm-client.ts';
 import { createScriptedAdapter } from '../../../src/llm/providers/scripted-adapter.ts';
-import { redactingLoggerOptions } from '../../../src/llm/redact.ts';
+import { redactingLoggerOptions } from '../../../src/redaction.ts';
 import { createMemorySpendStore, utcDay } from '../../../src/llm/spend-store.ts';
 import type { ChatRequest, LlmCallResult } from '../../../src/llm/types.ts';
 import { BreakerRegistry } from '../../../src/runtime/breaker-registry.ts';

@@ -12,6 +12,7 @@ import type { CassetteEntry } from '../../../src/llm/providers/scripted-adapter.
 import { createTempRepo, gitOut, type TempRepo } from '../../support/git-fixtures.ts';
 import { SHIPPED_CONFIGS } from '../../support/test-config.ts';
 import { startScriptedTree, until, type ScriptedTree } from '../jobs/jobs-support.ts';
+import type { JsonAnswer } from '../../support/json-answer.ts';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 
@@ -33,7 +34,7 @@ const ENTRIES: CassetteEntry[] = [
   { match: { purpose: 'edit', contains: '[slow]' }, reply: 'lib/one.js\n<<<<<<< SEARCH\n=======\n// slow\n>>>>>>> REPLACE\n', delay_ms: 120_000 },
 ];
 
-type ToolAnswer = { structuredContent?: Record<string, any>; content: Array<{ type: string; text?: string }>; isError?: boolean };
+type ToolAnswer = { structuredContent?: Record<string, JsonAnswer>; content: Array<{ type: string; text?: string }>; isError?: boolean };
 
 async function connect(url: string): Promise<Client> {
   const transport = new StdioClientTransport({
@@ -66,7 +67,7 @@ describe('pas mcp', { timeout: 90_000 }, () => {
     const jobId = submitted.structuredContent!.job_id as string;
     expect(JSON.parse(submitted.content[0]!.text!)).toMatchObject({ job_id: jobId, status: 'accepted' });
 
-    let job: Record<string, any> = {};
+    let job: Record<string, JsonAnswer> = {};
     await until(async () => {
       job = (await call(client!, 'job_status', { job_id: jobId })).structuredContent!;
       return ['completed', 'partial', 'failed', 'cancelled'].includes(job.status);

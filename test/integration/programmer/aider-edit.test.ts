@@ -57,7 +57,7 @@ describe('POST /aider/edit', () => {
     return agentUrl(tree, 'Prog-001');
   }
 
-  it('commits the edit aider applied and writes a receipt with the tokens and cost aider printed', async () => {
+  it('commits the edit aider applied and writes a receipt with the tokens aider printed, priced by models.yaml', async () => {
     // The shipped config names `aider`; the stand-in is first on PATH.
     restoreEnv = setEnv({
       ...Object.fromEntries(BASE_URL_ENV.map((n) => [n, undefined])),
@@ -87,12 +87,12 @@ describe('POST /aider/edit', () => {
       model: 'gpt-4o',
       used_backup: false,
       status: 'completed',
-      // "Tokens: 2.5k sent, 1.1k received. Cost: $0.01 message, $0.01 session."
-      cost_usd: 0.01,
+      // "Tokens: 2.5k sent, 1.1k received. Cost: $0.01 message, $0.01 session." → 2500·2.5 + 1100·10 µ$
+      cost_usd: 0.01725,
       kpi: { files_changed: 1, lines_added: 1, lines_removed: 0 },
     });
     expect(receipt.tokens).toStrictEqual({ input: 2500, output: 1100 });
-    expect(task.result).toMatchObject({ provider: 'openai', model: 'gpt-4o', usedBackup: false, costUsd: 0.01, tokens: { input: 2500, output: 1100 } });
+    expect(task.result).toMatchObject({ provider: 'openai', model: 'gpt-4o', usedBackup: false, costUsd: 0.01725, tokens: { input: 2500, output: 1100 } });
   });
 
   it('fails the task with PAS_ERR_AIDER_NO_EDITS and the output tail when every model answers with an API error', async () => {
@@ -109,11 +109,14 @@ describe('POST /aider/edit', () => {
     expect(task.result.branch).toBeUndefined();
     expect(await gitOut(fixture!.repo, 'branch', '--list', 'pas/direct-Prog-001/ai-2')).toBe('');
 
-    // aider ran with the primary, then once more with the backup, each with its provider's key and base URL.
+    // aider ran with the primary, then once more with the backup, each pointed at PAS's LLM gateway
+    // with a per-task credential: the real key never reaches it.
     const runs = readFileSync(log, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { model: string; files: string[]; providerEnv: Record<string, string> });
     expect(runs.map((r) => r.model)).toEqual(['openai/gpt-4o', 'openai/gpt-4o-mini']);
     expect(runs[0]!.files).toEqual(['src/greet.ts']);
-    expect(runs[0]!.providerEnv).toMatchObject({ OPENAI_API_KEY: KEY, OPENAI_API_BASE: OPENAI_BASE });
+    expect(runs[0]!.providerEnv.OPENAI_API_BASE).toBe(`${tree!.url}/llm/openai/v1`);
+    expect(runs[0]!.providerEnv.OPENAI_API_KEY).toMatch(/^pas-task-/);
+    expect(JSON.stringify(runs)).not.toContain(KEY);
 
     const receipt = receiptOf(tree!, 'ai-2');
     expect(receipt).toMatchObject({ status: 'failed', error: { code: 'PAS_ERR_AIDER_NO_EDITS' }, cost_usd: 0, kpi: { files_changed: 0, lines_added: 0, lines_removed: 0 } });
@@ -155,7 +158,7 @@ describe('POST /aider/edit', () => {
 
     const first = (await runTask(prog, { task_id: 'ai-b1', message: 'append line export const a = 1;', files: ['src/greet.ts'], repo: fixture!.repo }, '/aider/edit')).task;
     expect(first.status).toBe('completed');
-    expect(tree!.runtime.budget()).toMatchObject({ spent_today_usd: 0.01, exhausted: true });
+    expect(tree!.runtime.budget()).toMatchObject({ spent_today_usd: 0.01725, exhausted: true }); // 2.5k in, 1.1k out on gpt-4o
 
     const second = (await runTask(prog, { task_id: 'ai-b2', message: 'append line export const b = 2;', files: ['src/greet.ts'], repo: fixture!.repo }, '/aider/edit')).task;
     expect(second.status).toBe('failed');
@@ -167,6 +170,6 @@ describe('POST /aider/edit', () => {
     const local = (await runTask(agentUrl(tree!, 'Prog-002'), { task_id: 'ai-b3', message: 'append line export const c = 3;', files: ['src/greet.ts'], repo: fixture!.repo }, '/aider/edit')).task;
     expect(local.status).toBe('completed');
     expect(runs()).toBe(2);
-    expect(tree!.runtime.budget().spent_today_usd).toBe(0.01);
+    expect(tree!.runtime.budget().spent_today_usd).toBe(0.01725);
   });
 });

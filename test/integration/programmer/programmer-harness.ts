@@ -10,6 +10,7 @@ import type { Receipt } from '../../../src/llm/types.ts';
 import type { FakeKind } from '../../support/provider-fixtures.ts';
 import { tempConfig, type TempConfig } from '../../support/test-config.ts';
 import type { TestTree } from '../../support/test-tree.ts';
+import type { JsonAnswer } from '../../support/json-answer.ts';
 
 export interface ProgrammerEntry {
   id: string;
@@ -96,19 +97,19 @@ export function setEnv(values: Record<string, string | undefined>): () => void {
   };
 }
 
-export interface HttpAnswer<T = any> {
+export interface HttpAnswer<T = JsonAnswer> {
   status: number;
   body: T;
   text: string;
 }
 
-export async function http<T = any>(url: string, init: { method?: string; body?: unknown } = {}): Promise<HttpAnswer<T>> {
+export async function http<T = JsonAnswer>(url: string, init: { method?: string; body?: unknown } = {}): Promise<HttpAnswer<T>> {
   const res = await fetch(url, {
     method: init.method ?? (init.body === undefined ? 'GET' : 'POST'),
     ...(init.body === undefined ? {} : { headers: { 'content-type': 'application/json' }, body: JSON.stringify(init.body) }),
   });
   const text = await res.text();
-  let body: any = text;
+  let body: JsonAnswer = text;
   try {
     body = JSON.parse(text);
   } catch {
@@ -127,7 +128,7 @@ export function agentUrl(tree: TestTree, agentId: string): string {
 const TERMINAL = new Set(['completed', 'failed', 'cancelled', 'interrupted']);
 
 /** Polls `GET /status/{task_id}` on the programmer's port until the task has ended. */
-export async function waitForTask(base: string, taskId: string, timeoutMs = 20_000): Promise<any> {
+export async function waitForTask(base: string, taskId: string, timeoutMs = 20_000): Promise<JsonAnswer> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const answer = await http(`${base}/status/${taskId}`);
@@ -139,7 +140,7 @@ export async function waitForTask(base: string, taskId: string, timeoutMs = 20_0
 }
 
 /** POST a task to a programmer's own port (`/execute` or `/aider/edit`), expect 202, wait for its end. */
-export async function runTask(base: string, body: Record<string, unknown>, endpoint: '/execute' | '/aider/edit' = '/execute'): Promise<{ accepted: any; task: any }> {
+export async function runTask(base: string, body: Record<string, unknown>, endpoint: '/execute' | '/aider/edit' = '/execute'): Promise<{ accepted: JsonAnswer; task: JsonAnswer }> {
   const accepted = await http(`${base}${endpoint}`, { body });
   if (accepted.status !== 202) throw new Error(`POST ${endpoint} answered ${accepted.status}: ${accepted.text}`);
   const task = await waitForTask(base, accepted.body.task_id);
@@ -166,7 +167,7 @@ export function receiptOf(tree: TestTree, taskId: string): Receipt {
 }
 
 export interface FeedClient {
-  messages: Array<Record<string, any>>;
+  messages: Array<Record<string, JsonAnswer>>;
   raw: string[];
   close(): void;
 }
@@ -174,13 +175,13 @@ export interface FeedClient {
 /** Connects to the gateway's /ws and resolves once the hello arrived. */
 export async function openFeed(gatewayUrl: string): Promise<FeedClient> {
   const ws = new WebSocket(`${gatewayUrl.replace(/^http/, 'ws')}/ws`);
-  const messages: Array<Record<string, any>> = [];
+  const messages: Array<Record<string, JsonAnswer>> = [];
   const raw: string[] = [];
   await new Promise<void>((resolve, reject) => {
     ws.once('error', reject);
     ws.on('message', (data) => {
       raw.push(String(data));
-      const message = JSON.parse(String(data)) as Record<string, any>;
+      const message = JSON.parse(String(data)) as Record<string, JsonAnswer>;
       messages.push(message);
       if (message.type === 'hello') resolve();
     });

@@ -19,8 +19,8 @@ afterEach(async () => {
   for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
 });
 
-function configWith(change: (c: any) => void): PasConfig {
-  const config = structuredClone(loadConfig(SHIPPED_CONFIGS)) as any;
+function configWith(change: (c: PasConfig) => void): PasConfig {
+  const config = structuredClone(loadConfig(SHIPPED_CONFIGS));
   change(config);
   return config;
 }
@@ -108,6 +108,37 @@ describe('restarts and cancels', () => {
     for (let i = 0; i < 100 && !rt.journal.getTask('premium-2')?.result; i++) await sleep(10);
     expect(rt.journal.getTask('premium-2')?.result).toMatchObject({ status: 'completed' });
     expect(['Prog-006', 'Prog-007', 'Prog-008']).toContain(rt.journal.getTask('premium-2')?.result?.programmerId);
+  });
+
+  it('keeps each agent\'s usage today across a restart, as it keeps the day\'s spend', async () => {
+    const config = loadConfig(SHIPPED_CONFIGS);
+    const dataDir = tmp();
+    const { rt } = boot(config, dataDir, 20);
+    const job = rt.submitJob({ task: 'x', files: ['a.txt', 'b.txt'], lane: 'Code' });
+    const done = await rt.waitForJob(job.id, 5_000);
+    const programmers = [...new Set(done.outcome!.tasks.map((t) => t.programmerId))];
+    const before = Object.fromEntries(programmers.map((id) => [id, rt.usageToday(id)]));
+    expect(Object.values(before).reduce((n, u) => n + u.tasks, 0)).toBe(2);
+    expect(Object.values(before).reduce((n, u) => n + u.input_tokens, 0)).toBe(200);
+    await rt.stop();
+
+    const { rt: again } = boot(config, dataDir, 20);
+    for (const id of programmers) expect(again.usageToday(id)).toEqual(before[id]);
+  });
+
+  it('gives the first paid task after UTC midnight to a paid programmer, before any task of the new day has finished', async () => {
+    let clock = Date.parse('2026-03-01T23:59:00.000Z');
+    const rt = createRuntime({ config: loadConfig(SHIPPED_CONFIGS), dataDir: tmp(), services: inProcessServices({ taskMs: 20 }), now: () => new Date(clock) });
+    runtimes.push(rt);
+    rt.journal.spendStore().add(rt.budget().day, rt.budget().max_daily_spend_usd);
+    await rt.waitForJob(rt.submitJob({ task: 'x', files: ['a.txt'], lane: 'Code' }).id, 5_000);
+    expect(rt.poolContext().budgetExhausted).toBe(true);
+
+    clock += 120_000; // past midnight UTC: nothing has finished since, the pool still holds yesterday's verdict
+    rt.send('pool', { type: 'task.submitted', task: { id: 'premium-new-day', jobId: 'direct-budget', managerId: 'Mgr-Code-01', replyTo: 'pas', instruction: 'x', files: ['a.txt'], requires: ['premium'] } });
+    for (let i = 0; i < 100 && !rt.journal.getTask('premium-new-day')?.result; i++) await sleep(10);
+    expect(rt.journal.getTask('premium-new-day')?.result).toMatchObject({ status: 'completed' });
+    expect(rt.poolContext().budgetExhausted).toBe(false);
   });
 
   it('hands a failed Manager\'s job to the next Manager with its plan and finished subtasks, which are not run again', async () => {

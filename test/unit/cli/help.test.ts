@@ -26,7 +26,7 @@ describe('pas --help', () => {
     for (const [option, spec] of Object.entries(COMMANDS[name]!.options)) {
       expect(stdout).toMatch(new RegExp(`--${option}\\b.*  ${spec.help.slice(0, 20).replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`));
     }
-    expect(stdout).toMatch(/Examples?:\n  pas /);
+    expect(stdout).toMatch(/Examples?:\n {2}pas /);
     expect((await run([name, '-h'])).stdout).toBe(stdout);
     expect((await run(['help', name])).stdout).toBe(stdout);
   });

@@ -3,6 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { codedError } from '../../../machines/error-codes.ts';
+import { JOB_STATUSES, TASK_STATUSES } from '../../../machines/statuses.ts';
 import type { JobOutcome, JobSpec, TaskResult, TaskSpec } from '../../../machines/domain.ts';
 import { isPasError, PasError } from '../../../src/errors.ts';
 import { JOURNAL_SCHEMA_VERSION, openJournal, type Journal } from '../../../src/journal/journal.ts';
@@ -72,6 +74,15 @@ describe('journal', () => {
   afterEach(() => {
     journal.close();
     rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('stores status CHECKs that allow exactly the job and task statuses of machines/statuses.ts', () => {
+    const db = new Database(path, { readonly: true });
+    const sql = (table: string) => (db.prepare('SELECT sql FROM sqlite_master WHERE name = ?').get(table) as { sql: string }).sql;
+    const allowed = (table: string) => [.../status\s+TEXT NOT NULL CHECK \(status IN \(([^)]*)\)\)/.exec(sql(table))![1]!.matchAll(/'([^']+)'/g)].map((m) => m[1]);
+    expect(allowed('jobs')).toEqual([...JOB_STATUSES]);
+    expect(allowed('tasks')).toEqual([...TASK_STATUSES]);
+    db.close();
   });
 
   it('opens in WAL mode with synchronous=FULL, a busy timeout and the current schema version', () => {
@@ -162,7 +173,7 @@ describe('journal', () => {
 
   it('records a cancellation error set through setJobStatus', () => {
     journal.acceptJob(job('j1'));
-    const error = { code: 'PAS_ERR_TASK_CANCELLED', retryable: false, message: 'user cancelled' };
+    const error = codedError('PAS_ERR_TASK_CANCELLED', 'user cancelled');
     expect(journal.setJobStatus('j1', 'cancelled', { error })).toBe(true);
     expect(journal.getJob('j1')).toMatchObject({ status: 'cancelled', error });
     expect(journal.getJob('j1')?.finishedAt).not.toBeNull();

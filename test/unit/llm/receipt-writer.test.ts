@@ -52,6 +52,26 @@ describe('ReceiptWriter', () => {
     expect(all[3]!.tokens.output).toBeNull();
   });
 
+  it('group-commits appends that arrive while a batch is written: one fsync per batch, each append resolved only once its line is on disk', async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'pas-receipts-'));
+    dirs.push(dir);
+    const writer = new ReceiptWriter(dir, 'run-1');
+    const onDisk: number[] = [];
+    const appends = Array.from({ length: 40 }, (_, i) =>
+      writer.append(receipt(i)).then(async () => {
+        // Resolved: its own line is already in the file.
+        const text = await readFile(writer.file, 'utf8');
+        if (text.includes(`"task-${i}"`)) onDisk.push(i);
+      }),
+    );
+    await Promise.all(appends);
+    expect(onDisk).toHaveLength(40);
+    expect((await writer.read()).map((r) => r.task_id)).toEqual(Array.from({ length: 40 }, (_, i) => `task-${i}`));
+    expect(writer.syncs).toBeLessThanOrEqual(2);
+    await writer.append(receipt(40));
+    expect(writer.syncs).toBeLessThanOrEqual(3);
+  });
+
   it('appends to an existing file across writers', async () => {
     const dir = await mkdtemp(path.join(tmpdir(), 'pas-receipts-'));
     dirs.push(dir);

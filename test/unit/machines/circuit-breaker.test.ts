@@ -26,7 +26,7 @@ function start(threshold = 3) {
   return breaker;
 }
 
-const fail = (at = clock.now(), probe = false) => breaker.send({ type: 'call.failed', at, probe, error: { code: 'PAS_ERR_LLM_UNAVAILABLE', retryable: true, message: 'down' } });
+const fail = (at = clock.now(), probe = false) => breaker.send({ type: 'call.failed', at, probe, error: { code: 'PAS_ERR_LLM_SERVER', retryable: true, message: 'down' } });
 const succeed = (at = clock.now(), probe = false) => breaker.send({ type: 'call.succeeded', at, probe });
 const state = () => breakerStateOf(breaker.getSnapshot().value);
 
@@ -57,7 +57,7 @@ describe('circuit breaker window arithmetic', () => {
     expect(snap.value).toBe('open');
     expect(snap.context.trips).toBe(1);
     expect(snap.context.openedAt).toBe(4 * MINUTE);
-    expect(snap.context.lastError?.code).toBe('PAS_ERR_LLM_UNAVAILABLE');
+    expect(snap.context.lastError?.code).toBe('PAS_ERR_LLM_SERVER');
   });
 
   it('forgets a failure exactly window_minutes old, so three failures spread over the window boundary do not open it', () => {
@@ -168,6 +168,23 @@ describe('circuit breaker cooldown and probe', () => {
     clock.increment(1);
     expect(breaker.getSnapshot().value).toBe('open');
     expect(breaker.getSnapshot().context.trips).toBe(2);
+  });
+
+  it('reopens at the moment a probe timed out, so a whole cooldown passes before the next probe', () => {
+    start();
+    clock.increment(MINUTE);
+    tripNow();
+    expect(breaker.getSnapshot().context.openedAt).toBe(MINUTE);
+    clock.increment(COOLDOWN);
+    const probeAt = clock.now();
+    breaker.send({ type: 'probe.started', at: probeAt });
+    clock.increment(PROBE_TIMEOUT);
+    expect(breaker.getSnapshot().value).toBe('open');
+    expect(breaker.getSnapshot().context.openedAt).toBe(probeAt + PROBE_TIMEOUT);
+    clock.increment(COOLDOWN - 1);
+    expect(state()).toBe('open');
+    clock.increment(1);
+    expect(breaker.getSnapshot().value).toEqual({ halfOpen: 'ready' });
   });
 
   it('waits in halfOpen.ready for as long as no caller comes', () => {

@@ -1,4 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
+import { codedError } from '../../../machines/error-codes.ts';
 import type { JobOutcome, JobResume, JobSpec, TaskResult, TaskSpec } from '../../../machines/domain.ts';
 import { capPlan, jobMachine, type JobContext, type JobInput, type JobPlan, type MergeJobInput, type MergeOutcome, type PlanJobInput, type Subtask } from '../../../machines/job.machine.ts';
 import { controllablePromise, settle, startHarness, type Harness } from '../../support/machine-harness.ts';
@@ -105,9 +106,9 @@ describe('job', () => {
 
   it('fails with the planner error when planning fails', async () => {
     start();
-    plan.last().reject({ code: 'PAS_ERR_LLM_UNAVAILABLE', message: 'no model', retryable: true });
+    plan.last().reject({ code: 'PAS_ERR_LLM_SERVER', message: 'no model', retryable: true });
     await settle();
-    expect(outcome()).toMatchObject({ status: 'failed', error: { code: 'PAS_ERR_LLM_UNAVAILABLE', message: 'no model', retryable: true }, tasks: [] });
+    expect(outcome()).toMatchObject({ status: 'failed', error: { code: 'PAS_ERR_LLM_SERVER', message: 'no model', retryable: true }, tasks: [] });
   });
 
   it('fails with PAS_ERR_PLAN_INVALID when the planner throws something uncoded', async () => {
@@ -120,7 +121,7 @@ describe('job', () => {
   it('skips the merge and fails when no subtask completed, reporting the first task error', async () => {
     start();
     await planned('t1', 't2');
-    const err = { code: 'PAS_ERR_LLM_UNAVAILABLE', retryable: true, message: 'down' };
+    const err = codedError('PAS_ERR_LLM_SERVER', 'down');
     finish({ taskId: 't1', jobId: 'J1', programmerId: 'P1', status: 'failed', error: err });
     finish({ taskId: 't2', jobId: 'J1', programmerId: 'P2', status: 'failed', error: err });
     await settle();
@@ -132,7 +133,7 @@ describe('job', () => {
     start();
     await planned('t1', 't2');
     finish(ok('t1'));
-    finish({ taskId: 't2', jobId: 'J1', programmerId: 'P2', status: 'failed', error: { code: 'X', retryable: false, message: 'x' } });
+    finish({ taskId: 't2', jobId: 'J1', programmerId: 'P2', status: 'failed', error: codedError('PAS_ERR_EDIT_NO_MATCH', 'x', undefined, false) });
     expect(merge.last().input.results.map((r) => r.taskId)).toEqual(['t1']);
     merge.last().resolve({ mergedBranch: 'pas/job-J1', merged: ['t1'], conflicts: [] });
     await settle();
@@ -188,7 +189,7 @@ describe('job', () => {
   it('re-routes a task escalated by the supervisor once, away from the escalated programmer', async () => {
     start();
     await planned('t1');
-    const escalated = { code: 'PAS_ERR_SUPERVISOR_ESCALATED', retryable: true, message: 'P1 failed', details: { programmerId: 'P1' } };
+    const escalated = codedError('PAS_ERR_SUPERVISOR_ESCALATED', 'P1 failed', { programmerId: 'P1' });
     finish({ taskId: 't1', jobId: 'J1', programmerId: 'P1', status: 'failed', error: escalated });
     expect(submitted().at(-1)).toMatchObject({ id: 't1', exclude: ['P1'] });
     expect(job().context.rerouted).toEqual(['t1']);
@@ -203,7 +204,7 @@ describe('job', () => {
     start();
     await planned('t1', 't2');
     finish(ok('t1'));
-    finish({ taskId: 't1', jobId: 'J1', programmerId: 'P9', status: 'failed', error: { code: 'X', retryable: false, message: 'late' } });
+    finish({ taskId: 't1', jobId: 'J1', programmerId: 'P9', status: 'failed', error: codedError('PAS_ERR_EDIT_NO_MATCH', 'late', undefined, false) });
     finish(ok('zzz'));
     expect(job().context.results).toEqual({ t1: ok('t1') });
     expect(Object.keys(job().context.pending)).toEqual(['t2']);

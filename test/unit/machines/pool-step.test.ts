@@ -4,8 +4,8 @@ import type { ErrorData, TaskResult, TaskSpec } from '../../../machines/domain.t
 import { initialPoolContext, maxQueueLength, poolStatus, poolStep, type Delivery, type PoolContext, type PoolEvent, type PoolInput } from '../../../machines/pool.machine.ts';
 import { pickProgrammer, type RoutingPolicy } from '../../../machines/pool-routing.ts';
 
-const RETRYABLE: ErrorData = { code: 'PAS_ERR_LLM_UNAVAILABLE', retryable: true, message: 'model down' };
-const FATAL: ErrorData = { code: 'PAS_ERR_FS_DENIED', retryable: false, message: 'denied' };
+const RETRYABLE: ErrorData = { code: 'PAS_ERR_LLM_SERVER', retryable: true, message: 'model down' };
+const FATAL: ErrorData = { code: 'PAS_ERR_FS_NOT_ALLOWED', retryable: false, message: 'denied' };
 
 function input(extra: Partial<PoolInput> = {}): PoolInput {
   return {
@@ -549,5 +549,26 @@ describe('poolStep invariants under random traffic', () => {
       }),
       { numRuns: 300 },
     );
+  });
+});
+
+describe('poolStep drain', () => {
+  it('skips the queue scan when nobody is idle, yet still fails queued tasks that became unplaceable while all were busy', () => {
+    // All three busy, two tasks queued (one only P3, the paid one, can take).
+    let { ctx } = run(initialPoolContext(input()), submit(task('A')), submit(task('B')), submit(task('C')), submit(task('D')), submit(task('E', { requires: ['premium'] })));
+    expect(ctx.members.every((m) => m.status === 'busy')).toBe(true);
+    expect(ctx.queue.map((t) => t.id)).toEqual(['D', 'E']);
+
+    // A submit while nobody is idle changes nothing for the queued tasks and delivers nothing.
+    const step = poolStep(ctx, submit(task('F')));
+    expect(step.deliveries).toEqual([]);
+    expect(step.context.queue.map((t) => t.id)).toEqual(['D', 'E', 'F']);
+    expect(step.context.members).toEqual(ctx.members);
+    ctx = step.context;
+
+    // The budget runs out while all are busy: E can never be placed now, and fails at once.
+    const spent = run(ctx, { type: 'budget.exhausted' });
+    expect(finished(spent.deliveries).map((r) => [r.taskId, r.error?.code])).toEqual([['E', 'PAS_ERR_BUDGET_EXHAUSTED']]);
+    expect(spent.ctx.queue.map((t) => t.id)).toEqual(['D', 'F']);
   });
 });

@@ -1,4 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
+import { codedError } from '../../../machines/error-codes.ts';
 import type { TaskResult, TaskSpec } from '../../../machines/domain.ts';
 import { poolMachine, type PoolContext, type PoolInput } from '../../../machines/pool.machine.ts';
 import { programmerMachine, type ProgrammerContext } from '../../../machines/programmer.machine.ts';
@@ -107,12 +108,12 @@ describe('pool machine with real programmers', () => {
   it('re-dispatches a failed task to the other programmer, then reports the second failure', async () => {
     start({ maxRetries: 1 });
     submit(task('A'));
-    exec.fail('A', { code: 'PAS_ERR_LLM_UNAVAILABLE', retryable: true, message: 'down' });
+    exec.fail('A', { code: 'PAS_ERR_LLM_SERVER', retryable: true, message: 'down' });
     await settle();
     expect(exec.started()).toEqual(['A@P1', 'A@P2']);
     expect(exec.find('A', 'P2').input.task).toMatchObject({ attempt: 2, exclude: ['P1'] });
     expect(results()).toEqual([]);
-    exec.fail('A', { code: 'PAS_ERR_LLM_UNAVAILABLE', retryable: true, message: 'down again' }, 'P2');
+    exec.fail('A', { code: 'PAS_ERR_LLM_SERVER', retryable: true, message: 'down again' }, 'P2');
     await settle();
     expect(results().map((r) => [r.taskId, r.programmerId, r.error?.message])).toEqual([['A', 'P2', 'down again']]);
   });
@@ -213,7 +214,7 @@ describe('pool machine with real programmers', () => {
       const active = exec.runs.filter((r) => !r.signal.aborted);
       for (const run of active.splice(0)) {
         const n = Number(run.input.task.id.slice(1));
-        if (n % 4 === 0 && (run.input.task.attempt ?? 1) === 1) run.resolve({ taskId: run.input.task.id, jobId: 'J1', programmerId: run.input.programmerId, status: 'failed', error: { code: 'X', retryable: true, message: 'flaky' } });
+        if (n % 4 === 0 && (run.input.task.attempt ?? 1) === 1) run.resolve({ taskId: run.input.task.id, jobId: 'J1', programmerId: run.input.programmerId, status: 'failed', error: codedError('PAS_ERR_EDIT_NO_MATCH', 'flaky') });
         else run.resolve({ taskId: run.input.task.id, jobId: 'J1', programmerId: run.input.programmerId, status: 'completed' });
       }
       await settle();

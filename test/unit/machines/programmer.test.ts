@@ -62,15 +62,15 @@ describe('programmer', () => {
   it('keeps a coded error thrown by the executor', async () => {
     start();
     h.send('Prog-001', { type: 'task.assigned', task: task() });
-    exec.find('T1').reject({ code: 'PAS_ERR_FS_DENIED', retryable: false, message: 'outside the allowlist' });
+    exec.find('T1').reject({ code: 'PAS_ERR_FS_NOT_ALLOWED', retryable: false, message: 'outside the allowlist' });
     await settle();
-    expect(reports('programmer.done')[0]).toMatchObject({ result: { error: { code: 'PAS_ERR_FS_DENIED', retryable: false } } });
+    expect(reports('programmer.done')[0]).toMatchObject({ result: { error: { code: 'PAS_ERR_FS_NOT_ALLOWED', retryable: false } } });
   });
 
   it('counts a task-level failure the executor resolves with as failed', async () => {
     start();
     h.send('Prog-001', { type: 'task.assigned', task: task() });
-    exec.fail('T1', { code: 'PAS_ERR_LLM_UNAVAILABLE', retryable: true, message: 'no model' });
+    exec.fail('T1', { code: 'PAS_ERR_LLM_SERVER', retryable: true, message: 'no model' });
     await settle();
     expect(snap().context).toMatchObject({ completed: 0, failed: 1 });
   });

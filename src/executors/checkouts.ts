@@ -1,0 +1,139 @@
+/**
+ * Reused checkouts: each programmer keeps one checkout per repository,
+ * `{workspacesDir}/.checkouts/{repo}-{hash}/{programmerId}`, made once and reset to the task's
+ * base for every task that must run something on files (a `verify` command, aider, an agent
+ * CLI). A checkout is its own small repository whose `.git/objects` is the repository's own
+ * objects folder (a symlink): nothing is copied, what it writes lands in the repository, and
+ * making many at once touches no shared admin file (concurrent `git worktree add` does, which is
+ * why it had to be serialized). Reset = `reset --hard <base>` + `clean -ffdx` (untracked and
+ * ignored files too), so a task never sees what an earlier one left.
+ */
+import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { PasError } from '../errors.ts';
+import { git, repoKey } from './git-command.ts';
+import { objectStoreFor } from './object-store.ts';
+import { assertSafeId } from './worktree.ts';
+
+/** The folder of `workspacesDir` holding the reused checkouts (never swept as an orphan). */
+export const CHECKOUTS_DIR = '.checkouts';
+const MARKER = 'pas-checkout';
+
+export interface CheckoutInput {
+  repo: string;
+  workspacesDir: string;
+  programmerId: string;
+  /** The commit the checkout is reset to (a full id, or anything `rev-parse` takes). */
+  baseCommit: string;
+}
+
+export interface CheckoutLease {
+  /** Absolute path of the checkout, reset to the base: tracked files as committed, nothing else. */
+  path: string;
+  baseCommit: string;
+  /** Gives the checkout back (the next task of this programmer waits for it). */
+  release(): void;
+}
+
+/** Folder of a programmer's checkout of `repo` (its key is the repository's common git dir). */
+export async function checkoutPath(repo: string, workspacesDir: string, programmerId: string): Promise<string> {
+  assertSafeId('task', programmerId);
+  const key = await repoKey(repo);
+  const name = path.basename(key === path.join(path.dirname(key), '.git') ? path.dirname(key) : key).replace(/[^A-Za-z0-9._-]/g, '_');
+  const hash = createHash('sha1').update(key).digest('hex').slice(0, 10);
+  return path.join(path.resolve(workspacesDir), CHECKOUTS_DIR, `${name}-${hash}`, programmerId);
+}
+
+const leases = new Map<string, Promise<void>>();
+
+/**
+ * The programmer's checkout of `repo`, reset to `baseCommit`, held until `release()`: one task
+ * at a time per checkout (a task still winding down is waited for). Made at first use.
+ */
+export async function checkoutFor(input: CheckoutInput): Promise<CheckoutLease> {
+  const dir = await checkoutPath(input.repo, input.workspacesDir, input.programmerId);
+  const previous = leases.get(dir) ?? Promise.resolve();
+  let release!: () => void;
+  const mine = new Promise<void>((resolve) => (release = resolve));
+  const chained = previous.then(() => mine);
+  leases.set(dir, chained);
+  await previous;
+  let released = false;
+  const done = () => {
+    if (released) return;
+    released = true;
+    release();
+    if (leases.get(dir) === chained) leases.delete(dir);
+  };
+  try {
+    const store = await objectStoreFor(input.repo);
+    const base = (await store.resolveCommit(input.baseCommit)) ?? '';
+    if (!base) throw new PasError('PAS_ERR_GIT', `"${input.baseCommit}" is not a commit in ${input.repo}`, { details: { repo: input.repo, rev: input.baseCommit } });
+    await ensureCheckout(dir, store.objectsDir);
+    await resetCheckout(dir, base);
+    return { path: dir, baseCommit: base, release: done };
+  } catch (err) {
+    done();
+    throw err;
+  }
+}
+
+/** Makes the checkout when it is missing or was left half made (no marker), e.g. by a crash. */
+async function ensureCheckout(dir: string, objectsDir: string): Promise<void> {
+  const marker = path.join(dir, '.git', MARKER);
+  if (existsSync(marker) && (await readFile(marker, 'utf8').catch(() => '')) === objectsDir) return;
+  await rm(dir, { recursive: true, force: true });
+  await mkdir(dir, { recursive: true });
+  await git(dir, ['init', '--quiet']);
+  await rm(path.join(dir, '.git', 'objects'), { recursive: true, force: true });
+  await symlink(objectsDir, path.join(dir, '.git', 'objects'));
+  // The objects are the repository's: a gc started in here must never prune or repack them.
+  for (const [key, value] of [['gc.auto', '0'], ['gc.pruneExpire', 'never'], ['maintenance.auto', 'false'], ['core.hooksPath', '/dev/null']] as const) {
+    await git(dir, ['config', key, value]);
+  }
+  await writeFile(marker, objectsDir);
+}
+
+/** A lock this old in a checkout this process holds is a crashed git's. */
+const CHECKOUT_LOCK_STALE_MS = 3_000;
+
+/**
+ * Resets to `base`: tracked files as committed, every untracked and ignored file gone (nested
+ * repositories too). A lock file here is a crash's: this process holds the checkout, but a git
+ * started by a killed PAS may still be finishing, so a fresh lock is waited out before it goes.
+ */
+async function resetCheckout(dir: string, base: string): Promise<void> {
+  for (const name of ['index.lock', 'HEAD.lock']) await clearCrashedLock(path.join(dir, '.git', name));
+  await git(dir, ['reset', '--hard', '--quiet', '--no-recurse-submodules', base]);
+  await git(dir, ['clean', '-ffdxq']);
+}
+
+async function clearCrashedLock(file: string): Promise<void> {
+  for (;;) {
+    let age: number;
+    try {
+      age = Date.now() - (await stat(file)).mtimeMs;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+      throw err;
+    }
+    if (age > CHECKOUT_LOCK_STALE_MS) {
+      await rm(file, { force: true });
+      return;
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** Makes the checkouts of these programmers now (at start, for a repository known to need them), all at once. */
+export async function prewarmCheckouts(repo: string, workspacesDir: string, programmerIds: readonly string[], baseCommit = 'HEAD'): Promise<void> {
+  await Promise.all(programmerIds.map(async (id) => (await checkoutFor({ repo, workspacesDir, programmerId: id, baseCommit })).release()));
+}
+
+/** Stages everything in a checkout and writes its tree (objects land in the repository). */
+export async function checkoutTree(dir: string): Promise<string> {
+  await git(dir, ['add', '--all']);
+  return (await git(dir, ['write-tree'])).stdout.trim();
+}

@@ -1,0 +1,243 @@
+/**
+ * A task's commit written as objects, without a checkout: the edited files become blobs, the
+ * trees on their paths are rewritten (modes kept, deletions dropped, folders left empty removed),
+ * and the commit's parent is the task's base. Symlinks and submodules on a path are refused,
+ * never followed. KPIs are git's numstat of each changed path, computed in-process.
+ */
+import type { Kpi } from '../../machines/domain.ts';
+import { PasError } from '../errors.ts';
+import { numstatOf } from './numstat.ts';
+import { MODE_FILE, MODE_SUBMODULE, MODE_SYMLINK, MODE_TREE, objectStoreFor, type RepoObjectStore, type TreeEntry } from './object-store.ts';
+
+export interface PathEntry {
+  mode: string;
+  oid: string;
+}
+
+function refuse(rel: string, why: 'symlink' | 'submodule' | 'not-a-folder' | 'folder'): never {
+  if (why === 'symlink') {
+    throw new PasError('PAS_ERR_FS_PATH_ESCAPE', `refused path ${JSON.stringify(rel)}: a symlink is on its way (symlinks in the repository are never followed)`, {
+      details: { path: rel, reason: 'symlink' },
+    });
+  }
+  const message =
+    why === 'submodule' ? 'it is inside a submodule' : why === 'not-a-folder' ? 'a parent is not a folder' : 'it is a folder, not a file';
+  throw new PasError('PAS_ERR_FS_NOT_ALLOWED', `refused path ${JSON.stringify(rel)}: ${message}`, { details: { path: rel, reason: why } });
+}
+
+function checkEntry(rel: string, entry: TreeEntry, last: boolean): void {
+  if (entry.mode === MODE_SYMLINK) refuse(rel, 'symlink');
+  if (entry.mode === MODE_SUBMODULE) refuse(rel, 'submodule');
+  if (!last && entry.mode !== MODE_TREE) refuse(rel, 'not-a-folder');
+  if (last && entry.mode === MODE_TREE) refuse(rel, 'folder');
+}
+
+/** The file at `rel` (normalized) in a tree: its mode and blob, or null when nothing is there. */
+export async function entryAt(store: RepoObjectStore, tree: string, rel: string): Promise<PathEntry | null> {
+  const segments = rel.split('/');
+  let current = tree;
+  for (let i = 0; i < segments.length; i++) {
+    const entry = (await store.readTree(current)).find((e) => e.name === segments[i]);
+    if (!entry) return null;
+    checkEntry(rel, entry, i === segments.length - 1);
+    if (i === segments.length - 1) return { mode: entry.mode, oid: entry.oid };
+    current = entry.oid;
+  }
+  return null;
+}
+
+/** A file's bytes in a tree, or null when absent (symlinks and submodules refused). */
+export async function readAt(store: RepoObjectStore, tree: string, rel: string): Promise<Buffer | null> {
+  const entry = await entryAt(store, tree, rel);
+  if (!entry) return null;
+  const blob = await store.read(entry.oid);
+  if (!blob) throw new PasError('PAS_ERR_GIT', `blob ${entry.oid} of ${rel} is missing from ${store.repo}`);
+  return blob.data;
+}
+
+/** What a path becomes: new bytes (a blob is written, mode kept), an existing entry, or null (deleted). */
+export type Edit = Buffer | null | PathEntry;
+
+export interface FileChange {
+  path: string;
+  before: Buffer | null;
+  after: Buffer | null;
+}
+
+/**
+ * Writes the tree `base` with `edits` applied (path → new bytes, or null to delete) and returns
+ * its id and the paths that really changed (an edit that leaves a file as it was is no change).
+ */
+export async function writeEditedTree(store: RepoObjectStore, base: string | null, edits: ReadonlyMap<string, Edit>): Promise<{ tree: string; changes: FileChange[] }> {
+  const changes: FileChange[] = [];
+  const rewrite = async (tree: string | null, prefix: string, group: ReadonlyMap<string, Edit>): Promise<string | null> => {
+    const entries = tree ? [...(await store.readTree(tree))] : [];
+    const index = new Map(entries.map((e, i) => [e.name, i]));
+    const files = new Map<string, Edit>();
+    const folders = new Map<string, Map<string, Edit>>();
+    for (const [rel, content] of group) {
+      const slash = rel.indexOf('/');
+      if (slash < 0) files.set(rel, content);
+      else {
+        const head = rel.slice(0, slash);
+        let sub = folders.get(head);
+        if (!sub) folders.set(head, (sub = new Map()));
+        sub.set(rel.slice(slash + 1), content);
+      }
+    }
+    let changed = false;
+    const removed = new Set<string>();
+    const put = (entry: TreeEntry) => {
+      const at = index.get(entry.name);
+      if (at === undefined) {
+        index.set(entry.name, entries.length);
+        entries.push(entry);
+      } else entries[at] = entry;
+      removed.delete(entry.name);
+      changed = true;
+    };
+    for (const [name, sub] of folders) {
+      const full = `${prefix}${name}`;
+      const at = index.get(name);
+      const existing = at === undefined || removed.has(name) ? undefined : entries[at];
+      if (existing) checkEntry(`${full}/${[...sub.keys()][0]}`, existing, false);
+      const next = await rewrite(existing?.oid ?? null, `${full}/`, sub);
+      if (next === (existing?.oid ?? null)) continue;
+      if (next === null) {
+        removed.add(name);
+        changed = true;
+      } else put({ mode: MODE_TREE, name, oid: next });
+    }
+    for (const [name, content] of files) {
+      const full = `${prefix}${name}`;
+      const at = index.get(name);
+      const existing = at === undefined || removed.has(name) ? undefined : entries[at];
+      if (existing) checkEntry(full, existing, true);
+      if (content !== null && !Buffer.isBuffer(content)) {
+        // An entry taken as it is (a merge): no blob to write, no line counts.
+        if (existing && existing.oid === content.oid && existing.mode === content.mode) continue;
+        put({ mode: content.mode, name, oid: content.oid });
+        continue;
+      }
+      const before = existing ? await readBlob(store, existing.oid, full) : null;
+      if (content === null) {
+        if (!existing) continue;
+        removed.add(name);
+        changed = true;
+        changes.push({ path: full, before, after: null });
+        continue;
+      }
+      if (before && before.equals(content)) continue;
+      const oid = await store.write('blob', content);
+      put({ mode: existing?.mode ?? MODE_FILE, name, oid });
+      changes.push({ path: full, before, after: content });
+    }
+    if (!changed) return tree;
+    const kept = entries.filter((e) => !removed.has(e.name));
+    // git stores no empty folder: a folder whose last file went is dropped from its parent.
+    if (kept.length === 0 && prefix !== '') return null;
+    return store.writeTree(kept);
+  };
+  const tree = (await rewrite(base, '', edits)) ?? (await store.writeTree([]));
+  changes.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  return { tree, changes };
+}
+
+async function readBlob(store: RepoObjectStore, oid: string, rel: string): Promise<Buffer> {
+  const blob = await store.read(oid);
+  if (!blob) throw new PasError('PAS_ERR_GIT', `blob ${oid} of ${rel} is missing from ${store.repo}`);
+  return blob.data;
+}
+
+/** numstat over the changed files: a binary file counts as changed with no lines. */
+export function kpiOf(changes: readonly FileChange[]): Kpi {
+  const kpi: Kpi = { files_changed: 0, lines_added: 0, lines_removed: 0 };
+  for (const c of changes) {
+    const stat = numstatOf(c.before, c.after);
+    kpi.files_changed += 1;
+    kpi.lines_added += stat.added;
+    kpi.lines_removed += stat.removed;
+  }
+  return kpi;
+}
+
+export interface CommitEditsInput {
+  repo: string;
+  baseCommit: string;
+  /** Normalized repository-relative path → new bytes (null deletes the file). */
+  edits: ReadonlyMap<string, Buffer | null>;
+  message: string;
+}
+
+export interface CommitEditsResult {
+  /** The new commit, or the base when nothing changed. */
+  commit: string;
+  changed: boolean;
+  /** The paths that changed, sorted. */
+  paths: string[];
+  kpi: Kpi;
+}
+
+/** Commits `edits` on top of `baseCommit` as PAS, as objects only (no checkout, no ref). */
+export async function commitEdits(input: CommitEditsInput): Promise<CommitEditsResult> {
+  const store = await objectStoreFor(input.repo);
+  const baseTree = await store.commitTree(input.baseCommit);
+  const { tree, changes } = await writeEditedTree(store, baseTree, input.edits);
+  if (changes.length === 0 || tree === baseTree) {
+    return { commit: input.baseCommit, changed: false, paths: [], kpi: { files_changed: 0, lines_added: 0, lines_removed: 0 } };
+  }
+  const commit = await store.writeCommit(tree, [input.baseCommit], input.message);
+  return { commit, changed: true, paths: changes.map((c) => c.path), kpi: kpiOf(changes) };
+}
+
+/**
+ * The files that differ between two trees (recursively, no rename detection, as `git diff
+ * --no-renames` sees them), with both sides' bytes; a mode change alone counts as a change.
+ */
+export async function diffTrees(store: RepoObjectStore, a: string | null, b: string | null): Promise<FileChange[]> {
+  const changes: FileChange[] = [];
+  const blobOf = async (entry: TreeEntry | undefined, rel: string) =>
+    entry && entry.mode !== MODE_TREE && entry.mode !== MODE_SUBMODULE ? readBlob(store, entry.oid, rel) : null;
+  const walk = async (left: string | null, right: string | null, prefix: string): Promise<void> => {
+    if (left === right) return;
+    const l = new Map((left ? await store.readTree(left) : []).map((e) => [e.name, e]));
+    const r = new Map((right ? await store.readTree(right) : []).map((e) => [e.name, e]));
+    for (const name of new Set([...l.keys(), ...r.keys()])) {
+      const x = l.get(name);
+      const y = r.get(name);
+      if (x && y && x.oid === y.oid && x.mode === y.mode) continue;
+      const rel = `${prefix}${name}`;
+      const xTree = x?.mode === MODE_TREE ? x.oid : null;
+      const yTree = y?.mode === MODE_TREE ? y.oid : null;
+      if (xTree || yTree) await walk(xTree, yTree, `${rel}/`);
+      const xFile = x && x.mode !== MODE_TREE ? x : undefined;
+      const yFile = y && y.mode !== MODE_TREE ? y : undefined;
+      if (xFile || yFile) changes.push({ path: rel, before: await blobOf(xFile, rel), after: await blobOf(yFile, rel) });
+    }
+  };
+  await walk(a, b, '');
+  changes.sort((p, q) => (p.path < q.path ? -1 : p.path > q.path ? 1 : 0));
+  return changes;
+}
+
+/** The file-level entries that differ between two trees (folders walked, not listed), by path. */
+export async function changedEntries(store: RepoObjectStore, a: string | null, b: string | null): Promise<Map<string, { before?: TreeEntry; after?: TreeEntry }>> {
+  const out = new Map<string, { before?: TreeEntry; after?: TreeEntry }>();
+  const walk = async (left: string | null, right: string | null, prefix: string): Promise<void> => {
+    if (left === right) return;
+    const l = new Map((left ? await store.readTree(left) : []).map((e) => [e.name, e]));
+    const r = new Map((right ? await store.readTree(right) : []).map((e) => [e.name, e]));
+    for (const name of new Set([...l.keys(), ...r.keys()])) {
+      const x = l.get(name);
+      const y = r.get(name);
+      if (x && y && x.oid === y.oid && x.mode === y.mode) continue;
+      const rel = `${prefix}${name}`;
+      await walk(x?.mode === MODE_TREE ? x.oid : null, y?.mode === MODE_TREE ? y.oid : null, `${rel}/`);
+      const xFile = x && x.mode !== MODE_TREE ? x : undefined;
+      const yFile = y && y.mode !== MODE_TREE ? y : undefined;
+      if (xFile || yFile) out.set(rel, { ...(xFile ? { before: xFile } : {}), ...(yFile ? { after: yFile } : {}) });
+    }
+  };
+  await walk(a, b, '');
+  return out;
+}

@@ -1,0 +1,336 @@
+/**
+ * A repository's objects and refs without a checkout: objects are read through one long-lived
+ * `git cat-file --batch`, written in-process as loose objects (zlib + the repository's hash, the
+ * way git writes them), and refs are moved through one long-lived `git update-ref --stdin`, one
+ * transaction at a time. Every so often a background `git repack -d` packs the loose objects
+ * (git's readers look in new packs when a loose object has gone, so nothing reading races it).
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdir, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { deflateSync } from 'node:zlib';
+import { PasError } from '../errors.ts';
+import { GitBatchProcess, lineParser } from './git-batch.ts';
+import { git, PAS_AUTHOR, repoKey, spawnGit } from './git-command.ts';
+
+export type ObjectType = 'blob' | 'tree' | 'commit' | 'tag';
+
+export interface GitObject {
+  oid: string;
+  type: ObjectType;
+  data: Buffer;
+}
+
+export interface TreeEntry {
+  /** Octal mode as git writes it: 100644, 100755, 120000 (symlink), 40000 (tree), 160000 (submodule). */
+  mode: string;
+  name: string;
+  oid: string;
+}
+
+export const MODE_FILE = '100644';
+export const MODE_EXEC = '100755';
+export const MODE_SYMLINK = '120000';
+export const MODE_TREE = '40000';
+export const MODE_SUBMODULE = '160000';
+
+/** Loose objects this process writes to a repository between two background packings. */
+const PACK_EVERY = 2_000;
+const TREE_CACHE = 4_096;
+
+const LOCK_ERROR = /cannot lock ref|Unable to create '[^']+\.lock'|File exists/i;
+
+export class RepoObjectStore {
+  private readonly reader: GitBatchProcess;
+  private readonly refs: GitBatchProcess;
+  private readonly trees = new Map<string, TreeEntry[]>();
+  private readonly refQueue: Array<{ commands: string[]; resolve: () => void; reject: (err: Error) => void }> = [];
+  private refBusy = false;
+  private written = 0;
+  private packs = 0;
+  /** Loose objects written between two background packings. */
+  packEvery = PACK_EVERY;
+  /** The background packing under way, if any. */
+  packing: Promise<void> | undefined;
+  readonly hashBytes: number;
+
+  constructor(
+    /** The repository (any folder of it) git runs in. */
+    readonly repo: string,
+    /** Its objects folder (absolute). */
+    readonly objectsDir: string,
+    readonly hash: 'sha1' | 'sha256',
+    private readonly gcAuto: number,
+  ) {
+    this.hashBytes = hash === 'sha1' ? 20 : 32;
+    this.reader = new GitBatchProcess(repo, ['cat-file', '--batch']);
+    this.refs = new GitBatchProcess(repo, ['update-ref', '--stdin']);
+  }
+
+  /** Reads an object by id or revision expression (`<commit>^{tree}`, `<rev>:<path>`); null when missing. */
+  read(spec: string): Promise<GitObject | null> {
+    if (/[\n\r]/.test(spec)) throw new PasError('PAS_ERR_GIT', `object name ${JSON.stringify(spec)} holds a line break`);
+    return this.reader.request(`${spec}\n`, parseBatchAnswer);
+  }
+
+  /** The commit a revision names (full id), or null. */
+  async resolveCommit(rev: string): Promise<string | null> {
+    const obj = await this.read(`${rev}^{commit}`);
+    return obj ? obj.oid : null;
+  }
+
+  /** The root tree of a commit. */
+  async commitTree(commit: string): Promise<string> {
+    const obj = await this.read(commit);
+    if (!obj || obj.type !== 'commit') throw new PasError('PAS_ERR_GIT', `${commit} is not a commit in ${this.repo}`, { details: { repo: this.repo, commit } });
+    const match = /^tree ([0-9a-f]+)$/m.exec(obj.data.toString('utf8', 0, Math.min(obj.data.length, 200)));
+    if (!match) throw new PasError('PAS_ERR_GIT', `commit ${commit} names no tree`, { details: { repo: this.repo, commit } });
+    return match[1]!;
+  }
+
+  /** A tree's entries (cached: a tree never changes). */
+  async readTree(oid: string): Promise<TreeEntry[]> {
+    const cached = this.trees.get(oid);
+    if (cached) return cached;
+    const obj = await this.read(oid);
+    if (!obj || obj.type !== 'tree') throw new PasError('PAS_ERR_GIT', `${oid} is not a tree in ${this.repo}`, { details: { repo: this.repo, oid } });
+    const entries = parseTree(obj.data, this.hashBytes);
+    if (this.trees.size >= TREE_CACHE) this.trees.delete(this.trees.keys().next().value!);
+    this.trees.set(oid, entries);
+    return entries;
+  }
+
+  /** Writes a loose object (or freshens the one already there) and returns its id. */
+  async write(type: ObjectType, data: Buffer): Promise<string> {
+    const header = Buffer.from(`${type} ${data.length}\0`);
+    const oid = createHash(this.hash).update(header).update(data).digest('hex');
+    const dir = path.join(this.objectsDir, oid.slice(0, 2));
+    const file = path.join(dir, oid.slice(2));
+    try {
+      await stat(file);
+      // Present: freshen it so a concurrent prune of old unreachable objects spares it (as git does).
+      const now = new Date();
+      await utimes(file, now, now).catch(() => undefined);
+      return oid;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    }
+    // git's default core.looseCompression is 1 (fastest).
+    const body = deflateSync(Buffer.concat([header, data]), { level: 1 });
+    // A background repack's prune-packed removes object folders it emptied, so the folder made
+    // here can vanish before the write: make it again and retry.
+    for (let attempt = 1; ; attempt++) {
+      await mkdir(dir, { recursive: true });
+      const tmp = path.join(dir, `tmp_obj_pas_${randomBytes(6).toString('hex')}`);
+      try {
+        await writeFile(tmp, body, { mode: 0o444 });
+        await rename(tmp, file);
+        break;
+      } catch (err) {
+        await rm(tmp, { force: true });
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || attempt >= 5) throw err;
+      }
+    }
+    if (++this.written % this.packEvery === 0) this.packInBackground();
+    return oid;
+  }
+
+  async writeTree(entries: readonly TreeEntry[]): Promise<string> {
+    return this.write('tree', formatTree(entries));
+  }
+
+  /** Writes a commit by PAS with these parents, now. */
+  async writeCommit(tree: string, parents: readonly string[], message: string, when = new Date()): Promise<string> {
+    const stamp = `${Math.floor(when.getTime() / 1000)} ${timezone(when)}`;
+    const who = `${PAS_AUTHOR.name} <${PAS_AUTHOR.email}> ${stamp}`;
+    const lines = [`tree ${tree}`, ...parents.map((p) => `parent ${p}`), `author ${who}`, `committer ${who}`, '', message.endsWith('\n') ? message.slice(0, -1) : message];
+    return this.write('commit', Buffer.from(`${lines.join('\n')}\n`, 'utf8'));
+  }
+
+  /**
+   * Applies ref updates as one transaction (all or nothing), in order with every other update
+   * through this store: `create <ref> <new>` (refused when the ref exists), `update <ref> <new>
+   * [<old>]`, `delete <ref> [<old>]`. Requests that arrive while a transaction runs go together
+   * in the next one (one lock-and-commit round for many tasks); when such a group fails, each
+   * request is retried alone so only its own failure reaches it. A lock held by another git is
+   * waited out.
+   */
+  updateRefs(commands: readonly string[]): Promise<void> {
+    for (const c of commands) {
+      if (/[\n\r]/.test(c)) throw new PasError('PAS_ERR_GIT', `ref update ${JSON.stringify(c)} holds a line break`);
+    }
+    return new Promise<void>((resolve, reject) => {
+      this.refQueue.push({ commands: [...commands], resolve, reject });
+      void this.pumpRefs();
+    });
+  }
+
+  private async pumpRefs(): Promise<void> {
+    if (this.refBusy) return;
+    this.refBusy = true;
+    try {
+      while (this.refQueue.length > 0) {
+        const batch = this.refQueue.splice(0);
+        try {
+          await this.transaction(batch.flatMap((b) => b.commands));
+          for (const b of batch) b.resolve();
+        } catch (err) {
+          if (batch.length === 1) {
+            batch[0]!.reject(err as Error);
+            continue;
+          }
+          for (const b of batch) {
+            try {
+              await this.transaction(b.commands);
+              b.resolve();
+            } catch (own) {
+              b.reject(own as Error);
+            }
+          }
+        }
+      }
+    } finally {
+      this.refBusy = false;
+    }
+  }
+
+  private async transaction(commands: readonly string[]): Promise<void> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await this.refs.request(`start\n${commands.join('\n')}\ncommit\n`, transactionParser);
+        return;
+      } catch (err) {
+        const message = (err as Error).message;
+        // "reference already exists" is an answer (create-only), not a lock to wait for.
+        if (attempt >= 12 || !LOCK_ERROR.test(message) || /already exists|is at .* but expected|unable to resolve reference|multiple updates/i.test(message)) {
+          throw new PasError('PAS_ERR_GIT', `could not update ${commands.map((c) => c.split(' ')[1]).join(', ')}: ${message}`, {
+            details: { repo: this.repo, commands: [...commands] },
+          });
+        }
+        await new Promise((r) => setTimeout(r, Math.min(25 * 2 ** attempt, 1_000)));
+      }
+    }
+  }
+
+  close(): void {
+    this.reader.close();
+    this.refs.close();
+  }
+
+  /**
+   * Packs in the background, one run at a time: `git repack -d -l` puts the reachable loose
+   * objects into a new pack and drops the loose copies (readers find them in the pack: git looks
+   * for new packs when a loose object has gone), and every tenth run `git gc --auto` folds packs
+   * together by the repository's own settings. Never when the repository turned gc off.
+   */
+  private packInBackground(): void {
+    if (this.packing || this.gcAuto <= 0) return;
+    const run = (args: string[]) =>
+      new Promise<void>((resolve) => {
+        const child = spawnGit(this.repo, args);
+        // Packing is housekeeping: a git that cannot start now (EMFILE) is tried at the next round.
+        child.on('error', () => resolve());
+        child.stdout?.resume();
+        child.stderr?.resume();
+        child.once('close', () => resolve());
+      });
+    this.packs++;
+    this.packing = (async () => {
+      await run(['repack', '-d', '-l', '-q']);
+      if (this.packs % 10 === 0) await run(['-c', `gc.auto=${this.gcAuto}`, '-c', 'gc.autoDetach=false', 'gc', '--auto', '--quiet']);
+    })().finally(() => {
+      this.packing = undefined;
+    });
+  }
+}
+
+function timezone(when: Date): string {
+  const offset = -when.getTimezoneOffset();
+  const sign = offset >= 0 ? '+' : '-';
+  const abs = Math.abs(offset);
+  return `${sign}${String(Math.floor(abs / 60)).padStart(2, '0')}${String(abs % 60).padStart(2, '0')}`;
+}
+
+/** `<oid> <type> <size>\n<data>\n` or `<spec> missing\n` (also `ambiguous`). */
+function parseBatchAnswer(buffer: Buffer): { value: GitObject | null; used: number } | null {
+  const line = lineParser(buffer);
+  if (!line) return null;
+  const parts = line.value.split(' ');
+  if (parts.length === 2 && (parts[1] === 'missing' || parts[1] === 'ambiguous')) return { value: null, used: line.used };
+  const [oid, type, sizeText] = parts;
+  const size = Number(sizeText);
+  if (!oid || !type || !Number.isInteger(size)) throw new PasError('PAS_ERR_GIT', `git cat-file answered ${JSON.stringify(line.value)}`);
+  if (buffer.length < line.used + size + 1) return null;
+  const data = Buffer.from(buffer.subarray(line.used, line.used + size));
+  return { value: { oid, type: type as ObjectType, data }, used: line.used + size + 1 };
+}
+
+/** Reads "start: ok" then "commit: ok". */
+function transactionParser(buffer: Buffer): { value: true; used: number } | null {
+  const first = lineParser(buffer);
+  if (!first) return null;
+  const second = lineParser(buffer.subarray(first.used));
+  if (!second) return null;
+  if (first.value !== 'start: ok' || second.value !== 'commit: ok') {
+    throw new PasError('PAS_ERR_GIT', `git update-ref answered ${JSON.stringify(`${first.value}\n${second.value}`)}`);
+  }
+  return { value: true, used: first.used + second.used };
+}
+
+export function parseTree(data: Buffer, hashBytes: number): TreeEntry[] {
+  const entries: TreeEntry[] = [];
+  let i = 0;
+  while (i < data.length) {
+    const space = data.indexOf(0x20, i);
+    const nul = data.indexOf(0, space);
+    if (space < 0 || nul < 0) throw new PasError('PAS_ERR_GIT', 'a tree object is malformed');
+    entries.push({ mode: data.toString('latin1', i, space), name: data.toString('utf8', space + 1, nul), oid: data.toString('hex', nul + 1, nul + 1 + hashBytes) });
+    i = nul + 1 + hashBytes;
+  }
+  return entries;
+}
+
+/** git's tree order: byte order of names, a folder's name compared as if it ended in "/". */
+export function compareEntries(a: TreeEntry, b: TreeEntry): number {
+  const ka = Buffer.from(a.mode === MODE_TREE ? `${a.name}/` : a.name, 'utf8');
+  const kb = Buffer.from(b.mode === MODE_TREE ? `${b.name}/` : b.name, 'utf8');
+  return Buffer.compare(ka, kb);
+}
+
+export function formatTree(entries: readonly TreeEntry[]): Buffer {
+  const sorted = [...entries].sort(compareEntries);
+  return Buffer.concat(sorted.flatMap((e) => [Buffer.from(`${e.mode} ${e.name}\0`, 'utf8'), Buffer.from(e.oid, 'hex')]));
+}
+
+// ── one store per repository ────────────────────────────────────────────────
+
+const stores = new Map<string, Promise<RepoObjectStore>>();
+
+/** The object store of the repository `repo` belongs to (one per repository per process). */
+export function objectStoreFor(repo: string): Promise<RepoObjectStore> {
+  return repoKey(repo).then((key) => {
+    let store = stores.get(key);
+    if (!store) {
+      store = (async () => {
+        const out = await git(key, ['rev-parse', '--git-path', 'objects', '--show-object-format']);
+        const [objects, format] = out.stdout.trim().split('\n');
+        // The repository's own gc.auto (PAS's command line turns it off for every other command).
+        const gc = await git(key, ['config', '--show-scope', '--get-all', 'gc.auto'], { okCodes: [1] });
+        const configured = gc.stdout.split('\n').filter((l) => l && !l.startsWith('command')).pop()?.split('\t')[1];
+        const gcAuto = configured === undefined ? 6_700 : Number.parseInt(configured, 10) || 0;
+        const hash = format === 'sha256' ? 'sha256' : 'sha1';
+        return new RepoObjectStore(key, path.resolve(key, objects ?? 'objects'), hash, gcAuto);
+      })();
+      store.catch(() => stores.delete(key));
+      stores.set(key, store);
+    }
+    return store;
+  });
+}
+
+/** Closes every store's processes (tests, shutdown). */
+export async function closeObjectStores(): Promise<void> {
+  const all = [...stores.values()];
+  stores.clear();
+  for (const s of all) (await s.catch(() => undefined))?.close();
+}

@@ -1,0 +1,133 @@
+/**
+ * Starts one program (never through a shell) and collects its output, so that a failure to start
+ * it (EMFILE when file descriptors run out, ENOMEM, EAGAIN, ENOENT) is an answer, never an
+ * unhandled `'error'` event that ends the process. execa 9 throws `subprocess.stdio is not
+ * iterable` on EMFILE and leaves the ChildProcess's own error event unhandled (the process exits
+ * 1), so PAS's spawn sites (git, the repo map, allowed commands, agent CLIs) start children here.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { PasError } from '../errors.ts';
+
+export interface SpawnChildOptions {
+  file: string;
+  args: readonly string[];
+  cwd: string;
+  /** The complete environment of the child (the parent's is not inherited). */
+  env: Record<string, string | undefined>;
+  /** Written to the child's stdin, then closed; without it stdin is /dev/null. */
+  input?: string;
+  /** Lead a process group of its own (so the whole tree can be signalled). */
+  detached?: boolean;
+  /** Output kept per stream; past it the child is killed and `truncated` set. */
+  maxBufferBytes?: number;
+}
+
+export interface ChildOutcome {
+  pid: number | undefined;
+  /** `null` when the child ended on a signal or never started. */
+  exitCode: number | null;
+  signal: string | null;
+  stdout: string;
+  /** stdout as the bytes it was (binary output: `git cat-file --batch`). */
+  stdoutBytes: Buffer;
+  stderr: string;
+  /** stdout and stderr interleaved as they arrived. */
+  all: string;
+  /** Set when the program could not be started at all. */
+  spawnError?: NodeJS.ErrnoException;
+  /** An output stream passed maxBufferBytes; the child was killed. */
+  truncated: boolean;
+}
+
+export interface SpawnedChild {
+  /** Undefined when it could not be started. */
+  pid: number | undefined;
+  done: Promise<ChildOutcome>;
+}
+
+/** Errors that say the machine is out of a resource rather than that the program is wrong. */
+const RESOURCE_CODES = new Set(['EMFILE', 'ENFILE', 'ENOMEM', 'EAGAIN', 'ENOSPC']);
+
+export function isResourceError(err: NodeJS.ErrnoException | undefined): boolean {
+  return !!err?.code && RESOURCE_CODES.has(err.code);
+}
+
+/** The coded form of a failure to start `what`: always PAS_ERR_RESOURCE, retryable. */
+export function spawnFailure(what: string, err: NodeJS.ErrnoException, details: Record<string, unknown> = {}): PasError {
+  const code = err.code ?? 'UNKNOWN';
+  const why =
+    code === 'ENOENT'
+      ? 'it is not installed, not on PATH, or its working folder is gone'
+      : code === 'EMFILE' || code === 'ENFILE'
+        ? 'the process has run out of file descriptors (ulimit -n)'
+        : code === 'ENOMEM' || code === 'EAGAIN'
+          ? 'the machine has no memory or process slots left'
+          : err.message;
+  return new PasError('PAS_ERR_RESOURCE', `could not start ${what} (${code}): ${why}`, { details: { ...details, program: what, errno: code }, cause: err });
+}
+
+export function spawnChild(options: SpawnChildOptions): SpawnedChild {
+  const maxBuffer = options.maxBufferBytes ?? 64 * 1024 * 1024;
+  let child: ChildProcess;
+  try {
+    child = spawn(options.file, [...options.args], {
+      cwd: options.cwd,
+      env: options.env,
+      detached: options.detached ?? false,
+      stdio: [options.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
+      windowsHide: true,
+    });
+  } catch (err) {
+    const failed: ChildOutcome = { pid: undefined, exitCode: null, signal: null, stdout: '', stdoutBytes: Buffer.alloc(0), stderr: '', all: '', spawnError: err as NodeJS.ErrnoException, truncated: false };
+    return { pid: undefined, done: Promise.resolve(failed) };
+  }
+
+  const out: Buffer[] = [];
+  const err: Buffer[] = [];
+  const all: Buffer[] = [];
+  const sizes = { out: 0, err: 0 };
+  let truncated = false;
+  const collect = (into: Buffer[], key: 'out' | 'err') => (chunk: Buffer) => {
+    if (truncated) return;
+    sizes[key] += chunk.length;
+    if (sizes[key] > maxBuffer) {
+      truncated = true;
+      child.kill('SIGKILL');
+      return;
+    }
+    into.push(chunk);
+    all.push(chunk);
+  };
+  child.stdout?.on('data', collect(out, 'out'));
+  child.stderr?.on('data', collect(err, 'err'));
+  // The child may exit without reading its input (EPIPE): that is its answer, not ours to throw.
+  child.stdin?.on('error', () => undefined);
+  if (options.input !== undefined) child.stdin?.end(options.input);
+
+  const done = new Promise<ChildOutcome>((resolve) => {
+    let settled = false;
+    const finish = (exitCode: number | null, signal: string | null, spawnError?: NodeJS.ErrnoException) => {
+      if (settled) return;
+      settled = true;
+      const stdoutBytes = Buffer.concat(out);
+      const outcome: ChildOutcome = {
+        pid: child.pid,
+        exitCode,
+        signal,
+        stdout: stdoutBytes.toString('utf8'),
+        stdoutBytes,
+        stderr: Buffer.concat(err).toString('utf8'),
+        all: Buffer.concat(all).toString('utf8'),
+        truncated,
+      };
+      if (spawnError) outcome.spawnError = spawnError;
+      resolve(outcome);
+    };
+    child.on('error', (error: NodeJS.ErrnoException) => {
+      // Before 'spawn' this is a failure to start; afterwards (a failed kill) the close still comes.
+      if (child.pid === undefined) finish(null, null, error);
+    });
+    child.on('close', (code, signal) => finish(code, signal));
+  });
+  return { pid: child.pid, done };
+}

@@ -1,0 +1,119 @@
+/**
+ * The files a task's editor sees. Two kinds behind one interface: `BaseCommitFiles` reads the
+ * task's base commit through the object store and keeps the edits in memory (no checkout; they
+ * are committed as objects), `CheckoutFiles` reads and writes a checkout through the fs guard.
+ * Both apply fs_allowlist the same way; the commit-backed one refuses symlinks and submodules on
+ * a path outright.
+ */
+import { mkdir, rm } from 'node:fs/promises';
+import path from 'node:path';
+import type { FsAllowlist } from '../config/schemas.ts';
+import { PasError } from '../errors.ts';
+import { FsGuard, normalizeRelativePath, type FsAccess } from './fs-guard.ts';
+import { entryAt, readAt } from './object-commit.ts';
+import type { RepoObjectStore } from './object-store.ts';
+
+export interface TaskFiles {
+  /** Checks `rel` against the allowlist (and what is on its path) for `access`; returns it normalized. */
+  check(rel: string, access: FsAccess): Promise<string>;
+  /** The file's text, or null when it does not exist. */
+  read(rel: string): Promise<string | null>;
+  write(rel: string, content: string): Promise<void>;
+}
+
+export class BaseCommitFiles implements TaskFiles {
+  private readonly guard: FsGuard;
+  private readonly edits = new Map<string, Buffer | null>();
+
+  constructor(
+    private readonly store: RepoObjectStore,
+    /** The base commit's root tree. */
+    private readonly tree: string,
+    allowlist: FsAllowlist,
+  ) {
+    // Only the guard's allowlist matching is used: nothing here touches the filesystem.
+    this.guard = new FsGuard('/nonexistent-checkout', allowlist);
+  }
+
+  async check(rel: string, access: FsAccess): Promise<string> {
+    const normalized = normalizeRelativePath(rel);
+    if (!this.guard.allows(normalized, access)) {
+      throw new PasError('PAS_ERR_FS_NOT_ALLOWED', `${access} of ${JSON.stringify(rel)} is not allowed by fs_allowlist`, {
+        details: { path: rel, resolved: normalized, access },
+      });
+    }
+    // Throws for a symlink, a submodule or a file where a folder should be.
+    await entryAt(this.store, this.tree, normalized);
+    return normalized;
+  }
+
+  async read(rel: string): Promise<string | null> {
+    const normalized = await this.check(rel, 'read');
+    if (this.edits.has(normalized)) return this.edits.get(normalized)?.toString('utf8') ?? null;
+    return (await readAt(this.store, this.tree, normalized))?.toString('utf8') ?? null;
+  }
+
+  async write(rel: string, content: string): Promise<void> {
+    const normalized = await this.check(rel, 'write');
+    this.edits.set(normalized, Buffer.from(content, 'utf8'));
+  }
+
+  /** What was written: path → bytes (null = deleted). */
+  written(): ReadonlyMap<string, Buffer | null> {
+    return this.edits;
+  }
+}
+
+export class CheckoutFiles implements TaskFiles {
+  private readonly guard: FsGuard;
+
+  constructor(
+    readonly root: string,
+    allowlist: FsAllowlist,
+  ) {
+    this.guard = new FsGuard(root, allowlist);
+  }
+
+  async check(rel: string, access: FsAccess): Promise<string> {
+    await this.guard.resolve(rel, access);
+    return normalizeRelativePath(rel);
+  }
+
+  read(rel: string): Promise<string | null> {
+    return this.guard.readFileIfExists(rel);
+  }
+
+  write(rel: string, content: string): Promise<void> {
+    return this.guard.writeFile(rel, content);
+  }
+}
+
+/** Puts in-memory edits into a checkout (through its guard) so a command can run on them. */
+export async function writeEditsTo(root: string, allowlist: FsAllowlist, edits: ReadonlyMap<string, Buffer | null>): Promise<void> {
+  const guard = new FsGuard(root, allowlist);
+  for (const [rel, content] of edits) {
+    if (content === null) {
+      await rm(await guard.resolve(rel, 'write'), { force: true });
+      continue;
+    }
+    await mkdir(path.dirname(path.join(root, rel)), { recursive: true });
+    await guard.writeFile(rel, content.toString('utf8'));
+  }
+}
+
+/** `files` further limited to what `allowlist` permits (an executor's own allowlist over the task's). */
+export function restrictTo(files: TaskFiles, allowlist: FsAllowlist): TaskFiles {
+  const guard = new FsGuard('/nonexistent-checkout', allowlist);
+  const check = async (rel: string, access: FsAccess): Promise<string> => {
+    const normalized = normalizeRelativePath(rel);
+    if (!guard.allows(normalized, access)) {
+      throw new PasError('PAS_ERR_FS_NOT_ALLOWED', `${access} of ${JSON.stringify(rel)} is not allowed by fs_allowlist`, { details: { path: rel, resolved: normalized, access } });
+    }
+    return files.check(normalized, access);
+  };
+  return {
+    check,
+    read: async (rel) => files.read(await check(rel, 'read')),
+    write: async (rel, content) => files.write(await check(rel, 'write'), content),
+  };
+}

@@ -1,0 +1,91 @@
+/**
+ * One POST to a provider with node's own http client over kept-alive sockets (the cheapest path:
+ * the gateway's budget is about a millisecond per call). The answer's body is not read here: the
+ * caller streams it on.
+ */
+import http, { type IncomingMessage, type OutgoingHttpHeaders } from 'node:http';
+import https from 'node:https';
+
+const httpAgent = new http.Agent({ keepAlive: true, maxSockets: Infinity, scheduling: 'lifo' });
+const httpsAgent = new https.Agent({ keepAlive: true, maxSockets: Infinity, scheduling: 'lifo' });
+
+export interface UpstreamRequest {
+  url: URL;
+  headers: OutgoingHttpHeaders;
+  body: Buffer;
+  /** Until the answer's head arrives. */
+  headersTimeoutMs: number;
+  signal: AbortSignal;
+}
+
+export class UpstreamTimeout extends Error {
+  constructor(readonly ms: number) {
+    super(`no answer within ${ms} ms`);
+  }
+}
+
+/**
+ * Resolves with the answer as soon as its status and headers arrive. A kept-alive socket the
+ * provider closed just as it was reused (the keep-alive race) is retried once on a fresh one.
+ */
+export async function postUpstream(o: UpstreamRequest): Promise<IncomingMessage> {
+  try {
+    return await postOnce(o);
+  } catch (err) {
+    if ((err as { reusedSocket?: boolean }).reusedSocket && (err as NodeJS.ErrnoException).code === 'ECONNRESET' && !o.signal.aborted) return postOnce(o);
+    throw err;
+  }
+}
+
+function postOnce(o: UpstreamRequest): Promise<IncomingMessage> {
+  return new Promise((resolve, reject) => {
+    const client = o.url.protocol === 'https:' ? https : http;
+    const req = client.request(o.url, {
+      method: 'POST',
+      headers: { ...o.headers, 'content-length': o.body.length },
+      agent: o.url.protocol === 'https:' ? httpsAgent : httpAgent,
+      signal: o.signal,
+    });
+    const timer = setTimeout(() => req.destroy(new UpstreamTimeout(o.headersTimeoutMs)), o.headersTimeoutMs);
+    req.once('response', (res) => {
+      clearTimeout(timer);
+      resolve(res);
+    });
+    req.once('error', (err) => {
+      clearTimeout(timer);
+      reject(Object.assign(err, { reusedSocket: req.reusedSocket }));
+    });
+    req.end(o.body);
+  });
+}
+
+/** Reads a (small, error) answer completely. */
+export async function readAll(res: IncomingMessage): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of res) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks);
+}
+
+const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'host', 'content-length']);
+
+/** Request headers the provider gets: the caller's own, minus hop-by-hop, auth and encoding. */
+export function forwardedRequestHeaders(incoming: Record<string, string | string[] | undefined>): OutgoingHttpHeaders {
+  const out: OutgoingHttpHeaders = {};
+  for (const [name, value] of Object.entries(incoming)) {
+    if (value === undefined || HOP_BY_HOP.has(name) || name === 'authorization' || name === 'x-api-key' || name === 'x-goog-api-key' || name === 'accept-encoding' || name === 'cookie') continue;
+    out[name] = value;
+  }
+  // The answer is read on the side for its usage: ask for it uncompressed.
+  out['accept-encoding'] = 'identity';
+  return out;
+}
+
+/** Answer headers the caller gets: the provider's own, minus hop-by-hop. */
+export function forwardedResponseHeaders(res: IncomingMessage): OutgoingHttpHeaders {
+  const out: OutgoingHttpHeaders = {};
+  for (const [name, value] of Object.entries(res.headers)) {
+    if (value === undefined || (HOP_BY_HOP.has(name) && name !== 'content-length')) continue;
+    out[name] = value;
+  }
+  return out;
+}

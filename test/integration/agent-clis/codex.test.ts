@@ -1,0 +1,208 @@
+/**
+ * The `codex` executor driving the real Codex CLI (test/agent-clis) against a local server that
+ * speaks OpenAI Responses SSE with the free-form apply_patch tool: the CLI really applies the
+ * patches itself; PAS checks, commits and receipts them.
+ */
+import { existsSync } from 'node:fs';
+import { mkdir, readFile, symlink } from 'node:fs/promises';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { codexSpec } from '../../../src/executors/agent-cli/codex.ts';
+import { agentCliBin } from '../../support/agent-cli-bin.ts';
+import { AGENT_TEST_ENV, leftoverRuns, runAgentTask, testBreakers, type AgentTaskOptions } from '../../support/agent-cli-harness.ts';
+import { startFakeAgentProvider, type FakeAgentProvider } from '../../support/fake-agent-provider.ts';
+import { closedPort } from '../../support/fake-llm-server.ts';
+import { createTempRepo, gitOut, isRunning, pidsMatching, waitFor, type TempRepo } from '../../support/git-fixtures.ts';
+
+const CODEX = agentCliBin('codex');
+
+let provider: FakeAgentProvider | undefined;
+let fixture: TempRepo | undefined;
+afterEach(async () => {
+  await provider?.close();
+  await fixture?.cleanup();
+  provider = undefined;
+  fixture = undefined;
+});
+
+const GREETING = [
+  { write: { path: 'src/greeting.txt', content: 'hello from codex\n' }, usage: { input: 1200, output: 80, cacheRead: 300, thinking: 12 } },
+  { text: 'Created src/greeting.txt.', usage: { input: 1500, output: 20, cacheRead: 400, thinking: 5 } },
+];
+
+async function setup(scripts: Parameters<typeof startFakeAgentProvider>[0]) {
+  provider = await startFakeAgentProvider(scripts);
+  fixture = await createTempRepo({ 'README.md': '# demo\n', 'src/index.js': 'export {};\n' });
+  return { provider, fixture };
+}
+
+function run(o: Partial<AgentTaskOptions> & Pick<AgentTaskOptions, 'primary'>) {
+  return runAgentTask({ spec: codexSpec, binary: CODEX, provider: provider!, fixture: fixture!, ...o });
+}
+
+describe('codex executor (real Codex CLI)', { timeout: 120_000 }, () => {
+  it('completes a subtask through Codex, commits its edit and receipts exactly the tokens the server sent', async () => {
+    await setup({ 'gpt-primary': GREETING });
+    const { result, receipts, progress, runsDir } = await run({ primary: 'openai/gpt-primary', backup: 'openai/gpt-backup' });
+
+    expect(result.status).toBe('completed');
+    expect(result.error).toBeUndefined();
+    const show = await gitOut(fixture!.repo, 'show', `${result.branch}:src/greeting.txt`);
+    expect(show).toBe('hello from codex');
+    expect(await gitOut(fixture!.repo, 'show', '--name-only', '--format=', result.branch!)).toBe('src/greeting.txt');
+
+    const sent = provider!.sentUsage('gpt-primary');
+    expect(sent).toMatchObject({ input: 2700, output: 100, cacheRead: 700, thinking: 17 });
+    expect(receipts).toHaveLength(1);
+    expect(receipts[0]).toMatchObject({
+      status: 'completed',
+      provider: 'openai',
+      model: 'gpt-primary',
+      used_backup: false,
+      tokens: { input: sent.input, output: sent.output, cache_read: sent.cacheRead, thinking: sent.thinking },
+      kpi: { files_changed: 1, lines_added: 1, lines_removed: 0 },
+    });
+    // Codex reports no cost: models.yaml prices it (OpenAI input includes the cached part).
+    expect(receipts[0]!.cost_usd).toBeCloseTo(((2700 - 700) * 2.5 + 700 * 1.25 + 100 * 10) / 1e6, 9);
+
+    // The key reached the model server, and only through the child's environment.
+    const calls = provider!.callsTo('gpt-primary');
+    expect(calls.length).toBe(2);
+    expect(calls[0]!.headers.authorization).toBe(`Bearer ${AGENT_TEST_ENV.TEST_OPENAI_KEY}`);
+    expect(progress).toContainEqual(expect.objectContaining({ kind: 'file', tool: 'apply_patch', path: 'src/greeting.txt' }));
+    expect(progress).toContainEqual(expect.objectContaining({ kind: 'message', text: 'Created src/greeting.txt.' }));
+    expect(JSON.stringify(progress)).not.toContain(AGENT_TEST_ENV.TEST_OPENAI_KEY);
+    expect(await leftoverRuns(runsDir)).toEqual([]);
+  });
+
+  it('lets Codex run the verify command and reports it with its exit code; PAS runs it again before the commit', async () => {
+    await setup({
+      'gpt-primary': [
+        { write: { path: 'src/greeting.test.mjs', content: "import test from 'node:test';\ntest('greets', () => {});\n" } },
+        { bash: 'node --test' },
+        { text: 'Wrote the test and ran it.' },
+      ],
+    });
+    const { result, progress } = await run({ primary: 'openai/gpt-primary', files: ['src/greeting.test.mjs'], task: { verify: ['node', '--test'] } });
+    expect(result.status).toBe('completed');
+    expect(progress).toContainEqual(expect.objectContaining({ kind: 'command', command: expect.stringContaining('node --test'), exitCode: 0 }));
+  });
+
+  it.each([
+    [429, 'PAS_ERR_LLM_RATE_LIMITED'],
+    [529, 'PAS_ERR_LLM_OVERLOADED'],
+    [401, 'PAS_ERR_LLM_AUTH'],
+  ])('classifies an HTTP %i the CLI reports as %s, counts it on the breaker and completes on the backup model', async (status, code) => {
+    await setup({ 'gpt-primary': { fail: status }, 'gpt-backup': GREETING });
+    const breakers = testBreakers();
+    const { result, receipts } = await run({ primary: 'openai/gpt-primary', backup: 'openai/gpt-backup', breakers });
+
+    expect(result.status).toBe('completed');
+    expect(receipts[0]).toMatchObject({ status: 'completed', model: 'gpt-backup', used_backup: true });
+    const sent = provider!.sentUsage('gpt-backup');
+    expect(receipts[0]!.tokens).toMatchObject({ input: sent.input, output: sent.output });
+    expect(provider!.callsTo('gpt-primary').length).toBe(1); // the CLI's own retries are capped at 0
+    expect(breakers.failures('openai/gpt-primary')).toBe(1);
+    expect(breakers.get('openai/gpt-primary').getSnapshot().context.lastError).toMatchObject({ code });
+    expect(await gitOut(fixture!.repo, 'show', `${result.branch}:src/greeting.txt`)).toBe('hello from codex');
+  });
+
+  it('stops a run whose model server refuses connections, counts PAS_ERR_LLM_CONNECTION on its breaker and completes on the backup', async () => {
+    await setup({ 'gpt-backup': GREETING });
+    const breakers = testBreakers();
+    const { result, receipts } = await run({ primary: 'openai-down/gpt-down', backup: 'openai/gpt-backup', breakers, deadPort: await closedPort(), settings: { stall_timeout_s: 60, timeout_s: 60 } });
+    expect(result.status).toBe('completed');
+    expect(receipts[0]).toMatchObject({ model: 'gpt-backup', used_backup: true });
+    expect(breakers.get('openai-down/gpt-down').getSnapshot().context.lastError).toMatchObject({ code: 'PAS_ERR_LLM_CONNECTION' });
+    expect(receipts[0]!.duration_ms).toBeLessThan(45_000);
+  });
+
+  it('fails with PAS_ERR_LLM_ALL_FAILED naming both causes when primary and backup both fail', async () => {
+    await setup({ 'gpt-primary': { fail: 429 }, 'gpt-backup': { fail: 529 } });
+    const { result, receipts } = await run({ primary: 'openai/gpt-primary', backup: 'openai/gpt-backup' });
+    expect(result.status).toBe('failed');
+    expect(result.error?.code).toBe('PAS_ERR_LLM_ALL_FAILED');
+    const causes = (result.error?.details?.causes as Array<{ code: string }>).map((c) => c.code);
+    expect(causes).toEqual(['PAS_ERR_LLM_RATE_LIMITED', 'PAS_ERR_LLM_OVERLOADED']);
+    expect(receipts[0]).toMatchObject({ status: 'failed', error: { code: 'PAS_ERR_LLM_ALL_FAILED' } });
+    expect(await gitOut(fixture!.repo, 'branch', '--list', 'pas/*')).toBe('');
+  });
+
+  it('refuses a change outside fs_allowlist.yaml and commits nothing', async () => {
+    await setup({
+      'gpt-primary': [{ write: { path: 'package.json', content: '{"name":"evil"}\n' } }, { text: 'done' }],
+    });
+    const { result, receipts } = await run({ primary: 'openai/gpt-primary', files: [] });
+    expect(result.status).toBe('failed');
+    expect(result.error?.code).toBe('PAS_ERR_FS_NOT_ALLOWED');
+    expect(result.error?.message).toContain('package.json');
+    expect(receipts[0]?.tokens.input).toBe(provider!.sentUsage('gpt-primary').input);
+    expect(await gitOut(fixture!.repo, 'branch', '--list', 'pas/*')).toBe('');
+  });
+
+  it('refuses a write outside the worktree with PAS_ERR_FS_PATH_ESCAPE', async () => {
+    await setup({});
+    const outside = path.join(fixture!.root, 'outside.txt');
+    provider!.scripts.set('gpt-primary', [{ write: { path: outside, content: 'escaped\n' } }, { text: 'done' }]);
+    const { result } = await run({ primary: 'openai/gpt-primary', files: [] });
+    expect(result.status).toBe('failed');
+    expect(existsSync(outside)).toBe(true); // Codex's workspace-write sandbox lets it write under /tmp; PAS catches it
+    expect(result.error?.code).toBe('PAS_ERR_FS_PATH_ESCAPE');
+    expect(result.error?.message).toContain(outside);
+    expect(await gitOut(fixture!.repo, 'branch', '--list', 'pas/*')).toBe('');
+  });
+
+  it('refuses a write through a symlinked folder that leads out of the worktree', async () => {
+    await setup({ 'gpt-primary': [{ write: { path: 'src/shared/notes.txt', content: 'through the link\n' } }, { text: 'done' }] });
+    const elsewhere = path.join(fixture!.root, 'elsewhere');
+    await mkdir(elsewhere);
+    await symlink(elsewhere, path.join(fixture!.repo, 'src', 'shared'));
+    await gitOut(fixture!.repo, 'add', '--all');
+    await gitOut(fixture!.repo, 'commit', '--quiet', '-m', 'a symlinked folder');
+    const { result } = await run({ primary: 'openai/gpt-primary', files: [] });
+    expect(result.status).toBe('failed');
+    expect(result.error?.code).toBe('PAS_ERR_FS_PATH_ESCAPE');
+    expect(result.error?.details?.reason).toBe('symlink');
+    expect(await gitOut(fixture!.repo, 'branch', '--list', 'pas/*')).toBe('');
+  });
+
+  it('kills a CLI whose model hangs at timeout_s, and leaves no process or run folder behind', async () => {
+    await setup({ 'gpt-primary': 'hang' });
+    const { result, runsDir } = await run({ primary: 'openai/gpt-primary', settings: { timeout_s: 4, stall_timeout_s: 60 } });
+    expect(result.status).toBe('failed');
+    expect(result.error?.code).toBe('PAS_ERR_TASK_TIMEOUT');
+    expect(await leftoverRuns(runsDir)).toEqual([]);
+    expect(await waitFor(async () => (await pidsMatching(fixture!.workspacesDir)).length === 0, 5_000)).toBe(true);
+  });
+
+  it('treats a CLI that prints nothing for stall_timeout_s like a hang', async () => {
+    await setup({ 'gpt-primary': 'hang' });
+    const { result, runsDir } = await run({ primary: 'openai/gpt-primary', settings: { timeout_s: 60, stall_timeout_s: 3 } });
+    expect(result.status).toBe('failed');
+    expect(result.error?.code).toBe('PAS_ERR_AGENT_CLI_STALLED');
+    expect(await leftoverRuns(runsDir)).toEqual([]);
+    expect(await waitFor(async () => (await pidsMatching(fixture!.workspacesDir)).length === 0, 5_000)).toBe(true);
+  });
+
+  it('cancel kills the CLI process tree and removes its private home', async () => {
+    await setup({ 'gpt-primary': 'hang' });
+    const controller = new AbortController();
+    let pids: number[] = [];
+    const running = run({
+      primary: 'openai/gpt-primary',
+      settings: { timeout_s: 60, stall_timeout_s: 60 },
+      signal: controller.signal,
+    });
+    const runsDir = path.join(fixture!.root, 'agent-runs');
+    expect(await waitFor(() => provider!.callsTo('gpt-primary').length > 0, 20_000)).toBe(true);
+    pids = await pidsMatching(fixture!.workspacesDir);
+    expect(pids.length).toBeGreaterThan(0);
+    controller.abort();
+    const { result } = await running;
+    expect(result.status).toBe('cancelled');
+    expect(result.error?.code).toBe('PAS_ERR_TASK_CANCELLED');
+    expect(await waitFor(async () => (await Promise.all(pids.map(isRunning))).every((r) => !r), 5_000)).toBe(true);
+    expect(await leftoverRuns(runsDir)).toEqual([]);
+    expect(await readFile(path.join(fixture!.repo, 'README.md'), 'utf8')).toBe('# demo\n');
+  });
+});

@@ -1,0 +1,117 @@
+/**
+ * Reused checkouts: one per programmer and repository, made at once by many programmers without
+ * a lock error, reset to each task's base so nothing of an earlier task shows (untracked, ignored,
+ * nested repositories), remade when a crash left one half made, and never swept as an orphan.
+ */
+import { existsSync } from 'node:fs';
+import { mkdir, readdir, rm, utimes, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { checkoutFor, checkoutPath, prewarmCheckouts } from '../../../src/executors/checkouts.ts';
+import { closeObjectStores } from '../../../src/executors/object-store.ts';
+import { cleanupOrphanWorktrees, listWorktrees } from '../../../src/executors/worktree.ts';
+import { createTempRepo, gitOut, writeFiles, type TempRepo } from '../../support/git-fixtures.ts';
+
+let fixture: TempRepo | undefined;
+afterEach(async () => {
+  await fixture?.cleanup();
+  fixture = undefined;
+});
+afterAll(() => closeObjectStores());
+
+/** Every file under `dir` except `.git`, relative, sorted. */
+async function filesIn(dir: string, prefix = ''): Promise<string[]> {
+  const out: string[] = [];
+  for (const entry of await readdir(dir, { withFileTypes: true })) {
+    if (entry.name === '.git' && prefix === '') continue;
+    const rel = `${prefix}${entry.name}`;
+    if (entry.isDirectory()) out.push(...(await filesIn(path.join(dir, entry.name), `${rel}/`)));
+    else out.push(rel);
+  }
+  return out.sort();
+}
+
+describe('reused checkouts', () => {
+  it('makes the checkouts of 16 programmers at once with no lock error, each at the base and sharing the repository objects', async () => {
+    const files = Object.fromEntries(Array.from({ length: 200 }, (_, i) => [`src/d${i % 10}/f${i}.ts`, `export const v${i} = ${i};\n`]));
+    const f = (fixture = await createTempRepo(files));
+    const ids = Array.from({ length: 16 }, (_, i) => `Prog-${String(i + 1).padStart(3, '0')}`);
+    await prewarmCheckouts(f.repo, f.workspacesDir, ids, f.base);
+    for (const id of ids) {
+      const dir = await checkoutPath(f.repo, f.workspacesDir, id);
+      expect(await gitOut(dir, 'rev-parse', 'HEAD')).toBe(f.base);
+      expect(await gitOut(dir, 'status', '--porcelain')).toBe('');
+      expect(await filesIn(dir)).toEqual(Object.keys(files).sort());
+    }
+    // Nothing was registered with the repository: its worktree list is its own checkout alone.
+    expect(await listWorktrees(f.repo)).toHaveLength(1);
+    // A commit written in a checkout lands in the repository's own objects.
+    const dir = await checkoutPath(f.repo, f.workspacesDir, ids[0]!);
+    await writeFiles(dir, { 'src/new.ts': 'new\n' });
+    await gitOut(dir, 'add', '--all');
+    const tree = await gitOut(dir, 'write-tree');
+    expect(await gitOut(f.repo, 'cat-file', '-t', tree)).toBe('tree');
+    await gitOut(f.repo, 'fsck', '--no-dangling');
+  }, 60_000);
+
+  it('never shows a later task what an earlier one left: changed, deleted, untracked, ignored files and nested repositories', async () => {
+    const f = (fixture = await createTempRepo({ '.gitignore': '*.log\nbuild/\n', 'a.txt': 'a\n', 'src/b.ts': 'b\n' }));
+    await writeFiles(f.repo, { 'src/c.ts': 'c\n' });
+    await gitOut(f.repo, 'add', '--all');
+    await gitOut(f.repo, 'commit', '--quiet', '-m', 'second');
+    const second = await gitOut(f.repo, 'rev-parse', 'HEAD');
+
+    const first = await checkoutFor({ repo: f.repo, workspacesDir: f.workspacesDir, programmerId: 'Prog-001', baseCommit: second });
+    await writeFiles(first.path, { 'a.txt': 'changed\n', 'untracked.txt': 'u\n', 'debug.log': 'ignored\n', 'build/out.js': 'ignored\n', 'deep/new/x.txt': 'x\n' });
+    await rm(path.join(first.path, 'src', 'b.ts'));
+    await mkdir(path.join(first.path, 'nested'));
+    await gitOut(path.join(first.path, 'nested'), 'init', '--quiet');
+    await writeFile(path.join(first.path, 'nested', 'n.txt'), 'n\n');
+    first.release();
+
+    // The next task, on the older base: exactly that commit's files, nothing more.
+    const next = await checkoutFor({ repo: f.repo, workspacesDir: f.workspacesDir, programmerId: 'Prog-001', baseCommit: f.base });
+    expect(next.path).toBe(first.path);
+    expect(await filesIn(next.path)).toEqual(['.gitignore', 'a.txt', 'src/b.ts']);
+    expect(await gitOut(next.path, 'status', '--porcelain', '--ignored')).toBe('');
+    expect(await gitOut(next.path, 'rev-parse', 'HEAD')).toBe(f.base);
+    next.release();
+  });
+
+  it('lets one task at a time hold a checkout: the next waits for the release', async () => {
+    const f = (fixture = await createTempRepo({ 'a.txt': 'a\n' }));
+    const held = await checkoutFor({ repo: f.repo, workspacesDir: f.workspacesDir, programmerId: 'Prog-001', baseCommit: f.base });
+    let second = false;
+    const waiting = checkoutFor({ repo: f.repo, workspacesDir: f.workspacesDir, programmerId: 'Prog-001', baseCommit: f.base }).then((lease) => {
+      second = true;
+      return lease;
+    });
+    await new Promise((r) => setTimeout(r, 200));
+    expect(second).toBe(false);
+    held.release();
+    (await waiting).release();
+    expect(second).toBe(true);
+  });
+
+  it('remakes a checkout a crash left half made, clears a crashed index lock, and is spared by the orphan sweep', async () => {
+    const f = (fixture = await createTempRepo({ 'a.txt': 'a\n' }));
+    const dir = await checkoutPath(f.repo, f.workspacesDir, 'Prog-002');
+    // Half made: a folder with a .git but no marker.
+    await mkdir(path.join(dir, '.git'), { recursive: true });
+    await writeFile(path.join(dir, 'stray.txt'), 'x\n');
+    const lease = await checkoutFor({ repo: f.repo, workspacesDir: f.workspacesDir, programmerId: 'Prog-002', baseCommit: f.base });
+    expect(await filesIn(lease.path)).toEqual(['a.txt']);
+    lease.release();
+
+    // A lock a crashed git left (a fresh one is waited out: a killed PAS's git may still be finishing).
+    await writeFile(path.join(dir, '.git', 'index.lock'), '');
+    const old = new Date(Date.now() - 60_000);
+    await utimes(path.join(dir, '.git', 'index.lock'), old, old);
+    const again = await checkoutFor({ repo: f.repo, workspacesDir: f.workspacesDir, programmerId: 'Prog-002', baseCommit: f.base });
+    expect(existsSync(path.join(dir, '.git', 'index.lock'))).toBe(false);
+    again.release();
+
+    expect(await cleanupOrphanWorktrees(f.repo, f.workspacesDir, new Set())).toEqual([]);
+    expect(existsSync(dir)).toBe(true);
+  });
+});

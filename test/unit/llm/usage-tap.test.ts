@@ -1,0 +1,93 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { UsageTap } from '../../../src/llm/gateway/usage-tap.ts';
+import { WIRE_PROTOCOLS, type WireRoute } from '../../../src/llm/gateway/wire-protocols.ts';
+import { okBody, streamContentType, streamErrorFrame, streamFrames, type FakeKind } from '../../support/provider-fixtures.ts';
+import { responsesBody, responsesStreamFrames } from '../../support/responses-fixtures.ts';
+
+const USAGE = { input: 1234, output: 567, cacheRead: 89, cacheWrite: 12, thinking: 34 };
+
+interface Case {
+  route: WireRoute;
+  kind: FakeKind;
+  stream: string;
+  contentType: string;
+  expected: Record<string, number | null>;
+}
+
+/** `mention`: the text itself says "usage" (every chunk is parsed); otherwise most chunks are skipped. */
+function cases(words: number, mention = false): Case[] {
+  const text = (mention ? 'lorem usage ipsum ' : 'lorem ipsum dolor ').repeat(words);
+  const join = (f: { head: string[]; text: string[]; tail: string[] }) => [...f.head, ...f.text, ...f.tail].join('');
+  return [
+    { route: 'anthropic-messages', kind: 'anthropic', stream: join(streamFrames('anthropic', 'm', text, USAGE)), contentType: 'text/event-stream', expected: { input: 1234, output: 567, cache_read: 89, cache_write: 12 } },
+    { route: 'openai-chat', kind: 'openai', stream: join(streamFrames('openai', 'm', text, USAGE)), contentType: 'text/event-stream', expected: { input: 1234, output: 567, cache_read: 89, thinking: 34 } },
+    { route: 'openai-responses', kind: 'openai', stream: join(responsesStreamFrames('m', text, USAGE)), contentType: 'text/event-stream', expected: { input: 1234, output: 567, cache_read: 89, thinking: 34 } },
+    { route: 'gemini-stream', kind: 'google', stream: join(streamFrames('google', 'm', text, USAGE)), contentType: 'text/event-stream', expected: { input: 1234, output: 567, thinking: 34, cache_read: 89 } },
+    { route: 'ollama-chat', kind: 'ollama', stream: join(streamFrames('ollama', 'm', text, USAGE)), contentType: 'application/x-ndjson', expected: { input: 1234, output: 567 } },
+  ];
+}
+
+function tap(c: Pick<Case, 'route' | 'contentType'>, bytes: Buffer, cuts: number[]) {
+  const t = new UsageTap(WIRE_PROTOCOLS[c.route], c.contentType);
+  let at = 0;
+  for (const cut of [...cuts.filter((x) => x > 0 && x < bytes.length)].sort((a, b) => a - b)) {
+    t.feed(bytes.subarray(at, cut));
+    at = cut;
+  }
+  t.feed(bytes.subarray(at));
+  return t.end();
+}
+
+describe('UsageTap', () => {
+  it('reads the usage of every streamed wire format however the bytes are cut into chunks', () => {
+    for (const c of [...cases(1500), ...cases(300, true)]) {
+      const bytes = Buffer.from(c.stream);
+      fc.assert(
+        fc.property(fc.array(fc.integer({ min: 0, max: bytes.length }), { maxLength: 40 }), fc.integer({ min: 300, max: 70_000 }), (cuts, every) => {
+          const regular = Array.from({ length: Math.floor(bytes.length / every) }, (_, i) => (i + 1) * every);
+          const result = tap(c, bytes, [...cuts, ...regular]);
+          expect(result.streamFailed).toBe(false);
+          expect(result.usage, c.route).toMatchObject(c.expected);
+        }),
+        { numRuns: 25 },
+      );
+    }
+  });
+
+  it('resumes parsing at the start of the line that carries the usage after skipping text chunks', () => {
+    for (const c of cases(1500)) {
+      const needle = c.route === 'ollama-chat' ? '"done":true' : 'usage';
+      const at = c.stream.lastIndexOf(needle);
+      const lineStart = c.stream.lastIndexOf('\n', at) + 1;
+      const bytes = Buffer.from(c.stream);
+      for (const cut of [lineStart + 1, lineStart + 7, Math.floor((lineStart + at) / 2), at - 1, at + 2]) {
+        // Big chunks before (skipped), then a cut inside the line that carries the usage.
+        const before = Array.from({ length: Math.floor(lineStart / 8192) }, (_, i) => (i + 1) * 8192).filter((x) => x < lineStart);
+        expect(tap(c, bytes, [...before, cut]).usage, `${c.route} cut at ${cut - lineStart} into the line`).toMatchObject(c.expected);
+      }
+    }
+  });
+
+  it('notes an error frame in the middle of a long stream', () => {
+    for (const c of cases(3000).filter((x) => x.route !== 'openai-responses')) {
+      const half = Math.floor(c.stream.length / 2);
+      const cut = c.stream.indexOf(c.kind === 'ollama' ? '\n' : c.kind === 'google' ? '\r\n\r\n' : '\n\n', half) + (c.kind === 'ollama' ? 1 : c.kind === 'google' ? 4 : 2);
+      const bytes = Buffer.from(c.stream.slice(0, cut) + streamErrorFrame(c.kind) + c.stream.slice(cut));
+      for (const every of [100, 4096, 65536]) {
+        const regular = Array.from({ length: Math.floor(bytes.length / every) }, (_, i) => (i + 1) * every);
+        expect(tap(c, bytes, regular).streamFailed, `${c.route} in chunks of ${every}`).toBe(true);
+      }
+    }
+  });
+
+  it('reads a plain JSON answer once it is complete, and reports null when the provider sent no usage', () => {
+    const anthropic = Buffer.from(JSON.stringify(okBody('anthropic', 'm', 'hi', { input: 3, output: 4 })));
+    expect(tap({ route: 'anthropic-messages', contentType: 'application/json' }, anthropic, [5, 17]).usage).toMatchObject({ input: 3, output: 4 });
+    const responses = Buffer.from(JSON.stringify(responsesBody('m', 'hi', { input: 5, output: 6 })));
+    expect(tap({ route: 'openai-responses', contentType: 'application/json' }, responses, []).usage).toMatchObject({ input: 5, output: 6 });
+    const noUsage = Buffer.from(JSON.stringify({ id: 'x', object: 'chat.completion', choices: [] }));
+    expect(tap({ route: 'openai-chat', contentType: 'application/json' }, noUsage, []).usage).toBeNull();
+    expect(streamContentType('ollama')).toContain('ndjson');
+  });
+});
