@@ -103,6 +103,8 @@ export interface JobOutcome {
   tasks: TaskResult[];
   mergedBranch?: string;
   conflicts?: string[];
+  /** The job's verify command on the merged branch, last run (absent when the job has none). */
+  verification?: { command: string; passed: boolean; exitCode: number | null; head: string; fixups: number };
   error?: ErrorData;
   tokens: { input: number; output: number };
   costUsd: number;
@@ -148,6 +150,8 @@ export interface JobPlan {
   planError?: ErrorData;
   usage?: TokenUsage;
   costUsd?: number;
+  /** The job's verify command when the job body named none (its lane's default). */
+  verify?: string[];
 }
 
 /** What a merge of a job's task branches left in its job branch. */
@@ -157,7 +161,8 @@ export interface MergeOutcome {
   head?: string;
   /** Every task whose work the job branch now holds (earlier merges included). */
   merged: string[];
-  conflicts: Array<{ taskId: string; files: string[] }>;
+  /** `resolver`: the re-run's instruction showing both sides of each conflicting hunk (else it re-runs as planned). */
+  conflicts: Array<{ taskId: string; files: string[]; resolver?: string }>;
 }
 
 /** A subtask run again on top of what is merged, after its first run conflicted. */
@@ -166,6 +171,9 @@ export interface Rerun {
   id: string;
   /** The job branch's commit the re-run starts from. */
   baseCommit?: string;
+  /** A resolver's instruction and files (both sides of each conflicting hunk), when the merge showed them. */
+  instruction?: string;
+  files?: string[];
 }
 
 /** A job picked up again (after a restart, or from a failed Manager): its plan and what is done. */
@@ -175,6 +183,7 @@ export interface JobResume {
     repo?: string;
     baseCommit?: string;
     planner: 'llm' | 'fallback';
+    verify?: string[];
   };
   results: TaskResult[];
   /** Conflict re-runs already created, by the subtask they replace: a resume runs them, never a new one. */

@@ -51,6 +51,17 @@ export interface RerunCreatedFact {
   task: TaskSpec;
 }
 
+/**
+ * A failed verify of the merged branch planned a fix-up: `plan` now ends with it, and it runs on
+ * the merged head as `rerun` (a re-run of itself).
+ */
+export interface FixupCreatedFact {
+  jobId: string;
+  plan: JobPlan;
+  rerun: Rerun;
+  task: TaskSpec;
+}
+
 /** The job branch now holds these tasks' work. */
 export interface BranchesMergedFact {
   jobId: string;
@@ -72,6 +83,7 @@ export interface Facts {
   recordTaskFinished: TaskFinishedFact;
   recordRerunCreated: RerunCreatedFact;
   recordBranchesMerged: BranchesMergedFact;
+  recordFixupCreated: FixupCreatedFact;
   recordJobFinished: JobFinishedFact;
 }
 

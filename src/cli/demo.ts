@@ -3,6 +3,8 @@
  * multi-file job on a scratch git repository under artifacts/demo/, shows live progress, and
  * prints how many programmers worked at once, the speedup over running the same subtasks one by
  * one, the merged branch and the receipts path. `--keep` leaves the tree up for the HMI.
+ * `--executors claude-code,codex` runs the subtasks on those coding-agent CLIs (in turn), which
+ * reach the same scripted model over HTTP in their providers' wire formats (agent-demo.ts).
  */
 import { rmSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -12,6 +14,9 @@ import { git } from '../executors/git-command.ts';
 import { jobBranchName } from '../executors/worktree.ts';
 import { createScriptedAdapter } from '../llm/providers/scripted-adapter.ts';
 import { DEFAULT_DEMO_TIMING, DEMO_MODULES, DEMO_TASK, demoCassette, documentedSource, moduleSource } from '../demo/demo-fixture.ts';
+import { agentDemoConfig, DEMO_KEY, DEMO_KEY_ENV, missingAgentClis, startAgentDemoServer, type AgentDemoServer } from '../demo/agent-demo.ts';
+import { defaultConfigDir, loadConfig, type PasConfig } from '../config/load-config.ts';
+import { executorKind, type ExecutorKind } from '../config/schemas.ts';
 import type { TransitionRecord } from '../runtime/transition-record.ts';
 import { boot, shutdown, untilSignal } from './boot.ts';
 import type { Command } from './commands.ts';
@@ -56,21 +61,50 @@ export const demoCommand: Command = {
     keep: { type: 'boolean', help: 'leave the tree running afterwards so you can look at the HMI (Ctrl-C stops it)' },
     'port-offset': { type: 'string', arg: 'N', help: 'add N to every port (gateway 6101+N)' },
     'data-dir': { type: 'string', arg: 'DIR', help: 'journal, logs, receipts and the scratch repo (default artifacts)' },
-    'edit-delay-ms': { type: 'string', arg: 'MS', help: 'how long each scripted edit takes (default 1500), to see the parallelism' },
+    'edit-delay-ms': { type: 'string', arg: 'MS', help: 'how long each scripted edit takes (default 1500; 0 with --executors), to see the parallelism' },
+    executors: { type: 'string', arg: 'A,B', help: 'run the subtasks on these executors in turn (claude-code, codex, gemini-cli, opencode, native); a CLI not installed stops the demo with exit 2 and its install command' },
   },
-  examples: ['pas demo', 'pas demo --keep'],
+  examples: ['pas demo', 'pas demo --keep', 'pas demo --executors claude-code,codex'],
   async run(values) {
     const out = process.stdout;
     const portOffset = intOption(values, 'port-offset', 0);
-    const editDelayMs = intOption(values, 'edit-delay-ms', DEFAULT_DEMO_TIMING.editDelayMs);
+    const executors = executorList(values.executors);
+    if (typeof executors === 'string') {
+      process.stderr.write(`pas demo: ${executors}\n`);
+      return 2;
+    }
+    // Agent CLIs take a few seconds to start: no scripted delay is needed to see them work at once.
+    const editDelayMs = intOption(values, 'edit-delay-ms', executors ? 0 : DEFAULT_DEMO_TIMING.editDelayMs);
     const scripted = createScriptedAdapter(demoCassette({ ...DEFAULT_DEMO_TIMING, editDelayMs }), { source: 'demo cassette' });
-    const booted = await boot({
-      portOffset,
-      offline: true,
-      services: { scripted },
-      ...(typeof values['data-dir'] === 'string' ? { dataDir: values['data-dir'] } : {}),
-    });
+    let config: PasConfig | undefined;
+    let agentServer: AgentDemoServer | undefined;
+    if (executors) {
+      const base = loadConfig(defaultConfigDir());
+      const missing = missingAgentClis(base, executors);
+      if (missing.length > 0) {
+        for (const m of missing) process.stderr.write(`pas demo: ${m.name} is not installed ("${m.binary}" is not on PATH); install it with:\n  ${m.install}\n`);
+        return 2;
+      }
+      agentServer = await startAgentDemoServer(scripted);
+      config = agentDemoConfig(base, { executors, count: DEMO_MODULES.length, origin: agentServer.server.origin });
+      // A made-up key for the local scripted server; real provider keys are not used.
+      process.env[DEMO_KEY_ENV] = DEMO_KEY;
+    }
+    let booted;
+    try {
+      booted = await boot({
+        portOffset,
+        offline: true,
+        services: { scripted },
+        ...(config ? { config } : {}),
+        ...(typeof values['data-dir'] === 'string' ? { dataDir: values['data-dir'] } : {}),
+      });
+    } catch (err) {
+      await agentServer?.close();
+      throw err;
+    }
     const { runtime, gateway } = booted;
+    const executorOf = new Map(runtime.config.programmers.map((p) => [p.id, p.executor]));
     const repo = await createDemoRepo(path.join(runtime.dataDir, 'demo', 'repo'));
     out.write(`PAS demo (offline scripted model, run ${runtime.runId})\n`);
     out.write(`tree: Architect, ${runtime.config.pas.directors.length} Directors, ${runtime.config.pas.managers.length} Managers, ${runtime.config.programmers.length} Programmers; HMI ${gateway.url}/\n`);
@@ -92,12 +126,12 @@ export const demoCommand: Command = {
       const result = stated.fact.result;
       if (result.jobId !== job.id) return;
       results.push(result);
-      if (!bar) out.write(`  ${result.status.padEnd(9)} ${result.taskId} on ${result.programmerId} (${((result.durationMs ?? 0) / 1000).toFixed(1)}s)\n`);
+      if (!bar) out.write(`  ${result.status.padEnd(9)} ${result.taskId} on ${result.programmerId} [${executorOf.get(result.programmerId) ?? '?'}] (${((result.durationMs ?? 0) / 1000).toFixed(1)}s)\n`);
     });
     const ticker = setInterval(() => bar?.update(results.length, { executing: executing(), elapsed: ((Date.now() - started) / 1000).toFixed(1) }), 100);
     let finished;
     try {
-      finished = await runtime.waitForJob(job.id, 120_000);
+      finished = await runtime.waitForJob(job.id, executors ? 300_000 : 120_000);
     } finally {
       clearInterval(ticker);
       bar?.update(results.length, { executing: executing(), elapsed: ((Date.now() - started) / 1000).toFixed(1) });
@@ -124,6 +158,15 @@ export const demoCommand: Command = {
       out.write(`  speedup: ${(taskTime / parallelMs).toFixed(2)}x over running the ${results.length} subtasks one by one (${(taskTime / 1000).toFixed(1)}s of subtask work in ${(parallelMs / 1000).toFixed(1)}s)\n`);
     }
     out.write(`  merged branch: ${branch} in ${repo} (${documented}/${DEMO_MODULES.length} modules documented; try: git -C ${repo} log --oneline ${branch})\n`);
+    if (executors) {
+      const ran = new Map<string, string[]>();
+      for (const r of results) {
+        if (r.status !== 'completed') continue;
+        const kind = executorOf.get(r.programmerId) ?? '?';
+        ran.set(kind, [...(ran.get(kind) ?? []), `${r.taskId} (${r.programmerId})`]);
+      }
+      out.write(`  executors: ${[...ran].map(([kind, tasks]) => `${kind} ran ${tasks.join(', ')}`).join('; ') || 'none completed'}\n`);
+    }
     out.write(`  tokens: ${outcome?.tokens.input ?? 0} in / ${outcome?.tokens.output ?? 0} out, cost $${(outcome?.costUsd ?? 0).toFixed(6)} (scripted model)\n`);
     out.write(`  receipts: ${path.join(runtime.dataDir, 'receipts', `${runtime.runId}.jsonl`)}\n`);
 
@@ -132,6 +175,18 @@ export const demoCommand: Command = {
       await untilSignal();
     }
     await shutdown(booted);
+    await agentServer?.close();
     return finished.status === 'completed' && documented === DEMO_MODULES.length ? 0 : 1;
   },
 };
+
+/** `--executors a,b`: the executors to run the subtasks on, in turn; a message when one is unknown. */
+export function executorList(value: unknown): ExecutorKind[] | undefined | string {
+  if (typeof value !== 'string') return undefined;
+  const names = value.split(',').map((s) => s.trim()).filter(Boolean);
+  if (names.length === 0) return '--executors needs at least one executor';
+  const known = executorKind.options as readonly string[];
+  const unknown = names.filter((n) => !known.includes(n));
+  if (unknown.length > 0) return `--executors: unknown executor ${unknown.map((u) => `"${u}"`).join(', ')} (known: ${known.join(', ')})`;
+  return names as ExecutorKind[];
+}

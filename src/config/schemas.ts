@@ -96,6 +96,13 @@ export const pasSchema = z.strictObject({
     })
     .prefault({}),
   lanes: z.array(lane).min(1),
+  /** A job's verify command on its merged branch: lane defaults for jobs that name none, and fix-up rounds. */
+  verify: z
+    .strictObject({
+      fixup_rounds: z.number().int().min(0).max(5).default(1),
+      lanes: z.partialRecord(lane, z.array(z.string().min(1)).min(1)).default({}),
+    })
+    .prefault({}),
   architect: architectSchema,
   directors: z.array(directorSchema).min(1),
   managers: z.array(managerSchema).min(1),
@@ -138,6 +145,8 @@ export const poolSchema = z.strictObject({
     .strictObject({
       executor: executorKind.default('native'),
       timeout_s: z.number().positive().default(300),
+      /** Edit–verify rounds of a subtask with a `verify` command (the native editor loops; others verify once). */
+      verify_rounds: z.number().int().min(1).max(10).default(3),
     })
     .prefault({}),
   programmers: z.array(programmerSchema).min(1).max(49),

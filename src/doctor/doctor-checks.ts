@@ -5,6 +5,7 @@
  * it. Checks run in parallel with a short timeout each, so a tree with ten providers down still
  * answers in about `timeoutMs`.
  */
+import { AGENT_CLI_INSTALL } from '../executors/agent-cli/agent-cli-install.ts';
 import { execa } from 'execa';
 import type { PasConfig } from '../config/load-config.ts';
 import { providerKindOf } from '../llm/create-adapter.ts';
@@ -108,6 +109,12 @@ export async function runDoctor(config: PasConfig, options: DoctorOptions = {}):
     );
   }
   if (executors.has('native')) checks.push(Promise.resolve({ check: 'executor native', status: 'ok', detail: 'built in', fix: '' }));
+  for (const [name, cli] of Object.entries(AGENT_CLI_INSTALL) as [keyof typeof AGENT_CLI_INSTALL, (typeof AGENT_CLI_INSTALL)[keyof typeof AGENT_CLI_INSTALL]][]) {
+    if (!executors.has(name)) continue;
+    const users = config.programmers.filter((p) => p.executor === name).length;
+    const binary = config.pool[cli.section].binary;
+    checks.push(binaryCheck(`executor ${name} (${users} programmer${users === 1 ? '' : 's'})`, binary, ['--version'], `${cli.command}, or set ${cli.section}.binary in programmer_pool.yaml`, opts.timeoutMs));
+  }
   for (const breaker of buildTopology(config).breakers) checks.push(modelCheck(config, breaker.key, breaker.usedBy, opts));
   return Promise.all(checks);
 }

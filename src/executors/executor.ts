@@ -6,7 +6,7 @@
 import type { Logger } from 'pino';
 import type { TaskSpec, TokenUsage } from '../../machines/domain.ts';
 import type { ResolvedProgrammer } from '../config/load-config.ts';
-import type { LlmClient } from '../llm/types.ts';
+import type { LlmClient, ReceiptRound } from '../llm/types.ts';
 import type { TaskFiles } from './task-files.ts';
 
 export type ExecutorKindName = 'aider' | 'native' | 'claude-code' | 'codex' | 'gemini-cli' | 'opencode';
@@ -34,6 +34,52 @@ export interface TaskProgress {
   text?: string;
 }
 
+/**
+ * One thing an executor did while it ran (a coding agent's tool call, file change, command,
+ * retry or message), published on the feed as a `progress` message.
+ */
+export interface TaskProgress {
+  kind: 'tool' | 'file' | 'command' | 'retry' | 'message';
+  /** The agent's tool name (`Write`, `apply_patch`, `run_shell_command`, …). */
+  tool?: string;
+  /** For `file`: the path, relative to the worktree when it is inside it. */
+  path?: string;
+  /** For `file`: add, update, delete. */
+  change?: string;
+  /** For `command`: the command line as the agent reported it. */
+  command?: string;
+  /** For `command`: its exit code once it ended (null while running or unknown). */
+  exitCode?: number | null;
+  /** For `retry`: the attempt number and the HTTP status being retried. */
+  attempt?: number;
+  status?: number;
+  /** A short text (assistant message, tool description). */
+  text?: string;
+}
+
+/** One run of the task's `verify` command on the edits made so far. */
+export interface VerifyRun {
+  /** The allowlist entry's name. */
+  command: string;
+  exitCode: number | null;
+  /** stdout then stderr, trimmed to its head and tail (what the model is shown). */
+  output: string;
+  durationMs: number;
+}
+
+/**
+ * The task's `verify` command, offered to an executor that loops (edit, verify, read the failure,
+ * edit again). `run` puts the edits made so far where the command runs, then runs it.
+ */
+export interface VerifyHook {
+  /** At most this many edit–verify rounds (programmer_pool.yaml `defaults.verify_rounds`). */
+  maxRounds: number;
+  run(): Promise<VerifyRun>;
+}
+
+/** One edit–verify round, as the receipt's `rounds` shows it. */
+export type TaskRound = ReceiptRound;
+
 export interface ExecutorInput {
   task: TaskSpec;
   /**
@@ -51,6 +97,8 @@ export interface ExecutorInput {
   log?: Logger;
   /** Hears what the executor does while it runs (agent CLIs report their events here). */
   onProgress?: (progress: TaskProgress) => void;
+  /** Given when the task has a `verify` command and the executor may run it between rounds. */
+  verify?: VerifyHook;
 }
 
 export interface ExecutorOutcome {
@@ -64,6 +112,8 @@ export interface ExecutorOutcome {
   costUsd: number;
   /** The tail of a tool's output, when a tool ran. */
   outputTail?: string;
+  /** The executor's edit–verify rounds; set only when it ran `verify` itself and the last run passed. */
+  rounds?: TaskRound[];
 }
 
 export interface Executor {
@@ -78,7 +128,7 @@ export interface Executor {
 }
 
 /** What an executor had spent when it failed; receipts still report it. */
-export type PartialOutcome = Partial<Pick<ExecutorOutcome, 'provider' | 'model' | 'usedBackup' | 'tokens' | 'costUsd' | 'outputTail'>>;
+export type PartialOutcome = Partial<Pick<ExecutorOutcome, 'provider' | 'model' | 'usedBackup' | 'tokens' | 'costUsd' | 'outputTail' | 'rounds'>>;
 
 const partials = new WeakMap<object, PartialOutcome>();
 

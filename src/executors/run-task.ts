@@ -15,7 +15,8 @@ import type { ResolvedProgrammer } from '../config/load-config.ts';
 import type { CmdAllowlist, FsAllowlist } from '../config/schemas.ts';
 import { PasError, toErrorData } from '../errors.ts';
 import type { LlmClient, Receipt } from '../llm/types.ts';
-import { partialOutcomeOf, withPartialOutcome, type Executor, type ExecutorOutcome, type TaskProgress } from './executor.ts';
+import { partialOutcomeOf, withPartialOutcome, type Executor, type ExecutorOutcome, type TaskProgress, type TaskRound, type VerifyHook, type VerifyRun } from './executor.ts';
+import { commandOutput, trimOutput } from './verify-output.ts';
 import { runAllowedCommand } from './command-runner.ts';
 import { FsGuard } from './fs-guard.ts';
 import { checkoutFor, checkoutTree, type CheckoutLease } from './checkouts.ts';
@@ -47,9 +48,13 @@ export interface RunProgrammerTaskInput {
   fsAllowlist?: FsAllowlist;
   /** What a task's `verify` command may be; without it a task that asks to verify fails. */
   cmdAllowlist?: CmdAllowlist;
+  /** Edit–verify rounds an executor that loops may take (programmer_pool.yaml `defaults.verify_rounds`, default 3). */
+  verifyRounds?: number;
   /** Hears the executor's progress as it runs (the feed's `progress` messages). */
   onProgress?: (progress: TaskProgress) => void;
 }
+
+export const DEFAULT_VERIFY_ROUNDS = 3;
 
 /** Without an allowlist every path is writable (the executor still applies its own). */
 const ALLOW_ALL: FsAllowlist = { read: ['**'], write: ['**'], deny: [] };
@@ -122,6 +127,22 @@ export async function runProgrammerTask(input: RunProgrammerTaskInput): Promise<
     checkpoint();
     log?.info({ taskId: task.id, checkout: checkout || null, branch, executor: executor.kind }, 'task started');
 
+    // The verify command as the executor may run it between rounds: in-memory edits are written
+    // into the programmer's checkout (taken on the first run) before each run.
+    let verifyDir: string | undefined;
+    const hook: VerifyHook | undefined = verify
+      ? {
+          maxRounds: input.verifyRounds ?? DEFAULT_VERIFY_ROUNDS,
+          run: async () => {
+            if (files) {
+              verifyDir ??= await takeCheckout();
+              await writeEditsTo(verifyDir, input.fsAllowlist ?? ALLOW_ALL, files.written());
+            }
+            return runVerify(task, files ? verifyDir! : checkout, input, controller.signal);
+          },
+        }
+      : undefined;
+
     outcome = await executor.run({
       task,
       worktree: checkout,
@@ -131,31 +152,45 @@ export async function runProgrammerTask(input: RunProgrammerTaskInput): Promise<
       llm: input.llm,
       ...(log ? { log } : {}),
       ...(input.onProgress ? { onProgress: input.onProgress } : {}),
+      ...(hook ? { verify: hook } : {}),
     });
     checkpoint();
+    // An executor that does not loop (aider) is verified once here, as its only round.
+    const verifyOnce = async () => {
+      if (!hook || outcome!.rounds) return;
+      const started = now();
+      let ran: VerifyRun;
+      try {
+        ran = await hook.run();
+      } catch (err) {
+        throw withPartialOutcome(err, outcome!);
+      }
+      const round: TaskRound = { round: 1, tokens: outcome!.tokens, cost_usd: outcome!.costUsd, reads: 0, verify_exit_code: ran.exitCode, verify_duration_ms: ran.durationMs, duration_ms: Math.max(0, now() - started) };
+      if (ran.exitCode !== 0) {
+        throw withPartialOutcome(verifyFailed(ran, 1), { ...outcome!, rounds: [round] });
+      }
+      outcome!.rounds = [round];
+    };
 
     const message = commitMessage(task);
     if (files) {
       // Every write already passed the allowlist (BaseCommitFiles checks before it keeps an edit).
       const edits = files.written();
-      if (verify) {
-        const dir = await takeCheckout();
-        await writeEditsTo(dir, input.fsAllowlist ?? ALLOW_ALL, edits);
-        await verifyEdit(task, dir, input, controller.signal, outcome);
-        checkpoint();
-      }
+      await verifyOnce();
+      checkpoint();
       const committed = await commitEdits({ repo: input.repo, baseCommit, edits, message });
       commit = committed.commit;
       kpi = committed.kpi;
     } else {
-      // What the verify command leaves behind (build output, caches) is not committed: the tree is written before it runs.
+      // What the verify command leaves behind (build output, caches) is not committed: the tree is
+      // written before it runs (the executor's own rounds ran before this point, on its edits only).
       const tree = await checkoutTree(checkout);
       const changes = await diffTrees(store, baseTree, tree);
       if (input.fsAllowlist) {
         const guard = new FsGuard(checkout, input.fsAllowlist);
         for (const changed of changes) await guard.resolve(changed.path, 'write');
       }
-      if (verify) await verifyEdit(task, checkout, input, controller.signal, outcome);
+      await verifyOnce();
       checkpoint();
       kpi = changes.length > 0 ? kpiOf(changes) : ZERO_KPI;
       commit = changes.length > 0 ? await store.writeCommit(tree, [baseCommit], message) : baseCommit;
@@ -196,6 +231,7 @@ export async function runProgrammerTask(input: RunProgrammerTaskInput): Promise<
     kpi,
     started_at: new Date(startedAt).toISOString(),
     finished_at: new Date(finishedAt).toISOString(),
+    ...(spent?.rounds ? { rounds: spent.rounds } : {}),
   };
   await input.receipts.append(receipt);
 
@@ -223,22 +259,20 @@ export async function runProgrammerTask(input: RunProgrammerTaskInput): Promise<
 
 /**
  * Runs the task's verify command (allowlisted, no shell, the allowlist's timeout, killed with the
- * task) in the worktree after the edit. A non-zero exit fails the task before anything is committed.
+ * task) in `dir`. Returns its exit code and trimmed output whatever the code; a command that may
+ * not run, times out or is cancelled throws.
  */
-async function verifyEdit(task: TaskSpec, worktree: string, input: RunProgrammerTaskInput, signal: AbortSignal, spent: ExecutorOutcome): Promise<void> {
+async function runVerify(task: TaskSpec, dir: string, input: RunProgrammerTaskInput, signal: AbortSignal): Promise<VerifyRun> {
   if (!input.cmdAllowlist) {
-    throw withPartialOutcome(new PasError('PAS_ERR_CMD_NOT_ALLOWED', `task ${task.id} asks to run ${JSON.stringify(task.verify)} but no command allowlist is configured`), spent);
+    throw new PasError('PAS_ERR_CMD_NOT_ALLOWED', `task ${task.id} asks to run ${JSON.stringify(task.verify)} but no command allowlist is configured`);
   }
-  try {
-    const ran = await runAllowedCommand({ allowlist: input.cmdAllowlist, argv: task.verify!, cwd: worktree, signal });
-    input.log?.info({ taskId: task.id, command: ran.name, exitCode: ran.exitCode, durationMs: ran.durationMs }, 'verify command finished');
-    if (ran.exitCode !== 0) {
-      throw new PasError('PAS_ERR_CMD_FAILED', `verify command ${ran.name} exited ${ran.exitCode ?? ran.signal}`, {
-        details: { command: ran.name, exitCode: ran.exitCode, stdoutTail: ran.stdout.split('\n').slice(-40).join('\n'), stderrTail: ran.stderrTail },
-      });
-    }
-  } catch (err) {
-    throw withPartialOutcome(err, spent);
-  }
+  const ran = await runAllowedCommand({ allowlist: input.cmdAllowlist, argv: task.verify!, cwd: dir, signal });
+  input.log?.info({ taskId: task.id, command: ran.name, exitCode: ran.exitCode, durationMs: ran.durationMs }, 'verify command finished');
+  return { command: ran.name, exitCode: ran.exitCode, output: trimOutput(commandOutput(ran.stdout, ran.stderrTail)), durationMs: ran.durationMs };
 }
 
+function verifyFailed(ran: VerifyRun, rounds: number): PasError {
+  return new PasError('PAS_ERR_VERIFY_FAILED', `verify command ${ran.command} still failed (exit ${ran.exitCode ?? 'by signal'}) after ${rounds} round${rounds === 1 ? '' : 's'}:\n${ran.output}`, {
+    details: { command: ran.command, exitCode: ran.exitCode, rounds, output: ran.output },
+  });
+}

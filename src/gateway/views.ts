@@ -5,6 +5,7 @@
 import type { ArchitectContext } from '../../machines/architect.machine.ts';
 import type { DirectorContext } from '../../machines/director.machine.ts';
 import type { ManagerContext } from '../../machines/manager.machine.ts';
+import type { JobOutcome } from '../../machines/domain.ts';
 import { breakerId } from '../../machines/pas-system.machine.ts';
 import type { ProgrammerContext } from '../../machines/programmer.machine.ts';
 import { breakerCauseText } from '../llm/breaker-cause.ts';
@@ -152,6 +153,7 @@ export function jobView(runtime: Runtime, job: JobRecord, withTasks = true) {
     progress: { total: tasks.length, done },
     merged_branch: job.outcome?.mergedBranch ?? null,
     conflicts: job.outcome?.conflicts ?? [],
+    verification: job.outcome?.verification ? verificationView(job.outcome.verification) : null,
     tokens: job.outcome?.tokens ?? null,
     cost_usd: job.outcome?.costUsd ?? null,
     error: job.outcome?.error ?? job.error ?? null,
@@ -161,6 +163,11 @@ export function jobView(runtime: Runtime, job: JobRecord, withTasks = true) {
     notes: jobNotes(runtime.journal, job.id),
     ...(withTasks ? { tasks: tasks.map((t) => taskView(t, [...new Set(written.filter((r) => r.taskId === t.id).map((r) => r.file))], runtime)) } : {}),
   };
+}
+
+/** The job's verify command on its merged branch, last run. */
+function verificationView(v: NonNullable<JobOutcome['verification']>) {
+  return { command: v.command, passed: v.passed, exit_code: v.exitCode, head: v.head, fixup_rounds: v.fixups };
 }
 
 export function poolView(runtime: Runtime) {

@@ -107,6 +107,20 @@ export interface UsageLedger {
   usage(day: string, agentId: string): AgentUsage;
 }
 
+/** One edit–verify round of a task (a receipt's `rounds`). */
+export interface ReceiptRound {
+  round: number;
+  /** Usage of every model call of the round (reads and corrections included). */
+  tokens: TokenUsage;
+  cost_usd: number;
+  /** Files the model asked to read in this round. */
+  reads: number;
+  /** The verify command's exit code; null when a signal ended it, absent when none ran. */
+  verify_exit_code?: number | null;
+  verify_duration_ms?: number;
+  duration_ms: number;
+}
+
 /** One line of `artifacts/receipts/{run_id}.jsonl` (CONTRACT §7). */
 export interface Receipt {
   run_id: string;
@@ -124,4 +138,6 @@ export interface Receipt {
   kpi: { files_changed: number; lines_added: number; lines_removed: number };
   started_at: string;
   finished_at: string;
+  /** The edit–verify rounds of a task with a `verify` command: per-round usage, reads, verify exit code and durations. */
+  rounds?: ReceiptRound[];
 }

@@ -41,6 +41,7 @@ import { resumeUnfinished } from './resume.ts';
 import type { LlmSettings, Runtime, RuntimeOptions, RuntimeServices } from './runtime-types.ts';
 import { buildTopology, probeTimeoutMs } from './topology.ts';
 import { treeNodes } from './tree-view.ts';
+import { verifyJobUnavailable } from './services/verify-job.ts';
 
 export * from './runtime-types.ts';
 
@@ -69,8 +70,8 @@ function provideSystem(services: RuntimeServices, facts: FactRecorder) {
         actions: provideFacts(facts, ['recordJobAtManager', 'recordJobFinished']),
         actors: {
           job: jobMachine.provide({
-            actors: { planJob: withSignal(services.planJob), mergeJob: withSignal(services.mergeJob) },
-            actions: provideFacts(facts, ['recordJobRunning', 'recordPlanMade', 'recordRerunCreated', 'recordBranchesMerged', 'recordJobFinished']),
+            actors: { planJob: withSignal(services.planJob), mergeJob: withSignal(services.mergeJob), verifyJob: withSignal(services.verifyJob?.bind(services) ?? verifyJobUnavailable) },
+            actions: provideFacts(facts, ['recordJobRunning', 'recordPlanMade', 'recordRerunCreated', 'recordFixupCreated', 'recordBranchesMerged', 'recordJobFinished']),
           }),
         },
       }),

@@ -20,6 +20,7 @@ import { createMergeJob } from './services/merge-job.ts';
 import { createOrphanSweep } from './services/orphan-sweep.ts';
 import { createPlanJob } from './services/plan-job.ts';
 import { createRepositories } from './services/repositories.ts';
+import { createVerifyJob } from './services/verify-job.ts';
 
 export { ensureScratchRepo } from './services/repositories.ts';
 
@@ -110,8 +111,9 @@ export function createDefaultServices(options: DefaultServiceOptions = {}) {
       llmGateway,
       executeTask: createExecuteTask({ config, journal, llm, llmSettings, executorFor, receipts, runId, workspacesDir, repositories, sweep, logger, ...(ctx.progress ? { progress: ctx.progress } : {}) }),
       // `pas up --offline` (no scripted adapter of the caller's own): each job says its edits are synthetic.
-      planJob: createPlanJob({ llm, llmSettings, repositories, journal, logger, offlineNote: options.offline === true && !options.scripted }),
+      planJob: createPlanJob({ config, llm, llmSettings, repositories, journal, logger, offlineNote: options.offline === true && !options.scripted }),
       mergeJob: createMergeJob({ repositories, sweep, workspacesDir, logger }),
+      verifyJob: createVerifyJob({ cmdAllowlist: config.cmdAllowlist, workspacesDir, fixupRounds: config.pas.verify.fixup_rounds, logger }),
       classifyLane: createClassifyLane({ llm, llmSettings, architectId: config.pas.architect.agent_id }),
     };
   };

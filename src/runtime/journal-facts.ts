@@ -57,6 +57,11 @@ export function createJournalFacts({ journal, money, budget, waiters, logger }: 
       saveRerun(journal, jobId, taskId, rerun);
       if (!journal.getTask(task.id)) journal.upsertTask(task, 'queued');
     },
+    recordFixupCreated({ jobId, plan, rerun, task }) {
+      if (journal.getJob(jobId)) savePlan(journal, jobId, plan);
+      saveRerun(journal, jobId, rerun.id, rerun);
+      if (!journal.getTask(task.id)) journal.upsertTask(task, 'queued');
+    },
     recordBranchesMerged({ merge }) {
       for (const taskId of merge.merged) if (journal.getTask(taskId)) journal.markMerged(taskId);
     },

@@ -6,7 +6,7 @@ import type { Logger } from 'pino';
 import type { Actor, AnyEventObject, InspectionEvent } from 'xstate';
 import type { ClassifyLaneInput } from '../../machines/architect.machine.ts';
 import type { JobPlan, Lane, MergeOutcome, TaskResult, TaskSpec } from '../../machines/domain.ts';
-import type { MergeJobInput, PlanJobInput } from '../../machines/job.machine.ts';
+import type { MergeJobInput, PlanJobInput, VerifyJobInput, VerifyJobOutcome } from '../../machines/job.machine.ts';
 import type { pasSystemMachine } from '../../machines/pas-system.machine.ts';
 import type { poolStatus, PoolContext } from '../../machines/pool.machine.ts';
 import type { ExecuteTaskInput, ProgrammerContext } from '../../machines/programmer.machine.ts';
@@ -27,6 +27,8 @@ export interface RuntimeServices {
   executeTask(input: ExecuteTaskInput, signal: AbortSignal): Promise<TaskResult>;
   planJob(input: PlanJobInput, signal: AbortSignal): Promise<JobPlan>;
   mergeJob(input: MergeJobInput, signal: AbortSignal): Promise<MergeOutcome>;
+  /** Runs the job's verify command on its merged branch (and plans the fix-up); without it such a job fails. */
+  verifyJob?(input: VerifyJobInput, signal: AbortSignal): Promise<VerifyJobOutcome>;
   classifyLane(input: ClassifyLaneInput, signal: AbortSignal): Promise<{ lane: string | null }>;
 }
 

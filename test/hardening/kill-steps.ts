@@ -102,14 +102,16 @@ function cassette(): CassetteEntry[] {
       usage: { input: 90, output: 30 },
       delay_ms: 200,
     },
+    // b's re-run is a resolver whose prompt also quotes a's instruction (the merged subtask that
+    // changed the same file), so b's entries are matched before a's.
+    bEdit(1, 600),
+    bEdit(2, 400),
     {
       match: { purpose: 'edit', contains: '[a]' },
       reply: block('src/a.js', 'export const a = 1;', 'export const a = 2;') + block('src/version.js', 'export const VERSION = 1;', 'export const VERSION = 2;'),
       usage: { input: 40, output: 12 },
       delay_ms: 250,
     },
-    bEdit(1, 600),
-    bEdit(2, 400),
   ];
 }
 

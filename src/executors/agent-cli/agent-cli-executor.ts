@@ -36,7 +36,7 @@ import { git } from '../git-command.ts';
 import { baseChildEnv, tailLines } from '../process-tree.ts';
 import { runAgentProcess, type AgentProcessOutcome } from './agent-cli-process.ts';
 import { agentPrompt } from './agent-cli-prompt.ts';
-import type { AgentCliSpec, AgentEndpoint, AgentResult } from './agent-cli-spec.ts';
+import type { AgentCliSpec, AgentEndpoint, AgentEvent, AgentResult } from './agent-cli-spec.ts';
 import { resolveAgentEndpoint } from './agent-endpoint.ts';
 
 /** The section every agent CLI has in programmer_pool.yaml. */
@@ -79,6 +79,8 @@ interface RunReport {
   costUsd: number | undefined;
   /** Paths the CLI said it wrote, as it wrote them. */
   written: string[];
+  /** Failed model calls the CLI said it is retrying (`retry` progress). */
+  retries: number;
   /** The CLI said it cannot reach the model server; the run was stopped. */
   connectionError: string | undefined;
 }
@@ -161,7 +163,8 @@ async function runAgentCli(options: AgentCliExecutorOptions, input: ExecutorInpu
       throw withPartialOutcome(err, spent);
     }
 
-    const cost = report.costUsd ?? (report.tokens ? callCost(endpoint.kind, price, report.tokens) : 0);
+    // A model models.yaml says is free costs nothing, whatever the CLI's own price table claims.
+    const cost = priceIsFree(price) ? 0 : (report.costUsd ?? (report.tokens ? callCost(endpoint.kind, price, report.tokens) : 0));
     if (budget && cost > 0) budget.spend.add(today(), roundUsd(cost));
     const tokens = report.tokens && spent.tokens ? addUsage(spent.tokens, report.tokens) : (report.tokens ?? spent.tokens);
     const outputTail = redactSecrets(tailLines(report.process.stderrTail || report.process.stdoutTail, AGENT_OUTPUT_TAIL_LINES), source);
@@ -211,9 +214,11 @@ async function runAgentCli(options: AgentCliExecutorOptions, input: ExecutorInpu
     const httpStatus = report.result?.httpStatus ?? report.httpStatus ?? (report.result?.ok ? undefined : spec.statusFromExit?.(proc.exitCode, proc.stderrTail));
     if (httpStatus !== undefined && !report.result?.ok) {
       const message = report.result?.message ?? report.httpMessage ?? `HTTP ${httpStatus}`;
-      const code = classifyHttpStatus(endpoint.kind, httpStatus, { message });
+      const retryAfterMs = report.result?.retryAfterMs;
+      // A provider that asks for a wait is rate limiting, not out of quota (classifyHttpStatus).
+      const code = classifyHttpStatus(endpoint.kind, httpStatus, { message, ...(retryAfterMs !== undefined ? { retryDelayMs: retryAfterMs } : {}) });
       const error = new PasError(code, redactSecrets(`${ref} (through ${spec.name}): HTTP ${httpStatus}: ${message}`, source), {
-        details: { provider, model, status: httpStatus, executor: spec.name },
+        details: { provider, model, status: httpStatus, executor: spec.name, ...(retryAfterMs !== undefined ? { retryAfterMs } : {}) },
       });
       const counts = BREAKER_FAILURE_CODES.has(code);
       options.breakers.record(ref, counts ? 'failure' : 'success', probe, counts ? error.toData() : undefined);
@@ -289,10 +294,17 @@ async function runOnce(options: AgentCliExecutorOptions, input: ExecutorInput, e
     tokens: undefined,
     costUsd: undefined,
     written: [],
+    retries: 0,
     connectionError: undefined,
   };
-  // Stops the run when the CLI reports that the model server cannot be reached.
+  // Stops the run (kills the tree) when the CLI reports that the model server cannot be reached,
+  // or — for a CLI whose own retries cannot be capped in its config (opencode) — once it has
+  // retried `max_retries` times; the run then fails on that error like any other.
   const stop = new AbortController();
+  const watch = () => {
+    if (stop.signal.aborted) return;
+    if (report.connectionError !== undefined || (report.retries > settings.max_retries && report.httpStatus !== undefined)) stop.abort();
+  };
   try {
     const plan = spec.plan({
       worktree: input.worktree,
@@ -333,12 +345,21 @@ async function runOnce(options: AgentCliExecutorOptions, input: ExecutorInput, e
       ...(plan.stdin !== undefined ? { stdin: plan.stdin } : {}),
       timeoutMs,
       stallMs: settings.stall_timeout_s * 1000,
-      signal: AbortSignal.any([input.signal, stop.signal]),
+      signal: input.signal,
       ...(options.killGraceMs !== undefined ? { killGraceMs: options.killGraceMs } : {}),
       onLine: (line) => {
-        absorb(report, spec, line, input);
-        if (report.connectionError !== undefined && !stop.signal.aborted) stop.abort();
+        absorb(report, spec.parse(parseLine(line)), input);
+        watch();
       },
+      ...(spec.parseStderr
+        ? {
+            onStderrLine: (line: string) => {
+              absorb(report, spec.parseStderr!(line), input);
+              watch();
+            },
+          }
+        : {}),
+      stop: stop.signal,
     });
   } finally {
     await rm(home, { recursive: true, force: true, maxRetries: 5, retryDelay: 100 });
@@ -346,18 +367,21 @@ async function runOnce(options: AgentCliExecutorOptions, input: ExecutorInput, e
   return report;
 }
 
-function absorb(report: RunReport, spec: AgentCliSpec, line: string, input: ExecutorInput): void {
-  let parsed: unknown = line;
+function parseLine(line: string): unknown {
   try {
-    parsed = JSON.parse(line);
+    return JSON.parse(line);
   } catch {
-    // Not JSON: the spec may still read it.
+    return line; // Not JSON: the spec may still read it.
   }
-  for (const event of spec.parse(parsed)) {
+}
+
+function absorb(report: RunReport, events: readonly AgentEvent[], input: ExecutorInput): void {
+  for (const event of events) {
     switch (event.type) {
       case 'progress': {
         const progress = cleanProgress(event.progress, input.worktree);
         if (progress.kind === 'file' && event.progress.path) report.written.push(event.progress.path);
+        if (progress.kind === 'retry') report.retries++;
         input.onProgress?.(progress);
         break;
       }

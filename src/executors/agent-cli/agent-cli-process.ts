@@ -21,6 +21,10 @@ export interface AgentProcessOptions {
   signal?: AbortSignal;
   killGraceMs?: number;
   onLine: (line: string) => void;
+  /** Hears every complete stderr line (does not count as an event for the stall timer). */
+  onStderrLine?: (line: string) => void;
+  /** Aborting it ends the run like a timeout does (the tree is killed), with `stopped` set. */
+  stop?: AbortSignal;
 }
 
 export interface AgentProcessOutcome {
@@ -33,6 +37,8 @@ export interface AgentProcessOutcome {
   timedOut: boolean;
   stalled: boolean;
   aborted: boolean;
+  /** Ended through `stop` (the caller decided the run had failed already). */
+  stopped: boolean;
   notFound: boolean;
   durationMs: number;
 }
@@ -49,7 +55,7 @@ function keepTail(tail: string, more: string): string {
 export async function runAgentProcess(options: AgentProcessOptions): Promise<AgentProcessOutcome> {
   const started = Date.now();
   const grace = options.killGraceMs ?? 2_000;
-  const empty = { pid: undefined, exitCode: null, signal: null, stdoutTail: '', stderrTail: '', timedOut: false, stalled: false, notFound: false, durationMs: 0 };
+  const empty = { pid: undefined, exitCode: null, signal: null, stdoutTail: '', stderrTail: '', timedOut: false, stalled: false, stopped: false, notFound: false, durationMs: 0 };
   if (options.signal?.aborted) return { ...empty, aborted: true };
 
   const child = execa(options.file, [...options.args], {
@@ -96,6 +102,13 @@ export async function runAgentProcess(options: AgentProcessOptions): Promise<Age
     killTree();
   };
   options.signal?.addEventListener('abort', onAbort, { once: true });
+  let stopped = false;
+  const onStop = () => {
+    if (timedOut || stalled || aborted) return;
+    stopped = true;
+    killTree();
+  };
+  options.stop?.addEventListener('abort', onStop, { once: true });
   armStall();
 
   let stdoutTail = '';
@@ -124,8 +137,23 @@ export async function runAgentProcess(options: AgentProcessOptions): Promise<Age
     if (pending.length > MAX_LINE_BYTES) pending = pending.slice(0, MAX_LINE_BYTES);
   });
   child.stderr?.setEncoding('utf8');
+  let pendingErr = '';
   child.stderr?.on('data', (chunk: string) => {
     stderrTail = keepTail(stderrTail, chunk);
+    if (!options.onStderrLine) return;
+    pendingErr += chunk;
+    let newline = pendingErr.indexOf('\n');
+    while (newline !== -1) {
+      const line = pendingErr.slice(0, newline).replace(/\r$/, '');
+      pendingErr = pendingErr.slice(newline + 1);
+      newline = pendingErr.indexOf('\n');
+      try {
+        if (line.trim()) options.onStderrLine(line);
+      } catch {
+        // A parser fault must not kill the run.
+      }
+    }
+    if (pendingErr.length > MAX_LINE_BYTES) pendingErr = pendingErr.slice(0, MAX_LINE_BYTES);
   });
 
   try {
@@ -141,6 +169,7 @@ export async function runAgentProcess(options: AgentProcessOptions): Promise<Age
       timedOut,
       stalled,
       aborted,
+      stopped,
       notFound: pid === undefined && (code === 'ENOENT' || code === 'EACCES'),
       durationMs: Date.now() - started,
     };
@@ -149,6 +178,7 @@ export async function runAgentProcess(options: AgentProcessOptions): Promise<Age
     if (stallTimer) clearTimeout(stallTimer);
     if (graceTimer) clearTimeout(graceTimer);
     options.signal?.removeEventListener('abort', onAbort);
+    options.stop?.removeEventListener('abort', onStop);
     // Reap anything the leader left behind in its group (a tool's server, a shell's children).
     if (pid !== undefined) signalProcessGroup(pid, 'SIGKILL');
   }

@@ -6,6 +6,7 @@
  * the diff — is the runner's (`agent-cli-executor.ts`). See README.md in this folder.
  */
 import type { TokenUsage } from '../../../machines/domain.ts';
+import type { ModelPrice } from '../../config/schemas.ts';
 import type { ProtocolKind } from '../../llm/provider-errors.ts';
 import type { TaskProgress } from '../executor.ts';
 
@@ -25,6 +26,8 @@ export interface AgentEndpoint {
   provider: string;
   /** `model` part of the model ref: what the CLI is told to use. */
   model: string;
+  /** models.yaml's price of the model (a CLI that prices calls itself is given it: opencode). */
+  price?: ModelPrice;
 }
 
 /** Everything a spec needs to build one run. */
@@ -69,6 +72,8 @@ export interface AgentResult {
   httpStatus?: number;
   /** The CLI's own error text. */
   message?: string;
+  /** The wait the provider asked for (Retry-After, Gemini's RetryInfo), when the CLI says. */
+  retryAfterMs?: number;
   /** The assistant's final text. */
   summary?: string;
 }
@@ -106,4 +111,9 @@ export interface AgentCliSpec {
    * status mod 256), when its events said nothing. Optional.
    */
   statusFromExit?(exitCode: number | null, stderr: string): number | undefined;
+  /**
+   * Reads one stderr line, for a CLI that reports there what its stdout does not (opencode's
+   * log names each failed model call it is about to retry). Optional.
+   */
+  parseStderr?(line: string): AgentEvent[];
 }

@@ -27,5 +27,5 @@ export function resolveAgentEndpoint(models: ModelsConfigFile, ref: string, env:
   if (keyName && !apiKey) {
     throw new PasError('PAS_ERR_LLM_AUTH', `${ref}: ${keyName} is not set`, { details: { provider, model, env: keyName } });
   }
-  return { baseUrl, apiKey, kind, provider, model };
+  return { baseUrl, apiKey, kind, provider, model, price: config.models[model]! };
 }

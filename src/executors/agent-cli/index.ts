@@ -7,3 +7,8 @@ export { agentPrompt } from './agent-cli-prompt.ts';
 export { resolveAgentEndpoint } from './agent-endpoint.ts';
 export { claudeCodeSpec, parseClaudeLine } from './claude-code.ts';
 export { codexSpec, parseCodexLine } from './codex.ts';
+export { geminiCliSpec, geminiPlan, geminiSettings } from './gemini-cli.ts';
+export { geminiLineEvents, geminiStatusFromExit, geminiUsage } from './gemini-cli-output.ts';
+export { opencodeSpec, opencodePlan, opencodeConfig } from './opencode.ts';
+export { opencodeLineEvents, opencodeLogEvents, stepUsage } from './opencode-output.ts';
+export { AGENT_CLI_INSTALL } from './agent-cli-install.ts';

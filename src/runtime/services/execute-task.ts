@@ -82,6 +82,7 @@ export function createExecuteTask(deps: ExecuteTaskDeps): ExecuteTask {
       signal,
       fsAllowlist: config.fsAllowlist,
       cmdAllowlist: config.cmdAllowlist,
+      verifyRounds: config.pool.defaults.verify_rounds,
       log: logger.child({ agentId: programmerId, role: 'programmer', taskId: task.id }),
       ...(progress ? { onProgress: (p) => progress.report({ agentId: programmerId, jobId: task.jobId, taskId: task.id }, p) } : {}),
     });

@@ -3,7 +3,8 @@
  * a resume after a kill can simply merge again: a task whose commit the job branch already holds
  * (merged before the kill, its branch maybe already deleted) counts as merged without a second
  * merge. Merged task branches are deleted (the job branch keeps their work); conflicting and
- * failed ones are kept.
+ * failed ones are kept. A conflicting task gets a resolver instruction (conflict-resolver.ts): both
+ * sides of each hunk, for its re-run on the merged head.
  */
 import type { Logger } from 'pino';
 import type { MergeOutcome } from '../../../machines/domain.ts';
@@ -11,6 +12,7 @@ import type { MergeJobInput } from '../../../machines/job.machine.ts';
 import { toErrorData } from '../../errors.ts';
 import { jobBranchName, mergeTaskBranches } from '../../executors/index.ts';
 import { commitsInBranch, deleteMergedBranches } from '../../executors/merged-branches.ts';
+import { resolverInstruction } from './conflict-resolver.ts';
 import type { OrphanSweep } from './orphan-sweep.ts';
 import type { Repositories } from './repositories.ts';
 
@@ -46,6 +48,22 @@ export function createMergeJob({ repositories, sweep, workspacesDir, logger }: M
       if (r.status === 'merged') merged.push(taskId);
       else if (r.status === 'conflict') conflicts.push({ taskId, files: r.files });
       else logger.error({ jobId: job.id, taskId, error: r.error }, 'merge of a task branch failed');
+    }
+    // A conflicting subtask's re-run resolves what collided: it is shown both sides of each hunk.
+    if (outcome.head) {
+      const subtaskOf = (taskId: string) => plan.subtasks.find((s) => s.id === taskId || `${s.id}-r1` === taskId);
+      const mergedWork = withWork.filter((r) => merged.includes(r.taskId) && r.commit && subtaskOf(r.taskId)).map((r) => ({ subtask: subtaskOf(r.taskId)!, commit: r.commit! }));
+      for (const conflict of conflicts) {
+        const subtask = plan.subtasks.find((s) => s.id === conflict.taskId);
+        const branch = toMerge.find((r) => r.taskId === conflict.taskId)?.branch;
+        if (!subtask || !branch) continue;
+        try {
+          const resolver = await resolverInstruction({ repo, baseCommit: plan.baseCommit!, head: outcome.head, branch, subtask, files: conflict.files, merged: mergedWork });
+          if (resolver) conflict.resolver = resolver;
+        } catch (err) {
+          logger.warn({ jobId: job.id, taskId: conflict.taskId, err: toErrorData(err) }, 'could not show the conflict to its resolver; the subtask is re-run as it was');
+        }
+      }
     }
     const mergedBranches = withWork.filter((r) => r.branch && merged.includes(r.taskId)).map((r) => r.branch!);
     try {

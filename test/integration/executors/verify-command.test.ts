@@ -56,6 +56,7 @@ async function run(reply: string, verify: string[]) {
     runId: 'run-v',
     fsAllowlist,
     cmdAllowlist,
+    verifyRounds: 1,
   });
   return { result, receipts };
 }
@@ -68,13 +69,13 @@ describe('a task verify command', () => {
     expect(receipts.map((r) => r.status)).toEqual(['completed']);
   });
 
-  it('fails the task with PAS_ERR_CMD_FAILED and commits nothing when the verify command fails', async () => {
+  it('fails the task with PAS_ERR_VERIFY_FAILED and commits nothing when the verify command fails its only round', async () => {
     const { result, receipts } = await run(edit('  return a + b;', '  return a - b;'), ['node', '--test', 'test/']);
     expect(result.status).toBe('failed');
-    expect(result.error).toMatchObject({ code: 'PAS_ERR_CMD_FAILED', details: { command: 'node-test', exitCode: 1 } });
-    expect(String(result.error?.details?.stdoutTail)).toContain('adds');
+    expect(result.error).toMatchObject({ code: 'PAS_ERR_VERIFY_FAILED', details: { command: 'node-test', exitCode: 1, rounds: 1 } });
+    expect(String(result.error?.details?.output)).toContain('adds');
     expect(await gitOut(repo!.repo, 'branch', '--list', 'pas/jv/t1')).toBe('');
-    expect(receipts).toMatchObject([{ status: 'failed', error: { code: 'PAS_ERR_CMD_FAILED' }, tokens: { input: 30, output: 12 } }]);
+    expect(receipts).toMatchObject([{ status: 'failed', error: { code: 'PAS_ERR_VERIFY_FAILED' }, tokens: { input: 30, output: 12 }, rounds: [{ round: 1, verify_exit_code: 1 }] }]);
   });
 
   it('refuses a verify command that is not allowlisted, without a shell ever running it', async () => {

@@ -1,7 +1,8 @@
 /**
  * A plan whose subtasks each own their files but whose edits also touch one shared line: the
  * first merges, the others conflict, each conflicting subtask is re-run once on top of what is
- * merged, and a conflict that remains is reported with its files.
+ * merged as a resolver (shown both sides of each conflicting hunk and the merged subtasks'
+ * instructions), and a conflict that remains is reported with its files.
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import type { CassetteEntry } from '../../../src/llm/providers/scripted-adapter.ts';
@@ -27,6 +28,22 @@ function edit(name: string, from: number, to: number, times?: number): CassetteE
     reply: block(`src/${name}.js`, `export const ${name} = 1;`, `export const ${name} = 2;`) + block('src/version.js', `export const VERSION = ${from};`, `export const VERSION = ${to};`),
     usage: { input: 40, output: 12 },
     ...(times ? { times } : {}),
+  };
+}
+
+/**
+ * The re-run of a conflicting subtask `name` as a resolver: only a prompt that shows both sides of
+ * the VERSION hunk (merged `from`, this subtask's `mine`) and the merged subtask `other`'s
+ * instruction gets the reply, which edits the merged head.
+ */
+function resolve(name: string, other: string, from: number, mine: number, to: number): CassetteEntry {
+  return {
+    match: {
+      purpose: 'edit',
+      regex: `Resolve a merge conflict[\\s\\S]*This subtask's instruction: Set ${name} to 2[\\s\\S]*- \\S+: Set ${other} to 2[\\s\\S]*<<<<<<< \\S+\\nexport const VERSION = ${from};\\n=======\\nexport const VERSION = ${mine};\\n>>>>>>> pas/`,
+    },
+    reply: block(`src/${name}.js`, `export const ${name} = 1;`, `export const ${name} = 2;`) + block('src/version.js', `export const VERSION = ${from};`, `export const VERSION = ${to};`),
+    usage: { input: 40, output: 12 },
   };
 }
 
@@ -58,14 +75,15 @@ describe('merge conflicts in a job', () => {
     tree = repo = undefined;
   });
 
-  it('re-runs a conflicting subtask once on top of what is merged, and the job completes', async () => {
+  it('re-runs a conflicting subtask once on top of what is merged as a resolver shown both sides of the hunk, and the job completes', async () => {
     const task = 'Release with a and b';
     tree = await startScriptedTree([
       plan(task, ['a', 'b']),
+      // b's first edit conflicts with a's on the VERSION line; its re-run is a resolver that starts
+      // from a's merge and is shown both sides of the hunk and a's instruction.
+      resolve('b', 'a', 2, 3, 3),
       edit('a', 1, 2),
-      // b's first edit conflicts with a's on the VERSION line; its re-run starts from a's merge.
       edit('b', 1, 3, 1),
-      edit('b', 2, 3),
     ]);
     repo = await createTempRepo(FILES);
 
@@ -96,13 +114,13 @@ describe('merge conflicts in a job', () => {
     const task = 'Release with a, b and c';
     tree = await startScriptedTree([
       plan(task, ['a', 'b', 'c']),
+      // b and c both conflict with a; both re-run as resolvers on top of a's merge, and then c's
+      // resolution conflicts with b's: re-run once only, so that conflict is reported.
+      resolve('b', 'a', 2, 3, 3),
+      resolve('c', 'a', 2, 4, 4),
       edit('a', 1, 2),
-      // b and c both conflict with a; both re-run on top of a's merge, and then c's re-run
-      // conflicts with b's re-run: re-run once only, so that conflict is reported.
       edit('b', 1, 3, 1),
       edit('c', 1, 4, 1),
-      edit('b', 2, 3),
-      edit('c', 2, 4),
     ]);
     repo = await createTempRepo(FILES);
 
