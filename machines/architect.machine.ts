@@ -5,10 +5,12 @@
  *
  * IDLE ──job.submitted──▶ EXECUTING ──(no job in flight)──▶ IDLE
  */
-import { assign, enqueueActions, fromPromise, setup, type AnyActorRef, type AnyEventObject, type DoneActorEvent, type ErrorActorEvent } from 'xstate';
+import { assign, enqueueActions, fromPromise, setup, type AnyActorRef, type DoneActorEvent, type ErrorActorEvent } from 'xstate';
 import type { ActorLookup } from './actor-lookup.ts';
 import { codedError } from './error-codes.ts';
 import type { ErrorData, JobOutcome, JobResume, JobSpec, Lane } from './domain.ts';
+import { fact } from './facts.ts';
+import type { ToArchitect, ToDirector } from './messages.ts';
 
 const FAULT: ErrorData = codedError('PAS_ERR_ARCHITECT_FAILED', 'architect forced into FAILED');
 
@@ -32,13 +34,13 @@ export interface ArchitectContext {
 }
 
 export type ArchitectEvent =
-  | { type: 'job.submitted'; job: JobSpec; resume?: JobResume }
-  | { type: 'job.finished'; outcome: JobOutcome }
-  | { type: 'job.cancel'; jobId: string }
-  | { type: 'architect.fault'; error?: ErrorData }
-  | { type: 'architect.reset' }
+  | ToArchitect
+  /** To itself: a job whose lane has no Director ends here. */
+  | { type: 'job.unroutable'; outcome: JobOutcome }
   | DoneActorEvent<{ lane: string | null }>
   | ErrorActorEvent;
+
+const toDirector = (event: ToDirector): ToDirector => event;
 
 export interface ClassifyLaneInput {
   job: JobSpec;
@@ -56,10 +58,10 @@ function forwardTo(
   job: JobSpec,
   lane: string,
   resume?: JobResume,
-): { target: AnyActorRef; event: AnyEventObject } | { event: { type: 'job.finished'; outcome: JobOutcome } } {
+): { target: AnyActorRef; event: ToDirector } | { event: { type: 'job.unroutable'; outcome: JobOutcome } } {
   const directorId = context.directors[lane];
   const director = directorId ? system.get(directorId) : undefined;
-  if (director) return { target: director, event: resume ? { type: 'job.submitted', job, resume } : { type: 'job.submitted', job } };
+  if (director) return { target: director, event: toDirector(resume ? { type: 'job.submitted', job, resume } : { type: 'job.submitted', job }) };
   const outcome: JobOutcome = {
     jobId: job.id,
     managerId: '',
@@ -69,7 +71,7 @@ function forwardTo(
     costUsd: 0,
     error: codedError('PAS_ERR_NO_LANE', `lane "${lane}" has no Director`),
   };
-  return { event: { type: 'job.finished', outcome } };
+  return { event: { type: 'job.unroutable', outcome } };
 }
 
 export const architectMachine = setup({
@@ -120,8 +122,9 @@ export const architectMachine = setup({
         enqueue.assign({ routed: context.routed + 1 });
       } else enqueue.sendTo(self, route.event);
     }),
+    recordJobFinished: fact('recordJobFinished'),
     settle: assign(({ context, event }) => {
-      if (event.type !== 'job.finished') return {};
+      if (event.type !== 'job.finished' && event.type !== 'job.unroutable') return {};
       const inflight = { ...context.inflight };
       delete inflight[event.outcome.jobId];
       return { inflight };
@@ -131,7 +134,7 @@ export const architectMachine = setup({
       const lane = context.inflight[event.jobId];
       const directorId = lane ? context.directors[lane] : undefined;
       const director = directorId ? system.get(directorId) : undefined;
-      if (director) enqueue.sendTo(director, { type: 'job.cancel', jobId: event.jobId } as AnyEventObject);
+      if (director) enqueue.sendTo(director, toDirector({ type: 'job.cancel', jobId: event.jobId }));
     }),
   },
 }).createMachine({
@@ -148,6 +151,7 @@ export const architectMachine = setup({
   initial: 'IDLE',
   on: {
     'job.finished': { actions: 'settle' },
+    'job.unroutable': { actions: [{ type: 'recordJobFinished', params: ({ event }) => ({ outcome: event.outcome }) }, 'settle'] },
     'job.cancel': { actions: 'cancel' },
     'xstate.done.actor.*': { actions: 'classified' },
     'xstate.error.actor.*': { actions: 'classified' },

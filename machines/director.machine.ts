@@ -5,9 +5,11 @@
  *
  * IDLE ──job.submitted──▶ EXECUTING ──(no job in flight)──▶ IDLE; director.fault ──▶ FAILED ──director.reset──▶ IDLE
  */
-import { assign, enqueueActions, setup, type AnyEventObject } from 'xstate';
-import type { ErrorData, JobOutcome, JobResume, JobSpec } from './domain.ts';
+import { assign, enqueueActions, setup } from 'xstate';
+import type { ErrorData, JobOutcome } from './domain.ts';
 import { codedError } from './error-codes.ts';
+import { fact } from './facts.ts';
+import type { ToArchitect, ToDirector, ToManager } from './messages.ts';
 
 const FAULT: ErrorData = codedError('PAS_ERR_DIRECTOR_FAILED', 'director forced into FAILED');
 
@@ -33,15 +35,15 @@ export interface DirectorContext {
   failure: ErrorData | null;
 }
 
-export type DirectorEvent =
-  | { type: 'job.submitted'; job: JobSpec; resume?: JobResume }
-  | { type: 'job.finished'; outcome: JobOutcome }
-  | { type: 'job.bounced'; job: JobSpec; from: string; resume?: JobResume }
-  | { type: 'job.cancel'; jobId: string }
-  | { type: 'manager.failed'; managerId: string }
-  | { type: 'manager.ready'; managerId: string }
-  | { type: 'director.fault'; error?: ErrorData }
-  | { type: 'director.reset' };
+export type DirectorEvent = ToDirector;
+
+const toArchitect = (event: ToArchitect): ToArchitect => event;
+const toManager = (event: ToManager): ToManager => event;
+
+/** A job no healthy Manager of the lane can take: it fails here, with the reason. */
+export function noManagerOutcome(jobId: string, lane: string): JobOutcome {
+  return { jobId, managerId: '', status: 'failed', tasks: [], tokens: { input: 0, output: 0 }, costUsd: 0, error: NO_MANAGER(lane) };
+}
 
 /** Fewest jobs in flight; among equals the first at or after the round-robin cursor. */
 export function pickManager(context: Pick<DirectorContext, 'managers' | 'load' | 'down' | 'cursor'>, exclude: readonly string[] = []): { id: string; cursor: number } | null {
@@ -57,6 +59,41 @@ export function pickManager(context: Pick<DirectorContext, 'managers' | 'load' |
   return best ? { id: best.id, cursor: (best.index + 1) % n } : null;
 }
 
+/** Where a submitted or bounced job goes: the Manager picked (null: none left), and the books after it. */
+function routeOf(context: DirectorContext, event: Extract<DirectorEvent, { type: 'job.submitted' | 'job.bounced' }>) {
+  const job = event.job;
+  const bounces = event.type === 'job.bounced' ? (context.bounces[job.id] ?? 0) + 1 : 0;
+  const load = { ...context.load };
+  const jobs = { ...context.jobs };
+  if (event.type === 'job.bounced' && jobs[job.id] === event.from) {
+    load[event.from] = Math.max(0, (load[event.from] ?? 1) - 1);
+    delete jobs[job.id];
+  }
+  const down = event.type === 'job.bounced' && !context.down.includes(event.from) ? [...context.down, event.from] : context.down;
+  const pick = bounces > 1 ? null : pickManager({ ...context, load, down });
+  return { bounces, load, jobs, down, pick };
+}
+
+/** Route a job; one no healthy Manager can take fails here, and that is a fact for the journal. */
+function routeTo(target?: 'EXECUTING') {
+  return [
+    {
+      ...(target ? { target } : {}),
+      guard: 'noManagerLeft' as const,
+      actions: [
+        {
+          type: 'recordJobFinished' as const,
+          params: ({ context, event }: { context: DirectorContext; event: DirectorEvent }) => ({
+            outcome: noManagerOutcome(event.type === 'job.submitted' || event.type === 'job.bounced' ? event.job.id : '', context.lane),
+          }),
+        },
+        'route' as const,
+      ],
+    },
+    { ...(target ? { target } : {}), actions: 'route' as const },
+  ];
+}
+
 const NO_MANAGER = (lane: string): ErrorData => codedError('PAS_ERR_MANAGER_FAILED', `no healthy Manager in lane ${lane}`);
 
 export const directorMachine = setup({
@@ -67,32 +104,27 @@ export const directorMachine = setup({
   },
   guards: {
     noJobs: ({ context }) => Object.keys(context.jobs).length === 0,
+    noManagerLeft: ({ context, event }) => (event.type === 'job.submitted' || event.type === 'job.bounced') && routeOf(context, event).pick === null,
   },
   actions: {
+    recordJobFinished: fact('recordJobFinished'),
     route: enqueueActions(({ context, event, enqueue, system }) => {
       if (event.type !== 'job.submitted' && event.type !== 'job.bounced') return;
       const job = event.job;
-      const bounces = event.type === 'job.bounced' ? (context.bounces[job.id] ?? 0) + 1 : 0;
-      const load = { ...context.load };
-      const jobs = { ...context.jobs };
-      if (event.type === 'job.bounced' && jobs[job.id] === event.from) {
-        load[event.from] = Math.max(0, (load[event.from] ?? 1) - 1);
-        delete jobs[job.id];
-      }
-      const down = event.type === 'job.bounced' && !context.down.includes(event.from) ? [...context.down, event.from] : context.down;
-      const pick = bounces > 1 ? null : pickManager({ ...context, load, down });
+      const { bounces, load, jobs, down } = routeOf(context, event);
+      const pick = routeOf(context, event).pick;
       const target = pick ? system.get(pick.id) : undefined;
       if (!pick || !target) {
-        const outcome: JobOutcome = { jobId: job.id, managerId: '', status: 'failed', tasks: [], tokens: { input: 0, output: 0 }, costUsd: 0, error: NO_MANAGER(context.lane) };
+        const outcome = noManagerOutcome(job.id, context.lane);
         const architect = system.get(context.architectId);
-        if (architect) enqueue.sendTo(architect, { type: 'job.finished', outcome } as AnyEventObject);
+        if (architect) enqueue.sendTo(architect, toArchitect({ type: 'job.finished', outcome }));
         enqueue.assign({ load, jobs, down, bounces: { ...context.bounces, [job.id]: bounces } });
         return;
       }
       load[pick.id] = (load[pick.id] ?? 0) + 1;
       jobs[job.id] = pick.id;
       enqueue.assign({ load, jobs, down, cursor: pick.cursor, bounces: { ...context.bounces, [job.id]: bounces } });
-      enqueue.sendTo(target, (event.resume ? { type: 'job.submitted', job, resume: event.resume } : { type: 'job.submitted', job }) as AnyEventObject);
+      enqueue.sendTo(target, toManager(event.resume ? { type: 'job.submitted', job, resume: event.resume } : { type: 'job.submitted', job }));
     }),
     settle: enqueueActions(({ context, event, enqueue, system }) => {
       if (event.type !== 'job.finished') return;
@@ -105,13 +137,13 @@ export const directorMachine = setup({
       delete bounces[event.outcome.jobId];
       enqueue.assign({ jobs, load, bounces });
       const architect = system.get(context.architectId);
-      if (architect) enqueue.sendTo(architect, { type: 'job.finished', outcome: event.outcome } as AnyEventObject);
+      if (architect) enqueue.sendTo(architect, toArchitect({ type: 'job.finished', outcome: event.outcome }));
     }),
     cancel: enqueueActions(({ context, event, enqueue, system }) => {
       if (event.type !== 'job.cancel') return;
       const managerId = context.jobs[event.jobId];
       const manager = managerId ? system.get(managerId) : undefined;
-      if (manager) enqueue.sendTo(manager, { type: 'job.cancel', jobId: event.jobId } as AnyEventObject);
+      if (manager) enqueue.sendTo(manager, toManager({ type: 'job.cancel', jobId: event.jobId }));
     }),
   },
 }).createMachine({
@@ -138,24 +170,24 @@ export const directorMachine = setup({
   states: {
     IDLE: {
       on: {
-        'job.submitted': { target: 'EXECUTING', actions: 'route' },
-        'job.bounced': { target: 'EXECUTING', actions: 'route' },
+        'job.submitted': routeTo('EXECUTING'),
+        'job.bounced': routeTo('EXECUTING'),
         'director.fault': { target: 'FAILED', actions: assign({ failure: ({ event }) => event.error ?? FAULT }) },
       },
     },
     EXECUTING: {
       always: { guard: 'noJobs', target: 'IDLE' },
       on: {
-        'job.submitted': { actions: 'route' },
-        'job.bounced': { actions: 'route' },
+        'job.submitted': routeTo(),
+        'job.bounced': routeTo(),
         'director.fault': { target: 'FAILED', actions: assign({ failure: ({ event }) => event.error ?? FAULT }) },
       },
     },
     FAILED: {
       on: {
         // A failed Director still forwards work: its Managers keep running. Reset returns it to service.
-        'job.submitted': { actions: 'route' },
-        'job.bounced': { actions: 'route' },
+        'job.submitted': routeTo(),
+        'job.bounced': routeTo(),
         'director.reset': { target: 'IDLE', actions: assign({ failure: () => null }) },
       },
     },

@@ -130,13 +130,62 @@ export function failedResult(task: Pick<TaskSpec, 'id' | 'jobId'>, programmerId:
   return { taskId: task.id, jobId: task.jobId, programmerId, status, error };
 }
 
-/** A job picked up again after a restart: its journaled plan and the results already in. */
+/** One subtask of a job's plan. */
+export interface Subtask {
+  id: string;
+  instruction: string;
+  files: string[];
+  requires?: string[];
+  /** Neighbouring files shown read-only to the programmer. */
+  context?: string[];
+}
+
+/** How a Manager split a job (journaled as the job runs it, capped at its max_programmers). */
+export interface JobPlan {
+  subtasks: Subtask[];
+  repo?: string;
+  baseCommit?: string;
+  /** Whether the plan came from the LLM or the one-subtask-per-file fallback. */
+  planner: 'llm' | 'fallback';
+  planError?: ErrorData;
+  usage?: TokenUsage;
+  costUsd?: number;
+  /** The job's verify command when the job body named none (its lane's default). */
+  verify?: string[];
+}
+
+/** What a merge of a job's task branches left in its job branch. */
+export interface MergeOutcome {
+  mergedBranch: string;
+  /** Commit of the job branch after the merge. */
+  head?: string;
+  /** Every task whose work the job branch now holds (earlier merges included). */
+  merged: string[];
+  /** `resolver`: the re-run's instruction showing both sides of each conflicting hunk (else it re-runs as planned). */
+  conflicts: Array<{ taskId: string; files: string[]; resolver?: string }>;
+}
+
+/** A subtask run again on top of what is merged, after its first run conflicted. */
+export interface Rerun {
+  /** Task id of the re-run (`<subtask>-r1`). */
+  id: string;
+  /** The job branch's commit the re-run starts from. */
+  baseCommit?: string;
+  /** A resolver's instruction and files (both sides of each conflicting hunk), when the merge showed them. */
+  instruction?: string;
+  files?: string[];
+}
+
+/** A job picked up again (after a restart, or from a failed Manager): its plan and what is done. */
 export interface JobResume {
   plan: {
-    subtasks: Array<{ id: string; instruction: string; files: string[]; requires?: string[] }>;
+    subtasks: Subtask[];
     repo?: string;
     baseCommit?: string;
     planner: 'llm' | 'fallback';
+    verify?: string[];
   };
   results: TaskResult[];
+  /** Conflict re-runs already created, by the subtask they replace: a resume runs them, never a new one. */
+  reruns?: Record<string, Rerun>;
 }

@@ -39,6 +39,7 @@ export const ERRORS = {
   PAS_ERR_NO_PROGRAMMER: { retryable: false, status: 422, doc: 'No programmer in the pool can take the task (capabilities, budget or all failed).' },
   PAS_ERR_TASK_TIMEOUT: { retryable: true, status: 504, doc: 'A programmer made no progress within its timeout_s; it is stopped and restarted.' },
   PAS_ERR_TASK_CANCELLED: { retryable: false, status: 409, doc: 'The task was cancelled before it finished.' },
+  PAS_ERR_WAIT_TIMEOUT: { retryable: true, status: 504, doc: 'A wait for a job to end (waitForJob, `pas submit --wait`) ran out; the job itself goes on.' },
   PAS_ERR_TASK_INTERRUPTED: { retryable: true, status: 500, doc: 'The runtime stopped while the task ran; it was not re-queued.' },
   PAS_ERR_PROGRAMMER_FAILED: { retryable: true, status: 500, doc: 'The programmer was forced into FAILED while it held the task.' },
   PAS_ERR_SUPERVISOR_ESCALATED: { retryable: true, status: 500, doc: 'A programmer restarted more often than the supervision intensity allows; its Manager decides.' },

@@ -13,34 +13,19 @@
  *                  remain), which runs on the merged head and is merged and verified in turn;
  *                  otherwise the job ends partial with PAS_ERR_VERIFY_FAILED and the last output.
  * finished         final: tells the Manager `job.done` with the outcome.
- * The job timeout cancels what is still running and merges what is done (the job ends partial).
+ * The job timeout cancels what is still running and merges what is done (the job ends partial);
+ * a timeout that fires while merging lets the merge finish and starts no conflict re-run.
+ *
+ * Facts it states for the journal (named actions, see facts.ts): job running, plan made, conflict
+ * re-run created, branches merged, fix-up created, job finished.
  */
-import { and, assign, enqueueActions, not, sendParent, setup, stateIn, fromPromise, type AnyEventObject } from 'xstate';
-import { asErrorData, type ErrorData, type JobOutcome, type JobResume, type JobSpec, type TaskResult, type TaskSpec, type TokenUsage } from './domain.ts';
+import { and, assign, enqueueActions, not, sendParent, setup, stateIn, fromPromise } from 'xstate';
+import { asErrorData, type ErrorData, type JobOutcome, type JobPlan, type JobResume, type JobSpec, type MergeOutcome, type Rerun, type Subtask, type TaskResult, type TaskSpec, type TokenUsage } from './domain.ts';
 import { codedError } from './error-codes.ts';
+import { fact } from './facts.ts';
+import type { ToJob, ToPoolTask } from './messages.ts';
 
-export interface Subtask {
-  id: string;
-  instruction: string;
-  files: string[];
-  requires?: string[];
-  /** Neighbouring files shown read-only to the programmer. */
-  context?: string[];
-}
-
-export interface JobPlan {
-  subtasks: Subtask[];
-  repo?: string;
-  baseCommit?: string;
-  /** Whether the plan came from the LLM or the one-subtask-per-file fallback. */
-  planner: 'llm' | 'fallback';
-  planError?: ErrorData;
-  usage?: TokenUsage;
-  costUsd?: number;
-  /** The job's verify command when the job body named none (its lane's default). */
-  verify?: string[];
-}
-
+export type { JobPlan, MergeOutcome, Subtask };
 export interface VerifyJobInput {
   job: JobSpec;
   managerId: string;
@@ -62,15 +47,6 @@ export interface VerifyJobOutcome {
   head: string;
   /** On failure, while fix-up rounds remain: the subtask that fixes the merged branch. */
   fixup?: Subtask;
-}
-
-export interface MergeOutcome {
-  mergedBranch: string;
-  /** Commit of the job branch after the merge. */
-  head?: string;
-  merged: string[];
-  /** `resolver`: the re-run's instruction showing both sides of each conflicting hunk (else it re-runs as planned). */
-  conflicts: Array<{ taskId: string; files: string[]; resolver?: string }>;
 }
 
 export interface PlanJobInput {
@@ -115,19 +91,22 @@ export interface JobContext {
   rerouted: string[];
   /** Original task id → id of its re-run after a merge conflict. */
   reruns: Record<string, string>;
+  /** Re-run id → the job branch commit it starts from. */
+  rerunBase: Record<string, string>;
+  /** Re-run id → the resolver's instruction and files (a re-run shown the conflicting hunks). */
+  rerunAs: Record<string, { instruction: string; files: string[] }>;
   merge: MergeOutcome | null;
   /** The last run of the job's verify command on the merged branch. */
   verification: VerifyJobOutcome | null;
   /** Ids of the fix-up subtasks planned after failed verifications. */
   fixups: string[];
   cancelled: boolean;
+  /** The job timeout fired while a merge was under way: no conflict re-run starts after it. */
+  timedOut: boolean;
   error: ErrorData | null;
 }
 
-export type JobEvent =
-  | { type: 'task.finished'; result: TaskResult }
-  | { type: 'task.resubmit'; taskId: string }
-  | { type: 'job.cancel' };
+export type JobEvent = ToJob | { type: 'task.resubmit'; taskId: string };
 
 /** Caps a plan at `max` subtasks by folding the extra ones into the first `max`, round-robin. */
 export function capPlan(subtasks: Subtask[], max: number): Subtask[] {
@@ -226,7 +205,35 @@ export function jobOutcome(context: JobContext): JobOutcome {
   return outcome;
 }
 
-const submitted = (task: TaskSpec): AnyEventObject => ({ type: 'task.submitted', task });
+const submitted = (task: TaskSpec): ToPoolTask => ({ type: 'task.submitted', task });
+const cancelTask = (taskId: string): ToPoolTask => ({ type: 'task.cancel', taskId });
+
+/** The re-runs a hand-back or a journal resume carries, as the job holds them. */
+export function rerunsOf(context: Pick<JobContext, 'reruns' | 'rerunBase' | 'rerunAs'>): Record<string, Rerun> {
+  const out: Record<string, Rerun> = {};
+  for (const [taskId, id] of Object.entries(context.reruns)) {
+    const base = context.rerunBase[id];
+    out[taskId] = { id, ...(base ? { baseCommit: base } : {}), ...(context.rerunAs[id] ?? {}) };
+  }
+  return out;
+}
+
+/** The subtask a re-run runs: the original under the re-run's id, or the resolver it became. */
+export function rerunSubtask(subtask: Subtask, rerun: Pick<Rerun, 'id' | 'instruction' | 'files'>): Subtask {
+  return { ...subtask, id: rerun.id, ...(rerun.instruction ? { instruction: rerun.instruction } : {}), ...(rerun.files ? { files: rerun.files } : {}) };
+}
+
+/** What still has to run when a job picks up its plan again: a created re-run, never a new one. */
+function pendingOnResume(context: JobContext): Record<string, TaskSpec> {
+  const pending: Record<string, TaskSpec> = {};
+  for (const s of context.plan!.subtasks) {
+    const rerunId = context.reruns[s.id];
+    if (rerunId) {
+      if (!context.results[rerunId]) pending[rerunId] = taskSpecFor(context, rerunSubtask(s, { id: rerunId, ...(context.rerunAs[rerunId] ?? {}) }), context.rerunBase[rerunId]);
+    } else if (!context.results[s.id]) pending[s.id] = taskSpecFor(context, s);
+  }
+  return pending;
+}
 
 const TIMEOUT: ErrorData = codedError('PAS_ERR_TASK_TIMEOUT', 'the job ran past its timeout');
 
@@ -263,12 +270,19 @@ export const jobMachine = setup({
       const merge = (event as unknown as { output: MergeOutcome }).output;
       return merge.conflicts.some((c) => !context.reruns[c.taskId] && !Object.values(context.reruns).includes(c.taskId));
     },
+    timedOut: ({ context }) => context.timedOut,
   },
   delays: {
     jobTimeout: ({ context }) => context.timeoutMs,
     requeueDelay: ({ context }) => context.requeueDelayMs,
   },
   actions: {
+    recordJobRunning: fact('recordJobRunning'),
+    recordPlanMade: fact('recordPlanMade'),
+    recordRerunCreated: fact('recordRerunCreated'),
+    recordFixupCreated: fact('recordFixupCreated'),
+    recordBranchesMerged: fact('recordBranchesMerged'),
+    recordJobFinished: fact('recordJobFinished'),
     submitPending: enqueueActions(({ context, enqueue, system }) => {
       const pool = system.get(context.poolId);
       if (!pool) return;
@@ -277,7 +291,7 @@ export const jobMachine = setup({
     cancelPending: enqueueActions(({ context, enqueue, system }) => {
       const pool = system.get(context.poolId);
       if (!pool) return;
-      for (const taskId of Object.keys(context.pending)) enqueue.sendTo(pool, { type: 'task.cancel', taskId } as AnyEventObject);
+      for (const taskId of Object.keys(context.pending)) enqueue.sendTo(pool, cancelTask(taskId));
     }),
     failPending: assign(({ context }) => {
       const results = { ...context.results };
@@ -330,41 +344,45 @@ export const jobMachine = setup({
     pending: {},
     results: Object.fromEntries((input.resume?.results ?? []).map((r) => [r.taskId, r])),
     rerouted: [],
-    reruns: {},
+    reruns: Object.fromEntries(Object.entries(input.resume?.reruns ?? {}).map(([taskId, r]) => [taskId, r.id])),
+    rerunBase: Object.fromEntries(Object.values(input.resume?.reruns ?? {}).flatMap((r) => (r.baseCommit ? [[r.id, r.baseCommit]] : []))),
+    rerunAs: Object.fromEntries(Object.values(input.resume?.reruns ?? {}).flatMap((r) => (r.instruction && r.files ? [[r.id, { instruction: r.instruction, files: r.files }]] : []))),
     merge: null,
     verification: null,
-    fixups: [],
+    // A fix-up is journaled as a re-run of itself (a subtask of its own on the merged head).
+    fixups: Object.entries(input.resume?.reruns ?? {}).flatMap(([taskId, r]) => (r.id === taskId ? [taskId] : [])),
     cancelled: false,
+    timedOut: false,
     error: null,
   }),
+  entry: { type: 'recordJobRunning', params: ({ context }) => ({ jobId: context.job.id, managerId: context.managerId }) },
   initial: 'active',
   states: {
     active: {
       initial: 'planning',
       after: {
-        // What finished in time is still merged (the job ends partial); a merge already under way is left to finish.
-        jobTimeout: {
-          guard: and([not(stateIn({ active: 'merging' })), not(stateIn({ active: 'verifying' }))]),
-          target: '.merging',
-          actions: ['cancelPending', 'failPending', assign({ error: () => TIMEOUT })],
-        },
+        // What finished in time is still merged (the job ends partial); a merge or verify already under way is
+        // left to finish, and no conflict re-run starts after it; a verify under way ends the job (no fix-up).
+        jobTimeout: [
+          {
+            guard: and([not(stateIn({ active: 'merging' })), not(stateIn({ active: 'verifying' }))]),
+            target: '.merging',
+            actions: ['cancelPending', 'failPending', assign({ error: () => TIMEOUT })],
+          },
+          { actions: assign({ timedOut: () => true }) },
+        ],
       },
       on: {
         'job.cancel': { target: 'finished', actions: ['cancelPending', assign({ pending: () => ({}), cancelled: () => true })] },
+        'job.handBack': { target: 'handedBack', actions: ['cancelPending', assign({ pending: () => ({}) })] },
       },
       states: {
         planning: {
           always: {
             guard: 'resuming',
             target: 'running',
-            actions: assign(({ context }) => ({
-              // Finished work is not redone: only subtasks without a journaled result go out again.
-              pending: Object.fromEntries(
-                context.plan!.subtasks
-                  .filter((s) => !context.results[s.id])
-                  .map((s) => [s.id, taskSpecFor(context, s)]),
-              ),
-            })),
+            // Finished work is not redone: only subtasks without a journaled result go out again.
+            actions: assign(({ context }) => ({ pending: pendingOnResume(context) })),
           },
           invoke: {
             id: 'planJob',
@@ -372,10 +390,13 @@ export const jobMachine = setup({
             input: ({ context }) => ({ job: context.job, managerId: context.managerId, maxProgrammers: context.maxProgrammers }),
             onDone: {
               target: 'running',
-              actions: assign(({ context, event }) => {
-                const plan: JobPlan = { ...event.output, subtasks: capPlan(event.output.subtasks, context.maxProgrammers) };
-                return { plan, pending: Object.fromEntries(plan.subtasks.map((s) => [s.id, taskSpecFor({ ...context, plan }, s)])) };
-              }),
+              actions: [
+                assign(({ context, event }) => {
+                  const plan: JobPlan = { ...event.output, subtasks: capPlan(event.output.subtasks, context.maxProgrammers) };
+                  return { plan, pending: Object.fromEntries(plan.subtasks.map((s) => [s.id, taskSpecFor({ ...context, plan }, s)])) };
+                }),
+                { type: 'recordPlanMade', params: ({ context }) => ({ jobId: context.job.id, managerId: context.managerId, plan: context.plan! }) },
+              ],
             },
             onError: {
               target: '#job.finished',
@@ -405,28 +426,57 @@ export const jobMachine = setup({
             }),
             onDone: [
               {
-                guard: 'hasRerunnableConflicts',
+                guard: and(['hasRerunnableConflicts', not('timedOut')]),
                 target: 'running',
-                actions: assign(({ context, event }) => {
+                actions: enqueueActions(({ context, event, enqueue }) => {
+                  enqueue({ type: 'recordBranchesMerged', params: { jobId: context.job.id, merge: event.output } });
                   const reruns = { ...context.reruns };
+                  const rerunBase = { ...context.rerunBase };
+                  const rerunAs = { ...context.rerunAs };
                   const pending: Record<string, TaskSpec> = {};
                   for (const conflict of event.output.conflicts) {
                     if (reruns[conflict.taskId] || Object.values(reruns).includes(conflict.taskId)) continue;
                     const subtask = context.plan!.subtasks.find((s) => s.id === conflict.taskId);
                     if (!subtask) continue;
-                    const rerunId = `${subtask.id}-r1`;
-                    reruns[subtask.id] = rerunId;
+                    const rerun: Rerun = event.output.head ? { id: `${subtask.id}-r1`, baseCommit: event.output.head } : { id: `${subtask.id}-r1` };
                     // A resolver may edit every file that collided, whether its subtask named it or not.
-                    const rerun: Subtask = conflict.resolver
-                      ? { ...subtask, id: rerunId, instruction: conflict.resolver, files: [...new Set([...subtask.files, ...conflict.files])] }
-                      : { ...subtask, id: rerunId };
-                    pending[rerunId] = taskSpecFor(context, rerun, event.output.head);
+                    if (conflict.resolver) {
+                      rerun.instruction = conflict.resolver;
+                      rerun.files = [...new Set([...subtask.files, ...conflict.files])];
+                      rerunAs[rerun.id] = { instruction: rerun.instruction, files: rerun.files };
+                    }
+                    reruns[subtask.id] = rerun.id;
+                    if (rerun.baseCommit) rerunBase[rerun.id] = rerun.baseCommit;
+                    pending[rerun.id] = taskSpecFor(context, rerunSubtask(subtask, rerun), rerun.baseCommit);
+                    enqueue({ type: 'recordRerunCreated', params: { jobId: context.job.id, taskId: subtask.id, rerun, task: pending[rerun.id]! } });
                   }
-                  return { merge: event.output, reruns, pending };
+                  enqueue.assign({ merge: event.output, reruns, rerunBase, rerunAs, pending });
                 }),
               },
-              { guard: 'mergedNeedsVerify', target: 'verifying', actions: assign({ merge: ({ event }) => event.output }) },
-              { target: '#job.finished', actions: assign({ merge: ({ event }) => event.output }) },
+              {
+                // The job timed out during this merge: what conflicts stays as it is.
+                guard: 'hasRerunnableConflicts',
+                target: '#job.finished',
+                actions: [
+                  assign({ merge: ({ event }) => event.output, error: () => TIMEOUT }),
+                  { type: 'recordBranchesMerged', params: ({ context, event }) => ({ jobId: context.job.id, merge: event.output }) },
+                ],
+              },
+              {
+                guard: 'mergedNeedsVerify',
+                target: 'verifying',
+                actions: [
+                  assign({ merge: ({ event }) => event.output }),
+                  { type: 'recordBranchesMerged', params: ({ context, event }) => ({ jobId: context.job.id, merge: event.output }) },
+                ],
+              },
+              {
+                target: '#job.finished',
+                actions: [
+                  assign({ merge: ({ event }) => event.output }),
+                  { type: 'recordBranchesMerged', params: ({ context, event }) => ({ jobId: context.job.id, merge: event.output }) },
+                ],
+              },
             ],
             onError: {
               target: '#job.finished',
@@ -445,17 +495,23 @@ export const jobMachine = setup({
               { guard: 'verified', target: '#job.finished', actions: assign({ verification: ({ event }) => event.output }) },
               {
                 // The fix-up works on the merged head; it is merged (a fast-forward) and verified in turn.
-                guard: 'hasFixup',
+                // It is stated like a conflict re-run (of itself), so a resume runs it on the same head.
+                guard: and(['hasFixup', not('timedOut')]),
                 target: 'running',
-                actions: assign(({ context, event }) => {
+                actions: enqueueActions(({ context, event, enqueue }) => {
                   const fixup = event.output.fixup!;
                   const plan: JobPlan = { ...context.plan!, subtasks: [...context.plan!.subtasks, fixup] };
-                  return {
+                  const rerun: Rerun = { id: fixup.id, baseCommit: event.output.head };
+                  const task = taskSpecFor({ ...context, plan }, fixup, event.output.head);
+                  enqueue.assign({
                     plan,
                     verification: event.output,
                     fixups: [...context.fixups, fixup.id],
-                    pending: { [fixup.id]: taskSpecFor({ ...context, plan }, fixup, event.output.head) },
-                  };
+                    reruns: { ...context.reruns, [fixup.id]: fixup.id },
+                    rerunBase: { ...context.rerunBase, [fixup.id]: event.output.head },
+                    pending: { [fixup.id]: task },
+                  });
+                  enqueue({ type: 'recordFixupCreated', params: { jobId: context.job.id, plan, rerun, task } });
                 }),
               },
               {
@@ -473,9 +529,14 @@ export const jobMachine = setup({
         },
       },
     },
+    /** Stopped for another Manager to resume: not an end of the job, so no outcome and no fact. */
+    handedBack: { type: 'final' },
     finished: {
       type: 'final',
-      entry: sendParent(({ context }) => ({ type: 'job.done', outcome: jobOutcome(context) })),
+      entry: [
+        { type: 'recordJobFinished', params: ({ context }) => ({ outcome: jobOutcome(context) }) },
+        sendParent(({ context }) => ({ type: 'job.done', outcome: jobOutcome(context) })),
+      ],
     },
   },
   output: ({ context }) => jobOutcome(context),

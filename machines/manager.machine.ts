@@ -5,10 +5,14 @@
  * IDLE ──job.submitted──▶ EXECUTING ──(no job active or queued)──▶ IDLE
  * EXECUTING / IDLE ──manager.fault──▶ FAILED: its jobs are stopped and handed back to the Director
  * FAILED ──manager.reset──▶ IDLE; while FAILED, new jobs are bounced back to the Director.
+ *
+ * Facts it states (facts.ts): the job is at this Manager; a queued job cancelled here finished.
  */
-import { assign, enqueueActions, setup, type AnyEventObject } from 'xstate';
+import { assign, enqueueActions, setup } from 'xstate';
 import type { ErrorData, JobOutcome, JobResume, JobSpec } from './domain.ts';
-import { jobMachine, jobSystemId, type JobContext, type JobInput } from './job.machine.ts';
+import { fact } from './facts.ts';
+import { jobMachine, jobSystemId, rerunsOf, type JobContext, type JobInput } from './job.machine.ts';
+import type { ToDirector, ToJob, ToManager } from './messages.ts';
 import { codedError } from './error-codes.ts';
 
 export interface ManagerInput {
@@ -42,13 +46,21 @@ export interface ManagerContext {
   failure: ErrorData | null;
 }
 
-export type ManagerEvent =
-  | { type: 'job.submitted'; job: JobSpec; resume?: JobResume }
-  | { type: 'job.done'; outcome: JobOutcome }
-  | { type: 'job.cancel'; jobId: string }
-  | { type: 'supervisor.escalated'; programmerId: string; taskId: string; error: ErrorData }
-  | { type: 'manager.fault'; error?: ErrorData }
-  | { type: 'manager.reset' };
+export type ManagerEvent = ToManager;
+
+const toDirector = (event: ToDirector): ToDirector => event;
+
+/** The outcome of a job cancelled while it waited in the Manager's queue. */
+function cancelledWhileQueued(context: ManagerContext, jobId: string): JobOutcome {
+  return { jobId, managerId: context.id, status: 'cancelled', tasks: [], tokens: { input: 0, output: 0 }, costUsd: 0 };
+}
+
+/** The fact that a Manager holds a job it admits (running or queued). */
+function atManager(context: ManagerContext, event: ManagerEvent) {
+  const job = event.type === 'job.submitted' ? event.job : undefined;
+  return { jobId: job?.id ?? '', managerId: context.id, ...(job?.lane ? { lane: job.lane } : {}) };
+}
+const toJob = (event: ToJob): ToJob => event;
 
 const FAULT: ErrorData = codedError('PAS_ERR_MANAGER_FAILED', 'manager failed');
 
@@ -74,8 +86,11 @@ export const managerMachine = setup({
   actors: { job: jobMachine },
   guards: {
     idleNow: ({ context }) => context.active.length === 0 && context.queue.length === 0,
+    isQueued: ({ context, event }) => event.type === 'job.cancel' && context.queue.some((q) => q.job.id === event.jobId),
   },
   actions: {
+    recordJobAtManager: fact('recordJobAtManager'),
+    recordJobFinished: fact('recordJobFinished'),
     /** Start the job now when a slot is free, else queue it. Duplicate ids are ignored. */
     admit: enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== 'job.submitted') return;
@@ -96,7 +111,7 @@ export const managerMachine = setup({
       if (!context.active.includes(id)) return;
       enqueue.stopChild(id);
       const director = system.get(context.directorId);
-      if (director) enqueue.sendTo(director, { type: 'job.finished', outcome: event.outcome } as AnyEventObject);
+      if (director) enqueue.sendTo(director, toDirector({ type: 'job.finished', outcome: event.outcome }));
       const active = context.active.filter((j) => j !== id);
       const [next, ...rest] = context.queue;
       if (next) {
@@ -109,15 +124,14 @@ export const managerMachine = setup({
       if (event.type !== 'job.cancel') return;
       if (context.active.includes(event.jobId)) {
         const child = system.get(jobSystemId(event.jobId));
-        if (child) enqueue.sendTo(child, { type: 'job.cancel' });
+        if (child) enqueue.sendTo(child, toJob({ type: 'job.cancel' }));
         return;
       }
       const queued = context.queue.find((q) => q.job.id === event.jobId);
       if (!queued) return;
       enqueue.assign({ queue: context.queue.filter((q) => q.job.id !== event.jobId) });
       const director = system.get(context.directorId);
-      const outcome: JobOutcome = { jobId: event.jobId, managerId: context.id, status: 'cancelled', tasks: [], tokens: { input: 0, output: 0 }, costUsd: 0 };
-      if (director) enqueue.sendTo(director, { type: 'job.finished', outcome } as AnyEventObject);
+      if (director) enqueue.sendTo(director, toDirector({ type: 'job.finished', outcome: cancelledWhileQueued(context, event.jobId) }));
     }),
     /** Stop every job and hand it back to the Director to run elsewhere. */
     handBack: enqueueActions(({ context, enqueue, system }) => {
@@ -125,29 +139,30 @@ export const managerMachine = setup({
       for (const id of context.active) {
         const child = system.get(jobSystemId(id));
         const ctx = (child?.getSnapshot() as { context?: JobContext } | undefined)?.context;
-        if (child) enqueue.sendTo(child, { type: 'job.cancel' });
+        if (child) enqueue.sendTo(child, toJob({ type: 'job.handBack' }));
         enqueue.stopChild(id);
         if (!director || !ctx) continue;
-        // The next Manager picks up the plan and what is already done: finished work is not redone.
+        // The next Manager picks up the plan, what is already done and the re-runs already created:
+        // finished work is not redone.
         const resume: JobResume | undefined = ctx.plan
-          ? { plan: ctx.plan, results: Object.values(ctx.results).filter((r) => r.status === 'completed') }
+          ? { plan: ctx.plan, results: Object.values(ctx.results).filter((r) => r.status === 'completed'), reruns: rerunsOf(ctx) }
           : undefined;
-        enqueue.sendTo(director, { type: 'job.bounced', job: ctx.job, from: context.id, ...(resume ? { resume } : {}) } as AnyEventObject);
+        enqueue.sendTo(director, toDirector({ type: 'job.bounced', job: ctx.job, from: context.id, ...(resume ? { resume } : {}) }));
       }
       for (const queued of context.queue) {
-        if (director) enqueue.sendTo(director, { type: 'job.bounced', job: queued.job, from: context.id, ...(queued.resume ? { resume: queued.resume } : {}) } as AnyEventObject);
+        if (director) enqueue.sendTo(director, toDirector({ type: 'job.bounced', job: queued.job, from: context.id, ...(queued.resume ? { resume: queued.resume } : {}) }));
       }
       enqueue.assign({ active: [], queue: [] });
-      if (director) enqueue.sendTo(director, { type: 'manager.failed', managerId: context.id } as AnyEventObject);
+      if (director) enqueue.sendTo(director, toDirector({ type: 'manager.failed', managerId: context.id }));
     }),
     bounce: enqueueActions(({ context, event, enqueue, system }) => {
       if (event.type !== 'job.submitted') return;
       const director = system.get(context.directorId);
-      if (director) enqueue.sendTo(director, { type: 'job.bounced', job: event.job, from: context.id } as AnyEventObject);
+      if (director) enqueue.sendTo(director, toDirector({ type: 'job.bounced', job: event.job, from: context.id }));
     }),
     announceReady: enqueueActions(({ context, enqueue, system }) => {
       const director = system.get(context.directorId);
-      if (director) enqueue.sendTo(director, { type: 'manager.ready', managerId: context.id } as AnyEventObject);
+      if (director) enqueue.sendTo(director, toDirector({ type: 'manager.ready', managerId: context.id }));
     }),
   },
 }).createMachine({
@@ -173,16 +188,22 @@ export const managerMachine = setup({
   states: {
     IDLE: {
       on: {
-        'job.submitted': { target: 'EXECUTING', actions: 'admit' },
+        'job.submitted': { target: 'EXECUTING', actions: [{ type: 'recordJobAtManager', params: ({ context, event }) => atManager(context, event) }, 'admit'] },
         'manager.fault': { target: 'FAILED', actions: assign({ failure: ({ event }) => event.error ?? FAULT }) },
       },
     },
     EXECUTING: {
       always: { guard: 'idleNow', target: 'IDLE' },
       on: {
-        'job.submitted': { actions: 'admit' },
+        'job.submitted': { actions: [{ type: 'recordJobAtManager', params: ({ context, event }) => atManager(context, event) }, 'admit'] },
         'job.done': { actions: 'complete' },
-        'job.cancel': { actions: 'cancel' },
+        'job.cancel': [
+          {
+            guard: 'isQueued',
+            actions: [{ type: 'recordJobFinished', params: ({ context, event }) => ({ outcome: cancelledWhileQueued(context, event.jobId) }) }, 'cancel'],
+          },
+          { actions: 'cancel' },
+        ],
         'manager.fault': { target: 'FAILED', actions: assign({ failure: ({ event }) => event.error ?? FAULT }) },
       },
     },

@@ -7,10 +7,12 @@
  * The logic is a pure reducer (`poolStep`) so every rule is testable without actors; the
  * machine applies its context changes and delivers its messages.
  */
-import { enqueueActions, setup, type AnyEventObject } from 'xstate';
+import { enqueueActions, setup } from 'xstate';
 import { failedResult, type ErrorData, type TaskResult, type TaskSpec } from './domain.ts';
 import { codedError } from './error-codes.ts';
-import type { ProgrammerReport } from './programmer.machine.ts';
+import { fact, type TaskFinishedFact, type TaskQueuedFact, type TaskStartedFact } from './facts.ts';
+import type { ToJob, ToManager } from './messages.ts';
+import type { ProgrammerEvent, ProgrammerReport } from './programmer.machine.ts';
 import { eligible, pickProgrammer, type PoolMember, type Strategy } from './pool-routing.ts';
 
 export interface PoolInput {
@@ -75,12 +77,20 @@ export type PoolEvent =
 /** A message the pool sends to another actor (by system id). */
 export interface Delivery {
   to: string;
-  event: AnyEventObject;
+  /** A task's result to whoever submitted it, work and restarts to a programmer, an escalation to the Manager. */
+  event: Extract<ToJob, { type: 'task.finished' }> | ProgrammerEvent | Extract<ToManager, { type: 'supervisor.escalated' }>;
 }
+
+/** What the pool states for the journal, in the order it happened (see facts.ts). */
+export type PoolFact =
+  | ({ type: 'recordTaskQueued' } & TaskQueuedFact)
+  | ({ type: 'recordTaskStarted' } & TaskStartedFact)
+  | ({ type: 'recordTaskFinished' } & TaskFinishedFact);
 
 export interface PoolStepResult {
   context: PoolContext;
   deliveries: Delivery[];
+  facts: PoolFact[];
   /** Events the pool sends itself later (supervision expiry). */
   later: Array<{ event: PoolEvent; delayMs: number }>;
 }
@@ -105,6 +115,7 @@ export function poolStep(input: PoolContext, event: PoolEvent): PoolStepResult {
     saturated: input.saturated ?? [],
   };
   const deliveries: Delivery[] = [];
+  const facts: PoolFact[] = [];
   const later: PoolStepResult['later'] = [];
   const member = (id: string) => context.members.find((m) => m.id === id);
   const policy = () => ({
@@ -121,6 +132,7 @@ export function poolStep(input: PoolContext, event: PoolEvent): PoolStepResult {
     if (result.status === 'completed') context.stats.completed++;
     else if (result.status === 'cancelled') context.stats.cancelled++;
     else context.stats.failed++;
+    facts.push({ type: 'recordTaskFinished', result });
     deliveries.push({ to: task.replyTo, event: { type: 'task.finished', result } });
   };
 
@@ -131,6 +143,7 @@ export function poolStep(input: PoolContext, event: PoolEvent): PoolStepResult {
     m.assigned++;
     const started: TaskSpec = { ...task, attempt: (task.attempt ?? 0) + 1 };
     context.running[task.id] = { task: started, programmerId };
+    facts.push({ type: 'recordTaskStarted', task: started, programmerId, attempt: started.attempt! });
     deliveries.push({ to: programmerId, event: { type: 'task.assigned', task: started } });
   };
 
@@ -200,6 +213,7 @@ export function poolStep(input: PoolContext, event: PoolEvent): PoolStepResult {
       const task = event.task;
       if (context.running[task.id] || context.queue.some((t) => t.id === task.id)) break; // already held: idempotent
       context.stats.submitted++;
+      facts.push({ type: 'recordTaskQueued', task });
       const refusal = unplaceable(task);
       if (refusal) {
         context.stats.rejected++;
@@ -328,7 +342,23 @@ export function poolStep(input: PoolContext, event: PoolEvent): PoolStepResult {
       drain(true);
       break;
   }
-  return { context, deliveries, later };
+  return { context, deliveries, facts, later };
+}
+
+type PoolFactAction =
+  | { type: 'recordTaskQueued'; params: TaskQueuedFact }
+  | { type: 'recordTaskStarted'; params: TaskStartedFact }
+  | { type: 'recordTaskFinished'; params: TaskFinishedFact };
+
+function factAction(f: PoolFact): PoolFactAction {
+  switch (f.type) {
+    case 'recordTaskQueued':
+      return { type: f.type, params: { task: f.task } };
+    case 'recordTaskStarted':
+      return { type: f.type, params: { task: f.task, programmerId: f.programmerId, attempt: f.attempt } };
+    case 'recordTaskFinished':
+      return { type: f.type, params: { result: f.result } };
+  }
 }
 
 export function initialPoolContext(input: PoolInput): PoolContext {
@@ -368,6 +398,11 @@ export const poolMachine = setup({
     input: {} as PoolInput,
     events: {} as PoolEvent,
   },
+  actions: {
+    recordTaskQueued: fact('recordTaskQueued'),
+    recordTaskStarted: fact('recordTaskStarted'),
+    recordTaskFinished: fact('recordTaskFinished'),
+  },
 }).createMachine({
   id: 'pool',
   context: ({ input }) => initialPoolContext(input),
@@ -379,6 +414,7 @@ export const poolMachine = setup({
           actions: enqueueActions(({ context, event, enqueue, system }) => {
             const step = poolStep(context, event as PoolEvent);
             enqueue.assign(step.context);
+            for (const f of step.facts) enqueue(factAction(f));
             for (const { to, event: message } of step.deliveries) {
               const target = system.get(to);
               if (target) enqueue.sendTo(target, message);

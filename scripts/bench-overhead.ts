@@ -90,14 +90,14 @@ async function runPool(tasks: number, concurrency: number, synchronous: 'FULL' |
         submitted.set(task.id, performance.now());
         runtime.send(POOL_ID, { type: 'task.submitted', task });
       };
-      const off = runtime.bus.onEvent(({ event }) => {
-        if (event.type === 'task.assigned') {
-          const id = (event as unknown as { task: TaskSpec }).task.id;
+      const off = runtime.onFact((stated) => {
+        if (stated.name === 'recordTaskStarted') {
+          const id = stated.fact.task.id;
           if (submitted.has(id)) assigned.set(id, performance.now());
           return;
         }
-        if (event.type !== 'task.finished') return;
-        const result = (event as unknown as { result: TaskResult }).result;
+        if (stated.name !== 'recordTaskFinished') return;
+        const result = stated.fact.result;
         const at = submitted.get(result.taskId);
         if (at === undefined) return;
         const now = performance.now();

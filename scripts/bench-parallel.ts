@@ -179,12 +179,12 @@ export async function runBatch(runtime: Runtime, tasks: TaskSpec[], latencyMs: n
   const results: TaskResult[] = [];
   let resolveAll!: () => void;
   const all = new Promise<void>((resolve) => (resolveAll = resolve));
-  const off = runtime.bus.onEvent(({ event }) => {
-    if (event.type === 'task.assigned') {
-      const id = (event as unknown as { task: TaskSpec }).task.id;
+  const off = runtime.onFact((stated) => {
+    if (stated.name === 'recordTaskStarted') {
+      const id = stated.fact.task.id;
       if (ids.has(id) && !assignedAt.has(id)) assignedAt.set(id, performance.now());
-    } else if (event.type === 'task.finished') {
-      const result = (event as unknown as { result: TaskResult }).result;
+    } else if (stated.name === 'recordTaskFinished') {
+      const result = stated.fact.result;
       if (!ids.has(result.taskId) || finishedAt.has(result.taskId)) return;
       finishedAt.set(result.taskId, performance.now());
       results.push(result);

@@ -121,9 +121,9 @@ export const demoCommand: Command = {
     const executing = () => runtime.tree().filter((n) => n.role === 'programmer' && n.state === 'EXECUTING').length;
     const job = runtime.submitJob({ task: DEMO_TASK, files: DEMO_MODULES.map((m) => m.file), repo });
     bar?.start(DEMO_MODULES.length, 0, { executing: 0, elapsed: '0.0' });
-    const offEvents = runtime.bus.onEvent(({ event }) => {
-      if (event.type !== 'task.finished') return;
-      const result = (event as unknown as { result: TaskResult }).result;
+    const offEvents = runtime.onFact((stated) => {
+      if (stated.name !== 'recordTaskFinished') return;
+      const result = stated.fact.result;
       if (result.jobId !== job.id) return;
       results.push(result);
       if (!bar) out.write(`  ${result.status.padEnd(9)} ${result.taskId} on ${result.programmerId} [${executorOf.get(result.programmerId) ?? '?'}] (${((result.durationMs ?? 0) / 1000).toFixed(1)}s)\n`);

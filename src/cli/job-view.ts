@@ -63,7 +63,9 @@ export interface JobViewJson {
   tokens: { input: number; output: number } | null;
   cost_usd: number | null;
   error: { code: string; message: string } | null;
-  receipts: string;
+  /** The newest receipts file of the job (null: none written and none to come). */
+  receipts: string | null;
+  receipt_files?: string[];
   /** What the user should know about how the job ran: offline model, fallback plan, breaker causes. */
   notes?: string[];
   tasks?: TaskViewJson[];
@@ -94,7 +96,7 @@ export function describeJob(job: JobViewJson): string {
   if (job.tokens) lines.push(`tokens    ${job.tokens.input} in / ${job.tokens.output} out   cost $${(job.cost_usd ?? 0).toFixed(6)}`);
   if (job.error) lines.push(`error     ${job.error.code}: ${job.error.message}`);
   for (const note of job.notes ?? []) lines.push(`note      ${note}`);
-  lines.push(`receipts  ${job.receipts}`);
+  if (job.receipts) lines.push(`receipts  ${(job.receipt_files && job.receipt_files.length > 1 ? job.receipt_files : [job.receipts]).join(' ')}`);
   const tasks = job.tasks ?? [];
   let text = `${lines.join('\n')}\n`;
   if (tasks.length > 0) {

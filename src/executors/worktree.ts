@@ -169,7 +169,7 @@ export function parseNumstat(text: string): Kpi {
 export interface RemoveWorktreeInput {
   repo: string;
   worktree: string;
-  /** Also delete this branch (after its work is merged, or when the task produced nothing). */
+  /** Also delete this branch (a task that did not complete: its branch holds nothing to merge). */
   deleteBranch?: string;
 }
 

@@ -58,7 +58,7 @@ export function registerAgentRoutes(app: FastifyInstance, runtime: Runtime, agen
       const { task_id } = parseOr400(taskIdParamsSchema, request.params, 'params');
       const task = runtime.journal.getTask(task_id);
       if (!task) throw new PasError('PAS_ERR_TASK_NOT_FOUND', `no task ${task_id}`, { details: { field: 'task_id' } });
-      return taskView(task, runtime);
+      return taskView(task, undefined, runtime);
     });
     return;
   }

@@ -8,7 +8,6 @@ import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
-import type { JobOutcome, TaskResult } from '../../machines/domain.ts';
 import { PasError } from '../errors.ts';
 import { registerSecretEnvNames, scrubText, secretValues } from '../redaction.ts';
 import type { Runtime } from '../runtime/create-runtime.ts';
@@ -133,25 +132,20 @@ function serveHmi(app: FastifyInstance, dir: string): void {
   for (const name of files.keys()) app.get(`/hmi/${name}`, send(name));
 }
 
-/** Feeds metrics from the events the actors deliver (tasks, jobs, usage) and the tree. */
+/** Feeds metrics from the facts the statecharts state (tasks, jobs, usage) and the tree. */
 function wireMetrics(runtime: Runtime, metrics: Metrics): () => void {
   metrics.setAgentStates(() => runtime.tree().filter((n) => n.role !== 'breaker'));
   metrics.setQueueDepth(() => runtime.poolStatus().total_queue_depth);
   metrics.setDailySpend(() => runtime.budget().spent_today_usd);
   for (const breaker of runtime.topology.breakers) metrics.setBreakerState(breaker.key, runtime.breakers.state(breaker.key));
-  const architectId = runtime.config.pas.architect.agent_id;
-  return runtime.bus.onEvent(({ target, event }) => {
-    if (event.type === 'task.assigned') metrics.taskStarted();
-    else if (event.type === 'task.finished') {
-      const result = (event as unknown as { result: TaskResult }).result;
+  return runtime.onFact((stated) => {
+    if (stated.name === 'recordTaskStarted') metrics.taskStarted();
+    else if (stated.name === 'recordTaskFinished') {
+      const { result } = stated.fact;
       metrics.countTask(result.status);
       if (result.error?.code === 'PAS_ERR_BUDGET_EXHAUSTED') metrics.budgetRefused();
       if (result.provider && result.model && result.tokens) metrics.recordUsage(result.provider, result.model, result.tokens, result.costUsd ?? 0);
-    } else if (event.type === 'job.finished' && target === architectId) {
-      // A job's end travels Manager → Director → Architect; count it once, where it ends.
-      const outcome = (event as unknown as { outcome: JobOutcome }).outcome;
-      metrics.countJob(outcome.status);
-    }
+    } else if (stated.name === 'recordJobFinished') metrics.countJob(stated.fact.outcome.status);
   });
 }
 

@@ -14,7 +14,7 @@ import { jobNotes } from '../runtime/job-notes.ts';
 import type { JobRecord, TaskRecord } from '../journal/journal.ts';
 import type { Runtime } from '../runtime/create-runtime.ts';
 import type { AgentInfo } from '../runtime/topology.ts';
-import { isFinishedTaskStatus } from '../../machines/statuses.ts';
+import { isFinishedTaskStatus, isTerminalJobStatus } from '../../machines/statuses.ts';
 
 export function llmView(runtime: Runtime, agentId: string) {
   const llm = runtime.llmSettings.get(agentId);
@@ -94,6 +94,11 @@ export function agentHealth(runtime: Runtime, agent: AgentInfo): Record<string, 
   }
 }
 
+/** Where a run's receipts are: `{dataDir}/receipts/{runId}.jsonl`. */
+export function receiptsFile(dataDir: string, runId: string): string {
+  return `${dataDir}/receipts/${runId}.jsonl`;
+}
+
 /** A task's newest progress entries as the API shows them (no agent/job/task ids: the task holds them). */
 export function activityView(runtime: Runtime, taskId: string, limit = 5) {
   return runtime.progress.recent(taskId, limit).map(({ agentId: _a, jobId: _j, taskId: _t, role: _r, ...rest }) => rest);
@@ -105,7 +110,7 @@ function contextOf<C>(runtime: Runtime, agentId: string): Partial<C> {
   return snapshot?.context ?? {};
 }
 
-export function taskView(task: TaskRecord, runtime?: Runtime) {
+export function taskView(task: TaskRecord, receipts?: string[], runtime?: Runtime) {
   return {
     task_id: task.id,
     job_id: task.jobId,
@@ -120,12 +125,17 @@ export function taskView(task: TaskRecord, runtime?: Runtime) {
     created_at: task.createdAt,
     started_at: task.startedAt,
     finished_at: task.finishedAt,
+    ...(receipts ? { receipts } : {}),
     ...(runtime ? { activity: activityView(runtime, task.id) } : {}),
   };
 }
 
 export function jobView(runtime: Runtime, job: JobRecord, withTasks = true) {
   const tasks = withTasks ? runtime.journal.tasksForJob(job.id) : [];
+  // The receipts files the journal says hold this job's receipts (a job that ran across restarts has several).
+  const written = runtime.journal.receiptsOfJob(job.id).map((r) => ({ taskId: r.taskId, file: receiptsFile(runtime.dataDir, r.runId) }));
+  const files = [...new Set(written.map((r) => r.file))];
+  const unfinished = !isTerminalJobStatus(job.status);
   const done = tasks.filter((t) => isFinishedTaskStatus(t.status)).length;
   return {
     job_id: job.id,
@@ -147,9 +157,11 @@ export function jobView(runtime: Runtime, job: JobRecord, withTasks = true) {
     tokens: job.outcome?.tokens ?? null,
     cost_usd: job.outcome?.costUsd ?? null,
     error: job.outcome?.error ?? job.error ?? null,
-    receipts: `${runtime.dataDir}/receipts/${runtime.runId}.jsonl`,
+    // The newest file with its receipts; an unfinished job without any yet writes them to this run's file.
+    receipts: files.at(-1) ?? (unfinished ? receiptsFile(runtime.dataDir, runtime.runId) : null),
+    receipt_files: files,
     notes: jobNotes(runtime.journal, job.id),
-    ...(withTasks ? { tasks: tasks.map((t) => taskView(t, runtime)) } : {}),
+    ...(withTasks ? { tasks: tasks.map((t) => taskView(t, [...new Set(written.filter((r) => r.taskId === t.id).map((r) => r.file))], runtime)) } : {}),
   };
 }
 

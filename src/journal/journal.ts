@@ -182,6 +182,8 @@ export interface Journal {
   usageLedger(): UsageLedger;
   /** Records a receipt key; false if the same (run, task, attempt) was recorded before. */
   recordReceipt(key: ReceiptKey): boolean;
+  /** The receipts written for a job's tasks (which run's file holds each), oldest first. */
+  receiptsOfJob(jobId: string): ReceiptKey[];
   counts(): JournalCounts;
   /** Read one pragma (diagnostics and tests), e.g. `journal_mode`. */
   pragma(name: string): unknown;
@@ -499,6 +501,10 @@ export function openJournal(path: string, options: JournalOptions = {}): Journal
     recordReceipt: db.prepare<[string, string, number, string]>(
       'INSERT INTO receipts_index (run_id, task_id, attempt, recorded_at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING',
     ),
+    receiptsOfJob: db.prepare<[string], { run_id: string; task_id: string; attempt: number }>(
+      `SELECT r.run_id, r.task_id, r.attempt FROM receipts_index r JOIN tasks t ON t.id = r.task_id
+       WHERE t.job_id = ? ORDER BY r.recorded_at ASC, r.rowid ASC`,
+    ),
   };
 
   let closed = false;
@@ -757,6 +763,8 @@ export function openJournal(path: string, options: JournalOptions = {}): Journal
     usageLedger: () => usage,
     recordReceipt: ({ runId, taskId, attempt }) =>
       run('recordReceipt', () => stmt.recordReceipt.run(runId, taskId, attempt, stamp()).changes === 1),
+    receiptsOfJob: (jobId) =>
+      run('receiptsOfJob', () => stmt.receiptsOfJob.all(jobId).map((r) => ({ runId: r.run_id, taskId: r.task_id, attempt: r.attempt }))),
     counts: () =>
       run('counts', () => {
         const jobs = Object.fromEntries(JOB_STATUSES.map((s) => [s, 0])) as Record<JobStatus, number>;

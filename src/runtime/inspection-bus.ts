@@ -1,22 +1,17 @@
 /**
  * One inspection bus for the whole actor system: turns XState inspection events into ordered
- * transition records (one per top-level state change of an agent or a breaker) and passes raw
- * events to projections (journal, metrics).
+ * transition records (one per top-level state change of an agent or a breaker) for the feed, the
+ * log and the tree. What happened to jobs and tasks is not read from here: the statecharts state
+ * it as facts (machines/facts.ts).
  */
 import type { AnyEventObject, InspectionEvent } from 'xstate';
 import { breakerStateOf } from '../../machines/circuit-breaker.machine.ts';
 import type { AgentRole } from '../../machines/domain.ts';
 import type { TransitionRecord } from './transition-record.ts';
 
-export interface DeliveredEvent {
-  /** Id of the receiving actor (its system id for agents, pool and jobs). */
-  target: string;
-  source: string | undefined;
-  event: AnyEventObject;
-}
+export type BusRecord = Omit<TransitionRecord, 'seq'>;
 
 type RecordListener = (record: TransitionRecord) => void;
-type EventListener = (delivered: DeliveredEvent) => void;
 
 export function topLevelState(value: unknown): string {
   if (typeof value === 'string') return value;
@@ -54,7 +49,6 @@ export class InspectionBus {
   /** The job/task an agent is working on, from the event that started it. */
   private readonly work = new Map<string, { jobId?: string; taskId?: string }>();
   private readonly recordListeners = new Set<RecordListener>();
-  private readonly eventListeners = new Set<EventListener>();
 
   constructor(private readonly now: () => Date = () => new Date()) {}
 
@@ -81,21 +75,8 @@ export class InspectionBus {
     return () => this.recordListeners.delete(listener);
   }
 
-  onEvent(listener: EventListener): () => void {
-    this.eventListeners.add(listener);
-    return () => this.eventListeners.delete(listener);
-  }
-
   /** Pass as `inspect` to createActor. */
   readonly inspect = (ev: InspectionEvent): void => {
-    if (ev.type === '@xstate.event') {
-      if (this.eventListeners.size === 0) return;
-      const target = ev.actorRef as { id?: string };
-      const source = ev.sourceRef as { id?: string } | undefined;
-      const delivered: DeliveredEvent = { target: target.id ?? '', source: source?.id, event: ev.event };
-      for (const listener of this.eventListeners) listener(delivered);
-      return;
-    }
     if (ev.type !== '@xstate.snapshot') return;
     const id = (ev.actorRef as { id?: string }).id;
     if (!id) return;

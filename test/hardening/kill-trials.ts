@@ -6,21 +6,18 @@
  * every accepted (202) job listed and terminal with a reason, no task branch merged twice,
  * no receipt written twice in one run, a receipt for every completed task.
  */
-import type { ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { execa } from 'execa';
 import { stringify } from 'yaml';
 import { isTerminalJobStatus } from '../../machines/statuses.ts';
-import { loadConfig } from '../../src/config/load-config.ts';
 import { openJournal } from '../../src/journal/journal.ts';
 import type { CassetteEntry } from '../../src/llm/providers/scripted-adapter.ts';
-import { buildTopology } from '../../src/runtime/topology.ts';
-import { freePortOffset } from '../support/ports.ts';
-import { kill9, startPasUp, type PasProcess } from '../support/pas-process.ts';
+import { kill9 } from '../support/pas-process.ts';
 import { tempConfig } from '../support/test-config.ts';
 import { readAllReceipts, reasonOf } from './hardening-support.ts';
+import { doubledInBranch, git, pasBoots, prng } from './kill-support.ts';
 
 const FILES = ['k1', 'k2', 'k3'] as const;
 /** How long each file's edit takes to answer: kills land before, during and after them. */
@@ -46,18 +43,6 @@ export interface KillTrialReport {
   violations: string[];
 }
 
-/** mulberry32: a small seeded PRNG, so a failing trial can be replayed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 function cassette(): CassetteEntry[] {
   return FILES.map((f) => ({
     match: { purpose: 'edit', contains: `This subtask covers only src/${f}.js.` },
@@ -65,13 +50,6 @@ function cassette(): CassetteEntry[] {
     usage: { input: 30, output: 8 },
     delay_ms: DELAYS[f],
   }));
-}
-
-type Running = PasProcess;
-
-async function git(cwd: string, ...args: string[]): Promise<string> {
-  const r = await execa('git', ['-c', 'commit.gpgsign=false', '-c', 'user.name=t', '-c', 'user.email=t@example.com', ...args], { cwd });
-  return r.stdout.trim();
 }
 
 export async function runKillTrials(options: KillTrialOptions): Promise<KillTrialReport> {
@@ -82,24 +60,12 @@ export async function runKillTrials(options: KillTrialOptions): Promise<KillTria
   const root = mkdtempSync(path.join(os.tmpdir(), 'pas-soak-data-'));
   const dataDir = path.join(root, 'data');
   const repo = path.join(root, 'repo');
-  const children = new Set<ChildProcess>();
   const accepted: string[] = [];
   const kills: KillTrialReport['kills'] = [];
   const violations: string[] = [];
 
-  const top = buildTopology(loadConfig(cfg.dir));
-  const portOffset = await freePortOffset([top.gatewayPort, ...top.agents.map((a) => a.port)]);
-
-  const up = (): Promise<Running> =>
-    startPasUp({
-      configDir: cfg.dir,
-      dataDir,
-      portOffset,
-      track: (child) => {
-        children.add(child);
-        child.once('exit', () => children.delete(child));
-      },
-    });
+  const boots = await pasBoots(cfg.dir, dataDir);
+  const up = () => boots.up();
 
   const submit = async (url: string, n: number): Promise<void> => {
     await Promise.all(
@@ -177,14 +143,7 @@ export async function runKillTrials(options: KillTrialOptions): Promise<KillTria
           if (task.merged && task.status !== 'completed') violations.push(`task ${task.id} is merged but ${task.status}`);
           if (task.status === 'completed' && !receipts.some((r) => r.task_id === task.id && r.status === 'completed')) violations.push(`completed task ${task.id} has no receipt`);
         }
-        const branch = `pas/job-${id}`;
-        if (await git(repo, 'branch', '--list', branch)) {
-          const subjects = (await git(repo, 'log', '--format=%s', branch)).split('\n');
-          const merges = subjects.filter((s) => s.startsWith('pas: merge ')).map((s) => s.split(' ')[2]!);
-          if (merges.length !== new Set(merges).size) violations.push(`a task branch is merged twice into ${branch}: ${merges.join(', ')}`);
-          const commits = subjects.filter((s) => s.startsWith('pas: task ')).map((s) => s.split(' ')[2]!);
-          if (commits.length !== new Set(commits).size) violations.push(`a task's commit is twice in ${branch}: ${commits.join(', ')}`);
-        }
+        violations.push(...(await doubledInBranch(repo, `pas/job-${id}`)));
       }
     } finally {
       journal.close();
@@ -194,7 +153,7 @@ export async function runKillTrials(options: KillTrialOptions): Promise<KillTria
     for (const [key, n] of seen) if (n > 1) violations.push(`receipt written ${n} times in one run: ${key}`);
     return { trials: options.trials, seed: options.seed, accepted: accepted.length, jobs, tasks: taskCount, receipts: receipts.length, kills, violations };
   } finally {
-    for (const child of [...children]) await kill9(child);
+    await boots.killAll();
     cfg.cleanup();
     rmSync(root, { recursive: true, force: true });
   }

@@ -755,7 +755,7 @@ function renderJob(root, job) {
     { class: 'subtasks', open },
     h('summary', {}, `Subtasks (${total})`, running ? h('span', { class: 'muted', text: ` · ${running} running` }) : null),
     h('ol', { class: 'task-list' }, (job.tasks ?? []).map((t) => taskRow(t))),
-    h('p', { class: 'receipts' }, 'Receipts: ', h('code', { text: job.receipts })),
+    job.receipts ? h('p', { class: 'receipts' }, 'Receipts: ', h('code', { text: job.receipts })) : null,
   );
   details.addEventListener('toggle', () => view.jobsOpen.set(job.job_id, details.open));
   const terminal = !['running', 'accepted'].includes(job.status);

@@ -37,6 +37,17 @@ export function laneVerifyCommand(config: PasConfig, managerId: string): string[
   return verify ? [...verify] : undefined;
 }
 
+/** The verifyJob activity with its dependencies bound. */
+export function createVerifyJob(deps: VerifyJobDeps) {
+  return (input: VerifyJobInput, signal: AbortSignal): Promise<VerifyJobOutcome> =>
+    verifyMergedJob({ ...deps, logger: deps.logger.child({ agentId: input.managerId, role: 'manager' }) }, input, signal);
+}
+
+/** What runtime services without a verifyJob do with a job that has a verify command: fail it. */
+export async function verifyJobUnavailable(input: VerifyJobInput): Promise<VerifyJobOutcome> {
+  throw new PasError('PAS_ERR_CMD_NOT_ALLOWED', `job ${input.job.id} has a verify command but these runtime services cannot run it on the merged branch`);
+}
+
 export async function verifyMergedJob(deps: VerifyJobDeps, input: VerifyJobInput, signal: AbortSignal): Promise<VerifyJobOutcome> {
   const { job, plan, merge } = input;
   const argv = jobVerify({ job, plan });

@@ -55,6 +55,12 @@ function plan(task: string, names: string[]): CassetteEntry {
   };
 }
 
+/** The job's task branches left in the repository, sorted. */
+async function taskBranches(repo: string, jobId: string): Promise<string[]> {
+  const out = await gitOut(repo, 'for-each-ref', '--format=%(refname:short)', `refs/heads/pas/${jobId}/`);
+  return out.split('\n').filter(Boolean).sort();
+}
+
 async function show(repo: string, ref: string, file: string): Promise<string> {
   return gitOut(repo, 'show', `${ref}:${file}`);
 }
@@ -100,6 +106,8 @@ describe('merge conflicts in a job', () => {
     const t1Commit = job.tasks[0].result.commit as string;
     const rerunCommit = job.tasks[2].result.commit as string;
     expect(await gitOut(repo.repo, 'merge-base', '--is-ancestor', t1Commit, rerunCommit).then(() => true)).toBe(true);
+    // Merged task branches are deleted (the job branch holds their work); the conflicting original is kept.
+    expect(await taskBranches(repo.repo, id)).toEqual([`pas/${id}/${id}-t2`]);
   });
 
   it('reports the files of a conflict that remains after the re-run, and the job ends partial', async () => {
@@ -139,5 +147,7 @@ describe('merge conflicts in a job', () => {
     const outcome = tree.runtime.getJob(id)!.outcome!;
     expect(outcome.tasks.map((t) => t.taskId)).toEqual([`${id}-t1`, `${id}-t2-r1`, `${id}-t3-r1`]);
     expect(outcome.status).toBe('partial');
+    // Only the branches whose work is not in the job branch are kept.
+    expect(await taskBranches(repo.repo, id)).toEqual([`pas/${id}/${id}-t2`, `pas/${id}/${id}-t3`, `pas/${id}/${id}-t3-r1`]);
   });
 });

@@ -2,6 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { architectMachine, type ArchitectContext, type ClassifyLaneInput } from '../../../machines/architect.machine.ts';
 import { directorMachine, pickManager, type DirectorContext } from '../../../machines/director.machine.ts';
 import type { JobOutcome, JobSpec } from '../../../machines/domain.ts';
+import type { JobFinishedFact } from '../../../machines/facts.ts';
 import { controllablePromise, settle, startHarness, type Harness } from '../../support/machine-harness.ts';
 
 const spec = (id: string, extra: Partial<JobSpec> = {}): JobSpec => ({ id, task: `job ${id}`, submittedAt: '2025-01-01T00:00:00.000Z', ...extra });
@@ -23,10 +24,12 @@ describe('pickManager', () => {
 });
 
 describe('director', () => {
+  let finishedFacts: JobFinishedFact[] = [];
   function start() {
+    finishedFacts = [];
     h = startHarness({
       recorders: ['M1', 'M2', 'M3', 'Architect'],
-      children: [{ id: 'Dir-Code', logic: directorMachine, input: { id: 'Dir-Code', architectId: 'Architect', lane: 'Code', managers: ['M1', 'M2', 'M3'] } }],
+      children: [{ id: 'Dir-Code', logic: directorMachine.provide({ actions: { recordJobFinished: (_, fact: JobFinishedFact) => void finishedFacts.push(fact) } }), input: { id: 'Dir-Code', architectId: 'Architect', lane: 'Code', managers: ['M1', 'M2', 'M3'] } }],
     });
   }
   const dir = () => h.get('Dir-Code').getSnapshot() as { value: string; context: DirectorContext };
@@ -83,6 +86,8 @@ describe('director', () => {
       type: 'job.finished',
       outcome: { ...outcome('J1', '', 'failed'), error: { code: 'PAS_ERR_MANAGER_FAILED', retryable: true, message: 'no healthy Manager in lane Code' } },
     });
+    // The Director states that the job finished here, for the journal.
+    expect(finishedFacts).toEqual([{ outcome: failed!.outcome }]);
     expect(dir().value).toBe('IDLE');
   });
 
@@ -114,11 +119,19 @@ describe('director', () => {
 
 describe('architect', () => {
   let classify: ReturnType<typeof controllablePromise<{ lane: string | null }, ClassifyLaneInput>>;
+  let finishedFacts: JobFinishedFact[] = [];
   function start(directors: Record<string, string> = { Code: 'Dir-Code', Docs: 'Dir-Docs', Data: 'Dir-Data' }) {
     classify = controllablePromise<{ lane: string | null }, ClassifyLaneInput>();
+    finishedFacts = [];
     h = startHarness({
       recorders: Object.values(directors),
-      children: [{ id: 'Architect', logic: architectMachine.provide({ actors: { classifyLane: classify.logic } }), input: { id: 'Architect', directors } }],
+      children: [
+        {
+          id: 'Architect',
+          logic: architectMachine.provide({ actors: { classifyLane: classify.logic }, actions: { recordJobFinished: (_, fact: JobFinishedFact) => void finishedFacts.push(fact) } }),
+          input: { id: 'Architect', directors },
+        },
+      ],
     });
   }
   const arch = () => h.get('Architect').getSnapshot() as { value: string; context: ArchitectContext };
@@ -166,14 +179,8 @@ describe('architect', () => {
     h.send('Architect', { type: 'job.submitted', job: spec('J1', { lane: 'Models' }) });
     await settle();
     expect(routed()).toEqual([]);
-    // the Architect tells itself, so the journal projection (which listens there) records the failure
-    const failed = h.delivered.filter((d) => d.event.type === 'job.finished');
-    expect(failed).toEqual([
-      {
-        to: 'Architect',
-        event: { type: 'job.finished', outcome: { ...outcome('J1', '', 'failed'), error: { code: 'PAS_ERR_NO_LANE', retryable: false, message: 'lane "Models" has no Director' } } },
-      },
-    ]);
+    // The job ends at the Architect, which states it as a fact for the journal.
+    expect(finishedFacts).toEqual([{ outcome: { ...outcome('J1', '', 'failed'), error: { code: 'PAS_ERR_NO_LANE', retryable: false, message: 'lane "Models" has no Director' } } }]);
     expect(arch().value).toBe('IDLE');
     expect(arch().context.inflight).toEqual({});
   });

@@ -245,6 +245,82 @@ describe('job', () => {
     expect(outcome().status).toBe('completed');
   });
 
+  it('starts no conflict re-run when the timeout fired during the merge, and ends partial with the timeout', async () => {
+    start();
+    await planned('t1', 't2');
+    finish(ok('t1'));
+    finish(ok('t2'));
+    await settle();
+    expect(merge.calls).toHaveLength(1);
+    await h.advance(TIMEOUT_MS);
+    merge.last().resolve({ mergedBranch: 'pas/job-J1', head: 'h1', merged: ['t1'], conflicts: [{ taskId: 't2', files: ['f1.ts'] }] });
+    await settle();
+    // Without the timeout the conflict would be re-run; after it, a re-run would have no timeout at all.
+    expect(submitted().map((t) => t.id)).toEqual(['t1', 't2']);
+    expect(outcome()).toMatchObject({ status: 'partial', conflicts: ['f1.ts'], error: { code: 'PAS_ERR_TASK_TIMEOUT' } });
+  });
+
+  it('resumes a job whose conflict re-run was created: runs that re-run (not a new one) on its base and merges it in place of the original', async () => {
+    const resume: JobResume = {
+      plan: { planner: 'llm', subtasks: subtasks('t1', 't2'), repo: '/repo', baseCommit: 'base0' },
+      results: [ok('t1'), ok('t2')],
+      reruns: { t2: { id: 't2-r1', baseCommit: 'h1' } },
+    };
+    start({ resume });
+    await settle();
+    expect(submitted()).toMatchObject([{ id: 't2-r1', baseCommit: 'h1', instruction: 'edit t2' }]);
+    finish(ok('t2-r1'));
+    expect(merge.last().input.results.map((r) => r.taskId)).toEqual(['t1', 't2-r1']);
+    // The re-run conflicts again: reported, never re-run a second time.
+    merge.last().resolve({ mergedBranch: 'pas/job-J1', head: 'h2', merged: ['t1'], conflicts: [{ taskId: 't2-r1', files: ['f1.ts'] }] });
+    await settle();
+    expect(submitted().map((t) => t.id)).toEqual(['t2-r1']);
+    expect(outcome()).toMatchObject({ status: 'partial', conflicts: ['f1.ts'] });
+  });
+
+  it('resumes a job whose conflict re-run already finished: nothing runs again, the merge takes the re-run', async () => {
+    const resume: JobResume = {
+      plan: { planner: 'llm', subtasks: subtasks('t1', 't2'), repo: '/repo', baseCommit: 'base0' },
+      results: [ok('t1'), ok('t2'), ok('t2-r1')],
+      reruns: { t2: { id: 't2-r1', baseCommit: 'h1' } },
+    };
+    start({ resume });
+    await settle();
+    expect(submitted()).toEqual([]);
+    expect(merge.last().input.results.map((r) => r.taskId)).toEqual(['t1', 't2-r1']);
+    merge.last().resolve({ mergedBranch: 'pas/job-J1', head: 'h2', merged: ['t1', 't2-r1'], conflicts: [] });
+    await settle();
+    expect(outcome()).toMatchObject({ status: 'completed', tasks: [{ taskId: 't1' }, { taskId: 't2-r1' }] });
+  });
+
+  it('states its facts as they happen: running, plan made, branches merged, re-run created, finished', async () => {
+    const facts: Array<[string, unknown]> = [];
+    const record = (name: string) => (_: unknown, fact: unknown) => void facts.push([name, fact]);
+    plan = controllablePromise<JobPlan, PlanJobInput>();
+    merge = controllablePromise<MergeOutcome, MergeJobInput>();
+    const logic = jobMachine.provide({
+      actors: { planJob: plan.logic, mergeJob: merge.logic },
+      actions: Object.fromEntries(['recordJobRunning', 'recordPlanMade', 'recordRerunCreated', 'recordBranchesMerged', 'recordJobFinished'].map((n) => [n, record(n)])),
+    });
+    h = startHarness({ recorders: ['pool'], children: [{ id: 'J1', systemId: 'job:J1', logic, input: { job: JOB, managerId: 'Mgr-1', maxProgrammers: 1, timeoutMs: TIMEOUT_MS } }] });
+    expect(facts).toEqual([['recordJobRunning', { jobId: 'J1', managerId: 'Mgr-1' }]]);
+    await planned('t1', 't2');
+    // The plan as the job runs it: capped once, at max_programmers.
+    expect(facts[1]).toEqual(['recordPlanMade', { jobId: 'J1', managerId: 'Mgr-1', plan: { planner: 'llm', repo: '/repo', baseCommit: 'base0', subtasks: [{ id: 't1', instruction: 'edit t1\n\nAlso: edit t2', files: ['f0.ts', 'f1.ts'] }] } }]);
+    finish(ok('t1'));
+    merge.last().resolve({ mergedBranch: 'pas/job-J1', head: 'h1', merged: [], conflicts: [{ taskId: 't1', files: ['f0.ts'] }] });
+    await settle();
+    expect(facts.slice(2).map(([n]) => n)).toEqual(['recordBranchesMerged', 'recordRerunCreated']);
+    expect(facts[3]![1]).toMatchObject({ jobId: 'J1', taskId: 't1', rerun: { id: 't1-r1', baseCommit: 'h1' }, task: { id: 't1-r1', baseCommit: 'h1' } });
+    finish(ok('t1-r1'));
+    merge.last().resolve({ mergedBranch: 'pas/job-J1', head: 'h2', merged: ['t1-r1'], conflicts: [] });
+    await settle();
+    expect(facts.slice(4)).toEqual([
+      ['recordBranchesMerged', { jobId: 'J1', merge: { mergedBranch: 'pas/job-J1', head: 'h2', merged: ['t1-r1'], conflicts: [] } }],
+      ['recordJobFinished', { outcome: outcome() }],
+    ]);
+  });
+
   it('times out during planning too', async () => {
     start();
     await h.advance(TIMEOUT_MS);

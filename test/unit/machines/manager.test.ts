@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { fromPromise } from 'xstate';
-import type { JobOutcome, JobSpec, TaskResult, TaskSpec } from '../../../machines/domain.ts';
+import type { JobOutcome, JobResume, JobSpec, TaskResult, TaskSpec } from '../../../machines/domain.ts';
 import { directorMachine, type DirectorContext } from '../../../machines/director.machine.ts';
 import { jobMachine, type JobPlan, type MergeJobInput, type MergeOutcome, type PlanJobInput } from '../../../machines/job.machine.ts';
 import { managerMachine, type ManagerContext, type ManagerInput } from '../../../machines/manager.machine.ts';
@@ -112,6 +112,30 @@ describe('manager', () => {
     h.send('Mgr-1', { type: 'manager.reset' });
     expect(mgr().value).toBe('IDLE');
     expect(h.received('Dir-Code', 'manager.ready')).toEqual([{ type: 'manager.ready', managerId: 'Mgr-1' }]);
+  });
+
+  it('states where its jobs are and hands a job back with its re-runs, without stating that it finished', async () => {
+    const facts: Array<[string, unknown]> = [];
+    const record = (name: string) => (_: unknown, fact: unknown) => void facts.push([name, fact]);
+    const jobFacts = Object.fromEntries(['recordJobRunning', 'recordPlanMade', 'recordRerunCreated', 'recordBranchesMerged', 'recordJobFinished'].map((n) => [n, record(n)]));
+    const merging = fromPromise<MergeOutcome, MergeJobInput>(async ({ input }) => ({ mergedBranch: `pas/job-${input.job.id}`, head: 'h1', merged: [], conflicts: [{ taskId: `${input.job.id}-t1`, files: ['a'] }] }));
+    const logic = managerMachine.provide({
+      actors: { job: jobMachine.provide({ actors: { planJob, mergeJob: merging }, actions: jobFacts }) },
+      actions: { recordJobAtManager: record('recordJobAtManager'), recordJobFinished: record('recordJobFinished') },
+    });
+    start([{ id: 'Mgr-1', logic, input: managerInput('Mgr-1') }], ['Dir-Code']);
+    h.send('Mgr-1', { type: 'job.submitted', job: { ...spec('J1'), lane: 'Code' } });
+    await settle();
+    completeTask('J1-t1', 'J1');
+    await settle();
+    // J1-t1 conflicted: its re-run is running when the Manager fails.
+    expect(submittedTasks().map((t) => t.id)).toEqual(['J1-t1', 'J1-t1-r1']);
+    h.send('Mgr-1', { type: 'manager.fault' });
+    expect(facts.map(([name]) => name)).toEqual(['recordJobAtManager', 'recordJobRunning', 'recordPlanMade', 'recordBranchesMerged', 'recordRerunCreated']);
+    expect(facts[0]![1]).toEqual({ jobId: 'J1', managerId: 'Mgr-1', lane: 'Code' });
+    const [bounced] = h.received('Dir-Code', 'job.bounced');
+    expect((bounced!.resume as JobResume).reruns).toEqual({ 'J1-t1': { id: 'J1-t1-r1', baseCommit: 'h1' } });
+    expect(h.received('pool', 'task.cancel').map((e) => e.taskId)).toEqual(['J1-t1-r1']);
   });
 
   it('with its Director: a faulted Manager hands its job back and the Director re-routes it to a healthy Manager that finishes it', async () => {

@@ -29,7 +29,7 @@ function run(ctx: PoolContext, ...events: PoolEvent[]) {
   return { ctx, deliveries };
 }
 
-const assigned = (d: Delivery[]) => d.filter((x) => x.event.type === 'task.assigned').map((x) => `${(x.event.task as TaskSpec).id}@${x.to}`);
+const assigned = (d: Delivery[]) => d.flatMap((x) => (x.event.type === 'task.assigned' ? [`${x.event.task.id}@${x.to}`] : []));
 const finished = (d: Delivery[]) => d.filter((x) => x.event.type === 'task.finished');
 
 describe('pool: providers the LLM gateway reports saturated', () => {

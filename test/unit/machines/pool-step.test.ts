@@ -47,8 +47,8 @@ const done = (programmerId: string, taskId: string, status: TaskResult['status']
   programmerId,
   result: { taskId, jobId: 'J1', programmerId, status, ...(error ? { error } : {}) },
 });
-const assignedTo = (deliveries: Delivery[]) => deliveries.filter((d) => d.event.type === 'task.assigned').map((d) => `${(d.event.task as TaskSpec).id}@${d.to}`);
-const finished = (deliveries: Delivery[]) => deliveries.filter((d) => d.event.type === 'task.finished').map((d) => d.event.result as TaskResult);
+const assignedTo = (deliveries: Delivery[]) => deliveries.flatMap((d) => (d.event.type === 'task.assigned' ? [`${d.event.task.id}@${d.to}`] : []));
+const finished = (deliveries: Delivery[]) => deliveries.flatMap((d) => (d.event.type === 'task.finished' ? [d.event.result] : []));
 
 describe('poolStep routing strategies', () => {
   it('least_loaded gives each task to the programmer with the fewest tasks so far, config order among equals', () => {
@@ -233,8 +233,8 @@ describe('poolStep queue', () => {
 describe('poolStep re-dispatch', () => {
   it('re-dispatches a retryable failure to a different programmer, numbering the attempts', () => {
     const { deliveries, ctx } = run(initialPoolContext(input()), submit(task('A')), done('P1', 'A', 'failed', RETRYABLE));
-    const assigned = deliveries.filter((d) => d.event.type === 'task.assigned');
-    expect(assigned.map((d) => [d.to, (d.event.task as TaskSpec).attempt, (d.event.task as TaskSpec).exclude])).toEqual([
+    const assigned = deliveries.flatMap((d) => (d.event.type === 'task.assigned' ? [{ to: d.to, task: d.event.task }] : []));
+    expect(assigned.map((d) => [d.to, d.task.attempt, d.task.exclude])).toEqual([
       ['P1', 1, undefined],
       ['P2', 2, ['P1']],
     ]);
@@ -376,6 +376,29 @@ describe('poolStep supervision', () => {
     expect(finished(deliveries).map((r) => [r.taskId, r.error?.code])).toEqual([
       ['A', 'PAS_ERR_SUPERVISOR_ESCALATED'],
       ['B', 'PAS_ERR_NO_PROGRAMMER'],
+    ]);
+  });
+});
+
+describe('poolStep facts', () => {
+  it('states each task queued, each start with its attempt and each one final result, in the order they happen', () => {
+    let ctx = initialPoolContext(input());
+    const facts: Array<[string, string, number?]> = [];
+    for (const event of [submit(task('A')), done('P1', 'A', 'failed', RETRYABLE), done('P2', 'A')]) {
+      const step = poolStep(ctx, event);
+      ctx = step.context;
+      for (const f of step.facts) {
+        if (f.type === 'recordTaskQueued') facts.push([f.type, f.task.id]);
+        else if (f.type === 'recordTaskStarted') facts.push([f.type, `${f.task.id}@${f.programmerId}`, f.attempt]);
+        else facts.push([f.type, `${f.result.taskId}:${f.result.status}`]);
+      }
+    }
+    // The retry elsewhere is a second start (attempt 2), not a second result.
+    expect(facts).toEqual([
+      ['recordTaskQueued', 'A'],
+      ['recordTaskStarted', 'A@P1', 1],
+      ['recordTaskStarted', 'A@P2', 2],
+      ['recordTaskFinished', 'A:completed'],
     ]);
   });
 });

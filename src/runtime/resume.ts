@@ -1,0 +1,50 @@
+/**
+ * After a restart: running tasks are re-queued or marked interrupted (as configured), and every
+ * accepted job that has not ended is handed to the Architect again with its journaled plan, its
+ * finished results and the conflict re-runs it created, so finished work is not redone and a
+ * re-run is never created twice. Tasks sent straight to a programmer go back to the pool.
+ */
+import type { JobResume, JobSpec, TaskResult } from '../../machines/domain.ts';
+import type { ToArchitect, ToPoolTask } from '../../machines/messages.ts';
+import type { Journal } from '../journal/journal.ts';
+import type { Logger } from 'pino';
+import { loadPlan, loadReruns } from './job-progress.ts';
+import { DIRECT_REPLY_TO } from './runtime-types.ts';
+
+/** Results a job answers by sending the task again, so they do not end it. */
+const PROVISIONAL_CODES = new Set(['PAS_ERR_POOL_QUEUE_FULL', 'PAS_ERR_SUPERVISOR_ESCALATED']);
+function provisional(result: TaskResult): boolean {
+  return result.status === 'cancelled' || PROVISIONAL_CODES.has(result.error?.code ?? '');
+}
+
+export interface ResumeTargets {
+  architect: (event: ToArchitect) => void;
+  pool: (event: ToPoolTask) => void;
+}
+
+export function resumeUnfinished(journal: Journal, mode: 'requeue' | 'interrupt', send: ResumeTargets, logger: Logger): void {
+  const report = journal.recover({ mode });
+  for (const job of report.unfinishedJobs) {
+    const plan = loadPlan(journal, job.id);
+    const tasks = journal.tasksForJob(job.id);
+    // Every task that finished (completed or failed) keeps its result: finished work is not redone.
+    // A refusal the job would have retried (queue full, a first escalation, a hand-back cancel) is not
+    // a verdict: that subtask runs again.
+    const results = tasks.filter((t) => t.result && !provisional(t.result)).map((t) => t.result!);
+    if (mode === 'interrupt') {
+      for (const t of tasks.filter((t) => t.status === 'interrupted' && !t.result)) {
+        results.push({ taskId: t.id, jobId: job.id, programmerId: t.programmerId ?? '', status: 'failed', error: t.error ?? { code: 'PAS_ERR_TASK_INTERRUPTED', retryable: true, message: 'interrupted by a restart' } });
+      }
+    }
+    const spec: JobSpec = job.lane && !job.spec.lane ? { ...job.spec, lane: job.lane } : job.spec;
+    const reruns = loadReruns(journal, job.id);
+    const resume: JobResume | undefined = plan ? { plan, results, ...(Object.keys(reruns).length > 0 ? { reruns } : {}) } : undefined;
+    logger.info({ jobId: job.id, resumed: !!plan, finishedTasks: results.length, reruns: Object.keys(reruns).length }, 'resuming job after restart');
+    send.architect(resume ? { type: 'job.submitted', job: spec, resume } : { type: 'job.submitted', job: spec });
+  }
+  for (const task of journal.queuedTasks()) {
+    if (task.spec.replyTo !== DIRECT_REPLY_TO) continue;
+    logger.info({ taskId: task.id, programmerId: task.spec.pin }, 'resuming direct task after restart');
+    send.pool({ type: 'task.submitted', task: task.spec });
+  }
+}
