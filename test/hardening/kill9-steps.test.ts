@@ -9,7 +9,7 @@ import { runKillSteps, STEPS } from './kill-steps.ts';
 
 describe('pas up killed at each journaled step of a job with a conflict re-run', () => {
   it('merges no branch twice, never redoes a finished subtask or re-run, and ends with what git holds', async () => {
-    const report = await runKillSteps({ seed: 20261130, log: (line) => process.env.PAS_KILL_LOG && console.log(line) });
+    const report = await runKillSteps({ seed: 20261130, maxDelayMs: 80, log: (line) => process.env.PAS_KILL_LOG && console.log(line) });
     expect(report.violations).toEqual([]);
     expect(Object.values(report.jobs)).toEqual(['completed']);
     // A kill aimed at every step the job had not passed yet; each lands at or after its step.
