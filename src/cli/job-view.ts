@@ -1,4 +1,5 @@
 /** A job as `GET /api/jobs/{id}` answers it (src/gateway/views.ts jobView), and how the CLI prints it. */
+import type { TaskProgress } from '../executors/executor.ts';
 import { isTerminalJobStatus, type JobStatus } from '../../machines/statuses.ts';
 import { formatDuration, table } from './api-client.ts';
 
@@ -16,18 +17,7 @@ export interface TaskViewJson {
 }
 
 /** One progress entry of a task (the feed's `progress` message without its ids). */
-export interface ActivityJson {
-  ts: string;
-  kind: 'tool' | 'file' | 'command' | 'retry' | 'message';
-  tool?: string;
-  path?: string;
-  change?: string;
-  command?: string;
-  exitCode?: number | null;
-  attempt?: number;
-  status?: number;
-  text?: string;
-}
+export type ActivityJson = TaskProgress & { ts: string };
 
 /** One line for a progress entry: `file src/a.ts (Write)`, `command npm test → exit 0`, `retry #1 (HTTP 429)`. */
 export function activityLine(a: ActivityJson): string {
