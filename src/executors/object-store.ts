@@ -117,18 +117,19 @@ export class RepoObjectStore {
     }
     // git's default core.looseCompression is 1 (fastest).
     const body = deflateSync(Buffer.concat([header, data]), { level: 1 });
-    // A background repack's prune-packed removes object folders it emptied, so the folder made
-    // here can vanish before the write: make it again and retry.
+    // A background repack's prune-packed removes object folders it emptied, so the folder can
+    // vanish at any point here, even inside mkdir (which stats a folder it found existing and
+    // fails with ENOENT when it is gone by then): make it again and retry.
     for (let attempt = 1; ; attempt++) {
-      await mkdir(dir, { recursive: true });
       const tmp = path.join(dir, `tmp_obj_pas_${randomBytes(6).toString('hex')}`);
       try {
+        await mkdir(dir, { recursive: true });
         await writeFile(tmp, body, { mode: 0o444 });
         await rename(tmp, file);
         break;
       } catch (err) {
         await rm(tmp, { force: true });
-        if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || attempt >= 5) throw err;
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || attempt >= 20) throw err;
       }
     }
     if (++this.written % this.packEvery === 0) this.packInBackground();

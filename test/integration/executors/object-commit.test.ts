@@ -160,6 +160,31 @@ describe('commits written as objects, without a checkout', () => {
     expect((await gitOut(f.repo, 'for-each-ref', '--format=%(refname:short)', 'refs/heads/pas/j/')).split('\n').sort()).toEqual([...names, 'pas/j/taken'].sort());
   });
 
+  it('writes every object while object folders are removed under it, as a repack\'s prune-packed does', async () => {
+    const f = (fixture = await createTempRepo({ 'a.txt': 'a\n' }));
+    const store = await objectStoreFor(f.repo);
+    store.packEvery = Number.MAX_SAFE_INTEGER;
+    let writing = true;
+    // Packs the loose objects and removes them and their emptied folders, over and over, while
+    // the writes below run (what a background repack's prune-packed does).
+    const pruner = (async () => {
+      while (writing) {
+        await gitOut(f.repo, 'repack', '-d', '-q');
+        await gitOut(f.repo, 'prune-packed', '-q');
+      }
+    })();
+    try {
+      const oids: string[] = [];
+      for (let round = 0; round < 20; round++) {
+        oids.push(...(await Promise.all(Array.from({ length: 100 }, (_, i) => store.write('blob', Buffer.from(`blob ${round * 100 + i}\n`))))));
+      }
+      for (const [i, oid] of oids.entries()) expect((await store.read(oid))?.data.toString()).toBe(`blob ${i}\n`);
+    } finally {
+      writing = false;
+      await pruner;
+    }
+  });
+
   it('packs its loose objects in the background now and then, while commits and reads go on', async () => {
     const f = (fixture = await createTempRepo({ 'a.txt': 'a\n' }));
     const store = await objectStoreFor(f.repo);
