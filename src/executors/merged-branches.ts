@@ -4,6 +4,7 @@
  * task whose commit is an ancestor of the job branch is merged, whatever the journal says.
  */
 import { git } from './git-command.ts';
+import { objectStoreFor } from './object-store.ts';
 
 /** The commits of `commits` the branch `branch` contains (none when the branch does not exist yet). */
 export async function commitsInBranch(repo: string, branch: string, commits: readonly string[]): Promise<Set<string>> {
@@ -21,18 +22,34 @@ export async function commitsInBranch(repo: string, branch: string, commits: rea
 /**
  * Deletes the task branches whose tip `jobBranch` now contains (their work is merged; the job
  * branch keeps it). A branch that moved or is not contained is kept. Returns the deleted ones.
+ * One git process whatever the number of branches: which of them the job branch contains, with
+ * their tips, in one `for-each-ref`; the deletions go through the repository's long-lived
+ * `update-ref` (each only if the branch still points where it did).
  */
 export async function deleteMergedBranches(repo: string, jobBranch: string, branches: readonly string[]): Promise<string[]> {
-  const deleted: string[] = [];
-  for (const branch of branches) {
-    const tip = await git(repo, ['rev-parse', '--verify', '--quiet', `refs/heads/${branch}^{commit}`], { okCodes: [1] });
-    const sha = tip.stdout.trim();
-    if (tip.exitCode !== 0 || !sha) continue;
-    const contained = await git(repo, ['merge-base', '--is-ancestor', sha, `refs/heads/${jobBranch}`], { okCodes: [1, 128] });
-    if (contained.exitCode !== 0) continue;
-    // Only if it still points where it did (a re-dispatched task may have moved it meanwhile).
-    const del = await git(repo, ['update-ref', '-d', `refs/heads/${branch}`, sha], { lock: 'shared', okCodes: [1, 128] });
-    if (del.exitCode === 0) deleted.push(branch);
+  const wanted = [...new Set(branches)];
+  if (wanted.length === 0) return [];
+  const store = await objectStoreFor(repo);
+  const head = await store.resolveCommit(`refs/heads/${jobBranch}`);
+  if (!head) return [];
+  const out = await git(repo, ['for-each-ref', `--merged=${head}`, '--format=%(refname) %(objectname)', ...wanted.map((b) => `refs/heads/${b}`)]);
+  const tips = new Map<string, string>();
+  for (const line of out.stdout.split('\n')) {
+    const [ref, sha] = line.split(' ');
+    if (ref && sha) tips.set(ref.slice('refs/heads/'.length), sha);
   }
-  return deleted;
+  const deleted = await Promise.all(
+    wanted.map(async (branch) => {
+      const sha = tips.get(branch);
+      if (!sha) return undefined;
+      try {
+        // Only if it still points where it did (a re-dispatched task may have moved it meanwhile).
+        await store.updateRefs([`delete refs/heads/${branch} ${sha}`]);
+        return branch;
+      } catch {
+        return undefined;
+      }
+    }),
+  );
+  return deleted.filter((b): b is string => b !== undefined);
 }

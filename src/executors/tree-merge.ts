@@ -1,7 +1,7 @@
 /**
  * The merge git would make, in-process, for the case a swarm makes all day: the task branch is
  * one commit on a commit of the job branch's first-parent line (its merge base), and the two
- * sides changed different files (plain files, modes kept, no file on one side where the other
+ * sides changed different files, or made the same change to a file (plain files, modes kept, no file on one side where the other
  * has a folder, no deletion on one side with an addition on the other, where git's rename
  * detection could pair them). The result is the job branch's tree with the task's files taken
  * as they are. Anything else returns null and goes to `git merge-tree`.
@@ -50,7 +50,10 @@ export async function trivialMergeTree(store: RepoObjectStore, head: string, bra
 
   const edits = new Map<string, Edit>();
   for (const [path, change] of theirs) {
-    if (ours.has(path) || ourFolders.has(path) || !regular(change.before?.mode) || !regular(change.after?.mode)) return null;
+    const mine = ours.get(path);
+    // Both sides made the same change (same content and mode, or both deleted it): git takes it as is.
+    if (mine && mine.after?.oid === change.after?.oid && mine.after?.mode === change.after?.mode) continue;
+    if (mine || ourFolders.has(path) || !regular(change.before?.mode) || !regular(change.after?.mode)) return null;
     for (const folder of folders([path])) if (ours.has(folder)) return null;
     edits.set(path, change.after ? { mode: change.after.mode, oid: change.after.oid } : null);
   }
