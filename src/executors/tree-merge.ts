@@ -11,7 +11,8 @@ import { MODE_EXEC, MODE_FILE, type RepoObjectStore } from './object-store.ts';
 
 const FIRST_PARENT_WALK = 64;
 
-function parents(data: Buffer): string[] {
+/** The parents a commit object names, in order. */
+export function commitParents(data: Buffer): string[] {
   const text = data.toString('utf8', 0, Math.min(data.length, 4096));
   const header = text.slice(0, text.indexOf('\n\n') >= 0 ? text.indexOf('\n\n') : text.length);
   return [...header.matchAll(/^parent ([0-9a-f]+)$/gm)].map((m) => m[1]!);
@@ -21,13 +22,13 @@ function parents(data: Buffer): string[] {
 export async function trivialMergeTree(store: RepoObjectStore, head: string, branch: string): Promise<string | null> {
   const tip = await store.read(branch);
   if (!tip || tip.type !== 'commit') return null;
-  const [base, ...more] = parents(tip.data);
+  const [base, ...more] = commitParents(tip.data);
   if (!base || more.length > 0) return null;
   // The base must be on head's first-parent line: then it is the one merge base.
   let at: string | undefined = head;
   for (let i = 0; at && at !== base && i < FIRST_PARENT_WALK; i++) {
     const commit = await store.read(at);
-    at = commit?.type === 'commit' ? parents(commit.data)[0] : undefined;
+    at = commit?.type === 'commit' ? commitParents(commit.data)[0] : undefined;
   }
   if (at !== base) return null;
 

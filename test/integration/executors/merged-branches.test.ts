@@ -1,6 +1,7 @@
 /**
- * After a merge, the task branches the job branch contains are deleted with one git process
- * whatever their number; a branch that moved since, or whose work is not in the job branch, is kept.
+ * After a merge, the task branches the job branch contains are deleted with no git process (the
+ * job branch's recent history is read in-process; one git process for whatever is further back);
+ * a branch that moved since, or whose work is not in the job branch, is kept.
  */
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { gitProcessCount } from '../../../src/executors/git-command.ts';
@@ -20,7 +21,10 @@ afterAll(() => closeObjectStores());
 const refs = async (r: TempRepo) => (await gitOut(r.repo, 'for-each-ref', '--format=%(refname:short)', 'refs/heads/pas/J/')).split('\n').filter(Boolean).sort();
 
 describe('deleting merged task branches', () => {
-  it('deletes the 12 contained branches with one git process, and keeps one not merged and one moved after its merge', async () => {
+  it.each([
+    ['no git process', 256, 0],
+    ['one git process when the walk back is cut short', 1, 1],
+  ])('deletes the 12 contained branches with %s, and keeps one not merged and one moved after its merge', async (_how, walk, processes) => {
     const f = (fixture = await createTempRepo({ 'a.txt': 'a\n' }));
     const store = await objectStoreFor(f.repo);
     const names: string[] = [];
@@ -36,8 +40,8 @@ describe('deleting merged task branches', () => {
     await store.updateRefs([`update refs/heads/pas/J/t12 ${moved}`]);
 
     const before = gitProcessCount();
-    const deleted = await deleteMergedBranches(f.repo, 'pas/job-J', names);
-    expect(gitProcessCount() - before).toBe(1);
+    const deleted = await deleteMergedBranches(f.repo, 'pas/job-J', names, walk);
+    expect(gitProcessCount() - before).toBe(processes);
     expect(deleted.sort()).toEqual(names.slice(0, 12).sort());
     expect(await refs(f)).toEqual(['pas/J/t12', 'pas/J/t13']);
     // The job branch keeps every merged task's work.
