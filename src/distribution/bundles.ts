@@ -13,6 +13,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { PasError, isPasError } from '../errors.ts';
 import { git } from '../executors/git-command.ts';
+import { readBundleHeader } from './bundle-header.ts';
 
 export { WorkerRepoCache, makeResultBundle } from './worker-repo-cache.ts';
 export { bundleObjectName, deleteBundle, getBundle, putBundle } from './bundle-store.ts';
@@ -138,17 +139,21 @@ export async function importResultBundle(repo: string, bundle: Uint8Array, opts:
   try {
     const file = path.join(scratch, 'result.bundle');
     await writeFile(file, bundle);
+    const header = readBundleHeader(bundle);
+    if (header.heads.length !== 1) throw invalid(`result bundle of ${opts.attemptId} has ${header.heads.length} heads, expected 1`, { ...details, heads: header.heads.map((h) => h.ref) });
+    const { commit: head, ref: headRef } = header.heads[0]!;
+    if (opts.commit !== undefined && head !== opts.commit) throw invalid(`result bundle of ${opts.attemptId} holds ${head}, the result names ${opts.commit}`, { ...details, head, commit: opts.commit });
+    // Cut against the base and nothing else: every commit of the chain travels in the bundle.
+    if (header.prerequisites.length !== 1 || header.prerequisites[0] !== base) {
+      throw invalid(`result bundle of ${opts.attemptId} is cut against ${header.prerequisites.join(', ') || 'nothing (a whole history)'}, not against its base ${base}`, { ...details, base, prerequisites: header.prerequisites });
+    }
     try {
-      await git(repo, ['bundle', 'verify', '-q', file]);
+      await git(repo, ['bundle', 'verify', file]);
+      fetched = true;
+      await git(repo, ['-c', 'fetch.fsckObjects=true', 'fetch', '--no-tags', '--no-write-fetch-head', '-q', file, `+${headRef}:${quarantine}`], { lock: 'shared' });
     } catch (err) {
       throw invalid(`result bundle of ${opts.attemptId} does not verify: ${isPasError(err) ? err.message.split('\n').slice(0, 4).join(' ') : String(err)}`, details, err);
     }
-    const heads = (await git(repo, ['bundle', 'list-heads', file])).stdout.split('\n').filter(Boolean).map((l) => l.split(' ') as [string, string]);
-    if (heads.length !== 1) throw invalid(`result bundle of ${opts.attemptId} has ${heads.length} heads, expected 1`, { ...details, heads: heads.map((h) => h[1]) });
-    const [head, headRef] = heads[0]!;
-    if (opts.commit !== undefined && head !== opts.commit) throw invalid(`result bundle of ${opts.attemptId} holds ${head}, the result names ${opts.commit}`, { ...details, head, commit: opts.commit });
-    fetched = true;
-    await git(repo, ['-c', 'fetch.fsckObjects=true', 'fetch', '--no-tags', '--no-write-fetch-head', '-q', file, `+${headRef}:${quarantine}`], { lock: 'shared' });
     await checkChain(repo, base, head, details);
     try {
       await git(repo, ['update-ref', '-m', `pas: result of ${opts.attemptId}`, opts.expectedRef, head, ''], { lock: 'shared' });

@@ -9,6 +9,7 @@ import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promis
 import path from 'node:path';
 import { PasError, isPasError } from '../errors.ts';
 import { git } from '../executors/git-command.ts';
+import { readBundleHeader } from './bundle-header.ts';
 
 /** Commits the cache holds on purpose (bases it was sent, results it made): what it reports as haves. */
 const HAVES = 'refs/pas/haves';
@@ -84,15 +85,21 @@ export class WorkerRepoCache {
       try {
         const file = path.join(scratch, 'base.bundle');
         await writeFile(file, bundle);
-        try {
-          await git(dir, ['bundle', 'verify', '-q', file]);
-        } catch (err) {
-          const text = isPasError(err) ? err.message : String(err);
-          const lacking = /lacks these prerequisite|Repository lacks/i.test(text);
-          throw new PasError(lacking ? 'PAS_ERR_DIST_BUNDLE_MISSING' : 'PAS_ERR_DIST_BUNDLE_INVALID', `base bundle for ${repoKey} ${lacking ? 'needs commits this cache lacks' : 'does not verify'}: ${text.split('\n').slice(0, 4).join(' ')}`, { details: { repoKey, base: baseCommit }, cause: err });
+        const header = readBundleHeader(bundle);
+        const lacking = [];
+        for (const pre of header.prerequisites) if (!(await hasCommit(dir, pre))) lacking.push(pre);
+        if (lacking.length > 0) {
+          throw new PasError('PAS_ERR_DIST_BUNDLE_MISSING', `base bundle for ${repoKey} needs ${lacking.length} commit(s) this cache lacks; a full bundle is needed`, { details: { repoKey, base: baseCommit, lacking } });
         }
+        if (!header.heads.some((h) => h.ref === BASE_REF)) throw new PasError('PAS_ERR_DIST_BUNDLE_INVALID', `base bundle for ${repoKey} carries no ${BASE_REF}`, { details: { repoKey, base: baseCommit } });
         const staging = `${HAVES}/incoming-${path.basename(scratch)}`;
-        await git(dir, ['fetch', '--no-tags', '--no-write-fetch-head', '-q', file, `+${BASE_REF}:${staging}`], { lock: 'shared' });
+        try {
+          await git(dir, ['bundle', 'verify', file]);
+          await git(dir, ['-c', 'fetch.fsckObjects=true', 'fetch', '--no-tags', '--no-write-fetch-head', '-q', file, `+${BASE_REF}:${staging}`], { lock: 'shared' });
+        } catch (err) {
+          await git(dir, ['update-ref', '-d', staging], { lock: 'shared' }).catch(() => {});
+          throw new PasError('PAS_ERR_DIST_BUNDLE_INVALID', `base bundle for ${repoKey} does not verify: ${isPasError(err) ? err.message.split('\n').slice(0, 4).join(' ') : String(err)}`, { details: { repoKey, base: baseCommit }, cause: err });
+        }
         const got = (await git(dir, ['rev-parse', '--verify', staging])).stdout.trim();
         await git(dir, ['update-ref', '-d', staging], { lock: 'shared' });
         if (got !== baseCommit) throw new PasError('PAS_ERR_DIST_BUNDLE_INVALID', `base bundle for ${repoKey} holds ${got}, the task's base is ${baseCommit}`, { details: { repoKey, base: baseCommit, got } });
