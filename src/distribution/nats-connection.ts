@@ -35,6 +35,13 @@ export interface NatsHandles {
   readonly jsm: JetStreamManager;
   readonly kvm: Kvm;
   readonly objm: Objm;
+  /** False between a lost connection and the client's reconnect. */
+  isConnected(): boolean;
+  /**
+   * Resolves once the client is connected (at once when it is). A request sent while the client
+   * is reconnecting is buffered and its answer can be lost, so callers wait for this first.
+   */
+  whenConnected(timeoutMs?: number): Promise<void>;
   /** Drains and closes the connection. */
   close(): Promise<void>;
 }
@@ -72,6 +79,37 @@ export async function connectNats(url: string, opts: ConnectNatsOptions = {}): P
   } catch (err) {
     throw new PasError('PAS_ERR_DIST_BROKER', `cannot connect to NATS at ${servers.join(', ')}: ${(err as Error).message}`, { cause: err, details: { servers } });
   }
+  let connected = true;
+  let waiters: Array<() => void> = [];
+  void (async () => {
+    for await (const status of nc.status()) {
+      if (status.type === 'disconnect') connected = false;
+      if (status.type === 'reconnect') {
+        connected = true;
+        for (const wake of waiters.splice(0)) wake();
+      }
+    }
+  })().catch(() => {});
+  void nc.closed().then(() => {
+    connected = false;
+    for (const wake of waiters.splice(0)) wake();
+  });
+  const whenConnected = (timeoutMs = opts.timeoutMs ?? 5000): Promise<void> => {
+    if (connected) return Promise.resolve();
+    if (nc.isClosed()) return Promise.reject(new PasError('PAS_ERR_DIST_BROKER', `the connection to NATS at ${servers.join(', ')} is closed`, { details: { servers } }));
+    return new Promise((resolve, reject) => {
+      const wake = () => {
+        clearTimeout(timer);
+        if (connected) resolve();
+        else reject(new PasError('PAS_ERR_DIST_BROKER', `the connection to NATS at ${servers.join(', ')} is closed`, { details: { servers } }));
+      };
+      const timer = setTimeout(() => {
+        waiters = waiters.filter((w) => w !== wake);
+        reject(new PasError('PAS_ERR_DIST_BROKER', `NATS at ${servers.join(', ')} not reachable again within ${timeoutMs} ms`, { details: { servers } }));
+      }, timeoutMs);
+      waiters.push(wake);
+    });
+  };
   try {
     const js = mods.jetstream.jetstream(nc);
     const jsm = await mods.jetstream.jetstreamManager(nc);
@@ -81,6 +119,8 @@ export async function connectNats(url: string, opts: ConnectNatsOptions = {}): P
       jsm,
       kvm: new mods.kv.Kvm(js),
       objm: new mods.obj.Objm(js),
+      isConnected: () => connected,
+      whenConnected,
       close: async () => {
         if (nc.isClosed()) return;
         await nc.drain().catch(() => nc.close());
@@ -118,7 +158,8 @@ const ms = (n: number) => n * 1_000_000; // JetStream durations are nanoseconds
  */
 export async function ensureStreams(nats: NatsHandles, prefix: string, opts: EnsureStreamsOptions = {}): Promise<DistributionStreams> {
   const names = distributionNames(prefix);
-  const { jetstream } = await loadNatsModules().then((m) => ({ jetstream: m.jetstream }));
+  const { jetstream } = await loadNatsModules();
+  await nats.whenConnected();
   const storage = opts.storage === 'memory' ? jetstream.StorageType.Memory : jetstream.StorageType.File;
   const common: Partial<StreamConfig> = {
     storage,

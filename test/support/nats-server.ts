@@ -66,6 +66,7 @@ export async function startNatsServer(opts: StartNatsOptions = {}): Promise<Nats
   let port = 0;
 
   const launch = async (): Promise<void> => {
+    logText += '--- start ---\n';
     const args = ['-a', '127.0.0.1', '-p', String(port), '--server_name', `pas-test-${port}`];
     if (opts.jetstream !== false) args.push('-js', '-sd', storeDir);
     const proc = spawn(NATS_SERVER_BIN, args, { stdio: ['ignore', 'ignore', 'pipe'] });
@@ -75,12 +76,14 @@ export async function startNatsServer(opts: StartNatsOptions = {}): Promise<Nats
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => {
         proc.kill('SIGKILL');
-        reject(new Error(`nats-server on port ${port} not ready within ${readyTimeoutMs} ms:\n${logText.slice(-2000)}`));
+        reject(new Error(`nats-server on port ${port} not ready within ${readyTimeoutMs} ms:\n${own.slice(-2000)}`));
       }, readyTimeoutMs);
+      let own = '';
       proc.stderr!.setEncoding('utf8');
       proc.stderr!.on('data', (chunk: string) => {
         logText += chunk;
-        if (logText.includes('Server is ready')) {
+        own += chunk;
+        if (own.includes('Server is ready')) {
           clearTimeout(timer);
           resolve();
         }
@@ -91,7 +94,7 @@ export async function startNatsServer(opts: StartNatsOptions = {}): Promise<Nats
       });
       proc.once('exit', (code, signal) => {
         clearTimeout(timer);
-        reject(new Error(`nats-server exited (${code ?? signal}) before it was ready:\n${logText.slice(-2000)}`));
+        reject(new Error(`nats-server exited (${code ?? signal}) before it was ready:\n${own.slice(-2000)}`));
       });
     });
   };
@@ -103,11 +106,10 @@ export async function startNatsServer(opts: StartNatsOptions = {}): Promise<Nats
       await launch();
       break;
     } catch (err) {
-      if (tries >= 3 || !/address already in use/i.test(logText)) {
+      if (tries >= 3 || !/address already in use/i.test(logText.split('--- start ---').pop() ?? '')) {
         await rm(storeDir, { recursive: true, force: true });
         throw err;
       }
-      logText = '';
     }
   }
 
@@ -128,7 +130,6 @@ export async function startNatsServer(opts: StartNatsOptions = {}): Promise<Nats
     kill9: () => stop('SIGKILL'),
     restart: async () => {
       await stop();
-      logText += '\n--- restart ---\n';
       await launch();
     },
     close: async () => {
