@@ -1,0 +1,124 @@
+import { describe, expect, it } from 'vitest';
+import { decodeMessage, encodeMessage, MESSAGE_SCHEMAS, type Message, type MessageKind, type ResultMessage, type TaskMessage } from '../../../src/distribution/messages.ts';
+import { distributionNames } from '../../../src/distribution/names.ts';
+import { isPasError, type PasError } from '../../../src/errors.ts';
+
+const SHA = 'a'.repeat(40);
+const NOW = '2026-11-30T09:00:00.000Z';
+
+const task: TaskMessage = {
+  kind: 'pas.v1.task',
+  job_id: 'job-1',
+  task_id: 't1',
+  attempt_id: 'job-1:t1:a1',
+  programmer_id: 'Prog-011',
+  task: { id: 't1', jobId: 'job-1', managerId: 'Mgr-Code-01', replyTo: 'Mgr-Code-01', instruction: 'add a test', files: ['src/a.ts'], verify: ['npm-test'] },
+  repo_key: 'app-0123456789ab',
+  base_commit: SHA,
+  bundle_object: 'job-1_t1_a1.base.bundle',
+  bundle_full: false,
+  branch: 'pas/job-1/t1',
+  sent_at: NOW,
+};
+
+const result: ResultMessage = {
+  kind: 'pas.v1.result',
+  attempt_id: 'job-1:t1:a1',
+  job_id: 'job-1',
+  task_id: 't1',
+  programmer_id: 'Prog-011',
+  worker_id: 'gpu-1',
+  outcome: { status: 'ok', base_commit: SHA, commit: 'b'.repeat(40), bundle_object: 'job-1_t1_a1.result.bundle', summary: 'done' },
+  receipt: { provider: 'ollama', model: 'qwen2.5-coder:7b-instruct', used_backup: false, tokens: { input: 120, output: null }, cost_usd: 0, duration_ms: 850, kpi: { files_changed: 1, lines_added: 3, lines_removed: 0 }, started_at: NOW, finished_at: NOW },
+};
+
+/** One valid example of every kind, so each schema is exercised both ways. */
+const EXAMPLES: { [K in MessageKind]: Message<K> } = {
+  'pas.v1.register': { kind: 'pas.v1.register', worker_id: 'gpu-1', host_name: 'gpu-box', programmer_ids: ['Prog-011', 'Prog-012'], capabilities: ['native', 'claude-code'], pid: 4242, version: '0.1.0', started_at: NOW, repo_haves: { 'app-0123456789ab': [SHA] } },
+  'pas.v1.registered': { kind: 'pas.v1.registered', worker_id: 'gpu-1', accepted: ['Prog-011'], refused: [{ programmer_id: 'Prog-012', error: { code: 'PAS_ERR_DIST_BAD_MESSAGE', retryable: false, message: 'owned by gpu-2' } }], heartbeat_ms: 1000, offline_after_ms: 5000 },
+  'pas.v1.heartbeat': { kind: 'pas.v1.heartbeat', worker_id: 'gpu-1', seq: 7, pid: 4242, sent_at: NOW, running: [{ programmer_id: 'Prog-011', attempt_id: 'job-1:t1:a1' }] },
+  'pas.v1.task': task,
+  'pas.v1.result': result,
+  'pas.v1.progress': { kind: 'pas.v1.progress', attempt_id: 'job-1:t1:a1', task_id: 't1', programmer_id: 'Prog-011', seq: 1, at: NOW, progress: { kind: 'file', path: 'src/a.ts', change: 'update' } },
+  'pas.v1.cancel': { kind: 'pas.v1.cancel', attempt_id: 'job-1:t1:a1', task_id: 't1', programmer_id: 'Prog-011', reason: 'job cancelled' },
+  'pas.v1.cancelled': { kind: 'pas.v1.cancelled', attempt_id: 'job-1:t1:a1', found: true },
+  'pas.v1.breaker': { kind: 'pas.v1.breaker', op: 'outcome', call_id: 'c-1', worker_id: 'gpu-1', model: 'anthropic/claude-sonnet-4', ok: false, error: { code: 'PAS_ERR_LLM_SERVER', retryable: true, message: '502' }, at: NOW },
+  'pas.v1.breaker_reply': { kind: 'pas.v1.breaker_reply', call_id: 'c-2', model: 'anthropic/claude-sonnet-4', state: 'halfOpen', allow: true },
+  'pas.v1.spend': { kind: 'pas.v1.spend', call_id: 'c-1', worker_id: 'gpu-1', programmer_id: 'Prog-011', attempt_id: 'job-1:t1:a1', model: 'anthropic/claude-sonnet-4', tokens: { input: 1000, output: 200, cache_read: null }, cost_usd: 0.006, at: NOW },
+};
+
+function refusal(fn: () => unknown): PasError {
+  try {
+    fn();
+  } catch (err) {
+    if (isPasError(err, 'PAS_ERR_DIST_BAD_MESSAGE')) return err;
+    throw err;
+  }
+  throw new Error('the message was accepted');
+}
+
+describe('pas.v1 messages', () => {
+  it('round-trips one example of every kind through its bytes unchanged', () => {
+    expect(Object.keys(EXAMPLES).sort()).toEqual(Object.keys(MESSAGE_SCHEMAS).sort());
+    for (const kind of Object.keys(EXAMPLES) as MessageKind[]) {
+      const bytes = encodeMessage(kind, EXAMPLES[kind] as never);
+      expect(decodeMessage(kind, bytes), kind).toEqual(EXAMPLES[kind]);
+    }
+  });
+
+  it('refuses a task whose attempt id is missing, naming the field', () => {
+    const { attempt_id: _, ...rest } = task;
+    const err = refusal(() => decodeMessage('pas.v1.task', JSON.stringify(rest)));
+    expect(err.details).toMatchObject({ kind: 'pas.v1.task', field: 'attempt_id' });
+    expect(err.message).toContain('pas.v1.task: attempt_id:');
+  });
+
+  it('refuses a task that carries the path of the user checkout', () => {
+    const err = refusal(() => decodeMessage('pas.v1.task', JSON.stringify({ ...task, task: { ...task.task, repo: '/home/me/app' } })));
+    expect(err.details).toMatchObject({ field: 'task.repo' });
+    expect(err.message).toContain('unknown field "repo"');
+  });
+
+  it('names nested fields with their list index', () => {
+    const bad = { ...task, task: { ...task.task, files: ['src/a.ts', '../../etc/passwd'] } };
+    expect(refusal(() => decodeMessage('pas.v1.task', JSON.stringify(bad))).details).toMatchObject({ field: 'task.files[1]' });
+    const badCode = { ...result, outcome: { status: 'error', error: { code: 'PAS_ERR_NOPE', retryable: false, message: 'x' } } };
+    expect(refusal(() => decodeMessage('pas.v1.result', JSON.stringify(badCode))).details).toMatchObject({ field: 'outcome.error.code' });
+    const zeroTokens = { ...result, receipt: { ...result.receipt, tokens: { input: -1, output: 2 } } };
+    expect(refusal(() => decodeMessage('pas.v1.result', JSON.stringify(zeroTokens))).details).toMatchObject({ field: 'receipt.tokens.input' });
+  });
+
+  it('refuses another kind, another version, bad JSON and bad UTF-8 as bad messages', () => {
+    expect(refusal(() => decodeMessage('pas.v1.result', JSON.stringify(task))).details).toMatchObject({ field: 'kind', received: 'pas.v1.task' });
+    expect(refusal(() => decodeMessage('pas.v1.task', JSON.stringify({ ...task, kind: 'pas.v2.task' }))).message).toContain('expected "pas.v1.task", got "pas.v2.task"');
+    expect(refusal(() => decodeMessage('pas.v1.task', '{"kind":')).details).toMatchObject({ field: '(root)' });
+    expect(refusal(() => decodeMessage('pas.v1.task', new Uint8Array([0x7b, 0xff, 0xfe, 0x7d]))).details).toMatchObject({ field: '(root)' });
+    expect(refusal(() => decodeMessage('pas.v1.task', 'null')).details).toMatchObject({ field: 'kind' });
+  });
+
+  it('refuses an ok result without its commit and an error result without a coded error', () => {
+    const { commit: _, ...okWithout } = result.outcome as Extract<ResultMessage['outcome'], { status: 'ok' }>;
+    expect(refusal(() => decodeMessage('pas.v1.result', JSON.stringify({ ...result, outcome: okWithout }))).details).toMatchObject({ field: 'outcome.commit' });
+    expect(refusal(() => decodeMessage('pas.v1.result', JSON.stringify({ ...result, outcome: { status: 'error' } }))).details).toMatchObject({ field: 'outcome.error' });
+  });
+
+  it('refuses to encode a value its schema rejects, and a message over the size limit', () => {
+    expect(() => encodeMessage('pas.v1.heartbeat', { ...EXAMPLES['pas.v1.heartbeat'], seq: -1 })).toThrow(/seq/);
+    const huge = { ...task, task: { ...task.task, instruction: 'x'.repeat(200_000), context: Array.from({ length: 500 }, (_, i) => `${'d'.repeat(3000)}/${i}`) } };
+    expect(refusal(() => decodeMessage('pas.v1.task', JSON.stringify(huge))).message).toMatch(/more than 1048576/);
+  });
+});
+
+describe('NATS names', () => {
+  it('puts every subject under pas.v1.<prefix> and derives stream and bucket names from the prefix', () => {
+    const n = distributionNames('site-a');
+    expect(n.subjects.task('Prog-011')).toBe('pas.v1.site-a.task.Prog-011');
+    expect(n.subjects.result('Prog-011')).toBe('pas.v1.site-a.result.Prog-011');
+    expect(n.subjects.register).toBe('pas.v1.site-a.register');
+    expect(n.streamSubjects.task).toEqual(['pas.v1.site-a.task.*']);
+    expect([n.taskStream, n.resultStream, n.ownerBucket, n.bundleBucket]).toEqual(['PAS_site-a_TASKS', 'PAS_site-a_RESULTS', 'PAS_site-a_OWNERS', 'PAS_site-a_BUNDLES']);
+    expect(() => distributionNames('a.b')).toThrow(/prefix/);
+    expect(() => n.subjects.task('Prog.1')).toThrow(/subject token/);
+    expect(() => n.subjects.heartbeat('*')).toThrow(/subject token/);
+  });
+});
