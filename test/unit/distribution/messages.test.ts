@@ -80,7 +80,7 @@ describe('pas.v1 messages', () => {
   });
 
   it('names nested fields with their list index', () => {
-    const bad = { ...task, task: { ...task.task, files: ['src/a.ts', '../../etc/passwd'] } };
+    const bad = { ...task, task: { ...task.task, files: ['src/a.ts', 'src/bad\u0000name.ts'] } };
     expect(refusal(() => decodeMessage('pas.v1.task', JSON.stringify(bad))).details).toMatchObject({ field: 'task.files[1]' });
     const badCode = { ...result, outcome: { status: 'error', error: { code: 'PAS_ERR_NOPE', retryable: false, message: 'x' } } };
     expect(refusal(() => decodeMessage('pas.v1.result', JSON.stringify(badCode))).details).toMatchObject({ field: 'outcome.error.code' });
