@@ -7,6 +7,7 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import type { JetStreamClient, JetStreamManager, StreamConfig } from '@nats-io/jetstream';
 import type { KV, Kvm } from '@nats-io/kv';
 import type { ObjectStore, Objm } from '@nats-io/obj';
+import type { DistributionConfig } from '../config/schemas.ts';
 import { PasError } from '../errors.ts';
 import { distributionNames, type DistributionNames } from './names.ts';
 
@@ -130,6 +131,20 @@ export async function connectNats(url: string, opts: ConnectNatsOptions = {}): P
     await nc.close().catch(() => {});
     throw new PasError('PAS_ERR_DIST_BROKER', `NATS at ${servers.join(', ')} has no JetStream (start nats-server with -js): ${(err as Error).message}`, { cause: err, details: { servers } });
   }
+}
+
+/**
+ * Connects as `distribution` in pas.yaml says: its `nats_url`, and the token from the environment
+ * variable `token_env` names (a missing variable is refused before any connection is tried).
+ */
+export async function connectDistribution(config: Pick<DistributionConfig, 'nats_url' | 'token_env' | 'request_timeout_ms'>, opts: { name: string; env?: NodeJS.ProcessEnv }): Promise<NatsHandles> {
+  const env = opts.env ?? process.env;
+  let token: string | undefined;
+  if (config.token_env) {
+    token = env[config.token_env];
+    if (!token) throw new PasError('PAS_ERR_DIST_BROKER', `distribution.token_env names ${config.token_env}, which is not set`, { details: { token_env: config.token_env } });
+  }
+  return connectNats(config.nats_url, { name: opts.name, timeoutMs: config.request_timeout_ms, ...(token === undefined ? {} : { token }) });
 }
 
 export interface EnsureStreamsOptions {

@@ -15,6 +15,8 @@ export const NATS_SERVER_BIN = process.env.PAS_NATS_SERVER ?? (existsSync('/usr/
 export interface StartNatsOptions {
   /** JetStream on (default true). */
   jetstream?: boolean;
+  /** Clients must present this token (`--auth`). */
+  token?: string;
   /** How long to wait for "Server is ready" (default 20 s: the machine may be loaded). */
   readyTimeoutMs?: number;
 }
@@ -69,6 +71,7 @@ export async function startNatsServer(opts: StartNatsOptions = {}): Promise<Nats
     logText += '--- start ---\n';
     const args = ['-a', '127.0.0.1', '-p', String(port), '--server_name', `pas-test-${port}`];
     if (opts.jetstream !== false) args.push('-js', '-sd', storeDir);
+    if (opts.token !== undefined) args.push('--auth', opts.token);
     const proc = spawn(NATS_SERVER_BIN, args, { stdio: ['ignore', 'ignore', 'pipe'] });
     child = proc;
     live.add(proc);

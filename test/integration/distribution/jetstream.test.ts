@@ -3,7 +3,7 @@ import { rm } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bundleObjectName, getBundle, importResultBundle, makeBaseBundle, putBundle, repoKeyOf, WorkerRepoCache } from '../../../src/distribution/bundles.ts';
 import { decodeMessage, encodeMessage, type TaskMessage } from '../../../src/distribution/messages.ts';
-import { connectNats, ensureStreams, type NatsHandles } from '../../../src/distribution/nats-connection.ts';
+import { connectDistribution, connectNats, ensureStreams, type NatsHandles } from '../../../src/distribution/nats-connection.ts';
 import { isPasError } from '../../../src/errors.ts';
 import { createTempRepo, gitOut, writeFiles } from '../../support/git-fixtures.ts';
 import { startNatsServer, type NatsServerHandle } from '../../support/nats-server.ts';
@@ -125,6 +125,33 @@ describe('JetStream for programmers on other hosts (a real nats-server)', () => 
       await central.cleanup();
     }
   }, 60_000);
+
+  it('refuses to take over a stream of that name set up differently, rather than lose it', async () => {
+    const { names } = await ensureStreams(nats, 'clash');
+    await nats.jsm.streams.delete(names.resultStream);
+    await nats.jsm.streams.add({ name: names.resultStream, subjects: names.streamSubjects.result, retention: 'limits' as never, storage: 'file' as never });
+    const err = await ensureStreams(nats, 'clash').catch((e: unknown) => e);
+    expect(isPasError(err, 'PAS_ERR_DIST_BROKER')).toBe(true);
+    expect((err as Error).message).toContain('use another distribution.prefix');
+    expect((await nats.jsm.streams.info(names.resultStream)).config.retention).toBe('limits');
+  });
+
+  it('connects with the token named by distribution.token_env, and refuses a missing variable or a wrong token', async () => {
+    const guarded = await startNatsServer({ token: 's3cret-broker-token' });
+    try {
+      const config = { nats_url: guarded.url, token_env: 'PAS_NATS_TOKEN', request_timeout_ms: 2000 };
+      const ok = await connectDistribution(config, { name: 'central', env: { PAS_NATS_TOKEN: 's3cret-broker-token' } });
+      await ok.close();
+      const unset = await connectDistribution(config, { name: 'central', env: {} }).catch((e: unknown) => e);
+      expect(isPasError(unset, 'PAS_ERR_DIST_BROKER')).toBe(true);
+      expect((unset as Error).message).toContain('PAS_NATS_TOKEN, which is not set');
+      const wrong = await connectDistribution(config, { name: 'central', env: { PAS_NATS_TOKEN: 'nope' } }).catch((e: unknown) => e);
+      expect(isPasError(wrong, 'PAS_ERR_DIST_BROKER')).toBe(true);
+      expect((wrong as Error).message).not.toContain('nope');
+    } finally {
+      await guarded.close();
+    }
+  }, 30_000);
 
   it('reports a broker that is not there as PAS_ERR_DIST_BROKER', async () => {
     const down = await startNatsServer();
