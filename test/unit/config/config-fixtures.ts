@@ -152,7 +152,6 @@ export const BAD_CONFIGS: BadConfigCase[] = [
   },
   {
     name: 'a distribution section whose nats_url is not a NATS address',
-    cli: true,
     file: 'pas.yaml',
     keyPath: 'distribution.nats_url',
     message: /expected nats:\/\/host:port/,
