@@ -2,9 +2,10 @@ import { randomBytes } from 'node:crypto';
 import { rm } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bundleObjectName, getBundle, importResultBundle, makeBaseBundle, putBundle, repoKeyOf, WorkerRepoCache } from '../../../src/distribution/bundles.ts';
-import { decodeMessage, encodeMessage, type TaskMessage } from '../../../src/distribution/messages.ts';
+import { decodeMessage, encodeMessage } from '../../../src/distribution/messages.ts';
 import { connectDistribution, connectNats, ensureStreams, type NatsHandles } from '../../../src/distribution/nats-connection.ts';
 import { isPasError } from '../../../src/errors.ts';
+import { exampleTask } from '../../support/distribution-fixtures.ts';
 import { createTempRepo, gitOut, writeFiles } from '../../support/git-fixtures.ts';
 import { startNatsServer, type NatsServerHandle } from '../../support/nats-server.ts';
 
@@ -59,20 +60,7 @@ describe('JetStream for programmers on other hosts (a real nats-server)', () => 
 
   it('stores a task published twice with the same attempt id once, and a worker pull gets it validated', async () => {
     const { names } = await ensureStreams(nats, 'dedupe');
-    const task: TaskMessage = {
-      kind: 'pas.v1.task',
-      job_id: 'job-1',
-      task_id: 't1',
-      attempt_id: 'job-1:t1:a1',
-      programmer_id: 'Prog-011',
-      task: { id: 't1', jobId: 'job-1', managerId: 'Mgr-Code-01', replyTo: 'Mgr-Code-01', instruction: 'edit', files: ['src/a.ts'] },
-      repo_key: 'app-0123456789ab',
-      base_commit: 'a'.repeat(40),
-      bundle_object: 'job-1_t1_a1.base.bundle',
-      bundle_full: true,
-      branch: 'pas/job-1/t1',
-      sent_at: new Date().toISOString(),
-    };
+    const task = exampleTask;
     const subject = names.subjects.task('Prog-011');
     const a = await nats.js.publish(subject, encodeMessage('pas.v1.task', task), { msgID: task.attempt_id });
     const b = await nats.js.publish(subject, encodeMessage('pas.v1.task', task), { msgID: task.attempt_id });
