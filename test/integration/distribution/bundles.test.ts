@@ -177,6 +177,30 @@ describe('git bundles between the central process and a worker', () => {
   });
 });
 
+describe('bundles under load', () => {
+  it('feeds one cache from parallel tasks and imports their results in parallel, each on its own ref', async () => {
+    const base = await makeBaseBundle(central.repo, central.base);
+    const clones = await Promise.all([1, 2, 3].map(() => cache.ensureBase(repoKey, base.bytes, central.base)));
+    expect(new Set(clones).size).toBe(1);
+    // Each task works in a worktree of the cached clone, as an executor does.
+    const commits = await Promise.all(
+      [1, 2, 3].map(async (n) => {
+        const dir = path.join(workerDir, `wt-${n}`);
+        await gitOut(clones[0]!, 'worktree', 'add', '-q', '--detach', dir, central.base);
+        await writeFiles(dir, { [`src/f${n}.ts`]: `export const f${n} = ${n};\n` });
+        await gitOut(dir, 'add', '--all');
+        await gitOut(dir, 'commit', '-q', '-m', `task ${n}`);
+        const commit = await gitOut(dir, 'rev-parse', 'HEAD');
+        return { n, commit, bundle: await cache.makeResultBundle(dir, central.base, commit) };
+      }),
+    );
+    const imported = await Promise.all(commits.map(({ n, commit, bundle }) => importResultBundle(central.repo, bundle, { base: central.base, expectedRef: `refs/heads/pas/job-p/t${n}`, attemptId: `job-p:t${n}:a1`, commit })));
+    expect(imported).toEqual(commits.map((c) => c.commit));
+    for (const { n } of commits) expect(await gitOut(central.repo, 'show', `pas/job-p/t${n}:src/f${n}.ts`)).toBe(`export const f${n} = ${n};`);
+    expect(await gitOut(central.repo, 'for-each-ref', '--format=%(refname)', 'refs/pas')).toBe('');
+  });
+});
+
 describe('what each host holds', () => {
   it('keeps the newest commits per host and repository, and forgets on request', () => {
     const haves = new HostHaves(3);
