@@ -2,7 +2,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { importResultBundle, makeBaseBundle, repoKeyOf, HostHaves, WorkerRepoCache } from '../../../src/distribution/bundles.ts';
+import { importResultBundle, makeBaseBundle, repoKeyOf, sweepQuarantineRefs, HostHaves, WorkerRepoCache } from '../../../src/distribution/bundles.ts';
 import { createTempRepo, gitOut, writeFiles, type TempRepo } from '../../support/git-fixtures.ts';
 import { failure } from '../../support/pas-failure.ts';
 
@@ -174,6 +174,16 @@ describe('git bundles between the central process and a worker', () => {
     const err = await failure(cache.ensureBase(repoKey, bundle.bytes, next));
     expect(err.code).toBe('PAS_ERR_DIST_BUNDLE_INVALID');
     expect(() => cache.clonePath('../escape')).toThrow(/repository key/);
+  });
+});
+
+describe('after a crash', () => {
+  it('sweeps the quarantine refs an import cut off by a kill left behind, and nothing else', async () => {
+    await gitOut(central.repo, 'update-ref', 'refs/pas/quarantine/job-1_t1_a1-0badc0de', central.base);
+    await gitOut(central.repo, 'update-ref', 'refs/heads/pas/job-1/t0', central.base);
+    expect(await sweepQuarantineRefs(central.repo)).toBe(1);
+    expect((await gitOut(central.repo, 'for-each-ref', '--format=%(refname)')).split('\n').sort()).toEqual(['refs/heads/main', 'refs/heads/pas/job-1/t0']);
+    expect(await sweepQuarantineRefs(central.repo)).toBe(0);
   });
 });
 

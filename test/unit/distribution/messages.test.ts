@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { decodeMessage, encodeMessage, MESSAGE_SCHEMAS, type MessageKind, type ResultMessage } from '../../../src/distribution/messages.ts';
 import { EXAMPLE_MESSAGES as EXAMPLES, exampleResult as result, exampleTask as task } from '../../support/distribution-fixtures.ts';
@@ -63,6 +64,29 @@ describe('pas.v1 messages', () => {
     expect(() => encodeMessage('pas.v1.heartbeat', { ...EXAMPLES['pas.v1.heartbeat'], seq: -1 })).toThrow(/seq/);
     const huge = { ...task, task: { ...task.task, instruction: 'x'.repeat(200_000), context: Array.from({ length: 500 }, (_, i) => `${'d'.repeat(3000)}/${i}`) } };
     expect(refusal(() => decodeMessage('pas.v1.task', JSON.stringify(huge))).message).toMatch(/more than 1048576/);
+  });
+});
+
+describe('any bytes at all', () => {
+  it('decode to a valid message or are refused with PAS_ERR_DIST_BAD_MESSAGE, never another failure', () => {
+    const kinds = Object.keys(MESSAGE_SCHEMAS) as MessageKind[];
+    const check = (kind: MessageKind, bytes: Uint8Array | string) => {
+      try {
+        decodeMessage(kind, bytes);
+      } catch (err) {
+        expect(isPasError(err, 'PAS_ERR_DIST_BAD_MESSAGE'), String(err)).toBe(true);
+        expect((err as PasError).details.field).toEqual(expect.any(String));
+      }
+    };
+    fc.assert(fc.property(fc.constantFrom(...kinds), fc.uint8Array({ maxLength: 300 }), (kind, bytes) => check(kind, bytes)));
+    // Valid examples with one field replaced by anything: the schema answers, nothing else throws.
+    fc.assert(
+      fc.property(fc.constantFrom(...kinds), fc.jsonValue(), fc.nat(), (kind, value, pick) => {
+        const example = EXAMPLES[kind] as Record<string, unknown>;
+        const keys = Object.keys(example);
+        check(kind, JSON.stringify({ ...example, [keys[pick % keys.length]!]: value }));
+      }),
+    );
   });
 });
 
