@@ -148,7 +148,10 @@ export async function connectDistribution(config: Pick<DistributionConfig, 'nats
 }
 
 export interface EnsureStreamsOptions {
-  /** Redelivery of a task message waits this long without an ack or in-progress ack. */
+  /**
+   * Not a stream setting: ack wait belongs to each task consumer (`ack_wait`), which its worker
+   * creates. Accepted so callers can pass one settings object; ignored here.
+   */
   ackWaitMs?: number;
   /** Bundles older than this are dropped by the broker. */
   bundleTtlMs?: number;
