@@ -177,6 +177,28 @@ describe('git bundles between the central process and a worker', () => {
   });
 });
 
+describe('a sha256 repository', () => {
+  it('travels both ways too: the worker clone hashes like the repository it caches', async () => {
+    const root = await mkdtemp(path.join(os.tmpdir(), 'pas-sha256-'));
+    try {
+      const repo = path.join(root, 'repo');
+      await gitOut(root, 'init', '-q', '--object-format=sha256', '--initial-branch=main', repo);
+      await writeFiles(repo, { 'a.txt': 'a\n' });
+      await gitOut(repo, 'add', '--all');
+      await gitOut(repo, 'commit', '-q', '-m', 'first');
+      const base = await gitOut(repo, 'rev-parse', 'HEAD');
+      expect(base).toHaveLength(64);
+      const key = await repoKeyOf(repo);
+      const clone = await cache.ensureBase(key, (await makeBaseBundle(repo, base)).bytes, base);
+      expect(await gitOut(clone, 'rev-parse', '--show-object-format')).toBe('sha256');
+      const commit = await workerCommit(clone, base, { 'a.txt': 'b\n' });
+      expect(await importResultBundle(repo, await cache.makeResultBundle(clone, base, commit), { base, expectedRef: 'refs/heads/pas/j/t', attemptId: 'a1', commit })).toBe(commit);
+    } finally {
+      await rm(root, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('after a crash', () => {
   it('sweeps the quarantine refs an import cut off by a kill left behind, and nothing else', async () => {
     await gitOut(central.repo, 'update-ref', 'refs/pas/quarantine/job-1_t1_a1-0badc0de', central.base);
