@@ -123,6 +123,7 @@ export interface SubtaskRounds {
   rounds: number;
   /** The verify exit code of each round. */
   verifyExitCodes: Array<number | null>;
+  error?: string;
 }
 
 export interface SuiteRun {
@@ -220,6 +221,7 @@ export async function runSuiteTask(task: SuiteTask, options: RunSuiteTaskOptions
       status: r.status,
       rounds: r.rounds?.length ?? 1,
       verifyExitCodes: (r.rounds ?? []).map((round) => round.verify_exit_code ?? null),
+      ...(r.error ? { error: `${r.error.code}: ${r.error.message.split('\n')[0]}` } : {}),
     }));
     const run: SuiteRun = {
       name: task.name,
