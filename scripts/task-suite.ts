@@ -216,6 +216,8 @@ export async function runSuiteTask(task: SuiteTask, options: RunSuiteTaskOptions
     const baseRun = options.checkBase ? await judge(task, repo, base, path.join(work, 'judge-base')) : undefined;
     await runtime.stop();
     const receipts = readReceipts(runtime.dataDir, runtime.runId, job.id);
+    const order = (id: string) => id.slice(job.id.length + 1).replace(/^fix/, 'z');
+    receipts.sort((a, b) => order(a.task_id).localeCompare(order(b.task_id), 'en', { numeric: true }));
     const subtasks: SubtaskRounds[] = receipts.map((r) => ({
       taskId: r.task_id,
       status: r.status,
