@@ -108,6 +108,18 @@ export async function judge(task: SuiteTask, repo: string, ref: string, dir: str
   const commit = (await git(repo, ['rev-parse', '--verify', `${ref}^{commit}`])).stdout.trim();
   await git(os.tmpdir(), ['clone', '--quiet', '--no-hardlinks', '--no-checkout', repo, dir]);
   await git(dir, ['checkout', '--quiet', '--detach', commit]);
+  return runTaskTests(task, dir);
+}
+
+/** The fixture's repository as it is at its base (no git), with the held-out tests, judged. */
+export async function judgeBase(task: SuiteTask, dir: string): Promise<TestRun> {
+  rmSync(dir, { recursive: true, force: true });
+  cpSync(path.join(task.dir, 'repo'), dir, { recursive: true });
+  return runTaskTests(task, dir);
+}
+
+/** Copies the held-out tests into `dir`/test/held-out and runs the task's test command there. */
+async function runTaskTests(task: SuiteTask, dir: string): Promise<TestRun> {
   cpSync(path.join(task.dir, 'tests'), path.join(dir, 'test', 'held-out'), { recursive: true });
   const [program, ...args] = task.test;
   const ran = await execa(program!, args, { cwd: dir, reject: false, all: true, timeout: 120_000, env: { NODE_OPTIONS: '' } });
