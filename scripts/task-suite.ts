@@ -22,6 +22,7 @@ import { execa } from 'execa';
 import { pino } from 'pino';
 import { z } from 'zod';
 import { loadConfig, defaultConfigDir } from '../src/config/load-config.ts';
+import { commandEnv } from '../src/executors/command-runner.ts';
 import { git } from '../src/executors/git-command.ts';
 import { jobBranchName } from '../src/executors/worktree.ts';
 import { createCassetteAdapter, type ScriptedCall } from '../src/llm/providers/scripted-adapter.ts';
@@ -122,7 +123,8 @@ export async function judgeBase(task: SuiteTask, dir: string): Promise<TestRun> 
 async function runTaskTests(task: SuiteTask, dir: string): Promise<TestRun> {
   cpSync(path.join(task.dir, 'tests'), path.join(dir, 'test', 'held-out'), { recursive: true });
   const [program, ...args] = task.test;
-  const ran = await execa(program!, args, { cwd: dir, reject: false, all: true, timeout: 120_000, env: { NODE_OPTIONS: '' } });
+  // As PAS runs a verify command: no shell, no secret in the environment.
+  const ran = await execa(program!, args, { cwd: dir, reject: false, all: true, timeout: 120_000, extendEnv: false, env: { ...commandEnv(process.env), NODE_OPTIONS: '' } });
   const all = ran.all ?? '';
   const count = (label: string) => Number(new RegExp(`^# ${label} (\\d+)$`, 'm').exec(all)?.[1] ?? NaN);
   return { passed: ran.exitCode === 0, exitCode: ran.exitCode ?? null, tests: count('tests'), failed: count('fail'), output: all.split('\n').slice(-40).join('\n') };
@@ -269,14 +271,41 @@ export async function runSuiteTask(task: SuiteTask, options: RunSuiteTaskOptions
   }
 }
 
-/** Runs tasks `concurrency` at a time, results in the order given. */
+/** A task whose run threw (a job that never ended, git refusing): unsolved, with why. */
+function crashedRun(task: SuiteTask, err: unknown): SuiteRun {
+  return {
+    name: task.name,
+    title: task.title,
+    plays: task.plays,
+    solved: false,
+    jobId: '',
+    jobStatus: 'not finished',
+    error: err instanceof Error ? err.message.split('\n')[0]! : String(err),
+    subtasks: [],
+    rounds: 0,
+    maxRounds: 0,
+    planned: 0,
+    reruns: [],
+    resolvers: [],
+    fixups: [],
+    planner: null,
+    tokens: { input: 0, output: 0 },
+    calls: {},
+    wallMs: 0,
+    verification: null,
+    merged: null,
+    mergedBranch: null,
+  };
+}
+
+/** Runs tasks `concurrency` at a time, results in the order given; a task that throws is an unsolved run. */
 export async function runSuite(tasks: readonly SuiteTask[], options: RunSuiteTaskOptions & { concurrency?: number; onDone?: (run: SuiteRun) => void } = {}): Promise<SuiteRun[]> {
   const results: SuiteRun[] = new Array(tasks.length);
   let next = 0;
   const worker = async () => {
     while (next < tasks.length) {
       const i = next++;
-      results[i] = await runSuiteTask(tasks[i]!, options);
+      results[i] = await runSuiteTask(tasks[i]!, options).catch((err: unknown) => crashedRun(tasks[i]!, err));
       options.onDone?.(results[i]!);
     }
   };

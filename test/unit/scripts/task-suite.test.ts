@@ -2,13 +2,13 @@
  * The task suite's fixtures and report: a bad task.json is refused naming its file and key, a
  * fixture missing a part is refused, and the bench table marks an unsolved task.
  */
-import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { markdown } from '../../../scripts/bench.ts';
 import { tasksTable, type TaskRow } from '../../../scripts/bench-tasks.ts';
-import { loadSuite, loadSuiteTask, TASKS_DIR } from '../../../scripts/task-suite.ts';
+import { loadSuite, loadSuiteTask, runSuite, TASKS_DIR } from '../../../scripts/task-suite.ts';
 
 const row: TaskRow = {
   task: 'md-table',
@@ -55,6 +55,16 @@ describe('task suite fixtures and report', () => {
     cpSync(path.join(TASKS_DIR, 'semver-lite'), task, { recursive: true });
     rmSync(path.join(task, 'tests'), { recursive: true });
     expect(() => loadSuiteTask(task)).toThrow(`${task}: the fixture has no tests`);
+  });
+
+  it('reports a task whose run throws as unsolved, with the reason', async () => {
+    const task = path.join(dir, 'empty-repo');
+    cpSync(path.join(TASKS_DIR, 'semver-lite'), task, { recursive: true });
+    rmSync(path.join(task, 'repo'), { recursive: true });
+    mkdirSync(path.join(task, 'repo'));
+    const [run] = await runSuite([loadSuiteTask(task)]);
+    expect(run).toMatchObject({ name: 'empty-repo', solved: false, jobStatus: 'not finished', merged: null });
+    expect(run!.error).toMatch(/commit --quiet -m empty-repo: base failed/);
   });
 
   it('shows each task in the bench table, an unsolved one in bold, and counts the solved ones', () => {
