@@ -92,6 +92,8 @@ export async function runTasksBench(options: TasksBenchOptions = {}) {
     total: rows.length,
     makespanMs: round(performance.now() - t0, 0),
     rows,
+    /** Each run in full (per-subtask rounds and verify exit codes, calls by purpose); test output only when it failed. */
+    runs: runs.map((run) => ({ ...run, merged: run.merged && { ...run.merged, output: run.merged.passed ? '' : run.merged.output } })),
     markdown: tasksTable(rows),
   };
   return result;
