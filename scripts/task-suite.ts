@@ -26,7 +26,7 @@ import { commandEnv } from '../src/executors/command-runner.ts';
 import { git } from '../src/executors/git-command.ts';
 import { jobBranchName } from '../src/executors/worktree.ts';
 import { createCassetteAdapter, type ScriptedCall } from '../src/llm/providers/scripted-adapter.ts';
-import type { Receipt } from '../src/llm/types.ts';
+import { ReceiptWriter } from '../src/llm/receipt-writer.ts';
 import { createDefaultServices } from '../src/runtime/default-services.ts';
 import { createRuntime } from '../src/runtime/create-runtime.ts';
 
@@ -180,16 +180,6 @@ export interface RunSuiteTaskOptions {
   jobTimeoutMs?: number;
 }
 
-function readReceipts(dataDir: string, runId: string, jobId: string): Receipt[] {
-  const file = path.join(dataDir, 'receipts', `${runId}.jsonl`);
-  if (!existsSync(file)) return [];
-  return readFileSync(file, 'utf8')
-    .split('\n')
-    .filter(Boolean)
-    .map((line) => JSON.parse(line) as Receipt)
-    .filter((r) => r.job_id === jobId);
-}
-
 function countCalls(calls: readonly ScriptedCall[]): Record<string, number> {
   const out: Record<string, number> = {};
   for (const c of calls) out[c.purpose ?? 'unknown'] = (out[c.purpose ?? 'unknown'] ?? 0) + 1;
@@ -229,7 +219,7 @@ export async function runSuiteTask(task: SuiteTask, options: RunSuiteTaskOptions
     const merged = branch ? await judge(task, repo, jobBranchName(job.id), path.join(work, 'judge-merged')) : null;
     const baseRun = options.checkBase ? await judge(task, repo, base, path.join(work, 'judge-base')) : undefined;
     await runtime.stop();
-    const receipts = readReceipts(runtime.dataDir, runtime.runId, job.id);
+    const receipts = (await new ReceiptWriter(path.join(runtime.dataDir, 'receipts'), runtime.runId).read()).filter((r) => r.job_id === job.id);
     const order = (id: string) => id.slice(job.id.length + 1).replace(/^fix/, 'z');
     receipts.sort((a, b) => order(a.task_id).localeCompare(order(b.task_id), 'en', { numeric: true }));
     const subtasks: SubtaskRounds[] = receipts.map((r) => ({
