@@ -14,11 +14,12 @@ import { runFootprintBench } from './bench-footprint.ts';
 import { runLlmGatewayBench } from './bench-llm-gateway.ts';
 import { runOverheadBench } from './bench-overhead.ts';
 import { runParallelBench } from './bench-parallel.ts';
+import { runTasksBench } from './bench-tasks.ts';
 import { BENCH_DIR, isMain, machineInfo, REPO_ROOT, round, writeArtifact, type MachineInfo } from './bench-support.ts';
 import { runThroughputBench } from './bench-throughput.ts';
 import { parallelTargets, targetsTable, throughputTarget, type TargetRow } from './bench-targets.ts';
 
-export const PARTS = ['parallel', 'throughput', 'overhead', 'gateway', 'llm-gateway', 'footprint'] as const;
+export const PARTS = ['parallel', 'throughput', 'overhead', 'gateway', 'llm-gateway', 'footprint', 'tasks'] as const;
 export type Part = (typeof PARTS)[number];
 
 type PartResult = Record<string, unknown> & { part?: string };
@@ -51,6 +52,8 @@ function runPart(part: Part, quick: boolean, log: (l: string) => void): Promise<
       return runLlmGatewayBench({ quick, log });
     case 'footprint':
       return runFootprintBench({ quick, log });
+    case 'tasks':
+      return runTasksBench({ quick, log });
   }
 }
 
@@ -128,6 +131,11 @@ export function markdown(machine: MachineInfo, command: string, outcomes: Partia
     }
     lines.push('');
   }
+  const tasks = failed('tasks') as Awaited<ReturnType<typeof runTasksBench>> | undefined;
+  if (tasks) {
+    lines.push(`**6. Task suite** — ${tasks.solved} of ${tasks.total} tasks solved (test/fixtures/tasks/: each job through the whole tree with its scripted model, ${tasks.method.concurrency} at a time; rounds from the receipts; the held-out tests on a clean clone of the merged job branch).`, '');
+    lines.push(tasks.markdown, '');
+  }
   return lines.join('\n');
 }
 
@@ -199,7 +207,9 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<numb
   if (values.readme) updateReadme(table);
   log(`\n${table}`);
   log(`summary: ${path.join(outDir, 'summary.json')} (${summary.seconds} s)`);
-  const failedParts = Object.values(outcomes).filter((o) => !o.ok && !o.missing).length;
+  const tasks = outcomes.tasks;
+  const unsolved = tasks?.ok ? (tasks.result as Awaited<ReturnType<typeof runTasksBench>>).total - (tasks.result as Awaited<ReturnType<typeof runTasksBench>>).solved : 0;
+  const failedParts = Object.values(outcomes).filter((o) => !o.ok && !o.missing).length + (unsolved > 0 ? 1 : 0);
   return failedParts > 0 ? 1 : 0;
 }
 
@@ -254,6 +264,11 @@ function headline(outcomes: Partial<Record<Part, PartOutcome>>): Record<string, 
     const r = l.result as Awaited<ReturnType<typeof runLlmGatewayBench>>;
     out.llmGatewayAddedMsP50 = r.addedLatencyMsP50;
     out.llmGatewayThroughputRatio = r.throughputRatio;
+  }
+  const k = outcomes.tasks;
+  if (k?.ok) {
+    const r = k.result as Awaited<ReturnType<typeof runTasksBench>>;
+    out.tasksSolved = `${r.solved}/${r.total}`;
   }
   const g = outcomes.gateway;
   if (g && !g.ok && g.missing) out.gateway = 'missing: scripts/bench-gateway.ts not present';
