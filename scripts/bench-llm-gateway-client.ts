@@ -47,6 +47,8 @@ export interface BatchTotals {
 export interface ClientResult {
   /** Per workload, per path: the milliseconds of each call, in the same round order for every path. */
   latency: Record<string, Record<string, number[]>>;
+  /** Per latency workload, per path: the CPU ms each process spent on that path's calls. */
+  latencyCpuMs: Record<string, Record<string, Record<string, number>>>;
   /** Per workload (streamed, json), per path. */
   throughput: Record<string, Record<string, BatchTotals>>;
   requestBytes: Record<string, number>;
@@ -102,15 +104,25 @@ async function main(plan: ClientPlan): Promise<ClientResult> {
   const pids = { ...plan.pids, client: process.pid };
   const bodies = { tiny: requestBody(false, 0), agent: requestBody(false, plan.agentRequestBytes), stream: requestBody(true, 0) };
 
+  const cpuNow = () => Object.fromEntries(Object.entries(pids).map(([k, pid]) => [k, cpuMs(pid)]));
   const latency: ClientResult['latency'] = { tiny: {}, agent: {} };
+  const latencyCpuMs: ClientResult['latencyCpuMs'] = { tiny: {}, agent: {} };
   for (const workload of ['tiny', 'agent'] as const) {
     const body = bodies[workload];
-    for (const p of plan.paths) latency[workload]![p.name] = [];
+    for (const p of plan.paths) {
+      latency[workload]![p.name] = [];
+      latencyCpuMs[workload]![p.name] = Object.fromEntries(Object.keys(pids).map((k) => [k, 0]));
+    }
     for (let i = -plan.warmupCalls; i < plan.latencyCalls; i++) {
       for (const p of rotated(plan.paths, i + plan.warmupCalls)) {
+        const before = cpuNow();
         const r = await post(agents.get(p.name)!, p.small, body, p.key);
         if (r.status !== 200) throw new Error(`a ${workload} call via ${p.name} answered ${r.status}`);
-        if (i >= 0) latency[workload]![p.name]!.push(r.ms);
+        if (i < 0) continue;
+        latency[workload]![p.name]!.push(r.ms);
+        const after = cpuNow();
+        const cpu = latencyCpuMs[workload]![p.name]!;
+        for (const k of Object.keys(pids)) cpu[k]! += after[k]! - before[k]!;
       }
     }
   }
@@ -123,7 +135,7 @@ async function main(plan: ClientPlan): Promise<ClientResult> {
     for (const p of plan.paths) totals[p.name] = { bytes: 0, ms: 0, batches: 0, cpuMs: Object.fromEntries(Object.keys(pids).map((k) => [k, 0])) };
     const batch = async (p: PathPlan) => {
       const agent = agents.get(p.name)!;
-      const before = Object.fromEntries(Object.entries(pids).map(([k, pid]) => [k, cpuMs(pid)]));
+      const before = cpuNow();
       const started = performance.now();
       const results = await Promise.all(Array.from({ length: plan.concurrency }, () => post(agent, url(p), body, workload === 'streamed' ? p.largeKey : p.bulkyKey)));
       const ms = performance.now() - started;
@@ -144,7 +156,7 @@ async function main(plan: ClientPlan): Promise<ClientResult> {
     }
   }
   for (const agent of agents.values()) agent.destroy();
-  return { latency, throughput, requestBytes: { tiny: bodies.tiny.length, agent: bodies.agent.length, stream: bodies.stream.length } };
+  return { latency, latencyCpuMs, throughput, requestBytes: { tiny: bodies.tiny.length, agent: bodies.agent.length, stream: bodies.stream.length } };
 }
 
 const result = await main(JSON.parse(process.argv[2]!) as ClientPlan);

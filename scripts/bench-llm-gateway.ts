@@ -22,7 +22,7 @@ import path from 'node:path';
 import type { BatchTotals, ClientPlan, ClientResult } from './bench-llm-gateway-client.ts';
 import { loadConfig } from '../src/config/load-config.ts';
 import { createDefaultServices } from '../src/runtime/default-services.ts';
-import { createLogger } from '../src/runtime/logger.ts';
+import { createLogger, silentLogger } from '../src/runtime/logger.ts';
 import { startTestTree } from '../test/support/test-tree.ts';
 import { tempConfig } from '../test/support/test-config.ts';
 import { cliFlags, clearProviderEnv, distribution, isMain, REPO_ROOT, round, spawnFakeProvider, spawnListening, tempDir, writeArtifact, type Distribution } from './bench-support.ts';
@@ -85,7 +85,7 @@ export async function runLlmGatewayBench(options: { quick?: boolean; log?: (line
   cfg.edit('programmer_pool.yaml', (doc) => doc.set('llm_concurrency', doc.createNode({ initial: 64, max: 64 })));
   const dataDir = tempDir('pas-bench-llmgw-data-');
   // As `pas up` logs: NDJSON to a file, secrets scrubbed (each call writes one line).
-  const logger = createLogger({ file: path.join(dataDir, 'logs', 'bench.ndjson') });
+  const logger = process.env.XX_SILENT ? silentLogger() : createLogger({ file: path.join(dataDir, 'logs', 'bench.ndjson') });
   const tree = await startTestTree({ config: loadConfig(cfg.dir), services: createDefaultServices({}), agentPorts: false, dataDir, logger });
   try {
     const gw = tree.runtime.llmGateway!;
@@ -124,6 +124,13 @@ export async function runLlmGatewayBench(options: { quick?: boolean; log?: (line
         ];
       }),
     ) as Record<'tiny' | 'agent', { ms: Record<(typeof PATHS)[number], Distribution>; addedMs: { proxy: Distribution; gateway: Distribution } }>;
+    // The proxy and the gateway serve only their own path: all their CPU during a workload is its calls'.
+    const cpuPerCallUs = Object.fromEntries(
+      Object.entries(measured.latencyCpuMs).map(([workload, byPath]) => {
+        const total = (proc: string) => Object.values(byPath).reduce((s, c) => s + (c[proc] ?? 0), 0);
+        return [workload, { proxy: round((total('proxy') * 1000) / latencyCalls, 1), gateway: round((total('gateway') * 1000) / latencyCalls, 1) }];
+      }),
+    ) as Record<'tiny' | 'agent', { proxy: number; gateway: number }>;
     const throughput = Object.fromEntries(
       Object.entries(measured.throughput).map(([workload, byPath]) => {
         const direct = mbps(byPath.direct!);
@@ -155,6 +162,7 @@ export async function runLlmGatewayBench(options: { quick?: boolean; log?: (line
         note: 'paths rotated call by call and batch by batch; the load generator is its own process; added latency = via − direct of the same round',
       },
       latency,
+      cpuPerCallUs,
       throughput,
       addedLatencyMsP50: addedP50,
       addedLatencyMsP50AgentRequest: addedAgentP50,
@@ -175,6 +183,7 @@ export async function runLlmGatewayBench(options: { quick?: boolean; log?: (line
       const l = latency[w];
       rows.push([`latency ms p50 / p90 / p99, ${label}`, trio(l.ms.direct), trio(l.ms.proxy), trio(l.ms.gateway), '', '']);
       rows.push([`added ms p50 / p90 / p99, ${label}`, '–', trio(l.addedMs.proxy), trio(l.addedMs.gateway), `p50 ≤ ${TARGET_ADDED_MS} ms`, verdict(l.addedMs.gateway.p50 <= TARGET_ADDED_MS)]);
+      rows.push([`proxy or gateway CPU µs per call, ${label}`, '–', n(cpuPerCallUs[w].proxy, 1), n(cpuPerCallUs[w].gateway, 1), '', '']);
     }
     for (const [w, label] of [['streamed', 'streamed SSE'], ['json', 'JSON']] as const) {
       const t = throughput[w];

@@ -9,8 +9,33 @@ import https from 'node:https';
 const httpAgent = new http.Agent({ keepAlive: true, maxSockets: Infinity, scheduling: 'lifo' });
 const httpsAgent = new https.Agent({ keepAlive: true, maxSockets: Infinity, scheduling: 'lifo' });
 
+/** Where a call goes, parsed once per URL (the gateway's budget is about a millisecond a call). */
+export interface UpstreamTarget {
+  https: boolean;
+  hostname: string;
+  port: string;
+  /** Path and query. */
+  path: string;
+}
+
+const targets = new Map<string, UpstreamTarget>();
+
+/** `url` (a provider base URL + path) as request options; remembered, a gateway calls few of them. */
+export function upstreamTarget(url: string): UpstreamTarget {
+  let target = targets.get(url);
+  if (!target) {
+    const parsed = new URL(url);
+    target = { https: parsed.protocol === 'https:', hostname: parsed.hostname.replace(/^\[|\]$/g, ''), port: parsed.port, path: `${parsed.pathname}${parsed.search}` };
+    if (targets.size >= 256) targets.clear();
+    targets.set(url, target);
+  }
+  return target;
+}
+
 export interface UpstreamRequest {
-  url: URL;
+  target: UpstreamTarget;
+  /** Query parameters added to the target's path (`alt=sse`), already encoded, or ''. */
+  query: string;
   headers: OutgoingHttpHeaders;
   body: Buffer;
   /** Until the answer's head arrives. */
@@ -39,13 +64,21 @@ export async function postUpstream(o: UpstreamRequest): Promise<IncomingMessage>
 
 function postOnce(o: UpstreamRequest): Promise<IncomingMessage> {
   return new Promise((resolve, reject) => {
-    const client = o.url.protocol === 'https:' ? https : http;
-    const req = client.request(o.url, {
+    if (o.signal.aborted) return reject(o.signal.reason instanceof Error ? o.signal.reason : new Error('aborted'));
+    const { target } = o;
+    o.headers['content-length'] = o.body.length;
+    const req = (target.https ? https : http).request({
       method: 'POST',
-      headers: { ...o.headers, 'content-length': o.body.length },
-      agent: o.url.protocol === 'https:' ? httpsAgent : httpAgent,
-      signal: o.signal,
+      hostname: target.hostname,
+      port: target.port,
+      path: o.query ? `${target.path}${target.path.includes('?') ? '&' : '?'}${o.query}` : target.path,
+      headers: o.headers,
+      agent: target.https ? httpsAgent : httpAgent,
     });
+    // The signal ends the request and its answer (the caller hung up); one listener, gone with the request.
+    const onAbort = () => req.destroy(o.signal.reason instanceof Error ? o.signal.reason : new Error('aborted'));
+    o.signal.addEventListener('abort', onAbort, { once: true });
+    req.once('close', () => o.signal.removeEventListener('abort', onAbort));
     const timer = setTimeout(() => req.destroy(new UpstreamTimeout(o.headersTimeoutMs)), o.headersTimeoutMs);
     req.once('response', (res) => {
       clearTimeout(timer);

@@ -90,6 +90,8 @@ export class LlmGateway {
   private origin: string | undefined;
   private readonly refusals = new Map<string, ErrorData>();
   private readonly spend: BatchedSpend;
+  /** The job's own limit, looked up once per credential (a job's body does not change). */
+  private readonly ownJobLimits = new WeakMap<CredentialGrant, { usd: number | undefined }>();
 
   constructor(readonly options: LlmGatewayOptions) {
     this.now = options.now ?? Date.now;
@@ -175,7 +177,7 @@ export class LlmGateway {
         });
       }
     }
-    const limit = this.jobLimit(grant.jobId);
+    const limit = this.grantJobLimit(grant);
     if (limit !== undefined) {
       const spent = this.ledger.jobSpent(grant.jobId);
       if (spent >= limit) {
@@ -190,6 +192,16 @@ export class LlmGateway {
   /** A job's budget: its own `max_job_spend_usd`, else the configured one. */
   jobLimit(jobId: string): number | undefined {
     return this.options.jobLimit?.(jobId) ?? this.options.costOptimization.max_job_spend_usd;
+  }
+
+  /** jobLimit for a credential's job, without reading the job again on every call. */
+  private grantJobLimit(grant: CredentialGrant): number | undefined {
+    let own = this.ownJobLimits.get(grant);
+    if (!own) {
+      own = { usd: this.options.jobLimit?.(grant.jobId) };
+      this.ownJobLimits.set(grant, own);
+    }
+    return own.usd ?? this.options.costOptimization.max_job_spend_usd;
   }
 
   /** Notes that a task's call was refused for budget (its subtask fails with that code). */

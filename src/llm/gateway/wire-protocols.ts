@@ -45,6 +45,9 @@ export interface WireProtocol {
 
 /** Events without a name: read those whose data mentions usage or an error. */
 const mentionsUsageOrError = (data: string) => data.includes('usage') || data.includes('"error"');
+/** OpenAI's chat chunks all say `"usage":null` when usage was asked for; only the last one's is an object. */
+const USAGE_NOT_NULL = /"usage"\s*:\s*(?!null\b)/;
+const carriesUsageOrError = (data: string) => data.includes('"error"') || USAGE_NOT_NULL.test(data);
 const ANTHROPIC_EVENTS = new Set(['message_start', 'message_delta', 'error']);
 const RESPONSES_EVENTS = new Set(['response.completed', 'response.incomplete', 'response.failed', 'error']);
 
@@ -171,7 +174,7 @@ export const WIRE_PROTOCOLS: Record<WireRoute, WireProtocol> = {
       return u ? openAiUsage(u) : previous;
     },
     streamFailed: openAiFailed,
-    worthReading: mentionsUsageOrError,
+    worthReading: carriesUsageOrError,
   },
   'gemini-generate': {
     route: 'gemini-generate',

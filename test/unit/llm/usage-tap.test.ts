@@ -90,4 +90,38 @@ describe('UsageTap', () => {
     expect(tap({ route: 'openai-chat', contentType: 'application/json' }, noUsage, []).usage).toBeNull();
     expect(streamContentType('ollama')).toContain('ndjson');
   });
+
+  it('reads only the frames that may carry usage or an error when the stream comes one frame per chunk', () => {
+    for (const c of cases(2000)) {
+      const frames = c.stream.split(c.kind === 'ollama' ? /(?<=\n)/ : c.kind === 'google' ? /(?<=\r\n\r\n)/ : /(?<=\n\n)/);
+      let looked = 0;
+      let parsed = 0;
+      const worthReading = (data: string, event: string | undefined) => {
+        looked++;
+        const worth = WIRE_PROTOCOLS[c.route].worthReading(data, event);
+        if (worth) parsed++;
+        return worth;
+      };
+      const protocol = { ...WIRE_PROTOCOLS[c.route], worthReading };
+      const t = new UsageTap(protocol, c.contentType);
+      for (const frame of frames) t.feed(Buffer.from(frame));
+      expect(t.end().usage, c.route).toMatchObject(c.expected);
+      // Text frames are passed over undecoded. OpenAI's chat chunks all say "usage":null (looked
+      // at, not parsed); Gemini repeats usageMetadata in every frame.
+      if (c.route === 'openai-chat') expect(parsed, c.route).toBeLessThan(10);
+      else if (c.route !== 'gemini-stream') expect(looked, c.route).toBeLessThan(10);
+    }
+  });
+
+  it('drops a frame longer than its limit and still reads the frames after it', () => {
+    const c = cases(50).find((x) => x.route === 'anthropic-messages')!;
+    const huge = `event: content_block_delta\ndata: {"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"${'x'.repeat(5000)} usage"}}\n\n`;
+    const at = c.stream.indexOf('event: content_block_stop');
+    const bytes = Buffer.from(c.stream.slice(0, at) + huge + c.stream.slice(at));
+    for (const every of [64, 1000, 4096]) {
+      const t = new UsageTap(WIRE_PROTOCOLS[c.route], c.contentType, { maxFrameBytes: 2048 });
+      for (let i = 0; i < bytes.length; i += every) t.feed(bytes.subarray(i, i + every));
+      expect(t.end().usage, `chunks of ${every}`).toMatchObject(c.expected);
+    }
+  });
 });
