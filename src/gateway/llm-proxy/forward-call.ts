@@ -48,39 +48,48 @@ function sendShaped(res: ServerResponse, protocol: WireProtocol, refusal: Refusa
 }
 
 /**
- * Writes the answer on as it arrives. Chunks read in the same turn of the event loop leave in one
- * write (corked until setImmediate): a provider that sends one tiny frame per token costs one
- * syscall per batch, not per frame, and nothing waits longer than the current turn. Resolves
- * true once the answer ended complete, false when it broke off.
+ * Writes the answer on as it arrives. What arrived in one turn of the event loop leaves as one
+ * write at the end of that turn (setImmediate), and the usage tap reads it in one go: a provider
+ * that sends one tiny frame per token costs one write and one look per batch, not per frame, and
+ * nothing waits longer than the current turn. Resolves true once the answer ended complete,
+ * false when it broke off.
  */
-function relay(upstream: IncomingMessage, res: ServerResponse, first: Buffer, onChunk: (chunk: Buffer) => void): Promise<boolean> {
+function relay(upstream: IncomingMessage, res: ServerResponse, first: Buffer, tap: UsageTap): Promise<boolean> {
   return new Promise((resolve) => {
-    let corked = false;
-    const uncork = () => {
-      corked = false;
-      res.uncork();
+    let batch: Buffer[] = [];
+    let scheduled = false;
+    const resume = () => upstream.resume();
+    const flush = () => {
+      scheduled = false;
+      if (batch.length === 0) return true;
+      const bytes = batch.length === 1 ? batch[0]! : Buffer.concat(batch);
+      batch = [];
+      tap.feed(bytes);
+      return res.write(bytes);
     };
-    const write = (chunk: Buffer) => {
-      onChunk(chunk);
-      if (!corked) {
-        corked = true;
-        res.cork();
-        setImmediate(uncork);
-      }
-      if (!res.write(chunk)) {
+    const flushLater = () => {
+      if (!flush() && !upstream.readableEnded) {
         upstream.pause();
-        res.once('drain', () => upstream.resume());
+        res.once('drain', resume);
+      }
+    };
+    const onData = (chunk: Buffer) => {
+      batch.push(chunk);
+      if (!scheduled) {
+        scheduled = true;
+        setImmediate(flushLater);
       }
     };
     const finish = () => {
-      if (corked) uncork();
+      // The rest and the end leave in one write (end() flushes the socket).
+      flush();
       res.end();
       resolve(upstream.complete);
     };
-    write(first);
+    onData(first);
     // A short answer may have ended while its first chunk was being looked at.
     if (upstream.readableEnded) return finish();
-    upstream.on('data', write);
+    upstream.on('data', onData);
     upstream.once('end', finish);
     upstream.once('error', () => resolve(false));
     upstream.once('close', () => resolve(upstream.complete && upstream.readableEnded));
@@ -283,7 +292,7 @@ export async function forwardLlmCall(gw: LlmGateway, call: LlmCallRequest, res: 
       res.writeHead(upstream.statusCode, forwardedResponseHeaders(upstream));
       let complete = upstream.complete;
       if (first === null) res.end();
-      else complete = await relay(upstream, res, first, (chunk) => tap.feed(chunk));
+      else complete = await relay(upstream, res, first, tap);
       const result = tap.end();
       if (!complete) {
         res.destroy();

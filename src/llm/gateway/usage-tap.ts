@@ -28,6 +28,8 @@ const NDJSON_NEEDLES = [Buffer.from('true'), Buffer.from('"error"')];
 const SEAM = 6;
 /** The blank lines that end an SSE event (`\r\n\r\n` contains `\n\r\n`). */
 const SSE_ENDS = [Buffer.from('\n\n'), Buffer.from('\n\r\n'), Buffer.from('\r\r')];
+const LF_LF = SSE_ENDS[0]!;
+const CR_ENDS = SSE_ENDS.slice(1);
 
 export interface TapResult {
   /** Null when the answer carried no usage (a count not reported is null, never 0). */
@@ -94,7 +96,7 @@ export class UsageTap {
       this.hold(chunk);
       return;
     }
-    const frames = chunk.subarray(0, end);
+    const frames = end === chunk.length ? chunk : chunk.subarray(0, end);
     if (this.pendingMentions || this.mentions(this.pendingTail, frames)) {
       this.read(this.pending.length > 0 ? Buffer.concat([...this.pending, frames]) : frames);
     }
@@ -175,10 +177,14 @@ export class UsageTap {
       const nl = chunk.lastIndexOf(0x0a);
       return nl < 0 ? -1 : nl + 1;
     }
-    let end = -1;
-    for (const sep of SSE_ENDS) {
-      const at = chunk.lastIndexOf(sep);
-      if (at >= 0) end = Math.max(end, at + sep.length);
+    const lf = chunk.lastIndexOf(LF_LF);
+    let end = lf < 0 ? -1 : lf + 2;
+    // Blank lines with a CR (Gemini's CRLF): only worth looking for where a CR follows.
+    if (chunk.indexOf(0x0d, Math.max(0, end)) >= 0) {
+      for (const sep of CR_ENDS) {
+        const at = chunk.lastIndexOf(sep);
+        if (at >= 0) end = Math.max(end, at + sep.length);
+      }
     }
     if (end >= 0 || this.pendingTail.length === 0) return end;
     // A blank line split across the seam (the unfinished frame ends in a line end, the chunk starts one).
