@@ -16,7 +16,7 @@ import type { CallOutcome, Slot } from '../../llm/gateway/provider-limiter.ts';
 import { readModelField, withModel, type ModelField } from '../../llm/gateway/request-fields.ts';
 import { UsageTap } from '../../llm/gateway/usage-tap.ts';
 import type { Refusal, WireProtocol } from '../../llm/gateway/wire-protocols.ts';
-import { forwardedRequestHeaders, forwardedResponseHeaders, postUpstream, readAll, upstreamTarget, UpstreamTimeout } from './upstream.ts';
+import { forwardedRequestHeaders, forwardedResponseHeaders, Hangup, postUpstream, readAll, upstreamTarget, UpstreamTimeout } from './upstream.ts';
 
 export interface LlmCallRequest {
   protocol: WireProtocol;
@@ -178,9 +178,9 @@ export async function forwardLlmCall(gw: LlmGateway, call: LlmCallRequest, res: 
   }
 
   // The caller hanging up stops the upstream call.
-  const controller = new AbortController();
+  const hangup = new Hangup();
   const onClose = () => {
-    if (!res.writableFinished) controller.abort(new Error('the caller closed the connection'));
+    if (!res.writableFinished) hangup.fire(new Error('the caller closed the connection'));
   };
   res.once('close', onClose);
 
@@ -223,7 +223,7 @@ export async function forwardLlmCall(gw: LlmGateway, call: LlmCallRequest, res: 
       let slot: Slot | undefined = gw.limiter.tryAcquire(model.provider);
       if (!slot) {
         try {
-          slot = await gw.limiter.acquire(model.provider, controller.signal);
+          slot = await gw.limiter.acquire(model.provider, hangup.signal());
         } catch {
           if (probe) gw.options.breakers.abandonProbe(model.ref);
           return;
@@ -238,10 +238,10 @@ export async function forwardLlmCall(gw: LlmGateway, call: LlmCallRequest, res: 
         const keyEnv = model.config.api_key_env;
         const key = keyEnv ? gw.env[keyEnv] : undefined;
         if (key) Object.assign(headers, protocol.authHeaders(key));
-        upstream = await postUpstream({ target, query: forwardedQuery(call.query), headers, body, headersTimeoutMs: timeoutMs, signal: controller.signal });
+        upstream = await postUpstream({ target, query: forwardedQuery(call.query), headers, body, headersTimeoutMs: timeoutMs, hangup });
       } catch (err) {
         slot.release('failed');
-        if (controller.signal.aborted) {
+        if (hangup.happened) {
           if (probe) gw.options.breakers.abandonProbe(model.ref);
           return;
         }
@@ -279,7 +279,7 @@ export async function forwardLlmCall(gw: LlmGateway, call: LlmCallRequest, res: 
       if (first instanceof Error) {
         const error = new PasError('PAS_ERR_LLM_CONNECTION', `${model.ref}: the answer broke off before its first byte`, { details: { ref: model.ref } });
         slot.release('failed');
-        if (controller.signal.aborted) {
+        if (hangup.happened) {
           if (probe) gw.options.breakers.abandonProbe(model.ref);
           return;
         }
@@ -297,7 +297,7 @@ export async function forwardLlmCall(gw: LlmGateway, call: LlmCallRequest, res: 
       if (!complete) {
         res.destroy();
         const error = new PasError('PAS_ERR_LLM_STREAM', `${model.ref}: the answer broke off`);
-        if (controller.signal.aborted) {
+        if (hangup.happened) {
           if (probe) gw.options.breakers.abandonProbe(model.ref);
         } else gw.options.breakers.record(model.ref, 'failure', probe, error.toData());
         slot.release('failed');
