@@ -8,39 +8,20 @@
  * obeys; the parse sees it the same way). The rest of the body's syntax is the provider's to
  * check: it answers a malformed body with its own 400, as it would without PAS.
  */
+import { isJsonSpace, skipSpace, stringEnd } from './json-bytes.ts';
 
 export type ModelField =
   | { ok: true; model: string; /** The byte range of the model's JSON string, quotes included. */ start: number; end: number }
   | { ok: false; reason: 'not_object' | 'no_model' };
 
 const QUOTE = 0x22;
-const BACKSLASH = 0x5c;
 const MODEL_KEY = Buffer.from('"model"');
-
-const isSpace = (b: number | undefined) => b === 0x20 || b === 0x0a || b === 0x0d || b === 0x09;
-
-function skipSpace(body: Buffer, i: number): number {
-  while (isSpace(body[i])) i++;
-  return i;
-}
-
-/** The index just past the string whose opening quote is at `i`, or -1 when it never closes. */
-function stringEnd(body: Buffer, i: number): number {
-  let q = body.indexOf(QUOTE, i + 1);
-  while (q >= 0) {
-    let slashes = 0;
-    while (body[q - 1 - slashes] === BACKSLASH) slashes++;
-    if (slashes % 2 === 0) return q + 1;
-    q = body.indexOf(QUOTE, q + 1);
-  }
-  return -1;
-}
 
 /** The index just past a number or literal (`true`, `null`, …) starting at `i`. */
 function scalarEnd(body: Buffer, i: number): number {
   while (i < body.length) {
     const b = body[i]!;
-    if (b === 0x2c || b === 0x7d || b === 0x5d || isSpace(b)) break;
+    if (b === 0x2c || b === 0x7d || b === 0x5d || isJsonSpace(b)) break;
     i++;
   }
   return i;

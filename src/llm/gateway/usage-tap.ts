@@ -14,10 +14,13 @@
 import { createParser, type EventSourceParser } from 'eventsource-parser';
 import type { TokenUsage } from '../../../machines/domain.ts';
 import { record } from '../provider-http.ts';
+import { closingIndex, skipSpace } from './json-bytes.ts';
 import type { WireProtocol } from './wire-protocols.ts';
 
 /** A plain JSON answer larger than this is passed on without reading its usage. */
 const MAX_JSON_BYTES = 32 * 1024 * 1024;
+/** How much of a plain JSON answer's end is searched for its usage (it is the last field or nearly). */
+const ANSWER_TAIL_BYTES = 16 * 1024;
 /** An unfinished frame longer than this is dropped up to the next frame (a stream's frames are small). */
 const MAX_FRAME_BYTES = 32 * 1024 * 1024;
 const EMPTY = Buffer.alloc(0);
@@ -110,7 +113,9 @@ export class UsageTap {
 
   end(): TapResult {
     if (this.framing === 'json') {
-      if (this.jsonBytes <= MAX_JSON_BYTES && this.json.length > 0) {
+      const fast = this.jsonBytes <= MAX_JSON_BYTES && this.json.length > 0 ? this.answerUsage() : undefined;
+      if (fast) this.usage = fast;
+      else if (this.jsonBytes <= MAX_JSON_BYTES && this.json.length > 0) {
         let value: unknown;
         try {
           value = JSON.parse(Buffer.concat(this.json).toString('utf8'));
@@ -131,6 +136,37 @@ export class UsageTap {
       this.parser?.reset({ consume: true });
     }
     return { usage: this.usage ?? null, streamFailed: this.failed };
+  }
+
+  /**
+   * A plain JSON answer's usage from its top-level usage object alone (it sits at the answer's
+   * end), or undefined when that cannot be told so (then the whole answer is parsed): the last
+   * `"usage":` key of the last chunks, its object, and a check that only the top-level object
+   * closes after it.
+   */
+  private answerUsage(): TokenUsage | undefined {
+    const spec = this.protocol.answerUsage;
+    if (!spec) return undefined;
+    let tailBytes = 0;
+    let from = this.json.length;
+    while (from > 0 && tailBytes < ANSWER_TAIL_BYTES) tailBytes += this.json[--from]!.length;
+    const tail = from === this.json.length - 1 ? this.json[from]! : Buffer.concat(this.json.slice(from));
+    const key = Buffer.from(`"${spec.key}"`);
+    const at = tail.lastIndexOf(key);
+    if (at < 0) return undefined;
+    const colon = skipSpace(tail, at + key.length);
+    if (tail[colon] !== 0x3a) return undefined;
+    const start = skipSpace(tail, colon + 1);
+    if (tail[start] !== 0x7b) return undefined;
+    const end = closingIndex(tail, start, 0);
+    const close = end < 0 ? -1 : closingIndex(tail, end, 1);
+    if (close < 0 || tail[close - 1] !== 0x7d || skipSpace(tail, close) !== tail.length) return undefined;
+    try {
+      const usage = record(JSON.parse(tail.toString('utf8', start, end)));
+      return usage ? spec.read(usage) : undefined;
+    } catch {
+      return undefined;
+    }
   }
 
   /** Adds bytes without a frame end to the unfinished frame. */

@@ -124,4 +124,24 @@ describe('UsageTap', () => {
       expect(t.end().usage, `chunks of ${every}`).toMatchObject(c.expected);
     }
   });
+
+  it('reads a plain JSON answer\'s top-level usage wherever the answer also says "usage" (text, a tool\'s input), in either key order', () => {
+    const text = 'the "usage" of it; '.repeat(3000);
+    const toolInput = { usage: { input_tokens: 999, output_tokens: 999 }, note: 'usage' };
+    const content = [{ type: 'text', text }, { type: 'tool_use', id: 't1', name: 'Edit', input: toolInput }];
+    const usage = { input_tokens: 11, output_tokens: 22, cache_read_input_tokens: 3 };
+    const last = { id: 'msg_1', type: 'message', role: 'assistant', model: 'm', content, stop_reason: 'end_turn', usage };
+    const first = { usage, id: 'msg_1', type: 'message', role: 'assistant', model: 'm', content, stop_reason: 'end_turn' };
+    for (const [name, answer] of [['usage last', last], ['usage first', first]] as const) {
+      const bytes = Buffer.from(JSON.stringify(answer, null, name === 'usage first' ? 2 : undefined));
+      for (const every of [100, 7000, bytes.length]) {
+        const cuts = Array.from({ length: Math.floor(bytes.length / every) }, (_, i) => (i + 1) * every);
+        expect(tap({ route: 'anthropic-messages', contentType: 'application/json' }, bytes, cuts).usage, `${name}, chunks of ${every}`).toMatchObject({ input: 11, output: 22, cache_read: 3 });
+      }
+    }
+    // Gemini's answers, one object (usageMetadata then more fields) or an array of chunks.
+    const gemini = (tokens: number) => ({ candidates: [{ content: { parts: [{ text: 'hi' }], role: 'model' } }], usageMetadata: { promptTokenCount: tokens, candidatesTokenCount: 5, totalTokenCount: tokens + 5 }, modelVersion: 'g', responseId: 'r' });
+    expect(tap({ route: 'gemini-generate', contentType: 'application/json; charset=UTF-8' }, Buffer.from(JSON.stringify(gemini(7))), [10]).usage).toMatchObject({ input: 7, output: 5 });
+    expect(tap({ route: 'gemini-stream', contentType: 'application/json' }, Buffer.from(JSON.stringify([gemini(1), gemini(8)])), []).usage).toMatchObject({ input: 8, output: 5 });
+  });
 });
