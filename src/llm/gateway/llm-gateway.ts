@@ -92,6 +92,8 @@ export class LlmGateway {
   private readonly spend: BatchedSpend;
   /** The job's own limit, looked up once per credential (a job's body does not change). */
   private readonly ownJobLimits = new WeakMap<CredentialGrant, { usd: number | undefined }>();
+  /** A credential's models resolved against models.yaml, once. */
+  private readonly grantModels = new WeakMap<CredentialGrant, RoutedModel[]>();
 
   constructor(readonly options: LlmGatewayOptions) {
     this.now = options.now ?? Date.now;
@@ -156,7 +158,11 @@ export class LlmGateway {
    * for a model the task was not given — the task's own models of that family, renamed.
    */
   route(grant: CredentialGrant, kind: WireKind, requested: string): RoutedModel[] {
-    const resolved = grant.models.map((ref) => this.resolve(ref)).filter((m): m is RoutedModel => !!m);
+    let resolved = this.grantModels.get(grant);
+    if (!resolved) {
+      resolved = grant.models.map((ref) => this.resolve(ref)).filter((m): m is RoutedModel => !!m);
+      this.grantModels.set(grant, resolved);
+    }
     // Offline, every model is the scripted one, whatever its provider (cost 0).
     const family = this.options.offline ? resolved.map((m) => ({ ...m, kind: 'scripted' as const, paid: false })) : resolved.filter((m) => m.kind === kind || m.kind === 'scripted');
     const at = family.findIndex((m) => m.model === requested);

@@ -29,6 +29,10 @@ function scalarEnd(body: Buffer, i: number): number {
 
 /** A string's JSON text decoded, or undefined when it is not a valid JSON string. */
 function decodeString(body: Buffer, start: number, end: number): string | undefined {
+  // A model name has no escapes: its bytes between the quotes are the name.
+  let plain = true;
+  for (let i = start + 1; i < end - 1 && plain; i++) plain = body[i]! !== 0x5c && body[i]! >= 0x20;
+  if (plain) return body.toString('utf8', start + 1, end - 1);
   try {
     const value: unknown = JSON.parse(body.toString('utf8', start, end));
     return typeof value === 'string' ? value : undefined;

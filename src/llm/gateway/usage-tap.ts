@@ -21,6 +21,8 @@ import type { WireProtocol } from './wire-protocols.ts';
 const MAX_JSON_BYTES = 32 * 1024 * 1024;
 /** How much of a plain JSON answer's end is searched for its usage (it is the last field or nearly). */
 const ANSWER_TAIL_BYTES = 16 * 1024;
+/** `"usage"`, `"usageMetadata"` as bytes. */
+const ANSWER_KEYS = new Map<string, Buffer>();
 /** An unfinished frame longer than this is dropped up to the next frame (a stream's frames are small). */
 const MAX_FRAME_BYTES = 32 * 1024 * 1024;
 const EMPTY = Buffer.alloc(0);
@@ -151,7 +153,8 @@ export class UsageTap {
     let from = this.json.length;
     while (from > 0 && tailBytes < ANSWER_TAIL_BYTES) tailBytes += this.json[--from]!.length;
     const tail = from === this.json.length - 1 ? this.json[from]! : Buffer.concat(this.json.slice(from));
-    const key = Buffer.from(`"${spec.key}"`);
+    let key = ANSWER_KEYS.get(spec.key);
+    if (!key) ANSWER_KEYS.set(spec.key, (key = Buffer.from(`"${spec.key}"`)));
     const at = tail.lastIndexOf(key);
     if (at < 0) return undefined;
     const colon = skipSpace(tail, at + key.length);
