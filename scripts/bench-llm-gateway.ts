@@ -22,7 +22,7 @@ import path from 'node:path';
 import type { BatchTotals, ClientPlan, ClientResult } from './bench-llm-gateway-client.ts';
 import { loadConfig } from '../src/config/load-config.ts';
 import { createDefaultServices } from '../src/runtime/default-services.ts';
-import { createLogger, silentLogger } from '../src/runtime/logger.ts';
+import { createLogger } from '../src/runtime/logger.ts';
 import { startTestTree } from '../test/support/test-tree.ts';
 import { tempConfig } from '../test/support/test-config.ts';
 import { cliFlags, clearProviderEnv, distribution, isMain, REPO_ROOT, round, spawnFakeProvider, spawnListening, tempDir, writeArtifact, type Distribution } from './bench-support.ts';
@@ -85,7 +85,7 @@ export async function runLlmGatewayBench(options: { quick?: boolean; log?: (line
   cfg.edit('programmer_pool.yaml', (doc) => doc.set('llm_concurrency', doc.createNode({ initial: 64, max: 64 })));
   const dataDir = tempDir('pas-bench-llmgw-data-');
   // As `pas up` logs: NDJSON to a file, secrets scrubbed (each call writes one line).
-  const logger = process.env.XX_SILENT ? silentLogger() : createLogger({ file: path.join(dataDir, 'logs', 'bench.ndjson') });
+  const logger = createLogger({ file: path.join(dataDir, 'logs', 'bench.ndjson') });
   const tree = await startTestTree({ config: loadConfig(cfg.dir), services: createDefaultServices({}), agentPorts: false, dataDir, logger });
   try {
     const gw = tree.runtime.llmGateway!;
