@@ -59,6 +59,7 @@ export interface Distribution {
   n: number;
   min: number;
   p50: number;
+  p90: number;
   p95: number;
   p99: number;
   max: number;
@@ -72,6 +73,7 @@ export function distribution(values: readonly number[], digits = 3): Distributio
     n: values.length,
     min: r(values.length > 0 ? Math.min(...values) : Number.NaN),
     p50: r(percentile(values, 50)),
+    p90: r(percentile(values, 90)),
     p95: r(percentile(values, 95)),
     p99: r(percentile(values, 99)),
     max: r(values.length > 0 ? Math.max(...values) : Number.NaN),
@@ -241,8 +243,16 @@ export interface SpawnedProvider {
 }
 
 /** startFakeProvider in a child process (scripts/bench-fake-llm.ts); `close` ends it. */
-export async function spawnFakeProvider(options: FakeProviderOptions): Promise<SpawnedProvider> {
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(REPO_ROOT, 'scripts', 'bench-fake-llm.ts'), JSON.stringify(options)], {
+export function spawnFakeProvider(options: FakeProviderOptions): Promise<SpawnedProvider> {
+  return spawnListening('bench-fake-llm.ts', JSON.stringify(options));
+}
+
+/**
+ * A script of scripts/ in its own process that prints `{"url": …}` once it listens and exits
+ * when its stdin closes (the fake model servers, the pass-through proxy); `close` ends it.
+ */
+export async function spawnListening(script: string, arg: string): Promise<SpawnedProvider> {
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(REPO_ROOT, 'scripts', script), arg], {
     cwd: REPO_ROOT,
     stdio: ['pipe', 'pipe', 'inherit'],
   });
@@ -262,7 +272,7 @@ export async function spawnFakeProvider(options: FakeProviderOptions): Promise<S
       }
     };
     child.stdout!.on('data', onData);
-    child.once('exit', (code) => reject(new Error(`fake model server exited with ${code} before listening`)));
+    child.once('exit', (code) => reject(new Error(`${script} exited with ${code} before listening`)));
     child.once('error', reject);
   });
   return {

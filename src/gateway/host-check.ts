@@ -13,12 +13,21 @@ import type { Duplex } from 'node:stream';
 const LOOPBACK = new Set(['localhost', '127.0.0.1', '::1', '::ffff:7f00:1']);
 const ALL_INTERFACES = new Set(['0.0.0.0', '::', '']);
 
+/** Host headers seen lately (every request has one; a machine is called by few names). */
+const hostnames = new Map<string, string>();
+
 export function hostnameOf(hostHeader: string): string {
-  try {
-    return new URL(`http://${hostHeader}`).hostname.replace(/^\[|\]$/g, '').toLowerCase();
-  } catch {
-    return '';
+  let name = hostnames.get(hostHeader);
+  if (name === undefined) {
+    try {
+      name = new URL(`http://${hostHeader}`).hostname.replace(/^\[|\]$/g, '').toLowerCase();
+    } catch {
+      name = '';
+    }
+    if (hostnames.size >= 64) hostnames.clear();
+    hostnames.set(hostHeader, name);
   }
+  return name;
 }
 
 /** A literal IPv4 loopback address (127.0.0.0/8), written in the usual dotted form. */

@@ -115,6 +115,9 @@ export interface ReceiptKey {
   attempt: number;
 }
 
+/** How long a day's spend read from the database is trusted (writes through this journal update it at once). */
+export const SPEND_READ_MS = 250;
+
 export interface JournalOptions {
   /** Clock for timestamps (injectable for tests). */
   now?: () => Date;
@@ -675,13 +678,26 @@ export function openJournal(path: string, options: JournalOptions = {}): Journal
     if (!closed && db.inTransaction) run('flush', () => db.exec('COMMIT'));
   }
 
+  // The LLM gateway asks for the day's spend before every call: the total is read once and kept,
+  // exact for every write through this store, re-read after SPEND_READ_MS for other connections'.
+  const spentCache = new Map<string, { usd: number; readAt: number }>();
   const spend: SpendStore = {
-    spent: (day) => run('spend.spent', () => stmt.spent.get(day)?.usd ?? 0),
+    spent: (day) =>
+      run('spend.spent', () => {
+        const at = now().getTime();
+        const hit = spentCache.get(day);
+        if (hit && at >= hit.readAt && at - hit.readAt < SPEND_READ_MS) return hit.usd;
+        const usd = stmt.spent.get(day)?.usd ?? 0;
+        if (spentCache.size >= 8) spentCache.clear();
+        spentCache.set(day, { usd, readAt: at });
+        return usd;
+      }),
     add: (day, usd) =>
       run('spend.add', () => {
         if (!Number.isFinite(usd) || usd < 0) {
           throw new PasError('PAS_ERR_JOURNAL', `spend must be a finite, non-negative amount (got ${usd})`, { details: { day, usd } });
         }
+        spentCache.delete(day);
         stmt.addSpend.run(day, usd);
       }),
   };

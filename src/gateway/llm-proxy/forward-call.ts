@@ -7,16 +7,16 @@
  * failure before the first byte of an answer moves on to the backup.
  */
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
-import { finished } from 'node:stream/promises';
 import { PasError } from '../../errors.ts';
 import { BREAKER_FAILURE_CODES } from '../../llm/llm-client.ts';
 import { httpError, toProviderError, type CallSite } from '../../llm/provider-errors.ts';
 import { record, resolveBaseUrl } from '../../llm/provider-http.ts';
 import type { LlmGateway, ScriptedWire } from '../../llm/gateway/llm-gateway.ts';
-import type { CallOutcome } from '../../llm/gateway/provider-limiter.ts';
+import type { CallOutcome, Slot } from '../../llm/gateway/provider-limiter.ts';
+import { readModelField, withModel, type ModelField } from '../../llm/gateway/request-fields.ts';
 import { UsageTap } from '../../llm/gateway/usage-tap.ts';
 import type { Refusal, WireProtocol } from '../../llm/gateway/wire-protocols.ts';
-import { forwardedRequestHeaders, forwardedResponseHeaders, postUpstream, readAll, UpstreamTimeout } from './upstream.ts';
+import { forwardedRequestHeaders, forwardedResponseHeaders, Hangup, postUpstream, readAll, upstreamTarget, UpstreamTimeout } from './upstream.ts';
 
 export interface LlmCallRequest {
   protocol: WireProtocol;
@@ -48,38 +48,53 @@ function sendShaped(res: ServerResponse, protocol: WireProtocol, refusal: Refusa
 }
 
 /**
- * Writes the answer on as it arrives. Chunks read in the same turn of the event loop leave in one
- * write (corked until setImmediate): a provider that sends one tiny frame per token costs one
- * syscall per batch, not per frame, and nothing waits longer than the current turn.
+ * Writes the answer on as it arrives. What arrived in one turn of the event loop leaves as one
+ * write at the end of that turn (setImmediate), and the usage tap reads it in one go: a provider
+ * that sends one tiny frame per token costs one write and one look per batch, not per frame, and
+ * nothing waits longer than the current turn. Resolves true once the answer ended complete,
+ * false when it broke off.
  */
-function relay(upstream: IncomingMessage, res: ServerResponse, first: Buffer, onChunk: (chunk: Buffer) => void): void {
-  let corked = false;
-  const uncork = () => {
-    corked = false;
-    res.uncork();
-  };
-  const write = (chunk: Buffer) => {
-    onChunk(chunk);
-    if (!corked) {
-      corked = true;
-      res.cork();
-      setImmediate(uncork);
-    }
-    if (!res.write(chunk)) {
-      upstream.pause();
-      res.once('drain', () => upstream.resume());
-    }
-  };
-  const finish = () => {
-    if (corked) uncork();
-    res.end();
-  };
-  write(first);
-  // A short answer may have ended while its first chunk was being looked at.
-  if (upstream.readableEnded) return finish();
-  upstream.on('data', write);
-  upstream.once('end', finish);
-  upstream.resume();
+function relay(upstream: IncomingMessage, res: ServerResponse, first: Buffer, tap: UsageTap): Promise<boolean> {
+  return new Promise((resolve) => {
+    let batch: Buffer[] = [];
+    let scheduled = false;
+    const resume = () => upstream.resume();
+    const flush = () => {
+      scheduled = false;
+      if (batch.length === 0) return true;
+      const bytes = batch.length === 1 ? batch[0]! : Buffer.concat(batch);
+      batch = [];
+      tap.feed(bytes);
+      return res.write(bytes);
+    };
+    const flushLater = () => {
+      if (!flush() && !upstream.readableEnded) {
+        upstream.pause();
+        res.once('drain', resume);
+      }
+    };
+    const onData = (chunk: Buffer) => {
+      batch.push(chunk);
+      if (!scheduled) {
+        scheduled = true;
+        setImmediate(flushLater);
+      }
+    };
+    const finish = () => {
+      // The rest and the end leave in one write (end() flushes the socket).
+      flush();
+      res.end();
+      resolve(upstream.complete);
+    };
+    onData(first);
+    // A short answer may have ended while its first chunk was being looked at.
+    if (upstream.readableEnded) return finish();
+    upstream.on('data', onData);
+    upstream.once('end', finish);
+    upstream.once('error', () => resolve(false));
+    upstream.once('close', () => resolve(upstream.complete && upstream.readableEnded));
+    upstream.resume();
+  });
 }
 
 /** The first chunk of an answer's body, null when it ends empty, or the error that cut it off. */
@@ -106,6 +121,14 @@ function firstChunk(upstream: IncomingMessage): Promise<Buffer | null | Error> {
   });
 }
 
+/** The caller's query minus its key (`?key=` is how some Gemini clients send theirs), encoded. */
+function forwardedQuery(query: URLSearchParams): string {
+  if (query.size === 0) return '';
+  const kept = new URLSearchParams();
+  for (const [k, v] of query) if (k !== 'key') kept.append(k, v);
+  return kept.toString();
+}
+
 const THROTTLE_CODES = new Set(['PAS_ERR_LLM_RATE_LIMITED', 'PAS_ERR_LLM_OVERLOADED']);
 
 interface HeldError {
@@ -113,6 +136,26 @@ interface HeldError {
   headers: ReturnType<typeof forwardedResponseHeaders>;
   body: Buffer;
 }
+
+/** The body parsed, for the scripted model (answered in process), or undefined when it is no JSON object. */
+function parseBody(body: Buffer): Record<string, unknown> | undefined {
+  try {
+    return record(JSON.parse(body.toString('utf8')));
+  } catch {
+    return undefined;
+  }
+}
+
+/** The first byte of the body opens a JSON object (Gemini names its model in the path). */
+function opensObject(body: Buffer): boolean {
+  for (const b of body) {
+    if (b === 0x7b) return true;
+    if (b !== 0x20 && b !== 0x0a && b !== 0x0d && b !== 0x09) return false;
+  }
+  return false;
+}
+
+const NOT_AN_OBJECT = 'the request body is not a JSON object';
 
 export async function forwardLlmCall(gw: LlmGateway, call: LlmCallRequest, res: ServerResponse, scripted?: ScriptedWire): Promise<void> {
   const { protocol } = call;
@@ -122,24 +165,22 @@ export async function forwardLlmCall(gw: LlmGateway, call: LlmCallRequest, res: 
     return sendShaped(res, protocol, 'unauthorized', why);
   }
   const grant = lookup.grant;
-  let json: Record<string, unknown> | undefined;
-  try {
-    json = record(JSON.parse(call.body.toString('utf8')));
-  } catch {
-    json = undefined;
-  }
-  if (!json) return sendShaped(res, protocol, 'bad_request', 'the request body is not a JSON object');
-  const requested = call.pathModel ?? (typeof json.model === 'string' ? json.model : undefined);
-  if (!requested) return sendShaped(res, protocol, 'bad_request', 'model: required');
+  // Only the model is read from the body (the bytes go on untouched); Gemini names it in the path.
+  let field: ModelField | undefined;
+  if (call.pathModel === undefined) {
+    field = readModelField(call.body);
+    if (!field.ok) return sendShaped(res, protocol, 'bad_request', field.reason === 'not_object' ? NOT_AN_OBJECT : 'model: required');
+  } else if (!opensObject(call.body)) return sendShaped(res, protocol, 'bad_request', NOT_AN_OBJECT);
+  const requested = call.pathModel ?? (field?.ok ? field.model : '');
   const chain = gw.route(grant, protocol.kind, requested);
   if (chain.length === 0) {
     return sendShaped(res, protocol, 'model_not_allowed', `model ${requested}: task ${grant.taskId} has no ${protocol.kind} model (it may use ${grant.models.join(', ')})`);
   }
 
   // The caller hanging up stops the upstream call.
-  const controller = new AbortController();
+  const hangup = new Hangup();
   const onClose = () => {
-    if (!res.writableFinished) controller.abort(new Error('the caller closed the connection'));
+    if (!res.writableFinished) hangup.fire(new Error('the caller closed the connection'));
   };
   res.once('close', onClose);
 
@@ -160,12 +201,13 @@ export async function forwardLlmCall(gw: LlmGateway, call: LlmCallRequest, res: 
         continue;
       }
       const probe = admission === 'probe';
-      const rename = model.model !== requested && call.pathModel === undefined;
-      const body = rename ? Buffer.from(JSON.stringify({ ...json, model: model.model })) : call.body;
+      const rename = model.model !== requested && field?.ok === true;
 
       if (model.kind === 'scripted') {
-        if (!scripted) {
+        const json = scripted ? parseBody(call.body) : undefined;
+        if (!scripted || !json) {
           gw.options.breakers.abandonProbe(model.ref);
+          if (!json && scripted) return sendShaped(res, protocol, 'bad_request', NOT_AN_OBJECT);
           lastFailure = `${model.ref}: no scripted wire server is mounted`;
           continue;
         }
@@ -176,28 +218,30 @@ export async function forwardLlmCall(gw: LlmGateway, call: LlmCallRequest, res: 
         return;
       }
 
+      const body = rename && field?.ok ? withModel(call.body, field, model.model) : call.body;
       const site: CallSite = { provider: model.provider, kind: model.kind, model: model.model, env: gw.env };
-      let slot;
-      try {
-        slot = await gw.limiter.acquire(model.provider, controller.signal);
-      } catch {
-        if (probe) gw.options.breakers.abandonProbe(model.ref);
-        return;
+      let slot: Slot | undefined = gw.limiter.tryAcquire(model.provider);
+      if (!slot) {
+        try {
+          slot = await gw.limiter.acquire(model.provider, hangup.signal());
+        } catch {
+          if (probe) gw.options.breakers.abandonProbe(model.ref);
+          return;
+        }
       }
       let upstream: IncomingMessage;
       const timeoutMs = Math.round(model.config.timeout_s * 1000);
       try {
         const base = resolveBaseUrl(model.kind, { name: model.provider, config: model.config, env: gw.env });
-        const url = new URL(`${base}${protocol.upstreamPath(model.model)}`);
-        for (const [k, v] of call.query) if (k !== 'key') url.searchParams.append(k, v);
+        const target = upstreamTarget(`${base}${protocol.upstreamPath(model.model)}`);
         const headers = forwardedRequestHeaders(call.headers);
         const keyEnv = model.config.api_key_env;
         const key = keyEnv ? gw.env[keyEnv] : undefined;
         if (key) Object.assign(headers, protocol.authHeaders(key));
-        upstream = await postUpstream({ url, headers, body, headersTimeoutMs: timeoutMs, signal: controller.signal });
+        upstream = await postUpstream({ target, query: forwardedQuery(call.query), headers, body, headersTimeoutMs: timeoutMs, hangup });
       } catch (err) {
         slot.release('failed');
-        if (controller.signal.aborted) {
+        if (hangup.happened) {
           if (probe) gw.options.breakers.abandonProbe(model.ref);
           return;
         }
@@ -235,7 +279,7 @@ export async function forwardLlmCall(gw: LlmGateway, call: LlmCallRequest, res: 
       if (first instanceof Error) {
         const error = new PasError('PAS_ERR_LLM_CONNECTION', `${model.ref}: the answer broke off before its first byte`, { details: { ref: model.ref } });
         slot.release('failed');
-        if (controller.signal.aborted) {
+        if (hangup.happened) {
           if (probe) gw.options.breakers.abandonProbe(model.ref);
           return;
         }
@@ -246,19 +290,14 @@ export async function forwardLlmCall(gw: LlmGateway, call: LlmCallRequest, res: 
       // The answer is on its way: pass it through as it arrives, reading its usage on the side.
       const tap = new UsageTap(protocol, upstream.headers['content-type']);
       res.writeHead(upstream.statusCode, forwardedResponseHeaders(upstream));
+      let complete = upstream.complete;
       if (first === null) res.end();
-      else relay(upstream, res, first, (chunk) => tap.feed(chunk));
-      let broken = false;
-      try {
-        await finished(upstream);
-      } catch {
-        broken = true;
-      }
+      else complete = await relay(upstream, res, first, tap);
       const result = tap.end();
-      if (broken || !upstream.complete) {
+      if (!complete) {
         res.destroy();
         const error = new PasError('PAS_ERR_LLM_STREAM', `${model.ref}: the answer broke off`);
-        if (controller.signal.aborted) {
+        if (hangup.happened) {
           if (probe) gw.options.breakers.abandonProbe(model.ref);
         } else gw.options.breakers.record(model.ref, 'failure', probe, error.toData());
         slot.release('failed');

@@ -19,7 +19,12 @@ const GEMINI_METHOD = /^([^/:]+):(generateContent|streamGenerateContent)$/;
 export function registerLlmProxyRoutes(app: FastifyInstance, options: LlmProxyOptions): void {
   void app.register(async (scope) => {
     scope.removeAllContentTypeParsers();
-    scope.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: options.bodyLimitBytes }, (_request, body, done) => done(null, body));
+    const raw = { parseAs: 'buffer' as const, bodyLimit: options.bodyLimitBytes };
+    const keep = (_request: FastifyRequest, body: Buffer | string, done: (err: null, body: Buffer | string) => void) => done(null, body);
+    // What every SDK sends, by name: fastify remembers a named type's parser (the catch-all it
+    // would look up again, parsing the header, on every call).
+    scope.addContentTypeParser('application/json', raw, keep);
+    scope.addContentTypeParser('*', raw, keep);
 
     const serve = (route: WireRoute | ((request: FastifyRequest) => { protocol: WireProtocol; pathModel: string } | undefined)) =>
       async (request: FastifyRequest, reply: FastifyReply) => {

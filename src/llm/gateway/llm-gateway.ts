@@ -90,6 +90,10 @@ export class LlmGateway {
   private origin: string | undefined;
   private readonly refusals = new Map<string, ErrorData>();
   private readonly spend: BatchedSpend;
+  /** The job's own limit, looked up once per credential (a job's body does not change). */
+  private readonly ownJobLimits = new WeakMap<CredentialGrant, { usd: number | undefined }>();
+  /** A credential's models resolved against models.yaml, once. */
+  private readonly grantModels = new WeakMap<CredentialGrant, RoutedModel[]>();
 
   constructor(readonly options: LlmGatewayOptions) {
     this.now = options.now ?? Date.now;
@@ -154,7 +158,11 @@ export class LlmGateway {
    * for a model the task was not given — the task's own models of that family, renamed.
    */
   route(grant: CredentialGrant, kind: WireKind, requested: string): RoutedModel[] {
-    const resolved = grant.models.map((ref) => this.resolve(ref)).filter((m): m is RoutedModel => !!m);
+    let resolved = this.grantModels.get(grant);
+    if (!resolved) {
+      resolved = grant.models.map((ref) => this.resolve(ref)).filter((m): m is RoutedModel => !!m);
+      this.grantModels.set(grant, resolved);
+    }
     // Offline, every model is the scripted one, whatever its provider (cost 0).
     const family = this.options.offline ? resolved.map((m) => ({ ...m, kind: 'scripted' as const, paid: false })) : resolved.filter((m) => m.kind === kind || m.kind === 'scripted');
     const at = family.findIndex((m) => m.model === requested);
@@ -175,7 +183,7 @@ export class LlmGateway {
         });
       }
     }
-    const limit = this.jobLimit(grant.jobId);
+    const limit = this.grantJobLimit(grant);
     if (limit !== undefined) {
       const spent = this.ledger.jobSpent(grant.jobId);
       if (spent >= limit) {
@@ -190,6 +198,16 @@ export class LlmGateway {
   /** A job's budget: its own `max_job_spend_usd`, else the configured one. */
   jobLimit(jobId: string): number | undefined {
     return this.options.jobLimit?.(jobId) ?? this.options.costOptimization.max_job_spend_usd;
+  }
+
+  /** jobLimit for a credential's job, without reading the job again on every call. */
+  private grantJobLimit(grant: CredentialGrant): number | undefined {
+    let own = this.ownJobLimits.get(grant);
+    if (!own) {
+      own = { usd: this.options.jobLimit?.(grant.jobId) };
+      this.ownJobLimits.set(grant, own);
+    }
+    return own.usd ?? this.options.costOptimization.max_job_spend_usd;
   }
 
   /** Notes that a task's call was refused for budget (its subtask fails with that code). */

@@ -92,6 +92,21 @@ export class ProviderLimiter {
     });
   }
 
+  /**
+   * A slot at once when one is free (nobody waiting, no pause, no stagger), else undefined (then
+   * `acquire` waits): the common case costs no promise and no abort listener.
+   */
+  tryAcquire(provider: string): Slot | undefined {
+    const s = this.state(provider);
+    if (s.waiters.length > 0 || s.inFlight >= Math.floor(s.limit)) return undefined;
+    const now = this.now();
+    if (now < s.pausedUntil || (now < s.staggerUntil && now - s.lastStart < this.settings.staggerMs)) return undefined;
+    s.inFlight++;
+    s.lastStart = now;
+    this.update(provider, s);
+    return this.slot(provider, s);
+  }
+
   view(): ProviderLimitView[] {
     return [...this.providers.entries()].map(([provider, s]) => this.viewOf(provider, s));
   }

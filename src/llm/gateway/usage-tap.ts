@@ -5,24 +5,36 @@
  *
  * A stream's usage and errors sit in a few frames (Anthropic's message_start and message_delta,
  * OpenAI's last chunk, Gemini's usageMetadata, Ollama's done line); the text deltas in between
- * are most of the bytes. So only chunks that mention `usage`, `"error"` (or `"done"` for Ollama)
- * are parsed; the others are skipped with a byte search, the parser resuming at the next line.
+ * are most of the bytes and most of the frames. So the tap works in whole frames on the raw
+ * bytes: each chunk's complete frames (up to its last blank line; for NDJSON its last newline)
+ * are decoded and parsed only when they mention `usage` or `"error"` (Ollama: `true` or
+ * `"error"`); the others are passed over with a byte search, no decoding, no parsing. Only the
+ * unfinished frame at a chunk's end is kept until its end arrives.
  */
 import { createParser, type EventSourceParser } from 'eventsource-parser';
 import type { TokenUsage } from '../../../machines/domain.ts';
 import { record } from '../provider-http.ts';
+import { closingIndex, skipSpace } from './json-bytes.ts';
 import type { WireProtocol } from './wire-protocols.ts';
 
 /** A plain JSON answer larger than this is passed on without reading its usage. */
 const MAX_JSON_BYTES = 32 * 1024 * 1024;
-/** A skipped line longer than this is dropped (it never mentioned usage or an error anyway). */
-const MAX_CARRY_BYTES = 1024 * 1024;
+/** How much of a plain JSON answer's end is searched for its usage (it is the last field or nearly). */
+const ANSWER_TAIL_BYTES = 16 * 1024;
+/** `"usage"`, `"usageMetadata"` as bytes. */
+const ANSWER_KEYS = new Map<string, Buffer>();
+/** An unfinished frame longer than this is dropped up to the next frame (a stream's frames are small). */
+const MAX_FRAME_BYTES = 32 * 1024 * 1024;
 const EMPTY = Buffer.alloc(0);
 const SSE_NEEDLES = [Buffer.from('usage'), Buffer.from('"error"')];
-const NDJSON_NEEDLES = [Buffer.from('"done"'), Buffer.from('"error"')];
-const NEEDLE_SPAN = 8;
-/** Chunks smaller than this are simply parsed (a skip would cost more than it saves). */
-const SKIP_FROM_BYTES = 2048;
+/** Ollama's lines all say `"done"`; only the last says `true` (`"done":true`). */
+const NDJSON_NEEDLES = [Buffer.from('true'), Buffer.from('"error"')];
+/** The longest needle, less one: how far a needle may reach back across a chunk's seam. */
+const SEAM = 6;
+/** The blank lines that end an SSE event (`\r\n\r\n` contains `\n\r\n`). */
+const SSE_ENDS = [Buffer.from('\n\n'), Buffer.from('\n\r\n'), Buffer.from('\r\r')];
+const LF_LF = SSE_ENDS[0]!;
+const CR_ENDS = SSE_ENDS.slice(1);
 
 export interface TapResult {
   /** Null when the answer carried no usage (a count not reported is null, never 0). */
@@ -31,30 +43,39 @@ export interface TapResult {
   streamFailed: boolean;
 }
 
+export interface UsageTapOptions {
+  /** An unfinished frame longer than this is dropped up to the next frame. */
+  maxFrameBytes?: number;
+}
+
 export class UsageTap {
   private usage: TokenUsage | undefined;
   private failed = false;
-  private decoder = new TextDecoder();
   private readonly framing: 'sse' | 'ndjson' | 'json';
   private readonly needles: Buffer[];
+  private readonly maxFrameBytes: number;
   private parser: EventSourceParser | undefined;
-  private lineBuffer = '';
   private json: Buffer[] = [];
   private jsonBytes = 0;
-  /** Everything so far went to the parser (false after a skip, until the next interesting chunk). */
-  private synced = true;
-  /** After a skip: the bytes since the last newline (the start of the line the parser resumes at). */
-  private carry: Buffer = EMPTY;
-  /** The previous chunk's last bytes (a needle or a blank line may span two chunks). */
-  private prevTail: Buffer = EMPTY;
+  /** The unfinished frame (the bytes after the last frame end seen), in the pieces it came in. */
+  private pending: Buffer[] = [];
+  private pendingBytes = 0;
+  /** Its last bytes (a needle may straddle it and the next chunk). */
+  private pendingTail: Buffer = EMPTY;
+  /** It mentions a needle already. */
+  private pendingMentions = false;
+  /** It grew past maxFrameBytes: its bytes are dropped up to the next frame end. */
+  private dropping = false;
 
   constructor(
     private readonly protocol: WireProtocol,
     contentType: string | undefined,
+    options: UsageTapOptions = {},
   ) {
     const type = (contentType ?? '').toLowerCase();
     this.framing = type.includes('text/event-stream') ? 'sse' : type.includes('ndjson') ? 'ndjson' : 'json';
     this.needles = this.framing === 'ndjson' ? NDJSON_NEEDLES : SSE_NEEDLES;
+    this.maxFrameBytes = options.maxFrameBytes ?? MAX_FRAME_BYTES;
     if (this.framing === 'sse') {
       this.parser = createParser({ onEvent: (event) => this.onData(event.data, event.event) });
     }
@@ -66,108 +87,165 @@ export class UsageTap {
       if (this.jsonBytes <= MAX_JSON_BYTES) this.json.push(chunk);
       return;
     }
-    if (this.synced && chunk.length < SKIP_FROM_BYTES) {
-      this.prevTail = EMPTY;
-      this.take(chunk);
+    if (chunk.length === 0) return;
+    if (this.dropping) {
+      // Skip the rest of the oversized frame, then carry on from the frame after it.
+      const first = this.firstFrameEnd(chunk);
+      if (first < 0) return;
+      this.dropping = false;
+      chunk = chunk.subarray(first);
+      if (chunk.length === 0) return;
+    }
+    const end = this.lastFrameEnd(chunk);
+    if (end < 0) {
+      this.hold(chunk);
       return;
     }
-    const interesting = this.mentions(chunk);
-    const tail = this.prevTail;
-    this.prevTail = Buffer.from(chunk.subarray(Math.max(0, chunk.length - NEEDLE_SPAN)));
-    if (interesting) {
-      if (!this.synced) {
-        chunk = Buffer.concat([this.carry, chunk]);
-        this.carry = EMPTY;
-        this.synced = true;
-        this.decoder = new TextDecoder();
-      }
-      this.take(chunk);
-      return;
+    const frames = end === chunk.length ? chunk : chunk.subarray(0, end);
+    if (this.pendingMentions || this.mentions(this.pendingTail, frames)) {
+      this.read(this.pending.length > 0 ? Buffer.concat([...this.pending, frames]) : frames);
     }
-    if (this.synced) {
-      // Finish whatever frame the parser is in the middle of, then skip from a frame boundary.
-      const end = this.frameEnd(tail, chunk);
-      if (end < 0) {
-        this.take(chunk);
-        return;
-      }
-      this.take(chunk.subarray(0, end));
-      this.resetParser();
-      this.synced = false;
-      chunk = chunk.subarray(end);
-    }
-    const nl = chunk.lastIndexOf(0x0a);
-    if (nl >= 0) this.carry = Buffer.from(chunk.subarray(nl + 1));
-    else if (this.carry.length + chunk.length <= MAX_CARRY_BYTES) this.carry = Buffer.concat([this.carry, chunk]);
+    this.pending = [];
+    this.pendingBytes = 0;
+    this.pendingTail = EMPTY;
+    this.pendingMentions = false;
+    // The unfinished frame is copied: a small view would keep the socket's whole read buffer alive.
+    if (end < chunk.length) this.hold(Buffer.from(chunk.subarray(end)));
   }
 
   end(): TapResult {
-    if (this.framing === 'sse') {
-      const tail = this.decoder.decode();
-      if (tail) this.parser!.feed(tail);
-      this.parser!.reset({ consume: true });
-    } else if (this.framing === 'ndjson') {
-      this.lineBuffer += this.decoder.decode();
-      if (this.lineBuffer.trim()) this.onData(this.lineBuffer.trim(), undefined);
-      this.lineBuffer = '';
-    } else if (this.jsonBytes <= MAX_JSON_BYTES && this.json.length > 0) {
-      let value: unknown;
-      try {
-        value = JSON.parse(Buffer.concat(this.json).toString('utf8'));
-      } catch {
-        value = undefined;
+    if (this.framing === 'json') {
+      const fast = this.jsonBytes <= MAX_JSON_BYTES && this.json.length > 0 ? this.answerUsage() : undefined;
+      if (fast) this.usage = fast;
+      else if (this.jsonBytes <= MAX_JSON_BYTES && this.json.length > 0) {
+        let value: unknown;
+        try {
+          value = JSON.parse(Buffer.concat(this.json).toString('utf8'));
+        } catch {
+          value = undefined;
+        }
+        // Gemini's streamGenerateContent without alt=sse answers one JSON array of chunks.
+        for (const item of Array.isArray(value) ? value : [value]) {
+          const json = record(item);
+          if (json) this.usage = this.protocol.usageFrom(json, this.usage, undefined);
+        }
+        this.json = [];
       }
-      // Gemini's streamGenerateContent without alt=sse answers one JSON array of chunks.
-      for (const item of Array.isArray(value) ? value : [value]) {
-        const json = record(item);
-        if (json) this.usage = this.protocol.usageFrom(json, this.usage, undefined);
-      }
-      this.json = [];
+    } else {
+      // A last frame without its end: read it as it is.
+      if (this.pendingMentions) this.read(Buffer.concat(this.pending));
+      this.pending = [];
+      this.parser?.reset({ consume: true });
     }
     return { usage: this.usage ?? null, streamFailed: this.failed };
   }
 
-  private mentions(chunk: Buffer): boolean {
-    const seam = this.prevTail.length > 0 ? Buffer.concat([this.prevTail, chunk.subarray(0, NEEDLE_SPAN)]) : undefined;
-    return this.needles.some((n) => chunk.includes(n) || (seam !== undefined && seam.includes(n)));
+  /**
+   * A plain JSON answer's usage from its top-level usage object alone (it sits at the answer's
+   * end), or undefined when that cannot be told so (then the whole answer is parsed): the last
+   * `"usage":` key of the last chunks, its object, and a check that only the top-level object
+   * closes after it.
+   */
+  private answerUsage(): TokenUsage | undefined {
+    const spec = this.protocol.answerUsage;
+    if (!spec) return undefined;
+    let tailBytes = 0;
+    let from = this.json.length;
+    while (from > 0 && tailBytes < ANSWER_TAIL_BYTES) tailBytes += this.json[--from]!.length;
+    const tail = from === this.json.length - 1 ? this.json[from]! : Buffer.concat(this.json.slice(from));
+    let key = ANSWER_KEYS.get(spec.key);
+    if (!key) ANSWER_KEYS.set(spec.key, (key = Buffer.from(`"${spec.key}"`)));
+    const at = tail.lastIndexOf(key);
+    if (at < 0) return undefined;
+    const colon = skipSpace(tail, at + key.length);
+    if (tail[colon] !== 0x3a) return undefined;
+    const start = skipSpace(tail, colon + 1);
+    if (tail[start] !== 0x7b) return undefined;
+    const end = closingIndex(tail, start, 0);
+    const close = end < 0 ? -1 : closingIndex(tail, end, 1);
+    if (close < 0 || tail[close - 1] !== 0x7d || skipSpace(tail, close) !== tail.length) return undefined;
+    try {
+      const usage = record(JSON.parse(tail.toString('utf8', start, end)));
+      return usage ? spec.read(usage) : undefined;
+    } catch {
+      return undefined;
+    }
   }
 
-  /** Where the frame in progress ends in `chunk` (after its blank line; for NDJSON its newline), or -1. */
-  private frameEnd(tail: Buffer, chunk: Buffer): number {
+  /** Adds bytes without a frame end to the unfinished frame. */
+  private hold(bytes: Buffer): void {
+    if (this.pendingBytes + bytes.length > this.maxFrameBytes) {
+      this.pending = [];
+      this.pendingBytes = 0;
+      this.pendingTail = EMPTY;
+      this.pendingMentions = false;
+      this.dropping = true;
+      return;
+    }
+    this.pendingMentions ||= this.mentions(this.pendingTail, bytes);
+    this.pending.push(bytes);
+    this.pendingBytes += bytes.length;
+    this.pendingTail = bytes.length >= SEAM ? bytes.subarray(bytes.length - SEAM) : Buffer.concat([this.pendingTail, bytes]).subarray(-SEAM);
+  }
+
+  /** Whether `bytes` mention a needle, counting one that starts in `before` (the bytes just ahead of them). */
+  private mentions(before: Buffer, bytes: Buffer): boolean {
+    for (const needle of this.needles) if (bytes.includes(needle)) return true;
+    if (before.length === 0) return false;
+    const seam = Buffer.concat([before, bytes.subarray(0, SEAM)]);
+    return this.needles.some((needle) => seam.includes(needle));
+  }
+
+  /** Where the first frame in `chunk` ends (after the unfinished one), or -1. */
+  private firstFrameEnd(chunk: Buffer): number {
     if (this.framing === 'ndjson') {
       const nl = chunk.indexOf(0x0a);
       return nl < 0 ? -1 : nl + 1;
     }
-    const probe = Buffer.concat([tail.subarray(Math.max(0, tail.length - 3)), chunk.subarray(0, Math.min(chunk.length, 4096))]);
-    const offset = probe.length - Math.min(chunk.length, 4096);
-    for (const sep of ['\n\n', '\n\r\n', '\r\r']) {
-      const at = probe.indexOf(sep);
-      if (at >= 0 && at + sep.length > offset) return at + sep.length - offset;
+    let end = -1;
+    for (const sep of SSE_ENDS) {
+      const at = chunk.indexOf(sep);
+      if (at >= 0 && (end < 0 || at + sep.length < end)) end = at + sep.length;
     }
-    const far = [chunk.indexOf('\n\n'), chunk.indexOf('\n\r\n')].filter((i) => i >= 0);
-    if (far.length === 0) return -1;
-    const first = Math.min(...far);
-    return first + (chunk[first + 1] === 0x0a ? 2 : 3);
+    return end;
   }
 
-  private resetParser(): void {
-    this.decoder = new TextDecoder();
-    if (this.framing === 'sse') this.parser!.reset();
-    else this.lineBuffer = '';
+  /** Where the last complete frame in the unfinished frame + `chunk` ends, as an offset into `chunk`, or -1. */
+  private lastFrameEnd(chunk: Buffer): number {
+    if (this.framing === 'ndjson') {
+      const nl = chunk.lastIndexOf(0x0a);
+      return nl < 0 ? -1 : nl + 1;
+    }
+    const lf = chunk.lastIndexOf(LF_LF);
+    let end = lf < 0 ? -1 : lf + 2;
+    // Blank lines with a CR (Gemini's CRLF): only worth looking for where a CR follows.
+    if (chunk.indexOf(0x0d, Math.max(0, end)) >= 0) {
+      for (const sep of CR_ENDS) {
+        const at = chunk.lastIndexOf(sep);
+        if (at >= 0) end = Math.max(end, at + sep.length);
+      }
+    }
+    if (end >= 0 || this.pendingTail.length === 0) return end;
+    // A blank line split across the seam (the unfinished frame ends in a line end, the chunk starts one).
+    const back = Math.min(3, this.pendingTail.length);
+    const probe = Buffer.concat([this.pendingTail.subarray(this.pendingTail.length - back), chunk.subarray(0, 3)]);
+    for (const sep of SSE_ENDS) {
+      const at = probe.lastIndexOf(sep);
+      if (at >= 0 && at + sep.length > back) end = Math.max(end, at + sep.length - back);
+    }
+    return end;
   }
 
-  private take(bytes: Buffer): void {
-    const text = this.decoder.decode(bytes, { stream: true });
+  /** Parses whole frames (a frame ends in ASCII, so the text decodes alone). */
+  private read(frames: Buffer): void {
+    const text = frames.toString('utf8');
     if (this.framing === 'sse') {
       this.parser!.feed(text);
       return;
     }
-    this.lineBuffer += text;
-    let nl: number;
-    while ((nl = this.lineBuffer.indexOf('\n')) >= 0) {
-      const line = this.lineBuffer.slice(0, nl).trim();
-      this.lineBuffer = this.lineBuffer.slice(nl + 1);
-      if (line) this.onData(line, undefined);
+    for (const line of text.split('\n')) {
+      const trimmed = line.trim();
+      if (trimmed) this.onData(trimmed, undefined);
     }
   }
 

@@ -41,10 +41,19 @@ export interface WireProtocol {
    * deltas, the bulk of a stream) pass without a JSON.parse.
    */
   worthReading(data: string, event: string | undefined): boolean;
+  /**
+   * Where a plain JSON answer keeps its usage: a top-level key whose object alone gives the
+   * counts, so only that object is parsed. Absent: the whole answer is parsed (Ollama's counts
+   * sit among the answer's own fields).
+   */
+  answerUsage?: { key: string; read(usage: Record<string, unknown>): TokenUsage };
 }
 
 /** Events without a name: read those whose data mentions usage or an error. */
 const mentionsUsageOrError = (data: string) => data.includes('usage') || data.includes('"error"');
+/** OpenAI's chat chunks all say `"usage":null` when usage was asked for; only the last one's is an object. */
+const USAGE_NOT_NULL = /"usage"\s*:\s*(?!null\b)/;
+const carriesUsageOrError = (data: string) => data.includes('"error"') || USAGE_NOT_NULL.test(data);
 const ANTHROPIC_EVENTS = new Set(['message_start', 'message_delta', 'error']);
 const RESPONSES_EVENTS = new Set(['response.completed', 'response.incomplete', 'response.failed', 'error']);
 
@@ -138,6 +147,7 @@ export const WIRE_PROTOCOLS: Record<WireRoute, WireProtocol> = {
     usageFrom: anthropicStreamUsage,
     streamFailed: (json, event) => (event ?? json.type) === 'error',
     worthReading: (data, event) => (event ? ANTHROPIC_EVENTS.has(event) : mentionsUsageOrError(data)),
+    answerUsage: { key: 'usage', read: anthropicUsage },
   },
   'openai-responses': {
     route: 'openai-responses',
@@ -159,6 +169,7 @@ export const WIRE_PROTOCOLS: Record<WireRoute, WireProtocol> = {
       return type === 'error' || type === 'response.failed';
     },
     worthReading: (data, event) => (event ? RESPONSES_EVENTS.has(event) : mentionsUsageOrError(data)),
+    answerUsage: { key: 'usage', read: responsesUsage },
   },
   'openai-chat': {
     route: 'openai-chat',
@@ -171,7 +182,8 @@ export const WIRE_PROTOCOLS: Record<WireRoute, WireProtocol> = {
       return u ? openAiUsage(u) : previous;
     },
     streamFailed: openAiFailed,
-    worthReading: mentionsUsageOrError,
+    worthReading: carriesUsageOrError,
+    answerUsage: { key: 'usage', read: openAiUsage },
   },
   'gemini-generate': {
     route: 'gemini-generate',
@@ -185,6 +197,7 @@ export const WIRE_PROTOCOLS: Record<WireRoute, WireProtocol> = {
     },
     streamFailed: openAiFailed,
     worthReading: mentionsUsageOrError,
+    answerUsage: { key: 'usageMetadata', read: geminiUsage },
   },
   'gemini-stream': {
     route: 'gemini-stream',
@@ -198,6 +211,7 @@ export const WIRE_PROTOCOLS: Record<WireRoute, WireProtocol> = {
     },
     streamFailed: openAiFailed,
     worthReading: mentionsUsageOrError,
+    answerUsage: { key: 'usageMetadata', read: geminiUsage },
   },
   'ollama-chat': {
     route: 'ollama-chat',

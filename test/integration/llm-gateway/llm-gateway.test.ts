@@ -153,6 +153,43 @@ describe('LLM gateway: Anthropic Messages', () => {
     expect(access.spent()).toMatchObject({ calls: 1, tokens: { input: 7, output: 3 } });
   });
 
+  it('ends the provider\'s answer when the caller hangs up mid-stream, and drops a call that was waiting for a provider slot when its caller hangs up', async () => {
+    let upstreamClosed = 0;
+    const stalled = createServer((req, res: ServerResponse) => {
+      req.resume();
+      req.on('end', () => {
+        res.writeHead(200, { 'content-type': 'text/event-stream' });
+        res.write('event: message_start\ndata: {"type":"message_start","message":{"id":"msg_1","type":"message","role":"assistant","content":[],"model":"claude-sonnet-4","usage":{"input_tokens":7,"output_tokens":1}}}\n\n');
+        res.on('close', () => upstreamClosed++);
+      });
+    });
+    servers.push(stalled);
+    await new Promise<void>((r) => stalled.listen(0, '127.0.0.1', () => r()));
+    const url = `http://127.0.0.1:${(stalled.address() as AddressInfo).port}`;
+    rig = await startGatewayRig({ extraProviders: { stalled: { kind: 'anthropic', url } }, concurrency: { initial: 1, stagger_ms: 0 } });
+    const access = rig.open(['stalled/claude-sonnet-4']);
+    const limiter = rig.tree.runtime.llmGateway!.limiter;
+    const call = () => {
+      const controller = new AbortController();
+      const answer = fetch(`${access.baseUrl('anthropic')}/v1/messages`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-api-key': access.credential }, body: anthropicBody('claude-sonnet-4', true), signal: controller.signal });
+      return { controller, answer };
+    };
+    const first = call();
+    const reader = (await first.answer).body!.getReader();
+    expect(new TextDecoder().decode((await reader.read()).value)).toContain('message_start');
+    // The only slot is taken: a second call waits for it, then its caller gives up.
+    const second = call();
+    second.answer.catch(() => undefined);
+    await until(() => limiter.viewOf('stalled').waiting === 1);
+    second.controller.abort();
+    await until(() => limiter.viewOf('stalled').waiting === 0);
+    expect(limiter.viewOf('stalled').in_flight).toBe(1);
+    first.controller.abort();
+    await until(() => upstreamClosed === 1);
+    await until(() => limiter.viewOf('stalled').in_flight === 0);
+    expect(upstreamClosed).toBe(1);
+  });
+
   it('refuses an unknown, a revoked and a missing credential with Anthropic\'s own 401, without calling the provider', async () => {
     rig = await startGatewayRig();
     const access = rig.open(['anthropic/claude-sonnet-4']);

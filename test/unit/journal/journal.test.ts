@@ -7,7 +7,7 @@ import { codedError } from '../../../machines/error-codes.ts';
 import { JOB_STATUSES, TASK_STATUSES } from '../../../machines/statuses.ts';
 import type { JobOutcome, JobSpec, TaskResult, TaskSpec } from '../../../machines/domain.ts';
 import { isPasError, PasError } from '../../../src/errors.ts';
-import { JOURNAL_SCHEMA_VERSION, openJournal, type Journal } from '../../../src/journal/journal.ts';
+import { JOURNAL_SCHEMA_VERSION, SPEND_READ_MS, openJournal, type Journal } from '../../../src/journal/journal.ts';
 
 const job = (id: string, extra: Partial<JobSpec> = {}): JobSpec => ({
   id,
@@ -319,6 +319,32 @@ describe('journal', () => {
     expectPasError(() => spend.add('2025-03-01', Number.NaN), 'PAS_ERR_JOURNAL');
     expectPasError(() => spend.add('2025-03-01', -1), 'PAS_ERR_JOURNAL');
     expect(spend.spent('2025-03-01')).toBeCloseTo(0.75, 10);
+  });
+
+  it('sees its own spend at once and another connection\'s within SPEND_READ_MS, reading the database once in between', () => {
+    let at = Date.parse('2025-03-01T10:00:00.000Z');
+    const mine = openJournal(join(dir, 'shared.db'), { now: () => new Date(at) });
+    const other = openJournal(join(dir, 'shared.db'));
+    try {
+      const spend = mine.spendStore();
+      expect(spend.spent('2025-03-01')).toBe(0);
+      other.spendStore().add('2025-03-01', 2);
+      expect(spend.spent('2025-03-01')).toBe(0);
+      spend.add('2025-03-01', 0.5);
+      expect(spend.spent('2025-03-01')).toBe(2.5);
+      other.spendStore().add('2025-03-01', 1);
+      at += SPEND_READ_MS - 1;
+      expect(spend.spent('2025-03-01')).toBe(2.5);
+      at += 1;
+      expect(spend.spent('2025-03-01')).toBe(3.5);
+      // A clock that went back re-reads too.
+      other.spendStore().add('2025-03-01', 1);
+      at -= 10;
+      expect(spend.spent('2025-03-01')).toBe(4.5);
+    } finally {
+      mine.close();
+      other.close();
+    }
   });
 
   it('detects a duplicate receipt for the same run, task and attempt', () => {

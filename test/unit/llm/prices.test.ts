@@ -38,3 +38,12 @@ describe('createMemorySpendStore', () => {
     expect(() => store.add('2025-03-01', -1)).toThrow(RangeError);
   });
 });
+
+describe('utcDay', () => {
+  it('names the UTC day of every instant, across day boundaries in any order', () => {
+    const instants = ['2025-03-01T00:00:00.000Z', '2025-02-28T23:59:59.999Z', '2025-03-01T23:59:59.999Z', '2025-03-02T00:00:00.000Z', '2024-02-29T12:00:00.000Z', '1969-12-31T23:59:59.999Z', '1970-01-01T00:00:00.000Z', '2025-03-01T12:00:00.000Z'];
+    for (const round of [0, 1]) {
+      for (const iso of round === 0 ? instants : [...instants].reverse()) expect(utcDay(Date.parse(iso)), iso).toBe(iso.slice(0, 10));
+    }
+  });
+});

@@ -92,4 +92,28 @@ describe('ProviderLimiter (AIMD per provider)', () => {
     held.release('ok');
     expect(limiter.viewOf('p').in_flight).toBe(0);
   });
+
+  it('hands a free slot over at once and refuses one (for acquire to wait) at the limit, in a pause, while staggering or with calls waiting', async () => {
+    const limiter = new ProviderLimiter({ initial: 2, staggerMs: 100 }, clock);
+    const a = limiter.tryAcquire('p')!;
+    const b = limiter.tryAcquire('p')!;
+    expect(limiter.viewOf('p')).toMatchObject({ in_flight: 2, waiting: 0, saturated: false });
+    expect(limiter.tryAcquire('p')).toBeUndefined();
+    const waiting = limiter.acquire('p');
+    a.release('ok');
+    // The waiting call goes first: a free slot is not taken past it.
+    expect(limiter.tryAcquire('p')).toBeUndefined();
+    (await waiting).release('ok');
+    b.release('throttled', 1000);
+    expect(limiter.tryAcquire('p')).toBeUndefined();
+    await advance(1000);
+    const c = limiter.tryAcquire('p');
+    expect(c).toBeDefined();
+    // Recovering from the throttle: the next start is staggered.
+    expect(limiter.tryAcquire('p')).toBeUndefined();
+    await advance(100);
+    expect(limiter.viewOf('p').in_flight).toBe(1);
+    c!.release('ok');
+    expect(limiter.tryAcquire('p')).toBeDefined();
+  });
 });

@@ -90,4 +90,58 @@ describe('UsageTap', () => {
     expect(tap({ route: 'openai-chat', contentType: 'application/json' }, noUsage, []).usage).toBeNull();
     expect(streamContentType('ollama')).toContain('ndjson');
   });
+
+  it('reads only the frames that may carry usage or an error when the stream comes one frame per chunk', () => {
+    for (const c of cases(2000)) {
+      const frames = c.stream.split(c.kind === 'ollama' ? /(?<=\n)/ : c.kind === 'google' ? /(?<=\r\n\r\n)/ : /(?<=\n\n)/);
+      let looked = 0;
+      let parsed = 0;
+      const worthReading = (data: string, event: string | undefined) => {
+        looked++;
+        const worth = WIRE_PROTOCOLS[c.route].worthReading(data, event);
+        if (worth) parsed++;
+        return worth;
+      };
+      const protocol = { ...WIRE_PROTOCOLS[c.route], worthReading };
+      const t = new UsageTap(protocol, c.contentType);
+      for (const frame of frames) t.feed(Buffer.from(frame));
+      expect(t.end().usage, c.route).toMatchObject(c.expected);
+      // Text frames are passed over undecoded. OpenAI's chat chunks all say "usage":null (looked
+      // at, not parsed); Gemini repeats usageMetadata in every frame.
+      if (c.route === 'openai-chat') expect(parsed, c.route).toBeLessThan(10);
+      else if (c.route !== 'gemini-stream') expect(looked, c.route).toBeLessThan(10);
+    }
+  });
+
+  it('drops a frame longer than its limit and still reads the frames after it', () => {
+    const c = cases(50).find((x) => x.route === 'anthropic-messages')!;
+    const huge = `event: content_block_delta\ndata: {"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"${'x'.repeat(5000)} usage"}}\n\n`;
+    const at = c.stream.indexOf('event: content_block_stop');
+    const bytes = Buffer.from(c.stream.slice(0, at) + huge + c.stream.slice(at));
+    for (const every of [64, 1000, 4096]) {
+      const t = new UsageTap(WIRE_PROTOCOLS[c.route], c.contentType, { maxFrameBytes: 2048 });
+      for (let i = 0; i < bytes.length; i += every) t.feed(bytes.subarray(i, i + every));
+      expect(t.end().usage, `chunks of ${every}`).toMatchObject(c.expected);
+    }
+  });
+
+  it('reads a plain JSON answer\'s top-level usage wherever the answer also says "usage" (text, a tool\'s input), in either key order', () => {
+    const text = 'the "usage" of it; '.repeat(3000);
+    const toolInput = { usage: { input_tokens: 999, output_tokens: 999 }, note: 'usage' };
+    const content = [{ type: 'text', text }, { type: 'tool_use', id: 't1', name: 'Edit', input: toolInput }];
+    const usage = { input_tokens: 11, output_tokens: 22, cache_read_input_tokens: 3 };
+    const last = { id: 'msg_1', type: 'message', role: 'assistant', model: 'm', content, stop_reason: 'end_turn', usage };
+    const first = { usage, id: 'msg_1', type: 'message', role: 'assistant', model: 'm', content, stop_reason: 'end_turn' };
+    for (const [name, answer] of [['usage last', last], ['usage first', first]] as const) {
+      const bytes = Buffer.from(JSON.stringify(answer, null, name === 'usage first' ? 2 : undefined));
+      for (const every of [100, 7000, bytes.length]) {
+        const cuts = Array.from({ length: Math.floor(bytes.length / every) }, (_, i) => (i + 1) * every);
+        expect(tap({ route: 'anthropic-messages', contentType: 'application/json' }, bytes, cuts).usage, `${name}, chunks of ${every}`).toMatchObject({ input: 11, output: 22, cache_read: 3 });
+      }
+    }
+    // Gemini's answers, one object (usageMetadata then more fields) or an array of chunks.
+    const gemini = (tokens: number) => ({ candidates: [{ content: { parts: [{ text: 'hi' }], role: 'model' } }], usageMetadata: { promptTokenCount: tokens, candidatesTokenCount: 5, totalTokenCount: tokens + 5 }, modelVersion: 'g', responseId: 'r' });
+    expect(tap({ route: 'gemini-generate', contentType: 'application/json; charset=UTF-8' }, Buffer.from(JSON.stringify(gemini(7))), [10]).usage).toMatchObject({ input: 7, output: 5 });
+    expect(tap({ route: 'gemini-stream', contentType: 'application/json' }, Buffer.from(JSON.stringify([gemini(1), gemini(8)])), []).usage).toMatchObject({ input: 8, output: 5 });
+  });
 });

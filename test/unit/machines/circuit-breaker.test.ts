@@ -230,6 +230,34 @@ describe('BreakerRegistry admission of calls', () => {
     return { clock: c, registry };
   }
 
+  it('changes nothing on a non-probe success in any state, so the registry does not send it', () => {
+    // BreakerRegistry.record skips a non-probe success (one event less on every answered call):
+    // that holds only while no state of the machine reacts to it.
+    const states: Array<[string, () => void]> = [
+      ['closed', () => start()],
+      ['closed with failures', () => (start(), fail())],
+      ['open', () => (start(), tripNow())],
+      ['halfOpen.ready', () => (start(), tripNow(), clock.increment(COOLDOWN))],
+      ['halfOpen.probing', () => (start(), tripNow(), clock.increment(COOLDOWN), breaker.send({ type: 'probe.started', at: clock.now() }))],
+    ];
+    for (const [name, reach] of states) {
+      reach();
+      const before = breaker.getSnapshot();
+      expect(before.can({ type: 'call.succeeded', at: clock.now(), probe: false }), name).toBe(false);
+      succeed();
+      expect(breaker.getSnapshot().value, name).toEqual(before.value);
+      expect(breaker.getSnapshot().context, name).toEqual(before.context);
+      breaker.stop();
+    }
+    const { registry: r } = registry3();
+    r.record(REF, 'failure', false);
+    const sent: string[] = [];
+    r.get(REF).subscribe({ next: (snap) => sent.push(JSON.stringify(snap.context.failures)) });
+    r.record(REF, 'success', false);
+    expect(sent).toEqual([]);
+    expect(r.failures(REF)).toBe(1);
+  });
+
   it('allows calls while closed and rejects every call while open', () => {
     const { registry: r } = registry3();
     expect(r.admit(REF)).toBe('allow');
