@@ -71,7 +71,7 @@ function provideSystem(services: RuntimeServices, facts: FactRecorder) {
         actors: {
           job: jobMachine.provide({
             actors: { planJob: withSignal(services.planJob), mergeJob: withSignal(services.mergeJob), verifyJob: withSignal(services.verifyJob?.bind(services) ?? verifyJobUnavailable) },
-            actions: provideFacts(facts, ['recordJobRunning', 'recordPlanMade', 'recordRerunCreated', 'recordFixupCreated', 'recordBranchesMerged', 'recordJobFinished']),
+            actions: provideFacts(facts, ['recordJobRunning', 'recordPlanMade', 'recordRerunCreated', 'recordFixupCreated', 'recordBranchesMerged', 'recordMergeStep', 'recordJobFinished']),
           }),
         },
       }),
