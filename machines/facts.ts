@@ -69,7 +69,8 @@ export interface BranchesMergedFact {
 }
 
 /** Where a finished subtask's branch is in the job's merge queue (the live feed shows each step). */
-export type MergeStepState = 'queued' | 'merging' | 'merged' | 'conflict' | 'failed' | 'verifying' | 'verified' | 'verify_failed';
+export const MERGE_STEP_STATES = ['queued', 'merging', 'merged', 'conflict', 'failed', 'verifying', 'verified', 'verify_failed'] as const;
+export type MergeStepState = (typeof MERGE_STEP_STATES)[number];
 
 /**
  * One step of the merge queue: a task branch queued, merging, merged (or conflicting / failed),
