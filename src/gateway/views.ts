@@ -177,6 +177,7 @@ export function mergesView(runtime: Runtime, jobId: string) {
     head: m.head ?? null,
     files: m.files ?? [],
     ...(m.exitCode !== undefined ? { verify_exit_code: m.exitCode } : {}),
+    ts: m.ts,
   }));
 }
 
