@@ -189,7 +189,7 @@ export class FeedHub {
     for (const field of ['tool', 'path', 'change', 'command', 'text'] as const) {
       if (typeof input[field] === 'string') clean[field] = input[field] as string;
     }
-    for (const field of ['attempt', 'status'] as const) {
+    for (const field of ['attempt', 'status', 'round'] as const) {
       if (typeof input[field] === 'number') clean[field] = input[field] as number;
     }
     if (typeof input.exitCode === 'number' || input.exitCode === null) clean.exitCode = input.exitCode as number | null;
