@@ -8,8 +8,8 @@
  *                        after a delay; a task escalated by the supervisor is re-routed once to another
  *                        programmer. A completed task's branch joins the merge queue (completion order).
  *   running.idle         waits for the queue; ends the job once nothing runs and nothing is queued.
- *   running.merging      invoke mergeJob for the queue's head (one branch at a time onto `pas/job-<id>`,
- *                        idempotent). A conflict starts the subtask's re-run at once, on the merged head,
+ *   running.merging      invoke mergeJob for the queue's head onto `pas/job-<id>` (idempotent; one merge
+ *                        at a time; without a verify command everything queued goes in that one merge). A conflict starts the subtask's re-run at once, on the merged head,
  *                        as a resolver when the merge showed the hunks, while other subtasks still run; a
  *                        second conflict is reported with its files.
  *   running.verifying    when the job has a `verify` command (its own or its lane's) and the merge moved
@@ -106,7 +106,9 @@ export interface JobContext {
   merge: MergeOutcome | null;
   /** Completed tasks waiting to be merged, in completion order (the head is merging). */
   mergeQueue: string[];
-  /** The task whose merge is being verified. */
+  /** The branches of the merge under way: the queue's head (each merge verified), or all it held. */
+  mergeBatch: string[];
+  /** The last task of the merge being verified. */
   lastMerged: string | null;
   /** The last run of the job's verify command on the merged branch. */
   verification: VerifyJobOutcome | null;
@@ -252,12 +254,20 @@ export function mergeableResults(context: Pick<JobContext, 'plan' | 'results' | 
   return out;
 }
 
-/** The merge of the queue's head: on top of what the job branch holds. */
+/**
+ * What the next merge takes from the queue: its head when the job has a verify command (so each
+ * merge is verified on its own), else everything queued (one merge, in completion order).
+ */
+export function nextMergeBatch(context: Pick<JobContext, 'job' | 'plan' | 'mergeQueue'>): string[] {
+  return jobVerify(context) ? context.mergeQueue.slice(0, 1) : [...context.mergeQueue];
+}
+
+/** The merge of the batch: on top of what the job branch holds. */
 export function mergeInputFor(context: JobContext): MergeJobInput {
-  const next = context.mergeQueue[0]!;
+  const batch = new Set(context.mergeBatch);
   const held = new Set(context.merge?.merged ?? []);
-  const results = mergeableResults(context).filter((r) => held.has(r.taskId) && r.taskId !== next);
-  return { job: context.job, plan: context.plan!, results: [...results, context.results[next]!] };
+  const results = mergeableResults(context).filter((r) => held.has(r.taskId) && !batch.has(r.taskId));
+  return { job: context.job, plan: context.plan!, results: [...results, ...context.mergeBatch.map((id) => context.results[id]!)] };
 }
 
 /** What a merge leaves the job holding: every merged task, and conflicts not merged over since. */
@@ -395,18 +405,20 @@ export const jobMachine = setup({
       if (task && pool) enqueue.sendTo(pool, submitted(task));
     }),
     /**
-     * A merge of the queue's head is done: the job branch holds what it says (journaled), the head
-     * leaves the queue, and a first conflict starts its re-run at once (unless the job timed out).
+     * A merge of the batch is done: the job branch holds what it says (journaled), the batch leaves
+     * the queue, and a first conflict starts its re-run at once (unless the job timed out).
      */
     takeMerge: enqueueActions(({ context, event, enqueue, system }) => {
       const output = mergeOutput(event);
-      const taskId = context.mergeQueue[0]!;
-      const mergeQueue = context.mergeQueue.slice(1);
+      const batch = context.mergeBatch;
+      const mergeQueue = context.mergeQueue.slice(batch.length);
       const merge = accumulateMerge(context.merge, output);
       enqueue(stated({ type: 'recordBranchesMerged', params: { jobId: context.job.id, merge: output } }));
-      const conflict = output.conflicts.find((c) => c.taskId === taskId);
-      const state = output.merged.includes(taskId) ? 'merged' : conflict ? 'conflict' : 'failed';
-      enqueue(stated(mergeStep(context, { taskId, state, queue: mergeQueue, ...(merge.head ? { head: merge.head } : {}), ...(conflict ? { files: conflict.files } : {}) })));
+      for (const taskId of batch) {
+        const conflict = output.conflicts.find((c) => c.taskId === taskId);
+        const state = output.merged.includes(taskId) ? 'merged' : conflict ? 'conflict' : 'failed';
+        enqueue(stated(mergeStep(context, { taskId, state, queue: mergeQueue, ...(merge.head ? { head: merge.head } : {}), ...(conflict ? { files: conflict.files } : {}) })));
+      }
       const reruns = { ...context.reruns };
       const rerunBase = { ...context.rerunBase };
       const rerunAs = { ...context.rerunAs };
@@ -431,7 +443,7 @@ export const jobMachine = setup({
         enqueue(stated({ type: 'recordRerunCreated', params: { jobId: context.job.id, taskId: subtask.id, rerun, task } }));
         if (pool) enqueue.sendTo(pool, submitted(task));
       }
-      enqueue.assign({ merge, mergeQueue, lastMerged: taskId, reruns, rerunBase, rerunAs, pending });
+      enqueue.assign({ merge, mergeQueue, mergeBatch: [], lastMerged: batch.at(-1) ?? null, reruns, rerunBase, rerunAs, pending });
     }),
     /** The latest failed verification's fix-up runs on the merged head; it is merged and verified in turn. */
     startFixup: enqueueActions(({ context, enqueue, system }) => {
@@ -475,6 +487,7 @@ export const jobMachine = setup({
     rerunAs: Object.fromEntries(Object.values(input.resume?.reruns ?? {}).flatMap((r) => (r.instruction && r.files ? [[r.id, { instruction: r.instruction, files: r.files }]] : []))),
     merge: null,
     mergeQueue: [],
+    mergeBatch: [],
     lastMerged: null,
     verification: null,
     // A fix-up is journaled as a re-run of itself (a subtask of its own on the merged head).
@@ -551,7 +564,11 @@ export const jobMachine = setup({
               ],
             },
             merging: {
-              entry: enqueueActions(({ context, enqueue }) => enqueue(mergeStep(context, { taskId: context.mergeQueue[0]!, state: 'merging', queue: context.mergeQueue.slice(1) }))),
+              entry: enqueueActions(({ context, enqueue }) => {
+                const batch = nextMergeBatch(context);
+                enqueue.assign({ mergeBatch: batch });
+                for (const taskId of batch) enqueue(mergeStep(context, { taskId, state: 'merging', queue: context.mergeQueue.slice(batch.length) }));
+              }),
               invoke: {
                 id: 'mergeJob',
                 src: 'mergeJob',

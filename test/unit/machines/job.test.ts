@@ -330,9 +330,8 @@ describe('job', () => {
     start({ resume });
     await settle();
     expect(submitted()).toEqual([]);
-    expect(merge.last().input.results.map((r) => r.taskId)).toEqual(['t1']);
-    merge.last().resolve({ mergedBranch: 'pas/job-J1', head: 'h1', merged: ['t1'], conflicts: [] });
-    await settle();
+    // Both queued again at once: one merge (no verify command), never the original t2.
+    expect(merge.calls).toHaveLength(1);
     expect(merge.last().input.results.map((r) => r.taskId)).toEqual(['t1', 't2-r1']);
     merge.last().resolve({ mergedBranch: 'pas/job-J1', head: 'h2', merged: ['t1', 't2-r1'], conflicts: [] });
     await settle();
@@ -365,6 +364,38 @@ describe('job', () => {
       ['recordBranchesMerged', { jobId: 'J1', merge: { mergedBranch: 'pas/job-J1', head: 'h2', merged: ['t1-r1'], conflicts: [] } }],
       ['recordJobFinished', { outcome: outcome() }],
     ]);
+  });
+
+  it('states each merge-queue step: queued in completion order, merging in one merge when there is no verify command, merged or conflicting', async () => {
+    const steps: Array<Record<string, unknown>> = [];
+    plan = controllablePromise<JobPlan, PlanJobInput>();
+    merge = controllablePromise<MergeOutcome, MergeJobInput>();
+    const logic = jobMachine.provide({ actors: { planJob: plan.logic, mergeJob: merge.logic }, actions: { recordMergeStep: (_: unknown, step: Record<string, unknown>) => void steps.push(step) } });
+    h = startHarness({ recorders: ['pool'], children: [{ id: 'J1', systemId: 'job:J1', logic, input: { job: JOB, managerId: 'Mgr-1', maxProgrammers: 4, timeoutMs: TIMEOUT_MS } }] });
+    await planned('t1', 't2', 't3');
+    finish(ok('t3'));
+    // t1 and t2 finish while t3 merges: they wait, then go in one merge, in the order they finished.
+    finish(ok('t2'));
+    finish(ok('t1'));
+    merge.last().resolve({ mergedBranch: 'pas/job-J1', head: 'h1', merged: ['t3'], conflicts: [] });
+    await settle();
+    expect(merge.last().input.results.map((r) => r.taskId)).toEqual(['t3', 't2', 't1']);
+    merge.last().resolve({ mergedBranch: 'pas/job-J1', head: 'h2', merged: ['t3', 't2'], conflicts: [{ taskId: 't1', files: ['f0.ts'] }] });
+    await settle();
+    expect(steps.map((s) => [s.taskId, s.state, s.queue])).toEqual([
+      ['t3', 'queued', ['t3']],
+      ['t3', 'merging', []],
+      ['t2', 'queued', ['t3', 't2']],
+      ['t1', 'queued', ['t3', 't2', 't1']],
+      ['t3', 'merged', ['t2', 't1']],
+      ['t2', 'merging', []],
+      ['t1', 'merging', []],
+      ['t2', 'merged', []],
+      ['t1', 'conflict', []],
+    ]);
+    expect(steps.at(-1)).toEqual({ jobId: 'J1', managerId: 'Mgr-1', taskId: 't1', state: 'conflict', queue: [], head: 'h2', files: ['f0.ts'] });
+    // the resolver runs while nothing else does; its branch is queued when it finishes
+    expect(submitted().at(-1)).toMatchObject({ id: 't1-r1', baseCommit: 'h2' });
   });
 
   it('times out during planning too', async () => {
