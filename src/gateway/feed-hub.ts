@@ -175,17 +175,7 @@ export class FeedHub {
     const input = record as unknown as Record<string, unknown>;
     const kind = requireString(input, 'kind');
     if (!PROGRESS_KINDS.has(kind)) throw new TypeError(`progress record kind "${kind}" is not one of ${[...PROGRESS_KINDS].join(', ')}`);
-    const clean: ProgressRecord = {
-      v: 1,
-      type: 'progress',
-      seq: this.seq + 1,
-      ts: typeof input.ts === 'string' && input.ts.length > 0 ? input.ts : this.now().toISOString(),
-      agentId: requireString(input, 'agentId'),
-      role: 'programmer',
-      jobId: requireString(input, 'jobId'),
-      taskId: requireString(input, 'taskId'),
-      kind: kind as ProgressRecord['kind'],
-    };
+    const clean: ProgressRecord = { ...this.taskHeader(input, 'progress', 'programmer'), kind: kind as ProgressRecord['kind'] };
     for (const field of ['tool', 'path', 'change', 'command', 'text'] as const) {
       if (typeof input[field] === 'string') clean[field] = input[field] as string;
     }
@@ -207,14 +197,7 @@ export class FeedHub {
     const state = requireString(input, 'state');
     if (!MERGE_STATES.has(state)) throw new TypeError(`merge record state "${state}" is not one of ${[...MERGE_STATES].join(', ')}`);
     const clean: MergeRecord = {
-      v: 1,
-      type: 'merge',
-      seq: this.seq + 1,
-      ts: typeof input.ts === 'string' && input.ts.length > 0 ? input.ts : this.now().toISOString(),
-      agentId: requireString(input, 'agentId'),
-      role: 'manager',
-      jobId: requireString(input, 'jobId'),
-      taskId: requireString(input, 'taskId'),
+      ...this.taskHeader(input, 'merge', 'manager'),
       state: state as MergeRecord['state'],
       queue: Array.isArray(input.queue) ? input.queue.filter((t): t is string => typeof t === 'string') : [],
     };
@@ -223,6 +206,20 @@ export class FeedHub {
     if (typeof input.exitCode === 'number' || input.exitCode === null) clean.exitCode = input.exitCode as number | null;
     this.emit(clean);
     return clean;
+  }
+
+  /** The fields every per-task message shares, with the next seq stamped. */
+  private taskHeader<T extends string, R extends string>(input: Record<string, unknown>, type: T, role: R) {
+    return {
+      v: 1 as const,
+      type,
+      seq: this.seq + 1,
+      ts: typeof input.ts === 'string' && input.ts.length > 0 ? input.ts : this.now().toISOString(),
+      agentId: requireString(input, 'agentId'),
+      role,
+      jobId: requireString(input, 'jobId'),
+      taskId: requireString(input, 'taskId'),
+    };
   }
 
   private emit(record: { seq: number }): void {

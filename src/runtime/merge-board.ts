@@ -7,24 +7,8 @@
 import type { MergeStepFact, MergeStepState } from '../../machines/facts.ts';
 import type { FactListener } from './fact-bus.ts';
 
-/** One merge-queue step as the feed sends it (the hub stamps `seq`). */
-export interface MergeRecord {
-  v: 1;
-  type: 'merge';
-  seq: number;
-  ts: string;
-  /** The job's Manager. */
-  agentId: string;
-  role: 'manager';
-  jobId: string;
-  taskId: string;
-  state: MergeStepState;
-  /** Task ids still waiting to merge, in order. */
-  queue: string[];
-  head?: string;
-  files?: string[];
-  exitCode?: number | null;
-}
+/** One merge-queue step as the feed sends it (the hub stamps `seq`); `agentId` is the job's Manager. */
+export type MergeRecord = Omit<MergeStepFact, 'managerId'> & { v: 1; type: 'merge'; seq: number; ts: string; agentId: string; role: 'manager' };
 
 export type MergeInput = Omit<MergeRecord, 'v' | 'type' | 'seq'>;
 

@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { codedError } from '../../../machines/error-codes.ts';
+import type { MergeStepFact } from '../../../machines/facts.ts';
 import type { JobOutcome, JobResume, JobSpec, TaskResult, TaskSpec } from '../../../machines/domain.ts';
 import { capPlan, jobMachine, type JobContext, type JobInput, type JobPlan, type MergeJobInput, type MergeOutcome, type PlanJobInput, type Subtask } from '../../../machines/job.machine.ts';
 import { controllablePromise, settle, startHarness, type Harness } from '../../support/machine-harness.ts';
@@ -367,10 +368,10 @@ describe('job', () => {
   });
 
   it('states each merge-queue step: queued in completion order, merging in one merge when there is no verify command, merged or conflicting', async () => {
-    const steps: Array<Record<string, unknown>> = [];
+    const steps: MergeStepFact[] = [];
     plan = controllablePromise<JobPlan, PlanJobInput>();
     merge = controllablePromise<MergeOutcome, MergeJobInput>();
-    const logic = jobMachine.provide({ actors: { planJob: plan.logic, mergeJob: merge.logic }, actions: { recordMergeStep: (_: unknown, step: Record<string, unknown>) => void steps.push(step) } });
+    const logic = jobMachine.provide({ actors: { planJob: plan.logic, mergeJob: merge.logic }, actions: { recordMergeStep: (_: unknown, step: MergeStepFact) => void steps.push(step) } });
     h = startHarness({ recorders: ['pool'], children: [{ id: 'J1', systemId: 'job:J1', logic, input: { job: JOB, managerId: 'Mgr-1', maxProgrammers: 4, timeoutMs: TIMEOUT_MS } }] });
     await planned('t1', 't2', 't3');
     finish(ok('t3'));
