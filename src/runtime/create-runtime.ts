@@ -209,6 +209,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
       stopSaturationFacts?.();
       llmGateway?.stop();
       breakers.stop();
+      await services.stop?.();
       if (ownsJournal) journal.close();
     },
   };
