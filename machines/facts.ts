@@ -68,6 +68,28 @@ export interface BranchesMergedFact {
   merge: MergeOutcome;
 }
 
+/** Where a finished subtask's branch is in the job's merge queue (the live feed shows each step). */
+export const MERGE_STEP_STATES = ['queued', 'merging', 'merged', 'conflict', 'failed', 'verifying', 'verified', 'verify_failed'] as const;
+export type MergeStepState = (typeof MERGE_STEP_STATES)[number];
+
+/**
+ * One step of the merge queue: a task branch queued, merging, merged (or conflicting / failed),
+ * and the verify of the job branch after its merge. `queue` is what still waits, in order.
+ */
+export interface MergeStepFact {
+  jobId: string;
+  managerId: string;
+  taskId: string;
+  state: MergeStepState;
+  queue: string[];
+  /** The job branch head after the merge (merged, verifying, verified, verify_failed). */
+  head?: string;
+  /** The files that collided (conflict). */
+  files?: string[];
+  /** The verify command's exit code (verified, verify_failed). */
+  exitCode?: number | null;
+}
+
 /** The job ended with this outcome. */
 export interface JobFinishedFact {
   outcome: JobOutcome;
@@ -83,6 +105,7 @@ export interface Facts {
   recordTaskFinished: TaskFinishedFact;
   recordRerunCreated: RerunCreatedFact;
   recordBranchesMerged: BranchesMergedFact;
+  recordMergeStep: MergeStepFact;
   recordFixupCreated: FixupCreatedFact;
   recordJobFinished: JobFinishedFact;
 }

@@ -1,28 +1,34 @@
 /**
- * One job inside its Manager: plan → run subtasks on the pool in parallel → merge → finished.
+ * One job inside its Manager: plan → run subtasks on the pool in parallel, merging each finished
+ * branch as it finishes (a merge queue) → finished.
  *
- * active.planning  invoke planJob (LLM decomposition; the runtime falls back to one subtask per file)
- * active.running   every subtask is submitted to the pool at once; `task.finished` results collect.
- *                  A task refused because the pool queue is full is resubmitted after a delay; a
- *                  task escalated by the supervisor is re-routed once to another programmer.
- * active.merging   invoke mergeJob (task branches → `pas/job-<id>`). A conflicting subtask is re-run
- *                  once on top of what is merged, as a resolver when the merge showed the conflicting
- *                  hunks; a second conflict is reported with its files.
- * active.verifying when the job has a `verify` command (its own or its lane's): invoke verifyJob on
- *                  the merged branch. A failure comes back with a fix-up subtask (while fix-up rounds
- *                  remain), which runs on the merged head and is merged and verified in turn;
- *                  otherwise the job ends partial with PAS_ERR_VERIFY_FAILED and the last output.
- * finished         final: tells the Manager `job.done` with the outcome.
- * The job timeout cancels what is still running and merges what is done (the job ends partial);
- * a timeout that fires while merging lets the merge finish and starts no conflict re-run.
+ * active.planning        invoke planJob (LLM decomposition; the runtime falls back to one subtask per file)
+ * active.running         every subtask is submitted to the pool at once; `task.finished` results collect
+ *                        in every sub-state. A task refused because the pool queue is full is resubmitted
+ *                        after a delay; a task escalated by the supervisor is re-routed once to another
+ *                        programmer. A completed task's branch joins the merge queue (completion order).
+ *   running.idle         waits for the queue; ends the job once nothing runs and nothing is queued.
+ *   running.merging      invoke mergeJob for the queue's head onto `pas/job-<id>` (idempotent; one merge
+ *                        at a time; without a verify command everything queued goes in that one merge). A conflict starts the subtask's re-run at once, on the merged head,
+ *                        as a resolver when the merge showed the hunks, while other subtasks still run; a
+ *                        second conflict is reported with its files.
+ *   running.verifying    when the job has a `verify` command (its own or its lane's) and the merge moved
+ *                        the job branch: invoke verifyJob on the new head, so a failure surfaces while
+ *                        other subtasks run. The fix-up path starts when the failing verification is the
+ *                        latest and nothing else runs or waits to merge (the rest might have fixed it):
+ *                        the fix-up subtask runs on the merged head and is merged and verified in turn;
+ *                        without fix-up rounds left the job ends partial with PAS_ERR_VERIFY_FAILED.
+ * finished               final: tells the Manager `job.done` with the outcome.
+ * The job timeout cancels what is still running; what finished is still merged (the job ends partial);
+ * a merge or verify under way finishes, and no conflict re-run, verify or fix-up starts after it.
  *
  * Facts it states for the journal (named actions, see facts.ts): job running, plan made, conflict
- * re-run created, branches merged, fix-up created, job finished.
+ * re-run created, branches merged (after every merge), merge-queue steps, fix-up created, job finished.
  */
-import { and, assign, enqueueActions, not, sendParent, setup, stateIn, fromPromise } from 'xstate';
+import { assign, enqueueActions, sendParent, setup, stateIn, fromPromise } from 'xstate';
 import { asErrorData, type ErrorData, type JobOutcome, type JobPlan, type JobResume, type JobSpec, type MergeOutcome, type Rerun, type Subtask, type TaskResult, type TaskSpec, type TokenUsage } from './domain.ts';
 import { codedError } from './error-codes.ts';
-import { fact } from './facts.ts';
+import { fact, type FactAction, type FactName, type MergeStepFact } from './facts.ts';
 import type { ToJob, ToPoolTask } from './messages.ts';
 
 export type { JobPlan, MergeOutcome, Subtask };
@@ -59,8 +65,9 @@ export interface MergeJobInput {
   job: JobSpec;
   plan: JobPlan;
   /**
-   * Completed results in plan order, a conflict re-run in place of its original. The merge is
-   * idempotent: it answers every task now in the job branch in `merged`, including earlier ones.
+   * The results the job branch already holds (plan order), then the one to merge now (the merge
+   * queue's head). The merge is idempotent: it answers every task now in the job branch in
+   * `merged`, including earlier ones, and never merges a branch twice.
    */
   results: TaskResult[];
 }
@@ -95,7 +102,14 @@ export interface JobContext {
   rerunBase: Record<string, string>;
   /** Re-run id → the resolver's instruction and files (a re-run shown the conflicting hunks). */
   rerunAs: Record<string, { instruction: string; files: string[] }>;
+  /** What the job branch holds: every merged task, and the conflicts no re-run has merged over yet. */
   merge: MergeOutcome | null;
+  /** Completed tasks waiting to be merged, in completion order (the head is merging). */
+  mergeQueue: string[];
+  /** The branches of the merge under way: the queue's head (each merge verified), or all it held. */
+  mergeBatch: string[];
+  /** The last task of the merge being verified. */
+  lastMerged: string | null;
   /** The last run of the job's verify command on the merged branch. */
   verification: VerifyJobOutcome | null;
   /** Ids of the fix-up subtasks planned after failed verifications. */
@@ -107,6 +121,9 @@ export interface JobContext {
 }
 
 export type JobEvent = ToJob | { type: 'task.resubmit'; taskId: string };
+
+type MergeStep = Omit<MergeStepFact, 'jobId' | 'managerId'>;
+const mergeStep = (context: Pick<JobContext, 'job' | 'managerId'>, step: MergeStep): FactAction<'recordMergeStep'> => ({ type: 'recordMergeStep', params: { jobId: context.job.id, managerId: context.managerId, ...step } });
 
 /** Caps a plan at `max` subtasks by folding the extra ones into the first `max`, round-robin. */
 export function capPlan(subtasks: Subtask[], max: number): Subtask[] {
@@ -223,6 +240,45 @@ export function rerunSubtask(subtask: Subtask, rerun: Pick<Rerun, 'id' | 'instru
   return { ...subtask, id: rerun.id, ...(rerun.instruction ? { instruction: rerun.instruction } : {}), ...(rerun.files ? { files: rerun.files } : {}) };
 }
 
+/**
+ * The results the job branch is to hold: per subtask its re-run's (or fix-up's) result when it has
+ * one, never the original it replaced, else its own; completed ones only, in plan order.
+ */
+export function mergeableResults(context: Pick<JobContext, 'plan' | 'results' | 'reruns'>): TaskResult[] {
+  const out: TaskResult[] = [];
+  for (const subtask of context.plan?.subtasks ?? []) {
+    const rerun = context.reruns[subtask.id];
+    const result = rerun ? context.results[rerun] : context.results[subtask.id];
+    if (result?.status === 'completed') out.push(result);
+  }
+  return out;
+}
+
+/**
+ * What the next merge takes from the queue: its head when the job has a verify command (so each
+ * merge is verified on its own), else everything queued (one merge, in completion order).
+ */
+export function nextMergeBatch(context: Pick<JobContext, 'job' | 'plan' | 'mergeQueue'>): string[] {
+  return jobVerify(context) ? context.mergeQueue.slice(0, 1) : [...context.mergeQueue];
+}
+
+/** The merge of the batch: on top of what the job branch holds. */
+export function mergeInputFor(context: JobContext): MergeJobInput {
+  const batch = new Set(context.mergeBatch);
+  const held = new Set(context.merge?.merged ?? []);
+  const results = mergeableResults(context).filter((r) => held.has(r.taskId) && !batch.has(r.taskId));
+  return { job: context.job, plan: context.plan!, results: [...results, ...context.mergeBatch.map((id) => context.results[id]!)] };
+}
+
+/** What a merge leaves the job holding: every merged task, and conflicts not merged over since. */
+function accumulateMerge(previous: MergeOutcome | null, output: MergeOutcome): MergeOutcome {
+  const merged = [...new Set([...(previous?.merged ?? []), ...output.merged])];
+  const fresh = new Set(output.conflicts.map((c) => c.taskId));
+  const conflicts = [...(previous?.conflicts ?? []).filter((c) => !fresh.has(c.taskId) && !merged.includes(c.taskId)), ...output.conflicts];
+  const head = output.head ?? previous?.head;
+  return { mergedBranch: output.mergedBranch, ...(head ? { head } : {}), merged, conflicts };
+}
+
 /** What still has to run when a job picks up its plan again: a created re-run, never a new one. */
 function pendingOnResume(context: JobContext): Record<string, TaskSpec> {
   const pending: Record<string, TaskSpec> = {};
@@ -236,6 +292,15 @@ function pendingOnResume(context: JobContext): Record<string, TaskSpec> {
 }
 
 const TIMEOUT: ErrorData = codedError('PAS_ERR_TASK_TIMEOUT', 'the job ran past its timeout');
+
+/**
+ * A fact stated from one of this machine's own `setup` actions: the action is named (so `src/`
+ * provides it), but `setup` cannot type its own action names yet.
+ */
+const stated = <K extends FactName>(action: FactAction<K>) => action as never;
+
+const mergeOutput = (event: unknown) => (event as { output: MergeOutcome }).output;
+const verifyOutput = (event: unknown) => (event as { output: VerifyJobOutcome }).output;
 
 export const jobMachine = setup({
   types: {
@@ -257,20 +322,25 @@ export const jobMachine = setup({
   },
   guards: {
     resuming: ({ context }) => context.plan !== null,
-    allSettled: ({ context }) => Object.keys(context.pending).length === 0,
-    nothingToMerge: ({ context }) => finalResults(context).every((r) => r.status !== 'completed'),
-    /** A merged branch to check: the job has a verify command and the merge produced a head. */
+    allSettled: ({ context }) => Object.keys(context.pending).length === 0 && context.mergeQueue.length === 0,
+    queued: ({ context }) => context.mergeQueue.length > 0,
+    /** The merge moved the job branch and the job has a verify command (none after a timeout). */
     mergedNeedsVerify: ({ context, event }) => {
-      const merge = (event as unknown as { output: MergeOutcome }).output;
-      return jobVerify(context) !== undefined && merge.head !== undefined && merge.merged.length > 0 && !context.error;
+      const merge = mergeOutput(event);
+      return jobVerify(context) !== undefined && merge.head !== undefined && merge.head !== context.merge?.head && merge.merged.length > 0 && !context.error;
     },
-    verified: ({ event }) => (event as unknown as { output: VerifyJobOutcome }).output.passed,
-    hasFixup: ({ event }) => (event as unknown as { output: VerifyJobOutcome }).output.fixup !== undefined,
-    hasRerunnableConflicts: ({ context, event }) => {
-      const merge = (event as unknown as { output: MergeOutcome }).output;
-      return merge.conflicts.some((c) => !context.reruns[c.taskId] && !Object.values(context.reruns).includes(c.taskId));
+    /**
+     * The latest verification failed with a fix-up planned, and nothing else runs or waits to merge
+     * (their merges might have fixed it): the fix-up path starts.
+     */
+    fixupDue: ({ context }) => {
+      const v = context.verification;
+      return (
+        v !== null && !v.passed && v.fixup !== undefined && !context.fixups.includes(v.fixup.id) && v.head === context.merge?.head &&
+        !context.timedOut && !context.error && Object.keys(context.pending).length === 0 && context.mergeQueue.length === 0
+      );
     },
-    timedOut: ({ context }) => context.timedOut,
+    inPlanning: stateIn({ active: 'planning' }),
   },
   delays: {
     jobTimeout: ({ context }) => context.timeoutMs,
@@ -282,6 +352,7 @@ export const jobMachine = setup({
     recordRerunCreated: fact('recordRerunCreated'),
     recordFixupCreated: fact('recordFixupCreated'),
     recordBranchesMerged: fact('recordBranchesMerged'),
+    recordMergeStep: fact('recordMergeStep'),
     recordJobFinished: fact('recordJobFinished'),
     submitPending: enqueueActions(({ context, enqueue, system }) => {
       const pool = system.get(context.poolId);
@@ -322,7 +393,10 @@ export const jobMachine = setup({
       }
       const pending = { ...context.pending };
       delete pending[result.taskId];
-      enqueue.assign({ pending, results: { ...context.results, [result.taskId]: result } });
+      // A completed branch joins the merge queue at once, in completion order.
+      const mergeQueue = result.status === 'completed' ? [...context.mergeQueue, result.taskId] : context.mergeQueue;
+      enqueue.assign({ pending, results: { ...context.results, [result.taskId]: result }, mergeQueue });
+      if (result.status === 'completed') enqueue(stated(mergeStep(context, { taskId: result.taskId, state: 'queued', queue: mergeQueue })));
     }),
     resubmit: enqueueActions(({ context, event, enqueue, system }) => {
       if (event.type !== 'task.resubmit') return;
@@ -330,6 +404,70 @@ export const jobMachine = setup({
       const pool = system.get(context.poolId);
       if (task && pool) enqueue.sendTo(pool, submitted(task));
     }),
+    /**
+     * A merge of the batch is done: the job branch holds what it says (journaled), the batch leaves
+     * the queue, and a first conflict starts its re-run at once (unless the job timed out).
+     */
+    takeMerge: enqueueActions(({ context, event, enqueue, system }) => {
+      const output = mergeOutput(event);
+      const batch = context.mergeBatch;
+      const mergeQueue = context.mergeQueue.slice(batch.length);
+      const merge = accumulateMerge(context.merge, output);
+      enqueue(stated({ type: 'recordBranchesMerged', params: { jobId: context.job.id, merge: output } }));
+      for (const taskId of batch) {
+        const conflict = output.conflicts.find((c) => c.taskId === taskId);
+        const state = output.merged.includes(taskId) ? 'merged' : conflict ? 'conflict' : 'failed';
+        enqueue(stated(mergeStep(context, { taskId, state, queue: mergeQueue, ...(merge.head ? { head: merge.head } : {}), ...(conflict ? { files: conflict.files } : {}) })));
+      }
+      const reruns = { ...context.reruns };
+      const rerunBase = { ...context.rerunBase };
+      const rerunAs = { ...context.rerunAs };
+      const pending = { ...context.pending };
+      const pool = system.get(context.poolId);
+      for (const c of context.timedOut || context.error ? [] : output.conflicts) {
+        // Once: a re-run (or fix-up) that conflicts again is reported, never re-run.
+        if (reruns[c.taskId] || Object.values(reruns).includes(c.taskId)) continue;
+        const subtask = context.plan!.subtasks.find((s) => s.id === c.taskId);
+        if (!subtask) continue;
+        const rerun: Rerun = output.head ? { id: `${subtask.id}-r1`, baseCommit: output.head } : { id: `${subtask.id}-r1` };
+        // A resolver may edit every file that collided, whether its subtask named it or not.
+        if (c.resolver) {
+          rerun.instruction = c.resolver;
+          rerun.files = [...new Set([...subtask.files, ...c.files])];
+          rerunAs[rerun.id] = { instruction: rerun.instruction, files: rerun.files };
+        }
+        reruns[subtask.id] = rerun.id;
+        if (rerun.baseCommit) rerunBase[rerun.id] = rerun.baseCommit;
+        const task = taskSpecFor(context, rerunSubtask(subtask, rerun), rerun.baseCommit);
+        pending[rerun.id] = task;
+        enqueue(stated({ type: 'recordRerunCreated', params: { jobId: context.job.id, taskId: subtask.id, rerun, task } }));
+        if (pool) enqueue.sendTo(pool, submitted(task));
+      }
+      enqueue.assign({ merge, mergeQueue, mergeBatch: [], lastMerged: batch.at(-1) ?? null, reruns, rerunBase, rerunAs, pending });
+    }),
+    /** The latest failed verification's fix-up runs on the merged head; it is merged and verified in turn. */
+    startFixup: enqueueActions(({ context, enqueue, system }) => {
+      const verification = context.verification!;
+      const fixup = verification.fixup!;
+      const plan: JobPlan = { ...context.plan!, subtasks: [...context.plan!.subtasks, fixup] };
+      // Stated like a conflict re-run (of itself), so a resume runs it on the same head.
+      const rerun: Rerun = { id: fixup.id, baseCommit: verification.head };
+      const task = taskSpecFor({ ...context, plan }, fixup, verification.head);
+      enqueue.assign({
+        plan,
+        fixups: [...context.fixups, fixup.id],
+        reruns: { ...context.reruns, [fixup.id]: fixup.id },
+        rerunBase: { ...context.rerunBase, [fixup.id]: verification.head },
+        pending: { ...context.pending, [fixup.id]: task },
+      });
+      enqueue(stated({ type: 'recordFixupCreated', params: { jobId: context.job.id, plan, rerun, task } }));
+      const pool = system.get(context.poolId);
+      if (pool) enqueue.sendTo(pool, submitted(task));
+    }),
+    /** The job ends with its latest verification: a failing one is the job's error. */
+    verdict: assign(({ context }) =>
+      !context.error && context.verification && !context.verification.passed ? { error: verifyFailedError(context.verification, context.fixups.length) } : {},
+    ),
   },
 }).createMachine({
   id: 'job',
@@ -348,6 +486,9 @@ export const jobMachine = setup({
     rerunBase: Object.fromEntries(Object.values(input.resume?.reruns ?? {}).flatMap((r) => (r.baseCommit ? [[r.id, r.baseCommit]] : []))),
     rerunAs: Object.fromEntries(Object.values(input.resume?.reruns ?? {}).flatMap((r) => (r.instruction && r.files ? [[r.id, { instruction: r.instruction, files: r.files }]] : []))),
     merge: null,
+    mergeQueue: [],
+    mergeBatch: [],
+    lastMerged: null,
     verification: null,
     // A fix-up is journaled as a re-run of itself (a subtask of its own on the merged head).
     fixups: Object.entries(input.resume?.reruns ?? {}).flatMap(([taskId, r]) => (r.id === taskId ? [taskId] : [])),
@@ -361,15 +502,11 @@ export const jobMachine = setup({
     active: {
       initial: 'planning',
       after: {
-        // What finished in time is still merged (the job ends partial); a merge or verify already under way is
-        // left to finish, and no conflict re-run starts after it; a verify under way ends the job (no fix-up).
+        // What finished in time is still merged (the job ends partial); a merge or verify under way
+        // finishes, and no conflict re-run, verify or fix-up starts after it.
         jobTimeout: [
-          {
-            guard: and([not(stateIn({ active: 'merging' })), not(stateIn({ active: 'verifying' }))]),
-            target: '.merging',
-            actions: ['cancelPending', 'failPending', assign({ error: () => TIMEOUT })],
-          },
-          { actions: assign({ timedOut: () => true }) },
+          { guard: 'inPlanning', target: '#job.finished', actions: assign({ error: () => TIMEOUT, timedOut: () => true }) },
+          { actions: ['cancelPending', 'failPending', assign({ error: () => TIMEOUT, timedOut: () => true })] },
         ],
       },
       on: {
@@ -381,8 +518,13 @@ export const jobMachine = setup({
           always: {
             guard: 'resuming',
             target: 'running',
-            // Finished work is not redone: only subtasks without a journaled result go out again.
-            actions: assign(({ context }) => ({ pending: pendingOnResume(context) })),
+            // Finished work is not redone: only subtasks without a journaled result go out again, and
+            // what completed is queued for merging again (the merge knows what the branch holds).
+            actions: enqueueActions(({ context, enqueue }) => {
+              const mergeQueue = mergeableResults(context).map((r) => r.taskId);
+              enqueue.assign({ pending: pendingOnResume(context), mergeQueue });
+              mergeQueue.forEach((taskId, i) => enqueue(mergeStep(context, { taskId, state: 'queued', queue: mergeQueue.slice(0, i + 1) })));
+            }),
           },
           invoke: {
             id: 'planJob',
@@ -408,122 +550,60 @@ export const jobMachine = setup({
         },
         running: {
           entry: 'submitPending',
-          always: { guard: 'allSettled', target: 'merging' },
           on: {
             'task.finished': { actions: 'recordResult' },
             'task.resubmit': { actions: 'resubmit' },
           },
-        },
-        merging: {
-          always: { guard: 'nothingToMerge', target: '#job.finished' },
-          invoke: {
-            id: 'mergeJob',
-            src: 'mergeJob',
-            input: ({ context }) => ({
-              job: context.job,
-              plan: context.plan!,
-              results: finalResults(context).filter((r) => r.status === 'completed'),
-            }),
-            onDone: [
-              {
-                guard: and(['hasRerunnableConflicts', not('timedOut')]),
-                target: 'running',
-                actions: enqueueActions(({ context, event, enqueue }) => {
-                  enqueue({ type: 'recordBranchesMerged', params: { jobId: context.job.id, merge: event.output } });
-                  const reruns = { ...context.reruns };
-                  const rerunBase = { ...context.rerunBase };
-                  const rerunAs = { ...context.rerunAs };
-                  const pending: Record<string, TaskSpec> = {};
-                  for (const conflict of event.output.conflicts) {
-                    if (reruns[conflict.taskId] || Object.values(reruns).includes(conflict.taskId)) continue;
-                    const subtask = context.plan!.subtasks.find((s) => s.id === conflict.taskId);
-                    if (!subtask) continue;
-                    const rerun: Rerun = event.output.head ? { id: `${subtask.id}-r1`, baseCommit: event.output.head } : { id: `${subtask.id}-r1` };
-                    // A resolver may edit every file that collided, whether its subtask named it or not.
-                    if (conflict.resolver) {
-                      rerun.instruction = conflict.resolver;
-                      rerun.files = [...new Set([...subtask.files, ...conflict.files])];
-                      rerunAs[rerun.id] = { instruction: rerun.instruction, files: rerun.files };
-                    }
-                    reruns[subtask.id] = rerun.id;
-                    if (rerun.baseCommit) rerunBase[rerun.id] = rerun.baseCommit;
-                    pending[rerun.id] = taskSpecFor(context, rerunSubtask(subtask, rerun), rerun.baseCommit);
-                    enqueue({ type: 'recordRerunCreated', params: { jobId: context.job.id, taskId: subtask.id, rerun, task: pending[rerun.id]! } });
-                  }
-                  enqueue.assign({ merge: event.output, reruns, rerunBase, rerunAs, pending });
-                }),
-              },
-              {
-                // The job timed out during this merge: what conflicts stays as it is.
-                guard: 'hasRerunnableConflicts',
-                target: '#job.finished',
-                actions: [
-                  assign({ merge: ({ event }) => event.output, error: () => TIMEOUT }),
-                  { type: 'recordBranchesMerged', params: ({ context, event }) => ({ jobId: context.job.id, merge: event.output }) },
-                ],
-              },
-              {
-                guard: 'mergedNeedsVerify',
-                target: 'verifying',
-                actions: [
-                  assign({ merge: ({ event }) => event.output }),
-                  { type: 'recordBranchesMerged', params: ({ context, event }) => ({ jobId: context.job.id, merge: event.output }) },
-                ],
-              },
-              {
-                target: '#job.finished',
-                actions: [
-                  assign({ merge: ({ event }) => event.output }),
-                  { type: 'recordBranchesMerged', params: ({ context, event }) => ({ jobId: context.job.id, merge: event.output }) },
-                ],
-              },
-            ],
-            onError: {
-              target: '#job.finished',
-              actions: assign({
-                error: ({ event }) => asErrorData(event.error, 'PAS_ERR_GIT'),
-              }),
+          initial: 'idle',
+          states: {
+            idle: {
+              always: [
+                { guard: 'queued', target: 'merging' },
+                { guard: 'fixupDue', actions: 'startFixup' },
+                { guard: 'allSettled', target: '#job.finished', actions: 'verdict' },
+              ],
             },
-          },
-        },
-        verifying: {
-          invoke: {
-            id: 'verifyJob',
-            src: 'verifyJob',
-            input: ({ context }) => ({ job: context.job, managerId: context.managerId, plan: context.plan!, merge: context.merge!, fixups: context.fixups.length }),
-            onDone: [
-              { guard: 'verified', target: '#job.finished', actions: assign({ verification: ({ event }) => event.output }) },
-              {
-                // The fix-up works on the merged head; it is merged (a fast-forward) and verified in turn.
-                // It is stated like a conflict re-run (of itself), so a resume runs it on the same head.
-                guard: and(['hasFixup', not('timedOut')]),
-                target: 'running',
-                actions: enqueueActions(({ context, event, enqueue }) => {
-                  const fixup = event.output.fixup!;
-                  const plan: JobPlan = { ...context.plan!, subtasks: [...context.plan!.subtasks, fixup] };
-                  const rerun: Rerun = { id: fixup.id, baseCommit: event.output.head };
-                  const task = taskSpecFor({ ...context, plan }, fixup, event.output.head);
-                  enqueue.assign({
-                    plan,
-                    verification: event.output,
-                    fixups: [...context.fixups, fixup.id],
-                    reruns: { ...context.reruns, [fixup.id]: fixup.id },
-                    rerunBase: { ...context.rerunBase, [fixup.id]: event.output.head },
-                    pending: { [fixup.id]: task },
-                  });
-                  enqueue({ type: 'recordFixupCreated', params: { jobId: context.job.id, plan, rerun, task } });
-                }),
-              },
-              {
-                target: '#job.finished',
-                actions: assign(({ context, event }) => ({ verification: event.output, error: verifyFailedError(event.output, context.fixups.length) })),
-              },
-            ],
-            onError: {
-              target: '#job.finished',
-              actions: assign({
-                error: ({ event }) => asErrorData(event.error, 'PAS_ERR_CMD_FAILED'),
+            merging: {
+              entry: enqueueActions(({ context, enqueue }) => {
+                const batch = nextMergeBatch(context);
+                enqueue.assign({ mergeBatch: batch });
+                for (const taskId of batch) enqueue(mergeStep(context, { taskId, state: 'merging', queue: context.mergeQueue.slice(batch.length) }));
               }),
+              invoke: {
+                id: 'mergeJob',
+                src: 'mergeJob',
+                input: ({ context }) => mergeInputFor(context),
+                onDone: [
+                  { guard: 'mergedNeedsVerify', target: 'verifying', actions: 'takeMerge' },
+                  { target: 'idle', actions: 'takeMerge' },
+                ],
+                onError: {
+                  target: '#job.finished',
+                  actions: ['cancelPending', assign({ pending: () => ({}), error: ({ event }) => asErrorData(event.error, 'PAS_ERR_GIT') })],
+                },
+              },
+            },
+            verifying: {
+              entry: enqueueActions(({ context, enqueue }) =>
+                enqueue(mergeStep(context, { taskId: context.lastMerged!, state: 'verifying', queue: context.mergeQueue, ...(context.merge?.head ? { head: context.merge.head } : {}) })),
+              ),
+              invoke: {
+                id: 'verifyJob',
+                src: 'verifyJob',
+                input: ({ context }) => ({ job: context.job, managerId: context.managerId, plan: context.plan!, merge: context.merge!, fixups: context.fixups.length }),
+                onDone: {
+                  target: 'idle',
+                  actions: enqueueActions(({ context, event, enqueue }) => {
+                    const v = verifyOutput(event);
+                    enqueue.assign({ verification: v });
+                    enqueue(mergeStep(context, { taskId: context.lastMerged!, state: v.passed ? 'verified' : 'verify_failed', queue: context.mergeQueue, head: v.head, exitCode: v.exitCode }));
+                  }),
+                },
+                onError: {
+                  target: '#job.finished',
+                  actions: ['cancelPending', assign({ pending: () => ({}), error: ({ event }) => asErrorData(event.error, 'PAS_ERR_CMD_FAILED') })],
+                },
+              },
             },
           },
         },

@@ -59,6 +59,31 @@ export interface JobViewJson {
   /** What the user should know about how the job ran: offline model, fallback plan, breaker causes. */
   notes?: string[];
   tasks?: TaskViewJson[];
+  /** The merge queue as this process ran it: each branch's latest state, in queue order. */
+  merges?: MergeViewJson[];
+}
+
+export interface MergeViewJson {
+  task_id: string;
+  state: string;
+  queued_at: string;
+  merging_at: string | null;
+  merged_at: string | null;
+  head: string | null;
+  files: string[];
+  verify_exit_code?: number | null;
+  ts: string;
+}
+
+const MERGE_STATE_WORDS: Record<string, string> = { failed: 'merge failed', verifying: 'merged, verifying', verified: 'merged, verify passed', verify_failed: 'merged, verify failed' };
+
+/** One line of the merge queue: `t2  conflict  src/version.js  09:14:03`. */
+export function mergeLine(m: MergeViewJson): string {
+  const what = MERGE_STATE_WORDS[m.state] ?? m.state;
+  const exit = m.verify_exit_code === undefined ? '' : ` (exit ${m.verify_exit_code ?? 'by signal'})`;
+  const files = m.files.length > 0 ? `  ${m.files.join(' ')}` : '';
+  const head = m.head ? `  head ${m.head.slice(0, 10)}` : '';
+  return `${m.task_id}  ${what}${exit}${files}${head}  ${m.ts.slice(11, 19)}`;
 }
 
 export const isTerminal = isTerminalJobStatus;
@@ -103,6 +128,11 @@ export function describeJob(job: JobViewJson): string {
         t.error ? `${t.error.code}: ${t.error.message}` : '',
       ]),
     )}`;
+  }
+  const merges = job.merges ?? [];
+  if (merges.length > 0) {
+    text += '\nMERGE QUEUE (in the order branches finished)\n';
+    for (const m of merges) text += `  ${mergeLine(m)}\n`;
   }
   const active = tasks.filter((t) => (t.activity ?? []).length > 0);
   if (active.length > 0) {

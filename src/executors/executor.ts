@@ -30,6 +30,8 @@ export interface TaskProgress {
   /** For `retry`: the attempt number and the HTTP status being retried. */
   attempt?: number;
   status?: number;
+  /** The edit–verify round it belongs to (the verify command's run, and the retry that starts the next round). */
+  round?: number;
   /** A short text (assistant message, tool description). */
   text?: string;
 }

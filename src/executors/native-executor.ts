@@ -11,6 +11,7 @@
 import type { TokenUsage } from '../../machines/domain.ts';
 import type { FsAllowlist } from '../config/schemas.ts';
 import { isPasError, PasError } from '../errors.ts';
+import { verifyFailedError } from './verify-output.ts';
 import type { ChatMessage, LlmCallResult } from '../llm/types.ts';
 import type { Executor, ExecutorInput, ExecutorOutcome, PartialOutcome, TaskRound, VerifyRun } from './executor.ts';
 import { addUsage, withPartialOutcome } from './executor.ts';
@@ -221,18 +222,16 @@ async function runNative(options: NativeExecutorOptions, input: ExecutorInput): 
       return fail(err);
     }
     rounds.push(record({ verify_exit_code: ran.exitCode, verify_duration_ms: ran.durationMs }));
-    input.onProgress?.({ kind: 'command', command: ran.command, exitCode: ran.exitCode, text: `round ${round} of ${maxRounds}` });
+    input.onProgress?.({ kind: 'command', command: ran.command, exitCode: ran.exitCode, round, text: `round ${round} of ${maxRounds}` });
     input.log?.info({ taskId: task.id, round, command: ran.command, exitCode: ran.exitCode, durationMs: ran.durationMs }, 'verify command finished');
     if (ran.exitCode === 0) break;
     if (round === maxRounds) {
       throw withPartialOutcome(
-        new PasError('PAS_ERR_VERIFY_FAILED', `verify command ${ran.command} still failed (exit ${ran.exitCode ?? 'by signal'}) after ${maxRounds} round${maxRounds === 1 ? '' : 's'}:\n${ran.output}`, {
-          details: { command: ran.command, exitCode: ran.exitCode, rounds: maxRounds, output: ran.output },
-        }),
+        verifyFailedError(ran, maxRounds),
         { ...(spent ?? {}), rounds },
       );
     }
-    input.onProgress?.({ kind: 'retry', attempt: round + 1, text: `verify failed (exit ${ran.exitCode}); round ${round + 1} of ${maxRounds}` });
+    input.onProgress?.({ kind: 'retry', attempt: round + 1, round: round + 1, text: `verify failed (exit ${ran.exitCode}); round ${round + 1} of ${maxRounds}` });
     messages.push({ role: 'user', content: verifyFailurePrompt(ran, round, maxRounds, files, edited) });
     purpose = 'edit.verify';
   }

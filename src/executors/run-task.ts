@@ -16,7 +16,7 @@ import type { CmdAllowlist, FsAllowlist } from '../config/schemas.ts';
 import { PasError, toErrorData } from '../errors.ts';
 import type { LlmClient, Receipt } from '../llm/types.ts';
 import { partialOutcomeOf, withPartialOutcome, type Executor, type ExecutorOutcome, type TaskProgress, type TaskRound, type VerifyHook, type VerifyRun } from './executor.ts';
-import { commandOutput, trimOutput } from './verify-output.ts';
+import { commandOutput, trimOutput, verifyFailedError } from './verify-output.ts';
 import { runAllowedCommand } from './command-runner.ts';
 import { FsGuard } from './fs-guard.ts';
 import { checkoutFor, checkoutTree, type CheckoutLease } from './checkouts.ts';
@@ -167,7 +167,7 @@ export async function runProgrammerTask(input: RunProgrammerTaskInput): Promise<
       }
       const round: TaskRound = { round: 1, tokens: outcome!.tokens, cost_usd: outcome!.costUsd, reads: 0, verify_exit_code: ran.exitCode, verify_duration_ms: ran.durationMs, duration_ms: Math.max(0, now() - started) };
       if (ran.exitCode !== 0) {
-        throw withPartialOutcome(verifyFailed(ran, 1), { ...outcome!, rounds: [round] });
+        throw withPartialOutcome(verifyFailedError(ran, 1), { ...outcome!, rounds: [round] });
       }
       outcome!.rounds = [round];
     };
@@ -271,8 +271,3 @@ async function runVerify(task: TaskSpec, dir: string, input: RunProgrammerTaskIn
   return { command: ran.name, exitCode: ran.exitCode, output: trimOutput(commandOutput(ran.stdout, ran.stderrTail)), durationMs: ran.durationMs };
 }
 
-function verifyFailed(ran: VerifyRun, rounds: number): PasError {
-  return new PasError('PAS_ERR_VERIFY_FAILED', `verify command ${ran.command} still failed (exit ${ran.exitCode ?? 'by signal'}) after ${rounds} round${rounds === 1 ? '' : 's'}:\n${ran.output}`, {
-    details: { command: ran.command, exitCode: ran.exitCode, rounds, output: ran.output },
-  });
-}

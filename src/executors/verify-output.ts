@@ -4,6 +4,8 @@
  * runners print the failing assertion near the end and the suite's name near the start, so the
  * head and the tail are kept, the middle dropped.
  */
+import { PasError } from '../errors.ts';
+
 export interface TrimOptions {
   headLines?: number;
   tailLines?: number;
@@ -34,4 +36,11 @@ export function commandOutput(stdout: string, stderr: string): string {
   if (!err) return out;
   if (!out) return err;
   return `${out}\n--- stderr ---\n${err}`;
+}
+
+/** A task's verify command still fails after its last edit–verify round. */
+export function verifyFailedError(ran: { command: string; exitCode: number | null; output: string }, rounds: number): PasError {
+  return new PasError('PAS_ERR_VERIFY_FAILED', `verify command ${ran.command} still failed (exit ${ran.exitCode ?? 'by signal'}) after ${rounds} round${rounds === 1 ? '' : 's'}:\n${ran.output}`, {
+    details: { command: ran.command, exitCode: ran.exitCode, rounds, output: ran.output },
+  });
 }

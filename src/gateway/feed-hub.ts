@@ -18,6 +18,8 @@ import type { Logger } from 'pino';
 import { WebSocket, WebSocketServer, type RawData } from 'ws';
 import type { AgentRole } from '../../machines/domain.ts';
 import type { ProgressInput, ProgressRecord } from '../runtime/progress-board.ts';
+import type { MergeInput, MergeRecord } from '../runtime/merge-board.ts';
+import { MERGE_STEP_STATES } from '../../machines/facts.ts';
 import { AGENT_ROLES } from '../../machines/statuses.ts';
 import { scrubValue, secretValues } from '../redaction.ts';
 import { agentTree, type AgentTree, type TransitionRecord, type TreeNode } from '../runtime/transition-record.ts';
@@ -70,6 +72,7 @@ export const WS_CLOSE_GOING_AWAY = 1001;
 
 const PROGRESS_KINDS: ReadonlySet<string> = new Set(['tool', 'file', 'command', 'retry', 'message']);
 const ROLES: ReadonlySet<string> = new Set<string>(AGENT_ROLES);
+const MERGE_STATES: ReadonlySet<string> = new Set<string>(MERGE_STEP_STATES);
 
 interface Client {
   ws: WebSocket;
@@ -174,26 +177,51 @@ export class FeedHub {
     const input = record as unknown as Record<string, unknown>;
     const kind = requireString(input, 'kind');
     if (!PROGRESS_KINDS.has(kind)) throw new TypeError(`progress record kind "${kind}" is not one of ${[...PROGRESS_KINDS].join(', ')}`);
-    const clean: ProgressRecord = {
-      v: 1,
-      type: 'progress',
-      seq: this.seq + 1,
-      ts: typeof input.ts === 'string' && input.ts.length > 0 ? input.ts : this.now().toISOString(),
-      agentId: requireString(input, 'agentId'),
-      role: 'programmer',
-      jobId: requireString(input, 'jobId'),
-      taskId: requireString(input, 'taskId'),
-      kind: kind as ProgressRecord['kind'],
-    };
+    const clean: ProgressRecord = { ...this.taskHeader(input, 'progress', 'programmer'), kind: kind as ProgressRecord['kind'] };
     for (const field of ['tool', 'path', 'change', 'command', 'text'] as const) {
       if (typeof input[field] === 'string') clean[field] = input[field] as string;
     }
-    for (const field of ['attempt', 'status'] as const) {
+    for (const field of ['attempt', 'status', 'round'] as const) {
       if (typeof input[field] === 'number') clean[field] = input[field] as number;
     }
     if (typeof input.exitCode === 'number' || input.exitCode === null) clean.exitCode = input.exitCode as number | null;
     this.emit(clean);
     return clean;
+  }
+
+  /**
+   * Stamp the next seq on a merge-queue step of a job (a branch queued, merging, merged or
+   * conflicting, the verify after its merge) and send it like a transition. Only the known fields
+   * are kept.
+   */
+  publishMerge(record: MergeInput): MergeRecord {
+    const input = record as unknown as Record<string, unknown>;
+    const state = requireString(input, 'state');
+    if (!MERGE_STATES.has(state)) throw new TypeError(`merge record state "${state}" is not one of ${[...MERGE_STATES].join(', ')}`);
+    const clean: MergeRecord = {
+      ...this.taskHeader(input, 'merge', 'manager'),
+      state: state as MergeRecord['state'],
+      queue: Array.isArray(input.queue) ? input.queue.filter((t): t is string => typeof t === 'string') : [],
+    };
+    if (typeof input.head === 'string') clean.head = input.head;
+    if (Array.isArray(input.files)) clean.files = input.files.filter((f): f is string => typeof f === 'string');
+    if (typeof input.exitCode === 'number' || input.exitCode === null) clean.exitCode = input.exitCode as number | null;
+    this.emit(clean);
+    return clean;
+  }
+
+  /** The fields every per-task message shares, with the next seq stamped. */
+  private taskHeader<T extends string, R extends string>(input: Record<string, unknown>, type: T, role: R) {
+    return {
+      v: 1 as const,
+      type,
+      seq: this.seq + 1,
+      ts: typeof input.ts === 'string' && input.ts.length > 0 ? input.ts : this.now().toISOString(),
+      agentId: requireString(input, 'agentId'),
+      role,
+      jobId: requireString(input, 'jobId'),
+      taskId: requireString(input, 'taskId'),
+    };
   }
 
   private emit(record: { seq: number }): void {

@@ -196,6 +196,7 @@ export async function startGateway(runtime: Runtime, options: GatewayOptions = {
     }),
     wireMetrics(runtime, metrics),
     runtime.progress.onProgress((entry) => hub.publishProgress(entry)),
+    runtime.merges.onMerge((entry) => hub.publishMerge(entry)),
   ];
 
   const apps: FastifyInstance[] = [];

@@ -153,6 +153,7 @@ export function jobView(runtime: Runtime, job: JobRecord, withTasks = true) {
     progress: { total: tasks.length, done },
     merged_branch: job.outcome?.mergedBranch ?? null,
     conflicts: job.outcome?.conflicts ?? [],
+    merges: mergesView(runtime, job.id),
     verification: job.outcome?.verification ? verificationView(job.outcome.verification) : null,
     tokens: job.outcome?.tokens ?? null,
     cost_usd: job.outcome?.costUsd ?? null,
@@ -163,6 +164,21 @@ export function jobView(runtime: Runtime, job: JobRecord, withTasks = true) {
     notes: jobNotes(runtime.journal, job.id),
     ...(withTasks ? { tasks: tasks.map((t) => taskView(t, [...new Set(written.filter((r) => r.taskId === t.id).map((r) => r.file))], runtime)) } : {}),
   };
+}
+
+/** The job's merge queue while this process ran it: each branch's latest state, in queue order. */
+export function mergesView(runtime: Runtime, jobId: string) {
+  return runtime.merges.ofJob(jobId).map((m) => ({
+    task_id: m.taskId,
+    state: m.state,
+    queued_at: m.queuedAt,
+    merging_at: m.mergingAt ?? null,
+    merged_at: m.mergedAt ?? null,
+    head: m.head ?? null,
+    files: m.files ?? [],
+    ...(m.exitCode !== undefined ? { verify_exit_code: m.exitCode } : {}),
+    ts: m.ts,
+  }));
 }
 
 /** The job's verify command on its merged branch, last run. */

@@ -35,6 +35,7 @@ import { createIntake } from './intake.ts';
 import { createJobWaiters } from './job-waiters.ts';
 import { createJournalFacts } from './journal-facts.ts';
 import { createLiveLlmSettings } from './live-llm-settings.ts';
+import { MergeBoard } from './merge-board.ts';
 import { ProgressBoard } from './progress-board.ts';
 import { silentLogger } from './logger.ts';
 import { resumeUnfinished } from './resume.ts';
@@ -71,7 +72,7 @@ function provideSystem(services: RuntimeServices, facts: FactRecorder) {
         actors: {
           job: jobMachine.provide({
             actors: { planJob: withSignal(services.planJob), mergeJob: withSignal(services.mergeJob), verifyJob: withSignal(services.verifyJob?.bind(services) ?? verifyJobUnavailable) },
-            actions: provideFacts(facts, ['recordJobRunning', 'recordPlanMade', 'recordRerunCreated', 'recordFixupCreated', 'recordBranchesMerged', 'recordJobFinished']),
+            actions: provideFacts(facts, ['recordJobRunning', 'recordPlanMade', 'recordRerunCreated', 'recordFixupCreated', 'recordBranchesMerged', 'recordMergeStep', 'recordJobFinished']),
           }),
         },
       }),
@@ -124,6 +125,9 @@ export function createRuntime(options: RuntimeOptions): Runtime {
     logger.error({ err, fact: name }, 'a fact listener failed'),
   );
 
+  const merges = new MergeBoard({ now });
+  facts.on(merges.onFact);
+
   const system = createActor(provideSystem(services, facts.recorder), {
     input: topology.input,
     inspect: (ev: InspectionEvent) => {
@@ -170,6 +174,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
     breakers,
     llmSettings,
     progress,
+    merges,
     system,
     llmGateway,
     tree: () => treeNodes(topology, bus, llmSettings, live.breakerKeys),

@@ -65,6 +65,9 @@ export function createJournalFacts({ journal, money, budget, waiters, logger }: 
     recordBranchesMerged({ merge }) {
       for (const taskId of merge.merged) if (journal.getTask(taskId)) journal.markMerged(taskId);
     },
+    recordMergeStep() {
+      // The feed's and the job view's (merge-board.ts); the journal has each merge from recordBranchesMerged.
+    },
     recordJobFinished({ outcome }) {
       journal.finishJob(outcome);
       forgetJobProgress(journal, outcome.jobId);

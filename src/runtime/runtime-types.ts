@@ -18,6 +18,7 @@ import type { AgentUsage, BudgetView, MoneyPolicy } from '../llm/money-policy.ts
 import type { BreakerRegistry, Clock } from './breaker-registry.ts';
 import type { FactListener } from './fact-bus.ts';
 import type { InspectionBus } from './inspection-bus.ts';
+import type { MergeBoard } from './merge-board.ts';
 import type { ProgressBoard } from './progress-board.ts';
 import type { Topology } from './topology.ts';
 import type { TransitionRecord, TreeNode } from './transition-record.ts';
@@ -122,6 +123,8 @@ export interface Runtime {
   readonly llmSettings: LlmSettings;
   /** Live progress of running tasks (feed `progress` messages, the newest few per task). */
   readonly progress: ProgressBoard;
+  /** Each running job's merge queue (feed `merge` messages, the latest state per branch). */
+  readonly merges: MergeBoard;
   readonly system: Actor<typeof pasSystemMachine>;
   /** The LLM gateway's policy (credentials, budgets, limits) when the services provide one. */
   readonly llmGateway: LlmGateway | undefined;

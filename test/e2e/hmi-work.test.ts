@@ -44,7 +44,7 @@ async function hmi(url: string, viewport?: { width: number; height: number }): P
 const poll = <T>(read: () => T | Promise<T>, options: { timeout?: number } = {}) => expect.poll(read, { timeout: 20_000, interval: 50, ...options });
 
 describe('HMI: submit, follow and cancel jobs', { timeout: 90_000 }, () => {
-  it('submits a job from the form and shows its subtasks on a timeline: in parallel on several programmers, then the merge', async () => {
+  it('submits a job from the form and shows its subtasks on a timeline: in parallel on several programmers, each branch merged as it finishes', async () => {
     const tree = await demoTree({ editDelayMs: 1500 });
     const { page, errors } = await hmi(tree.url);
 
@@ -70,7 +70,11 @@ describe('HMI: submit, follow and cancel jobs', { timeout: 90_000 }, () => {
     const worked = [...new Set(tree.runtime.journal.tasksForJob(jobId).map((t) => t.programmerId!))].sort();
     expect(await timeline.locator('.tl-row-programmer .tl-label').allTextContents()).toEqual(worked);
     expect(await timeline.locator('.tl-row-manager .tl-label').textContent()).toBe(stored.managerId);
-    expect(await timeline.locator('.tl-mgr[data-kind="merge"]').getAttribute('title')).toMatch(new RegExp(`^merge: 6 task branches into pas/job-${jobId}`));
+    // The merge queue's row: one bar per branch, merged as its subtask finished.
+    await poll(() => timeline.locator('.tl-row-merge .tl-merge').count()).toBe(DEMO_MODULES.length);
+    expect(await timeline.locator('.tl-row-merge .tl-label').textContent()).toBe('merge queue');
+    expect(new Set(await timeline.locator('.tl-merge').evaluateAll((els) => els.map((e) => (e as HTMLElement).dataset.state)))).toEqual(new Set(['merged']));
+    expect(await timeline.locator('.tl-merge').first().getAttribute('title')).toMatch(new RegExp(`^merge ${jobId}-t\\d into pas/job-${jobId}: merged`));
     expect(Number(await timeline.getAttribute('data-peak'))).toBeGreaterThanOrEqual(3);
     // Each bar says what it was in its tooltip.
     expect(await timeline.locator('.tl-bar[data-status="completed"]').first().getAttribute('title')).toMatch(new RegExp(`^${jobId}-t\\d on Prog-\\d{3}\\nsrc/\\w+\\.js\\ncompleted · [\\d.]+ (ms|s)$`));

@@ -16,8 +16,7 @@
  * Usage is the CLI's own counts, summed over the runs; cost is the CLI's own when it gives one,
  * else models.yaml's price; a count it did not report stays null.
  */
-import { randomBytes } from 'node:crypto';
-import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { ErrorData, TokenUsage } from '../../../machines/domain.ts';
 import { splitModelRef } from '../../config/load-config.ts';
@@ -38,6 +37,9 @@ import { runAgentProcess, type AgentProcessOutcome } from './agent-cli-process.t
 import { agentPrompt } from './agent-cli-prompt.ts';
 import type { AgentCliSpec, AgentEndpoint, AgentEvent, AgentResult } from './agent-cli-spec.ts';
 import { resolveAgentEndpoint } from './agent-endpoint.ts';
+import { RESUME_SUPPORT, usageSince } from './agent-cli-resume.ts';
+import { agentRunHome, removeRunHome } from './agent-run-home.ts';
+import { runAgentCliRounds, type AgentCliRound, type AgentCliRun } from './agent-cli-rounds.ts';
 
 /** The section every agent CLI has in programmer_pool.yaml. */
 export interface AgentCliSettings {
@@ -83,24 +85,27 @@ interface RunReport {
   retries: number;
   /** The CLI said it cannot reach the model server; the run was stopped. */
   connectionError: string | undefined;
+  /** The session the CLI named (a resumable CLI, see agent-cli-resume.ts). */
+  session: string | undefined;
 }
 
 export function createAgentCliExecutor(options: AgentCliExecutorOptions): Executor {
-  return { kind: options.spec.name, run: (input) => runAgentCli(options, input) };
+  return { kind: options.spec.name, run: (input) => runAgentCliRounds(input, options, (round) => runAgentCli(options, input, round)) };
 }
 
-async function runAgentCli(options: AgentCliExecutorOptions, input: ExecutorInput): Promise<ExecutorOutcome> {
+/** One run of the task through the CLI (primary, then backup; or only `round.ref` for a later round). */
+async function runAgentCli(options: AgentCliExecutorOptions, input: ExecutorInput, round: AgentCliRound = {}): Promise<AgentCliRun> {
   const { spec, settings } = options;
   const { task, programmer, signal } = input;
   const source = options.env ?? process.env;
   const guard = new FsGuard(input.worktree, options.fsAllowlist);
   for (const raw of task.files) await guard.resolve(normalizeRelativePath(raw), 'write');
 
-  const refs = [programmer.primary, ...(programmer.backup && options.failover !== false && programmer.backup !== programmer.primary ? [programmer.backup] : [])];
+  const refs = round.ref ? [round.ref] : [programmer.primary, ...(programmer.backup && options.failover !== false && programmer.backup !== programmer.primary ? [programmer.backup] : [])];
   const timeoutMs = Math.min(settings.timeout_s * 1000, task.timeoutMs ?? Number.POSITIVE_INFINITY);
   const budget = options.budget?.enabled ? options.budget : undefined;
   const today = () => utcDay((budget?.now ?? Date.now)());
-  const prompt = agentPrompt(task, input.worktree);
+  const prompt = round.prompt ?? agentPrompt(task, input.worktree);
 
   let spent: PartialOutcome = {};
   const causes: ErrorData[] = [];
@@ -157,7 +162,8 @@ async function runAgentCli(options: AgentCliExecutorOptions, input: ExecutorInpu
     let report: RunReport;
     try {
       input.log?.info({ taskId: task.id, executor: spec.name, model: ref }, 'running agent CLI');
-      report = await runOnce(options, input, endpoint, prompt, timeoutMs);
+      report = await runOnce(options, input, endpoint, prompt, timeoutMs, round);
+      if (round.session && round.sessionUsage && report.tokens && RESUME_SUPPORT[spec.name]?.cumulativeUsage) report.tokens = usageSince(report.tokens, round.sessionUsage);
     } catch (err) {
       if (probe) options.breakers.abandonProbe(ref);
       throw withPartialOutcome(err, spent);
@@ -255,7 +261,7 @@ async function runAgentCli(options: AgentCliExecutorOptions, input: ExecutorInpu
         spent,
       );
     }
-    return {
+    const outcome: ExecutorOutcome = {
       summary: `${spec.name} (${ref}) edited ${edited.join(', ')}${report.result.summary ? `: ${report.result.summary.slice(0, 200)}` : ''}`,
       filesEdited: edited,
       provider,
@@ -265,6 +271,7 @@ async function runAgentCli(options: AgentCliExecutorOptions, input: ExecutorInpu
       costUsd: spent.costUsd ?? 0,
       outputTail,
     };
+    return { outcome, ref, ...(report.session ? { session: report.session } : {}) };
   }
 
   if (causes.length > 0 && causes.every((c) => c.code === 'PAS_ERR_BUDGET_EXHAUSTED')) {
@@ -280,10 +287,14 @@ async function runAgentCli(options: AgentCliExecutorOptions, input: ExecutorInpu
   );
 }
 
-/** One run of the CLI with one model, in a private home that is removed afterwards. */
-async function runOnce(options: AgentCliExecutorOptions, input: ExecutorInput, endpoint: AgentEndpoint, prompt: string, timeoutMs: number): Promise<RunReport> {
+/**
+ * One run of the CLI with one model, in a private home that is removed afterwards (or kept by the
+ * caller across edit–verify rounds: `round.home`, where a resumable CLI keeps its session).
+ */
+async function runOnce(options: AgentCliExecutorOptions, input: ExecutorInput, endpoint: AgentEndpoint, prompt: string, timeoutMs: number, round: AgentCliRound): Promise<RunReport> {
   const { spec, settings } = options;
-  const home = path.join(options.runsDir, `${safeName(input.task.id)}-${randomBytes(4).toString('hex')}`);
+  const home = round.home ?? agentRunHome(options.runsDir, input.task.id);
+  const resume = round.home ? RESUME_SUPPORT[spec.name] : undefined;
   const tmp = path.join(home, 'tmp');
   await mkdir(tmp, { recursive: true, mode: 0o700 });
   const report: RunReport = {
@@ -296,6 +307,7 @@ async function runOnce(options: AgentCliExecutorOptions, input: ExecutorInput, e
     written: [],
     retries: 0,
     connectionError: undefined,
+    session: undefined,
   };
   // Stops the run (kills the tree) when the CLI reports that the model server cannot be reached,
   // or — for a CLI whose own retries cannot be capped in its config (opencode) — once it has
@@ -306,17 +318,9 @@ async function runOnce(options: AgentCliExecutorOptions, input: ExecutorInput, e
     if (report.connectionError !== undefined || (report.retries > settings.max_retries && report.httpStatus !== undefined)) stop.abort();
   };
   try {
-    const plan = spec.plan({
-      worktree: input.worktree,
-      home,
-      tmp,
-      prompt,
-      endpoint,
-      maxTurns: settings.max_turns,
-      maxRetries: settings.max_retries,
-      verify: input.task.verify,
-      settings,
-    });
+    const ctx = { worktree: input.worktree, home, tmp, prompt, endpoint, maxTurns: settings.max_turns, maxRetries: settings.max_retries, verify: input.task.verify, settings };
+    let plan = spec.plan(ctx);
+    if (resume) plan = round.session ? resume.resume(plan, ctx, round.session) : (resume.resumable?.(plan) ?? plan);
     for (const [rel, content] of Object.entries(plan.files ?? {})) {
       const file = path.join(home, rel);
       await mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
@@ -348,7 +352,9 @@ async function runOnce(options: AgentCliExecutorOptions, input: ExecutorInput, e
       signal: input.signal,
       ...(options.killGraceMs !== undefined ? { killGraceMs: options.killGraceMs } : {}),
       onLine: (line) => {
-        absorb(report, spec.parse(parseLine(line)), input);
+        const parsed = parseLine(line);
+        absorb(report, spec.parse(parsed), input);
+        if (resume) report.session ??= resume.sessionOf(parsed);
         watch();
       },
       ...(spec.parseStderr
@@ -362,7 +368,7 @@ async function runOnce(options: AgentCliExecutorOptions, input: ExecutorInput, e
       stop: stop.signal,
     });
   } finally {
-    await rm(home, { recursive: true, force: true, maxRetries: 5, retryDelay: 100 });
+    if (!round.home) await removeRunHome(home);
   }
   return report;
 }
@@ -457,10 +463,6 @@ export async function changedPaths(worktree: string): Promise<string[]> {
 async function resetWorktree(worktree: string): Promise<void> {
   await git(worktree, ['reset', '--hard', '--quiet']);
   await git(worktree, ['clean', '-fdq']);
-}
-
-function safeName(id: string): string {
-  return id.replace(/[^A-Za-z0-9_-]/g, '_').slice(0, 48);
 }
 
 function cancelled(taskId: string): PasError {

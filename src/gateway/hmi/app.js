@@ -183,6 +183,13 @@ const feed = connectFeed({
       schedule();
     }
   },
+  onMerge(merge) {
+    // A branch of a job's merge queue moved: the job (its timeline's merge row) is fetched again.
+    model.seq = Math.max(model.seq, merge.seq);
+    dirty.jobs = true;
+    requestRefresh();
+    schedule();
+  },
   onStatus: paintConnection,
 });
 

@@ -69,6 +69,10 @@ export function connectFeed(handlers) {
         const replayed = msg.seq <= helloSeq;
         handlers.onProgress?.(msg, { replayed });
         if (lastSeq === null || msg.seq > lastSeq) lastSeq = msg.seq;
+      } else if (msg.type === 'merge') {
+        const replayed = msg.seq <= helloSeq;
+        handlers.onMerge?.(msg, { replayed });
+        if (lastSeq === null || msg.seq > lastSeq) lastSeq = msg.seq;
       } else if (msg.type === 'pong') {
         clearTimeout(pongTimer);
       }

@@ -4,6 +4,7 @@
  * the transition feed.
  */
 import { createScriptedAdapter, type CassetteEntry, type ScriptedAdapter } from '../../../src/llm/providers/scripted-adapter.ts';
+import { abortableSleep } from '../../../src/llm/sleep.ts';
 import { createDefaultServices } from '../../../src/runtime/default-services.ts';
 import type { TransitionRecord } from '../../../src/runtime/transition-record.ts';
 import { startTestTree, type TestTree, type TestTreeOptions } from '../../support/test-tree.ts';
@@ -15,12 +16,45 @@ export interface ScriptedTree extends TestTree {
   records: TransitionRecord[];
 }
 
-export async function startScriptedTree(entries: CassetteEntry[], options: Omit<TestTreeOptions, 'services'> = {}): Promise<ScriptedTree> {
-  const scripted = createScriptedAdapter(entries, { source: 'test cassette' });
+export async function startScriptedTree(entries: CassetteEntry[], options: Omit<TestTreeOptions, 'services'> = {}, held?: HeldReplies): Promise<ScriptedTree> {
+  const scripted = createScriptedAdapter(entries, { source: 'test cassette', ...(held ? { sleep: held.sleep } : {}) });
   const tree = await startTestTree({ ...options, services: createDefaultServices({ offline: true, scripted }) });
   const records: TransitionRecord[] = [];
   tree.runtime.onTransition((r) => records.push(r));
   return Object.assign(tree, { scripted, records });
+}
+
+/**
+ * Cassette replies the test lets go: an entry whose `delay_ms` is at least HELD waits until the
+ * test calls `release(thatDelay)` (no wall clock decides who finishes first); shorter delays sleep.
+ */
+export interface HeldReplies {
+  sleep: (ms: number, signal?: AbortSignal) => Promise<void>;
+  release: (ms: number) => void;
+}
+export const HELD = 1_000_000;
+
+export function heldReplies(): HeldReplies {
+  const gates = new Map<number, { promise: Promise<void>; resolve: () => void }>();
+  const gate = (ms: number) => {
+    let g = gates.get(ms);
+    if (!g) {
+      let resolve!: () => void;
+      const promise = new Promise<void>((r) => (resolve = r));
+      g = { promise, resolve };
+      gates.set(ms, g);
+    }
+    return g;
+  };
+  return {
+    sleep: (ms, signal) => {
+      if (ms < HELD) return abortableSleep(ms, signal);
+      const aborted = new Promise<void>((_, reject) => signal?.addEventListener('abort', () => reject(signal.reason), { once: true }));
+      aborted.catch(() => {});
+      return Promise.race([gate(ms).promise, aborted]);
+    },
+    release: (ms) => gate(ms).resolve(),
+  };
 }
 
 export async function postJson<T = JsonAnswer>(url: string, body: unknown): Promise<{ status: number; body: T }> {

@@ -4,10 +4,10 @@
  * merged as a resolver (shown both sides of each conflicting hunk and the merged subtasks'
  * instructions), and a conflict that remains is reported with its files.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { CassetteEntry } from '../../../src/llm/providers/scripted-adapter.ts';
 import { createTempRepo, gitOut, type TempRepo } from '../../support/git-fixtures.ts';
-import { postJson, startScriptedTree, untilTerminal, type ScriptedTree } from './jobs-support.ts';
+import { HELD, heldReplies, postJson, startScriptedTree, until, untilTerminal, type ScriptedTree } from './jobs-support.ts';
 import type { JsonAnswer } from '../../support/json-answer.ts';
 
 const FILES = {
@@ -22,12 +22,13 @@ function block(file: string, search: string, replace: string): string {
 }
 
 /** Subtask `name` edits its own file and sets VERSION from `from` to `to` (once, or every time). */
-function edit(name: string, from: number, to: number, times?: number): CassetteEntry {
+function edit(name: string, from: number, to: number, times?: number, held?: number): CassetteEntry {
   return {
     match: { purpose: 'edit', contains: `[${name}]` },
     reply: block(`src/${name}.js`, `export const ${name} = 1;`, `export const ${name} = 2;`) + block('src/version.js', `export const VERSION = ${from};`, `export const VERSION = ${to};`),
     usage: { input: 40, output: 12 },
     ...(times ? { times } : {}),
+    ...(held ? { delay_ms: held } : {}),
   };
 }
 
@@ -36,7 +37,7 @@ function edit(name: string, from: number, to: number, times?: number): CassetteE
  * the VERSION hunk (merged `from`, this subtask's `mine`) and the merged subtask `other`'s
  * instruction gets the reply, which edits the merged head.
  */
-function resolve(name: string, other: string, from: number, mine: number, to: number): CassetteEntry {
+function resolve(name: string, other: string, from: number, mine: number, to: number, held?: number): CassetteEntry {
   return {
     match: {
       purpose: 'edit',
@@ -44,6 +45,7 @@ function resolve(name: string, other: string, from: number, mine: number, to: nu
     },
     reply: block(`src/${name}.js`, `export const ${name} = 1;`, `export const ${name} = 2;`) + block('src/version.js', `export const VERSION = ${from};`, `export const VERSION = ${to};`),
     usage: { input: 40, output: 12 },
+    ...(held ? { delay_ms: held } : {}),
   };
 }
 
@@ -68,6 +70,14 @@ async function show(repo: string, ref: string, file: string): Promise<string> {
 describe('merge conflicts in a job', () => {
   let tree: ScriptedTree | undefined;
   let repo: TempRepo | undefined;
+  let held = heldReplies();
+  beforeEach(() => {
+    held = heldReplies();
+  });
+
+  /** Waits until the job's merge queue shows `taskId` in `state` (the runtime's merge board). */
+  const mergeStep = (jobId: string, taskId: string, state: string) =>
+    until(() => tree!.runtime.merges.ofJob(jobId).some((m) => m.taskId === `${jobId}-${taskId}` && m.state === state));
 
   afterEach(async () => {
     await tree?.close();
@@ -83,11 +93,14 @@ describe('merge conflicts in a job', () => {
       // from a's merge and is shown both sides of the hunk and a's instruction.
       resolve('b', 'a', 2, 3, 3),
       edit('a', 1, 2),
-      edit('b', 1, 3, 1),
-    ]);
+      // b finishes once a is merged (the test lets it go)
+      edit('b', 1, 3, 1, HELD + 1),
+    ], {}, held);
     repo = await createTempRepo(FILES);
 
     const res = await postJson(`${tree.url}/api/jobs`, { task, lane: 'Code', files: ['src/a.js', 'src/b.js'], repo: repo.repo });
+    await mergeStep(res.body.job_id, 't1', 'merged');
+    held.release(HELD + 1);
     const job = await untilTerminal(`${tree.url}/api/jobs/${res.body.job_id}`);
     const id = job.job_id as string;
 
@@ -116,15 +129,25 @@ describe('merge conflicts in a job', () => {
       plan(task, ['a', 'b', 'c']),
       // b and c both conflict with a; both re-run as resolvers on top of a's merge, and then c's
       // resolution conflicts with b's: re-run once only, so that conflict is reported.
-      resolve('b', 'a', 2, 3, 3),
-      resolve('c', 'a', 2, 4, 4),
+      // The test lets them finish in this order: a merges; b, then c conflict; b's resolver merges; c's conflicts.
+      resolve('b', 'a', 2, 3, 3, HELD + 3),
+      resolve('c', 'a', 2, 4, 4, HELD + 4),
       edit('a', 1, 2),
-      edit('b', 1, 3, 1),
-      edit('c', 1, 4, 1),
-    ]);
+      edit('b', 1, 3, 1, HELD + 1),
+      edit('c', 1, 4, 1, HELD + 2),
+    ], {}, held);
     repo = await createTempRepo(FILES);
 
     const res = await postJson(`${tree.url}/api/jobs`, { task, lane: 'Code', files: ['src/a.js', 'src/b.js', 'src/c.js'], repo: repo.repo });
+    const jobId = res.body.job_id as string;
+    await mergeStep(jobId, 't1', 'merged');
+    held.release(HELD + 1);
+    await mergeStep(jobId, 't2', 'conflict');
+    held.release(HELD + 2);
+    await mergeStep(jobId, 't3', 'conflict');
+    held.release(HELD + 3);
+    await mergeStep(jobId, 't2-r1', 'merged');
+    held.release(HELD + 4);
     const job = await untilTerminal(`${tree.url}/api/jobs/${res.body.job_id}`);
     const id = job.job_id as string;
 

@@ -55,7 +55,7 @@ const WRONG_FIXUP: CassetteEntry = {
   times: 1,
 };
 
-describe('verify on the merged job branch', () => {
+describe('verify on the merged job branch', { timeout: 90_000 }, () => {
   let tree: ScriptedTree | undefined;
   let repo: TempRepo | undefined;
   let cfg: TempConfig | undefined;

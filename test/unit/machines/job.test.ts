@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { codedError } from '../../../machines/error-codes.ts';
+import type { MergeStepFact } from '../../../machines/facts.ts';
 import type { JobOutcome, JobResume, JobSpec, TaskResult, TaskSpec } from '../../../machines/domain.ts';
 import { capPlan, jobMachine, type JobContext, type JobInput, type JobPlan, type MergeJobInput, type MergeOutcome, type PlanJobInput, type Subtask } from '../../../machines/job.machine.ts';
 import { controllablePromise, settle, startHarness, type Harness } from '../../support/machine-harness.ts';
@@ -65,25 +66,32 @@ describe('capPlan', () => {
 });
 
 describe('job', () => {
-  it('plans, runs every subtask on the pool at once, merges, and reports a completed outcome', async () => {
+  it('plans, runs every subtask on the pool at once, merges each branch as it finishes in completion order, and reports a completed outcome', async () => {
     start();
     const ref = h.get('job:J1');
     expect(job().value).toEqual({ active: 'planning' });
     expect(plan.last().input).toEqual({ job: JOB, managerId: 'Mgr-1', maxProgrammers: 4 });
     plan.last().resolve({ planner: 'llm', subtasks: subtasks('t1', 't2'), repo: '/repo', baseCommit: 'base0', usage: { input: 10, output: 5 }, costUsd: 0.001 });
     await settle();
-    expect(job().value).toEqual({ active: 'running' });
+    expect(job().value).toEqual({ active: { running: 'idle' } });
     expect(submitted()).toEqual([
       { id: 't1', jobId: 'J1', managerId: 'Mgr-1', replyTo: 'job:J1', instruction: 'edit t1', files: ['f0.ts'], repo: '/repo', baseCommit: 'base0' },
       { id: 't2', jobId: 'J1', managerId: 'Mgr-1', replyTo: 'job:J1', instruction: 'edit t2', files: ['f1.ts'], repo: '/repo', baseCommit: 'base0' },
     ]);
+    expect(job().value).toEqual({ active: { running: 'idle' } });
     finish(ok('t2', { tokens: { input: 100, output: 20 }, costUsd: 0.01 }));
-    expect(job().value).toEqual({ active: 'running' });
+    // t2 merges while t1 still runs
+    expect(job().value).toEqual({ active: { running: 'merging' } });
+    expect(merge.last().input.results.map((r) => r.taskId)).toEqual(['t2']);
     finish(ok('t1', { tokens: { input: 50, output: null }, costUsd: 0.02 }));
-    expect(job().value).toEqual({ active: 'merging' });
-    // results in plan order
-    expect(merge.last().input.results.map((r) => r.taskId)).toEqual(['t1', 't2']);
-    merge.last().resolve({ mergedBranch: 'pas/job-J1', head: 'h1', merged: ['t1', 't2'], conflicts: [] });
+    expect(job().context.mergeQueue).toEqual(['t2', 't1']);
+    expect(merge.calls).toHaveLength(1);
+    merge.last().resolve({ mergedBranch: 'pas/job-J1', head: 'h1', merged: ['t2'], conflicts: [] });
+    await settle();
+    // then t1, on top of what the job branch holds
+    expect(merge.calls).toHaveLength(2);
+    expect(merge.last().input.results.map((r) => r.taskId)).toEqual(['t2', 't1']);
+    merge.last().resolve({ mergedBranch: 'pas/job-J1', head: 'h2', merged: ['t1', 't2'], conflicts: [] });
     await settle();
     expect(ref.getSnapshot().status).toBe('done');
     expect(outcome()).toEqual({
@@ -145,17 +153,43 @@ describe('job', () => {
     await planned('t1', 't2');
     finish(ok('t1'));
     finish(ok('t2'));
+    merge.last().resolve({ mergedBranch: 'pas/job-J1', head: 'h1', merged: ['t1'], conflicts: [] });
+    await settle();
+    expect(merge.last().input.results.map((r) => r.taskId)).toEqual(['t1', 't2']);
     merge.last().resolve({ mergedBranch: 'pas/job-J1', head: 'h1', merged: ['t1'], conflicts: [{ taskId: 't2', files: ['f1.ts'] }] });
     await settle();
-    expect(job().value).toEqual({ active: 'running' });
+    expect(job().value).toEqual({ active: { running: 'idle' } });
     expect(job().context.reruns).toEqual({ t2: 't2-r1' });
     expect(submitted().at(-1)).toMatchObject({ id: 't2-r1', baseCommit: 'h1', instruction: 'edit t2', files: ['f1.ts'] });
     finish(ok('t2-r1'));
-    expect(merge.calls).toHaveLength(2);
+    expect(merge.calls).toHaveLength(3);
     expect(merge.last().input.results.map((r) => r.taskId)).toEqual(['t1', 't2-r1']);
     merge.last().resolve({ mergedBranch: 'pas/job-J1', head: 'h2', merged: ['t1', 't2-r1'], conflicts: [] });
     await settle();
     expect(outcome()).toMatchObject({ status: 'completed', tasks: [{ taskId: 't1' }, { taskId: 't2-r1' }] });
+    expect(outcome().conflicts).toBeUndefined();
+  });
+
+  it('starts the resolver of a conflicting branch at once, while another subtask still runs', async () => {
+    start();
+    await planned('t1', 't2', 't3');
+    finish(ok('t1'));
+    merge.last().resolve({ mergedBranch: 'pas/job-J1', head: 'h1', merged: ['t1'], conflicts: [] });
+    await settle();
+    finish(ok('t2'));
+    merge.last().resolve({ mergedBranch: 'pas/job-J1', head: 'h1', merged: ['t1'], conflicts: [{ taskId: 't2', files: ['f1.ts'], resolver: 'resolve t2' }] });
+    await settle();
+    expect(Object.keys(job().context.pending).sort()).toEqual(['t2-r1', 't3']);
+    expect(submitted().at(-1)).toMatchObject({ id: 't2-r1', baseCommit: 'h1', instruction: 'resolve t2', files: ['f1.ts'] });
+    // the resolver finishes first and merges; t3 merges after it
+    finish(ok('t2-r1'));
+    merge.last().resolve({ mergedBranch: 'pas/job-J1', head: 'h2', merged: ['t1', 't2-r1'], conflicts: [] });
+    await settle();
+    finish(ok('t3'));
+    expect(merge.last().input.results.map((r) => r.taskId)).toEqual(['t1', 't2-r1', 't3']);
+    merge.last().resolve({ mergedBranch: 'pas/job-J1', head: 'h3', merged: ['t1', 't2-r1', 't3'], conflicts: [] });
+    await settle();
+    expect(outcome()).toMatchObject({ status: 'completed', tasks: [{ taskId: 't1' }, { taskId: 't2-r1' }, { taskId: 't3' }] });
     expect(outcome().conflicts).toBeUndefined();
   });
 
@@ -164,6 +198,8 @@ describe('job', () => {
     await planned('t1', 't2');
     finish(ok('t1'));
     finish(ok('t2'));
+    merge.last().resolve({ mergedBranch: 'pas/job-J1', head: 'h1', merged: ['t1'], conflicts: [] });
+    await settle();
     merge.last().resolve({ mergedBranch: 'pas/job-J1', head: 'h1', merged: ['t1'], conflicts: [{ taskId: 't2', files: ['f1.ts'] }] });
     await settle();
     finish(ok('t2-r1'));
@@ -183,7 +219,7 @@ describe('job', () => {
     await h.advance(1);
     expect(submitted().map((t) => t.id)).toEqual(['t1', 't1']);
     finish(ok('t1'));
-    expect(job().value).toEqual({ active: 'merging' });
+    expect(job().value).toEqual({ active: { running: 'merging' } });
   });
 
   it('re-routes a task escalated by the supervisor once, away from the escalated programmer', async () => {
@@ -253,6 +289,10 @@ describe('job', () => {
     await settle();
     expect(merge.calls).toHaveLength(1);
     await h.advance(TIMEOUT_MS);
+    merge.last().resolve({ mergedBranch: 'pas/job-J1', head: 'h1', merged: ['t1'], conflicts: [] });
+    await settle();
+    // what finished in time still merges after the timeout
+    expect(merge.calls).toHaveLength(2);
     merge.last().resolve({ mergedBranch: 'pas/job-J1', head: 'h1', merged: ['t1'], conflicts: [{ taskId: 't2', files: ['f1.ts'] }] });
     await settle();
     // Without the timeout the conflict would be re-run; after it, a re-run would have no timeout at all.
@@ -269,6 +309,10 @@ describe('job', () => {
     start({ resume });
     await settle();
     expect(submitted()).toMatchObject([{ id: 't2-r1', baseCommit: 'h1', instruction: 'edit t2' }]);
+    // t1 is queued again (the merge knows the branch holds it), never the original t2
+    expect(merge.last().input.results.map((r) => r.taskId)).toEqual(['t1']);
+    merge.last().resolve({ mergedBranch: 'pas/job-J1', head: 'h1', merged: ['t1'], conflicts: [] });
+    await settle();
     finish(ok('t2-r1'));
     expect(merge.last().input.results.map((r) => r.taskId)).toEqual(['t1', 't2-r1']);
     // The re-run conflicts again: reported, never re-run a second time.
@@ -287,6 +331,8 @@ describe('job', () => {
     start({ resume });
     await settle();
     expect(submitted()).toEqual([]);
+    // Both queued again at once: one merge (no verify command), never the original t2.
+    expect(merge.calls).toHaveLength(1);
     expect(merge.last().input.results.map((r) => r.taskId)).toEqual(['t1', 't2-r1']);
     merge.last().resolve({ mergedBranch: 'pas/job-J1', head: 'h2', merged: ['t1', 't2-r1'], conflicts: [] });
     await settle();
@@ -321,6 +367,38 @@ describe('job', () => {
     ]);
   });
 
+  it('states each merge-queue step: queued in completion order, merging in one merge when there is no verify command, merged or conflicting', async () => {
+    const steps: MergeStepFact[] = [];
+    plan = controllablePromise<JobPlan, PlanJobInput>();
+    merge = controllablePromise<MergeOutcome, MergeJobInput>();
+    const logic = jobMachine.provide({ actors: { planJob: plan.logic, mergeJob: merge.logic }, actions: { recordMergeStep: (_: unknown, step: MergeStepFact) => void steps.push(step) } });
+    h = startHarness({ recorders: ['pool'], children: [{ id: 'J1', systemId: 'job:J1', logic, input: { job: JOB, managerId: 'Mgr-1', maxProgrammers: 4, timeoutMs: TIMEOUT_MS } }] });
+    await planned('t1', 't2', 't3');
+    finish(ok('t3'));
+    // t1 and t2 finish while t3 merges: they wait, then go in one merge, in the order they finished.
+    finish(ok('t2'));
+    finish(ok('t1'));
+    merge.last().resolve({ mergedBranch: 'pas/job-J1', head: 'h1', merged: ['t3'], conflicts: [] });
+    await settle();
+    expect(merge.last().input.results.map((r) => r.taskId)).toEqual(['t3', 't2', 't1']);
+    merge.last().resolve({ mergedBranch: 'pas/job-J1', head: 'h2', merged: ['t3', 't2'], conflicts: [{ taskId: 't1', files: ['f0.ts'] }] });
+    await settle();
+    expect(steps.map((s) => [s.taskId, s.state, s.queue])).toEqual([
+      ['t3', 'queued', ['t3']],
+      ['t3', 'merging', []],
+      ['t2', 'queued', ['t3', 't2']],
+      ['t1', 'queued', ['t3', 't2', 't1']],
+      ['t3', 'merged', ['t2', 't1']],
+      ['t2', 'merging', []],
+      ['t1', 'merging', []],
+      ['t2', 'merged', []],
+      ['t1', 'conflict', []],
+    ]);
+    expect(steps.at(-1)).toEqual({ jobId: 'J1', managerId: 'Mgr-1', taskId: 't1', state: 'conflict', queue: [], head: 'h2', files: ['f0.ts'] });
+    // the resolver runs while nothing else does; its branch is queued when it finishes
+    expect(submitted().at(-1)).toMatchObject({ id: 't1-r1', baseCommit: 'h2' });
+  });
+
   it('times out during planning too', async () => {
     start();
     await h.advance(TIMEOUT_MS);
@@ -343,7 +421,10 @@ describe('job', () => {
     await settle();
     expect(plan.calls).toHaveLength(0);
     expect(submitted().map((t) => t.id)).toEqual(['t2']);
+    expect(merge.last().input.results.map((r) => r.taskId)).toEqual(['t1']);
     finish(ok('t2'));
+    merge.last().resolve({ mergedBranch: 'pas/job-J1', head: 'h1', merged: ['t1'], conflicts: [] });
+    await settle();
     expect(merge.last().input.results.map((r) => r.taskId)).toEqual(['t1', 't2']);
   });
 });
