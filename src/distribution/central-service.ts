@@ -10,6 +10,7 @@ import type { PasConfig } from '../config/load-config.ts';
 import type { ReceiptWriter } from '../llm/index.ts';
 import type { Runtime, RuntimeServices, ServiceContext } from '../runtime/runtime-types.ts';
 import { createRepositories } from '../runtime/services/repositories.ts';
+import { HostHaves } from './bundles.ts';
 import { openLink, type DistLink } from './link.ts';
 import { createRemoteProgrammers, type RemoteProgrammers } from './remote-programmers.ts';
 import { watchWorkers, type WorkerLiveness } from './worker-liveness.ts';
@@ -35,13 +36,15 @@ export async function startDistribution(config: PasConfig, logger: Logger): Prom
   const remoteIds = remoteProgrammerIds(config);
   const link: DistLink = await openLink(settings, 'pas-central');
   let remote: RemoteProgrammers | undefined;
+  const haves = new HostHaves();
   const liveness: WorkerLiveness = await watchWorkers({
     link,
     config,
     logger,
     onOffline: (worker) => remote?.workerOffline(worker),
+    onRegister: (worker, repoHaves) => haves.replace(worker, repoHaves),
   });
-  remote = await createRemoteProgrammers({ link, liveness, logger }, remoteIds);
+  remote = await createRemoteProgrammers({ link, liveness, logger, haves }, remoteIds);
   // Results that arrived while this process was down are in hand before the runtime resumes.
   await remote.drainBacklog(3_000);
   const remoteSide = remote;

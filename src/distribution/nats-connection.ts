@@ -3,14 +3,14 @@
  * `import()` only, so a run without `distribution` in its config never loads them (a test checks
  * the module graph of a plain start). Only `import type` may name them elsewhere.
  */
-import type { NatsConnection } from '@nats-io/nats-core';
+import type { NatsConnection } from '@nats-io/transport-node';
 import type { JetStreamClient, JetStreamManager, StreamConfig } from '@nats-io/jetstream';
 import type { KV, Kvm } from '@nats-io/kv';
 import type { ObjectStore, Objm } from '@nats-io/obj';
 import { PasError } from '../errors.ts';
 import { distributionNames, type DistributionNames } from './names.ts';
 
-export type { NatsConnection } from '@nats-io/nats-core';
+export type { NatsConnection } from '@nats-io/transport-node';
 export type { JetStreamClient, JetStreamManager, JsMsg, Consumer } from '@nats-io/jetstream';
 export type { KV } from '@nats-io/kv';
 export type { ObjectStore } from '@nats-io/obj';

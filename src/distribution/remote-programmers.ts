@@ -20,7 +20,6 @@ import { codedError, type ErrorCode } from '../../machines/error-codes.ts';
 import type { TaskResult, TaskSpec } from '../../machines/domain.ts';
 import { isFinishedTaskStatus } from '../../machines/statuses.ts';
 import type { ExecuteTaskInput } from '../../machines/programmer.machine.ts';
-import { git } from '../executors/git-command.ts';
 import { toErrorData } from '../errors.ts';
 import type { TaskProgress } from '../executors/executor.ts';
 import type { Journal } from '../journal/journal.ts';
@@ -29,7 +28,7 @@ import { utcDay } from '../llm/spend-store.ts';
 import type { ProgressBoard } from '../runtime/progress-board.ts';
 import type { Repositories } from '../runtime/services/repositories.ts';
 import { taskBranchName } from '../executors/worktree.ts';
-import { getBundle, importResultBundle, makeBaseBundle, putBundle, repoKeyOf } from './bundles.ts';
+import { bundleObjectName, deleteBundle, getBundle, HostHaves, importResultBundle, makeBaseBundle, putBundle, repoKeyOf, resolveCommit } from './bundles.ts';
 import { fromJson, nanos, toJson, type DistLink } from './link.ts';
 import { decodeMessage, encodeMessage, type ResultMessage, type TaskMessage } from './messages.ts';
 import type { WorkerLiveness } from './worker-liveness.ts';
@@ -44,6 +43,7 @@ export interface AttemptRecord {
   /** The journal's attempt number when it was dispatched (one receipt per attempt). */
   journalAttempt: number;
   repo: string;
+  repoKey: string;
   dispatchedAt: number;
 }
 
@@ -60,6 +60,8 @@ interface Held {
 
 export interface RemoteLink {
   link: DistLink;
+  /** What each worker host holds of each repository (incremental base bundles). */
+  haves: HostHaves;
   liveness: WorkerLiveness;
   logger: Logger;
   now?: () => number;
@@ -92,7 +94,7 @@ export interface RemoteProgrammers {
 }
 
 export async function createRemoteProgrammers(base: RemoteLink, remoteIds: ReadonlySet<string>): Promise<RemoteProgrammers> {
-  const { link, liveness, logger } = base;
+  const { link, liveness, logger, haves } = base;
   const now = base.now ?? Date.now;
   let deps!: RemoteDeps;
   let journal!: Journal;
@@ -106,7 +108,8 @@ export async function createRemoteProgrammers(base: RemoteLink, remoteIds: Reado
   /** Applied results waiting for the journal's commit of the task's finish, by task id. */
   const awaitingAck = new Map<string, JsMsg[]>();
   const applied = new Set<string>();
-  const bundlesPut = new Set<string>();
+  /** Base bundles already in the object store: (repository, commit, what the host had) → entry. */
+  const bundlesPut = new Map<string, { name: string | null; full: boolean }>();
   let stopped = false;
 
   const currentAttempt = async (taskId: string): Promise<AttemptRecord | undefined> => {
@@ -123,7 +126,7 @@ export async function createRemoteProgrammers(base: RemoteLink, remoteIds: Reado
     const m = h.message;
     log.warn({ code: 'PAS_ERR_DIST_STALE_RESULT' satisfies ErrorCode, taskId: m.task_id, attemptId: m.attempt_id, worker: m.worker_id, programmerId: m.programmer_id, why }, 'stale result fenced: not merged');
     h.msg.ack();
-    if (m.outcome.status === 'ok') void link.bundles.delete(m.outcome.bundle_object).catch(() => undefined);
+    if (m.outcome.status === 'ok') void deleteBundle(link.bundles, m.outcome.bundle_object);
   };
 
   /** The result as the pool hears it, and its receipt line, from what the worker sent. */
@@ -137,7 +140,11 @@ export async function createRemoteProgrammers(base: RemoteLink, remoteIds: Reado
       result.branch = taskBranchName(p.task.jobId, p.task.id);
       result.commit = m.outcome.commit;
       if (m.outcome.summary !== undefined) result.summary = m.outcome.summary;
-    } else result.error = m.outcome.error;
+    } else {
+      result.error = m.outcome.error;
+      // The worker's cache lacked the base: the next bundle for that host is full again.
+      if (m.outcome.error.code === 'PAS_ERR_DIST_BUNDLE_MISSING') haves.forget(p.record.worker, p.record.repoKey);
+    }
     const receipt: Receipt = {
       run_id: deps.runId,
       job_id: p.task.jobId,
@@ -169,8 +176,9 @@ export async function createRemoteProgrammers(base: RemoteLink, remoteIds: Reado
     if (outcome.status === 'ok') {
       try {
         const data = await getBundle(link.bundles, outcome.bundle_object);
-        await importResultBundle({ repo: p.record.repo, bundle: data, baseCommit: outcome.base_commit, commit: outcome.commit, branch: result.branch! });
-        void link.bundles.delete(outcome.bundle_object).catch(() => undefined);
+        await importResultBundle(p.record.repo, data, { base: outcome.base_commit, expectedRef: `refs/heads/${result.branch!}`, attemptId: p.record.attemptId, commit: outcome.commit, allowSame: true });
+        void deleteBundle(link.bundles, outcome.bundle_object);
+        haves.record(p.record.worker, p.record.repoKey, outcome.base_commit, outcome.commit);
       } catch (err) {
         const error = toErrorData(err);
         log.error({ taskId: p.task.id, attemptId: p.record.attemptId, err: error }, 'result bundle refused');
@@ -316,15 +324,20 @@ export async function createRemoteProgrammers(base: RemoteLink, remoteIds: Reado
     const worker = await liveness.ownerOf(programmerId, signal);
     if (!worker) return failed(task, programmerId, 'PAS_ERR_DIST_WORKER_OFFLINE', `the worker hosting ${programmerId} is offline`);
     const repo = await deps.repositories.forTask(task);
-    const baseCommit = (await git(repo, ['rev-parse', '--verify', `${task.baseCommit ?? 'HEAD'}^{commit}`])).stdout.trim();
-    const repoKey = repoKeyOf(repo);
-    const bundle = `base.${repoKey}.${baseCommit}`;
-    if (!bundlesPut.has(bundle)) {
-      if (!(await link.bundles.info(bundle).catch(() => null))) await putBundle(link.bundles, bundle, await makeBaseBundle(repo, baseCommit));
-      bundlesPut.add(bundle);
-    }
+    const baseCommit = await resolveCommit(repo, task.baseCommit ?? 'HEAD');
+    const repoKey = await repoKeyOf(repo);
     const journalAttempt = journal.getTask(task.id)?.attempt ?? task.attempt ?? 1;
-    const record: AttemptRecord = { attemptId: `${task.id}.a${journalAttempt}.${randomBytes(4).toString('hex')}`, programmerId, worker, journalAttempt, repo, dispatchedAt: now() };
+    const record: AttemptRecord = { attemptId: `${task.id}.a${journalAttempt}.${randomBytes(4).toString('hex')}`, programmerId, worker, journalAttempt, repo, repoKey, dispatchedAt: now() };
+    // The base as a bundle: full the first time this host sees the repository, incremental after.
+    const hostHas = haves.haves(worker, repoKey);
+    const bundleKey = `${repoKey}:${baseCommit}:${hostHas.join(',')}`;
+    let bundle = bundlesPut.get(bundleKey);
+    if (!bundle) {
+      const made = await makeBaseBundle(repo, baseCommit, { haves: hostHas });
+      const name = made.bytes ? (await putBundle(link.bundles, bundleObjectName(record.attemptId, 'base'), made.bytes)).name : null;
+      bundle = { name, full: made.full };
+      bundlesPut.set(bundleKey, bundle);
+    }
     await link.attempts.put(task.id, toJson(record));
     const { repo: _repo, ...portable } = task;
     const p: Pending = { record, task, resolve: () => undefined };
@@ -338,8 +351,8 @@ export async function createRemoteProgrammers(base: RemoteLink, remoteIds: Reado
       task: { ...portable, baseCommit },
       repo_key: repoKey,
       base_commit: baseCommit,
-      bundle_object: bundle,
-      bundle_full: true,
+      bundle_object: bundle.name,
+      bundle_full: bundle.full,
       branch: taskBranchName(task.jobId, task.id),
       sent_at: new Date(record.dispatchedAt).toISOString(),
     };

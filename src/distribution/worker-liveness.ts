@@ -32,6 +32,8 @@ export interface LivenessOptions {
   config: PasConfig;
   logger: Logger;
   onOffline(worker: string, programmers: string[]): void;
+  /** A worker registered with what its repository cache holds. */
+  onRegister?(worker: string, repoHaves: Record<string, string[]>): void;
   now?: () => number;
 }
 
@@ -114,6 +116,7 @@ export async function watchWorkers(options: LivenessOptions): Promise<WorkerLive
             }
           }
           seen.set(req.worker_id, { at: now(), pid: req.pid, online: true });
+          options.onRegister?.(req.worker_id, req.repo_haves ?? {});
           log.info({ worker: req.worker_id, accepted, refused: refused.map((r) => r.programmer_id) }, 'worker registered');
           reply = { kind: 'pas.v1.registered', worker_id: req.worker_id, accepted, refused, heartbeat_ms: heartbeatMs, offline_after_ms: offlineAfterMs };
           msg.respond(encodeMessage('pas.v1.registered', reply));

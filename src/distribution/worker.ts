@@ -20,7 +20,7 @@ import { createOfflineAdapter } from '../llm/providers/offline-adapter.ts';
 import { abortableSleep } from '../llm/sleep.ts';
 import type { ChatRequest, ProviderAdapter, Receipt } from '../llm/types.ts';
 import { BreakerRegistry } from '../runtime/breaker-registry.ts';
-import { getBundle, putBundle, WorkerRepoCache } from './bundles.ts';
+import { bundleObjectName, getBundle, putBundle, WorkerRepoCache } from './bundles.ts';
 import { fromJson, nanos, openLink, type DistLink } from './link.ts';
 import { decodeMessage, encodeMessage, type ResultMessage, type TaskMessage } from './messages.ts';
 import type { AttemptRecord } from './remote-programmers.ts';
@@ -85,13 +85,14 @@ export async function startWorker(options: WorkerOptions): Promise<Worker> {
   const { nc } = link.nats;
   const startedAt = new Date().toISOString();
 
+  const cache = new WorkerRepoCache(options.dataDir);
   // Registration: the central process gives each programmer to one owner (it may be down: ask again).
   let accepted: string[] = [];
   for (;;) {
     try {
       const reply = await nc.request(
         link.names.subjects.register,
-        encodeMessage('pas.v1.register', { kind: 'pas.v1.register', worker_id: workerId, host_name: os.hostname(), programmer_ids: wanted.map((p) => p.id), capabilities: [], pid: process.pid, version: '1', started_at: startedAt }),
+        encodeMessage('pas.v1.register', { kind: 'pas.v1.register', worker_id: workerId, host_name: os.hostname(), programmer_ids: wanted.map((p) => p.id), capabilities: [], pid: process.pid, version: '1', started_at: startedAt, repo_haves: await cache.haves() }),
         { timeout: settings.request_timeout_ms },
       );
       const registered = decodeMessage('pas.v1.registered', reply.data);
@@ -124,7 +125,6 @@ export async function startWorker(options: WorkerOptions): Promise<Worker> {
   for (const spec of Object.values(AGENT_CLI_SPECS)) {
     executors[spec.name] = createAgentCliExecutor({ spec, settings: config.pool[spec.section as 'claude_code'], fsAllowlist: config.fsAllowlist, models: config.models, runsDir: path.join(options.dataDir, 'agent-runs'), breakers, failover: config.pool.failover.enabled, budget });
   }
-  const cache = new WorkerRepoCache(path.join(options.dataDir, 'repos'));
   const workspacesDir = path.join(options.dataDir, 'workspaces');
   const running = new Map<string, Running>();
   let stopping = false;
@@ -188,10 +188,7 @@ export async function startWorker(options: WorkerOptions): Promise<Worker> {
     let message: ResultMessage;
     const startedAt = new Date().toISOString();
     try {
-      const clone = await cache.ensureBase(task.repo_key, task.base_commit, async () => {
-        if (!task.bundle_object) throw new PasError('PAS_ERR_DIST_BUNDLE_MISSING', `no base bundle for ${task.repo_key} at ${task.base_commit}`);
-        return getBundle(link.bundles, task.bundle_object);
-      });
+      const clone = await cache.ensureBase(task.repo_key, task.bundle_object ? await getBundle(link.bundles, task.bundle_object) : null, task.base_commit);
       const result = await runProgrammerTask({
         task: { ...task.task, repo: clone },
         programmer,
@@ -225,8 +222,8 @@ export async function startWorker(options: WorkerOptions): Promise<Worker> {
       };
       let outcome: ResultMessage['outcome'];
       if (result.status === 'completed' && result.commit) {
-        const bundle = `result.${task.attempt_id}`;
-        await putBundle(link.bundles, bundle, await cache.makeResultBundle(task.repo_key, task.base_commit, result.commit));
+        const bundle = bundleObjectName(task.attempt_id, 'result');
+        await putBundle(link.bundles, bundle, await cache.makeResultBundle(clone, task.base_commit, result.commit));
         outcome = { status: 'ok', base_commit: task.base_commit, commit: result.commit, bundle_object: bundle, ...(result.summary !== undefined ? { summary: result.summary.slice(0, 20_000) } : {}) };
       } else {
         outcome = { status: 'error', error: result.error ?? toErrorData(new PasError('PAS_ERR_EXECUTOR_CRASHED', 'the task ended without a commit')), ...(result.status === 'cancelled' ? { cancelled: true } : {}) };
