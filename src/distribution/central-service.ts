@@ -35,6 +35,15 @@ export async function startDistribution(config: PasConfig, logger: Logger): Prom
   if (!settings) return undefined;
   const remoteIds = remoteProgrammerIds(config);
   const link: DistLink = await openLink(settings, 'pas-central');
+  try {
+    return await startOn(link, config, remoteIds, logger);
+  } catch (err) {
+    await link.close().catch(() => undefined);
+    throw err;
+  }
+}
+
+async function startOn(link: DistLink, config: PasConfig, remoteIds: Set<string>, logger: Logger): Promise<Distribution> {
   let remote: RemoteProgrammers | undefined;
   const haves = new HostHaves();
   const liveness: WorkerLiveness = await watchWorkers({

@@ -37,3 +37,8 @@ export function fromJson<T>(data: Uint8Array): T {
 
 /** JetStream durations are nanoseconds. */
 export const nanos = (ms: number) => ms * 1_000_000;
+
+/** `subject('x')` with its last token a wildcard: every worker's or programmer's subject of that kind. */
+export function anyOf(subject: (id: string) => string): string {
+  return subject('x').replace(/x$/, '*');
+}

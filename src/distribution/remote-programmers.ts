@@ -29,7 +29,7 @@ import type { ProgressBoard } from '../runtime/progress-board.ts';
 import type { Repositories } from '../runtime/services/repositories.ts';
 import { taskBranchName } from '../executors/worktree.ts';
 import { bundleObjectName, deleteBundle, getBundle, HostHaves, importResultBundle, makeBaseBundle, putBundle, repoKeyOf, resolveCommit } from './bundles.ts';
-import { fromJson, nanos, toJson, type DistLink } from './link.ts';
+import { anyOf, fromJson, nanos, toJson, type DistLink } from './link.ts';
 import { decodeMessage, encodeMessage, type ResultMessage, type TaskMessage } from './messages.ts';
 import type { WorkerLiveness } from './worker-liveness.ts';
 
@@ -237,7 +237,7 @@ export async function createRemoteProgrammers(base: RemoteLink, remoteIds: Reado
   };
 
   // One durable consumer of the results stream; results stay in it until the journal has them.
-  const resultPrefix = link.names.subjects.result('x').slice(0, -1);
+  const resultPrefix = anyOf(link.names.subjects.result).slice(0, -1);
   const { AckPolicy } = await import('@nats-io/jetstream');
   const stream = link.names.resultStream;
   await link.nats.jsm.consumers.add(stream, { durable_name: 'central', ack_policy: AckPolicy.Explicit, ack_wait: nanos(120_000), max_ack_pending: 10_000 }).catch(async (err) => {
@@ -259,7 +259,7 @@ export async function createRemoteProgrammers(base: RemoteLink, remoteIds: Reado
   }, 30_000);
   keepAlive.unref();
 
-  const progressSub = link.nats.nc.subscribe(link.names.subjects.progress('*'), {
+  const progressSub = link.nats.nc.subscribe(anyOf(link.names.subjects.progress), {
     callback: (err, msg) => {
       if (err || !deps?.progress) return;
       try {

@@ -12,7 +12,7 @@ import { codedError } from '../../machines/error-codes.ts';
 import type { PasConfig } from '../config/load-config.ts';
 import { toErrorData } from '../errors.ts';
 import type { DistLink } from './link.ts';
-import { fromJson, toJson } from './link.ts';
+import { anyOf, fromJson, toJson } from './link.ts';
 import { decodeMessage, encodeMessage, type RegisteredMessage } from './messages.ts';
 
 export interface WorkerLiveness {
@@ -65,7 +65,7 @@ export async function watchWorkers(options: LivenessOptions): Promise<WorkerLive
     }
   })();
 
-  const beats = link.nats.nc.subscribe(link.names.subjects.heartbeat('*'), {
+  const beats = link.nats.nc.subscribe(anyOf(link.names.subjects.heartbeat), {
     callback: (err, msg) => {
       if (err) return;
       try {

@@ -1,0 +1,10 @@
+import { startCluster } from '/work/wt/s16-nats-runtime/test/integration/distribution/cluster-harness.ts';
+const t0 = Date.now();
+const c = await startCluster({ workers: ['w1', 'w2'], programmersPerWorker: 2, editDelayMs: 300 }).catch((e) => { console.log('START FAIL', e); process.exit(1); });
+console.log('started', Date.now() - t0);
+const id = await c.submit(['src/a.js', 'src/b.js']);
+await new Promise((r) => setTimeout(r, 8000));
+console.log(JSON.stringify(await c.job(id)).slice(0, 1500));
+console.log('--- central\n', c.central.output().slice(-4000));
+for (const w of c.workers.values()) console.log('--- worker', w.id, '\n', w.output().slice(-3000));
+await c.close();
