@@ -6,7 +6,7 @@
  * in flight when something is killed.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -50,8 +50,12 @@ export interface Cluster {
   submit(files: string[], task?: string): Promise<string>;
   job(id: string): Promise<JobView>;
   waitJob(id: string, timeoutMs?: number): Promise<JobView>;
-  /** Polls the central log (its NDJSON file) for a line. */
-  centralLog(): string;
+  /** Every entry of the central process's NDJSON logs (all its runs). */
+  centralLog(): Array<Record<string, unknown>>;
+  /** Resolves with the first central log entry `match` accepts. */
+  waitLog(match: (entry: Record<string, unknown>) => boolean, timeoutMs?: number): Promise<Record<string, unknown>>;
+  /** Resolves once one of the job's tasks runs on a programmer of `worker`. */
+  waitRunningOn(jobId: string, worker: string, timeoutMs?: number): Promise<string>;
   close(): Promise<void>;
 }
 
@@ -154,7 +158,33 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
       }
     },
     centralLog() {
-      return cluster.central.output();
+      const dir = path.join(centralData, 'logs');
+      if (!existsSync(dir)) return [];
+      return readdirSync(dir).flatMap((f) =>
+        readFileSync(path.join(dir, f), 'utf8')
+          .split('\n')
+          .filter(Boolean)
+          .map((l) => JSON.parse(l) as Record<string, unknown>),
+      );
+    },
+    async waitLog(match, timeoutMs = 30_000) {
+      const deadline = Date.now() + timeoutMs;
+      for (;;) {
+        const found = cluster.centralLog().find(match);
+        if (found) return found;
+        if (Date.now() > deadline) throw new Error(`no such central log entry in ${timeoutMs} ms`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    },
+    async waitRunningOn(jobId, worker, timeoutMs = 30_000) {
+      const deadline = Date.now() + timeoutMs;
+      for (;;) {
+        const view = await cluster.job(jobId).catch(() => undefined);
+        const task = view?.tasks?.find((t) => t.status === 'running' && t.programmer_id && hostOf.get(t.programmer_id) === worker);
+        if (task) return task.task_id;
+        if (Date.now() > deadline) throw new Error(`no task of ${jobId} ran on ${worker} in ${timeoutMs} ms: ${JSON.stringify(view?.tasks)}`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
     },
     async close() {
       for (const child of [...children]) await kill9(child);

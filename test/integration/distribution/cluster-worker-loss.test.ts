@@ -1,0 +1,63 @@
+/**
+ * A worker lost mid-task (CONTRACT §11): SIGKILLed, its programmers go offline and its task runs
+ * again on the other worker; SIGSTOPped past the detection time and resumed, its late result is
+ * fenced by attempt id and never merged.
+ */
+import { readFileSync } from 'node:fs';
+import { afterEach, describe, expect, it } from 'vitest';
+import { doubledInBranch } from '../../hardening/kill-support.ts';
+import { gitOut } from '../../support/git-fixtures.ts';
+import { kill9 } from '../../support/pas-process.ts';
+import { startCluster, type Cluster } from './cluster-harness.ts';
+
+let cluster: Cluster | undefined;
+afterEach(async () => {
+  for (const w of cluster?.workers.values() ?? []) if (w.child.exitCode === null && w.child.signalCode === null) w.child.kill('SIGCONT');
+  await cluster?.close();
+  cluster = undefined;
+});
+
+function receiptTasks(files: string[]): string[] {
+  return files.flatMap((f) => readFileSync(f, 'utf8').split('\n').filter(Boolean).map((l) => (JSON.parse(l) as { task_id: string }).task_id));
+}
+
+describe('a worker lost mid-task', () => {
+  it('SIGKILLed: its task is re-dispatched to the other worker and the job completes with every file merged once', async () => {
+    cluster = await startCluster({ workers: ['w1', 'w2'], programmersPerWorker: 2, editDelayMs: 4_000 });
+    const id = await cluster.submit(['src/a.js', 'src/b.js']);
+    const taskId = await cluster.waitRunningOn(id, 'w1');
+    await kill9(cluster.workers.get('w1')!.child);
+    await cluster.waitLog((e) => e.msg === 'worker offline' && e.worker === 'w1');
+    const job = await cluster.waitJob(id, 90_000);
+    expect(job.status).toBe('completed');
+    const task = job.tasks.find((t) => t.task_id === taskId)!;
+    expect(task.status).toBe('completed');
+    expect(cluster.hostOf.get(task.programmer_id!)).toBe('w2');
+    for (const f of ['a', 'b']) expect(await gitOut(cluster.repo.repo, 'show', `${job.merged_branch}:src/${f}.js`)).toContain('PAS offline note');
+    expect(await doubledInBranch(cluster.repo.repo, job.merged_branch!)).toEqual([]);
+    expect(receiptTasks(job.receipt_files).sort()).toEqual(job.tasks.map((t) => t.task_id).sort());
+  }, 150_000);
+
+  it('SIGSTOPped past the detection time then SIGCONTed: its late result is fenced, never merged, and the job keeps the re-run', async () => {
+    cluster = await startCluster({ workers: ['w1', 'w2'], programmersPerWorker: 2, editDelayMs: 4_000 });
+    const w1 = cluster.workers.get('w1')!;
+    const id = await cluster.submit(['src/a.js', 'src/b.js']);
+    const taskId = await cluster.waitRunningOn(id, 'w1');
+    w1.child.kill('SIGSTOP');
+    await cluster.waitLog((e) => e.msg === 'worker offline' && e.worker === 'w1');
+    const job = await cluster.waitJob(id, 90_000);
+    expect(job.status).toBe('completed');
+    const rerun = job.tasks.find((t) => t.task_id === taskId)!;
+    expect(cluster.hostOf.get(rerun.programmer_id!)).toBe('w2');
+    const headBefore = await gitOut(cluster.repo.repo, 'rev-parse', job.merged_branch!);
+    w1.child.kill('SIGCONT');
+    const fenced = await cluster.waitLog((e) => e.code === 'PAS_ERR_DIST_STALE_RESULT' && e.taskId === taskId, 60_000);
+    expect(fenced.worker).toBe('w1');
+    // Nothing moved: the job branch, the task's result and its receipts are the re-run's.
+    expect(await gitOut(cluster.repo.repo, 'rev-parse', job.merged_branch!)).toBe(headBefore);
+    expect(await doubledInBranch(cluster.repo.repo, job.merged_branch!)).toEqual([]);
+    const after = await cluster.job(id);
+    expect(after.tasks.find((t) => t.task_id === taskId)!.programmer_id).toBe(rerun.programmer_id);
+    expect(receiptTasks(after.receipt_files).filter((t) => t === taskId)).toHaveLength(1);
+  }, 150_000);
+});
