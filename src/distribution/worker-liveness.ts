@@ -72,7 +72,7 @@ export async function watchWorkers(options: LivenessOptions): Promise<WorkerLive
         const beat = decodeMessage('pas.v1.heartbeat', msg.data);
         const before = seen.get(beat.worker_id);
         seen.set(beat.worker_id, { at: now(), pid: beat.pid, online: true });
-        if (!before?.online) log.info({ worker: beat.worker_id, pid: beat.pid, programmers: programmersOf(beat.worker_id) }, 'worker online');
+        if (!before?.online) log.info({ worker: beat.worker_id, workerPid: beat.pid, programmers: programmersOf(beat.worker_id) }, 'worker online');
       } catch (e) {
         log.warn({ err: toErrorData(e) }, 'bad heartbeat refused');
       }
@@ -141,9 +141,15 @@ export async function watchWorkers(options: LivenessOptions): Promise<WorkerLive
     }
   })();
 
+  const every = Math.max(25, Math.floor(heartbeatMs / 2));
+  let lastCheck = now();
   const check = () => {
-    if (!connected) return;
     const t = now();
+    // This process stalled (a long synchronous step, a loaded machine): heartbeats that arrived
+    // meanwhile are still queued behind this timer, so judge no one until they are read.
+    const stalled = t - lastCheck > every + Math.max(heartbeatMs, 100);
+    lastCheck = t;
+    if (!connected || stalled) return;
     for (const [worker, s] of seen) {
       if (!s.online || t - s.at <= offlineAfterMs) continue;
       s.online = false;
@@ -152,7 +158,7 @@ export async function watchWorkers(options: LivenessOptions): Promise<WorkerLive
       options.onOffline(worker, programmers);
     }
   };
-  const timer = setInterval(check, Math.max(25, Math.floor(heartbeatMs / 2)));
+  const timer = setInterval(check, every);
   timer.unref();
 
   const ownerNow = (programmerId: string) => {

@@ -85,6 +85,19 @@ export async function startWorker(options: WorkerOptions): Promise<Worker> {
   const { nc } = link.nats;
   const startedAt = new Date().toISOString();
 
+  const running = new Map<string, Running>();
+  // Heartbeats (plain publish) from the start: what runs now, so the central process can adopt it after a restart.
+  let seq = 0;
+  const beat = () => {
+    if (nc.isClosed()) return;
+    nc.publish(
+      link.names.subjects.heartbeat(workerId),
+      encodeMessage('pas.v1.heartbeat', { kind: 'pas.v1.heartbeat', worker_id: workerId, seq: seq++, pid: process.pid, sent_at: new Date().toISOString(), running: [...running.values()].map((r) => ({ programmer_id: r.programmerId, attempt_id: r.attemptId })) }),
+    );
+  };
+  beat();
+  const heartbeat = setInterval(beat, settings.heartbeat_ms);
+
   const cache = new WorkerRepoCache(options.dataDir);
   // Registration: the central process gives each programmer to one owner (it may be down: ask again).
   let accepted: string[] = [];
@@ -105,6 +118,7 @@ export async function startWorker(options: WorkerOptions): Promise<Worker> {
     }
   }
   if (accepted.length === 0) {
+    clearInterval(heartbeat);
     await link.close();
     throw new PasError('PAS_ERR_DIST_OWNER_TAKEN', `worker ${workerId}: the central process gave it none of ${wanted.map((p) => p.id).join(', ')}`);
   }
@@ -126,20 +140,7 @@ export async function startWorker(options: WorkerOptions): Promise<Worker> {
     executors[spec.name] = createAgentCliExecutor({ spec, settings: config.pool[spec.section as 'claude_code'], fsAllowlist: config.fsAllowlist, models: config.models, runsDir: path.join(options.dataDir, 'agent-runs'), breakers, failover: config.pool.failover.enabled, budget });
   }
   const workspacesDir = path.join(options.dataDir, 'workspaces');
-  const running = new Map<string, Running>();
   let stopping = false;
-
-  // Heartbeats (plain publish): what runs now, so the central process can adopt it after a restart.
-  let seq = 0;
-  const beat = () => {
-    if (nc.isClosed()) return;
-    nc.publish(
-      link.names.subjects.heartbeat(workerId),
-      encodeMessage('pas.v1.heartbeat', { kind: 'pas.v1.heartbeat', worker_id: workerId, seq: seq++, pid: process.pid, sent_at: new Date().toISOString(), running: [...running.values()].map((r) => ({ programmer_id: r.programmerId, attempt_id: r.attemptId })) }),
-    );
-  };
-  beat();
-  const heartbeat = setInterval(beat, settings.heartbeat_ms);
 
   const cancels = nc.subscribe(link.names.subjects.cancel(workerId), {
     callback: (err, msg) => {

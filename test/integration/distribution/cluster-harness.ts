@@ -54,6 +54,8 @@ export interface Cluster {
   centralLog(): Array<Record<string, unknown>>;
   /** Resolves with the first central log entry `match` accepts. */
   waitLog(match: (entry: Record<string, unknown>) => boolean, timeoutMs?: number): Promise<Record<string, unknown>>;
+  /** Resolves with the first entry of the worker's NDJSON log that `match` accepts. */
+  waitWorkerLog(worker: string, match: (entry: Record<string, unknown>) => boolean, timeoutMs?: number): Promise<Record<string, unknown>>;
   /** Resolves once one of the job's tasks runs on a programmer of `worker`. */
   waitRunningOn(jobId: string, worker: string, timeoutMs?: number): Promise<string>;
   close(): Promise<void>;
@@ -84,7 +86,7 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
     doc.setIn(['failover', 'max_retries'], 4);
   });
   cfg.edit('pas.yaml', (doc) => {
-    doc.set('distribution', doc.createNode({ nats_url: nats.url, prefix: 'test', heartbeat_ms: options.heartbeatMs ?? 200, offline_after_ms: options.offlineAfterMs ?? 1_500, ack_wait_ms: options.ackWaitMs ?? 5_000 }));
+    doc.set('distribution', doc.createNode({ nats_url: nats.url, prefix: 'test', heartbeat_ms: options.heartbeatMs ?? 250, offline_after_ms: options.offlineAfterMs ?? 3_000, ack_wait_ms: options.ackWaitMs ?? 5_000 }));
   });
   const top = buildTopology(loadConfig(cfg.dir));
   const portOffset = await freePortOffset([top.gatewayPort, ...top.agents.map((a) => a.port)]);
@@ -157,25 +159,9 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
         await new Promise((r) => setTimeout(r, 100));
       }
     },
-    centralLog() {
-      const dir = path.join(centralData, 'logs');
-      if (!existsSync(dir)) return [];
-      return readdirSync(dir).flatMap((f) =>
-        readFileSync(path.join(dir, f), 'utf8')
-          .split('\n')
-          .filter(Boolean)
-          .map((l) => JSON.parse(l) as Record<string, unknown>),
-      );
-    },
-    async waitLog(match, timeoutMs = 30_000) {
-      const deadline = Date.now() + timeoutMs;
-      for (;;) {
-        const found = cluster.centralLog().find(match);
-        if (found) return found;
-        if (Date.now() > deadline) throw new Error(`no such central log entry in ${timeoutMs} ms`);
-        await new Promise((r) => setTimeout(r, 100));
-      }
-    },
+    centralLog: () => ndjsonIn(path.join(centralData, 'logs')),
+    waitLog: (match, timeoutMs) => waitEntry(() => ndjsonIn(path.join(centralData, 'logs')), match, timeoutMs),
+    waitWorkerLog: (worker, match, timeoutMs) => waitEntry(() => ndjsonIn(path.join(workers.get(worker)!.dataDir, 'logs')), match, timeoutMs),
     async waitRunningOn(jobId, worker, timeoutMs = 30_000) {
       const deadline = Date.now() + timeoutMs;
       for (;;) {
@@ -200,4 +186,24 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
   say('central up');
   await Promise.all(options.workers.map((id) => startWorker(id).then(() => say(`worker ${id} up`))));
   return cluster;
+}
+
+function ndjsonIn(dir: string): Array<Record<string, unknown>> {
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir).flatMap((f) =>
+    readFileSync(path.join(dir, f), 'utf8')
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as Record<string, unknown>),
+  );
+}
+
+async function waitEntry(read: () => Array<Record<string, unknown>>, match: (entry: Record<string, unknown>) => boolean, timeoutMs = 30_000): Promise<Record<string, unknown>> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const found = read().find(match);
+    if (found) return found;
+    if (Date.now() > deadline) throw new Error(`no such log entry in ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
 }

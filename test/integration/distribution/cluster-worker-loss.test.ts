@@ -26,6 +26,7 @@ describe('a worker lost mid-task', () => {
     cluster = await startCluster({ workers: ['w1', 'w2'], programmersPerWorker: 2, editDelayMs: 4_000 });
     const id = await cluster.submit(['src/a.js', 'src/b.js']);
     const taskId = await cluster.waitRunningOn(id, 'w1');
+    await cluster.waitWorkerLog('w1', (e) => e.msg === 'task received' && e.taskId === taskId);
     await kill9(cluster.workers.get('w1')!.child);
     await cluster.waitLog((e) => e.msg === 'worker offline' && e.worker === 'w1');
     const job = await cluster.waitJob(id, 90_000);
@@ -43,6 +44,8 @@ describe('a worker lost mid-task', () => {
     const w1 = cluster.workers.get('w1')!;
     const id = await cluster.submit(['src/a.js', 'src/b.js']);
     const taskId = await cluster.waitRunningOn(id, 'w1');
+    // Stopped while it works on the task (it has pulled it and started the edit).
+    await cluster.waitWorkerLog('w1', (e) => e.msg === 'task received' && e.taskId === taskId);
     w1.child.kill('SIGSTOP');
     await cluster.waitLog((e) => e.msg === 'worker offline' && e.worker === 'w1');
     const job = await cluster.waitJob(id, 90_000);
