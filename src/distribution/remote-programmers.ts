@@ -317,7 +317,7 @@ export async function createRemoteProgrammers(base: RemoteLink, remoteIds: Reado
       }
     }
     // An attempt still running on a live worker is adopted, not started again.
-    if (current && ![...pending.values()].some((p) => p.record.attemptId === current.attemptId) && liveness.isOnline(current.worker)) {
+    if (current && ![...pending.values()].some((p) => p.record.attemptId === current.attemptId) && (await liveness.ownerOf(current.programmerId, signal)) === current.worker) {
       log.info({ taskId: task.id, attemptId: current.attemptId, worker: current.worker, programmerId: current.programmerId }, 'remote attempt adopted');
       return waitFor({ record: current, task, resolve: () => undefined }, signal);
     }

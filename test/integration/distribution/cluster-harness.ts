@@ -54,6 +54,8 @@ export interface Cluster {
   centralLog(): Array<Record<string, unknown>>;
   /** Resolves with the first central log entry `match` accepts. */
   waitLog(match: (entry: Record<string, unknown>) => boolean, timeoutMs?: number): Promise<Record<string, unknown>>;
+  /** Every entry of the worker's NDJSON logs. */
+  workerLog(worker: string): Array<Record<string, unknown>>;
   /** Resolves with the first entry of the worker's NDJSON log that `match` accepts. */
   waitWorkerLog(worker: string, match: (entry: Record<string, unknown>) => boolean, timeoutMs?: number): Promise<Record<string, unknown>>;
   /** Resolves once one of the job's tasks runs on a programmer of `worker`. */
@@ -161,6 +163,7 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
     },
     centralLog: () => ndjsonIn(path.join(centralData, 'logs')),
     waitLog: (match, timeoutMs) => waitEntry(() => ndjsonIn(path.join(centralData, 'logs')), match, timeoutMs),
+    workerLog: (worker) => ndjsonIn(path.join(workers.get(worker)!.dataDir, 'logs')),
     waitWorkerLog: (worker, match, timeoutMs) => waitEntry(() => ndjsonIn(path.join(workers.get(worker)!.dataDir, 'logs')), match, timeoutMs),
     async waitRunningOn(jobId, worker, timeoutMs = 30_000) {
       const deadline = Date.now() + timeoutMs;
