@@ -44,19 +44,19 @@ export async function startDistribution(config: PasConfig, logger: Logger): Prom
 }
 
 async function startOn(link: DistLink, config: PasConfig, remoteIds: Set<string>, logger: Logger): Promise<Distribution> {
-  let remote: RemoteProgrammers | undefined;
+  const late: { remote?: RemoteProgrammers } = {};
   const haves = new HostHaves();
   const liveness: WorkerLiveness = await watchWorkers({
     link,
     config,
     logger,
-    onOffline: (worker) => remote?.workerOffline(worker),
+    onOffline: (worker) => late.remote.workerOffline(worker),
     onRegister: (worker, repoHaves) => haves.replace(worker, repoHaves),
   });
-  remote = await createRemoteProgrammers({ link, liveness, logger, haves }, remoteIds);
+  const remote = await createRemoteProgrammers({ link, liveness, logger, haves }, remoteIds);
+  late.remote = remote;
   // Results that arrived while this process was down are in hand before the runtime resumes.
   await remote.drainBacklog(3_000);
-  const remoteSide = remote;
   const detach: Array<() => void> = [];
   let sweep: NodeJS.Timeout | undefined;
 
@@ -66,23 +66,23 @@ async function startOn(link: DistLink, config: PasConfig, remoteIds: Set<string>
       const services = factory(ctx);
       const receipts = (services as { receipts?: ReceiptWriter }).receipts;
       const local = services.executeTask.bind(services);
-      remoteSide.bind({ journal: ctx.journal, receipts: receipts ?? { append: () => undefined }, runId: ctx.runId, repositories: createRepositories(ctx.dataDir), spend: ctx.journal.spendStore(), ...(ctx.progress ? { progress: ctx.progress } : {}) });
-      return { ...services, executeTask: remoteSide.wrap(local) };
+      remote.bind({ journal: ctx.journal, receipts: receipts ?? { append: () => undefined }, runId: ctx.runId, repositories: createRepositories(ctx.dataDir), spend: ctx.journal.spendStore(), ...(ctx.progress ? { progress: ctx.progress } : {}) });
+      return { ...services, executeTask: remote.wrap(local) };
     },
     attach(runtime) {
       detach.push(
         runtime.onFact((stated) => {
-          if (stated.name === 'recordTaskFinished') remote?.taskFinished(stated.fact.result.taskId);
+          if (stated.name === 'recordTaskFinished') remote.taskFinished(stated.fact.result.taskId);
         }),
       );
-      sweep = setInterval(() => remote?.sweepHeld(), 5_000);
+      sweep = setInterval(() => remote.sweepHeld(), 5_000);
       sweep.unref();
     },
     async stop() {
       for (const d of detach) d();
       if (sweep) clearInterval(sweep);
       liveness.stop();
-      await remote?.stop();
+      await remote.stop();
       await link.close().catch(() => undefined);
     },
   };
