@@ -50,7 +50,7 @@ async function startOn(link: DistLink, config: PasConfig, remoteIds: Set<string>
     link,
     config,
     logger,
-    onOffline: (worker) => late.remote.workerOffline(worker),
+    onOffline: (worker) => late.remote?.workerOffline(worker),
     onRegister: (worker, repoHaves) => haves.replace(worker, repoHaves),
   });
   const remote = await createRemoteProgrammers({ link, liveness, logger, haves }, remoteIds);
