@@ -21,6 +21,8 @@ export { HostHaves } from './host-haves.ts';
 
 /** The one ref a base bundle carries (the worker fetches it into its own namespace). */
 export const BASE_BUNDLE_REF = 'refs/pas/base';
+/** Where a result's commit waits while it is checked (never a branch). */
+const QUARANTINE = 'refs/pas/quarantine';
 /** A result bundle longer than this many commits on top of its base is refused. */
 export const MAX_RESULT_COMMITS = 1000;
 
@@ -134,7 +136,7 @@ export async function importResultBundle(repo: string, bundle: Uint8Array, opts:
     throw invalid(`base ${opts.base} is not a commit of the repository`, details, err);
   });
   const scratch = await mkdtemp(path.join(os.tmpdir(), 'pas-result-'));
-  const quarantine = `refs/pas/quarantine/${opts.attemptId.replace(/[^A-Za-z0-9_-]/g, '_').slice(0, 100)}-${randomUUID().slice(0, 8)}`;
+  const quarantine = `${QUARANTINE}/${opts.attemptId.replace(/[^A-Za-z0-9_-]/g, '_').slice(0, 100)}-${randomUUID().slice(0, 8)}`;
   let fetched = false;
   try {
     const file = path.join(scratch, 'result.bundle');
@@ -168,6 +170,16 @@ export async function importResultBundle(repo: string, bundle: Uint8Array, opts:
     if (fetched) await git(repo, ['update-ref', '-d', quarantine], { lock: 'shared' }).catch(() => {});
     await rm(scratch, { recursive: true, force: true });
   }
+}
+
+/**
+ * Removes the quarantine refs an import cut off by a crash (kill -9) left in `repo`. Call it at
+ * start-up, before any import runs; answers how many it removed.
+ */
+export async function sweepQuarantineRefs(repo: string): Promise<number> {
+  const refs = (await git(repo, ['for-each-ref', '--format=%(refname)', QUARANTINE])).stdout.split('\n').filter(Boolean);
+  if (refs.length > 0) await git(repo, ['update-ref', '--stdin'], { input: refs.map((r) => `delete ${r}\n`).join(''), lock: 'exclusive' });
+  return refs.length;
 }
 
 /** base..head must be 1..MAX_RESULT_COMMITS commits, each with exactly one parent, and base an ancestor of head. */

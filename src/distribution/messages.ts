@@ -10,12 +10,14 @@
 import { z } from 'zod';
 import { BREAKER_STATES } from '../../machines/statuses.ts';
 import type { ErrorCode, TaskSpec } from '../../machines/domain.ts';
+import { modelRef } from '../config/schemas.ts';
 import { ERRORS, PasError } from '../errors.ts';
+import { idSchema, relPath } from '../gateway/schemas.ts';
 
 // ── shared pieces ──────────────────────────────────────────────────────────
 
-/** Job, task, attempt, programmer and worker ids: what can be a NATS subject token and a git ref part. */
-export const distIdSchema = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_:.-]{0,127}$/, 'an id is letters, digits, _ : . -');
+/** Job, task and attempt ids, as the HTTP API takes them. */
+export const distIdSchema = idSchema;
 /** Worker and programmer ids are NATS subject tokens: no dots. */
 export const subjectIdSchema = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$/, 'letters, digits, - and _');
 export const commitSchema = z.string().regex(/^[0-9a-f]{40}([0-9a-f]{24})?$/, 'a full commit id (40 or 64 hex digits)');
@@ -24,8 +26,7 @@ export const repoKeySchema = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_-]{0,99}$/
 /** An object store entry name. */
 export const objectNameSchema = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.:-]{0,255}$/, 'an object name is letters, digits, _ . : -');
 const isoTime = z.iso.datetime({ offset: true });
-const modelRefSchema = z.string().regex(/^[a-z][a-z0-9_-]*\/\S+$/, 'expected "provider/model"');
-const relPath = z.string().min(1).max(4096).refine((p) => !p.startsWith('/') && !p.split(/[\\/]/).includes('..') && !p.includes('\0'), 'a path relative to the repository');
+const modelRefSchema = modelRef;
 
 export const errorDataSchema = z.strictObject({
   code: z.enum(Object.keys(ERRORS) as [ErrorCode, ...ErrorCode[]]),

@@ -7,6 +7,7 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import type { JetStreamClient, JetStreamManager, StreamConfig } from '@nats-io/jetstream';
 import type { KV, Kvm } from '@nats-io/kv';
 import type { ObjectStore, Objm } from '@nats-io/obj';
+import type { DistributionConfig } from '../config/schemas.ts';
 import { PasError } from '../errors.ts';
 import { distributionNames, type DistributionNames } from './names.ts';
 
@@ -35,6 +36,13 @@ export interface NatsHandles {
   readonly jsm: JetStreamManager;
   readonly kvm: Kvm;
   readonly objm: Objm;
+  /** False between a lost connection and the client's reconnect. */
+  isConnected(): boolean;
+  /**
+   * Resolves once the client is connected (at once when it is). A request sent while the client
+   * is reconnecting is buffered and its answer can be lost, so callers wait for this first.
+   */
+  whenConnected(timeoutMs?: number): Promise<void>;
   /** Drains and closes the connection. */
   close(): Promise<void>;
 }
@@ -72,6 +80,37 @@ export async function connectNats(url: string, opts: ConnectNatsOptions = {}): P
   } catch (err) {
     throw new PasError('PAS_ERR_DIST_BROKER', `cannot connect to NATS at ${servers.join(', ')}: ${(err as Error).message}`, { cause: err, details: { servers } });
   }
+  let connected = true;
+  let waiters: Array<() => void> = [];
+  void (async () => {
+    for await (const status of nc.status()) {
+      if (status.type === 'disconnect') connected = false;
+      if (status.type === 'reconnect') {
+        connected = true;
+        for (const wake of waiters.splice(0)) wake();
+      }
+    }
+  })().catch(() => {});
+  void nc.closed().then(() => {
+    connected = false;
+    for (const wake of waiters.splice(0)) wake();
+  });
+  const whenConnected = (timeoutMs = opts.timeoutMs ?? 5000): Promise<void> => {
+    if (connected) return Promise.resolve();
+    if (nc.isClosed()) return Promise.reject(new PasError('PAS_ERR_DIST_BROKER', `the connection to NATS at ${servers.join(', ')} is closed`, { details: { servers } }));
+    return new Promise((resolve, reject) => {
+      const wake = () => {
+        clearTimeout(timer);
+        if (connected) resolve();
+        else reject(new PasError('PAS_ERR_DIST_BROKER', `the connection to NATS at ${servers.join(', ')} is closed`, { details: { servers } }));
+      };
+      const timer = setTimeout(() => {
+        waiters = waiters.filter((w) => w !== wake);
+        reject(new PasError('PAS_ERR_DIST_BROKER', `NATS at ${servers.join(', ')} not reachable again within ${timeoutMs} ms`, { details: { servers } }));
+      }, timeoutMs);
+      waiters.push(wake);
+    });
+  };
   try {
     const js = mods.jetstream.jetstream(nc);
     const jsm = await mods.jetstream.jetstreamManager(nc);
@@ -81,6 +120,8 @@ export async function connectNats(url: string, opts: ConnectNatsOptions = {}): P
       jsm,
       kvm: new mods.kv.Kvm(js),
       objm: new mods.obj.Objm(js),
+      isConnected: () => connected,
+      whenConnected,
       close: async () => {
         if (nc.isClosed()) return;
         await nc.drain().catch(() => nc.close());
@@ -92,8 +133,25 @@ export async function connectNats(url: string, opts: ConnectNatsOptions = {}): P
   }
 }
 
+/**
+ * Connects as `distribution` in pas.yaml says: its `nats_url`, and the token from the environment
+ * variable `token_env` names (a missing variable is refused before any connection is tried).
+ */
+export async function connectDistribution(config: Pick<DistributionConfig, 'nats_url' | 'token_env' | 'request_timeout_ms'>, opts: { name: string; env?: NodeJS.ProcessEnv }): Promise<NatsHandles> {
+  const env = opts.env ?? process.env;
+  let token: string | undefined;
+  if (config.token_env) {
+    token = env[config.token_env];
+    if (!token) throw new PasError('PAS_ERR_DIST_BROKER', `distribution.token_env names ${config.token_env}, which is not set`, { details: { token_env: config.token_env } });
+  }
+  return connectNats(config.nats_url, { name: opts.name, timeoutMs: config.request_timeout_ms, ...(token === undefined ? {} : { token }) });
+}
+
 export interface EnsureStreamsOptions {
-  /** Redelivery of a task message waits this long without an ack or in-progress ack. */
+  /**
+   * Not a stream setting: ack wait belongs to each task consumer (`ack_wait`), which its worker
+   * creates. Accepted so callers can pass one settings object; ignored here.
+   */
   ackWaitMs?: number;
   /** Bundles older than this are dropped by the broker. */
   bundleTtlMs?: number;
@@ -118,7 +176,8 @@ const ms = (n: number) => n * 1_000_000; // JetStream durations are nanoseconds
  */
 export async function ensureStreams(nats: NatsHandles, prefix: string, opts: EnsureStreamsOptions = {}): Promise<DistributionStreams> {
   const names = distributionNames(prefix);
-  const { jetstream } = await loadNatsModules().then((m) => ({ jetstream: m.jetstream }));
+  const { jetstream } = await loadNatsModules();
+  await nats.whenConnected();
   const storage = opts.storage === 'memory' ? jetstream.StorageType.Memory : jetstream.StorageType.File;
   const common: Partial<StreamConfig> = {
     storage,

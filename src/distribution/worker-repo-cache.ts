@@ -6,6 +6,7 @@
  */
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import { PasError, isPasError } from '../errors.ts';
 import { git } from '../executors/git-command.ts';
@@ -27,8 +28,8 @@ function assertCommit(what: string, commit: string): void {
 }
 
 /**
- * The result of a task as a bundle of `base..commit` from the worker's clone, with one head
- * (`refs/pas/result/<commit>`). The commit stays in the cache as a have.
+ * The result of a task as a bundle of `base..commit` from the worker's clone (or a worktree or
+ * checkout of it), with one head (`refs/pas/result/<commit>`). The commit stays there as a have.
  */
 export async function makeResultBundle(clonePath: string, base: string, commit: string): Promise<Uint8Array> {
   assertCommit('base', base);
@@ -37,7 +38,7 @@ export async function makeResultBundle(clonePath: string, base: string, commit: 
   const ancestor = await git(clonePath, ['merge-base', '--is-ancestor', base, commit], { okCodes: [1] });
   if (ancestor.exitCode !== 0) throw new PasError('PAS_ERR_DIST_BUNDLE_INVALID', `result ${commit} is not built on base ${base}`, { details: { base, commit } });
   const ref = `refs/pas/result/${commit}`;
-  const scratch = await mkdtemp(path.join(clonePath, '.git', 'pas-result-'));
+  const scratch = await mkdtemp(path.join(os.tmpdir(), 'pas-result-'));
   try {
     await git(clonePath, ['update-ref', ref, commit], { lock: 'shared' });
     await git(clonePath, ['update-ref', `${HAVES}/${commit}`, commit], { lock: 'shared' });

@@ -15,6 +15,8 @@ export const NATS_SERVER_BIN = process.env.PAS_NATS_SERVER ?? (existsSync('/usr/
 export interface StartNatsOptions {
   /** JetStream on (default true). */
   jetstream?: boolean;
+  /** Clients must present this token (`--auth`). */
+  token?: string;
   /** How long to wait for "Server is ready" (default 20 s: the machine may be loaded). */
   readyTimeoutMs?: number;
 }
@@ -66,8 +68,10 @@ export async function startNatsServer(opts: StartNatsOptions = {}): Promise<Nats
   let port = 0;
 
   const launch = async (): Promise<void> => {
+    logText += '--- start ---\n';
     const args = ['-a', '127.0.0.1', '-p', String(port), '--server_name', `pas-test-${port}`];
     if (opts.jetstream !== false) args.push('-js', '-sd', storeDir);
+    if (opts.token !== undefined) args.push('--auth', opts.token);
     const proc = spawn(NATS_SERVER_BIN, args, { stdio: ['ignore', 'ignore', 'pipe'] });
     child = proc;
     live.add(proc);
@@ -75,12 +79,14 @@ export async function startNatsServer(opts: StartNatsOptions = {}): Promise<Nats
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => {
         proc.kill('SIGKILL');
-        reject(new Error(`nats-server on port ${port} not ready within ${readyTimeoutMs} ms:\n${logText.slice(-2000)}`));
+        reject(new Error(`nats-server on port ${port} not ready within ${readyTimeoutMs} ms:\n${own.slice(-2000)}`));
       }, readyTimeoutMs);
+      let own = '';
       proc.stderr!.setEncoding('utf8');
       proc.stderr!.on('data', (chunk: string) => {
         logText += chunk;
-        if (logText.includes('Server is ready')) {
+        own += chunk;
+        if (own.includes('Server is ready')) {
           clearTimeout(timer);
           resolve();
         }
@@ -91,7 +97,7 @@ export async function startNatsServer(opts: StartNatsOptions = {}): Promise<Nats
       });
       proc.once('exit', (code, signal) => {
         clearTimeout(timer);
-        reject(new Error(`nats-server exited (${code ?? signal}) before it was ready:\n${logText.slice(-2000)}`));
+        reject(new Error(`nats-server exited (${code ?? signal}) before it was ready:\n${own.slice(-2000)}`));
       });
     });
   };
@@ -103,11 +109,10 @@ export async function startNatsServer(opts: StartNatsOptions = {}): Promise<Nats
       await launch();
       break;
     } catch (err) {
-      if (tries >= 3 || !/address already in use/i.test(logText)) {
+      if (tries >= 3 || !/address already in use/i.test(logText.split('--- start ---').pop() ?? '')) {
         await rm(storeDir, { recursive: true, force: true });
         throw err;
       }
-      logText = '';
     }
   }
 
@@ -128,7 +133,6 @@ export async function startNatsServer(opts: StartNatsOptions = {}): Promise<Nats
     kill9: () => stop('SIGKILL'),
     restart: async () => {
       await stop();
-      logText += '\n--- restart ---\n';
       await launch();
     },
     close: async () => {

@@ -2,9 +2,9 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { importResultBundle, makeBaseBundle, repoKeyOf, HostHaves, WorkerRepoCache } from '../../../src/distribution/bundles.ts';
-import { isPasError, type PasError } from '../../../src/errors.ts';
+import { importResultBundle, makeBaseBundle, repoKeyOf, sweepQuarantineRefs, HostHaves, WorkerRepoCache } from '../../../src/distribution/bundles.ts';
 import { createTempRepo, gitOut, writeFiles, type TempRepo } from '../../support/git-fixtures.ts';
+import { failure } from '../../support/pas-failure.ts';
 
 let central: TempRepo;
 let workerDir: string;
@@ -22,16 +22,6 @@ afterEach(async () => {
   await central.cleanup();
   await rm(workerDir, { recursive: true, force: true });
 });
-
-async function refusal(promise: Promise<unknown>): Promise<PasError> {
-  try {
-    await promise;
-  } catch (err) {
-    if (isPasError(err)) return err;
-    throw err;
-  }
-  throw new Error('expected a refusal');
-}
 
 /** A commit in the worker's clone on top of `base` (what an executor leaves behind). */
 async function workerCommit(clone: string, base: string, files: Record<string, string>, message = 'task work'): Promise<string> {
@@ -96,9 +86,9 @@ describe('git bundles between the central process and a worker', () => {
   it('tells the central process to send a full bundle when the worker cache lacks the base or the prerequisites', async () => {
     const next = await centralCommit({ 'src/c.ts': 'c\n' });
     const incremental = await makeBaseBundle(central.repo, next, { haves: [central.base] });
-    const lacking = await refusal(cache.ensureBase(repoKey, incremental.bytes, next));
+    const lacking = await failure(cache.ensureBase(repoKey, incremental.bytes, next));
     expect(lacking.code).toBe('PAS_ERR_DIST_BUNDLE_MISSING');
-    const none = await refusal(cache.ensureBase(repoKey, null, next));
+    const none = await failure(cache.ensureBase(repoKey, null, next));
     expect(none.code).toBe('PAS_ERR_DIST_BUNDLE_MISSING');
     expect(none.details).toMatchObject({ repoKey, base: next });
   });
@@ -110,11 +100,11 @@ describe('git bundles between the central process and a worker', () => {
     const good = await cache.makeResultBundle(clone, central.base, commit);
     const bad = Buffer.from(good);
     for (let i = bad.length - 40; i < bad.length - 20; i++) bad[i] = bad[i]! ^ 0xff; // inside the pack
-    const err = await refusal(importResultBundle(central.repo, bad, { base: central.base, expectedRef: 'refs/heads/pas/j/t', attemptId: 'a1', commit }));
+    const err = await failure(importResultBundle(central.repo, bad, { base: central.base, expectedRef: 'refs/heads/pas/j/t', attemptId: 'a1', commit }));
     expect(err.code).toBe('PAS_ERR_DIST_BUNDLE_INVALID');
-    const truncated = await refusal(importResultBundle(central.repo, good.subarray(0, good.length / 2), { base: central.base, expectedRef: 'refs/heads/pas/j/t', attemptId: 'a1', commit }));
+    const truncated = await failure(importResultBundle(central.repo, good.subarray(0, good.length / 2), { base: central.base, expectedRef: 'refs/heads/pas/j/t', attemptId: 'a1', commit }));
     expect(truncated.code).toBe('PAS_ERR_DIST_BUNDLE_INVALID');
-    const garbage = await refusal(importResultBundle(central.repo, Buffer.from('not a bundle at all'), { base: central.base, expectedRef: 'refs/heads/pas/j/t', attemptId: 'a1' }));
+    const garbage = await failure(importResultBundle(central.repo, Buffer.from('not a bundle at all'), { base: central.base, expectedRef: 'refs/heads/pas/j/t', attemptId: 'a1' }));
     expect(garbage.code).toBe('PAS_ERR_DIST_BUNDLE_INVALID');
     expect(await gitOut(central.repo, 'for-each-ref', '--format=%(refname)')).toBe('refs/heads/main');
   });
@@ -125,7 +115,7 @@ describe('git bundles between the central process and a worker', () => {
     const clone = await cache.ensureBase(repoKey, base.bytes, side);
 
     const onSide = await workerCommit(clone, side, { 'src/a.ts': 'on side\n' });
-    const wrongBase = await refusal(importResultBundle(central.repo, await cache.makeResultBundle(clone, side, onSide), { base: central.base, expectedRef: 'refs/heads/pas/j/t1', attemptId: 'a1' }));
+    const wrongBase = await failure(importResultBundle(central.repo, await cache.makeResultBundle(clone, side, onSide), { base: central.base, expectedRef: 'refs/heads/pas/j/t1', attemptId: 'a1' }));
     expect(wrongBase.code).toBe('PAS_ERR_DIST_BUNDLE_INVALID');
     expect(wrongBase.message).toContain(`not against its base ${central.base}`);
 
@@ -139,7 +129,7 @@ describe('git bundles between the central process and a worker', () => {
     await gitOut(clone, 'merge', '-q', '--allow-unrelated-histories', '-m', 'merge foreign', side);
     const merged = await gitOut(clone, 'rev-parse', 'HEAD');
     expect(await gitOut(clone, 'merge-base', '--is-ancestor', side, merged).then(() => true)).toBe(true);
-    const withForeign = await refusal(importResultBundle(central.repo, await cache.makeResultBundle(clone, side, merged), { base: side, expectedRef: 'refs/heads/pas/j/t2', attemptId: 'a2' }));
+    const withForeign = await failure(importResultBundle(central.repo, await cache.makeResultBundle(clone, side, merged), { base: side, expectedRef: 'refs/heads/pas/j/t2', attemptId: 'a2' }));
     expect(withForeign.code).toBe('PAS_ERR_DIST_BUNDLE_INVALID');
     expect(withForeign.message).toMatch(/parents|root/);
     expect(foreignRoot).not.toBe(merged);
@@ -155,13 +145,13 @@ describe('git bundles between the central process and a worker', () => {
     await importResultBundle(central.repo, await cache.makeResultBundle(clone, central.base, first), { base: central.base, expectedRef: ref, attemptId: 'a1' });
 
     const secondBundle = await cache.makeResultBundle(clone, central.base, second);
-    const err = await refusal(importResultBundle(central.repo, secondBundle, { base: central.base, expectedRef: ref, attemptId: 'a2', allowSame: true }));
+    const err = await failure(importResultBundle(central.repo, secondBundle, { base: central.base, expectedRef: ref, attemptId: 'a2', allowSame: true }));
     expect(err.code).toBe('PAS_ERR_DIST_REF_EXISTS');
     expect(err.details).toMatchObject({ existing: first, incoming: second });
     expect(await gitOut(central.repo, 'rev-parse', ref)).toBe(first);
 
     const again = await cache.makeResultBundle(clone, central.base, first);
-    const dup = await refusal(importResultBundle(central.repo, again, { base: central.base, expectedRef: ref, attemptId: 'a1' }));
+    const dup = await failure(importResultBundle(central.repo, again, { base: central.base, expectedRef: ref, attemptId: 'a1' }));
     expect(dup.code).toBe('PAS_ERR_DIST_REF_EXISTS');
     expect(await importResultBundle(central.repo, again, { base: central.base, expectedRef: ref, attemptId: 'a1', allowSame: true })).toBe(first);
     expect(await gitOut(central.repo, 'for-each-ref', '--format=%(refname)', 'refs/pas')).toBe('');
@@ -172,18 +162,52 @@ describe('git bundles between the central process and a worker', () => {
     const clone = await cache.ensureBase(repoKey, base.bytes, central.base);
     const commit = await workerCommit(clone, central.base, { 'src/a.ts': 'x\n' });
     const bundle = await cache.makeResultBundle(clone, central.base, commit);
-    const other = await refusal(importResultBundle(central.repo, bundle, { base: central.base, expectedRef: 'refs/heads/pas/j/t', attemptId: 'a1', commit: central.base }));
+    const other = await failure(importResultBundle(central.repo, bundle, { base: central.base, expectedRef: 'refs/heads/pas/j/t', attemptId: 'a1', commit: central.base }));
     expect(other.code).toBe('PAS_ERR_DIST_BUNDLE_INVALID');
-    const badRef = await refusal(importResultBundle(central.repo, bundle, { base: central.base, expectedRef: 'refs/heads/pas/../x', attemptId: 'a1' }));
+    const badRef = await failure(importResultBundle(central.repo, bundle, { base: central.base, expectedRef: 'refs/heads/pas/../x', attemptId: 'a1' }));
     expect(badRef.code).toBe('PAS_ERR_DIST_BUNDLE_INVALID');
   });
 
   it('rejects a base bundle that does not hold the base the task names', async () => {
     const next = await centralCommit({ 'n.txt': 'n\n' });
     const bundle = await makeBaseBundle(central.repo, central.base);
-    const err = await refusal(cache.ensureBase(repoKey, bundle.bytes, next));
+    const err = await failure(cache.ensureBase(repoKey, bundle.bytes, next));
     expect(err.code).toBe('PAS_ERR_DIST_BUNDLE_INVALID');
     expect(() => cache.clonePath('../escape')).toThrow(/repository key/);
+  });
+});
+
+describe('after a crash', () => {
+  it('sweeps the quarantine refs an import cut off by a kill left behind, and nothing else', async () => {
+    await gitOut(central.repo, 'update-ref', 'refs/pas/quarantine/job-1_t1_a1-0badc0de', central.base);
+    await gitOut(central.repo, 'update-ref', 'refs/heads/pas/job-1/t0', central.base);
+    expect(await sweepQuarantineRefs(central.repo)).toBe(1);
+    expect((await gitOut(central.repo, 'for-each-ref', '--format=%(refname)')).split('\n').sort()).toEqual(['refs/heads/main', 'refs/heads/pas/job-1/t0']);
+    expect(await sweepQuarantineRefs(central.repo)).toBe(0);
+  });
+});
+
+describe('bundles under load', () => {
+  it('feeds one cache from parallel tasks and imports their results in parallel, each on its own ref', async () => {
+    const base = await makeBaseBundle(central.repo, central.base);
+    const clones = await Promise.all([1, 2, 3].map(() => cache.ensureBase(repoKey, base.bytes, central.base)));
+    expect(new Set(clones).size).toBe(1);
+    // Each task works in a worktree of the cached clone, as an executor does.
+    const commits = await Promise.all(
+      [1, 2, 3].map(async (n) => {
+        const dir = path.join(workerDir, `wt-${n}`);
+        await gitOut(clones[0]!, 'worktree', 'add', '-q', '--detach', dir, central.base);
+        await writeFiles(dir, { [`src/f${n}.ts`]: `export const f${n} = ${n};\n` });
+        await gitOut(dir, 'add', '--all');
+        await gitOut(dir, 'commit', '-q', '-m', `task ${n}`);
+        const commit = await gitOut(dir, 'rev-parse', 'HEAD');
+        return { n, commit, bundle: await cache.makeResultBundle(dir, central.base, commit) };
+      }),
+    );
+    const imported = await Promise.all(commits.map(({ n, commit, bundle }) => importResultBundle(central.repo, bundle, { base: central.base, expectedRef: `refs/heads/pas/job-p/t${n}`, attemptId: `job-p:t${n}:a1`, commit })));
+    expect(imported).toEqual(commits.map((c) => c.commit));
+    for (const { n } of commits) expect(await gitOut(central.repo, 'show', `pas/job-p/t${n}:src/f${n}.ts`)).toBe(`export const f${n} = ${n};`);
+    expect(await gitOut(central.repo, 'for-each-ref', '--format=%(refname)', 'refs/pas')).toBe('');
   });
 });
 
