@@ -4,7 +4,7 @@
  * its current attempt, the fence against late results).
  */
 import type { DistributionConfig } from '../config/schemas.ts';
-import { connectNats, ensureStreams, type DistributionStreams, type KV, type NatsHandles } from './nats-connection.ts';
+import { connectDistribution, ensureStreams, type DistributionStreams, type KV, type NatsHandles } from './nats-connection.ts';
 
 export interface DistLink extends DistributionStreams {
   readonly nats: NatsHandles;
@@ -15,8 +15,7 @@ export interface DistLink extends DistributionStreams {
 }
 
 export async function openLink(settings: DistributionConfig, name: string, env: NodeJS.ProcessEnv = process.env): Promise<DistLink> {
-  const token = settings.token_env ? env[settings.token_env] : undefined;
-  const nats = await connectNats(settings.nats_url, { name, ...(token ? { token } : {}) });
+  const nats = await connectDistribution(settings, { name, env });
   try {
     const streams = await ensureStreams(nats, settings.prefix, { ackWaitMs: settings.ack_wait_ms, bundleTtlMs: settings.bundle_ttl_s * 1000 });
     const attempts = await nats.kvm.create(`PAS_${settings.prefix}_ATTEMPTS`, { history: 1 });

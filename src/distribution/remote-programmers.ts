@@ -14,7 +14,7 @@
  * worker is adopted instead of started again.
  */
 import { randomBytes } from 'node:crypto';
-import type { JsMsg } from '@nats-io/jetstream';
+import { loadNatsModules, type JsMsg } from './nats-connection.ts';
 import type { Logger } from 'pino';
 import { codedError, type ErrorCode } from '../../machines/error-codes.ts';
 import type { TaskResult, TaskSpec } from '../../machines/domain.ts';
@@ -27,6 +27,7 @@ import type { Receipt, SpendStore } from '../llm/types.ts';
 import { utcDay } from '../llm/spend-store.ts';
 import type { ProgressBoard } from '../runtime/progress-board.ts';
 import type { Repositories } from '../runtime/services/repositories.ts';
+import { git } from '../executors/git-command.ts';
 import { taskBranchName } from '../executors/worktree.ts';
 import { bundleObjectName, deleteBundle, getBundle, HostHaves, importResultBundle, makeBaseBundle, putBundle, repoKeyOf, resolveCommit } from './bundles.ts';
 import { anyOf, fromJson, nanos, toJson, type DistLink } from './link.ts';
@@ -173,7 +174,10 @@ export async function createRemoteProgrammers(base: RemoteLink, remoteIds: Reado
     awaitingAck.set(p.task.id, list);
     let { result, receipt } = resultOf(p, h.message);
     const outcome = h.message.outcome;
-    if (outcome.status === 'ok') {
+    if (outcome.status === 'ok' && outcome.commit === outcome.base_commit) {
+      // No change on top of the base: nothing to import, the branch is created at the base (create-only).
+      await git(p.record.repo, ['update-ref', `refs/heads/${result.branch!}`, outcome.commit, '']).catch(() => undefined);
+    } else if (outcome.status === 'ok') {
       try {
         const data = await getBundle(link.bundles, outcome.bundle_object);
         await importResultBundle(p.record.repo, data, { base: outcome.base_commit, expectedRef: `refs/heads/${result.branch!}`, attemptId: p.record.attemptId, commit: outcome.commit, allowSame: true });
@@ -238,7 +242,7 @@ export async function createRemoteProgrammers(base: RemoteLink, remoteIds: Reado
 
   // One durable consumer of the results stream; results stay in it until the journal has them.
   const resultPrefix = anyOf(link.names.subjects.result).slice(0, -1);
-  const { AckPolicy } = await import('@nats-io/jetstream');
+  const { AckPolicy } = (await loadNatsModules()).jetstream;
   const stream = link.names.resultStream;
   await link.nats.jsm.consumers.add(stream, { durable_name: 'central', ack_policy: AckPolicy.Explicit, ack_wait: nanos(120_000), max_ack_pending: 10_000 }).catch(async (err) => {
     if (!(await link.nats.jsm.consumers.info(stream, 'central').catch(() => null))) throw err;

@@ -10,7 +10,7 @@
 import os from 'node:os';
 import path from 'node:path';
 import type { Logger } from 'pino';
-import type { JsMsg } from '@nats-io/jetstream';
+import { loadNatsModules, type JsMsg } from './nats-connection.ts';
 import type { PasConfig, ResolvedProgrammer } from '../config/load-config.ts';
 import { PasError, toErrorData } from '../errors.ts';
 import { AGENT_CLI_SPECS, createAgentCliExecutor, createNativeExecutor, runProgrammerTask, type Executor, type ExecutorKindName } from '../executors/index.ts';
@@ -224,7 +224,8 @@ export async function startWorker(options: WorkerOptions): Promise<Worker> {
       let outcome: ResultMessage['outcome'];
       if (result.status === 'completed' && result.commit) {
         const bundle = bundleObjectName(task.attempt_id, 'result');
-        await putBundle(link.bundles, bundle, await cache.makeResultBundle(clone, task.base_commit, result.commit));
+        // A task that changed nothing has no commit of its own to send.
+        if (result.commit !== task.base_commit) await putBundle(link.bundles, bundle, await cache.makeResultBundle(clone, task.base_commit, result.commit));
         outcome = { status: 'ok', base_commit: task.base_commit, commit: result.commit, bundle_object: bundle, ...(result.summary !== undefined ? { summary: result.summary.slice(0, 20_000) } : {}) };
       } else {
         outcome = { status: 'error', error: result.error ?? toErrorData(new PasError('PAS_ERR_EXECUTOR_CRASHED', 'the task ended without a commit')), ...(result.status === 'cancelled' ? { cancelled: true } : {}) };
@@ -254,7 +255,7 @@ export async function startWorker(options: WorkerOptions): Promise<Worker> {
   };
 
   // One durable pull consumer per programmer: one task in flight, bounded redelivery.
-  const { AckPolicy } = await import('@nats-io/jetstream');
+  const { AckPolicy } = (await loadNatsModules()).jetstream;
   const loops: Array<Promise<void>> = [];
   const iterators: Array<{ close(): Promise<void | Error> }> = [];
   for (const programmer of programmers) {

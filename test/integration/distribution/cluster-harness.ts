@@ -210,3 +210,8 @@ async function waitEntry(read: () => Array<Record<string, unknown>>, match: (ent
     await new Promise((r) => setTimeout(r, 100));
   }
 }
+
+/** The task ids of every receipt line in these receipts files. */
+export function receiptTasks(files: string[]): string[] {
+  return files.flatMap((f) => readFileSync(f, 'utf8').split('\n').filter(Boolean).map((l) => (JSON.parse(l) as { task_id: string }).task_id));
+}
