@@ -6,6 +6,8 @@ import { PasError } from '../errors.ts';
 
 export interface BundleHeader {
   version: 2 | 3;
+  /** The repository's hash (`@object-format=` of a v3 bundle; v2 bundles are sha1). */
+  objectFormat: 'sha1' | 'sha256';
   prerequisites: string[];
   heads: Array<{ commit: string; ref: string }>;
 }
@@ -22,9 +24,15 @@ export function readBundleHeader(bytes: Uint8Array): BundleHeader {
   const signature = lines.shift();
   const version = signature === '# v2 git bundle' ? 2 : signature === '# v3 git bundle' ? 3 : undefined;
   if (!version) throw bad(`signature ${JSON.stringify(signature?.slice(0, 40))}`);
-  const header: BundleHeader = { version, prerequisites: [], heads: [] };
+  const header: BundleHeader = { version, objectFormat: 'sha1', prerequisites: [], heads: [] };
   for (const line of lines) {
-    if (version === 3 && line.startsWith('@')) continue; // capabilities (object-format, filter)
+    if (version === 3 && line.startsWith('@')) {
+      const format = /^@object-format=(\S+)$/.exec(line)?.[1];
+      if (format === 'sha1' || format === 'sha256') header.objectFormat = format;
+      else if (format !== undefined) throw bad(`object format ${JSON.stringify(format.slice(0, 20))}`);
+      else if (line.startsWith('@filter')) throw bad('a partial (filtered) bundle');
+      continue;
+    }
     if (line.startsWith('-')) {
       const oid = line.slice(1).split(' ')[0]!;
       if (!OID.test(oid)) throw bad(`prerequisite ${JSON.stringify(oid.slice(0, 70))}`);

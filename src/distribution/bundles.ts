@@ -89,7 +89,8 @@ export async function makeBaseBundle(repo: string, commit: string, opts: { haves
   const scratch = await mkdtemp(path.join(os.tmpdir(), 'pas-bundle-'));
   try {
     const bare = path.join(scratch, 'repo.git');
-    await git(scratch, ['init', '--bare', '-q', bare]);
+    const format = (await git(repo, ['rev-parse', '--show-object-format'])).stdout.trim();
+    await git(scratch, ['init', '--bare', '-q', `--object-format=${format}`, bare]);
     await writeFile(path.join(bare, 'objects', 'info', 'alternates'), path.join(await gitCommonDir(repo), 'objects') + '\n');
     await git(bare, ['update-ref', BASE_BUNDLE_REF, full]);
     const file = path.join(scratch, 'base.bundle');

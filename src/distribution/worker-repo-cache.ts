@@ -73,20 +73,21 @@ export class WorkerRepoCache {
     const dir = this.clonePath(repoKey);
     assertCommit('base', baseCommit);
     return this.serial(repoKey, async () => {
+      const header = bundle ? readBundleHeader(bundle) : undefined;
       if (!existsSync(path.join(dir, '.git'))) {
         await mkdir(dir, { recursive: true });
-        await git(dir, ['init', '-q']);
+        // The clone hashes like the repository it caches (sha256 repositories send v3 bundles saying so).
+        await git(dir, ['init', '-q', `--object-format=${header?.objectFormat ?? 'sha1'}`]);
       }
       if (await hasCommit(dir, baseCommit)) {
         await git(dir, ['update-ref', `${HAVES}/${baseCommit}`, baseCommit], { lock: 'shared' });
         return dir;
       }
-      if (!bundle) throw new PasError('PAS_ERR_DIST_BUNDLE_MISSING', `the cache of ${repoKey} lacks base ${baseCommit} and no bundle came with the task`, { details: { repoKey, base: baseCommit } });
+      if (!bundle || !header) throw new PasError('PAS_ERR_DIST_BUNDLE_MISSING', `the cache of ${repoKey} lacks base ${baseCommit} and no bundle came with the task`, { details: { repoKey, base: baseCommit } });
       const scratch = await mkdtemp(path.join(dir, '.git', 'pas-base-'));
       try {
         const file = path.join(scratch, 'base.bundle');
         await writeFile(file, bundle);
-        const header = readBundleHeader(bundle);
         const lacking = [];
         for (const pre of header.prerequisites) if (!(await hasCommit(dir, pre))) lacking.push(pre);
         if (lacking.length > 0) {
