@@ -1,19 +1,12 @@
 /** The NATS broker SIGKILLed and restarted while remote tasks run (CONTRACT §11): nothing accepted is lost. */
 import { afterEach, describe, expect, it } from 'vitest';
-import { doubledInBranch } from '../../hardening/kill-support.ts';
-import { gitOut } from '../../support/git-fixtures.ts';
-import { receiptTasks, startCluster, type Cluster } from './cluster-harness.ts';
+import { expectMergedOnce, receiptTasks, startCluster, type Cluster } from './cluster-harness.ts';
 
 let cluster: Cluster | undefined;
 afterEach(async () => {
   await cluster?.close();
   cluster = undefined;
 });
-
-async function expectMergedOnce(c: Cluster, branch: string, files: string[]) {
-  for (const f of files) expect(await gitOut(c.repo.repo, 'show', `${branch}:${f}`)).toContain('PAS offline note');
-  expect(await doubledInBranch(c.repo.repo, branch)).toEqual([]);
-}
 
 describe('the broker killed mid-job', () => {
   it('the broker killed with SIGKILL and restarted mid-job: the job completes with every task merged once', async () => {

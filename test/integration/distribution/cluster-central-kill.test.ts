@@ -1,20 +1,13 @@
 /** The central `pas up` SIGKILLed while workers run its tasks (CONTRACT §11): results applied, attempts adopted on restart. */
 import { afterEach, describe, expect, it } from 'vitest';
-import { doubledInBranch } from '../../hardening/kill-support.ts';
-import { gitOut } from '../../support/git-fixtures.ts';
 import { kill9 } from '../../support/pas-process.ts';
-import { startCluster, type Cluster } from './cluster-harness.ts';
+import { expectMergedOnce, startCluster, type Cluster } from './cluster-harness.ts';
 
 let cluster: Cluster | undefined;
 afterEach(async () => {
   await cluster?.close();
   cluster = undefined;
 });
-
-async function expectMergedOnce(c: Cluster, branch: string, files: string[]) {
-  for (const f of files) expect(await gitOut(c.repo.repo, 'show', `${branch}:${f}`)).toContain('PAS offline note');
-  expect(await doubledInBranch(c.repo.repo, branch)).toEqual([]);
-}
 
 describe('the central process killed mid-job', () => {
   it('the central process killed with SIGKILL while workers run its tasks: on restart it applies their results and adopts what still runs, running nothing twice', async () => {

@@ -13,7 +13,9 @@ import { fileURLToPath } from 'node:url';
 import { isTerminalJobStatus } from '../../../machines/statuses.ts';
 import { loadConfig } from '../../../src/config/load-config.ts';
 import { buildTopology } from '../../../src/runtime/topology.ts';
-import { createTempRepo, type TempRepo } from '../../support/git-fixtures.ts';
+import { expect } from 'vitest';
+import { doubledInBranch } from '../../hardening/kill-support.ts';
+import { createTempRepo, gitOut, type TempRepo } from '../../support/git-fixtures.ts';
 import { startNatsServer, type NatsServerHandle } from '../../support/nats-server.ts';
 import { kill9, startPasUp, type PasProcess } from '../../support/pas-process.ts';
 import { freePortOffset } from '../../support/ports.ts';
@@ -214,4 +216,10 @@ async function waitEntry(read: () => Array<Record<string, unknown>>, match: (ent
 /** The task ids of every receipt line in these receipts files. */
 export function receiptTasks(files: string[]): string[] {
   return files.flatMap((f) => readFileSync(f, 'utf8').split('\n').filter(Boolean).map((l) => (JSON.parse(l) as { task_id: string }).task_id));
+}
+
+/** Every file's offline edit is on the job branch, and no task is merged or committed there twice. */
+export async function expectMergedOnce(c: Cluster, branch: string, files: string[]): Promise<void> {
+  for (const f of files) expect(await gitOut(c.repo.repo, 'show', `${branch}:${f}`)).toContain('PAS offline note');
+  expect(await doubledInBranch(c.repo.repo, branch)).toEqual([]);
 }
