@@ -14,10 +14,12 @@ import { runFootprintBench } from './bench-footprint.ts';
 import { runLlmGatewayBench } from './bench-llm-gateway.ts';
 import { runOverheadBench } from './bench-overhead.ts';
 import { runParallelBench } from './bench-parallel.ts';
+import { runTasksBench } from './bench-tasks.ts';
 import { BENCH_DIR, isMain, machineInfo, REPO_ROOT, round, writeArtifact, type MachineInfo } from './bench-support.ts';
 import { runThroughputBench } from './bench-throughput.ts';
+import { parallelTargets, targetsTable, throughputTarget, type TargetRow } from './bench-targets.ts';
 
-export const PARTS = ['parallel', 'throughput', 'overhead', 'gateway', 'llm-gateway', 'footprint'] as const;
+export const PARTS = ['parallel', 'throughput', 'overhead', 'gateway', 'llm-gateway', 'footprint', 'tasks'] as const;
 export type Part = (typeof PARTS)[number];
 
 type PartResult = Record<string, unknown> & { part?: string };
@@ -50,6 +52,8 @@ function runPart(part: Part, quick: boolean, log: (l: string) => void): Promise<
       return runLlmGatewayBench({ quick, log });
     case 'footprint':
       return runFootprintBench({ quick, log });
+    case 'tasks':
+      return runTasksBench({ quick, log });
   }
 }
 
@@ -73,6 +77,14 @@ export function markdown(machine: MachineInfo, command: string, outcomes: Partia
     return !o || !o.ok ? undefined : o.result;
   };
 
+  const targets = targetRows(outcomes);
+  if (targets.length > 0) {
+    const parallelL = (outcomes.parallel?.ok ? (outcomes.parallel.result as Awaited<ReturnType<typeof runParallelBench>>).method.latencyMs : undefined);
+    const note = parallelL !== undefined && parallelL !== 1500 ? ` *This run's parallel part used L = ${parallelL} ms (the targets are set at L = 1.5 s): run \`pas bench\` without --quick to check them.*` : '';
+    lines.push(`**Targets** — each git-backed path is held to its target, or, when this machine's ceiling in the same run (the llm-only path: the same orchestration and model calls, no git) is lower, to within 2 points of that ceiling (throughput: within 2 %). Load average at start ${machine.loadAvgAtStart.join(' / ')}.${note}`, '');
+    lines.push(...targetsTable(targets), '');
+  }
+
   const parallel = failed('parallel') as Awaited<ReturnType<typeof runParallelBench>> | undefined;
   if (parallel) {
     const m = parallel.method;
@@ -88,8 +100,8 @@ export function markdown(machine: MachineInfo, command: string, outcomes: Partia
   if (throughput) {
     const m = throughput.method;
     lines.push(`**2. Throughput** — whole tree (gateway → Architect → Director → Manager → pool → ${m.programmers} Programmers → merge), L = ${m.latencyMs} ms for every model call, ${m.jobs} jobs × ${m.filesPerJob} files, ${m.clients} clients in a closed loop.`, '');
-    lines.push('| jobs/min | P50 latency ms | P95 latency ms | P50 / floor (3·L) | job statuses |', '|---:|---:|---:|---:|---|');
-    lines.push(`| ${num(throughput.jobsPerMinute, 1)} | ${num(throughput.latencyMs.p50)} | ${num(throughput.latencyMs.p95)} | ${num(throughput.latencyP50OverFloor, 1)}× | ${Object.entries(throughput.statuses).map(([k, v]) => `${k} ${v}`).join(', ')} |`, '');
+    lines.push('| jobs/min | ceiling jobs/min (llm-only tree) | P50 latency ms | P95 latency ms | P50 / floor (3·L) | job statuses |', '|---:|---:|---:|---:|---:|---|');
+    lines.push(`| ${num(throughput.jobsPerMinute, 1)} | ${num(throughput.ceilingJobsPerMinute, 1)} | ${num(throughput.latencyMs.p50)} | ${num(throughput.latencyMs.p95)} | ${num(throughput.latencyP50OverFloor, 1)}× | ${Object.entries(throughput.statuses).map(([k, v]) => `${k} ${v}`).join(', ')} |`, '');
   }
   const overhead = failed('overhead') as Awaited<ReturnType<typeof runOverheadBench>> | undefined;
   if (overhead) {
@@ -118,6 +130,11 @@ export function markdown(machine: MachineInfo, command: string, outcomes: Partia
       lines.push(`| ${r.process} | ${r.programmers} | ${r.agents} | ${num(r.startupMs)} | ${num(r.rssMiB, 1)} | ${num(r.rssIdleMiB, 1)} | ${ratio} |`);
     }
     lines.push('');
+  }
+  const tasks = failed('tasks') as Awaited<ReturnType<typeof runTasksBench>> | undefined;
+  if (tasks) {
+    lines.push(`**6. Task suite** — ${tasks.solved} of ${tasks.total} tasks solved (test/fixtures/tasks/: each job through the whole tree with its scripted model, ${tasks.method.concurrency} at a time; rounds from the receipts; the held-out tests on a clean clone of the merged job branch).`, '');
+    lines.push(tasks.markdown, '');
   }
   return lines.join('\n');
 }
@@ -190,8 +207,23 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<numb
   if (values.readme) updateReadme(table);
   log(`\n${table}`);
   log(`summary: ${path.join(outDir, 'summary.json')} (${summary.seconds} s)`);
-  const failedParts = Object.values(outcomes).filter((o) => !o.ok && !o.missing).length;
+  const tasks = outcomes.tasks;
+  const unsolved = tasks?.ok ? (tasks.result as Awaited<ReturnType<typeof runTasksBench>>).total - (tasks.result as Awaited<ReturnType<typeof runTasksBench>>).solved : 0;
+  const failedParts = Object.values(outcomes).filter((o) => !o.ok && !o.missing).length + (unsolved > 0 ? 1 : 0);
   return failedParts > 0 ? 1 : 0;
+}
+
+/** The step-14 targets of this run's parallel and throughput parts (those that ran). */
+export function targetRows(outcomes: Partial<Record<Part, PartOutcome>>): TargetRow[] {
+  const rows: TargetRow[] = [];
+  const p = outcomes.parallel;
+  if (p?.ok) rows.push(...parallelTargets((p.result as Awaited<ReturnType<typeof runParallelBench>>).rows));
+  const t = outcomes.throughput;
+  if (t?.ok) {
+    const r = t.result as Awaited<ReturnType<typeof runThroughputBench>>;
+    rows.push(throughputTarget(r.jobsPerMinute, typeof r.ceilingJobsPerMinute === 'number' ? r.ceilingJobsPerMinute : null));
+  }
+  return rows;
 }
 
 /** The ratios the issue asks for, in one place. */
@@ -206,10 +238,12 @@ function headline(outcomes: Partial<Record<Part, PartOutcome>>): Record<string, 
       if (r.gitProcessesPerTask !== undefined) out[`gitProcessesPerTask.${at}`] = r.gitProcessesPerTask;
     }
   }
+  for (const row of targetRows(outcomes)) out[`target.${row.name}`] = row.verdict;
   const t = outcomes.throughput;
   if (t?.ok) {
     const r = t.result as Awaited<ReturnType<typeof runThroughputBench>>;
     out.jobsPerMinute = r.jobsPerMinute;
+    out.ceilingJobsPerMinute = r.ceilingJobsPerMinute;
     out.jobLatencyP50Ms = r.latencyMs.p50;
     out.jobLatencyP95Ms = r.latencyMs.p95;
   }
@@ -230,6 +264,11 @@ function headline(outcomes: Partial<Record<Part, PartOutcome>>): Record<string, 
     const r = l.result as Awaited<ReturnType<typeof runLlmGatewayBench>>;
     out.llmGatewayAddedMsP50 = r.addedLatencyMsP50;
     out.llmGatewayThroughputRatio = r.throughputRatio;
+  }
+  const k = outcomes.tasks;
+  if (k?.ok) {
+    const r = k.result as Awaited<ReturnType<typeof runTasksBench>>;
+    out.tasksSolved = `${r.solved}/${r.total}`;
   }
   const g = outcomes.gateway;
   if (g && !g.ok && g.missing) out.gateway = 'missing: scripts/bench-gateway.ts not present';
