@@ -94,6 +94,9 @@ export const ERRORS = {
   PAS_ERR_DIST_BUNDLE_INVALID: { retryable: false, status: 422, doc: 'A git bundle was refused: it does not verify, lacks its prerequisites, or its commit is not a plain chain on top of the expected base.' },
   PAS_ERR_DIST_BUNDLE_MISSING: { retryable: true, status: 404, doc: 'A bundle or the base commit it should carry is missing (object store entry gone, or the worker\'s cache lacks the base); the central process sends a full bundle again.' },
   PAS_ERR_DIST_REF_EXISTS: { retryable: false, status: 409, doc: 'A task ref that a worker\'s result would create already exists; refs are created once and never overwritten.' },
+  PAS_ERR_DIST_WORKER_OFFLINE: { retryable: true, status: 503, doc: 'The worker hosting the programmer sent no heartbeat for `distribution.offline_after_ms`; its task goes to another programmer.' },
+  PAS_ERR_DIST_STALE_RESULT: { retryable: false, status: 409, doc: 'A result came from an attempt that is no longer the task\'s current one (a worker thought dead, a redelivery); it is fenced: never merged, logged and dropped.' },
+  PAS_ERR_DIST_OWNER_TAKEN: { retryable: false, status: 409, doc: 'Another live worker already owns the programmer id (KV compare-and-set); it is not given to this worker.' },
 
   // journal
   PAS_ERR_JOURNAL: { retryable: false, status: 500, doc: 'The durable journal could not be read or written.' },

@@ -9,6 +9,7 @@ import { createDefaultServices, type DefaultServiceOptions } from '../runtime/de
 import { registerSecretEnvNames, redactValue } from '../redaction.ts';
 import { createLogger } from '../runtime/logger.ts';
 import { checkPortOffset, prepareDataDir } from './startup-checks.ts';
+import type { Distribution } from '../distribution/central-service.ts';
 
 export interface BootOptions {
   configDir?: string;
@@ -31,6 +32,8 @@ export interface Booted {
   runtime: Runtime;
   gateway: Gateway;
   stopInspector?: () => void;
+  /** Programmers on other hosts (pas.yaml `distribution`); the NATS client is loaded only then. */
+  distribution?: Distribution;
 }
 
 export async function boot(options: BootOptions): Promise<Booted> {
@@ -60,21 +63,26 @@ export async function boot(options: BootOptions): Promise<Booted> {
     stopInspector = () => inspector.stop();
   }
 
+  // Before the runtime resumes: results workers sent while this process was down are in hand.
+  const distribution = config.pas.distribution ? await (await import('../distribution/central-service.ts')).startDistribution(config, logger) : undefined;
+  const services = createDefaultServices({ ...options.services, ...(options.offline ? { offline: true } : {}) });
   const runtime = createRuntime({
     config,
     dataDir,
     runId,
     logger,
     portOffset: offset,
-    services: createDefaultServices({ ...options.services, ...(options.offline ? { offline: true } : {}) }),
+    services: distribution ? distribution.wrapServices(services) : services,
     ...(inspect ? { inspect } : {}),
   });
+  distribution?.attach(runtime);
   try {
     const gateway = await startGateway(runtime, { host, inspectorRelay: !!options.inspect && !options.inspectUrl, doctor: () => runDoctor(config, { offline: options.offline === true }) });
-    return stopInspector ? { config, runtime, gateway, stopInspector } : { config, runtime, gateway };
+    return { config, runtime, gateway, ...(stopInspector ? { stopInspector } : {}), ...(distribution ? { distribution } : {}) };
   } catch (err) {
     stopInspector?.();
     await runtime.stop();
+    await distribution?.stop();
     throw err;
   }
 }
@@ -83,6 +91,7 @@ export async function shutdown(booted: Booted): Promise<void> {
   booted.stopInspector?.();
   await booted.gateway.close();
   await booted.runtime.stop();
+  await booted.distribution?.stop();
 }
 
 /** Resolves on the first SIGINT or SIGTERM. */

@@ -9,6 +9,7 @@ import { statusCommand } from './status.ts';
 import { submitCommand } from './submit.ts';
 import { upCommand } from './up.ts';
 import { validateCommand } from './validate.ts';
+import { workerCommand } from './worker.ts';
 
 export interface Command extends CommandHelp {
   /** Options (declared `multiple`) that take every value up to the next flag: `--files a b c`. */
@@ -27,6 +28,7 @@ export const COMMANDS: Record<string, Command> = {
   agents: agentsCommand,
   mcp: mcpCommand,
   bench: benchCommand,
+  worker: workerCommand,
 };
 
 export function usage(): string {

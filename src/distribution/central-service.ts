@@ -1,0 +1,89 @@
+/**
+ * The central process's distribution service, wired by the composition root only when
+ * `pas.yaml` has `distribution`: connects to NATS (before the runtime resumes, so results that
+ * arrived while it was down are waiting for the re-dispatch), watches the workers' heartbeats,
+ * and gives every remote programmer's proxy actor its `executeTask`. The NATS client is loaded
+ * here, by dynamic import, and nowhere else on the central side.
+ */
+import type { Logger } from 'pino';
+import type { PasConfig } from '../config/load-config.ts';
+import type { ReceiptWriter } from '../llm/index.ts';
+import type { Runtime, RuntimeServices, ServiceContext } from '../runtime/runtime-types.ts';
+import { createRepositories } from '../runtime/services/repositories.ts';
+import { HostHaves } from './bundles.ts';
+import { openLink, type DistLink } from './link.ts';
+import { createRemoteProgrammers, type RemoteProgrammers } from './remote-programmers.ts';
+import { watchWorkers, type WorkerLiveness } from './worker-liveness.ts';
+
+export interface Distribution {
+  /** Programmer ids hosted by workers. */
+  readonly remoteIds: ReadonlySet<string>;
+  /** The services with remote programmers' executeTask going over NATS. */
+  wrapServices<S extends RuntimeServices>(factory: (ctx: ServiceContext) => S): (ctx: ServiceContext) => S;
+  /** Acks results once the journal has the task's finish; fences results of finished tasks. */
+  attach(runtime: Runtime): void;
+  stop(): Promise<void>;
+}
+
+/** Programmer ids whose `host` names a worker. */
+export function remoteProgrammerIds(config: PasConfig): Set<string> {
+  return new Set(config.programmers.filter((p) => p.host !== undefined && p.host !== 'local').map((p) => p.id));
+}
+
+export async function startDistribution(config: PasConfig, logger: Logger): Promise<Distribution | undefined> {
+  const settings = config.pas.distribution;
+  if (!settings) return undefined;
+  const remoteIds = remoteProgrammerIds(config);
+  const link: DistLink = await openLink(settings, 'pas-central');
+  try {
+    return await startOn(link, config, remoteIds, logger);
+  } catch (err) {
+    await link.close().catch(() => undefined);
+    throw err;
+  }
+}
+
+async function startOn(link: DistLink, config: PasConfig, remoteIds: Set<string>, logger: Logger): Promise<Distribution> {
+  const late: { remote?: RemoteProgrammers } = {};
+  const haves = new HostHaves();
+  const liveness: WorkerLiveness = await watchWorkers({
+    link,
+    config,
+    logger,
+    onOffline: (worker) => late.remote?.workerOffline(worker),
+    onRegister: (worker, repoHaves) => haves.replace(worker, repoHaves),
+  });
+  const remote = await createRemoteProgrammers({ link, liveness, logger, haves }, remoteIds);
+  late.remote = remote;
+  // Results that arrived while this process was down are in hand before the runtime resumes.
+  await remote.drainBacklog(3_000);
+  const detach: Array<() => void> = [];
+  let sweep: NodeJS.Timeout | undefined;
+
+  return {
+    remoteIds,
+    wrapServices: (factory) => (ctx) => {
+      const services = factory(ctx);
+      const receipts = (services as { receipts?: ReceiptWriter }).receipts;
+      const local = services.executeTask.bind(services);
+      remote.bind({ journal: ctx.journal, receipts: receipts ?? { append: () => undefined }, runId: ctx.runId, repositories: createRepositories(ctx.dataDir), spend: ctx.journal.spendStore(), ...(ctx.progress ? { progress: ctx.progress } : {}) });
+      return { ...services, executeTask: remote.wrap(local) };
+    },
+    attach(runtime) {
+      detach.push(
+        runtime.onFact((stated) => {
+          if (stated.name === 'recordTaskFinished') remote.taskFinished(stated.fact.result.taskId);
+        }),
+      );
+      sweep = setInterval(() => remote.sweepHeld(), 5_000);
+      sweep.unref();
+    },
+    async stop() {
+      for (const d of detach) d();
+      if (sweep) clearInterval(sweep);
+      liveness.stop();
+      await remote.stop();
+      await link.close().catch(() => undefined);
+    },
+  };
+}

@@ -1,0 +1,43 @@
+/**
+ * What the central process and `pas worker` both open on the broker: the connection, the streams,
+ * buckets and object store named from `distribution.prefix`, and the attempts bucket (task id →
+ * its current attempt, the fence against late results).
+ */
+import type { DistributionConfig } from '../config/schemas.ts';
+import { connectDistribution, ensureStreams, type DistributionStreams, type KV, type NatsHandles } from './nats-connection.ts';
+
+export interface DistLink extends DistributionStreams {
+  readonly nats: NatsHandles;
+  /** Task id → its current attempt (AttemptRecord JSON). */
+  readonly attempts: KV;
+  readonly settings: DistributionConfig;
+  close(): Promise<void>;
+}
+
+export async function openLink(settings: DistributionConfig, name: string, env: NodeJS.ProcessEnv = process.env): Promise<DistLink> {
+  const nats = await connectDistribution(settings, { name, env });
+  try {
+    const streams = await ensureStreams(nats, settings.prefix, { ackWaitMs: settings.ack_wait_ms, bundleTtlMs: settings.bundle_ttl_s * 1000 });
+    const attempts = await nats.kvm.create(`PAS_${settings.prefix}_ATTEMPTS`, { history: 1 });
+    return { ...streams, nats, attempts, settings, close: () => nats.close() };
+  } catch (err) {
+    await nats.close().catch(() => undefined);
+    throw err;
+  }
+}
+
+export function toJson(value: unknown): Uint8Array {
+  return new TextEncoder().encode(JSON.stringify(value));
+}
+
+export function fromJson<T>(data: Uint8Array): T {
+  return JSON.parse(new TextDecoder().decode(data)) as T;
+}
+
+/** JetStream durations are nanoseconds. */
+export const nanos = (ms: number) => ms * 1_000_000;
+
+/** `subject('x')` with its last token a wildcard: every worker's or programmer's subject of that kind. */
+export function anyOf(subject: (id: string) => string): string {
+  return subject('x').replace(/x$/, '*');
+}

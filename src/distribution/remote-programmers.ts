@@ -1,0 +1,422 @@
+/**
+ * The central side of programmers on other hosts: the `executeTask` activity of every remote
+ * programmer's proxy actor (the same programmer statechart, so timeouts, cancel, supervision,
+ * quarantine, the pool and the tree work unchanged). It puts the base bundle in the object store,
+ * publishes the task on the programmer's work queue and waits for its result on the results
+ * stream; only this process imports the result bundle (create-only ref) and writes the receipt.
+ *
+ * Fencing: every dispatch is an attempt with its own id, recorded as the task's current attempt
+ * in KV. A result whose attempt is not current (its worker was declared offline, the task was
+ * cancelled or timed out, a redelivery after a broker restart) is never merged: logged with
+ * PAS_ERR_DIST_STALE_RESULT and dropped. A result is acked only after the journal committed the
+ * task's finish, so one that arrives while this process is down waits in the stream and is
+ * applied when the restarted runtime re-dispatches the task; an attempt still running on a live
+ * worker is adopted instead of started again.
+ */
+import { randomBytes } from 'node:crypto';
+import { loadNatsModules, type JsMsg } from './nats-connection.ts';
+import type { Logger } from 'pino';
+import { codedError, type ErrorCode } from '../../machines/error-codes.ts';
+import type { TaskResult, TaskSpec } from '../../machines/domain.ts';
+import { isFinishedTaskStatus } from '../../machines/statuses.ts';
+import type { ExecuteTaskInput } from '../../machines/programmer.machine.ts';
+import { toErrorData } from '../errors.ts';
+import type { TaskProgress } from '../executors/executor.ts';
+import type { Journal } from '../journal/journal.ts';
+import type { Receipt, SpendStore } from '../llm/types.ts';
+import { utcDay } from '../llm/spend-store.ts';
+import type { ProgressBoard } from '../runtime/progress-board.ts';
+import type { Repositories } from '../runtime/services/repositories.ts';
+import { git } from '../executors/git-command.ts';
+import { taskBranchName } from '../executors/worktree.ts';
+import { bundleObjectName, deleteBundle, getBundle, HostHaves, importResultBundle, makeBaseBundle, putBundle, repoKeyOf, resolveCommit } from './bundles.ts';
+import { anyOf, fromJson, nanos, toJson, type DistLink } from './link.ts';
+import { decodeMessage, encodeMessage, type ResultMessage, type TaskMessage } from './messages.ts';
+import type { WorkerLiveness } from './worker-liveness.ts';
+
+export type ExecuteTask = (input: ExecuteTaskInput, signal: AbortSignal) => Promise<TaskResult>;
+
+/** The task's current attempt as KV holds it (key: the task id). */
+export interface AttemptRecord {
+  attemptId: string;
+  programmerId: string;
+  worker: string;
+  /** The journal's attempt number when it was dispatched (one receipt per attempt). */
+  journalAttempt: number;
+  repo: string;
+  repoKey: string;
+  dispatchedAt: number;
+}
+
+interface Pending {
+  record: AttemptRecord;
+  task: TaskSpec;
+  resolve: (result: TaskResult) => void;
+}
+
+interface Held {
+  msg: JsMsg;
+  message: ResultMessage;
+}
+
+export interface RemoteLink {
+  link: DistLink;
+  /** What each worker host holds of each repository (incremental base bundles). */
+  haves: HostHaves;
+  liveness: WorkerLiveness;
+  logger: Logger;
+  now?: () => number;
+}
+
+/** What the runtime's services give (bound when createRuntime builds them). */
+export interface RemoteDeps {
+  journal: Journal;
+  receipts: { append(receipt: Receipt): Promise<void> | void };
+  runId: string;
+  repositories: Repositories;
+  spend: SpendStore;
+  progress?: ProgressBoard;
+}
+
+export interface RemoteProgrammers {
+  /** Waits (bounded) until the results that were in the stream at start have arrived. */
+  drainBacklog(timeoutMs: number): Promise<number>;
+  /** The runtime's journal, receipts and repositories; results that arrived before are handled now. */
+  bind(deps: RemoteDeps): void;
+  /** The executeTask for every programmer: remote ones go over NATS, the rest to `local`. */
+  wrap(local: ExecuteTask): ExecuteTask;
+  /** The journal committed the task's finish: ack its results and forget the attempt. */
+  taskFinished(taskId: string): void;
+  /** Results held for tasks the journal already finished are fenced and acked (after a restart's resume). */
+  sweepHeld(): void;
+  /** Fails the attempts running on a worker that went offline (the pool re-dispatches them). */
+  workerOffline(worker: string): void;
+  stop(): Promise<void>;
+}
+
+export async function createRemoteProgrammers(base: RemoteLink, remoteIds: ReadonlySet<string>): Promise<RemoteProgrammers> {
+  const { link, liveness, logger, haves } = base;
+  const now = base.now ?? Date.now;
+  let deps!: RemoteDeps;
+  let journal!: Journal;
+  /** Results delivered before bind (the backlog of a restart). */
+  let early: JsMsg[] | undefined = [];
+  let ready: Promise<void> = Promise.resolve();
+  const log = logger.child({ component: 'distribution' });
+  const pending = new Map<string, Pending>();
+  /** Results not claimed by a pending attempt yet (a restart: the runtime re-dispatches the task soon). */
+  const held = new Map<string, Held[]>();
+  /** Applied results waiting for the journal's commit of the task's finish, by task id. */
+  const awaitingAck = new Map<string, JsMsg[]>();
+  const applied = new Set<string>();
+  /** Base bundles already in the object store: (repository, commit, what the host had) → entry. */
+  const bundlesPut = new Map<string, { name: string | null; full: boolean }>();
+  let stopped = false;
+
+  const currentAttempt = async (taskId: string): Promise<AttemptRecord | undefined> => {
+    const entry = await link.attempts.get(taskId).catch(() => null);
+    if (!entry || entry.operation !== 'PUT' || entry.length === 0) return undefined;
+    return fromJson<AttemptRecord>(entry.value);
+  };
+  const forgetAttempt = async (taskId: string, attemptId: string) => {
+    const current = await currentAttempt(taskId);
+    if (current?.attemptId === attemptId) await link.attempts.delete(taskId).catch(() => undefined);
+  };
+
+  const fence = (h: Held, why: string) => {
+    const m = h.message;
+    log.warn({ code: 'PAS_ERR_DIST_STALE_RESULT' satisfies ErrorCode, taskId: m.task_id, attemptId: m.attempt_id, worker: m.worker_id, programmerId: m.programmer_id, why }, 'stale result fenced: not merged');
+    h.msg.ack();
+    if (m.outcome.status === 'ok') void deleteBundle(link.bundles, m.outcome.bundle_object);
+  };
+
+  /** The result as the pool hears it, and its receipt line, from what the worker sent. */
+  const resultOf = (p: Pending, m: ResultMessage): { result: TaskResult; receipt: Receipt } => {
+    const r = m.receipt;
+    const status: TaskResult['status'] = m.outcome.status === 'ok' ? 'completed' : m.outcome.cancelled ? 'cancelled' : 'failed';
+    const result: TaskResult = { taskId: p.task.id, jobId: p.task.jobId, programmerId: m.programmer_id, status, tokens: r.tokens ?? { input: null, output: null }, costUsd: r.cost_usd ?? 0, usedBackup: r.used_backup ?? false, durationMs: r.duration_ms, kpi: r.kpi ?? { files_changed: 0, lines_added: 0, lines_removed: 0 } };
+    if (r.provider) result.provider = r.provider;
+    if (r.model) result.model = r.model;
+    if (m.outcome.status === 'ok') {
+      result.branch = taskBranchName(p.task.jobId, p.task.id);
+      result.commit = m.outcome.commit;
+      if (m.outcome.summary !== undefined) result.summary = m.outcome.summary;
+    } else {
+      result.error = m.outcome.error;
+      // The worker's cache lacked the base: the next bundle for that host is full again.
+      if (m.outcome.error.code === 'PAS_ERR_DIST_BUNDLE_MISSING') haves.forget(p.record.worker, p.record.repoKey);
+    }
+    const receipt: Receipt = {
+      run_id: deps.runId,
+      job_id: p.task.jobId,
+      task_id: p.task.id,
+      agent_id: m.programmer_id,
+      provider: r.provider ?? null,
+      model: r.model ?? null,
+      used_backup: r.used_backup ?? false,
+      status,
+      ...(result.error ? { error: result.error } : {}),
+      tokens: result.tokens!,
+      cost_usd: result.costUsd!,
+      duration_ms: r.duration_ms,
+      kpi: result.kpi!,
+      started_at: r.started_at,
+      finished_at: r.finished_at,
+    };
+    return { result, receipt };
+  };
+
+  /** Imports the result's commit (create-only ref), writes its receipt and counts its spend. */
+  const apply = async (p: Pending, h: Held): Promise<TaskResult> => {
+    applied.add(p.record.attemptId);
+    const list = awaitingAck.get(p.task.id) ?? [];
+    list.push(h.msg);
+    awaitingAck.set(p.task.id, list);
+    let { result, receipt } = resultOf(p, h.message);
+    const outcome = h.message.outcome;
+    if (outcome.status === 'ok' && outcome.commit === outcome.base_commit) {
+      // No change on top of the base: nothing to import, the branch is created at the base (create-only).
+      await git(p.record.repo, ['update-ref', `refs/heads/${result.branch!}`, outcome.commit, '']).catch(() => undefined);
+    } else if (outcome.status === 'ok') {
+      try {
+        const data = await getBundle(link.bundles, outcome.bundle_object);
+        await importResultBundle(p.record.repo, data, { base: outcome.base_commit, expectedRef: `refs/heads/${result.branch!}`, attemptId: p.record.attemptId, commit: outcome.commit, allowSame: true });
+        void deleteBundle(link.bundles, outcome.bundle_object);
+        haves.record(p.record.worker, p.record.repoKey, outcome.base_commit, outcome.commit);
+      } catch (err) {
+        const error = toErrorData(err);
+        log.error({ taskId: p.task.id, attemptId: p.record.attemptId, err: error }, 'result bundle refused');
+        const { branch: _b, commit: _c, ...rest } = result;
+        result = { ...rest, status: 'failed', error };
+        receipt = { ...receipt, status: 'failed', error };
+      }
+    }
+    if (journal.recordReceipt({ runId: deps.runId, taskId: p.task.id, attempt: p.record.journalAttempt })) await deps.receipts.append(receipt);
+    if (result.costUsd && result.costUsd > 0) deps.spend.add(utcDay(now()), result.costUsd);
+    log.info({ taskId: p.task.id, attemptId: p.record.attemptId, worker: h.message.worker_id, status: result.status }, 'remote result applied');
+    return result;
+  };
+
+  const onResult = async (msg: JsMsg) => {
+    if (early) {
+      early.push(msg);
+      return;
+    }
+    if (!msg.subject.startsWith(resultPrefix)) {
+      // Spend and breaker outcomes share the stream; a worker's task spend reaches the budget with its result.
+      msg.ack();
+      return;
+    }
+    let message: ResultMessage;
+    try {
+      message = decodeMessage('pas.v1.result', msg.data);
+    } catch (err) {
+      log.error({ err: toErrorData(err), subject: msg.subject, seq: msg.seq }, 'bad result message refused');
+      msg.term();
+      return;
+    }
+    const h: Held = { msg, message };
+    const p = pending.get(message.attempt_id);
+    if (p) {
+      pending.delete(message.attempt_id);
+      p.resolve(await apply(p, h));
+      return;
+    }
+    if (applied.has(message.attempt_id)) {
+      // A redelivery of a result already applied: held until the journal's commit, then acked.
+      const list = awaitingAck.get(message.task_id);
+      if (list) list.push(msg);
+      else msg.ack();
+      return;
+    }
+    const task = journal.getTask(message.task_id);
+    const current = await currentAttempt(message.task_id);
+    if (!task || isFinishedTaskStatus(task.status)) return fence(h, 'the task is already finished');
+    if (current?.attemptId !== message.attempt_id) return fence(h, current ? `the current attempt is ${current.attemptId}` : 'the attempt was abandoned');
+    // The current attempt, but nobody waits for it (this process restarted): kept for the re-dispatch.
+    const list = held.get(message.task_id) ?? [];
+    list.push(h);
+    held.set(message.task_id, list);
+    log.info({ taskId: message.task_id, attemptId: message.attempt_id }, 'result of an earlier run held for the re-dispatch');
+  };
+
+  // One durable consumer of the results stream; results stay in it until the journal has them.
+  const resultPrefix = anyOf(link.names.subjects.result).slice(0, -1);
+  const { AckPolicy } = (await loadNatsModules()).jetstream;
+  const stream = link.names.resultStream;
+  await link.nats.jsm.consumers.add(stream, { durable_name: 'central', ack_policy: AckPolicy.Explicit, ack_wait: nanos(120_000), max_ack_pending: 10_000 }).catch(async (err) => {
+    if (!(await link.nats.jsm.consumers.info(stream, 'central').catch(() => null))) throw err;
+  });
+  const consumer = await link.nats.js.consumers.get(stream, 'central');
+  const atStart = await consumer.info();
+  const backlog = atStart.num_pending + atStart.num_ack_pending;
+  const results = await consumer.consume();
+  const consuming = (async () => {
+    for await (const msg of results) {
+      await onResult(msg).catch((err) => log.error({ err: toErrorData(err) }, 'result handling failed'));
+    }
+  })();
+  // Held results get in-progress acks so they are not redelivered while they wait.
+  const keepAlive = setInterval(() => {
+    for (const list of held.values()) for (const h of list) h.msg.working();
+    for (const list of awaitingAck.values()) for (const m of list) m.working();
+  }, 30_000);
+  keepAlive.unref();
+
+  const progressSub = link.nats.nc.subscribe(anyOf(link.names.subjects.progress), {
+    callback: (err, msg) => {
+      if (err || !deps?.progress) return;
+      try {
+        const m = decodeMessage('pas.v1.progress', msg.data);
+        const p = pending.get(m.attempt_id);
+        if (!p) return;
+        deps.progress.report({ agentId: m.programmer_id, jobId: p.task.jobId, taskId: m.task_id }, m.progress as TaskProgress);
+      } catch (e) {
+        log.warn({ err: toErrorData(e) }, 'bad progress message refused');
+      }
+    },
+  });
+
+  const failed = (task: TaskSpec, programmerId: string, code: ErrorCode, message: string, status: 'failed' | 'cancelled' = 'failed'): TaskResult => ({
+    taskId: task.id,
+    jobId: task.jobId,
+    programmerId,
+    status,
+    error: codedError(code, message, { programmerId }),
+  });
+
+  const waitFor = (p: Pending, signal: AbortSignal) =>
+    new Promise<TaskResult>((resolve) => {
+      const onAbort = () => {
+        if (pending.get(p.record.attemptId) !== p) return;
+        pending.delete(p.record.attemptId);
+        void link.nats.nc
+          .request(link.names.subjects.cancel(p.record.worker), encodeMessage('pas.v1.cancel', { kind: 'pas.v1.cancel', attempt_id: p.record.attemptId, task_id: p.task.id, programmer_id: p.record.programmerId }), { timeout: link.settings.request_timeout_ms })
+          .catch(() => undefined);
+        void forgetAttempt(p.task.id, p.record.attemptId);
+        resolve(failed(p.task, p.record.programmerId, 'PAS_ERR_TASK_CANCELLED', 'the remote attempt was stopped', 'cancelled'));
+      };
+      p.resolve = (result) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(result);
+      };
+      pending.set(p.record.attemptId, p);
+      if (signal.aborted) onAbort();
+      else signal.addEventListener('abort', onAbort, { once: true });
+    });
+
+  const dispatch = async (input: ExecuteTaskInput, signal: AbortSignal): Promise<TaskResult> => {
+    const { task, programmerId } = input;
+    await ready;
+    // A result of this task's current attempt that arrived while this process was down.
+    const current = await currentAttempt(task.id);
+    const waiting = held.get(task.id);
+    if (current && waiting) {
+      held.delete(task.id);
+      const mine = waiting.find((h) => h.message.attempt_id === current.attemptId);
+      for (const h of waiting) if (h !== mine) fence(h, `the current attempt is ${current.attemptId}`);
+      if (mine) {
+        log.info({ taskId: task.id, attemptId: current.attemptId }, 'result of an earlier run applied on re-dispatch');
+        return apply({ record: current, task, resolve: () => undefined }, mine);
+      }
+    }
+    // An attempt still running on a live worker is adopted, not started again.
+    if (current && ![...pending.values()].some((p) => p.record.attemptId === current.attemptId) && (await liveness.ownerOf(current.programmerId, signal)) === current.worker) {
+      log.info({ taskId: task.id, attemptId: current.attemptId, worker: current.worker, programmerId: current.programmerId }, 'remote attempt adopted');
+      return waitFor({ record: current, task, resolve: () => undefined }, signal);
+    }
+    const worker = await liveness.ownerOf(programmerId, signal);
+    if (!worker) return failed(task, programmerId, 'PAS_ERR_DIST_WORKER_OFFLINE', `the worker hosting ${programmerId} is offline`);
+    const repo = await deps.repositories.forTask(task);
+    const baseCommit = await resolveCommit(repo, task.baseCommit ?? 'HEAD');
+    const repoKey = await repoKeyOf(repo);
+    const journalAttempt = journal.getTask(task.id)?.attempt ?? task.attempt ?? 1;
+    const record: AttemptRecord = { attemptId: `${task.id}.a${journalAttempt}.${randomBytes(4).toString('hex')}`, programmerId, worker, journalAttempt, repo, repoKey, dispatchedAt: now() };
+    // The base as a bundle: full the first time this host sees the repository, incremental after.
+    const hostHas = haves.haves(worker, repoKey);
+    const bundleKey = `${repoKey}:${baseCommit}:${hostHas.join(',')}`;
+    let bundle = bundlesPut.get(bundleKey);
+    if (!bundle) {
+      const made = await makeBaseBundle(repo, baseCommit, { haves: hostHas });
+      const name = made.bytes ? (await putBundle(link.bundles, bundleObjectName(record.attemptId, 'base'), made.bytes)).name : null;
+      bundle = { name, full: made.full };
+      bundlesPut.set(bundleKey, bundle);
+    }
+    await link.attempts.put(task.id, toJson(record));
+    const { repo: _repo, ...portable } = task;
+    const p: Pending = { record, task, resolve: () => undefined };
+    const result = waitFor(p, signal);
+    const message: TaskMessage = {
+      kind: 'pas.v1.task',
+      job_id: task.jobId,
+      task_id: task.id,
+      attempt_id: record.attemptId,
+      programmer_id: programmerId,
+      task: { ...portable, baseCommit },
+      repo_key: repoKey,
+      base_commit: baseCommit,
+      bundle_object: bundle.name,
+      bundle_full: bundle.full,
+      branch: taskBranchName(task.jobId, task.id),
+      sent_at: new Date(record.dispatchedAt).toISOString(),
+    };
+    await link.nats.js.publish(link.names.subjects.task(programmerId), encodeMessage('pas.v1.task', message), { msgID: record.attemptId });
+    log.info({ taskId: task.id, attemptId: record.attemptId, programmerId, worker }, 'task dispatched to a remote programmer');
+    return result;
+  };
+
+  return {
+    async drainBacklog(timeoutMs) {
+      const deadline = now() + timeoutMs;
+      while (early && early.length < backlog && now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      return backlog;
+    },
+    bind(given) {
+      deps = given;
+      journal = given.journal;
+      const backlogMsgs = early ?? [];
+      early = undefined;
+      ready = (async () => {
+        for (const msg of backlogMsgs) await onResult(msg).catch((err) => log.error({ err: toErrorData(err) }, 'result handling failed'));
+      })();
+    },
+    wrap: (local) => (input, signal) => {
+      if (!remoteIds.has(input.programmerId)) return local(input, signal);
+      return dispatch(input, signal).catch((err) => ({ ...failed(input.task, input.programmerId, 'PAS_ERR_DIST_BROKER', ''), error: { ...toErrorData(err), retryable: true } }));
+    },
+    taskFinished(taskId) {
+      const msgs = awaitingAck.get(taskId);
+      if (!msgs) return;
+      awaitingAck.delete(taskId);
+      // The finish is in the journal (its group is committed now), so the result may leave the stream.
+      journal.flush();
+      for (const m of msgs) m.ack();
+      void link.attempts.delete(taskId).catch(() => undefined);
+    },
+    sweepHeld() {
+      for (const [taskId, list] of held) {
+        const task = journal.getTask(taskId);
+        if (task && !isFinishedTaskStatus(task.status)) continue;
+        held.delete(taskId);
+        for (const h of list) fence(h, 'the task is already finished');
+      }
+    },
+    workerOffline(worker) {
+      for (const [attemptId, p] of pending) {
+        if (p.record.worker !== worker) continue;
+        pending.delete(attemptId);
+        void forgetAttempt(p.task.id, attemptId);
+        log.warn({ code: 'PAS_ERR_DIST_WORKER_OFFLINE' satisfies ErrorCode, taskId: p.task.id, attemptId, worker }, 'worker offline: its task goes to another programmer');
+        p.resolve(failed(p.task, p.record.programmerId, 'PAS_ERR_DIST_WORKER_OFFLINE', `worker ${worker} sent no heartbeat in time; the task runs again on another programmer`));
+      }
+    },
+    async stop() {
+      if (stopped) return;
+      stopped = true;
+      clearInterval(keepAlive);
+      progressSub.unsubscribe();
+      await results.close().catch(() => undefined);
+      await consuming.catch(() => undefined);
+    },
+  };
+}

@@ -1,0 +1,186 @@
+/**
+ * Which `pas worker` hosts which programmer and whether it is alive, as the central process sees
+ * it. A worker registers (request/reply): the central process gives it each programmer whose
+ * `host` names it by compare-and-set in the owners KV bucket, so a programmer id has one owner;
+ * one still owned by another live worker is refused. Workers heartbeat every `heartbeat_ms`; one
+ * silent for `offline_after_ms` is offline, and its programmers with it. While this process has
+ * lost the broker it declares no one dead: on reconnecting every worker's clock starts again (the
+ * side of a partition that lost the broker does not declare every worker dead at once).
+ */
+import type { Logger } from 'pino';
+import { codedError } from '../../machines/error-codes.ts';
+import type { PasConfig } from '../config/load-config.ts';
+import { toErrorData } from '../errors.ts';
+import type { DistLink } from './link.ts';
+import { anyOf, fromJson, toJson } from './link.ts';
+import { decodeMessage, encodeMessage, type RegisteredMessage } from './messages.ts';
+
+export interface WorkerLiveness {
+  isOnline(worker: string): boolean;
+  /**
+   * The online worker hosting the programmer; waits for one to appear while this process is
+   * younger than `offline_after_ms` (workers heartbeat again after a restart), else undefined.
+   */
+  ownerOf(programmerId: string, signal?: AbortSignal): Promise<string | undefined>;
+  /** Online workers and the programmers each owns. */
+  online(): Map<string, string[]>;
+  stop(): void;
+}
+
+export interface LivenessOptions {
+  link: DistLink;
+  config: PasConfig;
+  logger: Logger;
+  onOffline(worker: string, programmers: string[]): void;
+  /** A worker registered with what its repository cache holds. */
+  onRegister?(worker: string, repoHaves: Record<string, string[]>): void;
+  now?: () => number;
+}
+
+interface Owner {
+  worker_id: string;
+  pid: number;
+}
+
+export async function watchWorkers(options: LivenessOptions): Promise<WorkerLiveness> {
+  const { link, logger } = options;
+  const { heartbeat_ms: heartbeatMs, offline_after_ms: offlineAfterMs } = link.settings;
+  const now = options.now ?? Date.now;
+  const log = logger.child({ component: 'distribution' });
+  const startedAt = now();
+  /** Last heartbeat per worker (this process's clock) and whether it counts as online. */
+  const seen = new Map<string, { at: number; pid: number; online: boolean }>();
+  /** programmer id → owner, mirrored from the owners bucket. */
+  const owners = new Map<string, Owner>();
+  let connected = true;
+  const hostOf = new Map(options.config.programmers.map((p) => [p.id, p.host ?? 'local']));
+
+  const programmersOf = (worker: string) => [...owners].filter(([, o]) => o.worker_id === worker).map(([id]) => id);
+
+  const ownersWatch = await link.owners.watch();
+  void (async () => {
+    for await (const entry of ownersWatch) {
+      if (entry.operation !== 'PUT') owners.delete(entry.key);
+      else owners.set(entry.key, fromJson<Owner>(entry.value));
+    }
+  })();
+
+  const beats = link.nats.nc.subscribe(anyOf(link.names.subjects.heartbeat), {
+    callback: (err, msg) => {
+      if (err) return;
+      try {
+        const beat = decodeMessage('pas.v1.heartbeat', msg.data);
+        const before = seen.get(beat.worker_id);
+        seen.set(beat.worker_id, { at: now(), pid: beat.pid, online: true });
+        if (!before?.online) log.info({ worker: beat.worker_id, workerPid: beat.pid, programmers: programmersOf(beat.worker_id) }, 'worker online');
+      } catch (e) {
+        log.warn({ err: toErrorData(e) }, 'bad heartbeat refused');
+      }
+    },
+  });
+
+  /** Gives the worker each programmer configured for its host, compare-and-set in the owners bucket. */
+  const register = link.nats.nc.subscribe(link.names.subjects.register, {
+    callback: (err, msg) => {
+      if (err) return;
+      void (async () => {
+        let reply: RegisteredMessage;
+        try {
+          const req = decodeMessage('pas.v1.register', msg.data);
+          const accepted: string[] = [];
+          const refused: RegisteredMessage['refused'] = [];
+          for (const id of req.programmer_ids) {
+            if (hostOf.get(id) !== req.worker_id) {
+              refused.push({ programmer_id: id, error: codedError('PAS_ERR_DIST_OWNER_TAKEN', `${id} is not configured with host: ${req.worker_id} (programmer_pool.yaml)`, { host: hostOf.get(id) ?? null }) });
+              continue;
+            }
+            const value = toJson({ worker_id: req.worker_id, pid: req.pid } satisfies Owner);
+            const entry = await link.owners.get(id);
+            try {
+              if (!entry || entry.operation !== 'PUT') {
+                await (entry ? link.owners.update(id, value, entry.revision) : link.owners.create(id, value));
+              } else {
+                const owner = fromJson<Owner>(entry.value);
+                const other = owner.worker_id !== req.worker_id || owner.pid !== req.pid;
+                const alive = seen.get(owner.worker_id);
+                if (other && alive?.online && alive.pid === owner.pid) {
+                  refused.push({ programmer_id: id, error: codedError('PAS_ERR_DIST_OWNER_TAKEN', `${id} is owned by live worker ${owner.worker_id} (pid ${owner.pid})`, { owner: owner.worker_id }) });
+                  continue;
+                }
+                await link.owners.update(id, value, entry.revision);
+              }
+              owners.set(id, { worker_id: req.worker_id, pid: req.pid });
+              accepted.push(id);
+            } catch (e) {
+              refused.push({ programmer_id: id, error: codedError('PAS_ERR_DIST_OWNER_TAKEN', `${id}: another worker took it at the same time (${(e as Error).message})`) });
+            }
+          }
+          seen.set(req.worker_id, { at: now(), pid: req.pid, online: true });
+          options.onRegister?.(req.worker_id, req.repo_haves ?? {});
+          log.info({ worker: req.worker_id, accepted, refused: refused.map((r) => r.programmer_id) }, 'worker registered');
+          reply = { kind: 'pas.v1.registered', worker_id: req.worker_id, accepted, refused, heartbeat_ms: heartbeatMs, offline_after_ms: offlineAfterMs };
+          msg.respond(encodeMessage('pas.v1.registered', reply));
+        } catch (e) {
+          log.warn({ err: toErrorData(e) }, 'registration refused');
+        }
+      })();
+    },
+  });
+
+  void (async () => {
+    for await (const status of link.nats.nc.status()) {
+      if (status.type === 'disconnect') {
+        connected = false;
+        log.warn({ code: 'PAS_ERR_DIST_BROKER' }, 'lost the NATS broker: no worker is declared offline until it is back');
+      } else if (status.type === 'reconnect') {
+        connected = true;
+        const t = now();
+        for (const s of seen.values()) s.at = t;
+        log.info('NATS broker reachable again');
+      }
+    }
+  })();
+
+  const every = Math.max(25, Math.floor(heartbeatMs / 2));
+  let lastCheck = now();
+  const check = () => {
+    const t = now();
+    // This process stalled (a long synchronous step, a loaded machine): heartbeats that arrived
+    // meanwhile are still queued behind this timer, so judge no one until they are read.
+    const stalled = t - lastCheck > every + Math.max(heartbeatMs, 100);
+    lastCheck = t;
+    if (!connected || stalled) return;
+    for (const [worker, s] of seen) {
+      if (!s.online || t - s.at <= offlineAfterMs) continue;
+      s.online = false;
+      const programmers = programmersOf(worker);
+      log.warn({ code: 'PAS_ERR_DIST_WORKER_OFFLINE', worker, silentMs: t - s.at, programmers }, 'worker offline');
+      options.onOffline(worker, programmers);
+    }
+  };
+  const timer = setInterval(check, every);
+  timer.unref();
+
+  const ownerNow = (programmerId: string) => {
+    const owner = owners.get(programmerId);
+    return owner && seen.get(owner.worker_id)?.online ? owner.worker_id : undefined;
+  };
+
+  return {
+    isOnline: (worker) => seen.get(worker)?.online === true,
+    async ownerOf(programmerId, signal) {
+      for (;;) {
+        const owner = ownerNow(programmerId);
+        if (owner || signal?.aborted || now() - startedAt > offlineAfterMs) return owner;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    },
+    online: () => new Map([...seen].filter(([, s]) => s.online).map(([w]) => [w, programmersOf(w)])),
+    stop() {
+      clearInterval(timer);
+      ownersWatch.stop();
+      beats.unsubscribe();
+      register.unsubscribe();
+    },
+  };
+}

@@ -1,0 +1,308 @@
+/**
+ * `pas worker` (CONTRACT §10, §11): hosts the programmers whose `host` names it. It registers
+ * them with the central process (which gives each id to one owner), heartbeats, and pulls each
+ * programmer's tasks from its own durable consumer (one task in flight, in-progress acks while
+ * working, bounded redelivery). A task runs with the same executors and pipeline as in-process
+ * (runProgrammerTask) in this host's own cached clone, made from the base bundle; the commit goes
+ * back as a bundle and the result as a `pas.v1.result` on the results stream. The task message is
+ * acked only once the result is stored. LLM keys stay here: the models are this host's.
+ */
+import os from 'node:os';
+import path from 'node:path';
+import type { Logger } from 'pino';
+import { loadNatsModules, type JsMsg } from './nats-connection.ts';
+import type { PasConfig, ResolvedProgrammer } from '../config/load-config.ts';
+import { PasError, toErrorData } from '../errors.ts';
+import { AGENT_CLI_SPECS, createAgentCliExecutor, createNativeExecutor, runProgrammerTask, type Executor, type ExecutorKindName } from '../executors/index.ts';
+import type { TaskProgress } from '../executors/executor.ts';
+import { breakerSettingsFrom, createLlmClient, createMemorySpendStore, llmClientOptionsFrom } from '../llm/index.ts';
+import { createOfflineAdapter } from '../llm/providers/offline-adapter.ts';
+import { abortableSleep } from '../llm/sleep.ts';
+import type { ChatRequest, ProviderAdapter, Receipt } from '../llm/types.ts';
+import { BreakerRegistry } from '../runtime/breaker-registry.ts';
+import { bundleObjectName, getBundle, putBundle, WorkerRepoCache } from './bundles.ts';
+import { fromJson, nanos, openLink, type DistLink } from './link.ts';
+import { decodeMessage, encodeMessage, type ResultMessage, type TaskMessage } from './messages.ts';
+import type { AttemptRecord } from './remote-programmers.ts';
+
+export interface WorkerOptions {
+  config: PasConfig;
+  workerId: string;
+  /** Programmer ids to host (default: every programmer whose `host` is workerId). */
+  programmerIds?: string[];
+  dataDir: string;
+  logger: Logger;
+  /** Overrides `distribution.nats_url`. */
+  natsUrl?: string;
+  /** Every model is the offline scripted model (synthetic edits), each edit taking `editDelayMs`. */
+  offline?: boolean;
+  editDelayMs?: number;
+}
+
+export interface Worker {
+  readonly id: string;
+  readonly programmers: string[];
+  stop(): Promise<void>;
+}
+
+interface Running {
+  attemptId: string;
+  taskId: string;
+  programmerId: string;
+  controller: AbortController;
+}
+
+/** An adapter whose every answer takes `ms` (the offline model made to take time, as `pas demo` does). */
+function slowed(adapter: ProviderAdapter, ms: number): ProviderAdapter {
+  return {
+    provider: adapter.provider,
+    chat: async (model: string, request: ChatRequest) => {
+      await abortableSleep(ms, request.signal);
+      return adapter.chat(model, request);
+    },
+  };
+}
+
+export function programmersFor(config: PasConfig, workerId: string, ids?: string[]): ResolvedProgrammer[] {
+  if (ids && ids.length > 0) {
+    const unknown = ids.filter((id) => !config.programmers.some((p) => p.id === id));
+    if (unknown.length > 0) throw new PasError('PAS_ERR_CONFIG_INVALID', `--programmers: ${unknown.join(', ')} not in programmer_pool.yaml`, { details: { unknown } });
+    return config.programmers.filter((p) => ids.includes(p.id));
+  }
+  return config.programmers.filter((p) => p.host === workerId);
+}
+
+export async function startWorker(options: WorkerOptions): Promise<Worker> {
+  const { config, workerId, logger } = options;
+  const log = logger.child({ component: 'worker', worker: workerId });
+  const base = config.pas.distribution;
+  const settings = base ? { ...base, ...(options.natsUrl ? { nats_url: options.natsUrl } : {}) } : undefined;
+  if (!settings) throw new PasError('PAS_ERR_CONFIG_INVALID', 'pas.yaml: distribution: a worker needs distribution.nats_url (or --nats URL)');
+  const wanted = programmersFor(config, workerId, options.programmerIds);
+  if (wanted.length === 0) throw new PasError('PAS_ERR_CONFIG_INVALID', `programmer_pool.yaml: no programmer has host: ${workerId} (or name them with --programmers)`);
+
+  const link: DistLink = await openLink(settings, `pas-worker:${workerId}`);
+  const { nc } = link.nats;
+  const startedAt = new Date().toISOString();
+
+  const running = new Map<string, Running>();
+  // Heartbeats (plain publish) from the start: what runs now, so the central process can adopt it after a restart.
+  let seq = 0;
+  const beat = () => {
+    if (nc.isClosed()) return;
+    nc.publish(
+      link.names.subjects.heartbeat(workerId),
+      encodeMessage('pas.v1.heartbeat', { kind: 'pas.v1.heartbeat', worker_id: workerId, seq: seq++, pid: process.pid, sent_at: new Date().toISOString(), running: [...running.values()].map((r) => ({ programmer_id: r.programmerId, attempt_id: r.attemptId })) }),
+    );
+  };
+  beat();
+  const heartbeat = setInterval(beat, settings.heartbeat_ms);
+
+  const cache = new WorkerRepoCache(options.dataDir);
+  // Registration: the central process gives each programmer to one owner (it may be down: ask again).
+  let accepted: string[] = [];
+  for (;;) {
+    try {
+      const reply = await nc.request(
+        link.names.subjects.register,
+        encodeMessage('pas.v1.register', { kind: 'pas.v1.register', worker_id: workerId, host_name: os.hostname(), programmer_ids: wanted.map((p) => p.id), capabilities: [], pid: process.pid, version: '1', started_at: startedAt, repo_haves: await cache.haves() }),
+        { timeout: settings.request_timeout_ms },
+      );
+      const registered = decodeMessage('pas.v1.registered', reply.data);
+      for (const r of registered.refused) log.error({ programmerId: r.programmer_id, err: r.error }, 'programmer refused');
+      accepted = registered.accepted;
+      break;
+    } catch (err) {
+      log.warn({ err: toErrorData(err) }, 'no answer to registration yet; asking again');
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  }
+  if (accepted.length === 0) {
+    clearInterval(heartbeat);
+    await link.close();
+    throw new PasError('PAS_ERR_DIST_OWNER_TAKEN', `worker ${workerId}: the central process gave it none of ${wanted.map((p) => p.id).join(', ')}`);
+  }
+  const programmers = wanted.filter((p) => accepted.includes(p.id));
+  log.info({ programmers: accepted }, 'worker registered');
+
+  // This host's own LLM client: its keys, its breakers; the central process counts the spend.
+  const breakers = new BreakerRegistry(breakerSettingsFrom(config.pool.failover.circuit_breaker));
+  const llm = createLlmClient({
+    ...llmClientOptionsFrom(config),
+    breakers,
+    spend: createMemorySpendStore(),
+    logger: log.child({ component: 'llm' }),
+    ...(options.offline ? { offline: true, scripted: slowed(createOfflineAdapter(config.models, config.dir), options.editDelayMs ?? 0) } : {}),
+  });
+  const executors: Partial<Record<ExecutorKindName, Executor>> = { native: createNativeExecutor({ fsAllowlist: config.fsAllowlist }) };
+  const budget = { enabled: config.pool.cost_optimization.enabled, maxDailySpendUsd: config.pool.cost_optimization.max_daily_spend_usd, spend: createMemorySpendStore(), now: () => Date.now() };
+  for (const spec of Object.values(AGENT_CLI_SPECS)) {
+    executors[spec.name] = createAgentCliExecutor({ spec, settings: config.pool[spec.section as 'claude_code'], fsAllowlist: config.fsAllowlist, models: config.models, runsDir: path.join(options.dataDir, 'agent-runs'), breakers, failover: config.pool.failover.enabled, budget });
+  }
+  const workspacesDir = path.join(options.dataDir, 'workspaces');
+  let stopping = false;
+
+  const cancels = nc.subscribe(link.names.subjects.cancel(workerId), {
+    callback: (err, msg) => {
+      if (err) return;
+      try {
+        const cancel = decodeMessage('pas.v1.cancel', msg.data);
+        const run = running.get(cancel.attempt_id);
+        run?.controller.abort(new PasError('PAS_ERR_TASK_CANCELLED', `attempt ${cancel.attempt_id} cancelled by the central process`));
+        log.info({ attemptId: cancel.attempt_id, found: !!run }, 'cancel');
+        msg.respond(encodeMessage('pas.v1.cancelled', { kind: 'pas.v1.cancelled', attempt_id: cancel.attempt_id, found: !!run }));
+      } catch (e) {
+        log.warn({ err: toErrorData(e) }, 'bad cancel refused');
+      }
+    },
+  });
+
+  /** Publishes until the broker has it (a broker restart in between loses nothing). */
+  const publishDurably = async (subject: string, data: Uint8Array, msgID: string) => {
+    for (let wait = 200; ; wait = Math.min(wait * 2, 2_000)) {
+      try {
+        await link.nats.js.publish(subject, data, { msgID });
+        return;
+      } catch (err) {
+        if (nc.isClosed()) throw err;
+        log.warn({ err: toErrorData(err), subject }, 'publish failed; trying again');
+        await new Promise((r) => setTimeout(r, wait));
+      }
+    }
+  };
+
+  const runTask = async (programmer: ResolvedProgrammer, msg: JsMsg, task: TaskMessage) => {
+    const entry = await link.attempts.get(task.task_id).catch(() => null);
+    const current = entry && entry.operation === 'PUT' && entry.length > 0 ? fromJson<AttemptRecord>(entry.value) : undefined;
+    if (current?.attemptId !== task.attempt_id) {
+      log.warn({ code: 'PAS_ERR_DIST_STALE_RESULT', taskId: task.task_id, attemptId: task.attempt_id }, 'task attempt is no longer current: not run');
+      msg.term();
+      return;
+    }
+    const controller = new AbortController();
+    const run: Running = { attemptId: task.attempt_id, taskId: task.task_id, programmerId: programmer.id, controller };
+    running.set(task.attempt_id, run);
+    const inProgress = setInterval(() => msg.working(), Math.max(200, Math.floor(settings.ack_wait_ms / 3)));
+    let receipt: Receipt | undefined;
+    let last: TaskProgress | undefined;
+    let progressSeq = 0;
+    let message: ResultMessage;
+    const startedAt = new Date().toISOString();
+    try {
+      const clone = await cache.ensureBase(task.repo_key, task.bundle_object ? await getBundle(link.bundles, task.bundle_object) : null, task.base_commit);
+      const result = await runProgrammerTask({
+        task: { ...task.task, repo: clone },
+        programmer,
+        repo: clone,
+        workspacesDir,
+        executor: executors[task.task.executor ?? programmer.executor] ?? executors.native!,
+        llm,
+        receipts: { append: (r) => void (receipt = r) },
+        runId: workerId,
+        signal: controller.signal,
+        fsAllowlist: config.fsAllowlist,
+        cmdAllowlist: config.cmdAllowlist,
+        verifyRounds: config.pool.defaults.verify_rounds,
+        log: log.child({ agentId: programmer.id, taskId: task.task_id }),
+        onProgress: (p) => {
+          last = p;
+          nc.publish(link.names.subjects.progress(programmer.id), encodeMessage('pas.v1.progress', { kind: 'pas.v1.progress', attempt_id: task.attempt_id, task_id: task.task_id, programmer_id: programmer.id, seq: progressSeq++, at: new Date().toISOString(), progress: p }));
+        },
+      });
+      const r = receipt;
+      const receiptPart: ResultMessage['receipt'] = {
+        ...(r?.provider ? { provider: r.provider } : {}),
+        ...(r?.model ? { model: r.model } : {}),
+        used_backup: r?.used_backup ?? false,
+        tokens: r?.tokens ?? { input: null, output: null },
+        cost_usd: r?.cost_usd ?? 0,
+        duration_ms: r?.duration_ms ?? 0,
+        kpi: r?.kpi ?? { files_changed: 0, lines_added: 0, lines_removed: 0 },
+        started_at: r?.started_at ?? startedAt,
+        finished_at: r?.finished_at ?? new Date().toISOString(),
+      };
+      let outcome: ResultMessage['outcome'];
+      if (result.status === 'completed' && result.commit) {
+        const bundle = bundleObjectName(task.attempt_id, 'result');
+        // A task that changed nothing has no commit of its own to send.
+        if (result.commit !== task.base_commit) await putBundle(link.bundles, bundle, await cache.makeResultBundle(clone, task.base_commit, result.commit));
+        outcome = { status: 'ok', base_commit: task.base_commit, commit: result.commit, bundle_object: bundle, ...(result.summary !== undefined ? { summary: result.summary.slice(0, 20_000) } : {}) };
+      } else {
+        outcome = { status: 'error', error: result.error ?? toErrorData(new PasError('PAS_ERR_EXECUTOR_CRASHED', 'the task ended without a commit')), ...(result.status === 'cancelled' ? { cancelled: true } : {}) };
+      }
+      message = { kind: 'pas.v1.result', attempt_id: task.attempt_id, job_id: task.job_id, task_id: task.task_id, programmer_id: programmer.id, worker_id: workerId, outcome, receipt: receiptPart, ...(last ? { progress: last } : {}) };
+    } catch (err) {
+      const error = toErrorData(err);
+      log.error({ taskId: task.task_id, err: error }, 'task failed on this worker');
+      const now = new Date().toISOString();
+      message = { kind: 'pas.v1.result', attempt_id: task.attempt_id, job_id: task.job_id, task_id: task.task_id, programmer_id: programmer.id, worker_id: workerId, outcome: { status: 'error', error }, receipt: { duration_ms: 0, started_at: startedAt, finished_at: now } };
+    } finally {
+      clearInterval(inProgress);
+    }
+    if (stopping) {
+      // Stopped, not finished: the task goes back to the queue (or to another programmer once this one is offline).
+      running.delete(task.attempt_id);
+      msg.nak();
+      return;
+    }
+    try {
+      await publishDurably(link.names.subjects.result(programmer.id), encodeMessage('pas.v1.result', message), task.attempt_id);
+      await msg.ackAck().catch(() => msg.ack());
+      log.info({ taskId: task.task_id, attemptId: task.attempt_id, status: message.outcome.status }, 'result sent');
+    } finally {
+      running.delete(task.attempt_id);
+    }
+  };
+
+  // One durable pull consumer per programmer: one task in flight, bounded redelivery.
+  const { AckPolicy } = (await loadNatsModules()).jetstream;
+  const loops: Array<Promise<void>> = [];
+  const iterators: Array<{ close(): Promise<void | Error> }> = [];
+  for (const programmer of programmers) {
+    const durable = `prog-${programmer.id}`;
+    const consumerConfig = {
+      durable_name: durable,
+      filter_subject: link.names.subjects.task(programmer.id),
+      ack_policy: AckPolicy.Explicit,
+      max_ack_pending: 1,
+      ack_wait: nanos(settings.ack_wait_ms),
+      max_deliver: settings.max_redeliveries,
+    };
+    await link.nats.jsm.consumers.add(link.names.taskStream, consumerConfig).catch(() => link.nats.jsm.consumers.update(link.names.taskStream, durable, consumerConfig));
+    const consumer = await link.nats.js.consumers.get(link.names.taskStream, durable);
+    const messages = await consumer.consume({ max_messages: 1 });
+    iterators.push(messages);
+    loops.push(
+      (async () => {
+        for await (const msg of messages) {
+          if (stopping) break;
+          let task: TaskMessage;
+          try {
+            task = decodeMessage('pas.v1.task', msg.data);
+          } catch (err) {
+            log.error({ err: toErrorData(err), subject: msg.subject }, 'bad task message refused');
+            msg.term();
+            continue;
+          }
+          log.info({ taskId: task.task_id, attemptId: task.attempt_id, programmerId: programmer.id, delivery: msg.info.deliveryCount }, 'task received');
+          await runTask(programmer, msg, task).catch((err) => log.error({ err: toErrorData(err) }, 'task handling failed'));
+        }
+      })(),
+    );
+  }
+
+  return {
+    id: workerId,
+    programmers: accepted,
+    async stop() {
+      stopping = true;
+      clearInterval(heartbeat);
+      for (const run of running.values()) run.controller.abort(new PasError('PAS_ERR_TASK_CANCELLED', 'the worker is stopping'));
+      cancels.unsubscribe();
+      for (const it of iterators) await it.close().catch(() => undefined);
+      await Promise.race([Promise.all(loops), new Promise((r) => setTimeout(r, 5_000))]);
+      breakers.stop();
+      await link.close().catch(() => undefined);
+    },
+  };
+}
