@@ -105,7 +105,7 @@ export function createAgentCliExecutor(options: AgentCliExecutorOptions): Execut
 }
 
 async function runAgentCli(options: AgentCliExecutorOptions, input: ExecutorInput): Promise<ExecutorOutcome> {
-  const { spec, settings } = options;
+  const { settings } = options;
   const { task, programmer, signal } = input;
   const source = options.env ?? process.env;
   const guard = new FsGuard(input.worktree, options.fsAllowlist);

@@ -22,7 +22,7 @@ import { startTestTree, type TestTree } from '../../support/test-tree.ts';
 import { agentUrl, BASE_URL_ENV, http, openFeed, readReceipts, receiptOf, setEnv, until, waitForTask, type FeedClient } from '../programmer/programmer-harness.ts';
 
 const REAL = { ANTHROPIC_API_KEY: 'sk-ant-real-key-never-in-a-cli-7f3a', OPENAI_API_KEY: 'sk-openai-real-key-never-in-a-cli-2b9c' };
-const PRICES = { 'claude-primary': [3, 15], 'claude-backup': [1, 5], 'gpt-primary': [2.5, 10], 'gpt-backup': [0.15, 0.6] } as const;
+const PRICES: Record<string, readonly [number, number]> = { 'claude-primary': [3, 15], 'claude-backup': [1, 5], 'gpt-primary': [2.5, 10], 'gpt-backup': [0.15, 0.6] };
 
 type Cli = 'claude-code' | 'codex';
 const CLI: Record<Cli, { primary: string; backup: string; keyVar: string; baseVar: string; base: (origin: string) => string; calls: (p: FakeAgentProvider, model: string) => number }> = {
@@ -170,7 +170,7 @@ describe.each(['claude-code', 'codex'] as const)('%s behind PAS\'s LLM gateway (
     const receipt = receiptOf(tree!, `${cli}-gw-1`);
     expect(receipt).toMatchObject({ job_id: `job-${cli}-1`, agent_id: cli === 'claude-code' ? 'Prog-001' : 'Prog-002', provider: c.primary.startsWith('claude') ? 'anthropic' : 'openai', model: c.primary, used_backup: false, status: 'completed' });
     expect(receipt.tokens).toMatchObject({ input: sent.input, output: sent.output });
-    const [pin, pout] = PRICES[c.primary];
+    const [pin, pout] = PRICES[c.primary]!;
     expect(receipt.cost_usd).toBeCloseTo((sent.input * pin + sent.output * pout) / 1e6, 9);
     const calls = gatewayCalls(logFile);
     expect(calls).toHaveLength(3);
