@@ -57,7 +57,7 @@ describe('Gemini CLI and opencode behind PAS\'s LLM gateway (real binaries, offl
     restoreEnv = setEnv(REAL);
     const scripted = createScriptedAdapter(demoCassette({ planDelayMs: 0, editDelayMs: 0 }), { source: 'demo cassette' });
     const wire = createScriptedWire(scripted);
-    const seen: Record<string, string[][]> = { 'gemini-cli': [], opencode: [] };
+    const seen: Record<'gemini-cli' | 'opencode', string[][]> = { 'gemini-cli': [], opencode: [] };
     let workspaces = '';
     const config = agentDemoConfig(loadConfig(SHIPPED_CONFIGS), { executors: ['gemini-cli', 'opencode'], count: 2, binaries: { 'gemini-cli': agentCliBin('gemini'), opencode: agentCliBin('opencode') } });
     cfg = tempConfig('pas-gw-go-');
@@ -97,7 +97,7 @@ describe('Gemini CLI and opencode behind PAS\'s LLM gateway (real binaries, offl
     const calls = readFileSync(logFile, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as JsonAnswer).filter((l) => l.msg === 'llm gateway call');
     for (const [i, cli] of (['gemini-cli', 'opencode'] as const).entries()) {
       // The environment of the CLI (and its children) while its calls were in flight.
-      const envs = seen[cli]!;
+      const envs = seen[cli];
       expect(envs.length, cli).toBeGreaterThan(0);
       const text = envs.map((e) => e.join('\n')).join('\n');
       for (const real of Object.values(REAL)) expect(text).not.toContain(real);
