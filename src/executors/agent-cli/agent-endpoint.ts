@@ -60,10 +60,6 @@ export function gatewayAgentEndpoint(
   if (!options.cliKinds.includes(wire)) {
     throw new PasError('PAS_ERR_LLM_UNKNOWN_MODEL', `${ref}: the CLI speaks ${options.cliKinds.join(', ')}, not ${wire}`, { details: { ref } });
   }
-  if (wire === 'ollama') {
-    // The gateway serves Ollama's own /api/chat; no agent CLI speaks it (opencode reaches Ollama's OpenAI-compatible /v1).
-    throw new PasError('PAS_ERR_LLM_UNKNOWN_MODEL', `${ref}: PAS's LLM gateway has no OpenAI-compatible route to Ollama models for agent CLIs yet; use an openai/anthropic/google model or the aider/native executor`, { details: { ref } });
-  }
   const keyName = config.api_key_env;
   if (!options.offline && kind !== 'scripted' && keyName && !options.env[keyName]) {
     throw new PasError('PAS_ERR_LLM_AUTH', `${ref}: ${keyName} is not set`, { details: { provider, model, env: keyName } });

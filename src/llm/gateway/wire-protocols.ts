@@ -11,7 +11,7 @@ import { ollamaUsage } from '../providers/ollama-adapter.ts';
 import { openAiUsage } from '../providers/openai-adapter.ts';
 import { count, record } from '../provider-http.ts';
 
-export type WireRoute = 'anthropic-messages' | 'openai-responses' | 'openai-chat' | 'gemini-generate' | 'gemini-stream' | 'ollama-chat';
+export type WireRoute = 'anthropic-messages' | 'openai-responses' | 'openai-chat' | 'gemini-generate' | 'gemini-stream' | 'ollama-chat' | 'ollama-openai-chat';
 export type WireKind = 'anthropic' | 'openai' | 'google' | 'ollama';
 
 /** Why PAS answers instead of the provider. */
@@ -164,6 +164,20 @@ export const WIRE_PROTOCOLS: Record<WireRoute, WireProtocol> = {
     route: 'openai-chat',
     kind: 'openai',
     upstreamPath: () => '/chat/completions',
+    authHeaders: bearer,
+    error: (refusal, message) => OPENAI_ERRORS[refusal](message),
+    usageFrom: (json, previous) => {
+      const u = record(json.usage);
+      return u ? openAiUsage(u) : previous;
+    },
+    streamFailed: openAiFailed,
+    worthReading: mentionsUsageOrError,
+  },
+  /** Ollama's OpenAI-compatible Chat Completions (`/v1/chat/completions`: what opencode speaks to Ollama). */
+  'ollama-openai-chat': {
+    route: 'ollama-openai-chat',
+    kind: 'ollama',
+    upstreamPath: () => '/v1/chat/completions',
     authHeaders: bearer,
     error: (refusal, message) => OPENAI_ERRORS[refusal](message),
     usageFrom: (json, previous) => {
