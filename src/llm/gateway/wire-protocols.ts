@@ -128,6 +128,21 @@ const OLLAMA_ERRORS: Record<Refusal, (m: string) => ShapedError> = {
 const bearer = (key: string) => ({ authorization: `Bearer ${key}` });
 const openAiFailed = (json: Record<string, unknown>) => json.error !== undefined && json.error !== null;
 
+/** OpenAI Chat Completions (opencode, aider); Ollama's OpenAI-compatible route is the same on another path. */
+const OPENAI_CHAT: WireProtocol = {
+  route: 'openai-chat',
+  kind: 'openai',
+  upstreamPath: () => '/chat/completions',
+  authHeaders: bearer,
+  error: (refusal, message) => OPENAI_ERRORS[refusal](message),
+  usageFrom: (json, previous) => {
+    const u = record(json.usage);
+    return u ? openAiUsage(u) : previous;
+  },
+  streamFailed: openAiFailed,
+  worthReading: mentionsUsageOrError,
+};
+
 export const WIRE_PROTOCOLS: Record<WireRoute, WireProtocol> = {
   'anthropic-messages': {
     route: 'anthropic-messages',
@@ -160,33 +175,9 @@ export const WIRE_PROTOCOLS: Record<WireRoute, WireProtocol> = {
     },
     worthReading: (data, event) => (event ? RESPONSES_EVENTS.has(event) : mentionsUsageOrError(data)),
   },
-  'openai-chat': {
-    route: 'openai-chat',
-    kind: 'openai',
-    upstreamPath: () => '/chat/completions',
-    authHeaders: bearer,
-    error: (refusal, message) => OPENAI_ERRORS[refusal](message),
-    usageFrom: (json, previous) => {
-      const u = record(json.usage);
-      return u ? openAiUsage(u) : previous;
-    },
-    streamFailed: openAiFailed,
-    worthReading: mentionsUsageOrError,
-  },
+  'openai-chat': OPENAI_CHAT,
   /** Ollama's OpenAI-compatible Chat Completions (`/v1/chat/completions`: what opencode speaks to Ollama). */
-  'ollama-openai-chat': {
-    route: 'ollama-openai-chat',
-    kind: 'ollama',
-    upstreamPath: () => '/v1/chat/completions',
-    authHeaders: bearer,
-    error: (refusal, message) => OPENAI_ERRORS[refusal](message),
-    usageFrom: (json, previous) => {
-      const u = record(json.usage);
-      return u ? openAiUsage(u) : previous;
-    },
-    streamFailed: openAiFailed,
-    worthReading: mentionsUsageOrError,
-  },
+  'ollama-openai-chat': { ...OPENAI_CHAT, route: 'ollama-openai-chat', kind: 'ollama', upstreamPath: () => '/v1/chat/completions' },
   'gemini-generate': {
     route: 'gemini-generate',
     kind: 'google',
