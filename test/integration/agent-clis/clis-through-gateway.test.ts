@@ -8,13 +8,14 @@
  * the primary moves the calls to the backup without failing the subtask; a foreign or ended
  * credential gets the provider-shaped 401.
  */
-import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../../src/config/load-config.ts';
 import { createDefaultServices } from '../../../src/runtime/default-services.ts';
 import { agentCliBin } from '../../support/agent-cli-bin.ts';
+import { environsIn } from '../../support/child-environ.ts';
 import { startFakeAgentProvider, type AgentTurn, type FakeAgentProvider, type ModelScript } from '../../support/fake-agent-provider.ts';
 import { createTempRepo, gitOut, type TempRepo } from '../../support/git-fixtures.ts';
 import { tempConfig, type TempConfig } from '../../support/test-config.ts';
@@ -45,21 +46,6 @@ afterEach(async () => {
   restoreEnv?.();
   feed = tree = provider = fixture = cfg = restoreEnv = undefined;
 });
-
-/** The environments of the processes running in the tree's task checkouts (the CLI and its children). */
-function cliEnvirons(workspaces: string): Array<{ pid: number; env: string[] }> {
-  const out: Array<{ pid: number; env: string[] }> = [];
-  for (const name of readdirSync('/proc')) {
-    if (!/^\d+$/.test(name)) continue;
-    try {
-      const cwd = readlinkSync(`/proc/${name}/cwd`);
-      if (cwd.startsWith(workspaces + path.sep)) out.push({ pid: Number(name), env: readFileSync(`/proc/${name}/environ`, 'utf8').split('\0') });
-    } catch {
-      // gone, or not ours
-    }
-  }
-  return out;
-}
 
 async function boot(scripts: Record<string, ModelScript>, options: { maxJobSpendUsd?: number; failureThreshold?: number } = {}) {
   restoreEnv = setEnv({ ...Object.fromEntries(BASE_URL_ENV.map((n) => [n, undefined])), ...REAL });
@@ -125,7 +111,7 @@ describe.each(['claude-code', 'codex'] as const)('%s behind PAS\'s LLM gateway (
       [c.primary]: [
         () => {
           // The CLI's first request is in flight: read the environment of everything it runs.
-          seen = cliEnvirons(workspaces);
+          seen = environsIn(workspaces);
           return write('src/greeting.txt', `hello from ${cli}\n`);
         },
         () => ({ text: 'Created src/greeting.txt.', usage: { input: 1500, output: 20 }, waitFor: extraDone }),

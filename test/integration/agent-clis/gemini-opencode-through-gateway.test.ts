@@ -5,7 +5,7 @@
  * credential and never a real key; every call is attributed to the task's job, task and
  * programmer; the receipt's tokens are the sum of what the gateway measured.
  */
-import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -17,6 +17,7 @@ import { createScriptedAdapter } from '../../../src/llm/providers/scripted-adapt
 import { createScriptedWire } from '../../../src/llm/wire/scripted-wire.ts';
 import { createDefaultServices } from '../../../src/runtime/default-services.ts';
 import { agentCliBin } from '../../support/agent-cli-bin.ts';
+import { environsIn } from '../../support/child-environ.ts';
 import type { JsonAnswer } from '../../support/json-answer.ts';
 import { gitOut } from '../../support/git-fixtures.ts';
 import { SHIPPED_CONFIGS, tempConfig, type TempConfig } from '../../support/test-config.ts';
@@ -35,22 +36,6 @@ afterEach(async () => {
   restoreEnv?.();
   tree = cfg = restoreEnv = undefined;
 });
-
-/** Environments of the processes running in the task checkouts that carry `variable`. */
-function environsWith(workspaces: string, variable: string): string[][] {
-  const out: string[][] = [];
-  for (const name of readdirSync('/proc')) {
-    if (!/^\d+$/.test(name)) continue;
-    try {
-      if (!readlinkSync(`/proc/${name}/cwd`).startsWith(workspaces + path.sep)) continue;
-      const env = readFileSync(`/proc/${name}/environ`, 'utf8').split('\0');
-      if (env.some((e) => e.startsWith(`${variable}=`))) out.push(env);
-    } catch {
-      // gone
-    }
-  }
-  return out;
-}
 
 describe('Gemini CLI and opencode behind PAS\'s LLM gateway (real binaries, offline scripted model)', () => {
   it('run with the gateway URL and a task credential in their environment, never a real key, and receipt what the gateway measured per task', async () => {
@@ -71,7 +56,7 @@ describe('Gemini CLI and opencode behind PAS\'s LLM gateway (real binaries, offl
         scripted,
         // The gateway's scripted model, looking at the CLIs' environments while their requests are in flight.
         scriptedWire: (route, body, call) => {
-          for (const cli of ['gemini-cli', 'opencode'] as const) seen[cli].push(...environsWith(workspaces, KEY_VAR[cli]));
+          for (const cli of ['gemini-cli', 'opencode'] as const) seen[cli].push(...environsIn(workspaces, KEY_VAR[cli]).map((c) => c.env));
           return wire(route, body, call);
         },
       }),

@@ -4,7 +4,7 @@
  * and lives through the kill grace can make no more model calls in that time. Checked for aider
  * (the fake aider binary) and for the agent-CLI runner (a stand-in CLI that ignores SIGTERM).
  */
-import { chmodSync, existsSync, readFileSync, readdirSync, readlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -19,6 +19,7 @@ import { LlmGateway } from '../../../src/llm/gateway/llm-gateway.ts';
 import { createMemorySpendStore } from '../../../src/llm/spend-store.ts';
 import type { LlmClient, Receipt } from '../../../src/llm/types.ts';
 import { BreakerRegistry } from '../../../src/runtime/breaker-registry.ts';
+import { environsIn } from '../../support/child-environ.ts';
 import { createTempRepo, FAKE_AIDER_DIR, isRunning, waitFor, type TempRepo } from '../../support/git-fixtures.ts';
 
 const fsAllowlist: FsAllowlist = { read: ['**/*'], write: ['src/**'], deny: [] };
@@ -65,22 +66,6 @@ function run(f: TempRepo, executor: Executor, primary: string, kind: ResolvedPro
     fsAllowlist,
   });
   return { result, receipts };
-}
-
-/** The first process whose working directory is inside `dir` and whose environment has `variable`. */
-function childIn(dir: string, variable: string): { pid: number; env: string[] } | undefined {
-  for (const name of readdirSync('/proc')) {
-    if (!/^\d+$/.test(name)) continue;
-    try {
-      const cwd = readlinkSync(`/proc/${name}/cwd`);
-      if (!cwd.startsWith(dir + path.sep)) continue;
-      const env = readFileSync(`/proc/${name}/environ`, 'utf8').split('\0');
-      if (env.some((e) => e.startsWith(`${variable}=`))) return { pid: Number(name), env };
-    } catch {
-      // gone
-    }
-  }
-  return undefined;
 }
 
 /** Waits until the credential stops working; says whether the child was still alive at that moment. */
@@ -142,7 +127,7 @@ describe('the credential of a killed run', { timeout: 30_000 }, () => {
     });
     const { result } = run(f, executor, 'anthropic/claude-sonnet-4', 'claude-code');
     let child: { pid: number; env: string[] } | undefined;
-    expect(await waitFor(() => (child = childIn(f.workspacesDir, 'ANTHROPIC_API_KEY')) !== undefined, 10_000)).toBe(true);
+    expect(await waitFor(() => (child = environsIn(f.workspacesDir, 'ANTHROPIC_API_KEY')[0]) !== undefined, 10_000)).toBe(true);
     const credential = child!.env.find((e) => e.startsWith('ANTHROPIC_API_KEY='))!.slice('ANTHROPIC_API_KEY='.length);
     expect(credential).toMatch(/^pas-task-/);
     expect(child!.env).toContain('ANTHROPIC_BASE_URL=http://127.0.0.1:9/llm/anthropic');
