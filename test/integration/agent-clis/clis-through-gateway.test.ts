@@ -86,7 +86,7 @@ async function execute(cli: Cli, body: { task_id: string; job_id: string; instru
   const prog = agentUrl(tree!, cli === 'claude-code' ? 'Prog-001' : 'Prog-002');
   const accepted = await http(`${prog}/execute`, { body: { ...body, repo: fixture!.repo } });
   expect(accepted.status, accepted.text).toBe(202);
-  return waitForTask(prog, body.task_id, 60_000);
+  return waitForTask(prog, body.task_id, 120_000);
 }
 
 function gatewayCalls(logFile: string): Array<Record<string, unknown>> {
@@ -102,7 +102,7 @@ const write = (file: string, content: string, usage = { input: 1200, output: 80 
 describe.each(['claude-code', 'codex'] as const)('%s behind PAS\'s LLM gateway (real binary)', (cli) => {
   const c = CLI[cli];
 
-  it('runs with the gateway URL and a task credential, never the real key; every call is attributed to the job, task and programmer and the receipt holds what the gateway measured', { timeout: 60_000 }, async () => {
+  it('runs with the gateway URL and a task credential, never the real key; every call is attributed to the job, task and programmer and the receipt holds what the gateway measured', { timeout: 180_000 }, async () => {
     let seen: Array<{ pid: number; env: string[] }> = [];
     let workspaces = '';
     let release!: () => void;
@@ -121,7 +121,7 @@ describe.each(['claude-code', 'codex'] as const)('%s behind PAS\'s LLM gateway (
     const task = execute(cli, { task_id: `${cli}-gw-1`, job_id: `job-${cli}-1`, instruction: 'Create src/greeting.txt saying hello.', files: ['src/greeting.txt'] });
 
     // While the run waits for its second answer, the task's credential works on the gateway.
-    await until(() => seen.length > 0 && c.calls(provider!, c.primary) >= 2, 'the CLI\'s second request', 30_000);
+    await until(() => seen.length > 0 && c.calls(provider!, c.primary) >= 2, 'the CLI\'s second request', 90_000);
     const all = seen.flatMap((s) => s.env);
     for (const real of Object.values(REAL)) expect(all.join('\n')).not.toContain(real);
     const credentials = new Set(all.filter((e) => e.startsWith(`${c.keyVar}=`)).map((e) => e.slice(c.keyVar.length + 1)));
@@ -178,7 +178,7 @@ describe.each(['claude-code', 'codex'] as const)('%s behind PAS\'s LLM gateway (
     expect(everything).not.toContain(credential);
   });
 
-  it('stops the run before its next call once the job\'s budget is spent mid-run, and fails the subtask PAS_ERR_BUDGET_EXHAUSTED', { timeout: 60_000 }, async () => {
+  it('stops the run before its next call once the job\'s budget is spent mid-run, and fails the subtask PAS_ERR_BUDGET_EXHAUSTED', { timeout: 180_000 }, async () => {
     // The first call costs about 0.005 USD; the job may spend 0.001: the second call is refused.
     await boot(
       {
@@ -201,7 +201,7 @@ describe.each(['claude-code', 'codex'] as const)('%s behind PAS\'s LLM gateway (
     expect(receiptOf(tree!, `${cli}-gw-2`)).toMatchObject({ status: 'failed', error: { code: 'PAS_ERR_BUDGET_EXHAUSTED' }, tokens: { input: sent.input, output: sent.output } });
   });
 
-  it('moves the calls to the backup model during a 529 storm on the primary, without failing the subtask', { timeout: 60_000 }, async () => {
+  it('moves the calls to the backup model during a 529 storm on the primary, without failing the subtask', { timeout: 180_000 }, async () => {
     const { logFile } = await boot(
       {
         [c.primary]: { fail: 529 },

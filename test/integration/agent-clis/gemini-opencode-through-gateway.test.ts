@@ -70,7 +70,7 @@ describe('Gemini CLI and opencode behind PAS\'s LLM gateway (real binaries, offl
       const body = { task_id: `${cli}-t`, job_id: `job-${cli}`, instruction: `Add a JSDoc comment above the exported function in ${m.file}.`, files: [m.file], repo };
       const accepted = await http(`${prog}/execute`, { body });
       expect(accepted.status, accepted.text).toBe(202);
-      return waitForTask(prog, body.task_id, 90_000);
+      return waitForTask(prog, body.task_id, 150_000);
     });
     const done = await Promise.all(tasks);
     for (const [i, task] of done.entries()) {
@@ -100,5 +100,5 @@ describe('Gemini CLI and opencode behind PAS\'s LLM gateway (real binaries, offl
       expect(receipt.tokens.output).toBe(mine.reduce((n, c) => n + c.usage.output, 0));
       expect(JSON.stringify(receipt)).not.toContain('pas-task-');
     }
-  }, 120_000);
+  }, 200_000);
 });

@@ -81,7 +81,7 @@ async function aliveWhenRevoked(gw: LlmGateway, credential: string, pid: number)
   return alive;
 }
 
-describe('the credential of a killed run', { timeout: 30_000 }, () => {
+describe('the credential of a killed run', { timeout: 60_000 }, () => {
   it('ends the moment aider times out, while aider (ignoring SIGTERM) is still alive', async () => {
     const f = (fixture = await createTempRepo({ 'src/a.ts': 'a\n' }));
     const gw = gateway();
