@@ -4,7 +4,8 @@
  * prints how many programmers worked at once, the speedup over running the same subtasks one by
  * one, the merged branch and the receipts path. `--keep` leaves the tree up for the HMI.
  * `--executors claude-code,codex` runs the subtasks on those coding-agent CLIs (in turn), which
- * reach the same scripted model over HTTP in their providers' wire formats (agent-demo.ts).
+ * reach the same scripted model through PAS's LLM gateway, in their providers' wire formats,
+ * with per-task credentials; their receipts carry what the gateway measured (agent-demo.ts).
  */
 import { rmSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -14,7 +15,7 @@ import { git } from '../executors/git-command.ts';
 import { jobBranchName } from '../executors/worktree.ts';
 import { createScriptedAdapter } from '../llm/providers/scripted-adapter.ts';
 import { DEFAULT_DEMO_TIMING, DEMO_MODULES, DEMO_TASK, demoCassette, documentedSource, moduleSource } from '../demo/demo-fixture.ts';
-import { agentDemoConfig, DEMO_KEY, DEMO_KEY_ENV, missingAgentClis, startAgentDemoServer, type AgentDemoServer } from '../demo/agent-demo.ts';
+import { agentDemoConfig, missingAgentClis } from '../demo/agent-demo.ts';
 import { defaultConfigDir, loadConfig, type PasConfig } from '../config/load-config.ts';
 import { executorKind, type ExecutorKind } from '../config/schemas.ts';
 import type { TransitionRecord } from '../runtime/transition-record.ts';
@@ -77,7 +78,6 @@ export const demoCommand: Command = {
     const editDelayMs = intOption(values, 'edit-delay-ms', executors ? 0 : DEFAULT_DEMO_TIMING.editDelayMs);
     const scripted = createScriptedAdapter(demoCassette({ ...DEFAULT_DEMO_TIMING, editDelayMs }), { source: 'demo cassette' });
     let config: PasConfig | undefined;
-    let agentServer: AgentDemoServer | undefined;
     if (executors) {
       const base = loadConfig(defaultConfigDir());
       const missing = missingAgentClis(base, executors);
@@ -85,24 +85,16 @@ export const demoCommand: Command = {
         for (const m of missing) process.stderr.write(`pas demo: ${m.name} is not installed ("${m.binary}" is not on PATH); install it with:\n  ${m.install}\n`);
         return 2;
       }
-      agentServer = await startAgentDemoServer(scripted);
-      config = agentDemoConfig(base, { executors, count: DEMO_MODULES.length, origin: agentServer.server.origin });
-      // A made-up key for the local scripted server; real provider keys are not used.
-      process.env[DEMO_KEY_ENV] = DEMO_KEY;
+      config = agentDemoConfig(base, { executors, count: DEMO_MODULES.length });
     }
-    let booted;
-    try {
-      booted = await boot({
-        portOffset,
-        offline: true,
-        services: { scripted },
-        ...(config ? { config } : {}),
-        ...(typeof values['data-dir'] === 'string' ? { dataDir: values['data-dir'] } : {}),
-      });
-    } catch (err) {
-      await agentServer?.close();
-      throw err;
-    }
+    // Offline, the LLM gateway answers the CLIs' calls with this same scripted model (default-services).
+    const booted = await boot({
+      portOffset,
+      offline: true,
+      services: { scripted },
+      ...(config ? { config } : {}),
+      ...(typeof values['data-dir'] === 'string' ? { dataDir: values['data-dir'] } : {}),
+    });
     const { runtime, gateway } = booted;
     const executorOf = new Map(runtime.config.programmers.map((p) => [p.id, p.executor]));
     const repo = await createDemoRepo(path.join(runtime.dataDir, 'demo', 'repo'));
@@ -175,7 +167,6 @@ export const demoCommand: Command = {
       await untilSignal();
     }
     await shutdown(booted);
-    await agentServer?.close();
     return finished.status === 'completed' && documented === DEMO_MODULES.length ? 0 : 1;
   },
 };

@@ -219,6 +219,8 @@ async function runAider(options: AiderExecutorOptions, input: ExecutorInput): Pr
       timeoutMs,
       signal,
       ...(options.killGraceMs !== undefined ? { killGraceMs: options.killGraceMs } : {}),
+      // A timeout ends the credential at once too, not after the kill grace.
+      onKill: revoke,
     });
     if (run.notFound) {
       throw withPartialOutcome(

@@ -16,6 +16,12 @@ export interface ProcessTreeOptions {
   /** Time between SIGTERM and SIGKILL. */
   killGraceMs?: number;
   maxBufferBytes?: number;
+  /**
+   * Called once, the moment the tree is to be killed (timeout or abort), before SIGTERM: a
+   * caller ends what the child must not use any longer (its LLM credential) without waiting
+   * for the kill grace.
+   */
+  onKill?: () => void;
 }
 
 export interface ProcessTreeOutcome {
@@ -71,6 +77,7 @@ export async function runProcessTree(options: ProcessTreeOptions): Promise<Proce
   let graceTimer: NodeJS.Timeout | undefined;
   const killTree = () => {
     if (pid === undefined || graceTimer) return;
+    options.onKill?.();
     signalProcessGroup(pid, 'SIGTERM');
     graceTimer = setTimeout(() => signalProcessGroup(pid, 'SIGKILL'), grace);
   };

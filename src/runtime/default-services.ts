@@ -12,6 +12,7 @@ import { createLlmClient, llmClientOptionsFrom, ReceiptWriter } from '../llm/ind
 import { LlmGateway } from '../llm/gateway/llm-gateway.ts';
 import { mountScriptedWire, type WireServe } from '../llm/gateway/scripted-mount.ts';
 import { createOfflineAdapter } from '../llm/providers/offline-adapter.ts';
+import { createScriptedWire } from '../llm/wire/scripted-wire.ts';
 import type { LlmClient, ProviderAdapter } from '../llm/types.ts';
 import type { RuntimeServices, ServiceContext } from './runtime-types.ts';
 import { createClassifyLane } from './services/classify-lane.ts';
@@ -40,6 +41,9 @@ export interface DefaultServiceOptions {
 export function createDefaultServices(options: DefaultServiceOptions = {}) {
   return (ctx: ServiceContext): RuntimeServices & { llm: LlmClient; receipts: ReceiptWriter; llmGateway: LlmGateway; prewarm: Prewarm } => {
     const { config, logger, journal, breakers, runId, dataDir, llmSettings } = ctx;
+    const scriptedAdapter = options.scripted ?? (options.offline ? createOfflineAdapter(config.models, config.dir) : undefined);
+    // Offline, programs PAS starts (agent CLIs) reach the same scripted model over the gateway, in their own wire format.
+    const scriptedWire = options.scriptedWire ?? (options.offline && scriptedAdapter ? createScriptedWire(scriptedAdapter) : undefined);
     const llm = createLlmClient({
       ...llmClientOptionsFrom(config),
       breakers,
@@ -47,14 +51,14 @@ export function createDefaultServices(options: DefaultServiceOptions = {}) {
       money: ctx.money,
       logger: logger.child({ component: 'llm' }),
       ...(options.offline ? { offline: true } : {}),
-      ...(options.scripted ? { scripted: options.scripted } : options.offline ? { scripted: createOfflineAdapter(config.models, config.dir) } : {}),
+      ...(scriptedAdapter ? { scripted: scriptedAdapter } : {}),
       ...(options.adapters ? { adapters: options.adapters } : {}),
       ...(options.fetch ? { fetch: options.fetch } : {}),
       // In-process calls (the native editor, plans) count against a job's budget like gateway calls.
       jobBudget: { limit: (jobId) => llmGateway.jobLimit(jobId), spent: (jobId) => llmGateway.ledger.jobSpent(jobId), add: (jobId, usd) => llmGateway.ledger.addJobSpend(jobId, usd) },
     });
     const receipts = new ReceiptWriter(path.join(dataDir, 'receipts'), runId);
-    // Every model call aider makes passes through this policy (the agent CLIs do not go through it yet).
+    // Every model call aider and the agent CLIs make passes through this policy.
     const llmGateway = new LlmGateway({
       models: config.models,
       costOptimization: config.pool.cost_optimization,
@@ -66,7 +70,7 @@ export function createDefaultServices(options: DefaultServiceOptions = {}) {
       logger: logger.child({ component: 'llm-gateway' }),
       now: () => ctx.now().getTime(),
       ...(options.offline ? { offline: true } : {}),
-      ...(options.scriptedWire ? { scripted: mountScriptedWire(options.scriptedWire) } : {}),
+      ...(scriptedWire ? { scripted: mountScriptedWire(scriptedWire) } : {}),
     });
     const workspacesDir = path.join(dataDir, 'workspaces');
     const budget = {
@@ -95,6 +99,7 @@ export function createDefaultServices(options: DefaultServiceOptions = {}) {
         breakers,
         failover: config.pool.failover.enabled,
         budget,
+        gateway: llmGateway,
       });
     }
     const executorFor = (kind: ExecutorKindName): Executor => {

@@ -109,6 +109,7 @@ export async function startFakeAgentProvider(scripts: Record<string, ModelScript
     const scripted = script[Math.min(index, script.length - 1)];
     if (!scripted) throw new Error(`model ${model} has an empty script`);
     const turn = typeof scripted === 'function' ? scripted(raw) : scripted;
+    if (turn.waitFor) await turn.waitFor;
     record.answered = index;
     const usage = { ...DEFAULT_TURN_USAGE, ...turn.usage };
     const total = sent.get(model) ?? { input: 0, output: 0, cacheRead: 0, cacheWrite: 0, thinking: 0 };

@@ -13,8 +13,17 @@
  * 4. Check every changed path (git status, and every path the CLI said it wrote) against the
  *    worktree and fs_allowlist.yaml: outside, or through a symlink, fails with a coded error.
  *
- * Usage is the CLI's own counts, summed over the runs; cost is the CLI's own when it gives one,
- * else models.yaml's price; a count it did not report stays null.
+ * Behind PAS's LLM gateway (`gateway`, every tree): the task gets one credential; the CLI is
+ * given the gateway's base URL of its provider family and that credential, never the real key.
+ * Every call then passes the gateway's policy (breakers, failover to the backup within the call,
+ * the daily and the job's budget, the per-provider limits), so the CLI runs once, and the receipt's
+ * usage and cost are what the gateway measured for the task, whatever the CLI reports. A call the
+ * budget refuses ends the run and fails the subtask with PAS_ERR_BUDGET_EXHAUSTED. The credential
+ * ends the moment the run is killed (cancel, timeout, stall) and with the task.
+ *
+ * Without a gateway (an executor built on its own): the provider's URL and key, the breakers and
+ * failover above; usage is the CLI's own counts, summed over the runs; cost is the CLI's own when
+ * it gives one, else models.yaml's price; a count it did not report stays null.
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -25,7 +34,8 @@ import { isPasError, PasError } from '../../errors.ts';
 import { BREAKER_FAILURE_CODES } from '../../llm/llm-client.ts';
 import { callCost, priceIsFree, roundUsd } from '../../llm/prices.ts';
 import { classifyHttpStatus } from '../../llm/provider-errors.ts';
-import { redactSecrets } from '../../redaction.ts';
+import type { LlmGateway, TaskLlmAccess } from '../../llm/gateway/llm-gateway.ts';
+import { redactSecrets, scrubText } from '../../redaction.ts';
 import { utcDay } from '../../llm/spend-store.ts';
 import type { BreakerGate, SpendStore } from '../../llm/types.ts';
 import type { Executor, ExecutorInput, ExecutorOutcome, PartialOutcome, TaskProgress } from '../executor.ts';
@@ -36,7 +46,7 @@ import { baseChildEnv, tailLines } from '../process-tree.ts';
 import { runAgentProcess, type AgentProcessOutcome } from './agent-cli-process.ts';
 import { agentPrompt } from './agent-cli-prompt.ts';
 import type { AgentCliSpec, AgentEndpoint, AgentEvent, AgentResult } from './agent-cli-spec.ts';
-import { resolveAgentEndpoint } from './agent-endpoint.ts';
+import { gatewayAgentEndpoint, resolveAgentEndpoint } from './agent-endpoint.ts';
 import { RESUME_SUPPORT, usageSince } from './agent-cli-resume.ts';
 import { agentRunHome, removeRunHome } from './agent-run-home.ts';
 import { runAgentCliRounds, type AgentCliRound, type AgentCliRun } from './agent-cli-rounds.ts';
@@ -67,6 +77,11 @@ export interface AgentCliExecutorOptions {
   /** programmer_pool.yaml `cost_optimization`. */
   budget?: { enabled: boolean; maxDailySpendUsd: number; spend: SpendStore; now?: () => number };
   killGraceMs?: number;
+  /**
+   * PAS's LLM gateway (CONTRACT §9): when given, every run goes through it with a per-task
+   * credential (see the top of this file). Real keys then never reach the CLI.
+   */
+  gateway?: LlmGateway;
 }
 
 export const AGENT_OUTPUT_TAIL_LINES = 40;
@@ -95,7 +110,7 @@ export function createAgentCliExecutor(options: AgentCliExecutorOptions): Execut
 
 /** One run of the task through the CLI (primary, then backup; or only `round.ref` for a later round). */
 async function runAgentCli(options: AgentCliExecutorOptions, input: ExecutorInput, round: AgentCliRound = {}): Promise<AgentCliRun> {
-  const { spec, settings } = options;
+  const { settings } = options;
   const { task, programmer, signal } = input;
   const source = options.env ?? process.env;
   const guard = new FsGuard(input.worktree, options.fsAllowlist);
@@ -107,6 +122,39 @@ async function runAgentCli(options: AgentCliExecutorOptions, input: ExecutorInpu
   const today = () => utcDay((budget?.now ?? Date.now)());
   const prompt = round.prompt ?? agentPrompt(task, input.worktree);
 
+  // One credential for the whole task; a cancel ends it at once, a kill of the run too (runOnce).
+  const gateway = options.gateway;
+  const access = gateway?.openTask({ jobId: task.jobId, taskId: task.id, programmerId: programmer.id, models: refs }, timeoutMs + 60_000);
+  const revoke = () => access?.revoke();
+  signal.addEventListener('abort', revoke, { once: true });
+  try {
+    return await runModels(options, input, { refs, timeoutMs, budget, today, prompt, guard, source, access, round });
+  } finally {
+    signal.removeEventListener('abort', revoke);
+    access?.end();
+  }
+}
+
+interface ModelsRun {
+  refs: string[];
+  timeoutMs: number;
+  budget: AgentCliExecutorOptions['budget'];
+  today: () => string;
+  prompt: string;
+  guard: FsGuard;
+  source: NodeJS.ProcessEnv;
+  access: TaskLlmAccess | undefined;
+  round: AgentCliRound;
+}
+
+async function runModels(options: AgentCliExecutorOptions, input: ExecutorInput, run: ModelsRun): Promise<AgentCliRun> {
+  const { spec, settings } = options;
+  const { task, programmer, signal } = input;
+  const { refs, timeoutMs, budget, today, prompt, guard, source, access, round } = run;
+  // Behind the gateway the breakers are the gateway's business (it asks and feeds them per call).
+  const breakers: BreakerGate | undefined = access ? undefined : options.breakers;
+  // Real keys, and the task's credential, never leave in an error text or output tail.
+  const scrub = (text: string) => (access ? scrubText(redactSecrets(text, source), [access.credential]) : redactSecrets(text, source));
   let spent: PartialOutcome = {};
   const causes: ErrorData[] = [];
   const tried: string[] = [];
@@ -134,7 +182,9 @@ async function runAgentCli(options: AgentCliExecutorOptions, input: ExecutorInpu
     }
     let endpoint: AgentEndpoint;
     try {
-      endpoint = resolveAgentEndpoint(options.models, ref, source);
+      endpoint = access
+        ? gatewayAgentEndpoint(options.models, ref, access, { cliKinds: spec.kinds, env: options.gateway!.env, offline: options.gateway!.options.offline === true })
+        : resolveAgentEndpoint(options.models, ref, source);
       if (!spec.kinds.includes(endpoint.kind)) {
         throw new PasError('PAS_ERR_LLM_UNKNOWN_MODEL', `${ref}: ${spec.name} speaks ${spec.kinds.join(', ')}, not ${endpoint.kind}`, { details: { ref, executor: spec.name } });
       }
@@ -142,10 +192,10 @@ async function runAgentCli(options: AgentCliExecutorOptions, input: ExecutorInpu
       if (!isPasError(err)) throw withPartialOutcome(err, spent);
       causes.push(err.toData());
       tried.push(ref);
-      if (BREAKER_FAILURE_CODES.has(err.code)) options.breakers.record(ref, 'failure', false, err.toData());
+      if (BREAKER_FAILURE_CODES.has(err.code)) breakers?.record(ref, 'failure', false, err.toData());
       continue;
     }
-    const admission = options.breakers.admit(ref);
+    const admission = breakers ? breakers.admit(ref) : 'allow';
     if (admission === 'reject') {
       causes.push(new PasError('PAS_ERR_LLM_BREAKER_OPEN', `${ref}: circuit breaker is ${options.breakers.state(ref)}`, { details: { ref, state: options.breakers.state(ref) } }).toData());
       tried.push(ref);
@@ -162,44 +212,71 @@ async function runAgentCli(options: AgentCliExecutorOptions, input: ExecutorInpu
     let report: RunReport;
     try {
       input.log?.info({ taskId: task.id, executor: spec.name, model: ref }, 'running agent CLI');
-      report = await runOnce(options, input, endpoint, prompt, timeoutMs, round);
-      if (round.session && round.sessionUsage && report.tokens && RESUME_SUPPORT[spec.name]?.cumulativeUsage) report.tokens = usageSince(report.tokens, round.sessionUsage);
+      report = await runOnce(options, input, endpoint, prompt, timeoutMs, round, access);
+      // A resumed CLI that reports the whole session's usage counts only this round's (behind the
+      // gateway the usage is the gateway's, measured per round's credential).
+      if (!access && round.session && round.sessionUsage && report.tokens && RESUME_SUPPORT[spec.name]?.cumulativeUsage) report.tokens = usageSince(report.tokens, round.sessionUsage);
     } catch (err) {
-      if (probe) options.breakers.abandonProbe(ref);
+      if (probe) breakers?.abandonProbe(ref);
       throw withPartialOutcome(err, spent);
     }
 
-    // A model models.yaml says is free costs nothing, whatever the CLI's own price table claims.
-    const cost = priceIsFree(price) ? 0 : (report.costUsd ?? (report.tokens ? callCost(endpoint.kind, price, report.tokens) : 0));
-    if (budget && cost > 0) budget.spend.add(today(), roundUsd(cost));
-    const tokens = report.tokens && spent.tokens ? addUsage(spent.tokens, report.tokens) : (report.tokens ?? spent.tokens);
-    const outputTail = redactSecrets(tailLines(report.process.stderrTail || report.process.stdoutTail, AGENT_OUTPUT_TAIL_LINES), source);
-    spent = { provider, model, usedBackup: index > 0, ...(tokens ? { tokens } : {}), costUsd: roundUsd((spent.costUsd ?? 0) + cost), outputTail };
+    let tokens: TokenUsage | undefined;
+    const outputTail = scrub(tailLines(report.process.stderrTail || report.process.stdoutTail, AGENT_OUTPUT_TAIL_LINES));
+    const measured = access?.spent();
+    if (access) {
+      // What the gateway measured for the task (it priced and booked every call), whatever the CLI says.
+      tokens = measured?.tokens;
+      spent = {
+        provider: measured?.provider ?? provider,
+        model: measured?.model ?? model,
+        usedBackup: index > 0 || (measured?.usedBackup ?? false),
+        ...(tokens ? { tokens } : {}),
+        costUsd: measured?.costUsd ?? 0,
+        outputTail,
+      };
+    } else {
+      // A model models.yaml says is free costs nothing, whatever the CLI's own price table claims.
+      const cost = priceIsFree(price) ? 0 : (report.costUsd ?? (report.tokens ? callCost(endpoint.kind, price, report.tokens) : 0));
+      if (budget && cost > 0) budget.spend.add(today(), roundUsd(cost));
+      tokens = report.tokens && spent.tokens ? addUsage(spent.tokens, report.tokens) : (report.tokens ?? spent.tokens);
+      spent = { provider, model, usedBackup: index > 0, ...(tokens ? { tokens } : {}), costUsd: roundUsd((spent.costUsd ?? 0) + cost), outputTail };
+    }
+    const budgetRefusal = access?.budgetRefusal();
+    if (budgetRefusal) {
+      input.log?.info({ taskId: task.id, model: ref, ...budgetRefusal.details }, 'agent CLI stopped: the gateway refused a call for budget');
+      throw withPartialOutcome(
+        new PasError('PAS_ERR_BUDGET_EXHAUSTED', `${spec.name} stopped: ${budgetRefusal.message}`, { details: { ...budgetRefusal.details, executor: spec.name } }),
+        spent,
+      );
+    }
 
     const proc = report.process;
     if (report.connectionError !== undefined && !input.signal.aborted) {
-      const error = new PasError('PAS_ERR_LLM_CONNECTION', redactSecrets(`${ref} (through ${spec.name}): ${report.connectionError}`, source), {
+      const error = new PasError('PAS_ERR_LLM_CONNECTION', scrub(`${ref} (through ${spec.name}): ${report.connectionError}`), {
         details: { provider, model, executor: spec.name },
       });
-      options.breakers.record(ref, 'failure', probe, error.toData());
+      breakers?.record(ref, 'failure', probe, error.toData());
       causes.push(error.toData());
       input.log?.warn({ taskId: task.id, model: ref }, 'agent CLI could not reach the model server');
+      // Behind the gateway the backup was already tried within each call.
+      if (access) break;
       if (index + 1 < refs.length) input.log?.info({ from: ref, to: refs[index + 1], code: error.code }, 'failing over to backup');
       continue;
     }
     if (proc.aborted) {
-      if (probe) options.breakers.abandonProbe(ref);
+      if (probe) breakers?.abandonProbe(ref);
       throw withPartialOutcome(new PasError('PAS_ERR_TASK_CANCELLED', `task ${task.id} was cancelled; ${spec.name}'s process tree was killed`, { details: { taskId: task.id } }), spent);
     }
     if (proc.timedOut) {
-      if (probe) options.breakers.abandonProbe(ref);
+      if (probe) breakers?.abandonProbe(ref);
       throw withPartialOutcome(
         new PasError('PAS_ERR_TASK_TIMEOUT', `${spec.name} ran past ${timeoutMs} ms; its process tree was killed`, { details: { taskId: task.id, timeoutMs, executor: spec.name } }),
         spent,
       );
     }
     if (proc.stalled) {
-      if (probe) options.breakers.abandonProbe(ref);
+      if (probe) breakers?.abandonProbe(ref);
       throw withPartialOutcome(
         new PasError('PAS_ERR_AGENT_CLI_STALLED', `${spec.name} printed no event for ${settings.stall_timeout_s} s; its process tree was killed`, {
           details: { taskId: task.id, stallTimeoutS: settings.stall_timeout_s, executor: spec.name },
@@ -208,7 +285,7 @@ async function runAgentCli(options: AgentCliExecutorOptions, input: ExecutorInpu
       );
     }
     if (proc.notFound) {
-      if (probe) options.breakers.abandonProbe(ref);
+      if (probe) breakers?.abandonProbe(ref);
       throw withPartialOutcome(
         new PasError('PAS_ERR_AGENT_CLI_NOT_FOUND', `the ${spec.name} binary "${settings.binary}" is not installed or not on PATH (programmer_pool.yaml ${spec.section}.binary)`, {
           details: { binary: settings.binary, executor: spec.name },
@@ -223,26 +300,27 @@ async function runAgentCli(options: AgentCliExecutorOptions, input: ExecutorInpu
       const retryAfterMs = report.result?.retryAfterMs;
       // A provider that asks for a wait is rate limiting, not out of quota (classifyHttpStatus).
       const code = classifyHttpStatus(endpoint.kind, httpStatus, { message, ...(retryAfterMs !== undefined ? { retryDelayMs: retryAfterMs } : {}) });
-      const error = new PasError(code, redactSecrets(`${ref} (through ${spec.name}): HTTP ${httpStatus}: ${message}`, source), {
+      const error = new PasError(code, scrub(`${ref} (through ${spec.name}): HTTP ${httpStatus}: ${message}`), {
         details: { provider, model, status: httpStatus, executor: spec.name, ...(retryAfterMs !== undefined ? { retryAfterMs } : {}) },
       });
       const counts = BREAKER_FAILURE_CODES.has(code);
-      options.breakers.record(ref, counts ? 'failure' : 'success', probe, counts ? error.toData() : undefined);
+      breakers?.record(ref, counts ? 'failure' : 'success', probe, counts ? error.toData() : undefined);
       causes.push(error.toData());
       input.log?.warn({ taskId: task.id, model: ref, code, status: httpStatus }, 'agent CLI run failed on a model error');
+      if (access) break;
       if (index + 1 < refs.length) input.log?.info({ from: ref, to: refs[index + 1], code }, 'failing over to backup');
       continue;
     }
     // The model answered: whatever else went wrong, it was not the model's health. Without a
     // result event nothing is known about the model either way.
-    if (report.result) options.breakers.record(ref, 'success', probe);
-    else if (probe) options.breakers.abandonProbe(ref);
+    if (report.result) breakers?.record(ref, 'success', probe);
+    else if (probe) breakers?.abandonProbe(ref);
 
     if (!report.result || !report.result.ok) {
       throw withPartialOutcome(
         new PasError(
           'PAS_ERR_AGENT_CLI_FAILED',
-          `${spec.name} (${ref}) ended without a successful result (exit ${proc.exitCode ?? proc.signal}${report.result?.message ? `: ${redactSecrets(report.result.message, source)}` : ''}); output tail:\n${outputTail}`,
+          `${spec.name} (${ref}) ended without a successful result (exit ${proc.exitCode ?? proc.signal}${report.result?.message ? `: ${scrub(report.result.message)}` : ''}); output tail:\n${outputTail}`,
           { details: { executor: spec.name, model: ref, exitCode: proc.exitCode, outputTail } },
         ),
         spent,
@@ -262,11 +340,11 @@ async function runAgentCli(options: AgentCliExecutorOptions, input: ExecutorInpu
       );
     }
     const outcome: ExecutorOutcome = {
-      summary: `${spec.name} (${ref}) edited ${edited.join(', ')}${report.result.summary ? `: ${report.result.summary.slice(0, 200)}` : ''}`,
+      summary: `${spec.name} (${spent.provider ?? provider}/${spent.model ?? model}) edited ${edited.join(', ')}${report.result.summary ? `: ${report.result.summary.slice(0, 200)}` : ''}`,
       filesEdited: edited,
-      provider,
-      model,
-      usedBackup: index > 0,
+      provider: spent.provider ?? provider,
+      model: spent.model ?? model,
+      usedBackup: spent.usedBackup ?? index > 0,
       tokens: tokens ?? { input: null, output: null },
       costUsd: spent.costUsd ?? 0,
       outputTail,
@@ -291,7 +369,15 @@ async function runAgentCli(options: AgentCliExecutorOptions, input: ExecutorInpu
  * One run of the CLI with one model, in a private home that is removed afterwards (or kept by the
  * caller across edit–verify rounds: `round.home`, where a resumable CLI keeps its session).
  */
-async function runOnce(options: AgentCliExecutorOptions, input: ExecutorInput, endpoint: AgentEndpoint, prompt: string, timeoutMs: number, round: AgentCliRound): Promise<RunReport> {
+async function runOnce(
+  options: AgentCliExecutorOptions,
+  input: ExecutorInput,
+  endpoint: AgentEndpoint,
+  prompt: string,
+  timeoutMs: number,
+  round: AgentCliRound,
+  access: TaskLlmAccess | undefined,
+): Promise<RunReport> {
   const { spec, settings } = options;
   const home = round.home ?? agentRunHome(options.runsDir, input.task.id);
   const resume = round.home ? RESUME_SUPPORT[spec.name] : undefined;
@@ -315,7 +401,7 @@ async function runOnce(options: AgentCliExecutorOptions, input: ExecutorInput, e
   const stop = new AbortController();
   const watch = () => {
     if (stop.signal.aborted) return;
-    if (report.connectionError !== undefined || (report.retries > settings.max_retries && report.httpStatus !== undefined)) stop.abort();
+    if (report.connectionError !== undefined || (report.retries > settings.max_retries && report.httpStatus !== undefined) || access?.budgetRefusal()) stop.abort();
   };
   try {
     const ctx = { worktree: input.worktree, home, tmp, prompt, endpoint, maxTurns: settings.max_turns, maxRetries: settings.max_retries, verify: input.task.verify, settings };
@@ -366,6 +452,8 @@ async function runOnce(options: AgentCliExecutorOptions, input: ExecutorInput, e
           }
         : {}),
       stop: stop.signal,
+      // The moment the run is to be killed (cancel, timeout, stall, stop) its credential ends.
+      ...(access ? { onKill: () => access.revoke() } : {}),
     });
   } finally {
     if (!round.home) await removeRunHome(home);

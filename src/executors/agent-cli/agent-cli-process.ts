@@ -25,6 +25,8 @@ export interface AgentProcessOptions {
   onStderrLine?: (line: string) => void;
   /** Aborting it ends the run like a timeout does (the tree is killed), with `stopped` set. */
   stop?: AbortSignal;
+  /** Called once, the moment the tree is to be killed (timeout, stall, abort, stop), before SIGTERM. */
+  onKill?: () => void;
 }
 
 export interface AgentProcessOutcome {
@@ -79,6 +81,7 @@ export async function runAgentProcess(options: AgentProcessOptions): Promise<Age
   let stallTimer: NodeJS.Timeout | undefined;
   const killTree = () => {
     if (pid === undefined || graceTimer) return;
+    options.onKill?.();
     signalProcessGroup(pid, 'SIGTERM');
     graceTimer = setTimeout(() => signalProcessGroup(pid, 'SIGKILL'), grace);
   };

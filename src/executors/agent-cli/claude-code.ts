@@ -9,7 +9,7 @@ import path from 'node:path';
 import type { TokenUsage } from '../../../machines/domain.ts';
 import type { AgentCliSpec, AgentEndpoint, AgentEvent, AgentRunContext } from './agent-cli-spec.ts';
 
-/** Base URL and key of one run: the one place to change when PAS's LLM gateway stands in. */
+/** Base URL and key of one run: behind PAS's LLM gateway, its `/llm/...` URL and the task's credential (agent-endpoint.ts). */
 export function claudeConnectionEnv(endpoint: AgentEndpoint): Record<string, string> {
   const env: Record<string, string> = { ANTHROPIC_BASE_URL: endpoint.baseUrl };
   if (endpoint.apiKey) env.ANTHROPIC_API_KEY = endpoint.apiKey;

@@ -16,7 +16,7 @@ import type { AgentCliSpec, AgentEndpoint, AgentEvent, AgentRunContext } from '.
 /** The variable Codex reads the key from (named in config.toml, set only in the child's env). */
 export const CODEX_KEY_ENV = 'PAS_CODEX_API_KEY';
 
-/** Base URL and key of one run: the one place to change when PAS's LLM gateway stands in. */
+/** Base URL and key of one run: behind PAS's LLM gateway, its `/llm/...` URL and the task's credential (agent-endpoint.ts). */
 export function codexConnection(endpoint: AgentEndpoint): { baseUrl: string; env: Record<string, string> } {
   // A provider that needs no key (a local OpenAI-compatible server) still gets a value: Codex insists.
   return { baseUrl: endpoint.baseUrl, env: { [CODEX_KEY_ENV]: endpoint.apiKey ?? 'none' } };

@@ -211,7 +211,7 @@ export async function forwardLlmCall(gw: LlmGateway, call: LlmCallRequest, res: 
           lastFailure = `${model.ref}: no scripted wire server is mounted`;
           continue;
         }
-        const stream = protocol.route === 'gemini-stream' || (protocol.kind === 'ollama' ? json.stream !== false : json.stream === true);
+        const stream = protocol.route === 'gemini-stream' || (protocol.route === 'ollama-chat' ? json.stream !== false : json.stream === true);
         const usage = await scripted({ protocol, model, body: rename ? { ...json, model: model.model } : json, grant, stream }, res);
         gw.options.breakers.record(model.ref, 'success', probe);
         gw.recordCall(grant, model, usage ?? { input: null, output: null }, usedBackup);

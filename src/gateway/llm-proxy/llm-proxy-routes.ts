@@ -68,5 +68,6 @@ export function registerLlmProxyRoutes(app: FastifyInstance, options: LlmProxyOp
       }),
     );
     scope.post('/llm/ollama/api/chat', serve('ollama-chat'));
+    scope.post('/llm/ollama/v1/chat/completions', serve('ollama-openai-chat'));
   });
 }

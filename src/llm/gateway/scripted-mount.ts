@@ -17,7 +17,7 @@ export interface WireReplyLike {
 }
 
 /** The scripted wire's entry point (its `ScriptedWire`), for every route but Ollama's. */
-export type WireServe = (route: Exclude<WireRoute, 'ollama-chat'>, body: unknown, call?: { model?: string; agentId?: string; signal?: AbortSignal }) => Promise<WireReplyLike>;
+export type WireServe = (route: Exclude<WireRoute, 'ollama-chat' | 'ollama-openai-chat'>, body: unknown, call?: { model?: string; agentId?: string; signal?: AbortSignal }) => Promise<WireReplyLike>;
 
 function writeJson(res: ServerResponse, status: number, body: unknown): void {
   const text = JSON.stringify(body);
@@ -36,7 +36,9 @@ export function mountScriptedWire(serve: WireServe): ScriptedWire {
     const onClose = () => controller.abort();
     res.once('close', onClose);
     try {
-      const reply = await serve(protocol.route, body, { model: model.model, agentId: grant.programmerId, signal: controller.signal });
+      // Ollama's OpenAI-compatible route is OpenAI Chat Completions on the wire.
+      const route = protocol.route === 'ollama-openai-chat' ? 'openai-chat' : protocol.route;
+      const reply = await serve(route, body, { model: model.model, agentId: grant.programmerId, signal: controller.signal });
       const tap = new UsageTap(protocol, reply.headers['content-type']);
       res.writeHead(reply.status, reply.headers);
       for (const chunk of reply.chunks) {

@@ -11,7 +11,7 @@ import { ollamaUsage } from '../providers/ollama-adapter.ts';
 import { openAiUsage } from '../providers/openai-adapter.ts';
 import { count, record } from '../provider-http.ts';
 
-export type WireRoute = 'anthropic-messages' | 'openai-responses' | 'openai-chat' | 'gemini-generate' | 'gemini-stream' | 'ollama-chat';
+export type WireRoute = 'anthropic-messages' | 'openai-responses' | 'openai-chat' | 'gemini-generate' | 'gemini-stream' | 'ollama-chat' | 'ollama-openai-chat';
 export type WireKind = 'anthropic' | 'openai' | 'google' | 'ollama';
 
 /** Why PAS answers instead of the provider. */
@@ -137,6 +137,22 @@ const OLLAMA_ERRORS: Record<Refusal, (m: string) => ShapedError> = {
 const bearer = (key: string) => ({ authorization: `Bearer ${key}` });
 const openAiFailed = (json: Record<string, unknown>) => json.error !== undefined && json.error !== null;
 
+/** OpenAI Chat Completions (opencode, aider); Ollama's OpenAI-compatible route is the same on another path. */
+const OPENAI_CHAT: WireProtocol = {
+  route: 'openai-chat',
+  kind: 'openai',
+  upstreamPath: () => '/chat/completions',
+  authHeaders: bearer,
+  error: (refusal, message) => OPENAI_ERRORS[refusal](message),
+  usageFrom: (json, previous) => {
+    const u = record(json.usage);
+    return u ? openAiUsage(u) : previous;
+  },
+  streamFailed: openAiFailed,
+  worthReading: carriesUsageOrError,
+  answerUsage: { key: 'usage', read: openAiUsage },
+};
+
 export const WIRE_PROTOCOLS: Record<WireRoute, WireProtocol> = {
   'anthropic-messages': {
     route: 'anthropic-messages',
@@ -171,20 +187,9 @@ export const WIRE_PROTOCOLS: Record<WireRoute, WireProtocol> = {
     worthReading: (data, event) => (event ? RESPONSES_EVENTS.has(event) : mentionsUsageOrError(data)),
     answerUsage: { key: 'usage', read: responsesUsage },
   },
-  'openai-chat': {
-    route: 'openai-chat',
-    kind: 'openai',
-    upstreamPath: () => '/chat/completions',
-    authHeaders: bearer,
-    error: (refusal, message) => OPENAI_ERRORS[refusal](message),
-    usageFrom: (json, previous) => {
-      const u = record(json.usage);
-      return u ? openAiUsage(u) : previous;
-    },
-    streamFailed: openAiFailed,
-    worthReading: carriesUsageOrError,
-    answerUsage: { key: 'usage', read: openAiUsage },
-  },
+  'openai-chat': OPENAI_CHAT,
+  /** Ollama's OpenAI-compatible Chat Completions (`/v1/chat/completions`: what opencode speaks to Ollama). */
+  'ollama-openai-chat': { ...OPENAI_CHAT, route: 'ollama-openai-chat', kind: 'ollama', upstreamPath: () => '/v1/chat/completions' },
   'gemini-generate': {
     route: 'gemini-generate',
     kind: 'google',

@@ -79,7 +79,8 @@ describe('a job whose subtasks run on real coding-agent CLIs', { timeout: 180_00
       doc.set('codex', doc.createNode({ binary: codex, timeout_s: 120 }));
     });
     const config = loadConfig(cfg.dir);
-    // The Manager's plan comes from the offline cassette; the programmers' CLIs talk to the fake provider.
+    // The Manager's plan comes from a cassette (in process); the programmers' CLIs reach the fake
+    // provider through PAS's LLM gateway (offline, the gateway would answer them from the cassette).
     const scripted = createScriptedAdapter(
       [
         {
@@ -95,7 +96,7 @@ describe('a job whose subtasks run on real coding-agent CLIs', { timeout: 180_00
       ],
       { source: 'agent-cli job test' },
     );
-    tree = await startTestTree({ config, services: createDefaultServices({ offline: true, scripted }) });
+    tree = await startTestTree({ config, services: createDefaultServices({ adapters: { google: scripted, anthropic: scripted, openai: scripted, ollama: scripted } }) });
     feed = await openFeed(tree.url);
 
     const accepted = await http(`${tree.url}/api/jobs`, { body: { task: 'Rewrite the two text files', lane: 'Code', files: ['src/alpha.txt', 'src/beta.txt'], repo: fixture.repo } });

@@ -5,7 +5,7 @@
  * executor ran which subtask.
  */
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -13,6 +13,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../../src/config/load-config.ts';
 import { buildTopology } from '../../../src/runtime/topology.ts';
 import { AGENT_CLI_BIN_DIR } from '../../support/agent-cli-bin.ts';
+import type { JsonAnswer } from '../../support/json-answer.ts';
 import { freePortOffset } from '../../support/ports.ts';
 import { SHIPPED_CONFIGS } from '../../support/test-config.ts';
 
@@ -78,5 +79,20 @@ describe('pas demo --executors', { timeout: 120_000 }, () => {
     expect(stdout).toMatch(/executors: .*claude-code ran .*t\d/);
     expect(stdout).toMatch(/executors: .*codex ran .*t\d/);
     expect(stdout).toMatch(/cost \$0\.000000/);
+
+    // The CLIs reached the scripted model through PAS's LLM gateway: each subtask's receipt holds the
+    // usage the gateway measured, and the log attributes every call to its task and programmer.
+    const lines = (dir: string) => readdirSync(dir).flatMap((f) => readFileSync(path.join(dir, f), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as JsonAnswer));
+    const receipts = lines(path.join(dataDir, 'receipts'));
+    expect(receipts).toHaveLength(6);
+    const calls = lines(path.join(dataDir, 'logs')).filter((l) => l.msg === 'llm gateway call');
+    for (const r of receipts) {
+      expect(r).toMatchObject({ status: 'completed', provider: 'scripted', cost_usd: 0 });
+      const mine = calls.filter((c) => c.taskId === r.task_id);
+      expect(mine.length, r.task_id).toBeGreaterThanOrEqual(2);
+      expect(mine.every((c) => c.agentId === r.agent_id && c.jobId === r.job_id)).toBe(true);
+      expect(r.tokens.input).toBe(mine.reduce((n, c) => n + c.usage.input, 0));
+      expect(r.tokens.output).toBe(mine.reduce((n, c) => n + c.usage.output, 0));
+    }
   }, 300_000);
 });

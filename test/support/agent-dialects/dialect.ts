@@ -22,7 +22,11 @@ export type AgentTurn = (
   | { bash: string }
   /** The final answer: plain text, no tool call. */
   | { text: string }
-) & { usage?: TurnUsage };
+) & {
+  usage?: TurnUsage;
+  /** Answer only once this settles (a test does something while the CLI's request is in flight). */
+  waitFor?: Promise<unknown>;
+};
 
 /** A turn, or a function of the request's text that gives it (to answer what the prompt asks). */
 export type ScriptedTurn = AgentTurn | ((requestText: string) => AgentTurn);

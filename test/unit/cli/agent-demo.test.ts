@@ -4,7 +4,7 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { executorList } from '../../../src/cli/demo.ts';
 import { loadConfig } from '../../../src/config/load-config.ts';
-import { agentDemoConfig, AGENT_CLI_INSTALL, DEMO_KEY_ENV, findExecutable, missingAgentClis } from '../../../src/demo/agent-demo.ts';
+import { agentDemoConfig, AGENT_CLI_INSTALL, findExecutable, missingAgentClis, scriptedModelRef } from '../../../src/demo/agent-demo.ts';
 import { SHIPPED_CONFIGS } from '../../support/test-config.ts';
 
 let dir: string | undefined;
@@ -25,25 +25,30 @@ describe('executorList (--executors)', () => {
 describe('agentDemoConfig', () => {
   const base = loadConfig(SHIPPED_CONFIGS);
 
-  it('gives the first programmers their executors in turn, each CLI on the free demo provider of its wire format', () => {
-    const config = agentDemoConfig(base, { executors: ['claude-code', 'codex', 'gemini-cli', 'native'], count: 6, origin: 'http://127.0.0.1:4000' });
+  it('gives the first programmers their executors in turn, each CLI on the scripted model it reaches through the LLM gateway', () => {
+    const config = agentDemoConfig(base, { executors: ['claude-code', 'codex', 'gemini-cli', 'native'], count: 6 });
     expect(config.programmers.map((p) => [p.id, p.executor, p.primary])).toEqual([
-      ['Prog-001', 'claude-code', 'pas-demo-anthropic/scripted'],
-      ['Prog-002', 'codex', 'pas-demo-openai/scripted'],
-      ['Prog-003', 'gemini-cli', 'pas-demo-google/scripted'],
+      ['Prog-001', 'claude-code', 'scripted/scripted'],
+      ['Prog-002', 'codex', 'scripted/scripted'],
+      ['Prog-003', 'gemini-cli', 'scripted/scripted'],
       ['Prog-004', 'native', base.programmers[3]!.primary],
-      ['Prog-005', 'claude-code', 'pas-demo-anthropic/scripted'],
-      ['Prog-006', 'codex', 'pas-demo-openai/scripted'],
+      ['Prog-005', 'claude-code', 'scripted/scripted'],
+      ['Prog-006', 'codex', 'scripted/scripted'],
     ]);
     expect(config.programmers.filter((p) => p.executor !== 'native').every((p) => p.backup === undefined && p.free)).toBe(true);
     expect(config.pool.pool_size).toBe(6);
     expect(config.pool.programmers.map((p) => p.executor)).toEqual(config.programmers.map((p) => p.executor));
-    expect(config.models.providers['pas-demo-openai']).toMatchObject({ kind: 'openai', base_url: 'http://127.0.0.1:4000/v1', api_key_env: DEMO_KEY_ENV, models: { scripted: { input_per_mtok: 0, output_per_mtok: 0 } } });
-    expect(config.models.providers['pas-demo-google']).toMatchObject({ kind: 'google', base_url: 'http://127.0.0.1:4000' });
+    // No made-up providers or keys: the models are the configured ones.
+    expect(config.models).toBe(base.models);
+  });
+
+  it('stops with a config error naming models.yaml when there is no scripted provider', () => {
+    const { scripted: _s, ...providers } = base.models.providers;
+    expect(() => scriptedModelRef({ ...base, models: { providers } })).toThrow(/models\.yaml.*kind "scripted"/);
   });
 
   it('points a CLI at the binary it is given', () => {
-    const config = agentDemoConfig(base, { executors: ['gemini-cli'], count: 1, origin: 'http://127.0.0.1:4000', binaries: { 'gemini-cli': '/opt/gemini' } });
+    const config = agentDemoConfig(base, { executors: ['gemini-cli'], count: 1, binaries: { 'gemini-cli': '/opt/gemini' } });
     expect(config.pool.gemini_cli.binary).toBe('/opt/gemini');
   });
 });
