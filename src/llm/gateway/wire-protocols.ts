@@ -128,6 +128,21 @@ const OLLAMA_ERRORS: Record<Refusal, (m: string) => ShapedError> = {
 const bearer = (key: string) => ({ authorization: `Bearer ${key}` });
 const openAiFailed = (json: Record<string, unknown>) => json.error !== undefined && json.error !== null;
 
+/** Gemini's two routes differ only in the method the model path ends with. */
+const gemini = (route: 'gemini-generate' | 'gemini-stream', method: string): WireProtocol => ({
+  route,
+  kind: 'google',
+  upstreamPath: (model) => `/v1beta/models/${encodeURIComponent(model)}:${method}`,
+  authHeaders: (key) => ({ 'x-goog-api-key': key }),
+  error: (refusal, message) => GOOGLE_ERRORS[refusal](message),
+  usageFrom: (json, previous) => {
+    const u = record(json.usageMetadata);
+    return u ? geminiUsage(u) : previous;
+  },
+  streamFailed: openAiFailed,
+  worthReading: mentionsUsageOrError,
+});
+
 export const WIRE_PROTOCOLS: Record<WireRoute, WireProtocol> = {
   'anthropic-messages': {
     route: 'anthropic-messages',
@@ -173,32 +188,8 @@ export const WIRE_PROTOCOLS: Record<WireRoute, WireProtocol> = {
     streamFailed: openAiFailed,
     worthReading: mentionsUsageOrError,
   },
-  'gemini-generate': {
-    route: 'gemini-generate',
-    kind: 'google',
-    upstreamPath: (model) => `/v1beta/models/${encodeURIComponent(model)}:generateContent`,
-    authHeaders: (key) => ({ 'x-goog-api-key': key }),
-    error: (refusal, message) => GOOGLE_ERRORS[refusal](message),
-    usageFrom: (json, previous) => {
-      const u = record(json.usageMetadata);
-      return u ? geminiUsage(u) : previous;
-    },
-    streamFailed: openAiFailed,
-    worthReading: mentionsUsageOrError,
-  },
-  'gemini-stream': {
-    route: 'gemini-stream',
-    kind: 'google',
-    upstreamPath: (model) => `/v1beta/models/${encodeURIComponent(model)}:streamGenerateContent`,
-    authHeaders: (key) => ({ 'x-goog-api-key': key }),
-    error: (refusal, message) => GOOGLE_ERRORS[refusal](message),
-    usageFrom: (json, previous) => {
-      const u = record(json.usageMetadata);
-      return u ? geminiUsage(u) : previous;
-    },
-    streamFailed: openAiFailed,
-    worthReading: mentionsUsageOrError,
-  },
+  'gemini-generate': gemini('gemini-generate', 'generateContent'),
+  'gemini-stream': gemini('gemini-stream', 'streamGenerateContent'),
   'ollama-chat': {
     route: 'ollama-chat',
     kind: 'ollama',
