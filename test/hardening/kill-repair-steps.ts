@@ -63,13 +63,20 @@ export function repairStepReached(journal: Journal, jobId: string): RepairStep |
   return 'accepted';
 }
 
-/** The job's verify command, run on a clean checkout of the branch. */
-async function verifyPasses(repo: string, branch: string): Promise<string[]> {
+/** Exactly one of each resolver and one fix-up, and the job's verify command passes on a clean checkout of the branch. */
+async function repairedOnce({ repo, branch, journal, jobId }: { repo: string; branch: string; journal: Journal; jobId: string }): Promise<string[]> {
+  const found: string[] = [];
+  const ids = journal.tasksForJob(jobId).map((t) => t.id.slice(jobId.length + 1)).sort();
+  const want = ['fix1', 't1', 't2', 't2-r1', 't3', 't3-r1'];
+  if (ids.join(' ') !== want.join(' ')) found.push(`job ${jobId} has subtasks ${ids.join(', ')}, not ${want.join(', ')}`);
+  const fixups = journal.getJob(jobId)?.outcome?.verification?.fixups;
+  if (fixups !== 1) found.push(`job ${jobId} reports ${fixups} fix-up rounds, not 1`);
   const dir = mkdtempSync(path.join(os.tmpdir(), 'pas-killrepair-verify-'));
   try {
     await git(repo, 'worktree', 'add', '--detach', dir, branch);
     const ran = await execa(RF_VERIFY[0]!, RF_VERIFY.slice(1), { cwd: dir, reject: false });
-    return ran.exitCode === 0 ? [] : [`${branch} fails ${RF_VERIFY.join(' ')} (exit ${ran.exitCode}): ${ran.stdout.slice(-400)}`];
+    if (ran.exitCode !== 0) found.push(`${branch} fails ${RF_VERIFY.join(' ')} (exit ${ran.exitCode}): ${ran.stdout.slice(-400)}`);
+    return found;
   } finally {
     await git(repo, 'worktree', 'remove', '--force', dir);
     rmSync(dir, { recursive: true, force: true });
@@ -90,6 +97,6 @@ export function repairScenario(editDelayMs: number): KillScenario<RepairStep> {
         doc.setIn(['defaults', 'executor'], 'aider');
         doc.setIn(['aider', 'binary'], '/nonexistent/pas-test-aider');
       }),
-    checkCompleted: verifyPasses,
+    checkCompleted: repairedOnce,
   };
 }

@@ -54,8 +54,8 @@ export interface KillScenario<S extends string = string> {
   want: Record<string, string>;
   /** Changes to the temp configs folder (the cassette is written for you). */
   configure?(cfg: TempConfig): void;
-  /** More checks on a completed job's branch; returns the violations. */
-  checkCompleted?(repo: string, branch: string): Promise<string[]>;
+  /** More checks on a completed job (its branch, its journaled tasks); returns the violations. */
+  checkCompleted?(job: { repo: string; branch: string; journal: Journal; jobId: string }): Promise<string[]>;
 }
 
 export interface KillStepOptions<S extends string = Step> {
@@ -280,7 +280,7 @@ export async function runKillSteps<S extends string = Step>(options: KillStepOpt
       if (job.status === 'completed') {
         const show = async (file: string) => (await git(repo, 'show', `${branch}:${file}`)).stdout;
         for (const [file, text] of Object.entries(scenario.want)) if ((await show(file)) !== text) violations.push(`${branch}:${file} is ${JSON.stringify(await show(file))}, not ${JSON.stringify(text)}`);
-        if (scenario.checkCompleted) violations.push(...(await scenario.checkCompleted(repo, branch)));
+        if (scenario.checkCompleted) violations.push(...(await scenario.checkCompleted({ repo, branch, journal: journalNow(), jobId })));
       }
       const completedRuns = receipts.filter((r) => r.task_id.startsWith(jobId) && r.status === 'completed');
       const seen = new Map<string, number>();
