@@ -13,16 +13,10 @@ import { isTerminalJobStatus } from '../../machines/statuses.ts';
 import type { Journal } from '../../src/journal/journal.ts';
 import { resolverFixupCassette, RF_FILES, RF_TASK, RF_VERIFY, RF_WANT } from '../support/resolver-fixup-job.ts';
 import { git } from './kill-support.ts';
-import type { KillScenario } from './kill-steps.ts';
+import { FIRST_STEPS, firstStepReached, type KillScenario } from './kill-steps.ts';
 
 export const REPAIR_STEPS = [
-  'accepted',
-  'at-manager',
-  'running',
-  'plan-made',
-  'task-started',
-  'task-finished',
-  'merge-1',
+  ...FIRST_STEPS,
   'resolvers-created',
   'resolver-started',
   'resolvers-finished',
@@ -54,13 +48,7 @@ export function repairStepReached(journal: Journal, jobId: string): RepairStep |
   if (resolvers.length === 2 && resolvers.every((t) => finished(t.status))) return 'resolvers-finished';
   if (resolvers.some((t) => t.attempt > 0)) return 'resolver-started';
   if (resolvers.length > 0) return 'resolvers-created';
-  if (originals.length === 3 && originals.every((t) => finished(t.status))) return 'merge-1';
-  if (originals.some((t) => finished(t.status))) return 'task-finished';
-  if (originals.some((t) => t.attempt > 0)) return 'task-started';
-  if (journal.loadSnapshot(`plan:${jobId}`) || originals.length > 0) return 'plan-made';
-  if (job.status === 'running') return 'running';
-  if (job.managerId) return 'at-manager';
-  return 'accepted';
+  return firstStepReached(journal, jobId, originals, 3);
 }
 
 /** Exactly one of each resolver and one fix-up, and the job's verify command passes on a clean checkout of the branch. */

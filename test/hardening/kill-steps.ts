@@ -15,7 +15,7 @@ import path from 'node:path';
 import { execa } from 'execa';
 import { stringify } from 'yaml';
 import { isTerminalJobStatus } from '../../machines/statuses.ts';
-import { openJournal, type Journal } from '../../src/journal/journal.ts';
+import { openJournal, type Journal, type TaskRecord } from '../../src/journal/journal.ts';
 import type { CassetteEntry } from '../../src/llm/providers/scripted-adapter.ts';
 import { kill9 } from '../support/pas-process.ts';
 import { tempConfig, type TempConfig } from '../support/test-config.ts';
@@ -23,14 +23,12 @@ import { readAllReceipts } from './hardening-support.ts';
 import { doubledInBranch, git, pasBoots, prng } from './kill-support.ts';
 
 /** The journaled steps of the job, in the order they happen. */
+/** The steps of every job up to its first merge. */
+export const FIRST_STEPS = ['accepted', 'at-manager', 'running', 'plan-made', 'task-started', 'task-finished', 'merge-1'] as const;
+export type FirstStep = (typeof FIRST_STEPS)[number];
+
 export const STEPS = [
-  'accepted',
-  'at-manager',
-  'running',
-  'plan-made',
-  'task-started',
-  'task-finished',
-  'merge-1',
+  ...FIRST_STEPS,
   'rerun-created',
   'rerun-started',
   'rerun-finished',
@@ -152,7 +150,14 @@ export function stepReached(journal: Journal, jobId: string): Step | 'none' {
   if (rerun && finished(rerun.status)) return 'rerun-finished';
   if (rerun && rerun.attempt > 0) return 'rerun-started';
   if (rerun) return 'rerun-created';
-  if (originals.length === 2 && originals.every((t) => finished(t.status))) return 'merge-1';
+  return firstStepReached(journal, jobId, originals, 2);
+}
+
+/** How far a job that is not finished got before its first merge: `originals` are its plan's `planned` subtasks. */
+export function firstStepReached(journal: Journal, jobId: string, originals: readonly TaskRecord[], planned: number): FirstStep {
+  const finished = (s: string) => ['completed', 'failed', 'cancelled', 'interrupted'].includes(s);
+  const job = journal.getJob(jobId)!;
+  if (originals.length === planned && originals.every((t) => finished(t.status))) return 'merge-1';
   if (originals.some((t) => finished(t.status))) return 'task-finished';
   if (originals.some((t) => t.attempt > 0)) return 'task-started';
   if (journal.loadSnapshot(`plan:${jobId}`) || originals.length > 0) return 'plan-made';
