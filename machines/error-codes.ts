@@ -89,6 +89,13 @@ export const ERRORS = {
   PAS_ERR_GIT: { retryable: false, status: 500, doc: 'A git command failed.' },
   PAS_ERR_RESOURCE: { retryable: true, status: 503, doc: 'A program (git, a verify command, an agent CLI) could not be started: no file descriptors, memory or process slots left, or the program is missing; the task fails, PAS keeps serving.' },
 
+  // distribution (programmers on other hosts, CONTRACT §11)
+  PAS_ERR_DIST_BAD_MESSAGE: { retryable: false, status: 400, doc: 'A message between the central process and a worker (`pas.v1.*`) failed its schema; it is rejected and logged, details name the kind and the field.' },
+  PAS_ERR_DIST_BROKER: { retryable: true, status: 503, doc: 'The NATS broker named by distribution.nats_url could not be reached or refused a JetStream operation.' },
+  PAS_ERR_DIST_BUNDLE_INVALID: { retryable: false, status: 422, doc: 'A git bundle was refused: it does not verify, lacks its prerequisites, or its commit is not a plain chain on top of the expected base.' },
+  PAS_ERR_DIST_BUNDLE_MISSING: { retryable: true, status: 404, doc: 'A bundle or the base commit it should carry is missing (object store entry gone, or the worker\'s cache lacks the base); the central process sends a full bundle again.' },
+  PAS_ERR_DIST_REF_EXISTS: { retryable: false, status: 409, doc: 'A task ref that a worker\'s result would create already exists; refs are created once and never overwritten.' },
+
   // journal
   PAS_ERR_JOURNAL: { retryable: false, status: 500, doc: 'The durable journal could not be read or written.' },
 } as const satisfies Record<string, ErrorSpec>;

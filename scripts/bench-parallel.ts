@@ -104,7 +104,7 @@ export interface ParallelRow {
 const CHILD_PROMPT = 'You are a PAS benchmark programmer. Reply with one SEARCH/REPLACE block.';
 
 /** executeTask that only calls the programmer's model through the real LLM client (no git). */
-function llmOnlyServices(ctx: ServiceContext): RuntimeServices {
+export function llmOnlyServices(ctx: ServiceContext): RuntimeServices {
   const real = createDefaultServices()(ctx);
   return {
     ...real,

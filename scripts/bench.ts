@@ -16,6 +16,7 @@ import { runOverheadBench } from './bench-overhead.ts';
 import { runParallelBench } from './bench-parallel.ts';
 import { BENCH_DIR, isMain, machineInfo, REPO_ROOT, round, writeArtifact, type MachineInfo } from './bench-support.ts';
 import { runThroughputBench } from './bench-throughput.ts';
+import { parallelTargets, targetsTable, throughputTarget, type TargetRow } from './bench-targets.ts';
 
 export const PARTS = ['parallel', 'throughput', 'overhead', 'gateway', 'llm-gateway', 'footprint'] as const;
 export type Part = (typeof PARTS)[number];
@@ -73,6 +74,14 @@ export function markdown(machine: MachineInfo, command: string, outcomes: Partia
     return !o || !o.ok ? undefined : o.result;
   };
 
+  const targets = targetRows(outcomes);
+  if (targets.length > 0) {
+    const parallelL = (outcomes.parallel?.ok ? (outcomes.parallel.result as Awaited<ReturnType<typeof runParallelBench>>).method.latencyMs : undefined);
+    const note = parallelL !== undefined && parallelL !== 1500 ? ` *This run's parallel part used L = ${parallelL} ms (the targets are set at L = 1.5 s): run \`pas bench\` without --quick to check them.*` : '';
+    lines.push(`**Targets** — each git-backed path is held to its target, or, when this machine's ceiling in the same run (the llm-only path: the same orchestration and model calls, no git) is lower, to within 2 points of that ceiling (throughput: within 2 %). Load average at start ${machine.loadAvgAtStart.join(' / ')}.${note}`, '');
+    lines.push(...targetsTable(targets), '');
+  }
+
   const parallel = failed('parallel') as Awaited<ReturnType<typeof runParallelBench>> | undefined;
   if (parallel) {
     const m = parallel.method;
@@ -88,8 +97,8 @@ export function markdown(machine: MachineInfo, command: string, outcomes: Partia
   if (throughput) {
     const m = throughput.method;
     lines.push(`**2. Throughput** — whole tree (gateway → Architect → Director → Manager → pool → ${m.programmers} Programmers → merge), L = ${m.latencyMs} ms for every model call, ${m.jobs} jobs × ${m.filesPerJob} files, ${m.clients} clients in a closed loop.`, '');
-    lines.push('| jobs/min | P50 latency ms | P95 latency ms | P50 / floor (3·L) | job statuses |', '|---:|---:|---:|---:|---|');
-    lines.push(`| ${num(throughput.jobsPerMinute, 1)} | ${num(throughput.latencyMs.p50)} | ${num(throughput.latencyMs.p95)} | ${num(throughput.latencyP50OverFloor, 1)}× | ${Object.entries(throughput.statuses).map(([k, v]) => `${k} ${v}`).join(', ')} |`, '');
+    lines.push('| jobs/min | ceiling jobs/min (llm-only tree) | P50 latency ms | P95 latency ms | P50 / floor (3·L) | job statuses |', '|---:|---:|---:|---:|---:|---|');
+    lines.push(`| ${num(throughput.jobsPerMinute, 1)} | ${num(throughput.ceilingJobsPerMinute, 1)} | ${num(throughput.latencyMs.p50)} | ${num(throughput.latencyMs.p95)} | ${num(throughput.latencyP50OverFloor, 1)}× | ${Object.entries(throughput.statuses).map(([k, v]) => `${k} ${v}`).join(', ')} |`, '');
   }
   const overhead = failed('overhead') as Awaited<ReturnType<typeof runOverheadBench>> | undefined;
   if (overhead) {
@@ -194,6 +203,19 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<numb
   return failedParts > 0 ? 1 : 0;
 }
 
+/** The step-14 targets of this run's parallel and throughput parts (those that ran). */
+export function targetRows(outcomes: Partial<Record<Part, PartOutcome>>): TargetRow[] {
+  const rows: TargetRow[] = [];
+  const p = outcomes.parallel;
+  if (p?.ok) rows.push(...parallelTargets((p.result as Awaited<ReturnType<typeof runParallelBench>>).rows));
+  const t = outcomes.throughput;
+  if (t?.ok) {
+    const r = t.result as Awaited<ReturnType<typeof runThroughputBench>>;
+    rows.push(throughputTarget(r.jobsPerMinute, typeof r.ceilingJobsPerMinute === 'number' ? r.ceilingJobsPerMinute : null));
+  }
+  return rows;
+}
+
 /** The ratios the issue asks for, in one place. */
 function headline(outcomes: Partial<Record<Part, PartOutcome>>): Record<string, unknown> {
   const out: Record<string, unknown> = {};
@@ -206,10 +228,12 @@ function headline(outcomes: Partial<Record<Part, PartOutcome>>): Record<string, 
       if (r.gitProcessesPerTask !== undefined) out[`gitProcessesPerTask.${at}`] = r.gitProcessesPerTask;
     }
   }
+  for (const row of targetRows(outcomes)) out[`target.${row.name}`] = row.verdict;
   const t = outcomes.throughput;
   if (t?.ok) {
     const r = t.result as Awaited<ReturnType<typeof runThroughputBench>>;
     out.jobsPerMinute = r.jobsPerMinute;
+    out.ceilingJobsPerMinute = r.ceilingJobsPerMinute;
     out.jobLatencyP50Ms = r.latencyMs.p50;
     out.jobLatencyP95Ms = r.latencyMs.p95;
   }

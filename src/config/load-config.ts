@@ -38,6 +38,8 @@ export interface ResolvedProgrammer {
   timeoutMs: number;
   /** True when the primary model costs nothing (local). */
   free: boolean;
+  /** The worker that runs it (`programmers[].host`); absent or `local`: the central process. */
+  host?: string;
 }
 
 export interface PasConfig {
@@ -198,6 +200,7 @@ export function loadConfig(dir: string = defaultConfigDir()): PasConfig {
       free: modelIsFree(models, p.primary_llm),
     };
     if (p.backup_llm) resolved.backup = p.backup_llm;
+    if (p.host !== 'local') resolved.host = p.host;
     return resolved;
   });
 
@@ -281,6 +284,9 @@ function crossCheck(
   pool.programmers.forEach((p, i) => {
     if (p.parent !== undefined && !managerIds.has(p.parent)) {
       at(files.pool, ['programmers', i, 'parent'], `parent "${p.parent}" is not a Manager (known: ${[...managerIds].join(', ')})`);
+    }
+    if (p.host !== 'local' && !pas.distribution) {
+      at(files.pool, ['programmers', i, 'host'], `host "${p.host}" needs a distribution section (nats_url) in pas.yaml; without it every programmer runs here (host: local)`);
     }
     for (const key of ['primary_llm', 'backup_llm'] as const) {
       const ref = p[key];

@@ -87,6 +87,36 @@ export const managerSchema = z.strictObject({
   }),
 });
 
+/**
+ * Programmers on other hosts (CONTRACT §11): present turns distribution on; absent, PAS runs on
+ * one machine, needs no broker and never loads the NATS client.
+ */
+export const distributionSchema = z
+  .strictObject({
+    /** The NATS server (JetStream enabled), e.g. `nats://10.0.0.5:4222`; several joined by commas. */
+    nats_url: z
+      .string()
+      .min(1)
+      .refine((v) => v.split(',').every((u) => /^(nats|tls|wss?):\/\/[^\s/]+(:\d+)?\/?$/.test(u.trim()) || /^[^\s/:]+:\d+$/.test(u.trim())), 'expected nats://host:port (several joined by commas)'),
+    /** Names the streams, buckets and subjects (`pas.v1.<prefix>.…`), so installations can share a broker. */
+    prefix: z.string().regex(/^[A-Za-z0-9_-]{1,32}$/, 'a prefix is 1–32 letters, digits, - and _').default('main'),
+    /** Name of the environment variable that holds the broker token, if the broker wants one (never the token itself). */
+    token_env: z.string().regex(/^[A-Z_][A-Z0-9_]*$/, 'an environment variable name').optional(),
+    /** How often a worker says it is alive. */
+    heartbeat_ms: z.number().int().min(50).max(60_000).default(1000),
+    /** A worker silent this long has its programmers marked offline and their tasks re-dispatched. */
+    offline_after_ms: z.number().int().min(100).max(600_000).default(5000),
+    /** How long a worker may hold a task without an in-progress ack before JetStream redelivers it. */
+    ack_wait_ms: z.number().int().min(100).max(3_600_000).default(30_000),
+    /** Deliveries of one task message before JetStream gives up on it (the central process then fails the task). */
+    max_redeliveries: z.number().int().min(1).max(100).default(3),
+    /** Request/reply (registration, cancel, breaker probes) waits this long for an answer. */
+    request_timeout_ms: z.number().int().min(50).max(60_000).default(5000),
+    /** Bundles in the object store older than this are dropped by the broker. */
+    bundle_ttl_s: z.number().int().min(60).max(30 * 86_400).default(86_400),
+  })
+  .refine((d) => d.offline_after_ms > 2 * d.heartbeat_ms, { message: 'offline_after_ms must be more than twice heartbeat_ms', path: ['offline_after_ms'] });
+
 export const pasSchema = z.strictObject({
   gateway: gatewaySchema.prefault({}),
   runtime: z
@@ -106,6 +136,7 @@ export const pasSchema = z.strictObject({
   architect: architectSchema,
   directors: z.array(directorSchema).min(1),
   managers: z.array(managerSchema).min(1),
+  distribution: distributionSchema.optional(),
 });
 
 // ── programmer_pool.yaml ────────────────────────────────────────────────────
@@ -137,6 +168,8 @@ export const programmerSchema = z.strictObject({
   capabilities: z.array(z.string().min(1)).default([]),
   executor: executorKind.optional(),
   timeout_s: z.number().positive().optional(),
+  /** The worker (`pas worker --id NAME`) that runs this programmer; `local` runs it in the central process. */
+  host: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/, 'a host is letters, digits, - and _').default('local'),
 });
 
 export const poolSchema = z.strictObject({
@@ -258,6 +291,7 @@ export const cmdAllowlistSchema = z.strictObject({
 export type LlmChoice = z.infer<typeof llmChoiceSchema>;
 export type LlmPair = z.infer<typeof llmPairSchema>;
 export type PasConfigFile = z.infer<typeof pasSchema>;
+export type DistributionConfig = z.infer<typeof distributionSchema>;
 export type ManagerConfig = z.infer<typeof managerSchema>;
 export type DirectorConfig = z.infer<typeof directorSchema>;
 export type ArchitectConfig = z.infer<typeof architectSchema>;

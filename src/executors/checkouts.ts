@@ -14,7 +14,7 @@ import { mkdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises'
 import path from 'node:path';
 import { PasError } from '../errors.ts';
 import { git, repoKey } from './git-command.ts';
-import { objectStoreFor } from './object-store.ts';
+import { objectStoreFor, type RepoObjectStore } from './object-store.ts';
 import { assertSafeId } from './worktree.ts';
 
 /** The folder of `workspacesDir` holding the reused checkouts (never swept as an orphan). */
@@ -48,35 +48,68 @@ export async function checkoutPath(repo: string, workspacesDir: string, programm
 
 const leases = new Map<string, Promise<void>>();
 
+/** Takes the lease of a checkout folder (synchronously): `ready` resolves when the holder before it is done. */
+function takeLease(dir: string): { ready: Promise<void>; release: () => void } {
+  const previous = leases.get(dir) ?? Promise.resolve();
+  let release!: () => void;
+  const mine = new Promise<void>((resolve) => (release = resolve));
+  const chained = previous.then(() => mine);
+  leases.set(dir, chained);
+  let released = false;
+  return {
+    ready: previous,
+    release: () => {
+      if (released) return;
+      released = true;
+      release();
+      if (leases.get(dir) === chained) leases.delete(dir);
+    },
+  };
+}
+
 /**
  * The programmer's checkout of `repo`, reset to `baseCommit`, held until `release()`: one task
  * at a time per checkout (a task still winding down is waited for). Made at first use.
  */
 export async function checkoutFor(input: CheckoutInput): Promise<CheckoutLease> {
   const dir = await checkoutPath(input.repo, input.workspacesDir, input.programmerId);
-  const previous = leases.get(dir) ?? Promise.resolve();
-  let release!: () => void;
-  const mine = new Promise<void>((resolve) => (release = resolve));
-  const chained = previous.then(() => mine);
-  leases.set(dir, chained);
-  await previous;
-  let released = false;
-  const done = () => {
-    if (released) return;
-    released = true;
-    release();
-    if (leases.get(dir) === chained) leases.delete(dir);
-  };
+  const lease = takeLease(dir);
+  await lease.ready;
+  try {
+    const base = await makeReady(dir, await objectStoreFor(input.repo), input);
+    return { path: dir, baseCommit: base, release: lease.release };
+  } catch (err) {
+    lease.release();
+    throw err;
+  }
+}
+
+/** Makes the checkout in `dir` if needed and resets it to the input's base; returns the base commit. */
+async function makeReady(dir: string, store: RepoObjectStore, input: CheckoutInput): Promise<string> {
+  const base = (await store.resolveCommit(input.baseCommit)) ?? '';
+  if (!base) throw new PasError('PAS_ERR_GIT', `"${input.baseCommit}" is not a commit in ${input.repo}`, { details: { repo: input.repo, rev: input.baseCommit } });
+  await ensureCheckout(dir, store.objectsDir);
+  await resetCheckout(dir, base);
+  return base;
+}
+
+/**
+ * Makes a programmer's checkout of `repo` at `baseCommit` unless it is made already or in use (a
+ * task holds or waits for it): what the start-up prewarm does, in the background. A task asking
+ * for the checkout meanwhile waits for this one (the lease) and then resets it to its own base.
+ * Returns whether it made the checkout.
+ */
+export async function warmCheckout(input: CheckoutInput): Promise<boolean> {
+  const dir = await checkoutPath(input.repo, input.workspacesDir, input.programmerId);
+  if (leases.has(dir)) return false;
+  const lease = takeLease(dir);
   try {
     const store = await objectStoreFor(input.repo);
-    const base = (await store.resolveCommit(input.baseCommit)) ?? '';
-    if (!base) throw new PasError('PAS_ERR_GIT', `"${input.baseCommit}" is not a commit in ${input.repo}`, { details: { repo: input.repo, rev: input.baseCommit } });
-    await ensureCheckout(dir, store.objectsDir);
-    await resetCheckout(dir, base);
-    return { path: dir, baseCommit: base, release: done };
-  } catch (err) {
-    done();
-    throw err;
+    if ((await readFile(path.join(dir, '.git', MARKER), 'utf8').catch(() => '')) === store.objectsDir) return false;
+    await makeReady(dir, store, input);
+    return true;
+  } finally {
+    lease.release();
   }
 }
 

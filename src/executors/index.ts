@@ -21,7 +21,7 @@ export {
 export { FsGuard, normalizeRelativePath } from './fs-guard.ts';
 export { matchCommand, runAllowedCommand, type CommandRequest, type CommandResult } from './command-runner.ts';
 export { gitProcessCount, withRepoLock } from './git-command.ts';
-export { checkoutFor, checkoutPath, prewarmCheckouts, CHECKOUTS_DIR, type CheckoutInput, type CheckoutLease } from './checkouts.ts';
+export { checkoutFor, checkoutPath, prewarmCheckouts, warmCheckout, CHECKOUTS_DIR, type CheckoutInput, type CheckoutLease } from './checkouts.ts';
 export { commitEdits, type CommitEditsInput, type CommitEditsResult } from './object-commit.ts';
 export { closeObjectStores, objectStoreFor } from './object-store.ts';
 export type { TaskFiles } from './task-files.ts';

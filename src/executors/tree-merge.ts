@@ -1,7 +1,7 @@
 /**
  * The merge git would make, in-process, for the case a swarm makes all day: the task branch is
  * one commit on a commit of the job branch's first-parent line (its merge base), and the two
- * sides changed different files (plain files, modes kept, no file on one side where the other
+ * sides changed different files, or made the same change to a file (plain files, modes kept, no file on one side where the other
  * has a folder, no deletion on one side with an addition on the other, where git's rename
  * detection could pair them). The result is the job branch's tree with the task's files taken
  * as they are. Anything else returns null and goes to `git merge-tree`.
@@ -11,7 +11,8 @@ import { MODE_EXEC, MODE_FILE, type RepoObjectStore } from './object-store.ts';
 
 const FIRST_PARENT_WALK = 64;
 
-function parents(data: Buffer): string[] {
+/** The parents a commit object names, in order. */
+export function commitParents(data: Buffer): string[] {
   const text = data.toString('utf8', 0, Math.min(data.length, 4096));
   const header = text.slice(0, text.indexOf('\n\n') >= 0 ? text.indexOf('\n\n') : text.length);
   return [...header.matchAll(/^parent ([0-9a-f]+)$/gm)].map((m) => m[1]!);
@@ -21,13 +22,13 @@ function parents(data: Buffer): string[] {
 export async function trivialMergeTree(store: RepoObjectStore, head: string, branch: string): Promise<string | null> {
   const tip = await store.read(branch);
   if (!tip || tip.type !== 'commit') return null;
-  const [base, ...more] = parents(tip.data);
+  const [base, ...more] = commitParents(tip.data);
   if (!base || more.length > 0) return null;
   // The base must be on head's first-parent line: then it is the one merge base.
   let at: string | undefined = head;
   for (let i = 0; at && at !== base && i < FIRST_PARENT_WALK; i++) {
     const commit = await store.read(at);
-    at = commit?.type === 'commit' ? parents(commit.data)[0] : undefined;
+    at = commit?.type === 'commit' ? commitParents(commit.data)[0] : undefined;
   }
   if (at !== base) return null;
 
@@ -50,7 +51,10 @@ export async function trivialMergeTree(store: RepoObjectStore, head: string, bra
 
   const edits = new Map<string, Edit>();
   for (const [path, change] of theirs) {
-    if (ours.has(path) || ourFolders.has(path) || !regular(change.before?.mode) || !regular(change.after?.mode)) return null;
+    const mine = ours.get(path);
+    // Both sides made the same change (same content and mode, or both deleted it): git takes it as is.
+    if (mine && mine.after?.oid === change.after?.oid && mine.after?.mode === change.after?.mode) continue;
+    if (mine || ourFolders.has(path) || !regular(change.before?.mode) || !regular(change.after?.mode)) return null;
     for (const folder of folders([path])) if (ours.has(folder)) return null;
     edits.set(path, change.after ? { mode: change.after.mode, oid: change.after.oid } : null);
   }

@@ -85,7 +85,9 @@ interface Client {
 
 interface Held {
   seq: number;
-  text: string;
+  /** The record as sent: serialized (secrets scrubbed) when first sent, so a feed no client reads costs no JSON. */
+  text?: string;
+  record: object;
 }
 
 function requireString(record: Record<string, unknown>, field: string): string {
@@ -197,9 +199,16 @@ export class FeedHub {
   private emit(record: { seq: number }): void {
     this.seq = record.seq;
     this.published += 1;
-    const text = JSON.stringify(scrubValue(record, this.secrets));
-    this.hold({ seq: record.seq, text });
+    const held: Held = { seq: record.seq, record };
+    this.hold(held);
+    if (this.clients.size === 0) return;
+    const text = this.textOf(held);
     for (const client of this.clients) this.sendLive(client, text);
+  }
+
+  private textOf(held: Held): string {
+    held.text ??= JSON.stringify(scrubValue(held.record, this.secrets));
+    return held.text;
   }
 
   /** Serve the feed on `path` of this server's upgrade requests; other paths are left alone. */
@@ -281,7 +290,7 @@ export class FeedHub {
     this.send(client, JSON.stringify(scrubValue(hello, this.secrets)));
     for (let seq = replayFrom; seq <= this.seq; seq += 1) {
       const held = this.ring[(this.ringStart + (seq - oldest)) % this.ringCapacity];
-      if (held) this.send(client, held.text);
+      if (held) this.send(client, this.textOf(held));
     }
     this.clients.add(client);
     this.logger?.debug({ remote: client.remote, since, replayed: this.seq - replayFrom + 1 }, 'feed client connected');

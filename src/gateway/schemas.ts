@@ -26,7 +26,7 @@ const taskText = (what: string) =>
  * most 255 bytes. A path that leaves the worktree (`..`, absolute) is the fs guard's to refuse
  * (PAS_ERR_FS_PATH_ESCAPE), wherever the path comes from.
  */
-const relPath = z
+export const relPath = z
   .string()
   .min(1)
   .max(1024)

@@ -204,6 +204,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
       stopSaturationFacts?.();
       llmGateway?.stop();
       breakers.stop();
+      await services.stop?.();
       if (ownsJournal) journal.close();
     },
   };

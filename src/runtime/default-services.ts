@@ -19,6 +19,7 @@ import { createExecuteTask } from './services/execute-task.ts';
 import { createMergeJob } from './services/merge-job.ts';
 import { createOrphanSweep } from './services/orphan-sweep.ts';
 import { createPlanJob } from './services/plan-job.ts';
+import { startPrewarm, type Prewarm } from './services/prewarm-checkouts.ts';
 import { createRepositories } from './services/repositories.ts';
 import { createVerifyJob } from './services/verify-job.ts';
 
@@ -37,7 +38,7 @@ export interface DefaultServiceOptions {
 }
 
 export function createDefaultServices(options: DefaultServiceOptions = {}) {
-  return (ctx: ServiceContext): RuntimeServices & { llm: LlmClient; receipts: ReceiptWriter; llmGateway: LlmGateway } => {
+  return (ctx: ServiceContext): RuntimeServices & { llm: LlmClient; receipts: ReceiptWriter; llmGateway: LlmGateway; prewarm: Prewarm } => {
     const { config, logger, journal, breakers, runId, dataDir, llmSettings } = ctx;
     const llm = createLlmClient({
       ...llmClientOptionsFrom(config),
@@ -104,6 +105,9 @@ export function createDefaultServices(options: DefaultServiceOptions = {}) {
     const repositories = createRepositories(dataDir);
     // Built before the runtime recovers and starts: whatever a killed run left is an orphan.
     const sweep = createOrphanSweep({ journal, repositories, workspacesDir, logger });
+    // The checkouts of the repositories this run is known to work on, made in the background.
+    const needsCheckout = (p: { executor: ExecutorKindName }) => executors[p.executor] !== undefined && executors[p.executor]!.checkout !== 'none';
+    const prewarm = startPrewarm({ config, journal, repositories, workspacesDir, sweep, logger, needsCheckout });
 
     return {
       llm,
@@ -115,6 +119,8 @@ export function createDefaultServices(options: DefaultServiceOptions = {}) {
       mergeJob: createMergeJob({ repositories, sweep, workspacesDir, logger }),
       verifyJob: createVerifyJob({ cmdAllowlist: config.cmdAllowlist, workspacesDir, fixupRounds: config.pas.verify.fixup_rounds, logger }),
       classifyLane: createClassifyLane({ llm, llmSettings, architectId: config.pas.architect.agent_id }),
+      prewarm,
+      stop: () => prewarm.stop(),
     };
   };
 }

@@ -30,6 +30,8 @@ export interface RuntimeServices {
   /** Runs the job's verify command on its merged branch (and plans the fix-up); without it such a job fails. */
   verifyJob?(input: VerifyJobInput, signal: AbortSignal): Promise<VerifyJobOutcome>;
   classifyLane(input: ClassifyLaneInput, signal: AbortSignal): Promise<{ lane: string | null }>;
+  /** Called once when the runtime stops: background work of the services (the checkout prewarm) ends. */
+  stop?(): Promise<void>;
 }
 
 /** What service factories get to build the real services. */

@@ -66,7 +66,9 @@ export function createExecuteTask(deps: ExecuteTaskDeps): ExecuteTask {
     const attempt = journal.getTask(task.id)?.attempt ?? task.attempt ?? 1;
     const sink = {
       append: async (receipt: Receipt) => {
-        // One receipt per task attempt, even when a restart replays the same attempt.
+        // One receipt per task attempt, even when a restart replays the same attempt. The index row
+        // joins this tick's journal group (one fsync for all, committed before the line is written).
+        journal.deferCommit();
         if (journal.recordReceipt({ runId, taskId: receipt.task_id, attempt })) await receipts.append(receipt);
       },
     };

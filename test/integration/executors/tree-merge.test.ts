@@ -70,4 +70,17 @@ describe('in-process merges', () => {
     expect(deferred).toBeGreaterThan(3);
     await git(f.repo, ['fsck', '--strict', '--no-dangling']);
   }, 60_000);
+
+  it('merge in-process a file both sides changed the same way (and one both deleted), as git does, and defer when the same file differs', async () => {
+    const f = (fixture = await createTempRepo({ 'README.md': 'one\n', 'a.txt': 'a\n', 'b.txt': 'b\n', 'gone.txt': 'g\n' }));
+    const store = await objectStoreFor(f.repo);
+    const same = { 'README.md': Buffer.from('one, edited\n'), 'gone.txt': null };
+    const head = await commitEdits({ repo: f.repo, baseCommit: f.base, edits: new Map([...Object.entries(same), ['a.txt', Buffer.from('a2\n')]]), message: 'first task' });
+    const task = await commitEdits({ repo: f.repo, baseCommit: f.base, edits: new Map([...Object.entries(same), ['b.txt', Buffer.from('b2\n')]]), message: 'second task' });
+    const ours = await trivialMergeTree(store, head.commit, task.commit);
+    const theirs = await git(f.repo, ['merge-tree', '--write-tree', '-z', '--name-only', '--no-messages', head.commit, task.commit]);
+    expect(ours).toBe(theirs.stdout.split('\0')[0]);
+    const other = await commitEdits({ repo: f.repo, baseCommit: f.base, edits: new Map([['README.md', Buffer.from('one, edited otherwise\n')]]), message: 'third task' });
+    expect(await trivialMergeTree(store, head.commit, other.commit)).toBeNull();
+  });
 });

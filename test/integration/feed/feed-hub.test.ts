@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import { connect as tcpConnect, type AddressInfo, type Socket } from 'node:net';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { WebSocket, WebSocketServer } from 'ws';
 import type { TransitionRecord, TreeNode } from '../../../src/runtime/transition-record.ts';
 import { FeedHub, type FeedHubOptions, type TransitionInput } from '../../../src/gateway/feed-hub.ts';
@@ -198,6 +198,28 @@ describe('FeedHub on a real socket', () => {
       await until(() => c.messages.length >= 2, 5000, 'transition');
       expect(c.raw.join('\n')).not.toContain(secret);
       expect(c.messages[1]).toMatchObject({ jobId: 'job-[REDACTED]', error: 'failed: [REDACTED]' });
+    } finally {
+      delete process.env.PAS_TEST_FEED_PASSWORD;
+    }
+  });
+
+  it('serializes nothing while no client listens, and a client connecting later with since= gets those records scrubbed', async () => {
+    const secret = 'feed-password-lazy-0123456789';
+    process.env.PAS_TEST_FEED_PASSWORD = secret;
+    try {
+      const { hub, port } = await start();
+      const stringify = vi.spyOn(JSON, 'stringify');
+      try {
+        for (let n = 1; n <= 5; n += 1) hub.publish(transition(n, { error: `failed: ${secret}` }));
+        expect(stringify).not.toHaveBeenCalled();
+      } finally {
+        stringify.mockRestore();
+      }
+      const c = await client(port, '?since=0');
+      await until(() => c.messages.length >= 6, 5000, 'hello and replay');
+      expect(c.messages.slice(1).map((m) => m.seq)).toEqual([1, 2, 3, 4, 5]);
+      expect(c.raw.join('\n')).not.toContain(secret);
+      expect(c.messages[1]).toMatchObject({ error: 'failed: [REDACTED]' });
     } finally {
       delete process.env.PAS_TEST_FEED_PASSWORD;
     }

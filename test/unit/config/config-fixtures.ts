@@ -142,4 +142,33 @@ export const BAD_CONFIGS: BadConfigCase[] = [
     message: /model "anthropic\/claude-nope" is not in models.yaml/,
     apply: (c) => c.set('pas.yaml', ['managers', 2, 'llm', 'backup', 'model'], 'claude-nope'),
   },
+  {
+    name: 'a programmer on another host without a distribution section',
+    cli: true,
+    file: 'programmer_pool.yaml',
+    keyPath: 'programmers[3].host',
+    message: /host "gpu-1" needs a distribution section \(nats_url\) in pas.yaml/,
+    apply: (c) => c.set('programmer_pool.yaml', ['programmers', 3, 'host'], 'gpu-1'),
+  },
+  {
+    name: 'a distribution section whose nats_url is not a NATS address',
+    file: 'pas.yaml',
+    keyPath: 'distribution.nats_url',
+    message: /expected nats:\/\/host:port/,
+    apply: (c) => c.set('pas.yaml', ['distribution'], { nats_url: 'http://broker/path' }),
+  },
+  {
+    name: 'a distribution section that would call a worker offline between two heartbeats',
+    file: 'pas.yaml',
+    keyPath: 'distribution.offline_after_ms',
+    message: /more than twice heartbeat_ms/,
+    apply: (c) => c.set('pas.yaml', ['distribution'], { nats_url: 'nats://127.0.0.1:4222', heartbeat_ms: 1000, offline_after_ms: 1500 }),
+  },
+  {
+    name: 'a misspelt distribution key',
+    file: 'pas.yaml',
+    keyPath: 'distribution.prefx',
+    message: /unknown key "prefx"/,
+    apply: (c) => c.set('pas.yaml', ['distribution'], { nats_url: 'nats://127.0.0.1:4222', prefx: 'a' }),
+  },
 ];

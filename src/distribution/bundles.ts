@@ -1,0 +1,194 @@
+/**
+ * Code without a shared filesystem, central side: the base of a task leaves as a git bundle (full
+ * the first time a host sees a repository, incremental after), and a worker's commit comes back as
+ * a bundle that only this side verifies and turns into a ref, create-only, so a branch can never be
+ * half-written and a worker never sees the user's checkout.
+ *
+ * The worker side is `WorkerRepoCache` (worker-repo-cache.ts); bundles travel through JetStream's
+ * object store (bundle-store.ts). Both are re-exported here.
+ */
+import { createHash, randomUUID } from 'node:crypto';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { PasError, isPasError } from '../errors.ts';
+import { git } from '../executors/git-command.ts';
+import { readBundleHeader } from './bundle-header.ts';
+
+export { WorkerRepoCache, makeResultBundle } from './worker-repo-cache.ts';
+export { bundleObjectName, deleteBundle, getBundle, putBundle } from './bundle-store.ts';
+export { HostHaves } from './host-haves.ts';
+
+/** The one ref a base bundle carries (the worker fetches it into its own namespace). */
+export const BASE_BUNDLE_REF = 'refs/pas/base';
+/** Where a result's commit waits while it is checked (never a branch). */
+const QUARANTINE = 'refs/pas/quarantine';
+/** A result bundle longer than this many commits on top of its base is refused. */
+export const MAX_RESULT_COMMITS = 1000;
+
+export interface BaseBundle {
+  /** The bundle's bytes; null when the host already has `commit` (one of its haves reaches it). */
+  bytes: Uint8Array | null;
+  /** True when the bundle carries the whole history (no have was usable). */
+  full: boolean;
+  /** The full commit id the bundle's ref points at. */
+  commit: string;
+  /** Haves the bundle was cut against (the worker must hold them). */
+  prerequisites: string[];
+}
+
+/**
+ * A repository as workers know it: its folder name and a hash of its real git dir, never a path
+ * (`app-3f2a9c01d4e5`). Stable across runs of the central process.
+ */
+export async function repoKeyOf(repo: string): Promise<string> {
+  const common = await gitCommonDir(repo);
+  const name = path.basename(common === path.join(path.dirname(common), '.git') ? path.dirname(common) : common).replace(/\.git$/, '');
+  const safe = name.replace(/[^A-Za-z0-9_-]/g, '_').replace(/^[^A-Za-z0-9]+/, '').slice(0, 40) || 'repo';
+  return `${safe}-${createHash('sha256').update(common).digest('hex').slice(0, 12)}`;
+}
+
+async function gitCommonDir(repo: string): Promise<string> {
+  const out = await git(repo, ['rev-parse', '--path-format=absolute', '--git-common-dir']);
+  return out.stdout.trim();
+}
+
+/** Full id of `rev` as a commit, or PAS_ERR_GIT. */
+export async function resolveCommit(repo: string, rev: string): Promise<string> {
+  return (await git(repo, ['rev-parse', '--verify', '--end-of-options', `${rev}^{commit}`])).stdout.trim();
+}
+
+/** The haves that are commits this repository knows (a have from another repository's history is dropped). */
+async function knownCommits(repo: string, haves: readonly string[]): Promise<string[]> {
+  const candidates = [...new Set(haves.filter((h) => /^[0-9a-f]{40}([0-9a-f]{24})?$/.test(h)))];
+  if (candidates.length === 0) return [];
+  const out = await git(repo, ['cat-file', '--batch-check'], { input: candidates.map((h) => `${h}^{commit}`).join('\n') + '\n' });
+  return out.stdout
+    .split('\n')
+    .map((line, i) => (/^[0-9a-f]+ commit /.test(line) ? candidates[i] : undefined))
+    .filter((h): h is string => h !== undefined);
+}
+
+async function isAncestor(repo: string, ancestor: string, descendant: string): Promise<boolean> {
+  const out = await git(repo, ['merge-base', '--is-ancestor', ancestor, descendant], { okCodes: [1] });
+  return out.exitCode === 0;
+}
+
+/**
+ * The base of a task as a bundle of `repo` at `commit`. With `haves` (commits the worker host
+ * already holds for this repository), the bundle is incremental (`^have`); without, it is full.
+ * The user's repository is only read: the bundle is cut from a scratch repository that borrows its
+ * objects (git alternates), so no ref of the user's is created, even for a moment.
+ */
+export async function makeBaseBundle(repo: string, commit: string, opts: { haves?: readonly string[] } = {}): Promise<BaseBundle> {
+  const full = await resolveCommit(repo, commit);
+  const haves = await knownCommits(repo, opts.haves ?? []);
+  for (const have of haves) {
+    if (await isAncestor(repo, full, have)) return { bytes: null, full: false, commit: full, prerequisites: [] };
+  }
+  const scratch = await mkdtemp(path.join(os.tmpdir(), 'pas-bundle-'));
+  try {
+    const bare = path.join(scratch, 'repo.git');
+    const format = (await git(repo, ['rev-parse', '--show-object-format'])).stdout.trim();
+    await git(scratch, ['init', '--bare', '-q', `--object-format=${format}`, bare]);
+    await writeFile(path.join(bare, 'objects', 'info', 'alternates'), path.join(await gitCommonDir(repo), 'objects') + '\n');
+    await git(bare, ['update-ref', BASE_BUNDLE_REF, full]);
+    const file = path.join(scratch, 'base.bundle');
+    await git(bare, ['bundle', 'create', '-q', file, BASE_BUNDLE_REF, ...haves.map((h) => `^${h}`)]);
+    return { bytes: await readFile(file), full: haves.length === 0, commit: full, prerequisites: haves };
+  } finally {
+    await rm(scratch, { recursive: true, force: true });
+  }
+}
+
+export interface ImportResultOptions {
+  /** The commit the task started from: the bundle must hold a plain chain of commits on top of it. */
+  base: string;
+  /** The ref to create (`refs/heads/pas/<job>/<task>`); an existing one is never overwritten. */
+  expectedRef: string;
+  /** Names the quarantine ref while the bundle is checked. */
+  attemptId: string;
+  /** The commit the worker said it made; the bundle's head must be exactly it. */
+  commit?: string;
+  /**
+   * When the ref already points at exactly this bundle's commit (the same result delivered twice,
+   * e.g. after a crash between the ref and the journal), answer that commit instead of refusing.
+   */
+  allowSame?: boolean;
+}
+
+function invalid(message: string, details: Record<string, unknown>, cause?: unknown): PasError {
+  return new PasError('PAS_ERR_DIST_BUNDLE_INVALID', message, { details, cause });
+}
+
+/**
+ * Verifies a worker's result bundle and writes its commit as `expectedRef`, create-only. Steps:
+ * `git bundle verify` (integrity, prerequisites present), exactly one head, fetched into a
+ * quarantine ref, its history checked to be base..commit as a plain chain (every commit with one
+ * parent, base an ancestor: no foreign history, no merges), then `update-ref` with an empty old
+ * value. Returns the commit. Refusals: PAS_ERR_DIST_BUNDLE_INVALID, PAS_ERR_DIST_REF_EXISTS.
+ */
+export async function importResultBundle(repo: string, bundle: Uint8Array, opts: ImportResultOptions): Promise<string> {
+  const details = { attemptId: opts.attemptId, ref: opts.expectedRef };
+  if (!opts.expectedRef.startsWith('refs/') || (await git(repo, ['check-ref-format', opts.expectedRef], { okCodes: [1] })).exitCode !== 0) {
+    throw invalid(`"${opts.expectedRef}" is not a valid full ref name`, details);
+  }
+  const base = await resolveCommit(repo, opts.base).catch((err: unknown) => {
+    throw invalid(`base ${opts.base} is not a commit of the repository`, details, err);
+  });
+  const scratch = await mkdtemp(path.join(os.tmpdir(), 'pas-result-'));
+  const quarantine = `${QUARANTINE}/${opts.attemptId.replace(/[^A-Za-z0-9_-]/g, '_').slice(0, 100)}-${randomUUID().slice(0, 8)}`;
+  let fetched = false;
+  try {
+    const file = path.join(scratch, 'result.bundle');
+    await writeFile(file, bundle);
+    const header = readBundleHeader(bundle);
+    if (header.heads.length !== 1) throw invalid(`result bundle of ${opts.attemptId} has ${header.heads.length} heads, expected 1`, { ...details, heads: header.heads.map((h) => h.ref) });
+    const { commit: head, ref: headRef } = header.heads[0]!;
+    if (opts.commit !== undefined && head !== opts.commit) throw invalid(`result bundle of ${opts.attemptId} holds ${head}, the result names ${opts.commit}`, { ...details, head, commit: opts.commit });
+    // Cut against the base and nothing else: every commit of the chain travels in the bundle.
+    if (header.prerequisites.length !== 1 || header.prerequisites[0] !== base) {
+      throw invalid(`result bundle of ${opts.attemptId} is cut against ${header.prerequisites.join(', ') || 'nothing (a whole history)'}, not against its base ${base}`, { ...details, base, prerequisites: header.prerequisites });
+    }
+    try {
+      await git(repo, ['bundle', 'verify', file]);
+      fetched = true;
+      await git(repo, ['-c', 'fetch.fsckObjects=true', 'fetch', '--no-tags', '--no-write-fetch-head', '-q', file, `+${headRef}:${quarantine}`], { lock: 'shared' });
+    } catch (err) {
+      throw invalid(`result bundle of ${opts.attemptId} does not verify: ${isPasError(err) ? err.message.split('\n').slice(0, 4).join(' ') : String(err)}`, details, err);
+    }
+    await checkChain(repo, base, head, details);
+    try {
+      await git(repo, ['update-ref', '-m', `pas: result of ${opts.attemptId}`, opts.expectedRef, head, ''], { lock: 'shared' });
+    } catch (err) {
+      const existing = (await git(repo, ['rev-parse', '--verify', '-q', opts.expectedRef], { okCodes: [1] })).stdout.trim();
+      if (existing && opts.allowSame && existing === head) return head;
+      if (existing) throw new PasError('PAS_ERR_DIST_REF_EXISTS', `${opts.expectedRef} already exists (at ${existing}); the result of ${opts.attemptId} (${head}) is not written`, { details: { ...details, existing, incoming: head }, cause: err });
+      throw err;
+    }
+    return head;
+  } finally {
+    if (fetched) await git(repo, ['update-ref', '-d', quarantine], { lock: 'shared' }).catch(() => {});
+    await rm(scratch, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Removes the quarantine refs an import cut off by a crash (kill -9) left in `repo`. Call it at
+ * start-up, before any import runs; answers how many it removed.
+ */
+export async function sweepQuarantineRefs(repo: string): Promise<number> {
+  const refs = (await git(repo, ['for-each-ref', '--format=%(refname)', QUARANTINE])).stdout.split('\n').filter(Boolean);
+  if (refs.length > 0) await git(repo, ['update-ref', '--stdin'], { input: refs.map((r) => `delete ${r}\n`).join(''), lock: 'exclusive' });
+  return refs.length;
+}
+
+/** base..head must be 1..MAX_RESULT_COMMITS commits, each with exactly one parent, and base an ancestor of head. */
+async function checkChain(repo: string, base: string, head: string, details: Record<string, unknown>): Promise<void> {
+  if (head === base) throw invalid('the result bundle holds no commit on top of its base', { ...details, base, head });
+  if (!(await isAncestor(repo, base, head))) throw invalid(`result ${head} is not built on base ${base}`, { ...details, base, head });
+  const lines = (await git(repo, ['rev-list', '--parents', `--max-count=${MAX_RESULT_COMMITS + 1}`, head, `^${base}`])).stdout.split('\n').filter(Boolean);
+  if (lines.length > MAX_RESULT_COMMITS) throw invalid(`result ${head} is more than ${MAX_RESULT_COMMITS} commits on top of its base`, { ...details, base, head });
+  const odd = lines.map((l) => l.split(' ')).find((parts) => parts.length !== 2);
+  if (odd) throw invalid(`commit ${odd[0]} of the result has ${odd.length - 1} parents; a result is a plain chain on top of its base`, { ...details, base, head, commit: odd[0] });
+}

@@ -1,0 +1,358 @@
+/**
+ * Every message between the central process and a worker (CONTRACT §11), as versioned zod
+ * schemas: the schemas are the single source of truth, the types are inferred from them. A
+ * message that fails its schema is refused with PAS_ERR_DIST_BAD_MESSAGE naming the field; the
+ * receiver logs it and never acts on it.
+ *
+ * All messages are JSON. Delivery is at-least-once: receivers fence duplicates by `attempt_id`
+ * (task, result, progress, cancel) or `call_id` (spend, breaker outcome).
+ */
+import { z } from 'zod';
+import { BREAKER_STATES } from '../../machines/statuses.ts';
+import type { ErrorCode, TaskSpec } from '../../machines/domain.ts';
+import { modelRef } from '../config/schemas.ts';
+import { ERRORS, PasError } from '../errors.ts';
+import { idSchema, relPath } from '../gateway/schemas.ts';
+
+// ── shared pieces ──────────────────────────────────────────────────────────
+
+/** Job, task and attempt ids, as the HTTP API takes them. */
+export const distIdSchema = idSchema;
+/** Worker and programmer ids are NATS subject tokens: no dots. */
+export const subjectIdSchema = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$/, 'letters, digits, - and _');
+export const commitSchema = z.string().regex(/^[0-9a-f]{40}([0-9a-f]{24})?$/, 'a full commit id (40 or 64 hex digits)');
+/** A repository as workers know it: a name, never a path of the user's machine. */
+export const repoKeySchema = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_-]{0,99}$/, 'a repository key is letters, digits, - and _');
+/** An object store entry name. */
+export const objectNameSchema = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.:-]{0,255}$/, 'an object name is letters, digits, _ . : -');
+const isoTime = z.iso.datetime({ offset: true });
+const modelRefSchema = modelRef;
+
+export const errorDataSchema = z.strictObject({
+  code: z.enum(Object.keys(ERRORS) as [ErrorCode, ...ErrorCode[]]),
+  retryable: z.boolean(),
+  message: z.string().max(20_000),
+  details: z.record(z.string(), z.unknown()).optional(),
+});
+
+/** Token counts as the provider reported them; `null` where it did not say (never a made-up 0). */
+export const tokenUsageSchema = z.strictObject({
+  input: z.number().int().min(0).nullable(),
+  output: z.number().int().min(0).nullable(),
+  thinking: z.number().int().min(0).nullable().optional(),
+  cache_read: z.number().int().min(0).nullable().optional(),
+  cache_write: z.number().int().min(0).nullable().optional(),
+});
+
+export const kpiSchema = z.strictObject({
+  files_changed: z.number().int().min(0),
+  lines_added: z.number().int().min(0),
+  lines_removed: z.number().int().min(0),
+});
+
+/**
+ * The TaskSpec the executor needs, without `repo`: a worker never sees the user's checkout. It
+ * runs the task in its own cached clone (the message's `repo_key`) at `base_commit`.
+ */
+export const remoteTaskSpecSchema = z.strictObject({
+  id: distIdSchema,
+  jobId: distIdSchema,
+  managerId: z.string().min(1).max(128),
+  replyTo: z.string().min(1).max(256),
+  instruction: z.string().min(1).max(200_000),
+  files: z.array(relPath).max(500),
+  baseCommit: commitSchema.optional(),
+  requires: z.array(z.string().min(1).max(64)).max(32).optional(),
+  exclude: z.array(z.string().min(1).max(128)).max(64).optional(),
+  attempt: z.number().int().min(0).optional(),
+  timeoutMs: z.number().int().positive().optional(),
+  pin: z.string().min(1).max(128).optional(),
+  executor: z.enum(['aider', 'native']).optional(),
+  verify: z.array(z.string().min(1).max(4096)).min(1).max(64).optional(),
+  context: z.array(relPath).max(500).optional(),
+});
+export type RemoteTaskSpec = z.infer<typeof remoteTaskSpecSchema>;
+
+/** The schema and machines/domain.ts's TaskSpec describe the same thing: a compile-time check. */
+type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
+const taskSpecMatches: Same<RemoteTaskSpec, Omit<TaskSpec, 'repo'>> = true;
+void taskSpecMatches;
+
+/** What a running task reports (executor.ts's TaskProgress), best effort. */
+export const taskProgressSchema = z.strictObject({
+  kind: z.enum(['tool', 'file', 'command', 'retry', 'message']),
+  tool: z.string().max(256).optional(),
+  path: z.string().max(4096).optional(),
+  change: z.string().max(64).optional(),
+  command: z.string().max(4096).optional(),
+  exitCode: z.number().int().nullable().optional(),
+  attempt: z.number().int().optional(),
+  status: z.number().int().optional(),
+  text: z.string().max(4096).optional(),
+});
+
+// ── the messages ───────────────────────────────────────────────────────────
+
+/** Worker → central, request/reply on `register`: who I am and which programmers I host. */
+export const registerSchema = z.strictObject({
+  kind: z.literal('pas.v1.register'),
+  worker_id: subjectIdSchema,
+  host_name: z.string().min(1).max(255),
+  programmer_ids: z.array(subjectIdSchema).min(1).max(49),
+  /** What this host can run: executors whose binaries it has, and capability words. */
+  capabilities: z.array(z.string().min(1).max(64)).max(64),
+  pid: z.number().int().positive(),
+  /** The PAS version the worker runs (package.json). */
+  version: z.string().min(1).max(64),
+  started_at: isoTime,
+  /** Commits its repository cache already holds, per repository key (so bundles can be incremental). */
+  repo_haves: z.record(repoKeySchema, z.array(commitSchema).max(64)).optional(),
+});
+
+/** Central → worker, the reply to `pas.v1.register`. */
+export const registeredSchema = z.strictObject({
+  kind: z.literal('pas.v1.registered'),
+  worker_id: subjectIdSchema,
+  /** Programmers this worker now owns (KV compare-and-set won). */
+  accepted: z.array(subjectIdSchema),
+  /** Programmers it may not run, and why (owned by another live worker, not configured for this host, …). */
+  refused: z.array(z.strictObject({ programmer_id: subjectIdSchema, error: errorDataSchema })),
+  heartbeat_ms: z.number().int().positive(),
+  offline_after_ms: z.number().int().positive(),
+});
+
+/** Worker → central, plain publish every `heartbeat_ms`. */
+export const heartbeatSchema = z.strictObject({
+  kind: z.literal('pas.v1.heartbeat'),
+  worker_id: subjectIdSchema,
+  /** Rises by one per heartbeat of this worker process (a restart starts again at 0 with a new pid). */
+  seq: z.number().int().min(0),
+  pid: z.number().int().positive(),
+  sent_at: isoTime,
+  /** Attempts running now, per programmer. */
+  running: z.array(z.strictObject({ programmer_id: subjectIdSchema, attempt_id: distIdSchema })).max(49),
+});
+
+/** Central → worker, on the work-queue stream (`task.<programmerId>`); Nats-Msg-Id is `attempt_id`. */
+export const taskSchema = z.strictObject({
+  kind: z.literal('pas.v1.task'),
+  job_id: distIdSchema,
+  task_id: distIdSchema,
+  /** Unique per dispatch of a task; fences late results of earlier attempts. */
+  attempt_id: distIdSchema,
+  programmer_id: subjectIdSchema,
+  task: remoteTaskSpecSchema,
+  repo_key: repoKeySchema,
+  base_commit: commitSchema,
+  /** Object store entry holding the base bundle; null when the worker's cache already has the base. */
+  bundle_object: objectNameSchema.nullable(),
+  /** Whether the bundle is full (the host's first sight of the repository) or incremental. */
+  bundle_full: z.boolean(),
+  /** The branch the result will be written to, centrally (`pas/<job>/<task>`). */
+  branch: z.string().min(1).max(255),
+  sent_at: isoTime,
+});
+
+const receiptFields = {
+  provider: z.string().min(1).max(64).optional(),
+  model: z.string().min(1).max(256).optional(),
+  used_backup: z.boolean().optional(),
+  tokens: tokenUsageSchema.optional(),
+  cost_usd: z.number().min(0).optional(),
+  duration_ms: z.number().int().min(0),
+  kpi: kpiSchema.optional(),
+  started_at: isoTime,
+  finished_at: isoTime,
+};
+
+/** Worker → central, on the result stream (`result.<programmerId>`); acked after the journal commit. */
+export const resultSchema = z.strictObject({
+  kind: z.literal('pas.v1.result'),
+  attempt_id: distIdSchema,
+  job_id: distIdSchema,
+  task_id: distIdSchema,
+  programmer_id: subjectIdSchema,
+  worker_id: subjectIdSchema,
+  outcome: z.discriminatedUnion('status', [
+    z.strictObject({
+      status: z.literal('ok'),
+      base_commit: commitSchema,
+      commit: commitSchema,
+      /** Object store entry holding the result bundle (base..commit). */
+      bundle_object: objectNameSchema,
+      summary: z.string().max(20_000).optional(),
+    }),
+    z.strictObject({
+      status: z.literal('error'),
+      error: errorDataSchema,
+      /** True when the task stopped because it was cancelled. */
+      cancelled: z.boolean().optional(),
+    }),
+  ]),
+  receipt: z.strictObject(receiptFields),
+  /** The last thing the task reported before it ended. */
+  progress: taskProgressSchema.optional(),
+});
+
+/** Worker → central, plain publish (`progress.<programmerId>`), best effort. */
+export const progressSchema = z.strictObject({
+  kind: z.literal('pas.v1.progress'),
+  attempt_id: distIdSchema,
+  task_id: distIdSchema,
+  programmer_id: subjectIdSchema,
+  seq: z.number().int().min(0),
+  at: isoTime,
+  progress: taskProgressSchema,
+});
+
+/** Central → worker, request/reply on `cancel.<workerId>`. */
+export const cancelSchema = z.strictObject({
+  kind: z.literal('pas.v1.cancel'),
+  attempt_id: distIdSchema,
+  task_id: distIdSchema,
+  programmer_id: subjectIdSchema,
+  reason: z.string().max(1000).optional(),
+});
+
+/** Worker → central, the reply to `pas.v1.cancel`. */
+export const cancelledSchema = z.strictObject({
+  kind: z.literal('pas.v1.cancelled'),
+  attempt_id: distIdSchema,
+  /** False when the worker was not running that attempt (already finished, or never got it). */
+  found: z.boolean(),
+});
+
+/**
+ * Worker → central, about the cluster-wide breaker of one model. `outcome` (durable, on the result
+ * stream): a call ended; `probe` (request/reply): may this worker call the model now (one probe
+ * cluster-wide while half-open)?
+ */
+export const breakerSchema = z.discriminatedUnion('op', [
+  z.strictObject({
+    kind: z.literal('pas.v1.breaker'),
+    op: z.literal('outcome'),
+    call_id: distIdSchema,
+    worker_id: subjectIdSchema,
+    programmer_id: subjectIdSchema.optional(),
+    attempt_id: distIdSchema.optional(),
+    model: modelRefSchema,
+    ok: z.boolean(),
+    error: errorDataSchema.optional(),
+    at: isoTime,
+  }),
+  z.strictObject({
+    kind: z.literal('pas.v1.breaker'),
+    op: z.literal('probe'),
+    call_id: distIdSchema,
+    worker_id: subjectIdSchema,
+    programmer_id: subjectIdSchema.optional(),
+    model: modelRefSchema,
+    at: isoTime,
+  }),
+]);
+
+/** Central → worker, the reply to a breaker `probe`. */
+export const breakerReplySchema = z.strictObject({
+  kind: z.literal('pas.v1.breaker_reply'),
+  call_id: distIdSchema,
+  model: modelRefSchema,
+  state: z.enum(BREAKER_STATES),
+  /** Whether the worker may make the call (closed, or this call is the one half-open probe). */
+  allow: z.boolean(),
+  error: errorDataSchema.optional(),
+});
+
+/** Worker → central, on the result stream (`spend.<workerId>`): money one model call cost. */
+export const spendSchema = z.strictObject({
+  kind: z.literal('pas.v1.spend'),
+  call_id: distIdSchema,
+  worker_id: subjectIdSchema,
+  programmer_id: subjectIdSchema.optional(),
+  attempt_id: distIdSchema.optional(),
+  job_id: distIdSchema.optional(),
+  model: modelRefSchema,
+  tokens: tokenUsageSchema,
+  cost_usd: z.number().min(0),
+  at: isoTime,
+});
+
+export const MESSAGE_SCHEMAS = {
+  'pas.v1.register': registerSchema,
+  'pas.v1.registered': registeredSchema,
+  'pas.v1.heartbeat': heartbeatSchema,
+  'pas.v1.task': taskSchema,
+  'pas.v1.result': resultSchema,
+  'pas.v1.progress': progressSchema,
+  'pas.v1.cancel': cancelSchema,
+  'pas.v1.cancelled': cancelledSchema,
+  'pas.v1.breaker': breakerSchema,
+  'pas.v1.breaker_reply': breakerReplySchema,
+  'pas.v1.spend': spendSchema,
+} as const;
+
+export type MessageKind = keyof typeof MESSAGE_SCHEMAS;
+export type Message<K extends MessageKind> = z.infer<(typeof MESSAGE_SCHEMAS)[K]>;
+export type RegisterMessage = Message<'pas.v1.register'>;
+export type RegisteredMessage = Message<'pas.v1.registered'>;
+export type HeartbeatMessage = Message<'pas.v1.heartbeat'>;
+export type TaskMessage = Message<'pas.v1.task'>;
+export type ResultMessage = Message<'pas.v1.result'>;
+export type ProgressMessage = Message<'pas.v1.progress'>;
+export type CancelMessage = Message<'pas.v1.cancel'>;
+export type CancelledMessage = Message<'pas.v1.cancelled'>;
+export type BreakerMessage = Message<'pas.v1.breaker'>;
+export type BreakerReplyMessage = Message<'pas.v1.breaker_reply'>;
+export type SpendMessage = Message<'pas.v1.spend'>;
+
+/** No message is bigger than this (bundles travel through the object store, not in messages). */
+export const MAX_MESSAGE_BYTES = 1024 * 1024;
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder('utf-8', { fatal: true });
+
+function badMessage(kind: string, field: string, problem: string, extra: Record<string, unknown> = {}): PasError {
+  return new PasError('PAS_ERR_DIST_BAD_MESSAGE', `${kind}: ${field}: ${problem}`, { details: { kind, field, problem, ...extra } });
+}
+
+function fieldPath(segments: readonly PropertyKey[]): string {
+  let out = '';
+  for (const s of segments) out += typeof s === 'number' ? `[${s}]` : out ? `.${String(s)}` : String(s);
+  return out || '(root)';
+}
+
+/**
+ * Parses and validates one message of `kind`. Throws PAS_ERR_DIST_BAD_MESSAGE whose message and
+ * details name the first bad field (`details.issues` lists them all), for bad UTF-8, bad JSON, a
+ * message of another kind or version, or a schema violation.
+ */
+export function decodeMessage<K extends MessageKind>(kind: K, bytes: Uint8Array | string): Message<K> {
+  const size = typeof bytes === 'string' ? Buffer.byteLength(bytes) : bytes.byteLength;
+  if (size > MAX_MESSAGE_BYTES) throw badMessage(kind, '(root)', `message is ${size} bytes, more than ${MAX_MESSAGE_BYTES}`);
+  let value: unknown;
+  try {
+    value = JSON.parse(typeof bytes === 'string' ? bytes : decoder.decode(bytes));
+  } catch (err) {
+    throw badMessage(kind, '(root)', `not JSON (${(err as Error).message})`);
+  }
+  const found = value && typeof value === 'object' && 'kind' in value ? (value as { kind: unknown }).kind : undefined;
+  if (found !== kind) {
+    throw badMessage(kind, 'kind', `expected "${kind}", got ${found === undefined ? 'none' : JSON.stringify(found).slice(0, 80)}`, { received: typeof found === 'string' ? found.slice(0, 80) : undefined });
+  }
+  const parsed = MESSAGE_SCHEMAS[kind].safeParse(value);
+  if (!parsed.success) {
+    const issues = parsed.error.issues.map((i) => {
+      const segments = i.code === 'unrecognized_keys' ? [...i.path, i.keys[0] ?? ''] : i.path;
+      return { field: fieldPath(segments), problem: i.code === 'unrecognized_keys' ? `unknown field "${i.keys.join('", "')}"` : i.message };
+    });
+    const first = issues[0]!;
+    throw badMessage(kind, first.field, first.problem, { issues });
+  }
+  return parsed.data as Message<K>;
+}
+
+/** Validates `value` as a message of its kind and returns its JSON bytes; a bad value throws like decodeMessage. */
+export function encodeMessage<K extends MessageKind>(kind: K, value: Message<K>): Uint8Array {
+  const bytes = encoder.encode(JSON.stringify(value));
+  decodeMessage(kind, bytes);
+  return bytes;
+}

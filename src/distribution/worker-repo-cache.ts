@@ -1,0 +1,145 @@
+/**
+ * Code without a shared filesystem, worker side: one cached clone per repository under the
+ * worker's data dir, fed by the base bundles the central process sends (full once, incremental
+ * after), and the result of a task cut as a bundle of base..commit. The worker never writes a ref
+ * of the user's repository; it only ever sees bundles.
+ */
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { PasError, isPasError } from '../errors.ts';
+import { git } from '../executors/git-command.ts';
+import { readBundleHeader } from './bundle-header.ts';
+
+/** Commits the cache holds on purpose (bases it was sent, results it made): what it reports as haves. */
+const HAVES = 'refs/pas/haves';
+const BASE_REF = 'refs/pas/base';
+const REPO_KEY = /^[A-Za-z0-9][A-Za-z0-9_-]{0,99}$/;
+const COMMIT = /^[0-9a-f]{40}([0-9a-f]{24})?$/;
+
+async function hasCommit(repo: string, commit: string): Promise<boolean> {
+  const out = await git(repo, ['cat-file', '-e', `${commit}^{commit}`], { okCodes: [1, 128] });
+  return out.exitCode === 0;
+}
+
+function assertCommit(what: string, commit: string): void {
+  if (!COMMIT.test(commit)) throw new PasError('PAS_ERR_DIST_BUNDLE_INVALID', `${what} "${commit}" is not a full commit id`, { details: { [what]: commit } });
+}
+
+/**
+ * The result of a task as a bundle of `base..commit` from the worker's clone (or a worktree or
+ * checkout of it), with one head (`refs/pas/result/<commit>`). The commit stays there as a have.
+ */
+export async function makeResultBundle(clonePath: string, base: string, commit: string): Promise<Uint8Array> {
+  assertCommit('base', base);
+  assertCommit('commit', commit);
+  if (base === commit) throw new PasError('PAS_ERR_DIST_BUNDLE_INVALID', 'the result commit is its base: there is nothing to send', { details: { base, commit } });
+  const ancestor = await git(clonePath, ['merge-base', '--is-ancestor', base, commit], { okCodes: [1] });
+  if (ancestor.exitCode !== 0) throw new PasError('PAS_ERR_DIST_BUNDLE_INVALID', `result ${commit} is not built on base ${base}`, { details: { base, commit } });
+  const ref = `refs/pas/result/${commit}`;
+  const scratch = await mkdtemp(path.join(os.tmpdir(), 'pas-result-'));
+  try {
+    await git(clonePath, ['update-ref', ref, commit], { lock: 'shared' });
+    await git(clonePath, ['update-ref', `${HAVES}/${commit}`, commit], { lock: 'shared' });
+    const file = path.join(scratch, 'result.bundle');
+    await git(clonePath, ['bundle', 'create', '-q', file, ref, `^${base}`]);
+    return await readFile(file);
+  } finally {
+    await git(clonePath, ['update-ref', '-d', ref], { lock: 'shared' }).catch(() => {});
+    await rm(scratch, { recursive: true, force: true });
+  }
+}
+
+export class WorkerRepoCache {
+  private readonly queues = new Map<string, Promise<unknown>>();
+
+  /** `dataDir` is the worker's own (`pas worker --data-dir`); clones live in `<dataDir>/repos/<repoKey>`. */
+  constructor(readonly dataDir: string) {}
+
+  clonePath(repoKey: string): string {
+    if (!REPO_KEY.test(repoKey)) throw new PasError('PAS_ERR_DIST_BAD_MESSAGE', `repository key "${repoKey}" is not letters, digits, - and _`, { details: { field: 'repo_key', repoKey } });
+    return path.join(this.dataDir, 'repos', repoKey);
+  }
+
+  /**
+   * The path of the cached clone of `repoKey`, holding `baseCommit`. A `bundle` (null when the
+   * central process believes the cache has the base) is verified and fetched in first. Missing
+   * base and no bundle, or a bundle whose prerequisites the cache lacks: PAS_ERR_DIST_BUNDLE_MISSING
+   * (the central process then sends a full bundle); a corrupt bundle or one not holding the base:
+   * PAS_ERR_DIST_BUNDLE_INVALID. Calls for one repository run one at a time.
+   */
+  ensureBase(repoKey: string, bundle: Uint8Array | null, baseCommit: string): Promise<string> {
+    const dir = this.clonePath(repoKey);
+    assertCommit('base', baseCommit);
+    return this.serial(repoKey, async () => {
+      const header = bundle ? readBundleHeader(bundle) : undefined;
+      if (!existsSync(path.join(dir, '.git'))) {
+        await mkdir(dir, { recursive: true });
+        // The clone hashes like the repository it caches (sha256 repositories send v3 bundles saying so).
+        await git(dir, ['init', '-q', `--object-format=${header?.objectFormat ?? 'sha1'}`]);
+      }
+      if (await hasCommit(dir, baseCommit)) {
+        await git(dir, ['update-ref', `${HAVES}/${baseCommit}`, baseCommit], { lock: 'shared' });
+        return dir;
+      }
+      if (!bundle || !header) throw new PasError('PAS_ERR_DIST_BUNDLE_MISSING', `the cache of ${repoKey} lacks base ${baseCommit} and no bundle came with the task`, { details: { repoKey, base: baseCommit } });
+      const scratch = await mkdtemp(path.join(dir, '.git', 'pas-base-'));
+      try {
+        const file = path.join(scratch, 'base.bundle');
+        await writeFile(file, bundle);
+        const lacking = [];
+        for (const pre of header.prerequisites) if (!(await hasCommit(dir, pre))) lacking.push(pre);
+        if (lacking.length > 0) {
+          throw new PasError('PAS_ERR_DIST_BUNDLE_MISSING', `base bundle for ${repoKey} needs ${lacking.length} commit(s) this cache lacks; a full bundle is needed`, { details: { repoKey, base: baseCommit, lacking } });
+        }
+        if (!header.heads.some((h) => h.ref === BASE_REF)) throw new PasError('PAS_ERR_DIST_BUNDLE_INVALID', `base bundle for ${repoKey} carries no ${BASE_REF}`, { details: { repoKey, base: baseCommit } });
+        const staging = `${HAVES}/incoming-${path.basename(scratch)}`;
+        try {
+          await git(dir, ['bundle', 'verify', file]);
+          await git(dir, ['-c', 'fetch.fsckObjects=true', 'fetch', '--no-tags', '--no-write-fetch-head', '-q', file, `+${BASE_REF}:${staging}`], { lock: 'shared' });
+        } catch (err) {
+          await git(dir, ['update-ref', '-d', staging], { lock: 'shared' }).catch(() => {});
+          throw new PasError('PAS_ERR_DIST_BUNDLE_INVALID', `base bundle for ${repoKey} does not verify: ${isPasError(err) ? err.message.split('\n').slice(0, 4).join(' ') : String(err)}`, { details: { repoKey, base: baseCommit }, cause: err });
+        }
+        const got = (await git(dir, ['rev-parse', '--verify', staging])).stdout.trim();
+        await git(dir, ['update-ref', '-d', staging], { lock: 'shared' });
+        if (got !== baseCommit) throw new PasError('PAS_ERR_DIST_BUNDLE_INVALID', `base bundle for ${repoKey} holds ${got}, the task's base is ${baseCommit}`, { details: { repoKey, base: baseCommit, got } });
+        await git(dir, ['update-ref', `${HAVES}/${baseCommit}`, baseCommit], { lock: 'shared' });
+        return dir;
+      } finally {
+        await rm(scratch, { recursive: true, force: true });
+      }
+    });
+  }
+
+  /** The result of a task in `clonePath` (a clone of this cache, or a worktree of one) as a bundle. */
+  makeResultBundle(clonePath: string, base: string, commit: string): Promise<Uint8Array> {
+    return makeResultBundle(clonePath, base, commit);
+  }
+
+  /** Commits each cached repository holds on purpose (for `pas.v1.register`'s `repo_haves`), newest first, at most `limit` each. */
+  async haves(limit = 32): Promise<Record<string, string[]>> {
+    const root = path.join(this.dataDir, 'repos');
+    if (!existsSync(root)) return {};
+    const out: Record<string, string[]> = {};
+    for (const key of await readdir(root)) {
+      if (!REPO_KEY.test(key) || !existsSync(path.join(root, key, '.git'))) continue;
+      const refs = await git(path.join(root, key), ['for-each-ref', '--sort=-committerdate', `--count=${limit}`, '--format=%(objectname)', HAVES]);
+      const commits = refs.stdout.split('\n').filter((l) => COMMIT.test(l));
+      if (commits.length > 0) out[key] = [...new Set(commits)];
+    }
+    return out;
+  }
+
+  private serial<T>(key: string, fn: () => Promise<T>): Promise<T> {
+    const prev = this.queues.get(key) ?? Promise.resolve();
+    const next = prev.then(fn, fn);
+    const settled = next.catch(() => {});
+    this.queues.set(key, settled);
+    void settled.then(() => {
+      if (this.queues.get(key) === settled) this.queues.delete(key);
+    });
+    return next;
+  }
+}

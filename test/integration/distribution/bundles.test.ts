@@ -1,0 +1,139 @@
+/** Code without a shared filesystem: bases out as bundles (full, then incremental), results back as refs. */
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { importResultBundle, makeBaseBundle, repoKeyOf, HostHaves, type WorkerRepoCache } from '../../../src/distribution/bundles.ts';
+import { bundleFixture, commitFiles, workerCommit, type BundleFixture } from '../../support/bundle-fixtures.ts';
+import { gitOut, writeFiles, type TempRepo } from '../../support/git-fixtures.ts';
+import { failure } from '../../support/pas-failure.ts';
+
+let fx: BundleFixture;
+let central: TempRepo;
+let workerDir: string;
+let cache: WorkerRepoCache;
+let repoKey: string;
+
+beforeEach(async () => {
+  fx = await bundleFixture();
+  ({ central, workerDir, cache, repoKey } = fx);
+});
+
+afterEach(() => fx.cleanup());
+
+const centralCommit = (files: Record<string, string>) => commitFiles(central.repo, files);
+
+describe('git bundles between the central process and a worker', () => {
+  it('ships the base as a full bundle, and brings the worker commit back as a new ref of the user repository', async () => {
+    const refsBefore = await gitOut(central.repo, 'for-each-ref');
+    const base = await makeBaseBundle(central.repo, 'HEAD');
+    expect(base).toMatchObject({ full: true, commit: central.base, prerequisites: [] });
+    expect(await gitOut(central.repo, 'for-each-ref')).toBe(refsBefore); // cut without touching the user's refs
+
+    const clone = await cache.ensureBase(repoKey, base.bytes, central.base);
+    expect(clone).toBe(path.join(workerDir, 'repos', repoKey));
+    expect(await gitOut(clone, 'show', `${central.base}:src/a.ts`)).toBe('export const a = 1;');
+
+    const commit = await workerCommit(clone, central.base, { 'src/a.ts': 'export const a = 2;\n', 'src/b.ts': 'export const b = 1;\n' });
+    const result = await cache.makeResultBundle(clone, central.base, commit);
+    const imported = await importResultBundle(central.repo, result, { base: central.base, expectedRef: 'refs/heads/pas/job-1/t1', attemptId: 'job-1:t1:a1', commit });
+    expect(imported).toBe(commit);
+    expect(await gitOut(central.repo, 'rev-parse', 'refs/heads/pas/job-1/t1')).toBe(commit);
+    expect(await gitOut(central.repo, 'show', 'pas/job-1/t1:src/b.ts')).toBe('export const b = 1;');
+    // Only the task ref is new: no quarantine ref left, the user's branch and worktree untouched.
+    const refsAfter = await gitOut(central.repo, 'for-each-ref', '--format=%(refname)');
+    expect(refsAfter.split('\n').sort()).toEqual(['refs/heads/main', 'refs/heads/pas/job-1/t1']);
+    expect(await gitOut(central.repo, 'rev-parse', 'HEAD')).toBe(central.base);
+    expect(await gitOut(central.repo, 'status', '--porcelain')).toBe('');
+  });
+
+  it('sends only what is new once the host has the repository, and nothing when it already has the commit', async () => {
+    const first = await makeBaseBundle(central.repo, central.base);
+    await cache.ensureBase(repoKey, first.bytes, central.base);
+    const next = await centralCommit({ 'src/c.ts': 'x'.repeat(50_000) + '\n' });
+
+    const full = await makeBaseBundle(central.repo, next);
+    const incremental = await makeBaseBundle(central.repo, next, { haves: [central.base] });
+    expect(incremental).toMatchObject({ full: false, commit: next, prerequisites: [central.base] });
+    expect(incremental.bytes!.byteLength).toBeLessThan(full.bytes!.byteLength);
+    expect(full.bytes!.byteLength - incremental.bytes!.byteLength).toBeGreaterThan(100); // the first commit's objects stay home
+
+    const clone = await cache.ensureBase(repoKey, incremental.bytes, next);
+    expect(await gitOut(clone, 'cat-file', '-t', next)).toBe('commit');
+    expect(await cache.haves()).toEqual({ [repoKey]: expect.arrayContaining([central.base, next]) });
+
+    // The host holds `next` now: no bundle at all; a have the central repository never heard of is ignored.
+    expect(await makeBaseBundle(central.repo, central.base, { haves: [next] })).toMatchObject({ bytes: null, full: false });
+    expect(await makeBaseBundle(central.repo, next, { haves: ['f'.repeat(40)] })).toMatchObject({ full: true });
+  });
+
+  it('tells the central process to send a full bundle when the worker cache lacks the base or the prerequisites', async () => {
+    const next = await centralCommit({ 'src/c.ts': 'c\n' });
+    const incremental = await makeBaseBundle(central.repo, next, { haves: [central.base] });
+    const lacking = await failure(cache.ensureBase(repoKey, incremental.bytes, next));
+    expect(lacking.code).toBe('PAS_ERR_DIST_BUNDLE_MISSING');
+    const none = await failure(cache.ensureBase(repoKey, null, next));
+    expect(none.code).toBe('PAS_ERR_DIST_BUNDLE_MISSING');
+    expect(none.details).toMatchObject({ repoKey, base: next });
+  });
+});
+
+describe('a sha256 repository', () => {
+  it('travels both ways too: the worker clone hashes like the repository it caches', async () => {
+    const root = await mkdtemp(path.join(os.tmpdir(), 'pas-sha256-'));
+    try {
+      const repo = path.join(root, 'repo');
+      await gitOut(root, 'init', '-q', '--object-format=sha256', '--initial-branch=main', repo);
+      await writeFiles(repo, { 'a.txt': 'a\n' });
+      await gitOut(repo, 'add', '--all');
+      await gitOut(repo, 'commit', '-q', '-m', 'first');
+      const base = await gitOut(repo, 'rev-parse', 'HEAD');
+      expect(base).toHaveLength(64);
+      const key = await repoKeyOf(repo);
+      const clone = await cache.ensureBase(key, (await makeBaseBundle(repo, base)).bytes, base);
+      expect(await gitOut(clone, 'rev-parse', '--show-object-format')).toBe('sha256');
+      const commit = await workerCommit(clone, base, { 'a.txt': 'b\n' });
+      expect(await importResultBundle(repo, await cache.makeResultBundle(clone, base, commit), { base, expectedRef: 'refs/heads/pas/j/t', attemptId: 'a1', commit })).toBe(commit);
+    } finally {
+      await rm(root, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('bundles under load', () => {
+  it('feeds one cache from parallel tasks and imports their results in parallel, each on its own ref', async () => {
+    const base = await makeBaseBundle(central.repo, central.base);
+    const clones = await Promise.all([1, 2, 3].map(() => cache.ensureBase(repoKey, base.bytes, central.base)));
+    expect(new Set(clones).size).toBe(1);
+    // Each task works in a worktree of the cached clone, as an executor does.
+    const commits = await Promise.all(
+      [1, 2, 3].map(async (n) => {
+        const dir = path.join(workerDir, `wt-${n}`);
+        await gitOut(clones[0]!, 'worktree', 'add', '-q', '--detach', dir, central.base);
+        await writeFiles(dir, { [`src/f${n}.ts`]: `export const f${n} = ${n};\n` });
+        await gitOut(dir, 'add', '--all');
+        await gitOut(dir, 'commit', '-q', '-m', `task ${n}`);
+        const commit = await gitOut(dir, 'rev-parse', 'HEAD');
+        return { n, commit, bundle: await cache.makeResultBundle(dir, central.base, commit) };
+      }),
+    );
+    const imported = await Promise.all(commits.map(({ n, commit, bundle }) => importResultBundle(central.repo, bundle, { base: central.base, expectedRef: `refs/heads/pas/job-p/t${n}`, attemptId: `job-p:t${n}:a1`, commit })));
+    expect(imported).toEqual(commits.map((c) => c.commit));
+    for (const { n } of commits) expect(await gitOut(central.repo, 'show', `pas/job-p/t${n}:src/f${n}.ts`)).toBe(`export const f${n} = ${n};`);
+    expect(await gitOut(central.repo, 'for-each-ref', '--format=%(refname)', 'refs/pas')).toBe('');
+  });
+});
+
+describe('what each host holds', () => {
+  it('keeps the newest commits per host and repository, and forgets on request', () => {
+    const haves = new HostHaves(3);
+    haves.record('gpu-1', 'app', 'a'.repeat(40), 'b'.repeat(40));
+    haves.record('gpu-1', 'app', 'c'.repeat(40), 'd'.repeat(40));
+    expect(haves.haves('gpu-1', 'app')).toEqual(['d'.repeat(40), 'c'.repeat(40), 'b'.repeat(40)]);
+    expect(haves.haves('gpu-2', 'app')).toEqual([]);
+    haves.forget('gpu-1', 'app');
+    expect(haves.haves('gpu-1', 'app')).toEqual([]);
+    haves.replace('gpu-2', { app: ['e'.repeat(40)] });
+    expect(haves.haves('gpu-2', 'app')).toEqual(['e'.repeat(40)]);
+  });
+});

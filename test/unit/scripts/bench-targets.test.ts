@@ -1,0 +1,69 @@
+/**
+ * The step-14 targets in `pas bench`: every git-backed path on both repositories at P = 10 and 49,
+ * and the throughput, each with its target, the same run's llm-only ceiling, and PASS or MISS.
+ */
+import { describe, expect, it } from 'vitest';
+import { markdown } from '../../../scripts/bench.ts';
+import { judge, parallelTargets, targetsTable, throughputTarget } from '../../../scripts/bench-targets.ts';
+import type { MachineInfo } from '../../../scripts/bench-support.ts';
+
+const machine: MachineInfo = { date: '2026-01-01T00:00:00.000Z', host: 't', platform: 'linux x64', cpu: 'CPU', cores: 2, memGiB: 4, node: 'v20.20.0', loadAvgAtStart: [3.5, 2, 1] };
+
+function row(variant: string, repo: string, programmers: number, efficiency: number, git?: number) {
+  return { variant, repo, programmers, efficiency, ...(git !== undefined ? { gitProcessesPerTask: git } : {}) };
+}
+
+describe('bench targets', () => {
+  it('holds a figure to its target, or to 2 points under the same run’s ceiling when that ceiling is lower', () => {
+    expect(judge(0.97, 0.97, 0.99, 0.02)).toEqual({ bar: 0.97, verdict: 'PASS' });
+    expect(judge(0.9699, 0.97, 0.99, 0.02)).toEqual({ bar: 0.97, verdict: 'MISS' });
+    // Ceiling 85 % under a 93 % target: 83 % passes, 82.9 % does not.
+    expect(judge(0.83, 0.93, 0.85, 0.02).verdict).toBe('PASS');
+    expect(judge(0.829, 0.93, 0.85, 0.02).verdict).toBe('MISS');
+    // No ceiling measured: the target alone.
+    expect(judge(0.92, 0.93, null, 0.02)).toEqual({ bar: 0.93, verdict: 'MISS' });
+  });
+
+  it('gives a row for each of native, native with verify and the checkout path, on both repositories, at P = 10 and 49, with git processes per task', () => {
+    const rows = [row('llm-only', 'demo', 10, 0.98), row('llm-only', 'demo', 49, 0.85), row('http-only', 'demo', 10, 1)];
+    for (const variant of ['full', 'full-verify', 'full-checkout']) {
+      for (const repo of ['demo', 'large']) {
+        rows.push(row(variant, repo, 1, 0.99, 0), row(variant, repo, 10, 0.96, 0.1), row(variant, repo, 49, 0.84, 0.2));
+      }
+    }
+    const targets = parallelTargets(rows);
+    expect(targets.map((t) => t.name)).toEqual(
+      ['full', 'full-verify', 'full-checkout'].flatMap((v) => ['demo', 'large'].flatMap((r) => [`${v} ${r} P=10 efficiency`, `${v} ${r} P=49 efficiency`])),
+    );
+    const at = (name: string) => targets.find((t) => t.name === name)!;
+    // Demo P=10: target 97 %, ceiling 98 % is higher: 96 % misses.
+    expect(at('full demo P=10 efficiency')).toMatchObject({ target: 0.97, ceiling: 0.98, bar: 0.97, verdict: 'MISS', gitProcessesPerTask: 0.1 });
+    // Large P=10: target 95 %: 96 % passes.
+    expect(at('full-verify large P=10 efficiency')).toMatchObject({ target: 0.95, verdict: 'PASS' });
+    // P=49: the ceiling (85 %) is under both targets: 84 % is within 2 points.
+    expect(at('full-checkout demo P=49 efficiency')).toMatchObject({ target: 0.93, ceiling: 0.85, verdict: 'PASS', gitProcessesPerTask: 0.2 });
+    expect(at('full large P=49 efficiency').bar).toBeCloseTo(0.83, 10);
+  });
+
+  it('judges the throughput against 400 jobs/min, or within 2 % of a lower ceiling of the same run, and prints every row with its verdict', () => {
+    expect(throughputTarget(410, 600)).toMatchObject({ target: 400, verdict: 'PASS' });
+    expect(throughputTarget(390, 600).verdict).toBe('MISS');
+    expect(throughputTarget(295, 300).verdict).toBe('PASS');
+    expect(throughputTarget(290, 300).verdict).toBe('MISS');
+    const lines = targetsTable([throughputTarget(295, 300)]);
+    expect(lines[2]).toBe('| throughput of the whole tree, 10 programmers, L = 200 ms | 295.0 | ≥ 400.0 | 300.0 | ≥ 294.0 | – | PASS |');
+
+    const table = markdown(machine, 'npx pas bench', {
+      parallel: {
+        ok: true,
+        seconds: 1,
+        result: { part: 'parallel', method: { latencyMs: 1500, tasksPerProgrammer: 2, repeats: 1, fullPathRepeats: 1, largeRepository: null }, rows: [row('llm-only', 'demo', 10, 0.98), row('full', 'demo', 10, 0.975, 0)].map((r) => ({ ...r, tasks: 20, idealMs: 3000, makespanMs: 3100, speedup: 1, idealSpeedup: 1, latencyMs: 1500, runs: [] })) } as never,
+      },
+      throughput: { ok: true, seconds: 1, result: { jobsPerMinute: 380, ceilingJobsPerMinute: 500, latencyMs: { p50: 900, p95: 1000 }, latencyP50OverFloor: 1.5, statuses: { completed: 30 }, method: { programmers: 10, latencyMs: 200, jobs: 30, filesPerJob: 4, clients: 6 } } as never },
+    });
+    expect(table).toContain('**Targets**');
+    expect(table).toContain('Load average at start 3.5 / 2 / 1.');
+    expect(table).toContain('| full demo P=10 efficiency | 97.5 % | ≥ 97.0 % | 98.0 % | ≥ 97.0 % | 0 | PASS |');
+    expect(table).toContain('| throughput of the whole tree, 10 programmers, L = 200 ms | 380.0 | ≥ 400.0 | 500.0 | ≥ 400.0 | – | MISS |');
+  });
+});
