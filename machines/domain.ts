@@ -10,6 +10,10 @@ export type { ErrorCode, ErrorData } from './error-codes.ts';
 export type Lane = 'Code' | 'Models' | 'Data' | 'DevSecOps' | 'Docs';
 export const LANES: readonly Lane[] = ['Code', 'Models', 'Data', 'DevSecOps', 'Docs'];
 
+/** What edits a subtask's files (CONTRACT §8): PAS's own loop, Aider, or a coding-agent CLI. */
+export const EXECUTOR_KINDS = ['native', 'aider', 'claude-code', 'codex', 'gemini-cli', 'opencode'] as const;
+export type ExecutorKind = (typeof EXECUTOR_KINDS)[number];
+
 
 export type { AgentRole, AgentState, BreakerState, JobStatus, TaskResultStatus, TaskStatus, TerminalJobStatus } from './statuses.ts';
 export { TERMINAL_JOB_STATUSES } from './statuses.ts';
@@ -44,6 +48,8 @@ export interface JobSpec {
   verify?: string[];
   /** The job's own spending limit in USD (`max_job_spend_usd` of the job body). */
   maxJobSpendUsd?: number;
+  /** Runs every subtask of the job (plan, conflict resolvers, fix-ups), whatever executor its programmer has. */
+  executor?: ExecutorKind;
   submittedAt: string;
 }
 
@@ -69,8 +75,8 @@ export interface TaskSpec {
   timeoutMs?: number;
   /** Only this programmer may run the task (a programmer's own POST /execute). */
   pin?: string;
-  /** Executor override for this task (POST /aider/edit forces aider). */
-  executor?: 'aider' | 'native';
+  /** Executor override for this task (POST /aider/edit forces aider; a job's `executor` sets it on each subtask). */
+  executor?: ExecutorKind;
   /** A command (argv, in cmd_allowlist.yaml) run in the worktree after the edit; non-zero fails the task. */
   verify?: string[];
   /** Files the programmer is shown read-only (neighbours from the repository map). */

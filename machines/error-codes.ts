@@ -77,6 +77,7 @@ export const ERRORS = {
   PAS_ERR_CMD_TIMEOUT: { retryable: true, status: 504, doc: 'An allowed command ran past its timeout and its process tree was killed.' },
   PAS_ERR_CMD_FAILED: { retryable: false, status: 500, doc: 'An allowed command exited non-zero.' },
   PAS_ERR_VERIFY_FAILED: { retryable: false, status: 500, doc: "A `verify` command still failed after the last round: a subtask's after `verify_rounds` edit–test rounds, a job's merged branch after `fixup_rounds` fix-up subtasks. `details.output` holds its last output (head and tail)." },
+  PAS_ERR_VERIFY_UNAVAILABLE: { retryable: false, status: 500, doc: 'The job has a `verify` command but the runtime services it runs on have no way to run it on the merged branch (no `verifyJob`); the merged branch is kept, unverified.' },
   PAS_ERR_AIDER_NOT_FOUND: { retryable: false, status: 500, doc: 'The aider binary is not on PATH.' },
   PAS_ERR_AIDER_NO_EDITS: { retryable: true, status: 502, doc: 'Aider finished without applying an edit; the output tail says why.' },
   PAS_ERR_AGENT_CLI_NOT_FOUND: { retryable: false, status: 500, doc: 'The coding-agent CLI binary (claude, codex, gemini, opencode) is not installed or not on PATH.' },

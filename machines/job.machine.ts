@@ -154,6 +154,8 @@ export function taskSpecFor(context: Pick<JobContext, 'job' | 'managerId' | 'pla
   if (subtask.context) spec.context = subtask.context;
   const verify = jobVerify(context);
   if (verify) spec.verify = verify;
+  // The job's executor runs each of its subtasks, re-runs and fix-ups included.
+  if (context.job.executor) spec.executor = context.job.executor;
   return spec;
 }
 

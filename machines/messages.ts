@@ -11,10 +11,14 @@ export type ToJob =
   /** Its Manager failed: stop here (cancelling what runs) without finishing; another Manager resumes it. */
   | { type: 'job.handBack' };
 
+/** Stop this task (the pool passes it on to the programmer running it). */
+export interface TaskCancel {
+  type: 'task.cancel';
+  taskId: string;
+}
+
 /** What the pool hears about tasks (from jobs and the runtime). */
-export type ToPoolTask =
-  | { type: 'task.submitted'; task: TaskSpec }
-  | { type: 'task.cancel'; taskId: string };
+export type ToPoolTask = { type: 'task.submitted'; task: TaskSpec } | TaskCancel;
 
 /** What a Manager hears. */
 export type ToManager =

@@ -11,7 +11,7 @@ import { enqueueActions, setup } from 'xstate';
 import { failedResult, type ErrorData, type TaskResult, type TaskSpec } from './domain.ts';
 import { codedError } from './error-codes.ts';
 import { fact, type TaskFinishedFact, type TaskQueuedFact, type TaskStartedFact } from './facts.ts';
-import type { ToJob, ToManager } from './messages.ts';
+import type { ToJob, ToManager, ToPoolTask } from './messages.ts';
 import type { ProgrammerEvent, ProgrammerReport } from './programmer.machine.ts';
 import { eligible, pickProgrammer, type PoolMember, type Strategy } from './pool-routing.ts';
 
@@ -62,8 +62,7 @@ export interface PoolContext {
 }
 
 export type PoolEvent =
-  | { type: 'task.submitted'; task: TaskSpec }
-  | { type: 'task.cancel'; taskId: string }
+  | ToPoolTask
   | ProgrammerReport
   | { type: 'supervision.expire'; programmerId: string }
   /** A programmer's primary model changed (LLM settings): whether it is free now. */

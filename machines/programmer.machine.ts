@@ -11,6 +11,7 @@
  */
 import { assign, enqueueActions, setup, fromPromise, type AnyActorRef } from 'xstate';
 import type { ActorLookup } from './actor-lookup.ts';
+import type { TaskCancel } from './messages.ts';
 import { asErrorData, failedResult, type ErrorData, type TaskResult, type TaskSpec } from './domain.ts';
 import { codedError } from './error-codes.ts';
 
@@ -42,7 +43,7 @@ export interface ProgrammerContext {
 
 export type ProgrammerEvent =
   | { type: 'task.assigned'; task: TaskSpec }
-  | { type: 'task.cancel'; taskId: string }
+  | TaskCancel
   | { type: 'programmer.fault'; error?: ErrorData }
   | { type: 'programmer.reset' };
 

@@ -8,6 +8,8 @@ export interface TaskViewJson {
   status: string;
   attempt: number;
   programmer_id: string | null;
+  /** The executor that runs it (the job's, else its programmer's); null before a programmer has it. */
+  executor?: string | null;
   files: string[];
   merged: boolean;
   result: { durationMs?: number; kpi?: { files_changed: number; lines_added: number; lines_removed: number } } | null;
@@ -42,6 +44,8 @@ export interface JobViewJson {
   lane: string | null;
   files: string[];
   repo: string | null;
+  /** The executor the job asked for (null: each programmer's own). */
+  executor?: string | null;
   manager_id: string | null;
   accepted_at: string;
   started_at: string | null;
@@ -105,6 +109,7 @@ export function describeJob(job: JobViewJson): string {
   ];
   if (job.repo) lines.push(`repo      ${job.repo}`);
   if (job.files.length > 0) lines.push(`files     ${job.files.join(' ')}`);
+  if (job.executor) lines.push(`executor  ${job.executor}`);
   lines.push(`accepted  ${job.accepted_at}${job.finished_at ? `   finished ${job.finished_at}` : ''}   duration ${formatDuration(job.duration_ms)}`);
   if (job.merged_branch) lines.push(`branch    ${job.merged_branch}`);
   if (job.conflicts.length > 0) lines.push(`conflicts ${job.conflicts.join(' ')}`);
@@ -116,11 +121,12 @@ export function describeJob(job: JobViewJson): string {
   let text = `${lines.join('\n')}\n`;
   if (tasks.length > 0) {
     text += `\n${table(
-      ['SUBTASK', 'STATUS', 'PROGRAMMER', 'TRY', 'MERGED', 'TIME', 'FILES', 'ERROR'],
+      ['SUBTASK', 'STATUS', 'PROGRAMMER', 'EXECUTOR', 'TRY', 'MERGED', 'TIME', 'FILES', 'ERROR'],
       tasks.map((t) => [
         t.task_id,
         t.status,
         t.programmer_id ?? '-',
+        t.executor ?? '-',
         String(t.attempt),
         t.merged ? 'yes' : 'no',
         formatDuration(t.result?.durationMs),

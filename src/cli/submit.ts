@@ -1,11 +1,11 @@
 /**
- * `pas submit "<task>" [--lane Code] [--files a b …] [--repo PATH] [--verify CMD] [--wait]`: POSTs
+ * `pas submit "<task>" [--lane Code] [--files a b …] [--repo PATH] [--verify CMD] [--executor NAME] [--wait]`: POSTs
  * a job to a running tree's gateway and prints its id; `--wait` follows it with a progress bar
  * until it ends and exits 0 only when it completed. `--files` takes every value up to the next
  * flag (or `--`), so the task goes first or after `--`.
  */
 import path from 'node:path';
-import { LANES, type Lane } from '../../machines/domain.ts';
+import { EXECUTOR_KINDS, LANES, type ExecutorKind, type Lane } from '../../machines/domain.ts';
 import { PasError } from '../errors.ts';
 import { apiClient, CLIENT_OPTIONS, gatewayUrl, reportApiError } from './api-client.ts';
 import type { Command } from './commands.ts';
@@ -21,6 +21,7 @@ export interface JobBody {
   files?: string[];
   repo?: string;
   verify?: string[];
+  executor?: ExecutorKind;
 }
 
 /** Builds the job body from parsed options, or throws a PAS_ERR_BAD_REQUEST naming the argument. */
@@ -50,7 +51,7 @@ export function verifyArgv(raw: string, label = '--verify'): string[] {
 export function jobBody(values: Record<string, unknown>, positionals: string[], cwd = process.cwd()): JobBody {
   if (positionals.length === 0) {
     const hint = values.files ? ' (--files takes every value up to the next flag: put the task before --files, or after --)' : '';
-    throw bad(`the task is missing: pas submit "<task>" [--lane Code] [--files a b …] [--repo PATH] [--verify CMD] [--wait]${hint}`);
+    throw bad(`the task is missing: pas submit "<task>" [--lane Code] [--files a b …] [--repo PATH] [--verify CMD] [--executor NAME] [--wait]${hint}`);
   }
   if (positionals.length > 1) {
     throw bad(`one task only, got ${positionals.length} arguments (${positionals.map((p) => JSON.stringify(p)).join(', ')}); quote the task, and put it before --files or after --`);
@@ -72,6 +73,11 @@ export function jobBody(values: Record<string, unknown>, positionals: string[], 
     body.repo = path.resolve(cwd, values.repo);
   }
   if (typeof values.verify === 'string') body.verify = verifyArgv(values.verify);
+  if (values.executor !== undefined) {
+    const executor = EXECUTOR_KINDS.find((e) => e === String(values.executor).toLowerCase());
+    if (!executor) throw bad(`--executor must be one of ${EXECUTOR_KINDS.join(', ')}, got "${String(values.executor)}"`);
+    body.executor = executor;
+  }
   return body;
 }
 
@@ -83,6 +89,7 @@ export const submitCommand: Command = {
     files: { type: 'string', multiple: true, short: 'f', arg: 'FILE', help: 'the files to work on, relative to the repo; takes every value up to the next flag' },
     repo: { type: 'string', short: 'r', arg: 'PATH', help: 'the git repository to work in (default: a scratch repo under artifacts/repos/)' },
     verify: { type: 'string', arg: 'CMD', help: 'run CMD in each subtask\'s worktree after the edit ("npm test"); it must match configs/cmd_allowlist.yaml' },
+    executor: { type: 'string', short: 'e', arg: 'NAME', help: `run every subtask with this executor: ${EXECUTOR_KINDS.join(', ')} (default: each programmer's own, programmer_pool.yaml)` },
     wait: { type: 'boolean', short: 'w', help: 'follow the job to the end with a progress bar; exit 0 only when it completed' },
     'poll-ms': { type: 'string', arg: 'MS', help: 'with --wait, how often to ask (default 500)' },
     ...CLIENT_OPTIONS,
@@ -90,6 +97,7 @@ export const submitCommand: Command = {
   examples: [
     'pas submit "Add input validation" --files src/a.js src/b.js --repo . --wait',
     'pas submit --lane Docs --files README.md --verify "npm test" -- "Document the CLI"',
+    'pas submit "Fix the flaky test" --executor claude-code --repo . --wait',
   ],
   notes: ['Without a model (pas up --offline) the job is done by the scripted model: see README, "Offline".'],
   greedy: ['files'],

@@ -3,7 +3,7 @@
  * every object is strict so a typo fails with its file and key path.
  */
 import { z } from 'zod';
-import { LANES } from '../../machines/domain.ts';
+import { EXECUTOR_KINDS, LANES } from '../../machines/domain.ts';
 
 const agentId = z.string().regex(/^[A-Za-z][A-Za-z0-9_-]{0,63}$/, 'an agent id is letters, digits, - and _');
 const port = z.number().int().min(1).max(65535);
@@ -141,7 +141,7 @@ export const pasSchema = z.strictObject({
 
 // ── programmer_pool.yaml ────────────────────────────────────────────────────
 
-export const executorKind = z.enum(['native', 'aider', 'claude-code', 'codex', 'gemini-cli', 'opencode']);
+export const executorKind = z.enum(EXECUTOR_KINDS);
 
 /** A coding-agent CLI's section (`claude_code:`, `codex:`, `gemini_cli:`, `opencode:`; CONTRACT §8). */
 function agentCliSection(binary: string) {

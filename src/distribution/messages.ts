@@ -9,7 +9,7 @@
  */
 import { z } from 'zod';
 import { BREAKER_STATES } from '../../machines/statuses.ts';
-import type { ErrorCode, TaskSpec } from '../../machines/domain.ts';
+import { EXECUTOR_KINDS, type ErrorCode, type TaskSpec } from '../../machines/domain.ts';
 import { modelRef } from '../config/schemas.ts';
 import { ERRORS, PasError } from '../errors.ts';
 import { idSchema, relPath } from '../gateway/schemas.ts';
@@ -67,7 +67,7 @@ export const remoteTaskSpecSchema = z.strictObject({
   attempt: z.number().int().min(0).optional(),
   timeoutMs: z.number().int().positive().optional(),
   pin: z.string().min(1).max(128).optional(),
-  executor: z.enum(['aider', 'native']).optional(),
+  executor: z.enum(EXECUTOR_KINDS).optional(),
   verify: z.array(z.string().min(1).max(4096)).min(1).max(64).optional(),
   context: z.array(relPath).max(500).optional(),
 });

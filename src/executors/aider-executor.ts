@@ -9,6 +9,7 @@ import { splitModelRef } from '../config/load-config.ts';
 import type { FsAllowlist, ModelsConfigFile, PoolConfigFile } from '../config/schemas.ts';
 import { PasError } from '../errors.ts';
 import type { LlmGateway, TaskLlmAccess } from '../llm/gateway/llm-gateway.ts';
+import type { WireKind } from '../llm/gateway/wire-protocols.ts';
 import { createMoneyPolicy, type MoneyPolicy } from '../llm/money-policy.ts';
 import { parseAiderOutput } from './aider-output.ts';
 import type { Executor, ExecutorInput, ExecutorOutcome, PartialOutcome } from './executor.ts';
@@ -73,6 +74,18 @@ function providerKind(models: ModelsConfigFile, ref: string): string {
   return config.kind ?? provider;
 }
 
+/** The variables litellm reads for each provider kind's key and base URL. */
+const LITELLM_ENV: Record<WireKind, { key: string; base: string }> = {
+  ollama: { key: 'OLLAMA_API_KEY', base: 'OLLAMA_API_BASE' },
+  openai: { key: 'OPENAI_API_KEY', base: 'OPENAI_API_BASE' },
+  anthropic: { key: 'ANTHROPIC_API_KEY', base: 'ANTHROPIC_API_BASE' },
+  google: { key: 'GEMINI_API_KEY', base: 'GEMINI_API_BASE' },
+};
+
+const litellmEnv = (kind: string) => (Object.hasOwn(LITELLM_ENV, kind) ? LITELLM_ENV[kind as WireKind] : undefined);
+
+const aiderBaseEnv = (source: NodeJS.ProcessEnv): Record<string, string> => ({ ...baseChildEnv(source), TERM: 'dumb', NO_COLOR: '1', PYTHONIOENCODING: 'utf-8' });
+
 /**
  * The environment aider runs with: the basics (PATH, HOME, locale) plus only the key and base
  * URL of the model's own provider, under the names litellm reads.
@@ -85,26 +98,15 @@ export function aiderEnv(models: ModelsConfigFile, ref: string, source: NodeJS.P
   const override = config.base_url_env ? source[config.base_url_env] : undefined;
   const base = override ?? config.base_url;
 
-  const env: Record<string, string> = { ...baseChildEnv(source), TERM: 'dumb', NO_COLOR: '1', PYTHONIOENCODING: 'utf-8' };
+  const env = aiderBaseEnv(source);
+  const names = litellmEnv(kind);
+  if (!names) return env;
   const set = (name: string, value: string | undefined) => {
     if (value !== undefined && value !== '') env[name] = value;
   };
-  switch (kind) {
-    case 'ollama':
-      set('OLLAMA_API_BASE', base);
-      break;
-    case 'openai':
-      set('OPENAI_API_KEY', key);
-      set('OPENAI_API_BASE', base);
-      break;
-    case 'anthropic':
-      set('ANTHROPIC_API_KEY', key);
-      set('ANTHROPIC_API_BASE', override);
-      break;
-    case 'google':
-      set('GEMINI_API_KEY', key);
-      break;
-  }
+  // Direct to the provider, as aider always did: Ollama needs no key, Gemini keeps litellm's own base URL.
+  if (kind !== 'ollama') set(names.key, key);
+  if (kind !== 'google') set(names.base, base);
   return env;
 }
 
@@ -114,24 +116,11 @@ export function aiderEnv(models: ModelsConfigFile, ref: string, source: NodeJS.P
  */
 export function aiderGatewayEnv(models: ModelsConfigFile, ref: string, access: Pick<TaskLlmAccess, 'baseUrl' | 'credential'>, source: NodeJS.ProcessEnv): Record<string, string> {
   const kind = providerKind(models, ref);
-  const env: Record<string, string> = { ...baseChildEnv(source), TERM: 'dumb', NO_COLOR: '1', PYTHONIOENCODING: 'utf-8' };
-  switch (kind) {
-    case 'ollama':
-      env.OLLAMA_API_BASE = access.baseUrl('ollama');
-      env.OLLAMA_API_KEY = access.credential;
-      break;
-    case 'openai':
-      env.OPENAI_API_BASE = access.baseUrl('openai');
-      env.OPENAI_API_KEY = access.credential;
-      break;
-    case 'anthropic':
-      env.ANTHROPIC_API_BASE = access.baseUrl('anthropic');
-      env.ANTHROPIC_API_KEY = access.credential;
-      break;
-    case 'google':
-      env.GEMINI_API_BASE = access.baseUrl('google');
-      env.GEMINI_API_KEY = access.credential;
-      break;
+  const env = aiderBaseEnv(source);
+  const names = litellmEnv(kind);
+  if (names) {
+    env[names.base] = access.baseUrl(kind as WireKind);
+    env[names.key] = access.credential;
   }
   return env;
 }

@@ -4,12 +4,12 @@
  * `runProgrammerTask`, not to executors.
  */
 import type { Logger } from 'pino';
-import type { TaskSpec, TokenUsage } from '../../machines/domain.ts';
+import type { ExecutorKind, TaskSpec, TokenUsage } from '../../machines/domain.ts';
 import type { ResolvedProgrammer } from '../config/load-config.ts';
 import type { LlmClient, ReceiptRound } from '../llm/types.ts';
 import type { TaskFiles } from './task-files.ts';
 
-export type ExecutorKindName = 'aider' | 'native' | 'claude-code' | 'codex' | 'gemini-cli' | 'opencode';
+export type ExecutorKindName = ExecutorKind;
 
 /**
  * One thing an executor did while it ran (a coding agent's tool call, file change, command,

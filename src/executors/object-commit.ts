@@ -195,27 +195,9 @@ export async function commitEdits(input: CommitEditsInput): Promise<CommitEditsR
  * --no-renames` sees them), with both sides' bytes; a mode change alone counts as a change.
  */
 export async function diffTrees(store: RepoObjectStore, a: string | null, b: string | null): Promise<FileChange[]> {
+  const blobOf = async (entry: TreeEntry | undefined, rel: string) => (entry && entry.mode !== MODE_SUBMODULE ? readBlob(store, entry.oid, rel) : null);
   const changes: FileChange[] = [];
-  const blobOf = async (entry: TreeEntry | undefined, rel: string) =>
-    entry && entry.mode !== MODE_TREE && entry.mode !== MODE_SUBMODULE ? readBlob(store, entry.oid, rel) : null;
-  const walk = async (left: string | null, right: string | null, prefix: string): Promise<void> => {
-    if (left === right) return;
-    const l = new Map((left ? await store.readTree(left) : []).map((e) => [e.name, e]));
-    const r = new Map((right ? await store.readTree(right) : []).map((e) => [e.name, e]));
-    for (const name of new Set([...l.keys(), ...r.keys()])) {
-      const x = l.get(name);
-      const y = r.get(name);
-      if (x && y && x.oid === y.oid && x.mode === y.mode) continue;
-      const rel = `${prefix}${name}`;
-      const xTree = x?.mode === MODE_TREE ? x.oid : null;
-      const yTree = y?.mode === MODE_TREE ? y.oid : null;
-      if (xTree || yTree) await walk(xTree, yTree, `${rel}/`);
-      const xFile = x && x.mode !== MODE_TREE ? x : undefined;
-      const yFile = y && y.mode !== MODE_TREE ? y : undefined;
-      if (xFile || yFile) changes.push({ path: rel, before: await blobOf(xFile, rel), after: await blobOf(yFile, rel) });
-    }
-  };
-  await walk(a, b, '');
+  for (const [rel, { before, after }] of await changedEntries(store, a, b)) changes.push({ path: rel, before: await blobOf(before, rel), after: await blobOf(after, rel) });
   changes.sort((p, q) => (p.path < q.path ? -1 : p.path > q.path ? 1 : 0));
   return changes;
 }

@@ -7,6 +7,7 @@ import { PasError } from '../errors.ts';
 import type { Runtime } from '../runtime/create-runtime.ts';
 import type { AgentInfo } from '../runtime/topology.ts';
 import { parseOr400 } from './http-errors.ts';
+import { jobSubmission } from './job-submission.ts';
 import { checkLane, checkWork } from './intake-checks.ts';
 import {
   agentChatBodySchema,
@@ -68,16 +69,7 @@ export function registerAgentRoutes(app: FastifyInstance, runtime: Runtime, agen
     const body = parseOr400(jobBodySchema, request.body);
     checkLane(agent, body.lane);
     const { repo, notes } = await checkWork(body, runtime.config.cmdAllowlist);
-    const job = runtime.submitJob(
-      {
-        task: body.task,
-        ...(body.lane ? { lane: body.lane as never } : {}),
-        ...(body.files ? { files: body.files } : {}),
-        ...(repo ? { repo } : {}),
-        ...(body.verify ? { verify: body.verify } : {}),
-      },
-      agent.role === 'architect' ? undefined : agent.agentId,
-    );
+    const job = runtime.submitJob(jobSubmission(body, repo), agent.role === 'architect' ? undefined : agent.agentId);
     return reply.status(202).send({ job_id: job.id, status: job.status, status_url: `${prefix}/status/${job.id}`, ...(notes.length > 0 ? { notes } : {}) });
   });
   app.get(`${prefix}/status/:job_id`, async (request) => {

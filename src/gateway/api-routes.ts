@@ -3,6 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import { codedError, PasError, type ErrorCode } from '../errors.ts';
 import type { Runtime } from '../runtime/create-runtime.ts';
 import { agentTree } from '../runtime/transition-record.ts';
+import { jobSubmission } from './job-submission.ts';
 import { parseOr400 } from './http-errors.ts';
 import { checkWork } from './intake-checks.ts';
 import { idParamsSchema, jobBodySchema, listJobsQuerySchema, llmSettingsBodySchema } from './schemas.ts';
@@ -47,14 +48,7 @@ export function registerApiRoutes(app: FastifyInstance, runtime: Runtime, feedSe
   app.post('/api/jobs', async (request, reply) => {
     const body = parseOr400(jobBodySchema, request.body);
     const { repo, notes } = await checkWork(body, runtime.config.cmdAllowlist);
-    const job = runtime.submitJob({
-      task: body.task,
-      ...(body.lane ? { lane: body.lane as never } : {}),
-      ...(body.files ? { files: body.files } : {}),
-      ...(repo ? { repo } : {}),
-      ...(body.verify ? { verify: body.verify } : {}),
-      ...(body.max_job_spend_usd !== undefined ? { maxJobSpendUsd: body.max_job_spend_usd } : {}),
-    });
+    const job = runtime.submitJob(jobSubmission(body, repo));
     return reply.status(202).send({ job_id: job.id, status: job.status, ...(notes.length > 0 ? { notes } : {}) });
   });
   app.get('/api/jobs', async (request) => {

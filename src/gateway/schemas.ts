@@ -1,7 +1,7 @@
 /** zod schemas of every request the HTTP API accepts (CONTRACT §4). */
 import { z } from 'zod';
 import { LANES } from '../../machines/domain.ts';
-import { modelRef } from '../config/schemas.ts';
+import { executorKind, modelRef } from '../config/schemas.ts';
 import { JOB_STATUSES } from '../../machines/statuses.ts';
 
 const noNul = (s: string) => !s.includes('\0');
@@ -64,6 +64,8 @@ export const jobBodySchema = z.strictObject({
   verify: verifySchema.optional(),
   /** This job's spending limit in USD (every LLM call of its subtasks counts). */
   max_job_spend_usd: z.number().min(0).max(1_000_000).optional(),
+  /** Runs every subtask of the job (CONTRACT §8's executors), whatever its programmer's own executor. */
+  executor: executorKind.optional(),
 });
 
 export const executeBodySchema = z.strictObject({

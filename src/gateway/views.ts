@@ -119,6 +119,8 @@ export function taskView(task: TaskRecord, receipts?: string[], runtime?: Runtim
     programmer_id: task.programmerId,
     instruction: task.spec.instruction,
     files: task.spec.files,
+    // The executor that runs it: its job's (or its request's) override, else its programmer's own.
+    executor: task.spec.executor ?? runtime?.config.programmers.find((p) => p.id === task.programmerId)?.executor ?? null,
     merged: task.merged,
     result: task.result,
     error: task.error ?? task.result?.error ?? null,
@@ -145,6 +147,7 @@ export function jobView(runtime: Runtime, job: JobRecord, withTasks = true) {
     files: job.spec.files ?? [],
     repo: job.spec.repo ?? null,
     verify: job.spec.verify ?? null,
+    executor: job.spec.executor ?? null,
     manager_id: job.managerId,
     accepted_at: job.acceptedAt,
     started_at: job.startedAt,

@@ -7,7 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { z } from 'zod';
-import { LANES } from '../../machines/domain.ts';
+import { EXECUTOR_KINDS, LANES } from '../../machines/domain.ts';
 import { ApiError, type ApiClient } from '../cli/api-client.ts';
 import { verifyArgv } from '../cli/submit.ts';
 
@@ -49,9 +49,10 @@ export function createPasMcpServer(client: ApiClient): McpServer {
         repo: z.string().min(1).optional().describe('absolute path of the git repository (default: a scratch repository)'),
         lane: z.enum(LANES as [string, ...string[]]).optional().describe('which Director takes it (default: the Architect decides)'),
         verify: z.string().min(1).optional().describe('a command each subtask must pass after its edit, e.g. "npm test" (must match cmd_allowlist.yaml)'),
+        executor: z.enum(EXECUTOR_KINDS).optional().describe("what runs every subtask (default: each programmer's own executor)"),
       },
     },
-    ({ task, files, repo, lane, verify }) =>
+    ({ task, files, repo, lane, verify, executor }) =>
       guarded(() =>
         client.post<Record<string, unknown>>('/api/jobs', {
           task,
@@ -59,6 +60,7 @@ export function createPasMcpServer(client: ApiClient): McpServer {
           ...(repo ? { repo } : {}),
           ...(lane ? { lane } : {}),
           ...(verify ? { verify: verifyArgv(verify, 'verify') } : {}),
+          ...(executor ? { executor } : {}),
         }),
       ),
   );

@@ -58,6 +58,7 @@ export function createIntake({ config, topology, journal, idGen, now, send, send
       if (submission.repo) spec.repo = submission.repo;
       if (submission.verify) spec.verify = submission.verify;
       if (submission.maxJobSpendUsd !== undefined) spec.maxJobSpendUsd = submission.maxJobSpendUsd;
+      if (submission.executor) spec.executor = submission.executor;
       const target = via ?? architectId;
       if (!topology.agents.some((a) => a.agentId === target && a.role !== 'programmer')) {
         throw new PasError('PAS_ERR_AGENT_NOT_FOUND', `no Architect, Director or Manager "${target}"`);

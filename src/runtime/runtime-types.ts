@@ -5,7 +5,7 @@
 import type { Logger } from 'pino';
 import type { Actor, AnyEventObject, InspectionEvent } from 'xstate';
 import type { ClassifyLaneInput } from '../../machines/architect.machine.ts';
-import type { JobPlan, Lane, MergeOutcome, TaskResult, TaskSpec } from '../../machines/domain.ts';
+import type { JobPlan, JobSpec, MergeOutcome, TaskResult, TaskSpec } from '../../machines/domain.ts';
 import type { MergeJobInput, PlanJobInput, VerifyJobInput, VerifyJobOutcome } from '../../machines/job.machine.ts';
 import type { pasSystemMachine } from '../../machines/pas-system.machine.ts';
 import type { poolStatus, PoolContext } from '../../machines/pool.machine.ts';
@@ -71,17 +71,8 @@ export interface RuntimeOptions {
   inspect?: (event: InspectionEvent) => void;
 }
 
-export interface JobSubmission {
-  task: string;
-  lane?: Lane;
-  files?: string[];
-  repo?: string;
-  /** Run after every subtask's edit (cmd_allowlist.yaml); non-zero fails the subtask. */
-  verify?: string[];
-  /** This job's spending limit in USD (LLM gateway calls and in-process calls). */
-  maxJobSpendUsd?: number;
-  id?: string;
-}
+/** A job as the runtime takes it: the JobSpec without what the runtime assigns (its id may be given). */
+export type JobSubmission = Omit<JobSpec, 'id' | 'submittedAt'> & { id?: string };
 
 export interface DirectTask {
   programmerId: string;

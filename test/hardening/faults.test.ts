@@ -22,6 +22,8 @@ import {
   until,
   type FaultyServices,
 } from './hardening-support.ts';
+import type { ErrorCode } from '../../src/errors.ts';
+import { BREAKER_FAILURE_CODES } from '../../src/llm/llm-client.ts';
 import type { CassetteEntry } from '../../src/llm/providers/scripted-adapter.ts';
 import type { JsonAnswer } from '../support/json-answer.ts';
 
@@ -90,19 +92,8 @@ describe('fault injection on a running tree', () => {
   const taskOf = (jobId: string, name: string) => tree!.runtime.journal.tasksForJob(jobId).find((t) => t.spec.files.includes(`src/${name}.js`))!;
 
   it('survives every LLM fault kind mid-job: a passing fault is retried or failed over and the job completes, a lasting one fails its subtask with a coded reason', async () => {
-    const codes = [
-      'PAS_ERR_LLM_RATE_LIMITED',
-      'PAS_ERR_LLM_OVERLOADED',
-      'PAS_ERR_LLM_SERVER',
-      'PAS_ERR_LLM_TIMEOUT',
-      'PAS_ERR_LLM_CONNECTION',
-      'PAS_ERR_LLM_STREAM',
-      'PAS_ERR_LLM_MALFORMED',
-      'PAS_ERR_LLM_BAD_REQUEST',
-      'PAS_ERR_LLM_CONTEXT_LENGTH',
-      'PAS_ERR_LLM_AUTH',
-      'PAS_ERR_LLM_QUOTA',
-    ] as const;
+    // Every fault that counts towards a breaker, and the two that say the request itself is wrong.
+    const codes = [...BREAKER_FAILURE_CODES, 'PAS_ERR_LLM_BAD_REQUEST', 'PAS_ERR_LLM_CONTEXT_LENGTH'] as ErrorCode[];
     const jobs = codes.flatMap((code) => [
       { code, task: `Bump the counters (passing ${code})`, times: 1 },
       { code, task: `Bump the counters (lasting ${code})`, times: 50 },

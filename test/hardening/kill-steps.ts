@@ -6,7 +6,8 @@
  * merged, job finished. The job's progress is read from the journal the process writes; each kill
  * waits for its step, then a random delay (seeded, so a failure replays), and the next boot resumes
  * the job. Afterwards: no branch merged twice, no task the journal had finished run again, and
- * every job ends with a status that matches what git holds.
+ * every job ends with a status that matches what git holds. The runner takes other jobs as a
+ * KillScenario (kill-repair-steps.ts: conflict resolvers and a fix-up).
  */
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -14,22 +15,20 @@ import path from 'node:path';
 import { execa } from 'execa';
 import { stringify } from 'yaml';
 import { isTerminalJobStatus } from '../../machines/statuses.ts';
-import { openJournal, type Journal } from '../../src/journal/journal.ts';
+import { openJournal, type Journal, type TaskRecord } from '../../src/journal/journal.ts';
 import type { CassetteEntry } from '../../src/llm/providers/scripted-adapter.ts';
 import { kill9 } from '../support/pas-process.ts';
-import { tempConfig } from '../support/test-config.ts';
+import { tempConfig, type TempConfig } from '../support/test-config.ts';
 import { readAllReceipts } from './hardening-support.ts';
 import { doubledInBranch, git, pasBoots, prng } from './kill-support.ts';
 
 /** The journaled steps of the job, in the order they happen. */
+/** The steps of every job up to its first merge. */
+export const FIRST_STEPS = ['accepted', 'at-manager', 'running', 'plan-made', 'task-started', 'task-finished', 'merge-1'] as const;
+export type FirstStep = (typeof FIRST_STEPS)[number];
+
 export const STEPS = [
-  'accepted',
-  'at-manager',
-  'running',
-  'plan-made',
-  'task-started',
-  'task-finished',
-  'merge-1',
+  ...FIRST_STEPS,
   'rerun-created',
   'rerun-started',
   'rerun-finished',
@@ -38,8 +37,31 @@ export const STEPS = [
 ] as const;
 export type Step = (typeof STEPS)[number];
 
-export interface KillStepOptions {
+/** A job the runner drives through its journaled steps, killing `pas up` at each. */
+export interface KillScenario<S extends string = string> {
+  /** The steps in the order they happen; the last is the job's end. */
+  steps: readonly S[];
+  files: Record<string, string>;
+  cassette: CassetteEntry[];
+  /** The job body without its repository (`task` must be what the cassette's plan entry matches). */
+  job: (round: number) => Record<string, unknown>;
+  stepReached(journal: Journal, jobId: string): S | 'none';
+  /** Steps followed by a merge: half of their kills are aimed inside it. */
+  mergeSteps: readonly S[];
+  /** What the job branch holds once the job completed (`git show` text). */
+  want: Record<string, string>;
+  /** Changes to the temp configs folder (the cassette is written for you). */
+  configure?(cfg: TempConfig): void;
+  /** More checks on a completed job (its branch, its journaled tasks); returns the violations. */
+  checkCompleted?(job: { repo: string; branch: string; journal: Journal; jobId: string }): Promise<string[]>;
+}
+
+export interface KillStepOptions<S extends string = Step> {
   seed: number;
+  /** The job (default: the conflict re-run job of this file). */
+  scenario?: KillScenario<S>;
+  /** The steps a kill is aimed at (default: every step). */
+  targets?: readonly S[];
   /** How many jobs go through every step (default 1). */
   rounds?: number;
   /** Upper bound of the random delay after a step is journaled (default 250 ms). */
@@ -47,20 +69,20 @@ export interface KillStepOptions {
   log?: (line: string) => void;
 }
 
-export interface KillRecord {
+export interface KillRecord<S extends string = Step> {
   job: string;
-  target: Step;
+  target: S;
   delayMs: number;
   /** The furthest step the journal held when the process was gone. */
-  reached: Step | 'none';
+  reached: S | 'none';
   /** A merge worktree was in use: the kill landed inside a merge. */
   duringMerge: boolean;
 }
 
-export interface KillStepReport {
+export interface KillStepReport<S extends string = Step> {
   seed: number;
   jobs: Record<string, string>;
-  kills: KillRecord[];
+  kills: KillRecord<S>[];
   violations: string[];
 }
 
@@ -128,7 +150,14 @@ export function stepReached(journal: Journal, jobId: string): Step | 'none' {
   if (rerun && finished(rerun.status)) return 'rerun-finished';
   if (rerun && rerun.attempt > 0) return 'rerun-started';
   if (rerun) return 'rerun-created';
-  if (originals.length === 2 && originals.every((t) => finished(t.status))) return 'merge-1';
+  return firstStepReached(journal, jobId, originals, 2);
+}
+
+/** How far a job that is not finished got before its first merge: `originals` are its plan's `planned` subtasks. */
+export function firstStepReached(journal: Journal, jobId: string, originals: readonly TaskRecord[], planned: number): FirstStep {
+  const finished = (s: string) => ['completed', 'failed', 'cancelled', 'interrupted'].includes(s);
+  const job = journal.getJob(jobId)!;
+  if (originals.length === planned && originals.every((t) => finished(t.status))) return 'merge-1';
   if (originals.some((t) => finished(t.status))) return 'task-finished';
   if (originals.some((t) => t.attempt > 0)) return 'task-started';
   if (journal.loadSnapshot(`plan:${jobId}`) || originals.length > 0) return 'plan-made';
@@ -137,23 +166,39 @@ export function stepReached(journal: Journal, jobId: string): Step | 'none' {
   return 'accepted';
 }
 
-const order = (s: Step | 'none') => (s === 'none' ? -1 : STEPS.indexOf(s));
+/** The job of this file: a conflict re-run (a resolver) on top of the first merge. */
+export const CONFLICT_RERUN: KillScenario<Step> = {
+  steps: STEPS,
+  files: FILES,
+  cassette: cassette(),
+  job: (round) => ({ task: `Release a and b (round ${round + 1})`, lane: 'Code', files: Object.keys(FILES) }),
+  stepReached,
+  mergeSteps: ['merge-1', 'rerun-finished'],
+  want: { 'src/a.js': 'export const a = 2;', 'src/b.js': 'export const b = 2;', 'src/version.js': '// the release\nexport const VERSION = 3;' },
+};
 
-export async function runKillSteps(options: KillStepOptions): Promise<KillStepReport> {
+export async function runKillSteps<S extends string = Step>(options: KillStepOptions<S>): Promise<KillStepReport<S>> {
+  const scenario = (options.scenario ?? CONFLICT_RERUN) as KillScenario<S>;
+  const steps = scenario.steps;
+  const order = (s: S | 'none') => (s === 'none' ? -1 : steps.indexOf(s));
+  const targets = options.targets ?? steps;
+  const last = steps.at(-1)!;
   const log = options.log ?? (() => {});
   const random = prng(options.seed);
   const maxDelay = options.maxDelayMs ?? 250;
   const cfg = tempConfig('pas-killsteps-');
-  writeFileSync(path.join(cfg.dir, 'cassettes', 'demo.yaml'), stringify({ entries: cassette() }));
+  writeFileSync(path.join(cfg.dir, 'cassettes', 'demo.yaml'), stringify({ entries: scenario.cassette }));
+  scenario.configure?.(cfg);
   const root = mkdtempSync(path.join(os.tmpdir(), 'pas-killsteps-data-'));
   const dataDir = path.join(root, 'data');
   const repo = path.join(root, 'repo');
-  const kills: KillRecord[] = [];
+  const kills: KillRecord<S>[] = [];
   const violations: string[] = [];
   const jobs: string[] = [];
   /** What the journal held finished at each kill: it must never run again. */
   const finishedAtKill = new Map<string, { attempt: number; commit: string | undefined }>();
   let journal: Journal | undefined;
+  const reachedNow = (jobId: string) => scenario.stepReached(journalNow(), jobId);
 
   const boots = await pasBoots(cfg.dir, dataDir);
   const up = () => boots.up();
@@ -165,9 +210,11 @@ export async function runKillSteps(options: KillStepOptions): Promise<KillStepRe
   };
 
   try {
-    mkdirSync(path.join(repo, 'src'), { recursive: true });
     await execa('git', ['init', '--quiet', '--initial-branch=main', repo]);
-    for (const [file, text] of Object.entries(FILES)) writeFileSync(path.join(repo, file), text);
+    for (const [file, text] of Object.entries(scenario.files)) {
+      mkdirSync(path.dirname(path.join(repo, file)), { recursive: true });
+      writeFileSync(path.join(repo, file), text);
+    }
     await git(repo, 'add', '-A');
     await git(repo, 'commit', '--quiet', '-m', 'initial');
 
@@ -176,19 +223,19 @@ export async function runKillSteps(options: KillStepOptions): Promise<KillStepRe
       const res = await fetch(`${running.url}/api/jobs`, {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ task: `Release a and b (round ${round + 1})`, lane: 'Code', files: Object.keys(FILES), repo }),
+        body: JSON.stringify({ ...scenario.job(round), repo }),
       });
       const body = (await res.json()) as { job_id?: string };
       if (res.status !== 202 || !body.job_id) throw new Error(`job not accepted: ${res.status} ${JSON.stringify(body)}`);
       const jobId = body.job_id;
       jobs.push(jobId);
-      for (const target of STEPS) {
-        if (order(stepReached(journalNow(), jobId)) > order(target)) continue;
+      for (const target of targets) {
+        if (order(reachedNow(jobId)) > order(target)) continue;
         const deadline = Date.now() + 30_000;
-        while (order(stepReached(journalNow(), jobId)) < order(target) && Date.now() < deadline) await sleep(5);
-        if (target === 'job-finished' && stepReached(journalNow(), jobId) === 'job-finished') break;
+        while (order(reachedNow(jobId)) < order(target) && Date.now() < deadline) await sleep(5);
+        if (reachedNow(jobId) === last) break;
         let delayMs = Math.floor(random() * maxDelay);
-        if ((target === 'merge-1' || target === 'rerun-finished') && random() < 0.5) {
+        if (scenario.mergeSteps.includes(target) && random() < 0.5) {
           // Aim inside the merge: wait for its worktree to appear (briefly), then kill at once.
           const seen = Date.now();
           while (!mergeWorktreeInUse() && Date.now() - seen < 1_500) await sleep(2);
@@ -197,18 +244,18 @@ export async function runKillSteps(options: KillStepOptions): Promise<KillStepRe
         await sleep(delayMs);
         const duringMerge = mergeWorktreeInUse();
         await kill9(running.child);
-        const reached = stepReached(journalNow(), jobId);
+        const reached = reachedNow(jobId);
         kills.push({ job: jobId, target, delayMs, reached, duringMerge });
         log(`killed at ${target} + ${delayMs} ms: journal at ${reached}${duringMerge ? ' (inside a merge)' : ''}`);
         for (const t of journalNow().tasksForJob(jobId)) {
           if (['completed', 'failed'].includes(t.status) && !finishedAtKill.has(t.id)) finishedAtKill.set(t.id, { attempt: t.attempt, commit: t.result?.commit });
         }
         running = await up();
-        if (reached === 'job-finished') break;
+        if (reached === last) break;
       }
       // The last boot finishes the job.
-      const deadline = Date.now() + 60_000;
-      while (stepReached(journalNow(), jobId) !== 'job-finished' && Date.now() < deadline) await sleep(50);
+      const deadline = Date.now() + 90_000;
+      while (reachedNow(jobId) !== last && Date.now() < deadline) await sleep(50);
     }
     await kill9(running.child);
 
@@ -237,8 +284,8 @@ export async function runKillSteps(options: KillStepOptions): Promise<KillStepRe
       }
       if (job.status === 'completed') {
         const show = async (file: string) => (await git(repo, 'show', `${branch}:${file}`)).stdout;
-        const want = { 'src/a.js': 'export const a = 2;', 'src/b.js': 'export const b = 2;', 'src/version.js': '// the release\nexport const VERSION = 3;' };
-        for (const [file, text] of Object.entries(want)) if ((await show(file)) !== text) violations.push(`${branch}:${file} is ${JSON.stringify(await show(file))}, not ${JSON.stringify(text)}`);
+        for (const [file, text] of Object.entries(scenario.want)) if ((await show(file)) !== text) violations.push(`${branch}:${file} is ${JSON.stringify(await show(file))}, not ${JSON.stringify(text)}`);
+        if (scenario.checkCompleted) violations.push(...(await scenario.checkCompleted({ repo, branch, journal: journalNow(), jobId })));
       }
       const completedRuns = receipts.filter((r) => r.task_id.startsWith(jobId) && r.status === 'completed');
       const seen = new Map<string, number>();

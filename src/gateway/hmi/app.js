@@ -776,7 +776,7 @@ function renderJob(root, job) {
       { class: 'job-head' },
       h('span', { class: 'job-id', text: job.job_id }),
       h('span', { class: 'badge', dataset: { status: job.status }, text: job.status }),
-      h('span', { class: 'muted', text: [job.manager_id, job.lane ? `${job.lane} lane` : null, job.duration_ms != null ? fmtDuration(job.duration_ms) : null].filter(Boolean).join(' · ') }),
+      h('span', { class: 'muted', text: [job.manager_id, job.lane ? `${job.lane} lane` : null, job.executor ? `runs ${job.executor}` : null, job.duration_ms != null ? fmtDuration(job.duration_ms) : null].filter(Boolean).join(' · ') }),
       rerun,
     ),
     h('p', { class: 'job-task', text: job.task, title: job.task }),
@@ -808,7 +808,7 @@ function taskRow(t) {
     'li',
     { class: 'task', dataset: { status: t.status, taskId: t.task_id } },
     h('span', { class: 'task-status', text: t.status }),
-    h('span', { class: 'task-main' }, h('span', { class: 'task-files', text: (t.files ?? []).join(', ') || t.task_id, title: t.instruction }), h('span', { class: 'task-receipt', text: [t.programmer_id, ...receipt].filter(Boolean).join(' · ') || 'waiting for a programmer' })),
+    h('span', { class: 'task-main' }, h('span', { class: 'task-files', text: (t.files ?? []).join(', ') || t.task_id, title: t.instruction }), h('span', { class: 'task-receipt', text: [t.programmer_id, t.executor, ...receipt].filter(Boolean).join(' · ') || 'waiting for a programmer' })),
     t.error ? h('span', { class: 'task-error', title: `${t.error.code ?? ''}: ${t.error.message ?? ''}`, text: t.error.message ?? t.error.code }) : null,
   );
 }
@@ -833,6 +833,7 @@ async function rerunJob(job, button) {
     ...(job.repo ? { repo: job.repo } : {}),
     ...(job.lane ? { lane: job.lane } : {}),
     ...(job.verify?.length ? { verify: job.verify } : {}),
+    ...(job.executor ? { executor: job.executor } : {}),
   };
   const result = await api('/api/jobs', { method: 'POST', body: JSON.stringify(body) });
   if (!result.ok) {

@@ -1,11 +1,13 @@
 /**
- * The job form: task, lane, files, repository and verify command → POST /api/jobs. Bad input is
+ * The job form: task, lane, files, repository, verify command and executor → POST /api/jobs. Bad input is
  * refused by the gateway with the field it names; the form shows that message next to it and
  * keeps what the user typed.
  */
 import { h } from './dom.js';
 
 const LANES = ['Code', 'Models', 'Data', 'DevSecOps', 'Docs'];
+/** CONTRACT §8's executors (machines/domain.ts EXECUTOR_KINDS; a unit test keeps the two equal). */
+export const EXECUTORS = ['native', 'aider', 'claude-code', 'codex', 'gemini-cli', 'opencode'];
 
 /** "a.js b.js, c d.js" → ["a.js", "b.js", "c", "d.js"]: files are split on spaces, commas and new lines. */
 export function splitList(text) {
@@ -22,6 +24,7 @@ export function mountJobForm(root, { api, onSubmitted }) {
   const files = h('input', { id: 'job-files', name: 'files', type: 'text', placeholder: 'src/a.js src/b.js', autocomplete: 'off' });
   const repo = h('input', { id: 'job-repo', name: 'repo', type: 'text', placeholder: '/path/to/your/repo (empty: a scratch repo)', autocomplete: 'off' });
   const verify = h('input', { id: 'job-verify', name: 'verify', type: 'text', placeholder: 'npm test (optional)', autocomplete: 'off' });
+  const executor = h('select', { id: 'job-executor', name: 'executor' }, h('option', { value: '' }, "Each programmer's own"), EXECUTORS.map((e) => h('option', { value: e }, e)));
   const submit = h('button', { type: 'submit', class: 'btn btn-primary' }, 'Submit job');
   const message = h('output', { class: 'form-msg', id: 'job-form-msg', 'aria-live': 'polite' });
   const field = (label, input, hint) => h('div', { class: 'jf-field' }, h('label', { for: input.id, text: label }), input, hint ? h('span', { class: 'jf-hint', text: hint }) : null);
@@ -29,7 +32,7 @@ export function mountJobForm(root, { api, onSubmitted }) {
     'form',
     { class: 'job-form', id: 'job-form', 'aria-label': 'Submit a job' },
     field('Task', task),
-    h('div', { class: 'jf-grid' }, field('Lane', lane), field('Files', files, 'space separated, relative to the repo'), field('Repository', repo), field('Verify', verify, 'must match cmd_allowlist.yaml')),
+    h('div', { class: 'jf-grid' }, field('Lane', lane), field('Files', files, 'space separated, relative to the repo'), field('Repository', repo), field('Verify', verify, 'must match cmd_allowlist.yaml'), field('Executor', executor, 'runs every subtask')),
     h('div', { class: 'form-actions' }, message, submit),
   );
   const say = (text, kind) => {
@@ -46,6 +49,7 @@ export function mountJobForm(root, { api, onSubmitted }) {
     if (repo.value.trim()) body.repo = repo.value.trim();
     const verifyArgv = splitList(verify.value.replace(/,/g, ' '));
     if (verifyArgv.length > 0) body.verify = verifyArgv;
+    if (executor.value) body.executor = executor.value;
     if (!body.task) {
       say('The task is required.', 'error');
       task.focus();

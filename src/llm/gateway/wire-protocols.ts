@@ -153,6 +153,22 @@ const OPENAI_CHAT: WireProtocol = {
   answerUsage: { key: 'usage', read: openAiUsage },
 };
 
+/** Gemini's two routes differ only in the method the model path ends with. */
+const gemini = (route: 'gemini-generate' | 'gemini-stream', method: string): WireProtocol => ({
+  route,
+  kind: 'google',
+  upstreamPath: (model) => `/v1beta/models/${encodeURIComponent(model)}:${method}`,
+  authHeaders: (key) => ({ 'x-goog-api-key': key }),
+  error: (refusal, message) => GOOGLE_ERRORS[refusal](message),
+  usageFrom: (json, previous) => {
+    const u = record(json.usageMetadata);
+    return u ? geminiUsage(u) : previous;
+  },
+  streamFailed: openAiFailed,
+  worthReading: mentionsUsageOrError,
+  answerUsage: { key: 'usageMetadata', read: geminiUsage },
+});
+
 export const WIRE_PROTOCOLS: Record<WireRoute, WireProtocol> = {
   'anthropic-messages': {
     route: 'anthropic-messages',
@@ -190,34 +206,8 @@ export const WIRE_PROTOCOLS: Record<WireRoute, WireProtocol> = {
   'openai-chat': OPENAI_CHAT,
   /** Ollama's OpenAI-compatible Chat Completions (`/v1/chat/completions`: what opencode speaks to Ollama). */
   'ollama-openai-chat': { ...OPENAI_CHAT, route: 'ollama-openai-chat', kind: 'ollama', upstreamPath: () => '/v1/chat/completions' },
-  'gemini-generate': {
-    route: 'gemini-generate',
-    kind: 'google',
-    upstreamPath: (model) => `/v1beta/models/${encodeURIComponent(model)}:generateContent`,
-    authHeaders: (key) => ({ 'x-goog-api-key': key }),
-    error: (refusal, message) => GOOGLE_ERRORS[refusal](message),
-    usageFrom: (json, previous) => {
-      const u = record(json.usageMetadata);
-      return u ? geminiUsage(u) : previous;
-    },
-    streamFailed: openAiFailed,
-    worthReading: mentionsUsageOrError,
-    answerUsage: { key: 'usageMetadata', read: geminiUsage },
-  },
-  'gemini-stream': {
-    route: 'gemini-stream',
-    kind: 'google',
-    upstreamPath: (model) => `/v1beta/models/${encodeURIComponent(model)}:streamGenerateContent`,
-    authHeaders: (key) => ({ 'x-goog-api-key': key }),
-    error: (refusal, message) => GOOGLE_ERRORS[refusal](message),
-    usageFrom: (json, previous) => {
-      const u = record(json.usageMetadata);
-      return u ? geminiUsage(u) : previous;
-    },
-    streamFailed: openAiFailed,
-    worthReading: mentionsUsageOrError,
-    answerUsage: { key: 'usageMetadata', read: geminiUsage },
-  },
+  'gemini-generate': gemini('gemini-generate', 'generateContent'),
+  'gemini-stream': gemini('gemini-stream', 'streamGenerateContent'),
   'ollama-chat': {
     route: 'ollama-chat',
     kind: 'ollama',

@@ -45,13 +45,14 @@ export function createVerifyJob(deps: VerifyJobDeps) {
 
 /** What runtime services without a verifyJob do with a job that has a verify command: fail it. */
 export async function verifyJobUnavailable(input: VerifyJobInput): Promise<VerifyJobOutcome> {
-  throw new PasError('PAS_ERR_CMD_NOT_ALLOWED', `job ${input.job.id} has a verify command but these runtime services cannot run it on the merged branch`);
+  throw new PasError('PAS_ERR_VERIFY_UNAVAILABLE', `job ${input.job.id} has a verify command but these runtime services cannot run it on the merged branch`, { details: { jobId: input.job.id, verify: jobVerify(input) } });
 }
 
 export async function verifyMergedJob(deps: VerifyJobDeps, input: VerifyJobInput, signal: AbortSignal): Promise<VerifyJobOutcome> {
   const { job, plan, merge } = input;
   const argv = jobVerify({ job, plan });
-  if (!argv) throw new PasError('PAS_ERR_CMD_NOT_ALLOWED', `job ${job.id} has no verify command to run on its merged branch`);
+  // The job machine verifies only jobs with a command: a call without one is a defect.
+  if (!argv) throw new PasError('PAS_ERR_INTERNAL', `job ${job.id} has no verify command to run on its merged branch`);
   if (!plan.repo || !merge.head) throw new PasError('PAS_ERR_GIT', `job ${job.id} has no merged head to verify`, { details: { jobId: job.id } });
   const lease = await checkoutFor({ repo: plan.repo, workspacesDir: deps.workspacesDir, programmerId: verifyCheckoutId(input.managerId), baseCommit: merge.head });
   let ran;

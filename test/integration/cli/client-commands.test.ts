@@ -102,7 +102,7 @@ describe('pas submit, status and agents', { timeout: 90_000 }, () => {
     expect(run.stdout).toMatch(new RegExp(`^job ${id} (running|accepted).*subtasks done$`, 'm'));
     expect(run.stdout).toMatch(/^status {4}completed$/m);
     expect(run.stdout).toContain(`branch    pas/job-${id}`);
-    expect(run.stdout).toMatch(new RegExp(`^${id}-t1 +completed +Prog-\\d{3} +1 +yes `, 'm'));
+    expect(run.stdout).toMatch(new RegExp(`^${id}-t1 +completed +Prog-\\d{3} +native +1 +yes `, 'm'));
     const stored = tree.runtime.getJob(id!)!;
     expect(stored.spec.files).toEqual(['lib/one.js', 'lib/two.js']);
     expect(stored.spec.repo).toBe(path.resolve(repo.root, 'repo'));
@@ -137,8 +137,8 @@ describe('pas submit, status and agents', { timeout: 90_000 }, () => {
     const one = await pas(['status', id, '--port-offset', offset]);
     expect(one.code).toBe(0);
     expect(one.stdout).toMatch(/^status {4}completed$/m);
-    expect(one.stdout).toMatch(/^SUBTASK +STATUS +PROGRAMMER +TRY +MERGED +TIME +FILES +ERROR$/m);
-    expect(one.stdout).toMatch(new RegExp(`^${id}-t2 +completed +Prog-\\d{3} +1 +yes +[\\d.]+s +lib/two.js$`, 'm'));
+    expect(one.stdout).toMatch(/^SUBTASK +STATUS +PROGRAMMER +EXECUTOR +TRY +MERGED +TIME +FILES +ERROR$/m);
+    expect(one.stdout).toMatch(new RegExp(`^${id}-t2 +completed +Prog-\\d{3} +native +1 +yes +[\\d.]+s +lib/two.js$`, 'm'));
 
     const agents = await pas(['agents', '--url', tree.url]);
     expect(agents.code).toBe(0);
@@ -170,6 +170,7 @@ describe('pas submit, status and agents', { timeout: 90_000 }, () => {
       [['submit', '--url', url], /task is missing/],
       [['submit', 'Fix', 'it', '--url', url], /one task only/],
       [['submit', 'Fix it', '--lane', 'Sales', '--url', url], /--lane must be one of Code, Models, Data, DevSecOps, Docs/],
+      [['submit', 'Fix it', '--executor', 'cursor', '--url', url], /--executor must be one of native, aider, claude-code, codex, gemini-cli, opencode, got "cursor"/],
       [['submit', 'Fix it', '--files', '--wait', '--url', url], /--files/],
       [['submit', 'Fix it', '--url', 'ftp://x'], /--url takes an http\(s\) URL/],
       [['submit', 'Fix it', '--port-offset', 'lots'], /--port-offset takes a whole number/],
