@@ -58,7 +58,7 @@ describe('a 49-programmer tree under 1,000 concurrent jobs', () => {
         if (m.type === 'hello') {
           helloSeq = m.seq;
           resolve();
-        } else if (m.type === 'transition') seqs.push(m.seq);
+        } else seqs.push(m.seq); // transitions and the job's merge-queue messages share the seq series
       });
     });
 

@@ -61,6 +61,8 @@ export interface FeedClient {
   raw: string[];
   hello(): Extract<FeedMessage, { type: 'hello' }>;
   transitions(): TransitionRecord[];
+  /** Every record of the feed's seq series after the hello: transitions, progress and merge messages. */
+  records(): { seq: number; type: string }[];
   closed: Promise<{ code: number; reason: string }>;
   close(): void;
 }
@@ -113,6 +115,7 @@ export async function openFeed(baseUrl: string, query = ''): Promise<FeedClient>
       return first;
     },
     transitions: () => messages.filter((m): m is TransitionRecord & { type: 'transition' } => m.type === 'transition'),
+    records: () => messages.filter((m) => m.type !== 'hello') as { seq: number; type: string }[],
     closed,
     close: () => ws.close(),
   };

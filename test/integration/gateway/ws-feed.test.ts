@@ -64,8 +64,9 @@ describe('the /ws feed on the gateway', () => {
     await settled(tree, [client]);
 
     const transitions = client.transitions();
-    expect(client.messages.slice(1)).toEqual(transitions);
-    expectGapless(transitions, hello.seq + 1);
+    // The seq series also carries the job's merge-queue messages (CONTRACT §5: additive types).
+    expect(client.messages.slice(1)).toEqual(client.records());
+    expectGapless(client.records(), hello.seq + 1);
     // The feed is exactly what the runtime reported, in the same order (the hub owns seq).
     expect(transitions.map(({ seq: _s, v: _v, type: _t, ...rest }) => rest)).toEqual(fromRuntime.map(({ seq: _s, v: _v, type: _t, ...rest }) => rest));
     for (const t of transitions) {
@@ -130,14 +131,14 @@ describe('the /ws feed on the gateway', () => {
     await until(() => back.messages.length >= 1 + (now - lastSeen), 5000, 'the replay');
     expect(back.hello()).toMatchObject({ v: 1, type: 'hello', seq: now });
     expect(back.hello()).not.toHaveProperty('gap');
-    const missed = steady.transitions().filter((t) => t.seq > lastSeen);
-    expect(back.transitions()).toEqual(missed);
-    expectGapless(back.transitions(), lastSeen + 1);
+    const missed = steady.records().filter((t) => t.seq > lastSeen);
+    expect(back.records()).toEqual(missed);
+    expectGapless(back.records(), lastSeen + 1);
 
     await runJob(tree, { task: 'after coming back', files: ['z.ts'] });
     await settled(tree, [steady, back]);
-    expect(back.transitions()).toEqual(steady.transitions().filter((t) => t.seq > lastSeen));
-    expectGapless(back.transitions(), lastSeen + 1);
+    expect(back.records()).toEqual(steady.records().filter((t) => t.seq > lastSeen));
+    expectGapless(back.records(), lastSeen + 1);
 
     // since=current replays nothing; a since from the future is answered as a gap.
     const current = await cleanup.feed(tree.url, `?since=${tree.gateway!.hub.stats().seq}`);
@@ -162,7 +163,7 @@ describe('the /ws feed on the gateway', () => {
     const back = await cleanup.feed(tree.url, '?since=1');
     await until(() => back.messages.length >= 7, 5000, 'hello and the ring');
     expect(back.hello()).toMatchObject({ seq: now, gap: true, oldestSeq: now - 5 });
-    expect(back.transitions()).toEqual(steady.transitions().slice(-6));
+    expect(back.records()).toEqual(steady.records().slice(-6));
   });
 
   it('a client that stops reading is closed with 1013 while a second client keeps receiving every record', async () => {
@@ -190,14 +191,14 @@ describe('the /ws feed on the gateway', () => {
     // the hub's close grace, and nothing past the drop.
     (slow.ws as unknown as { _socket: Socket })._socket.resume();
     await expect(slow.closed).resolves.toEqual({ code: 1013, reason: 'client too slow' });
-    const slowSeen = slow.transitions();
+    const slowSeen = slow.records();
     expectGapless(slowSeen, 1);
     expect(slowSeen.length).toBeLessThan(hub.stats().seq);
 
     // The feed goes on for the reader: a real job's transitions arrive with no gap.
     const jobId = await runJob(tree, { task: 'after the drop', files: ['a.ts'] });
     await settled(tree, [fast]);
-    expectGapless(fast.transitions(), 1);
+    expectGapless(fast.records(), 1);
     expect(fast.transitions().some((t) => t.jobId === jobId && t.agentId === 'Architect')).toBe(true);
     expect(slow.messages.length).toBe(slowSeen.length + 1);
   });
