@@ -59,7 +59,9 @@ export async function startTestTree(options: TestTreeOptions): Promise<TestTree>
     async close() {
       await gateway?.close();
       await runtime.stop();
-      if (!keepDataDir && !options.dataDir) rmSync(dataDir, { recursive: true, force: true });
+      // A job still running when the test ends may write a git object while the folder goes:
+      // retry the removal (ENOTEMPTY) rather than fail the test on its clean-up.
+      if (!keepDataDir && !options.dataDir) rmSync(dataDir, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 });
     },
   };
 }
