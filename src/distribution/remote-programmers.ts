@@ -20,7 +20,7 @@ import { codedError, type ErrorCode } from '../../machines/error-codes.ts';
 import type { TaskResult, TaskSpec } from '../../machines/domain.ts';
 import { isFinishedTaskStatus } from '../../machines/statuses.ts';
 import type { ExecuteTaskInput } from '../../machines/programmer.machine.ts';
-import { toErrorData } from '../errors.ts';
+import { isPasError, toErrorData } from '../errors.ts';
 import type { TaskProgress } from '../executors/executor.ts';
 import type { Journal } from '../journal/journal.ts';
 import type { Receipt, SpendStore } from '../llm/types.ts';
@@ -144,7 +144,12 @@ export async function createRemoteProgrammers(base: RemoteLink, remoteIds: Reado
     } else {
       result.error = m.outcome.error;
       // The worker's cache lacked the base: the next bundle for that host is full again.
-      if (m.outcome.error.code === 'PAS_ERR_DIST_BUNDLE_MISSING') haves.forget(p.record.worker, p.record.repoKey);
+      // The worker's cache lacked the base, or the stored bundle expired (bundle_ttl_s): the next
+      // bundle for that host is full again and made anew.
+      if (m.outcome.error.code === 'PAS_ERR_DIST_BUNDLE_MISSING') {
+        haves.forget(p.record.worker, p.record.repoKey);
+        for (const key of bundlesPut.keys()) if (key.startsWith(`${p.record.repoKey}:`)) bundlesPut.delete(key);
+      }
     }
     const receipt: Receipt = {
       run_id: deps.runId,
@@ -191,8 +196,11 @@ export async function createRemoteProgrammers(base: RemoteLink, remoteIds: Reado
         receipt = { ...receipt, status: 'failed', error };
       }
     }
-    if (journal.recordReceipt({ runId: deps.runId, taskId: p.task.id, attempt: p.record.journalAttempt })) await deps.receipts.append(receipt);
-    if (result.costUsd && result.costUsd > 0) deps.spend.add(utcDay(now()), result.costUsd);
+    // Receipt and spend once per attempt (a result redelivered after a restart adds neither again).
+    if (journal.recordReceipt({ runId: deps.runId, taskId: p.task.id, attempt: p.record.journalAttempt })) {
+      await deps.receipts.append(receipt);
+      if (result.costUsd && result.costUsd > 0) deps.spend.add(utcDay(now()), result.costUsd);
+    }
     log.info({ taskId: p.task.id, attemptId: p.record.attemptId, worker: h.message.worker_id, status: result.status }, 'remote result applied');
     return result;
   };
@@ -219,7 +227,14 @@ export async function createRemoteProgrammers(base: RemoteLink, remoteIds: Reado
     const p = pending.get(message.attempt_id);
     if (p) {
       pending.delete(message.attempt_id);
-      p.resolve(await apply(p, h));
+      try {
+        p.resolve(await apply(p, h));
+      } catch (err) {
+        // Never leave the programmer waiting for its timeout: the task fails with the cause.
+        const error = toErrorData(err);
+        log.error({ taskId: p.task.id, attemptId: p.record.attemptId, err: error }, 'applying a remote result failed');
+        p.resolve({ ...failed(p.task, p.record.programmerId, 'PAS_ERR_EXECUTOR_CRASHED', error.message), error });
+      }
       return;
     }
     if (applied.has(message.attempt_id)) {
@@ -360,7 +375,15 @@ export async function createRemoteProgrammers(base: RemoteLink, remoteIds: Reado
       branch: taskBranchName(task.jobId, task.id),
       sent_at: new Date(record.dispatchedAt).toISOString(),
     };
-    await link.nats.js.publish(link.names.subjects.task(programmerId), encodeMessage('pas.v1.task', message), { msgID: record.attemptId });
+    try {
+      await link.nats.js.publish(link.names.subjects.task(programmerId), encodeMessage('pas.v1.task', message), { msgID: record.attemptId });
+    } catch (err) {
+      // Not dispatched (as far as we know): the attempt is no longer current, so a worker that
+      // got the message anyway skips it, and a late result of it is fenced.
+      pending.delete(record.attemptId);
+      await forgetAttempt(task.id, record.attemptId).catch(() => undefined);
+      throw err;
+    }
     log.info({ taskId: task.id, attemptId: record.attemptId, programmerId, worker }, 'task dispatched to a remote programmer');
     return result;
   };
@@ -382,7 +405,11 @@ export async function createRemoteProgrammers(base: RemoteLink, remoteIds: Reado
     },
     wrap: (local) => (input, signal) => {
       if (!remoteIds.has(input.programmerId)) return local(input, signal);
-      return dispatch(input, signal).catch((err) => ({ ...failed(input.task, input.programmerId, 'PAS_ERR_DIST_BROKER', ''), error: { ...toErrorData(err), retryable: true } }));
+      return dispatch(input, signal).catch((err) => {
+        const error = toErrorData(err);
+        // The broker's trouble is worth another try; a bad base commit or repository is not.
+        return { ...failed(input.task, input.programmerId, error.code, error.message), error: error.code === 'PAS_ERR_DIST_BROKER' || !isPasError(err) ? { ...error, retryable: true } : error };
+      });
     },
     taskFinished(taskId) {
       const msgs = awaitingAck.get(taskId);

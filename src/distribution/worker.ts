@@ -13,7 +13,7 @@ import type { Logger } from 'pino';
 import { loadNatsModules, type JsMsg } from './nats-connection.ts';
 import type { PasConfig, ResolvedProgrammer } from '../config/load-config.ts';
 import { PasError, toErrorData } from '../errors.ts';
-import { AGENT_CLI_SPECS, createAgentCliExecutor, createNativeExecutor, runProgrammerTask, type Executor, type ExecutorKindName } from '../executors/index.ts';
+import { AGENT_CLI_SPECS, createAgentCliExecutor, createAiderExecutor, createNativeExecutor, runProgrammerTask, type Executor, type ExecutorKindName } from '../executors/index.ts';
 import type { TaskProgress } from '../executors/executor.ts';
 import { breakerSettingsFrom, createLlmClient, createMemorySpendStore, llmClientOptionsFrom } from '../llm/index.ts';
 import { createOfflineAdapter } from '../llm/providers/offline-adapter.ts';
@@ -134,11 +134,21 @@ export async function startWorker(options: WorkerOptions): Promise<Worker> {
     logger: log.child({ component: 'llm' }),
     ...(options.offline ? { offline: true, scripted: slowed(createOfflineAdapter(config.models, config.dir), options.editDelayMs ?? 0) } : {}),
   });
-  const executors: Partial<Record<ExecutorKindName, Executor>> = { native: createNativeExecutor({ fsAllowlist: config.fsAllowlist }) };
+  // Every executor a central process has (CONTRACT §8). On a worker the programs reach their
+  // providers with this host's own keys (distribution keeps LLM keys on each worker).
+  const executors: Partial<Record<ExecutorKindName, Executor>> = {
+    native: createNativeExecutor({ fsAllowlist: config.fsAllowlist }),
+    aider: createAiderExecutor({ fsAllowlist: config.fsAllowlist, models: config.models, aider: config.pool.aider }),
+  };
   const budget = { enabled: config.pool.cost_optimization.enabled, maxDailySpendUsd: config.pool.cost_optimization.max_daily_spend_usd, spend: createMemorySpendStore(), now: () => Date.now() };
   for (const spec of Object.values(AGENT_CLI_SPECS)) {
     executors[spec.name] = createAgentCliExecutor({ spec, settings: config.pool[spec.section as 'claude_code'], fsAllowlist: config.fsAllowlist, models: config.models, runsDir: path.join(options.dataDir, 'agent-runs'), breakers, failover: config.pool.failover.enabled, budget });
   }
+  const executorFor = (kind: ExecutorKindName): Executor => {
+    const executor = executors[kind];
+    if (!executor) throw new PasError('PAS_ERR_INTERNAL', `this worker has no ${kind} executor`, { details: { executor: kind } });
+    return executor;
+  };
   const workspacesDir = path.join(options.dataDir, 'workspaces');
   let stopping = false;
 
@@ -195,7 +205,7 @@ export async function startWorker(options: WorkerOptions): Promise<Worker> {
         programmer,
         repo: clone,
         workspacesDir,
-        executor: executors[task.task.executor ?? programmer.executor] ?? executors.native!,
+        executor: executorFor(task.task.executor ?? programmer.executor),
         llm,
         receipts: { append: (r) => void (receipt = r) },
         runId: workerId,

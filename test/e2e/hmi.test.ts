@@ -111,7 +111,7 @@ describe('HMI tree', () => {
     // The job's card: progress per subtask and its receipts.
     expect(await job.locator('.progress-text').textContent()).toBe('6/6 subtasks');
     expect(await job.locator('.task[data-status="completed"]').count()).toBe(6);
-    expect(await job.locator('.task-receipt').first().textContent()).toMatch(/^Prog-\d{3} · scripted\/[\w.:-]+ · \d+ in \/ \d+ out · \$[\d.]+ · [\d.]+ (ms|s) · \+\d+\/−\d+$/);
+    expect(await job.locator('.task-receipt').first().textContent()).toMatch(/^Prog-\d{3} · native · scripted\/[\w.:-]+ · \d+ in \/ \d+ out · \$[\d.]+ · [\d.]+ (ms|s) · \+\d+\/−\d+$/);
     expect(await job.locator('.receipts code').textContent()).toBe(`${tree.runtime.dataDir}/receipts/${tree.runtime.runId}.jsonl`);
 
     // The Manager that planned it shows what the plan cost in tokens today.

@@ -245,6 +245,8 @@ describe('LLM gateway: budgets before every call', () => {
     const bad = await post(`${rig.tree.url}/api/jobs`, JSON.stringify({ task: 'x', max_job_spend_usd: -1 }), {});
     expect(bad.status).toBe(400);
     expect(JSON.parse(bad.text).error.details.field).toBe('max_job_spend_usd');
+    // Let the job end before the tree and its scratch repository go away.
+    await rig.tree.runtime.waitForJob(jobId, 30_000).catch(() => undefined);
   });
 
   it('refuses paid calls once the daily budget is spent, in OpenAI\'s format, while free models still answer', async () => {
