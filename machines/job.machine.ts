@@ -28,6 +28,7 @@
 import { assign, enqueueActions, sendParent, setup, stateIn, fromPromise } from 'xstate';
 import { asErrorData, type ErrorData, type JobOutcome, type JobPlan, type JobResume, type JobSpec, type MergeOutcome, type Rerun, type Subtask, type TaskResult, type TaskSpec, type TokenUsage } from './domain.ts';
 import { codedError } from './error-codes.ts';
+import { unfinishedReason } from './job-unfinished-reason.ts';
 import { fact, type FactAction, type FactName, type MergeStepFact } from './facts.ts';
 import type { ToJob, ToPoolTask } from './messages.ts';
 
@@ -219,7 +220,8 @@ export function jobOutcome(context: JobContext): JobOutcome {
     const v = context.verification;
     outcome.verification = { command: v.command, passed: v.passed, exitCode: v.exitCode, head: v.head, fixups: context.fixups.length };
   }
-  const error = context.error ?? (status === 'failed' ? tasks.find((t) => t.error)?.error : undefined);
+  // Every job that does not complete names a reason, even when nothing stopped it as a whole.
+  const error = context.error ?? (status === 'failed' || status === 'partial' ? unfinishedReason({ tasks, planned, merged: context.merge?.merged ?? [], conflictFiles }) : undefined);
   if (error) outcome.error = error;
   return outcome;
 }
