@@ -11,7 +11,7 @@ import path from 'node:path';
 import { execa } from 'execa';
 import { isTerminalJobStatus } from '../../machines/statuses.ts';
 import type { Journal } from '../../src/journal/journal.ts';
-import { resolverFixupCassette, RF_FILES, RF_TASK, RF_VERIFY, RF_WANT } from '../support/resolver-fixup-job.ts';
+import { oneReleaseProgrammer, resolverFixupCassette, RF_FILES, RF_TASK, RF_VERIFY, RF_WANT } from '../support/resolver-fixup-job.ts';
 import { git } from './kill-support.ts';
 import { FIRST_STEPS, firstStepReached, type KillScenario } from './kill-steps.ts';
 
@@ -84,6 +84,7 @@ export function repairScenario(editDelayMs: number): KillScenario<RepairStep> {
       cfg.edit('programmer_pool.yaml', (doc) => {
         doc.setIn(['defaults', 'executor'], 'aider');
         doc.setIn(['aider', 'binary'], '/nonexistent/pas-test-aider');
+        oneReleaseProgrammer(doc);
       }),
     checkCompleted: repairedOnce,
   };

@@ -6,11 +6,25 @@
  * renamed to `sum`), so the merged branch's verify fails and a fix-up subtask repairs it. The
  * model's replies are chosen by what each prompt shows, not by call count, so they are the same
  * after any restart.
+ *
+ * The job merges each branch as it finishes (completion order), and the replies assume [meta]
+ * merges first: every subtask requires RF_CAPABILITY, which one programmer alone has
+ * (`oneReleaseProgrammer`), so the subtasks run one after another in plan order, whatever the
+ * machine's speed. (Run in parallel, [rename] can finish first; [meta]'s resolver then sees
+ * VERSION = 4, which no reply here fits, and the job ends partial.)
  */
+import type { Document } from 'yaml';
 import type { CassetteEntry } from '../../src/llm/providers/scripted-adapter.ts';
 
 export const RF_TASK = 'Release 2: rename add to sum, add total(), and bump the metadata';
 export const RF_VERIFY = ['node', '--test', 'test/'];
+export const RF_CAPABILITY = 'release-train';
+
+/** Gives RF_CAPABILITY to the pool's first programmer only (programmer_pool.yaml). */
+export function oneReleaseProgrammer(doc: Document): void {
+  const caps = (doc.getIn(['programmers', 0, 'capabilities']) as { toJSON(): string[] }).toJSON();
+  doc.setIn(['programmers', 0, 'capabilities'], [...caps, RF_CAPABILITY]);
+}
 
 
 export const RF_FILES: Record<string, string> = {
@@ -48,12 +62,13 @@ export function resolverFixupCassette(delayMs = 0): CassetteEntry[] {
       match: { purpose: 'plan', contains: RF_TASK },
       reply: JSON.stringify({
         subtasks: [
-          { instruction: 'Note release 2 in the changelog, and bump the release number and codename [meta]', files: ['CHANGELOG.md'] },
-          { instruction: 'Rename add to sum everywhere, and bump the release number [rename]', files: ['src/math.mjs', 'test/math.test.mjs', 'src/version.mjs'] },
+          { instruction: 'Note release 2 in the changelog, and bump the release number and codename [meta]', files: ['CHANGELOG.md'], requires: [RF_CAPABILITY] },
+          { instruction: 'Rename add to sum everywhere, and bump the release number [rename]', files: ['src/math.mjs', 'test/math.test.mjs', 'src/version.mjs'], requires: [RF_CAPABILITY] },
           {
             instruction: 'Add total(list) in src/total.mjs built on the adder, with a test, and set the codename [total]',
             files: ['src/total.mjs', 'test/total.test.mjs', 'src/codename.mjs'],
             creates: ['src/total.mjs', 'test/total.test.mjs'],
+            requires: [RF_CAPABILITY],
           },
         ],
       }),

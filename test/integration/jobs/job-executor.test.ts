@@ -7,7 +7,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { JsonAnswer } from '../../support/json-answer.ts';
 import { createTempRepo, gitOut, type TempRepo } from '../../support/git-fixtures.ts';
-import { resolverFixupCassette, RF_FILES, RF_TASK, RF_VERIFY, RF_WANT } from '../../support/resolver-fixup-job.ts';
+import { oneReleaseProgrammer, resolverFixupCassette, RF_FILES, RF_TASK, RF_VERIFY, RF_WANT } from '../../support/resolver-fixup-job.ts';
 import { tempConfig, type TempConfig } from '../../support/test-config.ts';
 import { postJson, startScriptedTree, untilTerminal, type ScriptedTree } from './jobs-support.ts';
 
@@ -28,6 +28,7 @@ describe('a job that names its executor', () => {
     cfg.edit('programmer_pool.yaml', (doc) => {
       doc.setIn(['defaults', 'executor'], 'aider');
       doc.setIn(['aider', 'binary'], '/nonexistent/pas-test-aider');
+      oneReleaseProgrammer(doc);
     });
     tree = await startScriptedTree(resolverFixupCassette(), { configDir: cfg.dir });
     repo = await createTempRepo(RF_FILES);
