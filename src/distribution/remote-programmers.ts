@@ -205,6 +205,18 @@ export async function createRemoteProgrammers(base: RemoteLink, remoteIds: Reado
     return result;
   };
 
+  /** Applies a result for the dispatch waiting on it; a result that cannot be applied fails the task (never a hang). */
+  const deliver = async (p: Pending, h: Held) => {
+    pending.delete(p.record.attemptId);
+    try {
+      p.resolve(await apply(p, h));
+    } catch (err) {
+      const error = toErrorData(err);
+      log.error({ taskId: p.task.id, attemptId: p.record.attemptId, err: error }, 'applying a remote result failed');
+      p.resolve({ ...failed(p.task, p.record.programmerId, 'PAS_ERR_EXECUTOR_CRASHED', error.message), error });
+    }
+  };
+
   const onResult = async (msg: JsMsg) => {
     if (early) {
       early.push(msg);
@@ -225,18 +237,7 @@ export async function createRemoteProgrammers(base: RemoteLink, remoteIds: Reado
     }
     const h: Held = { msg, message };
     const p = pending.get(message.attempt_id);
-    if (p) {
-      pending.delete(message.attempt_id);
-      try {
-        p.resolve(await apply(p, h));
-      } catch (err) {
-        // Never leave the programmer waiting for its timeout: the task fails with the cause.
-        const error = toErrorData(err);
-        log.error({ taskId: p.task.id, attemptId: p.record.attemptId, err: error }, 'applying a remote result failed');
-        p.resolve({ ...failed(p.task, p.record.programmerId, 'PAS_ERR_EXECUTOR_CRASHED', error.message), error });
-      }
-      return;
-    }
+    if (p) return deliver(p, h);
     if (applied.has(message.attempt_id)) {
       // A redelivery of a result already applied: held until the journal's commit, then acked.
       const list = awaitingAck.get(message.task_id);
@@ -248,6 +249,9 @@ export async function createRemoteProgrammers(base: RemoteLink, remoteIds: Reado
     const current = await currentAttempt(message.task_id);
     if (!task || isFinishedTaskStatus(task.status)) return fence(h, 'the task is already finished');
     if (current?.attemptId !== message.attempt_id) return fence(h, current ? `the current attempt is ${current.attemptId}` : 'the attempt was abandoned');
+    // A dispatch may have started waiting for it while this looked the attempt up.
+    const waiter = pending.get(message.attempt_id);
+    if (waiter) return deliver(waiter, h);
     // The current attempt, but nobody waits for it (this process restarted): kept for the re-dispatch.
     const list = held.get(message.task_id) ?? [];
     list.push(h);
@@ -338,7 +342,16 @@ export async function createRemoteProgrammers(base: RemoteLink, remoteIds: Reado
     // An attempt still running on a live worker is adopted, not started again.
     if (current && ![...pending.values()].some((p) => p.record.attemptId === current.attemptId) && (await liveness.ownerOf(current.programmerId, signal)) === current.worker) {
       log.info({ taskId: task.id, attemptId: current.attemptId, worker: current.worker, programmerId: current.programmerId }, 'remote attempt adopted');
-      return waitFor({ record: current, task, resolve: () => undefined }, signal);
+      const adopted = waitFor({ record: current, task, resolve: () => undefined }, signal);
+      // Its result may have arrived (and been held) while the owner was asked.
+      const early = held.get(task.id)?.find((h) => h.message.attempt_id === current.attemptId);
+      const waiter = pending.get(current.attemptId);
+      if (early && waiter) {
+        held.set(task.id, held.get(task.id)!.filter((h) => h !== early));
+        if (held.get(task.id)!.length === 0) held.delete(task.id);
+        void deliver(waiter, early);
+      }
+      return adopted;
     }
     const worker = await liveness.ownerOf(programmerId, signal);
     if (!worker) return failed(task, programmerId, 'PAS_ERR_DIST_WORKER_OFFLINE', `the worker hosting ${programmerId} is offline`);
