@@ -36,7 +36,7 @@ export interface PasBoots {
 export async function pasBoots(configDir: string, dataDir: string): Promise<PasBoots> {
   const children = new Set<ChildProcess>();
   const top = buildTopology(loadConfig(configDir));
-  const portOffset = await freePortOffset([top.gatewayPort, ...top.agents.map((a) => a.port)]);
+  const portOffset = await freePortOffset([top.gatewayPort, ...top.agents.map((a) => a.port)], 100, { belowEphemeral: true });
   return {
     up: () =>
       startPasUp({

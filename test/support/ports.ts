@@ -14,14 +14,18 @@ function portFree(port: number, host = '127.0.0.1'): Promise<boolean> {
 
 const EPHEMERAL_FIRST = 32_768;
 
-/** An offset (multiple of 100) such that every `base + offset` port is free right now. */
-export async function freePortOffset(basePorts: readonly number[], tries = 100): Promise<number> {
+/**
+ * An offset (multiple of 100) such that every `base + offset` port is free right now. With
+ * `belowEphemeral`, every port stays below Linux's ephemeral range (32768..60999), so no outgoing
+ * connection's local port can take one between the check and the bind: for trees that bind long
+ * after the check or bind the same ports again after a restart (a cluster boots a broker and two
+ * workers first, ~20 s). The default spreads over the whole range, which makes two test files
+ * picking the same offset at once rarer.
+ */
+export async function freePortOffset(basePorts: readonly number[], tries = 100, options: { belowEphemeral?: boolean } = {}): Promise<number> {
   for (let i = 0; i < tries; i++) {
-    // Below Linux's ephemeral range (32768..60999): a port checked free here cannot be taken
-    // by some outgoing connection's local port before the tree binds it (a cluster test boots
-    // a broker and two workers, ~20 s, between the check and the bind).
-    const offset = 100 * (40 + Math.floor(Math.random() * 280)); // 4000..31900
-    if (Math.max(...basePorts) + offset >= EPHEMERAL_FIRST) continue;
+    const offset = options.belowEphemeral ? 100 * (40 + Math.floor(Math.random() * 280)) : 100 * (100 + Math.floor(Math.random() * 500)); // 4000..31900 or 10000..59900
+    if (Math.max(...basePorts) + offset >= (options.belowEphemeral ? EPHEMERAL_FIRST : 65_000)) continue;
     const checks = await Promise.all(basePorts.map((p) => portFree(p + offset)));
     if (checks.every(Boolean)) return offset;
   }

@@ -93,7 +93,7 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
     doc.set('distribution', doc.createNode({ nats_url: nats.url, prefix: 'test', heartbeat_ms: options.heartbeatMs ?? 250, offline_after_ms: options.offlineAfterMs ?? 3_000, ack_wait_ms: options.ackWaitMs ?? 5_000 }));
   });
   const top = buildTopology(loadConfig(cfg.dir));
-  const portOffset = await freePortOffset([top.gatewayPort, ...top.agents.map((a) => a.port)]);
+  const portOffset = await freePortOffset([top.gatewayPort, ...top.agents.map((a) => a.port)], 100, { belowEphemeral: true });
   const repo = await createTempRepo({ 'README.md': '# cluster test\n', 'src/a.js': 'export const a = 1;\n', 'src/b.js': 'export const b = 1;\n', 'src/c.js': 'export const c = 1;\n', 'src/d.js': 'export const d = 1;\n' });
   const centralData = path.join(tmp, 'central');
   const children = new Set<ChildProcess>();
