@@ -100,7 +100,9 @@ describe('bad, unknown, oversized and unauthorized requests', () => {
     expectError(await http(`${tree.url}/api/jobs`, { method: 'DELETE' }), 404, 'PAS_ERR_NOT_FOUND', 'unknown method on a route');
   });
 
-  it('an oversized body gets 413 in the error shape and the server keeps answering', async () => {
+  // Retried: when the server answers 413 before the client has finished sending, the client can
+  // see a reset instead of the answer ("other side closed"; seen once in CI under load).
+  it('an oversized body gets 413 in the error shape and the server keeps answering', { retry: 2 }, async () => {
     const cfg = tempConfig();
     cleanup.defer(() => cfg.cleanup());
     cfg.edit('pas.yaml', (doc) => doc.setIn(['gateway', 'body_limit_bytes'], 4096));
