@@ -220,6 +220,19 @@ export async function startFakeProvider(options: FakeProviderOptions): Promise<F
 
 /** A port that was just free and is now closed: connecting to it is refused. */
 export async function closedPort(): Promise<number> {
+  // A privileged port (below 1024) nobody listens on: no test server, no test tree's port offset
+  // and no outgoing connection's local port can take it after this check, as one just freed from
+  // the ephemeral range can (a closed port that answers 400 was seen in CI). Without the right
+  // to bind one, a freed ephemeral port as before.
+  for (let i = 0; i < 20; i++) {
+    const port = 900 + Math.floor(Math.random() * 120);
+    const free = await new Promise<boolean>((resolve) => {
+      const probe = createServer();
+      probe.once('error', () => resolve(false));
+      probe.listen(port, '127.0.0.1', () => probe.close(() => resolve(true)));
+    });
+    if (free) return port;
+  }
   const server = createServer();
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
   const { port } = server.address() as AddressInfo;

@@ -33,7 +33,7 @@ export interface TestTreeOptions extends Partial<Omit<RuntimeOptions, 'config'>>
   keepDataDir?: boolean;
 }
 
-export async function startTestTree(options: TestTreeOptions): Promise<TestTree> {
+export async function startTestTree(options: TestTreeOptions, attempt = 0): Promise<TestTree> {
   const config = options.config ?? loadConfig(options.configDir ?? SHIPPED_CONFIGS);
   const dataDir = options.dataDir ?? mkdtempSync(path.join(os.tmpdir(), 'pas-tree-'));
   const withGateway = options.gateway !== false;
@@ -48,6 +48,12 @@ export async function startTestTree(options: TestTreeOptions): Promise<TestTree>
     if (withGateway) gateway = await startGateway(runtime, { agentPorts, ...gatewayOptions });
   } catch (err) {
     await runtime.stop();
+    // A port checked free was taken before the bind (another test, or an outgoing connection's
+    // local port): pick another offset.
+    if (options.portOffset === undefined && (err as { code?: string }).code === 'PAS_ERR_PORT_IN_USE' && attempt < 3) {
+      if (!options.dataDir) rmSync(dataDir, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 });
+      return startTestTree(options, attempt + 1);
+    }
     throw err;
   }
   return {
