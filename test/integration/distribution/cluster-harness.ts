@@ -37,6 +37,10 @@ export interface ClusterOptions {
   heartbeatMs?: number;
   offlineAfterMs?: number;
   ackWaitMs?: number;
+  /** Starts the broker (default: startNatsServer() on 127.0.0.1). */
+  startNats?: () => Promise<NatsServerHandle>;
+  /** A program that runs the worker's node for it, e.g. `['ip', 'netns', 'exec', NAME]`. */
+  workerWrap?: (id: string) => string[];
 }
 
 export interface Cluster {
@@ -76,7 +80,7 @@ export interface JobView {
 
 export async function startCluster(options: ClusterOptions): Promise<Cluster> {
   const tmp = mkdtempSync(path.join(os.tmpdir(), 'pas-cluster-'));
-  const nats = await startNatsServer();
+  const nats = await (options.startNats ?? startNatsServer)();
   const cfg = tempConfig('pas-cluster-config-');
   const total = options.workers.length * options.programmersPerWorker;
   growPool(cfg, total);
@@ -107,7 +111,8 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
   const startWorker = async (id: string): Promise<WorkerProcess> => {
     const dataDir = path.join(tmp, `worker-${id}`);
     let output = '';
-    const child = spawn(process.execPath, ['bin/pas.mjs', 'worker', '--id', id, '--offline', '--edit-delay-ms', String(options.editDelayMs), '--data-dir', dataDir, '--quiet'], {
+    const [command, ...prefix] = [...(options.workerWrap?.(id) ?? []), process.execPath];
+    const child = spawn(command!, [...prefix, 'bin/pas.mjs', 'worker', '--id', id, '--offline', '--edit-delay-ms', String(options.editDelayMs), '--data-dir', dataDir, '--quiet'], {
       cwd: ROOT,
       env: { ...process.env, PAS_CONFIG_DIR: cfg.dir },
       stdio: ['ignore', 'pipe', 'pipe'],
