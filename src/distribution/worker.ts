@@ -100,23 +100,39 @@ export async function startWorker(options: WorkerOptions): Promise<Worker> {
 
   const cache = new WorkerRepoCache(options.dataDir);
   // Registration: the central process gives each programmer to one owner (it may be down: ask again).
+  const register = async () => {
+    const reply = await nc.request(
+      link.names.subjects.register,
+      encodeMessage('pas.v1.register', { kind: 'pas.v1.register', worker_id: workerId, host_name: os.hostname(), programmer_ids: wanted.map((p) => p.id), capabilities: [], pid: process.pid, version: '1', started_at: startedAt, repo_haves: await cache.haves() }),
+      { timeout: settings.request_timeout_ms },
+    );
+    const registered = decodeMessage('pas.v1.registered', reply.data);
+    for (const r of registered.refused) log.error({ programmerId: r.programmer_id, err: r.error }, 'programmer refused');
+    return registered.accepted;
+  };
   let accepted: string[] = [];
   for (;;) {
     try {
-      const reply = await nc.request(
-        link.names.subjects.register,
-        encodeMessage('pas.v1.register', { kind: 'pas.v1.register', worker_id: workerId, host_name: os.hostname(), programmer_ids: wanted.map((p) => p.id), capabilities: [], pid: process.pid, version: '1', started_at: startedAt, repo_haves: await cache.haves() }),
-        { timeout: settings.request_timeout_ms },
-      );
-      const registered = decodeMessage('pas.v1.registered', reply.data);
-      for (const r of registered.refused) log.error({ programmerId: r.programmer_id, err: r.error }, 'programmer refused');
-      accepted = registered.accepted;
+      accepted = await register();
       break;
     } catch (err) {
       log.warn({ err: toErrorData(err) }, 'no answer to registration yet; asking again');
       await new Promise((r) => setTimeout(r, 500));
     }
   }
+  // Back after a lost link (a partition, a broker restart): the running task goes on, heartbeats
+  // resume on the new connection, and the worker registers again without a restart.
+  void (async () => {
+    for await (const status of nc.status()) {
+      if (status.type === 'disconnect') log.warn({ code: 'PAS_ERR_DIST_BROKER', running: running.size }, 'lost the NATS broker: running tasks go on; their results are sent once it is back');
+      if (status.type !== 'reconnect') continue;
+      beat();
+      await register().then(
+        (again) => log.info({ programmers: again }, 'broker reachable again: registered again'),
+        (err: unknown) => log.warn({ err: toErrorData(err) }, 'registering again after a reconnect failed; heartbeats go on'),
+      );
+    }
+  })().catch(() => undefined);
   if (accepted.length === 0) {
     clearInterval(heartbeat);
     await link.close();
@@ -167,19 +183,19 @@ export async function startWorker(options: WorkerOptions): Promise<Worker> {
     },
   });
 
-  /** Publishes until the broker has it (a broker restart in between loses nothing). */
-  const publishDurably = async (subject: string, data: Uint8Array, msgID: string) => {
+  /** Tries until the broker has it (a lost link or a broker restart in between loses nothing). */
+  const durably = async <T>(what: string, op: () => Promise<T>): Promise<T> => {
     for (let wait = 200; ; wait = Math.min(wait * 2, 2_000)) {
       try {
-        await link.nats.js.publish(subject, data, { msgID });
-        return;
+        return await op();
       } catch (err) {
-        if (nc.isClosed()) throw err;
-        log.warn({ err: toErrorData(err), subject }, 'publish failed; trying again');
+        if (nc.isClosed() || stopping) throw err;
+        log.warn({ err: toErrorData(err), what }, `${what} failed; trying again`);
         await new Promise((r) => setTimeout(r, wait));
       }
     }
   };
+  const publishDurably = (subject: string, data: Uint8Array, msgID: string) => durably(`publish on ${subject}`, () => link.nats.js.publish(subject, data, { msgID }));
 
   const runTask = async (programmer: ResolvedProgrammer, msg: JsMsg, task: TaskMessage) => {
     const entry = await link.attempts.get(task.task_id).catch(() => null);
@@ -235,7 +251,10 @@ export async function startWorker(options: WorkerOptions): Promise<Worker> {
       if (result.status === 'completed' && result.commit) {
         const bundle = bundleObjectName(task.attempt_id, 'result');
         // A task that changed nothing has no commit of its own to send.
-        if (result.commit !== task.base_commit) await putBundle(link.bundles, bundle, await cache.makeResultBundle(clone, task.base_commit, result.commit));
+        if (result.commit !== task.base_commit) {
+          const bytes = await cache.makeResultBundle(clone, task.base_commit, result.commit);
+          await durably(`storing ${bundle}`, () => putBundle(link.bundles, bundle, bytes));
+        }
         outcome = { status: 'ok', base_commit: task.base_commit, commit: result.commit, bundle_object: bundle, ...(result.summary !== undefined ? { summary: result.summary.slice(0, 20_000) } : {}) };
       } else {
         outcome = { status: 'error', error: result.error ?? toErrorData(new PasError('PAS_ERR_EXECUTOR_CRASHED', 'the task ended without a commit')), ...(result.status === 'cancelled' ? { cancelled: true } : {}) };

@@ -15,6 +15,10 @@ if (unavailable) process.stdout.write(`cluster-partition.test.ts skipped: ${unav
 let cluster: Cluster | undefined;
 const namespaces: Netns[] = [];
 afterEach(async () => {
+  if (process.env.DEBUG_PART && cluster) {
+    const { writeFileSync } = await import('node:fs');
+    writeFileSync(`/tmp/part-${Date.now()}.json`, JSON.stringify({ central: cluster.centralLog(), w1: cluster.workerLog('w1'), w2: cluster.workerLog('w2') }));
+  }
   for (const ns of namespaces) ns.heal();
   await cluster?.close();
   cluster = undefined;
@@ -24,13 +28,13 @@ afterEach(async () => {
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const OFFLINE_AFTER_MS = 2_000;
 
-/** Waits until every one of the job's tasks runs and its worker has started it. */
-async function allReceived(c: Cluster, jobId: string, count: number): Promise<string[]> {
+/** Waits until every one of the job's tasks runs and its worker has its base and started it. */
+async function allStarted(c: Cluster, jobId: string, count: number): Promise<string[]> {
   const deadline = Date.now() + 30_000;
   for (;;) {
     const view = await c.job(jobId).catch(() => undefined);
     const running = view?.tasks.filter((t) => t.status === 'running') ?? [];
-    const received = new Set(['w1', 'w2'].flatMap((w) => c.workerLog(w).filter((e) => e.msg === 'task received').map((e) => e.taskId as string)));
+    const received = new Set(['w1', 'w2'].flatMap((w) => c.workerLog(w).filter((e) => e.msg === 'task started').map((e) => e.taskId as string)));
     if (running.length === count && running.every((t) => received.has(t.task_id))) return running.map((t) => t.task_id);
     if (Date.now() > deadline) throw new Error(`not every task of ${jobId} started in time: ${JSON.stringify(view?.tasks)}`);
     await sleep(50);
@@ -54,12 +58,17 @@ describe.skipIf(unavailable !== undefined)('a partition between network namespac
     });
     const files = ['src/a.js', 'src/b.js', 'src/c.js', 'src/d.js'];
     const id = await cluster.submit(files);
-    const tasks = await allReceived(cluster, id, files.length);
+    const tasks = await allStarted(cluster, id, files.length);
+    const cutAt = Date.now();
     ns.partition();
-    await sleep(OFFLINE_AFTER_MS * 3);
+    // Down until the central process's NATS client gives the dead link up (two pings unanswered,
+    // each offline_after_ms apart): well past the detection time.
+    const lost = await cluster.waitLog((e) => e.msg === 'lost the NATS broker: no worker is declared offline until it is back' && (e.time as number) >= cutAt);
+    expect((lost.time as number) - cutAt).toBeGreaterThan(OFFLINE_AFTER_MS);
     ns.heal();
     const job = await cluster.waitJob(id, 60_000);
     expect(cluster.centralLog().filter((e) => e.msg === 'worker offline')).toEqual([]);
+    await cluster.waitLog((e) => e.msg === 'NATS broker reachable again' && (e.time as number) >= cutAt);
     expect(job.status).toBe('completed');
     for (const t of tasks) expect(dispatches(cluster, t)).toHaveLength(1);
     expect(job.tasks.map((t) => t.attempt)).toEqual(tasks.map(() => 1));
@@ -81,7 +90,7 @@ describe.skipIf(unavailable !== undefined)('a partition between network namespac
     });
     const id = await cluster.submit(['src/a.js', 'src/b.js']);
     const taskId = await cluster.waitRunningOn(id, 'w1');
-    await cluster.waitWorkerLog('w1', (e) => e.msg === 'task received' && e.taskId === taskId);
+    await cluster.waitWorkerLog('w1', (e) => e.msg === 'task started' && e.taskId === taskId);
     const cutAt = Date.now();
     ns.partition();
     const offline = await cluster.waitLog((e) => e.msg === 'worker offline' && e.worker === 'w1');
@@ -93,12 +102,17 @@ describe.skipIf(unavailable !== undefined)('a partition between network namespac
     expect(second?.worker).toBe('w2');
     process.stdout.write(`partition of w1: declared offline ${(offline.time as number) - cutAt} ms and its task re-dispatched ${(second!.time as number) - cutAt} ms after the link went down (offline_after_ms ${OFFLINE_AFTER_MS})\n`);
     const headBefore = await gitOut(cluster.repo.repo, 'rev-parse', job.merged_branch!);
+    // w1 finished its task meanwhile and holds the result until its client gives the dead link up.
+    await cluster.waitWorkerLog('w1', (e) => typeof e.msg === 'string' && e.msg.startsWith('lost the NATS broker'));
     const healedAt = Date.now();
     ns.heal();
-    // w1 was not restarted: it sends its late result and heartbeats again over the same process.
+    // The same w1 process (no restart) reconnects, registers again, sends its late result: fenced.
+    await cluster.waitWorkerLog('w1', (e) => e.msg === 'broker reachable again: registered again');
     const fenced = await cluster.waitLog((e) => e.code === 'PAS_ERR_DIST_STALE_RESULT' && e.taskId === taskId, 60_000);
     expect(fenced.worker).toBe('w1');
     await cluster.waitLog((e) => e.msg === 'worker online' && e.worker === 'w1' && (e.time as number) >= healedAt, 30_000);
+    expect(cluster.workers.get('w1')!.child.exitCode).toBeNull();
+    expect(await cluster.waitWorkerLog('w1', (e) => e.msg === 'result sent' && e.taskId === taskId)).toMatchObject({ status: 'ok' });
     expect(cluster.centralLog().filter((e) => e.msg === 'worker offline').map((e) => e.worker)).toEqual(['w1']);
     expect(await gitOut(cluster.repo.repo, 'rev-parse', job.merged_branch!)).toBe(headBefore);
     await expectMergedOnce(cluster, job.merged_branch!, ['src/a.js', 'src/b.js']);
