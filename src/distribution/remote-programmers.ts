@@ -347,8 +347,9 @@ export async function createRemoteProgrammers(base: RemoteLink, remoteIds: Reado
         return apply({ record: current, task, resolve: () => undefined }, mine);
       }
     }
-    // An attempt still running on a live worker is adopted, not started again.
-    if (current && ![...pending.values()].some((p) => p.record.attemptId === current.attemptId) && (await liveness.ownerOf(current.programmerId, signal)) === current.worker) {
+    // An attempt still running on a live worker is adopted, not started again (one whose result
+    // was applied is over: a retry after its failure is a new attempt).
+    if (current && !applied.has(current.attemptId) && ![...pending.values()].some((p) => p.record.attemptId === current.attemptId) && (await liveness.ownerOf(current.programmerId, signal)) === current.worker) {
       log.info({ taskId: task.id, attemptId: current.attemptId, worker: current.worker, programmerId: current.programmerId }, 'remote attempt adopted');
       const adopted = waitFor({ record: current, task, resolve: () => undefined }, signal);
       // Its result may have arrived (and been held) while the owner was asked.

@@ -15,10 +15,6 @@ if (unavailable) process.stdout.write(`cluster-partition.test.ts skipped: ${unav
 let cluster: Cluster | undefined;
 const namespaces: Netns[] = [];
 afterEach(async () => {
-  if (process.env.DEBUG_PART && cluster) {
-    const { writeFileSync } = await import('node:fs');
-    writeFileSync(`/tmp/part-${Date.now()}.json`, JSON.stringify({ central: cluster.centralLog(), w1: cluster.workerLog('w1'), w2: cluster.workerLog('w2') }));
-  }
   for (const ns of namespaces) ns.heal();
   await cluster?.close();
   cluster = undefined;
