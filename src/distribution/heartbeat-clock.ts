@@ -81,7 +81,7 @@ export class HeartbeatClock {
 
   /** Judges the workers; run every `checkEveryMs`. */
   async check(): Promise<void> {
-    const { now, offlineAfterMs, heartbeatMs, probeTimeoutMs } = this.options;
+    const { now, heartbeatMs, probeTimeoutMs } = this.options;
     const t = now();
     // This process stalled (a long synchronous step, a loaded machine): heartbeats that arrived
     // meanwhile are still queued behind this timer, so judge no one until they are read.

@@ -7,7 +7,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { gitOut } from '../../support/git-fixtures.ts';
 import { startNatsServer } from '../../support/nats-server.ts';
 import { createNetns, netnsUnavailable, type Netns } from '../../support/netns.ts';
-import { expectMergedOnce, receiptTasks, startCluster, type Cluster } from './cluster-harness.ts';
+import { expectMergedOnce, receiptTasks, startCluster, type Cluster, type ClusterOptions } from './cluster-harness.ts';
 
 const unavailable = netnsUnavailable();
 if (unavailable) process.stdout.write(`cluster-partition.test.ts skipped: ${unavailable}\n`);
@@ -37,6 +37,9 @@ async function allStarted(c: Cluster, jobId: string, count: number): Promise<str
   }
 }
 
+/** Two workers of two programmers each, the broker and the workers where `place` puts them. */
+const twoWorkers = (place: Pick<ClusterOptions, 'startNats' | 'workerWrap'>) => startCluster({ workers: ['w1', 'w2'], programmersPerWorker: 2, editDelayMs: 3_000, offlineAfterMs: OFFLINE_AFTER_MS, ...place });
+
 const dispatches = (c: Cluster, taskId: string) => c.centralLog().filter((e) => e.msg === 'task dispatched to a remote programmer' && e.taskId === taskId);
 
 describe.skipIf(unavailable !== undefined)('a partition between network namespaces', () => {
@@ -44,14 +47,7 @@ describe.skipIf(unavailable !== undefined)('a partition between network namespac
     // The broker and both workers on one side, the central process alone on the other.
     const ns = createNetns('brk');
     namespaces.push(ns);
-    cluster = await startCluster({
-      workers: ['w1', 'w2'],
-      programmersPerWorker: 2,
-      editDelayMs: 3_000,
-      offlineAfterMs: OFFLINE_AFTER_MS,
-      startNats: () => startNatsServer({ host: ns.nsAddress, wrap: ns.exec }),
-      workerWrap: () => ns.exec,
-    });
+    cluster = await twoWorkers({ startNats: () => startNatsServer({ host: ns.nsAddress, wrap: ns.exec }), workerWrap: () => ns.exec });
     const files = ['src/a.js', 'src/b.js', 'src/c.js', 'src/d.js'];
     const id = await cluster.submit(files);
     const tasks = await allStarted(cluster, id, files.length);
@@ -76,14 +72,7 @@ describe.skipIf(unavailable !== undefined)('a partition between network namespac
     // The broker, the central process and w2 on one side; w1 alone in its namespace.
     const ns = createNetns('w1');
     namespaces.push(ns);
-    cluster = await startCluster({
-      workers: ['w1', 'w2'],
-      programmersPerWorker: 2,
-      editDelayMs: 3_000,
-      offlineAfterMs: OFFLINE_AFTER_MS,
-      startNats: () => startNatsServer({ host: ns.hostAddress }),
-      workerWrap: (worker) => (worker === 'w1' ? ns.exec : []),
-    });
+    cluster = await twoWorkers({ startNats: () => startNatsServer({ host: ns.hostAddress }), workerWrap: (worker) => (worker === 'w1' ? ns.exec : []) });
     const id = await cluster.submit(['src/a.js', 'src/b.js']);
     const taskId = await cluster.waitRunningOn(id, 'w1');
     await cluster.waitWorkerLog('w1', (e) => e.msg === 'task started' && e.taskId === taskId);
