@@ -9,7 +9,7 @@ import path from 'node:path';
 import { PasError } from '../errors.ts';
 import { AGENT_CLI_SPECS, createAgentCliExecutor, createAiderExecutor, createNativeExecutor, type Executor, type ExecutorKindName } from '../executors/index.ts';
 import { createLlmClient, llmClientOptionsFrom, ReceiptWriter } from '../llm/index.ts';
-import { LlmGateway } from '../llm/gateway/llm-gateway.ts';
+import { LlmGateway, llmGatewayOptionsFrom } from '../llm/gateway/llm-gateway.ts';
 import { mountScriptedWire, type WireServe } from '../llm/gateway/scripted-mount.ts';
 import { createOfflineAdapter } from '../llm/providers/offline-adapter.ts';
 import { createScriptedWire } from '../llm/wire/scripted-wire.ts';
@@ -60,13 +60,10 @@ export function createDefaultServices(options: DefaultServiceOptions = {}) {
     const receipts = new ReceiptWriter(path.join(dataDir, 'receipts'), runId);
     // Every model call aider and the agent CLIs make passes through this policy.
     const llmGateway = new LlmGateway({
-      models: config.models,
-      costOptimization: config.pool.cost_optimization,
-      failoverEnabled: config.pool.failover.enabled,
+      ...llmGatewayOptionsFrom(config),
       breakers,
       spend: journal.spendStore(),
       jobLimit: (jobId) => journal.getJob(jobId)?.spec.maxJobSpendUsd,
-      limiter: { initial: config.pool.llm_concurrency.initial, min: config.pool.llm_concurrency.min, max: config.pool.llm_concurrency.max, staggerMs: config.pool.llm_concurrency.stagger_ms },
       logger: logger.child({ component: 'llm-gateway' }),
       now: () => ctx.now().getTime(),
       ...(options.offline ? { offline: true } : {}),

@@ -7,7 +7,7 @@
 import type { ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import type { ErrorData, ModelRef, TokenUsage } from '../../../machines/domain.ts';
-import { splitModelRef } from '../../config/load-config.ts';
+import { splitModelRef, type PasConfig } from '../../config/load-config.ts';
 import type { ModelsConfigFile, ProviderConfig } from '../../config/schemas.ts';
 import { PasError } from '../../errors.ts';
 import { providerKindOf } from '../create-adapter.ts';
@@ -46,6 +46,17 @@ export interface LlmGatewayOptions {
   env?: NodeJS.ProcessEnv;
   now?: () => number;
   logger?: Logger;
+}
+
+/** The gateway's policy as the configs say it (models, budgets, failover, per-provider concurrency). */
+export function llmGatewayOptionsFrom(config: PasConfig): Pick<LlmGatewayOptions, 'models' | 'costOptimization' | 'failoverEnabled' | 'limiter'> {
+  const limits = config.pool.llm_concurrency;
+  return {
+    models: config.models,
+    costOptimization: config.pool.cost_optimization,
+    failoverEnabled: config.pool.failover.enabled,
+    limiter: { initial: limits.initial, min: limits.min, max: limits.max, staggerMs: limits.stagger_ms },
+  };
 }
 
 /** One model a call may go to, resolved against models.yaml. */
