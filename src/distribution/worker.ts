@@ -132,13 +132,6 @@ export async function startWorker(options: WorkerOptions): Promise<Worker> {
   const breakers = new BreakerRegistry(breakerSettingsFrom(config.pool.failover.circuit_breaker));
   const spend = createMemorySpendStore();
   const scripted = options.offline ? slowed(createOfflineAdapter(config.models, config.dir), options.editDelayMs ?? 0) : undefined;
-  const llm = createLlmClient({
-    ...llmClientOptionsFrom(config),
-    breakers,
-    spend,
-    logger: log.child({ component: 'llm' }),
-    ...(scripted ? { offline: true, scripted } : {}),
-  });
   // The programs this worker starts (agent CLIs, aider) call their models through this host's own
   // loopback gateway, with the same breakers and spend; the keys stay in this process.
   const jobLimits = new Map<string, number>();
@@ -152,6 +145,15 @@ export async function startWorker(options: WorkerOptions): Promise<Worker> {
     throw err;
   }
   const gateway = llmGateway.gateway;
+  const llm = createLlmClient({
+    ...llmClientOptionsFrom(config),
+    breakers,
+    spend,
+    logger: log.child({ component: 'llm' }),
+    ...(scripted ? { offline: true, scripted } : {}),
+    // The native editor's calls count against a job's budget together with the programs' calls.
+    jobBudget: gateway.jobBudget(),
+  });
   // Every executor a central process has (CONTRACT §8), wired to the gateway as on the central host.
   const executors: Partial<Record<ExecutorKindName, Executor>> = {
     native: createNativeExecutor({ fsAllowlist: config.fsAllowlist }),

@@ -44,19 +44,6 @@ export function createDefaultServices(options: DefaultServiceOptions = {}) {
     const scriptedAdapter = options.scripted ?? (options.offline ? createOfflineAdapter(config.models, config.dir) : undefined);
     // Offline, programs PAS starts (agent CLIs) reach the same scripted model over the gateway, in their own wire format.
     const scriptedWire = options.scriptedWire ?? (options.offline && scriptedAdapter ? createScriptedWire(scriptedAdapter) : undefined);
-    const llm = createLlmClient({
-      ...llmClientOptionsFrom(config),
-      breakers,
-      spend: journal.spendStore(),
-      money: ctx.money,
-      logger: logger.child({ component: 'llm' }),
-      ...(options.offline ? { offline: true } : {}),
-      ...(scriptedAdapter ? { scripted: scriptedAdapter } : {}),
-      ...(options.adapters ? { adapters: options.adapters } : {}),
-      ...(options.fetch ? { fetch: options.fetch } : {}),
-      // In-process calls (the native editor, plans) count against a job's budget like gateway calls.
-      jobBudget: { limit: (jobId) => llmGateway.jobLimit(jobId), spent: (jobId) => llmGateway.ledger.jobSpent(jobId), add: (jobId, usd) => llmGateway.ledger.addJobSpend(jobId, usd) },
-    });
     const receipts = new ReceiptWriter(path.join(dataDir, 'receipts'), runId);
     // Every model call aider and the agent CLIs make passes through this policy.
     const llmGateway = new LlmGateway({
@@ -68,6 +55,19 @@ export function createDefaultServices(options: DefaultServiceOptions = {}) {
       now: () => ctx.now().getTime(),
       ...(options.offline ? { offline: true } : {}),
       ...(scriptedWire ? { scripted: mountScriptedWire(scriptedWire) } : {}),
+    });
+    const llm = createLlmClient({
+      ...llmClientOptionsFrom(config),
+      breakers,
+      spend: journal.spendStore(),
+      money: ctx.money,
+      logger: logger.child({ component: 'llm' }),
+      ...(options.offline ? { offline: true } : {}),
+      ...(scriptedAdapter ? { scripted: scriptedAdapter } : {}),
+      ...(options.adapters ? { adapters: options.adapters } : {}),
+      ...(options.fetch ? { fetch: options.fetch } : {}),
+      // In-process calls (the native editor, plans) count against a job's budget like gateway calls.
+      jobBudget: llmGateway.jobBudget(),
     });
     const workspacesDir = path.join(dataDir, 'workspaces');
     const budget = {

@@ -211,6 +211,14 @@ export class LlmGateway {
     return this.options.jobLimit?.(jobId) ?? this.options.costOptimization.max_job_spend_usd;
   }
 
+  /**
+   * The job budget as the LLM client takes it (`LlmClientOptions.jobBudget`): in-process calls
+   * (the native editor, plans) count against a job's budget together with the gateway's calls.
+   */
+  jobBudget(): { limit(jobId: string): number | undefined; spent(jobId: string): number; add(jobId: string, usd: number): void } {
+    return { limit: (jobId) => this.jobLimit(jobId), spent: (jobId) => this.ledger.jobSpent(jobId), add: (jobId, usd) => this.ledger.addJobSpend(jobId, usd) };
+  }
+
   /** jobLimit for a credential's job, without reading the job again on every call. */
   private grantJobLimit(grant: CredentialGrant): number | undefined {
     let own = this.ownJobLimits.get(grant);

@@ -37,6 +37,12 @@ export interface ClusterOptions {
   heartbeatMs?: number;
   offlineAfterMs?: number;
   ackWaitMs?: number;
+  /** Workers run with `--offline` (the scripted model; default true). */
+  workerOffline?: boolean;
+  /** Added to each worker's environment (a worker's own provider keys, say). */
+  workerEnv?: Record<string, string>;
+  /** Last edits of the configs every process reads, after the pool is split over the workers. */
+  configure?: (cfg: TempConfig) => void;
 }
 
 export interface Cluster {
@@ -92,6 +98,7 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
   cfg.edit('pas.yaml', (doc) => {
     doc.set('distribution', doc.createNode({ nats_url: nats.url, prefix: 'test', heartbeat_ms: options.heartbeatMs ?? 250, offline_after_ms: options.offlineAfterMs ?? 3_000, ack_wait_ms: options.ackWaitMs ?? 5_000 }));
   });
+  options.configure?.(cfg);
   const top = buildTopology(loadConfig(cfg.dir));
   const portOffset = await freePortOffset([top.gatewayPort, ...top.agents.map((a) => a.port)], 100, { belowEphemeral: true });
   const repo = await createTempRepo({ 'README.md': '# cluster test\n', 'src/a.js': 'export const a = 1;\n', 'src/b.js': 'export const b = 1;\n', 'src/c.js': 'export const c = 1;\n', 'src/d.js': 'export const d = 1;\n' });
@@ -107,9 +114,10 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
   const startWorker = async (id: string): Promise<WorkerProcess> => {
     const dataDir = path.join(tmp, `worker-${id}`);
     let output = '';
-    const child = spawn(process.execPath, ['bin/pas.mjs', 'worker', '--id', id, '--offline', '--edit-delay-ms', String(options.editDelayMs), '--data-dir', dataDir, '--quiet'], {
+    const offline = options.workerOffline === false ? [] : ['--offline', '--edit-delay-ms', String(options.editDelayMs)];
+    const child = spawn(process.execPath, ['bin/pas.mjs', 'worker', '--id', id, ...offline, '--data-dir', dataDir, '--quiet'], {
       cwd: ROOT,
-      env: { ...process.env, PAS_CONFIG_DIR: cfg.dir },
+      env: { ...process.env, PAS_CONFIG_DIR: cfg.dir, ...options.workerEnv },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     track(child);
