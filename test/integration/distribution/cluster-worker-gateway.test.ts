@@ -117,7 +117,7 @@ describe('agent CLIs on a pas worker, through the worker\'s own LLM gateway (rea
     expect(new Set(job.tasks.map((t) => t.programmer_id))).toEqual(new Set(['Prog-001', 'Prog-002']));
     for (const f of ['src/one.txt', 'src/two.txt']) expect(await gitOut(cluster.repo.repo, 'show', `${job.merged_branch}:${f}`)).toBe(`written on the worker: ${f}`);
 
-    const receipts = job.receipt_files.flatMap((f) => readFileSync(f, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, any>));
+    const receipts = job.receipt_files.flatMap((f) => readFileSync(f, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as { task_id: string; tokens: Record<string, unknown>; cost_usd: number }));
     expect(receipts).toHaveLength(2);
     for (const task of job.tasks) {
       const cli = CLI[task.programmer_id as ProgId];
