@@ -12,13 +12,13 @@ import { createClusterGate, type ClusterGate } from '../../../src/distribution/c
 import { createClusterLlmAuthority, reportPrefixes, serveAdmissions } from '../../../src/distribution/cluster-llm-authority.ts';
 import { openLink, type DistLink } from '../../../src/distribution/link.ts';
 import { decodeMessage } from '../../../src/distribution/messages.ts';
-import { isPasError, type PasError } from '../../../src/errors.ts';
 import { createLlmClient } from '../../../src/llm/llm-client.ts';
 import { createMoneyPolicy } from '../../../src/llm/money-policy.ts';
 import { createMemorySpendStore } from '../../../src/llm/spend-store.ts';
 import { BreakerRegistry } from '../../../src/runtime/breaker-registry.ts';
 import { startFakeProvider, type FakeProvider } from '../../support/fake-llm-server.ts';
 import { startNatsServer, type NatsServerHandle } from '../../support/nats-server.ts';
+import { failure } from '../../support/pas-failure.ts';
 
 const config = loadConfig('configs');
 const PAID = 'openai/gpt-4o';
@@ -66,16 +66,6 @@ function client(breakers: ClusterGate) {
   return createLlmClient({ models, failover: { enabled: true, max_retries: 0, retry_delay_s: 0 }, costOptimization: config.pool.cost_optimization, breakers, spend: createMemorySpendStore(), env: { OPENAI_API_KEY: 'sk-gate-test-1234' } });
 }
 
-async function refusal(p: Promise<unknown>): Promise<PasError> {
-  try {
-    await p;
-  } catch (err) {
-    if (isPasError(err)) return err;
-    throw err;
-  }
-  throw new Error('the call was made');
-}
-
 const request = { messages: [{ role: 'user' as const, content: 'hello' }], meta: { agentId: 'Prog-001', jobId: 'job-1' } };
 
 describe("a worker's gate to the cluster's breakers and budget", () => {
@@ -83,7 +73,7 @@ describe("a worker's gate to the cluster's breakers and budget", () => {
     // Someone listens on the subject (so the request is not refused at once) but never answers.
     const silent = link.nats.nc.subscribe(link.names.subjects.breakerProbe, { callback: () => undefined });
     cleanups.push(() => silent.unsubscribe());
-    const err = await refusal(client(gate()).call({ agentId: 'Prog-001', primary: PAID, backup: FREE, request }));
+    const err = await failure(client(gate()).call({ agentId: 'Prog-001', primary: PAID, backup: FREE, request }));
     expect(err.code).toBe('PAS_ERR_LLM_ALL_FAILED');
     expect(err.retryable).toBe(true);
     const causes = err.details.causes as Array<{ code: string; retryable: boolean }>;
@@ -109,7 +99,7 @@ describe("a worker's gate to the cluster's breakers and budget", () => {
     expect(openai.requests).toHaveLength(0);
 
     spend.add(money.today(), 1);
-    const err = await refusal(client(gate()).call({ agentId: 'Prog-001', primary: PAID_BACKUP, backup: PAID_BACKUP, request }));
+    const err = await failure(client(gate()).call({ agentId: 'Prog-001', primary: PAID_BACKUP, backup: PAID_BACKUP, request }));
     expect(err.code).toBe('PAS_ERR_BUDGET_EXHAUSTED');
     expect(openai.requests).toHaveLength(0);
   });

@@ -18,7 +18,7 @@ const FREE = 'ollama/qwen2.5-coder:7b-instruct';
 /** What one OpenAI answer costs at models.yaml's gpt-4o prices with this usage. */
 const CALL_USD = 0.00615;
 const DAILY_LIMIT_USD = 0.01;
-const COOLDOWN_MS = 8_000;
+const COOLDOWN_MS = 12_000;
 
 // Programmers 1 and 3 live on w1, 2 and 4 on w2 (the harness alternates hosts).
 const BREAKER_PROGRAMMERS = { w1: 'Prog-001', w2: 'Prog-002' };
