@@ -42,7 +42,7 @@ export interface ClusterLlmDeps {
   breakers: BreakerGate;
   /** Prices and the daily budget over the journal's spend store. */
   money: MoneyPolicy;
-  journal: Pick<Journal, 'addCallSpend' | 'flush'>;
+  journal: Pick<Journal, 'addCallSpend' | 'forgetCallSpend' | 'flush'>;
   /** A job's own budget (the LLM gateway's ledger), shared with in-process calls. */
   jobBudget?: { limit(jobId: string): number | undefined; spent(jobId: string): number; add(jobId: string, usd: number): void };
 }
@@ -58,6 +58,8 @@ export interface ClusterLlmAuthority {
 
 /** Call ids remembered against redelivered breaker outcomes (spend is fenced by the journal). */
 const SEEN_OUTCOMES = 50_000;
+/** Call ids of spend are kept this long (a report stays on the broker only until it is acked). */
+const SPEND_IDS_KEPT_DAYS = 30;
 /** A probe whose outcome never comes is ended by the breaker's own probe timeout; its id is forgotten after this. */
 const PROBE_MEMORY_MS = 60 * 60_000;
 
@@ -161,6 +163,7 @@ export function createClusterLlmAuthority(options: { logger: Logger; spendPrefix
   return {
     bind(given) {
       deps = given;
+      given.journal.forgetCallSpend(utcDay(now() - SPEND_IDS_KEPT_DAYS * 86_400_000));
       for (const msg of early.splice(0)) apply(given, msg);
     },
     take(msg) {

@@ -188,6 +188,8 @@ export interface Journal {
    * at-least-once delivery may, adds nothing); returns whether it was added.
    */
   addCallSpend(callId: string, day: string, usd: number): boolean;
+  /** Forgets the call ids of days before `day` (their reports left the broker long ago); returns how many. */
+  forgetCallSpend(beforeDay: string): number;
   /** Records a receipt key; false if the same (run, task, attempt) was recorded before. */
   recordReceipt(key: ReceiptKey): boolean;
   /** The receipts written for a job's tasks (which run's file holds each), oldest first. */
@@ -515,6 +517,7 @@ export function openJournal(path: string, options: JournalOptions = {}): Journal
     ),
 
     addCallSpend: db.prepare<[string, string, number, string]>('INSERT INTO call_spend (call_id, day, usd, applied_at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING'),
+    forgetCallSpend: db.prepare<[string]>('DELETE FROM call_spend WHERE day < ?'),
     recordReceipt: db.prepare<[string, string, number, string]>(
       'INSERT INTO receipts_index (run_id, task_id, attempt, recorded_at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING',
     ),
@@ -802,6 +805,7 @@ export function openJournal(path: string, options: JournalOptions = {}): Journal
     spendStore: () => spend,
     usageLedger: () => usage,
     addCallSpend: (callId, day, usd) => run('addCallSpend', () => addCallSpend.immediate(callId, day, usd)),
+    forgetCallSpend: (beforeDay) => run('forgetCallSpend', () => stmt.forgetCallSpend.run(beforeDay).changes),
     recordReceipt: ({ runId, taskId, attempt }) =>
       run('recordReceipt', () => stmt.recordReceipt.run(runId, taskId, attempt, stamp()).changes === 1),
     receiptsOfJob: (jobId) =>

@@ -89,7 +89,7 @@ describe("a worker's gate to the cluster's breakers and budget", () => {
     const spend = createMemorySpendStore();
     const money = createMoneyPolicy({ models: config.models, costOptimization: { enabled: true, max_daily_spend_usd: 1 }, spend });
     const authority = createClusterLlmAuthority({ logger, ...reportPrefixes(link.names) });
-    authority.bind({ breakers, money, journal: { addCallSpend: (_id, day, usd) => (spend.add(day, usd), true), flush: () => undefined } });
+    authority.bind({ breakers, money, journal: { addCallSpend: (_id, day, usd) => (spend.add(day, usd), true), forgetCallSpend: () => 0, flush: () => undefined } });
     cleanups.push(serveAdmissions(link, authority, logger));
     breakers.record(PAID, 'failure', false, { code: 'PAS_ERR_LLM_OVERLOADED', retryable: true, message: 'overloaded' });
 
@@ -108,7 +108,7 @@ describe("a worker's gate to the cluster's breakers and budget", () => {
     const breakers = new BreakerRegistry({ enabled: true, failureThreshold: 5, windowMs: 60_000, cooldownMs: 60_000 });
     cleanups.push(() => breakers.stop());
     const authority = createClusterLlmAuthority({ logger, ...reportPrefixes(link.names) });
-    authority.bind({ breakers, money: createMoneyPolicy({ models: config.models, costOptimization: config.pool.cost_optimization }), journal: { addCallSpend: () => true, flush: () => undefined } });
+    authority.bind({ breakers, money: createMoneyPolicy({ models: config.models, costOptimization: config.pool.cost_optimization }), journal: { addCallSpend: () => true, forgetCallSpend: () => 0, flush: () => undefined } });
     cleanups.push(serveAdmissions(link, authority, logger));
     const g = gate();
     openai.script.push({ error: 'server' });

@@ -134,6 +134,13 @@ describe('the cluster LLM authority', () => {
     expect(authority.answer(ask('q4', FREE))).toMatchObject({ allow: true });
   });
 
+  it('forgets the call ids of days long past when it starts, and keeps recent ones', () => {
+    journal.addCallSpend('w1.old', '2026-01-01', 0.1);
+    journal.addCallSpend('w1.recent', '2026-02-25', 0.1);
+    setup(100);
+    expect(journal.forgetCallSpend('9999-12-31')).toBe(1);
+  });
+
   it('refuses a malformed report without applying it', () => {
     setup(100);
     const bad = delivered(names.subjects.spend('w1'), new TextEncoder().encode(JSON.stringify({ kind: 'pas.v1.spend', call_id: 'x', worker_id: 'w1', cost_usd: -1 })));
