@@ -4,9 +4,10 @@
  * reports each call's outcome and cost durably on the results stream (published with the call
  * id as message id, so a broker restart loses nothing and a retried publish is stored once).
  * A refusal carries the central process's code (PAS_ERR_LLM_BREAKER_OPEN, PAS_ERR_BUDGET_EXHAUSTED)
- * so the LLM client fails over to the backup exactly as in-process; no answer within
- * `request_timeout_ms` refuses the call with PAS_ERR_DIST_NO_ADMISSION (retryable): a paid model
- * is never called unchecked. The keys stay on this host: no message carries one.
+ * so the LLM client fails over to the backup exactly as in-process. While the central process does
+ * not answer (each request waits `request_timeout_ms`; it may be restarting) the gate asks again,
+ * and after `admission_wait_ms` it refuses the call with PAS_ERR_DIST_NO_ADMISSION (retryable): a
+ * model is never called unchecked. The keys stay on this host: no message carries one.
  *
  * The synchronous BreakerGate face (`admit`/`record`) and `spendStore` serve code that cannot
  * wait for an answer (agent-CLI executors): `admit` refuses while the central process last said
@@ -20,6 +21,7 @@ import type { BreakerState } from '../../machines/statuses.ts';
 import { PasError, toErrorData } from '../errors.ts';
 import type { BreakerGate, CallIntent, CallTicket, SpendStore } from '../llm/types.ts';
 import { roundUsd } from '../llm/prices.ts';
+import { abortableSleep } from '../llm/sleep.ts';
 import type { DistributionNames } from './names.ts';
 import { decodeMessage, distIdSchema, encodeMessage, subjectIdSchema, type BreakerMessage, type SpendMessage } from './messages.ts';
 
@@ -30,7 +32,10 @@ export interface ClusterGateOptions {
   request(subject: string, data: Uint8Array, options: { timeout: number }): Promise<{ data: Uint8Array }>;
   /** Publishes to the results stream until the broker has it (message id = `msgID`). */
   publishDurably(subject: string, data: Uint8Array, msgID: string): Promise<void>;
+  /** Each request waits this long for an answer (`distribution.request_timeout_ms`). */
   requestTimeoutMs: number;
+  /** Unanswered requests are asked again until this much time has passed (`distribution.admission_wait_ms`). */
+  admissionWaitMs: number;
   /** The breakers' cooldown (the synchronous face refuses at most this long after hearing "open"). */
   cooldownMs: number;
   logger: Logger;
@@ -88,14 +93,24 @@ export function createClusterGate(options: ClusterGateOptions): ClusterGate {
       const programmerId = optional<string>(subjectIdSchema, intent.agentId);
       const jobId = optional<string>(distIdSchema, intent.jobId);
       const request: BreakerMessage = { kind: 'pas.v1.breaker', op: 'probe', call_id: callId, worker_id: workerId, ...(programmerId ? { programmer_id: programmerId } : {}), ...(jobId ? { job_id: jobId } : {}), model: ref, at: new Date(now()).toISOString() };
-      let answer: { data: Uint8Array };
-      try {
-        answer = await options.request(names.subjects.breakerProbe, encodeMessage('pas.v1.breaker', request), { timeout: options.requestTimeoutMs });
-      } catch (err) {
-        log.warn({ ref, err: toErrorData(err) }, 'the central process did not answer a model-call request: call refused');
-        throw new PasError('PAS_ERR_DIST_NO_ADMISSION', `${ref}: the central process did not say within ${options.requestTimeoutMs} ms whether this call may be made (breaker and budget are kept there); the call was not made`, {
-          details: { ref, timeoutMs: options.requestTimeoutMs },
-        });
+      const data = encodeMessage('pas.v1.breaker', request);
+      // While the central process does not answer (it may be restarting) this asks again, up to admissionWaitMs.
+      const deadline = now() + options.admissionWaitMs;
+      let answer: { data: Uint8Array } | undefined;
+      for (let wait = 100; !answer; wait = Math.min(wait * 2, 1_000)) {
+        try {
+          answer = await options.request(names.subjects.breakerProbe, data, { timeout: Math.max(50, Math.min(options.requestTimeoutMs, deadline - now())) });
+        } catch (err) {
+          if (intent.signal?.aborted) throw err;
+          if (now() + wait >= deadline) {
+            log.warn({ ref, err: toErrorData(err), waitedMs: options.admissionWaitMs }, 'the central process did not answer a model-call request: call refused');
+            throw new PasError('PAS_ERR_DIST_NO_ADMISSION', `${ref}: the central process did not say within ${options.admissionWaitMs} ms whether this call may be made (breaker and budget are kept there); the call was not made`, {
+              details: { ref, waitedMs: options.admissionWaitMs },
+            });
+          }
+          if (wait === 100) log.info({ ref, err: toErrorData(err) }, 'no answer from the central process yet: asking again');
+          await abortableSleep(wait, intent.signal);
+        }
       }
       const reply = decodeMessage('pas.v1.breaker_reply', answer.data);
       heard.set(ref, { state: reply.state, at: now() });

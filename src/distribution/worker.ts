@@ -149,6 +149,7 @@ export async function startWorker(options: WorkerOptions): Promise<Worker> {
     request: (subject, data, opts) => nc.request(subject, data, opts),
     publishDurably,
     requestTimeoutMs: settings.request_timeout_ms,
+    admissionWaitMs: settings.admission_wait_ms,
     cooldownMs: breakerSettingsFrom(config.pool.failover.circuit_breaker).cooldownMs,
     logger: log,
   });

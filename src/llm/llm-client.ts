@@ -164,8 +164,9 @@ export function createLlmClient(options: LlmClientOptions): LlmClient {
       let ticket: CallTicket | undefined;
       if (options.breakers.admitCall) {
         try {
-          ticket = await options.breakers.admitCall(ref, { ...(request.meta?.agentId ? { agentId: request.meta.agentId } : {}), ...(jobId ? { jobId } : {}), ...(request.meta?.taskId ? { taskId: request.meta.taskId } : {}) });
+          ticket = await options.breakers.admitCall(ref, { ...(request.meta?.agentId ? { agentId: request.meta.agentId } : {}), ...(jobId ? { jobId } : {}), ...(request.meta?.taskId ? { taskId: request.meta.taskId } : {}), ...(request.signal ? { signal: request.signal } : {}) });
         } catch (err) {
+          if (request.signal?.aborted) throw cancelled(ref, err);
           const error = asPasError(err, ref, env);
           const skipped = error.code === 'PAS_ERR_BUDGET_EXHAUSTED' ? 'budget' : error.code === 'PAS_ERR_LLM_BREAKER_OPEN' ? 'breaker_open' : undefined;
           log.info({ ref, code: error.code }, 'model skipped: the gate refused the call');

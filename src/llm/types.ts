@@ -69,6 +69,8 @@ export interface CallIntent {
   agentId?: string;
   jobId?: string;
   taskId?: string;
+  /** The caller's signal: an admission still being asked for ends when it aborts. */
+  signal?: AbortSignal;
 }
 
 /** One model call an asynchronous gate admitted; it hears how the call ended. */

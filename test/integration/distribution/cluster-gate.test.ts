@@ -49,13 +49,17 @@ afterAll(async () => {
   await Promise.all([openai?.close(), ollama?.close()]);
 });
 
-function gate(): ClusterGate {
+function gate(onAsk?: () => void, admissionWaitMs = 500): ClusterGate {
   return createClusterGate({
     workerId: 'w1',
     names: link.names,
-    request: (subject, data, opts) => link.nats.nc.request(subject, data, opts),
+    request: (subject, data, opts) => {
+      onAsk?.();
+      return link.nats.nc.request(subject, data, opts);
+    },
     publishDurably: async (subject, data, msgID) => void (await link.nats.js.publish(subject, data, { msgID })),
-    requestTimeoutMs: 300,
+    requestTimeoutMs: 200,
+    admissionWaitMs,
     cooldownMs: 60_000,
     logger,
   });
@@ -81,6 +85,24 @@ describe("a worker's gate to the cluster's breakers and budget", () => {
     expect(causes.every((c) => c.retryable)).toBe(true);
     expect(openai.requests).toHaveLength(0);
     expect(ollama.requests).toHaveLength(0);
+  });
+
+  it('keeps asking while the central process is not there (a restart) and makes the call once it answers', async () => {
+    const breakers = new BreakerRegistry({ enabled: true, failureThreshold: 1, windowMs: 60_000, cooldownMs: 60_000 });
+    cleanups.push(() => breakers.stop());
+    const authority = createClusterLlmAuthority({ logger, ...reportPrefixes(link.names) });
+    authority.bind({ breakers, money: createMoneyPolicy({ models: config.models, costOptimization: config.pool.cost_optimization }), journal: { addCallSpend: () => true, forgetCallSpend: () => 0, flush: () => undefined } });
+    let asked = 0;
+    // Nobody answers until the gate has asked twice; then the central process is "back".
+    const call = client(gate(() => void asked++, 60_000)).call({ agentId: 'Prog-001', primary: FREE, request });
+    let settled = false;
+    void call.catch(() => undefined).finally(() => (settled = true));
+    while (asked < 2 && !settled) await new Promise((r) => setTimeout(r, 10));
+    expect(ollama.requests).toHaveLength(0);
+    cleanups.push(serveAdmissions(link, authority, logger));
+    const answer = await call;
+    expect(answer).toMatchObject({ usedBackup: false, provider: 'ollama' });
+    expect(ollama.requests).toHaveLength(1);
   });
 
   it("carries the central process's refusal codes: breaker open fails over to the backup, a spent budget ends with PAS_ERR_BUDGET_EXHAUSTED", async () => {
