@@ -70,6 +70,18 @@ function client(breakers: ClusterGate) {
   return createLlmClient({ models, failover: { enabled: true, max_retries: 0, retry_delay_s: 0 }, costOptimization: config.pool.cost_optimization, breakers, spend: createMemorySpendStore(), env: { OPENAI_API_KEY: 'sk-gate-test-1234' } });
 }
 
+/**
+ * The central side: a real breaker registry (threshold `threshold`) and the authority over it; it
+ * answers on the broker once `serve()` is called. Spend goes to `spend`.
+ */
+function central(threshold: number, money = createMoneyPolicy({ models: config.models, costOptimization: config.pool.cost_optimization }), spend = createMemorySpendStore()) {
+  const breakers = new BreakerRegistry({ enabled: true, failureThreshold: threshold, windowMs: 60_000, cooldownMs: 60_000 });
+  cleanups.push(() => breakers.stop());
+  const authority = createClusterLlmAuthority({ logger, ...reportPrefixes(link.names) });
+  authority.bind({ breakers, money, journal: { addCallSpend: (_id, day, usd) => (spend.add(day, usd), true), forgetCallSpend: () => 0, flush: () => undefined } });
+  return { breakers, serve: () => void cleanups.push(serveAdmissions(link, authority, logger)) };
+}
+
 const request = { messages: [{ role: 'user' as const, content: 'hello' }], meta: { agentId: 'Prog-001', jobId: 'job-1' } };
 
 describe("a worker's gate to the cluster's breakers and budget", () => {
@@ -88,10 +100,7 @@ describe("a worker's gate to the cluster's breakers and budget", () => {
   });
 
   it('keeps asking while the central process is not there (a restart) and makes the call once it answers', async () => {
-    const breakers = new BreakerRegistry({ enabled: true, failureThreshold: 1, windowMs: 60_000, cooldownMs: 60_000 });
-    cleanups.push(() => breakers.stop());
-    const authority = createClusterLlmAuthority({ logger, ...reportPrefixes(link.names) });
-    authority.bind({ breakers, money: createMoneyPolicy({ models: config.models, costOptimization: config.pool.cost_optimization }), journal: { addCallSpend: () => true, forgetCallSpend: () => 0, flush: () => undefined } });
+    const { serve } = central(1);
     let asked = 0;
     // Nobody answers until the gate has asked twice; then the central process is "back".
     const call = client(gate(() => void asked++, 60_000)).call({ agentId: 'Prog-001', primary: FREE, request });
@@ -99,20 +108,17 @@ describe("a worker's gate to the cluster's breakers and budget", () => {
     void call.catch(() => undefined).finally(() => (settled = true));
     while (asked < 2 && !settled) await new Promise((r) => setTimeout(r, 10));
     expect(ollama.requests).toHaveLength(0);
-    cleanups.push(serveAdmissions(link, authority, logger));
+    serve();
     const answer = await call;
     expect(answer).toMatchObject({ usedBackup: false, provider: 'ollama' });
     expect(ollama.requests).toHaveLength(1);
   });
 
   it("carries the central process's refusal codes: breaker open fails over to the backup, a spent budget ends with PAS_ERR_BUDGET_EXHAUSTED", async () => {
-    const breakers = new BreakerRegistry({ enabled: true, failureThreshold: 1, windowMs: 60_000, cooldownMs: 60_000 });
-    cleanups.push(() => breakers.stop());
     const spend = createMemorySpendStore();
     const money = createMoneyPolicy({ models: config.models, costOptimization: { enabled: true, max_daily_spend_usd: 1 }, spend });
-    const authority = createClusterLlmAuthority({ logger, ...reportPrefixes(link.names) });
-    authority.bind({ breakers, money, journal: { addCallSpend: (_id, day, usd) => (spend.add(day, usd), true), forgetCallSpend: () => 0, flush: () => undefined } });
-    cleanups.push(serveAdmissions(link, authority, logger));
+    const { breakers, serve } = central(1, money, spend);
+    serve();
     breakers.record(PAID, 'failure', false, { code: 'PAS_ERR_LLM_OVERLOADED', retryable: true, message: 'overloaded' });
 
     const answer = await client(gate()).call({ agentId: 'Prog-001', primary: PAID, backup: FREE, request });
@@ -127,11 +133,7 @@ describe("a worker's gate to the cluster's breakers and budget", () => {
   });
 
   it("reports a paid call's cost and a failure on the results stream, under the call's id, with no key in them", async () => {
-    const breakers = new BreakerRegistry({ enabled: true, failureThreshold: 5, windowMs: 60_000, cooldownMs: 60_000 });
-    cleanups.push(() => breakers.stop());
-    const authority = createClusterLlmAuthority({ logger, ...reportPrefixes(link.names) });
-    authority.bind({ breakers, money: createMoneyPolicy({ models: config.models, costOptimization: config.pool.cost_optimization }), journal: { addCallSpend: () => true, forgetCallSpend: () => 0, flush: () => undefined } });
-    cleanups.push(serveAdmissions(link, authority, logger));
+    central(5).serve();
     const g = gate();
     openai.script.push({ error: 'server' });
     await client(g).call({ agentId: 'Prog-001', primary: PAID, backup: PAID_BACKUP, request });
