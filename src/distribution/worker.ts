@@ -23,7 +23,7 @@ import { abortableSleep } from '../llm/sleep.ts';
 import type { ChatRequest, ProviderAdapter, Receipt } from '../llm/types.ts';
 import { createClusterGate } from './cluster-gate.ts';
 import { bundleObjectName, getBundle, putBundle, WorkerRepoCache } from './bundles.ts';
-import { fromJson, nanos, openLink, type DistLink } from './link.ts';
+import { fromJson, nanos, openLink, publishUntilStored, type DistLink } from './link.ts';
 import { decodeMessage, encodeMessage, type ResultMessage, type TaskMessage } from './messages.ts';
 import type { AttemptRecord } from './remote-programmers.ts';
 
@@ -127,19 +127,7 @@ export async function startWorker(options: WorkerOptions): Promise<Worker> {
   const programmers = wanted.filter((p) => accepted.includes(p.id));
   log.info({ programmers: accepted }, 'worker registered');
 
-  /** Publishes until the broker has it (a broker restart in between loses nothing). */
-  const publishDurably = async (subject: string, data: Uint8Array, msgID: string) => {
-    for (let wait = 200; ; wait = Math.min(wait * 2, 2_000)) {
-      try {
-        await link.nats.js.publish(subject, data, { msgID });
-        return;
-      } catch (err) {
-        if (nc.isClosed()) throw err;
-        log.warn({ err: toErrorData(err), subject }, 'publish failed; trying again');
-        await new Promise((r) => setTimeout(r, wait));
-      }
-    }
-  };
+  const publishDurably = (subject: string, data: Uint8Array, msgID: string) => publishUntilStored(link, subject, data, msgID, log);
 
   // This host's own LLM client and keys; the breakers and the budget are the cluster's, kept by the
   // central process: every model call asks it first and reports its outcome and cost.

@@ -10,7 +10,7 @@ import { loadConfig } from '../../../src/config/load-config.ts';
 import { distributionSchema, modelsSchema } from '../../../src/config/schemas.ts';
 import { createClusterGate, type ClusterGate } from '../../../src/distribution/cluster-gate.ts';
 import { createClusterLlmAuthority, reportPrefixes, serveAdmissions } from '../../../src/distribution/cluster-llm-authority.ts';
-import { openLink, type DistLink } from '../../../src/distribution/link.ts';
+import { openLink, publishUntilStored, type DistLink } from '../../../src/distribution/link.ts';
 import { decodeMessage } from '../../../src/distribution/messages.ts';
 import { createLlmClient } from '../../../src/llm/llm-client.ts';
 import { createMoneyPolicy } from '../../../src/llm/money-policy.ts';
@@ -49,7 +49,7 @@ afterAll(async () => {
   await Promise.all([openai?.close(), ollama?.close()]);
 });
 
-function gate(onAsk?: () => void, admissionWaitMs = 500): ClusterGate {
+function gate(onAsk?: () => void, admissionWaitMs = 500, durable = false): ClusterGate {
   return createClusterGate({
     workerId: 'w1',
     names: link.names,
@@ -57,7 +57,7 @@ function gate(onAsk?: () => void, admissionWaitMs = 500): ClusterGate {
       onAsk?.();
       return link.nats.nc.request(subject, data, opts);
     },
-    publishDurably: async (subject, data, msgID) => void (await link.nats.js.publish(subject, data, { msgID })),
+    publishDurably: durable ? (subject, data, msgID) => publishUntilStored(link, subject, data, msgID, logger) : async (subject, data, msgID) => void (await link.nats.js.publish(subject, data, { msgID })),
     requestTimeoutMs: 200,
     admissionWaitMs,
     cooldownMs: 60_000,
@@ -151,4 +151,19 @@ describe("a worker's gate to the cluster's breakers and budget", () => {
     expect(spend!.header?.get('Nats-Msg-Id')).toBe(`spend.${spent.call_id}`);
     for (const m of [spend!, outcome!]) expect(new TextDecoder().decode(m.data)).not.toContain('sk-gate-test');
   });
+
+  // Last: it restarts the broker under the shared link.
+  it('keeps a report published while the broker is down and stores it once the broker is back', async () => {
+    central(5).serve();
+    const g = gate(undefined, 500, true);
+    const ticket = await g.admitCall(PAID, { agentId: 'Prog-001', jobId: 'job-2' });
+    await server.kill9();
+    ticket.finish('success', { usage: { input: 10, output: 5 }, costUsd: 0.5 });
+    // Down for longer than one publish waits for its acknowledgement (request_timeout_ms).
+    await new Promise((r) => setTimeout(r, 1_500));
+    await server.restart();
+    await g.drain(30_000);
+    const stored = await link.nats.jsm.streams.getMessage(link.names.resultStream, { last_by_subj: link.names.subjects.spend('w1') });
+    expect(decodeMessage('pas.v1.spend', stored!.data)).toMatchObject({ job_id: 'job-2', model: PAID, cost_usd: 0.5 });
+  }, 60_000);
 });
