@@ -5,9 +5,11 @@
  * working, bounded redelivery). A task runs with the same executors and pipeline as in-process
  * (runProgrammerTask) in this host's own cached clone, made from the base bundle; the commit goes
  * back as a bundle and the result as a `pas.v1.result` on the results stream. The task message is
- * acked only once the result is stored. LLM keys stay here: the models are this host's. The agent
- * CLIs and aider reach them through this worker's own loopback LLM gateway (worker-llm-gateway.ts)
- * with a per-task credential, so their calls are measured for the receipt and pass the budget.
+ * acked only once the result is stored. LLM keys stay here: the models are this host's; the
+ * breakers and the budget are the cluster's (cluster-gate.ts asks the central process per call).
+ * The agent CLIs and aider reach the models through this worker's own loopback LLM gateway
+ * (worker-llm-gateway.ts) with a per-task credential, so their calls are measured for the receipt
+ * and pass the breakers and the budget.
  */
 import os from 'node:os';
 import path from 'node:path';
@@ -18,12 +20,13 @@ import { PasError, toErrorData } from '../errors.ts';
 import { AGENT_CLI_SPECS, createAgentCliExecutor, createAiderExecutor, createNativeExecutor, runProgrammerTask, type Executor, type ExecutorKindName } from '../executors/index.ts';
 import type { TaskProgress } from '../executors/executor.ts';
 import { breakerSettingsFrom, createLlmClient, createMemorySpendStore, llmClientOptionsFrom } from '../llm/index.ts';
+import { createMoneyPolicy } from '../llm/money-policy.ts';
 import { createOfflineAdapter } from '../llm/providers/offline-adapter.ts';
 import { abortableSleep } from '../llm/sleep.ts';
 import type { ChatRequest, ProviderAdapter, Receipt } from '../llm/types.ts';
-import { BreakerRegistry } from '../runtime/breaker-registry.ts';
+import { createClusterGate } from './cluster-gate.ts';
 import { bundleObjectName, getBundle, putBundle, WorkerRepoCache } from './bundles.ts';
-import { fromJson, nanos, openLink, type DistLink } from './link.ts';
+import { fromJson, nanos, openLink, publishUntilStored, type DistLink } from './link.ts';
 import { decodeMessage, encodeMessage, type ResultMessage, type TaskMessage } from './messages.ts';
 import type { AttemptRecord } from './remote-programmers.ts';
 import { startWorkerLlmGateway, type WorkerLlmGateway } from './worker-llm-gateway.ts';
@@ -128,9 +131,21 @@ export async function startWorker(options: WorkerOptions): Promise<Worker> {
   const programmers = wanted.filter((p) => accepted.includes(p.id));
   log.info({ programmers: accepted }, 'worker registered');
 
-  // This host's own LLM client: its keys, its breakers; the central process counts the spend.
-  const breakers = new BreakerRegistry(breakerSettingsFrom(config.pool.failover.circuit_breaker));
-  const spend = createMemorySpendStore();
+  const publishDurably = (subject: string, data: Uint8Array, msgID: string) => publishUntilStored(link, subject, data, msgID, log);
+
+  // This host's own LLM client and keys; the breakers and the budget are the cluster's, kept by the
+  // central process: every model call asks it first and reports its outcome and cost.
+  const breakers = createClusterGate({
+    workerId,
+    names: link.names,
+    request: (subject, data, opts) => nc.request(subject, data, opts),
+    publishDurably,
+    requestTimeoutMs: settings.request_timeout_ms,
+    admissionWaitMs: settings.admission_wait_ms,
+    cooldownMs: breakerSettingsFrom(config.pool.failover.circuit_breaker).cooldownMs,
+    logger: log,
+  });
+  const spend = breakers.spendStore;
   const scripted = options.offline ? slowed(createOfflineAdapter(config.models, config.dir), options.editDelayMs ?? 0) : undefined;
   // The programs this worker starts (agent CLIs, aider) call their models through this host's own
   // loopback gateway, with the same breakers and spend; the keys stay in this process.
@@ -140,7 +155,6 @@ export async function startWorker(options: WorkerOptions): Promise<Worker> {
     llmGateway = await startWorkerLlmGateway({ config, breakers, spend, logger: log, jobLimit: (jobId) => jobLimits.get(jobId), ...(scripted ? { scripted } : {}) });
   } catch (err) {
     clearInterval(heartbeat);
-    breakers.stop();
     await link.close().catch(() => undefined);
     throw err;
   }
@@ -148,7 +162,8 @@ export async function startWorker(options: WorkerOptions): Promise<Worker> {
   const llm = createLlmClient({
     ...llmClientOptionsFrom(config),
     breakers,
-    spend,
+    // The gate reports each call's cost itself (a ticket's finish); this store only feeds the client's own count.
+    spend: createMemorySpendStore(),
     logger: log.child({ component: 'llm' }),
     ...(scripted ? { offline: true, scripted } : {}),
     // The native editor's calls count against a job's budget together with the programs' calls.
@@ -185,20 +200,6 @@ export async function startWorker(options: WorkerOptions): Promise<Worker> {
       }
     },
   });
-
-  /** Publishes until the broker has it (a broker restart in between loses nothing). */
-  const publishDurably = async (subject: string, data: Uint8Array, msgID: string) => {
-    for (let wait = 200; ; wait = Math.min(wait * 2, 2_000)) {
-      try {
-        await link.nats.js.publish(subject, data, { msgID });
-        return;
-      } catch (err) {
-        if (nc.isClosed()) throw err;
-        log.warn({ err: toErrorData(err), subject }, 'publish failed; trying again');
-        await new Promise((r) => setTimeout(r, wait));
-      }
-    }
-  };
 
   const runTask = async (programmer: ResolvedProgrammer, msg: JsMsg, task: TaskMessage) => {
     const entry = await link.attempts.get(task.task_id).catch(() => null);
@@ -332,7 +333,7 @@ export async function startWorker(options: WorkerOptions): Promise<Worker> {
       for (const it of iterators) await it.close().catch(() => undefined);
       await Promise.race([Promise.all(loops), new Promise((r) => setTimeout(r, 5_000))]);
       await llmGateway.close().catch((err) => log.warn({ err: toErrorData(err) }, 'worker LLM gateway did not close cleanly'));
-      breakers.stop();
+      await breakers.drain(5_000);
       await link.close().catch(() => undefined);
     },
   };

@@ -66,26 +66,29 @@ beforeAll(async () => {
     workers: ['w1'],
     programmersPerWorker: 2,
     editDelayMs: 0,
-    workerOffline: false,
-    workerEnv: WORKER_KEYS,
-    configure: (cfg) => {
-      cfg.edit('models.yaml', (doc) => {
-        doc.setIn(['providers', 'anthropic', 'base_url'], provider.origin);
-        doc.setIn(['providers', 'openai', 'base_url'], provider.openaiUrl);
-        for (const [model, [input, output]] of Object.entries(PRICES)) {
-          doc.setIn(['providers', model.startsWith('claude') ? 'anthropic' : 'openai', 'models', model], doc.createNode({ input_per_mtok: input, output_per_mtok: output }));
-        }
-      });
-      cfg.edit('programmer_pool.yaml', (doc) => {
-        doc.setIn(['programmers', 0, 'primary_llm'], 'anthropic/claude-primary');
-        doc.setIn(['programmers', 0, 'backup_llm'], 'anthropic/claude-backup');
-        doc.setIn(['programmers', 0, 'executor'], 'claude-code');
-        doc.setIn(['programmers', 1, 'primary_llm'], 'openai/gpt-primary');
-        doc.setIn(['programmers', 1, 'backup_llm'], 'openai/gpt-backup');
-        doc.setIn(['programmers', 1, 'executor'], 'codex');
-        doc.set('claude_code', doc.createNode({ binary: agentCliBin('claude'), timeout_s: 60, max_retries: 0 }));
-        doc.set('codex', doc.createNode({ binary: agentCliBin('codex'), timeout_s: 60, max_retries: 0 }));
-      });
+    online: {
+      configure: (cfg) => {
+        cfg.edit('models.yaml', (doc) => {
+          doc.setIn(['providers', 'anthropic', 'base_url'], provider.origin);
+          doc.setIn(['providers', 'openai', 'base_url'], provider.openaiUrl);
+          for (const [model, [input, output]] of Object.entries(PRICES)) {
+            doc.setIn(['providers', model.startsWith('claude') ? 'anthropic' : 'openai', 'models', model], doc.createNode({ input_per_mtok: input, output_per_mtok: output }));
+          }
+        });
+        cfg.edit('programmer_pool.yaml', (doc) => {
+          doc.setIn(['programmers', 0, 'primary_llm'], 'anthropic/claude-primary');
+          doc.setIn(['programmers', 0, 'backup_llm'], 'anthropic/claude-backup');
+          doc.setIn(['programmers', 0, 'executor'], 'claude-code');
+          doc.setIn(['programmers', 1, 'primary_llm'], 'openai/gpt-primary');
+          doc.setIn(['programmers', 1, 'backup_llm'], 'openai/gpt-backup');
+          doc.setIn(['programmers', 1, 'executor'], 'codex');
+          doc.set('claude_code', doc.createNode({ binary: agentCliBin('claude'), timeout_s: 60, max_retries: 0 }));
+          doc.set('codex', doc.createNode({ binary: agentCliBin('codex'), timeout_s: 60, max_retries: 0 }));
+        });
+      },
+      // The central process has no key: the models are the worker's.
+      centralEnv: { ANTHROPIC_API_KEY: '', OPENAI_API_KEY: '' },
+      workerEnv: WORKER_KEYS,
     },
   });
   workspaces = path.join(cluster.workers.get('w1')!.dataDir, 'workspaces');
