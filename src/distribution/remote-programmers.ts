@@ -373,6 +373,8 @@ export async function createRemoteProgrammers(base: RemoteLink, remoteIds: Reado
     }
     await link.attempts.put(task.id, toJson(record));
     const { repo: _repo, ...portable } = task;
+    // The job's own budget goes with its tasks: the worker's LLM gateway holds the programs' calls to it.
+    const jobLimit = journal.getJob(task.jobId)?.spec.maxJobSpendUsd;
     const p: Pending = { record, task, resolve: () => undefined };
     const result = waitFor(p, signal);
     const message: TaskMessage = {
@@ -388,6 +390,7 @@ export async function createRemoteProgrammers(base: RemoteLink, remoteIds: Reado
       bundle_full: bundle.full,
       branch: taskBranchName(task.jobId, task.id),
       sent_at: new Date(record.dispatchedAt).toISOString(),
+      ...(jobLimit !== undefined ? { job_max_spend_usd: jobLimit } : {}),
     };
     try {
       await link.nats.js.publish(link.names.subjects.task(programmerId), encodeMessage('pas.v1.task', message), { msgID: record.attemptId });
