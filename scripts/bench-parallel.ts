@@ -244,7 +244,7 @@ async function runHttpOnly(url: string, P: number, k: number, latencyMs: number)
   return { makespanMs: round(makespanMs, 1), lastAssignMs: 0, dispatchMs: zero, turnMs: distribution(beyond.map((b) => b + latencyMs), 1), beyondLatencyMs: distribution(beyond, 1), failed: 0 };
 }
 
-function taskSpecs(prefix: string, files: string[], repo: string, baseCommit: string, managerId: string, verify = false): TaskSpec[] {
+export function taskSpecs(prefix: string, files: string[], repo: string, baseCommit: string, managerId: string, verify = false): TaskSpec[] {
   return files.map((file, i) => ({
     ...(verify ? { verify: VERIFY } : {}),
     id: `${prefix}-t${i + 1}`,
