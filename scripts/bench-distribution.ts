@@ -18,7 +18,7 @@
  * Run alone: `npx tsx scripts/bench-distribution.ts [--quick]`.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import pino, { type Logger } from 'pino';
@@ -84,6 +84,12 @@ export interface DistributionRow {
   efficiency: number;
   /** Efficiency / the in-process efficiency at the same P (1 for in-process itself). */
   ratio: number;
+  /**
+   * CPU time per task of every process of the run (this process, the model server, and for the
+   * distributed runs nats-server and the workers, each with the git processes it started), median
+   * over the repeats; null where /proc is not readable. What the machine's load cannot change.
+   */
+  cpuMsPerTask: number | null;
   runs: ParallelRun[];
 }
 
@@ -115,6 +121,8 @@ export interface DetectionResult {
 }
 
 const PAS_BIN = path.join(REPO_ROOT, 'bin', 'pas.mjs');
+/** Linux's USER_HZ (the unit of /proc/<pid>/stat times). */
+const CLOCK_TICKS = 100;
 
 /** A `pas worker` process of this run; its stdout lines (NDJSON with --json) are kept with their arrival. */
 interface WorkerProcess {
@@ -282,6 +290,22 @@ async function until<T>(what: string, probe: () => T | undefined, timeoutMs = 60
   }
 }
 
+/** CPU ms (user + system, with reaped children: the git processes) of these processes so far; null without /proc. */
+function cpuMs(pids: readonly number[]): number | null {
+  let ticks = 0;
+  for (const pid of pids) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      // Fields after the command name (which may hold spaces): utime, stime, cutime, cstime are 14–17.
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      ticks += Number(fields[11]) + Number(fields[12]) + Number(fields[13]) + Number(fields[14]);
+    } catch {
+      return null;
+    }
+  }
+  return (ticks * 1000) / CLOCK_TICKS;
+}
+
 /** The parallel runs at P: in-process first, then over each number of workers, the same repository, model server and tasks. */
 async function parallelAt(
   P: number,
@@ -315,15 +339,20 @@ async function parallelAt(
         // Warm-up (not counted): one task per programmer, so every host has the base and every path is warm.
         await runBatch(central.runtime, taskSpecs(`warm-p${P}-w${W}`, benchFiles(P), repo, baseCommit, managerId), latencyMs);
         const runs: ParallelRun[] = [];
+        const cpu: number[] = [];
+        const pids = [process.pid, fake.pid, ...(W > 0 ? [nats.pid, ...procs.map((p) => p.child.pid!)] : [])];
         for (let r = 0; r < repeats; r++) {
+          const before = cpuMs(pids);
           const run = await runBatch(central.runtime, taskSpecs(`bench-p${P}-w${W}-r${r + 1}`, benchFiles(N), repo, baseCommit, managerId), latencyMs);
+          const after = cpuMs(pids);
+          if (before !== null && after !== null) cpu.push((after - before) / N);
           runs.push(run);
-          log(`  distribution ${label.padEnd(10)} P=${String(P).padStart(2)} N=${String(N).padStart(3)} run ${r + 1}: makespan ${run.makespanMs.toFixed(0)} ms (ideal ${idealMs})${run.failed ? `, ${run.failed} failed` : ''}`);
+          log(`  distribution ${label.padEnd(10)} P=${String(P).padStart(2)} N=${String(N).padStart(3)} run ${r + 1}: makespan ${run.makespanMs.toFixed(0)} ms (ideal ${idealMs})${cpu[r] !== undefined ? `, ${cpu[r]!.toFixed(0)} ms CPU/task` : ''}${run.failed ? `, ${run.failed} failed` : ''}`);
         }
         const makespanMs = median(runs.map((r) => r.makespanMs));
         const efficiency = round(idealMs / makespanMs, 4);
         const inProcess = rows.find((r) => r.mode === 'in-process')?.efficiency;
-        rows.push({ mode, workers: W, programmers: P, tasks: N, latencyMs, idealMs, makespanMs: round(makespanMs, 1), efficiency, ratio: inProcess ? round(efficiency / inProcess, 4) : 1, runs });
+        rows.push({ mode, workers: W, programmers: P, tasks: N, latencyMs, idealMs, makespanMs: round(makespanMs, 1), efficiency, ratio: inProcess ? round(efficiency / inProcess, 4) : 1, cpuMsPerTask: cpu.length === repeats ? round(median(cpu), 1) : null, runs });
       } finally {
         await central?.stop();
         await Promise.all(procs.map((p) => p.stop()));
@@ -481,9 +510,9 @@ export function distributionMarkdown(result: DistributionBenchResult): string[] 
   const lines = [
     `**Distribution** — the parallel part's *full* path with N = ${m.tasksPerProgrammer}·P subtasks, L = ${m.latencyMs} ms, ideal = ceil(N/P)·L, in this process and with the programmers spread over 1–3 \`pas worker\` processes on a local nats-server (central runtime in the bench process); ratio = efficiency / in-process efficiency at the same P, same run.`,
     '',
-    '| programmers | where | N | ideal ms | makespan ms | efficiency | ratio to in-process |',
-    '|---:|---|---:|---:|---:|---:|---:|',
-    ...result.rows.map((r) => `| ${r.programmers} | ${r.mode === 'in-process' ? 'in-process' : `${r.workers} worker${r.workers > 1 ? 's' : ''}`} | ${r.tasks} | ${r.idealMs} | ${r.makespanMs.toFixed(0)} | ${pct(r.efficiency)} | ${r.ratio.toFixed(3)}× |`),
+    '| programmers | where | N | ideal ms | makespan ms | efficiency | ratio to in-process | CPU ms/task (all processes) |',
+    '|---:|---|---:|---:|---:|---:|---:|---:|',
+    ...result.rows.map((r) => `| ${r.programmers} | ${r.mode === 'in-process' ? 'in-process' : `${r.workers} worker${r.workers > 1 ? 's' : ''}`} | ${r.tasks} | ${r.idealMs} | ${r.makespanMs.toFixed(0)} | ${pct(r.efficiency)} | ${r.ratio.toFixed(3)}× | ${r.cpuMsPerTask ?? '–'} |`),
   ];
   const d = result.detection;
   if (d) {
