@@ -66,6 +66,7 @@ export interface DistributionBenchOptions {
   repeats?: number;
   /** Kill samples of the detection part (default 5, quick 3; 0 skips it). */
   detectionSamples?: number;
+  /** distribution.heartbeat_ms and offline_after_ms of the detection part (default 250 and 1500). */
   heartbeatMs?: number;
   offlineAfterMs?: number;
   log?: (line: string) => void;
@@ -226,9 +227,10 @@ async function spawnWorker(id: string, configDir: string, dataDir: string, json:
 interface DistributionSettings {
   natsUrl: string;
   prefix: string;
-  heartbeatMs: number;
-  offlineAfterMs: number;
-  ackWaitMs: number;
+  /** Left out: the defaults of pas.yaml's `distribution`. */
+  heartbeatMs?: number;
+  offlineAfterMs?: number;
+  ackWaitMs?: number;
 }
 
 /** Every programmer of the configs folder hosted by one of `workers` (round robin), and `distribution` on. */
@@ -239,7 +241,8 @@ function distribute(cfg: TempConfig, workers: readonly string[], s: Distribution
     if (maxRetries !== undefined) doc.setIn(['failover', 'max_retries'], maxRetries);
   });
   cfg.edit('pas.yaml', (doc) => {
-    doc.set('distribution', doc.createNode({ nats_url: s.natsUrl, prefix: s.prefix, heartbeat_ms: s.heartbeatMs, offline_after_ms: s.offlineAfterMs, ack_wait_ms: s.ackWaitMs }));
+    const timing = { heartbeat_ms: s.heartbeatMs, offline_after_ms: s.offlineAfterMs, ack_wait_ms: s.ackWaitMs };
+    doc.set('distribution', doc.createNode({ nats_url: s.natsUrl, prefix: s.prefix, ...Object.fromEntries(Object.entries(timing).filter(([, v]) => v !== undefined)) }));
   });
 }
 
@@ -310,7 +313,7 @@ function cpuMs(pids: readonly number[]): number | null {
 async function parallelAt(
   P: number,
   nats: NatsServerHandle,
-  o: { latencyMs: number; k: number; repeats: number; workerCounts: number[]; heartbeatMs: number; offlineAfterMs: number; log: (l: string) => void },
+  o: { latencyMs: number; k: number; repeats: number; workerCounts: number[]; log: (l: string) => void },
 ): Promise<DistributionRow[]> {
   const { latencyMs, k, repeats, log } = o;
   const N = k * P;
@@ -327,7 +330,7 @@ async function parallelAt(
       const dataDir = path.join(scratch, `central-p${P}-w${W}`);
       mkdirSync(dataDir, { recursive: true });
       const ids = Array.from({ length: W }, (_, i) => `w${i + 1}`);
-      if (W > 0) distribute(cfg, ids, { natsUrl: nats.url, prefix: `benchp${P}w${W}`, heartbeatMs: o.heartbeatMs, offlineAfterMs: o.offlineAfterMs, ackWaitMs: 30_000 });
+      if (W > 0) distribute(cfg, ids, { natsUrl: nats.url, prefix: `benchp${P}w${W}` });
       const procs: WorkerProcess[] = [];
       let central: Central | undefined;
       try {
@@ -421,7 +424,7 @@ async function detection(nats: NatsServerHandle, o: { samples: number; heartbeat
         out.push(sample);
         log(`  distribution detection ${s + 1}/${samples}: killed ${victim}; offline after ${sample.offlineMs} ms, re-dispatched after ${sample.redispatchMs} ms, received by ${sample.startedOn} after ${sample.startedElsewhereMs} ms (task ${status})`);
         // The killed worker comes back (same id and data dir) for the next sample.
-        procs.set(victim, await spawnWorker(victim, cfg.dir, workerDir(victim), true));
+        if (s + 1 < samples) procs.set(victim, await spawnWorker(victim, cfg.dir, workerDir(victim), true));
       }
     } finally {
       off();
@@ -476,7 +479,8 @@ export async function runDistributionBench(options: DistributionBenchOptions = {
     workerCounts,
     path: 'the parallel part\'s `full` path (pool → programmer actor → native executor → LLM client over HTTP → commit as git objects → task branch), N = k·P subtasks put into the pool at once, the programmers\' model a local Ollama-protocol server (its own process) answering after L',
     inProcess: 'every programmer in this process (createDefaultServices), as `pas up` runs without `distribution`',
-    distributed: 'the central runtime in this process as `pas up` boots it with `distribution` (pool, proxy programmer actors, journal, receipts, bundle import), every programmer hosted by one of W `pas worker` processes (round robin), each with its own data dir and cached clone, on a real nats-server; the workers call the same model server',
+    distributed: 'the central runtime in this process as `pas up` boots it with `distribution` (default timings; pool, proxy programmer actors, journal, receipts, bundle import), every programmer hosted by one of W `pas worker` processes (round robin), each with its own data dir and cached clone, on a real nats-server; the workers call the same model server',
+    cpuMsPerTask: 'user + system CPU of every process of the run (with the git processes each started) during the measured batch, / N: what the machine\'s load does not change',
     warmUp: 'one task per programmer before the measured run(s) (not counted): every worker host has the base in its cache and every path is warm',
     makespan: 'performance.now() before the first task.submitted → the last task.finished delivered, median over the repeats',
     efficiency: 'ideal / makespan with ideal = ceil(N/P)·L',
@@ -494,12 +498,12 @@ export async function runDistributionBench(options: DistributionBenchOptions = {
   const rows: DistributionRow[] = [];
   let detected: DetectionResult | null = null;
   try {
-    for (const P of programmerCounts) rows.push(...(await parallelAt(P, nats, { latencyMs, k, repeats, workerCounts, heartbeatMs, offlineAfterMs, log })));
+    for (const P of programmerCounts) rows.push(...(await parallelAt(P, nats, { latencyMs, k, repeats, workerCounts, log })));
     if (samples > 0) detected = await detection(nats, { samples, heartbeatMs, offlineAfterMs, log });
   } finally {
     await nats.close();
   }
-  return { part: 'distribution' as const, machine: machineInfo(), skipped: null as string | null, method: { ...method, heartbeatMs, offlineAfterMs }, rows, detection: detected };
+  return { part: 'distribution' as const, machine: machineInfo(), skipped: null as string | null, method, rows, detection: detected };
 }
 
 /** The markdown of this part (what `pas bench` prints under its heading). */
