@@ -140,10 +140,18 @@ function exited(child: ChildProcess): Promise<void> {
   return new Promise((resolve) => child.once('exit', () => resolve()));
 }
 
+/** Workers still running: killed if this process exits first (an interrupted run leaves none behind). */
+const live = new Set<ChildProcess>();
+process.once('exit', () => {
+  for (const child of live) child.kill('SIGKILL');
+});
+
 /** `node bin/pas.mjs worker --id ID` with this run's configs folder, resolved once it says it is up. */
 async function spawnWorker(id: string, configDir: string, dataDir: string, json: boolean): Promise<WorkerProcess> {
   const env = { ...process.env, PAS_CONFIG_DIR: configDir };
   const child = spawn(process.execPath, [PAS_BIN, 'worker', '--id', id, '--data-dir', dataDir, json ? '--json' : '--quiet'], { cwd: REPO_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  live.add(child);
+  child.once('exit', () => live.delete(child));
   const entries: Array<Record<string, unknown>> = [];
   const waiters = new Set<() => void>();
   let text = '';
