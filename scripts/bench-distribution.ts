@@ -33,7 +33,7 @@ import { createDefaultServices } from '../src/runtime/default-services.ts';
 import { silentLogger } from '../src/runtime/logger.ts';
 import { NATS_SERVER_BIN, startNatsServer, type NatsServerHandle } from '../test/support/nats-server.ts';
 import type { TempConfig } from '../test/support/test-config.ts';
-import { runBatch, taskSpecs, type ParallelRun } from './bench-parallel.ts';
+import { runBatch, taskSpecs, type BatchFigures, type ParallelRun } from './bench-parallel.ts';
 import {
   BENCH_EDIT,
   benchConfig,
@@ -72,17 +72,10 @@ export interface DistributionBenchOptions {
   log?: (line: string) => void;
 }
 
-export interface DistributionRow {
+export interface DistributionRow extends BatchFigures {
   /** `in-process`, or `workers` (the programmers spread over `workers` pas worker processes). */
   mode: 'in-process' | 'workers';
   workers: number;
-  programmers: number;
-  tasks: number;
-  latencyMs: number;
-  idealMs: number;
-  /** Median over the repeats. */
-  makespanMs: number;
-  efficiency: number;
   /** Efficiency / the in-process efficiency at the same P (1 for in-process itself). */
   ratio: number;
   /**
@@ -91,7 +84,6 @@ export interface DistributionRow {
    * over the repeats; null where /proc is not readable. What the machine's load cannot change.
    */
   cpuMsPerTask: number | null;
-  runs: ParallelRun[];
 }
 
 export interface DetectionSample {

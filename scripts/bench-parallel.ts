@@ -84,11 +84,8 @@ export interface ParallelRun {
   gitProcessesPerTask?: number;
 }
 
-export interface ParallelRow {
-  variant: ParallelVariant;
-  repo: RepoKind;
-  /** Median git processes per task over the runs (full variants). */
-  gitProcessesPerTask?: number;
+/** One configuration's batches: N = tasks on `programmers`, ideal = ceil(N/P)·L, efficiency = ideal / makespan. */
+export interface BatchFigures {
   programmers: number;
   tasks: number;
   latencyMs: number;
@@ -96,9 +93,16 @@ export interface ParallelRow {
   /** Median over the repeats. */
   makespanMs: number;
   efficiency: number;
+  runs: ParallelRun[];
+}
+
+export interface ParallelRow extends BatchFigures {
+  variant: ParallelVariant;
+  repo: RepoKind;
+  /** Median git processes per task over the runs (full variants). */
+  gitProcessesPerTask?: number;
   speedup: number;
   idealSpeedup: number;
-  runs: ParallelRun[];
 }
 
 const CHILD_PROMPT = 'You are a PAS benchmark programmer. Reply with one SEARCH/REPLACE block.';
