@@ -84,11 +84,8 @@ export interface ParallelRun {
   gitProcessesPerTask?: number;
 }
 
-export interface ParallelRow {
-  variant: ParallelVariant;
-  repo: RepoKind;
-  /** Median git processes per task over the runs (full variants). */
-  gitProcessesPerTask?: number;
+/** One configuration's batches: N = tasks on `programmers`, ideal = ceil(N/P)·L, efficiency = ideal / makespan. */
+export interface BatchFigures {
   programmers: number;
   tasks: number;
   latencyMs: number;
@@ -96,9 +93,16 @@ export interface ParallelRow {
   /** Median over the repeats. */
   makespanMs: number;
   efficiency: number;
+  runs: ParallelRun[];
+}
+
+export interface ParallelRow extends BatchFigures {
+  variant: ParallelVariant;
+  repo: RepoKind;
+  /** Median git processes per task over the runs (full variants). */
+  gitProcessesPerTask?: number;
   speedup: number;
   idealSpeedup: number;
-  runs: ParallelRun[];
 }
 
 const CHILD_PROMPT = 'You are a PAS benchmark programmer. Reply with one SEARCH/REPLACE block.';
@@ -244,7 +248,7 @@ async function runHttpOnly(url: string, P: number, k: number, latencyMs: number)
   return { makespanMs: round(makespanMs, 1), lastAssignMs: 0, dispatchMs: zero, turnMs: distribution(beyond.map((b) => b + latencyMs), 1), beyondLatencyMs: distribution(beyond, 1), failed: 0 };
 }
 
-function taskSpecs(prefix: string, files: string[], repo: string, baseCommit: string, managerId: string, verify = false): TaskSpec[] {
+export function taskSpecs(prefix: string, files: string[], repo: string, baseCommit: string, managerId: string, verify = false): TaskSpec[] {
   return files.map((file, i) => ({
     ...(verify ? { verify: VERIFY } : {}),
     id: `${prefix}-t${i + 1}`,

@@ -13,7 +13,7 @@ export interface TargetRow {
   variant: string;
   repo?: string;
   programmers?: number;
-  unit: '%' | 'jobs/min';
+  unit: '%' | 'jobs/min' | '×';
   target: number;
   measured: number;
   /** The llm-only figure of the same run (null when it was not measured). */
@@ -85,7 +85,34 @@ export function throughputTarget(jobsPerMinute: number, ceiling: number | null):
   return { name: 'throughput of the whole tree, 10 programmers, L = 200 ms', variant: 'throughput', unit: 'jobs/min', target: THROUGHPUT_TARGET, measured: jobsPerMinute, ceiling, bar, verdict };
 }
 
-const show = (row: TargetRow, v: number | null) => (v === null ? '–' : row.unit === '%' ? `${(v * 100).toFixed(1)} %` : v.toFixed(1));
+/** Distributed efficiency over the in-process efficiency of the same run, at P = 49 (step 16). */
+export const DISTRIBUTION_RATIO_TARGET = 0.95;
+export const DISTRIBUTION_TARGET_PROGRAMMERS = 49;
+
+interface DistributionRowLike {
+  mode: string;
+  workers: number;
+  programmers: number;
+  ratio: number;
+}
+
+/** One row per number of workers at P = 49: the ratio to the in-process efficiency measured in the same run. */
+export function distributionTargets(rows: readonly DistributionRowLike[]): TargetRow[] {
+  return rows
+    .filter((r) => r.mode === 'workers' && r.programmers === DISTRIBUTION_TARGET_PROGRAMMERS)
+    .map((r) => ({
+      name: `distributed over ${r.workers} worker${r.workers > 1 ? 's' : ''} P=${r.programmers} efficiency / in-process`,
+      variant: 'distribution',
+      programmers: r.programmers,
+      unit: '×' as const,
+      target: DISTRIBUTION_RATIO_TARGET,
+      measured: r.ratio,
+      ceiling: null,
+      ...judge(r.ratio, DISTRIBUTION_RATIO_TARGET, null, 0),
+    }));
+}
+
+const show = (row: TargetRow, v: number | null) => (v === null ? '–' : row.unit === '%' ? `${(v * 100).toFixed(1)} %` : row.unit === '×' ? `${v.toFixed(3)}×` : v.toFixed(1));
 
 /** The markdown table of the targets (what `pas bench` prints). */
 export function targetsTable(rows: readonly TargetRow[]): string[] {

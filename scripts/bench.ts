@@ -10,6 +10,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { performance } from 'node:perf_hooks';
+import { distributionMarkdown, runDistributionBench } from './bench-distribution.ts';
 import { runFootprintBench } from './bench-footprint.ts';
 import { runLlmGatewayBench } from './bench-llm-gateway.ts';
 import { runOverheadBench } from './bench-overhead.ts';
@@ -17,9 +18,9 @@ import { runParallelBench } from './bench-parallel.ts';
 import { runTasksBench } from './bench-tasks.ts';
 import { BENCH_DIR, isMain, machineInfo, REPO_ROOT, round, writeArtifact, type MachineInfo } from './bench-support.ts';
 import { runThroughputBench } from './bench-throughput.ts';
-import { parallelTargets, targetsTable, throughputTarget, type TargetRow } from './bench-targets.ts';
+import { distributionTargets, parallelTargets, targetsTable, throughputTarget, type TargetRow } from './bench-targets.ts';
 
-export const PARTS = ['parallel', 'throughput', 'overhead', 'gateway', 'llm-gateway', 'footprint', 'tasks'] as const;
+export const PARTS = ['parallel', 'throughput', 'overhead', 'gateway', 'llm-gateway', 'footprint', 'tasks', 'distribution'] as const;
 export type Part = (typeof PARTS)[number];
 
 type PartResult = Record<string, unknown> & { part?: string };
@@ -54,6 +55,8 @@ function runPart(part: Part, quick: boolean, log: (l: string) => void): Promise<
       return runFootprintBench({ quick, log });
     case 'tasks':
       return runTasksBench({ quick, log });
+    case 'distribution':
+      return runDistributionBench({ quick, log });
   }
 }
 
@@ -81,7 +84,7 @@ export function markdown(machine: MachineInfo, command: string, outcomes: Partia
   if (targets.length > 0) {
     const parallelL = (outcomes.parallel?.ok ? (outcomes.parallel.result as Awaited<ReturnType<typeof runParallelBench>>).method.latencyMs : undefined);
     const note = parallelL !== undefined && parallelL !== 1500 ? ` *This run's parallel part used L = ${parallelL} ms (the targets are set at L = 1.5 s): run \`pas bench\` without --quick to check them.*` : '';
-    lines.push(`**Targets** — each git-backed path is held to its target, or, when this machine's ceiling in the same run (the llm-only path: the same orchestration and model calls, no git) is lower, to within 2 points of that ceiling (throughput: within 2 %). Load average at start ${machine.loadAvgAtStart.join(' / ')}.${note}`, '');
+    lines.push(`**Targets** — each git-backed path is held to its target, or, when this machine's ceiling in the same run (the llm-only path: the same orchestration and model calls, no git) is lower, to within 2 points of that ceiling (throughput: within 2 %); the distribution rows are the distributed efficiency over the in-process efficiency of the same run. Load average at start ${machine.loadAvgAtStart.join(' / ')}.${note}`, '');
     lines.push(...targetsTable(targets), '');
   }
 
@@ -136,6 +139,8 @@ export function markdown(machine: MachineInfo, command: string, outcomes: Partia
     lines.push(`**6. Task suite** — ${tasks.solved} of ${tasks.total} tasks solved (test/fixtures/tasks/: each job through the whole tree with its scripted model, ${tasks.method.concurrency} at a time; rounds from the receipts; the held-out tests on a clean clone of the merged job branch).`, '');
     lines.push(tasks.markdown, '');
   }
+  const distribution = failed('distribution') as Awaited<ReturnType<typeof runDistributionBench>> | undefined;
+  if (distribution) lines.push(...distributionMarkdown(distribution), '');
   return lines.join('\n');
 }
 
@@ -223,6 +228,8 @@ export function targetRows(outcomes: Partial<Record<Part, PartOutcome>>): Target
     const r = t.result as Awaited<ReturnType<typeof runThroughputBench>>;
     rows.push(throughputTarget(r.jobsPerMinute, typeof r.ceilingJobsPerMinute === 'number' ? r.ceilingJobsPerMinute : null));
   }
+  const d = outcomes.distribution;
+  if (d?.ok) rows.push(...distributionTargets((d.result as Awaited<ReturnType<typeof runDistributionBench>>).rows));
   return rows;
 }
 
@@ -269,6 +276,16 @@ function headline(outcomes: Partial<Record<Part, PartOutcome>>): Record<string, 
   if (k?.ok) {
     const r = k.result as Awaited<ReturnType<typeof runTasksBench>>;
     out.tasksSolved = `${r.solved}/${r.total}`;
+  }
+  const d = outcomes.distribution;
+  if (d?.ok) {
+    const r = d.result as Awaited<ReturnType<typeof runDistributionBench>>;
+    if (r.skipped) out.distribution = `skipped: ${r.skipped}`;
+    for (const row of r.rows) if (row.mode === 'workers') out[`distributionRatio.W${row.workers}.P${row.programmers}`] = row.ratio;
+    if (r.detection) {
+      out.lostWorkerOfflineMsP50 = r.detection.offlineMs.p50;
+      out.lostWorkerRedispatchMsP50 = r.detection.redispatchMs.p50;
+    }
   }
   const g = outcomes.gateway;
   if (g && !g.ok && g.missing) out.gateway = 'missing: scripts/bench-gateway.ts not present';

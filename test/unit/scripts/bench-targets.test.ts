@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { markdown } from '../../../scripts/bench.ts';
-import { judge, parallelTargets, targetsTable, throughputTarget } from '../../../scripts/bench-targets.ts';
+import { distributionTargets, judge, parallelTargets, targetsTable, throughputTarget } from '../../../scripts/bench-targets.ts';
 import type { MachineInfo } from '../../../scripts/bench-support.ts';
 
 const machine: MachineInfo = { date: '2026-01-01T00:00:00.000Z', host: 't', platform: 'linux x64', cpu: 'CPU', cores: 2, memGiB: 4, node: 'v20.20.0', loadAvgAtStart: [3.5, 2, 1] };
@@ -65,5 +65,17 @@ describe('bench targets', () => {
     expect(table).toContain('Load average at start 3.5 / 2 / 1.');
     expect(table).toContain('| full demo P=10 efficiency | 97.5 % | ≥ 97.0 % | 98.0 % | ≥ 97.0 % | 0 | PASS |');
     expect(table).toContain('| throughput of the whole tree, 10 programmers, L = 200 ms | 380.0 | ≥ 400.0 | 500.0 | ≥ 400.0 | – | MISS |');
+  });
+
+  it('holds each number of workers at P = 49 to 0.95 of the in-process efficiency of the same run, and leaves P = 10 and in-process out', () => {
+    const d = (mode: string, workers: number, programmers: number, ratio: number) => ({ mode, workers, programmers, ratio });
+    const targets = distributionTargets([d('in-process', 0, 49, 1), d('workers', 1, 49, 0.95), d('workers', 2, 49, 0.94), d('workers', 3, 10, 0.5), d('workers', 3, 49, 1.01)]);
+    expect(targets.map((t) => [t.name, t.verdict])).toEqual([
+      ['distributed over 1 worker P=49 efficiency / in-process', 'PASS'],
+      ['distributed over 2 workers P=49 efficiency / in-process', 'MISS'],
+      ['distributed over 3 workers P=49 efficiency / in-process', 'PASS'],
+    ]);
+    expect(targets[1]).toMatchObject({ target: 0.95, bar: 0.95, ceiling: null, unit: '×' });
+    expect(targetsTable(targets)[3]).toBe('| distributed over 2 workers P=49 efficiency / in-process | 0.940× | ≥ 0.950× | – | ≥ 0.950× | – | MISS |');
   });
 });
