@@ -108,14 +108,15 @@ export async function runProgrammerTask(input: RunProgrammerTaskInput): Promise<
     assertSafeId('task', task.id);
     const store = await objectStoreFor(input.repo);
     const requested = task.baseCommit ?? 'HEAD';
-    const baseCommit = await store.resolveCommit(requested);
+    branch = taskBranchName(task.jobId, task.id);
+    // Both questions go to the one cat-file together (one round trip).
+    const [baseCommit, earlier] = await Promise.all([store.resolveCommit(requested), store.read(`refs/heads/${branch}`)]);
     if (!baseCommit) {
       throw new PasError('PAS_ERR_GIT', `"${requested}" is not a commit in ${input.repo} (an empty repository has no base commit)`, { details: { repo: input.repo, rev: requested } });
     }
     const baseTree = await store.commitTree(baseCommit);
-    branch = taskBranchName(task.jobId, task.id);
     // A branch of this task can only be an earlier attempt's (a run killed after its commit): this attempt replaces it.
-    if (await store.read(`refs/heads/${branch}`)) await store.updateRefs([`delete refs/heads/${branch}`]);
+    if (earlier) await store.updateRefs([`delete refs/heads/${branch}`]);
     const verify = task.verify !== undefined && task.verify.length > 0;
     const inMemory = executor.checkout === 'none';
     const files = inMemory ? new BaseCommitFiles(store, baseTree, input.fsAllowlist ?? ALLOW_ALL) : undefined;
