@@ -91,6 +91,8 @@ export async function runProgrammerTask(input: RunProgrammerTaskInput): Promise<
 
   let branch: string | undefined;
   let lease: CheckoutLease | undefined;
+  /** A checkout being made ready while the model thinks (a verified in-memory task). */
+  let early: Promise<string> | undefined;
   let outcome: ExecutorOutcome | undefined;
   let commit: string | undefined;
   let kpi: Kpi = ZERO_KPI;
@@ -130,13 +132,19 @@ export async function runProgrammerTask(input: RunProgrammerTaskInput): Promise<
 
     // The verify command as the executor may run it between rounds: in-memory edits are written
     // into the programmer's checkout (taken on the first run) before each run.
+    // A verified in-memory task needs its checkout only once the model has answered: it is reset
+    // now, in the shadow of the model call, not after it.
+    if (verify && files) {
+      early = takeCheckout();
+      early.catch(() => undefined);
+    }
     let verifyDir: string | undefined;
     const hook: VerifyHook | undefined = verify
       ? {
           maxRounds: input.verifyRounds ?? DEFAULT_VERIFY_ROUNDS,
           run: async () => {
             if (files) {
-              verifyDir ??= await takeCheckout();
+              verifyDir ??= await (early ?? takeCheckout());
               await writeEditsTo(verifyDir, input.fsAllowlist ?? ALLOW_ALL, files.written());
             }
             return runVerify(task, files ? verifyDir! : checkout, input, controller.signal);
@@ -209,9 +217,11 @@ export async function runProgrammerTask(input: RunProgrammerTaskInput): Promise<
   } finally {
     clearTimeout(timer);
     input.signal?.removeEventListener('abort', onCancel);
-    // The checkout stays for this programmer's next task, which resets it first.
-    (lease as CheckoutLease | undefined)?.release();
   }
+  // A checkout still being made for this task is waited for, so its lease is given back too.
+  if (early) await early.catch(() => undefined);
+  // The checkout stays for this programmer's next task, which resets it first.
+  (lease as CheckoutLease | undefined)?.release();
 
   const finishedAt = now();
   const spent = outcome ?? partialOutcomeOf(failure);
