@@ -56,7 +56,12 @@ interface Matchers {
 const compiled = new Map<string, Matchers>();
 const COMPILED_MAX = 64;
 
+/** The same allowlist object again (the usual case: the loaded configuration's, never changed in place) skips even the key. */
+const byObject = new WeakMap<FsAllowlist, Matchers>();
+
 function matchersOf(allowlist: FsAllowlist): Matchers {
+  const known = byObject.get(allowlist);
+  if (known) return known;
   const key = JSON.stringify([allowlist.read, allowlist.write, allowlist.deny]);
   let matchers = compiled.get(key);
   if (!matchers) {
@@ -71,6 +76,7 @@ function matchersOf(allowlist: FsAllowlist): Matchers {
     if (compiled.size >= COMPILED_MAX) compiled.delete(compiled.keys().next().value!);
     compiled.set(key, matchers);
   }
+  byObject.set(allowlist, matchers);
   return matchers;
 }
 
