@@ -14,6 +14,7 @@ import { mkdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises'
 import path from 'node:path';
 import { PasError } from '../errors.ts';
 import { git, repoKey } from './git-command.ts';
+import { writeIndexTree } from './index-tree.ts';
 import { objectStoreFor, type RepoObjectStore } from './object-store.ts';
 import { assertSafeId } from './worktree.ts';
 
@@ -165,8 +166,14 @@ export async function prewarmCheckouts(repo: string, workspacesDir: string, prog
   await Promise.all(programmerIds.map(async (id) => (await checkoutFor({ repo, workspacesDir, programmerId: id, baseCommit })).release()));
 }
 
-/** Stages everything in a checkout and writes its tree (objects land in the repository). */
-export async function checkoutTree(dir: string): Promise<string> {
+/**
+ * Stages everything in a checkout and writes its tree (objects land in the repository): git
+ * stages (its filters and ignore rules apply), the trees are written in-process from the index
+ * (`baseTree`: the checkout's base, whose unchanged subtrees are not written again); an index
+ * that reader does not take goes to `git write-tree`.
+ */
+export async function checkoutTree(dir: string, store?: RepoObjectStore, baseTree?: string): Promise<string> {
   await git(dir, ['add', '--all']);
-  return (await git(dir, ['write-tree'])).stdout.trim();
+  const tree = store ? await writeIndexTree(store, dir, baseTree ?? null) : null;
+  return tree ?? (await git(dir, ['write-tree'])).stdout.trim();
 }

@@ -153,10 +153,15 @@ export class RepoObjectStore {
    */
   writeSoon(type: ObjectType, data: Buffer): { oid: string; written: Promise<void> } {
     const header = Buffer.from(`${type} ${data.length}\0`);
-    const oid = createHash(this.hash).update(header).update(data).digest('hex');
+    const oid = this.objectId(type, data, header);
     // git's default core.looseCompression is 1 (fastest).
     const body = deflateSync(Buffer.concat([header, data]), { level: 1 });
     return { oid, written: this.writeLoose(oid, body) };
+  }
+
+  /** The id an object would have (nothing written). */
+  objectId(type: ObjectType, data: Buffer, header = Buffer.from(`${type} ${data.length}\0`)): string {
+    return createHash(this.hash).update(header).update(data).digest('hex');
   }
 
   private async writeLoose(oid: string, body: Buffer): Promise<void> {

@@ -193,7 +193,7 @@ export async function runProgrammerTask(input: RunProgrammerTaskInput): Promise<
     } else {
       // What the verify command leaves behind (build output, caches) is not committed: the tree is
       // written before it runs (the executor's own rounds ran before this point, on its edits only).
-      const tree = await checkoutTree(checkout);
+      const tree = await checkoutTree(checkout, store, baseTree);
       const changes = await diffTrees(store, baseTree, tree);
       if (input.fsAllowlist) {
         const guard = new FsGuard(checkout, input.fsAllowlist);
