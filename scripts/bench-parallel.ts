@@ -384,7 +384,8 @@ export async function runParallelBench(options: ParallelOptions = {}) {
             const git = GIT_VARIANTS.includes(variant) ? `, ${run.gitProcessesPerTask} git processes/task` : '';
             log(`  parallel ${variant.padEnd(13)} ${repoKind.padEnd(5)} P=${String(P).padStart(2)} N=${String(N).padStart(3)} run ${r + 1}: makespan ${run.makespanMs.toFixed(0)} ms (ideal ${Math.ceil(N / P) * latencyMs})${git}${run.failed ? `, ${run.failed} failed` : ''}`);
           }
-          const ceiling = CEILING_OF[variant];
+          // Ceilings only where the rows are targets (P = 10, 49).
+          const ceiling = TARGET_PROGRAMMERS.includes(P) ? CEILING_OF[variant] : undefined;
           if (ceiling) {
             // The same configuration without PAS: P loops of a model call, then only what this path
             // cannot avoid, each in its own checkout made clean before the run (not timed).
