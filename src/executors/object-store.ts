@@ -6,7 +6,8 @@
  * (git's readers look in new packs when a loose object has gone, so nothing reading races it).
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
+import { rename as renameCb, writeFile as writeFileCb } from 'node:fs';
+import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { deflateSync } from 'node:zlib';
 import { PasError } from '../errors.ts';
@@ -39,6 +40,10 @@ const PACK_EVERY = 2_000;
 const TREE_CACHE = 4_096;
 /** Bytes of blobs kept after a read by id (a blob never changes). */
 const BLOB_CACHE_BYTES = 16 * 2 ** 20;
+
+/** Names this process's temporary object files. */
+const TMP_TAG = `${process.pid}-${randomBytes(3).toString('hex')}`;
+let tmpCount = 0;
 
 const LOCK_ERROR = /cannot lock ref|Unable to create '[^']+\.lock'|File exists/i;
 
@@ -172,11 +177,13 @@ export class RepoObjectStore {
     // fails with ENOENT when it is gone by then): make it again and retry.
     // The folder is made only when the write finds it missing (most exist: one file-system call fewer per object).
     for (let attempt = 1; ; attempt++) {
-      const tmp = path.join(dir, `tmp_obj_pas_${randomBytes(6).toString('hex')}`);
+      // Unique in this process (a counter) and among processes (the pid and a random tag).
+      const tmp = path.join(dir, `tmp_obj_pas_${TMP_TAG}_${++tmpCount}`);
       try {
         if (attempt > 1) await mkdir(dir, { recursive: true });
-        await writeFile(tmp, body, { mode: 0o444 });
-        await rename(tmp, file);
+        // The callback API: fewer promise and FileHandle layers than fs/promises for one small file.
+        await new Promise<void>((resolve, reject) => writeFileCb(tmp, body, { mode: 0o444 }, (err) => (err ? reject(err) : resolve())));
+        await new Promise<void>((resolve, reject) => renameCb(tmp, file, (err) => (err ? reject(err) : resolve())));
         break;
       } catch (err) {
         await rm(tmp, { force: true });
