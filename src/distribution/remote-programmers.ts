@@ -23,8 +23,7 @@ import type { ExecuteTaskInput } from '../../machines/programmer.machine.ts';
 import { isPasError, toErrorData } from '../errors.ts';
 import type { TaskProgress } from '../executors/executor.ts';
 import type { Journal } from '../journal/journal.ts';
-import type { Receipt, SpendStore } from '../llm/types.ts';
-import { utcDay } from '../llm/spend-store.ts';
+import type { Receipt } from '../llm/types.ts';
 import type { ProgressBoard } from '../runtime/progress-board.ts';
 import type { Repositories } from '../runtime/services/repositories.ts';
 import { git } from '../executors/git-command.ts';
@@ -66,6 +65,8 @@ export interface RemoteLink {
   liveness: WorkerLiveness;
   logger: Logger;
   now?: () => number;
+  /** Worker reports that share the results stream (spend, breaker outcomes); acked by the taker. */
+  onReport?: (msg: JsMsg) => void;
 }
 
 /** What the runtime's services give (bound when createRuntime builds them). */
@@ -74,7 +75,6 @@ export interface RemoteDeps {
   receipts: { append(receipt: Receipt): Promise<void> | void };
   runId: string;
   repositories: Repositories;
-  spend: SpendStore;
   progress?: ProgressBoard;
 }
 
@@ -171,7 +171,7 @@ export async function createRemoteProgrammers(base: RemoteLink, remoteIds: Reado
     return { result, receipt };
   };
 
-  /** Imports the result's commit (create-only ref), writes its receipt and counts its spend. */
+  /** Imports the result's commit (create-only ref) and writes its receipt. */
   const apply = async (p: Pending, h: Held): Promise<TaskResult> => {
     applied.add(p.record.attemptId);
     const list = awaitingAck.get(p.task.id) ?? [];
@@ -196,10 +196,10 @@ export async function createRemoteProgrammers(base: RemoteLink, remoteIds: Reado
         receipt = { ...receipt, status: 'failed', error };
       }
     }
-    // Receipt and spend once per attempt (a result redelivered after a restart adds neither again).
+    // The receipt once per attempt (a result redelivered after a restart adds none again). The
+    // spend is not added here: the worker reported each call's cost as it was made (cluster-gate.ts).
     if (journal.recordReceipt({ runId: deps.runId, taskId: p.task.id, attempt: p.record.journalAttempt })) {
       await deps.receipts.append(receipt);
-      if (result.costUsd && result.costUsd > 0) deps.spend.add(utcDay(now()), result.costUsd);
     }
     log.info({ taskId: p.task.id, attemptId: p.record.attemptId, worker: h.message.worker_id, status: result.status }, 'remote result applied');
     return result;
@@ -223,8 +223,9 @@ export async function createRemoteProgrammers(base: RemoteLink, remoteIds: Reado
       return;
     }
     if (!msg.subject.startsWith(resultPrefix)) {
-      // Spend and breaker outcomes share the stream; a worker's task spend reaches the budget with its result.
-      msg.ack();
+      // Spend and breaker outcomes share the stream: the cluster's LLM authority applies them.
+      if (base.onReport) base.onReport(msg);
+      else msg.ack();
       return;
     }
     let message: ResultMessage;
