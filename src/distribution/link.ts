@@ -3,7 +3,9 @@
  * buckets and object store named from `distribution.prefix`, and the attempts bucket (task id →
  * its current attempt, the fence against late results).
  */
+import type { Logger } from 'pino';
 import type { DistributionConfig } from '../config/schemas.ts';
+import { toErrorData } from '../errors.ts';
 import { connectDistribution, ensureStreams, type DistributionStreams, type KV, type NatsHandles } from './nats-connection.ts';
 
 export interface DistLink extends DistributionStreams {
@@ -40,4 +42,25 @@ export const nanos = (ms: number) => ms * 1_000_000;
 /** `subject('x')` with its last token a wildcard: every worker's or programmer's subject of that kind. */
 export function anyOf(subject: (id: string) => string): string {
   return subject('x').replace(/x$/, '*');
+}
+
+/**
+ * Runs `op` until the broker has what it stores (a broker restart or a lost link in between loses
+ * nothing), waiting longer between tries up to 2 s. Gives up only when the link is closed.
+ */
+export async function untilStored<T>(link: DistLink, what: string, op: () => Promise<T>, log: Logger): Promise<T> {
+  for (let wait = 200; ; wait = Math.min(wait * 2, 2_000)) {
+    try {
+      return await op();
+    } catch (err) {
+      if (link.nats.nc.isClosed()) throw err;
+      log.warn({ err: toErrorData(err), what }, `${what} failed; trying again`);
+      await new Promise((r) => setTimeout(r, wait));
+    }
+  }
+}
+
+/** Publishes to a stream until the broker has stored it; `msgID` makes a retried publish stored once. */
+export async function publishUntilStored(link: DistLink, subject: string, data: Uint8Array, msgID: string, log: Logger): Promise<void> {
+  await untilStored(link, `publish on ${subject}`, () => link.nats.js.publish(subject, data, { msgID }), log);
 }
