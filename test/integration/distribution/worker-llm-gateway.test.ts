@@ -4,6 +4,8 @@
  * it was given (the worker host's), books each priced call in that spend store and refuses paid
  * calls once it holds the day's budget; offline it answers with the scripted model over the wire;
  * it refuses a request naming another host; once closed its port is free and no task can open.
+ * With the cluster gate two workers' gateways share one half-open probe and one job budget, and
+ * each call's spend is booked once.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { request } from 'node:http';
