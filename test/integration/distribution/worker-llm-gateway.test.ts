@@ -21,6 +21,7 @@ import { decodeMessage, encodeMessage } from '../../../src/distribution/messages
 import { distributionNames } from '../../../src/distribution/names.ts';
 import { startWorkerLlmGateway, type WorkerLlmGateway } from '../../../src/distribution/worker-llm-gateway.ts';
 import { openJournal, type Journal } from '../../../src/journal/journal.ts';
+import type { TaskLlmAccess } from '../../../src/llm/gateway/llm-gateway.ts';
 import { createMoneyPolicy } from '../../../src/llm/money-policy.ts';
 import { breakerSettingsFrom, createMemorySpendStore, utcDay } from '../../../src/llm/index.ts';
 import { createOfflineAdapter } from '../../../src/llm/providers/offline-adapter.ts';
@@ -59,13 +60,18 @@ async function start(options: { offline?: boolean; maxDailySpendUsd?: number } =
     ...(options.offline ? { scripted: createOfflineAdapter(config.models, config.dir) } : {}),
   });
   const access = wg.gateway.openTask({ jobId: 'job-1', taskId: 'task-1', programmerId: 'Prog-011', models: ['anthropic/claude-sonnet-4'] }, 60_000);
-  const call = () =>
-    fetch(`${access.baseUrl('anthropic')}/v1/messages`, {
-      method: 'POST',
-      headers: { 'x-api-key': access.credential, 'content-type': 'application/json' },
-      body: JSON.stringify({ model: 'claude-sonnet-4', max_tokens: 50, messages: [{ role: 'user', content: 'hello' }] }),
-    });
+  const call = () => callModel(access);
   return { access, spend, call };
+}
+
+/** One Anthropic Messages call of a task, with its credential. */
+function callModel(access: TaskLlmAccess, signal?: AbortSignal): Promise<Response> {
+  return fetch(`${access.baseUrl('anthropic')}/v1/messages`, {
+    method: 'POST',
+    headers: { 'x-api-key': access.credential, 'content-type': 'application/json' },
+    body: JSON.stringify({ model: 'claude-sonnet-4', max_tokens: 50, messages: [{ role: 'user', content: 'hello' }] }),
+    ...(signal ? { signal } : {}),
+  });
 }
 
 function statusWithHost(url: string, host: string): Promise<number> {
@@ -185,14 +191,7 @@ describe('worker gateways share the cluster\'s breakers and budgets', () => {
       workers.push(w);
       let task = 0;
       const open = () => w.gateway.openTask({ jobId: 'job-1', taskId: `${workerId}-task-${++task}`, programmerId: 'Prog-011', models: [REF] }, 60_000);
-      const call = (access: ReturnType<typeof open>, signal?: AbortSignal) =>
-        fetch(`${access.baseUrl('anthropic')}/v1/messages`, {
-          method: 'POST',
-          headers: { 'x-api-key': access.credential, 'content-type': 'application/json' },
-          body: JSON.stringify({ model: 'claude-sonnet-4', max_tokens: 50, messages: [{ role: 'user', content: 'hello' }] }),
-          ...(signal ? { signal } : {}),
-        });
-      return { gate, gateway: w.gateway, open, call };
+      return { gate, gateway: w.gateway, open, call: callModel };
     };
     return { a: await worker('wA'), b: await worker('wB'), clock, jobSpend, daySpent: () => journal!.spendStore().spent(utcDay(Date.now())) };
   }
