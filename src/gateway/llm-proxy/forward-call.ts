@@ -160,7 +160,8 @@ const NOT_AN_OBJECT = 'the request body is not a JSON object';
 
 export async function forwardLlmCall(gw: LlmGateway, call: LlmCallRequest, res: ServerResponse, scripted?: ScriptedWire): Promise<void> {
   const { protocol } = call;
-  const lookup = gw.credentials.lookup(presentedCredential(call.headers, call.query));
+  const presented = presentedCredential(call.headers, call.query);
+  const lookup = gw.credentials.lookup(presented);
   if (!lookup.ok) {
     const why = lookup.reason === 'missing' ? 'no API key was sent' : lookup.reason === 'expired' ? 'this PAS task credential has expired' : 'invalid API key (not a live PAS task credential)';
     return sendShaped(res, protocol, 'unauthorized', why);
@@ -213,6 +214,11 @@ export async function forwardLlmCall(gw: LlmGateway, call: LlmCallRequest, res: 
         continue;
       }
       open = answer;
+      // The admission was awaited: a task that ended meanwhile (its credential revoked) makes no call.
+      if (answer.ticket && !gw.credentials.lookup(presented).ok) {
+        end('abandoned');
+        return sendShaped(res, protocol, 'unauthorized', 'this PAS task credential ended while the call waited for admission');
+      }
       // Through a ticket the cost is reported with the call's end (the one place it is booked).
       const ticketBooks = answer.ticket !== undefined;
       const rename = model.model !== requested && field?.ok === true;

@@ -153,7 +153,7 @@ describe('worker gateways share the cluster\'s breakers and budgets', () => {
     dir = journal = central = undefined;
   });
 
-  async function cluster(options: { script?: FakeBehaviour[]; jobLimitUsd?: number } = {}) {
+  async function cluster(options: { script?: FakeBehaviour[]; jobLimitUsd?: number; beforeAnswer?: () => Promise<void> } = {}) {
     fake = await startFakeProvider({ kind: 'anthropic', ...(options.script ? { script: options.script } : {}) });
     cfg = tempConfig('pas-worker-gw-');
     cfg.edit('models.yaml', (doc) => doc.setIn(['providers', 'anthropic', 'base_url'], fake!.url));
@@ -179,6 +179,7 @@ describe('worker gateways share the cluster\'s breakers and budgets', () => {
         request: async (_subject, data) => {
           const ask = decodeMessage('pas.v1.breaker', data);
           if (ask.op !== 'probe') throw new Error('an outcome sent as a request');
+          await options.beforeAnswer?.();
           return { data: encodeMessage('pas.v1.breaker_reply', authority.answer(ask)) };
         },
         publishDurably: async (subject, data) => authority.take({ subject, data, ack: () => undefined, nak: () => undefined, term: () => undefined }),
@@ -222,6 +223,32 @@ describe('worker gateways share the cluster\'s breakers and budgets', () => {
     });
     await third.arrayBuffer();
     expect(fake!.requests).toHaveLength(2);
+    await vi.waitFor(() => expect(central!.state(REF)).toBe('closed'));
+  });
+
+  it('makes no call whose task ended while it waited for admission, and gives its half-open probe back', async () => {
+    let asked = 0;
+    let release!: () => void;
+    const held = new Promise<void>((r) => (release = r));
+    const { a, b, clock } = await cluster({ beforeAnswer: () => (++asked === 1 ? held : Promise.resolve()) });
+    const overloaded = { code: 'PAS_ERR_LLM_OVERLOADED' as const, retryable: true, message: 'overloaded' };
+    central!.record(REF, 'failure', false, overloaded);
+    central!.record(REF, 'failure', false, overloaded);
+    clock.increment(COOLDOWN_MS);
+
+    const access = a.open();
+    const waiting = a.call(access);
+    await vi.waitFor(() => expect(asked).toBe(1));
+    access.revoke();
+    release();
+    const res = await waiting;
+    expect(res.status).toBe(401);
+    expect(fake!.requests).toHaveLength(0);
+    // The probe it was admitted as is free again: the next caller probes and closes the breaker.
+    const next = await b.call(b.open());
+    expect(next.status).toBe(200);
+    await next.arrayBuffer();
+    expect(fake!.requests).toHaveLength(1);
     await vi.waitFor(() => expect(central!.state(REF)).toBe('closed'));
   });
 
