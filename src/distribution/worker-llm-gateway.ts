@@ -5,7 +5,8 @@
  * and a per-task credential, never a key: the host's provider keys stay in this process, which
  * forwards each call with them. Every call passes the breakers and the spend store the worker
  * was built with (its `BreakerGate` and `SpendStore`: whatever decides breakers and budget for
- * this host), the daily and the job's budget, and is measured for the task's receipt. Offline
+ * this host; the cluster gate is asked per call and books the call's cost through its ticket),
+ * the daily and the job's budget, and is measured for the task's receipt. Offline
  * (`--offline`) every call is answered by the scripted model in the caller's own wire format, as
  * `pas demo` does on the central host.
  */
@@ -25,7 +26,7 @@ export interface WorkerLlmGatewayOptions {
   config: PasConfig;
   /** The worker's breakers: the gateway asks and feeds them on every call. */
   breakers: BreakerGate;
-  /** The worker's spend store: the daily budget is read from it and every priced call booked in it. */
+  /** The worker's spend store: the daily budget is read from it; a priced call is booked in it unless the breakers' ticket reports its cost. */
   spend: SpendStore;
   logger: Logger;
   /** A job's own `max_job_spend_usd` (sent with its tasks), when it set one. */

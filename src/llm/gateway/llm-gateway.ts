@@ -234,11 +234,15 @@ export class LlmGateway {
     this.refusals.set(grant.taskId, error.toData());
   }
 
-  /** Prices, books and attributes one answered call; returns its cost. */
-  recordCall(grant: CredentialGrant, model: RoutedModel, usage: TokenUsage, usedBackup: boolean): number {
+  /**
+   * Prices, books and attributes one answered call; returns its cost. `reported`: the call's
+   * ticket reports the cost to the gate that admitted it (a worker's cluster gate, which books it
+   * centrally), so it is not booked in the spend store too.
+   */
+  recordCall(grant: CredentialGrant, model: RoutedModel, usage: TokenUsage, usedBackup: boolean, reported = false): number {
     const price = model.config.models[model.model]!;
     const costUsd = model.kind === 'scripted' ? 0 : callCost(model.kind, price, usage);
-    if (costUsd > 0) this.spend.add(utcDay(this.now()), costUsd);
+    if (costUsd > 0 && !reported) this.spend.add(utcDay(this.now()), costUsd);
     this.ledger.record({ jobId: grant.jobId, taskId: grant.taskId, programmerId: grant.programmerId, provider: model.provider, model: model.model, usedBackup, usage, costUsd });
     this.logger?.info(
       { jobId: grant.jobId, taskId: grant.taskId, agentId: grant.programmerId, ref: model.ref, usedBackup, usage, costUsd },
