@@ -104,9 +104,13 @@ export const distributionSchema = z
     token_env: z.string().regex(/^[A-Z_][A-Z0-9_]*$/, 'an environment variable name').optional(),
     /** How often a worker says it is alive. */
     heartbeat_ms: z.number().int().min(50).max(60_000).default(1000),
-    /** A worker silent this long has its programmers marked offline and their tasks re-dispatched. */
+    /**
+     * A worker silent this long has its programmers marked offline and their tasks re-dispatched
+     * (once a round trip proves the central process still reaches the broker). Both sides also
+     * ping the broker this often, so a dead link is dropped and dialled again.
+     */
     offline_after_ms: z.number().int().min(100).max(600_000).default(5000),
-    /** How long a worker may hold a task without an in-progress ack before JetStream redelivers it. */
+    /** How long a worker may hold a task (the central process a result) without an in-progress ack before JetStream redelivers it. */
     ack_wait_ms: z.number().int().min(100).max(3_600_000).default(30_000),
     /** Deliveries of one task message before JetStream gives up on it (the central process then fails the task). */
     max_redeliveries: z.number().int().min(1).max(100).default(3),

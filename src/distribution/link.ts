@@ -45,18 +45,22 @@ export function anyOf(subject: (id: string) => string): string {
 }
 
 /**
- * Publishes to a stream until the broker has stored it (a broker restart in between loses
- * nothing); `msgID` makes a retried publish stored once. Gives up only when the link is closed.
+ * Runs `op` until the broker has what it stores (a broker restart or a lost link in between loses
+ * nothing), waiting longer between tries up to 2 s. Gives up only when the link is closed.
  */
-export async function publishUntilStored(link: DistLink, subject: string, data: Uint8Array, msgID: string, log: Logger): Promise<void> {
+export async function untilStored<T>(link: DistLink, what: string, op: () => Promise<T>, log: Logger): Promise<T> {
   for (let wait = 200; ; wait = Math.min(wait * 2, 2_000)) {
     try {
-      await link.nats.js.publish(subject, data, { msgID });
-      return;
+      return await op();
     } catch (err) {
       if (link.nats.nc.isClosed()) throw err;
-      log.warn({ err: toErrorData(err), subject }, 'publish failed; trying again');
+      log.warn({ err: toErrorData(err), what }, `${what} failed; trying again`);
       await new Promise((r) => setTimeout(r, wait));
     }
   }
+}
+
+/** Publishes to a stream until the broker has stored it; `msgID` makes a retried publish stored once. */
+export async function publishUntilStored(link: DistLink, subject: string, data: Uint8Array, msgID: string, log: Logger): Promise<void> {
+  await untilStored(link, `publish on ${subject}`, () => link.nats.js.publish(subject, data, { msgID }), log);
 }

@@ -27,6 +27,11 @@ export interface ConnectNatsOptions {
   reconnect?: boolean;
   /** Wait between reconnect attempts. */
   reconnectTimeWaitMs?: number;
+  /**
+   * Ping the broker this often; two pings unanswered and the client drops the connection and
+   * reconnects (the client's default, 2 minutes, leaves a dead link unnoticed for minutes).
+   */
+  pingIntervalMs?: number;
 }
 
 /** A live connection and the JetStream APIs on it. */
@@ -75,6 +80,7 @@ export async function connectNats(url: string, opts: ConnectNatsOptions = {}): P
       reconnect: opts.reconnect ?? true,
       maxReconnectAttempts: opts.reconnect === false ? 0 : -1,
       reconnectTimeWait: opts.reconnectTimeWaitMs ?? 250,
+      ...(opts.pingIntervalMs === undefined ? {} : { pingInterval: opts.pingIntervalMs, maxPingOut: 2 }),
       ...(opts.token === undefined ? {} : { token: opts.token }),
     });
   } catch (err) {
@@ -137,14 +143,17 @@ export async function connectNats(url: string, opts: ConnectNatsOptions = {}): P
  * Connects as `distribution` in pas.yaml says: its `nats_url`, and the token from the environment
  * variable `token_env` names (a missing variable is refused before any connection is tried).
  */
-export async function connectDistribution(config: Pick<DistributionConfig, 'nats_url' | 'token_env' | 'request_timeout_ms'>, opts: { name: string; env?: NodeJS.ProcessEnv }): Promise<NatsHandles> {
+export async function connectDistribution(config: Pick<DistributionConfig, 'nats_url' | 'token_env' | 'request_timeout_ms'> & Partial<Pick<DistributionConfig, 'offline_after_ms'>>, opts: { name: string; env?: NodeJS.ProcessEnv }): Promise<NatsHandles> {
   const env = opts.env ?? process.env;
   let token: string | undefined;
   if (config.token_env) {
     token = env[config.token_env];
     if (!token) throw new PasError('PAS_ERR_DIST_BROKER', `distribution.token_env names ${config.token_env}, which is not set`, { details: { token_env: config.token_env } });
   }
-  return connectNats(config.nats_url, { name: opts.name, timeoutMs: config.request_timeout_ms, ...(token === undefined ? {} : { token }) });
+  // A link that went dead without a reset (a partition) is dropped and dialled again within
+  // about two to three offline_after_ms, rather than after the client's default of minutes.
+  const ping = config.offline_after_ms === undefined ? {} : { pingIntervalMs: Math.max(1_000, config.offline_after_ms) };
+  return connectNats(config.nats_url, { name: opts.name, timeoutMs: config.request_timeout_ms, ...ping, ...(token === undefined ? {} : { token }) });
 }
 
 export interface EnsureStreamsOptions {

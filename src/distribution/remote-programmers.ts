@@ -277,8 +277,9 @@ export async function createRemoteProgrammers(base: RemoteLink, remoteIds: Reado
     // A dispatch may have started waiting for it while this looked the attempt up.
     const waiter = pending.get(message.attempt_id);
     if (waiter) return deliverSoon(waiter, h);
-    // The current attempt, but nobody waits for it (this process restarted): kept for the re-dispatch.
-    const list = held.get(message.task_id) ?? [];
+    // The current attempt, but nobody waits for it (this process restarted): kept for the re-dispatch
+    // (once: a redelivery of the same stream message replaces the delivery held).
+    const list = (held.get(message.task_id) ?? []).filter((k) => k.msg.seq !== msg.seq);
     list.push(h);
     held.set(message.task_id, list);
     log.info({ taskId: message.task_id, attemptId: message.attempt_id }, 'result of an earlier run held for the re-dispatch');
@@ -288,8 +289,14 @@ export async function createRemoteProgrammers(base: RemoteLink, remoteIds: Reado
   const resultPrefix = anyOf(link.names.subjects.result).slice(0, -1);
   const { AckPolicy } = (await loadNatsModules()).jetstream;
   const stream = link.names.resultStream;
-  await link.nats.jsm.consumers.add(stream, { durable_name: 'central', ack_policy: AckPolicy.Explicit, ack_wait: nanos(120_000), max_ack_pending: 10_000 }).catch(async (err) => {
+  // A result sent down a connection that died (a partition, the client's reconnect) comes back
+  // after ack_wait, so ack_wait is distribution.ack_wait_ms, not minutes; results held here get
+  // in-progress acks well within it.
+  const ackWaitMs = link.settings.ack_wait_ms;
+  const central = { durable_name: 'central', ack_policy: AckPolicy.Explicit, ack_wait: nanos(ackWaitMs), max_ack_pending: 10_000 };
+  await link.nats.jsm.consumers.add(stream, central).catch(async (err) => {
     if (!(await link.nats.jsm.consumers.info(stream, 'central').catch(() => null))) throw err;
+    await link.nats.jsm.consumers.update(stream, 'central', { ack_wait: central.ack_wait });
   });
   const consumer = await link.nats.js.consumers.get(stream, 'central');
   const atStart = await consumer.info();
@@ -302,9 +309,10 @@ export async function createRemoteProgrammers(base: RemoteLink, remoteIds: Reado
   })();
   // Held results get in-progress acks so they are not redelivered while they wait.
   const keepAlive = setInterval(() => {
+    for (const m of early ?? []) m.working();
     for (const list of held.values()) for (const h of list) h.msg.working();
     for (const list of awaitingAck.values()) for (const m of list) m.working();
-  }, 30_000);
+  }, Math.max(200, Math.floor(ackWaitMs / 3)));
   keepAlive.unref();
 
   const progressSub = link.nats.nc.subscribe(anyOf(link.names.subjects.progress), {
@@ -364,8 +372,9 @@ export async function createRemoteProgrammers(base: RemoteLink, remoteIds: Reado
         return apply({ record: current, task, resolve: () => undefined }, mine);
       }
     }
-    // An attempt still running on a live worker is adopted, not started again.
-    if (current && ![...pending.values()].some((p) => p.record.attemptId === current.attemptId) && (await liveness.ownerOf(current.programmerId, signal)) === current.worker) {
+    // An attempt still running on a live worker is adopted, not started again (one whose result
+    // was applied is over: a retry after its failure is a new attempt).
+    if (current && !applied.has(current.attemptId) && ![...pending.values()].some((p) => p.record.attemptId === current.attemptId) && (await liveness.ownerOf(current.programmerId, signal)) === current.worker) {
       log.info({ taskId: task.id, attemptId: current.attemptId, worker: current.worker, programmerId: current.programmerId }, 'remote attempt adopted');
       const adopted = waitFor({ record: current, task, resolve: () => undefined }, signal);
       // Its result may have arrived (and been held) while the owner was asked.

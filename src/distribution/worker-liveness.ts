@@ -3,14 +3,16 @@
  * it. A worker registers (request/reply): the central process gives it each programmer whose
  * `host` names it by compare-and-set in the owners KV bucket, so a programmer id has one owner;
  * one still owned by another live worker is refused. Workers heartbeat every `heartbeat_ms`; one
- * silent for `offline_after_ms` is offline, and its programmers with it. While this process has
- * lost the broker it declares no one dead: on reconnecting every worker's clock starts again (the
- * side of a partition that lost the broker does not declare every worker dead at once).
+ * silent for `offline_after_ms` is offline, and its programmers with it, but only once a round
+ * trip proves this process still reaches the broker (HeartbeatClock): the side of a partition
+ * that lost the broker declares no one dead, and every worker's clock starts again once the
+ * broker answers or the client reconnects.
  */
 import type { Logger } from 'pino';
 import { codedError } from '../../machines/error-codes.ts';
 import type { PasConfig } from '../config/load-config.ts';
 import { toErrorData } from '../errors.ts';
+import { HeartbeatClock } from './heartbeat-clock.ts';
 import type { DistLink } from './link.ts';
 import { anyOf, fromJson, toJson } from './link.ts';
 import { decodeMessage, encodeMessage, type RegisteredMessage } from './messages.ts';
@@ -48,14 +50,28 @@ export async function watchWorkers(options: LivenessOptions): Promise<WorkerLive
   const now = options.now ?? Date.now;
   const log = logger.child({ component: 'distribution' });
   const startedAt = now();
-  /** Last heartbeat per worker (this process's clock) and whether it counts as online. */
-  const seen = new Map<string, { at: number; pid: number; online: boolean }>();
   /** programmer id → owner, mirrored from the owners bucket. */
   const owners = new Map<string, Owner>();
-  let connected = true;
   const hostOf = new Map(options.config.programmers.map((p) => [p.id, p.host ?? 'local']));
 
   const programmersOf = (worker: string) => [...owners].filter(([, o]) => o.worker_id === worker).map(([id]) => id);
+  /** Last heartbeat per worker and whether it counts as online. */
+  const clock = new HeartbeatClock({
+    heartbeatMs,
+    offlineAfterMs,
+    now,
+    probeBroker: () => link.nats.nc.flush(),
+    probeTimeoutMs: offlineAfterMs,
+    onOffline(worker, silentMs) {
+      const programmers = programmersOf(worker);
+      log.warn({ code: 'PAS_ERR_DIST_WORKER_OFFLINE', worker, silentMs, programmers }, 'worker offline');
+      options.onOffline(worker, programmers);
+    },
+    onCutOff(cutOff, why) {
+      if (cutOff) log.warn({ code: 'PAS_ERR_DIST_BROKER', why }, 'the NATS broker does not answer: no worker is declared offline until it does');
+      else log.info({ why }, 'NATS broker answers again: every worker\'s clock starts again');
+    },
+  });
 
   const ownersWatch = await link.owners.watch();
   void (async () => {
@@ -70,9 +86,7 @@ export async function watchWorkers(options: LivenessOptions): Promise<WorkerLive
       if (err) return;
       try {
         const beat = decodeMessage('pas.v1.heartbeat', msg.data);
-        const before = seen.get(beat.worker_id);
-        seen.set(beat.worker_id, { at: now(), pid: beat.pid, online: true });
-        if (!before?.online) log.info({ worker: beat.worker_id, workerPid: beat.pid, programmers: programmersOf(beat.worker_id) }, 'worker online');
+        if (clock.beat(beat.worker_id, beat.pid)) log.info({ worker: beat.worker_id, workerPid: beat.pid, programmers: programmersOf(beat.worker_id) }, 'worker online');
       } catch (e) {
         log.warn({ err: toErrorData(e) }, 'bad heartbeat refused');
       }
@@ -102,7 +116,7 @@ export async function watchWorkers(options: LivenessOptions): Promise<WorkerLive
               } else {
                 const owner = fromJson<Owner>(entry.value);
                 const other = owner.worker_id !== req.worker_id || owner.pid !== req.pid;
-                const alive = seen.get(owner.worker_id);
+                const alive = clock.get(owner.worker_id);
                 if (other && alive?.online && alive.pid === owner.pid) {
                   refused.push({ programmer_id: id, error: codedError('PAS_ERR_DIST_OWNER_TAKEN', `${id} is owned by live worker ${owner.worker_id} (pid ${owner.pid})`, { owner: owner.worker_id }) });
                   continue;
@@ -115,7 +129,7 @@ export async function watchWorkers(options: LivenessOptions): Promise<WorkerLive
               refused.push({ programmer_id: id, error: codedError('PAS_ERR_DIST_OWNER_TAKEN', `${id}: another worker took it at the same time (${(e as Error).message})`) });
             }
           }
-          seen.set(req.worker_id, { at: now(), pid: req.pid, online: true });
+          clock.beat(req.worker_id, req.pid);
           options.onRegister?.(req.worker_id, req.repo_haves ?? {});
           log.info({ worker: req.worker_id, accepted, refused: refused.map((r) => r.programmer_id) }, 'worker registered');
           reply = { kind: 'pas.v1.registered', worker_id: req.worker_id, accepted, refused, heartbeat_ms: heartbeatMs, offline_after_ms: offlineAfterMs };
@@ -130,44 +144,25 @@ export async function watchWorkers(options: LivenessOptions): Promise<WorkerLive
   void (async () => {
     for await (const status of link.nats.nc.status()) {
       if (status.type === 'disconnect') {
-        connected = false;
+        clock.disconnected();
         log.warn({ code: 'PAS_ERR_DIST_BROKER' }, 'lost the NATS broker: no worker is declared offline until it is back');
       } else if (status.type === 'reconnect') {
-        connected = true;
-        const t = now();
-        for (const s of seen.values()) s.at = t;
+        clock.reconnected();
         log.info('NATS broker reachable again');
       }
     }
   })();
 
-  const every = Math.max(25, Math.floor(heartbeatMs / 2));
-  let lastCheck = now();
-  const check = () => {
-    const t = now();
-    // This process stalled (a long synchronous step, a loaded machine): heartbeats that arrived
-    // meanwhile are still queued behind this timer, so judge no one until they are read.
-    const stalled = t - lastCheck > every + Math.max(heartbeatMs, 100);
-    lastCheck = t;
-    if (!connected || stalled) return;
-    for (const [worker, s] of seen) {
-      if (!s.online || t - s.at <= offlineAfterMs) continue;
-      s.online = false;
-      const programmers = programmersOf(worker);
-      log.warn({ code: 'PAS_ERR_DIST_WORKER_OFFLINE', worker, silentMs: t - s.at, programmers }, 'worker offline');
-      options.onOffline(worker, programmers);
-    }
-  };
-  const timer = setInterval(check, every);
+  const timer = setInterval(() => void clock.check(), clock.checkEveryMs);
   timer.unref();
 
   const ownerNow = (programmerId: string) => {
     const owner = owners.get(programmerId);
-    return owner && seen.get(owner.worker_id)?.online ? owner.worker_id : undefined;
+    return owner && clock.isOnline(owner.worker_id) ? owner.worker_id : undefined;
   };
 
   return {
-    isOnline: (worker) => seen.get(worker)?.online === true,
+    isOnline: (worker) => clock.isOnline(worker),
     async ownerOf(programmerId, signal) {
       for (;;) {
         const owner = ownerNow(programmerId);
@@ -175,7 +170,7 @@ export async function watchWorkers(options: LivenessOptions): Promise<WorkerLive
         await new Promise((r) => setTimeout(r, 50));
       }
     },
-    online: () => new Map([...seen].filter(([, s]) => s.online).map(([w]) => [w, programmersOf(w)])),
+    online: () => new Map(clock.onlineWorkers().map((w) => [w, programmersOf(w)])),
     stop() {
       clearInterval(timer);
       ownersWatch.stop();

@@ -86,6 +86,8 @@ export class WorkerRepoCache {
     const ready = `${repoKey}:${baseCommit}`;
     if (this.ready.has(ready) && existsSync(path.join(dir, '.git'))) return Promise.resolve(dir);
     return this.serial(repoKey, async () => {
+      // The clone is gone (its cache was wiped): nothing made ready before holds any more.
+      if (!existsSync(path.join(dir, '.git'))) for (const key of this.ready) if (key.startsWith(`${repoKey}:`)) this.ready.delete(key);
       const done = await this.fetchBase(dir, repoKey, bundle, baseCommit);
       this.ready.add(ready);
       return done;

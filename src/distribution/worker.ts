@@ -25,7 +25,7 @@ import { abortableSleep } from '../llm/sleep.ts';
 import type { ChatRequest, ProviderAdapter, Receipt } from '../llm/types.ts';
 import { createClusterGate } from './cluster-gate.ts';
 import { bundleObjectName, getBundle, putBundle, WorkerRepoCache } from './bundles.ts';
-import { fromJson, nanos, openLink, publishUntilStored, type DistLink } from './link.ts';
+import { fromJson, nanos, openLink, publishUntilStored, untilStored, type DistLink } from './link.ts';
 import { decodeMessage, encodeMessage, type ResultMessage, type TaskMessage } from './messages.ts';
 import type { AttemptRecord } from './remote-programmers.ts';
 import { startWorkerLlmGateway, type WorkerLlmGateway } from './worker-llm-gateway.ts';
@@ -105,23 +105,39 @@ export async function startWorker(options: WorkerOptions): Promise<Worker> {
 
   const cache = new WorkerRepoCache(options.dataDir);
   // Registration: the central process gives each programmer to one owner (it may be down: ask again).
+  const register = async () => {
+    const reply = await nc.request(
+      link.names.subjects.register,
+      encodeMessage('pas.v1.register', { kind: 'pas.v1.register', worker_id: workerId, host_name: os.hostname(), programmer_ids: wanted.map((p) => p.id), capabilities: [], pid: process.pid, version: '1', started_at: startedAt, repo_haves: await cache.haves() }),
+      { timeout: settings.request_timeout_ms },
+    );
+    const registered = decodeMessage('pas.v1.registered', reply.data);
+    for (const r of registered.refused) log.error({ programmerId: r.programmer_id, err: r.error }, 'programmer refused');
+    return registered.accepted;
+  };
   let accepted: string[] = [];
   for (;;) {
     try {
-      const reply = await nc.request(
-        link.names.subjects.register,
-        encodeMessage('pas.v1.register', { kind: 'pas.v1.register', worker_id: workerId, host_name: os.hostname(), programmer_ids: wanted.map((p) => p.id), capabilities: [], pid: process.pid, version: '1', started_at: startedAt, repo_haves: await cache.haves() }),
-        { timeout: settings.request_timeout_ms },
-      );
-      const registered = decodeMessage('pas.v1.registered', reply.data);
-      for (const r of registered.refused) log.error({ programmerId: r.programmer_id, err: r.error }, 'programmer refused');
-      accepted = registered.accepted;
+      accepted = await register();
       break;
     } catch (err) {
       log.warn({ err: toErrorData(err) }, 'no answer to registration yet; asking again');
       await new Promise((r) => setTimeout(r, 500));
     }
   }
+  // Back after a lost link (a partition, a broker restart): the running task goes on, heartbeats
+  // resume on the new connection, and the worker registers again without a restart.
+  void (async () => {
+    for await (const status of nc.status()) {
+      if (status.type === 'disconnect') log.warn({ code: 'PAS_ERR_DIST_BROKER', running: running.size }, 'lost the NATS broker: running tasks go on; their results are sent once it is back');
+      if (status.type !== 'reconnect') continue;
+      beat();
+      await register().then(
+        (again) => log.info({ programmers: again }, 'broker reachable again: registered again'),
+        (err: unknown) => log.warn({ err: toErrorData(err) }, 'registering again after a reconnect failed; heartbeats go on'),
+      );
+    }
+  })().catch(() => undefined);
   if (accepted.length === 0) {
     clearInterval(heartbeat);
     await link.close();
@@ -255,7 +271,10 @@ export async function startWorker(options: WorkerOptions): Promise<Worker> {
       if (result.status === 'completed' && result.commit) {
         const bundle = bundleObjectName(task.attempt_id, 'result');
         // A task that changed nothing has no commit of its own to send.
-        if (result.commit !== task.base_commit) await putBundle(link.bundles, bundle, await cache.makeResultBundle(clone, task.base_commit, result.commit));
+        if (result.commit !== task.base_commit) {
+          const bytes = await cache.makeResultBundle(clone, task.base_commit, result.commit);
+          await untilStored(link, `storing ${bundle}`, () => putBundle(link.bundles, bundle, bytes), log);
+        }
         outcome = { status: 'ok', base_commit: task.base_commit, commit: result.commit, bundle_object: bundle, ...(result.summary !== undefined ? { summary: result.summary.slice(0, 20_000) } : {}) };
       } else {
         outcome = { status: 'error', error: result.error ?? toErrorData(new PasError('PAS_ERR_EXECUTOR_CRASHED', 'the task ended without a commit')), ...(result.status === 'cancelled' ? { cancelled: true } : {}) };

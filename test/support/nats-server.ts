@@ -19,6 +19,10 @@ export interface StartNatsOptions {
   token?: string;
   /** How long to wait for "Server is ready" (default 20 s: the machine may be loaded). */
   readyTimeoutMs?: number;
+  /** Listen on this address (default 127.0.0.1), e.g. a veth address for a partition test. */
+  host?: string;
+  /** A program that runs the server for it, e.g. `['ip', 'netns', 'exec', NAME]`. */
+  wrap?: string[];
 }
 
 export interface NatsServerHandle {
@@ -69,10 +73,12 @@ export async function startNatsServer(opts: StartNatsOptions = {}): Promise<Nats
 
   const launch = async (): Promise<void> => {
     logText += '--- start ---\n';
-    const args = ['-a', '127.0.0.1', '-p', String(port), '--server_name', `pas-test-${port}`];
+    const host = opts.host ?? '127.0.0.1';
+    const args = ['-a', host, '-p', String(port), '--server_name', `pas-test-${port}`];
     if (opts.jetstream !== false) args.push('-js', '-sd', storeDir);
     if (opts.token !== undefined) args.push('--auth', opts.token);
-    const proc = spawn(NATS_SERVER_BIN, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    const [command, ...prefix] = [...(opts.wrap ?? []), NATS_SERVER_BIN];
+    const proc = spawn(command!, [...prefix, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
     child = proc;
     live.add(proc);
     proc.once('exit', () => live.delete(proc));
@@ -123,7 +129,7 @@ export async function startNatsServer(opts: StartNatsOptions = {}): Promise<Nats
     await exited(proc);
   };
   return {
-    url: `nats://127.0.0.1:${port}`,
+    url: `nats://${opts.host ?? '127.0.0.1'}:${port}`,
     port,
     storeDir,
     get pid() {

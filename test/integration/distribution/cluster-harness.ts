@@ -39,6 +39,10 @@ export interface ClusterOptions {
   heartbeatMs?: number;
   offlineAfterMs?: number;
   ackWaitMs?: number;
+  /** Starts the broker (default: startNatsServer() on 127.0.0.1). */
+  startNats?: () => Promise<NatsServerHandle>;
+  /** A program that runs the worker's node for it, e.g. `['ip', 'netns', 'exec', NAME]`. */
+  workerWrap?: (id: string) => string[];
   /** Real models instead of the offline one (the config edits run last; env adds to each process's). */
   online?: { configure(cfg: TempConfig): void; centralEnv?: NodeJS.ProcessEnv; workerEnv?: NodeJS.ProcessEnv };
 }
@@ -82,7 +86,7 @@ export interface JobView {
 
 export async function startCluster(options: ClusterOptions): Promise<Cluster> {
   const tmp = mkdtempSync(path.join(os.tmpdir(), 'pas-cluster-'));
-  const nats = await startNatsServer();
+  const nats = await (options.startNats ?? startNatsServer)();
   const cfg = tempConfig('pas-cluster-config-');
   const total = options.workers.length * options.programmersPerWorker;
   growPool(cfg, total);
@@ -115,7 +119,8 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
     const dataDir = path.join(tmp, `worker-${id}`);
     let output = '';
     const model = options.online ? [] : ['--offline', '--edit-delay-ms', String(options.editDelayMs)];
-    const child = spawn(process.execPath, ['bin/pas.mjs', 'worker', '--id', id, ...model, '--data-dir', dataDir, '--quiet'], {
+    const [command, ...prefix] = [...(options.workerWrap?.(id) ?? []), process.execPath];
+    const child = spawn(command!, [...prefix, 'bin/pas.mjs', 'worker', '--id', id, ...model, '--data-dir', dataDir, '--quiet'], {
       cwd: ROOT,
       env: { ...process.env, ...options.online?.workerEnv, PAS_CONFIG_DIR: cfg.dir },
       stdio: ['ignore', 'pipe', 'pipe'],
