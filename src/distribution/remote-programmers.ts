@@ -20,7 +20,7 @@ import { codedError, type ErrorCode } from '../../machines/error-codes.ts';
 import type { TaskResult, TaskSpec } from '../../machines/domain.ts';
 import { isFinishedTaskStatus } from '../../machines/statuses.ts';
 import type { ExecuteTaskInput } from '../../machines/programmer.machine.ts';
-import { isPasError, toErrorData } from '../errors.ts';
+import { isPasError, PasError, toErrorData } from '../errors.ts';
 import type { TaskProgress } from '../executors/executor.ts';
 import type { Journal } from '../journal/journal.ts';
 import type { Receipt, SpendStore } from '../llm/types.ts';
@@ -29,7 +29,7 @@ import type { ProgressBoard } from '../runtime/progress-board.ts';
 import type { Repositories } from '../runtime/services/repositories.ts';
 import { git } from '../executors/git-command.ts';
 import { taskBranchName } from '../executors/worktree.ts';
-import { bundleObjectName, deleteBundle, getBundle, HostHaves, importResultBundle, makeBaseBundle, putBundle, repoKeyOf, resolveCommit } from './bundles.ts';
+import { bundleObjectName, bundleStored, deleteBundle, getBundle, HostHaves, importResultBundle, makeBaseBundle, putBundle, refCommit, repoKeyOf, resolveCommit } from './bundles.ts';
 import { anyOf, fromJson, nanos, toJson, type DistLink } from './link.ts';
 import { decodeMessage, encodeMessage, type ResultMessage, type TaskMessage } from './messages.ts';
 import type { WorkerLiveness } from './worker-liveness.ts';
@@ -111,23 +111,41 @@ export async function createRemoteProgrammers(base: RemoteLink, remoteIds: Reado
   const applied = new Set<string>();
   /** Base bundles already in the object store: (repository, commit, what the host had) → entry. */
   const bundlesPut = new Map<string, { name: string | null; full: boolean }>();
+  /**
+   * Attempts this process gave up (cancelled, timed out, worker offline, not published), by task
+   * id: never current again, even while KV still names one (its delete is on its way).
+   */
+  const abandoned = new Map<string, Set<string>>();
   let stopped = false;
 
   const currentAttempt = async (taskId: string): Promise<AttemptRecord | undefined> => {
     const entry = await link.attempts.get(taskId).catch(() => null);
     if (!entry || entry.operation !== 'PUT' || entry.length === 0) return undefined;
-    return fromJson<AttemptRecord>(entry.value);
+    const record = fromJson<AttemptRecord>(entry.value);
+    return abandoned.get(taskId)?.has(record.attemptId) ? undefined : record;
   };
   const forgetAttempt = async (taskId: string, attemptId: string) => {
-    const current = await currentAttempt(taskId);
-    if (current?.attemptId === attemptId) await link.attempts.delete(taskId).catch(() => undefined);
+    const gone = abandoned.get(taskId) ?? new Set<string>();
+    gone.add(attemptId);
+    abandoned.set(taskId, gone);
+    const entry = await link.attempts.get(taskId).catch(() => null);
+    if (entry?.operation === 'PUT' && entry.length > 0 && fromJson<AttemptRecord>(entry.value).attemptId === attemptId) await link.attempts.delete(taskId).catch(() => undefined);
+  };
+  /** A NATS call that failed is the broker's trouble (retryable), named so. */
+  const onBroker = async <T>(what: string, call: () => Promise<T>): Promise<T> => {
+    try {
+      return await call();
+    } catch (err) {
+      throw new PasError('PAS_ERR_DIST_BROKER', `${what}: ${(err as Error).message}`, { cause: err });
+    }
   };
 
-  const fence = (h: Held, why: string) => {
+  /** `keepBundle`: the result is a copy of one applied (the same attempt): its bundle is that one's. */
+  const fence = (h: Held, why: string, keepBundle = false) => {
     const m = h.message;
     log.warn({ code: 'PAS_ERR_DIST_STALE_RESULT' satisfies ErrorCode, taskId: m.task_id, attemptId: m.attempt_id, worker: m.worker_id, programmerId: m.programmer_id, why }, 'stale result fenced: not merged');
     h.msg.ack();
-    if (m.outcome.status === 'ok') void deleteBundle(link.bundles, m.outcome.bundle_object);
+    if (m.outcome.status === 'ok' && !keepBundle) void deleteBundle(link.bundles, m.outcome.bundle_object);
   };
 
   /** The result as the pool hears it, and its receipt line, from what the worker sent. */
@@ -143,7 +161,6 @@ export async function createRemoteProgrammers(base: RemoteLink, remoteIds: Reado
       if (m.outcome.summary !== undefined) result.summary = m.outcome.summary;
     } else {
       result.error = m.outcome.error;
-      // The worker's cache lacked the base: the next bundle for that host is full again.
       // The worker's cache lacked the base, or the stored bundle expired (bundle_ttl_s): the next
       // bundle for that host is full again and made anew.
       if (m.outcome.error.code === 'PAS_ERR_DIST_BUNDLE_MISSING') {
@@ -179,15 +196,31 @@ export async function createRemoteProgrammers(base: RemoteLink, remoteIds: Reado
     awaitingAck.set(p.task.id, list);
     let { result, receipt } = resultOf(p, h.message);
     const outcome = h.message.outcome;
-    if (outcome.status === 'ok' && outcome.commit === outcome.base_commit) {
-      // No change on top of the base: nothing to import, the branch is created at the base (create-only).
-      await git(p.record.repo, ['update-ref', `refs/heads/${result.branch!}`, outcome.commit, '']).catch(() => undefined);
-    } else if (outcome.status === 'ok') {
+    if (outcome.status === 'ok') {
+      const ref = `refs/heads/${result.branch!}`;
       try {
-        const data = await getBundle(link.bundles, outcome.bundle_object);
-        await importResultBundle(p.record.repo, data, { base: outcome.base_commit, expectedRef: `refs/heads/${result.branch!}`, attemptId: p.record.attemptId, commit: outcome.commit, allowSame: true });
-        void deleteBundle(link.bundles, outcome.bundle_object);
-        haves.record(p.record.worker, p.record.repoKey, outcome.base_commit, outcome.commit);
+        const existing = await refCommit(p.record.repo, ref);
+        if (existing === outcome.commit) {
+          // Written before a crash (its bundle is gone since): the same result delivered again.
+          log.info({ taskId: p.task.id, attemptId: p.record.attemptId, commit: outcome.commit }, 'result already imported');
+        } else {
+          if (existing && !journal.getTask(p.task.id)?.merged) {
+            // Left by an attempt given up while its result was being applied (a cancel or a timeout
+            // racing the result): a later attempt replaces it, as an in-process retry does (-B).
+            // Compare-and-delete, then create-only: never half-written, never someone else's.
+            await git(p.record.repo, ['update-ref', '-d', ref, existing], { lock: 'shared' });
+            log.warn({ taskId: p.task.id, attemptId: p.record.attemptId, ref, replaced: existing }, 'task branch of an abandoned attempt replaced');
+          }
+          if (outcome.commit === outcome.base_commit) {
+            // No change on top of the base: nothing to import, the branch is created at the base (create-only).
+            await git(p.record.repo, ['update-ref', '-m', `pas: result of ${p.record.attemptId}`, ref, outcome.commit, ''], { lock: 'shared' });
+          } else {
+            const data = await getBundle(link.bundles, outcome.bundle_object);
+            await importResultBundle(p.record.repo, data, { base: outcome.base_commit, expectedRef: ref, attemptId: p.record.attemptId, commit: outcome.commit, allowSame: true });
+            void deleteBundle(link.bundles, outcome.bundle_object);
+            haves.record(p.record.worker, p.record.repoKey, outcome.base_commit, outcome.commit);
+          }
+        }
       } catch (err) {
         const error = toErrorData(err);
         log.error({ taskId: p.task.id, attemptId: p.record.attemptId, err: error }, 'result bundle refused');
@@ -196,10 +229,14 @@ export async function createRemoteProgrammers(base: RemoteLink, remoteIds: Reado
         receipt = { ...receipt, status: 'failed', error };
       }
     }
-    // Receipt and spend once per attempt (a result redelivered after a restart adds neither again).
-    if (journal.recordReceipt({ runId: deps.runId, taskId: p.task.id, attempt: p.record.journalAttempt })) {
-      await deps.receipts.append(receipt);
+    // Receipt and spend once per attempt, whichever run wrote it (a result redelivered after a
+    // restart adds neither again); the receipt's index row and the spend share one journal commit.
+    const attempt = p.record.journalAttempt;
+    const booked = journal.receiptsOfJob(p.task.jobId).some((k) => k.taskId === p.task.id && k.attempt === attempt);
+    journal.deferCommit();
+    if (!booked && journal.recordReceipt({ runId: deps.runId, taskId: p.task.id, attempt })) {
       if (result.costUsd && result.costUsd > 0) deps.spend.add(utcDay(now()), result.costUsd);
+      await deps.receipts.append(receipt);
     }
     log.info({ taskId: p.task.id, attemptId: p.record.attemptId, worker: h.message.worker_id, status: result.status }, 'remote result applied');
     return result;
@@ -333,7 +370,7 @@ export async function createRemoteProgrammers(base: RemoteLink, remoteIds: Reado
     if (current && waiting) {
       held.delete(task.id);
       const mine = waiting.find((h) => h.message.attempt_id === current.attemptId);
-      for (const h of waiting) if (h !== mine) fence(h, `the current attempt is ${current.attemptId}`);
+      for (const h of waiting) if (h !== mine) fence(h, h.message.attempt_id === current.attemptId ? 'a copy of the result applied' : `the current attempt is ${current.attemptId}`, h.message.attempt_id === current.attemptId);
       if (mine) {
         log.info({ taskId: task.id, attemptId: current.attemptId }, 'result of an earlier run applied on re-dispatch');
         return apply({ record: current, task, resolve: () => undefined }, mine);
@@ -364,13 +401,15 @@ export async function createRemoteProgrammers(base: RemoteLink, remoteIds: Reado
     const hostHas = haves.haves(worker, repoKey);
     const bundleKey = `${repoKey}:${baseCommit}:${hostHas.join(',')}`;
     let bundle = bundlesPut.get(bundleKey);
+    // A bundle the store dropped since (bundle_ttl_s, deleted) is made anew.
+    if (bundle?.name && !(await bundleStored(link.bundles, bundle.name))) bundle = undefined;
     if (!bundle) {
       const made = await makeBaseBundle(repo, baseCommit, { haves: hostHas });
       const name = made.bytes ? (await putBundle(link.bundles, bundleObjectName(record.attemptId, 'base'), made.bytes)).name : null;
       bundle = { name, full: made.full };
       bundlesPut.set(bundleKey, bundle);
     }
-    await link.attempts.put(task.id, toJson(record));
+    await onBroker('cannot record the attempt', () => link.attempts.put(task.id, toJson(record)));
     const { repo: _repo, ...portable } = task;
     const p: Pending = { record, task, resolve: () => undefined };
     const result = waitFor(p, signal);
@@ -389,7 +428,7 @@ export async function createRemoteProgrammers(base: RemoteLink, remoteIds: Reado
       sent_at: new Date(record.dispatchedAt).toISOString(),
     };
     try {
-      await link.nats.js.publish(link.names.subjects.task(programmerId), encodeMessage('pas.v1.task', message), { msgID: record.attemptId });
+      await onBroker(`cannot publish the task for ${programmerId}`, () => link.nats.js.publish(link.names.subjects.task(programmerId), encodeMessage('pas.v1.task', message), { msgID: record.attemptId }));
     } catch (err) {
       // Not dispatched (as far as we know): the attempt is no longer current, so a worker that
       // got the message anyway skips it, and a late result of it is fenced.
@@ -425,6 +464,7 @@ export async function createRemoteProgrammers(base: RemoteLink, remoteIds: Reado
       });
     },
     taskFinished(taskId) {
+      abandoned.delete(taskId);
       const msgs = awaitingAck.get(taskId);
       if (!msgs) return;
       awaitingAck.delete(taskId);
