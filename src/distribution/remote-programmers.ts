@@ -32,6 +32,7 @@ import { taskBranchName } from '../executors/worktree.ts';
 import { bundleObjectName, bundleStored, deleteBundle, getBundle, HostHaves, importResultBundle, makeBaseBundle, putBundle, refCommit, repoKeyOf, resolveCommit } from './bundles.ts';
 import { anyOf, fromJson, nanos, toJson, type DistLink } from './link.ts';
 import { decodeMessage, encodeMessage, type ResultMessage, type TaskMessage } from './messages.ts';
+import { sweepQuarantinesAfterCrash } from './quarantine-sweep.ts';
 import type { WorkerLiveness } from './worker-liveness.ts';
 
 export type ExecuteTask = (input: ExecuteTaskInput, signal: AbortSignal) => Promise<TaskResult>;
@@ -451,7 +452,9 @@ export async function createRemoteProgrammers(base: RemoteLink, remoteIds: Reado
       journal = given.journal;
       const backlogMsgs = early ?? [];
       early = undefined;
+      // No import runs before the quarantine refs a killed run left are gone (every dispatch waits for this).
       ready = (async () => {
+        await sweepQuarantinesAfterCrash(given.journal, given.repositories, log);
         for (const msg of backlogMsgs) await onResult(msg).catch((err) => log.error({ err: toErrorData(err) }, 'result handling failed'));
       })();
     },

@@ -119,6 +119,24 @@ describe('remote programmers, central side, when things fail', () => {
     expect(b.journal.spendStore().spent(day)).toBeCloseTo(0.25);
   });
 
+  it('a quarantine ref left by a result import cut off by kill -9 is gone after the central process restarts, and branches are untouched', async () => {
+    const b = (bench = await startBench(server.url));
+    b.addTask('q1'); // its job is unfinished: the killed run was working in this repository
+    const repo = b.repo.repo;
+    const orphan = await gitOut(repo, 'commit-tree', `${b.repo.base}^{tree}`, '-p', b.repo.base, '-m', 'fetched, never checked');
+    await gitOut(repo, 'update-ref', 'refs/pas/quarantine/q1.a1.0badf00d-1a2b3c4d', orphan);
+    const feature = await gitOut(repo, 'commit-tree', `${b.repo.base}^{tree}`, '-p', b.repo.base, '-m', 'a user branch');
+    await gitOut(repo, 'update-ref', 'refs/heads/feature', feature);
+    await gitOut(repo, 'update-ref', 'refs/heads/pas/job-q1/q0', orphan);
+    await b.restart();
+    const quarantined = () => gitOut(repo, 'for-each-ref', '--format=%(refname)', 'refs/pas/quarantine');
+    expect(await waitFor(async () => (await quarantined()) === '', 10_000)).toBe(true);
+    expect(await gitOut(repo, 'rev-parse', 'refs/heads/main')).toBe(b.repo.base);
+    expect(await gitOut(repo, 'rev-parse', 'refs/heads/feature')).toBe(feature);
+    expect(await gitOut(repo, 'rev-parse', 'refs/heads/pas/job-q1/q0')).toBe(orphan);
+    expect(b.logs.some((l) => l.msg === 'removed quarantine refs left by a result import cut off by a crash' && l.removed === 1)).toBe(true);
+  });
+
   it('a task whose base commit is not in the repository fails with PAS_ERR_GIT, not retryable, and nothing is dispatched', async () => {
     const b = (bench = await startBench(server.url));
     const task = b.addTask('t5', { baseCommit: 'no-such-commit' });
