@@ -181,12 +181,22 @@ export async function startWorker(options: WorkerOptions): Promise<Worker> {
     }
   };
 
+  /** The results this process sent, by attempt (a task delivered again gets its result again, never a second run). */
+  const sent = new Map<string, Uint8Array>();
+
   const runTask = async (programmer: ResolvedProgrammer, msg: JsMsg, task: TaskMessage) => {
     const entry = await link.attempts.get(task.task_id).catch(() => null);
     const current = entry && entry.operation === 'PUT' && entry.length > 0 ? fromJson<AttemptRecord>(entry.value) : undefined;
     if (current?.attemptId !== task.attempt_id) {
       log.warn({ code: 'PAS_ERR_DIST_STALE_RESULT', taskId: task.task_id, attemptId: task.attempt_id }, 'task attempt is no longer current: not run');
       msg.term();
+      return;
+    }
+    const before = sent.get(task.attempt_id);
+    if (before) {
+      log.info({ taskId: task.task_id, attemptId: task.attempt_id }, 'task delivered again: its result is sent again, not run twice');
+      await publishDurably(link.names.subjects.result(programmer.id), before, task.attempt_id);
+      await msg.ackAck().catch(() => msg.ack());
       return;
     }
     const controller = new AbortController();
@@ -233,7 +243,8 @@ export async function startWorker(options: WorkerOptions): Promise<Worker> {
       };
       let outcome: ResultMessage['outcome'];
       if (result.status === 'completed' && result.commit) {
-        const bundle = bundleObjectName(task.attempt_id, 'result');
+        // Named by its commit too: a run of the same attempt again (a restarted worker) never overwrites the bundle a sent result names.
+        const bundle = bundleObjectName(`${task.attempt_id}.${result.commit.slice(0, 12)}`, 'result');
         // A task that changed nothing has no commit of its own to send.
         if (result.commit !== task.base_commit) await putBundle(link.bundles, bundle, await cache.makeResultBundle(clone, task.base_commit, result.commit));
         outcome = { status: 'ok', base_commit: task.base_commit, commit: result.commit, bundle_object: bundle, ...(result.summary !== undefined ? { summary: result.summary.slice(0, 20_000) } : {}) };
@@ -256,7 +267,10 @@ export async function startWorker(options: WorkerOptions): Promise<Worker> {
       return;
     }
     try {
-      await publishDurably(link.names.subjects.result(programmer.id), encodeMessage('pas.v1.result', message), task.attempt_id);
+      const data = encodeMessage('pas.v1.result', message);
+      await publishDurably(link.names.subjects.result(programmer.id), data, task.attempt_id);
+      sent.set(task.attempt_id, data);
+      if (sent.size > 256) sent.delete(sent.keys().next().value!);
       await msg.ackAck().catch(() => msg.ack());
       log.info({ taskId: task.task_id, attemptId: task.attempt_id, status: message.outcome.status }, 'result sent');
     } finally {

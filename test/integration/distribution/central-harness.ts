@@ -29,6 +29,8 @@ export const WORKER = 'w1';
 export const PROGRAMMER = 'Prog-011';
 
 export interface BenchOptions {
+  /** Programmer ids hosted by workers (default PROGRAMMER and Prog-012). */
+  remoteIds?: string[];
   /** What the central process appends receipts with (default: kept in `receipts`). */
   appendReceipt?: (receipt: Receipt) => void | Promise<void>;
 }
@@ -89,7 +91,7 @@ export async function startBench(natsUrl: string, options: BenchOptions = {}): P
   const haves = new HostHaves();
 
   const start = async (): Promise<RemoteProgrammers> => {
-    const remote = await createRemoteProgrammers({ link, liveness: liveWorker, logger, haves }, new Set([PROGRAMMER, 'Prog-012']));
+    const remote = await createRemoteProgrammers({ link, liveness: liveWorker, logger, haves }, new Set(options.remoteIds ?? [PROGRAMMER, 'Prog-012']));
     remote.bind({
       journal,
       receipts: { append: options.appendReceipt ?? ((r) => void receipts.push(r)) },
