@@ -70,6 +70,22 @@ export const liveWorker: WorkerLiveness = {
   stop: () => undefined,
 };
 
+/** A pino logger whose lines land, parsed, in `lines`. */
+export function memoryLogger(lines: Array<Record<string, unknown>>, level: pino.Level = 'debug'): pino.Logger {
+  const sink = new Writable({
+    write(chunk, _enc, done) {
+      for (const line of String(chunk).split('\n')) if (line) lines.push(JSON.parse(line) as Record<string, unknown>);
+      done();
+    },
+  });
+  return pino({ level }, sink);
+}
+
+/** Fails the test instead of hanging it when `p` never settles. */
+export function settled<T>(p: Promise<T>, what: string, ms = 15_000): Promise<T> {
+  return Promise.race([p, new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`${what}: no answer in ${ms} ms (hung)`)), ms))]);
+}
+
 export async function startBench(natsUrl: string, options: BenchOptions = {}): Promise<Bench> {
   const prefix = `b${randomBytes(4).toString('hex')}`;
   const settings = distributionSchema.parse({ nats_url: natsUrl, prefix, request_timeout_ms: 2_000 });
@@ -80,13 +96,7 @@ export async function startBench(natsUrl: string, options: BenchOptions = {}): P
   const cache = new WorkerRepoCache(path.join(dataDir, 'worker'));
   const receipts: Receipt[] = [];
   const logs: Array<Record<string, unknown>> = [];
-  const sink = new Writable({
-    write(chunk, _enc, done) {
-      for (const line of String(chunk).split('\n')) if (line) logs.push(JSON.parse(line) as Record<string, unknown>);
-      done();
-    },
-  });
-  const logger = pino({ level: 'debug' }, sink);
+  const logger = memoryLogger(logs);
   const instances: RemoteProgrammers[] = [];
   const haves = new HostHaves();
 

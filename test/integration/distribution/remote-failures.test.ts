@@ -7,7 +7,7 @@ import { deleteBundle, getBundle } from '../../../src/distribution/bundles.ts';
 import { utcDay } from '../../../src/llm/spend-store.ts';
 import { gitOut, waitFor } from '../../support/git-fixtures.ts';
 import { startNatsServer, type NatsServerHandle } from '../../support/nats-server.ts';
-import { startBench, type Bench } from './central-harness.ts';
+import { settled, startBench, type Bench } from './central-harness.ts';
 
 let server: NatsServerHandle;
 let bench: Bench | undefined;
@@ -26,10 +26,6 @@ afterAll(async () => {
 });
 
 const branchExists = async (repo: string, branch: string) => (await gitOut(repo, 'for-each-ref', '--format=%(refname)', `refs/heads/${branch}`)) !== '';
-/** Fails the test instead of hanging it when `p` never settles. */
-const settled = <T>(p: Promise<T>, what: string, ms = 15_000) =>
-  Promise.race([p, new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`${what}: no answer in ${ms} ms (hung)`)), ms))]);
-
 describe('remote programmers, central side, when things fail', () => {
   it('a task whose publish fails is forgotten: its attempt leaves KV, the failure is a retryable broker error, and a result of it that reached a worker anyway is fenced, never merged', async () => {
     const b = (bench = await startBench(server.url));

@@ -5,7 +5,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { gitOut, waitFor } from '../../support/git-fixtures.ts';
 import { startNatsServer, type NatsServerHandle } from '../../support/nats-server.ts';
-import { startBench, type Bench } from './central-harness.ts';
+import { settled, startBench, type Bench } from './central-harness.ts';
 
 let server: NatsServerHandle;
 let bench: Bench | undefined;
@@ -22,10 +22,6 @@ afterEach(async () => {
 afterAll(async () => {
   await server?.close();
 });
-
-/** Fails the test instead of hanging it when `p` never settles. */
-const settled = <T>(p: Promise<T>, what: string, ms = 15_000) =>
-  Promise.race([p, new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`${what}: no answer in ${ms} ms (hung)`)), ms))]);
 
 describe('remote programmers, central side, under races', () => {
   it('a task re-dispatched right after its attempt was cancelled runs as a new attempt, never adopting the cancelled one', async () => {

@@ -7,8 +7,6 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { Writable } from 'node:stream';
-import pino from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../../src/config/load-config.ts';
 import { decodeMessage, encodeMessage } from '../../../src/distribution/messages.ts';
@@ -16,7 +14,7 @@ import { startWorker, type Worker } from '../../../src/distribution/worker.ts';
 import { gitOut, waitFor } from '../../support/git-fixtures.ts';
 import { startNatsServer, type NatsServerHandle } from '../../support/nats-server.ts';
 import { tempConfig, type TempConfig } from '../../support/test-config.ts';
-import { startBench, type Bench } from './central-harness.ts';
+import { memoryLogger, settled, startBench, type Bench } from './central-harness.ts';
 
 const PROG = 'Prog-001';
 let server: NatsServerHandle;
@@ -42,10 +40,6 @@ afterAll(async () => {
   await server?.close();
 });
 
-/** Fails the test instead of hanging it when `p` never settles. */
-const settled = <T>(p: Promise<T>, what: string, ms = 20_000) =>
-  Promise.race([p, new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`${what}: no answer in ${ms} ms (hung)`)), ms))]);
-
 interface Setup {
   b: Bench;
   logs: Array<Record<string, unknown>>;
@@ -69,13 +63,7 @@ async function setup(): Promise<Setup> {
   const dataDir = mkdtempSync(path.join(os.tmpdir(), 'pas-worker-data-'));
   dirs.push(dataDir);
   const logs: Array<Record<string, unknown>> = [];
-  const sink = new Writable({
-    write(chunk, _enc, done) {
-      for (const line of String(chunk).split('\n')) if (line) logs.push(JSON.parse(line) as Record<string, unknown>);
-      done();
-    },
-  });
-  const logger = pino({ level: 'info' }, sink);
+  const logger = memoryLogger(logs, 'info');
   return {
     b,
     logs,
@@ -118,7 +106,7 @@ describe('pas worker, a task delivered again', () => {
     const task = await runThenRedeliver(s, 'r1');
     expect(s.logs.filter((l) => l.msg === 'result sent' && l.taskId === 'r1')).toHaveLength(1);
     await s.b.restart();
-    const done = await settled(s.b.execute(task, undefined, PROG), 're-dispatch');
+    const done = await settled(s.b.execute(task, undefined, PROG), 're-dispatch', 20_000);
     expect(done.error).toBeUndefined();
     expect(done.status).toBe('completed');
     expect(await gitOut(s.b.repo.repo, 'rev-parse', 'refs/heads/pas/job-r1/r1')).toBe(done.commit);
@@ -135,7 +123,7 @@ describe('pas worker, a task delivered again', () => {
     });
     const first = s.logs.find((l) => l.msg === 'result sent' && l.taskId === 'r2');
     await s.b.restart();
-    const done = await settled(s.b.execute(task, undefined, PROG), 're-dispatch');
+    const done = await settled(s.b.execute(task, undefined, PROG), 're-dispatch', 20_000);
     expect(done.error).toBeUndefined();
     expect(done.status).toBe('completed');
     expect(first).toBeDefined();
