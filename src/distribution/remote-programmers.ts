@@ -53,6 +53,8 @@ interface Pending {
   record: AttemptRecord;
   task: TaskSpec;
   resolve: (result: TaskResult) => void;
+  /** Dispatched by an earlier run of this process (held or adopted after a restart). */
+  inherited?: boolean;
 }
 
 interface Held {
@@ -189,8 +191,17 @@ export async function createRemoteProgrammers(base: RemoteLink, remoteIds: Reado
     return { result, receipt };
   };
 
+  /** Applies of one task run one at a time (an abandoned attempt's import may still run). */
+  const applying = new Map<string, Promise<unknown>>();
+  const apply = (p: Pending, h: Held): Promise<TaskResult> => {
+    const next = (applying.get(p.task.id) ?? Promise.resolve()).catch(() => undefined).then(() => applyNow(p, h));
+    applying.set(p.task.id, next);
+    void next.finally(() => applying.get(p.task.id) === next && applying.delete(p.task.id)).catch(() => undefined);
+    return next;
+  };
+
   /** Imports the result's commit (create-only ref), writes its receipt and counts its spend. */
-  const apply = async (p: Pending, h: Held): Promise<TaskResult> => {
+  const applyNow = async (p: Pending, h: Held): Promise<TaskResult> => {
     applied.add(p.record.attemptId);
     const list = awaitingAck.get(p.task.id) ?? [];
     list.push(h.msg);
@@ -233,7 +244,7 @@ export async function createRemoteProgrammers(base: RemoteLink, remoteIds: Reado
     // Receipt and spend once per attempt, whichever run wrote it (a result redelivered after a
     // restart adds neither again); the receipt's index row and the spend share one journal commit.
     const attempt = p.record.journalAttempt;
-    const booked = journal.receiptsOfJob(p.task.jobId).some((k) => k.taskId === p.task.id && k.attempt === attempt);
+    const booked = p.inherited === true && journal.receiptsOfJob(p.task.jobId).some((k) => k.taskId === p.task.id && k.attempt === attempt);
     journal.deferCommit();
     if (!booked && journal.recordReceipt({ runId: deps.runId, taskId: p.task.id, attempt })) {
       if (result.costUsd && result.costUsd > 0) deps.spend.add(utcDay(now()), result.costUsd);
@@ -345,7 +356,11 @@ export async function createRemoteProgrammers(base: RemoteLink, remoteIds: Reado
   const waitFor = (p: Pending, signal: AbortSignal) =>
     new Promise<TaskResult>((resolve) => {
       const onAbort = () => {
-        if (pending.get(p.record.attemptId) !== p) return;
+        if (pending.get(p.record.attemptId) !== p) {
+          // Its result is being applied right now: the attempt is over, a re-dispatch starts another.
+          void forgetAttempt(p.task.id, p.record.attemptId);
+          return;
+        }
         pending.delete(p.record.attemptId);
         void link.nats.nc
           .request(link.names.subjects.cancel(p.record.worker), encodeMessage('pas.v1.cancel', { kind: 'pas.v1.cancel', attempt_id: p.record.attemptId, task_id: p.task.id, programmer_id: p.record.programmerId }), { timeout: link.settings.request_timeout_ms })
@@ -374,13 +389,13 @@ export async function createRemoteProgrammers(base: RemoteLink, remoteIds: Reado
       for (const h of waiting) if (h !== mine) fence(h, h.message.attempt_id === current.attemptId ? 'a copy of the result applied' : `the current attempt is ${current.attemptId}`, h.message.attempt_id === current.attemptId);
       if (mine) {
         log.info({ taskId: task.id, attemptId: current.attemptId }, 'result of an earlier run applied on re-dispatch');
-        return apply({ record: current, task, resolve: () => undefined }, mine);
+        return apply({ record: current, task, resolve: () => undefined, inherited: true }, mine);
       }
     }
     // An attempt still running on a live worker is adopted, not started again.
-    if (current && ![...pending.values()].some((p) => p.record.attemptId === current.attemptId) && (await liveness.ownerOf(current.programmerId, signal)) === current.worker) {
+    if (current && !applied.has(current.attemptId) && ![...pending.values()].some((p) => p.record.attemptId === current.attemptId) && (await liveness.ownerOf(current.programmerId, signal)) === current.worker) {
       log.info({ taskId: task.id, attemptId: current.attemptId, worker: current.worker, programmerId: current.programmerId }, 'remote attempt adopted');
-      const adopted = waitFor({ record: current, task, resolve: () => undefined }, signal);
+      const adopted = waitFor({ record: current, task, resolve: () => undefined, inherited: true }, signal);
       // Its result may have arrived (and been held) while the owner was asked.
       const early = held.get(task.id)?.find((h) => h.message.attempt_id === current.attemptId);
       const waiter = pending.get(current.attemptId);

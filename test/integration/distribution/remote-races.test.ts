@@ -45,6 +45,41 @@ describe('remote programmers, central side, under races', () => {
     expect(done.programmerId).toBe('Prog-012');
   });
 
+  it('a cancel that lands while the attempt\'s result is being applied: the re-dispatch runs a new attempt instead of waiting forever on the applied one', async () => {
+    const b = (bench = await startBench(server.url));
+    const task = b.addTask('t10');
+    // The central process's read of the result bundle is held until the test lets it go.
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    let reading!: () => void;
+    const read = new Promise<void>((r) => (reading = r));
+    const store = b.link.bundles as { getBlob: (name: string) => Promise<Uint8Array | null> };
+    const getBlob = store.getBlob.bind(store);
+    store.getBlob = async (name) => {
+      if (name.endsWith('.result.bundle') && name.startsWith('t10.a1.')) {
+        reading();
+        await gate;
+      }
+      return getBlob(name);
+    };
+    const stop = new AbortController();
+    void b.execute(task, stop.signal);
+    const one = await b.nextTask();
+    await b.complete(one!.task);
+    one!.msg.ack();
+    await read; // the result is being applied now
+    stop.abort();
+    const again = b.execute(task, undefined, 'Prog-012');
+    const two = await b.nextTask('Prog-012');
+    release();
+    expect(two, 'the re-dispatch published no task: it adopted the attempt whose result was being applied').not.toBeNull();
+    await b.complete(two!.task);
+    two!.msg.ack();
+    const done = await settled(again, 're-dispatch');
+    expect(done.status).toBe('completed');
+    expect(await gitOut(b.repo.repo, 'rev-parse', 'refs/heads/pas/job-t10/t10')).toBe(done.commit);
+  });
+
   it('a new attempt replaces the task branch that an abandoned attempt left (its result was written while a cancel raced it), as an in-process retry does', async () => {
     const b = (bench = await startBench(server.url));
     const task = b.addTask('t8');
