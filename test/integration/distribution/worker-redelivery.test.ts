@@ -99,6 +99,24 @@ async function runThenRedeliver(s: Setup, taskId: string, between?: () => Promis
   return task;
 }
 
+describe('pas worker, a task whose attempt the broker lost', () => {
+  it('a task whose attempt record the broker lost (a kill -9 right after the write) is answered with a retryable failure, so the central process re-dispatches it instead of waiting forever', async () => {
+    const s = await setup();
+    await s.start();
+    const task = s.b.addTask('k1');
+    // The central process's write of the attempt is acknowledged, then lost with the broker.
+    const attempts = s.b.link.attempts as { put: (...args: unknown[]) => Promise<number> };
+    const put = attempts.put.bind(attempts);
+    attempts.put = async () => 0;
+    const result = s.b.execute(task, undefined, PROG);
+    const done = await settled(result, 'execute', 20_000);
+    attempts.put = put;
+    expect(done.status).toBe('failed');
+    expect(done.error).toMatchObject({ code: 'PAS_ERR_DIST_BROKER', retryable: true });
+    expect(s.logs.some((l) => l.taskId === 'k1' && l.msg === 'result sent')).toBe(false);
+  });
+});
+
 describe('pas worker, a task delivered again', () => {
   it('a task message delivered twice to the same worker is run once: the second delivery gets the first result again', async () => {
     const s = await setup();
