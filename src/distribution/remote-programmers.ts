@@ -23,8 +23,7 @@ import type { ExecuteTaskInput } from '../../machines/programmer.machine.ts';
 import { isPasError, PasError, toErrorData } from '../errors.ts';
 import type { TaskProgress } from '../executors/executor.ts';
 import type { Journal } from '../journal/journal.ts';
-import type { Receipt, SpendStore } from '../llm/types.ts';
-import { utcDay } from '../llm/spend-store.ts';
+import type { Receipt } from '../llm/types.ts';
 import type { ProgressBoard } from '../runtime/progress-board.ts';
 import type { Repositories } from '../runtime/services/repositories.ts';
 import { git } from '../executors/git-command.ts';
@@ -69,6 +68,8 @@ export interface RemoteLink {
   liveness: WorkerLiveness;
   logger: Logger;
   now?: () => number;
+  /** Worker reports that share the results stream (spend, breaker outcomes); acked by the taker. */
+  onReport?: (msg: JsMsg) => void;
 }
 
 /** What the runtime's services give (bound when createRuntime builds them). */
@@ -77,7 +78,6 @@ export interface RemoteDeps {
   receipts: { append(receipt: Receipt): Promise<void> | void };
   runId: string;
   repositories: Repositories;
-  spend: SpendStore;
   progress?: ProgressBoard;
 }
 
@@ -200,7 +200,7 @@ export async function createRemoteProgrammers(base: RemoteLink, remoteIds: Reado
     return next;
   };
 
-  /** Imports the result's commit (create-only ref), writes its receipt and counts its spend. */
+  /** Imports the result's commit (create-only ref) and writes its receipt. */
   const applyNow = async (p: Pending, h: Held): Promise<TaskResult> => {
     applied.add(p.record.attemptId);
     const list = awaitingAck.get(p.task.id) ?? [];
@@ -241,13 +241,12 @@ export async function createRemoteProgrammers(base: RemoteLink, remoteIds: Reado
         receipt = { ...receipt, status: 'failed', error };
       }
     }
-    // Receipt and spend once per attempt, whichever run wrote it (a result redelivered after a
-    // restart adds neither again); the receipt's index row and the spend share one journal commit.
+    // The receipt once per attempt, whichever run wrote it (a result redelivered after a restart
+    // adds none again). The spend is not added here: the worker reported each call's cost as it
+    // was made (cluster-gate.ts).
     const attempt = p.record.journalAttempt;
     const booked = p.inherited === true && journal.receiptsOfJob(p.task.jobId).some((k) => k.taskId === p.task.id && k.attempt === attempt);
-    journal.deferCommit();
     if (!booked && journal.recordReceipt({ runId: deps.runId, taskId: p.task.id, attempt })) {
-      if (result.costUsd && result.costUsd > 0) deps.spend.add(utcDay(now()), result.costUsd);
       await deps.receipts.append(receipt);
     }
     log.info({ taskId: p.task.id, attemptId: p.record.attemptId, worker: h.message.worker_id, status: result.status }, 'remote result applied');
@@ -272,8 +271,9 @@ export async function createRemoteProgrammers(base: RemoteLink, remoteIds: Reado
       return;
     }
     if (!msg.subject.startsWith(resultPrefix)) {
-      // Spend and breaker outcomes share the stream; a worker's task spend reaches the budget with its result.
-      msg.ack();
+      // Spend and breaker outcomes share the stream: the cluster's LLM authority applies them.
+      if (base.onReport) base.onReport(msg);
+      else msg.ack();
       return;
     }
     let message: ResultMessage;

@@ -5,7 +5,8 @@
  * working, bounded redelivery). A task runs with the same executors and pipeline as in-process
  * (runProgrammerTask) in this host's own cached clone, made from the base bundle; the commit goes
  * back as a bundle and the result as a `pas.v1.result` on the results stream. The task message is
- * acked only once the result is stored. LLM keys stay here: the models are this host's.
+ * acked only once the result is stored. LLM keys stay here: the models are this host's; the
+ * breakers and the budget are the cluster's (cluster-gate.ts asks the central process per call).
  */
 import os from 'node:os';
 import path from 'node:path';
@@ -16,12 +17,13 @@ import { PasError, toErrorData } from '../errors.ts';
 import { AGENT_CLI_SPECS, createAgentCliExecutor, createAiderExecutor, createNativeExecutor, runProgrammerTask, type Executor, type ExecutorKindName } from '../executors/index.ts';
 import type { TaskProgress } from '../executors/executor.ts';
 import { breakerSettingsFrom, createLlmClient, createMemorySpendStore, llmClientOptionsFrom } from '../llm/index.ts';
+import { createMoneyPolicy } from '../llm/money-policy.ts';
 import { createOfflineAdapter } from '../llm/providers/offline-adapter.ts';
 import { abortableSleep } from '../llm/sleep.ts';
 import type { ChatRequest, ProviderAdapter, Receipt } from '../llm/types.ts';
-import { BreakerRegistry } from '../runtime/breaker-registry.ts';
+import { createClusterGate } from './cluster-gate.ts';
 import { bundleObjectName, getBundle, putBundle, WorkerRepoCache } from './bundles.ts';
-import { fromJson, nanos, openLink, type DistLink } from './link.ts';
+import { fromJson, nanos, openLink, publishUntilStored, type DistLink } from './link.ts';
 import { decodeMessage, encodeMessage, type ResultMessage, type TaskMessage } from './messages.ts';
 import type { AttemptRecord } from './remote-programmers.ts';
 
@@ -125,8 +127,20 @@ export async function startWorker(options: WorkerOptions): Promise<Worker> {
   const programmers = wanted.filter((p) => accepted.includes(p.id));
   log.info({ programmers: accepted }, 'worker registered');
 
-  // This host's own LLM client: its keys, its breakers; the central process counts the spend.
-  const breakers = new BreakerRegistry(breakerSettingsFrom(config.pool.failover.circuit_breaker));
+  const publishDurably = (subject: string, data: Uint8Array, msgID: string) => publishUntilStored(link, subject, data, msgID, log);
+
+  // This host's own LLM client and keys; the breakers and the budget are the cluster's, kept by the
+  // central process: every model call asks it first and reports its outcome and cost.
+  const breakers = createClusterGate({
+    workerId,
+    names: link.names,
+    request: (subject, data, opts) => nc.request(subject, data, opts),
+    publishDurably,
+    requestTimeoutMs: settings.request_timeout_ms,
+    admissionWaitMs: settings.admission_wait_ms,
+    cooldownMs: breakerSettingsFrom(config.pool.failover.circuit_breaker).cooldownMs,
+    logger: log,
+  });
   const llm = createLlmClient({
     ...llmClientOptionsFrom(config),
     breakers,
@@ -138,9 +152,9 @@ export async function startWorker(options: WorkerOptions): Promise<Worker> {
   // providers with this host's own keys (distribution keeps LLM keys on each worker).
   const executors: Partial<Record<ExecutorKindName, Executor>> = {
     native: createNativeExecutor({ fsAllowlist: config.fsAllowlist }),
-    aider: createAiderExecutor({ fsAllowlist: config.fsAllowlist, models: config.models, aider: config.pool.aider }),
+    aider: createAiderExecutor({ fsAllowlist: config.fsAllowlist, models: config.models, aider: config.pool.aider, money: createMoneyPolicy({ models: config.models, costOptimization: config.pool.cost_optimization, spend: breakers.spendStore }) }),
   };
-  const budget = { enabled: config.pool.cost_optimization.enabled, maxDailySpendUsd: config.pool.cost_optimization.max_daily_spend_usd, spend: createMemorySpendStore(), now: () => Date.now() };
+  const budget = { enabled: config.pool.cost_optimization.enabled, maxDailySpendUsd: config.pool.cost_optimization.max_daily_spend_usd, spend: breakers.spendStore, now: () => Date.now() };
   for (const spec of Object.values(AGENT_CLI_SPECS)) {
     executors[spec.name] = createAgentCliExecutor({ spec, settings: config.pool[spec.section as 'claude_code'], fsAllowlist: config.fsAllowlist, models: config.models, runsDir: path.join(options.dataDir, 'agent-runs'), breakers, failover: config.pool.failover.enabled, budget });
   }
@@ -166,20 +180,6 @@ export async function startWorker(options: WorkerOptions): Promise<Worker> {
       }
     },
   });
-
-  /** Publishes until the broker has it (a broker restart in between loses nothing). */
-  const publishDurably = async (subject: string, data: Uint8Array, msgID: string) => {
-    for (let wait = 200; ; wait = Math.min(wait * 2, 2_000)) {
-      try {
-        await link.nats.js.publish(subject, data, { msgID });
-        return;
-      } catch (err) {
-        if (nc.isClosed()) throw err;
-        log.warn({ err: toErrorData(err), subject }, 'publish failed; trying again');
-        await new Promise((r) => setTimeout(r, wait));
-      }
-    }
-  };
 
   /** The results this process sent, by attempt (a task delivered again gets its result again, never a second run). */
   const sent = new Map<string, Uint8Array>();
@@ -347,7 +347,7 @@ export async function startWorker(options: WorkerOptions): Promise<Worker> {
       cancels.unsubscribe();
       for (const it of iterators) await it.close().catch(() => undefined);
       await Promise.race([Promise.all(loops), new Promise((r) => setTimeout(r, 5_000))]);
-      breakers.stop();
+      await breakers.drain(5_000);
       await link.close().catch(() => undefined);
     },
   };

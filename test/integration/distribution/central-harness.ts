@@ -107,7 +107,6 @@ export async function startBench(natsUrl: string, options: BenchOptions = {}): P
       receipts: { append: options.appendReceipt ?? ((r) => void receipts.push(r)) },
       runId: `run-${instances.length + 1}`,
       repositories: createRepositories(dataDir),
-      spend: journal.spendStore(),
     });
     instances.push(remote);
     return remote;

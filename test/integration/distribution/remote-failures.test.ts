@@ -4,7 +4,6 @@
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { deleteBundle, getBundle } from '../../../src/distribution/bundles.ts';
-import { utcDay } from '../../../src/llm/spend-store.ts';
 import { gitOut, waitFor } from '../../support/git-fixtures.ts';
 import { startNatsServer, type NatsServerHandle } from '../../support/nats-server.ts';
 import { settled, startBench, type Bench } from './central-harness.ts';
@@ -50,7 +49,6 @@ describe('remote programmers, central side, when things fail', () => {
     const sent = await b.complete(got!.task, { costUsd: 0.5 });
     expect(await waitFor(() => b.logs.some((l) => l.code === 'PAS_ERR_DIST_STALE_RESULT' && l.attemptId === sent.attempt_id), 10_000)).toBe(true);
     expect(b.receipts).toEqual([]);
-    expect(b.journal.spendStore().spent(utcDay(Date.now()))).toBe(0);
     expect(await branchExists(b.repo.repo, 'pas/job-t1/t1')).toBe(false);
   });
 
@@ -94,7 +92,7 @@ describe('remote programmers, central side, when things fail', () => {
     expect(b.logs.some((l) => l.msg === 'applying a remote result failed' && l.taskId === 't3')).toBe(true);
   });
 
-  it('a result redelivered after the central process restarted books neither a second receipt nor its spend again', async () => {
+  it('a result redelivered after the central process restarted books no second receipt', async () => {
     const b = (bench = await startBench(server.url));
     const task = b.addTask('t4');
     const result = b.execute(task);
@@ -102,9 +100,7 @@ describe('remote programmers, central side, when things fail', () => {
     const sent = await b.complete(got!.task, { costUsd: 0.25 });
     got!.msg.ack();
     expect((await settled(result, 'execute')).status).toBe('completed');
-    const day = utcDay(Date.now());
     expect(b.receipts).toHaveLength(1);
-    expect(b.journal.spendStore().spent(day)).toBeCloseTo(0.25);
     // Killed before the journal had the task's finish; the broker brings the result back (an ack lost in a restart).
     await b.restart();
     await b.publishResult(sent, `${sent.attempt_id}-again`);
@@ -112,7 +108,7 @@ describe('remote programmers, central side, when things fail', () => {
     expect(again.status).toBe('completed');
     expect(again.commit).toBe(sent.outcome.status === 'ok' ? sent.outcome.commit : undefined);
     expect(b.receipts).toHaveLength(1);
-    expect(b.journal.spendStore().spent(day)).toBeCloseTo(0.25);
+    expect(b.receipts[0]).toMatchObject({ task_id: 't4', cost_usd: 0.25, status: 'completed' });
   });
 
   it('a quarantine ref left by a result import cut off by kill -9 is gone after the central process restarts, and branches are untouched', async () => {
