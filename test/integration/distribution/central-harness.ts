@@ -20,7 +20,12 @@ import { decodeMessage, encodeMessage, type ResultMessage, type TaskMessage } fr
 import type { JsMsg } from '../../../src/distribution/nats-connection.ts';
 import { createRemoteProgrammers, type ExecuteTask, type RemoteProgrammers } from '../../../src/distribution/remote-programmers.ts';
 import type { WorkerLiveness } from '../../../src/distribution/worker-liveness.ts';
+import type { PasConfig } from '../../../src/config/load-config.ts';
+import { createClusterLlmAuthority, reportPrefixes, serveAdmissions } from '../../../src/distribution/cluster-llm-authority.ts';
 import { openJournal, type Journal } from '../../../src/journal/journal.ts';
+import { breakerSettingsFrom } from '../../../src/llm/index.ts';
+import { createMoneyPolicy } from '../../../src/llm/money-policy.ts';
+import { BreakerRegistry } from '../../../src/runtime/breaker-registry.ts';
 import type { Receipt } from '../../../src/llm/types.ts';
 import { createRepositories } from '../../../src/runtime/services/repositories.ts';
 import { createTempRepo, gitOut, type TempRepo } from '../../support/git-fixtures.ts';
@@ -31,6 +36,11 @@ export const PROGRAMMER = 'Prog-011';
 export interface BenchOptions {
   /** Programmer ids hosted by workers (default PROGRAMMER and Prog-012). */
   remoteIds?: string[];
+  /**
+   * The central process's breakers and budget (cluster-llm-authority.ts) for these models, so a
+   * real `pas worker` may call its model: it asks before every call. Stays up across `restart()`.
+   */
+  llmFor?: PasConfig;
   /** What the central process appends receipts with (default: kept in `receipts`). */
   appendReceipt?: (receipt: Receipt) => void | Promise<void>;
 }
@@ -99,9 +109,14 @@ export async function startBench(natsUrl: string, options: BenchOptions = {}): P
   const logger = memoryLogger(logs);
   const instances: RemoteProgrammers[] = [];
   const haves = new HostHaves();
+  const llm = options.llmFor;
+  const authority = llm ? createClusterLlmAuthority({ logger, ...reportPrefixes(link.names) }) : undefined;
+  const breakers = llm ? new BreakerRegistry(breakerSettingsFrom(llm.pool.failover.circuit_breaker)) : undefined;
+  if (llm && authority && breakers) authority.bind({ breakers, journal, money: createMoneyPolicy({ models: llm.models, costOptimization: llm.pool.cost_optimization, spend: journal.spendStore() }) });
+  const stopAdmissions = authority ? serveAdmissions(link, authority, logger) : undefined;
 
   const start = async (): Promise<RemoteProgrammers> => {
-    const remote = await createRemoteProgrammers({ link, liveness: liveWorker, logger, haves }, new Set(options.remoteIds ?? [PROGRAMMER, 'Prog-012']));
+    const remote = await createRemoteProgrammers({ link, liveness: liveWorker, logger, haves, ...(authority ? { onReport: (msg: JsMsg) => authority.take(msg) } : {}) }, new Set(options.remoteIds ?? [PROGRAMMER, 'Prog-012']));
     remote.bind({
       journal,
       receipts: { append: options.appendReceipt ?? ((r) => void receipts.push(r)) },
@@ -181,6 +196,8 @@ export async function startBench(natsUrl: string, options: BenchOptions = {}): P
     },
     async close() {
       for (const r of instances) await r.stop().catch(() => undefined);
+      stopAdmissions?.();
+      breakers?.stop();
       await link.close().catch(() => undefined);
       journal.close();
       await repo.cleanup();

@@ -47,8 +47,8 @@ interface Setup {
 }
 
 async function setup(): Promise<Setup> {
-  const b = (bench = await startBench(server.url, { remoteIds: [PROG] }));
   cfg = tempConfig('pas-worker-redelivery-');
+  const b = (bench = await startBench(server.url, { remoteIds: [PROG], llmFor: loadConfig(cfg.dir) }));
   cfg.edit('programmer_pool.yaml', (doc) => doc.setIn(['programmers', 0, 'host'], 'w1'));
   cfg.edit('pas.yaml', (doc) => doc.set('distribution', doc.createNode({ nats_url: server.url, prefix: b.link.names.prefix, heartbeat_ms: 200, offline_after_ms: 5_000 })));
   const config = loadConfig(cfg.dir);
