@@ -10,7 +10,8 @@
  * model is never called unchecked. The keys stay on this host: no message carries one.
  *
  * The synchronous BreakerGate face (`admit`/`record`) and `spendStore` serve code that cannot
- * wait for an answer (agent-CLI executors): `admit` refuses while the central process last said
+ * wait for an answer (the worker's LLM gateway awaits `admitCall` too, so agent CLIs' and aider's
+ * calls share the one probe and the job budget): `admit` refuses while the central process last said
  * the breaker is not closed (until its cooldown has passed), and spend added there is reported
  * like a call's.
  */
@@ -132,12 +133,13 @@ export function createClusterGate(options: ClusterGateOptions): ClusterGate {
           if (how === 'success') {
             // A plain success changes no breaker state: only failures and the probe's result are reported.
             if (probe) outcome(callId, ref, intent, { ok: true });
-            if ((detail.costUsd ?? 0) > 0) spend(callId, ref, intent, detail.usage ?? { input: null, output: null }, detail.costUsd!);
           } else if (how === 'failure') {
             outcome(callId, ref, intent, { ok: false, ...(detail.error ? { error: detail.error } : {}) });
           } else if (probe) {
             outcome(callId, ref, intent, { ok: false, abandoned: true });
           }
+          // What the call used is paid for however it ended (an answer that broke off mid-stream).
+          if ((detail.costUsd ?? 0) > 0) spend(callId, ref, intent, detail.usage ?? { input: null, output: null }, detail.costUsd!);
         },
       };
     },

@@ -151,6 +151,8 @@ export const taskSchema = z.strictObject({
   /** The branch the result will be written to, centrally (`pas/<job>/<task>`). */
   branch: z.string().min(1).max(255),
   sent_at: isoTime,
+  /** The job's own `max_job_spend_usd`, when it set one: the worker's LLM gateway holds its calls to it. */
+  job_max_spend_usd: z.number().min(0).optional(),
 });
 
 const receiptFields = {

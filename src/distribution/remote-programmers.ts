@@ -97,6 +97,17 @@ export interface RemoteProgrammers {
   stop(): Promise<void>;
 }
 
+/** `make()` once per key while it succeeds; a failure is forgotten so the next call tries again. */
+function memo<T>(cache: Map<string, Promise<T>>, key: string, make: () => Promise<T>): Promise<T> {
+  let value = cache.get(key);
+  if (!value) {
+    value = make();
+    cache.set(key, value);
+    value.catch(() => cache.delete(key));
+  }
+  return value;
+}
+
 export async function createRemoteProgrammers(base: RemoteLink, remoteIds: ReadonlySet<string>): Promise<RemoteProgrammers> {
   const { link, liveness, logger, haves } = base;
   const now = base.now ?? Date.now;
@@ -112,8 +123,14 @@ export async function createRemoteProgrammers(base: RemoteLink, remoteIds: Reado
   /** Applied results waiting for the journal's commit of the task's finish, by task id. */
   const awaitingAck = new Map<string, JsMsg[]>();
   const applied = new Set<string>();
-  /** Base bundles already in the object store: (repository, commit, what the host had) → entry. */
-  const bundlesPut = new Map<string, { name: string | null; full: boolean }>();
+  /** Base bundles in the object store (or being put there): (repository, commit, what the host had) → entry. */
+  const bundlesPut = new Map<string, Promise<{ name: string | null; full: boolean }>>();
+  /** Repository path → its key (it names the repository's git dir, which does not move). */
+  const repoKeys = new Map<string, Promise<string>>();
+  /** (repository, full commit id) → the commit checked to be there (a commit, once there, stays). */
+  const resolved = new Map<string, Promise<string>>();
+  /** The task's base as a full commit id: a full id already checked in this repository is not asked of git again. */
+  const baseOf = (repo: string, rev: string) => (/^[0-9a-f]{40}([0-9a-f]{24})?$/.test(rev) ? memo(resolved, `${repo}\0${rev}`, () => resolveCommit(repo, rev)) : resolveCommit(repo, rev));
   /**
    * Attempts this process gave up (cancelled, timed out, worker offline, not published), by task
    * id: never current again, even while KV still names one (its delete is on its way).
@@ -192,11 +209,11 @@ export async function createRemoteProgrammers(base: RemoteLink, remoteIds: Reado
   };
 
   /** Applies of one task run one at a time (an abandoned attempt's import may still run). */
-  const applying = new Map<string, Promise<unknown>>();
+  const taskApplies = new Map<string, Promise<unknown>>();
   const apply = (p: Pending, h: Held): Promise<TaskResult> => {
-    const next = (applying.get(p.task.id) ?? Promise.resolve()).catch(() => undefined).then(() => applyNow(p, h));
-    applying.set(p.task.id, next);
-    void next.finally(() => applying.get(p.task.id) === next && applying.delete(p.task.id)).catch(() => undefined);
+    const next = (taskApplies.get(p.task.id) ?? Promise.resolve()).catch(() => undefined).then(() => applyNow(p, h));
+    taskApplies.set(p.task.id, next);
+    void next.finally(() => taskApplies.get(p.task.id) === next && taskApplies.delete(p.task.id)).catch(() => undefined);
     return next;
   };
 
@@ -265,6 +282,13 @@ export async function createRemoteProgrammers(base: RemoteLink, remoteIds: Reado
     }
   };
 
+  /** Results being applied; each runs on its own, so one bundle import never holds back the next result. */
+  const applying = new Set<Promise<void>>();
+  const deliverSoon = (p: Pending, h: Held) => {
+    const done: Promise<void> = deliver(p, h).finally(() => applying.delete(done));
+    applying.add(done);
+  };
+
   const onResult = async (msg: JsMsg) => {
     if (early) {
       early.push(msg);
@@ -286,7 +310,7 @@ export async function createRemoteProgrammers(base: RemoteLink, remoteIds: Reado
     }
     const h: Held = { msg, message };
     const p = pending.get(message.attempt_id);
-    if (p) return deliver(p, h);
+    if (p) return deliverSoon(p, h);
     if (applied.has(message.attempt_id)) {
       // A redelivery of a result already applied: held until the journal's commit, then acked.
       const list = awaitingAck.get(message.task_id);
@@ -300,7 +324,7 @@ export async function createRemoteProgrammers(base: RemoteLink, remoteIds: Reado
     if (current?.attemptId !== message.attempt_id) return fence(h, current ? `the current attempt is ${current.attemptId}` : 'the attempt was abandoned');
     // A dispatch may have started waiting for it while this looked the attempt up.
     const waiter = pending.get(message.attempt_id);
-    if (waiter) return deliver(waiter, h);
+    if (waiter) return deliverSoon(waiter, h);
     // The current attempt, but nobody waits for it (this process restarted): kept for the re-dispatch.
     const list = held.get(message.task_id) ?? [];
     list.push(h);
@@ -402,31 +426,38 @@ export async function createRemoteProgrammers(base: RemoteLink, remoteIds: Reado
       if (early && waiter) {
         held.set(task.id, held.get(task.id)!.filter((h) => h !== early));
         if (held.get(task.id)!.length === 0) held.delete(task.id);
-        void deliver(waiter, early);
+        deliverSoon(waiter, early);
       }
       return adopted;
     }
     const worker = await liveness.ownerOf(programmerId, signal);
     if (!worker) return failed(task, programmerId, 'PAS_ERR_DIST_WORKER_OFFLINE', `the worker hosting ${programmerId} is offline`);
     const repo = await deps.repositories.forTask(task);
-    const baseCommit = await resolveCommit(repo, task.baseCommit ?? 'HEAD');
-    const repoKey = await repoKeyOf(repo);
+    const baseCommit = await baseOf(repo, task.baseCommit ?? 'HEAD');
+    const repoKey = await memo(repoKeys, repo, () => repoKeyOf(repo));
     const journalAttempt = journal.getTask(task.id)?.attempt ?? task.attempt ?? 1;
     const record: AttemptRecord = { attemptId: `${task.id}.a${journalAttempt}.${randomBytes(4).toString('hex')}`, programmerId, worker, journalAttempt, repo, repoKey, dispatchedAt: now() };
     // The base as a bundle: full the first time this host sees the repository, incremental after.
     const hostHas = haves.haves(worker, repoKey);
+    // A host that holds the base needs no bundle; otherwise one bundle per (base, what the host
+    // holds), made once even when many tasks are dispatched at the same moment.
     const bundleKey = `${repoKey}:${baseCommit}:${hostHas.join(',')}`;
-    let bundle = bundlesPut.get(bundleKey);
-    // A bundle the store dropped since (bundle_ttl_s, deleted) is made anew.
-    if (bundle?.name && !(await bundleStored(link.bundles, bundle.name))) bundle = undefined;
-    if (!bundle) {
+    const makeBundle = async () => {
       const made = await makeBaseBundle(repo, baseCommit, { haves: hostHas });
       const name = made.bytes ? (await putBundle(link.bundles, bundleObjectName(record.attemptId, 'base'), made.bytes)).name : null;
-      bundle = { name, full: made.full };
-      bundlesPut.set(bundleKey, bundle);
+      return { name, full: made.full };
+    };
+    const reused = bundlesPut.has(bundleKey);
+    let bundle = hostHas.includes(baseCommit) ? { name: null, full: false } : await memo(bundlesPut, bundleKey, makeBundle);
+    // A bundle made earlier that the store dropped since (bundle_ttl_s, deleted) is made anew.
+    if (reused && bundle.name && !(await bundleStored(link.bundles, bundle.name))) {
+      bundlesPut.delete(bundleKey);
+      bundle = await memo(bundlesPut, bundleKey, makeBundle);
     }
     await onBroker('cannot record the attempt', () => link.attempts.put(task.id, toJson(record)));
     const { repo: _repo, ...portable } = task;
+    // The job's own budget goes with its tasks: the worker's LLM gateway holds the programs' calls to it.
+    const jobLimit = journal.getJob(task.jobId)?.spec.maxJobSpendUsd;
     const p: Pending = { record, task, resolve: () => undefined };
     const result = waitFor(p, signal);
     const message: TaskMessage = {
@@ -442,6 +473,7 @@ export async function createRemoteProgrammers(base: RemoteLink, remoteIds: Reado
       bundle_full: bundle.full,
       branch: taskBranchName(task.jobId, task.id),
       sent_at: new Date(record.dispatchedAt).toISOString(),
+      ...(jobLimit !== undefined ? { job_max_spend_usd: jobLimit } : {}),
     };
     try {
       await onBroker(`cannot publish the task for ${programmerId}`, () => link.nats.js.publish(link.names.subjects.task(programmerId), encodeMessage('pas.v1.task', message), { msgID: record.attemptId }));
@@ -515,6 +547,7 @@ export async function createRemoteProgrammers(base: RemoteLink, remoteIds: Reado
       progressSub.unsubscribe();
       await results.close().catch(() => undefined);
       await consuming.catch(() => undefined);
+      await Promise.allSettled([...applying]);
     },
   };
 }

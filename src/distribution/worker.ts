@@ -7,6 +7,9 @@
  * back as a bundle and the result as a `pas.v1.result` on the results stream. The task message is
  * acked only once the result is stored. LLM keys stay here: the models are this host's; the
  * breakers and the budget are the cluster's (cluster-gate.ts asks the central process per call).
+ * The agent CLIs and aider reach the models through this worker's own loopback LLM gateway
+ * (worker-llm-gateway.ts) with a per-task credential, so their calls are measured for the receipt
+ * and pass the breakers and the budget.
  */
 import os from 'node:os';
 import path from 'node:path';
@@ -17,7 +20,6 @@ import { PasError, toErrorData } from '../errors.ts';
 import { AGENT_CLI_SPECS, createAgentCliExecutor, createAiderExecutor, createNativeExecutor, runProgrammerTask, type Executor, type ExecutorKindName } from '../executors/index.ts';
 import type { TaskProgress } from '../executors/executor.ts';
 import { breakerSettingsFrom, createLlmClient, createMemorySpendStore, llmClientOptionsFrom } from '../llm/index.ts';
-import { createMoneyPolicy } from '../llm/money-policy.ts';
 import { createOfflineAdapter } from '../llm/providers/offline-adapter.ts';
 import { abortableSleep } from '../llm/sleep.ts';
 import type { ChatRequest, ProviderAdapter, Receipt } from '../llm/types.ts';
@@ -26,6 +28,7 @@ import { bundleObjectName, getBundle, putBundle, WorkerRepoCache } from './bundl
 import { fromJson, nanos, openLink, publishUntilStored, type DistLink } from './link.ts';
 import { decodeMessage, encodeMessage, type ResultMessage, type TaskMessage } from './messages.ts';
 import type { AttemptRecord } from './remote-programmers.ts';
+import { startWorkerLlmGateway, type WorkerLlmGateway } from './worker-llm-gateway.ts';
 
 export interface WorkerOptions {
   config: PasConfig;
@@ -141,22 +144,38 @@ export async function startWorker(options: WorkerOptions): Promise<Worker> {
     cooldownMs: breakerSettingsFrom(config.pool.failover.circuit_breaker).cooldownMs,
     logger: log,
   });
+  const spend = breakers.spendStore;
+  const scripted = options.offline ? slowed(createOfflineAdapter(config.models, config.dir), options.editDelayMs ?? 0) : undefined;
+  // The programs this worker starts (agent CLIs, aider) call their models through this host's own
+  // loopback gateway, with the same breakers and spend; the keys stay in this process.
+  const jobLimits = new Map<string, number>();
+  let llmGateway: WorkerLlmGateway;
+  try {
+    llmGateway = await startWorkerLlmGateway({ config, breakers, spend, logger: log, jobLimit: (jobId) => jobLimits.get(jobId), ...(scripted ? { scripted } : {}) });
+  } catch (err) {
+    clearInterval(heartbeat);
+    await link.close().catch(() => undefined);
+    throw err;
+  }
+  const gateway = llmGateway.gateway;
   const llm = createLlmClient({
     ...llmClientOptionsFrom(config),
     breakers,
+    // The gate reports each call's cost itself (a ticket's finish); this store only feeds the client's own count.
     spend: createMemorySpendStore(),
     logger: log.child({ component: 'llm' }),
-    ...(options.offline ? { offline: true, scripted: slowed(createOfflineAdapter(config.models, config.dir), options.editDelayMs ?? 0) } : {}),
+    ...(scripted ? { offline: true, scripted } : {}),
+    // The native editor's calls count against a job's budget together with the programs' calls.
+    jobBudget: gateway.jobBudget(),
   });
-  // Every executor a central process has (CONTRACT §8). On a worker the programs reach their
-  // providers with this host's own keys (distribution keeps LLM keys on each worker).
+  // Every executor a central process has (CONTRACT §8), wired to the gateway as on the central host.
   const executors: Partial<Record<ExecutorKindName, Executor>> = {
     native: createNativeExecutor({ fsAllowlist: config.fsAllowlist }),
-    aider: createAiderExecutor({ fsAllowlist: config.fsAllowlist, models: config.models, aider: config.pool.aider, money: createMoneyPolicy({ models: config.models, costOptimization: config.pool.cost_optimization, spend: breakers.spendStore }) }),
+    aider: createAiderExecutor({ fsAllowlist: config.fsAllowlist, models: config.models, aider: config.pool.aider, gateway }),
   };
-  const budget = { enabled: config.pool.cost_optimization.enabled, maxDailySpendUsd: config.pool.cost_optimization.max_daily_spend_usd, spend: breakers.spendStore, now: () => Date.now() };
+  const budget = { enabled: config.pool.cost_optimization.enabled, maxDailySpendUsd: config.pool.cost_optimization.max_daily_spend_usd, spend, now: () => Date.now() };
   for (const spec of Object.values(AGENT_CLI_SPECS)) {
-    executors[spec.name] = createAgentCliExecutor({ spec, settings: config.pool[spec.section as 'claude_code'], fsAllowlist: config.fsAllowlist, models: config.models, runsDir: path.join(options.dataDir, 'agent-runs'), breakers, failover: config.pool.failover.enabled, budget });
+    executors[spec.name] = createAgentCliExecutor({ spec, settings: config.pool[spec.section as 'claude_code'], fsAllowlist: config.fsAllowlist, models: config.models, runsDir: path.join(options.dataDir, 'agent-runs'), breakers, failover: config.pool.failover.enabled, budget, gateway });
   }
   const executorFor = (kind: ExecutorKindName): Executor => {
     const executor = executors[kind];
@@ -221,6 +240,7 @@ export async function startWorker(options: WorkerOptions): Promise<Worker> {
       await msg.ackAck().catch(() => msg.ack());
       return;
     }
+    if (task.job_max_spend_usd !== undefined) rememberJobLimit(jobLimits, task.job_id, task.job_max_spend_usd);
     const controller = new AbortController();
     const run: Running = { attemptId: task.attempt_id, taskId: task.task_id, programmerId: programmer.id, controller };
     running.set(task.attempt_id, run);
@@ -347,8 +367,16 @@ export async function startWorker(options: WorkerOptions): Promise<Worker> {
       cancels.unsubscribe();
       for (const it of iterators) await it.close().catch(() => undefined);
       await Promise.race([Promise.all(loops), new Promise((r) => setTimeout(r, 5_000))]);
+      await llmGateway.close().catch((err) => log.warn({ err: toErrorData(err) }, 'worker LLM gateway did not close cleanly'));
       await breakers.drain(5_000);
       await link.close().catch(() => undefined);
     },
   };
+}
+
+/** A job's own budget, as its tasks carry it; the oldest jobs are forgotten past 1,000. */
+function rememberJobLimit(limits: Map<string, number>, jobId: string, usd: number): void {
+  limits.delete(jobId);
+  limits.set(jobId, usd);
+  if (limits.size > 1_000) limits.delete(limits.keys().next().value!);
 }

@@ -79,7 +79,8 @@ export interface CallTicket {
   readonly admission: 'allow' | 'probe';
   /**
    * The call ended: `success` (with what it cost and used), `failure` (a fault that counts
-   * towards the breaker), or `abandoned` (the caller gave up before an answer).
+   * towards the breaker), or `abandoned` (the caller gave up before an answer). `costUsd` is
+   * what the call used, whatever the outcome; the gate books it (once per ticket).
    */
   finish(outcome: 'success' | 'failure' | 'abandoned', detail?: { error?: ErrorData; usage?: TokenUsage; costUsd?: number }): void;
 }

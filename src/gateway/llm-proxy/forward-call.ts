@@ -16,6 +16,7 @@ import type { CallOutcome, Slot } from '../../llm/gateway/provider-limiter.ts';
 import { readModelField, withModel, type ModelField } from '../../llm/gateway/request-fields.ts';
 import { UsageTap } from '../../llm/gateway/usage-tap.ts';
 import type { Refusal, WireProtocol } from '../../llm/gateway/wire-protocols.ts';
+import { admitNow, admitThroughGate, endCall, type CallPass } from './call-admission.ts';
 import { forwardedRequestHeaders, forwardedResponseHeaders, Hangup, postUpstream, readAll, upstreamTarget, UpstreamTimeout } from './upstream.ts';
 
 export interface LlmCallRequest {
@@ -159,7 +160,8 @@ const NOT_AN_OBJECT = 'the request body is not a JSON object';
 
 export async function forwardLlmCall(gw: LlmGateway, call: LlmCallRequest, res: ServerResponse, scripted?: ScriptedWire): Promise<void> {
   const { protocol } = call;
-  const lookup = gw.credentials.lookup(presentedCredential(call.headers, call.query));
+  const presented = presentedCredential(call.headers, call.query);
+  const lookup = gw.credentials.lookup(presented);
   if (!lookup.ok) {
     const why = lookup.reason === 'missing' ? 'no API key was sent' : lookup.reason === 'expired' ? 'this PAS task credential has expired' : 'invalid API key (not a live PAS task credential)';
     return sendShaped(res, protocol, 'unauthorized', why);
@@ -187,6 +189,14 @@ export async function forwardLlmCall(gw: LlmGateway, call: LlmCallRequest, res: 
   const budgetRefusals: PasError[] = [];
   let held: HeldError | undefined;
   let lastFailure = '';
+  const breakers = gw.options.breakers;
+  /** The admitted call not yet ended: whatever way this function leaves, it is ended once. */
+  let open: CallPass | undefined;
+  const end = (how: 'success' | 'failure' | 'abandoned', detail?: Parameters<typeof endCall>[3]) => {
+    const pass = open!;
+    open = undefined;
+    endCall(breakers, pass, how, detail);
+  };
   try {
     for (const [index, model] of chain.entries()) {
       const usedBackup = model.ref !== grant.models[0];
@@ -195,26 +205,36 @@ export async function forwardLlmCall(gw: LlmGateway, call: LlmCallRequest, res: 
         budgetRefusals.push(refusal);
         continue;
       }
-      const admission = gw.options.breakers.admit(model.ref);
-      if (admission === 'reject') {
-        lastFailure = `${model.ref}: circuit breaker is open`;
+      // A gate that asks elsewhere (a worker asking the cluster) is awaited; the in-process registry answers at once.
+      const answer = breakers.admitCall ? await admitThroughGate(breakers.admitCall.bind(breakers), model.ref, grant, hangup) : (admitNow(breakers, model.ref) ?? new PasError('PAS_ERR_LLM_BREAKER_OPEN', `${model.ref}: circuit breaker is open`));
+      if (answer === undefined) return;
+      if (answer instanceof PasError) {
+        if (answer.code === 'PAS_ERR_BUDGET_EXHAUSTED') budgetRefusals.push(answer);
+        else lastFailure = answer.message;
         continue;
       }
-      const probe = admission === 'probe';
+      open = answer;
+      // The admission was awaited: a task that ended meanwhile (its credential revoked) makes no call.
+      if (answer.ticket && !gw.credentials.lookup(presented).ok) {
+        end('abandoned');
+        return sendShaped(res, protocol, 'unauthorized', 'this PAS task credential ended while the call waited for admission');
+      }
+      // Through a ticket the cost is reported with the call's end (the one place it is booked).
+      const ticketBooks = answer.ticket !== undefined;
       const rename = model.model !== requested && field?.ok === true;
 
       if (model.kind === 'scripted') {
         const json = scripted ? parseBody(call.body) : undefined;
         if (!scripted || !json) {
-          gw.options.breakers.abandonProbe(model.ref);
+          end('abandoned');
           if (!json && scripted) return sendShaped(res, protocol, 'bad_request', NOT_AN_OBJECT);
           lastFailure = `${model.ref}: no scripted wire server is mounted`;
           continue;
         }
         const stream = protocol.route === 'gemini-stream' || (protocol.route === 'ollama-chat' ? json.stream !== false : json.stream === true);
         const usage = await scripted({ protocol, model, body: rename ? { ...json, model: model.model } : json, grant, stream }, res);
-        gw.options.breakers.record(model.ref, 'success', probe);
-        gw.recordCall(grant, model, usage ?? { input: null, output: null }, usedBackup);
+        const used = usage ?? { input: null, output: null };
+        end('success', { usage: used, costUsd: gw.recordCall(grant, model, used, usedBackup, ticketBooks) });
         return;
       }
 
@@ -225,7 +245,7 @@ export async function forwardLlmCall(gw: LlmGateway, call: LlmCallRequest, res: 
         try {
           slot = await gw.limiter.acquire(model.provider, hangup.signal());
         } catch {
-          if (probe) gw.options.breakers.abandonProbe(model.ref);
+          end('abandoned');
           return;
         }
       }
@@ -242,14 +262,14 @@ export async function forwardLlmCall(gw: LlmGateway, call: LlmCallRequest, res: 
       } catch (err) {
         slot.release('failed');
         if (hangup.happened) {
-          if (probe) gw.options.breakers.abandonProbe(model.ref);
+          end('abandoned');
           return;
         }
         const error =
           err instanceof UpstreamTimeout
             ? new PasError('PAS_ERR_LLM_TIMEOUT', `${model.ref}: no answer within ${timeoutMs} ms`, { details: { ref: model.ref, timeoutMs } })
             : toProviderError(err, site, timeoutMs, new AbortController().signal);
-        gw.options.breakers.record(model.ref, 'failure', probe, error.toData());
+        end('failure', { error: error.toData() });
         gw.logger?.warn({ taskId: grant.taskId, ref: model.ref, code: error.code }, 'llm gateway: provider unreachable');
         lastFailure = error.message;
         continue;
@@ -262,7 +282,7 @@ export async function forwardLlmCall(gw: LlmGateway, call: LlmCallRequest, res: 
         for (const [k, v] of Object.entries(upstream.headers)) if (typeof v === 'string') headers.set(k, v);
         const error = httpError(site, status, headers, text.toString('utf8'), gw.now());
         const counts = BREAKER_FAILURE_CODES.has(error.code);
-        gw.options.breakers.record(model.ref, counts ? 'failure' : 'success', probe, counts ? error.toData() : undefined);
+        end(counts ? 'failure' : 'success', counts ? { error: error.toData() } : {});
         const retryAfterMs = typeof error.details.retryAfterMs === 'number' ? error.details.retryAfterMs : undefined;
         const outcome: CallOutcome = THROTTLE_CODES.has(error.code) || status === 529 ? 'throttled' : 'failed';
         slot.release(outcome, retryAfterMs);
@@ -280,10 +300,10 @@ export async function forwardLlmCall(gw: LlmGateway, call: LlmCallRequest, res: 
         const error = new PasError('PAS_ERR_LLM_CONNECTION', `${model.ref}: the answer broke off before its first byte`, { details: { ref: model.ref } });
         slot.release('failed');
         if (hangup.happened) {
-          if (probe) gw.options.breakers.abandonProbe(model.ref);
+          end('abandoned');
           return;
         }
-        gw.options.breakers.record(model.ref, 'failure', probe, error.toData());
+        end('failure', { error: error.toData() });
         lastFailure = error.message;
         continue;
       }
@@ -294,22 +314,23 @@ export async function forwardLlmCall(gw: LlmGateway, call: LlmCallRequest, res: 
       if (first === null) res.end();
       else complete = await relay(upstream, res, first, tap);
       const result = tap.end();
+      const usage = result.usage ?? { input: null, output: null };
+      // What the answer used is priced even when it broke off; the breakers hear how it ended.
+      const costUsd = gw.recordCall(grant, model, usage, usedBackup, ticketBooks);
       if (!complete) {
         res.destroy();
         const error = new PasError('PAS_ERR_LLM_STREAM', `${model.ref}: the answer broke off`);
-        if (hangup.happened) {
-          if (probe) gw.options.breakers.abandonProbe(model.ref);
-        } else gw.options.breakers.record(model.ref, 'failure', probe, error.toData());
+        if (hangup.happened) end('abandoned', { usage, costUsd });
+        else end('failure', { error: error.toData(), usage, costUsd });
         slot.release('failed');
       } else if (result.streamFailed) {
         const error = new PasError('PAS_ERR_LLM_STREAM', `${model.ref}: the provider sent an error in the stream`);
-        gw.options.breakers.record(model.ref, 'failure', probe, error.toData());
+        end('failure', { error: error.toData(), usage, costUsd });
         slot.release('failed');
       } else {
-        gw.options.breakers.record(model.ref, 'success', probe);
+        end('success', { usage, costUsd });
         slot.release('ok');
       }
-      gw.recordCall(grant, model, result.usage ?? { input: null, output: null }, usedBackup);
       return;
     }
 
@@ -327,5 +348,7 @@ export async function forwardLlmCall(gw: LlmGateway, call: LlmCallRequest, res: 
     return sendShaped(res, protocol, 'unavailable', `no model available for this task right now (${lastFailure || 'every model refused'})`);
   } finally {
     res.off('close', onClose);
+    // A call that left by an error nobody caught still frees its probe.
+    if (open) end('abandoned');
   }
 }

@@ -7,7 +7,7 @@
 import type { ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import type { ErrorData, ModelRef, TokenUsage } from '../../../machines/domain.ts';
-import { splitModelRef } from '../../config/load-config.ts';
+import { splitModelRef, type PasConfig } from '../../config/load-config.ts';
 import type { ModelsConfigFile, ProviderConfig } from '../../config/schemas.ts';
 import { PasError } from '../../errors.ts';
 import { providerKindOf } from '../create-adapter.ts';
@@ -46,6 +46,17 @@ export interface LlmGatewayOptions {
   env?: NodeJS.ProcessEnv;
   now?: () => number;
   logger?: Logger;
+}
+
+/** The gateway's policy as the configs say it (models, budgets, failover, per-provider concurrency). */
+export function llmGatewayOptionsFrom(config: PasConfig): Pick<LlmGatewayOptions, 'models' | 'costOptimization' | 'failoverEnabled' | 'limiter'> {
+  const limits = config.pool.llm_concurrency;
+  return {
+    models: config.models,
+    costOptimization: config.pool.cost_optimization,
+    failoverEnabled: config.pool.failover.enabled,
+    limiter: { initial: limits.initial, min: limits.min, max: limits.max, staggerMs: limits.stagger_ms },
+  };
 }
 
 /** One model a call may go to, resolved against models.yaml. */
@@ -200,6 +211,14 @@ export class LlmGateway {
     return this.options.jobLimit?.(jobId) ?? this.options.costOptimization.max_job_spend_usd;
   }
 
+  /**
+   * The job budget as the LLM client takes it (`LlmClientOptions.jobBudget`): in-process calls
+   * (the native editor, plans) count against a job's budget together with the gateway's calls.
+   */
+  jobBudget(): { limit(jobId: string): number | undefined; spent(jobId: string): number; add(jobId: string, usd: number): void } {
+    return { limit: (jobId) => this.jobLimit(jobId), spent: (jobId) => this.ledger.jobSpent(jobId), add: (jobId, usd) => this.ledger.addJobSpend(jobId, usd) };
+  }
+
   /** jobLimit for a credential's job, without reading the job again on every call. */
   private grantJobLimit(grant: CredentialGrant): number | undefined {
     let own = this.ownJobLimits.get(grant);
@@ -215,11 +234,15 @@ export class LlmGateway {
     this.refusals.set(grant.taskId, error.toData());
   }
 
-  /** Prices, books and attributes one answered call; returns its cost. */
-  recordCall(grant: CredentialGrant, model: RoutedModel, usage: TokenUsage, usedBackup: boolean): number {
+  /**
+   * Prices, books and attributes one answered call; returns its cost. `reported`: the call's
+   * ticket reports the cost to the gate that admitted it (a worker's cluster gate, which books it
+   * centrally), so it is not booked in the spend store too.
+   */
+  recordCall(grant: CredentialGrant, model: RoutedModel, usage: TokenUsage, usedBackup: boolean, reported = false): number {
     const price = model.config.models[model.model]!;
     const costUsd = model.kind === 'scripted' ? 0 : callCost(model.kind, price, usage);
-    if (costUsd > 0) this.spend.add(utcDay(this.now()), costUsd);
+    if (costUsd > 0 && !reported) this.spend.add(utcDay(this.now()), costUsd);
     this.ledger.record({ jobId: grant.jobId, taskId: grant.taskId, programmerId: grant.programmerId, provider: model.provider, model: model.model, usedBackup, usage, costUsd });
     this.logger?.info(
       { jobId: grant.jobId, taskId: grant.taskId, agentId: grant.programmerId, ref: model.ref, usedBackup, usage, costUsd },
