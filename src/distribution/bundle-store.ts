@@ -38,6 +38,12 @@ export async function getBundle(store: ObjectStore, name: string): Promise<Uint8
   return bytes;
 }
 
+/** Whether the store still holds the bundle (not expired, not deleted); a broker error answers false. */
+export async function bundleStored(store: ObjectStore, name: string): Promise<boolean> {
+  const info = await store.info(name).catch(() => null);
+  return !!info && !info.deleted;
+}
+
 /** Drops a bundle once it is applied (the bucket's TTL drops forgotten ones). */
 export async function deleteBundle(store: ObjectStore, name: string): Promise<void> {
   await store.delete(name).catch(() => {});

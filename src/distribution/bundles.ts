@@ -18,7 +18,7 @@ import { commitParents } from '../executors/tree-merge.ts';
 import { readBundleHeader } from './bundle-header.ts';
 
 export { WorkerRepoCache, makeResultBundle } from './worker-repo-cache.ts';
-export { bundleObjectName, deleteBundle, getBundle, putBundle } from './bundle-store.ts';
+export { bundleObjectName, bundleStored, deleteBundle, getBundle, putBundle } from './bundle-store.ts';
 export { HostHaves } from './host-haves.ts';
 
 /** The one ref a base bundle carries (the worker fetches it into its own namespace). */
@@ -58,6 +58,11 @@ async function gitCommonDir(repo: string): Promise<string> {
 /** Full id of `rev` as a commit, or PAS_ERR_GIT. */
 export async function resolveCommit(repo: string, rev: string): Promise<string> {
   return (await git(repo, ['rev-parse', '--verify', '--end-of-options', `${rev}^{commit}`])).stdout.trim();
+}
+
+/** The commit `ref` points at, or undefined when there is no such ref. */
+export async function refCommit(repo: string, ref: string): Promise<string | undefined> {
+  return (await git(repo, ['rev-parse', '--verify', '-q', '--end-of-options', ref], { okCodes: [1] })).stdout.trim() || undefined;
 }
 
 /** The haves that are commits this repository knows (a have from another repository's history is dropped). */
@@ -164,7 +169,7 @@ export async function importResultBundle(repo: string, bundle: Uint8Array, opts:
       await store.updateRefs([`create ${opts.expectedRef} ${head}`, `delete ${quarantine}`]);
       inQuarantine = false;
     } catch (err) {
-      const existing = (await git(repo, ['rev-parse', '--verify', '-q', opts.expectedRef], { okCodes: [1] })).stdout.trim();
+      const existing = await refCommit(repo, opts.expectedRef);
       if (existing && opts.allowSame && existing === head) return head;
       if (existing) throw new PasError('PAS_ERR_DIST_REF_EXISTS', `${opts.expectedRef} already exists (at ${existing}); the result of ${opts.attemptId} (${head}) is not written`, { details: { ...details, existing, incoming: head }, cause: err });
       throw err;

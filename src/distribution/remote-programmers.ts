@@ -20,7 +20,7 @@ import { codedError, type ErrorCode } from '../../machines/error-codes.ts';
 import type { TaskResult, TaskSpec } from '../../machines/domain.ts';
 import { isFinishedTaskStatus } from '../../machines/statuses.ts';
 import type { ExecuteTaskInput } from '../../machines/programmer.machine.ts';
-import { isPasError, toErrorData } from '../errors.ts';
+import { isPasError, PasError, toErrorData } from '../errors.ts';
 import type { TaskProgress } from '../executors/executor.ts';
 import type { Journal } from '../journal/journal.ts';
 import type { Receipt } from '../llm/types.ts';
@@ -28,9 +28,10 @@ import type { ProgressBoard } from '../runtime/progress-board.ts';
 import type { Repositories } from '../runtime/services/repositories.ts';
 import { git } from '../executors/git-command.ts';
 import { taskBranchName } from '../executors/worktree.ts';
-import { bundleObjectName, deleteBundle, getBundle, HostHaves, importResultBundle, makeBaseBundle, putBundle, repoKeyOf, resolveCommit } from './bundles.ts';
+import { bundleObjectName, bundleStored, deleteBundle, getBundle, HostHaves, importResultBundle, makeBaseBundle, putBundle, refCommit, repoKeyOf, resolveCommit } from './bundles.ts';
 import { anyOf, fromJson, nanos, toJson, type DistLink } from './link.ts';
 import { decodeMessage, encodeMessage, type ResultMessage, type TaskMessage } from './messages.ts';
+import { sweepQuarantinesAfterCrash } from './quarantine-sweep.ts';
 import type { WorkerLiveness } from './worker-liveness.ts';
 
 export type ExecuteTask = (input: ExecuteTaskInput, signal: AbortSignal) => Promise<TaskResult>;
@@ -51,6 +52,8 @@ interface Pending {
   record: AttemptRecord;
   task: TaskSpec;
   resolve: (result: TaskResult) => void;
+  /** Dispatched by an earlier run of this process (held or adopted after a restart). */
+  inherited?: boolean;
 }
 
 interface Held {
@@ -128,23 +131,41 @@ export async function createRemoteProgrammers(base: RemoteLink, remoteIds: Reado
   const resolved = new Map<string, Promise<string>>();
   /** The task's base as a full commit id: a full id already checked in this repository is not asked of git again. */
   const baseOf = (repo: string, rev: string) => (/^[0-9a-f]{40}([0-9a-f]{24})?$/.test(rev) ? memo(resolved, `${repo}\0${rev}`, () => resolveCommit(repo, rev)) : resolveCommit(repo, rev));
+  /**
+   * Attempts this process gave up (cancelled, timed out, worker offline, not published), by task
+   * id: never current again, even while KV still names one (its delete is on its way).
+   */
+  const abandoned = new Map<string, Set<string>>();
   let stopped = false;
 
   const currentAttempt = async (taskId: string): Promise<AttemptRecord | undefined> => {
     const entry = await link.attempts.get(taskId).catch(() => null);
     if (!entry || entry.operation !== 'PUT' || entry.length === 0) return undefined;
-    return fromJson<AttemptRecord>(entry.value);
+    const record = fromJson<AttemptRecord>(entry.value);
+    return abandoned.get(taskId)?.has(record.attemptId) ? undefined : record;
   };
   const forgetAttempt = async (taskId: string, attemptId: string) => {
-    const current = await currentAttempt(taskId);
-    if (current?.attemptId === attemptId) await link.attempts.delete(taskId).catch(() => undefined);
+    const gone = abandoned.get(taskId) ?? new Set<string>();
+    gone.add(attemptId);
+    abandoned.set(taskId, gone);
+    const entry = await link.attempts.get(taskId).catch(() => null);
+    if (entry?.operation === 'PUT' && entry.length > 0 && fromJson<AttemptRecord>(entry.value).attemptId === attemptId) await link.attempts.delete(taskId).catch(() => undefined);
+  };
+  /** A NATS call that failed is the broker's trouble (retryable), named so. */
+  const onBroker = async <T>(what: string, call: () => Promise<T>): Promise<T> => {
+    try {
+      return await call();
+    } catch (err) {
+      throw new PasError('PAS_ERR_DIST_BROKER', `${what}: ${(err as Error).message}`, { cause: err });
+    }
   };
 
-  const fence = (h: Held, why: string) => {
+  /** `keepBundle`: the result is a copy of one applied (the same attempt): its bundle is that one's. */
+  const fence = (h: Held, why: string, keepBundle = false) => {
     const m = h.message;
     log.warn({ code: 'PAS_ERR_DIST_STALE_RESULT' satisfies ErrorCode, taskId: m.task_id, attemptId: m.attempt_id, worker: m.worker_id, programmerId: m.programmer_id, why }, 'stale result fenced: not merged');
     h.msg.ack();
-    if (m.outcome.status === 'ok') void deleteBundle(link.bundles, m.outcome.bundle_object);
+    if (m.outcome.status === 'ok' && !keepBundle) void deleteBundle(link.bundles, m.outcome.bundle_object);
   };
 
   /** The result as the pool hears it, and its receipt line, from what the worker sent. */
@@ -160,7 +181,6 @@ export async function createRemoteProgrammers(base: RemoteLink, remoteIds: Reado
       if (m.outcome.summary !== undefined) result.summary = m.outcome.summary;
     } else {
       result.error = m.outcome.error;
-      // The worker's cache lacked the base: the next bundle for that host is full again.
       // The worker's cache lacked the base, or the stored bundle expired (bundle_ttl_s): the next
       // bundle for that host is full again and made anew.
       if (m.outcome.error.code === 'PAS_ERR_DIST_BUNDLE_MISSING') {
@@ -188,23 +208,48 @@ export async function createRemoteProgrammers(base: RemoteLink, remoteIds: Reado
     return { result, receipt };
   };
 
+  /** Applies of one task run one at a time (an abandoned attempt's import may still run). */
+  const taskApplies = new Map<string, Promise<unknown>>();
+  const apply = (p: Pending, h: Held): Promise<TaskResult> => {
+    const next = (taskApplies.get(p.task.id) ?? Promise.resolve()).catch(() => undefined).then(() => applyNow(p, h));
+    taskApplies.set(p.task.id, next);
+    void next.finally(() => taskApplies.get(p.task.id) === next && taskApplies.delete(p.task.id)).catch(() => undefined);
+    return next;
+  };
+
   /** Imports the result's commit (create-only ref) and writes its receipt. */
-  const apply = async (p: Pending, h: Held): Promise<TaskResult> => {
+  const applyNow = async (p: Pending, h: Held): Promise<TaskResult> => {
     applied.add(p.record.attemptId);
     const list = awaitingAck.get(p.task.id) ?? [];
     list.push(h.msg);
     awaitingAck.set(p.task.id, list);
     let { result, receipt } = resultOf(p, h.message);
     const outcome = h.message.outcome;
-    if (outcome.status === 'ok' && outcome.commit === outcome.base_commit) {
-      // No change on top of the base: nothing to import, the branch is created at the base (create-only).
-      await git(p.record.repo, ['update-ref', `refs/heads/${result.branch!}`, outcome.commit, '']).catch(() => undefined);
-    } else if (outcome.status === 'ok') {
+    if (outcome.status === 'ok') {
+      const ref = `refs/heads/${result.branch!}`;
       try {
-        const data = await getBundle(link.bundles, outcome.bundle_object);
-        await importResultBundle(p.record.repo, data, { base: outcome.base_commit, expectedRef: `refs/heads/${result.branch!}`, attemptId: p.record.attemptId, commit: outcome.commit, allowSame: true });
-        void deleteBundle(link.bundles, outcome.bundle_object);
-        haves.record(p.record.worker, p.record.repoKey, outcome.base_commit, outcome.commit);
+        const existing = await refCommit(p.record.repo, ref);
+        if (existing === outcome.commit) {
+          // Written before a crash (its bundle is gone since): the same result delivered again.
+          log.info({ taskId: p.task.id, attemptId: p.record.attemptId, commit: outcome.commit }, 'result already imported');
+        } else {
+          if (existing && !journal.getTask(p.task.id)?.merged) {
+            // Left by an attempt given up while its result was being applied (a cancel or a timeout
+            // racing the result): a later attempt replaces it, as an in-process retry does (-B).
+            // Compare-and-delete, then create-only: never half-written, never someone else's.
+            await git(p.record.repo, ['update-ref', '-d', ref, existing], { lock: 'shared' });
+            log.warn({ taskId: p.task.id, attemptId: p.record.attemptId, ref, replaced: existing }, 'task branch of an abandoned attempt replaced');
+          }
+          if (outcome.commit === outcome.base_commit) {
+            // No change on top of the base: nothing to import, the branch is created at the base (create-only).
+            await git(p.record.repo, ['update-ref', '-m', `pas: result of ${p.record.attemptId}`, ref, outcome.commit, ''], { lock: 'shared' });
+          } else {
+            const data = await getBundle(link.bundles, outcome.bundle_object);
+            await importResultBundle(p.record.repo, data, { base: outcome.base_commit, expectedRef: ref, attemptId: p.record.attemptId, commit: outcome.commit, allowSame: true });
+            void deleteBundle(link.bundles, outcome.bundle_object);
+            haves.record(p.record.worker, p.record.repoKey, outcome.base_commit, outcome.commit);
+          }
+        }
       } catch (err) {
         const error = toErrorData(err);
         log.error({ taskId: p.task.id, attemptId: p.record.attemptId, err: error }, 'result bundle refused');
@@ -213,9 +258,12 @@ export async function createRemoteProgrammers(base: RemoteLink, remoteIds: Reado
         receipt = { ...receipt, status: 'failed', error };
       }
     }
-    // The receipt once per attempt (a result redelivered after a restart adds none again). The
-    // spend is not added here: the worker reported each call's cost as it was made (cluster-gate.ts).
-    if (journal.recordReceipt({ runId: deps.runId, taskId: p.task.id, attempt: p.record.journalAttempt })) {
+    // The receipt once per attempt, whichever run wrote it (a result redelivered after a restart
+    // adds none again). The spend is not added here: the worker reported each call's cost as it
+    // was made (cluster-gate.ts).
+    const attempt = p.record.journalAttempt;
+    const booked = p.inherited === true && journal.receiptsOfJob(p.task.jobId).some((k) => k.taskId === p.task.id && k.attempt === attempt);
+    if (!booked && journal.recordReceipt({ runId: deps.runId, taskId: p.task.id, attempt })) {
       await deps.receipts.append(receipt);
     }
     log.info({ taskId: p.task.id, attemptId: p.record.attemptId, worker: h.message.worker_id, status: result.status }, 'remote result applied');
@@ -340,7 +388,11 @@ export async function createRemoteProgrammers(base: RemoteLink, remoteIds: Reado
   const waitFor = (p: Pending, signal: AbortSignal) =>
     new Promise<TaskResult>((resolve) => {
       const onAbort = () => {
-        if (pending.get(p.record.attemptId) !== p) return;
+        if (pending.get(p.record.attemptId) !== p) {
+          // Its result is being applied right now: the attempt is over, a re-dispatch starts another.
+          void forgetAttempt(p.task.id, p.record.attemptId);
+          return;
+        }
         pending.delete(p.record.attemptId);
         void link.nats.nc
           .request(link.names.subjects.cancel(p.record.worker), encodeMessage('pas.v1.cancel', { kind: 'pas.v1.cancel', attempt_id: p.record.attemptId, task_id: p.task.id, programmer_id: p.record.programmerId }), { timeout: link.settings.request_timeout_ms })
@@ -366,17 +418,17 @@ export async function createRemoteProgrammers(base: RemoteLink, remoteIds: Reado
     if (current && waiting) {
       held.delete(task.id);
       const mine = waiting.find((h) => h.message.attempt_id === current.attemptId);
-      for (const h of waiting) if (h !== mine) fence(h, `the current attempt is ${current.attemptId}`);
+      for (const h of waiting) if (h !== mine) fence(h, h.message.attempt_id === current.attemptId ? 'a copy of the result applied' : `the current attempt is ${current.attemptId}`, h.message.attempt_id === current.attemptId);
       if (mine) {
         log.info({ taskId: task.id, attemptId: current.attemptId }, 'result of an earlier run applied on re-dispatch');
-        return apply({ record: current, task, resolve: () => undefined }, mine);
+        return apply({ record: current, task, resolve: () => undefined, inherited: true }, mine);
       }
     }
     // An attempt still running on a live worker is adopted, not started again (one whose result
     // was applied is over: a retry after its failure is a new attempt).
     if (current && !applied.has(current.attemptId) && ![...pending.values()].some((p) => p.record.attemptId === current.attemptId) && (await liveness.ownerOf(current.programmerId, signal)) === current.worker) {
       log.info({ taskId: task.id, attemptId: current.attemptId, worker: current.worker, programmerId: current.programmerId }, 'remote attempt adopted');
-      const adopted = waitFor({ record: current, task, resolve: () => undefined }, signal);
+      const adopted = waitFor({ record: current, task, resolve: () => undefined, inherited: true }, signal);
       // Its result may have arrived (and been held) while the owner was asked.
       const early = held.get(task.id)?.find((h) => h.message.attempt_id === current.attemptId);
       const waiter = pending.get(current.attemptId);
@@ -398,14 +450,20 @@ export async function createRemoteProgrammers(base: RemoteLink, remoteIds: Reado
     const hostHas = haves.haves(worker, repoKey);
     // A host that holds the base needs no bundle; otherwise one bundle per (base, what the host
     // holds), made once even when many tasks are dispatched at the same moment.
-    const bundle = hostHas.includes(baseCommit)
-      ? { name: null, full: false }
-      : await memo(bundlesPut, `${repoKey}:${baseCommit}:${hostHas.join(',')}`, async () => {
-          const made = await makeBaseBundle(repo, baseCommit, { haves: hostHas });
-          const name = made.bytes ? (await putBundle(link.bundles, bundleObjectName(record.attemptId, 'base'), made.bytes)).name : null;
-          return { name, full: made.full };
-        });
-    await link.attempts.put(task.id, toJson(record));
+    const bundleKey = `${repoKey}:${baseCommit}:${hostHas.join(',')}`;
+    const makeBundle = async () => {
+      const made = await makeBaseBundle(repo, baseCommit, { haves: hostHas });
+      const name = made.bytes ? (await putBundle(link.bundles, bundleObjectName(record.attemptId, 'base'), made.bytes)).name : null;
+      return { name, full: made.full };
+    };
+    const reused = bundlesPut.has(bundleKey);
+    let bundle = hostHas.includes(baseCommit) ? { name: null, full: false } : await memo(bundlesPut, bundleKey, makeBundle);
+    // A bundle made earlier that the store dropped since (bundle_ttl_s, deleted) is made anew.
+    if (reused && bundle.name && !(await bundleStored(link.bundles, bundle.name))) {
+      bundlesPut.delete(bundleKey);
+      bundle = await memo(bundlesPut, bundleKey, makeBundle);
+    }
+    await onBroker('cannot record the attempt', () => link.attempts.put(task.id, toJson(record)));
     const { repo: _repo, ...portable } = task;
     // The job's own budget goes with its tasks: the worker's LLM gateway holds the programs' calls to it.
     const jobLimit = journal.getJob(task.jobId)?.spec.maxJobSpendUsd;
@@ -427,7 +485,7 @@ export async function createRemoteProgrammers(base: RemoteLink, remoteIds: Reado
       ...(jobLimit !== undefined ? { job_max_spend_usd: jobLimit } : {}),
     };
     try {
-      await link.nats.js.publish(link.names.subjects.task(programmerId), encodeMessage('pas.v1.task', message), { msgID: record.attemptId });
+      await onBroker(`cannot publish the task for ${programmerId}`, () => link.nats.js.publish(link.names.subjects.task(programmerId), encodeMessage('pas.v1.task', message), { msgID: record.attemptId }));
     } catch (err) {
       // Not dispatched (as far as we know): the attempt is no longer current, so a worker that
       // got the message anyway skips it, and a late result of it is fenced.
@@ -450,7 +508,9 @@ export async function createRemoteProgrammers(base: RemoteLink, remoteIds: Reado
       journal = given.journal;
       const backlogMsgs = early ?? [];
       early = undefined;
+      // No import runs before the quarantine refs a killed run left are gone (every dispatch waits for this).
       ready = (async () => {
+        await sweepQuarantinesAfterCrash(given.journal, given.repositories, log);
         for (const msg of backlogMsgs) await onResult(msg).catch((err) => log.error({ err: toErrorData(err) }, 'result handling failed'));
       })();
     },
@@ -463,6 +523,7 @@ export async function createRemoteProgrammers(base: RemoteLink, remoteIds: Reado
       });
     },
     taskFinished(taskId) {
+      abandoned.delete(taskId);
       const msgs = awaitingAck.get(taskId);
       if (!msgs) return;
       awaitingAck.delete(taskId);

@@ -216,12 +216,44 @@ export async function startWorker(options: WorkerOptions): Promise<Worker> {
     },
   });
 
+  /** The results this process sent, by attempt (a task delivered again gets its result again, never a second run). */
+  const sent = new Map<string, Uint8Array>();
+
+  /** The attempt KV names for a task (undefined: none); asked again while the broker is away, never guessed. */
+  const currentAttemptOf = async (taskId: string): Promise<AttemptRecord | undefined> => {
+    for (let wait = 200; ; wait = Math.min(wait * 2, 2_000)) {
+      try {
+        const entry = await link.attempts.get(taskId);
+        return entry && entry.operation === 'PUT' && entry.length > 0 ? fromJson<AttemptRecord>(entry.value) : undefined;
+      } catch (err) {
+        if (nc.isClosed() || stopping) throw err;
+        log.warn({ err: toErrorData(err), taskId }, 'cannot read the current attempt; asking again');
+        await new Promise((r) => setTimeout(r, wait));
+      }
+    }
+  };
+
   const runTask = async (programmer: ResolvedProgrammer, msg: JsMsg, task: TaskMessage) => {
-    const entry = await link.attempts.get(task.task_id).catch(() => null);
-    const current = entry && entry.operation === 'PUT' && entry.length > 0 ? fromJson<AttemptRecord>(entry.value) : undefined;
+    const current = await currentAttemptOf(task.task_id);
     if (current?.attemptId !== task.attempt_id) {
-      log.warn({ code: 'PAS_ERR_DIST_STALE_RESULT', taskId: task.task_id, attemptId: task.attempt_id }, 'task attempt is no longer current: not run');
+      log.warn({ code: 'PAS_ERR_DIST_STALE_RESULT', taskId: task.task_id, attemptId: task.attempt_id, current: current?.attemptId ?? null }, 'task attempt is no longer current: not run');
+      if (!current) {
+        // No attempt at all: given up by the central process (which fences this answer), or its
+        // record was lost with the broker (kill -9 right after the write) while the central
+        // process still waits: a retryable failure tells it to dispatch the task again.
+        const at = new Date().toISOString();
+        const error = toErrorData(new PasError('PAS_ERR_DIST_BROKER', `the broker has no record of attempt ${task.attempt_id}: not run`, { details: { attemptId: task.attempt_id } }));
+        const notRun: ResultMessage = { kind: 'pas.v1.result', attempt_id: task.attempt_id, job_id: task.job_id, task_id: task.task_id, programmer_id: programmer.id, worker_id: workerId, outcome: { status: 'error', error }, receipt: { duration_ms: 0, started_at: at, finished_at: at } };
+        await publishDurably(link.names.subjects.result(programmer.id), encodeMessage('pas.v1.result', notRun), `${task.attempt_id}.not-run`);
+      }
       msg.term();
+      return;
+    }
+    const before = sent.get(task.attempt_id);
+    if (before) {
+      log.info({ taskId: task.task_id, attemptId: task.attempt_id }, 'task delivered again: its result is sent again, not run twice');
+      await publishDurably(link.names.subjects.result(programmer.id), before, task.attempt_id);
+      await msg.ackAck().catch(() => msg.ack());
       return;
     }
     if (task.job_max_spend_usd !== undefined) rememberJobLimit(jobLimits, task.job_id, task.job_max_spend_usd);
@@ -269,7 +301,8 @@ export async function startWorker(options: WorkerOptions): Promise<Worker> {
       };
       let outcome: ResultMessage['outcome'];
       if (result.status === 'completed' && result.commit) {
-        const bundle = bundleObjectName(task.attempt_id, 'result');
+        // Named by its commit too: a run of the same attempt again (a restarted worker) never overwrites the bundle a sent result names.
+        const bundle = bundleObjectName(`${task.attempt_id}.${result.commit.slice(0, 12)}`, 'result');
         // A task that changed nothing has no commit of its own to send.
         if (result.commit !== task.base_commit) {
           const bytes = await cache.makeResultBundle(clone, task.base_commit, result.commit);
@@ -295,7 +328,10 @@ export async function startWorker(options: WorkerOptions): Promise<Worker> {
       return;
     }
     try {
-      await publishDurably(link.names.subjects.result(programmer.id), encodeMessage('pas.v1.result', message), task.attempt_id);
+      const data = encodeMessage('pas.v1.result', message);
+      await publishDurably(link.names.subjects.result(programmer.id), data, task.attempt_id);
+      sent.set(task.attempt_id, data);
+      if (sent.size > 256) sent.delete(sent.keys().next().value!);
       await msg.ackAck().catch(() => msg.ack());
       log.info({ taskId: task.task_id, attemptId: task.attempt_id, status: message.outcome.status }, 'result sent');
     } finally {

@@ -30,6 +30,17 @@ export interface OrphanSweepOptions {
   logger: Logger;
 }
 
+/**
+ * The repositories a killed run may have left something in: those of the unfinished jobs and of
+ * the running tasks, as the journal names them before recovery.
+ */
+export function repositoriesAfterCrash(journal: Journal, repositories: Repositories): Set<string> {
+  const repos = new Set<string>();
+  for (const job of journal.unfinishedJobs()) repos.add(loadPlan(journal, job.id)?.repo ?? repositories.pathOf(job.id, job.spec.repo));
+  for (const task of journal.runningTasks()) repos.add(repositories.pathOf(task.jobId, task.spec.repo));
+  return repos;
+}
+
 /** Built before the runtime recovers and starts, so the journal still names what a killed run held. */
 export function createOrphanSweep({ journal, repositories, workspacesDir, logger }: OrphanSweepOptions): OrphanSweep {
   /** One sweep per repository (by repoKey: however its path is written) per run. */
@@ -37,10 +48,9 @@ export function createOrphanSweep({ journal, repositories, workspacesDir, logger
   const afterCrash = sweepAfterCrash();
 
   async function sweepAfterCrash(): Promise<void> {
-    const repos = new Set<string>();
+    let repos: Set<string>;
     try {
-      for (const job of journal.unfinishedJobs()) repos.add(loadPlan(journal, job.id)?.repo ?? repositories.pathOf(job.id, job.spec.repo));
-      for (const task of journal.runningTasks()) repos.add(repositories.pathOf(task.jobId, task.spec.repo));
+      repos = repositoriesAfterCrash(journal, repositories);
     } catch (err) {
       logger.error({ err: toErrorData(err) }, 'could not list the repositories to sweep after a restart');
       return;

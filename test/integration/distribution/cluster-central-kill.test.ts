@@ -1,5 +1,6 @@
 /** The central `pas up` SIGKILLed while workers run its tasks (CONTRACT §11): results applied, attempts adopted on restart. */
 import { afterEach, describe, expect, it } from 'vitest';
+import { gitOut } from '../../support/git-fixtures.ts';
 import { kill9 } from '../../support/pas-process.ts';
 import { expectMergedOnce, startCluster, type Cluster } from './cluster-harness.ts';
 
@@ -17,6 +18,10 @@ describe('the central process killed mid-job', () => {
     const running = await Promise.all(['w1', 'w2'].map((w) => cluster!.waitRunningOn(id, w)));
     await Promise.all(running.map((taskId, i) => cluster!.waitWorkerLog(i === 0 ? 'w1' : 'w2', (e) => e.msg === 'task received' && e.taskId === taskId)));
     await kill9(cluster.central.child);
+    // What an import cut off by the kill leaves: a quarantine ref (the restart removes it).
+    const repo = cluster.repo.repo;
+    const fetched = await gitOut(repo, 'commit-tree', `${cluster.repo.base}^{tree}`, '-p', cluster.repo.base, '-m', 'fetched, never checked');
+    await gitOut(repo, 'update-ref', `refs/pas/quarantine/${running[0]}.a1.0badf00d-1a2b3c4d`, fetched);
     // Some results arrive while the central process is down; the rest after it is back.
     await new Promise((r) => setTimeout(r, 2_000));
     await cluster.startCentral();
@@ -24,6 +29,8 @@ describe('the central process killed mid-job', () => {
     expect(job.status).toBe('completed');
     expect(job.tasks.every((t) => t.status === 'completed')).toBe(true);
     await expectMergedOnce(cluster, job.merged_branch!, files);
+    expect(await gitOut(repo, 'for-each-ref', '--format=%(refname)', 'refs/pas/quarantine')).toBe('');
+    expect(await gitOut(repo, 'rev-parse', 'refs/heads/main')).toBe(cluster.repo.base);
     // Each task was received by a worker once: results were applied or adopted, never re-run.
     const taskRuns = new Map<string, number>();
     for (const w of cluster.workers.keys()) {

@@ -1,0 +1,141 @@
+/**
+ * Failure paths of the central side of remote programmers (remote-programmers.ts), each on a real
+ * nats-server, SQLite journal and git repository, with a scripted worker speaking pas.v1.
+ */
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { deleteBundle, getBundle } from '../../../src/distribution/bundles.ts';
+import { gitOut, waitFor } from '../../support/git-fixtures.ts';
+import { startNatsServer, type NatsServerHandle } from '../../support/nats-server.ts';
+import { settled, startBench, type Bench } from './central-harness.ts';
+
+let server: NatsServerHandle;
+let bench: Bench | undefined;
+
+beforeAll(async () => {
+  server = await startNatsServer();
+}, 30_000);
+
+afterEach(async () => {
+  await bench?.close();
+  bench = undefined;
+});
+
+afterAll(async () => {
+  await server?.close();
+});
+
+const branchExists = async (repo: string, branch: string) => (await gitOut(repo, 'for-each-ref', '--format=%(refname)', `refs/heads/${branch}`)) !== '';
+describe('remote programmers, central side, when things fail', () => {
+  it('a task whose publish fails is forgotten: its attempt leaves KV, the failure is a retryable broker error, and a result of it that reached a worker anyway is fenced, never merged', async () => {
+    const b = (bench = await startBench(server.url));
+    const task = b.addTask('t1');
+    // The broker stores the task but its acknowledgement is lost (what a broker restart mid-publish looks like).
+    const js = b.link.nats.js as { publish: (...args: unknown[]) => Promise<unknown> };
+    const publish = js.publish.bind(js);
+    js.publish = async (...args: unknown[]) => {
+      const stored = await publish(...args);
+      if (args[0] !== b.link.names.subjects.task('Prog-011')) return stored;
+      throw Object.assign(new Error('TIMEOUT'), { name: 'TimeoutError' });
+    };
+    const result = await settled(b.execute(task), 'execute');
+    js.publish = publish;
+    expect(result.status).toBe('failed');
+    expect(result.error).toMatchObject({ code: 'PAS_ERR_DIST_BROKER', retryable: true });
+    expect(await b.currentAttempt('t1')).toBeUndefined();
+    // A worker got the message anyway and sends its result: it is fenced.
+    const got = await b.nextTask();
+    expect(got).not.toBeNull();
+    got!.msg.ack();
+    const sent = await b.complete(got!.task, { costUsd: 0.5 });
+    expect(await waitFor(() => b.logs.some((l) => l.code === 'PAS_ERR_DIST_STALE_RESULT' && l.attemptId === sent.attempt_id), 10_000)).toBe(true);
+    expect(b.receipts).toEqual([]);
+    expect(await branchExists(b.repo.repo, 'pas/job-t1/t1')).toBe(false);
+  });
+
+  it('a base bundle the object store dropped (bundle_ttl_s, or deleted) is made anew for the next task on the same base, which then completes', async () => {
+    const b = (bench = await startBench(server.url));
+    const first = b.addTask('t2a');
+    const stopFirst = new AbortController();
+    const running = b.execute(first, stopFirst.signal);
+    const one = await b.nextTask();
+    expect(one!.task.bundle_object).toBeTruthy();
+    // The bundle expires while the host still has nothing of the repository.
+    await deleteBundle(b.link.bundles, one!.task.bundle_object!);
+    const second = b.addTask('t2b');
+    const result = b.execute(second, undefined, 'Prog-012');
+    const two = await b.nextTask('Prog-012');
+    expect(two!.task.bundle_object).toBeTruthy();
+    await expect(getBundle(b.link.bundles, two!.task.bundle_object!)).resolves.toBeInstanceOf(Uint8Array);
+    await b.complete(two!.task);
+    two!.msg.ack();
+    expect((await settled(result, 'second task')).status).toBe('completed');
+    expect(await branchExists(b.repo.repo, 'pas/job-t2b/t2b')).toBe(true);
+    one!.msg.ack();
+    stopFirst.abort();
+    expect((await settled(running, 'first task')).status).toBe('cancelled');
+  });
+
+  it('a result that cannot be applied (its receipt cannot be written) fails its task with the cause instead of leaving it hanging', async () => {
+    const b = (bench = await startBench(server.url, {
+      appendReceipt: () => {
+        throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
+      },
+    }));
+    const task = b.addTask('t3');
+    const result = b.execute(task);
+    const got = await b.nextTask();
+    await b.complete(got!.task);
+    got!.msg.ack();
+    const done = await settled(result, 'execute');
+    expect(done.status).toBe('failed');
+    expect(done.error?.message).toContain('ENOSPC');
+    expect(b.logs.some((l) => l.msg === 'applying a remote result failed' && l.taskId === 't3')).toBe(true);
+  });
+
+  it('a result redelivered after the central process restarted books no second receipt', async () => {
+    const b = (bench = await startBench(server.url));
+    const task = b.addTask('t4');
+    const result = b.execute(task);
+    const got = await b.nextTask();
+    const sent = await b.complete(got!.task, { costUsd: 0.25 });
+    got!.msg.ack();
+    expect((await settled(result, 'execute')).status).toBe('completed');
+    expect(b.receipts).toHaveLength(1);
+    // Killed before the journal had the task's finish; the broker brings the result back (an ack lost in a restart).
+    await b.restart();
+    await b.publishResult(sent, `${sent.attempt_id}-again`);
+    const again = await settled(b.execute(task), 're-dispatch');
+    expect(again.status).toBe('completed');
+    expect(again.commit).toBe(sent.outcome.status === 'ok' ? sent.outcome.commit : undefined);
+    expect(b.receipts).toHaveLength(1);
+    expect(b.receipts[0]).toMatchObject({ task_id: 't4', cost_usd: 0.25, status: 'completed' });
+  });
+
+  it('a quarantine ref left by a result import cut off by kill -9 is gone after the central process restarts, and branches are untouched', async () => {
+    const b = (bench = await startBench(server.url));
+    b.addTask('q1'); // its job is unfinished: the killed run was working in this repository
+    const repo = b.repo.repo;
+    const orphan = await gitOut(repo, 'commit-tree', `${b.repo.base}^{tree}`, '-p', b.repo.base, '-m', 'fetched, never checked');
+    await gitOut(repo, 'update-ref', 'refs/pas/quarantine/q1.a1.0badf00d-1a2b3c4d', orphan);
+    const feature = await gitOut(repo, 'commit-tree', `${b.repo.base}^{tree}`, '-p', b.repo.base, '-m', 'a user branch');
+    await gitOut(repo, 'update-ref', 'refs/heads/feature', feature);
+    await gitOut(repo, 'update-ref', 'refs/heads/pas/job-q1/q0', orphan);
+    await b.restart();
+    const quarantined = () => gitOut(repo, 'for-each-ref', '--format=%(refname)', 'refs/pas/quarantine');
+    expect(await waitFor(async () => (await quarantined()) === '', 10_000)).toBe(true);
+    expect(await gitOut(repo, 'rev-parse', 'refs/heads/main')).toBe(b.repo.base);
+    expect(await gitOut(repo, 'rev-parse', 'refs/heads/feature')).toBe(feature);
+    expect(await gitOut(repo, 'rev-parse', 'refs/heads/pas/job-q1/q0')).toBe(orphan);
+    expect(b.logs.some((l) => l.msg === 'removed quarantine refs left by a result import cut off by a crash' && l.removed === 1)).toBe(true);
+  });
+
+  it('a task whose base commit is not in the repository fails with PAS_ERR_GIT, not retryable, and nothing is dispatched', async () => {
+    const b = (bench = await startBench(server.url));
+    const task = b.addTask('t5', { baseCommit: 'no-such-commit' });
+    const result = await settled(b.execute(task), 'execute');
+    expect(result.status).toBe('failed');
+    expect(result.error).toMatchObject({ code: 'PAS_ERR_GIT', retryable: false });
+    expect(await b.currentAttempt('t5')).toBeUndefined();
+    expect((await b.link.nats.jsm.streams.info(b.link.names.taskStream)).state.messages).toBe(0);
+  });
+});

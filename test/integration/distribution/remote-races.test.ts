@@ -1,0 +1,121 @@
+/**
+ * Races of the central side of remote programmers: a cancel against a re-dispatch or a result,
+ * copies of one result, a restart in between. Real nats-server, journal and git; scripted worker.
+ */
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { gitOut, waitFor } from '../../support/git-fixtures.ts';
+import { startNatsServer, type NatsServerHandle } from '../../support/nats-server.ts';
+import { settled, startBench, type Bench } from './central-harness.ts';
+
+let server: NatsServerHandle;
+let bench: Bench | undefined;
+
+beforeAll(async () => {
+  server = await startNatsServer();
+}, 30_000);
+
+afterEach(async () => {
+  await bench?.close();
+  bench = undefined;
+});
+
+afterAll(async () => {
+  await server?.close();
+});
+
+describe('remote programmers, central side, under races', () => {
+  it('a task re-dispatched right after its attempt was cancelled runs as a new attempt, never adopting the cancelled one', async () => {
+    const b = (bench = await startBench(server.url));
+    const task = b.addTask('t7');
+    const stop = new AbortController();
+    const first = b.execute(task, stop.signal);
+    const one = await b.nextTask();
+    one!.msg.ack();
+    // The programmer's timeout (or a cancel) stops the attempt, and the pool re-dispatches at once.
+    stop.abort();
+    const again = b.execute(task, undefined, 'Prog-012');
+    expect((await settled(first, 'cancelled attempt')).status).toBe('cancelled');
+    const two = await b.nextTask('Prog-012');
+    expect(two, 'the re-dispatch published no task: it adopted the cancelled attempt').not.toBeNull();
+    expect(two!.task.attempt_id).not.toBe(one!.task.attempt_id);
+    await b.complete(two!.task);
+    two!.msg.ack();
+    const done = await settled(again, 're-dispatch');
+    expect(done.status).toBe('completed');
+    expect(done.programmerId).toBe('Prog-012');
+  });
+
+  it('a cancel that lands while the attempt\'s result is being applied: the re-dispatch runs a new attempt instead of waiting forever on the applied one', async () => {
+    const b = (bench = await startBench(server.url));
+    const task = b.addTask('t10');
+    // The central process's read of the result bundle is held until the test lets it go.
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    let reading!: () => void;
+    const read = new Promise<void>((r) => (reading = r));
+    const store = b.link.bundles as { getBlob: (name: string) => Promise<Uint8Array | null> };
+    const getBlob = store.getBlob.bind(store);
+    store.getBlob = async (name) => {
+      if (name.endsWith('.result.bundle') && name.startsWith('t10.a1.')) {
+        reading();
+        await gate;
+      }
+      return getBlob(name);
+    };
+    const stop = new AbortController();
+    void b.execute(task, stop.signal);
+    const one = await b.nextTask();
+    await b.complete(one!.task);
+    one!.msg.ack();
+    await read; // the result is being applied now
+    stop.abort();
+    const again = b.execute(task, undefined, 'Prog-012');
+    const two = await b.nextTask('Prog-012');
+    release();
+    expect(two, 'the re-dispatch published no task: it adopted the attempt whose result was being applied').not.toBeNull();
+    await b.complete(two!.task);
+    two!.msg.ack();
+    const done = await settled(again, 're-dispatch');
+    expect(done.status).toBe('completed');
+    expect(await gitOut(b.repo.repo, 'rev-parse', 'refs/heads/pas/job-t10/t10')).toBe(done.commit);
+  });
+
+  it('a new attempt replaces the task branch that an abandoned attempt left (its result was written while a cancel raced it), as an in-process retry does', async () => {
+    const b = (bench = await startBench(server.url));
+    const task = b.addTask('t8');
+    const repo = b.repo.repo;
+    // What the abandoned attempt's import left: the task branch at its own commit.
+    const stale = await gitOut(repo, 'commit-tree', `${b.repo.base}^{tree}`, '-p', b.repo.base, '-m', 'abandoned attempt');
+    await gitOut(repo, 'update-ref', 'refs/heads/pas/job-t8/t8', stale);
+    const result = b.execute(task);
+    const got = await b.nextTask();
+    const sent = await b.complete(got!.task);
+    got!.msg.ack();
+    const done = await settled(result, 'execute');
+    expect(done.error).toBeUndefined();
+    expect(done.status).toBe('completed');
+    const commit = sent.outcome.status === 'ok' ? sent.outcome.commit : '';
+    expect(done.commit).toBe(commit);
+    expect(await gitOut(repo, 'rev-parse', 'refs/heads/pas/job-t8/t8')).toBe(commit);
+    expect(await gitOut(repo, 'rev-parse', 'main')).toBe(b.repo.base);
+  });
+
+  it('two copies of a result that arrived while the central process was down: the re-dispatch applies it, the copy does not take its bundle away', async () => {
+    const b = (bench = await startBench(server.url));
+    const task = b.addTask('t9');
+    void b.execute(task);
+    const got = await b.nextTask();
+    // The central process goes down; the worker's result, and a copy of it (a broker restart), arrive meanwhile.
+    await b.remote.stop();
+    const sent = await b.complete(got!.task);
+    got!.msg.ack();
+    await b.publishResult(sent, `${sent.attempt_id}-copy`);
+    await b.restart();
+    const heldBoth = () => b.logs.filter((l) => l.msg === 'result of an earlier run held for the re-dispatch' && l.taskId === 't9').length === 2;
+    expect(await waitFor(heldBoth, 10_000)).toBe(true);
+    const again = await settled(b.execute(task), 're-dispatch');
+    expect(again.error).toBeUndefined();
+    expect(again.status).toBe('completed');
+    expect(await gitOut(b.repo.repo, 'rev-parse', 'refs/heads/pas/job-t9/t9')).toBe(sent.outcome.status === 'ok' ? sent.outcome.commit : '');
+  });
+});
