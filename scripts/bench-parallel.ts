@@ -12,7 +12,9 @@
  *
  * Run alone: `npx tsx scripts/bench-parallel.ts [--quick]`.
  */
+import { execFile } from 'node:child_process';
 import { rmSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { TaskResult, TaskSpec } from '../machines/domain.ts';
@@ -21,7 +23,7 @@ import { loadConfig } from '../src/config/load-config.ts';
 import { openJournal } from '../src/journal/journal.ts';
 import { createRuntime, DIRECT_REPLY_TO, type Runtime, type RuntimeServices, type ServiceContext } from '../src/runtime/create-runtime.ts';
 import { createDefaultServices } from '../src/runtime/default-services.ts';
-import { prewarmCheckouts } from '../src/executors/checkouts.ts';
+import { checkoutPath, prewarmCheckouts } from '../src/executors/checkouts.ts';
 import { gitProcessCount } from '../src/executors/git-command.ts';
 import { createNativeExecutor } from '../src/executors/native-executor.ts';
 import { runProgrammerTask } from '../src/executors/run-task.ts';
@@ -44,13 +46,29 @@ import {
   type Distribution,
 } from './bench-support.ts';
 
-export type ParallelVariant = 'http-only' | 'full' | 'full-verify' | 'full-checkout' | 'llm-only' | 'llm-only-sync-normal';
+export type ParallelVariant = 'http-only' | 'full' | 'full-verify' | 'full-checkout' | 'llm-only' | 'llm-only-sync-normal' | 'verify-ceiling' | 'checkout-ceiling';
 /** The git-backed variants, run on both repositories. */
 const GIT_VARIANTS: readonly ParallelVariant[] = ['full', 'full-verify', 'full-checkout'];
+/**
+ * The ceiling each checkout path is held to, measured right after it in the same configuration
+ * (same repository, same checkouts, same model server): the work that path cannot avoid, with no PAS.
+ */
+const CEILING_OF: Partial<Record<ParallelVariant, ParallelVariant>> = { 'full-verify': 'verify-ceiling', 'full-checkout': 'checkout-ceiling' };
+/** Programmer counts whose rows are targets: the git paths run as many times as the others there. */
+const TARGET_PROGRAMMERS = [10, 49];
 export type RepoKind = 'demo' | 'large';
 
 /** The verify command of `full-verify` (allowed by the shipped cmd_allowlist.yaml). */
 const VERIFY = ['git', 'status'];
+/** README.md once BENCH_EDIT is applied (what checkout-ceiling writes). */
+const BENCH_EDITED_README = '# bench\n\nA scratch repository for PAS benchmarks, edited by a programmer.\n';
+
+/** Runs a command in `cwd` to its end, output discarded (the verify ceiling: no PAS, no allowlist). */
+function runCommand(argv: readonly string[], cwd: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    execFile(argv[0]!, argv.slice(1), { cwd, maxBuffer: 64 * 2 ** 20 }, (err) => (err ? reject(err) : resolve()));
+  });
+}
 
 export interface ParallelOptions {
   quick?: boolean;
@@ -84,11 +102,8 @@ export interface ParallelRun {
   gitProcessesPerTask?: number;
 }
 
-export interface ParallelRow {
-  variant: ParallelVariant;
-  repo: RepoKind;
-  /** Median git processes per task over the runs (full variants). */
-  gitProcessesPerTask?: number;
+/** One configuration's batches: N = tasks on `programmers`, ideal = ceil(N/P)·L, efficiency = ideal / makespan. */
+export interface BatchFigures {
   programmers: number;
   tasks: number;
   latencyMs: number;
@@ -96,9 +111,16 @@ export interface ParallelRow {
   /** Median over the repeats. */
   makespanMs: number;
   efficiency: number;
+  runs: ParallelRun[];
+}
+
+export interface ParallelRow extends BatchFigures {
+  variant: ParallelVariant;
+  repo: RepoKind;
+  /** Median git processes per task over the runs (full variants). */
+  gitProcessesPerTask?: number;
   speedup: number;
   idealSpeedup: number;
-  runs: ParallelRun[];
 }
 
 const CHILD_PROMPT = 'You are a PAS benchmark programmer. Reply with one SEARCH/REPLACE block.';
@@ -224,17 +246,20 @@ export async function runBatch(runtime: Runtime, tasks: TaskSpec[], latencyMs: n
 /**
  * No PAS at all: P workers each POST k chat requests one after the other (fetch, the same body the
  * Ollama adapter sends) to the same kind of model server. The ceiling the other variants are held to.
+ * `after` (the ceilings of the checkout paths) is what each worker must also do after each answer,
+ * in its own checkout.
  */
-async function runHttpOnly(url: string, P: number, k: number, latencyMs: number): Promise<ParallelRun> {
+async function runHttpOnly(url: string, P: number, k: number, latencyMs: number, after?: (worker: number) => Promise<void>): Promise<ParallelRun> {
   const body = JSON.stringify({ model: 'qwen2.5-coder:7b-instruct', messages: [{ role: 'user', content: 'Add a one-line doc comment.' }], stream: false });
   const beyond: number[] = [];
   const t0 = performance.now();
   await Promise.all(
-    Array.from({ length: P }, async () => {
+    Array.from({ length: P }, async (_, worker) => {
       for (let i = 0; i < k; i++) {
         const t = performance.now();
         const res = await fetch(`${url}/api/chat`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
         await res.json();
+        if (after) await after(worker);
         beyond.push(performance.now() - t - latencyMs);
       }
     }),
@@ -244,7 +269,7 @@ async function runHttpOnly(url: string, P: number, k: number, latencyMs: number)
   return { makespanMs: round(makespanMs, 1), lastAssignMs: 0, dispatchMs: zero, turnMs: distribution(beyond.map((b) => b + latencyMs), 1), beyondLatencyMs: distribution(beyond, 1), failed: 0 };
 }
 
-function taskSpecs(prefix: string, files: string[], repo: string, baseCommit: string, managerId: string, verify = false): TaskSpec[] {
+export function taskSpecs(prefix: string, files: string[], repo: string, baseCommit: string, managerId: string, verify = false): TaskSpec[] {
   return files.map((file, i) => ({
     ...(verify ? { verify: VERIFY } : {}),
     id: `${prefix}-t${i + 1}`,
@@ -266,8 +291,9 @@ export async function runParallelBench(options: ParallelOptions = {}) {
   const largeFiles = options.largeFiles ?? 5_000;
   const k = options.tasksPerProgrammer ?? (quick ? 1 : 2);
   const repeats = options.repeats ?? (quick ? 1 : 3);
-  /** The git-bound full paths are slow on a small machine; once is enough to see where they stand. */
-  const fullRepeats = options.repeats ?? 1;
+  /** The git paths run as often as the others where they are targets (P = 10, 49), once elsewhere. */
+  const fullRepeats = repeats;
+  const gitRepeats = (P: number) => (TARGET_PROGRAMMERS.includes(P) ? fullRepeats : 1);
   const variants = options.variants ?? ['http-only', 'llm-only', 'llm-only-sync-normal', 'full', 'full-verify', 'full-checkout'];
   const log = options.log ?? (() => {});
   clearProviderEnv();
@@ -303,11 +329,15 @@ export async function runParallelBench(options: ParallelOptions = {}) {
   try {
     const plan: Array<{ variant: ParallelVariant; repoKind: RepoKind; counts: number[] }> = [];
     for (const variant of variants) {
+      // A ceiling runs with its path (same repository and checkouts), never alone.
+      if (Object.values(CEILING_OF).includes(variant)) continue;
       plan.push({ variant, repoKind: 'demo', counts: programmerCounts });
       if (GIT_VARIANTS.includes(variant) && !options.skipLarge) plan.push({ variant, repoKind: 'large', counts: largeCounts });
     }
     for (const { variant, repoKind, counts } of plan) {
       const base: { p1?: number; first?: number } = {};
+      const ceilingBase: { p1?: number; first?: number } = {};
+      const ceilingRows: ParallelRow[] = [];
       if (repoKind === 'large' && !large) {
         const t = performance.now();
         large = await createLargeRepo(path.join(largeDir, 'repo'), largeFiles);
@@ -351,12 +381,30 @@ export async function runParallelBench(options: ParallelOptions = {}) {
           }
           // Warm-up (not counted): one task, so JIT, the HTTP agent and git's caches are warm.
           await runBatch(runtime, taskSpecs(`warm-${variant}-${repoKind}-p${P}`, benchFiles(1), repo, baseCommit, managerId, verify), latencyMs);
-          const runsHere = GIT_VARIANTS.includes(variant) ? fullRepeats : repeats;
+          const runsHere = GIT_VARIANTS.includes(variant) ? gitRepeats(P) : repeats;
           for (let r = 0; r < runsHere; r++) {
             const run = await runBatch(runtime, taskSpecs(`bench-${variant}-${repoKind}-p${P}-r${r + 1}`, benchFiles(N), repo, baseCommit, managerId, verify), latencyMs);
             runs.push(run);
             const git = GIT_VARIANTS.includes(variant) ? `, ${run.gitProcessesPerTask} git processes/task` : '';
             log(`  parallel ${variant.padEnd(13)} ${repoKind.padEnd(5)} P=${String(P).padStart(2)} N=${String(N).padStart(3)} run ${r + 1}: makespan ${run.makespanMs.toFixed(0)} ms (ideal ${Math.ceil(N / P) * latencyMs})${git}${run.failed ? `, ${run.failed} failed` : ''}`);
+          }
+          // Ceilings only where the rows are targets (P = 10, 49).
+          const ceiling = TARGET_PROGRAMMERS.includes(P) ? CEILING_OF[variant] : undefined;
+          if (ceiling) {
+            // The same configuration without PAS: P loops of a model call, then only what this path
+            // cannot avoid, each in its own checkout made clean before the run (not timed).
+            const workspaces = path.join(dataDir, 'workspaces');
+            const ids = runtime.config.programmers.map((p) => p.id);
+            const dirs = await Promise.all(ids.map((id) => checkoutPath(repo, workspaces, id)));
+            const after = ceiling === 'verify-ceiling' ? (w: number) => runCommand(VERIFY, dirs[w]!) : (w: number) => writeFile(path.join(dirs[w]!, 'README.md'), BENCH_EDITED_README);
+            const ceilingRuns: ParallelRun[] = [];
+            for (let r = 0; r < runsHere; r++) {
+              await prewarmCheckouts(repo, workspaces, ids, baseCommit);
+              const run = await runHttpOnly(fake.url, P, k, latencyMs, after);
+              ceilingRuns.push(run);
+              log(`  parallel ${ceiling.padEnd(13)} ${repoKind.padEnd(5)} P=${String(P).padStart(2)} N=${String(N).padStart(3)} run ${r + 1}: makespan ${run.makespanMs.toFixed(0)} ms (ideal ${Math.ceil(N / P) * latencyMs})`);
+            }
+            ceilingRows.push(row(ceiling, repoKind, P, N, ceilingRuns, ceilingBase));
           }
         } finally {
           await runtime.stop();
@@ -367,6 +415,8 @@ export async function runParallelBench(options: ParallelOptions = {}) {
           else rmSync(dataDir, { recursive: true, force: true });
         }
         rows.push(row(variant, repoKind, P, N, runs, base));
+        // A path's ceiling row follows its own rows.
+        if (P === counts[counts.length - 1]) rows.push(...ceilingRows.splice(0));
       }
     }
   } finally {
@@ -380,6 +430,7 @@ export async function runParallelBench(options: ParallelOptions = {}) {
       latencyMs,
       tasksPerProgrammer: k,
       repeats,
+      /** Runs of the git paths (and their ceilings) at P = 10 and 49; once at other P. */
       fullPathRepeats: fullRepeats,
       largeRepository: large ? { files: large.files, mib: round(large.bytes / 2 ** 20, 1) } : null,
       gitProcessesPerTask: 'git processes started by the runtime during a batch / N (long-lived cat-file and update-ref processes count once, when they start)',
@@ -394,10 +445,12 @@ export async function runParallelBench(options: ParallelOptions = {}) {
         'http-only': 'no PAS: P concurrent fetch loops, k POST /api/chat each, to the same model server: the ceiling of this machine for P concurrent model calls',
         full: 'pool → programmer actor → runProgrammerTask: native executor reading the base commit through a long-lived git cat-file (LLM client over HTTP, SEARCH/REPLACE applied in memory, allowlist-checked) → blobs, trees and commit written as objects → KPIs in-process → task branch created through a long-lived git update-ref → receipt (no checkout)',
         'full-verify': `full, plus a verify command (${VERIFY.join(' ')}) run in the programmer's reused checkout: reset --hard + clean -ffdx to the base, the edits written, the command run, then the commit as in full`,
-        'full-checkout': "the path of an executor that needs files on disk (agent CLIs, aider): the programmer's reused checkout reset to the base, the native executor editing it on disk, git add + write-tree there, commit and branch as objects",
+        'full-checkout': "the path of an executor that needs files on disk (agent CLIs, aider): the programmer's reused checkout reset to the base, the native executor editing it on disk, git add there, its tree written from the index in-process, commit and branch as objects",
         repos: `demo: a fresh repository of N small files per configuration; large: one generated repository of ${largeFiles} files (~10 KB each) shared by the large runs, with each programmer's checkout made once before the runs (pre-warmed)`,
         'llm-only': 'pool → programmer actor → executeTask that makes only the LLM client call over HTTP (no git, no files): orchestration + LLM protocol, journal as shipped (SQLite WAL, synchronous=FULL: one fsync per journal write, on the event loop)',
         'llm-only-sync-normal': 'the same as llm-only with the journal opened synchronous=NORMAL (WAL still survives a killed process, not a power loss): what the per-write fsyncs cost',
+        'verify-ceiling': `the ceiling of full-verify, measured right after it on the same repository and checkouts: no PAS, P loops of a model call (as http-only) then the verify command (${VERIFY.join(' ')}) run in the worker's own checkout, made clean before the run`,
+        'checkout-ceiling': "the ceiling of full-checkout, measured right after it on the same repository and checkouts: no PAS, P loops of a model call (as http-only) then the edited file written into the worker's own checkout, made clean before the run",
       },
       modelServer: 'test/support/fake-llm-server.ts started in its own process (scripts/bench-fake-llm.ts), so its latency timer is not delayed by the runtime event loop',
       logging: 'silent logger (createRuntime default); pino file logging is part of the footprint measurement, not of this one',

@@ -10,6 +10,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { performance } from 'node:perf_hooks';
+import { distributionMarkdown, runDistributionBench } from './bench-distribution.ts';
 import { runFootprintBench } from './bench-footprint.ts';
 import { runLlmGatewayBench } from './bench-llm-gateway.ts';
 import { runOverheadBench } from './bench-overhead.ts';
@@ -17,9 +18,9 @@ import { runParallelBench } from './bench-parallel.ts';
 import { runTasksBench } from './bench-tasks.ts';
 import { BENCH_DIR, isMain, machineInfo, REPO_ROOT, round, writeArtifact, type MachineInfo } from './bench-support.ts';
 import { runThroughputBench } from './bench-throughput.ts';
-import { parallelTargets, targetsTable, throughputTarget, type TargetRow } from './bench-targets.ts';
+import { distributionTargets, parallelTargets, targetsTable, throughputTarget, type TargetRow } from './bench-targets.ts';
 
-export const PARTS = ['parallel', 'throughput', 'overhead', 'gateway', 'llm-gateway', 'footprint', 'tasks'] as const;
+export const PARTS = ['parallel', 'throughput', 'overhead', 'gateway', 'llm-gateway', 'footprint', 'tasks', 'distribution'] as const;
 export type Part = (typeof PARTS)[number];
 
 type PartResult = Record<string, unknown> & { part?: string };
@@ -54,6 +55,8 @@ function runPart(part: Part, quick: boolean, log: (l: string) => void): Promise<
       return runFootprintBench({ quick, log });
     case 'tasks':
       return runTasksBench({ quick, log });
+    case 'distribution':
+      return runDistributionBench({ quick, log });
   }
 }
 
@@ -81,7 +84,7 @@ export function markdown(machine: MachineInfo, command: string, outcomes: Partia
   if (targets.length > 0) {
     const parallelL = (outcomes.parallel?.ok ? (outcomes.parallel.result as Awaited<ReturnType<typeof runParallelBench>>).method.latencyMs : undefined);
     const note = parallelL !== undefined && parallelL !== 1500 ? ` *This run's parallel part used L = ${parallelL} ms (the targets are set at L = 1.5 s): run \`pas bench\` without --quick to check them.*` : '';
-    lines.push(`**Targets** — each git-backed path is held to its target, or, when this machine's ceiling in the same run (the llm-only path: the same orchestration and model calls, no git) is lower, to within 2 points of that ceiling (throughput: within 2 %). Load average at start ${machine.loadAvgAtStart.join(' / ')}.${note}`, '');
+    lines.push(`**Targets** — each git-backed path is held to its target, or, when this machine's ceiling for that path in the same run is lower, to within 2 points of that ceiling (throughput: within 2 %). Ceilings: *full* rows use llm-only (the same orchestration and model calls, no git); *full-verify* rows use verify-ceiling (no PAS: P loops of a model call, then the verify command in an already-clean checkout, same repository); *full-checkout* rows use checkout-ceiling (no PAS: P loops of a model call, then the edit written into a clean checkout, same repository); throughput uses the llm-only tree; the distribution rows are the distributed efficiency over the in-process efficiency of the same run. Load average at start ${machine.loadAvgAtStart.join(' / ')}.${note}`, '');
     lines.push(...targetsTable(targets), '');
   }
 
@@ -89,7 +92,7 @@ export function markdown(machine: MachineInfo, command: string, outcomes: Partia
   if (parallel) {
     const m = parallel.method;
     const large = m.largeRepository ? `${m.largeRepository.files} files, ${m.largeRepository.mib} MiB` : 'not run';
-    lines.push(`**1. Parallel speedup** — N = ${m.tasksPerProgrammer}·P subtasks, model latency L = ${m.latencyMs} ms, ideal = ceil(N/P)·L, median of ${m.repeats} (full paths: ${m.fullPathRepeats}). *full*: pool → programmer → native executor → LLM over HTTP → edit committed as git objects (no checkout); *full-verify*: full plus a verify command in the programmer's reused checkout; *full-checkout*: the path of executors that need files on disk (agent CLIs, aider): reused checkout reset, edited, staged; *llm-only*: the same without git; *llm-only-sync-normal*: llm-only with the journal not fsyncing each write; *http-only*: no PAS, P concurrent fetch loops to the same model server (the machine's ceiling). Repositories: *demo* (N small files) and *large* (${large}). git/task = git processes started per task.`, '');
+    lines.push(`**1. Parallel speedup** — N = ${m.tasksPerProgrammer}·P subtasks, model latency L = ${m.latencyMs} ms, ideal = ceil(N/P)·L, median of ${m.repeats} (git paths and their ceilings: ${m.fullPathRepeats} at P = 10 and 49, 1 elsewhere). *full*: pool → programmer → native executor → LLM over HTTP → edit committed as git objects (no checkout); *full-verify*: full plus a verify command in the programmer's reused checkout; *full-checkout*: the path of executors that need files on disk (agent CLIs, aider): reused checkout reset, edited, staged; *llm-only*: the same without git; *llm-only-sync-normal*: llm-only with the journal not fsyncing each write; *http-only*: no PAS, P concurrent fetch loops to the same model server (the machine's ceiling); *verify-ceiling*: http-only plus the verify command run after each answer in the worker's own clean checkout (the ceiling of full-verify, same repository and checkouts); *checkout-ceiling*: http-only plus the edit written into the worker's own clean checkout (the ceiling of full-checkout). Repositories: *demo* (N small files) and *large* (${large}). git/task = git processes started per task.`, '');
     lines.push('| variant | repo | P | N | ideal ms | makespan ms | speedup (ideal) | efficiency | git/task |', '|---|---|---:|---:|---:|---:|---:|---:|---:|');
     for (const r of parallel.rows) {
       lines.push(`| ${r.variant} | ${r.repo} | ${r.programmers} | ${r.tasks} | ${r.idealMs} | ${num(r.makespanMs)} | ${num(r.speedup, 2)}× (${r.idealSpeedup}×) | ${pct(r.efficiency)} | ${r.gitProcessesPerTask === undefined ? '–' : num(r.gitProcessesPerTask, 2)} |`);
@@ -136,6 +139,8 @@ export function markdown(machine: MachineInfo, command: string, outcomes: Partia
     lines.push(`**6. Task suite** — ${tasks.solved} of ${tasks.total} tasks solved (test/fixtures/tasks/: each job through the whole tree with its scripted model, ${tasks.method.concurrency} at a time; rounds from the receipts; the held-out tests on a clean clone of the merged job branch).`, '');
     lines.push(tasks.markdown, '');
   }
+  const distribution = failed('distribution') as Awaited<ReturnType<typeof runDistributionBench>> | undefined;
+  if (distribution) lines.push(...distributionMarkdown(distribution), '');
   return lines.join('\n');
 }
 
@@ -223,6 +228,8 @@ export function targetRows(outcomes: Partial<Record<Part, PartOutcome>>): Target
     const r = t.result as Awaited<ReturnType<typeof runThroughputBench>>;
     rows.push(throughputTarget(r.jobsPerMinute, typeof r.ceilingJobsPerMinute === 'number' ? r.ceilingJobsPerMinute : null));
   }
+  const d = outcomes.distribution;
+  if (d?.ok) rows.push(...distributionTargets((d.result as Awaited<ReturnType<typeof runDistributionBench>>).rows));
   return rows;
 }
 
@@ -269,6 +276,16 @@ function headline(outcomes: Partial<Record<Part, PartOutcome>>): Record<string, 
   if (k?.ok) {
     const r = k.result as Awaited<ReturnType<typeof runTasksBench>>;
     out.tasksSolved = `${r.solved}/${r.total}`;
+  }
+  const d = outcomes.distribution;
+  if (d?.ok) {
+    const r = d.result as Awaited<ReturnType<typeof runDistributionBench>>;
+    if (r.skipped) out.distribution = `skipped: ${r.skipped}`;
+    for (const row of r.rows) if (row.mode === 'workers') out[`distributionRatio.W${row.workers}.P${row.programmers}`] = row.ratio;
+    if (r.detection) {
+      out.lostWorkerOfflineMsP50 = r.detection.offlineMs.p50;
+      out.lostWorkerRedispatchMsP50 = r.detection.redispatchMs.p50;
+    }
   }
   const g = outcomes.gateway;
   if (g && !g.ok && g.missing) out.gateway = 'missing: scripts/bench-gateway.ts not present';

@@ -5,15 +5,15 @@
 import type { Command } from './commands.ts';
 
 export const benchCommand: Command = {
-  summary: 'run the benchmarks (parallel speedup, throughput, overhead, gateway, footprint, task suite); write artifacts/bench/*.json',
+  summary: 'run the benchmarks (parallel speedup, throughput, overhead, gateway, footprint, task suite, distribution); write artifacts/bench/*.json',
   usage: '[options]',
   options: {
     quick: { type: 'boolean', help: 'fewer sizes and repeats (about 1–2 minutes instead of 5)' },
-    only: { type: 'string', arg: 'PARTS', help: 'comma-separated parts: parallel,throughput,overhead,gateway,llm-gateway,footprint,tasks' },
+    only: { type: 'string', arg: 'PARTS', help: 'comma-separated parts: parallel,throughput,overhead,gateway,llm-gateway,footprint,tasks,distribution' },
     out: { type: 'string', arg: 'DIR', help: 'where the JSON results go (default artifacts/bench)' },
     readme: { type: 'boolean', help: "replace the README's benchmark table with this run's" },
   },
-  examples: ['pas bench --quick', 'pas bench --only parallel,gateway', 'pas bench --only tasks'],
+  examples: ['pas bench --quick', 'pas bench --only parallel,gateway', 'pas bench --only tasks', 'pas bench --only distribution'],
   async run(values) {
     const argv: string[] = [];
     if (values.quick === true) argv.push('--quick');

@@ -24,7 +24,10 @@ export const workerCommand: Command = {
     json: { type: 'boolean', help: 'log lines on the terminal as NDJSON' },
   },
   examples: ['pas worker --id gpu-1', 'pas worker --id gpu-1 --nats nats://10.0.0.5:4222 --programmers Prog-011,Prog-012 --data-dir /var/lib/pas'],
-  notes: ['The worker never needs the user\'s repository: it gets each base as a git bundle and sends its commit back as one. Its models and API keys are its own.'],
+  notes: [
+    'The worker never needs the user\'s repository: it gets each base as a git bundle and sends its commit back as one. Its models and API keys are its own.',
+    'Agent CLIs and aider on the worker reach their models through its own LLM gateway on a free 127.0.0.1 port, with a per-task credential: the keys stay in the worker process.',
+  ],
   async run(values) {
     const id = values.id;
     if (typeof id !== 'string' || !/^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/.test(id)) throw new PasError('PAS_ERR_BAD_REQUEST', '--id NAME is required: letters, digits, - and _ (the host named by programmers[].host)');

@@ -112,6 +112,12 @@ export const distributionSchema = z
     max_redeliveries: z.number().int().min(1).max(100).default(3),
     /** Request/reply (registration, cancel, breaker probes) waits this long for an answer. */
     request_timeout_ms: z.number().int().min(50).max(60_000).default(5000),
+    /**
+     * A worker asks the central process before each model call (cluster-wide breakers and budget);
+     * while it gets no answer (the central process restarting) it keeps asking this long, then
+     * refuses the call with PAS_ERR_DIST_NO_ADMISSION. A model is never called unchecked.
+     */
+    admission_wait_ms: z.number().int().min(50).max(3_600_000).default(60_000),
     /** Bundles in the object store older than this are dropped by the broker. */
     bundle_ttl_s: z.number().int().min(60).max(30 * 86_400).default(86_400),
   })

@@ -13,6 +13,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { PasError, isPasError } from '../errors.ts';
 import { git } from '../executors/git-command.ts';
+import { objectStoreFor, type RepoObjectStore } from '../executors/object-store.ts';
+import { commitParents } from '../executors/tree-merge.ts';
 import { readBundleHeader } from './bundle-header.ts';
 
 export { WorkerRepoCache, makeResultBundle } from './worker-repo-cache.ts';
@@ -123,43 +125,44 @@ function invalid(message: string, details: Record<string, unknown>, cause?: unkn
 
 /**
  * Verifies a worker's result bundle and writes its commit as `expectedRef`, create-only. Steps:
- * `git bundle verify` (integrity, prerequisites present), exactly one head, fetched into a
- * quarantine ref, its history checked to be base..commit as a plain chain (every commit with one
- * parent, base an ancestor: no foreign history, no merges), then `update-ref` with an empty old
- * value. Returns the commit. Refusals: PAS_ERR_DIST_BUNDLE_INVALID, PAS_ERR_DIST_REF_EXISTS.
+ * exactly one head, cut against the base alone (read from the header), fetched into a quarantine
+ * ref with every object checked (`git fetch` of a bundle verifies it: its prerequisites must be
+ * here, its pack whole), its history checked to be base..commit as a plain chain (every commit
+ * with one parent, base an ancestor: no foreign history, no merges), then the ref created and the
+ * quarantine ref dropped in one transaction. Everything but the fetch goes through the
+ * repository's long-lived git processes (object-store.ts). Returns the commit. Refusals:
+ * PAS_ERR_DIST_BUNDLE_INVALID, PAS_ERR_DIST_REF_EXISTS.
  */
 export async function importResultBundle(repo: string, bundle: Uint8Array, opts: ImportResultOptions): Promise<string> {
   const details = { attemptId: opts.attemptId, ref: opts.expectedRef };
-  if (!opts.expectedRef.startsWith('refs/') || (await git(repo, ['check-ref-format', opts.expectedRef], { okCodes: [1] })).exitCode !== 0) {
-    throw invalid(`"${opts.expectedRef}" is not a valid full ref name`, details);
+  if (!(await isRefName(repo, opts.expectedRef))) throw invalid(`"${opts.expectedRef}" is not a valid full ref name`, details);
+  const store = await objectStoreFor(repo);
+  const base = /[\n\r]/.test(opts.base) ? null : await store.resolveCommit(opts.base);
+  if (!base) throw invalid(`base ${opts.base} is not a commit of the repository`, details);
+  const header = readBundleHeader(bundle);
+  if (header.heads.length !== 1) throw invalid(`result bundle of ${opts.attemptId} has ${header.heads.length} heads, expected 1`, { ...details, heads: header.heads.map((h) => h.ref) });
+  const { commit: head, ref: headRef } = header.heads[0]!;
+  if (opts.commit !== undefined && head !== opts.commit) throw invalid(`result bundle of ${opts.attemptId} holds ${head}, the result names ${opts.commit}`, { ...details, head, commit: opts.commit });
+  // Cut against the base and nothing else: every commit of the chain travels in the bundle.
+  if (header.prerequisites.length !== 1 || header.prerequisites[0] !== base) {
+    throw invalid(`result bundle of ${opts.attemptId} is cut against ${header.prerequisites.join(', ') || 'nothing (a whole history)'}, not against its base ${base}`, { ...details, base, prerequisites: header.prerequisites });
   }
-  const base = await resolveCommit(repo, opts.base).catch((err: unknown) => {
-    throw invalid(`base ${opts.base} is not a commit of the repository`, details, err);
-  });
   const scratch = await mkdtemp(path.join(os.tmpdir(), 'pas-result-'));
   const quarantine = `${QUARANTINE}/${opts.attemptId.replace(/[^A-Za-z0-9_-]/g, '_').slice(0, 100)}-${randomUUID().slice(0, 8)}`;
-  let fetched = false;
+  let inQuarantine = false;
   try {
     const file = path.join(scratch, 'result.bundle');
     await writeFile(file, bundle);
-    const header = readBundleHeader(bundle);
-    if (header.heads.length !== 1) throw invalid(`result bundle of ${opts.attemptId} has ${header.heads.length} heads, expected 1`, { ...details, heads: header.heads.map((h) => h.ref) });
-    const { commit: head, ref: headRef } = header.heads[0]!;
-    if (opts.commit !== undefined && head !== opts.commit) throw invalid(`result bundle of ${opts.attemptId} holds ${head}, the result names ${opts.commit}`, { ...details, head, commit: opts.commit });
-    // Cut against the base and nothing else: every commit of the chain travels in the bundle.
-    if (header.prerequisites.length !== 1 || header.prerequisites[0] !== base) {
-      throw invalid(`result bundle of ${opts.attemptId} is cut against ${header.prerequisites.join(', ') || 'nothing (a whole history)'}, not against its base ${base}`, { ...details, base, prerequisites: header.prerequisites });
-    }
     try {
-      await git(repo, ['bundle', 'verify', file]);
-      fetched = true;
+      inQuarantine = true;
       await git(repo, ['-c', 'fetch.fsckObjects=true', 'fetch', '--no-tags', '--no-write-fetch-head', '-q', file, `+${headRef}:${quarantine}`], { lock: 'shared' });
     } catch (err) {
       throw invalid(`result bundle of ${opts.attemptId} does not verify: ${isPasError(err) ? err.message.split('\n').slice(0, 4).join(' ') : String(err)}`, details, err);
     }
-    await checkChain(repo, base, head, details);
+    await checkChain(store, base, head, details);
     try {
-      await git(repo, ['update-ref', '-m', `pas: result of ${opts.attemptId}`, opts.expectedRef, head, ''], { lock: 'shared' });
+      await store.updateRefs([`create ${opts.expectedRef} ${head}`, `delete ${quarantine}`]);
+      inQuarantine = false;
     } catch (err) {
       const existing = (await git(repo, ['rev-parse', '--verify', '-q', opts.expectedRef], { okCodes: [1] })).stdout.trim();
       if (existing && opts.allowSame && existing === head) return head;
@@ -168,9 +171,17 @@ export async function importResultBundle(repo: string, bundle: Uint8Array, opts:
     }
     return head;
   } finally {
-    if (fetched) await git(repo, ['update-ref', '-d', quarantine], { lock: 'shared' }).catch(() => {});
+    if (inQuarantine) await git(repo, ['update-ref', '-d', quarantine], { lock: 'shared' }).catch(() => {});
     await rm(scratch, { recursive: true, force: true });
   }
+}
+
+/** A name git takes as a full ref: one PAS writes (`refs/heads/pas/<job>/<task>`) is checked here, anything else by git. */
+async function isRefName(repo: string, ref: string): Promise<boolean> {
+  if (!ref.startsWith('refs/')) return false;
+  // A strict subset of git's rules (check-ref-format): such a name is valid without asking git.
+  const plain = /^refs(\/[A-Za-z0-9_][A-Za-z0-9_.-]*)+$/.test(ref) && !ref.includes('..') && !ref.split('/').some((c) => c.endsWith('.') || c.endsWith('.lock'));
+  return plain || (await git(repo, ['check-ref-format', ref], { okCodes: [1] })).exitCode === 0;
 }
 
 /**
@@ -183,12 +194,21 @@ export async function sweepQuarantineRefs(repo: string): Promise<number> {
   return refs.length;
 }
 
-/** base..head must be 1..MAX_RESULT_COMMITS commits, each with exactly one parent, and base an ancestor of head. */
-async function checkChain(repo: string, base: string, head: string, details: Record<string, unknown>): Promise<void> {
+/**
+ * base..head must be 1..MAX_RESULT_COMMITS commits, each with exactly one parent, down to base:
+ * then base is an ancestor of head and nothing else came in. Read through the long-lived cat-file.
+ */
+async function checkChain(store: RepoObjectStore, base: string, head: string, details: Record<string, unknown>): Promise<void> {
   if (head === base) throw invalid('the result bundle holds no commit on top of its base', { ...details, base, head });
-  if (!(await isAncestor(repo, base, head))) throw invalid(`result ${head} is not built on base ${base}`, { ...details, base, head });
-  const lines = (await git(repo, ['rev-list', '--parents', `--max-count=${MAX_RESULT_COMMITS + 1}`, head, `^${base}`])).stdout.split('\n').filter(Boolean);
-  if (lines.length > MAX_RESULT_COMMITS) throw invalid(`result ${head} is more than ${MAX_RESULT_COMMITS} commits on top of its base`, { ...details, base, head });
-  const odd = lines.map((l) => l.split(' ')).find((parts) => parts.length !== 2);
-  if (odd) throw invalid(`commit ${odd[0]} of the result has ${odd.length - 1} parents; a result is a plain chain on top of its base`, { ...details, base, head, commit: odd[0] });
+  let at = head;
+  for (let n = 1; ; n++) {
+    const commit = await store.read(at);
+    if (!commit || commit.type !== 'commit') throw invalid(`${at} of the result is not a commit`, { ...details, base, head, commit: at });
+    const parents = commitParents(commit.data);
+    if (parents.length === 0) throw invalid(`result ${head} is not built on base ${base}`, { ...details, base, head });
+    if (parents.length > 1) throw invalid(`commit ${at} of the result has ${parents.length} parents; a result is a plain chain on top of its base`, { ...details, base, head, commit: at });
+    if (parents[0] === base) return;
+    if (n >= MAX_RESULT_COMMITS) throw invalid(`result ${head} is not built on base ${base} within ${MAX_RESULT_COMMITS} commits`, { ...details, base, head });
+    at = parents[0]!;
+  }
 }

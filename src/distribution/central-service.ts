@@ -8,9 +8,11 @@
 import type { Logger } from 'pino';
 import type { PasConfig } from '../config/load-config.ts';
 import type { ReceiptWriter } from '../llm/index.ts';
+import type { LlmGateway } from '../llm/gateway/llm-gateway.ts';
 import type { Runtime, RuntimeServices, ServiceContext } from '../runtime/runtime-types.ts';
 import { createRepositories } from '../runtime/services/repositories.ts';
 import { HostHaves } from './bundles.ts';
+import { createClusterLlmAuthority, reportPrefixes, serveAdmissions } from './cluster-llm-authority.ts';
 import { openLink, type DistLink } from './link.ts';
 import { createRemoteProgrammers, type RemoteProgrammers } from './remote-programmers.ts';
 import { watchWorkers, type WorkerLiveness } from './worker-liveness.ts';
@@ -53,11 +55,14 @@ async function startOn(link: DistLink, config: PasConfig, remoteIds: Set<string>
     onOffline: (worker) => late.remote?.workerOffline(worker),
     onRegister: (worker, repoHaves) => haves.replace(worker, repoHaves),
   });
-  const remote = await createRemoteProgrammers({ link, liveness, logger, haves }, remoteIds);
+  // The cluster's breakers and budget: workers ask before each model call and report after it.
+  const authority = createClusterLlmAuthority({ logger, ...reportPrefixes(link.names) });
+  const remote = await createRemoteProgrammers({ link, liveness, logger, haves, onReport: (msg) => authority.take(msg) }, remoteIds);
   late.remote = remote;
   // Results that arrived while this process was down are in hand before the runtime resumes.
   await remote.drainBacklog(3_000);
   const detach: Array<() => void> = [];
+  let stopAdmissions: (() => void) | undefined;
   let sweep: NodeJS.Timeout | undefined;
 
   return {
@@ -66,7 +71,15 @@ async function startOn(link: DistLink, config: PasConfig, remoteIds: Set<string>
       const services = factory(ctx);
       const receipts = (services as { receipts?: ReceiptWriter }).receipts;
       const local = services.executeTask.bind(services);
-      remote.bind({ journal: ctx.journal, receipts: receipts ?? { append: () => undefined }, runId: ctx.runId, repositories: createRepositories(ctx.dataDir), spend: ctx.journal.spendStore(), ...(ctx.progress ? { progress: ctx.progress } : {}) });
+      const gateway = (services as { llmGateway?: LlmGateway }).llmGateway;
+      authority.bind({
+        breakers: ctx.breakers,
+        money: ctx.money,
+        journal: ctx.journal,
+        ...(gateway ? { jobBudget: { limit: (jobId: string) => gateway.jobLimit(jobId), spent: (jobId: string) => gateway.ledger.jobSpent(jobId), add: (jobId: string, usd: number) => gateway.ledger.addJobSpend(jobId, usd) } } : {}),
+      });
+      stopAdmissions ??= serveAdmissions(link, authority, logger);
+      remote.bind({ journal: ctx.journal, receipts: receipts ?? { append: () => undefined }, runId: ctx.runId, repositories: createRepositories(ctx.dataDir), ...(ctx.progress ? { progress: ctx.progress } : {}) });
       return { ...services, executeTask: remote.wrap(local) };
     },
     attach(runtime) {
@@ -82,6 +95,7 @@ async function startOn(link: DistLink, config: PasConfig, remoteIds: Set<string>
       for (const d of detach) d();
       if (sweep) clearInterval(sweep);
       liveness.stop();
+      stopAdmissions?.();
       await remote.stop();
       await link.close().catch(() => undefined);
     },

@@ -3,7 +3,9 @@
  * buckets and object store named from `distribution.prefix`, and the attempts bucket (task id →
  * its current attempt, the fence against late results).
  */
+import type { Logger } from 'pino';
 import type { DistributionConfig } from '../config/schemas.ts';
+import { toErrorData } from '../errors.ts';
 import { connectDistribution, ensureStreams, type DistributionStreams, type KV, type NatsHandles } from './nats-connection.ts';
 
 export interface DistLink extends DistributionStreams {
@@ -40,4 +42,21 @@ export const nanos = (ms: number) => ms * 1_000_000;
 /** `subject('x')` with its last token a wildcard: every worker's or programmer's subject of that kind. */
 export function anyOf(subject: (id: string) => string): string {
   return subject('x').replace(/x$/, '*');
+}
+
+/**
+ * Publishes to a stream until the broker has stored it (a broker restart in between loses
+ * nothing); `msgID` makes a retried publish stored once. Gives up only when the link is closed.
+ */
+export async function publishUntilStored(link: DistLink, subject: string, data: Uint8Array, msgID: string, log: Logger): Promise<void> {
+  for (let wait = 200; ; wait = Math.min(wait * 2, 2_000)) {
+    try {
+      await link.nats.js.publish(subject, data, { msgID });
+      return;
+    } catch (err) {
+      if (link.nats.nc.isClosed()) throw err;
+      log.warn({ err: toErrorData(err), subject }, 'publish failed; trying again');
+      await new Promise((r) => setTimeout(r, wait));
+    }
+  }
 }

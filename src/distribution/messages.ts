@@ -151,6 +151,8 @@ export const taskSchema = z.strictObject({
   /** The branch the result will be written to, centrally (`pas/<job>/<task>`). */
   branch: z.string().min(1).max(255),
   sent_at: isoTime,
+  /** The job's own `max_job_spend_usd`, when it set one: the worker's LLM gateway holds its calls to it. */
+  job_max_spend_usd: z.number().min(0).optional(),
 });
 
 const receiptFields = {
@@ -238,6 +240,8 @@ export const breakerSchema = z.discriminatedUnion('op', [
     model: modelRefSchema,
     ok: z.boolean(),
     error: errorDataSchema.optional(),
+    /** The caller gave up before an answer (a probe abandoned: the next caller may probe). */
+    abandoned: z.boolean().optional(),
     at: isoTime,
   }),
   z.strictObject({
@@ -246,6 +250,8 @@ export const breakerSchema = z.discriminatedUnion('op', [
     call_id: distIdSchema,
     worker_id: subjectIdSchema,
     programmer_id: subjectIdSchema.optional(),
+    /** The job the call works for (its `max_job_spend_usd` is checked too). */
+    job_id: distIdSchema.optional(),
     model: modelRefSchema,
     at: isoTime,
   }),
@@ -270,7 +276,8 @@ export const spendSchema = z.strictObject({
   programmer_id: subjectIdSchema.optional(),
   attempt_id: distIdSchema.optional(),
   job_id: distIdSchema.optional(),
-  model: modelRefSchema,
+  /** The model called; absent when the program that spent did not say (an agent CLI's total). */
+  model: modelRefSchema.optional(),
   tokens: tokenUsageSchema,
   cost_usd: z.number().min(0),
   at: isoTime,

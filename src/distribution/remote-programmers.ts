@@ -23,8 +23,7 @@ import type { ExecuteTaskInput } from '../../machines/programmer.machine.ts';
 import { isPasError, toErrorData } from '../errors.ts';
 import type { TaskProgress } from '../executors/executor.ts';
 import type { Journal } from '../journal/journal.ts';
-import type { Receipt, SpendStore } from '../llm/types.ts';
-import { utcDay } from '../llm/spend-store.ts';
+import type { Receipt } from '../llm/types.ts';
 import type { ProgressBoard } from '../runtime/progress-board.ts';
 import type { Repositories } from '../runtime/services/repositories.ts';
 import { git } from '../executors/git-command.ts';
@@ -66,6 +65,8 @@ export interface RemoteLink {
   liveness: WorkerLiveness;
   logger: Logger;
   now?: () => number;
+  /** Worker reports that share the results stream (spend, breaker outcomes); acked by the taker. */
+  onReport?: (msg: JsMsg) => void;
 }
 
 /** What the runtime's services give (bound when createRuntime builds them). */
@@ -74,7 +75,6 @@ export interface RemoteDeps {
   receipts: { append(receipt: Receipt): Promise<void> | void };
   runId: string;
   repositories: Repositories;
-  spend: SpendStore;
   progress?: ProgressBoard;
 }
 
@@ -94,6 +94,17 @@ export interface RemoteProgrammers {
   stop(): Promise<void>;
 }
 
+/** `make()` once per key while it succeeds; a failure is forgotten so the next call tries again. */
+function memo<T>(cache: Map<string, Promise<T>>, key: string, make: () => Promise<T>): Promise<T> {
+  let value = cache.get(key);
+  if (!value) {
+    value = make();
+    cache.set(key, value);
+    value.catch(() => cache.delete(key));
+  }
+  return value;
+}
+
 export async function createRemoteProgrammers(base: RemoteLink, remoteIds: ReadonlySet<string>): Promise<RemoteProgrammers> {
   const { link, liveness, logger, haves } = base;
   const now = base.now ?? Date.now;
@@ -109,8 +120,14 @@ export async function createRemoteProgrammers(base: RemoteLink, remoteIds: Reado
   /** Applied results waiting for the journal's commit of the task's finish, by task id. */
   const awaitingAck = new Map<string, JsMsg[]>();
   const applied = new Set<string>();
-  /** Base bundles already in the object store: (repository, commit, what the host had) → entry. */
-  const bundlesPut = new Map<string, { name: string | null; full: boolean }>();
+  /** Base bundles in the object store (or being put there): (repository, commit, what the host had) → entry. */
+  const bundlesPut = new Map<string, Promise<{ name: string | null; full: boolean }>>();
+  /** Repository path → its key (it names the repository's git dir, which does not move). */
+  const repoKeys = new Map<string, Promise<string>>();
+  /** (repository, full commit id) → the commit checked to be there (a commit, once there, stays). */
+  const resolved = new Map<string, Promise<string>>();
+  /** The task's base as a full commit id: a full id already checked in this repository is not asked of git again. */
+  const baseOf = (repo: string, rev: string) => (/^[0-9a-f]{40}([0-9a-f]{24})?$/.test(rev) ? memo(resolved, `${repo}\0${rev}`, () => resolveCommit(repo, rev)) : resolveCommit(repo, rev));
   let stopped = false;
 
   const currentAttempt = async (taskId: string): Promise<AttemptRecord | undefined> => {
@@ -171,7 +188,7 @@ export async function createRemoteProgrammers(base: RemoteLink, remoteIds: Reado
     return { result, receipt };
   };
 
-  /** Imports the result's commit (create-only ref), writes its receipt and counts its spend. */
+  /** Imports the result's commit (create-only ref) and writes its receipt. */
   const apply = async (p: Pending, h: Held): Promise<TaskResult> => {
     applied.add(p.record.attemptId);
     const list = awaitingAck.get(p.task.id) ?? [];
@@ -196,10 +213,10 @@ export async function createRemoteProgrammers(base: RemoteLink, remoteIds: Reado
         receipt = { ...receipt, status: 'failed', error };
       }
     }
-    // Receipt and spend once per attempt (a result redelivered after a restart adds neither again).
+    // The receipt once per attempt (a result redelivered after a restart adds none again). The
+    // spend is not added here: the worker reported each call's cost as it was made (cluster-gate.ts).
     if (journal.recordReceipt({ runId: deps.runId, taskId: p.task.id, attempt: p.record.journalAttempt })) {
       await deps.receipts.append(receipt);
-      if (result.costUsd && result.costUsd > 0) deps.spend.add(utcDay(now()), result.costUsd);
     }
     log.info({ taskId: p.task.id, attemptId: p.record.attemptId, worker: h.message.worker_id, status: result.status }, 'remote result applied');
     return result;
@@ -217,14 +234,22 @@ export async function createRemoteProgrammers(base: RemoteLink, remoteIds: Reado
     }
   };
 
+  /** Results being applied; each runs on its own, so one bundle import never holds back the next result. */
+  const applying = new Set<Promise<void>>();
+  const deliverSoon = (p: Pending, h: Held) => {
+    const done: Promise<void> = deliver(p, h).finally(() => applying.delete(done));
+    applying.add(done);
+  };
+
   const onResult = async (msg: JsMsg) => {
     if (early) {
       early.push(msg);
       return;
     }
     if (!msg.subject.startsWith(resultPrefix)) {
-      // Spend and breaker outcomes share the stream; a worker's task spend reaches the budget with its result.
-      msg.ack();
+      // Spend and breaker outcomes share the stream: the cluster's LLM authority applies them.
+      if (base.onReport) base.onReport(msg);
+      else msg.ack();
       return;
     }
     let message: ResultMessage;
@@ -237,7 +262,7 @@ export async function createRemoteProgrammers(base: RemoteLink, remoteIds: Reado
     }
     const h: Held = { msg, message };
     const p = pending.get(message.attempt_id);
-    if (p) return deliver(p, h);
+    if (p) return deliverSoon(p, h);
     if (applied.has(message.attempt_id)) {
       // A redelivery of a result already applied: held until the journal's commit, then acked.
       const list = awaitingAck.get(message.task_id);
@@ -251,7 +276,7 @@ export async function createRemoteProgrammers(base: RemoteLink, remoteIds: Reado
     if (current?.attemptId !== message.attempt_id) return fence(h, current ? `the current attempt is ${current.attemptId}` : 'the attempt was abandoned');
     // A dispatch may have started waiting for it while this looked the attempt up.
     const waiter = pending.get(message.attempt_id);
-    if (waiter) return deliver(waiter, h);
+    if (waiter) return deliverSoon(waiter, h);
     // The current attempt, but nobody waits for it (this process restarted): kept for the re-dispatch.
     const list = held.get(message.task_id) ?? [];
     list.push(h);
@@ -349,29 +374,32 @@ export async function createRemoteProgrammers(base: RemoteLink, remoteIds: Reado
       if (early && waiter) {
         held.set(task.id, held.get(task.id)!.filter((h) => h !== early));
         if (held.get(task.id)!.length === 0) held.delete(task.id);
-        void deliver(waiter, early);
+        deliverSoon(waiter, early);
       }
       return adopted;
     }
     const worker = await liveness.ownerOf(programmerId, signal);
     if (!worker) return failed(task, programmerId, 'PAS_ERR_DIST_WORKER_OFFLINE', `the worker hosting ${programmerId} is offline`);
     const repo = await deps.repositories.forTask(task);
-    const baseCommit = await resolveCommit(repo, task.baseCommit ?? 'HEAD');
-    const repoKey = await repoKeyOf(repo);
+    const baseCommit = await baseOf(repo, task.baseCommit ?? 'HEAD');
+    const repoKey = await memo(repoKeys, repo, () => repoKeyOf(repo));
     const journalAttempt = journal.getTask(task.id)?.attempt ?? task.attempt ?? 1;
     const record: AttemptRecord = { attemptId: `${task.id}.a${journalAttempt}.${randomBytes(4).toString('hex')}`, programmerId, worker, journalAttempt, repo, repoKey, dispatchedAt: now() };
     // The base as a bundle: full the first time this host sees the repository, incremental after.
     const hostHas = haves.haves(worker, repoKey);
-    const bundleKey = `${repoKey}:${baseCommit}:${hostHas.join(',')}`;
-    let bundle = bundlesPut.get(bundleKey);
-    if (!bundle) {
-      const made = await makeBaseBundle(repo, baseCommit, { haves: hostHas });
-      const name = made.bytes ? (await putBundle(link.bundles, bundleObjectName(record.attemptId, 'base'), made.bytes)).name : null;
-      bundle = { name, full: made.full };
-      bundlesPut.set(bundleKey, bundle);
-    }
+    // A host that holds the base needs no bundle; otherwise one bundle per (base, what the host
+    // holds), made once even when many tasks are dispatched at the same moment.
+    const bundle = hostHas.includes(baseCommit)
+      ? { name: null, full: false }
+      : await memo(bundlesPut, `${repoKey}:${baseCommit}:${hostHas.join(',')}`, async () => {
+          const made = await makeBaseBundle(repo, baseCommit, { haves: hostHas });
+          const name = made.bytes ? (await putBundle(link.bundles, bundleObjectName(record.attemptId, 'base'), made.bytes)).name : null;
+          return { name, full: made.full };
+        });
     await link.attempts.put(task.id, toJson(record));
     const { repo: _repo, ...portable } = task;
+    // The job's own budget goes with its tasks: the worker's LLM gateway holds the programs' calls to it.
+    const jobLimit = journal.getJob(task.jobId)?.spec.maxJobSpendUsd;
     const p: Pending = { record, task, resolve: () => undefined };
     const result = waitFor(p, signal);
     const message: TaskMessage = {
@@ -387,6 +415,7 @@ export async function createRemoteProgrammers(base: RemoteLink, remoteIds: Reado
       bundle_full: bundle.full,
       branch: taskBranchName(task.jobId, task.id),
       sent_at: new Date(record.dispatchedAt).toISOString(),
+      ...(jobLimit !== undefined ? { job_max_spend_usd: jobLimit } : {}),
     };
     try {
       await link.nats.js.publish(link.names.subjects.task(programmerId), encodeMessage('pas.v1.task', message), { msgID: record.attemptId });
@@ -457,6 +486,7 @@ export async function createRemoteProgrammers(base: RemoteLink, remoteIds: Reado
       progressSub.unsubscribe();
       await results.close().catch(() => undefined);
       await consuming.catch(() => undefined);
+      await Promise.allSettled([...applying]);
     },
   };
 }

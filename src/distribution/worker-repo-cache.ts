@@ -10,6 +10,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { PasError, isPasError } from '../errors.ts';
 import { git } from '../executors/git-command.ts';
+import { objectStoreFor } from '../executors/object-store.ts';
+import { commitParents } from '../executors/tree-merge.ts';
 import { readBundleHeader } from './bundle-header.ts';
 
 /** Commits the cache holds on purpose (bases it was sent, results it made): what it reports as haves. */
@@ -30,29 +32,37 @@ function assertCommit(what: string, commit: string): void {
 /**
  * The result of a task as a bundle of `base..commit` from the worker's clone (or a worktree or
  * checkout of it), with one head (`refs/pas/result/<commit>`). The commit stays there as a have.
+ * Refs move through the clone's long-lived `update-ref --stdin` (object-store.ts): the bundle is
+ * the one git process started.
  */
 export async function makeResultBundle(clonePath: string, base: string, commit: string): Promise<Uint8Array> {
   assertCommit('base', base);
   assertCommit('commit', commit);
   if (base === commit) throw new PasError('PAS_ERR_DIST_BUNDLE_INVALID', 'the result commit is its base: there is nothing to send', { details: { base, commit } });
-  const ancestor = await git(clonePath, ['merge-base', '--is-ancestor', base, commit], { okCodes: [1] });
-  if (ancestor.exitCode !== 0) throw new PasError('PAS_ERR_DIST_BUNDLE_INVALID', `result ${commit} is not built on base ${base}`, { details: { base, commit } });
+  const store = await objectStoreFor(clonePath);
+  // The usual result is one commit on the base: its parent says so without a git process.
+  const tip = await store.read(commit);
+  const onBase = tip?.type === 'commit' && commitParents(tip.data).join(' ') === base;
+  if (!onBase && (await git(clonePath, ['merge-base', '--is-ancestor', base, commit], { okCodes: [1] })).exitCode !== 0) {
+    throw new PasError('PAS_ERR_DIST_BUNDLE_INVALID', `result ${commit} is not built on base ${base}`, { details: { base, commit } });
+  }
   const ref = `refs/pas/result/${commit}`;
   const scratch = await mkdtemp(path.join(os.tmpdir(), 'pas-result-'));
   try {
-    await git(clonePath, ['update-ref', ref, commit], { lock: 'shared' });
-    await git(clonePath, ['update-ref', `${HAVES}/${commit}`, commit], { lock: 'shared' });
+    await store.updateRefs([`update ${ref} ${commit}`, `update ${HAVES}/${commit} ${commit}`]);
     const file = path.join(scratch, 'result.bundle');
     await git(clonePath, ['bundle', 'create', '-q', file, ref, `^${base}`]);
     return await readFile(file);
   } finally {
-    await git(clonePath, ['update-ref', '-d', ref], { lock: 'shared' }).catch(() => {});
+    await store.updateRefs([`delete ${ref}`]).catch(() => {});
     await rm(scratch, { recursive: true, force: true });
   }
 }
 
 export class WorkerRepoCache {
   private readonly queues = new Map<string, Promise<unknown>>();
+  /** `repoKey:base` pairs this process has made ready. */
+  private readonly ready = new Set<string>();
 
   /** `dataDir` is the worker's own (`pas worker --data-dir`); clones live in `<dataDir>/repos/<repoKey>`. */
   constructor(readonly dataDir: string) {}
@@ -72,45 +82,55 @@ export class WorkerRepoCache {
   ensureBase(repoKey: string, bundle: Uint8Array | null, baseCommit: string): Promise<string> {
     const dir = this.clonePath(repoKey);
     assertCommit('base', baseCommit);
+    // Already made ready by this process (its haves ref keeps it): no git, no queue.
+    const ready = `${repoKey}:${baseCommit}`;
+    if (this.ready.has(ready) && existsSync(path.join(dir, '.git'))) return Promise.resolve(dir);
     return this.serial(repoKey, async () => {
-      const header = bundle ? readBundleHeader(bundle) : undefined;
-      if (!existsSync(path.join(dir, '.git'))) {
-        await mkdir(dir, { recursive: true });
-        // The clone hashes like the repository it caches (sha256 repositories send v3 bundles saying so).
-        await git(dir, ['init', '-q', `--object-format=${header?.objectFormat ?? 'sha1'}`]);
-      }
-      if (await hasCommit(dir, baseCommit)) {
-        await git(dir, ['update-ref', `${HAVES}/${baseCommit}`, baseCommit], { lock: 'shared' });
-        return dir;
-      }
-      if (!bundle || !header) throw new PasError('PAS_ERR_DIST_BUNDLE_MISSING', `the cache of ${repoKey} lacks base ${baseCommit} and no bundle came with the task`, { details: { repoKey, base: baseCommit } });
-      const scratch = await mkdtemp(path.join(dir, '.git', 'pas-base-'));
-      try {
-        const file = path.join(scratch, 'base.bundle');
-        await writeFile(file, bundle);
-        const lacking = [];
-        for (const pre of header.prerequisites) if (!(await hasCommit(dir, pre))) lacking.push(pre);
-        if (lacking.length > 0) {
-          throw new PasError('PAS_ERR_DIST_BUNDLE_MISSING', `base bundle for ${repoKey} needs ${lacking.length} commit(s) this cache lacks; a full bundle is needed`, { details: { repoKey, base: baseCommit, lacking } });
-        }
-        if (!header.heads.some((h) => h.ref === BASE_REF)) throw new PasError('PAS_ERR_DIST_BUNDLE_INVALID', `base bundle for ${repoKey} carries no ${BASE_REF}`, { details: { repoKey, base: baseCommit } });
-        const staging = `${HAVES}/incoming-${path.basename(scratch)}`;
-        try {
-          await git(dir, ['bundle', 'verify', file]);
-          await git(dir, ['-c', 'fetch.fsckObjects=true', 'fetch', '--no-tags', '--no-write-fetch-head', '-q', file, `+${BASE_REF}:${staging}`], { lock: 'shared' });
-        } catch (err) {
-          await git(dir, ['update-ref', '-d', staging], { lock: 'shared' }).catch(() => {});
-          throw new PasError('PAS_ERR_DIST_BUNDLE_INVALID', `base bundle for ${repoKey} does not verify: ${isPasError(err) ? err.message.split('\n').slice(0, 4).join(' ') : String(err)}`, { details: { repoKey, base: baseCommit }, cause: err });
-        }
-        const got = (await git(dir, ['rev-parse', '--verify', staging])).stdout.trim();
-        await git(dir, ['update-ref', '-d', staging], { lock: 'shared' });
-        if (got !== baseCommit) throw new PasError('PAS_ERR_DIST_BUNDLE_INVALID', `base bundle for ${repoKey} holds ${got}, the task's base is ${baseCommit}`, { details: { repoKey, base: baseCommit, got } });
-        await git(dir, ['update-ref', `${HAVES}/${baseCommit}`, baseCommit], { lock: 'shared' });
-        return dir;
-      } finally {
-        await rm(scratch, { recursive: true, force: true });
-      }
+      const done = await this.fetchBase(dir, repoKey, bundle, baseCommit);
+      this.ready.add(ready);
+      return done;
     });
+  }
+
+  /** What ensureBase does in the repository's queue: the clone made, the base found in it or fetched from the bundle. */
+  private async fetchBase(dir: string, repoKey: string, bundle: Uint8Array | null, baseCommit: string): Promise<string> {
+    const header = bundle ? readBundleHeader(bundle) : undefined;
+    if (!existsSync(path.join(dir, '.git'))) {
+      await mkdir(dir, { recursive: true });
+      // The clone hashes like the repository it caches (sha256 repositories send v3 bundles saying so).
+      await git(dir, ['init', '-q', `--object-format=${header?.objectFormat ?? 'sha1'}`]);
+    }
+    if (await hasCommit(dir, baseCommit)) {
+      await git(dir, ['update-ref', `${HAVES}/${baseCommit}`, baseCommit], { lock: 'shared' });
+      return dir;
+    }
+    if (!bundle || !header) throw new PasError('PAS_ERR_DIST_BUNDLE_MISSING', `the cache of ${repoKey} lacks base ${baseCommit} and no bundle came with the task`, { details: { repoKey, base: baseCommit } });
+    const scratch = await mkdtemp(path.join(dir, '.git', 'pas-base-'));
+    try {
+      const file = path.join(scratch, 'base.bundle');
+      await writeFile(file, bundle);
+      const lacking = [];
+      for (const pre of header.prerequisites) if (!(await hasCommit(dir, pre))) lacking.push(pre);
+      if (lacking.length > 0) {
+        throw new PasError('PAS_ERR_DIST_BUNDLE_MISSING', `base bundle for ${repoKey} needs ${lacking.length} commit(s) this cache lacks; a full bundle is needed`, { details: { repoKey, base: baseCommit, lacking } });
+      }
+      if (!header.heads.some((h) => h.ref === BASE_REF)) throw new PasError('PAS_ERR_DIST_BUNDLE_INVALID', `base bundle for ${repoKey} carries no ${BASE_REF}`, { details: { repoKey, base: baseCommit } });
+      const staging = `${HAVES}/incoming-${path.basename(scratch)}`;
+      try {
+        await git(dir, ['bundle', 'verify', file]);
+        await git(dir, ['-c', 'fetch.fsckObjects=true', 'fetch', '--no-tags', '--no-write-fetch-head', '-q', file, `+${BASE_REF}:${staging}`], { lock: 'shared' });
+      } catch (err) {
+        await git(dir, ['update-ref', '-d', staging], { lock: 'shared' }).catch(() => {});
+        throw new PasError('PAS_ERR_DIST_BUNDLE_INVALID', `base bundle for ${repoKey} does not verify: ${isPasError(err) ? err.message.split('\n').slice(0, 4).join(' ') : String(err)}`, { details: { repoKey, base: baseCommit }, cause: err });
+      }
+      const got = (await git(dir, ['rev-parse', '--verify', staging])).stdout.trim();
+      await git(dir, ['update-ref', '-d', staging], { lock: 'shared' });
+      if (got !== baseCommit) throw new PasError('PAS_ERR_DIST_BUNDLE_INVALID', `base bundle for ${repoKey} holds ${got}, the task's base is ${baseCommit}`, { details: { repoKey, base: baseCommit, got } });
+      await git(dir, ['update-ref', `${HAVES}/${baseCommit}`, baseCommit], { lock: 'shared' });
+      return dir;
+    } finally {
+      await rm(scratch, { recursive: true, force: true });
+    }
   }
 
   /** The result of a task in `clonePath` (a clone of this cache, or a worktree of one) as a bundle. */

@@ -5,7 +5,11 @@
  * working, bounded redelivery). A task runs with the same executors and pipeline as in-process
  * (runProgrammerTask) in this host's own cached clone, made from the base bundle; the commit goes
  * back as a bundle and the result as a `pas.v1.result` on the results stream. The task message is
- * acked only once the result is stored. LLM keys stay here: the models are this host's.
+ * acked only once the result is stored. LLM keys stay here: the models are this host's; the
+ * breakers and the budget are the cluster's (cluster-gate.ts asks the central process per call).
+ * The agent CLIs and aider reach the models through this worker's own loopback LLM gateway
+ * (worker-llm-gateway.ts) with a per-task credential, so their calls are measured for the receipt
+ * and pass the breakers and the budget.
  */
 import os from 'node:os';
 import path from 'node:path';
@@ -19,11 +23,12 @@ import { breakerSettingsFrom, createLlmClient, createMemorySpendStore, llmClient
 import { createOfflineAdapter } from '../llm/providers/offline-adapter.ts';
 import { abortableSleep } from '../llm/sleep.ts';
 import type { ChatRequest, ProviderAdapter, Receipt } from '../llm/types.ts';
-import { BreakerRegistry } from '../runtime/breaker-registry.ts';
+import { createClusterGate } from './cluster-gate.ts';
 import { bundleObjectName, getBundle, putBundle, WorkerRepoCache } from './bundles.ts';
-import { fromJson, nanos, openLink, type DistLink } from './link.ts';
+import { fromJson, nanos, openLink, publishUntilStored, type DistLink } from './link.ts';
 import { decodeMessage, encodeMessage, type ResultMessage, type TaskMessage } from './messages.ts';
 import type { AttemptRecord } from './remote-programmers.ts';
+import { startWorkerLlmGateway, type WorkerLlmGateway } from './worker-llm-gateway.ts';
 
 export interface WorkerOptions {
   config: PasConfig;
@@ -125,24 +130,52 @@ export async function startWorker(options: WorkerOptions): Promise<Worker> {
   const programmers = wanted.filter((p) => accepted.includes(p.id));
   log.info({ programmers: accepted }, 'worker registered');
 
-  // This host's own LLM client: its keys, its breakers; the central process counts the spend.
-  const breakers = new BreakerRegistry(breakerSettingsFrom(config.pool.failover.circuit_breaker));
+  const publishDurably = (subject: string, data: Uint8Array, msgID: string) => publishUntilStored(link, subject, data, msgID, log);
+
+  // This host's own LLM client and keys; the breakers and the budget are the cluster's, kept by the
+  // central process: every model call asks it first and reports its outcome and cost.
+  const breakers = createClusterGate({
+    workerId,
+    names: link.names,
+    request: (subject, data, opts) => nc.request(subject, data, opts),
+    publishDurably,
+    requestTimeoutMs: settings.request_timeout_ms,
+    admissionWaitMs: settings.admission_wait_ms,
+    cooldownMs: breakerSettingsFrom(config.pool.failover.circuit_breaker).cooldownMs,
+    logger: log,
+  });
+  const spend = breakers.spendStore;
+  const scripted = options.offline ? slowed(createOfflineAdapter(config.models, config.dir), options.editDelayMs ?? 0) : undefined;
+  // The programs this worker starts (agent CLIs, aider) call their models through this host's own
+  // loopback gateway, with the same breakers and spend; the keys stay in this process.
+  const jobLimits = new Map<string, number>();
+  let llmGateway: WorkerLlmGateway;
+  try {
+    llmGateway = await startWorkerLlmGateway({ config, breakers, spend, logger: log, jobLimit: (jobId) => jobLimits.get(jobId), ...(scripted ? { scripted } : {}) });
+  } catch (err) {
+    clearInterval(heartbeat);
+    await link.close().catch(() => undefined);
+    throw err;
+  }
+  const gateway = llmGateway.gateway;
   const llm = createLlmClient({
     ...llmClientOptionsFrom(config),
     breakers,
+    // The gate reports each call's cost itself (a ticket's finish); this store only feeds the client's own count.
     spend: createMemorySpendStore(),
     logger: log.child({ component: 'llm' }),
-    ...(options.offline ? { offline: true, scripted: slowed(createOfflineAdapter(config.models, config.dir), options.editDelayMs ?? 0) } : {}),
+    ...(scripted ? { offline: true, scripted } : {}),
+    // The native editor's calls count against a job's budget together with the programs' calls.
+    jobBudget: gateway.jobBudget(),
   });
-  // Every executor a central process has (CONTRACT §8). On a worker the programs reach their
-  // providers with this host's own keys (distribution keeps LLM keys on each worker).
+  // Every executor a central process has (CONTRACT §8), wired to the gateway as on the central host.
   const executors: Partial<Record<ExecutorKindName, Executor>> = {
     native: createNativeExecutor({ fsAllowlist: config.fsAllowlist }),
-    aider: createAiderExecutor({ fsAllowlist: config.fsAllowlist, models: config.models, aider: config.pool.aider }),
+    aider: createAiderExecutor({ fsAllowlist: config.fsAllowlist, models: config.models, aider: config.pool.aider, gateway }),
   };
-  const budget = { enabled: config.pool.cost_optimization.enabled, maxDailySpendUsd: config.pool.cost_optimization.max_daily_spend_usd, spend: createMemorySpendStore(), now: () => Date.now() };
+  const budget = { enabled: config.pool.cost_optimization.enabled, maxDailySpendUsd: config.pool.cost_optimization.max_daily_spend_usd, spend, now: () => Date.now() };
   for (const spec of Object.values(AGENT_CLI_SPECS)) {
-    executors[spec.name] = createAgentCliExecutor({ spec, settings: config.pool[spec.section as 'claude_code'], fsAllowlist: config.fsAllowlist, models: config.models, runsDir: path.join(options.dataDir, 'agent-runs'), breakers, failover: config.pool.failover.enabled, budget });
+    executors[spec.name] = createAgentCliExecutor({ spec, settings: config.pool[spec.section as 'claude_code'], fsAllowlist: config.fsAllowlist, models: config.models, runsDir: path.join(options.dataDir, 'agent-runs'), breakers, failover: config.pool.failover.enabled, budget, gateway });
   }
   const executorFor = (kind: ExecutorKindName): Executor => {
     const executor = executors[kind];
@@ -167,20 +200,6 @@ export async function startWorker(options: WorkerOptions): Promise<Worker> {
     },
   });
 
-  /** Publishes until the broker has it (a broker restart in between loses nothing). */
-  const publishDurably = async (subject: string, data: Uint8Array, msgID: string) => {
-    for (let wait = 200; ; wait = Math.min(wait * 2, 2_000)) {
-      try {
-        await link.nats.js.publish(subject, data, { msgID });
-        return;
-      } catch (err) {
-        if (nc.isClosed()) throw err;
-        log.warn({ err: toErrorData(err), subject }, 'publish failed; trying again');
-        await new Promise((r) => setTimeout(r, wait));
-      }
-    }
-  };
-
   const runTask = async (programmer: ResolvedProgrammer, msg: JsMsg, task: TaskMessage) => {
     const entry = await link.attempts.get(task.task_id).catch(() => null);
     const current = entry && entry.operation === 'PUT' && entry.length > 0 ? fromJson<AttemptRecord>(entry.value) : undefined;
@@ -189,6 +208,7 @@ export async function startWorker(options: WorkerOptions): Promise<Worker> {
       msg.term();
       return;
     }
+    if (task.job_max_spend_usd !== undefined) rememberJobLimit(jobLimits, task.job_id, task.job_max_spend_usd);
     const controller = new AbortController();
     const run: Running = { attemptId: task.attempt_id, taskId: task.task_id, programmerId: programmer.id, controller };
     running.set(task.attempt_id, run);
@@ -311,8 +331,16 @@ export async function startWorker(options: WorkerOptions): Promise<Worker> {
       cancels.unsubscribe();
       for (const it of iterators) await it.close().catch(() => undefined);
       await Promise.race([Promise.all(loops), new Promise((r) => setTimeout(r, 5_000))]);
-      breakers.stop();
+      await llmGateway.close().catch((err) => log.warn({ err: toErrorData(err) }, 'worker LLM gateway did not close cleanly'));
+      await breakers.drain(5_000);
       await link.close().catch(() => undefined);
     },
   };
+}
+
+/** A job's own budget, as its tasks carry it; the oldest jobs are forgotten past 1,000. */
+function rememberJobLimit(limits: Map<string, number>, jobId: string, usd: number): void {
+  limits.delete(jobId);
+  limits.set(jobId, usd);
+  if (limits.size > 1_000) limits.delete(limits.keys().next().value!);
 }

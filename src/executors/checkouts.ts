@@ -14,6 +14,7 @@ import { mkdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises'
 import path from 'node:path';
 import { PasError } from '../errors.ts';
 import { git, repoKey } from './git-command.ts';
+import { writeIndexTree } from './index-tree.ts';
 import { objectStoreFor, type RepoObjectStore } from './object-store.ts';
 import { assertSafeId } from './worktree.ts';
 
@@ -77,6 +78,8 @@ export async function checkoutFor(input: CheckoutInput): Promise<CheckoutLease> 
   await lease.ready;
   try {
     const base = await makeReady(dir, await objectStoreFor(input.repo), input);
+    // The holder may write anything there: the next one resets it.
+    untouched.delete(dir);
     return { path: dir, baseCommit: base, release: lease.release };
   } catch (err) {
     lease.release();
@@ -84,10 +87,20 @@ export async function checkoutFor(input: CheckoutInput): Promise<CheckoutLease> 
   }
 }
 
-/** Makes the checkout in `dir` if needed and resets it to the input's base; returns the base commit. */
+/**
+ * Checkouts this process reset to a commit (the value) that no task has held since: a prewarmed
+ * checkout, still exactly the commit's files. A task taking one at that commit needs no reset;
+ * every task that takes a checkout removes it from here (what it runs can leave anything). A
+ * new process knows none (a checkout left by a killed one is always reset).
+ */
+const untouched = new Map<string, string>();
+
+/** Makes the checkout in `dir` if needed and resets it to the input's base (unless untouched at it); returns the base commit. */
 async function makeReady(dir: string, store: RepoObjectStore, input: CheckoutInput): Promise<string> {
   const base = (await store.resolveCommit(input.baseCommit)) ?? '';
   if (!base) throw new PasError('PAS_ERR_GIT', `"${input.baseCommit}" is not a commit in ${input.repo}`, { details: { repo: input.repo, rev: input.baseCommit } });
+  if (untouched.get(dir) === base && existsSync(path.join(dir, '.git', MARKER))) return base;
+  untouched.delete(dir);
   await ensureCheckout(dir, store.objectsDir);
   await resetCheckout(dir, base);
   return base;
@@ -106,7 +119,7 @@ export async function warmCheckout(input: CheckoutInput): Promise<boolean> {
   try {
     const store = await objectStoreFor(input.repo);
     if ((await readFile(path.join(dir, '.git', MARKER), 'utf8').catch(() => '')) === store.objectsDir) return false;
-    await makeReady(dir, store, input);
+    untouched.set(dir, await makeReady(dir, store, input));
     return true;
   } finally {
     lease.release();
@@ -162,11 +175,29 @@ async function clearCrashedLock(file: string): Promise<void> {
 
 /** Makes the checkouts of these programmers now (at start, for a repository known to need them), all at once. */
 export async function prewarmCheckouts(repo: string, workspacesDir: string, programmerIds: readonly string[], baseCommit = 'HEAD'): Promise<void> {
-  await Promise.all(programmerIds.map(async (id) => (await checkoutFor({ repo, workspacesDir, programmerId: id, baseCommit })).release()));
+  await Promise.all(
+    programmerIds.map(async (programmerId) => {
+      const dir = await checkoutPath(repo, workspacesDir, programmerId);
+      const lease = takeLease(dir);
+      await lease.ready;
+      try {
+        // Made (or reset) and given back untouched: the next task at this commit skips its reset.
+        untouched.set(dir, await makeReady(dir, await objectStoreFor(repo), { repo, workspacesDir, programmerId, baseCommit }));
+      } finally {
+        lease.release();
+      }
+    }),
+  );
 }
 
-/** Stages everything in a checkout and writes its tree (objects land in the repository). */
-export async function checkoutTree(dir: string): Promise<string> {
+/**
+ * Stages everything in a checkout and writes its tree (objects land in the repository): git
+ * stages (its filters and ignore rules apply), the trees are written in-process from the index
+ * (`baseTree`: the checkout's base, whose unchanged subtrees are not written again); an index
+ * that reader does not take goes to `git write-tree`.
+ */
+export async function checkoutTree(dir: string, store?: RepoObjectStore, baseTree?: string): Promise<string> {
   await git(dir, ['add', '--all']);
-  return (await git(dir, ['write-tree'])).stdout.trim();
+  const tree = store ? await writeIndexTree(store, dir, baseTree ?? null) : null;
+  return tree ?? (await git(dir, ['write-tree'])).stdout.trim();
 }

@@ -46,6 +46,40 @@ export function normalizeRelativePath(input: string): string {
   return normalized;
 }
 
+interface Matchers {
+  read: Matcher;
+  write: Matcher;
+  deny: Matcher;
+}
+
+/** Compiled allowlists by content: compiling the globs costs ~1 ms, and every task builds guards. */
+const compiled = new Map<string, Matchers>();
+const COMPILED_MAX = 64;
+
+/** The same allowlist object again (the usual case: the loaded configuration's, never changed in place) skips even the key. */
+const byObject = new WeakMap<FsAllowlist, Matchers>();
+
+function matchersOf(allowlist: FsAllowlist): Matchers {
+  const known = byObject.get(allowlist);
+  if (known) return known;
+  const key = JSON.stringify([allowlist.read, allowlist.write, allowlist.deny]);
+  let matchers = compiled.get(key);
+  if (!matchers) {
+    const opts = { dot: true };
+    const none: Matcher = () => false;
+    matchers = {
+      read: allowlist.read.length ? picomatch(allowlist.read, opts) : none,
+      write: allowlist.write.length ? picomatch(allowlist.write, opts) : none,
+      // `.git` (a folder in a clone, a file in a worktree) is never reachable, whatever the config says.
+      deny: picomatch([...allowlist.deny, '.git', '.git/**', '**/.git', '**/.git/**'], { dot: true, nocase: true }),
+    };
+    if (compiled.size >= COMPILED_MAX) compiled.delete(compiled.keys().next().value!);
+    compiled.set(key, matchers);
+  }
+  byObject.set(allowlist, matchers);
+  return matchers;
+}
+
 export class FsGuard {
   private readonly readMatch: Matcher;
   private readonly writeMatch: Matcher;
@@ -57,12 +91,10 @@ export class FsGuard {
     readonly root: string,
     allowlist: FsAllowlist,
   ) {
-    const opts = { dot: true };
-    const none: Matcher = () => false;
-    this.readMatch = allowlist.read.length ? picomatch(allowlist.read, opts) : none;
-    this.writeMatch = allowlist.write.length ? picomatch(allowlist.write, opts) : none;
-    // `.git` (a folder in a clone, a file in a worktree) is never reachable, whatever the config says.
-    this.denyMatch = picomatch([...allowlist.deny, '.git', '.git/**', '**/.git', '**/.git/**'], { dot: true, nocase: true });
+    const matchers = matchersOf(allowlist);
+    this.readMatch = matchers.read;
+    this.writeMatch = matchers.write;
+    this.denyMatch = matchers.deny;
   }
 
   /** Whether the allowlist permits `rel` (already normalized) for `access`; no filesystem check. */

@@ -7,7 +7,7 @@
 import type { Kpi } from '../../machines/domain.ts';
 import { PasError } from '../errors.ts';
 import { numstatOf } from './numstat.ts';
-import { MODE_FILE, MODE_SUBMODULE, MODE_SYMLINK, MODE_TREE, objectStoreFor, type RepoObjectStore, type TreeEntry } from './object-store.ts';
+import { formatTree, MODE_FILE, MODE_SUBMODULE, MODE_SYMLINK, MODE_TREE, objectStoreFor, type RepoObjectStore, type TreeEntry } from './object-store.ts';
 
 export interface PathEntry {
   mode: string;
@@ -69,6 +69,21 @@ export interface FileChange {
  * its id and the paths that really changed (an edit that leaves a file as it was is no change).
  */
 export async function writeEditedTree(store: RepoObjectStore, base: string | null, edits: ReadonlyMap<string, Edit>): Promise<{ tree: string; changes: FileChange[] }> {
+  const written: Promise<void>[] = [];
+  const result = await editTree(store, base, edits, written);
+  await Promise.all(written);
+  return result;
+}
+
+/** writeEditedTree with the object writes started, not awaited: they are pushed to `written`. */
+async function editTree(store: RepoObjectStore, base: string | null, edits: ReadonlyMap<string, Edit>, written: Promise<void>[]): Promise<{ tree: string; changes: FileChange[] }> {
+  const soon = (type: 'blob' | 'tree', data: Buffer): string => {
+    const object = store.writeSoon(type, data);
+    // Awaited by the caller (all together); never an unhandled rejection meanwhile.
+    object.written.catch(() => undefined);
+    written.push(object.written);
+    return object.oid;
+  };
   const changes: FileChange[] = [];
   const rewrite = async (tree: string | null, prefix: string, group: ReadonlyMap<string, Edit>): Promise<string | null> => {
     const entries = tree ? [...(await store.readTree(tree))] : [];
@@ -128,7 +143,7 @@ export async function writeEditedTree(store: RepoObjectStore, base: string | nul
         continue;
       }
       if (before && before.equals(content)) continue;
-      const oid = await store.write('blob', content);
+      const oid = soon('blob', content);
       put({ mode: existing?.mode ?? MODE_FILE, name, oid });
       changes.push({ path: full, before, after: content });
     }
@@ -136,9 +151,9 @@ export async function writeEditedTree(store: RepoObjectStore, base: string | nul
     const kept = entries.filter((e) => !removed.has(e.name));
     // git stores no empty folder: a folder whose last file went is dropped from its parent.
     if (kept.length === 0 && prefix !== '') return null;
-    return store.writeTree(kept);
+    return soon('tree', formatTree(kept));
   };
-  const tree = (await rewrite(base, '', edits)) ?? (await store.writeTree([]));
+  const tree = (await rewrite(base, '', edits)) ?? soon('tree', formatTree([]));
   changes.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
   return { tree, changes };
 }
@@ -182,12 +197,21 @@ export interface CommitEditsResult {
 export async function commitEdits(input: CommitEditsInput): Promise<CommitEditsResult> {
   const store = await objectStoreFor(input.repo);
   const baseTree = await store.commitTree(input.baseCommit);
-  const { tree, changes } = await writeEditedTree(store, baseTree, input.edits);
-  if (changes.length === 0 || tree === baseTree) {
-    return { commit: input.baseCommit, changed: false, paths: [], kpi: { files_changed: 0, lines_added: 0, lines_removed: 0 } };
+  // The blobs, trees and the commit are written side by side; all are there before this returns.
+  const written: Promise<void>[] = [];
+  try {
+    const { tree, changes } = await editTree(store, baseTree, input.edits, written);
+    if (changes.length === 0 || tree === baseTree) {
+      return { commit: input.baseCommit, changed: false, paths: [], kpi: { files_changed: 0, lines_added: 0, lines_removed: 0 } };
+    }
+    const commit = store.writeCommitSoon(tree, [input.baseCommit], input.message);
+    written.push(commit.written);
+    const kpi = kpiOf(changes);
+    await Promise.all(written);
+    return { commit: commit.oid, changed: true, paths: changes.map((c) => c.path), kpi };
+  } finally {
+    await Promise.allSettled(written);
   }
-  const commit = await store.writeCommit(tree, [input.baseCommit], input.message);
-  return { commit, changed: true, paths: changes.map((c) => c.path), kpi: kpiOf(changes) };
 }
 
 /**

@@ -6,7 +6,8 @@
  * (git's readers look in new packs when a loose object has gone, so nothing reading races it).
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
+import { rename as renameCb, writeFile as writeFileCb } from 'node:fs';
+import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { deflateSync } from 'node:zlib';
 import { PasError } from '../errors.ts';
@@ -37,6 +38,12 @@ export const MODE_SUBMODULE = '160000';
 /** Loose objects this process writes to a repository between two background packings. */
 const PACK_EVERY = 2_000;
 const TREE_CACHE = 4_096;
+/** Bytes of blobs kept after a read by id (a blob never changes). */
+const BLOB_CACHE_BYTES = 16 * 2 ** 20;
+
+/** Names this process's temporary object files. */
+const TMP_TAG = `${process.pid}-${randomBytes(3).toString('hex')}`;
+let tmpCount = 0;
 
 const LOCK_ERROR = /cannot lock ref|Unable to create '[^']+\.lock'|File exists/i;
 
@@ -44,6 +51,11 @@ export class RepoObjectStore {
   private readonly reader: GitBatchProcess;
   private readonly refs: GitBatchProcess;
   private readonly trees = new Map<string, TreeEntry[]>();
+  /** Blobs lately read by id (oldest first), within BLOB_CACHE_BYTES. */
+  private readonly blobs = new Map<string, GitObject>();
+  private blobBytes = 0;
+  /** commit id → its root tree. */
+  private readonly commitTrees = new Map<string, string>();
   private readonly refQueue: Array<{ commands: string[]; resolve: () => void; reject: (err: Error) => void }> = [];
   private refBusy = false;
   private written = 0;
@@ -70,21 +82,51 @@ export class RepoObjectStore {
   /** Reads an object by id or revision expression (`<commit>^{tree}`, `<rev>:<path>`); null when missing. */
   read(spec: string): Promise<GitObject | null> {
     if (/[\n\r]/.test(spec)) throw new PasError('PAS_ERR_GIT', `object name ${JSON.stringify(spec)} holds a line break`);
-    return this.reader.request(`${spec}\n`, parseBatchAnswer);
+    const cached = this.blobs.get(spec);
+    if (cached) return Promise.resolve(cached);
+    const answer = this.reader.request(`${spec}\n`, parseBatchAnswer);
+    // A blob read by its id is kept a while: a task reads its files before the model call and
+    // again (the lines before) when it commits.
+    return spec.length === this.hashBytes * 2 ? answer.then((obj) => this.keepBlob(spec, obj)) : answer;
   }
 
-  /** The commit a revision names (full id), or null. */
+  private keepBlob(spec: string, obj: GitObject | null): GitObject | null {
+    if (!obj || obj.type !== 'blob' || obj.oid !== spec || obj.data.length > BLOB_CACHE_BYTES / 16) return obj;
+    if (this.blobs.has(spec)) return obj;
+    this.blobs.set(spec, obj);
+    this.blobBytes += obj.data.length;
+    while (this.blobBytes > BLOB_CACHE_BYTES) {
+      const [oldest, old] = this.blobs.entries().next().value!;
+      this.blobs.delete(oldest);
+      this.blobBytes -= old.data.length;
+    }
+    return obj;
+  }
+
+  /** The commit a revision names (full id), or null. Its tree is remembered for `commitTree`. */
   async resolveCommit(rev: string): Promise<string | null> {
     const obj = await this.read(`${rev}^{commit}`);
-    return obj ? obj.oid : null;
+    if (!obj) return null;
+    this.rememberTree(obj);
+    return obj.oid;
   }
 
-  /** The root tree of a commit. */
+  /** The root tree of a commit (remembered: a commit never changes). */
   async commitTree(commit: string): Promise<string> {
+    const known = this.commitTrees.get(commit);
+    if (known) return known;
     const obj = await this.read(commit);
     if (!obj || obj.type !== 'commit') throw new PasError('PAS_ERR_GIT', `${commit} is not a commit in ${this.repo}`, { details: { repo: this.repo, commit } });
-    const match = /^tree ([0-9a-f]+)$/m.exec(obj.data.toString('utf8', 0, Math.min(obj.data.length, 200)));
-    if (!match) throw new PasError('PAS_ERR_GIT', `commit ${commit} names no tree`, { details: { repo: this.repo, commit } });
+    const tree = this.rememberTree(obj);
+    if (!tree) throw new PasError('PAS_ERR_GIT', `commit ${commit} names no tree`, { details: { repo: this.repo, commit } });
+    return tree;
+  }
+
+  private rememberTree(commit: GitObject): string | undefined {
+    const match = /^tree ([0-9a-f]+)$/m.exec(commit.data.toString('utf8', 0, Math.min(commit.data.length, 200)));
+    if (!match) return undefined;
+    if (this.commitTrees.size >= TREE_CACHE) this.commitTrees.delete(this.commitTrees.keys().next().value!);
+    this.commitTrees.set(commit.oid, match[1]!);
     return match[1]!;
   }
 
@@ -100,33 +142,48 @@ export class RepoObjectStore {
     return entries;
   }
 
-  /** Writes a loose object (or freshens the one already there) and returns its id. */
+  /** Writes a loose object and returns its id once it is there. */
   async write(type: ObjectType, data: Buffer): Promise<string> {
+    const { oid, written } = this.writeSoon(type, data);
+    await written;
+    return oid;
+  }
+
+  /**
+   * Starts writing a loose object: its id now, `written` once it is there. The objects of one
+   * commit are written side by side (none is visible to anyone before a ref names it). The object
+   * is written whether or not it is already there: a new object (the usual case) costs no
+   * existence check, and renaming over an existing copy (same bytes) freshens it, so a concurrent
+   * prune of old unreachable objects spares it, as git's own freshening does.
+   */
+  writeSoon(type: ObjectType, data: Buffer): { oid: string; written: Promise<void> } {
     const header = Buffer.from(`${type} ${data.length}\0`);
-    const oid = createHash(this.hash).update(header).update(data).digest('hex');
-    const dir = path.join(this.objectsDir, oid.slice(0, 2));
-    const file = path.join(dir, oid.slice(2));
-    try {
-      await stat(file);
-      // Present: freshen it so a concurrent prune of old unreachable objects spares it (as git does).
-      const now = new Date();
-      await utimes(file, now, now).catch(() => undefined);
-      return oid;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-    }
+    const oid = this.objectId(type, data, header);
     // git's default core.looseCompression is 1 (fastest).
     const body = deflateSync(Buffer.concat([header, data]), { level: 1 });
+    return { oid, written: this.writeLoose(oid, body) };
+  }
+
+  /** The id an object would have (nothing written). */
+  objectId(type: ObjectType, data: Buffer, header = Buffer.from(`${type} ${data.length}\0`)): string {
+    return createHash(this.hash).update(header).update(data).digest('hex');
+  }
+
+  private async writeLoose(oid: string, body: Buffer): Promise<void> {
+    const dir = path.join(this.objectsDir, oid.slice(0, 2));
+    const file = path.join(dir, oid.slice(2));
     // A background repack's prune-packed removes object folders it emptied, so the folder can
     // vanish at any point here, even inside mkdir (which stats a folder it found existing and
     // fails with ENOENT when it is gone by then): make it again and retry.
     // The folder is made only when the write finds it missing (most exist: one file-system call fewer per object).
     for (let attempt = 1; ; attempt++) {
-      const tmp = path.join(dir, `tmp_obj_pas_${randomBytes(6).toString('hex')}`);
+      // Unique in this process (a counter) and among processes (the pid and a random tag).
+      const tmp = path.join(dir, `tmp_obj_pas_${TMP_TAG}_${++tmpCount}`);
       try {
         if (attempt > 1) await mkdir(dir, { recursive: true });
-        await writeFile(tmp, body, { mode: 0o444 });
-        await rename(tmp, file);
+        // The callback API: fewer promise and FileHandle layers than fs/promises for one small file.
+        await new Promise<void>((resolve, reject) => writeFileCb(tmp, body, { mode: 0o444 }, (err) => (err ? reject(err) : resolve())));
+        await new Promise<void>((resolve, reject) => renameCb(tmp, file, (err) => (err ? reject(err) : resolve())));
         break;
       } catch (err) {
         await rm(tmp, { force: true });
@@ -134,7 +191,6 @@ export class RepoObjectStore {
       }
     }
     if (++this.written % this.packEvery === 0) this.packInBackground();
-    return oid;
   }
 
   async writeTree(entries: readonly TreeEntry[]): Promise<string> {
@@ -143,10 +199,17 @@ export class RepoObjectStore {
 
   /** Writes a commit by PAS with these parents, now. */
   async writeCommit(tree: string, parents: readonly string[], message: string, when = new Date()): Promise<string> {
+    const { oid, written } = this.writeCommitSoon(tree, parents, message, when);
+    await written;
+    return oid;
+  }
+
+  /** `writeCommit` started (see `writeSoon`). */
+  writeCommitSoon(tree: string, parents: readonly string[], message: string, when = new Date()): { oid: string; written: Promise<void> } {
     const stamp = `${Math.floor(when.getTime() / 1000)} ${timezone(when)}`;
     const who = `${PAS_AUTHOR.name} <${PAS_AUTHOR.email}> ${stamp}`;
     const lines = [`tree ${tree}`, ...parents.map((p) => `parent ${p}`), `author ${who}`, `committer ${who}`, '', message.endsWith('\n') ? message.slice(0, -1) : message];
-    return this.write('commit', Buffer.from(`${lines.join('\n')}\n`, 'utf8'));
+    return this.writeSoon('commit', Buffer.from(`${lines.join('\n')}\n`, 'utf8'));
   }
 
   /**

@@ -91,6 +91,8 @@ export async function runProgrammerTask(input: RunProgrammerTaskInput): Promise<
 
   let branch: string | undefined;
   let lease: CheckoutLease | undefined;
+  /** A checkout being made ready while the model thinks (a verified in-memory task). */
+  let early: Promise<string> | undefined;
   let outcome: ExecutorOutcome | undefined;
   let commit: string | undefined;
   let kpi: Kpi = ZERO_KPI;
@@ -108,14 +110,15 @@ export async function runProgrammerTask(input: RunProgrammerTaskInput): Promise<
     assertSafeId('task', task.id);
     const store = await objectStoreFor(input.repo);
     const requested = task.baseCommit ?? 'HEAD';
-    const baseCommit = await store.resolveCommit(requested);
+    branch = taskBranchName(task.jobId, task.id);
+    // Both questions go to the one cat-file together (one round trip).
+    const [baseCommit, earlier] = await Promise.all([store.resolveCommit(requested), store.read(`refs/heads/${branch}`)]);
     if (!baseCommit) {
       throw new PasError('PAS_ERR_GIT', `"${requested}" is not a commit in ${input.repo} (an empty repository has no base commit)`, { details: { repo: input.repo, rev: requested } });
     }
     const baseTree = await store.commitTree(baseCommit);
-    branch = taskBranchName(task.jobId, task.id);
     // A branch of this task can only be an earlier attempt's (a run killed after its commit): this attempt replaces it.
-    if (await store.read(`refs/heads/${branch}`)) await store.updateRefs([`delete refs/heads/${branch}`]);
+    if (earlier) await store.updateRefs([`delete refs/heads/${branch}`]);
     const verify = task.verify !== undefined && task.verify.length > 0;
     const inMemory = executor.checkout === 'none';
     const files = inMemory ? new BaseCommitFiles(store, baseTree, input.fsAllowlist ?? ALLOW_ALL) : undefined;
@@ -129,13 +132,19 @@ export async function runProgrammerTask(input: RunProgrammerTaskInput): Promise<
 
     // The verify command as the executor may run it between rounds: in-memory edits are written
     // into the programmer's checkout (taken on the first run) before each run.
+    // A verified in-memory task needs its checkout only once the model has answered: it is reset
+    // now, in the shadow of the model call, not after it.
+    if (verify && files) {
+      early = takeCheckout();
+      early.catch(() => undefined);
+    }
     let verifyDir: string | undefined;
     const hook: VerifyHook | undefined = verify
       ? {
           maxRounds: input.verifyRounds ?? DEFAULT_VERIFY_ROUNDS,
           run: async () => {
             if (files) {
-              verifyDir ??= await takeCheckout();
+              verifyDir ??= await (early ?? takeCheckout());
               await writeEditsTo(verifyDir, input.fsAllowlist ?? ALLOW_ALL, files.written());
             }
             return runVerify(task, files ? verifyDir! : checkout, input, controller.signal);
@@ -184,7 +193,7 @@ export async function runProgrammerTask(input: RunProgrammerTaskInput): Promise<
     } else {
       // What the verify command leaves behind (build output, caches) is not committed: the tree is
       // written before it runs (the executor's own rounds ran before this point, on its edits only).
-      const tree = await checkoutTree(checkout);
+      const tree = await checkoutTree(checkout, store, baseTree);
       const changes = await diffTrees(store, baseTree, tree);
       if (input.fsAllowlist) {
         const guard = new FsGuard(checkout, input.fsAllowlist);
@@ -208,9 +217,11 @@ export async function runProgrammerTask(input: RunProgrammerTaskInput): Promise<
   } finally {
     clearTimeout(timer);
     input.signal?.removeEventListener('abort', onCancel);
-    // The checkout stays for this programmer's next task, which resets it first.
-    (lease as CheckoutLease | undefined)?.release();
   }
+  // A checkout still being made for this task is waited for, so its lease is given back too.
+  if (early) await early.catch(() => undefined);
+  // The checkout stays for this programmer's next task, which resets it first.
+  (lease as CheckoutLease | undefined)?.release();
 
   const finishedAt = now();
   const spent = outcome ?? partialOutcomeOf(failure);

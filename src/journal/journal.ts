@@ -183,6 +183,13 @@ export interface Journal {
   spendStore(): SpendStore;
   /** Per-agent usage by UTC day (the money policy records into it). */
   usageLedger(): UsageLedger;
+  /**
+   * Adds one model call's cost to the day's spend once per call id (a call reported again, as
+   * at-least-once delivery may, adds nothing); returns whether it was added.
+   */
+  addCallSpend(callId: string, day: string, usd: number): boolean;
+  /** Forgets the call ids of days before `day` (their reports left the broker long ago); returns how many. */
+  forgetCallSpend(beforeDay: string): number;
   /** Records a receipt key; false if the same (run, task, attempt) was recorded before. */
   recordReceipt(key: ReceiptKey): boolean;
   /** The receipts written for a job's tasks (which run's file holds each), oldest first. */
@@ -263,6 +270,14 @@ const MIGRATIONS: readonly string[] = [
     recorded_at   TEXT NOT NULL
   );
   CREATE INDEX usage_day_agent ON usage (day, agent_id);
+  `,
+  `
+  CREATE TABLE call_spend (
+    call_id    TEXT PRIMARY KEY,
+    day        TEXT NOT NULL,
+    usd        REAL NOT NULL,
+    applied_at TEXT NOT NULL
+  );
   `,
 ];
 
@@ -501,6 +516,8 @@ export function openJournal(path: string, options: JournalOptions = {}): Journal
        FROM usage WHERE day = ? AND agent_id = ?`,
     ),
 
+    addCallSpend: db.prepare<[string, string, number, string]>('INSERT INTO call_spend (call_id, day, usd, applied_at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING'),
+    forgetCallSpend: db.prepare<[string]>('DELETE FROM call_spend WHERE day < ?'),
     recordReceipt: db.prepare<[string, string, number, string]>(
       'INSERT INTO receipts_index (run_id, task_id, attempt, recorded_at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING',
     ),
@@ -702,6 +719,16 @@ export function openJournal(path: string, options: JournalOptions = {}): Journal
       }),
   };
 
+  const addCallSpend = db.transaction((callId: string, day: string, usd: number): boolean => {
+    if (!Number.isFinite(usd) || usd < 0) {
+      throw new PasError('PAS_ERR_JOURNAL', `spend must be a finite, non-negative amount (got ${usd})`, { details: { day, usd, callId } });
+    }
+    if (stmt.addCallSpend.run(callId, day, usd, stamp()).changes !== 1) return false;
+    spentCache.delete(day);
+    if (usd > 0) stmt.addSpend.run(day, usd);
+    return true;
+  });
+
   const usage: UsageLedger = {
     add: (entry) =>
       run('usage.add', () => {
@@ -777,6 +804,8 @@ export function openJournal(path: string, options: JournalOptions = {}): Journal
     snapshotIds: () => run('snapshotIds', () => stmt.snapshotIds.all().map((row) => row.actor_id)),
     spendStore: () => spend,
     usageLedger: () => usage,
+    addCallSpend: (callId, day, usd) => run('addCallSpend', () => addCallSpend.immediate(callId, day, usd)),
+    forgetCallSpend: (beforeDay) => run('forgetCallSpend', () => stmt.forgetCallSpend.run(beforeDay).changes),
     recordReceipt: ({ runId, taskId, attempt }) =>
       run('recordReceipt', () => stmt.recordReceipt.run(runId, taskId, attempt, stamp()).changes === 1),
     receiptsOfJob: (jobId) =>

@@ -14,7 +14,7 @@ import { createMoneyPolicy, type MoneyPolicy } from './money-policy.ts';
 import type { FetchLike } from './provider-http.ts';
 import { redactSecrets, redactValue, registerSecretEnvNames } from '../redaction.ts';
 import { abortableSleep } from './sleep.ts';
-import type { BreakerGate, ChatRequest, ChatResponse, LlmAttempt, LlmCallOptions, LlmCallResult, LlmClient, ProviderAdapter, SpendStore } from './types.ts';
+import type { BreakerGate, CallTicket, ChatRequest, ChatResponse, LlmAttempt, LlmCallOptions, LlmCallResult, LlmClient, ProviderAdapter, SpendStore } from './types.ts';
 
 /** Failures that say the model is unhealthy and count towards opening its breaker. */
 export const BREAKER_FAILURE_CODES: ReadonlySet<string> = new Set<ErrorCode>([
@@ -159,7 +159,21 @@ export function createLlmClient(options: LlmClientOptions): LlmClient {
           return fail(error, { skipped: 'budget' });
         }
       }
-      const admission = options.breakers.admit(ref);
+      // A gate that asks elsewhere (a worker asking the cluster's central process) admits
+      // asynchronously and refuses with its own code; the in-process registry answers at once.
+      let ticket: CallTicket | undefined;
+      if (options.breakers.admitCall) {
+        try {
+          ticket = await options.breakers.admitCall(ref, { ...(request.meta?.agentId ? { agentId: request.meta.agentId } : {}), ...(jobId ? { jobId } : {}), ...(request.meta?.taskId ? { taskId: request.meta.taskId } : {}), ...(request.signal ? { signal: request.signal } : {}) });
+        } catch (err) {
+          if (request.signal?.aborted) throw cancelled(ref, err);
+          const error = asPasError(err, ref, env);
+          const skipped = error.code === 'PAS_ERR_BUDGET_EXHAUSTED' ? 'budget' : error.code === 'PAS_ERR_LLM_BREAKER_OPEN' ? 'breaker_open' : undefined;
+          log.info({ ref, code: error.code }, 'model skipped: the gate refused the call');
+          return fail(error, skipped ? { skipped } : {});
+        }
+      }
+      const admission = ticket ? ticket.admission : options.breakers.admit(ref);
       if (admission === 'reject') {
         const why = breakerCauseText(options.breakers.recentFailures?.(ref) ?? []);
         const error = new PasError('PAS_ERR_LLM_BREAKER_OPEN', `${ref}: circuit breaker is ${options.breakers.state(ref)}${why ? ` after ${why}` : ''}`, {
@@ -176,13 +190,15 @@ export function createLlmClient(options: LlmClientOptions): LlmClient {
         response = await adapter.chat(model, request);
       } catch (raw) {
         if (request.signal?.aborted) {
-          if (probe) options.breakers.abandonProbe(ref);
+          if (ticket) ticket.finish('abandoned');
+          else if (probe) options.breakers.abandonProbe(ref);
           throw cancelled(ref, raw);
         }
         const error = asPasError(raw, ref, env);
         const data = error.toData();
         const counts = BREAKER_FAILURE_CODES.has(error.code);
-        options.breakers.record(ref, counts ? 'failure' : 'success', probe, counts ? data : undefined);
+        if (ticket) ticket.finish(counts ? 'failure' : 'success', counts ? { error: data } : {});
+        else options.breakers.record(ref, counts ? 'failure' : 'success', probe, counts ? data : undefined);
         attempts.push({ ref, ok: false, error: data });
         log.warn({ ref, attempt, probe, error: data, ms: now() - started }, 'llm call failed');
         if (state.tokenSeen) return { ok: false, error };
@@ -195,8 +211,9 @@ export function createLlmClient(options: LlmClientOptions): LlmClient {
         }
         continue;
       }
-      options.breakers.record(ref, 'success', probe);
       const costUsd = offline ? 0 : money.price(ref, response.usage);
+      if (ticket) ticket.finish('success', { usage: response.usage, costUsd });
+      else options.breakers.record(ref, 'success', probe);
       money.charge(costUsd);
       if (costUsd > 0 && request.meta?.jobId) options.jobBudget?.add(request.meta.jobId, costUsd);
       attempts.push({ ref, ok: true });

@@ -64,8 +64,35 @@ export interface LlmClient {
   call(options: LlmCallOptions): Promise<LlmCallResult>;
 }
 
+/** What a caller tells an asynchronous gate about the call it asks to make. */
+export interface CallIntent {
+  agentId?: string;
+  jobId?: string;
+  taskId?: string;
+  /** The caller's signal: an admission still being asked for ends when it aborts. */
+  signal?: AbortSignal;
+}
+
+/** One model call an asynchronous gate admitted; it hears how the call ended. */
+export interface CallTicket {
+  /** `probe`: this call is the one half-open probe of the model's breaker. */
+  readonly admission: 'allow' | 'probe';
+  /**
+   * The call ended: `success` (with what it cost and used), `failure` (a fault that counts
+   * towards the breaker), or `abandoned` (the caller gave up before an answer).
+   */
+  finish(outcome: 'success' | 'failure' | 'abandoned', detail?: { error?: ErrorData; usage?: TokenUsage; costUsd?: number }): void;
+}
+
 /** Admission and outcome reporting for the breaker of each provider/model. */
 export interface BreakerGate {
+  /**
+   * Asynchronous admission (a gate that asks another process, e.g. a worker asking the central
+   * process of a cluster for the shared breaker and budget). Rejects with a coded PasError
+   * (PAS_ERR_LLM_BREAKER_OPEN, PAS_ERR_BUDGET_EXHAUSTED, …) when the call may not be made. A gate
+   * without it is asked synchronously through `admit` and `record`.
+   */
+  admitCall?(ref: ModelRef, intent: CallIntent): Promise<CallTicket>;
   admit(ref: ModelRef): 'allow' | 'probe' | 'reject';
   record(ref: ModelRef, outcome: 'success' | 'failure', probe: boolean, error?: ErrorData): void;
   /** A probe call whose caller gave up before an answer: the next caller may probe. */

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { PasError } from '../errors.ts';
 import { AGENT_CLI_SPECS, createAgentCliExecutor, createAiderExecutor, createNativeExecutor, type Executor, type ExecutorKindName } from '../executors/index.ts';
 import { createLlmClient, llmClientOptionsFrom, ReceiptWriter } from '../llm/index.ts';
-import { LlmGateway } from '../llm/gateway/llm-gateway.ts';
+import { LlmGateway, llmGatewayOptionsFrom } from '../llm/gateway/llm-gateway.ts';
 import { mountScriptedWire, type WireServe } from '../llm/gateway/scripted-mount.ts';
 import { createOfflineAdapter } from '../llm/providers/offline-adapter.ts';
 import { createScriptedWire } from '../llm/wire/scripted-wire.ts';
@@ -44,6 +44,18 @@ export function createDefaultServices(options: DefaultServiceOptions = {}) {
     const scriptedAdapter = options.scripted ?? (options.offline ? createOfflineAdapter(config.models, config.dir) : undefined);
     // Offline, programs PAS starts (agent CLIs) reach the same scripted model over the gateway, in their own wire format.
     const scriptedWire = options.scriptedWire ?? (options.offline && scriptedAdapter ? createScriptedWire(scriptedAdapter) : undefined);
+    const receipts = new ReceiptWriter(path.join(dataDir, 'receipts'), runId);
+    // Every model call aider and the agent CLIs make passes through this policy.
+    const llmGateway = new LlmGateway({
+      ...llmGatewayOptionsFrom(config),
+      breakers,
+      spend: journal.spendStore(),
+      jobLimit: (jobId) => journal.getJob(jobId)?.spec.maxJobSpendUsd,
+      logger: logger.child({ component: 'llm-gateway' }),
+      now: () => ctx.now().getTime(),
+      ...(options.offline ? { offline: true } : {}),
+      ...(scriptedWire ? { scripted: mountScriptedWire(scriptedWire) } : {}),
+    });
     const llm = createLlmClient({
       ...llmClientOptionsFrom(config),
       breakers,
@@ -55,22 +67,7 @@ export function createDefaultServices(options: DefaultServiceOptions = {}) {
       ...(options.adapters ? { adapters: options.adapters } : {}),
       ...(options.fetch ? { fetch: options.fetch } : {}),
       // In-process calls (the native editor, plans) count against a job's budget like gateway calls.
-      jobBudget: { limit: (jobId) => llmGateway.jobLimit(jobId), spent: (jobId) => llmGateway.ledger.jobSpent(jobId), add: (jobId, usd) => llmGateway.ledger.addJobSpend(jobId, usd) },
-    });
-    const receipts = new ReceiptWriter(path.join(dataDir, 'receipts'), runId);
-    // Every model call aider and the agent CLIs make passes through this policy.
-    const llmGateway = new LlmGateway({
-      models: config.models,
-      costOptimization: config.pool.cost_optimization,
-      failoverEnabled: config.pool.failover.enabled,
-      breakers,
-      spend: journal.spendStore(),
-      jobLimit: (jobId) => journal.getJob(jobId)?.spec.maxJobSpendUsd,
-      limiter: { initial: config.pool.llm_concurrency.initial, min: config.pool.llm_concurrency.min, max: config.pool.llm_concurrency.max, staggerMs: config.pool.llm_concurrency.stagger_ms },
-      logger: logger.child({ component: 'llm-gateway' }),
-      now: () => ctx.now().getTime(),
-      ...(options.offline ? { offline: true } : {}),
-      ...(scriptedWire ? { scripted: mountScriptedWire(scriptedWire) } : {}),
+      jobBudget: llmGateway.jobBudget(),
     });
     const workspacesDir = path.join(dataDir, 'workspaces');
     const budget = {

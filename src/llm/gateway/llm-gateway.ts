@@ -7,7 +7,7 @@
 import type { ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import type { ErrorData, ModelRef, TokenUsage } from '../../../machines/domain.ts';
-import { splitModelRef } from '../../config/load-config.ts';
+import { splitModelRef, type PasConfig } from '../../config/load-config.ts';
 import type { ModelsConfigFile, ProviderConfig } from '../../config/schemas.ts';
 import { PasError } from '../../errors.ts';
 import { providerKindOf } from '../create-adapter.ts';
@@ -46,6 +46,17 @@ export interface LlmGatewayOptions {
   env?: NodeJS.ProcessEnv;
   now?: () => number;
   logger?: Logger;
+}
+
+/** The gateway's policy as the configs say it (models, budgets, failover, per-provider concurrency). */
+export function llmGatewayOptionsFrom(config: PasConfig): Pick<LlmGatewayOptions, 'models' | 'costOptimization' | 'failoverEnabled' | 'limiter'> {
+  const limits = config.pool.llm_concurrency;
+  return {
+    models: config.models,
+    costOptimization: config.pool.cost_optimization,
+    failoverEnabled: config.pool.failover.enabled,
+    limiter: { initial: limits.initial, min: limits.min, max: limits.max, staggerMs: limits.stagger_ms },
+  };
 }
 
 /** One model a call may go to, resolved against models.yaml. */
@@ -198,6 +209,14 @@ export class LlmGateway {
   /** A job's budget: its own `max_job_spend_usd`, else the configured one. */
   jobLimit(jobId: string): number | undefined {
     return this.options.jobLimit?.(jobId) ?? this.options.costOptimization.max_job_spend_usd;
+  }
+
+  /**
+   * The job budget as the LLM client takes it (`LlmClientOptions.jobBudget`): in-process calls
+   * (the native editor, plans) count against a job's budget together with the gateway's calls.
+   */
+  jobBudget(): { limit(jobId: string): number | undefined; spent(jobId: string): number; add(jobId: string, usd: number): void } {
+    return { limit: (jobId) => this.jobLimit(jobId), spent: (jobId) => this.ledger.jobSpent(jobId), add: (jobId, usd) => this.ledger.addJobSpend(jobId, usd) };
   }
 
   /** jobLimit for a credential's job, without reading the job again on every call. */

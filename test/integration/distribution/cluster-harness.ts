@@ -3,7 +3,9 @@
  * the central `pas up --offline` and `pas worker` processes (`node bin/pas.mjs worker …`), each
  * with its own data dir; the workers get no path to the user's repository. Programmers are all
  * remote, split over the workers; each edit of the offline model takes `editDelayMs` so tasks are
- * in flight when something is killed.
+ * in flight when something is killed. With `online`, nothing is offline: the test points the
+ * models at local servers that speak each provider's wire format and gives the keys to the
+ * workers only.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
@@ -37,6 +39,8 @@ export interface ClusterOptions {
   heartbeatMs?: number;
   offlineAfterMs?: number;
   ackWaitMs?: number;
+  /** Real models instead of the offline one (the config edits run last; env adds to each process's). */
+  online?: { configure(cfg: TempConfig): void; centralEnv?: NodeJS.ProcessEnv; workerEnv?: NodeJS.ProcessEnv };
 }
 
 export interface Cluster {
@@ -60,6 +64,8 @@ export interface Cluster {
   workerLog(worker: string): Array<Record<string, unknown>>;
   /** Resolves with the first entry of the worker's NDJSON log that `match` accepts. */
   waitWorkerLog(worker: string, match: (entry: Record<string, unknown>) => boolean, timeoutMs?: number): Promise<Record<string, unknown>>;
+  /** `http://127.0.0.1:<port>` of an agent's own server on the central process. */
+  agentUrl(agentId: string): string;
   /** Resolves once one of the job's tasks runs on a programmer of `worker`. */
   waitRunningOn(jobId: string, worker: string, timeoutMs?: number): Promise<string>;
   close(): Promise<void>;
@@ -92,6 +98,7 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
   cfg.edit('pas.yaml', (doc) => {
     doc.set('distribution', doc.createNode({ nats_url: nats.url, prefix: 'test', heartbeat_ms: options.heartbeatMs ?? 250, offline_after_ms: options.offlineAfterMs ?? 3_000, ack_wait_ms: options.ackWaitMs ?? 5_000 }));
   });
+  options.online?.configure(cfg);
   const top = buildTopology(loadConfig(cfg.dir));
   const portOffset = await freePortOffset([top.gatewayPort, ...top.agents.map((a) => a.port)], 100, { belowEphemeral: true });
   const repo = await createTempRepo({ 'README.md': '# cluster test\n', 'src/a.js': 'export const a = 1;\n', 'src/b.js': 'export const b = 1;\n', 'src/c.js': 'export const c = 1;\n', 'src/d.js': 'export const d = 1;\n' });
@@ -103,13 +110,14 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
   };
   const workers = new Map<string, WorkerProcess>();
 
-  const startCentral = () => startPasUp({ configDir: cfg.dir, dataDir: centralData, portOffset, track });
+  const startCentral = () => startPasUp({ configDir: cfg.dir, dataDir: centralData, portOffset, track, ...(options.online ? { args: ['--quiet'], env: options.online.centralEnv ?? {} } : {}) });
   const startWorker = async (id: string): Promise<WorkerProcess> => {
     const dataDir = path.join(tmp, `worker-${id}`);
     let output = '';
-    const child = spawn(process.execPath, ['bin/pas.mjs', 'worker', '--id', id, '--offline', '--edit-delay-ms', String(options.editDelayMs), '--data-dir', dataDir, '--quiet'], {
+    const model = options.online ? [] : ['--offline', '--edit-delay-ms', String(options.editDelayMs)];
+    const child = spawn(process.execPath, ['bin/pas.mjs', 'worker', '--id', id, ...model, '--data-dir', dataDir, '--quiet'], {
       cwd: ROOT,
-      env: { ...process.env, PAS_CONFIG_DIR: cfg.dir },
+      env: { ...process.env, ...options.online?.workerEnv, PAS_CONFIG_DIR: cfg.dir },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     track(child);
@@ -167,6 +175,11 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
     waitLog: (match, timeoutMs) => waitEntry(() => ndjsonIn(path.join(centralData, 'logs')), match, timeoutMs),
     workerLog: (worker) => ndjsonIn(path.join(workers.get(worker)!.dataDir, 'logs')),
     waitWorkerLog: (worker, match, timeoutMs) => waitEntry(() => ndjsonIn(path.join(workers.get(worker)!.dataDir, 'logs')), match, timeoutMs),
+    agentUrl(agentId) {
+      const agent = top.agents.find((a) => a.agentId === agentId);
+      if (!agent) throw new Error(`${agentId} is not in the tree`);
+      return `http://127.0.0.1:${agent.port + portOffset}`;
+    },
     async waitRunningOn(jobId, worker, timeoutMs = 30_000) {
       const deadline = Date.now() + timeoutMs;
       for (;;) {

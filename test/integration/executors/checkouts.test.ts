@@ -8,6 +8,7 @@ import { mkdir, readdir, rm, utimes, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { checkoutFor, checkoutPath, prewarmCheckouts } from '../../../src/executors/checkouts.ts';
+import { gitProcessCount } from '../../../src/executors/git-command.ts';
 import { closeObjectStores } from '../../../src/executors/object-store.ts';
 import { cleanupOrphanWorktrees, listWorktrees } from '../../../src/executors/worktree.ts';
 import { createTempRepo, gitOut, writeFiles, type TempRepo } from '../../support/git-fixtures.ts';
@@ -76,6 +77,38 @@ describe('reused checkouts', () => {
     expect(await gitOut(next.path, 'status', '--porcelain', '--ignored')).toBe('');
     expect(await gitOut(next.path, 'rev-parse', 'HEAD')).toBe(f.base);
     next.release();
+  });
+
+  it('gives the first task a prewarmed checkout at its base with no reset, and resets for every task after one that held it, so nothing a task left ever shows', async () => {
+    const f = (fixture = await createTempRepo({ '.gitignore': '*.log\n', 'a.txt': 'a\n' }));
+    await writeFiles(f.repo, { 'b.txt': 'b\n' });
+    await gitOut(f.repo, 'add', '--all');
+    await gitOut(f.repo, 'commit', '--quiet', '-m', 'second');
+    const second = await gitOut(f.repo, 'rev-parse', 'HEAD');
+    await prewarmCheckouts(f.repo, f.workspacesDir, ['Prog-001', 'Prog-002'], f.base);
+
+    // Untouched since the prewarm, at the task's base: no git process.
+    let before = gitProcessCount();
+    const first = await checkoutFor({ repo: f.repo, workspacesDir: f.workspacesDir, programmerId: 'Prog-001', baseCommit: f.base });
+    expect(gitProcessCount() - before).toBe(0);
+    expect(await filesIn(first.path)).toEqual(['.gitignore', 'a.txt']);
+    await writeFiles(first.path, { 'a.txt': 'changed\n', 'left.txt': 'u\n', 'debug.log': 'ignored\n' });
+    first.release();
+
+    // The next task at the same base: reset (reset + clean), and nothing of the first shows.
+    before = gitProcessCount();
+    const next = await checkoutFor({ repo: f.repo, workspacesDir: f.workspacesDir, programmerId: 'Prog-001', baseCommit: f.base });
+    expect(gitProcessCount() - before).toBe(2);
+    expect(await filesIn(next.path)).toEqual(['.gitignore', 'a.txt']);
+    expect(await gitOut(next.path, 'status', '--porcelain', '--ignored')).toBe('');
+    next.release();
+
+    // A prewarmed checkout asked for at another commit is reset to it.
+    before = gitProcessCount();
+    const other = await checkoutFor({ repo: f.repo, workspacesDir: f.workspacesDir, programmerId: 'Prog-002', baseCommit: second });
+    expect(gitProcessCount() - before).toBe(2);
+    expect(await filesIn(other.path)).toEqual(['.gitignore', 'a.txt', 'b.txt']);
+    other.release();
   });
 
   it('lets one task at a time hold a checkout: the next waits for the release', async () => {

@@ -59,7 +59,7 @@ async function processesFor(f: TempRepo, t: TaskSpec, checkout: 'none' | 'requir
 }
 
 describe('git processes per task', () => {
-  it('costs no git process for a native edit, two for a verified one, four for a checkout executor, and none to merge branches that changed different files', async () => {
+  it('costs no git process for a native edit, two for a verified one, three for a checkout executor (reset, clean, add: its tree is written from the index in-process), and none to merge branches that changed different files', async () => {
     const f = (fixture = await createTempRepo(Object.fromEntries(Array.from({ length: 12 }, (_, i) => [`src/f${i}.ts`, 'export const v = 1;\n']))));
     // Warm-up: the repository's reader and ref writer start (and its settings are read) once.
     await processesFor(f, task(0, f.base));
@@ -72,7 +72,7 @@ describe('git processes per task', () => {
     expect(await processesFor(f, task(5, f.base, ['node', '-e', 'process.exit(0)']))).toBe(2);
 
     // An executor that needs a checkout: reset + clean, then add + write-tree.
-    expect(await processesFor(f, task(6, f.base), 'required')).toBe(4);
+    expect(await processesFor(f, task(6, f.base), 'required')).toBe(3);
 
     const before = gitProcessCount();
     const merged = await mergeTaskBranches({ repo: f.repo, jobBranch: 'pas/job-j1', baseCommit: f.base, branches: ['pas/j1/t1', 'pas/j1/t2', 'pas/j1/t3', 'pas/j1/t6'] });

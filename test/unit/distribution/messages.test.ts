@@ -37,6 +37,11 @@ describe('pas.v1 messages', () => {
     expect(err.message).toContain('unknown field "repo"');
   });
 
+  it('carries a job\'s own budget with its task, and refuses a negative one naming the field', () => {
+    expect(decodeMessage('pas.v1.task', encodeMessage('pas.v1.task', { ...task, job_max_spend_usd: 0.25 })).job_max_spend_usd).toBe(0.25);
+    expect(refusal(() => decodeMessage('pas.v1.task', JSON.stringify({ ...task, job_max_spend_usd: -1 }))).details).toMatchObject({ field: 'job_max_spend_usd' });
+  });
+
   it('names nested fields with their list index', () => {
     const bad = { ...task, task: { ...task.task, files: ['src/a.ts', 'src/bad\u0000name.ts'] } };
     expect(refusal(() => decodeMessage('pas.v1.task', JSON.stringify(bad))).details).toMatchObject({ field: 'task.files[1]' });

@@ -1,0 +1,543 @@
+/**
+ * Part `distribution` — programmers on other hosts (step 16). Two measurements, one run:
+ *
+ *   1. Parallel speedup, distributed against in-process. The `full` path of the parallel part
+ *      (pool → programmer → native executor → LLM over HTTP → commit → task branch) with N = k·P
+ *      subtasks and the programmers' model a local Ollama-protocol server answering after L, run
+ *      in this process, then with the same P programmers spread over 1, 2 and 3 `pas worker`
+ *      processes on a real `nats-server` (the central runtime stays in this process: pool, proxy
+ *      programmer actors, journal, receipts; the workers run the same pipeline on their cached
+ *      clones, the bases and results travelling as bundles). efficiency = ceil(N/P)·L / makespan;
+ *      ratio = distributed efficiency / in-process efficiency at the same P (target ≥ 0.95 at P = 49).
+ *   2. Detection of a lost worker: two workers, a task in flight on one, SIGKILL it; the time from
+ *      the kill to the central process declaring it offline, to the pool re-dispatching the task,
+ *      and to another worker receiving it, over several samples, against `offline_after_ms`.
+ *
+ * Skipped (with the reason in the JSON) when there is no `nats-server`.
+ *
+ * Run alone: `npx tsx scripts/bench-distribution.ts [--quick]`.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import pino, { type Logger } from 'pino';
+import type { YAMLSeq } from 'yaml';
+import type { TaskSpec } from '../machines/domain.ts';
+import { POOL_ID } from '../machines/pas-system.machine.ts';
+import { loadConfig } from '../src/config/load-config.ts';
+import { startDistribution, type Distribution } from '../src/distribution/central-service.ts';
+import { openJournal } from '../src/journal/journal.ts';
+import { createRuntime, type Runtime } from '../src/runtime/create-runtime.ts';
+import { createDefaultServices } from '../src/runtime/default-services.ts';
+import { silentLogger } from '../src/runtime/logger.ts';
+import { NATS_SERVER_BIN, startNatsServer, type NatsServerHandle } from '../test/support/nats-server.ts';
+import type { TempConfig } from '../test/support/test-config.ts';
+import { runBatch, taskSpecs, type BatchFigures, type ParallelRun } from './bench-parallel.ts';
+import {
+  BENCH_EDIT,
+  benchConfig,
+  benchFiles,
+  clearProviderEnv,
+  cliFlags,
+  createBenchRepo,
+  distribution,
+  isMain,
+  machineInfo,
+  median,
+  REPO_ROOT,
+  round,
+  spawnFakeProvider,
+  tempDir,
+  writeArtifact,
+  type Distribution as Spread,
+} from './bench-support.ts';
+
+export interface DistributionBenchOptions {
+  quick?: boolean;
+  /** Model latency L of the parallel runs (default 1500 ms, quick 500). */
+  latencyMs?: number;
+  /** Programmer counts (default 10 and 49). */
+  programmers?: number[];
+  /** Worker processes the programmers are spread over (default 1, 2, 3). */
+  workerCounts?: number[];
+  /** Subtasks per programmer (N = k·P, default 2). */
+  tasksPerProgrammer?: number;
+  repeats?: number;
+  /** Kill samples of the detection part (default 5, quick 3; 0 skips it). */
+  detectionSamples?: number;
+  /** distribution.heartbeat_ms and offline_after_ms of the detection part (default 250 and 1500). */
+  heartbeatMs?: number;
+  offlineAfterMs?: number;
+  log?: (line: string) => void;
+}
+
+export interface DistributionRow extends BatchFigures {
+  /** `in-process`, or `workers` (the programmers spread over `workers` pas worker processes). */
+  mode: 'in-process' | 'workers';
+  workers: number;
+  /** Efficiency / the in-process efficiency at the same P (1 for in-process itself). */
+  ratio: number;
+  /**
+   * CPU time per task of every process of the run (this process, the model server, and for the
+   * distributed runs nats-server and the workers, each with the git processes it started), median
+   * over the repeats; null where /proc is not readable. What the machine's load cannot change.
+   */
+  cpuMsPerTask: number | null;
+}
+
+export interface DetectionSample {
+  killedWorker: string;
+  taskId: string;
+  /** Kill → the central process logs the worker offline. */
+  offlineMs: number;
+  /** Kill → the pool starts the task again (a new attempt). */
+  redispatchMs: number;
+  /** Kill → a live worker received the task. */
+  startedElsewhereMs: number;
+  startedOn: string;
+}
+
+export interface DetectionResult {
+  workers: number;
+  programmersPerWorker: number;
+  heartbeatMs: number;
+  offlineAfterMs: number;
+  ackWaitMs: number;
+  latencyMs: number;
+  samples: DetectionSample[];
+  offlineMs: Spread;
+  redispatchMs: Spread;
+  startedElsewhereMs: Spread;
+  /** p50 of kill → offline over offline_after_ms. */
+  offlineP50OverSetting: number;
+}
+
+const PAS_BIN = path.join(REPO_ROOT, 'bin', 'pas.mjs');
+/** Linux's USER_HZ (the unit of /proc/<pid>/stat times). */
+const CLOCK_TICKS = 100;
+
+/** A `pas worker` process of this run; its stdout lines (NDJSON with --json) are kept with their arrival. */
+interface WorkerProcess {
+  id: string;
+  child: ChildProcess;
+  entries: Array<Record<string, unknown>>;
+  waitEntry(match: (e: Record<string, unknown>) => boolean, timeoutMs?: number): Promise<Record<string, unknown>>;
+  stop(): Promise<void>;
+  kill9(): Promise<void>;
+}
+
+function exited(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => child.once('exit', () => resolve()));
+}
+
+/** Workers still running: killed if this process exits first (an interrupted run leaves none behind). */
+const live = new Set<ChildProcess>();
+process.once('exit', () => {
+  for (const child of live) child.kill('SIGKILL');
+});
+
+/** `node bin/pas.mjs worker --id ID` with this run's configs folder, resolved once it says it is up. */
+async function spawnWorker(id: string, configDir: string, dataDir: string, json: boolean): Promise<WorkerProcess> {
+  const env = { ...process.env, PAS_CONFIG_DIR: configDir };
+  const child = spawn(process.execPath, [PAS_BIN, 'worker', '--id', id, '--data-dir', dataDir, json ? '--json' : '--quiet'], { cwd: REPO_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  live.add(child);
+  child.once('exit', () => live.delete(child));
+  const entries: Array<Record<string, unknown>> = [];
+  const waiters = new Set<() => void>();
+  let text = '';
+  let buffered = '';
+  let up = false;
+  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
+    buffered += chunk;
+    const lines = buffered.split('\n');
+    buffered = lines.pop() ?? '';
+    for (const line of lines) {
+      if (line.startsWith('{')) {
+        try {
+          entries.push(JSON.parse(line) as Record<string, unknown>);
+        } catch {
+          // not a log entry
+        }
+      } else {
+        text += `${line}\n`;
+        if (line.includes(' is up')) up = true;
+      }
+    }
+    for (const w of waiters) w();
+  });
+  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (text += chunk));
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => fail(new Error(`pas worker ${id} not up within 60 s:\n${text.slice(-2000)}`)), 60_000);
+    const onExit = (code: number | null) => fail(new Error(`pas worker ${id} exited (${code}) before it was up:\n${text.slice(-2000)}`));
+    const check = () => {
+      if (!up) return;
+      done();
+      resolve();
+    };
+    const done = () => {
+      clearTimeout(timer);
+      waiters.delete(check);
+      child.off('exit', onExit);
+    };
+    const fail = (err: Error) => {
+      done();
+      child.kill('SIGKILL');
+      reject(err);
+    };
+    waiters.add(check);
+    child.once('exit', onExit);
+  });
+  return {
+    id,
+    child,
+    entries,
+    waitEntry(match, timeoutMs = 60_000) {
+      return new Promise((resolve, reject) => {
+        const check = () => {
+          const found = entries.find(match);
+          if (!found) return;
+          clearTimeout(timer);
+          waiters.delete(check);
+          resolve(found);
+        };
+        const timer = setTimeout(() => {
+          waiters.delete(check);
+          reject(new Error(`pas worker ${id}: no such log entry within ${timeoutMs} ms`));
+        }, timeoutMs);
+        waiters.add(check);
+        check();
+      });
+    },
+    async stop() {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
+      await exited(child);
+      clearTimeout(timer);
+    },
+    async kill9() {
+      child.kill('SIGKILL');
+      await exited(child);
+    },
+  };
+}
+
+interface DistributionSettings {
+  natsUrl: string;
+  prefix: string;
+  /** Left out: the defaults of pas.yaml's `distribution`. */
+  heartbeatMs?: number;
+  offlineAfterMs?: number;
+  ackWaitMs?: number;
+}
+
+/** Every programmer of the configs folder hosted by one of `workers` (round robin), and `distribution` on. */
+function distribute(cfg: TempConfig, workers: readonly string[], s: DistributionSettings, maxRetries?: number): void {
+  cfg.edit('programmer_pool.yaml', (doc) => {
+    const count = (doc.get('programmers') as YAMLSeq).items.length;
+    for (let i = 0; i < count; i++) doc.setIn(['programmers', i, 'host'], workers[i % workers.length]);
+    if (maxRetries !== undefined) doc.setIn(['failover', 'max_retries'], maxRetries);
+  });
+  cfg.edit('pas.yaml', (doc) => {
+    const timing = { heartbeat_ms: s.heartbeatMs, offline_after_ms: s.offlineAfterMs, ack_wait_ms: s.ackWaitMs };
+    doc.set('distribution', doc.createNode({ nats_url: s.natsUrl, prefix: s.prefix, ...Object.fromEntries(Object.entries(timing).filter(([, v]) => v !== undefined)) }));
+  });
+}
+
+/** The central side as `pas up` boots it (distribution first, then the runtime), in this process. */
+interface Central {
+  runtime: Runtime;
+  stop(): Promise<void>;
+}
+
+async function startCentral(cfg: TempConfig, dataDir: string, logger?: Logger): Promise<Central> {
+  const config = loadConfig(cfg.dir);
+  const journal = openJournal(path.join(dataDir, 'pas.db'));
+  let dist: Distribution | undefined;
+  try {
+    if (config.pas.distribution) dist = await startDistribution(config, logger ?? silentLogger());
+    const services = createDefaultServices();
+    const runtime = createRuntime({ config, dataDir, journal, services: dist ? dist.wrapServices(services) : services, ...(logger ? { logger } : {}) });
+    dist?.attach(runtime);
+    return {
+      runtime,
+      async stop() {
+        await runtime.stop();
+        await dist?.stop();
+        journal.close();
+      },
+    };
+  } catch (err) {
+    await dist?.stop();
+    journal.close();
+    throw err;
+  }
+}
+
+/** A pino logger that keeps the entries `keep` accepts (read by the detection part), at info level. */
+function capturingLogger(keep: (line: string) => boolean): { logger: Logger; entries: Array<Record<string, unknown>> } {
+  const entries: Array<Record<string, unknown>> = [];
+  const logger = pino({ level: 'info' }, { write: (line: string) => void (keep(line) && entries.push(JSON.parse(line) as Record<string, unknown>)) });
+  return { logger, entries };
+}
+
+async function until<T>(what: string, probe: () => T | undefined, timeoutMs = 60_000): Promise<T> {
+  const deadline = performance.now() + timeoutMs;
+  for (;;) {
+    const value = probe();
+    if (value !== undefined) return value;
+    if (performance.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+/** CPU ms (user + system, with reaped children: the git processes) of these processes so far; null without /proc. */
+function cpuMs(pids: readonly number[]): number | null {
+  let ticks = 0;
+  for (const pid of pids) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      // Fields after the command name (which may hold spaces): utime, stime, cutime, cstime are 14–17.
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      ticks += Number(fields[11]) + Number(fields[12]) + Number(fields[13]) + Number(fields[14]);
+    } catch {
+      return null;
+    }
+  }
+  return (ticks * 1000) / CLOCK_TICKS;
+}
+
+/** The parallel runs at P: in-process first, then over each number of workers, the same repository, model server and tasks. */
+async function parallelAt(
+  P: number,
+  nats: NatsServerHandle,
+  o: { latencyMs: number; k: number; repeats: number; workerCounts: number[]; log: (l: string) => void },
+): Promise<DistributionRow[]> {
+  const { latencyMs, k, repeats, log } = o;
+  const N = k * P;
+  const idealMs = Math.ceil(N / P) * latencyMs;
+  const scratch = tempDir('pas-bench-dist-');
+  const fake = await spawnFakeProvider({ kind: 'ollama', latencyMs, reply: BENCH_EDIT });
+  const rows: DistributionRow[] = [];
+  try {
+    const { repo, baseCommit } = await createBenchRepo(path.join(scratch, 'repo'), benchFiles(N));
+    const modes: Array<{ mode: DistributionRow['mode']; workers: number }> = [{ mode: 'in-process', workers: 0 }, ...o.workerCounts.map((w) => ({ mode: 'workers' as const, workers: w }))];
+    for (const { mode, workers: W } of modes) {
+      const label = mode === 'in-process' ? 'in-process' : `${W} worker${W > 1 ? 's' : ''}`;
+      const cfg = benchConfig({ programmers: P, programmerUrl: fake.url });
+      const dataDir = path.join(scratch, `central-p${P}-w${W}`);
+      mkdirSync(dataDir, { recursive: true });
+      const ids = Array.from({ length: W }, (_, i) => `w${i + 1}`);
+      if (W > 0) distribute(cfg, ids, { natsUrl: nats.url, prefix: `benchp${P}w${W}` });
+      const procs: WorkerProcess[] = [];
+      let central: Central | undefined;
+      try {
+        central = await startCentral(cfg, dataDir);
+        const t = performance.now();
+        procs.push(...(await Promise.all(ids.map((id) => spawnWorker(id, cfg.dir, path.join(scratch, `worker-p${P}-w${W}-${id}`), false)))));
+        if (W > 0) log(`  distribution P=${P} ${label}: workers up in ${((performance.now() - t) / 1000).toFixed(1)} s`);
+        const managerId = central.runtime.config.programmers[0]!.parent;
+        // Warm-up (not counted): one task per programmer, so every host has the base and every path is warm.
+        await runBatch(central.runtime, taskSpecs(`warm-p${P}-w${W}`, benchFiles(P), repo, baseCommit, managerId), latencyMs);
+        const runs: ParallelRun[] = [];
+        const cpu: number[] = [];
+        const pids = [process.pid, fake.pid, ...(W > 0 ? [nats.pid, ...procs.map((p) => p.child.pid!)] : [])];
+        for (let r = 0; r < repeats; r++) {
+          const before = cpuMs(pids);
+          const run = await runBatch(central.runtime, taskSpecs(`bench-p${P}-w${W}-r${r + 1}`, benchFiles(N), repo, baseCommit, managerId), latencyMs);
+          const after = cpuMs(pids);
+          if (before !== null && after !== null) cpu.push((after - before) / N);
+          runs.push(run);
+          log(`  distribution ${label.padEnd(10)} P=${String(P).padStart(2)} N=${String(N).padStart(3)} run ${r + 1}: makespan ${run.makespanMs.toFixed(0)} ms (ideal ${idealMs})${cpu[r] !== undefined ? `, ${cpu[r]!.toFixed(0)} ms CPU/task` : ''}${run.failed ? `, ${run.failed} failed` : ''}`);
+        }
+        const makespanMs = median(runs.map((r) => r.makespanMs));
+        const efficiency = round(idealMs / makespanMs, 4);
+        const inProcess = rows.find((r) => r.mode === 'in-process')?.efficiency;
+        rows.push({ mode, workers: W, programmers: P, tasks: N, latencyMs, idealMs, makespanMs: round(makespanMs, 1), efficiency, ratio: inProcess ? round(efficiency / inProcess, 4) : 1, cpuMsPerTask: cpu.length === repeats ? round(median(cpu), 1) : null, runs });
+      } finally {
+        await central?.stop();
+        await Promise.all(procs.map((p) => p.stop()));
+        cfg.cleanup();
+      }
+    }
+  } finally {
+    await fake.close();
+    rmSync(scratch, { recursive: true, force: true });
+  }
+  return rows;
+}
+
+/** SIGKILLs a worker with a task in flight, `samples` times, and times detection and re-dispatch. */
+async function detection(nats: NatsServerHandle, o: { samples: number; heartbeatMs: number; offlineAfterMs: number; log: (l: string) => void }): Promise<DetectionResult> {
+  const { samples, heartbeatMs, offlineAfterMs, log } = o;
+  // Long enough that the task is still in flight when its worker dies.
+  const latencyMs = 2 * offlineAfterMs;
+  const ackWaitMs = Math.max(1_000, 2 * offlineAfterMs);
+  const workers = ['w1', 'w2'];
+  const perWorker = 2;
+  const scratch = tempDir('pas-bench-dist-detect-');
+  const fake = await spawnFakeProvider({ kind: 'ollama', latencyMs, reply: BENCH_EDIT });
+  const cfg = benchConfig({ programmers: workers.length * perWorker, programmerUrl: fake.url });
+  distribute(cfg, workers, { natsUrl: nats.url, prefix: 'benchdetect', heartbeatMs, offlineAfterMs, ackWaitMs }, 4);
+  const { logger, entries } = capturingLogger((line) => line.includes('"worker offline"'));
+  const procs = new Map<string, WorkerProcess>();
+  const out: DetectionSample[] = [];
+  let central: Central | undefined;
+  try {
+    const dataDir = path.join(scratch, 'central');
+    mkdirSync(dataDir, { recursive: true });
+    central = await startCentral(cfg, dataDir, logger);
+    const runtime = central.runtime;
+    const workerDir = (id: string) => path.join(scratch, `worker-${id}`);
+    for (const p of await Promise.all(workers.map((id) => spawnWorker(id, cfg.dir, workerDir(id), true)))) procs.set(p.id, p);
+    const { repo, baseCommit } = await createBenchRepo(path.join(scratch, 'repo'), benchFiles(samples));
+    const managerId = runtime.config.programmers[0]!.parent;
+    const started: Array<{ taskId: string; programmerId: string; at: number }> = [];
+    const finished = new Map<string, string>();
+    const off = runtime.onFact((stated) => {
+      if (stated.name === 'recordTaskStarted') started.push({ taskId: stated.fact.task.id, programmerId: stated.fact.programmerId, at: Date.now() });
+      else if (stated.name === 'recordTaskFinished') finished.set(stated.fact.result.taskId, stated.fact.result.status);
+    });
+    try {
+      for (let s = 0; s < samples; s++) {
+        const task: TaskSpec = taskSpecs(`detect-${s + 1}`, [benchFiles(samples)[s]!], repo, baseCommit, managerId)[0]!;
+        runtime.send(POOL_ID, { type: 'task.submitted', task });
+        const received = await Promise.any([...procs.values()].map((p) => p.waitEntry((e) => e.msg === 'task received' && e.taskId === task.id).then(() => p)));
+        const victim = received.id;
+        const killedAt = Date.now();
+        await received.kill9();
+        const offline = await until('worker declared offline', () => entries.find((e) => e.worker === victim && (e.time as number) >= killedAt));
+        const again = await until('task re-dispatched', () => started.find((x) => x.taskId === task.id && x.at >= killedAt));
+        const live = [...procs.values()].filter((p) => p.id !== victim);
+        const elsewhere = await Promise.any(live.map((p) => p.waitEntry((e) => e.msg === 'task received' && e.taskId === task.id).then((e) => ({ p, e }))));
+        const status = await until('task finished', () => finished.get(task.id), 120_000);
+        const sample: DetectionSample = {
+          killedWorker: victim,
+          taskId: task.id,
+          offlineMs: (offline.time as number) - killedAt,
+          redispatchMs: again.at - killedAt,
+          startedElsewhereMs: (elsewhere.e.time as number) - killedAt,
+          startedOn: elsewhere.p.id,
+        };
+        out.push(sample);
+        log(`  distribution detection ${s + 1}/${samples}: killed ${victim}; offline after ${sample.offlineMs} ms, re-dispatched after ${sample.redispatchMs} ms, received by ${sample.startedOn} after ${sample.startedElsewhereMs} ms (task ${status})`);
+        // The killed worker comes back (same id and data dir) for the next sample.
+        if (s + 1 < samples) procs.set(victim, await spawnWorker(victim, cfg.dir, workerDir(victim), true));
+      }
+    } finally {
+      off();
+    }
+  } finally {
+    await central?.stop();
+    await Promise.all([...procs.values()].map((p) => p.stop()));
+    await fake.close();
+    cfg.cleanup();
+    rmSync(scratch, { recursive: true, force: true });
+  }
+  const offlineMs = distribution(out.map((s) => s.offlineMs), 0);
+  return {
+    workers: workers.length,
+    programmersPerWorker: perWorker,
+    heartbeatMs,
+    offlineAfterMs,
+    ackWaitMs,
+    latencyMs,
+    samples: out,
+    offlineMs,
+    redispatchMs: distribution(out.map((s) => s.redispatchMs), 0),
+    startedElsewhereMs: distribution(out.map((s) => s.startedElsewhereMs), 0),
+    offlineP50OverSetting: round(offlineMs.p50 / offlineAfterMs, 3),
+  };
+}
+
+/** Whether the nats-server binary the tests use (PAS_NATS_SERVER, /usr/sbin/nats-server, or on PATH) exists. */
+function natsServerFound(): boolean {
+  if (NATS_SERVER_BIN.includes('/')) return existsSync(NATS_SERVER_BIN);
+  return (process.env.PATH ?? '').split(path.delimiter).some((dir) => dir && existsSync(path.join(dir, NATS_SERVER_BIN)));
+}
+
+export type DistributionBenchResult = Awaited<ReturnType<typeof runDistributionBench>>;
+
+export async function runDistributionBench(options: DistributionBenchOptions = {}) {
+  const quick = options.quick ?? false;
+  const latencyMs = options.latencyMs ?? (quick ? 500 : 1500);
+  const programmerCounts = options.programmers ?? [10, 49];
+  const workerCounts = options.workerCounts ?? [1, 2, 3];
+  const k = options.tasksPerProgrammer ?? 2;
+  const repeats = options.repeats ?? 1;
+  const samples = options.detectionSamples ?? (quick ? 3 : 5);
+  const heartbeatMs = options.heartbeatMs ?? 250;
+  const offlineAfterMs = options.offlineAfterMs ?? 1_500;
+  const log = options.log ?? (() => {});
+  const method = {
+    latencyMs,
+    tasksPerProgrammer: k,
+    repeats,
+    programmers: programmerCounts,
+    workerCounts,
+    path: 'the parallel part\'s `full` path (pool → programmer actor → native executor → LLM client over HTTP → commit as git objects → task branch), N = k·P subtasks put into the pool at once, the programmers\' model a local Ollama-protocol server (its own process) answering after L',
+    inProcess: 'every programmer in this process (createDefaultServices), as `pas up` runs without `distribution`',
+    distributed: 'the central runtime in this process as `pas up` boots it with `distribution` (default timings; pool, proxy programmer actors, journal, receipts, bundle import), every programmer hosted by one of W `pas worker` processes (round robin), each with its own data dir and cached clone, on a real nats-server; the workers call the same model server',
+    cpuMsPerTask: 'user + system CPU of every process of the run (with the git processes each started) during the measured batch, / N: what the machine\'s load does not change',
+    warmUp: 'one task per programmer before the measured run(s) (not counted): every worker host has the base in its cache and every path is warm',
+    makespan: 'performance.now() before the first task.submitted → the last task.finished delivered, median over the repeats',
+    efficiency: 'ideal / makespan with ideal = ceil(N/P)·L',
+    ratio: 'distributed efficiency / in-process efficiency at the same P, measured in the same run (target ≥ 0.95 at P = 49)',
+    detection: 'two workers with two programmers each, one task at a time with a model answering after 2·offline_after_ms; once a worker logs "task received" it is SIGKILLed; offline = kill → the central process logs "worker offline" (pino time); redispatch = kill → the pool starts the task again; startedElsewhere = kill → the other worker logs "task received" (its pino time); the killed worker is started again before the next sample',
+  };
+  if (!natsServerFound()) return skipped(`no nats-server (looked for ${NATS_SERVER_BIN}${NATS_SERVER_BIN.includes('/') ? '' : ' on PATH'}); install it (apt-get install -y nats-server) or point PAS_NATS_SERVER at it`);
+  function skipped(reason: string) {
+    log(`  distribution: skipped — ${reason}`);
+    return { part: 'distribution' as const, machine: machineInfo(), skipped: reason, method, rows: [] as DistributionRow[], detection: null as DetectionResult | null };
+  }
+
+  clearProviderEnv();
+  const nats = await startNatsServer();
+  const rows: DistributionRow[] = [];
+  let detected: DetectionResult | null = null;
+  try {
+    for (const P of programmerCounts) rows.push(...(await parallelAt(P, nats, { latencyMs, k, repeats, workerCounts, log })));
+    if (samples > 0) detected = await detection(nats, { samples, heartbeatMs, offlineAfterMs, log });
+  } finally {
+    await nats.close();
+  }
+  return { part: 'distribution' as const, machine: machineInfo(), skipped: null as string | null, method, rows, detection: detected };
+}
+
+/** The markdown of this part (what `pas bench` prints under its heading). */
+export function distributionMarkdown(result: DistributionBenchResult): string[] {
+  if (result.skipped) return [`*distribution: skipped — ${result.skipped}*`];
+  const m = result.method;
+  const pct = (v: number) => `${(v * 100).toFixed(1)} %`;
+  const lines = [
+    `**Distribution** — the parallel part's *full* path with N = ${m.tasksPerProgrammer}·P subtasks, L = ${m.latencyMs} ms, ideal = ceil(N/P)·L, in this process and with the programmers spread over 1–3 \`pas worker\` processes on a local nats-server (central runtime in the bench process); ratio = efficiency / in-process efficiency at the same P, same run.`,
+    '',
+    '| programmers | where | N | ideal ms | makespan ms | efficiency | ratio to in-process | CPU ms/task (all processes) |',
+    '|---:|---|---:|---:|---:|---:|---:|---:|',
+    ...result.rows.map((r) => `| ${r.programmers} | ${r.mode === 'in-process' ? 'in-process' : `${r.workers} worker${r.workers > 1 ? 's' : ''}`} | ${r.tasks} | ${r.idealMs} | ${r.makespanMs.toFixed(0)} | ${pct(r.efficiency)} | ${r.ratio.toFixed(3)}× | ${r.cpuMsPerTask ?? '–'} |`),
+  ];
+  const d = result.detection;
+  if (d) {
+    lines.push(
+      '',
+      `Lost worker (SIGKILL with a task in flight, ${d.samples.length} samples; heartbeat_ms ${d.heartbeatMs}, offline_after_ms ${d.offlineAfterMs}):`,
+      '',
+      '| kill → | p50 ms | max ms |',
+      '|---|---:|---:|',
+      `| worker declared offline | ${d.offlineMs.p50} | ${d.offlineMs.max} |`,
+      `| task re-dispatched by the pool | ${d.redispatchMs.p50} | ${d.redispatchMs.max} |`,
+      `| task received by another worker | ${d.startedElsewhereMs.p50} | ${d.startedElsewhereMs.max} |`,
+    );
+  }
+  return lines;
+}
+
+if (isMain(import.meta.url)) {
+  const flags = cliFlags();
+  const result = await runDistributionBench({ quick: flags.quick, log: (l) => console.log(l) });
+  const file = writeArtifact('distribution', result, flags.out);
+  console.log(distributionMarkdown(result).join('\n'));
+  console.log(`wrote ${file}`);
+}

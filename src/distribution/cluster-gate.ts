@@ -1,0 +1,175 @@
+/**
+ * A worker's gate to the cluster-wide breakers and budget: before every model call it asks the
+ * central process (request/reply, one round trip) and makes the call only when allowed; it
+ * reports each call's outcome and cost durably on the results stream (published with the call
+ * id as message id, so a broker restart loses nothing and a retried publish is stored once).
+ * A refusal carries the central process's code (PAS_ERR_LLM_BREAKER_OPEN, PAS_ERR_BUDGET_EXHAUSTED)
+ * so the LLM client fails over to the backup exactly as in-process. While the central process does
+ * not answer (each request waits `request_timeout_ms`; it may be restarting) the gate asks again,
+ * and after `admission_wait_ms` it refuses the call with PAS_ERR_DIST_NO_ADMISSION (retryable): a
+ * model is never called unchecked. The keys stay on this host: no message carries one.
+ *
+ * The synchronous BreakerGate face (`admit`/`record`) and `spendStore` serve code that cannot
+ * wait for an answer (agent-CLI executors): `admit` refuses while the central process last said
+ * the breaker is not closed (until its cooldown has passed), and spend added there is reported
+ * like a call's.
+ */
+import { randomBytes } from 'node:crypto';
+import type { Logger } from 'pino';
+import type { ErrorData, ModelRef, TokenUsage } from '../../machines/domain.ts';
+import type { BreakerState } from '../../machines/statuses.ts';
+import { PasError, toErrorData } from '../errors.ts';
+import type { BreakerGate, CallIntent, CallTicket, SpendStore } from '../llm/types.ts';
+import { roundUsd } from '../llm/prices.ts';
+import { abortableSleep } from '../llm/sleep.ts';
+import type { DistributionNames } from './names.ts';
+import { decodeMessage, distIdSchema, encodeMessage, subjectIdSchema, type BreakerMessage, type SpendMessage } from './messages.ts';
+
+export interface ClusterGateOptions {
+  workerId: string;
+  names: DistributionNames;
+  /** Request/reply to the central process (NATS `nc.request`). */
+  request(subject: string, data: Uint8Array, options: { timeout: number }): Promise<{ data: Uint8Array }>;
+  /** Publishes to the results stream until the broker has it (message id = `msgID`). */
+  publishDurably(subject: string, data: Uint8Array, msgID: string): Promise<void>;
+  /** Each request waits this long for an answer (`distribution.request_timeout_ms`). */
+  requestTimeoutMs: number;
+  /** Unanswered requests are asked again until this much time has passed (`distribution.admission_wait_ms`). */
+  admissionWaitMs: number;
+  /** The breakers' cooldown (the synchronous face refuses at most this long after hearing "open"). */
+  cooldownMs: number;
+  logger: Logger;
+  now?: () => number;
+  newCallId?: () => string;
+}
+
+export interface ClusterGate extends BreakerGate {
+  admitCall(ref: ModelRef, intent: CallIntent): Promise<CallTicket>;
+  /** Spend added here is reported to the central process (agent CLIs, aider on this worker). */
+  readonly spendStore: SpendStore;
+  /** Waits (bounded) until every report is with the broker. */
+  drain(timeoutMs: number): Promise<void>;
+}
+
+const optional = <T>(schema: { safeParse(v: unknown): { success: boolean } }, value: T | undefined): T | undefined => (value !== undefined && schema.safeParse(value).success ? value : undefined);
+
+export function createClusterGate(options: ClusterGateOptions): ClusterGate {
+  const { workerId, names, logger } = options;
+  const log = logger.child({ component: 'cluster-gate' });
+  const now = options.now ?? Date.now;
+  const newCallId = options.newCallId ?? (() => `${workerId}.${randomBytes(9).toString('hex')}`);
+  /** What the central process last said of each model (the synchronous face). */
+  const heard = new Map<ModelRef, { state: BreakerState; at: number }>();
+  /** Spend per day as far as this worker knows it: its own reports, or the central total a refusal named. */
+  const spentByDay = new Map<string, { own: number; central: number }>();
+  const inFlight = new Set<Promise<void>>();
+
+  const report = (subject: string, data: Uint8Array, msgID: string) => {
+    const p = options.publishDurably(subject, data, msgID).catch((err) => log.error({ err: toErrorData(err), subject }, 'a model call report could not be published'));
+    inFlight.add(p);
+    void p.finally(() => inFlight.delete(p));
+  };
+
+  const outcome = (callId: string, ref: ModelRef, intent: CallIntent, fields: { ok: boolean; error?: ErrorData; abandoned?: boolean }) => {
+    const programmerId = optional<string>(subjectIdSchema, intent.agentId);
+    const message: BreakerMessage = { kind: 'pas.v1.breaker', op: 'outcome', call_id: callId, worker_id: workerId, ...(programmerId ? { programmer_id: programmerId } : {}), model: ref, ok: fields.ok, ...(fields.error ? { error: fields.error } : {}), ...(fields.abandoned ? { abandoned: true } : {}), at: new Date(now()).toISOString() };
+    report(names.subjects.breakerOutcome(workerId), encodeMessage('pas.v1.breaker', message), `outcome.${callId}`);
+  };
+
+  const spend = (callId: string, ref: ModelRef | undefined, intent: CallIntent, usage: TokenUsage, usd: number) => {
+    const programmerId = optional<string>(subjectIdSchema, intent.agentId);
+    const jobId = optional<string>(distIdSchema, intent.jobId);
+    const at = new Date(now()).toISOString();
+    const day = at.slice(0, 10);
+    const known = spentByDay.get(day) ?? { own: 0, central: 0 };
+    spentByDay.set(day, { ...known, own: roundUsd(known.own + usd) });
+    const message: SpendMessage = { kind: 'pas.v1.spend', call_id: callId, worker_id: workerId, ...(programmerId ? { programmer_id: programmerId } : {}), ...(jobId ? { job_id: jobId } : {}), ...(ref ? { model: ref } : {}), tokens: usage, cost_usd: roundUsd(usd), at };
+    report(names.subjects.spend(workerId), encodeMessage('pas.v1.spend', message), `spend.${callId}`);
+  };
+
+  const gate: ClusterGate = {
+    async admitCall(ref, intent) {
+      const callId = newCallId();
+      const programmerId = optional<string>(subjectIdSchema, intent.agentId);
+      const jobId = optional<string>(distIdSchema, intent.jobId);
+      const request: BreakerMessage = { kind: 'pas.v1.breaker', op: 'probe', call_id: callId, worker_id: workerId, ...(programmerId ? { programmer_id: programmerId } : {}), ...(jobId ? { job_id: jobId } : {}), model: ref, at: new Date(now()).toISOString() };
+      const data = encodeMessage('pas.v1.breaker', request);
+      // While the central process does not answer (it may be restarting) this asks again, up to admissionWaitMs.
+      const deadline = now() + options.admissionWaitMs;
+      let answer: { data: Uint8Array } | undefined;
+      for (let wait = 100; !answer; wait = Math.min(wait * 2, 1_000)) {
+        try {
+          answer = await options.request(names.subjects.breakerProbe, data, { timeout: Math.max(50, Math.min(options.requestTimeoutMs, deadline - now())) });
+        } catch (err) {
+          if (intent.signal?.aborted) throw err;
+          if (now() + wait >= deadline) {
+            log.warn({ ref, err: toErrorData(err), waitedMs: options.admissionWaitMs }, 'the central process did not answer a model-call request: call refused');
+            throw new PasError('PAS_ERR_DIST_NO_ADMISSION', `${ref}: the central process did not say within ${options.admissionWaitMs} ms whether this call may be made (breaker and budget are kept there); the call was not made`, {
+              details: { ref, waitedMs: options.admissionWaitMs },
+            });
+          }
+          if (wait === 100) log.info({ ref, err: toErrorData(err) }, 'no answer from the central process yet: asking again');
+          await abortableSleep(wait, intent.signal);
+        }
+      }
+      const reply = decodeMessage('pas.v1.breaker_reply', answer.data);
+      heard.set(ref, { state: reply.state, at: now() });
+      if (!reply.allow) {
+        const error = reply.error ?? { code: 'PAS_ERR_LLM_BREAKER_OPEN' as const, retryable: true, message: `${ref}: circuit breaker is ${reply.state}` };
+        if (error.code === 'PAS_ERR_BUDGET_EXHAUSTED' && typeof error.details?.spentUsd === 'number' && typeof error.details.day === 'string') {
+          const known = spentByDay.get(error.details.day) ?? { own: 0, central: 0 };
+          spentByDay.set(error.details.day, { ...known, central: Math.max(known.central, error.details.spentUsd) });
+        }
+        throw new PasError(error.code, error.message, { details: error.details ?? { ref }, retryable: error.retryable });
+      }
+      const probe = reply.state === 'halfOpen';
+      let finished = false;
+      return {
+        admission: probe ? 'probe' : 'allow',
+        finish(how, detail = {}) {
+          if (finished) return;
+          finished = true;
+          if (how === 'success') {
+            // A plain success changes no breaker state: only failures and the probe's result are reported.
+            if (probe) outcome(callId, ref, intent, { ok: true });
+            if ((detail.costUsd ?? 0) > 0) spend(callId, ref, intent, detail.usage ?? { input: null, output: null }, detail.costUsd!);
+          } else if (how === 'failure') {
+            outcome(callId, ref, intent, { ok: false, ...(detail.error ? { error: detail.error } : {}) });
+          } else if (probe) {
+            outcome(callId, ref, intent, { ok: false, abandoned: true });
+          }
+        },
+      };
+    },
+    admit(ref) {
+      const last = heard.get(ref);
+      if (last && last.state !== 'closed' && now() - last.at < options.cooldownMs) return 'reject';
+      return 'allow';
+    },
+    record(ref, how, _probe, error) {
+      if (how === 'failure') outcome(newCallId(), ref, {}, { ok: false, ...(error ? { error } : {}) });
+    },
+    abandonProbe() {
+      // The synchronous face never admits a probe: the central process admits the one probe.
+    },
+    state: (ref) => {
+      const last = heard.get(ref);
+      return last && now() - last.at < options.cooldownMs ? last.state : 'closed';
+    },
+    failures: () => 0,
+    spendStore: {
+      spent: (day) => {
+        const known = spentByDay.get(day);
+        return known ? Math.max(known.own, known.central) : 0;
+      },
+      add: (_day, usd) => {
+        if (!Number.isFinite(usd) || usd < 0) throw new RangeError(`spend must be a non-negative number, got ${usd}`);
+        if (usd > 0) spend(newCallId(), undefined, {}, { input: null, output: null }, usd);
+      },
+    },
+    async drain(timeoutMs) {
+      await Promise.race([Promise.all([...inFlight]), new Promise((r) => setTimeout(r, timeoutMs).unref())]);
+    },
+  };
+  return gate;
+}

@@ -1,0 +1,208 @@
+/**
+ * The one authority over model calls in a cluster: every worker asks it before each model call
+ * (request/reply on `breaker.probe`) and reports each call's outcome and spend on the results
+ * stream. It answers from the central process's own breaker actors (the runtime's registry, so
+ * their transitions show on the feed and the HMI as in-process) and its durable budget:
+ *
+ * - closed → allow; open → refuse (PAS_ERR_LLM_BREAKER_OPEN); half-open → the actor's own probe
+ *   admission, so exactly one probe is admitted cluster-wide;
+ * - a paid model once today's `max_daily_spend_usd` (the journal's spend) or the job's
+ *   `max_job_spend_usd` is spent → refuse (PAS_ERR_BUDGET_EXHAUSTED).
+ *
+ * Outcomes reach the breaker (a reported probe result ends the probe); spend is added to the
+ * journal once per call id (JetStream is at-least-once) and the message is acked only after the
+ * journal committed it. A call admitted before the budget ran out may still finish and spend, so
+ * overspend is bounded by the calls in flight.
+ */
+import type { Logger } from 'pino';
+import type { ModelRef } from '../../machines/domain.ts';
+import type { ErrorCode } from '../../machines/error-codes.ts';
+import { PasError, toErrorData } from '../errors.ts';
+import type { Journal } from '../journal/journal.ts';
+import { breakerCauseText } from '../llm/breaker-cause.ts';
+import { BREAKER_FAILURE_CODES } from '../llm/llm-client.ts';
+import type { MoneyPolicy } from '../llm/money-policy.ts';
+import { utcDay } from '../llm/spend-store.ts';
+import type { BreakerGate } from '../llm/types.ts';
+import type { DistLink } from './link.ts';
+import { anyOf } from './link.ts';
+import { decodeMessage, encodeMessage, type BreakerMessage, type BreakerReplyMessage, type SpendMessage } from './messages.ts';
+
+/** A message of the results stream, as far as the authority needs it. */
+export interface StreamMessage {
+  readonly subject: string;
+  readonly data: Uint8Array;
+  ack(): void;
+  nak(delayMs?: number): void;
+  term(): void;
+}
+
+export interface ClusterLlmDeps {
+  /** The runtime's breaker registry (its actors are the ones on the feed). */
+  breakers: BreakerGate;
+  /** Prices and the daily budget over the journal's spend store. */
+  money: MoneyPolicy;
+  journal: Pick<Journal, 'addCallSpend' | 'forgetCallSpend' | 'flush'>;
+  /** A job's own budget (the LLM gateway's ledger), shared with in-process calls. */
+  jobBudget?: { limit(jobId: string): number | undefined; spent(jobId: string): number; add(jobId: string, usd: number): void };
+}
+
+export interface ClusterLlmAuthority {
+  /** The runtime's breakers, budget and journal; messages that arrived before are applied now. */
+  bind(deps: ClusterLlmDeps): void;
+  /** The answer to a worker's request to call a model. */
+  answer(request: Extract<BreakerMessage, { op: 'probe' }>): BreakerReplyMessage;
+  /** A `spend.*` or `breaker.outcome.*` message of the results stream (acked once applied). */
+  take(msg: StreamMessage): void;
+}
+
+/** Call ids remembered against redelivered breaker outcomes (spend is fenced by the journal). */
+const SEEN_OUTCOMES = 50_000;
+/** Call ids of spend are kept this long (a report stays on the broker only until it is acked). */
+const SPEND_IDS_KEPT_DAYS = 30;
+/** A probe whose outcome never comes is ended by the breaker's own probe timeout; its id is forgotten after this. */
+const PROBE_MEMORY_MS = 60 * 60_000;
+
+/** Subject prefixes of the worker reports on the results stream. */
+export function reportPrefixes(names: DistLink['names']): { spendPrefix: string; outcomePrefix: string } {
+  return { spendPrefix: anyOf(names.subjects.spend).slice(0, -1), outcomePrefix: anyOf(names.subjects.breakerOutcome).slice(0, -1) };
+}
+
+/** Answers the workers' requests to call a model; returns the unsubscribe. */
+export function serveAdmissions(link: DistLink, authority: ClusterLlmAuthority, logger: Logger): () => void {
+  const sub = link.nats.nc.subscribe(link.names.subjects.breakerProbe, {
+    callback: (err, msg) => {
+      if (err) return;
+      try {
+        const request = decodeMessage('pas.v1.breaker', msg.data);
+        if (request.op !== 'probe') throw new PasError('PAS_ERR_DIST_BAD_MESSAGE', 'pas.v1.breaker: op: only a probe is asked by request', { details: { kind: 'pas.v1.breaker', field: 'op', problem: 'outcome sent as a request' } });
+        msg.respond(encodeMessage('pas.v1.breaker_reply', authority.answer(request)));
+      } catch (e) {
+        // No answer: the worker's request times out and its call is refused with a code.
+        logger.warn({ err: toErrorData(e) }, 'bad model-call request refused');
+      }
+    },
+  });
+  return () => sub.unsubscribe();
+}
+
+export function createClusterLlmAuthority(options: { logger: Logger; spendPrefix: string; outcomePrefix: string; now?: () => number }): ClusterLlmAuthority {
+  const log = options.logger.child({ component: 'cluster-llm' });
+  const now = options.now ?? Date.now;
+  let deps: ClusterLlmDeps | undefined;
+  const early: StreamMessage[] = [];
+  /** Probe call ids this process admitted → when (their outcome ends the half-open probe). */
+  const probes = new Map<string, number>();
+  const seen = new Set<string>();
+
+  const remember = (callId: string) => {
+    seen.add(callId);
+    if (seen.size > SEEN_OUTCOMES) seen.delete(seen.values().next().value!);
+  };
+
+  const refusal = (d: ClusterLlmDeps, ref: ModelRef, jobId: string | undefined): PasError | undefined => {
+    if (!d.money.isPaid(ref)) return undefined;
+    const daily = d.money.checkBudget(ref);
+    if (daily) return daily;
+    const limit = jobId && d.jobBudget ? d.jobBudget.limit(jobId) : undefined;
+    if (jobId === undefined || limit === undefined) return undefined;
+    const spent = d.jobBudget!.spent(jobId);
+    if (spent < limit) return undefined;
+    return new PasError('PAS_ERR_BUDGET_EXHAUSTED', `${ref}: job ${jobId} has spent its budget (${spent} of ${limit} USD)`, { details: { ref, jobId, spentUsd: spent, limitUsd: limit, scope: 'job' } });
+  };
+
+  const applySpend = (d: ClusterLlmDeps, msg: StreamMessage) => {
+    const m: SpendMessage = decodeMessage('pas.v1.spend', msg.data);
+    const day = utcDay(Date.parse(m.at));
+    const added = d.journal.addCallSpend(m.call_id, day, m.cost_usd);
+    if (added && m.job_id && m.cost_usd > 0) d.jobBudget?.add(m.job_id, m.cost_usd);
+    // The spend leaves the stream only once the journal has it on disk.
+    d.journal.flush();
+    msg.ack();
+    log.debug({ callId: m.call_id, worker: m.worker_id, usd: m.cost_usd, added }, added ? 'worker spend counted' : 'worker spend already counted');
+  };
+
+  const applyOutcome = (d: ClusterLlmDeps, msg: StreamMessage) => {
+    const m = decodeMessage('pas.v1.breaker', msg.data);
+    if (m.op !== 'outcome') throw new PasError('PAS_ERR_DIST_BAD_MESSAGE', 'pas.v1.breaker: op: a probe request belongs on the request subject, not the results stream', { details: { kind: 'pas.v1.breaker', field: 'op', problem: 'probe on the results stream' } });
+    if (seen.has(m.call_id)) {
+      msg.ack();
+      return;
+    }
+    remember(m.call_id);
+    const probe = probes.delete(m.call_id);
+    if (m.abandoned) {
+      if (probe) d.breakers.abandonProbe(m.model);
+    } else if (m.ok || !m.error || !BREAKER_FAILURE_CODES.has(m.error.code)) {
+      d.breakers.record(m.model, 'success', probe);
+    } else {
+      d.breakers.record(m.model, 'failure', probe, m.error);
+    }
+    msg.ack();
+    log.debug({ callId: m.call_id, worker: m.worker_id, model: m.model, ok: m.ok, probe }, 'worker call outcome applied');
+  };
+
+  const apply = (d: ClusterLlmDeps, msg: StreamMessage) => {
+    try {
+      if (msg.subject.startsWith(options.spendPrefix)) applySpend(d, msg);
+      else if (msg.subject.startsWith(options.outcomePrefix)) applyOutcome(d, msg);
+      else msg.ack();
+    } catch (err) {
+      const error = toErrorData(err);
+      if (error.code === 'PAS_ERR_DIST_BAD_MESSAGE') {
+        log.error({ err: error, subject: msg.subject }, 'bad worker report refused');
+        msg.term();
+      } else {
+        // The journal could not take it now: the message comes back later.
+        log.error({ err: error, subject: msg.subject }, 'worker report not applied; it is delivered again');
+        msg.nak(1_000);
+      }
+    }
+  };
+
+  return {
+    bind(given) {
+      deps = given;
+      given.journal.forgetCallSpend(utcDay(now() - SPEND_IDS_KEPT_DAYS * 86_400_000));
+      for (const msg of early.splice(0)) apply(given, msg);
+    },
+    take(msg) {
+      if (!deps) early.push(msg);
+      else apply(deps, msg);
+    },
+    answer(request) {
+      const ref = request.model;
+      const reply = (allow: boolean, state: BreakerReplyMessage['state'], error?: PasError): BreakerReplyMessage => ({
+        kind: 'pas.v1.breaker_reply',
+        call_id: request.call_id,
+        model: ref,
+        state,
+        allow,
+        ...(error ? { error: error.toData() } : {}),
+      });
+      const d = deps;
+      if (!d) return reply(false, 'closed', new PasError('PAS_ERR_DIST_NO_ADMISSION', `${ref}: the central process is starting; ask again`, { details: { ref } }));
+      const budget = refusal(d, ref, request.job_id);
+      if (budget) {
+        log.info({ ref, worker: request.worker_id, code: budget.code, ...budget.details }, 'worker call refused: budget spent');
+        return reply(false, d.breakers.state(ref), budget);
+      }
+      const admission = d.breakers.admit(ref);
+      if (admission === 'reject') {
+        const state = d.breakers.state(ref);
+        const why = breakerCauseText(d.breakers.recentFailures?.(ref) ?? []);
+        const error = new PasError('PAS_ERR_LLM_BREAKER_OPEN', `${ref}: circuit breaker is ${state}${why ? ` after ${why}` : ''}`, { details: { ref, state, ...(why ? { cause: why } : {}) } });
+        log.info({ ref, worker: request.worker_id, code: 'PAS_ERR_LLM_BREAKER_OPEN' satisfies ErrorCode }, 'worker call refused: breaker open');
+        return reply(false, state, error);
+      }
+      if (admission === 'probe') {
+        const at = now();
+        for (const [id, when] of probes) if (at - when > PROBE_MEMORY_MS) probes.delete(id);
+        probes.set(request.call_id, at);
+        log.info({ ref, worker: request.worker_id, callId: request.call_id }, 'half-open probe admitted for a worker');
+        return reply(true, 'halfOpen');
+      }
+      return reply(true, 'closed');
+    },
+  };
+}

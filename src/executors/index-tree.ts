@@ -1,0 +1,102 @@
+/**
+ * The tree of a checkout's index, written in-process (what `git write-tree` does, without its
+ * process): the index file (versions 2 and 3) is read, every folder's tree is built from its
+ * entries in index order (git's tree order), and only the trees that differ from the base
+ * commit's tree at the same path are written (the others exist already). An index this reader
+ * does not take as it is (another version, a conflict, an intent-to-add or skip-worktree entry,
+ * a split index) answers null, and the caller asks git.
+ */
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { createHash } from 'node:crypto';
+import { formatTree, MODE_TREE, type RepoObjectStore, type TreeEntry } from './object-store.ts';
+
+interface IndexEntry {
+  path: string;
+  mode: string;
+  oid: string;
+}
+
+/** Reads the entries of an index file; null when it is not one this reader takes as it is. */
+export function parseIndex(data: Buffer, hashBytes: number): IndexEntry[] | null {
+  if (data.length < 12 + hashBytes || data.toString('latin1', 0, 4) !== 'DIRC') return null;
+  const version = data.readUInt32BE(4);
+  if (version !== 2 && version !== 3) return null;
+  // The file ends with the hash of everything before it: a torn or foreign file is not read.
+  const body = data.subarray(0, data.length - hashBytes);
+  const algorithm = hashBytes === 20 ? 'sha1' : 'sha256';
+  if (!createHash(algorithm).update(body).digest().equals(data.subarray(data.length - hashBytes))) return null;
+  const count = data.readUInt32BE(8);
+  const entries: IndexEntry[] = [];
+  let at = 12;
+  for (let i = 0; i < count; i++) {
+    const fixed = 40 + hashBytes + 2;
+    if (at + fixed > body.length) return null;
+    const mode = data.readUInt32BE(at + 24);
+    const oid = data.toString('hex', at + 40, at + 40 + hashBytes);
+    const flags = data.readUInt16BE(at + 40 + hashBytes);
+    // Extended flags (intent-to-add, skip-worktree) or a conflict stage: git decides.
+    if (flags & 0x4000 || (flags >> 12) & 0x3) return null;
+    const nameStart = at + fixed;
+    const nul = data.indexOf(0, nameStart);
+    if (nul < 0 || nul >= body.length) return null;
+    const name = data.toString('utf8', nameStart, nul);
+    entries.push({ path: name, mode: mode.toString(8), oid });
+    // Entries are padded with 1 to 8 NULs to a multiple of 8 bytes.
+    at += (fixed + (nul - nameStart) + 8) & ~7;
+  }
+  // A split index ("link" extension) keeps entries elsewhere: git decides.
+  for (let ext = at; ext + 8 <= body.length; ) {
+    const signature = data.toString('latin1', ext, ext + 4);
+    if (signature === 'link' || signature === 'sdir') return null;
+    ext += 8 + data.readUInt32BE(ext + 4);
+  }
+  return entries;
+}
+
+/**
+ * Writes the trees of the index of the checkout `dir` (a git folder `.git` in it) and returns the
+ * root tree's id, or null when git must do it (see parseIndex). `baseTree` is a tree whose
+ * subtrees are known to exist (the checkout's base): equal trees are not written again.
+ */
+export async function writeIndexTree(store: RepoObjectStore, dir: string, baseTree: string | null): Promise<string | null> {
+  let data: Buffer;
+  try {
+    data = await readFile(path.join(dir, '.git', 'index'));
+  } catch {
+    return null;
+  }
+  const entries = parseIndex(data, store.hashBytes);
+  if (!entries) return null;
+  const written: Promise<void>[] = [];
+  // Entries come in index order: a folder's entries are contiguous, its subfolders' inside them.
+  let next = 0;
+  const build = async (prefix: string, known: string | null): Promise<string> => {
+    const knownEntries = known ? new Map((await store.readTree(known)).map((e) => [e.name, e])) : undefined;
+    const own: TreeEntry[] = [];
+    while (next < entries.length && entries[next]!.path.startsWith(prefix)) {
+      const rest = entries[next]!.path.slice(prefix.length);
+      const slash = rest.indexOf('/');
+      if (slash < 0) {
+        own.push({ mode: entries[next]!.mode, name: rest, oid: entries[next]!.oid });
+        next++;
+        continue;
+      }
+      const name = rest.slice(0, slash);
+      const before = knownEntries?.get(name);
+      const oid = await build(`${prefix}${name}/`, before?.mode === MODE_TREE ? before.oid : null);
+      own.push({ mode: MODE_TREE, name, oid });
+    }
+    const body = formatTree(own);
+    const oid = store.objectId('tree', body);
+    if (oid !== known) {
+      const object = store.writeSoon('tree', body);
+      object.written.catch(() => undefined);
+      written.push(object.written);
+    }
+    return oid;
+  };
+  const root = await build('', baseTree);
+  await Promise.all(written);
+  return root;
+}

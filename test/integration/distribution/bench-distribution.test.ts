@@ -1,0 +1,52 @@
+/**
+ * `pas bench --only distribution` end to end at the smallest size: a real nats-server, the
+ * in-process run, one `pas worker` process, and one lost-worker sample. Asserts what the part
+ * writes (its JSON shape, a finite ratio, timings in order), never how fast anything was.
+ */
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { distributionMarkdown, runDistributionBench } from '../../../scripts/bench-distribution.ts';
+import { writeArtifact } from '../../../scripts/bench-support.ts';
+
+const out = mkdtempSync(path.join(os.tmpdir(), 'pas-bench-dist-test-'));
+afterAll(() => rmSync(out, { recursive: true, force: true }));
+
+describe('the distribution benchmark', () => {
+  it('measures in-process and over a pas worker in the same run, and times a SIGKILLed worker from kill to re-dispatch', async () => {
+    const result = await runDistributionBench({ latencyMs: 100, programmers: [2], workerCounts: [1], tasksPerProgrammer: 1, detectionSamples: 1, heartbeatMs: 100, offlineAfterMs: 1_000 });
+    const written = JSON.parse(readFileSync(writeArtifact('distribution', result, out), 'utf8')) as typeof result;
+
+    expect(written.skipped).toBeNull();
+    expect(written.part).toBe('distribution');
+    expect(written.rows.map((r) => [r.mode, r.workers, r.programmers, r.tasks, r.idealMs])).toEqual([
+      ['in-process', 0, 2, 2, 100],
+      ['workers', 1, 2, 2, 100],
+    ]);
+    for (const r of written.rows) {
+      expect(r.runs).toHaveLength(1);
+      expect(r.runs[0]!.failed).toBe(0);
+      expect(r.makespanMs).toBeGreaterThan(0);
+      expect(Number.isFinite(r.efficiency) && r.efficiency > 0).toBe(true);
+    }
+    expect(written.rows[0]!.ratio).toBe(1);
+    const ratio = written.rows[1]!.ratio;
+    expect(Number.isFinite(ratio) && ratio > 0).toBe(true);
+
+    const d = written.detection!;
+    expect(d).toMatchObject({ workers: 2, heartbeatMs: 100, offlineAfterMs: 1_000 });
+    expect(d.samples).toHaveLength(1);
+    const [sample] = d.samples;
+    expect(sample!.startedOn).not.toBe(sample!.killedWorker);
+    // From the kill: declared offline, then the task started again, then received by the other worker.
+    expect(sample!.offlineMs).toBeGreaterThan(0);
+    expect(sample!.redispatchMs).toBeGreaterThanOrEqual(sample!.offlineMs);
+    expect(sample!.startedElsewhereMs).toBeGreaterThanOrEqual(sample!.redispatchMs);
+    expect(d.offlineMs).toMatchObject({ n: 1, p50: sample!.offlineMs, max: sample!.offlineMs });
+
+    const table = distributionMarkdown(result).join('\n');
+    expect(table).toContain('| 2 | 1 worker | 2 | 100 |');
+    expect(table).toContain('| worker declared offline |');
+  }, 120_000);
+});
