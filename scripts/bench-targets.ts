@@ -118,6 +118,7 @@ export function distributionTargets(rows: readonly DistributionRowLike[]): Targe
       target: DISTRIBUTION_RATIO_TARGET,
       measured: r.ratio,
       ceiling: null,
+      ceilingOf: 'in-process, same run',
       ...judge(r.ratio, DISTRIBUTION_RATIO_TARGET, null, 0),
     }));
 }
