@@ -24,6 +24,7 @@ import { bridgePage, INSPECT_PATH, InspectorRelay } from './inspector-relay.ts';
 import { registerLlmProxy } from './llm-proxy/register-llm-proxy.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
 import { answerStrayUpgrades } from './stray-upgrades.ts';
+import { drainRefusedBodies } from './refused-body-drain.ts';
 
 export interface GatewayOptions {
   host?: string;
@@ -96,6 +97,7 @@ function buildApp(runtime: Runtime, options: { token: string | undefined; metric
   });
   options.connections.watch(app.server);
   installErrorHandling(app, (text) => scrubText(text, secrets));
+  drainRefusedBodies(app);
   app.addHook('onRequest', async (request, reply) => {
     if (!hostAllowed(request.headers.host, options.host, allowedHosts)) {
       return reply.status(403).send(errorBody('PAS_ERR_HOST_NOT_ALLOWED', `Host "${request.headers.host}" is not this machine; PAS answers only requests for ${options.host} or localhost`));

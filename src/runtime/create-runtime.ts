@@ -30,6 +30,7 @@ import { BreakerRegistry, type BreakerRef } from './breaker-registry.ts';
 import { createBudgetGate } from './budget-gate.ts';
 import { createChatInbox } from './chat-inbox.ts';
 import { createFactBus } from './fact-bus.ts';
+import { createInFlight, type InFlight } from './in-flight.ts';
 import { InspectionBus } from './inspection-bus.ts';
 import { createIntake } from './intake.ts';
 import { createJobWaiters } from './job-waiters.ts';
@@ -60,9 +61,12 @@ function initialLlmSettings(config: PasConfig): LlmSettings {
   return settings;
 }
 
-/** The system statechart with the services behind its named actors and the recorders of its facts. */
-function provideSystem(services: RuntimeServices, facts: FactRecorder) {
-  const withSignal = <I, O>(fn: (input: I, signal: AbortSignal) => Promise<O>) => fromPromise<O, I>(({ input, signal }) => fn(input, signal));
+/**
+ * The system statechart with the services behind its named actors and the recorders of its facts;
+ * every run of a service counts as in flight until it settles (stop waits for them).
+ */
+function provideSystem(services: RuntimeServices, facts: FactRecorder, inFlight: InFlight) {
+  const withSignal = <I, O>(fn: (input: I, signal: AbortSignal) => Promise<O>) => fromPromise<O, I>(({ input, signal }) => inFlight.track(fn(input, signal)));
   return pasSystemMachine.provide({
     actors: {
       programmer: programmerMachine.provide({ actors: { executeTask: withSignal(services.executeTask) } }),
@@ -128,7 +132,8 @@ export function createRuntime(options: RuntimeOptions): Runtime {
   const merges = new MergeBoard({ now });
   facts.on(merges.onFact);
 
-  const system = createActor(provideSystem(services, facts.recorder), {
+  const inFlight = createInFlight(logger);
+  const system = createActor(provideSystem(services, facts.recorder, inFlight), {
     input: topology.input,
     inspect: (ev: InspectionEvent) => {
       // The pool routes on what it was last told; a new UTC day restores the budget before any task
@@ -205,7 +210,9 @@ export function createRuntime(options: RuntimeOptions): Runtime {
       if (halted) return;
       halted = true;
       intake.close();
+      // Stopping the system aborts every run; their processes and git work end before the journal closes.
       system.stop();
+      await inFlight.settled();
       stopSaturationFacts?.();
       llmGateway?.stop();
       breakers.stop();

@@ -122,7 +122,11 @@ export function createDefaultServices(options: DefaultServiceOptions = {}) {
       verifyJob: createVerifyJob({ cmdAllowlist: config.cmdAllowlist, workspacesDir, fixupRounds: config.pas.verify.fixup_rounds, logger }),
       classifyLane: createClassifyLane({ llm, llmSettings, architectId: config.pas.architect.agent_id }),
       prewarm,
-      stop: () => prewarm.stop(),
+      // The sweep of what a killed run left works in the data dir too: a stop waits for it.
+      stop: async () => {
+        await prewarm.stop();
+        await sweep.afterCrash;
+      },
     };
   };
 }

@@ -4,40 +4,25 @@
  * the job completes only because the executor picked in the form runs each subtask. The job shows
  * what runs it, and "Run again" keeps the choice. Screenshot to artifacts/.
  */
-import { mkdirSync } from 'node:fs';
 import path from 'node:path';
-import type { Browser } from 'playwright-core';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { EXECUTOR_KINDS } from '../../machines/domain.ts';
 import { DEMO_MODULES, DEMO_TASK } from '../../src/demo/demo-fixture.ts';
 import { tempConfig } from '../support/test-config.ts';
-import { ARTIFACTS, launchChromium, openHmi, startDemoTree } from './hmi-support.ts';
+import { ARTIFACTS, hmiRig } from './hmi-support.ts';
 
-let browser: Browser;
-const cleanups: Array<() => Promise<void> | void> = [];
-beforeAll(async () => {
-  browser = await launchChromium();
-  mkdirSync(ARTIFACTS, { recursive: true });
-});
-afterAll(async () => {
-  await browser?.close();
-});
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
+const { defer, demoTree, hmi } = hmiRig();
 
 describe('HMI: the job form chooses the executor', { timeout: 120_000 }, () => {
   it("offers every executor, runs the job's subtasks with the chosen one over the programmers' own, shows it, and keeps it on Run again", async () => {
     const cfg = tempConfig();
-    cleanups.push(() => cfg.cleanup());
+    defer(() => cfg.cleanup());
     cfg.edit('programmer_pool.yaml', (doc) => {
       doc.setIn(['defaults', 'executor'], 'aider');
       doc.setIn(['aider', 'binary'], '/nonexistent/pas-test-aider');
     });
-    const tree = await startDemoTree({ configDir: cfg.dir, editDelayMs: 300 });
-    cleanups.push(() => tree.close());
-    const { page, errors } = await openHmi(browser, tree.url);
-    cleanups.push(() => page.close());
+    const tree = await demoTree({ configDir: cfg.dir, editDelayMs: 300 });
+    const { page, errors } = await hmi(tree.url);
 
     const executor = page.getByLabel('Executor', { exact: true });
     expect(await executor.locator('option').evaluateAll((options) => options.map((o) => (o as HTMLOptionElement).value))).toEqual(['', ...EXECUTOR_KINDS]);

@@ -4,11 +4,12 @@
  * LLM is the offline scripted demo cassette, on a temp copy of the configs.
  */
 import type { IncomingMessage } from 'node:http';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { Duplex } from 'node:stream';
 import { chromium, type Browser, type Page } from 'playwright-core';
+import { afterAll, afterEach, beforeAll } from 'vitest';
 import { createDemoRepo } from '../../src/cli/demo.ts';
 import { DEMO_MODULES, DEMO_TASK, demoCassette } from '../../src/demo/demo-fixture.ts';
 import { createScriptedAdapter } from '../../src/llm/providers/scripted-adapter.ts';
@@ -111,6 +112,47 @@ export function feedCutter(tree: TestTree) {
     },
     dispose() {
       server.off('upgrade', listener);
+    },
+  };
+}
+
+export interface HmiRig {
+  /** Undone after the test, the last deferred first. */
+  defer(cleanup: () => Promise<void> | void): void;
+  /** A demo tree closed after the test. */
+  demoTree(options?: Parameters<typeof startDemoTree>[0]): Promise<DemoTree>;
+  /** The HMI of `url` on a page closed after the test (1280×800 unless `viewport` says otherwise). */
+  hmi(url: string, viewport?: { width: number; height: number }): Promise<{ page: Page; errors: string[] }>;
+}
+
+/** What every HMI suite sets up: one Chromium for the file, the artifacts folder, and clean-ups after each test. */
+export function hmiRig(): HmiRig {
+  let browser: Browser | undefined;
+  const cleanups: Array<() => Promise<void> | void> = [];
+  beforeAll(async () => {
+    browser = await launchChromium();
+    mkdirSync(ARTIFACTS, { recursive: true });
+  });
+  afterAll(async () => {
+    await browser?.close();
+  });
+  afterEach(async () => {
+    for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+  });
+  const defer = (cleanup: () => Promise<void> | void) => void cleanups.push(cleanup);
+  return {
+    defer,
+    async demoTree(options = {}) {
+      const tree = await startDemoTree(options);
+      defer(() => tree.close());
+      return tree;
+    },
+    async hmi(url, viewport) {
+      if (!browser) throw new Error('hmiRig: the browser starts in beforeAll');
+      const opened = await openHmi(browser, url);
+      defer(() => opened.page.close());
+      if (viewport) await opened.page.setViewportSize(viewport);
+      return opened;
     },
   };
 }

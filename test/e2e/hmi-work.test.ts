@@ -4,43 +4,19 @@
  * runs on programmers, the merge), cancel one, see why a breaker is open, see that the page is
  * disconnected, and use it at 800 px. Screenshots go to artifacts/.
  */
-import { mkdirSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
-import type { Browser, Page } from 'playwright-core';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/load-config.ts';
 import { DEMO_MODULES, DEMO_TASK } from '../../src/demo/demo-fixture.ts';
 import { runDoctor } from '../../src/doctor/doctor-checks.ts';
 import { closedPort } from '../support/fake-llm-server.ts';
 import { tempConfig } from '../support/test-config.ts';
-import { ARTIFACTS, feedCutter, launchChromium, openHmi, startDemoTree, type DemoTree } from './hmi-support.ts';
+import { ARTIFACTS, feedCutter, hmiRig } from './hmi-support.ts';
 
-let browser: Browser;
-const cleanups: Array<() => Promise<void> | void> = [];
-beforeAll(async () => {
-  browser = await launchChromium();
-  mkdirSync(ARTIFACTS, { recursive: true });
-});
-afterAll(async () => {
-  await browser?.close();
-});
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
+const { defer, demoTree, hmi } = hmiRig();
 
-async function demoTree(options: Parameters<typeof startDemoTree>[0] = {}): Promise<DemoTree> {
-  const tree = await startDemoTree(options);
-  cleanups.push(() => tree.close());
-  return tree;
-}
-async function hmi(url: string, viewport?: { width: number; height: number }): Promise<{ page: Page; errors: string[] }> {
-  const opened = await openHmi(browser, url);
-  cleanups.push(() => opened.page.close());
-  if (viewport) await opened.page.setViewportSize(viewport);
-  return opened;
-}
 const poll = <T>(read: () => T | Promise<T>, options: { timeout?: number } = {}) => expect.poll(read, { timeout: 20_000, interval: 50, ...options });
 
 describe('HMI: submit, follow and cancel jobs', { timeout: 90_000 }, () => {
@@ -135,7 +111,7 @@ describe('HMI: the tree', { timeout: 90_000 }, () => {
   it('greys the tree out and says since when it is stale while the feed is down, and recovers', async () => {
     const tree = await demoTree();
     const cutter = feedCutter(tree);
-    cleanups.push(() => cutter.dispose());
+    defer(() => cutter.dispose());
     const { page, errors } = await hmi(tree.url);
     expect(await page.locator('#stale').isVisible()).toBe(false);
     cutter.cut();
@@ -155,11 +131,11 @@ describe('HMI: what pas doctor found', { timeout: 90_000 }, () => {
   it('marks the pills of models that cannot be used, with the reason and the fix, before any job runs', async () => {
     const answering = http.createServer((_req, res) => res.writeHead(404).end());
     await new Promise<void>((r) => answering.listen(0, '127.0.0.1', () => r()));
-    cleanups.push(() => new Promise<void>((r) => answering.close(() => r())));
+    defer(() => new Promise<void>((r) => answering.close(() => r())));
     const up = `http://127.0.0.1:${(answering.address() as AddressInfo).port}`;
     const down = await closedPort();
     const cfg = tempConfig('pas-hmi-doctor-');
-    cleanups.push(() => cfg.cleanup());
+    defer(() => cfg.cleanup());
     cfg.edit('models.yaml', (doc) => {
       doc.setIn(['providers', 'ollama', 'base_url'], `http://127.0.0.1:${down}`);
       for (const p of ['openai', 'anthropic', 'google']) doc.setIn(['providers', p, 'base_url'], up);

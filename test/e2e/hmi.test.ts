@@ -5,36 +5,13 @@
  */
 import { mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import type { Browser, Page } from 'playwright-core';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TransitionRecord } from '../../src/runtime/transition-record.ts';
 import { tempConfig, type TempConfig } from '../support/test-config.ts';
-import { ARTIFACTS, feedCutter, launchChromium, openHmi, startDemoTree, type DemoTree } from './hmi-support.ts';
+import { ARTIFACTS, feedCutter, hmiRig, startDemoTree } from './hmi-support.ts';
 
-let browser: Browser;
-const cleanups: Array<() => Promise<void> | void> = [];
-
-beforeAll(async () => {
-  browser = await launchChromium();
-});
-afterAll(async () => {
-  await browser?.close();
-});
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
-
-async function demoTree(options: Parameters<typeof startDemoTree>[0] = {}): Promise<DemoTree> {
-  const tree = await startDemoTree(options);
-  cleanups.push(() => tree.close());
-  return tree;
-}
-
-async function hmi(url: string): Promise<{ page: Page; errors: string[] }> {
-  const opened = await openHmi(browser, url);
-  cleanups.push(() => opened.page.close());
-  return opened;
-}
+const { defer, demoTree, hmi } = hmiRig();
 
 /** 0-based numbers of the lines that differ between two texts of the same line count. */
 function changedLines(before: string, after: string): number[] {
@@ -160,9 +137,9 @@ describe('HMI feed connection', () => {
   it('shows the feed as disconnected when the gateway drops it, then catches up from the last seq it saw', async () => {
     const tree = await demoTree();
     const cutter = feedCutter(tree);
-    cleanups.push(() => cutter.dispose());
+    defer(() => cutter.dispose());
     const transitions: TransitionRecord[] = [];
-    cleanups.push(tree.runtime.onTransition((r) => transitions.push(r)));
+    defer(tree.runtime.onTransition((r) => transitions.push(r)));
     const { page, errors } = await hmi(tree.url);
     await poll(() => page.locator('#feed-seq').getAttribute('data-seq')).toBe(String(tree.gateway!.hub.stats().seq));
     const seenBefore = tree.gateway!.hub.stats().seq;
@@ -210,7 +187,7 @@ describe('HMI LLM settings', () => {
 
   it('saves a Programmer and a Manager choice into the YAML with its comments, applies it live, and keeps it across a reload and a restart', async () => {
     const first = await startDemoTree({ configDir: cfg.dir });
-    cleanups.push(() => first.close().catch(() => undefined));
+    defer(() => first.close().catch(() => undefined));
     const poolBefore = cfg.read('programmer_pool.yaml');
     const pasBefore = cfg.read('pas.yaml');
     const { page, errors } = await hmi(first.url);
@@ -256,7 +233,7 @@ describe('HMI LLM settings', () => {
     await first.close();
     await page.locator('#conn[data-conn="disconnected"]').waitFor();
     const second = await startDemoTree({ configDir: cfg.dir, portOffset });
-    cleanups.push(() => second.close());
+    defer(() => second.close());
     await page.locator('#conn[data-conn="live"]').waitFor({ timeout: 15_000 });
     // It fetched everything again from the new runtime.
     await poll(() => page.locator('#run-id').textContent()).toBe(`run ${second.runtime.runId}`);

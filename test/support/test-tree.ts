@@ -51,7 +51,7 @@ export async function startTestTree(options: TestTreeOptions, attempt = 0): Prom
     // A port checked free was taken before the bind (another test, or an outgoing connection's
     // local port): pick another offset.
     if (options.portOffset === undefined && (err as { code?: string }).code === 'PAS_ERR_PORT_IN_USE' && attempt < 3) {
-      if (!options.dataDir) rmSync(dataDir, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 });
+      if (!options.dataDir) rmSync(dataDir, { recursive: true, force: true });
       return startTestTree(options, attempt + 1);
     }
     throw err;
@@ -65,9 +65,8 @@ export async function startTestTree(options: TestTreeOptions, attempt = 0): Prom
     async close() {
       await gateway?.close();
       await runtime.stop();
-      // A job still running when the test ends may write a git object while the folder goes:
-      // retry the removal (ENOTEMPTY) rather than fail the test on its clean-up.
-      if (!keepDataDir && !options.dataDir) rmSync(dataDir, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 });
+      // stop() has waited for every run still going: nothing writes into the folder any more.
+      if (!keepDataDir && !options.dataDir) rmSync(dataDir, { recursive: true, force: true });
     },
   };
 }

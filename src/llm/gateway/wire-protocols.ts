@@ -137,37 +137,44 @@ const OLLAMA_ERRORS: Record<Refusal, (m: string) => ShapedError> = {
 const bearer = (key: string) => ({ authorization: `Bearer ${key}` });
 const openAiFailed = (json: Record<string, unknown>) => json.error !== undefined && json.error !== null;
 
+/**
+ * A route whose usage sits under one top-level key of the answer and of each stream chunk
+ * (OpenAI Chat's `usage`, Gemini's `usageMetadata`): the rest of the protocol is the caller's.
+ */
+const keyedUsageProtocol = (
+  usageKey: string,
+  read: (usage: Record<string, unknown>) => TokenUsage,
+  protocol: Omit<WireProtocol, 'usageFrom' | 'streamFailed' | 'answerUsage'>,
+): WireProtocol => ({
+  ...protocol,
+  usageFrom: (json, previous) => {
+    const u = record(json[usageKey]);
+    return u ? read(u) : previous;
+  },
+  streamFailed: openAiFailed,
+  answerUsage: { key: usageKey, read },
+});
+
 /** OpenAI Chat Completions (opencode, aider); Ollama's OpenAI-compatible route is the same on another path. */
-const OPENAI_CHAT: WireProtocol = {
+const OPENAI_CHAT: WireProtocol = keyedUsageProtocol('usage', openAiUsage, {
   route: 'openai-chat',
   kind: 'openai',
   upstreamPath: () => '/chat/completions',
   authHeaders: bearer,
   error: (refusal, message) => OPENAI_ERRORS[refusal](message),
-  usageFrom: (json, previous) => {
-    const u = record(json.usage);
-    return u ? openAiUsage(u) : previous;
-  },
-  streamFailed: openAiFailed,
   worthReading: carriesUsageOrError,
-  answerUsage: { key: 'usage', read: openAiUsage },
-};
+});
 
 /** Gemini's two routes differ only in the method the model path ends with. */
-const gemini = (route: 'gemini-generate' | 'gemini-stream', method: string): WireProtocol => ({
-  route,
-  kind: 'google',
-  upstreamPath: (model) => `/v1beta/models/${encodeURIComponent(model)}:${method}`,
-  authHeaders: (key) => ({ 'x-goog-api-key': key }),
-  error: (refusal, message) => GOOGLE_ERRORS[refusal](message),
-  usageFrom: (json, previous) => {
-    const u = record(json.usageMetadata);
-    return u ? geminiUsage(u) : previous;
-  },
-  streamFailed: openAiFailed,
-  worthReading: mentionsUsageOrError,
-  answerUsage: { key: 'usageMetadata', read: geminiUsage },
-});
+const gemini = (route: 'gemini-generate' | 'gemini-stream', method: string): WireProtocol =>
+  keyedUsageProtocol('usageMetadata', geminiUsage, {
+    route,
+    kind: 'google',
+    upstreamPath: (model) => `/v1beta/models/${encodeURIComponent(model)}:${method}`,
+    authHeaders: (key) => ({ 'x-goog-api-key': key }),
+    error: (refusal, message) => GOOGLE_ERRORS[refusal](message),
+    worthReading: mentionsUsageOrError,
+  });
 
 export const WIRE_PROTOCOLS: Record<WireRoute, WireProtocol> = {
   'anthropic-messages': {

@@ -6,39 +6,23 @@
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, symlink } from 'node:fs/promises';
 import path from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { claudeCodeSpec } from '../../../src/executors/agent-cli/claude-code.ts';
 import { agentCliBin } from '../../support/agent-cli-bin.ts';
-import { AGENT_TEST_ENV, leftoverRuns, runAgentTask, testBreakers, type AgentTaskOptions } from '../../support/agent-cli-harness.ts';
-import { startFakeAgentProvider, type FakeAgentProvider } from '../../support/fake-agent-provider.ts';
+import { AGENT_TEST_ENV, leftoverRuns, testBreakers } from '../../support/agent-cli-harness.ts';
 import { closedPort } from '../../support/fake-llm-server.ts';
-import { createTempRepo, gitOut, isRunning, pidsMatching, waitFor, type TempRepo } from '../../support/git-fixtures.ts';
+import { gitOut, isRunning, pidsMatching, waitFor } from '../../support/git-fixtures.ts';
+import { agentCliRig } from './agent-cli-rig.ts';
 
 const CLAUDE = agentCliBin('claude');
 
-let provider: FakeAgentProvider | undefined;
-let fixture: TempRepo | undefined;
-afterEach(async () => {
-  await provider?.close();
-  await fixture?.cleanup();
-  provider = undefined;
-  fixture = undefined;
-});
+const rig = agentCliRig({ spec: claudeCodeSpec, binary: CLAUDE });
+const { setup, run } = rig;
 
 const GREETING = [
   { write: { path: 'src/greeting.txt', content: 'hello from claude\n' }, usage: { input: 1200, output: 80, cacheRead: 300, cacheWrite: 50 } },
   { text: 'Created src/greeting.txt.', usage: { input: 1500, output: 20, cacheRead: 400, cacheWrite: 0 } },
 ];
-
-async function setup(scripts: Parameters<typeof startFakeAgentProvider>[0]) {
-  provider = await startFakeAgentProvider(scripts);
-  fixture = await createTempRepo({ 'README.md': '# demo\n', 'src/index.js': 'export {};\n' });
-  return { provider, fixture };
-}
-
-function run(o: Partial<AgentTaskOptions> & Pick<AgentTaskOptions, 'primary'>) {
-  return runAgentTask({ spec: claudeCodeSpec, binary: CLAUDE, provider: provider!, fixture: fixture!, ...o });
-}
 
 describe('claude-code executor (real Claude Code binary)', { timeout: 120_000 }, () => {
   it('completes a subtask through Claude Code, commits its edit and receipts exactly the tokens the server sent', async () => {
@@ -47,11 +31,11 @@ describe('claude-code executor (real Claude Code binary)', { timeout: 120_000 },
 
     expect(result.status).toBe('completed');
     expect(result.error).toBeUndefined();
-    const show = await gitOut(fixture!.repo, 'show', `${result.branch}:src/greeting.txt`);
+    const show = await gitOut(rig.fixture.repo, 'show', `${result.branch}:src/greeting.txt`);
     expect(show).toBe('hello from claude');
-    expect(await gitOut(fixture!.repo, 'show', '--name-only', '--format=', result.branch!)).toBe('src/greeting.txt');
+    expect(await gitOut(rig.fixture.repo, 'show', '--name-only', '--format=', result.branch!)).toBe('src/greeting.txt');
 
-    const sent = provider!.sentUsage('claude-primary');
+    const sent = rig.provider.sentUsage('claude-primary');
     expect(sent).toMatchObject({ input: 2700, output: 100, cacheRead: 700, cacheWrite: 50 });
     expect(receipts).toHaveLength(1);
     expect(receipts[0]).toMatchObject({
@@ -65,7 +49,7 @@ describe('claude-code executor (real Claude Code binary)', { timeout: 120_000 },
     expect(receipts[0]!.cost_usd).toBeGreaterThan(0);
 
     // The key reached the model server, and only through the child's environment.
-    const calls = provider!.callsTo('claude-primary');
+    const calls = rig.provider.callsTo('claude-primary');
     expect(calls.length).toBe(2);
     expect(calls[0]!.headers['x-api-key']).toBe(AGENT_TEST_ENV.TEST_ANTHROPIC_KEY);
     expect(progress).toContainEqual(expect.objectContaining({ kind: 'file', tool: 'Write', path: 'src/greeting.txt' }));
@@ -86,7 +70,7 @@ describe('claude-code executor (real Claude Code binary)', { timeout: 120_000 },
     expect(result.status).toBe('completed');
     expect(progress).toContainEqual(expect.objectContaining({ kind: 'command', tool: 'Bash', command: 'node --test' }));
     // The tool result the CLI sent back says the command ran (not that it was refused).
-    const third = provider!.callsTo('claude-primary')[2]!;
+    const third = rig.provider.callsTo('claude-primary')[2]!;
     expect(JSON.stringify(third.body)).toMatch(/tests 1|pass 1/);
   });
 
@@ -101,12 +85,12 @@ describe('claude-code executor (real Claude Code binary)', { timeout: 120_000 },
 
     expect(result.status).toBe('completed');
     expect(receipts[0]).toMatchObject({ status: 'completed', model: 'claude-backup', used_backup: true });
-    const sent = provider!.sentUsage('claude-backup');
+    const sent = rig.provider.sentUsage('claude-backup');
     expect(receipts[0]!.tokens).toMatchObject({ input: sent.input, output: sent.output });
-    expect(provider!.callsTo('claude-primary').length).toBe(1); // the CLI's own retries are capped at 0
+    expect(rig.provider.callsTo('claude-primary').length).toBe(1); // the CLI's own retries are capped at 0
     expect(breakers.failures('anthropic/claude-primary')).toBe(1);
     expect(breakers.get('anthropic/claude-primary').getSnapshot().context.lastError).toMatchObject({ code });
-    expect(await gitOut(fixture!.repo, 'show', `${result.branch}:src/greeting.txt`)).toBe('hello from claude');
+    expect(await gitOut(rig.fixture.repo, 'show', `${result.branch}:src/greeting.txt`)).toBe('hello from claude');
   });
 
   it('stops a run whose model server refuses connections, counts PAS_ERR_LLM_CONNECTION on its breaker and completes on the backup', async () => {
@@ -127,7 +111,7 @@ describe('claude-code executor (real Claude Code binary)', { timeout: 120_000 },
     const causes = (result.error?.details?.causes as Array<{ code: string }>).map((c) => c.code);
     expect(causes).toEqual(['PAS_ERR_LLM_RATE_LIMITED', 'PAS_ERR_LLM_OVERLOADED']);
     expect(receipts[0]).toMatchObject({ status: 'failed', error: { code: 'PAS_ERR_LLM_ALL_FAILED' } });
-    expect(await gitOut(fixture!.repo, 'branch', '--list', 'pas/*')).toBe('');
+    expect(await gitOut(rig.fixture.repo, 'branch', '--list', 'pas/*')).toBe('');
   });
 
   it('skips a primary whose breaker is open without starting the CLI for it, and runs the backup', async () => {
@@ -138,7 +122,7 @@ describe('claude-code executor (real Claude Code binary)', { timeout: 120_000 },
     const { result, receipts } = await run({ primary: 'anthropic/claude-primary', backup: 'anthropic/claude-backup', breakers });
     expect(result.status).toBe('completed');
     expect(receipts[0]).toMatchObject({ model: 'claude-backup', used_backup: true });
-    expect(provider!.callsTo('claude-primary')).toHaveLength(0);
+    expect(rig.provider.callsTo('claude-primary')).toHaveLength(0);
   });
 
   it("adds what the CLI spent to today's budget, and once it is spent does not start the CLI on a paid model", async () => {
@@ -150,11 +134,11 @@ describe('claude-code executor (real Claude Code binary)', { timeout: 120_000 },
     const spent = [...days.values()][0]!;
     expect(spent).toBeCloseTo(first.receipts[0]!.cost_usd, 9);
     expect(spent).toBeGreaterThanOrEqual(0.001);
-    const calls = provider!.callsTo('claude-primary').length;
+    const calls = rig.provider.callsTo('claude-primary').length;
     const second = await run({ primary: 'anthropic/claude-primary', budget: { enabled: true, maxDailySpendUsd: 0.001, spend }, task: { id: 't2' } });
     expect(second.result.status).toBe('failed');
     expect(second.result.error?.code).toBe('PAS_ERR_BUDGET_EXHAUSTED');
-    expect(provider!.callsTo('claude-primary').length).toBe(calls);
+    expect(rig.provider.callsTo('claude-primary').length).toBe(calls);
   });
 
   it('refuses a change outside fs_allowlist.yaml and commits nothing', async () => {
@@ -165,34 +149,34 @@ describe('claude-code executor (real Claude Code binary)', { timeout: 120_000 },
     expect(result.status).toBe('failed');
     expect(result.error?.code).toBe('PAS_ERR_FS_NOT_ALLOWED');
     expect(result.error?.message).toContain('package.json');
-    expect(receipts[0]?.tokens.input).toBe(provider!.sentUsage('claude-primary').input);
-    expect(await gitOut(fixture!.repo, 'branch', '--list', 'pas/*')).toBe('');
+    expect(receipts[0]?.tokens.input).toBe(rig.provider.sentUsage('claude-primary').input);
+    expect(await gitOut(rig.fixture.repo, 'branch', '--list', 'pas/*')).toBe('');
   });
 
   it('refuses a write outside the worktree with PAS_ERR_FS_PATH_ESCAPE', async () => {
     await setup({});
-    const outside = path.join(fixture!.root, 'outside.txt');
-    provider!.scripts.set('claude-primary', [{ write: { path: outside, content: 'escaped\n' } }, { text: 'done' }]);
+    const outside = path.join(rig.fixture.root, 'outside.txt');
+    rig.provider.scripts.set('claude-primary', [{ write: { path: outside, content: 'escaped\n' } }, { text: 'done' }]);
     const { result } = await run({ primary: 'anthropic/claude-primary', files: [] });
     expect(result.status).toBe('failed');
     expect(existsSync(outside)).toBe(true); // Claude Code's acceptEdits mode let it through; PAS catches it
     expect(result.error?.code).toBe('PAS_ERR_FS_PATH_ESCAPE');
     expect(result.error?.message).toContain(outside);
-    expect(await gitOut(fixture!.repo, 'branch', '--list', 'pas/*')).toBe('');
+    expect(await gitOut(rig.fixture.repo, 'branch', '--list', 'pas/*')).toBe('');
   });
 
   it('refuses a write through a symlinked folder that leads out of the worktree', async () => {
     await setup({ 'claude-primary': [{ write: { path: 'src/shared/notes.txt', content: 'through the link\n' } }, { text: 'done' }] });
-    const elsewhere = path.join(fixture!.root, 'elsewhere');
+    const elsewhere = path.join(rig.fixture.root, 'elsewhere');
     await mkdir(elsewhere);
-    await symlink(elsewhere, path.join(fixture!.repo, 'src', 'shared'));
-    await gitOut(fixture!.repo, 'add', '--all');
-    await gitOut(fixture!.repo, 'commit', '--quiet', '-m', 'a symlinked folder');
+    await symlink(elsewhere, path.join(rig.fixture.repo, 'src', 'shared'));
+    await gitOut(rig.fixture.repo, 'add', '--all');
+    await gitOut(rig.fixture.repo, 'commit', '--quiet', '-m', 'a symlinked folder');
     const { result } = await run({ primary: 'anthropic/claude-primary', files: [] });
     expect(result.status).toBe('failed');
     expect(result.error?.code).toBe('PAS_ERR_FS_PATH_ESCAPE');
     expect(result.error?.details?.reason).toBe('symlink');
-    expect(await gitOut(fixture!.repo, 'branch', '--list', 'pas/*')).toBe('');
+    expect(await gitOut(rig.fixture.repo, 'branch', '--list', 'pas/*')).toBe('');
   });
 
   it('kills a CLI whose model hangs at timeout_s, and leaves no process or run folder behind', async () => {
@@ -201,7 +185,7 @@ describe('claude-code executor (real Claude Code binary)', { timeout: 120_000 },
     expect(result.status).toBe('failed');
     expect(result.error?.code).toBe('PAS_ERR_TASK_TIMEOUT');
     expect(await leftoverRuns(runsDir)).toEqual([]);
-    expect(await waitFor(async () => (await pidsMatching(fixture!.workspacesDir)).length === 0, 5_000)).toBe(true);
+    expect(await waitFor(async () => (await pidsMatching(rig.fixture.workspacesDir)).length === 0, 5_000)).toBe(true);
   });
 
   it('treats a CLI that prints nothing for stall_timeout_s like a hang', async () => {
@@ -210,7 +194,7 @@ describe('claude-code executor (real Claude Code binary)', { timeout: 120_000 },
     expect(result.status).toBe('failed');
     expect(result.error?.code).toBe('PAS_ERR_AGENT_CLI_STALLED');
     expect(await leftoverRuns(runsDir)).toEqual([]);
-    expect(await waitFor(async () => (await pidsMatching(fixture!.workspacesDir)).length === 0, 5_000)).toBe(true);
+    expect(await waitFor(async () => (await pidsMatching(rig.fixture.workspacesDir)).length === 0, 5_000)).toBe(true);
   });
 
   it('cancel kills the CLI process tree and removes its private home', async () => {
@@ -222,9 +206,9 @@ describe('claude-code executor (real Claude Code binary)', { timeout: 120_000 },
       settings: { timeout_s: 60, stall_timeout_s: 60 },
       signal: controller.signal,
     });
-    const runsDir = path.join(fixture!.root, 'agent-runs');
-    expect(await waitFor(() => provider!.callsTo('claude-primary').length > 0, 20_000)).toBe(true);
-    pids = await pidsMatching(fixture!.workspacesDir);
+    const runsDir = path.join(rig.fixture.root, 'agent-runs');
+    expect(await waitFor(() => rig.provider.callsTo('claude-primary').length > 0, 20_000)).toBe(true);
+    pids = await pidsMatching(rig.fixture.workspacesDir);
     expect(pids.length).toBeGreaterThan(0);
     controller.abort();
     const { result } = await running;
@@ -232,6 +216,6 @@ describe('claude-code executor (real Claude Code binary)', { timeout: 120_000 },
     expect(result.error?.code).toBe('PAS_ERR_TASK_CANCELLED');
     expect(await waitFor(async () => (await Promise.all(pids.map(isRunning))).every((r) => !r), 5_000)).toBe(true);
     expect(await leftoverRuns(runsDir)).toEqual([]);
-    expect(await readFile(path.join(fixture!.repo, 'README.md'), 'utf8')).toBe('# demo\n');
+    expect(await readFile(path.join(rig.fixture.repo, 'README.md'), 'utf8')).toBe('# demo\n');
   });
 });

@@ -6,39 +6,23 @@
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, symlink } from 'node:fs/promises';
 import path from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { codexSpec } from '../../../src/executors/agent-cli/codex.ts';
 import { agentCliBin } from '../../support/agent-cli-bin.ts';
-import { AGENT_TEST_ENV, leftoverRuns, runAgentTask, testBreakers, type AgentTaskOptions } from '../../support/agent-cli-harness.ts';
-import { startFakeAgentProvider, type FakeAgentProvider } from '../../support/fake-agent-provider.ts';
+import { AGENT_TEST_ENV, leftoverRuns, testBreakers } from '../../support/agent-cli-harness.ts';
 import { closedPort } from '../../support/fake-llm-server.ts';
-import { createTempRepo, gitOut, isRunning, pidsMatching, waitFor, type TempRepo } from '../../support/git-fixtures.ts';
+import { gitOut, isRunning, pidsMatching, waitFor } from '../../support/git-fixtures.ts';
+import { agentCliRig } from './agent-cli-rig.ts';
 
 const CODEX = agentCliBin('codex');
 
-let provider: FakeAgentProvider | undefined;
-let fixture: TempRepo | undefined;
-afterEach(async () => {
-  await provider?.close();
-  await fixture?.cleanup();
-  provider = undefined;
-  fixture = undefined;
-});
+const rig = agentCliRig({ spec: codexSpec, binary: CODEX });
+const { setup, run } = rig;
 
 const GREETING = [
   { write: { path: 'src/greeting.txt', content: 'hello from codex\n' }, usage: { input: 1200, output: 80, cacheRead: 300, thinking: 12 } },
   { text: 'Created src/greeting.txt.', usage: { input: 1500, output: 20, cacheRead: 400, thinking: 5 } },
 ];
-
-async function setup(scripts: Parameters<typeof startFakeAgentProvider>[0]) {
-  provider = await startFakeAgentProvider(scripts);
-  fixture = await createTempRepo({ 'README.md': '# demo\n', 'src/index.js': 'export {};\n' });
-  return { provider, fixture };
-}
-
-function run(o: Partial<AgentTaskOptions> & Pick<AgentTaskOptions, 'primary'>) {
-  return runAgentTask({ spec: codexSpec, binary: CODEX, provider: provider!, fixture: fixture!, ...o });
-}
 
 describe('codex executor (real Codex CLI)', { timeout: 120_000 }, () => {
   it('completes a subtask through Codex, commits its edit and receipts exactly the tokens the server sent', async () => {
@@ -47,11 +31,11 @@ describe('codex executor (real Codex CLI)', { timeout: 120_000 }, () => {
 
     expect(result.status).toBe('completed');
     expect(result.error).toBeUndefined();
-    const show = await gitOut(fixture!.repo, 'show', `${result.branch}:src/greeting.txt`);
+    const show = await gitOut(rig.fixture.repo, 'show', `${result.branch}:src/greeting.txt`);
     expect(show).toBe('hello from codex');
-    expect(await gitOut(fixture!.repo, 'show', '--name-only', '--format=', result.branch!)).toBe('src/greeting.txt');
+    expect(await gitOut(rig.fixture.repo, 'show', '--name-only', '--format=', result.branch!)).toBe('src/greeting.txt');
 
-    const sent = provider!.sentUsage('gpt-primary');
+    const sent = rig.provider.sentUsage('gpt-primary');
     expect(sent).toMatchObject({ input: 2700, output: 100, cacheRead: 700, thinking: 17 });
     expect(receipts).toHaveLength(1);
     expect(receipts[0]).toMatchObject({
@@ -66,7 +50,7 @@ describe('codex executor (real Codex CLI)', { timeout: 120_000 }, () => {
     expect(receipts[0]!.cost_usd).toBeCloseTo(((2700 - 700) * 2.5 + 700 * 1.25 + 100 * 10) / 1e6, 9);
 
     // The key reached the model server, and only through the child's environment.
-    const calls = provider!.callsTo('gpt-primary');
+    const calls = rig.provider.callsTo('gpt-primary');
     expect(calls.length).toBe(2);
     expect(calls[0]!.headers.authorization).toBe(`Bearer ${AGENT_TEST_ENV.TEST_OPENAI_KEY}`);
     expect(progress).toContainEqual(expect.objectContaining({ kind: 'file', tool: 'apply_patch', path: 'src/greeting.txt' }));
@@ -99,12 +83,12 @@ describe('codex executor (real Codex CLI)', { timeout: 120_000 }, () => {
 
     expect(result.status).toBe('completed');
     expect(receipts[0]).toMatchObject({ status: 'completed', model: 'gpt-backup', used_backup: true });
-    const sent = provider!.sentUsage('gpt-backup');
+    const sent = rig.provider.sentUsage('gpt-backup');
     expect(receipts[0]!.tokens).toMatchObject({ input: sent.input, output: sent.output });
-    expect(provider!.callsTo('gpt-primary').length).toBe(1); // the CLI's own retries are capped at 0
+    expect(rig.provider.callsTo('gpt-primary').length).toBe(1); // the CLI's own retries are capped at 0
     expect(breakers.failures('openai/gpt-primary')).toBe(1);
     expect(breakers.get('openai/gpt-primary').getSnapshot().context.lastError).toMatchObject({ code });
-    expect(await gitOut(fixture!.repo, 'show', `${result.branch}:src/greeting.txt`)).toBe('hello from codex');
+    expect(await gitOut(rig.fixture.repo, 'show', `${result.branch}:src/greeting.txt`)).toBe('hello from codex');
   });
 
   it('stops a run whose model server refuses connections, counts PAS_ERR_LLM_CONNECTION on its breaker and completes on the backup', async () => {
@@ -125,7 +109,7 @@ describe('codex executor (real Codex CLI)', { timeout: 120_000 }, () => {
     const causes = (result.error?.details?.causes as Array<{ code: string }>).map((c) => c.code);
     expect(causes).toEqual(['PAS_ERR_LLM_RATE_LIMITED', 'PAS_ERR_LLM_OVERLOADED']);
     expect(receipts[0]).toMatchObject({ status: 'failed', error: { code: 'PAS_ERR_LLM_ALL_FAILED' } });
-    expect(await gitOut(fixture!.repo, 'branch', '--list', 'pas/*')).toBe('');
+    expect(await gitOut(rig.fixture.repo, 'branch', '--list', 'pas/*')).toBe('');
   });
 
   it('refuses a change outside fs_allowlist.yaml and commits nothing', async () => {
@@ -136,34 +120,34 @@ describe('codex executor (real Codex CLI)', { timeout: 120_000 }, () => {
     expect(result.status).toBe('failed');
     expect(result.error?.code).toBe('PAS_ERR_FS_NOT_ALLOWED');
     expect(result.error?.message).toContain('package.json');
-    expect(receipts[0]?.tokens.input).toBe(provider!.sentUsage('gpt-primary').input);
-    expect(await gitOut(fixture!.repo, 'branch', '--list', 'pas/*')).toBe('');
+    expect(receipts[0]?.tokens.input).toBe(rig.provider.sentUsage('gpt-primary').input);
+    expect(await gitOut(rig.fixture.repo, 'branch', '--list', 'pas/*')).toBe('');
   });
 
   it('refuses a write outside the worktree with PAS_ERR_FS_PATH_ESCAPE', async () => {
     await setup({});
-    const outside = path.join(fixture!.root, 'outside.txt');
-    provider!.scripts.set('gpt-primary', [{ write: { path: outside, content: 'escaped\n' } }, { text: 'done' }]);
+    const outside = path.join(rig.fixture.root, 'outside.txt');
+    rig.provider.scripts.set('gpt-primary', [{ write: { path: outside, content: 'escaped\n' } }, { text: 'done' }]);
     const { result } = await run({ primary: 'openai/gpt-primary', files: [] });
     expect(result.status).toBe('failed');
     expect(existsSync(outside)).toBe(true); // Codex's workspace-write sandbox lets it write under /tmp; PAS catches it
     expect(result.error?.code).toBe('PAS_ERR_FS_PATH_ESCAPE');
     expect(result.error?.message).toContain(outside);
-    expect(await gitOut(fixture!.repo, 'branch', '--list', 'pas/*')).toBe('');
+    expect(await gitOut(rig.fixture.repo, 'branch', '--list', 'pas/*')).toBe('');
   });
 
   it('refuses a write through a symlinked folder that leads out of the worktree', async () => {
     await setup({ 'gpt-primary': [{ write: { path: 'src/shared/notes.txt', content: 'through the link\n' } }, { text: 'done' }] });
-    const elsewhere = path.join(fixture!.root, 'elsewhere');
+    const elsewhere = path.join(rig.fixture.root, 'elsewhere');
     await mkdir(elsewhere);
-    await symlink(elsewhere, path.join(fixture!.repo, 'src', 'shared'));
-    await gitOut(fixture!.repo, 'add', '--all');
-    await gitOut(fixture!.repo, 'commit', '--quiet', '-m', 'a symlinked folder');
+    await symlink(elsewhere, path.join(rig.fixture.repo, 'src', 'shared'));
+    await gitOut(rig.fixture.repo, 'add', '--all');
+    await gitOut(rig.fixture.repo, 'commit', '--quiet', '-m', 'a symlinked folder');
     const { result } = await run({ primary: 'openai/gpt-primary', files: [] });
     expect(result.status).toBe('failed');
     expect(result.error?.code).toBe('PAS_ERR_FS_PATH_ESCAPE');
     expect(result.error?.details?.reason).toBe('symlink');
-    expect(await gitOut(fixture!.repo, 'branch', '--list', 'pas/*')).toBe('');
+    expect(await gitOut(rig.fixture.repo, 'branch', '--list', 'pas/*')).toBe('');
   });
 
   it('kills a CLI whose model hangs at timeout_s, and leaves no process or run folder behind', async () => {
@@ -172,7 +156,7 @@ describe('codex executor (real Codex CLI)', { timeout: 120_000 }, () => {
     expect(result.status).toBe('failed');
     expect(result.error?.code).toBe('PAS_ERR_TASK_TIMEOUT');
     expect(await leftoverRuns(runsDir)).toEqual([]);
-    expect(await waitFor(async () => (await pidsMatching(fixture!.workspacesDir)).length === 0, 5_000)).toBe(true);
+    expect(await waitFor(async () => (await pidsMatching(rig.fixture.workspacesDir)).length === 0, 5_000)).toBe(true);
   });
 
   it('treats a CLI that prints nothing for stall_timeout_s like a hang', async () => {
@@ -181,7 +165,7 @@ describe('codex executor (real Codex CLI)', { timeout: 120_000 }, () => {
     expect(result.status).toBe('failed');
     expect(result.error?.code).toBe('PAS_ERR_AGENT_CLI_STALLED');
     expect(await leftoverRuns(runsDir)).toEqual([]);
-    expect(await waitFor(async () => (await pidsMatching(fixture!.workspacesDir)).length === 0, 5_000)).toBe(true);
+    expect(await waitFor(async () => (await pidsMatching(rig.fixture.workspacesDir)).length === 0, 5_000)).toBe(true);
   });
 
   it('cancel kills the CLI process tree and removes its private home', async () => {
@@ -193,9 +177,9 @@ describe('codex executor (real Codex CLI)', { timeout: 120_000 }, () => {
       settings: { timeout_s: 60, stall_timeout_s: 60 },
       signal: controller.signal,
     });
-    const runsDir = path.join(fixture!.root, 'agent-runs');
-    expect(await waitFor(() => provider!.callsTo('gpt-primary').length > 0, 20_000)).toBe(true);
-    pids = await pidsMatching(fixture!.workspacesDir);
+    const runsDir = path.join(rig.fixture.root, 'agent-runs');
+    expect(await waitFor(() => rig.provider.callsTo('gpt-primary').length > 0, 20_000)).toBe(true);
+    pids = await pidsMatching(rig.fixture.workspacesDir);
     expect(pids.length).toBeGreaterThan(0);
     controller.abort();
     const { result } = await running;
@@ -203,6 +187,6 @@ describe('codex executor (real Codex CLI)', { timeout: 120_000 }, () => {
     expect(result.error?.code).toBe('PAS_ERR_TASK_CANCELLED');
     expect(await waitFor(async () => (await Promise.all(pids.map(isRunning))).every((r) => !r), 5_000)).toBe(true);
     expect(await leftoverRuns(runsDir)).toEqual([]);
-    expect(await readFile(path.join(fixture!.repo, 'README.md'), 'utf8')).toBe('# demo\n');
+    expect(await readFile(path.join(rig.fixture.repo, 'README.md'), 'utf8')).toBe('# demo\n');
   });
 });

@@ -3,36 +3,26 @@
  * Gemini's streamGenerateContent with functionCall turns: it edits files through its own tools,
  * PAS commits them, and the receipt holds exactly the tokens the server reported.
  */
-import { existsSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import path from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { ResolvedProgrammer } from '../../../src/config/load-config.ts';
-import type { CmdAllowlist, FsAllowlist, ModelsConfigFile } from '../../../src/config/schemas.ts';
+import type { ModelsConfigFile } from '../../../src/config/schemas.ts';
 import { geminiCliSpec } from '../../../src/executors/agent-cli/gemini-cli.ts';
 import { callCost } from '../../../src/llm/prices.ts';
 import { requestCwd } from '../../../src/llm/wire/scripted-tool-calls.ts';
 import type { WireRequest } from '../../../src/llm/wire/wire-turn.ts';
 import { agentCliBin } from '../../support/agent-cli-bin.ts';
-import { processesUnder, runAgentTask } from '../../support/wire-task-harness.ts';
-import { createTempRepo, gitOut, waitFor, type TempRepo } from '../../support/git-fixtures.ts';
-import { startScriptedWireServer, wireError, type ScriptedWireServer, type WireBehaviour } from '../../support/scripted-wire-server.ts';
+import { runAgentTask } from '../../support/wire-task-harness.ts';
+import { gitOut } from '../../support/git-fixtures.ts';
+import { wireError, type WireBehaviour } from '../../support/scripted-wire-server.ts';
+import { expectNothingLeft, expectRefusedOutsideAllowlist, GIT_STATUS_ALLOWLIST, GEMINI_WRITE, WIRE_FS_ALLOWLIST, wireCliRig, writesOutsideAllowlist } from './wire-cli-rig.ts';
 
 const GEMINI = agentCliBin('gemini');
-const fsAllowlist: FsAllowlist = { read: ['**/*'], write: ['src/**'], deny: ['**/.env'] };
-/** The task's verify command: the one shell command the CLI may run. */
-const cmdAllowlist: CmdAllowlist = { timeout_s: 30, commands: [{ name: 'git-status', program: 'git', args: ['status', '--short'], allow_extra_args: false }] };
 const PRO = { input_per_mtok: 1.25, output_per_mtok: 10, cache_read_per_mtok: 0.31 };
 const FLASH = { input_per_mtok: 0.3, output_per_mtok: 2.5, cache_read_per_mtok: 0.075 };
 
-let fixture: TempRepo | undefined;
-let server: ScriptedWireServer | undefined;
-afterEach(async () => {
-  await server?.close();
-  await fixture?.cleanup();
-  server = undefined;
-  fixture = undefined;
-});
+const rig = wireCliRig();
 
 function models(origin: string): ModelsConfigFile {
   return {
@@ -75,19 +65,17 @@ function editingModel(usage = { first: { input: 1200, output: 80, cacheRead: 200
 }
 
 async function run(respond: (request: WireRequest) => WireBehaviour, opts: { timeout_s?: number; signal?: AbortSignal; files?: string[] } = {}) {
-  fixture = await createTempRepo({ 'src/math.js': 'export function add(a, b) {\n  return a + b;\n}\n', 'README.md': '# lib\n' });
-  server = await startScriptedWireServer(respond);
-  const runsDir = path.join(fixture.root, 'agent-runs');
+  const { fixture, server, runsDir } = await rig.start({ 'src/math.js': 'export function add(a, b) {\n  return a + b;\n}\n', 'README.md': '# lib\n' }, respond);
   const run = await runAgentTask({
     spec: geminiCliSpec,
     settings: { binary: GEMINI, timeout_s: opts.timeout_s ?? 90, stall_timeout_s: 90, max_turns: 10, max_retries: 0 },
     fixture,
     models: models(server.origin),
-    fsAllowlist,
+    fsAllowlist: WIRE_FS_ALLOWLIST,
     programmer,
     env: { PATH: process.env.PATH, GEMINI_API_KEY: 'gemini-test-key' },
     task: { instruction: 'Add a doc comment above add in src/math.js.', files: opts.files ?? ['src/math.js'], verify: ['git', 'status', '--short'] },
-    cmdAllowlist,
+    cmdAllowlist: GIT_STATUS_ALLOWLIST,
     runsDir,
     ...(opts.signal ? { signal: opts.signal } : {}),
   });
@@ -99,7 +87,7 @@ describe('the gemini-cli executor (real Gemini CLI)', { timeout: 180_000 }, () =
   it('completes a subtask through its own tools: committed on the task branch, receipt tokens as the server sent them', async () => {
     const { result, receipts, progress, runsDir } = await run(editingModel());
     expect(result.status, JSON.stringify(result.error)).toBe('completed');
-    expect(await gitOut(fixture!.repo, 'show', `${result.branch}:src/math.js`)).toBe('/** Adds. */\nexport function add(a, b) {\n  return a + b;\n}');
+    expect(await gitOut(rig.fixture.repo, 'show', `${result.branch}:src/math.js`)).toBe('/** Adds. */\nexport function add(a, b) {\n  return a + b;\n}');
     expect(receipts).toHaveLength(1);
     const receipt = receipts[0]!;
     // Two model turns: 1200 + 1500 in (200 cached), 80 + 20 out, 12 thinking.
@@ -108,13 +96,13 @@ describe('the gemini-cli executor (real Gemini CLI)', { timeout: 180_000 }, () =
     expect(receipt.cost_usd).toBe(callCost('google', PRO, receipt.tokens));
     // The verify command ran; any other shell command was refused by Gemini's own policy.
     expect(receipt.kpi.files_changed).toBe(1);
-    expect(await gitOut(fixture!.repo, 'ls-tree', '-r', '--name-only', result.branch!)).not.toContain('forbidden');
+    expect(await gitOut(rig.fixture.repo, 'ls-tree', '-r', '--name-only', result.branch!)).not.toContain('forbidden');
     expect(progress).toContainEqual(expect.objectContaining({ kind: 'file', tool: 'replace', path: 'src/math.js' }));
     expect(progress).toContainEqual(expect.objectContaining({ kind: 'command', command: 'git status --short' }));
     expect(progress.filter((p) => p.kind === 'tool' && p.tool === 'run_shell_command').map((p) => p.text)).toEqual(['run_shell_command success', 'run_shell_command error']);
     // The request was Gemini's, with the key in its header and the model from -m.
-    expect(server!.calls[0]!.path).toBe('/v1beta/models/gemini-2.5-pro:streamGenerateContent?alt=sse');
-    expect(server!.calls[0]!.headers['x-goog-api-key']).toBe('gemini-test-key');
+    expect(rig.server.calls[0]!.path).toBe('/v1beta/models/gemini-2.5-pro:streamGenerateContent?alt=sse');
+    expect(rig.server.calls[0]!.headers['x-goog-api-key']).toBe('gemini-test-key');
     expect(await readdir(runsDir)).toEqual([]);
   });
 
@@ -128,28 +116,21 @@ describe('the gemini-cli executor (real Gemini CLI)', { timeout: 180_000 }, () =
     expect(result.status, JSON.stringify(result.error)).toBe('completed');
     expect(breakers[0]).toMatchObject({ ref: 'google/gemini-2.5-pro', outcome: 'failure', error: { code } });
     expect(breakers[1]).toMatchObject({ ref: 'google/gemini-2.5-flash', outcome: 'success' });
-    expect(server!.calls.filter((c) => c.request.model === 'gemini-2.5-pro')).toHaveLength(1); // its own retries are capped
+    expect(rig.server.calls.filter((c) => c.request.model === 'gemini-2.5-pro')).toHaveLength(1); // its own retries are capped
     expect(receipts[0]).toMatchObject({ model: 'gemini-2.5-flash', used_backup: true, status: 'completed' });
     expect(receipts[0]!.tokens).toEqual({ input: 2700, output: 100, cache_read: 200, thinking: 12 });
   });
 
   it('fails the subtask and commits nothing when the CLI writes outside the allowlist', async () => {
-    const { result } = await run((request) => {
-      if (request.toolRounds > 0) return { turn: { text: 'Done.', usage: { input: 10, output: 2 } } };
-      const cwd = requestCwd(request) ?? '';
-      return { turn: { toolCalls: [{ name: 'write_file', input: { file_path: path.join(cwd, 'config/settings.json'), content: '{"debug": true}\n' } }], usage: { input: 10, output: 5 } } };
-    });
-    expect(result.status).toBe('failed');
-    expect(result.error?.code).toBe('PAS_ERR_FS_NOT_ALLOWED');
-    expect(await gitOut(fixture!.repo, 'branch', '--list', 'pas/*')).not.toContain('t1');
+    const { result } = await run(writesOutsideAllowlist(GEMINI_WRITE));
+    await expectRefusedOutsideAllowlist(result, rig.fixture);
   });
 
   it('kills the whole process tree of a run that hangs past its timeout, leaving no process or temp dir', async () => {
     const { result, runsDir } = await run(() => 'hang', { timeout_s: 8 });
     expect(result.status).toBe('failed');
     expect(result.error?.code).toBe('PAS_ERR_TASK_TIMEOUT');
-    expect(await waitFor(async () => (await processesUnder(fixture!.workspacesDir)).length === 0, 5_000)).toBe(true);
-    expect(existsSync(runsDir) ? await readdir(runsDir) : []).toEqual([]);
+    await expectNothingLeft(rig.fixture, runsDir);
   });
 
   it('stops a cancelled run at once: no process, no temp dir, status cancelled', async () => {
@@ -163,7 +144,6 @@ describe('the gemini-cli executor (real Gemini CLI)', { timeout: 180_000 }, () =
       { signal: controller.signal },
     );
     expect(result.status).toBe('cancelled');
-    expect(await waitFor(async () => (await processesUnder(fixture!.workspacesDir)).length === 0, 5_000)).toBe(true);
-    expect(existsSync(runsDir) ? await readdir(runsDir) : []).toEqual([]);
+    await expectNothingLeft(rig.fixture, runsDir);
   });
 });

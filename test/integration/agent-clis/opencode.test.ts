@@ -4,37 +4,27 @@
  * tools, PAS commits them, and the receipt holds exactly the tokens the server reported.
  * opencode starts slowly (3.5–12 s), so this file keeps to a few runs with generous timeouts.
  */
-import { existsSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import path from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { ResolvedProgrammer } from '../../../src/config/load-config.ts';
-import type { CmdAllowlist, FsAllowlist, ModelsConfigFile } from '../../../src/config/schemas.ts';
+import type { ModelsConfigFile } from '../../../src/config/schemas.ts';
 import { opencodeSpec } from '../../../src/executors/agent-cli/opencode.ts';
 import { callCost } from '../../../src/llm/prices.ts';
 import { requestCwd } from '../../../src/llm/wire/scripted-tool-calls.ts';
 import type { WireRequest } from '../../../src/llm/wire/wire-turn.ts';
 import { agentCliBin } from '../../support/agent-cli-bin.ts';
-import { processesUnder, runAgentTask } from '../../support/wire-task-harness.ts';
-import { createTempRepo, gitOut, waitFor, type TempRepo } from '../../support/git-fixtures.ts';
-import { startScriptedWireServer, wireError, type ScriptedWireServer, type WireBehaviour } from '../../support/scripted-wire-server.ts';
+import { runAgentTask } from '../../support/wire-task-harness.ts';
+import { gitOut } from '../../support/git-fixtures.ts';
+import { wireError, type WireBehaviour } from '../../support/scripted-wire-server.ts';
+import { expectNothingLeft, expectRefusedOutsideAllowlist, GIT_STATUS_ALLOWLIST, OPENCODE_WRITE, WIRE_FS_ALLOWLIST, wireCliRig, writesOutsideAllowlist } from './wire-cli-rig.ts';
 
 const OPENCODE = agentCliBin('opencode');
-const fsAllowlist: FsAllowlist = { read: ['**/*'], write: ['src/**'], deny: ['**/.env'] };
-/** The task's verify command: the one shell command the CLI may run. */
-const cmdAllowlist: CmdAllowlist = { timeout_s: 30, commands: [{ name: 'git-status', program: 'git', args: ['status', '--short'], allow_extra_args: false }] };
 const GPT4O = { input_per_mtok: 2.5, output_per_mtok: 10, cache_read_per_mtok: 1.25 };
 const MINI = { input_per_mtok: 0.15, output_per_mtok: 0.6, cache_read_per_mtok: 0.075 };
 const SLOW = 180_000;
 
-let fixture: TempRepo | undefined;
-let server: ScriptedWireServer | undefined;
-afterEach(async () => {
-  await server?.close();
-  await fixture?.cleanup();
-  server = undefined;
-  fixture = undefined;
-});
+const rig = wireCliRig();
 
 const programmer: ResolvedProgrammer = {
   id: 'Prog-012',
@@ -68,22 +58,20 @@ function editingModel(request: WireRequest): WireBehaviour {
 }
 
 async function run(respond: (request: WireRequest) => WireBehaviour, opts: { timeout_s?: number; signal?: AbortSignal } = {}) {
-  fixture = await createTempRepo({ 'src/math.js': 'export function add(a, b) {\n  return a + b;\n}\n', 'README.md': '# lib\n' });
-  server = await startScriptedWireServer(respond);
+  const { fixture, server, runsDir } = await rig.start({ 'src/math.js': 'export function add(a, b) {\n  return a + b;\n}\n', 'README.md': '# lib\n' }, respond);
   const models: ModelsConfigFile = {
     providers: { openai: { base_url: `${server.origin}/v1`, base_url_env: 'OPENAI_BASE_URL', api_key_env: 'OPENAI_API_KEY', timeout_s: 120, models: { 'gpt-4o': GPT4O, 'gpt-4o-mini': MINI } } },
   };
-  const runsDir = path.join(fixture.root, 'agent-runs');
   const result = await runAgentTask({
     spec: opencodeSpec,
     settings: { binary: OPENCODE, timeout_s: opts.timeout_s ?? 120, stall_timeout_s: 120, max_turns: 10, max_retries: 0 },
     fixture,
     models,
-    fsAllowlist,
+    fsAllowlist: WIRE_FS_ALLOWLIST,
     programmer,
     env: { PATH: process.env.PATH, OPENAI_API_KEY: 'sk-opencode-test' },
     task: { instruction: 'Add a doc comment above add in src/math.js.', files: ['src/math.js'], verify: ['git', 'status', '--short'] },
-    cmdAllowlist,
+    cmdAllowlist: GIT_STATUS_ALLOWLIST,
     runsDir,
     ...(opts.signal ? { signal: opts.signal } : {}),
   });
@@ -96,7 +84,7 @@ describe('the opencode executor (real opencode)', () => {
     async () => {
       const { result, receipts, progress, runsDir } = await run(editingModel);
       expect(result.status, JSON.stringify(result.error)).toBe('completed');
-      expect(await gitOut(fixture!.repo, 'show', `${result.branch}:src/math.js`)).toBe('/** Adds. */\nexport function add(a, b) {\n  return a + b;\n}');
+      expect(await gitOut(rig.fixture.repo, 'show', `${result.branch}:src/math.js`)).toBe('/** Adds. */\nexport function add(a, b) {\n  return a + b;\n}');
       const receipt = receipts[0]!;
       // Two model turns: 3000 + 3300 in (1000 cached), 90 + 15 out (10 reasoning).
       expect(receipt.tokens).toEqual({ input: 6300, output: 105, thinking: 10, cache_read: 1000, cache_write: 0 });
@@ -106,13 +94,13 @@ describe('the opencode executor (real opencode)', () => {
       expect(progress).toContainEqual(expect.objectContaining({ kind: 'command', command: 'git status --short', exitCode: 0 }));
       // Any shell command but the verify command is refused by opencode's own permissions.
       expect(receipt.kpi.files_changed).toBe(1);
-      expect(await gitOut(fixture!.repo, 'ls-tree', '-r', '--name-only', result.branch!)).not.toContain('forbidden');
+      expect(await gitOut(rig.fixture.repo, 'ls-tree', '-r', '--name-only', result.branch!)).not.toContain('forbidden');
       // Chat Completions, streamed with usage, the key as a bearer token; no title request.
-      const call = server!.calls[0]!;
+      const call = rig.server.calls[0]!;
       expect(call.path).toBe('/v1/chat/completions');
       expect(call.headers.authorization).toBe('Bearer sk-opencode-test');
       expect(call.body).toMatchObject({ model: 'gpt-4o', stream: true, stream_options: { include_usage: true } });
-      expect(server!.calls.every((c) => c.request.tools.length > 0)).toBe(true);
+      expect(rig.server.calls.every((c) => c.request.tools.length > 0)).toBe(true);
       expect(await readdir(runsDir)).toEqual([]);
     },
     SLOW,
@@ -124,7 +112,7 @@ describe('the opencode executor (real opencode)', () => {
       const { result, receipts, breakers } = await run((request) => (request.model === 'gpt-4o' ? wireError('openai-chat', 429) : editingModel(request)));
       expect(result.status, JSON.stringify(result.error)).toBe('completed');
       expect(breakers[0]).toMatchObject({ ref: 'openai/gpt-4o', outcome: 'failure', error: { code: 'PAS_ERR_LLM_RATE_LIMITED' } });
-      expect(server!.calls.filter((c) => c.request.model === 'gpt-4o')).toHaveLength(1);
+      expect(rig.server.calls.filter((c) => c.request.model === 'gpt-4o')).toHaveLength(1);
       expect(receipts[0]).toMatchObject({ model: 'gpt-4o-mini', used_backup: true, status: 'completed' });
       expect(receipts[0]!.tokens).toEqual({ input: 6300, output: 105, thinking: 10, cache_read: 1000, cache_write: 0 });
     },
@@ -149,14 +137,8 @@ describe('the opencode executor (real opencode)', () => {
   it(
     'fails the subtask and commits nothing when opencode writes outside the allowlist',
     async () => {
-      const { result } = await run((request) => {
-        if (request.toolRounds > 0) return { turn: { text: 'Done.', usage: { input: 10, output: 2 } } };
-        const cwd = requestCwd(request) ?? '';
-        return { turn: { toolCalls: [{ name: 'write', input: { filePath: path.join(cwd, 'config/settings.json'), content: '{"debug": true}\n' } }], usage: { input: 10, output: 5 } } };
-      });
-      expect(result.status).toBe('failed');
-      expect(result.error?.code).toBe('PAS_ERR_FS_NOT_ALLOWED');
-      expect(await gitOut(fixture!.repo, 'branch', '--list', 'pas/*')).not.toContain('t1');
+      const { result } = await run(writesOutsideAllowlist(OPENCODE_WRITE));
+      await expectRefusedOutsideAllowlist(result, rig.fixture);
     },
     SLOW,
   );
@@ -167,10 +149,9 @@ describe('the opencode executor (real opencode)', () => {
       const hung = await run(() => 'hang', { timeout_s: 20 });
       expect(hung.result.status).toBe('failed');
       expect(hung.result.error?.code).toBe('PAS_ERR_TASK_TIMEOUT');
-      expect(await waitFor(async () => (await processesUnder(fixture!.workspacesDir)).length === 0, 5_000)).toBe(true);
-      expect(existsSync(hung.runsDir) ? await readdir(hung.runsDir) : []).toEqual([]);
-      await server!.close();
-      await fixture!.cleanup();
+      await expectNothingLeft(rig.fixture, hung.runsDir);
+      await rig.server.close();
+      await rig.fixture.cleanup();
 
       const controller = new AbortController();
       const cancelled = await run(
@@ -181,8 +162,7 @@ describe('the opencode executor (real opencode)', () => {
         { signal: controller.signal },
       );
       expect(cancelled.result.status).toBe('cancelled');
-      expect(await waitFor(async () => (await processesUnder(fixture!.workspacesDir)).length === 0, 5_000)).toBe(true);
-      expect(existsSync(cancelled.runsDir) ? await readdir(cancelled.runsDir) : []).toEqual([]);
+      await expectNothingLeft(rig.fixture, cancelled.runsDir);
     },
     SLOW,
   );

@@ -4,36 +4,18 @@
  * resumes the same CLI session with the failure output (`claude --resume <session_id>`,
  * `codex exec resume <thread_id>`), the second round fixes it, and the receipt has both rounds.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { AgentCliSpec } from '../../../src/executors/agent-cli/agent-cli-spec.ts';
 import { claudeCodeSpec } from '../../../src/executors/agent-cli/claude-code.ts';
 import { codexSpec } from '../../../src/executors/agent-cli/codex.ts';
 import { agentCliBin } from '../../support/agent-cli-bin.ts';
-import { leftoverRuns, runAgentTask } from '../../support/agent-cli-harness.ts';
-import { startFakeAgentProvider, type FakeAgentProvider, type ScriptedTurn } from '../../support/fake-agent-provider.ts';
-import { createTempRepo, gitOut, type TempRepo } from '../../support/git-fixtures.ts';
+import { leftoverRuns } from '../../support/agent-cli-harness.ts';
+import type { ScriptedTurn } from '../../support/fake-agent-provider.ts';
+import { gitOut } from '../../support/git-fixtures.ts';
+import { agentCliRig } from './agent-cli-rig.ts';
+import { FOLLOW_UP, VERIFY_INSTRUCTION, VERIFY_REPO_FILES, VERIFY_TASK_FILES } from './verify-rounds-task.ts';
 
-let provider: FakeAgentProvider | undefined;
-let fixture: TempRepo | undefined;
-afterEach(async () => {
-  await provider?.close();
-  await fixture?.cleanup();
-  provider = undefined;
-  fixture = undefined;
-});
-
-/** The task's test wants both files; the first round writes only the greeting. */
-const CHECK = [
-  "import test from 'node:test';",
-  "import assert from 'node:assert';",
-  "import { readFileSync } from 'node:fs';",
-  "const read = (f) => readFileSync(new URL(f, import.meta.url), 'utf8');",
-  "test('greets by name', () => { assert.equal(read('./greeting.txt'), 'hello\\n'); assert.equal(read('./name.txt'), 'pas\\n'); });",
-  '',
-].join('\n');
-
-/** Only the follow-up PAS sends after a failed verify says this. */
-const FOLLOW_UP = 'fails on your edits';
+const rig = agentCliRig();
 
 const SCRIPT: ScriptedTurn[] = [
   { write: { path: 'src/greeting.txt', content: 'hello\n' }, usage: { input: 1000, output: 50 } },
@@ -48,16 +30,13 @@ const CASES: Array<{ name: string; spec: AgentCliSpec; bin: Parameters<typeof ag
 
 describe('agent-CLI edit–verify rounds (real binaries)', { timeout: 180_000 }, () => {
   it.each(CASES)('resumes the $name session with the failing verify output, and the resumed round makes it pass', async ({ spec, bin, model, ref }) => {
-    provider = await startFakeAgentProvider({ [model]: SCRIPT });
-    fixture = await createTempRepo({ 'README.md': '# demo\n', 'src/check.test.mjs': CHECK });
-    const { result, receipts, progress, runsDir } = await runAgentTask({
+    const { provider, fixture } = await rig.setup({ [model]: SCRIPT }, VERIFY_REPO_FILES);
+    const { result, receipts, progress, runsDir } = await rig.run({
       spec,
       binary: agentCliBin(bin),
-      provider,
-      fixture,
       primary: ref,
-      instruction: 'Create src/greeting.txt saying hello and src/name.txt saying pas.',
-      files: ['src/greeting.txt', 'src/name.txt'],
+      instruction: VERIFY_INSTRUCTION,
+      files: VERIFY_TASK_FILES,
       task: { verify: ['node', '--test'] },
     });
 

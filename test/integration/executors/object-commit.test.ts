@@ -6,6 +6,7 @@ import { commitEdits, readAt } from '../../../src/executors/object-commit.ts';
 import { closeObjectStores, objectStoreFor } from '../../../src/executors/object-store.ts';
 import { parseNumstat } from '../../../src/executors/worktree.ts';
 import { createTempRepo, gitOut, writeFiles, type TempRepo } from '../../support/git-fixtures.ts';
+import { seededRng, type SeededRng } from '../../support/seeded-rng.ts';
 
 let fixture: TempRepo | undefined;
 afterEach(async () => {
@@ -14,29 +15,15 @@ afterEach(async () => {
 });
 afterAll(() => closeObjectStores());
 
-/** A small deterministic random source, so a failure names its seed. */
-function rng(seed: number) {
-  let s = seed >>> 0 || 1;
-  const next = () => {
-    s ^= s << 13;
-    s >>>= 0;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    s >>>= 0;
-    return s / 2 ** 32;
-  };
-  return { next, int: (n: number) => Math.floor(next() * n), pick: <T>(xs: readonly T[]) => xs[Math.floor(next() * xs.length)]! };
-}
-
 const WORDS = ['', '}', '{', 'return x;', 'const a = 1;', '  // note', 'if (x) {', 'let y = 2;', 'export {};', '\t', 'end'];
 
-function randomText(r: ReturnType<typeof rng>, lines: number): string {
+function randomText(r: SeededRng, lines: number): string {
   const out = Array.from({ length: lines }, () => r.pick(WORDS));
   const text = out.join('\n');
   return r.next() < 0.2 ? text : `${text}\n`;
 }
 
-function mutate(r: ReturnType<typeof rng>, text: string): string {
+function mutate(r: SeededRng, text: string): string {
   const lines = text.split('\n');
   const edits = 1 + r.int(6);
   for (let i = 0; i < edits; i++) {
@@ -76,7 +63,7 @@ async function gitsOwn(f: TempRepo, base: string, edits: Map<string, Buffer | nu
 
 describe('commits written as objects, without a checkout', () => {
   it('matches git write-tree and git diff --numstat over many random edits (deletions, new files, binary, no final newline, kept modes)', async () => {
-    const r = rng(20261130);
+    const r = seededRng(20261130);
     const files: Record<string, string | Buffer> = {};
     for (let i = 0; i < 12; i++) files[`${r.pick(['', 'src/', 'src/deep/x/', 'lib/'])}f${i}.ts`] = randomText(r, 1 + r.int(40));
     files['bin/data.bin'] = Buffer.from([1, 0, 2, 3]);

@@ -8,6 +8,7 @@ import { commitEdits } from '../../../src/executors/object-commit.ts';
 import { closeObjectStores, objectStoreFor } from '../../../src/executors/object-store.ts';
 import { trivialMergeTree } from '../../../src/executors/tree-merge.ts';
 import { createTempRepo, type TempRepo } from '../../support/git-fixtures.ts';
+import { seededRng } from '../../support/seeded-rng.ts';
 
 let fixture: TempRepo | undefined;
 afterEach(async () => {
@@ -16,24 +17,11 @@ afterEach(async () => {
 });
 afterAll(() => closeObjectStores());
 
-function rng(seed: number) {
-  let s = seed >>> 0 || 1;
-  const next = () => {
-    s ^= s << 13;
-    s >>>= 0;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    s >>>= 0;
-    return s / 2 ** 32;
-  };
-  return { next, int: (n: number) => Math.floor(next() * n), pick: <T>(xs: readonly T[]) => xs[Math.floor(next() * xs.length)]! };
-}
-
 const PATHS = ['a.txt', 'b.txt', 'src/x.ts', 'src/y.ts', 'src/deep/z.ts', 'lib/w.ts', 'docs/readme.md'];
 
 describe('in-process merges', () => {
   it('give the same tree as git merge-tree, and defer to git when the sides overlap', async () => {
-    const r = rng(4242);
+    const r = seededRng(4242);
     const files = Object.fromEntries(PATHS.map((p, i) => [p, `line 1 of ${p}\nline 2\nline ${i}\n`]));
     const f = (fixture = await createTempRepo(files));
     const store = await objectStoreFor(f.repo);

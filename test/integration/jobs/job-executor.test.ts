@@ -4,36 +4,22 @@
  * is configured for aider with no aider installed, so only the job's `native` gets work done.
  * Unknown names are refused with 400 naming the field, on the API and on an agent's port.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { JsonAnswer } from '../../support/json-answer.ts';
-import { createTempRepo, gitOut, type TempRepo } from '../../support/git-fixtures.ts';
+import { gitOut } from '../../support/git-fixtures.ts';
 import { oneReleaseProgrammer, resolverFixupCassette, RF_FILES, RF_TASK, RF_VERIFY, RF_WANT } from '../../support/resolver-fixup-job.ts';
-import { tempConfig, type TempConfig } from '../../support/test-config.ts';
-import { postJson, startScriptedTree, untilTerminal, type ScriptedTree } from './jobs-support.ts';
+import { postJson, scriptedJobRig, untilTerminal } from './jobs-support.ts';
 
 describe('a job that names its executor', () => {
-  let tree: ScriptedTree | undefined;
-  let repo: TempRepo | undefined;
-  let cfg: TempConfig | undefined;
-
-  afterEach(async () => {
-    await tree?.close();
-    await repo?.cleanup();
-    cfg?.cleanup();
-    tree = repo = cfg = undefined;
-  });
-
-  async function boot() {
-    cfg = tempConfig();
-    cfg.edit('programmer_pool.yaml', (doc) => {
-      doc.setIn(['defaults', 'executor'], 'aider');
-      doc.setIn(['aider', 'binary'], '/nonexistent/pas-test-aider');
-      oneReleaseProgrammer(doc);
-    });
-    tree = await startScriptedTree(resolverFixupCassette(), { configDir: cfg.dir });
-    repo = await createTempRepo(RF_FILES);
-    return { tree, repo };
-  }
+  const rig = scriptedJobRig();
+  const boot = () =>
+    rig.start(resolverFixupCassette(), RF_FILES, (cfg) =>
+      cfg.edit('programmer_pool.yaml', (doc) => {
+        doc.setIn(['defaults', 'executor'], 'aider');
+        doc.setIn(['aider', 'binary'], '/nonexistent/pas-test-aider');
+        oneReleaseProgrammer(doc);
+      }),
+    );
 
   it("runs every subtask, resolver and fix-up with the job's executor, not the programmers' own, and shows it", async () => {
     const { tree, repo } = await boot();

@@ -7,6 +7,9 @@ import { createScriptedAdapter, type CassetteEntry, type ScriptedAdapter } from 
 import { abortableSleep } from '../../../src/llm/sleep.ts';
 import { createDefaultServices } from '../../../src/runtime/default-services.ts';
 import type { TransitionRecord } from '../../../src/runtime/transition-record.ts';
+import { afterEach } from 'vitest';
+import { createTempRepo, type TempRepo } from '../../support/git-fixtures.ts';
+import { tempConfig, type TempConfig } from '../../support/test-config.ts';
 import { startTestTree, type TestTree, type TestTreeOptions } from '../../support/test-tree.ts';
 import type { JsonAnswer } from '../../support/json-answer.ts';
 
@@ -22,6 +25,36 @@ export async function startScriptedTree(entries: CassetteEntry[], options: Omit<
   const records: TransitionRecord[] = [];
   tree.runtime.onTransition((r) => records.push(r));
   return Object.assign(tree, { scripted, records });
+}
+
+/**
+ * One scripted tree and one repository per test, closed after it: `start` boots the tree on
+ * `entries` (on a temp copy of the configs changed by `configure`, when given) and makes the
+ * repository of `files`.
+ */
+export function scriptedJobRig(): {
+  start(entries: CassetteEntry[], files: Record<string, string>, configure?: (cfg: TempConfig) => void): Promise<{ tree: ScriptedTree; repo: TempRepo }>;
+} {
+  let tree: ScriptedTree | undefined;
+  let repo: TempRepo | undefined;
+  let cfg: TempConfig | undefined;
+  afterEach(async () => {
+    await tree?.close();
+    await repo?.cleanup();
+    cfg?.cleanup();
+    tree = repo = cfg = undefined;
+  });
+  return {
+    async start(entries, files, configure) {
+      if (configure) {
+        cfg = tempConfig();
+        configure(cfg);
+      }
+      tree = await startScriptedTree(entries, cfg ? { configDir: cfg.dir } : {});
+      repo = await createTempRepo(files);
+      return { tree, repo };
+    },
+  };
 }
 
 /**

@@ -6,11 +6,10 @@
  * PAS_ERR_VERIFY_FAILED and the last output. Real git, real `node --test`, scripted model.
  */
 import type { JsonAnswer } from '../../support/json-answer.ts';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { CassetteEntry } from '../../../src/llm/providers/scripted-adapter.ts';
-import { createTempRepo, gitOut, type TempRepo } from '../../support/git-fixtures.ts';
-import { tempConfig, type TempConfig } from '../../support/test-config.ts';
-import { postJson, startScriptedTree, untilTerminal, type ScriptedTree } from './jobs-support.ts';
+import { gitOut } from '../../support/git-fixtures.ts';
+import { postJson, scriptedJobRig, untilTerminal } from './jobs-support.ts';
 
 const FILES = {
   'src/math.mjs': 'export function add(a, b) {\n  return a + b;\n}\n',
@@ -56,20 +55,10 @@ const WRONG_FIXUP: CassetteEntry = {
 };
 
 describe('verify on the merged job branch', { timeout: 90_000 }, () => {
-  let tree: ScriptedTree | undefined;
-  let repo: TempRepo | undefined;
-  let cfg: TempConfig | undefined;
-
-  afterEach(async () => {
-    await tree?.close();
-    await repo?.cleanup();
-    cfg?.cleanup();
-    tree = repo = cfg = undefined;
-  });
+  const rig = scriptedJobRig();
 
   it('plans a fix-up on the merged branch with the failing output, and completes once the merged branch passes', async () => {
-    tree = await startScriptedTree([PLAN, FIXUP, RENAME, TOTAL]);
-    repo = await createTempRepo(FILES);
+    const { tree, repo } = await rig.start([PLAN, FIXUP, RENAME, TOTAL], FILES);
     const res = await postJson(`${tree.url}/api/jobs`, { task: TASK, lane: 'Code', repo: repo.repo, verify: ['node', '--test', 'test/'] });
     expect(res.status).toBe(202);
     const job = await untilTerminal(`${tree.url}/api/jobs/${res.body.job_id}`);
@@ -95,11 +84,10 @@ describe('verify on the merged job branch', { timeout: 90_000 }, () => {
   });
 
   it("runs the lane's default verify when the job names none, and ends partial with PAS_ERR_VERIFY_FAILED and the last output after fixup_rounds", async () => {
-    cfg = tempConfig();
-    cfg.edit('pas.yaml', (doc) => doc.setIn(['verify', 'lanes'], doc.createNode({ Code: ['node', '--test', 'test/'] })));
-    cfg.edit('programmer_pool.yaml', (doc) => doc.setIn(['defaults', 'verify_rounds'], 1));
-    tree = await startScriptedTree([PLAN, WRONG_FIXUP, RENAME, TOTAL], { configDir: cfg.dir });
-    repo = await createTempRepo(FILES);
+    const { tree, repo } = await rig.start([PLAN, WRONG_FIXUP, RENAME, TOTAL], FILES, (cfg) => {
+      cfg.edit('pas.yaml', (doc) => doc.setIn(['verify', 'lanes'], doc.createNode({ Code: ['node', '--test', 'test/'] })));
+      cfg.edit('programmer_pool.yaml', (doc) => doc.setIn(['defaults', 'verify_rounds'], 1));
+    });
     const res = await postJson(`${tree.url}/api/jobs`, { task: TASK, lane: 'Code', repo: repo.repo });
     const job = await untilTerminal(`${tree.url}/api/jobs/${res.body.job_id}`);
     const id = job.job_id as string;

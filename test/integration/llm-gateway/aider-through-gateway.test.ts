@@ -4,7 +4,7 @@
  * the usage PAS measured (not what aider printed), a spent job budget fails the subtask with
  * PAS_ERR_BUDGET_EXHAUSTED, and the credential dies with the task.
  */
-import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import pino from 'pino';
@@ -12,20 +12,12 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { POOL_ID } from '../../../machines/pas-system.machine.ts';
 import { createDefaultServices } from '../../../src/runtime/default-services.ts';
 import { startFakeProvider, type FakeProvider } from '../../support/fake-llm-server.ts';
-import { createTempRepo, FAKE_AIDER_DIR, type TempRepo } from '../../support/git-fixtures.ts';
+import { createTempRepo, type TempRepo } from '../../support/git-fixtures.ts';
 import type { TempConfig } from '../../support/test-config.ts';
 import { startTestTree, type TestTree } from '../../support/test-tree.ts';
-import { agentUrl, BASE_URL_ENV, GREET, http, openFeed, programmerConfig, readReceipts, receiptOf, runTask, setEnv, until, waitForTask, type FeedClient } from '../programmer/programmer-harness.ts';
+import { agentUrl, aiderWrapper, BASE_URL_ENV, GREET, http, openFeed, programmerConfig, readReceipts, receiptOf, runTask, setEnv, until, waitForTask, type FeedClient } from '../programmer/programmer-harness.ts';
 
 const REAL_KEY = 'sk-openai-real-key-0123456789-never-in-aider';
-
-function aiderWrapper(dir: string, env: Record<string, string>): string {
-  const file = path.join(dir, 'aider-wrapper');
-  const exports = Object.entries(env).map(([k, v]) => `export ${k}='${v}'`);
-  writeFileSync(file, ['#!/bin/sh', ...exports, `exec '${process.execPath}' '${path.join(FAKE_AIDER_DIR, 'aider')}' "$@"`, ''].join('\n'));
-  chmodSync(file, 0o755);
-  return file;
-}
 
 describe('aider behind the LLM gateway', () => {
   let tree: TestTree | undefined;

@@ -2,28 +2,41 @@
  * `POST /aider/edit` on a programmer's own port runs the Aider CLI (here the stand-in that
  * prints what aider prints) in the task's worktree: its edit is committed on the task branch and
  * the receipt carries the tokens and cost aider reported. An LLM API error (aider still exits 0)
- * fails the task with PAS_ERR_AIDER_NO_EDITS and aider's output tail.
+ * fails the task with PAS_ERR_AIDER_NO_EDITS and aider's output tail. Stopping the runtime while
+ * aider runs returns only once aider's processes are gone, so nothing writes into the data dir after.
  */
-import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { openJournal } from '../../../src/journal/journal.ts';
 import { createDefaultServices } from '../../../src/runtime/default-services.ts';
 import { createTempRepo, FAKE_AIDER_DIR, gitOut, type TempRepo } from '../../support/git-fixtures.ts';
 import type { TempConfig } from '../../support/test-config.ts';
 import { startTestTree, type TestTree } from '../../support/test-tree.ts';
-import { agentUrl, BASE_URL_ENV, GREET, programmerConfig, receiptOf, runTask, setEnv } from './programmer-harness.ts';
+import { agentUrl, aiderWrapper, BASE_URL_ENV, GREET, http, programmerConfig, receiptOf, runTask, setEnv, until } from './programmer-harness.ts';
 
 const KEY = 'sk-test-aider-0001';
 const OPENAI_BASE = 'http://127.0.0.1:9/v1';
 
-/** An executable that runs the fake aider with extra settings (the executor passes aider a clean env). */
-function aiderWrapper(dir: string, env: Record<string, string>): string {
-  const file = path.join(dir, 'aider-wrapper');
-  const exports = Object.entries(env).map(([k, v]) => `export ${k}='${v}'`);
-  writeFileSync(file, ['#!/bin/sh', ...exports, `exec '${process.execPath}' '${path.join(FAKE_AIDER_DIR, 'aider')}' "$@"`, ''].join('\n'));
+/** An "aider" that ignores SIGTERM and appends to a file in its worktree until it is killed. */
+function busyWriter(dir: string): string {
+  const file = path.join(dir, 'aider-busy');
+  writeFileSync(
+    file,
+    ['#!/bin/sh', "trap '' TERM", `echo $$ > '${dir}/pid'`, `echo "$PWD" > '${dir}/cwd'`, 'i=0', 'while :; do i=$((i+1)); echo "line $i" >> busy.txt; sleep 0.02; done', ''].join('\n'),
+  );
   chmodSync(file, 0o755);
   return file;
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 describe('POST /aider/edit', () => {
@@ -171,5 +184,39 @@ describe('POST /aider/edit', () => {
     expect(local.status).toBe('completed');
     expect(runs()).toBe(2);
     expect(tree!.runtime.budget().spent_today_usd).toBe(0.01725);
+  });
+
+  it('stopping the runtime mid-task returns only once aider has stopped writing into its worktree (killed after the grace when it ignores SIGTERM), and leaves the task running in the journal', async () => {
+    restoreEnv = setEnv({ ...Object.fromEntries(BASE_URL_ENV.map((n) => [n, undefined])), OPENAI_API_KEY: KEY });
+    scratch = mkdtempSync(path.join(os.tmpdir(), 'pas-aider-'));
+    const prog = await boot(busyWriter(scratch));
+    const accepted = await http(`${prog}/aider/edit`, { body: { task_id: 'busy-1', message: 'keep writing', files: ['src/greet.ts'], repo: fixture!.repo } });
+    expect(accepted.status, accepted.text).toBe(202);
+
+    const cwdFile = path.join(scratch, 'cwd');
+    await until(() => existsSync(cwdFile) && existsSync(path.join(readFileSync(cwdFile, 'utf8').trim(), 'busy.txt')), 'the executor writing', 20_000);
+    const busy = path.join(readFileSync(cwdFile, 'utf8').trim(), 'busy.txt');
+    const pid = Number(readFileSync(path.join(scratch, 'pid'), 'utf8'));
+    expect(busy.startsWith(tree!.dataDir)).toBe(true);
+    expect(alive(pid)).toBe(true);
+
+    await tree!.gateway!.close();
+    await tree!.runtime.stop();
+
+    expect(alive(pid), 'the executor is gone once stop() has returned').toBe(false);
+    const size = statSync(busy).size;
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(statSync(busy).size, 'nothing writes after stop()').toBe(size);
+
+    // Not a final: the task stays running in the journal, for the restart to resume or interrupt.
+    const journal = openJournal(path.join(tree!.dataDir, 'pas.db'));
+    try {
+      expect(journal.getTask('busy-1')?.status).toBe('running');
+    } finally {
+      journal.close();
+    }
+    // The data dir goes at once: nothing is still writing into it.
+    rmSync(tree!.dataDir, { recursive: true, force: true });
+    expect(existsSync(tree!.dataDir)).toBe(false);
   });
 });

@@ -3,11 +3,12 @@
  * programmers use the models under test, HTTP helpers for a programmer's own port, the receipts
  * file, and a /ws feed client. Everything real: sockets, git, SQLite.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { WebSocket } from 'ws';
 import type { Receipt } from '../../../src/llm/types.ts';
 import type { FakeKind } from '../../support/provider-fixtures.ts';
+import { FAKE_AIDER_DIR } from '../../support/git-fixtures.ts';
 import { tempConfig, type TempConfig } from '../../support/test-config.ts';
 import type { TestTree } from '../../support/test-tree.ts';
 import type { JsonAnswer } from '../../support/json-answer.ts';
@@ -76,6 +77,15 @@ export function programmerConfig(options: PoolOptions): TempConfig {
     });
   }
   return cfg;
+}
+
+/** An executable that runs the fake aider with extra settings (the executor passes aider a clean env). */
+export function aiderWrapper(dir: string, env: Record<string, string>): string {
+  const file = path.join(dir, 'aider-wrapper');
+  const exports = Object.entries(env).map(([k, v]) => `export ${k}='${v}'`);
+  writeFileSync(file, ['#!/bin/sh', ...exports, `exec '${process.execPath}' '${path.join(FAKE_AIDER_DIR, 'aider')}' "$@"`, ''].join('\n'));
+  chmodSync(file, 0o755);
+  return file;
 }
 
 /** The env vars that would override models.yaml base URLs; cleared so the temp config decides. */
