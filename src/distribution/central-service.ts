@@ -76,7 +76,7 @@ async function startOn(link: DistLink, config: PasConfig, remoteIds: Set<string>
         breakers: ctx.breakers,
         money: ctx.money,
         journal: ctx.journal,
-        ...(gateway ? { jobBudget: { limit: (jobId: string) => gateway.jobLimit(jobId), spent: (jobId: string) => gateway.ledger.jobSpent(jobId), add: (jobId: string, usd: number) => gateway.ledger.addJobSpend(jobId, usd) } } : {}),
+        ...(gateway ? { jobBudget: gateway.jobBudget() } : {}),
       });
       stopAdmissions ??= serveAdmissions(link, authority, logger);
       remote.bind({ journal: ctx.journal, receipts: receipts ?? { append: () => undefined }, runId: ctx.runId, repositories: createRepositories(ctx.dataDir), ...(ctx.progress ? { progress: ctx.progress } : {}) });

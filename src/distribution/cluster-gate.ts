@@ -12,7 +12,8 @@
  * The synchronous BreakerGate face (`admit`/`record`) and `spendStore` serve code that cannot
  * wait for an answer (the worker's LLM gateway awaits `admitCall` too, so agent CLIs' and aider's
  * calls share the one probe and the job budget): `admit` refuses while the central process last said
- * the breaker is not closed (until its cooldown has passed), and spend added there is reported
+ * the breaker is open (until its cooldown has passed; a half-open breaker is asked per call, and a
+ * probe this worker made that succeeded closes it here too), and spend added there is reported
  * like a call's.
  */
 import { randomBytes } from 'node:crypto';
@@ -132,7 +133,11 @@ export function createClusterGate(options: ClusterGateOptions): ClusterGate {
           finished = true;
           if (how === 'success') {
             // A plain success changes no breaker state: only failures and the probe's result are reported.
-            if (probe) outcome(callId, ref, intent, { ok: true });
+            if (probe) {
+              outcome(callId, ref, intent, { ok: true });
+              // The probe succeeded: the central breaker closes on this report, so this worker stops refusing too.
+              heard.set(ref, { state: 'closed', at: now() });
+            }
           } else if (how === 'failure') {
             outcome(callId, ref, intent, { ok: false, ...(detail.error ? { error: detail.error } : {}) });
           } else if (probe) {
@@ -145,7 +150,8 @@ export function createClusterGate(options: ClusterGateOptions): ClusterGate {
     },
     admit(ref) {
       const last = heard.get(ref);
-      if (last && last.state !== 'closed' && now() - last.at < options.cooldownMs) return 'reject';
+      // Only "open" holds calls back here: half-open is the central process's call (one probe at a time).
+      if (last && last.state === 'open' && now() - last.at < options.cooldownMs) return 'reject';
       return 'allow';
     },
     record(ref, how, _probe, error) {

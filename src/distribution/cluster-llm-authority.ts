@@ -93,6 +93,8 @@ export function createClusterLlmAuthority(options: { logger: Logger; spendPrefix
   const early: StreamMessage[] = [];
   /** Probe call ids this process admitted → when (their outcome ends the half-open probe). */
   const probes = new Map<string, number>();
+  /** The call id each model's latest probe was admitted for. */
+  const probeOf = new Map<ModelRef, string>();
   const seen = new Set<string>();
 
   const remember = (callId: string) => {
@@ -190,6 +192,9 @@ export function createClusterLlmAuthority(options: { logger: Logger; spendPrefix
       const admission = d.breakers.admit(ref);
       if (admission === 'reject') {
         const state = d.breakers.state(ref);
+        // The probe in flight asked for again by its own call (the reply was lost, or came after the
+        // worker's request timed out and it asked again under the same call id): still that call's.
+        if (state === 'halfOpen' && probeOf.get(ref) === request.call_id) return reply(true, 'halfOpen');
         const why = breakerCauseText(d.breakers.recentFailures?.(ref) ?? []);
         const error = new PasError('PAS_ERR_LLM_BREAKER_OPEN', `${ref}: circuit breaker is ${state}${why ? ` after ${why}` : ''}`, { details: { ref, state, ...(why ? { cause: why } : {}) } });
         log.info({ ref, worker: request.worker_id, code: 'PAS_ERR_LLM_BREAKER_OPEN' satisfies ErrorCode }, 'worker call refused: breaker open');
@@ -199,6 +204,7 @@ export function createClusterLlmAuthority(options: { logger: Logger; spendPrefix
         const at = now();
         for (const [id, when] of probes) if (at - when > PROBE_MEMORY_MS) probes.delete(id);
         probes.set(request.call_id, at);
+        probeOf.set(ref, request.call_id);
         log.info({ ref, worker: request.worker_id, callId: request.call_id }, 'half-open probe admitted for a worker');
         return reply(true, 'halfOpen');
       }

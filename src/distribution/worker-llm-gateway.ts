@@ -15,6 +15,7 @@ import type { Logger } from 'pino';
 import type { PasConfig } from '../config/load-config.ts';
 import { hostAllowed } from '../gateway/host-check.ts';
 import { errorBody, installErrorHandling } from '../gateway/http-errors.ts';
+import { drainRefusedBodies } from '../gateway/refused-body-drain.ts';
 import { mountLlmGateway } from '../gateway/llm-proxy/register-llm-proxy.ts';
 import { LlmGateway, llmGatewayOptionsFrom } from '../llm/gateway/llm-gateway.ts';
 import { mountScriptedWire } from '../llm/gateway/scripted-mount.ts';
@@ -60,6 +61,8 @@ export async function startWorkerLlmGateway(options: WorkerLlmGatewayOptions): P
   const app: FastifyInstance = Fastify({ logger: false, forceCloseConnections: true });
   const secrets = secretValues(options.env);
   installErrorHandling(app, (text) => scrubText(text, secrets));
+  // A body over llm_body_limit_bytes gets its 413, not a reset, as on the central gateway.
+  drainRefusedBodies(app);
   // Only this host's own programs call it: a request naming another host (DNS rebinding) is refused.
   app.addHook('onRequest', async (request, reply) => {
     if (!hostAllowed(request.headers.host, LOOPBACK)) {

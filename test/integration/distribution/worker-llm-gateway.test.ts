@@ -9,6 +9,7 @@
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { request } from 'node:http';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import pino from 'pino';
@@ -43,10 +44,11 @@ afterEach(async () => {
   cfg = fake = wg = breakers = undefined;
 });
 
-async function start(options: { offline?: boolean; maxDailySpendUsd?: number } = {}) {
+async function start(options: { offline?: boolean; maxDailySpendUsd?: number; llmBodyLimitBytes?: number } = {}) {
   fake = await startFakeProvider({ kind: 'anthropic' });
   cfg = tempConfig('pas-worker-gw-');
   cfg.edit('models.yaml', (doc) => doc.setIn(['providers', 'anthropic', 'base_url'], fake!.url));
+  if (options.llmBodyLimitBytes !== undefined) cfg.edit('pas.yaml', (doc) => doc.setIn(['gateway', 'llm_body_limit_bytes'], options.llmBodyLimitBytes));
   if (options.maxDailySpendUsd !== undefined) cfg.edit('programmer_pool.yaml', (doc) => doc.setIn(['cost_optimization', 'max_daily_spend_usd'], options.maxDailySpendUsd));
   const config = loadConfig(cfg.dir);
   breakers = new BreakerRegistry(breakerSettingsFrom(config.pool.failover.circuit_breaker));
@@ -85,7 +87,36 @@ function statusWithHost(url: string, host: string): Promise<number> {
   });
 }
 
+/**
+ * Sends the headers and the first `first` bytes of a `length`-byte body, the rest a moment later
+ * (the caller is still sending when the server has decided); what came back and any reset.
+ */
+function slowUpload(url: string, path: string, length: number, first: number): Promise<{ status: number; text: string; error: string | undefined }> {
+  const { port } = new URL(url);
+  return new Promise((resolve) => {
+    const socket = net.connect({ port: Number(port), host: '127.0.0.1', allowHalfOpen: true });
+    let text = '';
+    let error: string | undefined;
+    socket.on('data', (chunk) => (text += chunk.toString('latin1')));
+    socket.on('error', (err: NodeJS.ErrnoException) => (error = err.code ?? err.message));
+    socket.on('close', () => resolve({ status: Number(/^HTTP\/1\.1 (\d{3})/.exec(text)?.[1] ?? 0), text, error }));
+    const body = Buffer.alloc(length, 'x');
+    socket.write(`POST ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: ${length}\r\n\r\n`);
+    socket.write(body.subarray(0, first));
+    setTimeout(() => socket.end(body.subarray(first)), 300);
+  });
+}
+
 describe('pas worker\'s loopback LLM gateway', () => {
+  it('answers a body over llm_body_limit_bytes with its 413, whole, while the caller is still sending (no reset), and calls no provider', async () => {
+    await start({ llmBodyLimitBytes: 4096 });
+    const half = 256 * 1024;
+    const answer = await slowUpload(wg!.url, '/llm/anthropic/v1/messages', 2 * half, half);
+    expect(answer.error, answer.text).toBeUndefined();
+    expect(answer.status, answer.text).toBe(413);
+    expect(fake!.requests).toHaveLength(0);
+  });
+
   it('forwards a task\'s call with the worker host\'s own key, measures it for the task and books its price in the worker\'s spend store', async () => {
     const { access, spend, call } = await start();
     expect(wg!.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);

@@ -124,6 +124,16 @@ describe('the cluster LLM authority', () => {
     expect(authority.answer(ask('w2.after'))).toMatchObject({ allow: true });
   });
 
+  it('admits the probe again when its worker asks again under the same call id (the first reply was lost), and no second one', () => {
+    setup(100, 2);
+    authority.take(failureMsg('w1.f1'));
+    authority.take(failureMsg('w1.f2'));
+    clock.increment(COOLDOWN_MS);
+    expect(authority.answer(ask('w2.p1'))).toMatchObject({ allow: true, state: 'halfOpen' });
+    expect(authority.answer(ask('w2.p1'))).toMatchObject({ allow: true, state: 'halfOpen' });
+    expect(authority.answer(ask('w2.p2'))).toMatchObject({ allow: false });
+  });
+
   it('refuses paid models once the day or the job has spent its budget, and still admits free ones', () => {
     setup(1);
     authority.take(spendMsg('w1.c1', 0.5, 'job-small'));
