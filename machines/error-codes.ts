@@ -97,7 +97,7 @@ export const ERRORS = {
   PAS_ERR_DIST_REF_EXISTS: { retryable: false, status: 409, doc: 'A task ref that a worker\'s result would create already exists; refs are created once and never overwritten.' },
   PAS_ERR_DIST_WORKER_OFFLINE: { retryable: true, status: 503, doc: 'The worker hosting the programmer sent no heartbeat for `distribution.offline_after_ms`; its task goes to another programmer.' },
   PAS_ERR_DIST_STALE_RESULT: { retryable: false, status: 409, doc: 'A result came from an attempt that is no longer the task\'s current one (a worker thought dead, a redelivery); it is fenced: never merged, logged and dropped.' },
-  PAS_ERR_DIST_NO_ADMISSION: { retryable: true, status: 503, doc: 'A worker asked the central process whether it may call a model (cluster-wide breaker and budget) and got no answer within `distribution.request_timeout_ms`; the call is not made (never a paid call unchecked).' },
+  PAS_ERR_DIST_NO_ADMISSION: { retryable: true, status: 503, doc: 'A worker asked the central process whether it may call a model (cluster-wide breaker and budget) and got no answer within `distribution.admission_wait_ms` (asking again every `distribution.request_timeout_ms`); the call is not made (never a paid call unchecked).' },
   PAS_ERR_DIST_OWNER_TAKEN: { retryable: false, status: 409, doc: 'Another live worker already owns the programmer id (KV compare-and-set); it is not given to this worker.' },
 
   // journal

@@ -385,7 +385,9 @@ export async function startWorker(options: WorkerOptions): Promise<Worker> {
       for (const run of running.values()) run.controller.abort(new PasError('PAS_ERR_TASK_CANCELLED', 'the worker is stopping'));
       cancels.unsubscribe();
       for (const it of iterators) await it.close().catch(() => undefined);
-      await Promise.race([Promise.all(loops), new Promise((r) => setTimeout(r, 5_000))]);
+      let grace: NodeJS.Timeout | undefined;
+      await Promise.race([Promise.all(loops), new Promise((r) => (grace = setTimeout(r, 5_000)))]);
+      clearTimeout(grace);
       await llmGateway.close().catch((err) => log.warn({ err: toErrorData(err) }, 'worker LLM gateway did not close cleanly'));
       await breakers.drain(5_000);
       await link.close().catch(() => undefined);

@@ -148,3 +148,15 @@ describe('pas worker, a task delivered again', () => {
     expect(await gitOut(s.b.repo.repo, 'rev-parse', 'refs/heads/pas/job-r2/r2')).toBe(done.commit);
   });
 });
+
+describe('pas worker, stopping', () => {
+  it('leaves no timer of its own behind once stopped, so a stopped worker process exits at once', async () => {
+    const s = await setup();
+    const timers = () => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
+    const before = timers();
+    const w = await s.start();
+    await w.stop();
+    workers.splice(workers.indexOf(w), 1);
+    expect(timers()).toBeLessThanOrEqual(before);
+  }, 30_000);
+});
