@@ -5,7 +5,7 @@
  * (then `ok`). Fixed-latency mode (`latencyMs`) is cheap enough for benchmarks.
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { connect, type AddressInfo } from 'node:net';
 import {
   DEFAULT_REPLY,
   DEFAULT_USAGE,
@@ -222,20 +222,20 @@ export async function startFakeProvider(options: FakeProviderOptions): Promise<F
 export async function closedPort(): Promise<number> {
   // A privileged port (below 1024) nobody listens on: no test server, no test tree's port offset
   // and no outgoing connection's local port can take it after this check, as one just freed from
-  // the ephemeral range can (a closed port that answers 400 was seen in CI). Without the right
-  // to bind one, a freed ephemeral port as before.
+  // the ephemeral range can (a closed port that answers 400 was seen in CI). The check connects
+  // and wants a refusal; it never listens, because a probe listening for a moment is itself a
+  // server that another test's connection to its own closed port can reach (seen in CI).
   for (let i = 0; i < 20; i++) {
     const port = 900 + Math.floor(Math.random() * 120);
-    const free = await new Promise<boolean>((resolve) => {
-      const probe = createServer();
-      probe.once('error', () => resolve(false));
-      probe.listen(port, '127.0.0.1', () => probe.close(() => resolve(true)));
+    const refused = await new Promise<boolean>((resolve) => {
+      const socket = connect({ port, host: '127.0.0.1' });
+      socket.once('connect', () => {
+        socket.destroy();
+        resolve(false);
+      });
+      socket.once('error', (err: NodeJS.ErrnoException) => resolve(err.code === 'ECONNREFUSED'));
     });
-    if (free) return port;
+    if (refused) return port;
   }
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
+  throw new Error('no closed port found in 900–1019: something listens on all of them');
 }
