@@ -9,7 +9,6 @@
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { request } from 'node:http';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import pino from 'pino';
@@ -29,6 +28,7 @@ import { createOfflineAdapter } from '../../../src/llm/providers/offline-adapter
 import { BreakerRegistry } from '../../../src/runtime/breaker-registry.ts';
 import { startFakeProvider, type FakeBehaviour, type FakeProvider } from '../../support/fake-llm-server.ts';
 import { tempConfig, type TempConfig } from '../../support/test-config.ts';
+import { slowUpload } from '../../support/slow-upload.ts';
 
 const WORKER_KEY = 'sk-ant-this-worker-host-only-7c21';
 
@@ -87,31 +87,11 @@ function statusWithHost(url: string, host: string): Promise<number> {
   });
 }
 
-/**
- * Sends the headers and the first `first` bytes of a `length`-byte body, the rest a moment later
- * (the caller is still sending when the server has decided); what came back and any reset.
- */
-function slowUpload(url: string, path: string, length: number, first: number): Promise<{ status: number; text: string; error: string | undefined }> {
-  const { port } = new URL(url);
-  return new Promise((resolve) => {
-    const socket = net.connect({ port: Number(port), host: '127.0.0.1', allowHalfOpen: true });
-    let text = '';
-    let error: string | undefined;
-    socket.on('data', (chunk) => (text += chunk.toString('latin1')));
-    socket.on('error', (err: NodeJS.ErrnoException) => (error = err.code ?? err.message));
-    socket.on('close', () => resolve({ status: Number(/^HTTP\/1\.1 (\d{3})/.exec(text)?.[1] ?? 0), text, error }));
-    const body = Buffer.alloc(length, 'x');
-    socket.write(`POST ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: ${length}\r\n\r\n`);
-    socket.write(body.subarray(0, first));
-    setTimeout(() => socket.end(body.subarray(first)), 300);
-  });
-}
-
 describe('pas worker\'s loopback LLM gateway', () => {
   it('answers a body over llm_body_limit_bytes with its 413, whole, while the caller is still sending (no reset), and calls no provider', async () => {
     await start({ llmBodyLimitBytes: 4096 });
     const half = 256 * 1024;
-    const answer = await slowUpload(wg!.url, '/llm/anthropic/v1/messages', 2 * half, half);
+    const answer = await slowUpload(Number(new URL(wg!.url).port), '/llm/anthropic/v1/messages', 2 * half, half);
     expect(answer.error, answer.text).toBeUndefined();
     expect(answer.status, answer.text).toBe(413);
     expect(fake!.requests).toHaveLength(0);

@@ -8,6 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { inProcessServices } from '../../support/in-process-services.ts';
 import { tempConfig } from '../../support/test-config.ts';
 import { http, useCleanup, type HttpAnswer } from './gateway-helpers.ts';
+import { slowUpload } from '../../support/slow-upload.ts';
 
 function expectError(answer: HttpAnswer, status: number, code: string, what: string): void {
   expect(answer.status, `${what}: ${answer.text}`).toBe(status);
@@ -31,27 +32,6 @@ function rawRequest(port: number, request: string): Promise<{ status: number; te
     socket.on('error', reject);
     socket.on('close', () => resolve({ status: Number(/^HTTP\/1\.1 (\d{3})/.exec(text)?.[1] ?? 0), text }));
     socket.write(request);
-  });
-}
-
-/**
- * Sends the headers and the first `first` bytes of a `length`-byte JSON body, the rest a moment
- * later, and returns what came back and whether the connection was reset.
- */
-function slowUpload(port: number, path: string, length: number, first: number): Promise<{ status: number; text: string; error: string | undefined }> {
-  return new Promise((resolve) => {
-    // Half-open: the rest is sent even if the server has already said its last word.
-    const socket = net.connect({ port, host: '127.0.0.1', allowHalfOpen: true });
-    let text = '';
-    let error: string | undefined;
-    socket.on('data', (chunk) => (text += chunk.toString('latin1')));
-    socket.on('error', (err: NodeJS.ErrnoException) => (error = err.code ?? err.message));
-    socket.on('close', () => resolve({ status: Number(/^HTTP\/1\.1 (\d{3})/.exec(text)?.[1] ?? 0), text, error }));
-    const body = Buffer.alloc(length, 'x');
-    socket.write(`POST ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: ${length}\r\n\r\n`);
-    socket.write(body.subarray(0, first));
-    // Long enough for a server that answers at once to have answered and closed.
-    setTimeout(() => socket.end(body.subarray(first)), 300);
   });
 }
 
