@@ -105,11 +105,12 @@ describe('bundles under load', () => {
     const base = await makeBaseBundle(central.repo, central.base);
     const clones = await Promise.all([1, 2, 3].map(() => cache.ensureBase(repoKey, base.bytes, central.base)));
     expect(new Set(clones).size).toBe(1);
-    // Each task works in a worktree of the cached clone, as an executor does.
+    // Each task works in a worktree of the cached clone, as an executor does. The worktrees are
+    // added one at a time: concurrent `git worktree add` can read another's half-written admin entry.
+    for (const n of [1, 2, 3]) await gitOut(clones[0]!, 'worktree', 'add', '-q', '--detach', path.join(workerDir, `wt-${n}`), central.base);
     const commits = await Promise.all(
       [1, 2, 3].map(async (n) => {
         const dir = path.join(workerDir, `wt-${n}`);
-        await gitOut(clones[0]!, 'worktree', 'add', '-q', '--detach', dir, central.base);
         await writeFiles(dir, { [`src/f${n}.ts`]: `export const f${n} = ${n};\n` });
         await gitOut(dir, 'add', '--all');
         await gitOut(dir, 'commit', '-q', '-m', `task ${n}`);
