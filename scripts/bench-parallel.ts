@@ -38,6 +38,7 @@ import {
   distribution,
   isMain,
   machineInfo,
+  mainThreadCpuMs,
   median,
   round,
   spawnFakeProvider,
@@ -100,6 +101,12 @@ export interface ParallelRun {
   failed: number;
   /** Git processes started per task during the batch (full variants). */
   gitProcessesPerTask?: number;
+  /** CPU ms per task of this whole process (every thread, not its children) during the batch. */
+  cpuMsPerTask?: number;
+  /** CPU ms per task of this process's main thread during the batch (Linux): what is serialized. */
+  mainThreadCpuMsPerTask?: number;
+  /** Event-loop busy ms per task during the batch (CPU and blocking calls such as a synchronous fsync). */
+  loopBusyMsPerTask?: number;
 }
 
 /** One configuration's batches: N = tasks on `programmers`, ideal = ceil(N/P)·L, efficiency = ideal / makespan. */
@@ -214,6 +221,9 @@ export async function runBatch(runtime: Runtime, tasks: TaskSpec[], latencyMs: n
     }
   });
   const gitBefore = gitProcessCount();
+  const cpuBefore = process.cpuUsage();
+  const mainBefore = mainThreadCpuMs();
+  const loopBefore = performance.eventLoopUtilization();
   const t0 = performance.now();
   try {
     for (const task of tasks) runtime.send(POOL_ID, { type: 'task.submitted', task });
@@ -228,6 +238,9 @@ export async function runBatch(runtime: Runtime, tasks: TaskSpec[], latencyMs: n
     off();
   }
   const makespanMs = Math.max(...finishedAt.values()) - t0;
+  const cpu = process.cpuUsage(cpuBefore);
+  const mainAfter = mainThreadCpuMs();
+  const loop = performance.eventLoopUtilization(loopBefore);
   const dispatch = tasks.map((t) => (assignedAt.get(t.id) ?? t0) - t0);
   const turn = tasks.map((t) => finishedAt.get(t.id)! - (assignedAt.get(t.id) ?? t0));
   const durations = results.map((r) => r.durationMs).filter((d): d is number => typeof d === 'number');
@@ -238,7 +251,10 @@ export async function runBatch(runtime: Runtime, tasks: TaskSpec[], latencyMs: n
     turnMs: distribution(turn, 1),
     failed: results.filter((r) => r.status !== 'completed').length,
     gitProcessesPerTask: round((gitProcessCount() - gitBefore) / tasks.length, 2),
+    cpuMsPerTask: round((cpu.user + cpu.system) / 1000 / tasks.length, 2),
+    loopBusyMsPerTask: round(loop.active / tasks.length, 2),
   };
+  if (mainBefore !== undefined && mainAfter !== undefined) run.mainThreadCpuMsPerTask = round((mainAfter - mainBefore) / tasks.length, 2);
   if (durations.length === results.length) run.beyondLatencyMs = distribution(durations.map((d) => d - latencyMs), 1);
   return run;
 }
@@ -386,7 +402,8 @@ export async function runParallelBench(options: ParallelOptions = {}) {
             const run = await runBatch(runtime, taskSpecs(`bench-${variant}-${repoKind}-p${P}-r${r + 1}`, benchFiles(N), repo, baseCommit, managerId, verify), latencyMs);
             runs.push(run);
             const git = GIT_VARIANTS.includes(variant) ? `, ${run.gitProcessesPerTask} git processes/task` : '';
-            log(`  parallel ${variant.padEnd(13)} ${repoKind.padEnd(5)} P=${String(P).padStart(2)} N=${String(N).padStart(3)} run ${r + 1}: makespan ${run.makespanMs.toFixed(0)} ms (ideal ${Math.ceil(N / P) * latencyMs})${git}${run.failed ? `, ${run.failed} failed` : ''}`);
+            const cpu = `, CPU ${run.cpuMsPerTask} ms/task${run.mainThreadCpuMsPerTask !== undefined ? ` (main thread ${run.mainThreadCpuMsPerTask})` : ''}, loop busy ${run.loopBusyMsPerTask} ms/task`;
+            log(`  parallel ${variant.padEnd(13)} ${repoKind.padEnd(5)} P=${String(P).padStart(2)} N=${String(N).padStart(3)} run ${r + 1}: makespan ${run.makespanMs.toFixed(0)} ms (ideal ${Math.ceil(N / P) * latencyMs})${git}${cpu}${run.failed ? `, ${run.failed} failed` : ''}`);
           }
           // Ceilings only where the rows are targets (P = 10, 49).
           const ceiling = TARGET_PROGRAMMERS.includes(P) ? CEILING_OF[variant] : undefined;

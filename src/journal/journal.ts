@@ -25,6 +25,7 @@ import { codedError, PasError, isPasError } from '../errors.ts';
 import { roundUsd } from '../llm/prices.ts';
 import { redactValue } from '../redaction.ts';
 import type { SpendStore, UsageLedger } from '../llm/types.ts';
+import { WalSync } from './wal-sync.ts';
 
 export { FINISHED_TASK_STATUSES, JOB_STATUSES, TASK_STATUSES, type TaskStatus } from '../../machines/statuses.ts';
 
@@ -137,14 +138,21 @@ export interface Journal {
   /**
    * Group every write made until the end of this event-loop iteration into one transaction (one
    * fsync), committed by setImmediate: when 49 model replies are read in one poll phase, their
-   * bookkeeping shares one fsync instead of queueing 49 on the loop. Writes are visible to this
-   * process at once. A kill -9 inside the window loses at most that iteration's updates, and
-   * recovery then sees a consistent earlier state (as if the process had died a moment sooner):
-   * tasks it had not yet recorded as finished run again. acceptJob is never deferred.
+   * bookkeeping shares one fsync instead of queueing 49 on the loop. With `synchronous=FULL` the
+   * group's fsync runs on libuv's thread pool, not on the event loop (`synced()` says when it is
+   * done). Writes are visible to this process at once. A kill -9 inside the window loses at most
+   * that iteration's updates, and recovery then sees a consistent earlier state (as if the
+   * process had died a moment sooner): tasks it had not yet recorded as finished run again.
+   * acceptJob is never deferred.
    */
   deferCommit(): void;
-  /** Commits a deferred group now (no-op when none is open). */
+  /** Commits a deferred group now (no-op when none is open); every commit so far is on disk when it returns. */
   flush(): void;
+  /**
+   * Resolves once every write made so far is on disk (a deferred group is committed and its
+   * fsync done), without blocking the event loop; rejects with PAS_ERR_JOURNAL when the fsync fails.
+   */
+  synced(): Promise<void>;
   /** Returns false (and writes nothing) when the job already has a terminal status. */
   setJobStatus(id: string, status: JobStatus, fields?: JobStatusFields): boolean;
   /**
@@ -527,6 +535,17 @@ export function openJournal(path: string, options: JournalOptions = {}): Journal
     ),
   };
 
+  // synchronous=FULL: a deferred group commits without SQLite's fsync and the WAL is fsynced on
+  // the thread pool (the loop goes on); every other commit keeps SQLite's own fsync.
+  const walSync = path !== ':memory:' && options.synchronous !== 'NORMAL' ? new WalSync(`${path}-wal`) : undefined;
+  // (PRAGMA synchronous takes effect when compiled, so it is run as SQL text each time, not prepared.)
+  const group = {
+    begin: db.prepare('BEGIN'),
+    commit: db.prepare('COMMIT'),
+    withoutFsync: () => db.exec('PRAGMA synchronous = NORMAL'),
+    withFsync: () => db.exec('PRAGMA synchronous = FULL'),
+  };
+
   let closed = false;
   const run = <T>(op: string, fn: () => T): T => {
     if (closed) throw new PasError('PAS_ERR_JOURNAL', `journal ${op} failed (${path}): the journal is closed`, { details: { op, path } });
@@ -688,11 +707,29 @@ export function openJournal(path: string, options: JournalOptions = {}): Journal
   };
 
   let deferred = false;
-  /** Commits the group opened by deferCommit. */
-  function flush(): void {
+  /** Commits the group opened by deferCommit; its fsync is asked of the thread pool. */
+  function commitGroup(): void {
     if (!deferred) return;
     deferred = false;
-    if (!closed && db.inTransaction) run('flush', () => db.exec('COMMIT'));
+    if (closed || !db.inTransaction) return;
+    run('flush', () => {
+      group.commit.run();
+      if (walSync) {
+        group.withFsync();
+        walSync.request();
+      }
+    });
+  }
+  /** Commits the group and waits (on this thread) for every fsync still due. */
+  function flush(): void {
+    commitGroup();
+    if (walSync && !closed) run('flush', () => walSync.syncNow());
+  }
+  /** Resolves once every commit so far, and the group now open, are on disk. */
+  function synced(): Promise<void> {
+    if (!walSync) return Promise.resolve();
+    if (!deferred) return walSync.settled();
+    return new Promise<void>((resolve, reject) => setImmediate(() => synced().then(resolve, reject)));
   }
 
   // The LLM gateway asks for the day's spend before every call: the total is read once and kept,
@@ -761,11 +798,16 @@ export function openJournal(path: string, options: JournalOptions = {}): Journal
     },
     deferCommit: () => {
       if (closed || deferred || db.inTransaction) return;
-      run('deferCommit', () => db.exec('BEGIN'));
+      run('deferCommit', () => {
+        // The safety level may not change inside a transaction: set before BEGIN, put back after COMMIT.
+        if (walSync) group.withoutFsync();
+        group.begin.run();
+      });
       deferred = true;
-      setImmediate(flush);
+      setImmediate(commitGroup);
     },
     flush,
+    synced,
     setJobStatus: (id, status, fields = {}) => run('setJobStatus', () => setJobStatus.immediate(id, status, fields)),
     finishJob: (outcome) => run('finishJob', () => finishJob.immediate(outcome)),
     getJob: (id) => run('getJob', () => getJob(id)),
@@ -827,6 +869,8 @@ export function openJournal(path: string, options: JournalOptions = {}): Journal
         db.close();
       } catch (err) {
         throw wrap('close', path, err);
+      } finally {
+        walSync?.close();
       }
     },
   };

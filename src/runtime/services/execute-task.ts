@@ -67,9 +67,12 @@ export function createExecuteTask(deps: ExecuteTaskDeps): ExecuteTask {
     const sink = {
       append: async (receipt: Receipt) => {
         // One receipt per task attempt, even when a restart replays the same attempt. The index row
-        // joins this tick's journal group (one fsync for all, committed before the line is written).
+        // joins this tick's journal group (one fsync for all, off the event loop) and is on disk
+        // before the line is written.
         journal.deferCommit();
-        if (journal.recordReceipt({ runId, taskId: receipt.task_id, attempt })) await receipts.append(receipt);
+        if (!journal.recordReceipt({ runId, taskId: receipt.task_id, attempt })) return;
+        await journal.synced();
+        await receipts.append(receipt);
       },
     };
     return runProgrammerTask({

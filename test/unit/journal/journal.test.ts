@@ -406,6 +406,47 @@ describe('journal deferred commits', () => {
     }
   });
 
+  it('commits a group without SQLite\'s fsync and puts synchronous=FULL back after it; synced() resolves once it is on disk', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'pas-journal-defer-'));
+    const file = join(dir, 'pas.db');
+    const journal = openJournal(file);
+    const other = new Database(file, { readonly: true });
+    try {
+      journal.acceptJob({ id: 'J3', task: 't', submittedAt: '2026-01-01T00:00:00.000Z' });
+      journal.deferCommit();
+      // The group's fsync is the thread pool's, not SQLite's on the event loop.
+      expect(journal.pragma('synchronous')).toBe(1);
+      journal.setJobStatus('J3', 'running', { managerId: 'Mgr-Code-01' });
+      const synced = journal.synced();
+      expect(other.prepare('SELECT status FROM jobs WHERE id = ?').get('J3')).toEqual({ status: 'accepted' });
+      await synced;
+      expect(other.prepare('SELECT status FROM jobs WHERE id = ?').get('J3')).toEqual({ status: 'running' });
+      // Every other commit keeps SQLite's own fsync.
+      expect(journal.pragma('synchronous')).toBe(2);
+      await journal.synced();
+    } finally {
+      other.close();
+      journal.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('keeps synchronous=NORMAL for a group of a journal opened with it, and synced() resolves at once', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'pas-journal-defer-'));
+    const journal = openJournal(join(dir, 'pas.db'), { synchronous: 'NORMAL' });
+    try {
+      journal.acceptJob({ id: 'J4', task: 't', submittedAt: '2026-01-01T00:00:00.000Z' });
+      journal.deferCommit();
+      journal.setJobStatus('J4', 'running', { managerId: 'Mgr-Code-01' });
+      journal.flush();
+      expect(journal.pragma('synchronous')).toBe(1);
+      await journal.synced();
+    } finally {
+      journal.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('commits an open group before accepting a job, so the job is durable when acceptJob returns', () => {
     const dir = mkdtempSync(join(tmpdir(), 'pas-journal-defer-'));
     const file = join(dir, 'pas.db');
