@@ -1,18 +1,16 @@
 /**
  * A repository's objects and refs without a checkout: objects are read through one long-lived
- * `git cat-file --batch`, written in-process as loose objects (zlib + the repository's hash, the
- * way git writes them), and refs are moved through one long-lived `git update-ref --stdin`, one
+ * `git cat-file --batch`, written in-process as loose objects (hashed on the event loop, deflated
+ * and written the way git writes them by the process's object-writer thread), and refs are moved through one long-lived `git update-ref --stdin`, one
  * transaction at a time. Every so often a background `git repack -d` packs the loose objects
  * (git's readers look in new packs when a loose object has gone, so nothing reading races it).
  */
-import { createHash, randomBytes } from 'node:crypto';
-import { rename as renameCb, writeFile as writeFileCb } from 'node:fs';
-import { mkdir, rm } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
 import path from 'node:path';
-import { deflateSync } from 'node:zlib';
 import { PasError } from '../errors.ts';
 import { GitBatchProcess, lineParser } from './git-batch.ts';
 import { git, PAS_AUTHOR, repoKey, spawnGit } from './git-command.ts';
+import { looseObjectWriter } from './loose-object-writer.ts';
 
 export type ObjectType = 'blob' | 'tree' | 'commit' | 'tag';
 
@@ -40,10 +38,6 @@ const PACK_EVERY = 2_000;
 const TREE_CACHE = 4_096;
 /** Bytes of blobs kept after a read by id (a blob never changes). */
 const BLOB_CACHE_BYTES = 16 * 2 ** 20;
-
-/** Names this process's temporary object files. */
-const TMP_TAG = `${process.pid}-${randomBytes(3).toString('hex')}`;
-let tmpCount = 0;
 
 const LOCK_ERROR = /cannot lock ref|Unable to create '[^']+\.lock'|File exists/i;
 
@@ -159,38 +153,15 @@ export class RepoObjectStore {
   writeSoon(type: ObjectType, data: Buffer): { oid: string; written: Promise<void> } {
     const header = Buffer.from(`${type} ${data.length}\0`);
     const oid = this.objectId(type, data, header);
-    // git's default core.looseCompression is 1 (fastest).
-    const body = deflateSync(Buffer.concat([header, data]), { level: 1 });
-    return { oid, written: this.writeLoose(oid, body) };
+    const written = looseObjectWriter.write(this.objectsDir, { oid, raw: Buffer.concat([header, data]) }).then(() => {
+      if (++this.written % this.packEvery === 0) this.packInBackground();
+    });
+    return { oid, written };
   }
 
   /** The id an object would have (nothing written). */
   objectId(type: ObjectType, data: Buffer, header = Buffer.from(`${type} ${data.length}\0`)): string {
     return createHash(this.hash).update(header).update(data).digest('hex');
-  }
-
-  private async writeLoose(oid: string, body: Buffer): Promise<void> {
-    const dir = path.join(this.objectsDir, oid.slice(0, 2));
-    const file = path.join(dir, oid.slice(2));
-    // A background repack's prune-packed removes object folders it emptied, so the folder can
-    // vanish at any point here, even inside mkdir (which stats a folder it found existing and
-    // fails with ENOENT when it is gone by then): make it again and retry.
-    // The folder is made only when the write finds it missing (most exist: one file-system call fewer per object).
-    for (let attempt = 1; ; attempt++) {
-      // Unique in this process (a counter) and among processes (the pid and a random tag).
-      const tmp = path.join(dir, `tmp_obj_pas_${TMP_TAG}_${++tmpCount}`);
-      try {
-        if (attempt > 1) await mkdir(dir, { recursive: true });
-        // The callback API: fewer promise and FileHandle layers than fs/promises for one small file.
-        await new Promise<void>((resolve, reject) => writeFileCb(tmp, body, { mode: 0o444 }, (err) => (err ? reject(err) : resolve())));
-        await new Promise<void>((resolve, reject) => renameCb(tmp, file, (err) => (err ? reject(err) : resolve())));
-        break;
-      } catch (err) {
-        await rm(tmp, { force: true });
-        if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || attempt >= 20) throw err;
-      }
-    }
-    if (++this.written % this.packEvery === 0) this.packInBackground();
   }
 
   async writeTree(entries: readonly TreeEntry[]): Promise<string> {

@@ -118,7 +118,10 @@ export class WalSync {
     this.failure = undefined;
     if (upTo > this.done) this.done = upTo;
     const still: Waiter[] = [];
-    for (const w of this.waiters) (w.upTo <= this.done ? w.resolve() : still.push(w));
+    for (const w of this.waiters) {
+      if (w.upTo <= this.done) w.resolve();
+      else still.push(w);
+    }
     this.waiters = still;
   }
 
@@ -127,7 +130,10 @@ export class WalSync {
     const error = new PasError('PAS_ERR_JOURNAL', `journal fsync of ${this.file} failed: ${err instanceof Error ? err.message : String(err)}`, { details: { file: this.file }, cause: err });
     this.failure = error;
     const still: Waiter[] = [];
-    for (const w of this.waiters) (w.upTo <= upTo ? w.reject(error) : still.push(w));
+    for (const w of this.waiters) {
+      if (w.upTo <= upTo) w.reject(error);
+      else still.push(w);
+    }
     this.waiters = still;
   }
 }

@@ -1,0 +1,170 @@
+/**
+ * Loose git objects written off the event loop: one worker thread per process deflates each
+ * object (zlib level 1, git's default `core.looseCompression`) and writes it the way git does (a
+ * temporary file in the object's folder, renamed onto its name, read-only). The event loop only
+ * hashes and formats (the ids are needed at once) and posts the bytes: the objects asked for
+ * within one event-loop iteration, by every task, go to the worker as one message, and each
+ * caller's promise settles when its own object is there. A worker that dies fails what it held
+ * (the callers see PAS_ERR_GIT) and is started again for the next write.
+ */
+import { Worker } from 'node:worker_threads';
+import { PasError } from '../errors.ts';
+
+/** An object to write: its id, and its uncompressed bytes (`<type> <size>\0<data>`). */
+export interface LooseObject {
+  oid: string;
+  raw: Buffer;
+}
+
+interface Item {
+  dir: string;
+  oid: string;
+  raw: Buffer;
+}
+
+interface Reply {
+  id: number;
+  /** Per item of the batch: null when written, else the failure. */
+  results: Array<null | { message: string; code?: string }>;
+}
+
+/**
+ * The worker's code: plain JavaScript run with `eval` (no loader needed, whatever runs the
+ * sources: tsx, vitest, a bundle). A folder a concurrent `git repack`'s prune-packed removed
+ * between two steps is made again and the write retried.
+ */
+const WORKER_SOURCE = `
+const { parentPort, threadId } = require('node:worker_threads');
+const { writeFileSync, renameSync, mkdirSync, rmSync } = require('node:fs');
+const { deflateSync } = require('node:zlib');
+const path = require('node:path');
+const tag = process.pid + '-' + threadId + '-' + Math.random().toString(16).slice(2, 8);
+let count = 0;
+function writeOne(item) {
+  const dir = path.join(item.dir, item.oid.slice(0, 2));
+  const file = path.join(dir, item.oid.slice(2));
+  const body = deflateSync(item.raw, { level: 1 });
+  for (let attempt = 1; ; attempt++) {
+    const tmp = path.join(dir, 'tmp_obj_pas_' + tag + '_' + ++count);
+    try {
+      if (attempt > 1) mkdirSync(dir, { recursive: true });
+      writeFileSync(tmp, body, { mode: 0o444 });
+      renameSync(tmp, file);
+      return;
+    } catch (err) {
+      rmSync(tmp, { force: true });
+      if (err.code !== 'ENOENT' || attempt >= 20) throw err;
+    }
+  }
+}
+parentPort.on('message', (batch) => {
+  const results = batch.items.map((item) => {
+    try {
+      writeOne({ dir: item.dir, oid: item.oid, raw: batch.bytes.subarray(item.start, item.end) });
+      return null;
+    } catch (err) {
+      return { message: String(err && err.message ? err.message : err), code: err && err.code };
+    }
+  });
+  parentPort.postMessage({ id: batch.id, results });
+});
+`;
+
+interface Pending {
+  items: Item[];
+  settle: Array<{ resolve: () => void; reject: (err: Error) => void }>;
+}
+
+export class LooseObjectWriter {
+  private worker: Worker | undefined;
+  private nextId = 0;
+  private readonly inFlight = new Map<number, Pending>();
+  private queued: Pending | undefined;
+
+  /** Writes one object into `objectsDir`; resolves once it is there under its name. */
+  write(objectsDir: string, object: LooseObject): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      if (!this.queued) {
+        this.queued = { items: [], settle: [] };
+        setImmediate(() => this.post());
+      }
+      this.queued.items.push({ dir: objectsDir, oid: object.oid, raw: object.raw });
+      this.queued.settle.push({ resolve, reject });
+    });
+  }
+
+  /** Stops the thread; the writes it still held fail (an object it wrote meanwhile is unreferenced). */
+  async close(): Promise<void> {
+    const worker = this.worker;
+    this.worker = undefined;
+    const held = [...this.inFlight.values()];
+    this.inFlight.clear();
+    for (const batch of held) this.failBatch(batch, new Error('the object writer was stopped'));
+    if (worker) await worker.terminate();
+  }
+
+  private post(): void {
+    const batch = this.queued;
+    this.queued = undefined;
+    if (!batch) return;
+    const id = ++this.nextId;
+    this.inFlight.set(id, batch);
+    try {
+      const worker = this.start();
+      worker.ref();
+      // One buffer for the batch, moved (not copied) to the worker; a Buffer may be a view of a
+      // shared pool, which a structured clone would copy whole.
+      const bytes = new Uint8Array(batch.items.reduce((n, item) => n + item.raw.length, 0));
+      let at = 0;
+      const items = batch.items.map((item) => {
+        bytes.set(item.raw, at);
+        at += item.raw.length;
+        return { dir: item.dir, oid: item.oid, start: at - item.raw.length, end: at };
+      });
+      worker.postMessage({ id, items, bytes }, [bytes.buffer]);
+    } catch (err) {
+      this.inFlight.delete(id);
+      this.failBatch(batch, err);
+    }
+  }
+
+  private start(): Worker {
+    if (this.worker) return this.worker;
+    const worker = new Worker(WORKER_SOURCE, { eval: true, name: 'pas-loose-objects' });
+    worker.on('message', (reply: Reply) => {
+      const batch = this.inFlight.get(reply.id);
+      if (!batch) return;
+      this.inFlight.delete(reply.id);
+      if (this.inFlight.size === 0) worker.unref();
+      reply.results.forEach((failure, i) => {
+        const caller = batch.settle[i]!;
+        if (!failure) caller.resolve();
+        else {
+          const item = batch.items[i]!;
+          caller.reject(new PasError('PAS_ERR_GIT', `could not write object ${item.oid} into ${item.dir}: ${failure.message}`, { details: { oid: item.oid, objectsDir: item.dir, code: failure.code } }));
+        }
+      });
+    });
+    const lost = (why: unknown) => {
+      if (this.worker === worker) this.worker = undefined;
+      const held = [...this.inFlight.values()];
+      this.inFlight.clear();
+      for (const batch of held) this.failBatch(batch, why);
+    };
+    worker.on('error', lost);
+    worker.on('exit', (code) => lost(new Error(`the object writer thread exited (code ${code})`)));
+    this.worker = worker;
+    return worker;
+  }
+
+  private failBatch(batch: Pending, why: unknown): void {
+    const message = why instanceof Error ? why.message : String(why);
+    batch.settle.forEach((caller, i) => {
+      const item = batch.items[i]!;
+      caller.reject(new PasError('PAS_ERR_GIT', `could not write object ${item.oid} into ${item.dir}: ${message}`, { details: { oid: item.oid, objectsDir: item.dir }, cause: why }));
+    });
+  }
+}
+
+/** The process's one writer (its thread starts at the first write). */
+export const looseObjectWriter = new LooseObjectWriter();

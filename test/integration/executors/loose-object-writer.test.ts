@@ -1,0 +1,85 @@
+import { createHash } from 'node:crypto';
+import { existsSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { LooseObjectWriter } from '../../../src/executors/loose-object-writer.ts';
+import { createTempRepo, gitOut, type TempRepo } from '../../support/git-fixtures.ts';
+
+let fixture: TempRepo | undefined;
+let writer: LooseObjectWriter | undefined;
+afterEach(async () => {
+  await writer?.close();
+  writer = undefined;
+  await fixture?.cleanup();
+  fixture = undefined;
+});
+
+function blob(text: string): { oid: string; raw: Buffer } {
+  const data = Buffer.from(text);
+  const raw = Buffer.concat([Buffer.from(`blob ${data.length}\0`), data]);
+  return { oid: createHash('sha1').update(raw).digest('hex'), raw };
+}
+
+describe('the loose-object writer thread', () => {
+  it('writes objects git reads back, read-only, with no temporary file left, many callers in one message', async () => {
+    fixture = await createTempRepo({ 'README.md': '# scratch\n' });
+    const objects = path.join(fixture.repo, '.git', 'objects');
+    writer = new LooseObjectWriter();
+    const texts = Array.from({ length: 40 }, (_, i) => `line ${i}\n`.repeat(i + 1));
+    // Asked for in one event-loop iteration: they go to the thread together.
+    await Promise.all(texts.map((t) => writer!.write(objects, blob(t))));
+    for (const t of texts) {
+      const { oid } = blob(t);
+      expect(await gitOut(fixture.repo, 'cat-file', '-p', oid)).toBe(t.trim());
+      expect(statSync(path.join(objects, oid.slice(0, 2), oid.slice(2))).mode & 0o777).toBe(0o444);
+    }
+    const leftovers = readdirSync(objects, { recursive: true }).map(String).filter((f) => f.includes('tmp_obj'));
+    expect(leftovers).toEqual([]);
+    expect(await gitOut(fixture.repo, 'fsck', '--no-dangling')).toBe('');
+  });
+
+  it('makes the object folder again when a repack removed it, and writes over an existing copy of the same object', async () => {
+    fixture = await createTempRepo({ 'README.md': '# scratch\n' });
+    const objects = path.join(fixture.repo, '.git', 'objects');
+    writer = new LooseObjectWriter();
+    const one = blob('first\n');
+    await writer.write(objects, one);
+    // What git repack's prune-packed does to an emptied folder.
+    rmSync(path.join(objects, one.oid.slice(0, 2)), { recursive: true, force: true });
+    await writer.write(objects, one);
+    await writer.write(objects, one);
+    expect(await gitOut(fixture.repo, 'cat-file', '-p', one.oid)).toBe('first');
+  });
+
+  it('fails a write it cannot do with PAS_ERR_GIT naming the object, and keeps writing others', async () => {
+    fixture = await createTempRepo({ 'README.md': '# scratch\n' });
+    const objects = path.join(fixture.repo, '.git', 'objects');
+    writer = new LooseObjectWriter();
+    const blocked = blob('blocked\n');
+    // A file where the object's folder should be: no folder can be made there.
+    rmSync(path.join(objects, blocked.oid.slice(0, 2)), { recursive: true, force: true });
+    writeFileSync(path.join(objects, blocked.oid.slice(0, 2)), 'not a folder');
+    const fine = blob('fine\n');
+    const [bad, good] = await Promise.allSettled([writer.write(objects, blocked), writer.write(objects, fine)]);
+    expect(bad).toMatchObject({ status: 'rejected', reason: { code: 'PAS_ERR_GIT' } });
+    expect((bad as PromiseRejectedResult).reason.message).toContain(blocked.oid);
+    expect(good.status).toBe('fulfilled');
+    expect(await gitOut(fixture.repo, 'cat-file', '-p', fine.oid)).toBe('fine');
+  });
+
+  it('fails what a stopped thread held with PAS_ERR_GIT and starts a new thread for the next write', async () => {
+    fixture = await createTempRepo({ 'README.md': '# scratch\n' });
+    const objects = path.join(fixture.repo, '.git', 'objects');
+    writer = new LooseObjectWriter();
+    await writer.write(objects, blob('warm\n'));
+    const held = blob('held\n');
+    const pending = writer.write(objects, held);
+    // Stopped once the batch has been posted (the next iteration), before its answer.
+    await new Promise((resolve) => setImmediate(resolve));
+    await writer.close();
+    await expect(pending).rejects.toMatchObject({ code: 'PAS_ERR_GIT' });
+    const after = blob('after\n');
+    await writer.write(objects, after);
+    expect(existsSync(path.join(objects, after.oid.slice(0, 2), after.oid.slice(2)))).toBe(true);
+  });
+});
