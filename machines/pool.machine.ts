@@ -166,10 +166,19 @@ export function poolStep(input: PoolContext, event: PoolEvent): PoolStepResult {
    */
   const drain = (placeabilityChanged = false) => {
     if (context.queue.length === 0) return;
-    if (!placeabilityChanged && !context.members.some((m) => m.status === 'idle')) return;
+    let idle = 0;
+    for (const m of context.members) if (m.status === 'idle') idle++;
+    if (!placeabilityChanged && idle === 0) return;
     const waiting = context.queue;
     context.queue = [];
-    for (const task of waiting) {
+    for (let i = 0; i < waiting.length; i++) {
+      // Once the last idle programmer has a task, the rest keep their places unscanned (unless
+      // who could take what changed: then each is checked for a refusal).
+      if (idle === 0 && !placeabilityChanged) {
+        for (let j = i; j < waiting.length; j++) context.queue.push(waiting[j]!);
+        break;
+      }
+      const task = waiting[i]!;
       const refusal = unplaceable(task);
       if (refusal) {
         finish(task, failedResult(task, '', refusal));
@@ -179,6 +188,7 @@ export function poolStep(input: PoolContext, event: PoolEvent): PoolStepResult {
       if (pick) {
         context.cursor = pick.cursor;
         assign(task, pick.id);
+        idle--;
       } else {
         context.queue.push(task);
       }
