@@ -332,16 +332,31 @@ export function parseTree(data: Buffer, hashBytes: number): TreeEntry[] {
   return entries;
 }
 
-/** git's tree order: byte order of names, a folder's name compared as if it ended in "/". */
-export function compareEntries(a: TreeEntry, b: TreeEntry): number {
-  const ka = Buffer.from(a.mode === MODE_TREE ? `${a.name}/` : a.name, 'utf8');
-  const kb = Buffer.from(b.mode === MODE_TREE ? `${b.name}/` : b.name, 'utf8');
-  return Buffer.compare(ka, kb);
-}
+/** UTF-16 surrogates: where JavaScript's string order and UTF-8 byte order can disagree. */
+const SURROGATE = /[\uD800-\uDFFF]/;
 
+/**
+ * A tree object's bytes, entries in git's order. Each entry's sort key is made once (not per
+ * comparison; names compare as strings, which is UTF-8 byte order unless a name holds a character
+ * beyond the BMP) and the bytes are written into one buffer: a folder of thousands of files is
+ * re-formatted on every commit that touches it.
+ */
 export function formatTree(entries: readonly TreeEntry[]): Buffer {
-  const sorted = [...entries].sort(compareEntries);
-  return Buffer.concat(sorted.flatMap((e) => [Buffer.from(`${e.mode} ${e.name}\0`, 'utf8'), Buffer.from(e.oid, 'hex')]));
+  const keyed = entries.map((e) => ({ e, key: e.mode === MODE_TREE ? `${e.name}/` : e.name, bytes: Buffer.byteLength(e.name, 'utf8') }));
+  if (keyed.some((k) => SURROGATE.test(k.key))) keyed.sort((a, b) => Buffer.compare(Buffer.from(a.key, 'utf8'), Buffer.from(b.key, 'utf8')));
+  else keyed.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  let size = 0;
+  for (const { e, bytes } of keyed) size += e.mode.length + 1 + bytes + 1 + e.oid.length / 2;
+  const out = Buffer.allocUnsafe(size);
+  let at = 0;
+  for (const { e } of keyed) {
+    at += out.write(e.mode, at, 'latin1');
+    out[at++] = 0x20;
+    at += out.write(e.name, at, 'utf8');
+    out[at++] = 0;
+    at += out.write(e.oid, at, 'hex');
+  }
+  return out;
 }
 
 // ── one store per repository ────────────────────────────────────────────────
