@@ -100,11 +100,11 @@ export function maxQueueLength(context: Pick<PoolContext, 'members' | 'maxQueueP
 
 /** The pure transition function of the pool. Never mutates its input. */
 export function poolStep(input: PoolContext, event: PoolEvent): PoolStepResult {
-  // Copy-on-write of exactly what the step mutates (scalars of members, the queue, the maps, the
-  // stats); task specs are never mutated, so they are shared. This runs on every pool event.
+  // Copy-on-write of exactly what the step mutates (the members it changes, the queue, the maps,
+  // the stats); task specs are never mutated, so they are shared. This runs on every pool event.
   const context: PoolContext = {
     ...input,
-    members: input.members.map((m) => ({ ...m })),
+    members: [...input.members],
     queue: [...input.queue],
     running: { ...input.running },
     tried: { ...input.tried },
@@ -116,7 +116,17 @@ export function poolStep(input: PoolContext, event: PoolEvent): PoolStepResult {
   const deliveries: Delivery[] = [];
   const facts: PoolFact[] = [];
   const later: PoolStepResult['later'] = [];
-  const member = (id: string) => context.members.find((m) => m.id === id);
+  /** A member to change: copied on its first use in this step (every change goes through here). */
+  const copied = new Set<string>();
+  const member = (id: string): PoolMember | undefined => {
+    const at = context.members.findIndex((m) => m.id === id);
+    if (at < 0) return undefined;
+    if (!copied.has(id)) {
+      copied.add(id);
+      context.members[at] = { ...context.members[at]! };
+    }
+    return context.members[at];
+  };
   const policy = () => ({
     strategy: context.strategy,
     preferFree: context.preferFree,

@@ -438,7 +438,7 @@ describe('poolStep invariants under random traffic', () => {
     fc.record({ kind: fc.constant('budget' as const), on: fc.boolean() }),
   );
 
-  it('every submitted task ends exactly once and is never assigned to two programmers at once', () => {
+  it('every submitted task ends exactly once, is never assigned to two programmers at once, and no step changes the context it was given', () => {
     fc.assert(
       fc.property(fc.array(action, { maxLength: 80 }), fc.constantFrom('least_loaded' as const, 'round_robin' as const, 'capability_match' as const), (actions, strategy) => {
         let ctx = initialPoolContext({
@@ -484,7 +484,9 @@ describe('poolStep invariants under random traffic', () => {
         const step = (event: PoolEvent) => {
           inbox.push(event);
           while (inbox.length > 0) {
+            const given = structuredClone(ctx);
             const r = poolStep(ctx, inbox.shift()!);
+            expect(ctx).toEqual(given);
             ctx = r.context;
             r.deliveries.forEach(deliver);
             // invariant: busy members and running tasks agree
