@@ -126,6 +126,8 @@ export interface ParallelRow extends BatchFigures {
   repo: RepoKind;
   /** Median git processes per task over the runs (full variants). */
   gitProcessesPerTask?: number;
+  /** Median over the runs of the main thread's CPU ms per task (Linux; not for http-only). */
+  mainThreadCpuMsPerTask?: number;
   speedup: number;
   idealSpeedup: number;
 }
@@ -322,6 +324,7 @@ export async function runParallelBench(options: ParallelOptions = {}) {
       base.first = P;
     }
     const git = runs.map((r) => r.gitProcessesPerTask).filter((g): g is number => typeof g === 'number');
+    const mainCpu = runs.map((r) => r.mainThreadCpuMsPerTask).filter((c): c is number => typeof c === 'number');
     return {
       variant,
       repo: repoKind,
@@ -334,6 +337,7 @@ export async function runParallelBench(options: ParallelOptions = {}) {
       speedup: round(base.p1 / (makespanMs / N), 2),
       idealSpeedup: P / (base.first ?? 1),
       ...(GIT_VARIANTS.includes(variant) && git.length > 0 ? { gitProcessesPerTask: median(git) } : {}),
+      ...(mainCpu.length > 0 ? { mainThreadCpuMsPerTask: round(median(mainCpu), 2) } : {}),
       runs,
     };
   };
@@ -451,6 +455,9 @@ export async function runParallelBench(options: ParallelOptions = {}) {
       fullPathRepeats: fullRepeats,
       largeRepository: large ? { files: large.files, mib: round(large.bytes / 2 ** 20, 1) } : null,
       gitProcessesPerTask: 'git processes started by the runtime during a batch / N (long-lived cat-file and update-ref processes count once, when they start)',
+      cpu:
+        'per run: CPU ms of this process (all threads: process.cpuUsage) / N, of its main thread alone (/proc/self/task/<pid>/schedstat, Linux) / N, and event-loop busy ms / N (performance.eventLoopUtilization: CPU plus blocking calls such as a synchronous fsync). ' +
+        'When 49 answers land at once, what the main thread does per task is done one task after another, so it is what these rows are bound by; wall-clock makespans on a loaded machine are not.',
       why:
         `Every programmer model is a local Ollama-protocol HTTP server that answers after L = ${latencyMs} ms, so a subtask can never take less than L and ` +
         `N = ${k}·P subtasks on P programmers can never finish before ceil(N/P)·L. L is large against the per-task work of the orchestration ` +

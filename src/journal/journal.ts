@@ -1,7 +1,9 @@
 /**
  * The durable journal (`artifacts/pas.db`): jobs, tasks, actor snapshots, daily spend and the
  * receipt index, in one SQLite file opened with WAL and `synchronous=FULL`, so a call that has
- * returned is on disk even if the process is killed on the next line.
+ * returned is on disk even if the process is killed on the next line — except the writes of a
+ * group opened by `deferCommit`, committed at the end of the event-loop iteration and fsynced on
+ * libuv's thread pool (`synced()` resolves once they are on disk; `flush()` waits for it).
  *
  * Every method is synchronous and runs prepared statements; writes that touch more than one
  * row run in one transaction. Failures surface as `PasError` `PAS_ERR_JOURNAL` (unknown job or
