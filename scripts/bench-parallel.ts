@@ -25,7 +25,7 @@ import { createRuntime, DIRECT_REPLY_TO, type Runtime, type RuntimeServices, typ
 import { createDefaultServices } from '../src/runtime/default-services.ts';
 import { checkoutPath, prewarmCheckouts } from '../src/executors/checkouts.ts';
 import { cpuPerTask, cpuSample, type CpuPerTask } from './bench-cpu.ts';
-import { gitProcessCount } from '../src/executors/git-command.ts';
+import { gitProcessCount, gitSpawnCount } from '../src/executors/git-command.ts';
 import { createNativeExecutor } from '../src/executors/native-executor.ts';
 import { runProgrammerTask } from '../src/executors/run-task.ts';
 import {
@@ -101,6 +101,8 @@ export interface ParallelRun {
   failed: number;
   /** Git processes started per task during the batch (full variants). */
   gitProcessesPerTask?: number;
+  /** Spawns of the runtime process per task to run git (a sequence of git commands is one spawn). */
+  gitSpawnsPerTask?: number;
   /** CPU per task of this process and of the children it waited for (git, verify commands), and the load. */
   cpu?: CpuPerTask;
 }
@@ -219,6 +221,7 @@ export async function runBatch(runtime: Runtime, tasks: TaskSpec[], latencyMs: n
     }
   });
   const gitBefore = gitProcessCount();
+  const spawnsBefore = gitSpawnCount();
   const cpuBefore = cpuSample();
   const t0 = performance.now();
   try {
@@ -244,6 +247,7 @@ export async function runBatch(runtime: Runtime, tasks: TaskSpec[], latencyMs: n
     turnMs: distribution(turn, 1),
     failed: results.filter((r) => r.status !== 'completed').length,
     gitProcessesPerTask: round((gitProcessCount() - gitBefore) / tasks.length, 2),
+    gitSpawnsPerTask: round((gitSpawnCount() - spawnsBefore) / tasks.length, 2),
     cpu: cpuPerTask(cpuBefore, cpuSample(), tasks.length),
   };
   if (durations.length === results.length) run.beyondLatencyMs = distribution(durations.map((d) => d - latencyMs), 1);
@@ -394,7 +398,7 @@ export async function runParallelBench(options: ParallelOptions = {}) {
           for (let r = 0; r < runsHere; r++) {
             const run = await runBatch(runtime, taskSpecs(`bench-${variant}-${repoKind}-p${P}-r${r + 1}`, benchFiles(N), repo, baseCommit, managerId, verify), latencyMs);
             runs.push(run);
-            const git = GIT_VARIANTS.includes(variant) ? `, ${run.gitProcessesPerTask} git processes/task, CPU/task ${run.cpu?.processMs} ms + children ${run.cpu?.childrenMs} ms (load ${run.cpu?.load1})` : '';
+            const git = GIT_VARIANTS.includes(variant) ? `, ${run.gitProcessesPerTask} git processes/task (${run.gitSpawnsPerTask} spawns), CPU/task ${run.cpu?.processMs} ms + children ${run.cpu?.childrenMs} ms (load ${run.cpu?.load1})` : '';
             log(`  parallel ${variant.padEnd(13)} ${repoKind.padEnd(5)} P=${String(P).padStart(2)} N=${String(N).padStart(3)} run ${r + 1}: makespan ${run.makespanMs.toFixed(0)} ms (ideal ${Math.ceil(N / P) * latencyMs})${git}${run.failed ? `, ${run.failed} failed` : ''}`);
           }
           // Ceilings only where the rows are targets (P = 10, 49).

@@ -12,9 +12,12 @@
  */
 import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { git } from './git-command.ts';
+import { gitSequence } from './git-command.ts';
 import { changedEntries } from './object-commit.ts';
 import type { RepoObjectStore } from './object-store.ts';
+
+/** Removes every untracked and ignored file and folder, nested repositories too. */
+export const CLEAN: readonly string[] = ['clean', '-ffdxq'];
 
 /** A checkout as its last holder left it: the base, the tree it staged, and its index file then. */
 interface StagedCheckout {
@@ -98,12 +101,9 @@ export async function restoreStaged(dir: string, store: RepoObjectStore, base: s
   try {
     const baseTree = await store.commitTree(base);
     const paths = outermost([...(await changedEntries(store, baseTree, state.tree)).keys()]);
-    if (paths.length > 0) {
-      await git(dir, ['--literal-pathspecs', 'checkout', '--no-overlay', '--quiet', '--no-recurse-submodules', base, '--pathspec-from-file=-', '--pathspec-file-nul'], {
-        input: `${paths.join('\0')}\0`,
-      });
-    }
-    await git(dir, ['clean', '-ffdxq']);
+    const checkout = ['--literal-pathspecs', 'checkout', '--no-overlay', '--quiet', '--no-recurse-submodules', base, '--pathspec-from-file=-', '--pathspec-file-nul'];
+    // One spawn of this process for both (see gitSequence).
+    await gitSequence(dir, paths.length > 0 ? [checkout, CLEAN] : [CLEAN], paths.length > 0 ? { input: `${paths.join('\0')}\0` } : {});
     return true;
   } catch {
     return false;

@@ -14,8 +14,8 @@ import { existsSync } from 'node:fs';
 import { mkdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { PasError } from '../errors.ts';
-import { forgetCheckout, noteReleased, noteStaged, restoreStaged } from './checkout-restore.ts';
-import { git, repoKey } from './git-command.ts';
+import { CLEAN, forgetCheckout, noteReleased, noteStaged, restoreStaged } from './checkout-restore.ts';
+import { git, gitSequence, repoKey } from './git-command.ts';
 import { writeIndexTree } from './index-tree.ts';
 import { objectStoreFor, type RepoObjectStore } from './object-store.ts';
 import { assertSafeId } from './worktree.ts';
@@ -165,8 +165,8 @@ const CHECKOUT_LOCK_STALE_MS = 3_000;
  */
 async function resetCheckout(dir: string, base: string): Promise<void> {
   for (const name of ['index.lock', 'HEAD.lock']) await clearCrashedLock(path.join(dir, '.git', name));
-  await git(dir, ['reset', '--hard', '--quiet', '--no-recurse-submodules', base]);
-  await git(dir, ['clean', '-ffdxq']);
+  // One spawn of this process for both (see gitSequence).
+  await gitSequence(dir, [['reset', '--hard', '--quiet', '--no-recurse-submodules', base], CLEAN]);
 }
 
 async function clearCrashedLock(file: string): Promise<void> {

@@ -16,7 +16,7 @@ import type { TaskSpec } from '../../../machines/domain.ts';
 import type { ResolvedProgrammer } from '../../../src/config/load-config.ts';
 import type { CmdAllowlist, FsAllowlist } from '../../../src/config/schemas.ts';
 import { checkoutFor, checkoutPath, checkoutTree } from '../../../src/executors/checkouts.ts';
-import { gitProcessCount } from '../../../src/executors/git-command.ts';
+import { gitProcessCount, gitSpawnCount } from '../../../src/executors/git-command.ts';
 import type { Executor } from '../../../src/executors/executor.ts';
 import { closeObjectStores, objectStoreFor } from '../../../src/executors/object-store.ts';
 import { runProgrammerTask } from '../../../src/executors/run-task.ts';
@@ -99,10 +99,11 @@ describe('restoring a reused checkout by its staged paths', () => {
     const f = (fixture = await createTempRepo(BASE_FILES));
     const dir = await stagedTask(f, true);
     const resetsBefore = await resets(dir);
-    const before = gitProcessCount();
+    const [before, spawns] = [gitProcessCount(), gitSpawnCount()];
     const next = await checkoutFor({ repo: f.repo, workspacesDir: f.workspacesDir, programmerId: 'Prog-001', baseCommit: f.base });
-    // No reset: the staged paths checked out from the base, then the clean.
+    // No reset: the staged paths checked out from the base, then the clean, both from one spawn.
     expect(gitProcessCount() - before).toBe(2);
+    expect(gitSpawnCount() - spawns).toBe(1);
     expect(await resets(dir)).toBe(resetsBefore);
     await expectBase(next.path, f.base);
     next.release();
@@ -112,8 +113,11 @@ describe('restoring a reused checkout by its staged paths', () => {
     const f = (fixture = await createTempRepo(BASE_FILES));
     const dir = await stagedTask(f, false);
     const resetsBefore = await resets(dir);
+    const spawns = gitSpawnCount();
     const next = await checkoutFor({ repo: f.repo, workspacesDir: f.workspacesDir, programmerId: 'Prog-001', baseCommit: f.base });
     expect(await resets(dir)).toBe(resetsBefore + 1);
+    // The full reset: reset --hard and clean from one spawn.
+    expect(gitSpawnCount() - spawns).toBe(1);
     await expectBase(next.path, f.base);
     next.release();
   });
