@@ -8,7 +8,7 @@
  */
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { chmod, lstat, mkdir, readdir, readFile, rm, stat, symlink } from 'node:fs/promises';
+import { chmod, lstat, mkdir, readFile, rm, stat, symlink } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
@@ -21,7 +21,7 @@ import type { Executor } from '../../../src/executors/executor.ts';
 import { closeObjectStores, objectStoreFor } from '../../../src/executors/object-store.ts';
 import { runProgrammerTask } from '../../../src/executors/run-task.ts';
 import type { LlmClient } from '../../../src/llm/types.ts';
-import { createTempRepo, gitOut, writeFiles, type TempRepo } from '../../support/git-fixtures.ts';
+import { createTempRepo, filesIn, gitOut, writeFiles, type TempRepo } from '../../support/git-fixtures.ts';
 import type { HoldInput } from '../../support/hold-checkout.ts';
 import { kill9 } from '../../support/pas-process.ts';
 
@@ -35,18 +35,6 @@ afterEach(async () => {
 afterAll(() => closeObjectStores());
 
 const BASE_FILES = { '.gitignore': '*.log\nbuild/\n', 'a.txt': 'a\n', 'c.txt': 'c\n', 'd.txt': 'd\n', 'src/b.ts': 'b\n', 'tool.sh': '#!/bin/sh\n' };
-
-/** Every file under `dir` except `.git`, relative, sorted (symlinks listed as files). */
-async function filesIn(dir: string, prefix = ''): Promise<string[]> {
-  const out: string[] = [];
-  for (const entry of await readdir(dir, { withFileTypes: true })) {
-    if (entry.name === '.git' && prefix === '') continue;
-    const rel = `${prefix}${entry.name}`;
-    if (entry.isDirectory()) out.push(...(await filesIn(path.join(dir, entry.name), `${rel}/`)));
-    else out.push(rel);
-  }
-  return out.sort();
-}
 
 /** Entries of the checkout's HEAD reflog: `reset --hard` adds one, a restore by paths none. */
 async function resets(dir: string): Promise<number> {
