@@ -7,7 +7,7 @@
  * The worker side is `WorkerRepoCache` (worker-repo-cache.ts); bundles travel through JetStream's
  * object store (bundle-store.ts). Both are re-exported here.
  */
-import { createHash, randomUUID } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -25,7 +25,7 @@ export { MAX_RESULT_COMMITS } from './result-chain.ts';
 
 /** The one ref a base bundle carries (the worker fetches it into its own namespace). */
 export const BASE_BUNDLE_REF = 'refs/pas/base';
-/** Where a result's commit waits while git checks it (never a branch). */
+/** Where an import of earlier versions kept a result's commit while git checked it (never a branch). */
 const QUARANTINE = 'refs/pas/quarantine';
 
 export interface BaseBundle {
@@ -114,7 +114,7 @@ export interface ImportResultOptions {
   base: string;
   /** The ref to create (`refs/heads/pas/<job>/<task>`); an existing one is never overwritten. */
   expectedRef: string;
-  /** Names the quarantine ref while the bundle is checked. */
+  /** Names the attempt in refusals. */
   attemptId: string;
   /** The commit the worker said it made; the bundle's head must be exactly it. */
   commit?: string;
@@ -125,7 +125,6 @@ export interface ImportResultOptions {
   allowSame?: boolean;
 }
 
-
 /**
  * Verifies a worker's result bundle and writes its commit as `expectedRef`, create-only. Steps:
  * exactly one head, cut against the base alone (read from the header); then its objects checked
@@ -133,9 +132,8 @@ export interface ImportResultOptions {
  * (result-import.ts: what `fetch.fsckObjects` checks, connectivity, the history a plain chain
  * base..commit: every commit with one parent, no foreign history, no merges) and the ref
  * created: no git process. Any other pack (deltas, tags: a bundle from `git bundle create`) is
- * fetched by git into a quarantine ref with every object checked (`fetch.fsckObjects`), its
- * history checked the same way, then the ref created and the quarantine ref dropped in one
- * transaction. Returns the commit. Refusals: PAS_ERR_DIST_BUNDLE_INVALID, PAS_ERR_DIST_REF_EXISTS.
+ * stored by `git index-pack --strict` (indexResultPack), its history checked the same way, then
+ * the ref created. Returns the commit. Refusals: PAS_ERR_DIST_BUNDLE_INVALID, PAS_ERR_DIST_REF_EXISTS.
  */
 export async function importResultBundle(repo: string, bundle: Uint8Array, opts: ImportResultOptions): Promise<string> {
   const details = { attemptId: opts.attemptId, ref: opts.expectedRef };
@@ -145,53 +143,46 @@ export async function importResultBundle(repo: string, bundle: Uint8Array, opts:
   if (!base) throw bundleInvalid(`base ${opts.base} is not a commit of the repository`, details);
   const header = readBundleHeader(bundle);
   if (header.heads.length !== 1) throw bundleInvalid(`result bundle of ${opts.attemptId} has ${header.heads.length} heads, expected 1`, { ...details, heads: header.heads.map((h) => h.ref) });
-  const { commit: head, ref: headRef } = header.heads[0]!;
+  const { commit: head } = header.heads[0]!;
   if (opts.commit !== undefined && head !== opts.commit) throw bundleInvalid(`result bundle of ${opts.attemptId} holds ${head}, the result names ${opts.commit}`, { ...details, head, commit: opts.commit });
   // Cut against the base and nothing else: every commit of the chain travels in the bundle.
   if (header.prerequisites.length !== 1 || header.prerequisites[0] !== base) {
     throw bundleInvalid(`result bundle of ${opts.attemptId} is cut against ${header.prerequisites.join(', ') || 'nothing (a whole history)'}, not against its base ${base}`, { ...details, base, prerequisites: header.prerequisites });
   }
-  const own = await importPackInProcess(store, bundle.subarray(header.packOffset), { base, head, attemptId: opts.attemptId, details });
+  const pack = bundle.subarray(header.packOffset);
+  const own = await importPackInProcess(store, pack, { base, head, attemptId: opts.attemptId, details });
   if (!own) return (await createResultRef(store, repo, opts, head, details)).head;
-  return fetchResultBundle(repo, store, bundle, headRef, head, base, opts, details);
+  return indexResultPack(repo, store, pack, head, base, opts, details);
 }
 
-/** The ref of a checked result, create-only (with `also` in the same transaction); `created` false when `allowSame` took an existing one. */
-async function createResultRef(store: RepoObjectStore, repo: string, opts: ImportResultOptions, head: string, details: Record<string, unknown>, also: string[] = []): Promise<{ head: string; created: boolean }> {
+/** The ref of a checked result, create-only; an existing one at `head` is taken when `allowSame`. */
+async function createResultRef(store: RepoObjectStore, repo: string, opts: ImportResultOptions, head: string, details: Record<string, unknown>): Promise<{ head: string }> {
   try {
-    await store.updateRefs([`create ${opts.expectedRef} ${head}`, ...also]);
-    return { head, created: true };
+    await store.updateRefs([`create ${opts.expectedRef} ${head}`]);
+    return { head };
   } catch (err) {
     const existing = await refCommit(repo, opts.expectedRef);
-    if (existing && opts.allowSame && existing === head) return { head, created: false };
+    if (existing && opts.allowSame && existing === head) return { head };
     if (existing) throw new PasError('PAS_ERR_DIST_REF_EXISTS', `${opts.expectedRef} already exists (at ${existing}); the result of ${opts.attemptId} (${head}) is not written`, { details: { ...details, existing, incoming: head }, cause: err });
     throw err;
   }
 }
 
-/** The result through `git fetch` (fetch.fsckObjects) into a quarantine ref, for a pack the in-process reader leaves to git. */
-async function fetchResultBundle(repo: string, store: RepoObjectStore, bundle: Uint8Array, headRef: string, head: string, base: string, opts: ImportResultOptions, details: Record<string, unknown>): Promise<string> {
-  const scratch = await mkdtemp(path.join(os.tmpdir(), 'pas-result-'));
-  const quarantine = `${QUARANTINE}/${opts.attemptId.replace(/[^A-Za-z0-9_-]/g, '_').slice(0, 100)}-${randomUUID().slice(0, 8)}`;
-  let inQuarantine = false;
+/**
+ * A pack the in-process reader leaves to git (deltas against the base, tags: a bundle from
+ * `git bundle create`): `git index-pack --strict --fix-thin` stores it, checking every object as
+ * `fetch.fsckObjects` does and that everything it names is there. (`git fetch` of a bundle file
+ * checks neither before git 2.46.) The objects stay unreferenced until the ref is created.
+ */
+async function indexResultPack(repo: string, store: RepoObjectStore, pack: Uint8Array, head: string, base: string, opts: ImportResultOptions, details: Record<string, unknown>): Promise<string> {
   try {
-    const file = path.join(scratch, 'result.bundle');
-    await writeFile(file, bundle);
-    try {
-      inQuarantine = true;
-      await git(repo, ['-c', 'fetch.fsckObjects=true', 'fetch', '--no-tags', '--no-write-fetch-head', '-q', file, `+${headRef}:${quarantine}`], { lock: 'shared' });
-    } catch (err) {
-      throw bundleInvalid(`result bundle of ${opts.attemptId} does not verify: ${isPasError(err) ? err.message.split('\n').slice(0, 4).join(' ') : String(err)}`, details, err);
-    }
-    const chain = await plainChain((oid) => store.read(oid), base, head);
-    if ('problem' in chain) throw bundleInvalid(chain.problem, { ...details, base, head, ...(chain.commit ? { commit: chain.commit } : {}) });
-    const made = await createResultRef(store, repo, opts, head, details, [`delete ${quarantine}`]);
-    if (made.created) inQuarantine = false;
-    return head;
-  } finally {
-    if (inQuarantine) await git(repo, ['update-ref', '-d', quarantine], { lock: 'shared' }).catch(() => {});
-    await rm(scratch, { recursive: true, force: true });
+    await git(repo, ['index-pack', '--strict', '--fix-thin', '--stdin'], { input: pack, lock: 'shared' });
+  } catch (err) {
+    throw bundleInvalid(`result bundle of ${opts.attemptId} does not verify: ${isPasError(err) ? err.message.split('\n').slice(0, 4).join(' ') : String(err)}`, details, err);
   }
+  const chain = await plainChain((oid) => store.read(oid), base, head);
+  if ('problem' in chain) throw bundleInvalid(chain.problem, { ...details, base, head, ...(chain.commit ? { commit: chain.commit } : {}) });
+  return (await createResultRef(store, repo, opts, head, details)).head;
 }
 
 /** A name git takes as a full ref: one PAS writes (`refs/heads/pas/<job>/<task>`) is checked here, anything else by git. */
@@ -203,7 +194,8 @@ async function isRefName(repo: string, ref: string): Promise<boolean> {
 }
 
 /**
- * Removes the quarantine refs an import cut off by a crash (kill -9) left in `repo`. Call it at
+ * Removes the quarantine refs an import cut off by a crash (kill -9) left in `repo` (imports of
+ * earlier versions fetched into them). Call it at
  * start-up, before any import runs; answers how many it removed.
  */
 export async function sweepQuarantineRefs(repo: string): Promise<number> {
