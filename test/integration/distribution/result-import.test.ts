@@ -76,7 +76,7 @@ describe('what the central process refuses in a result pack, without git', () =>
     await refused(resultOf('sha1', base, rawTree([['100644', 'README.md', readme], ['100645', 'x', blobId('x\n')]]), [blob('x\n')]), /mode "100645"/, false);
   });
 
-  it('refuses commit headers git fsck refuses: no email, two authors, no committer, a NUL, a zero-padded date, a bad time zone, no name', async () => {
+  it('refuses commit headers git fsck refuses: bad tree and parent lines, no or two authors, no committer, a malformed ident or date, a NUL, an unterminated header', async () => {
     const who = 'A U Thor <a@example.com> 1700000000 +0000';
     const cases: Array<[string[], RegExp]> = [
       [['author A U Thor 1700000000 +0000', `committer ${who}`], /no email/],
@@ -86,6 +86,11 @@ describe('what the central process refuses in a result pack, without git', () =>
       [['author A U Thor <a@example.com> 1700000000 +000', `committer ${who}`], /time zone/],
       [['author <a@example.com> 1700000000 +0000', `committer ${who}`], /no name before the email/],
       [[`author ${who}`, 'committer A U Thor <a@example.com>1700000000 +0000'], /no space before the date/],
+      [[`committer ${who}`], /no author line/],
+      [['author A U>Thor <a@example.com> 1700000000 +0000', `committer ${who}`], /a ">" in the name/],
+      [['author A U Thor<a@example.com> 1700000000 +0000', `committer ${who}`], /no space before the email/],
+      [['author A U Thor <a@example.com 1700000000 +0000', `committer ${who}`], /a bad email/],
+      [['author A U Thor <a@example.com> 1700000000x +0000', `committer ${who}`], /a bad date/],
     ];
     // Each a different tree, so each commit is new.
     for (const [i, [lines, message]] of cases.entries()) {
@@ -95,9 +100,15 @@ describe('what the central process refuses in a result pack, without git', () =>
     const tree = rawTree([['100644', 'README.md', readme]]);
     const nul = craftBundle('sha1', base, [{ type: 'commit', data: commitBytes(oidOf('sha1', 'tree', tree), [base], undefined, 'a \0 in the message\n') }, { type: 'tree', data: tree }]);
     await refused(nul, /NUL byte/);
+    const treeId = oidOf('sha1', 'tree', tree);
+    const raw = (text: string) => craftBundle('sha1', base, [{ type: 'commit', data: Buffer.from(text) }, { type: 'tree', data: tree }]);
+    await refused(raw(`tree ${treeId}\nparent ${base}\nauthor ${who}\ncommitter ${who}`), /unterminated/);
+    await refused(raw(`tree ${treeId}\nparent ${base.slice(0, 39)}\nauthor ${who}\ncommitter ${who}\n\nm\n`), /bad parent line/);
+    await refused(raw(`tree ${treeId.slice(0, 39)}x\nparent ${base}\nauthor ${who}\ncommitter ${who}\n\nm\n`), /bad tree line/);
+    await refused(raw(`parent ${base}\ntree ${treeId}\nauthor ${who}\ncommitter ${who}\n\nm\n`), /no tree line first/);
   });
 
-  it('refuses a pack that is not whole: a wrong trailer, truncated, fewer objects than it counts, junk after them, an object longer than its header says', async () => {
+  it('refuses a pack that is not whole: a wrong trailer, truncated, fewer objects than it counts, junk after them, an object longer or shorter than its header says, a reserved type, no signature', async () => {
     const good = resultOf('sha1', base, rawTree([['100644', 'README.md', readme], ['100644', 'n.txt', blobId('n\n')]]), [blob('n\n')]);
     const flipped = Buffer.from(good.bundle);
     flipped[flipped.length - 30]! ^= 0xff;
@@ -116,6 +127,13 @@ describe('what the central process refuses in a result pack, without git', () =>
     expect(short[blobAt]).toBe(0x32); // type 3, size 2
     short[blobAt] = 0x31;
     await refused(craftBundle('sha1', base, [], { head: good.commit, pack: resealPack('sha1', short) }), /does not inflate to 1 bytes/);
+    short[blobAt] = 0x33; // says 3
+    await refused(craftBundle('sha1', base, [], { head: good.commit, pack: resealPack('sha1', short) }), /inflates to 2 bytes, its header says 3/);
+    short[blobAt] = 0x52; // type 5 (reserved), size 2
+    await refused(craftBundle('sha1', base, [], { head: good.commit, pack: resealPack('sha1', short) }), /object 2 has type 5/);
+    const unsigned = Buffer.from(good.pack);
+    unsigned.write('PUCK', 0, 'latin1');
+    await refused(craftBundle('sha1', base, [], { head: good.commit, pack: resealPack('sha1', unsigned) }), /no pack signature/);
   });
 
   it('refuses a result naming an object that is neither in the bundle nor in the repository, or naming a blob as a folder', async () => {
@@ -138,7 +156,7 @@ describe('what the central process refuses in a result pack, without git', () =>
 });
 
 describe('what the central process leaves to git', () => {
-  it('hands git a pack with deltas (git bundle create), a .gitmodules change and an unusual date, and takes them when git does', async () => {
+  it('hands git a pack with deltas (git bundle create), a .gitmodules change, an object the result does not name and an unusual date, and takes them when git does', async () => {
     const big = Array.from({ length: 400 }, (_, i) => `export const v${i} = ${i};\n`).join('');
     const grown = await commitFiles(fx.central.repo, { 'src/big.ts': big });
     const clone = await fx.cache.ensureBase(fx.repoKey, (await makeBaseBundle(fx.central.repo, grown)).bytes, grown);
@@ -156,6 +174,12 @@ describe('what the central process leaves to git', () => {
     const withModules = resultOf('sha1', base, rawTree([['100644', '.gitmodules', blobId(modules)], ['100644', 'README.md', readme]]), [blob(modules)]);
     before = gitProcessCount();
     expect(await importOf(withModules, 'refs/heads/pas/j/modules')).toBe(withModules.commit);
+    expect(gitProcessCount() - before).toBeGreaterThan(0);
+
+    // An object the result does not name: git takes it (unreferenced), so it is git's to store.
+    const extra = resultOf('sha1', base, rawTree([['100644', 'README.md', readme], ['100644', 'e.txt', blobId('e\n')]]), [blob('e\n'), blob('not named by the result\n')]);
+    before = gitProcessCount();
+    expect(await importOf(extra, 'refs/heads/pas/j/extra')).toBe(extra.commit);
     expect(gitProcessCount() - before).toBeGreaterThan(0);
 
     const spaced = resultOf('sha1', base, rawTree([['100644', 'README.md', readme], ['100644', 'd.txt', blobId('d\n')]]), [blob('d\n')], ['author A U Thor <a@example.com>  1700000000 +0000', 'committer A U Thor <a@example.com> 1700000000 +0000']);
