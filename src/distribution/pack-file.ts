@@ -67,8 +67,8 @@ function entryHeader(type: number, size: number): Buffer {
 
 /**
  * Reads a pack of whole commits, trees and blobs, checking what index-pack checks of such a pack:
- * the trailer is the pack's hash, every object inflates to its stated size, the count is exact
- * and nothing follows the last object. Each object comes with its id.
+ * the trailer is the pack's hash, every object inflates to its stated size, no object is there
+ * twice, the count is exact and nothing follows the last object. Each object comes with its id.
  */
 export function readPack(bytes: Uint8Array, hash: 'sha1' | 'sha256'): PackRead {
   const pack = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
@@ -81,6 +81,7 @@ export function readPack(bytes: Uint8Array, hash: 'sha1' | 'sha256'): PackRead {
   if (!createHash(hash).update(pack.subarray(0, end)).digest().equals(pack.subarray(end))) return { kind: 'invalid', problem: 'the pack trailer is not the hash of the pack (corrupt or truncated)' };
   const count = pack.readUInt32BE(8);
   const objects: ReadObject[] = [];
+  const seen = new Set<string>();
   let at = 12;
   for (let n = 0; n < count; n++) {
     if (at >= end) return { kind: 'invalid', problem: `the pack is truncated: ${n} of ${count} objects` };
@@ -110,6 +111,8 @@ export function readPack(bytes: Uint8Array, hash: 'sha1' | 'sha256'): PackRead {
     if (data.length !== size) return { kind: 'invalid', problem: `object ${n} inflates to ${data.length} bytes, its header says ${size}` };
     at += used;
     const oid = createHash(hash).update(objectHeader(type, size)).update(data).digest('hex');
+    if (seen.has(oid)) return { kind: 'invalid', problem: `object ${oid} is in the pack twice` };
+    seen.add(oid);
     objects.push({ type, data, oid });
   }
   if (at !== end) return { kind: 'invalid', problem: `${end - at} bytes of junk after the pack's ${count} objects` };

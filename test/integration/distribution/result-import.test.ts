@@ -8,7 +8,7 @@ import path from 'node:path';
 import { deflateSync } from 'node:zlib';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { readBundleHeader } from '../../../src/distribution/bundle-header.ts';
-import { readPack } from '../../../src/distribution/pack-file.ts';
+import { readPack, writePack } from '../../../src/distribution/pack-file.ts';
 import { importResultBundle, makeBaseBundle, makeResultBundle } from '../../../src/distribution/bundles.ts';
 import { gitProcessCount } from '../../../src/executors/git-command.ts';
 import { objectStoreFor } from '../../../src/executors/object-store.ts';
@@ -108,7 +108,7 @@ describe('what the central process refuses in a result pack, without git', () =>
     await refused(raw(`parent ${base}\ntree ${treeId}\nauthor ${who}\ncommitter ${who}\n\nm\n`), /no tree line first/);
   });
 
-  it('refuses a pack that is not whole: a wrong trailer, truncated, fewer objects than it counts, junk after them, an object longer or shorter than its header says, a reserved type, no signature', async () => {
+  it('refuses a pack that is not whole: a wrong trailer, truncated, fewer objects than it counts, junk after them, an object longer or shorter than its header says, an object twice, a reserved type, no signature', async () => {
     const good = resultOf('sha1', base, rawTree([['100644', 'README.md', readme], ['100644', 'n.txt', blobId('n\n')]]), [blob('n\n')]);
     const flipped = Buffer.from(good.bundle);
     flipped[flipped.length - 30]! ^= 0xff;
@@ -131,6 +131,8 @@ describe('what the central process refuses in a result pack, without git', () =>
     await refused(craftBundle('sha1', base, [], { head: good.commit, pack: resealPack('sha1', short) }), /inflates to 2 bytes, its header says 3/);
     short[blobAt] = 0x52; // type 5 (reserved), size 2
     await refused(craftBundle('sha1', base, [], { head: good.commit, pack: resealPack('sha1', short) }), /object 2 has type 5/);
+    const twice = writePack([{ type: 'commit', data: commitBytes(oidOf('sha1', 'tree', rawTree([['100644', 'README.md', readme]])), [base]) }, { type: 'tree', data: rawTree([['100644', 'README.md', readme]]) }, blob('n\n'), blob('n\n')], 'sha1');
+    await refused(craftBundle('sha1', base, [], { head: oidOf('sha1', 'commit', commitBytes(oidOf('sha1', 'tree', rawTree([['100644', 'README.md', readme]])), [base])), pack: twice }), /in the pack twice/);
     const unsigned = Buffer.from(good.pack);
     unsigned.write('PUCK', 0, 'latin1');
     await refused(craftBundle('sha1', base, [], { head: good.commit, pack: resealPack('sha1', unsigned) }), /no pack signature/);
