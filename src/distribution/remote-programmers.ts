@@ -29,24 +29,14 @@ import type { Repositories } from '../runtime/services/repositories.ts';
 import { git } from '../executors/git-command.ts';
 import { taskBranchName } from '../executors/worktree.ts';
 import { bundleObjectName, bundleStored, deleteBundle, getBundle, HostHaves, importResultBundle, makeBaseBundle, putBundle, refCommit, repoKeyOf, resolveCommit } from './bundles.ts';
-import { anyOf, fromJson, nanos, toJson, type DistLink } from './link.ts';
+import { anyOf, attemptOf, nanos, toJson, type AttemptRecord, type DistLink } from './link.ts';
 import { decodeMessage, encodeMessage, type ResultMessage, type TaskMessage } from './messages.ts';
 import { sweepQuarantinesAfterCrash } from './quarantine-sweep.ts';
 import type { WorkerLiveness } from './worker-liveness.ts';
 
 export type ExecuteTask = (input: ExecuteTaskInput, signal: AbortSignal) => Promise<TaskResult>;
 
-/** The task's current attempt as KV holds it (key: the task id). */
-export interface AttemptRecord {
-  attemptId: string;
-  programmerId: string;
-  worker: string;
-  /** The journal's attempt number when it was dispatched (one receipt per attempt). */
-  journalAttempt: number;
-  repo: string;
-  repoKey: string;
-  dispatchedAt: number;
-}
+export type { AttemptRecord } from './link.ts';
 
 interface Pending {
   record: AttemptRecord;
@@ -139,17 +129,14 @@ export async function createRemoteProgrammers(base: RemoteLink, remoteIds: Reado
   let stopped = false;
 
   const currentAttempt = async (taskId: string): Promise<AttemptRecord | undefined> => {
-    const entry = await link.attempts.get(taskId).catch(() => null);
-    if (!entry || entry.operation !== 'PUT' || entry.length === 0) return undefined;
-    const record = fromJson<AttemptRecord>(entry.value);
-    return abandoned.get(taskId)?.has(record.attemptId) ? undefined : record;
+    const record = attemptOf(await link.attempts.get(taskId).catch(() => null));
+    return record && abandoned.get(taskId)?.has(record.attemptId) ? undefined : record;
   };
   const forgetAttempt = async (taskId: string, attemptId: string) => {
     const gone = abandoned.get(taskId) ?? new Set<string>();
     gone.add(attemptId);
     abandoned.set(taskId, gone);
-    const entry = await link.attempts.get(taskId).catch(() => null);
-    if (entry?.operation === 'PUT' && entry.length > 0 && fromJson<AttemptRecord>(entry.value).attemptId === attemptId) await link.attempts.delete(taskId).catch(() => undefined);
+    if (attemptOf(await link.attempts.get(taskId).catch(() => null))?.attemptId === attemptId) await link.attempts.delete(taskId).catch(() => undefined);
   };
   /** A NATS call that failed is the broker's trouble (retryable), named so. */
   const onBroker = async <T>(what: string, call: () => Promise<T>): Promise<T> => {

@@ -25,9 +25,8 @@ import { abortableSleep } from '../llm/sleep.ts';
 import type { ChatRequest, ProviderAdapter, Receipt } from '../llm/types.ts';
 import { createClusterGate } from './cluster-gate.ts';
 import { bundleObjectName, getBundle, putBundle, WorkerRepoCache } from './bundles.ts';
-import { fromJson, nanos, openLink, publishUntilStored, untilStored, type DistLink } from './link.ts';
+import { attemptOf, nanos, openLink, publishUntilStored, untilStored, type AttemptRecord, type DistLink } from './link.ts';
 import { decodeMessage, encodeMessage, type ResultMessage, type TaskMessage } from './messages.ts';
-import type { AttemptRecord } from './remote-programmers.ts';
 import { startWorkerLlmGateway, type WorkerLlmGateway } from './worker-llm-gateway.ts';
 
 export interface WorkerOptions {
@@ -220,18 +219,7 @@ export async function startWorker(options: WorkerOptions): Promise<Worker> {
   const sent = new Map<string, Uint8Array>();
 
   /** The attempt KV names for a task (undefined: none); asked again while the broker is away, never guessed. */
-  const currentAttemptOf = async (taskId: string): Promise<AttemptRecord | undefined> => {
-    for (let wait = 200; ; wait = Math.min(wait * 2, 2_000)) {
-      try {
-        const entry = await link.attempts.get(taskId);
-        return entry && entry.operation === 'PUT' && entry.length > 0 ? fromJson<AttemptRecord>(entry.value) : undefined;
-      } catch (err) {
-        if (nc.isClosed() || stopping) throw err;
-        log.warn({ err: toErrorData(err), taskId }, 'cannot read the current attempt; asking again');
-        await new Promise((r) => setTimeout(r, wait));
-      }
-    }
-  };
+  const currentAttemptOf = async (taskId: string): Promise<AttemptRecord | undefined> => attemptOf(await untilStored(link, `reading the current attempt of ${taskId}`, () => link.attempts.get(taskId), log, () => stopping));
 
   const runTask = async (programmer: ResolvedProgrammer, msg: JsMsg, task: TaskMessage) => {
     const current = await currentAttemptOf(task.task_id);
