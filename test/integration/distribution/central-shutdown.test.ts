@@ -1,0 +1,95 @@
+/**
+ * The central process stopping (pas up's shutdown: runtime.stop, then the distribution): the
+ * cluster's traffic ends before the journal closes. No worker is admitted to call a model once the
+ * journal is closed, and a spend report that arrives then stays un-acked in JetStream and is booked
+ * once, at the next start. The real composition (startDistribution, createRuntime with the default
+ * services wrapped) on a real nats-server and SQLite journal; the worker is a NATS client speaking
+ * the real messages.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { loadConfig, type PasConfig } from '../../../src/config/load-config.ts';
+import { startDistribution } from '../../../src/distribution/central-service.ts';
+import { openLink, type DistLink } from '../../../src/distribution/link.ts';
+import { decodeMessage, encodeMessage } from '../../../src/distribution/messages.ts';
+import { utcDay } from '../../../src/llm/spend-store.ts';
+import { createRuntime } from '../../../src/runtime/create-runtime.ts';
+import { createDefaultServices } from '../../../src/runtime/default-services.ts';
+import { startNatsServer, type NatsServerHandle } from '../../support/nats-server.ts';
+import { tempConfig } from '../../support/test-config.ts';
+import { memoryLogger, settled } from './central-harness.ts';
+
+const FREE = 'ollama/qwen2.5-coder:7b-instruct';
+let server: NatsServerHandle;
+const cleanups: Array<() => unknown> = [];
+
+beforeAll(async () => {
+  server = await startNatsServer();
+}, 30_000);
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+afterAll(async () => {
+  await server?.close();
+});
+
+async function startCentral(config: PasConfig, dataDir: string) {
+  const logs: Array<Record<string, unknown>> = [];
+  const logger = memoryLogger(logs, 'info');
+  const distribution = (await startDistribution(config, logger))!;
+  const runtime = createRuntime({ config, dataDir, logger, services: distribution.wrapServices(createDefaultServices({ offline: true })) });
+  distribution.attach(runtime);
+  let stopped = false;
+  const stop = async () => {
+    if (stopped) return;
+    stopped = true;
+    await runtime.stop();
+    await distribution.stop();
+  };
+  cleanups.push(stop);
+  return { runtime, distribution, logs, stop };
+}
+
+describe('the central process stopping', () => {
+  it('answers no admission and takes no spend once its journal is closed; a spend that arrives then is booked once at the next start', async () => {
+    const cfg = tempConfig('pas-central-stop-');
+    cleanups.push(() => cfg.cleanup());
+    cfg.edit('programmer_pool.yaml', (doc) => doc.setIn(['programmers', 0, 'host'], 'w1'));
+    cfg.edit('pas.yaml', (doc) => doc.set('distribution', doc.createNode({ nats_url: server.url, prefix: 'centralstop', ack_wait_ms: 1_000, request_timeout_ms: 2_000 })));
+    const config = loadConfig(cfg.dir);
+    const dataDir = mkdtempSync(path.join(os.tmpdir(), 'pas-central-stop-data-'));
+    cleanups.push(() => rmSync(dataDir, { recursive: true, force: true }));
+    // The worker's side of the broker.
+    const worker: DistLink = await openLink(config.pas.distribution!, 'worker-test');
+    cleanups.push(() => worker.close());
+    const ask = (callId: string) =>
+      worker.nats.nc.request(worker.names.subjects.breakerProbe, encodeMessage('pas.v1.breaker', { kind: 'pas.v1.breaker', op: 'probe', call_id: callId, worker_id: 'w1', model: FREE, at: new Date().toISOString() }), { timeout: 2_000 });
+
+    const first = await startCentral(config, dataDir);
+    expect(decodeMessage('pas.v1.breaker_reply', (await ask('w1.before')).data)).toMatchObject({ allow: true });
+
+    await first.runtime.stop();
+    // The journal is closed: a worker asking now is not admitted (no answer at all: nobody serves the subject).
+    const late = await ask('w1.after').then(
+      (reply) => decodeMessage('pas.v1.breaker_reply', reply.data),
+      (err: Error) => err,
+    );
+    expect(late).toBeInstanceOf(Error);
+    // A spend that arrives now is not taken: it waits on the broker.
+    const day = utcDay(Date.now());
+    await worker.nats.js.publish(worker.names.subjects.spend('w1'), encodeMessage('pas.v1.spend', { kind: 'pas.v1.spend', call_id: 'w1.during-stop', worker_id: 'w1', model: 'openai/gpt-4o', tokens: { input: 10, output: 5 }, cost_usd: 0.25, at: new Date().toISOString() }), { msgID: 'spend.w1.during-stop' });
+    await first.distribution.stop();
+    expect(first.logs.filter((e) => (e.err as { code?: string } | undefined)?.code === 'PAS_ERR_JOURNAL')).toEqual([]);
+
+    const second = await startCentral(config, dataDir);
+    const booked = async () => {
+      while (second.runtime.journal.spendStore().spent(day) < 0.25) await new Promise((r) => setTimeout(r, 50));
+    };
+    await settled(booked(), 'the spend reported during the stop, booked at the next start', 20_000);
+    await second.stop();
+    const again = await startCentral(config, dataDir);
+    expect(again.runtime.journal.spendStore().spent(day)).toBe(0.25);
+  }, 60_000);
+});
