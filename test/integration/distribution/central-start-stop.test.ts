@@ -1,4 +1,7 @@
 /**
+ * `pas up` with `distribution` failing to start (its journal cannot be opened): what started (the
+ * NATS link, admissions, the results consumer) stops and the process exits with the coded error.
+ *
  * The central process stopping (pas up's shutdown: runtime.stop, then the distribution): the
  * cluster's traffic ends before the journal closes. No worker is admitted to call a model once the
  * journal is closed, and a spend report that arrives then stays un-acked in JetStream and is booked
@@ -6,9 +9,12 @@
  * services wrapped) on a real nats-server and SQLite journal; the worker is a NATS client speaking
  * the real messages.
  */
+import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import Database from 'better-sqlite3';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig, type PasConfig } from '../../../src/config/load-config.ts';
 import { startDistribution } from '../../../src/distribution/central-service.ts';
@@ -16,11 +22,14 @@ import { openLink, type DistLink } from '../../../src/distribution/link.ts';
 import { decodeMessage, encodeMessage } from '../../../src/distribution/messages.ts';
 import { utcDay } from '../../../src/llm/spend-store.ts';
 import { createRuntime } from '../../../src/runtime/create-runtime.ts';
+import { buildTopology } from '../../../src/runtime/topology.ts';
 import { createDefaultServices } from '../../../src/runtime/default-services.ts';
 import { startNatsServer, type NatsServerHandle } from '../../support/nats-server.ts';
+import { freePortOffset } from '../../support/ports.ts';
 import { tempConfig } from '../../support/test-config.ts';
 import { memoryLogger, settled } from './central-harness.ts';
 
+const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const FREE = 'ollama/qwen2.5-coder:7b-instruct';
 let server: NatsServerHandle;
 const cleanups: Array<() => unknown> = [];
@@ -91,5 +100,31 @@ describe('the central process stopping', () => {
     await second.stop();
     const again = await startCentral(config, dataDir);
     expect(again.runtime.journal.spendStore().spent(day)).toBe(0.25);
+  }, 60_000);
+});
+
+describe('pas up with distribution that cannot start', () => {
+  it('stops its NATS link and exits 1 with PAS_ERR_JOURNAL when its journal cannot be opened (a newer schema)', async () => {
+    const cfg = tempConfig('pas-central-nostart-');
+    cleanups.push(() => cfg.cleanup());
+    cfg.edit('programmer_pool.yaml', (doc) => doc.setIn(['programmers', 0, 'host'], 'w1'));
+    cfg.edit('pas.yaml', (doc) => doc.set('distribution', doc.createNode({ nats_url: server.url, prefix: 'centralnostart' })));
+    const dataDir = mkdtempSync(path.join(os.tmpdir(), 'pas-central-nostart-data-'));
+    cleanups.push(() => rmSync(dataDir, { recursive: true, force: true }));
+    // A journal written by a newer PAS: this build refuses it.
+    const db = new Database(path.join(dataDir, 'pas.db'));
+    db.pragma('user_version = 9999');
+    db.close();
+    const top = buildTopology(loadConfig(cfg.dir));
+    const portOffset = await freePortOffset([top.gatewayPort, ...top.agents.map((a) => a.port)], 100, { belowEphemeral: true });
+    const child = spawn(process.execPath, ['bin/pas.mjs', 'up', '--offline', '--quiet', '--port-offset', String(portOffset), '--data-dir', dataDir], { cwd: ROOT, env: { ...process.env, PAS_CONFIG_DIR: cfg.dir, PAS_API_TOKEN: '' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    cleanups.push(() => child.exitCode === null && child.signalCode === null && child.kill('SIGKILL'));
+    let output = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (output += d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (output += d));
+    const code = await settled(new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c))), 'pas up (it should exit once its start failed)', 45_000);
+    expect(output).toContain('PAS_ERR_JOURNAL');
+    expect(output).toContain('newer than this build');
+    expect(code).toBe(1);
   }, 60_000);
 });
