@@ -128,10 +128,13 @@ export async function createRemoteProgrammers(base: RemoteLink, remoteIds: Reado
   const abandoned = new Map<string, Set<string>>();
   let stopped = false;
 
-  const currentAttempt = async (taskId: string): Promise<AttemptRecord | undefined> => {
-    const record = attemptOf(await link.attempts.get(taskId).catch(() => null));
+  /** The task's current attempt (undefined: none, or one this process gave up); throws when KV cannot be read. */
+  const readAttempt = async (taskId: string): Promise<AttemptRecord | undefined> => {
+    const record = attemptOf(await link.attempts.get(taskId));
     return record && abandoned.get(taskId)?.has(record.attemptId) ? undefined : record;
   };
+  /** The same, an unreadable KV taken as none (a dispatch then starts a new attempt, which fences any old one). */
+  const currentAttempt = (taskId: string) => readAttempt(taskId).catch(() => undefined);
   const forgetAttempt = async (taskId: string, attemptId: string) => {
     const gone = abandoned.get(taskId) ?? new Set<string>();
     gone.add(attemptId);
@@ -306,8 +309,17 @@ export async function createRemoteProgrammers(base: RemoteLink, remoteIds: Reado
       return;
     }
     const task = journal.getTask(message.task_id);
-    const current = await currentAttempt(message.task_id);
     if (!task || isFinishedTaskStatus(task.status)) return fence(h, 'the task is already finished');
+    let current: AttemptRecord | undefined;
+    try {
+      current = await readAttempt(message.task_id);
+    } catch (err) {
+      // Not knowing the current attempt is no reason to drop a result (it may be the one the task
+      // waits for): it stays on the broker and comes back.
+      log.warn({ code: 'PAS_ERR_DIST_BROKER' satisfies ErrorCode, err: toErrorData(err), taskId: message.task_id, attemptId: message.attempt_id }, 'cannot read the current attempt: the result is delivered again');
+      msg.nak(1_000);
+      return;
+    }
     if (current?.attemptId !== message.attempt_id) return fence(h, current ? `the current attempt is ${current.attemptId}` : 'the attempt was abandoned');
     // A dispatch may have started waiting for it while this looked the attempt up.
     const waiter = pending.get(message.attempt_id);

@@ -111,6 +111,29 @@ describe('remote programmers, central side, when things fail', () => {
     expect(b.receipts[0]).toMatchObject({ task_id: 't4', cost_usd: 0.25, status: 'completed' });
   });
 
+  it('a result that arrives while the attempts bucket cannot be read is not dropped: it comes back, and the re-dispatch after a restart applies it', async () => {
+    const b = (bench = await startBench(server.url));
+    const task = b.addTask('t9');
+    // The first run's dispatch: it never hears back (that run is stopped below).
+    void b.execute(task).catch(() => undefined);
+    const got = await b.nextTask();
+    got!.msg.ack();
+    const record = (await b.link.attempts.get('t9'))!.value;
+    // While the central process is down, the attempts bucket goes (the broker cannot answer for it) and the result arrives.
+    await b.remote.stop();
+    await b.link.nats.jsm.streams.delete(`KV_PAS_${b.link.names.prefix}_ATTEMPTS`);
+    const sent = await b.complete(got!.task);
+    await b.restart();
+    expect(await waitFor(() => b.logs.some((l) => l.taskId === 't9' && (l.msg === 'cannot read the current attempt: the result is delivered again' || l.msg === 'stale result fenced: not merged')), 15_000)).toBe(true);
+    // The bucket answers again, with the attempt as it was.
+    await b.link.nats.kvm.create(`PAS_${b.link.names.prefix}_ATTEMPTS`, { history: 1 });
+    await b.link.attempts.put('t9', record);
+    const again = await settled(b.execute(task), 're-dispatch');
+    expect(again.status).toBe('completed');
+    expect(again.commit).toBe(sent.outcome.status === 'ok' ? sent.outcome.commit : undefined);
+    expect(b.logs.some((l) => l.taskId === 't9' && l.msg === 'stale result fenced: not merged')).toBe(false);
+  });
+
   it('a quarantine ref left by a result import cut off by kill -9 is gone after the central process restarts, and branches are untouched', async () => {
     const b = (bench = await startBench(server.url));
     b.addTask('q1'); // its job is unfinished: the killed run was working in this repository
