@@ -462,6 +462,8 @@ export async function createRemoteProgrammers(base: RemoteLink, remoteIds: Reado
       bundlesPut.delete(bundleKey);
       bundle = await memo(bundlesPut, bundleKey, makeBundle);
     }
+    // Cancelled (or timed out) while the base was being made: nothing goes to the worker.
+    if (signal.aborted) return failed(task, programmerId, 'PAS_ERR_TASK_CANCELLED', 'the task was stopped before it was dispatched', 'cancelled');
     await onBroker('cannot record the attempt', () => link.attempts.put(task.id, toJson(record)));
     const { repo: _repo, ...portable } = task;
     // The job's own budget goes with its tasks: the worker's LLM gateway holds the programs' calls to it.

@@ -6,7 +6,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { deleteBundle, getBundle } from '../../../src/distribution/bundles.ts';
 import { gitOut, waitFor } from '../../support/git-fixtures.ts';
 import { startNatsServer, type NatsServerHandle } from '../../support/nats-server.ts';
-import { settled, startBench, type Bench } from './central-harness.ts';
+import { PROGRAMMER, settled, startBench, type Bench } from './central-harness.ts';
 
 let server: NatsServerHandle;
 let bench: Bench | undefined;
@@ -132,6 +132,18 @@ describe('remote programmers, central side, when things fail', () => {
     expect(again.status).toBe('completed');
     expect(again.commit).toBe(sent.outcome.status === 'ok' ? sent.outcome.commit : undefined);
     expect(b.logs.some((l) => l.taskId === 't9' && l.msg === 'stale result fenced: not merged')).toBe(false);
+  });
+
+  it('a task stopped before its dispatch finished is not sent to the worker: no task message, no attempt in KV, the result is cancelled', async () => {
+    const b = (bench = await startBench(server.url));
+    const task = b.addTask('t10');
+    const controller = new AbortController();
+    controller.abort(new Error('cancelled by the user'));
+    const result = await settled(b.execute(task, controller.signal), 'execute');
+    expect(result.status).toBe('cancelled');
+    const queued = await b.link.nats.jsm.streams.info(b.link.names.taskStream, { subjects_filter: b.link.names.subjects.task(PROGRAMMER) });
+    expect(queued.state.messages).toBe(0);
+    expect(await b.currentAttempt('t10')).toBeUndefined();
   });
 
   it('a quarantine ref left by a result import cut off by kill -9 is gone after the central process restarts, and branches are untouched', async () => {
