@@ -34,7 +34,7 @@ export interface GitOptions {
    */
   lock?: boolean | 'shared' | 'exclusive';
   /** Written to git's stdin (`commit -F -` reads its message there, free of argv size limits). */
-  input?: string;
+  input?: string | Uint8Array;
 }
 
 export const GLOBAL_FLAGS = [
@@ -180,7 +180,7 @@ const MAX_OUTPUT = 64 * 1024 * 1024;
  * Runs git once to the end: its output as text and its exit code (-1 and `spawnError` when it could
  * not start: out of file descriptors or memory, git missing). `input` goes to its stdin.
  */
-function runOnce(cwd: string, args: readonly string[], env?: Record<string, string>, input?: string): Promise<GitResult & { spawnError?: NodeJS.ErrnoException }> {
+function runOnce(cwd: string, args: readonly string[], env?: Record<string, string>, input?: string | Uint8Array): Promise<GitResult & { spawnError?: NodeJS.ErrnoException }> {
   return new Promise((resolve) => {
     let child: ChildProcess;
     try {
@@ -226,7 +226,7 @@ function runOnce(cwd: string, args: readonly string[], env?: Record<string, stri
   });
 }
 
-async function execGit(cwd: string, args: readonly string[], okCodes: readonly number[], env?: Record<string, string>, input?: string): Promise<GitResult> {
+async function execGit(cwd: string, args: readonly string[], okCodes: readonly number[], env?: Record<string, string>, input?: string | Uint8Array): Promise<GitResult> {
   for (let attempt = 0; ; attempt++) {
     const { stdout, stderr, exitCode, spawnError } = await runOnce(cwd, args, env, input);
     if (exitCode === 0 && !spawnError) return { stdout, stderr, exitCode };
