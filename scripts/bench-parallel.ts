@@ -24,7 +24,8 @@ import { openJournal } from '../src/journal/journal.ts';
 import { createRuntime, DIRECT_REPLY_TO, type Runtime, type RuntimeServices, type ServiceContext } from '../src/runtime/create-runtime.ts';
 import { createDefaultServices } from '../src/runtime/default-services.ts';
 import { checkoutPath, prewarmCheckouts } from '../src/executors/checkouts.ts';
-import { gitProcessCount } from '../src/executors/git-command.ts';
+import { cpuPerTask, cpuSample, type CpuPerTask } from './bench-cpu.ts';
+import { gitProcessCount, gitSpawnCount } from '../src/executors/git-command.ts';
 import { createNativeExecutor } from '../src/executors/native-executor.ts';
 import { runProgrammerTask } from '../src/executors/run-task.ts';
 import {
@@ -38,7 +39,6 @@ import {
   distribution,
   isMain,
   machineInfo,
-  mainThreadCpuMs,
   median,
   round,
   spawnFakeProvider,
@@ -101,12 +101,10 @@ export interface ParallelRun {
   failed: number;
   /** Git processes started per task during the batch (full variants). */
   gitProcessesPerTask?: number;
-  /** CPU ms per task of this whole process (every thread, not its children) during the batch. */
-  cpuMsPerTask?: number;
-  /** CPU ms per task of this process's main thread during the batch (Linux): what is serialized. */
-  mainThreadCpuMsPerTask?: number;
-  /** Event-loop busy ms per task during the batch (CPU and blocking calls such as a synchronous fsync). */
-  loopBusyMsPerTask?: number;
+  /** Spawns of the runtime process per task to run git (a sequence of git commands is one spawn). */
+  gitSpawnsPerTask?: number;
+  /** CPU per task of this process and of the children it waited for (git, verify commands), and the load. */
+  cpu?: CpuPerTask;
 }
 
 /** One configuration's batches: N = tasks on `programmers`, ideal = ceil(N/P)·L, efficiency = ideal / makespan. */
@@ -126,6 +124,8 @@ export interface ParallelRow extends BatchFigures {
   repo: RepoKind;
   /** Median git processes per task over the runs (full variants). */
   gitProcessesPerTask?: number;
+  /** Median CPU ms per task over the runs: the runtime process, and the children it waited for (git, verify commands). */
+  cpuMsPerTask?: { process: number; children: number };
   /** Median over the runs of the main thread's CPU ms per task (Linux; not for http-only). */
   mainThreadCpuMsPerTask?: number;
   speedup: number;
@@ -223,9 +223,8 @@ export async function runBatch(runtime: Runtime, tasks: TaskSpec[], latencyMs: n
     }
   });
   const gitBefore = gitProcessCount();
-  const cpuBefore = process.cpuUsage();
-  const mainBefore = mainThreadCpuMs();
-  const loopBefore = performance.eventLoopUtilization();
+  const spawnsBefore = gitSpawnCount();
+  const cpuBefore = cpuSample();
   const t0 = performance.now();
   try {
     for (const task of tasks) runtime.send(POOL_ID, { type: 'task.submitted', task });
@@ -240,9 +239,6 @@ export async function runBatch(runtime: Runtime, tasks: TaskSpec[], latencyMs: n
     off();
   }
   const makespanMs = Math.max(...finishedAt.values()) - t0;
-  const cpu = process.cpuUsage(cpuBefore);
-  const mainAfter = mainThreadCpuMs();
-  const loop = performance.eventLoopUtilization(loopBefore);
   const dispatch = tasks.map((t) => (assignedAt.get(t.id) ?? t0) - t0);
   const turn = tasks.map((t) => finishedAt.get(t.id)! - (assignedAt.get(t.id) ?? t0));
   const durations = results.map((r) => r.durationMs).filter((d): d is number => typeof d === 'number');
@@ -253,10 +249,9 @@ export async function runBatch(runtime: Runtime, tasks: TaskSpec[], latencyMs: n
     turnMs: distribution(turn, 1),
     failed: results.filter((r) => r.status !== 'completed').length,
     gitProcessesPerTask: round((gitProcessCount() - gitBefore) / tasks.length, 2),
-    cpuMsPerTask: round((cpu.user + cpu.system) / 1000 / tasks.length, 2),
-    loopBusyMsPerTask: round(loop.active / tasks.length, 2),
+    gitSpawnsPerTask: round((gitSpawnCount() - spawnsBefore) / tasks.length, 2),
+    cpu: cpuPerTask(cpuBefore, cpuSample(), tasks.length),
   };
-  if (mainBefore !== undefined && mainAfter !== undefined) run.mainThreadCpuMsPerTask = round((mainAfter - mainBefore) / tasks.length, 2);
   if (durations.length === results.length) run.beyondLatencyMs = distribution(durations.map((d) => d - latencyMs), 1);
   return run;
 }
@@ -324,7 +319,8 @@ export async function runParallelBench(options: ParallelOptions = {}) {
       base.first = P;
     }
     const git = runs.map((r) => r.gitProcessesPerTask).filter((g): g is number => typeof g === 'number');
-    const mainCpu = runs.map((r) => r.mainThreadCpuMsPerTask).filter((c): c is number => typeof c === 'number');
+    const cpu = runs.map((r) => r.cpu).filter((c): c is CpuPerTask => c !== undefined);
+    const mainCpu = cpu.map((c) => c.mainThreadMs).filter((c): c is number => typeof c === 'number');
     return {
       variant,
       repo: repoKind,
@@ -337,7 +333,8 @@ export async function runParallelBench(options: ParallelOptions = {}) {
       speedup: round(base.p1 / (makespanMs / N), 2),
       idealSpeedup: P / (base.first ?? 1),
       ...(GIT_VARIANTS.includes(variant) && git.length > 0 ? { gitProcessesPerTask: median(git) } : {}),
-      ...(mainCpu.length > 0 ? { mainThreadCpuMsPerTask: round(median(mainCpu), 2) } : {}),
+      ...(cpu.length > 0 ? { cpuMsPerTask: { process: median(cpu.map((c) => c.processMs)), children: median(cpu.map((c) => c.childrenMs)) } } : {}),
+      ...(mainCpu.length > 0 ? { mainThreadCpuMsPerTask: median(mainCpu) } : {}),
       runs,
     };
   };
@@ -405,9 +402,9 @@ export async function runParallelBench(options: ParallelOptions = {}) {
           for (let r = 0; r < runsHere; r++) {
             const run = await runBatch(runtime, taskSpecs(`bench-${variant}-${repoKind}-p${P}-r${r + 1}`, benchFiles(N), repo, baseCommit, managerId, verify), latencyMs);
             runs.push(run);
-            const git = GIT_VARIANTS.includes(variant) ? `, ${run.gitProcessesPerTask} git processes/task` : '';
-            const cpu = `, CPU ${run.cpuMsPerTask} ms/task${run.mainThreadCpuMsPerTask !== undefined ? ` (main thread ${run.mainThreadCpuMsPerTask})` : ''}, loop busy ${run.loopBusyMsPerTask} ms/task`;
-            log(`  parallel ${variant.padEnd(13)} ${repoKind.padEnd(5)} P=${String(P).padStart(2)} N=${String(N).padStart(3)} run ${r + 1}: makespan ${run.makespanMs.toFixed(0)} ms (ideal ${Math.ceil(N / P) * latencyMs})${git}${cpu}${run.failed ? `, ${run.failed} failed` : ''}`);
+            const git = GIT_VARIANTS.includes(variant) ? `, ${run.gitProcessesPerTask} git processes/task (${run.gitSpawnsPerTask} spawns), CPU/task ${run.cpu?.processMs} ms + children ${run.cpu?.childrenMs} ms` : '';
+            const main = `, main thread ${run.cpu?.mainThreadMs ?? '–'} ms/task, loop busy ${run.cpu?.loopBusyMs} ms/task (load ${run.cpu?.load1})`;
+            log(`  parallel ${variant.padEnd(13)} ${repoKind.padEnd(5)} P=${String(P).padStart(2)} N=${String(N).padStart(3)} run ${r + 1}: makespan ${run.makespanMs.toFixed(0)} ms (ideal ${Math.ceil(N / P) * latencyMs})${git}${main}${run.failed ? `, ${run.failed} failed` : ''}`);
           }
           // Ceilings only where the rows are targets (P = 10, 49).
           const ceiling = TARGET_PROGRAMMERS.includes(P) ? CEILING_OF[variant] : undefined;
@@ -454,10 +451,11 @@ export async function runParallelBench(options: ParallelOptions = {}) {
       /** Runs of the git paths (and their ceilings) at P = 10 and 49; once at other P. */
       fullPathRepeats: fullRepeats,
       largeRepository: large ? { files: large.files, mib: round(large.bytes / 2 ** 20, 1) } : null,
-      gitProcessesPerTask: 'git processes started by the runtime during a batch / N (long-lived cat-file and update-ref processes count once, when they start)',
       cpu:
-        'per run: CPU ms of this process (all threads: process.cpuUsage) / N, of its main thread alone (/proc/self/task/<pid>/schedstat, Linux) / N, and event-loop busy ms / N (performance.eventLoopUtilization: CPU plus blocking calls such as a synchronous fsync). ' +
-        'When 49 answers land at once, what the main thread does per task is done one task after another, so it is what these rows are bound by; wall-clock makespans on a loaded machine are not.',
+        'per run: CPU ms per task of the runtime process (process.cpuUsage) and of the children it waited for during the batch (/proc/self/stat cutime+cstime: short-lived git processes and verify commands; the long-lived cat-file and update-ref count when they end), ' +
+        'of its main thread alone (/proc/self/task/<pid>/schedstat) and the event loop\'s busy ms per task (performance.eventLoopUtilization: CPU plus blocking calls), and the 1-minute load average at the end of the batch. ' +
+        'When 49 answers land at once, what the main thread does per task is done one task after another: the rows are bound by it; wall-clock makespans on a loaded machine are not.',
+      gitProcessesPerTask: 'git processes started by the runtime during a batch / N (long-lived cat-file and update-ref processes count once, when they start)',
       why:
         `Every programmer model is a local Ollama-protocol HTTP server that answers after L = ${latencyMs} ms, so a subtask can never take less than L and ` +
         `N = ${k}·P subtasks on P programmers can never finish before ceil(N/P)·L. L is large against the per-task work of the orchestration ` +

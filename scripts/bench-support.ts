@@ -4,7 +4,7 @@
  * artifact writer. Benchmarks are scripts, never timed tests.
  */
 import { spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { Document } from 'yaml';
@@ -38,20 +38,6 @@ export function machineInfo(): MachineInfo {
     node: process.version,
     loadAvgAtStart: os.loadavg().map((l) => Math.round(l * 100) / 100),
   };
-}
-
-/**
- * CPU milliseconds this process's main thread (the event loop) has run so far, from Linux's
- * per-thread scheduler statistics; undefined where they are not readable. Everything the runtime
- * does between a model's answer and the next request is serialized on this thread.
- */
-export function mainThreadCpuMs(): number | undefined {
-  try {
-    const nanoseconds = Number(readFileSync(`/proc/self/task/${process.pid}/schedstat`, 'utf8').split(' ')[0]);
-    return Number.isFinite(nanoseconds) ? nanoseconds / 1e6 : undefined;
-  } catch {
-    return undefined;
-  }
 }
 
 /** Nearest-rank percentile (p in 0..100) of unsorted values; NaN for none. */
