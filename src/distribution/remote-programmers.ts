@@ -26,9 +26,9 @@ import type { Journal } from '../journal/journal.ts';
 import type { Receipt } from '../llm/types.ts';
 import type { ProgressBoard } from '../runtime/progress-board.ts';
 import type { Repositories } from '../runtime/services/repositories.ts';
-import { git } from '../executors/git-command.ts';
+import { objectStoreFor } from '../executors/object-store.ts';
 import { taskBranchName } from '../executors/worktree.ts';
-import { bundleObjectName, bundleStored, deleteBundle, getBundle, HostHaves, importResultBundle, makeBaseBundle, putBundle, refCommit, repoKeyOf, resolveCommit } from './bundles.ts';
+import { bundleObjectName, bundleStored, deleteBundle, getBundle, HostHaves, importResultBundle, makeBaseBundle, putBundle, repoKeyOf, resolveCommit } from './bundles.ts';
 import { anyOf, fromJson, nanos, toJson, type DistLink } from './link.ts';
 import { decodeMessage, encodeMessage, type ResultMessage, type TaskMessage } from './messages.ts';
 import { sweepQuarantinesAfterCrash } from './quarantine-sweep.ts';
@@ -123,6 +123,28 @@ export async function createRemoteProgrammers(base: RemoteLink, remoteIds: Reado
   /** Applied results waiting for the journal's commit of the task's finish, by task id. */
   const awaitingAck = new Map<string, JsMsg[]>();
   const applied = new Set<string>();
+  /** Tasks whose finish the journal has (in its open group): their results are acked once it commits. */
+  const finishing = new Set<string>();
+  /** An ack on a connection closed meanwhile is lost with it: the result comes back and is fenced (its task is finished). */
+  const ackQuietly = (m: JsMsg) => {
+    try {
+      m.ack();
+    } catch {
+      // closed: redelivered later
+    }
+  };
+  /** The journal's group is committed now (flush), so the finished tasks' results may leave the stream. */
+  const ackFinished = () => {
+    if (finishing.size === 0) return;
+    journal.flush();
+    for (const taskId of finishing) {
+      // A redelivery of the same result that arrived meanwhile joined the list: acked with it.
+      for (const m of awaitingAck.get(taskId) ?? []) ackQuietly(m);
+      awaitingAck.delete(taskId);
+      void link.attempts.delete(taskId).catch(() => undefined);
+    }
+    finishing.clear();
+  };
   /** Base bundles in the object store (or being put there): (repository, commit, what the host had) → entry. */
   const bundlesPut = new Map<string, Promise<{ name: string | null; full: boolean }>>();
   /** Repository path → its key (it names the repository's git dir, which does not move). */
@@ -228,7 +250,10 @@ export async function createRemoteProgrammers(base: RemoteLink, remoteIds: Reado
     if (outcome.status === 'ok') {
       const ref = `refs/heads/${result.branch!}`;
       try {
-        const existing = await refCommit(p.record.repo, ref);
+        // Refs are read and written through the repository's long-lived git processes: no git is
+        // started per result (a spawn costs this process's main thread milliseconds).
+        const store = await objectStoreFor(p.record.repo);
+        const existing = (await store.read(ref))?.oid;
         if (existing === outcome.commit) {
           // Written before a crash (its bundle is gone since): the same result delivered again.
           log.info({ taskId: p.task.id, attemptId: p.record.attemptId, commit: outcome.commit }, 'result already imported');
@@ -237,12 +262,12 @@ export async function createRemoteProgrammers(base: RemoteLink, remoteIds: Reado
             // Left by an attempt given up while its result was being applied (a cancel or a timeout
             // racing the result): a later attempt replaces it, as an in-process retry does (-B).
             // Compare-and-delete, then create-only: never half-written, never someone else's.
-            await git(p.record.repo, ['update-ref', '-d', ref, existing], { lock: 'shared' });
+            await store.updateRefs([`delete ${ref} ${existing}`]);
             log.warn({ taskId: p.task.id, attemptId: p.record.attemptId, ref, replaced: existing }, 'task branch of an abandoned attempt replaced');
           }
           if (outcome.commit === outcome.base_commit) {
             // No change on top of the base: nothing to import, the branch is created at the base (create-only).
-            await git(p.record.repo, ['update-ref', '-m', `pas: result of ${p.record.attemptId}`, ref, outcome.commit, ''], { lock: 'shared' });
+            await store.updateRefs([`create ${ref} ${outcome.commit}`]);
           } else {
             const data = await getBundle(link.bundles, outcome.bundle_object);
             await importResultBundle(p.record.repo, data, { base: outcome.base_commit, expectedRef: ref, attemptId: p.record.attemptId, commit: outcome.commit, allowSame: true });
@@ -263,6 +288,9 @@ export async function createRemoteProgrammers(base: RemoteLink, remoteIds: Reado
     // was made (cluster-gate.ts).
     const attempt = p.record.journalAttempt;
     const booked = p.inherited === true && journal.receiptsOfJob(p.task.jobId).some((k) => k.taskId === p.task.id && k.attempt === attempt);
+    // The index row joins this tick's journal group, as in-process (execute-task.ts): one fsync
+    // for a burst of results, committed before the receipt line is written.
+    journal.deferCommit();
     if (!booked && journal.recordReceipt({ runId: deps.runId, taskId: p.task.id, attempt })) {
       await deps.receipts.append(receipt);
     }
@@ -524,13 +552,11 @@ export async function createRemoteProgrammers(base: RemoteLink, remoteIds: Reado
     },
     taskFinished(taskId) {
       abandoned.delete(taskId);
-      const msgs = awaitingAck.get(taskId);
-      if (!msgs) return;
-      awaitingAck.delete(taskId);
-      // The finish is in the journal (its group is committed now), so the result may leave the stream.
-      journal.flush();
-      for (const m of msgs) m.ack();
-      void link.attempts.delete(taskId).catch(() => undefined);
+      if (!awaitingAck.has(taskId)) return;
+      // Acked once the journal group holding the finish is committed: the tasks that finish in
+      // this event-loop turn share that commit (one fsync), as in-process bookkeeping does.
+      finishing.add(taskId);
+      if (finishing.size === 1) setImmediate(ackFinished);
     },
     sweepHeld() {
       for (const [taskId, list] of held) {
@@ -552,6 +578,7 @@ export async function createRemoteProgrammers(base: RemoteLink, remoteIds: Reado
     async stop() {
       if (stopped) return;
       stopped = true;
+      ackFinished();
       clearInterval(keepAlive);
       progressSub.unsubscribe();
       await results.close().catch(() => undefined);
