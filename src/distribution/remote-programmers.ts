@@ -269,7 +269,7 @@ export async function createRemoteProgrammers(base: RemoteLink, remoteIds: Reado
             // No change on top of the base: nothing to import, the branch is created at the base (create-only).
             await store.updateRefs([`create ${ref} ${outcome.commit}`]);
           } else {
-            const data = await getBundle(link.bundles, outcome.bundle_object);
+            const data = await getBundle(link.bundles, outcome.bundle_object, link.nats.jsm);
             await importResultBundle(p.record.repo, data, { base: outcome.base_commit, expectedRef: ref, attemptId: p.record.attemptId, commit: outcome.commit, allowSame: true });
             void deleteBundle(link.bundles, outcome.bundle_object);
             haves.record(p.record.worker, p.record.repoKey, outcome.base_commit, outcome.commit);
