@@ -29,6 +29,7 @@ import type { Repositories } from '../runtime/services/repositories.ts';
 import { objectStoreFor } from '../executors/object-store.ts';
 import { taskBranchName } from '../executors/worktree.ts';
 import { bundleObjectName, bundleStored, deleteBundle, getBundle, HostHaves, importResultBundle, makeBaseBundle, putBundle, repoKeyOf, resolveCommit } from './bundles.ts';
+import { commitAcks } from './commit-acks.ts';
 import { anyOf, fromJson, nanos, toJson, type DistLink } from './link.ts';
 import { decodeMessage, encodeMessage, type ResultMessage, type TaskMessage } from './messages.ts';
 import { sweepQuarantinesAfterCrash } from './quarantine-sweep.ts';
@@ -123,8 +124,8 @@ export async function createRemoteProgrammers(base: RemoteLink, remoteIds: Reado
   /** Applied results waiting for the journal's commit of the task's finish, by task id. */
   const awaitingAck = new Map<string, JsMsg[]>();
   const applied = new Set<string>();
-  /** Tasks whose finish the journal has (in its open group): their results are acked once it commits. */
-  const finishing = new Set<string>();
+  /** Results acked once the journal group holding their task's finish is committed. */
+  const acks = commitAcks(() => journal);
   /** An ack on a connection closed meanwhile is lost with it: the result comes back and is fenced (its task is finished). */
   const ackQuietly = (m: JsMsg) => {
     try {
@@ -133,17 +134,13 @@ export async function createRemoteProgrammers(base: RemoteLink, remoteIds: Reado
       // closed: redelivered later
     }
   };
-  /** The journal's group is committed now (flush), so the finished tasks' results may leave the stream. */
-  const ackFinished = () => {
-    if (finishing.size === 0) return;
-    journal.flush();
-    for (const taskId of finishing) {
-      // A redelivery of the same result that arrived meanwhile joined the list: acked with it.
-      for (const m of awaitingAck.get(taskId) ?? []) ackQuietly(m);
-      awaitingAck.delete(taskId);
-      void link.attempts.delete(taskId).catch(() => undefined);
-    }
-    finishing.clear();
+  /** The task's finish is committed: its results (with a redelivery that arrived meanwhile) leave the stream. */
+  const ackFinished = (taskId: string) => {
+    const msgs = awaitingAck.get(taskId);
+    if (!msgs) return;
+    awaitingAck.delete(taskId);
+    for (const m of msgs) ackQuietly(m);
+    void link.attempts.delete(taskId).catch(() => undefined);
   };
   /** Base bundles in the object store (or being put there): (repository, commit, what the host had) → entry. */
   const bundlesPut = new Map<string, Promise<{ name: string | null; full: boolean }>>();
@@ -555,8 +552,7 @@ export async function createRemoteProgrammers(base: RemoteLink, remoteIds: Reado
       if (!awaitingAck.has(taskId)) return;
       // Acked once the journal group holding the finish is committed: the tasks that finish in
       // this event-loop turn share that commit (one fsync), as in-process bookkeeping does.
-      finishing.add(taskId);
-      if (finishing.size === 1) setImmediate(ackFinished);
+      acks.later(() => ackFinished(taskId));
     },
     sweepHeld() {
       for (const [taskId, list] of held) {
@@ -578,7 +574,7 @@ export async function createRemoteProgrammers(base: RemoteLink, remoteIds: Reado
     async stop() {
       if (stopped) return;
       stopped = true;
-      ackFinished();
+      acks.now();
       clearInterval(keepAlive);
       progressSub.unsubscribe();
       await results.close().catch(() => undefined);
