@@ -372,6 +372,11 @@ export async function createRemoteProgrammers(base: RemoteLink, remoteIds: Reado
     await link.nats.jsm.consumers.update(stream, 'central', { ack_wait: central.ack_wait });
   });
   const consumer = await link.nats.js.consumers.get(stream, 'central');
+  // Tasks whose attempt an earlier run of this process recorded (listed once, before any dispatch):
+  // the attempts this run makes all end applied or abandoned here, never adopted, so a task not
+  // listed starts a new attempt without reading KV first.
+  const earlier = new Set<string>();
+  for await (const key of await link.attempts.keys()) earlier.add(key);
   const atStart = await consumer.info();
   const backlog = atStart.num_pending + atStart.num_ack_pending;
   const results = await consumer.consume();
@@ -437,8 +442,9 @@ export async function createRemoteProgrammers(base: RemoteLink, remoteIds: Reado
   const dispatch = async (input: ExecuteTaskInput, signal: AbortSignal): Promise<TaskResult> => {
     const { task, programmerId } = input;
     await ready;
-    // A result of this task's current attempt that arrived while this process was down.
-    const current = await currentAttempt(task.id);
+    // A result of this task's current attempt that arrived while this process was down. Only a
+    // task an earlier run dispatched can have one (or an attempt to adopt): KV is asked for those.
+    const current = earlier.has(task.id) || held.has(task.id) ? await currentAttempt(task.id) : undefined;
     const waiting = held.get(task.id);
     if (current && waiting) {
       held.delete(task.id);
@@ -549,6 +555,7 @@ export async function createRemoteProgrammers(base: RemoteLink, remoteIds: Reado
     },
     taskFinished(taskId) {
       abandoned.delete(taskId);
+      earlier.delete(taskId);
       if (!awaitingAck.has(taskId)) return;
       // Acked once the journal group holding the finish is committed: the tasks that finish in
       // this event-loop turn share that commit (one fsync), as in-process bookkeeping does.

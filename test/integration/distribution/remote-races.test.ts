@@ -53,14 +53,15 @@ describe('remote programmers, central side, under races', () => {
     const gate = new Promise<void>((r) => (release = r));
     let reading!: () => void;
     const read = new Promise<void>((r) => (reading = r));
-    const store = b.link.bundles as { getBlob: (name: string) => Promise<Uint8Array | null> };
-    const getBlob = store.getBlob.bind(store);
-    store.getBlob = async (name) => {
-      if (name.endsWith('.result.bundle') && name.startsWith('t10.a1.')) {
+    // (It reads the bundle's one chunk straight from the stream, object-read.ts; nothing else here does.)
+    const streams = b.link.nats.jsm.streams as { getMessage: (stream: string, query: Record<string, unknown>) => Promise<unknown> };
+    const getMessage = streams.getMessage.bind(streams);
+    streams.getMessage = async (stream, query) => {
+      if (String(query.last_by_subj ?? '').startsWith(`$O.${b.link.names.bundleBucket}.C.`)) {
         reading();
         await gate;
       }
-      return getBlob(name);
+      return getMessage(stream, query);
     };
     const stop = new AbortController();
     void b.execute(task, stop.signal);
