@@ -54,10 +54,10 @@ describe('remote programmers, central side, under races', () => {
     let reading!: () => void;
     const read = new Promise<void>((r) => (reading = r));
     // (It reads the bundle's one chunk straight from the stream, object-read.ts; nothing else here does.)
-    const streams = b.link.nats.jsm.streams as { getMessage: (stream: string, query: Record<string, unknown>) => Promise<unknown> };
+    const streams = b.link.nats.jsm.streams;
     const getMessage = streams.getMessage.bind(streams);
     streams.getMessage = async (stream, query) => {
-      if (String(query.last_by_subj ?? '').startsWith(`$O.${b.link.names.bundleBucket}.C.`)) {
+      if ('last_by_subj' in query && query.last_by_subj.startsWith(`$O.${b.link.names.bundleBucket}.C.`)) {
         reading();
         await gate;
       }
