@@ -30,6 +30,7 @@ import { objectStoreFor } from '../executors/object-store.ts';
 import { taskBranchName } from '../executors/worktree.ts';
 import { bundleObjectName, bundleStored, deleteBundle, getBundle, HostHaves, importResultBundle, makeBaseBundle, putBundle, repoKeyOf, resolveCommit } from './bundles.ts';
 import { commitAcks } from './commit-acks.ts';
+import { IdleCleanup } from './idle-cleanup.ts';
 import { anyOf, fromJson, nanos, toJson, type DistLink } from './link.ts';
 import { decodeMessage, encodeMessage, type ResultMessage, type TaskMessage } from './messages.ts';
 import { sweepQuarantinesAfterCrash } from './quarantine-sweep.ts';
@@ -124,6 +125,10 @@ export async function createRemoteProgrammers(base: RemoteLink, remoteIds: Reado
   /** Applied results waiting for the journal's commit of the task's finish, by task id. */
   const awaitingAck = new Map<string, JsMsg[]>();
   const applied = new Set<string>();
+  /** Applied bundles' deletes and finished tasks' attempt records wait until no result or dispatch comes for a moment. */
+  const cleanup = new IdleCleanup();
+  /** Attempt records this process put, by task (a count: which one a deferred delete may remove). */
+  const recordsPut = new Map<string, number>();
   /** Results acked once the journal group holding their task's finish is committed. */
   const acks = commitAcks(() => journal);
   /** An ack on a connection closed meanwhile is lost with it: the result comes back and is fenced (its task is finished). */
@@ -140,7 +145,14 @@ export async function createRemoteProgrammers(base: RemoteLink, remoteIds: Reado
     if (!msgs) return;
     awaitingAck.delete(taskId);
     for (const m of msgs) ackQuietly(m);
-    void link.attempts.delete(taskId).catch(() => undefined);
+    // Its attempt record goes once the process is idle, unless a new attempt of the task took its
+    // place meanwhile (a retry's record is that attempt's fence).
+    const records = recordsPut.get(taskId);
+    cleanup.later(async () => {
+      if (recordsPut.get(taskId) !== records) return;
+      recordsPut.delete(taskId);
+      await link.attempts.delete(taskId);
+    });
   };
   /** Base bundles in the object store (or being put there): (repository, commit, what the host had) → entry. */
   const bundlesPut = new Map<string, Promise<{ name: string | null; full: boolean }>>();
@@ -268,7 +280,7 @@ export async function createRemoteProgrammers(base: RemoteLink, remoteIds: Reado
           } else {
             const data = await getBundle(link.bundles, outcome.bundle_object, link.nats.jsm);
             await importResultBundle(p.record.repo, data, { base: outcome.base_commit, expectedRef: ref, attemptId: p.record.attemptId, commit: outcome.commit, allowSame: true });
-            void deleteBundle(link.bundles, outcome.bundle_object);
+            cleanup.later(() => deleteBundle(link.bundles, outcome.bundle_object));
             haves.record(p.record.worker, p.record.repoKey, outcome.base_commit, outcome.commit);
           }
         }
@@ -315,6 +327,7 @@ export async function createRemoteProgrammers(base: RemoteLink, remoteIds: Reado
   };
 
   const onResult = async (msg: JsMsg) => {
+    cleanup.busy();
     if (early) {
       early.push(msg);
       return;
@@ -494,6 +507,8 @@ export async function createRemoteProgrammers(base: RemoteLink, remoteIds: Reado
       bundlesPut.delete(bundleKey);
       bundle = await memo(bundlesPut, bundleKey, makeBundle);
     }
+    cleanup.busy();
+    recordsPut.set(task.id, (recordsPut.get(task.id) ?? 0) + 1);
     await onBroker('cannot record the attempt', () => link.attempts.put(task.id, toJson(record)));
     const { repo: _repo, ...portable } = task;
     // The job's own budget goes with its tasks: the worker's LLM gateway holds the programs' calls to it.
@@ -587,6 +602,7 @@ export async function createRemoteProgrammers(base: RemoteLink, remoteIds: Reado
       await results.close().catch(() => undefined);
       await consuming.catch(() => undefined);
       await Promise.allSettled([...applying]);
+      await cleanup.stop(2_000);
     },
   };
 }
