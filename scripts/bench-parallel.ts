@@ -24,7 +24,8 @@ import { openJournal } from '../src/journal/journal.ts';
 import { createRuntime, DIRECT_REPLY_TO, type Runtime, type RuntimeServices, type ServiceContext } from '../src/runtime/create-runtime.ts';
 import { createDefaultServices } from '../src/runtime/default-services.ts';
 import { checkoutPath, prewarmCheckouts } from '../src/executors/checkouts.ts';
-import { gitProcessCount } from '../src/executors/git-command.ts';
+import { cpuPerTask, cpuSample, type CpuPerTask } from './bench-cpu.ts';
+import { gitProcessCount, gitSpawnCount } from '../src/executors/git-command.ts';
 import { createNativeExecutor } from '../src/executors/native-executor.ts';
 import { runProgrammerTask } from '../src/executors/run-task.ts';
 import {
@@ -100,6 +101,10 @@ export interface ParallelRun {
   failed: number;
   /** Git processes started per task during the batch (full variants). */
   gitProcessesPerTask?: number;
+  /** Spawns of the runtime process per task to run git (a sequence of git commands is one spawn). */
+  gitSpawnsPerTask?: number;
+  /** CPU per task of this process and of the children it waited for (git, verify commands), and the load. */
+  cpu?: CpuPerTask;
 }
 
 /** One configuration's batches: N = tasks on `programmers`, ideal = ceil(N/P)·L, efficiency = ideal / makespan. */
@@ -119,6 +124,8 @@ export interface ParallelRow extends BatchFigures {
   repo: RepoKind;
   /** Median git processes per task over the runs (full variants). */
   gitProcessesPerTask?: number;
+  /** Median CPU ms per task over the runs: the runtime process, and the children it waited for (git, verify commands). */
+  cpuMsPerTask?: { process: number; children: number };
   speedup: number;
   idealSpeedup: number;
 }
@@ -214,6 +221,8 @@ export async function runBatch(runtime: Runtime, tasks: TaskSpec[], latencyMs: n
     }
   });
   const gitBefore = gitProcessCount();
+  const spawnsBefore = gitSpawnCount();
+  const cpuBefore = cpuSample();
   const t0 = performance.now();
   try {
     for (const task of tasks) runtime.send(POOL_ID, { type: 'task.submitted', task });
@@ -238,6 +247,8 @@ export async function runBatch(runtime: Runtime, tasks: TaskSpec[], latencyMs: n
     turnMs: distribution(turn, 1),
     failed: results.filter((r) => r.status !== 'completed').length,
     gitProcessesPerTask: round((gitProcessCount() - gitBefore) / tasks.length, 2),
+    gitSpawnsPerTask: round((gitSpawnCount() - spawnsBefore) / tasks.length, 2),
+    cpu: cpuPerTask(cpuBefore, cpuSample(), tasks.length),
   };
   if (durations.length === results.length) run.beyondLatencyMs = distribution(durations.map((d) => d - latencyMs), 1);
   return run;
@@ -306,6 +317,7 @@ export async function runParallelBench(options: ParallelOptions = {}) {
       base.first = P;
     }
     const git = runs.map((r) => r.gitProcessesPerTask).filter((g): g is number => typeof g === 'number');
+    const cpu = runs.map((r) => r.cpu).filter((c): c is CpuPerTask => c !== undefined);
     return {
       variant,
       repo: repoKind,
@@ -318,6 +330,7 @@ export async function runParallelBench(options: ParallelOptions = {}) {
       speedup: round(base.p1 / (makespanMs / N), 2),
       idealSpeedup: P / (base.first ?? 1),
       ...(GIT_VARIANTS.includes(variant) && git.length > 0 ? { gitProcessesPerTask: median(git) } : {}),
+      ...(cpu.length > 0 ? { cpuMsPerTask: { process: median(cpu.map((c) => c.processMs)), children: median(cpu.map((c) => c.childrenMs)) } } : {}),
       runs,
     };
   };
@@ -385,7 +398,7 @@ export async function runParallelBench(options: ParallelOptions = {}) {
           for (let r = 0; r < runsHere; r++) {
             const run = await runBatch(runtime, taskSpecs(`bench-${variant}-${repoKind}-p${P}-r${r + 1}`, benchFiles(N), repo, baseCommit, managerId, verify), latencyMs);
             runs.push(run);
-            const git = GIT_VARIANTS.includes(variant) ? `, ${run.gitProcessesPerTask} git processes/task` : '';
+            const git = GIT_VARIANTS.includes(variant) ? `, ${run.gitProcessesPerTask} git processes/task (${run.gitSpawnsPerTask} spawns), CPU/task ${run.cpu?.processMs} ms + children ${run.cpu?.childrenMs} ms (load ${run.cpu?.load1})` : '';
             log(`  parallel ${variant.padEnd(13)} ${repoKind.padEnd(5)} P=${String(P).padStart(2)} N=${String(N).padStart(3)} run ${r + 1}: makespan ${run.makespanMs.toFixed(0)} ms (ideal ${Math.ceil(N / P) * latencyMs})${git}${run.failed ? `, ${run.failed} failed` : ''}`);
           }
           // Ceilings only where the rows are targets (P = 10, 49).
@@ -433,6 +446,7 @@ export async function runParallelBench(options: ParallelOptions = {}) {
       /** Runs of the git paths (and their ceilings) at P = 10 and 49; once at other P. */
       fullPathRepeats: fullRepeats,
       largeRepository: large ? { files: large.files, mib: round(large.bytes / 2 ** 20, 1) } : null,
+      cpu: 'per run: CPU ms per task of the runtime process (process.cpuUsage) and of the children it waited for during the batch (/proc/self/stat cutime+cstime: short-lived git processes and verify commands; the long-lived cat-file and update-ref count when they end), and the 1-minute load average at the end of the batch',
       gitProcessesPerTask: 'git processes started by the runtime during a batch / N (long-lived cat-file and update-ref processes count once, when they start)',
       why:
         `Every programmer model is a local Ollama-protocol HTTP server that answers after L = ${latencyMs} ms, so a subtask can never take less than L and ` +

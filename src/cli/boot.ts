@@ -66,15 +66,23 @@ export async function boot(options: BootOptions): Promise<Booted> {
   // Before the runtime resumes: results workers sent while this process was down are in hand.
   const distribution = config.pas.distribution ? await (await import('../distribution/central-service.ts')).startDistribution(config, logger) : undefined;
   const services = createDefaultServices({ ...options.services, ...(options.offline ? { offline: true } : {}) });
-  const runtime = createRuntime({
-    config,
-    dataDir,
-    runId,
-    logger,
-    portOffset: offset,
-    services: distribution ? distribution.wrapServices(services) : services,
-    ...(inspect ? { inspect } : {}),
-  });
+  let runtime: Runtime;
+  try {
+    runtime = createRuntime({
+      config,
+      dataDir,
+      runId,
+      logger,
+      portOffset: offset,
+      services: distribution ? distribution.wrapServices(services) : services,
+      ...(inspect ? { inspect } : {}),
+    });
+  } catch (err) {
+    // A journal that cannot be opened, say: what started stops, so the process exits with the error.
+    stopInspector?.();
+    await distribution?.stop();
+    throw err;
+  }
   distribution?.attach(runtime);
   try {
     const gateway = await startGateway(runtime, { host, inspectorRelay: !!options.inspect && !options.inspectUrl, doctor: () => runDoctor(config, { offline: options.offline === true }) });

@@ -10,13 +10,31 @@ export interface BundleHeader {
   objectFormat: 'sha1' | 'sha256';
   prerequisites: string[];
   heads: Array<{ commit: string; ref: string }>;
+  /** Where the pack starts (the byte after the header's blank line). */
+  packOffset: number;
 }
 
 const MAX_HEADER_BYTES = 64 * 1024;
 const OID = /^[0-9a-f]{40}([0-9a-f]{24})?$/;
 
+/** A bundle PAS refuses (PAS_ERR_DIST_BUNDLE_INVALID). */
+export function bundleInvalid(message: string, details: Record<string, unknown>, cause?: unknown): PasError {
+  return new PasError('PAS_ERR_DIST_BUNDLE_INVALID', message, { details, cause });
+}
+
+/**
+ * The header of a bundle git reads as `git bundle create` writes it: v2 for a sha1 repository, v3
+ * with `@object-format=sha256` for a sha256 one; `-<oid>` per prerequisite, `<oid> <ref>` per head.
+ */
+export function formatBundleHeader(objectFormat: 'sha1' | 'sha256', prerequisites: readonly string[], heads: ReadonlyArray<{ commit: string; ref: string }>): Buffer {
+  const lines = objectFormat === 'sha1' ? ['# v2 git bundle'] : ['# v3 git bundle', `@object-format=${objectFormat}`];
+  for (const p of prerequisites) lines.push(`-${p}`);
+  for (const h of heads) lines.push(`${h.commit} ${h.ref}`);
+  return Buffer.from(`${lines.join('\n')}\n\n`, 'utf8');
+}
+
 export function readBundleHeader(bytes: Uint8Array): BundleHeader {
-  const bad = (why: string) => new PasError('PAS_ERR_DIST_BUNDLE_INVALID', `not a git bundle: ${why}`, { details: { problem: why } });
+  const bad = (why: string) => bundleInvalid(`not a git bundle: ${why}`, { problem: why });
   const window = Buffer.from(bytes.buffer, bytes.byteOffset, Math.min(bytes.byteLength, MAX_HEADER_BYTES));
   const end = window.indexOf('\n\n');
   if (end < 0) throw bad('no end of header');
@@ -24,7 +42,7 @@ export function readBundleHeader(bytes: Uint8Array): BundleHeader {
   const signature = lines.shift();
   const version = signature === '# v2 git bundle' ? 2 : signature === '# v3 git bundle' ? 3 : undefined;
   if (!version) throw bad(`signature ${JSON.stringify(signature?.slice(0, 40))}`);
-  const header: BundleHeader = { version, objectFormat: 'sha1', prerequisites: [], heads: [] };
+  const header: BundleHeader = { version, objectFormat: 'sha1', prerequisites: [], heads: [], packOffset: end + 2 };
   for (const line of lines) {
     if (version === 3 && line.startsWith('@')) {
       const format = /^@object-format=(\S+)$/.exec(line)?.[1];

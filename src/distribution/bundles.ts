@@ -7,26 +7,26 @@
  * The worker side is `WorkerRepoCache` (worker-repo-cache.ts); bundles travel through JetStream's
  * object store (bundle-store.ts). Both are re-exported here.
  */
-import { createHash, randomUUID } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { PasError, isPasError } from '../errors.ts';
 import { git } from '../executors/git-command.ts';
 import { objectStoreFor, type RepoObjectStore } from '../executors/object-store.ts';
-import { commitParents } from '../executors/tree-merge.ts';
-import { readBundleHeader } from './bundle-header.ts';
+import { bundleInvalid, readBundleHeader } from './bundle-header.ts';
+import { plainChain } from './result-chain.ts';
+import { importPackInProcess } from './result-import.ts';
 
 export { WorkerRepoCache, makeResultBundle } from './worker-repo-cache.ts';
 export { bundleObjectName, bundleStored, deleteBundle, getBundle, putBundle } from './bundle-store.ts';
 export { HostHaves } from './host-haves.ts';
+export { MAX_RESULT_COMMITS } from './result-chain.ts';
 
 /** The one ref a base bundle carries (the worker fetches it into its own namespace). */
 export const BASE_BUNDLE_REF = 'refs/pas/base';
-/** Where a result's commit waits while it is checked (never a branch). */
+/** Where an import of earlier versions kept a result's commit while git checked it (never a branch). */
 const QUARANTINE = 'refs/pas/quarantine';
-/** A result bundle longer than this many commits on top of its base is refused. */
-export const MAX_RESULT_COMMITS = 1000;
 
 export interface BaseBundle {
   /** The bundle's bytes; null when the host already has `commit` (one of its haves reaches it). */
@@ -60,9 +60,10 @@ export async function resolveCommit(repo: string, rev: string): Promise<string> 
   return (await git(repo, ['rev-parse', '--verify', '--end-of-options', `${rev}^{commit}`])).stdout.trim();
 }
 
-/** The commit `ref` points at, or undefined when there is no such ref. */
+/** The commit `ref` points at, or undefined when there is no such ref. Read through the repository's long-lived cat-file. */
 export async function refCommit(repo: string, ref: string): Promise<string | undefined> {
-  return (await git(repo, ['rev-parse', '--verify', '-q', '--end-of-options', ref], { okCodes: [1] })).stdout.trim() || undefined;
+  if (/[\n\r]/.test(ref)) return undefined;
+  return (await (await objectStoreFor(repo)).read(ref))?.oid;
 }
 
 /** The haves that are commits this repository knows (a have from another repository's history is dropped). */
@@ -113,7 +114,7 @@ export interface ImportResultOptions {
   base: string;
   /** The ref to create (`refs/heads/pas/<job>/<task>`); an existing one is never overwritten. */
   expectedRef: string;
-  /** Names the quarantine ref while the bundle is checked. */
+  /** Names the attempt in refusals. */
   attemptId: string;
   /** The commit the worker said it made; the bundle's head must be exactly it. */
   commit?: string;
@@ -124,61 +125,64 @@ export interface ImportResultOptions {
   allowSame?: boolean;
 }
 
-function invalid(message: string, details: Record<string, unknown>, cause?: unknown): PasError {
-  return new PasError('PAS_ERR_DIST_BUNDLE_INVALID', message, { details, cause });
-}
-
 /**
  * Verifies a worker's result bundle and writes its commit as `expectedRef`, create-only. Steps:
- * exactly one head, cut against the base alone (read from the header), fetched into a quarantine
- * ref with every object checked (`git fetch` of a bundle verifies it: its prerequisites must be
- * here, its pack whole), its history checked to be base..commit as a plain chain (every commit
- * with one parent, base an ancestor: no foreign history, no merges), then the ref created and the
- * quarantine ref dropped in one transaction. Everything but the fetch goes through the
- * repository's long-lived git processes (object-store.ts). Returns the commit. Refusals:
- * PAS_ERR_DIST_BUNDLE_INVALID, PAS_ERR_DIST_REF_EXISTS.
+ * exactly one head, cut against the base alone (read from the header); then its objects checked
+ * and written. A pack of whole commits, trees and blobs (what workers write) is read in-process
+ * (result-import.ts: what `fetch.fsckObjects` checks, connectivity, the history a plain chain
+ * base..commit: every commit with one parent, no foreign history, no merges) and the ref
+ * created: no git process. Any other pack (deltas, tags: a bundle from `git bundle create`) is
+ * stored by `git index-pack --strict` (indexResultPack), its history checked the same way, then
+ * the ref created. Returns the commit. Refusals: PAS_ERR_DIST_BUNDLE_INVALID, PAS_ERR_DIST_REF_EXISTS.
  */
 export async function importResultBundle(repo: string, bundle: Uint8Array, opts: ImportResultOptions): Promise<string> {
   const details = { attemptId: opts.attemptId, ref: opts.expectedRef };
-  if (!(await isRefName(repo, opts.expectedRef))) throw invalid(`"${opts.expectedRef}" is not a valid full ref name`, details);
+  if (!(await isRefName(repo, opts.expectedRef))) throw bundleInvalid(`"${opts.expectedRef}" is not a valid full ref name`, details);
   const store = await objectStoreFor(repo);
   const base = /[\n\r]/.test(opts.base) ? null : await store.resolveCommit(opts.base);
-  if (!base) throw invalid(`base ${opts.base} is not a commit of the repository`, details);
+  if (!base) throw bundleInvalid(`base ${opts.base} is not a commit of the repository`, details);
   const header = readBundleHeader(bundle);
-  if (header.heads.length !== 1) throw invalid(`result bundle of ${opts.attemptId} has ${header.heads.length} heads, expected 1`, { ...details, heads: header.heads.map((h) => h.ref) });
-  const { commit: head, ref: headRef } = header.heads[0]!;
-  if (opts.commit !== undefined && head !== opts.commit) throw invalid(`result bundle of ${opts.attemptId} holds ${head}, the result names ${opts.commit}`, { ...details, head, commit: opts.commit });
+  if (header.heads.length !== 1) throw bundleInvalid(`result bundle of ${opts.attemptId} has ${header.heads.length} heads, expected 1`, { ...details, heads: header.heads.map((h) => h.ref) });
+  const { commit: head } = header.heads[0]!;
+  if (opts.commit !== undefined && head !== opts.commit) throw bundleInvalid(`result bundle of ${opts.attemptId} holds ${head}, the result names ${opts.commit}`, { ...details, head, commit: opts.commit });
   // Cut against the base and nothing else: every commit of the chain travels in the bundle.
   if (header.prerequisites.length !== 1 || header.prerequisites[0] !== base) {
-    throw invalid(`result bundle of ${opts.attemptId} is cut against ${header.prerequisites.join(', ') || 'nothing (a whole history)'}, not against its base ${base}`, { ...details, base, prerequisites: header.prerequisites });
+    throw bundleInvalid(`result bundle of ${opts.attemptId} is cut against ${header.prerequisites.join(', ') || 'nothing (a whole history)'}, not against its base ${base}`, { ...details, base, prerequisites: header.prerequisites });
   }
-  const scratch = await mkdtemp(path.join(os.tmpdir(), 'pas-result-'));
-  const quarantine = `${QUARANTINE}/${opts.attemptId.replace(/[^A-Za-z0-9_-]/g, '_').slice(0, 100)}-${randomUUID().slice(0, 8)}`;
-  let inQuarantine = false;
+  const pack = bundle.subarray(header.packOffset);
+  const own = await importPackInProcess(store, pack, { base, head, attemptId: opts.attemptId, details });
+  if (!own) return (await createResultRef(store, repo, opts, head, details)).head;
+  return indexResultPack(repo, store, pack, head, base, opts, details);
+}
+
+/** The ref of a checked result, create-only; an existing one at `head` is taken when `allowSame`. */
+async function createResultRef(store: RepoObjectStore, repo: string, opts: ImportResultOptions, head: string, details: Record<string, unknown>): Promise<{ head: string }> {
   try {
-    const file = path.join(scratch, 'result.bundle');
-    await writeFile(file, bundle);
-    try {
-      inQuarantine = true;
-      await git(repo, ['-c', 'fetch.fsckObjects=true', 'fetch', '--no-tags', '--no-write-fetch-head', '-q', file, `+${headRef}:${quarantine}`], { lock: 'shared' });
-    } catch (err) {
-      throw invalid(`result bundle of ${opts.attemptId} does not verify: ${isPasError(err) ? err.message.split('\n').slice(0, 4).join(' ') : String(err)}`, details, err);
-    }
-    await checkChain(store, base, head, details);
-    try {
-      await store.updateRefs([`create ${opts.expectedRef} ${head}`, `delete ${quarantine}`]);
-      inQuarantine = false;
-    } catch (err) {
-      const existing = await refCommit(repo, opts.expectedRef);
-      if (existing && opts.allowSame && existing === head) return head;
-      if (existing) throw new PasError('PAS_ERR_DIST_REF_EXISTS', `${opts.expectedRef} already exists (at ${existing}); the result of ${opts.attemptId} (${head}) is not written`, { details: { ...details, existing, incoming: head }, cause: err });
-      throw err;
-    }
-    return head;
-  } finally {
-    if (inQuarantine) await git(repo, ['update-ref', '-d', quarantine], { lock: 'shared' }).catch(() => {});
-    await rm(scratch, { recursive: true, force: true });
+    await store.updateRefs([`create ${opts.expectedRef} ${head}`]);
+    return { head };
+  } catch (err) {
+    const existing = await refCommit(repo, opts.expectedRef);
+    if (existing && opts.allowSame && existing === head) return { head };
+    if (existing) throw new PasError('PAS_ERR_DIST_REF_EXISTS', `${opts.expectedRef} already exists (at ${existing}); the result of ${opts.attemptId} (${head}) is not written`, { details: { ...details, existing, incoming: head }, cause: err });
+    throw err;
   }
+}
+
+/**
+ * A pack the in-process reader leaves to git (deltas against the base, tags: a bundle from
+ * `git bundle create`): `git index-pack --strict --fix-thin` stores it, checking every object as
+ * `fetch.fsckObjects` does and that everything it names is there. (`git fetch` of a bundle file
+ * checks neither before git 2.46.) The objects stay unreferenced until the ref is created.
+ */
+async function indexResultPack(repo: string, store: RepoObjectStore, pack: Uint8Array, head: string, base: string, opts: ImportResultOptions, details: Record<string, unknown>): Promise<string> {
+  try {
+    await git(repo, ['index-pack', '--strict', '--fix-thin', '--stdin'], { input: pack, lock: 'shared' });
+  } catch (err) {
+    throw bundleInvalid(`result bundle of ${opts.attemptId} does not verify: ${isPasError(err) ? err.message.split('\n').slice(0, 4).join(' ') : String(err)}`, details, err);
+  }
+  const chain = await plainChain((oid) => store.read(oid), base, head);
+  if ('problem' in chain) throw bundleInvalid(chain.problem, { ...details, base, head, ...(chain.commit ? { commit: chain.commit } : {}) });
+  return (await createResultRef(store, repo, opts, head, details)).head;
 }
 
 /** A name git takes as a full ref: one PAS writes (`refs/heads/pas/<job>/<task>`) is checked here, anything else by git. */
@@ -190,30 +194,12 @@ async function isRefName(repo: string, ref: string): Promise<boolean> {
 }
 
 /**
- * Removes the quarantine refs an import cut off by a crash (kill -9) left in `repo`. Call it at
+ * Removes the quarantine refs an import cut off by a crash (kill -9) left in `repo` (imports of
+ * earlier versions fetched into them). Call it at
  * start-up, before any import runs; answers how many it removed.
  */
 export async function sweepQuarantineRefs(repo: string): Promise<number> {
   const refs = (await git(repo, ['for-each-ref', '--format=%(refname)', QUARANTINE])).stdout.split('\n').filter(Boolean);
   if (refs.length > 0) await git(repo, ['update-ref', '--stdin'], { input: refs.map((r) => `delete ${r}\n`).join(''), lock: 'exclusive' });
   return refs.length;
-}
-
-/**
- * base..head must be 1..MAX_RESULT_COMMITS commits, each with exactly one parent, down to base:
- * then base is an ancestor of head and nothing else came in. Read through the long-lived cat-file.
- */
-async function checkChain(store: RepoObjectStore, base: string, head: string, details: Record<string, unknown>): Promise<void> {
-  if (head === base) throw invalid('the result bundle holds no commit on top of its base', { ...details, base, head });
-  let at = head;
-  for (let n = 1; ; n++) {
-    const commit = await store.read(at);
-    if (!commit || commit.type !== 'commit') throw invalid(`${at} of the result is not a commit`, { ...details, base, head, commit: at });
-    const parents = commitParents(commit.data);
-    if (parents.length === 0) throw invalid(`result ${head} is not built on base ${base}`, { ...details, base, head });
-    if (parents.length > 1) throw invalid(`commit ${at} of the result has ${parents.length} parents; a result is a plain chain on top of its base`, { ...details, base, head, commit: at });
-    if (parents[0] === base) return;
-    if (n >= MAX_RESULT_COMMITS) throw invalid(`result ${head} is not built on base ${base} within ${MAX_RESULT_COMMITS} commits`, { ...details, base, head });
-    at = parents[0]!;
-  }
 }

@@ -64,6 +64,17 @@ async function startOn(link: DistLink, config: PasConfig, remoteIds: Set<string>
   const detach: Array<() => void> = [];
   let stopAdmissions: (() => void) | undefined;
   let sweep: NodeJS.Timeout | undefined;
+  /**
+   * No admission is answered and no result or spend is taken once this resolves: run by the
+   * runtime's services.stop, before the journal closes. What arrives later stays un-acked in
+   * JetStream and is applied at the next start (never booked against a closed journal).
+   */
+  const quiesce = async () => {
+    stopAdmissions?.();
+    stopAdmissions = undefined;
+    if (sweep) clearInterval(sweep);
+    await remote.stop();
+  };
 
   return {
     remoteIds,
@@ -80,7 +91,15 @@ async function startOn(link: DistLink, config: PasConfig, remoteIds: Set<string>
       });
       stopAdmissions ??= serveAdmissions(link, authority, logger);
       remote.bind({ journal: ctx.journal, receipts: receipts ?? { append: () => undefined }, runId: ctx.runId, repositories: createRepositories(ctx.dataDir), ...(ctx.progress ? { progress: ctx.progress } : {}) });
-      return { ...services, executeTask: remote.wrap(local) };
+      return {
+        ...services,
+        executeTask: remote.wrap(local),
+        // The runtime closes its journal right after its services stop: the cluster's traffic ends first.
+        stop: async () => {
+          await quiesce();
+          await services.stop?.();
+        },
+      };
     },
     attach(runtime) {
       detach.push(
@@ -93,10 +112,8 @@ async function startOn(link: DistLink, config: PasConfig, remoteIds: Set<string>
     },
     async stop() {
       for (const d of detach) d();
-      if (sweep) clearInterval(sweep);
       liveness.stop();
-      stopAdmissions?.();
-      await remote.stop();
+      await quiesce();
       await link.close().catch(() => undefined);
     },
   };

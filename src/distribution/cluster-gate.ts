@@ -23,7 +23,7 @@ import type { BreakerState } from '../../machines/statuses.ts';
 import { PasError, toErrorData } from '../errors.ts';
 import type { BreakerGate, CallIntent, CallTicket, SpendStore } from '../llm/types.ts';
 import { roundUsd } from '../llm/prices.ts';
-import { abortableSleep } from '../llm/sleep.ts';
+import { abortableSleep, untilAborted } from '../llm/sleep.ts';
 import type { DistributionNames } from './names.ts';
 import { decodeMessage, distIdSchema, encodeMessage, subjectIdSchema, type BreakerMessage, type SpendMessage } from './messages.ts';
 
@@ -98,12 +98,19 @@ export function createClusterGate(options: ClusterGateOptions): ClusterGate {
       const data = encodeMessage('pas.v1.breaker', request);
       // While the central process does not answer (it may be restarting) this asks again, up to admissionWaitMs.
       const deadline = now() + options.admissionWaitMs;
+      const signal = intent.signal;
+      const cancelledWaiting = (reason: unknown) => {
+        // The central process may have admitted this call as the one half-open probe: it is given back.
+        outcome(callId, ref, intent, { ok: false, abandoned: true });
+        return new PasError('PAS_ERR_TASK_CANCELLED', `${ref}: the call was cancelled while the central process was asked whether it may be made; it was not made`, { details: { ref }, cause: reason });
+      };
       let answer: { data: Uint8Array } | undefined;
       for (let wait = 100; !answer; wait = Math.min(wait * 2, 1_000)) {
         try {
-          answer = await options.request(names.subjects.breakerProbe, data, { timeout: Math.max(50, Math.min(options.requestTimeoutMs, deadline - now())) });
+          // A cancel or a timeout ends the wait at once: the answer, if one comes, is not used.
+          answer = await untilAborted(options.request(names.subjects.breakerProbe, data, { timeout: Math.max(50, Math.min(options.requestTimeoutMs, deadline - now())) }), signal);
         } catch (err) {
-          if (intent.signal?.aborted) throw err;
+          if (signal?.aborted) throw cancelledWaiting(signal.reason);
           if (now() + wait >= deadline) {
             log.warn({ ref, err: toErrorData(err), waitedMs: options.admissionWaitMs }, 'the central process did not answer a model-call request: call refused');
             throw new PasError('PAS_ERR_DIST_NO_ADMISSION', `${ref}: the central process did not say within ${options.admissionWaitMs} ms whether this call may be made (breaker and budget are kept there); the call was not made`, {
@@ -111,7 +118,9 @@ export function createClusterGate(options: ClusterGateOptions): ClusterGate {
             });
           }
           if (wait === 100) log.info({ ref, err: toErrorData(err) }, 'no answer from the central process yet: asking again');
-          await abortableSleep(wait, intent.signal);
+          await abortableSleep(wait, signal).catch((reason: unknown) => {
+            throw cancelledWaiting(reason);
+          });
         }
       }
       const reply = decodeMessage('pas.v1.breaker_reply', answer.data);

@@ -36,6 +36,23 @@ export function fromJson<T>(data: Uint8Array): T {
   return JSON.parse(new TextDecoder().decode(data)) as T;
 }
 
+/** The task's current attempt as KV holds it (key: the task id). */
+export interface AttemptRecord {
+  attemptId: string;
+  programmerId: string;
+  worker: string;
+  /** The journal's attempt number when it was dispatched (one receipt per attempt). */
+  journalAttempt: number;
+  repo: string;
+  repoKey: string;
+  dispatchedAt: number;
+}
+
+/** The attempt an entry of the attempts bucket names (undefined: none, or deleted). */
+export function attemptOf(entry: { operation: string; length: number; value: Uint8Array } | null | undefined): AttemptRecord | undefined {
+  return entry && entry.operation === 'PUT' && entry.length > 0 ? fromJson<AttemptRecord>(entry.value) : undefined;
+}
+
 /** JetStream durations are nanoseconds. */
 export const nanos = (ms: number) => ms * 1_000_000;
 
@@ -45,15 +62,16 @@ export function anyOf(subject: (id: string) => string): string {
 }
 
 /**
- * Runs `op` until the broker has what it stores (a broker restart or a lost link in between loses
- * nothing), waiting longer between tries up to 2 s. Gives up only when the link is closed.
+ * Runs `op` until the broker has what it stores (or answers what it reads): a broker restart or a
+ * lost link in between loses nothing; it waits longer between tries up to 2 s. Gives up only when
+ * the link is closed or `giveUp()` says so.
  */
-export async function untilStored<T>(link: DistLink, what: string, op: () => Promise<T>, log: Logger): Promise<T> {
+export async function untilStored<T>(link: DistLink, what: string, op: () => Promise<T>, log: Logger, giveUp: () => boolean = () => false): Promise<T> {
   for (let wait = 200; ; wait = Math.min(wait * 2, 2_000)) {
     try {
       return await op();
     } catch (err) {
-      if (link.nats.nc.isClosed()) throw err;
+      if (link.nats.nc.isClosed() || giveUp()) throw err;
       log.warn({ err: toErrorData(err), what }, `${what} failed; trying again`);
       await new Promise((r) => setTimeout(r, wait));
     }

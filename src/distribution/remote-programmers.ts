@@ -31,24 +31,14 @@ import { taskBranchName } from '../executors/worktree.ts';
 import { bundleObjectName, bundleStored, deleteBundle, getBundle, HostHaves, importResultBundle, makeBaseBundle, putBundle, repoKeyOf, resolveCommit } from './bundles.ts';
 import { commitAcks } from './commit-acks.ts';
 import { IdleCleanup } from './idle-cleanup.ts';
-import { anyOf, fromJson, nanos, toJson, type DistLink } from './link.ts';
+import { anyOf, attemptOf, nanos, toJson, type AttemptRecord, type DistLink } from './link.ts';
 import { decodeMessage, encodeMessage, type ResultMessage, type TaskMessage } from './messages.ts';
 import { sweepQuarantinesAfterCrash } from './quarantine-sweep.ts';
 import type { WorkerLiveness } from './worker-liveness.ts';
 
 export type ExecuteTask = (input: ExecuteTaskInput, signal: AbortSignal) => Promise<TaskResult>;
 
-/** The task's current attempt as KV holds it (key: the task id). */
-export interface AttemptRecord {
-  attemptId: string;
-  programmerId: string;
-  worker: string;
-  /** The journal's attempt number when it was dispatched (one receipt per attempt). */
-  journalAttempt: number;
-  repo: string;
-  repoKey: string;
-  dispatchedAt: number;
-}
+export type { AttemptRecord } from './link.ts';
 
 interface Pending {
   record: AttemptRecord;
@@ -169,18 +159,18 @@ export async function createRemoteProgrammers(base: RemoteLink, remoteIds: Reado
   const abandoned = new Map<string, Set<string>>();
   let stopped = false;
 
-  const currentAttempt = async (taskId: string): Promise<AttemptRecord | undefined> => {
-    const entry = await link.attempts.get(taskId).catch(() => null);
-    if (!entry || entry.operation !== 'PUT' || entry.length === 0) return undefined;
-    const record = fromJson<AttemptRecord>(entry.value);
-    return abandoned.get(taskId)?.has(record.attemptId) ? undefined : record;
+  /** The task's current attempt (undefined: none, or one this process gave up); throws when KV cannot be read. */
+  const readAttempt = async (taskId: string): Promise<AttemptRecord | undefined> => {
+    const record = attemptOf(await link.attempts.get(taskId));
+    return record && abandoned.get(taskId)?.has(record.attemptId) ? undefined : record;
   };
+  /** The same, an unreadable KV taken as none (a dispatch then starts a new attempt, which fences any old one). */
+  const currentAttempt = (taskId: string) => readAttempt(taskId).catch(() => undefined);
   const forgetAttempt = async (taskId: string, attemptId: string) => {
     const gone = abandoned.get(taskId) ?? new Set<string>();
     gone.add(attemptId);
     abandoned.set(taskId, gone);
-    const entry = await link.attempts.get(taskId).catch(() => null);
-    if (entry?.operation === 'PUT' && entry.length > 0 && fromJson<AttemptRecord>(entry.value).attemptId === attemptId) await link.attempts.delete(taskId).catch(() => undefined);
+    if (attemptOf(await link.attempts.get(taskId).catch(() => null))?.attemptId === attemptId) await link.attempts.delete(taskId).catch(() => undefined);
   };
   /** A NATS call that failed is the broker's trouble (retryable), named so. */
   const onBroker = async <T>(what: string, call: () => Promise<T>): Promise<T> => {
@@ -357,8 +347,17 @@ export async function createRemoteProgrammers(base: RemoteLink, remoteIds: Reado
       return;
     }
     const task = journal.getTask(message.task_id);
-    const current = await currentAttempt(message.task_id);
     if (!task || isFinishedTaskStatus(task.status)) return fence(h, 'the task is already finished');
+    let current: AttemptRecord | undefined;
+    try {
+      current = await readAttempt(message.task_id);
+    } catch (err) {
+      // Not knowing the current attempt is no reason to drop a result (it may be the one the task
+      // waits for): it stays on the broker and comes back.
+      log.warn({ code: 'PAS_ERR_DIST_BROKER' satisfies ErrorCode, err: toErrorData(err), taskId: message.task_id, attemptId: message.attempt_id }, 'cannot read the current attempt: the result is delivered again');
+      msg.nak(1_000);
+      return;
+    }
     if (current?.attemptId !== message.attempt_id) return fence(h, current ? `the current attempt is ${current.attemptId}` : 'the attempt was abandoned');
     // A dispatch may have started waiting for it while this looked the attempt up.
     const waiter = pending.get(message.attempt_id);
@@ -507,6 +506,8 @@ export async function createRemoteProgrammers(base: RemoteLink, remoteIds: Reado
       bundlesPut.delete(bundleKey);
       bundle = await memo(bundlesPut, bundleKey, makeBundle);
     }
+    // Cancelled (or timed out) while the base was being made: nothing goes to the worker.
+    if (signal.aborted) return failed(task, programmerId, 'PAS_ERR_TASK_CANCELLED', 'the task was stopped before it was dispatched', 'cancelled');
     cleanup.busy();
     recordsPut.set(task.id, (recordsPut.get(task.id) ?? 0) + 1);
     await onBroker('cannot record the attempt', () => link.attempts.put(task.id, toJson(record)));

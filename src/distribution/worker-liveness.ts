@@ -179,3 +179,17 @@ export async function watchWorkers(options: LivenessOptions): Promise<WorkerLive
     },
   };
 }
+
+/**
+ * A worker gives its programmers back (a start that failed after registration): each owner entry
+ * that still names this worker process is deleted (compare-and-set on its revision), so the
+ * central process dispatches nothing to them; one another worker took since is left alone.
+ */
+export async function releaseOwnership(link: DistLink, workerId: string, pid: number, programmerIds: readonly string[]): Promise<void> {
+  for (const id of programmerIds) {
+    const entry = await link.owners.get(id);
+    if (!entry || entry.operation !== 'PUT') continue;
+    const owner = fromJson<Owner>(entry.value);
+    if (owner.worker_id === workerId && owner.pid === pid) await link.owners.delete(id, { previousSeq: entry.revision });
+  }
+}

@@ -13,8 +13,8 @@
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { PasConfig } from '../config/load-config.ts';
-import { hostAllowed } from '../gateway/host-check.ts';
-import { errorBody, installErrorHandling } from '../gateway/http-errors.ts';
+import { refuseOtherHosts } from '../gateway/host-check.ts';
+import { installErrorHandling } from '../gateway/http-errors.ts';
 import { drainRefusedBodies } from '../gateway/refused-body-drain.ts';
 import { mountLlmGateway } from '../gateway/llm-proxy/register-llm-proxy.ts';
 import { LlmGateway, llmGatewayOptionsFrom } from '../llm/gateway/llm-gateway.ts';
@@ -64,11 +64,7 @@ export async function startWorkerLlmGateway(options: WorkerLlmGatewayOptions): P
   // A body over llm_body_limit_bytes gets its 413, not a reset, as on the central gateway.
   drainRefusedBodies(app);
   // Only this host's own programs call it: a request naming another host (DNS rebinding) is refused.
-  app.addHook('onRequest', async (request, reply) => {
-    if (!hostAllowed(request.headers.host, LOOPBACK)) {
-      return reply.status(403).send(errorBody('PAS_ERR_HOST_NOT_ALLOWED', `Host "${request.headers.host}" is not this machine; the worker's LLM gateway answers only loopback requests`));
-    }
-  });
+  refuseOtherHosts(app, LOOPBACK, (host) => `Host "${host}" is not this machine; the worker's LLM gateway answers only loopback requests`);
   mountLlmGateway(app, gateway, config.pas.gateway.llm_body_limit_bytes);
   try {
     await app.listen({ host: LOOPBACK, port: 0 });

@@ -11,8 +11,8 @@ import path from 'node:path';
 import { PasError, isPasError } from '../errors.ts';
 import { git } from '../executors/git-command.ts';
 import { objectStoreFor } from '../executors/object-store.ts';
-import { commitParents } from '../executors/tree-merge.ts';
 import { readBundleHeader } from './bundle-header.ts';
+import { writeResultBundle } from './result-bundle-writer.ts';
 
 /** Commits the cache holds on purpose (bases it was sent, results it made): what it reports as haves. */
 const HAVES = 'refs/pas/haves';
@@ -32,21 +32,24 @@ function assertCommit(what: string, commit: string): void {
 /**
  * The result of a task as a bundle of `base..commit` from the worker's clone (or a worktree or
  * checkout of it), with one head (`refs/pas/result/<commit>`). The commit stays there as a have.
- * Refs move through the clone's long-lived `update-ref --stdin` (object-store.ts): the bundle is
- * the one git process started.
+ * A plain chain of commits on base (every task's result) is written in-process
+ * (result-bundle-writer.ts): no git process. Anything else is cut by `git bundle create` (the
+ * central process judges it). Refs move through the clone's long-lived `update-ref --stdin`.
  */
 export async function makeResultBundle(clonePath: string, base: string, commit: string): Promise<Uint8Array> {
   assertCommit('base', base);
   assertCommit('commit', commit);
   if (base === commit) throw new PasError('PAS_ERR_DIST_BUNDLE_INVALID', 'the result commit is its base: there is nothing to send', { details: { base, commit } });
   const store = await objectStoreFor(clonePath);
-  // The usual result is one commit on the base: its parent says so without a git process.
-  const tip = await store.read(commit);
-  const onBase = tip?.type === 'commit' && commitParents(tip.data).join(' ') === base;
-  if (!onBase && (await git(clonePath, ['merge-base', '--is-ancestor', base, commit], { okCodes: [1] })).exitCode !== 0) {
+  const ref = `refs/pas/result/${commit}`;
+  const written = await writeResultBundle(store, base, commit, ref);
+  if (written) {
+    await store.updateRefs([`update ${HAVES}/${commit} ${commit}`]);
+    return written;
+  }
+  if ((await git(clonePath, ['merge-base', '--is-ancestor', base, commit], { okCodes: [1] })).exitCode !== 0) {
     throw new PasError('PAS_ERR_DIST_BUNDLE_INVALID', `result ${commit} is not built on base ${base}`, { details: { base, commit } });
   }
-  const ref = `refs/pas/result/${commit}`;
   const scratch = await mkdtemp(path.join(os.tmpdir(), 'pas-result-'));
   try {
     await store.updateRefs([`update ${ref} ${commit}`, `update ${HAVES}/${commit} ${commit}`]);

@@ -16,7 +16,8 @@ import path from 'node:path';
 import type { Logger } from 'pino';
 import { loadNatsModules, type JsMsg } from './nats-connection.ts';
 import type { PasConfig, ResolvedProgrammer } from '../config/load-config.ts';
-import { PasError, toErrorData } from '../errors.ts';
+import type { DistributionConfig } from '../config/schemas.ts';
+import { isPasError, PasError, toErrorData } from '../errors.ts';
 import { AGENT_CLI_SPECS, createAgentCliExecutor, createAiderExecutor, createNativeExecutor, runProgrammerTask, type Executor, type ExecutorKindName } from '../executors/index.ts';
 import type { TaskProgress } from '../executors/executor.ts';
 import { breakerSettingsFrom, createLlmClient, createMemorySpendStore, llmClientOptionsFrom } from '../llm/index.ts';
@@ -25,10 +26,10 @@ import { abortableSleep } from '../llm/sleep.ts';
 import type { ChatRequest, ProviderAdapter, Receipt } from '../llm/types.ts';
 import { createClusterGate } from './cluster-gate.ts';
 import { bundleObjectName, getBundle, putBundle, WorkerRepoCache } from './bundles.ts';
-import { fromJson, nanos, openLink, publishUntilStored, untilStored, type DistLink } from './link.ts';
+import { attemptOf, nanos, openLink, publishUntilStored, untilStored, type AttemptRecord, type DistLink } from './link.ts';
 import { decodeMessage, encodeMessage, type ResultMessage, type TaskMessage } from './messages.ts';
-import type { AttemptRecord } from './remote-programmers.ts';
 import { startWorkerLlmGateway, type WorkerLlmGateway } from './worker-llm-gateway.ts';
+import { releaseOwnership } from './worker-liveness.ts';
 
 export interface WorkerOptions {
   config: PasConfig;
@@ -87,6 +88,26 @@ export async function startWorker(options: WorkerOptions): Promise<Worker> {
   if (wanted.length === 0) throw new PasError('PAS_ERR_CONFIG_INVALID', `programmer_pool.yaml: no programmer has host: ${workerId} (or name them with --programmers)`);
 
   const link: DistLink = await openLink(settings, `pas-worker:${workerId}`);
+  // What has started so far, undone (last first) when a later step fails: a worker that cannot run
+  // its programmers must not live on heartbeating, as if it ran them.
+  const undo: Undo = [];
+  try {
+    return await startOn(options, settings, wanted, link, undo);
+  } catch (err) {
+    const failure = isPasError(err) ? err : new PasError('PAS_ERR_INTERNAL', `pas worker ${workerId} could not start: ${(err as Error).message}`, { cause: err });
+    log.error({ code: failure.code, err: toErrorData(failure) }, 'worker could not start: what it had started is stopped');
+    for (const step of undo.reverse()) await Promise.resolve().then(step).catch((e: unknown) => log.warn({ err: toErrorData(e) }, 'undoing a start step failed'));
+    await link.close().catch(() => undefined);
+    throw failure;
+  }
+}
+
+/** Steps to undo, in the order they were done. */
+type Undo = Array<() => unknown>;
+
+async function startOn(options: WorkerOptions, settings: DistributionConfig, wanted: ResolvedProgrammer[], link: DistLink, undo: Undo): Promise<Worker> {
+  const { config, workerId, logger } = options;
+  const log = logger.child({ component: 'worker', worker: workerId });
   const { nc } = link.nats;
   const startedAt = new Date().toISOString();
 
@@ -102,6 +123,7 @@ export async function startWorker(options: WorkerOptions): Promise<Worker> {
   };
   beat();
   const heartbeat = setInterval(beat, settings.heartbeat_ms);
+  undo.push(() => clearInterval(heartbeat));
 
   const cache = new WorkerRepoCache(options.dataDir);
   // Registration: the central process gives each programmer to one owner (it may be down: ask again).
@@ -139,10 +161,10 @@ export async function startWorker(options: WorkerOptions): Promise<Worker> {
     }
   })().catch(() => undefined);
   if (accepted.length === 0) {
-    clearInterval(heartbeat);
-    await link.close();
     throw new PasError('PAS_ERR_DIST_OWNER_TAKEN', `worker ${workerId}: the central process gave it none of ${wanted.map((p) => p.id).join(', ')}`);
   }
+  // Given back if the start fails from here: the central process then dispatches nothing to them.
+  undo.push(() => releaseOwnership(link, workerId, process.pid, accepted));
   const programmers = wanted.filter((p) => accepted.includes(p.id));
   log.info({ programmers: accepted }, 'worker registered');
 
@@ -165,14 +187,8 @@ export async function startWorker(options: WorkerOptions): Promise<Worker> {
   // The programs this worker starts (agent CLIs, aider) call their models through this host's own
   // loopback gateway, with the same breakers and spend; the keys stay in this process.
   const jobLimits = new Map<string, number>();
-  let llmGateway: WorkerLlmGateway;
-  try {
-    llmGateway = await startWorkerLlmGateway({ config, breakers, spend, logger: log, jobLimit: (jobId) => jobLimits.get(jobId), ...(scripted ? { scripted } : {}) });
-  } catch (err) {
-    clearInterval(heartbeat);
-    await link.close().catch(() => undefined);
-    throw err;
-  }
+  const llmGateway: WorkerLlmGateway = await startWorkerLlmGateway({ config, breakers, spend, logger: log, jobLimit: (jobId) => jobLimits.get(jobId), ...(scripted ? { scripted } : {}) });
+  undo.push(() => llmGateway.close());
   const gateway = llmGateway.gateway;
   const llm = createLlmClient({
     ...llmClientOptionsFrom(config),
@@ -215,23 +231,13 @@ export async function startWorker(options: WorkerOptions): Promise<Worker> {
       }
     },
   });
+  undo.push(() => cancels.unsubscribe());
 
   /** The results this process sent, by attempt (a task delivered again gets its result again, never a second run). */
   const sent = new Map<string, Uint8Array>();
 
   /** The attempt KV names for a task (undefined: none); asked again while the broker is away, never guessed. */
-  const currentAttemptOf = async (taskId: string): Promise<AttemptRecord | undefined> => {
-    for (let wait = 200; ; wait = Math.min(wait * 2, 2_000)) {
-      try {
-        const entry = await link.attempts.get(taskId);
-        return entry && entry.operation === 'PUT' && entry.length > 0 ? fromJson<AttemptRecord>(entry.value) : undefined;
-      } catch (err) {
-        if (nc.isClosed() || stopping) throw err;
-        log.warn({ err: toErrorData(err), taskId }, 'cannot read the current attempt; asking again');
-        await new Promise((r) => setTimeout(r, wait));
-      }
-    }
-  };
+  const currentAttemptOf = async (taskId: string): Promise<AttemptRecord | undefined> => attemptOf(await untilStored(link, `reading the current attempt of ${taskId}`, () => link.attempts.get(taskId), log, () => stopping));
 
   const runTask = async (programmer: ResolvedProgrammer, msg: JsMsg, task: TaskMessage) => {
     const current = await currentAttemptOf(task.task_id);
@@ -353,9 +359,15 @@ export async function startWorker(options: WorkerOptions): Promise<Worker> {
       ack_wait: nanos(settings.ack_wait_ms),
       max_deliver: settings.max_redeliveries,
     };
-    await link.nats.jsm.consumers.add(link.names.taskStream, consumerConfig).catch(() => link.nats.jsm.consumers.update(link.names.taskStream, durable, consumerConfig));
-    const consumer = await link.nats.js.consumers.get(link.names.taskStream, durable);
+    const stream = link.names.taskStream;
+    await link.nats.jsm.consumers.add(stream, consumerConfig).catch((added: unknown) =>
+      link.nats.jsm.consumers.update(stream, durable, consumerConfig).catch((updated: unknown) => {
+        throw new PasError('PAS_ERR_DIST_BROKER', `the broker refused the work-queue consumer ${durable} of ${programmer.id} on stream ${stream}: ${(added as Error).message} (and updating it: ${(updated as Error).message})`, { details: { consumer: durable, stream, programmerId: programmer.id }, cause: added });
+      }),
+    );
+    const consumer = await link.nats.js.consumers.get(stream, durable);
     const messages = await consumer.consume({ max_messages: 1 });
+    undo.push(() => messages.close());
     iterators.push(messages);
     loops.push(
       (async () => {

@@ -6,14 +6,16 @@
  * objects folder (a symlink): nothing is copied, what it writes lands in the repository, and
  * making many at once touches no shared admin file (concurrent `git worktree add` does, which is
  * why it had to be serialized). Reset = `reset --hard <base>` + `clean -ffdx` (untracked and
- * ignored files too), so a task never sees what an earlier one left.
+ * ignored files too), so a task never sees what an earlier one left; a checkout given back right
+ * after its whole-tree staging is restored by its staged paths alone (checkout-restore.ts).
  */
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { PasError } from '../errors.ts';
-import { git, repoKey } from './git-command.ts';
+import { CLEAN, forgetCheckout, noteReleased, noteStaged, restoreStaged } from './checkout-restore.ts';
+import { git, gitSequence, repoKey } from './git-command.ts';
 import { writeIndexTree } from './index-tree.ts';
 import { objectStoreFor, type RepoObjectStore } from './object-store.ts';
 import { assertSafeId } from './worktree.ts';
@@ -34,8 +36,12 @@ export interface CheckoutLease {
   /** Absolute path of the checkout, reset to the base: tracked files as committed, nothing else. */
   path: string;
   baseCommit: string;
-  /** Gives the checkout back (the next task of this programmer waits for it). */
-  release(): void;
+  /**
+   * Gives the checkout back (the next task of this programmer waits for it). `stagedTree`: the
+   * tree checkoutTree gave last, when nothing ran in the checkout since (what the task's processes
+   * did is all staged): the next task at this base restores only its paths instead of a full reset.
+   */
+  release(stagedTree?: string): void;
 }
 
 /** Folder of a programmer's checkout of `repo` (its key is the repository's common git dir). */
@@ -80,7 +86,12 @@ export async function checkoutFor(input: CheckoutInput): Promise<CheckoutLease> 
     const base = await makeReady(dir, await objectStoreFor(input.repo), input);
     // The holder may write anything there: the next one resets it.
     untouched.delete(dir);
-    return { path: dir, baseCommit: base, release: lease.release };
+    forgetCheckout(dir);
+    const release = (stagedTree?: string) => {
+      noteReleased(dir, base, stagedTree);
+      lease.release();
+    };
+    return { path: dir, baseCommit: base, release };
   } catch (err) {
     lease.release();
     throw err;
@@ -101,6 +112,8 @@ async function makeReady(dir: string, store: RepoObjectStore, input: CheckoutInp
   if (!base) throw new PasError('PAS_ERR_GIT', `"${input.baseCommit}" is not a commit in ${input.repo}`, { details: { repo: input.repo, rev: input.baseCommit } });
   if (untouched.get(dir) === base && existsSync(path.join(dir, '.git', MARKER))) return base;
   untouched.delete(dir);
+  if (existsSync(path.join(dir, '.git', MARKER)) && (await restoreStaged(dir, store, base))) return base;
+  forgetCheckout(dir);
   await ensureCheckout(dir, store.objectsDir);
   await resetCheckout(dir, base);
   return base;
@@ -152,8 +165,8 @@ const CHECKOUT_LOCK_STALE_MS = 3_000;
  */
 async function resetCheckout(dir: string, base: string): Promise<void> {
   for (const name of ['index.lock', 'HEAD.lock']) await clearCrashedLock(path.join(dir, '.git', name));
-  await git(dir, ['reset', '--hard', '--quiet', '--no-recurse-submodules', base]);
-  await git(dir, ['clean', '-ffdxq']);
+  // One spawn of this process for both (see gitSequence).
+  await gitSequence(dir, [['reset', '--hard', '--quiet', '--no-recurse-submodules', base], CLEAN]);
 }
 
 async function clearCrashedLock(file: string): Promise<void> {
@@ -198,6 +211,8 @@ export async function prewarmCheckouts(repo: string, workspacesDir: string, prog
  */
 export async function checkoutTree(dir: string, store?: RepoObjectStore, baseTree?: string): Promise<string> {
   await git(dir, ['add', '--all']);
-  const tree = store ? await writeIndexTree(store, dir, baseTree ?? null) : null;
-  return tree ?? (await git(dir, ['write-tree'])).stdout.trim();
+  const tree = (store ? await writeIndexTree(store, dir, baseTree ?? null) : null) ?? (await git(dir, ['write-tree'])).stdout.trim();
+  // The index now holds exactly the non-ignored files: what the holder may confirm at release.
+  await noteStaged(dir, tree);
+  return tree;
 }

@@ -34,7 +34,7 @@ export interface GitOptions {
    */
   lock?: boolean | 'shared' | 'exclusive';
   /** Written to git's stdin (`commit -F -` reads its message there, free of argv size limits). */
-  input?: string;
+  input?: string | Uint8Array;
 }
 
 export const GLOBAL_FLAGS = [
@@ -151,27 +151,59 @@ export async function git(cwd: string, args: readonly string[], options: GitOpti
   return execGit(cwd, args, okCodes, options.env, options.input);
 }
 
+/**
+ * Runs git commands one after the other in `cwd`, all started by one small shell: this process
+ * spawns once. A spawn of a large process blocks its event loop while fork copies its page tables
+ * (about 6 ms at 50 MB, 30 ms at 350 MB on a loaded 2-core machine); the shell's forks cost it
+ * nothing. The first command that fails ends the sequence with its exit code and output; a lock
+ * held elsewhere retries the whole sequence (its commands must be safe to run again). `input`
+ * goes to the shell's stdin, read by the command that reads stdin.
+ */
+export async function gitSequence(cwd: string, commands: readonly (readonly string[])[], options: Omit<GitOptions, 'lock' | 'okCodes'> = {}): Promise<GitResult> {
+  return execGit(cwd, commands.flatMap((c, i) => (i === 0 ? [...c] : ['&&', 'git', ...c])), [], options.env, options.input, commands);
+}
+
+/**
+ * The shell script of gitSequence: its positional parameters are, per command, the number of its
+ * arguments and then the arguments. Only references to them ("${1}"…) reach eval, never their
+ * text, so no argument is ever parsed by the shell.
+ */
+const SEQUENCE_SCRIPT = [
+  'while [ "$#" -gt 0 ]; do',
+  '  n=$1; shift; c=git; i=1',
+  '  while [ "$i" -le "$n" ]; do c="$c \\"\\${$i}\\""; i=$((i + 1)); done',
+  '  eval "$c" || exit $?',
+  '  shift "$n"',
+  'done',
+].join('\n');
+
 // ── counting ────────────────────────────────────────────────────────────────
 
 let spawned = 0;
+let spawns = 0;
 
 /** Git processes started by this process so far (short-lived and long-lived): what a task costs. */
 export function gitProcessCount(): number {
   return spawned;
 }
 
+/** Processes this process spawned to run git (a sequence's shell once for all its commands). */
+export function gitSpawnCount(): number {
+  return spawns;
+}
+
 /**
  * Starts `git <args>` in `cwd` with PAS's flags and clean environment, stdio piped, counted.
  * A plain child_process spawn: execa's extra work costs milliseconds of event loop per call.
  */
-export function spawnGit(cwd: string, args: readonly string[], options: { stdin?: 'pipe' | 'ignore'; env?: Record<string, string> } = {}): ChildProcess {
-  spawned++;
-  return spawn('git', [...GLOBAL_FLAGS, ...args], {
-    cwd,
-    env: { ...gitEnv(), ...options.env },
-    stdio: [options.stdin ?? 'ignore', 'pipe', 'pipe'],
-    windowsHide: true,
-  });
+export function spawnGit(cwd: string, args: readonly string[], options: { stdin?: 'pipe' | 'ignore'; env?: Record<string, string>; sequence?: readonly (readonly string[])[] } = {}): ChildProcess {
+  const sequence = options.sequence;
+  spawned += sequence ? sequence.length : 1;
+  spawns++;
+  const spawnOptions = { cwd, env: { ...gitEnv(), ...options.env }, stdio: [options.stdin ?? 'ignore', 'pipe', 'pipe'] as ['pipe' | 'ignore', 'pipe', 'pipe'], windowsHide: true };
+  if (!sequence) return spawn('git', [...GLOBAL_FLAGS, ...args], spawnOptions);
+  const positional = sequence.flatMap((command) => [String(GLOBAL_FLAGS.length + command.length), ...GLOBAL_FLAGS, ...command]);
+  return spawn('sh', ['-c', SEQUENCE_SCRIPT, 'pas-git', ...positional], spawnOptions);
 }
 
 const MAX_OUTPUT = 64 * 1024 * 1024;
@@ -180,11 +212,11 @@ const MAX_OUTPUT = 64 * 1024 * 1024;
  * Runs git once to the end: its output as text and its exit code (-1 and `spawnError` when it could
  * not start: out of file descriptors or memory, git missing). `input` goes to its stdin.
  */
-function runOnce(cwd: string, args: readonly string[], env?: Record<string, string>, input?: string): Promise<GitResult & { spawnError?: NodeJS.ErrnoException }> {
+function runOnce(cwd: string, args: readonly string[], env?: Record<string, string>, input?: string | Uint8Array, sequence?: readonly (readonly string[])[]): Promise<GitResult & { spawnError?: NodeJS.ErrnoException }> {
   return new Promise((resolve) => {
     let child: ChildProcess;
     try {
-      child = spawnGit(cwd, args, { ...(env ? { env } : {}), ...(input !== undefined ? { stdin: 'pipe' as const } : {}) });
+      child = spawnGit(cwd, args, { ...(env ? { env } : {}), ...(input !== undefined ? { stdin: 'pipe' as const } : {}), ...(sequence ? { sequence } : {}) });
     } catch (err) {
       // Creating the pipes can fail synchronously (EMFILE): an answer, not a crash.
       resolve({ stdout: '', stderr: '', exitCode: -1, spawnError: err as NodeJS.ErrnoException });
@@ -226,9 +258,9 @@ function runOnce(cwd: string, args: readonly string[], env?: Record<string, stri
   });
 }
 
-async function execGit(cwd: string, args: readonly string[], okCodes: readonly number[], env?: Record<string, string>, input?: string): Promise<GitResult> {
+async function execGit(cwd: string, args: readonly string[], okCodes: readonly number[], env?: Record<string, string>, input?: string | Uint8Array, sequence?: readonly (readonly string[])[]): Promise<GitResult> {
   for (let attempt = 0; ; attempt++) {
-    const { stdout, stderr, exitCode, spawnError } = await runOnce(cwd, args, env, input);
+    const { stdout, stderr, exitCode, spawnError } = await runOnce(cwd, args, env, input, sequence);
     if (exitCode === 0 && !spawnError) return { stdout, stderr, exitCode };
 
     if (spawnError) {

@@ -2,7 +2,10 @@
  * The tree of a checkout's index, written in-process (what `git write-tree` does, without its
  * process): the index file (versions 2 and 3) is read, every folder's tree is built from its
  * entries in index order (git's tree order), and only the trees that differ from the base
- * commit's tree at the same path are written (the others exist already). An index this reader
+ * commit's tree at the same path are written (the others exist already). A folder whose tree id
+ * git's own cache-tree extension records as the base's is taken whole, without reading or building
+ * it (`git add` keeps the ids of the folders it did not change): only the changed folders' trees
+ * are built. An index this reader
  * does not take as it is (another version, a conflict, an intent-to-add or skip-worktree entry,
  * a split index) answers null, and the caller asks git.
  */
@@ -17,8 +20,15 @@ interface IndexEntry {
   oid: string;
 }
 
+/** Tree ids git recorded in the index for whole folders ('' the root, else 'a/b/'), with the number of index entries each covers. */
+type CacheTree = Map<string, { count: number; oid: string }>;
+
 /** Reads the entries of an index file; null when it is not one this reader takes as it is. */
 export function parseIndex(data: Buffer, hashBytes: number): IndexEntry[] | null {
+  return readIndex(data, hashBytes)?.entries ?? null;
+}
+
+function readIndex(data: Buffer, hashBytes: number): { entries: IndexEntry[]; cacheTree: CacheTree } | null {
   if (data.length < 12 + hashBytes || data.toString('latin1', 0, 4) !== 'DIRC') return null;
   const version = data.readUInt32BE(4);
   if (version !== 2 && version !== 3) return null;
@@ -46,12 +56,42 @@ export function parseIndex(data: Buffer, hashBytes: number): IndexEntry[] | null
     at += (fixed + (nul - nameStart) + 8) & ~7;
   }
   // A split index ("link" extension) keeps entries elsewhere: git decides.
+  let cacheTree: CacheTree = new Map();
   for (let ext = at; ext + 8 <= body.length; ) {
     const signature = data.toString('latin1', ext, ext + 4);
     if (signature === 'link' || signature === 'sdir') return null;
-    ext += 8 + data.readUInt32BE(ext + 4);
+    const size = data.readUInt32BE(ext + 4);
+    if (signature === 'TREE') cacheTree = parseCacheTree(data, ext + 8, Math.min(ext + 8 + size, body.length), hashBytes);
+    ext += 8 + size;
   }
-  return entries;
+  return { entries, cacheTree };
+}
+
+/**
+ * The index's cache-tree extension: depth first, each folder as its name, NUL, entry count
+ * (negative: invalidated, no id follows), space, subfolder count, newline, tree id. Anything
+ * unexpected gives an empty map: the trees are then all built.
+ */
+function parseCacheTree(data: Buffer, start: number, end: number, hashBytes: number): CacheTree {
+  const out: CacheTree = new Map();
+  let at = start;
+  const read = (dir: string | null): boolean => {
+    const nul = data.indexOf(0, at);
+    const nl = nul < 0 ? -1 : data.indexOf(10, nul + 1);
+    if (nul < 0 || nl < 0 || nl >= end) return false;
+    const path = dir === null ? '' : `${dir}${data.toString('utf8', at, nul)}/`;
+    const [count, subtrees] = data.toString('latin1', nul + 1, nl).split(' ').map(Number) as [number, number];
+    if (!Number.isInteger(count) || !Number.isInteger(subtrees) || subtrees < 0) return false;
+    at = nl + 1;
+    if (count >= 0) {
+      if (at + hashBytes > end) return false;
+      out.set(path, { count, oid: data.toString('hex', at, at + hashBytes) });
+      at += hashBytes;
+    }
+    for (let i = 0; i < subtrees; i++) if (!read(path)) return false;
+    return true;
+  };
+  return at < end && read(null) ? out : new Map();
 }
 
 /**
@@ -66,12 +106,20 @@ export async function writeIndexTree(store: RepoObjectStore, dir: string, baseTr
   } catch {
     return null;
   }
-  const entries = parseIndex(data, store.hashBytes);
-  if (!entries) return null;
+  const index = readIndex(data, store.hashBytes);
+  if (!index) return null;
+  const { entries, cacheTree } = index;
   const written: Promise<void>[] = [];
   // Entries come in index order: a folder's entries are contiguous, its subfolders' inside them.
   let next = 0;
   const build = async (prefix: string, known: string | null): Promise<string> => {
+    // Unchanged since the base as git itself recorded it: the folder's entries are skipped whole.
+    const cached = cacheTree.get(prefix);
+    const end = cached ? next + cached.count : -1;
+    if (cached && cached.oid === known && cached.count > 0 && end <= entries.length && entries[end - 1]!.path.startsWith(prefix) && (end === entries.length || !entries[end]!.path.startsWith(prefix))) {
+      next = end;
+      return known;
+    }
     const knownEntries = known ? new Map((await store.readTree(known)).map((e) => [e.name, e])) : undefined;
     const own: TreeEntry[] = [];
     while (next < entries.length && entries[next]!.path.startsWith(prefix)) {

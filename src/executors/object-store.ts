@@ -348,14 +348,18 @@ function transactionParser(buffer: Buffer): { value: true; used: number } | null
   return { value: true, used: first.used + second.used };
 }
 
-export function parseTree(data: Buffer, hashBytes: number): TreeEntry[] {
+/**
+ * A tree's entries. Names are read as UTF-8; with `names: 'latin1'` each byte of a name is one
+ * character, so names that are not UTF-8 stay distinct and compare in git's byte order.
+ */
+export function parseTree(data: Buffer, hashBytes: number, names: 'utf8' | 'latin1' = 'utf8'): TreeEntry[] {
   const entries: TreeEntry[] = [];
   let i = 0;
   while (i < data.length) {
     const space = data.indexOf(0x20, i);
     const nul = data.indexOf(0, space);
-    if (space < 0 || nul < 0) throw new PasError('PAS_ERR_GIT', 'a tree object is malformed');
-    entries.push({ mode: data.toString('latin1', i, space), name: data.toString('utf8', space + 1, nul), oid: data.toString('hex', nul + 1, nul + 1 + hashBytes) });
+    if (space < 0 || nul < 0 || nul + 1 + hashBytes > data.length) throw new PasError('PAS_ERR_GIT', 'a tree object is malformed');
+    entries.push({ mode: data.toString('latin1', i, space), name: data.toString(names, space + 1, nul), oid: data.toString('hex', nul + 1, nul + 1 + hashBytes) });
     i = nul + 1 + hashBytes;
   }
   return entries;

@@ -18,7 +18,7 @@ import { registerDoctorRoute } from './doctor-route.ts';
 import type { DoctorRow } from '../doctor/doctor-checks.ts';
 import { FeedHub } from './feed-hub.ts';
 import { ConnectionGuard, resolveMaxConnections } from './connection-guard.ts';
-import { guardUpgrades, hostAllowed } from './host-check.ts';
+import { guardUpgrades, refuseOtherHosts } from './host-check.ts';
 import { errorBody, installErrorHandling } from './http-errors.ts';
 import { bridgePage, INSPECT_PATH, InspectorRelay } from './inspector-relay.ts';
 import { registerLlmProxy } from './llm-proxy/register-llm-proxy.ts';
@@ -98,11 +98,7 @@ function buildApp(runtime: Runtime, options: { token: string | undefined; metric
   options.connections.watch(app.server);
   installErrorHandling(app, (text) => scrubText(text, secrets));
   drainRefusedBodies(app);
-  app.addHook('onRequest', async (request, reply) => {
-    if (!hostAllowed(request.headers.host, options.host, allowedHosts)) {
-      return reply.status(403).send(errorBody('PAS_ERR_HOST_NOT_ALLOWED', `Host "${request.headers.host}" is not this machine; PAS answers only requests for ${options.host} or localhost`));
-    }
-  });
+  refuseOtherHosts(app, options.host, (host) => `Host "${host}" is not this machine; PAS answers only requests for ${options.host} or localhost`, allowedHosts);
   if (options.token) {
     const token = options.token;
     app.addHook('onRequest', async (request, reply) => {

@@ -9,6 +9,8 @@
 import { isIPv4 } from 'node:net';
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
+import type { FastifyInstance } from 'fastify';
+import { errorBody } from './http-errors.ts';
 
 const LOOPBACK = new Set(['localhost', '127.0.0.1', '::1', '::ffff:7f00:1']);
 const ALL_INTERFACES = new Set(['0.0.0.0', '::', '']);
@@ -52,5 +54,12 @@ export function guardUpgrades(server: { prependListener(event: 'upgrade', fn: (r
     if (hostAllowed(request.headers.host, boundHost, allowedHosts)) return;
     socket.end('HTTP/1.1 403 Forbidden\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
     socket.destroy();
+  });
+}
+
+/** Answers 403 PAS_ERR_HOST_NOT_ALLOWED (with `refusal`'s words) to every request whose Host names another machine. */
+export function refuseOtherHosts(app: FastifyInstance, boundHost: string, refusal: (hostHeader: string | undefined) => string, allowedHosts: readonly string[] = []): void {
+  app.addHook('onRequest', async (request, reply) => {
+    if (!hostAllowed(request.headers.host, boundHost, allowedHosts)) return reply.status(403).send(errorBody('PAS_ERR_HOST_NOT_ALLOWED', refusal(request.headers.host)));
   });
 }

@@ -2,7 +2,7 @@
  * Scratch git repositories for executor tests: a temp folder with a committed repository and a
  * workspaces folder beside it, removed by `cleanup()`.
  */
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -83,4 +83,16 @@ export async function waitFor(check: () => boolean | Promise<boolean>, timeoutMs
     await new Promise((r) => setTimeout(r, stepMs));
   }
   return check();
+}
+
+/** Every file under `dir` except its `.git`, relative, sorted (symlinks listed as files, empty folders not at all). */
+export async function filesIn(dir: string, prefix = ''): Promise<string[]> {
+  const out: string[] = [];
+  for (const entry of await readdir(dir, { withFileTypes: true })) {
+    if (entry.name === '.git' && prefix === '') continue;
+    const rel = `${prefix}${entry.name}`;
+    if (entry.isDirectory()) out.push(...(await filesIn(path.join(dir, entry.name), `${rel}/`)));
+    else out.push(rel);
+  }
+  return out.sort();
 }

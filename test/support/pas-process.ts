@@ -62,3 +62,30 @@ export async function kill9(child: ChildProcess): Promise<NodeJS.Signals | null>
   child.kill('SIGKILL');
   return exited;
 }
+
+export interface PasExit {
+  code: number | null;
+  /** stdout and stderr together. */
+  output: string;
+}
+
+/**
+ * Runs `pas ARGS` with the configs in `configDir` and resolves once it exits; rejects (and kills
+ * it) if it is still running after `timeoutMs`: a command that should have ended hangs.
+ */
+export function runPasToExit(args: string[], options: { configDir: string; env?: NodeJS.ProcessEnv; timeoutMs: number }): Promise<PasExit> {
+  const child = spawn(process.execPath, ['bin/pas.mjs', ...args], { cwd: ROOT, env: { ...process.env, PAS_CONFIG_DIR: options.configDir, PAS_API_TOKEN: '', ...options.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  child.stdout.setEncoding('utf8').on('data', (d: string) => (output += d));
+  child.stderr.setEncoding('utf8').on('data', (d: string) => (output += d));
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`pas ${args.join(' ')} still running after ${options.timeoutMs} ms (hung); it printed:\n${output}`));
+    }, options.timeoutMs);
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      resolve({ code, output });
+    });
+  });
+}

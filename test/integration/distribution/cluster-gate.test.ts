@@ -19,6 +19,7 @@ import { BreakerRegistry } from '../../../src/runtime/breaker-registry.ts';
 import { startFakeProvider, type FakeProvider } from '../../support/fake-llm-server.ts';
 import { startNatsServer, type NatsServerHandle } from '../../support/nats-server.ts';
 import { failure } from '../../support/pas-failure.ts';
+import { settled } from './central-harness.ts';
 
 const config = loadConfig('configs');
 const PAID = 'openai/gpt-4o';
@@ -150,6 +151,38 @@ describe("a worker's gate to the cluster's breakers and budget", () => {
     expect(failed).toMatchObject({ op: 'outcome', model: PAID, ok: false, error: { code: 'PAS_ERR_LLM_SERVER' } });
     expect(spend!.header?.get('Nats-Msg-Id')).toBe(`spend.${spent.call_id}`);
     for (const m of [spend!, outcome!]) expect(new TextDecoder().decode(m.data)).not.toContain('sk-gate-test');
+  });
+
+  it('stops waiting for the admission at once when the task is cancelled: the call fails as cancelled, no model is called and no spend or failure is booked', async () => {
+    // The central process hears the request but does not answer (busy, or restarting): without the
+    // cancel the gate would wait request_timeout_ms, then ask again up to admission_wait_ms.
+    let heard!: () => void;
+    const asked = new Promise<void>((resolve) => (heard = resolve));
+    const silent = link.nats.nc.subscribe(link.names.subjects.breakerProbe, { callback: () => heard() });
+    cleanups.push(() => silent.unsubscribe());
+    const g = createClusterGate({
+      workerId: 'w-abort',
+      names: link.names,
+      request: (subject, data, opts) => link.nats.nc.request(subject, data, opts),
+      publishDurably: async (subject, data, msgID) => void (await link.nats.js.publish(subject, data, { msgID })),
+      requestTimeoutMs: 60_000,
+      admissionWaitMs: 600_000,
+      cooldownMs: 60_000,
+      logger,
+    });
+    const controller = new AbortController();
+    const call = client(g).call({ agentId: 'Prog-001', primary: PAID, request: { ...request, signal: controller.signal } });
+    await asked;
+    controller.abort(new Error('task cancelled'));
+    const err = await failure(settled(call, 'the cancelled call', 10_000));
+    expect(err.code).toBe('PAS_ERR_TASK_CANCELLED');
+    await g.drain(5_000);
+    expect(openai.requests).toHaveLength(0);
+    // Only the given-back admission is reported: no spend, no failure against the breaker.
+    const reports = await link.nats.jsm.streams.info(link.names.resultStream, { subjects_filter: `${link.names.subjects.spend('w-abort')}` });
+    expect(reports.state.subjects?.[link.names.subjects.spend('w-abort')] ?? 0).toBe(0);
+    const outcome = await link.nats.jsm.streams.getMessage(link.names.resultStream, { last_by_subj: link.names.subjects.breakerOutcome('w-abort') });
+    expect(decodeMessage('pas.v1.breaker', outcome!.data)).toMatchObject({ op: 'outcome', model: PAID, ok: false, abandoned: true });
   });
 
   // Last: it restarts the broker under the shared link.

@@ -6,7 +6,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { deleteBundle, getBundle } from '../../../src/distribution/bundles.ts';
 import { gitOut, waitFor } from '../../support/git-fixtures.ts';
 import { startNatsServer, type NatsServerHandle } from '../../support/nats-server.ts';
-import { settled, startBench, type Bench } from './central-harness.ts';
+import { PROGRAMMER, settled, startBench, type Bench } from './central-harness.ts';
 
 let server: NatsServerHandle;
 let bench: Bench | undefined;
@@ -109,6 +109,41 @@ describe('remote programmers, central side, when things fail', () => {
     expect(again.commit).toBe(sent.outcome.status === 'ok' ? sent.outcome.commit : undefined);
     expect(b.receipts).toHaveLength(1);
     expect(b.receipts[0]).toMatchObject({ task_id: 't4', cost_usd: 0.25, status: 'completed' });
+  });
+
+  it('a result that arrives while the attempts bucket cannot be read is not dropped: it comes back, and the re-dispatch after a restart applies it', async () => {
+    const b = (bench = await startBench(server.url));
+    const task = b.addTask('t9');
+    // The first run's dispatch: it never hears back (that run is stopped below).
+    void b.execute(task).catch(() => undefined);
+    const got = await b.nextTask();
+    got!.msg.ack();
+    const record = (await b.link.attempts.get('t9'))!.value;
+    // While the central process is down, the attempts bucket goes (the broker cannot answer for it) and the result arrives.
+    await b.remote.stop();
+    await b.link.nats.jsm.streams.delete(`KV_PAS_${b.link.names.prefix}_ATTEMPTS`);
+    const sent = await b.complete(got!.task);
+    await b.restart();
+    expect(await waitFor(() => b.logs.some((l) => l.taskId === 't9' && (l.msg === 'cannot read the current attempt: the result is delivered again' || l.msg === 'stale result fenced: not merged')), 15_000)).toBe(true);
+    // The bucket answers again, with the attempt as it was.
+    await b.link.nats.kvm.create(`PAS_${b.link.names.prefix}_ATTEMPTS`, { history: 1 });
+    await b.link.attempts.put('t9', record);
+    const again = await settled(b.execute(task), 're-dispatch');
+    expect(again.status).toBe('completed');
+    expect(again.commit).toBe(sent.outcome.status === 'ok' ? sent.outcome.commit : undefined);
+    expect(b.logs.some((l) => l.taskId === 't9' && l.msg === 'stale result fenced: not merged')).toBe(false);
+  });
+
+  it('a task stopped before its dispatch finished is not sent to the worker: no task message, no attempt in KV, the result is cancelled', async () => {
+    const b = (bench = await startBench(server.url));
+    const task = b.addTask('t10');
+    const controller = new AbortController();
+    controller.abort(new Error('cancelled by the user'));
+    const result = await settled(b.execute(task, controller.signal), 'execute');
+    expect(result.status).toBe('cancelled');
+    const queued = await b.link.nats.jsm.streams.info(b.link.names.taskStream, { subjects_filter: b.link.names.subjects.task(PROGRAMMER) });
+    expect(queued.state.messages).toBe(0);
+    expect(await b.currentAttempt('t10')).toBeUndefined();
   });
 
   it('a quarantine ref left by a result import cut off by kill -9 is gone after the central process restarts, and branches are untouched', async () => {

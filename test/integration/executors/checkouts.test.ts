@@ -4,14 +4,14 @@
  * nested repositories), remade when a crash left one half made, and never swept as an orphan.
  */
 import { existsSync } from 'node:fs';
-import { mkdir, readdir, rm, utimes, writeFile } from 'node:fs/promises';
+import { mkdir, rm, utimes, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { checkoutFor, checkoutPath, prewarmCheckouts } from '../../../src/executors/checkouts.ts';
 import { gitProcessCount } from '../../../src/executors/git-command.ts';
 import { closeObjectStores } from '../../../src/executors/object-store.ts';
 import { cleanupOrphanWorktrees, listWorktrees } from '../../../src/executors/worktree.ts';
-import { createTempRepo, gitOut, writeFiles, type TempRepo } from '../../support/git-fixtures.ts';
+import { createTempRepo, filesIn, gitOut, writeFiles, type TempRepo } from '../../support/git-fixtures.ts';
 
 let fixture: TempRepo | undefined;
 afterEach(async () => {
@@ -19,18 +19,6 @@ afterEach(async () => {
   fixture = undefined;
 });
 afterAll(() => closeObjectStores());
-
-/** Every file under `dir` except `.git`, relative, sorted. */
-async function filesIn(dir: string, prefix = ''): Promise<string[]> {
-  const out: string[] = [];
-  for (const entry of await readdir(dir, { withFileTypes: true })) {
-    if (entry.name === '.git' && prefix === '') continue;
-    const rel = `${prefix}${entry.name}`;
-    if (entry.isDirectory()) out.push(...(await filesIn(path.join(dir, entry.name), `${rel}/`)));
-    else out.push(rel);
-  }
-  return out.sort();
-}
 
 describe('reused checkouts', () => {
   it('makes the checkouts of 16 programmers at once with no lock error, each at the base and sharing the repository objects', async () => {

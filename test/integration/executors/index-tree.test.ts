@@ -4,9 +4,9 @@
  * executable bits, symlinks, a nested folder replaced by a file; and an index the reader does
  * not take (conflict entries, intent-to-add, another version) is left to git.
  */
-import { chmod, mkdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readFile, rm, symlink, utimes, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
 import { checkoutFor, checkoutTree } from '../../../src/executors/checkouts.ts';
 import { git, gitProcessCount } from '../../../src/executors/git-command.ts';
 import { parseIndex, writeIndexTree } from '../../../src/executors/index-tree.ts';
@@ -91,6 +91,46 @@ describe('index tree', () => {
     } finally {
       lease.release();
     }
+  });
+
+  it('takes the folders git’s cache-tree records as the base’s without reading them, and still writes git’s tree through restores by staged paths and full resets', async () => {
+    const many = Object.fromEntries(Array.from({ length: 30 }, (_, i) => [`m/f${i}/x.ts`, `${i}\n`]));
+    fixture = await createTempRepo({ ...initial, ...many });
+    const store = await objectStoreFor(fixture.repo);
+    const baseTree = await store.commitTree(fixture.base);
+    const folders = (await git(fixture.repo, ['ls-tree', '-r', '-d', '--name-only', fixture.base])).stdout.split('\n').filter(Boolean).length + 1;
+    // A checkout just made has every file as new as its index ("racily clean"): git add re-adds
+    // them all, which invalidates every folder. Files from a minute ago, refreshed, are settled.
+    const first = await checkoutFor({ repo: fixture.repo, workspacesDir: fixture.workspacesDir, programmerId: 'p1', baseCommit: fixture.base });
+    const old = new Date(Date.now() - 60_000);
+    for (const rel of (await git(first.path, ['ls-files'])).stdout.split('\n').filter(Boolean)) await utimes(path.join(first.path, rel), old, old);
+    await git(first.path, ['update-index', '-q', '--refresh']);
+    first.release();
+    const names = ['a.txt', 'a/b/c.ts', 'a/e.ts', 'z/only.ts', 'deep/1/2/3/4.ts', 'new/n.ts', 'a/b/new.ts', 'deep/1/x.ts', 'm/f3/x.ts'];
+    const read = vi.spyOn(store, 'readTree');
+    try {
+      for (let seed = 1; seed <= 10; seed++) {
+        const pick = rng(seed * 7);
+        const lease = await checkoutFor({ repo: fixture.repo, workspacesDir: fixture.workspacesDir, programmerId: 'p1', baseCommit: fixture.base });
+        const rel = names[pick(names.length)]!;
+        await mkdir(path.dirname(path.join(lease.path, rel)), { recursive: true });
+        await writeFile(path.join(lease.path, rel), `seed ${seed}\n`);
+        read.mockClear();
+        const mine = await checkoutTree(lease.path, store, baseTree);
+        // Only the folders on the changed paths are read (this file's, and the last task's restored one's).
+        expect(read.mock.calls.length, `seed ${seed}: ${rel}`).toBeLessThan(12);
+        expect(folders).toBeGreaterThan(30);
+        // git's own answer, from a copy of the index (the checkout's index stays as staged).
+        const copy = path.join(fixture.root, `index-${seed}`);
+        await writeFile(copy, await readFile(path.join(lease.path, '.git', 'index')));
+        expect(mine, `seed ${seed}`).toBe((await git(lease.path, ['write-tree'], { env: { GIT_INDEX_FILE: copy } })).stdout.trim());
+        // Every other task gives the checkout back with its staged tree (the next restores by paths).
+        lease.release(seed % 2 === 0 ? mine : undefined);
+      }
+    } finally {
+      read.mockRestore();
+    }
+    await git(fixture.repo, ['fsck', '--no-dangling', '--strict']);
   });
 
   it('leaves to git an index with a conflict, an intent-to-add entry, another version, or a torn file', async () => {

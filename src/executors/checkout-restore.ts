@@ -1,0 +1,111 @@
+/**
+ * The cheap way back to a task's base for a reused checkout whose state this process knows
+ * exactly. When a task staged everything in its checkout (`git add --all`, which scans the whole
+ * tree once) and nothing ran there afterwards, the checkout is its base plus the differences
+ * between the base tree and the staged tree, plus ignored files nobody listed. The next task at
+ * the same base then needs no whole-tree `reset --hard`: only those paths are checked out from
+ * the base (`checkout --no-overlay`: changed, deleted, added, mode and symlink changes alike,
+ * through git's own smudge filters), and `clean -ffdx` removes what git never staged (ignored
+ * files, nested repositories, empty folders). Anything unknown answers false and the caller does
+ * the full reset: another base, another process's checkout (none is known after a restart), a
+ * lock file, an index or HEAD changed since the staging (a process of the task's still at work).
+ */
+import { readFile, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { gitSequence } from './git-command.ts';
+import { changedEntries } from './object-commit.ts';
+import type { RepoObjectStore } from './object-store.ts';
+
+/** Removes every untracked and ignored file and folder, nested repositories too. */
+export const CLEAN: readonly string[] = ['clean', '-ffdxq'];
+
+/** A checkout as its last holder left it: the base, the tree it staged, and its index file then. */
+interface StagedCheckout {
+  base: string;
+  tree: string;
+  index: string;
+}
+
+/** Staged trees seen by checkoutTree, by checkout folder (the holder confirms one at release). */
+const staged = new Map<string, { tree: string; index: string }>();
+/** Checkouts given back right after their staging, by folder: what the next task may restore cheaply. */
+const known = new Map<string, StagedCheckout>();
+
+/** The identity of a checkout's index file as it is now ('' when missing). */
+async function indexIdentity(dir: string): Promise<string> {
+  try {
+    const info = await stat(path.join(dir, '.git', 'index'), { bigint: true });
+    return `${info.ino}:${info.size}:${info.mtimeNs}:${info.ctimeNs}`;
+  } catch {
+    return '';
+  }
+}
+
+/** Notes that the checkout's index was just written by a whole-tree staging whose tree is `tree`. */
+export async function noteStaged(dir: string, tree: string): Promise<void> {
+  staged.set(dir, { tree, index: await indexIdentity(dir) });
+}
+
+/**
+ * The holder gives the checkout back at `base`. `stagedTree`: the tree it staged last, with nothing
+ * run in the checkout since; without it (or another tree than the one staged) nothing is known.
+ */
+export function noteReleased(dir: string, base: string, stagedTree: string | undefined): void {
+  const last = staged.get(dir);
+  staged.delete(dir);
+  known.delete(dir);
+  if (stagedTree && last && last.tree === stagedTree) known.set(dir, { base, tree: stagedTree, index: last.index });
+}
+
+/** Forgets what is known of a checkout (it is taken, reset or remade). */
+export function forgetCheckout(dir: string): void {
+  known.delete(dir);
+  staged.delete(dir);
+}
+
+/** The commit HEAD of the checkout names (detached, or through a loose branch ref), or null. */
+async function headOf(dir: string): Promise<string | null> {
+  try {
+    const head = (await readFile(path.join(dir, '.git', 'HEAD'), 'utf8')).trim();
+    if (!head.startsWith('ref: ')) return head;
+    return (await readFile(path.join(dir, '.git', head.slice(5)), 'utf8')).trim();
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * The paths without those under another listed one: a file that became a folder (or the reverse)
+ * is listed with its old and new entries, and its own path as a pathspec covers both sides.
+ */
+function outermost(paths: readonly string[]): string[] {
+  const listed = new Set(paths);
+  return paths.filter((p) => {
+    for (let slash = p.indexOf('/'); slash >= 0; slash = p.indexOf('/', slash + 1)) if (listed.has(p.slice(0, slash))) return false;
+    return true;
+  });
+}
+
+/**
+ * Brings a known checkout back to `base` by its staged differences alone; false (nothing done, or
+ * a failure part way) when the caller must do the full reset.
+ */
+export async function restoreStaged(dir: string, store: RepoObjectStore, base: string): Promise<boolean> {
+  const state = known.get(dir);
+  known.delete(dir);
+  if (!state || state.base !== base) return false;
+  for (const name of ['index.lock', 'HEAD.lock']) {
+    if (await stat(path.join(dir, '.git', name)).then(() => true, () => false)) return false;
+  }
+  if ((await indexIdentity(dir)) !== state.index || (await headOf(dir)) !== base) return false;
+  try {
+    const baseTree = await store.commitTree(base);
+    const paths = outermost([...(await changedEntries(store, baseTree, state.tree)).keys()]);
+    const checkout = ['--literal-pathspecs', 'checkout', '--no-overlay', '--quiet', '--no-recurse-submodules', base, '--pathspec-from-file=-', '--pathspec-file-nul'];
+    // One spawn of this process for both (see gitSequence).
+    await gitSequence(dir, paths.length > 0 ? [checkout, CLEAN] : [CLEAN], paths.length > 0 ? { input: `${paths.join('\0')}\0` } : {});
+    return true;
+  } catch {
+    return false;
+  }
+}
