@@ -387,8 +387,15 @@ export async function createRemoteProgrammers(base: RemoteLink, remoteIds: Reado
   // Tasks whose attempt an earlier run of this process recorded (listed once, before any dispatch):
   // the attempts this run makes all end applied or abandoned here, never adopted, so a task not
   // listed starts a new attempt without reading KV first.
-  const earlier = new Set<string>();
-  for await (const key of await link.attempts.keys()) earlier.add(key);
+  // Unknown (undefined) when the bucket cannot be listed now: then every dispatch reads KV.
+  const earlier = await (async () => {
+    const keys = new Set<string>();
+    for await (const key of await link.attempts.keys()) keys.add(key);
+    return keys;
+  })().catch((err: unknown) => {
+    log.warn({ code: 'PAS_ERR_DIST_BROKER' satisfies ErrorCode, err: toErrorData(err) }, 'cannot list the attempts of an earlier run: every dispatch asks KV for its task\'s attempt');
+    return undefined;
+  });
   const atStart = await consumer.info();
   const backlog = atStart.num_pending + atStart.num_ack_pending;
   const results = await consumer.consume();
@@ -456,7 +463,7 @@ export async function createRemoteProgrammers(base: RemoteLink, remoteIds: Reado
     await ready;
     // A result of this task's current attempt that arrived while this process was down. Only a
     // task an earlier run dispatched can have one (or an attempt to adopt): KV is asked for those.
-    const current = earlier.has(task.id) || held.has(task.id) ? await currentAttempt(task.id) : undefined;
+    const current = !earlier || earlier.has(task.id) || held.has(task.id) ? await currentAttempt(task.id) : undefined;
     const waiting = held.get(task.id);
     if (current && waiting) {
       held.delete(task.id);
@@ -571,7 +578,7 @@ export async function createRemoteProgrammers(base: RemoteLink, remoteIds: Reado
     },
     taskFinished(taskId) {
       abandoned.delete(taskId);
-      earlier.delete(taskId);
+      earlier?.delete(taskId);
       if (!awaitingAck.has(taskId)) return;
       // Acked once the journal group holding the finish is committed: the tasks that finish in
       // this event-loop turn share that commit (one fsync), as in-process bookkeeping does.
