@@ -84,6 +84,13 @@ export interface DistributionRow extends BatchFigures {
    * over the repeats; null where /proc is not readable. What the machine's load cannot change.
    */
   cpuMsPerTask: number | null;
+  /**
+   * The same CPU per task by process, median over the repeats (null without /proc): `central` is
+   * this process's own (its main thread and helper threads, where everything the central process
+   * does per task is serialized), `centralGit` the git processes it started, `workers` the worker
+   * processes with theirs, `broker` nats-server, `model` the model server.
+   */
+  cpuSplit: { central: number; centralGit: number; workers: number; broker: number; model: number } | null;
 }
 
 export interface DetectionSample {
@@ -309,6 +316,35 @@ function cpuMs(pids: readonly number[]): number | null {
   return (ticks * 1000) / CLOCK_TICKS;
 }
 
+function medianSplit(splits: readonly CpuSplit[]): CpuSplit {
+  const m = (k: keyof CpuSplit) => round(median(splits.map((s) => s[k])), 1);
+  return { central: m('central'), centralGit: m('centralGit'), workers: m('workers'), broker: m('broker'), model: m('model') };
+}
+
+/** CPU ms of one process so far: [its own (user + system), its reaped children's]; null without /proc. */
+function cpuOf(pid: number): [number, number] | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return [((Number(f[11]) + Number(f[12])) * 1000) / CLOCK_TICKS, ((Number(f[13]) + Number(f[14])) * 1000) / CLOCK_TICKS];
+  } catch {
+    return null;
+  }
+}
+
+type CpuSplit = NonNullable<DistributionRow['cpuSplit']>;
+
+/** The CPU split of the run's processes so far (see DistributionRow.cpuSplit). */
+function cpuSplitOf(pids: { model: number; broker?: number; workers: readonly number[] }): CpuSplit | null {
+  const central = cpuOf(process.pid);
+  const model = cpuOf(pids.model);
+  const broker = pids.broker === undefined ? [0, 0] : cpuOf(pids.broker);
+  const workers = pids.workers.map(cpuOf);
+  if (!central || !model || !broker || workers.some((w) => !w)) return null;
+  const sum = (c: readonly number[]) => c[0]! + c[1]!;
+  return { central: central[0], centralGit: central[1], workers: workers.reduce((t, w) => t + sum(w!), 0), broker: sum(broker), model: sum(model) };
+}
+
 /** The parallel runs at P: in-process first, then over each number of workers, the same repository, model server and tasks. */
 async function parallelAt(
   P: number,
@@ -343,19 +379,24 @@ async function parallelAt(
         await runBatch(central.runtime, taskSpecs(`warm-p${P}-w${W}`, benchFiles(P), repo, baseCommit, managerId), latencyMs);
         const runs: ParallelRun[] = [];
         const cpu: number[] = [];
+        const splits: CpuSplit[] = [];
         const pids = [process.pid, fake.pid, ...(W > 0 ? [nats.pid, ...procs.map((p) => p.child.pid!)] : [])];
+        const byRole = { model: fake.pid, workers: procs.map((p) => p.child.pid!), ...(W > 0 ? { broker: nats.pid } : {}) };
         for (let r = 0; r < repeats; r++) {
           const before = cpuMs(pids);
+          const splitBefore = cpuSplitOf(byRole);
           const run = await runBatch(central.runtime, taskSpecs(`bench-p${P}-w${W}-r${r + 1}`, benchFiles(N), repo, baseCommit, managerId), latencyMs);
           const after = cpuMs(pids);
+          const splitAfter = cpuSplitOf(byRole);
           if (before !== null && after !== null) cpu.push((after - before) / N);
+          if (splitBefore && splitAfter) splits.push(Object.fromEntries(Object.entries(splitAfter).map(([k, v]) => [k, (v - splitBefore[k as keyof CpuSplit]) / N])) as CpuSplit);
           runs.push(run);
           log(`  distribution ${label.padEnd(10)} P=${String(P).padStart(2)} N=${String(N).padStart(3)} run ${r + 1}: makespan ${run.makespanMs.toFixed(0)} ms (ideal ${idealMs})${cpu[r] !== undefined ? `, ${cpu[r]!.toFixed(0)} ms CPU/task` : ''}${run.failed ? `, ${run.failed} failed` : ''}`);
         }
         const makespanMs = median(runs.map((r) => r.makespanMs));
         const efficiency = round(idealMs / makespanMs, 4);
         const inProcess = rows.find((r) => r.mode === 'in-process')?.efficiency;
-        rows.push({ mode, workers: W, programmers: P, tasks: N, latencyMs, idealMs, makespanMs: round(makespanMs, 1), efficiency, ratio: inProcess ? round(efficiency / inProcess, 4) : 1, cpuMsPerTask: cpu.length === repeats ? round(median(cpu), 1) : null, runs });
+        rows.push({ mode, workers: W, programmers: P, tasks: N, latencyMs, idealMs, makespanMs: round(makespanMs, 1), efficiency, ratio: inProcess ? round(efficiency / inProcess, 4) : 1, cpuMsPerTask: cpu.length === repeats ? round(median(cpu), 1) : null, cpuSplit: splits.length === repeats ? medianSplit(splits) : null, runs });
       } finally {
         await central?.stop();
         await Promise.all(procs.map((p) => p.stop()));
@@ -481,6 +522,7 @@ export async function runDistributionBench(options: DistributionBenchOptions = {
     inProcess: 'every programmer in this process (createDefaultServices), as `pas up` runs without `distribution`',
     distributed: 'the central runtime in this process as `pas up` boots it with `distribution` (default timings; pool, proxy programmer actors, journal, receipts, bundle import), every programmer hosted by one of W `pas worker` processes (round robin), each with its own data dir and cached clone, on a real nats-server; the workers call the same model server',
     cpuMsPerTask: 'user + system CPU of every process of the run (with the git processes each started) during the measured batch, / N: what the machine\'s load does not change',
+    cpuSplit: 'the same by process: central = this process\'s own CPU (what it does per task is serialized on its main thread), centralGit = the git processes it started, workers (with their git), broker = nats-server, model = the model server',
     warmUp: 'one task per programmer before the measured run(s) (not counted): every worker host has the base in its cache and every path is warm',
     makespan: 'performance.now() before the first task.submitted → the last task.finished delivered, median over the repeats',
     efficiency: 'ideal / makespan with ideal = ceil(N/P)·L',
@@ -514,9 +556,9 @@ export function distributionMarkdown(result: DistributionBenchResult): string[] 
   const lines = [
     `**Distribution** — the parallel part's *full* path with N = ${m.tasksPerProgrammer}·P subtasks, L = ${m.latencyMs} ms, ideal = ceil(N/P)·L, in this process and with the programmers spread over 1–3 \`pas worker\` processes on a local nats-server (central runtime in the bench process); ratio = efficiency / in-process efficiency at the same P, same run.`,
     '',
-    '| programmers | where | N | ideal ms | makespan ms | efficiency | ratio to in-process | CPU ms/task (all processes) |',
-    '|---:|---|---:|---:|---:|---:|---:|---:|',
-    ...result.rows.map((r) => `| ${r.programmers} | ${r.mode === 'in-process' ? 'in-process' : `${r.workers} worker${r.workers > 1 ? 's' : ''}`} | ${r.tasks} | ${r.idealMs} | ${r.makespanMs.toFixed(0)} | ${pct(r.efficiency)} | ${r.ratio.toFixed(3)}× | ${r.cpuMsPerTask ?? '–'} |`),
+    '| programmers | where | N | ideal ms | makespan ms | efficiency | ratio to in-process | CPU ms/task (all processes) | central own / its git / workers / broker |',
+    '|---:|---|---:|---:|---:|---:|---:|---:|---|',
+    ...result.rows.map((r) => `| ${r.programmers} | ${r.mode === 'in-process' ? 'in-process' : `${r.workers} worker${r.workers > 1 ? 's' : ''}`} | ${r.tasks} | ${r.idealMs} | ${r.makespanMs.toFixed(0)} | ${pct(r.efficiency)} | ${r.ratio.toFixed(3)}× | ${r.cpuMsPerTask ?? '–'} | ${r.cpuSplit ? `${r.cpuSplit.central} / ${r.cpuSplit.centralGit} / ${r.cpuSplit.workers} / ${r.cpuSplit.broker}` : '–'} |`),
   ];
   const d = result.detection;
   if (d) {

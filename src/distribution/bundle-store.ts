@@ -4,6 +4,8 @@
  */
 import type { ObjectStore } from '@nats-io/obj';
 import { PasError } from '../errors.ts';
+import type { JetStreamManager } from './nats-connection.ts';
+import { readObject } from './object-read.ts';
 
 /** The object name of an attempt's base or result bundle. */
 export function bundleObjectName(attemptId: string, which: 'base' | 'result'): string {
@@ -26,11 +28,15 @@ export async function putBundle(store: ObjectStore, name: string, bytes: Uint8Ar
   }
 }
 
-/** The bundle's bytes; PAS_ERR_DIST_BUNDLE_MISSING when the store has no such entry (expired, deleted). */
-export async function getBundle(store: ObjectStore, name: string): Promise<Uint8Array> {
+/**
+ * The bundle's bytes; PAS_ERR_DIST_BUNDLE_MISSING when the store has no such entry (expired,
+ * deleted). With `jsm`, a bundle of one chunk is read directly from the stream (object-read.ts):
+ * no consumer is set up on the broker for it.
+ */
+export async function getBundle(store: ObjectStore, name: string, jsm?: JetStreamManager): Promise<Uint8Array> {
   let bytes: Uint8Array | null;
   try {
-    bytes = await store.getBlob(name);
+    bytes = await (jsm ? readObject(store, jsm, name) : store.getBlob(name));
   } catch (err) {
     throw new PasError('PAS_ERR_DIST_BROKER', `cannot read bundle ${name}: ${(err as Error).message}`, { cause: err, details: { name } });
   }

@@ -24,6 +24,7 @@ import { BREAKER_FAILURE_CODES } from '../llm/llm-client.ts';
 import type { MoneyPolicy } from '../llm/money-policy.ts';
 import { utcDay } from '../llm/spend-store.ts';
 import type { BreakerGate } from '../llm/types.ts';
+import { commitAcks } from './commit-acks.ts';
 import type { DistLink } from './link.ts';
 import { anyOf } from './link.ts';
 import { decodeMessage, encodeMessage, type BreakerMessage, type BreakerReplyMessage, type SpendMessage } from './messages.ts';
@@ -42,7 +43,7 @@ export interface ClusterLlmDeps {
   breakers: BreakerGate;
   /** Prices and the daily budget over the journal's spend store. */
   money: MoneyPolicy;
-  journal: Pick<Journal, 'addCallSpend' | 'forgetCallSpend' | 'flush'>;
+  journal: Pick<Journal, 'addCallSpend' | 'forgetCallSpend' | 'deferCommit' | 'flush'>;
   /** A job's own budget (the LLM gateway's ledger), shared with in-process calls. */
   jobBudget?: { limit(jobId: string): number | undefined; spent(jobId: string): number; add(jobId: string, usd: number): void };
 }
@@ -96,6 +97,7 @@ export function createClusterLlmAuthority(options: { logger: Logger; spendPrefix
   /** The call id each model's latest probe was admitted for. */
   const probeOf = new Map<ModelRef, string>();
   const seen = new Set<string>();
+  const acks = commitAcks(() => deps!.journal);
 
   const remember = (callId: string) => {
     seen.add(callId);
@@ -116,11 +118,12 @@ export function createClusterLlmAuthority(options: { logger: Logger; spendPrefix
   const applySpend = (d: ClusterLlmDeps, msg: StreamMessage) => {
     const m: SpendMessage = decodeMessage('pas.v1.spend', msg.data);
     const day = utcDay(Date.parse(m.at));
+    // In this turn's journal group: the reports of a burst share one commit.
+    d.journal.deferCommit();
     const added = d.journal.addCallSpend(m.call_id, day, m.cost_usd);
     if (added && m.job_id && m.cost_usd > 0) d.jobBudget?.add(m.job_id, m.cost_usd);
     // The spend leaves the stream only once the journal has it on disk.
-    d.journal.flush();
-    msg.ack();
+    acks.later(() => msg.ack());
     log.debug({ callId: m.call_id, worker: m.worker_id, usd: m.cost_usd, added }, added ? 'worker spend counted' : 'worker spend already counted');
   };
 

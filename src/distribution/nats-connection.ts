@@ -80,6 +80,9 @@ export async function connectNats(url: string, opts: ConnectNatsOptions = {}): P
       reconnect: opts.reconnect ?? true,
       maxReconnectAttempts: opts.reconnect === false ? 0 : -1,
       reconnectTimeWait: opts.reconnectTimeWaitMs ?? 250,
+      // No Error (with its stack) made up front for every request in case it fails: PAS wraps a
+      // failed call in its own coded error, and two stack captures per request cost every task.
+      noAsyncTraces: true,
       ...(opts.pingIntervalMs === undefined ? {} : { pingInterval: opts.pingIntervalMs, maxPingOut: 2 }),
       ...(opts.token === undefined ? {} : { token: opts.token }),
     });

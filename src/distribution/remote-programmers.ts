@@ -26,9 +26,11 @@ import type { Journal } from '../journal/journal.ts';
 import type { Receipt } from '../llm/types.ts';
 import type { ProgressBoard } from '../runtime/progress-board.ts';
 import type { Repositories } from '../runtime/services/repositories.ts';
-import { git } from '../executors/git-command.ts';
+import { objectStoreFor } from '../executors/object-store.ts';
 import { taskBranchName } from '../executors/worktree.ts';
-import { bundleObjectName, bundleStored, deleteBundle, getBundle, HostHaves, importResultBundle, makeBaseBundle, putBundle, refCommit, repoKeyOf, resolveCommit } from './bundles.ts';
+import { bundleObjectName, bundleStored, deleteBundle, getBundle, HostHaves, importResultBundle, makeBaseBundle, putBundle, repoKeyOf, resolveCommit } from './bundles.ts';
+import { commitAcks } from './commit-acks.ts';
+import { IdleCleanup } from './idle-cleanup.ts';
 import { anyOf, attemptOf, nanos, toJson, type AttemptRecord, type DistLink } from './link.ts';
 import { decodeMessage, encodeMessage, type ResultMessage, type TaskMessage } from './messages.ts';
 import { sweepQuarantinesAfterCrash } from './quarantine-sweep.ts';
@@ -113,6 +115,35 @@ export async function createRemoteProgrammers(base: RemoteLink, remoteIds: Reado
   /** Applied results waiting for the journal's commit of the task's finish, by task id. */
   const awaitingAck = new Map<string, JsMsg[]>();
   const applied = new Set<string>();
+  /** Applied bundles' deletes and finished tasks' attempt records wait until no result or dispatch comes for a moment. */
+  const cleanup = new IdleCleanup();
+  /** Attempt records this process put, by task (a count: which one a deferred delete may remove). */
+  const recordsPut = new Map<string, number>();
+  /** Results acked once the journal group holding their task's finish is committed. */
+  const acks = commitAcks(() => journal);
+  /** An ack on a connection closed meanwhile is lost with it: the result comes back and is fenced (its task is finished). */
+  const ackQuietly = (m: JsMsg) => {
+    try {
+      m.ack();
+    } catch {
+      // closed: redelivered later
+    }
+  };
+  /** The task's finish is committed: its results (with a redelivery that arrived meanwhile) leave the stream. */
+  const ackFinished = (taskId: string) => {
+    const msgs = awaitingAck.get(taskId);
+    if (!msgs) return;
+    awaitingAck.delete(taskId);
+    for (const m of msgs) ackQuietly(m);
+    // Its attempt record goes once the process is idle, unless a new attempt of the task took its
+    // place meanwhile (a retry's record is that attempt's fence).
+    const records = recordsPut.get(taskId);
+    cleanup.later(async () => {
+      if (recordsPut.get(taskId) !== records) return;
+      recordsPut.delete(taskId);
+      await link.attempts.delete(taskId);
+    });
+  };
   /** Base bundles in the object store (or being put there): (repository, commit, what the host had) → entry. */
   const bundlesPut = new Map<string, Promise<{ name: string | null; full: boolean }>>();
   /** Repository path → its key (it names the repository's git dir, which does not move). */
@@ -218,7 +249,10 @@ export async function createRemoteProgrammers(base: RemoteLink, remoteIds: Reado
     if (outcome.status === 'ok') {
       const ref = `refs/heads/${result.branch!}`;
       try {
-        const existing = await refCommit(p.record.repo, ref);
+        // Refs are read and written through the repository's long-lived git processes: no git is
+        // started per result (a spawn costs this process's main thread milliseconds).
+        const store = await objectStoreFor(p.record.repo);
+        const existing = (await store.read(ref))?.oid;
         if (existing === outcome.commit) {
           // Written before a crash (its bundle is gone since): the same result delivered again.
           log.info({ taskId: p.task.id, attemptId: p.record.attemptId, commit: outcome.commit }, 'result already imported');
@@ -227,16 +261,16 @@ export async function createRemoteProgrammers(base: RemoteLink, remoteIds: Reado
             // Left by an attempt given up while its result was being applied (a cancel or a timeout
             // racing the result): a later attempt replaces it, as an in-process retry does (-B).
             // Compare-and-delete, then create-only: never half-written, never someone else's.
-            await git(p.record.repo, ['update-ref', '-d', ref, existing], { lock: 'shared' });
+            await store.updateRefs([`delete ${ref} ${existing}`]);
             log.warn({ taskId: p.task.id, attemptId: p.record.attemptId, ref, replaced: existing }, 'task branch of an abandoned attempt replaced');
           }
           if (outcome.commit === outcome.base_commit) {
             // No change on top of the base: nothing to import, the branch is created at the base (create-only).
-            await git(p.record.repo, ['update-ref', '-m', `pas: result of ${p.record.attemptId}`, ref, outcome.commit, ''], { lock: 'shared' });
+            await store.updateRefs([`create ${ref} ${outcome.commit}`]);
           } else {
-            const data = await getBundle(link.bundles, outcome.bundle_object);
+            const data = await getBundle(link.bundles, outcome.bundle_object, link.nats.jsm);
             await importResultBundle(p.record.repo, data, { base: outcome.base_commit, expectedRef: ref, attemptId: p.record.attemptId, commit: outcome.commit, allowSame: true });
-            void deleteBundle(link.bundles, outcome.bundle_object);
+            cleanup.later(() => deleteBundle(link.bundles, outcome.bundle_object));
             haves.record(p.record.worker, p.record.repoKey, outcome.base_commit, outcome.commit);
           }
         }
@@ -253,6 +287,9 @@ export async function createRemoteProgrammers(base: RemoteLink, remoteIds: Reado
     // was made (cluster-gate.ts).
     const attempt = p.record.journalAttempt;
     const booked = p.inherited === true && journal.receiptsOfJob(p.task.jobId).some((k) => k.taskId === p.task.id && k.attempt === attempt);
+    // The index row joins this tick's journal group, as in-process (execute-task.ts): one fsync
+    // for a burst of results, committed before the receipt line is written.
+    journal.deferCommit();
     if (!booked && journal.recordReceipt({ runId: deps.runId, taskId: p.task.id, attempt })) {
       await deps.receipts.append(receipt);
     }
@@ -280,6 +317,7 @@ export async function createRemoteProgrammers(base: RemoteLink, remoteIds: Reado
   };
 
   const onResult = async (msg: JsMsg) => {
+    cleanup.busy();
     if (early) {
       early.push(msg);
       return;
@@ -346,6 +384,18 @@ export async function createRemoteProgrammers(base: RemoteLink, remoteIds: Reado
     await link.nats.jsm.consumers.update(stream, 'central', { ack_wait: central.ack_wait });
   });
   const consumer = await link.nats.js.consumers.get(stream, 'central');
+  // Tasks whose attempt an earlier run of this process recorded (listed once, before any dispatch):
+  // the attempts this run makes all end applied or abandoned here, never adopted, so a task not
+  // listed starts a new attempt without reading KV first.
+  // Unknown (undefined) when the bucket cannot be listed now: then every dispatch reads KV.
+  const earlier = await (async () => {
+    const keys = new Set<string>();
+    for await (const key of await link.attempts.keys()) keys.add(key);
+    return keys;
+  })().catch((err: unknown) => {
+    log.warn({ code: 'PAS_ERR_DIST_BROKER' satisfies ErrorCode, err: toErrorData(err) }, 'cannot list the attempts of an earlier run: every dispatch asks KV for its task\'s attempt');
+    return undefined;
+  });
   const atStart = await consumer.info();
   const backlog = atStart.num_pending + atStart.num_ack_pending;
   const results = await consumer.consume();
@@ -411,8 +461,9 @@ export async function createRemoteProgrammers(base: RemoteLink, remoteIds: Reado
   const dispatch = async (input: ExecuteTaskInput, signal: AbortSignal): Promise<TaskResult> => {
     const { task, programmerId } = input;
     await ready;
-    // A result of this task's current attempt that arrived while this process was down.
-    const current = await currentAttempt(task.id);
+    // A result of this task's current attempt that arrived while this process was down. Only a
+    // task an earlier run dispatched can have one (or an attempt to adopt): KV is asked for those.
+    const current = !earlier || earlier.has(task.id) || held.has(task.id) ? await currentAttempt(task.id) : undefined;
     const waiting = held.get(task.id);
     if (current && waiting) {
       held.delete(task.id);
@@ -464,6 +515,8 @@ export async function createRemoteProgrammers(base: RemoteLink, remoteIds: Reado
     }
     // Cancelled (or timed out) while the base was being made: nothing goes to the worker.
     if (signal.aborted) return failed(task, programmerId, 'PAS_ERR_TASK_CANCELLED', 'the task was stopped before it was dispatched', 'cancelled');
+    cleanup.busy();
+    recordsPut.set(task.id, (recordsPut.get(task.id) ?? 0) + 1);
     await onBroker('cannot record the attempt', () => link.attempts.put(task.id, toJson(record)));
     const { repo: _repo, ...portable } = task;
     // The job's own budget goes with its tasks: the worker's LLM gateway holds the programs' calls to it.
@@ -525,13 +578,11 @@ export async function createRemoteProgrammers(base: RemoteLink, remoteIds: Reado
     },
     taskFinished(taskId) {
       abandoned.delete(taskId);
-      const msgs = awaitingAck.get(taskId);
-      if (!msgs) return;
-      awaitingAck.delete(taskId);
-      // The finish is in the journal (its group is committed now), so the result may leave the stream.
-      journal.flush();
-      for (const m of msgs) m.ack();
-      void link.attempts.delete(taskId).catch(() => undefined);
+      earlier?.delete(taskId);
+      if (!awaitingAck.has(taskId)) return;
+      // Acked once the journal group holding the finish is committed: the tasks that finish in
+      // this event-loop turn share that commit (one fsync), as in-process bookkeeping does.
+      acks.later(() => ackFinished(taskId));
     },
     sweepHeld() {
       for (const [taskId, list] of held) {
@@ -553,11 +604,13 @@ export async function createRemoteProgrammers(base: RemoteLink, remoteIds: Reado
     async stop() {
       if (stopped) return;
       stopped = true;
+      acks.now();
       clearInterval(keepAlive);
       progressSub.unsubscribe();
       await results.close().catch(() => undefined);
       await consuming.catch(() => undefined);
       await Promise.allSettled([...applying]);
+      await cleanup.stop(2_000);
     },
   };
 }

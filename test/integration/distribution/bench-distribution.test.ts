@@ -29,7 +29,11 @@ describe('the distribution benchmark', () => {
       expect(r.runs[0]!.failed).toBe(0);
       expect(r.makespanMs).toBeGreaterThan(0);
       expect(Number.isFinite(r.efficiency) && r.efficiency > 0).toBe(true);
+      // CPU per task by process (Linux /proc): every figure a finite amount, none made up.
+      expect(Object.keys(r.cpuSplit ?? {}).sort()).toEqual(['broker', 'central', 'centralGit', 'model', 'workers']);
+      for (const v of Object.values(r.cpuSplit!)) expect(Number.isFinite(v) && v >= 0).toBe(true);
     }
+    expect(written.rows[0]!.cpuSplit).toMatchObject({ workers: 0, broker: 0 });
     expect(written.rows[0]!.ratio).toBe(1);
     const ratio = written.rows[1]!.ratio;
     expect(Number.isFinite(ratio) && ratio > 0).toBe(true);

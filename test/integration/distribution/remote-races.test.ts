@@ -53,14 +53,15 @@ describe('remote programmers, central side, under races', () => {
     const gate = new Promise<void>((r) => (release = r));
     let reading!: () => void;
     const read = new Promise<void>((r) => (reading = r));
-    const store = b.link.bundles as { getBlob: (name: string) => Promise<Uint8Array | null> };
-    const getBlob = store.getBlob.bind(store);
-    store.getBlob = async (name) => {
-      if (name.endsWith('.result.bundle') && name.startsWith('t10.a1.')) {
+    // (It reads the bundle's one chunk straight from the stream, object-read.ts; nothing else here does.)
+    const streams = b.link.nats.jsm.streams;
+    const getMessage = streams.getMessage.bind(streams);
+    streams.getMessage = async (stream, query) => {
+      if ('last_by_subj' in query && query.last_by_subj.startsWith(`$O.${b.link.names.bundleBucket}.C.`)) {
         reading();
         await gate;
       }
-      return getBlob(name);
+      return getMessage(stream, query);
     };
     const stop = new AbortController();
     void b.execute(task, stop.signal);
@@ -78,6 +79,29 @@ describe('remote programmers, central side, under races', () => {
     const done = await settled(again, 're-dispatch');
     expect(done.status).toBe('completed');
     expect(await gitOut(b.repo.repo, 'rev-parse', 'refs/heads/pas/job-t10/t10')).toBe(done.commit);
+  });
+
+  it('a task dispatched again right after it finished keeps its new attempt record: the finished attempt\'s deferred clean-up leaves it', async () => {
+    const b = (bench = await startBench(server.url));
+    const task = b.addTask('t11');
+    const first = b.execute(task);
+    const one = await b.nextTask();
+    const sent = await b.complete(one!.task);
+    one!.msg.ack();
+    expect((await settled(first, 'first attempt')).status).toBe('completed');
+    // The journal has the finish: its result is acked and its record and bundle go once idle.
+    b.journal.upsertTask(task, 'completed');
+    b.remote.taskFinished(task.id);
+    const again = b.execute({ ...task, attempt: 2 }, undefined, 'Prog-012');
+    const two = await b.nextTask('Prog-012');
+    expect(two!.task.attempt_id).not.toBe(one!.task.attempt_id);
+    // The finished attempt's clean-up ran (its bundle is gone) and left the new attempt's record.
+    const bundle = sent.outcome.status === 'ok' ? sent.outcome.bundle_object : '';
+    expect(await waitFor(async () => (await b.link.bundles.info(bundle).catch(() => null))?.deleted !== false, 10_000)).toBe(true);
+    expect(await b.currentAttempt(task.id)).toBe(two!.task.attempt_id);
+    await b.complete(two!.task);
+    two!.msg.ack();
+    expect((await settled(again, 're-dispatch')).status).toBe('completed');
   });
 
   it('a new attempt replaces the task branch that an abandoned attempt left (its result was written while a cancel raced it), as an in-process retry does', async () => {

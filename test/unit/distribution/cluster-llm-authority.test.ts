@@ -13,6 +13,7 @@ import { loadConfig } from '../../../src/config/load-config.ts';
 import { createClusterLlmAuthority, reportPrefixes, type ClusterLlmAuthority, type StreamMessage } from '../../../src/distribution/cluster-llm-authority.ts';
 import { encodeMessage, type BreakerMessage } from '../../../src/distribution/messages.ts';
 import { distributionNames } from '../../../src/distribution/names.ts';
+import Database from 'better-sqlite3';
 import { openJournal, type Journal } from '../../../src/journal/journal.ts';
 import { createMoneyPolicy } from '../../../src/llm/money-policy.ts';
 import { utcDay } from '../../../src/llm/spend-store.ts';
@@ -44,6 +45,9 @@ const failureMsg = (callId: string, worker = 'w1') =>
     encodeMessage('pas.v1.breaker', { kind: 'pas.v1.breaker', op: 'outcome', call_id: callId, worker_id: worker, model: PAID, ok: false, error: { code: 'PAS_ERR_LLM_OVERLOADED', retryable: true, message: 'overloaded' }, at: new Date(T0).toISOString() }),
   );
 const ask = (callId: string, model = PAID, jobId?: string): Extract<BreakerMessage, { op: 'probe' }> => ({ kind: 'pas.v1.breaker', op: 'probe', call_id: callId, worker_id: 'w2', model, ...(jobId ? { job_id: jobId } : {}), at: new Date(T0).toISOString() });
+
+/** The end of this event-loop turn: the journal's group is committed and its acks sent. */
+const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 let dir: string;
 let journal: Journal;
@@ -78,7 +82,7 @@ afterEach(() => {
 });
 
 describe('the cluster LLM authority', () => {
-  it('counts a spend report delivered twice once, acks both, and the count survives a reopened journal', () => {
+  it('counts a spend report delivered twice once, acks both, and the count survives a reopened journal', async () => {
     setup(100);
     const first = spendMsg('w1.call-1', 0.25, 'job-a');
     const again = spendMsg('w1.call-1', 0.25, 'job-a');
@@ -87,6 +91,7 @@ describe('the cluster LLM authority', () => {
     authority.take(spendMsg('w1.call-2', 0.5));
     expect(journal.spendStore().spent(utcDay(T0))).toBe(0.75);
     expect(jobSpend.get('job-a')).toBe(0.25);
+    await nextTurn();
     expect([first.acks, again.acks]).toEqual([1, 1]);
 
     // A central restart: the same call delivered again after the reopen is still fenced.
@@ -95,6 +100,26 @@ describe('the cluster LLM authority', () => {
     setup(100);
     authority.take(spendMsg('w1.call-1', 0.25, 'job-a'));
     expect(journal.spendStore().spent(utcDay(T0))).toBe(0.75);
+  });
+
+  it('acks a burst of spend reports only once one journal commit holds them all', async () => {
+    setup(100);
+    // Another connection sees only what the journal committed.
+    const reader = new Database(path.join(dir, 'pas.db'), { readonly: true });
+    const committedAtAck: number[] = [];
+    const burst = [1, 2, 3].map((i) => {
+      const m = spendMsg(`w1.burst-${i}`, 0.1);
+      m.ack = () => {
+        m.acks++;
+        committedAtAck.push(reader.prepare<[], { n: number }>('SELECT count(*) AS n FROM call_spend').get()!.n);
+      };
+      return m;
+    });
+    for (const m of burst) authority.take(m);
+    await nextTurn();
+    reader.close();
+    expect(burst.map((m) => m.acks)).toEqual([1, 1, 1]);
+    expect(committedAtAck).toEqual([3, 3, 3]);
   });
 
   it('counts a breaker failure delivered twice once; failures from two workers open one breaker', () => {
