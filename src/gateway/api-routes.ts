@@ -26,6 +26,13 @@ export function registerApiRoutes(app: FastifyInstance, runtime: Runtime, feedSe
     return agent;
   };
 
+  // An answer may show what the journal's open group holds (reads see it at once): commit it before
+  // the answer leaves, so nothing reported to a client is lost to a kill -9 right after.
+  app.addHook('onSend', async (_request, _reply, payload) => {
+    runtime.journal.commitPending();
+    return payload;
+  });
+
   app.get('/api/tree', async () => ({ seq: feedSeq(), tree: agentTree(runtime.tree()) }));
   app.get('/api/agents', async () => ({ agents: runtime.topology.agents.map((a) => agentHealth(runtime, a)) }));
   app.get('/api/agents/:id', async (request) => {

@@ -151,6 +151,12 @@ export interface Journal {
   /** Commits a deferred group now (no-op when none is open); every commit so far is on disk when it returns. */
   flush(): void;
   /**
+   * Commits a deferred group now without waiting for its fsync (no-op when none is open): what
+   * this process is about to tell the outside world (an HTTP answer) then survives a kill -9 of
+   * it, even when the answer leaves before the end of the event-loop iteration.
+   */
+  commitPending(): void;
+  /**
    * Resolves once every write made so far is on disk (a deferred group is committed and its
    * fsync done), without blocking the event loop; rejects with PAS_ERR_JOURNAL when the fsync fails.
    */
@@ -809,6 +815,7 @@ export function openJournal(path: string, options: JournalOptions = {}): Journal
       setImmediate(commitGroup);
     },
     flush,
+    commitPending: commitGroup,
     synced,
     setJobStatus: (id, status, fields = {}) => run('setJobStatus', () => setJobStatus.immediate(id, status, fields)),
     finishJob: (outcome) => run('finishJob', () => finishJob.immediate(outcome)),
