@@ -15,6 +15,8 @@ export interface CheckedCommit {
 }
 
 
+/** A longer entry name is left to git (latin1 names: one character per byte). */
+const MAX_NAME_BYTES = 4096;
 const MODES = new Set([MODE_FILE, MODE_EXEC, MODE_SYMLINK, MODE_TREE, MODE_SUBMODULE]);
 /** Spelled like one of git's special names but plainly none of them. */
 const PLAIN = new Set(['.gitignore', '.gitkeep', '.github', '.gitlab', '.gitlab-ci.yml']);
@@ -55,6 +57,8 @@ export function checkTree(data: Buffer, hashBytes: number): Checked<TreeEntry[]>
     if (e.name === '.' || e.name === '..') return { invalid: `an entry is named ${shown}` };
     if (e.name.toLowerCase() === '.git') return { invalid: `an entry is named ${shown}` };
     if (e.oid === nullOid) return { invalid: `entry ${shown} points to the null id` };
+    // Newer gits refuse very long names (largePathname); whether this one does is git's to say.
+    if (e.name.length > MAX_NAME_BYTES) return { unsupported: `an entry's name is ${e.name.length} bytes long` };
     if (names.has(e.name)) return { invalid: `entry ${shown} is there twice` };
     names.add(e.name);
     // git's order: byte order of names, a folder's name compared as if it ended in "/" (latin1 code units are the bytes).

@@ -34,6 +34,18 @@ const CODE_TYPE: Record<number, PackObjectType> = { 1: 'commit', 2: 'tree', 3: '
 const OTHER_CODE: Record<number, string> = { 4: 'a tag', 6: 'an offset delta', 7: 'a reference delta' };
 /** Bigger objects are left to git (it streams them). */
 export const MAX_INPROCESS_OBJECT = 64 * 2 ** 20;
+/**
+ * Nor more than this many bytes in all (inflated): a small hostile pack of highly compressible
+ * objects must not fill this process's memory or hold its event loop (git streams them to disk).
+ */
+export const MAX_INPROCESS_TOTAL = 32 * 2 ** 20;
+
+export interface PackLimits {
+  /** Bytes of one object read in-process (default MAX_INPROCESS_OBJECT). */
+  object: number;
+  /** Bytes of all objects read in-process (default MAX_INPROCESS_TOTAL). */
+  total: number;
+}
 /** Of a loose object too: git's object id is the hash of `<type> <size>\0<data>`. */
 export function objectHeader(type: string, size: number): Buffer {
   return Buffer.from(`${type} ${size}\0`, 'latin1');
@@ -70,7 +82,7 @@ function entryHeader(type: number, size: number): Buffer {
  * the trailer is the pack's hash, every object inflates to its stated size, no object is there
  * twice, the count is exact and nothing follows the last object. Each object comes with its id.
  */
-export function readPack(bytes: Uint8Array, hash: 'sha1' | 'sha256'): PackRead {
+export function readPack(bytes: Uint8Array, hash: 'sha1' | 'sha256', limits: PackLimits = { object: MAX_INPROCESS_OBJECT, total: MAX_INPROCESS_TOTAL }): PackRead {
   const pack = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const hashBytes = hash === 'sha1' ? 20 : 32;
   if (pack.length < 12 + hashBytes) return { kind: 'invalid', problem: `the pack is truncated (${pack.length} bytes)` };
@@ -82,6 +94,7 @@ export function readPack(bytes: Uint8Array, hash: 'sha1' | 'sha256'): PackRead {
   const count = pack.readUInt32BE(8);
   const objects: ReadObject[] = [];
   const seen = new Set<string>();
+  let inflated = 0;
   let at = 12;
   for (let n = 0; n < count; n++) {
     if (at >= end) return { kind: 'invalid', problem: `the pack is truncated: ${n} of ${count} objects` };
@@ -97,7 +110,9 @@ export function readPack(bytes: Uint8Array, hash: 'sha1' | 'sha256'): PackRead {
     }
     const type = CODE_TYPE[code];
     if (!type) return OTHER_CODE[code] ? { kind: 'unsupported', reason: `object ${n} is ${OTHER_CODE[code]}` } : { kind: 'invalid', problem: `object ${n} has type ${code}` };
-    if (size > MAX_INPROCESS_OBJECT) return { kind: 'unsupported', reason: `object ${n} holds ${size} bytes` };
+    if (size > limits.object) return { kind: 'unsupported', reason: `object ${n} holds ${size} bytes` };
+    inflated += size;
+    if (inflated > limits.total) return { kind: 'unsupported', reason: `the objects hold more than ${limits.total} bytes in all` };
     let data: Buffer;
     let used: number;
     try {

@@ -13,6 +13,7 @@
  * applied when the restarted runtime re-dispatches the task; an attempt still running on a live
  * worker is adopted instead of started again.
  */
+import { bookReceipt } from '../runtime/book-receipt.ts';
 import { randomBytes } from 'node:crypto';
 import { loadNatsModules, type JsMsg } from './nats-connection.ts';
 import type { Logger } from 'pino';
@@ -287,12 +288,8 @@ export async function createRemoteProgrammers(base: RemoteLink, remoteIds: Reado
     // was made (cluster-gate.ts).
     const attempt = p.record.journalAttempt;
     const booked = p.inherited === true && journal.receiptsOfJob(p.task.jobId).some((k) => k.taskId === p.task.id && k.attempt === attempt);
-    // The index row joins this tick's journal group, as in-process (execute-task.ts): one fsync
-    // for a burst of results, committed before the receipt line is written.
-    journal.deferCommit();
-    if (!booked && journal.recordReceipt({ runId: deps.runId, taskId: p.task.id, attempt })) {
-      await deps.receipts.append(receipt);
-    }
+    // Booked as in-process (book-receipt.ts): the index row on disk before the line.
+    if (!booked) await bookReceipt(journal, deps.receipts, { runId: deps.runId, taskId: p.task.id, attempt }, receipt);
     log.info({ taskId: p.task.id, attemptId: p.record.attemptId, worker: h.message.worker_id, status: result.status }, 'remote result applied');
     return result;
   };

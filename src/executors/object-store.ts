@@ -358,7 +358,10 @@ export function formatTree(entries: readonly TreeEntry[]): Buffer {
     out[at++] = 0x20;
     at += out.write(e.name, at, 'utf8');
     out[at++] = 0;
-    at += out.write(e.oid, at, 'hex');
+    const written = out.write(e.oid, at, 'hex');
+    // An id that is not whole hex would leave uninitialised bytes in the object: never written.
+    if (written * 2 !== e.oid.length) throw new PasError('PAS_ERR_GIT', `tree entry "${e.name}" has a malformed object id`, { details: { name: e.name, oid: e.oid } });
+    at += written;
   }
   return out;
 }

@@ -14,6 +14,7 @@ import { runProgrammerTask, type Executor, type ExecutorKindName } from '../../e
 import type { Journal } from '../../journal/journal.ts';
 import type { LlmClient, Receipt } from '../../llm/types.ts';
 import type { ReceiptWriter } from '../../llm/index.ts';
+import { bookReceipt } from '../book-receipt.ts';
 import type { ProgressBoard } from '../progress-board.ts';
 import type { LlmSettings } from '../runtime-types.ts';
 import type { OrphanSweep } from './orphan-sweep.ts';
@@ -66,13 +67,7 @@ export function createExecuteTask(deps: ExecuteTaskDeps): ExecuteTask {
     const attempt = journal.getTask(task.id)?.attempt ?? task.attempt ?? 1;
     const sink = {
       append: async (receipt: Receipt) => {
-        // One receipt per task attempt, even when a restart replays the same attempt. The index row
-        // joins this tick's journal group (one fsync for all, off the event loop) and is on disk
-        // before the line is written.
-        journal.deferCommit();
-        if (!journal.recordReceipt({ runId, taskId: receipt.task_id, attempt })) return;
-        await journal.synced();
-        await receipts.append(receipt);
+        await bookReceipt(journal, receipts, { runId, taskId: receipt.task_id, attempt }, receipt);
       },
     };
     return runProgrammerTask({

@@ -2,7 +2,7 @@
 import { randomBytes } from 'node:crypto';
 import { execa } from 'execa';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { readPack, writePack, type PackObject } from '../../../src/distribution/pack-file.ts';
+import { MAX_INPROCESS_TOTAL, readPack, writePack, type PackObject } from '../../../src/distribution/pack-file.ts';
 import { createTempRepo, gitOut, type TempRepo } from '../../support/git-fixtures.ts';
 import { oidOf } from '../../support/pack-fixtures.ts';
 
@@ -48,5 +48,17 @@ describe('packs of whole objects', () => {
       if (read.kind === 'objects') expect(read.objects.map((o) => o.oid).sort()).toEqual([...new Set(ids)].sort());
     }
     expect(await gitOut(repo.repo, 'cat-file', '-s', ids[ids.length - 1]!)).toBe(String(2 ** 20));
+  });
+
+  it('leaves to git a pack whose objects hold more than the in-process total, before inflating past it', () => {
+    const mib = Buffer.alloc(2 ** 20, 'a');
+    const three = writePack([0, 1, 2].map((i) => ({ type: 'blob' as const, data: Buffer.concat([mib, Buffer.from([i])]) })), 'sha1');
+    expect(readPack(three, 'sha1', { object: 2 ** 21, total: 2 * 2 ** 20 + 10 })).toEqual({ kind: 'unsupported', reason: expect.stringContaining('in all') });
+    expect(readPack(three, 'sha1', { object: 2 ** 21, total: 4 * 2 ** 20 }).kind).toBe('objects');
+    // A few kilobytes of pack that would inflate to more than the default total: git reads it.
+    const big = Buffer.alloc(MAX_INPROCESS_TOTAL / 4, 0);
+    const bomb = writePack([0, 1, 2, 3, 4].map((i) => ({ type: 'blob' as const, data: Buffer.concat([big, Buffer.from([i])]) })), 'sha1');
+    expect(bomb.length).toBeLessThan(2 ** 20);
+    expect(readPack(bomb, 'sha1')).toEqual({ kind: 'unsupported', reason: expect.stringContaining('in all') });
   });
 });

@@ -189,6 +189,14 @@ describe('what the central process leaves to git', () => {
     await gitOut(fx.central.repo, 'fsck', '--strict', '--no-dangling');
   });
 
+  it('hands git an entry name longer than 4096 bytes (newer gits refuse it), and takes it when the installed git does', async () => {
+    const long = `${'n'.repeat(5000)}.txt`;
+    const named = resultOf('sha1', base, rawTree([['100644', 'README.md', readme], ['100644', long, blobId('long\n')]]), [blob('long\n')]);
+    const before = gitProcessCount();
+    expect(await importOf(named, 'refs/heads/pas/j/long')).toBe(named.commit);
+    expect(gitProcessCount() - before).toBeGreaterThan(0);
+  });
+
   it('imports a bundle written in-process and one from git bundle create to the same commit, and git fsck --strict finds the repository clean', async () => {
     const clone = await fx.cache.ensureBase(fx.repoKey, (await makeBaseBundle(fx.central.repo, base)).bytes, base);
     const commit = await workerCommit(clone, base, { 'src/a.ts': 'export const a = 2;\n', 'docs/new.md': '# new\n' });

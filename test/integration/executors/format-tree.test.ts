@@ -33,4 +33,12 @@ describe('formatTree', () => {
       expect(parseTree(body, 20).map((e) => e.name).sort()).toEqual([...names].sort());
     }
   });
+
+  it('refuses an entry whose object id is not whole hex instead of writing uninitialised bytes', () => {
+    const good = 'a'.repeat(40);
+    expect(() => formatTree([{ mode: '100644', name: 'a.txt', oid: good }, { mode: '100644', name: 'b.txt', oid: `${'b'.repeat(38)}zz` }])).toThrow(expect.objectContaining({ code: 'PAS_ERR_GIT' }));
+    expect(() => formatTree([{ mode: '100644', name: 'a.txt', oid: 'abc' }])).toThrow(expect.objectContaining({ code: 'PAS_ERR_GIT' }));
+    expect(formatTree([{ mode: '100644', name: 'a.txt', oid: good }]).length).toBe('100644 a.txt\0'.length + 20);
+  });
 });
+
