@@ -8,7 +8,9 @@
  * through git's own smudge filters), and `clean -ffdx` removes what git never staged (ignored
  * files, nested repositories, empty folders). Anything unknown answers false and the caller does
  * the full reset: another base, another process's checkout (none is known after a restart), a
- * lock file, an index or HEAD changed since the staging (a process of the task's still at work).
+ * lock file, an index or HEAD changed since the staging (a process of the task's still at work),
+ * a tracked file that no longer matches the index once the staged paths are back (the same,
+ * writing without staging).
  */
 import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
@@ -18,6 +20,13 @@ import type { RepoObjectStore } from './object-store.ts';
 
 /** Removes every untracked and ignored file and folder, nested repositories too. */
 export const CLEAN: readonly string[] = ['clean', '-ffdxq'];
+
+/**
+ * Fails (exit 1) unless every tracked file matches the index: content, mode, type, presence. A
+ * file touched but unchanged counts as different too (only a full reset more). Submodules are not
+ * looked into: the full reset does not restore them either.
+ */
+const TRACKED_UNCHANGED: readonly string[] = ['diff-files', '--quiet', '--ignore-submodules'];
 
 /** A checkout as its last holder left it: the base, the tree it staged, and its index file then. */
 interface StagedCheckout {
@@ -102,8 +111,10 @@ export async function restoreStaged(dir: string, store: RepoObjectStore, base: s
     const baseTree = await store.commitTree(base);
     const paths = outermost([...(await changedEntries(store, baseTree, state.tree)).keys()]);
     const checkout = ['--literal-pathspecs', 'checkout', '--no-overlay', '--quiet', '--no-recurse-submodules', base, '--pathspec-from-file=-', '--pathspec-file-nul'];
-    // One spawn of this process for both (see gitSequence).
-    await gitSequence(dir, paths.length > 0 ? [checkout, CLEAN] : [CLEAN], paths.length > 0 ? { input: `${paths.join('\0')}\0` } : {});
+    // One spawn of this process for all (see gitSequence). The check (exit 1 on any difference)
+    // makes a failure, hence the full reset, of a tracked file changed after the staging without
+    // the index knowing: a process of the task's that outlived it (setsid, nohup) still writing.
+    await gitSequence(dir, paths.length > 0 ? [checkout, TRACKED_UNCHANGED, CLEAN] : [TRACKED_UNCHANGED, CLEAN], paths.length > 0 ? { input: `${paths.join('\0')}\0` } : {});
     return true;
   } catch {
     return false;

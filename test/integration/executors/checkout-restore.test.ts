@@ -4,7 +4,8 @@
  * one: tracked changes, deletions, untracked and ignored files, nested folders and repositories,
  * empty folders, mode changes, symlinks. Whatever this process does not know exactly falls back to
  * the full reset: no staged tree at release, another base, an index changed after the staging, a
- * checkout held by a PAS killed with -9.
+ * tracked file changed after the staging without the index knowing, a checkout held by a PAS
+ * killed with -9.
  */
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -89,8 +90,9 @@ describe('restoring a reused checkout by its staged paths', () => {
     const resetsBefore = await resets(dir);
     const [before, spawns] = [gitProcessCount(), gitSpawnCount()];
     const next = await checkoutFor({ repo: f.repo, workspacesDir: f.workspacesDir, programmerId: 'Prog-001', baseCommit: f.base });
-    // No reset: the staged paths checked out from the base, then the clean, both from one spawn.
-    expect(gitProcessCount() - before).toBe(2);
+    // No reset: the staged paths checked out from the base, the check that every tracked file
+    // matches the index, then the clean, all from one spawn.
+    expect(gitProcessCount() - before).toBe(3);
     expect(gitSpawnCount() - spawns).toBe(1);
     expect(await resets(dir)).toBe(resetsBefore);
     await expectBase(next.path, f.base);
@@ -151,6 +153,18 @@ describe('restoring a reused checkout by its staged paths', () => {
     const straggler = spawn('sh', ['-c', 'printf "leaked\\n" > tool.sh && git add tool.sh && echo done && exec sleep 30'], { cwd: dir, stdio: ['ignore', 'pipe', 'inherit'] });
     await new Promise<void>((resolve) => straggler.stdout!.once('data', () => resolve()));
     expect(await kill9(straggler)).toBe('SIGKILL');
+    const resetsBefore = await resets(dir);
+    const next = await checkoutFor({ repo: f.repo, workspacesDir: f.workspacesDir, programmerId: 'Prog-001', baseCommit: f.base });
+    expect(await resets(dir)).toBe(resetsBefore + 1);
+    await expectBase(next.path, f.base);
+    next.release();
+  });
+
+  it('falls back to the full reset when a tracked file changed after the staging without touching the index (a process of the task’s that escaped its kill)', async () => {
+    const f = (fixture = await createTempRepo(BASE_FILES));
+    const dir = await stagedTask(f, true);
+    // A watcher the task started with setsid rewrites a tracked file the task had not touched (nor staged), after the staging.
+    await writeFiles(dir, { '.gitignore': 'LEAKED from the last task\n' });
     const resetsBefore = await resets(dir);
     const next = await checkoutFor({ repo: f.repo, workspacesDir: f.workspacesDir, programmerId: 'Prog-001', baseCommit: f.base });
     expect(await resets(dir)).toBe(resetsBefore + 1);
