@@ -75,10 +75,18 @@ interface Pending {
   settle: Array<{ resolve: () => void; reject: (err: Error) => void }>;
 }
 
+/**
+ * A worker thread and the batches posted to it, not answered yet. Each thread keeps its own: a
+ * thread that is replaced (stopped, or died) fails only what it held, not what its successor holds.
+ */
+interface Thread {
+  worker: Worker;
+  inFlight: Map<number, Pending>;
+}
+
 export class LooseObjectWriter {
-  private worker: Worker | undefined;
+  private thread: Thread | undefined;
   private nextId = 0;
-  private readonly inFlight = new Map<number, Pending>();
   private queued: Pending | undefined;
 
   /** Writes one object into `objectsDir`; resolves once it is there under its name. */
@@ -95,12 +103,13 @@ export class LooseObjectWriter {
 
   /** Stops the thread; the writes it still held fail (an object it wrote meanwhile is unreferenced). */
   async close(): Promise<void> {
-    const worker = this.worker;
-    this.worker = undefined;
-    const held = [...this.inFlight.values()];
-    this.inFlight.clear();
+    const thread = this.thread;
+    this.thread = undefined;
+    if (!thread) return;
+    const held = [...thread.inFlight.values()];
+    thread.inFlight.clear();
     for (const batch of held) this.failBatch(batch, new Error('the object writer was stopped'));
-    if (worker) await worker.terminate();
+    await thread.worker.terminate();
   }
 
   private post(): void {
@@ -108,9 +117,11 @@ export class LooseObjectWriter {
     this.queued = undefined;
     if (!batch) return;
     const id = ++this.nextId;
-    this.inFlight.set(id, batch);
+    let thread: Thread | undefined;
     try {
-      const worker = this.start();
+      thread = this.start();
+      const worker = thread.worker;
+      thread.inFlight.set(id, batch);
       worker.ref();
       // One buffer for the batch, moved (not copied) to the worker; a Buffer may be a view of a
       // shared pool, which a structured clone would copy whole.
@@ -123,19 +134,20 @@ export class LooseObjectWriter {
       });
       worker.postMessage({ id, items, bytes }, [bytes.buffer]);
     } catch (err) {
-      this.inFlight.delete(id);
+      if (thread?.inFlight.delete(id) && thread.inFlight.size === 0) thread.worker.unref();
       this.failBatch(batch, err);
     }
   }
 
-  private start(): Worker {
-    if (this.worker) return this.worker;
+  private start(): Thread {
+    if (this.thread) return this.thread;
     const worker = new Worker(WORKER_SOURCE, { eval: true, name: 'pas-loose-objects' });
+    const thread: Thread = { worker, inFlight: new Map() };
     worker.on('message', (reply: Reply) => {
-      const batch = this.inFlight.get(reply.id);
+      const batch = thread.inFlight.get(reply.id);
       if (!batch) return;
-      this.inFlight.delete(reply.id);
-      if (this.inFlight.size === 0) worker.unref();
+      thread.inFlight.delete(reply.id);
+      if (thread.inFlight.size === 0) worker.unref();
       reply.results.forEach((failure, i) => {
         const caller = batch.settle[i]!;
         if (!failure) caller.resolve();
@@ -146,15 +158,15 @@ export class LooseObjectWriter {
       });
     });
     const lost = (why: unknown) => {
-      if (this.worker === worker) this.worker = undefined;
-      const held = [...this.inFlight.values()];
-      this.inFlight.clear();
+      if (this.thread === thread) this.thread = undefined;
+      const held = [...thread.inFlight.values()];
+      thread.inFlight.clear();
       for (const batch of held) this.failBatch(batch, why);
     };
     worker.on('error', lost);
     worker.on('exit', (code) => lost(new Error(`the object writer thread exited (code ${code})`)));
-    this.worker = worker;
-    return worker;
+    this.thread = thread;
+    return thread;
   }
 
   private failBatch(batch: Pending, why: unknown): void {

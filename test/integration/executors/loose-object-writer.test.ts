@@ -1,13 +1,21 @@
+import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { LooseObjectWriter } from '../../../src/executors/loose-object-writer.ts';
 import { createTempRepo, gitOut, type TempRepo } from '../../support/git-fixtures.ts';
 
+const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
+const swapThenExit = fileURLToPath(new URL('./fixtures/writer-swap-then-exit.ts', import.meta.url));
+
 let fixture: TempRepo | undefined;
 let writer: LooseObjectWriter | undefined;
+let child: ChildProcess | undefined;
 afterEach(async () => {
+  if (child && child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  child = undefined;
   await writer?.close();
   writer = undefined;
   await fixture?.cleanup();
@@ -84,4 +92,34 @@ describe('the loose-object writer thread', () => {
     await writer.write(objects, after);
     expect(existsSync(path.join(objects, after.oid.slice(0, 2), after.oid.slice(2)))).toBe(true);
   });
+
+  it('keeps the writes posted to a new thread when the stopped thread it replaced exits, and lets the process exit', async () => {
+    fixture = await createTempRepo({ 'README.md': '# scratch\n' });
+    const objects = path.join(fixture.repo, '.git', 'objects');
+    writer = new LooseObjectWriter();
+    await writer.write(objects, blob('warm\n'));
+    // Stopped without waiting: another task writes meanwhile, on a new thread.
+    const closing = writer.close();
+    const next = blob('next\n');
+    const written = writer.write(objects, next);
+    await closing;
+    await expect(written).resolves.toBeUndefined();
+    expect(await gitOut(fixture.repo, 'cat-file', '-p', next.oid)).toBe('next');
+
+    // The same in a process of its own, which must then end by itself (no thread left held).
+    const proc = spawn(process.execPath, ['--import', 'tsx', swapThenExit, objects], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
+    child = proc;
+    let stdout = '';
+    let stderr = '';
+    proc.stdout?.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+    proc.stderr?.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+    const ended = await new Promise<string>((resolve) => {
+      const timer = setTimeout(() => resolve('still running'), 20_000);
+      proc.on('exit', (code, signal) => {
+        clearTimeout(timer);
+        resolve(`exited ${code ?? signal}`);
+      });
+    });
+    expect({ ended, stdout, stderr }).toEqual({ ended: 'exited 0', stdout: 'second write: ok\n', stderr: '' });
+  }, 30_000);
 });
