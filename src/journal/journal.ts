@@ -131,6 +131,11 @@ export interface JournalOptions {
    * process in WAL mode, not a power loss; benchmarks use it to measure what the fsyncs cost.
    */
   synchronous?: 'FULL' | 'NORMAL';
+  /**
+   * Told once when an fsync of the WAL fails (log it). The journal is then failed for good: every
+   * later call throws, and `synced()` rejects, PAS_ERR_JOURNAL (default: a process warning).
+   */
+  onFsyncFailure?: (err: PasError) => void;
 }
 
 export interface Journal {
@@ -545,7 +550,7 @@ export function openJournal(path: string, options: JournalOptions = {}): Journal
 
   // synchronous=FULL: a deferred group commits without SQLite's fsync and the WAL is fsynced on
   // the thread pool (the loop goes on); every other commit keeps SQLite's own fsync.
-  const walSync = path !== ':memory:' && options.synchronous !== 'NORMAL' ? new WalSync(`${path}-wal`) : undefined;
+  const walSync = path !== ':memory:' && options.synchronous !== 'NORMAL' ? new WalSync(`${path}-wal`, options.onFsyncFailure) : undefined;
   // (PRAGMA synchronous takes effect when compiled, so it is run as SQL text each time, not prepared.)
   const group = {
     begin: db.prepare('BEGIN'),
@@ -557,6 +562,8 @@ export function openJournal(path: string, options: JournalOptions = {}): Journal
   let closed = false;
   const run = <T>(op: string, fn: () => T): T => {
     if (closed) throw new PasError('PAS_ERR_JOURNAL', `journal ${op} failed (${path}): the journal is closed`, { details: { op, path } });
+    // A failed WAL fsync is final: nothing written since can be proven durable (wal-sync.ts).
+    if (walSync?.failed) throw walSync.failed;
     try {
       return fn();
     } catch (err) {
@@ -720,6 +727,10 @@ export function openJournal(path: string, options: JournalOptions = {}): Journal
     if (!deferred) return;
     deferred = false;
     if (closed || !db.inTransaction) return;
+    if (walSync?.failed) {
+      abandonGroup();
+      throw walSync.failed;
+    }
     run('flush', () => {
       group.commit.run();
       if (walSync) {
@@ -727,6 +738,21 @@ export function openJournal(path: string, options: JournalOptions = {}): Journal
         walSync.request();
       }
     });
+  }
+  /** Rolls back the open group: after a failed fsync nothing more is committed. */
+  function abandonGroup(): void {
+    deferred = false;
+    try {
+      if (db.inTransaction) db.exec('ROLLBACK');
+      if (walSync) group.withFsync();
+    } catch {
+      // The failure was reported when the fsync failed; nothing more to say.
+    }
+  }
+  /** The end-of-iteration commit of a deferred group (never throws into the event loop for a failed fsync). */
+  function commitLater(): void {
+    if (walSync?.failed) abandonGroup();
+    else commitGroup();
   }
   /** Commits the group and waits (on this thread) for every fsync still due. */
   function flush(): void {
@@ -812,7 +838,7 @@ export function openJournal(path: string, options: JournalOptions = {}): Journal
         group.begin.run();
       });
       deferred = true;
-      setImmediate(commitGroup);
+      setImmediate(commitLater);
     },
     flush,
     commitPending: commitGroup,
@@ -872,7 +898,8 @@ export function openJournal(path: string, options: JournalOptions = {}): Journal
     pragma: (name) => run('pragma', () => db.pragma(name, { simple: true })),
     close: () => {
       if (closed) return;
-      flush();
+      if (walSync?.failed) abandonGroup();
+      else flush();
       closed = true;
       try {
         db.close();

@@ -5,6 +5,12 @@
  * `synchronous=FULL` would have (an fsync flushes the file, whichever descriptor asks). Requests
  * that arrive while a sync runs share the next one. `syncNow` does it synchronously, for callers
  * that must be durable when they return.
+ *
+ * A failed fsync is final (as in Postgres): on Linux the kernel may drop the dirty pages and let
+ * the next fsync "succeed", so no retry can prove the frames durable. The syncer then stays failed:
+ * it reports the error once (`onFailure`), rejects every waiter, and every later request, syncNow
+ * and settled throws or rejects PAS_ERR_JOURNAL. (Failing to open the file is not: nothing was
+ * lost yet, and the next request tries again.)
  */
 import { closeSync, fdatasync, fdatasyncSync, openSync } from 'node:fs';
 import { PasError } from '../errors.ts';
@@ -24,17 +30,29 @@ export class WalSync {
   private running = false;
   private closed = false;
   private waiters: Waiter[] = [];
-  /** Why the last fsync failed (cleared by the next one that succeeds). */
+  /** Why the last attempt to open the file failed (cleared by the next fsync that succeeds). */
   private failure: PasError | undefined;
+  /** Why an fsync failed: set once, never cleared. */
+  private broken: PasError | undefined;
   /** fdatasyncs done so far (tests, diagnostics). */
   syncs = 0;
 
   /** `file`: the journal's `-wal` file (it exists once the journal is open in WAL mode). */
-  constructor(private readonly file: string) {}
+  constructor(
+    private readonly file: string,
+    /** Told once, when an fsync fails (default: a process warning). */
+    private readonly onFailure: (err: PasError) => void = (err) => process.emitWarning(err),
+  ) {}
 
-  /** A commit was made without an fsync: make it durable soon. */
+  /** The fsync error that put this syncer in its failed state, if one did. */
+  get failed(): PasError | undefined {
+    return this.broken;
+  }
+
+  /** A commit was made without an fsync: make it durable soon (throws once an fsync has failed). */
   request(): void {
     if (this.closed) return;
+    if (this.broken) throw this.broken;
     this.requested++;
     this.pump();
   }
@@ -46,6 +64,7 @@ export class WalSync {
 
   /** Resolves once every commit requested so far is on disk (rejects when its fsync failed). */
   settled(): Promise<void> {
+    if (this.broken) return Promise.reject(this.broken);
     if (!this.pending || this.closed) return Promise.resolve();
     if (this.failure && !this.running) return Promise.reject(this.failure);
     return new Promise((resolve, reject) => {
@@ -55,9 +74,15 @@ export class WalSync {
 
   /** Makes every commit so far durable before it returns (on the calling thread). */
   syncNow(): void {
+    if (this.broken) throw this.broken;
     if (!this.pending || this.closed) return;
     const upTo = this.requested;
-    fdatasyncSync(this.descriptor());
+    const fd = this.descriptor();
+    try {
+      fdatasyncSync(fd);
+    } catch (err) {
+      throw this.breakDown(err);
+    }
     this.syncs++;
     this.finish(upTo);
   }
@@ -72,7 +97,7 @@ export class WalSync {
   }
 
   private pump(): void {
-    if (this.running || this.closed || !this.pending) return;
+    if (this.running || this.closed || this.broken || !this.pending) return;
     let fd: number;
     try {
       fd = this.descriptor();
@@ -89,8 +114,7 @@ export class WalSync {
         return;
       }
       if (err) {
-        // Not retried at once (it would spin): the next request or syncNow tries again.
-        this.fail(upTo, err);
+        this.breakDown(err);
         return;
       }
       this.syncs++;
@@ -125,8 +149,27 @@ export class WalSync {
     this.waiters = still;
   }
 
+  /** An fsync failed: the failed state (reported once, every waiter rejected, nothing retried). */
+  private breakDown(err: unknown): PasError {
+    if (this.broken) return this.broken;
+    const error = new PasError('PAS_ERR_JOURNAL', `journal fsync of ${this.file} failed; commits since the last good fsync may be lost and the journal refuses further use: ${err instanceof Error ? err.message : String(err)}`, {
+      details: { file: this.file },
+      cause: err,
+    });
+    this.broken = error;
+    const waiters = this.waiters;
+    this.waiters = [];
+    for (const w of waiters) w.reject(error);
+    try {
+      this.onFailure(error);
+    } catch {
+      // Reporting must not undo the failed state.
+    }
+    return error;
+  }
+
   private fail(upTo: number, err: unknown): void {
-    // The commits stay pending: the next request or syncNow tries again.
+    // Opening the file failed (no fsync did): the commits stay pending and the next request or syncNow tries again.
     const error = new PasError('PAS_ERR_JOURNAL', `journal fsync of ${this.file} failed: ${err instanceof Error ? err.message : String(err)}`, { details: { file: this.file }, cause: err });
     this.failure = error;
     const still: Waiter[] = [];

@@ -93,7 +93,9 @@ export function createRuntime(options: RuntimeOptions): Runtime {
   const dataDir = path.resolve(options.dataDir ?? config.pas.runtime.data_dir);
   mkdirSync(dataDir, { recursive: true });
   const runId = options.runId ?? `${now().toISOString().replace(/[-:]/g, '').replace(/\..*$/, '')}-${randomBytes(3).toString('hex')}`;
-  const journal = options.journal ?? openJournal(path.join(dataDir, 'pas.db'));
+  const journal = options.journal ?? openJournal(path.join(dataDir, 'pas.db'), {
+    onFsyncFailure: (err) => logger.error({ err, code: err.code }, 'journal fsync failed: the journal refuses every further call (restart to recover)'),
+  });
   const ownsJournal = !options.journal;
   const topology = buildTopology(config, { portOffset: options.portOffset ?? 0 });
   const cb = config.pool.failover.circuit_breaker;

@@ -77,6 +77,31 @@ describe('WalSync (the journal WAL fsync off the event loop)', () => {
     }
   });
 
+  it('enters a failed state when an fsync fails: logs it once, rejects every waiter, and refuses every later request, syncNow and settled', async () => {
+    // fdatasync of /dev/null fails (EINVAL): it stands in for an EIO from the disk.
+    const logged: Error[] = [];
+    const sync = new WalSync('/dev/null', (err) => logged.push(err));
+    try {
+      sync.request();
+      sync.request();
+      const later = sync.settled().then(
+        () => 'resolved',
+        (err: unknown) => (err as { code?: string }).code,
+      );
+      const outcome = await Promise.race([later, new Promise((resolve) => setTimeout(() => resolve('pending'), 1000))]);
+      expect(outcome).toBe('PAS_ERR_JOURNAL');
+      await expect(sync.settled()).rejects.toMatchObject({ code: 'PAS_ERR_JOURNAL' });
+      expect(() => sync.request()).toThrow(expect.objectContaining({ code: 'PAS_ERR_JOURNAL' }));
+      expect(() => sync.syncNow()).toThrow(expect.objectContaining({ code: 'PAS_ERR_JOURNAL' }));
+      await expect(sync.settled()).rejects.toMatchObject({ code: 'PAS_ERR_JOURNAL' });
+      expect(sync.syncs).toBe(0);
+      expect(logged).toHaveLength(1);
+      expect(logged[0]).toMatchObject({ code: 'PAS_ERR_JOURNAL' });
+    } finally {
+      sync.close();
+    }
+  });
+
   it('settles every waiter when closed (the journal close has made its commits durable)', async () => {
     const sync = new WalSync(file);
     sync.request();
