@@ -11,11 +11,20 @@ import { MODE_EXEC, MODE_FILE, type RepoObjectStore } from './object-store.ts';
 
 const FIRST_PARENT_WALK = 64;
 
-/** The parents a commit object names, in order. */
+/**
+ * The parents a commit object names, in order, read as git reads them: only the `parent` lines
+ * right after the `tree` line count (a `parent` header further down is not a parent to git).
+ */
 export function commitParents(data: Buffer): string[] {
-  const text = data.toString('utf8', 0, Math.min(data.length, 4096));
-  const header = text.slice(0, text.indexOf('\n\n') >= 0 ? text.indexOf('\n\n') : text.length);
-  return [...header.matchAll(/^parent ([0-9a-f]+)$/gm)].map((m) => m[1]!);
+  const lines = data.toString('latin1', 0, Math.min(data.length, 64 * 1024)).split('\n');
+  if (!lines[0]?.startsWith('tree ')) return [];
+  const parents: string[] = [];
+  for (let i = 1; i < lines.length; i++) {
+    const m = /^parent ([0-9a-f]+)$/.exec(lines[i]!);
+    if (!m) break;
+    parents.push(m[1]!);
+  }
+  return parents;
 }
 
 /** The merged tree of `head` and `branch`, or null when git must decide. */

@@ -154,6 +154,9 @@ describe('what the central process refuses in a result pack, without git', () =>
     const other = await commitFiles(fx.central.repo, { 'other.txt': 'other\n' });
     await refused(craftBundle('sha1', base, [{ type: 'commit', data: commitBytes(treeId, [base, other]) }, { type: 'tree', data: tree }]), /has 2 parents/, false);
     await refused(craftBundle('sha1', base, [{ type: 'commit', data: commitBytes(treeId, [base]) }, { type: 'tree', data: tree }], { heads: [other] }), /has 2 heads/, false);
+    // A root commit with a "parent <base>" header after its committer: git reads no parent there.
+    const WHO = 'A U Thor <a@example.com> 1700000000 +0000';
+    await refused(craftBundle('sha1', base, [{ type: 'commit', data: commitBytes(treeId, [], [`author ${WHO}`, `committer ${WHO}`, `parent ${base}`]) }, { type: 'tree', data: tree }]), /not built on base/, false);
   });
 });
 
