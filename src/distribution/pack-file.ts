@@ -10,6 +10,7 @@
  */
 import { createHash } from 'node:crypto';
 import { deflateSync, inflateSync } from 'node:zlib';
+import { objectHeader } from '../executors/object-store.ts';
 
 export type PackObjectType = 'commit' | 'tree' | 'blob';
 
@@ -45,10 +46,6 @@ export interface PackLimits {
   object: number;
   /** Bytes of all objects read in-process (default MAX_INPROCESS_TOTAL). */
   total: number;
-}
-/** Of a loose object too: git's object id is the hash of `<type> <size>\0<data>`. */
-export function objectHeader(type: string, size: number): Buffer {
-  return Buffer.from(`${type} ${size}\0`, 'latin1');
 }
 
 /** A pack of these objects, whole (no deltas), its trailer the `hash` of the bytes before it. */

@@ -151,7 +151,7 @@ export class RepoObjectStore {
    * prune of old unreachable objects spares it, as git's own freshening does.
    */
   writeSoon(type: ObjectType, data: Buffer): { oid: string; written: Promise<void> } {
-    const header = Buffer.from(`${type} ${data.length}\0`);
+    const header = objectHeader(type, data.length);
     const oid = this.objectId(type, data, header);
     const written = looseObjectWriter.write(this.objectsDir, { oid, raw: Buffer.concat([header, data]) }).then(() => {
       if (++this.written % this.packEvery === 0) this.packInBackground();
@@ -160,7 +160,7 @@ export class RepoObjectStore {
   }
 
   /** The id an object would have (nothing written). */
-  objectId(type: ObjectType, data: Buffer, header = Buffer.from(`${type} ${data.length}\0`)): string {
+  objectId(type: ObjectType, data: Buffer, header = objectHeader(type, data.length)): string {
     return createHash(this.hash).update(header).update(data).digest('hex');
   }
 
@@ -338,6 +338,11 @@ export function parseTree(data: Buffer, hashBytes: number, names: 'utf8' | 'lati
 
 /** UTF-16 surrogates: where JavaScript's string order and UTF-8 byte order can disagree. */
 const SURROGATE = /[\uD800-\uDFFF]/;
+
+/** What git hashes (and a loose object holds) before an object's bytes: `<type> <size>\0`. */
+export function objectHeader(type: string, size: number): Buffer {
+  return Buffer.from(`${type} ${size}\0`, 'latin1');
+}
 
 /**
  * A tree object's bytes, entries in git's order. Each entry's sort key is made once (not per
