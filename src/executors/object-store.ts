@@ -5,7 +5,7 @@
  * transaction at a time. Every so often a background `git repack -d` packs the loose objects
  * (git's readers look in new packs when a loose object has gone, so nothing reading races it).
  */
-import { createHash } from 'node:crypto';
+import { createHash, hash as digestOf } from 'node:crypto';
 import path from 'node:path';
 import { PasError } from '../errors.ts';
 import { GitBatchProcess, lineParser } from './git-batch.ts';
@@ -151,9 +151,10 @@ export class RepoObjectStore {
    * prune of old unreachable objects spares it, as git's own freshening does.
    */
   writeSoon(type: ObjectType, data: Buffer): { oid: string; written: Promise<void> } {
-    const header = objectHeader(type, data.length);
-    const oid = this.objectId(type, data, header);
-    const written = looseObjectWriter.write(this.objectsDir, { oid, raw: Buffer.concat([header, data]) }).then(() => {
+    // The bytes the writer needs are the bytes hashed: one copy, one one-shot digest (no Hash object).
+    const raw = Buffer.concat([objectHeader(type, data.length), data]);
+    const oid = digestOf(this.hash, raw, 'hex');
+    const written = looseObjectWriter.write(this.objectsDir, { oid, raw }).then(() => {
       if (++this.written % this.packEvery === 0) this.packInBackground();
     });
     return { oid, written };
