@@ -197,17 +197,20 @@ export class FsGuard {
   }
 
   private assertAllowed(given: string, rel: string, access: FsAccess): void {
-    if (!this.allows(rel, access)) {
-      throw new PasError('PAS_ERR_FS_NOT_ALLOWED', `${access} of ${JSON.stringify(given)} is not allowed by fs_allowlist`, {
-        details: { path: given, resolved: rel, access },
-      });
-    }
+    if (!this.allows(rel, access)) throw notAllowed(given, rel, access);
   }
 
   private rootReal(): Promise<string> {
     this.realRoot ??= realpath(this.root);
     return this.realRoot;
   }
+}
+
+/** The refusal of `access` to `given` (which is `resolved` once normalized or followed) by fs_allowlist. */
+export function notAllowed(given: string, resolved: string, access: FsAccess): PasError {
+  return new PasError('PAS_ERR_FS_NOT_ALLOWED', `${access} of ${JSON.stringify(given)} is not allowed by fs_allowlist`, {
+    details: { path: given, resolved, access },
+  });
 }
 
 function isInside(root: string, candidate: string): boolean {

@@ -32,12 +32,26 @@ function checkEntry(rel: string, entry: TreeEntry, last: boolean): void {
   if (last && entry.mode === MODE_TREE) refuse(rel, 'folder');
 }
 
+/** Trees looked up by name, indexed once (a large folder is searched on every task that touches it). */
+const byName = new WeakMap<readonly TreeEntry[], Map<string, TreeEntry>>();
+
+function entryNamed(entries: readonly TreeEntry[], name: string): TreeEntry | undefined {
+  if (entries.length < 16) return entries.find((e) => e.name === name);
+  let index = byName.get(entries);
+  if (!index) {
+    index = new Map();
+    for (const e of entries) if (!index.has(e.name)) index.set(e.name, e);
+    byName.set(entries, index);
+  }
+  return index.get(name);
+}
+
 /** The file at `rel` (normalized) in a tree: its mode and blob, or null when nothing is there. */
 export async function entryAt(store: RepoObjectStore, tree: string, rel: string): Promise<PathEntry | null> {
   const segments = rel.split('/');
   let current = tree;
   for (let i = 0; i < segments.length; i++) {
-    const entry = (await store.readTree(current)).find((e) => e.name === segments[i]);
+    const entry = entryNamed(store.cachedTree(current) ?? (await store.readTree(current)), segments[i]!);
     if (!entry) return null;
     checkEntry(rel, entry, i === segments.length - 1);
     if (i === segments.length - 1) return { mode: entry.mode, oid: entry.oid };
@@ -49,10 +63,7 @@ export async function entryAt(store: RepoObjectStore, tree: string, rel: string)
 /** A file's bytes in a tree, or null when absent (symlinks and submodules refused). */
 export async function readAt(store: RepoObjectStore, tree: string, rel: string): Promise<Buffer | null> {
   const entry = await entryAt(store, tree, rel);
-  if (!entry) return null;
-  const blob = await store.read(entry.oid);
-  if (!blob) throw new PasError('PAS_ERR_GIT', `blob ${entry.oid} of ${rel} is missing from ${store.repo}`);
-  return blob.data;
+  return entry ? readBlob(store, entry.oid, rel) : null;
 }
 
 /** What a path becomes: new bytes (a blob is written, mode kept), an existing entry, or null (deleted). */
@@ -158,7 +169,8 @@ async function editTree(store: RepoObjectStore, base: string | null, edits: Read
   return { tree, changes };
 }
 
-async function readBlob(store: RepoObjectStore, oid: string, rel: string): Promise<Buffer> {
+/** A blob's bytes (`rel` names it in the error when it is missing). */
+export async function readBlob(store: RepoObjectStore, oid: string, rel: string): Promise<Buffer> {
   const blob = await store.read(oid);
   if (!blob) throw new PasError('PAS_ERR_GIT', `blob ${oid} of ${rel} is missing from ${store.repo}`);
   return blob.data;

@@ -124,6 +124,11 @@ export class RepoObjectStore {
     return match[1]!;
   }
 
+  /** A tree's entries when they are cached already (no read, no wait). */
+  cachedTree(oid: string): TreeEntry[] | undefined {
+    return this.trees.get(oid);
+  }
+
   /** A tree's entries (cached: a tree never changes). */
   async readTree(oid: string): Promise<TreeEntry[]> {
     const cached = this.trees.get(oid);
