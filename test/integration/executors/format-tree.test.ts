@@ -34,6 +34,27 @@ describe('formatTree', () => {
     }
   });
 
+  it('writes a tree given in git order byte for byte as git wrote it, and the same tree again after an entry is replaced in place', async () => {
+    fixture = await createTempRepo({ 'README.md': '# scratch\n' });
+    const r = seededRng(15);
+    for (let trial = 0; trial < 12; trial++) {
+      const names = NAMES.filter(() => r.next() < 0.7);
+      const entries: TreeEntry[] = names.map((name, i) => ({ mode: r.pick(MODES), name, oid: createHash('sha1').update(`${trial}-${i}`).digest('hex') }));
+      const typeOf = (mode: string) => (mode === MODE_TREE ? 'tree' : mode === '160000' ? 'commit' : 'blob');
+      const input = entries.map((e) => `${e.mode === MODE_TREE ? '040000' : e.mode} ${typeOf(e.mode)} ${e.oid}\t${e.name}`).join('\n');
+      const oid = (await execa('git', ['mktree', '--missing'], { cwd: fixture.repo, input: `${input}\n` })).stdout.trim();
+      const raw = (await execa('git', ['cat-file', 'tree', oid], { cwd: fixture.repo, encoding: 'buffer' })).stdout as unknown as Uint8Array;
+      const inGitOrder = parseTree(Buffer.from(raw), 20);
+      expect(formatTree(inGitOrder).equals(Buffer.from(raw)), JSON.stringify(names)).toBe(true);
+      if (inGitOrder.length === 0) continue;
+      const at = Math.floor(r.next() * inGitOrder.length);
+      const edited = inGitOrder.map((e, i) => (i === at ? { ...e, oid: 'f'.repeat(40) } : e));
+      const theirs = (await execa('git', ['mktree', '--missing'], { cwd: fixture.repo, input: `${edited.map((e) => `${e.mode === MODE_TREE ? '040000' : e.mode} ${typeOf(e.mode)} ${e.oid}\t${e.name}`).join('\n')}\n` })).stdout.trim();
+      const body = formatTree(edited);
+      expect(createHash('sha1').update(`tree ${body.length}\0`).update(body).digest('hex')).toBe(theirs);
+    }
+  });
+
   it('refuses an entry whose object id is not whole hex instead of writing uninitialised bytes', () => {
     const good = 'a'.repeat(40);
     expect(() => formatTree([{ mode: '100644', name: 'a.txt', oid: good }, { mode: '100644', name: 'b.txt', oid: `${'b'.repeat(38)}zz` }])).toThrow(expect.objectContaining({ code: 'PAS_ERR_GIT' }));
