@@ -399,9 +399,23 @@ function sortedForGit(entries: readonly TreeEntry[]): TreeEntry[] {
 // ── one store per repository ────────────────────────────────────────────────
 
 const stores = new Map<string, Promise<RepoObjectStore>>();
+/** The store by the absolute path it was asked for (every task asks twice; resolving the path costs ~5 µs). */
+const storeOfPath = new Map<string, Promise<RepoObjectStore>>();
 
 /** The object store of the repository `repo` belongs to (one per repository per process). */
 export function objectStoreFor(repo: string): Promise<RepoObjectStore> {
+  const known = storeOfPath.get(repo);
+  if (known) return known;
+  const store = storeOf(repo);
+  // A relative path means another folder after a chdir: only absolute ones are remembered.
+  if (path.isAbsolute(repo)) {
+    storeOfPath.set(repo, store);
+    store.catch(() => storeOfPath.delete(repo));
+  }
+  return store;
+}
+
+function storeOf(repo: string): Promise<RepoObjectStore> {
   return repoKey(repo).then((key) => {
     let store = stores.get(key);
     if (!store) {
@@ -426,5 +440,6 @@ export function objectStoreFor(repo: string): Promise<RepoObjectStore> {
 export async function closeObjectStores(): Promise<void> {
   const all = [...stores.values()];
   stores.clear();
+  storeOfPath.clear();
   for (const s of all) (await s.catch(() => undefined))?.close();
 }
