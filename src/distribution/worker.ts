@@ -27,7 +27,7 @@ import type { ChatRequest, ProviderAdapter, Receipt } from '../llm/types.ts';
 import { createClusterGate } from './cluster-gate.ts';
 import { bundleObjectName, getBundle, putBundle, WorkerRepoCache } from './bundles.ts';
 import { attemptOf, nanos, openLink, publishUntilStored, untilStored, type AttemptRecord, type DistLink } from './link.ts';
-import { decodeMessage, encodeMessage, type ResultMessage, type TaskMessage } from './messages.ts';
+import { decodeMessage, encodeMessage, inlineBundle, type ResultMessage, type TaskMessage } from './messages.ts';
 import { startWorkerLlmGateway, type WorkerLlmGateway } from './worker-llm-gateway.ts';
 import { releaseOwnership } from './worker-liveness.ts';
 
@@ -233,6 +233,18 @@ async function startOn(options: WorkerOptions, settings: DistributionConfig, wan
   });
   undo.push(() => cancels.unsubscribe());
 
+  /**
+   * A small result bundle travels inside the result message (no object store round trips on the
+   * way out or in); a big one is stored in the object store, named by attempt and commit, so a run
+   * of the same attempt again (a restarted worker) never overwrites the bundle a sent result names.
+   */
+  const sendableBundle = async (bytes: Uint8Array, name: string): Promise<{ bundle: string } | { bundle_object: string }> => {
+    if (inlineBundle(bytes.byteLength, nc.info?.max_payload)) return { bundle: Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64') };
+    const object = bundleObjectName(name, 'result');
+    await untilStored(link, `storing ${object}`, () => putBundle(link.bundles, object, bytes), log);
+    return { bundle_object: object };
+  };
+
   /** The results this process sent, by attempt (a task delivered again gets its result again, never a second run). */
   const sent = new Map<string, Uint8Array>();
 
@@ -307,14 +319,9 @@ async function startOn(options: WorkerOptions, settings: DistributionConfig, wan
       };
       let outcome: ResultMessage['outcome'];
       if (result.status === 'completed' && result.commit) {
-        // Named by its commit too: a run of the same attempt again (a restarted worker) never overwrites the bundle a sent result names.
-        const bundle = bundleObjectName(`${task.attempt_id}.${result.commit.slice(0, 12)}`, 'result');
         // A task that changed nothing has no commit of its own to send.
-        if (result.commit !== task.base_commit) {
-          const bytes = await cache.makeResultBundle(clone, task.base_commit, result.commit);
-          await untilStored(link, `storing ${bundle}`, () => putBundle(link.bundles, bundle, bytes), log);
-        }
-        outcome = { status: 'ok', base_commit: task.base_commit, commit: result.commit, bundle_object: bundle, ...(result.summary !== undefined ? { summary: result.summary.slice(0, 20_000) } : {}) };
+        const bundle = result.commit === task.base_commit ? {} : await sendableBundle(await cache.makeResultBundle(clone, task.base_commit, result.commit), `${task.attempt_id}.${result.commit.slice(0, 12)}`);
+        outcome = { status: 'ok', base_commit: task.base_commit, commit: result.commit, ...bundle, ...(result.summary !== undefined ? { summary: result.summary.slice(0, 20_000) } : {}) };
       } else {
         outcome = { status: 'error', error: result.error ?? toErrorData(new PasError('PAS_ERR_EXECUTOR_CRASHED', 'the task ended without a commit')), ...(result.status === 'cancelled' ? { cancelled: true } : {}) };
       }
