@@ -245,9 +245,10 @@ export const cancelledSchema = z.strictObject({
 });
 
 /**
- * Worker → central, about the cluster-wide breaker of one model. `outcome` (durable, on the result
+ * About the cluster-wide breaker of one model. Worker → central: `outcome` (durable, on the result
  * stream): a call ended; `probe` (request/reply): may this worker call the model now (one probe
- * cluster-wide while half-open)?
+ * cluster-wide while half-open)? Central → every worker: `revoke` (plain publish): the model's
+ * breaker left closed, its leases end.
  */
 export const breakerSchema = z.discriminatedUnion('op', [
   z.strictObject({
@@ -275,6 +276,14 @@ export const breakerSchema = z.discriminatedUnion('op', [
     model: modelRefSchema,
     at: isoTime,
   }),
+  z.strictObject({
+    kind: z.literal('pas.v1.breaker'),
+    op: z.literal('revoke'),
+    /** The model whose leases end: its breaker left closed. */
+    model: modelRefSchema,
+    state: z.enum(BREAKER_STATES),
+    at: isoTime,
+  }),
 ]);
 
 /** Central → worker, the reply to a breaker `probe`. */
@@ -286,6 +295,11 @@ export const breakerReplySchema = z.strictObject({
   /** Whether the worker may make the call (closed, or this call is the one half-open probe). */
   allow: z.boolean(),
   error: errorDataSchema.optional(),
+  /**
+   * The worker may call this model again without asking for this long (a closed breaker, a model
+   * no budget holds back); the lease ends early on a `revoke`, a failed call of its own, or a lost link.
+   */
+  lease_ms: z.number().int().positive().max(60_000).optional(),
 });
 
 /** Worker → central, on the result stream (`spend.<workerId>`): money one model call cost. */

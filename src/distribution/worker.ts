@@ -24,7 +24,7 @@ import { breakerSettingsFrom, createLlmClient, createMemorySpendStore, llmClient
 import { createOfflineAdapter } from '../llm/providers/offline-adapter.ts';
 import { abortableSleep } from '../llm/sleep.ts';
 import type { ChatRequest, ProviderAdapter, Receipt } from '../llm/types.ts';
-import { createClusterGate } from './cluster-gate.ts';
+import { createClusterGate, followRevokes } from './cluster-gate.ts';
 import { bundleObjectName, getBundle, putBundle, WorkerRepoCache } from './bundles.ts';
 import { attemptOf, nanos, openLink, publishUntilStored, untilStored, type AttemptRecord, type DistLink } from './link.ts';
 import { decodeMessage, encodeMessage, inlineBundle, type ResultMessage, type TaskMessage } from './messages.ts';
@@ -182,6 +182,13 @@ async function startOn(options: WorkerOptions, settings: DistributionConfig, wan
     cooldownMs: breakerSettingsFrom(config.pool.failover.circuit_breaker).cooldownMs,
     logger: log,
   });
+  // The central process ends the leases on a model whose breaker left closed; a lost link ends them all
+  // (a revoke may be missed while it is down).
+  const stopRevokes = followRevokes(nc, link.names, breakers, log);
+  undo.push(stopRevokes);
+  void (async () => {
+    for await (const status of nc.status()) if (status.type === 'disconnect' || status.type === 'reconnect') breakers.dropLeases();
+  })().catch(() => undefined);
   const spend = breakers.spendStore;
   const scripted = options.offline ? slowed(createOfflineAdapter(config.models, config.dir), options.editDelayMs ?? 0) : undefined;
   // The programs this worker starts (agent CLIs, aider) call their models through this host's own
@@ -403,6 +410,7 @@ async function startOn(options: WorkerOptions, settings: DistributionConfig, wan
       clearInterval(heartbeat);
       for (const run of running.values()) run.controller.abort(new PasError('PAS_ERR_TASK_CANCELLED', 'the worker is stopping'));
       cancels.unsubscribe();
+      stopRevokes();
       for (const it of iterators) await it.close().catch(() => undefined);
       let grace: NodeJS.Timeout | undefined;
       await Promise.race([Promise.all(loops), new Promise((r) => (grace = setTimeout(r, 5_000)))]);
