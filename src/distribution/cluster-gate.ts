@@ -83,6 +83,8 @@ export function createClusterGate(options: ClusterGateOptions): ClusterGate {
   const leases = new Map<ModelRef, number>();
   /** Model → the ask in flight that may bring a lease (calls starting meanwhile wait for it). */
   const asking = new Map<ModelRef, Promise<unknown>>();
+  /** Models whose latest answer brought no lease (paid, breaker not closed, leases off): each call asks at once. */
+  const unleased = new Set<ModelRef>();
   /**
    * Rises with every revoke and dropped link: a reply to an ask sent before one brings no lease (the
    * revoke can be handled before the reply it followed on the wire is, since the reply resumes its
@@ -186,6 +188,7 @@ export function createClusterGate(options: ClusterGateOptions): ClusterGate {
     const reply = decodeMessage('pas.v1.breaker_reply', answer.data);
     heard.set(ref, { state: reply.state, at: now() });
     if (!reply.allow) {
+      unleased.add(ref);
       const error = reply.error ?? { code: 'PAS_ERR_LLM_BREAKER_OPEN' as const, retryable: true, message: `${ref}: circuit breaker is ${reply.state}` };
       if (error.code === 'PAS_ERR_BUDGET_EXHAUSTED' && typeof error.details?.spentUsd === 'number' && typeof error.details.day === 'string') {
         const known = spentByDay.get(error.details.day) ?? { own: 0, central: 0 };
@@ -194,6 +197,8 @@ export function createClusterGate(options: ClusterGateOptions): ClusterGate {
       throw new PasError(error.code, error.message, { details: error.details ?? { ref }, retryable: error.retryable });
     }
     const probe = reply.state === 'halfOpen';
+    if (reply.lease_ms === undefined) unleased.add(ref);
+    else unleased.delete(ref);
     if (!probe && reply.lease_ms !== undefined && revocations === revokedBefore) leases.set(ref, now() + reply.lease_ms);
     return ticket(callId, ref, intent, probe);
   };
@@ -201,8 +206,9 @@ export function createClusterGate(options: ClusterGateOptions): ClusterGate {
   const gate: ClusterGate = {
     async admitCall(ref, intent) {
       if (leaseHeld(ref)) return ticket(newCallId(), ref, intent, false);
-      // An ask for this model is in flight (calls start together when answers land together): it may bring a lease.
-      const inFlightAsk = asking.get(ref);
+      // An ask for this model is in flight (calls start together when answers land together): it may
+      // bring a lease, unless the model's last answer brought none (then waiting would only add a round trip).
+      const inFlightAsk = unleased.has(ref) ? undefined : asking.get(ref);
       if (inFlightAsk) {
         await untilAborted(inFlightAsk.catch(() => undefined), intent.signal).catch((reason: unknown) => {
           throw new PasError('PAS_ERR_TASK_CANCELLED', `${ref}: the call was cancelled while the central process was asked whether it may be made; it was not made`, { details: { ref }, cause: reason });

@@ -99,10 +99,19 @@ describe('cluster gate, leases', () => {
     expect(g.asks()).toBe(2);
   });
 
-  it('asks per call when the central process grants no lease', async () => {
-    const g = leasing(undefined);
+  it('asks per call when the central process grants no lease, and then calls that start together each ask at once', async () => {
+    let release!: () => void;
+    let held: Promise<void> = Promise.resolve();
+    const g = leasing(undefined, () => held);
     for (let i = 0; i < 3; i++) (await g.gate.admitCall(FREE, {})).finish('success');
     expect(g.asks()).toBe(3);
+    held = new Promise<void>((r) => (release = r));
+    const calls = Array.from({ length: 4 }, () => g.gate.admitCall(FREE, {}));
+    // No call waits for another's answer: all four asks are out before any answer comes.
+    await new Promise((r) => setImmediate(r));
+    expect(g.asks()).toBe(7);
+    release();
+    await Promise.all(calls);
   });
 
   it('ends its lease when one of its own calls fails (the failure is reported), on a revoke, and when the link drops', async () => {
