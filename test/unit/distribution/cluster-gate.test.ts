@@ -133,9 +133,9 @@ describe('cluster gate, leases', () => {
   });
 
   it('takes no lease from a reply to an ask sent before a revoke it handled first', async () => {
-    let gate!: ReturnType<typeof leasing>['gate'];
-    const g = leasing(60_000, async () => gate.revoke(FREE, 'open'));
-    gate = g.gate;
+    const late: { gate?: ReturnType<typeof leasing>['gate'] } = {};
+    const g = leasing(60_000, async () => late.gate!.revoke(FREE, 'open'));
+    late.gate = g.gate;
     await g.gate.admitCall(FREE, {});
     expect(g.gate.leased(FREE)).toBe(false);
   });
