@@ -32,20 +32,56 @@ export function isSecretEnvName(name: string): boolean {
   return registeredSecretNames.has(name) || SECRET_NAME.test(name);
 }
 
-/** The secret values currently in `env`, longest first (so a key containing another is replaced whole). */
+/**
+ * The names in each env object that have a secret's form, listed at most once per event-loop turn:
+ * listing process.env's names costs ~10 µs (every name is copied out of the C environment) and
+ * a burst of finishing tasks scrubs hundreds of times in one turn. Values are always read afresh.
+ */
+let patternNames = new WeakMap<object, readonly string[]>();
+let forgetScheduled = false;
+
+function patternNamesOf(env: NodeJS.ProcessEnv): readonly string[] {
+  let names = patternNames.get(env);
+  if (names) return names;
+  names = Object.keys(env).filter((name) => SECRET_NAME.test(name));
+  patternNames.set(env, names);
+  if (!forgetScheduled) {
+    forgetScheduled = true;
+    setImmediate(forgetPatternNames).unref();
+  }
+  return names;
+}
+
+function forgetPatternNames(): void {
+  patternNames = new WeakMap();
+  forgetScheduled = false;
+}
+
+/** The last answer per env object: the values as read (in reading order) and them sorted. */
+const lastAnswer = new WeakMap<object, { read: string[]; sorted: string[] }>();
+
+/**
+ * The secret values currently in `env`, longest first (so a key containing another is replaced
+ * whole). A registered name's value, and a changed value of any secret-named variable, count at
+ * once; a `*_TOKEN`-style variable newly added to the environment counts from the next
+ * event-loop turn on (the names are listed once per turn, see patternNamesOf). Do not mutate
+ * the answer: an unchanged environment answers the same array.
+ */
 export function secretValues(env: NodeJS.ProcessEnv = process.env, names: Iterable<string> = registeredSecretNames): string[] {
-  const values = new Set<string>();
+  const read: string[] = [];
   for (const name of names) {
     const value = env[name];
-    if (value && value.length >= MIN_NAMED_LENGTH) values.add(value);
+    if (value && value.length >= MIN_NAMED_LENGTH && !read.includes(value)) read.push(value);
   }
-  // Names first: reading a value of process.env costs a lookup in the environment, and most names are not secret ones.
-  for (const name of Object.keys(env)) {
-    if (!SECRET_NAME.test(name)) continue;
+  for (const name of patternNamesOf(env)) {
     const value = env[name];
-    if (value && value.length >= MIN_PATTERN_LENGTH) values.add(value);
+    if (value && value.length >= MIN_PATTERN_LENGTH && !read.includes(value)) read.push(value);
   }
-  return [...values].sort((a, b) => b.length - a.length);
+  const last = lastAnswer.get(env);
+  if (last && last.read.length === read.length && last.read.every((value, i) => value === read[i])) return last.sorted;
+  const sorted = Object.freeze([...read].sort((a, b) => b.length - a.length)) as string[];
+  lastAnswer.set(env, { read, sorted });
+  return sorted;
 }
 
 /** Replaces each of `secrets` (longest first, see secretValues) in `text`. */
@@ -70,6 +106,35 @@ export function scrubValue<T>(value: T, secrets: readonly string[]): T {
     return out as T;
   }
   return value;
+}
+
+/** The secrets as they appear inside a JSON string literal (a quote or a backslash in one is escaped there). */
+const jsonForms = new Map<string, string>();
+
+function jsonForm(secret: string): string {
+  let form = jsonForms.get(secret);
+  if (form === undefined) {
+    form = JSON.stringify(secret).slice(1, -1);
+    if (jsonForms.size >= 256) jsonForms.clear();
+    jsonForms.set(secret, form);
+  }
+  return form;
+}
+
+/**
+ * `JSON.stringify(value)` with every secret value replaced in every string (what receipts and
+ * the journal store). The usual value holds no secret: it is serialized once and searched, not
+ * copied first; one that holds a secret is scrubbed in its JSON form (parsed back, so what is
+ * scrubbed is exactly what is stored) and serialized again.
+ */
+export function redactedJson(value: unknown, env: NodeJS.ProcessEnv = process.env): string {
+  const text = JSON.stringify(value);
+  if (text === undefined) return text as unknown as string;
+  const secrets = secretValues(env);
+  for (const secret of secrets) {
+    if (text.includes(jsonForm(secret))) return JSON.stringify(scrubValue(JSON.parse(text) as unknown, secrets));
+  }
+  return text;
 }
 
 /** Deep copy of a JSON-ish value with every string redacted. */

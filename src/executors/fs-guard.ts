@@ -26,31 +26,46 @@ const CONTROL = /[\u0000-\u001F\u007F-\u009F]/u;
 /** Characters that look like `.`, `/` or `\` (fullwidth, small, leaders, division and fraction slashes). */
 const LOOKALIKE = /[\uFF0E\uFF0F\uFF3C\uFE52\uFE68\u2024\u2025\u2026\u2215\u2044\u29F8\u29F9\u2571\u2572\u3002\uFF61]/u;
 
+/** Paths already found well-formed, and their normal form (the check is pure; a task checks each path several times). */
+const wellFormed = new Map<string, string>();
+const WELL_FORMED_MAX = 4_096;
+
 /** Checks a relative path's form and returns it normalized (POSIX separators, no `./`). */
 export function normalizeRelativePath(input: string): string {
-  const escape = (why: string): never => {
-    throw new PasError('PAS_ERR_FS_PATH_ESCAPE', `refused path ${JSON.stringify(input)}: ${why}`, { details: { path: input, reason: why } });
-  };
-  if (typeof input !== 'string' || input.length === 0) escape('empty path');
-  if (input.includes('\0')) escape('NUL byte');
-  if (CONTROL.test(input)) escape('control character');
-  if (BIDI_AND_INVISIBLE.test(input)) escape('bidi or invisible unicode character');
-  if (LOOKALIKE.test(input)) escape('look-alike dot or slash');
-  if (input.normalize('NFC') !== input) escape('not in unicode normal form C');
-  if (input.includes('\\')) escape('backslash');
-  if (path.posix.isAbsolute(input) || /^[A-Za-z]:/.test(input) || input.startsWith('~')) escape('absolute path');
+  const known = typeof input === 'string' ? wellFormed.get(input) : undefined;
+  if (known !== undefined) return known;
+  if (typeof input !== 'string' || input.length === 0) refusePath(input, 'empty path');
+  if (input.includes('\0')) refusePath(input, 'NUL byte');
+  if (CONTROL.test(input)) refusePath(input, 'control character');
+  if (BIDI_AND_INVISIBLE.test(input)) refusePath(input, 'bidi or invisible unicode character');
+  if (LOOKALIKE.test(input)) refusePath(input, 'look-alike dot or slash');
+  if (input.normalize('NFC') !== input) refusePath(input, 'not in unicode normal form C');
+  if (input.includes('\\')) refusePath(input, 'backslash');
+  if (path.posix.isAbsolute(input) || /^[A-Za-z]:/.test(input) || input.startsWith('~')) refusePath(input, 'absolute path');
   const segments = input.split('/');
-  if (segments.includes('..')) escape('".." segment');
+  if (segments.includes('..')) refusePath(input, '".." segment');
   const normalized = segments.filter((s) => s !== '' && s !== '.').join('/');
-  if (normalized === '') escape('names the worktree itself');
+  if (normalized === '') refusePath(input, 'names the worktree itself');
+  if (wellFormed.size >= WELL_FORMED_MAX) wellFormed.clear();
+  wellFormed.set(input, normalized);
   return normalized;
+}
+
+function refusePath(input: string, why: string): never {
+  throw new PasError('PAS_ERR_FS_PATH_ESCAPE', `refused path ${JSON.stringify(input)}: ${why}`, { details: { path: input, reason: why } });
 }
 
 interface Matchers {
   read: Matcher;
   write: Matcher;
   deny: Matcher;
+  /** What each path already asked about may be (READ | WRITE bits; 0 = denied): globs cost microseconds a path, and a task asks about each path several times. */
+  verdicts: Map<string, number>;
 }
+
+const READ = 1;
+const WRITE = 2;
+const VERDICTS_MAX = 8_192;
 
 /** Compiled allowlists by content: compiling the globs costs ~1 ms, and every task builds guards. */
 const compiled = new Map<string, Matchers>();
@@ -59,6 +74,8 @@ const COMPILED_MAX = 64;
 /** The same allowlist object again (the usual case: the loaded configuration's, never changed in place) skips even the key. */
 const byObject = new WeakMap<FsAllowlist, Matchers>();
 
+const matchNothing: Matcher = () => false;
+
 function matchersOf(allowlist: FsAllowlist): Matchers {
   const known = byObject.get(allowlist);
   if (known) return known;
@@ -66,12 +83,12 @@ function matchersOf(allowlist: FsAllowlist): Matchers {
   let matchers = compiled.get(key);
   if (!matchers) {
     const opts = { dot: true };
-    const none: Matcher = () => false;
     matchers = {
-      read: allowlist.read.length ? picomatch(allowlist.read, opts) : none,
-      write: allowlist.write.length ? picomatch(allowlist.write, opts) : none,
+      read: allowlist.read.length ? picomatch(allowlist.read, opts) : matchNothing,
+      write: allowlist.write.length ? picomatch(allowlist.write, opts) : matchNothing,
       // `.git` (a folder in a clone, a file in a worktree) is never reachable, whatever the config says.
       deny: picomatch([...allowlist.deny, '.git', '.git/**', '**/.git', '**/.git/**'], { dot: true, nocase: true }),
+      verdicts: new Map(),
     };
     if (compiled.size >= COMPILED_MAX) compiled.delete(compiled.keys().next().value!);
     compiled.set(key, matchers);
@@ -80,10 +97,18 @@ function matchersOf(allowlist: FsAllowlist): Matchers {
   return matchers;
 }
 
+function verdictOf(matchers: Matchers, rel: string): number {
+  let verdict = matchers.verdicts.get(rel);
+  if (verdict !== undefined) return verdict;
+  const write = matchers.write(rel);
+  verdict = matchers.deny(rel) ? 0 : (write ? WRITE | READ : 0) | (matchers.read(rel) ? READ : 0);
+  if (matchers.verdicts.size >= VERDICTS_MAX) matchers.verdicts.clear();
+  matchers.verdicts.set(rel, verdict);
+  return verdict;
+}
+
 export class FsGuard {
-  private readonly readMatch: Matcher;
-  private readonly writeMatch: Matcher;
-  private readonly denyMatch: Matcher;
+  private readonly matchers: Matchers;
   private realRoot: Promise<string> | undefined;
 
   /** `root` is the worktree; every path is relative to it. */
@@ -91,16 +116,12 @@ export class FsGuard {
     readonly root: string,
     allowlist: FsAllowlist,
   ) {
-    const matchers = matchersOf(allowlist);
-    this.readMatch = matchers.read;
-    this.writeMatch = matchers.write;
-    this.denyMatch = matchers.deny;
+    this.matchers = matchersOf(allowlist);
   }
 
   /** Whether the allowlist permits `rel` (already normalized) for `access`; no filesystem check. */
   allows(rel: string, access: FsAccess): boolean {
-    if (this.denyMatch(rel)) return false;
-    return access === 'write' ? this.writeMatch(rel) : this.readMatch(rel) || this.writeMatch(rel);
+    return (verdictOf(this.matchers, rel) & (access === 'write' ? WRITE : READ)) !== 0;
   }
 
   /**
@@ -176,17 +197,20 @@ export class FsGuard {
   }
 
   private assertAllowed(given: string, rel: string, access: FsAccess): void {
-    if (!this.allows(rel, access)) {
-      throw new PasError('PAS_ERR_FS_NOT_ALLOWED', `${access} of ${JSON.stringify(given)} is not allowed by fs_allowlist`, {
-        details: { path: given, resolved: rel, access },
-      });
-    }
+    if (!this.allows(rel, access)) throw notAllowed(given, rel, access);
   }
 
   private rootReal(): Promise<string> {
     this.realRoot ??= realpath(this.root);
     return this.realRoot;
   }
+}
+
+/** The refusal of `access` to `given` (which is `resolved` once normalized or followed) by fs_allowlist. */
+export function notAllowed(given: string, resolved: string, access: FsAccess): PasError {
+  return new PasError('PAS_ERR_FS_NOT_ALLOWED', `${access} of ${JSON.stringify(given)} is not allowed by fs_allowlist`, {
+    details: { path: given, resolved, access },
+  });
 }
 
 function isInside(root: string, candidate: string): boolean {

@@ -5,6 +5,7 @@
  * transaction exits), and stops after a while idle. It never keeps Node alive on its own.
  */
 import type { ChildProcess } from 'node:child_process';
+import type { Writable } from 'node:stream';
 import { PasError } from '../errors.ts';
 import { spawnGit } from './git-command.ts';
 import { spawnFailure } from './spawn-child.ts';
@@ -28,6 +29,8 @@ export class GitBatchProcess {
   private readonly pending: Pending[] = [];
   private stderr = '';
   private idleTimer: NodeJS.Timeout | undefined;
+  /** The stdin whose writes are held until the end of this run of callbacks. */
+  private corked: Writable | undefined;
 
   constructor(
     private readonly cwd: string,
@@ -47,8 +50,22 @@ export class GitBatchProcess {
     this.idleTimer = undefined;
     return new Promise<T>((resolve, reject) => {
       this.pending.push({ owner: child, parse, resolve: resolve as (v: unknown) => void, reject });
-      child.stdin?.write(input);
+      const stdin = child.stdin;
+      if (!stdin) return;
+      // The requests made until the current run of callbacks ends go to git in one write.
+      if (this.corked !== stdin) {
+        this.corked = stdin;
+        stdin.cork();
+        process.nextTick(uncorkLater, this, stdin);
+      }
+      stdin.write(input);
     });
+  }
+
+  /** Sends what `request` held back (see there). */
+  uncork(stdin: Writable): void {
+    if (this.corked === stdin) this.corked = undefined;
+    stdin.uncork();
   }
 
   /** Ends the process (its stdin closes; git exits on EOF). */
@@ -120,6 +137,10 @@ export class GitBatchProcess {
       else p.reject(new PasError('PAS_ERR_GIT', `git ${this.args.join(' ')} failed: ${message}`, { details: { args: [...this.args], cwd: this.cwd, stderr: this.stderr.trim() } }));
     }
   }
+}
+
+function uncorkLater(batch: GitBatchProcess, stdin: Writable): void {
+  batch.uncork(stdin);
 }
 
 /** Reads one "\n"-terminated line from the front of a buffer. */

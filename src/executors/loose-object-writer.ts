@@ -24,8 +24,8 @@ interface Item {
 
 interface Reply {
   id: number;
-  /** Per item of the batch: null when written, else the failure. */
-  results: Array<null | { message: string; code?: string }>;
+  /** The items that failed, by their place in the batch; null when every one was written. */
+  failures: Record<number, { message: string; code?: string }> | null;
 }
 
 /**
@@ -58,15 +58,20 @@ function writeOne(item) {
   }
 }
 parentPort.on('message', (batch) => {
-  const results = batch.items.map((item) => {
+  let failures = null;
+  let start = 0;
+  const oids = batch.oids.split(' ');
+  for (let i = 0; i < batch.ends.length; i++) {
+    const end = batch.ends[i];
+    const oid = oids[i];
     try {
-      writeOne({ dir: item.dir, oid: item.oid, raw: batch.bytes.subarray(item.start, item.end) });
-      return null;
+      writeOne({ dir: batch.dirs[batch.dirOf[i]], oid, raw: batch.bytes.subarray(start, end) });
     } catch (err) {
-      return { message: String(err && err.message ? err.message : err), code: err && err.code };
+      (failures ??= {})[i] = { message: String(err && err.message ? err.message : err), code: err && err.code };
     }
-  });
-  parentPort.postMessage({ id: batch.id, results });
+    start = end;
+  }
+  parentPort.postMessage({ id: batch.id, failures });
 });
 `;
 
@@ -123,16 +128,29 @@ export class LooseObjectWriter {
       const worker = thread.worker;
       thread.inFlight.set(id, batch);
       worker.ref();
-      // One buffer for the batch, moved (not copied) to the worker; a Buffer may be a view of a
-      // shared pool, which a structured clone would copy whole.
-      const bytes = new Uint8Array(batch.items.reduce((n, item) => n + item.raw.length, 0));
+      // One message of flat fields (a structured clone of one object per item costs ~0.7 µs
+      // each): the objects' bytes in one buffer, moved (not copied) to the worker (a Buffer may be
+      // a view of a shared pool, which a clone would copy whole), where each ends, their ids in
+      // one string, and each one's folder by index.
+      const { items } = batch;
+      let total = 0;
+      for (const item of items) total += item.raw.length;
+      const bytes = new Uint8Array(total);
+      const ends = new Uint32Array(items.length);
+      const dirs: string[] = [];
+      const dirOf = new Uint32Array(items.length);
+      const oids: string[] = [];
       let at = 0;
-      const items = batch.items.map((item) => {
+      items.forEach((item, i) => {
         bytes.set(item.raw, at);
         at += item.raw.length;
-        return { dir: item.dir, oid: item.oid, start: at - item.raw.length, end: at };
+        ends[i] = at;
+        oids.push(item.oid);
+        let d = dirs.indexOf(item.dir);
+        if (d < 0) d = dirs.push(item.dir) - 1;
+        dirOf[i] = d;
       });
-      worker.postMessage({ id, items, bytes }, [bytes.buffer]);
+      worker.postMessage({ id, oids: oids.join(' '), ends, dirs, dirOf, bytes }, [bytes.buffer, ends.buffer, dirOf.buffer]);
     } catch (err) {
       if (thread?.inFlight.delete(id) && thread.inFlight.size === 0) thread.worker.unref();
       this.failBatch(batch, err);
@@ -148,8 +166,8 @@ export class LooseObjectWriter {
       if (!batch) return;
       thread.inFlight.delete(reply.id);
       if (thread.inFlight.size === 0) worker.unref();
-      reply.results.forEach((failure, i) => {
-        const caller = batch.settle[i]!;
+      batch.settle.forEach((caller, i) => {
+        const failure = reply.failures?.[i];
         if (!failure) caller.resolve();
         else {
           const item = batch.items[i]!;

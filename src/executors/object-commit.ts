@@ -32,12 +32,26 @@ function checkEntry(rel: string, entry: TreeEntry, last: boolean): void {
   if (last && entry.mode === MODE_TREE) refuse(rel, 'folder');
 }
 
+/** Trees looked up by name, indexed once (a large folder is searched on every task that touches it). */
+const byName = new WeakMap<readonly TreeEntry[], Map<string, TreeEntry>>();
+
+function entryNamed(entries: readonly TreeEntry[], name: string): TreeEntry | undefined {
+  if (entries.length < 16) return entries.find((e) => e.name === name);
+  let index = byName.get(entries);
+  if (!index) {
+    index = new Map();
+    for (const e of entries) if (!index.has(e.name)) index.set(e.name, e);
+    byName.set(entries, index);
+  }
+  return index.get(name);
+}
+
 /** The file at `rel` (normalized) in a tree: its mode and blob, or null when nothing is there. */
 export async function entryAt(store: RepoObjectStore, tree: string, rel: string): Promise<PathEntry | null> {
   const segments = rel.split('/');
   let current = tree;
   for (let i = 0; i < segments.length; i++) {
-    const entry = (await store.readTree(current)).find((e) => e.name === segments[i]);
+    const entry = entryNamed(store.cachedTree(current) ?? (await store.readTree(current)), segments[i]!);
     if (!entry) return null;
     checkEntry(rel, entry, i === segments.length - 1);
     if (i === segments.length - 1) return { mode: entry.mode, oid: entry.oid };
@@ -49,10 +63,7 @@ export async function entryAt(store: RepoObjectStore, tree: string, rel: string)
 /** A file's bytes in a tree, or null when absent (symlinks and submodules refused). */
 export async function readAt(store: RepoObjectStore, tree: string, rel: string): Promise<Buffer | null> {
   const entry = await entryAt(store, tree, rel);
-  if (!entry) return null;
-  const blob = await store.read(entry.oid);
-  if (!blob) throw new PasError('PAS_ERR_GIT', `blob ${entry.oid} of ${rel} is missing from ${store.repo}`);
-  return blob.data;
+  return entry ? readBlob(store, entry.oid, rel) : null;
 }
 
 /** What a path becomes: new bytes (a blob is written, mode kept), an existing entry, or null (deleted). */
@@ -86,8 +97,11 @@ async function editTree(store: RepoObjectStore, base: string | null, edits: Read
   };
   const changes: FileChange[] = [];
   const rewrite = async (tree: string | null, prefix: string, group: ReadonlyMap<string, Edit>): Promise<string | null> => {
-    const entries = tree ? [...(await store.readTree(tree))] : [];
-    const index = new Map(entries.map((e, i) => [e.name, i]));
+    // The tree's entries as read (shared, never changed) and what this edit puts in their place
+    // (null: removed); the new list is made once, at the end, in the old order.
+    const entries = tree ? (store.cachedTree(tree) ?? (await store.readTree(tree))) : [];
+    const replaced = new Map<string, TreeEntry | null>();
+    const current = (name: string): TreeEntry | undefined => (replaced.has(name) ? (replaced.get(name) ?? undefined) : entryNamed(entries, name));
     const files = new Map<string, Edit>();
     const folders = new Map<string, Map<string, Edit>>();
     for (const [rel, content] of group) {
@@ -100,55 +114,43 @@ async function editTree(store: RepoObjectStore, base: string | null, edits: Read
         sub.set(rel.slice(slash + 1), content);
       }
     }
-    let changed = false;
-    const removed = new Set<string>();
-    const put = (entry: TreeEntry) => {
-      const at = index.get(entry.name);
-      if (at === undefined) {
-        index.set(entry.name, entries.length);
-        entries.push(entry);
-      } else entries[at] = entry;
-      removed.delete(entry.name);
-      changed = true;
-    };
     for (const [name, sub] of folders) {
       const full = `${prefix}${name}`;
-      const at = index.get(name);
-      const existing = at === undefined || removed.has(name) ? undefined : entries[at];
+      const existing = current(name);
       if (existing) checkEntry(`${full}/${[...sub.keys()][0]}`, existing, false);
       const next = await rewrite(existing?.oid ?? null, `${full}/`, sub);
       if (next === (existing?.oid ?? null)) continue;
-      if (next === null) {
-        removed.add(name);
-        changed = true;
-      } else put({ mode: MODE_TREE, name, oid: next });
+      replaced.set(name, next === null ? null : { mode: MODE_TREE, name, oid: next });
     }
     for (const [name, content] of files) {
       const full = `${prefix}${name}`;
-      const at = index.get(name);
-      const existing = at === undefined || removed.has(name) ? undefined : entries[at];
+      const existing = current(name);
       if (existing) checkEntry(full, existing, true);
       if (content !== null && !Buffer.isBuffer(content)) {
         // An entry taken as it is (a merge): no blob to write, no line counts.
         if (existing && existing.oid === content.oid && existing.mode === content.mode) continue;
-        put({ mode: content.mode, name, oid: content.oid });
+        replaced.set(name, { mode: content.mode, name, oid: content.oid });
         continue;
       }
       const before = existing ? await readBlob(store, existing.oid, full) : null;
       if (content === null) {
         if (!existing) continue;
-        removed.add(name);
-        changed = true;
+        replaced.set(name, null);
         changes.push({ path: full, before, after: null });
         continue;
       }
       if (before && before.equals(content)) continue;
       const oid = soon('blob', content);
-      put({ mode: existing?.mode ?? MODE_FILE, name, oid });
+      replaced.set(name, { mode: existing?.mode ?? MODE_FILE, name, oid });
       changes.push({ path: full, before, after: content });
     }
-    if (!changed) return tree;
-    const kept = entries.filter((e) => !removed.has(e.name));
+    if (replaced.size === 0) return tree;
+    const kept: TreeEntry[] = [];
+    for (const e of entries) {
+      const next = replaced.has(e.name) ? replaced.get(e.name) : e;
+      if (next) kept.push(next);
+    }
+    for (const [name, entry] of replaced) if (entry && !entryNamed(entries, name)) kept.push(entry);
     // git stores no empty folder: a folder whose last file went is dropped from its parent.
     if (kept.length === 0 && prefix !== '') return null;
     return soon('tree', formatTree(kept));
@@ -158,7 +160,8 @@ async function editTree(store: RepoObjectStore, base: string | null, edits: Read
   return { tree, changes };
 }
 
-async function readBlob(store: RepoObjectStore, oid: string, rel: string): Promise<Buffer> {
+/** A blob's bytes (`rel` names it in the error when it is missing). */
+export async function readBlob(store: RepoObjectStore, oid: string, rel: string): Promise<Buffer> {
   const blob = await store.read(oid);
   if (!blob) throw new PasError('PAS_ERR_GIT', `blob ${oid} of ${rel} is missing from ${store.repo}`);
   return blob.data;

@@ -5,7 +5,7 @@
  * transaction at a time. Every so often a background `git repack -d` packs the loose objects
  * (git's readers look in new packs when a loose object has gone, so nothing reading races it).
  */
-import { createHash } from 'node:crypto';
+import { createHash, hash as digestOf } from 'node:crypto';
 import path from 'node:path';
 import { PasError } from '../errors.ts';
 import { GitBatchProcess, lineParser } from './git-batch.ts';
@@ -124,6 +124,11 @@ export class RepoObjectStore {
     return match[1]!;
   }
 
+  /** A tree's entries when they are cached already (no read, no wait). */
+  cachedTree(oid: string): TreeEntry[] | undefined {
+    return this.trees.get(oid);
+  }
+
   /** A tree's entries (cached: a tree never changes). */
   async readTree(oid: string): Promise<TreeEntry[]> {
     const cached = this.trees.get(oid);
@@ -151,9 +156,10 @@ export class RepoObjectStore {
    * prune of old unreachable objects spares it, as git's own freshening does.
    */
   writeSoon(type: ObjectType, data: Buffer): { oid: string; written: Promise<void> } {
-    const header = objectHeader(type, data.length);
-    const oid = this.objectId(type, data, header);
-    const written = looseObjectWriter.write(this.objectsDir, { oid, raw: Buffer.concat([header, data]) }).then(() => {
+    // The bytes the writer needs are the bytes hashed: one copy, one one-shot digest (no Hash object).
+    const raw = Buffer.concat([objectHeader(type, data.length), data]);
+    const oid = digestOf(this.hash, raw, 'hex');
+    const written = looseObjectWriter.write(this.objectsDir, { oid, raw }).then(() => {
       if (++this.written % this.packEvery === 0) this.packInBackground();
     });
     return { oid, written };
@@ -345,20 +351,20 @@ export function objectHeader(type: string, size: number): Buffer {
 }
 
 /**
- * A tree object's bytes, entries in git's order. Each entry's sort key is made once (not per
- * comparison; names compare as strings, which is UTF-8 byte order unless a name holds a character
- * beyond the BMP) and the bytes are written into one buffer: a folder of thousands of files is
- * re-formatted on every commit that touches it.
+ * A tree object's bytes, entries in git's order. Entries already in that order (a tree read from
+ * git with entries replaced in place, the usual commit) are written as they are; otherwise each
+ * entry's sort key is made once (not per comparison; names compare as strings, which is UTF-8
+ * byte order unless a name holds a character beyond the BMP). The bytes go into one buffer: a
+ * folder of thousands of files is re-formatted on every commit that touches it.
  */
 export function formatTree(entries: readonly TreeEntry[]): Buffer {
-  const keyed = entries.map((e) => ({ e, key: e.mode === MODE_TREE ? `${e.name}/` : e.name, bytes: Buffer.byteLength(e.name, 'utf8') }));
-  if (keyed.some((k) => SURROGATE.test(k.key))) keyed.sort((a, b) => Buffer.compare(Buffer.from(a.key, 'utf8'), Buffer.from(b.key, 'utf8')));
-  else keyed.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
-  let size = 0;
-  for (const { e, bytes } of keyed) size += e.mode.length + 1 + bytes + 1 + e.oid.length / 2;
-  const out = Buffer.allocUnsafe(size);
+  const ordered = inGitOrder(entries) ? entries : sortedForGit(entries);
+  // At most 3 bytes of UTF-8 per UTF-16 unit: one buffer of the upper bound, cut to what was written.
+  let bound = 0;
+  for (const e of ordered) bound += e.mode.length + 1 + e.name.length * 3 + 1 + e.oid.length / 2 + 1;
+  const out = Buffer.allocUnsafe(bound);
   let at = 0;
-  for (const { e } of keyed) {
+  for (const e of ordered) {
     at += out.write(e.mode, at, 'latin1');
     out[at++] = 0x20;
     at += out.write(e.name, at, 'utf8');
@@ -368,15 +374,48 @@ export function formatTree(entries: readonly TreeEntry[]): Buffer {
     if (written * 2 !== e.oid.length) throw new PasError('PAS_ERR_GIT', `tree entry "${e.name}" has a malformed object id`, { details: { name: e.name, oid: e.oid } });
     at += written;
   }
-  return out;
+  return out.subarray(0, at);
+}
+
+/** Whether the entries are strictly in git's order already (a name beyond the BMP is left to sortedForGit). */
+function inGitOrder(entries: readonly TreeEntry[]): boolean {
+  let previous = '';
+  for (let i = 0; i < entries.length; i++) {
+    const e = entries[i]!;
+    const key = e.mode === MODE_TREE ? `${e.name}/` : e.name;
+    if ((i > 0 && !(previous < key)) || SURROGATE.test(key)) return false;
+    previous = key;
+  }
+  return true;
+}
+
+function sortedForGit(entries: readonly TreeEntry[]): TreeEntry[] {
+  const keyed = entries.map((e) => ({ e, key: e.mode === MODE_TREE ? `${e.name}/` : e.name }));
+  if (keyed.some((k) => SURROGATE.test(k.key))) keyed.sort((a, b) => Buffer.compare(Buffer.from(a.key, 'utf8'), Buffer.from(b.key, 'utf8')));
+  else keyed.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  return keyed.map((k) => k.e);
 }
 
 // ── one store per repository ────────────────────────────────────────────────
 
 const stores = new Map<string, Promise<RepoObjectStore>>();
+/** The store by the absolute path it was asked for (every task asks twice; resolving the path costs ~5 µs). */
+const storeOfPath = new Map<string, Promise<RepoObjectStore>>();
 
 /** The object store of the repository `repo` belongs to (one per repository per process). */
 export function objectStoreFor(repo: string): Promise<RepoObjectStore> {
+  const known = storeOfPath.get(repo);
+  if (known) return known;
+  const store = storeOf(repo);
+  // A relative path means another folder after a chdir: only absolute ones are remembered.
+  if (path.isAbsolute(repo)) {
+    storeOfPath.set(repo, store);
+    store.catch(() => storeOfPath.delete(repo));
+  }
+  return store;
+}
+
+function storeOf(repo: string): Promise<RepoObjectStore> {
   return repoKey(repo).then((key) => {
     let store = stores.get(key);
     if (!store) {
@@ -401,5 +440,6 @@ export function objectStoreFor(repo: string): Promise<RepoObjectStore> {
 export async function closeObjectStores(): Promise<void> {
   const all = [...stores.values()];
   stores.clear();
+  storeOfPath.clear();
   for (const s of all) (await s.catch(() => undefined))?.close();
 }

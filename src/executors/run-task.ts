@@ -73,21 +73,8 @@ export async function runProgrammerTask(input: RunProgrammerTaskInput): Promise<
   const startedAt = now();
   const timeoutMs = task.timeoutMs ?? programmer.timeoutMs;
 
-  const controller = new AbortController();
-  let timedOut = false;
-  const timer = setTimeout(() => {
-    timedOut = true;
-    controller.abort(new PasError('PAS_ERR_TASK_TIMEOUT', `task ${task.id} ran past ${timeoutMs} ms`));
-  }, timeoutMs);
-  const onCancel = () => controller.abort(input.signal?.reason);
-  if (input.signal?.aborted) onCancel();
-  else input.signal?.addEventListener('abort', onCancel, { once: true });
-  const interrupted = (): PasError | undefined => {
-    if (!controller.signal.aborted) return undefined;
-    return timedOut
-      ? new PasError('PAS_ERR_TASK_TIMEOUT', `task ${task.id} ran past its timeout of ${timeoutMs} ms and was stopped`, { details: { taskId: task.id, timeoutMs } })
-      : new PasError('PAS_ERR_TASK_CANCELLED', `task ${task.id} was cancelled`, { details: { taskId: task.id } });
-  };
+  const stop = new TaskStop(task.id, timeoutMs, input.signal);
+  const controller = stop.controller;
 
   let branch: string | undefined;
   let lease: CheckoutLease | undefined;
@@ -103,11 +90,7 @@ export async function runProgrammerTask(input: RunProgrammerTaskInput): Promise<
   let failure: unknown;
 
   try {
-    const checkpoint = () => {
-      const stop = interrupted();
-      if (stop) throw stop;
-    };
-    checkpoint();
+    stop.checkpoint();
     assertSafeId('job', task.jobId);
     assertSafeId('task', task.id);
     const store = await objectStoreFor(input.repo);
@@ -129,7 +112,7 @@ export async function runProgrammerTask(input: RunProgrammerTaskInput): Promise<
       return lease.path;
     };
     const checkout = inMemory ? '' : await takeCheckout();
-    checkpoint();
+    stop.checkpoint();
     log?.info({ taskId: task.id, checkout: checkout || null, branch, executor: executor.kind }, 'task started');
 
     // The verify command as the executor may run it between rounds: in-memory edits are written
@@ -167,7 +150,7 @@ export async function runProgrammerTask(input: RunProgrammerTaskInput): Promise<
       ...(input.onProgress ? { onProgress: input.onProgress } : {}),
       ...(hook ? { verify: hook } : {}),
     });
-    checkpoint();
+    stop.checkpoint();
     // An executor that does not loop (aider) is verified once here, as its only round.
     const verifyOnce = async () => {
       if (!hook || outcome!.rounds) return;
@@ -190,7 +173,7 @@ export async function runProgrammerTask(input: RunProgrammerTaskInput): Promise<
       // Every write already passed the allowlist (BaseCommitFiles checks before it keeps an edit).
       const edits = files.written();
       await verifyOnce();
-      checkpoint();
+      stop.checkpoint();
       const committed = await commitEdits({ repo: input.repo, baseCommit, edits, message });
       commit = committed.commit;
       kpi = committed.kpi;
@@ -205,23 +188,22 @@ export async function runProgrammerTask(input: RunProgrammerTaskInput): Promise<
         for (const changed of changes) await guard.resolve(changed.path, 'write');
       }
       await verifyOnce();
-      checkpoint();
+      stop.checkpoint();
       kpi = changes.length > 0 ? kpiOf(changes) : ZERO_KPI;
       commit = changes.length > 0 ? await store.writeCommit(tree, [baseCommit], message) : baseCommit;
     }
-    checkpoint();
+    stop.checkpoint();
     await store.updateRefs([`create refs/heads/${branch} ${commit}`]);
   } catch (err) {
     // A timeout or cancel explains whatever the executor threw on its way out; keep what it spent.
-    const stop = interrupted();
-    failure = stop ? withPartialOutcome(stop, partialOutcomeOf(err) ?? {}) : err;
+    const stopped = stop.interrupted();
+    failure = stopped ? withPartialOutcome(stopped, partialOutcomeOf(err) ?? {}) : err;
     const data = toErrorData(failure);
     status = data.code === 'PAS_ERR_TASK_CANCELLED' ? 'cancelled' : 'failed';
     error = data;
     log?.warn({ taskId: task.id, err: data }, 'task did not complete');
   } finally {
-    clearTimeout(timer);
-    input.signal?.removeEventListener('abort', onCancel);
+    stop.dispose();
   }
   // A checkout still being made for this task is waited for, so its lease is given back too.
   if (early) await early.catch(() => undefined);
@@ -272,6 +254,60 @@ export async function runProgrammerTask(input: RunProgrammerTaskInput): Promise<
   }
   if (outcome) result.summary = outcome.summary;
   return result;
+}
+
+/**
+ * What stops a task: its timeout, or its caller's signal. `controller` aborts on either (the
+ * executor and commands listen to its signal); `interrupted` says which, as the task's error.
+ * One object per task, listening as itself (no closures made per task).
+ */
+class TaskStop {
+  readonly controller = new AbortController();
+  private timedOut = false;
+  private readonly timer: NodeJS.Timeout;
+
+  constructor(
+    private readonly taskId: string,
+    private readonly timeoutMs: number,
+    private readonly outer: AbortSignal | undefined,
+  ) {
+    this.timer = setTimeout(timeUp, timeoutMs, this);
+    if (outer?.aborted) this.handleEvent();
+    else outer?.addEventListener('abort', this, { once: true });
+  }
+
+  /** The caller's signal aborted (EventTarget calls an object listener's handleEvent). */
+  handleEvent(): void {
+    this.controller.abort(this.outer?.reason);
+  }
+
+  timeUp(): void {
+    this.timedOut = true;
+    this.controller.abort(new PasError('PAS_ERR_TASK_TIMEOUT', `task ${this.taskId} ran past ${this.timeoutMs} ms`));
+  }
+
+  /** The task's error once it was stopped, else undefined. */
+  interrupted(): PasError | undefined {
+    if (!this.controller.signal.aborted) return undefined;
+    return this.timedOut
+      ? new PasError('PAS_ERR_TASK_TIMEOUT', `task ${this.taskId} ran past its timeout of ${this.timeoutMs} ms and was stopped`, { details: { taskId: this.taskId, timeoutMs: this.timeoutMs } })
+      : new PasError('PAS_ERR_TASK_CANCELLED', `task ${this.taskId} was cancelled`, { details: { taskId: this.taskId } });
+  }
+
+  /** Throws the task's error once it was stopped. */
+  checkpoint(): void {
+    const stopped = this.interrupted();
+    if (stopped) throw stopped;
+  }
+
+  dispose(): void {
+    clearTimeout(this.timer);
+    this.outer?.removeEventListener('abort', this);
+  }
+}
+
+function timeUp(stop: TaskStop): void {
+  stop.timeUp();
 }
 
 /**

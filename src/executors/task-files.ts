@@ -8,9 +8,8 @@
 import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { FsAllowlist } from '../config/schemas.ts';
-import { PasError } from '../errors.ts';
-import { FsGuard, normalizeRelativePath, type FsAccess } from './fs-guard.ts';
-import { entryAt, readAt } from './object-commit.ts';
+import { FsGuard, normalizeRelativePath, notAllowed, type FsAccess } from './fs-guard.ts';
+import { entryAt, readBlob, type PathEntry } from './object-commit.ts';
 import type { RepoObjectStore } from './object-store.ts';
 
 export interface TaskFiles {
@@ -36,21 +35,20 @@ export class BaseCommitFiles implements TaskFiles {
   }
 
   async check(rel: string, access: FsAccess): Promise<string> {
-    const normalized = normalizeRelativePath(rel);
-    if (!this.guard.allows(normalized, access)) {
-      throw new PasError('PAS_ERR_FS_NOT_ALLOWED', `${access} of ${JSON.stringify(rel)} is not allowed by fs_allowlist`, {
-        details: { path: rel, resolved: normalized, access },
-      });
-    }
-    // Throws for a symlink, a submodule or a file where a folder should be.
-    await entryAt(this.store, this.tree, normalized);
-    return normalized;
+    return (await this.checked(rel, access)).normalized;
   }
 
   async read(rel: string): Promise<string | null> {
-    const normalized = await this.check(rel, 'read');
+    const { normalized, entry } = await this.checked(rel, 'read');
     if (this.edits.has(normalized)) return this.edits.get(normalized)?.toString('utf8') ?? null;
-    return (await readAt(this.store, this.tree, normalized))?.toString('utf8') ?? null;
+    return entry ? (await readBlob(this.store, entry.oid, normalized)).toString('utf8') : null;
+  }
+
+  /** `rel` normalized and allowed, and what the base tree holds there (a symlink, a submodule or a file where a folder should be throws). */
+  private async checked(rel: string, access: FsAccess): Promise<{ normalized: string; entry: PathEntry | null }> {
+    const normalized = normalizeRelativePath(rel);
+    if (!this.guard.allows(normalized, access)) throw notAllowed(rel, normalized, access);
+    return { normalized, entry: await entryAt(this.store, this.tree, normalized) };
   }
 
   async write(rel: string, content: string): Promise<void> {
@@ -103,17 +101,35 @@ export async function writeEditsTo(root: string, allowlist: FsAllowlist, edits: 
 
 /** `files` further limited to what `allowlist` permits (an executor's own allowlist over the task's). */
 export function restrictTo(files: TaskFiles, allowlist: FsAllowlist): TaskFiles {
-  const guard = new FsGuard('/nonexistent-checkout', allowlist);
-  const check = async (rel: string, access: FsAccess): Promise<string> => {
+  return new RestrictedFiles(files, allowlist);
+}
+
+class RestrictedFiles implements TaskFiles {
+  private readonly guard: FsGuard;
+
+  constructor(
+    private readonly files: TaskFiles,
+    allowlist: FsAllowlist,
+  ) {
+    this.guard = new FsGuard('/nonexistent-checkout', allowlist);
+  }
+
+  async check(rel: string, access: FsAccess): Promise<string> {
+    return this.files.check(this.allowed(rel, access), access);
+  }
+
+  // The files behind check the path again (their own allowlist, what is on the path) as they read or write.
+  async read(rel: string): Promise<string | null> {
+    return this.files.read(this.allowed(rel, 'read'));
+  }
+
+  async write(rel: string, content: string): Promise<void> {
+    return this.files.write(this.allowed(rel, 'write'), content);
+  }
+
+  private allowed(rel: string, access: FsAccess): string {
     const normalized = normalizeRelativePath(rel);
-    if (!guard.allows(normalized, access)) {
-      throw new PasError('PAS_ERR_FS_NOT_ALLOWED', `${access} of ${JSON.stringify(rel)} is not allowed by fs_allowlist`, { details: { path: rel, resolved: normalized, access } });
-    }
-    return files.check(normalized, access);
-  };
-  return {
-    check,
-    read: async (rel) => files.read(await check(rel, 'read')),
-    write: async (rel, content) => files.write(await check(rel, 'write'), content),
-  };
+    if (!this.guard.allows(normalized, access)) throw notAllowed(rel, normalized, access);
+    return normalized;
+  }
 }

@@ -177,8 +177,7 @@ export async function startGateway(runtime: Runtime, options: GatewayOptions = {
   const metrics = createMetrics();
   // Values no answer may show: provider keys and the API token.
   registerSecretEnvNames(runtime.config.models);
-  const secrets = secretValues();
-  if (token) secrets.unshift(token);
+  const secrets = token ? [token, ...secretValues()] : secretValues();
   const ws = runtime.config.pas.gateway.ws;
   const hub = new FeedHub({
     ringSize: ws.ring_size,

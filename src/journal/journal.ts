@@ -25,14 +25,12 @@ import {
 import { FINISHED_TASK_STATUSES, JOB_STATUSES, TASK_STATUSES, type TaskStatus } from '../../machines/statuses.ts';
 import { codedError, PasError, isPasError } from '../errors.ts';
 import { roundUsd } from '../llm/prices.ts';
-import { redactValue } from '../redaction.ts';
+// Results, outcomes and errors are stored as JSON with secret values scrubbed (src/redaction.ts).
+import { redactedJson } from '../redaction.ts';
 import type { SpendStore, UsageLedger } from '../llm/types.ts';
 import { WalSync } from './wal-sync.ts';
 
 export { FINISHED_TASK_STATUSES, JOB_STATUSES, TASK_STATUSES, type TaskStatus } from '../../machines/statuses.ts';
-
-/** Results, outcomes and errors are stored as JSON with secret values scrubbed (src/redaction.ts). */
-const redactedJson = (value: unknown): string => JSON.stringify(redactValue(value));
 
 /**
  * A status list as SQL: `'a','b'` (for CHECK and NOT IN clauses). The CHECKs of the first

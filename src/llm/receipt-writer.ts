@@ -7,7 +7,7 @@
 import { mkdir, open, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { PasError } from '../errors.ts';
-import { redactValue } from '../redaction.ts';
+import { redactedJson } from '../redaction.ts';
 import type { Receipt } from './types.ts';
 
 export class ReceiptWriter {
@@ -31,7 +31,7 @@ export class ReceiptWriter {
 
   /** Appends one receipt (secret values scrubbed); resolves once it is on disk. Appends run in call order. */
   append(receipt: Receipt): Promise<void> {
-    const line = `${JSON.stringify(redactValue(receipt))}\n`;
+    const line = `${redactedJson(receipt)}\n`;
     if (this.batch) {
       this.batch.lines.push(line);
       return this.batch.done;

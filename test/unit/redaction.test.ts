@@ -6,7 +6,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { PasError, toErrorData } from '../../src/errors.ts';
 import { openJournal } from '../../src/journal/journal.ts';
 import { ReceiptWriter } from '../../src/llm/receipt-writer.ts';
-import { redactSecrets, registerSecretEnvNames } from '../../src/redaction.ts';
+import { redactedJson, redactSecrets, registerSecretEnvNames, secretValues } from '../../src/redaction.ts';
 
 describe('redactSecrets', () => {
   it('replaces the values of *_API_KEY and *_TOKEN variables of 8+ characters', () => {
@@ -81,5 +81,63 @@ describe('the one redaction policy', () => {
     const text = readFileSync(writer.file, 'utf8');
     expect(text).toContain('failed with [REDACTED]');
     expect(text).not.toContain(SECRET);
+  });
+});
+
+describe('secret values are read cheaply and still current', () => {
+  const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+  it('scrubs a changed value of a secret-named variable at once, and a newly added one from the next event-loop turn', async () => {
+    const env: NodeJS.ProcessEnv = { FIRST_API_KEY: 'first-value-0001' };
+    expect(redactSecrets('first-value-0001', env)).toBe('[REDACTED]');
+    env.FIRST_API_KEY = 'first-value-0002';
+    expect(redactSecrets('first-value-0001 first-value-0002', env)).toBe('first-value-0001 [REDACTED]');
+    env.LATER_TOKEN = 'later-token-value';
+    await nextTurn();
+    expect(redactSecrets('later-token-value', env)).toBe('[REDACTED]');
+    delete env.LATER_TOKEN;
+    expect(redactSecrets('later-token-value', env)).toBe('later-token-value');
+  });
+
+  it('scrubs a registered name added to the environment at once', () => {
+    const env: NodeJS.ProcessEnv = {};
+    expect(redactSecrets('abcd-provider-key', env)).toBe('abcd-provider-key');
+    registerSecretEnvNames(['PAS_TEST_PROVIDER_KEY_NAME']);
+    env.PAS_TEST_PROVIDER_KEY_NAME = 'abcd-provider-key';
+    expect(redactSecrets('abcd-provider-key', env)).toBe('[REDACTED]');
+  });
+
+  it('answers the same frozen list while nothing changed', () => {
+    const env: NodeJS.ProcessEnv = { A_TOKEN: 'aaaaaaaaaa', B_TOKEN: 'bbbbbbbbbbbbbb' };
+    const first = secretValues(env);
+    expect(first).toEqual(['bbbbbbbbbbbbbb', 'aaaaaaaaaa']);
+    expect(secretValues(env)).toBe(first);
+    expect(Object.isFrozen(first)).toBe(true);
+    env.A_TOKEN = 'cccccccccccccccccc';
+    expect(secretValues(env)).toEqual(['cccccccccccccccccc', 'bbbbbbbbbbbbbb']);
+  });
+});
+
+describe('redactedJson', () => {
+  it('serializes a value holding no secret exactly as JSON.stringify does', () => {
+    const env: NodeJS.ProcessEnv = { X_API_KEY: 'not-in-the-value-123' };
+    const value = { a: 'text', n: 1, nested: [{ b: null, when: new Date(0) }], u: undefined };
+    expect(redactedJson(value, env)).toBe(JSON.stringify(value));
+  });
+
+  it('scrubs a secret holding a quote and a backslash, which JSON escapes', () => {
+    const secret = 'pa"ss\\word-1234';
+    const env: NodeJS.ProcessEnv = { DB_PASSWORD: secret };
+    const out = redactedJson({ message: `login with ${secret} failed`, details: { argv: ['-p', secret] } }, env);
+    expect(JSON.parse(out)).toEqual({ message: 'login with [REDACTED] failed', details: { argv: ['-p', '[REDACTED]'] } });
+    expect(out).not.toContain(JSON.stringify(secret).slice(1, -1));
+  });
+
+  it('scrubs the enumerable fields of an Error inside the value', () => {
+    const secret = 'error-field-secret-99';
+    const err = Object.assign(new Error('x'), { details: `saw ${secret}` });
+    const out = redactedJson({ cause: err }, { SOME_SECRET: secret });
+    expect(out).not.toContain(secret);
+    expect(JSON.parse(out)).toEqual({ cause: { details: 'saw [REDACTED]' } });
   });
 });

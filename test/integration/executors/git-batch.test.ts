@@ -19,4 +19,30 @@ describe('a long-lived git process', () => {
     expect(answers.map((a) => a.split(' ')[1])).toEqual(['commit', 'commit']);
     batch.close();
   });
+
+  it('sends the requests made in one run of callbacks to git in one write, and answers each in order', async () => {
+    temp = await createTempRepo({ 'a.txt': 'a\n' });
+    const batch = new GitBatchProcess(temp.repo, ['cat-file', '--batch-check']);
+    await batch.request('HEAD\n', lineParser);
+    const stdin = (batch as unknown as { child: { stdin: { _write: (...a: unknown[]) => void; _writev: (...a: unknown[]) => void } } }).child.stdin;
+    let writes = 0;
+    for (const method of ['_write', '_writev'] as const) {
+      const original = stdin[method].bind(stdin);
+      stdin[method] = (...args: unknown[]) => {
+        writes++;
+        original(...args);
+      };
+    }
+    const specs = Array.from({ length: 20 }, (_, i) => (i % 3 === 0 ? `missing-${i}` : i % 3 === 1 ? 'HEAD' : `${temp!.base}`));
+    const answers = await Promise.all(specs.map((spec) => batch.request(`${spec}\n`, lineParser)));
+    expect(writes).toBe(1);
+    answers.forEach((answer, i) => {
+      if (i % 3 === 0) expect(answer).toBe(`missing-${i} missing`);
+      else expect(answer.split(' ').slice(0, 2)).toEqual([temp!.base, 'commit']);
+    });
+    // A request in a later turn is written on its own and answered.
+    expect((await batch.request('HEAD\n', lineParser)).split(' ')[1]).toBe('commit');
+    expect(writes).toBe(2);
+    batch.close();
+  });
 });

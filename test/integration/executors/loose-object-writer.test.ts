@@ -46,6 +46,29 @@ describe('the loose-object writer thread', () => {
     expect(await gitOut(fixture.repo, 'fsck', '--no-dangling')).toBe('');
   });
 
+  it('writes the objects of one message into the repository each was asked for, and fails only the one that cannot be written', async () => {
+    fixture = await createTempRepo({ 'README.md': '# scratch\n' });
+    const second = await createTempRepo({ 'README.md': '# other\n' });
+    try {
+      const dirs = [path.join(fixture.repo, '.git', 'objects'), path.join(second.repo, '.git', 'objects')];
+      writer = new LooseObjectWriter();
+      const blocked = blob('blocked in the second\n');
+      rmSync(path.join(dirs[1]!, blocked.oid.slice(0, 2)), { recursive: true, force: true });
+      writeFileSync(path.join(dirs[1]!, blocked.oid.slice(0, 2)), 'not a folder');
+      const texts = Array.from({ length: 12 }, (_, i) => `object ${i}\n`);
+      const settled = await Promise.allSettled([...texts.map((t, i) => writer!.write(dirs[i % 2]!, blob(t))), writer.write(dirs[1]!, blocked)]);
+      expect(settled.slice(0, -1).every((s) => s.status === 'fulfilled')).toBe(true);
+      expect(settled.at(-1)).toMatchObject({ status: 'rejected', reason: { code: 'PAS_ERR_GIT' } });
+      for (const [i, t] of texts.entries()) {
+        const { oid } = blob(t);
+        expect(await gitOut(i % 2 === 0 ? fixture.repo : second.repo, 'cat-file', '-p', oid)).toBe(t.trim());
+        await expect(gitOut(i % 2 === 0 ? second.repo : fixture.repo, 'cat-file', '-e', oid)).rejects.toBeDefined();
+      }
+    } finally {
+      await second.cleanup();
+    }
+  });
+
   it('makes the object folder again when a repack removed it, and writes over an existing copy of the same object', async () => {
     fixture = await createTempRepo({ 'README.md': '# scratch\n' });
     const objects = path.join(fixture.repo, '.git', 'objects');

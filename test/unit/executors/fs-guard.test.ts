@@ -143,4 +143,28 @@ describe('FsGuard', () => {
     const guard = new FsGuard(worktree, allowlist);
     expect(await guard.readFileIfExists('src/none.ts')).toBeNull();
   });
+
+  it('answers the same path the same way every time it is asked, each allowlist by its own globs', () => {
+    const narrow: FsAllowlist = { read: ['docs/**'], write: [], deny: ['docs/private/**'] };
+    const wide = new FsGuard(worktree, allowlist);
+    const strict = new FsGuard(worktree, narrow);
+    for (let round = 0; round < 3; round++) {
+      expect(wide.allows('src/a.ts', 'write')).toBe(true);
+      expect(strict.allows('src/a.ts', 'read')).toBe(false);
+      expect(strict.allows('docs/x.md', 'read')).toBe(true);
+      expect(strict.allows('docs/x.md', 'write')).toBe(false);
+      expect(wide.allows('docs/x.md', 'write')).toBe(true);
+      expect(strict.allows('docs/private/k.md', 'read')).toBe(false);
+      expect(wide.allows('src/secret/k.ts', 'read')).toBe(false);
+      expect(wide.allows('.GIT/config', 'read')).toBe(false);
+    }
+  });
+
+  it('refuses a malformed path every time it is given, and normalizes a good one the same way each time', () => {
+    for (let round = 0; round < 3; round++) {
+      expect(normalizeRelativePath('./src//a.ts')).toBe('src/a.ts');
+      expect(() => normalizeRelativePath('src/../../x')).toThrow(/".." segment/);
+      expect(() => normalizeRelativePath('')).toThrow(/empty path/);
+    }
+  });
 });
