@@ -267,7 +267,7 @@ describe('failures on the lean path', () => {
   });
 
   it('refuses a certificate nobody trusts as PAS_ERR_LLM_CONNECTION naming the server', async () => {
-    const server = await serve((_req, _body, res) => res.end(), true);
+    const server = await serve((_req, _body, res) => void res.end(), true);
     const err = await failure(adapter('openai', `${server.url}/v1`).chat('m', request()));
     expect(err.code).toBe('PAS_ERR_LLM_CONNECTION');
     expect(err.message).toContain(server.url);
