@@ -27,8 +27,17 @@ export function headerReader(headers: IncomingHttpHeaders): HeaderReader {
   };
 }
 
+/** `content-encoding`, read from the raw header list (a 2xx answer's header object is never built). */
+function contentEncoding(res: IncomingMessage): string | undefined {
+  const raw = res.rawHeaders;
+  for (let i = 0; i < raw.length; i += 2) {
+    if (raw[i]!.length === 16 && raw[i]!.toLowerCase() === 'content-encoding') return raw[i + 1]!.trim().toLowerCase();
+  }
+  return undefined;
+}
+
 function decoded(res: IncomingMessage): Readable {
-  const encoding = res.headers['content-encoding']?.trim().toLowerCase();
+  const encoding = contentEncoding(res);
   const flush = { flush: zlib.constants.Z_SYNC_FLUSH, finishFlush: zlib.constants.Z_SYNC_FLUSH };
   const unzip =
     encoding === 'gzip' || encoding === 'x-gzip'
@@ -43,17 +52,24 @@ function decoded(res: IncomingMessage): Readable {
   return pipeline(res, unzip, () => {});
 }
 
-/** A 2xx answer as `ProviderBody`: `body` yields strings, `text()` the whole answer. */
+/**
+ * A 2xx answer as `ProviderBody`: `text()` joins the bytes once and decodes them, `body` yields
+ * strings decoded by the stream (a character cut between two chunks is joined).
+ */
 export function leanBody(res: IncomingMessage): ProviderBody {
   const stream = decoded(res);
-  stream.setEncoding('utf8');
+  let decoding = false;
   return {
-    body: stream as AsyncIterable<string>,
+    get body() {
+      if (!decoding) stream.setEncoding('utf8');
+      decoding = true;
+      return stream as AsyncIterable<string>;
+    },
     text() {
       return new Promise((resolve, reject) => {
-        let text = '';
-        stream.on('data', (chunk: string) => (text += chunk));
-        stream.once('end', () => resolve(text));
+        const chunks: Buffer[] = [];
+        stream.on('data', (chunk: Buffer) => chunks.push(chunk));
+        stream.once('end', () => resolve(chunks.length === 1 ? chunks[0]!.toString('utf8') : Buffer.concat(chunks).toString('utf8')));
         stream.once('error', reject);
         // Closed without its end and without an error: an answer cut short all the same.
         stream.once('close', () => {

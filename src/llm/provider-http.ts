@@ -181,9 +181,10 @@ async function postLean<T>(o: PostOptions<T>): Promise<T> {
 
 /** Calls `onText` with the body as text, in order (bytes decoded across chunk boundaries). */
 async function eachText(res: ProviderBody, onText: (text: string) => void): Promise<void> {
-  if (!res.body) return;
+  const body = res.body;
+  if (!body) return;
   let decoder: TextDecoder | undefined;
-  for await (const chunk of res.body) {
+  for await (const chunk of body) {
     if (typeof chunk === 'string') {
       onText(chunk);
       continue;
