@@ -15,7 +15,8 @@
  *
  * Skipped (with the reason in the JSON) when there is no `nats-server`.
  *
- * Run alone: `npx tsx scripts/bench-distribution.ts [--quick]`.
+ * Run alone: `npx tsx scripts/bench-distribution.ts [--quick] [--programmers 49] [--workers 1,2,3]
+ * [--repeats 3] [--detection 0]` (the flags narrow the run: e.g. P = 49 only, no detection part).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
@@ -576,9 +577,34 @@ export function distributionMarkdown(result: DistributionBenchResult): string[] 
   return lines;
 }
 
+/** `--name 1,2,3` as numbers (undefined when absent); a value that is not a list of counts exits 2 naming the flag. */
+function countsFlag(argv: readonly string[], name: string): number[] | undefined {
+  const i = argv.indexOf(`--${name}`);
+  if (i < 0) return undefined;
+  const raw = argv[i + 1] ?? '';
+  const counts = raw.split(',').map((v) => Number(v));
+  if (!raw || counts.some((n) => !Number.isInteger(n) || n < 0)) {
+    console.error(`--${name}: expected a comma-separated list of whole numbers, got ${JSON.stringify(raw)}`);
+    process.exit(2);
+  }
+  return counts;
+}
+
 if (isMain(import.meta.url)) {
   const flags = cliFlags();
-  const result = await runDistributionBench({ quick: flags.quick, log: (l) => console.log(l) });
+  const argv = process.argv.slice(2);
+  const programmers = countsFlag(argv, 'programmers');
+  const workerCounts = countsFlag(argv, 'workers');
+  const repeats = countsFlag(argv, 'repeats')?.[0];
+  const detectionSamples = countsFlag(argv, 'detection')?.[0];
+  const result = await runDistributionBench({
+    quick: flags.quick,
+    log: (l) => console.log(l),
+    ...(programmers ? { programmers } : {}),
+    ...(workerCounts ? { workerCounts } : {}),
+    ...(repeats !== undefined ? { repeats } : {}),
+    ...(detectionSamples !== undefined ? { detectionSamples } : {}),
+  });
   const file = writeArtifact('distribution', result, flags.out);
   console.log(distributionMarkdown(result).join('\n'));
   console.log(`wrote ${file}`);

@@ -122,6 +122,13 @@ export const distributionSchema = z
      * refuses the call with PAS_ERR_DIST_NO_ADMISSION. A model is never called unchecked.
      */
     admission_wait_ms: z.number().int().min(50).max(3_600_000).default(60_000),
+    /**
+     * A worker told "allowed" for a model no budget holds back (a free model), while its breaker is
+     * closed, calls it again without asking for this long; the lease ends early when the breaker
+     * leaves closed (the central process revokes it), when a call of that worker fails, or when its
+     * link to the broker drops. 0: every call asks.
+     */
+    lease_ms: z.number().int().min(0).max(60_000).default(3000),
     /** Bundles in the object store older than this are dropped by the broker. */
     bundle_ttl_s: z.number().int().min(60).max(30 * 86_400).default(86_400),
   })

@@ -56,7 +56,7 @@ async function startOn(link: DistLink, config: PasConfig, remoteIds: Set<string>
     onRegister: (worker, repoHaves) => haves.replace(worker, repoHaves),
   });
   // The cluster's breakers and budget: workers ask before each model call and report after it.
-  const authority = createClusterLlmAuthority({ logger, ...reportPrefixes(link.names) });
+  const authority = createClusterLlmAuthority({ logger, leaseMs: link.settings.lease_ms, ...reportPrefixes(link.names) });
   const remote = await createRemoteProgrammers({ link, liveness, logger, haves, onReport: (msg) => authority.take(msg) }, remoteIds);
   late.remote = remote;
   // Results that arrived while this process was down are in hand before the runtime resumes.

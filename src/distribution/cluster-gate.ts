@@ -9,6 +9,13 @@
  * and after `admission_wait_ms` it refuses the call with PAS_ERR_DIST_NO_ADMISSION (retryable): a
  * model is never called unchecked. The keys stay on this host: no message carries one.
  *
+ * Leases: for a model no budget holds back, the central process may answer "allowed" with a lease
+ * (`lease_ms`) while the model's breaker is closed; this worker's later calls of that model are
+ * then made without asking until it runs out. It ends early when the central process revokes it
+ * (the breaker left closed: `revoke`), when a call of this worker fails (its report may open the
+ * breaker), or when the link to the broker drops (a revoke may have been missed). Calls that
+ * start together while no lease is held wait for one ask instead of asking each.
+ *
  * The synchronous BreakerGate face (`admit`/`record`) and `spendStore` serve code that cannot
  * wait for an answer (the worker's LLM gateway awaits `admitCall` too, so agent CLIs' and aider's
  * calls share the one probe and the job budget): `admit` refuses while the central process last said
@@ -25,6 +32,7 @@ import type { BreakerGate, CallIntent, CallTicket, SpendStore } from '../llm/typ
 import { roundUsd } from '../llm/prices.ts';
 import { abortableSleep, untilAborted } from '../llm/sleep.ts';
 import type { DistributionNames } from './names.ts';
+import type { NatsConnection } from './nats-connection.ts';
 import { decodeMessage, distIdSchema, encodeMessage, subjectIdSchema, type BreakerMessage, type SpendMessage } from './messages.ts';
 
 export interface ClusterGateOptions {
@@ -47,6 +55,12 @@ export interface ClusterGateOptions {
 
 export interface ClusterGate extends BreakerGate {
   admitCall(ref: ModelRef, intent: CallIntent): Promise<CallTicket>;
+  /** The central process revoked the leases on `ref` (its breaker is now `state`). */
+  revoke(ref: ModelRef, state: BreakerState): void;
+  /** Every lease ends (the link to the broker dropped: a revoke may have been missed). */
+  dropLeases(): void;
+  /** Whether a call of `ref` would be made now without asking. */
+  leased(ref: ModelRef): boolean;
   /** Spend added here is reported to the central process (agent CLIs, aider on this worker). */
   readonly spendStore: SpendStore;
   /** Waits (bounded) until every report is with the broker. */
@@ -65,6 +79,25 @@ export function createClusterGate(options: ClusterGateOptions): ClusterGate {
   /** Spend per day as far as this worker knows it: its own reports, or the central total a refusal named. */
   const spentByDay = new Map<string, { own: number; central: number }>();
   const inFlight = new Set<Promise<void>>();
+  /** Model → until when this worker may call it without asking (its own clock). */
+  const leases = new Map<ModelRef, number>();
+  /** Model → the ask in flight that may bring a lease (calls starting meanwhile wait for it). */
+  const asking = new Map<ModelRef, Promise<unknown>>();
+  /** Models whose latest answer brought no lease (paid, breaker not closed, leases off): each call asks at once. */
+  const unleased = new Set<ModelRef>();
+  /**
+   * Rises with every revoke and dropped link: a reply to an ask sent before one brings no lease (the
+   * revoke can be handled before the reply it followed on the wire is, since the reply resumes its
+   * caller a microtask later).
+   */
+  let revocations = 0;
+  const leaseHeld = (ref: ModelRef) => {
+    const until = leases.get(ref);
+    if (until === undefined) return false;
+    if (now() < until) return true;
+    leases.delete(ref);
+    return false;
+  };
 
   const report = (subject: string, data: Uint8Array, msgID: string) => {
     const p = options.publishDurably(subject, data, msgID).catch((err) => log.error({ err: toErrorData(err), subject }, 'a model call report could not be published'));
@@ -89,74 +122,117 @@ export function createClusterGate(options: ClusterGateOptions): ClusterGate {
     report(names.subjects.spend(workerId), encodeMessage('pas.v1.spend', message), `spend.${callId}`);
   };
 
-  const gate: ClusterGate = {
-    async admitCall(ref, intent) {
-      const callId = newCallId();
-      const programmerId = optional<string>(subjectIdSchema, intent.agentId);
-      const jobId = optional<string>(distIdSchema, intent.jobId);
-      const request: BreakerMessage = { kind: 'pas.v1.breaker', op: 'probe', call_id: callId, worker_id: workerId, ...(programmerId ? { programmer_id: programmerId } : {}), ...(jobId ? { job_id: jobId } : {}), model: ref, at: new Date(now()).toISOString() };
-      const data = encodeMessage('pas.v1.breaker', request);
-      // While the central process does not answer (it may be restarting) this asks again, up to admissionWaitMs.
-      const deadline = now() + options.admissionWaitMs;
-      const signal = intent.signal;
-      const cancelledWaiting = (reason: unknown) => {
-        // The central process may have admitted this call as the one half-open probe: it is given back.
-        outcome(callId, ref, intent, { ok: false, abandoned: true });
-        return new PasError('PAS_ERR_TASK_CANCELLED', `${ref}: the call was cancelled while the central process was asked whether it may be made; it was not made`, { details: { ref }, cause: reason });
-      };
-      let answer: { data: Uint8Array } | undefined;
-      for (let wait = 100; !answer; wait = Math.min(wait * 2, 1_000)) {
-        try {
-          // A cancel or a timeout ends the wait at once: the answer, if one comes, is not used.
-          answer = await untilAborted(options.request(names.subjects.breakerProbe, data, { timeout: Math.max(50, Math.min(options.requestTimeoutMs, deadline - now())) }), signal);
-        } catch (err) {
-          if (signal?.aborted) throw cancelledWaiting(signal.reason);
-          if (now() + wait >= deadline) {
-            log.warn({ ref, err: toErrorData(err), waitedMs: options.admissionWaitMs }, 'the central process did not answer a model-call request: call refused');
-            throw new PasError('PAS_ERR_DIST_NO_ADMISSION', `${ref}: the central process did not say within ${options.admissionWaitMs} ms whether this call may be made (breaker and budget are kept there); the call was not made`, {
-              details: { ref, waitedMs: options.admissionWaitMs },
-            });
+  /** The ticket of an admitted call: it reports how the call ended; a failure ends this worker's lease on the model. */
+  const ticket = (callId: string, ref: ModelRef, intent: CallIntent, probe: boolean): CallTicket => {
+    let finished = false;
+    return {
+      admission: probe ? 'probe' : 'allow',
+      finish(how, detail = {}) {
+        if (finished) return;
+        finished = true;
+        if (how === 'success') {
+          // A plain success changes no breaker state: only failures and the probe's result are reported.
+          if (probe) {
+            outcome(callId, ref, intent, { ok: true });
+            // The probe succeeded: the central breaker closes on this report, so this worker stops refusing too.
+            heard.set(ref, { state: 'closed', at: now() });
           }
-          if (wait === 100) log.info({ ref, err: toErrorData(err) }, 'no answer from the central process yet: asking again');
-          await abortableSleep(wait, signal).catch((reason: unknown) => {
-            throw cancelledWaiting(reason);
+        } else if (how === 'failure') {
+          // The report may open the breaker: this worker asks again before its next call.
+          leases.delete(ref);
+          outcome(callId, ref, intent, { ok: false, ...(detail.error ? { error: detail.error } : {}) });
+        } else if (probe) {
+          outcome(callId, ref, intent, { ok: false, abandoned: true });
+        }
+        // What the call used is paid for however it ended (an answer that broke off mid-stream).
+        if ((detail.costUsd ?? 0) > 0) spend(callId, ref, intent, detail.usage ?? { input: null, output: null }, detail.costUsd!);
+      },
+    };
+  };
+
+  /** Asks the central process whether this call may be made (and whether a lease comes with it). */
+  const ask = async (ref: ModelRef, intent: CallIntent): Promise<CallTicket> => {
+    const callId = newCallId();
+    const programmerId = optional<string>(subjectIdSchema, intent.agentId);
+    const jobId = optional<string>(distIdSchema, intent.jobId);
+    const request: BreakerMessage = { kind: 'pas.v1.breaker', op: 'probe', call_id: callId, worker_id: workerId, ...(programmerId ? { programmer_id: programmerId } : {}), ...(jobId ? { job_id: jobId } : {}), model: ref, at: new Date(now()).toISOString() };
+    const data = encodeMessage('pas.v1.breaker', request);
+    const revokedBefore = revocations;
+    // While the central process does not answer (it may be restarting) this asks again, up to admissionWaitMs.
+    const deadline = now() + options.admissionWaitMs;
+    const signal = intent.signal;
+    const cancelledWaiting = (reason: unknown) => {
+      // The central process may have admitted this call as the one half-open probe: it is given back.
+      outcome(callId, ref, intent, { ok: false, abandoned: true });
+      return new PasError('PAS_ERR_TASK_CANCELLED', `${ref}: the call was cancelled while the central process was asked whether it may be made; it was not made`, { details: { ref }, cause: reason });
+    };
+    let answer: { data: Uint8Array } | undefined;
+    for (let wait = 100; !answer; wait = Math.min(wait * 2, 1_000)) {
+      try {
+        // A cancel or a timeout ends the wait at once: the answer, if one comes, is not used.
+        answer = await untilAborted(options.request(names.subjects.breakerProbe, data, { timeout: Math.max(50, Math.min(options.requestTimeoutMs, deadline - now())) }), signal);
+      } catch (err) {
+        if (signal?.aborted) throw cancelledWaiting(signal.reason);
+        if (now() + wait >= deadline) {
+          log.warn({ ref, err: toErrorData(err), waitedMs: options.admissionWaitMs }, 'the central process did not answer a model-call request: call refused');
+          throw new PasError('PAS_ERR_DIST_NO_ADMISSION', `${ref}: the central process did not say within ${options.admissionWaitMs} ms whether this call may be made (breaker and budget are kept there); the call was not made`, {
+            details: { ref, waitedMs: options.admissionWaitMs },
           });
         }
+        if (wait === 100) log.info({ ref, err: toErrorData(err) }, 'no answer from the central process yet: asking again');
+        await abortableSleep(wait, signal).catch((reason: unknown) => {
+          throw cancelledWaiting(reason);
+        });
       }
-      const reply = decodeMessage('pas.v1.breaker_reply', answer.data);
-      heard.set(ref, { state: reply.state, at: now() });
-      if (!reply.allow) {
-        const error = reply.error ?? { code: 'PAS_ERR_LLM_BREAKER_OPEN' as const, retryable: true, message: `${ref}: circuit breaker is ${reply.state}` };
-        if (error.code === 'PAS_ERR_BUDGET_EXHAUSTED' && typeof error.details?.spentUsd === 'number' && typeof error.details.day === 'string') {
-          const known = spentByDay.get(error.details.day) ?? { own: 0, central: 0 };
-          spentByDay.set(error.details.day, { ...known, central: Math.max(known.central, error.details.spentUsd) });
-        }
-        throw new PasError(error.code, error.message, { details: error.details ?? { ref }, retryable: error.retryable });
+    }
+    const reply = decodeMessage('pas.v1.breaker_reply', answer.data);
+    heard.set(ref, { state: reply.state, at: now() });
+    if (!reply.allow) {
+      unleased.add(ref);
+      const error = reply.error ?? { code: 'PAS_ERR_LLM_BREAKER_OPEN' as const, retryable: true, message: `${ref}: circuit breaker is ${reply.state}` };
+      if (error.code === 'PAS_ERR_BUDGET_EXHAUSTED' && typeof error.details?.spentUsd === 'number' && typeof error.details.day === 'string') {
+        const known = spentByDay.get(error.details.day) ?? { own: 0, central: 0 };
+        spentByDay.set(error.details.day, { ...known, central: Math.max(known.central, error.details.spentUsd) });
       }
-      const probe = reply.state === 'halfOpen';
-      let finished = false;
-      return {
-        admission: probe ? 'probe' : 'allow',
-        finish(how, detail = {}) {
-          if (finished) return;
-          finished = true;
-          if (how === 'success') {
-            // A plain success changes no breaker state: only failures and the probe's result are reported.
-            if (probe) {
-              outcome(callId, ref, intent, { ok: true });
-              // The probe succeeded: the central breaker closes on this report, so this worker stops refusing too.
-              heard.set(ref, { state: 'closed', at: now() });
-            }
-          } else if (how === 'failure') {
-            outcome(callId, ref, intent, { ok: false, ...(detail.error ? { error: detail.error } : {}) });
-          } else if (probe) {
-            outcome(callId, ref, intent, { ok: false, abandoned: true });
-          }
-          // What the call used is paid for however it ended (an answer that broke off mid-stream).
-          if ((detail.costUsd ?? 0) > 0) spend(callId, ref, intent, detail.usage ?? { input: null, output: null }, detail.costUsd!);
-        },
-      };
+      throw new PasError(error.code, error.message, { details: error.details ?? { ref }, retryable: error.retryable });
+    }
+    const probe = reply.state === 'halfOpen';
+    if (reply.lease_ms === undefined) unleased.add(ref);
+    else unleased.delete(ref);
+    if (!probe && reply.lease_ms !== undefined && revocations === revokedBefore) leases.set(ref, now() + reply.lease_ms);
+    return ticket(callId, ref, intent, probe);
+  };
+
+  const gate: ClusterGate = {
+    async admitCall(ref, intent) {
+      if (leaseHeld(ref)) return ticket(newCallId(), ref, intent, false);
+      // An ask for this model is in flight (calls start together when answers land together): it may
+      // bring a lease, unless the model's last answer brought none (then waiting would only add a round trip).
+      const inFlightAsk = unleased.has(ref) ? undefined : asking.get(ref);
+      if (inFlightAsk) {
+        await untilAborted(inFlightAsk.catch(() => undefined), intent.signal).catch((reason: unknown) => {
+          throw new PasError('PAS_ERR_TASK_CANCELLED', `${ref}: the call was cancelled while the central process was asked whether it may be made; it was not made`, { details: { ref }, cause: reason });
+        });
+        if (leaseHeld(ref)) return ticket(newCallId(), ref, intent, false);
+      }
+      const own = ask(ref, intent);
+      if (!asking.has(ref)) {
+        asking.set(ref, own);
+        void own.catch(() => undefined).finally(() => asking.get(ref) === own && asking.delete(ref));
+      }
+      return own;
     },
+    revoke(ref, state) {
+      revocations++;
+      leases.delete(ref);
+      heard.set(ref, { state, at: now() });
+      log.info({ ref, state }, 'lease on a model revoked by the central process');
+    },
+    dropLeases() {
+      revocations++;
+      leases.clear();
+    },
+    leased: leaseHeld,
     admit(ref) {
       const last = heard.get(ref);
       // Only "open" holds calls back here: half-open is the central process's call (one probe at a time).
@@ -189,4 +265,24 @@ export function createClusterGate(options: ClusterGateOptions): ClusterGate {
     },
   };
   return gate;
+}
+
+/**
+ * Hands the central process's lease revokes (`breaker.revoke`, to every worker) to `gate`; a bad
+ * message is refused and logged. Returns the unsubscribe.
+ */
+export function followRevokes(nc: Pick<NatsConnection, 'subscribe'>, names: DistributionNames, gate: Pick<ClusterGate, 'revoke'>, logger: Logger): () => void {
+  const sub = nc.subscribe(names.subjects.breakerRevoke, {
+    callback: (err, msg) => {
+      if (err) return;
+      try {
+        const m = decodeMessage('pas.v1.breaker', msg.data);
+        if (m.op !== 'revoke') throw new PasError('PAS_ERR_DIST_BAD_MESSAGE', `pas.v1.breaker: op: only a revoke is published on ${names.subjects.breakerRevoke}`, { details: { kind: 'pas.v1.breaker', field: 'op', problem: `${m.op} on the revoke subject` } });
+        gate.revoke(m.model, m.state);
+      } catch (e) {
+        logger.warn({ err: toErrorData(e) }, 'bad lease revoke refused');
+      }
+    },
+  });
+  return () => sub.unsubscribe();
 }

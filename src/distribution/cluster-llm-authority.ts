@@ -9,6 +9,12 @@
  * - a paid model once today's `max_daily_spend_usd` (the journal's spend) or the job's
  *   `max_job_spend_usd` is spent → refuse (PAS_ERR_BUDGET_EXHAUSTED).
  *
+ * - a free model (no budget can hold it back) with a closed breaker → allow with a lease
+ *   (`distribution.lease_ms`): the worker calls it again without asking until the lease runs out.
+ *   Once the model's breaker leaves closed (a worker's failure report, or a call of this process)
+ *   every worker is told at once (`revoke`, plain publish); a worker also ends its own lease when
+ *   one of its calls fails and when its link drops, so a missed revoke holds at most `lease_ms`.
+ *
  * Outcomes reach the breaker (a reported probe result ends the probe); spend is added to the
  * journal once per call id (JetStream is at-least-once) and the message is acked only after the
  * journal committed it. A call admitted before the budget ran out may still finish and spend, so
@@ -55,6 +61,10 @@ export interface ClusterLlmAuthority {
   answer(request: Extract<BreakerMessage, { op: 'probe' }>): BreakerReplyMessage;
   /** A `spend.*` or `breaker.outcome.*` message of the results stream (acked once applied). */
   take(msg: StreamMessage): void;
+  /** Revokes to send now: leased models whose breaker left closed since (each returned once). */
+  revocations(): BreakerMessage[];
+  /** Called (with `revocations()` due) after a report may have moved a breaker. */
+  onRevocable(listener: () => void): void;
 }
 
 /** Call ids remembered against redelivered breaker outcomes (spend is fenced by the journal). */
@@ -69,8 +79,26 @@ export function reportPrefixes(names: DistLink['names']): { spendPrefix: string;
   return { spendPrefix: anyOf(names.subjects.spend).slice(0, -1), outcomePrefix: anyOf(names.subjects.breakerOutcome).slice(0, -1) };
 }
 
-/** Answers the workers' requests to call a model; returns the unsubscribe. */
-export function serveAdmissions(link: DistLink, authority: ClusterLlmAuthority, logger: Logger): () => void {
+/**
+ * Answers the workers' requests to call a model, and tells every worker when the leases on a model
+ * end: at once after a worker's report moved its breaker, and within `checkMs` when a call of this
+ * process did. Returns the stop.
+ */
+export function serveAdmissions(link: DistLink, authority: ClusterLlmAuthority, logger: Logger, checkMs = 50): () => void {
+  const revoke = () => {
+    for (const m of authority.revocations()) {
+      try {
+        link.nats.nc.publish(link.names.subjects.breakerRevoke, encodeMessage('pas.v1.breaker', m));
+        logger.info({ ref: m.model, state: m.op === 'revoke' ? m.state : undefined }, 'leases on a model revoked: its breaker left closed');
+      } catch (err) {
+        // The link is down: each worker drops its leases when it loses its own link, or they run out.
+        logger.warn({ err: toErrorData(err), ref: m.model }, 'a lease revoke could not be published');
+      }
+    }
+  };
+  authority.onRevocable(revoke);
+  const check = setInterval(revoke, checkMs);
+  check.unref();
   const sub = link.nats.nc.subscribe(link.names.subjects.breakerProbe, {
     callback: (err, msg) => {
       if (err) return;
@@ -84,10 +112,18 @@ export function serveAdmissions(link: DistLink, authority: ClusterLlmAuthority, 
       }
     },
   });
-  return () => sub.unsubscribe();
+  return () => {
+    clearInterval(check);
+    authority.onRevocable(() => undefined);
+    sub.unsubscribe();
+  };
 }
 
-export function createClusterLlmAuthority(options: { logger: Logger; spendPrefix: string; outcomePrefix: string; now?: () => number }): ClusterLlmAuthority {
+export function createClusterLlmAuthority(options: { logger: Logger; spendPrefix: string; outcomePrefix: string; now?: () => number; /** `distribution.lease_ms` (0: no leases). */ leaseMs?: number }): ClusterLlmAuthority {
+  const leaseMs = options.leaseMs ?? 0;
+  /** Models leased to workers → until when the latest lease runs. */
+  const leased = new Map<ModelRef, number>();
+  let revocable: () => void = () => undefined;
   const log = options.logger.child({ component: 'cluster-llm' });
   const now = options.now ?? Date.now;
   let deps: ClusterLlmDeps | undefined;
@@ -145,6 +181,7 @@ export function createClusterLlmAuthority(options: { logger: Logger; spendPrefix
     }
     msg.ack();
     log.debug({ callId: m.call_id, worker: m.worker_id, model: m.model, ok: m.ok, probe }, 'worker call outcome applied');
+    if (leased.has(m.model) && d.breakers.state(m.model) !== 'closed') revocable();
   };
 
   const apply = (d: ClusterLlmDeps, msg: StreamMessage) => {
@@ -211,7 +248,29 @@ export function createClusterLlmAuthority(options: { logger: Logger; spendPrefix
         log.info({ ref, worker: request.worker_id, callId: request.call_id }, 'half-open probe admitted for a worker');
         return reply(true, 'halfOpen');
       }
+      // A free model with a closed breaker: the worker may call it again without asking for a while.
+      if (leaseMs > 0 && !d.money.isPaid(ref)) {
+        leased.set(ref, Math.max(leased.get(ref) ?? 0, now() + leaseMs));
+        return { ...reply(true, 'closed'), lease_ms: leaseMs };
+      }
       return reply(true, 'closed');
+    },
+    revocations() {
+      const d = deps;
+      if (!d) return [];
+      const out: BreakerMessage[] = [];
+      const at = now();
+      for (const [ref, until] of leased) {
+        const state = d.breakers.state(ref);
+        if (state !== 'closed') {
+          leased.delete(ref);
+          out.push({ kind: 'pas.v1.breaker', op: 'revoke', model: ref, state, at: new Date(at).toISOString() });
+        } else if (until <= at) leased.delete(ref);
+      }
+      return out;
+    },
+    onRevocable(listener) {
+      revocable = listener;
     },
   };
 }

@@ -16,6 +16,21 @@ import { idSchema, relPath } from '../gateway/schemas.ts';
 
 // ── shared pieces ──────────────────────────────────────────────────────────
 
+/**
+ * A result bundle up to this size travels inside its `pas.v1.result` (base64, a third bigger),
+ * well under the broker's max payload and MAX_MESSAGE_BYTES; a bigger one goes through the
+ * object store.
+ */
+export const INLINE_BUNDLE_MAX_BYTES = 256 * 1024;
+
+/**
+ * Whether a result bundle of `bytes` goes inside its message: at most INLINE_BUNDLE_MAX_BYTES,
+ * and its base64 with room for the rest of the message under the broker's max payload.
+ */
+export function inlineBundle(bytes: number, maxPayload = MAX_MESSAGE_BYTES): boolean {
+  return bytes <= INLINE_BUNDLE_MAX_BYTES && Math.ceil(bytes / 3) * 4 + 64 * 1024 <= Math.min(maxPayload, MAX_MESSAGE_BYTES);
+}
+
 /** Job, task and attempt ids, as the HTTP API takes them. */
 export const distIdSchema = idSchema;
 /** Worker and programmer ids are NATS subject tokens: no dots. */
@@ -176,14 +191,19 @@ export const resultSchema = z.strictObject({
   programmer_id: subjectIdSchema,
   worker_id: subjectIdSchema,
   outcome: z.discriminatedUnion('status', [
-    z.strictObject({
-      status: z.literal('ok'),
-      base_commit: commitSchema,
-      commit: commitSchema,
-      /** Object store entry holding the result bundle (base..commit). */
-      bundle_object: objectNameSchema,
-      summary: z.string().max(20_000).optional(),
-    }),
+    z
+      .strictObject({
+        status: z.literal('ok'),
+        base_commit: commitSchema,
+        commit: commitSchema,
+        /** Object store entry holding the result bundle (base..commit), when it is too big to travel inline. */
+        bundle_object: objectNameSchema.optional(),
+        /** The result bundle itself (base64), when it is small: no object store round trips. */
+        bundle: z.base64().max(Math.ceil(INLINE_BUNDLE_MAX_BYTES / 3) * 4).optional(),
+        summary: z.string().max(20_000).optional(),
+      })
+      .refine((o) => !(o.bundle_object !== undefined && o.bundle !== undefined), { message: 'a result names its bundle in the object store or carries it inline, not both', path: ['bundle'] })
+      .refine((o) => o.commit === o.base_commit || o.bundle_object !== undefined || o.bundle !== undefined, { message: 'a result with a commit of its own needs its bundle (bundle_object or bundle)', path: ['bundle_object'] }),
     z.strictObject({
       status: z.literal('error'),
       error: errorDataSchema,
@@ -225,9 +245,10 @@ export const cancelledSchema = z.strictObject({
 });
 
 /**
- * Worker → central, about the cluster-wide breaker of one model. `outcome` (durable, on the result
+ * About the cluster-wide breaker of one model. Worker → central: `outcome` (durable, on the result
  * stream): a call ended; `probe` (request/reply): may this worker call the model now (one probe
- * cluster-wide while half-open)?
+ * cluster-wide while half-open)? Central → every worker: `revoke` (plain publish): the model's
+ * breaker left closed, its leases end.
  */
 export const breakerSchema = z.discriminatedUnion('op', [
   z.strictObject({
@@ -255,6 +276,14 @@ export const breakerSchema = z.discriminatedUnion('op', [
     model: modelRefSchema,
     at: isoTime,
   }),
+  z.strictObject({
+    kind: z.literal('pas.v1.breaker'),
+    op: z.literal('revoke'),
+    /** The model whose leases end: its breaker left closed. */
+    model: modelRefSchema,
+    state: z.enum(BREAKER_STATES),
+    at: isoTime,
+  }),
 ]);
 
 /** Central → worker, the reply to a breaker `probe`. */
@@ -266,6 +295,11 @@ export const breakerReplySchema = z.strictObject({
   /** Whether the worker may make the call (closed, or this call is the one half-open probe). */
   allow: z.boolean(),
   error: errorDataSchema.optional(),
+  /**
+   * The worker may call this model again without asking for this long (a closed breaker, a model
+   * no budget holds back); the lease ends early on a `revoke`, a failed call of its own, or a lost link.
+   */
+  lease_ms: z.number().int().positive().max(60_000).optional(),
 });
 
 /** Worker → central, on the result stream (`spend.<workerId>`): money one model call cost. */
@@ -311,7 +345,7 @@ export type BreakerMessage = Message<'pas.v1.breaker'>;
 export type BreakerReplyMessage = Message<'pas.v1.breaker_reply'>;
 export type SpendMessage = Message<'pas.v1.spend'>;
 
-/** No message is bigger than this (bundles travel through the object store, not in messages). */
+/** No message is bigger than this (big bundles travel through the object store, not in messages). */
 export const MAX_MESSAGE_BYTES = 1024 * 1024;
 
 const encoder = new TextEncoder();

@@ -24,6 +24,8 @@ export interface DistributionNames {
     breakerOutcome(workerId: string): string;
     /** Request/reply: a worker asks the central process whether it may call (or probe) a model. */
     breakerProbe: string;
+    /** Plain publish to every worker: the leases on a model end (its breaker left closed). */
+    breakerRevoke: string;
     /** Request/reply: a worker announces itself and the programmers it hosts. */
     register: string;
     /** Plain publish: a worker is alive. */
@@ -61,6 +63,7 @@ export function distributionNames(prefix: string): DistributionNames {
       spend: (id) => `${base}.spend.${token('worker id', id)}`,
       breakerOutcome: (id) => `${base}.breaker.outcome.${token('worker id', id)}`,
       breakerProbe: `${base}.breaker.probe`,
+      breakerRevoke: `${base}.breaker.revoke`,
       register: `${base}.register`,
       heartbeat: (id) => `${base}.heartbeat.${token('worker id', id)}`,
       progress: (id) => `${base}.progress.${token('programmer id', id)}`,

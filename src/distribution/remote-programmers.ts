@@ -187,7 +187,7 @@ export async function createRemoteProgrammers(base: RemoteLink, remoteIds: Reado
     const m = h.message;
     log.warn({ code: 'PAS_ERR_DIST_STALE_RESULT' satisfies ErrorCode, taskId: m.task_id, attemptId: m.attempt_id, worker: m.worker_id, programmerId: m.programmer_id, why }, 'stale result fenced: not merged');
     h.msg.ack();
-    if (m.outcome.status === 'ok' && !keepBundle) void deleteBundle(link.bundles, m.outcome.bundle_object);
+    if (m.outcome.status === 'ok' && m.outcome.bundle_object !== undefined && !keepBundle) void deleteBundle(link.bundles, m.outcome.bundle_object);
   };
 
   /** The result as the pool hears it, and its receipt line, from what the worker sent. */
@@ -269,9 +269,11 @@ export async function createRemoteProgrammers(base: RemoteLink, remoteIds: Reado
             // No change on top of the base: nothing to import, the branch is created at the base (create-only).
             await store.updateRefs([`create ${ref} ${outcome.commit}`]);
           } else {
-            const data = await getBundle(link.bundles, outcome.bundle_object, link.nats.jsm);
+            // Small bundles come inside the message; big ones from the object store.
+            const stored = outcome.bundle_object;
+            const data = outcome.bundle !== undefined ? Buffer.from(outcome.bundle, 'base64') : await getBundle(link.bundles, stored!, link.nats.jsm);
             await importResultBundle(p.record.repo, data, { base: outcome.base_commit, expectedRef: ref, attemptId: p.record.attemptId, commit: outcome.commit, allowSame: true });
-            cleanup.later(() => deleteBundle(link.bundles, outcome.bundle_object));
+            if (stored !== undefined) cleanup.later(() => deleteBundle(link.bundles, stored));
             haves.record(p.record.worker, p.record.repoKey, outcome.base_commit, outcome.commit);
           }
         }

@@ -90,7 +90,12 @@ export class WorkerRepoCache {
     if (this.ready.has(ready) && existsSync(path.join(dir, '.git'))) return Promise.resolve(dir);
     return this.serial(repoKey, async () => {
       // The clone is gone (its cache was wiped): nothing made ready before holds any more.
-      if (!existsSync(path.join(dir, '.git'))) for (const key of this.ready) if (key.startsWith(`${repoKey}:`)) this.ready.delete(key);
+      if (!existsSync(path.join(dir, '.git'))) {
+        for (const key of this.ready) if (key.startsWith(`${repoKey}:`)) this.ready.delete(key);
+      } else if (this.ready.has(ready)) {
+        // Made ready while this call waited in the queue (tasks on a new base arrive together): no git again.
+        return dir;
+      }
       const done = await this.fetchBase(dir, repoKey, bundle, baseCommit);
       this.ready.add(ready);
       return done;

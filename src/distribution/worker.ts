@@ -24,10 +24,10 @@ import { breakerSettingsFrom, createLlmClient, createMemorySpendStore, llmClient
 import { createOfflineAdapter } from '../llm/providers/offline-adapter.ts';
 import { abortableSleep } from '../llm/sleep.ts';
 import type { ChatRequest, ProviderAdapter, Receipt } from '../llm/types.ts';
-import { createClusterGate } from './cluster-gate.ts';
+import { createClusterGate, followRevokes } from './cluster-gate.ts';
 import { bundleObjectName, getBundle, putBundle, WorkerRepoCache } from './bundles.ts';
 import { attemptOf, nanos, openLink, publishUntilStored, untilStored, type AttemptRecord, type DistLink } from './link.ts';
-import { decodeMessage, encodeMessage, type ResultMessage, type TaskMessage } from './messages.ts';
+import { decodeMessage, encodeMessage, inlineBundle, type ResultMessage, type TaskMessage } from './messages.ts';
 import { startWorkerLlmGateway, type WorkerLlmGateway } from './worker-llm-gateway.ts';
 import { releaseOwnership } from './worker-liveness.ts';
 
@@ -182,6 +182,13 @@ async function startOn(options: WorkerOptions, settings: DistributionConfig, wan
     cooldownMs: breakerSettingsFrom(config.pool.failover.circuit_breaker).cooldownMs,
     logger: log,
   });
+  // The central process ends the leases on a model whose breaker left closed; a lost link ends them all
+  // (a revoke may be missed while it is down).
+  const stopRevokes = followRevokes(nc, link.names, breakers, log);
+  undo.push(stopRevokes);
+  void (async () => {
+    for await (const status of nc.status()) if (status.type === 'disconnect' || status.type === 'reconnect') breakers.dropLeases();
+  })().catch(() => undefined);
   const spend = breakers.spendStore;
   const scripted = options.offline ? slowed(createOfflineAdapter(config.models, config.dir), options.editDelayMs ?? 0) : undefined;
   // The programs this worker starts (agent CLIs, aider) call their models through this host's own
@@ -232,6 +239,18 @@ async function startOn(options: WorkerOptions, settings: DistributionConfig, wan
     },
   });
   undo.push(() => cancels.unsubscribe());
+
+  /**
+   * A small result bundle travels inside the result message (no object store round trips on the
+   * way out or in); a big one is stored in the object store, named by attempt and commit, so a run
+   * of the same attempt again (a restarted worker) never overwrites the bundle a sent result names.
+   */
+  const sendableBundle = async (bytes: Uint8Array, name: string): Promise<{ bundle: string } | { bundle_object: string }> => {
+    if (inlineBundle(bytes.byteLength, nc.info?.max_payload)) return { bundle: Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64') };
+    const object = bundleObjectName(name, 'result');
+    await untilStored(link, `storing ${object}`, () => putBundle(link.bundles, object, bytes), log);
+    return { bundle_object: object };
+  };
 
   /** The results this process sent, by attempt (a task delivered again gets its result again, never a second run). */
   const sent = new Map<string, Uint8Array>();
@@ -307,14 +326,9 @@ async function startOn(options: WorkerOptions, settings: DistributionConfig, wan
       };
       let outcome: ResultMessage['outcome'];
       if (result.status === 'completed' && result.commit) {
-        // Named by its commit too: a run of the same attempt again (a restarted worker) never overwrites the bundle a sent result names.
-        const bundle = bundleObjectName(`${task.attempt_id}.${result.commit.slice(0, 12)}`, 'result');
         // A task that changed nothing has no commit of its own to send.
-        if (result.commit !== task.base_commit) {
-          const bytes = await cache.makeResultBundle(clone, task.base_commit, result.commit);
-          await untilStored(link, `storing ${bundle}`, () => putBundle(link.bundles, bundle, bytes), log);
-        }
-        outcome = { status: 'ok', base_commit: task.base_commit, commit: result.commit, bundle_object: bundle, ...(result.summary !== undefined ? { summary: result.summary.slice(0, 20_000) } : {}) };
+        const bundle = result.commit === task.base_commit ? {} : await sendableBundle(await cache.makeResultBundle(clone, task.base_commit, result.commit), `${task.attempt_id}.${result.commit.slice(0, 12)}`);
+        outcome = { status: 'ok', base_commit: task.base_commit, commit: result.commit, ...bundle, ...(result.summary !== undefined ? { summary: result.summary.slice(0, 20_000) } : {}) };
       } else {
         outcome = { status: 'error', error: result.error ?? toErrorData(new PasError('PAS_ERR_EXECUTOR_CRASHED', 'the task ended without a commit')), ...(result.status === 'cancelled' ? { cancelled: true } : {}) };
       }
@@ -396,6 +410,7 @@ async function startOn(options: WorkerOptions, settings: DistributionConfig, wan
       clearInterval(heartbeat);
       for (const run of running.values()) run.controller.abort(new PasError('PAS_ERR_TASK_CANCELLED', 'the worker is stopping'));
       cancels.unsubscribe();
+      stopRevokes();
       for (const it of iterators) await it.close().catch(() => undefined);
       let grace: NodeJS.Timeout | undefined;
       await Promise.race([Promise.all(loops), new Promise((r) => (grace = setTimeout(r, 5_000)))]);

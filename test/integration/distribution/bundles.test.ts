@@ -3,6 +3,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { gitSpawnCount } from '../../../src/executors/git-command.ts';
 import { importResultBundle, makeBaseBundle, repoKeyOf, HostHaves, type WorkerRepoCache } from '../../../src/distribution/bundles.ts';
 import { bundleFixture, commitFiles, workerCommit, type BundleFixture } from '../../support/bundle-fixtures.ts';
 import { gitOut, writeFiles, type TempRepo } from '../../support/git-fixtures.ts';
@@ -101,6 +102,22 @@ describe('a sha256 repository', () => {
 });
 
 describe('bundles under load', () => {
+  it('makes a new base ready once for a burst of tasks on it: the tasks queued behind the first start no git', async () => {
+    const base = await makeBaseBundle(central.repo, central.base);
+    await cache.ensureBase(repoKey, base.bytes, central.base);
+    const next = await centralCommit({ 'src/c.ts': 'c\n' });
+    const incremental = await makeBaseBundle(central.repo, next, { haves: [central.base] });
+    const one = gitSpawnCount();
+    await cache.ensureBase(repoKey, incremental.bytes, next);
+    const forOne = gitSpawnCount() - one;
+    const newer = await centralCommit({ 'src/d.ts': 'd\n' });
+    const newerBundle = await makeBaseBundle(central.repo, newer, { haves: [next] });
+    const before = gitSpawnCount();
+    const clones = await Promise.all(Array.from({ length: 8 }, () => cache.ensureBase(repoKey, newerBundle.bytes, newer)));
+    expect(new Set(clones).size).toBe(1);
+    expect(gitSpawnCount() - before).toBe(forOne);
+  });
+
   it('feeds one cache from parallel tasks and imports their results in parallel, each on its own ref', async () => {
     const base = await makeBaseBundle(central.repo, central.base);
     const clones = await Promise.all([1, 2, 3].map(() => cache.ensureBase(repoKey, base.bytes, central.base)));

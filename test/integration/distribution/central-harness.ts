@@ -62,7 +62,8 @@ export interface Bench {
   /** The next task message for `programmerId`, as its worker pulls it. */
   nextTask(programmerId?: string, timeoutMs?: number): Promise<{ msg: JsMsg; task: TaskMessage } | null>;
   /** Runs a task as a worker would: a commit on top of its base, sent back as a bundle with a result. */
-  complete(task: TaskMessage, opts?: { costUsd?: number; bundleObject?: string }): Promise<ResultMessage>;
+  /** A worker's commit on the task's base, sent back (its bundle in the object store, or inside the message with `inline`; `bundleBytes` changes what is sent). */
+  complete(task: TaskMessage, opts?: { costUsd?: number; bundleObject?: string; inline?: boolean; bundleBytes?: (bytes: Uint8Array) => Uint8Array }): Promise<ResultMessage>;
   /** Publishes a result on the results stream (a worker's, or one redelivered after a broker restart). */
   publishResult(result: ResultMessage, msgID?: string): Promise<void>;
   /** The central process again (after a crash): a new instance on the same journal, broker and repository. */
@@ -165,8 +166,11 @@ export async function startBench(natsUrl: string, options: BenchOptions = {}): P
       const clone = await cache.ensureBase(task.repo_key, task.bundle_object ? await getBundle(link.bundles, task.bundle_object) : null, task.base_commit);
       const tree = await gitOut(clone, 'rev-parse', `${task.base_commit}^{tree}`);
       const commit = await gitOut(clone, 'commit-tree', tree, '-p', task.base_commit, '-m', `work of ${task.attempt_id}`);
+      const made = await cache.makeResultBundle(clone, task.base_commit, commit);
+      const bytes = opts.bundleBytes ? opts.bundleBytes(made) : made;
       const bundleObject = opts.bundleObject ?? bundleObjectName(task.attempt_id, 'result');
-      await putBundle(link.bundles, bundleObject, await cache.makeResultBundle(clone, task.base_commit, commit));
+      if (!opts.inline) await putBundle(link.bundles, bundleObject, bytes);
+      const bundle = opts.inline ? { bundle: Buffer.from(bytes).toString('base64') } : { bundle_object: bundleObject };
       const now = new Date().toISOString();
       const result: ResultMessage = {
         kind: 'pas.v1.result',
@@ -175,7 +179,7 @@ export async function startBench(natsUrl: string, options: BenchOptions = {}): P
         task_id: task.task_id,
         programmer_id: task.programmer_id,
         worker_id: WORKER,
-        outcome: { status: 'ok', base_commit: task.base_commit, commit, bundle_object: bundleObject, summary: 'done' },
+        outcome: { status: 'ok', base_commit: task.base_commit, commit, ...bundle, summary: 'done' },
         receipt: { provider: 'ollama', model: 'qwen2.5-coder:7b-instruct', used_backup: false, tokens: { input: 100, output: 20 }, cost_usd: opts.costUsd ?? 0, duration_ms: 5, kpi: { files_changed: 1, lines_added: 1, lines_removed: 0 }, started_at: now, finished_at: now },
       };
       await bench.publishResult(result);

@@ -8,7 +8,7 @@ import pino from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../../src/config/load-config.ts';
 import { distributionSchema, modelsSchema } from '../../../src/config/schemas.ts';
-import { createClusterGate, type ClusterGate } from '../../../src/distribution/cluster-gate.ts';
+import { createClusterGate, followRevokes, type ClusterGate } from '../../../src/distribution/cluster-gate.ts';
 import { createClusterLlmAuthority, reportPrefixes, serveAdmissions } from '../../../src/distribution/cluster-llm-authority.ts';
 import { openLink, publishUntilStored, type DistLink } from '../../../src/distribution/link.ts';
 import { decodeMessage } from '../../../src/distribution/messages.ts';
@@ -50,9 +50,9 @@ afterAll(async () => {
   await Promise.all([openai?.close(), ollama?.close()]);
 });
 
-function gate(onAsk?: () => void, admissionWaitMs = 500, durable = false): ClusterGate {
+function gate(onAsk?: () => void, admissionWaitMs = 500, durable = false, workerId = 'w1'): ClusterGate {
   return createClusterGate({
-    workerId: 'w1',
+    workerId,
     names: link.names,
     request: (subject, data, opts) => {
       onAsk?.();
@@ -75,10 +75,10 @@ function client(breakers: ClusterGate) {
  * The central side: a real breaker registry (threshold `threshold`) and the authority over it; it
  * answers on the broker once `serve()` is called. Spend goes to `spend`.
  */
-function central(threshold: number, money = createMoneyPolicy({ models: config.models, costOptimization: config.pool.cost_optimization }), spend = createMemorySpendStore()) {
+function central(threshold: number, money = createMoneyPolicy({ models: config.models, costOptimization: config.pool.cost_optimization }), spend = createMemorySpendStore(), leaseMs = 0) {
   const breakers = new BreakerRegistry({ enabled: true, failureThreshold: threshold, windowMs: 60_000, cooldownMs: 60_000 });
   cleanups.push(() => breakers.stop());
-  const authority = createClusterLlmAuthority({ logger, ...reportPrefixes(link.names) });
+  const authority = createClusterLlmAuthority({ logger, leaseMs, ...reportPrefixes(link.names) });
   authority.bind({ breakers, money, journal: { addCallSpend: (_id, day, usd) => (spend.add(day, usd), true), forgetCallSpend: () => 0, deferCommit: () => undefined, flush: () => undefined } });
   return { breakers, serve: () => void cleanups.push(serveAdmissions(link, authority, logger)) };
 }
@@ -199,4 +199,44 @@ describe("a worker's gate to the cluster's breakers and budget", () => {
     const stored = await link.nats.jsm.streams.getMessage(link.names.resultStream, { last_by_subj: link.names.subjects.spend('w1') });
     expect(decodeMessage('pas.v1.spend', stored!.data)).toMatchObject({ job_id: 'job-2', model: PAID, cost_usd: 0.5 });
   }, 60_000);
+
+  it('leases a free model to two workers, and ends both leases when the shared breaker opens: neither calls the model again, both fail over, and a paid model is never leased', async () => {
+    const { breakers, serve } = central(2, undefined, undefined, 60_000);
+    serve();
+    const asks = { w1: 0, w2: 0 };
+    const workers = { w1: gate(() => void asks.w1++, 500, false, 'w1'), w2: gate(() => void asks.w2++, 500, false, 'w2') };
+    for (const g of Object.values(workers)) cleanups.push(followRevokes(link.nats.nc, link.names, g, logger));
+    // The first call of each worker asks and gets a lease; the next ones do not ask.
+    for (const [id, g] of Object.entries(workers)) {
+      for (let i = 0; i < 3; i++) expect(await client(g).call({ agentId: 'Prog-001', primary: FREE, request })).toMatchObject({ provider: 'ollama', usedBackup: false });
+      expect(g.leased(FREE), id).toBe(true);
+    }
+    expect(asks).toEqual({ w1: 1, w2: 1 });
+    expect(ollama.requests).toHaveLength(6);
+    // A paid model is asked for per call (its budget is checked each time): no lease.
+    await client(workers.w1).call({ agentId: 'Prog-001', primary: PAID, request });
+    await client(workers.w1).call({ agentId: 'Prog-001', primary: PAID, request });
+    expect(workers.w1.leased(PAID)).toBe(false);
+    expect(asks.w1).toBe(3);
+
+    // Failures reach the one central breaker (as reports or calls of the central process): it opens, both leases end.
+    for (let i = 0; i < 2; i++) breakers.record(FREE, 'failure', false, { code: 'PAS_ERR_LLM_OVERLOADED', retryable: true, message: 'overloaded' });
+    expect(breakers.state(FREE)).toBe('open');
+    await waitUntil(() => !workers.w1.leased(FREE) && !workers.w2.leased(FREE), 'both leases revoked');
+    for (const g of Object.values(workers)) {
+      const answer = await client(g).call({ agentId: 'Prog-001', primary: FREE, backup: PAID_BACKUP, request });
+      expect(answer).toMatchObject({ usedBackup: true, provider: 'openai' });
+      expect(answer.attempts[0]).toMatchObject({ ref: FREE, ok: false, skipped: 'breaker_open' });
+      expect(g.admit(FREE)).toBe('reject');
+    }
+    expect(ollama.requests).toHaveLength(6);
+  });
 });
+
+async function waitUntil(check: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}

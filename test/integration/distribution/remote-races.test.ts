@@ -96,7 +96,7 @@ describe('remote programmers, central side, under races', () => {
     const two = await b.nextTask('Prog-012');
     expect(two!.task.attempt_id).not.toBe(one!.task.attempt_id);
     // The finished attempt's clean-up ran (its bundle is gone) and left the new attempt's record.
-    const bundle = sent.outcome.status === 'ok' ? sent.outcome.bundle_object : '';
+    const bundle = sent.outcome.status === 'ok' ? sent.outcome.bundle_object! : '';
     expect(await waitFor(async () => (await b.link.bundles.info(bundle).catch(() => null))?.deleted !== false, 10_000)).toBe(true);
     expect(await b.currentAttempt(task.id)).toBe(two!.task.attempt_id);
     await b.complete(two!.task);

@@ -60,3 +60,104 @@ describe('cluster gate, synchronous face', () => {
     expect(gate.admit(REF)).toBe('allow');
   });
 });
+
+describe('cluster gate, leases', () => {
+  const FREE = 'ollama/qwen2.5-coder:7b-instruct';
+  /** A gate whose asks are answered by `answer` (each ask counted); replies carry `lease_ms` when given. */
+  function leasing(leaseMs: number | undefined, hold?: () => Promise<void>) {
+    let t = Date.parse('2026-03-01T12:00:00Z');
+    let asks = 0;
+    const reported: string[] = [];
+    const gate = createClusterGate({
+      workerId: 'w1',
+      names: distributionNames('unit'),
+      request: async (_subject, data) => {
+        asks++;
+        const ask = JSON.parse(Buffer.from(data).toString('utf8')) as { call_id: string; model: string };
+        await hold?.();
+        return { data: encodeMessage('pas.v1.breaker_reply', { kind: 'pas.v1.breaker_reply', call_id: ask.call_id, model: ask.model as typeof FREE, state: 'closed', allow: true, ...(leaseMs ? { lease_ms: leaseMs } : {}) }) };
+      },
+      publishDurably: async (subject) => void reported.push(subject),
+      requestTimeoutMs: 100,
+      admissionWaitMs: 1_000,
+      cooldownMs: COOLDOWN_MS,
+      logger: pino({ level: 'silent' }),
+      now: () => t,
+    });
+    return { gate, asks: () => asks, reported, advance: (ms: number) => void (t += ms) };
+  }
+
+  it('calls again without asking while the lease runs, and asks again once it has run out', async () => {
+    const g = leasing(2_000);
+    (await g.gate.admitCall(FREE, {})).finish('success');
+    g.advance(1_999);
+    (await g.gate.admitCall(FREE, {})).finish('success');
+    expect(g.asks()).toBe(1);
+    g.advance(1);
+    expect(g.gate.leased(FREE)).toBe(false);
+    await g.gate.admitCall(FREE, {});
+    expect(g.asks()).toBe(2);
+  });
+
+  it('asks per call when the central process grants no lease, and then calls that start together each ask at once', async () => {
+    let release!: () => void;
+    let held: Promise<void> = Promise.resolve();
+    const g = leasing(undefined, () => held);
+    for (let i = 0; i < 3; i++) (await g.gate.admitCall(FREE, {})).finish('success');
+    expect(g.asks()).toBe(3);
+    held = new Promise<void>((r) => (release = r));
+    const calls = Array.from({ length: 4 }, () => g.gate.admitCall(FREE, {}));
+    // No call waits for another's answer: all four asks are out before any answer comes.
+    await new Promise((r) => setImmediate(r));
+    expect(g.asks()).toBe(7);
+    release();
+    await Promise.all(calls);
+  });
+
+  it('ends its lease when one of its own calls fails (the failure is reported), on a revoke, and when the link drops', async () => {
+    const g = leasing(60_000);
+    (await g.gate.admitCall(FREE, {})).finish('failure', { error: { code: 'PAS_ERR_LLM_OVERLOADED', retryable: true, message: 'overloaded' } });
+    expect(g.gate.leased(FREE)).toBe(false);
+    expect(g.reported).toHaveLength(1);
+    await g.gate.admitCall(FREE, {});
+    expect(g.gate.leased(FREE)).toBe(true);
+    g.gate.revoke(FREE, 'open');
+    expect(g.gate.leased(FREE)).toBe(false);
+    expect(g.gate.admit(FREE)).toBe('reject');
+    g.advance(COOLDOWN_MS);
+    await g.gate.admitCall(FREE, {});
+    expect(g.gate.leased(FREE)).toBe(true);
+    g.gate.dropLeases();
+    expect(g.gate.leased(FREE)).toBe(false);
+    expect(g.asks()).toBe(3);
+  });
+
+  it('takes no lease from a reply to an ask sent before a revoke it handled first', async () => {
+    const late: { gate?: ReturnType<typeof leasing>['gate'] } = {};
+    const g = leasing(60_000, async () => late.gate!.revoke(FREE, 'open'));
+    late.gate = g.gate;
+    await g.gate.admitCall(FREE, {});
+    expect(g.gate.leased(FREE)).toBe(false);
+  });
+
+  it('makes one ask for calls that start together while no lease is held, and they all go on the lease it brings', async () => {
+    let release!: () => void;
+    const held = new Promise<void>((r) => (release = r));
+    const g = leasing(60_000, () => held);
+    const calls = Array.from({ length: 5 }, () => g.gate.admitCall(FREE, {}));
+    release();
+    const tickets = await Promise.all(calls);
+    expect(tickets.map((t) => t.admission)).toEqual(['allow', 'allow', 'allow', 'allow', 'allow']);
+    expect(g.asks()).toBe(1);
+  });
+
+  it('stops a call waiting on another call\'s ask at once when it is cancelled', async () => {
+    const g = leasing(60_000, () => new Promise<void>(() => undefined));
+    void g.gate.admitCall(FREE, {}).catch(() => undefined);
+    const stop = new AbortController();
+    const waiting = g.gate.admitCall(FREE, { signal: stop.signal });
+    stop.abort();
+    await expect(waiting).rejects.toMatchObject({ code: 'PAS_ERR_TASK_CANCELLED' });
+    expect(g.asks()).toBe(1);
+  });
+});

@@ -56,12 +56,12 @@ let breakers: BreakerRegistry;
 let authority: ClusterLlmAuthority;
 const jobSpend = new Map<string, number>();
 
-function setup(limitUsd: number, threshold = 2) {
+function setup(limitUsd: number, threshold = 2, leaseMs = 0) {
   clock = new SimulatedClock();
   clock.set(T0);
   breakers = new BreakerRegistry({ enabled: true, failureThreshold: threshold, windowMs: 5 * 60_000, cooldownMs: COOLDOWN_MS }, () => clock.now(), clock);
   const money = createMoneyPolicy({ models: config.models, costOptimization: { enabled: true, max_daily_spend_usd: limitUsd }, spend: journal.spendStore(), now: () => clock.now() });
-  authority = createClusterLlmAuthority({ logger: pino({ level: 'silent' }), ...reportPrefixes(names), now: () => clock.now() });
+  authority = createClusterLlmAuthority({ logger: pino({ level: 'silent' }), ...reportPrefixes(names), now: () => clock.now(), leaseMs });
   authority.bind({
     breakers,
     money,
@@ -133,6 +133,30 @@ describe('the cluster LLM authority', () => {
     const refused = authority.answer(ask('w2.q-2'));
     expect(refused).toMatchObject({ allow: false, state: 'open', error: { code: 'PAS_ERR_LLM_BREAKER_OPEN' } });
     expect(refused.error!.message).toContain('PAS_ERR_LLM_OVERLOADED');
+  });
+
+  it('leases only a free model with a closed breaker, and names it for revoke once (at once after a report) when its breaker opens', () => {
+    setup(100, 2, 3_000);
+    let due = 0;
+    authority.onRevocable(() => void due++);
+    expect(authority.answer(ask('w2.free-1', FREE))).toMatchObject({ allow: true, state: 'closed', lease_ms: 3_000 });
+    // A paid model's budget is checked per call: never leased.
+    expect(authority.answer(ask('w2.paid-1', PAID)).lease_ms).toBeUndefined();
+    expect(authority.revocations()).toEqual([]);
+    const freeFailure = (id: string) =>
+      delivered(names.subjects.breakerOutcome('w1'), encodeMessage('pas.v1.breaker', { kind: 'pas.v1.breaker', op: 'outcome', call_id: id, worker_id: 'w1', model: FREE, ok: false, error: { code: 'PAS_ERR_LLM_OVERLOADED', retryable: true, message: 'overloaded' }, at: new Date(T0).toISOString() }));
+    authority.take(freeFailure('w1.ff-1'));
+    expect(due).toBe(0);
+    authority.take(freeFailure('w1.ff-2'));
+    expect(due).toBe(1);
+    expect(authority.revocations()).toEqual([{ kind: 'pas.v1.breaker', op: 'revoke', model: FREE, state: 'open', at: new Date(T0).toISOString() }]);
+    expect(authority.revocations()).toEqual([]);
+    // Open, then half-open: no lease, not even for the probe.
+    expect(authority.answer(ask('w2.free-2', FREE))).toMatchObject({ allow: false, state: 'open' });
+    clock.increment(COOLDOWN_MS);
+    const probe = authority.answer(ask('w2.free-3', FREE));
+    expect(probe).toMatchObject({ allow: true, state: 'halfOpen' });
+    expect(probe.lease_ms).toBeUndefined();
   });
 
   it('admits exactly one probe after the cooldown, and the probe outcome closes the breaker', () => {

@@ -30,6 +30,7 @@ describe('the distribution section and programmers[].host', () => {
       max_redeliveries: 3,
       request_timeout_ms: 5000,
       admission_wait_ms: 60_000,
+      lease_ms: 3000,
       bundle_ttl_s: 86_400,
     });
     expect(config.programmers.filter((p) => p.host === 'gpu-1').map((p) => p.id)).toEqual(['Prog-009', 'Prog-010']);

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { decodeMessage, encodeMessage, MESSAGE_SCHEMAS, type MessageKind, type ResultMessage } from '../../../src/distribution/messages.ts';
+import { decodeMessage, encodeMessage, INLINE_BUNDLE_MAX_BYTES, inlineBundle, MESSAGE_SCHEMAS, type MessageKind, type ResultMessage } from '../../../src/distribution/messages.ts';
 import { EXAMPLE_MESSAGES as EXAMPLES, exampleResult as result, exampleTask as task } from '../../support/distribution-fixtures.ts';
 import { distributionNames } from '../../../src/distribution/names.ts';
 import { isPasError, type PasError } from '../../../src/errors.ts';
@@ -63,6 +63,30 @@ describe('pas.v1 messages', () => {
     const { commit: _, ...okWithout } = result.outcome as Extract<ResultMessage['outcome'], { status: 'ok' }>;
     expect(refusal(() => decodeMessage('pas.v1.result', JSON.stringify({ ...result, outcome: okWithout }))).details).toMatchObject({ field: 'outcome.commit' });
     expect(refusal(() => decodeMessage('pas.v1.result', JSON.stringify({ ...result, outcome: { status: 'error' } }))).details).toMatchObject({ field: 'outcome.error' });
+  });
+
+  it('takes a result bundle either inline (base64) or named in the object store, never both, and refuses a new commit with neither', () => {
+    const ok = result.outcome as Extract<ResultMessage['outcome'], { status: 'ok' }>;
+    const { bundle_object: _, ...bare } = ok;
+    const inline = { ...bare, bundle: Buffer.from('a bundle').toString('base64') };
+    expect(decodeMessage('pas.v1.result', encodeMessage('pas.v1.result', { ...result, outcome: inline })).outcome).toEqual(inline);
+    expect(refusal(() => decodeMessage('pas.v1.result', JSON.stringify({ ...result, outcome: { ...ok, bundle: inline.bundle } }))).details).toMatchObject({ field: 'outcome.bundle' });
+    expect(refusal(() => decodeMessage('pas.v1.result', JSON.stringify({ ...result, outcome: bare }))).details).toMatchObject({ field: 'outcome.bundle_object' });
+    expect(refusal(() => decodeMessage('pas.v1.result', JSON.stringify({ ...result, outcome: { ...bare, bundle: 'not base64!' } }))).details).toMatchObject({ field: 'outcome.bundle' });
+    // A task that changed nothing (its commit is its base) sends no bundle at all.
+    expect(decodeMessage('pas.v1.result', JSON.stringify({ ...result, outcome: { ...bare, commit: ok.base_commit } })).outcome).toMatchObject({ commit: ok.base_commit });
+  });
+
+  it('sends a result bundle inline only while it is small and fits the broker\'s max payload with room to spare', () => {
+    expect(inlineBundle(1_000)).toBe(true);
+    expect(inlineBundle(INLINE_BUNDLE_MAX_BYTES)).toBe(true);
+    expect(inlineBundle(INLINE_BUNDLE_MAX_BYTES + 1)).toBe(false);
+    // A broker configured with a small max_payload gets bundles through the object store sooner.
+    expect(inlineBundle(100_000, 128 * 1024)).toBe(false);
+    expect(inlineBundle(10_000, 128 * 1024)).toBe(true);
+    // The largest inline bundle, as a message, is under MAX_MESSAGE_BYTES.
+    const big = { ...result, outcome: { status: 'ok' as const, base_commit: 'a'.repeat(40), commit: 'b'.repeat(40), bundle: Buffer.alloc(INLINE_BUNDLE_MAX_BYTES).toString('base64'), summary: 's'.repeat(20_000) } };
+    expect(decodeMessage('pas.v1.result', encodeMessage('pas.v1.result', big)).outcome).toMatchObject({ commit: 'b'.repeat(40) });
   });
 
   it('refuses to encode a value its schema rejects, and a message over the size limit', () => {
