@@ -28,6 +28,8 @@ import { cpuPerTask, cpuSample, type CpuPerTask } from './bench-cpu.ts';
 import { gitProcessCount, gitSpawnCount } from '../src/executors/git-command.ts';
 import { createNativeExecutor } from '../src/executors/native-executor.ts';
 import { runProgrammerTask } from '../src/executors/run-task.ts';
+import { Hangup, postUpstream, upstreamTarget } from '../src/llm/http-upstream.ts';
+import { leanBody } from '../src/llm/lean-answer.ts';
 import {
   BENCH_EDIT,
   benchConfig,
@@ -257,21 +259,24 @@ export async function runBatch(runtime: Runtime, tasks: TaskSpec[], latencyMs: n
 }
 
 /**
- * No PAS at all: P workers each POST k chat requests one after the other (fetch, the same body the
- * Ollama adapter sends) to the same kind of model server. The ceiling the other variants are held to.
+ * No PAS at all: P workers each POST k chat requests one after the other (the same body the
+ * Ollama adapter sends) to the same kind of model server, on the cheapest client there is here:
+ * node:http over kept-alive sockets, the client PAS's own adapters use (cheaper on the main thread
+ * than fetch). The ceiling the other variants are held to.
  * `after` (the ceilings of the checkout paths) is what each worker must also do after each answer,
  * in its own checkout.
  */
 async function runHttpOnly(url: string, P: number, k: number, latencyMs: number, after?: (worker: number) => Promise<void>): Promise<ParallelRun> {
-  const body = JSON.stringify({ model: 'qwen2.5-coder:7b-instruct', messages: [{ role: 'user', content: 'Add a one-line doc comment.' }], stream: false });
+  const body = Buffer.from(JSON.stringify({ model: 'qwen2.5-coder:7b-instruct', messages: [{ role: 'user', content: 'Add a one-line doc comment.' }], stream: false }));
+  const target = upstreamTarget(`${url}/api/chat`);
   const beyond: number[] = [];
   const t0 = performance.now();
   await Promise.all(
     Array.from({ length: P }, async (_, worker) => {
       for (let i = 0; i < k; i++) {
         const t = performance.now();
-        const res = await fetch(`${url}/api/chat`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
-        await res.json();
+        const res = await postUpstream({ target, query: '', headers: { 'content-type': 'application/json' }, body, hangup: new Hangup() });
+        JSON.parse(await leanBody(res).text());
         if (after) await after(worker);
         beyond.push(performance.now() - t - latencyMs);
       }
@@ -464,7 +469,7 @@ export async function runParallelBench(options: ParallelOptions = {}) {
       speedup: 'throughput(P)/throughput(1) with N = k·P (scaled speedup); ideal = P',
       efficiency: 'ideal / makespan with ideal = ceil(N/P)·L',
       variants: {
-        'http-only': 'no PAS: P concurrent fetch loops, k POST /api/chat each, to the same model server: the ceiling of this machine for P concurrent model calls',
+        'http-only': "no PAS: P concurrent loops, k POST /api/chat each, to the same model server, on the cheapest client here (node:http over kept-alive sockets, the one PAS's adapters use; cheaper than fetch): the ceiling of this machine for P concurrent model calls",
         full: 'pool → programmer actor → runProgrammerTask: native executor reading the base commit through a long-lived git cat-file (LLM client over HTTP, SEARCH/REPLACE applied in memory, allowlist-checked) → blobs, trees and commit written as objects → KPIs in-process → task branch created through a long-lived git update-ref → receipt (no checkout)',
         'full-verify': `full, plus a verify command (${VERIFY.join(' ')}) run in the programmer's reused checkout: reset --hard + clean -ffdx to the base, the edits written, the command run, then the commit as in full`,
         'full-checkout': "the path of an executor that needs files on disk (agent CLIs, aider): the programmer's reused checkout reset to the base, the native executor editing it on disk, git add there, its tree written from the index in-process, commit and branch as objects",

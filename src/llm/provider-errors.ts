@@ -47,8 +47,13 @@ export function parseProtoDuration(value: unknown): number | undefined {
   return m ? Math.round(Number(m[1]) * 1000) : undefined;
 }
 
+/** The headers of an answer as read here: a fetch `Headers`, or node's headers through `headerReader`. */
+export interface HeaderReader {
+  get(name: string): string | null;
+}
+
 /** `retry-after` as delta-seconds or HTTP-date (RFC 9110 §10.2.3), or `retry-after-ms`; in ms. */
-export function parseRetryAfter(headers: Headers, now: number = Date.now()): number | undefined {
+export function parseRetryAfter(headers: HeaderReader, now: number = Date.now()): number | undefined {
   const ms = headers.get('retry-after-ms');
   if (ms && /^\d+(\.\d+)?$/.test(ms.trim())) return Math.round(Number(ms.trim()));
   const value = headers.get('retry-after')?.trim();
@@ -159,7 +164,7 @@ function baseDetails(site: CallSite): Record<string, unknown> {
 }
 
 /** A PasError for a non-2xx answer; the message quotes the provider (redacted). */
-export function httpError(site: CallSite, status: number, headers: Headers, text: string, now: number = Date.now()): PasError {
+export function httpError(site: CallSite, status: number, headers: HeaderReader, text: string, now: number = Date.now()): PasError {
   const body = parseErrorBody(site.kind, text);
   const code = classifyHttpStatus(site.kind, status, body);
   const details: Record<string, unknown> = { ...baseDetails(site), status };
@@ -220,11 +225,12 @@ function errnoCode(err: unknown): string | undefined {
 }
 
 /**
- * Turns anything thrown by fetch or body reading into a PasError: the caller's abort becomes
- * PAS_ERR_TASK_CANCELLED, our timeout PAS_ERR_LLM_TIMEOUT, socket errors PAS_ERR_LLM_CONNECTION.
+ * Turns anything thrown by the request or body reading into a PasError: the caller's abort becomes
+ * PAS_ERR_TASK_CANCELLED, our timeout (`timeout.aborted`: it fired) PAS_ERR_LLM_TIMEOUT, socket
+ * errors PAS_ERR_LLM_CONNECTION. `where` is the server's origin (`http://127.0.0.1:11434`),
+ * named in connection failures.
  */
-/** `where` is the server's origin (`http://127.0.0.1:11434`), named in connection failures. */
-export function toProviderError(err: unknown, site: CallSite, timeoutMs: number, timeout: AbortSignal, caller?: AbortSignal, where?: string): PasError {
+export function toProviderError(err: unknown, site: CallSite, timeoutMs: number, timeout: { readonly aborted: boolean }, caller?: AbortSignal, where?: string): PasError {
   if (err instanceof PasError) return err;
   const details = baseDetails(site);
   if (caller?.aborted) {

@@ -6,6 +6,9 @@
 import { createParser, type EventSourceMessage } from 'eventsource-parser';
 import { PasError } from '../errors.ts';
 import type { ProviderConfig } from '../config/schemas.ts';
+import type { OutgoingHttpHeaders } from 'node:http';
+import { Hangup, postUpstream, upstreamTarget, UpstreamTimeout } from './http-upstream.ts';
+import { headerReader, leanBody, type ProviderBody } from './lean-answer.ts';
 import { httpError, toProviderError, type CallSite, type ProtocolKind } from './provider-errors.ts';
 import type { ChatRequest } from './types.ts';
 
@@ -78,19 +81,27 @@ export interface PostOptions<T> {
   body: unknown;
   timeoutMs: number;
   signal?: AbortSignal | undefined;
-  fetch: FetchLike;
+  /** An injected fetch (tests, embedders); without one the call takes the lean node:http path. */
+  fetch?: FetchLike | undefined;
   now: () => number;
-  /** Reads a 2xx response; anything it throws is mapped like a fetch failure. */
-  consume: (res: Response, signal: AbortSignal) => Promise<T>;
+  /** Reads a 2xx answer; anything it throws is mapped like a transport failure. */
+  consume: (res: ProviderBody) => Promise<T>;
 }
 
-/** One POST: combined timeout/caller signal, non-2xx classified, every failure a PasError. */
-export async function postJson<T>(o: PostOptions<T>): Promise<T> {
+/**
+ * One POST: the per-provider timeout combined with the caller's signal (both also end an answer
+ * being read), non-2xx classified, every failure a PasError.
+ */
+export function postJson<T>(o: PostOptions<T>): Promise<T> {
+  return o.fetch ? postWithFetch(o, o.fetch) : postLean(o);
+}
+
+async function postWithFetch<T>(o: PostOptions<T>, fetch: FetchLike): Promise<T> {
   const timeout = AbortSignal.timeout(o.timeoutMs);
   const signal = o.signal ? AbortSignal.any([o.signal, timeout]) : timeout;
   try {
     signal.throwIfAborted();
-    const res = await o.fetch(o.url, {
+    const res = await fetch(o.url, {
       method: 'POST',
       headers: { 'content-type': 'application/json', ...o.headers },
       body: JSON.stringify(o.body),
@@ -100,38 +111,102 @@ export async function postJson<T>(o: PostOptions<T>): Promise<T> {
       const text = await res.text();
       throw httpError(o.site, res.status, res.headers, text, o.now());
     }
-    return await o.consume(res, signal);
+    return await o.consume({ text: () => res.text(), body: res.body as unknown as AsyncIterable<Uint8Array> | null });
   } catch (err) {
     throw toProviderError(err, o.site, o.timeoutMs, timeout, o.signal, originOf(o.url));
   }
 }
 
-async function* decodedChunks(res: Response): AsyncGenerator<string> {
-  if (!res.body) return;
-  const decoder = new TextDecoder();
-  for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
-    yield decoder.decode(chunk, { stream: true });
+/** The headers fetch added to ours, sent as it sent them (providers see the same request). */
+const FETCH_DEFAULT_HEADERS: ReadonlyArray<[string, string]> = [
+  ['accept', '*/*'],
+  ['accept-language', '*'],
+  ['sec-fetch-mode', 'cors'],
+  ['user-agent', 'node'],
+  ['accept-encoding', 'gzip, deflate'],
+];
+
+function leanHeaders(headers: Record<string, string>): OutgoingHttpHeaders {
+  const out: OutgoingHttpHeaders = { 'content-type': 'application/json', ...headers };
+  for (const [name, value] of FETCH_DEFAULT_HEADERS) if (!(name in out)) out[name] = value;
+  return out;
+}
+
+/** Statuses fetch followed (redirect: 'follow'). */
+const REDIRECTS = new Set([301, 302, 303, 307, 308]);
+
+/**
+ * The same POST on node's own http client over kept-alive sockets, the answer read as Node
+ * stream chunks: a fraction of fetch's main-thread CPU (no web streams, no AbortSignal.any).
+ * A redirect (a base_url that moved) is handed to fetch, which follows it as before.
+ */
+async function postLean<T>(o: PostOptions<T>): Promise<T> {
+  const caller = o.signal;
+  const timeout = { aborted: false };
+  const hangup = new Hangup();
+  const onAbort = () => hangup.fire(caller?.reason instanceof Error ? caller.reason : new Error('aborted by the caller'));
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    caller?.throwIfAborted();
+    timer = setTimeout(() => {
+      timeout.aborted = true;
+      hangup.fire(new UpstreamTimeout(o.timeoutMs));
+    }, o.timeoutMs);
+    timer.unref();
+    caller?.addEventListener('abort', onAbort, { once: true });
+    const body = Buffer.from(JSON.stringify(o.body));
+    const res = await postUpstream({ target: upstreamTarget(o.url), query: '', headers: leanHeaders(o.headers), body, hangup });
+    // From here on the timeout or the caller's abort ends the answer being read.
+    hangup.watch((reason) => res.destroy(reason));
+    if (hangup.reason) res.destroy(hangup.reason);
+    const status = res.statusCode ?? 0;
+    if (REDIRECTS.has(status) && res.headers.location) {
+      res.resume();
+      clearTimeout(timer);
+      caller?.removeEventListener('abort', onAbort);
+      return await postWithFetch(o, globalThis.fetch);
+    }
+    if (status < 200 || status >= 300) {
+      const text = await leanBody(res).text();
+      throw httpError(o.site, status, headerReader(res.headers), text, o.now());
+    }
+    return await o.consume(leanBody(res));
+  } catch (err) {
+    throw toProviderError(err, o.site, o.timeoutMs, timeout, caller, originOf(o.url));
+  } finally {
+    clearTimeout(timer);
+    caller?.removeEventListener('abort', onAbort);
   }
-  const tail = decoder.decode();
-  if (tail) yield tail;
+}
+
+/** Calls `onText` with the body as text, in order (bytes decoded across chunk boundaries). */
+async function eachText(res: ProviderBody, onText: (text: string) => void): Promise<void> {
+  const body = res.body;
+  if (!body) return;
+  let decoder: TextDecoder | undefined;
+  for await (const chunk of body) {
+    if (typeof chunk === 'string') {
+      onText(chunk);
+      continue;
+    }
+    decoder ??= new TextDecoder();
+    onText(decoder.decode(chunk, { stream: true }));
+  }
+  const tail = decoder?.decode();
+  if (tail) onText(tail);
 }
 
 /** Feeds a `text/event-stream` body to `onEvent`, in order; a throw from `onEvent` ends the read. */
-export async function readSse(res: Response, onEvent: (event: EventSourceMessage) => void): Promise<void> {
-  const pending: EventSourceMessage[] = [];
-  const parser = createParser({ onEvent: (e) => pending.push(e) });
-  for await (const text of decodedChunks(res)) {
-    parser.feed(text);
-    while (pending.length > 0) onEvent(pending.shift()!);
-  }
+export async function readSse(res: ProviderBody, onEvent: (event: EventSourceMessage) => void): Promise<void> {
+  const parser = createParser({ onEvent });
+  await eachText(res, (text) => parser.feed(text));
   parser.reset({ consume: true });
-  while (pending.length > 0) onEvent(pending.shift()!);
 }
 
 /** Feeds each non-empty line of an NDJSON body to `onLine`. */
-export async function readNdjson(res: Response, onLine: (line: string) => void): Promise<void> {
+export async function readNdjson(res: ProviderBody, onLine: (line: string) => void): Promise<void> {
   let buffer = '';
-  for await (const text of decodedChunks(res)) {
+  await eachText(res, (text) => {
     buffer += text;
     let nl: number;
     while ((nl = buffer.indexOf('\n')) >= 0) {
@@ -139,7 +214,7 @@ export async function readNdjson(res: Response, onLine: (line: string) => void):
       buffer = buffer.slice(nl + 1);
       if (line) onLine(line);
     }
-  }
+  });
   if (buffer.trim()) onLine(buffer.trim());
 }
 
@@ -157,10 +232,10 @@ export function count(value: unknown): number | null {
   return typeof value === 'number' && Number.isFinite(value) && value >= 0 ? value : null;
 }
 
-export function adapterDefaults(opts: AdapterOptions): { env: NodeJS.ProcessEnv; fetch: FetchLike; now: () => number; timeoutMs: number } {
+export function adapterDefaults(opts: AdapterOptions): { env: NodeJS.ProcessEnv; fetch: FetchLike | undefined; now: () => number; timeoutMs: number } {
   return {
     env: opts.env ?? process.env,
-    fetch: opts.fetch ?? globalThis.fetch,
+    fetch: opts.fetch,
     now: opts.now ?? Date.now,
     timeoutMs: Math.round(opts.config.timeout_s * 1000),
   };

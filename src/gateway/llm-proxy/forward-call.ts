@@ -10,6 +10,7 @@ import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:
 import { PasError } from '../../errors.ts';
 import { BREAKER_FAILURE_CODES } from '../../llm/llm-client.ts';
 import { httpError, toProviderError, type CallSite } from '../../llm/provider-errors.ts';
+import { headerReader } from '../../llm/lean-answer.ts';
 import { record, resolveBaseUrl } from '../../llm/provider-http.ts';
 import type { LlmGateway, ScriptedWire } from '../../llm/gateway/llm-gateway.ts';
 import type { CallOutcome, Slot } from '../../llm/gateway/provider-limiter.ts';
@@ -268,7 +269,7 @@ export async function forwardLlmCall(gw: LlmGateway, call: LlmCallRequest, res: 
         const error =
           err instanceof UpstreamTimeout
             ? new PasError('PAS_ERR_LLM_TIMEOUT', `${model.ref}: no answer within ${timeoutMs} ms`, { details: { ref: model.ref, timeoutMs } })
-            : toProviderError(err, site, timeoutMs, new AbortController().signal);
+            : toProviderError(err, site, timeoutMs, { aborted: false });
         end('failure', { error: error.toData() });
         gw.logger?.warn({ taskId: grant.taskId, ref: model.ref, code: error.code }, 'llm gateway: provider unreachable');
         lastFailure = error.message;
@@ -278,9 +279,7 @@ export async function forwardLlmCall(gw: LlmGateway, call: LlmCallRequest, res: 
       if (upstream.statusCode === undefined || upstream.statusCode >= 400) {
         const status = upstream.statusCode ?? 502;
         const text = await readAll(upstream).catch(() => Buffer.alloc(0));
-        const headers = new Headers();
-        for (const [k, v] of Object.entries(upstream.headers)) if (typeof v === 'string') headers.set(k, v);
-        const error = httpError(site, status, headers, text.toString('utf8'), gw.now());
+        const error = httpError(site, status, headerReader(upstream.headers), text.toString('utf8'), gw.now());
         const counts = BREAKER_FAILURE_CODES.has(error.code);
         end(counts ? 'failure' : 'success', counts ? { error: error.toData() } : {});
         const retryAfterMs = typeof error.details.retryAfterMs === 'number' ? error.details.retryAfterMs : undefined;
