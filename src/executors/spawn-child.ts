@@ -15,7 +15,7 @@ export interface SpawnChildOptions {
   /** The complete environment of the child (the parent's is not inherited). */
   env: Record<string, string | undefined>;
   /** Written to the child's stdin, then closed; without it stdin is /dev/null. */
-  input?: string;
+  input?: string | Uint8Array;
   /** Lead a process group of its own (so the whole tree can be signalled). */
   detached?: boolean;
   /** Output kept per stream; past it the child is killed and `truncated` set. */
@@ -130,4 +130,14 @@ export function spawnChild(options: SpawnChildOptions): SpawnedChild {
     child.on('close', (code, signal) => finish(code, signal));
   });
   return { pid: child.pid, done };
+}
+
+/** The environment variables every child needs to run, taken from `source`. */
+export function baseChildEnv(source: NodeJS.ProcessEnv): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const key of ['PATH', 'HOME', 'USER', 'LOGNAME', 'LANG', 'LC_ALL', 'LC_CTYPE', 'TMPDIR', 'TZ', 'SYSTEMROOT']) {
+    const value = source[key];
+    if (value !== undefined) env[key] = value;
+  }
+  return env;
 }
