@@ -88,6 +88,22 @@ export function spawnerPid(): number | undefined {
   return current?.child.pid;
 }
 
+/**
+ * Stops the spawner: its channel closes, it kills the process groups it started and exits;
+ * resolves when it has. The next request starts a fresh one.
+ */
+export async function stopSpawner(): Promise<void> {
+  const spawner = current;
+  if (!spawner) return;
+  current = undefined;
+  const { child } = spawner;
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  if (child.connected) child.disconnect();
+  else child.kill('SIGKILL');
+  await exited;
+}
+
 function connection(): Connection | undefined {
   if (!enabled || failedStarts >= MAX_FAILED_STARTS) return undefined;
   if (current && !current.gone) return current;
