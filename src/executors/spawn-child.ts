@@ -7,6 +7,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { PasError } from '../errors.ts';
+import { collectOutput } from './output-cap.mjs';
 
 export interface SpawnChildOptions {
   file: string;
@@ -85,21 +86,10 @@ export function spawnChild(options: SpawnChildOptions): SpawnedChild {
   const out: Buffer[] = [];
   const err: Buffer[] = [];
   const all: Buffer[] = [];
-  const sizes = { out: 0, err: 0 };
-  let truncated = false;
-  const collect = (into: Buffer[], key: 'out' | 'err') => (chunk: Buffer) => {
-    if (truncated) return;
-    sizes[key] += chunk.length;
-    if (sizes[key] > maxBuffer) {
-      truncated = true;
-      child.kill('SIGKILL');
-      return;
-    }
-    into.push(chunk);
+  const output = collectOutput(child, maxBuffer, (stream, chunk) => {
+    (stream === 1 ? out : err).push(chunk);
     all.push(chunk);
-  };
-  child.stdout?.on('data', collect(out, 'out'));
-  child.stderr?.on('data', collect(err, 'err'));
+  });
   // The child may exit without reading its input (EPIPE): that is its answer, not ours to throw.
   child.stdin?.on('error', () => undefined);
   if (options.input !== undefined) child.stdin?.end(options.input);
@@ -118,7 +108,7 @@ export function spawnChild(options: SpawnChildOptions): SpawnedChild {
         stdoutBytes,
         stderr: Buffer.concat(err).toString('utf8'),
         all: Buffer.concat(all).toString('utf8'),
-        truncated,
+        truncated: output.truncated,
       };
       if (spawnError) outcome.spawnError = spawnError;
       resolve(outcome);

@@ -13,6 +13,7 @@
 // When the channel closes (the runtime exited, even on SIGKILL) this process kills the process
 // groups it started (verify commands' trees) and exits: it never outlives the runtime.
 import { spawn } from 'node:child_process';
+import { collectOutput } from './output-cap.mjs';
 
 /** Output is held back until this much has arrived (or the program ends): few messages for small outputs. */
 const FLUSH_BYTES = 256 * 1024;
@@ -42,16 +43,7 @@ function run(request) {
 
   let chunks = [];
   let pending = 0;
-  const sizes = [0, 0, 0];
-  let truncated = false;
-  const collect = (stream) => (chunk) => {
-    if (truncated) return;
-    sizes[stream] += chunk.length;
-    if (sizes[stream] > maxBuffer) {
-      truncated = true;
-      child.kill('SIGKILL');
-      return;
-    }
+  const output = collectOutput(child, maxBuffer, (stream, chunk) => {
     chunks.push([stream, chunk]);
     pending += chunk.length;
     if (pending >= FLUSH_BYTES) {
@@ -59,9 +51,7 @@ function run(request) {
       chunks = [];
       pending = 0;
     }
-  };
-  child.stdout?.on('data', collect(1));
-  child.stderr?.on('data', collect(2));
+  });
   // A program that exits without reading its input (EPIPE) answers with its exit code.
   child.stdin?.on('error', () => undefined);
   if (input !== undefined) child.stdin?.end(input);
@@ -71,7 +61,7 @@ function run(request) {
     if (settled) return;
     settled = true;
     running.delete(id);
-    const done = { t: 'done', id, code, signal, truncated, chunks };
+    const done = { t: 'done', id, code, signal, truncated: output.truncated, chunks };
     if (spawnError) done.spawnError = errorData(spawnError);
     send(done);
   };
