@@ -20,8 +20,9 @@ import { baseChildEnv, spawnChild, type ChildOutcome, type SpawnChildOptions } f
 
 const SCRIPT = fileURLToPath(new URL('./spawner-process.mjs', import.meta.url));
 const DEFAULT_MAX_BUFFER = 64 * 1024 * 1024;
-/** Spawners in a row that died before saying ready: then this process spawns directly. */
+/** Spawners in a row that died before saying ready: then this process spawns directly for a while. */
 const MAX_FAILED_STARTS = 3;
+const RETRY_START_AFTER_MS = 30_000;
 
 /** A program started directly or through the spawner: its pid once known, and its outcome. */
 export interface StartedChild {
@@ -71,6 +72,7 @@ type Message =
 let enabled = process.env.PAS_SPAWNER !== 'off' && process.platform !== 'win32';
 let current: Connection | undefined;
 let failedStarts = 0;
+let lastFailedStart = 0;
 let nextId = 1;
 
 /** Turns the spawner on or off for this process (off: every program is spawned directly). */
@@ -105,7 +107,11 @@ export async function stopSpawner(): Promise<void> {
 }
 
 function connection(): Connection | undefined {
-  if (!enabled || failedStarts >= MAX_FAILED_STARTS) return undefined;
+  if (!enabled) return undefined;
+  if (failedStarts >= MAX_FAILED_STARTS) {
+    if (Date.now() - lastFailedStart < RETRY_START_AFTER_MS) return undefined;
+    failedStarts = MAX_FAILED_STARTS - 1;
+  }
   if (current && !current.gone) return current;
   try {
     current = new Connection();
@@ -225,7 +231,10 @@ class Connection {
     if (this.gone) return;
     this.gone = true;
     if (current === this) current = undefined;
-    if (!this.ready) failedStarts++;
+    if (!this.ready) {
+      failedStarts++;
+      lastFailedStart = Date.now();
+    }
     const requests = [...this.requests.values()];
     this.requests.clear();
     this.child.unref();
@@ -241,7 +250,9 @@ class Connection {
         );
         continue;
       }
-      // Not started yet: once more on a fresh spawner, or directly if none will start.
+      // Not started yet (as far as this process knows: a spawner killed between its spawn and
+      // the pid message leaves a program that also runs; git's commands here are safe to run
+      // again): once more on a fresh spawner, or directly if none will start.
       const next = request.attempts === 0 ? connection() : undefined;
       if (next) {
         stats.retried++;
