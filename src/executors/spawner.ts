@@ -173,7 +173,11 @@ class Connection {
     stats.spawners++;
     this.child.on('message', (message: Message) => this.onMessage(message));
     this.child.on('error', () => this.onGone());
-    this.child.on('exit', () => this.onGone());
+    // 'exit' can come before the messages still in the channel are read (a program's pid among
+    // them): the channel's close comes after them, so that is when the requests are settled.
+    this.child.on('exit', () => {
+      if (!this.child.connected) this.onGone();
+    });
     this.child.on('disconnect', () => this.onGone());
     this.idle();
   }

@@ -195,6 +195,10 @@ describe('the spawner and the runtime process', () => {
     await git(process.argv.at(-2), ['rev-parse', 'HEAD']);
     process.stdout.write(JSON.stringify({ spawner: spawnerPid() ?? null, stats: spawnerStats() }) + '\\n');
     if (process.argv.at(-1) === 'wait') setInterval(() => undefined, 1_000);
+    if (process.argv.at(-1) === 'tree') {
+      const { runProcessTree } = await import(${JSON.stringify(path.join(ROOT, 'src/executors/process-tree.ts'))});
+      await runProcessTree({ file: 'sh', args: ['-c', 'sleep 600 & echo $! > grandchild; wait'], cwd: process.argv.at(-2), env: { PATH: process.env.PATH }, viaSpawner: true });
+    }
   `;
 
   it('lets the runtime exit on its own when idle, and the spawner exits with it', async () => {
@@ -218,6 +222,30 @@ describe('the spawner and the runtime process', () => {
     expect(await isRunning(spawner)).toBe(true);
     child.kill('SIGKILL');
     expect(await gone(spawner)).toBe(true);
+  });
+
+  it('kills the tree of a verify command it was running when the runtime is killed with SIGKILL, and exits', async () => {
+    const tree = await createTempRepo({ 'a.txt': 'a\n' });
+    const dir = tree.repo;
+    try {
+      const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', SCRIPT, dir, 'tree'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
+      const line = await new Promise<string>((resolve) => {
+        let text = '';
+        child.stdout.on('data', (chunk: Buffer) => {
+          text += chunk.toString('utf8');
+          if (text.includes('\n')) resolve(text);
+        });
+      });
+      const { spawner } = JSON.parse(line) as { spawner: number };
+      expect(await waitFor(async () => (await readFile(path.join(dir, 'grandchild'), 'utf8').catch(() => '')).trim() !== '', 20_000)).toBe(true);
+      const grandchild = Number(await readFile(path.join(dir, 'grandchild'), 'utf8'));
+      expect(await isRunning(grandchild)).toBe(true);
+      child.kill('SIGKILL');
+      expect(await gone(spawner)).toBe(true);
+      expect(await gone(grandchild)).toBe(true);
+    } finally {
+      await tree.cleanup();
+    }
   });
 
   it('spawns directly, with the same answers, when PAS_SPAWNER=off', async () => {
