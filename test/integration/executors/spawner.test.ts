@@ -201,6 +201,19 @@ describe('the spawner and the runtime process', () => {
     }
   `;
 
+  /** Starts a runtime-like process running SCRIPT; resolves with it once it printed its spawner's pid. */
+  async function startRuntime(cwd: string, mode: string) {
+    const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', SCRIPT, cwd, mode], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
+    const line = await new Promise<string>((resolve) => {
+      let text = '';
+      child.stdout.on('data', (chunk: Buffer) => {
+        text += chunk.toString('utf8');
+        if (text.includes('\n')) resolve(text);
+      });
+    });
+    return { child, spawner: (JSON.parse(line) as { spawner: number }).spawner };
+  }
+
   it('lets the runtime exit on its own when idle, and the spawner exits with it', async () => {
     const run = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', SCRIPT, repo.repo, 'end'], { cwd: ROOT, encoding: 'utf8', timeout: 60_000 });
     expect(run.status).toBe(0);
@@ -210,15 +223,7 @@ describe('the spawner and the runtime process', () => {
   });
 
   it('leaves no spawner behind when the runtime is killed with SIGKILL', async () => {
-    const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', SCRIPT, repo.repo, 'wait'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
-    const line = await new Promise<string>((resolve) => {
-      let text = '';
-      child.stdout.on('data', (chunk: Buffer) => {
-        text += chunk.toString('utf8');
-        if (text.includes('\n')) resolve(text);
-      });
-    });
-    const { spawner } = JSON.parse(line) as { spawner: number };
+    const { child, spawner } = await startRuntime(repo.repo, 'wait');
     expect(await isRunning(spawner)).toBe(true);
     child.kill('SIGKILL');
     expect(await gone(spawner)).toBe(true);
@@ -228,15 +233,7 @@ describe('the spawner and the runtime process', () => {
     const tree = await createTempRepo({ 'a.txt': 'a\n' });
     const dir = tree.repo;
     try {
-      const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', SCRIPT, dir, 'tree'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
-      const line = await new Promise<string>((resolve) => {
-        let text = '';
-        child.stdout.on('data', (chunk: Buffer) => {
-          text += chunk.toString('utf8');
-          if (text.includes('\n')) resolve(text);
-        });
-      });
-      const { spawner } = JSON.parse(line) as { spawner: number };
+      const { child, spawner } = await startRuntime(dir, 'tree');
       expect(await waitFor(async () => (await readFile(path.join(dir, 'grandchild'), 'utf8').catch(() => '')).trim() !== '', 20_000)).toBe(true);
       const grandchild = Number(await readFile(path.join(dir, 'grandchild'), 'utf8'));
       expect(await isRunning(grandchild)).toBe(true);
