@@ -88,6 +88,7 @@ export const ERRORS = {
   PAS_ERR_EDIT_NO_MATCH: { retryable: true, status: 502, doc: 'A SEARCH block did not match the file.' },
   PAS_ERR_GIT: { retryable: false, status: 500, doc: 'A git command failed.' },
   PAS_ERR_RESOURCE: { retryable: true, status: 503, doc: 'A program (git, a verify command, an agent CLI) could not be started: no file descriptors, memory or process slots left, or the program is missing; the task fails, PAS keeps serving.' },
+  PAS_ERR_SPAWNER: { retryable: true, status: 503, doc: 'The spawner (the small process that starts git and verify commands for the runtime) died while running a program; that program\'s result is lost, the next request starts a fresh spawner.' },
 
   // distribution (programmers on other hosts, CONTRACT §11)
   PAS_ERR_DIST_BAD_MESSAGE: { retryable: false, status: 400, doc: 'A message between the central process and a worker (`pas.v1.*`) failed its schema; it is rejected and logged, details name the kind and the field.' },

@@ -1,16 +1,18 @@
 /**
- * CPU spent by this process and by the children it has waited for (git, verify commands), read
+ * CPU spent by this process and by the children it has waited for (git, verify commands; also the
+ * spawner and those it started), read
  * around a benchmark batch: what a task costs the machine, apart from wall-clock time. Children
  * still running (the long-lived `git cat-file` and `update-ref`) are not counted until they end.
  */
 import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import { performance, type EventLoopUtilization } from 'node:perf_hooks';
+import { spawnerPid } from '../src/executors/spawner.ts';
 
 export interface CpuSample {
   /** This process's own user + system CPU, ms. */
   selfMs: number;
-  /** User + system CPU of the children it has waited for, ms (Linux /proc; 0 elsewhere). */
+  /** User + system CPU of the children it has waited for, and of the spawner and its children, ms (Linux /proc; 0 elsewhere). */
   childrenMs: number;
   /** CPU of its main thread alone (the event loop), ms (Linux /proc; undefined elsewhere). */
   mainThreadMs?: number;
@@ -31,17 +33,24 @@ function mainThreadMs(): number | undefined {
 /** Clock ticks per second of /proc's times (USER_HZ: 100 on Linux everywhere in practice). */
 const USER_HZ = 100;
 
+/** CPU ms from /proc/<pid>/stat: the children it waited for, and its own too when `own`. */
+function procTimesMs(pid: string, own: boolean): number {
+  try {
+    // Fields after the command name (which may hold spaces): utime, stime, cutime, cstime are fields 14–17.
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const ticks = Number(fields[13]) + Number(fields[14]) + (own ? Number(fields[11]) + Number(fields[12]) : 0);
+    return (ticks * 1000) / USER_HZ;
+  } catch {
+    return 0;
+  }
+}
+
 export function cpuSample(): CpuSample {
   const own = process.cpuUsage();
-  let childrenMs = 0;
-  try {
-    // Fields after the command name (which may hold spaces): cutime and cstime are fields 16 and 17.
-    const stat = readFileSync('/proc/self/stat', 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    childrenMs = ((Number(fields[13]) + Number(fields[14])) * 1000) / USER_HZ;
-  } catch {
-    childrenMs = 0;
-  }
+  // The spawner's own CPU and its children's (the git processes and verify commands it started).
+  const spawner = spawnerPid();
+  const childrenMs = procTimesMs('self', false) + (spawner === undefined ? 0 : procTimesMs(String(spawner), true));
   const main = mainThreadMs();
   return { selfMs: (own.user + own.system) / 1000, childrenMs, ...(main !== undefined ? { mainThreadMs: main } : {}), loop: performance.eventLoopUtilization() };
 }

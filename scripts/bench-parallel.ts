@@ -26,6 +26,7 @@ import { createDefaultServices } from '../src/runtime/default-services.ts';
 import { checkoutPath, prewarmCheckouts } from '../src/executors/checkouts.ts';
 import { cpuPerTask, cpuSample, type CpuPerTask } from './bench-cpu.ts';
 import { gitProcessCount, gitSpawnCount } from '../src/executors/git-command.ts';
+import { spawnerStats } from '../src/executors/spawner.ts';
 import { createNativeExecutor } from '../src/executors/native-executor.ts';
 import { runProgrammerTask } from '../src/executors/run-task.ts';
 import { Hangup, postUpstream, upstreamTarget } from '../src/llm/http-upstream.ts';
@@ -107,6 +108,12 @@ export interface ParallelRun {
   gitSpawnsPerTask?: number;
   /** CPU per task of this process and of the children it waited for (git, verify commands), and the load. */
   cpu?: CpuPerTask;
+  /**
+   * Programs (git, verify commands) the spawner started per task, the mean time from the request
+   * to the program's start (the spawner's own fork included), and programs this process forked
+   * itself per task through the same path (spawner off or unable to start).
+   */
+  spawner?: { startsPerTask: number; startMs: number; directPerTask: number };
 }
 
 /** One configuration's batches: N = tasks on `programmers`, ideal = ceil(N/P)·L, efficiency = ideal / makespan. */
@@ -226,6 +233,7 @@ export async function runBatch(runtime: Runtime, tasks: TaskSpec[], latencyMs: n
   });
   const gitBefore = gitProcessCount();
   const spawnsBefore = gitSpawnCount();
+  const spawnerBefore = spawnerStats();
   const cpuBefore = cpuSample();
   const t0 = performance.now();
   try {
@@ -253,6 +261,13 @@ export async function runBatch(runtime: Runtime, tasks: TaskSpec[], latencyMs: n
     gitProcessesPerTask: round((gitProcessCount() - gitBefore) / tasks.length, 2),
     gitSpawnsPerTask: round((gitSpawnCount() - spawnsBefore) / tasks.length, 2),
     cpu: cpuPerTask(cpuBefore, cpuSample(), tasks.length),
+  };
+  const spawner = spawnerStats();
+  const starts = spawner.viaSpawner - spawnerBefore.viaSpawner;
+  run.spawner = {
+    startsPerTask: round(starts / tasks.length, 2),
+    startMs: round(starts > 0 ? (spawner.startMsTotal - spawnerBefore.startMsTotal) / starts : 0, 2),
+    directPerTask: round((spawner.direct - spawnerBefore.direct) / tasks.length, 2),
   };
   if (durations.length === results.length) run.beyondLatencyMs = distribution(durations.map((d) => d - latencyMs), 1);
   return run;
@@ -407,7 +422,7 @@ export async function runParallelBench(options: ParallelOptions = {}) {
           for (let r = 0; r < runsHere; r++) {
             const run = await runBatch(runtime, taskSpecs(`bench-${variant}-${repoKind}-p${P}-r${r + 1}`, benchFiles(N), repo, baseCommit, managerId, verify), latencyMs);
             runs.push(run);
-            const git = GIT_VARIANTS.includes(variant) ? `, ${run.gitProcessesPerTask} git processes/task (${run.gitSpawnsPerTask} spawns), CPU/task ${run.cpu?.processMs} ms + children ${run.cpu?.childrenMs} ms` : '';
+            const git = GIT_VARIANTS.includes(variant) ? `, ${run.gitProcessesPerTask} git processes/task (${run.gitSpawnsPerTask} spawns), spawner ${run.spawner?.startsPerTask} starts/task (request→start ${run.spawner?.startMs} ms) + ${run.spawner?.directPerTask} direct, CPU/task ${run.cpu?.processMs} ms + children ${run.cpu?.childrenMs} ms` : '';
             const main = `, main thread ${run.cpu?.mainThreadMs ?? '–'} ms/task, loop busy ${run.cpu?.loopBusyMs} ms/task (load ${run.cpu?.load1})`;
             log(`  parallel ${variant.padEnd(13)} ${repoKind.padEnd(5)} P=${String(P).padStart(2)} N=${String(N).padStart(3)} run ${r + 1}: makespan ${run.makespanMs.toFixed(0)} ms (ideal ${Math.ceil(N / P) * latencyMs})${git}${main}${run.failed ? `, ${run.failed} failed` : ''}`);
           }
@@ -460,7 +475,7 @@ export async function runParallelBench(options: ParallelOptions = {}) {
         'per run: CPU ms per task of the runtime process (process.cpuUsage) and of the children it waited for during the batch (/proc/self/stat cutime+cstime: short-lived git processes and verify commands; the long-lived cat-file and update-ref count when they end), ' +
         'of its main thread alone (/proc/self/task/<pid>/schedstat) and the event loop\'s busy ms per task (performance.eventLoopUtilization: CPU plus blocking calls), and the 1-minute load average at the end of the batch. ' +
         'When 49 answers land at once, what the main thread does per task is done one task after another: the rows are bound by it; wall-clock makespans on a loaded machine are not.',
-      gitProcessesPerTask: 'git processes started by the runtime during a batch / N (long-lived cat-file and update-ref processes count once, when they start)',
+      gitProcessesPerTask: 'git processes started by the runtime (through its spawner for the short-lived ones) during a batch / N (long-lived cat-file and update-ref processes count once, when they start)',
       why:
         `Every programmer model is a local Ollama-protocol HTTP server that answers after L = ${latencyMs} ms, so a subtask can never take less than L and ` +
         `N = ${k}·P subtasks on P programmers can never finish before ceil(N/P)·L. L is large against the per-task work of the orchestration ` +

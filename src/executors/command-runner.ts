@@ -75,6 +75,8 @@ export async function runAllowedCommand(request: CommandRequest): Promise<Comman
     args: request.argv.slice(1),
     cwd: request.cwd,
     env: commandEnv(request.env ?? process.env),
+    // Its environment holds no secret: the spawner may start it (no fork of this process).
+    viaSpawner: true,
     timeoutMs,
     ...(request.signal ? { signal: request.signal } : {}),
     ...(request.killGraceMs !== undefined ? { killGraceMs: request.killGraceMs } : {}),

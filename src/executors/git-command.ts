@@ -12,6 +12,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { PasError } from '../errors.ts';
 import { isSecretEnvName } from '../redaction.ts';
 import { spawnFailure } from './spawn-child.ts';
+import { startChild } from './spawner.ts';
 
 export const PAS_AUTHOR = { name: 'PAS', email: 'pas@localhost' } as const;
 
@@ -152,10 +153,10 @@ export async function git(cwd: string, args: readonly string[], options: GitOpti
 }
 
 /**
- * Runs git commands one after the other in `cwd`, all started by one small shell: this process
- * spawns once. A spawn of a large process blocks its event loop while fork copies its page tables
- * (about 6 ms at 50 MB, 30 ms at 350 MB on a loaded 2-core machine); the shell's forks cost it
- * nothing. The first command that fails ends the sequence with its exit code and output; a lock
+ * Runs git commands one after the other in `cwd`, all started by one small shell: one spawn (by
+ * the spawner, see spawner.ts). A spawn of a large process blocks its event loop while fork copies
+ * its page tables (about 6 ms at 50 MB, 30 ms at 350 MB on a loaded 2-core machine); the shell's
+ * forks cost it nothing. The first command that fails ends the sequence with its exit code and output; a lock
  * held elsewhere retries the whole sequence (its commands must be safe to run again). `input`
  * goes to the shell's stdin, read by the command that reads stdin.
  */
@@ -187,75 +188,52 @@ export function gitProcessCount(): number {
   return spawned;
 }
 
-/** Processes this process spawned to run git (a sequence's shell once for all its commands). */
+/** Processes started to run git, by this process or its spawner (a sequence's shell once for all its commands). */
 export function gitSpawnCount(): number {
   return spawns;
 }
 
+/** The program and arguments that run `git <args>`, or a sequence's commands through one small shell. */
+function gitArgv(args: readonly string[], sequence?: readonly (readonly string[])[]): { file: string; args: string[] } {
+  if (!sequence) return { file: 'git', args: [...GLOBAL_FLAGS, ...args] };
+  const positional = sequence.flatMap((command) => [String(GLOBAL_FLAGS.length + command.length), ...GLOBAL_FLAGS, ...command]);
+  return { file: 'sh', args: ['-c', SEQUENCE_SCRIPT, 'pas-git', ...positional] };
+}
+
+function count(sequence?: readonly (readonly string[])[]): void {
+  spawned += sequence ? sequence.length : 1;
+  spawns++;
+}
+
 /**
- * Starts `git <args>` in `cwd` with PAS's flags and clean environment, stdio piped, counted.
+ * Starts `git <args>` in `cwd` with PAS's flags and clean environment, stdio piped, counted: the
+ * long-lived ones (`cat-file --batch`, `update-ref --stdin`) whose pipes this process writes.
  * A plain child_process spawn: execa's extra work costs milliseconds of event loop per call.
  */
 export function spawnGit(cwd: string, args: readonly string[], options: { stdin?: 'pipe' | 'ignore'; env?: Record<string, string>; sequence?: readonly (readonly string[])[] } = {}): ChildProcess {
-  const sequence = options.sequence;
-  spawned += sequence ? sequence.length : 1;
-  spawns++;
-  const spawnOptions = { cwd, env: { ...gitEnv(), ...options.env }, stdio: [options.stdin ?? 'ignore', 'pipe', 'pipe'] as ['pipe' | 'ignore', 'pipe', 'pipe'], windowsHide: true };
-  if (!sequence) return spawn('git', [...GLOBAL_FLAGS, ...args], spawnOptions);
-  const positional = sequence.flatMap((command) => [String(GLOBAL_FLAGS.length + command.length), ...GLOBAL_FLAGS, ...command]);
-  return spawn('sh', ['-c', SEQUENCE_SCRIPT, 'pas-git', ...positional], spawnOptions);
+  count(options.sequence);
+  const command = gitArgv(args, options.sequence);
+  return spawn(command.file, command.args, { cwd, env: { ...gitEnv(), ...options.env }, stdio: [options.stdin ?? 'ignore', 'pipe', 'pipe'], windowsHide: true });
 }
 
 const MAX_OUTPUT = 64 * 1024 * 1024;
 
 /**
- * Runs git once to the end: its output as text and its exit code (-1 and `spawnError` when it could
- * not start: out of file descriptors or memory, git missing). `input` goes to its stdin.
+ * Runs git once to the end, started by the spawner (no fork of this process; a direct spawn when
+ * it cannot be used): its output as text and its exit code (-1 and `spawnError` when it could not
+ * start: out of file descriptors or memory, git missing). `input` goes to its stdin.
  */
-function runOnce(cwd: string, args: readonly string[], env?: Record<string, string>, input?: string | Uint8Array, sequence?: readonly (readonly string[])[]): Promise<GitResult & { spawnError?: NodeJS.ErrnoException }> {
-  return new Promise((resolve) => {
-    let child: ChildProcess;
-    try {
-      child = spawnGit(cwd, args, { ...(env ? { env } : {}), ...(input !== undefined ? { stdin: 'pipe' as const } : {}), ...(sequence ? { sequence } : {}) });
-    } catch (err) {
-      // Creating the pipes can fail synchronously (EMFILE): an answer, not a crash.
-      resolve({ stdout: '', stderr: '', exitCode: -1, spawnError: err as NodeJS.ErrnoException });
-      return;
-    }
-    const out: Buffer[] = [];
-    const err: Buffer[] = [];
-    let size = 0;
-    let spawnError: NodeJS.ErrnoException | undefined;
-    const finish = (code: number | null) => {
-      const result: GitResult & { spawnError?: NodeJS.ErrnoException } = {
-        stdout: Buffer.concat(out).toString('utf8'),
-        stderr: Buffer.concat(err).toString('utf8') + (size > MAX_OUTPUT ? `\noutput larger than ${MAX_OUTPUT} bytes` : ''),
-        exitCode: typeof code === 'number' ? code : -1,
-      };
-      if (spawnError) result.spawnError = spawnError;
-      resolve(result);
-    };
-    // First, before anything that could throw: a failed start (EMFILE) is emitted as 'error' and
-    // leaves the stdio streams unset; a git that never started sends no 'close'.
-    child.on('error', (e: NodeJS.ErrnoException) => {
-      // Only a start that failed is a spawn error; a later one (a failed kill) ends in 'close' with git's own code.
-      if (child.pid !== undefined) return;
-      spawnError ??= e;
-      finish(null);
-    });
-    if (child.pid === undefined && (!child.stdout || !child.stderr)) return;
-    if (input !== undefined && child.stdin) {
-      child.stdin.on('error', () => {}); // a git that exits early closes its stdin: its exit code says why
-      child.stdin.end(input);
-    }
-    child.stdout?.on('data', (chunk: Buffer) => {
-      size += chunk.length;
-      if (size <= MAX_OUTPUT) out.push(chunk);
-      else child.kill('SIGKILL');
-    });
-    child.stderr?.on('data', (chunk: Buffer) => err.push(chunk));
-    child.once('close', (code) => finish(code));
-  });
+async function runOnce(cwd: string, args: readonly string[], env?: Record<string, string>, input?: string | Uint8Array, sequence?: readonly (readonly string[])[]): Promise<GitResult & { spawnError?: NodeJS.ErrnoException }> {
+  count(sequence);
+  const command = gitArgv(args, sequence);
+  const outcome = await startChild({ ...command, cwd, env: { ...gitEnv(), ...env }, maxBufferBytes: MAX_OUTPUT, ...(input !== undefined ? { input } : {}) }).done;
+  const result: GitResult & { spawnError?: NodeJS.ErrnoException } = {
+    stdout: outcome.stdout,
+    stderr: outcome.stderr + (outcome.truncated ? `\noutput larger than ${MAX_OUTPUT} bytes` : ''),
+    exitCode: outcome.exitCode ?? -1,
+  };
+  if (outcome.spawnError) result.spawnError = outcome.spawnError;
+  return result;
 }
 
 async function execGit(cwd: string, args: readonly string[], okCodes: readonly number[], env?: Record<string, string>, input?: string | Uint8Array, sequence?: readonly (readonly string[])[]): Promise<GitResult> {

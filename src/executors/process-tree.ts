@@ -3,7 +3,10 @@
  * timeout or a cancel can stop the whole tree it spawned: SIGTERM to the group, then SIGKILL
  * after a grace period. Whatever is left in the group when the leader ends is killed too.
  */
-import { isResourceError, spawnChild, spawnFailure } from './spawn-child.ts';
+import { isResourceError, spawnFailure } from './spawn-child.ts';
+import { startChild, startDirect } from './spawner.ts';
+
+export { baseChildEnv } from './spawn-child.ts';
 
 export interface ProcessTreeOptions {
   file: string;
@@ -22,6 +25,11 @@ export interface ProcessTreeOptions {
    * for the kill grace.
    */
   onKill?: () => void;
+  /**
+   * Start it through the spawner (spawner.ts): no fork of this process. Only for an environment
+   * free of secrets (the spawner is a process that does not need them).
+   */
+  viaSpawner?: boolean;
 }
 
 export interface ProcessTreeOutcome {
@@ -62,25 +70,37 @@ export async function runProcessTree(options: ProcessTreeOptions): Promise<Proce
     return { pid: undefined, exitCode: null, signal: null, stdout: '', stderr: '', all: '', timedOut: false, aborted: true, notFound: false, durationMs: 0 };
   }
 
-  const child = spawnChild({
+  const childOptions = {
     file: options.file,
     args: options.args,
     cwd: options.cwd,
     env: options.env,
     detached: true,
     maxBufferBytes: options.maxBufferBytes ?? 20 * 1024 * 1024,
-  });
-  const pid = child.pid;
+  };
+  const child = options.viaSpawner ? startChild(childOptions) : startDirect(childOptions);
+  // Known at once for a direct spawn, a message later through the spawner.
+  let pid: number | undefined;
 
   let timedOut = false;
   let aborted = false;
+  let killing = false;
   let graceTimer: NodeJS.Timeout | undefined;
-  const killTree = () => {
+  const signalTree = () => {
     if (pid === undefined || graceTimer) return;
-    options.onKill?.();
     signalProcessGroup(pid, 'SIGTERM');
-    graceTimer = setTimeout(() => signalProcessGroup(pid, 'SIGKILL'), grace);
+    graceTimer = setTimeout(() => signalProcessGroup(pid!, 'SIGKILL'), grace);
   };
+  const killTree = () => {
+    if (killing) return;
+    killing = true;
+    options.onKill?.();
+    signalTree();
+  };
+  void child.started.then((startedPid) => {
+    pid = startedPid;
+    if (killing) signalTree();
+  });
   const timer =
     options.timeoutMs === undefined
       ? undefined
@@ -96,6 +116,7 @@ export async function runProcessTree(options: ProcessTreeOptions): Promise<Proce
 
   try {
     const result = await child.done;
+    pid = await child.started;
     // Out of file descriptors, memory or process slots: a coded, retryable failure of this task.
     if (isResourceError(result.spawnError)) throw spawnFailure(options.file, result.spawnError!, { cwd: options.cwd });
     const code = result.spawnError?.code;
@@ -124,14 +145,4 @@ export async function runProcessTree(options: ProcessTreeOptions): Promise<Proce
 export function tailLines(text: string, lines: number): string {
   const all = text.replace(/\s+$/, '').split(/\r?\n/);
   return all.slice(-lines).join('\n');
-}
-
-/** The environment variables every child needs to run, taken from `source`. */
-export function baseChildEnv(source: NodeJS.ProcessEnv): Record<string, string> {
-  const env: Record<string, string> = {};
-  for (const key of ['PATH', 'HOME', 'USER', 'LOGNAME', 'LANG', 'LC_ALL', 'LC_CTYPE', 'TMPDIR', 'TZ', 'SYSTEMROOT']) {
-    const value = source[key];
-    if (value !== undefined) env[key] = value;
-  }
-  return env;
 }

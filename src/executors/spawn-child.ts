@@ -7,6 +7,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { PasError } from '../errors.ts';
+import { collectOutput } from './output-cap.mjs';
 
 export interface SpawnChildOptions {
   file: string;
@@ -15,7 +16,7 @@ export interface SpawnChildOptions {
   /** The complete environment of the child (the parent's is not inherited). */
   env: Record<string, string | undefined>;
   /** Written to the child's stdin, then closed; without it stdin is /dev/null. */
-  input?: string;
+  input?: string | Uint8Array;
   /** Lead a process group of its own (so the whole tree can be signalled). */
   detached?: boolean;
   /** Output kept per stream; past it the child is killed and `truncated` set. */
@@ -85,21 +86,10 @@ export function spawnChild(options: SpawnChildOptions): SpawnedChild {
   const out: Buffer[] = [];
   const err: Buffer[] = [];
   const all: Buffer[] = [];
-  const sizes = { out: 0, err: 0 };
-  let truncated = false;
-  const collect = (into: Buffer[], key: 'out' | 'err') => (chunk: Buffer) => {
-    if (truncated) return;
-    sizes[key] += chunk.length;
-    if (sizes[key] > maxBuffer) {
-      truncated = true;
-      child.kill('SIGKILL');
-      return;
-    }
-    into.push(chunk);
+  const output = collectOutput(child, maxBuffer, (stream, chunk) => {
+    (stream === 1 ? out : err).push(chunk);
     all.push(chunk);
-  };
-  child.stdout?.on('data', collect(out, 'out'));
-  child.stderr?.on('data', collect(err, 'err'));
+  });
   // The child may exit without reading its input (EPIPE): that is its answer, not ours to throw.
   child.stdin?.on('error', () => undefined);
   if (options.input !== undefined) child.stdin?.end(options.input);
@@ -118,7 +108,7 @@ export function spawnChild(options: SpawnChildOptions): SpawnedChild {
         stdoutBytes,
         stderr: Buffer.concat(err).toString('utf8'),
         all: Buffer.concat(all).toString('utf8'),
-        truncated,
+        truncated: output.truncated,
       };
       if (spawnError) outcome.spawnError = spawnError;
       resolve(outcome);
@@ -130,4 +120,14 @@ export function spawnChild(options: SpawnChildOptions): SpawnedChild {
     child.on('close', (code, signal) => finish(code, signal));
   });
   return { pid: child.pid, done };
+}
+
+/** The environment variables every child needs to run, taken from `source`. */
+export function baseChildEnv(source: NodeJS.ProcessEnv): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const key of ['PATH', 'HOME', 'USER', 'LOGNAME', 'LANG', 'LC_ALL', 'LC_CTYPE', 'TMPDIR', 'TZ', 'SYSTEMROOT']) {
+    const value = source[key];
+    if (value !== undefined) env[key] = value;
+  }
+  return env;
 }

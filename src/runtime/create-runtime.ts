@@ -24,6 +24,7 @@ import type { PasConfig } from '../config/load-config.ts';
 import { llmOf } from '../config/settings-writer.ts';
 import { isTerminalJobStatus, JOB_STATUSES } from '../../machines/statuses.ts';
 import { openJournal } from '../journal/journal.ts';
+import { startSpawner } from '../executors/spawner.ts';
 import type { LlmGateway } from '../llm/gateway/llm-gateway.ts';
 import { createMoneyPolicy } from '../llm/money-policy.ts';
 import { BreakerRegistry, type BreakerRef } from './breaker-registry.ts';
@@ -87,6 +88,8 @@ function provideSystem(services: RuntimeServices, facts: FactRecorder, inFlight:
 }
 
 export function createRuntime(options: RuntimeOptions): Runtime {
+  // Git and verify commands are started by the spawner: start it now, while this process is small.
+  startSpawner();
   const { config } = options;
   const logger = options.logger ?? silentLogger();
   const now = options.now ?? (() => new Date());
