@@ -36,20 +36,28 @@ export function hasCapabilities(member: Pick<PoolMember, 'id' | 'capabilities'>,
   return required.every((cap) => member.capabilities.includes(cap) || (routing[cap]?.includes(member.id) ?? false));
 }
 
+/** Whether the member could ever run the task (whatever it is doing now). */
+function canEverRun(m: PoolMember, task: TaskSpec, policy: RoutingPolicy): boolean {
+  return (
+    m.status !== 'quarantined' &&
+    !(task.exclude !== undefined && task.exclude.includes(m.id)) &&
+    (task.pin === undefined || task.pin === m.id) &&
+    // A spent budget steers work to free programmers; a task pinned to a paid one still goes there,
+    // where the LLM layer refuses it with a receipt (the caller asked for that programmer).
+    (!policy.budgetExhausted || m.free || task.pin === m.id) &&
+    (task.requires === undefined || hasCapabilities(m, task.requires, policy.capabilityRouting))
+  );
+}
+
 /** Members that could ever run the task (whatever they are doing now). */
 export function eligible(members: readonly PoolMember[], task: TaskSpec, policy: RoutingPolicy): PoolMember[] {
-  const required = task.requires ?? [];
-  const excluded = new Set(task.exclude ?? []);
-  return members.filter(
-    (m) =>
-      m.status !== 'quarantined' &&
-      !excluded.has(m.id) &&
-      (task.pin === undefined || task.pin === m.id) &&
-      // A spent budget steers work to free programmers; a task pinned to a paid one still goes there,
-      // where the LLM layer refuses it with a receipt (the caller asked for that programmer).
-      (!policy.budgetExhausted || m.free || task.pin === m.id) &&
-      hasCapabilities(m, required, policy.capabilityRouting),
-  );
+  return members.filter((m) => canEverRun(m, task, policy));
+}
+
+/** Whether any member could ever run the task (the question asked of every task the pool places). */
+export function anyEligible(members: readonly PoolMember[], task: TaskSpec, policy: RoutingPolicy): boolean {
+  for (const m of members) if (canEverRun(m, task, policy)) return true;
+  return false;
 }
 
 /**
@@ -63,7 +71,9 @@ export function pickProgrammer(
   cursor: number,
 ): { id: string; cursor: number } | null {
   const saturated = policy.saturated ?? [];
-  let candidates = eligible(members, task, policy).filter((m) => m.status === 'idle' && !(m.provider !== undefined && saturated.includes(m.provider)));
+  let candidates = members.filter(
+    (m) => m.status === 'idle' && !(m.provider !== undefined && saturated.includes(m.provider)) && canEverRun(m, task, policy),
+  );
   if (candidates.length === 0) return null;
   if (policy.preferFree && candidates.some((m) => m.free)) candidates = candidates.filter((m) => m.free);
 

@@ -13,7 +13,7 @@ import { codedError } from './error-codes.ts';
 import { fact, type TaskFinishedFact, type TaskQueuedFact, type TaskStartedFact } from './facts.ts';
 import type { ToJob, ToManager, ToPoolTask } from './messages.ts';
 import type { ProgrammerEvent, ProgrammerReport } from './programmer.machine.ts';
-import { eligible, pickProgrammer, type PoolMember, type Strategy } from './pool-routing.ts';
+import { anyEligible, pickProgrammer, type PoolMember, type Strategy } from './pool-routing.ts';
 
 export interface PoolInput {
   programmers: Array<{ id: string; capabilities: string[]; free: boolean; provider?: string }>;
@@ -98,6 +98,18 @@ export function maxQueueLength(context: Pick<PoolContext, 'members' | 'maxQueueP
   return context.maxQueuePerProgrammer * context.members.length;
 }
 
+/**
+ * A copy of a map keyed by task ids, as an object without a prototype. Such an object keeps its
+ * keys in a hash table: a plain object literal copied with `{ ...map }` gets a new hidden class
+ * for every new task id, which made one copy of 49 running tasks cost as much as the rest of the
+ * step (and fed the garbage collector).
+ */
+export function copyRecord<T>(record: Readonly<Record<string, T>>): Record<string, T> {
+  const copy = Object.create(null) as Record<string, T>;
+  for (const key in record) copy[key] = record[key]!;
+  return copy;
+}
+
 /** The pure transition function of the pool. Never mutates its input. */
 export function poolStep(input: PoolContext, event: PoolEvent): PoolStepResult {
   // Copy-on-write of exactly what the step mutates (the members it changes, the queue, the maps,
@@ -106,26 +118,34 @@ export function poolStep(input: PoolContext, event: PoolEvent): PoolStepResult {
     ...input,
     members: [...input.members],
     queue: [...input.queue],
-    running: { ...input.running },
-    tried: { ...input.tried },
-    restarts: { ...input.restarts },
     stats: { ...input.stats },
     // A snapshot persisted before providers could saturate has no list yet.
     saturated: input.saturated ?? [],
   };
+  /** The maps by task or programmer id, copied on their first change in this step (reads use `context`). */
+  const own = { running: false, tried: false, restarts: false };
+  const writable = <K extends keyof typeof own>(key: K): PoolContext[K] => {
+    if (!own[key]) {
+      own[key] = true;
+      (context as Pick<PoolContext, K>)[key] = copyRecord(context[key] as Record<string, unknown>) as PoolContext[K];
+    }
+    return context[key];
+  };
   const deliveries: Delivery[] = [];
   const facts: PoolFact[] = [];
   const later: PoolStepResult['later'] = [];
-  /** A member to change: copied on its first use in this step (every change goes through here). */
-  const copied = new Set<string>();
+  /** Members changed in this step: copied on first use (every change goes through `member`). */
+  const copied: string[] = [];
   const member = (id: string): PoolMember | undefined => {
-    const at = context.members.findIndex((m) => m.id === id);
-    if (at < 0) return undefined;
-    if (!copied.has(id)) {
-      copied.add(id);
-      context.members[at] = { ...context.members[at]! };
+    const members = context.members;
+    let at = 0;
+    while (at < members.length && members[at]!.id !== id) at++;
+    if (at === members.length) return undefined;
+    if (!copied.includes(id)) {
+      copied.push(id);
+      members[at] = { ...members[at]! };
     }
-    return context.members[at];
+    return members[at];
   };
   const policy = () => ({
     strategy: context.strategy,
@@ -136,8 +156,8 @@ export function poolStep(input: PoolContext, event: PoolEvent): PoolStepResult {
   });
 
   const finish = (task: TaskSpec, result: TaskResult) => {
-    delete context.running[task.id];
-    delete context.tried[task.id];
+    delete writable('running')[task.id];
+    if (context.tried[task.id]) delete writable('tried')[task.id];
     if (result.status === 'completed') context.stats.completed++;
     else if (result.status === 'cancelled') context.stats.cancelled++;
     else context.stats.failed++;
@@ -151,15 +171,15 @@ export function poolStep(input: PoolContext, event: PoolEvent): PoolStepResult {
     m.taskId = task.id;
     m.assigned++;
     const started: TaskSpec = { ...task, attempt: (task.attempt ?? 0) + 1 };
-    context.running[task.id] = { task: started, programmerId };
+    writable('running')[task.id] = { task: started, programmerId };
     facts.push({ type: 'recordTaskStarted', task: started, programmerId, attempt: started.attempt! });
     deliveries.push({ to: programmerId, event: { type: 'task.assigned', task: started } });
   };
 
   /** A task that no programmer can ever take now fails instead of waiting forever. */
   const unplaceable = (task: TaskSpec): ErrorData | null => {
-    if (eligible(context.members, task, policy()).length > 0) return null;
-    if (context.budgetExhausted && eligible(context.members, task, { ...policy(), budgetExhausted: false }).length > 0) {
+    if (anyEligible(context.members, task, policy())) return null;
+    if (context.budgetExhausted && anyEligible(context.members, task, { ...policy(), budgetExhausted: false })) {
       return codedError('PAS_ERR_BUDGET_EXHAUSTED', 'the daily budget is spent and only paid programmers can take this task');
     }
     return codedError('PAS_ERR_NO_PROGRAMMER', 'no programmer in the pool can take this task', {
@@ -212,8 +232,8 @@ export function poolStep(input: PoolContext, event: PoolEvent): PoolStepResult {
     if (!error.retryable || redispatches >= context.maxRetries) return false;
     const next: TaskSpec = { ...task, exclude: [...new Set([...(task.exclude ?? []), ...tried])] };
     if (unplaceable(next)) return false;
-    delete context.running[task.id];
-    context.tried[task.id] = tried;
+    delete writable('running')[task.id];
+    writable('tried')[task.id] = tried;
     context.stats.redispatched++;
     context.queue.unshift(next);
     return true;
@@ -295,7 +315,7 @@ export function poolStep(input: PoolContext, event: PoolEvent): PoolStepResult {
       let escalated = false;
       if (used < context.maxRestarts) {
         m.status = 'failed';
-        context.restarts[programmerId] = used + 1;
+        writable('restarts')[programmerId] = used + 1;
         context.stats.restarts++;
         later.push({ event: { type: 'supervision.expire', programmerId }, delayMs: context.restartPeriodMs });
         deliveries.push({ to: programmerId, event: { type: 'programmer.reset' } });
@@ -323,7 +343,7 @@ export function poolStep(input: PoolContext, event: PoolEvent): PoolStepResult {
     case 'programmer.ready': {
       const m = member(event.programmerId);
       if (!m) break;
-      if (m.status === 'quarantined') context.restarts[m.id] = 0;
+      if (m.status === 'quarantined') writable('restarts')[m.id] = 0;
       if (m.status !== 'busy') {
         m.status = 'idle';
         m.taskId = null;
@@ -333,7 +353,7 @@ export function poolStep(input: PoolContext, event: PoolEvent): PoolStepResult {
     }
     case 'supervision.expire': {
       const used = context.restarts[event.programmerId] ?? 0;
-      context.restarts[event.programmerId] = Math.max(0, used - 1);
+      writable('restarts')[event.programmerId] = Math.max(0, used - 1);
       break;
     }
     case 'programmer.updated': {
@@ -394,10 +414,10 @@ export function initialPoolContext(input: PoolInput): PoolContext {
       failed: 0,
     })),
     queue: [],
-    running: {},
-    tried: {},
+    running: copyRecord({}),
+    tried: copyRecord({}),
     cursor: 0,
-    restarts: {},
+    restarts: copyRecord({}),
     strategy: input.strategy,
     preferFree: input.preferFree,
     capabilityRouting: input.capabilityRouting ?? {},

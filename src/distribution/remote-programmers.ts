@@ -493,7 +493,7 @@ export async function createRemoteProgrammers(base: RemoteLink, remoteIds: Reado
     const repo = await deps.repositories.forTask(task);
     const baseCommit = await baseOf(repo, task.baseCommit ?? 'HEAD');
     const repoKey = await memo(repoKeys, repo, () => repoKeyOf(repo));
-    const journalAttempt = journal.getTask(task.id)?.attempt ?? task.attempt ?? 1;
+    const journalAttempt = journal.taskAttempt(task.id) ?? task.attempt ?? 1;
     const record: AttemptRecord = { attemptId: `${task.id}.a${journalAttempt}.${randomBytes(4).toString('hex')}`, programmerId, worker, journalAttempt, repo, repoKey, dispatchedAt: now() };
     // The base as a bundle: full the first time this host sees the repository, incremental after.
     const hostHas = haves.haves(worker, repoKey);

@@ -180,6 +180,19 @@ export interface Journal {
    * which clears its result; returns whether anything was written.
    */
   upsertTask(spec: TaskSpec, status?: TaskStatus): boolean;
+  /**
+   * Journal a task as queued unless its id is known already (then nothing is written); returns
+   * whether it was inserted. One statement: what the pool's task-queued fact writes.
+   */
+  queueTask(spec: TaskSpec): boolean;
+  /**
+   * Journal a start of the task on `programmerId` (the pool's task-started fact): it becomes
+   * `running` as attempt max(`attempt`, the journaled attempt + 1), inserted if unknown, reopened
+   * (result, error and finish cleared) if it had finished. Returns the attempt written.
+   */
+  startTask(spec: TaskSpec, programmerId: string, attempt: number): number;
+  /** The task's journaled attempt, without reading the rest of its row (undefined when unknown). */
+  taskAttempt(id: string): number | undefined;
   /** Returns false when the task is already finished. */
   setTaskStatus(id: string, status: TaskStatus, fields?: TaskStatusFields): boolean;
   /** Idempotent: finishing an already-finished task writes nothing and returns false. */
@@ -498,6 +511,25 @@ export function openJournal(path: string, options: JournalOptions = {}): Journal
          finished_at = @now, updated_at = @now
        WHERE id = @id AND status NOT IN (${sqlList(FINISHED_TASK_STATUSES)})`,
     ),
+    queueTask: db.prepare<{ id: string; jobId: string; spec: string; attempt: number; now: string }>(
+      `INSERT INTO tasks (id, job_id, spec, status, attempt, created_at, updated_at)
+       VALUES (@id, @jobId, @spec, 'queued', @attempt, @now, @now) ON CONFLICT (id) DO NOTHING`,
+    ),
+    taskAttempt: db.prepare<[string], { attempt: number; status: string }>('SELECT attempt, status FROM tasks WHERE id = ?'),
+    taskExists: db.prepare<[string], { one: number }>('SELECT 1 AS one FROM tasks WHERE id = ?'),
+    startInsert: db.prepare<{ id: string; jobId: string; spec: string; attempt: number; programmerId: string; now: string }>(
+      `INSERT INTO tasks (id, job_id, spec, status, attempt, programmer_id, created_at, started_at, updated_at)
+       VALUES (@id, @jobId, @spec, 'running', @attempt, @programmerId, @now, @now, @now)`,
+    ),
+    startUpdate: db.prepare<{ id: string; jobId: string; spec: string; attempt: number; programmerId: string; now: string; reopen: number }>(
+      `UPDATE tasks SET
+         job_id = @jobId, spec = @spec, status = 'running', attempt = @attempt, programmer_id = @programmerId,
+         result = CASE WHEN @reopen = 1 THEN NULL ELSE result END,
+         error = CASE WHEN @reopen = 1 THEN NULL ELSE error END,
+         finished_at = CASE WHEN @reopen = 1 THEN NULL ELSE finished_at END,
+         started_at = @now, updated_at = @now
+       WHERE id = @id`,
+    ),
     markMerged: db.prepare<{ id: string; now: string }>('UPDATE tasks SET merged = 1, updated_at = @now WHERE id = @id AND merged = 0'),
     tasksForJob: db.prepare<[string], TaskRow>('SELECT * FROM tasks WHERE job_id = ? ORDER BY rowid ASC'),
     tasksByStatus: db.prepare<[string], TaskRow>('SELECT * FROM tasks WHERE status = ? ORDER BY rowid ASC'),
@@ -655,8 +687,8 @@ export function openJournal(path: string, options: JournalOptions = {}): Journal
     return info.changes === 1;
   });
 
-  const finishTask = db.transaction((result: TaskResult): boolean => {
-    requireTask(result.taskId);
+  // One statement each (no transaction or savepoint around them): the per-task writes of the pool's facts.
+  const finishTask = (result: TaskResult): boolean => {
     const info = stmt.finishTask.run({
       id: result.taskId,
       status: result.status,
@@ -665,8 +697,23 @@ export function openJournal(path: string, options: JournalOptions = {}): Journal
       error: result.error ? redactedJson(result.error) : null,
       now: stamp(),
     });
-    return info.changes === 1;
-  });
+    if (info.changes === 1) return true;
+    if (!stmt.taskExists.get(result.taskId)) throw new PasError('PAS_ERR_TASK_NOT_FOUND', `no task ${result.taskId} in the journal`, { details: { taskId: result.taskId } });
+    return false;
+  };
+
+  const queueTask = (spec: TaskSpec): boolean =>
+    stmt.queueTask.run({ id: spec.id, jobId: spec.jobId, spec: JSON.stringify(spec), attempt: spec.attempt ?? 0, now: stamp() }).changes === 1;
+
+  const startTask = (spec: TaskSpec, programmerId: string, attempt: number): number => {
+    const existing = stmt.taskAttempt.get(spec.id);
+    const numbered = Math.max(attempt, (existing?.attempt ?? 0) + 1);
+    const row = { id: spec.id, jobId: spec.jobId, spec: JSON.stringify({ ...spec, attempt: numbered }), attempt: numbered, programmerId, now: stamp() };
+    if (existing) stmt.startUpdate.run({ ...row, reopen: isFinishedTask(existing.status) ? 1 : 0 });
+    else stmt.startInsert.run(row);
+    return numbered;
+  };
+  const startTaskAlone = db.transaction(startTask);
 
   const recover = db.transaction((mode: 'requeue' | 'interrupt'): RecoveryReport => {
     const running = stmt.tasksByStatus.all('running');
@@ -730,11 +777,17 @@ export function openJournal(path: string, options: JournalOptions = {}): Journal
       throw walSync.failed;
     }
     run('flush', () => {
-      group.commit.run();
-      if (walSync) {
-        group.withFsync();
-        walSync.request();
+      try {
+        group.commit.run();
+      } catch (err) {
+        // A COMMIT that fails (a deferred constraint, a full disk) may leave the group open: its
+        // writes are lost either way, and an open group would swallow every later write.
+        if (db.inTransaction) db.exec('ROLLBACK');
+        throw err;
+      } finally {
+        if (walSync && !db.inTransaction) group.withFsync();
       }
+      walSync?.request();
     });
   }
   /** Rolls back the open group: after a failed fsync nothing more is committed. */
@@ -832,8 +885,14 @@ export function openJournal(path: string, options: JournalOptions = {}): Journal
       if (closed || deferred || db.inTransaction) return;
       run('deferCommit', () => {
         // The safety level may not change inside a transaction: set before BEGIN, put back after COMMIT.
-        if (walSync) group.withoutFsync();
-        group.begin.run();
+        if (!walSync) return group.begin.run();
+        group.withoutFsync();
+        try {
+          group.begin.run();
+        } catch (err) {
+          group.withFsync();
+          throw err;
+        }
       });
       deferred = true;
       setImmediate(commitLater);
@@ -848,7 +907,12 @@ export function openJournal(path: string, options: JournalOptions = {}): Journal
     countJobs: (status) => run('countJobs', () => countJobs(status)),
     upsertTask: (spec, status = 'queued') => run('upsertTask', () => upsertTask.immediate(spec, status)),
     setTaskStatus: (id, status, fields = {}) => run('setTaskStatus', () => setTaskStatus.immediate(id, status, fields)),
-    finishTask: (result) => run('finishTask', () => finishTask.immediate(result)),
+    finishTask: (result) => run('finishTask', () => finishTask(result)),
+    queueTask: (spec) => run('queueTask', () => queueTask(spec)),
+    // Inside a group (the facts' writes) the group's transaction holds the read and the write together.
+    startTask: (spec, programmerId, attempt) =>
+      run('startTask', () => (db.inTransaction ? startTask(spec, programmerId, attempt) : startTaskAlone.immediate(spec, programmerId, attempt))),
+    taskAttempt: (id) => run('taskAttempt', () => stmt.taskAttempt.get(id)?.attempt),
     markMerged: (taskId) =>
       run('markMerged', () => {
         const info = stmt.markMerged.run({ id: taskId, now: stamp() });

@@ -147,7 +147,6 @@ export function createRuntime(options: RuntimeOptions): Runtime {
       bus.inspect(ev);
       options.inspect?.(ev);
     },
-    systemId: 'pas',
     ...(options.clock ? { clock: options.clock } : {}),
   });
   system.start();

@@ -39,15 +39,13 @@ export function createJournalFacts({ journal, money, budget, waiters, logger }: 
       if (plan.usage || plan.costUsd !== undefined) money.record(managerId, jobId, undefined, plan.usage, plan.costUsd ?? 0);
     },
     recordTaskQueued({ task }) {
-      if (!journal.getTask(task.id)) journal.upsertTask(task, 'queued');
+      journal.queueTask(task);
     },
     recordTaskStarted({ task, programmerId, attempt }) {
       // An attempt is every start of the task id: the pool numbers its own re-dispatches, and a task
       // its job sends again (re-routed after an escalation, a job handed back by a failed Manager,
       // a restart) continues the count, so each start gets its own receipt.
-      const numbered = Math.max(attempt, (journal.getTask(task.id)?.attempt ?? 0) + 1);
-      journal.upsertTask({ ...task, attempt: numbered }, 'running');
-      journal.setTaskStatus(task.id, 'running', { programmerId, attempt: numbered });
+      journal.startTask(task, programmerId, attempt);
     },
     recordTaskFinished({ result }) {
       if (journal.finishTask(result) && result.programmerId) money.record(result.programmerId, result.jobId, result.taskId, result.tokens, result.costUsd ?? 0);
@@ -55,12 +53,12 @@ export function createJournalFacts({ journal, money, budget, waiters, logger }: 
     },
     recordRerunCreated({ jobId, taskId, rerun, task }) {
       saveRerun(journal, jobId, taskId, rerun);
-      if (!journal.getTask(task.id)) journal.upsertTask(task, 'queued');
+      journal.queueTask(task);
     },
     recordFixupCreated({ jobId, plan, rerun, task }) {
       if (journal.getJob(jobId)) savePlan(journal, jobId, plan);
       saveRerun(journal, jobId, rerun.id, rerun);
-      if (!journal.getTask(task.id)) journal.upsertTask(task, 'queued');
+      journal.queueTask(task);
     },
     recordBranchesMerged({ merge }) {
       for (const taskId of merge.merged) if (journal.getTask(taskId)) journal.markMerged(taskId);

@@ -99,7 +99,11 @@ export interface ChatMessageRecord {
   at: string;
 }
 
-/** System id of the root actor; direct tasks report to it (the journal records their results). */
+/**
+ * The reply-to of direct tasks. No actor has this system id, so the pool's `task.finished` for one
+ * goes nowhere (the journal records the result from the pool's task-finished fact); the root actor
+ * once had it and took one ignored step per finished task.
+ */
 export const DIRECT_REPLY_TO = 'pas';
 
 export interface Runtime {

@@ -64,7 +64,7 @@ export function createExecuteTask(deps: ExecuteTaskDeps): ExecuteTask {
     const repo = await repositories.forTask(task);
     await sweep.before(repo);
     // The journal numbers every start of the task (the pool's task-started fact).
-    const attempt = journal.getTask(task.id)?.attempt ?? task.attempt ?? 1;
+    const attempt = journal.taskAttempt(task.id) ?? task.attempt ?? 1;
     const sink = {
       append: async (receipt: Receipt) => {
         await bookReceipt(journal, receipts, { runId, taskId: receipt.task_id, attempt }, receipt);

@@ -248,6 +248,38 @@ describe('journal', () => {
     expect(reopened?.spec.exclude).toEqual(['Prog-001']);
   });
 
+  it('queues a task once: queueing a known task id writes nothing', () => {
+    journal.acceptJob(job('J1'));
+    expect(journal.queueTask(task('T1', 'J1', { attempt: 2 }))).toBe(true);
+    expect(journal.getTask('T1')).toMatchObject({ status: 'queued', attempt: 2, startedAt: null, spec: { instruction: 'edit for T1' } });
+    journal.startTask(task('T1', 'J1'), 'Prog-001', 1);
+    expect(journal.queueTask(task('T1', 'J1', { instruction: 'other' }))).toBe(false);
+    expect(journal.getTask('T1')).toMatchObject({ status: 'running', attempt: 3, spec: { instruction: 'edit for T1' } });
+  });
+
+  it('starts a task as the next attempt on its programmer, inserting an unknown one and reopening a finished one', () => {
+    journal.acceptJob(job('J1'));
+    expect(journal.taskAttempt('T1')).toBeUndefined();
+    // Unknown: inserted as running with the pool's attempt.
+    expect(journal.startTask(task('T1', 'J1'), 'Prog-001', 1)).toBe(1);
+    const first = journal.getTask('T1')!;
+    expect(first).toMatchObject({ status: 'running', attempt: 1, programmerId: 'Prog-001', spec: { attempt: 1 }, finishedAt: null });
+    expect(first.startedAt).toBe(first.createdAt);
+    expect(journal.taskAttempt('T1')).toBe(1);
+    // A failed attempt with an error, then started again (its job sent it again): the count goes on and the finish is cleared.
+    expect(journal.finishTask({ ...result('T1', 'J1', 'failed'), error: codedError('PAS_ERR_LLM_CONNECTION', 'down') })).toBe(true);
+    expect(journal.startTask(task('T1', 'J1'), 'Prog-002', 1)).toBe(2);
+    const second = journal.getTask('T1')!;
+    expect(second).toMatchObject({ status: 'running', attempt: 2, programmerId: 'Prog-002', spec: { attempt: 2 }, result: null, error: null, finishedAt: null });
+    expect(second.startedAt! > first.startedAt!).toBe(true);
+    expect(second.createdAt).toBe(first.createdAt);
+    // A pool re-dispatch numbered higher than the journal keeps the pool's number.
+    expect(journal.startTask(task('T1', 'J1'), 'Prog-003', 5)).toBe(5);
+    expect(journal.getTask('T1')).toMatchObject({ attempt: 5, programmerId: 'Prog-003', status: 'running' });
+    expect(journal.finishTask(result('T1', 'J1'))).toBe(true);
+    expect(journal.getTask('T1')).toMatchObject({ status: 'completed', attempt: 5, programmerId: 'Prog-001' });
+  });
+
   it('updates the spec of an unfinished task on upsert', () => {
     journal.upsertTask(task('t1', 'j1'), 'queued');
     expect(journal.upsertTask(task('t1', 'j1', { instruction: 'changed' }), 'queued')).toBe(true);
@@ -442,6 +474,42 @@ describe('journal deferred commits', () => {
       expect(journal.pragma('synchronous')).toBe(1);
       await journal.synced();
     } finally {
+      journal.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('rolls back a group whose COMMIT fails and puts synchronous=FULL back, so the next write is committed with its fsync', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'pas-journal-defer-'));
+    const file = join(dir, 'pas.db');
+    const journal = openJournal(file);
+    // A deferred foreign key broken by a trigger on tasks: the statement passes, the COMMIT fails.
+    const admin = new Database(file);
+    admin.exec(`CREATE TABLE fk_child (job_id TEXT REFERENCES jobs (id) DEFERRABLE INITIALLY DEFERRED);
+      CREATE TRIGGER tasks_fk AFTER INSERT ON tasks BEGIN INSERT INTO fk_child (job_id) VALUES ('no-such-job'); END;`);
+    admin.close();
+    const other = new Database(file, { readonly: true });
+    try {
+      journal.pragma('foreign_keys = ON');
+      journal.acceptJob({ id: 'J5', task: 't', submittedAt: '2026-01-01T00:00:00.000Z' });
+      journal.deferCommit();
+      journal.setJobStatus('J5', 'running', { managerId: 'Mgr-Code-01' });
+      expect(journal.queueTask({ id: 'T5', jobId: 'J5', managerId: 'Mgr-Code-01', replyTo: 'job:J5', instruction: 'x', files: [] })).toBe(true);
+      expectPasError(() => journal.commitPending(), 'PAS_ERR_JOURNAL');
+      // The failed group is gone (not left open, swallowing later writes) and every commit is fsynced again.
+      expect(journal.pragma('synchronous')).toBe(2);
+      expect(journal.getTask('T5')).toBeUndefined();
+      expect(journal.getJob('J5')!.status).toBe('accepted');
+      journal.acceptJob({ id: 'J6', task: 't', submittedAt: '2026-01-01T00:00:00.000Z' });
+      expect(other.prepare('SELECT id FROM jobs ORDER BY id').all()).toEqual([{ id: 'J5' }, { id: 'J6' }]);
+      journal.deferCommit();
+      expect(journal.pragma('synchronous')).toBe(1);
+      journal.setJobStatus('J6', 'running', { managerId: 'Mgr-Code-01' });
+      journal.flush();
+      expect(other.prepare('SELECT status FROM jobs WHERE id = ?').get('J6')).toEqual({ status: 'running' });
+      expect(journal.pragma('synchronous')).toBe(2);
+    } finally {
+      other.close();
       journal.close();
       rmSync(dir, { recursive: true, force: true });
     }

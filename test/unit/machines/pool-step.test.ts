@@ -207,6 +207,20 @@ describe('poolStep queue', () => {
     expect(ctx.stats.submitted).toBe(1);
   });
 
+  it('runs, retries and finishes tasks whose ids are names of Object.prototype members (constructor, toString, __proto__) like any other', () => {
+    const ids = ['constructor', 'toString', '__proto__', 'hasOwnProperty'];
+    let { ctx, deliveries } = run(initialPoolContext(input({ maxQueuePerProgrammer: 2 })), ...ids.map((id) => submit(task(id))));
+    expect(assignedTo(deliveries)).toEqual(['constructor@P1', 'toString@P2', '__proto__@P3']);
+    expect(Object.keys(ctx.running)).toEqual(['constructor', 'toString', '__proto__']);
+    ({ ctx, deliveries } = run(ctx, done('P1', 'constructor', 'failed', RETRYABLE), done('P2', 'toString'), done('P3', '__proto__')));
+    expect(finished(deliveries).map((r) => `${r.taskId}:${r.status}`)).toEqual(['toString:completed', '__proto__:completed']);
+    ({ ctx, deliveries } = run(ctx, ...ctx.members.filter((m) => m.taskId).map((m) => done(m.id, m.taskId!))));
+    expect(finished(deliveries).map((r) => `${r.taskId}:${r.status}`).sort()).toEqual(['constructor:completed', 'hasOwnProperty:completed']);
+    expect(Object.keys(ctx.running)).toEqual([]);
+    expect(Object.keys(ctx.tried)).toEqual([]);
+    expect(ctx.queue).toEqual([]);
+  });
+
   it('cancels a queued task at once with a cancelled result', () => {
     const { deliveries, ctx } = run(initialPoolContext(input()), ...['A', 'B', 'C', 'D'].map((id) => submit(task(id))), { type: 'task.cancel', taskId: 'D' });
     expect(finished(deliveries)).toEqual([
