@@ -1,11 +1,12 @@
 /**
- * Loose git objects written off the event loop: one worker thread per process deflates each
+ * Loose git objects written off the event loop: worker threads (two per process) deflate each
  * object (zlib level 1, git's default `core.looseCompression`) and writes it the way git does (a
  * temporary file in the object's folder, renamed onto its name, read-only). The event loop only
  * hashes and formats (the ids are needed at once) and posts the bytes: the objects asked for
- * within one event-loop iteration, by every task, go to the worker as one message, and each
- * caller's promise settles when its own object is there. A worker that dies fails what it held
- * (the callers see PAS_ERR_GIT) and is started again for the next write.
+ * within one event-loop iteration, by every task, go to the thread holding the fewest as one
+ * message (a burst is split between the threads), and each caller's promise settles when its own
+ * object is there. A thread that dies fails what it held (the callers see PAS_ERR_GIT) and is
+ * started again for the next write.
  */
 import { Worker } from 'node:worker_threads';
 import { PasError } from '../errors.ts';
@@ -87,12 +88,30 @@ interface Pending {
 interface Thread {
   worker: Worker;
   inFlight: Map<number, Pending>;
+  /** Objects it holds (what a new batch is balanced on). */
+  held: number;
 }
 
+/**
+ * Threads per process: a loose object costs mostly file-system waits (open, write, rename in its
+ * folder), which overlap across threads; two threads write a burst of objects about twice as fast
+ * here as one, and more gain little on two cores.
+ */
+export const WRITER_THREADS = 2;
+/** A batch of at least this many objects per thread is split between the threads. */
+const SPLIT_AT = 8;
+
 export class LooseObjectWriter {
-  private thread: Thread | undefined;
+  private threads: Array<Thread | undefined> = [];
+
+  constructor(private readonly size = WRITER_THREADS) {}
   private nextId = 0;
   private queued: Pending | undefined;
+
+  /** Threads running now (started at the first writes that need them). */
+  get threadsRunning(): number {
+    return this.threads.filter((t) => t !== undefined).length;
+  }
 
   /** Writes one object into `objectsDir`; resolves once it is there under its name. */
   write(objectsDir: string, object: LooseObject): Promise<void> {
@@ -108,25 +127,40 @@ export class LooseObjectWriter {
 
   /** Stops the thread; the writes it still held fail (an object it wrote meanwhile is unreferenced). */
   async close(): Promise<void> {
-    const thread = this.thread;
-    this.thread = undefined;
-    if (!thread) return;
-    const held = [...thread.inFlight.values()];
-    thread.inFlight.clear();
-    for (const batch of held) this.failBatch(batch, new Error('the object writer was stopped'));
-    await thread.worker.terminate();
+    const threads = this.threads.filter((t): t is Thread => t !== undefined);
+    this.threads = [];
+    for (const thread of threads) {
+      const held = [...thread.inFlight.values()];
+      thread.inFlight.clear();
+      for (const batch of held) this.failBatch(batch, new Error('the object writer was stopped'));
+    }
+    await Promise.all(threads.map((thread) => thread.worker.terminate()));
   }
 
+  /**
+   * Posts what was asked during this event-loop iteration; a big batch (a burst of tasks
+   * committing at once) is split so every thread writes a part of it at the same time.
+   */
   private post(): void {
     const batch = this.queued;
     this.queued = undefined;
     if (!batch) return;
+    const parts = Math.min(this.size, Math.floor(batch.items.length / SPLIT_AT));
+    if (parts <= 1) return this.postPart(batch);
+    const per = Math.ceil(batch.items.length / parts);
+    for (let at = 0; at < batch.items.length; at += per) {
+      this.postPart({ items: batch.items.slice(at, at + per), settle: batch.settle.slice(at, at + per) });
+    }
+  }
+
+  private postPart(batch: Pending): void {
     const id = ++this.nextId;
     let thread: Thread | undefined;
     try {
       thread = this.start();
       const worker = thread.worker;
       thread.inFlight.set(id, batch);
+      thread.held += batch.items.length;
       worker.ref();
       // One message of flat fields (a structured clone of one object per item costs ~0.7 µs
       // each): the objects' bytes in one buffer, moved (not copied) to the worker (a Buffer may be
@@ -152,19 +186,33 @@ export class LooseObjectWriter {
       });
       worker.postMessage({ id, oids: oids.join(' '), ends, dirs, dirOf, bytes }, [bytes.buffer, ends.buffer, dirOf.buffer]);
     } catch (err) {
-      if (thread?.inFlight.delete(id) && thread.inFlight.size === 0) thread.worker.unref();
+      if (thread?.inFlight.delete(id)) {
+        thread.held -= batch.items.length;
+        if (thread.inFlight.size === 0) thread.worker.unref();
+      }
       this.failBatch(batch, err);
     }
   }
 
+  /** The thread holding the fewest objects (an idle slot is started first). */
   private start(): Thread {
-    if (this.thread) return this.thread;
+    let best: Thread | undefined;
+    for (let slot = 0; slot < this.size; slot++) {
+      const thread = this.threads[slot];
+      if (!thread) return this.startIn(slot);
+      if (!best || thread.held < best.held) best = thread;
+    }
+    return best!;
+  }
+
+  private startIn(slot: number): Thread {
     const worker = new Worker(WORKER_SOURCE, { eval: true, name: 'pas-loose-objects' });
-    const thread: Thread = { worker, inFlight: new Map() };
+    const thread: Thread = { worker, inFlight: new Map(), held: 0 };
     worker.on('message', (reply: Reply) => {
       const batch = thread.inFlight.get(reply.id);
       if (!batch) return;
       thread.inFlight.delete(reply.id);
+      thread.held -= batch.items.length;
       if (thread.inFlight.size === 0) worker.unref();
       batch.settle.forEach((caller, i) => {
         const failure = reply.failures?.[i];
@@ -176,14 +224,15 @@ export class LooseObjectWriter {
       });
     });
     const lost = (why: unknown) => {
-      if (this.thread === thread) this.thread = undefined;
+      if (this.threads[slot] === thread) this.threads[slot] = undefined;
       const held = [...thread.inFlight.values()];
       thread.inFlight.clear();
+      thread.held = 0;
       for (const batch of held) this.failBatch(batch, why);
     };
     worker.on('error', lost);
     worker.on('exit', (code) => lost(new Error(`the object writer thread exited (code ${code})`)));
-    this.thread = thread;
+    this.threads[slot] = thread;
     return thread;
   }
 

@@ -69,6 +69,30 @@ describe('the loose-object writer thread', () => {
     }
   });
 
+  it('splits a burst between its threads, writes every object of it, and fails only the one that cannot be written', async () => {
+    fixture = await createTempRepo({ 'README.md': '# scratch\n' });
+    const objects = path.join(fixture.repo, '.git', 'objects');
+    writer = new LooseObjectWriter(2);
+    const blocked = blob('blocked in a burst\n');
+    rmSync(path.join(objects, blocked.oid.slice(0, 2)), { recursive: true, force: true });
+    writeFileSync(path.join(objects, blocked.oid.slice(0, 2)), 'not a folder');
+    const texts = Array.from({ length: 60 }, (_, i) => `burst object ${i}\n`);
+    const settled = await Promise.allSettled([...texts.map((t) => writer!.write(objects, blob(t))), writer.write(objects, blocked)]);
+    expect(writer.threadsRunning).toBe(2);
+    expect(settled.slice(0, -1).every((s) => s.status === 'fulfilled')).toBe(true);
+    expect(settled.at(-1)).toMatchObject({ status: 'rejected', reason: { code: 'PAS_ERR_GIT', details: { oid: blocked.oid } } });
+    for (const t of texts) expect(await gitOut(fixture.repo, 'cat-file', '-p', blob(t).oid)).toBe(t.trim());
+    await writer.close();
+    expect(writer.threadsRunning).toBe(0);
+  });
+
+  it('keeps a small batch on one thread', async () => {
+    fixture = await createTempRepo({ 'README.md': '# scratch\n' });
+    writer = new LooseObjectWriter(2);
+    await Promise.all(['a\n', 'b\n', 'c\n'].map((t) => writer!.write(path.join(fixture!.repo, '.git', 'objects'), blob(t))));
+    expect(writer.threadsRunning).toBe(1);
+  });
+
   it('makes the object folder again when a repack removed it, and writes over an existing copy of the same object', async () => {
     fixture = await createTempRepo({ 'README.md': '# scratch\n' });
     const objects = path.join(fixture.repo, '.git', 'objects');
