@@ -81,7 +81,18 @@ describe('the central process stopping', () => {
       worker.nats.nc.request(worker.names.subjects.breakerProbe, encodeMessage('pas.v1.breaker', { kind: 'pas.v1.breaker', op: 'probe', call_id: callId, worker_id: 'w1', model: FREE, at: new Date().toISOString() }), { timeout: 2_000 });
 
     const first = await startCentral(config, dataDir);
-    expect(decodeMessage('pas.v1.breaker_reply', (await ask('w1.before')).data)).toMatchObject({ allow: true });
+    // The central's subscription reaches the broker a moment after it starts: ask until it serves.
+    const served = async () => {
+      for (let tries = 1; ; tries++) {
+        try {
+          return await ask('w1.before');
+        } catch (err) {
+          if (tries >= 100 || !String((err as Error).message).includes('no responders')) throw err;
+          await new Promise((r) => setTimeout(r, 50));
+        }
+      }
+    };
+    expect(decodeMessage('pas.v1.breaker_reply', (await served()).data)).toMatchObject({ allow: true });
 
     await first.runtime.stop();
     // The journal is closed: a worker asking now is not admitted (no answer at all: nobody serves the subject).
