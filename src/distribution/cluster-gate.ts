@@ -150,25 +150,33 @@ export function createClusterGate(options: ClusterGateOptions): ClusterGate {
     };
   };
 
-  /** Asks the central process whether this call may be made (and whether a lease comes with it). */
-  const ask = async (ref: ModelRef, intent: CallIntent): Promise<CallTicket> => {
+  /** A call cancelled while the central process was asked (by it or by a call it waited on). */
+  const cancelled = (ref: ModelRef, reason: unknown) =>
+    new PasError('PAS_ERR_TASK_CANCELLED', `${ref}: the call was cancelled while the central process was asked whether it may be made; it was not made`, { details: { ref }, cause: reason });
+
+  /**
+   * Asks the central process whether this call may be made (and whether a lease comes with it),
+   * asking again while it does not answer until `deadline` (the call's own admission wait).
+   */
+  const ask = async (ref: ModelRef, intent: CallIntent, deadline: number): Promise<CallTicket> => {
     const callId = newCallId();
     const programmerId = optional<string>(subjectIdSchema, intent.agentId);
     const jobId = optional<string>(distIdSchema, intent.jobId);
     const request: BreakerMessage = { kind: 'pas.v1.breaker', op: 'probe', call_id: callId, worker_id: workerId, ...(programmerId ? { programmer_id: programmerId } : {}), ...(jobId ? { job_id: jobId } : {}), model: ref, at: new Date(now()).toISOString() };
     const data = encodeMessage('pas.v1.breaker', request);
     const revokedBefore = revocations;
-    // While the central process does not answer (it may be restarting) this asks again, up to admissionWaitMs.
-    const deadline = now() + options.admissionWaitMs;
     const signal = intent.signal;
     const cancelledWaiting = (reason: unknown) => {
       // The central process may have admitted this call as the one half-open probe: it is given back.
       outcome(callId, ref, intent, { ok: false, abandoned: true });
-      return new PasError('PAS_ERR_TASK_CANCELLED', `${ref}: the call was cancelled while the central process was asked whether it may be made; it was not made`, { details: { ref }, cause: reason });
+      return cancelled(ref, reason);
     };
     let answer: { data: Uint8Array } | undefined;
+    /** When the request that was answered went out: a lease counts from then, so it ends before the central process's record of it. */
+    let sentAt = now();
     for (let wait = 100; !answer; wait = Math.min(wait * 2, 1_000)) {
       try {
+        sentAt = now();
         // A cancel or a timeout ends the wait at once: the answer, if one comes, is not used.
         answer = await untilAborted(options.request(names.subjects.breakerProbe, data, { timeout: Math.max(50, Math.min(options.requestTimeoutMs, deadline - now())) }), signal);
       } catch (err) {
@@ -199,23 +207,33 @@ export function createClusterGate(options: ClusterGateOptions): ClusterGate {
     const probe = reply.state === 'halfOpen';
     if (reply.lease_ms === undefined) unleased.add(ref);
     else unleased.delete(ref);
-    if (!probe && reply.lease_ms !== undefined && revocations === revokedBefore) leases.set(ref, now() + reply.lease_ms);
+    if (!probe && reply.lease_ms !== undefined && revocations === revokedBefore) leases.set(ref, sentAt + reply.lease_ms);
     return ticket(callId, ref, intent, probe);
   };
 
   const gate: ClusterGate = {
     async admitCall(ref, intent) {
       if (leaseHeld(ref)) return ticket(newCallId(), ref, intent, false);
+      // This call's own admission wait, whether it waits on another call's ask first or not.
+      const deadline = now() + options.admissionWaitMs;
       // An ask for this model is in flight (calls start together when answers land together): it may
       // bring a lease, unless the model's last answer brought none (then waiting would only add a round trip).
       const inFlightAsk = unleased.has(ref) ? undefined : asking.get(ref);
       if (inFlightAsk) {
-        await untilAborted(inFlightAsk.catch(() => undefined), intent.signal).catch((reason: unknown) => {
-          throw new PasError('PAS_ERR_TASK_CANCELLED', `${ref}: the call was cancelled while the central process was asked whether it may be made; it was not made`, { details: { ref }, cause: reason });
+        const shared = await untilAborted(
+          inFlightAsk.then(
+            () => undefined,
+            (err: unknown) => err,
+          ),
+          intent.signal,
+        ).catch((reason: unknown) => {
+          throw cancelled(ref, reason);
         });
         if (leaseHeld(ref)) return ticket(newCallId(), ref, intent, false);
+        // The central process did not answer within that ask's wait, which began no later than this call's: this call's wait is over too.
+        if (shared instanceof PasError && shared.code === 'PAS_ERR_DIST_NO_ADMISSION') throw shared;
       }
-      const own = ask(ref, intent);
+      const own = ask(ref, intent, deadline);
       if (!asking.has(ref)) {
         asking.set(ref, own);
         void own.catch(() => undefined).finally(() => asking.get(ref) === own && asking.delete(ref));

@@ -61,7 +61,7 @@ export interface ClusterLlmAuthority {
   answer(request: Extract<BreakerMessage, { op: 'probe' }>): BreakerReplyMessage;
   /** A `spend.*` or `breaker.outcome.*` message of the results stream (acked once applied). */
   take(msg: StreamMessage): void;
-  /** Revokes to send now: leased models whose breaker left closed since (each returned once). */
+  /** Revokes to send now: models whose breaker left closed since last looked at (each transition returned once). */
   revocations(): BreakerMessage[];
   /** Called (with `revocations()` due) after a report may have moved a breaker. */
   onRevocable(listener: () => void): void;
@@ -121,8 +121,16 @@ export function serveAdmissions(link: DistLink, authority: ClusterLlmAuthority, 
 
 export function createClusterLlmAuthority(options: { logger: Logger; spendPrefix: string; outcomePrefix: string; now?: () => number; /** `distribution.lease_ms` (0: no leases). */ leaseMs?: number }): ClusterLlmAuthority {
   const leaseMs = options.leaseMs ?? 0;
-  /** Models leased to workers → until when the latest lease runs. */
-  const leased = new Map<ModelRef, number>();
+  /**
+   * Every model a worker asked about or reported on → whether its breaker was closed when last
+   * looked at. A revoke goes out whenever one leaves closed, whether or not this process still
+   * remembers a lease on it (a worker's lease can outlive this record, and a restart empties it).
+   * A model first seen not closed is revoked too (a worker may hold a lease from before a restart).
+   */
+  const watched = new Map<ModelRef, boolean>();
+  const watch = (ref: ModelRef) => {
+    if (!watched.has(ref)) watched.set(ref, true);
+  };
   let revocable: () => void = () => undefined;
   const log = options.logger.child({ component: 'cluster-llm' });
   const now = options.now ?? Date.now;
@@ -166,6 +174,7 @@ export function createClusterLlmAuthority(options: { logger: Logger; spendPrefix
   const applyOutcome = (d: ClusterLlmDeps, msg: StreamMessage) => {
     const m = decodeMessage('pas.v1.breaker', msg.data);
     if (m.op !== 'outcome') throw new PasError('PAS_ERR_DIST_BAD_MESSAGE', 'pas.v1.breaker: op: a probe request belongs on the request subject, not the results stream', { details: { kind: 'pas.v1.breaker', field: 'op', problem: 'probe on the results stream' } });
+    watch(m.model);
     if (seen.has(m.call_id)) {
       msg.ack();
       return;
@@ -181,7 +190,7 @@ export function createClusterLlmAuthority(options: { logger: Logger; spendPrefix
     }
     msg.ack();
     log.debug({ callId: m.call_id, worker: m.worker_id, model: m.model, ok: m.ok, probe }, 'worker call outcome applied');
-    if (leased.has(m.model) && d.breakers.state(m.model) !== 'closed') revocable();
+    if (leaseMs > 0 && d.breakers.state(m.model) !== 'closed') revocable();
   };
 
   const apply = (d: ClusterLlmDeps, msg: StreamMessage) => {
@@ -214,6 +223,7 @@ export function createClusterLlmAuthority(options: { logger: Logger; spendPrefix
     },
     answer(request) {
       const ref = request.model;
+      watch(ref);
       const reply = (allow: boolean, state: BreakerReplyMessage['state'], error?: PasError): BreakerReplyMessage => ({
         kind: 'pas.v1.breaker_reply',
         call_id: request.call_id,
@@ -250,22 +260,19 @@ export function createClusterLlmAuthority(options: { logger: Logger; spendPrefix
       }
       // A free model with a closed breaker: the worker may call it again without asking for a while.
       if (leaseMs > 0 && !d.money.isPaid(ref)) {
-        leased.set(ref, Math.max(leased.get(ref) ?? 0, now() + leaseMs));
         return { ...reply(true, 'closed'), lease_ms: leaseMs };
       }
       return reply(true, 'closed');
     },
     revocations() {
       const d = deps;
-      if (!d) return [];
+      if (!d || leaseMs === 0) return [];
       const out: BreakerMessage[] = [];
       const at = now();
-      for (const [ref, until] of leased) {
+      for (const [ref, wasClosed] of watched) {
         const state = d.breakers.state(ref);
-        if (state !== 'closed') {
-          leased.delete(ref);
-          out.push({ kind: 'pas.v1.breaker', op: 'revoke', model: ref, state, at: new Date(at).toISOString() });
-        } else if (until <= at) leased.delete(ref);
+        watched.set(ref, state === 'closed');
+        if (wasClosed && state !== 'closed') out.push({ kind: 'pas.v1.breaker', op: 'revoke', model: ref, state, at: new Date(at).toISOString() });
       }
       return out;
     },

@@ -17,18 +17,28 @@ import { idSchema, relPath } from '../gateway/schemas.ts';
 // ── shared pieces ──────────────────────────────────────────────────────────
 
 /**
- * A result bundle up to this size travels inside its `pas.v1.result` (base64, a third bigger),
- * well under the broker's max payload and MAX_MESSAGE_BYTES; a bigger one goes through the
+ * A result bundle up to this size may travel inside its `pas.v1.result` (base64, a third bigger)
+ * when the whole message still fits the broker's max payload; a bigger one goes through the
  * object store.
  */
 export const INLINE_BUNDLE_MAX_BYTES = 256 * 1024;
 
+/** The most bytes one message may have on a broker whose max payload is `maxPayload`. */
+export function messageLimit(maxPayload = MAX_MESSAGE_BYTES): number {
+  return Math.min(maxPayload, MAX_MESSAGE_BYTES);
+}
+
 /**
- * Whether a result bundle of `bytes` goes inside its message: at most INLINE_BUNDLE_MAX_BYTES,
- * and its base64 with room for the rest of the message under the broker's max payload.
+ * `message` with `bundle` inside it, encoded, when the bundle is at most INLINE_BUNDLE_MAX_BYTES
+ * and the encoded message (its summary, receipt and progress included, as they are) fits the
+ * broker's max payload; undefined otherwise: the bundle then goes through the object store.
  */
-export function inlineBundle(bytes: number, maxPayload = MAX_MESSAGE_BYTES): boolean {
-  return bytes <= INLINE_BUNDLE_MAX_BYTES && Math.ceil(bytes / 3) * 4 + 64 * 1024 <= Math.min(maxPayload, MAX_MESSAGE_BYTES);
+export function encodeWithInlineBundle(message: ResultMessage, bundle: Uint8Array, maxPayload?: number): Uint8Array | undefined {
+  const limit = messageLimit(maxPayload);
+  if (message.outcome.status !== 'ok' || bundle.byteLength > INLINE_BUNDLE_MAX_BYTES || Math.ceil(bundle.byteLength / 3) * 4 > limit) return undefined;
+  const { bundle_object: _, ...outcome } = message.outcome;
+  const data = encodeMessage('pas.v1.result', { ...message, outcome: { ...outcome, bundle: Buffer.from(bundle.buffer, bundle.byteOffset, bundle.byteLength).toString('base64') } });
+  return data.byteLength <= limit ? data : undefined;
 }
 
 /** Job, task and attempt ids, as the HTTP API takes them. */

@@ -27,7 +27,8 @@ import type { ChatRequest, ProviderAdapter, Receipt } from '../llm/types.ts';
 import { createClusterGate, followRevokes } from './cluster-gate.ts';
 import { bundleObjectName, getBundle, putBundle, WorkerRepoCache } from './bundles.ts';
 import { attemptOf, nanos, openLink, publishUntilStored, untilStored, type AttemptRecord, type DistLink } from './link.ts';
-import { decodeMessage, encodeMessage, inlineBundle, type ResultMessage, type TaskMessage } from './messages.ts';
+import { decodeMessage, encodeMessage, encodeWithInlineBundle, type ResultMessage, type TaskMessage } from './messages.ts';
+import { SentResults } from './sent-results.ts';
 import { startWorkerLlmGateway, type WorkerLlmGateway } from './worker-llm-gateway.ts';
 import { releaseOwnership } from './worker-liveness.ts';
 
@@ -241,19 +242,22 @@ async function startOn(options: WorkerOptions, settings: DistributionConfig, wan
   undo.push(() => cancels.unsubscribe());
 
   /**
-   * A small result bundle travels inside the result message (no object store round trips on the
-   * way out or in); a big one is stored in the object store, named by attempt and commit, so a run
-   * of the same attempt again (a restarted worker) never overwrites the bundle a sent result names.
+   * The result message, encoded: a small result bundle travels inside it when the whole message
+   * fits the broker's max payload (no object store round trips on the way out or in); otherwise
+   * the bundle is stored in the object store, named by attempt and commit, so a run of the same
+   * attempt again (a restarted worker) never overwrites the bundle a sent result names.
    */
-  const sendableBundle = async (bytes: Uint8Array, name: string): Promise<{ bundle: string } | { bundle_object: string }> => {
-    if (inlineBundle(bytes.byteLength, nc.info?.max_payload)) return { bundle: Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64') };
-    const object = bundleObjectName(name, 'result');
-    await untilStored(link, `storing ${object}`, () => putBundle(link.bundles, object, bytes), log);
-    return { bundle_object: object };
+  const encodeResult = async (message: ResultMessage, bundle: { bytes: Uint8Array; name: string } | undefined): Promise<Uint8Array> => {
+    if (!bundle || message.outcome.status !== 'ok') return encodeMessage('pas.v1.result', message);
+    const inline = encodeWithInlineBundle(message, bundle.bytes, nc.info?.max_payload);
+    if (inline) return inline;
+    const object = bundleObjectName(bundle.name, 'result');
+    await untilStored(link, `storing ${object}`, () => putBundle(link.bundles, object, bundle.bytes), log);
+    return encodeMessage('pas.v1.result', { ...message, outcome: { ...message.outcome, bundle_object: object } });
   };
 
   /** The results this process sent, by attempt (a task delivered again gets its result again, never a second run). */
-  const sent = new Map<string, Uint8Array>();
+  const sent = new SentResults();
 
   /** The attempt KV names for a task (undefined: none); asked again while the broker is away, never guessed. */
   const currentAttemptOf = async (taskId: string): Promise<AttemptRecord | undefined> => attemptOf(await untilStored(link, `reading the current attempt of ${taskId}`, () => link.attempts.get(taskId), log, () => stopping));
@@ -290,6 +294,7 @@ async function startOn(options: WorkerOptions, settings: DistributionConfig, wan
     let last: TaskProgress | undefined;
     let progressSeq = 0;
     let message: ResultMessage;
+    let data: Uint8Array;
     const startedAt = new Date().toISOString();
     try {
       const clone = await cache.ensureBase(task.repo_key, task.bundle_object ? await getBundle(link.bundles, task.bundle_object) : null, task.base_commit);
@@ -325,19 +330,22 @@ async function startOn(options: WorkerOptions, settings: DistributionConfig, wan
         finished_at: r?.finished_at ?? new Date().toISOString(),
       };
       let outcome: ResultMessage['outcome'];
+      let bundle: { bytes: Uint8Array; name: string } | undefined;
       if (result.status === 'completed' && result.commit) {
         // A task that changed nothing has no commit of its own to send.
-        const bundle = result.commit === task.base_commit ? {} : await sendableBundle(await cache.makeResultBundle(clone, task.base_commit, result.commit), `${task.attempt_id}.${result.commit.slice(0, 12)}`);
-        outcome = { status: 'ok', base_commit: task.base_commit, commit: result.commit, ...bundle, ...(result.summary !== undefined ? { summary: result.summary.slice(0, 20_000) } : {}) };
+        if (result.commit !== task.base_commit) bundle = { bytes: await cache.makeResultBundle(clone, task.base_commit, result.commit), name: `${task.attempt_id}.${result.commit.slice(0, 12)}` };
+        outcome = { status: 'ok', base_commit: task.base_commit, commit: result.commit, ...(result.summary !== undefined ? { summary: result.summary.slice(0, 20_000) } : {}) };
       } else {
         outcome = { status: 'error', error: result.error ?? toErrorData(new PasError('PAS_ERR_EXECUTOR_CRASHED', 'the task ended without a commit')), ...(result.status === 'cancelled' ? { cancelled: true } : {}) };
       }
       message = { kind: 'pas.v1.result', attempt_id: task.attempt_id, job_id: task.job_id, task_id: task.task_id, programmer_id: programmer.id, worker_id: workerId, outcome, receipt: receiptPart, ...(last ? { progress: last } : {}) };
+      data = await encodeResult(message, bundle);
     } catch (err) {
       const error = toErrorData(err);
       log.error({ taskId: task.task_id, err: error }, 'task failed on this worker');
       const now = new Date().toISOString();
       message = { kind: 'pas.v1.result', attempt_id: task.attempt_id, job_id: task.job_id, task_id: task.task_id, programmer_id: programmer.id, worker_id: workerId, outcome: { status: 'error', error }, receipt: { duration_ms: 0, started_at: startedAt, finished_at: now } };
+      data = encodeMessage('pas.v1.result', message);
     } finally {
       clearInterval(inProgress);
     }
@@ -348,10 +356,8 @@ async function startOn(options: WorkerOptions, settings: DistributionConfig, wan
       return;
     }
     try {
-      const data = encodeMessage('pas.v1.result', message);
       await publishDurably(link.names.subjects.result(programmer.id), data, task.attempt_id);
       sent.set(task.attempt_id, data);
-      if (sent.size > 256) sent.delete(sent.keys().next().value!);
       await msg.ackAck().catch(() => msg.ack());
       log.info({ taskId: task.task_id, attemptId: task.attempt_id, status: message.outcome.status }, 'result sent');
     } finally {

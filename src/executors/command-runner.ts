@@ -6,6 +6,7 @@
  */
 import type { CmdAllowlist } from '../config/schemas.ts';
 import { PasError } from '../errors.ts';
+import { isSecretEnvName } from '../redaction.ts';
 import { runProcessTree, tailLines } from './process-tree.ts';
 
 export type AllowedCommand = CmdAllowlist['commands'][number];
@@ -49,11 +50,11 @@ export function matchCommand(allowlist: CmdAllowlist, argv: readonly string[]): 
   });
 }
 
-/** The environment of an allowed command: the parent's, minus anything that looks like a secret. */
+/** The environment of an allowed command: the parent's, minus anything that looks like a secret or that models.yaml names as a key (`api_key_env`, whatever its name). */
 export function commandEnv(source: NodeJS.ProcessEnv): Record<string, string> {
   const env: Record<string, string> = {};
   for (const [key, value] of Object.entries(source)) {
-    if (value !== undefined && !SECRET_NAME.test(key)) env[key] = value;
+    if (value !== undefined && !SECRET_NAME.test(key) && !isSecretEnvName(key)) env[key] = value;
   }
   return { ...env, CI: '1' };
 }

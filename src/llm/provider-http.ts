@@ -146,6 +146,7 @@ async function postLean<T>(o: PostOptions<T>): Promise<T> {
   const hangup = new Hangup();
   const onAbort = () => hangup.fire(caller?.reason instanceof Error ? caller.reason : new Error('aborted by the caller'));
   let timer: NodeJS.Timeout | undefined;
+  const started = o.now();
   try {
     caller?.throwIfAborted();
     timer = setTimeout(() => {
@@ -164,7 +165,13 @@ async function postLean<T>(o: PostOptions<T>): Promise<T> {
       res.resume();
       clearTimeout(timer);
       caller?.removeEventListener('abort', onAbort);
-      return await postWithFetch(o, globalThis.fetch);
+      // The redirected call has what is left of this call's timeout, not a new one.
+      const left = o.timeoutMs - (o.now() - started);
+      if (left <= 0) {
+        timeout.aborted = true;
+        throw new UpstreamTimeout(o.timeoutMs);
+      }
+      return await postWithFetch({ ...o, timeoutMs: left }, globalThis.fetch);
     }
     if (status < 200 || status >= 300) {
       const text = await leanBody(res).text();

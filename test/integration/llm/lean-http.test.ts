@@ -61,7 +61,7 @@ async function serve(handler: Handler, tls = false): Promise<{ url: string; seen
   return { url: `${tls ? 'https' : 'http'}://127.0.0.1:${port}`, seen };
 }
 
-function adapter(kind: Kind, base: string, extra: { timeout_s?: number; fetch?: FetchLike } = {}): ProviderAdapter {
+function adapter(kind: Kind, base: string, extra: { timeout_s?: number; fetch?: FetchLike; now?: () => number } = {}): ProviderAdapter {
   const keyEnv = kind === 'ollama' ? undefined : 'LEAN_KEY';
   const config = providerSchema.parse({
     base_url: base,
@@ -69,7 +69,7 @@ function adapter(kind: Kind, base: string, extra: { timeout_s?: number; fetch?: 
     timeout_s: extra.timeout_s ?? 10,
     models: { m: { input_per_mtok: 1, output_per_mtok: 2 } },
   });
-  return createProviderAdapter(kind, config, { env: { LEAN_KEY: KEY }, ...(extra.fetch ? { fetch: extra.fetch } : {}) });
+  return createProviderAdapter(kind, config, { env: { LEAN_KEY: KEY }, ...(extra.fetch ? { fetch: extra.fetch } : {}), ...(extra.now ? { now: extra.now } : {}) });
 }
 
 function request(extra: Partial<ChatRequest> = {}): ChatRequest {
@@ -130,6 +130,24 @@ describe('the lean path sends what fetch sent', () => {
     });
     expect((await adapter('ollama', server.url).chat('m', request())).text).toBe('moved m');
     expect(server.seen.at(-1)!.url).toBe('/moved/api/chat');
+  });
+
+  it('gives a redirected call only what is left of its timeout, not a new one', async () => {
+    // The clock moves past the 10 s timeout while the first leg is answered.
+    let skew = 0;
+    const server = await serve((req, body, res) => {
+      if (req.url === '/api/chat') {
+        skew += 11_000;
+        res.writeHead(307, { location: '/moved/api/chat' });
+        res.end();
+        return;
+      }
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(ollamaReply(`moved ${JSON.parse(body.toString()).model}`));
+    });
+    const err = await failure(adapter('ollama', server.url, { now: () => Date.now() + skew }).chat('m', request()));
+    expect(err.code).toBe('PAS_ERR_LLM_TIMEOUT');
+    expect(server.seen.map((s) => s.url)).toEqual(['/api/chat']);
   });
 
   it('reads a gzip-encoded answer and a gzip-encoded error body', async () => {

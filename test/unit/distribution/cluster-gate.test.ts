@@ -151,6 +151,33 @@ describe('cluster gate, leases', () => {
     expect(g.asks()).toBe(1);
   });
 
+  it('counts its lease from when it sent the ask, so it ends before the central process\'s record of it', async () => {
+    const late: { advance?: (ms: number) => void } = {};
+    // The reply takes 1 s (on the worker's clock) to come back.
+    const g = leasing(2_000, async () => late.advance!(1_000));
+    late.advance = g.advance;
+    await g.gate.admitCall(FREE, {});
+    g.advance(999);
+    expect(g.gate.leased(FREE)).toBe(true);
+    g.advance(1);
+    expect(g.gate.leased(FREE)).toBe(false);
+  });
+
+  it('refuses a call that waited on another call\'s unanswered ask when that ask runs out of admission wait, without asking again itself', async () => {
+    const late: { advance?: (ms: number) => void } = {};
+    // The central process never answers: each request times out after 600 ms on the worker's clock.
+    const g = leasing(60_000, async () => {
+      late.advance!(600);
+      throw new Error('TIMEOUT');
+    });
+    late.advance = g.advance;
+    const first = g.gate.admitCall(FREE, {});
+    const waiting = g.gate.admitCall(FREE, {});
+    await expect(first).rejects.toMatchObject({ code: 'PAS_ERR_DIST_NO_ADMISSION' });
+    await expect(waiting).rejects.toMatchObject({ code: 'PAS_ERR_DIST_NO_ADMISSION' });
+    expect(g.asks()).toBe(2);
+  });
+
   it('stops a call waiting on another call\'s ask at once when it is cancelled', async () => {
     const g = leasing(60_000, () => new Promise<void>(() => undefined));
     void g.gate.admitCall(FREE, {}).catch(() => undefined);

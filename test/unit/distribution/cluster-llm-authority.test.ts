@@ -44,6 +44,8 @@ const failureMsg = (callId: string, worker = 'w1') =>
     names.subjects.breakerOutcome(worker),
     encodeMessage('pas.v1.breaker', { kind: 'pas.v1.breaker', op: 'outcome', call_id: callId, worker_id: worker, model: PAID, ok: false, error: { code: 'PAS_ERR_LLM_OVERLOADED', retryable: true, message: 'overloaded' }, at: new Date(T0).toISOString() }),
   );
+const freeFailure = (id: string) =>
+  delivered(names.subjects.breakerOutcome('w1'), encodeMessage('pas.v1.breaker', { kind: 'pas.v1.breaker', op: 'outcome', call_id: id, worker_id: 'w1', model: FREE, ok: false, error: { code: 'PAS_ERR_LLM_OVERLOADED', retryable: true, message: 'overloaded' }, at: new Date(T0).toISOString() }));
 const ask = (callId: string, model = PAID, jobId?: string): Extract<BreakerMessage, { op: 'probe' }> => ({ kind: 'pas.v1.breaker', op: 'probe', call_id: callId, worker_id: 'w2', model, ...(jobId ? { job_id: jobId } : {}), at: new Date(T0).toISOString() });
 
 /** The end of this event-loop turn: the journal's group is committed and its acks sent. */
@@ -143,8 +145,6 @@ describe('the cluster LLM authority', () => {
     // A paid model's budget is checked per call: never leased.
     expect(authority.answer(ask('w2.paid-1', PAID)).lease_ms).toBeUndefined();
     expect(authority.revocations()).toEqual([]);
-    const freeFailure = (id: string) =>
-      delivered(names.subjects.breakerOutcome('w1'), encodeMessage('pas.v1.breaker', { kind: 'pas.v1.breaker', op: 'outcome', call_id: id, worker_id: 'w1', model: FREE, ok: false, error: { code: 'PAS_ERR_LLM_OVERLOADED', retryable: true, message: 'overloaded' }, at: new Date(T0).toISOString() }));
     authority.take(freeFailure('w1.ff-1'));
     expect(due).toBe(0);
     authority.take(freeFailure('w1.ff-2'));
@@ -157,6 +157,37 @@ describe('the cluster LLM authority', () => {
     const probe = authority.answer(ask('w2.free-3', FREE));
     expect(probe).toMatchObject({ allow: true, state: 'halfOpen' });
     expect(probe.lease_ms).toBeUndefined();
+  });
+
+  it('revokes the leases on a model whose breaker opens after the lease it last granted has run out (a worker counts its lease from later)', () => {
+    setup(100, 2, 3_000);
+    expect(authority.answer(ask('w2.free-1', FREE))).toMatchObject({ allow: true, lease_ms: 3_000 });
+    clock.increment(3_001);
+    expect(authority.revocations()).toEqual([]);
+    authority.take(freeFailure('w1.ff-1'));
+    authority.take(freeFailure('w1.ff-2'));
+    expect(breakers.state(FREE)).toBe('open');
+    expect(authority.revocations()).toMatchObject([{ op: 'revoke', model: FREE, state: 'open' }]);
+    expect(authority.revocations()).toEqual([]);
+  });
+
+  it('after a restart revokes the leases on a model it never leased when a worker report opens its breaker', () => {
+    // A fresh authority (the central process restarted): a worker may still hold a lease it granted before.
+    setup(100, 2, 3_000);
+    let due = 0;
+    authority.onRevocable(() => void due++);
+    authority.take(freeFailure('w1.ff-1'));
+    authority.take(freeFailure('w1.ff-2'));
+    expect(due).toBe(1);
+    expect(authority.revocations()).toMatchObject([{ op: 'revoke', model: FREE, state: 'open' }]);
+  });
+
+  it('publishes no revokes while leases are off', () => {
+    setup(100, 2, 0);
+    authority.take(freeFailure('w1.ff-1'));
+    authority.take(freeFailure('w1.ff-2'));
+    expect(breakers.state(FREE)).toBe('open');
+    expect(authority.revocations()).toEqual([]);
   });
 
   it('admits exactly one probe after the cooldown, and the probe outcome closes the breaker', () => {

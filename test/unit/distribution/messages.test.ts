@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { decodeMessage, encodeMessage, INLINE_BUNDLE_MAX_BYTES, inlineBundle, MESSAGE_SCHEMAS, type MessageKind, type ResultMessage } from '../../../src/distribution/messages.ts';
+import { decodeMessage, encodeMessage, encodeWithInlineBundle, INLINE_BUNDLE_MAX_BYTES, MESSAGE_SCHEMAS, type MessageKind, type ResultMessage } from '../../../src/distribution/messages.ts';
 import { EXAMPLE_MESSAGES as EXAMPLES, exampleResult as result, exampleTask as task } from '../../support/distribution-fixtures.ts';
 import { distributionNames } from '../../../src/distribution/names.ts';
 import { isPasError, type PasError } from '../../../src/errors.ts';
@@ -77,16 +77,31 @@ describe('pas.v1 messages', () => {
     expect(decodeMessage('pas.v1.result', JSON.stringify({ ...result, outcome: { ...bare, commit: ok.base_commit } })).outcome).toMatchObject({ commit: ok.base_commit });
   });
 
-  it('sends a result bundle inline only while it is small and fits the broker\'s max payload with room to spare', () => {
-    expect(inlineBundle(1_000)).toBe(true);
-    expect(inlineBundle(INLINE_BUNDLE_MAX_BYTES)).toBe(true);
-    expect(inlineBundle(INLINE_BUNDLE_MAX_BYTES + 1)).toBe(false);
+  it('sends a result bundle inline only while it is small and the whole message fits the broker\'s max payload', () => {
+    const ok = { ...result, outcome: { status: 'ok' as const, base_commit: 'a'.repeat(40), commit: 'b'.repeat(40) } };
+    const inline = (bytes: number, maxPayload?: number) => encodeWithInlineBundle(ok, Buffer.alloc(bytes, 7), maxPayload);
+    expect(inline(1_000)).toBeDefined();
+    expect(inline(INLINE_BUNDLE_MAX_BYTES)).toBeDefined();
+    expect(inline(INLINE_BUNDLE_MAX_BYTES + 1)).toBeUndefined();
     // A broker configured with a small max_payload gets bundles through the object store sooner.
-    expect(inlineBundle(100_000, 128 * 1024)).toBe(false);
-    expect(inlineBundle(10_000, 128 * 1024)).toBe(true);
+    expect(inline(100_000, 128 * 1024)).toBeUndefined();
+    expect(inline(10_000, 128 * 1024)).toBeDefined();
+    // What travels is the bundle itself, and the message decodes as it is sent.
+    const sent = decodeMessage('pas.v1.result', inline(1_000)!).outcome;
+    expect(sent.status === 'ok' && Buffer.from(sent.bundle!, 'base64').equals(Buffer.alloc(1_000, 7))).toBe(true);
     // The largest inline bundle, as a message, is under MAX_MESSAGE_BYTES.
-    const big = { ...result, outcome: { status: 'ok' as const, base_commit: 'a'.repeat(40), commit: 'b'.repeat(40), bundle: Buffer.alloc(INLINE_BUNDLE_MAX_BYTES).toString('base64'), summary: 's'.repeat(20_000) } };
-    expect(decodeMessage('pas.v1.result', encodeMessage('pas.v1.result', big)).outcome).toMatchObject({ commit: 'b'.repeat(40) });
+    expect(encodeWithInlineBundle({ ...ok, outcome: { ...ok.outcome, summary: 's'.repeat(20_000) } }, Buffer.alloc(INLINE_BUNDLE_MAX_BYTES))).toBeDefined();
+  });
+
+  it('keeps a result bundle out of its message when the encoded message, with a summary that grows when escaped, would exceed the broker\'s max payload', () => {
+    // 20,000 control characters: each is six bytes once JSON-escaped (120 KB, more than a guessed 64 KB of room).
+    const ok = { ...result, outcome: { status: 'ok' as const, base_commit: 'a'.repeat(40), commit: 'b'.repeat(40), summary: '\u0001'.repeat(20_000) } };
+    const bundle = Buffer.alloc(INLINE_BUNDLE_MAX_BYTES, 7);
+    const maxPayload = 450_000;
+    expect(Math.ceil(bundle.byteLength / 3) * 4 + 64 * 1024).toBeLessThanOrEqual(maxPayload);
+    expect(encodeWithInlineBundle(ok, bundle, maxPayload)).toBeUndefined();
+    const fits = encodeWithInlineBundle(ok, bundle, 480_000);
+    expect(fits!.byteLength).toBeLessThanOrEqual(480_000);
   });
 
   it('refuses to encode a value its schema rejects, and a message over the size limit', () => {

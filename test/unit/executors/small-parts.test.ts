@@ -44,6 +44,12 @@ describe('commandEnv', () => {
     const env = commandEnv({ PATH: '/bin', OPENAI_API_KEY: 'sk', GITHUB_TOKEN: 't', DB_PASSWORD: 'p', NODE_ENV: 'test' });
     expect(env).toEqual({ PATH: '/bin', NODE_ENV: 'test', CI: '1' });
   });
+
+  it('drops a variable models.yaml names as an api_key_env, whatever its name', () => {
+    registerSecretEnvNames(['DEEPSEEK']);
+    const env = commandEnv({ PATH: '/bin', DEEPSEEK: 'dsk-secret-value', NODE_ENV: 'test' });
+    expect(env).toEqual({ PATH: '/bin', NODE_ENV: 'test', CI: '1' });
+  });
 });
 
 describe('parseNumstat', () => {
