@@ -3,10 +3,12 @@
  * timeout or a cancel can stop the whole tree it spawned: SIGTERM to the group, then SIGKILL
  * after a grace period. Whatever is left in the group when the leader ends is killed too.
  */
+import { signalProcessGroup } from './process-group.ts';
 import { isResourceError, spawnFailure } from './spawn-child.ts';
 import { startChild, startDirect } from './spawner.ts';
 
 export { baseChildEnv } from './spawn-child.ts';
+export { signalProcessGroup } from './process-group.ts';
 
 export interface ProcessTreeOptions {
   file: string;
@@ -50,19 +52,6 @@ export interface ProcessTreeOutcome {
 
 const DEFAULT_GRACE_MS = 2_000;
 
-/** Sends a signal to every process of the group led by `pid`; false when none is left. */
-export function signalProcessGroup(pid: number, signal: NodeJS.Signals): boolean {
-  try {
-    process.kill(-pid, signal);
-    return true;
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    // ESRCH: nobody left. EPERM: the id now belongs to someone else's process; not ours to touch.
-    if (code === 'ESRCH' || code === 'EPERM') return false;
-    throw err;
-  }
-}
-
 export async function runProcessTree(options: ProcessTreeOptions): Promise<ProcessTreeOutcome> {
   const started = Date.now();
   const grace = options.killGraceMs ?? DEFAULT_GRACE_MS;
@@ -94,6 +83,7 @@ export async function runProcessTree(options: ProcessTreeOptions): Promise<Proce
   const killTree = () => {
     if (killing) return;
     killing = true;
+    child.killing(grace);
     options.onKill?.();
     signalTree();
   };

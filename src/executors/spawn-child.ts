@@ -67,6 +67,33 @@ export function spawnFailure(what: string, err: NodeJS.ErrnoException, details: 
   return new PasError('PAS_ERR_RESOURCE', `could not start ${what} (${code}): ${why}`, { details: { ...details, program: what, errno: code }, cause: err });
 }
 
+/** One piece of a child's output: the stream it came on (1 stdout, 2 stderr) and its bytes. */
+export type OutputChunk = [stream: number, chunk: Uint8Array];
+
+/** The outcome of a child from its output in arrival order (a direct spawn's or the spawner's). */
+export function childOutcome(pid: number | undefined, chunks: readonly OutputChunk[], exitCode: number | null, signal: string | null, truncated: boolean, spawnError?: NodeJS.ErrnoException): ChildOutcome {
+  const out: Uint8Array[] = [];
+  const err: Uint8Array[] = [];
+  const all: Uint8Array[] = [];
+  for (const [stream, chunk] of chunks) {
+    (stream === 1 ? out : err).push(chunk);
+    all.push(chunk);
+  }
+  const stdoutBytes = Buffer.concat(out);
+  const outcome: ChildOutcome = {
+    pid,
+    exitCode,
+    signal,
+    stdout: stdoutBytes.toString('utf8'),
+    stdoutBytes,
+    stderr: Buffer.concat(err).toString('utf8'),
+    all: Buffer.concat(all).toString('utf8'),
+    truncated,
+  };
+  if (spawnError) outcome.spawnError = spawnError;
+  return outcome;
+}
+
 export function spawnChild(options: SpawnChildOptions): SpawnedChild {
   const maxBuffer = options.maxBufferBytes ?? 64 * 1024 * 1024;
   let child: ChildProcess;
@@ -79,17 +106,11 @@ export function spawnChild(options: SpawnChildOptions): SpawnedChild {
       windowsHide: true,
     });
   } catch (err) {
-    const failed: ChildOutcome = { pid: undefined, exitCode: null, signal: null, stdout: '', stdoutBytes: Buffer.alloc(0), stderr: '', all: '', spawnError: err as NodeJS.ErrnoException, truncated: false };
-    return { pid: undefined, done: Promise.resolve(failed) };
+    return { pid: undefined, done: Promise.resolve(childOutcome(undefined, [], null, null, false, err as NodeJS.ErrnoException)) };
   }
 
-  const out: Buffer[] = [];
-  const err: Buffer[] = [];
-  const all: Buffer[] = [];
-  const output = collectOutput(child, maxBuffer, (stream, chunk) => {
-    (stream === 1 ? out : err).push(chunk);
-    all.push(chunk);
-  });
+  const chunks: OutputChunk[] = [];
+  const output = collectOutput(child, maxBuffer, (stream, chunk) => chunks.push([stream, chunk]));
   // The child may exit without reading its input (EPIPE): that is its answer, not ours to throw.
   child.stdin?.on('error', () => undefined);
   if (options.input !== undefined) child.stdin?.end(options.input);
@@ -99,19 +120,7 @@ export function spawnChild(options: SpawnChildOptions): SpawnedChild {
     const finish = (exitCode: number | null, signal: string | null, spawnError?: NodeJS.ErrnoException) => {
       if (settled) return;
       settled = true;
-      const stdoutBytes = Buffer.concat(out);
-      const outcome: ChildOutcome = {
-        pid: child.pid,
-        exitCode,
-        signal,
-        stdout: stdoutBytes.toString('utf8'),
-        stdoutBytes,
-        stderr: Buffer.concat(err).toString('utf8'),
-        all: Buffer.concat(all).toString('utf8'),
-        truncated: output.truncated,
-      };
-      if (spawnError) outcome.spawnError = spawnError;
-      resolve(outcome);
+      resolve(childOutcome(child.pid, chunks, exitCode, signal, output.truncated, spawnError));
     };
     child.on('error', (error: NodeJS.ErrnoException) => {
       // Before 'spawn' this is a failure to start; afterwards (a failed kill) the close still comes.

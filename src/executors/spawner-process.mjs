@@ -6,6 +6,8 @@
 // Protocol (node IPC, 'advanced' serialization, so Buffers travel as bytes):
 //   runtime → spawner  { t: 'run', id, file, args, cwd, env, detached, input?, maxBuffer }
 //   spawner → runtime  { t: 'ready' } once, then per request:
+//                      { t: 'taken', id }                      written before the program is started:
+//                                                              without it, the runtime knows it never was
 //                      { t: 'pid', id, pid }                   the program started
 //                      { t: 'out', id, chunks: [[1|2, Buffer]…] }  output so far, in arrival order
 //                      { t: 'done', id, code, signal, truncated, chunks, spawnError? }
@@ -73,7 +75,11 @@ function run(request) {
 }
 
 process.on('message', (message) => {
-  if (message && message.t === 'run') run(message);
+  if (!message || message.t !== 'run' || !process.connected) return;
+  // Started only once 'taken' is written: a runtime that never read it may run the request again.
+  process.send({ t: 'taken', id: message.id }, (err) => {
+    if (!err) run(message);
+  });
 });
 
 process.on('disconnect', () => {

@@ -7,16 +7,19 @@
  * Same results as a direct spawn (spawnChild): exit code, signal, output (interleaved too), the
  * output cap, stdin input, the exact environment and cwd asked for, the pid (so a caller kills a
  * process group itself). Robust: the spawner exits when this process does (its IPC channel
- * closes, also on SIGKILL); if it dies, the requests it had not started yet run on a fresh
- * spawner, those it had started fail with PAS_ERR_SPAWNER (their process groups killed), and the
- * next request starts a fresh one. A spawner that cannot start (no descriptors left, node
- * missing) or `PAS_SPAWNER=off` means a direct spawn.
+ * closes, also on SIGKILL); if it dies, the requests it had not taken yet (it acknowledges each
+ * before starting it) run on a fresh spawner, those it had taken fail with PAS_ERR_SPAWNER (the
+ * process groups of those whose pid came killed), and the next request starts a fresh one. A
+ * watchdog kills a spawner that stopped answering (frozen: no pid for a request within a few
+ * seconds, no outcome for a killed one), which is then a dead one. A spawner that cannot start
+ * (no descriptors left, node missing) or `PAS_SPAWNER=off` means a direct spawn.
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { PasError } from '../errors.ts';
-import { baseChildEnv, spawnChild, type ChildOutcome, type SpawnChildOptions } from './spawn-child.ts';
+import { signalProcessGroup } from './process-group.ts';
+import { baseChildEnv, childOutcome, spawnChild, type ChildOutcome, type OutputChunk, type SpawnChildOptions } from './spawn-child.ts';
 
 const SCRIPT = fileURLToPath(new URL('./spawner-process.mjs', import.meta.url));
 const DEFAULT_MAX_BUFFER = 64 * 1024 * 1024;
@@ -24,11 +27,35 @@ const DEFAULT_MAX_BUFFER = 64 * 1024 * 1024;
 const MAX_FAILED_STARTS = 3;
 const RETRY_START_AFTER_MS = 30_000;
 
+/** How long a spawner may stay silent before the watchdog takes it for broken and kills it. */
+export interface SpawnerWatchdog {
+  /** From start to `ready` (node starting on a loaded machine). */
+  readyMs: number;
+  /** From a request (or `ready`, if later) to its pid or outcome. */
+  startMs: number;
+  /** From the SIGKILL of a killed program's group to its outcome. */
+  doneAfterKillMs: number;
+}
+
+const DEFAULT_WATCHDOG: SpawnerWatchdog = { readyMs: 20_000, startMs: 10_000, doneAfterKillMs: 10_000 };
+let watchdog: SpawnerWatchdog = { ...DEFAULT_WATCHDOG };
+
+/** Sets the watchdog's delays (tests make them short); without an argument, the defaults. */
+export function setSpawnerWatchdog(delays: Partial<SpawnerWatchdog> = {}): void {
+  watchdog = { ...DEFAULT_WATCHDOG, ...delays };
+}
+
 /** A program started directly or through the spawner: its pid once known, and its outcome. */
 export interface StartedChild {
   /** Resolves when the program started (its pid) or could not start (undefined). */
   started: Promise<number | undefined>;
   done: Promise<ChildOutcome>;
+  /**
+   * The caller is killing it: its process group gets SIGKILL at most `graceMs` after its pid is
+   * known. A spawner that gives no outcome soon after is broken (the watchdog kills it); one that
+   * dies before taking it does not start it any more.
+   */
+  killing(graceMs: number): void;
 }
 
 export interface SpawnerStats {
@@ -38,15 +65,17 @@ export interface SpawnerStats {
   viaSpawner: number;
   /** Programs started directly (spawner off, or it could not start). */
   direct: number;
-  /** Requests sent again to a fresh spawner (the previous one died before starting them). */
+  /** Requests sent again to a fresh spawner (the previous one died before taking them). */
   retried: number;
-  /** Programs lost with a spawner that died while they ran (PAS_ERR_SPAWNER). */
+  /** Programs lost with a spawner that died after taking them (PAS_ERR_SPAWNER). */
   lost: number;
+  /** Spawners the watchdog killed because they stopped answering. */
+  frozen: number;
   /** Sum of request → started (the spawner's own fork included), for a mean. */
   startMsTotal: number;
 }
 
-const stats: SpawnerStats = { spawners: 0, viaSpawner: 0, direct: 0, retried: 0, lost: 0, startMsTotal: 0 };
+const stats: SpawnerStats = { spawners: 0, viaSpawner: 0, direct: 0, retried: 0, lost: 0, frozen: 0, startMsTotal: 0 };
 
 export function spawnerStats(): SpawnerStats {
   return { ...stats };
@@ -56,8 +85,14 @@ interface Request {
   options: SpawnChildOptions;
   attempts: number;
   sentAt: number;
+  /** The spawner said it took it (it may have started it since). */
+  taken: boolean;
   pid?: number;
-  chunks: Array<[number, Uint8Array]>;
+  /** The caller is killing it, with this grace before SIGKILL. */
+  killGraceMs?: number;
+  /** When its group will have had SIGKILL (its pid known and the caller killing it). */
+  killedBy?: number;
+  chunks: OutputChunk[];
   started: (pid: number | undefined) => void;
   resolve: (outcome: ChildOutcome) => void;
   reject: (err: unknown) => void;
@@ -65,9 +100,10 @@ interface Request {
 
 type Message =
   | { t: 'ready' }
+  | { t: 'taken'; id: number }
   | { t: 'pid'; id: number; pid: number }
-  | { t: 'out'; id: number; chunks: Array<[number, Uint8Array]> }
-  | { t: 'done'; id: number; code: number | null; signal: string | null; truncated: boolean; chunks: Array<[number, Uint8Array]>; spawnError?: { code?: string; errno?: number; syscall?: string; path?: string; message: string } };
+  | { t: 'out'; id: number; chunks: OutputChunk[] }
+  | { t: 'done'; id: number; code: number | null; signal: string | null; truncated: boolean; chunks: OutputChunk[]; spawnError?: { code?: string; errno?: number; syscall?: string; path?: string; message: string } };
 
 let enabled = process.env.PAS_SPAWNER !== 'off' && process.platform !== 'win32';
 let current: Connection | undefined;
@@ -88,6 +124,11 @@ export function startSpawner(): void {
 /** The running spawner's pid (tests, `pas status`), or undefined. */
 export function spawnerPid(): number | undefined {
   return current?.child.pid;
+}
+
+/** The running spawner's process object (tests), or undefined. */
+export function spawnerProcess(): ChildProcess | undefined {
+  return current?.child;
 }
 
 /**
@@ -135,22 +176,32 @@ export function startChild(options: SpawnChildOptions): StartedChild {
     resolve = res;
     reject = rej;
   });
-  spawner.send({ options: { ...options, cwd: path.resolve(options.cwd) }, attempts: 0, sentAt: 0, chunks: [], started, resolve, reject });
-  return { started: startedPromise, done };
+  const request: Request = { options: { ...options, cwd: path.resolve(options.cwd) }, attempts: 0, sentAt: 0, taken: false, chunks: [], started, resolve, reject };
+  spawner.send(request);
+  return { started: startedPromise, done, killing: (graceMs) => killing(request, graceMs) };
+}
+
+/** Requests → the spawner holding them now (a request moves to a fresh one when its spawner dies). */
+const holders = new WeakMap<Request, Connection>();
+
+function killing(request: Request, graceMs: number): void {
+  if (request.killGraceMs !== undefined) return;
+  request.killGraceMs = graceMs;
+  holders.get(request)?.killStarted(request);
 }
 
 /** Starts a program with a spawn of this process (spawnChild), in the shape of startChild. */
 export function startDirect(options: SpawnChildOptions): StartedChild {
   stats.direct++;
   const child = spawnChild(options);
-  return { started: Promise.resolve(child.pid), done: child.done };
+  // The caller kills a direct child's group itself, and its outcome comes from this process.
+  return { started: Promise.resolve(child.pid), done: child.done, killing: () => undefined };
 }
 
 /** Runs a request the spawner could not take on a direct spawn, settling the same promises. */
 function runDirect(request: Request): void {
-  stats.direct++;
-  const child = spawnChild(request.options);
-  request.started(child.pid);
+  const child = startDirect(request.options);
+  void child.started.then(request.started);
   child.done.then(request.resolve, request.reject);
 }
 
@@ -158,7 +209,11 @@ class Connection {
   readonly child: ChildProcess;
   ready = false;
   gone = false;
+  private readyAt: number | undefined;
+  private readonly createdAt = performance.now();
   private readonly requests = new Map<number, Request>();
+  private watchTimer: NodeJS.Timeout | undefined;
+  private watchDue = Infinity;
 
   constructor() {
     // execArgv empty: not the loaders or profilers this process runs under; env: only what node
@@ -172,7 +227,12 @@ class Connection {
     });
     stats.spawners++;
     this.child.on('message', (message: Message) => this.onMessage(message));
-    this.child.on('error', () => this.onGone());
+    // A failed kill or send: it may still run and hold its channel open; this process is done with it.
+    this.child.on('error', () => {
+      if (this.gone) return;
+      this.onGone();
+      this.child.kill('SIGKILL');
+    });
     // 'exit' can come before the messages still in the channel are read (a program's pid among
     // them): the channel's close comes after them, so that is when the requests are settled.
     this.child.on('exit', () => {
@@ -186,7 +246,9 @@ class Connection {
     const id = nextId++;
     if (this.requests.size === 0) this.busy();
     this.requests.set(id, request);
+    holders.set(request, this);
     request.sentAt = performance.now();
+    this.watch();
     const { options } = request;
     try {
       this.child.send({
@@ -209,16 +271,20 @@ class Connection {
   private onMessage(message: Message): void {
     if (message.t === 'ready') {
       this.ready = true;
+      this.readyAt = performance.now();
       failedStarts = 0;
       return;
     }
     const request = this.requests.get(message.id);
     if (!request) return;
-    if (message.t === 'pid') {
+    if (message.t === 'taken') {
+      request.taken = true;
+    } else if (message.t === 'pid') {
       request.pid = message.pid;
       stats.viaSpawner++;
       stats.startMsTotal += performance.now() - request.sentAt;
       request.started(message.pid);
+      if (request.killGraceMs !== undefined) this.killStarted(request);
     } else if (message.t === 'out') {
       request.chunks.push(...message.chunks);
     } else {
@@ -226,8 +292,53 @@ class Connection {
       if (this.requests.size === 0) this.idle();
       request.chunks.push(...message.chunks);
       if (request.pid === undefined) request.started(undefined);
-      request.resolve(outcomeOf(request, message));
+      let spawnError: NodeJS.ErrnoException | undefined;
+      if (message.spawnError) {
+        const { message: text, ...fields } = message.spawnError;
+        spawnError = Object.assign(new Error(text), fields) as NodeJS.ErrnoException;
+      }
+      request.resolve(childOutcome(request.pid, request.chunks, message.code, message.signal, message.truncated, spawnError));
     }
+  }
+
+  /** The caller is killing `request`: once its pid is known, its outcome has a deadline. */
+  killStarted(request: Request): void {
+    if (request.pid === undefined || request.killedBy !== undefined) return;
+    request.killedBy = performance.now() + request.killGraceMs!;
+    this.watch();
+  }
+
+  /** When the spawner must have answered for `request`, or undefined (it is running, unhurried). */
+  private deadline(request: Request): number | undefined {
+    if (request.pid === undefined) {
+      return this.readyAt === undefined ? this.createdAt + watchdog.readyMs : Math.max(request.sentAt, this.readyAt) + watchdog.startMs;
+    }
+    return request.killedBy === undefined ? undefined : request.killedBy + watchdog.doneAfterKillMs;
+  }
+
+  /** Kills the spawner when a deadline passed; otherwise sets a timer for the next one. */
+  private watch(): void {
+    if (this.gone) return;
+    let due = Infinity;
+    for (const request of this.requests.values()) due = Math.min(due, this.deadline(request) ?? Infinity);
+    const now = performance.now();
+    if (due <= now) {
+      // Frozen (SIGSTOP, a hung machine): killed, it is a dead spawner, which onGone settles.
+      stats.frozen++;
+      this.child.kill('SIGKILL');
+      return;
+    }
+    if (due >= this.watchDue) return;
+    if (this.watchTimer) clearTimeout(this.watchTimer);
+    this.watchDue = due;
+    this.watchTimer = undefined;
+    if (due === Infinity) return;
+    this.watchTimer = setTimeout(() => {
+      this.watchTimer = undefined;
+      this.watchDue = Infinity;
+      this.watch();
+    }, due - now + 1);
+    this.watchTimer.unref();
   }
 
   /** The spawner exited or its channel closed: settle everything it held. */
@@ -239,24 +350,31 @@ class Connection {
       failedStarts++;
       lastFailedStart = Date.now();
     }
+    if (this.watchTimer) clearTimeout(this.watchTimer);
     const requests = [...this.requests.values()];
     this.requests.clear();
-    this.child.unref();
+    this.idle();
     for (const request of requests) {
-      if (request.pid !== undefined) {
-        // It was running: its result is lost. A verify command's whole tree goes with it.
+      if (request.taken) {
+        // It was running, or may be (killed between its spawn and the pid message): its result
+        // is lost, and running it again could run it twice. A verify command's tree goes with it.
         stats.lost++;
-        if (request.options.detached) killGroup(request.pid);
+        if (request.pid !== undefined && request.options.detached) signalProcessGroup(request.pid, 'SIGKILL');
+        const what = request.pid === undefined ? 'after taking' : `while running (pid ${request.pid})`;
         request.reject(
-          new PasError('PAS_ERR_SPAWNER', `the spawner died while running ${request.options.file} (pid ${request.pid}); its result is lost, the next request starts a fresh spawner`, {
+          new PasError('PAS_ERR_SPAWNER', `the spawner died ${what} ${request.options.file}; its result is lost, the next request starts a fresh spawner`, {
             details: { program: request.options.file, cwd: request.options.cwd },
           }),
         );
         continue;
       }
-      // Not started yet (as far as this process knows: a spawner killed between its spawn and
-      // the pid message leaves a program that also runs; git's commands here are safe to run
-      // again): once more on a fresh spawner, or directly if none will start.
+      if (request.killGraceMs !== undefined) {
+        // The caller stopped it before it started: it never runs.
+        request.started(undefined);
+        request.resolve(childOutcome(undefined, [], null, null, false));
+        continue;
+      }
+      // Never taken, so never started: once more on a fresh spawner, or directly if none will start.
       const next = request.attempts === 0 ? connection() : undefined;
       if (next) {
         stats.retried++;
@@ -279,38 +397,4 @@ class Connection {
     this.child.unref();
     (this.child.channel as { unref?: () => void } | null | undefined)?.unref?.();
   }
-}
-
-function killGroup(pid: number): void {
-  try {
-    process.kill(-pid, 'SIGKILL');
-  } catch {
-    // Gone already.
-  }
-}
-
-function outcomeOf(request: Request, done: Extract<Message, { t: 'done' }>): ChildOutcome {
-  const out: Uint8Array[] = [];
-  const err: Uint8Array[] = [];
-  const all: Uint8Array[] = [];
-  for (const [stream, chunk] of request.chunks) {
-    (stream === 1 ? out : err).push(chunk);
-    all.push(chunk);
-  }
-  const stdoutBytes = Buffer.concat(out);
-  const outcome: ChildOutcome = {
-    pid: request.pid,
-    exitCode: done.code,
-    signal: done.signal,
-    stdout: stdoutBytes.toString('utf8'),
-    stdoutBytes,
-    stderr: Buffer.concat(err).toString('utf8'),
-    all: Buffer.concat(all).toString('utf8'),
-    truncated: done.truncated,
-  };
-  if (done.spawnError) {
-    const { message, ...fields } = done.spawnError;
-    outcome.spawnError = Object.assign(new Error(message), fields) as NodeJS.ErrnoException;
-  }
-  return outcome;
 }

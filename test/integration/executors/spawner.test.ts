@@ -9,11 +9,11 @@ import { readFileSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { git, gitProcessCount, gitSequence, gitSpawnCount } from '../../../src/executors/git-command.ts';
 import { runProcessTree } from '../../../src/executors/process-tree.ts';
 import type { ChildOutcome, SpawnChildOptions } from '../../../src/executors/spawn-child.ts';
-import { spawnerPid, spawnerStats, startChild, startDirect, stopSpawner, useSpawner } from '../../../src/executors/spawner.ts';
+import { setSpawnerWatchdog, spawnerPid, spawnerProcess, spawnerStats, startChild, startDirect, stopSpawner, useSpawner } from '../../../src/executors/spawner.ts';
 import { createTempRepo, isRunning, waitFor, type TempRepo } from '../../support/git-fixtures.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '../../..');
@@ -22,6 +22,7 @@ let repo: TempRepo;
 beforeAll(async () => {
   repo = await createTempRepo({ 'a.txt': 'a\n', 'dir/b.txt': 'b\n' });
 });
+afterEach(() => setSpawnerWatchdog());
 afterAll(async () => {
   useSpawner(true);
   await stopSpawner();
@@ -185,6 +186,110 @@ describe('the spawner', () => {
     process.kill(stuck, 'SIGKILL');
     expect((await answer).stdout.trim()).toBe(repo.base);
     expect(spawnerStats()).toMatchObject({ retried: before.retried + 1, lost: before.lost, spawners: before.spawners + 1 });
+  });
+});
+
+describe('a spawner that stops answering or fails', () => {
+  /** A running spawner, frozen with SIGSTOP (as a hung machine or a debugger would). */
+  async function frozenSpawner(): Promise<number> {
+    await startChild({ file: 'true', args: [], cwd: repo.repo, env: {} }).done;
+    const pid = spawnerPid()!;
+    process.kill(pid, 'SIGSTOP');
+    return pid;
+  }
+
+  it('kills a frozen spawner and fails the command it was running with PAS_ERR_SPAWNER once that command was killed at its timeout', async () => {
+    setSpawnerWatchdog({ doneAfterKillMs: 300 });
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'pas-spawner-'));
+    try {
+      const running = runProcessTree({ file: 'sh', args: ['-c', `sleep 600 & echo $! > ${dir}/grandchild; wait`], cwd: dir, env: { PATH: process.env.PATH! }, timeoutMs: 1_500, killGraceMs: 100, viaSpawner: true });
+      expect(await waitFor(async () => (await readFile(path.join(dir, 'grandchild'), 'utf8').catch(() => '')).trim() !== '', 20_000)).toBe(true);
+      const frozen = spawnerPid()!;
+      const before = spawnerStats();
+      process.kill(frozen, 'SIGSTOP');
+      await expect(running).rejects.toMatchObject({ code: 'PAS_ERR_SPAWNER' });
+      expect(spawnerStats()).toMatchObject({ frozen: before.frozen + 1, lost: before.lost + 1 });
+      expect(await gone(frozen)).toBe(true);
+      expect(await gone(Number(await readFile(path.join(dir, 'grandchild'), 'utf8')))).toBe(true);
+      expect((await git(repo.repo, ['rev-parse', 'HEAD'])).stdout.trim()).toBe(repo.base);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('answers a command whose timeout passed before a frozen spawner started it as timed out, and never runs it', async () => {
+    setSpawnerWatchdog({ startMs: 500 });
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'pas-spawner-'));
+    try {
+      const frozen = await frozenSpawner();
+      const before = spawnerStats();
+      const outcome = await runProcessTree({ file: 'sh', args: ['-c', `echo ran > ${dir}/ran`], cwd: dir, env: { PATH: process.env.PATH! }, timeoutMs: 100, killGraceMs: 100, viaSpawner: true });
+      expect(outcome).toMatchObject({ timedOut: true, pid: undefined, exitCode: null });
+      expect(spawnerStats()).toMatchObject({ frozen: before.frozen + 1, retried: before.retried, direct: before.direct });
+      expect(await gone(frozen)).toBe(true);
+      expect((await git(repo.repo, ['rev-parse', 'HEAD'])).stdout.trim()).toBe(repo.base);
+      await expect(readFile(path.join(dir, 'ran'), 'utf8')).rejects.toMatchObject({ code: 'ENOENT' });
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('runs a git command sent to a frozen spawner on a fresh one after the watchdog killed it', async () => {
+    setSpawnerWatchdog({ startMs: 300 });
+    const frozen = await frozenSpawner();
+    const before = spawnerStats();
+    expect((await git(repo.repo, ['rev-parse', 'HEAD'])).stdout.trim()).toBe(repo.base);
+    expect(spawnerStats()).toMatchObject({ frozen: before.frozen + 1, retried: before.retried + 1, spawners: before.spawners + 1 });
+    expect(await gone(frozen)).toBe(true);
+  });
+
+  it('says it took a request before starting it, then its pid, then its outcome', async () => {
+    await startChild({ file: 'true', args: [], cwd: repo.repo, env: {} }).done;
+    const seen: string[] = [];
+    const listen = (message: { t: string }) => seen.push(message.t);
+    spawnerProcess()!.on('message', listen);
+    try {
+      await startChild({ file: 'true', args: [], cwd: repo.repo, env: {} }).done;
+    } finally {
+      spawnerProcess()?.off('message', listen);
+    }
+    expect(seen).toEqual(['taken', 'pid', 'done']);
+  });
+
+  it('fails with PAS_ERR_SPAWNER, and does not run again, a command the spawner took before it died without sending its pid', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'pas-spawner-'));
+    try {
+      const stuck = await frozenSpawner();
+      const child = spawnerProcess()!;
+      // Catch the request's id on its way out; then the spawner's last words: it took it.
+      const send = child.send.bind(child);
+      let id: number | undefined;
+      child.send = ((message: { id: number }, ...rest: never[]) => {
+        id = message.id;
+        return send(message, ...rest);
+      }) as typeof child.send;
+      const before = spawnerStats();
+      const answer = startChild({ file: 'sh', args: ['-c', `echo ran >> ${dir}/runs`], cwd: dir, env: { PATH: process.env.PATH! } }).done;
+      child.send = send;
+      child.emit('message', { t: 'taken', id });
+      process.kill(stuck, 'SIGKILL');
+      await expect(answer).rejects.toMatchObject({ code: 'PAS_ERR_SPAWNER' });
+      expect(spawnerStats()).toMatchObject({ retried: before.retried, lost: before.lost + 1, direct: before.direct });
+      expect((await git(repo.repo, ['rev-parse', 'HEAD'])).stdout.trim()).toBe(repo.base);
+      await expect(readFile(path.join(dir, 'runs'), 'utf8')).rejects.toMatchObject({ code: 'ENOENT' });
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('kills a spawner whose process reports an error while still connected, and the next request starts a fresh one', async () => {
+    await startChild({ file: 'true', args: [], cwd: repo.repo, env: {} }).done;
+    const broken = spawnerProcess()!;
+    expect(broken.connected).toBe(true);
+    broken.emit('error', Object.assign(new Error('kill EPERM'), { code: 'EPERM' }));
+    expect(await gone(broken.pid!)).toBe(true);
+    expect((await git(repo.repo, ['rev-parse', 'HEAD'])).stdout.trim()).toBe(repo.base);
+    expect(spawnerPid()).not.toBe(broken.pid);
   });
 });
 
