@@ -88,8 +88,13 @@ interface Pending {
 interface Thread {
   worker: Worker;
   inFlight: Map<number, Pending>;
-  /** Objects it holds (what a new batch is balanced on). */
-  held: number;
+}
+
+/** Objects a thread holds (what a new batch is balanced on). */
+function objectsHeld(thread: Thread): number {
+  let n = 0;
+  for (const batch of thread.inFlight.values()) n += batch.items.length;
+  return n;
 }
 
 /**
@@ -103,10 +108,10 @@ const SPLIT_AT = 8;
 
 export class LooseObjectWriter {
   private threads: Array<Thread | undefined> = [];
-
-  constructor(private readonly size = WRITER_THREADS) {}
   private nextId = 0;
   private queued: Pending | undefined;
+
+  constructor(private readonly size = WRITER_THREADS) {}
 
   /** Threads running now (started at the first writes that need them). */
   get threadsRunning(): number {
@@ -125,15 +130,11 @@ export class LooseObjectWriter {
     });
   }
 
-  /** Stops the thread; the writes it still held fail (an object it wrote meanwhile is unreferenced). */
+  /** Stops the threads; the writes they still held fail (an object it wrote meanwhile is unreferenced). */
   async close(): Promise<void> {
     const threads = this.threads.filter((t): t is Thread => t !== undefined);
     this.threads = [];
-    for (const thread of threads) {
-      const held = [...thread.inFlight.values()];
-      thread.inFlight.clear();
-      for (const batch of held) this.failBatch(batch, new Error('the object writer was stopped'));
-    }
+    for (const thread of threads) this.failHeld(thread, new Error('the object writer was stopped'));
     await Promise.all(threads.map((thread) => thread.worker.terminate()));
   }
 
@@ -160,7 +161,6 @@ export class LooseObjectWriter {
       thread = this.start();
       const worker = thread.worker;
       thread.inFlight.set(id, batch);
-      thread.held += batch.items.length;
       worker.ref();
       // One message of flat fields (a structured clone of one object per item costs ~0.7 µs
       // each): the objects' bytes in one buffer, moved (not copied) to the worker (a Buffer may be
@@ -186,10 +186,7 @@ export class LooseObjectWriter {
       });
       worker.postMessage({ id, oids: oids.join(' '), ends, dirs, dirOf, bytes }, [bytes.buffer, ends.buffer, dirOf.buffer]);
     } catch (err) {
-      if (thread?.inFlight.delete(id)) {
-        thread.held -= batch.items.length;
-        if (thread.inFlight.size === 0) thread.worker.unref();
-      }
+      if (thread?.inFlight.delete(id) && thread.inFlight.size === 0) thread.worker.unref();
       this.failBatch(batch, err);
     }
   }
@@ -200,19 +197,18 @@ export class LooseObjectWriter {
     for (let slot = 0; slot < this.size; slot++) {
       const thread = this.threads[slot];
       if (!thread) return this.startIn(slot);
-      if (!best || thread.held < best.held) best = thread;
+      if (!best || objectsHeld(thread) < objectsHeld(best)) best = thread;
     }
     return best!;
   }
 
   private startIn(slot: number): Thread {
     const worker = new Worker(WORKER_SOURCE, { eval: true, name: 'pas-loose-objects' });
-    const thread: Thread = { worker, inFlight: new Map(), held: 0 };
+    const thread: Thread = { worker, inFlight: new Map() };
     worker.on('message', (reply: Reply) => {
       const batch = thread.inFlight.get(reply.id);
       if (!batch) return;
       thread.inFlight.delete(reply.id);
-      thread.held -= batch.items.length;
       if (thread.inFlight.size === 0) worker.unref();
       batch.settle.forEach((caller, i) => {
         const failure = reply.failures?.[i];
@@ -225,15 +221,19 @@ export class LooseObjectWriter {
     });
     const lost = (why: unknown) => {
       if (this.threads[slot] === thread) this.threads[slot] = undefined;
-      const held = [...thread.inFlight.values()];
-      thread.inFlight.clear();
-      thread.held = 0;
-      for (const batch of held) this.failBatch(batch, why);
+      this.failHeld(thread, why);
     };
     worker.on('error', lost);
     worker.on('exit', (code) => lost(new Error(`the object writer thread exited (code ${code})`)));
     this.threads[slot] = thread;
     return thread;
+  }
+
+  /** Fails every batch a thread still held, and forgets them. */
+  private failHeld(thread: Thread, why: unknown): void {
+    const held = [...thread.inFlight.values()];
+    thread.inFlight.clear();
+    for (const batch of held) this.failBatch(batch, why);
   }
 
   private failBatch(batch: Pending, why: unknown): void {
