@@ -47,8 +47,8 @@ export async function runCheckoutStep(options: { files?: number; tasks?: number 
         const lease = await checkoutFor({ repo, workspacesDir, programmerId: `Prog-${mode}`, baseCommit });
         writeFileSync(path.join(lease.path, 'README.md'), `# bench\n\nedited by task ${i}\n`);
         if (mode === 'checkout') {
-          const tree = await checkoutTree(lease.path, store, baseTree);
-          lease.release(tree);
+          await checkoutTree(lease.path, store, baseTree);
+          lease.release();
         } else {
           await run(['git', 'status'], lease.path);
           lease.release();

@@ -1,75 +1,183 @@
 /**
- * The cheap way back to a task's base for a reused checkout whose state this process knows
- * exactly. When a task staged everything in its checkout (`git add --all`, which scans the whole
- * tree once) and nothing ran there afterwards, the checkout is its base plus the differences
- * between the base tree and the staged tree, plus ignored files nobody listed. The next task at
- * the same base then needs no whole-tree `reset --hard`: only those paths are checked out from
- * the base (`checkout --no-overlay`: changed, deleted, added, mode and symlink changes alike,
- * through git's own smudge filters), and `clean -ffdx` removes what git never staged (ignored
- * files, nested repositories, empty folders). Anything unknown answers false and the caller does
- * the full reset: another base, another process's checkout (none is known after a restart), a
- * lock file, an index or HEAD changed since the staging (a process of the task's still at work),
- * a tracked file that no longer matches the index once the staged paths are back (the same,
- * writing without staging).
+ * The cheap way back to a task's base for a reused checkout whose changes are tracked
+ * (checkout-changes.ts): only the paths that changed while the last task held it, plus those that
+ * differ between its previous base and the new one, are made equal to the base, in-process from
+ * the object store: a blob written with its mode (100644, 100755), a symlink for 120000, a whole
+ * subtree for a folder, and whatever the base does not have there removed (untracked and ignored
+ * files, nested repositories, empty folders alike). No git process and no walk of the tree on the
+ * common path.
+ *
+ * git is asked only for what it must do itself:
+ * - the index: when git ran in the checkout (its `.git` changed), HEAD must still name the
+ *   previous base and the index hold exactly its files (what a `git status` refresh leaves,
+ *   checked in-process); otherwise, and for another base, one `git reset -q --no-refresh <base>`
+ *   (mixed: entries that kept their id keep their stat data; the rewritten ones are re-hashed once
+ *   by the next `git status`, a file each);
+ * - files under a `.gitattributes` (or with core.autocrlf, core.attributesFile, core.symlinks=false
+ *   configured) go through `git checkout --no-overlay`, so git's filters apply.
+ *
+ * Anything not known exactly answers false and the caller does the full reset: an untracked or
+ * unknown checkout (after a restart, a watch that could not be made, possibly dropped events), a
+ * lock file, a submodule under a changed path, a write by someone else while the restore ran.
  */
-import { readFile, stat } from 'node:fs/promises';
+import { lstat, mkdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { gitSequence } from './git-command.ts';
+import { changedPaths, gitTouched, outermost, rewatch, trackCheckout, trackedBase } from './checkout-changes.ts';
+import { git, gitSequence } from './git-command.ts';
+import { indexMatchesTree } from './index-tree.ts';
 import { changedEntries } from './object-commit.ts';
-import type { RepoObjectStore } from './object-store.ts';
+import { MODE_EXEC, MODE_FILE, MODE_SYMLINK, MODE_TREE, type RepoObjectStore, type TreeEntry } from './object-store.ts';
 
 /** Removes every untracked and ignored file and folder, nested repositories too. */
 export const CLEAN: readonly string[] = ['clean', '-ffdxq'];
 
-/**
- * Fails (exit 1) unless every tracked file matches the index: content, mode, type, presence. A
- * file touched but unchanged counts as different too (only a full reset more). Submodules are not
- * looked into: the full reset does not restore them either.
- */
-const TRACKED_UNCHANGED: readonly string[] = ['diff-files', '--quiet', '--ignore-submodules'];
+/** What the restore cannot do itself: the caller does the full reset. */
+class Unknown extends Error {}
 
-/** A checkout as its last holder left it: the base, the tree it staged, and its index file then. */
-interface StagedCheckout {
-  base: string;
-  tree: string;
-  index: string;
+/** Starts tracking a checkout just reset to `base` (all of its folders watched). */
+export async function trackAfterReset(dir: string, store: RepoObjectStore, base: string): Promise<void> {
+  const folders: string[] = [];
+  await foldersOf(store, await store.commitTree(base), '', folders);
+  trackCheckout(dir, base, folders);
 }
 
-/** Staged trees seen by checkoutTree, by checkout folder (the holder confirms one at release). */
-const staged = new Map<string, { tree: string; index: string }>();
-/** Checkouts given back right after their staging, by folder: what the next task may restore cheaply. */
-const known = new Map<string, StagedCheckout>();
+/** Every folder of a tree (posix, relative, under `prefix`). */
+async function foldersOf(store: RepoObjectStore, tree: string, prefix: string, out: string[]): Promise<void> {
+  const subtrees = (store.cachedTree(tree) ?? (await store.readTree(tree))).filter((e) => e.mode === MODE_TREE);
+  await Promise.all(
+    subtrees.map((e) => {
+      const rel = `${prefix}${e.name}`;
+      out.push(rel);
+      return foldersOf(store, e.oid, `${rel}/`, out);
+    }),
+  );
+}
 
-/** The identity of a checkout's index file as it is now ('' when missing). */
-async function indexIdentity(dir: string): Promise<string> {
+/**
+ * Brings a tracked checkout to `base` by its changed paths alone; false (nothing known, or a
+ * failure part way) when the caller must do the full reset.
+ */
+export async function restoreTracked(dir: string, store: RepoObjectStore, base: string): Promise<boolean> {
+  const previous = trackedBase(dir);
+  if (!previous) return false;
+  const changed = await changedPaths(dir);
+  if (!changed) return false;
   try {
-    const info = await stat(path.join(dir, '.git', 'index'), { bigint: true });
-    return `${info.ino}:${info.size}:${info.mtimeNs}:${info.ctimeNs}`;
+    const [previousTree, baseTree] = await Promise.all([store.commitTree(previous), store.commitTree(base)]);
+    const paths = outermost(previous === base ? changed : [...changed, ...(await changedEntries(store, previousTree, baseTree)).keys()]);
+    let resetIndex = previous !== base;
+    if (gitTouched(dir)) {
+      for (const name of ['index.lock', 'HEAD.lock']) {
+        if (await stat(path.join(dir, '.git', name)).then(() => true, () => false)) return false;
+      }
+      if ((await headOf(dir)) !== previous || !(await indexMatchesTree(store, dir, previousTree))) resetIndex = true;
+    }
+    const filtered = paths.length > 0 && (await gitFiltersConfigured(dir));
+    const written: Array<{ file: string; identity: string }> = [];
+    const viaGit: string[] = [];
+    const folders: string[] = [];
+    for (const rel of paths) {
+      const entry = await entryIn(store, baseTree, rel);
+      await rm(path.join(dir, rel), { recursive: true, force: true });
+      if (!entry) continue;
+      if (entry.mode === MODE_TREE) {
+        folders.push(rel);
+        await foldersOf(store, entry.oid, `${rel}/`, folders);
+      }
+      if (filtered || (await attributesApply(store, baseTree, rel, entry))) viaGit.push(rel);
+      else await writeEntry(store, path.join(dir, rel), entry, written);
+    }
+    const commands: string[][] = [];
+    if (viaGit.length > 0) commands.push(['--literal-pathspecs', 'checkout', '--no-overlay', '--quiet', '--no-recurse-submodules', base, '--pathspec-from-file=-', '--pathspec-file-nul']);
+    if (resetIndex) commands.push(['reset', '-q', '--no-refresh', base]);
+    if (commands.length > 0) await gitSequence(dir, commands, viaGit.length > 0 ? { input: `${viaGit.join('\0')}\0` } : {});
+    if (!(await rewatch(dir, base, paths, folders))) return false;
+    // A process of the last task's still writing where the restore wrote: the full reset.
+    for (const { file, identity } of written) if ((await identityOf(file)) !== identity) return false;
+    return true;
+  } catch {
+    // Unknown, a file system error, a git failure: whatever state it left, the full reset follows.
+    return false;
+  }
+}
+
+/** What a path is in a tree: its entry, or null when absent; Unknown when a parent is not a folder there. */
+async function entryIn(store: RepoObjectStore, tree: string, rel: string): Promise<TreeEntry | null> {
+  const segments = rel.split('/');
+  let current = tree;
+  for (let i = 0; i < segments.length; i++) {
+    const entry = (store.cachedTree(current) ?? (await store.readTree(current))).find((e) => e.name === segments[i]);
+    if (!entry) return null;
+    if (i === segments.length - 1) return entry;
+    if (entry.mode !== MODE_TREE) throw new Unknown(`${rel}: a parent is not a folder in the base`);
+    current = entry.oid;
+  }
+  return null;
+}
+
+/** Writes a tree entry at `file` (nothing is there): a blob with its mode, a symlink, a folder whole. */
+async function writeEntry(store: RepoObjectStore, file: string, entry: TreeEntry, written: Array<{ file: string; identity: string }>): Promise<void> {
+  if (entry.mode === MODE_TREE) {
+    await mkdir(file);
+    const entries = store.cachedTree(entry.oid) ?? (await store.readTree(entry.oid));
+    await Promise.all(entries.map((e) => writeEntry(store, path.join(file, e.name), e, written)));
+    return;
+  }
+  if (entry.mode !== MODE_FILE && entry.mode !== MODE_EXEC && entry.mode !== MODE_SYMLINK) throw new Unknown(`${file}: a submodule`);
+  const blob = await store.read(entry.oid);
+  if (!blob || blob.type !== 'blob') throw new Unknown(`${entry.oid} is not a blob`);
+  if (entry.mode === MODE_SYMLINK) await symlink(blob.data, file);
+  // Created as git creates it: 0666 or 0777 less the umask.
+  else await writeFile(file, blob.data, { mode: entry.mode === MODE_EXEC ? 0o777 : 0o666, flag: 'wx' });
+  written.push({ file, identity: await identityOf(file) });
+}
+
+async function identityOf(file: string): Promise<string> {
+  try {
+    const info = await lstat(file, { bigint: true });
+    return `${info.ino}:${info.size}:${info.mtimeNs}:${info.mode}`;
   } catch {
     return '';
   }
 }
 
-/** Notes that the checkout's index was just written by a whole-tree staging whose tree is `tree`. */
-export async function noteStaged(dir: string, tree: string): Promise<void> {
-  staged.set(dir, { tree, index: await indexIdentity(dir) });
+/** Whether a `.gitattributes` of the base applies at `rel` (in a parent folder, or in the folder written). */
+async function attributesApply(store: RepoObjectStore, tree: string, rel: string, entry: TreeEntry): Promise<boolean> {
+  const segments = rel.split('/');
+  let current = tree;
+  for (let i = 0; i < segments.length; i++) {
+    const entries = store.cachedTree(current) ?? (await store.readTree(current));
+    if (entries.some((e) => e.name === '.gitattributes')) return true;
+    if (i === segments.length - 1) break;
+    current = entries.find((e) => e.name === segments[i])!.oid;
+  }
+  return entry.mode === MODE_TREE && (await holdsAttributes(store, entry.oid));
 }
+
+async function holdsAttributes(store: RepoObjectStore, tree: string): Promise<boolean> {
+  for (const e of store.cachedTree(tree) ?? (await store.readTree(tree))) {
+    if (e.name === '.gitattributes') return true;
+    if (e.mode === MODE_TREE && (await holdsAttributes(store, e.oid))) return true;
+  }
+  return false;
+}
+
+let filters: Promise<boolean> | undefined;
 
 /**
- * The holder gives the checkout back at `base`. `stagedTree`: the tree it staged last, with nothing
- * run in the checkout since; without it (or another tree than the one staged) nothing is known.
+ * Whether git's configuration (system, global: a checkout's own is PAS's) converts files on
+ * checkout without any `.gitattributes`: asked once per process.
  */
-export function noteReleased(dir: string, base: string, stagedTree: string | undefined): void {
-  const last = staged.get(dir);
-  staged.delete(dir);
-  known.delete(dir);
-  if (stagedTree && last && last.tree === stagedTree) known.set(dir, { base, tree: stagedTree, index: last.index });
-}
-
-/** Forgets what is known of a checkout (it is taken, reset or remade). */
-export function forgetCheckout(dir: string): void {
-  known.delete(dir);
-  staged.delete(dir);
+function gitFiltersConfigured(dir: string): Promise<boolean> {
+  filters ??= git(dir, ['config', '--get-regexp', '^core\\.(autocrlf|attributesfile|symlinks|eol)$'], { okCodes: [1] }).then(
+    (out) =>
+      out.stdout.split('\n').some((line) => {
+        const [key, value = ''] = line.toLowerCase().split(' ');
+        return (key === 'core.autocrlf' && value !== 'false') || key === 'core.attributesfile' || (key === 'core.symlinks' && value === 'false') || (key === 'core.eol' && value === 'crlf');
+      }),
+    () => true,
+  );
+  return filters;
 }
 
 /** The commit HEAD of the checkout names (detached, or through a loose branch ref), or null. */
@@ -80,43 +188,5 @@ async function headOf(dir: string): Promise<string | null> {
     return (await readFile(path.join(dir, '.git', head.slice(5)), 'utf8')).trim();
   } catch {
     return null;
-  }
-}
-
-/**
- * The paths without those under another listed one: a file that became a folder (or the reverse)
- * is listed with its old and new entries, and its own path as a pathspec covers both sides.
- */
-function outermost(paths: readonly string[]): string[] {
-  const listed = new Set(paths);
-  return paths.filter((p) => {
-    for (let slash = p.indexOf('/'); slash >= 0; slash = p.indexOf('/', slash + 1)) if (listed.has(p.slice(0, slash))) return false;
-    return true;
-  });
-}
-
-/**
- * Brings a known checkout back to `base` by its staged differences alone; false (nothing done, or
- * a failure part way) when the caller must do the full reset.
- */
-export async function restoreStaged(dir: string, store: RepoObjectStore, base: string): Promise<boolean> {
-  const state = known.get(dir);
-  known.delete(dir);
-  if (!state || state.base !== base) return false;
-  for (const name of ['index.lock', 'HEAD.lock']) {
-    if (await stat(path.join(dir, '.git', name)).then(() => true, () => false)) return false;
-  }
-  if ((await indexIdentity(dir)) !== state.index || (await headOf(dir)) !== base) return false;
-  try {
-    const baseTree = await store.commitTree(base);
-    const paths = outermost([...(await changedEntries(store, baseTree, state.tree)).keys()]);
-    const checkout = ['--literal-pathspecs', 'checkout', '--no-overlay', '--quiet', '--no-recurse-submodules', base, '--pathspec-from-file=-', '--pathspec-file-nul'];
-    // One spawn of this process for all (see gitSequence). The check (exit 1 on any difference)
-    // makes a failure, hence the full reset, of a tracked file changed after the staging without
-    // the index knowing: a process of the task's that outlived it (setsid, nohup) still writing.
-    await gitSequence(dir, paths.length > 0 ? [checkout, TRACKED_UNCHANGED, CLEAN] : [TRACKED_UNCHANGED, CLEAN], paths.length > 0 ? { input: `${paths.join('\0')}\0` } : {});
-    return true;
-  } catch {
-    return false;
   }
 }

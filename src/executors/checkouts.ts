@@ -5,16 +5,19 @@
  * CLI). A checkout is its own small repository whose `.git/objects` is the repository's own
  * objects folder (a symlink): nothing is copied, what it writes lands in the repository, and
  * making many at once touches no shared admin file (concurrent `git worktree add` does, which is
- * why it had to be serialized). Reset = `reset --hard <base>` + `clean -ffdx` (untracked and
- * ignored files too), so a task never sees what an earlier one left; a checkout given back right
- * after its whole-tree staging is restored by its staged paths alone (checkout-restore.ts).
+ * why it had to be serialized). Each checkout's changes are tracked while a task holds it
+ * (checkout-changes.ts), and the next task's checkout is restored by its changed paths alone,
+ * in-process (checkout-restore.ts); what is not known exactly gets the full reset, `reset --hard
+ * <base>` + `clean -ffdx` (untracked and ignored files too): a task never sees what an earlier one
+ * left.
  */
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { PasError } from '../errors.ts';
-import { CLEAN, forgetCheckout, noteReleased, noteStaged, restoreStaged } from './checkout-restore.ts';
+import { forgetChanges } from './checkout-changes.ts';
+import { CLEAN, restoreTracked, trackAfterReset } from './checkout-restore.ts';
 import { git, gitSequence, repoKey } from './git-command.ts';
 import { writeIndexTree } from './index-tree.ts';
 import { objectStoreFor, type RepoObjectStore } from './object-store.ts';
@@ -36,12 +39,8 @@ export interface CheckoutLease {
   /** Absolute path of the checkout, reset to the base: tracked files as committed, nothing else. */
   path: string;
   baseCommit: string;
-  /**
-   * Gives the checkout back (the next task of this programmer waits for it). `stagedTree`: the
-   * tree checkoutTree gave last, when nothing ran in the checkout since (what the task's processes
-   * did is all staged): the next task at this base restores only its paths instead of a full reset.
-   */
-  release(stagedTree?: string): void;
+  /** Gives the checkout back (the next task of this programmer waits for it, and restores what changed). */
+  release(): void;
 }
 
 /** Folder of a programmer's checkout of `repo` (its key is the repository's common git dir). */
@@ -84,14 +83,9 @@ export async function checkoutFor(input: CheckoutInput): Promise<CheckoutLease> 
   await lease.ready;
   try {
     const base = await makeReady(dir, await objectStoreFor(input.repo), input);
-    // The holder may write anything there: the next one resets it.
+    // The holder may write anything there: the next one restores it.
     untouched.delete(dir);
-    forgetCheckout(dir);
-    const release = (stagedTree?: string) => {
-      noteReleased(dir, base, stagedTree);
-      lease.release();
-    };
-    return { path: dir, baseCommit: base, release };
+    return { path: dir, baseCommit: base, release: lease.release };
   } catch (err) {
     lease.release();
     throw err;
@@ -112,10 +106,11 @@ async function makeReady(dir: string, store: RepoObjectStore, input: CheckoutInp
   if (!base) throw new PasError('PAS_ERR_GIT', `"${input.baseCommit}" is not a commit in ${input.repo}`, { details: { repo: input.repo, rev: input.baseCommit } });
   if (untouched.get(dir) === base && existsSync(path.join(dir, '.git', MARKER))) return base;
   untouched.delete(dir);
-  if (existsSync(path.join(dir, '.git', MARKER)) && (await restoreStaged(dir, store, base))) return base;
-  forgetCheckout(dir);
+  if (existsSync(path.join(dir, '.git', MARKER)) && (await restoreTracked(dir, store, base))) return base;
+  forgetChanges(dir);
   await ensureCheckout(dir, store.objectsDir);
   await resetCheckout(dir, base);
+  await trackAfterReset(dir, store, base);
   return base;
 }
 
@@ -211,8 +206,5 @@ export async function prewarmCheckouts(repo: string, workspacesDir: string, prog
  */
 export async function checkoutTree(dir: string, store?: RepoObjectStore, baseTree?: string): Promise<string> {
   await git(dir, ['add', '--all']);
-  const tree = (store ? await writeIndexTree(store, dir, baseTree ?? null) : null) ?? (await git(dir, ['write-tree'])).stdout.trim();
-  // The index now holds exactly the non-ignored files: what the holder may confirm at release.
-  await noteStaged(dir, tree);
-  return tree;
+  return (store ? await writeIndexTree(store, dir, baseTree ?? null) : null) ?? (await git(dir, ['write-tree'])).stdout.trim();
 }

@@ -148,3 +148,45 @@ export async function writeIndexTree(store: RepoObjectStore, dir: string, baseTr
   await Promise.all(written);
   return root;
 }
+
+/** The files of a tree by path (mode, id), the last few kept (a base is asked for again and again). */
+const flatTrees = new Map<string, Map<string, IndexEntry>>();
+const FLAT_TREES = 4;
+
+async function flatTree(store: RepoObjectStore, tree: string): Promise<Map<string, IndexEntry>> {
+  const known = flatTrees.get(tree);
+  if (known) return known;
+  const out = new Map<string, IndexEntry>();
+  const walk = async (oid: string, prefix: string): Promise<void> => {
+    for (const e of store.cachedTree(oid) ?? (await store.readTree(oid))) {
+      if (e.mode === MODE_TREE) await walk(e.oid, `${prefix}${e.name}/`);
+      else out.set(`${prefix}${e.name}`, { path: `${prefix}${e.name}`, mode: e.mode, oid: e.oid });
+    }
+  };
+  await walk(tree, '');
+  if (flatTrees.size >= FLAT_TREES) flatTrees.delete(flatTrees.keys().next().value!);
+  flatTrees.set(tree, out);
+  return out;
+}
+
+/**
+ * Whether the index of the checkout `dir` holds exactly the files of `tree` (paths, modes, ids;
+ * stat data aside): what a `git status` refresh leaves, which needs no reset. False for an index
+ * this reader does not take (see parseIndex).
+ */
+export async function indexMatchesTree(store: RepoObjectStore, dir: string, tree: string): Promise<boolean> {
+  let data: Buffer;
+  try {
+    data = await readFile(path.join(dir, '.git', 'index'));
+  } catch {
+    return false;
+  }
+  const entries = parseIndex(data, store.hashBytes);
+  if (!entries) return false;
+  const files = await flatTree(store, tree);
+  if (entries.length !== files.size) return false;
+  return entries.every((e) => {
+    const f = files.get(e.path);
+    return f !== undefined && f.mode === e.mode && f.oid === e.oid;
+  });
+}

@@ -10,6 +10,7 @@ import path from 'node:path';
 import { PasError } from '../errors.ts';
 import { GitBatchProcess, lineParser } from './git-batch.ts';
 import { git, PAS_AUTHOR, repoKey, spawnGit } from './git-command.ts';
+import { closeCheckoutWatches } from './checkout-changes.ts';
 import { looseObjectWriter } from './loose-object-writer.ts';
 
 export type ObjectType = 'blob' | 'tree' | 'commit' | 'tag';
@@ -436,8 +437,9 @@ function storeOf(repo: string): Promise<RepoObjectStore> {
   });
 }
 
-/** Closes every store's processes (tests, shutdown). */
+/** Closes every store's processes and the watches of the checkouts (tests, shutdown). */
 export async function closeObjectStores(): Promise<void> {
+  closeCheckoutWatches();
   const all = [...stores.values()];
   stores.clear();
   storeOfPath.clear();

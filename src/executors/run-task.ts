@@ -78,8 +78,6 @@ export async function runProgrammerTask(input: RunProgrammerTaskInput): Promise<
 
   let branch: string | undefined;
   let lease: CheckoutLease | undefined;
-  /** The tree staged in the checkout, while nothing has run there since (the next task restores only its paths). */
-  let stagedTree: string | undefined;
   /** A checkout being made ready while the model thinks (a verified in-memory task). */
   let early: Promise<string> | undefined;
   let outcome: ExecutorOutcome | undefined;
@@ -132,8 +130,6 @@ export async function runProgrammerTask(input: RunProgrammerTaskInput): Promise<
               verifyDir ??= await (early ?? takeCheckout());
               await writeEditsTo(verifyDir, input.fsAllowlist ?? ALLOW_ALL, files.written());
             }
-            // The command may write anything in the checkout: what was staged is no longer all of it.
-            stagedTree = undefined;
             return runVerify(task, files ? verifyDir! : checkout, input, controller.signal);
           },
         }
@@ -181,7 +177,6 @@ export async function runProgrammerTask(input: RunProgrammerTaskInput): Promise<
       // What the verify command leaves behind (build output, caches) is not committed: the tree is
       // written before it runs (the executor's own rounds ran before this point, on its edits only).
       const tree = await checkoutTree(checkout, store, baseTree);
-      stagedTree = tree;
       const changes = await diffTrees(store, baseTree, tree);
       if (input.fsAllowlist) {
         const guard = new FsGuard(checkout, input.fsAllowlist);
@@ -207,9 +202,8 @@ export async function runProgrammerTask(input: RunProgrammerTaskInput): Promise<
   }
   // A checkout still being made for this task is waited for, so its lease is given back too.
   if (early) await early.catch(() => undefined);
-  // The checkout stays for this programmer's next task, which resets it first (only the staged
-  // paths when this task completed with nothing run in the checkout after its staging).
-  (lease as CheckoutLease | undefined)?.release(status === 'completed' ? stagedTree : undefined);
+  // The checkout stays for this programmer's next task, which restores what this one changed first.
+  (lease as CheckoutLease | undefined)?.release();
 
   const finishedAt = now();
   const spent = outcome ?? partialOutcomeOf(failure);
