@@ -8,11 +8,12 @@
  * common path.
  *
  * git is asked only for what it must do itself:
- * - the index: when git ran in the checkout (its `.git` changed), HEAD must still name the
- *   previous base and the index hold exactly its files (what a `git status` refresh leaves,
- *   checked in-process); otherwise, and for another base, one `git reset -q --no-refresh <base>`
- *   (mixed: entries that kept their id keep their stat data; the rewritten ones are re-hashed once
- *   by the next `git status`, a file each);
+ * - HEAD and the index: when git ran in the checkout (its `.git` changed), HEAD must still name
+ *   the previous base and the index hold exactly its files (what a `git status` refresh leaves,
+ *   checked in-process); otherwise, and for another base, `git read-tree -i -m <base>` (entries that
+ *   kept their id keep their stat data, the cache-tree is the base's whole) and, when HEAD must
+ *   move, `git update-ref HEAD <base>`, in one spawn. Files written in-process leave their index
+ *   entries' stat data stale: the next `git status` re-hashes those files once (a file each);
  * - files under a `.gitattributes` (or with core.autocrlf, core.attributesFile, core.symlinks=false
  *   configured) go through `git checkout --no-overlay`, so git's filters apply.
  *
@@ -26,7 +27,7 @@ import { changedPaths, gitTouched, outermost, rewatch, trackCheckout, trackedBas
 import { git, gitSequence } from './git-command.ts';
 import { indexMatchesTree } from './index-tree.ts';
 import { changedEntries } from './object-commit.ts';
-import { MODE_EXEC, MODE_FILE, MODE_SYMLINK, MODE_TREE, type RepoObjectStore, type TreeEntry } from './object-store.ts';
+import { MODE_EXEC, MODE_FILE, MODE_SUBMODULE, MODE_SYMLINK, MODE_TREE, type RepoObjectStore, type TreeEntry } from './object-store.ts';
 
 /** Removes every untracked and ignored file and folder, nested repositories too. */
 export const CLEAN: readonly string[] = ['clean', '-ffdxq'];
@@ -39,18 +40,23 @@ export async function trackAfterReset(dir: string, store: RepoObjectStore, base:
   const folders: string[] = [];
   await foldersOf(store, await store.commitTree(base), '', folders);
   trackCheckout(dir, base, folders);
+  // Asked now, while git runs here anyway, so no restore waits for it.
+  await gitFiltersConfigured(dir);
 }
 
-/** Every folder of a tree (posix, relative, under `prefix`). */
+/**
+ * Every folder of a tree (posix, relative, under `prefix`), submodules' too: git makes their
+ * folder empty, and what is written there must be heard (the restore then falls back).
+ */
 async function foldersOf(store: RepoObjectStore, tree: string, prefix: string, out: string[]): Promise<void> {
-  const subtrees = (store.cachedTree(tree) ?? (await store.readTree(tree))).filter((e) => e.mode === MODE_TREE);
-  await Promise.all(
-    subtrees.map((e) => {
-      const rel = `${prefix}${e.name}`;
-      out.push(rel);
-      return foldersOf(store, e.oid, `${rel}/`, out);
-    }),
-  );
+  const entries = store.cachedTree(tree) ?? (await store.readTree(tree));
+  const subtrees: Promise<void>[] = [];
+  for (const e of entries) {
+    if (e.mode !== MODE_TREE && e.mode !== MODE_SUBMODULE) continue;
+    out.push(`${prefix}${e.name}`);
+    if (e.mode === MODE_TREE) subtrees.push(foldersOf(store, e.oid, `${prefix}${e.name}/`, out));
+  }
+  await Promise.all(subtrees);
 }
 
 /**
@@ -65,12 +71,17 @@ export async function restoreTracked(dir: string, store: RepoObjectStore, base: 
   try {
     const [previousTree, baseTree] = await Promise.all([store.commitTree(previous), store.commitTree(base)]);
     const paths = outermost(previous === base ? changed : [...changed, ...(await changedEntries(store, previousTree, baseTree)).keys()]);
-    let resetIndex = previous !== base;
+    // HEAD is moved to another base, or back after a commit made in the checkout; the index is
+    // read from the base (single-tree read-tree -i -m: stat data kept where the id is the same, git's
+    // cache-tree of the base written whole) unless it still is exactly the base's files.
+    let moveHead = previous !== base;
+    let readIndex = moveHead;
     if (gitTouched(dir)) {
       for (const name of ['index.lock', 'HEAD.lock']) {
         if (await stat(path.join(dir, '.git', name)).then(() => true, () => false)) return false;
       }
-      if ((await headOf(dir)) !== previous || !(await indexMatchesTree(store, dir, previousTree))) resetIndex = true;
+      if ((await headOf(dir)) !== previous) moveHead = readIndex = true;
+      else if (!(await indexMatchesTree(store, dir, previousTree))) readIndex = true;
     }
     const filtered = paths.length > 0 && (await gitFiltersConfigured(dir));
     const written: Array<{ file: string; identity: string }> = [];
@@ -78,6 +89,7 @@ export async function restoreTracked(dir: string, store: RepoObjectStore, base: 
     const folders: string[] = [];
     for (const rel of paths) {
       const entry = await entryIn(store, baseTree, rel);
+      if (entry?.mode === MODE_SUBMODULE) return false;
       await rm(path.join(dir, rel), { recursive: true, force: true });
       if (!entry) continue;
       if (entry.mode === MODE_TREE) {
@@ -89,7 +101,8 @@ export async function restoreTracked(dir: string, store: RepoObjectStore, base: 
     }
     const commands: string[][] = [];
     if (viaGit.length > 0) commands.push(['--literal-pathspecs', 'checkout', '--no-overlay', '--quiet', '--no-recurse-submodules', base, '--pathspec-from-file=-', '--pathspec-file-nul']);
-    if (resetIndex) commands.push(['reset', '-q', '--no-refresh', base]);
+    if (readIndex) commands.push(['read-tree', '-i', '-m', base]);
+    if (moveHead) commands.push(['update-ref', '-m', 'pas: restored to the base', 'HEAD', base]);
     if (commands.length > 0) await gitSequence(dir, commands, viaGit.length > 0 ? { input: `${viaGit.join('\0')}\0` } : {});
     if (!(await rewatch(dir, base, paths, folders))) return false;
     // A process of the last task's still writing where the restore wrote: the full reset.

@@ -1,28 +1,29 @@
 /**
- * A reused checkout given back right after its whole-tree staging is restored by its staged paths
- * alone (no `reset --hard` over the whole tree) and still shows the next task nothing of the last
- * one: tracked changes, deletions, untracked and ignored files, nested folders and repositories,
- * empty folders, mode changes, symlinks. Whatever this process does not know exactly falls back to
- * the full reset: no staged tree at release, another base, an index changed after the staging, a
- * tracked file changed after the staging without the index knowing, a checkout held by a PAS
- * killed with -9.
+ * A reused checkout is restored by what changed while its last task held it (inotify watches,
+ * checkout-changes.ts), in-process, with no git process on the common path, and still shows the
+ * next task nothing of the last one: tracked changes, deletions, untracked and ignored files
+ * (build output, a nested node_modules), nested folders and repositories, empty folders, mode
+ * changes, symlinks, renamed files and folders, for the same base and for another. Whatever is not
+ * known exactly falls back to the full reset: events possibly dropped, a watch that cannot be
+ * made, a lock file, a submodule under a changed path, a checkout held by a PAS killed with -9.
  */
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { chmod, lstat, mkdir, readFile, rm, stat, symlink } from 'node:fs/promises';
+import { existsSync, writeFileSync } from 'node:fs';
+import { chmod, lstat, mkdir, readFile, rename, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import type { TaskSpec } from '../../../machines/domain.ts';
 import type { ResolvedProgrammer } from '../../../src/config/load-config.ts';
 import type { CmdAllowlist, FsAllowlist } from '../../../src/config/schemas.ts';
+import { changedPaths, onWatchFailure, setBurstLimit, setWatchFactory } from '../../../src/executors/checkout-changes.ts';
 import { checkoutFor, checkoutPath, checkoutTree } from '../../../src/executors/checkouts.ts';
 import { gitProcessCount, gitSpawnCount } from '../../../src/executors/git-command.ts';
 import type { Executor } from '../../../src/executors/executor.ts';
 import { closeObjectStores, objectStoreFor } from '../../../src/executors/object-store.ts';
 import { runProgrammerTask } from '../../../src/executors/run-task.ts';
 import type { LlmClient } from '../../../src/llm/types.ts';
-import { createTempRepo, filesIn, gitOut, writeFiles, type TempRepo } from '../../support/git-fixtures.ts';
+import { createTempRepo, filesIn, gitOut, waitFor, writeFiles, type TempRepo } from '../../support/git-fixtures.ts';
 import type { HoldInput } from '../../support/hold-checkout.ts';
 import { kill9 } from '../../support/pas-process.ts';
 
@@ -30,21 +31,23 @@ const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 
 let fixture: TempRepo | undefined;
 afterEach(async () => {
+  setBurstLimit(null);
+  setWatchFactory(null);
   await fixture?.cleanup();
   fixture = undefined;
 });
 afterAll(() => closeObjectStores());
 
-const BASE_FILES = { '.gitignore': '*.log\nbuild/\n', 'a.txt': 'a\n', 'c.txt': 'c\n', 'd.txt': 'd\n', 'src/b.ts': 'b\n', 'tool.sh': '#!/bin/sh\n' };
+const BASE_FILES = { '.gitignore': '*.log\nbuild/\nnode_modules/\n', 'a.txt': 'a\n', 'c.txt': 'c\n', 'd.txt': 'd\n', 'src/b.ts': 'b\n', 'src/deep/e.ts': 'e\n', 'tool.sh': '#!/bin/sh\n' };
 
-/** Entries of the checkout's HEAD reflog: `reset --hard` adds one, a restore by paths none. */
+/** Full resets of the checkout so far (each `reset --hard` adds one line to HEAD's reflog; a restore none). */
 async function resets(dir: string): Promise<number> {
-  return (await readFile(path.join(dir, '.git', 'logs', 'HEAD'), 'utf8').catch(() => '')).split('\n').filter(Boolean).length;
+  return (await readFile(path.join(dir, '.git', 'logs', 'HEAD'), 'utf8').catch(() => '')).split('\n').filter((l) => l.includes('reset: moving to')).length;
 }
 
 /** What a task may leave: every kind of change a later task must not see. */
 async function leaveTraces(dir: string): Promise<void> {
-  await writeFiles(dir, { 'a.txt': 'changed\n', 'untracked.txt': 'u\n', 'debug.log': 'ignored\n', 'build/out.js': 'ignored\n', 'deep/new/x.txt': 'x\n' });
+  await writeFiles(dir, { 'a.txt': 'changed\n', 'untracked.txt': 'u\n', 'debug.log': 'ignored\n', 'build/out.js': 'ignored\n', 'deep/new/x.txt': 'x\n', 'src/node_modules/m/index.js': 'ignored\n' });
   await rm(path.join(dir, 'src', 'b.ts'));
   await chmod(path.join(dir, 'tool.sh'), 0o755);
   await symlink('a.txt', path.join(dir, 'sym'));
@@ -53,6 +56,9 @@ async function leaveTraces(dir: string): Promise<void> {
   await rm(path.join(dir, 'd.txt'));
   await writeFiles(dir, { 'd.txt/inner.txt': 'a folder where a file was\n' });
   await mkdir(path.join(dir, 'empty'));
+  // A base folder renamed, then written in under its new name.
+  await rename(path.join(dir, 'src', 'deep'), path.join(dir, 'moved'));
+  await writeFiles(dir, { 'moved/later.ts': 'l\n' });
   await mkdir(path.join(dir, 'nested'));
   await gitOut(path.join(dir, 'nested'), 'init', '--quiet');
   await writeFiles(dir, { 'nested/n.txt': 'n\n' });
@@ -60,10 +66,10 @@ async function leaveTraces(dir: string): Promise<void> {
   await gitOut(path.join(dir, 'nested'), 'commit', '--quiet', '-m', 'a nested repository');
 }
 
-/** The checkout holds the base's files exactly: contents, modes, types, nothing else. */
-async function expectBase(dir: string, base: string): Promise<void> {
-  expect(await filesIn(dir)).toEqual(Object.keys(BASE_FILES).sort());
-  for (const [rel, text] of Object.entries(BASE_FILES)) {
+/** The checkout holds these files exactly: contents, modes, types, nothing else, and git sees it clean at `base`. */
+async function expectBase(dir: string, base: string, files: Record<string, string> = BASE_FILES): Promise<void> {
+  expect(await filesIn(dir)).toEqual(Object.keys(files).sort());
+  for (const [rel, text] of Object.entries(files)) {
     expect((await lstat(path.join(dir, rel))).isFile()).toBe(true);
     expect(await readFile(path.join(dir, rel), 'utf8')).toBe(text);
   }
@@ -73,106 +79,226 @@ async function expectBase(dir: string, base: string): Promise<void> {
   expect(await gitOut(dir, 'rev-parse', 'HEAD')).toBe(base);
 }
 
-/** A task that took the checkout, left every kind of trace, staged it and gives it back (with its staged tree, or not). */
-async function stagedTask(f: TempRepo, confirm: boolean, programmerId = 'Prog-001'): Promise<string> {
-  const lease = await checkoutFor({ repo: f.repo, workspacesDir: f.workspacesDir, programmerId, baseCommit: f.base });
-  await leaveTraces(lease.path);
-  const store = await objectStoreFor(f.repo);
-  const tree = await checkoutTree(lease.path, store, await store.commitTree(f.base));
-  lease.release(confirm ? tree : undefined);
-  return lease.path;
+const take = (f: TempRepo, baseCommit = f.base, programmerId = 'Prog-001') => checkoutFor({ repo: f.repo, workspacesDir: f.workspacesDir, programmerId, baseCommit });
+
+async function secondCommit(f: TempRepo): Promise<string> {
+  await writeFiles(f.repo, { 'second.txt': 's\n', 'src/b.ts': 'b2\n' });
+  await rm(path.join(f.repo, 'd.txt'));
+  await gitOut(f.repo, 'add', '--all');
+  await gitOut(f.repo, 'commit', '--quiet', '-m', 'second');
+  return gitOut(f.repo, 'rev-parse', 'HEAD');
 }
 
-describe('restoring a reused checkout by its staged paths', () => {
-  it('restores a checkout given back right after its staging by its staged paths alone: a tracked change, a deletion, untracked and ignored files, nested folders and repositories, an empty folder, mode changes and symlinks are all gone', async () => {
+describe('restoring a reused checkout by its tracked changes', () => {
+  it('removes every kind of leftover in-process with no git process for the next task at the same base: changed, created, deleted, chmodded, symlinked, renamed files and folders, ignored build output, a nested node_modules, a nested repository, an empty folder', async () => {
     const f = (fixture = await createTempRepo(BASE_FILES));
-    const dir = await stagedTask(f, true);
-    const resetsBefore = await resets(dir);
-    const [before, spawns] = [gitProcessCount(), gitSpawnCount()];
-    const next = await checkoutFor({ repo: f.repo, workspacesDir: f.workspacesDir, programmerId: 'Prog-001', baseCommit: f.base });
-    // No reset: the staged paths checked out from the base, the check that every tracked file
-    // matches the index, then the clean, all from one spawn.
-    expect(gitProcessCount() - before).toBe(3);
-    expect(gitSpawnCount() - spawns).toBe(1);
-    expect(await resets(dir)).toBe(resetsBefore);
+    const first = await take(f);
+    await leaveTraces(first.path);
+    first.release();
+    const resetsBefore = await resets(first.path);
+    const [processes, spawns] = [gitProcessCount(), gitSpawnCount()];
+    const next = await take(f);
+    expect(gitProcessCount() - processes).toBe(0);
+    expect(gitSpawnCount() - spawns).toBe(0);
+    expect(await resets(next.path)).toBe(resetsBefore);
     await expectBase(next.path, f.base);
+    // The folder made again is watched again: a write in it is seen and gone at the next task.
+    await writeFiles(next.path, { 'src/deep/again.ts': 'x\n', 'src/deep/e.ts': 'changed again\n' });
     next.release();
+    const third = await take(f);
+    expect(await resets(third.path)).toBe(resetsBefore);
+    await expectBase(third.path, f.base);
+    third.release();
   });
 
-  it('falls back to the full reset when the checkout is given back without its staged tree, and nothing shows either', async () => {
+  it('brings the index back with one spawn after the task staged everything (git add --all), and nothing shows', async () => {
     const f = (fixture = await createTempRepo(BASE_FILES));
-    const dir = await stagedTask(f, false);
-    const resetsBefore = await resets(dir);
+    const lease = await take(f);
+    await leaveTraces(lease.path);
+    const store = await objectStoreFor(f.repo);
+    await checkoutTree(lease.path, store, await store.commitTree(f.base));
+    lease.release();
+    const resetsBefore = await resets(lease.path);
     const spawns = gitSpawnCount();
-    const next = await checkoutFor({ repo: f.repo, workspacesDir: f.workspacesDir, programmerId: 'Prog-001', baseCommit: f.base });
-    expect(await resets(dir)).toBe(resetsBefore + 1);
-    // The full reset: reset --hard and clean from one spawn.
+    const next = await take(f);
     expect(gitSpawnCount() - spawns).toBe(1);
+    expect(await resets(next.path)).toBe(resetsBefore);
     await expectBase(next.path, f.base);
     next.release();
   });
 
-  it('checks files out through git’s own filters (.gitattributes eol) when it stages and when it restores', async () => {
+  it('needs no git process after a git status in the checkout (its index refreshed with the same files), nor after nothing at all', async () => {
+    const f = (fixture = await createTempRepo(BASE_FILES));
+    const lease = await take(f);
+    await writeFiles(lease.path, { 'a.txt': 'edited\n' });
+    await gitOut(lease.path, 'status');
+    lease.release();
+    let processes = gitProcessCount();
+    const next = await take(f);
+    expect(gitProcessCount() - processes).toBe(0);
+    await expectBase(next.path, f.base);
+    next.release();
+    processes = gitProcessCount();
+    const idle = await take(f);
+    expect(gitProcessCount() - processes).toBe(0);
+    idle.release();
+  });
+
+  it('moves HEAD back and restores the files after a commit made in the checkout, without a full reset', async () => {
+    const f = (fixture = await createTempRepo(BASE_FILES));
+    const lease = await take(f);
+    await writeFiles(lease.path, { 'a.txt': 'committed\n', 'new.txt': 'n\n' });
+    await gitOut(lease.path, 'add', '--all');
+    await gitOut(lease.path, '-c', 'user.name=t', '-c', 'user.email=t@t', 'commit', '--quiet', '-m', 'by the task');
+    lease.release();
+    const resetsBefore = await resets(lease.path);
+    const next = await take(f);
+    expect(await resets(next.path)).toBe(resetsBefore);
+    await expectBase(next.path, f.base);
+    next.release();
+  });
+
+  it('restores a checkout to another base by its changes plus the differences between the bases, without a full reset', async () => {
+    const f = (fixture = await createTempRepo(BASE_FILES));
+    const second = await secondCommit(f);
+    const lease = await take(f);
+    await leaveTraces(lease.path);
+    lease.release();
+    const resetsBefore = await resets(lease.path);
+    const spawns = gitSpawnCount();
+    const next = await take(f, second);
+    // HEAD and the index moved to the new base: one spawn.
+    expect(gitSpawnCount() - spawns).toBe(1);
+    expect(await resets(next.path)).toBe(resetsBefore);
+    const { 'd.txt': _gone, ...kept } = BASE_FILES;
+    await expectBase(next.path, second, { ...kept, 'second.txt': 's\n', 'src/b.ts': 'b2\n' });
+    next.release();
+    // And back.
+    const back = await take(f);
+    await expectBase(back.path, f.base);
+    back.release();
+  });
+
+  it('hears a write made right before the task ends, every time', async () => {
+    const f = (fixture = await createTempRepo(BASE_FILES));
+    const lease = await take(f);
+    for (let i = 0; i < 200; i++) {
+      writeFileSync(path.join(lease.path, i % 2 === 0 ? `late-${i}.txt` : 'src/deep/e.ts'), `${i}\n`);
+      expect(await changedPaths(lease.path)).toContain(i % 2 === 0 ? `late-${i}.txt` : 'src/deep/e.ts');
+    }
+    lease.release();
+    const next = await take(f);
+    await expectBase(next.path, f.base);
+    next.release();
+  });
+
+  it('lets nothing a process of the last task keeps writing (setsid) reach a later task unseen', async () => {
+    const f = (fixture = await createTempRepo(BASE_FILES));
+    const lease = await take(f);
+    const writer = spawn('setsid', ['sh', '-c', 'i=0; while [ $i -lt 400 ]; do echo $i > late.txt; echo $i >> a.txt; i=$((i+1)); sleep 0.005; done'], { cwd: lease.path, stdio: 'ignore' });
+    const ended = new Promise((resolve) => writer.once('exit', resolve));
+    await waitFor(() => existsSync(path.join(lease.path, 'late.txt')));
+    lease.release();
+    // Restored while it still writes: what it writes then is restored by a full reset or heard for the next restore.
+    const during = await take(f);
+    during.release();
+    await ended;
+    const after = await take(f);
+    await expectBase(after.path, f.base);
+    after.release();
+  });
+
+  it('falls back to the full reset when events may have been dropped (a burst over the limit), then tracks again', async () => {
+    const f = (fixture = await createTempRepo(BASE_FILES));
+    const lease = await take(f);
+    setBurstLimit(10);
+    // Written at once: their events come in one burst (one read of the inotify queue).
+    for (let i = 0; i < 20; i++) writeFileSync(path.join(lease.path, `burst-${i}.txt`), 'x\n');
+    expect(await changedPaths(lease.path)).toBeNull();
+    lease.release();
+    setBurstLimit(null);
+    const resetsBefore = await resets(lease.path);
+    const next = await take(f);
+    expect(await resets(next.path)).toBe(resetsBefore + 1);
+    await expectBase(next.path, f.base);
+    await writeFiles(next.path, { 'a.txt': 'tracked again\n' });
+    expect(await changedPaths(next.path)).toEqual(['a.txt']);
+    next.release();
+  });
+
+  it('falls back to the full reset for a checkout whose watch cannot be made (ENOSPC), says so once naming the limit, and the other checkouts keep restoring in-process', async () => {
+    const f = (fixture = await createTempRepo(BASE_FILES));
+    const bad = await checkoutPath(f.repo, f.workspacesDir, 'Prog-002');
+    const warnings: string[] = [];
+    onWatchFailure((m) => warnings.push(m));
+    const { watch } = await import('node:fs');
+    setWatchFactory((file, listener) => {
+      if (file.startsWith(bad)) throw Object.assign(new Error(`ENOSPC: System limit for number of file watchers reached, watch '${file}'`), { code: 'ENOSPC' });
+      return watch(file, { persistent: false, encoding: 'buffer' }, listener);
+    });
+    for (let round = 0; round < 2; round++) {
+      for (const id of ['Prog-001', 'Prog-002']) {
+        const lease = await take(f, f.base, id);
+        await leaveTraces(lease.path);
+        lease.release();
+      }
+    }
+    const good = await take(f, f.base, 'Prog-001');
+    const badBefore = await resets(bad);
+    const worse = await take(f, f.base, 'Prog-002');
+    expect(await resets(worse.path)).toBe(badBefore + 1);
+    expect(await resets(good.path)).toBe(1);
+    await expectBase(good.path, f.base);
+    await expectBase(worse.path, f.base);
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toMatch(/max_user_watches/);
+    good.release();
+    worse.release();
+  });
+
+  it('falls back to the full reset when a lock file is left in the checkout', async () => {
+    const f = (fixture = await createTempRepo(BASE_FILES));
+    const lease = await take(f);
+    await writeFiles(lease.path, { 'a.txt': 'x\n' });
+    await writeFile(path.join(lease.path, '.git', 'index.lock'), '');
+    lease.release();
+    const resetsBefore = await resets(lease.path);
+    const next = await take(f);
+    expect(await resets(next.path)).toBe(resetsBefore + 1);
+    await expectBase(next.path, f.base);
+    next.release();
+  }, 20_000);
+
+  it('falls back to the full reset when a task wrote into a submodule’s folder (which the full reset, as before, does not empty)', async () => {
+    const f = (fixture = await createTempRepo(BASE_FILES));
+    await gitOut(f.repo, 'update-index', '--add', '--cacheinfo', `160000,${f.base},sub`);
+    await gitOut(f.repo, 'commit', '--quiet', '-m', 'a submodule');
+    const withSub = await gitOut(f.repo, 'rev-parse', 'HEAD');
+    const lease = await take(f, withSub);
+    await writeFiles(lease.path, { 'sub/inside.txt': 'x\n' });
+    lease.release();
+    const resetsBefore = await resets(lease.path);
+    const next = await take(f, withSub);
+    expect(await resets(next.path)).toBe(resetsBefore + 1);
+    expect(await gitOut(next.path, 'status', '--porcelain')).toBe('');
+    next.release();
+  });
+
+  it('checks files out through git’s own filters (.gitattributes eol) when it restores', async () => {
     const f = (fixture = await createTempRepo({ '.gitattributes': '*.txt text eol=crlf\n', 'a.txt': 'one\ntwo\n' }));
-    const lease = await checkoutFor({ repo: f.repo, workspacesDir: f.workspacesDir, programmerId: 'Prog-001', baseCommit: f.base });
+    const lease = await take(f);
     expect(await readFile(path.join(lease.path, 'a.txt'), 'utf8')).toBe('one\r\ntwo\r\n');
     await writeFiles(lease.path, { 'a.txt': 'one\r\nthree\r\n' });
-    const store = await objectStoreFor(f.repo);
-    const tree = await checkoutTree(lease.path, store, await store.commitTree(f.base));
-    // Staged as git stages it: the clean side of the conversion (LF) is what is committed.
-    expect((await gitOut(f.repo, 'cat-file', '-p', `${tree}:a.txt`))).toBe('one\nthree');
-    lease.release(tree);
+    lease.release();
     const resetsBefore = await resets(lease.path);
-    const next = await checkoutFor({ repo: f.repo, workspacesDir: f.workspacesDir, programmerId: 'Prog-001', baseCommit: f.base });
+    const next = await take(f);
     expect(await resets(next.path)).toBe(resetsBefore);
     expect(await readFile(path.join(next.path, 'a.txt'), 'utf8')).toBe('one\r\ntwo\r\n');
     expect(await gitOut(next.path, 'status', '--porcelain', '--ignored')).toBe('');
     next.release();
   });
 
-  it('falls back to the full reset for a task at another base', async () => {
-    const f = (fixture = await createTempRepo(BASE_FILES));
-    const first = f.base;
-    await writeFiles(f.repo, { 'second.txt': 's\n' });
-    await gitOut(f.repo, 'add', '--all');
-    await gitOut(f.repo, 'commit', '--quiet', '-m', 'second');
-    const second = await gitOut(f.repo, 'rev-parse', 'HEAD');
-    const dir = await stagedTask({ ...f, base: first }, true);
-    const resetsBefore = await resets(dir);
-    const next = await checkoutFor({ repo: f.repo, workspacesDir: f.workspacesDir, programmerId: 'Prog-001', baseCommit: second });
-    expect(await resets(dir)).toBe(resetsBefore + 1);
-    expect(await filesIn(next.path)).toEqual([...Object.keys(BASE_FILES), 'second.txt'].sort());
-    expect(await gitOut(next.path, 'status', '--porcelain', '--ignored', '--untracked-files=all')).toBe('');
-    next.release();
-  });
-
-  it('falls back to the full reset when the index changed after the staging (a process of the task’s still at work, then killed -9)', async () => {
-    const f = (fixture = await createTempRepo(BASE_FILES));
-    const dir = await stagedTask(f, true);
-    // A process the task left behind changes and stages a file the task had not touched.
-    const straggler = spawn('sh', ['-c', 'printf "leaked\\n" > tool.sh && git add tool.sh && echo done && exec sleep 30'], { cwd: dir, stdio: ['ignore', 'pipe', 'inherit'] });
-    await new Promise<void>((resolve) => straggler.stdout!.once('data', () => resolve()));
-    expect(await kill9(straggler)).toBe('SIGKILL');
-    const resetsBefore = await resets(dir);
-    const next = await checkoutFor({ repo: f.repo, workspacesDir: f.workspacesDir, programmerId: 'Prog-001', baseCommit: f.base });
-    expect(await resets(dir)).toBe(resetsBefore + 1);
-    await expectBase(next.path, f.base);
-    next.release();
-  });
-
-  it('falls back to the full reset when a tracked file changed after the staging without touching the index (a process of the task’s that escaped its kill)', async () => {
-    const f = (fixture = await createTempRepo(BASE_FILES));
-    const dir = await stagedTask(f, true);
-    // A watcher the task started with setsid rewrites a tracked file the task had not touched (nor staged), after the staging.
-    await writeFiles(dir, { '.gitignore': 'LEAKED from the last task\n' });
-    const resetsBefore = await resets(dir);
-    const next = await checkoutFor({ repo: f.repo, workspacesDir: f.workspacesDir, programmerId: 'Prog-001', baseCommit: f.base });
-    expect(await resets(dir)).toBe(resetsBefore + 1);
-    await expectBase(next.path, f.base);
-    next.release();
-  });
-
-  it('falls back to the full reset after a PAS holding the staged checkout was killed -9', async () => {
+  it('falls back to the full reset after a PAS holding the checkout was killed -9 (a new process knows nothing of it)', async () => {
     const f = (fixture = await createTempRepo(BASE_FILES));
     const input: HoldInput = { repo: f.repo, workspacesDir: f.workspacesDir, programmerId: 'Prog-009', base: f.base };
     const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'test/support/hold-checkout.ts'), JSON.stringify(input)], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -210,7 +336,7 @@ const diskEditor: Executor = {
 };
 
 describe('the checkout path of a task', () => {
-  it('restores only the staged paths for the next task of a checkout executor, and fully after a verify command ran in the checkout after the staging', async () => {
+  it('restores by the changed paths alone for every next task of a checkout executor, also after a verify command wrote in the checkout', async () => {
     const f = (fixture = await createTempRepo(Object.fromEntries(Array.from({ length: 4 }, (_, i) => [`src/f${i}.ts`, 'export const v = 1;\n']))));
     const run = async (i: number, verify?: string[]) => {
       const task: TaskSpec = { id: `t${i}`, jobId: 'j1', managerId: 'Mgr-Code-01', replyTo: 'Mgr-Code-01', instruction: `Set v in src/f${i}.ts`, files: [`src/f${i}.ts`], baseCommit: f.base, ...(verify ? { verify } : {}) };
@@ -219,15 +345,14 @@ describe('the checkout path of a task', () => {
     };
     const dir = await checkoutPath(f.repo, f.workspacesDir, programmer.id);
     await run(0);
-    let count = await resets(dir);
+    const count = await resets(dir);
     await run(1);
     expect(await resets(dir)).toBe(count);
     expect(await gitOut(dir, 'diff', '--name-only', f.base)).toBe('src/f1.ts');
-    // The verify command runs after the staging and changes a tracked file nobody staged: the next task resets fully.
+    // The verify command runs after the staging and changes a tracked file nobody staged: heard, and restored.
     await run(2, ['node', '-e', "require('fs').writeFileSync('src/f0.ts', 'export const v = 9;\\n')"]);
-    count = await resets(dir);
     await run(3);
-    expect(await resets(dir)).toBe(count + 1);
+    expect(await resets(dir)).toBe(count);
     expect(await gitOut(dir, 'diff', '--name-only', f.base)).toBe('src/f3.ts');
   }, 60_000);
 });

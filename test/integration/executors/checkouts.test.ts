@@ -8,7 +8,7 @@ import { mkdir, rm, utimes, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { checkoutFor, checkoutPath, prewarmCheckouts } from '../../../src/executors/checkouts.ts';
-import { gitProcessCount } from '../../../src/executors/git-command.ts';
+import { gitProcessCount, gitSpawnCount } from '../../../src/executors/git-command.ts';
 import { closeObjectStores } from '../../../src/executors/object-store.ts';
 import { cleanupOrphanWorktrees, listWorktrees } from '../../../src/executors/worktree.ts';
 import { createTempRepo, filesIn, gitOut, writeFiles, type TempRepo } from '../../support/git-fixtures.ts';
@@ -67,7 +67,7 @@ describe('reused checkouts', () => {
     next.release();
   });
 
-  it('gives the first task a prewarmed checkout at its base with no reset, and resets for every task after one that held it, so nothing a task left ever shows', async () => {
+  it('gives the first task a prewarmed checkout at its base with no reset, and restores every task after one that held it by what changed, so nothing a task left ever shows', async () => {
     const f = (fixture = await createTempRepo({ '.gitignore': '*.log\n', 'a.txt': 'a\n' }));
     await writeFiles(f.repo, { 'b.txt': 'b\n' });
     await gitOut(f.repo, 'add', '--all');
@@ -83,18 +83,18 @@ describe('reused checkouts', () => {
     await writeFiles(first.path, { 'a.txt': 'changed\n', 'left.txt': 'u\n', 'debug.log': 'ignored\n' });
     first.release();
 
-    // The next task at the same base: reset (reset + clean), and nothing of the first shows.
+    // The next task at the same base: restored by what changed, in-process, and nothing of the first shows.
     before = gitProcessCount();
     const next = await checkoutFor({ repo: f.repo, workspacesDir: f.workspacesDir, programmerId: 'Prog-001', baseCommit: f.base });
-    expect(gitProcessCount() - before).toBe(2);
+    expect(gitProcessCount() - before).toBe(0);
     expect(await filesIn(next.path)).toEqual(['.gitignore', 'a.txt']);
     expect(await gitOut(next.path, 'status', '--porcelain', '--ignored')).toBe('');
     next.release();
 
-    // A prewarmed checkout asked for at another commit is reset to it.
-    before = gitProcessCount();
+    // A prewarmed checkout asked for at another commit: the files that differ written, HEAD and the index moved (one spawn).
+    before = gitSpawnCount();
     const other = await checkoutFor({ repo: f.repo, workspacesDir: f.workspacesDir, programmerId: 'Prog-002', baseCommit: second });
-    expect(gitProcessCount() - before).toBe(2);
+    expect(gitSpawnCount() - before).toBe(1);
     expect(await filesIn(other.path)).toEqual(['.gitignore', 'a.txt', 'b.txt']);
     other.release();
   });
