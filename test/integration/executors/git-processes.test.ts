@@ -1,7 +1,8 @@
 /**
  * How many git processes a task costs, counted at the one place PAS starts git. A native edit
- * needs none once the repository's long-lived reader and ref writer run; a `verify` adds the
- * checkout's reset; a tool executor adds staging; a merge costs one merge-tree per branch.
+ * needs none once the repository's long-lived reader and ref writer run; a `verify` adds none (the
+ * checkout is restored in-process by what changed); a tool executor adds staging, and reading the
+ * index back after it; a merge costs one merge-tree per branch.
  */
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import type { TaskSpec } from '../../../machines/domain.ts';
@@ -59,7 +60,7 @@ async function processesFor(f: TempRepo, t: TaskSpec, checkout: 'none' | 'requir
 }
 
 describe('git processes per task', () => {
-  it('costs no git process for a native edit, two for a verified one, three for a checkout executor (reset, clean, add: its tree is written from the index in-process), and none to merge branches that changed different files', async () => {
+  it('costs no git process for a native edit nor a verified one (its checkout restored in-process by what changed), one for a checkout executor (add: its tree is written from the index in-process) and two after one (the index read back), and none to merge branches that changed different files', async () => {
     const f = (fixture = await createTempRepo(Object.fromEntries(Array.from({ length: 12 }, (_, i) => [`src/f${i}.ts`, 'export const v = 1;\n']))));
     // Warm-up: the repository's reader and ref writer start (and its settings are read) once.
     await processesFor(f, task(0, f.base));
@@ -67,20 +68,22 @@ describe('git processes per task', () => {
     const native = [await processesFor(f, task(1, f.base)), await processesFor(f, task(2, f.base)), await processesFor(f, task(3, f.base))];
     expect(native).toEqual([0, 0, 0]);
 
-    // verify: reset + clean of the programmer's checkout (made at first use: warm it first).
+    // verify: the programmer's checkout (made at first use: warm it first) restored by its changed paths, in-process.
     await processesFor(f, task(4, f.base, ['node', '-e', 'process.exit(0)']));
-    expect(await processesFor(f, task(5, f.base, ['node', '-e', 'process.exit(0)']))).toBe(2);
+    expect(await processesFor(f, task(5, f.base, ['node', '-e', 'process.exit(0)']))).toBe(0);
 
-    // An executor that needs a checkout: reset + clean, then add + write-tree.
-    expect(await processesFor(f, task(6, f.base), 'required')).toBe(3);
+    // An executor that needs a checkout: restored in-process, then add (the tree written in-process).
+    expect(await processesFor(f, task(6, f.base), 'required')).toBe(1);
+    // After a task that staged: its index is read back from the base (read-tree) too.
+    expect(await processesFor(f, task(8, f.base), 'required')).toBe(2);
 
     const before = gitProcessCount();
-    const merged = await mergeTaskBranches({ repo: f.repo, jobBranch: 'pas/job-j1', baseCommit: f.base, branches: ['pas/j1/t1', 'pas/j1/t2', 'pas/j1/t3', 'pas/j1/t6'] });
-    expect(merged.results.map((r) => r.status)).toEqual(['merged', 'merged', 'merged', 'merged']);
+    const merged = await mergeTaskBranches({ repo: f.repo, jobBranch: 'pas/job-j1', baseCommit: f.base, branches: ['pas/j1/t1', 'pas/j1/t2', 'pas/j1/t3', 'pas/j1/t6', 'pas/j1/t8'] });
+    expect(merged.results.map((r) => r.status)).toEqual(['merged', 'merged', 'merged', 'merged', 'merged']);
     // Different files on each side: merged in-process (a new job branch needs no "already merged"
     // query, a plain name no check-ref-format).
     expect(gitProcessCount() - before).toBe(0);
-    for (const i of [1, 2, 3, 6]) expect(await gitOut(f.repo, 'show', `pas/job-j1:src/f${i}.ts`)).toBe('export const v = 2;');
+    for (const i of [1, 2, 3, 6, 8]) expect(await gitOut(f.repo, 'show', `pas/job-j1:src/f${i}.ts`)).toBe('export const v = 2;');
     expect(await gitOut(f.repo, 'show', 'pas/job-j1:src/f7.ts')).toBe('export const v = 1;');
   }, 60_000);
 });
