@@ -28,14 +28,20 @@ export function parseIndex(data: Buffer, hashBytes: number): IndexEntry[] | null
   return readIndex(data, hashBytes)?.entries ?? null;
 }
 
-function readIndex(data: Buffer, hashBytes: number): { entries: IndexEntry[]; cacheTree: CacheTree } | null {
+/** An index file's bytes before its trailing hash, when it is an index of version 2 or 3 whose hash holds; else null. */
+function indexBody(data: Buffer, hashBytes: number): Buffer | null {
   if (data.length < 12 + hashBytes || data.toString('latin1', 0, 4) !== 'DIRC') return null;
   const version = data.readUInt32BE(4);
   if (version !== 2 && version !== 3) return null;
   // The file ends with the hash of everything before it: a torn or foreign file is not read.
   const body = data.subarray(0, data.length - hashBytes);
   const algorithm = hashBytes === 20 ? 'sha1' : 'sha256';
-  if (!createHash(algorithm).update(body).digest().equals(data.subarray(data.length - hashBytes))) return null;
+  return createHash(algorithm).update(body).digest().equals(data.subarray(data.length - hashBytes)) ? body : null;
+}
+
+function readIndex(data: Buffer, hashBytes: number): { entries: IndexEntry[]; cacheTree: CacheTree } | null {
+  const body = indexBody(data, hashBytes);
+  if (!body) return null;
   const count = data.readUInt32BE(8);
   const entries: IndexEntry[] = [];
   let at = 12;
@@ -181,6 +187,9 @@ export async function indexMatchesTree(store: RepoObjectStore, dir: string, tree
   } catch {
     return false;
   }
+  // git's cache-tree says so for the whole index (what read-tree and reset --hard record, and a
+  // `git status` refresh keeps): no entry need be read.
+  if (cachedRootTree(data, store.hashBytes) === tree) return true;
   const entries = parseIndex(data, store.hashBytes);
   if (!entries) return false;
   const files = await flatTree(store, tree);
@@ -189,4 +198,44 @@ export async function indexMatchesTree(store: RepoObjectStore, dir: string, tree
     const f = files.get(e.path);
     return f !== undefined && f.mode === e.mode && f.oid === e.oid;
   });
+}
+
+/**
+ * The root tree id git's cache-tree extension records for the whole index, or null (none, the
+ * root invalidated, not every entry covered, a conflict or extended entry, a file this reader
+ * does not take). Entries are skipped by their name length, none is decoded.
+ */
+export function cachedRootTree(data: Buffer, hashBytes: number): string | null {
+  const body = indexBody(data, hashBytes);
+  if (!body) return null;
+  const count = data.readUInt32BE(8);
+  const fixed = 40 + hashBytes + 2;
+  let at = 12;
+  for (let i = 0; i < count; i++) {
+    if (at + fixed > body.length) return null;
+    const flags = data.readUInt16BE(at + 40 + hashBytes);
+    if (flags & 0x4000 || (flags >> 12) & 0x3) return null;
+    let nameLength = flags & 0xfff;
+    if (nameLength === 0xfff) {
+      const nul = data.indexOf(0, at + fixed);
+      if (nul < 0) return null;
+      nameLength = nul - at - fixed;
+    }
+    at += (fixed + nameLength + 8) & ~7;
+  }
+  for (let ext = at; ext + 8 <= body.length; ) {
+    const signature = data.toString('latin1', ext, ext + 4);
+    const size = data.readUInt32BE(ext + 4);
+    if (signature === 'link' || signature === 'sdir') return null;
+    if (signature === 'TREE') {
+      // The root comes first: an empty name, NUL, "<entries> <subtrees>\n", its id.
+      const start = ext + 8;
+      const nl = data.indexOf(10, start);
+      if (data[start] !== 0 || nl < 0 || nl + 1 + hashBytes > body.length) return null;
+      const covered = Number(data.toString('latin1', start + 1, nl).split(' ')[0]);
+      return covered === count ? data.toString('hex', nl + 1, nl + 1 + hashBytes) : null;
+    }
+    ext += 8 + size;
+  }
+  return null;
 }
