@@ -183,7 +183,7 @@ export function llmOnlyServices(ctx: ServiceContext): RuntimeServices {
 
 /**
  * The real services with the native executor made to need a checkout: the path an agent CLI
- * (or aider) takes: the programmer's reused checkout is reset, edited on disk, staged and its tree
+ * (or aider) takes: the programmer's reused checkout is restored to the base, edited on disk, staged and its tree
  * written (everything else as shipped).
  */
 function checkoutServices(ctx: ServiceContext): RuntimeServices {
@@ -486,8 +486,8 @@ export async function runParallelBench(options: ParallelOptions = {}) {
       variants: {
         'http-only': "no PAS: P concurrent loops, k POST /api/chat each, to the same model server, on the cheapest client here (node:http over kept-alive sockets, the one PAS's adapters use; cheaper than fetch): the ceiling of this machine for P concurrent model calls",
         full: 'pool → programmer actor → runProgrammerTask: native executor reading the base commit through a long-lived git cat-file (LLM client over HTTP, SEARCH/REPLACE applied in memory, allowlist-checked) → blobs, trees and commit written as objects → KPIs in-process → task branch created through a long-lived git update-ref → receipt (no checkout)',
-        'full-verify': `full, plus a verify command (${VERIFY.join(' ')}) run in the programmer's reused checkout: reset --hard + clean -ffdx to the base, the edits written, the command run, then the commit as in full`,
-        'full-checkout': "the path of an executor that needs files on disk (agent CLIs, aider): the programmer's reused checkout reset to the base, the native executor editing it on disk, git add there, its tree written from the index in-process, commit and branch as objects",
+        'full-verify': `full, plus a verify command (${VERIFY.join(' ')}) run in the programmer's reused checkout: restored to the base in-process by the paths the last task changed (watched with inotify; the index checked in-process), the edits written, the command run, then the commit as in full`,
+        'full-checkout': "the path of an executor that needs files on disk (agent CLIs, aider): the programmer's reused checkout restored to the base by the paths the last task changed (in-process; its index read back by git read-tree), the native executor editing it on disk, git add there, its tree written from the index in-process, commit and branch as objects",
         repos: `demo: a fresh repository of N small files per configuration; large: one generated repository of ${largeFiles} files (~10 KB each) shared by the large runs, with each programmer's checkout made once before the runs (pre-warmed)`,
         'llm-only': 'pool → programmer actor → executeTask that makes only the LLM client call over HTTP (no git, no files): orchestration + LLM protocol, journal as shipped (SQLite WAL, synchronous=FULL: one fsync per journal write, on the event loop)',
         'llm-only-sync-normal': 'the same as llm-only with the journal opened synchronous=NORMAL (WAL still survives a killed process, not a power loss): what the per-write fsyncs cost',
