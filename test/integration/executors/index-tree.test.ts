@@ -10,7 +10,7 @@ import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
 import { forgetChanges } from '../../../src/executors/checkout-changes.ts';
 import { checkoutFor, checkoutTree } from '../../../src/executors/checkouts.ts';
 import { git, gitProcessCount } from '../../../src/executors/git-command.ts';
-import { parseIndex, writeIndexTree } from '../../../src/executors/index-tree.ts';
+import { cachedRootTree, indexMatchesTree, parseIndex, writeIndexTree } from '../../../src/executors/index-tree.ts';
 import { closeObjectStores, objectStoreFor } from '../../../src/executors/object-store.ts';
 import { createTempRepo, type TempRepo } from '../../support/git-fixtures.ts';
 
@@ -163,6 +163,32 @@ describe('index tree', () => {
       const other = (await git(dir, ['hash-object', '-w', '--stdin'], { input: 'other\n' })).stdout.trim();
       await git(dir, ['update-index', '--index-info'], { input: `100644 ${other} 1\ta.txt\n100644 ${other} 2\ta.txt\n` });
       expect(await writeIndexTree(store, dir, baseTree)).toBeNull();
+    } finally {
+      lease.release();
+    }
+  });
+
+  it('knows an index holds exactly the base’s files from git’s cache-tree root, after a reset and a git status refresh, and not once a change is staged (then by its entries)', async () => {
+    fixture = await createTempRepo(initial);
+    const store = await objectStoreFor(fixture.repo);
+    const baseTree = await store.commitTree(fixture.base);
+    const lease = await checkoutFor({ repo: fixture.repo, workspacesDir: fixture.workspacesDir, programmerId: 'p1', baseCommit: fixture.base });
+    try {
+      const dir = lease.path;
+      const index = path.join(dir, '.git', 'index');
+      expect(cachedRootTree(await readFile(index), store.hashBytes)).toBe(baseTree);
+      await writeFile(path.join(dir, 'a.txt'), 'touched, then back\n');
+      await writeFile(path.join(dir, 'a.txt'), await git(fixture.repo, ['show', `${fixture.base}:a.txt`]).then((r) => `${r.stdout}`));
+      await git(dir, ['status', '--porcelain']);
+      expect(cachedRootTree(await readFile(index), store.hashBytes)).toBe(baseTree);
+      expect(await indexMatchesTree(store, dir, baseTree)).toBe(true);
+      await writeFile(path.join(dir, 'a.txt'), 'staged change\n');
+      await git(dir, ['add', 'a.txt']);
+      expect(cachedRootTree(await readFile(index), store.hashBytes)).toBeNull();
+      expect(await indexMatchesTree(store, dir, baseTree)).toBe(false);
+      // Staged back to the base's bytes: the entries match though git's cache-tree no longer says so.
+      await git(dir, ['checkout', fixture.base, '--', 'a.txt']);
+      expect(await indexMatchesTree(store, dir, baseTree)).toBe(true);
     } finally {
       lease.release();
     }
