@@ -32,6 +32,9 @@ import { MODE_EXEC, MODE_FILE, MODE_SUBMODULE, MODE_SYMLINK, MODE_TREE, type Rep
 /** Removes every untracked and ignored file and folder, nested repositories too. */
 export const CLEAN: readonly string[] = ['clean', '-ffdxq'];
 
+/** Restores by changed paths that succeeded, and those that answered false (the full reset followed), in this process. */
+export const restoreCounts = { tracked: 0, untracked: 0 };
+
 /** What the restore cannot do itself: the caller does the full reset. */
 class Unknown extends Error {}
 
@@ -64,6 +67,13 @@ async function foldersOf(store: RepoObjectStore, tree: string, prefix: string, o
  * failure part way) when the caller must do the full reset.
  */
 export async function restoreTracked(dir: string, store: RepoObjectStore, base: string): Promise<boolean> {
+  const done = await restoreByChanges(dir, store, base);
+  if (done) restoreCounts.tracked++;
+  else restoreCounts.untracked++;
+  return done;
+}
+
+async function restoreByChanges(dir: string, store: RepoObjectStore, base: string): Promise<boolean> {
   const previous = trackedBase(dir);
   if (!previous) return false;
   const changed = await changedPaths(dir);
