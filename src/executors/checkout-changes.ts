@@ -237,7 +237,8 @@ export async function rewatch(dir: string, base: string, paths: readonly string[
   for (const rel of paths) tracker.unwatchUnder(rel);
   for (const folder of folders) tracker.watchFolder(folder);
   tracker.base = base;
-  await tracker.flush();
+  // Nothing written in the tree: no event of the restore's own to wait for (git's, in `.git`, at most mark it touched).
+  if (paths.length > 0) await tracker.flush();
   if (tracker.unknown) return false;
   const foreign = [...tracker.changed].some((p) => !paths.some((rel) => p === rel || p.startsWith(`${rel}/`)));
   tracker.changed = new Set();
