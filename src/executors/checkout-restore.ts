@@ -80,7 +80,8 @@ async function restoreByChanges(dir: string, store: RepoObjectStore, base: strin
   if (!changed) return false;
   try {
     const [previousTree, baseTree] = await Promise.all([store.commitTree(previous), store.commitTree(base)]);
-    const paths = outermost(previous === base ? changed : [...changed, ...(await changedEntries(store, previousTree, baseTree)).keys()]);
+    const between = previous === base ? [] : await Promise.all([...(await changedEntries(store, previousTree, baseTree)).keys()].map((rel) => divergence(store, previousTree, baseTree, rel)));
+    const paths = outermost([...changed, ...between]);
     // HEAD is moved to another base, or back after a commit made in the checkout; the index is
     // read from the base (single-tree read-tree -i -m: stat data kept where the id is the same, git's
     // cache-tree of the base written whole) unless it still is exactly the base's files.
@@ -122,6 +123,23 @@ async function restoreByChanges(dir: string, store: RepoObjectStore, base: strin
     // Unknown, a file system error, a git failure: whatever state it left, the full reset follows.
     return false;
   }
+}
+
+/**
+ * The outermost folder on the way to `rel` that is not a folder in both trees (a folder added or
+ * removed between two bases is written or removed whole), else `rel` itself.
+ */
+async function divergence(store: RepoObjectStore, a: string, b: string, rel: string): Promise<string> {
+  const segments = rel.split('/');
+  let [left, right]: Array<string | undefined> = [a, b];
+  for (let i = 0; i < segments.length - 1; i++) {
+    const name = segments[i]!;
+    const x = (store.cachedTree(left!) ?? (await store.readTree(left!))).find((e) => e.name === name);
+    const y = (store.cachedTree(right!) ?? (await store.readTree(right!))).find((e) => e.name === name);
+    if (x?.mode !== MODE_TREE || y?.mode !== MODE_TREE) return segments.slice(0, i + 1).join('/');
+    [left, right] = [x.oid, y.oid];
+  }
+  return rel;
 }
 
 /** What a path is in a tree: its entry, or null when absent; Unknown when a parent is not a folder there. */

@@ -81,9 +81,11 @@ async function expectBase(dir: string, base: string, files: Record<string, strin
 
 const take = (f: TempRepo, baseCommit = f.base, programmerId = 'Prog-001') => checkoutFor({ repo: f.repo, workspacesDir: f.workspacesDir, programmerId, baseCommit });
 
+/** The base's next commit: a file added, one changed, one removed, a folder added, a folder removed. */
 async function secondCommit(f: TempRepo): Promise<string> {
-  await writeFiles(f.repo, { 'second.txt': 's\n', 'src/b.ts': 'b2\n' });
+  await writeFiles(f.repo, { 'second.txt': 's\n', 'src/b.ts': 'b2\n', 'added/deeper/n.ts': 'n\n' });
   await rm(path.join(f.repo, 'd.txt'));
+  await rm(path.join(f.repo, 'src', 'deep'), { recursive: true });
   await gitOut(f.repo, 'add', '--all');
   await gitOut(f.repo, 'commit', '--quiet', '-m', 'second');
   return gitOut(f.repo, 'rev-parse', 'HEAD');
@@ -170,8 +172,14 @@ describe('restoring a reused checkout by its tracked changes', () => {
     // HEAD and the index moved to the new base: one spawn.
     expect(gitSpawnCount() - spawns).toBe(1);
     expect(await resets(next.path)).toBe(resetsBefore);
-    const { 'd.txt': _gone, ...kept } = BASE_FILES;
-    await expectBase(next.path, second, { ...kept, 'second.txt': 's\n', 'src/b.ts': 'b2\n' });
+    const { 'd.txt': _gone, 'src/deep/e.ts': _folderGone, ...kept } = BASE_FILES;
+    const secondFiles = { ...kept, 'second.txt': 's\n', 'src/b.ts': 'b2\n', 'added/deeper/n.ts': 'n\n' };
+    await expectBase(next.path, second, secondFiles);
+    // The folder the new base removed is gone, not left empty.
+    expect(existsSync(path.join(next.path, 'src', 'deep'))).toBe(false);
+    // The folder it added is watched: a write there is heard.
+    await writeFiles(next.path, { 'added/deeper/n.ts': 'changed\n', 'added/deeper/x.ts': 'x\n' });
+    expect((await changedPaths(next.path))?.sort()).toEqual(['added/deeper/n.ts', 'added/deeper/x.ts']);
     next.release();
     // And back.
     const back = await take(f);
