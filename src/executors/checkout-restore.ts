@@ -15,8 +15,10 @@
 import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { gitSequence } from './git-command.ts';
+import { fileIdentity } from './file-identity.ts';
 import { changedEntries } from './object-commit.ts';
 import type { RepoObjectStore } from './object-store.ts';
+import { outermost } from './outermost-paths.ts';
 
 /** Removes every untracked and ignored file and folder, nested repositories too. */
 export const CLEAN: readonly string[] = ['clean', '-ffdxq'];
@@ -28,31 +30,34 @@ export const CLEAN: readonly string[] = ['clean', '-ffdxq'];
  */
 const TRACKED_UNCHANGED: readonly string[] = ['diff-files', '--quiet', '--ignore-submodules'];
 
-/** A checkout as its last holder left it: the base, the tree it staged, and its index file then. */
-interface StagedCheckout {
-  base: string;
+/** A staging: the tree, the index file's identity then, and whether the index was left at the base (staged in-process) rather than holding the tree. */
+interface Staged {
   tree: string;
   index: string;
+  indexAtBase: boolean;
+}
+
+/** A checkout as its last holder left it: the base and its last staging. */
+interface StagedCheckout extends Staged {
+  base: string;
 }
 
 /** Staged trees seen by checkoutTree, by checkout folder (the holder confirms one at release). */
-const staged = new Map<string, { tree: string; index: string }>();
+const staged = new Map<string, Staged>();
 /** Checkouts given back right after their staging, by folder: what the next task may restore cheaply. */
 const known = new Map<string, StagedCheckout>();
 
 /** The identity of a checkout's index file as it is now ('' when missing). */
-async function indexIdentity(dir: string): Promise<string> {
-  try {
-    const info = await stat(path.join(dir, '.git', 'index'), { bigint: true });
-    return `${info.ino}:${info.size}:${info.mtimeNs}:${info.ctimeNs}`;
-  } catch {
-    return '';
-  }
+function indexIdentity(dir: string): Promise<string> {
+  return fileIdentity(path.join(dir, '.git', 'index'));
 }
 
-/** Notes that the checkout's index was just written by a whole-tree staging whose tree is `tree`. */
-export async function noteStaged(dir: string, tree: string): Promise<void> {
-  staged.set(dir, { tree, index: await indexIdentity(dir) });
+/**
+ * Notes a whole-tree staging whose tree is `tree`: the index was just written with it, or (`indexAtBase`)
+ * the tree was written in-process and the index left holding the base.
+ */
+export async function noteStaged(dir: string, tree: string, indexAtBase = false): Promise<void> {
+  staged.set(dir, { tree, index: await indexIdentity(dir), indexAtBase });
 }
 
 /**
@@ -63,7 +68,7 @@ export function noteReleased(dir: string, base: string, stagedTree: string | und
   const last = staged.get(dir);
   staged.delete(dir);
   known.delete(dir);
-  if (stagedTree && last && last.tree === stagedTree) known.set(dir, { base, tree: stagedTree, index: last.index });
+  if (stagedTree && last && last.tree === stagedTree) known.set(dir, { ...last, base });
 }
 
 /** Forgets what is known of a checkout (it is taken, reset or remade). */
@@ -84,18 +89,6 @@ async function headOf(dir: string): Promise<string | null> {
 }
 
 /**
- * The paths without those under another listed one: a file that became a folder (or the reverse)
- * is listed with its old and new entries, and its own path as a pathspec covers both sides.
- */
-function outermost(paths: readonly string[]): string[] {
-  const listed = new Set(paths);
-  return paths.filter((p) => {
-    for (let slash = p.indexOf('/'); slash >= 0; slash = p.indexOf('/', slash + 1)) if (listed.has(p.slice(0, slash))) return false;
-    return true;
-  });
-}
-
-/**
  * Brings a known checkout back to `base` by its staged differences alone; false (nothing done, or
  * a failure part way) when the caller must do the full reset.
  */
@@ -109,7 +102,11 @@ export async function restoreStaged(dir: string, store: RepoObjectStore, base: s
   if ((await indexIdentity(dir)) !== state.index || (await headOf(dir)) !== base) return false;
   try {
     const baseTree = await store.commitTree(base);
-    const paths = outermost([...(await changedEntries(store, baseTree, state.tree)).keys()]);
+    const changed = await changedEntries(store, baseTree, state.tree);
+    let paths = outermost([...changed.keys()]);
+    // An index left at the base knows nothing of the added files (no pathspec of git's would match
+    // them): they are untracked, and the clean removes them.
+    if (state.indexAtBase) paths = paths.filter((p) => [...changed].some(([rel, { before }]) => before && (rel === p || rel.startsWith(`${p}/`))));
     const checkout = ['--literal-pathspecs', 'checkout', '--no-overlay', '--quiet', '--no-recurse-submodules', base, '--pathspec-from-file=-', '--pathspec-file-nul'];
     // One spawn of this process for all (see gitSequence). The check (exit 1 on any difference)
     // makes a failure, hence the full reset, of a tracked file changed after the staging without

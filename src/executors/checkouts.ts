@@ -18,6 +18,7 @@ import { CLEAN, forgetCheckout, noteReleased, noteStaged, restoreStaged } from '
 import { git, gitSequence, repoKey } from './git-command.ts';
 import { writeIndexTree } from './index-tree.ts';
 import { objectStoreFor, type RepoObjectStore } from './object-store.ts';
+import { stageChanges } from './stage-changes.ts';
 import { assertSafeId } from './worktree.ts';
 
 /** The folder of `workspacesDir` holding the reused checkouts (never swept as an orphan). */
@@ -204,15 +205,23 @@ export async function prewarmCheckouts(repo: string, workspacesDir: string, prog
 }
 
 /**
- * Stages everything in a checkout and writes its tree (objects land in the repository): git
- * stages (its filters and ignore rules apply), the trees are written in-process from the index
+ * Stages everything in a checkout and writes its tree (objects land in the repository). With
+ * `changed`, the paths that alone can differ from `baseTree` since the checkout was last exactly
+ * it, the tree is written in-process from them (stage-changes.ts: no whole-tree walk, usually no
+ * git process; the index stays the base's). Otherwise, or when that cannot be exact, git stages
+ * (its filters and ignore rules apply) and the trees are written in-process from the index
  * (`baseTree`: the checkout's base, whose unchanged subtrees are not written again); an index
  * that reader does not take goes to `git write-tree`.
  */
-export async function checkoutTree(dir: string, store?: RepoObjectStore, baseTree?: string): Promise<string> {
-  await git(dir, ['add', '--all']);
-  const tree = (store ? await writeIndexTree(store, dir, baseTree ?? null) : null) ?? (await git(dir, ['write-tree'])).stdout.trim();
-  // The index now holds exactly the non-ignored files: what the holder may confirm at release.
-  await noteStaged(dir, tree);
+export async function checkoutTree(dir: string, store?: RepoObjectStore, baseTree?: string, changed?: readonly string[] | null): Promise<string> {
+  let tree = store && baseTree && changed ? await stageChanges(dir, store, baseTree, changed) : null;
+  const inProcess = tree !== null;
+  if (tree === null) {
+    await git(dir, ['add', '--all']);
+    tree = (store ? await writeIndexTree(store, dir, baseTree ?? null) : null) ?? (await git(dir, ['write-tree'])).stdout.trim();
+  }
+  // Every file but the ignored ones is staged in this tree (the index holds it, or the base when
+  // staged in-process): what the holder may confirm at release.
+  await noteStaged(dir, tree, inProcess);
   return tree;
 }

@@ -100,6 +100,18 @@ function parseCacheTree(data: Buffer, start: number, end: number, hashBytes: num
  * subtrees are known to exist (the checkout's base): equal trees are not written again.
  */
 export async function writeIndexTree(store: RepoObjectStore, dir: string, baseTree: string | null): Promise<string | null> {
+  return indexTree(store, dir, baseTree, true);
+}
+
+/**
+ * The root tree id of the checkout's index, nothing written (null when git must say, see
+ * parseIndex): equal to a commit's tree when the index holds exactly that commit's files.
+ */
+export function indexTreeId(store: RepoObjectStore, dir: string, baseTree: string | null): Promise<string | null> {
+  return indexTree(store, dir, baseTree, false);
+}
+
+async function indexTree(store: RepoObjectStore, dir: string, baseTree: string | null, write: boolean): Promise<string | null> {
   let data: Buffer;
   try {
     data = await readFile(path.join(dir, '.git', 'index'));
@@ -137,7 +149,7 @@ export async function writeIndexTree(store: RepoObjectStore, dir: string, baseTr
     }
     const body = formatTree(own);
     const oid = store.objectId('tree', body);
-    if (oid !== known) {
+    if (write && oid !== known) {
       const object = store.writeSoon('tree', body);
       object.written.catch(() => undefined);
       written.push(object.written);

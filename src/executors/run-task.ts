@@ -180,7 +180,9 @@ export async function runProgrammerTask(input: RunProgrammerTaskInput): Promise<
     } else {
       // What the verify command leaves behind (build output, caches) is not committed: the tree is
       // written before it runs (the executor's own rounds ran before this point, on its edits only).
-      const tree = await checkoutTree(checkout, store, baseTree);
+      // The paths changed since the checkout was its base, once a tracker knows them (null: git stages the whole tree).
+      const changed: readonly string[] | null = null;
+      const tree = await checkoutTree(checkout, store, baseTree, changed);
       stagedTree = tree;
       const changes = await diffTrees(store, baseTree, tree);
       if (input.fsAllowlist) {
