@@ -16,6 +16,7 @@ import path from 'node:path';
 import { PasError } from '../errors.ts';
 import { CLEAN, forgetCheckout, noteReleased, noteStaged, restoreStaged } from './checkout-restore.ts';
 import { git, gitSequence, repoKey } from './git-command.ts';
+import { noteIndexHolds } from './index-state.ts';
 import { writeIndexTree } from './index-tree.ts';
 import { objectStoreFor, type RepoObjectStore } from './object-store.ts';
 import { stageChanges } from './stage-changes.ts';
@@ -113,10 +114,13 @@ async function makeReady(dir: string, store: RepoObjectStore, input: CheckoutInp
   if (!base) throw new PasError('PAS_ERR_GIT', `"${input.baseCommit}" is not a commit in ${input.repo}`, { details: { repo: input.repo, rev: input.baseCommit } });
   if (untouched.get(dir) === base && existsSync(path.join(dir, '.git', MARKER))) return base;
   untouched.delete(dir);
-  if (existsSync(path.join(dir, '.git', MARKER)) && (await restoreStaged(dir, store, base))) return base;
-  forgetCheckout(dir);
-  await ensureCheckout(dir, store.objectsDir);
-  await resetCheckout(dir, base);
+  if (!(existsSync(path.join(dir, '.git', MARKER)) && (await restoreStaged(dir, store, base)))) {
+    forgetCheckout(dir);
+    await ensureCheckout(dir, store.objectsDir);
+    await resetCheckout(dir, base);
+  }
+  // Reset or restored: the index holds the base's files (what an in-process staging checks).
+  await noteIndexHolds(dir, await store.commitTree(base));
   return base;
 }
 

@@ -19,9 +19,8 @@
 import { lstat, readdir, readFile, readlink } from 'node:fs/promises';
 import path from 'node:path';
 import type { Stats } from 'node:fs';
-import { fileIdentity } from './file-identity.ts';
 import { git } from './git-command.ts';
-import { indexTreeId } from './index-tree.ts';
+import { indexHolds } from './index-state.ts';
 import { entryNamed, type PathEntry, writeEditedTree } from './object-commit.ts';
 import { formatTree, MODE_EXEC, MODE_FILE, MODE_SUBMODULE, MODE_SYMLINK, MODE_TREE, type RepoObjectStore, type TreeEntry } from './object-store.ts';
 import { outermost } from './outermost-paths.ts';
@@ -42,21 +41,6 @@ function refusedName(name: string): boolean {
 /** A symlink git may refuse or that changes what git reads (`.gitmodules`, `.gitattributes`, `.gitignore`…). */
 function refusedSymlink(name: string): boolean {
   return name.toLowerCase().startsWith('.git') || /^gitmod~\d+$/i.test(name);
-}
-
-/** The checkout's index as last found equal to a tree, by folder: the index file's identity then. */
-const indexAtBase = new Map<string, { identity: string; tree: string }>();
-
-/** True when the index of the checkout holds exactly the files of `baseTree` (read in-process, remembered while the file stays the same). */
-async function indexIsTree(dir: string, store: RepoObjectStore, baseTree: string): Promise<boolean> {
-  const file = path.join(dir, '.git', 'index');
-  const identity = await fileIdentity(file);
-  const known = indexAtBase.get(dir);
-  if (known && known.identity === identity && identity !== '') return known.tree === baseTree;
-  const tree = await indexTreeId(store, dir, baseTree);
-  // Unchanged while it was read: the answer holds for this identity.
-  if (tree && identity !== '' && (await fileIdentity(file)) === identity) indexAtBase.set(dir, { identity, tree });
-  return tree === baseTree;
 }
 
 /** What a listed path turned out to be: an entry (null: nothing staged there), a path for git's ignore rules, or a tracked folder read whole. */
@@ -254,7 +238,7 @@ export async function stageChanges(dir: string, store: RepoObjectStore, baseTree
   const staging = new Staging(dir, store, baseTree);
   try {
     if (paths.some((p) => p.startsWith('/') || p.endsWith('/') || p.split('/').some(refusedName))) return null;
-    if (!(await settingsAllowInProcessStaging(dir)) || !(await indexIsTree(dir, store, baseTree))) return null;
+    if (!(await settingsAllowInProcessStaging(dir)) || !(await indexHolds(dir, store, baseTree))) return null;
     const listed = outermost([...new Set(paths)]);
     const nodes = new Map<string, Node>();
     for (const rel of listed) nodes.set(rel, await staging.inspect(rel, await staging.baseEntryAt(rel)));

@@ -236,9 +236,19 @@ describe('staging a checkout from its changed paths', () => {
       await git(held.path, ['reset', '--quiet']);
       held.release();
     }
+    // A task's own `git status` rewrites the index (refreshed, same entries): read again in-process, still no git process.
+    held = await lease(f);
+    await writeFile(path.join(held.path, 'README.md'), 'after a status\n');
+    await git(held.path, ['status', '--porcelain']);
+    let before = gitProcessCount();
+    const afterStatus = await stageChanges(held.path, store, baseTree, ['README.md']);
+    expect(gitProcessCount() - before).toBe(0);
+    expect(afterStatus).toBe(await gitsTree(held.path));
+    await git(held.path, ['reset', '--quiet']);
+    held.release();
     held = await lease(f);
     await writeFiles(held.path, { 'src/new.ts': 'new\n', 'README.md': 'changed\n' });
-    const before = gitProcessCount();
+    before = gitProcessCount();
     expect(await stageChanges(held.path, store, baseTree, ['src/new.ts', 'README.md'])).not.toBeNull();
     expect(gitProcessCount() - before).toBe(1);
     held.release();
