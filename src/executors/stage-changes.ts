@@ -56,6 +56,8 @@ class Staging {
   readonly written: Promise<void>[] = [];
   /** Paths the base does not have (or has as another kind), for git's ignore rules. */
   readonly fresh: string[] = [];
+  /** Folders found to be folders on disk, every one above them too. */
+  private readonly folders = new Set<string>();
   /** Folders whose `.gitattributes` question was answered (no). */
   private readonly attributesChecked = new Set<string>();
 
@@ -97,8 +99,17 @@ class Staging {
     const parent = slash < 0 ? '' : rel.slice(0, slash);
     const folder = await this.baseFolder(parent);
     if (!folder) askGit();
-    if (parent !== '' && !(await this.lstat(parent))?.isDirectory()) askGit();
+    await this.realFolder(parent);
     return entryNamed(folder, rel.slice(slash + 1));
+  }
+
+  /** Asks git unless the folder and every folder above it is a folder on disk (not a symlink to one). */
+  private async realFolder(rel: string): Promise<void> {
+    if (rel === '' || this.folders.has(rel)) return;
+    const slash = rel.lastIndexOf('/');
+    if (slash >= 0) await this.realFolder(rel.slice(0, slash));
+    if (!(await this.lstat(rel))?.isDirectory()) askGit();
+    this.folders.add(rel);
   }
 
   /** Reads what is at `rel` on disk against the base's entry there. */

@@ -44,7 +44,9 @@ async function baseRepo(): Promise<TempRepo> {
   const f = await createTempRepo(BASE_FILES);
   await chmod(path.join(f.repo, 'run.sh'), 0o755);
   await symlink('README.md', path.join(f.repo, 'link'));
+  await writeFiles(f.repo, { 'tracked.log': 'tracked though ignored\n' });
   await gitOut(f.repo, 'add', '--all');
+  await gitOut(f.repo, 'add', '--force', 'tracked.log');
   await gitOut(f.repo, 'commit', '--quiet', '-m', 'modes and a symlink');
   f.base = await gitOut(f.repo, 'rev-parse', 'HEAD');
   return f;
@@ -114,6 +116,7 @@ const SCENARIOS: Scenario[] = [
     changed: ['src/util', 'src/tools'],
     act: (d) => rename(path.join(d, 'src/util'), path.join(d, 'src/tools')),
   },
+  { name: 'a tracked file that the ignore rules match, modified', changed: ['tracked.log'], act: (d) => writeFile(path.join(d, 'tracked.log'), 'changed\n') },
   { name: 'an ignored file at the root', changed: ['debug.log'], act: (d) => writeFiles(d, { 'debug.log': 'ignored\n' }) },
   { name: 'a file kept by a negation', changed: ['keep.log', 'other.log'], act: (d) => writeFiles(d, { 'keep.log': 'kept\n', 'other.log': 'ignored\n' }) },
   { name: 'an ignored folder', changed: ['build'], act: (d) => writeFiles(d, { 'build/out.js': 'out\n' }) },
@@ -318,6 +321,10 @@ describe('staging a checkout from its changed paths', () => {
       // A path under a folder that is a file on disk, or under a path the base does not have.
       expect(await stageChanges(held.path, store, baseTree, ['a.txt/x'])).toBeNull();
       expect(await stageChanges(held.path, store, baseTree, ['nowhere/x'])).toBeNull();
+      // A listed path below a folder of the base that is now a symlink to a folder.
+      await rename(path.join(held.path, 'src'), path.join(held.path, 'elsewhere'));
+      await symlink('elsewhere', path.join(held.path, 'src'));
+      expect(await stageChanges(held.path, store, baseTree, ['src/util/x.ts'])).toBeNull();
       expect(await stageChanges(held.path, store, baseTree, ['../escape'])).toBeNull();
     } finally {
       held.release();
@@ -347,7 +354,7 @@ describe('staging a checkout from its changed paths', () => {
     // Restored by paths: no reset --hard was needed.
     expect((await readFile(reflog, 'utf8')).split('\n').filter(Boolean).length).toBe(resets);
     expect(await gitOut(next.path, 'status', '--porcelain', '--ignored', '--untracked-files=all')).toBe('');
-    expect(await filesIn(next.path)).toEqual([...Object.keys(BASE_FILES), 'link'].sort());
+    expect(await filesIn(next.path)).toEqual([...Object.keys(BASE_FILES), 'link', 'tracked.log'].sort());
     expect(await gitOut(next.path, 'write-tree')).toBe(baseTree);
     next.release();
   });
