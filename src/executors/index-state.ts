@@ -24,11 +24,6 @@ export async function noteIndexHolds(dir: string, tree: string): Promise<void> {
   else holds.set(dir, { identity, tree });
 }
 
-/** Forgets what is known of the checkout's index. */
-export function forgetIndex(dir: string): void {
-  holds.delete(dir);
-}
-
 /** True when the checkout's index holds exactly the files of `tree` (no more, no fewer, same modes and blobs). */
 export async function indexHolds(dir: string, store: RepoObjectStore, tree: string): Promise<boolean> {
   const identity = await fileIdentity(indexFile(dir));

@@ -14,7 +14,8 @@
  * applies to a staged file (in the base on its folders, root included, or in a new folder) or is
  * itself listed, a submodule is in the base on or under a listed path, a nested repository appears,
  * a name git refuses (`.git` and its NTFS spellings) or a name that is not UTF-8, a fifo or socket,
- * or a listed path whose parent folders are not the base's folders on disk.
+ * a file over 32 MiB (git streams it), or a listed path whose parent folders are not the base's
+ * folders on disk.
  */
 import { lstat, readdir, readFile, readlink } from 'node:fs/promises';
 import path from 'node:path';
@@ -25,6 +26,9 @@ import { entryNamed, type PathEntry, writeEditedTree } from './object-commit.ts'
 import { formatTree, MODE_EXEC, MODE_FILE, MODE_SUBMODULE, MODE_SYMLINK, MODE_TREE, type RepoObjectStore, type TreeEntry } from './object-store.ts';
 import { outermost } from './outermost-paths.ts';
 import { settingsAllowInProcessStaging } from './stage-settings.ts';
+
+/** Files larger than this are left to git (read whole here, streamed by git). */
+const LARGE_FILE_BYTES = 32 * 2 ** 20;
 
 /** Thrown inside to say "git must decide"; stageChanges answers null. */
 class AskGit extends Error {}
@@ -148,6 +152,8 @@ class Staging {
   async blob(rel: string, st: Stats, base: TreeEntry | undefined): Promise<PathEntry> {
     const name = rel.slice(rel.lastIndexOf('/') + 1);
     if (st.isSymbolicLink() && refusedSymlink(name)) askGit();
+    // git streams a large file; this would hold it whole in memory.
+    if (st.size > LARGE_FILE_BYTES) askGit();
     await this.checkAttributes(rel);
     const data = st.isSymbolicLink() ? await readlink(this.abs(rel), { encoding: 'buffer' }).catch(askGit) : await readFile(this.abs(rel)).catch(askGit);
     const mode = st.isSymbolicLink() ? MODE_SYMLINK : st.mode & 0o100 ? MODE_EXEC : MODE_FILE;
