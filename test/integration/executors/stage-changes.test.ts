@@ -7,7 +7,7 @@
  * not the base, a nested repository, a name git refuses) answers null, and checkoutTree then asks
  * git. When only tracked files changed no git process starts at all.
  */
-import { chmod, mkdir, readFile, rename, rm, symlink, writeFile } from 'node:fs/promises';
+import { chmod, lstat, mkdir, readFile, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { checkoutFor, checkoutTree, type CheckoutLease } from '../../../src/executors/checkouts.ts';
@@ -16,6 +16,7 @@ import { git, gitProcessCount } from '../../../src/executors/git-command.ts';
 import { diffTrees, kpiOf } from '../../../src/executors/object-commit.ts';
 import { closeObjectStores, objectStoreFor } from '../../../src/executors/object-store.ts';
 import { stageChanges } from '../../../src/executors/stage-changes.ts';
+import { seededRng } from '../../support/seeded-rng.ts';
 import { createTempRepo, filesIn, gitOut, writeFiles, type TempRepo } from '../../support/git-fixtures.ts';
 
 let fixture: TempRepo | undefined;
@@ -219,6 +220,58 @@ describe('staging a checkout from its changed paths', () => {
       }
     }
     await git(f.repo, ['fsck', '--no-dangling', '--strict']);
+  });
+
+  it('writes git’s tree over random changes, the list being the outermost paths each change touched', async () => {
+    const f = (fixture = await baseRepo());
+    const store = await objectStoreFor(f.repo);
+    const baseTree = await store.commitTree(f.base);
+    const names = ['a.txt', 'README.md', 'src/main.ts', 'src/util/x.ts', 'src/util', 'src/new.ts', 'n/e/w.ts', 'debug.log', 'build/o.js', 'pkg/secret.txt', 'pkg/ok.ts', 'link', 'tracked.log', 'keep.log', 'lonely/only.txt', 'lonely', 'src', 'a.txt/in.ts', 'run.sh'];
+    const exists = (p: string) => lstat(p).then(() => true, () => false);
+    for (let seed = 1; seed <= 40; seed++) {
+      const pick = seededRng(seed).int;
+      const held = await lease(f);
+      try {
+        const dir = held.path;
+        const touched: string[] = [];
+        for (let i = 0; i < 1 + pick(5); i++) {
+          const rel = names[pick(names.length)]!;
+          const full = path.join(dir, rel);
+          // The topmost folder this change makes (a tracker hears that one), else the path itself.
+          const segments = rel.split('/');
+          let heard = rel;
+          for (let k = 1; k < segments.length; k++) {
+            if (!(await exists(path.join(dir, ...segments.slice(0, k))))) {
+              heard = segments.slice(0, k).join('/');
+              break;
+            }
+          }
+          const kind = pick(4);
+          try {
+            if (kind === 0) await rm(full, { recursive: true, force: true });
+            else if (kind === 1) {
+              await mkdir(path.dirname(full), { recursive: true });
+              await rm(full, { recursive: true, force: true });
+              await writeFile(full, `seed ${seed} ${i}\n`);
+            } else if (kind === 2) await chmod(full, pick(2) ? 0o755 : 0o644);
+            else {
+              await mkdir(path.dirname(full), { recursive: true });
+              await rm(full, { recursive: true, force: true });
+              await symlink(pick(2) ? 'README.md' : 'src', full);
+            }
+          } catch {
+            // A change that could not be made (a file where a folder was asked for) touched nothing.
+            continue;
+          }
+          touched.push(heard);
+        }
+        const mine = await stageChanges(dir, store, baseTree, touched);
+        expect(mine, `seed ${seed}: ${touched.join(', ')}`).toBe(await gitsTree(dir));
+      } finally {
+        await git(held.path, ['reset', '--quiet']);
+        held.release();
+      }
+    }
   });
 
   it('starts no git process when only tracked files changed, and one when new paths appeared', async () => {
