@@ -2,14 +2,17 @@
  * The checkout step alone, one task after another on one programmer's reused checkout of a
  * generated repository: CPU per task of this process and of its git children, git processes and
  * spawns per task. `checkout`: take the checkout, edit a file, stage and write its tree, give it
- * back (the path of a CLI executor); `verify`: take it, write the edit, run `git status` in it as
- * the verify command, give it back. No model, no pool: what the checkout itself costs.
+ * back (the path of a CLI executor); `checkout-listed`: the same, staged from the list of changed
+ * paths (what the checkout's watches heard, checkout-changes.ts: stage-changes.ts, no `git add --all`); `verify`: take it,
+ * write the edit, run `git status` in it as the verify command, give it back. No model, no pool:
+ * what the checkout itself costs.
  *
  * Run alone: `npx tsx scripts/bench-checkout-step.ts [--files 5000] [--tasks 40]`.
  */
 import { execFile } from 'node:child_process';
 import { rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { changedPaths } from '../src/executors/checkout-changes.ts';
 import { checkoutFor, checkoutTree } from '../src/executors/checkouts.ts';
 import { gitProcessCount, gitSpawnCount } from '../src/executors/git-command.ts';
 import { closeObjectStores, objectStoreFor } from '../src/executors/object-store.ts';
@@ -17,7 +20,7 @@ import { cpuSample } from './bench-cpu.ts';
 import { createLargeRepo, isMain, tempDir } from './bench-support.ts';
 
 export interface StepFigures {
-  mode: 'checkout' | 'verify';
+  mode: 'checkout' | 'checkout-listed' | 'verify';
   files: number;
   tasks: number;
   processMsPerTask: number;
@@ -42,12 +45,12 @@ export async function runCheckoutStep(options: { files?: number; tasks?: number 
     const store = await objectStoreFor(repo);
     const baseTree = await store.commitTree(baseCommit);
     const out: StepFigures[] = [];
-    for (const mode of ['checkout', 'verify'] as const) {
+    for (const mode of ['checkout', 'checkout-listed', 'verify'] as const) {
       const one = async (i: number) => {
         const lease = await checkoutFor({ repo, workspacesDir, programmerId: `Prog-${mode}`, baseCommit });
         writeFileSync(path.join(lease.path, 'README.md'), `# bench\n\nedited by task ${i}\n`);
-        if (mode === 'checkout') {
-          await checkoutTree(lease.path, store, baseTree);
+        if (mode !== 'verify') {
+          await checkoutTree(lease.path, store, baseTree, mode === 'checkout-listed' ? await changedPaths(lease.path) : null);
           lease.release();
         } else {
           await run(['git', 'status'], lease.path);

@@ -24,6 +24,7 @@
 import { lstatSync, readFileSync, watch, type FSWatcher } from 'node:fs';
 import { rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { outermost } from './outermost-paths.ts';
 
 const COOKIE = 'pas-flush-';
 /** A cookie that has not come back by then means the watch is gone: unknown. */
@@ -257,16 +258,4 @@ export function forgetChanges(dir: string): void {
 export function closeCheckoutWatches(): void {
   for (const tracker of trackers.values()) tracker.close();
   trackers.clear();
-}
-
-/**
- * The paths without those under another listed one: a file that became a folder (or the reverse)
- * is listed with its old and new entries, and its own path covers both sides.
- */
-export function outermost(paths: readonly string[]): string[] {
-  const listed = new Set(paths);
-  return [...listed].filter((p) => {
-    for (let slash = p.indexOf('/'); slash >= 0; slash = p.indexOf('/', slash + 1)) if (listed.has(p.slice(0, slash))) return false;
-    return true;
-  });
 }

@@ -23,11 +23,12 @@
  */
 import { lstat, mkdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { changedPaths, gitTouched, outermost, rewatch, trackCheckout, trackedBase } from './checkout-changes.ts';
+import { changedPaths, gitTouched, rewatch, trackCheckout, trackedBase } from './checkout-changes.ts';
 import { git, gitSequence } from './git-command.ts';
-import { indexMatchesTree } from './index-tree.ts';
+import { indexHolds } from './index-state.ts';
 import { changedEntries } from './object-commit.ts';
 import { MODE_EXEC, MODE_FILE, MODE_SUBMODULE, MODE_SYMLINK, MODE_TREE, type RepoObjectStore, type TreeEntry } from './object-store.ts';
+import { outermost } from './outermost-paths.ts';
 
 /** Removes every untracked and ignored file and folder, nested repositories too. */
 export const CLEAN: readonly string[] = ['clean', '-ffdxq'];
@@ -81,7 +82,7 @@ async function restoreByChanges(dir: string, store: RepoObjectStore, base: strin
   try {
     const [previousTree, baseTree] = await Promise.all([store.commitTree(previous), store.commitTree(base)]);
     const between = previous === base ? [] : await Promise.all([...(await changedEntries(store, previousTree, baseTree)).keys()].map((rel) => divergence(store, previousTree, baseTree, rel)));
-    const paths = outermost([...changed, ...between]);
+    const paths = outermost([...new Set([...changed, ...between])]);
     // HEAD is moved to another base, or back after a commit made in the checkout; the index is
     // read from the base (single-tree read-tree -i -m: stat data kept where the id is the same, git's
     // cache-tree of the base written whole) unless it still is exactly the base's files.
@@ -92,7 +93,7 @@ async function restoreByChanges(dir: string, store: RepoObjectStore, base: strin
         if (await stat(path.join(dir, '.git', name)).then(() => true, () => false)) return false;
       }
       if ((await headOf(dir)) !== previous) moveHead = readIndex = true;
-      else if (!(await indexMatchesTree(store, dir, previousTree))) readIndex = true;
+      else if (!(await indexHolds(dir, store, previousTree))) readIndex = true;
     }
     const filtered = paths.length > 0 && (await gitFiltersConfigured(dir));
     const written: Array<{ file: string; identity: string }> = [];

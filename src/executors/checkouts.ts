@@ -19,8 +19,10 @@ import { PasError } from '../errors.ts';
 import { forgetChanges } from './checkout-changes.ts';
 import { CLEAN, restoreTracked, trackAfterReset } from './checkout-restore.ts';
 import { git, gitSequence, repoKey } from './git-command.ts';
+import { noteIndexHolds } from './index-state.ts';
 import { writeIndexTree } from './index-tree.ts';
 import { objectStoreFor, type RepoObjectStore } from './object-store.ts';
+import { stageChanges } from './stage-changes.ts';
 import { assertSafeId } from './worktree.ts';
 
 /** The folder of `workspacesDir` holding the reused checkouts (never swept as an orphan). */
@@ -111,6 +113,8 @@ async function makeReady(dir: string, store: RepoObjectStore, input: CheckoutInp
   await ensureCheckout(dir, store.objectsDir);
   await resetCheckout(dir, base);
   await trackAfterReset(dir, store, base);
+  // Reset or restored: the index holds the base's files (what an in-process staging checks).
+  await noteIndexHolds(dir, await store.commitTree(base));
   return base;
 }
 
@@ -199,12 +203,17 @@ export async function prewarmCheckouts(repo: string, workspacesDir: string, prog
 }
 
 /**
- * Stages everything in a checkout and writes its tree (objects land in the repository): git
- * stages (its filters and ignore rules apply), the trees are written in-process from the index
+ * Stages everything in a checkout and writes its tree (objects land in the repository). With
+ * `changed`, the paths that alone can differ from `baseTree` since the checkout was last exactly
+ * it, the tree is written in-process from them (stage-changes.ts: no whole-tree walk, usually no
+ * git process; the index stays the base's). Otherwise, or when that cannot be exact, git stages
+ * (its filters and ignore rules apply) and the trees are written in-process from the index
  * (`baseTree`: the checkout's base, whose unchanged subtrees are not written again); an index
  * that reader does not take goes to `git write-tree`.
  */
-export async function checkoutTree(dir: string, store?: RepoObjectStore, baseTree?: string): Promise<string> {
+export async function checkoutTree(dir: string, store?: RepoObjectStore, baseTree?: string, changed?: readonly string[] | null): Promise<string> {
+  const tree = store && baseTree && changed ? await stageChanges(dir, store, baseTree, changed) : null;
+  if (tree !== null) return tree;
   await git(dir, ['add', '--all']);
   return (store ? await writeIndexTree(store, dir, baseTree ?? null) : null) ?? (await git(dir, ['write-tree'])).stdout.trim();
 }

@@ -106,6 +106,18 @@ function parseCacheTree(data: Buffer, start: number, end: number, hashBytes: num
  * subtrees are known to exist (the checkout's base): equal trees are not written again.
  */
 export async function writeIndexTree(store: RepoObjectStore, dir: string, baseTree: string | null): Promise<string | null> {
+  return indexTree(store, dir, baseTree, true);
+}
+
+/**
+ * The root tree id of the checkout's index, nothing written (null when git must say, see
+ * parseIndex): equal to a commit's tree when the index holds exactly that commit's files.
+ */
+export function indexTreeId(store: RepoObjectStore, dir: string, baseTree: string | null): Promise<string | null> {
+  return indexTree(store, dir, baseTree, false);
+}
+
+async function indexTree(store: RepoObjectStore, dir: string, baseTree: string | null, write: boolean): Promise<string | null> {
   let data: Buffer;
   try {
     data = await readFile(path.join(dir, '.git', 'index'));
@@ -143,7 +155,7 @@ export async function writeIndexTree(store: RepoObjectStore, dir: string, baseTr
     }
     const body = formatTree(own);
     const oid = store.objectId('tree', body);
-    if (oid !== known) {
+    if (write && oid !== known) {
       const object = store.writeSoon('tree', body);
       object.written.catch(() => undefined);
       written.push(object.written);
@@ -153,51 +165,6 @@ export async function writeIndexTree(store: RepoObjectStore, dir: string, baseTr
   const root = await build('', baseTree);
   await Promise.all(written);
   return root;
-}
-
-/** The files of a tree by path (mode, id), the last few kept (a base is asked for again and again). */
-const flatTrees = new Map<string, Map<string, IndexEntry>>();
-const FLAT_TREES = 4;
-
-async function flatTree(store: RepoObjectStore, tree: string): Promise<Map<string, IndexEntry>> {
-  const known = flatTrees.get(tree);
-  if (known) return known;
-  const out = new Map<string, IndexEntry>();
-  const walk = async (oid: string, prefix: string): Promise<void> => {
-    for (const e of store.cachedTree(oid) ?? (await store.readTree(oid))) {
-      if (e.mode === MODE_TREE) await walk(e.oid, `${prefix}${e.name}/`);
-      else out.set(`${prefix}${e.name}`, { path: `${prefix}${e.name}`, mode: e.mode, oid: e.oid });
-    }
-  };
-  await walk(tree, '');
-  if (flatTrees.size >= FLAT_TREES) flatTrees.delete(flatTrees.keys().next().value!);
-  flatTrees.set(tree, out);
-  return out;
-}
-
-/**
- * Whether the index of the checkout `dir` holds exactly the files of `tree` (paths, modes, ids;
- * stat data aside): what a `git status` refresh leaves, which needs no reset. False for an index
- * this reader does not take (see parseIndex).
- */
-export async function indexMatchesTree(store: RepoObjectStore, dir: string, tree: string): Promise<boolean> {
-  let data: Buffer;
-  try {
-    data = await readFile(path.join(dir, '.git', 'index'));
-  } catch {
-    return false;
-  }
-  // git's cache-tree says so for the whole index (what read-tree and reset --hard record, and a
-  // `git status` refresh keeps): no entry need be read.
-  if (cachedRootTree(data, store.hashBytes) === tree) return true;
-  const entries = parseIndex(data, store.hashBytes);
-  if (!entries) return false;
-  const files = await flatTree(store, tree);
-  if (entries.length !== files.size) return false;
-  return entries.every((e) => {
-    const f = files.get(e.path);
-    return f !== undefined && f.mode === e.mode && f.oid === e.oid;
-  });
 }
 
 /**

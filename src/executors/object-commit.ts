@@ -35,7 +35,7 @@ function checkEntry(rel: string, entry: TreeEntry, last: boolean): void {
 /** Trees looked up by name, indexed once (a large folder is searched on every task that touches it). */
 const byName = new WeakMap<readonly TreeEntry[], Map<string, TreeEntry>>();
 
-function entryNamed(entries: readonly TreeEntry[], name: string): TreeEntry | undefined {
+export function entryNamed(entries: readonly TreeEntry[], name: string): TreeEntry | undefined {
   if (entries.length < 16) return entries.find((e) => e.name === name);
   let index = byName.get(entries);
   if (!index) {
@@ -79,15 +79,24 @@ export interface FileChange {
  * Writes the tree `base` with `edits` applied (path → new bytes, or null to delete) and returns
  * its id and the paths that really changed (an edit that leaves a file as it was is no change).
  */
-export async function writeEditedTree(store: RepoObjectStore, base: string | null, edits: ReadonlyMap<string, Edit>): Promise<{ tree: string; changes: FileChange[] }> {
+export async function writeEditedTree(store: RepoObjectStore, base: string | null, edits: ReadonlyMap<string, Edit>, options: EditOptions = {}): Promise<{ tree: string; changes: FileChange[] }> {
   const written: Promise<void>[] = [];
-  const result = await editTree(store, base, edits, written);
+  const result = await editTree(store, base, edits, written, options);
   await Promise.all(written);
   return result;
 }
 
+export interface EditOptions {
+  /**
+   * The edits are whole entries (or null) put in place of whatever is at their path, a folder or a
+   * symlink too (a checkout's staged state, see stage-changes.ts): nothing is checked or read, and
+   * no changes are listed.
+   */
+  replace?: boolean;
+}
+
 /** writeEditedTree with the object writes started, not awaited: they are pushed to `written`. */
-async function editTree(store: RepoObjectStore, base: string | null, edits: ReadonlyMap<string, Edit>, written: Promise<void>[]): Promise<{ tree: string; changes: FileChange[] }> {
+async function editTree(store: RepoObjectStore, base: string | null, edits: ReadonlyMap<string, Edit>, written: Promise<void>[], options: EditOptions = {}): Promise<{ tree: string; changes: FileChange[] }> {
   const soon = (type: 'blob' | 'tree', data: Buffer): string => {
     const object = store.writeSoon(type, data);
     // Awaited by the caller (all together); never an unhandled rejection meanwhile.
@@ -125,6 +134,11 @@ async function editTree(store: RepoObjectStore, base: string | null, edits: Read
     for (const [name, content] of files) {
       const full = `${prefix}${name}`;
       const existing = current(name);
+      if (options.replace && !Buffer.isBuffer(content)) {
+        if (content ? existing?.oid === content.oid && existing.mode === content.mode : !existing) continue;
+        replaced.set(name, content && { mode: content.mode, name, oid: content.oid });
+        continue;
+      }
       if (existing) checkEntry(full, existing, true);
       if (content !== null && !Buffer.isBuffer(content)) {
         // An entry taken as it is (a merge): no blob to write, no line counts.

@@ -19,6 +19,7 @@ import { partialOutcomeOf, withPartialOutcome, type Executor, type ExecutorOutco
 import { commandOutput, trimOutput, verifyFailedError } from './verify-output.ts';
 import { runAllowedCommand } from './command-runner.ts';
 import { FsGuard } from './fs-guard.ts';
+import { changedPaths } from './checkout-changes.ts';
 import { checkoutFor, checkoutTree, type CheckoutLease } from './checkouts.ts';
 import { commitEdits, diffTrees, kpiOf } from './object-commit.ts';
 import { objectStoreFor } from './object-store.ts';
@@ -176,7 +177,8 @@ export async function runProgrammerTask(input: RunProgrammerTaskInput): Promise<
     } else {
       // What the verify command leaves behind (build output, caches) is not committed: the tree is
       // written before it runs (the executor's own rounds ran before this point, on its edits only).
-      const tree = await checkoutTree(checkout, store, baseTree);
+      // The paths changed since the checkout was its base, as its watches heard them (null: git stages the whole tree).
+      const tree = await checkoutTree(checkout, store, baseTree, await changedPaths(checkout));
       const changes = await diffTrees(store, baseTree, tree);
       if (input.fsAllowlist) {
         const guard = new FsGuard(checkout, input.fsAllowlist);

@@ -1,8 +1,9 @@
 /**
  * How many git processes a task costs, counted at the one place PAS starts git. A native edit
  * needs none once the repository's long-lived reader and ref writer run; a `verify` adds none (the
- * checkout is restored in-process by what changed); a tool executor adds staging, and reading the
- * index back after it; a merge costs one merge-tree per branch.
+ * checkout is restored in-process by what changed); a tool executor none either once its
+ * checkout's settings are read (staged in-process from the changed paths); a merge of branches
+ * that changed different files none.
  */
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import type { TaskSpec } from '../../../machines/domain.ts';
@@ -60,7 +61,7 @@ async function processesFor(f: TempRepo, t: TaskSpec, checkout: 'none' | 'requir
 }
 
 describe('git processes per task', () => {
-  it('costs no git process for a native edit nor a verified one (its checkout restored in-process by what changed), one for a checkout executor (add: its tree is written from the index in-process) and two after one (the index read back), and none to merge branches that changed different files', async () => {
+  it('costs no git process for a native edit, a verified one (its checkout restored in-process by what changed) or a checkout executor’s (staged in-process from the changed paths; its settings read once), and none to merge branches that changed different files', async () => {
     const f = (fixture = await createTempRepo(Object.fromEntries(Array.from({ length: 12 }, (_, i) => [`src/f${i}.ts`, 'export const v = 1;\n']))));
     // Warm-up: the repository's reader and ref writer start (and its settings are read) once.
     await processesFor(f, task(0, f.base));
@@ -72,10 +73,11 @@ describe('git processes per task', () => {
     await processesFor(f, task(4, f.base, ['node', '-e', 'process.exit(0)']));
     expect(await processesFor(f, task(5, f.base, ['node', '-e', 'process.exit(0)']))).toBe(0);
 
-    // An executor that needs a checkout: restored in-process, then add (the tree written in-process).
+    // An executor that needs a checkout: restored in-process, staged in-process from the changed
+    // paths its watches heard (the checkout's git settings read once, at its first staging).
     expect(await processesFor(f, task(6, f.base), 'required')).toBe(1);
-    // After a task that staged: its index is read back from the base (read-tree) too.
-    expect(await processesFor(f, task(8, f.base), 'required')).toBe(2);
+    // And from then on no git process at all: the index stayed the base's.
+    expect(await processesFor(f, task(8, f.base), 'required')).toBe(0);
 
     const before = gitProcessCount();
     const merged = await mergeTaskBranches({ repo: f.repo, jobBranch: 'pas/job-j1', baseCommit: f.base, branches: ['pas/j1/t1', 'pas/j1/t2', 'pas/j1/t3', 'pas/j1/t6', 'pas/j1/t8'] });

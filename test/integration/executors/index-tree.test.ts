@@ -10,7 +10,8 @@ import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
 import { forgetChanges } from '../../../src/executors/checkout-changes.ts';
 import { checkoutFor, checkoutTree } from '../../../src/executors/checkouts.ts';
 import { git, gitProcessCount } from '../../../src/executors/git-command.ts';
-import { cachedRootTree, indexMatchesTree, parseIndex, writeIndexTree } from '../../../src/executors/index-tree.ts';
+import { indexHolds } from '../../../src/executors/index-state.ts';
+import { cachedRootTree, parseIndex, writeIndexTree } from '../../../src/executors/index-tree.ts';
 import { closeObjectStores, objectStoreFor } from '../../../src/executors/object-store.ts';
 import { createTempRepo, type TempRepo } from '../../support/git-fixtures.ts';
 
@@ -181,14 +182,14 @@ describe('index tree', () => {
       await writeFile(path.join(dir, 'a.txt'), await git(fixture.repo, ['show', `${fixture.base}:a.txt`]).then((r) => `${r.stdout}`));
       await git(dir, ['status', '--porcelain']);
       expect(cachedRootTree(await readFile(index), store.hashBytes)).toBe(baseTree);
-      expect(await indexMatchesTree(store, dir, baseTree)).toBe(true);
+      expect(await indexHolds(dir, store, baseTree)).toBe(true);
       await writeFile(path.join(dir, 'a.txt'), 'staged change\n');
       await git(dir, ['add', 'a.txt']);
       expect(cachedRootTree(await readFile(index), store.hashBytes)).toBeNull();
-      expect(await indexMatchesTree(store, dir, baseTree)).toBe(false);
+      expect(await indexHolds(dir, store, baseTree)).toBe(false);
       // Staged back to the base's bytes: the entries match though git's cache-tree no longer says so.
       await git(dir, ['checkout', fixture.base, '--', 'a.txt']);
-      expect(await indexMatchesTree(store, dir, baseTree)).toBe(true);
+      expect(await indexHolds(dir, store, baseTree)).toBe(true);
     } finally {
       lease.release();
     }

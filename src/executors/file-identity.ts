@@ -1,0 +1,15 @@
+/**
+ * What a file is now, as one string: inode, size, change and modification times in nanoseconds
+ * ('' when it is missing). A file written again (git writes a new one and renames it over) gets
+ * another identity, so a cached answer about its content stays valid while the identity does.
+ */
+import { stat } from 'node:fs/promises';
+
+export async function fileIdentity(file: string): Promise<string> {
+  try {
+    const info = await stat(file, { bigint: true });
+    return `${info.ino}:${info.size}:${info.mtimeNs}:${info.ctimeNs}`;
+  } catch {
+    return '';
+  }
+}

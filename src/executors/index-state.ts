@@ -1,0 +1,44 @@
+/**
+ * What a checkout's index holds, known without reading it again: after a full reset or a restore
+ * the index holds exactly the base tree (noteIndexHolds records the index file's identity then);
+ * otherwise the index is read in-process once (index-tree.ts) and the answer kept while the file
+ * keeps its identity. A task's own `git add`, `git rm`, `git commit`, even a `git status` that
+ * refreshes it, writes a new file: it is read again.
+ */
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { fileIdentity } from './file-identity.ts';
+import { cachedRootTree, indexTreeId } from './index-tree.ts';
+import type { RepoObjectStore } from './object-store.ts';
+
+/** By checkout folder: the index file's identity, and the tree its entries make then. */
+const holds = new Map<string, { identity: string; tree: string }>();
+
+function indexFile(dir: string): string {
+  return path.join(dir, '.git', 'index');
+}
+
+/** Records that the checkout's index, as it is now, holds exactly the files of `tree` (just reset or restored to it). */
+export async function noteIndexHolds(dir: string, tree: string): Promise<void> {
+  const identity = await fileIdentity(indexFile(dir));
+  if (identity === '') holds.delete(dir);
+  else holds.set(dir, { identity, tree });
+}
+
+/** True when the checkout's index holds exactly the files of `tree` (no more, no fewer, same modes and blobs). */
+export async function indexHolds(dir: string, store: RepoObjectStore, tree: string): Promise<boolean> {
+  const identity = await fileIdentity(indexFile(dir));
+  if (identity === '') return false;
+  const known = holds.get(dir);
+  if (known?.identity === identity) return known.tree === tree;
+  // git's cache-tree names the whole index's tree (after a reset, a read-tree, a `git status`
+  // refresh): no entry need be decoded.
+  if (cachedRootTree(await readFile(indexFile(dir)).catch(() => Buffer.alloc(0)), store.hashBytes) === tree) {
+    holds.set(dir, { identity, tree });
+    return true;
+  }
+  const read = await indexTreeId(store, dir, tree);
+  // Unchanged while it was read: the answer holds for this identity.
+  if (read && (await fileIdentity(indexFile(dir))) === identity) holds.set(dir, { identity, tree: read });
+  return read === tree;
+}
