@@ -182,6 +182,25 @@ describe('the cluster LLM authority', () => {
     expect(authority.revocations()).toMatchObject([{ op: 'revoke', model: FREE, state: 'open' }]);
   });
 
+  it('after a restart revokes the leases on a model whose breaker only its own calls opened (no worker asked or reported since)', () => {
+    // A fresh authority (the central process restarted): a worker still holds a lease granted before,
+    // so it neither asks nor reports; the central process's own calls open the model's breaker.
+    setup(100, 2, 3_000);
+    breakers.record(FREE, 'failure', false, { code: 'PAS_ERR_LLM_OVERLOADED', retryable: true, message: 'overloaded' });
+    breakers.record(FREE, 'failure', false, { code: 'PAS_ERR_LLM_OVERLOADED', retryable: true, message: 'overloaded' });
+    expect(breakers.state(FREE)).toBe('open');
+    expect(authority.revocations()).toEqual([{ kind: 'pas.v1.breaker', op: 'revoke', model: FREE, state: 'open', at: new Date(T0).toISOString() }]);
+    expect(authority.revocations()).toEqual([]);
+    // Closed again after a probe, then open again: revoked again.
+    clock.increment(COOLDOWN_MS);
+    expect(breakers.admit(FREE)).toBe('probe');
+    breakers.record(FREE, 'success', true);
+    expect(authority.revocations()).toEqual([]);
+    breakers.record(FREE, 'failure', false, { code: 'PAS_ERR_LLM_OVERLOADED', retryable: true, message: 'overloaded' });
+    breakers.record(FREE, 'failure', false, { code: 'PAS_ERR_LLM_OVERLOADED', retryable: true, message: 'overloaded' });
+    expect(authority.revocations()).toMatchObject([{ op: 'revoke', model: FREE, state: 'open' }]);
+  });
+
   it('publishes no revokes while leases are off', () => {
     setup(100, 2, 0);
     authority.take(freeFailure('w1.ff-1'));
