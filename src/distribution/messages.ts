@@ -129,6 +129,12 @@ export const registerSchema = z.strictObject({
   pid: z.number().int().positive(),
   /** The PAS version the worker runs (package.json). */
   version: z.string().min(1).max(64),
+  /**
+   * The `pas.v1.*` protocol revision the worker's build speaks (protocol.ts: a hash of these
+   * schemas and the subject names). The central process refuses a worker whose revision differs
+   * from its own, or that sends none (a build from before the field), before it takes any task.
+   */
+  protocol: z.string().min(1).max(64).optional(),
   started_at: isoTime,
   /** Commits its repository cache already holds, per repository key (so bundles can be incremental). */
   repo_haves: z.record(repoKeySchema, z.array(commitSchema).max(64)).optional(),
@@ -154,6 +160,8 @@ export const heartbeatSchema = z.strictObject({
   seq: z.number().int().min(0),
   pid: z.number().int().positive(),
   sent_at: isoTime,
+  /** The worker build's protocol revision (as in `pas.v1.register`): a heartbeat of another revision is ignored. */
+  protocol: z.string().min(1).max(64).optional(),
   /** Attempts running now, per programmer. */
   running: z.array(z.strictObject({ programmer_id: subjectIdSchema, attempt_id: distIdSchema })).max(49),
 });
