@@ -405,9 +405,10 @@ async function parallelAt(
         const pids = [process.pid, fake.pid, ...(W > 0 ? [nats.pid, ...procs.map((p) => p.child.pid!)] : [])];
         const byRole = { model: fake.pid, workers: procs.map((p) => p.child.pid!), ...(W > 0 ? { broker: nats.pid } : {}) };
         for (let r = 0; r < repeats; r++) {
+          // The broker's counters are read outside the CPU measurement (an HTTP GET from this process).
+          const countersBefore = W > 0 ? await brokerCounters(nats.monitorUrl) : null;
           const before = cpuMs(pids);
           const splitBefore = cpuSplitOf(byRole);
-          const countersBefore = W > 0 ? await brokerCounters(nats.monitorUrl) : null;
           const run = await runBatch(central.runtime, taskSpecs(`bench-p${P}-w${W}-r${r + 1}`, benchFiles(N), repo, baseCommit, managerId), latencyMs);
           const after = cpuMs(pids);
           const splitAfter = cpuSplitOf(byRole);
