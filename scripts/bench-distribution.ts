@@ -444,7 +444,7 @@ async function parallelAt(
     }
   } finally {
     await fake.close();
-    rmSync(scratch, { recursive: true, force: true });
+    rmSync(scratch, { recursive: true, force: true, maxRetries: 10 });
   }
   return rows;
 }
@@ -514,7 +514,7 @@ async function detection(nats: NatsServerHandle, o: { samples: number; heartbeat
     await Promise.all([...procs.values()].map((p) => p.stop()));
     await fake.close();
     cfg.cleanup();
-    rmSync(scratch, { recursive: true, force: true });
+    rmSync(scratch, { recursive: true, force: true, maxRetries: 10 });
   }
   const offlineMs = distribution(out.map((s) => s.offlineMs), 0);
   return {
