@@ -16,13 +16,22 @@ export interface CommitAcks {
   now(): void;
 }
 
+/** An ack that throws (its connection closed meanwhile) is lost with it: the message comes back and is fenced. */
+function sendQuietly(ack: () => void): void {
+  try {
+    ack();
+  } catch {
+    // redelivered later
+  }
+}
+
 export function commitAcks(journal: () => Pick<Journal, 'flush' | 'commitPending' | 'synced'>, onSyncFailure: (err: unknown) => void = () => undefined): CommitAcks {
   let waiting: Array<() => void> = [];
   /** Acks whose commit is made, waiting for its fsync (run by `now` at once). */
   const syncing = new Set<Array<() => void>>();
   const runAll = (acks: Array<() => void>) => {
     if (!syncing.delete(acks)) return;
-    for (const ack of acks) ack();
+    for (const ack of acks) sendQuietly(ack);
   };
   const atTurnEnd = () => {
     if (waiting.length === 0) return;
@@ -57,7 +66,7 @@ export function commitAcks(journal: () => Pick<Journal, 'flush' | 'commitPending
       journal().flush();
       for (const a of acks) {
         syncing.delete(a);
-        for (const ack of a) ack();
+        for (const ack of a) sendQuietly(ack);
       }
     },
   };

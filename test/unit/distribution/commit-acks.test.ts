@@ -68,3 +68,28 @@ describe('acks after the journal commit', () => {
     expect(acked).toHaveLength(2);
   });
 });
+
+describe('an ack that throws', () => {
+  it('(its connection closed meanwhile) does not stop the others nor reject anywhere', async () => {
+    const j = fakeJournal();
+    const acks = commitAcks(() => j.journal);
+    const acked: string[] = [];
+    const unhandled: unknown[] = [];
+    const onUnhandled = (err: unknown) => unhandled.push(err);
+    process.on('unhandledRejection', onUnhandled);
+    try {
+      acks.later(() => {
+        throw new Error('CONNECTION_CLOSED');
+      });
+      acks.later(() => acked.push('b'));
+      await turn();
+      j.finishSync();
+      await turn();
+      await turn();
+      expect(acked).toEqual(['b']);
+      expect(unhandled).toEqual([]);
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+    }
+  });
+});
