@@ -52,7 +52,7 @@ export interface ClusterLlmDeps {
   breakers: BreakerGate & { keys?(): readonly ModelRef[] };
   /** Prices and the daily budget over the journal's spend store. */
   money: MoneyPolicy;
-  journal: Pick<Journal, 'addCallSpend' | 'forgetCallSpend' | 'deferCommit' | 'flush'>;
+  journal: Pick<Journal, 'addCallSpend' | 'forgetCallSpend' | 'deferCommit' | 'flush' | 'commitPending' | 'synced'>;
   /** A job's own budget (the LLM gateway's ledger), shared with in-process calls. */
   jobBudget?: { limit(jobId: string): number | undefined; spent(jobId: string): number; add(jobId: string, usd: number): void };
 }

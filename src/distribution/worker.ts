@@ -294,7 +294,7 @@ async function startOn(options: WorkerOptions, settings: DistributionConfig, wan
     if (before) {
       log.info({ taskId: task.task_id, attemptId: task.attempt_id }, 'task delivered again: its result is sent again, not run twice');
       await publishDurably(link.names.subjects.result(programmer.id), before, task.attempt_id);
-      await msg.ackAck().catch(() => msg.ack());
+      msg.ack();
       return;
     }
     if (task.job_max_spend_usd !== undefined) rememberJobLimit(jobLimits, task.job_id, task.job_max_spend_usd);
@@ -370,7 +370,9 @@ async function startOn(options: WorkerOptions, settings: DistributionConfig, wan
     try {
       await publishDurably(link.names.subjects.result(programmer.id), data, task.attempt_id);
       sent.set(task.attempt_id, data);
-      await msg.ackAck().catch(() => msg.ack());
+      // A plain ack (no round trip): the result is stored already, so an ack lost on the way
+      // only brings the task back, and its result is sent again from `sent`, never run twice.
+      msg.ack();
       log.info({ taskId: task.task_id, attemptId: task.attempt_id, status: message.outcome.status }, 'result sent');
     } finally {
       running.delete(task.attempt_id);

@@ -79,7 +79,7 @@ function central(threshold: number, money = createMoneyPolicy({ models: config.m
   const breakers = new BreakerRegistry({ enabled: true, failureThreshold: threshold, windowMs: 60_000, cooldownMs: 60_000 });
   cleanups.push(() => breakers.stop());
   const authority = createClusterLlmAuthority({ logger, leaseMs, ...reportPrefixes(link.names) });
-  authority.bind({ breakers, money, journal: { addCallSpend: (_id, day, usd) => (spend.add(day, usd), true), forgetCallSpend: () => 0, deferCommit: () => undefined, flush: () => undefined } });
+  authority.bind({ breakers, money, journal: { addCallSpend: (_id, day, usd) => (spend.add(day, usd), true), forgetCallSpend: () => 0, deferCommit: () => undefined, flush: () => undefined, commitPending: () => undefined, synced: () => Promise.resolve() } });
   return {
     breakers,
     serve: () => {

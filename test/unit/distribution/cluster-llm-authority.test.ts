@@ -50,6 +50,12 @@ const ask = (callId: string, model = PAID, jobId?: string): Extract<BreakerMessa
 
 /** The end of this event-loop turn: the journal's group is committed and its acks sent. */
 const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
+/** The turn's journal group is committed at its end, and the acks go once its fsync is done (off the event loop). */
+const acksSent = async () => {
+  await nextTurn();
+  await journal.synced();
+  await nextTurn();
+};
 
 let dir: string;
 let journal: Journal;
@@ -93,7 +99,7 @@ describe('the cluster LLM authority', () => {
     authority.take(spendMsg('w1.call-2', 0.5));
     expect(journal.spendStore().spent(utcDay(T0))).toBe(0.75);
     expect(jobSpend.get('job-a')).toBe(0.25);
-    await nextTurn();
+    await acksSent();
     expect([first.acks, again.acks]).toEqual([1, 1]);
 
     // A central restart: the same call delivered again after the reopen is still fenced.
@@ -118,7 +124,7 @@ describe('the cluster LLM authority', () => {
       return m;
     });
     for (const m of burst) authority.take(m);
-    await nextTurn();
+    await acksSent();
     reader.close();
     expect(burst.map((m) => m.acks)).toEqual([1, 1, 1]);
     expect(committedAtAck).toEqual([3, 3, 3]);
