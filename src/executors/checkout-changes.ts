@@ -22,7 +22,7 @@
  * queue in order, so every event of a write made before the call has been heard by then.
  */
 import { lstatSync, readFileSync, watch, type FSWatcher } from 'node:fs';
-import { rm, writeFile } from 'node:fs/promises';
+import { lstat, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { outermost } from './outermost-paths.ts';
 
@@ -161,7 +161,7 @@ class Tracker {
       await rm(file, { force: true }).catch(() => undefined);
     }
     try {
-      if (lstatSync(this.dir, { bigint: true }).ino !== this.rootIno) this.lose('the checkout folder was replaced');
+      if ((await lstat(this.dir, { bigint: true })).ino !== this.rootIno) this.lose('the checkout folder was replaced');
     } catch {
       this.lose('the checkout folder is gone');
     }
