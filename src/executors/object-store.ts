@@ -8,9 +8,9 @@
 import { createHash, hash as digestOf } from 'node:crypto';
 import path from 'node:path';
 import { PasError } from '../errors.ts';
+import { closeCheckoutWatches } from './checkout-changes.ts';
 import { GitBatchProcess, lineParser } from './git-batch.ts';
 import { git, PAS_AUTHOR, repoKey, spawnGit } from './git-command.ts';
-import { closeCheckoutWatches } from './checkout-changes.ts';
 import { looseObjectWriter } from './loose-object-writer.ts';
 
 export type ObjectType = 'blob' | 'tree' | 'commit' | 'tag';
