@@ -9,8 +9,8 @@
  *
  * git is asked only for what it must do itself:
  * - HEAD and the index: when git ran in the checkout (its `.git` changed), HEAD must still name
- *   the previous base and the index hold exactly its files (what a `git status` refresh leaves,
- *   checked in-process); otherwise, and for another base, `git read-tree -i -m <base>` (entries that
+ *   the previous base and the index hold exactly its files (git's cache-tree root names the base's
+ *   tree: what a `git status` refresh leaves, read in-process); otherwise, and for another base, `git read-tree -i -m <base>` (entries that
  *   kept their id keep their stat data, the cache-tree is the base's whole) and, when HEAD must
  *   move, `git update-ref HEAD <base>`, in one spawn. Files written in-process leave their index
  *   entries' stat data stale: the next `git status` re-hashes those files once (a file each);
@@ -25,7 +25,7 @@ import { lstat, mkdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/pr
 import path from 'node:path';
 import { changedPaths, gitTouched, rewatch, trackCheckout, trackedBase } from './checkout-changes.ts';
 import { git, gitSequence } from './git-command.ts';
-import { indexHolds } from './index-state.ts';
+import { cachedRootTree } from './index-tree.ts';
 import { changedEntries } from './object-commit.ts';
 import { MODE_EXEC, MODE_FILE, MODE_SUBMODULE, MODE_SYMLINK, MODE_TREE, type RepoObjectStore, type TreeEntry } from './object-store.ts';
 import { outermost } from './outermost-paths.ts';
@@ -93,7 +93,9 @@ async function restoreByChanges(dir: string, store: RepoObjectStore, base: strin
         if (await stat(path.join(dir, '.git', name)).then(() => true, () => false)) return false;
       }
       if ((await headOf(dir)) !== previous) moveHead = readIndex = true;
-      else if (!(await indexHolds(dir, store, previousTree))) readIndex = true;
+      // Only git's own word (its cache-tree root, what a `git status` refresh keeps) spares the
+      // read-tree: decoding a whole index that git add changed costs more than the spawn.
+      else if (cachedRootTree(await readFile(path.join(dir, '.git', 'index')).catch(() => Buffer.alloc(0)), store.hashBytes) !== previousTree) readIndex = true;
     }
     const filtered = paths.length > 0 && (await gitFiltersConfigured(dir));
     const written: Array<{ file: string; identity: string }> = [];
