@@ -1,16 +1,19 @@
 /**
  * A repository's objects and refs without a checkout: objects are read through one long-lived
- * `git cat-file --batch`, written in-process as loose objects (hashed on the event loop, deflated
- * and written the way git writes them by the process's object-writer thread), and refs are moved through one long-lived `git update-ref --stdin`, one
- * transaction at a time. Every so often a background `git repack -d` packs the loose objects
- * (git's readers look in new packs when a loose object has gone, so nothing reading races it).
+ * `git cat-file --batch`, written in-process (hashed on the event loop; deflated and written by
+ * the process's object-writer threads, a burst as one pack), and refs are moved through one
+ * long-lived `git update-ref --stdin`, one transaction at a time. Both long-lived gits look in the
+ * pack folder again when an object is not where they looked before (git's reprepare), so they see
+ * new packs. Now and then a background `git repack --geometric=2 -d -l` folds the small packs
+ * (and any loose objects) together without rewriting the big ones.
  */
 import { createHash, hash as digestOf } from 'node:crypto';
+import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { PasError } from '../errors.ts';
 import { GitBatchProcess, lineParser } from './git-batch.ts';
 import { git, PAS_AUTHOR, repoKey, spawnGit } from './git-command.ts';
-import { looseObjectWriter } from './loose-object-writer.ts';
+import { objectWriter } from './object-writer.ts';
 
 export type ObjectType = 'blob' | 'tree' | 'commit' | 'tag';
 
@@ -33,8 +36,12 @@ export const MODE_SYMLINK = '120000';
 export const MODE_TREE = '40000';
 export const MODE_SUBMODULE = '160000';
 
-/** Loose objects this process writes to a repository between two background packings. */
+/** Objects this process writes to a repository between two background folds, at most. */
 const PACK_EVERY = 2_000;
+/** New packs in the pack folder (since the last fold) that start a fold. */
+const FOLD_AFTER_PACKS = 8;
+/** Objects written between two looks at the pack folder. */
+const LOOK_EVERY = 64;
 const TREE_CACHE = 4_096;
 /** Bytes of blobs kept after a read by id (a blob never changes). */
 const BLOB_CACHE_BYTES = 16 * 2 ** 20;
@@ -53,10 +60,16 @@ export class RepoObjectStore {
   private readonly refQueue: Array<{ commands: string[]; resolve: () => void; reject: (err: Error) => void }> = [];
   private refBusy = false;
   private written = 0;
-  private packs = 0;
-  /** Loose objects written between two background packings. */
+  /** Objects written since the last fold started. */
+  private sinceFold = 0;
+  private folds = 0;
+  /** Packs in the pack folder after the last fold. */
+  private packsAfterFold: number | undefined;
+  /** Objects written between two background folds, at most. */
   packEvery = PACK_EVERY;
-  /** The background packing under way, if any. */
+  /** New packs that start a background fold. */
+  foldAfterPacks = FOLD_AFTER_PACKS;
+  /** The background fold under way, if any. */
   packing: Promise<void> | undefined;
   readonly hashBytes: number;
 
@@ -159,7 +172,7 @@ export class RepoObjectStore {
     // The bytes the writer needs are the bytes hashed: one copy, one one-shot digest (no Hash object).
     const raw = Buffer.concat([objectHeader(type, data.length), data]);
     const oid = digestOf(this.hash, raw, 'hex');
-    const written = looseObjectWriter.write(this.objectsDir, { oid, raw }).then(() => {
+    const written = objectWriter.write(this.objectsDir, { oid, raw }).then(() => {
       if (++this.written % this.packEvery === 0) this.packInBackground();
     });
     return { oid, written };
@@ -259,11 +272,21 @@ export class RepoObjectStore {
     this.refs.close();
   }
 
+  /** Starts a fold when the pack folder holds `foldAfterPacks` more packs than after the last one. */
+  private async foldIfManyPacks(): Promise<void> {
+    if (this.packing || this.gcAuto <= 0) return;
+    const packs = await countPacks(this.objectsDir);
+    if (packs - (this.packsAfterFold ?? 0) >= this.foldAfterPacks) this.packInBackground();
+  }
+
   /**
-   * Packs in the background, one run at a time: `git repack -d -l` puts the reachable loose
-   * objects into a new pack and drops the loose copies (readers find them in the pack: git looks
-   * for new packs when a loose object has gone), and every tenth run `git gc --auto` folds packs
-   * together by the repository's own settings. Never when the repository turned gc off.
+   * Folds in the background, one run at a time: `git repack --geometric=2 -d -l` rolls the packs
+   * smaller than half of the next bigger one, and the loose objects, into one new pack (reachable
+   * or not: a pack written moments before its commit's ref keeps every object), so the big packs
+   * are not rewritten each time and the count of packs stays near log2 of the objects. It deletes
+   * only the packs it rolled up and loose objects it packed: a pack written while it runs is not
+   * among them. Every tenth run `git gc --auto` applies the repository's own settings. Never when
+   * the repository turned gc off.
    */
   private packInBackground(): void {
     if (this.packing || this.gcAuto <= 0) return;
@@ -282,14 +305,22 @@ export class RepoObjectStore {
         child.stderr?.resume();
         child.once('close', () => resolve());
       });
-    this.packs++;
+    this.folds++;
+    this.sinceFold = 0;
     this.packing = (async () => {
-      await run(['repack', '-d', '-l', '-q']);
-      if (this.packs % 10 === 0) await run(['-c', `gc.auto=${this.gcAuto}`, '-c', 'gc.autoDetach=false', 'gc', '--auto', '--quiet']);
+      await run(['repack', '--geometric=2', '-d', '-l', '-q']);
+      if (this.folds % 10 === 0) await run(['-c', `gc.auto=${this.gcAuto}`, '-c', 'gc.autoDetach=false', 'gc', '--auto', '--quiet']);
+      this.packsAfterFold = await countPacks(this.objectsDir);
     })().finally(() => {
       this.packing = undefined;
     });
   }
+}
+
+/** Packs in an objects folder (by their index: what git reads). */
+export async function countPacks(objectsDir: string): Promise<number> {
+  const names = await readdir(path.join(objectsDir, 'pack')).catch(() => [] as string[]);
+  return names.filter((n) => n.startsWith('pack-') && n.endsWith('.idx')).length;
 }
 
 function timezone(when: Date): string {

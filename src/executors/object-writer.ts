@@ -1,18 +1,23 @@
 /**
- * Loose git objects written off the event loop: worker threads (two per process) deflate each
- * object (zlib level 1, git's default `core.looseCompression`) and writes it the way git does (a
- * temporary file in the object's folder, renamed onto its name, read-only). The event loop only
- * hashes and formats (the ids are needed at once) and posts the bytes: the objects asked for
- * within one event-loop iteration, by every task, go to the thread holding the fewest as one
- * message (a burst is split between the threads), and each caller's promise settles when its own
- * object is there. A thread that dies fails what it held (the callers see PAS_ERR_GIT) and is
- * started again for the next write.
+ * Git objects written off the event loop: worker threads (two per process) deflate the objects
+ * and write them the way git would accept them. The event loop only hashes and formats (the ids
+ * are needed at once) and posts the bytes: the objects asked for within one event-loop iteration,
+ * by every task, go to the thread holding the fewest as one message (a burst of many bytes is
+ * split between the threads). The thread writes a repository's share of a message as ONE pack and
+ * its index in `objects/pack` (two files however many objects: a burst of 49 commits is ~100
+ * objects, ~100 loose files before), each written to a temporary name, synced (as git syncs packs
+ * by default), and renamed in place, the index last; a share of a single object is written as a
+ * loose object (temporary file renamed onto its name, read-only, not synced: git's default). Each
+ * caller's promise settles when its own object is readable. A thread that dies fails what it held
+ * (the callers see PAS_ERR_GIT) and is started again for the next write. The object store folds
+ * the small packs together in the background (object-store.ts).
  */
 import { Worker } from 'node:worker_threads';
 import { PasError } from '../errors.ts';
+import { buildPackWithIndex, packEntryHeader } from './pack-format.ts';
 
 /** An object to write: its id, and its uncompressed bytes (`<type> <size>\0<data>`). */
-export interface LooseObject {
+export interface ObjectToWrite {
   oid: string;
   raw: Buffer;
 }
@@ -29,48 +34,145 @@ interface Reply {
   failures: Record<number, { message: string; code?: string }> | null;
 }
 
+/** A directory's share of a batch written as loose objects below this many objects (one file, no pack to fold later). */
+export const PACK_FROM = 2;
+/** A batch of at least this many bytes is split between the threads (deflating it is most of the work). */
+const SPLIT_BYTES = 2 ** 20;
+/** Temporary files and index-less packs older than this are left-overs of a killed writer. */
+const STALE_MS = 60 * 60 * 1000;
+
 /**
  * The worker's code: plain JavaScript run with `eval` (no loader needed, whatever runs the
- * sources: tsx, vitest, a bundle). A folder a concurrent `git repack`'s prune-packed removed
- * between two steps is made again and the write retried.
+ * sources: tsx, vitest), the pack functions given as their source text (`__name` is what a
+ * transpiler that keeps function names wraps them in). A folder a concurrent `git repack`'s
+ * prune-packed removed between two steps is made again and the write retried.
  */
 const WORKER_SOURCE = `
+var __name = (fn) => fn;
 const { parentPort, threadId } = require('node:worker_threads');
-const { writeFileSync, renameSync, mkdirSync, rmSync } = require('node:fs');
-const { deflateSync } = require('node:zlib');
+const fs = require('node:fs');
+const { deflateSync, crc32 } = require('node:zlib');
+const { createHash } = require('node:crypto');
 const path = require('node:path');
+const lib = { deflateSync, crc32, createHash };
+const PACK_FROM = ${PACK_FROM};
+const STALE_MS = ${STALE_MS};
+${packEntryHeader.toString()}
+${buildPackWithIndex.toString()}
 const tag = process.pid + '-' + threadId + '-' + Math.random().toString(16).slice(2, 8);
 let count = 0;
-function writeOne(item) {
-  const dir = path.join(item.dir, item.oid.slice(0, 2));
-  const file = path.join(dir, item.oid.slice(2));
-  const body = deflateSync(item.raw, { level: 1 });
+const swept = new Set();
+/** Writes bytes to a new read-only file, synced when asked (git syncs packs and their indexes, not loose objects). */
+function writeNew(file, bytes, sync) {
+  const fd = fs.openSync(file, 'wx', 0o444);
+  try {
+    fs.writeFileSync(fd, bytes);
+    if (sync) fs.fdatasyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+/** Runs a write into a folder, making the folder again (up to 20 times) if it is gone. */
+function inFolder(dir, write) {
   for (let attempt = 1; ; attempt++) {
-    const tmp = path.join(dir, 'tmp_obj_pas_' + tag + '_' + ++count);
     try {
-      if (attempt > 1) mkdirSync(dir, { recursive: true });
-      writeFileSync(tmp, body, { mode: 0o444 });
-      renameSync(tmp, file);
-      return;
+      if (attempt > 1) fs.mkdirSync(dir, { recursive: true });
+      return write();
     } catch (err) {
-      rmSync(tmp, { force: true });
       if (err.code !== 'ENOENT' || attempt >= 20) throw err;
     }
   }
 }
+function writeLoose(objectsDir, oid, raw) {
+  const dir = path.join(objectsDir, oid.slice(0, 2));
+  const body = deflateSync(raw, { level: 1 });
+  inFolder(dir, () => {
+    const tmp = path.join(dir, 'tmp_obj_pas_' + tag + '_' + ++count);
+    try {
+      writeNew(tmp, body, false);
+      fs.renameSync(tmp, path.join(dir, oid.slice(2)));
+    } catch (err) {
+      fs.rmSync(tmp, { force: true });
+      throw err;
+    }
+  });
+}
+/** Left-overs of a killed writer (git ignores them): temporary files, and packs whose index never came. */
+function sweep(packDir) {
+  if (swept.has(packDir)) return;
+  swept.add(packDir);
+  let names;
+  try {
+    names = fs.readdirSync(packDir);
+  } catch {
+    return;
+  }
+  const old = Date.now() - STALE_MS;
+  for (const name of names) {
+    const orphan = name.startsWith('pack-') && name.endsWith('.pack') && !names.includes(name.slice(0, -5) + '.idx');
+    if (!orphan && !name.startsWith('tmp_pack_pas_') && !name.startsWith('tmp_idx_pas_')) continue;
+    try {
+      const file = path.join(packDir, name);
+      if (fs.statSync(file).mtimeMs < old) fs.rmSync(file, { force: true });
+    } catch {}
+  }
+}
+/** One pack and its index: the pack renamed in place first, its index last (git finds packs by their index). */
+function writePack(objectsDir, objects) {
+  const packDir = path.join(objectsDir, 'pack');
+  const built = buildPackWithIndex(objects, lib);
+  const base = path.join(packDir, 'pack-' + built.name);
+  inFolder(packDir, () => {
+    sweep(packDir);
+    const tmpPack = path.join(packDir, 'tmp_pack_pas_' + tag + '_' + ++count);
+    const tmpIdx = path.join(packDir, 'tmp_idx_pas_' + tag + '_' + count);
+    try {
+      writeNew(tmpPack, built.pack, true);
+      writeNew(tmpIdx, built.idx, true);
+      fs.renameSync(tmpPack, base + '.pack');
+      fs.renameSync(tmpIdx, base + '.idx');
+    } catch (err) {
+      fs.rmSync(tmpPack, { force: true });
+      fs.rmSync(tmpIdx, { force: true });
+      throw err;
+    }
+  });
+}
+function failure(err) {
+  return { message: String(err && err.message ? err.message : err), code: err && err.code };
+}
 parentPort.on('message', (batch) => {
   let failures = null;
-  let start = 0;
   const oids = batch.oids.split(' ');
+  const groups = new Map();
+  let start = 0;
   for (let i = 0; i < batch.ends.length; i++) {
     const end = batch.ends[i];
-    const oid = oids[i];
-    try {
-      writeOne({ dir: batch.dirs[batch.dirOf[i]], oid, raw: batch.bytes.subarray(start, end) });
-    } catch (err) {
-      (failures ??= {})[i] = { message: String(err && err.message ? err.message : err), code: err && err.code };
-    }
+    const d = batch.dirOf[i];
+    let group = groups.get(d);
+    if (!group) groups.set(d, (group = { at: [], objects: [] }));
+    group.at.push(i);
+    group.objects.push({ oid: oids[i], raw: batch.bytes.subarray(start, end) });
     start = end;
+  }
+  for (const [d, group] of groups) {
+    const dir = batch.dirs[d];
+    if (group.objects.length < PACK_FROM) {
+      group.objects.forEach((object, k) => {
+        try {
+          writeLoose(dir, object.oid, object.raw);
+        } catch (err) {
+          (failures ??= {})[group.at[k]] = failure(err);
+        }
+      });
+      continue;
+    }
+    try {
+      writePack(dir, group.objects);
+    } catch (err) {
+      const why = failure(err);
+      for (const i of group.at) (failures ??= {})[i] = why;
+    }
   }
   parentPort.postMessage({ id: batch.id, failures });
 });
@@ -98,15 +200,12 @@ function objectsHeld(thread: Thread): number {
 }
 
 /**
- * Threads per process: a loose object costs mostly file-system waits (open, write, rename in its
- * folder), which overlap across threads; two threads write a burst of objects about twice as fast
- * here as one, and more gain little on two cores.
+ * Threads per process: a batch of many bytes is deflated by both at once (one pack each), and a
+ * thread waiting on the disk (a sync) does not hold the next batch; more gain little on two cores.
  */
 export const WRITER_THREADS = 2;
-/** A batch of at least this many objects per thread is split between the threads. */
-const SPLIT_AT = 8;
 
-export class LooseObjectWriter {
+export class ObjectWriter {
   private threads: Array<Thread | undefined> = [];
   private nextId = 0;
   private queued: Pending | undefined;
@@ -119,7 +218,7 @@ export class LooseObjectWriter {
   }
 
   /** Writes one object into `objectsDir`; resolves once it is there under its name. */
-  write(objectsDir: string, object: LooseObject): Promise<void> {
+  write(objectsDir: string, object: ObjectToWrite): Promise<void> {
     return new Promise<void>((resolve, reject) => {
       if (!this.queued) {
         this.queued = { items: [], settle: [] };
@@ -139,14 +238,16 @@ export class LooseObjectWriter {
   }
 
   /**
-   * Posts what was asked during this event-loop iteration; a big batch (a burst of tasks
-   * committing at once) is split so every thread writes a part of it at the same time.
+   * Posts what was asked during this event-loop iteration; a batch of many bytes is split so
+   * every thread deflates a part of it at the same time (a pack each).
    */
   private post(): void {
     const batch = this.queued;
     this.queued = undefined;
     if (!batch) return;
-    const parts = Math.min(this.size, Math.floor(batch.items.length / SPLIT_AT));
+    let bytes = 0;
+    for (const item of batch.items) bytes += item.raw.length;
+    const parts = Math.min(this.size, Math.floor(bytes / SPLIT_BYTES), Math.floor(batch.items.length / PACK_FROM));
     if (parts <= 1) return this.postPart(batch);
     const per = Math.ceil(batch.items.length / parts);
     for (let at = 0; at < batch.items.length; at += per) {
@@ -203,7 +304,7 @@ export class LooseObjectWriter {
   }
 
   private startIn(slot: number): Thread {
-    const worker = new Worker(WORKER_SOURCE, { eval: true, name: 'pas-loose-objects' });
+    const worker = new Worker(WORKER_SOURCE, { eval: true, name: 'pas-object-writer' });
     const thread: Thread = { worker, inFlight: new Map() };
     worker.on('message', (reply: Reply) => {
       const batch = thread.inFlight.get(reply.id);
@@ -246,4 +347,4 @@ export class LooseObjectWriter {
 }
 
 /** The process's one writer (its thread starts at the first write). */
-export const looseObjectWriter = new LooseObjectWriter();
+export const objectWriter = new ObjectWriter();

@@ -4,14 +4,14 @@ import { existsSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:f
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
-import { LooseObjectWriter } from '../../../src/executors/loose-object-writer.ts';
+import { ObjectWriter } from '../../../src/executors/object-writer.ts';
 import { createTempRepo, gitOut, type TempRepo } from '../../support/git-fixtures.ts';
 
 const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
 const swapThenExit = fileURLToPath(new URL('./fixtures/writer-swap-then-exit.ts', import.meta.url));
 
 let fixture: TempRepo | undefined;
-let writer: LooseObjectWriter | undefined;
+let writer: ObjectWriter | undefined;
 let child: ChildProcess | undefined;
 afterEach(async () => {
   if (child && child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
@@ -32,7 +32,7 @@ describe('the loose-object writer thread', () => {
   it('writes objects git reads back, read-only, with no temporary file left, many callers in one message', async () => {
     fixture = await createTempRepo({ 'README.md': '# scratch\n' });
     const objects = path.join(fixture.repo, '.git', 'objects');
-    writer = new LooseObjectWriter();
+    writer = new ObjectWriter();
     const texts = Array.from({ length: 40 }, (_, i) => `line ${i}\n`.repeat(i + 1));
     // Asked for in one event-loop iteration: they go to the thread together.
     await Promise.all(texts.map((t) => writer!.write(objects, blob(t))));
@@ -51,7 +51,7 @@ describe('the loose-object writer thread', () => {
     const second = await createTempRepo({ 'README.md': '# other\n' });
     try {
       const dirs = [path.join(fixture.repo, '.git', 'objects'), path.join(second.repo, '.git', 'objects')];
-      writer = new LooseObjectWriter();
+      writer = new ObjectWriter();
       const blocked = blob('blocked in the second\n');
       rmSync(path.join(dirs[1]!, blocked.oid.slice(0, 2)), { recursive: true, force: true });
       writeFileSync(path.join(dirs[1]!, blocked.oid.slice(0, 2)), 'not a folder');
@@ -72,7 +72,7 @@ describe('the loose-object writer thread', () => {
   it('splits a burst between its threads, writes every object of it, and fails only the one that cannot be written', async () => {
     fixture = await createTempRepo({ 'README.md': '# scratch\n' });
     const objects = path.join(fixture.repo, '.git', 'objects');
-    writer = new LooseObjectWriter(2);
+    writer = new ObjectWriter(2);
     const blocked = blob('blocked in a burst\n');
     rmSync(path.join(objects, blocked.oid.slice(0, 2)), { recursive: true, force: true });
     writeFileSync(path.join(objects, blocked.oid.slice(0, 2)), 'not a folder');
@@ -88,7 +88,7 @@ describe('the loose-object writer thread', () => {
 
   it('keeps a small batch on one thread', async () => {
     fixture = await createTempRepo({ 'README.md': '# scratch\n' });
-    writer = new LooseObjectWriter(2);
+    writer = new ObjectWriter(2);
     await Promise.all(['a\n', 'b\n', 'c\n'].map((t) => writer!.write(path.join(fixture!.repo, '.git', 'objects'), blob(t))));
     expect(writer.threadsRunning).toBe(1);
   });
@@ -96,7 +96,7 @@ describe('the loose-object writer thread', () => {
   it('makes the object folder again when a repack removed it, and writes over an existing copy of the same object', async () => {
     fixture = await createTempRepo({ 'README.md': '# scratch\n' });
     const objects = path.join(fixture.repo, '.git', 'objects');
-    writer = new LooseObjectWriter();
+    writer = new ObjectWriter();
     const one = blob('first\n');
     await writer.write(objects, one);
     // What git repack's prune-packed does to an emptied folder.
@@ -109,7 +109,7 @@ describe('the loose-object writer thread', () => {
   it('fails a write it cannot do with PAS_ERR_GIT naming the object, and keeps writing others', async () => {
     fixture = await createTempRepo({ 'README.md': '# scratch\n' });
     const objects = path.join(fixture.repo, '.git', 'objects');
-    writer = new LooseObjectWriter();
+    writer = new ObjectWriter();
     const blocked = blob('blocked\n');
     // A file where the object's folder should be: no folder can be made there.
     rmSync(path.join(objects, blocked.oid.slice(0, 2)), { recursive: true, force: true });
@@ -125,7 +125,7 @@ describe('the loose-object writer thread', () => {
   it('fails what a stopped thread held with PAS_ERR_GIT and starts a new thread for the next write', async () => {
     fixture = await createTempRepo({ 'README.md': '# scratch\n' });
     const objects = path.join(fixture.repo, '.git', 'objects');
-    writer = new LooseObjectWriter();
+    writer = new ObjectWriter();
     await writer.write(objects, blob('warm\n'));
     const held = blob('held\n');
     const pending = writer.write(objects, held);
@@ -143,7 +143,7 @@ describe('the loose-object writer thread', () => {
   it('keeps the writes posted to a new thread when the stopped thread it replaced exits, and lets the process exit', async () => {
     fixture = await createTempRepo({ 'README.md': '# scratch\n' });
     const objects = path.join(fixture.repo, '.git', 'objects');
-    writer = new LooseObjectWriter();
+    writer = new ObjectWriter();
     await writer.write(objects, blob('warm\n'));
     // Stopped without waiting: another task writes meanwhile, on a new thread.
     const closing = writer.close();
