@@ -1,9 +1,10 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { existsSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createHash, randomBytes } from 'node:crypto';
+import { existsSync, readdirSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
+import { writePack } from '../../../src/distribution/pack-file.ts';
 import { ObjectWriter } from '../../../src/executors/object-writer.ts';
 import { createTempRepo, gitOut, type TempRepo } from '../../support/git-fixtures.ts';
 
@@ -22,78 +23,126 @@ afterEach(async () => {
   fixture = undefined;
 });
 
-function blob(text: string): { oid: string; raw: Buffer } {
+function blob(text: string, hash: 'sha1' | 'sha256' = 'sha1'): { oid: string; raw: Buffer } {
   const data = Buffer.from(text);
   const raw = Buffer.concat([Buffer.from(`blob ${data.length}\0`), data]);
-  return { oid: createHash('sha1').update(raw).digest('hex'), raw };
+  return { oid: createHash(hash).update(raw).digest('hex'), raw };
 }
 
-describe('the loose-object writer thread', () => {
-  it('writes objects git reads back, read-only, with no temporary file left, many callers in one message', async () => {
+/** Files in an objects folder: packs (by kind), loose objects, temporary files. */
+function listObjects(objects: string): { packs: string[]; idx: string[]; loose: string[]; temporary: string[] } {
+  const all = readdirSync(objects, { recursive: true }).map(String);
+  return {
+    packs: all.filter((f) => /^pack\/pack-[0-9a-f]+\.pack$/.test(f)),
+    idx: all.filter((f) => /^pack\/pack-[0-9a-f]+\.idx$/.test(f)),
+    loose: all.filter((f) => /^[0-9a-f]{2}\/[0-9a-f]{38,62}$/.test(f)),
+    temporary: all.filter((f) => /tmp_/.test(f)),
+  };
+}
+
+describe('the object writer threads', () => {
+  it('writes a burst of 100 objects asked for in one iteration as ONE pack and its index (read-only), no loose object and no temporary file; git reads each and fsck --strict is clean', async () => {
     fixture = await createTempRepo({ 'README.md': '# scratch\n' });
     const objects = path.join(fixture.repo, '.git', 'objects');
+    const before = listObjects(objects);
     writer = new ObjectWriter();
-    const texts = Array.from({ length: 40 }, (_, i) => `line ${i}\n`.repeat(i + 1));
-    // Asked for in one event-loop iteration: they go to the thread together.
-    await Promise.all(texts.map((t) => writer!.write(objects, blob(t))));
-    for (const t of texts) {
-      const { oid } = blob(t);
-      expect(await gitOut(fixture.repo, 'cat-file', '-p', oid)).toBe(t.trim());
-      expect(statSync(path.join(objects, oid.slice(0, 2), oid.slice(2))).mode & 0o777).toBe(0o444);
-    }
-    const leftovers = readdirSync(objects, { recursive: true }).map(String).filter((f) => f.includes('tmp_obj'));
-    expect(leftovers).toEqual([]);
-    expect(await gitOut(fixture.repo, 'fsck', '--no-dangling')).toBe('');
+    const texts = Array.from({ length: 100 }, (_, i) => `line ${i}\n`.repeat(i + 1));
+    // The same object asked twice in the burst is written once.
+    await Promise.all([...texts, texts[0]!].map((t) => writer!.write(objects, blob(t))));
+    const after = listObjects(objects);
+    expect(after.loose).toEqual(before.loose);
+    expect(after.temporary).toEqual([]);
+    const newPacks = after.packs.filter((p) => !before.packs.includes(p));
+    expect(newPacks).toHaveLength(1);
+    const idx = newPacks[0]!.replace(/\.pack$/, '.idx');
+    expect(after.idx).toContain(idx);
+    expect(statSync(path.join(objects, newPacks[0]!)).mode & 0o777).toBe(0o444);
+    expect(statSync(path.join(objects, idx)).mode & 0o777).toBe(0o444);
+    // git's own check of the pack and its index (checksums, CRCs, offsets, names) and of each object.
+    const verified = await gitOut(fixture.repo, 'verify-pack', '-v', path.join(objects, idx));
+    expect(verified).toContain('non delta: 100 objects');
+    for (const t of texts) expect(await gitOut(fixture.repo, 'cat-file', '-p', blob(t).oid)).toBe(t.trim());
+    expect(await gitOut(fixture.repo, 'fsck', '--strict', '--no-dangling')).toBe('');
   });
 
-  it('writes the objects of one message into the repository each was asked for, and fails only the one that cannot be written', async () => {
+  it('writes packs a SHA-256 repository reads (32-byte names in the index)', async () => {
+    fixture = await createTempRepo({ 'README.md': '# scratch\n' });
+    const repo = path.join(fixture.root, 'sha256');
+    await gitOut(fixture.root, 'init', '--quiet', '--object-format=sha256', repo);
+    const objects = path.join(repo, '.git', 'objects');
+    writer = new ObjectWriter();
+    const texts = Array.from({ length: 30 }, (_, i) => `sha256 object ${i}\n`);
+    await Promise.all(texts.map((t) => writer!.write(objects, blob(t, 'sha256'))));
+    const { packs, idx, loose } = listObjects(objects);
+    expect({ packs: packs.length, idx: idx.length, loose }).toEqual({ packs: 1, idx: 1, loose: [] });
+    expect(await gitOut(repo, 'verify-pack', path.join(objects, idx[0]!))).toBe('');
+    for (const t of texts) expect(await gitOut(repo, 'cat-file', '-p', blob(t, 'sha256').oid)).toBe(t.trim());
+    expect(await gitOut(repo, 'fsck', '--strict', '--no-dangling')).toBe('');
+  });
+
+  it('writes a single object asked for alone as a loose object, read-only', async () => {
+    fixture = await createTempRepo({ 'README.md': '# scratch\n' });
+    const objects = path.join(fixture.repo, '.git', 'objects');
+    const before = listObjects(objects);
+    writer = new ObjectWriter();
+    const one = blob('alone\n');
+    await writer.write(objects, one);
+    expect(listObjects(objects).packs).toEqual(before.packs);
+    expect(statSync(path.join(objects, one.oid.slice(0, 2), one.oid.slice(2))).mode & 0o777).toBe(0o444);
+    expect(await gitOut(fixture.repo, 'cat-file', '-p', one.oid)).toBe('alone');
+  });
+
+  it('writes one pack per repository of a message, and fails only the objects of the repository whose pack cannot be written', async () => {
     fixture = await createTempRepo({ 'README.md': '# scratch\n' });
     const second = await createTempRepo({ 'README.md': '# other\n' });
     try {
       const dirs = [path.join(fixture.repo, '.git', 'objects'), path.join(second.repo, '.git', 'objects')];
       writer = new ObjectWriter();
-      const blocked = blob('blocked in the second\n');
-      rmSync(path.join(dirs[1]!, blocked.oid.slice(0, 2)), { recursive: true, force: true });
-      writeFileSync(path.join(dirs[1]!, blocked.oid.slice(0, 2)), 'not a folder');
+      // A file where the second repository's pack folder should be: nothing can be written there.
+      rmSync(path.join(dirs[1]!, 'pack'), { recursive: true, force: true });
+      writeFileSync(path.join(dirs[1]!, 'pack'), 'not a folder');
       const texts = Array.from({ length: 12 }, (_, i) => `object ${i}\n`);
-      const settled = await Promise.allSettled([...texts.map((t, i) => writer!.write(dirs[i % 2]!, blob(t))), writer.write(dirs[1]!, blocked)]);
-      expect(settled.slice(0, -1).every((s) => s.status === 'fulfilled')).toBe(true);
-      expect(settled.at(-1)).toMatchObject({ status: 'rejected', reason: { code: 'PAS_ERR_GIT' } });
+      const settled = await Promise.allSettled(texts.map((t, i) => writer!.write(dirs[i % 2]!, blob(t))));
+      settled.forEach((s, i) => {
+        if (i % 2 === 0) expect(s.status).toBe('fulfilled');
+        else expect(s).toMatchObject({ status: 'rejected', reason: { code: 'PAS_ERR_GIT', details: { oid: blob(texts[i]!).oid, objectsDir: dirs[1] } } });
+      });
       for (const [i, t] of texts.entries()) {
-        const { oid } = blob(t);
-        expect(await gitOut(i % 2 === 0 ? fixture.repo : second.repo, 'cat-file', '-p', oid)).toBe(t.trim());
-        await expect(gitOut(i % 2 === 0 ? second.repo : fixture.repo, 'cat-file', '-e', oid)).rejects.toBeDefined();
+        if (i % 2 === 0) expect(await gitOut(fixture.repo, 'cat-file', '-p', blob(t).oid)).toBe(t.trim());
+        await expect(gitOut(second.repo, 'cat-file', '-e', blob(t).oid)).rejects.toBeDefined();
       }
+      expect(listObjects(dirs[0]!).packs).toHaveLength(1);
+      expect(listObjects(dirs[1]!).temporary).toEqual([]);
     } finally {
       await second.cleanup();
     }
   });
 
-  it('splits a burst between its threads, writes every object of it, and fails only the one that cannot be written', async () => {
+  it('splits a burst of many bytes between its threads (a pack each) and writes every object of it', async () => {
     fixture = await createTempRepo({ 'README.md': '# scratch\n' });
     const objects = path.join(fixture.repo, '.git', 'objects');
     writer = new ObjectWriter(2);
-    const blocked = blob('blocked in a burst\n');
-    rmSync(path.join(objects, blocked.oid.slice(0, 2)), { recursive: true, force: true });
-    writeFileSync(path.join(objects, blocked.oid.slice(0, 2)), 'not a folder');
-    const texts = Array.from({ length: 60 }, (_, i) => `burst object ${i}\n`);
-    const settled = await Promise.allSettled([...texts.map((t) => writer!.write(objects, blob(t))), writer.write(objects, blocked)]);
+    // 40 objects of 64 KiB of random bytes: 2.5 MiB.
+    const datas = Array.from({ length: 40 }, () => randomBytes(64 * 1024).toString('base64'));
+    await Promise.all(datas.map((d) => writer!.write(objects, blob(d))));
     expect(writer.threadsRunning).toBe(2);
-    expect(settled.slice(0, -1).every((s) => s.status === 'fulfilled')).toBe(true);
-    expect(settled.at(-1)).toMatchObject({ status: 'rejected', reason: { code: 'PAS_ERR_GIT', details: { oid: blocked.oid } } });
-    for (const t of texts) expect(await gitOut(fixture.repo, 'cat-file', '-p', blob(t).oid)).toBe(t.trim());
+    expect(listObjects(objects).packs).toHaveLength(2);
+    for (const d of datas) expect(await gitOut(fixture.repo, 'cat-file', '-s', blob(d).oid)).toBe(String(d.length));
+    expect(await gitOut(fixture.repo, 'fsck', '--strict', '--no-dangling')).toBe('');
     await writer.close();
     expect(writer.threadsRunning).toBe(0);
   });
 
-  it('keeps a small batch on one thread', async () => {
+  it('keeps a batch of few bytes on one thread, in one pack', async () => {
     fixture = await createTempRepo({ 'README.md': '# scratch\n' });
+    const objects = path.join(fixture.repo, '.git', 'objects');
     writer = new ObjectWriter(2);
-    await Promise.all(['a\n', 'b\n', 'c\n'].map((t) => writer!.write(path.join(fixture!.repo, '.git', 'objects'), blob(t))));
+    await Promise.all(Array.from({ length: 60 }, (_, i) => writer!.write(objects, blob(`small ${i}\n`))));
     expect(writer.threadsRunning).toBe(1);
+    expect(listObjects(objects).packs).toHaveLength(1);
   });
 
-  it('makes the object folder again when a repack removed it, and writes over an existing copy of the same object', async () => {
+  it('makes the object folder again when a repack removed it, writes over an existing copy of the same object, and writes the same pack twice', async () => {
     fixture = await createTempRepo({ 'README.md': '# scratch\n' });
     const objects = path.join(fixture.repo, '.git', 'objects');
     writer = new ObjectWriter();
@@ -104,9 +153,14 @@ describe('the loose-object writer thread', () => {
     await writer.write(objects, one);
     await writer.write(objects, one);
     expect(await gitOut(fixture.repo, 'cat-file', '-p', one.oid)).toBe('first');
+    const pair = [blob('pair a\n'), blob('pair b\n')];
+    await Promise.all(pair.map((o) => writer!.write(objects, o)));
+    await Promise.all(pair.map((o) => writer!.write(objects, o)));
+    expect(listObjects(objects).packs).toHaveLength(1);
+    expect(await gitOut(fixture.repo, 'cat-file', '-p', pair[1]!.oid)).toBe('pair b');
   });
 
-  it('fails a write it cannot do with PAS_ERR_GIT naming the object, and keeps writing others', async () => {
+  it('fails a loose write it cannot do with PAS_ERR_GIT naming the object, and keeps writing others', async () => {
     fixture = await createTempRepo({ 'README.md': '# scratch\n' });
     const objects = path.join(fixture.repo, '.git', 'objects');
     writer = new ObjectWriter();
@@ -114,12 +168,33 @@ describe('the loose-object writer thread', () => {
     // A file where the object's folder should be: no folder can be made there.
     rmSync(path.join(objects, blocked.oid.slice(0, 2)), { recursive: true, force: true });
     writeFileSync(path.join(objects, blocked.oid.slice(0, 2)), 'not a folder');
+    const bad = await writer.write(objects, blocked).then(() => undefined, (err: unknown) => err);
+    expect(bad).toMatchObject({ code: 'PAS_ERR_GIT' });
+    expect((bad as Error).message).toContain(blocked.oid);
     const fine = blob('fine\n');
-    const [bad, good] = await Promise.allSettled([writer.write(objects, blocked), writer.write(objects, fine)]);
-    expect(bad).toMatchObject({ status: 'rejected', reason: { code: 'PAS_ERR_GIT' } });
-    expect((bad as PromiseRejectedResult).reason.message).toContain(blocked.oid);
-    expect(good.status).toBe('fulfilled');
+    await writer.write(objects, fine);
     expect(await gitOut(fixture.repo, 'cat-file', '-p', fine.oid)).toBe('fine');
+  });
+
+  it('sweeps what a killed writer left over an hour ago (temporary files, a pack without its index), which git ignores meanwhile, and keeps fresh ones', async () => {
+    fixture = await createTempRepo({ 'README.md': '# scratch\n' });
+    const objects = path.join(fixture.repo, '.git', 'objects');
+    const packDir = path.join(objects, 'pack');
+    const orphan = blob('orphan\n');
+    // What kill -9 between the renames leaves: a whole pack, its index never renamed in place.
+    const stale = ['tmp_pack_pas_1-1-aa_1', 'tmp_idx_pas_1-1-aa_1', `pack-${'ab'.repeat(20)}.pack`];
+    const fresh = ['tmp_pack_pas_2-1-bb_1', `pack-${'cd'.repeat(20)}.pack`];
+    for (const name of [...stale, ...fresh]) writeFileSync(path.join(packDir, name), writePack([{ type: 'blob', data: Buffer.from('orphan\n') }], 'sha1'));
+    const hourAgo = new Date(Date.now() - 2 * 60 * 60 * 1000);
+    for (const name of stale) utimesSync(path.join(packDir, name), hourAgo, hourAgo);
+    // git reads packs by their index: the left-overs are not objects to it, and nothing is broken.
+    await expect(gitOut(fixture.repo, 'cat-file', '-e', orphan.oid)).rejects.toBeDefined();
+    expect(await gitOut(fixture.repo, 'fsck', '--strict')).toBe('');
+    writer = new ObjectWriter(1);
+    await Promise.all([blob('x\n'), blob('y\n')].map((o) => writer!.write(objects, o)));
+    const left = readdirSync(packDir);
+    for (const name of stale) expect(left).not.toContain(name);
+    for (const name of fresh) expect(left).toContain(name);
   });
 
   it('fails what a stopped thread held with PAS_ERR_GIT and starts a new thread for the next write', async () => {
