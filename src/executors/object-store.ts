@@ -12,7 +12,7 @@ import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { PasError } from '../errors.ts';
 import { GitBatchProcess, lineParser } from './git-batch.ts';
-import { git, PAS_AUTHOR, repoKey, spawnGit } from './git-command.ts';
+import { git, PAS_AUTHOR, repoKey } from './git-command.ts';
 import { objectWriter } from './object-writer.ts';
 
 export type ObjectType = 'blob' | 'tree' | 'commit' | 'tag';
@@ -69,7 +69,7 @@ export class RepoObjectStore {
   packEvery = PACK_EVERY;
   /** New packs that start a background fold. */
   foldAfterPacks = FOLD_AFTER_PACKS;
-  /** The background fold under way, if any. */
+  /** The background look at the pack folder or fold under way, if any. */
   packing: Promise<void> | undefined;
   readonly hashBytes: number;
 
@@ -173,7 +173,9 @@ export class RepoObjectStore {
     const raw = Buffer.concat([objectHeader(type, data.length), data]);
     const oid = digestOf(this.hash, raw, 'hex');
     const written = objectWriter.write(this.objectsDir, { oid, raw }).then(() => {
-      if (++this.written % this.packEvery === 0) this.packInBackground();
+      this.sinceFold++;
+      if (this.sinceFold >= this.packEvery) this.packInBackground();
+      else if (++this.written % LOOK_EVERY === 0) this.foldIfManyPacks();
     });
     return { oid, written };
   }
@@ -272,11 +274,15 @@ export class RepoObjectStore {
     this.refs.close();
   }
 
-  /** Starts a fold when the pack folder holds `foldAfterPacks` more packs than after the last one. */
-  private async foldIfManyPacks(): Promise<void> {
+  /** Looks at the pack folder (in the background) and folds when it holds `foldAfterPacks` more packs than after the last fold. */
+  private foldIfManyPacks(): void {
     if (this.packing || this.gcAuto <= 0) return;
-    const packs = await countPacks(this.objectsDir);
-    if (packs - (this.packsAfterFold ?? 0) >= this.foldAfterPacks) this.packInBackground();
+    this.packing = (async () => {
+      const packs = await countPacks(this.objectsDir);
+      if (packs - (this.packsAfterFold ?? 0) >= this.foldAfterPacks) await this.fold();
+    })().finally(() => {
+      this.packing = undefined;
+    });
   }
 
   /**
@@ -290,30 +296,23 @@ export class RepoObjectStore {
    */
   private packInBackground(): void {
     if (this.packing || this.gcAuto <= 0) return;
-    const run = (args: string[]) =>
-      new Promise<void>((resolve) => {
-        // Packing is housekeeping: a git that cannot start now (EMFILE) is tried at the next round.
-        let child: ReturnType<typeof spawnGit>;
-        try {
-          child = spawnGit(this.repo, args);
-        } catch {
-          resolve();
-          return;
-        }
-        child.on('error', () => resolve());
-        child.stdout?.resume();
-        child.stderr?.resume();
-        child.once('close', () => resolve());
-      });
-    this.folds++;
-    this.sinceFold = 0;
-    this.packing = (async () => {
-      await run(['repack', '--geometric=2', '-d', '-l', '-q']);
-      if (this.folds % 10 === 0) await run(['-c', `gc.auto=${this.gcAuto}`, '-c', 'gc.autoDetach=false', 'gc', '--auto', '--quiet']);
-      this.packsAfterFold = await countPacks(this.objectsDir);
-    })().finally(() => {
+    this.packing = this.fold().finally(() => {
       this.packing = undefined;
     });
+  }
+
+  private async fold(): Promise<void> {
+    // Housekeeping, started by the spawner (no fork of this process): a git that fails or cannot
+    // start now (EMFILE) is tried again at the next round.
+    const run = (args: string[]) => git(this.repo, args).then(
+      () => undefined,
+      () => undefined,
+    );
+    this.folds++;
+    this.sinceFold = 0;
+    await run(['repack', '--geometric=2', '-d', '-l', '-q']);
+    if (this.folds % 10 === 0) await run(['-c', `gc.auto=${this.gcAuto}`, '-c', 'gc.autoDetach=false', 'gc', '--auto', '--quiet']);
+    this.packsAfterFold = await countPacks(this.objectsDir);
   }
 }
 
