@@ -5,7 +5,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { writePack } from '../../../src/distribution/pack-file.ts';
-import { ObjectWriter } from '../../../src/executors/object-writer.ts';
+import { ObjectWriter, PACK_FROM } from '../../../src/executors/object-writer.ts';
 import { createTempRepo, gitOut, type TempRepo } from '../../support/git-fixtures.ts';
 
 const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
@@ -80,16 +80,18 @@ describe('the object writer threads', () => {
     expect(await gitOut(repo, 'fsck', '--strict', '--no-dangling')).toBe('');
   });
 
-  it('writes a single object asked for alone as a loose object, read-only', async () => {
+  it('writes a batch of fewer than PACK_FROM objects as loose objects, read-only', async () => {
     fixture = await createTempRepo({ 'README.md': '# scratch\n' });
     const objects = path.join(fixture.repo, '.git', 'objects');
     const before = listObjects(objects);
     writer = new ObjectWriter();
-    const one = blob('alone\n');
-    await writer.write(objects, one);
+    const few = Array.from({ length: PACK_FROM - 1 }, (_, i) => blob(`few ${i}\n`));
+    await Promise.all(few.map((o) => writer!.write(objects, o)));
     expect(listObjects(objects).packs).toEqual(before.packs);
-    expect(statSync(path.join(objects, one.oid.slice(0, 2), one.oid.slice(2))).mode & 0o777).toBe(0o444);
-    expect(await gitOut(fixture.repo, 'cat-file', '-p', one.oid)).toBe('alone');
+    for (const [i, o] of few.entries()) {
+      expect(statSync(path.join(objects, o.oid.slice(0, 2), o.oid.slice(2))).mode & 0o777).toBe(0o444);
+      expect(await gitOut(fixture.repo, 'cat-file', '-p', o.oid)).toBe(`few ${i}`);
+    }
   });
 
   it('writes one pack per repository of a message, and fails only the objects of the repository whose pack cannot be written', async () => {
@@ -101,7 +103,7 @@ describe('the object writer threads', () => {
       // A file where the second repository's pack folder should be: nothing can be written there.
       rmSync(path.join(dirs[1]!, 'pack'), { recursive: true, force: true });
       writeFileSync(path.join(dirs[1]!, 'pack'), 'not a folder');
-      const texts = Array.from({ length: 12 }, (_, i) => `object ${i}\n`);
+      const texts = Array.from({ length: 2 * PACK_FROM }, (_, i) => `object ${i}\n`);
       const settled = await Promise.allSettled(texts.map((t, i) => writer!.write(dirs[i % 2]!, blob(t))));
       settled.forEach((s, i) => {
         if (i % 2 === 0) expect(s.status).toBe('fulfilled');
@@ -153,11 +155,11 @@ describe('the object writer threads', () => {
     await writer.write(objects, one);
     await writer.write(objects, one);
     expect(await gitOut(fixture.repo, 'cat-file', '-p', one.oid)).toBe('first');
-    const pair = [blob('pair a\n'), blob('pair b\n')];
-    await Promise.all(pair.map((o) => writer!.write(objects, o)));
-    await Promise.all(pair.map((o) => writer!.write(objects, o)));
+    const burst = Array.from({ length: PACK_FROM }, (_, i) => blob(`burst ${i}\n`));
+    await Promise.all(burst.map((o) => writer!.write(objects, o)));
+    await Promise.all(burst.map((o) => writer!.write(objects, o)));
     expect(listObjects(objects).packs).toHaveLength(1);
-    expect(await gitOut(fixture.repo, 'cat-file', '-p', pair[1]!.oid)).toBe('pair b');
+    expect(await gitOut(fixture.repo, 'cat-file', '-p', burst[1]!.oid)).toBe('burst 1');
   });
 
   it('fails a loose write it cannot do with PAS_ERR_GIT naming the object, and keeps writing others', async () => {
@@ -191,7 +193,7 @@ describe('the object writer threads', () => {
     await expect(gitOut(fixture.repo, 'cat-file', '-e', orphan.oid)).rejects.toBeDefined();
     expect(await gitOut(fixture.repo, 'fsck', '--strict')).toBe('');
     writer = new ObjectWriter(1);
-    await Promise.all([blob('x\n'), blob('y\n')].map((o) => writer!.write(objects, o)));
+    await Promise.all(Array.from({ length: PACK_FROM }, (_, i) => writer!.write(objects, blob(`new ${i}\n`))));
     const left = readdirSync(packDir);
     for (const name of stale) expect(left).not.toContain(name);
     for (const name of fresh) expect(left).toContain(name);
