@@ -10,6 +10,7 @@ import { createTempRepo, gitOut, type TempRepo } from '../../support/git-fixture
 
 const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
 const swapThenExit = fileURLToPath(new URL('./fixtures/writer-swap-then-exit.ts', import.meta.url));
+const burstsForever = fileURLToPath(new URL('./fixtures/writer-bursts-forever.ts', import.meta.url));
 
 let fixture: TempRepo | undefined;
 let writer: ObjectWriter | undefined;
@@ -198,6 +199,39 @@ describe('the object writer threads', () => {
     for (const name of stale) expect(left).not.toContain(name);
     for (const name of fresh) expect(left).toContain(name);
   });
+
+  it('leaves a repository git reads whole when the writing process is killed (kill -9) in the middle of its bursts', async () => {
+    fixture = await createTempRepo({ 'README.md': '# scratch\n' });
+    const objects = path.join(fixture.repo, '.git', 'objects');
+    const proc = spawn(process.execPath, ['--import', 'tsx', burstsForever, objects], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
+    child = proc;
+    let done = -1;
+    let stderr = '';
+    proc.stderr?.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no 5 bursts written in 30 s: ${stderr}`)), 30_000);
+      proc.stdout?.setEncoding('utf8').on('data', (chunk: string) => {
+        const lines = chunk.trim().split('\n');
+        done = Number(lines.at(-1));
+        if (done >= 4) {
+          clearTimeout(timer);
+          resolve();
+        }
+      });
+    });
+    // Killed while its next bursts are being deflated and written.
+    proc.kill('SIGKILL');
+    await new Promise((resolve) => proc.once('exit', resolve));
+    const { idx } = listObjects(objects);
+    expect(idx.length).toBeGreaterThanOrEqual(5);
+    for (const i of idx) await gitOut(fixture.repo, 'verify-pack', path.join(objects, i));
+    expect(await gitOut(fixture.repo, 'fsck', '--strict', '--no-dangling')).toBe('');
+    // Every burst it reported is there whole.
+    for (let burst = 0; burst <= done; burst++) {
+      const data = `burst ${burst} object 7\n`.repeat(207);
+      expect(await gitOut(fixture.repo, 'cat-file', '-s', blob(data).oid)).toBe(String(data.length));
+    }
+  }, 60_000);
 
   it('fails what a stopped thread held with PAS_ERR_GIT and starts a new thread for the next write', async () => {
     fixture = await createTempRepo({ 'README.md': '# scratch\n' });
