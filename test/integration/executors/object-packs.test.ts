@@ -6,18 +6,18 @@
 import { readdirSync } from 'node:fs';
 import path from 'node:path';
 import { execa } from 'execa';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { checkoutFor } from '../../../src/executors/checkouts.ts';
 import { closeObjectStores, countPacks, formatTree, MODE_FILE, objectStoreFor, type RepoObjectStore } from '../../../src/executors/object-store.ts';
 import { createTempRepo, gitOut, type TempRepo } from '../../support/git-fixtures.ts';
 
 let fixture: TempRepo | undefined;
+// Each test's stores end with it (the long-lived gits run in its repository).
 afterEach(async () => {
   await closeObjectStores();
   await fixture?.cleanup();
   fixture = undefined;
 });
-afterAll(() => closeObjectStores());
 
 function looseObjects(objects: string): string[] {
   return readdirSync(objects, { recursive: true })
