@@ -154,7 +154,7 @@ export class RepoObjectStore {
     return entries;
   }
 
-  /** Writes a loose object and returns its id once it is there. */
+  /** Writes an object and returns its id once it is readable. */
   async write(type: ObjectType, data: Buffer): Promise<string> {
     const { oid, written } = this.writeSoon(type, data);
     await written;
@@ -162,11 +162,12 @@ export class RepoObjectStore {
   }
 
   /**
-   * Starts writing a loose object: its id now, `written` once it is there. The objects of one
-   * commit are written side by side (none is visible to anyone before a ref names it). The object
-   * is written whether or not it is already there: a new object (the usual case) costs no
-   * existence check, and renaming over an existing copy (same bytes) freshens it, so a concurrent
-   * prune of old unreachable objects spares it, as git's own freshening does.
+   * Starts writing an object: its id now, `written` once it is readable (in a pack with its
+   * index, or loose; see object-writer.ts). The objects of one commit are written side by side
+   * (none is visible to anyone before a ref names it). The object is written whether or not it
+   * is already there: a new object (the usual case) costs no existence check, and the new copy
+   * (a new pack, or a loose file renamed over the old one) is fresh, so a concurrent prune of old
+   * unreachable objects spares it, as git's own freshening does.
    */
   writeSoon(type: ObjectType, data: Buffer): { oid: string; written: Promise<void> } {
     // The bytes the writer needs are the bytes hashed: one copy, one one-shot digest (no Hash object).

@@ -227,7 +227,7 @@ export class ObjectWriter {
     return this.threads.filter((t) => t !== undefined).length;
   }
 
-  /** Writes one object into `objectsDir`; resolves once it is there under its name. */
+  /** Writes one object into `objectsDir`; resolves once git can read it there (its pack and index in place, or its loose file). */
   write(objectsDir: string, object: ObjectToWrite): Promise<void> {
     return new Promise<void>((resolve, reject) => {
       if (!this.queued) {
