@@ -100,6 +100,7 @@ export const ERRORS = {
   PAS_ERR_DIST_STALE_RESULT: { retryable: false, status: 409, doc: 'A result came from an attempt that is no longer the task\'s current one (a worker thought dead, a redelivery); it is fenced: never merged, logged and dropped.' },
   PAS_ERR_DIST_NO_ADMISSION: { retryable: true, status: 503, doc: 'A worker asked the central process whether it may call a model (cluster-wide breaker and budget) and got no answer within `distribution.admission_wait_ms` (asking again every `distribution.request_timeout_ms`); the call is not made (never a paid call unchecked).' },
   PAS_ERR_DIST_OWNER_TAKEN: { retryable: false, status: 409, doc: 'Another live worker already owns the programmer id (KV compare-and-set); it is not given to this worker.' },
+  PAS_ERR_DIST_VERSION_MISMATCH: { retryable: false, status: 409, doc: 'A worker speaks another `pas.v1.*` protocol revision than the central process (another PAS build whose messages differ, or one that announces no revision): it is refused at registration, its heartbeats are ignored and it takes no task. Run the same PAS build on both hosts.' },
 
   // journal
   PAS_ERR_JOURNAL: { retryable: false, status: 500, doc: 'The durable journal could not be read or written.' },

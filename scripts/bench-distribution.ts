@@ -92,6 +92,13 @@ export interface DistributionRow extends BatchFigures {
    * processes with theirs, `broker` nats-server, `model` the model server.
    */
   cpuSplit: { central: number; centralGit: number; workers: number; broker: number; model: number } | null;
+  /**
+   * Messages through the broker per task during the measured batch (nats-server's /varz: in = what
+   * clients published, out = what it delivered, JetStream's own API and ack traffic included) and
+   * with nothing to do (per second, measured over 3 s after the batches); null in-process or
+   * without the monitoring endpoint.
+   */
+  broker: { msgsInPerTask: number; msgsOutPerTask: number; kbInPerTask: number; kbOutPerTask: number; idleMsgsPerS: number } | null;
 }
 
 export interface DetectionSample {
@@ -149,7 +156,9 @@ process.once('exit', () => {
 /** `node bin/pas.mjs worker --id ID` with this run's configs folder, resolved once it says it is up. */
 async function spawnWorker(id: string, configDir: string, dataDir: string, json: boolean): Promise<WorkerProcess> {
   const env = { ...process.env, PAS_CONFIG_DIR: configDir };
-  const child = spawn(process.execPath, [PAS_BIN, 'worker', '--id', id, '--data-dir', dataDir, json ? '--json' : '--quiet'], { cwd: REPO_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  // PAS_BENCH_WORKER_NODE_ARGS: node flags for the workers (e.g. `--cpu-prof --cpu-prof-dir=/tmp/p`, which NODE_OPTIONS refuses).
+  const nodeArgs = (process.env.PAS_BENCH_WORKER_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  const child = spawn(process.execPath, [...nodeArgs, PAS_BIN, 'worker', '--id', id, '--data-dir', dataDir, json ? '--json' : '--quiet'], { cwd: REPO_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
   live.add(child);
   child.once('exit', () => live.delete(child));
   const entries: Array<Record<string, unknown>> = [];
@@ -335,6 +344,17 @@ function cpuOf(pid: number): [number, number] | null {
 
 type CpuSplit = NonNullable<DistributionRow['cpuSplit']>;
 
+/** nats-server's message and byte counters so far (its /varz); null when it cannot be read. */
+async function brokerCounters(monitorUrl: string | undefined): Promise<{ inMsgs: number; outMsgs: number; inBytes: number; outBytes: number } | null> {
+  if (!monitorUrl) return null;
+  try {
+    const v = (await (await fetch(`${monitorUrl}/varz`)).json()) as { in_msgs: number; out_msgs: number; in_bytes: number; out_bytes: number };
+    return { inMsgs: v.in_msgs, outMsgs: v.out_msgs, inBytes: v.in_bytes, outBytes: v.out_bytes };
+  } catch {
+    return null;
+  }
+}
+
 /** The CPU split of the run's processes so far (see DistributionRow.cpuSplit). */
 function cpuSplitOf(pids: { model: number; broker?: number; workers: readonly number[] }): CpuSplit | null {
   const central = cpuOf(process.pid);
@@ -381,23 +401,41 @@ async function parallelAt(
         const runs: ParallelRun[] = [];
         const cpu: number[] = [];
         const splits: CpuSplit[] = [];
+        const traffic: Array<{ inMsgs: number; outMsgs: number; inBytes: number; outBytes: number }> = [];
         const pids = [process.pid, fake.pid, ...(W > 0 ? [nats.pid, ...procs.map((p) => p.child.pid!)] : [])];
         const byRole = { model: fake.pid, workers: procs.map((p) => p.child.pid!), ...(W > 0 ? { broker: nats.pid } : {}) };
         for (let r = 0; r < repeats; r++) {
+          // The broker's counters are read outside the CPU measurement (an HTTP GET from this process).
+          const countersBefore = W > 0 ? await brokerCounters(nats.monitorUrl) : null;
           const before = cpuMs(pids);
           const splitBefore = cpuSplitOf(byRole);
           const run = await runBatch(central.runtime, taskSpecs(`bench-p${P}-w${W}-r${r + 1}`, benchFiles(N), repo, baseCommit, managerId), latencyMs);
           const after = cpuMs(pids);
           const splitAfter = cpuSplitOf(byRole);
+          const countersAfter = W > 0 ? await brokerCounters(nats.monitorUrl) : null;
+          if (countersBefore && countersAfter) traffic.push({ inMsgs: (countersAfter.inMsgs - countersBefore.inMsgs) / N, outMsgs: (countersAfter.outMsgs - countersBefore.outMsgs) / N, inBytes: (countersAfter.inBytes - countersBefore.inBytes) / N, outBytes: (countersAfter.outBytes - countersBefore.outBytes) / N });
           if (before !== null && after !== null) cpu.push((after - before) / N);
           if (splitBefore && splitAfter) splits.push(Object.fromEntries(Object.entries(splitAfter).map(([k, v]) => [k, (v - splitBefore[k as keyof CpuSplit]) / N])) as CpuSplit);
           runs.push(run);
           log(`  distribution ${label.padEnd(10)} P=${String(P).padStart(2)} N=${String(N).padStart(3)} run ${r + 1}: makespan ${run.makespanMs.toFixed(0)} ms (ideal ${idealMs})${cpu[r] !== undefined ? `, ${cpu[r]!.toFixed(0)} ms CPU/task` : ''}${run.failed ? `, ${run.failed} failed` : ''}`);
         }
+        // What the broker carries with nothing to do (heartbeats, pull requests, consumers' idle heartbeats).
+        let idleMsgsPerS: number | null = null;
+        if (W > 0 && traffic.length === repeats) {
+          await new Promise((r) => setTimeout(r, 1_000));
+          const idleBefore = await brokerCounters(nats.monitorUrl);
+          await new Promise((r) => setTimeout(r, 3_000));
+          const idleAfter = await brokerCounters(nats.monitorUrl);
+          if (idleBefore && idleAfter) idleMsgsPerS = round((idleAfter.inMsgs - idleBefore.inMsgs + idleAfter.outMsgs - idleBefore.outMsgs) / 3, 1);
+        }
+        const broker: DistributionRow['broker'] =
+          idleMsgsPerS === null
+            ? null
+            : { msgsInPerTask: round(median(traffic.map((t) => t.inMsgs)), 1), msgsOutPerTask: round(median(traffic.map((t) => t.outMsgs)), 1), kbInPerTask: round(median(traffic.map((t) => t.inBytes)) / 1024, 1), kbOutPerTask: round(median(traffic.map((t) => t.outBytes)) / 1024, 1), idleMsgsPerS };
         const makespanMs = median(runs.map((r) => r.makespanMs));
         const efficiency = round(idealMs / makespanMs, 4);
         const inProcess = rows.find((r) => r.mode === 'in-process')?.efficiency;
-        rows.push({ mode, workers: W, programmers: P, tasks: N, latencyMs, idealMs, makespanMs: round(makespanMs, 1), efficiency, ratio: inProcess ? round(efficiency / inProcess, 4) : 1, cpuMsPerTask: cpu.length === repeats ? round(median(cpu), 1) : null, cpuSplit: splits.length === repeats ? medianSplit(splits) : null, runs });
+        rows.push({ mode, workers: W, programmers: P, tasks: N, latencyMs, idealMs, makespanMs: round(makespanMs, 1), efficiency, ratio: inProcess ? round(efficiency / inProcess, 4) : 1, cpuMsPerTask: cpu.length === repeats ? round(median(cpu), 1) : null, cpuSplit: splits.length === repeats ? medianSplit(splits) : null, broker, runs });
       } finally {
         await central?.stop();
         await Promise.all(procs.map((p) => p.stop()));
@@ -406,7 +444,7 @@ async function parallelAt(
     }
   } finally {
     await fake.close();
-    rmSync(scratch, { recursive: true, force: true });
+    rmSync(scratch, { recursive: true, force: true, maxRetries: 10 });
   }
   return rows;
 }
@@ -476,7 +514,7 @@ async function detection(nats: NatsServerHandle, o: { samples: number; heartbeat
     await Promise.all([...procs.values()].map((p) => p.stop()));
     await fake.close();
     cfg.cleanup();
-    rmSync(scratch, { recursive: true, force: true });
+    rmSync(scratch, { recursive: true, force: true, maxRetries: 10 });
   }
   const offlineMs = distribution(out.map((s) => s.offlineMs), 0);
   return {
@@ -523,6 +561,7 @@ export async function runDistributionBench(options: DistributionBenchOptions = {
     inProcess: 'every programmer in this process (createDefaultServices), as `pas up` runs without `distribution`',
     distributed: 'the central runtime in this process as `pas up` boots it with `distribution` (default timings; pool, proxy programmer actors, journal, receipts, bundle import), every programmer hosted by one of W `pas worker` processes (round robin), each with its own data dir and cached clone, on a real nats-server; the workers call the same model server',
     cpuMsPerTask: 'user + system CPU of every process of the run (with the git processes each started) during the measured batch, / N: what the machine\'s load does not change',
+    broker: 'nats-server\'s /varz counters during the measured batch / N: msgs in (published by clients) and out (delivered), JetStream API and ack traffic included, and KiB; idle = in + out per second over 3 s with nothing to do, after the batches',
     cpuSplit: 'the same by process: central = this process\'s own CPU (what it does per task is serialized on its main thread), centralGit = the git processes it started, workers (with their git), broker = nats-server, model = the model server',
     warmUp: 'one task per programmer before the measured run(s) (not counted): every worker host has the base in its cache and every path is warm',
     makespan: 'performance.now() before the first task.submitted → the last task.finished delivered, median over the repeats',
@@ -537,7 +576,7 @@ export async function runDistributionBench(options: DistributionBenchOptions = {
   }
 
   clearProviderEnv();
-  const nats = await startNatsServer();
+  const nats = await startNatsServer({ monitor: true });
   const rows: DistributionRow[] = [];
   let detected: DetectionResult | null = null;
   try {
@@ -557,9 +596,9 @@ export function distributionMarkdown(result: DistributionBenchResult): string[] 
   const lines = [
     `**Distribution** — the parallel part's *full* path with N = ${m.tasksPerProgrammer}·P subtasks, L = ${m.latencyMs} ms, ideal = ceil(N/P)·L, in this process and with the programmers spread over 1–3 \`pas worker\` processes on a local nats-server (central runtime in the bench process); ratio = efficiency / in-process efficiency at the same P, same run.`,
     '',
-    '| programmers | where | N | ideal ms | makespan ms | efficiency | ratio to in-process | CPU ms/task (all processes) | central own / its git / workers / broker |',
-    '|---:|---|---:|---:|---:|---:|---:|---:|---|',
-    ...result.rows.map((r) => `| ${r.programmers} | ${r.mode === 'in-process' ? 'in-process' : `${r.workers} worker${r.workers > 1 ? 's' : ''}`} | ${r.tasks} | ${r.idealMs} | ${r.makespanMs.toFixed(0)} | ${pct(r.efficiency)} | ${r.ratio.toFixed(3)}× | ${r.cpuMsPerTask ?? '–'} | ${r.cpuSplit ? `${r.cpuSplit.central} / ${r.cpuSplit.centralGit} / ${r.cpuSplit.workers} / ${r.cpuSplit.broker}` : '–'} |`),
+    '| programmers | where | N | ideal ms | makespan ms | efficiency | ratio to in-process | CPU ms/task (all processes) | central own / its git / workers / broker | broker msgs in / out per task | broker msgs/s idle |',
+    '|---:|---|---:|---:|---:|---:|---:|---:|---|---|---:|',
+    ...result.rows.map((r) => `| ${r.programmers} | ${r.mode === 'in-process' ? 'in-process' : `${r.workers} worker${r.workers > 1 ? 's' : ''}`} | ${r.tasks} | ${r.idealMs} | ${r.makespanMs.toFixed(0)} | ${pct(r.efficiency)} | ${r.ratio.toFixed(3)}× | ${r.cpuMsPerTask ?? '–'} | ${r.cpuSplit ? `${r.cpuSplit.central} / ${r.cpuSplit.centralGit} / ${r.cpuSplit.workers} / ${r.cpuSplit.broker}` : '–'} | ${r.broker ? `${r.broker.msgsInPerTask} / ${r.broker.msgsOutPerTask}` : '–'} | ${r.broker ? r.broker.idleMsgsPerS : '–'} |`),
   ];
   const d = result.detection;
   if (d) {

@@ -26,6 +26,7 @@ export const workerCommand: Command = {
   examples: ['pas worker --id gpu-1', 'pas worker --id gpu-1 --nats nats://10.0.0.5:4222 --programmers Prog-011,Prog-012 --data-dir /var/lib/pas'],
   notes: [
     'The worker never needs the user\'s repository: it gets each base as a git bundle and sends its commit back as one. Its models and API keys are its own.',
+    'Run the same PAS build as the central pas up: a worker whose pas.v1 protocol revision differs is refused at registration and exits 1 with PAS_ERR_DIST_VERSION_MISMATCH, naming both builds.',
     'Agent CLIs and aider on the worker reach their models through its own LLM gateway on a free 127.0.0.1 port, with a per-task credential: the keys stay in the worker process.',
   ],
   async run(values) {

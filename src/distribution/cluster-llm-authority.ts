@@ -45,11 +45,14 @@ export interface StreamMessage {
 }
 
 export interface ClusterLlmDeps {
-  /** The runtime's breaker registry (its actors are the ones on the feed). */
-  breakers: BreakerGate;
+  /**
+   * The runtime's breaker registry (its actors are the ones on the feed). `keys` lists every model
+   * it has a breaker for, so a breaker opened by this process's own calls is revoked too.
+   */
+  breakers: BreakerGate & { keys?(): readonly ModelRef[] };
   /** Prices and the daily budget over the journal's spend store. */
   money: MoneyPolicy;
-  journal: Pick<Journal, 'addCallSpend' | 'forgetCallSpend' | 'deferCommit' | 'flush'>;
+  journal: Pick<Journal, 'addCallSpend' | 'forgetCallSpend' | 'deferCommit' | 'flush' | 'commitPending' | 'synced'>;
   /** A job's own budget (the LLM gateway's ledger), shared with in-process calls. */
   jobBudget?: { limit(jobId: string): number | undefined; spent(jobId: string): number; add(jobId: string, usd: number): void };
 }
@@ -122,10 +125,12 @@ export function serveAdmissions(link: DistLink, authority: ClusterLlmAuthority, 
 export function createClusterLlmAuthority(options: { logger: Logger; spendPrefix: string; outcomePrefix: string; now?: () => number; /** `distribution.lease_ms` (0: no leases). */ leaseMs?: number }): ClusterLlmAuthority {
   const leaseMs = options.leaseMs ?? 0;
   /**
-   * Every model a worker asked about or reported on → whether its breaker was closed when last
-   * looked at. A revoke goes out whenever one leaves closed, whether or not this process still
-   * remembers a lease on it (a worker's lease can outlive this record, and a restart empties it).
-   * A model first seen not closed is revoked too (a worker may hold a lease from before a restart).
+   * Every model a worker asked about or reported on, and every model the breaker registry has a
+   * breaker for (this process's own calls) → whether its breaker was closed when last looked at.
+   * A revoke goes out to every worker whenever one leaves closed, whether or not this process
+   * remembers a lease on it (a worker's lease can outlive this record, and a restart empties it:
+   * a worker still holding a lease from before neither asks nor reports). A model first seen not
+   * closed is revoked too.
    */
   const watched = new Map<ModelRef, boolean>();
   const watch = (ref: ModelRef) => {
@@ -269,6 +274,7 @@ export function createClusterLlmAuthority(options: { logger: Logger; spendPrefix
       if (!d || leaseMs === 0) return [];
       const out: BreakerMessage[] = [];
       const at = now();
+      for (const ref of d.breakers.keys?.() ?? []) watch(ref);
       for (const [ref, wasClosed] of watched) {
         const state = d.breakers.state(ref);
         watched.set(ref, state === 'closed');

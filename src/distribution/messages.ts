@@ -37,7 +37,10 @@ export function encodeWithInlineBundle(message: ResultMessage, bundle: Uint8Arra
   const limit = messageLimit(maxPayload);
   if (message.outcome.status !== 'ok' || bundle.byteLength > INLINE_BUNDLE_MAX_BYTES || Math.ceil(bundle.byteLength / 3) * 4 > limit) return undefined;
   const { bundle_object: _, ...outcome } = message.outcome;
-  const data = encodeMessage('pas.v1.result', { ...message, outcome: { ...outcome, bundle: Buffer.from(bundle.buffer, bundle.byteOffset, bundle.byteLength).toString('base64') } });
+  // Checked with an empty bundle: the base64 made here is valid by construction and its length
+  // is checked above, so the bundle's few kilobytes are not run through the schema's pattern.
+  validMessage('pas.v1.result', { ...message, outcome: { ...outcome, bundle: '' } });
+  const data = encoder.encode(JSON.stringify({ ...message, outcome: { ...outcome, bundle: Buffer.from(bundle.buffer, bundle.byteOffset, bundle.byteLength).toString('base64') } }));
   return data.byteLength <= limit ? data : undefined;
 }
 
@@ -129,6 +132,12 @@ export const registerSchema = z.strictObject({
   pid: z.number().int().positive(),
   /** The PAS version the worker runs (package.json). */
   version: z.string().min(1).max(64),
+  /**
+   * The `pas.v1.*` protocol revision the worker's build speaks (protocol.ts: a hash of these
+   * schemas and the subject names). The central process refuses a worker whose revision differs
+   * from its own, or that sends none (a build from before the field), before it takes any task.
+   */
+  protocol: z.string().min(1).max(64).optional(),
   started_at: isoTime,
   /** Commits its repository cache already holds, per repository key (so bundles can be incremental). */
   repo_haves: z.record(repoKeySchema, z.array(commitSchema).max(64)).optional(),
@@ -154,6 +163,8 @@ export const heartbeatSchema = z.strictObject({
   seq: z.number().int().min(0),
   pid: z.number().int().positive(),
   sent_at: isoTime,
+  /** The worker build's protocol revision (as in `pas.v1.register`): a heartbeat of another revision is ignored. */
+  protocol: z.string().min(1).max(64).optional(),
   /** Attempts running now, per programmer. */
   running: z.array(z.strictObject({ programmer_id: subjectIdSchema, attempt_id: distIdSchema })).max(49),
 });
@@ -385,6 +396,11 @@ export function decodeMessage<K extends MessageKind>(kind: K, bytes: Uint8Array 
   } catch (err) {
     throw badMessage(kind, '(root)', `not JSON (${(err as Error).message})`);
   }
+  return validMessage(kind, value);
+}
+
+/** `value` checked against the schema of `kind` (its `kind` field first); throws like decodeMessage. */
+function validMessage<K extends MessageKind>(kind: K, value: unknown): Message<K> {
   const found = value && typeof value === 'object' && 'kind' in value ? (value as { kind: unknown }).kind : undefined;
   if (found !== kind) {
     throw badMessage(kind, 'kind', `expected "${kind}", got ${found === undefined ? 'none' : JSON.stringify(found).slice(0, 80)}`, { received: typeof found === 'string' ? found.slice(0, 80) : undefined });
@@ -401,9 +417,18 @@ export function decodeMessage<K extends MessageKind>(kind: K, bytes: Uint8Array 
   return parsed.data as Message<K>;
 }
 
-/** Validates `value` as a message of its kind and returns its JSON bytes; a bad value throws like decodeMessage. */
+/**
+ * Validates `value` as a message of its kind and returns its JSON bytes; a bad value throws like
+ * decodeMessage. The value is checked as it is (once, no JSON round trip): what PAS builds is
+ * plain JSON data.
+ */
 export function encodeMessage<K extends MessageKind>(kind: K, value: Message<K>): Uint8Array {
-  const bytes = encoder.encode(JSON.stringify(value));
-  decodeMessage(kind, bytes);
+  validMessage(kind, value);
+  return sized(kind, encoder.encode(JSON.stringify(value)));
+}
+
+/** `bytes` when they are within MAX_MESSAGE_BYTES; throws like decodeMessage otherwise. */
+function sized(kind: MessageKind, bytes: Uint8Array): Uint8Array {
+  if (bytes.byteLength > MAX_MESSAGE_BYTES) throw badMessage(kind, '(root)', `message is ${bytes.byteLength} bytes, more than ${MAX_MESSAGE_BYTES}`);
   return bytes;
 }

@@ -16,6 +16,7 @@ import { HeartbeatClock } from './heartbeat-clock.ts';
 import type { DistLink } from './link.ts';
 import { anyOf, fromJson, toJson } from './link.ts';
 import { decodeMessage, encodeMessage, type RegisteredMessage } from './messages.ts';
+import { announcedBuild, refusalReply, thisBuild, versionMismatch, type BuildId } from './protocol.ts';
 
 export interface WorkerLiveness {
   isOnline(worker: string): boolean;
@@ -37,6 +38,8 @@ export interface LivenessOptions {
   /** A worker registered with what its repository cache holds. */
   onRegister?(worker: string, repoHaves: Record<string, string[]>): void;
   now?: () => number;
+  /** The build this central process is (default this one's): a worker of another protocol revision is refused. */
+  build?: BuildId;
 }
 
 interface Owner {
@@ -53,6 +56,9 @@ export async function watchWorkers(options: LivenessOptions): Promise<WorkerLive
   /** programmer id → owner, mirrored from the owners bucket. */
   const owners = new Map<string, Owner>();
   const hostOf = new Map(options.config.programmers.map((p) => [p.id, p.host ?? 'local']));
+  const build = options.build ?? thisBuild();
+  /** Worker processes (id:pid) of another build whose heartbeats were ignored (each logged once). */
+  const otherBuilds = new Set<string>();
 
   const programmersOf = (worker: string) => [...owners].filter(([, o]) => o.worker_id === worker).map(([id]) => id);
   /** Last heartbeat per worker and whether it counts as online. */
@@ -85,6 +91,17 @@ export async function watchWorkers(options: LivenessOptions): Promise<WorkerLive
     callback: (err, msg) => {
       if (err) return;
       try {
+        // A worker of another build is not one of this cluster's: never online, so never given a task.
+        const announced = announcedBuild(msg.data);
+        if (announced && announced.protocol !== build.protocol) {
+          const key = `${announced.workerId}:${announced.pid}`;
+          if (!otherBuilds.has(key)) {
+            if (otherBuilds.size >= 1_000) otherBuilds.clear();
+            otherBuilds.add(key);
+            log.error({ code: 'PAS_ERR_DIST_VERSION_MISMATCH', worker: announced.workerId, workerPid: announced.pid, err: versionMismatch(announced, build).toData() }, 'heartbeats of a worker of another PAS build ignored: it takes no task');
+          }
+          return;
+        }
         const beat = decodeMessage('pas.v1.heartbeat', msg.data);
         if (clock.beat(beat.worker_id, beat.pid)) log.info({ worker: beat.worker_id, workerPid: beat.pid, programmers: programmersOf(beat.worker_id) }, 'worker online');
       } catch (e) {
@@ -100,7 +117,17 @@ export async function watchWorkers(options: LivenessOptions): Promise<WorkerLive
       void (async () => {
         let reply: RegisteredMessage;
         try {
+          // Checked before the strict schema: a build of another revision may send fields this one does not know.
+          const announced = announcedBuild(msg.data);
+          if (announced && announced.protocol !== build.protocol) {
+            const mismatch = versionMismatch(announced, build);
+            log.error({ code: mismatch.code, worker: announced.workerId, workerPid: announced.pid, err: mismatch.toData() }, 'registration refused: the worker runs another PAS build');
+            const refusal = refusalReply(announced, mismatch, { heartbeat_ms: heartbeatMs, offline_after_ms: offlineAfterMs });
+            if (refusal) msg.respond(encodeMessage('pas.v1.registered', refusal));
+            return;
+          }
           const req = decodeMessage('pas.v1.register', msg.data);
+          if (req.version !== build.version) log.info({ worker: req.worker_id, workerVersion: req.version, version: build.version, protocol: build.protocol }, 'worker runs another PAS version with the same protocol revision: accepted');
           const accepted: string[] = [];
           const refused: RegisteredMessage['refused'] = [];
           for (const id of req.programmer_ids) {

@@ -28,6 +28,7 @@ import { createClusterGate, followRevokes } from './cluster-gate.ts';
 import { bundleObjectName, getBundle, putBundle, WorkerRepoCache } from './bundles.ts';
 import { attemptOf, nanos, openLink, publishUntilStored, untilStored, type AttemptRecord, type DistLink } from './link.ts';
 import { decodeMessage, encodeMessage, encodeWithInlineBundle, type ResultMessage, type TaskMessage } from './messages.ts';
+import { refusedForBuild, thisBuild } from './protocol.ts';
 import { SentResults } from './sent-results.ts';
 import { startWorkerLlmGateway, type WorkerLlmGateway } from './worker-llm-gateway.ts';
 import { releaseOwnership } from './worker-liveness.ts';
@@ -111,6 +112,7 @@ async function startOn(options: WorkerOptions, settings: DistributionConfig, wan
   const log = logger.child({ component: 'worker', worker: workerId });
   const { nc } = link.nats;
   const startedAt = new Date().toISOString();
+  const build = thisBuild();
 
   const running = new Map<string, Running>();
   // Heartbeats (plain publish) from the start: what runs now, so the central process can adopt it after a restart.
@@ -119,7 +121,7 @@ async function startOn(options: WorkerOptions, settings: DistributionConfig, wan
     if (nc.isClosed()) return;
     nc.publish(
       link.names.subjects.heartbeat(workerId),
-      encodeMessage('pas.v1.heartbeat', { kind: 'pas.v1.heartbeat', worker_id: workerId, seq: seq++, pid: process.pid, sent_at: new Date().toISOString(), running: [...running.values()].map((r) => ({ programmer_id: r.programmerId, attempt_id: r.attemptId })) }),
+      encodeMessage('pas.v1.heartbeat', { kind: 'pas.v1.heartbeat', worker_id: workerId, seq: seq++, pid: process.pid, protocol: build.protocol, sent_at: new Date().toISOString(), running: [...running.values()].map((r) => ({ programmer_id: r.programmerId, attempt_id: r.attemptId })) }),
     );
   };
   beat();
@@ -131,9 +133,12 @@ async function startOn(options: WorkerOptions, settings: DistributionConfig, wan
   const register = async () => {
     const reply = await nc.request(
       link.names.subjects.register,
-      encodeMessage('pas.v1.register', { kind: 'pas.v1.register', worker_id: workerId, host_name: os.hostname(), programmer_ids: wanted.map((p) => p.id), capabilities: [], pid: process.pid, version: '1', started_at: startedAt, repo_haves: await cache.haves() }),
+      encodeMessage('pas.v1.register', { kind: 'pas.v1.register', worker_id: workerId, host_name: os.hostname(), programmer_ids: wanted.map((p) => p.id), capabilities: [], pid: process.pid, version: build.version, protocol: build.protocol, started_at: startedAt, repo_haves: await cache.haves() }),
       { timeout: settings.request_timeout_ms },
     );
+    // A central process of another build refuses this one (read before the strict schema: its answer may differ too).
+    const otherBuild = refusedForBuild(reply.data);
+    if (otherBuild) throw otherBuild;
     const registered = decodeMessage('pas.v1.registered', reply.data);
     for (const r of registered.refused) log.error({ programmerId: r.programmer_id, err: r.error }, 'programmer refused');
     return registered.accepted;
@@ -144,7 +149,11 @@ async function startOn(options: WorkerOptions, settings: DistributionConfig, wan
       accepted = await register();
       break;
     } catch (err) {
-      log.warn({ err: toErrorData(err) }, 'no answer to registration yet; asking again');
+      // Asking again cannot help: the central process runs another build (its message says which and what to do).
+      if (isPasError(err, 'PAS_ERR_DIST_VERSION_MISMATCH')) throw err;
+      // Heard but not answered: the central process is busy, or runs an older build that refuses this one's registration unread.
+      const hint = (err as Error).name === 'TimeoutError' ? { hint: 'the central process got the registration but did not answer: if its log says "registration refused", it runs another PAS build; run the same build on both hosts' } : {};
+      log.warn({ err: toErrorData(err), ...hint }, 'no answer to registration yet; asking again');
       await new Promise((r) => setTimeout(r, 500));
     }
   }
@@ -157,7 +166,10 @@ async function startOn(options: WorkerOptions, settings: DistributionConfig, wan
       beat();
       await register().then(
         (again) => log.info({ programmers: again }, 'broker reachable again: registered again'),
-        (err: unknown) => log.warn({ err: toErrorData(err) }, 'registering again after a reconnect failed; heartbeats go on'),
+        (err: unknown) =>
+          isPasError(err, 'PAS_ERR_DIST_VERSION_MISMATCH')
+            ? log.error({ code: err.code, err: toErrorData(err) }, 'the central process now runs another PAS build: it gives this worker no task; restart the worker with the central\'s build')
+            : log.warn({ err: toErrorData(err) }, 'registering again after a reconnect failed; heartbeats go on'),
       );
     }
   })().catch(() => undefined);
@@ -282,7 +294,7 @@ async function startOn(options: WorkerOptions, settings: DistributionConfig, wan
     if (before) {
       log.info({ taskId: task.task_id, attemptId: task.attempt_id }, 'task delivered again: its result is sent again, not run twice');
       await publishDurably(link.names.subjects.result(programmer.id), before, task.attempt_id);
-      await msg.ackAck().catch(() => msg.ack());
+      msg.ack();
       return;
     }
     if (task.job_max_spend_usd !== undefined) rememberJobLimit(jobLimits, task.job_id, task.job_max_spend_usd);
@@ -358,7 +370,9 @@ async function startOn(options: WorkerOptions, settings: DistributionConfig, wan
     try {
       await publishDurably(link.names.subjects.result(programmer.id), data, task.attempt_id);
       sent.set(task.attempt_id, data);
-      await msg.ackAck().catch(() => msg.ack());
+      // A plain ack (no round trip): the result is stored already, so an ack lost on the way
+      // only brings the task back, and its result is sent again from `sent`, never run twice.
+      msg.ack();
       log.info({ taskId: task.task_id, attemptId: task.attempt_id, status: message.outcome.status }, 'result sent');
     } finally {
       running.delete(task.attempt_id);

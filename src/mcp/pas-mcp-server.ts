@@ -4,15 +4,14 @@
  * `pas submit`; the tools answer with the API's JSON as text and as structured content. A failed
  * call answers `isError` with the PAS error code and message, so the calling model can act on it.
  */
-import { readFileSync } from 'node:fs';
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { z } from 'zod';
 import { EXECUTOR_KINDS, LANES } from '../../machines/domain.ts';
 import { ApiError, type ApiClient } from '../cli/api-client.ts';
 import { verifyArgv } from '../cli/submit.ts';
+import { PAS_VERSION } from '../version.ts';
 
 /** This package's version, as MCP clients see it in the handshake. */
-const PKG_VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
 type ToolResult = { content: Array<{ type: 'text'; text: string }>; structuredContent?: Record<string, unknown>; isError?: boolean };
 
@@ -35,7 +34,7 @@ async function guarded(fn: () => Promise<Record<string, unknown>>): Promise<Tool
 }
 
 export function createPasMcpServer(client: ApiClient): McpServer {
-  const server = new McpServer({ name: 'pas', version: PKG_VERSION });
+  const server = new McpServer({ name: 'pas', version: PAS_VERSION });
 
   server.registerTool(
     'submit_job',

@@ -23,12 +23,16 @@ export interface StartNatsOptions {
   host?: string;
   /** A program that runs the server for it, e.g. `['ip', 'netns', 'exec', NAME]`. */
   wrap?: string[];
+  /** Serve the HTTP monitoring endpoints (/varz, /connz, /jsz) on a free port of 127.0.0.1 (`monitorUrl`). */
+  monitor?: boolean;
 }
 
 export interface NatsServerHandle {
   readonly url: string;
   readonly port: number;
   readonly storeDir: string;
+  /** http://127.0.0.1:PORT of the monitoring endpoints (with `monitor`). */
+  readonly monitorUrl?: string;
   /** Pid of the running server (changes on restart). */
   readonly pid: number;
   /** Stops the server with `signal` (SIGTERM: a clean shutdown) and waits for it to exit; the store stays. */
@@ -70,6 +74,7 @@ export async function startNatsServer(opts: StartNatsOptions = {}): Promise<Nats
   let child: ChildProcess | undefined;
   let logText = '';
   let port = 0;
+  let monitorPort = 0;
 
   const launch = async (): Promise<void> => {
     logText += '--- start ---\n';
@@ -77,6 +82,7 @@ export async function startNatsServer(opts: StartNatsOptions = {}): Promise<Nats
     const args = ['-a', host, '-p', String(port), '--server_name', `pas-test-${port}`];
     if (opts.jetstream !== false) args.push('-js', '-sd', storeDir);
     if (opts.token !== undefined) args.push('--auth', opts.token);
+    if (opts.monitor) args.push('-m', String(monitorPort));
     const [command, ...prefix] = [...(opts.wrap ?? []), NATS_SERVER_BIN];
     const proc = spawn(command!, [...prefix, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
     child = proc;
@@ -111,6 +117,7 @@ export async function startNatsServer(opts: StartNatsOptions = {}): Promise<Nats
   // A free port can be taken between the probe and the server's bind: try a few.
   for (let tries = 0; ; tries++) {
     port = await freePort();
+    if (opts.monitor) monitorPort = await freePort();
     try {
       await launch();
       break;
@@ -132,6 +139,7 @@ export async function startNatsServer(opts: StartNatsOptions = {}): Promise<Nats
     url: `nats://${opts.host ?? '127.0.0.1'}:${port}`,
     port,
     storeDir,
+    ...(opts.monitor ? { monitorUrl: `http://127.0.0.1:${monitorPort}` } : {}),
     get pid() {
       return child?.pid ?? -1;
     },

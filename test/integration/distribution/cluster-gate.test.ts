@@ -73,14 +73,21 @@ function client(breakers: ClusterGate) {
 
 /**
  * The central side: a real breaker registry (threshold `threshold`) and the authority over it; it
- * answers on the broker once `serve()` is called. Spend goes to `spend`.
+ * answers on the broker once `serve()` is called (it returns the stop). Spend goes to `spend`.
  */
 function central(threshold: number, money = createMoneyPolicy({ models: config.models, costOptimization: config.pool.cost_optimization }), spend = createMemorySpendStore(), leaseMs = 0) {
   const breakers = new BreakerRegistry({ enabled: true, failureThreshold: threshold, windowMs: 60_000, cooldownMs: 60_000 });
   cleanups.push(() => breakers.stop());
   const authority = createClusterLlmAuthority({ logger, leaseMs, ...reportPrefixes(link.names) });
-  authority.bind({ breakers, money, journal: { addCallSpend: (_id, day, usd) => (spend.add(day, usd), true), forgetCallSpend: () => 0, deferCommit: () => undefined, flush: () => undefined } });
-  return { breakers, serve: () => void cleanups.push(serveAdmissions(link, authority, logger)) };
+  authority.bind({ breakers, money, journal: { addCallSpend: (_id, day, usd) => (spend.add(day, usd), true), forgetCallSpend: () => 0, deferCommit: () => undefined, flush: () => undefined, commitPending: () => undefined, synced: () => Promise.resolve() } });
+  return {
+    breakers,
+    serve: () => {
+      const stop = serveAdmissions(link, authority, logger);
+      cleanups.push(stop);
+      return stop;
+    },
+  };
 }
 
 const request = { messages: [{ role: 'user' as const, content: 'hello' }], meta: { agentId: 'Prog-001', jobId: 'job-1' } };
@@ -230,6 +237,28 @@ describe("a worker's gate to the cluster's breakers and budget", () => {
       expect(g.admit(FREE)).toBe('reject');
     }
     expect(ollama.requests).toHaveLength(6);
+  });
+
+  it('ends a lease granted before a central restart when the restarted central process\'s own calls open the breaker (no worker asked or reported since)', async () => {
+    const before = central(2, undefined, undefined, 60_000);
+    const stopBefore = before.serve();
+    let asks = 0;
+    const w1 = gate(() => void asks++, 500, false, 'w1');
+    cleanups.push(followRevokes(link.nats.nc, link.names, w1, logger));
+    expect(await client(w1).call({ agentId: 'Prog-001', primary: FREE, request })).toMatchObject({ provider: 'ollama' });
+    expect(w1.leased(FREE)).toBe(true);
+    // The central process restarts: a new authority and breaker registry that never heard of the lease.
+    stopBefore();
+    const after = central(2, undefined, undefined, 60_000);
+    after.serve();
+    // Only its own calls fail: the worker, holding its lease, neither asks nor reports.
+    for (let i = 0; i < 2; i++) after.breakers.record(FREE, 'failure', false, { code: 'PAS_ERR_LLM_OVERLOADED', retryable: true, message: 'overloaded' });
+    expect(after.breakers.state(FREE)).toBe('open');
+    await waitUntil(() => !w1.leased(FREE), 'the lease from before the restart revoked');
+    expect(asks).toBe(1);
+    const answer = await client(w1).call({ agentId: 'Prog-001', primary: FREE, backup: PAID_BACKUP, request });
+    expect(answer).toMatchObject({ usedBackup: true, provider: 'openai' });
+    expect(ollama.requests).toHaveLength(1);
   });
 });
 

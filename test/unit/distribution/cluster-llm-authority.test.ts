@@ -50,6 +50,12 @@ const ask = (callId: string, model = PAID, jobId?: string): Extract<BreakerMessa
 
 /** The end of this event-loop turn: the journal's group is committed and its acks sent. */
 const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
+/** The turn's journal group is committed at its end, and the acks go once its fsync is done (off the event loop). */
+const acksSent = async () => {
+  await nextTurn();
+  await journal.synced();
+  await nextTurn();
+};
 
 let dir: string;
 let journal: Journal;
@@ -93,7 +99,7 @@ describe('the cluster LLM authority', () => {
     authority.take(spendMsg('w1.call-2', 0.5));
     expect(journal.spendStore().spent(utcDay(T0))).toBe(0.75);
     expect(jobSpend.get('job-a')).toBe(0.25);
-    await nextTurn();
+    await acksSent();
     expect([first.acks, again.acks]).toEqual([1, 1]);
 
     // A central restart: the same call delivered again after the reopen is still fenced.
@@ -118,7 +124,7 @@ describe('the cluster LLM authority', () => {
       return m;
     });
     for (const m of burst) authority.take(m);
-    await nextTurn();
+    await acksSent();
     reader.close();
     expect(burst.map((m) => m.acks)).toEqual([1, 1, 1]);
     expect(committedAtAck).toEqual([3, 3, 3]);
@@ -179,6 +185,25 @@ describe('the cluster LLM authority', () => {
     authority.take(freeFailure('w1.ff-1'));
     authority.take(freeFailure('w1.ff-2'));
     expect(due).toBe(1);
+    expect(authority.revocations()).toMatchObject([{ op: 'revoke', model: FREE, state: 'open' }]);
+  });
+
+  it('after a restart revokes the leases on a model whose breaker only its own calls opened (no worker asked or reported since)', () => {
+    // A fresh authority (the central process restarted): a worker still holds a lease granted before,
+    // so it neither asks nor reports; the central process's own calls open the model's breaker.
+    setup(100, 2, 3_000);
+    breakers.record(FREE, 'failure', false, { code: 'PAS_ERR_LLM_OVERLOADED', retryable: true, message: 'overloaded' });
+    breakers.record(FREE, 'failure', false, { code: 'PAS_ERR_LLM_OVERLOADED', retryable: true, message: 'overloaded' });
+    expect(breakers.state(FREE)).toBe('open');
+    expect(authority.revocations()).toEqual([{ kind: 'pas.v1.breaker', op: 'revoke', model: FREE, state: 'open', at: new Date(T0).toISOString() }]);
+    expect(authority.revocations()).toEqual([]);
+    // Closed again after a probe, then open again: revoked again.
+    clock.increment(COOLDOWN_MS);
+    expect(breakers.admit(FREE)).toBe('probe');
+    breakers.record(FREE, 'success', true);
+    expect(authority.revocations()).toEqual([]);
+    breakers.record(FREE, 'failure', false, { code: 'PAS_ERR_LLM_OVERLOADED', retryable: true, message: 'overloaded' });
+    breakers.record(FREE, 'failure', false, { code: 'PAS_ERR_LLM_OVERLOADED', retryable: true, message: 'overloaded' });
     expect(authority.revocations()).toMatchObject([{ op: 'revoke', model: FREE, state: 'open' }]);
   });
 
