@@ -11,6 +11,7 @@
 import { createHash } from 'node:crypto';
 import { deflateSync, inflateSync } from 'node:zlib';
 import { objectHeader } from '../executors/object-store.ts';
+import { packEntryHeader } from '../executors/pack-format.ts';
 
 export type PackObjectType = 'commit' | 'tree' | 'blob';
 
@@ -56,22 +57,9 @@ export function writePack(objects: readonly PackObject[], hash: 'sha1' | 'sha256
   head.writeUInt32BE(objects.length, 8);
   const parts: Buffer[] = [head];
   // The level git's pack.compression defaults to is 6; 1 is faster and the bundles are short-lived.
-  for (const o of objects) parts.push(entryHeader(TYPE_CODE[o.type], o.data.length), deflateSync(o.data, { level: 1 }));
+  for (const o of objects) parts.push(packEntryHeader(TYPE_CODE[o.type], o.data.length), deflateSync(o.data, { level: 1 }));
   const body = Buffer.concat(parts);
   return Buffer.concat([body, createHash(hash).update(body).digest()]);
-}
-
-function entryHeader(type: number, size: number): Buffer {
-  const bytes: number[] = [];
-  let byte = (type << 4) | (size & 0x0f);
-  let rest = Math.floor(size / 16);
-  while (rest > 0) {
-    bytes.push(byte | 0x80);
-    byte = rest % 128;
-    rest = Math.floor(rest / 128);
-  }
-  bytes.push(byte);
-  return Buffer.from(bytes);
 }
 
 /**

@@ -1,17 +1,20 @@
 /**
  * A repository's objects and refs without a checkout: objects are read through one long-lived
- * `git cat-file --batch`, written in-process as loose objects (hashed on the event loop, deflated
- * and written the way git writes them by the process's object-writer thread), and refs are moved through one long-lived `git update-ref --stdin`, one
- * transaction at a time. Every so often a background `git repack -d` packs the loose objects
- * (git's readers look in new packs when a loose object has gone, so nothing reading races it).
+ * `git cat-file --batch`, written in-process (hashed on the event loop; deflated and written by
+ * the process's object-writer threads, a burst as one pack), and refs are moved through one
+ * long-lived `git update-ref --stdin`, one transaction at a time. Both long-lived gits look in the
+ * pack folder again when an object is not where they looked before (git's reprepare), so they see
+ * new packs. Now and then a background `git repack --geometric=2 -d -l` folds the small packs
+ * (and any loose objects) together without rewriting the big ones.
  */
 import { createHash, hash as digestOf } from 'node:crypto';
+import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { PasError } from '../errors.ts';
 import { closeCheckoutWatches } from './checkout-changes.ts';
 import { GitBatchProcess, lineParser } from './git-batch.ts';
-import { git, PAS_AUTHOR, repoKey, spawnGit } from './git-command.ts';
-import { looseObjectWriter } from './loose-object-writer.ts';
+import { git, PAS_AUTHOR, repoKey } from './git-command.ts';
+import { objectWriter } from './object-writer.ts';
 
 export type ObjectType = 'blob' | 'tree' | 'commit' | 'tag';
 
@@ -34,8 +37,12 @@ export const MODE_SYMLINK = '120000';
 export const MODE_TREE = '40000';
 export const MODE_SUBMODULE = '160000';
 
-/** Loose objects this process writes to a repository between two background packings. */
+/** Objects this process writes to a repository between two background folds, at most. */
 const PACK_EVERY = 2_000;
+/** New packs in the pack folder (since the last fold) that start a fold. */
+const FOLD_AFTER_PACKS = 8;
+/** Objects written between two looks at the pack folder. */
+const LOOK_EVERY = 64;
 const TREE_CACHE = 4_096;
 /** Bytes of blobs kept after a read by id (a blob never changes). */
 const BLOB_CACHE_BYTES = 16 * 2 ** 20;
@@ -54,10 +61,16 @@ export class RepoObjectStore {
   private readonly refQueue: Array<{ commands: string[]; resolve: () => void; reject: (err: Error) => void }> = [];
   private refBusy = false;
   private written = 0;
-  private packs = 0;
-  /** Loose objects written between two background packings. */
+  /** Objects written since the last fold started. */
+  private sinceFold = 0;
+  private folds = 0;
+  /** Packs in the pack folder after the last fold. */
+  private packsAfterFold: number | undefined;
+  /** Objects written between two background folds, at most. */
   packEvery = PACK_EVERY;
-  /** The background packing under way, if any. */
+  /** New packs that start a background fold. */
+  foldAfterPacks = FOLD_AFTER_PACKS;
+  /** The background look at the pack folder or fold under way, if any. */
   packing: Promise<void> | undefined;
   readonly hashBytes: number;
 
@@ -142,7 +155,7 @@ export class RepoObjectStore {
     return entries;
   }
 
-  /** Writes a loose object and returns its id once it is there. */
+  /** Writes an object and returns its id once it is readable. */
   async write(type: ObjectType, data: Buffer): Promise<string> {
     const { oid, written } = this.writeSoon(type, data);
     await written;
@@ -150,18 +163,21 @@ export class RepoObjectStore {
   }
 
   /**
-   * Starts writing a loose object: its id now, `written` once it is there. The objects of one
-   * commit are written side by side (none is visible to anyone before a ref names it). The object
-   * is written whether or not it is already there: a new object (the usual case) costs no
-   * existence check, and renaming over an existing copy (same bytes) freshens it, so a concurrent
-   * prune of old unreachable objects spares it, as git's own freshening does.
+   * Starts writing an object: its id now, `written` once it is readable (in a pack with its
+   * index, or loose; see object-writer.ts). The objects of one commit are written side by side
+   * (none is visible to anyone before a ref names it). The object is written whether or not it
+   * is already there: a new object (the usual case) costs no existence check, and the new copy
+   * (a new pack, or a loose file renamed over the old one) is fresh, so a concurrent prune of old
+   * unreachable objects spares it, as git's own freshening does.
    */
   writeSoon(type: ObjectType, data: Buffer): { oid: string; written: Promise<void> } {
     // The bytes the writer needs are the bytes hashed: one copy, one one-shot digest (no Hash object).
     const raw = Buffer.concat([objectHeader(type, data.length), data]);
     const oid = digestOf(this.hash, raw, 'hex');
-    const written = looseObjectWriter.write(this.objectsDir, { oid, raw }).then(() => {
-      if (++this.written % this.packEvery === 0) this.packInBackground();
+    const written = objectWriter.write(this.objectsDir, { oid, raw }).then(() => {
+      this.sinceFold++;
+      if (this.sinceFold >= this.packEvery) this.packInBackground();
+      else if (++this.written % LOOK_EVERY === 0) this.foldIfManyPacks();
     });
     return { oid, written };
   }
@@ -260,37 +276,56 @@ export class RepoObjectStore {
     this.refs.close();
   }
 
-  /**
-   * Packs in the background, one run at a time: `git repack -d -l` puts the reachable loose
-   * objects into a new pack and drops the loose copies (readers find them in the pack: git looks
-   * for new packs when a loose object has gone), and every tenth run `git gc --auto` folds packs
-   * together by the repository's own settings. Never when the repository turned gc off.
-   */
-  private packInBackground(): void {
+  /** Looks at the pack folder (in the background) and folds when it holds `foldAfterPacks` more packs than after the last fold. */
+  private foldIfManyPacks(): void {
     if (this.packing || this.gcAuto <= 0) return;
-    const run = (args: string[]) =>
-      new Promise<void>((resolve) => {
-        // Packing is housekeeping: a git that cannot start now (EMFILE) is tried at the next round.
-        let child: ReturnType<typeof spawnGit>;
-        try {
-          child = spawnGit(this.repo, args);
-        } catch {
-          resolve();
-          return;
-        }
-        child.on('error', () => resolve());
-        child.stdout?.resume();
-        child.stderr?.resume();
-        child.once('close', () => resolve());
-      });
-    this.packs++;
     this.packing = (async () => {
-      await run(['repack', '-d', '-l', '-q']);
-      if (this.packs % 10 === 0) await run(['-c', `gc.auto=${this.gcAuto}`, '-c', 'gc.autoDetach=false', 'gc', '--auto', '--quiet']);
+      const packs = await countPacks(this.objectsDir);
+      if (packs - (this.packsAfterFold ?? 0) >= this.foldAfterPacks) await this.fold();
     })().finally(() => {
       this.packing = undefined;
     });
   }
+
+  /**
+   * Folds in the background, one run at a time: `git repack --geometric=2 -d -l` rolls the packs
+   * smaller than half of the next bigger one, and the loose objects, into one new pack (reachable
+   * or not: a pack written moments before its commit's ref keeps every object), so the big packs
+   * are not rewritten each time and the count of packs stays near log2 of the objects. It deletes
+   * only the packs it rolled up and loose objects it packed: a pack written while it runs is not
+   * among them. It searches no new deltas (`pack.window=0`; deltas already in the rolled-up packs
+   * are kept): on 2 loaded cores, folding 800 new objects into the 5,000-file repository cost
+   * ~0.5 s of CPU with git's default window and ~0.02 s without, and its first fold (5,100 loose
+   * objects) 7.3 s against 0.7 s, all of it taken from the tasks running meanwhile; a `git gc`
+   * deltifies when the user wants the space. Every tenth run `git gc --auto` applies the
+   * repository's own settings. Never when the repository turned gc off.
+   */
+  private packInBackground(): void {
+    if (this.packing || this.gcAuto <= 0) return;
+    this.packing = this.fold().finally(() => {
+      this.packing = undefined;
+    });
+  }
+
+  private async fold(): Promise<void> {
+    // Housekeeping, started by the spawner (no fork of this process): a git that fails or cannot
+    // start now (EMFILE) is tried again at the next round.
+    const run = (args: string[]) => git(this.repo, args).then(
+      () => undefined,
+      () => undefined,
+    );
+    this.folds++;
+    this.sinceFold = 0;
+    await run(['-c', 'pack.window=0', 'repack', '--geometric=2', '-d', '-l', '-q']);
+    if (this.folds % 10 === 0) await run(['-c', `gc.auto=${this.gcAuto}`, '-c', 'gc.autoDetach=false', 'gc', '--auto', '--quiet']);
+    this.packsAfterFold = await countPacks(this.objectsDir);
+  }
+}
+
+/** Packs in an objects folder (by their index: what git reads). */
+export async function countPacks(objectsDir: string): Promise<number> {
+  const names = await readdir(path.join(objectsDir, 'pack')).catch(() => [] as string[]);
+  return names.filter((n) => n.startsWith('pack-') && n.endsWith('.idx')).length;
 }
 
 function timezone(when: Date): string {
