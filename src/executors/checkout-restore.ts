@@ -21,7 +21,7 @@
  * unknown checkout (after a restart, a watch that could not be made, possibly dropped events), a
  * lock file, a submodule under a changed path, a write by someone else while the restore ran.
  */
-import { lstat, mkdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, readdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { changedPaths, gitTouched, rewatch, trackCheckout, trackedBase } from './checkout-changes.ts';
 import { git, gitSequence } from './git-command.ts';
@@ -35,6 +35,13 @@ export const CLEAN: readonly string[] = ['clean', '-ffdxq'];
 
 /** Restores by changed paths that succeeded, and those that answered false (the full reset followed), in this process. */
 export const restoreCounts = { tracked: 0, untracked: 0 };
+
+let afterRemove: ((dir: string, paths: readonly string[]) => Promise<void> | void) | null = null;
+
+/** Tests: runs between the restore's removals and the flush that follows (a late write of the last task's). */
+export function setAfterRemoveHook(hook: typeof afterRemove): void {
+  afterRemove = hook;
+}
 
 /** What the restore cannot do itself: the caller does the full reset. */
 class Unknown extends Error {}
@@ -101,8 +108,10 @@ async function restoreByChanges(dir: string, store: RepoObjectStore, base: strin
     const written: Array<{ file: string; identity: string }> = [];
     const viaGit: string[] = [];
     const folders: string[] = [];
+    const expected: Array<{ rel: string; entry: TreeEntry | null }> = [];
     for (const rel of paths) {
       const entry = await entryIn(store, baseTree, rel);
+      expected.push({ rel, entry });
       if (entry?.mode === MODE_SUBMODULE) return false;
       await rm(path.join(dir, rel), { recursive: true, force: true });
       if (!entry) continue;
@@ -118,9 +127,12 @@ async function restoreByChanges(dir: string, store: RepoObjectStore, base: strin
     if (readIndex) commands.push(['read-tree', '-i', '-m', base]);
     if (moveHead) commands.push(['update-ref', '-m', 'pas: restored to the base', 'HEAD', base]);
     if (commands.length > 0) await gitSequence(dir, commands, viaGit.length > 0 ? { input: `${viaGit.join('\0')}\0` } : {});
+    await afterRemove?.(dir, paths);
     if (!(await rewatch(dir, base, paths, folders))) return false;
-    // A process of the last task's still writing where the restore wrote: the full reset.
+    // A process of the last task's still writing where the restore wrote: the full reset. Its
+    // events are taken for the restore's own, so what is there is checked against the base.
     for (const { file, identity } of written) if ((await identityOf(file)) !== identity) return false;
+    for (const { rel, entry } of expected) if (!(await holdsBase(store, path.join(dir, rel), entry))) return false;
     return true;
   } catch {
     // Unknown, a file system error, a git failure: whatever state it left, the full reset follows.
@@ -174,6 +186,21 @@ async function writeEntry(store: RepoObjectStore, file: string, entry: TreeEntry
   // Created as git creates it: 0666 or 0777 less the umask.
   else await writeFile(file, blob.data, { mode: entry.mode === MODE_EXEC ? 0o777 : 0o666, flag: 'wx' });
   written.push({ file, identity: await identityOf(file) });
+}
+
+/**
+ * Whether what is at `file` is still what the restore made of `entry`: nothing where the base has
+ * nothing, a folder holding exactly the tree's names (recursively); files are checked by identity.
+ */
+async function holdsBase(store: RepoObjectStore, file: string, entry: TreeEntry | null): Promise<boolean> {
+  if (!entry) return lstat(file).then(() => false, (err: NodeJS.ErrnoException) => err.code === 'ENOENT');
+  if (entry.mode !== MODE_TREE) return true;
+  const names = await readdir(file).catch(() => null);
+  const entries = store.cachedTree(entry.oid) ?? (await store.readTree(entry.oid));
+  const present = new Set(names);
+  if (!names || names.length !== entries.length || !entries.every((e) => present.has(e.name))) return false;
+  for (const e of entries) if (e.mode === MODE_TREE && !(await holdsBase(store, path.join(file, e.name), e))) return false;
+  return true;
 }
 
 async function identityOf(file: string): Promise<string> {

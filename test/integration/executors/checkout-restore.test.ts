@@ -17,6 +17,7 @@ import type { TaskSpec } from '../../../machines/domain.ts';
 import type { ResolvedProgrammer } from '../../../src/config/load-config.ts';
 import type { CmdAllowlist, FsAllowlist } from '../../../src/config/schemas.ts';
 import { changedPaths, onWatchFailure, setBurstLimit, setWatchFactory } from '../../../src/executors/checkout-changes.ts';
+import { setAfterRemoveHook } from '../../../src/executors/checkout-restore.ts';
 import { checkoutFor, checkoutPath, checkoutTree } from '../../../src/executors/checkouts.ts';
 import { gitProcessCount, gitSpawnCount } from '../../../src/executors/git-command.ts';
 import type { Executor } from '../../../src/executors/executor.ts';
@@ -31,6 +32,7 @@ const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 
 let fixture: TempRepo | undefined;
 afterEach(async () => {
+  setAfterRemoveHook(null);
   setBurstLimit(null);
   setWatchFactory(null);
   await fixture?.cleanup();
@@ -214,6 +216,23 @@ describe('restoring a reused checkout by its tracked changes', () => {
     const after = await take(f);
     await expectBase(after.path, f.base);
     after.release();
+  });
+
+  it('falls back to the full reset when a process of the last task recreates a removed file or writes into a folder made whole between the restore’s removals and its flush', async () => {
+    const f = (fixture = await createTempRepo(BASE_FILES));
+    for (const late of [{ 'late.txt': 'again\n' }, { 'build/out.js': 'again\n' }, { 'src/deep/extra.ts': 'again\n' }]) {
+      const lease = await take(f);
+      await writeFiles(lease.path, { 'late.txt': 'first\n', 'build/out.js': 'first\n' });
+      await rm(path.join(lease.path, 'src', 'deep'), { recursive: true });
+      lease.release();
+      setAfterRemoveHook((dir) => writeFiles(dir, late));
+      const resetsBefore = await resets(lease.path);
+      const next = await take(f);
+      setAfterRemoveHook(null);
+      expect(await resets(next.path)).toBe(resetsBefore + 1);
+      await expectBase(next.path, f.base);
+      next.release();
+    }
   });
 
   it('falls back to the full reset when events may have been dropped (a burst over the limit), then tracks again', async () => {
