@@ -24,6 +24,7 @@
 import { lstat, mkdir, readdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { changedPaths, gitTouched, rewatch, trackCheckout, trackedBase } from './checkout-changes.ts';
+import { operationInProgress } from './checkout-operations.ts';
 import { git, gitSequence } from './git-command.ts';
 import { cachedRootTree } from './index-tree.ts';
 import { changedEntries } from './object-commit.ts';
@@ -99,6 +100,8 @@ async function restoreByChanges(dir: string, store: RepoObjectStore, base: strin
       for (const name of ['index.lock', 'HEAD.lock']) {
         if (await stat(path.join(dir, '.git', name)).then(() => true, () => false)) return false;
       }
+      // A merge, cherry-pick, revert, rebase or bisect left unfinished: the full reset ends it.
+      if (await operationInProgress(dir)) return false;
       if ((await headOf(dir)) !== previous) moveHead = readIndex = true;
       // Only git's own word (its cache-tree root, what a `git status` refresh keeps) spares the
       // read-tree: decoding a whole index that git add changed costs more than the spawn.

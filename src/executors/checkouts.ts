@@ -17,6 +17,7 @@ import { mkdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises'
 import path from 'node:path';
 import { PasError } from '../errors.ts';
 import { forgetChanges } from './checkout-changes.ts';
+import { clearOperations } from './checkout-operations.ts';
 import { CLEAN, restoreTracked, trackAfterReset } from './checkout-restore.ts';
 import { git, gitSequence, repoKey } from './git-command.ts';
 import { noteIndexHolds } from './index-state.ts';
@@ -164,6 +165,7 @@ const CHECKOUT_LOCK_STALE_MS = 3_000;
  */
 async function resetCheckout(dir: string, base: string): Promise<void> {
   for (const name of ['index.lock', 'HEAD.lock']) await clearCrashedLock(path.join(dir, '.git', name));
+  await clearOperations(dir);
   // One spawn of this process for both (see gitSequence).
   await gitSequence(dir, [['reset', '--hard', '--quiet', '--no-recurse-submodules', base], CLEAN]);
 }

@@ -235,6 +235,28 @@ describe('restoring a reused checkout by its tracked changes', () => {
     }
   });
 
+  it('leaves the next task no merge, rebase or bisect in progress that a task left unfinished in the checkout', async () => {
+    const f = (fixture = await createTempRepo(BASE_FILES));
+    const second = await secondCommit(f);
+    const unfinished: Array<[string, (dir: string) => Promise<unknown>]> = [
+      ['merge', (dir) => gitOut(dir, 'merge', '--no-commit', '--no-ff', second)],
+      ['rebase', (dir) => gitOut(dir, 'rebase', '--exec', 'false', f.base, '--onto', f.base).catch(() => undefined)],
+      ['bisect', (dir) => gitOut(dir, 'bisect', 'start', second, f.base)],
+    ];
+    for (const [what, leave] of unfinished) {
+      const base = what === 'rebase' ? second : f.base;
+      const lease = await take(f, base);
+      await leave(lease.path);
+      lease.release();
+      const next = await take(f, base);
+      const status = await gitOut(next.path, 'status');
+      expect(status, what).not.toMatch(/merging|rebase in progress|bisecting|interactive rebase/i);
+      const { 'd.txt': _gone, 'src/deep/e.ts': _folderGone, ...kept } = BASE_FILES;
+      await expectBase(next.path, base, base === second ? { ...kept, 'second.txt': 's\n', 'src/b.ts': 'b2\n', 'added/deeper/n.ts': 'n\n' } : BASE_FILES);
+      next.release();
+    }
+  });
+
   it('falls back to the full reset when events may have been dropped (a burst over the limit), then tracks again', async () => {
     const f = (fixture = await createTempRepo(BASE_FILES));
     const lease = await take(f);
