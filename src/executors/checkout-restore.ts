@@ -26,7 +26,7 @@ import path from 'node:path';
 import { changedPaths, gitTouched, rewatch, trackCheckout, trackedBase } from './checkout-changes.ts';
 import { operationInProgress } from './checkout-operations.ts';
 import { git, gitSequence } from './git-command.ts';
-import { cachedRootTree } from './index-tree.ts';
+import { cachedRootTree, indexIsPlain } from './index-tree.ts';
 import { changedEntries } from './object-commit.ts';
 import { MODE_EXEC, MODE_FILE, MODE_SUBMODULE, MODE_SYMLINK, MODE_TREE, type RepoObjectStore, type TreeEntry } from './object-store.ts';
 import { outermost } from './outermost-paths.ts';
@@ -105,7 +105,12 @@ async function restoreByChanges(dir: string, store: RepoObjectStore, base: strin
       if ((await headOf(dir)) !== previous) moveHead = readIndex = true;
       // Only git's own word (its cache-tree root, what a `git status` refresh keeps) spares the
       // read-tree: decoding a whole index that git add changed costs more than the spawn.
-      else if (cachedRootTree(await readFile(path.join(dir, '.git', 'index')).catch(() => Buffer.alloc(0)), store.hashBytes) !== previousTree) readIndex = true;
+      else {
+        const index = await readFile(path.join(dir, '.git', 'index')).catch(() => Buffer.alloc(0));
+        if (cachedRootTree(index, store.hashBytes) !== previousTree) readIndex = true;
+        // read-tree -m keeps an entry's assume-unchanged or skip-worktree flag: the full reset drops them.
+        if (readIndex && !indexIsPlain(index, store.hashBytes)) return false;
+      }
     }
     const filtered = paths.length > 0 && (await gitFiltersConfigured(dir));
     const written: Array<{ file: string; identity: string }> = [];

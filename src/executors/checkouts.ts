@@ -21,7 +21,7 @@ import { clearOperations } from './checkout-operations.ts';
 import { CLEAN, restoreTracked, trackAfterReset } from './checkout-restore.ts';
 import { git, gitSequence, repoKey } from './git-command.ts';
 import { noteIndexHolds } from './index-state.ts';
-import { writeIndexTree } from './index-tree.ts';
+import { indexIsPlain, writeIndexTree } from './index-tree.ts';
 import { objectStoreFor, type RepoObjectStore } from './object-store.ts';
 import { stageChanges } from './stage-changes.ts';
 import { assertSafeId } from './worktree.ts';
@@ -112,6 +112,7 @@ async function makeReady(dir: string, store: RepoObjectStore, input: CheckoutInp
   if (existsSync(path.join(dir, '.git', MARKER)) && (await restoreTracked(dir, store, base))) return base;
   forgetChanges(dir);
   await ensureCheckout(dir, store.objectsDir);
+  await dropFlaggedIndex(dir, store.hashBytes);
   await resetCheckout(dir, base);
   await trackAfterReset(dir, store, base);
   // Reset or restored: the index holds the base's files (what an in-process staging checks).
@@ -153,6 +154,17 @@ async function ensureCheckout(dir: string, objectsDir: string): Promise<void> {
     await git(dir, ['config', key, value]);
   }
   await writeFile(marker, objectsDir);
+}
+
+/**
+ * Removes the checkout's index when `reset --hard` would not make it the base's exactly (a task's
+ * assume-unchanged, skip-worktree or intent-to-add entries, which a reset keeps): the reset then
+ * writes a fresh one.
+ */
+async function dropFlaggedIndex(dir: string, hashBytes: number): Promise<void> {
+  const file = path.join(dir, '.git', 'index');
+  const data = await readFile(file).catch(() => null);
+  if (data && !indexIsPlain(data, hashBytes)) await rm(file, { force: true });
 }
 
 /** A lock this old in a checkout this process holds is a crashed git's. */

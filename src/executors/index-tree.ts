@@ -39,6 +39,14 @@ function indexBody(data: Buffer, hashBytes: number): Buffer | null {
   return createHash(algorithm).update(body).digest().equals(data.subarray(data.length - hashBytes)) ? body : null;
 }
 
+/**
+ * An entry's flags that leave it to git: assume-unchanged (assume-valid, 0x8000: git does not look
+ * at the file), extended flags (0x4000: intent-to-add, skip-worktree), a conflict stage.
+ */
+function gitDecides(flags: number): boolean {
+  return (flags & 0xc000) !== 0 || ((flags >> 12) & 0x3) !== 0;
+}
+
 function readIndex(data: Buffer, hashBytes: number): { entries: IndexEntry[]; cacheTree: CacheTree } | null {
   const body = indexBody(data, hashBytes);
   if (!body) return null;
@@ -51,8 +59,7 @@ function readIndex(data: Buffer, hashBytes: number): { entries: IndexEntry[]; ca
     const mode = data.readUInt32BE(at + 24);
     const oid = data.toString('hex', at + 40, at + 40 + hashBytes);
     const flags = data.readUInt16BE(at + 40 + hashBytes);
-    // Extended flags (intent-to-add, skip-worktree) or a conflict stage: git decides.
-    if (flags & 0x4000 || (flags >> 12) & 0x3) return null;
+    if (gitDecides(flags)) return null;
     const nameStart = at + fixed;
     const nul = data.indexOf(0, nameStart);
     if (nul < 0 || nul >= body.length) return null;
@@ -176,20 +183,8 @@ export function cachedRootTree(data: Buffer, hashBytes: number): string | null {
   const body = indexBody(data, hashBytes);
   if (!body) return null;
   const count = data.readUInt32BE(8);
-  const fixed = 40 + hashBytes + 2;
-  let at = 12;
-  for (let i = 0; i < count; i++) {
-    if (at + fixed > body.length) return null;
-    const flags = data.readUInt16BE(at + 40 + hashBytes);
-    if (flags & 0x4000 || (flags >> 12) & 0x3) return null;
-    let nameLength = flags & 0xfff;
-    if (nameLength === 0xfff) {
-      const nul = data.indexOf(0, at + fixed);
-      if (nul < 0) return null;
-      nameLength = nul - at - fixed;
-    }
-    at += (fixed + nameLength + 8) & ~7;
-  }
+  const at = plainEntriesEnd(data, body, hashBytes);
+  if (at === null) return null;
   for (let ext = at; ext + 8 <= body.length; ) {
     const signature = data.toString('latin1', ext, ext + 4);
     const size = data.readUInt32BE(ext + 4);
@@ -205,4 +200,34 @@ export function cachedRootTree(data: Buffer, hashBytes: number): string | null {
     ext += 8 + size;
   }
   return null;
+}
+
+/** Where an index's entries end, skipped by their name length (none decoded); null when one is left to git (see gitDecides). */
+function plainEntriesEnd(data: Buffer, body: Buffer, hashBytes: number): number | null {
+  const count = data.readUInt32BE(8);
+  const fixed = 40 + hashBytes + 2;
+  let at = 12;
+  for (let i = 0; i < count; i++) {
+    if (at + fixed > body.length) return null;
+    const flags = data.readUInt16BE(at + 40 + hashBytes);
+    if (gitDecides(flags)) return null;
+    let nameLength = flags & 0xfff;
+    if (nameLength === 0xfff) {
+      const nul = data.indexOf(0, at + fixed);
+      if (nul < 0) return null;
+      nameLength = nul - at - fixed;
+    }
+    at += (fixed + nameLength + 8) & ~7;
+  }
+  return at;
+}
+
+/**
+ * Whether an index file is one git's `reset --hard` makes the base's exactly: version 2 or 3, no
+ * entry flagged assume-unchanged, skip-worktree or intent-to-add, no conflict (`reset` and
+ * `read-tree -m` keep an entry's flags: a task's `update-index --assume-unchanged` would outlive it).
+ */
+export function indexIsPlain(data: Buffer, hashBytes: number): boolean {
+  const body = indexBody(data, hashBytes);
+  return body !== null && plainEntriesEnd(data, body, hashBytes) !== null;
 }

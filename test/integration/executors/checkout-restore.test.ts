@@ -257,6 +257,34 @@ describe('restoring a reused checkout by its tracked changes', () => {
     }
   });
 
+  it('leaves the next task no index entry a task marked assume-unchanged or skip-worktree (git keeps them over a reset)', async () => {
+    const f = (fixture = await createTempRepo(BASE_FILES));
+    for (const flag of ['--assume-unchanged', '--skip-worktree']) {
+      const lease = await take(f);
+      await gitOut(lease.path, 'update-index', flag, 'a.txt');
+      await writeFiles(lease.path, { 'a.txt': 'hidden from git\n' });
+      lease.release();
+      const next = await take(f);
+      expect(await gitOut(next.path, 'ls-files', '-v', 'a.txt'), flag).toBe('H a.txt');
+      await expectBase(next.path, f.base);
+      next.release();
+      // And the full reset does not keep them either.
+      const again = await take(f);
+      await gitOut(again.path, 'update-index', flag, 'a.txt');
+      setBurstLimit(1);
+      await writeFiles(again.path, { 'a.txt': 'x\n' });
+      expect(await changedPaths(again.path)).toBeNull();
+      setBurstLimit(null);
+      again.release();
+      const resetsBefore = await resets(again.path);
+      const afterReset = await take(f);
+      expect(await resets(afterReset.path)).toBe(resetsBefore + 1);
+      expect(await gitOut(afterReset.path, 'ls-files', '-v', 'a.txt'), flag).toBe('H a.txt');
+      await expectBase(afterReset.path, f.base);
+      afterReset.release();
+    }
+  });
+
   it('falls back to the full reset when events may have been dropped (a burst over the limit), then tracks again', async () => {
     const f = (fixture = await createTempRepo(BASE_FILES));
     const lease = await take(f);
