@@ -14,8 +14,9 @@
  *   kept their id keep their stat data, the cache-tree is the base's whole) and, when HEAD must
  *   move, `git update-ref HEAD <base>`, in one spawn. Files written in-process leave their index
  *   entries' stat data stale: the next `git status` re-hashes those files once (a file each);
- * - files under a `.gitattributes` (or with core.autocrlf, core.attributesFile, core.symlinks=false
- *   configured) go through `git checkout --no-overlay`, so git's filters apply.
+ * - files under a `.gitattributes` (or whenever the checkout's settings could make git write other
+ *   bytes: stage-settings.ts, attributes files outside the tree included) go through
+ *   `git checkout --no-overlay`, so git's filters apply.
  *
  * Anything not known exactly answers false and the caller does the full reset: an untracked or
  * unknown checkout (after a restart, a watch that could not be made, possibly dropped events), a
@@ -25,11 +26,12 @@ import { lstat, mkdir, readdir, readFile, rm, stat, symlink, writeFile } from 'n
 import path from 'node:path';
 import { changedPaths, gitTouched, rewatch, trackCheckout, trackedBase } from './checkout-changes.ts';
 import { operationInProgress } from './checkout-operations.ts';
-import { git, gitSequence } from './git-command.ts';
+import { gitSequence } from './git-command.ts';
 import { cachedRootTree, indexIsPlain } from './index-tree.ts';
 import { changedEntries } from './object-commit.ts';
 import { MODE_EXEC, MODE_FILE, MODE_SUBMODULE, MODE_SYMLINK, MODE_TREE, type RepoObjectStore, type TreeEntry } from './object-store.ts';
 import { outermost } from './outermost-paths.ts';
+import { settingsAllowInProcessStaging } from './stage-settings.ts';
 
 /** Removes every untracked and ignored file and folder, nested repositories too. */
 export const CLEAN: readonly string[] = ['clean', '-ffdxq'];
@@ -53,7 +55,7 @@ export async function trackAfterReset(dir: string, store: RepoObjectStore, base:
   await foldersOf(store, await store.commitTree(base), '', folders);
   trackCheckout(dir, base, folders);
   // Asked now, while git runs here anyway, so no restore waits for it.
-  await gitFiltersConfigured(dir);
+  await settingsAllowInProcessStaging(dir);
 }
 
 /**
@@ -112,7 +114,8 @@ async function restoreByChanges(dir: string, store: RepoObjectStore, base: strin
         if (readIndex && !indexIsPlain(index, store.hashBytes)) return false;
       }
     }
-    const filtered = paths.length > 0 && (await gitFiltersConfigured(dir));
+    // Settings that could make git write other bytes than the blob's (eol, attributes files outside the tree): git checks out.
+    const filtered = paths.length > 0 && !(await settingsAllowInProcessStaging(dir));
     const written: Array<{ file: string; identity: string }> = [];
     const viaGit: string[] = [];
     const folders: string[] = [];
@@ -239,24 +242,6 @@ async function holdsAttributes(store: RepoObjectStore, tree: string): Promise<bo
     if (e.mode === MODE_TREE && (await holdsAttributes(store, e.oid))) return true;
   }
   return false;
-}
-
-let filters: Promise<boolean> | undefined;
-
-/**
- * Whether git's configuration (system, global: a checkout's own is PAS's) converts files on
- * checkout without any `.gitattributes`: asked once per process.
- */
-function gitFiltersConfigured(dir: string): Promise<boolean> {
-  filters ??= git(dir, ['config', '--get-regexp', '^core\\.(autocrlf|attributesfile|symlinks|eol)$'], { okCodes: [1] }).then(
-    (out) =>
-      out.stdout.split('\n').some((line) => {
-        const [key, value = ''] = line.toLowerCase().split(' ');
-        return (key === 'core.autocrlf' && value !== 'false') || key === 'core.attributesfile' || (key === 'core.symlinks' && value === 'false') || (key === 'core.eol' && value === 'crlf');
-      }),
-    () => true,
-  );
-  return filters;
 }
 
 /** The commit HEAD of the checkout names (detached, or through a loose branch ref), or null. */

@@ -220,7 +220,8 @@ describe('restoring a reused checkout by its tracked changes', () => {
 
   it('falls back to the full reset when a process of the last task recreates a removed file or writes into a folder made whole between the restore’s removals and its flush', async () => {
     const f = (fixture = await createTempRepo(BASE_FILES));
-    for (const late of [{ 'late.txt': 'again\n' }, { 'build/out.js': 'again\n' }, { 'src/deep/extra.ts': 'again\n' }]) {
+    const lates: Array<Record<string, string>> = [{ 'late.txt': 'again\n' }, { 'build/out.js': 'again\n' }, { 'src/deep/extra.ts': 'again\n' }];
+    for (const late of lates) {
       const lease = await take(f);
       await writeFiles(lease.path, { 'late.txt': 'first\n', 'build/out.js': 'first\n' });
       await rm(path.join(lease.path, 'src', 'deep'), { recursive: true });
@@ -373,6 +374,26 @@ describe('restoring a reused checkout by its tracked changes', () => {
     expect(await readFile(path.join(next.path, 'a.txt'), 'utf8')).toBe('one\r\ntwo\r\n');
     expect(await gitOut(next.path, 'status', '--porcelain', '--ignored')).toBe('');
     next.release();
+  });
+
+  it('checks files out through git also when an attributes file outside the tree ($XDG_CONFIG_HOME/git/attributes) converts them', async () => {
+    const f = (fixture = await createTempRepo({ 'a.txt': 'one\ntwo\n' }));
+    const xdg = path.join(f.workspacesDir, 'xdg');
+    await writeFiles(xdg, { 'git/attributes': '*.txt text eol=crlf\n' });
+    const saved = process.env.XDG_CONFIG_HOME;
+    process.env.XDG_CONFIG_HOME = xdg;
+    try {
+      const lease = await take(f);
+      await writeFiles(lease.path, { 'a.txt': 'changed\n' });
+      lease.release();
+      const next = await take(f);
+      expect(await readFile(path.join(next.path, 'a.txt'), 'utf8')).toBe('one\r\ntwo\r\n');
+      expect(await gitOut(next.path, 'status', '--porcelain', '--ignored')).toBe('');
+      next.release();
+    } finally {
+      if (saved === undefined) delete process.env.XDG_CONFIG_HOME;
+      else process.env.XDG_CONFIG_HOME = saved;
+    }
   });
 
   it('falls back to the full reset after a PAS holding the checkout was killed -9 (a new process knows nothing of it)', async () => {
