@@ -25,6 +25,7 @@
 import { lstat, mkdir, readdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { changedPaths, gitTouched, rewatch, trackCheckout, trackedBase } from './checkout-changes.ts';
+import { restoreGitFiles } from './checkout-git-files.ts';
 import { operationInProgress } from './checkout-operations.ts';
 import { gitSequence } from './git-command.ts';
 import { cachedRootTree, indexIsPlain } from './index-tree.ts';
@@ -90,6 +91,8 @@ async function restoreByChanges(dir: string, store: RepoObjectStore, base: strin
   const changed = await changedPaths(dir);
   if (!changed) return false;
   try {
+    // Before any git runs here: the checkout's config and excludes as PAS made them.
+    await restoreGitFiles(dir);
     const [previousTree, baseTree] = await Promise.all([store.commitTree(previous), store.commitTree(base)]);
     const between = previous === base ? [] : await Promise.all([...(await changedEntries(store, previousTree, baseTree)).keys()].map((rel) => divergence(store, previousTree, baseTree, rel)));
     const paths = outermost([...new Set([...changed, ...between])]);

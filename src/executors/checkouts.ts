@@ -17,6 +17,7 @@ import { mkdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises'
 import path from 'node:path';
 import { PasError } from '../errors.ts';
 import { forgetChanges } from './checkout-changes.ts';
+import { keepGitFiles, restoreGitFiles } from './checkout-git-files.ts';
 import { clearOperations } from './checkout-operations.ts';
 import { CLEAN, restoreTracked, trackAfterReset } from './checkout-restore.ts';
 import { git, gitSequence, repoKey } from './git-command.ts';
@@ -112,6 +113,7 @@ async function makeReady(dir: string, store: RepoObjectStore, input: CheckoutInp
   if (existsSync(path.join(dir, '.git', MARKER)) && (await restoreTracked(dir, store, base))) return base;
   forgetChanges(dir);
   await ensureCheckout(dir, store.objectsDir);
+  await restoreGitFiles(dir);
   await dropFlaggedIndex(dir, store.hashBytes);
   await resetCheckout(dir, base);
   await trackAfterReset(dir, store, base);
@@ -153,6 +155,7 @@ async function ensureCheckout(dir: string, objectsDir: string): Promise<void> {
   for (const [key, value] of [['gc.auto', '0'], ['gc.pruneExpire', 'never'], ['maintenance.auto', 'false'], ['core.hooksPath', '/dev/null']] as const) {
     await git(dir, ['config', key, value]);
   }
+  await keepGitFiles(dir);
   await writeFile(marker, objectsDir);
 }
 

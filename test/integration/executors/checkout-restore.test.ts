@@ -286,6 +286,43 @@ describe('restoring a reused checkout by its tracked changes', () => {
     }
   });
 
+  it('gives the next task the checkout’s git config and excludes as PAS made them: a core.fsmonitor a task set never runs, neither in the restore nor in the next task’s git status, nor after a full reset', async () => {
+    const f = (fixture = await createTempRepo(BASE_FILES));
+    const marker = path.join(f.workspacesDir, 'fsmonitor-ran');
+    await mkdir(f.workspacesDir, { recursive: true });
+    const hook = path.join(f.workspacesDir, 'fsmonitor.sh');
+    await writeFile(hook, `#!/bin/sh\ntouch '${marker}'\nexit 1\n`, { mode: 0o755 });
+    for (const fullReset of [false, true]) {
+      const lease = await take(f);
+      await gitOut(lease.path, 'config', 'core.fsmonitor', hook);
+      await gitOut(lease.path, 'config', 'alias.st', 'status');
+      await writeFiles(lease.path, { '.git/info/exclude': 'secret.txt\n', 'a.txt': 'changed\n' });
+      // The hook runs while the task holds the checkout (its own git).
+      await gitOut(lease.path, 'status');
+      expect(existsSync(marker)).toBe(true);
+      await rm(marker);
+      if (fullReset) {
+        setBurstLimit(1);
+        await writeFiles(lease.path, { 'c.txt': 'x\n' });
+        expect(await changedPaths(lease.path)).toBeNull();
+        setBurstLimit(null);
+      }
+      lease.release();
+      const resetsBefore = await resets(lease.path);
+      const next = await take(f);
+      expect(await resets(next.path), `full reset: ${fullReset}`).toBe(resetsBefore + (fullReset ? 1 : 0));
+      await gitOut(next.path, 'status');
+      expect(existsSync(marker), `full reset: ${fullReset}`).toBe(false);
+      await expect(gitOut(next.path, 'config', 'core.fsmonitor')).rejects.toThrow();
+      await expect(gitOut(next.path, 'config', 'alias.st')).rejects.toThrow();
+      await writeFiles(next.path, { 'secret.txt': 's\n' });
+      expect(await gitOut(next.path, 'status', '--porcelain')).toBe('?? secret.txt');
+      await rm(path.join(next.path, 'secret.txt'));
+      await expectBase(next.path, f.base);
+      next.release();
+    }
+  });
+
   it('falls back to the full reset when events may have been dropped (a burst over the limit), then tracks again', async () => {
     const f = (fixture = await createTempRepo(BASE_FILES));
     const lease = await take(f);
