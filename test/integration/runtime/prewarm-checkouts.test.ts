@@ -11,6 +11,7 @@ import pino from 'pino';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import type { JobSpec } from '../../../machines/domain.ts';
 import { loadConfig, type PasConfig } from '../../../src/config/load-config.ts';
+import { setWatchFactory } from '../../../src/executors/checkout-changes.ts';
 import { checkoutFor, checkoutPath, warmCheckout, type CheckoutInput } from '../../../src/executors/checkouts.ts';
 import { closeObjectStores } from '../../../src/executors/object-store.ts';
 import { openJournal, type Journal } from '../../../src/journal/journal.ts';
@@ -110,6 +111,28 @@ describe('checkout prewarm at start', () => {
     }
     // A native programmer edits in memory: no checkout is made for it.
     expect(existsSync(await checkoutPath(f.repo, workspaces, 'Prog-003'))).toBe(false);
+  });
+
+  it('says in the runtime’s log, once, naming the inotify limit, when a checkout’s changes cannot be watched (ENOSPC)', async () => {
+    const f = await repo();
+    const dataDir = tmp();
+    const journal = journalIn(dataDir);
+    journal.acceptJob(job('j-old', { repo: f.repo }));
+    journal.setJobStatus('j-old', 'completed');
+    const lines: string[] = [];
+    const logger = pino({ level: 'info' }, { write: (line: string) => void lines.push(line) });
+    setWatchFactory(() => {
+      throw Object.assign(new Error('ENOSPC: System limit for number of file watchers reached'), { code: 'ENOSPC' });
+    });
+    cleanups.push(() => setWatchFactory(null));
+    let services: ReturnType<ReturnType<typeof createDefaultServices>> | undefined;
+    const rt: Runtime = createRuntime({ config: configWithCli(['Prog-001', 'Prog-002']), dataDir, journal, logger, services: (ctx: ServiceContext) => (services = createDefaultServices({ offline: true })(ctx)) });
+    cleanups.push(() => rt.stop());
+    await services!.prewarm.done;
+    const warnings = lines.map((l) => JSON.parse(l) as { level: number; code?: string; msg: string }).filter((l) => l.code === 'PAS_CHECKOUT_WATCH');
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]!.level).toBe(40);
+    expect(warnings[0]!.msg).toContain('max_user_watches');
   });
 
   it('never holds up the start: startPrewarm returns while its checkouts are still being made, and stop waits for the ones under way', async () => {
