@@ -29,6 +29,14 @@ import { outermost } from './outermost-paths.ts';
 const COOKIE = 'pas-flush-';
 /** A cookie that has not come back by then means the watch is gone: unknown. */
 const FLUSH_TIMEOUT_MS = 5_000;
+let flushTimeoutMs = FLUSH_TIMEOUT_MS;
+let afterCookieWritten: (() => void) | null = null;
+
+/** Tests: the flush timeout (null: back to 5 s), and what runs right after the cookie is written. */
+export function setFlushTimeout(ms: number | null, afterWrite: (() => void) | null = null): void {
+  flushTimeoutMs = ms ?? FLUSH_TIMEOUT_MS;
+  afterCookieWritten = afterWrite;
+}
 
 function queueLimit(): number {
   try {
@@ -146,12 +154,13 @@ class Tracker {
     const name = `${COOKIE}${process.pid}-${++this.cookieCount}`;
     const file = path.join(this.dir, '.git', name);
     let timer: NodeJS.Timeout | undefined;
-    const heard = new Promise<void>((resolve) => {
-      this.cookies.set(name, resolve);
-      timer = setTimeout(() => this.lose('the flush cookie never came back'), FLUSH_TIMEOUT_MS);
-    });
+    const heard = new Promise<void>((resolve) => this.cookies.set(name, resolve));
     try {
       await writeFile(file, '');
+      afterCookieWritten?.();
+      // Counted from the write. The timers phase comes before the poll that would deliver the
+      // cookie: once more after that poll before the watch counts as gone.
+      timer = setTimeout(() => setImmediate(() => this.cookies.has(name) && this.lose('the flush cookie never came back')), flushTimeoutMs);
       await heard;
     } catch (err) {
       this.lose(`could not write the flush cookie: ${(err as Error).message}`);

@@ -16,7 +16,7 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import type { TaskSpec } from '../../../machines/domain.ts';
 import type { ResolvedProgrammer } from '../../../src/config/load-config.ts';
 import type { CmdAllowlist, FsAllowlist } from '../../../src/config/schemas.ts';
-import { changedPaths, onWatchFailure, setBurstLimit, setWatchFactory } from '../../../src/executors/checkout-changes.ts';
+import { changedPaths, onWatchFailure, setBurstLimit, setFlushTimeout, setWatchFactory } from '../../../src/executors/checkout-changes.ts';
 import { setAfterRemoveHook } from '../../../src/executors/checkout-restore.ts';
 import { checkoutFor, checkoutPath, checkoutTree } from '../../../src/executors/checkouts.ts';
 import { gitProcessCount, gitSpawnCount } from '../../../src/executors/git-command.ts';
@@ -33,6 +33,7 @@ const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 let fixture: TempRepo | undefined;
 afterEach(async () => {
   setAfterRemoveHook(null);
+  setFlushTimeout(null);
   setBurstLimit(null);
   setWatchFactory(null);
   await fixture?.cleanup();
@@ -321,6 +322,21 @@ describe('restoring a reused checkout by its tracked changes', () => {
       await expectBase(next.path, f.base);
       next.release();
     }
+  });
+
+  it('takes a flush cookie that came back by the time its timeout fired (the loop was busy) as heard, not as a lost watch', async () => {
+    const f = (fixture = await createTempRepo(BASE_FILES));
+    const lease = await take(f);
+    await writeFiles(lease.path, { 'a.txt': 'changed\n' });
+    // The loop is held past the timeout right after the cookie is written: the timer and the
+    // cookie's event are both due at the next turn, the timer first.
+    setFlushTimeout(1, () => {
+      const until = performance.now() + 30;
+      while (performance.now() < until);
+    });
+    expect(await changedPaths(lease.path)).toEqual(['a.txt']);
+    setFlushTimeout(null);
+    lease.release();
   });
 
   it('falls back to the full reset when events may have been dropped (a burst over the limit), then tracks again', async () => {
