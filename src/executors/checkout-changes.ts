@@ -30,12 +30,16 @@ const COOKIE = 'pas-flush-';
 /** A cookie that has not come back by then means the watch is gone: unknown. */
 const FLUSH_TIMEOUT_MS = 5_000;
 let flushTimeoutMs = FLUSH_TIMEOUT_MS;
-let afterCookieWritten: (() => void) | null = null;
+type CookieWriter = (file: string) => Promise<void> | void;
+const writeCookieFile: CookieWriter = (file) => writeFile(file, '');
+let writeCookie = writeCookieFile;
+let afterTimerSet: (() => void) | null = null;
 
-/** Tests: the flush timeout (null: back to 5 s), and what runs right after the cookie is written. */
-export function setFlushTimeout(ms: number | null, afterWrite: (() => void) | null = null): void {
+/** Tests: the flush timeout (null: back to 5 s), how the cookie is written, what runs once its timer is set. */
+export function setFlushTimeout(ms: number | null, write: CookieWriter | null = null, afterTimer: (() => void) | null = null): void {
   flushTimeoutMs = ms ?? FLUSH_TIMEOUT_MS;
-  afterCookieWritten = afterWrite;
+  writeCookie = write ?? writeCookieFile;
+  afterTimerSet = afterTimer;
 }
 
 function queueLimit(): number {
@@ -156,11 +160,11 @@ class Tracker {
     let timer: NodeJS.Timeout | undefined;
     const heard = new Promise<void>((resolve) => this.cookies.set(name, resolve));
     try {
-      await writeFile(file, '');
-      afterCookieWritten?.();
+      await writeCookie(file);
       // Counted from the write. The timers phase comes before the poll that would deliver the
       // cookie: once more after that poll before the watch counts as gone.
       timer = setTimeout(() => setImmediate(() => this.cookies.has(name) && this.lose('the flush cookie never came back')), flushTimeoutMs);
+      afterTimerSet?.();
       await heard;
     } catch (err) {
       this.lose(`could not write the flush cookie: ${(err as Error).message}`);
