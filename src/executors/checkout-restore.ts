@@ -26,6 +26,7 @@ import { lstat, mkdir, readdir, readFile, rm, stat, symlink, writeFile } from 'n
 import path from 'node:path';
 import { changedPaths, gitTouched, rewatch, trackCheckout, trackedBase } from './checkout-changes.ts';
 import { restoreGitFiles } from './checkout-git-files.ts';
+import { fileIdentity } from './file-identity.ts';
 import { operationInProgress } from './checkout-operations.ts';
 import { gitSequence } from './git-command.ts';
 import { cachedRootTree, indexIsPlain } from './index-tree.ts';
@@ -217,13 +218,9 @@ async function holdsBase(store: RepoObjectStore, file: string, entry: TreeEntry 
   return true;
 }
 
-async function identityOf(file: string): Promise<string> {
-  try {
-    const info = await lstat(file, { bigint: true });
-    return `${info.ino}:${info.size}:${info.mtimeNs}:${info.mode}`;
-  } catch {
-    return '';
-  }
+/** A file's (or symlink's own) identity: a chmod changes its change time. */
+function identityOf(file: string): Promise<string> {
+  return fileIdentity(file, true);
 }
 
 /** Whether a `.gitattributes` of the base applies at `rel` (in a parent folder, or in the folder written). */

@@ -3,11 +3,12 @@
  * ('' when it is missing). A file written again (git writes a new one and renames it over) gets
  * another identity, so a cached answer about its content stays valid while the identity does.
  */
-import { stat } from 'node:fs/promises';
+import { lstat, stat } from 'node:fs/promises';
 
-export async function fileIdentity(file: string): Promise<string> {
+/** `link`: a symlink's own identity (lstat), not its target's. */
+export async function fileIdentity(file: string, link = false): Promise<string> {
   try {
-    const info = await stat(file, { bigint: true });
+    const info = await (link ? lstat : stat)(file, { bigint: true });
     return `${info.ino}:${info.size}:${info.mtimeNs}:${info.ctimeNs}`;
   } catch {
     return '';

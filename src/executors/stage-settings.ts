@@ -49,7 +49,7 @@ function expandHome(file: string): string {
 }
 
 async function identityOf(files: readonly string[]): Promise<string> {
-  return (await Promise.all(files.map(fileIdentity))).join('|');
+  return (await Promise.all(files.map((file) => fileIdentity(file)))).join('|');
 }
 
 /** Reads the settings of the checkout in `dir` (one git process). */
