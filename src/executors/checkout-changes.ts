@@ -21,8 +21,7 @@
  * `changedPaths` first writes a cookie file into `.git` and waits for its event: inotify keeps one
  * queue in order, so every event of a write made before the call has been heard by then.
  */
-import { lstatSync, readFileSync, watch, type FSWatcher } from 'node:fs';
-import { lstat, rm, writeFile } from 'node:fs/promises';
+import { lstatSync, readFileSync, rmSync, watch, writeFileSync, type FSWatcher } from 'node:fs';
 import path from 'node:path';
 import { outermost } from './outermost-paths.ts';
 
@@ -151,17 +150,23 @@ class Tracker {
       timer = setTimeout(() => this.lose('the flush cookie never came back'), FLUSH_TIMEOUT_MS);
     });
     try {
-      await writeFile(file, '');
+      // Synchronous: an empty file in `.git` costs less than a round trip through libuv's thread
+      // pool, which under a burst of tasks waits behind every other task's file calls.
+      writeFileSync(file, '');
       await heard;
     } catch (err) {
       this.lose(`could not write the flush cookie: ${(err as Error).message}`);
     } finally {
       clearTimeout(timer);
       this.cookies.delete(name);
-      await rm(file, { force: true }).catch(() => undefined);
+      try {
+        rmSync(file, { force: true });
+      } catch {
+        // Left behind: a cookie name is never heard twice (the count grows), and `.git` is PAS's.
+      }
     }
     try {
-      if ((await lstat(this.dir, { bigint: true })).ino !== this.rootIno) this.lose('the checkout folder was replaced');
+      if (lstatSync(this.dir, { bigint: true }).ino !== this.rootIno) this.lose('the checkout folder was replaced');
     } catch {
       this.lose('the checkout folder is gone');
     }
