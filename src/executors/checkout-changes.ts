@@ -141,22 +141,20 @@ class Tracker {
 
   /** Resolves once every event queued before the call has been heard. */
   async flush(): Promise<void> {
-    if (this.unknown) return;
+    await this.cookie(() => undefined);
+  }
+
+  /**
+   * Writes a cookie now (synchronously: every event of a write made before the call is queued
+   * ahead of it) and resolves once it is heard; `onHeard` runs at that very event, before any later
+   * one is heard (or not at all when the tracker is lost meanwhile).
+   */
+  cookie(onHeard: () => void): Promise<void> {
+    if (this.unknown) return Promise.resolve();
     const name = `${COOKIE}${process.pid}-${++this.cookieCount}`;
     const file = path.join(this.dir, '.git', name);
     let timer: NodeJS.Timeout | undefined;
-    const heard = new Promise<void>((resolve) => {
-      this.cookies.set(name, resolve);
-      timer = setTimeout(() => this.lose('the flush cookie never came back'), FLUSH_TIMEOUT_MS);
-    });
-    try {
-      // Synchronous: an empty file in `.git` costs less than a round trip through libuv's thread
-      // pool, which under a burst of tasks waits behind every other task's file calls.
-      writeFileSync(file, '');
-      await heard;
-    } catch (err) {
-      this.lose(`could not write the flush cookie: ${(err as Error).message}`);
-    } finally {
+    const done = () => {
       clearTimeout(timer);
       this.cookies.delete(name);
       try {
@@ -164,12 +162,27 @@ class Tracker {
       } catch {
         // Left behind: a cookie name is never heard twice (the count grows), and `.git` is PAS's.
       }
-    }
+      try {
+        if (lstatSync(this.dir, { bigint: true }).ino !== this.rootIno) this.lose('the checkout folder was replaced');
+      } catch {
+        this.lose('the checkout folder is gone');
+      }
+    };
+    const heard = new Promise<void>((resolve) => {
+      this.cookies.set(name, () => {
+        if (!this.unknown) onHeard();
+        resolve();
+      });
+      timer = setTimeout(() => this.lose('the flush cookie never came back'), FLUSH_TIMEOUT_MS);
+    });
     try {
-      if (lstatSync(this.dir, { bigint: true }).ino !== this.rootIno) this.lose('the checkout folder was replaced');
-    } catch {
-      this.lose('the checkout folder is gone');
+      // Synchronous: an empty file in `.git` costs less than a round trip through libuv's thread
+      // pool, which under a burst of tasks waits behind every other task's file calls.
+      writeFileSync(file, '');
+    } catch (err) {
+      this.lose(`could not write the flush cookie: ${(err as Error).message}`);
     }
+    return heard.then(done);
   }
 
   close(): void {
@@ -233,24 +246,31 @@ export function gitTouched(dir: string): boolean | null {
 
 /**
  * After the caller made the disk equal to the commit `base` at `paths`: their watches are made
- * again (`folders`: the base's folders at or under them), every event queued so far is heard, and
- * the tracker starts clean at `base`. Answers false (the checkout is then unknown) when something
- * other than the restore itself changed meanwhile, outside `paths`.
+ * again (`folders`: the base's folders at or under them) and the tracker starts clean at `base`
+ * from a cookie written now. The restore's own events, all queued before that cookie, are told
+ * apart from the next task's (queued after it) when the cookie is heard, without waiting for it
+ * here: whatever changed outside `paths` meanwhile, or `stillWritten` answering false then (a
+ * process of the last task wrote where the restore wrote), makes the checkout unknown (the next
+ * changedPaths answers null: git stages the whole tree, and the next take does the full reset).
+ * Answers false when the checkout is unknown already.
  */
-export async function rewatch(dir: string, base: string, paths: readonly string[], folders: Iterable<string>): Promise<boolean> {
+export function rewatch(dir: string, base: string, paths: readonly string[], folders: Iterable<string>, stillWritten: () => boolean = () => true): boolean {
   const tracker = trackers.get(dir);
   if (!tracker || tracker.unknown) return false;
   for (const rel of paths) tracker.unwatchUnder(rel);
   for (const folder of folders) tracker.watchFolder(folder);
   tracker.base = base;
+  const settle = () => {
+    const foreign = [...tracker.changed].some((p) => !paths.some((rel) => p === rel || p.startsWith(`${rel}/`)));
+    tracker.changed = new Set();
+    tracker.gitTouched = false;
+    if (foreign) tracker.lose('something else wrote in the checkout while it was restored');
+    else if (!stillWritten()) tracker.lose('something else wrote where the restore wrote');
+  };
   // Nothing written in the tree: no event of the restore's own to wait for (git's, in `.git`, at most mark it touched).
-  if (paths.length > 0) await tracker.flush();
-  if (tracker.unknown) return false;
-  const foreign = [...tracker.changed].some((p) => !paths.some((rel) => p === rel || p.startsWith(`${rel}/`)));
-  tracker.changed = new Set();
-  tracker.gitTouched = false;
-  if (foreign) tracker.lose('something else wrote in the checkout while it was restored');
-  return !foreign;
+  if (paths.length === 0) settle();
+  else void tracker.cookie(settle);
+  return !tracker.unknown;
 }
 
 /** Stops tracking a checkout (it is reset or remade: tracked again afterwards). */

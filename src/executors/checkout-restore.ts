@@ -119,10 +119,9 @@ async function restoreByChanges(dir: string, store: RepoObjectStore, base: strin
     if (readIndex) commands.push(['read-tree', '-i', '-m', base]);
     if (moveHead) commands.push(['update-ref', '-m', 'pas: restored to the base', 'HEAD', base]);
     if (commands.length > 0) await gitSequence(dir, commands, viaGit.length > 0 ? { input: `${viaGit.join('\0')}\0` } : {});
-    if (!(await rewatch(dir, base, paths, folders))) return false;
-    // A process of the last task's still writing where the restore wrote: the full reset.
-    for (const { file, identity } of written) if (identityOf(file) !== identity) return false;
-    return true;
+    // A process of the last task's still writing where the restore wrote: unknown (checked when
+    // the restore's own events are all heard, see rewatch).
+    return rewatch(dir, base, paths, folders, () => written.every(({ file, identity }) => identityOf(file) === identity));
   } catch {
     // Unknown, a file system error, a git failure: whatever state it left, the full reset follows.
     return false;
