@@ -45,4 +45,16 @@ describe('restoring a reused checkout without waiting for its own events', () =>
     expect(await changedPaths(last.path)).toEqual([]);
     last.release();
   });
+
+  it('answers flushes asked back to back, each after the writes made ahead of it (inotify merges an event repeated at once)', async () => {
+    const f = (fixture = await createTempRepo({ 'a.txt': 'a\n' }));
+    const lease = await take(f);
+    for (let round = 0; round < 20; round++) {
+      writeFileSync(path.join(lease.path, `new-${round}.txt`), `${round}\n`);
+      // Asked in a row: nothing else is queued between their cookies' events.
+      const answers = await Promise.all(Array.from({ length: 5 }, () => changedPaths(lease.path)));
+      for (const answer of answers) expect(answer).toContain(`new-${round}.txt`);
+    }
+    lease.release();
+  });
 });
