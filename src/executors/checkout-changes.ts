@@ -251,13 +251,12 @@ export function gitTouched(dir: string): boolean | null {
  * After the caller made the disk equal to the commit `base` at `paths`: their watches are made
  * again (`folders`: the base's folders at or under them) and the tracker starts clean at `base`
  * from a cookie written now. The restore's own events, all queued before that cookie, are told
- * apart from the next task's (queued after it) when the cookie is heard, without waiting for it
- * here: whatever changed outside `paths` meanwhile, or `stillWritten` answering false then (a
- * process of the last task wrote where the restore wrote), makes the checkout unknown (the next
- * changedPaths answers null: git stages the whole tree, and the next take does the full reset).
- * Answers false when the checkout is unknown already.
+ * apart from the next task's (queued after it) when the cookie is heard, and the restore waits for
+ * it: whatever changed outside `paths` meanwhile, or `stillWritten` answering false then (a process
+ * of the last task wrote where the restore wrote), makes the checkout unknown before the next task
+ * starts (the caller then does the full reset). Answers false when the checkout is unknown.
  */
-export function rewatch(dir: string, base: string, paths: readonly string[], folders: Iterable<string>, stillWritten: () => boolean = () => true): boolean {
+export async function rewatch(dir: string, base: string, paths: readonly string[], folders: Iterable<string>, stillWritten: () => boolean = () => true): Promise<boolean> {
   const tracker = trackers.get(dir);
   if (!tracker || tracker.unknown) return false;
   for (const rel of paths) tracker.unwatchUnder(rel);
@@ -272,7 +271,7 @@ export function rewatch(dir: string, base: string, paths: readonly string[], fol
   };
   // Nothing written in the tree: no event of the restore's own to wait for (git's, in `.git`, at most mark it touched).
   if (paths.length === 0) settle();
-  else void tracker.cookie(settle);
+  else await tracker.cookie(settle);
   return !tracker.unknown;
 }
 

@@ -121,7 +121,7 @@ async function restoreByChanges(dir: string, store: RepoObjectStore, base: strin
     if (commands.length > 0) await gitSequence(dir, commands, viaGit.length > 0 ? { input: `${viaGit.join('\0')}\0` } : {});
     // A process of the last task's still writing where the restore wrote: unknown (checked when
     // the restore's own events are all heard, see rewatch).
-    return rewatch(dir, base, paths, folders, () => written.every(({ file, identity }) => identityOf(file) === identity));
+    return await rewatch(dir, base, paths, folders, () => written.every(({ file, identity }) => identityOf(file) === identity));
   } catch {
     // Unknown, a file system error, a git failure: whatever state it left, the full reset follows.
     return false;
