@@ -46,6 +46,8 @@ const LOOK_EVERY = 64;
 const TREE_CACHE = 4_096;
 /** Bytes of blobs kept after a read by id (a blob never changes). */
 const BLOB_CACHE_BYTES = 16 * 2 ** 20;
+/** Bytes of the objects this store lately wrote (at most TREE_CACHE of them), kept to be read back without git (an object never changes). */
+const WRITTEN_CACHE_BYTES = 8 * 2 ** 20;
 
 const LOCK_ERROR = /cannot lock ref|Unable to create '[^']+\.lock'|File exists/i;
 
@@ -56,6 +58,11 @@ export class RepoObjectStore {
   /** Blobs lately read by id (oldest first), within BLOB_CACHE_BYTES. */
   private readonly blobs = new Map<string, GitObject>();
   private blobBytes = 0;
+  /** Objects this store lately wrote (oldest first), once readable on disk too, within WRITTEN_CACHE_BYTES. */
+  private readonly recent = new Map<string, GitObject>();
+  private recentBytes = 0;
+  /** Requests made to the long-lived `cat-file` (the reads no cache answered). */
+  gitReads = 0;
   /** commit id → its root tree. */
   private readonly commitTrees = new Map<string, string>();
   private readonly refQueue: Array<{ commands: string[]; resolve: () => void; reject: (err: Error) => void }> = [];
@@ -90,8 +97,9 @@ export class RepoObjectStore {
   /** Reads an object by id or revision expression (`<commit>^{tree}`, `<rev>:<path>`); null when missing. */
   read(spec: string): Promise<GitObject | null> {
     if (/[\n\r]/.test(spec)) throw new PasError('PAS_ERR_GIT', `object name ${JSON.stringify(spec)} holds a line break`);
-    const cached = this.blobs.get(spec);
+    const cached = this.blobs.get(spec) ?? this.recent.get(spec);
     if (cached) return Promise.resolve(cached);
+    this.gitReads++;
     const answer = this.reader.request(`${spec}\n`, parseBatchAnswer);
     // A blob read by its id is kept a while: a task reads its files before the model call and
     // again (the lines before) when it commits.
@@ -109,6 +117,17 @@ export class RepoObjectStore {
       this.blobBytes -= old.data.length;
     }
     return obj;
+  }
+
+  private keepWritten(obj: GitObject): void {
+    if (obj.data.length > WRITTEN_CACHE_BYTES / 16 || this.recent.has(obj.oid)) return;
+    this.recent.set(obj.oid, obj);
+    this.recentBytes += obj.data.length;
+    while (this.recentBytes > WRITTEN_CACHE_BYTES || this.recent.size > TREE_CACHE) {
+      const [oldest, old] = this.recent.entries().next().value!;
+      this.recent.delete(oldest);
+      this.recentBytes -= old.data.length;
+    }
   }
 
   /** The commit a revision names (full id), or null. Its tree is remembered for `commitTree`. */
@@ -175,6 +194,8 @@ export class RepoObjectStore {
     const raw = Buffer.concat([objectHeader(type, data.length), data]);
     const oid = digestOf(this.hash, raw, 'hex');
     const written = objectWriter.write(this.objectsDir, { oid, raw }).then(() => {
+      // Read back soon by who wrote it (a result bundle, a merge on top): served from here, not by git.
+      this.keepWritten({ oid, type, data: raw.subarray(raw.length - data.length) });
       this.sinceFold++;
       if (this.sinceFold >= this.packEvery) this.packInBackground();
       else if (++this.written % LOOK_EVERY === 0) this.foldIfManyPacks();

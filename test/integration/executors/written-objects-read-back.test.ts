@@ -1,0 +1,51 @@
+/**
+ * Objects a repository's store has just written are read back from memory, not through git's
+ * `cat-file` (a worker's result bundle and a merge read the commit, trees and blobs a task just
+ * wrote), and the same bytes are on disk for git.
+ */
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { closeObjectStores, formatTree, MODE_FILE, objectStoreFor, parseTree } from '../../../src/executors/object-store.ts';
+import { createTempRepo, gitOut, type TempRepo } from '../../support/git-fixtures.ts';
+
+let fixture: TempRepo | undefined;
+afterEach(async () => {
+  await fixture?.cleanup();
+  fixture = undefined;
+});
+afterAll(() => closeObjectStores());
+
+describe('objects read back after a write', () => {
+  it('a blob, tree and commit the store wrote are read back without asking git, byte for byte what git reads', async () => {
+    fixture = await createTempRepo({ 'a.txt': 'a\n' });
+    const store = await objectStoreFor(fixture.repo);
+    const blob = await store.write('blob', Buffer.from('written here\n'));
+    const tree = await store.writeTree([{ mode: MODE_FILE, name: 'b.txt', oid: blob }]);
+    const commit = await store.writeCommit(tree, [fixture.base], 'written');
+    const asked = store.gitReads;
+
+    expect(typeof asked).toBe('number');
+    const [b, t, c] = await Promise.all([store.read(blob), store.read(tree), store.read(commit)]);
+    expect(store.gitReads).toBe(asked);
+    expect(b).toMatchObject({ oid: blob, type: 'blob' });
+    expect(b!.data.toString()).toBe('written here\n');
+    expect(t).toMatchObject({ oid: tree, type: 'tree' });
+    expect(parseTree(t!.data, store.hashBytes)).toEqual([{ mode: MODE_FILE, name: 'b.txt', oid: blob }]);
+    expect(t!.data.equals(formatTree([{ mode: MODE_FILE, name: 'b.txt', oid: blob }]))).toBe(true);
+    expect(c).toMatchObject({ oid: commit, type: 'commit' });
+    // What memory answered is what git has on disk.
+    expect(await gitOut(fixture.repo, 'cat-file', '-p', commit)).toBe(c!.data.toString().trimEnd());
+    expect(await gitOut(fixture.repo, 'cat-file', 'blob', blob)).toBe('written here');
+  });
+
+  it('an object the store did not write is still read through git (and a revision expression always is)', async () => {
+    fixture = await createTempRepo({ 'a.txt': 'a\n' });
+    const store = await objectStoreFor(fixture.repo);
+    const asked = store.gitReads;
+    const base = await store.read(fixture.base);
+    expect(base).toMatchObject({ oid: fixture.base, type: 'commit' });
+    expect(store.gitReads).toBe(asked + 1);
+    const file = await store.read(`${fixture.base}:a.txt`);
+    expect(file!.data.toString()).toBe('a\n');
+    expect(store.gitReads).toBe(asked + 2);
+  });
+});
