@@ -44,8 +44,8 @@ const FOLD_AFTER_PACKS = 8;
 /** Objects written between two looks at the pack folder. */
 const LOOK_EVERY = 64;
 const TREE_CACHE = 4_096;
-/** Bytes of blobs kept after a read by id (a blob never changes). */
-const BLOB_CACHE_BYTES = 16 * 2 ** 20;
+/** Bytes of blobs and trees kept after a read by id (an object never changes). */
+const READ_CACHE_BYTES = 16 * 2 ** 20;
 /** Bytes of the objects this store lately wrote (at most TREE_CACHE of them), kept to be read back without git (an object never changes). */
 const WRITTEN_CACHE_BYTES = 8 * 2 ** 20;
 
@@ -55,9 +55,9 @@ export class RepoObjectStore {
   private readonly reader: GitBatchProcess;
   private readonly refs: GitBatchProcess;
   private readonly trees = new Map<string, TreeEntry[]>();
-  /** Blobs lately read by id (oldest first), within BLOB_CACHE_BYTES. */
-  private readonly blobs = new Map<string, GitObject>();
-  private blobBytes = 0;
+  /** Blobs and trees lately read by id (oldest first), within READ_CACHE_BYTES: a task's base trees are read again whole by its result bundle. */
+  private readonly readCache = new Map<string, GitObject>();
+  private readBytes = 0;
   /** Objects this store lately wrote (oldest first), once readable on disk too, within WRITTEN_CACHE_BYTES. */
   private readonly recent = new Map<string, GitObject>();
   private recentBytes = 0;
@@ -97,24 +97,24 @@ export class RepoObjectStore {
   /** Reads an object by id or revision expression (`<commit>^{tree}`, `<rev>:<path>`); null when missing. */
   read(spec: string): Promise<GitObject | null> {
     if (/[\n\r]/.test(spec)) throw new PasError('PAS_ERR_GIT', `object name ${JSON.stringify(spec)} holds a line break`);
-    const cached = this.blobs.get(spec) ?? this.recent.get(spec);
+    const cached = this.readCache.get(spec) ?? this.recent.get(spec);
     if (cached) return Promise.resolve(cached);
     this.gitReads++;
     const answer = this.reader.request(`${spec}\n`, parseBatchAnswer);
-    // A blob read by its id is kept a while: a task reads its files before the model call and
-    // again (the lines before) when it commits.
-    return spec.length === this.hashBytes * 2 ? answer.then((obj) => this.keepBlob(spec, obj)) : answer;
+    // A blob or tree read by its id is kept a while: a task reads its files before the model call
+    // and again (the lines before) when it commits; a result bundle walks the base's trees again.
+    return spec.length === this.hashBytes * 2 ? answer.then((obj) => this.keepRead(spec, obj)) : answer;
   }
 
-  private keepBlob(spec: string, obj: GitObject | null): GitObject | null {
-    if (!obj || obj.type !== 'blob' || obj.oid !== spec || obj.data.length > BLOB_CACHE_BYTES / 16) return obj;
-    if (this.blobs.has(spec)) return obj;
-    this.blobs.set(spec, obj);
-    this.blobBytes += obj.data.length;
-    while (this.blobBytes > BLOB_CACHE_BYTES) {
-      const [oldest, old] = this.blobs.entries().next().value!;
-      this.blobs.delete(oldest);
-      this.blobBytes -= old.data.length;
+  private keepRead(spec: string, obj: GitObject | null): GitObject | null {
+    if (!obj || (obj.type !== 'blob' && obj.type !== 'tree') || obj.oid !== spec || obj.data.length > READ_CACHE_BYTES / 16) return obj;
+    if (this.readCache.has(spec)) return obj;
+    this.readCache.set(spec, obj);
+    this.readBytes += obj.data.length;
+    while (this.readBytes > READ_CACHE_BYTES) {
+      const [oldest, old] = this.readCache.entries().next().value!;
+      this.readCache.delete(oldest);
+      this.readBytes -= old.data.length;
     }
     return obj;
   }

@@ -3,7 +3,11 @@
  * `cat-file` (a worker's result bundle and a merge read the commit, trees and blobs a task just
  * wrote), and the same bytes are on disk for git.
  */
+import { writeFile } from 'node:fs/promises';
+import path from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { makeResultBundle } from '../../../src/distribution/worker-repo-cache.ts';
+import { commitEdits } from '../../../src/executors/object-commit.ts';
 import { closeObjectStores, formatTree, MODE_FILE, objectStoreFor, parseTree } from '../../../src/executors/object-store.ts';
 import { createTempRepo, gitOut, type TempRepo } from '../../support/git-fixtures.ts';
 
@@ -35,6 +39,22 @@ describe('objects read back after a write', () => {
     // What memory answered is what git has on disk.
     expect(await gitOut(fixture.repo, 'cat-file', '-p', commit)).toBe(c!.data.toString().trimEnd());
     expect(await gitOut(fixture.repo, 'cat-file', 'blob', blob)).toBe('written here');
+  });
+
+  it("a worker's result bundle of a task's commit is written from memory: no cat-file read, and git verifies and reads it", async () => {
+    fixture = await createTempRepo({ 'src/deep/er/a.ts': 'a\n', 'src/b.ts': 'b\n' });
+    const store = await objectStoreFor(fixture.repo);
+    await store.read(fixture.base);
+    const edits = new Map([['src/deep/er/a.ts', Buffer.from('a2\n')], ['src/new.ts', Buffer.from('n\n')]]);
+    const { commit } = await commitEdits({ repo: fixture.repo, baseCommit: fixture.base, edits, message: 'task' });
+    const asked = store.gitReads;
+    const bundle = await makeResultBundle(fixture.repo, fixture.base, commit);
+    expect(store.gitReads - asked).toBe(0);
+    const file = path.join(fixture.root, 'result.bundle');
+    await writeFile(file, bundle);
+    await gitOut(fixture.repo, 'bundle', 'verify', '-q', file);
+    const heads = await gitOut(fixture.repo, 'bundle', 'list-heads', file);
+    expect(heads).toContain(commit);
   });
 
   it('an object the store did not write is still read through git (and a revision expression always is)', async () => {
