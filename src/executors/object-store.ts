@@ -14,6 +14,7 @@ import { PasError } from '../errors.ts';
 import { closeCheckoutWatches } from './checkout-changes.ts';
 import { GitBatchProcess, lineParser } from './git-batch.ts';
 import { git, PAS_AUTHOR, repoKey } from './git-command.ts';
+import { ObjectCache } from './object-cache.ts';
 import { objectWriter } from './object-writer.ts';
 
 export type ObjectType = 'blob' | 'tree' | 'commit' | 'tag';
@@ -56,11 +57,9 @@ export class RepoObjectStore {
   private readonly refs: GitBatchProcess;
   private readonly trees = new Map<string, TreeEntry[]>();
   /** Blobs and trees lately read by id (oldest first), within READ_CACHE_BYTES: a task's base trees are read again whole by its result bundle. */
-  private readonly readCache = new Map<string, GitObject>();
-  private readBytes = 0;
+  private readonly readCache = new ObjectCache<GitObject>(READ_CACHE_BYTES, Number.POSITIVE_INFINITY);
   /** Objects this store lately wrote (oldest first), once readable on disk too, within WRITTEN_CACHE_BYTES. */
-  private readonly recent = new Map<string, GitObject>();
-  private recentBytes = 0;
+  private readonly recent = new ObjectCache<GitObject>(WRITTEN_CACHE_BYTES, TREE_CACHE);
   /** Requests made to the long-lived `cat-file` (the reads no cache answered). */
   gitReads = 0;
   /** commit id → its root tree. */
@@ -107,27 +106,8 @@ export class RepoObjectStore {
   }
 
   private keepRead(spec: string, obj: GitObject | null): GitObject | null {
-    if (!obj || (obj.type !== 'blob' && obj.type !== 'tree') || obj.oid !== spec || obj.data.length > READ_CACHE_BYTES / 16) return obj;
-    if (this.readCache.has(spec)) return obj;
-    this.readCache.set(spec, obj);
-    this.readBytes += obj.data.length;
-    while (this.readBytes > READ_CACHE_BYTES) {
-      const [oldest, old] = this.readCache.entries().next().value!;
-      this.readCache.delete(oldest);
-      this.readBytes -= old.data.length;
-    }
+    if (obj && (obj.type === 'blob' || obj.type === 'tree') && obj.oid === spec) this.readCache.add(obj);
     return obj;
-  }
-
-  private keepWritten(obj: GitObject): void {
-    if (obj.data.length > WRITTEN_CACHE_BYTES / 16 || this.recent.has(obj.oid)) return;
-    this.recent.set(obj.oid, obj);
-    this.recentBytes += obj.data.length;
-    while (this.recentBytes > WRITTEN_CACHE_BYTES || this.recent.size > TREE_CACHE) {
-      const [oldest, old] = this.recent.entries().next().value!;
-      this.recent.delete(oldest);
-      this.recentBytes -= old.data.length;
-    }
   }
 
   /** The commit a revision names (full id), or null. Its tree is remembered for `commitTree`. */
@@ -195,7 +175,7 @@ export class RepoObjectStore {
     const oid = digestOf(this.hash, raw, 'hex');
     const written = objectWriter.write(this.objectsDir, { oid, raw }).then(() => {
       // Read back soon by who wrote it (a result bundle, a merge on top): served from here, not by git.
-      this.keepWritten({ oid, type, data: raw.subarray(raw.length - data.length) });
+      this.recent.add({ oid, type, data: raw.subarray(raw.length - data.length) });
       this.sinceFold++;
       if (this.sinceFold >= this.packEvery) this.packInBackground();
       else if (++this.written % LOOK_EVERY === 0) this.foldIfManyPacks();
