@@ -112,6 +112,8 @@ export class RepoObjectStore {
 
   /** The commit a revision names (full id), or null. Its tree is remembered for `commitTree`. */
   async resolveCommit(rev: string): Promise<string | null> {
+    // A commit's own full id, read before as a commit (a task's base, every task after the first): no git.
+    if (rev.length === this.hashBytes * 2 && this.commitTrees.has(rev)) return rev;
     const obj = await this.read(`${rev}^{commit}`);
     if (!obj) return null;
     this.rememberTree(obj);

@@ -57,6 +57,21 @@ describe('objects read back after a write', () => {
     expect(heads).toContain(commit);
   });
 
+  it("a commit's full id read before resolves without git; a ref name or an unknown id is still asked", async () => {
+    fixture = await createTempRepo({ 'a.txt': 'a\n' });
+    const store = await objectStoreFor(fixture.repo);
+    expect(await store.resolveCommit(fixture.base)).toBe(fixture.base);
+    const asked = store.gitReads;
+    expect(await store.resolveCommit(fixture.base)).toBe(fixture.base);
+    expect(store.gitReads).toBe(asked);
+    expect(await store.resolveCommit('refs/heads/main')).toBe(fixture.base);
+    expect(store.gitReads).toBe(asked + 1);
+    expect(await store.resolveCommit('0'.repeat(40))).toBeNull();
+    expect(store.gitReads).toBe(asked + 2);
+    const tree = await gitOut(fixture.repo, 'rev-parse', `${fixture.base}^{tree}`);
+    expect(await store.resolveCommit(tree)).toBeNull();
+  });
+
   it('an object the store did not write is still read through git (and a revision expression always is)', async () => {
     fixture = await createTempRepo({ 'a.txt': 'a\n' });
     const store = await objectStoreFor(fixture.repo);
