@@ -3,13 +3,17 @@
  * ('' when it is missing). A file written again (git writes a new one and renames it over) gets
  * another identity, so a cached answer about its content stays valid while the identity does.
  */
-import { lstat, stat } from 'node:fs/promises';
+import { lstatSync, statSync } from 'node:fs';
 
-/** `link`: a symlink's own identity (lstat), not its target's. */
-export async function fileIdentity(file: string, link = false): Promise<string> {
+/**
+ * Synchronous: one stat of a local file costs less than a round trip through libuv's thread pool,
+ * which under a burst of tasks waits behind every other task's file calls (a settings check asks ~9).
+ * `link`: a symlink's own identity (lstat), not its target's.
+ */
+export function fileIdentity(file: string, link = false): string {
   try {
-    const info = await (link ? lstat : stat)(file, { bigint: true });
-    return `${info.ino}:${info.size}:${info.mtimeNs}:${info.ctimeNs}`;
+    const info = (link ? lstatSync : statSync)(file, { bigint: true, throwIfNoEntry: false });
+    return info ? `${info.ino}:${info.size}:${info.mtimeNs}:${info.ctimeNs}` : '';
   } catch {
     return '';
   }
