@@ -18,11 +18,10 @@
  *   queue's size: a burst of half of it makes every tracked checkout unknown;
  * - the checkout folder or its `.git` replaced, a name that is not UTF-8, a watcher error.
  *
- * `changedPaths` first writes a cookie file into `.git` and waits for its event: inotify keeps one
+ * `changedPaths` first touches a cookie file in `.git` and waits for its event: inotify keeps one
  * queue in order, so every event of a write made before the call has been heard by then.
  */
-import { lstatSync, readFileSync, watch, type FSWatcher } from 'node:fs';
-import { lstat, rm, writeFile } from 'node:fs/promises';
+import { lstatSync, readFileSync, utimesSync, watch, writeFileSync, type FSWatcher } from 'node:fs';
 import path from 'node:path';
 import { outermost } from './outermost-paths.ts';
 
@@ -74,7 +73,9 @@ class Tracker {
   unknown: string | null = null;
   /** Something other than the cookie changed in `.git` (git ran: index, HEAD, locks). */
   gitTouched = false;
-  private readonly cookies = new Map<string, () => void>();
+  /** By cookie file name: what waits for its next event, oldest first. */
+  private readonly cookies = new Map<string, Array<() => void>>();
+  private readonly cookieNames: readonly [string, string];
   private cookieCount = 0;
   private readonly rootIno: bigint;
 
@@ -84,13 +85,20 @@ class Tracker {
     public base: string,
   ) {
     this.rootIno = lstatSync(dir, { bigint: true }).ino;
+    // Made before `.git` is watched (no event of their making is ever heard), then only touched:
+    // a time set on a file is an IN_ATTRIB event, far cheaper than creating and removing one.
+    this.cookieNames = [`${COOKIE}${process.pid}-a`, `${COOKIE}${process.pid}-b`];
+    for (const name of this.cookieNames) {
+      writeFileSync(path.join(dir, '.git', name), '');
+      this.cookies.set(name, []);
+    }
   }
 
   watchFolder(rel: string): void {
     if (this.unknown || this.watches.has(rel)) return;
     const abs = rel === '' ? this.dir : path.join(this.dir, rel);
     try {
-      const watcher = watchFactory(abs, (_event, name) => this.heard(rel, name));
+      const watcher = watchFactory(abs, (event, name) => this.heard(rel, event, name));
       watcher.on('error', () => this.lose(`the watch of ${rel || '.'} failed`));
       this.watches.set(rel, watcher);
     } catch (err) {
@@ -115,7 +123,7 @@ class Tracker {
     }
   }
 
-  private heard(rel: string, name: Buffer | null): void {
+  private heard(rel: string, event: string, name: Buffer | null): void {
     if (++burst >= burstLimit) loseAll(`${burst} events in one burst: some may have been dropped (fs.inotify.max_queued_events)`);
     if (!burstOpen) {
       burstOpen = true;
@@ -126,9 +134,9 @@ class Tracker {
     const text = name.toString('utf8');
     if (!Buffer.from(text, 'utf8').equals(name)) return this.lose(`a name that is not UTF-8 in ${rel || '.'}`);
     if (rel === '.git') {
-      const cookie = this.cookies.get(text);
-      if (cookie) cookie();
-      else if (!text.startsWith(COOKIE)) this.gitTouched = true;
+      // A cookie's event answers the oldest wait on it (a cookie is only touched: 'change').
+      if (event === 'change') this.cookies.get(text)?.shift()?.();
+      if (!text.startsWith(COOKIE)) this.gitTouched = true;
       return;
     }
     if (rel === '' && text === '.git') return this.lose('.git itself changed');
@@ -137,34 +145,47 @@ class Tracker {
 
   lose(why: string): void {
     this.unknown ??= why;
-    for (const resolve of this.cookies.values()) resolve();
+    for (const waiting of this.cookies.values()) for (const resolve of waiting.splice(0)) resolve();
   }
 
   /** Resolves once every event queued before the call has been heard. */
   async flush(): Promise<void> {
-    if (this.unknown) return;
-    const name = `${COOKIE}${process.pid}-${++this.cookieCount}`;
-    const file = path.join(this.dir, '.git', name);
+    await this.cookie(() => undefined);
+  }
+
+  /**
+   * Touches a cookie now (synchronously: every event of a write made before the call is queued
+   * ahead of it) and resolves once its event is heard; `onHeard` runs at that very event, before
+   * any later one is heard (or not at all when the tracker is lost meanwhile). The two cookie files
+   * take turns: inotify merges an event into the last one queued when they are the same, never
+   * two events apart.
+   */
+  cookie(onHeard: () => void): Promise<void> {
+    if (this.unknown) return Promise.resolve();
+    const turn = this.cookieCount++;
+    const name = this.cookieNames[turn % 2]!;
     let timer: NodeJS.Timeout | undefined;
     const heard = new Promise<void>((resolve) => {
-      this.cookies.set(name, resolve);
+      this.cookies.get(name)!.push(() => {
+        if (!this.unknown) onHeard();
+        resolve();
+      });
       timer = setTimeout(() => this.lose('the flush cookie never came back'), FLUSH_TIMEOUT_MS);
     });
     try {
-      await writeFile(file, '');
-      await heard;
+      // Synchronous: a few microseconds, less than a round trip through libuv's thread pool.
+      utimesSync(path.join(this.dir, '.git', name), turn, turn);
     } catch (err) {
-      this.lose(`could not write the flush cookie: ${(err as Error).message}`);
-    } finally {
+      this.lose(`could not touch the flush cookie: ${(err as Error).message}`);
+    }
+    return heard.then(() => {
       clearTimeout(timer);
-      this.cookies.delete(name);
-      await rm(file, { force: true }).catch(() => undefined);
-    }
-    try {
-      if ((await lstat(this.dir, { bigint: true })).ino !== this.rootIno) this.lose('the checkout folder was replaced');
-    } catch {
-      this.lose('the checkout folder is gone');
-    }
+      try {
+        if (lstatSync(this.dir, { bigint: true }).ino !== this.rootIno) this.lose('the checkout folder was replaced');
+      } catch {
+        this.lose('the checkout folder is gone');
+      }
+    });
   }
 
   close(): void {
@@ -228,24 +249,30 @@ export function gitTouched(dir: string): boolean | null {
 
 /**
  * After the caller made the disk equal to the commit `base` at `paths`: their watches are made
- * again (`folders`: the base's folders at or under them), every event queued so far is heard, and
- * the tracker starts clean at `base`. Answers false (the checkout is then unknown) when something
- * other than the restore itself changed meanwhile, outside `paths`.
+ * again (`folders`: the base's folders at or under them) and the tracker starts clean at `base`
+ * from a cookie written now. The restore's own events, all queued before that cookie, are told
+ * apart from the next task's (queued after it) when the cookie is heard, and the restore waits for
+ * it: whatever changed outside `paths` meanwhile, or `stillWritten` answering false then (a process
+ * of the last task wrote where the restore wrote), makes the checkout unknown before the next task
+ * starts (the caller then does the full reset). Answers false when the checkout is unknown.
  */
-export async function rewatch(dir: string, base: string, paths: readonly string[], folders: Iterable<string>): Promise<boolean> {
+export async function rewatch(dir: string, base: string, paths: readonly string[], folders: Iterable<string>, stillWritten: () => boolean = () => true): Promise<boolean> {
   const tracker = trackers.get(dir);
   if (!tracker || tracker.unknown) return false;
   for (const rel of paths) tracker.unwatchUnder(rel);
   for (const folder of folders) tracker.watchFolder(folder);
   tracker.base = base;
+  const settle = () => {
+    const foreign = [...tracker.changed].some((p) => !paths.some((rel) => p === rel || p.startsWith(`${rel}/`)));
+    tracker.changed = new Set();
+    tracker.gitTouched = false;
+    if (foreign) tracker.lose('something else wrote in the checkout while it was restored');
+    else if (!stillWritten()) tracker.lose('something else wrote where the restore wrote');
+  };
   // Nothing written in the tree: no event of the restore's own to wait for (git's, in `.git`, at most mark it touched).
-  if (paths.length > 0) await tracker.flush();
-  if (tracker.unknown) return false;
-  const foreign = [...tracker.changed].some((p) => !paths.some((rel) => p === rel || p.startsWith(`${rel}/`)));
-  tracker.changed = new Set();
-  tracker.gitTouched = false;
-  if (foreign) tracker.lose('something else wrote in the checkout while it was restored');
-  return !foreign;
+  if (paths.length === 0) settle();
+  else await tracker.cookie(settle);
+  return !tracker.unknown;
 }
 
 /** Stops tracking a checkout (it is reset or remade: tracked again afterwards). */

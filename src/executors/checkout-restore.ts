@@ -21,7 +21,8 @@
  * unknown checkout (after a restart, a watch that could not be made, possibly dropped events), a
  * lock file, a submodule under a changed path, a write by someone else while the restore ran.
  */
-import { lstat, mkdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
+import { lstatSync, mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { readFile, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { changedPaths, gitTouched, rewatch, trackCheckout, trackedBase } from './checkout-changes.ts';
 import { git, gitSequence } from './git-command.ts';
@@ -104,7 +105,7 @@ async function restoreByChanges(dir: string, store: RepoObjectStore, base: strin
     for (const rel of paths) {
       const entry = await entryIn(store, baseTree, rel);
       if (entry?.mode === MODE_SUBMODULE) return false;
-      await rm(path.join(dir, rel), { recursive: true, force: true });
+      await remove(path.join(dir, rel));
       if (!entry) continue;
       if (entry.mode === MODE_TREE) {
         folders.push(rel);
@@ -118,10 +119,9 @@ async function restoreByChanges(dir: string, store: RepoObjectStore, base: strin
     if (readIndex) commands.push(['read-tree', '-i', '-m', base]);
     if (moveHead) commands.push(['update-ref', '-m', 'pas: restored to the base', 'HEAD', base]);
     if (commands.length > 0) await gitSequence(dir, commands, viaGit.length > 0 ? { input: `${viaGit.join('\0')}\0` } : {});
-    if (!(await rewatch(dir, base, paths, folders))) return false;
-    // A process of the last task's still writing where the restore wrote: the full reset.
-    for (const { file, identity } of written) if ((await identityOf(file)) !== identity) return false;
-    return true;
+    // A process of the last task's still writing where the restore wrote: unknown (checked when
+    // the restore's own events are all heard, see rewatch).
+    return await rewatch(dir, base, paths, folders, () => written.every(({ file, identity }) => identityOf(file) === identity));
   } catch {
     // Unknown, a file system error, a git failure: whatever state it left, the full reset follows.
     return false;
@@ -162,7 +162,7 @@ async function entryIn(store: RepoObjectStore, tree: string, rel: string): Promi
 /** Writes a tree entry at `file` (nothing is there): a blob with its mode, a symlink, a folder whole. */
 async function writeEntry(store: RepoObjectStore, file: string, entry: TreeEntry, written: Array<{ file: string; identity: string }>): Promise<void> {
   if (entry.mode === MODE_TREE) {
-    await mkdir(file);
+    mkdirSync(file);
     const entries = store.cachedTree(entry.oid) ?? (await store.readTree(entry.oid));
     await Promise.all(entries.map((e) => writeEntry(store, path.join(file, e.name), e, written)));
     return;
@@ -170,15 +170,36 @@ async function writeEntry(store: RepoObjectStore, file: string, entry: TreeEntry
   if (entry.mode !== MODE_FILE && entry.mode !== MODE_EXEC && entry.mode !== MODE_SYMLINK) throw new Unknown(`${file}: a submodule`);
   const blob = await store.read(entry.oid);
   if (!blob || blob.type !== 'blob') throw new Unknown(`${entry.oid} is not a blob`);
-  if (entry.mode === MODE_SYMLINK) await symlink(blob.data, file);
+  // Synchronous for a file as small as most are: the call costs less than a round trip through
+  // libuv's thread pool, which under a burst of tasks waits behind every other task's file calls.
+  const sync = blob.data.length <= SYNC_WRITE_BYTES;
+  if (entry.mode === MODE_SYMLINK) symlinkSync(blob.data, file);
   // Created as git creates it: 0666 or 0777 less the umask.
+  else if (sync) writeFileSync(file, blob.data, { mode: entry.mode === MODE_EXEC ? 0o777 : 0o666, flag: 'wx' });
   else await writeFile(file, blob.data, { mode: entry.mode === MODE_EXEC ? 0o777 : 0o666, flag: 'wx' });
-  written.push({ file, identity: await identityOf(file) });
+  written.push({ file, identity: identityOf(file) });
 }
 
-async function identityOf(file: string): Promise<string> {
+/** Files up to this size are written with one synchronous call. */
+const SYNC_WRITE_BYTES = 64 * 1024;
+
+/** Removes what is at `file`: a file or symlink at once, a folder (possibly large) off the event loop. */
+async function remove(file: string): Promise<void> {
+  let folder: boolean;
   try {
-    const info = await lstat(file, { bigint: true });
+    folder = lstatSync(file).isDirectory();
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') return;
+    throw err;
+  }
+  if (folder) await rm(file, { recursive: true, force: true });
+  else rmSync(file, { force: true });
+}
+
+function identityOf(file: string): string {
+  try {
+    const info = lstatSync(file, { bigint: true });
     return `${info.ino}:${info.size}:${info.mtimeNs}:${info.mode}`;
   } catch {
     return '';

@@ -20,14 +20,14 @@ function indexFile(dir: string): string {
 
 /** Records that the checkout's index, as it is now, holds exactly the files of `tree` (just reset or restored to it). */
 export async function noteIndexHolds(dir: string, tree: string): Promise<void> {
-  const identity = await fileIdentity(indexFile(dir));
+  const identity = fileIdentity(indexFile(dir));
   if (identity === '') holds.delete(dir);
   else holds.set(dir, { identity, tree });
 }
 
 /** True when the checkout's index holds exactly the files of `tree` (no more, no fewer, same modes and blobs). */
 export async function indexHolds(dir: string, store: RepoObjectStore, tree: string): Promise<boolean> {
-  const identity = await fileIdentity(indexFile(dir));
+  const identity = fileIdentity(indexFile(dir));
   if (identity === '') return false;
   const known = holds.get(dir);
   if (known?.identity === identity) return known.tree === tree;
@@ -39,6 +39,6 @@ export async function indexHolds(dir: string, store: RepoObjectStore, tree: stri
   }
   const read = await indexTreeId(store, dir, tree);
   // Unchanged while it was read: the answer holds for this identity.
-  if (read && (await fileIdentity(indexFile(dir))) === identity) holds.set(dir, { identity, tree: read });
+  if (read && fileIdentity(indexFile(dir)) === identity) holds.set(dir, { identity, tree: read });
   return read === tree;
 }

@@ -14,6 +14,7 @@ import { PasError } from '../errors.ts';
 import { closeCheckoutWatches } from './checkout-changes.ts';
 import { GitBatchProcess, lineParser } from './git-batch.ts';
 import { git, PAS_AUTHOR, repoKey } from './git-command.ts';
+import { ObjectCache } from './object-cache.ts';
 import { objectWriter } from './object-writer.ts';
 
 export type ObjectType = 'blob' | 'tree' | 'commit' | 'tag';
@@ -44,8 +45,10 @@ const FOLD_AFTER_PACKS = 8;
 /** Objects written between two looks at the pack folder. */
 const LOOK_EVERY = 64;
 const TREE_CACHE = 4_096;
-/** Bytes of blobs kept after a read by id (a blob never changes). */
-const BLOB_CACHE_BYTES = 16 * 2 ** 20;
+/** Bytes of blobs and trees kept after a read by id (an object never changes). */
+const READ_CACHE_BYTES = 16 * 2 ** 20;
+/** Bytes of the objects this store lately wrote (at most TREE_CACHE of them), kept to be read back without git (an object never changes). */
+const WRITTEN_CACHE_BYTES = 8 * 2 ** 20;
 
 const LOCK_ERROR = /cannot lock ref|Unable to create '[^']+\.lock'|File exists/i;
 
@@ -53,9 +56,12 @@ export class RepoObjectStore {
   private readonly reader: GitBatchProcess;
   private readonly refs: GitBatchProcess;
   private readonly trees = new Map<string, TreeEntry[]>();
-  /** Blobs lately read by id (oldest first), within BLOB_CACHE_BYTES. */
-  private readonly blobs = new Map<string, GitObject>();
-  private blobBytes = 0;
+  /** Blobs and trees lately read by id (oldest first), within READ_CACHE_BYTES: a task's base trees are read again whole by its result bundle. */
+  private readonly readCache = new ObjectCache<GitObject>(READ_CACHE_BYTES, Number.POSITIVE_INFINITY);
+  /** Objects this store lately wrote (oldest first), once readable on disk too, within WRITTEN_CACHE_BYTES. */
+  private readonly recent = new ObjectCache<GitObject>(WRITTEN_CACHE_BYTES, TREE_CACHE);
+  /** Requests made to the long-lived `cat-file` (the reads no cache answered). */
+  gitReads = 0;
   /** commit id → its root tree. */
   private readonly commitTrees = new Map<string, string>();
   private readonly refQueue: Array<{ commands: string[]; resolve: () => void; reject: (err: Error) => void }> = [];
@@ -90,29 +96,24 @@ export class RepoObjectStore {
   /** Reads an object by id or revision expression (`<commit>^{tree}`, `<rev>:<path>`); null when missing. */
   read(spec: string): Promise<GitObject | null> {
     if (/[\n\r]/.test(spec)) throw new PasError('PAS_ERR_GIT', `object name ${JSON.stringify(spec)} holds a line break`);
-    const cached = this.blobs.get(spec);
+    const cached = this.readCache.get(spec) ?? this.recent.get(spec);
     if (cached) return Promise.resolve(cached);
+    this.gitReads++;
     const answer = this.reader.request(`${spec}\n`, parseBatchAnswer);
-    // A blob read by its id is kept a while: a task reads its files before the model call and
-    // again (the lines before) when it commits.
-    return spec.length === this.hashBytes * 2 ? answer.then((obj) => this.keepBlob(spec, obj)) : answer;
+    // A blob or tree read by its id is kept a while: a task reads its files before the model call
+    // and again (the lines before) when it commits; a result bundle walks the base's trees again.
+    return spec.length === this.hashBytes * 2 ? answer.then((obj) => this.keepRead(spec, obj)) : answer;
   }
 
-  private keepBlob(spec: string, obj: GitObject | null): GitObject | null {
-    if (!obj || obj.type !== 'blob' || obj.oid !== spec || obj.data.length > BLOB_CACHE_BYTES / 16) return obj;
-    if (this.blobs.has(spec)) return obj;
-    this.blobs.set(spec, obj);
-    this.blobBytes += obj.data.length;
-    while (this.blobBytes > BLOB_CACHE_BYTES) {
-      const [oldest, old] = this.blobs.entries().next().value!;
-      this.blobs.delete(oldest);
-      this.blobBytes -= old.data.length;
-    }
+  private keepRead(spec: string, obj: GitObject | null): GitObject | null {
+    if (obj && (obj.type === 'blob' || obj.type === 'tree') && obj.oid === spec) this.readCache.add(obj);
     return obj;
   }
 
   /** The commit a revision names (full id), or null. Its tree is remembered for `commitTree`. */
   async resolveCommit(rev: string): Promise<string | null> {
+    // A commit's own full id, read before as a commit (a task's base, every task after the first): no git.
+    if (rev.length === this.hashBytes * 2 && this.commitTrees.has(rev)) return rev;
     const obj = await this.read(`${rev}^{commit}`);
     if (!obj) return null;
     this.rememberTree(obj);
@@ -175,6 +176,8 @@ export class RepoObjectStore {
     const raw = Buffer.concat([objectHeader(type, data.length), data]);
     const oid = digestOf(this.hash, raw, 'hex');
     const written = objectWriter.write(this.objectsDir, { oid, raw }).then(() => {
+      // Read back soon by who wrote it (a result bundle, a merge on top): served from here, not by git.
+      this.recent.add({ oid, type, data: raw.subarray(raw.length - data.length) });
       this.sinceFold++;
       if (this.sinceFold >= this.packEvery) this.packInBackground();
       else if (++this.written % LOOK_EVERY === 0) this.foldIfManyPacks();

@@ -17,7 +17,8 @@
  * a file over 32 MiB (git streams it), or a listed path whose parent folders are not the base's
  * folders on disk.
  */
-import { lstat, readdir, readFile, readlink } from 'node:fs/promises';
+import { lstatSync, readFileSync } from 'node:fs';
+import { readdir, readFile, readlink } from 'node:fs/promises';
 import path from 'node:path';
 import type { Stats } from 'node:fs';
 import { git } from './git-command.ts';
@@ -29,6 +30,9 @@ import { settingsAllowInProcessStaging } from './stage-settings.ts';
 
 /** Files larger than this are left to git (read whole here, streamed by git). */
 const LARGE_FILE_BYTES = 32 * 2 ** 20;
+
+/** Files up to this size (by their lstat) are read with one synchronous call. */
+const SYNC_READ_BYTES = 64 * 1024;
 
 /** Thrown inside to say "git must decide"; stageChanges answers null. */
 class AskGit extends Error {}
@@ -75,9 +79,10 @@ class Staging {
     return path.join(this.dir, rel);
   }
 
+  /** Synchronous: cheaper than a round trip through libuv's thread pool, which under a burst waits behind every other task's calls. */
   async lstat(rel: string): Promise<Stats | null> {
     try {
-      return await lstat(this.abs(rel));
+      return lstatSync(this.abs(rel));
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       if (code === 'ENOENT' || code === 'ENOTDIR') return null;
@@ -155,11 +160,20 @@ class Staging {
     // git streams a large file; this would hold it whole in memory.
     if (st.size > LARGE_FILE_BYTES) askGit();
     await this.checkAttributes(rel);
-    const data = st.isSymbolicLink() ? await readlink(this.abs(rel), { encoding: 'buffer' }).catch(askGit) : await readFile(this.abs(rel)).catch(askGit);
+    const data = st.isSymbolicLink() ? await readlink(this.abs(rel), { encoding: 'buffer' }).catch(askGit) : st.size <= SYNC_READ_BYTES ? this.readSmall(rel) : await readFile(this.abs(rel)).catch(askGit);
     const mode = st.isSymbolicLink() ? MODE_SYMLINK : st.mode & 0o100 ? MODE_EXEC : MODE_FILE;
     const oid = this.store.objectId('blob', data);
     if (oid !== base?.oid) this.write('blob', data);
     return { mode, oid };
+  }
+
+  /** A small file read in one synchronous call (see lstat). */
+  private readSmall(rel: string): Buffer {
+    try {
+      return readFileSync(this.abs(rel));
+    } catch {
+      return askGit();
+    }
   }
 
   write(type: 'blob' | 'tree', data: Buffer): string {

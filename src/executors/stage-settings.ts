@@ -48,15 +48,15 @@ function expandHome(file: string): string {
   return file === '~' || file.startsWith('~/') ? path.join(home(), file.slice(1)) : file;
 }
 
-async function identityOf(files: readonly string[]): Promise<string> {
-  return (await Promise.all(files.map(fileIdentity))).join('|');
+function identityOf(files: readonly string[]): string {
+  return files.map(fileIdentity).join('|');
 }
 
 /** Reads the settings of the checkout in `dir` (one git process). */
 async function readSettings(dir: string): Promise<Settings> {
   const configFiles = [path.join(dir, '.git', 'config'), path.join(home(), '.gitconfig'), path.join(xdgConfig(), 'git', 'config'), '/etc/gitconfig'];
   // Taken before the read: a file changed while git reads it makes the next call read again.
-  const configIdentity = await identityOf(configFiles);
+  const configIdentity = identityOf(configFiles);
   const out = (await git(dir, ['config', '--list', '--show-origin', '-z'])).stdout.split('\0');
   const values = new Map<string, string | null>();
   let cacheable = true;
@@ -77,7 +77,7 @@ async function readSettings(dir: string): Promise<Settings> {
     attributesFile ? expandHome(attributesFile) : path.join(xdgConfig(), 'git', 'attributes'),
     '/etc/gitattributes',
   ];
-  const attributesIdentity = await identityOf(attributeFiles);
+  const attributesIdentity = identityOf(attributeFiles);
   const has = (key: string) => values.has(key);
   const bool = (key: string) => gitBool(values.get(key) ?? null);
   const eol = values.get('core.eol')?.trim().toLowerCase();
@@ -100,7 +100,7 @@ async function readSettings(dir: string): Promise<Settings> {
  */
 export async function settingsAllowInProcessStaging(dir: string): Promise<boolean> {
   const cached = known.get(dir);
-  if (cached?.cacheable && (await identityOf(cached.files)) === cached.identity) return cached.ok;
+  if (cached?.cacheable && identityOf(cached.files) === cached.identity) return cached.ok;
   const settings = await readSettings(dir);
   known.set(dir, settings);
   return settings.ok;
