@@ -13,8 +13,13 @@
  * watchdog kills a spawner that stopped answering (frozen: no pid for a request within a few
  * seconds, no outcome for a killed one), which is then a dead one. A spawner that cannot start
  * (no descriptors left, node missing) or `PAS_SPAWNER=off` means a direct spawn.
+ *
+ * A pool of spawners (one per core, at least 2, at most 8): a spawner forks its programs one after
+ * another, so a burst of requests (49 verify commands within a few ms) would start serially; each
+ * request goes to the least busy ready spawner, and every guarantee above holds for each one.
  */
 import { fork, type ChildProcess } from 'node:child_process';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { PasError } from '../errors.ts';
@@ -26,6 +31,8 @@ const DEFAULT_MAX_BUFFER = 64 * 1024 * 1024;
 /** Spawners in a row that died before saying ready: then this process spawns directly for a while. */
 const MAX_FAILED_STARTS = 3;
 const RETRY_START_AFTER_MS = 30_000;
+/** Spawners running side by side: a burst of requests starts in parallel across the cores. */
+export const SPAWNER_POOL_SIZE = Math.min(8, Math.max(2, os.availableParallelism()));
 
 /** How long a spawner may stay silent before the watchdog takes it for broken and kills it. */
 export interface SpawnerWatchdog {
@@ -106,6 +113,9 @@ type Message =
   | { t: 'done'; id: number; code: number | null; signal: string | null; truncated: boolean; chunks: OutputChunk[]; spawnError?: { code?: string; errno?: number; syscall?: string; path?: string; message: string } };
 
 let enabled = process.env.PAS_SPAWNER !== 'off' && process.platform !== 'win32';
+/** The pool's slots; an empty or dead slot is filled again by the next request. */
+const pool: Array<Connection | undefined> = [];
+/** The spawner the last request went to (ties go to it again: sequential requests stay on one). */
 let current: Connection | undefined;
 let failedStarts = 0;
 let lastFailedStart = 0;
@@ -116,35 +126,40 @@ export function useSpawner(on: boolean): void {
   enabled = on && process.platform !== 'win32';
 }
 
-/** Starts the spawner now (the runtime does this at start, while it is small); a no-op when it runs. */
+/** Starts the spawners now (the runtime does this at start, while it is small); a no-op when they run. */
 export function startSpawner(): void {
   connection();
 }
 
-/** The running spawner's pid (tests, `pas status`), or undefined. */
+/** The pid of the running spawner the last request went to (tests), or undefined. */
 export function spawnerPid(): number | undefined {
-  return current?.child.pid;
+  return current?.gone ? undefined : current?.child.pid;
 }
 
-/** The running spawner's process object (tests), or undefined. */
+/** The process object of the running spawner the last request went to (tests), or undefined. */
 export function spawnerProcess(): ChildProcess | undefined {
-  return current?.child;
+  return current?.gone ? undefined : current?.child;
+}
+
+/** The pids of the spawners that are running and ready (tests). */
+export function readySpawnerPids(): number[] {
+  return pool.flatMap((spawner) => (spawner && !spawner.gone && spawner.ready && spawner.child.pid !== undefined ? [spawner.child.pid] : []));
 }
 
 /**
- * Stops the spawner: its channel closes, it kills the process groups it started and exits;
- * resolves when it has. The next request starts a fresh one.
+ * Stops the spawners: their channels close, they kill the process groups they started and exit;
+ * resolves when they have. The next request starts fresh ones.
  */
 export async function stopSpawner(): Promise<void> {
-  const spawner = current;
-  if (!spawner) return;
+  const spawners = pool.splice(0).filter((spawner) => spawner !== undefined);
   current = undefined;
-  const { child } = spawner;
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise((resolve) => child.once('exit', resolve));
-  if (child.connected) child.disconnect();
-  else child.kill('SIGKILL');
-  await exited;
+  await Promise.all(spawners.map(({ child }) => {
+    if (child.exitCode !== null || child.signalCode !== null) return undefined;
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    if (child.connected) child.disconnect();
+    else child.kill('SIGKILL');
+    return exited;
+  }));
 }
 
 function connection(): Connection | undefined {
@@ -153,15 +168,24 @@ function connection(): Connection | undefined {
     if (Date.now() - lastFailedStart < RETRY_START_AFTER_MS) return undefined;
     failedStarts = MAX_FAILED_STARTS - 1;
   }
-  if (current && !current.gone) return current;
-  try {
-    current = new Connection();
-    return current;
-  } catch {
-    // Could not even create its pipes (no descriptors left): spawn directly this time.
-    current = undefined;
-    return undefined;
+  for (let slot = 0; slot < SPAWNER_POOL_SIZE; slot++) {
+    if (pool[slot] && !pool[slot]!.gone) continue;
+    try {
+      pool[slot] = new Connection();
+    } catch {
+      // Could not even create its pipes (no descriptors left): the others, or a direct spawn.
+      pool[slot] = undefined;
+      break;
+    }
   }
+  // The least busy: ready before starting, then the fewest requests in flight, then the last used.
+  let best: Connection | undefined;
+  for (const spawner of pool) {
+    if (!spawner || spawner.gone) continue;
+    if (!best || spawner.rank() < best.rank() || (spawner.rank() === best.rank() && spawner === current)) best = spawner;
+  }
+  if (best) current = best;
+  return best;
 }
 
 /** Starts a program through the spawner, or directly when the spawner cannot be used. */
@@ -240,6 +264,11 @@ class Connection {
     });
     this.child.on('disconnect', () => this.onGone());
     this.idle();
+  }
+
+  /** How busy it is, lower is better: requests in flight, and a spawner still starting after any ready one. */
+  rank(): number {
+    return this.requests.size + (this.ready ? 0 : 1_000_000);
   }
 
   send(request: Request): void {
@@ -345,7 +374,8 @@ class Connection {
   private onGone(): void {
     if (this.gone) return;
     this.gone = true;
-    if (current === this) current = undefined;
+    const slot = pool.indexOf(this);
+    if (slot !== -1) pool[slot] = undefined;
     if (!this.ready) {
       failedStarts++;
       lastFailedStart = Date.now();
