@@ -107,7 +107,7 @@ interface Request {
 
 type Message =
   | { t: 'ready' }
-  | { t: 'taken'; id: number }
+  | { t: 'taken'; ids: number[] }
   | { t: 'pid'; id: number; pid: number }
   | { t: 'out'; id: number; chunks: OutputChunk[] }
   | { t: 'done'; id: number; code: number | null; signal: string | null; truncated: boolean; chunks: OutputChunk[]; spawnError?: { code?: string; errno?: number; syscall?: string; path?: string; message: string } };
@@ -304,11 +304,16 @@ class Connection {
       failedStarts = 0;
       return;
     }
+    if (message.t === 'taken') {
+      for (const id of message.ids) {
+        const request = this.requests.get(id);
+        if (request) request.taken = true;
+      }
+      return;
+    }
     const request = this.requests.get(message.id);
     if (!request) return;
-    if (message.t === 'taken') {
-      request.taken = true;
-    } else if (message.t === 'pid') {
+    if (message.t === 'pid') {
       request.pid = message.pid;
       stats.viaSpawner++;
       stats.startMsTotal += performance.now() - request.sentAt;
