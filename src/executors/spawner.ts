@@ -236,6 +236,8 @@ class Connection {
   private readyAt: number | undefined;
   private readonly createdAt = performance.now();
   private readonly requests = new Map<number, Request>();
+  /** Requests it holds whose pid has not come yet. */
+  private unstarted = 0;
   private watchTimer: NodeJS.Timeout | undefined;
   private watchDue = Infinity;
 
@@ -266,15 +268,20 @@ class Connection {
     this.idle();
   }
 
-  /** How busy it is, lower is better: requests in flight, and a spawner still starting after any ready one. */
+  /**
+   * How busy it is, lower is better: a spawner still starting comes after any ready one; then the
+   * requests it has yet to start (it starts them one after another), then all it holds (a running
+   * verify command costs it output handling, not a queue place).
+   */
   rank(): number {
-    return this.requests.size + (this.ready ? 0 : 1_000_000);
+    return (this.ready ? 0 : 1e9) + this.unstarted * 1e4 + this.requests.size;
   }
 
   send(request: Request): void {
     const id = nextId++;
     if (this.requests.size === 0) this.busy();
     this.requests.set(id, request);
+    this.unstarted++;
     holders.set(request, this);
     request.sentAt = performance.now();
     this.watch();
@@ -315,6 +322,7 @@ class Connection {
     if (!request) return;
     if (message.t === 'pid') {
       request.pid = message.pid;
+      this.unstarted--;
       stats.viaSpawner++;
       stats.startMsTotal += performance.now() - request.sentAt;
       request.started(message.pid);
@@ -325,7 +333,10 @@ class Connection {
       this.requests.delete(message.id);
       if (this.requests.size === 0) this.idle();
       request.chunks.push(...message.chunks);
-      if (request.pid === undefined) request.started(undefined);
+      if (request.pid === undefined) {
+        this.unstarted--;
+        request.started(undefined);
+      }
       let spawnError: NodeJS.ErrnoException | undefined;
       if (message.spawnError) {
         const { message: text, ...fields } = message.spawnError;
@@ -388,6 +399,7 @@ class Connection {
     if (this.watchTimer) clearTimeout(this.watchTimer);
     const requests = [...this.requests.values()];
     this.requests.clear();
+    this.unstarted = 0;
     this.idle();
     for (const request of requests) {
       if (request.taken) {
