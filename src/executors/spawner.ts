@@ -141,6 +141,11 @@ export function spawnerProcess(): ChildProcess | undefined {
   return current?.gone ? undefined : current?.child;
 }
 
+/** The pids of the running spawners (the benchmarks read their CPU). */
+export function spawnerPids(): number[] {
+  return pool.flatMap((spawner) => (spawner && !spawner.gone && spawner.child.pid !== undefined ? [spawner.child.pid] : []));
+}
+
 /** The pids of the spawners that are running and ready (tests). */
 export function readySpawnerPids(): number[] {
   return pool.flatMap((spawner) => (spawner && !spawner.gone && spawner.ready && spawner.child.pid !== undefined ? [spawner.child.pid] : []));
