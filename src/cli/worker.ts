@@ -26,7 +26,7 @@ export const workerCommand: Command = {
   examples: ['pas worker --id gpu-1', 'pas worker --id gpu-1 --nats nats://10.0.0.5:4222 --programmers Prog-011,Prog-012 --data-dir /var/lib/pas'],
   notes: [
     'The worker never needs the user\'s repository: it gets each base as a git bundle and sends its commit back as one. Its models and API keys are its own.',
-    'Run the same PAS build as the central pas up: a worker whose pas.v1 protocol revision differs is refused at registration and exits 1 with PAS_ERR_DIST_VERSION_MISMATCH, naming both builds.',
+    'Run the same PAS build as the central pas up: a worker whose pas.v1 protocol revision differs is refused at registration (or, if the central is restarted with another build while the worker runs, at its next heartbeat) and exits 1 with PAS_ERR_DIST_VERSION_MISMATCH, naming both builds.',
     'Agent CLIs and aider on the worker reach their models through its own LLM gateway on a free 127.0.0.1 port, with a per-task credential: the keys stay in the worker process.',
   ],
   async run(values) {
@@ -56,8 +56,13 @@ export const workerCommand: Command = {
       editDelayMs: intOption(values, 'edit-delay-ms', 0),
     });
     process.stdout.write(`pas worker ${id} is up: programmers ${worker.programmers.join(', ')} (data ${dataDir})\nCtrl-C to stop.\n`);
-    const signal = await untilSignal();
-    process.stdout.write(`\n${signal}: stopping; running tasks go back to the queue\n`);
+    const end = await Promise.race([untilSignal().then((signal) => ({ signal })), worker.ended.then((error) => ({ error }))]);
+    if ('error' in end) {
+      // The central process now runs another build: stopped, and exit 1 with its refusal.
+      await worker.stop();
+      throw end.error;
+    }
+    process.stdout.write(`\n${end.signal}: stopping; running tasks go back to the queue\n`);
     await worker.stop();
     return 0;
   },

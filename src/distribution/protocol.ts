@@ -11,7 +11,10 @@
  * strict schema (a build of another revision may send fields this one does not know), and
  * refuses a worker of another revision, or one that announces none, with
  * PAS_ERR_DIST_VERSION_MISMATCH: every programmer it asked for is refused, and its heartbeats
- * are ignored, so it is never online and takes no task.
+ * are ignored, so it is never online and takes no task. A heartbeat carries a NATS reply subject
+ * (no field of its own): one ignored is answered there with the same refusal, so a worker already
+ * running when the central process is restarted with another build registers again, hears why
+ * and stops.
  */
 import { createHash } from 'node:crypto';
 import { z } from 'zod';

@@ -100,6 +100,9 @@ export async function watchWorkers(options: LivenessOptions): Promise<WorkerLive
             otherBuilds.add(key);
             log.error({ code: 'PAS_ERR_DIST_VERSION_MISMATCH', worker: announced.workerId, workerPid: announced.pid, err: versionMismatch(announced, build).toData() }, 'heartbeats of a worker of another PAS build ignored: it takes no task');
           }
+          // A worker that gave a reply inbox hears it was not taken (and registers again to hear why).
+          const refusal = msg.reply ? refusalReply(announced, versionMismatch(announced, build), { heartbeat_ms: heartbeatMs, offline_after_ms: offlineAfterMs }) : undefined;
+          if (refusal) msg.respond(encodeMessage('pas.v1.registered', refusal));
           return;
         }
         const beat = decodeMessage('pas.v1.heartbeat', msg.data);

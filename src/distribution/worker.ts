@@ -50,6 +50,11 @@ export interface WorkerOptions {
 export interface Worker {
   readonly id: string;
   readonly programmers: string[];
+  /**
+   * Settles when the worker cannot go on serving: the central process now runs another PAS build
+   * (PAS_ERR_DIST_VERSION_MISMATCH, naming both). The caller then stops it (`pas worker` exits 1).
+   */
+  readonly ended: Promise<PasError>;
   stop(): Promise<void>;
 }
 
@@ -116,12 +121,16 @@ async function startOn(options: WorkerOptions, settings: DistributionConfig, wan
 
   const running = new Map<string, Running>();
   // Heartbeats (plain publish) from the start: what runs now, so the central process can adopt it after a restart.
+  // They carry a reply inbox: a central process that does not take them (one restarted with another
+  // build) answers there, and this worker registers again to hear why (see `ended`).
+  const heartbeatInbox = (await loadNatsModules()).transport.createInbox();
   let seq = 0;
   const beat = () => {
     if (nc.isClosed()) return;
     nc.publish(
       link.names.subjects.heartbeat(workerId),
       encodeMessage('pas.v1.heartbeat', { kind: 'pas.v1.heartbeat', worker_id: workerId, seq: seq++, pid: process.pid, protocol: build.protocol, sent_at: new Date().toISOString(), running: [...running.values()].map((r) => ({ programmer_id: r.programmerId, attempt_id: r.attemptId })) }),
+      { reply: heartbeatInbox },
     );
   };
   beat();
@@ -157,6 +166,23 @@ async function startOn(options: WorkerOptions, settings: DistributionConfig, wan
       await new Promise((r) => setTimeout(r, 500));
     }
   }
+  // A central process of another build met after the start (restarted with it, on the same broker or
+  // after a reconnect) gives this worker no task, ever: the worker ends with its refusal (`ended`).
+  let endWith!: (error: PasError) => void;
+  const ended = new Promise<PasError>((resolve) => (endWith = resolve));
+  let hasEnded = false;
+  const registerAgain = async (why: string) => {
+    await register().then(
+      (again) => log.info({ programmers: again }, `${why}: registered again`),
+      (err: unknown) => {
+        if (!isPasError(err, 'PAS_ERR_DIST_VERSION_MISMATCH')) return log.warn({ err: toErrorData(err) }, `${why}: registering again failed; heartbeats go on`);
+        if (hasEnded) return;
+        hasEnded = true;
+        log.error({ code: err.code, err: toErrorData(err) }, 'the central process now runs another PAS build: it gives this worker no task; the worker stops');
+        endWith(err);
+      },
+    );
+  };
   // Back after a lost link (a partition, a broker restart): the running task goes on, heartbeats
   // resume on the new connection, and the worker registers again without a restart.
   void (async () => {
@@ -164,15 +190,19 @@ async function startOn(options: WorkerOptions, settings: DistributionConfig, wan
       if (status.type === 'disconnect') log.warn({ code: 'PAS_ERR_DIST_BROKER', running: running.size }, 'lost the NATS broker: running tasks go on; their results are sent once it is back');
       if (status.type !== 'reconnect') continue;
       beat();
-      await register().then(
-        (again) => log.info({ programmers: again }, 'broker reachable again: registered again'),
-        (err: unknown) =>
-          isPasError(err, 'PAS_ERR_DIST_VERSION_MISMATCH')
-            ? log.error({ code: err.code, err: toErrorData(err) }, 'the central process now runs another PAS build: it gives this worker no task; restart the worker with the central\'s build')
-            : log.warn({ err: toErrorData(err) }, 'registering again after a reconnect failed; heartbeats go on'),
-      );
+      await registerAgain('broker reachable again');
     }
   })().catch(() => undefined);
+  // An answer to a heartbeat: the central process did not take it (the same build never answers).
+  let asking = false;
+  const heartbeatAnswers = nc.subscribe(heartbeatInbox, {
+    callback: (err) => {
+      if (err || asking || hasEnded) return;
+      asking = true;
+      void registerAgain('the central process did not take a heartbeat').finally(() => (asking = false));
+    },
+  });
+  undo.push(() => heartbeatAnswers.unsubscribe());
   if (accepted.length === 0) {
     throw new PasError('PAS_ERR_DIST_OWNER_TAKEN', `worker ${workerId}: the central process gave it none of ${wanted.map((p) => p.id).join(', ')}`);
   }
@@ -425,9 +455,11 @@ async function startOn(options: WorkerOptions, settings: DistributionConfig, wan
   return {
     id: workerId,
     programmers: accepted,
+    ended,
     async stop() {
       stopping = true;
       clearInterval(heartbeat);
+      heartbeatAnswers.unsubscribe();
       for (const run of running.values()) run.controller.abort(new PasError('PAS_ERR_TASK_CANCELLED', 'the worker is stopping'));
       cancels.unsubscribe();
       stopRevokes();

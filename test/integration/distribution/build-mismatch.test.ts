@@ -11,7 +11,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig } from '../../../src/config/load-config.ts';
+import { loadConfig, type PasConfig } from '../../../src/config/load-config.ts';
 import { openLink, type DistLink } from '../../../src/distribution/link.ts';
 import { decodeMessage, encodeMessage } from '../../../src/distribution/messages.ts';
 import { thisBuild, type BuildId } from '../../../src/distribution/protocol.ts';
@@ -44,14 +44,22 @@ async function central(prefix: string, build?: BuildId) {
   cfg.edit('programmer_pool.yaml', (doc) => doc.setIn(['programmers', 0, 'host'], 'w1'));
   cfg.edit('pas.yaml', (doc) => doc.set('distribution', doc.createNode({ nats_url: server.url, prefix, heartbeat_ms: 100, offline_after_ms: 5_000 })));
   const config = loadConfig(cfg.dir);
-  const link: DistLink = await openLink(config.pas.distribution!, 'central-test');
-  cleanups.push(() => link.close());
-  const logs: Array<Record<string, unknown>> = [];
-  const liveness: WorkerLiveness = await watchWorkers({ link, config, logger: memoryLogger(logs, 'info'), onOffline: () => undefined, ...(build ? { build } : {}) });
-  cleanups.push(() => liveness.stop());
   const dataDir = mkdtempSync(path.join(os.tmpdir(), `pas-build-${prefix}-data-`));
   cleanups.push(() => rmSync(dataDir, { recursive: true, force: true }));
-  return { cfg, config, prog: config.programmers[0]!.id, link, logs, liveness, dataDir };
+  return { cfg, config, prog: config.programmers[0]!.id, dataDir, ...(await centralOn(config, build)) };
+}
+
+/** A central process's registration and liveness (of `build`) on `config`'s broker and prefix; `stop` ends it as a stopped central process would. */
+async function centralOn(config: PasConfig, build?: BuildId) {
+  const link: DistLink = await openLink(config.pas.distribution!, 'central-test');
+  const logs: Array<Record<string, unknown>> = [];
+  const liveness: WorkerLiveness = await watchWorkers({ link, config, logger: memoryLogger(logs, 'info'), onOffline: () => undefined, ...(build ? { build } : {}) });
+  const stop = async () => {
+    liveness.stop();
+    await link.close();
+  };
+  cleanups.push(stop);
+  return { link, logs, liveness, stop };
 }
 
 const mismatchLogs = (logs: Array<Record<string, unknown>>, msg: string) => logs.filter((e) => e.code === 'PAS_ERR_DIST_VERSION_MISMATCH' && String(e.msg).startsWith(msg));
@@ -123,6 +131,37 @@ describe('a worker of another PAS build', () => {
     const owner = await c.link.owners.get(c.prog);
     expect(owner === null || owner.operation !== 'PUT').toBe(true);
   }, 30_000);
+});
+
+describe('a running worker whose central process is restarted with another PAS build on the same broker', () => {
+  it('hears at its next heartbeat that it is not taken, logs PAS_ERR_DIST_VERSION_MISMATCH naming both builds and pas worker exits 1', async () => {
+    const a = await central('restarted');
+    const exited = runPasToExit(['worker', '--id', 'w1', '--offline', '--data-dir', a.dataDir, '--json'], { configDir: a.cfg.dir, timeoutMs: 45_000 });
+    await settled(
+      (async () => {
+        while (!a.logs.some((e) => e.msg === 'worker registered' && (e.accepted as string[]).includes(a.prog))) await new Promise((r) => setTimeout(r, 20));
+      })(),
+      'the worker registered with central A',
+    );
+    // Central A stops; the broker keeps running, so the worker stays connected and never reconnects.
+    await a.stop();
+    const b = await centralOn(a.config, OTHER);
+
+    const { code, output } = await exited;
+
+    expect(code).toBe(1);
+    expect(output).toContain('is up');
+    expect(output).toContain('pas worker: PAS_ERR_DIST_VERSION_MISMATCH: worker w1 runs PAS');
+    expect(output).toContain(`(protocol ${thisBuild().protocol})`);
+    expect(output).toContain('the central process runs PAS 9.9.9 (protocol 0123456789abcdef)');
+    // Its own log says why before it stops, with the same code.
+    const said = output.split('\n').filter((line) => line.startsWith('{')).map((line) => JSON.parse(line) as Record<string, unknown>);
+    expect(said.filter((e) => e.code === 'PAS_ERR_DIST_VERSION_MISMATCH' && String(e.msg).startsWith('the central process now runs another PAS build'))).toHaveLength(1);
+    // Central B logged both the ignored heartbeats and the refused registration; the worker was never online there.
+    expect(mismatchLogs(b.logs, 'heartbeats of a worker of another PAS build ignored')).toHaveLength(1);
+    expect(mismatchLogs(b.logs, 'registration refused').length).toBeGreaterThanOrEqual(1);
+    expect(b.liveness.isOnline('w1')).toBe(false);
+  }, 60_000);
 });
 
 describe('a worker of this build', () => {
