@@ -191,6 +191,7 @@ export interface JobResume {
     planner: 'llm' | 'fallback';
     verify?: string[];
   };
+  /** In the order the tasks finished: a resume merges what is unmerged in that order. */
   results: TaskResult[];
   /** Conflict re-runs already created, by the subtask they replace: a resume runs them, never a new one. */
   reruns?: Record<string, Rerun>;

@@ -259,6 +259,19 @@ export function mergeableResults(context: Pick<JobContext, 'plan' | 'results' | 
 }
 
 /**
+ * The merge queue of a resumed job: its mergeable results in the order they finished (the order
+ * of `resume.results`, which `context.results` keeps), as the uninterrupted job would have queued
+ * them. In plan order, a re-run that finished after a later subtask would merge first, and that
+ * subtask would then conflict with (or be re-run on) a head the job never had.
+ */
+export function resumedMergeQueue(context: Pick<JobContext, 'plan' | 'results' | 'reruns'>): string[] {
+  const finished = Object.keys(context.results);
+  return mergeableResults(context)
+    .map((r) => r.taskId)
+    .sort((a, b) => finished.indexOf(a) - finished.indexOf(b));
+}
+
+/**
  * What the next merge takes from the queue: its head when the job has a verify command (so each
  * merge is verified on its own), else everything queued (one merge, in completion order).
  */
@@ -525,7 +538,7 @@ export const jobMachine = setup({
             // Finished work is not redone: only subtasks without a journaled result go out again, and
             // what completed is queued for merging again (the merge knows what the branch holds).
             actions: enqueueActions(({ context, enqueue }) => {
-              const mergeQueue = mergeableResults(context).map((r) => r.taskId);
+              const mergeQueue = resumedMergeQueue(context);
               enqueue.assign({ pending: pendingOnResume(context), mergeQueue });
               mergeQueue.forEach((taskId, i) => enqueue(mergeStep(context, { taskId, state: 'queued', queue: mergeQueue.slice(0, i + 1) })));
             }),

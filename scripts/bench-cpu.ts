@@ -1,18 +1,18 @@
 /**
  * CPU spent by this process and by the children it has waited for (git, verify commands; also the
- * spawner and those it started), read
+ * spawners and those they started), read
  * around a benchmark batch: what a task costs the machine, apart from wall-clock time. Children
  * still running (the long-lived `git cat-file` and `update-ref`) are not counted until they end.
  */
 import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import { performance, type EventLoopUtilization } from 'node:perf_hooks';
-import { spawnerPid } from '../src/executors/spawner.ts';
+import { spawnerPids } from '../src/executors/spawner.ts';
 
 export interface CpuSample {
   /** This process's own user + system CPU, ms. */
   selfMs: number;
-  /** User + system CPU of the children it has waited for, and of the spawner and its children, ms (Linux /proc; 0 elsewhere). */
+  /** User + system CPU of the children it has waited for, and of the spawners and their children, ms (Linux /proc; 0 elsewhere). */
   childrenMs: number;
   /** CPU of its main thread alone (the event loop), ms (Linux /proc; undefined elsewhere). */
   mainThreadMs?: number;
@@ -48,9 +48,9 @@ function procTimesMs(pid: string, own: boolean): number {
 
 export function cpuSample(): CpuSample {
   const own = process.cpuUsage();
-  // The spawner's own CPU and its children's (the git processes and verify commands it started).
-  const spawner = spawnerPid();
-  const childrenMs = procTimesMs('self', false) + (spawner === undefined ? 0 : procTimesMs(String(spawner), true));
+  // The spawners' own CPU and their children's (the git processes and verify commands they started).
+  let childrenMs = procTimesMs('self', false);
+  for (const spawner of spawnerPids()) childrenMs += procTimesMs(String(spawner), true);
   const main = mainThreadMs();
   return { selfMs: (own.user + own.system) / 1000, childrenMs, ...(main !== undefined ? { mainThreadMs: main } : {}), loop: performance.eventLoopUtilization() };
 }

@@ -6,8 +6,9 @@
 // Protocol (node IPC, 'advanced' serialization, so Buffers travel as bytes):
 //   runtime → spawner  { t: 'run', id, file, args, cwd, env, detached, input?, maxBuffer }
 //   spawner → runtime  { t: 'ready' } once, then per request:
-//                      { t: 'taken', id }                      written before the program is started:
-//                                                              without it, the runtime knows it never was
+//                      { t: 'taken', ids: [id…] }              written before the programs are started (one
+//                                                              message for the requests of one read): without
+//                                                              it, the runtime knows they never were
 //                      { t: 'pid', id, pid }                   the program started
 //                      { t: 'out', id, chunks: [[1|2, Buffer]…] }  output so far, in arrival order
 //                      { t: 'done', id, code, signal, truncated, chunks, spawnError? }
@@ -74,12 +75,23 @@ function run(request) {
   child.on('close', (code, signal) => finish(code, signal));
 }
 
+/** Requests read in this turn of the event loop (a burst arrives in one read): taken together. */
+let arrived = [];
+
+function takeArrived() {
+  const requests = arrived;
+  arrived = [];
+  if (!process.connected) return;
+  // Started only once 'taken' is written: a runtime that never read it may run them again.
+  process.send({ t: 'taken', ids: requests.map((request) => request.id) }, (err) => {
+    if (!err) for (const request of requests) run(request);
+  });
+}
+
 process.on('message', (message) => {
   if (!message || message.t !== 'run' || !process.connected) return;
-  // Started only once 'taken' is written: a runtime that never read it may run the request again.
-  process.send({ t: 'taken', id: message.id }, (err) => {
-    if (!err) run(message);
-  });
+  if (arrived.length === 0) queueMicrotask(takeArrived);
+  arrived.push(message);
 });
 
 process.on('disconnect', () => {

@@ -13,8 +13,13 @@
  * watchdog kills a spawner that stopped answering (frozen: no pid for a request within a few
  * seconds, no outcome for a killed one), which is then a dead one. A spawner that cannot start
  * (no descriptors left, node missing) or `PAS_SPAWNER=off` means a direct spawn.
+ *
+ * A pool of spawners (one per core, at least 2, at most 8): a spawner forks its programs one after
+ * another, so a burst of requests (49 verify commands within a few ms) would start serially; each
+ * request goes to the least busy ready spawner, and every guarantee above holds for each one.
  */
 import { fork, type ChildProcess } from 'node:child_process';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { PasError } from '../errors.ts';
@@ -26,6 +31,8 @@ const DEFAULT_MAX_BUFFER = 64 * 1024 * 1024;
 /** Spawners in a row that died before saying ready: then this process spawns directly for a while. */
 const MAX_FAILED_STARTS = 3;
 const RETRY_START_AFTER_MS = 30_000;
+/** Spawners running side by side: a burst of requests starts in parallel across the cores. */
+export const SPAWNER_POOL_SIZE = Math.min(8, Math.max(2, os.availableParallelism()));
 
 /** How long a spawner may stay silent before the watchdog takes it for broken and kills it. */
 export interface SpawnerWatchdog {
@@ -100,12 +107,15 @@ interface Request {
 
 type Message =
   | { t: 'ready' }
-  | { t: 'taken'; id: number }
+  | { t: 'taken'; ids: number[] }
   | { t: 'pid'; id: number; pid: number }
   | { t: 'out'; id: number; chunks: OutputChunk[] }
   | { t: 'done'; id: number; code: number | null; signal: string | null; truncated: boolean; chunks: OutputChunk[]; spawnError?: { code?: string; errno?: number; syscall?: string; path?: string; message: string } };
 
 let enabled = process.env.PAS_SPAWNER !== 'off' && process.platform !== 'win32';
+/** The pool's slots; an empty or dead slot is filled again by the next request. */
+const pool: Array<Connection | undefined> = [];
+/** The spawner the last request went to (ties go to it again: sequential requests stay on one). */
 let current: Connection | undefined;
 let failedStarts = 0;
 let lastFailedStart = 0;
@@ -116,35 +126,45 @@ export function useSpawner(on: boolean): void {
   enabled = on && process.platform !== 'win32';
 }
 
-/** Starts the spawner now (the runtime does this at start, while it is small); a no-op when it runs. */
+/** Starts the spawners now (the runtime does this at start, while it is small); a no-op when they run. */
 export function startSpawner(): void {
   connection();
 }
 
-/** The running spawner's pid (tests, `pas status`), or undefined. */
+/** The pid of the running spawner the last request went to (tests), or undefined. */
 export function spawnerPid(): number | undefined {
-  return current?.child.pid;
+  return current?.gone ? undefined : current?.child.pid;
 }
 
-/** The running spawner's process object (tests), or undefined. */
+/** The process object of the running spawner the last request went to (tests), or undefined. */
 export function spawnerProcess(): ChildProcess | undefined {
-  return current?.child;
+  return current?.gone ? undefined : current?.child;
+}
+
+/** The pids of the running spawners (the benchmarks read their CPU). */
+export function spawnerPids(): number[] {
+  return pool.flatMap((spawner) => (spawner && !spawner.gone && spawner.child.pid !== undefined ? [spawner.child.pid] : []));
+}
+
+/** The pids of the spawners that are running and ready (tests). */
+export function readySpawnerPids(): number[] {
+  return pool.flatMap((spawner) => (spawner && !spawner.gone && spawner.ready && spawner.child.pid !== undefined ? [spawner.child.pid] : []));
 }
 
 /**
- * Stops the spawner: its channel closes, it kills the process groups it started and exits;
- * resolves when it has. The next request starts a fresh one.
+ * Stops the spawners: their channels close, they kill the process groups they started and exit;
+ * resolves when they have. The next request starts fresh ones.
  */
 export async function stopSpawner(): Promise<void> {
-  const spawner = current;
-  if (!spawner) return;
+  const spawners = pool.splice(0).filter((spawner) => spawner !== undefined);
   current = undefined;
-  const { child } = spawner;
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise((resolve) => child.once('exit', resolve));
-  if (child.connected) child.disconnect();
-  else child.kill('SIGKILL');
-  await exited;
+  await Promise.all(spawners.map(({ child }) => {
+    if (child.exitCode !== null || child.signalCode !== null) return undefined;
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    if (child.connected) child.disconnect();
+    else child.kill('SIGKILL');
+    return exited;
+  }));
 }
 
 function connection(): Connection | undefined {
@@ -153,15 +173,24 @@ function connection(): Connection | undefined {
     if (Date.now() - lastFailedStart < RETRY_START_AFTER_MS) return undefined;
     failedStarts = MAX_FAILED_STARTS - 1;
   }
-  if (current && !current.gone) return current;
-  try {
-    current = new Connection();
-    return current;
-  } catch {
-    // Could not even create its pipes (no descriptors left): spawn directly this time.
-    current = undefined;
-    return undefined;
+  for (let slot = 0; slot < SPAWNER_POOL_SIZE; slot++) {
+    if (pool[slot] && !pool[slot]!.gone) continue;
+    try {
+      pool[slot] = new Connection();
+    } catch {
+      // Could not even create its pipes (no descriptors left): the others, or a direct spawn.
+      pool[slot] = undefined;
+      break;
+    }
   }
+  // The least busy: ready before starting, then the fewest requests in flight, then the last used.
+  let best: Connection | undefined;
+  for (const spawner of pool) {
+    if (!spawner || spawner.gone) continue;
+    if (!best || spawner.rank() < best.rank() || (spawner.rank() === best.rank() && spawner === current)) best = spawner;
+  }
+  if (best) current = best;
+  return best;
 }
 
 /** Starts a program through the spawner, or directly when the spawner cannot be used. */
@@ -212,6 +241,8 @@ class Connection {
   private readyAt: number | undefined;
   private readonly createdAt = performance.now();
   private readonly requests = new Map<number, Request>();
+  /** Requests it holds whose pid has not come yet. */
+  private unstarted = 0;
   private watchTimer: NodeJS.Timeout | undefined;
   private watchDue = Infinity;
 
@@ -242,10 +273,20 @@ class Connection {
     this.idle();
   }
 
+  /**
+   * How busy it is, lower is better: a spawner still starting comes after any ready one; then the
+   * requests it has yet to start (it starts them one after another), then all it holds (a running
+   * verify command costs it output handling, not a queue place).
+   */
+  rank(): number {
+    return (this.ready ? 0 : 1e9) + this.unstarted * 1e4 + this.requests.size;
+  }
+
   send(request: Request): void {
     const id = nextId++;
     if (this.requests.size === 0) this.busy();
     this.requests.set(id, request);
+    this.unstarted++;
     holders.set(request, this);
     request.sentAt = performance.now();
     this.watch();
@@ -275,12 +316,18 @@ class Connection {
       failedStarts = 0;
       return;
     }
+    if (message.t === 'taken') {
+      for (const id of message.ids) {
+        const request = this.requests.get(id);
+        if (request) request.taken = true;
+      }
+      return;
+    }
     const request = this.requests.get(message.id);
     if (!request) return;
-    if (message.t === 'taken') {
-      request.taken = true;
-    } else if (message.t === 'pid') {
+    if (message.t === 'pid') {
       request.pid = message.pid;
+      this.unstarted--;
       stats.viaSpawner++;
       stats.startMsTotal += performance.now() - request.sentAt;
       request.started(message.pid);
@@ -291,7 +338,10 @@ class Connection {
       this.requests.delete(message.id);
       if (this.requests.size === 0) this.idle();
       request.chunks.push(...message.chunks);
-      if (request.pid === undefined) request.started(undefined);
+      if (request.pid === undefined) {
+        this.unstarted--;
+        request.started(undefined);
+      }
       let spawnError: NodeJS.ErrnoException | undefined;
       if (message.spawnError) {
         const { message: text, ...fields } = message.spawnError;
@@ -345,7 +395,8 @@ class Connection {
   private onGone(): void {
     if (this.gone) return;
     this.gone = true;
-    if (current === this) current = undefined;
+    const slot = pool.indexOf(this);
+    if (slot !== -1) pool[slot] = undefined;
     if (!this.ready) {
       failedStarts++;
       lastFailedStart = Date.now();
@@ -353,6 +404,7 @@ class Connection {
     if (this.watchTimer) clearTimeout(this.watchTimer);
     const requests = [...this.requests.values()];
     this.requests.clear();
+    this.unstarted = 0;
     this.idle();
     for (const request of requests) {
       if (request.taken) {

@@ -17,6 +17,11 @@ function provisional(result: TaskResult): boolean {
   return result.status === 'cancelled' || PROVISIONAL_CODES.has(result.error?.code ?? '');
 }
 
+/** A task's finish time as a sort key: unfinished (null) after every finished one. */
+function finishOrder(finishedAt: string | null): number {
+  return finishedAt ? Date.parse(finishedAt) : Number.MAX_SAFE_INTEGER;
+}
+
 export interface ResumeTargets {
   architect: (event: ToArchitect) => void;
   pool: (event: ToPoolTask) => void;
@@ -30,7 +35,11 @@ export function resumeUnfinished(journal: Journal, mode: 'requeue' | 'interrupt'
     // Every task that finished (completed or failed) keeps its result: finished work is not redone.
     // A refusal the job would have retried (queue full, a first escalation, a hand-back cancel) is not
     // a verdict: that subtask runs again.
-    const results = tasks.filter((t) => t.result && !provisional(t.result)).map((t) => t.result!);
+    // In the order they finished (the job merges in that order; a task without a finish time last).
+    const results = tasks
+      .filter((t) => t.result && !provisional(t.result))
+      .sort((a, b) => finishOrder(a.finishedAt) - finishOrder(b.finishedAt))
+      .map((t) => t.result!);
     if (mode === 'interrupt') {
       for (const t of tasks.filter((t) => t.status === 'interrupted' && !t.result)) {
         results.push({ taskId: t.id, jobId: job.id, programmerId: t.programmerId ?? '', status: 'failed', error: t.error ?? { code: 'PAS_ERR_TASK_INTERRUPTED', retryable: true, message: 'interrupted by a restart' } });

@@ -264,7 +264,14 @@ export async function runKillSteps<S extends string = Step>(options: KillStepOpt
     for (const jobId of jobs) {
       const job = journalNow().getJob(jobId)!;
       statuses[jobId] = job.status;
-      if (job.status !== 'completed') violations.push(`job ${jobId} ended ${job.status} (${job.outcome?.error?.code ?? job.error?.code ?? 'no reason'}); this job always completes`);
+      if (job.status !== 'completed') {
+        // Each failed subtask's error says which call failed (a model call's causes, a command's output).
+        const why = journalNow()
+          .tasksForJob(jobId)
+          .filter((t) => t.status === 'failed')
+          .map((t) => `${t.id} (attempt ${t.attempt}): ${t.error?.message ?? 'no error'}`);
+        violations.push(`job ${jobId} ended ${job.status} (${job.outcome?.error?.code ?? job.error?.code ?? 'no reason'}); this job always completes${why.length ? `; failed: ${why.join('; ')}` : ''}`);
+      }
       const branch = `pas/job-${jobId}`;
       violations.push(...(await doubledInBranch(repo, branch)));
       // What git holds and what the journal says agree, task by task.

@@ -6,14 +6,14 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { git, gitProcessCount, gitSequence, gitSpawnCount } from '../../../src/executors/git-command.ts';
 import { runProcessTree } from '../../../src/executors/process-tree.ts';
 import type { ChildOutcome, SpawnChildOptions } from '../../../src/executors/spawn-child.ts';
-import { setSpawnerWatchdog, spawnerPid, spawnerProcess, spawnerStats, startChild, startDirect, stopSpawner, useSpawner } from '../../../src/executors/spawner.ts';
+import { readySpawnerPids, setSpawnerWatchdog, SPAWNER_POOL_SIZE, spawnerPid, spawnerProcess, spawnerStats, startChild, startDirect, stopSpawner, useSpawner } from '../../../src/executors/spawner.ts';
 import { createTempRepo, isRunning, waitFor, type TempRepo } from '../../support/git-fixtures.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '../../..');
@@ -189,6 +189,52 @@ describe('the spawner', () => {
   });
 });
 
+describe('a burst of requests', () => {
+  /** Every spawner of the pool running and ready (started by a first request). */
+  async function readyPool(): Promise<number[]> {
+    await startChild({ file: 'true', args: [], cwd: repo.repo, env: {} }).done;
+    expect(await waitFor(async () => readySpawnerPids().length === SPAWNER_POOL_SIZE, 20_000, 20)).toBe(true);
+    return readySpawnerPids();
+  }
+
+  it('is started by every spawner of the pool side by side, not forked one after another by one of them', async () => {
+    const spawners = await readyPool();
+    expect(spawners.length).toBeGreaterThanOrEqual(2);
+    // Sent in one go, as the verify commands of a round are: each program says who started it.
+    const burst = Array.from({ length: 2 * spawners.length }, () => startChild({ file: 'sh', args: ['-c', 'echo $PPID'], cwd: repo.repo, env: { PATH: process.env.PATH! } }).done);
+    const parents = (await Promise.all(burst)).map((outcome) => Number(outcome.stdout.trim()));
+    expect(new Set(parents)).toEqual(new Set(spawners));
+    for (const pid of spawners) expect(parents.filter((parent) => parent === pid)).toHaveLength(2);
+  });
+
+  it('loses only the commands the dead spawner had taken; the rest of the burst finishes on the others', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'pas-spawner-'));
+    try {
+      const spawners = await readyPool();
+      const before = spawnerStats();
+      const burst = Array.from({ length: 2 * spawners.length }, (_, i) =>
+        runProcessTree({ file: 'sh', args: ['-c', `echo $PPID > ${dir}/${i}.parent; while [ ! -e ${dir}/go ]; do sleep 0.05; done; echo done $PPID`], cwd: dir, env: { PATH: process.env.PATH! }, viaSpawner: true }).then(
+          (outcome) => ({ ok: outcome.stdout.trim() }),
+          (err: { code: string }) => ({ error: err.code }),
+        ),
+      );
+      const parentOf = async (i: number) => Number((await readFile(path.join(dir, `${i}.parent`), 'utf8').catch(() => '')).trim());
+      expect(await waitFor(async () => (await Promise.all(burst.map((_, i) => parentOf(i)))).every((pid) => pid > 0), 20_000)).toBe(true);
+      const parents = await Promise.all(burst.map((_, i) => parentOf(i)));
+      const victim = spawners[0]!;
+      process.kill(victim, 'SIGKILL');
+      expect(await gone(victim)).toBe(true);
+      await writeFile(path.join(dir, 'go'), '');
+      const results = await Promise.all(burst);
+      expect(results).toEqual(parents.map((pid) => (pid === victim ? { error: 'PAS_ERR_SPAWNER' } : { ok: `done ${pid}` })));
+      expect(spawnerStats().lost - before.lost).toBe(parents.filter((pid) => pid === victim).length);
+      expect((await git(repo.repo, ['rev-parse', 'HEAD'])).stdout.trim()).toBe(repo.base);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('a spawner that stops answering or fails', () => {
   /** A running spawner, frozen with SIGSTOP (as a hung machine or a debugger would). */
   async function frozenSpawner(): Promise<number> {
@@ -243,17 +289,23 @@ describe('a spawner that stops answering or fails', () => {
     expect(await gone(frozen)).toBe(true);
   });
 
-  it('says it took a request before starting it, then its pid, then its outcome', async () => {
+  it('says it took each request of a burst before starting it, then its pid, then its outcome', async () => {
     await startChild({ file: 'true', args: [], cwd: repo.repo, env: {} }).done;
-    const seen: string[] = [];
-    const listen = (message: { t: string }) => seen.push(message.t);
-    spawnerProcess()!.on('message', listen);
+    const seen = new Map<number, string[]>();
+    const note = (id: number, what: string) => seen.set(id, [...(seen.get(id) ?? []), what]);
+    const listen = (message: { t: string; id?: number; ids?: number[] }) => {
+      for (const id of message.ids ?? [message.id!]) note(id, message.t);
+    };
+    const spawner = spawnerProcess()!;
+    spawner.on('message', listen);
     try {
-      await startChild({ file: 'true', args: [], cwd: repo.repo, env: {} }).done;
+      await Promise.all(Array.from({ length: 6 }, () => startChild({ file: 'true', args: [], cwd: repo.repo, env: {} }).done));
     } finally {
-      spawnerProcess()?.off('message', listen);
+      spawner.off('message', listen);
     }
-    expect(seen).toEqual(['taken', 'pid', 'done']);
+    // The pool shares the burst out: this spawner held a part of it, the requests of a read taken together.
+    expect(seen.size).toBeGreaterThanOrEqual(6 / SPAWNER_POOL_SIZE);
+    expect([...seen.values()]).toEqual(Array.from({ length: seen.size }, () => ['taken', 'pid', 'done']));
   });
 
   it('fails with PAS_ERR_SPAWNER, and does not run again, a command the spawner took before it died without sending its pid', async () => {
@@ -271,7 +323,7 @@ describe('a spawner that stops answering or fails', () => {
       const before = spawnerStats();
       const answer = startChild({ file: 'sh', args: ['-c', `echo ran >> ${dir}/runs`], cwd: dir, env: { PATH: process.env.PATH! } }).done;
       child.send = send;
-      child.emit('message', { t: 'taken', id });
+      child.emit('message', { t: 'taken', ids: [id] });
       process.kill(stuck, 'SIGKILL');
       await expect(answer).rejects.toMatchObject({ code: 'PAS_ERR_SPAWNER' });
       expect(spawnerStats()).toMatchObject({ retried: before.retried, lost: before.lost + 1, direct: before.direct });

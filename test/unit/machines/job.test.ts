@@ -339,6 +339,21 @@ describe('job', () => {
     expect(outcome()).toMatchObject({ status: 'completed', tasks: [{ taskId: 't1' }, { taskId: 't2-r1' }] });
   });
 
+  it('resumes a job with finished, unmerged branches in the order they finished, not plan order (a re-run that finished last merges last)', async () => {
+    // t3 finished before t2's re-run: merged in plan order, t2-r1 would go first and t3 would then
+    // conflict with a head the uninterrupted job never had.
+    const resume: JobResume = {
+      plan: { planner: 'llm', subtasks: subtasks('t1', 't2', 't3'), repo: '/repo', baseCommit: 'base0' },
+      results: [ok('t1'), ok('t2'), ok('t3'), ok('t2-r1')],
+      reruns: { t2: { id: 't2-r1', baseCommit: 'h1' } },
+    };
+    start({ resume });
+    await settle();
+    expect(submitted()).toEqual([]);
+    expect(merge.calls).toHaveLength(1);
+    expect(merge.last().input.results.map((r) => r.taskId)).toEqual(['t1', 't3', 't2-r1']);
+  });
+
   it('states its facts as they happen: running, plan made, branches merged, re-run created, finished', async () => {
     const facts: Array<[string, unknown]> = [];
     const record = (name: string) => (_: unknown, fact: unknown) => void facts.push([name, fact]);
