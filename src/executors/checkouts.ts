@@ -179,11 +179,24 @@ const CHECKOUT_LOCK_STALE_MS = 3_000;
  * started by a killed PAS may still be finishing, so a fresh lock is waited out before it goes.
  */
 async function resetCheckout(dir: string, base: string): Promise<void> {
-  for (const name of ['index.lock', 'HEAD.lock']) await clearCrashedLock(path.join(dir, '.git', name));
-  await clearOperations(dir);
-  // One spawn of this process for both (see gitSequence).
-  await gitSequence(dir, [['reset', '--hard', '--quiet', '--no-recurse-submodules', base], CLEAN]);
+  for (let attempt = 1; ; attempt++) {
+    for (const name of ['index.lock', 'HEAD.lock']) await clearCrashedLock(path.join(dir, '.git', name));
+    await clearOperations(dir);
+    try {
+      // One spawn of this process for both (see gitSequence).
+      await gitSequence(dir, [['reset', '--hard', '--quiet', '--no-recurse-submodules', base], CLEAN]);
+      return;
+    } catch (err) {
+      // A git of a killed PAS still at work here past the lock's age (a loaded machine) renames
+      // its own lock onto the index, ours with it ("Could not write new index file"): once it is
+      // done, the reset runs again. A reset that fails for another reason fails the same way again.
+      if (attempt >= RESET_ATTEMPTS) throw err;
+    }
+  }
 }
+
+/** Tries of the full reset (see resetCheckout). */
+const RESET_ATTEMPTS = 3;
 
 async function clearCrashedLock(file: string): Promise<void> {
   for (;;) {
