@@ -5,12 +5,12 @@
  * look-alike dots and slashes, and anything NFC normalization would change are refused, and so
  * are symlinks that lead outside. A refused write writes nothing.
  */
-import { constants } from 'node:fs';
-import { lstat, mkdir, open, readFile, realpath } from 'node:fs/promises';
+import { constants, lstatSync, mkdirSync, realpathSync, type Stats } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import type { FsAllowlist } from '../config/schemas.ts';
 import { PasError } from '../errors.ts';
+import { readFileQuick, readFileQuickIfExists, writeFileQuick } from './small-file.ts';
 
 type Matcher = (input: string) => boolean;
 type Picomatch = (glob: string | string[], options?: { dot?: boolean; nocase?: boolean }) => Matcher;
@@ -109,7 +109,7 @@ function verdictOf(matchers: Matchers, rel: string): number {
 
 export class FsGuard {
   private readonly matchers: Matchers;
-  private realRoot: Promise<string> | undefined;
+  private realRoot: string | undefined;
 
   /** `root` is the worktree; every path is relative to it. */
   constructor(
@@ -130,78 +130,79 @@ export class FsGuard {
    * worktree; the allowlist is checked on both the given and the resolved path.
    */
   async resolve(rel: string, access: FsAccess): Promise<string> {
+    return this.resolved(rel, access).real;
+  }
+
+  /**
+   * `resolve`'s work, in synchronous calls: an lstat per segment (and a realpath only where a
+   * segment is a symlink) costs microseconds, less than a round trip through libuv's thread pool.
+   * `parentExists`: the folder `real` goes in is there already.
+   */
+  private resolved(rel: string, access: FsAccess): { real: string; parentExists: boolean } {
     const normalized = normalizeRelativePath(rel);
     this.assertAllowed(rel, normalized, access);
-    const root = await this.rootReal();
+    const root = this.rootReal();
 
     const segments = normalized.split('/');
     let existing = root;
     let depth = 0;
     for (; depth < segments.length; depth++) {
       const candidate = path.join(existing, segments[depth]!);
+      let info: Stats | undefined;
       try {
-        await lstat(candidate);
+        info = lstatSync(candidate, { throwIfNoEntry: false });
       } catch (err) {
-        if ((err as NodeJS.ErrnoException).code === 'ENOENT') break;
         if ((err as NodeJS.ErrnoException).code === 'ENOTDIR') {
           throw new PasError('PAS_ERR_FS_NOT_ALLOWED', `refused path ${JSON.stringify(rel)}: a parent is not a folder`, { details: { path: rel } });
         }
         throw err;
       }
-      existing = await realpath(candidate);
+      if (!info) break;
+      // `existing` is a real path: a segment that is not a symlink is its own real path there.
+      existing = info.isSymbolicLink() ? realpathSync.native(candidate) : candidate;
       if (!isInside(root, existing)) {
         throw new PasError('PAS_ERR_FS_PATH_ESCAPE', `refused path ${JSON.stringify(rel)}: a symlink leads outside the worktree`, {
           details: { path: rel, reason: 'symlink' },
         });
       }
     }
-    const real = path.join(existing, ...segments.slice(depth));
+    const real = depth === segments.length ? existing : path.join(existing, ...segments.slice(depth));
     const realRel = path.relative(root, real).split(path.sep).join('/');
     if (realRel !== normalized) this.assertAllowed(rel, realRel, access);
-    return real;
+    return { real, parentExists: depth >= segments.length - 1 };
   }
 
   async readFile(rel: string): Promise<string> {
-    const real = await this.resolve(rel, 'read');
-    return readFile(real, 'utf8');
+    const real = this.resolved(rel, 'read').real;
+    return (await readFileQuick(real)).toString('utf8');
   }
 
   /** The file's text, or null when it does not exist yet. */
   async readFileIfExists(rel: string): Promise<string | null> {
-    const real = await this.resolve(rel, 'read');
-    try {
-      return await readFile(real, 'utf8');
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
-      throw err;
-    }
+    const real = this.resolved(rel, 'read').real;
+    return (await readFileQuickIfExists(real))?.toString('utf8') ?? null;
   }
 
   /** Writes `content` (creating parent folders); the final component is never followed as a symlink. */
-  async writeFile(rel: string, content: string): Promise<void> {
-    const real = await this.resolve(rel, 'write');
-    await mkdir(path.dirname(real), { recursive: true });
+  async writeFile(rel: string, content: string | Buffer): Promise<void> {
+    const { real, parentExists } = this.resolved(rel, 'write');
+    if (!parentExists) mkdirSync(path.dirname(real), { recursive: true });
     // Re-check after mkdir: a folder swapped for a symlink in between must not be followed.
-    const parent = await realpath(path.dirname(real));
-    if (!isInside(await this.rootReal(), parent)) {
+    const parent = realpathSync.native(path.dirname(real));
+    if (!isInside(this.rootReal(), parent)) {
       throw new PasError('PAS_ERR_FS_PATH_ESCAPE', `refused path ${JSON.stringify(rel)}: a symlink leads outside the worktree`, {
         details: { path: rel, reason: 'symlink' },
       });
     }
-    const handle = await open(path.join(parent, path.basename(real)), constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_NOFOLLOW, 0o644);
-    try {
-      await handle.writeFile(content, 'utf8');
-    } finally {
-      await handle.close();
-    }
+    await writeFileQuick(path.join(parent, path.basename(real)), typeof content === 'string' ? Buffer.from(content, 'utf8') : content, constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_NOFOLLOW, 0o644);
   }
 
   private assertAllowed(given: string, rel: string, access: FsAccess): void {
     if (!this.allows(rel, access)) throw notAllowed(given, rel, access);
   }
 
-  private rootReal(): Promise<string> {
-    this.realRoot ??= realpath(this.root);
+  private rootReal(): string {
+    this.realRoot ??= realpathSync.native(this.root);
     return this.realRoot;
   }
 }

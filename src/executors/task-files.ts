@@ -5,8 +5,7 @@
  * Both apply fs_allowlist the same way; the commit-backed one refuses symlinks and submodules on
  * a path outright.
  */
-import { mkdir, rm } from 'node:fs/promises';
-import path from 'node:path';
+import { rm } from 'node:fs/promises';
 import type { FsAllowlist } from '../config/schemas.ts';
 import { FsGuard, normalizeRelativePath, notAllowed, type FsAccess } from './fs-guard.ts';
 import { entryAt, readBlob, type PathEntry } from './object-commit.ts';
@@ -94,8 +93,8 @@ export async function writeEditsTo(root: string, allowlist: FsAllowlist, edits: 
       await rm(await guard.resolve(rel, 'write'), { force: true });
       continue;
     }
-    await mkdir(path.dirname(path.join(root, rel)), { recursive: true });
-    await guard.writeFile(rel, content.toString('utf8'));
+    // The guard makes the parent folders, once the path is allowed and leads nowhere outside.
+    await guard.writeFile(rel, content);
   }
 }
 
