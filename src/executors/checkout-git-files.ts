@@ -7,8 +7,9 @@
  * leaves them as they are). Hooks need nothing: the kept config points `core.hooksPath` at
  * `/dev/null`.
  */
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { mkdir, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { readFileQuickIfExists } from './small-file.ts';
 
 /** The files of `.git` kept as made (relative to `.git`) and where each one's kept copy is. */
 const KEPT: ReadonlyArray<{ file: string; copy: string }> = [
@@ -16,11 +17,9 @@ const KEPT: ReadonlyArray<{ file: string; copy: string }> = [
   { file: path.join('info', 'exclude'), copy: 'pas-kept-exclude' },
 ];
 
-async function contentOf(file: string): Promise<Buffer | null> {
-  return readFile(file).catch((err: NodeJS.ErrnoException) => {
-    if (err.code === 'ENOENT') return null;
-    throw err;
-  });
+/** Read in synchronous calls when small (small-file.ts): every restore reads all four files. */
+function contentOf(file: string): Promise<Buffer | null> {
+  return readFileQuickIfExists(file);
 }
 
 /** Keeps the checkout's git files as they are now (just made by PAS). */

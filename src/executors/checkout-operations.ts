@@ -6,8 +6,9 @@
  * revert's, not a rebase's, a sequence's or a bisect's: those go as `rebase --abort`, `bisect
  * reset` would remove them).
  */
-import { access, rm } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import path from 'node:path';
+import { fileExists } from './small-file.ts';
 
 /** The files and folders of `.git` that say an operation is in progress. */
 const IN_PROGRESS = [
@@ -35,10 +36,13 @@ const IN_PROGRESS = [
   'refs/bisect',
 ];
 
-/** Whether the checkout in `dir` has a git operation in progress (any of its files in `.git`). */
+/**
+ * Whether the checkout in `dir` has a git operation in progress (any of its files in `.git`).
+ * Synchronous stats that do not throw when a file is missing (the usual answer): ~20 of them cost
+ * less than one round trip through libuv's thread pool, let alone 20 rejected ones.
+ */
 export async function operationInProgress(dir: string): Promise<boolean> {
-  const found = await Promise.all(IN_PROGRESS.map((name) => access(path.join(dir, '.git', name)).then(() => true, () => false)));
-  return found.includes(true);
+  return IN_PROGRESS.some((name) => fileExists(path.join(dir, '.git', name)));
 }
 
 /** Removes every file of an operation in progress from the checkout's `.git` (before its full reset). */

@@ -22,8 +22,8 @@
  * unknown checkout (after a restart, a watch that could not be made, possibly dropped events), a
  * lock file, a submodule under a changed path, a write by someone else while the restore ran.
  */
-import { lstatSync, mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import { lstat, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { lstatSync, mkdirSync, symlinkSync, unlinkSync, writeFileSync, type Stats } from 'node:fs';
+import { readdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { changedPaths, gitTouched, rewatch, trackCheckout, trackedBase } from './checkout-changes.ts';
 import { restoreGitFiles } from './checkout-git-files.ts';
@@ -34,6 +34,7 @@ import { cachedRootTree, indexIsPlain } from './index-tree.ts';
 import { changedEntries } from './object-commit.ts';
 import { MODE_EXEC, MODE_FILE, MODE_SUBMODULE, MODE_SYMLINK, MODE_TREE, type RepoObjectStore, type TreeEntry } from './object-store.ts';
 import { outermost } from './outermost-paths.ts';
+import { fileExists, readFileQuick } from './small-file.ts';
 import { settingsAllowInProcessStaging } from './stage-settings.ts';
 
 /** Removes every untracked and ignored file and folder, nested repositories too. */
@@ -105,7 +106,7 @@ async function restoreByChanges(dir: string, store: RepoObjectStore, base: strin
     let readIndex = moveHead;
     if (gitTouched(dir)) {
       for (const name of ['index.lock', 'HEAD.lock']) {
-        if (await stat(path.join(dir, '.git', name)).then(() => true, () => false)) return false;
+        if (fileExists(path.join(dir, '.git', name))) return false;
       }
       // A merge, cherry-pick, revert, rebase or bisect left unfinished: the full reset ends it.
       if (await operationInProgress(dir)) return false;
@@ -113,7 +114,7 @@ async function restoreByChanges(dir: string, store: RepoObjectStore, base: strin
       // Only git's own word (its cache-tree root, what a `git status` refresh keeps) spares the
       // read-tree: decoding a whole index that git add changed costs more than the spawn.
       else {
-        const index = await readFile(path.join(dir, '.git', 'index')).catch(() => Buffer.alloc(0));
+        const index = await readFileQuick(path.join(dir, '.git', 'index')).catch(() => Buffer.alloc(0));
         if (cachedRootTree(index, store.hashBytes) !== previousTree) readIndex = true;
         // read-tree -m keeps an entry's assume-unchanged or skip-worktree flag: the full reset drops them.
         if (readIndex && !indexIsPlain(index, store.hashBytes)) return false;
@@ -213,7 +214,13 @@ async function writeEntry(store: RepoObjectStore, file: string, entry: TreeEntry
  * nothing, a folder holding exactly the tree's names (recursively); files are checked by identity.
  */
 async function holdsBase(store: RepoObjectStore, file: string, entry: TreeEntry | null): Promise<boolean> {
-  if (!entry) return lstat(file).then(() => false, (err: NodeJS.ErrnoException) => err.code === 'ENOENT');
+  if (!entry) {
+    try {
+      return lstatSync(file, { throwIfNoEntry: false }) === undefined;
+    } catch {
+      return false;
+    }
+  }
   if (entry.mode !== MODE_TREE) return true;
   const names = await readdir(file).catch(() => null);
   const entries = store.cachedTree(entry.oid) ?? (await store.readTree(entry.oid));
@@ -226,18 +233,24 @@ async function holdsBase(store: RepoObjectStore, file: string, entry: TreeEntry 
 /** Files up to this size are written with one synchronous call. */
 const SYNC_WRITE_BYTES = 64 * 1024;
 
-/** Removes what is at `file`: a file or symlink at once, a folder (possibly large) off the event loop. */
+/** Removes what is at `file`: a file or symlink at once (one unlink), a folder (possibly large) off the event loop. */
 async function remove(file: string): Promise<void> {
-  let folder: boolean;
+  let info: Stats | undefined;
   try {
-    folder = lstatSync(file).isDirectory();
+    info = lstatSync(file, { throwIfNoEntry: false });
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT' || code === 'ENOTDIR') return;
+    if ((err as NodeJS.ErrnoException).code === 'ENOTDIR') return;
     throw err;
   }
-  if (folder) await rm(file, { recursive: true, force: true });
-  else rmSync(file, { force: true });
+  if (!info) return;
+  if (info.isDirectory()) await rm(file, { recursive: true, force: true });
+  else {
+    try {
+      unlinkSync(file);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    }
+  }
 }
 
 /** A file's (or symlink's own) identity: a chmod changes its change time. */
@@ -269,9 +282,9 @@ async function holdsAttributes(store: RepoObjectStore, tree: string): Promise<bo
 /** The commit HEAD of the checkout names (detached, or through a loose branch ref), or null. */
 async function headOf(dir: string): Promise<string | null> {
   try {
-    const head = (await readFile(path.join(dir, '.git', 'HEAD'), 'utf8')).trim();
+    const head = (await readFileQuick(path.join(dir, '.git', 'HEAD'))).toString('utf8').trim();
     if (!head.startsWith('ref: ')) return head;
-    return (await readFile(path.join(dir, '.git', head.slice(5)), 'utf8')).trim();
+    return (await readFileQuick(path.join(dir, '.git', head.slice(5)))).toString('utf8').trim();
   } catch {
     return null;
   }

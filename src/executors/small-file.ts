@@ -6,7 +6,7 @@
  * goes this way; anything else (larger, a fifo, a device, a folder) goes through fs/promises as
  * before, so nothing that could block (a fifo without a writer) ever blocks the event loop.
  */
-import { closeSync, constants, fstatSync, openSync, readFileSync, writeSync } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, readFileSync, statSync, writeSync } from 'node:fs';
 import { open, readFile } from 'node:fs/promises';
 
 /** Files up to this size are read or written with synchronous calls. */
@@ -74,5 +74,14 @@ export async function writeFileQuick(file: string, data: Buffer, flags: number, 
     await handle.writeFile(data);
   } finally {
     await handle.close();
+  }
+}
+
+/** Whether `file` exists (following symlinks, as access(F_OK) does), in one synchronous stat that throws nothing for a missing file; any error is a no. */
+export function fileExists(file: string): boolean {
+  try {
+    return statSync(file, { throwIfNoEntry: false }) !== undefined;
+  } catch {
+    return false;
   }
 }
