@@ -6,6 +6,7 @@
  * revert's, not a rebase's, a sequence's or a bisect's: those go as `rebase --abort`, `bisect
  * reset` would remove them).
  */
+import { readdirSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { fileExists } from './small-file.ts';
@@ -38,11 +39,20 @@ const IN_PROGRESS = [
 
 /**
  * Whether the checkout in `dir` has a git operation in progress (any of its files in `.git`).
- * Synchronous stats that do not throw when a file is missing (the usual answer): ~20 of them cost
- * less than one round trip through libuv's thread pool, let alone 20 rejected ones.
+ * One listing of `.git` (one synchronous call: less than a round trip through libuv's thread pool,
+ * let alone ~20 rejected ones), then a stat of each name found there (it must exist as access()
+ * sees it: a dangling symlink does not count) and of `refs/bisect`.
  */
 export async function operationInProgress(dir: string): Promise<boolean> {
-  return IN_PROGRESS.some((name) => fileExists(path.join(dir, '.git', name)));
+  const git = path.join(dir, '.git');
+  let names: Set<string>;
+  try {
+    names = new Set(readdirSync(git));
+  } catch {
+    // Not a folder, or unreadable: each name checked on its own, as before.
+    return IN_PROGRESS.some((name) => fileExists(path.join(git, name)));
+  }
+  return IN_PROGRESS.some((name) => (name.includes('/') || names.has(name)) && fileExists(path.join(git, name)));
 }
 
 /** Removes every file of an operation in progress from the checkout's `.git` (before its full reset). */
