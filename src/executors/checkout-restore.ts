@@ -31,7 +31,7 @@ import { fileIdentity } from './file-identity.ts';
 import { operationInProgress } from './checkout-operations.ts';
 import { gitSequence } from './git-command.ts';
 import { cachedRootTree, indexIsPlain } from './index-tree.ts';
-import { changedEntries } from './object-commit.ts';
+import { changedEntries, entryNamed } from './object-commit.ts';
 import { MODE_EXEC, MODE_FILE, MODE_SUBMODULE, MODE_SYMLINK, MODE_TREE, type RepoObjectStore, type TreeEntry } from './object-store.ts';
 import { outermost } from './outermost-paths.ts';
 import { fileExists, readFileQuick } from './small-file.ts';
@@ -166,8 +166,8 @@ async function divergence(store: RepoObjectStore, a: string, b: string, rel: str
   let [left, right]: Array<string | undefined> = [a, b];
   for (let i = 0; i < segments.length - 1; i++) {
     const name = segments[i]!;
-    const x = (store.cachedTree(left!) ?? (await store.readTree(left!))).find((e) => e.name === name);
-    const y = (store.cachedTree(right!) ?? (await store.readTree(right!))).find((e) => e.name === name);
+    const x = entryNamed(store.cachedTree(left!) ?? (await store.readTree(left!)), name);
+    const y = entryNamed(store.cachedTree(right!) ?? (await store.readTree(right!)), name);
     if (x?.mode !== MODE_TREE || y?.mode !== MODE_TREE) return segments.slice(0, i + 1).join('/');
     [left, right] = [x.oid, y.oid];
   }
@@ -179,7 +179,7 @@ async function entryIn(store: RepoObjectStore, tree: string, rel: string): Promi
   const segments = rel.split('/');
   let current = tree;
   for (let i = 0; i < segments.length; i++) {
-    const entry = (store.cachedTree(current) ?? (await store.readTree(current))).find((e) => e.name === segments[i]);
+    const entry = entryNamed(store.cachedTree(current) ?? (await store.readTree(current)), segments[i]!);
     if (!entry) return null;
     if (i === segments.length - 1) return entry;
     if (entry.mode !== MODE_TREE) throw new Unknown(`${rel}: a parent is not a folder in the base`);
@@ -264,9 +264,9 @@ async function attributesApply(store: RepoObjectStore, tree: string, rel: string
   let current = tree;
   for (let i = 0; i < segments.length; i++) {
     const entries = store.cachedTree(current) ?? (await store.readTree(current));
-    if (entries.some((e) => e.name === '.gitattributes')) return true;
+    if (entryNamed(entries, '.gitattributes')) return true;
     if (i === segments.length - 1) break;
-    current = entries.find((e) => e.name === segments[i])!.oid;
+    current = entryNamed(entries, segments[i]!)!.oid;
   }
   return entry.mode === MODE_TREE && (await holdsAttributes(store, entry.oid));
 }
