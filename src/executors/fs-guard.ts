@@ -142,8 +142,19 @@ export class FsGuard {
     const normalized = normalizeRelativePath(rel);
     this.assertAllowed(rel, normalized, access);
     const root = this.rootReal();
-
     const segments = normalized.split('/');
+    const { existing, depth } = this.walk(rel, root, segments);
+    const real = depth === segments.length ? existing : path.join(existing, ...segments.slice(depth));
+    const realRel = path.relative(root, real).split(path.sep).join('/');
+    if (realRel !== normalized) this.assertAllowed(rel, realRel, access);
+    return { real, parentExists: depth >= segments.length - 1 };
+  }
+
+  /**
+   * The real path of the deepest existing one of `segments` under the real `root`, and how many
+   * exist: an lstat per segment, a realpath only where one is a symlink, which must lead inside.
+   */
+  private walk(rel: string, root: string, segments: readonly string[]): { existing: string; depth: number } {
     let existing = root;
     let depth = 0;
     for (; depth < segments.length; depth++) {
@@ -166,10 +177,7 @@ export class FsGuard {
         });
       }
     }
-    const real = depth === segments.length ? existing : path.join(existing, ...segments.slice(depth));
-    const realRel = path.relative(root, real).split(path.sep).join('/');
-    if (realRel !== normalized) this.assertAllowed(rel, realRel, access);
-    return { real, parentExists: depth >= segments.length - 1 };
+    return { existing, depth };
   }
 
   async readFile(rel: string): Promise<string> {
@@ -187,12 +195,16 @@ export class FsGuard {
   async writeFile(rel: string, content: string | Buffer): Promise<void> {
     const { real, parentExists } = this.resolved(rel, 'write');
     if (!parentExists) mkdirSync(path.dirname(real), { recursive: true });
-    // Re-check after mkdir: a folder swapped for a symlink in between must not be followed.
-    const parent = realpathSync.native(path.dirname(real));
-    if (!isInside(this.rootReal(), parent)) {
-      throw new PasError('PAS_ERR_FS_PATH_ESCAPE', `refused path ${JSON.stringify(rel)}: a symlink leads outside the worktree`, {
-        details: { path: rel, reason: 'symlink' },
-      });
+    // Re-check after mkdir: a folder swapped for a symlink in between must not be followed (a
+    // walk of the parent's segments, as resolve does: each one must exist now and stay inside).
+    const root = this.rootReal();
+    const dir = path.dirname(real);
+    const segments = dir === root ? [] : path.relative(root, dir).split(path.sep);
+    const { existing: parent, depth } = this.walk(rel, root, segments);
+    if (depth < segments.length) {
+      // A folder gone meanwhile: the error realpath gives (or, back already, a refusal).
+      realpathSync.native(dir);
+      throw new PasError('PAS_ERR_FS_NOT_ALLOWED', `refused path ${JSON.stringify(rel)}: its folder changed while it was written`, { details: { path: rel } });
     }
     await writeFileQuick(path.join(parent, path.basename(real)), typeof content === 'string' ? Buffer.from(content, 'utf8') : content, constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_NOFOLLOW, 0o644);
   }

@@ -6,7 +6,7 @@
  * goes this way; anything else (larger, a fifo, a device, a folder) goes through fs/promises as
  * before, so nothing that could block (a fifo without a writer) ever blocks the event loop.
  */
-import { closeSync, constants, fstatSync, openSync, readFileSync, statSync, writeSync } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, readFileSync, readSync, statSync, writeSync } from 'node:fs';
 import { open, readFile } from 'node:fs/promises';
 
 /** Files up to this size are read or written with synchronous calls. */
@@ -23,12 +23,24 @@ export async function readFileQuick(file: string): Promise<Buffer> {
   try {
     const st = fstatSync(fd);
     small = st.isFile() && st.size <= SMALL_FILE_BYTES;
-    // readFileSync of a descriptor reads to its end, whatever the size became since the fstat.
-    if (small) return readFileSync(fd);
+    // Up to the size the fstat gave, or less if it shrank meanwhile; to its end when that was 0:
+    // what fs/promises' readFile reads.
+    if (small) return st.size === 0 ? readFileSync(fd) : readSize(fd, st.size);
   } finally {
     closeSync(fd);
   }
   return readFile(file);
+}
+
+function readSize(fd: number, size: number): Buffer {
+  const data = Buffer.allocUnsafe(size);
+  let total = 0;
+  while (total < size) {
+    const read = readSync(fd, data, total, size - total, null);
+    if (read === 0) break;
+    total += read;
+  }
+  return total === size ? data : data.subarray(0, total);
 }
 
 /** `readFileQuick`, or null when the file does not exist. */

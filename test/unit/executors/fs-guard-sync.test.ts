@@ -66,6 +66,21 @@ describe('FsGuard with synchronous file calls', () => {
     expect(await guard.resolve('src/a.ts', 'read')).toBe(path.join(real, 'src', 'a.ts'));
     expect(await guard.resolve('src/docs-link/new.md', 'write')).toBe(path.join(real, 'docs', 'new.md'));
     expect(await guard.resolve('src/new/deeper.ts', 'write')).toBe(path.join(real, 'src', 'new', 'deeper.ts'));
+    // A write through the symlinked folder lands where it leads, and reads back the same way.
+    await guard.writeFile('src/docs-link/new.md', 'n\n');
+    expect(await readFile(path.join(worktree, 'docs', 'new.md'), 'utf8')).toBe('n\n');
+    expect(await guard.readFile('src/docs-link/new.md')).toBe('n\n');
+    await guard.writeFile('src/docs-link/made/deeper.md', 'd\n');
+    expect(await readFile(path.join(worktree, 'docs', 'made', 'deeper.md'), 'utf8')).toBe('d\n');
+  });
+
+  it('reads an empty file, and a file whose size is exactly the synchronous limit', async () => {
+    const guard = new FsGuard(worktree, allowlist);
+    await writeFile(path.join(worktree, 'src', 'empty.ts'), '');
+    expect(await guard.readFile('src/empty.ts')).toBe('');
+    const edge = 'y'.repeat(SMALL_FILE_BYTES);
+    await writeFile(path.join(worktree, 'src', 'edge.ts'), edge);
+    expect(await guard.readFile('src/edge.ts')).toBe(edge);
   });
 
   it('refuses a dangling symlink on the way as before (its target cannot be resolved)', async () => {
