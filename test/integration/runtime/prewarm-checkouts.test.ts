@@ -12,6 +12,7 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import type { JobSpec } from '../../../machines/domain.ts';
 import { loadConfig, type PasConfig } from '../../../src/config/load-config.ts';
 import { setWatchFactory } from '../../../src/executors/checkout-changes.ts';
+import { setWatchBudget, watchBudget, watchesInUse } from '../../../src/executors/checkout-watch-budget.ts';
 import { checkoutFor, checkoutPath, warmCheckout, type CheckoutInput } from '../../../src/executors/checkouts.ts';
 import { closeObjectStores } from '../../../src/executors/object-store.ts';
 import { openJournal, type Journal } from '../../../src/journal/journal.ts';
@@ -133,6 +134,34 @@ describe('checkout prewarm at start', () => {
     expect(warnings).toHaveLength(1);
     expect(warnings[0]!.level).toBe(40);
     expect(warnings[0]!.msg).toContain('max_user_watches');
+  });
+
+  it('holds the checkouts to programmer_pool.yaml checkouts.max_watches: one that does not fit is not watched, the runtime’s log says so once (PAS_CHECKOUT_WATCH_BUDGET), and stopping gives every watch back', async () => {
+    const f = await repo();
+    const dataDir = tmp();
+    const journal = journalIn(dataDir);
+    journal.acceptJob(job('j-old', { repo: f.repo }));
+    journal.setJobStatus('j-old', 'completed');
+    const lines: string[] = [];
+    const logger = pino({ level: 'info' }, { write: (line: string) => void lines.push(line) });
+    // Each checkout of this repository takes 3 watches (its root, `.git` and src): room for one of the three.
+    const config = configWithCli(['Prog-001', 'Prog-002', 'Prog-003']);
+    config.pool.checkouts.max_watches = 4;
+    cleanups.push(() => setWatchBudget(null));
+    let services: ReturnType<ReturnType<typeof createDefaultServices>> | undefined;
+    const rt: Runtime = createRuntime({ config, dataDir, journal, logger, services: (ctx: ServiceContext) => (services = createDefaultServices({ offline: true })(ctx)) });
+    let stopped = false;
+    cleanups.push(() => (stopped ? undefined : rt.stop()));
+    await services!.prewarm.done;
+    expect(watchBudget()).toBe(4);
+    expect(watchesInUse()).toBe(3);
+    const warnings = lines.map((l) => JSON.parse(l) as { level: number; code?: string; msg: string }).filter((l) => l.code === 'PAS_CHECKOUT_WATCH_BUDGET');
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]!.level).toBe(40);
+    expect(warnings[0]!.msg).toContain('checkouts.max_watches');
+    await rt.stop();
+    stopped = true;
+    expect(watchesInUse()).toBe(0);
   });
 
   it('never holds up the start: startPrewarm returns while its checkouts are still being made, and stop waits for the ones under way', async () => {
