@@ -31,6 +31,21 @@ const NEVER: readonly string[] = [path.join('info', 'attributes'), 'commondir'];
 /** By checkout: the identities of its files (kept and never PAS's) when last found as PAS made them. */
 const verified = new Map<string, string>();
 
+/**
+ * By checkout: the kept copies as this process first read or wrote them (by KEPT's order). A task
+ * may write the copies on disk too: only a checkout left by another process is read from them.
+ */
+const keptCopies = new Map<string, Array<Buffer | null>>();
+
+async function keptOf(dir: string): Promise<Array<Buffer | null>> {
+  let copies = keptCopies.get(dir);
+  if (!copies) {
+    copies = await Promise.all(KEPT.map(({ copy }) => contentOf(path.join(dir, '.git', copy))));
+    if (copies.every(Boolean)) keptCopies.set(dir, copies);
+  }
+  return copies;
+}
+
 function identities(dir: string): string {
   return [...KEPT.map((k) => k.file), ...NEVER].map((file) => fileIdentity(path.join(dir, '.git', file))).join('|');
 }
@@ -44,7 +59,14 @@ async function contentOf(file: string): Promise<Buffer | null> {
 
 /** Keeps the checkout's git files as they are now (just made by PAS). */
 export async function keepGitFiles(dir: string): Promise<void> {
-  for (const { file, copy } of KEPT) await writeFile(path.join(dir, '.git', copy), (await contentOf(path.join(dir, '.git', file))) ?? Buffer.alloc(0));
+  const copies: Buffer[] = [];
+  for (const { file, copy } of KEPT) {
+    const content = (await contentOf(path.join(dir, '.git', file))) ?? Buffer.alloc(0);
+    await writeFile(path.join(dir, '.git', copy), content);
+    copies.push(content);
+  }
+  keptCopies.set(dir, copies);
+  verified.delete(dir);
 }
 
 /**
@@ -59,9 +81,10 @@ export async function restoreGitFiles(dir: string, keepUnkept = true): Promise<v
   const before = identities(dir);
   if (verified.get(dir) === before) return;
   let wrote = false;
-  for (const { file, copy } of KEPT) {
+  const copies = await keptOf(dir);
+  for (const [i, { file, copy }] of KEPT.entries()) {
     const target = path.join(dir, '.git', file);
-    const kept = await contentOf(path.join(dir, '.git', copy));
+    const kept = copies[i];
     if (!kept) {
       // Not a checkout PAS kept the files of (after a task): nothing to write back, nothing to remove.
       if (!keepUnkept) return;

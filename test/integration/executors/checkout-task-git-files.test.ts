@@ -3,7 +3,8 @@
  * them, never under what the task left in `.git` (checkout-git-files.ts): a `core.fsmonitor` the
  * task set is never run by PAS's staging (in-process or `git add --all`), its verify command or
  * an agent CLI executor's `git status`, an `info/exclude` line does not keep the task's new file
- * out of its commit, and an `info/attributes` it wrote does not stay for the next task.
+ * out of its commit, and an `info/attributes` it wrote, or a change to PAS's kept copy of the
+ * config, does not stay for the next task.
  */
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { appendFile, chmod, readFile, writeFile } from 'node:fs/promises';
@@ -54,6 +55,8 @@ async function tamper(worktree: string, hook: string): Promise<void> {
   await gitOut(worktree, 'config', 'core.hooksPath', path.dirname(hook));
   await appendFile(path.join(worktree, '.git', 'info', 'exclude'), 'src/secret.ts\n');
   await writeFile(path.join(worktree, '.git', 'info', 'attributes'), '*.ts text eol=crlf\n');
+  // PAS's own kept copy too: this process restores what it kept, not what is there now.
+  await appendFile(path.join(worktree, '.git', 'pas-kept-config'), `[core]\n\tfsmonitor = ${hook}\n`);
 }
 
 const programmer: ResolvedProgrammer = { id: 'Prog-001', port: 6151, parent: 'Mgr-Code-01', primary: 'ollama/m', capabilities: [], executor: 'aider', timeoutMs: 20_000, free: true };
