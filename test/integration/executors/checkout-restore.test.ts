@@ -424,6 +424,13 @@ describe('restoring a reused checkout by its tracked changes', () => {
     expect(await resets(second)).toBe(4);
     expect(await resets(first)).toBe(2);
     expect(watchesInUse()).toBe(4);
+    // A checkout that becomes unknown (events possibly dropped) gives its watches back at once.
+    const held = await take(f, f.base, 'Prog-002');
+    setBurstLimit(1);
+    await writeFiles(held.path, { 'a.txt': 'lost\n' });
+    expect(await changedPaths(held.path)).toBeNull();
+    expect(watchesInUse()).toBe(0);
+    held.release();
   });
 
   it('falls back to the full reset when a lock file is left in the checkout', async () => {
