@@ -396,14 +396,16 @@ describe('restoring a reused checkout by its tracked changes', () => {
     // A checkout of this base takes 4 watches (its root, `.git`, src, src/deep): room for one.
     setWatchBudget(6);
     const [first, second] = await Promise.all([checkoutPath(f.repo, f.workspacesDir, 'Prog-001'), checkoutPath(f.repo, f.workspacesDir, 'Prog-002')]);
-    for (let round = 0; round < 3; round++) {
-      for (const id of ['Prog-001', 'Prog-002']) {
+    /** Tasks of these programmers in turn, each finding its checkout exactly the base and leaving traces. */
+    const tasks = async (ids: string[]) => {
+      for (const id of ids) {
         const lease = await take(f, f.base, id);
         await expectBase(lease.path, f.base);
         await leaveTraces(lease.path);
         lease.release();
       }
-    }
+    };
+    await tasks(['Prog-001', 'Prog-002', 'Prog-001', 'Prog-002', 'Prog-001', 'Prog-002']);
     // The first checkout was reset once (made), then restored in-process; the second reset every time.
     expect(await resets(first)).toBe(1);
     expect(await resets(second)).toBe(3);
@@ -415,12 +417,7 @@ describe('restoring a reused checkout by its tracked changes', () => {
     closeCheckoutWatches();
     expect(watchesInUse()).toBe(0);
     // Given back: the second checkout, reset first now, is the one watched (restored in-process next time).
-    for (const id of ['Prog-002', 'Prog-001', 'Prog-002']) {
-      const lease = await take(f, f.base, id);
-      await expectBase(lease.path, f.base);
-      await leaveTraces(lease.path);
-      lease.release();
-    }
+    await tasks(['Prog-002', 'Prog-001', 'Prog-002']);
     expect(await resets(second)).toBe(4);
     expect(await resets(first)).toBe(2);
     expect(watchesInUse()).toBe(4);
