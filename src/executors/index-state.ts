@@ -5,11 +5,11 @@
  * keeps its identity. A task's own `git add`, `git rm`, `git commit`, even a `git status` that
  * refreshes it, writes a new file: it is read again.
  */
-import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileIdentity } from './file-identity.ts';
 import { cachedRootTree, indexTreeId } from './index-tree.ts';
 import type { RepoObjectStore } from './object-store.ts';
+import { readFileQuick } from './small-file.ts';
 
 /** By checkout folder: the index file's identity, and the tree its entries make then. */
 const holds = new Map<string, { identity: string; tree: string }>();
@@ -25,15 +25,24 @@ export async function noteIndexHolds(dir: string, tree: string): Promise<void> {
   else holds.set(dir, { identity, tree });
 }
 
+/**
+ * The checkout's index file (empty when missing) and whether git's cache-tree root in it names
+ * `tree`: git's own word that the whole index is that tree (after a reset, a read-tree, a `git
+ * status` refresh), with no entry decoded.
+ */
+export async function indexCacheTree(dir: string, store: RepoObjectStore, tree: string): Promise<{ index: Buffer; names: boolean }> {
+  // Small (a few hundred files): read in synchronous calls (small-file.ts).
+  const index = await readFileQuick(indexFile(dir)).catch(() => Buffer.alloc(0));
+  return { index, names: cachedRootTree(index, store.hashBytes) === tree };
+}
+
 /** True when the checkout's index holds exactly the files of `tree` (no more, no fewer, same modes and blobs). */
 export async function indexHolds(dir: string, store: RepoObjectStore, tree: string): Promise<boolean> {
   const identity = fileIdentity(indexFile(dir));
   if (identity === '') return false;
   const known = holds.get(dir);
   if (known?.identity === identity) return known.tree === tree;
-  // git's cache-tree names the whole index's tree (after a reset, a read-tree, a `git status`
-  // refresh): no entry need be decoded.
-  if (cachedRootTree(await readFile(indexFile(dir)).catch(() => Buffer.alloc(0)), store.hashBytes) === tree) {
+  if ((await indexCacheTree(dir, store, tree)).names) {
     holds.set(dir, { identity, tree });
     return true;
   }
