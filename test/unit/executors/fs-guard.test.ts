@@ -1,10 +1,14 @@
-import { mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { execFileSync } from 'node:child_process';
+import { constants, existsSync } from 'node:fs';
+import { lstat, mkdir, mkdtemp, readdir, readFile, realpath, rm, symlink, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { FsAllowlist } from '../../../src/config/schemas.ts';
 import { isPasError } from '../../../src/errors.ts';
 import { FsGuard, normalizeRelativePath } from '../../../src/executors/fs-guard.ts';
+import { readFileQuick, SMALL_FILE_BYTES, writeFileQuick } from '../../../src/executors/small-file.ts';
+import { writeEditsTo } from '../../../src/executors/task-files.ts';
 
 const allowlist: FsAllowlist = {
   read: ['**/*'],
@@ -166,5 +170,121 @@ describe('FsGuard', () => {
       expect(() => normalizeRelativePath('src/../../x')).toThrow(/".." segment/);
       expect(() => normalizeRelativePath('')).toThrow(/empty path/);
     }
+  });
+});
+
+describe('FsGuard with synchronous file calls', () => {
+  it('refuses a path through a parent that is a file, for reads and writes, and writes nothing', async () => {
+    const guard = new FsGuard(worktree, allowlist);
+    const before = await tree(root);
+    expect(await codeOf(guard.writeFile('src/a.ts/inner.ts', 'x'))).toBe('PAS_ERR_FS_NOT_ALLOWED');
+    expect(await codeOf(guard.readFile('src/a.ts/inner.ts'))).toBe('PAS_ERR_FS_NOT_ALLOWED');
+    expect(await codeOf(guard.resolve('src/a.ts/deeper/inner.ts', 'write'))).toBe('PAS_ERR_FS_NOT_ALLOWED');
+    expect(await tree(root)).toEqual(before);
+  });
+
+  it('answers the real path of a file behind a symlink inside the worktree, and the plain path otherwise', async () => {
+    await mkdir(path.join(worktree, 'docs'));
+    await symlink('../docs', path.join(worktree, 'src', 'docs-link'));
+    const guard = new FsGuard(worktree, allowlist);
+    const real = await realpath(worktree);
+    expect(await guard.resolve('src/a.ts', 'read')).toBe(path.join(real, 'src', 'a.ts'));
+    expect(await guard.resolve('src/docs-link/new.md', 'write')).toBe(path.join(real, 'docs', 'new.md'));
+    expect(await guard.resolve('src/new/deeper.ts', 'write')).toBe(path.join(real, 'src', 'new', 'deeper.ts'));
+    // A write through the symlinked folder lands where it leads, and reads back the same way.
+    await guard.writeFile('src/docs-link/new.md', 'n\n');
+    expect(await readFile(path.join(worktree, 'docs', 'new.md'), 'utf8')).toBe('n\n');
+    expect(await guard.readFile('src/docs-link/new.md')).toBe('n\n');
+    await guard.writeFile('src/docs-link/made/deeper.md', 'd\n');
+    expect(await readFile(path.join(worktree, 'docs', 'made', 'deeper.md'), 'utf8')).toBe('d\n');
+  });
+
+  it('reads an empty file, and a file whose size is exactly the synchronous limit', async () => {
+    const guard = new FsGuard(worktree, allowlist);
+    await writeFile(path.join(worktree, 'src', 'empty.ts'), '');
+    expect(await guard.readFile('src/empty.ts')).toBe('');
+    const edge = 'y'.repeat(SMALL_FILE_BYTES);
+    await writeFile(path.join(worktree, 'src', 'edge.ts'), edge);
+    expect(await guard.readFile('src/edge.ts')).toBe(edge);
+  });
+
+  it('refuses a dangling symlink on the way as before (its target cannot be resolved)', async () => {
+    await symlink(path.join(outside, 'missing'), path.join(worktree, 'src', 'dangling'));
+    const guard = new FsGuard(worktree, allowlist);
+    expect(await codeOf(guard.writeFile('src/dangling/x.ts', 'x'))).toMatch(/^not a PasError: .*ENOENT/);
+    expect(existsSync(path.join(outside, 'missing'))).toBe(false);
+  });
+
+  it('never follows a symlink swapped in as the final component after the check', async () => {
+    const guard = new FsGuard(worktree, allowlist);
+    await symlink(path.join(outside, 'victim.txt'), path.join(worktree, 'src', 'late.ts'));
+    // Resolved through the symlink: refused, it leads outside.
+    expect(await codeOf(guard.writeFile('src/late.ts', 'pwned'))).toBe('PAS_ERR_FS_PATH_ESCAPE');
+    expect(await readFile(path.join(outside, 'victim.txt'), 'utf8')).toBe('untouched\n');
+    // The open itself refuses a symlink at the final component (O_NOFOLLOW).
+    expect(await codeOf(writeFileQuick(path.join(worktree, 'src', 'late.ts'), Buffer.from('pwned'), constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_NOFOLLOW, 0o644))).toMatch(/^not a PasError: .*ELOOP/);
+    expect(await readFile(path.join(outside, 'victim.txt'), 'utf8')).toBe('untouched\n');
+  });
+
+  it('reads and writes a file larger than the synchronous limit byte for byte', async () => {
+    const guard = new FsGuard(worktree, allowlist);
+    const big = 'x'.repeat(SMALL_FILE_BYTES * 3 + 17);
+    await guard.writeFile('src/big.ts', big);
+    expect(await readFile(path.join(worktree, 'src', 'big.ts'), 'utf8')).toBe(big);
+    expect(await guard.readFile('src/big.ts')).toBe(big);
+    expect((await lstat(path.join(worktree, 'src', 'big.ts'))).mode & 0o777).toBe(0o644 & ~process.umask());
+  });
+
+  it('overwrites a longer file whole (truncated) and creates missing folders', async () => {
+    const guard = new FsGuard(worktree, allowlist);
+    await guard.writeFile('src/a.ts', 'a much longer first version\n');
+    await guard.writeFile('src/a.ts', 'b\n');
+    expect(await readFile(path.join(worktree, 'src', 'a.ts'), 'utf8')).toBe('b\n');
+    await guard.writeFile('docs/x/y/z.md', 'z\n');
+    expect(await guard.readFile('docs/x/y/z.md')).toBe('z\n');
+    expect(await guard.readFileIfExists('docs/x/none.md')).toBeNull();
+  });
+
+  it('reads a fifo without blocking the event loop (the read waits in the thread pool for its writer)', async () => {
+    execFileSync('mkfifo', [path.join(worktree, 'src', 'pipe.ts')]);
+    const guard = new FsGuard(worktree, allowlist);
+    const reading = guard.readFile('src/pipe.ts');
+    // This runs only if the event loop is free: the writer the read waits for.
+    await writeFile(path.join(worktree, 'src', 'pipe.ts'), 'through the pipe\n');
+    expect(await reading).toBe('through the pipe\n');
+  });
+
+  it('writes into a fifo without a reader without blocking the event loop', async () => {
+    execFileSync('mkfifo', [path.join(worktree, 'src', 'pipe.ts')]);
+    const guard = new FsGuard(worktree, allowlist);
+    const writing = guard.writeFile('src/pipe.ts', 'into the pipe\n');
+    expect(await readFileQuick(path.join(worktree, 'src', 'pipe.ts')).then(String)).toBe('into the pipe\n');
+    await writing;
+  });
+
+  it('reads a folder as an error, as fs/promises does', async () => {
+    expect(await codeOf(readFileQuick(path.join(worktree, 'src')))).toMatch(/^not a PasError: .*EISDIR/);
+  });
+});
+
+describe('writeEditsTo', () => {
+  it('creates no folder for an edit the allowlist refuses', async () => {
+    const edits = new Map<string, Buffer | null>([['src/secret/deep/key.ts', Buffer.from('k')]]);
+    expect(await codeOf(writeEditsTo(worktree, allowlist, edits))).toBe('PAS_ERR_FS_NOT_ALLOWED');
+    expect(existsSync(path.join(worktree, 'src', 'secret'))).toBe(false);
+  });
+
+  it('creates no folder outside through a symlinked folder', async () => {
+    await symlink(outside, path.join(worktree, 'src', 'out'));
+    const edits = new Map<string, Buffer | null>([['src/out/made/x.ts', Buffer.from('x')]]);
+    expect(await codeOf(writeEditsTo(worktree, allowlist, edits))).toBe('PAS_ERR_FS_PATH_ESCAPE');
+    expect(await readdir(outside)).toEqual(['victim.txt']);
+  });
+
+  it('writes the edits byte for byte and deletes what is deleted', async () => {
+    const bytes = Buffer.from([0x68, 0x69, 0xff, 0x0a]);
+    await writeEditsTo(worktree, allowlist, new Map<string, Buffer | null>([['src/new/b.bin', bytes], ['src/a.ts', null]]));
+    expect(await readFile(path.join(worktree, 'src', 'new', 'b.bin'))).toEqual(bytes);
+    expect(existsSync(path.join(worktree, 'src', 'a.ts'))).toBe(false);
   });
 });
