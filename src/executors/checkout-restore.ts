@@ -22,8 +22,8 @@
  * unknown checkout (after a restart, a watch that could not be made, possibly dropped events), a
  * lock file, a submodule under a changed path, a write by someone else while the restore ran.
  */
-import { lstatSync, mkdirSync, symlinkSync, unlinkSync, writeFileSync, type Stats } from 'node:fs';
-import { readdir, rm, writeFile } from 'node:fs/promises';
+import { lstatSync, mkdirSync, symlinkSync, type Stats } from 'node:fs';
+import { readdir, rm, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { changedPaths, gitTouched, rewatch, trackCheckout, trackedBase } from './checkout-changes.ts';
 import { restoreGitFiles } from './checkout-git-files.ts';
@@ -191,12 +191,9 @@ async function writeEntry(store: RepoObjectStore, file: string, entry: TreeEntry
   if (entry.mode !== MODE_FILE && entry.mode !== MODE_EXEC && entry.mode !== MODE_SYMLINK) throw new Unknown(`${file}: a submodule`);
   const blob = await store.read(entry.oid);
   if (!blob || blob.type !== 'blob') throw new Unknown(`${entry.oid} is not a blob`);
-  // Synchronous for a file as small as most are: the call costs less than a round trip through
-  // libuv's thread pool, which under a burst of tasks waits behind every other task's file calls.
-  const sync = blob.data.length <= SYNC_WRITE_BYTES;
   if (entry.mode === MODE_SYMLINK) symlinkSync(blob.data, file);
-  // Created as git creates it: 0666 or 0777 less the umask.
-  else if (sync) writeFileSync(file, blob.data, { mode: entry.mode === MODE_EXEC ? 0o777 : 0o666, flag: 'wx' });
+  // Created as git creates it: 0666 or 0777 less the umask. Through the thread pool: a create can
+  // wait on the file system's journal while other tasks sync (see remove).
   else await writeFile(file, blob.data, { mode: entry.mode === MODE_EXEC ? 0o777 : 0o666, flag: 'wx' });
   written.push({ file, identity: identityOf(file) });
 }
@@ -222,10 +219,13 @@ async function holdsBase(store: RepoObjectStore, file: string, entry: TreeEntry 
   return true;
 }
 
-/** Files up to this size are written with one synchronous call. */
-const SYNC_WRITE_BYTES = 64 * 1024;
-
-/** Removes what is at `file`: a file or symlink at once (one unlink), a folder (possibly large) off the event loop. */
+/**
+ * Removes what is at `file`: a file or symlink with one unlink, a folder (possibly large) with rm.
+ * The lstat is synchronous (microseconds); the unlink goes through the thread pool: a call that
+ * changes the file system (unlink, create, truncate) can wait on its journal while other tasks
+ * sync, and on the event loop that wait held every task (the restore's main-thread time per task
+ * fell from 0.37–0.55 to 0.19–0.24 ms at P = 10 when its unlink and create moved off it).
+ */
 async function remove(file: string): Promise<void> {
   let info: Stats | undefined;
   try {
@@ -238,7 +238,7 @@ async function remove(file: string): Promise<void> {
   if (info.isDirectory()) await rm(file, { recursive: true, force: true });
   else {
     try {
-      unlinkSync(file);
+      await unlink(file);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
     }

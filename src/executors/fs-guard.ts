@@ -4,13 +4,18 @@
  * plain and normalized: `..`, absolute paths, NUL and control characters, bidi controls,
  * look-alike dots and slashes, and anything NFC normalization would change are refused, and so
  * are symlinks that lead outside. A refused write writes nothing.
+ *
+ * Paths are checked with synchronous lstats (microseconds each, less than a round trip through
+ * libuv's thread pool) and small files read the same way (small-file.ts); a write, which creates
+ * or truncates, goes through the thread pool (it can wait on the file system's journal).
  */
-import { constants, lstatSync, mkdirSync, realpathSync, type Stats } from 'node:fs';
+import { constants, lstatSync, realpathSync, type Stats } from 'node:fs';
+import { mkdir, open } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import type { FsAllowlist } from '../config/schemas.ts';
 import { PasError } from '../errors.ts';
-import { readFileQuick, readFileQuickIfExists, writeFileQuick } from './small-file.ts';
+import { readFileQuick, readFileQuickIfExists } from './small-file.ts';
 
 type Matcher = (input: string) => boolean;
 type Picomatch = (glob: string | string[], options?: { dot?: boolean; nocase?: boolean }) => Matcher;
@@ -194,7 +199,7 @@ export class FsGuard {
   /** Writes `content` (creating parent folders); the final component is never followed as a symlink. */
   async writeFile(rel: string, content: string | Buffer): Promise<void> {
     const { real, parentExists } = this.resolved(rel, 'write');
-    if (!parentExists) mkdirSync(path.dirname(real), { recursive: true });
+    if (!parentExists) await mkdir(path.dirname(real), { recursive: true });
     // Re-check after mkdir: a folder swapped for a symlink in between must not be followed (a
     // walk of the parent's segments, as resolve does: each one must exist now and stay inside).
     const root = this.rootReal();
@@ -206,7 +211,13 @@ export class FsGuard {
       realpathSync.native(dir);
       throw new PasError('PAS_ERR_FS_NOT_ALLOWED', `refused path ${JSON.stringify(rel)}: its folder changed while it was written`, { details: { path: rel } });
     }
-    await writeFileQuick(path.join(parent, path.basename(real)), typeof content === 'string' ? Buffer.from(content, 'utf8') : content, constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_NOFOLLOW, 0o644);
+    // Through the thread pool: a create or truncate can wait on the file system's journal while other tasks sync.
+    const handle = await open(path.join(parent, path.basename(real)), constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_NOFOLLOW, 0o644);
+    try {
+      await handle.writeFile(content);
+    } finally {
+      await handle.close();
+    }
   }
 
   private assertAllowed(given: string, rel: string, access: FsAccess): void {

@@ -1,15 +1,17 @@
 /**
- * Reading and writing a small local file in synchronous calls, on the event loop: one open, stat,
- * read or write and close cost microseconds, less than a single round trip through libuv's thread
- * pool (fs/promises' readFile is four: open, fstat, read, close), which under a burst of tasks
- * also waits behind every other task's file calls. Only a regular file up to `SMALL_FILE_BYTES`
- * goes this way; anything else (larger, a fifo, a device, a folder) goes through fs/promises as
- * before, so nothing that could block (a fifo without a writer) ever blocks the event loop.
+ * Reading a small local file, and asking whether a file exists, in synchronous calls on the event
+ * loop: an open, fstat, read and close cost microseconds, less than a single round trip through
+ * libuv's thread pool (fs/promises' readFile is four: open, fstat, read, close), which under a
+ * burst of tasks also waits behind every other task's file calls. Only a regular file up to
+ * `SMALL_FILE_BYTES` is read this way; anything else (larger, a fifo, a device, a folder) goes
+ * through fs/promises as before, so nothing that could block (a fifo without a writer) ever blocks
+ * the event loop. Writes are not here: a call that changes the file system (create, truncate,
+ * unlink) can wait on its journal while other tasks sync, and belongs in the thread pool.
  */
-import { closeSync, constants, fstatSync, openSync, readFileSync, readSync, statSync, writeSync } from 'node:fs';
-import { open, readFile } from 'node:fs/promises';
+import { closeSync, constants, fstatSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 
-/** Files up to this size are read or written with synchronous calls. */
+/** Files up to this size are read with synchronous calls. */
 export const SMALL_FILE_BYTES = 64 * 1024;
 
 /**
@@ -50,42 +52,6 @@ export async function readFileQuickIfExists(file: string): Promise<Buffer | null
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
     throw err;
-  }
-}
-
-/**
- * Writes `data` to `file` opened with `flags` (O_WRONLY and the caller's: O_CREAT, O_TRUNC,
- * O_NOFOLLOW…) and `mode`, as one synchronous open, write and close when `data` is small and
- * `file` turns out to be a regular file; otherwise (a fifo, a device, more data) through a
- * fs/promises file handle opened with the same flags, as before.
- */
-export async function writeFileQuick(file: string, data: Buffer, flags: number, mode: number): Promise<void> {
-  if (data.length <= SMALL_FILE_BYTES) {
-    let fd: number | undefined;
-    try {
-      // O_NONBLOCK: a fifo without a reader fails (ENXIO) instead of blocking the event loop.
-      fd = openSync(file, flags | constants.O_NONBLOCK, mode);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENXIO') throw err;
-    }
-    if (fd !== undefined) {
-      let regular = false;
-      try {
-        regular = fstatSync(fd).isFile();
-        if (regular) {
-          for (let offset = 0; offset < data.length; ) offset += writeSync(fd, data, offset, data.length - offset);
-        }
-      } finally {
-        closeSync(fd);
-      }
-      if (regular) return;
-    }
-  }
-  const handle = await open(file, flags, mode);
-  try {
-    await handle.writeFile(data);
-  } finally {
-    await handle.close();
   }
 }
 
