@@ -315,6 +315,28 @@ export async function createRemoteProgrammers(base: RemoteLink, remoteIds: Reado
     applying.add(done);
   };
 
+  /**
+   * A result refused by its schema fails the attempt waiting for it at once, with the refusal
+   * (naming the field), instead of leaving it to its timeout: workers send results unchecked
+   * (messages.ts's encodeResultMessage), this is where they are judged. Only the attempt id is
+   * read from the refused message, and only an attempt this process dispatched and still waits
+   * for is failed; nothing of the message is applied.
+   */
+  const refusedResult = (data: Uint8Array, err: unknown) => {
+    let attemptId: unknown;
+    try {
+      attemptId = (JSON.parse(Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString('utf8')) as { attempt_id?: unknown } | null)?.attempt_id;
+    } catch {
+      return;
+    }
+    const p = typeof attemptId === 'string' ? pending.get(attemptId) : undefined;
+    if (!p) return;
+    pending.delete(p.record.attemptId);
+    void forgetAttempt(p.task.id, p.record.attemptId);
+    const error = toErrorData(err);
+    p.resolve({ ...failed(p.task, p.record.programmerId, error.code, error.message), error });
+  };
+
   const onResult = async (msg: JsMsg) => {
     cleanup.busy();
     if (early) {
@@ -333,6 +355,7 @@ export async function createRemoteProgrammers(base: RemoteLink, remoteIds: Reado
     } catch (err) {
       log.error({ err: toErrorData(err), subject: msg.subject, seq: msg.seq }, 'bad result message refused');
       msg.term();
+      refusedResult(msg.data, err);
       return;
     }
     const h: Held = { msg, message };

@@ -181,6 +181,30 @@ const objectNames = async (b: Bench) => {
   return names;
 };
 
+describe('a result its schema refuses', () => {
+  it('fails the attempt waiting for it at once with PAS_ERR_DIST_BAD_MESSAGE naming the field (not at its timeout), merges nothing, and leaves the stream', async () => {
+    const b = (bench = await startBench(server.url));
+    const task = b.addTask('t-refused');
+    const running = b.execute(task);
+    const got = await b.nextTask();
+    got!.msg.ack();
+    const now = new Date().toISOString();
+    const t = got!.task;
+    // What a worker sends unchecked (encodeResultMessage): a progress text longer than the schema's 4,096.
+    const bad = { kind: 'pas.v1.result', attempt_id: t.attempt_id, job_id: t.job_id, task_id: t.task_id, programmer_id: t.programmer_id, worker_id: 'w1', outcome: { status: 'ok', base_commit: t.base_commit, commit: t.base_commit }, receipt: { duration_ms: 5, started_at: now, finished_at: now }, progress: { kind: 'message', text: 'x'.repeat(5_000) } };
+    await b.link.nats.js.publish(b.link.names.subjects.result(PROGRAMMER), new TextEncoder().encode(JSON.stringify(bad)), { msgID: t.attempt_id });
+    const done = await settled(running, 'refused result', 10_000);
+    expect(done.status).toBe('failed');
+    expect(done.error).toMatchObject({ code: 'PAS_ERR_DIST_BAD_MESSAGE', details: { field: 'progress.text' } });
+    expect(await branchExists(b.repo.repo, 'pas/job-t-refused/t-refused')).toBe(false);
+    expect(b.receipts).toEqual([]);
+    // The attempt is over: a copy of a result of it that arrives later is fenced.
+    expect(await waitFor(async () => (await b.currentAttempt('t-refused')) === undefined, 10_000)).toBe(true);
+    const info = await b.link.nats.jsm.consumers.info(b.link.names.resultStream, 'central');
+    expect(info.num_ack_pending + info.num_pending).toBe(0);
+  });
+});
+
 describe('a result bundle inside the result message', () => {
   it('is imported as the task branch without the object store: nothing is read from it for the result', async () => {
     const b = (bench = await startBench(server.url));
