@@ -339,7 +339,9 @@ async function startOn(options: WorkerOptions, settings: DistributionConfig, wan
     let data: Uint8Array;
     const startedAt = new Date().toISOString();
     try {
-      const clone = await cache.ensureBase(task.repo_key, task.bundle_object ? await getBundle(link.bundles, task.bundle_object) : null, task.base_commit);
+      // The bundle is fetched only if the clone lacks the base (a burst of tasks on a new base fetches it once).
+      const bundleObject = task.bundle_object;
+      const clone = await cache.ensureBase(task.repo_key, bundleObject ? () => getBundle(link.bundles, bundleObject) : null, task.base_commit);
       const result = await runProgrammerTask({
         task: { ...task.task, repo: clone },
         programmer,
