@@ -4,6 +4,7 @@
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { deleteBundle, getBundle } from '../../../src/distribution/bundles.ts';
+import { objectStoreFor } from '../../../src/executors/object-store.ts';
 import { gitOut, waitFor } from '../../support/git-fixtures.ts';
 import { startNatsServer, type NatsServerHandle } from '../../support/nats-server.ts';
 import { PROGRAMMER, settled, startBench, type Bench } from './central-harness.ts';
@@ -230,6 +231,38 @@ describe('a result bundle inside the result message', () => {
     expect(await gitOut(b.repo.repo, 'rev-parse', `refs/heads/${done.branch!}`)).toBe(ok!.commit);
     expect(reads, 'the central process read the object store for an inline result').toEqual([]);
     expect((await objectNames(b)).filter((n) => n.includes('.result.'))).toEqual([]);
+  });
+
+  it('is applied without reading its branch first (created create-only), and applied again unchanged when it comes again after the branch was written', async () => {
+    const b = (bench = await startBench(server.url));
+    const store = await objectStoreFor(b.repo.repo);
+    const read = store.read.bind(store);
+    const refReads: string[] = [];
+    store.read = (spec: string) => {
+      if (spec.startsWith('refs/')) refReads.push(spec);
+      return read(spec);
+    };
+    try {
+      const task = b.addTask('t-noread');
+      const running = b.execute(task);
+      const got = await b.nextTask();
+      const sent = await b.complete(got!.task, { inline: true });
+      got!.msg.ack();
+      const done = await settled(running, 'inline result');
+      expect(done.status).toBe('completed');
+      expect(refReads).toEqual([]);
+      // The same result again on a new attempt of the task (a crash between the branch and the journal): the branch holds it already.
+      const again = b.execute(task);
+      const next = await b.nextTask();
+      next!.msg.ack();
+      await b.publishResult({ ...sent, attempt_id: next!.task.attempt_id });
+      const twice = await settled(again, 'the same result again');
+      expect(twice.status).toBe('completed');
+      expect(twice.commit).toBe(done.commit);
+      expect(await gitOut(b.repo.repo, 'rev-parse', `refs/heads/${done.branch!}`)).toBe(done.commit);
+    } finally {
+      store.read = read;
+    }
   });
 
   it('is checked like a stored one: a truncated inline bundle fails the task with PAS_ERR_DIST_BUNDLE_INVALID and writes no branch', async () => {
