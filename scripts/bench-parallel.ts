@@ -64,7 +64,7 @@ export type RepoKind = 'demo' | 'large';
 
 /** The verify command of `full-verify` (allowed by the shipped cmd_allowlist.yaml). */
 const VERIFY = ['git', 'status'];
-/** README.md once BENCH_EDIT is applied (what checkout-ceiling writes). */
+/** README.md once BENCH_EDIT is applied (what both ceilings write: a verify command checks the edit, so it runs after it). */
 const BENCH_EDITED_README = '# bench\n\nA scratch repository for PAS benchmarks, edited by a programmer.\n';
 
 /** Runs a command in `cwd` to its end, output discarded (the verify ceiling: no PAS, no allowlist). */
@@ -434,7 +434,9 @@ export async function runParallelBench(options: ParallelOptions = {}) {
             const workspaces = path.join(dataDir, 'workspaces');
             const ids = runtime.config.programmers.map((p) => p.id);
             const dirs = await Promise.all(ids.map((id) => checkoutPath(repo, workspaces, id)));
-            const after = ceiling === 'verify-ceiling' ? (w: number) => runCommand(VERIFY, dirs[w]!) : (w: number) => writeFile(path.join(dirs[w]!, 'README.md'), BENCH_EDITED_README);
+            const edit = (w: number) => writeFile(path.join(dirs[w]!, 'README.md'), BENCH_EDITED_README);
+            // The verify command checks the edit, as full-verify's does: the edit is written first.
+            const after = ceiling === 'verify-ceiling' ? (w: number) => edit(w).then(() => runCommand(VERIFY, dirs[w]!)) : edit;
             const ceilingRuns: ParallelRun[] = [];
             for (let r = 0; r < runsHere; r++) {
               await prewarmCheckouts(repo, workspaces, ids, baseCommit);
@@ -491,7 +493,7 @@ export async function runParallelBench(options: ParallelOptions = {}) {
         repos: `demo: a fresh repository of N small files per configuration; large: one generated repository of ${largeFiles} files (~10 KB each) shared by the large runs, with each programmer's checkout made once before the runs (pre-warmed)`,
         'llm-only': 'pool → programmer actor → executeTask that makes only the LLM client call over HTTP (no git, no files): orchestration + LLM protocol, journal as shipped (SQLite WAL, synchronous=FULL: one fsync per journal write, on the event loop)',
         'llm-only-sync-normal': 'the same as llm-only with the journal opened synchronous=NORMAL (WAL still survives a killed process, not a power loss): what the per-write fsyncs cost',
-        'verify-ceiling': `the ceiling of full-verify, measured right after it on the same repository and checkouts: no PAS, P loops of a model call (as http-only) then the verify command (${VERIFY.join(' ')}) run in the worker's own checkout, made clean before the run`,
+        'verify-ceiling': `the ceiling of full-verify, measured right after it on the same repository and checkouts: no PAS, P loops of a model call (as http-only) then the edited file written and the verify command (${VERIFY.join(' ')}) run in the worker's own checkout, made clean before the run`,
         'checkout-ceiling': "the ceiling of full-checkout, measured right after it on the same repository and checkouts: no PAS, P loops of a model call (as http-only) then the edited file written into the worker's own checkout, made clean before the run",
       },
       modelServer: 'test/support/fake-llm-server.ts started in its own process (scripts/bench-fake-llm.ts), so its latency timer is not delayed by the runtime event loop',

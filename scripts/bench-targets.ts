@@ -5,7 +5,7 @@
  * target, or, when this machine's own ceiling for that path measured in the same run is below the
  * target, to within 2 points of that ceiling (throughput: within 2 % of it). The ceilings: for the
  * native path, llm-only (the same orchestration and model calls with no git); for the verify path,
- * verify-ceiling (no PAS: a model call, then the verify command in a clean checkout); for the
+ * verify-ceiling (no PAS: a model call, then the edit written and the verify command run in a checkout made clean before the run); for the
  * checkout path, checkout-ceiling (no PAS: a model call, then the edit written into a clean checkout).
  */
 

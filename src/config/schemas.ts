@@ -256,6 +256,13 @@ export const poolSchema = z.strictObject({
     .prefault({}),
   gemini_cli: agentCliSection('gemini').prefault({}),
   opencode: agentCliSection('opencode').prefault({}),
+  /** The programmers' reused checkouts. */
+  checkouts: z
+    .strictObject({
+      /** inotify watches their change tracking may hold together (0: none is watched); default a quarter of fs.inotify.max_user_watches. */
+      max_watches: z.number().int().min(0).optional(),
+    })
+    .prefault({}),
 });
 
 // ── models.yaml ─────────────────────────────────────────────────────────────

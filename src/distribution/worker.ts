@@ -19,6 +19,7 @@ import type { PasConfig, ResolvedProgrammer } from '../config/load-config.ts';
 import type { DistributionConfig } from '../config/schemas.ts';
 import { isPasError, PasError, toErrorData } from '../errors.ts';
 import { AGENT_CLI_SPECS, createAgentCliExecutor, createAiderExecutor, createNativeExecutor, runProgrammerTask, type Executor, type ExecutorKindName } from '../executors/index.ts';
+import { closeCheckoutWatches, configureCheckoutWatches } from '../executors/checkout-changes.ts';
 import type { TaskProgress } from '../executors/executor.ts';
 import { breakerSettingsFrom, createLlmClient, createMemorySpendStore, llmClientOptionsFrom } from '../llm/index.ts';
 import { createOfflineAdapter } from '../llm/providers/offline-adapter.ts';
@@ -259,6 +260,9 @@ async function startOn(options: WorkerOptions, settings: DistributionConfig, wan
   for (const spec of Object.values(AGENT_CLI_SPECS)) {
     executors[spec.name] = createAgentCliExecutor({ spec, settings: config.pool[spec.section as 'claude_code'], fsAllowlist: config.fsAllowlist, models: config.models, runsDir: path.join(options.dataDir, 'agent-runs'), breakers, failover: config.pool.failover.enabled, budget, gateway });
   }
+  // The programmers' reused checkouts here: this host's share of its inotify watches, and the one warning when it is spent.
+  configureCheckoutWatches(config.pool.checkouts.max_watches, (message, code) => log.warn({ code }, message));
+  undo.push(closeCheckoutWatches);
   const executorFor = (kind: ExecutorKindName): Executor => {
     const executor = executors[kind];
     if (!executor) throw new PasError('PAS_ERR_INTERNAL', `this worker has no ${kind} executor`, { details: { executor: kind } });
@@ -472,6 +476,7 @@ async function startOn(options: WorkerOptions, settings: DistributionConfig, wan
       await llmGateway.close().catch((err) => log.warn({ err: toErrorData(err) }, 'worker LLM gateway did not close cleanly'));
       await breakers.drain(5_000);
       await link.close().catch(() => undefined);
+      closeCheckoutWatches();
     },
   };
 }

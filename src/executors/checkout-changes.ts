@@ -8,9 +8,13 @@
  * a watch follows the inode, whose events would be named after the old place). The checkout's
  * `.git` folder is watched too, for the flush cookie and to know whether git ran there.
  *
+ * Every watch is taken from the process's budget (checkout-watch-budget.ts): a checkout whose
+ * folders do not all fit is not watched at all, and a lost checkout's watches are given back at once.
+ *
  * What is not known exactly answers null (the caller does the full reset, then tracks again):
+ * - a checkout that does not fit in the watch budget: said once in the log (PAS_CHECKOUT_WATCH_BUDGET);
  * - a watch that could not be made (ENOSPC at fs.inotify.max_user_watches, EMFILE): that checkout
- *   only, said once in the log with the limit named;
+ *   only, said once in the log with the limit named (PAS_CHECKOUT_WATCH);
  * - events possibly dropped: the kernel queue holds fs.inotify.max_queued_events, and libuv drops
  *   the IN_Q_OVERFLOW event silently (deps/uv/src/unix/linux.c, uv__inotify_read: its wd is -1,
  *   find_watcher finds no watcher, `continue`). libuv reads the descriptor until EAGAIN and calls
@@ -23,6 +27,7 @@
  */
 import { lstatSync, readFileSync, utimesSync, watch, writeFileSync, type FSWatcher } from 'node:fs';
 import path from 'node:path';
+import { giveBackWatches, setWatchBudget, takeWatch, watchBudget, watchesFit, watchesInUse } from './checkout-watch-budget.ts';
 import { outermost } from './outermost-paths.ts';
 
 const COOKIE = 'pas-flush-';
@@ -66,12 +71,36 @@ export function setWatchFactory(factory: WatchFactory | null): void {
   watchFactory = factory ?? fsWatch;
 }
 
-let warnWatchFailure: (message: string) => void = (message) => process.emitWarning(message, { code: 'PAS_CHECKOUT_WATCH' });
-let warned = false;
+/** The codes of the warnings about checkouts that cannot be watched: a watch the kernel refused, the budget spent. */
+export type WatchWarningCode = 'PAS_CHECKOUT_WATCH' | 'PAS_CHECKOUT_WATCH_BUDGET';
 
-/** Where the one warning about a watch that could not be made goes (the runtime's log). */
-export function onWatchFailure(sink: (message: string) => void): void {
+let warnWatchFailure: (message: string, code: WatchWarningCode) => void = (message, code) => process.emitWarning(message, { code });
+/** The codes already said (each once, until the watches are all closed: the runtime stops). */
+const warned = new Set<WatchWarningCode>();
+
+/**
+ * The runtime's settings: the watch budget (`programmer_pool.yaml` `checkouts.max_watches`;
+ * undefined: the default share) and where the one warning of each code about checkouts that
+ * cannot be watched goes (the runtime's log).
+ */
+export function configureCheckoutWatches(maxWatches: number | undefined, sink: (message: string, code: WatchWarningCode) => void): void {
+  setWatchBudget(maxWatches ?? null);
+  onWatchFailure(sink);
+}
+
+/** Where the one warning of each code about checkouts that cannot be watched goes. */
+export function onWatchFailure(sink: (message: string, code: WatchWarningCode) => void): void {
   warnWatchFailure = sink;
+}
+
+function warnOnce(code: WatchWarningCode, message: string): void {
+  if (warned.has(code)) return;
+  warned.add(code);
+  warnWatchFailure(message, code);
+}
+
+function budgetSpent(dir: string, need: number): string {
+  return `reused checkouts fall back to a full reset: ${dir} needs ${need} inotify watches and ${watchesInUse()} of the ${watchBudget()} PAS may hold are taken (programmer_pool.yaml checkouts.max_watches; by default a quarter of /proc/sys/fs/inotify/max_user_watches)`;
 }
 
 class Tracker {
@@ -105,20 +134,22 @@ class Tracker {
   watchFolder(rel: string): void {
     if (this.unknown || this.watches.has(rel)) return;
     const abs = rel === '' ? this.dir : path.join(this.dir, rel);
+    if (!takeWatch()) {
+      warnOnce('PAS_CHECKOUT_WATCH_BUDGET', budgetSpent(this.dir, this.watches.size + 1));
+      return this.lose(`the budget of ${watchBudget()} inotify watches is spent`);
+    }
     try {
       const watcher = watchFactory(abs, (event, name) => this.heard(rel, event, name));
       watcher.on('error', () => this.lose(`the watch of ${rel || '.'} failed`));
       this.watches.set(rel, watcher);
     } catch (err) {
+      giveBackWatches(1);
       const code = (err as NodeJS.ErrnoException).code;
       // A folder gone already is a change of its parent, heard there.
       if (code === 'ENOENT' || code === 'ENOTDIR') return;
       const limit = code === 'ENOSPC' ? ' (the limit fs.inotify.max_user_watches, /proc/sys/fs/inotify/max_user_watches, is reached)' : code === 'EMFILE' ? ' (too many open files, or fs.inotify.max_user_instances)' : '';
       this.lose(`could not watch ${abs}: ${(err as Error).message}${limit}`);
-      if (!warned) {
-        warned = true;
-        warnWatchFailure(`reused checkouts fall back to a full reset: could not watch ${abs}: ${code ?? (err as Error).message}${limit}`);
-      }
+      warnOnce('PAS_CHECKOUT_WATCH', `reused checkouts fall back to a full reset: could not watch ${abs}: ${code ?? (err as Error).message}${limit}`);
     }
   }
 
@@ -127,6 +158,7 @@ class Tracker {
       if (key === rel || key.startsWith(`${rel}/`)) {
         watcher.close();
         this.watches.delete(key);
+        giveBackWatches(1);
       }
     }
   }
@@ -151,9 +183,13 @@ class Tracker {
     this.changed.add(rel === '' ? text : `${rel}/${text}`);
   }
 
+  /** Nothing is known any more (until the checkout is reset and tracked anew): its watches are given back now. */
   lose(why: string): void {
     this.unknown ??= why;
     for (const waiting of this.cookies.values()) for (const resolve of waiting.splice(0)) resolve();
+    for (const watcher of this.watches.values()) watcher.close();
+    giveBackWatches(this.watches.size);
+    this.watches.clear();
   }
 
   /** Resolves once every event queued before the call has been heard. */
@@ -203,8 +239,6 @@ class Tracker {
 
   close(): void {
     this.lose('closed');
-    for (const watcher of this.watches.values()) watcher.close();
-    this.watches.clear();
   }
 }
 
@@ -225,6 +259,9 @@ function loseAll(why: string): void {
  */
 export function trackCheckout(dir: string, base: string, folders: Iterable<string>): void {
   forgetChanges(dir);
+  const all = [...folders];
+  // Its folders, the root and `.git`: a checkout that does not fit whole is not watched at all.
+  if (!watchesFit(all.length + 2)) return warnOnce('PAS_CHECKOUT_WATCH_BUDGET', budgetSpent(dir, all.length + 2));
   let tracker: Tracker;
   try {
     tracker = new Tracker(dir, base);
@@ -234,7 +271,7 @@ export function trackCheckout(dir: string, base: string, folders: Iterable<strin
   trackers.set(dir, tracker);
   tracker.watchFolder('.git');
   tracker.watchFolder('');
-  for (const rel of folders) tracker.watchFolder(rel);
+  for (const rel of all) tracker.watchFolder(rel);
 }
 
 /**
@@ -294,8 +331,9 @@ export function forgetChanges(dir: string): void {
   trackers.delete(dir);
 }
 
-/** Closes every watch (the runtime stops; tests). */
+/** Closes every watch, given back to the budget (the runtime stops; tests); the next runtime's log hears the warnings again. */
 export function closeCheckoutWatches(): void {
   for (const tracker of trackers.values()) tracker.close();
   trackers.clear();
+  warned.clear();
 }

@@ -30,11 +30,13 @@ import { restoreGitFiles } from './checkout-git-files.ts';
 import { fileIdentity } from './file-identity.ts';
 import { operationInProgress } from './checkout-operations.ts';
 import { gitSequence } from './git-command.ts';
-import { cachedRootTree, indexIsPlain } from './index-tree.ts';
+import { indexCacheTree } from './index-state.ts';
+import { indexIsPlain } from './index-tree.ts';
 import { changedEntries } from './object-commit.ts';
 import { MODE_EXEC, MODE_FILE, MODE_SUBMODULE, MODE_SYMLINK, MODE_TREE, type RepoObjectStore, type TreeEntry } from './object-store.ts';
 import { outermost } from './outermost-paths.ts';
 import { settingsAllowInProcessStaging } from './stage-settings.ts';
+import { attributesOnTheWay, foldersOnTheWay, holdsAttributesFile, pathIn, splitPath } from './tree-paths.ts';
 
 /** Removes every untracked and ignored file and folder, nested repositories too. */
 export const CLEAN: readonly string[] = ['clean', '-ffdxq'];
@@ -113,8 +115,8 @@ async function restoreByChanges(dir: string, store: RepoObjectStore, base: strin
       // Only git's own word (its cache-tree root, what a `git status` refresh keeps) spares the
       // read-tree: decoding a whole index that git add changed costs more than the spawn.
       else {
-        const index = await readFile(path.join(dir, '.git', 'index')).catch(() => Buffer.alloc(0));
-        if (cachedRootTree(index, store.hashBytes) !== previousTree) readIndex = true;
+        const { index, names } = await indexCacheTree(dir, store, previousTree);
+        if (!names) readIndex = true;
         // read-tree -m keeps an entry's assume-unchanged or skip-worktree flag: the full reset drops them.
         if (readIndex && !indexIsPlain(index, store.hashBytes)) return false;
       }
@@ -161,30 +163,20 @@ async function restoreByChanges(dir: string, store: RepoObjectStore, base: strin
  * removed between two bases is written or removed whole), else `rel` itself.
  */
 async function divergence(store: RepoObjectStore, a: string, b: string, rel: string): Promise<string> {
+  const { parent } = splitPath(rel);
+  if (parent === '') return rel;
+  const [x, y] = await Promise.all([foldersOnTheWay(store, a, parent), foldersOnTheWay(store, b, parent)]);
+  // The root, then as many folders on the way as are folders in both trees.
+  const shared = Math.min(x.length, y.length);
   const segments = rel.split('/');
-  let [left, right]: Array<string | undefined> = [a, b];
-  for (let i = 0; i < segments.length - 1; i++) {
-    const name = segments[i]!;
-    const x = (store.cachedTree(left!) ?? (await store.readTree(left!))).find((e) => e.name === name);
-    const y = (store.cachedTree(right!) ?? (await store.readTree(right!))).find((e) => e.name === name);
-    if (x?.mode !== MODE_TREE || y?.mode !== MODE_TREE) return segments.slice(0, i + 1).join('/');
-    [left, right] = [x.oid, y.oid];
-  }
-  return rel;
+  return shared === segments.length ? rel : segments.slice(0, shared).join('/');
 }
 
 /** What a path is in a tree: its entry, or null when absent; Unknown when a parent is not a folder there. */
 async function entryIn(store: RepoObjectStore, tree: string, rel: string): Promise<TreeEntry | null> {
-  const segments = rel.split('/');
-  let current = tree;
-  for (let i = 0; i < segments.length; i++) {
-    const entry = (store.cachedTree(current) ?? (await store.readTree(current))).find((e) => e.name === segments[i]);
-    if (!entry) return null;
-    if (i === segments.length - 1) return entry;
-    if (entry.mode !== MODE_TREE) throw new Unknown(`${rel}: a parent is not a folder in the base`);
-    current = entry.oid;
-  }
-  return null;
+  const entry = await pathIn(store, tree, rel);
+  if (entry === 'blocked') throw new Unknown(`${rel}: a parent is not a folder in the base`);
+  return entry;
 }
 
 /** Writes a tree entry at `file` (nothing is there): a blob with its mode, a symlink, a folder whole. */
@@ -247,22 +239,15 @@ function identityOf(file: string): string {
 
 /** Whether a `.gitattributes` of the base applies at `rel` (in a parent folder, or in the folder written). */
 async function attributesApply(store: RepoObjectStore, tree: string, rel: string, entry: TreeEntry): Promise<boolean> {
-  const segments = rel.split('/');
-  let current = tree;
-  for (let i = 0; i < segments.length; i++) {
-    const entries = store.cachedTree(current) ?? (await store.readTree(current));
-    if (entries.some((e) => e.name === '.gitattributes')) return true;
-    if (i === segments.length - 1) break;
-    current = entries.find((e) => e.name === segments[i])!.oid;
-  }
+  if ((await attributesOnTheWay(store, tree, rel)).found) return true;
   return entry.mode === MODE_TREE && (await holdsAttributes(store, entry.oid));
 }
 
+/** Whether a `.gitattributes` is anywhere in a tree. */
 async function holdsAttributes(store: RepoObjectStore, tree: string): Promise<boolean> {
-  for (const e of store.cachedTree(tree) ?? (await store.readTree(tree))) {
-    if (e.name === '.gitattributes') return true;
-    if (e.mode === MODE_TREE && (await holdsAttributes(store, e.oid))) return true;
-  }
+  const entries = store.cachedTree(tree) ?? (await store.readTree(tree));
+  if (holdsAttributesFile(entries)) return true;
+  for (const e of entries) if (e.mode === MODE_TREE && (await holdsAttributes(store, e.oid))) return true;
   return false;
 }
 

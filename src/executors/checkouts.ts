@@ -239,9 +239,12 @@ export async function prewarmCheckouts(repo: string, workspacesDir: string, prog
  * git process; the index stays the base's). Otherwise, or when that cannot be exact, git stages
  * (its filters and ignore rules apply) and the trees are written in-process from the index
  * (`baseTree`: the checkout's base, whose unchanged subtrees are not written again); an index
- * that reader does not take goes to `git write-tree`.
+ * that reader does not take goes to `git write-tree`. The checkout's git files are written back
+ * first (checkout-git-files.ts): what the task set there is never run or followed by this git.
  */
 export async function checkoutTree(dir: string, store?: RepoObjectStore, baseTree?: string, changed?: readonly string[] | null): Promise<string> {
+  // Staged under the checkout's git files as PAS made them: not a task's fsmonitor, filters or excludes.
+  await restoreGitFiles(dir, false);
   const tree = store && baseTree && changed ? await stageChanges(dir, store, baseTree, changed) : null;
   if (tree !== null) return tree;
   await git(dir, ['add', '--all']);

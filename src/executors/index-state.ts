@@ -25,15 +25,23 @@ export async function noteIndexHolds(dir: string, tree: string): Promise<void> {
   else holds.set(dir, { identity, tree });
 }
 
+/**
+ * The checkout's index file (empty when missing) and whether git's cache-tree root in it names
+ * `tree`: git's own word that the whole index is that tree (after a reset, a read-tree, a `git
+ * status` refresh), with no entry decoded.
+ */
+export async function indexCacheTree(dir: string, store: RepoObjectStore, tree: string): Promise<{ index: Buffer; names: boolean }> {
+  const index = await readFile(indexFile(dir)).catch(() => Buffer.alloc(0));
+  return { index, names: cachedRootTree(index, store.hashBytes) === tree };
+}
+
 /** True when the checkout's index holds exactly the files of `tree` (no more, no fewer, same modes and blobs). */
 export async function indexHolds(dir: string, store: RepoObjectStore, tree: string): Promise<boolean> {
   const identity = fileIdentity(indexFile(dir));
   if (identity === '') return false;
   const known = holds.get(dir);
   if (known?.identity === identity) return known.tree === tree;
-  // git's cache-tree names the whole index's tree (after a reset, a read-tree, a `git status`
-  // refresh): no entry need be decoded.
-  if (cachedRootTree(await readFile(indexFile(dir)).catch(() => Buffer.alloc(0)), store.hashBytes) === tree) {
+  if ((await indexCacheTree(dir, store, tree)).names) {
     holds.set(dir, { identity, tree });
     return true;
   }

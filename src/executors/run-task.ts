@@ -20,6 +20,7 @@ import { commandOutput, trimOutput, verifyFailedError } from './verify-output.ts
 import { runAllowedCommand } from './command-runner.ts';
 import { FsGuard } from './fs-guard.ts';
 import { changedPaths } from './checkout-changes.ts';
+import { restoreGitFiles } from './checkout-git-files.ts';
 import { checkoutFor, checkoutTree, type CheckoutLease } from './checkouts.ts';
 import { commitEdits, diffTrees, kpiOf } from './object-commit.ts';
 import { objectStoreFor } from './object-store.ts';
@@ -315,6 +316,8 @@ async function runVerify(task: TaskSpec, dir: string, input: RunProgrammerTaskIn
   if (!input.cmdAllowlist) {
     throw new PasError('PAS_ERR_CMD_NOT_ALLOWED', `task ${task.id} asks to run ${JSON.stringify(task.verify)} but no command allowlist is configured`);
   }
+  // The checkout's git files as PAS made them: a `git` verify command runs no fsmonitor or filter a task set.
+  await restoreGitFiles(dir, false);
   const ran = await runAllowedCommand({ allowlist: input.cmdAllowlist, argv: task.verify!, cwd: dir, signal });
   input.log?.info({ taskId: task.id, command: ran.name, exitCode: ran.exitCode, durationMs: ran.durationMs }, 'verify command finished');
   return { command: ran.name, exitCode: ran.exitCode, output: trimOutput(commandOutput(ran.stdout, ran.stderrTail)), durationMs: ran.durationMs };

@@ -27,6 +27,7 @@ import { entryNamed, type PathEntry, writeEditedTree } from './object-commit.ts'
 import { formatTree, MODE_EXEC, MODE_FILE, MODE_SUBMODULE, MODE_SYMLINK, MODE_TREE, type RepoObjectStore, type TreeEntry } from './object-store.ts';
 import { outermost } from './outermost-paths.ts';
 import { settingsAllowInProcessStaging } from './stage-settings.ts';
+import { attributesOnTheWay, folderAt, splitPath } from './tree-paths.ts';
 
 /** Files larger than this are left to git (read whole here, streamed by git). */
 const LARGE_FILE_BYTES = 32 * 2 ** 20;
@@ -66,7 +67,7 @@ class Staging {
   readonly fresh: string[] = [];
   /** Folders found to be folders on disk, every one above them too. */
   private readonly folders = new Set<string>();
-  /** Folders whose `.gitattributes` question was answered (no). */
+  /** Folders whose files' `.gitattributes` question was answered (no). */
   private readonly attributesChecked = new Set<string>();
 
   constructor(
@@ -90,26 +91,13 @@ class Staging {
     }
   }
 
-  /** The base's entries of a folder ('' the root), or null when the base has no folder there. */
-  async baseFolder(rel: string): Promise<TreeEntry[] | null> {
-    let entries = await this.store.readTree(this.baseTree);
-    if (rel === '') return entries;
-    for (const name of rel.split('/')) {
-      const entry = entryNamed(entries, name);
-      if (!entry || entry.mode !== MODE_TREE) return null;
-      entries = await this.store.readTree(entry.oid);
-    }
-    return entries;
-  }
-
   /** The base entry at a listed path; its folders must be the base's folders, and folders on disk. */
   async baseEntryAt(rel: string): Promise<TreeEntry | undefined> {
-    const slash = rel.lastIndexOf('/');
-    const parent = slash < 0 ? '' : rel.slice(0, slash);
-    const folder = await this.baseFolder(parent);
+    const { parent, name } = splitPath(rel);
+    const folder = await folderAt(this.store, this.baseTree, parent);
     if (!folder) askGit();
     await this.realFolder(parent);
-    return entryNamed(folder, rel.slice(slash + 1));
+    return entryNamed(folder, name);
   }
 
   /** Asks git unless the folder and every folder above it is a folder on disk (not a symlink to one). */
@@ -185,15 +173,14 @@ class Staging {
 
   /** Asks git when a `.gitattributes` applies to the file at `rel`: in the base on its folders, or on disk in a folder the base lacks. */
   private async checkAttributes(rel: string): Promise<void> {
-    const folders = [''];
-    for (let slash = rel.indexOf('/'); slash >= 0; slash = rel.indexOf('/', slash + 1)) folders.push(rel.slice(0, slash));
-    for (const folder of folders) {
-      if (this.attributesChecked.has(folder)) continue;
-      const entries = await this.baseFolder(folder);
-      // A `.gitattributes` written since in a folder of the base is a listed path itself (see inspect).
-      if (entries ? entryNamed(entries, '.gitattributes') : await this.lstat(path.posix.join(folder, '.gitattributes'))) askGit();
-      this.attributesChecked.add(folder);
-    }
+    const { parent } = splitPath(rel);
+    if (this.attributesChecked.has(parent)) return;
+    const { found, folders } = await attributesOnTheWay(this.store, this.baseTree, rel);
+    if (found) askGit();
+    // The folders the base lacks, on disk (a `.gitattributes` written since in a folder of the base is a listed path itself, see inspect).
+    const names = parent === '' ? [] : parent.split('/');
+    for (let i = folders; i <= names.length; i++) if (await this.lstat([...names.slice(0, i), '.gitattributes'].join('/'))) askGit();
+    this.attributesChecked.add(parent);
   }
 
   /** The new paths' files git's ignore rules keep, each staged as a blob, as a tree of names. */

@@ -21,7 +21,7 @@ import { createMergeJob } from './services/merge-job.ts';
 import { createOrphanSweep } from './services/orphan-sweep.ts';
 import { createPlanJob } from './services/plan-job.ts';
 import { startPrewarm, type Prewarm } from './services/prewarm-checkouts.ts';
-import { onWatchFailure } from '../executors/checkout-changes.ts';
+import { closeCheckoutWatches, configureCheckoutWatches } from '../executors/checkout-changes.ts';
 import { createRepositories } from './services/repositories.ts';
 import { createVerifyJob } from './services/verify-job.ts';
 
@@ -110,8 +110,8 @@ export function createDefaultServices(options: DefaultServiceOptions = {}) {
     const sweep = createOrphanSweep({ journal, repositories, workspacesDir, logger });
     // The checkouts of the repositories this run is known to work on, made in the background.
     const needsCheckout = (p: { executor: ExecutorKindName }) => executors[p.executor] !== undefined && executors[p.executor]!.checkout !== 'none';
-    // A reused checkout whose changes cannot be watched (fs.inotify limits) falls back to full resets: said once, here.
-    onWatchFailure((message) => logger.warn({ code: 'PAS_CHECKOUT_WATCH' }, message));
+    // A reused checkout whose changes cannot be watched (fs.inotify limits, PAS's share of them) falls back to full resets: said once, here.
+    configureCheckoutWatches(config.pool.checkouts.max_watches, (message, code) => logger.warn({ code }, message));
     const prewarm = startPrewarm({ config, journal, repositories, workspacesDir, sweep, logger, needsCheckout });
 
     return {
@@ -129,6 +129,8 @@ export function createDefaultServices(options: DefaultServiceOptions = {}) {
       stop: async () => {
         await prewarm.stop();
         await sweep.afterCrash;
+        // Every checkout's watches given back (the next start resets each checkout once anyway).
+        closeCheckoutWatches();
       },
     };
   };

@@ -40,6 +40,7 @@ import { utcDay } from '../../llm/spend-store.ts';
 import type { BreakerGate, SpendStore } from '../../llm/types.ts';
 import type { Executor, ExecutorInput, ExecutorOutcome, PartialOutcome, TaskProgress } from '../executor.ts';
 import { addUsage, withPartialOutcome } from '../executor.ts';
+import { restoreGitFiles } from '../checkout-git-files.ts';
 import { FsGuard, normalizeRelativePath } from '../fs-guard.ts';
 import { git } from '../git-command.ts';
 import { baseChildEnv, tailLines } from '../process-tree.ts';
@@ -539,6 +540,8 @@ export async function checkChanges(worktree: string, guard: FsGuard, written: re
 
 /** Paths (relative, POSIX) that differ from HEAD in the worktree, untracked files included. */
 export async function changedPaths(worktree: string): Promise<string[]> {
+  // Under the checkout's git files as PAS made them: the agent's fsmonitor never runs, its excludes hide nothing.
+  await restoreGitFiles(worktree, false);
   const out = await git(worktree, ['status', '--porcelain=v1', '-z', '--untracked-files=all', '--no-renames']);
   const paths: string[] = [];
   for (const record of out.stdout.split('\0')) {
@@ -549,6 +552,7 @@ export async function changedPaths(worktree: string): Promise<string[]> {
 }
 
 async function resetWorktree(worktree: string): Promise<void> {
+  await restoreGitFiles(worktree, false);
   await git(worktree, ['reset', '--hard', '--quiet']);
   await git(worktree, ['clean', '-fdq']);
 }

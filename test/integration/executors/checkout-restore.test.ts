@@ -16,7 +16,8 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import type { TaskSpec } from '../../../machines/domain.ts';
 import type { ResolvedProgrammer } from '../../../src/config/load-config.ts';
 import type { CmdAllowlist, FsAllowlist } from '../../../src/config/schemas.ts';
-import { changedPaths, onWatchFailure, setBurstLimit, setFlushTimeout, setWatchFactory } from '../../../src/executors/checkout-changes.ts';
+import { changedPaths, closeCheckoutWatches, onWatchFailure, setBurstLimit, setFlushTimeout, setWatchFactory } from '../../../src/executors/checkout-changes.ts';
+import { setWatchBudget, watchesInUse } from '../../../src/executors/checkout-watch-budget.ts';
 import { setAfterRemoveHook } from '../../../src/executors/checkout-restore.ts';
 import { checkoutFor, checkoutPath, checkoutTree } from '../../../src/executors/checkouts.ts';
 import { gitProcessCount, gitSpawnCount } from '../../../src/executors/git-command.ts';
@@ -36,6 +37,7 @@ afterEach(async () => {
   setFlushTimeout(null);
   setBurstLimit(null);
   setWatchFactory(null);
+  setWatchBudget(null);
   await fixture?.cleanup();
   fixture = undefined;
 });
@@ -385,6 +387,47 @@ describe('restoring a reused checkout by its tracked changes', () => {
     expect(warnings[0]).toMatch(/max_user_watches/);
     good.release();
     worse.release();
+  });
+
+  it('watches no checkout past the watch budget: the one that does not fit gets the full reset every task and is still exactly its base, said once (PAS_CHECKOUT_WATCH_BUDGET); closing the watches gives the budget back', async () => {
+    const f = (fixture = await createTempRepo(BASE_FILES));
+    const warnings: Array<{ message: string; code: string }> = [];
+    onWatchFailure((message, code) => warnings.push({ message, code }));
+    // A checkout of this base takes 4 watches (its root, `.git`, src, src/deep): room for one.
+    setWatchBudget(6);
+    const [first, second] = await Promise.all([checkoutPath(f.repo, f.workspacesDir, 'Prog-001'), checkoutPath(f.repo, f.workspacesDir, 'Prog-002')]);
+    /** Tasks of these programmers in turn, each finding its checkout exactly the base and leaving traces. */
+    const tasks = async (ids: string[]) => {
+      for (const id of ids) {
+        const lease = await take(f, f.base, id);
+        await expectBase(lease.path, f.base);
+        await leaveTraces(lease.path);
+        lease.release();
+      }
+    };
+    await tasks(['Prog-001', 'Prog-002', 'Prog-001', 'Prog-002', 'Prog-001', 'Prog-002']);
+    // The first checkout was reset once (made), then restored in-process; the second reset every time.
+    expect(await resets(first)).toBe(1);
+    expect(await resets(second)).toBe(3);
+    expect(watchesInUse()).toBe(4);
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]!.code).toBe('PAS_CHECKOUT_WATCH_BUDGET');
+    expect(warnings[0]!.message).toContain('checkouts.max_watches');
+    expect(warnings[0]!.message).toContain(second);
+    closeCheckoutWatches();
+    expect(watchesInUse()).toBe(0);
+    // Given back: the second checkout, reset first now, is the one watched (restored in-process next time).
+    await tasks(['Prog-002', 'Prog-001', 'Prog-002']);
+    expect(await resets(second)).toBe(4);
+    expect(await resets(first)).toBe(2);
+    expect(watchesInUse()).toBe(4);
+    // A checkout that becomes unknown (events possibly dropped) gives its watches back at once.
+    const held = await take(f, f.base, 'Prog-002');
+    setBurstLimit(1);
+    await writeFiles(held.path, { 'a.txt': 'lost\n' });
+    expect(await changedPaths(held.path)).toBeNull();
+    expect(watchesInUse()).toBe(0);
+    held.release();
   });
 
   it('falls back to the full reset when a lock file is left in the checkout', async () => {

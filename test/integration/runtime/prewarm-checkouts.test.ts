@@ -12,6 +12,7 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import type { JobSpec } from '../../../machines/domain.ts';
 import { loadConfig, type PasConfig } from '../../../src/config/load-config.ts';
 import { setWatchFactory } from '../../../src/executors/checkout-changes.ts';
+import { setWatchBudget, watchBudget, watchesInUse } from '../../../src/executors/checkout-watch-budget.ts';
 import { checkoutFor, checkoutPath, warmCheckout, type CheckoutInput } from '../../../src/executors/checkouts.ts';
 import { closeObjectStores } from '../../../src/executors/object-store.ts';
 import { openJournal, type Journal } from '../../../src/journal/journal.ts';
@@ -60,6 +61,27 @@ function configWithCli(ids: string[]): PasConfig {
 }
 
 const noSweep = { afterCrash: Promise.resolve(), before: async () => {} };
+
+/** A runtime on the default services whose latest job named a fresh repository, once its prewarm is done; its log's warnings by code (each a warning, level 40). */
+async function prewarmedWithLog(config: PasConfig): Promise<{ rt: Runtime; warnings: (code: string) => Array<{ msg: string }> }> {
+  const f = await repo();
+  const dataDir = tmp();
+  const journal = journalIn(dataDir);
+  journal.acceptJob(job('j-old', { repo: f.repo }));
+  journal.setJobStatus('j-old', 'completed');
+  const lines: string[] = [];
+  const logger = pino({ level: 'info' }, { write: (line: string) => void lines.push(line) });
+  let services: ReturnType<ReturnType<typeof createDefaultServices>> | undefined;
+  const rt: Runtime = createRuntime({ config, dataDir, journal, logger, services: (ctx: ServiceContext) => (services = createDefaultServices({ offline: true })(ctx)) });
+  cleanups.push(() => rt.stop());
+  await services!.prewarm.done;
+  const warnings = (code: string) => {
+    const found = lines.map((l) => JSON.parse(l) as { level: number; code?: string; msg: string }).filter((l) => l.code === code);
+    for (const w of found) expect(w.level).toBe(40);
+    return found;
+  };
+  return { rt, warnings };
+}
 
 describe('checkout prewarm at start', () => {
   it('knows the repositories of resumed jobs (with their plan base), of queued tasks and of the latest jobs, and which of them verify', async () => {
@@ -114,25 +136,27 @@ describe('checkout prewarm at start', () => {
   });
 
   it('says in the runtime’s log, once, naming the inotify limit, when a checkout’s changes cannot be watched (ENOSPC)', async () => {
-    const f = await repo();
-    const dataDir = tmp();
-    const journal = journalIn(dataDir);
-    journal.acceptJob(job('j-old', { repo: f.repo }));
-    journal.setJobStatus('j-old', 'completed');
-    const lines: string[] = [];
-    const logger = pino({ level: 'info' }, { write: (line: string) => void lines.push(line) });
     setWatchFactory(() => {
       throw Object.assign(new Error('ENOSPC: System limit for number of file watchers reached'), { code: 'ENOSPC' });
     });
     cleanups.push(() => setWatchFactory(null));
-    let services: ReturnType<ReturnType<typeof createDefaultServices>> | undefined;
-    const rt: Runtime = createRuntime({ config: configWithCli(['Prog-001', 'Prog-002']), dataDir, journal, logger, services: (ctx: ServiceContext) => (services = createDefaultServices({ offline: true })(ctx)) });
-    cleanups.push(() => rt.stop());
-    await services!.prewarm.done;
-    const warnings = lines.map((l) => JSON.parse(l) as { level: number; code?: string; msg: string }).filter((l) => l.code === 'PAS_CHECKOUT_WATCH');
-    expect(warnings).toHaveLength(1);
-    expect(warnings[0]!.level).toBe(40);
-    expect(warnings[0]!.msg).toContain('max_user_watches');
+    const { warnings } = await prewarmedWithLog(configWithCli(['Prog-001', 'Prog-002']));
+    expect(warnings('PAS_CHECKOUT_WATCH')).toHaveLength(1);
+    expect(warnings('PAS_CHECKOUT_WATCH')[0]!.msg).toContain('max_user_watches');
+  });
+
+  it('holds the checkouts to programmer_pool.yaml checkouts.max_watches: one that does not fit is not watched, the runtime’s log says so once (PAS_CHECKOUT_WATCH_BUDGET), and stopping gives every watch back', async () => {
+    // Each checkout of this repository takes 3 watches (its root, `.git` and src): room for one of the three.
+    const config = configWithCli(['Prog-001', 'Prog-002', 'Prog-003']);
+    config.pool.checkouts.max_watches = 4;
+    cleanups.push(() => setWatchBudget(null));
+    const { rt, warnings } = await prewarmedWithLog(config);
+    expect(watchBudget()).toBe(4);
+    expect(watchesInUse()).toBe(3);
+    expect(warnings('PAS_CHECKOUT_WATCH_BUDGET')).toHaveLength(1);
+    expect(warnings('PAS_CHECKOUT_WATCH_BUDGET')[0]!.msg).toContain('checkouts.max_watches');
+    await rt.stop();
+    expect(watchesInUse()).toBe(0);
   });
 
   it('never holds up the start: startPrewarm returns while its checkouts are still being made, and stop waits for the ones under way', async () => {

@@ -165,6 +165,14 @@ export const BAD_CONFIGS: BadConfigCase[] = [
     apply: (c) => c.set('pas.yaml', ['distribution'], { nats_url: 'nats://127.0.0.1:4222', heartbeat_ms: 1000, offline_after_ms: 1500 }),
   },
   {
+    name: 'a negative watch budget for the reused checkouts',
+    cli: true,
+    file: 'programmer_pool.yaml',
+    keyPath: 'checkouts.max_watches',
+    message: />=0/,
+    apply: (c) => c.set('programmer_pool.yaml', ['checkouts'], { max_watches: -1 }),
+  },
+  {
     name: 'a misspelt distribution key',
     file: 'pas.yaml',
     keyPath: 'distribution.prefx',
