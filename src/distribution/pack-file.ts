@@ -11,7 +11,7 @@
 import { createHash } from 'node:crypto';
 import { deflateSync, inflateSync } from 'node:zlib';
 import { objectHeader } from '../executors/object-store.ts';
-import { packEntryHeader } from '../executors/pack-format.ts';
+import { deflateOptions, packEntryHeader } from '../executors/pack-format.ts';
 
 export type PackObjectType = 'commit' | 'tree' | 'blob';
 
@@ -57,7 +57,8 @@ export function writePack(objects: readonly PackObject[], hash: 'sha1' | 'sha256
   head.writeUInt32BE(objects.length, 8);
   const parts: Buffer[] = [head];
   // The level git's pack.compression defaults to is 6; 1 is faster and the bundles are short-lived.
-  for (const o of objects) parts.push(packEntryHeader(TYPE_CODE[o.type], o.data.length), deflateSync(o.data, { level: 1 }));
+  // A window that fits the object: the central process inflates it with a window as small.
+  for (const o of objects) parts.push(packEntryHeader(TYPE_CODE[o.type], o.data.length), deflateSync(o.data, deflateOptions(o.data.length)));
   const body = Buffer.concat(parts);
   return Buffer.concat([body, createHash(hash).update(body).digest()]);
 }

@@ -253,11 +253,29 @@ export async function createRemoteProgrammers(base: RemoteLink, remoteIds: Reado
         // Refs are read and written through the repository's long-lived git processes: no git is
         // started per result (a spawn costs this process's main thread milliseconds).
         const store = await objectStoreFor(p.record.repo);
-        const existing = (await store.read(ref))?.oid;
-        if (existing === outcome.commit) {
-          // Written before a crash (its bundle is gone since): the same result delivered again.
-          log.info({ taskId: p.task.id, attemptId: p.record.attemptId, commit: outcome.commit }, 'result already imported');
-        } else {
+        const stored = outcome.bundle_object;
+        const write = async () => {
+          if (outcome.commit === outcome.base_commit) {
+            // No change on top of the base: nothing to import, the branch is created at the base (create-only).
+            await store.updateRefs([`create ${ref} ${outcome.commit}`]);
+            return;
+          }
+          // Small bundles come inside the message; big ones from the object store.
+          const data = outcome.bundle !== undefined ? Buffer.from(outcome.bundle, 'base64') : await getBundle(link.bundles, stored!, link.nats.jsm);
+          await importResultBundle(p.record.repo, data, { base: outcome.base_commit, expectedRef: ref, attemptId: p.record.attemptId, commit: outcome.commit, allowSame: true });
+          if (stored !== undefined) cleanup.later(() => deleteBundle(link.bundles, stored));
+          haves.record(p.record.worker, p.record.repoKey, outcome.base_commit, outcome.commit);
+        };
+        // The branch is looked at first only when the bundle is in the object store (deleted once
+        // applied: after a crash it may be gone while the branch holds it). Otherwise it is created
+        // first (create-only) and looked at only when it is there already: no git read per result.
+        let existing = stored !== undefined ? (await store.read(ref))?.oid : undefined;
+        for (let looked = stored !== undefined; ; looked = true) {
+          if (existing === outcome.commit) {
+            // Written before a crash (its bundle is gone since): the same result delivered again.
+            log.info({ taskId: p.task.id, attemptId: p.record.attemptId, commit: outcome.commit }, 'result already imported');
+            break;
+          }
           if (existing && !journal.getTask(p.task.id)?.merged) {
             // Left by an attempt given up while its result was being applied (a cancel or a timeout
             // racing the result): a later attempt replaces it, as an in-process retry does (-B).
@@ -265,16 +283,14 @@ export async function createRemoteProgrammers(base: RemoteLink, remoteIds: Reado
             await store.updateRefs([`delete ${ref} ${existing}`]);
             log.warn({ taskId: p.task.id, attemptId: p.record.attemptId, ref, replaced: existing }, 'task branch of an abandoned attempt replaced');
           }
-          if (outcome.commit === outcome.base_commit) {
-            // No change on top of the base: nothing to import, the branch is created at the base (create-only).
-            await store.updateRefs([`create ${ref} ${outcome.commit}`]);
-          } else {
-            // Small bundles come inside the message; big ones from the object store.
-            const stored = outcome.bundle_object;
-            const data = outcome.bundle !== undefined ? Buffer.from(outcome.bundle, 'base64') : await getBundle(link.bundles, stored!, link.nats.jsm);
-            await importResultBundle(p.record.repo, data, { base: outcome.base_commit, expectedRef: ref, attemptId: p.record.attemptId, commit: outcome.commit, allowSame: true });
-            if (stored !== undefined) cleanup.later(() => deleteBundle(link.bundles, stored));
-            haves.record(p.record.worker, p.record.repoKey, outcome.base_commit, outcome.commit);
+          try {
+            await write();
+            break;
+          } catch (err) {
+            // Created first and refused: the branch is there already; what it holds decides (once).
+            const there = looked ? undefined : (await store.read(ref))?.oid;
+            if (!there) throw err;
+            existing = there;
           }
         }
       } catch (err) {
@@ -315,6 +331,28 @@ export async function createRemoteProgrammers(base: RemoteLink, remoteIds: Reado
     applying.add(done);
   };
 
+  /**
+   * A result refused by its schema fails the attempt waiting for it at once, with the refusal
+   * (naming the field), instead of leaving it to its timeout: workers send results unchecked
+   * (messages.ts's encodeResultMessage), this is where they are judged. Only the attempt id is
+   * read from the refused message, and only an attempt this process dispatched and still waits
+   * for is failed; nothing of the message is applied.
+   */
+  const refusedResult = (data: Uint8Array, err: unknown) => {
+    let attemptId: unknown;
+    try {
+      attemptId = (JSON.parse(Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString('utf8')) as { attempt_id?: unknown } | null)?.attempt_id;
+    } catch {
+      return;
+    }
+    const p = typeof attemptId === 'string' ? pending.get(attemptId) : undefined;
+    if (!p) return;
+    pending.delete(p.record.attemptId);
+    void forgetAttempt(p.task.id, p.record.attemptId);
+    const error = toErrorData(err);
+    p.resolve({ ...failed(p.task, p.record.programmerId, error.code, error.message), error });
+  };
+
   const onResult = async (msg: JsMsg) => {
     cleanup.busy();
     if (early) {
@@ -333,6 +371,7 @@ export async function createRemoteProgrammers(base: RemoteLink, remoteIds: Reado
     } catch (err) {
       log.error({ err: toErrorData(err), subject: msg.subject, seq: msg.seq }, 'bad result message refused');
       msg.term();
+      refusedResult(msg.data, err);
       return;
     }
     const h: Held = { msg, message };

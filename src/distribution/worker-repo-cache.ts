@@ -62,6 +62,9 @@ export async function makeResultBundle(clonePath: string, base: string, commit: 
   }
 }
 
+/** A base bundle, none (null), or how to fetch it when the clone turns out to lack the base. */
+export type BundleSource = Uint8Array | null | (() => Promise<Uint8Array | null>);
+
 export class WorkerRepoCache {
   private readonly queues = new Map<string, Promise<unknown>>();
   /** `repoKey:base` pairs this process has made ready. */
@@ -77,12 +80,14 @@ export class WorkerRepoCache {
 
   /**
    * The path of the cached clone of `repoKey`, holding `baseCommit`. A `bundle` (null when the
-   * central process believes the cache has the base) is verified and fetched in first. Missing
+   * central process believes the cache has the base) is verified and fetched in first. Given as a
+   * function, it is asked for only when the clone lacks the base: the tasks of a burst on a new
+   * base all name its bundle, and only the first one fetches it from the object store. Missing
    * base and no bundle, or a bundle whose prerequisites the cache lacks: PAS_ERR_DIST_BUNDLE_MISSING
    * (the central process then sends a full bundle); a corrupt bundle or one not holding the base:
    * PAS_ERR_DIST_BUNDLE_INVALID. Calls for one repository run one at a time.
    */
-  ensureBase(repoKey: string, bundle: Uint8Array | null, baseCommit: string): Promise<string> {
+  ensureBase(repoKey: string, bundle: BundleSource, baseCommit: string): Promise<string> {
     const dir = this.clonePath(repoKey);
     assertCommit('base', baseCommit);
     // Already made ready by this process (its haves ref keeps it): no git, no queue.
@@ -103,16 +108,18 @@ export class WorkerRepoCache {
   }
 
   /** What ensureBase does in the repository's queue: the clone made, the base found in it or fetched from the bundle. */
-  private async fetchBase(dir: string, repoKey: string, bundle: Uint8Array | null, baseCommit: string): Promise<string> {
+  private async fetchBase(dir: string, repoKey: string, source: BundleSource, baseCommit: string): Promise<string> {
+    const cloned = existsSync(path.join(dir, '.git'));
+    if (cloned && (await hasCommit(dir, baseCommit))) {
+      await git(dir, ['update-ref', `${HAVES}/${baseCommit}`, baseCommit], { lock: 'shared' });
+      return dir;
+    }
+    const bundle = typeof source === 'function' ? await source() : source;
     const header = bundle ? readBundleHeader(bundle) : undefined;
-    if (!existsSync(path.join(dir, '.git'))) {
+    if (!cloned) {
       await mkdir(dir, { recursive: true });
       // The clone hashes like the repository it caches (sha256 repositories send v3 bundles saying so).
       await git(dir, ['init', '-q', `--object-format=${header?.objectFormat ?? 'sha1'}`]);
-    }
-    if (await hasCommit(dir, baseCommit)) {
-      await git(dir, ['update-ref', `${HAVES}/${baseCommit}`, baseCommit], { lock: 'shared' });
-      return dir;
     }
     if (!bundle || !header) throw new PasError('PAS_ERR_DIST_BUNDLE_MISSING', `the cache of ${repoKey} lacks base ${baseCommit} and no bundle came with the task`, { details: { repoKey, base: baseCommit } });
     const scratch = await mkdtemp(path.join(dir, '.git', 'pas-base-'));

@@ -28,7 +28,7 @@ import type { ChatRequest, ProviderAdapter, Receipt } from '../llm/types.ts';
 import { createClusterGate, followRevokes } from './cluster-gate.ts';
 import { bundleObjectName, getBundle, putBundle, WorkerRepoCache } from './bundles.ts';
 import { attemptOf, nanos, openLink, publishUntilStored, untilStored, type AttemptRecord, type DistLink } from './link.ts';
-import { decodeMessage, encodeMessage, encodeWithInlineBundle, type ResultMessage, type TaskMessage } from './messages.ts';
+import { decodeMessage, encodeMessage, encodeResultMessage, encodeWithInlineBundle, type ResultMessage, type TaskMessage } from './messages.ts';
 import { refusedForBuild, thisBuild } from './protocol.ts';
 import { SentResults } from './sent-results.ts';
 import { startWorkerLlmGateway, type WorkerLlmGateway } from './worker-llm-gateway.ts';
@@ -294,12 +294,12 @@ async function startOn(options: WorkerOptions, settings: DistributionConfig, wan
    * attempt again (a restarted worker) never overwrites the bundle a sent result names.
    */
   const encodeResult = async (message: ResultMessage, bundle: { bytes: Uint8Array; name: string } | undefined): Promise<Uint8Array> => {
-    if (!bundle || message.outcome.status !== 'ok') return encodeMessage('pas.v1.result', message);
+    if (!bundle || message.outcome.status !== 'ok') return encodeResultMessage(message);
     const inline = encodeWithInlineBundle(message, bundle.bytes, nc.info?.max_payload);
     if (inline) return inline;
     const object = bundleObjectName(bundle.name, 'result');
     await untilStored(link, `storing ${object}`, () => putBundle(link.bundles, object, bundle.bytes), log);
-    return encodeMessage('pas.v1.result', { ...message, outcome: { ...message.outcome, bundle_object: object } });
+    return encodeResultMessage({ ...message, outcome: { ...message.outcome, bundle_object: object } });
   };
 
   /** The results this process sent, by attempt (a task delivered again gets its result again, never a second run). */
@@ -343,7 +343,9 @@ async function startOn(options: WorkerOptions, settings: DistributionConfig, wan
     let data: Uint8Array;
     const startedAt = new Date().toISOString();
     try {
-      const clone = await cache.ensureBase(task.repo_key, task.bundle_object ? await getBundle(link.bundles, task.bundle_object) : null, task.base_commit);
+      // The bundle is fetched only if the clone lacks the base (a burst of tasks on a new base fetches it once).
+      const bundleObject = task.bundle_object;
+      const clone = await cache.ensureBase(task.repo_key, bundleObject ? () => getBundle(link.bundles, bundleObject) : null, task.base_commit);
       const result = await runProgrammerTask({
         task: { ...task.task, repo: clone },
         programmer,

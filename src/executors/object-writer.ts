@@ -14,7 +14,7 @@
  */
 import { Worker } from 'node:worker_threads';
 import { PasError } from '../errors.ts';
-import { buildPackWithIndex, packEntryHeader } from './pack-format.ts';
+import { buildPackWithIndex, deflateOptions, packEntryHeader } from './pack-format.ts';
 
 /** An object to write: its id, and its uncompressed bytes (`<type> <size>\0<data>`). */
 export interface ObjectToWrite {
@@ -63,6 +63,7 @@ const path = require('node:path');
 const lib = { deflateSync, crc32, createHash };
 const { packFrom, sync } = workerData;
 const STALE_MS = ${STALE_MS};
+${deflateOptions.toString()}
 ${packEntryHeader.toString()}
 ${buildPackWithIndex.toString()}
 const tag = process.pid + '-' + threadId + '-' + Math.random().toString(16).slice(2, 8);
@@ -91,7 +92,7 @@ function inFolder(dir, write) {
 }
 function writeLoose(objectsDir, oid, raw) {
   const dir = path.join(objectsDir, oid.slice(0, 2));
-  const body = deflateSync(raw, { level: 1 });
+  const body = deflateSync(raw, deflateOptions(raw.length));
   inFolder(dir, () => {
     const tmp = path.join(dir, 'tmp_obj_pas_' + tag + '_' + ++count);
     try {

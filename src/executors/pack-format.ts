@@ -16,7 +16,7 @@
 
 /** What the pack functions need from node (zlib, crypto), passed in. */
 export interface PackLib {
-  deflateSync: (data: Uint8Array, options: { level: number }) => Buffer;
+  deflateSync: (data: Uint8Array, options: { level: number; windowBits?: number }) => Buffer;
   crc32: (data: Uint8Array, value?: number) => number;
   createHash: (algorithm: string) => { update(data: Uint8Array): { digest(): Buffer }; digest(): Buffer };
 }
@@ -32,6 +32,19 @@ export interface BuiltPack {
   name: string;
   pack: Buffer;
   idx: Buffer;
+}
+
+/**
+ * zlib's options for one git object of `size` bytes: level 1 (git's loose default), and a window
+ * just big enough for the whole object (2^9 to 2^15 bytes). The stream is the same any zlib
+ * inflates (git included: a window up to 32 KiB is read by any); a small object no longer costs a
+ * 32 KiB window set up and cleared on both sides (most of deflating a commit, a tree or a small file).
+ */
+export function deflateOptions(size: number): { level: number; windowBits: number } {
+  let windowBits = 9;
+  // zlib keeps 262 bytes of the window for lookahead: an object within the window is deflated as with the biggest.
+  while (windowBits < 15 && 2 ** windowBits < size + 262) windowBits++;
+  return { level: 1, windowBits };
 }
 
 /** A pack entry's header: type code (1 commit, 2 tree, 3 blob, 4 tag) and inflated size. */
@@ -51,7 +64,7 @@ export function packEntryHeader(type: number, size: number): Buffer {
 /**
  * One pack of these objects (each once, whatever the repeats) and its index. The hash (SHA-1 or
  * SHA-256) follows from the ids' length. Objects are deflated at zlib level 1 (git's loose default;
- * a background repack recompresses what it rolls up).
+ * a background repack recompresses what it rolls up), each with a window that fits it (deflateOptions).
  */
 export function buildPackWithIndex(objects: readonly RawObject[], lib: PackLib): BuiltPack {
   const hashBytes = objects.length > 0 && objects[0]!.oid.length === 64 ? 32 : 20;
@@ -73,7 +86,7 @@ export function buildPackWithIndex(objects: readonly RawObject[], lib: PackLib):
     const size = nul > space ? Number(Buffer.from(raw.buffer, raw.byteOffset + space + 1, nul - space - 1).toString('latin1')) : Number.NaN;
     if (type === undefined || size !== raw.length - nul - 1) throw new Error(`object ${object.oid} has no valid header`);
     const header = packEntryHeader(type, size);
-    const body = lib.deflateSync(raw.subarray(nul + 1), { level: 1 });
+    const body = lib.deflateSync(raw.subarray(nul + 1), deflateOptions(size));
     entries.push({ oid: object.oid, offset, crc: lib.crc32(body, lib.crc32(header)) });
     parts.push(header, body);
     offset += header.length + body.length;

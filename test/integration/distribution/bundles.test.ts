@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { gitSpawnCount } from '../../../src/executors/git-command.ts';
-import { importResultBundle, makeBaseBundle, repoKeyOf, HostHaves, type WorkerRepoCache } from '../../../src/distribution/bundles.ts';
+import { importResultBundle, makeBaseBundle, repoKeyOf, HostHaves, WorkerRepoCache } from '../../../src/distribution/bundles.ts';
 import { bundleFixture, commitFiles, workerCommit, type BundleFixture } from '../../support/bundle-fixtures.ts';
 import { gitOut, writeFiles, type TempRepo } from '../../support/git-fixtures.ts';
 import { failure } from '../../support/pas-failure.ts';
@@ -116,6 +116,26 @@ describe('bundles under load', () => {
     const clones = await Promise.all(Array.from({ length: 8 }, () => cache.ensureBase(repoKey, newerBundle.bytes, newer)));
     expect(new Set(clones).size).toBe(1);
     expect(gitSpawnCount() - before).toBe(forOne);
+  });
+
+  it('fetches a burst\'s base bundle once: the tasks queued behind the first, and a cache that holds the base already, never ask for it', async () => {
+    const base = await makeBaseBundle(central.repo, central.base);
+    let fetched = 0;
+    const fetch = async () => {
+      fetched++;
+      return base.bytes;
+    };
+    const clones = await Promise.all(Array.from({ length: 8 }, () => cache.ensureBase(repoKey, fetch, central.base)));
+    expect(new Set(clones).size).toBe(1);
+    expect(fetched).toBe(1);
+    // Another worker process on the same data dir (a restart): its clone holds the base, nothing is fetched.
+    const again = new WorkerRepoCache(cache.dataDir);
+    expect(await again.ensureBase(repoKey, fetch, central.base)).toBe(clones[0]);
+    expect(fetched).toBe(1);
+    // A cache that lacks the base does fetch it, and refuses as before without one.
+    const next = await centralCommit({ 'src/e.ts': 'e\n' });
+    const err = await failure(again.ensureBase(repoKey, async () => null, next));
+    expect(err.code).toBe('PAS_ERR_DIST_BUNDLE_MISSING');
   });
 
   it('feeds one cache from parallel tasks and imports their results in parallel, each on its own ref', async () => {

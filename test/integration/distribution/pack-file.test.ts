@@ -5,6 +5,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { MAX_INPROCESS_TOTAL, readPack, writePack, type PackObject } from '../../../src/distribution/pack-file.ts';
 import { createTempRepo, gitOut, type TempRepo } from '../../support/git-fixtures.ts';
 import { oidOf } from '../../support/pack-fixtures.ts';
+import { deflateOptions } from '../../../src/executors/pack-format.ts';
 
 let repo: TempRepo;
 
@@ -48,6 +49,19 @@ describe('packs of whole objects', () => {
       if (read.kind === 'objects') expect(read.objects.map((o) => o.oid).sort()).toEqual([...new Set(ids)].sort());
     }
     expect(await gitOut(repo.repo, 'cat-file', '-s', ids[ids.length - 1]!)).toBe(String(2 ** 20));
+  });
+
+  it('deflates each object with a window that fits it: a commit-sized object asks its reader for 512 bytes of window, one past 32 KiB for the whole 32 KiB', () => {
+    // The zlib header's first byte: (log2(window) - 8) << 4 | 8 (deflate).
+    const windowOf = (data: Buffer) => {
+      const pack = writePack([{ type: 'blob', data }], 'sha1');
+      const at = 12 + (data.length < 16 ? 1 : data.length < 2048 ? 2 : data.length < 262_144 ? 3 : 4);
+      return 2 ** ((pack[at]! >> 4) + 8);
+    };
+    expect(windowOf(Buffer.from('tree x\nparent y\n\nwork\n'))).toBe(512);
+    expect(windowOf(Buffer.alloc(3_000, 'a'))).toBe(4_096);
+    expect(windowOf(Buffer.alloc(40_000, 'a'))).toBe(32_768);
+    expect(deflateOptions(2 ** 20)).toEqual({ level: 1, windowBits: 15 });
   });
 
   it('leaves to git a pack whose objects hold more than the in-process total, before inflating past it', () => {

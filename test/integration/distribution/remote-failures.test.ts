@@ -4,6 +4,7 @@
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { deleteBundle, getBundle } from '../../../src/distribution/bundles.ts';
+import { objectStoreFor } from '../../../src/executors/object-store.ts';
 import { gitOut, waitFor } from '../../support/git-fixtures.ts';
 import { startNatsServer, type NatsServerHandle } from '../../support/nats-server.ts';
 import { PROGRAMMER, settled, startBench, type Bench } from './central-harness.ts';
@@ -181,6 +182,30 @@ const objectNames = async (b: Bench) => {
   return names;
 };
 
+describe('a result its schema refuses', () => {
+  it('fails the attempt waiting for it at once with PAS_ERR_DIST_BAD_MESSAGE naming the field (not at its timeout), merges nothing, and leaves the stream', async () => {
+    const b = (bench = await startBench(server.url));
+    const task = b.addTask('t-refused');
+    const running = b.execute(task);
+    const got = await b.nextTask();
+    got!.msg.ack();
+    const now = new Date().toISOString();
+    const t = got!.task;
+    // What a worker sends unchecked (encodeResultMessage): a progress text longer than the schema's 4,096.
+    const bad = { kind: 'pas.v1.result', attempt_id: t.attempt_id, job_id: t.job_id, task_id: t.task_id, programmer_id: t.programmer_id, worker_id: 'w1', outcome: { status: 'ok', base_commit: t.base_commit, commit: t.base_commit }, receipt: { duration_ms: 5, started_at: now, finished_at: now }, progress: { kind: 'message', text: 'x'.repeat(5_000) } };
+    await b.link.nats.js.publish(b.link.names.subjects.result(PROGRAMMER), new TextEncoder().encode(JSON.stringify(bad)), { msgID: t.attempt_id });
+    const done = await settled(running, 'refused result', 10_000);
+    expect(done.status).toBe('failed');
+    expect(done.error).toMatchObject({ code: 'PAS_ERR_DIST_BAD_MESSAGE', details: { field: 'progress.text' } });
+    expect(await branchExists(b.repo.repo, 'pas/job-t-refused/t-refused')).toBe(false);
+    expect(b.receipts).toEqual([]);
+    // The attempt is over: a copy of a result of it that arrives later is fenced.
+    expect(await waitFor(async () => (await b.currentAttempt('t-refused')) === undefined, 10_000)).toBe(true);
+    const info = await b.link.nats.jsm.consumers.info(b.link.names.resultStream, 'central');
+    expect(info.num_ack_pending + info.num_pending).toBe(0);
+  });
+});
+
 describe('a result bundle inside the result message', () => {
   it('is imported as the task branch without the object store: nothing is read from it for the result', async () => {
     const b = (bench = await startBench(server.url));
@@ -206,6 +231,38 @@ describe('a result bundle inside the result message', () => {
     expect(await gitOut(b.repo.repo, 'rev-parse', `refs/heads/${done.branch!}`)).toBe(ok!.commit);
     expect(reads, 'the central process read the object store for an inline result').toEqual([]);
     expect((await objectNames(b)).filter((n) => n.includes('.result.'))).toEqual([]);
+  });
+
+  it('is applied without reading its branch first (created create-only), and applied again unchanged when it comes again after the branch was written', async () => {
+    const b = (bench = await startBench(server.url));
+    const store = await objectStoreFor(b.repo.repo);
+    const read = store.read.bind(store);
+    const refReads: string[] = [];
+    store.read = (spec: string) => {
+      if (spec.startsWith('refs/')) refReads.push(spec);
+      return read(spec);
+    };
+    try {
+      const task = b.addTask('t-noread');
+      const running = b.execute(task);
+      const got = await b.nextTask();
+      const sent = await b.complete(got!.task, { inline: true });
+      got!.msg.ack();
+      const done = await settled(running, 'inline result');
+      expect(done.status).toBe('completed');
+      expect(refReads).toEqual([]);
+      // The same result again on a new attempt of the task (a crash between the branch and the journal): the branch holds it already.
+      const again = b.execute(task);
+      const next = await b.nextTask();
+      next!.msg.ack();
+      await b.publishResult({ ...sent, attempt_id: next!.task.attempt_id });
+      const twice = await settled(again, 'the same result again');
+      expect(twice.status).toBe('completed');
+      expect(twice.commit).toBe(done.commit);
+      expect(await gitOut(b.repo.repo, 'rev-parse', `refs/heads/${done.branch!}`)).toBe(done.commit);
+    } finally {
+      store.read = read;
+    }
   });
 
   it('is checked like a stored one: a truncated inline bundle fails the task with PAS_ERR_DIST_BUNDLE_INVALID and writes no branch', async () => {

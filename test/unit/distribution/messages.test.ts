@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { decodeMessage, encodeMessage, encodeWithInlineBundle, INLINE_BUNDLE_MAX_BYTES, MESSAGE_SCHEMAS, type MessageKind, type ResultMessage } from '../../../src/distribution/messages.ts';
+import { decodeMessage, encodeMessage, encodeResultMessage, encodeWithInlineBundle, INLINE_BUNDLE_MAX_BYTES, MESSAGE_SCHEMAS, type MessageKind, type ResultMessage } from '../../../src/distribution/messages.ts';
 import { EXAMPLE_MESSAGES as EXAMPLES, exampleResult as result, exampleTask as task } from '../../support/distribution-fixtures.ts';
 import { distributionNames } from '../../../src/distribution/names.ts';
 import { isPasError, type PasError } from '../../../src/errors.ts';
@@ -102,6 +102,14 @@ describe('pas.v1 messages', () => {
     expect(encodeWithInlineBundle(ok, bundle, maxPayload)).toBeUndefined();
     const fits = encodeWithInlineBundle(ok, bundle, 480_000);
     expect(fits!.byteLength).toBeLessThanOrEqual(480_000);
+  });
+
+  it('sends a worker\'s result as it is (the central process judges it: its refusal names the field) and never past the size limit', () => {
+    expect(decodeMessage('pas.v1.result', encodeResultMessage(result))).toEqual(result);
+    const bad = encodeResultMessage({ ...result, receipt: { ...result.receipt, duration_ms: -1 } });
+    expect(refusal(() => decodeMessage('pas.v1.result', bad)).details).toMatchObject({ field: 'receipt.duration_ms' });
+    const huge = { ...result, outcome: { status: 'error' as const, error: { code: 'PAS_ERR_INTERNAL' as const, retryable: false, message: 'x', details: { blob: 'y'.repeat(1_100_000) } } } };
+    expect(refusal(() => encodeResultMessage(huge)).message).toMatch(/more than 1048576/);
   });
 
   it('refuses to encode a value its schema rejects, and a message over the size limit', () => {
