@@ -22,7 +22,8 @@ import { FsGuard } from './fs-guard.ts';
 import { changedPaths } from './checkout-changes.ts';
 import { restoreGitFiles } from './checkout-git-files.ts';
 import { checkoutFor, checkoutTree, type CheckoutLease } from './checkouts.ts';
-import { commitEdits, diffTrees, kpiOf } from './object-commit.ts';
+import { CommitAhead } from './commit-ahead.ts';
+import { diffTrees, kpiOf } from './object-commit.ts';
 import { objectStoreFor } from './object-store.ts';
 import { BaseCommitFiles, writeEditsTo } from './task-files.ts';
 import { assertSafeId, taskBranchName } from './worktree.ts';
@@ -82,6 +83,8 @@ export async function runProgrammerTask(input: RunProgrammerTaskInput): Promise<
   let lease: CheckoutLease | undefined;
   /** A checkout being made ready while the model thinks (a verified in-memory task). */
   let early: Promise<string> | undefined;
+  /** An in-memory task's commit (when verified, written while its verify command runs). */
+  let ahead: CommitAhead | undefined;
   let outcome: ExecutorOutcome | undefined;
   let commit: string | undefined;
   let kpi: Kpi = ZERO_KPI;
@@ -124,6 +127,8 @@ export async function runProgrammerTask(input: RunProgrammerTaskInput): Promise<
       early.catch(() => undefined);
     }
     let verifyDir: string | undefined;
+    const message = commitMessage(task);
+    if (files) ahead = new CommitAhead({ repo: input.repo, baseCommit, message });
     const hook: VerifyHook | undefined = verify
       ? {
           maxRounds: input.verifyRounds ?? DEFAULT_VERIFY_ROUNDS,
@@ -131,6 +136,8 @@ export async function runProgrammerTask(input: RunProgrammerTaskInput): Promise<
             if (files) {
               verifyDir ??= await (early ?? takeCheckout());
               await writeEditsTo(verifyDir, input.fsAllowlist ?? ALLOW_ALL, files.written());
+              // A passing command usually ends the task: its commit is written while the command runs.
+              ahead!.start(files.written());
             }
             return runVerify(task, files ? verifyDir! : checkout, input, controller.signal);
           },
@@ -166,13 +173,12 @@ export async function runProgrammerTask(input: RunProgrammerTaskInput): Promise<
       outcome!.rounds = [round];
     };
 
-    const message = commitMessage(task);
     if (files) {
       // Every write already passed the allowlist (BaseCommitFiles checks before it keeps an edit).
       const edits = files.written();
       await verifyOnce();
       stop.checkpoint();
-      const committed = await commitEdits({ repo: input.repo, baseCommit, edits, message });
+      const committed = await ahead!.commit(edits);
       commit = committed.commit;
       kpi = committed.kpi;
     } else {
@@ -205,6 +211,8 @@ export async function runProgrammerTask(input: RunProgrammerTaskInput): Promise<
   }
   // A checkout still being made for this task is waited for, so its lease is given back too.
   if (early) await early.catch(() => undefined);
+  // So is every commit still being written ahead (a round whose verify failed, a task that was stopped).
+  await ahead?.settled();
   // The checkout stays for this programmer's next task, which restores what this one changed first.
   (lease as CheckoutLease | undefined)?.release();
 
