@@ -4,7 +4,9 @@
 // for as long as copying its page tables takes; a fork of this one costs the runtime nothing.
 //
 // Protocol (node IPC, 'advanced' serialization, so Buffers travel as bytes):
-//   runtime → spawner  { t: 'run', id, file, args, cwd, env, detached, input?, maxBuffer }
+//   runtime → spawner  { t: 'run', id, file, args, cwd, envId, env?, detached, input?, maxBuffer }
+//                      env comes with a new envId only; later requests name it by envId alone. Both
+//                      sides keep the last ENVS_KEPT environments, dropping the oldest.
 //   spawner → runtime  { t: 'ready' } once, then per request:
 //                      { t: 'taken', ids: [id…] }              written before the programs are started (one
 //                                                              message for the requests of one read): without
@@ -21,6 +23,20 @@ import { collectOutput } from './output-cap.mjs';
 /** Output is held back until this much has arrived (or the program ends): few messages for small outputs. */
 const FLUSH_BYTES = 256 * 1024;
 
+/** Environments kept (envId → env, oldest first): as many as the runtime keeps (spawner.ts ENVS_KEPT). */
+const ENVS_KEPT = 8;
+const envs = new Map();
+
+/** The request's environment: sent with it (then kept), or one kept already. */
+function envOf(request) {
+  if (request.env !== undefined) {
+    envs.set(request.envId, request.env);
+    if (envs.size > ENVS_KEPT) envs.delete(envs.keys().next().value);
+    return request.env;
+  }
+  return envs.get(request.envId);
+}
+
 /** id → the running child and whether it leads its own process group. */
 const running = new Map();
 
@@ -35,6 +51,11 @@ function errorData(err) {
 function run(request) {
   const { id, file, args, cwd, env, detached, input, maxBuffer } = request;
   let child;
+  if (env === undefined) {
+    // Never a program with this process's own environment: the runtime names only environments it sent.
+    send({ t: 'done', id, code: null, signal: null, truncated: false, chunks: [], spawnError: { message: `environment ${request.envId} is not known to the spawner` } });
+    return;
+  }
   try {
     child = spawn(file, args, { cwd, env, detached, stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'], windowsHide: true });
   } catch (err) {
@@ -91,6 +112,8 @@ function takeArrived() {
 process.on('message', (message) => {
   if (!message || message.t !== 'run' || !process.connected) return;
   if (arrived.length === 0) queueMicrotask(takeArrived);
+  // Resolved as it arrives: the kept environments change in arrival order.
+  message.env = envOf(message);
   arrived.push(message);
 });
 

@@ -80,9 +80,20 @@ export interface SpawnerStats {
   frozen: number;
   /** Sum of request → started (the spawner's own fork included), for a mean. */
   startMsTotal: number;
+  /** Environments sent over a channel (a request whose environment the spawner holds names it instead). */
+  envsSent: number;
 }
 
-const stats: SpawnerStats = { spawners: 0, viaSpawner: 0, direct: 0, retried: 0, lost: 0, frozen: 0, startMsTotal: 0 };
+const stats: SpawnerStats = { spawners: 0, viaSpawner: 0, direct: 0, retried: 0, lost: 0, frozen: 0, startMsTotal: 0, envsSent: 0 };
+
+/**
+ * Environments each spawner keeps, oldest dropped first (spawner-process.mjs keeps as many, told
+ * each one once and in the same order, so both sides hold the same list). A verify command's and
+ * git's environments repeat from task to task: serializing ~50 variables per request was a good
+ * part of the runtime's cost of starting one.
+ */
+const ENVS_KEPT = 8;
+let nextEnvId = 1;
 
 export function spawnerStats(): SpawnerStats {
   return { ...stats };
@@ -245,6 +256,8 @@ class Connection {
   private unstarted = 0;
   private watchTimer: NodeJS.Timeout | undefined;
   private watchDue = Infinity;
+  /** The environments this spawner holds, oldest first (see ENVS_KEPT). */
+  private readonly envs: Array<{ id: number; env: Record<string, string | undefined>; size: number }> = [];
 
   constructor() {
     // execArgv empty: not the loaders or profilers this process runs under; env: only what node
@@ -298,7 +311,7 @@ class Connection {
         file: options.file,
         args: [...options.args],
         cwd: options.cwd,
-        env: options.env,
+        ...this.envOf(options.env),
         detached: options.detached ?? false,
         input: options.input,
         maxBuffer: options.maxBufferBytes ?? DEFAULT_MAX_BUFFER,
@@ -307,6 +320,17 @@ class Connection {
       // The channel closed under us: onGone settles it (a fresh spawner or a direct spawn).
       this.onGone();
     }
+  }
+
+  /** The request's environment as the spawner is told it: by id when it holds it, else in full (and kept). */
+  private envOf(env: Record<string, string | undefined>): { envId: number; env?: Record<string, string | undefined> } {
+    for (const known of this.envs) if (sameEnv(known, env)) return { envId: known.id };
+    const copy = { ...env };
+    const id = nextEnvId++;
+    this.envs.push({ id, env: copy, size: Object.keys(copy).length });
+    if (this.envs.length > ENVS_KEPT) this.envs.shift();
+    stats.envsSent++;
+    return { envId: id, env: copy };
   }
 
   private onMessage(message: Message): void {
@@ -449,4 +473,14 @@ class Connection {
     this.child.unref();
     (this.child.channel as { unref?: () => void } | null | undefined)?.unref?.();
   }
+}
+
+/** Whether `env` holds exactly the kept environment's variables and values. */
+function sameEnv(known: { env: Record<string, string | undefined>; size: number }, env: Record<string, string | undefined>): boolean {
+  let size = 0;
+  for (const key in env) {
+    if (known.env[key] !== env[key] || !Object.hasOwn(known.env, key)) return false;
+    size++;
+  }
+  return size === known.size;
 }

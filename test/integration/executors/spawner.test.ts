@@ -96,6 +96,22 @@ describe('the spawner', () => {
     }
   });
 
+  it('sends an environment over its channel once while it keeps it, and each command still gets exactly its own (also past the kept ones)', async () => {
+    await stopSpawner();
+    const printedEnv = async (env: Record<string, string>) => (await startChild({ file: 'env', args: ['-0'], cwd: repo.repo, env }).done).stdout.split('\0').filter(Boolean).sort();
+    const envs = Array.from({ length: 12 }, (_, i) => ({ PATH: process.env.PATH!, WHICH: `env-${i}` }));
+    const expected = (i: number) => [`PATH=${process.env.PATH}`, `WHICH=env-${i}`];
+    const before = spawnerStats().envsSent;
+    // Sequential requests stay on one spawner: the same environment again is not sent again.
+    for (let round = 0; round < 3; round++) expect(await printedEnv(envs[0]!)).toEqual(expected(0));
+    expect(spawnerStats().envsSent - before).toBe(1);
+    // Alternating among a few, then more than it keeps, then the first ones again (dropped by then: sent anew).
+    for (const i of [1, 0, 1, 2, 0, ...Array.from({ length: 12 }, (_, k) => k), 0, 1, 11]) expect(await printedEnv(envs[i]!)).toEqual(expected(i));
+    // A variable added, removed or emptied is another environment.
+    expect(await printedEnv({ ...envs[11]!, EXTRA: '' })).toEqual(['EXTRA=', ...expected(11)].sort());
+    expect(await printedEnv({ PATH: process.env.PATH! })).toEqual([`PATH=${process.env.PATH}`]);
+  });
+
   it('passes a big output whole, byte for byte, and kills a program whose output passes the cap as a direct spawn does', async () => {
     const env = { PATH: process.env.PATH! };
     const big = await both({ file: 'sh', args: ['-c', 'seq 1 400000; seq 1 1000 >&2'], cwd: repo.repo, env });
