@@ -33,7 +33,7 @@ import { bundleObjectName, bundleStored, deleteBundle, getBundle, HostHaves, imp
 import { commitAcks } from './commit-acks.ts';
 import { IdleCleanup } from './idle-cleanup.ts';
 import { anyOf, attemptOf, nanos, toJson, type AttemptRecord, type DistLink } from './link.ts';
-import { decodeMessage, encodeMessage, type ResultMessage, type TaskMessage } from './messages.ts';
+import { decodeMessage, encodeMessage, objectNameSchema, type ResultMessage, type TaskMessage } from './messages.ts';
 import { sweepQuarantinesAfterCrash } from './quarantine-sweep.ts';
 import type { WorkerLiveness } from './worker-liveness.ts';
 
@@ -339,14 +339,18 @@ export async function createRemoteProgrammers(base: RemoteLink, remoteIds: Reado
    * for is failed; nothing of the message is applied.
    */
   const refusedResult = (data: Uint8Array, err: unknown) => {
-    let attemptId: unknown;
+    let refused: { attempt_id?: unknown; outcome?: { bundle_object?: unknown } } | null;
     try {
-      attemptId = (JSON.parse(Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString('utf8')) as { attempt_id?: unknown } | null)?.attempt_id;
+      refused = JSON.parse(Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString('utf8')) as typeof refused;
     } catch {
       return;
     }
+    const attemptId = refused?.attempt_id;
     const p = typeof attemptId === 'string' ? pending.get(attemptId) : undefined;
     if (!p) return;
+    // The bundle it stored is of no use now: removed, when it is this attempt's result bundle by its name (never another's).
+    const stored = refused?.outcome?.bundle_object;
+    if (isResultBundleOf(stored, p.record.attemptId)) cleanup.later(() => deleteBundle(link.bundles, stored));
     pending.delete(p.record.attemptId);
     void forgetAttempt(p.task.id, p.record.attemptId);
     const error = toErrorData(err);
@@ -651,4 +655,12 @@ export async function createRemoteProgrammers(base: RemoteLink, remoteIds: Reado
       await cleanup.stop(2_000);
     },
   };
+}
+
+/** Whether `name` is a result bundle's object name of `attemptId` (as a worker names them: by attempt and commit). */
+function isResultBundleOf(name: unknown, attemptId: string): name is string {
+  if (typeof name !== 'string' || !objectNameSchema.safeParse(name).success) return false;
+  const suffix = '.result.bundle';
+  const prefix = `${bundleObjectName(attemptId, 'result').slice(0, -suffix.length)}.`;
+  return name.startsWith(prefix) && name.endsWith(suffix);
 }

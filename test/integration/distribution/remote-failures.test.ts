@@ -3,7 +3,7 @@
  * nats-server, SQLite journal and git repository, with a scripted worker speaking pas.v1.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { deleteBundle, getBundle } from '../../../src/distribution/bundles.ts';
+import { bundleObjectName, deleteBundle, getBundle, putBundle } from '../../../src/distribution/bundles.ts';
 import { objectStoreFor } from '../../../src/executors/object-store.ts';
 import { gitOut, waitFor } from '../../support/git-fixtures.ts';
 import { startNatsServer, type NatsServerHandle } from '../../support/nats-server.ts';
@@ -192,7 +192,11 @@ describe('a result its schema refuses', () => {
     const now = new Date().toISOString();
     const t = got!.task;
     // What a worker sends unchecked (encodeResultMessage): a progress text longer than the schema's 4,096.
-    const bad = { kind: 'pas.v1.result', attempt_id: t.attempt_id, job_id: t.job_id, task_id: t.task_id, programmer_id: t.programmer_id, worker_id: 'w1', outcome: { status: 'ok', base_commit: t.base_commit, commit: t.base_commit }, receipt: { duration_ms: 5, started_at: now, finished_at: now }, progress: { kind: 'message', text: 'x'.repeat(5_000) } };
+    // It names the result bundle it stored (as a worker names it: by attempt and commit); another attempt's stays.
+    const own = bundleObjectName(`${t.attempt_id}.0123456789ab`, 'result');
+    const others = bundleObjectName(`${t.attempt_id}0.0123456789ab`, 'result');
+    for (const name of [own, others]) await putBundle(b.link.bundles, name, new Uint8Array([1, 2, 3]));
+    const bad = { kind: 'pas.v1.result', attempt_id: t.attempt_id, job_id: t.job_id, task_id: t.task_id, programmer_id: t.programmer_id, worker_id: 'w1', outcome: { status: 'ok', base_commit: t.base_commit, commit: 'a'.repeat(40), bundle_object: own }, receipt: { duration_ms: 5, started_at: now, finished_at: now }, progress: { kind: 'message', text: 'x'.repeat(5_000) } };
     await b.link.nats.js.publish(b.link.names.subjects.result(PROGRAMMER), new TextEncoder().encode(JSON.stringify(bad)), { msgID: t.attempt_id });
     const done = await settled(running, 'refused result', 10_000);
     expect(done.status).toBe('failed');
@@ -203,6 +207,9 @@ describe('a result its schema refuses', () => {
     expect(await waitFor(async () => (await b.currentAttempt('t-refused')) === undefined, 10_000)).toBe(true);
     const info = await b.link.nats.jsm.consumers.info(b.link.names.resultStream, 'central');
     expect(info.num_ack_pending + info.num_pending).toBe(0);
+    // Its stored bundle is removed once the process is idle; only that one.
+    expect(await waitFor(async () => !(await objectNames(b)).includes(own), 10_000)).toBe(true);
+    expect(await objectNames(b)).toContain(others);
   });
 });
 
