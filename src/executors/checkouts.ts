@@ -17,7 +17,7 @@ import { mkdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises'
 import path from 'node:path';
 import { PasError } from '../errors.ts';
 import { forgetChanges } from './checkout-changes.ts';
-import { keepGitFiles, restoreGitFiles } from './checkout-git-files.ts';
+import { CHECKOUT_MARKER, initCheckoutGit, keepGitFiles, restoreGitFiles } from './checkout-git-files.ts';
 import { clearOperations } from './checkout-operations.ts';
 import { CLEAN, restoreTracked, trackAfterReset } from './checkout-restore.ts';
 import { git, gitSequence, repoKey } from './git-command.ts';
@@ -29,7 +29,7 @@ import { assertSafeId } from './worktree.ts';
 
 /** The folder of `workspacesDir` holding the reused checkouts (never swept as an orphan). */
 export const CHECKOUTS_DIR = '.checkouts';
-const MARKER = 'pas-checkout';
+const MARKER = CHECKOUT_MARKER;
 
 export interface CheckoutInput {
   repo: string;
@@ -148,13 +148,10 @@ async function ensureCheckout(dir: string, objectsDir: string): Promise<void> {
   if (existsSync(marker) && (await readFile(marker, 'utf8').catch(() => '')) === objectsDir) return;
   await rm(dir, { recursive: true, force: true });
   await mkdir(dir, { recursive: true });
-  await git(dir, ['init', '--quiet']);
+  // The objects are the repository's: a gc started in here must never prune or repack them (its config says so).
+  await initCheckoutGit(dir);
   await rm(path.join(dir, '.git', 'objects'), { recursive: true, force: true });
   await symlink(objectsDir, path.join(dir, '.git', 'objects'));
-  // The objects are the repository's: a gc started in here must never prune or repack them.
-  for (const [key, value] of [['gc.auto', '0'], ['gc.pruneExpire', 'never'], ['maintenance.auto', 'false'], ['core.hooksPath', '/dev/null']] as const) {
-    await git(dir, ['config', key, value]);
-  }
   await keepGitFiles(dir);
   await writeFile(marker, objectsDir);
 }
@@ -244,7 +241,7 @@ export async function prewarmCheckouts(repo: string, workspacesDir: string, prog
  */
 export async function checkoutTree(dir: string, store?: RepoObjectStore, baseTree?: string, changed?: readonly string[] | null): Promise<string> {
   // Staged under the checkout's git files as PAS made them: not a task's fsmonitor, filters or excludes.
-  await restoreGitFiles(dir, false);
+  await restoreGitFiles(dir);
   const tree = store && baseTree && changed ? await stageChanges(dir, store, baseTree, changed) : null;
   if (tree !== null) return tree;
   await git(dir, ['add', '--all']);

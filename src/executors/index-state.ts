@@ -9,7 +9,7 @@ import path from 'node:path';
 import { fileIdentity } from './file-identity.ts';
 import { cachedRootTree, indexTreeId } from './index-tree.ts';
 import type { RepoObjectStore } from './object-store.ts';
-import { readFileQuick } from './small-file.ts';
+import { readRegularFile } from './small-file.ts';
 
 /** By checkout folder: the index file's identity, and the tree its entries make then. */
 const holds = new Map<string, { identity: string; tree: string }>();
@@ -25,14 +25,17 @@ export async function noteIndexHolds(dir: string, tree: string): Promise<void> {
   else holds.set(dir, { identity, tree });
 }
 
+/** Larger than any index PAS reads in-process (one of a million paths is ~100 MiB): git decides. */
+const INDEX_MAX_BYTES = 512 * 1024 * 1024;
+
 /**
  * The checkout's index file (empty when missing) and whether git's cache-tree root in it names
  * `tree`: git's own word that the whole index is that tree (after a reset, a read-tree, a `git
  * status` refresh), with no entry decoded.
  */
 export async function indexCacheTree(dir: string, store: RepoObjectStore, tree: string): Promise<{ index: Buffer; names: boolean }> {
-  // Small (a few hundred files): read in synchronous calls (small-file.ts).
-  const index = await readFileQuick(indexFile(dir)).catch(() => Buffer.alloc(0));
+  // Small ones (a few hundred files) in synchronous calls; never a fifo or device a task put there (small-file.ts).
+  const index = await readRegularFile(indexFile(dir), INDEX_MAX_BYTES).catch(() => Buffer.alloc(0));
   return { index, names: cachedRootTree(index, store.hashBytes) === tree };
 }
 

@@ -325,7 +325,7 @@ async function runVerify(task: TaskSpec, dir: string, input: RunProgrammerTaskIn
     throw new PasError('PAS_ERR_CMD_NOT_ALLOWED', `task ${task.id} asks to run ${JSON.stringify(task.verify)} but no command allowlist is configured`);
   }
   // The checkout's git files as PAS made them: a `git` verify command runs no fsmonitor or filter a task set.
-  await restoreGitFiles(dir, false);
+  await restoreGitFiles(dir);
   const ran = await runAllowedCommand({ allowlist: input.cmdAllowlist, argv: task.verify!, cwd: dir, signal });
   input.log?.info({ taskId: task.id, command: ran.name, exitCode: ran.exitCode, durationMs: ran.durationMs }, 'verify command finished');
   return { command: ran.name, exitCode: ran.exitCode, output: trimOutput(commandOutput(ran.stdout, ran.stderrTail)), durationMs: ran.durationMs };

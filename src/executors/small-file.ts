@@ -8,8 +8,12 @@
  * the event loop. Writes are not here: a call that changes the file system (create, truncate,
  * unlink) can wait on its journal while other tasks sync, and belongs in the thread pool.
  */
-import { closeSync, constants, fstatSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
+import { close, closeSync, constants, fstatSync, openSync, read, readFileSync, readSync, statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
+import { promisify } from 'node:util';
+
+const readAsync = promisify(read);
+const closeAsync = promisify(close);
 
 /** Files up to this size are read with synchronous calls. */
 export const SMALL_FILE_BYTES = 64 * 1024;
@@ -62,4 +66,43 @@ export function fileExists(file: string): boolean {
   } catch {
     return false;
   }
+}
+
+/**
+ * The bytes of `file` when it is a regular file of at most `maxBytes` (not followed when it is a
+ * symlink). Anything else throws, without reading: a symlink (ELOOP), a fifo, device, socket or
+ * folder (code ENOTREG), a larger file (EFBIG); a missing one, ENOENT. For the files of a
+ * checkout's `.git` a task may have replaced: a fifo there never blocks a thread, a link to
+ * `/dev/zero` is never read. Small files in synchronous calls; larger ones from the same open file,
+ * through the thread pool.
+ */
+export async function readRegularFile(file: string, maxBytes: number): Promise<Buffer> {
+  const fd = openSync(file, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOFOLLOW);
+  let size: number;
+  try {
+    const st = fstatSync(fd);
+    if (!st.isFile()) throw fileError('ENOTREG', `${file} is not a regular file`);
+    if (st.size > maxBytes) throw fileError('EFBIG', `${file} is larger than ${maxBytes} bytes`);
+    size = st.size;
+    if (size <= SMALL_FILE_BYTES) return readSize(fd, size);
+  } catch (err) {
+    closeSync(fd);
+    throw err;
+  }
+  try {
+    const data = Buffer.allocUnsafe(size);
+    let total = 0;
+    while (total < size) {
+      const { bytesRead } = await readAsync(fd, data, total, size - total, null);
+      if (bytesRead === 0) break;
+      total += bytesRead;
+    }
+    return total === size ? data : data.subarray(0, total);
+  } finally {
+    await closeAsync(fd);
+  }
+}
+
+function fileError(code: string, message: string): NodeJS.ErrnoException {
+  return Object.assign(new Error(message), { code });
 }

@@ -541,7 +541,7 @@ export async function checkChanges(worktree: string, guard: FsGuard, written: re
 /** Paths (relative, POSIX) that differ from HEAD in the worktree, untracked files included. */
 export async function changedPaths(worktree: string): Promise<string[]> {
   // Under the checkout's git files as PAS made them: the agent's fsmonitor never runs, its excludes hide nothing.
-  await restoreGitFiles(worktree, false);
+  await restoreGitFiles(worktree);
   const out = await git(worktree, ['status', '--porcelain=v1', '-z', '--untracked-files=all', '--no-renames']);
   const paths: string[] = [];
   for (const record of out.stdout.split('\0')) {
@@ -552,7 +552,7 @@ export async function changedPaths(worktree: string): Promise<string[]> {
 }
 
 async function resetWorktree(worktree: string): Promise<void> {
-  await restoreGitFiles(worktree, false);
+  await restoreGitFiles(worktree);
   await git(worktree, ['reset', '--hard', '--quiet']);
   await git(worktree, ['clean', '-fdq']);
 }
