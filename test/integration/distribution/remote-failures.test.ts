@@ -183,7 +183,7 @@ const objectNames = async (b: Bench) => {
 };
 
 describe('a result its schema refuses', () => {
-  it('fails the attempt waiting for it at once with PAS_ERR_DIST_BAD_MESSAGE naming the field (not at its timeout), merges nothing, and leaves the stream', async () => {
+  it('fails the attempt waiting for it at once with PAS_ERR_DIST_BAD_MESSAGE naming the field (not at its timeout), merges nothing, removes the bundle it stored (only its own), and leaves the stream', async () => {
     const b = (bench = await startBench(server.url));
     const task = b.addTask('t-refused');
     const running = b.execute(task);
