@@ -69,7 +69,7 @@ function madeIn(parent: string): Promise<Buffer[]> {
       const scratch = await mkdtemp(path.join(parent, '.pas-git-files-'));
       try {
         await initCheckoutGit(scratch);
-        return await Promise.all(KEPT.map(async (file) => (await contentOf(path.join(scratch, '.git', file))) ?? Buffer.alloc(0)));
+        return await Promise.all(KEPT.map((file) => asMade(path.join(scratch, '.git', file))));
       } finally {
         await rm(scratch, { recursive: true, force: true });
       }
@@ -104,13 +104,16 @@ async function contentOf(file: string): Promise<Buffer | null> {
   }
 }
 
+/** A git file PAS just made, as it is kept: its bytes, empty when missing (git reads a missing one alike). */
+async function asMade(file: string): Promise<Buffer> {
+  const content = await contentOf(file);
+  return content && content !== NOT_PLAIN ? content : Buffer.alloc(0);
+}
+
 /** Keeps the checkout's git files as they are now (just made by PAS, with `initCheckoutGit`). */
 export async function keepGitFiles(dir: string): Promise<void> {
   const copies: Buffer[] = [];
-  for (const file of KEPT) {
-    const content = await contentOf(path.join(dir, '.git', file));
-    copies.push(content && content !== NOT_PLAIN ? content : Buffer.alloc(0));
-  }
+  for (const file of KEPT) copies.push(await asMade(path.join(dir, '.git', file)));
   keptCopies.set(dir, copies);
   verified.delete(dir);
 }

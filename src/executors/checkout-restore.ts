@@ -35,6 +35,7 @@ import { indexIsPlain } from './index-tree.ts';
 import { changedEntries } from './object-commit.ts';
 import { MODE_EXEC, MODE_FILE, MODE_SUBMODULE, MODE_SYMLINK, MODE_TREE, type RepoObjectStore, type TreeEntry } from './object-store.ts';
 import { outermost } from './outermost-paths.ts';
+import { isInside } from './fs-guard.ts';
 import { fileExists, readRegularFile } from './small-file.ts';
 import { settingsAllowInProcessStaging } from './stage-settings.ts';
 import { attributesOnTheWay, foldersOnTheWay, holdsAttributesFile, pathIn, splitPath } from './tree-paths.ts';
@@ -267,20 +268,15 @@ async function holdsAttributes(store: RepoObjectStore, tree: string): Promise<bo
 /** HEAD and a loose ref are a line; anything larger there is not git's. */
 const HEAD_MAX_BYTES = 4096;
 
-/** Whether `file` is inside `folder` (lexically). */
-function isInside(folder: string, file: string): boolean {
-  const rel = path.relative(folder, file);
-  return rel !== '' && !rel.startsWith('..') && !path.isAbsolute(rel);
-}
-
 /** The commit HEAD of the checkout names (detached, or through a loose branch ref), or null. */
 async function headOf(dir: string): Promise<string | null> {
   try {
     // Regular files only, never followed or read when a task made them a fifo, device or link (unknown then).
     const head = (await readRegularFile(path.join(dir, '.git', 'HEAD'), HEAD_MAX_BYTES)).toString('utf8').trim();
     if (!head.startsWith('ref: ')) return head;
-    const ref = path.join(dir, '.git', head.slice(5));
-    if (!isInside(path.join(dir, '.git'), ref)) return null;
+    const gitDir = path.join(dir, '.git');
+    const ref = path.join(gitDir, head.slice(5));
+    if (ref === gitDir || !isInside(gitDir, ref)) return null;
     return (await readRegularFile(ref, HEAD_MAX_BYTES)).toString('utf8').trim();
   } catch {
     return null;

@@ -237,6 +237,7 @@ export function notAllowed(given: string, resolved: string, access: FsAccess): P
   });
 }
 
-function isInside(root: string, candidate: string): boolean {
+/** Whether `candidate` (a normalized absolute path) is `root` or under it, lexically. */
+export function isInside(root: string, candidate: string): boolean {
   return candidate === root || candidate.startsWith(root + path.sep);
 }
