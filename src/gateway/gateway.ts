@@ -25,6 +25,7 @@ import { registerLlmProxy } from './llm-proxy/register-llm-proxy.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
 import { answerStrayUpgrades } from './stray-upgrades.ts';
 import { drainRefusedBodies } from './refused-body-drain.ts';
+import { closeTimedOutSocketsSafely } from './stall-safe-timeouts.ts';
 
 export interface GatewayOptions {
   host?: string;
@@ -96,6 +97,8 @@ function buildApp(runtime: Runtime, options: { token: string | undefined; metric
     },
   });
   options.connections.watch(app.server);
+  // A stall of the process never closes a kept-alive socket under a request already sent on it.
+  closeTimedOutSocketsSafely(app.server);
   installErrorHandling(app, (text) => scrubText(text, secrets));
   drainRefusedBodies(app);
   refuseOtherHosts(app, options.host, (host) => `Host "${host}" is not this machine; PAS answers only requests for ${options.host} or localhost`, allowedHosts);
