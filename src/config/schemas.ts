@@ -40,7 +40,7 @@ export const gatewaySchema = z.strictObject({
       headers_timeout_s: z.number().positive().max(3600).default(10),
       /** A whole request (headers and body) must have arrived within this. */
       request_timeout_s: z.number().positive().max(3600).default(30),
-      /** An idle keep-alive connection is closed after this. */
+      /** An idle keep-alive connection is closed after this (and a second of grace the process ran through, src/gateway/stall-safe-timeouts.ts). */
       keep_alive_timeout_s: z.number().positive().max(3600).default(5),
       /** A connection with no traffic at all is closed after this. */
       idle_timeout_s: z.number().positive().max(86_400).default(60),
