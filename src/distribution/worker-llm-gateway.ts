@@ -16,6 +16,7 @@ import type { PasConfig } from '../config/load-config.ts';
 import { refuseOtherHosts } from '../gateway/host-check.ts';
 import { installErrorHandling } from '../gateway/http-errors.ts';
 import { drainRefusedBodies } from '../gateway/refused-body-drain.ts';
+import { closeTimedOutSocketsSafely } from '../gateway/stall-safe-timeouts.ts';
 import { mountLlmGateway } from '../gateway/llm-proxy/register-llm-proxy.ts';
 import { LlmGateway, llmGatewayOptionsFrom } from '../llm/gateway/llm-gateway.ts';
 import { mountScriptedWire } from '../llm/gateway/scripted-mount.ts';
@@ -59,6 +60,8 @@ export async function startWorkerLlmGateway(options: WorkerLlmGatewayOptions): P
     ...(options.scripted ? { offline: true, scripted: mountScriptedWire(createScriptedWire(options.scripted)) } : {}),
   });
   const app: FastifyInstance = Fastify({ logger: false, forceCloseConnections: true });
+  // Agent CLIs reuse kept-alive sockets: a stall of this process never closes one under a call.
+  closeTimedOutSocketsSafely(app.server);
   const secrets = secretValues(options.env);
   installErrorHandling(app, (text) => scrubText(text, secrets));
   // A body over llm_body_limit_bytes gets its 413, not a reset, as on the central gateway.
