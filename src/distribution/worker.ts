@@ -30,6 +30,7 @@ import { bundleObjectName, getBundle, putBundle, WorkerRepoCache } from './bundl
 import { attemptOf, nanos, openLink, publishUntilStored, untilStored, type AttemptRecord, type DistLink } from './link.ts';
 import { decodeMessage, encodeMessage, encodeResultMessage, encodeWithInlineBundle, type ResultMessage, type TaskMessage } from './messages.ts';
 import { refusedForBuild, thisBuild } from './protocol.ts';
+import { gatedExecutor } from './gated-executor.ts';
 import { SentResults } from './sent-results.ts';
 import { refusalOf } from './task-refusal.ts';
 import { mark, timelineOn } from './timeline.ts';
@@ -520,20 +521,6 @@ function rememberJobLimit(limits: Map<string, number>, jobId: string, usd: numbe
   limits.delete(jobId);
   limits.set(jobId, usd);
   if (limits.size > 1_000) limits.delete(limits.keys().next().value!);
-}
-
-/**
- * `executor`, started only once `current` says the task's attempt is current; otherwise it fails
- * at once with PAS_ERR_DIST_STALE_RESULT without running (the caller then answers the attempt as
- * one not current).
- */
-function gatedExecutor(executor: Executor, current: Promise<boolean>, attemptId: string): Executor {
-  const gated = Object.create(executor) as Executor & { run: Executor['run'] };
-  gated.run = async (input) => {
-    if (!(await current)) throw new PasError('PAS_ERR_DIST_STALE_RESULT', `attempt ${attemptId} is no longer current: not run`, { details: { attemptId } });
-    return executor.run(input);
-  };
-  return gated;
 }
 
 /** The LLM client with its calls' start and end marked (PAS_DIST_TIMELINE). */
