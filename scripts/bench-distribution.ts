@@ -310,12 +310,12 @@ async function until<T>(what: string, probe: () => T | undefined, timeoutMs = 60
   }
 }
 
-/** CPU ms (user + system, with their children, reaped or still running: the git processes) of these processes so far; null without /proc. */
-function cpuMs(pids: readonly number[]): number | null {
+/** CPU ms (user + system, with their children, reaped or still running: the git processes) of these processes so far; `apart` (the broker of an in-process run) is no one's child here. Null without /proc. */
+function cpuMs(pids: readonly number[], apart: readonly number[]): number | null {
   let ms = 0;
   const byParent = childrenByParent();
   for (const pid of pids) {
-    const c = cpuOf(pid, byParent);
+    const c = cpuOf(pid, byParent, [...pids, ...apart]);
     if (!c) return null;
     ms += c[0] + c[1];
   }
@@ -354,15 +354,18 @@ function childrenByParent(): Map<number, number[]> {
  * CPU ms of one process so far: [its own (user + system), its children's]. The children's are
  * the reaped ones (cutime, cstime) and the running ones with their own descendants: the
  * long-lived gits (`cat-file --batch`, `update-ref --stdin`) run for the whole run and are reaped
- * only at its end, so the reaped counts alone miss them. Null without /proc.
+ * only at its end, so the reaped counts alone miss them. The processes of `measured` (workers,
+ * broker, model server: this process starts them) are counted on their own, not as its children.
+ * Null without /proc.
  */
-function cpuOf(pid: number, byParent: Map<number, number[]>): [number, number] | null {
+function cpuOf(pid: number, byParent: Map<number, number[]>, measured: readonly number[]): [number, number] | null {
   const s = procStat(pid);
   if (!s) return null;
   let children = s.reaped;
   const stack = [...(byParent.get(pid) ?? [])];
   while (stack.length > 0) {
     const child = stack.pop()!;
+    if (measured.includes(child)) continue;
     const c = procStat(child);
     if (!c) continue;
     children += c.own + c.reaped;
@@ -385,12 +388,13 @@ async function brokerCounters(monitorUrl: string | undefined): Promise<{ inMsgs:
 }
 
 /** The CPU split of the run's processes so far (see DistributionRow.cpuSplit). */
-function cpuSplitOf(pids: { model: number; broker?: number; workers: readonly number[] }): CpuSplit | null {
+function cpuSplitOf(pids: { model: number; broker?: number; workers: readonly number[] }, apart: readonly number[]): CpuSplit | null {
   const byParent = childrenByParent();
-  const central = cpuOf(process.pid, byParent);
-  const model = cpuOf(pids.model, byParent);
-  const broker = pids.broker === undefined ? [0, 0] : cpuOf(pids.broker, byParent);
-  const workers = pids.workers.map((pid) => cpuOf(pid, byParent));
+  const measured = [process.pid, pids.model, ...(pids.broker === undefined ? [] : [pids.broker]), ...pids.workers, ...apart];
+  const central = cpuOf(process.pid, byParent, measured);
+  const model = cpuOf(pids.model, byParent, measured);
+  const broker = pids.broker === undefined ? [0, 0] : cpuOf(pids.broker, byParent, measured);
+  const workers = pids.workers.map((pid) => cpuOf(pid, byParent, measured));
   if (!central || !model || !broker || workers.some((w) => !w)) return null;
   const sum = (c: readonly number[]) => c[0]! + c[1]!;
   return { central: central[0], centralGit: central[1], workers: workers.reduce((t, w) => t + sum(w!), 0), broker: sum(broker), model: sum(model) };
@@ -437,11 +441,11 @@ async function parallelAt(
         for (let r = 0; r < repeats; r++) {
           // The broker's counters are read outside the CPU measurement (an HTTP GET from this process).
           const countersBefore = W > 0 ? await brokerCounters(nats.monitorUrl) : null;
-          const before = cpuMs(pids);
-          const splitBefore = cpuSplitOf(byRole);
+          const before = cpuMs(pids, [nats.pid]);
+          const splitBefore = cpuSplitOf(byRole, [nats.pid]);
           const run = await runBatch(central.runtime, taskSpecs(`bench-p${P}-w${W}-r${r + 1}`, benchFiles(N), repo, baseCommit, managerId), latencyMs);
-          const after = cpuMs(pids);
-          const splitAfter = cpuSplitOf(byRole);
+          const after = cpuMs(pids, [nats.pid]);
+          const splitAfter = cpuSplitOf(byRole, [nats.pid]);
           const countersAfter = W > 0 ? await brokerCounters(nats.monitorUrl) : null;
           if (countersBefore && countersAfter) traffic.push({ inMsgs: (countersAfter.inMsgs - countersBefore.inMsgs) / N, outMsgs: (countersAfter.outMsgs - countersBefore.outMsgs) / N, inBytes: (countersAfter.inBytes - countersBefore.inBytes) / N, outBytes: (countersAfter.outBytes - countersBefore.outBytes) / N });
           if (before !== null && after !== null) cpu.push((after - before) / N);

@@ -4,16 +4,13 @@
  * instead of hanging until its timeout. A real worker (startWorker, offline model), a real
  * nats-server, journal and git; the central side is remote-programmers.ts (central-harness.ts).
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
+import { rmSync } from 'node:fs';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig } from '../../../src/config/load-config.ts';
-import { decodeMessage, encodeMessage } from '../../../src/distribution/messages.ts';
-import { startWorker, type Worker } from '../../../src/distribution/worker.ts';
+import type { Worker } from '../../../src/distribution/worker.ts';
 import { startNatsServer, type NatsServerHandle } from '../../support/nats-server.ts';
-import { tempConfig, type TempConfig } from '../../support/test-config.ts';
-import { memoryLogger, settled, startBench, type Bench } from './central-harness.ts';
+import type { TempConfig } from '../../support/test-config.ts';
+import { settled, type Bench } from './central-harness.ts';
+import { setupWorker } from './worker-harness.ts';
 
 const PROG = 'Prog-001';
 let server: NatsServerHandle;
@@ -41,24 +38,12 @@ afterAll(async () => {
 });
 
 async function setup(): Promise<{ b: Bench; logs: Array<Record<string, unknown>> }> {
-  cfg = tempConfig('pas-task-refusal-');
-  const b = (bench = await startBench(server.url, { remoteIds: [PROG], llmFor: loadConfig(cfg.dir) }));
-  cfg.edit('programmer_pool.yaml', (doc) => doc.setIn(['programmers', 0, 'host'], 'w1'));
-  cfg.edit('pas.yaml', (doc) => doc.set('distribution', doc.createNode({ nats_url: server.url, prefix: b.link.names.prefix, heartbeat_ms: 200, offline_after_ms: 5_000 })));
-  const config = loadConfig(cfg.dir);
-  // The central process's answer to a registration: the worker owns its programmer.
-  b.link.nats.nc.subscribe(b.link.names.subjects.register, {
-    callback: (err, msg) => {
-      if (err) return;
-      const req = decodeMessage('pas.v1.register', msg.data);
-      msg.respond(encodeMessage('pas.v1.registered', { kind: 'pas.v1.registered', worker_id: req.worker_id, accepted: req.programmer_ids, refused: [], heartbeat_ms: 200, offline_after_ms: 5_000 }));
-    },
-  });
-  const dataDir = mkdtempSync(path.join(os.tmpdir(), 'pas-task-refusal-data-'));
-  dirs.push(dataDir);
-  const logs: Array<Record<string, unknown>> = [];
-  worker = await startWorker({ config, workerId: 'w1', dataDir, logger: memoryLogger(logs, 'info'), offline: true, editDelayMs: 50 });
-  return { b, logs };
+  const s = await setupWorker(server.url, PROG, 'task-refusal', 50);
+  bench = s.b;
+  cfg = s.cfg;
+  dirs.push(s.dataDir);
+  worker = await s.start();
+  return s;
 }
 
 describe('a task message the worker refuses', () => {
