@@ -30,7 +30,6 @@ import { bundleObjectName, getBundle, putBundle, WorkerRepoCache } from './bundl
 import { attemptOf, nanos, openLink, publishUntilStored, untilStored, type AttemptRecord, type DistLink } from './link.ts';
 import { decodeMessage, encodeMessage, encodeResultMessage, encodeWithInlineBundle, type ResultMessage, type TaskMessage } from './messages.ts';
 import { refusedForBuild, thisBuild } from './protocol.ts';
-import { gatedExecutor } from './gated-executor.ts';
 import { SentResults } from './sent-results.ts';
 import { refusalOf } from './task-refusal.ts';
 import { mark, timelineOn } from './timeline.ts';
@@ -311,48 +310,30 @@ async function startOn(options: WorkerOptions, settings: DistributionConfig, wan
   /** The attempt KV names for a task (undefined: none); asked again while the broker is away, never guessed. */
   const currentAttemptOf = async (taskId: string): Promise<AttemptRecord | undefined> => attemptOf(await untilStored(link, `reading the current attempt of ${taskId}`, () => link.attempts.get(taskId), log, () => stopping));
 
-  /** A task whose attempt is not current is not run (and is answered when the broker lost its record). */
-  const notCurrent = async (programmer: ResolvedProgrammer, msg: JsMsg, task: TaskMessage, current: AttemptRecord | undefined) => {
-    log.warn({ code: 'PAS_ERR_DIST_STALE_RESULT', taskId: task.task_id, attemptId: task.attempt_id, current: current?.attemptId ?? null }, 'task attempt is no longer current: not run');
-    if (!current) {
-      // No attempt at all: given up by the central process (which fences this answer), or its
-      // record was lost with the broker (kill -9 right after the write) while the central
-      // process still waits: a retryable failure tells it to dispatch the task again.
-      const at = new Date().toISOString();
-      const error = toErrorData(new PasError('PAS_ERR_DIST_BROKER', `the broker has no record of attempt ${task.attempt_id}: not run`, { details: { attemptId: task.attempt_id } }));
-      const notRun: ResultMessage = { kind: 'pas.v1.result', attempt_id: task.attempt_id, job_id: task.job_id, task_id: task.task_id, programmer_id: programmer.id, worker_id: workerId, outcome: { status: 'error', error }, receipt: { duration_ms: 0, started_at: at, finished_at: at } };
-      await publishDurably(link.names.subjects.result(programmer.id), encodeMessage('pas.v1.result', notRun), `${task.attempt_id}.not-run`);
-    }
-    msg.term();
-  };
-
   const runTask = async (programmer: ResolvedProgrammer, msg: JsMsg, task: TaskMessage) => {
-    // The attempt is asked for at once; a first delivery does not wait for the answer: its base
-    // and checkout are made meanwhile, and its executor starts only once the attempt is known to
-    // be current (gatedExecutor), so the broker round trip is off the task's path and nothing is
-    // run for a stale attempt. A task delivered again waits for it first (it may have a result).
-    const checking = currentAttemptOf(task.task_id);
-    checking.catch(() => undefined);
-    const overlapped = msg.info.deliveryCount === 1 && !sent.get(task.attempt_id);
-    if (!overlapped) {
-      const current = await checking;
-      mark('w.current', task.task_id);
-      if (current?.attemptId !== task.attempt_id) return notCurrent(programmer, msg, task, current);
-      const before = sent.get(task.attempt_id);
-      if (before) {
-        log.info({ taskId: task.task_id, attemptId: task.attempt_id }, 'task delivered again: its result is sent again, not run twice');
-        await publishDurably(link.names.subjects.result(programmer.id), before, task.attempt_id);
-        msg.ack();
-        return;
+    const current = await currentAttemptOf(task.task_id);
+    mark('w.current', task.task_id);
+    if (current?.attemptId !== task.attempt_id) {
+      log.warn({ code: 'PAS_ERR_DIST_STALE_RESULT', taskId: task.task_id, attemptId: task.attempt_id, current: current?.attemptId ?? null }, 'task attempt is no longer current: not run');
+      if (!current) {
+        // No attempt at all: given up by the central process (which fences this answer), or its
+        // record was lost with the broker (kill -9 right after the write) while the central
+        // process still waits: a retryable failure tells it to dispatch the task again.
+        const at = new Date().toISOString();
+        const error = toErrorData(new PasError('PAS_ERR_DIST_BROKER', `the broker has no record of attempt ${task.attempt_id}: not run`, { details: { attemptId: task.attempt_id } }));
+        const notRun: ResultMessage = { kind: 'pas.v1.result', attempt_id: task.attempt_id, job_id: task.job_id, task_id: task.task_id, programmer_id: programmer.id, worker_id: workerId, outcome: { status: 'error', error }, receipt: { duration_ms: 0, started_at: at, finished_at: at } };
+        await publishDurably(link.names.subjects.result(programmer.id), encodeMessage('pas.v1.result', notRun), `${task.attempt_id}.not-run`);
       }
+      msg.term();
+      return;
     }
-    const isCurrent = checking.then(
-      (current) => {
-        mark('w.current', task.task_id);
-        return current?.attemptId === task.attempt_id;
-      },
-      () => false,
-    );
+    const before = sent.get(task.attempt_id);
+    if (before) {
+      log.info({ taskId: task.task_id, attemptId: task.attempt_id }, 'task delivered again: its result is sent again, not run twice');
+      await publishDurably(link.names.subjects.result(programmer.id), before, task.attempt_id);
+      msg.ack();
+      return;
+    }
     if (task.job_max_spend_usd !== undefined) rememberJobLimit(jobLimits, task.job_id, task.job_max_spend_usd);
     const controller = new AbortController();
     const run: Running = { attemptId: task.attempt_id, taskId: task.task_id, programmerId: programmer.id, controller };
@@ -374,7 +355,7 @@ async function startOn(options: WorkerOptions, settings: DistributionConfig, wan
         programmer,
         repo: clone,
         workspacesDir,
-        executor: overlapped ? gatedExecutor(executorFor(task.task.executor ?? programmer.executor), isCurrent, task.attempt_id) : executorFor(task.task.executor ?? programmer.executor),
+        executor: executorFor(task.task.executor ?? programmer.executor),
         llm: timelineOn ? timedLlm(llm, task.task_id) : llm,
         receipts: { append: (r) => void (receipt = r) },
         runId: workerId,
@@ -427,11 +408,6 @@ async function startOn(options: WorkerOptions, settings: DistributionConfig, wan
       running.delete(task.attempt_id);
       msg.nak();
       return;
-    }
-    if (overlapped && !(await isCurrent)) {
-      // Its executor never started: the attempt is answered as one not current (or the broker is gone: it comes back).
-      running.delete(task.attempt_id);
-      return notCurrent(programmer, msg, task, await checking);
     }
     try {
       await publishDurably(link.names.subjects.result(programmer.id), data, task.attempt_id);
