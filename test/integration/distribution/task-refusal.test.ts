@@ -4,45 +4,16 @@
  * instead of hanging until its timeout. A real worker (startWorker, offline model), a real
  * nats-server, journal and git; the central side is remote-programmers.ts (central-harness.ts).
  */
-import { rmSync } from 'node:fs';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import type { Worker } from '../../../src/distribution/worker.ts';
-import { startNatsServer, type NatsServerHandle } from '../../support/nats-server.ts';
-import type { TempConfig } from '../../support/test-config.ts';
-import { settled, type Bench } from './central-harness.ts';
-import { setupWorker } from './worker-harness.ts';
+import { describe, expect, it } from 'vitest';
+import { settled } from './central-harness.ts';
+import { workerSuite } from './worker-harness.ts';
 
 const PROG = 'Prog-001';
-let server: NatsServerHandle;
-let bench: Bench | undefined;
-let cfg: TempConfig | undefined;
-let worker: Worker | undefined;
-const dirs: string[] = [];
+const suite = workerSuite(PROG, 'task-refusal', 50);
 
-beforeAll(async () => {
-  server = await startNatsServer();
-}, 30_000);
-
-afterEach(async () => {
-  await worker?.stop().catch(() => undefined);
-  worker = undefined;
-  await bench?.close();
-  bench = undefined;
-  cfg?.cleanup();
-  cfg = undefined;
-  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
-});
-
-afterAll(async () => {
-  await server?.close();
-});
-
-async function setup(): Promise<{ b: Bench; logs: Array<Record<string, unknown>> }> {
-  const s = await setupWorker(server.url, PROG, 'task-refusal', 50);
-  bench = s.b;
-  cfg = s.cfg;
-  dirs.push(s.dataDir);
-  worker = await s.start();
+async function setup() {
+  const s = await suite();
+  await s.start();
   return s;
 }
 
