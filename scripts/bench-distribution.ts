@@ -19,7 +19,7 @@
  * [--repeats 3] [--detection 0]` (the flags narrow the run: e.g. P = 49 only, no detection part).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import pino, { type Logger } from 'pino';
@@ -310,20 +310,16 @@ async function until<T>(what: string, probe: () => T | undefined, timeoutMs = 60
   }
 }
 
-/** CPU ms (user + system, with reaped children: the git processes) of these processes so far; null without /proc. */
-function cpuMs(pids: readonly number[]): number | null {
-  let ticks = 0;
+/** CPU ms (user + system, with their children, reaped or still running: the git processes) of these processes so far; `apart` (the broker of an in-process run) is no one's child here. Null without /proc. */
+function cpuMs(pids: readonly number[], apart: readonly number[]): number | null {
+  let ms = 0;
+  const byParent = childrenByParent();
   for (const pid of pids) {
-    try {
-      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-      // Fields after the command name (which may hold spaces): utime, stime, cutime, cstime are 14–17.
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      ticks += Number(fields[11]) + Number(fields[12]) + Number(fields[13]) + Number(fields[14]);
-    } catch {
-      return null;
-    }
+    const c = cpuOf(pid, byParent, [...pids, ...apart]);
+    if (!c) return null;
+    ms += c[0] + c[1];
   }
-  return (ticks * 1000) / CLOCK_TICKS;
+  return ms;
 }
 
 function medianSplit(splits: readonly CpuSplit[]): CpuSplit {
@@ -331,15 +327,51 @@ function medianSplit(splits: readonly CpuSplit[]): CpuSplit {
   return { central: m('central'), centralGit: m('centralGit'), workers: m('workers'), broker: m('broker'), model: m('model') };
 }
 
-/** CPU ms of one process so far: [its own (user + system), its reaped children's]; null without /proc. */
-function cpuOf(pid: number): [number, number] | null {
+/** utime, stime, cutime, cstime (ms) and the parent pid of one process, from /proc/PID/stat; null when it is gone. */
+function procStat(pid: number): { own: number; reaped: number; ppid: number } | null {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the command name (which may hold spaces): ppid is 4, utime, stime, cutime, cstime are 14–17.
     const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return [((Number(f[11]) + Number(f[12])) * 1000) / CLOCK_TICKS, ((Number(f[13]) + Number(f[14])) * 1000) / CLOCK_TICKS];
+    return { own: ((Number(f[11]) + Number(f[12])) * 1000) / CLOCK_TICKS, reaped: ((Number(f[13]) + Number(f[14])) * 1000) / CLOCK_TICKS, ppid: Number(f[1]) };
   } catch {
     return null;
   }
+}
+
+/** Every running process by its parent pid (one /proc scan). */
+function childrenByParent(): Map<number, number[]> {
+  const byParent = new Map<number, number[]>();
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    const s = procStat(Number(name));
+    if (s) byParent.set(s.ppid, [...(byParent.get(s.ppid) ?? []), Number(name)]);
+  }
+  return byParent;
+}
+
+/**
+ * CPU ms of one process so far: [its own (user + system), its children's]. The children's are
+ * the reaped ones (cutime, cstime) and the running ones with their own descendants: the
+ * long-lived gits (`cat-file --batch`, `update-ref --stdin`) run for the whole run and are reaped
+ * only at its end, so the reaped counts alone miss them. The processes of `measured` (workers,
+ * broker, model server: this process starts them) are counted on their own, not as its children.
+ * Null without /proc.
+ */
+function cpuOf(pid: number, byParent: Map<number, number[]>, measured: readonly number[]): [number, number] | null {
+  const s = procStat(pid);
+  if (!s) return null;
+  let children = s.reaped;
+  const stack = [...(byParent.get(pid) ?? [])];
+  while (stack.length > 0) {
+    const child = stack.pop()!;
+    if (measured.includes(child)) continue;
+    const c = procStat(child);
+    if (!c) continue;
+    children += c.own + c.reaped;
+    stack.push(...(byParent.get(child) ?? []));
+  }
+  return [s.own, children];
 }
 
 type CpuSplit = NonNullable<DistributionRow['cpuSplit']>;
@@ -356,11 +388,13 @@ async function brokerCounters(monitorUrl: string | undefined): Promise<{ inMsgs:
 }
 
 /** The CPU split of the run's processes so far (see DistributionRow.cpuSplit). */
-function cpuSplitOf(pids: { model: number; broker?: number; workers: readonly number[] }): CpuSplit | null {
-  const central = cpuOf(process.pid);
-  const model = cpuOf(pids.model);
-  const broker = pids.broker === undefined ? [0, 0] : cpuOf(pids.broker);
-  const workers = pids.workers.map(cpuOf);
+function cpuSplitOf(pids: { model: number; broker?: number; workers: readonly number[] }, apart: readonly number[]): CpuSplit | null {
+  const byParent = childrenByParent();
+  const measured = [process.pid, pids.model, ...(pids.broker === undefined ? [] : [pids.broker]), ...pids.workers, ...apart];
+  const central = cpuOf(process.pid, byParent, measured);
+  const model = cpuOf(pids.model, byParent, measured);
+  const broker = pids.broker === undefined ? [0, 0] : cpuOf(pids.broker, byParent, measured);
+  const workers = pids.workers.map((pid) => cpuOf(pid, byParent, measured));
   if (!central || !model || !broker || workers.some((w) => !w)) return null;
   const sum = (c: readonly number[]) => c[0]! + c[1]!;
   return { central: central[0], centralGit: central[1], workers: workers.reduce((t, w) => t + sum(w!), 0), broker: sum(broker), model: sum(model) };
@@ -407,11 +441,11 @@ async function parallelAt(
         for (let r = 0; r < repeats; r++) {
           // The broker's counters are read outside the CPU measurement (an HTTP GET from this process).
           const countersBefore = W > 0 ? await brokerCounters(nats.monitorUrl) : null;
-          const before = cpuMs(pids);
-          const splitBefore = cpuSplitOf(byRole);
+          const before = cpuMs(pids, [nats.pid]);
+          const splitBefore = cpuSplitOf(byRole, [nats.pid]);
           const run = await runBatch(central.runtime, taskSpecs(`bench-p${P}-w${W}-r${r + 1}`, benchFiles(N), repo, baseCommit, managerId), latencyMs);
-          const after = cpuMs(pids);
-          const splitAfter = cpuSplitOf(byRole);
+          const after = cpuMs(pids, [nats.pid]);
+          const splitAfter = cpuSplitOf(byRole, [nats.pid]);
           const countersAfter = W > 0 ? await brokerCounters(nats.monitorUrl) : null;
           if (countersBefore && countersAfter) traffic.push({ inMsgs: (countersAfter.inMsgs - countersBefore.inMsgs) / N, outMsgs: (countersAfter.outMsgs - countersBefore.outMsgs) / N, inBytes: (countersAfter.inBytes - countersBefore.inBytes) / N, outBytes: (countersAfter.outBytes - countersBefore.outBytes) / N });
           if (before !== null && after !== null) cpu.push((after - before) / N);

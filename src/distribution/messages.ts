@@ -53,6 +53,17 @@ export function encodeResultMessage(message: ResultMessage): Uint8Array {
   return sized('pas.v1.result', encoder.encode(JSON.stringify(message)));
 }
 
+/**
+ * The central process's `pas.v1.task`, encoded without running it through its schema on the way
+ * out: the worker checks every task it receives (decodeMessage), and one it refuses is answered
+ * with a failed result naming the field (task-refusal.ts), which fails the attempt waiting for it
+ * at once. Checking it on both sides was the same work twice, per task, on the central process's
+ * main thread (where every dispatch of a burst is serialized). Only the size limit is checked here.
+ */
+export function encodeTaskMessage(message: TaskMessage): Uint8Array {
+  return sized('pas.v1.task', encoder.encode(JSON.stringify(message)));
+}
+
 /** Job, task and attempt ids, as the HTTP API takes them. */
 export const distIdSchema = idSchema;
 /** Worker and programmer ids are NATS subject tokens: no dots. */

@@ -33,8 +33,9 @@ import { bundleObjectName, bundleStored, deleteBundle, getBundle, HostHaves, imp
 import { commitAcks } from './commit-acks.ts';
 import { IdleCleanup } from './idle-cleanup.ts';
 import { anyOf, attemptOf, nanos, toJson, type AttemptRecord, type DistLink } from './link.ts';
-import { decodeMessage, encodeMessage, objectNameSchema, type ResultMessage, type TaskMessage } from './messages.ts';
+import { decodeMessage, encodeMessage, encodeTaskMessage, objectNameSchema, type ResultMessage, type TaskMessage } from './messages.ts';
 import { sweepQuarantinesAfterCrash } from './quarantine-sweep.ts';
+import { mark } from './timeline.ts';
 import type { WorkerLiveness } from './worker-liveness.ts';
 
 export type ExecuteTask = (input: ExecuteTaskInput, signal: AbortSignal) => Promise<TaskResult>;
@@ -134,6 +135,7 @@ export async function createRemoteProgrammers(base: RemoteLink, remoteIds: Reado
   const ackFinished = (taskId: string) => {
     const msgs = awaitingAck.get(taskId);
     if (!msgs) return;
+    mark('c.acked', taskId);
     awaitingAck.delete(taskId);
     for (const m of msgs) ackQuietly(m);
     // Its attempt record goes once the process is idle, unless a new attempt of the task took its
@@ -304,10 +306,12 @@ export async function createRemoteProgrammers(base: RemoteLink, remoteIds: Reado
     // The receipt once per attempt, whichever run wrote it (a result redelivered after a restart
     // adds none again). The spend is not added here: the worker reported each call's cost as it
     // was made (cluster-gate.ts).
+    mark('c.imported', p.task.id);
     const attempt = p.record.journalAttempt;
     const booked = p.inherited === true && journal.receiptsOfJob(p.task.jobId).some((k) => k.taskId === p.task.id && k.attempt === attempt);
     // Booked as in-process (book-receipt.ts): the index row on disk before the line.
     if (!booked) await bookReceipt(journal, deps.receipts, { runId: deps.runId, taskId: p.task.id, attempt }, receipt);
+    mark('c.applied', p.task.id);
     log.info({ taskId: p.task.id, attemptId: p.record.attemptId, worker: h.message.worker_id, status: result.status }, 'remote result applied');
     return result;
   };
@@ -378,6 +382,7 @@ export async function createRemoteProgrammers(base: RemoteLink, remoteIds: Reado
       refusedResult(msg.data, err);
       return;
     }
+    mark('c.result', message.task_id);
     const h: Held = { msg, message };
     const p = pending.get(message.attempt_id);
     if (p) return deliverSoon(p, h);
@@ -502,6 +507,7 @@ export async function createRemoteProgrammers(base: RemoteLink, remoteIds: Reado
 
   const dispatch = async (input: ExecuteTaskInput, signal: AbortSignal): Promise<TaskResult> => {
     const { task, programmerId } = input;
+    mark('c.dispatch', task.id, programmerId);
     await ready;
     // A result of this task's current attempt that arrived while this process was down. Only a
     // task an earlier run dispatched can have one (or an attempt to adopt): KV is asked for those.
@@ -560,6 +566,7 @@ export async function createRemoteProgrammers(base: RemoteLink, remoteIds: Reado
     cleanup.busy();
     recordsPut.set(task.id, (recordsPut.get(task.id) ?? 0) + 1);
     await onBroker('cannot record the attempt', () => link.attempts.put(task.id, toJson(record)));
+    mark('c.recorded', task.id);
     const { repo: _repo, ...portable } = task;
     // The job's own budget goes with its tasks: the worker's LLM gateway holds the programs' calls to it.
     const jobLimit = journal.getJob(task.jobId)?.spec.maxJobSpendUsd;
@@ -581,7 +588,7 @@ export async function createRemoteProgrammers(base: RemoteLink, remoteIds: Reado
       ...(jobLimit !== undefined ? { job_max_spend_usd: jobLimit } : {}),
     };
     try {
-      await onBroker(`cannot publish the task for ${programmerId}`, () => link.nats.js.publish(link.names.subjects.task(programmerId), encodeMessage('pas.v1.task', message), { msgID: record.attemptId }));
+      await onBroker(`cannot publish the task for ${programmerId}`, () => link.nats.js.publish(link.names.subjects.task(programmerId), encodeTaskMessage(message), { msgID: record.attemptId }));
     } catch (err) {
       // Not dispatched (as far as we know): the attempt is no longer current, so a worker that
       // got the message anyway skips it, and a late result of it is fenced.
@@ -589,6 +596,7 @@ export async function createRemoteProgrammers(base: RemoteLink, remoteIds: Reado
       await forgetAttempt(task.id, record.attemptId).catch(() => undefined);
       throw err;
     }
+    mark('c.published', task.id);
     log.info({ taskId: task.id, attemptId: record.attemptId, programmerId, worker }, 'task dispatched to a remote programmer');
     return result;
   };
@@ -619,6 +627,7 @@ export async function createRemoteProgrammers(base: RemoteLink, remoteIds: Reado
       });
     },
     taskFinished(taskId) {
+      mark('c.finished', taskId);
       abandoned.delete(taskId);
       earlier?.delete(taskId);
       if (!awaitingAck.has(taskId)) return;

@@ -24,13 +24,15 @@ import type { TaskProgress } from '../executors/executor.ts';
 import { breakerSettingsFrom, createLlmClient, createMemorySpendStore, llmClientOptionsFrom } from '../llm/index.ts';
 import { createOfflineAdapter } from '../llm/providers/offline-adapter.ts';
 import { abortableSleep } from '../llm/sleep.ts';
-import type { ChatRequest, ProviderAdapter, Receipt } from '../llm/types.ts';
+import type { ChatRequest, LlmClient, ProviderAdapter, Receipt } from '../llm/types.ts';
 import { createClusterGate, followRevokes } from './cluster-gate.ts';
 import { bundleObjectName, getBundle, putBundle, WorkerRepoCache } from './bundles.ts';
 import { attemptOf, nanos, openLink, publishUntilStored, untilStored, type AttemptRecord, type DistLink } from './link.ts';
 import { decodeMessage, encodeMessage, encodeResultMessage, encodeWithInlineBundle, type ResultMessage, type TaskMessage } from './messages.ts';
 import { refusedForBuild, thisBuild } from './protocol.ts';
 import { SentResults } from './sent-results.ts';
+import { refusalOf } from './task-refusal.ts';
+import { mark, timelineOn } from './timeline.ts';
 import { startWorkerLlmGateway, type WorkerLlmGateway } from './worker-llm-gateway.ts';
 import { releaseOwnership } from './worker-liveness.ts';
 
@@ -310,6 +312,7 @@ async function startOn(options: WorkerOptions, settings: DistributionConfig, wan
 
   const runTask = async (programmer: ResolvedProgrammer, msg: JsMsg, task: TaskMessage) => {
     const current = await currentAttemptOf(task.task_id);
+    mark('w.current', task.task_id);
     if (current?.attemptId !== task.attempt_id) {
       log.warn({ code: 'PAS_ERR_DIST_STALE_RESULT', taskId: task.task_id, attemptId: task.attempt_id, current: current?.attemptId ?? null }, 'task attempt is no longer current: not run');
       if (!current) {
@@ -346,13 +349,14 @@ async function startOn(options: WorkerOptions, settings: DistributionConfig, wan
       // The bundle is fetched only if the clone lacks the base (a burst of tasks on a new base fetches it once).
       const bundleObject = task.bundle_object;
       const clone = await cache.ensureBase(task.repo_key, bundleObject ? () => getBundle(link.bundles, bundleObject) : null, task.base_commit);
+      mark('w.base', task.task_id);
       const result = await runProgrammerTask({
         task: { ...task.task, repo: clone },
         programmer,
         repo: clone,
         workspacesDir,
         executor: executorFor(task.task.executor ?? programmer.executor),
-        llm,
+        llm: timelineOn ? timedLlm(llm, task.task_id) : llm,
         receipts: { append: (r) => void (receipt = r) },
         runId: workerId,
         signal: controller.signal,
@@ -365,6 +369,7 @@ async function startOn(options: WorkerOptions, settings: DistributionConfig, wan
           nc.publish(link.names.subjects.progress(programmer.id), encodeMessage('pas.v1.progress', { kind: 'pas.v1.progress', attempt_id: task.attempt_id, task_id: task.task_id, programmer_id: programmer.id, seq: progressSeq++, at: new Date().toISOString(), progress: p }));
         },
       });
+      mark('w.done', task.task_id);
       const r = receipt;
       const receiptPart: ResultMessage['receipt'] = {
         ...(r?.provider ? { provider: r.provider } : {}),
@@ -388,6 +393,7 @@ async function startOn(options: WorkerOptions, settings: DistributionConfig, wan
       }
       message = { kind: 'pas.v1.result', attempt_id: task.attempt_id, job_id: task.job_id, task_id: task.task_id, programmer_id: programmer.id, worker_id: workerId, outcome, receipt: receiptPart, ...(last ? { progress: last } : {}) };
       data = await encodeResult(message, bundle);
+      mark('w.encoded', task.task_id);
     } catch (err) {
       const error = toErrorData(err);
       log.error({ taskId: task.task_id, err: error }, 'task failed on this worker');
@@ -405,6 +411,7 @@ async function startOn(options: WorkerOptions, settings: DistributionConfig, wan
     }
     try {
       await publishDurably(link.names.subjects.result(programmer.id), data, task.attempt_id);
+      mark('w.stored', task.task_id);
       sent.set(task.attempt_id, data);
       // A plain ack (no round trip): the result is stored already, so an ack lost on the way
       // only brings the task back, and its result is sent again from `sent`, never run twice.
@@ -448,9 +455,13 @@ async function startOn(options: WorkerOptions, settings: DistributionConfig, wan
             task = decodeMessage('pas.v1.task', msg.data);
           } catch (err) {
             log.error({ err: toErrorData(err), subject: msg.subject }, 'bad task message refused');
+            // Answered with a failed result naming the field: the attempt waiting for it fails at once.
+            const refusal = refusalOf(msg.data, err, programmer.id, workerId);
+            if (refusal) await publishDurably(link.names.subjects.result(programmer.id), refusal.data, `${refusal.attemptId}.refused`).catch((e: unknown) => log.warn({ err: toErrorData(e) }, 'the refusal of a bad task message was not sent'));
             msg.term();
             continue;
           }
+          mark('w.received', task.task_id, programmer.id);
           log.info({ taskId: task.task_id, attemptId: task.attempt_id, programmerId: programmer.id, delivery: msg.info.deliveryCount }, 'task received');
           await runTask(programmer, msg, task).catch((err) => log.error({ err: toErrorData(err) }, 'task handling failed'));
         }
@@ -486,4 +497,18 @@ function rememberJobLimit(limits: Map<string, number>, jobId: string, usd: numbe
   limits.delete(jobId);
   limits.set(jobId, usd);
   if (limits.size > 1_000) limits.delete(limits.keys().next().value!);
+}
+
+/** The LLM client with its calls' start and end marked (PAS_DIST_TIMELINE). */
+function timedLlm(llm: LlmClient, taskId: string): LlmClient {
+  return {
+    call: async (options) => {
+      mark('w.llm0', taskId);
+      try {
+        return await llm.call(options);
+      } finally {
+        mark('w.llm1', taskId);
+      }
+    },
+  };
 }

@@ -4,76 +4,15 @@
  * A real worker (startWorker, offline model), a real nats-server, journal and git; the central side
  * is remote-programmers.ts (central-harness.ts).
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig } from '../../../src/config/load-config.ts';
-import { decodeMessage, encodeMessage } from '../../../src/distribution/messages.ts';
-import { startWorker, type Worker } from '../../../src/distribution/worker.ts';
+import { describe, expect, it } from 'vitest';
+import { decodeMessage } from '../../../src/distribution/messages.ts';
 import { gitOut, waitFor } from '../../support/git-fixtures.ts';
-import { startNatsServer, type NatsServerHandle } from '../../support/nats-server.ts';
-import { tempConfig, type TempConfig } from '../../support/test-config.ts';
-import { memoryLogger, settled, startBench, type Bench } from './central-harness.ts';
+import { settled } from './central-harness.ts';
+import { workerSuite, type WorkerSetup } from './worker-harness.ts';
 
 const PROG = 'Prog-001';
-let server: NatsServerHandle;
-let bench: Bench | undefined;
-let cfg: TempConfig | undefined;
-const workers: Worker[] = [];
-const dirs: string[] = [];
-
-beforeAll(async () => {
-  server = await startNatsServer();
-}, 30_000);
-
-afterEach(async () => {
-  for (const w of workers.splice(0)) await w.stop().catch(() => undefined);
-  await bench?.close();
-  bench = undefined;
-  cfg?.cleanup();
-  cfg = undefined;
-  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
-});
-
-afterAll(async () => {
-  await server?.close();
-});
-
-interface Setup {
-  b: Bench;
-  logs: Array<Record<string, unknown>>;
-  start(): Promise<Worker>;
-}
-
-async function setup(): Promise<Setup> {
-  cfg = tempConfig('pas-worker-redelivery-');
-  const b = (bench = await startBench(server.url, { remoteIds: [PROG], llmFor: loadConfig(cfg.dir) }));
-  cfg.edit('programmer_pool.yaml', (doc) => doc.setIn(['programmers', 0, 'host'], 'w1'));
-  cfg.edit('pas.yaml', (doc) => doc.set('distribution', doc.createNode({ nats_url: server.url, prefix: b.link.names.prefix, heartbeat_ms: 200, offline_after_ms: 5_000 })));
-  const config = loadConfig(cfg.dir);
-  // The central process's answer to a registration: the worker owns its programmer.
-  b.link.nats.nc.subscribe(b.link.names.subjects.register, {
-    callback: (err, msg) => {
-      if (err) return;
-      const req = decodeMessage('pas.v1.register', msg.data);
-      msg.respond(encodeMessage('pas.v1.registered', { kind: 'pas.v1.registered', worker_id: req.worker_id, accepted: req.programmer_ids, refused: [], heartbeat_ms: 200, offline_after_ms: 5_000 }));
-    },
-  });
-  const dataDir = mkdtempSync(path.join(os.tmpdir(), 'pas-worker-data-'));
-  dirs.push(dataDir);
-  const logs: Array<Record<string, unknown>> = [];
-  const logger = memoryLogger(logs, 'info');
-  return {
-    b,
-    logs,
-    async start() {
-      const w = await startWorker({ config, workerId: 'w1', dataDir, logger, offline: true, editDelayMs: 300 });
-      workers.push(w);
-      return w;
-    },
-  };
-}
+const setup = workerSuite(PROG, 'worker-redelivery', 300);
+type Setup = WorkerSetup;
 
 /** Runs a task on the worker while the central process is down, then delivers the task message again. */
 async function runThenRedeliver(s: Setup, taskId: string, between?: () => Promise<void>) {
@@ -132,19 +71,19 @@ describe('pas worker, a task delivered again', () => {
 
   it('a worker restarted with the same id that runs a task delivered again does not spoil the first result: the central process applies it whole', async () => {
     const s = await setup();
-    await s.start();
+    const first = await s.start();
     const task = await runThenRedeliver(s, 'r2', async () => {
-      await workers.pop()!.stop();
+      await first.stop();
       // Commits carry their second: the run again makes another commit than the first.
       await new Promise((r) => setTimeout(r, 1_100));
       await s.start();
     });
-    const first = s.logs.find((l) => l.msg === 'result sent' && l.taskId === 'r2');
+    const firstResult = s.logs.find((l) => l.msg === 'result sent' && l.taskId === 'r2');
     await s.b.restart();
     const done = await settled(s.b.execute(task, undefined, PROG), 're-dispatch', 20_000);
     expect(done.error).toBeUndefined();
     expect(done.status).toBe('completed');
-    expect(first).toBeDefined();
+    expect(firstResult).toBeDefined();
     expect(await gitOut(s.b.repo.repo, 'rev-parse', 'refs/heads/pas/job-r2/r2')).toBe(done.commit);
   });
 });
@@ -156,7 +95,6 @@ describe('pas worker, stopping', () => {
     const before = timers();
     const w = await s.start();
     await w.stop();
-    workers.splice(workers.indexOf(w), 1);
     expect(timers()).toBeLessThanOrEqual(before);
   }, 30_000);
 });
