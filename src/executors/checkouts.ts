@@ -21,6 +21,7 @@ import { CHECKOUT_MARKER, initCheckoutGit, keepGitFiles, restoreGitFiles } from 
 import { clearOperations } from './checkout-operations.ts';
 import { CLEAN, restoreTracked, trackAfterReset } from './checkout-restore.ts';
 import { git, gitSequence, repoKey } from './git-command.ts';
+import { settleIndex } from './index-settle.ts';
 import { noteIndexHolds } from './index-state.ts';
 import { indexIsPlain, writeIndexTree } from './index-tree.ts';
 import { objectStoreFor, type RepoObjectStore } from './object-store.ts';
@@ -136,6 +137,8 @@ export async function warmCheckout(input: CheckoutInput): Promise<boolean> {
     const store = await objectStoreFor(input.repo);
     if ((await readFile(path.join(dir, '.git', MARKER), 'utf8').catch(() => '')) === store.objectsDir) return false;
     untouched.set(dir, await makeReady(dir, store, input));
+    // In the background: the first task's verify command finds an index git need not re-check.
+    await settleIndex(dir, store.hashBytes);
     return true;
   } finally {
     lease.release();
@@ -212,7 +215,11 @@ async function clearCrashedLock(file: string): Promise<void> {
   }
 }
 
-/** Makes the checkouts of these programmers now (at start, for a repository known to need them), all at once. */
+/**
+ * Makes the checkouts of these programmers now (at start, for a repository known to need them),
+ * all at once; each index is settled (index-settle.ts: up to a second's wait, then one git), so
+ * the first task's `git status` re-checks and rewrites nothing.
+ */
 export async function prewarmCheckouts(repo: string, workspacesDir: string, programmerIds: readonly string[], baseCommit = 'HEAD'): Promise<void> {
   await Promise.all(
     programmerIds.map(async (programmerId) => {
@@ -221,7 +228,10 @@ export async function prewarmCheckouts(repo: string, workspacesDir: string, prog
       await lease.ready;
       try {
         // Made (or reset) and given back untouched: the next task at this commit skips its reset.
-        untouched.set(dir, await makeReady(dir, await objectStoreFor(repo), { repo, workspacesDir, programmerId, baseCommit }));
+        const store = await objectStoreFor(repo);
+        untouched.set(dir, await makeReady(dir, store, { repo, workspacesDir, programmerId, baseCommit }));
+        // Not a task's time: its index settled (no entry racily clean), whichever way it was made ready.
+        await settleIndex(dir, store.hashBytes);
       } finally {
         lease.release();
       }
