@@ -21,7 +21,7 @@ import { CHECKOUT_MARKER, initCheckoutGit, keepGitFiles, restoreGitFiles } from 
 import { clearOperations } from './checkout-operations.ts';
 import { CLEAN, restoreTracked, trackAfterReset } from './checkout-restore.ts';
 import { git, gitSequence, repoKey } from './git-command.ts';
-import { settleIndex } from './index-settle.ts';
+import { racyIndexWaitMs, settleIndex } from './index-settle.ts';
 import { noteIndexHolds } from './index-state.ts';
 import { indexIsPlain, writeIndexTree } from './index-tree.ts';
 import { objectStoreFor, type RepoObjectStore } from './object-store.ts';
@@ -137,9 +137,29 @@ export async function warmCheckout(input: CheckoutInput): Promise<boolean> {
     const store = await objectStoreFor(input.repo);
     if ((await readFile(path.join(dir, '.git', MARKER), 'utf8').catch(() => '')) === store.objectsDir) return false;
     untouched.set(dir, await makeReady(dir, store, input));
-    // In the background: the first task's verify command finds an index git need not re-check.
-    await settleIndex(dir, store.hashBytes);
+    lease.release();
+    // Given back first (the prewarm makes the next one meanwhile); settled once the clock allows.
+    void settleWhenFree(dir, store).catch(() => undefined);
     return true;
+  } finally {
+    lease.release();
+  }
+}
+
+/**
+ * Settles the index of a checkout made in the background (index-settle.ts) once the clock has
+ * passed its files' second, unless a task has taken it by then (its own `git status` does it).
+ */
+async function settleWhenFree(dir: string, store: RepoObjectStore): Promise<void> {
+  const wait = await racyIndexWaitMs(dir, store.hashBytes);
+  if (wait === null) return;
+  // Never what keeps a process alive.
+  if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait).unref());
+  if (leases.has(dir) || !untouched.has(dir)) return;
+  const lease = takeLease(dir);
+  try {
+    await lease.ready;
+    if (untouched.has(dir)) await settleIndex(dir, store.hashBytes);
   } finally {
     lease.release();
   }

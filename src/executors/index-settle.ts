@@ -35,20 +35,31 @@ export function setBeforeSettleHook(hook: typeof beforeRefresh): void {
 }
 
 /**
+ * How long to wait before the index of the checkout `dir` can be settled: null when no entry is
+ * racily clean (or PAS does not read that index: git decides), else the milliseconds until the
+ * clock has passed the newest entry's second (0 or less: now).
+ */
+export async function racyIndexWaitMs(dir: string, hashBytes: number): Promise<number | null> {
+  const file = path.join(dir, '.git', 'index');
+  const [data, info] = await Promise.all([readFile(file).catch(() => null), stat(file).catch(() => null)]);
+  if (!data || !info) return null;
+  const newest = newestEntrySecond(data, hashBytes);
+  if (newest === null || newest < Math.floor(info.mtimeMs / 1000)) return null;
+  return (newest + 1) * 1000 + CLOCK_SLACK_MS - Date.now();
+}
+
+/**
  * Makes the index of the checkout `dir` hold no racily clean entry: waits (at most about a
  * second) for the clock to pass the newest entry's second, then has git refresh and write it.
  * Does nothing when no entry is racy, or for an index PAS does not read (git decides then).
- * Answers whether the index was written.
+ * Answers whether the index was written. The caller holds the checkout.
  */
 export async function settleIndex(dir: string, hashBytes: number): Promise<boolean> {
-  const file = path.join(dir, '.git', 'index');
-  const identity = fileIdentity(file);
-  const [data, info] = await Promise.all([readFile(file).catch(() => null), stat(file).catch(() => null)]);
-  if (!data || !info) return false;
-  const newest = newestEntrySecond(data, hashBytes);
-  if (newest === null || newest < Math.floor(info.mtimeMs / 1000)) return false;
+  const identity = fileIdentity(path.join(dir, '.git', 'index'));
+  if ((await racyIndexWaitMs(dir, hashBytes)) === null) return false;
   await beforeRefresh?.(dir);
-  const wait = (newest + 1) * 1000 + CLOCK_SLACK_MS - Date.now();
+  const wait = await racyIndexWaitMs(dir, hashBytes);
+  if (wait === null) return false;
   if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
   // git's own refresh: racy entries re-hashed, a changed one smudged; written even when unchanged.
   await git(dir, ['update-index', '-q', '--refresh', '--force-write-index'], { okCodes: [0, 1] });

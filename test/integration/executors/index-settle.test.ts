@@ -7,7 +7,7 @@ import { readFileSync, statSync } from 'node:fs';
 import { readFile, utimes, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { checkoutPath, prewarmCheckouts } from '../../../src/executors/checkouts.ts';
+import { checkoutFor, checkoutPath, prewarmCheckouts, warmCheckout } from '../../../src/executors/checkouts.ts';
 import { fileIdentity } from '../../../src/executors/file-identity.ts';
 import { setBeforeSettleHook } from '../../../src/executors/index-settle.ts';
 import { newestEntrySecond } from '../../../src/executors/index-tree.ts';
@@ -43,6 +43,30 @@ describe('settled index of a prewarmed checkout', () => {
       expect(await gitOut(dir, 'status', '--porcelain')).toBe('');
       // git status writes the index when it refreshed an entry or found a racy one: it did neither.
       expect(fileIdentity(path.join(dir, '.git', 'index'))).toBe(before);
+    }
+  }, 60_000);
+
+  it('is settled in the background for a checkout the start-up prewarm made and gave back at once, unless a task took it first', async () => {
+    const f = (fixture = await createTempRepo(FILES));
+    const keep = setInterval(() => undefined, 1000);
+    try {
+      const input = { repo: f.repo, workspacesDir: f.workspacesDir, baseCommit: f.base };
+      expect(await warmCheckout({ ...input, programmerId: 'Prog-001' })).toBe(true);
+      expect(await warmCheckout({ ...input, programmerId: 'Prog-002' })).toBe(true);
+      // A task takes Prog-002's checkout at once: the settle leaves it to the task.
+      const lease = await checkoutFor({ ...input, programmerId: 'Prog-002' });
+      const taken = path.join(lease.path, '.git', 'index');
+      const identity = fileIdentity(taken);
+      const dir = await checkoutPath(f.repo, f.workspacesDir, 'Prog-001');
+      for (let i = 0; i < 200 && racyEntries(dir); i++) await new Promise((r) => setTimeout(r, 50));
+      expect(racyEntries(dir)).toBe(false);
+      expect(fileIdentity(taken)).toBe(identity);
+      lease.release();
+      const before = fileIdentity(path.join(dir, '.git', 'index'));
+      expect(await gitOut(dir, 'status', '--porcelain')).toBe('');
+      expect(fileIdentity(path.join(dir, '.git', 'index'))).toBe(before);
+    } finally {
+      clearInterval(keep);
     }
   }, 60_000);
 
