@@ -13,7 +13,12 @@
  *   tree: what a `git status` refresh leaves, read in-process); otherwise, and for another base, `git read-tree -i -m <base>` (entries that
  *   kept their id keep their stat data, the cache-tree is the base's whole) and, when HEAD must
  *   move, `git update-ref HEAD <base>`, in one spawn. Files written in-process leave their index
- *   entries' stat data stale: the next `git status` re-hashes those files once (a file each);
+ *   entries' stat data stale: the next `git status` re-hashes those files once (a file each) and
+ *   writes the index again, unless the task changed them again (measured with git's trace2).
+ *   Refreshing their stat data in-process would not spare that write: an entry whose file was
+ *   written in the same second as the index is racily clean (index-settle.ts), which git also
+ *   re-hashes and ends by writing the index; only waiting for the next second would, on the
+ *   task's path;
  * - files under a `.gitattributes` (or whenever the checkout's settings could make git write other
  *   bytes: stage-settings.ts, attributes files outside the tree included) go through
  *   `git checkout --no-overlay`, so git's filters apply.

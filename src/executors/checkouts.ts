@@ -21,6 +21,7 @@ import { CHECKOUT_MARKER, initCheckoutGit, keepGitFiles, restoreGitFiles } from 
 import { clearOperations } from './checkout-operations.ts';
 import { CLEAN, restoreTracked, trackAfterReset } from './checkout-restore.ts';
 import { git, gitSequence, repoKey } from './git-command.ts';
+import { racyIndexWaitMs, settleIndex } from './index-settle.ts';
 import { noteIndexHolds } from './index-state.ts';
 import { indexIsPlain, writeIndexTree } from './index-tree.ts';
 import { objectStoreFor, type RepoObjectStore } from './object-store.ts';
@@ -136,7 +137,29 @@ export async function warmCheckout(input: CheckoutInput): Promise<boolean> {
     const store = await objectStoreFor(input.repo);
     if ((await readFile(path.join(dir, '.git', MARKER), 'utf8').catch(() => '')) === store.objectsDir) return false;
     untouched.set(dir, await makeReady(dir, store, input));
+    lease.release();
+    // Given back first (the prewarm makes the next one meanwhile); settled once the clock allows.
+    void settleWhenFree(dir, store).catch(() => undefined);
     return true;
+  } finally {
+    lease.release();
+  }
+}
+
+/**
+ * Settles the index of a checkout made in the background (index-settle.ts) once the clock has
+ * passed its files' second, unless a task has taken it by then (its own `git status` does it).
+ */
+async function settleWhenFree(dir: string, store: RepoObjectStore): Promise<void> {
+  const wait = await racyIndexWaitMs(dir, store.hashBytes);
+  if (wait === null) return;
+  // Never what keeps a process alive.
+  if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait).unref());
+  if (leases.has(dir) || !untouched.has(dir)) return;
+  const lease = takeLease(dir);
+  try {
+    await lease.ready;
+    if (untouched.has(dir)) await settleIndex(dir, store.hashBytes);
   } finally {
     lease.release();
   }
@@ -212,7 +235,11 @@ async function clearCrashedLock(file: string): Promise<void> {
   }
 }
 
-/** Makes the checkouts of these programmers now (at start, for a repository known to need them), all at once. */
+/**
+ * Makes the checkouts of these programmers now (at start, for a repository known to need them),
+ * all at once; each index is settled (index-settle.ts: up to a second's wait, then one git), so
+ * the first task's `git status` re-checks and rewrites nothing.
+ */
 export async function prewarmCheckouts(repo: string, workspacesDir: string, programmerIds: readonly string[], baseCommit = 'HEAD'): Promise<void> {
   await Promise.all(
     programmerIds.map(async (programmerId) => {
@@ -221,7 +248,10 @@ export async function prewarmCheckouts(repo: string, workspacesDir: string, prog
       await lease.ready;
       try {
         // Made (or reset) and given back untouched: the next task at this commit skips its reset.
-        untouched.set(dir, await makeReady(dir, await objectStoreFor(repo), { repo, workspacesDir, programmerId, baseCommit }));
+        const store = await objectStoreFor(repo);
+        untouched.set(dir, await makeReady(dir, store, { repo, workspacesDir, programmerId, baseCommit }));
+        // Not a task's time: its index settled (no entry racily clean), whichever way it was made ready.
+        await settleIndex(dir, store.hashBytes);
       } finally {
         lease.release();
       }

@@ -25,6 +25,18 @@ export async function noteIndexHolds(dir: string, tree: string): Promise<void> {
   else holds.set(dir, { identity, tree });
 }
 
+/**
+ * Records that git wrote the checkout's index again with the same entries (stat data refreshed
+ * only, see index-settle.ts): what was known of the file as `before` holds for it now.
+ */
+export function noteIndexRewritten(dir: string, before: string): void {
+  const known = holds.get(dir);
+  if (known?.identity !== before) return;
+  const identity = fileIdentity(indexFile(dir));
+  if (identity === '') holds.delete(dir);
+  else holds.set(dir, { identity, tree: known.tree });
+}
+
 /** Larger than any index PAS reads in-process (one of a million paths is ~100 MiB): git decides. */
 const INDEX_MAX_BYTES = 512 * 1024 * 1024;
 

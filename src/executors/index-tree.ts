@@ -202,8 +202,11 @@ export function cachedRootTree(data: Buffer, hashBytes: number): string | null {
   return null;
 }
 
-/** Where an index's entries end, skipped by their name length (none decoded); null when one is left to git (see gitDecides). */
-function plainEntriesEnd(data: Buffer, body: Buffer, hashBytes: number): number | null {
+/**
+ * Where an index's entries end, skipped by their name length (none decoded); null when one is left
+ * to git (see gitDecides). `visit` is called with each entry's offset (its fixed-offset stat data).
+ */
+function plainEntriesEnd(data: Buffer, body: Buffer, hashBytes: number, visit?: (at: number) => void): number | null {
   const count = data.readUInt32BE(8);
   const fixed = 40 + hashBytes + 2;
   let at = 12;
@@ -211,6 +214,7 @@ function plainEntriesEnd(data: Buffer, body: Buffer, hashBytes: number): number 
     if (at + fixed > body.length) return null;
     const flags = data.readUInt16BE(at + 40 + hashBytes);
     if (gitDecides(flags)) return null;
+    visit?.(at);
     let nameLength = flags & 0xfff;
     if (nameLength === 0xfff) {
       const nul = data.indexOf(0, at + fixed);
@@ -230,4 +234,18 @@ function plainEntriesEnd(data: Buffer, body: Buffer, hashBytes: number): number 
 export function indexIsPlain(data: Buffer, hashBytes: number): boolean {
   const body = indexBody(data, hashBytes);
   return body !== null && plainEntriesEnd(data, body, hashBytes) !== null;
+}
+
+/**
+ * The latest modification second any entry of a plain index (see indexIsPlain) records for its
+ * file (-1 when it has none), read from the entries' fixed-offset stat data; null when the index
+ * is not plain.
+ */
+export function newestEntrySecond(data: Buffer, hashBytes: number): number | null {
+  const body = indexBody(data, hashBytes);
+  if (!body) return null;
+  let newest = -1;
+  // Each entry: ctime seconds, ctime nanoseconds, mtime seconds (offset 8), ...
+  const end = plainEntriesEnd(data, body, hashBytes, (at) => (newest = Math.max(newest, data.readUInt32BE(at + 8))));
+  return end === null ? null : newest;
 }
