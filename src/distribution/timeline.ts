@@ -24,10 +24,15 @@ function flush(): void {
 }
 
 if (dir) {
-  mkdirSync(dir, { recursive: true });
-  file = path.join(dir, `${process.pid}.tl`);
-  setInterval(flush, 1_000).unref();
-  process.on('exit', flush);
+  try {
+    mkdirSync(dir, { recursive: true });
+    file = path.join(dir, `${process.pid}.tl`);
+    setInterval(flush, 1_000).unref();
+    process.on('exit', flush);
+  } catch (err) {
+    // A probe: a folder it cannot make turns it off, never the process.
+    process.emitWarning(`PAS_DIST_TIMELINE=${dir} is not a folder the timeline can write to (${(err as Error).message}): no timeline`);
+  }
 }
 
 /** Notes that `event` happened now for attempt `id` (a no-op unless PAS_DIST_TIMELINE is set). */
@@ -36,4 +41,4 @@ export function mark(event: string, id: string, extra = ''): void {
   lines.push(`${event} ${id} ${(performance.timeOrigin + performance.now()).toFixed(2)} ${extra}\n`);
 }
 
-export const timelineOn = dir !== undefined && dir !== '';
+export const timelineOn = file !== undefined;

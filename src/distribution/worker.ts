@@ -455,10 +455,18 @@ async function startOn(options: WorkerOptions, settings: DistributionConfig, wan
             task = decodeMessage('pas.v1.task', msg.data);
           } catch (err) {
             log.error({ err: toErrorData(err), subject: msg.subject }, 'bad task message refused');
-            // Answered with a failed result naming the field: the attempt waiting for it fails at once.
-            const refusal = refusalOf(msg.data, err, programmer.id, workerId);
-            if (refusal) await publishDurably(link.names.subjects.result(programmer.id), refusal.data, `${refusal.attemptId}.refused`).catch((e: unknown) => log.warn({ err: toErrorData(e) }, 'the refusal of a bad task message was not sent'));
-            msg.term();
+            try {
+              // Answered with a failed result naming the field, when the attempt it names is the
+              // task's current one: the attempt waiting for it fails at once.
+              const refusal = refusalOf(msg.data, err, programmer.id, workerId);
+              if (refusal && (await currentAttemptOf(refusal.taskId))?.attemptId === refusal.attemptId) {
+                await publishDurably(link.names.subjects.result(programmer.id), refusal.data, `${refusal.attemptId}.refused`);
+              }
+            } catch (e) {
+              log.warn({ err: toErrorData(e) }, 'the refusal of a bad task message was not sent');
+            } finally {
+              msg.term();
+            }
             continue;
           }
           mark('w.received', task.task_id, programmer.id);

@@ -15,6 +15,7 @@ import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { PasError } from '../errors.ts';
 import { forgetChanges } from './checkout-changes.ts';
 import { CHECKOUT_MARKER, initCheckoutGit, keepGitFiles, restoreGitFiles } from './checkout-git-files.ts';
@@ -139,27 +140,53 @@ export async function warmCheckout(input: CheckoutInput): Promise<boolean> {
     untouched.set(dir, await makeReady(dir, store, input));
     lease.release();
     // Given back first (the prewarm makes the next one meanwhile); settled once the clock allows.
-    void settleWhenFree(dir, store).catch(() => undefined);
+    settleInBackground(dir, store, input.workspacesDir);
     return true;
   } finally {
     lease.release();
   }
 }
 
+/** Settles running in the background, by checkout folder (stopSettles cuts their waits short and awaits them). */
+const settling = new Map<string, { workspacesDir: string; controller: AbortController; ended: Promise<void> }>();
+
+function settleInBackground(dir: string, store: RepoObjectStore, workspacesDir: string): void {
+  if (settling.has(dir)) return;
+  const controller = new AbortController();
+  const entry = { workspacesDir, controller, ended: Promise.resolve() };
+  entry.ended = settleWhenFree(dir, store, controller.signal)
+    .catch(() => undefined)
+    .finally(() => {
+      if (settling.get(dir) === entry) settling.delete(dir);
+    });
+  settling.set(dir, entry);
+}
+
+/**
+ * Stops the background settles of checkouts under `workspacesDir` (a runtime stopping): one still
+ * waiting for the clock ends at once, untouched; one running its git is waited for.
+ */
+export async function stopSettles(workspacesDir: string): Promise<void> {
+  const mine = [...settling.values()].filter((s) => s.workspacesDir === workspacesDir);
+  for (const s of mine) s.controller.abort();
+  await Promise.all(mine.map((s) => s.ended));
+}
+
 /**
  * Settles the index of a checkout made in the background (index-settle.ts) once the clock has
- * passed its files' second, unless a task has taken it by then (its own `git status` does it).
+ * passed its files' second, unless a task has taken it by then (its own `git status` does it) or
+ * the settles were stopped.
  */
-async function settleWhenFree(dir: string, store: RepoObjectStore): Promise<void> {
+async function settleWhenFree(dir: string, store: RepoObjectStore, signal: AbortSignal): Promise<void> {
   const wait = await racyIndexWaitMs(dir, store.hashBytes);
   if (wait === null) return;
   // Never what keeps a process alive.
-  if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait).unref());
-  if (leases.has(dir) || !untouched.has(dir)) return;
+  if (wait > 0) await sleep(wait, undefined, { ref: false, signal }).catch(() => undefined);
+  if (signal.aborted || leases.has(dir) || !untouched.has(dir)) return;
   const lease = takeLease(dir);
   try {
     await lease.ready;
-    if (untouched.has(dir)) await settleIndex(dir, store.hashBytes);
+    if (untouched.has(dir) && !signal.aborted) await settleIndex(dir, store.hashBytes);
   } finally {
     lease.release();
   }

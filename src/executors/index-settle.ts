@@ -35,9 +35,16 @@ export function setBeforeSettleHook(hook: typeof beforeRefresh): void {
 }
 
 /**
+ * The longest wait for the clock: an entry further ahead than this was stamped by a clock that
+ * stepped back (or a file system with another clock), and waiting for it could hold the checkout
+ * for any time: git decides then.
+ */
+const WAIT_MAX_MS = 2000;
+
+/**
  * How long to wait before the index of the checkout `dir` can be settled: null when no entry is
- * racily clean (or PAS does not read that index: git decides), else the milliseconds until the
- * clock has passed the newest entry's second (0 or less: now).
+ * racily clean (or PAS does not read that index, or the wait would pass WAIT_MAX_MS: git decides),
+ * else the milliseconds until the clock has passed the newest entry's second (0 or less: now).
  */
 export async function racyIndexWaitMs(dir: string, hashBytes: number): Promise<number | null> {
   const file = path.join(dir, '.git', 'index');
@@ -45,22 +52,24 @@ export async function racyIndexWaitMs(dir: string, hashBytes: number): Promise<n
   if (!data || !info) return null;
   const newest = newestEntrySecond(data, hashBytes);
   if (newest === null || newest < Math.floor(info.mtimeMs / 1000)) return null;
-  return (newest + 1) * 1000 + CLOCK_SLACK_MS - Date.now();
+  const wait = (newest + 1) * 1000 + CLOCK_SLACK_MS - Date.now();
+  return wait > WAIT_MAX_MS ? null : wait;
 }
 
 /**
  * Makes the index of the checkout `dir` hold no racily clean entry: waits (at most about a
- * second) for the clock to pass the newest entry's second, then has git refresh and write it.
- * Does nothing when no entry is racy, or for an index PAS does not read (git decides then).
- * Answers whether the index was written. The caller holds the checkout.
+ * second, never more than WAIT_MAX_MS) for the clock to pass the newest entry's second, then has
+ * git refresh and write it. Does nothing when no entry is racy, or for an index PAS does not read
+ * (git decides then). Answers whether the index was written. The caller holds the checkout.
  */
 export async function settleIndex(dir: string, hashBytes: number): Promise<boolean> {
   const identity = fileIdentity(path.join(dir, '.git', 'index'));
-  if ((await racyIndexWaitMs(dir, hashBytes)) === null) return false;
-  await beforeRefresh?.(dir);
   const wait = await racyIndexWaitMs(dir, hashBytes);
   if (wait === null) return false;
-  if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+  const until = Date.now() + wait;
+  await beforeRefresh?.(dir);
+  const left = until - Date.now();
+  if (left > 0) await new Promise((resolve) => setTimeout(resolve, left));
   // git's own refresh: racy entries re-hashed, a changed one smudged; written even when unchanged.
   await git(dir, ['update-index', '-q', '--refresh', '--force-write-index'], { okCodes: [0, 1] });
   noteIndexRewritten(dir, identity);

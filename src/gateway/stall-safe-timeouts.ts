@@ -45,12 +45,17 @@ export function closeTimedOutSocketsSafely(server: Server, graceMs = TIMEOUT_GRA
   });
   server.on('timeout', (socket: Socket) => {
     const now = performance.now();
-    const last = pending.get(socket);
+    let last = pending.get(socket);
     if (last && trafficOf(socket) !== last.traffic) {
-      // It spoke during the grace period: not idle; its own timeout counts again from here.
       pending.delete(socket);
-      socket.setTimeout(last.timeout);
-      return;
+      // It spoke during the grace period, so it is not idle: the timeout it had counts again from here.
+      if (socket.timeout === graceMs) {
+        socket.setTimeout(last.timeout);
+        return;
+      }
+      // Node armed another timeout meanwhile (a response ended: its keep-alive) and that one ran
+      // out: a first timeout again, with a grace period of its own.
+      last = undefined;
     }
     const stalledThrough = last !== undefined && now - last.at > graceMs * 1.5;
     if (last && (!stalledThrough || last.rounds >= MAX_GRACE_ROUNDS)) {

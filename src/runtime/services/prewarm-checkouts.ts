@@ -12,7 +12,7 @@ import path from 'node:path';
 import type { Logger } from 'pino';
 import type { PasConfig, ResolvedProgrammer } from '../../config/load-config.ts';
 import { toErrorData } from '../../errors.ts';
-import { warmCheckout, type CheckoutInput } from '../../executors/checkouts.ts';
+import { stopSettles, warmCheckout, type CheckoutInput } from '../../executors/checkouts.ts';
 import type { Journal } from '../../journal/journal.ts';
 import { loadPlan } from '../job-progress.ts';
 import type { OrphanSweep } from './orphan-sweep.ts';
@@ -85,7 +85,7 @@ export interface Prewarm {
   readonly plan: ReadonlyArray<{ repo: string; baseCommit: string; programmerIds: string[] }>;
   /** Resolves once every checkout is made (or failed: a failure is logged, the task makes it later). */
   readonly done: Promise<void>;
-  /** Starts no more checkouts and waits for the ones being made. */
+  /** Starts no more checkouts, waits for the ones being made and stops their index settles (checkouts.ts). */
   stop(): Promise<void>;
 }
 
@@ -130,6 +130,8 @@ export function startPrewarm(deps: PrewarmDeps): Prewarm {
     async stop() {
       stopped = true;
       await done;
+      // Nothing of the prewarm runs in a checkout once stopped (its folders may go next).
+      await stopSettles(workspacesDir);
     },
   };
 }

@@ -29,3 +29,22 @@ describe('a task message the worker refuses', () => {
     expect(logs.some((l) => l.msg === 'task received' || l.msg === 'result sent')).toBe(false);
   });
 });
+
+describe('a refused task message that is not the current attempt, or is huge', () => {
+  it('is dropped without an answer when its attempt is not the task’s current one, and the worker goes on taking tasks', async () => {
+    const { b, logs } = await setup();
+    const results: string[] = [];
+    b.link.nats.nc.subscribe(b.link.names.subjects.result(PROG), { callback: (_err, msg) => void results.push(new TextDecoder().decode(msg.data)) });
+    // A malformed message naming an attempt no central process recorded (forged, or long superseded),
+    // with thousands of unknown fields the schema's issues would quote.
+    const junk = Object.fromEntries(Array.from({ length: 20_000 }, (_, i) => [`unknown_field_${i}`, i]));
+    const forged = { kind: 'pas.v1.task', attempt_id: 'forged-attempt-1', job_id: 'job-x', task_id: 'task-x', ...junk };
+    await b.link.nats.js.publish(b.link.names.subjects.task(PROG), new TextEncoder().encode(JSON.stringify(forged)));
+    await expect.poll(() => logs.some((l) => l.msg === 'bad task message refused'), { timeout: 10_000 }).toBe(true);
+    // The worker is alive and takes the next task.
+    const task = b.addTask('good1');
+    const done = await settled(b.execute(task, undefined, PROG), 'execute', 20_000);
+    expect(done.status).toBe('completed');
+    expect(results.some((r) => r.includes('forged-attempt-1'))).toBe(false);
+  });
+});

@@ -7,7 +7,7 @@ import { readFileSync, statSync } from 'node:fs';
 import { readFile, utimes, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { checkoutFor, checkoutPath, prewarmCheckouts, warmCheckout } from '../../../src/executors/checkouts.ts';
+import { checkoutFor, checkoutPath, prewarmCheckouts, stopSettles, warmCheckout } from '../../../src/executors/checkouts.ts';
 import { fileIdentity } from '../../../src/executors/file-identity.ts';
 import { setBeforeSettleHook } from '../../../src/executors/index-settle.ts';
 import { newestEntrySecond } from '../../../src/executors/index-tree.ts';
@@ -65,6 +65,32 @@ describe('settled index of a prewarmed checkout', () => {
       const before = fileIdentity(path.join(dir, '.git', 'index'));
       expect(await gitOut(dir, 'status', '--porcelain')).toBe('');
       expect(fileIdentity(path.join(dir, '.git', 'index'))).toBe(before);
+    } finally {
+      clearInterval(keep);
+    }
+  }, 60_000);
+
+  it('is not settled once the settles of its workspaces are stopped (a runtime stopping): nothing runs in the checkout after', async () => {
+    const f = (fixture = await createTempRepo(FILES));
+    const keep = setInterval(() => undefined, 1000);
+    try {
+      const input = { repo: f.repo, workspacesDir: f.workspacesDir, baseCommit: f.base };
+      // A checkout whose reset wrote its last files and its index within one second (nearly always
+      // the first; one whose reset crossed a second boundary has nothing racy to settle).
+      let dir = '';
+      for (let i = 1; i <= 5 && !(dir && racyEntries(dir)); i++) {
+        expect(await warmCheckout({ ...input, programmerId: `Prog-00${i}` })).toBe(true);
+        dir = await checkoutPath(f.repo, f.workspacesDir, `Prog-00${i}`);
+      }
+      const index = path.join(dir, '.git', 'index');
+      // Racy, its settle waiting for the clock: stopped now.
+      expect(racyEntries(dir)).toBe(true);
+      const identity = fileIdentity(index);
+      await stopSettles(f.workspacesDir);
+      // Past the second the settle waited for, and more: the index is as the reset left it.
+      await new Promise((r) => setTimeout(r, 2300));
+      expect(fileIdentity(index)).toBe(identity);
+      expect(racyEntries(dir)).toBe(true);
     } finally {
       clearInterval(keep);
     }

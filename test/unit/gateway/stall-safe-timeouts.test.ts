@@ -109,4 +109,34 @@ describe('closing timed-out sockets only once the process ran through a grace pe
     expect(requestTimeouts).toEqual([TIMEOUT_MS, TIMEOUT_MS]);
     expect(seen.at(-1)).toEqual({ answers: 2, destroyed: true });
   });
+
+  it('a response that ends in the grace period leaves the socket to its keep-alive timeout, not its longer idle one', async () => {
+    const KEEP_ALIVE_MS = 50;
+    // The answer comes after the socket's idle timeout ran out, within the grace period that followed.
+    const server = http.createServer((request, response) => {
+      request.resume();
+      setTimeout(() => response.end('ok'), TIMEOUT_MS + GRACE_MS / 2);
+    });
+    server.setTimeout(TIMEOUT_MS);
+    server.keepAliveTimeout = KEEP_ALIVE_MS;
+    closeTimedOutSocketsSafely(server, GRACE_MS);
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    closers.push(() => server.close());
+    const seen: Array<{ timeout: number | undefined; destroyed: boolean }> = [];
+    server.on('timeout', (socket: Socket) => seen.push({ timeout: socket.timeout, destroyed: socket.destroyed }));
+    const client = net.connect({ port: (server.address() as AddressInfo).port, host: '127.0.0.1' });
+    client.on('error', () => {});
+    closers.push(() => client.destroy());
+    let answered = false;
+    client.on('data', () => (answered = true));
+    client.write('GET /slow HTTP/1.1\r\nHost: x\r\n\r\n');
+    await new Promise((resolve) => client.once('close', resolve));
+    expect(answered).toBe(true);
+    // (Seen after the helper's own listener.) The idle timeout armed a grace period; after the
+    // answer Node's keep-alive timeout ran out and armed one of its own, which closed the socket:
+    // the longer idle timeout was never armed again after the answer.
+    expect(seen.length).toBeGreaterThanOrEqual(3);
+    expect(seen.map((s) => s.timeout)).toEqual(seen.map(() => GRACE_MS));
+    expect(seen.at(-1)!.destroyed).toBe(true);
+  });
 });
