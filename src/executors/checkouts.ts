@@ -17,7 +17,7 @@ import { mkdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises'
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { PasError } from '../errors.ts';
-import { forgetChanges } from './checkout-changes.ts';
+import { forgetChanges, trackedBase } from './checkout-changes.ts';
 import { CHECKOUT_MARKER, initCheckoutGit, keepGitFiles, restoreGitFiles } from './checkout-git-files.ts';
 import { clearOperations } from './checkout-operations.ts';
 import { CLEAN, restoreTracked, trackAfterReset } from './checkout-restore.ts';
@@ -110,7 +110,8 @@ const untouched = new Map<string, string>();
 async function makeReady(dir: string, store: RepoObjectStore, input: CheckoutInput): Promise<string> {
   const base = (await store.resolveCommit(input.baseCommit)) ?? '';
   if (!base) throw new PasError('PAS_ERR_GIT', `"${input.baseCommit}" is not a commit in ${input.repo}`, { details: { repo: input.repo, rev: input.baseCommit } });
-  if (untouched.get(dir) === base && existsSync(path.join(dir, '.git', MARKER))) return base;
+  // Untouched counts only while it has been watched since (a runtime that stopped closed its watches).
+  if (untouched.get(dir) === base && trackedBase(dir) === base && existsSync(path.join(dir, '.git', MARKER))) return base;
   untouched.delete(dir);
   if (existsSync(path.join(dir, '.git', MARKER)) && (await restoreTracked(dir, store, base))) return base;
   forgetChanges(dir);
@@ -125,10 +126,11 @@ async function makeReady(dir: string, store: RepoObjectStore, input: CheckoutInp
 }
 
 /**
- * Makes a programmer's checkout of `repo` at `baseCommit` unless it is made already or in use (a
- * task holds or waits for it): what the start-up prewarm does, in the background. A task asking
- * for the checkout meanwhile waits for this one (the lease) and then resets it to its own base.
- * Returns whether it made the checkout.
+ * Makes a programmer's checkout of `repo` at `baseCommit` unless it is made and watched already or
+ * in use (a task holds or waits for it): what the start-up prewarm does, in the background. One an
+ * earlier run made is reset (and watched) here, not by its first task. A task asking for the
+ * checkout meanwhile waits for this one (the lease) and then resets it to its own base. Returns
+ * whether it made or reset the checkout.
  */
 export async function warmCheckout(input: CheckoutInput): Promise<boolean> {
   const dir = await checkoutPath(input.repo, input.workspacesDir, input.programmerId);
@@ -136,7 +138,9 @@ export async function warmCheckout(input: CheckoutInput): Promise<boolean> {
   const lease = takeLease(dir);
   try {
     const store = await objectStoreFor(input.repo);
-    if ((await readFile(path.join(dir, '.git', MARKER), 'utf8').catch(() => '')) === store.objectsDir) return false;
+    // Made and watched already. One made by an earlier run (or runtime) is not known exactly: it is
+    // reset and watched now, in the background, so its first task needs no full reset.
+    if ((await readFile(path.join(dir, '.git', MARKER), 'utf8').catch(() => '')) === store.objectsDir && trackedBase(dir) !== null) return false;
     untouched.set(dir, await makeReady(dir, store, input));
     lease.release();
     // Given back first (the prewarm makes the next one meanwhile); settled once the clock allows.

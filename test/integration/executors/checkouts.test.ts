@@ -7,7 +7,8 @@ import { existsSync } from 'node:fs';
 import { mkdir, rm, utimes, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { checkoutFor, checkoutPath, prewarmCheckouts } from '../../../src/executors/checkouts.ts';
+import { closeCheckoutWatches } from '../../../src/executors/checkout-changes.ts';
+import { checkoutFor, checkoutPath, prewarmCheckouts, stopSettles, warmCheckout } from '../../../src/executors/checkouts.ts';
 import { gitProcessCount, gitSpawnCount } from '../../../src/executors/git-command.ts';
 import { closeObjectStores } from '../../../src/executors/object-store.ts';
 import { cleanupOrphanWorktrees, listWorktrees } from '../../../src/executors/worktree.ts';
@@ -97,6 +98,42 @@ describe('reused checkouts', () => {
     expect(gitSpawnCount() - before).toBe(1);
     expect(await filesIn(other.path)).toEqual(['.gitignore', 'a.txt', 'b.txt']);
     other.release();
+  });
+
+  it('does not take a checkout prewarmed by a runtime that stopped as untouched: unwatched since, it is reset for its next task', async () => {
+    const f = (fixture = await createTempRepo({ 'a.ts': 'a\n' }));
+    await prewarmCheckouts(f.repo, f.workspacesDir, ['Prog-001'], f.base);
+    // The runtime stops (its watches close); something writes in the checkout meanwhile.
+    closeCheckoutWatches();
+    const dir = await checkoutPath(f.repo, f.workspacesDir, 'Prog-001');
+    await writeFile(path.join(dir, 'stray.txt'), 'left while nobody watched\n');
+    await writeFile(path.join(dir, 'a.ts'), 'changed while nobody watched\n');
+    const lease = await checkoutFor({ repo: f.repo, workspacesDir: f.workspacesDir, programmerId: 'Prog-001', baseCommit: f.base });
+    try {
+      expect(existsSync(path.join(dir, 'stray.txt'))).toBe(false);
+      expect(await gitOut(dir, 'status', '--porcelain')).toBe('');
+    } finally {
+      lease.release();
+    }
+  });
+
+  it('has the start-up prewarm reset and watch a checkout an earlier run made, so its first task needs no git', async () => {
+    const f = (fixture = await createTempRepo({ 'a.ts': 'a\n', 'src/b.ts': 'b\n' }));
+    const input = { repo: f.repo, workspacesDir: f.workspacesDir, programmerId: 'Prog-001', baseCommit: f.base };
+    expect(await warmCheckout(input)).toBe(true);
+    // Made and watched: nothing to do.
+    expect(await warmCheckout(input)).toBe(false);
+    // A new run: nothing is watched; the checkout is there, with what the last run's task left.
+    closeCheckoutWatches();
+    const dir = await checkoutPath(f.repo, f.workspacesDir, 'Prog-001');
+    await writeFile(path.join(dir, 'left.txt'), 'left by the last run\n');
+    expect(await warmCheckout(input)).toBe(true);
+    expect(existsSync(path.join(dir, 'left.txt'))).toBe(false);
+    const [processes, spawns] = [gitProcessCount(), gitSpawnCount()];
+    const lease = await checkoutFor(input);
+    lease.release();
+    expect([gitProcessCount() - processes, gitSpawnCount() - spawns]).toEqual([0, 0]);
+    await stopSettles(f.workspacesDir);
   });
 
   it('lets one task at a time hold a checkout: the next waits for the release', async () => {
