@@ -456,10 +456,12 @@ async function startOn(options: WorkerOptions, settings: DistributionConfig, wan
           } catch (err) {
             log.error({ err: toErrorData(err), subject: msg.subject }, 'bad task message refused');
             try {
-              // Answered with a failed result naming the field, when the attempt it names is the
-              // task's current one: the attempt waiting for it fails at once.
+              // Answered with a failed result naming the field, unless another attempt of the task is
+              // current: the attempt waiting for it fails at once (one the central process gave up, or
+              // never made, is fenced there; one whose record the broker lost still gets its answer).
               const refusal = refusalOf(msg.data, err, programmer.id, workerId);
-              if (refusal && (await currentAttemptOf(refusal.taskId))?.attemptId === refusal.attemptId) {
+              const current = refusal ? await currentAttemptOf(refusal.taskId) : undefined;
+              if (refusal && (!current || current.attemptId === refusal.attemptId)) {
                 await publishDurably(link.names.subjects.result(programmer.id), refusal.data, `${refusal.attemptId}.refused`);
               }
             } catch (e) {

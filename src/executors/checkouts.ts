@@ -18,6 +18,7 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { PasError } from '../errors.ts';
 import { forgetChanges, trackedBase } from './checkout-changes.ts';
+import { watchBudget, watchesInUse } from './checkout-watch-budget.ts';
 import { CHECKOUT_MARKER, initCheckoutGit, keepGitFiles, restoreGitFiles } from './checkout-git-files.ts';
 import { clearOperations } from './checkout-operations.ts';
 import { CLEAN, restoreTracked, trackAfterReset } from './checkout-restore.ts';
@@ -99,20 +100,20 @@ export async function checkoutFor(input: CheckoutInput): Promise<CheckoutLease> 
 }
 
 /**
- * Checkouts this process reset to a commit (the value) that no task has held since: a prewarmed
- * checkout, still exactly the commit's files. A task taking one at that commit needs no reset;
- * every task that takes a checkout removes it from here (what it runs can leave anything). A
- * new process knows none (a checkout left by a killed one is always reset).
+ * Checkouts this process made ready that no task has held since: a
+ * prewarmed checkout, whose index a background settle may still make (index-settle.ts). Every task
+ * that takes a checkout removes it from here. Whether it is still exactly the commit's files is
+ * known only from its watch (restoreTracked), never from this.
  */
-const untouched = new Map<string, string>();
+const untouched = new Set<string>();
 
-/** Makes the checkout in `dir` if needed and resets it to the input's base (unless untouched at it); returns the base commit. */
+/** Makes the checkout in `dir` if needed and brings it to the input's base (by its changes when watched, else a reset); returns the base commit. */
 async function makeReady(dir: string, store: RepoObjectStore, input: CheckoutInput): Promise<string> {
   const base = (await store.resolveCommit(input.baseCommit)) ?? '';
   if (!base) throw new PasError('PAS_ERR_GIT', `"${input.baseCommit}" is not a commit in ${input.repo}`, { details: { repo: input.repo, rev: input.baseCommit } });
-  // Untouched counts only while it has been watched since (a runtime that stopped closed its watches).
-  if (untouched.get(dir) === base && trackedBase(dir) === base && existsSync(path.join(dir, '.git', MARKER))) return base;
   untouched.delete(dir);
+  // Even one left untouched since it was made ready: what was written there since (a straggler of
+  // a killed run, a user) is heard and undone; with nothing heard this runs no git.
   if (existsSync(path.join(dir, '.git', MARKER)) && (await restoreTracked(dir, store, base))) return base;
   forgetChanges(dir);
   await ensureCheckout(dir, store.objectsDir);
@@ -139,9 +140,11 @@ export async function warmCheckout(input: CheckoutInput): Promise<boolean> {
   try {
     const store = await objectStoreFor(input.repo);
     // Made and watched already. One made by an earlier run (or runtime) is not known exactly: it is
-    // reset and watched now, in the background, so its first task needs no full reset.
-    if ((await readFile(path.join(dir, '.git', MARKER), 'utf8').catch(() => '')) === store.objectsDir && trackedBase(dir) !== null) return false;
-    untouched.set(dir, await makeReady(dir, store, input));
+    // reset and watched now, in the background, so its first task needs no full reset (unless no
+    // watch is left: its tasks reset it anyway, and a reset here would be one more).
+    if ((await readFile(path.join(dir, '.git', MARKER), 'utf8').catch(() => '')) === store.objectsDir && (trackedBase(dir) !== null || watchesInUse() >= watchBudget())) return false;
+    await makeReady(dir, store, input);
+    untouched.add(dir);
     lease.release();
     // Given back first (the prewarm makes the next one meanwhile); settled once the clock allows.
     settleInBackground(dir, store, input.workspacesDir);
@@ -278,9 +281,10 @@ export async function prewarmCheckouts(repo: string, workspacesDir: string, prog
       const lease = takeLease(dir);
       await lease.ready;
       try {
-        // Made (or reset) and given back untouched: the next task at this commit skips its reset.
+        // Made (or reset) and given back untouched: the next task at this commit finds nothing to undo (no git).
         const store = await objectStoreFor(repo);
-        untouched.set(dir, await makeReady(dir, store, { repo, workspacesDir, programmerId, baseCommit }));
+        await makeReady(dir, store, { repo, workspacesDir, programmerId, baseCommit });
+        untouched.add(dir);
         // Not a task's time: its index settled (no entry racily clean), whichever way it was made ready.
         await settleIndex(dir, store.hashBytes);
       } finally {

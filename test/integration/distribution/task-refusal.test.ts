@@ -5,6 +5,7 @@
  * nats-server, journal and git; the central side is remote-programmers.ts (central-harness.ts).
  */
 import { describe, expect, it } from 'vitest';
+import { toJson, type AttemptRecord } from '../../../src/distribution/link.ts';
 import { settled } from './central-harness.ts';
 import { workerSuite } from './worker-harness.ts';
 
@@ -31,12 +32,14 @@ describe('a task message the worker refuses', () => {
 });
 
 describe('a refused task message that is not the current attempt, or is huge', () => {
-  it('is dropped without an answer when its attempt is not the task’s current one, and the worker goes on taking tasks', async () => {
+  it('is dropped without an answer when another attempt of its task is current, and the worker goes on taking tasks', async () => {
     const { b, logs } = await setup();
     const results: string[] = [];
     b.link.nats.nc.subscribe(b.link.names.subjects.result(PROG), { callback: (_err, msg) => void results.push(new TextDecoder().decode(msg.data)) });
-    // A malformed message naming an attempt no central process recorded (forged, or long superseded),
-    // with thousands of unknown fields the schema's issues would quote.
+    // A malformed message naming an attempt of a task whose current attempt is another (forged, or
+    // long superseded), with thousands of unknown fields the schema's issues would quote.
+    const record: AttemptRecord = { attemptId: 'current-attempt-1', programmerId: PROG, worker: 'w1', journalAttempt: 1, repo: '/nowhere', repoKey: 'k', dispatchedAt: Date.now() };
+    await b.link.attempts.put('task-x', toJson(record));
     const junk = Object.fromEntries(Array.from({ length: 20_000 }, (_, i) => [`unknown_field_${i}`, i]));
     const forged = { kind: 'pas.v1.task', attempt_id: 'forged-attempt-1', job_id: 'job-x', task_id: 'task-x', ...junk };
     await b.link.nats.js.publish(b.link.names.subjects.task(PROG), new TextEncoder().encode(JSON.stringify(forged)));

@@ -100,6 +100,23 @@ describe('reused checkouts', () => {
     other.release();
   });
 
+  it('undoes what was written in a prewarmed checkout while it waited, watched, for its first task', async () => {
+    const f = (fixture = await createTempRepo({ 'a.ts': 'a\n', 'src/b.ts': 'b\n' }));
+    await prewarmCheckouts(f.repo, f.workspacesDir, ['Prog-001'], f.base);
+    const dir = await checkoutPath(f.repo, f.workspacesDir, 'Prog-001');
+    // A straggler of a killed run, or a user, writes there before any task took it.
+    await writeFile(path.join(dir, 'stray.txt'), 'written after the prewarm\n');
+    await writeFile(path.join(dir, 'a.ts'), 'changed after the prewarm\n');
+    await rm(path.join(dir, 'src', 'b.ts'));
+    const lease = await checkoutFor({ repo: f.repo, workspacesDir: f.workspacesDir, programmerId: 'Prog-001', baseCommit: f.base });
+    try {
+      expect(existsSync(path.join(dir, 'stray.txt'))).toBe(false);
+      expect(await gitOut(dir, 'status', '--porcelain')).toBe('');
+    } finally {
+      lease.release();
+    }
+  });
+
   it('does not take a checkout prewarmed by a runtime that stopped as untouched: unwatched since, it is reset for its next task', async () => {
     const f = (fixture = await createTempRepo({ 'a.ts': 'a\n' }));
     await prewarmCheckouts(f.repo, f.workspacesDir, ['Prog-001'], f.base);
