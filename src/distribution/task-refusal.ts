@@ -4,8 +4,8 @@
  * field, so the central process fails the attempt waiting for it at once instead of at its
  * timeout. Only the ids are read from the refused message, and only when its attempt, job and
  * task ids are ids (anything else cannot be answered: the message is dropped, as before); the
- * worker answers only for the task's current attempt. The result is sent unchecked too: the
- * central process judges it (a result it refuses fails the same attempt).
+ * worker answers unless another attempt of the task is current. The result is sent unchecked too:
+ * the central process judges it (a result it refuses fails the same attempt).
  */
 import { toErrorData } from '../errors.ts';
 import { distIdSchema, encodeResultMessage, type ResultMessage } from './messages.ts';
@@ -13,7 +13,7 @@ import { distIdSchema, encodeResultMessage, type ResultMessage } from './message
 export interface Refusal {
   /** The attempt the refused task named. */
   attemptId: string;
-  /** Its task (the caller answers only for the task's current attempt). */
+  /** Its task (the caller answers unless another attempt of it is current). */
   taskId: string;
   /** The failed result, encoded. */
   data: Uint8Array;

@@ -100,10 +100,10 @@ export async function checkoutFor(input: CheckoutInput): Promise<CheckoutLease> 
 }
 
 /**
- * Checkouts this process made ready that no task has held since: a
- * prewarmed checkout, whose index a background settle may still make (index-settle.ts). Every task
- * that takes a checkout removes it from here. Whether it is still exactly the commit's files is
- * known only from its watch (restoreTracked), never from this.
+ * Checkouts this process made ready that no task has held since (prewarmed), whose index a
+ * background settle may still make (index-settle.ts). Every task that takes a checkout removes it
+ * from here. Whether one is still exactly its commit's files is known only from its watch
+ * (restoreTracked), never from this.
  */
 const untouched = new Set<string>();
 
