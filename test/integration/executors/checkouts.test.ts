@@ -21,6 +21,17 @@ afterEach(async () => {
 });
 afterAll(() => closeObjectStores());
 
+/** Takes Prog-001's checkout (at `dir`) as its next task does: the stray file is gone, git sees nothing changed. */
+async function expectCleanForItsNextTask(f: TempRepo, dir: string): Promise<void> {
+  const lease = await checkoutFor({ repo: f.repo, workspacesDir: f.workspacesDir, programmerId: 'Prog-001', baseCommit: f.base });
+  try {
+    expect(existsSync(path.join(dir, 'stray.txt'))).toBe(false);
+    expect(await gitOut(dir, 'status', '--porcelain')).toBe('');
+  } finally {
+    lease.release();
+  }
+}
+
 describe('reused checkouts', () => {
   it('makes the checkouts of 16 programmers at once with no lock error, each at the base and sharing the repository objects', async () => {
     const files = Object.fromEntries(Array.from({ length: 200 }, (_, i) => [`src/d${i % 10}/f${i}.ts`, `export const v${i} = ${i};\n`]));
@@ -108,13 +119,7 @@ describe('reused checkouts', () => {
     await writeFile(path.join(dir, 'stray.txt'), 'written after the prewarm\n');
     await writeFile(path.join(dir, 'a.ts'), 'changed after the prewarm\n');
     await rm(path.join(dir, 'src', 'b.ts'));
-    const lease = await checkoutFor({ repo: f.repo, workspacesDir: f.workspacesDir, programmerId: 'Prog-001', baseCommit: f.base });
-    try {
-      expect(existsSync(path.join(dir, 'stray.txt'))).toBe(false);
-      expect(await gitOut(dir, 'status', '--porcelain')).toBe('');
-    } finally {
-      lease.release();
-    }
+    await expectCleanForItsNextTask(f, dir);
   });
 
   it('does not take a checkout prewarmed by a runtime that stopped as untouched: unwatched since, it is reset for its next task', async () => {
@@ -125,13 +130,7 @@ describe('reused checkouts', () => {
     const dir = await checkoutPath(f.repo, f.workspacesDir, 'Prog-001');
     await writeFile(path.join(dir, 'stray.txt'), 'left while nobody watched\n');
     await writeFile(path.join(dir, 'a.ts'), 'changed while nobody watched\n');
-    const lease = await checkoutFor({ repo: f.repo, workspacesDir: f.workspacesDir, programmerId: 'Prog-001', baseCommit: f.base });
-    try {
-      expect(existsSync(path.join(dir, 'stray.txt'))).toBe(false);
-      expect(await gitOut(dir, 'status', '--porcelain')).toBe('');
-    } finally {
-      lease.release();
-    }
+    await expectCleanForItsNextTask(f, dir);
   });
 
   it('has the start-up prewarm reset and watch a checkout an earlier run made, so its first task needs no git', async () => {

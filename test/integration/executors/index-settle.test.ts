@@ -24,6 +24,16 @@ afterAll(() => closeObjectStores());
 
 const FILES = Object.fromEntries(Array.from({ length: 300 }, (_, i) => [`src/d${i % 10}/f${i}.ts`, `export const v${i} = ${String(i).padStart(4, '0')};\n`]));
 
+/** Runs `body` with a timer keeping the event loop alive (the background settles' own timers are unref'd). */
+async function withLoopKept(body: () => Promise<void>): Promise<void> {
+  const keep = setInterval(() => undefined, 1000);
+  try {
+    await body();
+  } finally {
+    clearInterval(keep);
+  }
+}
+
 /** Whether any entry of the checkout's index is racily clean: its file's recorded second is not before the index file's. */
 function racyEntries(dir: string): boolean {
   const index = path.join(dir, '.git', 'index');
@@ -48,8 +58,7 @@ describe('settled index of a prewarmed checkout', () => {
 
   it('is settled in the background for a checkout the start-up prewarm made and gave back at once, unless a task took it first', async () => {
     const f = (fixture = await createTempRepo(FILES));
-    const keep = setInterval(() => undefined, 1000);
-    try {
+    await withLoopKept(async () => {
       const input = { repo: f.repo, workspacesDir: f.workspacesDir, baseCommit: f.base };
       expect(await warmCheckout({ ...input, programmerId: 'Prog-001' })).toBe(true);
       expect(await warmCheckout({ ...input, programmerId: 'Prog-002' })).toBe(true);
@@ -65,15 +74,12 @@ describe('settled index of a prewarmed checkout', () => {
       const before = fileIdentity(path.join(dir, '.git', 'index'));
       expect(await gitOut(dir, 'status', '--porcelain')).toBe('');
       expect(fileIdentity(path.join(dir, '.git', 'index'))).toBe(before);
-    } finally {
-      clearInterval(keep);
-    }
+    });
   }, 60_000);
 
   it('is not settled once the settles of its workspaces are stopped (a runtime stopping): nothing runs in the checkout after', async () => {
     const f = (fixture = await createTempRepo(FILES));
-    const keep = setInterval(() => undefined, 1000);
-    try {
+    await withLoopKept(async () => {
       const input = { repo: f.repo, workspacesDir: f.workspacesDir, baseCommit: f.base };
       // A checkout whose reset wrote its last files and its index within one second (nearly always
       // the first; one whose reset crossed a second boundary has nothing racy to settle).
@@ -91,9 +97,7 @@ describe('settled index of a prewarmed checkout', () => {
       await new Promise((r) => setTimeout(r, 2300));
       expect(fileIdentity(index)).toBe(identity);
       expect(racyEntries(dir)).toBe(true);
-    } finally {
-      clearInterval(keep);
-    }
+    });
   }, 60_000);
 
   it('still shows a file changed with the same size and the same modification time before the index was settled', async () => {
