@@ -54,8 +54,9 @@ export type ParallelVariant = 'http-only' | 'full' | 'full-verify' | 'full-check
 /** The git-backed variants, run on both repositories. */
 const GIT_VARIANTS: readonly ParallelVariant[] = ['full', 'full-verify', 'full-checkout'];
 /**
- * The ceiling each checkout path is held to, measured right after it in the same configuration
- * (same repository, same checkouts, same model server): the work that path cannot avoid, with no PAS.
+ * The ceiling each checkout path is held to, measured in the same configuration (same repository,
+ * same checkouts, same model server), each of its runs right after the path's run of the same
+ * index: the work that path cannot avoid, with no PAS.
  */
 const CEILING_OF: Partial<Record<ParallelVariant, ParallelVariant>> = { 'full-verify': 'verify-ceiling', 'full-checkout': 'checkout-ceiling' };
 /** Programmer counts whose rows are targets: the git paths run as many times as the others there. */
@@ -274,6 +275,22 @@ export async function runBatch(runtime: Runtime, tasks: TaskSpec[], latencyMs: n
 }
 
 /**
+ * A ceiling's run in the configuration of its path: each of `ids`'s checkouts of `repo` made clean
+ * (not timed), then P loops of a model call (as http-only), each followed by only what the path
+ * cannot avoid in its worker's own checkout: the edit written (checkout-ceiling), then the verify
+ * command run (verify-ceiling: the command checks the edit, as full-verify's does).
+ */
+async function ceilingOf(ceiling: ParallelVariant, repo: string, workspaces: string, ids: readonly string[], baseCommit: string) {
+  const dirs = await Promise.all(ids.map((id) => checkoutPath(repo, workspaces, id)));
+  const edit = (w: number) => writeFile(path.join(dirs[w]!, 'README.md'), BENCH_EDITED_README);
+  const after = ceiling === 'verify-ceiling' ? (w: number) => edit(w).then(() => runCommand(VERIFY, dirs[w]!)) : edit;
+  return async (url: string, P: number, k: number, latencyMs: number): Promise<ParallelRun> => {
+    await prewarmCheckouts(repo, workspaces, ids, baseCommit);
+    return runHttpOnly(url, P, k, latencyMs, after);
+  };
+}
+
+/**
  * No PAS at all: P workers each POST k chat requests one after the other (the same body the
  * Ollama adapter sends) to the same kind of model server, on the cheapest client there is here:
  * node:http over kept-alive sockets, the client PAS's own adapters use (cheaper on the main thread
@@ -419,33 +436,26 @@ export async function runParallelBench(options: ParallelOptions = {}) {
           // Warm-up (not counted): one task, so JIT, the HTTP agent and git's caches are warm.
           await runBatch(runtime, taskSpecs(`warm-${variant}-${repoKind}-p${P}`, benchFiles(1), repo, baseCommit, managerId, verify), latencyMs);
           const runsHere = GIT_VARIANTS.includes(variant) ? gitRepeats(P) : repeats;
+          // Ceilings only where the rows are targets (P = 10, 49).
+          const ceiling = TARGET_PROGRAMMERS.includes(P) ? CEILING_OF[variant] : undefined;
+          // The same configuration without PAS: P loops of a model call, then only what this path
+          // cannot avoid, each in its own checkout made clean before the run (not timed).
+          const ceilingRun = ceiling ? await ceilingOf(ceiling, repo, path.join(dataDir, 'workspaces'), runtime.config.programmers.map((p) => p.id), baseCommit) : undefined;
+          const ceilingRuns: ParallelRun[] = [];
+          // Each ceiling run follows the path's run of the same index (A B A B …): a machine whose
+          // speed drifts during the part (other load, CPU frequency) moves both alike, not one.
           for (let r = 0; r < runsHere; r++) {
             const run = await runBatch(runtime, taskSpecs(`bench-${variant}-${repoKind}-p${P}-r${r + 1}`, benchFiles(N), repo, baseCommit, managerId, verify), latencyMs);
             runs.push(run);
             const git = GIT_VARIANTS.includes(variant) ? `, ${run.gitProcessesPerTask} git processes/task (${run.gitSpawnsPerTask} spawns), spawner ${run.spawner?.startsPerTask} starts/task (request→start ${run.spawner?.startMs} ms) + ${run.spawner?.directPerTask} direct, CPU/task ${run.cpu?.processMs} ms + children ${run.cpu?.childrenMs} ms` : '';
             const main = `, main thread ${run.cpu?.mainThreadMs ?? '–'} ms/task, loop busy ${run.cpu?.loopBusyMs} ms/task (load ${run.cpu?.load1})`;
             log(`  parallel ${variant.padEnd(13)} ${repoKind.padEnd(5)} P=${String(P).padStart(2)} N=${String(N).padStart(3)} run ${r + 1}: makespan ${run.makespanMs.toFixed(0)} ms (ideal ${Math.ceil(N / P) * latencyMs})${git}${main}${run.failed ? `, ${run.failed} failed` : ''}`);
+            if (!ceiling || !ceilingRun) continue;
+            const cRun = await ceilingRun(fake.url, P, k, latencyMs);
+            ceilingRuns.push(cRun);
+            log(`  parallel ${ceiling.padEnd(13)} ${repoKind.padEnd(5)} P=${String(P).padStart(2)} N=${String(N).padStart(3)} run ${r + 1}: makespan ${cRun.makespanMs.toFixed(0)} ms (ideal ${Math.ceil(N / P) * latencyMs})`);
           }
-          // Ceilings only where the rows are targets (P = 10, 49).
-          const ceiling = TARGET_PROGRAMMERS.includes(P) ? CEILING_OF[variant] : undefined;
-          if (ceiling) {
-            // The same configuration without PAS: P loops of a model call, then only what this path
-            // cannot avoid, each in its own checkout made clean before the run (not timed).
-            const workspaces = path.join(dataDir, 'workspaces');
-            const ids = runtime.config.programmers.map((p) => p.id);
-            const dirs = await Promise.all(ids.map((id) => checkoutPath(repo, workspaces, id)));
-            const edit = (w: number) => writeFile(path.join(dirs[w]!, 'README.md'), BENCH_EDITED_README);
-            // The verify command checks the edit, as full-verify's does: the edit is written first.
-            const after = ceiling === 'verify-ceiling' ? (w: number) => edit(w).then(() => runCommand(VERIFY, dirs[w]!)) : edit;
-            const ceilingRuns: ParallelRun[] = [];
-            for (let r = 0; r < runsHere; r++) {
-              await prewarmCheckouts(repo, workspaces, ids, baseCommit);
-              const run = await runHttpOnly(fake.url, P, k, latencyMs, after);
-              ceilingRuns.push(run);
-              log(`  parallel ${ceiling.padEnd(13)} ${repoKind.padEnd(5)} P=${String(P).padStart(2)} N=${String(N).padStart(3)} run ${r + 1}: makespan ${run.makespanMs.toFixed(0)} ms (ideal ${Math.ceil(N / P) * latencyMs})`);
-            }
-            ceilingRows.push(row(ceiling, repoKind, P, N, ceilingRuns, ceilingBase));
-          }
+          if (ceiling) ceilingRows.push(row(ceiling, repoKind, P, N, ceilingRuns, ceilingBase));
         } finally {
           await runtime.stop();
           journal.close();
@@ -493,8 +503,8 @@ export async function runParallelBench(options: ParallelOptions = {}) {
         repos: `demo: a fresh repository of N small files per configuration; large: one generated repository of ${largeFiles} files (~10 KB each) shared by the large runs, with each programmer's checkout made once before the runs (pre-warmed)`,
         'llm-only': 'pool → programmer actor → executeTask that makes only the LLM client call over HTTP (no git, no files): orchestration + LLM protocol, journal as shipped (SQLite WAL, synchronous=FULL: one fsync per journal write, on the event loop)',
         'llm-only-sync-normal': 'the same as llm-only with the journal opened synchronous=NORMAL (WAL still survives a killed process, not a power loss): what the per-write fsyncs cost',
-        'verify-ceiling': `the ceiling of full-verify, measured right after it on the same repository and checkouts: no PAS, P loops of a model call (as http-only) then the edited file written and the verify command (${VERIFY.join(' ')}) run in the worker's own checkout, made clean before the run`,
-        'checkout-ceiling': "the ceiling of full-checkout, measured right after it on the same repository and checkouts: no PAS, P loops of a model call (as http-only) then the edited file written into the worker's own checkout, made clean before the run",
+        'verify-ceiling': `the ceiling of full-verify, each run right after full-verify's run of the same index (interleaved), on the same repository and checkouts: no PAS, P loops of a model call (as http-only) then the edited file written and the verify command (${VERIFY.join(' ')}) run in the worker's own checkout, made clean before the run`,
+        'checkout-ceiling': "the ceiling of full-checkout, each run right after full-checkout's run of the same index (interleaved), on the same repository and checkouts: no PAS, P loops of a model call (as http-only) then the edited file written into the worker's own checkout, made clean before the run",
       },
       modelServer: 'test/support/fake-llm-server.ts started in its own process (scripts/bench-fake-llm.ts), so its latency timer is not delayed by the runtime event loop',
       logging: 'silent logger (createRuntime default); pino file logging is part of the footprint measurement, not of this one',
