@@ -1,17 +1,39 @@
 /**
  * `artifacts/receipts/{run_id}.jsonl` (CONTRACT §7): one JSON line per programmer task,
  * appended durably and in call order, group-committed: the lines that arrive while a batch is
- * being written go together in the next one (open 'a', one write, one fsync, close), and each
- * append resolves only once its own line is on disk.
+ * being written go together in the next one, and each append resolves only once its own line is
+ * on disk.
+ *
+ * A batch is one `write` on a descriptor opened O_APPEND | O_DSYNC (the write returns once the
+ * data and the file's new size are on disk, as a write then fdatasync would): one trip through
+ * libuv's thread pool, where open, write, fsync and close took four, each waiting for a turn of
+ * an event loop that is busy when many tasks end together. The descriptor stays open while
+ * batches keep coming and is closed after a second without one; a file at the path that is gone
+ * or another file than the one open (removed, rotated) is opened anew before the next batch.
  */
-import { mkdir, open, readFile } from 'node:fs/promises';
+import { close, constants, fstatSync, open, statSync, write } from 'node:fs';
+import { mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { PasError } from '../errors.ts';
 import { redactedJson } from '../redaction.ts';
 import type { Receipt } from './types.ts';
 
+/** Flags of the receipts file: appends whose write returns once they are durable. */
+const APPEND_DURABLY = constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_DSYNC;
+/** How long the file stays open after its last batch (a burst of ending tasks opens it once). */
+const IDLE_CLOSE_MS = 1_000;
+
+export interface ReceiptWriterOptions {
+  /** How long the file stays open after its last batch (default 1 s). */
+  idleCloseMs?: number;
+}
+
 export class ReceiptWriter {
   readonly file: string;
+  /** The open receipts file, while batches keep coming. */
+  private fd: number | undefined;
+  private idleTimer: NodeJS.Timeout | undefined;
+  private readonly idleCloseMs: number;
   private tail: Promise<void> = Promise.resolve();
   private dirReady = false;
   /** Lines waiting for the next batch, and the callers waiting on them. */
@@ -22,7 +44,9 @@ export class ReceiptWriter {
   constructor(
     readonly dir: string,
     readonly runId: string,
+    options: ReceiptWriterOptions = {},
   ) {
+    this.idleCloseMs = options.idleCloseMs ?? IDLE_CLOSE_MS;
     if (!/^[A-Za-z0-9._-]+$/.test(runId) || runId.startsWith('.')) {
       throw new PasError('PAS_ERR_BAD_REQUEST', `run id "${runId}" is not a safe file name`, { details: { runId } });
     }
@@ -48,26 +72,53 @@ export class ReceiptWriter {
     return done;
   }
 
-  private async write(line: string): Promise<void> {
+  private async write(text: string): Promise<void> {
+    if (this.idleTimer) clearTimeout(this.idleTimer);
+    this.idleTimer = undefined;
     try {
       if (!this.dirReady) {
         await mkdir(this.dir, { recursive: true });
         this.dirReady = true;
       }
-      const handle = await open(this.file, 'a');
-      try {
-        await handle.write(line);
-        await handle.sync();
-        this.syncs++;
-      } finally {
-        await handle.close();
+      const fd = await this.descriptor();
+      const bytes = Buffer.from(text);
+      // A regular file takes the whole write at once; a short one (a full disk on its way) goes on.
+      for (let at = 0; at < bytes.length; ) {
+        const wrote = await writeAt(fd, bytes, at);
+        if (wrote === 0) throw new Error('the file took none of the bytes written');
+        at += wrote;
       }
+      this.syncs++;
+      this.idleTimer = setTimeout(() => this.release(), this.idleCloseMs).unref();
     } catch (err) {
+      // The next batch starts from a fresh descriptor.
+      this.release();
       throw new PasError('PAS_ERR_JOURNAL', `could not append a receipt to ${this.file}: ${err instanceof Error ? err.message : String(err)}`, {
         details: { file: this.file },
         cause: err,
       });
     }
+  }
+
+  /** The descriptor of the file now at the path (the one open, or a fresh one when that is gone or replaced). */
+  private async descriptor(): Promise<number> {
+    if (this.fd !== undefined) {
+      const named = statSync(this.file, { throwIfNoEntry: false });
+      const opened = fstatSync(this.fd);
+      if (named && named.ino === opened.ino && named.dev === opened.dev) return this.fd;
+      this.release();
+    }
+    this.fd = await new Promise<number>((resolve, reject) => open(this.file, APPEND_DURABLY, 0o666, (err, fd) => (err ? reject(err) : resolve(fd))));
+    return this.fd;
+  }
+
+  /** Closes the file (idle, failed, or no longer the one at the path); the next batch opens it again. */
+  private release(): void {
+    if (this.idleTimer) clearTimeout(this.idleTimer);
+    this.idleTimer = undefined;
+    if (this.fd === undefined) return;
+    close(this.fd, () => undefined);
+    this.fd = undefined;
   }
 
   /** Every receipt written so far (after pending appends finish). */
@@ -85,4 +136,9 @@ export class ReceiptWriter {
       .filter((line) => line.trim().length > 0)
       .map((line) => JSON.parse(line) as Receipt);
   }
+}
+
+/** Writes `bytes` from `at` at the end of the file `fd` (O_APPEND); resolves with how many went. */
+function writeAt(fd: number, bytes: Buffer, at: number): Promise<number> {
+  return new Promise((resolve, reject) => write(fd, bytes, at, bytes.length - at, null, (err, written) => (err ? reject(err) : resolve(written))));
 }

@@ -1,4 +1,5 @@
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { readdirSync, readlinkSync } from 'node:fs';
+import { mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -28,6 +29,17 @@ function receipt(i: number): Receipt {
     started_at: '2025-03-01T12:00:00.000Z',
     finished_at: '2025-03-01T12:00:00.005Z',
   };
+}
+
+/** Descriptors of this process open on `file` (Linux: /proc/self/fd). */
+function openOn(file: string): number {
+  return readdirSync('/proc/self/fd').filter((fd) => {
+    try {
+      return readlinkSync(`/proc/self/fd/${fd}`) === file;
+    } catch {
+      return false;
+    }
+  }).length;
 }
 
 describe('ReceiptWriter', () => {
@@ -70,6 +82,36 @@ describe('ReceiptWriter', () => {
     expect(writer.syncs).toBeLessThanOrEqual(2);
     await writer.append(receipt(40));
     expect(writer.syncs).toBeLessThanOrEqual(3);
+  });
+
+  it('appends to the file now at its path when the one it had open was removed or replaced between batches', async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'pas-receipts-'));
+    dirs.push(dir);
+    const writer = new ReceiptWriter(dir, 'run-1', { idleCloseMs: 60_000 });
+    await writer.append(receipt(0));
+    await rm(writer.file);
+    await writer.append(receipt(1));
+    expect((await writer.read()).map((r) => r.task_id)).toEqual(['task-1']);
+    // Rotated: another file moved to the path; the old one, still open, gets nothing more.
+    await rename(writer.file, `${writer.file}.1`);
+    await writeFile(writer.file, `${JSON.stringify(receipt(2))}\n`);
+    await writer.append(receipt(3));
+    expect((await writer.read()).map((r) => r.task_id)).toEqual(['task-2', 'task-3']);
+    expect((await readFile(`${writer.file}.1`, 'utf8')).trim().split('\n')).toHaveLength(1);
+  });
+
+  it.runIf(process.platform === 'linux')('keeps the file open while batches keep coming and closes it once they stop', async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'pas-receipts-'));
+    dirs.push(dir);
+    const writer = new ReceiptWriter(dir, 'run-1', { idleCloseMs: 50 });
+    await writer.append(receipt(0));
+    await writer.append(receipt(1));
+    expect(openOn(writer.file)).toBe(1);
+    await new Promise((r) => setTimeout(r, 200));
+    expect(openOn(writer.file)).toBe(0);
+    // And opens it again for the next one.
+    await writer.append(receipt(2));
+    expect((await writer.read()).map((r) => r.task_id)).toEqual(['task-0', 'task-1', 'task-2']);
   });
 
   it('appends to an existing file across writers', async () => {
