@@ -10,7 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { PasError, isPasError } from '../errors.ts';
 import { git } from '../executors/git-command.ts';
-import { objectStoreFor } from '../executors/object-store.ts';
+import { objectStoreFor, type RepoObjectStore } from '../executors/object-store.ts';
 import { readBundleHeader } from './bundle-header.ts';
 import { writeResultBundle } from './result-bundle-writer.ts';
 
@@ -29,12 +29,40 @@ function assertCommit(what: string, commit: string): void {
   if (!COMMIT.test(commit)) throw new PasError('PAS_ERR_DIST_BUNDLE_INVALID', `${what} "${commit}" is not a full commit id`, { details: { [what]: commit } });
 }
 
+/** Haves refs of results still being written, by store (awaited before the haves are listed). */
+const havesWriting = new Map<RepoObjectStore, Set<Promise<void>>>();
+
+/**
+ * Writes the have of a result without making the result wait for it: the ref only tells a later
+ * registration what this clone holds (the central process learns it from the result itself), so
+ * one lagging or lost costs a bigger base bundle later, never a wrong result. The commit's
+ * objects are on disk already; a have a base bundle names is looked up by object, not by ref.
+ */
+function writeHaveSoon(store: RepoObjectStore, commit: string): void {
+  const pending = havesWriting.get(store) ?? new Set<Promise<void>>();
+  havesWriting.set(store, pending);
+  const write: Promise<void> = store
+    .updateRefs([`update ${HAVES}/${commit} ${commit}`])
+    .catch(() => undefined)
+    .finally(() => {
+      pending.delete(write);
+      if (pending.size === 0 && havesWriting.get(store) === pending) havesWriting.delete(store);
+    });
+  pending.add(write);
+}
+
+/** Resolves once every have of a result started so far (in any clone) is written or failed. */
+async function havesWritten(): Promise<void> {
+  await Promise.all([...havesWriting.values()].flatMap((pending) => [...pending]));
+}
+
 /**
  * The result of a task as a bundle of `base..commit` from the worker's clone (or a worktree or
  * checkout of it), with one head (`refs/pas/result/<commit>`). The commit stays there as a have.
  * A plain chain of commits on base (every task's result) is written in-process
- * (result-bundle-writer.ts): no git process. Anything else is cut by `git bundle create` (the
- * central process judges it). Refs move through the clone's long-lived `update-ref --stdin`.
+ * (result-bundle-writer.ts): no git process, and its have ref is written after the bundle is
+ * answered (writeHaveSoon). Anything else is cut by `git bundle create` (the central process
+ * judges it). Refs move through the clone's long-lived `update-ref --stdin`.
  */
 export async function makeResultBundle(clonePath: string, base: string, commit: string): Promise<Uint8Array> {
   assertCommit('base', base);
@@ -44,7 +72,7 @@ export async function makeResultBundle(clonePath: string, base: string, commit: 
   const ref = `refs/pas/result/${commit}`;
   const written = await writeResultBundle(store, base, commit, ref);
   if (written) {
-    await store.updateRefs([`update ${HAVES}/${commit} ${commit}`]);
+    writeHaveSoon(store, commit);
     return written;
   }
   if ((await git(clonePath, ['merge-base', '--is-ancestor', base, commit], { okCodes: [1] })).exitCode !== 0) {
@@ -160,6 +188,8 @@ export class WorkerRepoCache {
     const root = path.join(this.dataDir, 'repos');
     if (!existsSync(root)) return {};
     const out: Record<string, string[]> = {};
+    // The haves of results answered before the listing are in it.
+    await havesWritten();
     for (const key of await readdir(root)) {
       if (!REPO_KEY.test(key) || !existsSync(path.join(root, key, '.git'))) continue;
       const refs = await git(path.join(root, key), ['for-each-ref', '--sort=-committerdate', `--count=${limit}`, '--format=%(objectname)', HAVES]);

@@ -355,7 +355,7 @@ async function startOn(options: WorkerOptions, settings: DistributionConfig, wan
         programmer,
         repo: clone,
         workspacesDir,
-        executor: executorFor(task.task.executor ?? programmer.executor),
+        executor: timelineOn ? timedExecutor(executorFor(task.task.executor ?? programmer.executor), task.task_id) : executorFor(task.task.executor ?? programmer.executor),
         llm: timelineOn ? timedLlm(llm, task.task_id) : llm,
         receipts: { append: (r) => void (receipt = r) },
         runId: workerId,
@@ -363,6 +363,8 @@ async function startOn(options: WorkerOptions, settings: DistributionConfig, wan
         fsAllowlist: config.fsAllowlist,
         cmdAllowlist: config.cmdAllowlist,
         verifyRounds: config.pool.defaults.verify_rounds,
+        // The clone is a cache: the central process creates the task branch from the result bundle.
+        taskBranch: false,
         log: log.child({ agentId: programmer.id, taskId: task.task_id }),
         onProgress: (p) => {
           last = p;
@@ -387,6 +389,7 @@ async function startOn(options: WorkerOptions, settings: DistributionConfig, wan
       if (result.status === 'completed' && result.commit) {
         // A task that changed nothing has no commit of its own to send.
         if (result.commit !== task.base_commit) bundle = { bytes: await cache.makeResultBundle(clone, task.base_commit, result.commit), name: `${task.attempt_id}.${result.commit.slice(0, 12)}` };
+        mark('w.bundled', task.task_id);
         outcome = { status: 'ok', base_commit: task.base_commit, commit: result.commit, ...(result.summary !== undefined ? { summary: result.summary.slice(0, 20_000) } : {}) };
       } else {
         outcome = { status: 'error', error: result.error ?? toErrorData(new PasError('PAS_ERR_EXECUTOR_CRASHED', 'the task ended without a commit')), ...(result.status === 'cancelled' ? { cancelled: true } : {}) };
@@ -507,6 +510,21 @@ function rememberJobLimit(limits: Map<string, number>, jobId: string, usd: numbe
   limits.delete(jobId);
   limits.set(jobId, usd);
   if (limits.size > 1_000) limits.delete(limits.keys().next().value!);
+}
+
+/** The executor with its end marked (PAS_DIST_TIMELINE): what follows is the commit. */
+function timedExecutor(executor: Executor, taskId: string): Executor {
+  return {
+    kind: executor.kind,
+    ...(executor.checkout ? { checkout: executor.checkout } : {}),
+    run: async (input) => {
+      try {
+        return await executor.run(input);
+      } finally {
+        mark('w.exec', taskId);
+      }
+    },
+  };
 }
 
 /** The LLM client with its calls' start and end marked (PAS_DIST_TIMELINE). */

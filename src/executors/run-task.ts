@@ -7,7 +7,7 @@
  * what must run on files: a `verify` command (the edits are written into the programmer's reused
  * checkout first) or an executor that needs one (aider, agent CLIs), whose result is staged and
  * its tree written there. The task branch is created (never moved) once the commit exists, so a
- * task that fails or is killed leaves no branch.
+ * task that fails or is killed leaves no branch (none at all in a worker's clone: `taskBranch`).
  */
 import type { Logger } from 'pino';
 import type { ErrorData, Kpi, TaskResult, TaskSpec, TokenUsage } from '../../machines/domain.ts';
@@ -55,6 +55,12 @@ export interface RunProgrammerTaskInput {
   verifyRounds?: number;
   /** Hears the executor's progress as it runs (the feed's `progress` messages). */
   onProgress?: (progress: TaskProgress) => void;
+  /**
+   * false: no task branch is read, replaced or created in `repo` (a worker's cached clone: the
+   * central process creates the real branch from the result bundle, and nothing reads one in the
+   * clone); the result names its commit and no branch. Default true.
+   */
+  taskBranch?: boolean;
 }
 
 export const DEFAULT_VERIFY_ROUNDS = 3;
@@ -99,8 +105,9 @@ export async function runProgrammerTask(input: RunProgrammerTaskInput): Promise<
     const store = await objectStoreFor(input.repo);
     const requested = task.baseCommit ?? 'HEAD';
     branch = taskBranchName(task.jobId, task.id);
+    const withBranch = input.taskBranch !== false;
     // Both questions go to the one cat-file together (one round trip).
-    const [baseCommit, earlier] = await Promise.all([store.resolveCommit(requested), store.read(`refs/heads/${branch}`)]);
+    const [baseCommit, earlier] = await Promise.all([store.resolveCommit(requested), withBranch ? store.read(`refs/heads/${branch}`) : null]);
     if (!baseCommit) {
       throw new PasError('PAS_ERR_GIT', `"${requested}" is not a commit in ${input.repo} (an empty repository has no base commit)`, { details: { repo: input.repo, rev: requested } });
     }
@@ -116,7 +123,7 @@ export async function runProgrammerTask(input: RunProgrammerTaskInput): Promise<
     };
     const checkout = inMemory ? '' : await takeCheckout();
     stop.checkpoint();
-    log?.info({ taskId: task.id, checkout: checkout || null, branch, executor: executor.kind }, 'task started');
+    log?.info({ taskId: task.id, checkout: checkout || null, branch: withBranch ? branch : null, executor: executor.kind }, 'task started');
 
     // The verify command as the executor may run it between rounds: in-memory edits are written
     // into the programmer's checkout (taken on the first run) before each run.
@@ -197,7 +204,7 @@ export async function runProgrammerTask(input: RunProgrammerTaskInput): Promise<
       commit = changes.length > 0 ? await store.writeCommit(tree, [baseCommit], message) : baseCommit;
     }
     stop.checkpoint();
-    await store.updateRefs([`create refs/heads/${branch} ${commit}`]);
+    if (withBranch) await store.updateRefs([`create refs/heads/${branch} ${commit}`]);
   } catch (err) {
     // A timeout or cancel explains whatever the executor threw on its way out; keep what it spent.
     const stopped = stop.interrupted();
@@ -254,7 +261,7 @@ export async function runProgrammerTask(input: RunProgrammerTaskInput): Promise<
   if (spent?.provider) result.provider = spent.provider;
   if (spent?.model) result.model = spent.model;
   if (status === 'completed' && branch) {
-    result.branch = branch;
+    if (input.taskBranch !== false) result.branch = branch;
     if (commit) result.commit = commit;
   }
   if (outcome) result.summary = outcome.summary;

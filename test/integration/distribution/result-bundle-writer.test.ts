@@ -1,5 +1,5 @@
 /** A worker writes its result bundle itself, no git process, and real git takes it as one of its own. */
-import { mkdtemp, rm, symlink, writeFile, chmod } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -54,6 +54,22 @@ describe('result bundles written in-process', () => {
     // The commit stays in the cache as a have.
     expect(await fx.cache.haves()).toEqual({ [fx.repoKey]: expect.arrayContaining([commit]) });
     await gitOut(fx.central.repo, 'fsck', '--strict', '--no-dangling');
+  });
+
+  it('answers the bundle without waiting for the have ref of its commit, and lists that have once it is written', async () => {
+    const clone = await clonedBase();
+    const { commit } = await commitEdits({ repo: clone, baseCommit: fx.central.base, edits: new Map([['src/a.ts', Buffer.from('export const a = 3;\n')]]), message: 'task work' });
+    // Another git holds the have's ref: the bundle must not wait for it.
+    const lock = path.join(clone, '.git', 'refs', 'pas', 'haves', `${commit}.lock`);
+    await mkdir(path.dirname(lock), { recursive: true });
+    await writeFile(lock, '');
+    const bundle = await makeResultBundle(clone, fx.central.base, commit);
+    expect(readBundleHeader(bundle).heads).toEqual([{ commit, ref: `refs/pas/result/${commit}` }]);
+    expect(await gitOut(clone, 'for-each-ref', '--format=%(objectname)', 'refs/pas/haves')).not.toContain(commit);
+    // A registration lists the haves after the writes started before it, once the lock is gone.
+    const listed = fx.cache.haves();
+    await rm(lock);
+    expect(await listed).toEqual({ [fx.repoKey]: expect.arrayContaining([commit]) });
   });
 
   it('carries a chain of commits with a deletion, a new folder, an executable and a symlink, and only what the chain adds', async () => {
