@@ -9,7 +9,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 
-const STEPS = ['c.dispatch', 'c.recorded', 'c.published', 'w.received', 'w.current', 'w.base', 'w.llm0', 'w.llm1', 'w.done', 'w.encoded', 'w.stored', 'c.result', 'c.imported', 'c.applied', 'c.finished', 'c.acked'] as const;
+const STEPS = ['c.dispatch', 'c.recorded', 'c.published', 'w.received', 'w.current', 'w.base', 'w.llm0', 'w.llm1', 'w.exec', 'w.done', 'w.bundled', 'w.encoded', 'w.stored', 'c.result', 'c.checked', 'c.written', 'c.imported', 'c.applied', 'c.finished', 'c.acked'] as const;
 
 const dir = process.argv[2];
 if (!dir) throw new Error('usage: dist-timeline.ts DIR');

@@ -123,6 +123,8 @@ export interface ImportResultOptions {
    * e.g. after a crash between the ref and the journal), answer that commit instead of refusing.
    */
   allowSame?: boolean;
+  /** The timeline's probe (PAS_DIST_TIMELINE): hears `checked` (the objects judged) and `written` (on disk, the ref next). */
+  onStep?: (step: 'checked' | 'written') => void;
 }
 
 /**
@@ -150,8 +152,11 @@ export async function importResultBundle(repo: string, bundle: Uint8Array, opts:
     throw bundleInvalid(`result bundle of ${opts.attemptId} is cut against ${header.prerequisites.join(', ') || 'nothing (a whole history)'}, not against its base ${base}`, { ...details, base, prerequisites: header.prerequisites });
   }
   const pack = bundle.subarray(header.packOffset);
-  const own = await importPackInProcess(store, pack, { base, head, attemptId: opts.attemptId, details });
-  if (!own) return (await createResultRef(store, repo, opts, head, details)).head;
+  const own = await importPackInProcess(store, pack, { base, head, attemptId: opts.attemptId, details, ...(opts.onStep ? { onStep: opts.onStep } : {}) });
+  if (!own) {
+    opts.onStep?.('written');
+    return (await createResultRef(store, repo, opts, head, details)).head;
+  }
   return indexResultPack(repo, store, pack, head, base, opts, details);
 }
 

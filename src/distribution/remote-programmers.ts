@@ -35,7 +35,7 @@ import { IdleCleanup } from './idle-cleanup.ts';
 import { anyOf, attemptOf, nanos, toJson, type AttemptRecord, type DistLink } from './link.ts';
 import { decodeMessage, encodeMessage, encodeTaskMessage, objectNameSchema, type ResultMessage, type TaskMessage } from './messages.ts';
 import { sweepQuarantinesAfterCrash } from './quarantine-sweep.ts';
-import { mark } from './timeline.ts';
+import { mark, timelineOn } from './timeline.ts';
 import type { WorkerLiveness } from './worker-liveness.ts';
 
 export type ExecuteTask = (input: ExecuteTaskInput, signal: AbortSignal) => Promise<TaskResult>;
@@ -264,7 +264,7 @@ export async function createRemoteProgrammers(base: RemoteLink, remoteIds: Reado
           }
           // Small bundles come inside the message; big ones from the object store.
           const data = outcome.bundle !== undefined ? Buffer.from(outcome.bundle, 'base64') : await getBundle(link.bundles, stored!, link.nats.jsm);
-          await importResultBundle(p.record.repo, data, { base: outcome.base_commit, expectedRef: ref, attemptId: p.record.attemptId, commit: outcome.commit, allowSame: true });
+          await importResultBundle(p.record.repo, data, { base: outcome.base_commit, expectedRef: ref, attemptId: p.record.attemptId, commit: outcome.commit, allowSame: true, ...(timelineOn ? { onStep: (step: string) => mark(`c.${step}`, p.task.id) } : {}) });
           if (stored !== undefined) cleanup.later(() => deleteBundle(link.bundles, stored));
           haves.record(p.record.worker, p.record.repoKey, outcome.base_commit, outcome.commit);
         };

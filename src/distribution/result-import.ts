@@ -19,6 +19,8 @@ export interface InProcessImport {
   attemptId: string;
   /** Added to every refusal's details. */
   details: Record<string, unknown>;
+  /** The timeline's probe: hears `checked` once the objects are judged, before they are written. */
+  onStep?: (step: 'checked') => void;
 }
 
 /** Left to git: the reason. */
@@ -105,6 +107,7 @@ export async function importPackInProcess(store: RepoObjectStore, pack: Uint8Arr
     if (err instanceof Unsupported) return { unsupported: err.reason };
     throw err;
   }
+  opts.onStep?.('checked');
   await Promise.all([...objects.values()].map((o) => store.writeSoon(o.type, o.data).written));
   return undefined;
 }
