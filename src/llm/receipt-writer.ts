@@ -9,17 +9,20 @@
  * libuv's thread pool, where open, write, fsync and close took four, each waiting for a turn of
  * an event loop that is busy when many tasks end together. The descriptor stays open while
  * batches keep coming and is closed after a second without one; a file at the path that is gone
- * or another file than the one open (removed, rotated) is opened anew before the next batch.
+ * or another file than the one open (removed, rotated) is opened anew before the next batch, in
+ * a folder made again if that is gone too.
  */
-import { close, constants, fstatSync, open, statSync, write } from 'node:fs';
+import { close, constants, fdatasync, fstatSync, open, statSync, write } from 'node:fs';
 import { mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { PasError } from '../errors.ts';
 import { redactedJson } from '../redaction.ts';
 import type { Receipt } from './types.ts';
 
-/** Flags of the receipts file: appends whose write returns once they are durable. */
-const APPEND_DURABLY = constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_DSYNC;
+/** Where the platform has O_DSYNC (Linux, macOS), a write returns once it is durable; elsewhere each batch is fdatasynced. */
+const DSYNC: number | undefined = constants.O_DSYNC;
+/** Flags of the receipts file: appends, durable when the write returns (with DSYNC). */
+const APPEND_DURABLY = constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | (DSYNC ?? 0);
 /** How long the file stays open after its last batch (a burst of ending tasks opens it once). */
 const IDLE_CLOSE_MS = 1_000;
 
@@ -38,8 +41,8 @@ export class ReceiptWriter {
   private dirReady = false;
   /** Lines waiting for the next batch, and the callers waiting on them. */
   private batch: { lines: string[]; done: Promise<void> } | undefined;
-  /** fsyncs done so far (one per batch). */
-  syncs = 0;
+  /** Durable writes done so far (one per batch). */
+  durableWrites = 0;
 
   constructor(
     readonly dir: string,
@@ -88,7 +91,8 @@ export class ReceiptWriter {
         if (wrote === 0) throw new Error('the file took none of the bytes written');
         at += wrote;
       }
-      this.syncs++;
+      if (DSYNC === undefined) await new Promise<void>((resolve, reject) => fdatasync(fd, (err) => (err ? reject(err) : resolve())));
+      this.durableWrites++;
       this.idleTimer = setTimeout(() => this.release(), this.idleCloseMs).unref();
     } catch (err) {
       // The next batch starts from a fresh descriptor.
@@ -108,7 +112,15 @@ export class ReceiptWriter {
       if (named && named.ino === opened.ino && named.dev === opened.dev) return this.fd;
       this.release();
     }
-    this.fd = await new Promise<number>((resolve, reject) => open(this.file, APPEND_DURABLY, 0o666, (err, fd) => (err ? reject(err) : resolve(fd))));
+    const openFile = () => new Promise<number>((resolve, reject) => open(this.file, APPEND_DURABLY, 0o666, (err, fd) => (err ? reject(err) : resolve(fd))));
+    try {
+      this.fd = await openFile();
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      // The folder itself was removed since: made again, and the file with it.
+      await mkdir(this.dir, { recursive: true });
+      this.fd = await openFile();
+    }
     return this.fd;
   }
 
