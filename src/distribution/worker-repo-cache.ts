@@ -29,6 +29,9 @@ function assertCommit(what: string, commit: string): void {
   if (!COMMIT.test(commit)) throw new PasError('PAS_ERR_DIST_BUNDLE_INVALID', `${what} "${commit}" is not a full commit id`, { details: { [what]: commit } });
 }
 
+/** Told when the have ref of a result could not be written (a bigger base bundle later, never a wrong result). */
+export type HaveFailed = (commit: string, err: unknown) => void;
+
 /** Haves refs of results still being written, by store (awaited before the haves are listed). */
 const havesWriting = new Map<RepoObjectStore, Set<Promise<void>>>();
 
@@ -38,12 +41,12 @@ const havesWriting = new Map<RepoObjectStore, Set<Promise<void>>>();
  * one lagging or lost costs a bigger base bundle later, never a wrong result. The commit's
  * objects are on disk already; a have a base bundle names is looked up by object, not by ref.
  */
-function writeHaveSoon(store: RepoObjectStore, commit: string): void {
+function writeHaveSoon(store: RepoObjectStore, commit: string, onFailed?: HaveFailed): void {
   const pending = havesWriting.get(store) ?? new Set<Promise<void>>();
   havesWriting.set(store, pending);
   const write: Promise<void> = store
     .updateRefs([`update ${HAVES}/${commit} ${commit}`])
-    .catch(() => undefined)
+    .catch((err: unknown) => onFailed?.(commit, err))
     .finally(() => {
       pending.delete(write);
       if (pending.size === 0 && havesWriting.get(store) === pending) havesWriting.delete(store);
@@ -64,7 +67,7 @@ async function havesWritten(): Promise<void> {
  * answered (writeHaveSoon). Anything else is cut by `git bundle create` (the central process
  * judges it). Refs move through the clone's long-lived `update-ref --stdin`.
  */
-export async function makeResultBundle(clonePath: string, base: string, commit: string): Promise<Uint8Array> {
+export async function makeResultBundle(clonePath: string, base: string, commit: string, onHaveFailed?: HaveFailed): Promise<Uint8Array> {
   assertCommit('base', base);
   assertCommit('commit', commit);
   if (base === commit) throw new PasError('PAS_ERR_DIST_BUNDLE_INVALID', 'the result commit is its base: there is nothing to send', { details: { base, commit } });
@@ -72,7 +75,7 @@ export async function makeResultBundle(clonePath: string, base: string, commit: 
   const ref = `refs/pas/result/${commit}`;
   const written = await writeResultBundle(store, base, commit, ref);
   if (written) {
-    writeHaveSoon(store, commit);
+    writeHaveSoon(store, commit, onHaveFailed);
     return written;
   }
   if ((await git(clonePath, ['merge-base', '--is-ancestor', base, commit], { okCodes: [1] })).exitCode !== 0) {
@@ -98,8 +101,14 @@ export class WorkerRepoCache {
   /** `repoKey:base` pairs this process has made ready. */
   private readonly ready = new Set<string>();
 
-  /** `dataDir` is the worker's own (`pas worker --data-dir`); clones live in `<dataDir>/repos/<repoKey>`. */
-  constructor(readonly dataDir: string) {}
+  /**
+   * `dataDir` is the worker's own (`pas worker --data-dir`); clones live in `<dataDir>/repos/<repoKey>`.
+   * `onHaveFailed` hears a result's have ref that could not be written.
+   */
+  constructor(
+    readonly dataDir: string,
+    private readonly onHaveFailed?: HaveFailed,
+  ) {}
 
   clonePath(repoKey: string): string {
     if (!REPO_KEY.test(repoKey)) throw new PasError('PAS_ERR_DIST_BAD_MESSAGE', `repository key "${repoKey}" is not letters, digits, - and _`, { details: { field: 'repo_key', repoKey } });
@@ -180,7 +189,12 @@ export class WorkerRepoCache {
 
   /** The result of a task in `clonePath` (a clone of this cache, or a worktree of one) as a bundle. */
   makeResultBundle(clonePath: string, base: string, commit: string): Promise<Uint8Array> {
-    return makeResultBundle(clonePath, base, commit);
+    return makeResultBundle(clonePath, base, commit, this.onHaveFailed);
+  }
+
+  /** Resolves once the have refs of the results answered so far are written (or failed): a stopping worker waits for them. */
+  settled(): Promise<void> {
+    return havesWritten();
   }
 
   /** Commits each cached repository holds on purpose (for `pas.v1.register`'s `repo_haves`), newest first, at most `limit` each. */
@@ -188,7 +202,7 @@ export class WorkerRepoCache {
     const root = path.join(this.dataDir, 'repos');
     if (!existsSync(root)) return {};
     const out: Record<string, string[]> = {};
-    // The haves of results answered before the listing are in it.
+    // The have writes of results answered before the listing end first (one that failed is missing).
     await havesWritten();
     for (const key of await readdir(root)) {
       if (!REPO_KEY.test(key) || !existsSync(path.join(root, key, '.git'))) continue;

@@ -17,7 +17,7 @@ import type { Logger } from 'pino';
 import { loadNatsModules, type JsMsg } from './nats-connection.ts';
 import type { PasConfig, ResolvedProgrammer } from '../config/load-config.ts';
 import type { DistributionConfig } from '../config/schemas.ts';
-import { isPasError, PasError, toErrorData } from '../errors.ts';
+import { isPasError, PasError, toErrorData, type ErrorCode } from '../errors.ts';
 import { AGENT_CLI_SPECS, createAgentCliExecutor, createAiderExecutor, createNativeExecutor, runProgrammerTask, type Executor, type ExecutorKindName } from '../executors/index.ts';
 import { closeCheckoutWatches, configureCheckoutWatches } from '../executors/checkout-changes.ts';
 import type { TaskProgress } from '../executors/executor.ts';
@@ -140,7 +140,9 @@ async function startOn(options: WorkerOptions, settings: DistributionConfig, wan
   const heartbeat = setInterval(beat, settings.heartbeat_ms);
   undo.push(() => clearInterval(heartbeat));
 
-  const cache = new WorkerRepoCache(options.dataDir);
+  const cache = new WorkerRepoCache(options.dataDir, (commit, err) =>
+    log.warn({ code: 'PAS_ERR_GIT' satisfies ErrorCode, commit, err: toErrorData(err) }, 'the have ref of a result was not written: a later base bundle for this host will be bigger'),
+  );
   // Registration: the central process gives each programmer to one owner (it may be down: ask again).
   const register = async () => {
     const reply = await nc.request(
@@ -350,12 +352,13 @@ async function startOn(options: WorkerOptions, settings: DistributionConfig, wan
       const bundleObject = task.bundle_object;
       const clone = await cache.ensureBase(task.repo_key, bundleObject ? () => getBundle(link.bundles, bundleObject) : null, task.base_commit);
       mark('w.base', task.task_id);
+      const executor = executorFor(task.task.executor ?? programmer.executor);
       const result = await runProgrammerTask({
         task: { ...task.task, repo: clone },
         programmer,
         repo: clone,
         workspacesDir,
-        executor: timelineOn ? timedExecutor(executorFor(task.task.executor ?? programmer.executor), task.task_id) : executorFor(task.task.executor ?? programmer.executor),
+        executor: timelineOn ? timedExecutor(executor, task.task_id) : executor,
         llm: timelineOn ? timedLlm(llm, task.task_id) : llm,
         receipts: { append: (r) => void (receipt = r) },
         runId: workerId,
@@ -497,6 +500,7 @@ async function startOn(options: WorkerOptions, settings: DistributionConfig, wan
       let grace: NodeJS.Timeout | undefined;
       await Promise.race([Promise.all(loops), new Promise((r) => (grace = setTimeout(r, 5_000)))]);
       clearTimeout(grace);
+      await cache.settled();
       await llmGateway.close().catch((err) => log.warn({ err: toErrorData(err) }, 'worker LLM gateway did not close cleanly'));
       await breakers.drain(5_000);
       await link.close().catch(() => undefined);

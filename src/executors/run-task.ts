@@ -86,6 +86,8 @@ export async function runProgrammerTask(input: RunProgrammerTaskInput): Promise<
   const controller = stop.controller;
 
   let branch: string | undefined;
+  /** Whether the task branch is created in `repo` (not in a worker's cached clone). */
+  const withBranch = input.taskBranch !== false;
   let lease: CheckoutLease | undefined;
   /** A checkout being made ready while the model thinks (a verified in-memory task). */
   let early: Promise<string> | undefined;
@@ -105,7 +107,6 @@ export async function runProgrammerTask(input: RunProgrammerTaskInput): Promise<
     const store = await objectStoreFor(input.repo);
     const requested = task.baseCommit ?? 'HEAD';
     branch = taskBranchName(task.jobId, task.id);
-    const withBranch = input.taskBranch !== false;
     // Both questions go to the one cat-file together (one round trip).
     const [baseCommit, earlier] = await Promise.all([store.resolveCommit(requested), withBranch ? store.read(`refs/heads/${branch}`) : null]);
     if (!baseCommit) {
@@ -261,7 +262,7 @@ export async function runProgrammerTask(input: RunProgrammerTaskInput): Promise<
   if (spent?.provider) result.provider = spent.provider;
   if (spent?.model) result.model = spent.model;
   if (status === 'completed' && branch) {
-    if (input.taskBranch !== false) result.branch = branch;
+    if (withBranch) result.branch = branch;
     if (commit) result.commit = commit;
   }
   if (outcome) result.summary = outcome.summary;

@@ -72,6 +72,35 @@ describe('result bundles written in-process', () => {
     expect(await listed).toEqual({ [fx.repoKey]: expect.arrayContaining([commit]) });
   });
 
+  it('settles once the have writes of the results answered so far end: a stopping worker leaves none behind', async () => {
+    const clone = await clonedBase();
+    const { commit } = await commitEdits({ repo: clone, baseCommit: fx.central.base, edits: new Map([['src/a.ts', Buffer.from('export const a = 4;\n')]]), message: 'task work' });
+    const lock = path.join(clone, '.git', 'refs', 'pas', 'haves', `${commit}.lock`);
+    await mkdir(path.dirname(lock), { recursive: true });
+    await writeFile(lock, '');
+    const cache = new WorkerRepoCache(fx.cache.dataDir);
+    await cache.makeResultBundle(clone, fx.central.base, commit);
+    const settled = cache.settled();
+    await rm(lock);
+    await settled;
+    expect(await gitOut(clone, 'for-each-ref', '--format=%(objectname)', 'refs/pas/haves')).toContain(commit);
+  });
+
+  it('tells its owner when the have ref of a result cannot be written, and still answers the bundle', async () => {
+    const clone = await clonedBase();
+    const { commit } = await commitEdits({ repo: clone, baseCommit: fx.central.base, edits: new Map([['src/a.ts', Buffer.from('export const a = 5;\n')]]), message: 'task work' });
+    // A file where the haves folder belongs: no have ref can be made under it.
+    await rm(path.join(clone, '.git', 'refs', 'pas', 'haves'), { recursive: true, force: true });
+    await mkdir(path.join(clone, '.git', 'refs', 'pas'), { recursive: true });
+    await writeFile(path.join(clone, '.git', 'refs', 'pas', 'haves'), '');
+    const failed: string[] = [];
+    const cache = new WorkerRepoCache(fx.cache.dataDir, (c) => failed.push(c));
+    const bundle = await cache.makeResultBundle(clone, fx.central.base, commit);
+    expect(readBundleHeader(bundle).heads).toEqual([{ commit, ref: `refs/pas/result/${commit}` }]);
+    await cache.settled();
+    expect(failed).toEqual([commit]);
+  });
+
   it('carries a chain of commits with a deletion, a new folder, an executable and a symlink, and only what the chain adds', async () => {
     const clone = await clonedBase();
     await gitOut(clone, 'checkout', '-q', '--detach', fx.central.base);
