@@ -35,6 +35,16 @@ async function clonedBase(): Promise<string> {
   return fx.cache.ensureBase(fx.repoKey, base.bytes, fx.central.base);
 }
 
+/** A task's commit in a fresh clone (src/a.ts set to `a`), while another git holds the lock of its have ref. */
+async function resultWithHaveLocked(a: number): Promise<{ clone: string; commit: string; lock: string }> {
+  const clone = await clonedBase();
+  const { commit } = await commitEdits({ repo: clone, baseCommit: fx.central.base, edits: new Map([['src/a.ts', Buffer.from(`export const a = ${a};\n`)]]), message: 'task work' });
+  const lock = path.join(clone, '.git', 'refs', 'pas', 'haves', `${commit}.lock`);
+  await mkdir(path.dirname(lock), { recursive: true });
+  await writeFile(lock, '');
+  return { clone, commit, lock };
+}
+
 describe('result bundles written in-process', () => {
   it('writes the native path\'s one-commit result as a bundle git verifies and fetches, without starting git', async () => {
     const clone = await clonedBase();
@@ -57,12 +67,8 @@ describe('result bundles written in-process', () => {
   });
 
   it('answers the bundle without waiting for the have ref of its commit, and lists that have once it is written', async () => {
-    const clone = await clonedBase();
-    const { commit } = await commitEdits({ repo: clone, baseCommit: fx.central.base, edits: new Map([['src/a.ts', Buffer.from('export const a = 3;\n')]]), message: 'task work' });
     // Another git holds the have's ref: the bundle must not wait for it.
-    const lock = path.join(clone, '.git', 'refs', 'pas', 'haves', `${commit}.lock`);
-    await mkdir(path.dirname(lock), { recursive: true });
-    await writeFile(lock, '');
+    const { clone, commit, lock } = await resultWithHaveLocked(3);
     const bundle = await makeResultBundle(clone, fx.central.base, commit);
     expect(readBundleHeader(bundle).heads).toEqual([{ commit, ref: `refs/pas/result/${commit}` }]);
     expect(await gitOut(clone, 'for-each-ref', '--format=%(objectname)', 'refs/pas/haves')).not.toContain(commit);
@@ -73,11 +79,7 @@ describe('result bundles written in-process', () => {
   });
 
   it('settles once the have writes of the results answered so far end: a stopping worker leaves none behind', async () => {
-    const clone = await clonedBase();
-    const { commit } = await commitEdits({ repo: clone, baseCommit: fx.central.base, edits: new Map([['src/a.ts', Buffer.from('export const a = 4;\n')]]), message: 'task work' });
-    const lock = path.join(clone, '.git', 'refs', 'pas', 'haves', `${commit}.lock`);
-    await mkdir(path.dirname(lock), { recursive: true });
-    await writeFile(lock, '');
+    const { clone, commit, lock } = await resultWithHaveLocked(4);
     const cache = new WorkerRepoCache(fx.cache.dataDir);
     await cache.makeResultBundle(clone, fx.central.base, commit);
     const settled = cache.settled();
