@@ -10,7 +10,7 @@
  * an event loop that is busy when many tasks end together. The descriptor stays open while
  * batches keep coming and is closed after a second without one; a file at the path that is gone
  * or another file than the one open (removed, rotated) is opened anew before the next batch, in
- * a folder made again if that is gone too.
+ * a folder made (again) if there is none.
  */
 import { close, constants, fdatasync, fstatSync, open, statSync, write } from 'node:fs';
 import { mkdir, readFile } from 'node:fs/promises';
@@ -38,7 +38,6 @@ export class ReceiptWriter {
   private idleTimer: NodeJS.Timeout | undefined;
   private readonly idleCloseMs: number;
   private tail: Promise<void> = Promise.resolve();
-  private dirReady = false;
   /** Lines waiting for the next batch, and the callers waiting on them. */
   private batch: { lines: string[]; done: Promise<void> } | undefined;
   /** Durable writes done so far (one per batch). */
@@ -67,7 +66,7 @@ export class ReceiptWriter {
     // The batch starts writing once the one before it is on disk; until then it takes more lines.
     const done = this.tail.then(() => {
       if (this.batch?.lines === lines) this.batch = undefined;
-      return this.write(lines.join(''));
+      return this.writeBatch(lines.join(''));
     });
     this.batch = { lines, done };
     // Keep the chain alive after a failed batch; the failure still reaches its callers.
@@ -75,14 +74,10 @@ export class ReceiptWriter {
     return done;
   }
 
-  private async write(text: string): Promise<void> {
+  private async writeBatch(text: string): Promise<void> {
     if (this.idleTimer) clearTimeout(this.idleTimer);
     this.idleTimer = undefined;
     try {
-      if (!this.dirReady) {
-        await mkdir(this.dir, { recursive: true });
-        this.dirReady = true;
-      }
       const fd = await this.descriptor();
       const bytes = Buffer.from(text);
       // A regular file takes the whole write at once; a short one (a full disk on its way) goes on.
@@ -117,7 +112,7 @@ export class ReceiptWriter {
       this.fd = await openFile();
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-      // The folder itself was removed since: made again, and the file with it.
+      // No folder yet (the first batch), or removed since: made, and the file with it.
       await mkdir(this.dir, { recursive: true });
       this.fd = await openFile();
     }
