@@ -32,8 +32,8 @@ function assertCommit(what: string, commit: string): void {
 /** Told when the have ref of a result could not be written (a bigger base bundle later, never a wrong result). */
 export type HaveFailed = (commit: string, err: unknown) => void;
 
-/** Haves refs of results still being written, by store (awaited before the haves are listed). */
-const havesWriting = new Map<RepoObjectStore, Set<Promise<void>>>();
+/** Have refs of results still being written, in any clone (awaited before the haves are listed). */
+const havesWriting = new Set<Promise<void>>();
 
 /**
  * Writes the have of a result without making the result wait for it: the ref only tells a later
@@ -42,21 +42,16 @@ const havesWriting = new Map<RepoObjectStore, Set<Promise<void>>>();
  * objects are on disk already; a have a base bundle names is looked up by object, not by ref.
  */
 function writeHaveSoon(store: RepoObjectStore, commit: string, onFailed?: HaveFailed): void {
-  const pending = havesWriting.get(store) ?? new Set<Promise<void>>();
-  havesWriting.set(store, pending);
   const write: Promise<void> = store
     .updateRefs([`update ${HAVES}/${commit} ${commit}`])
     .catch((err: unknown) => onFailed?.(commit, err))
-    .finally(() => {
-      pending.delete(write);
-      if (pending.size === 0 && havesWriting.get(store) === pending) havesWriting.delete(store);
-    });
-  pending.add(write);
+    .finally(() => havesWriting.delete(write));
+  havesWriting.add(write);
 }
 
 /** Resolves once every have of a result started so far (in any clone) is written or failed. */
 async function havesWritten(): Promise<void> {
-  await Promise.all([...havesWriting.values()].flatMap((pending) => [...pending]));
+  await Promise.all([...havesWriting]);
 }
 
 /**
