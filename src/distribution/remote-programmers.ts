@@ -184,6 +184,17 @@ export async function createRemoteProgrammers(base: RemoteLink, remoteIds: Reado
     }
   };
 
+  /**
+   * Whether an earlier run's attempt ever left this process: its task message still waits in its
+   * programmer's queue (a worker acks it only after its result is stored), or its result waits in
+   * the results stream. Neither: the run was killed between the attempt's record and its publish,
+   * and no worker will ever run it.
+   */
+  const wentOut = async (record: AttemptRecord): Promise<boolean> => {
+    const sentAs = async (stream: string, subject: string) => (await link.nats.jsm.streams.getMessage(stream, { last_by_subj: subject }))?.header?.get('Nats-Msg-Id') === record.attemptId;
+    return onBroker(`cannot ask the broker whether attempt ${record.attemptId} was dispatched`, async () => (await sentAs(link.names.taskStream, link.names.subjects.task(record.programmerId))) || (await sentAs(link.names.resultStream, link.names.subjects.result(record.programmerId))));
+  };
+
   /** `keepBundle`: the result is a copy of one applied (the same attempt): its bundle is that one's. */
   const fence = (h: Held, why: string, keepBundle = false) => {
     const m = h.message;
@@ -505,6 +516,15 @@ export async function createRemoteProgrammers(base: RemoteLink, remoteIds: Reado
       else signal.addEventListener('abort', onAbort, { once: true });
     });
 
+  /** An earlier run's attempt that went out can be adopted; one that never did is dispatched anew (said in the log). */
+  const adoptable = async (record: AttemptRecord, task: TaskSpec): Promise<boolean> => {
+    if (await wentOut(record)) return true;
+    // Its result may have come in while the broker was asked (the worker acks its task only after storing the result).
+    if (held.get(task.id)?.some((h) => h.message.attempt_id === record.attemptId)) return true;
+    log.info({ taskId: task.id, attemptId: record.attemptId, programmerId: record.programmerId }, 'attempt of an earlier run was never dispatched (the process stopped before it published the task): dispatched anew');
+    return false;
+  };
+
   const dispatch = async (input: ExecuteTaskInput, signal: AbortSignal): Promise<TaskResult> => {
     const { task, programmerId } = input;
     mark('c.dispatch', task.id, programmerId);
@@ -524,7 +544,7 @@ export async function createRemoteProgrammers(base: RemoteLink, remoteIds: Reado
     }
     // An attempt still running on a live worker is adopted, not started again (one whose result
     // was applied is over: a retry after its failure is a new attempt).
-    if (current && !applied.has(current.attemptId) && ![...pending.values()].some((p) => p.record.attemptId === current.attemptId) && (await liveness.ownerOf(current.programmerId, signal)) === current.worker) {
+    if (current && !applied.has(current.attemptId) && ![...pending.values()].some((p) => p.record.attemptId === current.attemptId) && (await liveness.ownerOf(current.programmerId, signal)) === current.worker && (await adoptable(current, task))) {
       log.info({ taskId: task.id, attemptId: current.attemptId, worker: current.worker, programmerId: current.programmerId }, 'remote attempt adopted');
       const adopted = waitFor({ record: current, task, resolve: () => undefined, inherited: true }, signal);
       // Its result may have arrived (and been held) while the owner was asked.

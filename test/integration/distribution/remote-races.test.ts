@@ -5,7 +5,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { gitOut, waitFor } from '../../support/git-fixtures.ts';
 import { startNatsServer, type NatsServerHandle } from '../../support/nats-server.ts';
-import { settled, startBench, type Bench } from './central-harness.ts';
+import { PROGRAMMER, settled, startBench, type Bench } from './central-harness.ts';
 
 let server: NatsServerHandle;
 let bench: Bench | undefined;
@@ -141,5 +141,76 @@ describe('remote programmers, central side, under races', () => {
     expect(again.error).toBeUndefined();
     expect(again.status).toBe('completed');
     expect(await gitOut(b.repo.repo, 'rev-parse', 'refs/heads/pas/job-t9/t9')).toBe(sent.outcome.status === 'ok' ? sent.outcome.commit : '');
+  });
+  it('an attempt recorded by a central process killed before it published the task is dispatched anew after the restart, not adopted and waited on until the task times out', async () => {
+    const b = (bench = await startBench(server.url));
+    const task = b.addTask('t12');
+    // The process dies between the attempt's KV record and the task's publish: the publish never leaves.
+    const js = b.link.nats.js;
+    const publish = js.publish.bind(js);
+    let atPublish!: () => void;
+    const reached = new Promise<void>((r) => (atPublish = r));
+    js.publish = ((subject: string, ...rest: Parameters<typeof publish> extends [unknown, ...infer R] ? R : never) => {
+      if (subject !== b.link.names.subjects.task(PROGRAMMER)) return publish(subject, ...rest);
+      atPublish();
+      return new Promise(() => undefined);
+    }) as typeof js.publish;
+    void b.execute(task);
+    await reached;
+    const recorded = await b.currentAttempt(task.id);
+    expect(recorded).toBeDefined();
+    js.publish = publish;
+    await b.restart();
+    const again = b.execute(task);
+    const got = await b.nextTask(PROGRAMMER, 5_000);
+    expect(got, 'no task was published: the restarted process adopted an attempt no worker ever got').not.toBeNull();
+    expect(got!.task.attempt_id).not.toBe(recorded);
+    await b.complete(got!.task);
+    got!.msg.ack();
+    const done = await settled(again, 're-dispatch');
+    expect(done.status).toBe('completed');
+    expect(b.logs.some((l) => l.taskId === task.id && l.msg === 'remote attempt adopted')).toBe(false);
+  });
+
+  it('an attempt published but not yet taken by its worker when the central process died is adopted after the restart: the worker runs it once, no second attempt goes out', async () => {
+    const b = (bench = await startBench(server.url));
+    const task = b.addTask('t13');
+    void b.execute(task);
+    await waitFor(async () => (await b.link.nats.jsm.streams.info(b.link.names.taskStream)).state.messages === 1, 10_000);
+    const recorded = await b.currentAttempt(task.id);
+    await b.restart();
+    const again = b.execute(task);
+    const got = await b.nextTask();
+    expect(got!.task.attempt_id).toBe(recorded);
+    await b.complete(got!.task);
+    got!.msg.ack();
+    const done = await settled(again, 'adopted attempt');
+    expect(done.status).toBe('completed');
+    expect(b.logs.some((l) => l.taskId === task.id && l.msg === 'remote attempt adopted')).toBe(true);
+    expect(await b.nextTask(PROGRAMMER, 1_000), 'a second attempt was published').toBeNull();
+  });
+  it('an attempt whose worker stored its result and acked its task while the restarted central process asked about it is adopted: its result applies, nothing runs twice', async () => {
+    const b = (bench = await startBench(server.url));
+    const task = b.addTask('t14');
+    void b.execute(task);
+    const got = await b.nextTask();
+    await b.restart();
+    // The worker finishes just as the restarted process looks for the task in its queue: the
+    // queue no longer holds it (acked after the result was stored); the results stream does.
+    const streams = b.link.nats.jsm.streams;
+    const getMessage = streams.getMessage.bind(streams);
+    streams.getMessage = async (stream, query) => {
+      if (stream === b.link.names.taskStream) {
+        await b.complete(got!.task);
+        got!.msg.ack();
+        return null;
+      }
+      return getMessage(stream, query);
+    };
+    const done = await settled(b.execute(task), 'adopted attempt');
+    expect(done.error).toBeUndefined();
+    expect(done.status).toBe('completed');
+    expect(b.logs.some((l) => l.taskId === task.id && l.msg === 'remote attempt adopted')).toBe(true);
+    expect(await b.nextTask(PROGRAMMER, 1_000), 'a second attempt was published').toBeNull();
   });
 });
