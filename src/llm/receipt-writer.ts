@@ -10,9 +10,11 @@
  * an event loop that is busy when many tasks end together. The descriptor stays open while
  * batches keep coming and is closed after a second without one; a file at the path that is gone
  * or another file than the one open (removed, rotated) is opened anew before the next batch, in
- * a folder made (again) if there is none.
+ * a folder made (again) if there is none. A file opened afresh that does not end with a line
+ * break (a batch torn by a full disk, a crash mid-write) gets one first: the torn line stays
+ * alone, and every whole receipt after it stays a line of its own.
  */
-import { close, constants, fdatasync, fstatSync, open, statSync, write } from 'node:fs';
+import { close, constants, fdatasync, fstatSync, open, readSync, statSync, write } from 'node:fs';
 import { mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { PasError } from '../errors.ts';
@@ -21,8 +23,8 @@ import type { Receipt } from './types.ts';
 
 /** Where the platform has O_DSYNC (Linux, macOS), a write returns once it is durable; elsewhere each batch is fdatasynced. */
 const DSYNC: number | undefined = constants.O_DSYNC;
-/** Flags of the receipts file: appends, durable when the write returns (with DSYNC). */
-const APPEND_DURABLY = constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | (DSYNC ?? 0);
+/** Flags of the receipts file: appends, durable when the write returns (with DSYNC); readable for its last byte. */
+const APPEND_DURABLY = constants.O_RDWR | constants.O_APPEND | constants.O_CREAT | (DSYNC ?? 0);
 /** How long the file stays open after its last batch (a burst of ending tasks opens it once). */
 const IDLE_CLOSE_MS = 1_000;
 
@@ -78,8 +80,8 @@ export class ReceiptWriter {
     if (this.idleTimer) clearTimeout(this.idleTimer);
     this.idleTimer = undefined;
     try {
-      const fd = await this.descriptor();
-      const bytes = Buffer.from(text);
+      const { fd, fresh } = await this.descriptor();
+      const bytes = Buffer.from(fresh && endsMidLine(fd) ? `\n${text}` : text);
       // A regular file takes the whole write at once; a short one (a full disk on its way) goes on.
       for (let at = 0; at < bytes.length; ) {
         const wrote = await writeAt(fd, bytes, at);
@@ -99,12 +101,12 @@ export class ReceiptWriter {
     }
   }
 
-  /** The descriptor of the file now at the path (the one open, or a fresh one when that is gone or replaced). */
-  private async descriptor(): Promise<number> {
+  /** The descriptor of the file now at the path: the one open, or a fresh one (none open, or that one gone or replaced). */
+  private async descriptor(): Promise<{ fd: number; fresh: boolean }> {
     if (this.fd !== undefined) {
       const named = statSync(this.file, { throwIfNoEntry: false });
       const opened = fstatSync(this.fd);
-      if (named && named.ino === opened.ino && named.dev === opened.dev) return this.fd;
+      if (named && named.ino === opened.ino && named.dev === opened.dev) return { fd: this.fd, fresh: false };
       this.release();
     }
     const openFile = () => new Promise<number>((resolve, reject) => open(this.file, APPEND_DURABLY, 0o666, (err, fd) => (err ? reject(err) : resolve(fd))));
@@ -116,7 +118,7 @@ export class ReceiptWriter {
       await mkdir(this.dir, { recursive: true });
       this.fd = await openFile();
     }
-    return this.fd;
+    return { fd: this.fd, fresh: true };
   }
 
   /** Closes the file (idle, failed, or no longer the one at the path); the next batch opens it again. */
@@ -143,6 +145,14 @@ export class ReceiptWriter {
       .filter((line) => line.trim().length > 0)
       .map((line) => JSON.parse(line) as Receipt);
   }
+}
+
+/** Whether the file open as `fd` ends inside a line (its last byte is not a line break). */
+function endsMidLine(fd: number): boolean {
+  const { size } = fstatSync(fd);
+  if (size === 0) return false;
+  const last = Buffer.alloc(1);
+  return readSync(fd, last, 0, 1, size - 1) === 1 && last[0] !== 0x0a;
 }
 
 /** Writes `bytes` from `at` at the end of the file `fd` (O_APPEND); resolves with how many went. */

@@ -154,4 +154,16 @@ describe('ReceiptWriter', () => {
     expect(await new ReceiptWriter(dir, 'run-2').read()).toEqual([]);
     expect(() => new ReceiptWriter(dir, '../escape')).toThrow(/safe file name/);
   });
+  it('starts on a fresh line when the file it opens ends inside a line (a batch torn by a crash or a full disk): the torn line stays alone, the new receipt whole', async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'pas-receipts-'));
+    dirs.push(dir);
+    const whole = `${JSON.stringify(receipt(0))}\n`;
+    const torn = JSON.stringify(receipt(1)).slice(0, 40);
+    await writeFile(path.join(dir, 'run-1.jsonl'), whole + torn);
+    const writer = new ReceiptWriter(dir, 'run-1');
+    await writer.append(receipt(2));
+    await writer.append(receipt(3));
+    const lines = (await readFile(writer.file, 'utf8')).split('\n');
+    expect(lines).toEqual([whole.trim(), torn, JSON.stringify(receipt(2)), JSON.stringify(receipt(3)), '']);
+  });
 });
