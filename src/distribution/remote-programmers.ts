@@ -173,7 +173,9 @@ export async function createRemoteProgrammers(base: RemoteLink, remoteIds: Reado
     const gone = abandoned.get(taskId) ?? new Set<string>();
     gone.add(attemptId);
     abandoned.set(taskId, gone);
-    if (attemptOf(await link.attempts.get(taskId).catch(() => null))?.attemptId === attemptId) await link.attempts.delete(taskId).catch(() => undefined);
+    // Compare-and-delete: a re-dispatch may write the task's next attempt between the read and the delete.
+    const entry = await link.attempts.get(taskId).catch(() => null);
+    if (entry && attemptOf(entry)?.attemptId === attemptId) await link.attempts.delete(taskId, { previousSeq: entry.revision }).catch(() => undefined);
   };
   /** A NATS call that failed is the broker's trouble (retryable), named so. */
   const onBroker = async <T>(what: string, call: () => Promise<T>): Promise<T> => {

@@ -5,7 +5,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { gitOut, waitFor } from '../../support/git-fixtures.ts';
 import { startNatsServer, type NatsServerHandle } from '../../support/nats-server.ts';
-import { PROGRAMMER, settled, startBench, type Bench } from './central-harness.ts';
+import { PROGRAMMER, settled, startBench, WORKER, type Bench } from './central-harness.ts';
 
 let server: NatsServerHandle;
 let bench: Bench | undefined;
@@ -212,5 +212,48 @@ describe('remote programmers, central side, under races', () => {
     expect(done.status).toBe('completed');
     expect(b.logs.some((l) => l.taskId === task.id && l.msg === 'remote attempt adopted')).toBe(true);
     expect(await b.nextTask(PROGRAMMER, 1_000), 'a second attempt was published').toBeNull();
+  });
+  it('a worker declared offline: the forgotten attempt\'s record is deleted only while it is still that attempt\'s, never the re-dispatch written meanwhile', async () => {
+    const b = (bench = await startBench(server.url));
+    const task = b.addTask('t15');
+    const first = b.execute(task);
+    const one = await b.nextTask();
+    // The clean-up's read of the record returns, then waits while the pool re-dispatches the task.
+    const attempts = b.link.attempts;
+    const get = attempts.get.bind(attempts);
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    let read!: () => void;
+    const readDone = new Promise<void>((r) => (read = r));
+    attempts.get = async (key, opts) => {
+      const entry = await get(key, opts);
+      if (key === task.id) {
+        attempts.get = get;
+        read();
+        await gate;
+      }
+      return entry;
+    };
+    b.remote.workerOffline(WORKER);
+    expect((await settled(first, 'attempt on the offline worker')).error?.code).toBe('PAS_ERR_DIST_WORKER_OFFLINE');
+    await readDone;
+    const again = b.execute(task, undefined, 'Prog-012');
+    const two = await b.nextTask('Prog-012');
+    expect(two!.task.attempt_id).not.toBe(one!.task.attempt_id);
+    // The forgotten attempt's delete, once it has had its turn.
+    const del = attempts.delete.bind(attempts);
+    const deleted = new Promise<void>((resolve) => {
+      attempts.delete = (key, opts) => {
+        const done = del(key, opts);
+        if (key === task.id) void done.then(resolve, resolve);
+        return done;
+      };
+    });
+    release();
+    await deleted;
+    expect(await b.currentAttempt(task.id), 'the re-dispatch\'s record was deleted: its worker would refuse to run it').toBe(two!.task.attempt_id);
+    await b.complete(two!.task);
+    two!.msg.ack();
+    expect((await settled(again, 're-dispatch')).status).toBe('completed');
   });
 });
