@@ -30,6 +30,8 @@ export interface RoutingPolicy {
   budgetExhausted: boolean;
   /** Providers that cannot take more calls right now: their programmers get no new work. */
   saturated?: readonly string[];
+  /** Programmers whose host cannot be reached now: no new work until it can. */
+  unreachable?: readonly string[];
 }
 
 export function hasCapabilities(member: Pick<PoolMember, 'id' | 'capabilities'>, required: readonly string[], routing: Record<string, string[]>): boolean {
@@ -71,8 +73,9 @@ export function pickProgrammer(
   cursor: number,
 ): { id: string; cursor: number } | null {
   const saturated = policy.saturated ?? [];
+  const unreachable = policy.unreachable ?? [];
   let candidates = members.filter(
-    (m) => m.status === 'idle' && !(m.provider !== undefined && saturated.includes(m.provider)) && canEverRun(m, task, policy),
+    (m) => m.status === 'idle' && !(m.provider !== undefined && saturated.includes(m.provider)) && !unreachable.includes(m.id) && canEverRun(m, task, policy),
   );
   if (candidates.length === 0) return null;
   if (policy.preferFree && candidates.some((m) => m.free)) candidates = candidates.filter((m) => m.free);

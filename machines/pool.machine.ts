@@ -54,6 +54,8 @@ export interface PoolContext {
   budgetExhausted: boolean;
   /** Providers the LLM gateway reports saturated (calls waiting, or a retry-after pause). */
   saturated: string[];
+  /** Programmers whose host cannot be reached now (a `pas worker` offline or not started): no new work. */
+  unreachable: string[];
   maxQueuePerProgrammer: number;
   maxRetries: number;
   maxRestarts: number;
@@ -70,6 +72,8 @@ export type PoolEvent =
   /** The LLM gateway's fact: this provider cannot take more calls now / can again. */
   | { type: 'provider.saturated'; provider: string }
   | { type: 'provider.available'; provider: string }
+  /** The programmers whose host cannot be reached now, all of them (replaces the last such list). */
+  | { type: 'programmers.unreachable'; programmerIds: string[] }
   | { type: 'budget.exhausted' }
   | { type: 'budget.restored' };
 
@@ -119,8 +123,9 @@ export function poolStep(input: PoolContext, event: PoolEvent): PoolStepResult {
     members: [...input.members],
     queue: [...input.queue],
     stats: { ...input.stats },
-    // A snapshot persisted before providers could saturate has no list yet.
+    // A snapshot persisted before providers could saturate (or hosts be unreachable) has no list yet.
     saturated: input.saturated ?? [],
+    unreachable: input.unreachable ?? [],
   };
   /** The maps by task or programmer id, copied on their first change in this step (reads use `context`). */
   const own = { running: false, tried: false, restarts: false };
@@ -153,6 +158,7 @@ export function poolStep(input: PoolContext, event: PoolEvent): PoolStepResult {
     capabilityRouting: context.capabilityRouting,
     budgetExhausted: context.budgetExhausted,
     saturated: context.saturated,
+    unreachable: context.unreachable,
   });
 
   const finish = (task: TaskSpec, result: TaskResult) => {
@@ -372,6 +378,10 @@ export function poolStep(input: PoolContext, event: PoolEvent): PoolStepResult {
       context.saturated = context.saturated.filter((p) => p !== event.provider);
       drain();
       break;
+    case 'programmers.unreachable':
+      context.unreachable = [...event.programmerIds];
+      drain();
+      break;
     case 'budget.exhausted':
       context.budgetExhausted = true;
       drain(true);
@@ -423,6 +433,7 @@ export function initialPoolContext(input: PoolInput): PoolContext {
     capabilityRouting: input.capabilityRouting ?? {},
     budgetExhausted: false,
     saturated: [],
+    unreachable: [],
     maxQueuePerProgrammer: input.maxQueuePerProgrammer,
     maxRetries: input.maxRetries,
     maxRestarts: input.maxRestarts,
@@ -477,6 +488,7 @@ export function poolStatus(context: PoolContext) {
     running: Object.keys(context.running).length,
     budget_exhausted: context.budgetExhausted,
     saturated_providers: context.saturated,
+    unreachable_programmers: context.unreachable ?? [],
     strategy: context.strategy,
     stats: context.stats,
   };

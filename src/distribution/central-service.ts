@@ -10,6 +10,7 @@ import type { PasConfig } from '../config/load-config.ts';
 import type { ReceiptWriter } from '../llm/index.ts';
 import type { LlmGateway } from '../llm/gateway/llm-gateway.ts';
 import type { Runtime, RuntimeServices, ServiceContext } from '../runtime/runtime-types.ts';
+import { POOL_ID } from '../../machines/pas-system.machine.ts';
 import { createRepositories } from '../runtime/services/repositories.ts';
 import { HostHaves } from './bundles.ts';
 import { createClusterLlmAuthority, reportPrefixes, serveAdmissions } from './cluster-llm-authority.ts';
@@ -46,7 +47,7 @@ export async function startDistribution(config: PasConfig, logger: Logger): Prom
 }
 
 async function startOn(link: DistLink, config: PasConfig, remoteIds: Set<string>, logger: Logger): Promise<Distribution> {
-  const late: { remote?: RemoteProgrammers } = {};
+  const late: { remote?: RemoteProgrammers; reachability?: () => void } = {};
   const haves = new HostHaves();
   const liveness: WorkerLiveness = await watchWorkers({
     link,
@@ -54,6 +55,7 @@ async function startOn(link: DistLink, config: PasConfig, remoteIds: Set<string>
     logger,
     onOffline: (worker) => late.remote?.workerOffline(worker),
     onRegister: (worker, repoHaves) => haves.replace(worker, repoHaves),
+    onChange: () => late.reachability?.(),
   });
   // The cluster's breakers and budget: workers ask before each model call and report after it.
   const authority = createClusterLlmAuthority({ logger, leaseMs: link.settings.lease_ms, ...reportPrefixes(link.names) });
@@ -102,6 +104,20 @@ async function startOn(link: DistLink, config: PasConfig, remoteIds: Set<string>
       };
     },
     attach(runtime) {
+      // The pool gives no work to a programmer whose worker is offline or not started (it would
+      // fail at once, and its retries with it): it hears the whole list whenever it changes.
+      let told: string | undefined;
+      late.reachability = () => {
+        const reachable = new Set([...liveness.online().values()].flat());
+        const unreachable = [...remoteIds].filter((id) => !reachable.has(id)).sort();
+        const key = unreachable.join(',');
+        if (key === told) return;
+        told = key;
+        logger.info({ component: 'distribution', unreachable }, unreachable.length ? 'programmers whose worker is not reachable get no work' : 'every remote programmer is reachable');
+        runtime.send(POOL_ID, { type: 'programmers.unreachable', programmerIds: unreachable });
+      };
+      late.reachability();
+      detach.push(() => (late.reachability = undefined));
       detach.push(
         runtime.onFact((stated) => {
           if (stated.name === 'recordTaskFinished') remote.taskFinished(stated.fact.result.taskId);

@@ -37,6 +37,8 @@ export interface LivenessOptions {
   onOffline(worker: string, programmers: string[]): void;
   /** A worker registered with what its repository cache holds. */
   onRegister?(worker: string, repoHaves: Record<string, string[]>): void;
+  /** Which programmers are reachable may have changed (a worker online or offline, an owner changed): read `online()`. Told before `onOffline`. */
+  onChange?(): void;
   now?: () => number;
   /** The build this central process is (default this one's): a worker of another protocol revision is refused. */
   build?: BuildId;
@@ -71,6 +73,8 @@ export async function watchWorkers(options: LivenessOptions): Promise<WorkerLive
     onOffline(worker, silentMs) {
       const programmers = programmersOf(worker);
       log.warn({ code: 'PAS_ERR_DIST_WORKER_OFFLINE', worker, silentMs, programmers }, 'worker offline');
+      // The pool hears first that these programmers take no work, then their tasks fail over (to others).
+      options.onChange?.();
       options.onOffline(worker, programmers);
     },
     onCutOff(cutOff, why) {
@@ -84,6 +88,7 @@ export async function watchWorkers(options: LivenessOptions): Promise<WorkerLive
     for await (const entry of ownersWatch) {
       if (entry.operation !== 'PUT') owners.delete(entry.key);
       else owners.set(entry.key, fromJson<Owner>(entry.value));
+      options.onChange?.();
     }
   })();
 
@@ -106,7 +111,10 @@ export async function watchWorkers(options: LivenessOptions): Promise<WorkerLive
           return;
         }
         const beat = decodeMessage('pas.v1.heartbeat', msg.data);
-        if (clock.beat(beat.worker_id, beat.pid)) log.info({ worker: beat.worker_id, workerPid: beat.pid, programmers: programmersOf(beat.worker_id) }, 'worker online');
+        if (clock.beat(beat.worker_id, beat.pid)) {
+          log.info({ worker: beat.worker_id, workerPid: beat.pid, programmers: programmersOf(beat.worker_id) }, 'worker online');
+          options.onChange?.();
+        }
       } catch (e) {
         log.warn({ err: toErrorData(e) }, 'bad heartbeat refused');
       }
@@ -161,6 +169,7 @@ export async function watchWorkers(options: LivenessOptions): Promise<WorkerLive
           }
           clock.beat(req.worker_id, req.pid);
           options.onRegister?.(req.worker_id, req.repo_haves ?? {});
+          options.onChange?.();
           log.info({ worker: req.worker_id, accepted, refused: refused.map((r) => r.programmer_id) }, 'worker registered');
           reply = { kind: 'pas.v1.registered', worker_id: req.worker_id, accepted, refused, heartbeat_ms: heartbeatMs, offline_after_ms: offlineAfterMs };
           msg.respond(encodeMessage('pas.v1.registered', reply));
