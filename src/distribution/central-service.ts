@@ -56,6 +56,8 @@ async function startOn(link: DistLink, config: PasConfig, remoteIds: Set<string>
     onOffline: (worker) => late.remote?.workerOffline(worker),
     onRegister: (worker, repoHaves) => haves.replace(worker, repoHaves),
     onChange: () => late.reachability?.(),
+    // The attempts its old process held never come back: they run again (on it, or elsewhere).
+    onRestart: (worker) => late.remote?.workerOffline(worker, true),
   });
   // The cluster's breakers and budget: workers ask before each model call and report after it.
   const authority = createClusterLlmAuthority({ logger, leaseMs: link.settings.lease_ms, ...reportPrefixes(link.names) });

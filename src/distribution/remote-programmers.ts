@@ -86,8 +86,8 @@ export interface RemoteProgrammers {
   taskFinished(taskId: string): void;
   /** Results held for tasks the journal already finished are fenced and acked (after a restart's resume). */
   sweepHeld(): void;
-  /** Fails the attempts running on a worker that went offline (the pool re-dispatches them). */
-  workerOffline(worker: string): void;
+  /** Fails the attempts running on a worker that went offline, or restarted (`restarted`): the pool re-dispatches them. */
+  workerOffline(worker: string, restarted?: boolean): void;
   stop(): Promise<void>;
 }
 
@@ -665,13 +665,14 @@ export async function createRemoteProgrammers(base: RemoteLink, remoteIds: Reado
         for (const h of list) fence(h, 'the task is already finished');
       }
     },
-    workerOffline(worker) {
+    workerOffline(worker, restarted = false) {
       for (const [attemptId, p] of pending) {
         if (p.record.worker !== worker) continue;
         pending.delete(attemptId);
         void forgetAttempt(p.task.id, attemptId);
-        log.warn({ code: 'PAS_ERR_DIST_WORKER_OFFLINE' satisfies ErrorCode, taskId: p.task.id, attemptId, worker }, 'worker offline: its task goes to another programmer');
-        p.resolve(failed(p.task, p.record.programmerId, 'PAS_ERR_DIST_WORKER_OFFLINE', `worker ${worker} sent no heartbeat in time; the task runs again on another programmer`));
+        log.warn({ code: 'PAS_ERR_DIST_WORKER_OFFLINE' satisfies ErrorCode, taskId: p.task.id, attemptId, worker }, restarted ? 'worker restarted: its task runs again' : 'worker offline: its task goes to another programmer');
+        const why = restarted ? `worker ${worker} restarted while it ran the task; the task runs again` : `worker ${worker} sent no heartbeat in time; the task runs again on another programmer`;
+        p.resolve(failed(p.task, p.record.programmerId, 'PAS_ERR_DIST_WORKER_OFFLINE', why));
       }
     },
     async stop() {

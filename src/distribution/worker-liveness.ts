@@ -37,6 +37,8 @@ export interface LivenessOptions {
   onOffline(worker: string, programmers: string[]): void;
   /** A worker registered with what its repository cache holds. */
   onRegister?(worker: string, repoHaves: Record<string, string[]>): void;
+  /** A worker came back as a new process before it was declared offline: what its old process held is lost. */
+  onRestart?(worker: string): void;
   /** Which programmers are reachable may have changed (a worker online or offline, an owner changed): read `online()`. Told before `onOffline`. */
   onChange?(): void;
   now?: () => number;
@@ -121,6 +123,18 @@ export async function watchWorkers(options: LivenessOptions): Promise<WorkerLive
     },
   });
 
+  /**
+   * Whether the worker's process `pid` still heartbeats: heard within two heartbeats after now
+   * (a process that was heard lately gets that long to be heard again; one silent longer is gone).
+   */
+  const stillBeating = async (worker: string, pid: number): Promise<boolean> => {
+    const asked = now();
+    const last = clock.lastBeatOf(worker, pid);
+    if (last === undefined || asked - last > 2 * heartbeatMs) return false;
+    await new Promise((r) => setTimeout(r, last + 2 * heartbeatMs + 50 - asked));
+    return (clock.lastBeatOf(worker, pid) ?? 0) > last;
+  };
+
   /** Gives the worker each programmer configured for its host, compare-and-set in the owners bucket. */
   const register = link.nats.nc.subscribe(link.names.subjects.register, {
     callback: (err, msg) => {
@@ -141,6 +155,21 @@ export async function watchWorkers(options: LivenessOptions): Promise<WorkerLive
           if (req.version !== build.version) log.info({ worker: req.worker_id, workerVersion: req.version, version: build.version, protocol: build.protocol }, 'worker runs another PAS version with the same protocol revision: accepted');
           const accepted: string[] = [];
           const refused: RegisteredMessage['refused'] = [];
+          // Another process owns this worker id's programmers: a second process started with the
+          // same --id (it still heartbeats) is refused; one gone (a restart sooner than
+          // offline_after_ms) hands over, and the attempts given to it run again.
+          const earlier = [...owners.values()].find((o) => o.worker_id === req.worker_id && o.pid !== req.pid);
+          if (earlier && (await stillBeating(req.worker_id, earlier.pid))) {
+            const error = codedError('PAS_ERR_DIST_OWNER_TAKEN', `worker id ${req.worker_id} is in use by a live process (pid ${earlier.pid}): give each pas worker its own --id`, { owner: req.worker_id, ownerPid: earlier.pid });
+            log.error({ code: error.code, worker: req.worker_id, workerPid: req.pid, ownerPid: earlier.pid }, 'registration refused: another live process has this worker id');
+            reply = { kind: 'pas.v1.registered', worker_id: req.worker_id, accepted: [], refused: req.programmer_ids.map((id) => ({ programmer_id: id, error })), heartbeat_ms: heartbeatMs, offline_after_ms: offlineAfterMs };
+            msg.respond(encodeMessage('pas.v1.registered', reply));
+            return;
+          }
+          if (earlier) {
+            log.warn({ code: 'PAS_ERR_DIST_WORKER_OFFLINE', worker: req.worker_id, workerPid: req.pid, previousPid: earlier.pid }, 'worker restarted: the tasks its previous process held run again');
+            options.onRestart?.(req.worker_id);
+          }
           for (const id of req.programmer_ids) {
             if (hostOf.get(id) !== req.worker_id) {
               refused.push({ programmer_id: id, error: codedError('PAS_ERR_DIST_OWNER_TAKEN', `${id} is not configured with host: ${req.worker_id} (programmer_pool.yaml)`, { host: hostOf.get(id) ?? null }) });

@@ -144,6 +144,8 @@ async function startOn(options: WorkerOptions, settings: DistributionConfig, wan
     log.warn({ code: 'PAS_ERR_GIT' satisfies ErrorCode, commit, err: toErrorData(err) }, 'the have ref of a result was not written: a later base bundle for this host will be bigger'),
   );
   // Registration: the central process gives each programmer to one owner (it may be down: ask again).
+  /** Why the last registration was refused programmers (each reason once). */
+  let refusals: string[] = [];
   const register = async () => {
     const reply = await nc.request(
       link.names.subjects.register,
@@ -155,6 +157,7 @@ async function startOn(options: WorkerOptions, settings: DistributionConfig, wan
     if (otherBuild) throw otherBuild;
     const registered = decodeMessage('pas.v1.registered', reply.data);
     for (const r of registered.refused) log.error({ programmerId: r.programmer_id, err: r.error }, 'programmer refused');
+    refusals = [...new Set(registered.refused.map((r) => r.error.message))];
     return registered.accepted;
   };
   let accepted: string[] = [];
@@ -209,7 +212,7 @@ async function startOn(options: WorkerOptions, settings: DistributionConfig, wan
   });
   undo.push(() => heartbeatAnswers.unsubscribe());
   if (accepted.length === 0) {
-    throw new PasError('PAS_ERR_DIST_OWNER_TAKEN', `worker ${workerId}: the central process gave it none of ${wanted.map((p) => p.id).join(', ')}`);
+    throw new PasError('PAS_ERR_DIST_OWNER_TAKEN', `worker ${workerId}: the central process gave it none of ${wanted.map((p) => p.id).join(', ')}${refusals.length ? `: ${refusals.join('; ')}` : ''}`);
   }
   // Given back if the start fails from here: the central process then dispatches nothing to them.
   undo.push(() => releaseOwnership(link, workerId, process.pid, accepted));

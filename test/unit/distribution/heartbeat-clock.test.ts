@@ -141,4 +141,19 @@ describe('the heartbeat clock (when the central process may call a worker offlin
     await clock.check();
     expect(offline).toEqual([]);
   });
+  it('keeps when each process of a worker id was last heard, so a restart (the old pid silent) is told from a second process (both beating)', async () => {
+    const { clock } = clockOn(fakeLink());
+    clock.beat('w1', 10);
+    const first = clock.lastBeatOf('w1', 10)!;
+    await vi.advanceTimersByTimeAsync(HEARTBEAT);
+    clock.beat('w1', 11);
+    expect(clock.get('w1')!.pid).toBe(11);
+    expect(clock.lastBeatOf('w1', 10)).toBe(first);
+    expect(clock.lastBeatOf('w1', 11)).toBe(first + HEARTBEAT);
+    await vi.advanceTimersByTimeAsync(HEARTBEAT);
+    clock.beat('w1', 10);
+    expect(clock.lastBeatOf('w1', 10)).toBe(first + 2 * HEARTBEAT);
+    expect(clock.lastBeatOf('w1', 12)).toBeUndefined();
+    expect(clock.lastBeatOf('w2', 10)).toBeUndefined();
+  });
 });

@@ -1,0 +1,46 @@
+/** One worker id, one process (CONTRACT §11): a restart hands over at once, a second process is refused. */
+import { afterEach, describe, expect, it } from 'vitest';
+import { doubledInBranch } from '../../hardening/kill-support.ts';
+import { kill9 } from '../../support/pas-process.ts';
+import { expectMergedOnce, receiptTasks, startCluster, type Cluster } from './cluster-harness.ts';
+
+let cluster: Cluster | undefined;
+afterEach(async () => {
+  await cluster?.close();
+  cluster = undefined;
+});
+
+describe('a worker id and its process', () => {
+  it('SIGKILLed mid-task and started again with the same --id before it is declared offline: the task runs again at once as a new attempt, not after the broker redelivers it', async () => {
+    // ack_wait far beyond the wait for the job: a task left to the broker's redelivery cannot finish in time.
+    cluster = await startCluster({ workers: ['w1', 'w2'], programmersPerWorker: 1, editDelayMs: 3_000, offlineAfterMs: 4_000, ackWaitMs: 120_000 });
+    const c = cluster;
+    const files = ['src/a.js', 'src/b.js'];
+    const id = await c.submit(files);
+    const taskId = await c.waitRunningOn(id, 'w1');
+    await c.waitWorkerLog('w1', (e) => e.msg === 'task received' && e.taskId === taskId);
+    await kill9(c.workers.get('w1')!.child);
+    await c.startWorker('w1');
+    await c.waitLog((e) => e.msg === 'worker restarted: the tasks its previous process held run again' && e.worker === 'w1');
+    expect(c.centralLog().some((e) => e.msg === 'worker offline' && e.worker === 'w1'), 'the restart was taken for a lost worker').toBe(false);
+    const job = await c.waitJob(id, 60_000);
+    expect(job.status).toBe('completed');
+    expect(job.tasks.find((t) => t.task_id === taskId)!.attempt).toBe(2);
+    await expectMergedOnce(c, job.merged_branch!, files);
+    expect(await doubledInBranch(c.repo.repo, job.merged_branch!)).toEqual([]);
+    expect(new Set(receiptTasks(job.receipt_files))).toEqual(new Set(job.tasks.map((t) => t.task_id)));
+  }, 150_000);
+
+  it('a second pas worker started with the id of a live one is refused and exits, saying the id is in use; the first keeps its programmers and runs the job', async () => {
+    cluster = await startCluster({ workers: ['w1'], programmersPerWorker: 2, editDelayMs: 200 });
+    const c = cluster;
+    const first = c.workers.get('w1')!;
+    await expect(c.startWorker('w1')).rejects.toThrow(/worker id w1 is in use by a live process/);
+    expect(first.child.exitCode).toBeNull();
+    const files = ['src/a.js', 'src/b.js'];
+    const job = await c.waitJob(await c.submit(files), 60_000);
+    expect(job.status).toBe('completed');
+    await expectMergedOnce(c, job.merged_branch!, files);
+    expect(c.workerLog('w1').filter((e) => e.msg === 'task received')).toHaveLength(2);
+  }, 150_000);
+});
