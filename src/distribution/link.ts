@@ -64,14 +64,14 @@ export function anyOf(subject: (id: string) => string): string {
 /**
  * Runs `op` until the broker has what it stores (or answers what it reads): a broker restart or a
  * lost link in between loses nothing; it waits longer between tries up to 2 s. Gives up only when
- * the link is closed or `giveUp()` says so.
+ * the link is closed or `giveUp(err)` says so (a caller that stopped, an answer that is final).
  */
-export async function untilStored<T>(link: DistLink, what: string, op: () => Promise<T>, log: Logger, giveUp: () => boolean = () => false): Promise<T> {
+export async function untilStored<T>(link: DistLink, what: string, op: () => Promise<T>, log: Logger, giveUp: (err: unknown) => boolean = () => false): Promise<T> {
   for (let wait = 200; ; wait = Math.min(wait * 2, 2_000)) {
     try {
       return await op();
     } catch (err) {
-      if (link.nats.nc.isClosed() || giveUp()) throw err;
+      if (link.nats.nc.isClosed() || giveUp(err)) throw err;
       log.warn({ err: toErrorData(err), what }, `${what} failed; trying again`);
       await new Promise((r) => setTimeout(r, wait));
     }

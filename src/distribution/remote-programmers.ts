@@ -32,7 +32,7 @@ import { taskBranchName } from '../executors/worktree.ts';
 import { bundleObjectName, bundleStored, deleteBundle, getBundle, HostHaves, importResultBundle, makeBaseBundle, putBundle, repoKeyOf, resolveCommit } from './bundles.ts';
 import { commitAcks } from './commit-acks.ts';
 import { IdleCleanup } from './idle-cleanup.ts';
-import { anyOf, attemptOf, nanos, toJson, type AttemptRecord, type DistLink } from './link.ts';
+import { anyOf, attemptOf, nanos, toJson, untilStored, type AttemptRecord, type DistLink } from './link.ts';
 import { decodeMessage, encodeMessage, encodeTaskMessage, objectNameSchema, type ResultMessage, type TaskMessage } from './messages.ts';
 import { sweepQuarantinesAfterCrash } from './quarantine-sweep.ts';
 import { mark, timelineOn } from './timeline.ts';
@@ -573,8 +573,10 @@ export async function createRemoteProgrammers(base: RemoteLink, remoteIds: Reado
     const bundleKey = `${repoKey}:${baseCommit}:${hostHas.join(',')}`;
     const makeBundle = async () => {
       const made = await makeBaseBundle(repo, baseCommit, { haves: hostHas });
-      const name = made.bytes ? (await putBundle(link.bundles, bundleObjectName(record.attemptId, 'base'), made.bytes)).name : null;
-      return { name, full: made.full };
+      const name = bundleObjectName(record.attemptId, 'base');
+      // Shared by every task dispatched on this base meanwhile: it waits out a broker outage for all of them.
+      const stored = made.bytes ? (await untilStored(link, `storing ${name}`, () => putBundle(link.bundles, name, made.bytes!), log, () => stopped)).name : null;
+      return { name: stored, full: made.full };
     };
     const reused = bundlesPut.has(bundleKey);
     let bundle = hostHas.includes(baseCommit) ? { name: null, full: false } : await memo(bundlesPut, bundleKey, makeBundle);
@@ -587,7 +589,10 @@ export async function createRemoteProgrammers(base: RemoteLink, remoteIds: Reado
     if (signal.aborted) return failed(task, programmerId, 'PAS_ERR_TASK_CANCELLED', 'the task was stopped before it was dispatched', 'cancelled');
     cleanup.busy();
     recordsPut.set(task.id, (recordsPut.get(task.id) ?? 0) + 1);
-    await onBroker('cannot record the attempt', () => link.attempts.put(task.id, toJson(record)));
+    // A broker away (restarting, a lost link) is waited for, as long as the task may wait: failing
+    // here would spend one of the task's retries on every dispatch of the outage.
+    const giveUp = () => signal.aborted || stopped;
+    await onBroker('cannot record the attempt', () => untilStored(link, `recording attempt ${record.attemptId}`, () => link.attempts.put(task.id, toJson(record)), log, giveUp));
     mark('c.recorded', task.id);
     const { repo: _repo, ...portable } = task;
     // The job's own budget goes with its tasks: the worker's LLM gateway holds the programs' calls to it.
@@ -610,7 +615,8 @@ export async function createRemoteProgrammers(base: RemoteLink, remoteIds: Reado
       ...(jobLimit !== undefined ? { job_max_spend_usd: jobLimit } : {}),
     };
     try {
-      await onBroker(`cannot publish the task for ${programmerId}`, () => link.nats.js.publish(link.names.subjects.task(programmerId), encodeTaskMessage(message), { msgID: record.attemptId }));
+      // The attempt id is the message id: a publish tried again is stored once.
+      await onBroker(`cannot publish the task for ${programmerId}`, () => untilStored(link, `publishing ${record.attemptId}`, () => link.nats.js.publish(link.names.subjects.task(programmerId), encodeTaskMessage(message), { msgID: record.attemptId }), log, giveUp));
     } catch (err) {
       // Not dispatched (as far as we know): the attempt is no longer current, so a worker that
       // got the message anyway skips it, and a late result of it is fenced.
@@ -644,6 +650,7 @@ export async function createRemoteProgrammers(base: RemoteLink, remoteIds: Reado
       if (!remoteIds.has(input.programmerId)) return local(input, signal);
       return dispatch(input, signal).catch((err) => {
         const error = toErrorData(err);
+        log.warn({ code: error.code, taskId: input.task.id, programmerId: input.programmerId, err: error }, 'remote dispatch failed');
         // The broker's trouble is worth another try; a bad base commit or repository is not.
         return { ...failed(input.task, input.programmerId, error.code, error.message), error: error.code === 'PAS_ERR_DIST_BROKER' || !isPasError(err) ? { ...error, retryable: true } : error };
       });

@@ -353,7 +353,9 @@ async function startOn(options: WorkerOptions, settings: DistributionConfig, wan
     try {
       // The bundle is fetched only if the clone lacks the base (a burst of tasks on a new base fetches it once).
       const bundleObject = task.bundle_object;
-      const clone = await cache.ensureBase(task.repo_key, bundleObject ? () => getBundle(link.bundles, bundleObject) : null, task.base_commit);
+      // Read again while the broker is away (a restart, a lost link); a bundle the store does not have is final.
+      const readBase = () => untilStored(link, `reading ${bundleObject}`, () => getBundle(link.bundles, bundleObject!), log, (err) => stopping || controller.signal.aborted || isPasError(err, 'PAS_ERR_DIST_BUNDLE_MISSING'));
+      const clone = await cache.ensureBase(task.repo_key, bundleObject ? readBase : null, task.base_commit);
       mark('w.base', task.task_id);
       const executor = executorFor(task.task.executor ?? programmer.executor);
       const result = await runProgrammerTask({

@@ -24,4 +24,19 @@ describe('the broker killed mid-job', () => {
     await expectMergedOnce(cluster, job.merged_branch!, files);
     expect(new Set(receiptTasks(job.receipt_files))).toEqual(new Set(job.tasks.map((t) => t.task_id)));
   }, 150_000);
+  it('the broker down when tasks are dispatched, for longer than a request may wait: the dispatches wait for it and the job completes with every task on its first attempt', async () => {
+    cluster = await startCluster({ workers: ['w1', 'w2'], programmersPerWorker: 2, editDelayMs: 500 });
+    const files = ['src/a.js', 'src/b.js', 'src/c.js', 'src/d.js'];
+    await cluster.nats.kill9();
+    const id = await cluster.submit(files);
+    // Longer than request_timeout_ms (5 s): a dispatch that gave up after one request would be a retry.
+    await cluster.waitLog((e) => e.msg === 'transition' && e.event === 'task.assigned' && typeof e.agentId === 'string' && e.agentId.startsWith('Prog-'), 20_000);
+    await new Promise((r) => setTimeout(r, 7_000));
+    await cluster.nats.restart();
+    const job = await cluster.waitJob(id, 90_000);
+    expect(job.status).toBe('completed');
+    for (const t of job.tasks) expect(t.attempt, `${t.task_id} was dispatched more than once`).toBe(1);
+    await expectMergedOnce(cluster, job.merged_branch!, files);
+    expect(receiptTasks(job.receipt_files).sort()).toEqual(job.tasks.map((t) => t.task_id).sort());
+  }, 150_000);
 });

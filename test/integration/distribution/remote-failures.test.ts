@@ -27,22 +27,50 @@ afterAll(async () => {
 
 const branchExists = async (repo: string, branch: string) => (await gitOut(repo, 'for-each-ref', '--format=%(refname)', `refs/heads/${branch}`)) !== '';
 describe('remote programmers, central side, when things fail', () => {
-  it('a task whose publish fails is forgotten: its attempt leaves KV, the failure is a retryable broker error, and a result of it that reached a worker anyway is fenced, never merged', async () => {
+  it('a task whose publish acknowledgement is lost is published again under the same message id: the broker keeps it once, the worker gets it once, and the task completes', async () => {
     const b = (bench = await startBench(server.url));
     const task = b.addTask('t1');
     // The broker stores the task but its acknowledgement is lost (what a broker restart mid-publish looks like).
     const js = b.link.nats.js as { publish: (...args: unknown[]) => Promise<unknown> };
     const publish = js.publish.bind(js);
+    let lost = 0;
+    js.publish = async (...args: unknown[]) => {
+      const stored = await publish(...args);
+      if (args[0] !== b.link.names.subjects.task('Prog-011') || lost++ > 0) return stored;
+      throw Object.assign(new Error('TIMEOUT'), { name: 'TimeoutError' });
+    };
+    const result = b.execute(task);
+    const got = await b.nextTask();
+    // Published again (the same message id) after the lost acknowledgement.
+    expect(await waitFor(() => lost >= 2, 10_000)).toBe(true);
+    js.publish = publish;
+    await b.complete(got!.task);
+    got!.msg.ack();
+    expect((await settled(result, 'execute')).status).toBe('completed');
+    expect(await b.nextTask('Prog-011', 1_000), 'the task was stored twice').toBeNull();
+  });
+
+  it('a task stopped while its publish keeps failing is forgotten: its attempt leaves KV, it does not complete, and a result of it that reached a worker anyway is fenced, never merged', async () => {
+    const b = (bench = await startBench(server.url));
+    const task = b.addTask('t1b');
+    const js = b.link.nats.js as { publish: (...args: unknown[]) => Promise<unknown> };
+    const publish = js.publish.bind(js);
+    let tries = 0;
     js.publish = async (...args: unknown[]) => {
       const stored = await publish(...args);
       if (args[0] !== b.link.names.subjects.task('Prog-011')) return stored;
+      tries++;
       throw Object.assign(new Error('TIMEOUT'), { name: 'TimeoutError' });
     };
-    const result = await settled(b.execute(task), 'execute');
+    const stop = new AbortController();
+    const running = b.execute(task, stop.signal);
+    expect(await waitFor(() => tries >= 2, 10_000)).toBe(true);
+    stop.abort();
+    const result = await settled(running, 'execute');
+    expect(await waitFor(() => b.logs.some((l) => l.msg === 'remote dispatch failed' && l.taskId === 't1b'), 10_000)).toBe(true);
     js.publish = publish;
-    expect(result.status).toBe('failed');
-    expect(result.error).toMatchObject({ code: 'PAS_ERR_DIST_BROKER', retryable: true });
-    expect(await b.currentAttempt('t1')).toBeUndefined();
+    expect(result.status).not.toBe('completed');
+    expect(await b.currentAttempt('t1b')).toBeUndefined();
     // A worker got the message anyway and sends its result: it is fenced.
     const got = await b.nextTask();
     expect(got).not.toBeNull();
@@ -50,7 +78,7 @@ describe('remote programmers, central side, when things fail', () => {
     const sent = await b.complete(got!.task, { costUsd: 0.5 });
     expect(await waitFor(() => b.logs.some((l) => l.code === 'PAS_ERR_DIST_STALE_RESULT' && l.attemptId === sent.attempt_id), 10_000)).toBe(true);
     expect(b.receipts).toEqual([]);
-    expect(await branchExists(b.repo.repo, 'pas/job-t1/t1')).toBe(false);
+    expect(await branchExists(b.repo.repo, 'pas/job-t1b/t1b')).toBe(false);
   });
 
   it('a base bundle the object store dropped (bundle_ttl_s, or deleted) is made anew for the next task on the same base, which then completes', async () => {
