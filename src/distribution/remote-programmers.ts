@@ -245,6 +245,38 @@ export async function createRemoteProgrammers(base: RemoteLink, remoteIds: Reado
     return { result, receipt };
   };
 
+  /** Results whose receipt is booked (from the worker's result); every other result gets one from `bookEnded`. */
+  const withReceipt = new WeakSet<TaskResult>();
+  /**
+   * The receipt of an attempt this process ended without a result from a worker (its worker went
+   * offline or restarted, it was stopped, it could not be dispatched): one line per attempt, as
+   * in-process, with what is known. Its tokens are unknown (null); the money the worker spent on
+   * it was reported call by call and is in the budget.
+   */
+  const bookEnded = async (input: ExecuteTaskInput, result: TaskResult, startedAt: number, attempt: number): Promise<TaskResult> => {
+    const { task } = input;
+    const finishedAt = now();
+    const receipt: Receipt = {
+      run_id: deps.runId,
+      job_id: task.jobId,
+      task_id: task.id,
+      agent_id: input.programmerId,
+      provider: null,
+      model: null,
+      used_backup: false,
+      status: result.status,
+      ...(result.error ? { error: result.error } : {}),
+      tokens: { input: null, output: null },
+      cost_usd: 0,
+      duration_ms: Math.max(0, finishedAt - startedAt),
+      kpi: { files_changed: 0, lines_added: 0, lines_removed: 0 },
+      started_at: new Date(startedAt).toISOString(),
+      finished_at: new Date(finishedAt).toISOString(),
+    };
+    await bookReceipt(journal, deps.receipts, { runId: deps.runId, taskId: task.id, attempt }, receipt).catch((err: unknown) => log.error({ taskId: task.id, err: toErrorData(err) }, 'the receipt of a remote attempt ended here could not be written'));
+    return result;
+  };
+
   /** Applies of one task run one at a time (an abandoned attempt's import may still run). */
   const taskApplies = new Map<string, Promise<unknown>>();
   const apply = (p: Pending, h: Held): Promise<TaskResult> => {
@@ -324,6 +356,7 @@ export async function createRemoteProgrammers(base: RemoteLink, remoteIds: Reado
     const booked = p.inherited === true && journal.receiptsOfJob(p.task.jobId).some((k) => k.taskId === p.task.id && k.attempt === attempt);
     // Booked as in-process (book-receipt.ts): the index row on disk before the line.
     if (!booked) await bookReceipt(journal, deps.receipts, { runId: deps.runId, taskId: p.task.id, attempt }, receipt);
+    withReceipt.add(result);
     mark('c.applied', p.task.id);
     log.info({ taskId: p.task.id, attemptId: p.record.attemptId, worker: h.message.worker_id, status: result.status }, 'remote result applied');
     return result;
@@ -648,12 +681,17 @@ export async function createRemoteProgrammers(base: RemoteLink, remoteIds: Reado
     },
     wrap: (local) => (input, signal) => {
       if (!remoteIds.has(input.programmerId)) return local(input, signal);
-      return dispatch(input, signal).catch((err) => {
-        const error = toErrorData(err);
-        log.warn({ code: error.code, taskId: input.task.id, programmerId: input.programmerId, err: error }, 'remote dispatch failed');
-        // The broker's trouble is worth another try; a bad base commit or repository is not.
-        return { ...failed(input.task, input.programmerId, error.code, error.message), error: error.code === 'PAS_ERR_DIST_BROKER' || !isPasError(err) ? { ...error, retryable: true } : error };
-      });
+      const startedAt = now();
+      // The attempt as it starts (a stopped one ends after the pool may have started the next).
+      const attempt = journal.taskAttempt(input.task.id) ?? input.task.attempt ?? 1;
+      return dispatch(input, signal)
+        .catch((err) => {
+          const error = toErrorData(err);
+          log.warn({ code: error.code, taskId: input.task.id, programmerId: input.programmerId, err: error }, 'remote dispatch failed');
+          // The broker's trouble is worth another try; a bad base commit or repository is not.
+          return { ...failed(input.task, input.programmerId, error.code, error.message), error: error.code === 'PAS_ERR_DIST_BROKER' || !isPasError(err) ? { ...error, retryable: true } : error };
+        })
+        .then((result) => (withReceipt.has(result) ? result : bookEnded(input, result, startedAt, attempt)));
     },
     taskFinished(taskId) {
       mark('c.finished', taskId);

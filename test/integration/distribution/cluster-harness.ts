@@ -236,6 +236,11 @@ export function receiptTasks(files: string[]): string[] {
   return files.flatMap((f) => readFileSync(f, 'utf8').split('\n').filter(Boolean).map((l) => (JSON.parse(l) as { task_id: string }).task_id));
 }
 
+/** Every receipt line in these receipts files (one per task attempt). */
+export function receiptLines(files: string[]): Array<{ task_id: string; status: string; error?: { code: string } }> {
+  return files.flatMap((f) => readFileSync(f, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as { task_id: string; status: string; error?: { code: string } }));
+}
+
 /** Every file's offline edit is on the job branch, and no task is merged or committed there twice. */
 export async function expectMergedOnce(c: Cluster, branch: string, files: string[]): Promise<void> {
   for (const f of files) expect(await gitOut(c.repo.repo, 'show', `${branch}:${f}`)).toContain('PAS offline note');

@@ -7,7 +7,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { gitOut } from '../../support/git-fixtures.ts';
 import { startNatsServer } from '../../support/nats-server.ts';
 import { createNetns, netnsUnavailable, type Netns } from '../../support/netns.ts';
-import { expectMergedOnce, receiptTasks, startCluster, type Cluster, type ClusterOptions } from './cluster-harness.ts';
+import { expectMergedOnce, receiptLines, receiptTasks, startCluster, type Cluster, type ClusterOptions } from './cluster-harness.ts';
 
 const unavailable = netnsUnavailable();
 if (unavailable) process.stdout.write(`cluster-partition.test.ts skipped: ${unavailable}\n`);
@@ -103,6 +103,10 @@ describe.skipIf(unavailable !== undefined)('a partition between network namespac
     await expectMergedOnce(cluster, job.merged_branch!, ['src/a.js', 'src/b.js']);
     const after = await cluster.job(id);
     expect(after.tasks.find((t) => t.task_id === taskId)!.programmer_id).toBe(rerun.programmer_id);
-    expect(receiptTasks(after.receipt_files).filter((t) => t === taskId)).toHaveLength(1);
+    // One line per attempt: the one ended when w1 went offline, and the re-run's; the late result adds none.
+    expect(receiptLines(after.receipt_files).filter((r) => r.task_id === taskId).map((r) => [r.status, r.error?.code ?? null])).toEqual([
+      ['failed', 'PAS_ERR_DIST_WORKER_OFFLINE'],
+      ['completed', null],
+    ]);
   }, 90_000);
 });

@@ -3,7 +3,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { doubledInBranch } from '../../hardening/kill-support.ts';
 import { gitOut } from '../../support/git-fixtures.ts';
 import { kill9 } from '../../support/pas-process.ts';
-import { receiptTasks, startCluster, type Cluster } from './cluster-harness.ts';
+import { receiptLines, startCluster, type Cluster } from './cluster-harness.ts';
 
 let cluster: Cluster | undefined;
 afterEach(async () => {
@@ -27,6 +27,9 @@ describe('a worker lost mid-task', () => {
     expect(cluster.hostOf.get(task.programmer_id!)).toBe('w2');
     for (const f of ['a', 'b']) expect(await gitOut(cluster.repo.repo, 'show', `${job.merged_branch}:src/${f}.js`)).toContain('PAS offline note');
     expect(await doubledInBranch(cluster.repo.repo, job.merged_branch!)).toEqual([]);
-    expect(receiptTasks(job.receipt_files).sort()).toEqual(job.tasks.map((t) => t.task_id).sort());
+    // One line per attempt: each task's completed one, and the killed attempt's.
+    const lines = receiptLines(job.receipt_files);
+    expect(lines.filter((r) => r.status === 'completed').map((r) => r.task_id).sort()).toEqual(job.tasks.map((t) => t.task_id).sort());
+    expect(lines.filter((r) => r.status !== 'completed').map((r) => [r.task_id, r.error?.code])).toEqual([[taskId, 'PAS_ERR_DIST_WORKER_OFFLINE']]);
   }, 150_000);
 });

@@ -2,7 +2,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { doubledInBranch } from '../../hardening/kill-support.ts';
 import { gitOut } from '../../support/git-fixtures.ts';
-import { receiptTasks, startCluster, type Cluster } from './cluster-harness.ts';
+import { receiptLines, startCluster, type Cluster } from './cluster-harness.ts';
 
 let cluster: Cluster | undefined;
 afterEach(async () => {
@@ -34,6 +34,10 @@ describe('a worker paused mid-task', () => {
     expect(await doubledInBranch(cluster.repo.repo, job.merged_branch!)).toEqual([]);
     const after = await cluster.job(id);
     expect(after.tasks.find((t) => t.task_id === taskId)!.programmer_id).toBe(rerun.programmer_id);
-    expect(receiptTasks(after.receipt_files).filter((t) => t === taskId)).toHaveLength(1);
+    // One line per attempt: the one ended when w1 went offline, and the re-run's; the late result adds none.
+    expect(receiptLines(after.receipt_files).filter((r) => r.task_id === taskId).map((r) => [r.status, r.error?.code ?? null])).toEqual([
+      ['failed', 'PAS_ERR_DIST_WORKER_OFFLINE'],
+      ['completed', null],
+    ]);
   }, 150_000);
 });

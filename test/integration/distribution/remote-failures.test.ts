@@ -7,7 +7,7 @@ import { bundleObjectName, deleteBundle, getBundle, putBundle } from '../../../s
 import { objectStoreFor } from '../../../src/executors/object-store.ts';
 import { gitOut, waitFor } from '../../support/git-fixtures.ts';
 import { startNatsServer, type NatsServerHandle } from '../../support/nats-server.ts';
-import { PROGRAMMER, settled, startBench, type Bench } from './central-harness.ts';
+import { PROGRAMMER, settled, startBench, WORKER, type Bench } from './central-harness.ts';
 
 let server: NatsServerHandle;
 let bench: Bench | undefined;
@@ -77,7 +77,9 @@ describe('remote programmers, central side, when things fail', () => {
     got!.msg.ack();
     const sent = await b.complete(got!.task, { costUsd: 0.5 });
     expect(await waitFor(() => b.logs.some((l) => l.code === 'PAS_ERR_DIST_STALE_RESULT' && l.attemptId === sent.attempt_id), 10_000)).toBe(true);
-    expect(b.receipts).toEqual([]);
+    // The attempt's one receipt is the one booked when it ended here; the fenced result adds none.
+    expect(b.receipts).toHaveLength(1);
+    expect(b.receipts[0]).toMatchObject({ task_id: 't1b', status: result.status, cost_usd: 0 });
     expect(await branchExists(b.repo.repo, 'pas/job-t1b/t1b')).toBe(false);
   });
 
@@ -230,7 +232,9 @@ describe('a result its schema refuses', () => {
     expect(done.status).toBe('failed');
     expect(done.error).toMatchObject({ code: 'PAS_ERR_DIST_BAD_MESSAGE', details: { field: 'progress.text' } });
     expect(await branchExists(b.repo.repo, 'pas/job-t-refused/t-refused')).toBe(false);
-    expect(b.receipts).toEqual([]);
+    // Its one receipt says why it failed (nothing of the refused message is in it).
+    expect(b.receipts).toHaveLength(1);
+    expect(b.receipts[0]).toMatchObject({ task_id: 't-refused', status: 'failed', error: { code: 'PAS_ERR_DIST_BAD_MESSAGE' }, tokens: { input: null, output: null }, cost_usd: 0 });
     // The attempt is over: a copy of a result of it that arrives later is fenced.
     expect(await waitFor(async () => (await b.currentAttempt('t-refused')) === undefined, 10_000)).toBe(true);
     const info = await b.link.nats.jsm.consumers.info(b.link.names.resultStream, 'central');
@@ -311,5 +315,32 @@ describe('a result bundle inside the result message', () => {
     expect(done.status).toBe('failed');
     expect(done.error?.code).toBe('PAS_ERR_DIST_BUNDLE_INVALID');
     expect(await gitOut(b.repo.repo, 'for-each-ref', '--format=%(refname)', 'refs/heads/pas/')).toBe('');
+  });
+  it('an attempt ended here without a result (its worker went offline) leaves one receipt saying so, and the retry its own: one line per attempt, as in-process', async () => {
+    const b = (bench = await startBench(server.url));
+    const task = b.addTask('t-gone');
+    const first = b.execute(task);
+    const one = await b.nextTask();
+    b.remote.workerOffline(WORKER);
+    expect((await settled(first, 'attempt on the offline worker')).error?.code).toBe('PAS_ERR_DIST_WORKER_OFFLINE');
+    expect(b.receipts).toHaveLength(1);
+    expect(b.receipts[0]).toMatchObject({ task_id: 't-gone', agent_id: PROGRAMMER, status: 'failed', error: { code: 'PAS_ERR_DIST_WORKER_OFFLINE' }, tokens: { input: null, output: null } });
+    // The pool's retry is attempt 2 (the journal has it before the dispatch).
+    const retry = { ...task, attempt: 2 };
+    b.journal.upsertTask(retry, 'running');
+    const second = b.execute(retry, undefined, 'Prog-012');
+    const two = await b.nextTask('Prog-012');
+    await b.complete(two!.task);
+    two!.msg.ack();
+    expect((await settled(second, 'retry')).status).toBe('completed');
+    // The first attempt's late result is fenced: it adds no line.
+    await b.complete(one!.task);
+    one!.msg.ack();
+    expect(await waitFor(() => b.logs.some((l) => l.code === 'PAS_ERR_DIST_STALE_RESULT' && l.attemptId === one!.task.attempt_id), 10_000)).toBe(true);
+    expect(b.receipts.map((r) => [r.task_id, r.status])).toEqual([
+      ['t-gone', 'failed'],
+      ['t-gone', 'completed'],
+    ]);
+    expect(b.journal.receiptsOfJob(task.jobId).map((k) => k.attempt).sort()).toEqual([1, 2]);
   });
 });
