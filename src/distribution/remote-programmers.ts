@@ -102,6 +102,9 @@ function memo<T>(cache: Map<string, Promise<T>>, key: string, make: () => Promis
   return value;
 }
 
+/** The longest a result pulled by a central process that died before acking it waits to come back. */
+export const RESULT_ACK_WAIT_MS = 5_000;
+
 export async function createRemoteProgrammers(base: RemoteLink, remoteIds: ReadonlySet<string>): Promise<RemoteProgrammers> {
   const { link, liveness, logger, haves } = base;
   const now = base.now ?? Date.now;
@@ -467,10 +470,12 @@ export async function createRemoteProgrammers(base: RemoteLink, remoteIds: Reado
   const resultPrefix = anyOf(link.names.subjects.result).slice(0, -1);
   const { AckPolicy } = (await loadNatsModules()).jetstream;
   const stream = link.names.resultStream;
-  // A result sent down a connection that died (a partition, the client's reconnect) comes back
-  // after ack_wait, so ack_wait is distribution.ack_wait_ms, not minutes; results held here get
-  // in-progress acks well within it.
-  const ackWaitMs = link.settings.ack_wait_ms;
+  // A result sent down a connection that died (a partition, the client's reconnect, a central
+  // process killed before it acked) comes back after ack_wait, so ack_wait is short: at most
+  // RESULT_ACK_WAIT_MS, whatever distribution.ack_wait_ms (the workers' task messages) says.
+  // Results held here get in-progress acks well within it; a copy that comes back anyway (this
+  // process stalled past it) is recognised and acked.
+  const ackWaitMs = Math.min(link.settings.ack_wait_ms, RESULT_ACK_WAIT_MS);
   const central = { durable_name: 'central', ack_policy: AckPolicy.Explicit, ack_wait: nanos(ackWaitMs), max_ack_pending: 10_000 };
   await link.nats.jsm.consumers.add(stream, central).catch(async (err) => {
     if (!(await link.nats.jsm.consumers.info(stream, 'central').catch(() => null))) throw err;

@@ -5,6 +5,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { gitOut, waitFor } from '../../support/git-fixtures.ts';
 import { startNatsServer, type NatsServerHandle } from '../../support/nats-server.ts';
+import { openLink } from '../../../src/distribution/link.ts';
 import { PROGRAMMER, settled, startBench, WORKER, type Bench } from './central-harness.ts';
 
 let server: NatsServerHandle;
@@ -255,5 +256,23 @@ describe('remote programmers, central side, under races', () => {
     await b.complete(two!.task);
     two!.msg.ack();
     expect((await settled(again, 're-dispatch')).status).toBe('completed');
+  });
+  it('a result pulled by a central process that died before acking it (killed during its boot) comes back within seconds, not after the task ack_wait', async () => {
+    const b = (bench = await startBench(server.url));
+    const task = b.addTask('t16');
+    void b.execute(task);
+    const got = await b.nextTask();
+    await b.remote.stop();
+    await b.complete(got!.task);
+    got!.msg.ack();
+    // Another central process takes the result off the stream and dies before acking it.
+    const dying = await openLink(b.link.settings, 'pas-central-dying');
+    const pulled = await (await dying.nats.js.consumers.get(b.link.names.resultStream, 'central')).next({ expires: 5_000 });
+    expect(pulled?.subject).toBe(b.link.names.subjects.result(PROGRAMMER));
+    await dying.nats.nc.close();
+    await b.restart();
+    // ack_wait_ms is 30 s here: a result left to it would not be back within the 15 s this waits.
+    const done = await settled(b.execute(task), 'adopted attempt', 15_000);
+    expect(done.status).toBe('completed');
   });
 });
