@@ -161,17 +161,27 @@ async function startOn(options: WorkerOptions, settings: DistributionConfig, wan
     return registered.accepted;
   };
   let accepted: string[] = [];
-  for (;;) {
+  /** When the worker last said that no central process listens (said again every 30 s while none does). */
+  let saidNoCentral = Number.NEGATIVE_INFINITY;
+  for (let wait = 500; ; wait = Math.min(wait * 2, 2_000)) {
     try {
       accepted = await register();
       break;
     } catch (err) {
       // Asking again cannot help: the central process runs another build (its message says which and what to do).
       if (isPasError(err, 'PAS_ERR_DIST_VERSION_MISMATCH')) throw err;
-      // Heard but not answered: the central process is busy, or runs an older build that refuses this one's registration unread.
-      const hint = (err as Error).name === 'TimeoutError' ? { hint: 'the central process got the registration but did not answer: if its log says "registration refused", it runs another PAS build; run the same build on both hosts' } : {};
-      log.warn({ err: toErrorData(err), ...hint }, 'no answer to registration yet; asking again');
-      await new Promise((r) => setTimeout(r, 500));
+      if ((err as Error).name === 'NoRespondersError' || /no responders/i.test((err as Error).message)) {
+        // The broker answers, but no central process listens (not started yet, restarting, or another distribution.prefix).
+        if (Date.now() - saidNoCentral >= 30_000) {
+          saidNoCentral = Date.now();
+          log.warn({ subject: link.names.subjects.register }, 'no central process listens yet (is pas up running, with the same distribution.prefix?); asking again until one does');
+        }
+      } else {
+        // Heard but not answered: the central process is busy, or runs an older build that refuses this one's registration unread.
+        const hint = (err as Error).name === 'TimeoutError' ? { hint: 'the central process got the registration but did not answer: if its log says "registration refused", it runs another PAS build; run the same build on both hosts' } : {};
+        log.warn({ err: toErrorData(err), ...hint }, 'no answer to registration yet; asking again');
+      }
+      await new Promise((r) => setTimeout(r, wait));
     }
   }
   // A central process of another build met after the start (restarted with it, on the same broker or
