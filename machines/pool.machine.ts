@@ -479,7 +479,9 @@ export const poolMachine = setup({
 
 /** The view of the pool that `/programmer_pool/status` and the HMI show. */
 export function poolStatus(context: PoolContext) {
-  const available = context.members.filter((m) => m.status === 'idle').length;
+  // A programmer whose host cannot be reached takes no work: it is not available, whatever its state.
+  const unreachable = context.unreachable ?? [];
+  const available = context.members.filter((m) => m.status === 'idle' && !unreachable.includes(m.id)).length;
   return {
     pool_size: context.members.length,
     available,
@@ -488,7 +490,7 @@ export function poolStatus(context: PoolContext) {
     running: Object.keys(context.running).length,
     budget_exhausted: context.budgetExhausted,
     saturated_providers: context.saturated,
-    unreachable_programmers: context.unreachable ?? [],
+    unreachable_programmers: unreachable,
     strategy: context.strategy,
     stats: context.stats,
   };

@@ -15,6 +15,14 @@ export interface AgentJson {
   active_jobs?: string[];
   queue_depth?: number;
   jobs_in_flight?: number;
+  /** A programmer's host (`local`, or the pas worker that runs it) and whether it can be reached. */
+  host?: string;
+  reachable?: boolean;
+}
+
+/** The agent's state, and for a programmer whose worker is offline or not started, that it gets no work. */
+export function stateCell(agent: AgentJson): string {
+  return agent.reachable === false ? `${agent.state} (worker ${agent.host ?? '?'} offline)` : agent.state;
 }
 
 export function llmCell(agent: AgentJson): string {
@@ -38,7 +46,7 @@ export function workCell(agent: AgentJson): string {
 export function agentsTable(agents: readonly AgentJson[]): string {
   return table(
     ['AGENT', 'ROLE', 'STATE', 'PORT', 'LLM', 'TASK'],
-    agents.map((a) => [a.agent, a.role, a.state, String(a.port), llmCell(a), workCell(a)]),
+    agents.map((a) => [a.agent, a.role, stateCell(a), String(a.port), llmCell(a), workCell(a)]),
     110,
   );
 }

@@ -62,6 +62,9 @@ export function agentHealth(runtime: Runtime, agent: AgentInfo): Record<string, 
         executor: cfg.executor,
         free: cfg.free,
         pool_status: member?.status ?? null,
+        host: cfg.host ?? 'local',
+        // False while its worker is offline or not started: it gets no work.
+        reachable: !(runtime.poolContext().unreachable ?? []).includes(agent.agentId),
         task: ctx.task ? { task_id: ctx.task.id, job_id: ctx.task.jobId } : null,
         failure: ctx.failure ?? null,
         stats: { completed: ctx.completed ?? 0, failed: ctx.failed ?? 0, restarts: ctx.restarts ?? 0, assigned: member?.assigned ?? 0 },
@@ -204,6 +207,7 @@ export function poolView(runtime: Runtime) {
       failed: m.failed,
       capabilities: m.capabilities,
       free: m.free,
+      reachable: !(ctx.unreachable ?? []).includes(m.id),
       llm,
       queue_depth: ctx.queue.filter((t) => t.pin === m.id).length,
     };

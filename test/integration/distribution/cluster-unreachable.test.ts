@@ -18,6 +18,9 @@ describe('a worker that is offline', () => {
     const dead = [...c.hostOf].filter(([, w]) => w === 'w1').map(([id]) => id);
     const status = (await (await fetch(`${c.central.url}/agents/Mgr-Code-01/programmer_pool/status`)).json()) as { unreachable_programmers: string[] };
     expect(status.unreachable_programmers).toEqual(dead);
+    const { agents } = (await (await fetch(`${c.central.url}/api/agents`)).json()) as { agents: Array<{ agent: string; host?: string; reachable?: boolean }> };
+    const programmers = agents.filter((a) => a.agent.startsWith('Prog-'));
+    expect(programmers.filter((a) => a.reachable === false).map((a) => [a.agent, a.host])).toEqual(dead.map((id) => [id, 'w1']));
 
     const files = ['src/a.js', 'src/b.js', 'src/c.js', 'src/d.js'];
     const job = await c.waitJob(await c.submit(files), 90_000);

@@ -46,6 +46,9 @@ describe('pool: programmers whose host cannot be reached (a pas worker offline o
     expect(finished(deliveries)).toEqual([]);
     expect(ctx.queue.map((t) => t.id)).toEqual(['B', 'C']);
     expect(poolStatus(ctx).unreachable_programmers).toEqual(['P1', 'P2']);
+    // Neither counts as available, idle as they are.
+    expect(poolStatus(ctx).available).toBe(0);
+    expect(poolStatus(run(initialPoolContext(input()), { type: 'programmers.unreachable', programmerIds: ['P1', 'P2'] }).ctx).available).toBe(1);
   });
 
   it('holds work only an unreachable programmer can take (never fails it) and hands it out once its host is back', () => {
