@@ -78,6 +78,18 @@ export async function untilStored<T>(link: DistLink, what: string, op: () => Pro
   }
 }
 
+/**
+ * Whether a failed broker call is worth trying again: the link is down (or was while it ran), or
+ * the broker did not answer in time or had nobody to answer (JetStream not back yet after a
+ * restart). Anything else (a message too big, a bad name) fails the same way every time.
+ */
+export function brokerAway(link: DistLink, err: unknown): boolean {
+  if (!link.nats.isConnected()) return true;
+  const e = err as { name?: string; message?: string; cause?: unknown } | undefined;
+  const said = `${e?.name ?? ''} ${e?.message ?? ''} ${(e?.cause as Error | undefined)?.name ?? ''} ${(e?.cause as Error | undefined)?.message ?? ''}`;
+  return /timeout|timed out|no responders|disconnect|connection (was )?closed|reconnect|\b503\b/i.test(said);
+}
+
 /** Publishes to a stream until the broker has stored it; `msgID` makes a retried publish stored once. */
 export async function publishUntilStored(link: DistLink, subject: string, data: Uint8Array, msgID: string, log: Logger): Promise<void> {
   await untilStored(link, `publish on ${subject}`, () => link.nats.js.publish(subject, data, { msgID }), log);

@@ -32,7 +32,7 @@ import { taskBranchName } from '../executors/worktree.ts';
 import { bundleObjectName, bundleStored, deleteBundle, getBundle, HostHaves, importResultBundle, makeBaseBundle, putBundle, repoKeyOf, resolveCommit } from './bundles.ts';
 import { commitAcks } from './commit-acks.ts';
 import { IdleCleanup } from './idle-cleanup.ts';
-import { anyOf, attemptOf, nanos, toJson, untilStored, type AttemptRecord, type DistLink } from './link.ts';
+import { anyOf, attemptOf, brokerAway, nanos, toJson, untilStored, type AttemptRecord, type DistLink } from './link.ts';
 import { decodeMessage, encodeMessage, encodeTaskMessage, objectNameSchema, type ResultMessage, type TaskMessage } from './messages.ts';
 import { sweepQuarantinesAfterCrash } from './quarantine-sweep.ts';
 import { mark, timelineOn } from './timeline.ts';
@@ -613,7 +613,7 @@ export async function createRemoteProgrammers(base: RemoteLink, remoteIds: Reado
       const made = await makeBaseBundle(repo, baseCommit, { haves: hostHas });
       const name = bundleObjectName(record.attemptId, 'base');
       // Shared by every task dispatched on this base meanwhile: it waits out a broker outage for all of them.
-      const stored = made.bytes ? (await untilStored(link, `storing ${name}`, () => putBundle(link.bundles, name, made.bytes!), log, () => stopped)).name : null;
+      const stored = made.bytes ? (await untilStored(link, `storing ${name}`, () => putBundle(link.bundles, name, made.bytes!), log, (err) => stopped || !brokerAway(link, err))).name : null;
       return { name: stored, full: made.full };
     };
     const reused = bundlesPut.has(bundleKey);
@@ -629,7 +629,7 @@ export async function createRemoteProgrammers(base: RemoteLink, remoteIds: Reado
     recordsPut.set(task.id, (recordsPut.get(task.id) ?? 0) + 1);
     // A broker away (restarting, a lost link) is waited for, as long as the task may wait: failing
     // here would spend one of the task's retries on every dispatch of the outage.
-    const giveUp = () => signal.aborted || stopped;
+    const giveUp = (err: unknown) => signal.aborted || stopped || !brokerAway(link, err);
     await onBroker('cannot record the attempt', () => untilStored(link, `recording attempt ${record.attemptId}`, () => link.attempts.put(task.id, toJson(record)), log, giveUp));
     mark('c.recorded', task.id);
     const { repo: _repo, ...portable } = task;

@@ -27,7 +27,7 @@ import { abortableSleep } from '../llm/sleep.ts';
 import type { ChatRequest, LlmClient, ProviderAdapter, Receipt } from '../llm/types.ts';
 import { createClusterGate, followRevokes } from './cluster-gate.ts';
 import { bundleObjectName, getBundle, putBundle, WorkerRepoCache } from './bundles.ts';
-import { attemptOf, nanos, openLink, publishUntilStored, untilStored, type AttemptRecord, type DistLink } from './link.ts';
+import { attemptOf, brokerAway, nanos, openLink, publishUntilStored, untilStored, type AttemptRecord, type DistLink } from './link.ts';
 import { decodeMessage, encodeMessage, encodeResultMessage, encodeWithInlineBundle, type ResultMessage, type TaskMessage } from './messages.ts';
 import { refusedForBuild, thisBuild } from './protocol.ts';
 import { SentResults } from './sent-results.ts';
@@ -364,7 +364,7 @@ async function startOn(options: WorkerOptions, settings: DistributionConfig, wan
       // The bundle is fetched only if the clone lacks the base (a burst of tasks on a new base fetches it once).
       const bundleObject = task.bundle_object;
       // Read again while the broker is away (a restart, a lost link); a bundle the store does not have is final.
-      const readBase = () => untilStored(link, `reading ${bundleObject}`, () => getBundle(link.bundles, bundleObject!), log, (err) => stopping || controller.signal.aborted || isPasError(err, 'PAS_ERR_DIST_BUNDLE_MISSING'));
+      const readBase = () => untilStored(link, `reading ${bundleObject}`, () => getBundle(link.bundles, bundleObject!), log, (err) => stopping || controller.signal.aborted || !brokerAway(link, err));
       const clone = await cache.ensureBase(task.repo_key, bundleObject ? readBase : null, task.base_commit);
       mark('w.base', task.task_id);
       const executor = executorFor(task.task.executor ?? programmer.executor);
