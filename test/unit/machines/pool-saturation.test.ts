@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import type { TaskSpec } from '../../../machines/domain.ts';
-import { initialPoolContext, poolStatus, poolStep, type Delivery, type PoolContext, type PoolEvent, type PoolInput } from '../../../machines/pool.machine.ts';
+import { initialPoolContext, poolStatus, type Delivery, type PoolContext, type PoolInput } from '../../../machines/pool.machine.ts';
+import { assigned, finished, poolTask as task, runPool as run } from '../../support/pool-steps.ts';
 
 function input(): PoolInput {
   return {
@@ -17,20 +17,6 @@ function input(): PoolInput {
   };
 }
 
-const task = (id: string, extra: Partial<TaskSpec> = {}): TaskSpec => ({ id, jobId: 'J1', managerId: 'Mgr-1', replyTo: 'job:J1', instruction: id, files: [], ...extra });
-
-function run(ctx: PoolContext, ...events: PoolEvent[]) {
-  const deliveries: Delivery[] = [];
-  for (const event of events) {
-    const step = poolStep(ctx, event);
-    ctx = step.context;
-    deliveries.push(...step.deliveries);
-  }
-  return { ctx, deliveries };
-}
-
-const assigned = (d: Delivery[]) => d.flatMap((x) => (x.event.type === 'task.assigned' ? [`${x.event.task.id}@${x.to}`] : []));
-const finished = (d: Delivery[]) => d.filter((x) => x.event.type === 'task.finished');
 
 describe('pool: providers the LLM gateway reports saturated', () => {
   it('gives no new work to programmers of a saturated provider, routes it to others, and holds it (never fails it) until the provider is available', () => {
