@@ -16,6 +16,7 @@ import { HostHaves } from './bundles.ts';
 import { createClusterLlmAuthority, reportPrefixes, serveAdmissions } from './cluster-llm-authority.ts';
 import { openLink, type DistLink } from './link.ts';
 import { createRemoteProgrammers, type RemoteProgrammers } from './remote-programmers.ts';
+import { reportUnreachable } from './unreachable-report.ts';
 import { watchWorkers, type WorkerLiveness } from './worker-liveness.ts';
 
 export interface Distribution {
@@ -56,8 +57,6 @@ async function startOn(link: DistLink, config: PasConfig, remoteIds: Set<string>
     onOffline: (worker) => late.remote?.workerOffline(worker),
     onRegister: (worker, repoHaves) => haves.replace(worker, repoHaves),
     onChange: () => late.reachability?.(),
-    // The attempts its old process held never come back: they run again (on it, or elsewhere).
-    onRestart: (worker) => late.remote?.workerOffline(worker, true),
   });
   // The cluster's breakers and budget: workers ask before each model call and report after it.
   const authority = createClusterLlmAuthority({ logger, leaseMs: link.settings.lease_ms, ...reportPrefixes(link.names) });
@@ -106,19 +105,8 @@ async function startOn(link: DistLink, config: PasConfig, remoteIds: Set<string>
       };
     },
     attach(runtime) {
-      // The pool gives no work to a programmer whose worker is offline or not started (it would
-      // fail at once, and its retries with it): it hears the whole list whenever it changes.
-      let told: string | undefined;
-      late.reachability = () => {
-        const reachable = new Set([...liveness.online().values()].flat());
-        const unreachable = [...remoteIds].filter((id) => !reachable.has(id)).sort();
-        const key = unreachable.join(',');
-        if (key === told) return;
-        told = key;
-        logger.info({ component: 'distribution', unreachable }, unreachable.length ? 'programmers whose worker is not reachable get no work' : 'every remote programmer is reachable');
-        runtime.send(POOL_ID, { type: 'programmers.unreachable', programmerIds: unreachable });
-      };
-      late.reachability();
+      const report = reportUnreachable(remoteIds, liveness, logger, (programmerIds) => runtime.send(POOL_ID, { type: 'programmers.unreachable', programmerIds }));
+      late.reachability = () => report.refresh();
       detach.push(() => (late.reachability = undefined));
       detach.push(
         runtime.onFact((stated) => {

@@ -32,8 +32,8 @@ export interface HeartbeatClockOptions {
 
 export class HeartbeatClock {
   private readonly seen = new Map<string, ClockEntry>();
-  /** Each worker's processes heard lately (pid → last heartbeat): two at once share one worker id. */
-  private readonly processes = new Map<string, Map<number, number>>();
+  /** Each worker's processes heard lately (process identity → last heartbeat): two at once share one worker id. */
+  private readonly processes = new Map<string, Map<string, number>>();
   private connected = true;
   private cutOff = false;
   /** When the outstanding round trip started (undefined: none). */
@@ -52,22 +52,22 @@ export class HeartbeatClock {
   }
 
   /** A heartbeat (or a registration) from `worker`; true when it was not online before. */
-  beat(worker: string, pid: number): boolean {
+  beat(worker: string, pid: number, process: string = String(pid)): boolean {
     const before = this.seen.get(worker);
     const at = this.options.now();
     this.seen.set(worker, { at, pid, online: true });
-    const pids = this.processes.get(worker) ?? new Map<number, number>();
-    pids.delete(pid);
-    pids.set(pid, at);
+    const pids = this.processes.get(worker) ?? new Map<string, number>();
+    pids.delete(process);
+    pids.set(process, at);
     // The few newest processes are enough to tell a restart from a second process.
     if (pids.size > 4) pids.delete(pids.keys().next().value!);
     this.processes.set(worker, pids);
     return !before?.online;
   }
 
-  /** When this process of the worker was last heard (undefined: not lately). */
-  lastBeatOf(worker: string, pid: number): number | undefined {
-    return this.processes.get(worker)?.get(pid);
+  /** When this process of the worker (its identity, `beat`'s `process`) was last heard (undefined: not lately). */
+  lastBeatOf(worker: string, process: string): number | undefined {
+    return this.processes.get(worker)?.get(process);
   }
 
   get(worker: string): Readonly<ClockEntry> | undefined {

@@ -87,7 +87,7 @@ export function brokerAway(link: DistLink, err: unknown): boolean {
   if (!link.nats.isConnected()) return true;
   const e = err as { name?: string; message?: string; cause?: unknown } | undefined;
   const said = `${e?.name ?? ''} ${e?.message ?? ''} ${(e?.cause as Error | undefined)?.name ?? ''} ${(e?.cause as Error | undefined)?.message ?? ''}`;
-  return /timeout|timed out|no responders|disconnect|connection (was )?closed|reconnect|\b503\b/i.test(said);
+  return /timeout|timed out|no responders|disconnect|connection (was )?closed|reconnect|temporarily unavailable|\b503\b/i.test(said);
 }
 
 /** Publishes to a stream until the broker has stored it; `msgID` makes a retried publish stored once. */

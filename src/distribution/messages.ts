@@ -150,6 +150,8 @@ export const registerSchema = z.strictObject({
   /** What this host can run: executors whose binaries it has, and capability words. */
   capabilities: z.array(z.string().min(1).max(64)).max(64),
   pid: z.number().int().positive(),
+  /** Random per worker process (as in `pas.v1.heartbeat`): its identity with `pid`. */
+  instance: z.string().min(1).max(64).optional(),
   /** The PAS version the worker runs (package.json). */
   version: z.string().min(1).max(64),
   /**
@@ -182,6 +184,8 @@ export const heartbeatSchema = z.strictObject({
   /** Rises by one per heartbeat of this worker process (a restart starts again at 0 with a new pid). */
   seq: z.number().int().min(0),
   pid: z.number().int().positive(),
+  /** Random per worker process: tells two processes apart whose pids are equal (pid 1 in two containers). */
+  instance: z.string().min(1).max(64).optional(),
   sent_at: isoTime,
   /** The worker build's protocol revision (as in `pas.v1.register`): a heartbeat of another revision is ignored. */
   protocol: z.string().min(1).max(64).optional(),

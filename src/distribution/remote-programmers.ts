@@ -86,8 +86,8 @@ export interface RemoteProgrammers {
   taskFinished(taskId: string): void;
   /** Results held for tasks the journal already finished are fenced and acked (after a restart's resume). */
   sweepHeld(): void;
-  /** Fails the attempts running on a worker that went offline, or restarted (`restarted`): the pool re-dispatches them. */
-  workerOffline(worker: string, restarted?: boolean): void;
+  /** Fails the attempts running on a worker that went offline (the pool re-dispatches them). */
+  workerOffline(worker: string): void;
   stop(): Promise<void>;
 }
 
@@ -250,6 +250,12 @@ export async function createRemoteProgrammers(base: RemoteLink, remoteIds: Reado
 
   /** Results whose receipt is booked (from the worker's result); every other result gets one from `bookEnded`. */
   const withReceipt = new WeakSet<TaskResult>();
+  /** The journal attempt of a result this process made for an attempt it dispatched or adopted (its receipt's key). */
+  const endedAttempt = new WeakMap<TaskResult, number>();
+  const endedResult = (p: Pending, result: TaskResult): TaskResult => {
+    endedAttempt.set(result, p.record.journalAttempt);
+    return result;
+  };
   /**
    * The receipt of an attempt this process ended without a result from a worker (its worker went
    * offline or restarted, it was stopped, it could not be dispatched): one line per attempt, as
@@ -276,7 +282,7 @@ export async function createRemoteProgrammers(base: RemoteLink, remoteIds: Reado
       started_at: new Date(startedAt).toISOString(),
       finished_at: new Date(finishedAt).toISOString(),
     };
-    await bookReceipt(journal, deps.receipts, { runId: deps.runId, taskId: task.id, attempt }, receipt).catch((err: unknown) => log.error({ taskId: task.id, err: toErrorData(err) }, 'the receipt of a remote attempt ended here could not be written'));
+    await bookReceipt(journal, deps.receipts, { runId: deps.runId, taskId: task.id, attempt: endedAttempt.get(result) ?? attempt }, receipt).catch((err: unknown) => log.error({ taskId: task.id, err: toErrorData(err) }, 'the receipt of a remote attempt ended here could not be written'));
     return result;
   };
 
@@ -368,15 +374,21 @@ export async function createRemoteProgrammers(base: RemoteLink, remoteIds: Reado
   /** Applies a result for the dispatch waiting on it; a result that cannot be applied fails the task (never a hang). */
   const deliver = async (p: Pending, h: Held) => {
     pending.delete(p.record.attemptId);
+    // Kept from redelivery while it waits behind an earlier apply of its task, too.
+    delivering.add(h.msg);
     try {
       p.resolve(await apply(p, h));
     } catch (err) {
       const error = toErrorData(err);
       log.error({ taskId: p.task.id, attemptId: p.record.attemptId, err: error }, 'applying a remote result failed');
       p.resolve({ ...failed(p.task, p.record.programmerId, 'PAS_ERR_EXECUTOR_CRASHED', error.message), error });
+    } finally {
+      delivering.delete(h.msg);
     }
   };
 
+  /** Results handed to their dispatch and being applied (they get in-progress acks until acked). */
+  const delivering = new Set<JsMsg>();
   /** Results being applied; each runs on its own, so one bundle import never holds back the next result. */
   const applying = new Set<Promise<void>>();
   const deliverSoon = (p: Pending, h: Held) => {
@@ -407,7 +419,7 @@ export async function createRemoteProgrammers(base: RemoteLink, remoteIds: Reado
     pending.delete(p.record.attemptId);
     void forgetAttempt(p.task.id, p.record.attemptId);
     const error = toErrorData(err);
-    p.resolve({ ...failed(p.task, p.record.programmerId, error.code, error.message), error });
+    p.resolve(endedResult(p, { ...failed(p.task, p.record.programmerId, error.code, error.message), error }));
   };
 
   const onResult = async (msg: JsMsg) => {
@@ -507,6 +519,7 @@ export async function createRemoteProgrammers(base: RemoteLink, remoteIds: Reado
     for (const m of early ?? []) m.working();
     for (const list of held.values()) for (const h of list) h.msg.working();
     for (const list of awaitingAck.values()) for (const m of list) m.working();
+    for (const m of delivering) m.working();
   }, Math.max(200, Math.floor(ackWaitMs / 3)));
   keepAlive.unref();
 
@@ -545,7 +558,7 @@ export async function createRemoteProgrammers(base: RemoteLink, remoteIds: Reado
           .request(link.names.subjects.cancel(p.record.worker), encodeMessage('pas.v1.cancel', { kind: 'pas.v1.cancel', attempt_id: p.record.attemptId, task_id: p.task.id, programmer_id: p.record.programmerId }), { timeout: link.settings.request_timeout_ms })
           .catch(() => undefined);
         void forgetAttempt(p.task.id, p.record.attemptId);
-        resolve(failed(p.task, p.record.programmerId, 'PAS_ERR_TASK_CANCELLED', 'the remote attempt was stopped', 'cancelled'));
+        resolve(endedResult(p, failed(p.task, p.record.programmerId, 'PAS_ERR_TASK_CANCELLED', 'the remote attempt was stopped', 'cancelled')));
       };
       p.resolve = (result) => {
         signal.removeEventListener('abort', onAbort);
@@ -558,7 +571,8 @@ export async function createRemoteProgrammers(base: RemoteLink, remoteIds: Reado
 
   /** An earlier run's attempt that went out can be adopted; one that never did is dispatched anew (said in the log). */
   const adoptable = async (record: AttemptRecord, task: TaskSpec): Promise<boolean> => {
-    if (await wentOut(record)) return true;
+    // Its worker said it runs it (its message may no longer be the newest on the subject), or the broker has it.
+    if (liveness.runningOn(record.worker).has(record.attemptId) || (await wentOut(record))) return true;
     // Its result may have come in while the broker was asked (the worker acks its task only after storing the result).
     if (held.get(task.id)?.some((h) => h.message.attempt_id === record.attemptId)) return true;
     log.info({ taskId: task.id, attemptId: record.attemptId, programmerId: record.programmerId }, 'attempt of an earlier run was never dispatched (the process stopped before it published the task): dispatched anew');
@@ -575,7 +589,8 @@ export async function createRemoteProgrammers(base: RemoteLink, remoteIds: Reado
     const waiting = held.get(task.id);
     if (current && waiting) {
       held.delete(task.id);
-      const mine = waiting.find((h) => h.message.attempt_id === current.attemptId);
+      // An attempt applied already (its failure retried now) is not applied again from a copy that came back.
+      const mine = applied.has(current.attemptId) ? undefined : waiting.find((h) => h.message.attempt_id === current.attemptId);
       for (const h of waiting) if (h !== mine) fence(h, h.message.attempt_id === current.attemptId ? 'a copy of the result applied' : `the current attempt is ${current.attemptId}`, h.message.attempt_id === current.attemptId);
       if (mine) {
         log.info({ taskId: task.id, attemptId: current.attemptId }, 'result of an earlier run applied on re-dispatch');
@@ -617,7 +632,11 @@ export async function createRemoteProgrammers(base: RemoteLink, remoteIds: Reado
       return { name: stored, full: made.full };
     };
     const reused = bundlesPut.has(bundleKey);
-    let bundle = hostHas.includes(baseCommit) ? { name: null, full: false } : await memo(bundlesPut, bundleKey, makeBundle);
+    // Shared by the tasks on this base: a task stopped meanwhile (during a broker outage) does not wait for it.
+    const stoppedMeanwhile = new Promise<null>((resolve) => (signal.aborted ? resolve(null) : signal.addEventListener('abort', () => resolve(null), { once: true })));
+    const shared = hostHas.includes(baseCommit) ? { name: null, full: false } : await Promise.race([memo(bundlesPut, bundleKey, makeBundle), stoppedMeanwhile]);
+    if (!shared) return failed(task, programmerId, 'PAS_ERR_TASK_CANCELLED', 'the task was stopped before it was dispatched', 'cancelled');
+    let bundle = shared;
     // A bundle made earlier that the store dropped since (bundle_ttl_s, deleted) is made anew.
     if (reused && bundle.name && !(await bundleStored(link.bundles, bundle.name))) {
       bundlesPut.delete(bundleKey);
@@ -715,14 +734,13 @@ export async function createRemoteProgrammers(base: RemoteLink, remoteIds: Reado
         for (const h of list) fence(h, 'the task is already finished');
       }
     },
-    workerOffline(worker, restarted = false) {
+    workerOffline(worker) {
       for (const [attemptId, p] of pending) {
         if (p.record.worker !== worker) continue;
         pending.delete(attemptId);
         void forgetAttempt(p.task.id, attemptId);
-        log.warn({ code: 'PAS_ERR_DIST_WORKER_OFFLINE' satisfies ErrorCode, taskId: p.task.id, attemptId, worker }, restarted ? 'worker restarted: its task runs again' : 'worker offline: its task goes to another programmer');
-        const why = restarted ? `worker ${worker} restarted while it ran the task; the task runs again` : `worker ${worker} sent no heartbeat in time; the task runs again on another programmer`;
-        p.resolve(failed(p.task, p.record.programmerId, 'PAS_ERR_DIST_WORKER_OFFLINE', why));
+        log.warn({ code: 'PAS_ERR_DIST_WORKER_OFFLINE' satisfies ErrorCode, taskId: p.task.id, attemptId, worker }, 'worker offline: its task goes to another programmer');
+        p.resolve(endedResult(p, failed(p.task, p.record.programmerId, 'PAS_ERR_DIST_WORKER_OFFLINE', `worker ${worker} sent no heartbeat in time; the task runs again on another programmer`)));
       }
     },
     async stop() {

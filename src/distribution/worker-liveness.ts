@@ -27,6 +27,14 @@ export interface WorkerLiveness {
   ownerOf(programmerId: string, signal?: AbortSignal): Promise<string | undefined>;
   /** Online workers and the programmers each owns. */
   online(): Map<string, string[]>;
+  /**
+   * The programmers that can take work now: those of online workers, and while this process is
+   * younger than offline_after_ms (it may not have heard a live worker yet, after a restart) every
+   * programmer with an owner. `onChange` is told when that grace ends.
+   */
+  reachable(): Set<string>;
+  /** The attempts the worker said it runs in its last heartbeat. */
+  runningOn(worker: string): ReadonlySet<string>;
   stop(): void;
 }
 
@@ -37,8 +45,6 @@ export interface LivenessOptions {
   onOffline(worker: string, programmers: string[]): void;
   /** A worker registered with what its repository cache holds. */
   onRegister?(worker: string, repoHaves: Record<string, string[]>): void;
-  /** A worker came back as a new process before it was declared offline: what its old process held is lost. */
-  onRestart?(worker: string): void;
   /** Which programmers are reachable may have changed (a worker online or offline, an owner changed): read `online()`. Told before `onOffline`. */
   onChange?(): void;
   now?: () => number;
@@ -49,6 +55,13 @@ export interface LivenessOptions {
 interface Owner {
   worker_id: string;
   pid: number;
+  /** The process's random instance (workers of older builds send none). */
+  instance?: string;
+}
+
+/** A worker process's identity: its pid, and its instance where it sends one (two containers may both run pid 1). */
+function processOf(o: { pid: number; instance?: string | undefined }): string {
+  return o.instance ? `${o.pid}/${o.instance}` : String(o.pid);
 }
 
 export async function watchWorkers(options: LivenessOptions): Promise<WorkerLiveness> {
@@ -57,6 +70,8 @@ export async function watchWorkers(options: LivenessOptions): Promise<WorkerLive
   const now = options.now ?? Date.now;
   const log = logger.child({ component: 'distribution' });
   const startedAt = now();
+  /** worker id → the attempts its last heartbeat said it runs. */
+  const running = new Map<string, Set<string>>();
   /** programmer id → owner, mirrored from the owners bucket. */
   const owners = new Map<string, Owner>();
   const hostOf = new Map(options.config.programmers.map((p) => [p.id, p.host ?? 'local']));
@@ -113,7 +128,8 @@ export async function watchWorkers(options: LivenessOptions): Promise<WorkerLive
           return;
         }
         const beat = decodeMessage('pas.v1.heartbeat', msg.data);
-        if (clock.beat(beat.worker_id, beat.pid)) {
+        running.set(beat.worker_id, new Set(beat.running.map((r) => r.attempt_id)));
+        if (clock.beat(beat.worker_id, beat.pid, processOf(beat))) {
           log.info({ worker: beat.worker_id, workerPid: beat.pid, programmers: programmersOf(beat.worker_id) }, 'worker online');
           options.onChange?.();
         }
@@ -124,15 +140,15 @@ export async function watchWorkers(options: LivenessOptions): Promise<WorkerLive
   });
 
   /**
-   * Whether the worker's process `pid` still heartbeats: heard within two heartbeats after now
-   * (a process that was heard lately gets that long to be heard again; one silent longer is gone).
+   * Whether another process of this worker id may still be alive: heard within offline_after_ms
+   * (read after a round trip, so heartbeats already on their way are counted), or not heard at all
+   * while this process is younger than that (it may not have heard it yet).
    */
-  const stillBeating = async (worker: string, pid: number): Promise<boolean> => {
-    const asked = now();
-    const last = clock.lastBeatOf(worker, pid);
-    if (last === undefined || asked - last > 2 * heartbeatMs) return false;
-    await new Promise((r) => setTimeout(r, last + 2 * heartbeatMs + 50 - asked));
-    return (clock.lastBeatOf(worker, pid) ?? 0) > last;
+  const mayBeAlive = async (worker: string, process: string): Promise<boolean> => {
+    await link.nats.nc.flush().catch(() => undefined);
+    const last = clock.lastBeatOf(worker, process);
+    const t = now();
+    return last === undefined ? t - startedAt < offlineAfterMs : t - last < offlineAfterMs;
   };
 
   /** Gives the worker each programmer configured for its host, compare-and-set in the owners bucket. */
@@ -155,34 +171,40 @@ export async function watchWorkers(options: LivenessOptions): Promise<WorkerLive
           if (req.version !== build.version) log.info({ worker: req.worker_id, workerVersion: req.version, version: build.version, protocol: build.protocol }, 'worker runs another PAS version with the same protocol revision: accepted');
           const accepted: string[] = [];
           const refused: RegisteredMessage['refused'] = [];
-          // Another process owns this worker id's programmers: a second process started with the
-          // same --id (it still heartbeats) is refused; one gone (a restart sooner than
-          // offline_after_ms) hands over, and the attempts given to it run again.
-          const earlier = [...owners.values()].find((o) => o.worker_id === req.worker_id && o.pid !== req.pid);
-          if (earlier && (await stillBeating(req.worker_id, earlier.pid))) {
-            const error = codedError('PAS_ERR_DIST_OWNER_TAKEN', `worker id ${req.worker_id} is in use by a live process (pid ${earlier.pid}): give each pas worker its own --id`, { owner: req.worker_id, ownerPid: earlier.pid });
-            log.error({ code: error.code, worker: req.worker_id, workerPid: req.pid, ownerPid: earlier.pid }, 'registration refused: another live process has this worker id');
+          // Another process of this worker id owns programmers it asks for: while that one may be
+          // alive (a second process started with the same --id, or a restart sooner than
+          // offline_after_ms), the answer is "not now" (retryable): a restarted worker is given its
+          // programmers once its old process has been silent that long; a second one gives up.
+          const self = processOf(req);
+          const others = new Map<string, number>();
+          for (const id of req.programmer_ids) {
+            const o = owners.get(id);
+            if (o && o.worker_id === req.worker_id && processOf(o) !== self) others.set(processOf(o), o.pid);
+          }
+          const alive: number[] = [];
+          for (const [process, pid] of others) if (await mayBeAlive(req.worker_id, process)) alive.push(pid);
+          if (alive.length > 0) {
+            const error = codedError('PAS_ERR_DIST_OWNER_TAKEN', `worker id ${req.worker_id} is in use by a live process (pid ${alive.join(', ')}): give each pas worker its own --id (a restarted worker is taken once its old process has been silent for offline_after_ms, ${offlineAfterMs} ms)`, { owner: req.worker_id, ownerPid: alive[0] }, true);
+            log.warn({ code: error.code, worker: req.worker_id, workerPid: req.pid, ownerPid: alive }, 'registration refused for now: another process of this worker id may be alive');
             reply = { kind: 'pas.v1.registered', worker_id: req.worker_id, accepted: [], refused: req.programmer_ids.map((id) => ({ programmer_id: id, error })), heartbeat_ms: heartbeatMs, offline_after_ms: offlineAfterMs };
             msg.respond(encodeMessage('pas.v1.registered', reply));
             return;
           }
-          if (earlier) {
-            log.warn({ code: 'PAS_ERR_DIST_WORKER_OFFLINE', worker: req.worker_id, workerPid: req.pid, previousPid: earlier.pid }, 'worker restarted: the tasks its previous process held run again');
-            options.onRestart?.(req.worker_id);
-          }
+          if (others.size > 0) log.warn({ worker: req.worker_id, workerPid: req.pid, previousPid: [...others.values()] }, 'worker restarted: its new process takes its programmers (and the tasks its old one held)');
           for (const id of req.programmer_ids) {
             if (hostOf.get(id) !== req.worker_id) {
               refused.push({ programmer_id: id, error: codedError('PAS_ERR_DIST_OWNER_TAKEN', `${id} is not configured with host: ${req.worker_id} (programmer_pool.yaml)`, { host: hostOf.get(id) ?? null }) });
               continue;
             }
-            const value = toJson({ worker_id: req.worker_id, pid: req.pid } satisfies Owner);
+            const mine: Owner = { worker_id: req.worker_id, pid: req.pid, ...(req.instance ? { instance: req.instance } : {}) };
+            const value = toJson(mine);
             const entry = await link.owners.get(id);
             try {
               if (!entry || entry.operation !== 'PUT') {
                 await (entry ? link.owners.update(id, value, entry.revision) : link.owners.create(id, value));
               } else {
                 const owner = fromJson<Owner>(entry.value);
-                const other = owner.worker_id !== req.worker_id || owner.pid !== req.pid;
+                const other = owner.worker_id !== req.worker_id || processOf(owner) !== self;
                 const alive = clock.get(owner.worker_id);
                 if (other && alive?.online && alive.pid === owner.pid) {
                   refused.push({ programmer_id: id, error: codedError('PAS_ERR_DIST_OWNER_TAKEN', `${id} is owned by live worker ${owner.worker_id} (pid ${owner.pid})`, { owner: owner.worker_id }) });
@@ -190,13 +212,21 @@ export async function watchWorkers(options: LivenessOptions): Promise<WorkerLive
                 }
                 await link.owners.update(id, value, entry.revision);
               }
-              owners.set(id, { worker_id: req.worker_id, pid: req.pid });
+              owners.set(id, mine);
               accepted.push(id);
             } catch (e) {
               refused.push({ programmer_id: id, error: codedError('PAS_ERR_DIST_OWNER_TAKEN', `${id}: another worker took it at the same time (${(e as Error).message})`) });
             }
           }
-          clock.beat(req.worker_id, req.pid);
+          // Programmers this worker id owned and no longer asks for (moved to another host, dropped
+          // from --programmers) are given up, compare-and-delete: a stale owner makes them look reachable.
+          for (const [id, o] of [...owners]) {
+            if (o.worker_id !== req.worker_id || req.programmer_ids.includes(id)) continue;
+            const entry = await link.owners.get(id).catch(() => null);
+            if (!entry || entry.operation !== 'PUT' || fromJson<Owner>(entry.value).worker_id !== req.worker_id) continue;
+            if (await link.owners.delete(id, { previousSeq: entry.revision }).then(() => true, () => false)) owners.delete(id);
+          }
+          clock.beat(req.worker_id, req.pid, self);
           options.onRegister?.(req.worker_id, req.repo_haves ?? {});
           options.onChange?.();
           log.info({ worker: req.worker_id, accepted, refused: refused.map((r) => r.programmer_id) }, 'worker registered');
@@ -223,6 +253,9 @@ export async function watchWorkers(options: LivenessOptions): Promise<WorkerLive
 
   const timer = setInterval(() => void clock.check(), clock.checkEveryMs);
   timer.unref();
+  // The grace of a young process ends: owners never heard from stop counting as reachable.
+  const graceOver = setTimeout(() => options.onChange?.(), Math.max(0, startedAt + offlineAfterMs - now()) + 10);
+  graceOver.unref();
 
   const ownerNow = (programmerId: string) => {
     const owner = owners.get(programmerId);
@@ -239,8 +272,14 @@ export async function watchWorkers(options: LivenessOptions): Promise<WorkerLive
       }
     },
     online: () => new Map(clock.onlineWorkers().map((w) => [w, programmersOf(w)])),
+    reachable() {
+      const young = now() - startedAt < offlineAfterMs;
+      return new Set([...owners].filter(([, o]) => young || clock.isOnline(o.worker_id)).map(([id]) => id));
+    },
+    runningOn: (worker) => running.get(worker) ?? new Set(),
     stop() {
       clearInterval(timer);
+      clearTimeout(graceOver);
       ownersWatch.stop();
       beats.unsubscribe();
       register.unsubscribe();
@@ -253,11 +292,11 @@ export async function watchWorkers(options: LivenessOptions): Promise<WorkerLive
  * that still names this worker process is deleted (compare-and-set on its revision), so the
  * central process dispatches nothing to them; one another worker took since is left alone.
  */
-export async function releaseOwnership(link: DistLink, workerId: string, pid: number, programmerIds: readonly string[]): Promise<void> {
+export async function releaseOwnership(link: DistLink, workerId: string, pid: number, programmerIds: readonly string[], instance?: string): Promise<void> {
   for (const id of programmerIds) {
     const entry = await link.owners.get(id);
     if (!entry || entry.operation !== 'PUT') continue;
     const owner = fromJson<Owner>(entry.value);
-    if (owner.worker_id === workerId && owner.pid === pid) await link.owners.delete(id, { previousSeq: entry.revision });
+    if (owner.worker_id === workerId && processOf(owner) === processOf({ pid, instance })) await link.owners.delete(id, { previousSeq: entry.revision });
   }
 }

@@ -11,6 +11,7 @@
  * (worker-llm-gateway.ts) with a per-task credential, so their calls are measured for the receipt
  * and pass the breakers and the budget.
  */
+import { randomUUID } from 'node:crypto';
 import os from 'node:os';
 import path from 'node:path';
 import type { Logger } from 'pino';
@@ -123,6 +124,8 @@ async function startOn(options: WorkerOptions, settings: DistributionConfig, wan
   const build = thisBuild();
 
   const running = new Map<string, Running>();
+  /** This process among others of the same worker id (two containers may both run pid 1). */
+  const instance = randomUUID();
   // Heartbeats (plain publish) from the start: what runs now, so the central process can adopt it after a restart.
   // They carry a reply inbox: a central process that does not take them (one restarted with another
   // build) answers there, and this worker registers again to hear why (see `ended`).
@@ -132,7 +135,7 @@ async function startOn(options: WorkerOptions, settings: DistributionConfig, wan
     if (nc.isClosed()) return;
     nc.publish(
       link.names.subjects.heartbeat(workerId),
-      encodeMessage('pas.v1.heartbeat', { kind: 'pas.v1.heartbeat', worker_id: workerId, seq: seq++, pid: process.pid, protocol: build.protocol, sent_at: new Date().toISOString(), running: [...running.values()].map((r) => ({ programmer_id: r.programmerId, attempt_id: r.attemptId })) }),
+      encodeMessage('pas.v1.heartbeat', { kind: 'pas.v1.heartbeat', worker_id: workerId, seq: seq++, pid: process.pid, instance, protocol: build.protocol, sent_at: new Date().toISOString(), running: [...running.values()].map((r) => ({ programmer_id: r.programmerId, attempt_id: r.attemptId })) }),
       { reply: heartbeatInbox },
     );
   };
@@ -146,27 +149,38 @@ async function startOn(options: WorkerOptions, settings: DistributionConfig, wan
   // Registration: the central process gives each programmer to one owner (it may be down: ask again).
   /** Why the last registration was refused programmers (each reason once). */
   let refusals: string[] = [];
+  /** Whether every programmer was refused "for now" (another process of this worker id may be alive). */
+  let refusedForNow = false;
   const register = async () => {
     const reply = await nc.request(
       link.names.subjects.register,
-      encodeMessage('pas.v1.register', { kind: 'pas.v1.register', worker_id: workerId, host_name: os.hostname(), programmer_ids: wanted.map((p) => p.id), capabilities: [], pid: process.pid, version: build.version, protocol: build.protocol, started_at: startedAt, repo_haves: await cache.haves() }),
+      encodeMessage('pas.v1.register', { kind: 'pas.v1.register', worker_id: workerId, host_name: os.hostname(), programmer_ids: wanted.map((p) => p.id), capabilities: [], pid: process.pid, instance, version: build.version, protocol: build.protocol, started_at: startedAt, repo_haves: await cache.haves() }),
       { timeout: settings.request_timeout_ms },
     );
     // A central process of another build refuses this one (read before the strict schema: its answer may differ too).
     const otherBuild = refusedForBuild(reply.data);
     if (otherBuild) throw otherBuild;
     const registered = decodeMessage('pas.v1.registered', reply.data);
-    for (const r of registered.refused) log.error({ programmerId: r.programmer_id, err: r.error }, 'programmer refused');
     refusals = [...new Set(registered.refused.map((r) => r.error.message))];
+    refusedForNow = registered.accepted.length === 0 && registered.refused.length > 0 && registered.refused.every((r) => r.error.code === 'PAS_ERR_DIST_OWNER_TAKEN' && r.error.retryable);
+    if (!refusedForNow) for (const r of registered.refused) log.error({ programmerId: r.programmer_id, err: r.error }, 'programmer refused');
     return registered.accepted;
   };
   let accepted: string[] = [];
   /** When the worker last said that no central process listens (said again every 30 s while none does). */
   let saidNoCentral = Number.NEGATIVE_INFINITY;
+  // Refused "for now": this worker id's old process may still be alive. A restart is taken once the
+  // old one has been silent for offline_after_ms; a second live process gives up after twice that.
+  const givesUpAt = Date.now() + 2 * settings.offline_after_ms + settings.request_timeout_ms;
+  let saidInUse = false;
   for (let wait = 500; ; wait = Math.min(wait * 2, 2_000)) {
     try {
       accepted = await register();
-      break;
+      if (!refusedForNow || Date.now() >= givesUpAt) break;
+      if (!saidInUse) log.warn({ refused: refusals }, 'another process of this worker id may be alive: asking again until it has been silent for offline_after_ms');
+      saidInUse = true;
+      await new Promise((r) => setTimeout(r, Math.min(1_000, settings.heartbeat_ms)));
+      continue;
     } catch (err) {
       // Asking again cannot help: the central process runs another build (its message says which and what to do).
       if (isPasError(err, 'PAS_ERR_DIST_VERSION_MISMATCH')) throw err;
@@ -225,7 +239,7 @@ async function startOn(options: WorkerOptions, settings: DistributionConfig, wan
     throw new PasError('PAS_ERR_DIST_OWNER_TAKEN', `worker ${workerId}: the central process gave it none of ${wanted.map((p) => p.id).join(', ')}${refusals.length ? `: ${refusals.join('; ')}` : ''}`);
   }
   // Given back if the start fails from here: the central process then dispatches nothing to them.
-  undo.push(() => releaseOwnership(link, workerId, process.pid, accepted));
+  undo.push(() => releaseOwnership(link, workerId, process.pid, accepted, instance));
   const programmers = wanted.filter((p) => accepted.includes(p.id));
   log.info({ programmers: accepted }, 'worker registered');
 
@@ -458,6 +472,10 @@ async function startOn(options: WorkerOptions, settings: DistributionConfig, wan
       max_deliver: settings.max_redeliveries,
     };
     const stream = link.names.taskStream;
+    // Made anew: a task an earlier process of this worker had pulled when it died is held by its
+    // delivery until ack_wait_ms; a fresh consumer has it at once (this process was given the
+    // programmer, so that process is gone). Its messages stay in the stream until acked.
+    await link.nats.jsm.consumers.delete(stream, durable).catch(() => undefined);
     await link.nats.jsm.consumers.add(stream, consumerConfig).catch((added: unknown) =>
       link.nats.jsm.consumers.update(stream, durable, consumerConfig).catch((updated: unknown) => {
         throw new PasError('PAS_ERR_DIST_BROKER', `the broker refused the work-queue consumer ${durable} of ${programmer.id} on stream ${stream}: ${(added as Error).message} (and updating it: ${(updated as Error).message})`, { details: { consumer: durable, stream, programmerId: programmer.id }, cause: added });

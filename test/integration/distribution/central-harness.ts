@@ -78,6 +78,9 @@ export const liveWorker: WorkerLiveness = {
   isOnline: (worker) => worker === WORKER,
   ownerOf: async () => WORKER,
   online: () => new Map([[WORKER, [PROGRAMMER]]]),
+  reachable: () => new Set([PROGRAMMER]),
+  // No heartbeat lists a running attempt: the broker's streams say what went out.
+  runningOn: () => new Set(),
   stop: () => undefined,
 };
 

@@ -141,19 +141,21 @@ describe('the heartbeat clock (when the central process may call a worker offlin
     await clock.check();
     expect(offline).toEqual([]);
   });
-  it('keeps when each process of a worker id was last heard, so a restart (the old pid silent) is told from a second process (both beating)', async () => {
+  it('keeps when each process of a worker id was last heard, so a restart (the old one silent) is told from a second process (both beating), also when both have pid 1', async () => {
     const { clock } = clockOn(fakeLink());
-    clock.beat('w1', 10);
-    const first = clock.lastBeatOf('w1', 10)!;
+    clock.beat('w1', 1, '1/a');
+    const first = clock.lastBeatOf('w1', '1/a')!;
     await vi.advanceTimersByTimeAsync(HEARTBEAT);
-    clock.beat('w1', 11);
-    expect(clock.get('w1')!.pid).toBe(11);
-    expect(clock.lastBeatOf('w1', 10)).toBe(first);
-    expect(clock.lastBeatOf('w1', 11)).toBe(first + HEARTBEAT);
+    clock.beat('w1', 1, '1/b');
+    expect(clock.lastBeatOf('w1', '1/a')).toBe(first);
+    expect(clock.lastBeatOf('w1', '1/b')).toBe(first + HEARTBEAT);
     await vi.advanceTimersByTimeAsync(HEARTBEAT);
-    clock.beat('w1', 10);
-    expect(clock.lastBeatOf('w1', 10)).toBe(first + 2 * HEARTBEAT);
-    expect(clock.lastBeatOf('w1', 12)).toBeUndefined();
-    expect(clock.lastBeatOf('w2', 10)).toBeUndefined();
+    clock.beat('w1', 1, '1/a');
+    expect(clock.lastBeatOf('w1', '1/a')).toBe(first + 2 * HEARTBEAT);
+    expect(clock.lastBeatOf('w1', '1/c')).toBeUndefined();
+    expect(clock.lastBeatOf('w2', '1/a')).toBeUndefined();
+    // Without an identity of its own (an older worker), a process is its pid.
+    clock.beat('w3', 7);
+    expect(clock.lastBeatOf('w3', '7')).toBe(first + 2 * HEARTBEAT);
   });
 });
