@@ -269,7 +269,8 @@ export async function createRemoteProgrammers(base: RemoteLink, remoteIds: Reado
       run_id: deps.runId,
       job_id: task.jobId,
       task_id: task.id,
-      agent_id: input.programmerId,
+      // The programmer the attempt ran on (an adopted one may not be the one the pool just picked).
+      agent_id: result.programmerId ?? input.programmerId,
       provider: null,
       model: null,
       used_backup: false,

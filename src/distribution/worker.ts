@@ -228,8 +228,9 @@ async function startOn(options: WorkerOptions, settings: DistributionConfig, wan
   // An answer to a heartbeat: the central process did not take it (the same build never answers).
   let asking = false;
   const heartbeatAnswers = nc.subscribe(heartbeatInbox, {
-    callback: (err) => {
-      if (err || asking || hasEnded) return;
+    callback: (err, msg) => {
+      // An empty answer is the broker's "no responders" (no central process listens right now): nothing to hear.
+      if (err || msg.data.length === 0 || asking || hasEnded) return;
       asking = true;
       void registerAgain('the central process did not take a heartbeat').finally(() => (asking = false));
     },

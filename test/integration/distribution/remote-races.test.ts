@@ -275,4 +275,20 @@ describe('remote programmers, central side, under races', () => {
     const done = await settled(b.execute(task), 'adopted attempt', 15_000);
     expect(done.status).toBe('completed');
   });
+  it('an adopted attempt that its worker then loses books its receipt for the programmer it ran on and under its own attempt number, whichever programmer the pool picked after the restart', async () => {
+    const b = (bench = await startBench(server.url));
+    const task = b.addTask('t17');
+    void b.execute(task);
+    await waitFor(async () => (await b.link.nats.jsm.streams.info(b.link.names.taskStream)).state.messages === 1, 10_000);
+    await b.restart();
+    // The resumed task is attempt 2 in the journal; the attempt still out is attempt 1, on Prog-011.
+    b.journal.upsertTask({ ...task, attempt: 2 }, 'running');
+    const adopted = b.execute({ ...task, attempt: 2 }, undefined, 'Prog-012');
+    expect(await waitFor(() => b.logs.some((l) => l.msg === 'remote attempt adopted' && l.taskId === 't17'), 10_000)).toBe(true);
+    b.remote.workerOffline(WORKER);
+    expect((await settled(adopted, 'adopted attempt')).error?.code).toBe('PAS_ERR_DIST_WORKER_OFFLINE');
+    expect(b.receipts).toHaveLength(1);
+    expect(b.receipts[0]).toMatchObject({ task_id: 't17', agent_id: PROGRAMMER, status: 'failed' });
+    expect(b.journal.receiptsOfJob(task.jobId).map((k) => k.attempt)).toEqual([1]);
+  });
 });

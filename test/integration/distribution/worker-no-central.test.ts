@@ -20,7 +20,7 @@ afterAll(async () => {
 });
 
 describe('a worker with no central process yet', () => {
-  it('says once that no central process listens (not every try, not as a crash), and registers as soon as one answers', async () => {
+  it('says once that no central process listens (not every try, not as a crash), registers as soon as one answers, and takes the broker\'s "no responders" to a heartbeat for nothing', async () => {
     const cfg = tempConfig('pas-no-central-');
     const b = await startBench(server.url, { remoteIds: ['Prog-001'] });
     const dataDir = mkdtempSync(path.join(os.tmpdir(), 'pas-no-central-data-'));
@@ -45,6 +45,9 @@ describe('a worker with no central process yet', () => {
       });
       const worker = await starting;
       expect(logs.some((l) => l.msg === 'worker registered')).toBe(true);
+      // Nothing here takes its heartbeats (the broker answers each with "no responders"): that is not a refusal to hear.
+      await new Promise((r) => setTimeout(r, 1_500));
+      expect(logs.filter((l) => typeof l.msg === 'string' && l.msg.startsWith('the central process did not take a heartbeat'))).toEqual([]);
       await worker.stop();
     } finally {
       await b.close();
