@@ -17,8 +17,9 @@ describe('a worker paused mid-task', () => {
     const w1 = cluster.workers.get('w1')!;
     const id = await cluster.submit(['src/a.js', 'src/b.js']);
     const taskId = await cluster.waitRunningOn(id, 'w1');
-    // Stopped while it works on the task (it has pulled it and started the edit).
-    await cluster.waitWorkerLog('w1', (e) => e.msg === 'task received' && e.taskId === taskId);
+    // Stopped while it works on the task: past its check that the attempt is current (a worker
+    // stopped before that check finds the re-run's attempt when it resumes, and rightly runs nothing).
+    await cluster.waitWorkerLog('w1', (e) => e.msg === 'task started' && e.taskId === taskId);
     w1.child.kill('SIGSTOP');
     await cluster.waitLog((e) => e.msg === 'worker offline' && e.worker === 'w1');
     const job = await cluster.waitJob(id, 90_000);
