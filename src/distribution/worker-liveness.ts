@@ -204,9 +204,11 @@ export async function watchWorkers(options: LivenessOptions): Promise<WorkerLive
                 await (entry ? link.owners.update(id, value, entry.revision) : link.owners.create(id, value));
               } else {
                 const owner = fromJson<Owner>(entry.value);
-                const other = owner.worker_id !== req.worker_id || processOf(owner) !== self;
+                // Another worker's, still live (its host setting changed meanwhile): not given. This
+                // worker id's own earlier process was judged above (by identity, not pid alone:
+                // two containers may both run pid 1).
                 const alive = clock.get(owner.worker_id);
-                if (other && alive?.online && alive.pid === owner.pid) {
+                if (owner.worker_id !== req.worker_id && alive?.online && alive.pid === owner.pid) {
                   refused.push({ programmer_id: id, error: codedError('PAS_ERR_DIST_OWNER_TAKEN', `${id} is owned by live worker ${owner.worker_id} (pid ${owner.pid})`, { owner: owner.worker_id }) });
                   continue;
                 }
