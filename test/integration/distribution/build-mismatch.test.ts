@@ -10,7 +10,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { loadConfig, type PasConfig } from '../../../src/config/load-config.ts';
 import { openLink, type DistLink } from '../../../src/distribution/link.ts';
 import { decodeMessage, encodeMessage } from '../../../src/distribution/messages.ts';
@@ -18,31 +18,21 @@ import { thisBuild, type BuildId } from '../../../src/distribution/protocol.ts';
 import { startWorker } from '../../../src/distribution/worker.ts';
 import { watchWorkers, type WorkerLiveness } from '../../../src/distribution/worker-liveness.ts';
 import { exampleTask } from '../../support/distribution-fixtures.ts';
-import { startNatsServer, type NatsServerHandle } from '../../support/nats-server.ts';
+import { natsFileSuite } from '../../support/nats-file-suite.ts';
 import { runPasToExit } from '../../support/pas-process.ts';
 import { tempConfig } from '../../support/test-config.ts';
 import { memoryLogger, settled } from './central-harness.ts';
 
 const OTHER: BuildId = { version: '9.9.9', protocol: '0123456789abcdef' };
-let server: NatsServerHandle;
-const cleanups: Array<() => unknown> = [];
-
-beforeAll(async () => {
-  server = await startNatsServer();
-}, 30_000);
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-});
-afterAll(async () => {
-  await server?.close();
-});
+const suite = natsFileSuite();
+const { cleanups } = suite;
 
 /** A configs folder whose first programmer is hosted by worker w1, and the central process's registration on it. */
 async function central(prefix: string, build?: BuildId) {
   const cfg = tempConfig(`pas-build-${prefix}-`);
   cleanups.push(() => cfg.cleanup());
   cfg.edit('programmer_pool.yaml', (doc) => doc.setIn(['programmers', 0, 'host'], 'w1'));
-  cfg.edit('pas.yaml', (doc) => doc.set('distribution', doc.createNode({ nats_url: server.url, prefix, heartbeat_ms: 100, offline_after_ms: 5_000 })));
+  cfg.edit('pas.yaml', (doc) => doc.set('distribution', doc.createNode({ nats_url: suite.server.url, prefix, heartbeat_ms: 100, offline_after_ms: 5_000 })));
   const config = loadConfig(cfg.dir);
   const dataDir = mkdtempSync(path.join(os.tmpdir(), `pas-build-${prefix}-data-`));
   cleanups.push(() => rmSync(dataDir, { recursive: true, force: true }));

@@ -18,7 +18,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { loadConfig, type PasConfig } from '../../../src/config/load-config.ts';
 import { startDistribution } from '../../../src/distribution/central-service.ts';
 import { openLink, type DistLink } from '../../../src/distribution/link.ts';
@@ -28,25 +28,15 @@ import { utcDay } from '../../../src/llm/spend-store.ts';
 import { createRuntime } from '../../../src/runtime/create-runtime.ts';
 import { buildTopology } from '../../../src/runtime/topology.ts';
 import { createDefaultServices } from '../../../src/runtime/default-services.ts';
-import { startNatsServer, type NatsServerHandle } from '../../support/nats-server.ts';
+import { natsFileSuite } from '../../support/nats-file-suite.ts';
 import { runPasToExit } from '../../support/pas-process.ts';
 import { freePortOffset } from '../../support/ports.ts';
 import { tempConfig, type TempConfig } from '../../support/test-config.ts';
 import { memoryLogger, settled } from './central-harness.ts';
 
 const FREE = 'ollama/qwen2.5-coder:7b-instruct';
-let server: NatsServerHandle;
-const cleanups: Array<() => unknown> = [];
-
-beforeAll(async () => {
-  server = await startNatsServer();
-}, 30_000);
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-});
-afterAll(async () => {
-  await server?.close();
-});
+const suite = natsFileSuite();
+const { cleanups } = suite;
 
 async function startCentral(config: PasConfig, dataDir: string) {
   const logs: Array<Record<string, unknown>> = [];
@@ -70,7 +60,7 @@ describe('the central process stopping', () => {
     const cfg = tempConfig('pas-central-stop-');
     cleanups.push(() => cfg.cleanup());
     cfg.edit('programmer_pool.yaml', (doc) => doc.setIn(['programmers', 0, 'host'], 'w1'));
-    cfg.edit('pas.yaml', (doc) => doc.set('distribution', doc.createNode({ nats_url: server.url, prefix: 'centralstop', ack_wait_ms: 1_000, request_timeout_ms: 2_000 })));
+    cfg.edit('pas.yaml', (doc) => doc.set('distribution', doc.createNode({ nats_url: suite.server.url, prefix: 'centralstop', ack_wait_ms: 1_000, request_timeout_ms: 2_000 })));
     const config = loadConfig(cfg.dir);
     const dataDir = mkdtempSync(path.join(os.tmpdir(), 'pas-central-stop-data-'));
     cleanups.push(() => rmSync(dataDir, { recursive: true, force: true }));
@@ -123,7 +113,7 @@ describe('pas up with distribution that cannot start', () => {
     const cfg = tempConfig('pas-central-nostart-');
     cleanups.push(() => cfg.cleanup());
     cfg.edit('programmer_pool.yaml', (doc) => doc.setIn(['programmers', 0, 'host'], 'w1'));
-    cfg.edit('pas.yaml', (doc) => doc.set('distribution', doc.createNode({ nats_url: server.url, prefix: 'centralnostart' })));
+    cfg.edit('pas.yaml', (doc) => doc.set('distribution', doc.createNode({ nats_url: suite.server.url, prefix: 'centralnostart' })));
     const dataDir = mkdtempSync(path.join(os.tmpdir(), 'pas-central-nostart-data-'));
     cleanups.push(() => rmSync(dataDir, { recursive: true, force: true }));
     // A journal written by a newer PAS: this build refuses it.
@@ -144,7 +134,7 @@ describe('pas worker whose start fails after it registered', () => {
     const cfg: TempConfig = tempConfig('pas-worker-start-');
     cleanups.push(() => cfg.cleanup());
     cfg.edit('programmer_pool.yaml', (doc) => doc.setIn(['programmers', 0, 'host'], 'w1'));
-    cfg.edit('pas.yaml', (doc) => doc.set('distribution', doc.createNode({ nats_url: server.url, prefix: 'startfail', heartbeat_ms: 100, offline_after_ms: 5_000 })));
+    cfg.edit('pas.yaml', (doc) => doc.set('distribution', doc.createNode({ nats_url: suite.server.url, prefix: 'startfail', heartbeat_ms: 100, offline_after_ms: 5_000 })));
     const config = loadConfig(cfg.dir);
     const prog = config.programmers[0]!.id;
     const link: DistLink = await openLink(config.pas.distribution!, 'central-test');

@@ -3,36 +3,27 @@
  * answer to registrations of two processes with the same --id and the same pid (pid 1 in two
  * containers). Real nats-server; the worker side is scripted.
  */
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../../src/config/load-config.ts';
 import { openLink, type DistLink } from '../../../src/distribution/link.ts';
 import { decodeMessage, encodeMessage } from '../../../src/distribution/messages.ts';
 import { thisBuild } from '../../../src/distribution/protocol.ts';
 import { watchWorkers } from '../../../src/distribution/worker-liveness.ts';
-import { startNatsServer, type NatsServerHandle } from '../../support/nats-server.ts';
+import { natsFileSuite } from '../../support/nats-file-suite.ts';
 import { tempConfig } from '../../support/test-config.ts';
 import { memoryLogger } from './central-harness.ts';
 
 const HEARTBEAT_MS = 100;
 const OFFLINE_AFTER_MS = 700;
 
-let server: NatsServerHandle;
-const cleanups: Array<() => unknown> = [];
-beforeAll(async () => {
-  server = await startNatsServer();
-}, 30_000);
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-});
-afterAll(async () => {
-  await server?.close();
-});
+const suite = natsFileSuite();
+const { cleanups } = suite;
 
 async function central(prefix: string) {
   const cfg = tempConfig('pas-identity-');
   cleanups.push(() => cfg.cleanup());
   cfg.edit('programmer_pool.yaml', (doc) => doc.setIn(['programmers', 0, 'host'], 'w1'));
-  cfg.edit('pas.yaml', (doc) => doc.set('distribution', doc.createNode({ nats_url: server.url, prefix, heartbeat_ms: HEARTBEAT_MS, offline_after_ms: OFFLINE_AFTER_MS })));
+  cfg.edit('pas.yaml', (doc) => doc.set('distribution', doc.createNode({ nats_url: suite.server.url, prefix, heartbeat_ms: HEARTBEAT_MS, offline_after_ms: OFFLINE_AFTER_MS })));
   const config = loadConfig(cfg.dir);
   const link: DistLink = await openLink(config.pas.distribution!, 'central-identity-test');
   cleanups.push(() => link.close());
