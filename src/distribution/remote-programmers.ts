@@ -258,7 +258,7 @@ export async function createRemoteProgrammers(base: RemoteLink, remoteIds: Reado
   };
   /**
    * The receipt of an attempt this process ended without a result from a worker (its worker went
-   * offline or restarted, it was stopped, it could not be dispatched): one line per attempt, as
+   * offline, it was stopped, it could not be dispatched, its result was refused): one line per attempt, as
    * in-process, with what is known. Its tokens are unknown (null); the money the worker spent on
    * it was reported call by call and is in the budget.
    */
@@ -634,8 +634,8 @@ export async function createRemoteProgrammers(base: RemoteLink, remoteIds: Reado
     };
     const reused = bundlesPut.has(bundleKey);
     // Shared by the tasks on this base: a task stopped meanwhile (during a broker outage) does not wait for it.
-    const stoppedMeanwhile = new Promise<null>((resolve) => (signal.aborted ? resolve(null) : signal.addEventListener('abort', () => resolve(null), { once: true })));
-    const shared = hostHas.includes(baseCommit) ? { name: null, full: false } : await Promise.race([memo(bundlesPut, bundleKey, makeBundle), stoppedMeanwhile]);
+    const stoppedMeanwhile = () => new Promise<null>((resolve) => (signal.aborted ? resolve(null) : signal.addEventListener('abort', () => resolve(null), { once: true })));
+    const shared = hostHas.includes(baseCommit) ? { name: null, full: false } : await Promise.race([memo(bundlesPut, bundleKey, makeBundle), stoppedMeanwhile()]);
     if (!shared) return failed(task, programmerId, 'PAS_ERR_TASK_CANCELLED', 'the task was stopped before it was dispatched', 'cancelled');
     let bundle = shared;
     // A bundle made earlier that the store dropped since (bundle_ttl_s, deleted) is made anew.
