@@ -302,3 +302,18 @@ export async function releaseOwnership(link: DistLink, workerId: string, pid: nu
     if (owner.worker_id === workerId && processOf(owner) === processOf({ pid, instance })) await link.owners.delete(id, { previousSeq: entry.revision });
   }
 }
+
+/**
+ * Another process of this worker id that owns one of `programmerIds` now (it was started while
+ * this one went unheard for offline_after_ms: paused, frozen, cut off), else undefined: then this
+ * process must stop, its programmers are the other one's.
+ */
+export async function takenOverBy(link: DistLink, workerId: string, pid: number, programmerIds: readonly string[], instance?: string): Promise<{ pid: number } | undefined> {
+  for (const id of programmerIds) {
+    const entry = await link.owners.get(id);
+    if (!entry || entry.operation !== 'PUT') continue;
+    const owner = fromJson<Owner>(entry.value);
+    if (owner.worker_id === workerId && processOf(owner) !== processOf({ pid, instance })) return { pid: owner.pid };
+  }
+  return undefined;
+}

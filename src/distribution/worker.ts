@@ -35,7 +35,7 @@ import { SentResults } from './sent-results.ts';
 import { refusalOf } from './task-refusal.ts';
 import { mark, timelineOn } from './timeline.ts';
 import { startWorkerLlmGateway, type WorkerLlmGateway } from './worker-llm-gateway.ts';
-import { releaseOwnership } from './worker-liveness.ts';
+import { releaseOwnership, takenOverBy } from './worker-liveness.ts';
 
 export interface WorkerOptions {
   config: PasConfig;
@@ -203,9 +203,32 @@ async function startOn(options: WorkerOptions, settings: DistributionConfig, wan
   let endWith!: (error: PasError) => void;
   const ended = new Promise<PasError>((resolve) => (endWith = resolve));
   let hasEnded = false;
+  // Another process of this worker id took its programmers while this one went unheard (paused,
+  // frozen, cut off for over offline_after_ms): this one has no programmer left and stops, so it
+  // does not live on heartbeating or pulling from consumers made anew for the other one.
+  let checkingOwner = false;
+  const stopIfTakenOver = async (why: string) => {
+    if (checkingOwner || hasEnded) return;
+    checkingOwner = true;
+    try {
+      const other = await takenOverBy(link, workerId, process.pid, wanted.map((p) => p.id), instance);
+      if (!other || hasEnded) return;
+      hasEnded = true;
+      const error = new PasError('PAS_ERR_DIST_OWNER_TAKEN', `worker id ${workerId}: another process of it (pid ${other.pid}) took over its programmers while this one (pid ${process.pid}) was not heard for offline_after_ms; this one stops`, { details: { worker: workerId, pid: process.pid, otherPid: other.pid } });
+      log.error({ code: error.code, err: toErrorData(error), why }, 'another process of this worker id took over its programmers: this one stops');
+      endWith(error);
+    } catch (err) {
+      log.warn({ err: toErrorData(err), why }, 'could not read who owns this worker\'s programmers');
+    } finally {
+      checkingOwner = false;
+    }
+  };
   const registerAgain = async (why: string) => {
     await register().then(
-      (again) => log.info({ programmers: again }, `${why}: registered again`),
+      (again) => {
+        log.info({ programmers: again }, `${why}: registered again`);
+        if (again.length === 0) return stopIfTakenOver(`${why}: every programmer was refused`);
+      },
       (err: unknown) => {
         if (!isPasError(err, 'PAS_ERR_DIST_VERSION_MISMATCH')) return log.warn({ err: toErrorData(err) }, `${why}: registering again failed; heartbeats go on`);
         if (hasEnded) return;
@@ -486,6 +509,13 @@ async function startOn(options: WorkerOptions, settings: DistributionConfig, wan
     const messages = await consumer.consume({ max_messages: 1 });
     undo.push(() => messages.close());
     iterators.push(messages);
+    // Only another process of this worker id deletes its consumers (at its start): it may have taken over.
+    void (async () => {
+      for await (const status of messages.status()) {
+        if (stopping) return;
+        if (status.type === 'consumer_deleted' || status.type === 'consumer_not_found') await stopIfTakenOver(`the task consumer of ${programmer.id} was deleted`);
+      }
+    })().catch(() => undefined);
     loops.push(
       (async () => {
         for await (const msg of messages) {

@@ -47,4 +47,26 @@ describe('a worker id and its process', () => {
     await expectMergedOnce(c, job.merged_branch!, files);
     expect(c.workerLog('w1').filter((e) => e.msg === 'task received')).toHaveLength(2);
   }, 150_000);
+
+  it('paused past offline_after_ms while a new process of its id took its programmers: the paused one, once it runs again, says another process took over and exits 1; the new one runs the job alone', async () => {
+    cluster = await startCluster({ workers: ['w1'], programmersPerWorker: 2, editDelayMs: 200, offlineAfterMs: 2_000 });
+    const c = cluster;
+    const paused = c.workers.get('w1')!;
+    paused.child.kill('SIGSTOP');
+    await c.waitLog((e) => e.msg === 'worker offline' && e.worker === 'w1');
+    const fresh = await c.startWorker('w1');
+    const exit = new Promise<number | null>((resolve) => paused.child.once('exit', (code) => resolve(code)));
+    paused.child.kill('SIGCONT');
+    const code = await Promise.race([exit, new Promise<string>((r) => setTimeout(() => r('still running after 20 s'), 20_000))]);
+    expect(code, paused.output()).toBe(1);
+    expect(paused.output()).toMatch(/another process of it \(pid \d+\) took over its programmers/);
+    expect(fresh.child.exitCode).toBeNull();
+    const files = ['src/a.js', 'src/b.js'];
+    const job = await c.waitJob(await c.submit(files), 60_000);
+    expect(job.status).toBe('completed');
+    await expectMergedOnce(c, job.merged_branch!, files);
+    const received = c.workerLog('w1').filter((e) => e.msg === 'task received');
+    expect(received).toHaveLength(2);
+    expect(received.every((e) => e.pid === fresh.child.pid)).toBe(true);
+  }, 150_000);
 });
