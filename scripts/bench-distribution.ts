@@ -400,87 +400,130 @@ function cpuSplitOf(pids: { model: number; broker?: number; workers: readonly nu
   return { central: central[0], centralGit: central[1], workers: workers.reduce((t, w) => t + sum(w!), 0), broker: sum(broker), model: sum(model) };
 }
 
-/** The parallel runs at P: in-process first, then over each number of workers, the same repository, model server and tasks. */
+/** One mode of the parallel part: every programmer in this process, or spread over `workers` pas worker processes. */
+interface Mode {
+  mode: DistributionRow['mode'];
+  workers: number;
+}
+
+/** What one measured batch of a mode gave (see DistributionRow). */
+interface Sample {
+  run: ParallelRun;
+  cpu: number | null;
+  split: CpuSplit | null;
+  traffic: { inMsgs: number; outMsgs: number; inBytes: number; outBytes: number } | null;
+  idleMsgsPerS: number | null;
+}
+
+/**
+ * The parallel runs at P, interleaved: each repeat runs every mode once, in turn (in-process, then
+ * over each number of workers), so a slow spell of a shared machine falls on every mode alike, not
+ * on whichever ran last. Each run starts from nothing (its own copy of the same repository, fresh
+ * data dirs, processes started for it, a warm-up): no mode inherits another's refs, objects,
+ * background folds or caches. The same model server and tasks throughout.
+ */
 async function parallelAt(
   P: number,
   nats: NatsServerHandle,
   o: { latencyMs: number; k: number; repeats: number; workerCounts: number[]; log: (l: string) => void },
 ): Promise<DistributionRow[]> {
-  const { latencyMs, k, repeats, log } = o;
+  const { latencyMs, k, repeats } = o;
   const N = k * P;
   const idealMs = Math.ceil(N / P) * latencyMs;
   const scratch = tempDir('pas-bench-dist-');
   const fake = await spawnFakeProvider({ kind: 'ollama', latencyMs, reply: BENCH_EDIT });
-  const rows: DistributionRow[] = [];
+  const modes: Mode[] = [{ mode: 'in-process', workers: 0 }, ...o.workerCounts.map((w) => ({ mode: 'workers' as const, workers: w }))];
+  const samples: Sample[][] = modes.map(() => []);
   try {
-    const { repo, baseCommit } = await createBenchRepo(path.join(scratch, 'repo'), benchFiles(N));
-    const modes: Array<{ mode: DistributionRow['mode']; workers: number }> = [{ mode: 'in-process', workers: 0 }, ...o.workerCounts.map((w) => ({ mode: 'workers' as const, workers: w }))];
-    for (const { mode, workers: W } of modes) {
-      const label = mode === 'in-process' ? 'in-process' : `${W} worker${W > 1 ? 's' : ''}`;
-      const cfg = benchConfig({ programmers: P, programmerUrl: fake.url });
-      const dataDir = path.join(scratch, `central-p${P}-w${W}`);
-      mkdirSync(dataDir, { recursive: true });
-      const ids = Array.from({ length: W }, (_, i) => `w${i + 1}`);
-      if (W > 0) distribute(cfg, ids, { natsUrl: nats.url, prefix: `benchp${P}w${W}` });
-      const procs: WorkerProcess[] = [];
-      let central: Central | undefined;
-      try {
-        central = await startCentral(cfg, dataDir);
-        const t = performance.now();
-        procs.push(...(await Promise.all(ids.map((id) => spawnWorker(id, cfg.dir, path.join(scratch, `worker-p${P}-w${W}-${id}`), false)))));
-        if (W > 0) log(`  distribution P=${P} ${label}: workers up in ${((performance.now() - t) / 1000).toFixed(1)} s`);
-        const managerId = central.runtime.config.programmers[0]!.parent;
-        // Warm-up (not counted): one task per programmer, so every host has the base and every path is warm.
-        await runBatch(central.runtime, taskSpecs(`warm-p${P}-w${W}`, benchFiles(P), repo, baseCommit, managerId), latencyMs);
-        const runs: ParallelRun[] = [];
-        const cpu: number[] = [];
-        const splits: CpuSplit[] = [];
-        const traffic: Array<{ inMsgs: number; outMsgs: number; inBytes: number; outBytes: number }> = [];
-        const pids = [process.pid, fake.pid, ...(W > 0 ? [nats.pid, ...procs.map((p) => p.child.pid!)] : [])];
-        const byRole = { model: fake.pid, workers: procs.map((p) => p.child.pid!), ...(W > 0 ? { broker: nats.pid } : {}) };
-        for (let r = 0; r < repeats; r++) {
-          // The broker's counters are read outside the CPU measurement (an HTTP GET from this process).
-          const countersBefore = W > 0 ? await brokerCounters(nats.monitorUrl) : null;
-          const before = cpuMs(pids, [nats.pid]);
-          const splitBefore = cpuSplitOf(byRole, [nats.pid]);
-          const run = await runBatch(central.runtime, taskSpecs(`bench-p${P}-w${W}-r${r + 1}`, benchFiles(N), repo, baseCommit, managerId), latencyMs);
-          const after = cpuMs(pids, [nats.pid]);
-          const splitAfter = cpuSplitOf(byRole, [nats.pid]);
-          const countersAfter = W > 0 ? await brokerCounters(nats.monitorUrl) : null;
-          if (countersBefore && countersAfter) traffic.push({ inMsgs: (countersAfter.inMsgs - countersBefore.inMsgs) / N, outMsgs: (countersAfter.outMsgs - countersBefore.outMsgs) / N, inBytes: (countersAfter.inBytes - countersBefore.inBytes) / N, outBytes: (countersAfter.outBytes - countersBefore.outBytes) / N });
-          if (before !== null && after !== null) cpu.push((after - before) / N);
-          if (splitBefore && splitAfter) splits.push(Object.fromEntries(Object.entries(splitAfter).map(([k, v]) => [k, (v - splitBefore[k as keyof CpuSplit]) / N])) as CpuSplit);
-          runs.push(run);
-          log(`  distribution ${label.padEnd(10)} P=${String(P).padStart(2)} N=${String(N).padStart(3)} run ${r + 1}: makespan ${run.makespanMs.toFixed(0)} ms (ideal ${idealMs})${cpu[r] !== undefined ? `, ${cpu[r]!.toFixed(0)} ms CPU/task` : ''}${run.failed ? `, ${run.failed} failed` : ''}`);
-        }
-        // What the broker carries with nothing to do (heartbeats, pull requests, consumers' idle heartbeats).
-        let idleMsgsPerS: number | null = null;
-        if (W > 0 && traffic.length === repeats) {
-          await new Promise((r) => setTimeout(r, 1_000));
-          const idleBefore = await brokerCounters(nats.monitorUrl);
-          await new Promise((r) => setTimeout(r, 3_000));
-          const idleAfter = await brokerCounters(nats.monitorUrl);
-          if (idleBefore && idleAfter) idleMsgsPerS = round((idleAfter.inMsgs - idleBefore.inMsgs + idleAfter.outMsgs - idleBefore.outMsgs) / 3, 1);
-        }
-        const broker: DistributionRow['broker'] =
-          idleMsgsPerS === null
-            ? null
-            : { msgsInPerTask: round(median(traffic.map((t) => t.inMsgs)), 1), msgsOutPerTask: round(median(traffic.map((t) => t.outMsgs)), 1), kbInPerTask: round(median(traffic.map((t) => t.inBytes)) / 1024, 1), kbOutPerTask: round(median(traffic.map((t) => t.outBytes)) / 1024, 1), idleMsgsPerS };
-        const makespanMs = median(runs.map((r) => r.makespanMs));
-        const efficiency = round(idealMs / makespanMs, 4);
-        const inProcess = rows.find((r) => r.mode === 'in-process')?.efficiency;
-        rows.push({ mode, workers: W, programmers: P, tasks: N, latencyMs, idealMs, makespanMs: round(makespanMs, 1), efficiency, ratio: inProcess ? round(efficiency / inProcess, 4) : 1, cpuMsPerTask: cpu.length === repeats ? round(median(cpu), 1) : null, cpuSplit: splits.length === repeats ? medianSplit(splits) : null, broker, runs });
-      } finally {
-        await central?.stop();
-        await Promise.all(procs.map((p) => p.stop()));
-        cfg.cleanup();
+    for (let r = 0; r < repeats; r++) {
+      for (const [i, m] of modes.entries()) {
+        // The broker's idle traffic is measured once per mode, after its last batch.
+        samples[i]!.push(await sampleOnce(P, m, r, { scratch, fake, nats, idealMs, latencyMs, N, idle: r === repeats - 1, log: o.log }));
       }
     }
   } finally {
     await fake.close();
     rmSync(scratch, { recursive: true, force: true, maxRetries: 10 });
   }
+  const rows: DistributionRow[] = [];
+  for (const [i, { mode, workers: W }] of modes.entries()) {
+    const got = samples[i]!;
+    const runs = got.map((g) => g.run);
+    const cpu = got.map((g) => g.cpu).filter((c): c is number => c !== null);
+    const splits = got.map((g) => g.split).filter((c): c is CpuSplit => c !== null);
+    const traffic = got.map((g) => g.traffic).filter((t): t is NonNullable<Sample['traffic']> => t !== null);
+    const idleMsgsPerS = got.at(-1)?.idleMsgsPerS ?? null;
+    const broker: DistributionRow['broker'] =
+      idleMsgsPerS === null || traffic.length !== repeats
+        ? null
+        : { msgsInPerTask: round(median(traffic.map((t) => t.inMsgs)), 1), msgsOutPerTask: round(median(traffic.map((t) => t.outMsgs)), 1), kbInPerTask: round(median(traffic.map((t) => t.inBytes)) / 1024, 1), kbOutPerTask: round(median(traffic.map((t) => t.outBytes)) / 1024, 1), idleMsgsPerS };
+    const makespanMs = median(runs.map((r) => r.makespanMs));
+    const efficiency = round(idealMs / makespanMs, 4);
+    const inProcess = rows.find((r) => r.mode === 'in-process')?.efficiency;
+    rows.push({ mode, workers: W, programmers: P, tasks: N, latencyMs, idealMs, makespanMs: round(makespanMs, 1), efficiency, ratio: inProcess ? round(efficiency / inProcess, 4) : 1, cpuMsPerTask: cpu.length === repeats ? round(median(cpu), 1) : null, cpuSplit: splits.length === repeats ? medianSplit(splits) : null, broker, runs });
+  }
   return rows;
+}
+
+/** One measured batch of `m` at P, from nothing: a copy of the repository, the central runtime and its workers started, a warm-up, the batch, all stopped. */
+async function sampleOnce(
+  P: number,
+  m: Mode,
+  r: number,
+  o: { scratch: string; fake: { url: string; pid: number }; nats: NatsServerHandle; idealMs: number; latencyMs: number; N: number; idle: boolean; log: (l: string) => void },
+): Promise<Sample> {
+  const { scratch, fake, nats, latencyMs, N, log } = o;
+  const W = m.workers;
+  const label = m.mode === 'in-process' ? 'in-process' : `${W} worker${W > 1 ? 's' : ''}`;
+  const here = path.join(scratch, `p${P}-w${W}-r${r + 1}`);
+  const { repo, baseCommit } = await createBenchRepo(path.join(here, 'repo'), benchFiles(N));
+  const cfg = benchConfig({ programmers: P, programmerUrl: fake.url });
+  const dataDir = path.join(here, 'central');
+  mkdirSync(dataDir, { recursive: true });
+  const ids = Array.from({ length: W }, (_, i) => `w${i + 1}`);
+  // Its own stream and bucket names: nothing of an earlier run's is read.
+  if (W > 0) distribute(cfg, ids, { natsUrl: nats.url, prefix: `benchp${P}w${W}r${r + 1}` });
+  const procs: WorkerProcess[] = [];
+  let central: Central | undefined;
+  try {
+    central = await startCentral(cfg, dataDir);
+    const t = performance.now();
+    procs.push(...(await Promise.all(ids.map((id) => spawnWorker(id, cfg.dir, path.join(here, `worker-${id}`), false)))));
+    if (W > 0) log(`  distribution P=${P} ${label}: workers up in ${((performance.now() - t) / 1000).toFixed(1)} s`);
+    const managerId = central.runtime.config.programmers[0]!.parent;
+    // Warm-up (not counted): a batch like the measured one, so every host has the base and every
+    // process (started for this run) has run the whole path as often as it is about to.
+    await runBatch(central.runtime, taskSpecs(`warm-p${P}-w${W}-r${r + 1}`, benchFiles(N), repo, baseCommit, managerId), latencyMs);
+    const pids = [process.pid, fake.pid, ...(W > 0 ? [nats.pid, ...procs.map((p) => p.child.pid!)] : [])];
+    const byRole = { model: fake.pid, workers: procs.map((p) => p.child.pid!), ...(W > 0 ? { broker: nats.pid } : {}) };
+    // The broker's counters are read outside the CPU measurement (an HTTP GET from this process).
+    const countersBefore = W > 0 ? await brokerCounters(nats.monitorUrl) : null;
+    const before = cpuMs(pids, [nats.pid]);
+    const splitBefore = cpuSplitOf(byRole, [nats.pid]);
+    const run = await runBatch(central.runtime, taskSpecs(`bench-p${P}-w${W}-r${r + 1}`, benchFiles(N), repo, baseCommit, managerId), latencyMs);
+    const after = cpuMs(pids, [nats.pid]);
+    const splitAfter = cpuSplitOf(byRole, [nats.pid]);
+    const countersAfter = W > 0 ? await brokerCounters(nats.monitorUrl) : null;
+    const traffic = countersBefore && countersAfter ? { inMsgs: (countersAfter.inMsgs - countersBefore.inMsgs) / N, outMsgs: (countersAfter.outMsgs - countersBefore.outMsgs) / N, inBytes: (countersAfter.inBytes - countersBefore.inBytes) / N, outBytes: (countersAfter.outBytes - countersBefore.outBytes) / N } : null;
+    const cpu = before !== null && after !== null ? (after - before) / N : null;
+    const split = splitBefore && splitAfter ? (Object.fromEntries(Object.entries(splitAfter).map(([key, v]) => [key, (v - splitBefore[key as keyof CpuSplit]) / N])) as CpuSplit) : null;
+    log(`  distribution ${label.padEnd(10)} P=${String(P).padStart(2)} N=${String(N).padStart(3)} run ${r + 1}: makespan ${run.makespanMs.toFixed(0)} ms (ideal ${o.idealMs})${cpu !== null ? `, ${cpu.toFixed(0)} ms CPU/task` : ''}${run.failed ? `, ${run.failed} failed` : ''}`);
+    // What the broker carries with nothing to do (heartbeats, pull requests, consumers' idle heartbeats).
+    let idleMsgsPerS: number | null = null;
+    if (W > 0 && o.idle && traffic) {
+      await new Promise((res) => setTimeout(res, 1_000));
+      const idleBefore = await brokerCounters(nats.monitorUrl);
+      await new Promise((res) => setTimeout(res, 3_000));
+      const idleAfter = await brokerCounters(nats.monitorUrl);
+      if (idleBefore && idleAfter) idleMsgsPerS = round((idleAfter.inMsgs - idleBefore.inMsgs + idleAfter.outMsgs - idleBefore.outMsgs) / 3, 1);
+    }
+    return { run, cpu, split, traffic, idleMsgsPerS };
+  } finally {
+    await central?.stop();
+    await Promise.all(procs.map((p) => p.stop()));
+    cfg.cleanup();
+    rmSync(here, { recursive: true, force: true, maxRetries: 10 });
+  }
 }
 
 /** SIGKILLs a worker with a task in flight, `samples` times, and times detection and re-dispatch. */
@@ -597,8 +640,9 @@ export async function runDistributionBench(options: DistributionBenchOptions = {
     cpuMsPerTask: 'user + system CPU of every process of the run (with the git processes each started) during the measured batch, / N: what the machine\'s load does not change',
     broker: 'nats-server\'s /varz counters during the measured batch / N: msgs in (published by clients) and out (delivered), JetStream API and ack traffic included, and KiB; idle = in + out per second over 3 s with nothing to do, after the batches',
     cpuSplit: 'the same by process: central = this process\'s own CPU (what it does per task is serialized on its main thread), centralGit = the git processes it started, workers (with their git), broker = nats-server, model = the model server',
-    warmUp: 'one task per programmer before the measured run(s) (not counted): every worker host has the base in its cache and every path is warm',
-    makespan: 'performance.now() before the first task.submitted → the last task.finished delivered, median over the repeats',
+    order: 'interleaved: each repeat runs every mode once, in turn (in-process, then 1, 2, 3 workers), so a slow spell of the shared machine falls on every mode alike; each run starts from nothing: its own copy of the same repository, fresh data dirs and stream names, its processes started for it',
+    warmUp: 'a batch like the measured one before each measured run (not counted): every worker host has the base in its cache and every process, started for the run, has run the whole path as often as it is about to',
+    makespan: 'performance.now() before the first task.submitted → the last task.finished delivered, median over the repeats (the CPU and broker figures too)',
     efficiency: 'ideal / makespan with ideal = ceil(N/P)·L',
     ratio: 'distributed efficiency / in-process efficiency at the same P, measured in the same run (target ≥ 0.95 at P = 49)',
     detection: 'two workers with two programmers each, one task at a time with a model answering after 2·offline_after_ms; once a worker logs "task received" it is SIGKILLed; offline = kill → the central process logs "worker offline" (pino time); redispatch = kill → the pool starts the task again; startedElsewhere = kill → the other worker logs "task received" (its pino time); the killed worker is started again before the next sample',

@@ -56,7 +56,8 @@ function runPart(part: Part, quick: boolean, log: (l: string) => void): Promise<
     case 'tasks':
       return runTasksBench({ quick, log });
     case 'distribution':
-      return runDistributionBench({ quick, log });
+      // Three interleaved repeats: the ratios are medians, not one run's luck on a shared machine.
+      return runDistributionBench({ quick, log, repeats: quick ? 1 : 3 });
   }
 }
 

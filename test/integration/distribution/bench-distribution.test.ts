@@ -14,8 +14,8 @@ const out = mkdtempSync(path.join(os.tmpdir(), 'pas-bench-dist-test-'));
 afterAll(() => rmSync(out, { recursive: true, force: true }));
 
 describe('the distribution benchmark', () => {
-  it('measures in-process and over a pas worker in the same run, and times a SIGKILLed worker from kill to re-dispatch', async () => {
-    const result = await runDistributionBench({ latencyMs: 100, programmers: [2], workerCounts: [1], tasksPerProgrammer: 1, detectionSamples: 1, heartbeatMs: 100, offlineAfterMs: 1_000 });
+  it('measures in-process and over a pas worker in the same run, each repeat running both in turn, and times a SIGKILLed worker from kill to re-dispatch', async () => {
+    const result = await runDistributionBench({ latencyMs: 100, programmers: [2], workerCounts: [1], tasksPerProgrammer: 1, repeats: 2, detectionSamples: 1, heartbeatMs: 100, offlineAfterMs: 1_000 });
     const written = JSON.parse(readFileSync(writeArtifact('distribution', result, out), 'utf8')) as typeof result;
 
     expect(written.skipped).toBeNull();
@@ -25,8 +25,8 @@ describe('the distribution benchmark', () => {
       ['workers', 1, 2, 2, 100],
     ]);
     for (const r of written.rows) {
-      expect(r.runs).toHaveLength(1);
-      expect(r.runs[0]!.failed).toBe(0);
+      expect(r.runs).toHaveLength(2);
+      for (const run of r.runs) expect(run.failed).toBe(0);
       expect(r.makespanMs).toBeGreaterThan(0);
       expect(Number.isFinite(r.efficiency) && r.efficiency > 0).toBe(true);
       // CPU per task by process (Linux /proc): every figure a finite amount, none made up.
@@ -35,6 +35,7 @@ describe('the distribution benchmark', () => {
     }
     expect(written.rows[0]!.cpuSplit).toMatchObject({ workers: 0, broker: 0 });
     expect(written.rows[0]!.ratio).toBe(1);
+    expect(written.rows[1]!.broker?.msgsInPerTask).toBeGreaterThan(0);
     const ratio = written.rows[1]!.ratio;
     expect(Number.isFinite(ratio) && ratio > 0).toBe(true);
 
