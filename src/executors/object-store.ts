@@ -90,7 +90,9 @@ export class RepoObjectStore {
   ) {
     this.hashBytes = hash === 'sha1' ? 20 : 32;
     this.reader = new GitBatchProcess(repo, ['cat-file', '--batch']);
-    this.refs = new GitBatchProcess(repo, ['update-ref', '--stdin']);
+    // No reflog is made for the refs PAS creates (task and job branches): each would be a folder and
+    // a file more per ref in the transaction's critical section; an existing reflog is still appended to.
+    this.refs = new GitBatchProcess(repo, ['-c', 'core.logAllRefUpdates=false', 'update-ref', '--stdin']);
   }
 
   /** Reads an object by id or revision expression (`<commit>^{tree}`, `<rev>:<path>`); null when missing. */

@@ -1,4 +1,5 @@
-import { chmod, rm, symlink } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { chmod, readFile, rm, symlink } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { git } from '../../../src/executors/git-command.ts';
@@ -145,6 +146,19 @@ describe('commits written as objects, without a checkout', () => {
     expect(outcomes.slice(0, 30).every((o) => o.status === 'fulfilled')).toBe(true);
     expect(outcomes[30]).toMatchObject({ status: 'rejected', reason: { code: 'PAS_ERR_GIT' } });
     expect((await gitOut(f.repo, 'for-each-ref', '--format=%(refname:short)', 'refs/heads/pas/j/')).split('\n').sort()).toEqual([...names, 'pas/j/taken'].sort());
+  });
+
+  it('writes no reflog for the refs it creates (two files and a folder less per task branch), and still appends to a reflog that exists', async () => {
+    const f = (fixture = await createTempRepo({ 'a.txt': 'a\n' }));
+    const store = await objectStoreFor(f.repo);
+    await store.updateRefs([`create refs/heads/pas/j/t1 ${f.base}`]);
+    expect(existsSync(path.join(f.repo, '.git', 'logs', 'refs', 'heads', 'pas'))).toBe(false);
+    // A branch the user made (its reflog is git's, made by the user's git) keeps getting entries.
+    await gitOut(f.repo, 'branch', 'mine', f.base);
+    const before = (await readFile(path.join(f.repo, '.git', 'logs', 'refs', 'heads', 'mine'), 'utf8')).split('\n').filter(Boolean).length;
+    const next = (await gitOut(f.repo, 'commit-tree', '-p', f.base, '-m', 'next', `${f.base}^{tree}`)).trim();
+    await store.updateRefs([`update refs/heads/mine ${next} ${f.base}`]);
+    expect((await readFile(path.join(f.repo, '.git', 'logs', 'refs', 'heads', 'mine'), 'utf8')).split('\n').filter(Boolean)).toHaveLength(before + 1);
   });
 
   it('writes every object while object folders are removed under it, as a repack\'s prune-packed does', async () => {
