@@ -99,7 +99,7 @@ export const ERRORS = {
   PAS_ERR_DIST_WORKER_OFFLINE: { retryable: true, status: 503, doc: 'The worker hosting the programmer sent no heartbeat for `distribution.offline_after_ms`; its task goes to another programmer.' },
   PAS_ERR_DIST_STALE_RESULT: { retryable: false, status: 409, doc: 'A result came from an attempt that is no longer the task\'s current one (a worker thought dead, a redelivery); it is fenced: never merged, logged and dropped.' },
   PAS_ERR_DIST_NO_ADMISSION: { retryable: true, status: 503, doc: 'A worker asked the central process whether it may call a model (cluster-wide breaker and budget) and got no answer within `distribution.admission_wait_ms` (asking again every `distribution.request_timeout_ms`); the call is not made (never a paid call unchecked).' },
-  PAS_ERR_DIST_OWNER_TAKEN: { retryable: false, status: 409, doc: 'Another live worker already owns the programmer id (KV compare-and-set); it is not given to this worker.' },
+  PAS_ERR_DIST_OWNER_TAKEN: { retryable: false, status: 409, doc: 'Another live worker already owns the programmer id (KV compare-and-set); it is not given to this worker. A `pas worker` paused or cut off past `offline_after_ms` while another process of its id took its programmers exits 1 with it once it runs again.' },
   PAS_ERR_DIST_VERSION_MISMATCH: { retryable: false, status: 409, doc: 'A worker speaks another `pas.v1.*` protocol revision than the central process (another PAS build whose messages differ, or one that announces no revision): it is refused at registration, its heartbeats are ignored and it takes no task. Run the same PAS build on both hosts.' },
 
   // journal

@@ -4,8 +4,9 @@
  *   1. Parallel speedup, distributed against in-process. The `full` path of the parallel part
  *      (pool → programmer → native executor → LLM over HTTP → commit → task branch) with N = k·P
  *      subtasks and the programmers' model a local Ollama-protocol server answering after L, run
- *      in this process, then with the same P programmers spread over 1, 2 and 3 `pas worker`
- *      processes on a real `nats-server` (the central runtime stays in this process: pool, proxy
+ *      in this process and with the same P programmers spread over 1, 2 and 3 `pas worker`
+ *      processes on a real `nats-server`, each repeat running every mode in turn (the central
+ *      runtime stays in this process: pool, proxy
  *      programmer actors, journal, receipts; the workers run the same pipeline on their cached
  *      clones, the bases and results travelling as bundles). efficiency = ceil(N/P)·L / makespan;
  *      ratio = distributed efficiency / in-process efficiency at the same P (target ≥ 0.95 at P = 49).
@@ -28,6 +29,7 @@ import type { TaskSpec } from '../machines/domain.ts';
 import { POOL_ID } from '../machines/pas-system.machine.ts';
 import { loadConfig } from '../src/config/load-config.ts';
 import { startDistribution, type Distribution } from '../src/distribution/central-service.ts';
+import { closeObjectStores } from '../src/executors/object-store.ts';
 import { openJournal } from '../src/journal/journal.ts';
 import { createRuntime, type Runtime } from '../src/runtime/create-runtime.ts';
 import { createDefaultServices } from '../src/runtime/default-services.ts';
@@ -436,7 +438,10 @@ async function parallelAt(
   const samples: Sample[][] = modes.map(() => []);
   try {
     for (let r = 0; r < repeats; r++) {
-      for (const [i, m] of modes.entries()) {
+      // The order turns each repeat: no mode always runs right after the same other one.
+      for (let j = 0; j < modes.length; j++) {
+        const i = (j + r) % modes.length;
+        const m = modes[i]!;
         // The broker's idle traffic is measured once per mode, after its last batch.
         samples[i]!.push(await sampleOnce(P, m, r, { scratch, fake, nats, idealMs, latencyMs, N, idle: r === repeats - 1, log: o.log }));
       }
@@ -488,7 +493,11 @@ async function sampleOnce(
   try {
     central = await startCentral(cfg, dataDir);
     const t = performance.now();
-    procs.push(...(await Promise.all(ids.map((id) => spawnWorker(id, cfg.dir, path.join(here, `worker-${id}`), false)))));
+    // Every worker that came up is stopped below, also when another did not.
+    const spawned = await Promise.allSettled(ids.map((id) => spawnWorker(id, cfg.dir, path.join(here, `worker-${id}`), false)));
+    for (const s of spawned) if (s.status === 'fulfilled') procs.push(s.value);
+    const failed = spawned.find((s) => s.status === 'rejected');
+    if (failed) throw failed.reason;
     if (W > 0) log(`  distribution P=${P} ${label}: workers up in ${((performance.now() - t) / 1000).toFixed(1)} s`);
     const managerId = central.runtime.config.programmers[0]!.parent;
     // Warm-up (not counted): a batch like the measured one, so every host has the base and every
@@ -519,10 +528,20 @@ async function sampleOnce(
     }
     return { run, cpu, split, traffic, idleMsgsPerS };
   } finally {
-    await central?.stop();
-    await Promise.all(procs.map((p) => p.stop()));
-    cfg.cleanup();
-    rmSync(here, { recursive: true, force: true, maxRetries: 10 });
+    try {
+      await central?.stop();
+    } finally {
+      await Promise.allSettled(procs.map((p) => p.stop()));
+      // This run's repository copy is gone next: its long-lived git processes go with it.
+      await closeObjectStores();
+      cfg.cleanup();
+      // A clean-up that fails must not throw away the run's figures: the scratch folder goes at the end.
+      try {
+        rmSync(here, { recursive: true, force: true, maxRetries: 10 });
+      } catch (err) {
+        log(`  distribution: could not remove ${here} yet (${(err as Error).message})`);
+      }
+    }
   }
 }
 
@@ -623,7 +642,8 @@ export async function runDistributionBench(options: DistributionBenchOptions = {
   const programmerCounts = options.programmers ?? [10, 49];
   const workerCounts = options.workerCounts ?? [1, 2, 3];
   const k = options.tasksPerProgrammer ?? 2;
-  const repeats = options.repeats ?? 1;
+  // Interleaved repeats: the ratios are medians, not one run's luck on a shared machine.
+  const repeats = options.repeats ?? (quick ? 1 : 3);
   const samples = options.detectionSamples ?? (quick ? 3 : 5);
   const heartbeatMs = options.heartbeatMs ?? 250;
   const offlineAfterMs = options.offlineAfterMs ?? 1_500;

@@ -56,8 +56,7 @@ function runPart(part: Part, quick: boolean, log: (l: string) => void): Promise<
     case 'tasks':
       return runTasksBench({ quick, log });
     case 'distribution':
-      // Three interleaved repeats: the ratios are medians, not one run's luck on a shared machine.
-      return runDistributionBench({ quick, log, repeats: quick ? 1 : 3 });
+      return runDistributionBench({ quick, log });
   }
 }
 

@@ -58,7 +58,7 @@ export const workerCommand: Command = {
     process.stdout.write(`pas worker ${id} is up: programmers ${worker.programmers.join(', ')} (data ${dataDir})\nCtrl-C to stop.\n`);
     const end = await Promise.race([untilSignal().then((signal) => ({ signal })), worker.ended.then((error) => ({ error }))]);
     if ('error' in end) {
-      // The central process now runs another build: stopped, and exit 1 with its refusal.
+      // The central process now runs another build, or another process of this id took over: stopped, and exit 1 with why.
       await worker.stop();
       throw end.error;
     }

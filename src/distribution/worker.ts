@@ -56,7 +56,9 @@ export interface Worker {
   readonly programmers: string[];
   /**
    * Settles when the worker cannot go on serving: the central process now runs another PAS build
-   * (PAS_ERR_DIST_VERSION_MISMATCH, naming both). The caller then stops it (`pas worker` exits 1).
+   * (PAS_ERR_DIST_VERSION_MISMATCH, naming both), or another process of this worker id took over
+   * its programmers while this one was not heard (PAS_ERR_DIST_OWNER_TAKEN). The caller then stops
+   * it (`pas worker` exits 1).
    */
   readonly ended: Promise<PasError>;
   stop(): Promise<void>;
@@ -124,6 +126,7 @@ async function startOn(options: WorkerOptions, settings: DistributionConfig, wan
   const build = thisBuild();
 
   const running = new Map<string, Running>();
+  let stopping = false;
   /** This process among others of the same worker id (two containers may both run pid 1). */
   const instance = randomUUID();
   // Heartbeats (plain publish) from the start: what runs now, so the central process can adopt it after a restart.
@@ -131,7 +134,13 @@ async function startOn(options: WorkerOptions, settings: DistributionConfig, wan
   // build) answers there, and this worker registers again to hear why (see `ended`).
   const heartbeatInbox = (await loadNatsModules()).transport.createInbox();
   let seq = 0;
+  let lastBeatAt = performance.now();
+  /** Told (once registered) that this process did not run for longer than offline_after_ms: paused, frozen. */
+  let stalled = (_ms: number): void => undefined;
   const beat = () => {
+    const at = performance.now();
+    if (at - lastBeatAt > settings.offline_after_ms) stalled(Math.round(at - lastBeatAt));
+    lastBeatAt = at;
     if (nc.isClosed()) return;
     nc.publish(
       link.names.subjects.heartbeat(workerId),
@@ -205,24 +214,28 @@ async function startOn(options: WorkerOptions, settings: DistributionConfig, wan
   let hasEnded = false;
   // Another process of this worker id took its programmers while this one went unheard (paused,
   // frozen, cut off for over offline_after_ms): this one has no programmer left and stops, so it
-  // does not live on heartbeating or pulling from consumers made anew for the other one.
+  // does not live on heartbeating or pulling from consumers made anew for the other one. Asked when
+  // this process finds it did not run for that long, when a consumer of its was deleted, and when
+  // a re-registration got every programmer refused; a read the broker did not answer is asked again.
   let checkingOwner = false;
-  const stopIfTakenOver = async (why: string) => {
-    if (checkingOwner || hasEnded) return;
+  const stopIfTakenOver = async (why: string): Promise<void> => {
+    if (checkingOwner || hasEnded || stopping) return;
     checkingOwner = true;
     try {
-      const other = await takenOverBy(link, workerId, process.pid, wanted.map((p) => p.id), instance);
+      const other = await takenOverBy(link, workerId, process.pid, accepted, instance);
       if (!other || hasEnded) return;
       hasEnded = true;
       const error = new PasError('PAS_ERR_DIST_OWNER_TAKEN', `worker id ${workerId}: another process of it (pid ${other.pid}) took over its programmers while this one (pid ${process.pid}) was not heard for offline_after_ms; this one stops`, { details: { worker: workerId, pid: process.pid, otherPid: other.pid } });
       log.error({ code: error.code, err: toErrorData(error), why }, 'another process of this worker id took over its programmers: this one stops');
       endWith(error);
     } catch (err) {
-      log.warn({ err: toErrorData(err), why }, 'could not read who owns this worker\'s programmers');
+      log.warn({ err: toErrorData(err), why }, 'could not read who owns this worker\'s programmers: asking again in 1 s');
+      setTimeout(() => void stopIfTakenOver(why), 1_000).unref();
     } finally {
       checkingOwner = false;
     }
   };
+  stalled = (ms) => void stopIfTakenOver(`this process did not run for ${ms} ms (paused or frozen)`);
   const registerAgain = async (why: string) => {
     await register().then(
       (again) => {
@@ -324,7 +337,6 @@ async function startOn(options: WorkerOptions, settings: DistributionConfig, wan
     return executor;
   };
   const workspacesDir = path.join(options.dataDir, 'workspaces');
-  let stopping = false;
 
   const cancels = nc.subscribe(link.names.subjects.cancel(workerId), {
     callback: (err, msg) => {
@@ -509,7 +521,8 @@ async function startOn(options: WorkerOptions, settings: DistributionConfig, wan
     const messages = await consumer.consume({ max_messages: 1 });
     undo.push(() => messages.close());
     iterators.push(messages);
-    // Only another process of this worker id deletes its consumers (at its start): it may have taken over.
+    // A consumer deleted while this process runs: another process of this worker id makes its
+    // consumers anew at its start (an operator or a lost broker store may too: the owners decide).
     void (async () => {
       for await (const status of messages.status()) {
         if (stopping) return;

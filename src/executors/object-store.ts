@@ -477,11 +477,18 @@ function storeOf(repo: string): Promise<RepoObjectStore> {
   });
 }
 
-/** Closes every store's processes and the watches of the checkouts (tests, shutdown). */
+/**
+ * Closes every store's processes and the watches of the checkouts (tests, shutdown); a background
+ * fold still running is waited for first, so no git of a store is left writing in its repository.
+ */
 export async function closeObjectStores(): Promise<void> {
   closeCheckoutWatches();
   const all = [...stores.values()];
   stores.clear();
   storeOfPath.clear();
-  for (const s of all) (await s.catch(() => undefined))?.close();
+  for (const s of all) {
+    const store = await s.catch(() => undefined);
+    await store?.packing?.catch(() => undefined);
+    store?.close();
+  }
 }

@@ -48,25 +48,39 @@ describe('a worker id and its process', () => {
     expect(c.workerLog('w1').filter((e) => e.msg === 'task received')).toHaveLength(2);
   }, 150_000);
 
-  it('paused past offline_after_ms while a new process of its id took its programmers: the paused one, once it runs again, says another process took over and exits 1; the new one runs the job alone', async () => {
-    cluster = await startCluster({ workers: ['w1'], programmersPerWorker: 2, editDelayMs: 200, offlineAfterMs: 2_000 });
-    const c = cluster;
-    const paused = c.workers.get('w1')!;
-    paused.child.kill('SIGSTOP');
-    await c.waitLog((e) => e.msg === 'worker offline' && e.worker === 'w1');
-    const fresh = await c.startWorker('w1');
-    const exit = new Promise<number | null>((resolve) => paused.child.once('exit', (code) => resolve(code)));
-    paused.child.kill('SIGCONT');
-    const code = await Promise.race([exit, new Promise<string>((r) => setTimeout(() => r('still running after 20 s'), 20_000))]);
-    expect(code, paused.output()).toBe(1);
-    expect(paused.output()).toMatch(/another process of it \(pid \d+\) took over its programmers/);
-    expect(fresh.child.exitCode).toBeNull();
-    const files = ['src/a.js', 'src/b.js'];
-    const job = await c.waitJob(await c.submit(files), 60_000);
-    expect(job.status).toBe('completed');
-    await expectMergedOnce(c, job.merged_branch!, files);
-    const received = c.workerLog('w1').filter((e) => e.msg === 'task received');
-    expect(received).toHaveLength(2);
-    expect(received.every((e) => e.pid === fresh.child.pid)).toBe(true);
+  it('paused past offline_after_ms while a new process of its id took its programmers: the paused one, once it runs again, says another process took over and exits 1; the job then runs on the new one', async () => {
+    await takeoverOfPaused(0);
   }, 150_000);
+
+  it('paused longer than its pending pull request lives (35 s: the broker never tells it its consumer was deleted): it finds it did not run for that long, sees the takeover and exits 1', async () => {
+    await takeoverOfPaused(35_000);
+  }, 180_000);
 });
+
+/** SIGSTOPs w1's process; once it is declared offline and `pauseMs` have passed, starts a new w1 process, then SIGCONTs the old one. */
+async function takeoverOfPaused(pauseMs: number): Promise<void> {
+  cluster = await startCluster({ workers: ['w1'], programmersPerWorker: 2, editDelayMs: 200, offlineAfterMs: 2_000 });
+  const c = cluster;
+  const paused = c.workers.get('w1')!;
+  paused.child.kill('SIGSTOP');
+  const stoppedAt = Date.now();
+  await c.waitLog((e) => e.msg === 'worker offline' && e.worker === 'w1');
+  // The new process starts (and makes the consumers anew) only after the paused one's pull requests expired.
+  await new Promise((r) => setTimeout(r, Math.max(0, stoppedAt + pauseMs - Date.now())));
+  const fresh = await c.startWorker('w1');
+  const exit = new Promise<number | null>((resolve) => paused.child.once('exit', (code) => resolve(code)));
+  paused.child.kill('SIGCONT');
+  let timer: NodeJS.Timeout | undefined;
+  const code = await Promise.race([exit, new Promise<string>((r) => (timer = setTimeout(() => r('still running after 20 s'), 20_000)))]);
+  clearTimeout(timer);
+  expect(code, paused.output()).toBe(1);
+  expect(paused.output()).toMatch(/another process of it \(pid \d+\) took over its programmers/);
+  expect(fresh.child.exitCode).toBeNull();
+  const files = ['src/a.js', 'src/b.js'];
+  const job = await c.waitJob(await c.submit(files), 60_000);
+  expect(job.status).toBe('completed');
+  await expectMergedOnce(c, job.merged_branch!, files);
+  const received = c.workerLog('w1').filter((e) => e.msg === 'task received');
+  expect(received).toHaveLength(2);
+  expect(received.every((e) => e.pid === fresh.child.pid)).toBe(true);
+}

@@ -148,7 +148,7 @@ describe('commits written as objects, without a checkout', () => {
     expect((await gitOut(f.repo, 'for-each-ref', '--format=%(refname:short)', 'refs/heads/pas/j/')).split('\n').sort()).toEqual([...names, 'pas/j/taken'].sort());
   });
 
-  it('writes no reflog for the refs it creates (two files and a folder less per task branch), and still appends to a reflog that exists', async () => {
+  it('writes no reflog for the refs it creates (a folder and a file less per task branch), and still appends to a reflog that exists', async () => {
     const f = (fixture = await createTempRepo({ 'a.txt': 'a\n' }));
     const store = await objectStoreFor(f.repo);
     await store.updateRefs([`create refs/heads/pas/j/t1 ${f.base}`]);
