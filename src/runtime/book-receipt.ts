@@ -6,9 +6,7 @@
  *
  * The row can be started before the receipt is known (`startBooking`, once the task's end is near:
  * its commit made, its branch next), so its fsync runs while the task's last step does; the line
- * follows with `bookReceipt(…, started)` whatever that step's outcome. A kill -9 between the row and
- * the line leaves that attempt without a line, as it always could; with an early start the window
- * also spans the branch step (the re-run after a restart is another attempt and books its own).
+ * follows with `bookReceipt(…, started)` whatever that step's outcome.
  */
 import type { Journal } from '../journal/journal.ts';
 import type { Receipt } from '../llm/types.ts';
