@@ -29,11 +29,6 @@ import { BaseCommitFiles, writeEditsTo } from './task-files.ts';
 import { assertSafeId, taskBranchName } from './worktree.ts';
 
 export interface ReceiptSink {
-  /**
-   * The task's end is near (its commit made, its branch next): a sink may start making its booking
-   * of the receipt durable meanwhile. `append` follows, whatever that last step's outcome.
-   */
-  prepare?(): void;
   append(receipt: Receipt): void | Promise<void>;
 }
 
@@ -210,7 +205,6 @@ export async function runProgrammerTask(input: RunProgrammerTaskInput): Promise<
       commit = changes.length > 0 ? await store.writeCommit(tree, [baseCommit], message) : baseCommit;
     }
     stop.checkpoint();
-    input.receipts.prepare?.();
     if (withBranch) await store.updateRefs([`create refs/heads/${branch} ${commit}`]);
   } catch (err) {
     // A timeout or cancel explains whatever the executor threw on its way out; keep what it spent.

@@ -14,7 +14,7 @@ import { runProgrammerTask, type Executor, type ExecutorKindName } from '../../e
 import type { Journal } from '../../journal/journal.ts';
 import type { LlmClient, Receipt } from '../../llm/types.ts';
 import type { ReceiptWriter } from '../../llm/index.ts';
-import { bookReceipt, startBooking } from '../book-receipt.ts';
+import { bookReceipt } from '../book-receipt.ts';
 import type { ProgressBoard } from '../progress-board.ts';
 import type { LlmSettings } from '../runtime-types.ts';
 import type { OrphanSweep } from './orphan-sweep.ts';
@@ -65,18 +65,9 @@ export function createExecuteTask(deps: ExecuteTaskDeps): ExecuteTask {
     await sweep.before(repo);
     // The journal numbers every start of the task (the pool's task-started fact).
     const attempt = journal.taskAttempt(task.id) ?? task.attempt ?? 1;
-    const key = { runId, taskId: task.id, attempt };
-    /** The receipt's index row, started while the task creates its branch (its fsync overlaps that step). */
-    let booking: Promise<boolean> | undefined;
     const sink = {
-      prepare: () => {
-        if (booking) return;
-        booking = startBooking(journal, key);
-        // Awaited by append, which always follows; a failed fsync must not be an unhandled rejection meanwhile.
-        booking.catch(() => undefined);
-      },
       append: async (receipt: Receipt) => {
-        await bookReceipt(journal, receipts, key, receipt, booking);
+        await bookReceipt(journal, receipts, { runId, taskId: receipt.task_id, attempt }, receipt);
       },
     };
     return runProgrammerTask({
