@@ -7,6 +7,7 @@ import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { createInterface } from 'node:readline';
 import type { Document } from 'yaml';
 import { git } from '../src/executors/git-command.ts';
 import type { FakeProviderOptions } from '../test/support/fake-llm-server.ts';
@@ -239,12 +240,26 @@ export function isMain(metaUrl: string): boolean {
 export interface SpawnedProvider {
   url: string;
   pid: number;
+  /** Writes one line to the script's stdin; resolves with the next line it prints. */
+  request(line: string): Promise<string>;
   close(): Promise<void>;
 }
 
+export interface SpawnedFakeProvider extends SpawnedProvider {
+  /** The delay before every answer from the next request on (resolves once the server has it). */
+  setLatency(ms: number): Promise<void>;
+}
+
 /** startFakeProvider in a child process (scripts/bench-fake-llm.ts); `close` ends it. */
-export function spawnFakeProvider(options: FakeProviderOptions): Promise<SpawnedProvider> {
-  return spawnListening('bench-fake-llm.ts', JSON.stringify(options));
+export async function spawnFakeProvider(options: FakeProviderOptions): Promise<SpawnedFakeProvider> {
+  const spawned = await spawnListening('bench-fake-llm.ts', JSON.stringify(options));
+  return {
+    ...spawned,
+    async setLatency(ms) {
+      const answer = await spawned.request(JSON.stringify({ latencyMs: ms }));
+      if ((JSON.parse(answer) as { latencyMs?: unknown }).latencyMs !== ms) throw new Error(`the fake model server answered ${answer} to a latency of ${ms} ms`);
+    },
+  };
 }
 
 /**
@@ -257,27 +272,34 @@ export async function spawnListening(script: string, arg: string): Promise<Spawn
     stdio: ['pipe', 'pipe', 'inherit'],
   });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  // Every line it prints, in order: the first is its address, each later one answers a request.
+  const waiting: Array<{ resolve: (line: string) => void; reject: (err: Error) => void }> = [];
   const url = await new Promise<string>((resolve, reject) => {
-    let buffered = '';
-    const onData = (chunk: Buffer) => {
-      buffered += chunk.toString('utf8');
-      const line = buffered.split('\n')[0];
-      if (buffered.includes('\n') && line) {
-        child.stdout!.off('data', onData);
-        try {
-          resolve((JSON.parse(line) as { url: string }).url);
-        } catch (err) {
-          reject(err as Error);
-        }
+    let first = true;
+    createInterface({ input: child.stdout! }).on('line', (line) => {
+      if (!first) return waiting.shift()?.resolve(line);
+      first = false;
+      try {
+        resolve((JSON.parse(line) as { url: string }).url);
+      } catch (err) {
+        reject(err as Error);
       }
-    };
-    child.stdout!.on('data', onData);
+    });
     child.once('exit', (code) => reject(new Error(`${script} exited with ${code} before listening`)));
     child.once('error', reject);
+  });
+  child.once('exit', (code) => {
+    for (const w of waiting.splice(0)) w.reject(new Error(`${script} exited with ${code} before it answered`));
   });
   return {
     url,
     pid: child.pid!,
+    request(line) {
+      return new Promise<string>((resolve, reject) => {
+        waiting.push({ resolve, reject });
+        child.stdin!.write(`${line}\n`);
+      });
+    },
     async close() {
       child.stdin!.end();
       const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);

@@ -70,6 +70,8 @@ export interface FakeProvider {
   requests: RecordedRequest[];
   /** Behaviours still queued. */
   script: FakeBehaviour[];
+  /** Changes the delay before every answer from the next request on (a benchmark's warm-up runs with none). */
+  setLatency(ms: number): void;
   close(): Promise<void>;
 }
 
@@ -102,6 +104,7 @@ export async function startFakeProvider(options: FakeProviderOptions): Promise<F
   const { kind } = options;
   const requests: RecordedRequest[] = [];
   const script = [...(options.script ?? [])];
+  let latencyMs = options.latencyMs ?? 0;
 
   const sendJson = (res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}) => {
     const text = typeof body === 'string' ? body : JSON.stringify(body);
@@ -135,7 +138,7 @@ export async function startFakeProvider(options: FakeProviderOptions): Promise<F
       return sendJson(res, nf.status, nf.body);
     }
     const behaviour: FakeBehaviour = script.shift() ?? 'ok';
-    await wait(options.latencyMs ?? 0);
+    await wait(latencyMs);
     if (behaviour === 'hang') return; // the socket stays open until the client gives up or close()
     if (behaviour === 'reset') {
       req.socket.destroy();
@@ -210,6 +213,9 @@ export async function startFakeProvider(options: FakeProviderOptions): Promise<F
     origin,
     requests,
     script,
+    setLatency: (ms) => {
+      latencyMs = ms;
+    },
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();
