@@ -51,6 +51,7 @@ import {
   REPO_ROOT,
   round,
   spawnFakeProvider,
+  type SpawnedFakeProvider,
   tempDir,
   writeArtifact,
   type Distribution as Spread,
@@ -67,6 +68,11 @@ export interface DistributionBenchOptions {
   /** Subtasks per programmer (N = k·P, default 2). */
   tasksPerProgrammer?: number;
   repeats?: number;
+  /**
+   * Tasks each run's processes run with the model answering at once before its measured batch
+   * (not counted), so V8 has optimized what a long-running process runs (default 600, quick 100; 0: none).
+   */
+  warmupTasks?: number;
   /** Kill samples of the detection part (default 5, quick 3; 0 skips it). */
   detectionSamples?: number;
   /** distribution.heartbeat_ms and offline_after_ms of the detection part (default 250 and 1500). */
@@ -427,7 +433,7 @@ interface Sample {
 async function parallelAt(
   P: number,
   nats: NatsServerHandle,
-  o: { latencyMs: number; k: number; repeats: number; workerCounts: number[]; log: (l: string) => void },
+  o: { latencyMs: number; k: number; repeats: number; warmupTasks: number; workerCounts: number[]; log: (l: string) => void },
 ): Promise<DistributionRow[]> {
   const { latencyMs, k, repeats } = o;
   const N = k * P;
@@ -443,7 +449,7 @@ async function parallelAt(
         const i = (j + r) % modes.length;
         const m = modes[i]!;
         // The broker's idle traffic is measured once per mode, after its last batch.
-        samples[i]!.push(await sampleOnce(P, m, r, { scratch, fake, nats, idealMs, latencyMs, N, idle: r === repeats - 1, log: o.log }));
+        samples[i]!.push(await sampleOnce(P, m, r, { scratch, fake, nats, idealMs, latencyMs, N, warmupTasks: o.warmupTasks, idle: r === repeats - 1, log: o.log }));
       }
     }
   } finally {
@@ -475,7 +481,7 @@ async function sampleOnce(
   P: number,
   m: Mode,
   r: number,
-  o: { scratch: string; fake: { url: string; pid: number }; nats: NatsServerHandle; idealMs: number; latencyMs: number; N: number; idle: boolean; log: (l: string) => void },
+  o: { scratch: string; fake: SpawnedFakeProvider; nats: NatsServerHandle; idealMs: number; latencyMs: number; N: number; warmupTasks: number; idle: boolean; log: (l: string) => void },
 ): Promise<Sample> {
   const { scratch, fake, nats, latencyMs, N, log } = o;
   const W = m.workers;
@@ -500,8 +506,23 @@ async function sampleOnce(
     if (failed) throw failed.reason;
     if (W > 0) log(`  distribution P=${P} ${label}: workers up in ${((performance.now() - t) / 1000).toFixed(1)} s`);
     const managerId = central.runtime.config.programmers[0]!.parent;
-    // Warm-up (not counted): a batch like the measured one, so every host has the base and every
-    // process (started for this run) has run the whole path as often as it is about to.
+    // JIT warm-up (not counted): batches of N with the model answering at once, until
+    // warmupTasks have run, so the processes started for this run are measured as they run
+    // for hours, not while V8 optimizes their functions one after the other.
+    if (o.warmupTasks > 0) {
+      const t = performance.now();
+      await fake.setLatency(0);
+      try {
+        for (let done = 0, w = 1; done < o.warmupTasks; done += N, w++) {
+          await runBatch(central.runtime, taskSpecs(`jit-p${P}-w${W}-r${r + 1}-b${w}`, benchFiles(N), repo, baseCommit, managerId), 0);
+        }
+      } finally {
+        await fake.setLatency(latencyMs);
+      }
+      log(`  distribution P=${P} ${label}: JIT warm-up of ${Math.ceil(o.warmupTasks / N) * N} tasks in ${((performance.now() - t) / 1000).toFixed(1)} s`);
+    }
+    // Warm-up (not counted): a batch like the measured one at the model's latency, so every host
+    // has the base and every process has run the whole path at this pace.
     await runBatch(central.runtime, taskSpecs(`warm-p${P}-w${W}-r${r + 1}`, benchFiles(N), repo, baseCommit, managerId), latencyMs);
     const pids = [process.pid, fake.pid, ...(W > 0 ? [nats.pid, ...procs.map((p) => p.child.pid!)] : [])];
     const byRole = { model: fake.pid, workers: procs.map((p) => p.child.pid!), ...(W > 0 ? { broker: nats.pid } : {}) };
@@ -644,6 +665,7 @@ export async function runDistributionBench(options: DistributionBenchOptions = {
   const k = options.tasksPerProgrammer ?? 2;
   // Interleaved repeats: the ratios are medians, not one run's luck on a shared machine.
   const repeats = options.repeats ?? (quick ? 1 : 3);
+  const warmupTasks = options.warmupTasks ?? (quick ? 100 : 600);
   const samples = options.detectionSamples ?? (quick ? 3 : 5);
   const heartbeatMs = options.heartbeatMs ?? 250;
   const offlineAfterMs = options.offlineAfterMs ?? 1_500;
@@ -652,6 +674,7 @@ export async function runDistributionBench(options: DistributionBenchOptions = {
     latencyMs,
     tasksPerProgrammer: k,
     repeats,
+    warmupTasks,
     programmers: programmerCounts,
     workerCounts,
     path: 'the parallel part\'s `full` path (pool → programmer actor → native executor → LLM client over HTTP → commit as git objects → task branch), N = k·P subtasks put into the pool at once, the programmers\' model a local Ollama-protocol server (its own process) answering after L',
@@ -661,7 +684,7 @@ export async function runDistributionBench(options: DistributionBenchOptions = {
     broker: 'nats-server\'s /varz counters during the measured batch / N: msgs in (published by clients) and out (delivered), JetStream API and ack traffic included, and KiB; idle = in + out per second over 3 s with nothing to do, after the batches',
     cpuSplit: 'the same by process: central = this process\'s own CPU (what it does per task is serialized on its main thread), centralGit = the git processes it started, workers (with their git), broker = nats-server, model = the model server',
     order: 'interleaved: each repeat runs every mode once, in turn (in-process, then 1, 2, 3 workers), so a slow spell of the shared machine falls on every mode alike; each run starts from nothing: its own copy of the same repository, fresh data dirs and stream names, its processes started for it',
-    warmUp: 'a batch like the measured one before each measured run (not counted): every worker host has the base in its cache and every process, started for the run, has run the whole path as often as it is about to',
+    warmUp: 'before each measured batch (not counted): batches of N with the model answering at once until warmupTasks have run (V8 has then optimized what a long-running process runs: a cold process compiles for hundreds of ms per batch on its helper threads), then a batch like the measured one at the model\'s latency (every worker host has the base in its cache)',
     makespan: 'performance.now() before the first task.submitted → the last task.finished delivered, median over the repeats (the CPU and broker figures too)',
     efficiency: 'ideal / makespan with ideal = ceil(N/P)·L',
     ratio: 'distributed efficiency / in-process efficiency at the same P, measured in the same run (target ≥ 0.95 at P = 49)',
@@ -678,7 +701,7 @@ export async function runDistributionBench(options: DistributionBenchOptions = {
   const rows: DistributionRow[] = [];
   let detected: DetectionResult | null = null;
   try {
-    for (const P of programmerCounts) rows.push(...(await parallelAt(P, nats, { latencyMs, k, repeats, workerCounts, log })));
+    for (const P of programmerCounts) rows.push(...(await parallelAt(P, nats, { latencyMs, k, repeats, warmupTasks, workerCounts, log })));
     if (samples > 0) detected = await detection(nats, { samples, heartbeatMs, offlineAfterMs, log });
   } finally {
     await nats.close();

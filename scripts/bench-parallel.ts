@@ -89,6 +89,12 @@ export interface ParallelOptions {
   largeFiles?: number;
   /** Skip the large repository. */
   skipLarge?: boolean;
+  /**
+   * Tasks each runtime (and each ceiling) runs with the model answering at once before its
+   * measured runs (not counted), so V8 has optimized the code a long-running runtime runs
+   * (default 600; 100 with `quick`; 0 for none: the first runs then include the JIT's tier-up).
+   */
+  warmupTasks?: number;
   log?: (line: string) => void;
 }
 
@@ -284,9 +290,13 @@ async function ceilingOf(ceiling: ParallelVariant, repo: string, workspaces: str
   const dirs = await Promise.all(ids.map((id) => checkoutPath(repo, workspaces, id)));
   const edit = (w: number) => writeFile(path.join(dirs[w]!, 'README.md'), BENCH_EDITED_README);
   const after = ceiling === 'verify-ceiling' ? (w: number) => edit(w).then(() => runCommand(VERIFY, dirs[w]!)) : edit;
-  return async (url: string, P: number, k: number, latencyMs: number): Promise<ParallelRun> => {
-    await prewarmCheckouts(repo, workspaces, ids, baseCommit);
-    return runHttpOnly(url, P, k, latencyMs, after);
+  return {
+    run: async (url: string, P: number, k: number, latencyMs: number): Promise<ParallelRun> => {
+      await prewarmCheckouts(repo, workspaces, ids, baseCommit);
+      return runHttpOnly(url, P, k, latencyMs, after);
+    },
+    /** The same loops, `k` model calls each, for the JIT's warm-up (the model answering at once). */
+    warm: (url: string, P: number, k: number) => runHttpOnly(url, P, k, 0, after),
   };
 }
 
@@ -341,6 +351,7 @@ export async function runParallelBench(options: ParallelOptions = {}) {
   const largeFiles = options.largeFiles ?? 5_000;
   const k = options.tasksPerProgrammer ?? (quick ? 1 : 2);
   const repeats = options.repeats ?? (quick ? 1 : 3);
+  const warmupTasks = options.warmupTasks ?? (quick ? 100 : 600);
   /** The git paths run as often as the others where they are targets (P = 10, 49), once elsewhere. */
   const fullRepeats = repeats;
   const gitRepeats = (P: number) => (TARGET_PROGRAMMERS.includes(P) ? fullRepeats : 1);
@@ -433,14 +444,28 @@ export async function runParallelBench(options: ParallelOptions = {}) {
             await prewarmCheckouts(repo, path.join(dataDir, 'workspaces'), runtime.config.programmers.map((p) => p.id), baseCommit);
             log(`  parallel ${variant} ${repoKind} P=${P}: checkouts ready in ${((performance.now() - t) / 1000).toFixed(1)} s`);
           }
-          // Warm-up (not counted): one task, so JIT, the HTTP agent and git's caches are warm.
-          await runBatch(runtime, taskSpecs(`warm-${variant}-${repoKind}-p${P}`, benchFiles(1), repo, baseCommit, managerId, verify), latencyMs);
           const runsHere = GIT_VARIANTS.includes(variant) ? gitRepeats(P) : repeats;
           // Ceilings only where the rows are targets (P = 10, 49).
           const ceiling = TARGET_PROGRAMMERS.includes(P) ? CEILING_OF[variant] : undefined;
           // The same configuration without PAS: P loops of a model call, then only what this path
           // cannot avoid, each in its own checkout made clean before the run (not timed).
           const ceilingRun = ceiling ? await ceilingOf(ceiling, repo, path.join(dataDir, 'workspaces'), runtime.config.programmers.map((p) => p.id), baseCommit) : undefined;
+          // JIT warm-up (not counted): batches of N with the model answering at once, until
+          // warmupTasks have run, so what is measured is the runtime as it runs for hours, not
+          // V8 optimizing its functions one after the other (a cold process compiles for
+          // hundreds of ms per batch of 98 on its helper threads). The ceiling gets as many.
+          if (warmupTasks > 0) {
+            const t = performance.now();
+            await fake.setLatency(0);
+            for (let done = 0, w = 1; done < warmupTasks; done += N, w++) {
+              await runBatch(runtime, taskSpecs(`jit-${variant}-${repoKind}-p${P}-w${w}`, benchFiles(N), repo, baseCommit, managerId, verify), 0);
+            }
+            if (ceilingRun) await ceilingRun.warm(fake.url, P, Math.ceil(warmupTasks / P));
+            await fake.setLatency(latencyMs);
+            log(`  parallel ${variant} ${repoKind} P=${P}: JIT warm-up of ${Math.ceil(warmupTasks / N) * N} tasks${ceilingRun ? ' (and its ceiling)' : ''} in ${((performance.now() - t) / 1000).toFixed(1)} s`);
+          }
+          // Warm-up (not counted): one task at the model's latency, so the HTTP agent and git's caches are warm.
+          await runBatch(runtime, taskSpecs(`warm-${variant}-${repoKind}-p${P}`, benchFiles(1), repo, baseCommit, managerId, verify), latencyMs);
           const ceilingRuns: ParallelRun[] = [];
           // Each ceiling run follows the path's run of the same index (A B A B …): a machine whose
           // speed drifts during the part (other load, CPU frequency) moves both alike, not one.
@@ -451,7 +476,7 @@ export async function runParallelBench(options: ParallelOptions = {}) {
             const main = `, main thread ${run.cpu?.mainThreadMs ?? '–'} ms/task, loop busy ${run.cpu?.loopBusyMs} ms/task (load ${run.cpu?.load1})`;
             log(`  parallel ${variant.padEnd(13)} ${repoKind.padEnd(5)} P=${String(P).padStart(2)} N=${String(N).padStart(3)} run ${r + 1}: makespan ${run.makespanMs.toFixed(0)} ms (ideal ${Math.ceil(N / P) * latencyMs})${git}${main}${run.failed ? `, ${run.failed} failed` : ''}`);
             if (!ceiling || !ceilingRun) continue;
-            const cRun = await ceilingRun(fake.url, P, k, latencyMs);
+            const cRun = await ceilingRun.run(fake.url, P, k, latencyMs);
             ceilingRuns.push(cRun);
             log(`  parallel ${ceiling.padEnd(13)} ${repoKind.padEnd(5)} P=${String(P).padStart(2)} N=${String(N).padStart(3)} run ${r + 1}: makespan ${cRun.makespanMs.toFixed(0)} ms (ideal ${Math.ceil(N / P) * latencyMs})`);
           }
@@ -480,6 +505,10 @@ export async function runParallelBench(options: ParallelOptions = {}) {
       latencyMs,
       tasksPerProgrammer: k,
       repeats,
+      warmupTasks,
+      warmUp:
+        `before each configuration's measured runs (not counted): batches of N with the model answering at once until ${warmupTasks} tasks have run, and as many model calls (with their edit and verify command) for its ceiling, then one task at the model's latency. ` +
+        'So what is measured is the runtime as it runs for hours: a process that has run fewer tasks still has V8 optimizing its functions one after the other, on helper threads that take CPU from the tasks (measured: 175–445 ms of compile per batch of 98 on the checkout path at P = 49, over 7 batches; the first batches\' efficiency 2–5 points lower). warmupTasks 0 measures the cold runtime.',
       /** Runs of the git paths (and their ceilings) at P = 10 and 49; once at other P. */
       fullPathRepeats: fullRepeats,
       largeRepository: large ? { files: large.files, mib: round(large.bytes / 2 ** 20, 1) } : null,
@@ -492,7 +521,7 @@ export async function runParallelBench(options: ParallelOptions = {}) {
         `Every programmer model is a local Ollama-protocol HTTP server that answers after L = ${latencyMs} ms, so a subtask can never take less than L and ` +
         `N = ${k}·P subtasks on P programmers can never finish before ceil(N/P)·L. L is large against the per-task work of the orchestration ` +
         `so the ideal is meaningful, and small enough that the whole part runs in minutes.`,
-      makespan: 'performance.now() before the first task.submitted is sent to the pool → the last task.finished delivered to its replyTo, median over the repeats (after one warm-up task per configuration)',
+      makespan: 'performance.now() before the first task.submitted is sent to the pool → the last task.finished delivered to its replyTo, median over the repeats (after the warm-up, see warmUp)',
       speedup: 'throughput(P)/throughput(1) with N = k·P (scaled speedup); ideal = P',
       efficiency: 'ideal / makespan with ideal = ceil(N/P)·L',
       variants: {

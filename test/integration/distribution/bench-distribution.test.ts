@@ -14,9 +14,13 @@ const out = mkdtempSync(path.join(os.tmpdir(), 'pas-bench-dist-test-'));
 afterAll(() => rmSync(out, { recursive: true, force: true }));
 
 describe('the distribution benchmark', () => {
-  it('measures in-process and over a pas worker in the same run, each repeat running both in turn, and times a SIGKILLed worker from kill to re-dispatch', async () => {
-    const result = await runDistributionBench({ latencyMs: 100, programmers: [2], workerCounts: [1], tasksPerProgrammer: 1, repeats: 2, detectionSamples: 1, heartbeatMs: 100, offlineAfterMs: 1_000 });
+  it('measures in-process and over a pas worker in the same run, each repeat running both in turn after a JIT warm-up, and times a SIGKILLed worker from kill to re-dispatch', async () => {
+    const lines: string[] = [];
+    const result = await runDistributionBench({ latencyMs: 100, programmers: [2], workerCounts: [1], tasksPerProgrammer: 1, repeats: 2, warmupTasks: 4, detectionSamples: 1, heartbeatMs: 100, offlineAfterMs: 1_000, log: (l) => lines.push(l) });
     const written = JSON.parse(readFileSync(writeArtifact('distribution', result, out), 'utf8')) as typeof result;
+    // Every run's processes ran the warm-up's tasks (in batches of N = 2) before the measured batch.
+    expect(written.method.warmupTasks).toBe(4);
+    expect(lines.filter((l) => /JIT warm-up of 4 tasks/.test(l))).toHaveLength(4);
 
     expect(written.skipped).toBeNull();
     expect(written.part).toBe('distribution');
