@@ -363,8 +363,10 @@ export async function runParallelBench(options: ParallelOptions = {}) {
     const makespanMs = median(runs.map((r) => r.makespanMs));
     const idealMs = Math.ceil(N / P) * latencyMs;
     if (base.p1 === undefined) {
-      base.p1 = makespanMs / N; // ms per task at the first (smallest) P
-      base.first = P;
+      // ms per task at P = 1: measured where the rows start there; else (the large repository, the
+      // ceilings, which start at P = 10) the ideal one, L: a speedup is always against one programmer.
+      base.p1 = P === 1 ? makespanMs / N : latencyMs;
+      base.first = 1;
     }
     const git = runs.map((r) => r.gitProcessesPerTask).filter((g): g is number => typeof g === 'number');
     const cpu = runs.map((r) => r.cpu).filter((c): c is CpuPerTask => c !== undefined);
@@ -522,7 +524,7 @@ export async function runParallelBench(options: ParallelOptions = {}) {
         `N = ${k}·P subtasks on P programmers can never finish before ceil(N/P)·L. L is large against the per-task work of the orchestration ` +
         `so the ideal is meaningful, and small enough that the whole part runs in minutes.`,
       makespan: 'performance.now() before the first task.submitted is sent to the pool → the last task.finished delivered to its replyTo, median over the repeats (after the warm-up, see warmUp)',
-      speedup: 'throughput(P)/throughput(1) with N = k·P (scaled speedup); ideal = P',
+      speedup: 'throughput(P)/throughput(1) with N = k·P (scaled speedup); ideal = P. throughput(1) is the measured P = 1 run where the rows start at P = 1, else (large repository, ceilings) the ideal one, 1/L',
       efficiency: 'ideal / makespan with ideal = ceil(N/P)·L',
       variants: {
         'http-only': "no PAS: P concurrent loops, k POST /api/chat each, to the same model server, on the cheapest client here (node:http over kept-alive sockets, the one PAS's adapters use; cheaper than fetch): the ceiling of this machine for P concurrent model calls",
