@@ -69,8 +69,9 @@ export interface DistributionBenchOptions {
   tasksPerProgrammer?: number;
   repeats?: number;
   /**
-   * Tasks each run's processes run with the model answering at once before its measured batch
-   * (not counted), so V8 has optimized what a long-running process runs (default 600, quick 100; 0: none).
+   * Tasks each process of a run runs with the model answering at once before its measured batch
+   * (not counted; W workers: W times as many in all), so V8 has optimized what a long-running
+   * process runs (default 600, quick 100; 0: none).
    */
   warmupTasks?: number;
   /** Kill samples of the detection part (default 5, quick 3; 0 skips it). */
@@ -506,20 +507,21 @@ async function sampleOnce(
     if (failed) throw failed.reason;
     if (W > 0) log(`  distribution P=${P} ${label}: workers up in ${((performance.now() - t) / 1000).toFixed(1)} s`);
     const managerId = central.runtime.config.programmers[0]!.parent;
-    // JIT warm-up (not counted): batches of N with the model answering at once, until
-    // warmupTasks have run, so the processes started for this run are measured as they run
-    // for hours, not while V8 optimizes their functions one after the other.
-    if (o.warmupTasks > 0) {
+    // JIT warm-up (not counted): batches of N with the model answering at once, until every
+    // process has run warmupTasks (each worker runs its share), so the processes started for
+    // this run are measured as they run for hours, not while V8 optimizes their functions.
+    const warmup = o.warmupTasks * Math.max(1, W);
+    if (warmup > 0) {
       const t = performance.now();
       await fake.setLatency(0);
       try {
-        for (let done = 0, w = 1; done < o.warmupTasks; done += N, w++) {
+        for (let done = 0, w = 1; done < warmup; done += N, w++) {
           await runBatch(central.runtime, taskSpecs(`jit-p${P}-w${W}-r${r + 1}-b${w}`, benchFiles(N), repo, baseCommit, managerId), 0);
         }
       } finally {
         await fake.setLatency(latencyMs);
       }
-      log(`  distribution P=${P} ${label}: JIT warm-up of ${Math.ceil(o.warmupTasks / N) * N} tasks in ${((performance.now() - t) / 1000).toFixed(1)} s`);
+      log(`  distribution P=${P} ${label}: JIT warm-up of ${Math.ceil(warmup / N) * N} tasks in ${((performance.now() - t) / 1000).toFixed(1)} s`);
     }
     // Warm-up (not counted): a batch like the measured one at the model's latency, so every host
     // has the base and every process has run the whole path at this pace.
@@ -684,7 +686,7 @@ export async function runDistributionBench(options: DistributionBenchOptions = {
     broker: 'nats-server\'s /varz counters during the measured batch / N: msgs in (published by clients) and out (delivered), JetStream API and ack traffic included, and KiB; idle = in + out per second over 3 s with nothing to do, after the batches',
     cpuSplit: 'the same by process: central = this process\'s own CPU (what it does per task is serialized on its main thread), centralGit = the git processes it started, workers (with their git), broker = nats-server, model = the model server',
     order: 'interleaved: each repeat runs every mode once, in turn (in-process, then 1, 2, 3 workers), so a slow spell of the shared machine falls on every mode alike; each run starts from nothing: its own copy of the same repository, fresh data dirs and stream names, its processes started for it',
-    warmUp: 'before each measured batch (not counted): batches of N with the model answering at once until warmupTasks have run (V8 has then optimized what a long-running process runs: a cold process compiles for hundreds of ms per batch on its helper threads), then a batch like the measured one at the model\'s latency (every worker host has the base in its cache)',
+    warmUp: 'before each measured batch (not counted): batches of N with the model answering at once until every process has run warmupTasks (W workers: W·warmupTasks in all; V8 has then optimized what a long-running process runs: a cold process compiles for hundreds of ms per batch on its helper threads), then a batch like the measured one at the model\'s latency (every worker host has the base in its cache)',
     makespan: 'performance.now() before the first task.submitted → the last task.finished delivered, median over the repeats (the CPU and broker figures too)',
     efficiency: 'ideal / makespan with ideal = ceil(N/P)·L',
     ratio: 'distributed efficiency / in-process efficiency at the same P, measured in the same run (target ≥ 0.95 at P = 49)',
