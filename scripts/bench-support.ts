@@ -240,8 +240,8 @@ export function isMain(metaUrl: string): boolean {
 export interface SpawnedProvider {
   url: string;
   pid: number;
-  /** Writes one line to the script's stdin; resolves with the next line it prints. */
-  request(line: string): Promise<string>;
+  /** Writes one line to the script's stdin; resolves with the next line it prints (see SpawnedScript). */
+  request(line: string, timeoutMs?: number): Promise<string>;
   close(): Promise<void>;
 }
 
@@ -267,40 +267,96 @@ export async function spawnFakeProvider(options: FakeProviderOptions): Promise<S
  * when its stdin closes (the fake model servers, the pass-through proxy); `close` ends it.
  */
 export async function spawnListening(script: string, arg: string): Promise<SpawnedProvider> {
+  const spawned = await spawnScript(script, arg);
+  const { url } = spawned.first as { url?: unknown };
+  if (typeof url !== 'string') {
+    await spawned.close();
+    throw new Error(`${script} printed ${JSON.stringify(spawned.first)}, not its url`);
+  }
+  return { url, pid: spawned.pid, request: spawned.request, close: spawned.close };
+}
+
+export interface SpawnedScript {
+  /** The first line it printed, parsed (its address, or that it is ready). */
+  first: unknown;
+  pid: number;
+  /**
+   * Writes one line to its stdin; resolves with the next line it prints (requests are answered in
+   * order). Rejects when it is closing or gone; one not answered within `timeoutMs` (default 10 min)
+   * kills it and fails every request.
+   */
+  request(line: string, timeoutMs?: number): Promise<string>;
+  close(): Promise<void>;
+}
+
+/**
+ * A script of scripts/ in its own process (node with tsx) that prints one JSON line once it is
+ * ready, answers each line written to its stdin with one line, and exits when its stdin closes.
+ */
+export async function spawnScript(script: string, arg: string): Promise<SpawnedScript> {
   const child = spawn(process.execPath, ['--import', 'tsx', path.join(REPO_ROOT, 'scripts', script), arg], {
     cwd: REPO_ROOT,
     stdio: ['pipe', 'pipe', 'inherit'],
   });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  // Every line it prints, in order: the first is its address, each later one answers a request.
+  // Every line it prints, in order: the first says it is ready, each later one answers a request.
   const waiting: Array<{ resolve: (line: string) => void; reject: (err: Error) => void }> = [];
-  const url = await new Promise<string>((resolve, reject) => {
-    let first = true;
+  // A write to a process that died (EPIPE) fails what waits, not this process.
+  child.stdin!.on('error', (err) => {
+    for (const w of waiting.splice(0)) w.reject(new Error(`${script}'s stdin: ${err.message}`));
+  });
+  const firstLine = new Promise<unknown>((resolve, reject) => {
+    let ready = false;
     createInterface({ input: child.stdout! }).on('line', (line) => {
-      if (!first) return waiting.shift()?.resolve(line);
-      first = false;
+      if (ready) return waiting.shift()?.resolve(line);
+      ready = true;
       try {
-        resolve((JSON.parse(line) as { url: string }).url);
+        resolve(JSON.parse(line));
       } catch (err) {
         reject(err as Error);
       }
     });
-    child.once('exit', (code) => reject(new Error(`${script} exited with ${code} before listening`)));
+    child.once('exit', (code) => reject(new Error(`${script} exited with ${code} before it was ready`)));
     child.once('error', reject);
   });
-  child.once('exit', (code) => {
-    for (const w of waiting.splice(0)) w.reject(new Error(`${script} exited with ${code} before it answered`));
-  });
+  let first: unknown;
+  try {
+    first = await firstLine;
+  } catch (err) {
+    child.kill('SIGKILL');
+    throw err;
+  }
+  // A request is never left pending: the process gone, its stdin broken or an answer overdue fails them all.
+  let closing = false;
+  const failAll = (err: Error) => {
+    for (const w of waiting.splice(0)) w.reject(err);
+  };
+  child.once('exit', (code, signal) => failAll(new Error(`${script} exited (${signal ?? code}) before it answered`)));
   return {
-    url,
+    first,
     pid: child.pid!,
-    request(line) {
+    request(line, timeoutMs = 600_000) {
       return new Promise<string>((resolve, reject) => {
-        waiting.push({ resolve, reject });
+        if (closing || child.exitCode !== null || child.signalCode !== null) return reject(new Error(`${script} is not running`));
+        const timer = setTimeout(() => {
+          child.kill('SIGKILL');
+          failAll(new Error(`${script} did not answer within ${timeoutMs} ms: killed`));
+        }, timeoutMs);
+        waiting.push({
+          resolve: (answer) => {
+            clearTimeout(timer);
+            resolve(answer);
+          },
+          reject: (err) => {
+            clearTimeout(timer);
+            reject(err);
+          },
+        });
         child.stdin!.write(`${line}\n`);
       });
     },
     async close() {
+      closing = true;
       child.stdin!.end();
       const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
       await exited;

@@ -60,6 +60,8 @@ export interface FakeProviderOptions {
   script?: FakeBehaviour[];
   reply?: string;
   usage?: FixtureUsage;
+  /** Keep every request in `requests` (default true; a benchmark's server answers thousands and keeps none). */
+  record?: boolean;
 }
 
 export interface FakeProvider {
@@ -129,7 +131,7 @@ export async function startFakeProvider(options: FakeProviderOptions): Promise<F
       // keep the raw text
     }
     const path = req.url ?? '/';
-    requests.push({ method: req.method ?? 'GET', path, headers: req.headers, body, raw });
+    if (options.record !== false) requests.push({ method: req.method ?? 'GET', path, headers: req.headers, body, raw });
     const route = ROUTES[kind].exec(kind === 'google' ? path : path.split('?')[0]!);
     // OpenAI's Responses API (Codex) next to Chat Completions.
     const responses = kind === 'openai' && route?.[1] === 'responses';

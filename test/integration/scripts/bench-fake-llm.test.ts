@@ -34,9 +34,24 @@ describe('the benchmarks’ model server process', () => {
     expect((await timedChat(fake.url)).ms).toBeGreaterThanOrEqual(1_500);
   });
 
-  it('refuses a latency that is not a number of ms ≥ 0 and keeps the one it had', async () => {
+  it('refuses a latency that is not a whole number of ms from 0 to 2^31 - 1, or a line that is not JSON, and keeps the one it had', async () => {
     fake = await spawnFakeProvider({ kind: 'ollama', latencyMs: 1_000, reply: 'done' });
     await expect(fake.setLatency(-1)).rejects.toThrow(/latency/);
+    await expect(fake.setLatency(2 ** 31)).rejects.toThrow(/latency/);
+    expect(JSON.parse(await fake.request('not json'))).toEqual({ error: expect.stringMatching(/expected \{"latencyMs": n\}/) });
     expect((await timedChat(fake.url)).ms).toBeGreaterThanOrEqual(1_000);
+  });
+
+  it('fails a request to a server process that is gone, and one made after close, instead of waiting forever', async () => {
+    fake = await spawnFakeProvider({ kind: 'ollama', latencyMs: 0, reply: 'done' });
+    const pending = fake.setLatency(5);
+    process.kill(fake.pid, 'SIGKILL');
+    // Answered or failed, never left pending (the kill may come before or after the answer).
+    await pending.catch((err: Error) => expect(err.message).toMatch(/exited|stdin|not running/));
+    // Whether its exit was seen yet or not: refused, failed by the broken pipe, or by the exit.
+    await expect(fake.setLatency(0)).rejects.toThrow(/not running|exited|stdin/);
+    await fake.close();
+    await expect(fake.setLatency(0)).rejects.toThrow(/not running/);
+    fake = undefined;
   });
 });
