@@ -516,7 +516,9 @@ async function sampleOnce(
       await fake.setLatency(0);
       try {
         for (let done = 0, w = 1; done < warmup; done += N, w++) {
-          await runBatch(central.runtime, taskSpecs(`jit-p${P}-w${W}-r${r + 1}-b${w}`, benchFiles(N), repo, baseCommit, managerId), 0);
+          const warm = await runBatch(central.runtime, taskSpecs(`jit-p${P}-w${W}-r${r + 1}-b${w}`, benchFiles(N), repo, baseCommit, managerId), 0);
+          // A failed warm-up (a worker or the model server gone, a breaker opened) would carry into the measured batch.
+          if (warm.failed > 0) throw new Error(`distribution P=${P} ${label}: ${warm.failed} of the JIT warm-up's ${N} tasks failed`);
         }
       } finally {
         await fake.setLatency(latencyMs);

@@ -12,9 +12,7 @@
  *
  * Run alone: `npx tsx scripts/bench-parallel.ts [--quick]`.
  */
-import { execFile } from 'node:child_process';
 import { rmSync } from 'node:fs';
-import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { TaskResult, TaskSpec } from '../machines/domain.ts';
@@ -29,8 +27,7 @@ import { gitProcessCount, gitSpawnCount } from '../src/executors/git-command.ts'
 import { spawnerStats } from '../src/executors/spawner.ts';
 import { createNativeExecutor } from '../src/executors/native-executor.ts';
 import { runProgrammerTask } from '../src/executors/run-task.ts';
-import { Hangup, postUpstream, upstreamTarget } from '../src/llm/http-upstream.ts';
-import { leanBody } from '../src/llm/lean-answer.ts';
+import { runHttpLoops } from './bench-http-loops.ts';
 import {
   BENCH_EDIT,
   benchConfig,
@@ -45,6 +42,7 @@ import {
   median,
   round,
   spawnFakeProvider,
+  spawnScript,
   tempDir,
   writeArtifact,
   type Distribution,
@@ -67,13 +65,6 @@ export type RepoKind = 'demo' | 'large';
 const VERIFY = ['git', 'status'];
 /** README.md once BENCH_EDIT is applied (what both ceilings write: a verify command checks the edit, so it runs after it). */
 const BENCH_EDITED_README = '# bench\n\nA scratch repository for PAS benchmarks, edited by a programmer.\n';
-
-/** Runs a command in `cwd` to its end, output discarded (the verify ceiling: no PAS, no allowlist). */
-function runCommand(argv: readonly string[], cwd: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    execFile(argv[0]!, argv.slice(1), { cwd, maxBuffer: 64 * 2 ** 20 }, (err) => (err ? reject(err) : resolve()));
-  });
-}
 
 export interface ParallelOptions {
   quick?: boolean;
@@ -281,52 +272,29 @@ export async function runBatch(runtime: Runtime, tasks: TaskSpec[], latencyMs: n
 }
 
 /**
- * A ceiling's run in the configuration of its path: each of `ids`'s checkouts of `repo` made clean
- * (not timed), then P loops of a model call (as http-only), each followed by only what the path
- * cannot avoid in its worker's own checkout: the edit written (checkout-ceiling), then the verify
- * command run (verify-ceiling: the command checks the edit, as full-verify's does).
+ * A ceiling's runs in the configuration of its path, in a small process of its own
+ * (scripts/bench-ceiling.ts): each of `ids`'s checkouts of `repo` made clean (not timed), then P
+ * loops of a model call (as http-only), each followed by only what the path cannot avoid in its
+ * worker's own checkout: the edit written (checkout-ceiling), then the verify command run
+ * (verify-ceiling: the command checks the edit, as full-verify's does). `close` ends the process.
  */
-async function ceilingOf(ceiling: ParallelVariant, repo: string, workspaces: string, ids: readonly string[], baseCommit: string) {
+async function ceilingOf(ceiling: ParallelVariant, url: string, repo: string, workspaces: string, ids: readonly string[], baseCommit: string) {
   const dirs = await Promise.all(ids.map((id) => checkoutPath(repo, workspaces, id)));
-  const edit = (w: number) => writeFile(path.join(dirs[w]!, 'README.md'), BENCH_EDITED_README);
-  const after = ceiling === 'verify-ceiling' ? (w: number) => edit(w).then(() => runCommand(VERIFY, dirs[w]!)) : edit;
+  const loops = await spawnScript('bench-ceiling.ts', JSON.stringify({ url, dirs, edited: BENCH_EDITED_README, verify: ceiling === 'verify-ceiling' ? VERIFY : null }));
+  const request = async (P: number, k: number, latencyMs: number): Promise<ParallelRun> => {
+    const answer = JSON.parse(await loops.request(JSON.stringify({ P, k, latencyMs }))) as ParallelRun | { error: string };
+    if ('error' in answer) throw new Error(`${ceiling}: ${answer.error}`);
+    return answer;
+  };
   return {
-    run: async (url: string, P: number, k: number, latencyMs: number): Promise<ParallelRun> => {
+    run: async (P: number, k: number, latencyMs: number): Promise<ParallelRun> => {
       await prewarmCheckouts(repo, workspaces, ids, baseCommit);
-      return runHttpOnly(url, P, k, latencyMs, after);
+      return request(P, k, latencyMs);
     },
     /** The same loops, `k` model calls each, for the JIT's warm-up (the model answering at once). */
-    warm: (url: string, P: number, k: number) => runHttpOnly(url, P, k, 0, after),
+    warm: (P: number, k: number) => request(P, k, 0),
+    close: () => loops.close(),
   };
-}
-
-/**
- * No PAS at all: P workers each POST k chat requests one after the other (the same body the
- * Ollama adapter sends) to the same kind of model server, on the cheapest client there is here:
- * node:http over kept-alive sockets, the client PAS's own adapters use (cheaper on the main thread
- * than fetch). The ceiling the other variants are held to.
- * `after` (the ceilings of the checkout paths) is what each worker must also do after each answer,
- * in its own checkout.
- */
-async function runHttpOnly(url: string, P: number, k: number, latencyMs: number, after?: (worker: number) => Promise<void>): Promise<ParallelRun> {
-  const body = Buffer.from(JSON.stringify({ model: 'qwen2.5-coder:7b-instruct', messages: [{ role: 'user', content: 'Add a one-line doc comment.' }], stream: false }));
-  const target = upstreamTarget(`${url}/api/chat`);
-  const beyond: number[] = [];
-  const t0 = performance.now();
-  await Promise.all(
-    Array.from({ length: P }, async (_, worker) => {
-      for (let i = 0; i < k; i++) {
-        const t = performance.now();
-        const res = await postUpstream({ target, query: '', headers: { 'content-type': 'application/json' }, body, hangup: new Hangup() });
-        JSON.parse(await leanBody(res).text());
-        if (after) await after(worker);
-        beyond.push(performance.now() - t - latencyMs);
-      }
-    }),
-  );
-  const makespanMs = performance.now() - t0;
-  const zero = distribution([0], 1);
-  return { makespanMs: round(makespanMs, 1), lastAssignMs: 0, dispatchMs: zero, turnMs: distribution(beyond.map((b) => b + latencyMs), 1), beyondLatencyMs: distribution(beyond, 1), failed: 0 };
 }
 
 export function taskSpecs(prefix: string, files: string[], repo: string, baseCommit: string, managerId: string, verify = false): TaskSpec[] {
@@ -359,14 +327,13 @@ export async function runParallelBench(options: ParallelOptions = {}) {
   const log = options.log ?? (() => {});
   clearProviderEnv();
 
-  const row = (variant: ParallelVariant, repoKind: RepoKind, P: number, N: number, runs: ParallelRun[], base: { p1?: number; first?: number }): ParallelRow => {
+  const row = (variant: ParallelVariant, repoKind: RepoKind, P: number, N: number, runs: ParallelRun[], base: { p1?: number }): ParallelRow => {
     const makespanMs = median(runs.map((r) => r.makespanMs));
     const idealMs = Math.ceil(N / P) * latencyMs;
     if (base.p1 === undefined) {
       // ms per task at P = 1: measured where the rows start there; else (the large repository, the
       // ceilings, which start at P = 10) the ideal one, L: a speedup is always against one programmer.
       base.p1 = P === 1 ? makespanMs / N : latencyMs;
-      base.first = 1;
     }
     const git = runs.map((r) => r.gitProcessesPerTask).filter((g): g is number => typeof g === 'number');
     const cpu = runs.map((r) => r.cpu).filter((c): c is CpuPerTask => c !== undefined);
@@ -381,7 +348,7 @@ export async function runParallelBench(options: ParallelOptions = {}) {
       makespanMs: round(makespanMs, 1),
       efficiency: round(idealMs / makespanMs, 4),
       speedup: round(base.p1 / (makespanMs / N), 2),
-      idealSpeedup: P / (base.first ?? 1),
+      idealSpeedup: P,
       ...(GIT_VARIANTS.includes(variant) && git.length > 0 ? { gitProcessesPerTask: median(git) } : {}),
       ...(cpu.length > 0 ? { cpuMsPerTask: { process: median(cpu.map((c) => c.processMs)), children: median(cpu.map((c) => c.childrenMs)) } } : {}),
       ...(mainCpu.length > 0 ? { mainThreadCpuMsPerTask: median(mainCpu) } : {}),
@@ -402,8 +369,8 @@ export async function runParallelBench(options: ParallelOptions = {}) {
       if (GIT_VARIANTS.includes(variant) && !options.skipLarge) plan.push({ variant, repoKind: 'large', counts: largeCounts });
     }
     for (const { variant, repoKind, counts } of plan) {
-      const base: { p1?: number; first?: number } = {};
-      const ceilingBase: { p1?: number; first?: number } = {};
+      const base: { p1?: number } = {};
+      const ceilingBase: { p1?: number } = {};
       const ceilingRows: ParallelRow[] = [];
       if (repoKind === 'large' && !large) {
         const t = performance.now();
@@ -416,9 +383,15 @@ export async function runParallelBench(options: ParallelOptions = {}) {
         if (variant === 'http-only') {
           const runs: ParallelRun[] = [];
           try {
-            await runHttpOnly(fake.url, 1, 1, latencyMs);
+            // JIT warm-up as every configuration's (the model answering at once), then one call at its latency.
+            if (warmupTasks > 0) {
+              await fake.setLatency(0);
+              await runHttpLoops(fake.url, P, Math.ceil(warmupTasks / P), 0);
+              await fake.setLatency(latencyMs);
+            }
+            await runHttpLoops(fake.url, 1, 1, latencyMs);
             for (let r = 0; r < repeats; r++) {
-              const run = await runHttpOnly(fake.url, P, k, latencyMs);
+              const run = await runHttpLoops(fake.url, P, k, latencyMs);
               runs.push(run);
               log(`  parallel ${variant.padEnd(13)} P=${String(P).padStart(2)} N=${String(N).padStart(3)} run ${r + 1}: makespan ${run.makespanMs.toFixed(0)} ms (ideal ${Math.ceil(N / P) * latencyMs})`);
             }
@@ -437,6 +410,7 @@ export async function runParallelBench(options: ParallelOptions = {}) {
         const runtime = createRuntime({ config: loadConfig(cfg.dir), dataDir, journal, services });
         const managerId = runtime.config.programmers[0]!.parent;
         const runs: ParallelRun[] = [];
+        let ceilingRun: Awaited<ReturnType<typeof ceilingOf>> | undefined;
         try {
           const { repo, baseCommit } = repoKind === 'large' ? large! : await createBenchRepo(path.join(dataDir, 'repo'), benchFiles(N));
           const verify = variant === 'full-verify';
@@ -451,7 +425,7 @@ export async function runParallelBench(options: ParallelOptions = {}) {
           const ceiling = TARGET_PROGRAMMERS.includes(P) ? CEILING_OF[variant] : undefined;
           // The same configuration without PAS: P loops of a model call, then only what this path
           // cannot avoid, each in its own checkout made clean before the run (not timed).
-          const ceilingRun = ceiling ? await ceilingOf(ceiling, repo, path.join(dataDir, 'workspaces'), runtime.config.programmers.map((p) => p.id), baseCommit) : undefined;
+          ceilingRun = ceiling ? await ceilingOf(ceiling, fake.url, repo, path.join(dataDir, 'workspaces'), runtime.config.programmers.map((p) => p.id), baseCommit) : undefined;
           // JIT warm-up (not counted): batches of N with the model answering at once, until
           // warmupTasks have run, so what is measured is the runtime as it runs for hours, not
           // V8 optimizing its functions one after the other (a cold process compiles for
@@ -460,9 +434,11 @@ export async function runParallelBench(options: ParallelOptions = {}) {
             const t = performance.now();
             await fake.setLatency(0);
             for (let done = 0, w = 1; done < warmupTasks; done += N, w++) {
-              await runBatch(runtime, taskSpecs(`jit-${variant}-${repoKind}-p${P}-w${w}`, benchFiles(N), repo, baseCommit, managerId, verify), 0);
+              const warm = await runBatch(runtime, taskSpecs(`jit-${variant}-${repoKind}-p${P}-w${w}`, benchFiles(N), repo, baseCommit, managerId, verify), 0);
+              // A failed warm-up (a model server gone, a breaker opened) would carry into the measured runs.
+              if (warm.failed > 0) throw new Error(`${variant} ${repoKind} P=${P}: ${warm.failed} of the JIT warm-up's ${N} tasks failed`);
             }
-            if (ceilingRun) await ceilingRun.warm(fake.url, P, Math.ceil(warmupTasks / P));
+            if (ceilingRun) await ceilingRun.warm(P, Math.ceil(warmupTasks / P));
             await fake.setLatency(latencyMs);
             log(`  parallel ${variant} ${repoKind} P=${P}: JIT warm-up of ${Math.ceil(warmupTasks / N) * N} tasks${ceilingRun ? ' (and its ceiling)' : ''} in ${((performance.now() - t) / 1000).toFixed(1)} s`);
           }
@@ -478,12 +454,13 @@ export async function runParallelBench(options: ParallelOptions = {}) {
             const main = `, main thread ${run.cpu?.mainThreadMs ?? '–'} ms/task, loop busy ${run.cpu?.loopBusyMs} ms/task (load ${run.cpu?.load1})`;
             log(`  parallel ${variant.padEnd(13)} ${repoKind.padEnd(5)} P=${String(P).padStart(2)} N=${String(N).padStart(3)} run ${r + 1}: makespan ${run.makespanMs.toFixed(0)} ms (ideal ${Math.ceil(N / P) * latencyMs})${git}${main}${run.failed ? `, ${run.failed} failed` : ''}`);
             if (!ceiling || !ceilingRun) continue;
-            const cRun = await ceilingRun.run(fake.url, P, k, latencyMs);
+            const cRun = await ceilingRun.run(P, k, latencyMs);
             ceilingRuns.push(cRun);
             log(`  parallel ${ceiling.padEnd(13)} ${repoKind.padEnd(5)} P=${String(P).padStart(2)} N=${String(N).padStart(3)} run ${r + 1}: makespan ${cRun.makespanMs.toFixed(0)} ms (ideal ${Math.ceil(N / P) * latencyMs})`);
           }
           if (ceiling) ceilingRows.push(row(ceiling, repoKind, P, N, ceilingRuns, ceilingBase));
         } finally {
+          await ceilingRun?.close();
           await runtime.stop();
           journal.close();
           await fake.close();
@@ -509,8 +486,8 @@ export async function runParallelBench(options: ParallelOptions = {}) {
       repeats,
       warmupTasks,
       warmUp:
-        `before each configuration's measured runs (not counted): batches of N with the model answering at once until ${warmupTasks} tasks have run, and as many model calls (with their edit and verify command) for its ceiling, then one task at the model's latency. ` +
-        'So what is measured is the runtime as it runs for hours: a process that has run fewer tasks still has V8 optimizing its functions one after the other, on helper threads that take CPU from the tasks (measured: 175–445 ms of compile per batch of 98 on the checkout path at P = 49, over 7 batches; the first batches\' efficiency 2–5 points lower). warmupTasks 0 measures the cold runtime.',
+        `before each configuration's measured runs (not counted): batches of N with the model answering at once until ${warmupTasks} tasks have run (http-only: ${warmupTasks} calls), and for its ceiling P loops of ceil(${warmupTasks}/P) calls with their edit (and verify command), then one task at the model's latency. ` +
+        'So what is measured is the runtime as it runs for hours: without it V8 was still optimizing the runtime\'s functions during the measured batches, on helper threads that take CPU from the tasks (the checkout path at P = 49, 7 batches of 98 in a row: 175–445 ms of compiling per batch, the first batches 2–5 points lower). The option warmupTasks sets it (0: none).',
       /** Runs of the git paths (and their ceilings) at P = 10 and 49; once at other P. */
       fullPathRepeats: fullRepeats,
       largeRepository: large ? { files: large.files, mib: round(large.bytes / 2 ** 20, 1) } : null,
@@ -524,7 +501,7 @@ export async function runParallelBench(options: ParallelOptions = {}) {
         `N = ${k}·P subtasks on P programmers can never finish before ceil(N/P)·L. L is large against the per-task work of the orchestration ` +
         `so the ideal is meaningful, and small enough that the whole part runs in minutes.`,
       makespan: 'performance.now() before the first task.submitted is sent to the pool → the last task.finished delivered to its replyTo, median over the repeats (after the warm-up, see warmUp)',
-      speedup: 'throughput(P)/throughput(1) with N = k·P (scaled speedup); ideal = P. throughput(1) is the measured P = 1 run where the rows start at P = 1, else (large repository, ceilings) the ideal one, 1/L',
+      speedup: 'throughput(P)/throughput(1) with N = k·P (scaled speedup); ideal = P. throughput(1) is the measured P = 1 run where a path\'s rows start at P = 1, else (the large repository, the ceilings, any run without P = 1) the ideal one, 1/L',
       efficiency: 'ideal / makespan with ideal = ceil(N/P)·L',
       variants: {
         'http-only': "no PAS: P concurrent loops, k POST /api/chat each, to the same model server, on the cheapest client here (node:http over kept-alive sockets, the one PAS's adapters use; cheaper than fetch): the ceiling of this machine for P concurrent model calls",
@@ -534,8 +511,8 @@ export async function runParallelBench(options: ParallelOptions = {}) {
         repos: `demo: a fresh repository of N small files per configuration; large: one generated repository of ${largeFiles} files (~10 KB each) shared by the large runs, with each programmer's checkout made once before the runs (pre-warmed)`,
         'llm-only': 'pool → programmer actor → executeTask that makes only the LLM client call over HTTP (no git, no files): orchestration + LLM protocol, journal as shipped (SQLite WAL, synchronous=FULL: one fsync per journal write, on the event loop)',
         'llm-only-sync-normal': 'the same as llm-only with the journal opened synchronous=NORMAL (WAL still survives a killed process, not a power loss): what the per-write fsyncs cost',
-        'verify-ceiling': `the ceiling of full-verify, each run right after full-verify's run of the same index (interleaved), on the same repository and checkouts: no PAS, P loops of a model call (as http-only) then the edited file written and the verify command (${VERIFY.join(' ')}) run in the worker's own checkout, made clean before the run`,
-        'checkout-ceiling': "the ceiling of full-checkout, each run right after full-checkout's run of the same index (interleaved), on the same repository and checkouts: no PAS, P loops of a model call (as http-only) then the edited file written into the worker's own checkout, made clean before the run",
+        'verify-ceiling': `the ceiling of full-verify, each run right after full-verify's run of the same index (interleaved), on the same repository and checkouts, in a small process of its own (scripts/bench-ceiling.ts: a command started from the bench process, which holds the runtimes' heap, costs a fork of that heap): no PAS, P loops of a model call (as http-only) then the edited file written and the verify command (${VERIFY.join(' ')}) run in the worker's own checkout, made clean before the run`,
+        'checkout-ceiling': "the ceiling of full-checkout, each run right after full-checkout's run of the same index (interleaved), on the same repository and checkouts, in a small process of its own (scripts/bench-ceiling.ts): no PAS, P loops of a model call (as http-only) then the edited file written into the worker's own checkout, made clean before the run",
       },
       modelServer: 'test/support/fake-llm-server.ts started in its own process (scripts/bench-fake-llm.ts), so its latency timer is not delayed by the runtime event loop',
       logging: 'silent logger (createRuntime default); pino file logging is part of the footprint measurement, not of this one',
