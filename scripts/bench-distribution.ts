@@ -36,7 +36,7 @@ import { createDefaultServices } from '../src/runtime/default-services.ts';
 import { silentLogger } from '../src/runtime/logger.ts';
 import { NATS_SERVER_BIN, startNatsServer, type NatsServerHandle } from '../test/support/nats-server.ts';
 import type { TempConfig } from '../test/support/test-config.ts';
-import { runBatch, taskSpecs, type BatchFigures, type ParallelRun } from './bench-parallel.ts';
+import { jitWarmUp, runBatch, taskSpecs, type BatchFigures, type ParallelRun } from './bench-parallel.ts';
 import {
   BENCH_EDIT,
   benchConfig,
@@ -507,23 +507,17 @@ async function sampleOnce(
     if (failed) throw failed.reason;
     if (W > 0) log(`  distribution P=${P} ${label}: workers up in ${((performance.now() - t) / 1000).toFixed(1)} s`);
     const managerId = central.runtime.config.programmers[0]!.parent;
-    // JIT warm-up (not counted): batches of N with the model answering at once, until every
-    // process has run warmupTasks (each worker runs its share), so the processes started for
-    // this run are measured as they run for hours, not while V8 optimizes their functions.
-    const warmup = o.warmupTasks * Math.max(1, W);
-    if (warmup > 0) {
+    // JIT warm-up (see jitWarmUp) until every process has run warmupTasks (each worker its share).
+    if (o.warmupTasks > 0) {
       const t = performance.now();
-      await fake.setLatency(0);
-      try {
-        for (let done = 0, w = 1; done < warmup; done += N, w++) {
-          const warm = await runBatch(central.runtime, taskSpecs(`jit-p${P}-w${W}-r${r + 1}-b${w}`, benchFiles(N), repo, baseCommit, managerId), 0);
-          // A failed warm-up (a worker or the model server gone, a breaker opened) would carry into the measured batch.
-          if (warm.failed > 0) throw new Error(`distribution P=${P} ${label}: ${warm.failed} of the JIT warm-up's ${N} tasks failed`);
-        }
-      } finally {
-        await fake.setLatency(latencyMs);
-      }
-      log(`  distribution P=${P} ${label}: JIT warm-up of ${Math.ceil(warmup / N) * N} tasks in ${((performance.now() - t) / 1000).toFixed(1)} s`);
+      const ran = await jitWarmUp(central.runtime, fake, {
+        tasks: o.warmupTasks * Math.max(1, W),
+        N,
+        latencyMs,
+        label: `distribution P=${P} ${label}`,
+        specs: (b) => taskSpecs(`jit-p${P}-w${W}-r${r + 1}-b${b}`, benchFiles(N), repo, baseCommit, managerId),
+      });
+      log(`  distribution P=${P} ${label}: JIT warm-up of ${ran} tasks in ${((performance.now() - t) / 1000).toFixed(1)} s`);
     }
     // Warm-up (not counted): a batch like the measured one at the model's latency, so every host
     // has the base and every process has run the whole path at this pace.

@@ -43,6 +43,7 @@ import {
   round,
   spawnFakeProvider,
   spawnScript,
+  type SpawnedFakeProvider,
   tempDir,
   writeArtifact,
   type Distribution,
@@ -272,6 +273,29 @@ export async function runBatch(runtime: Runtime, tasks: TaskSpec[], latencyMs: n
 }
 
 /**
+ * JIT warm-up (not counted): the model set to answer at once, batches of `N` (`specs(b)`: batch b's
+ * tasks) until `tasks` have run, then `also` (a ceiling's own warm-up), the latency given back
+ * whatever happened. Without it V8 still optimizes the runtime's functions one after the other
+ * during the measured batches, on helper threads that take CPU from the tasks. A batch with a
+ * failed task throws: what failed (a model server gone, a breaker opened) would carry into the
+ * measured runs. Returns how many tasks ran.
+ */
+export async function jitWarmUp(runtime: Runtime, fake: SpawnedFakeProvider, o: { tasks: number; N: number; latencyMs: number; label: string; specs: (batch: number) => TaskSpec[]; also?: () => Promise<unknown> }): Promise<number> {
+  let done = 0;
+  await fake.setLatency(0);
+  try {
+    for (let b = 1; done < o.tasks; done += o.N, b++) {
+      const warm = await runBatch(runtime, o.specs(b), 0);
+      if (warm.failed > 0) throw new Error(`${o.label}: ${warm.failed} of the JIT warm-up's ${o.N} tasks failed`);
+    }
+    await o.also?.();
+  } finally {
+    await fake.setLatency(o.latencyMs);
+  }
+  return done;
+}
+
+/**
  * A ceiling's runs in the configuration of its path, in a small process of its own
  * (scripts/bench-ceiling.ts): each of `ids`'s checkouts of `repo` made clean (not timed), then P
  * loops of a model call (as http-only), each followed by only what the path cannot avoid in its
@@ -426,21 +450,18 @@ export async function runParallelBench(options: ParallelOptions = {}) {
           // The same configuration without PAS: P loops of a model call, then only what this path
           // cannot avoid, each in its own checkout made clean before the run (not timed).
           ceilingRun = ceiling ? await ceilingOf(ceiling, fake.url, repo, path.join(dataDir, 'workspaces'), runtime.config.programmers.map((p) => p.id), baseCommit) : undefined;
-          // JIT warm-up (not counted): batches of N with the model answering at once, until
-          // warmupTasks have run, so what is measured is the runtime as it runs for hours, not
-          // V8 optimizing its functions one after the other (a cold process compiles for
-          // hundreds of ms per batch of 98 on its helper threads). The ceiling gets as many.
+          // JIT warm-up: the runtime as it runs for hours (see jitWarmUp); its ceiling's loops as many.
           if (warmupTasks > 0) {
             const t = performance.now();
-            await fake.setLatency(0);
-            for (let done = 0, w = 1; done < warmupTasks; done += N, w++) {
-              const warm = await runBatch(runtime, taskSpecs(`jit-${variant}-${repoKind}-p${P}-w${w}`, benchFiles(N), repo, baseCommit, managerId, verify), 0);
-              // A failed warm-up (a model server gone, a breaker opened) would carry into the measured runs.
-              if (warm.failed > 0) throw new Error(`${variant} ${repoKind} P=${P}: ${warm.failed} of the JIT warm-up's ${N} tasks failed`);
-            }
-            if (ceilingRun) await ceilingRun.warm(P, Math.ceil(warmupTasks / P));
-            await fake.setLatency(latencyMs);
-            log(`  parallel ${variant} ${repoKind} P=${P}: JIT warm-up of ${Math.ceil(warmupTasks / N) * N} tasks${ceilingRun ? ' (and its ceiling)' : ''} in ${((performance.now() - t) / 1000).toFixed(1)} s`);
+            const ran = await jitWarmUp(runtime, fake, {
+              tasks: warmupTasks,
+              N,
+              latencyMs,
+              label: `${variant} ${repoKind} P=${P}`,
+              specs: (b) => taskSpecs(`jit-${variant}-${repoKind}-p${P}-w${b}`, benchFiles(N), repo, baseCommit, managerId, verify),
+              ...(ceilingRun ? { also: () => ceilingRun!.warm(P, Math.ceil(warmupTasks / P)) } : {}),
+            });
+            log(`  parallel ${variant} ${repoKind} P=${P}: JIT warm-up of ${ran} tasks${ceilingRun ? ' (and its ceiling)' : ''} in ${((performance.now() - t) / 1000).toFixed(1)} s`);
           }
           // Warm-up (not counted): one task at the model's latency, so the HTTP agent and git's caches are warm.
           await runBatch(runtime, taskSpecs(`warm-${variant}-${repoKind}-p${P}`, benchFiles(1), repo, baseCommit, managerId, verify), latencyMs);
