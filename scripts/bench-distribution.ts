@@ -29,6 +29,7 @@ import type { TaskSpec } from '../machines/domain.ts';
 import { POOL_ID } from '../machines/pas-system.machine.ts';
 import { loadConfig } from '../src/config/load-config.ts';
 import { startDistribution, type Distribution } from '../src/distribution/central-service.ts';
+import { connectNats } from '../src/distribution/nats-connection.ts';
 import { closeObjectStores } from '../src/executors/object-store.ts';
 import { openJournal } from '../src/journal/journal.ts';
 import { createRuntime, type Runtime } from '../src/runtime/create-runtime.ts';
@@ -494,7 +495,8 @@ async function sampleOnce(
   mkdirSync(dataDir, { recursive: true });
   const ids = Array.from({ length: W }, (_, i) => `w${i + 1}`);
   // Its own stream and bucket names: nothing of an earlier run's is read.
-  if (W > 0) distribute(cfg, ids, { natsUrl: nats.url, prefix: `benchp${P}w${W}r${r + 1}` });
+  const prefix = `benchp${P}w${W}r${r + 1}`;
+  if (W > 0) distribute(cfg, ids, { natsUrl: nats.url, prefix });
   const procs: WorkerProcess[] = [];
   let central: Central | undefined;
   try {
@@ -551,6 +553,13 @@ async function sampleOnce(
       await central?.stop();
     } finally {
       await Promise.allSettled(procs.map((p) => p.stop()));
+      // This run's streams, buckets and object store go too: no later run shares a broker with them.
+      if (W > 0) {
+        await deleteRunStreams(nats.url, prefix).then(
+          (n) => log(`  distribution P=${P} ${label}: its ${n} streams deleted`),
+          (err: Error) => log(`  distribution: could not delete the streams of ${prefix} (${err.message})`),
+        );
+      }
       // This run's repository copy is gone next: its long-lived git processes go with it.
       await closeObjectStores();
       cfg.cleanup();
@@ -561,6 +570,19 @@ async function sampleOnce(
         log(`  distribution: could not remove ${here} yet (${(err as Error).message})`);
       }
     }
+  }
+}
+
+/** Deletes every JetStream stream of a run's prefix (its work queues, KV buckets and object store); answers how many. */
+async function deleteRunStreams(url: string, prefix: string): Promise<number> {
+  const nats = await connectNats(url, { name: 'pas-bench-cleanup', reconnect: false });
+  try {
+    const names: string[] = [];
+    for await (const info of nats.jsm.streams.list()) if (info.config.name.includes(`PAS_${prefix}_`)) names.push(info.config.name);
+    for (const name of names) await nats.jsm.streams.delete(name);
+    return names.length;
+  } finally {
+    await nats.close();
   }
 }
 

@@ -23,6 +23,10 @@ describe('the distribution benchmark', () => {
     expect(written.method.warmupTasks).toBe(4);
     expect(lines.filter((l) => /in-process: JIT warm-up of 4 tasks/.test(l))).toHaveLength(2);
     expect(lines.filter((l) => /2 workers: JIT warm-up of 8 tasks/.test(l))).toHaveLength(2);
+    // Each distributed run's streams (work queues, owners and attempts buckets, bundle store) are deleted after it.
+    const deleted = lines.map((l) => /2 workers: its (\d+) streams deleted/.exec(l)?.[1]).filter((n) => n !== undefined);
+    expect(deleted).toHaveLength(2);
+    for (const n of deleted) expect(Number(n)).toBeGreaterThanOrEqual(4);
 
     expect(written.skipped).toBeNull();
     expect(written.part).toBe('distribution');
