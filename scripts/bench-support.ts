@@ -301,10 +301,12 @@ export async function spawnScript(script: string, arg: string): Promise<SpawnedS
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   // Every line it prints, in order: the first says it is ready, each later one answers a request.
   const waiting: Array<{ resolve: (line: string) => void; reject: (err: Error) => void }> = [];
+  // A request is never left pending: the process gone, its stdin broken or an answer overdue fails them all.
+  const failAll = (err: Error) => {
+    for (const w of waiting.splice(0)) w.reject(err);
+  };
   // A write to a process that died (EPIPE) fails what waits, not this process.
-  child.stdin!.on('error', (err) => {
-    for (const w of waiting.splice(0)) w.reject(new Error(`${script}'s stdin: ${err.message}`));
-  });
+  child.stdin!.on('error', (err) => failAll(new Error(`${script}'s stdin: ${err.message}`)));
   const firstLine = new Promise<unknown>((resolve, reject) => {
     let ready = false;
     createInterface({ input: child.stdout! }).on('line', (line) => {
@@ -326,11 +328,7 @@ export async function spawnScript(script: string, arg: string): Promise<SpawnedS
     child.kill('SIGKILL');
     throw err;
   }
-  // A request is never left pending: the process gone, its stdin broken or an answer overdue fails them all.
   let closing = false;
-  const failAll = (err: Error) => {
-    for (const w of waiting.splice(0)) w.reject(err);
-  };
   child.once('exit', (code, signal) => failAll(new Error(`${script} exited (${signal ?? code}) before it answered`)));
   return {
     first,
