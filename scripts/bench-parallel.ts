@@ -41,6 +41,7 @@ import {
   machineInfo,
   median,
   round,
+  atLatency,
   spawnFakeProvider,
   spawnScript,
   type SpawnedFakeProvider,
@@ -281,18 +282,15 @@ export async function runBatch(runtime: Runtime, tasks: TaskSpec[], latencyMs: n
  * measured runs. Returns how many tasks ran.
  */
 export async function jitWarmUp(runtime: Runtime, fake: SpawnedFakeProvider, o: { tasks: number; N: number; latencyMs: number; label: string; specs: (batch: number) => TaskSpec[]; also?: () => Promise<unknown> }): Promise<number> {
-  let done = 0;
-  await fake.setLatency(0);
-  try {
+  return atLatency(fake, 0, o.latencyMs, async () => {
+    let done = 0;
     for (let b = 1; done < o.tasks; done += o.N, b++) {
       const warm = await runBatch(runtime, o.specs(b), 0);
       if (warm.failed > 0) throw new Error(`${o.label}: ${warm.failed} of the JIT warm-up's ${o.N} tasks failed`);
     }
     await o.also?.();
-  } finally {
-    await fake.setLatency(o.latencyMs);
-  }
-  return done;
+    return done;
+  });
 }
 
 /**
@@ -408,11 +406,7 @@ export async function runParallelBench(options: ParallelOptions = {}) {
           const runs: ParallelRun[] = [];
           try {
             // JIT warm-up as every configuration's (the model answering at once), then one call at its latency.
-            if (warmupTasks > 0) {
-              await fake.setLatency(0);
-              await runHttpLoops(fake.url, P, Math.ceil(warmupTasks / P), 0);
-              await fake.setLatency(latencyMs);
-            }
+            if (warmupTasks > 0) await atLatency(fake, 0, latencyMs, () => runHttpLoops(fake.url, P, Math.ceil(warmupTasks / P), 0));
             await runHttpLoops(fake.url, 1, 1, latencyMs);
             for (let r = 0; r < repeats; r++) {
               const run = await runHttpLoops(fake.url, P, k, latencyMs);

@@ -262,6 +262,16 @@ export async function spawnFakeProvider(options: FakeProviderOptions): Promise<S
   };
 }
 
+/** Runs `fn` with the fake model server answering after `ms`, its latency set back to `restore` whatever happens. */
+export async function atLatency<T>(fake: SpawnedFakeProvider, ms: number, restore: number, fn: () => Promise<T>): Promise<T> {
+  await fake.setLatency(ms);
+  try {
+    return await fn();
+  } finally {
+    await fake.setLatency(restore);
+  }
+}
+
 /**
  * A script of scripts/ in its own process that prints `{"url": …}` once it listens and exits
  * when its stdin closes (the fake model servers, the pass-through proxy); `close` ends it.
