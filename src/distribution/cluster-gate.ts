@@ -51,6 +51,11 @@ export interface ClusterGateOptions {
   logger: Logger;
   now?: () => number;
   newCallId?: () => string;
+  /**
+   * The attempt a task of this worker is running (its spend reports name it, so the receipt of an
+   * attempt the central process ends without a result still says what its calls cost).
+   */
+  attemptOf?: (taskId: string) => string | undefined;
 }
 
 export interface ClusterGate extends BreakerGate {
@@ -114,11 +119,12 @@ export function createClusterGate(options: ClusterGateOptions): ClusterGate {
   const spend = (callId: string, ref: ModelRef | undefined, intent: CallIntent, usage: TokenUsage, usd: number) => {
     const programmerId = optional<string>(subjectIdSchema, intent.agentId);
     const jobId = optional<string>(distIdSchema, intent.jobId);
+    const attemptId = optional<string>(distIdSchema, intent.taskId !== undefined ? options.attemptOf?.(intent.taskId) : undefined);
     const at = new Date(now()).toISOString();
     const day = at.slice(0, 10);
     const known = spentByDay.get(day) ?? { own: 0, central: 0 };
     spentByDay.set(day, { ...known, own: roundUsd(known.own + usd) });
-    const message: SpendMessage = { kind: 'pas.v1.spend', call_id: callId, worker_id: workerId, ...(programmerId ? { programmer_id: programmerId } : {}), ...(jobId ? { job_id: jobId } : {}), ...(ref ? { model: ref } : {}), tokens: usage, cost_usd: roundUsd(usd), at };
+    const message: SpendMessage = { kind: 'pas.v1.spend', call_id: callId, worker_id: workerId, ...(programmerId ? { programmer_id: programmerId } : {}), ...(attemptId ? { attempt_id: attemptId } : {}), ...(jobId ? { job_id: jobId } : {}), ...(ref ? { model: ref } : {}), tokens: usage, cost_usd: roundUsd(usd), at };
     report(names.subjects.spend(workerId), encodeMessage('pas.v1.spend', message), `spend.${callId}`);
   };
 

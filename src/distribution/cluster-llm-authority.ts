@@ -169,7 +169,7 @@ export function createClusterLlmAuthority(options: { logger: Logger; spendPrefix
     const day = utcDay(Date.parse(m.at));
     // In this turn's journal group: the reports of a burst share one commit.
     d.journal.deferCommit();
-    const added = d.journal.addCallSpend(m.call_id, day, m.cost_usd);
+    const added = d.journal.addCallSpend(m.call_id, day, m.cost_usd, { ...(m.attempt_id ? { attemptId: m.attempt_id } : {}), tokens: m.tokens, ...(m.model ? { model: m.model } : {}) });
     if (added && m.job_id && m.cost_usd > 0) d.jobBudget?.add(m.job_id, m.cost_usd);
     // The spend leaves the stream only once the journal has it on disk.
     acks.later(() => msg.ack());

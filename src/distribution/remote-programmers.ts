@@ -21,6 +21,7 @@ import { codedError, type ErrorCode } from '../../machines/error-codes.ts';
 import type { TaskResult, TaskSpec } from '../../machines/domain.ts';
 import { isFinishedTaskStatus } from '../../machines/statuses.ts';
 import type { ExecuteTaskInput } from '../../machines/programmer.machine.ts';
+import { splitModelRef } from '../config/load-config.ts';
 import { isPasError, PasError, toErrorData } from '../errors.ts';
 import type { TaskProgress } from '../executors/executor.ts';
 import type { Journal } from '../journal/journal.ts';
@@ -250,40 +251,45 @@ export async function createRemoteProgrammers(base: RemoteLink, remoteIds: Reado
 
   /** Results whose receipt is booked (from the worker's result); every other result gets one from `bookEnded`. */
   const withReceipt = new WeakSet<TaskResult>();
-  /** The journal attempt of a result this process made for an attempt it dispatched or adopted (its receipt's key). */
-  const endedAttempt = new WeakMap<TaskResult, number>();
+  /** The attempt of a result this process made for an attempt it dispatched or adopted: its journal number (the receipt's key) and its id. */
+  const endedAttempt = new WeakMap<TaskResult, { journalAttempt: number; attemptId: string }>();
   const endedResult = (p: Pending, result: TaskResult): TaskResult => {
-    endedAttempt.set(result, p.record.journalAttempt);
+    endedAttempt.set(result, { journalAttempt: p.record.journalAttempt, attemptId: p.record.attemptId });
     return result;
   };
   /**
    * The receipt of an attempt this process ended without a result from a worker (its worker went
    * offline, it was stopped, it could not be dispatched, its result was refused): one line per attempt, as
-   * in-process, with what is known. Its tokens are unknown (null); the money the worker spent on
-   * it was reported call by call and is in the budget.
+   * in-process, with what is known: what the worker's model calls for this attempt cost and used,
+   * as their spend reports (call by call, already in the budget) said by now, as a task stopped
+   * in-process keeps what it spent. The result says the same, so the programmer's usage counts it.
    */
-  const bookEnded = async (input: ExecuteTaskInput, result: TaskResult, startedAt: number, attempt: number): Promise<TaskResult> => {
+  const bookEnded = async (input: ExecuteTaskInput, ended: TaskResult, startedAt: number, attempt: number): Promise<TaskResult> => {
     const { task } = input;
     const finishedAt = now();
+    const which = endedAttempt.get(ended);
+    const spent = which ? journal.attemptSpend(which.attemptId) : undefined;
+    const ref = spent?.model !== undefined ? splitModelRef(spent.model) : undefined;
+    const result: TaskResult = spent ? { ...ended, costUsd: spent.costUsd, tokens: spent.tokens, ...(ref ? { provider: ref.provider, model: ref.model } : {}) } : ended;
     const receipt: Receipt = {
       run_id: deps.runId,
       job_id: task.jobId,
       task_id: task.id,
       // The programmer the attempt ran on (an adopted one may not be the one the pool just picked).
       agent_id: result.programmerId ?? input.programmerId,
-      provider: null,
-      model: null,
+      provider: ref?.provider ?? null,
+      model: ref?.model ?? null,
       used_backup: false,
       status: result.status,
       ...(result.error ? { error: result.error } : {}),
-      tokens: { input: null, output: null },
-      cost_usd: 0,
+      tokens: spent?.tokens ?? { input: null, output: null },
+      cost_usd: spent?.costUsd ?? 0,
       duration_ms: Math.max(0, finishedAt - startedAt),
       kpi: { files_changed: 0, lines_added: 0, lines_removed: 0 },
       started_at: new Date(startedAt).toISOString(),
       finished_at: new Date(finishedAt).toISOString(),
     };
-    await bookReceipt(journal, deps.receipts, { runId: deps.runId, taskId: task.id, attempt: endedAttempt.get(result) ?? attempt }, receipt).catch((err: unknown) => log.error({ taskId: task.id, err: toErrorData(err) }, 'the receipt of a remote attempt ended here could not be written'));
+    await bookReceipt(journal, deps.receipts, { runId: deps.runId, taskId: task.id, attempt: which?.journalAttempt ?? attempt }, receipt).catch((err: unknown) => log.error({ taskId: task.id, err: toErrorData(err) }, 'the receipt of a remote attempt ended here could not be written'));
     return result;
   };
 

@@ -293,6 +293,10 @@ async function startOn(options: WorkerOptions, settings: DistributionConfig, wan
     admissionWaitMs: settings.admission_wait_ms,
     cooldownMs: breakerSettingsFrom(config.pool.failover.circuit_breaker).cooldownMs,
     logger: log,
+    attemptOf: (taskId) => {
+      for (const run of running.values()) if (run.taskId === taskId) return run.attemptId;
+      return undefined;
+    },
   });
   // The central process ends the leases on a model whose breaker left closed; a lost link ends them all
   // (a revoke may be missed while it is down).

@@ -21,6 +21,7 @@ import {
   type Lane,
   type TaskResult,
   type TaskSpec,
+  type TokenUsage,
 } from '../../machines/domain.ts';
 import { FINISHED_TASK_STATUSES, JOB_STATUSES, TASK_STATUSES, type TaskStatus } from '../../machines/statuses.ts';
 import { codedError, PasError, isPasError } from '../errors.ts';
@@ -219,7 +220,12 @@ export interface Journal {
    * Adds one model call's cost to the day's spend once per call id (a call reported again, as
    * at-least-once delivery may, adds nothing); returns whether it was added.
    */
-  addCallSpend(callId: string, day: string, usd: number): boolean;
+  addCallSpend(callId: string, day: string, usd: number, call?: CallSpendDetail): boolean;
+  /**
+   * What the calls reported for one attempt of a remote task cost (the sum of its call spends
+   * booked so far, with their tokens and the last model named), or undefined when none was.
+   */
+  attemptSpend(attemptId: string): AttemptSpend | undefined;
   /** Forgets the call ids of days before `day` (their reports left the broker long ago); returns how many. */
   forgetCallSpend(beforeDay: string): number;
   /** Records a receipt key; false if the same (run, task, attempt) was recorded before. */
@@ -231,6 +237,23 @@ export interface Journal {
   pragma(name: string): unknown;
   readonly schemaVersion: number;
   close(): void;
+}
+
+/** What one call's spend report says beyond its cost: whose attempt it worked for, what it used. */
+export interface CallSpendDetail {
+  attemptId?: string;
+  tokens?: TokenUsage;
+  /** `provider/model`, when the report named it. */
+  model?: string;
+}
+
+/** The calls of one attempt summed: tokens stay null when no call knew them. */
+export interface AttemptSpend {
+  calls: number;
+  costUsd: number;
+  tokens: TokenUsage;
+  /** The model of the last call that named one. */
+  model?: string;
 }
 
 /** Schema migrations; index i moves `user_version` from i to i + 1. Append, never edit. */
@@ -310,6 +333,13 @@ const MIGRATIONS: readonly string[] = [
     usd        REAL NOT NULL,
     applied_at TEXT NOT NULL
   );
+  `,
+  `
+  ALTER TABLE call_spend ADD COLUMN attempt_id TEXT;
+  ALTER TABLE call_spend ADD COLUMN input_tokens INTEGER;
+  ALTER TABLE call_spend ADD COLUMN output_tokens INTEGER;
+  ALTER TABLE call_spend ADD COLUMN model TEXT;
+  CREATE INDEX call_spend_attempt ON call_spend (attempt_id) WHERE attempt_id IS NOT NULL;
   `,
 ];
 
@@ -567,7 +597,12 @@ export function openJournal(path: string, options: JournalOptions = {}): Journal
        FROM usage WHERE day = ? AND agent_id = ?`,
     ),
 
-    addCallSpend: db.prepare<[string, string, number, string]>('INSERT INTO call_spend (call_id, day, usd, applied_at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING'),
+    addCallSpend: db.prepare<[string, string, number, string, string | null, number | null, number | null, string | null]>(
+      'INSERT INTO call_spend (call_id, day, usd, applied_at, attempt_id, input_tokens, output_tokens, model) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING',
+    ),
+    attemptSpend: db.prepare<[string], { call_id: string; usd: number; input_tokens: number | null; output_tokens: number | null; model: string | null }>(
+      'SELECT call_id, usd, input_tokens, output_tokens, model FROM call_spend WHERE attempt_id = ? ORDER BY rowid',
+    ),
     forgetCallSpend: db.prepare<[string]>('DELETE FROM call_spend WHERE day < ?'),
     recordReceipt: db.prepare<[string, string, number, string]>(
       'INSERT INTO receipts_index (run_id, task_id, attempt, recorded_at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING',
@@ -841,11 +876,12 @@ export function openJournal(path: string, options: JournalOptions = {}): Journal
       }),
   };
 
-  const addCallSpend = db.transaction((callId: string, day: string, usd: number): boolean => {
+  const addCallSpend = db.transaction((callId: string, day: string, usd: number, call: CallSpendDetail = {}): boolean => {
     if (!Number.isFinite(usd) || usd < 0) {
       throw new PasError('PAS_ERR_JOURNAL', `spend must be a finite, non-negative amount (got ${usd})`, { details: { day, usd, callId } });
     }
-    if (stmt.addCallSpend.run(callId, day, usd, stamp()).changes !== 1) return false;
+    const added = stmt.addCallSpend.run(callId, day, usd, stamp(), call.attemptId ?? null, call.tokens?.input ?? null, call.tokens?.output ?? null, call.model ?? null);
+    if (added.changes !== 1) return false;
     spentCache.delete(day);
     if (usd > 0) stmt.addSpend.run(day, usd);
     return true;
@@ -943,7 +979,8 @@ export function openJournal(path: string, options: JournalOptions = {}): Journal
     snapshotIds: () => run('snapshotIds', () => stmt.snapshotIds.all().map((row) => row.actor_id)),
     spendStore: () => spend,
     usageLedger: () => usage,
-    addCallSpend: (callId, day, usd) => run('addCallSpend', () => addCallSpend.immediate(callId, day, usd)),
+    addCallSpend: (callId, day, usd, call) => run('addCallSpend', () => addCallSpend.immediate(callId, day, usd, call)),
+    attemptSpend: (attemptId) => run('attemptSpend', () => sumAttemptSpend(stmt.attemptSpend.all(attemptId))),
     forgetCallSpend: (beforeDay) => run('forgetCallSpend', () => stmt.forgetCallSpend.run(beforeDay).changes),
     recordReceipt: ({ runId, taskId, attempt }) =>
       run('recordReceipt', () => stmt.recordReceipt.run(runId, taskId, attempt, stamp()).changes === 1),
@@ -972,4 +1009,20 @@ export function openJournal(path: string, options: JournalOptions = {}): Journal
       }
     },
   };
+}
+
+/** The call spends of one attempt summed (undefined when there are none). */
+function sumAttemptSpend(rows: ReadonlyArray<{ usd: number; input_tokens: number | null; output_tokens: number | null; model: string | null }>): AttemptSpend | undefined {
+  if (rows.length === 0) return undefined;
+  let costUsd = 0;
+  let input: number | null = null;
+  let output: number | null = null;
+  let model: string | undefined;
+  for (const row of rows) {
+    costUsd += row.usd;
+    if (row.input_tokens !== null) input = (input ?? 0) + row.input_tokens;
+    if (row.output_tokens !== null) output = (output ?? 0) + row.output_tokens;
+    if (row.model !== null) model = row.model;
+  }
+  return { calls: rows.length, costUsd: roundUsd(costUsd), tokens: { input, output }, ...(model !== undefined ? { model } : {}) };
 }

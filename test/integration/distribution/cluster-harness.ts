@@ -51,6 +51,8 @@ export interface Cluster {
   nats: NatsServerHandle;
   cfg: TempConfig;
   central: PasProcess;
+  /** The central process's data dir (its receipts, journal and logs). */
+  centralDataDir: string;
   workers: Map<string, WorkerProcess>;
   repo: TempRepo;
   /** programmer id → worker id */
@@ -150,6 +152,7 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
     nats,
     cfg,
     central: undefined as unknown as PasProcess,
+    centralDataDir: centralData,
     workers,
     repo,
     hostOf,

@@ -33,6 +33,32 @@ function gateAnswering(replies: Array<Pick<BreakerReplyMessage, 'state' | 'allow
   return { gate, advance: (ms: number) => void (t += ms) };
 }
 
+describe('cluster gate, spend reports', () => {
+  it('names the attempt its task is running in the spend report of a call, and none for a call of no known task', async () => {
+    const published: unknown[] = [];
+    const gate = createClusterGate({
+      workerId: 'w1',
+      names: distributionNames('unit'),
+      request: async () => ({ data: encodeMessage('pas.v1.breaker_reply', { kind: 'pas.v1.breaker_reply', call_id: 'w1.c1', model: REF, state: 'closed', allow: true }) }),
+      publishDurably: async (_subject, data) => void published.push(JSON.parse(new TextDecoder().decode(data))),
+      requestTimeoutMs: 100,
+      admissionWaitMs: 1_000,
+      cooldownMs: COOLDOWN_MS,
+      logger: pino({ level: 'silent' }),
+      attemptOf: (taskId) => (taskId === 't-1' ? 'att-7' : undefined),
+    });
+    (await gate.admitCall(REF, { agentId: 'p1', jobId: 'j-1', taskId: 't-1' })).finish('success', { usage: { input: 12, output: 3 }, costUsd: 0.5 });
+    (await gate.admitCall(REF, { agentId: 'p1', taskId: 't-gone' })).finish('failure', { usage: { input: 4, output: null }, costUsd: 0.25 });
+    await gate.drain(1_000);
+    const spends = published.filter((m) => (m as { kind: string }).kind === 'pas.v1.spend');
+    expect(spends).toMatchObject([
+      { attempt_id: 'att-7', job_id: 'j-1', programmer_id: 'p1', model: REF, tokens: { input: 12, output: 3 }, cost_usd: 0.5 },
+      { programmer_id: 'p1', cost_usd: 0.25 },
+    ]);
+    expect(spends[1]).not.toHaveProperty('attempt_id');
+  });
+});
+
 describe('cluster gate, synchronous face', () => {
   it('admits a model again once the half-open probe this worker made has succeeded, not only after the cooldown', async () => {
     const { gate, advance } = gateAnswering([{ state: 'halfOpen', allow: true }]);

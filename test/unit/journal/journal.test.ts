@@ -117,6 +117,37 @@ describe('journal', () => {
     expect(journal.spendStore().spent('2025-03-01')).toBe(0.5);
   });
 
+  it('sums the call spends booked for one attempt (tokens stay null where no call knew them) and keeps each call once', () => {
+    expect(journal.attemptSpend('a-1')).toBeUndefined();
+    journal.addCallSpend('w1.c1', '2025-03-01', 0.25, { attemptId: 'a-1', tokens: { input: 100, output: null }, model: 'openai/gpt-4o' });
+    journal.addCallSpend('w1.c2', '2025-03-01', 0.125, { attemptId: 'a-1', tokens: { input: 20, output: null } });
+    journal.addCallSpend('w1.c2', '2025-03-01', 0.125, { attemptId: 'a-1', tokens: { input: 20, output: null } });
+    journal.addCallSpend('w1.c3', '2025-03-01', 1, { attemptId: 'a-2', model: 'anthropic/claude-sonnet-4' });
+    journal.addCallSpend('w1.c4', '2025-03-01', 2);
+    expect(journal.attemptSpend('a-1')).toEqual({ calls: 2, costUsd: 0.375, tokens: { input: 120, output: null }, model: 'openai/gpt-4o' });
+    expect(journal.attemptSpend('a-2')).toEqual({ calls: 1, costUsd: 1, tokens: { input: null, output: null }, model: 'anthropic/claude-sonnet-4' });
+    expect(journal.spendStore().spent('2025-03-01')).toBe(3.375);
+  });
+
+  it('keeps the call spends of a journal made before they named their attempt when it opens it at the current schema', () => {
+    journal.addCallSpend('w1.old', '2025-03-01', 0.5);
+    journal.close();
+    // The journal as the schema version before left it: call_spend without the attempt's columns.
+    const raw = new Database(path);
+    raw.exec('DROP INDEX call_spend_attempt');
+    for (const column of ['attempt_id', 'input_tokens', 'output_tokens', 'model']) raw.exec(`ALTER TABLE call_spend DROP COLUMN ${column}`);
+    raw.pragma(`user_version = ${JOURNAL_SCHEMA_VERSION - 1}`);
+    raw.close();
+
+    journal = openJournal(path);
+    expect(journal.schemaVersion).toBe(JOURNAL_SCHEMA_VERSION);
+    // The call booked before is still fenced, and counted once.
+    expect(journal.addCallSpend('w1.old', '2025-03-01', 0.5)).toBe(false);
+    expect(journal.addCallSpend('w1.new', '2025-03-01', 0.25, { attemptId: 'a-9' })).toBe(true);
+    expect(journal.attemptSpend('a-9')).toMatchObject({ calls: 1, costUsd: 0.25 });
+    expect(journal.spendStore().spent('2025-03-01')).toBe(0.75);
+  });
+
   it('refuses to open a journal written by a newer schema', () => {
     journal.close();
     const raw = new Database(path);

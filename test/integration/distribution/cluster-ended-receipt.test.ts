@@ -1,0 +1,117 @@
+/**
+ * The receipt of a remote attempt the central process ends without a result (its worker was
+ * SIGKILLed) says what the attempt's model calls cost, as a task stopped in-process keeps what it
+ * spent: the worker reported each paid call as it ended, naming its attempt. A real nats-server,
+ * the central `pas up`, two `pas worker` processes and a paid model served in OpenAI's format.
+ */
+import { readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startFakeProvider, type FakeProvider } from '../../support/fake-llm-server.ts';
+import { createTempRepo, type TempRepo } from '../../support/git-fixtures.ts';
+import { kill9 } from '../../support/pas-process.ts';
+import { GREET, http, waitForTask } from '../programmer/programmer-harness.ts';
+import { startCluster, type Cluster } from './cluster-harness.ts';
+
+const PAID = 'openai/gpt-4o';
+const FREE = 'ollama/qwen2.5-coder:7b-instruct';
+/** What one OpenAI answer costs at models.yaml's gpt-4o prices with this usage. */
+const USAGE = { input: 1200, output: 340, cacheRead: 200, thinking: 0 };
+const CALL_USD = 0.00615;
+/** An edit whose SEARCH is not in the file: the programmer asks the model once more to correct it. */
+const MISSING_EDIT = ['src/greet.ts', '```ts', '<<<<<<< SEARCH', 'export const nothing = 0;', '=======', 'export const nothing = 1;', '>>>>>>> REPLACE', '```'].join('\n');
+const OFFLINE_AFTER_MS = 1_500;
+
+let cluster: Cluster;
+let openai: FakeProvider;
+let ollama: FakeProvider;
+let repo: TempRepo;
+
+beforeAll(async () => {
+  // The first call answers (and is paid for), the correction it asks for never does.
+  openai = await startFakeProvider({ kind: 'openai', script: [{ reply: MISSING_EDIT, usage: USAGE }, 'hang'], usage: USAGE });
+  ollama = await startFakeProvider({ kind: 'ollama', usage: { input: 300, output: 40 } });
+  repo = await createTempRepo({ 'src/greet.ts': GREET });
+  const urls = { OPENAI_BASE_URL: openai.url, OLLAMA_HOST: ollama.url };
+  cluster = await startCluster({
+    workers: ['w1', 'w2'],
+    programmersPerWorker: 1,
+    editDelayMs: 0,
+    offlineAfterMs: OFFLINE_AFTER_MS,
+    online: {
+      configure(cfg) {
+        cfg.edit('programmer_pool.yaml', (doc) => {
+          for (const i of [0, 1]) {
+            doc.setIn(['programmers', i, 'primary_llm'], PAID);
+            doc.setIn(['programmers', i, 'backup_llm'], FREE);
+          }
+          doc.setIn(['failover', 'max_retries'], 0);
+        });
+      },
+      centralEnv: { ...urls, OPENAI_API_KEY: '' },
+      workerEnv: { ...urls, OPENAI_API_KEY: 'sk-ended-receipt-4b1d9e' },
+    },
+  });
+}, 90_000);
+
+afterAll(async () => {
+  await cluster?.close();
+  await Promise.all([openai, ollama].map((s) => s?.close()));
+  await repo?.cleanup();
+});
+
+interface ReceiptLine {
+  task_id: string;
+  status: string;
+  provider: string | null;
+  model: string | null;
+  tokens: { input: number | null; output: number | null };
+  cost_usd: number;
+  error?: { code: string };
+}
+
+function receiptsOf(taskId: string): ReceiptLine[] {
+  const dir = path.join(cluster.centralDataDir, 'receipts');
+  return readdirSync(dir)
+    .filter((f) => f.endsWith('.jsonl'))
+    .flatMap((f) => readFileSync(path.join(dir, f), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as ReceiptLine))
+    .filter((r) => r.task_id === taskId);
+}
+
+describe('a remote attempt ended without a result', () => {
+  it("keeps in its receipt, and in its programmer's usage, what its worker's paid model calls cost before the worker was killed", async () => {
+    const programmer = [...cluster.hostOf].find(([, worker]) => worker === 'w1')![0];
+    const base = cluster.agentUrl(programmer);
+    const taskId = 'ended-paid-1';
+    const accepted = await http(`${base}/execute`, { body: { task_id: taskId, instruction: "Say 'hi' and add a farewell.", files: ['src/greet.ts'], repo: repo.repo } });
+    expect(accepted.status, accepted.text).toBe(202);
+
+    // The first (paid) answer is in and its spend counted centrally; the correction hangs.
+    await cluster.waitWorkerLog('w1', (e) => e.taskId === taskId && typeof e.msg === 'string' && e.msg.startsWith('edit reply refused'), 30_000);
+    const deadline = Date.now() + 15_000;
+    for (;;) {
+      const pool = await http(`${cluster.central.url}/api/pool`);
+      if ((pool.body.budget as { spent_today_usd: number }).spent_today_usd >= CALL_USD) break;
+      if (Date.now() > deadline) throw new Error('the central process never counted the paid call');
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    expect(openai.requests).toHaveLength(2);
+
+    await kill9(cluster.workers.get('w1')!.child);
+    const task = (await waitForTask(base, taskId, 30_000)) as { status: string; result: { costUsd?: number; error?: { code: string } } };
+    expect(task.status).toBe('failed');
+    expect(task.result.error?.code).toBe('PAS_ERR_DIST_WORKER_OFFLINE');
+    expect(task.result.costUsd).toBeCloseTo(CALL_USD, 6);
+
+    const lines = receiptsOf(taskId);
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatchObject({ status: 'failed', error: { code: 'PAS_ERR_DIST_WORKER_OFFLINE' }, provider: 'openai', model: 'gpt-4o' });
+    expect(lines[0]!.cost_usd).toBeCloseTo(CALL_USD, 6);
+    expect(lines[0]!.tokens.input).toBeGreaterThan(0);
+    expect(lines[0]!.tokens.output).toBe(USAGE.output);
+
+    const agents = await http(`${cluster.central.url}/api/agents`);
+    const usage = (agents.body.agents as Array<{ agent: string; usage_today?: { cost_usd: number } }>).find((a) => a.agent === programmer)?.usage_today;
+    expect(usage?.cost_usd).toBeCloseTo(CALL_USD, 6);
+  }, 120_000);
+});
