@@ -260,9 +260,11 @@ export async function createRemoteProgrammers(base: RemoteLink, remoteIds: Reado
   /**
    * The receipt of an attempt this process ended without a result from a worker (its worker went
    * offline, it was stopped, it could not be dispatched, its result was refused): one line per attempt, as
-   * in-process, with what is known: what the worker's model calls for this attempt cost and used,
-   * as their spend reports (call by call, already in the budget) said by now, as a task stopped
-   * in-process keeps what it spent. The result says the same, so the programmer's usage counts it.
+   * in-process, with what is known: what the worker's paid model calls for this attempt cost and
+   * used, as their spend reports (call by call, already in the budget; a call that cost nothing
+   * sends none) said by now, as a task stopped in-process keeps what it spent. The result says
+   * the same, so the programmer's usage counts it. A report that arrives after this (a worker
+   * paused past its detection time) is in the budget but not in this receipt.
    */
   const bookEnded = async (input: ExecuteTaskInput, ended: TaskResult, startedAt: number, attempt: number): Promise<TaskResult> => {
     const { task } = input;
