@@ -52,10 +52,11 @@ export interface ClusterGateOptions {
   now?: () => number;
   newCallId?: () => string;
   /**
-   * The attempt a task of this worker is running (its spend reports name it, so the receipt of an
-   * attempt the central process ends without a result still says what its calls cost).
+   * The attempt of a task this worker's programmer is running (its spend reports name it, so the
+   * receipt of an attempt the central process ends without a result still says what its calls
+   * cost). By task and programmer: an attempt given up may still be unwinding beside the next one.
    */
-  attemptOf?: (taskId: string) => string | undefined;
+  attemptOf?: (taskId: string, programmerId: string | undefined) => string | undefined;
 }
 
 export interface ClusterGate extends BreakerGate {
@@ -119,7 +120,7 @@ export function createClusterGate(options: ClusterGateOptions): ClusterGate {
   const spend = (callId: string, ref: ModelRef | undefined, intent: CallIntent, usage: TokenUsage, usd: number) => {
     const programmerId = optional<string>(subjectIdSchema, intent.agentId);
     const jobId = optional<string>(distIdSchema, intent.jobId);
-    const attemptId = optional<string>(distIdSchema, intent.taskId !== undefined ? options.attemptOf?.(intent.taskId) : undefined);
+    const attemptId = optional<string>(distIdSchema, intent.taskId !== undefined ? options.attemptOf?.(intent.taskId, intent.agentId) : undefined);
     const at = new Date(now()).toISOString();
     const day = at.slice(0, 10);
     const known = spentByDay.get(day) ?? { own: 0, central: 0 };

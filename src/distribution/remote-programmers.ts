@@ -31,6 +31,7 @@ import type { Repositories } from '../runtime/services/repositories.ts';
 import { objectStoreFor } from '../executors/object-store.ts';
 import { taskBranchName } from '../executors/worktree.ts';
 import { bundleObjectName, bundleStored, deleteBundle, getBundle, HostHaves, importResultBundle, makeBaseBundle, putBundle, repoKeyOf, resolveCommit } from './bundles.ts';
+import { sumAttemptSpend, type AttemptSpend } from './attempt-spend.ts';
 import { commitAcks } from './commit-acks.ts';
 import { IdleCleanup } from './idle-cleanup.ts';
 import { anyOf, attemptOf, brokerAway, nanos, toJson, untilStored, type AttemptRecord, type DistLink } from './link.ts';
@@ -263,14 +264,22 @@ export async function createRemoteProgrammers(base: RemoteLink, remoteIds: Reado
    * in-process, with what is known: what the worker's paid model calls for this attempt cost and
    * used, as their spend reports (call by call, already in the budget; a call that cost nothing
    * sends none) said by now, as a task stopped in-process keeps what it spent. The result says
-   * the same, so the programmer's usage counts it. A report that arrives after this (a worker
-   * paused past its detection time) is in the budget but not in this receipt.
+   * the same: where it is the task's outcome (worker offline, result refused) the programmer's
+   * usage counts it; a cancelled or timed-out task's own outcome is the programmer machine's, as
+   * in-process. A report that arrives after this (the call a cancel cut off, a worker paused past
+   * its detection time) is in the budget but not in this receipt. Not knowing the spend (the
+   * journal cannot be read) still books the receipt, without it.
    */
   const bookEnded = async (input: ExecuteTaskInput, ended: TaskResult, startedAt: number, attempt: number): Promise<TaskResult> => {
     const { task } = input;
     const finishedAt = now();
     const which = endedAttempt.get(ended);
-    const spent = which ? journal.attemptSpend(which.attemptId) : undefined;
+    let spent: AttemptSpend | undefined;
+    try {
+      spent = which ? sumAttemptSpend(journal.attemptCalls(which.attemptId)) : undefined;
+    } catch (err) {
+      log.warn({ taskId: task.id, attemptId: which?.attemptId, err: toErrorData(err) }, 'the spend of a remote attempt ended here could not be read: its receipt says none');
+    }
     const ref = spent?.model !== undefined ? splitModelRef(spent.model) : undefined;
     const result: TaskResult = spent ? { ...ended, costUsd: spent.costUsd, tokens: spent.tokens, ...(ref ? { provider: ref.provider, model: ref.model } : {}) } : ended;
     const receipt: Receipt = {

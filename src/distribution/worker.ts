@@ -293,8 +293,10 @@ async function startOn(options: WorkerOptions, settings: DistributionConfig, wan
     admissionWaitMs: settings.admission_wait_ms,
     cooldownMs: breakerSettingsFrom(config.pool.failover.circuit_breaker).cooldownMs,
     logger: log,
-    attemptOf: (taskId) => {
-      for (const run of running.values()) if (run.taskId === taskId) return run.attemptId;
+    // A programmer runs one task at a time: the pair names one attempt, also while a given-up
+    // attempt of the task is still unwinding on another programmer here.
+    attemptOf: (taskId, programmerId) => {
+      for (const run of running.values()) if (run.taskId === taskId && run.programmerId === programmerId) return run.attemptId;
       return undefined;
     },
   });

@@ -221,11 +221,8 @@ export interface Journal {
    * at-least-once delivery may, adds nothing); returns whether it was added.
    */
   addCallSpend(callId: string, day: string, usd: number, call?: CallSpendDetail): boolean;
-  /**
-   * What the calls reported for one attempt of a remote task cost (the sum of its call spends
-   * booked so far, with their tokens and the last model named), or undefined when none was.
-   */
-  attemptSpend(attemptId: string): AttemptSpend | undefined;
+  /** The call spends booked so far for one attempt of a remote task, in the order they were booked. */
+  attemptCalls(attemptId: string): AttemptCall[];
   /** Forgets the call ids of days before `day` (their reports left the broker long ago); returns how many. */
   forgetCallSpend(beforeDay: string): number;
   /** Records a receipt key; false if the same (run, task, attempt) was recorded before. */
@@ -247,12 +244,12 @@ export interface CallSpendDetail {
   model?: string;
 }
 
-/** The calls of one attempt summed: tokens stay null when no call knew them. */
-export interface AttemptSpend {
-  calls: number;
+/** One call spend booked for an attempt. */
+export interface AttemptCall {
+  callId: string;
   costUsd: number;
-  tokens: TokenUsage;
-  /** The model of the last call that named one. */
+  /** As the report gave them; absent when it gave none. */
+  tokens?: TokenUsage;
   model?: string;
 }
 
@@ -336,8 +333,7 @@ const MIGRATIONS: readonly string[] = [
   `,
   `
   ALTER TABLE call_spend ADD COLUMN attempt_id TEXT;
-  ALTER TABLE call_spend ADD COLUMN input_tokens INTEGER;
-  ALTER TABLE call_spend ADD COLUMN output_tokens INTEGER;
+  ALTER TABLE call_spend ADD COLUMN tokens TEXT;
   ALTER TABLE call_spend ADD COLUMN model TEXT;
   CREATE INDEX call_spend_attempt ON call_spend (attempt_id) WHERE attempt_id IS NOT NULL;
   `,
@@ -597,11 +593,11 @@ export function openJournal(path: string, options: JournalOptions = {}): Journal
        FROM usage WHERE day = ? AND agent_id = ?`,
     ),
 
-    addCallSpend: db.prepare<[string, string, number, string, string | null, number | null, number | null, string | null]>(
-      'INSERT INTO call_spend (call_id, day, usd, applied_at, attempt_id, input_tokens, output_tokens, model) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING',
+    addCallSpend: db.prepare<[string, string, number, string, string | null, string | null, string | null]>(
+      'INSERT INTO call_spend (call_id, day, usd, applied_at, attempt_id, tokens, model) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING',
     ),
-    attemptSpend: db.prepare<[string], { call_id: string; usd: number; input_tokens: number | null; output_tokens: number | null; model: string | null }>(
-      'SELECT call_id, usd, input_tokens, output_tokens, model FROM call_spend WHERE attempt_id = ? ORDER BY rowid',
+    attemptCalls: db.prepare<[string], { call_id: string; usd: number; tokens: string | null; model: string | null }>(
+      'SELECT call_id, usd, tokens, model FROM call_spend WHERE attempt_id = ? ORDER BY rowid',
     ),
     forgetCallSpend: db.prepare<[string]>('DELETE FROM call_spend WHERE day < ?'),
     recordReceipt: db.prepare<[string, string, number, string]>(
@@ -880,7 +876,7 @@ export function openJournal(path: string, options: JournalOptions = {}): Journal
     if (!Number.isFinite(usd) || usd < 0) {
       throw new PasError('PAS_ERR_JOURNAL', `spend must be a finite, non-negative amount (got ${usd})`, { details: { day, usd, callId } });
     }
-    const added = stmt.addCallSpend.run(callId, day, usd, stamp(), call.attemptId ?? null, call.tokens?.input ?? null, call.tokens?.output ?? null, call.model ?? null);
+    const added = stmt.addCallSpend.run(callId, day, usd, stamp(), call.attemptId ?? null, call.tokens ? JSON.stringify(call.tokens) : null, call.model ?? null);
     if (added.changes !== 1) return false;
     spentCache.delete(day);
     if (usd > 0) stmt.addSpend.run(day, usd);
@@ -980,7 +976,10 @@ export function openJournal(path: string, options: JournalOptions = {}): Journal
     spendStore: () => spend,
     usageLedger: () => usage,
     addCallSpend: (callId, day, usd, call) => run('addCallSpend', () => addCallSpend.immediate(callId, day, usd, call)),
-    attemptSpend: (attemptId) => run('attemptSpend', () => sumAttemptSpend(stmt.attemptSpend.all(attemptId))),
+    attemptCalls: (attemptId) =>
+      run('attemptCalls', () =>
+        stmt.attemptCalls.all(attemptId).map((r) => ({ callId: r.call_id, costUsd: r.usd, ...(r.tokens !== null ? { tokens: JSON.parse(r.tokens) as TokenUsage } : {}), ...(r.model !== null ? { model: r.model } : {}) })),
+      ),
     forgetCallSpend: (beforeDay) => run('forgetCallSpend', () => stmt.forgetCallSpend.run(beforeDay).changes),
     recordReceipt: ({ runId, taskId, attempt }) =>
       run('recordReceipt', () => stmt.recordReceipt.run(runId, taskId, attempt, stamp()).changes === 1),
@@ -1011,18 +1010,3 @@ export function openJournal(path: string, options: JournalOptions = {}): Journal
   };
 }
 
-/** The call spends of one attempt summed (undefined when there are none). */
-function sumAttemptSpend(rows: ReadonlyArray<{ usd: number; input_tokens: number | null; output_tokens: number | null; model: string | null }>): AttemptSpend | undefined {
-  if (rows.length === 0) return undefined;
-  let costUsd = 0;
-  let input: number | null = null;
-  let output: number | null = null;
-  let model: string | undefined;
-  for (const row of rows) {
-    costUsd += row.usd;
-    if (row.input_tokens !== null) input = (input ?? 0) + row.input_tokens;
-    if (row.output_tokens !== null) output = (output ?? 0) + row.output_tokens;
-    if (row.model !== null) model = row.model;
-  }
-  return { calls: rows.length, costUsd: roundUsd(costUsd), tokens: { input, output }, ...(model !== undefined ? { model } : {}) };
-}

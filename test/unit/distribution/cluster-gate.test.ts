@@ -34,7 +34,7 @@ function gateAnswering(replies: Array<Pick<BreakerReplyMessage, 'state' | 'allow
 }
 
 describe('cluster gate, spend reports', () => {
-  it('names the attempt its task is running in the spend report of a call, and none for a call of no known task', async () => {
+  it("names in a call's spend report the attempt its programmer runs of the task (two attempts of one task told apart), and none for a task it does not run", async () => {
     const published: unknown[] = [];
     const gate = createClusterGate({
       workerId: 'w1',
@@ -45,17 +45,20 @@ describe('cluster gate, spend reports', () => {
       admissionWaitMs: 1_000,
       cooldownMs: COOLDOWN_MS,
       logger: pino({ level: 'silent' }),
-      attemptOf: (taskId) => (taskId === 't-1' ? 'att-7' : undefined),
+      // Two attempts of t-1 at once: a given-up one still unwinding on p1, the next one on p2.
+      attemptOf: (taskId, programmerId) => (taskId !== 't-1' ? undefined : programmerId === 'p1' ? 'att-6' : programmerId === 'p2' ? 'att-7' : undefined),
     });
-    (await gate.admitCall(REF, { agentId: 'p1', jobId: 'j-1', taskId: 't-1' })).finish('success', { usage: { input: 12, output: 3 }, costUsd: 0.5 });
+    (await gate.admitCall(REF, { agentId: 'p2', jobId: 'j-1', taskId: 't-1' })).finish('success', { usage: { input: 12, output: 3 }, costUsd: 0.5 });
+    (await gate.admitCall(REF, { agentId: 'p1', jobId: 'j-1', taskId: 't-1' })).finish('abandoned', { usage: { input: 2, output: 1 }, costUsd: 0.125 });
     (await gate.admitCall(REF, { agentId: 'p1', taskId: 't-gone' })).finish('failure', { usage: { input: 4, output: null }, costUsd: 0.25 });
     await gate.drain(1_000);
     const spends = published.filter((m) => (m as { kind: string }).kind === 'pas.v1.spend');
     expect(spends).toMatchObject([
-      { attempt_id: 'att-7', job_id: 'j-1', programmer_id: 'p1', model: REF, tokens: { input: 12, output: 3 }, cost_usd: 0.5 },
+      { attempt_id: 'att-7', job_id: 'j-1', programmer_id: 'p2', model: REF, tokens: { input: 12, output: 3 }, cost_usd: 0.5 },
+      { attempt_id: 'att-6', programmer_id: 'p1', cost_usd: 0.125 },
       { programmer_id: 'p1', cost_usd: 0.25 },
     ]);
-    expect(spends[1]).not.toHaveProperty('attempt_id');
+    expect(spends[2]).not.toHaveProperty('attempt_id');
   });
 });
 

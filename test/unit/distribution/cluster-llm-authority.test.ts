@@ -249,7 +249,7 @@ describe('the cluster LLM authority', () => {
     expect(authority.answer(ask('q4', FREE))).toMatchObject({ allow: true });
   });
 
-  it("books each spend report under the attempt it names, with its tokens and model, so an attempt's calls can be summed", () => {
+  it("books each spend report under the attempt it names, with its tokens and model, so an attempt's calls can be listed", () => {
     setup(100);
     const named = (callId: string, usd: number, attemptId: string) =>
       delivered(names.subjects.spend('w1'), encodeMessage('pas.v1.spend', { kind: 'pas.v1.spend', call_id: callId, worker_id: 'w1', attempt_id: attemptId, model: PAID, tokens: { input: 10, output: 5 }, cost_usd: usd, at: new Date(T0).toISOString() }));
@@ -257,8 +257,11 @@ describe('the cluster LLM authority', () => {
     authority.take(named('w1.a2', 0.5, 'att-1'));
     authority.take(named('w1.a2', 0.5, 'att-1'));
     authority.take(named('w1.b1', 1, 'att-2'));
-    expect(journal.attemptSpend('att-1')).toEqual({ calls: 2, costUsd: 0.75, tokens: { input: 20, output: 10 }, model: PAID });
-    expect(journal.attemptSpend('att-2')).toMatchObject({ calls: 1, costUsd: 1 });
+    expect(journal.attemptCalls('att-1')).toEqual([
+      { callId: 'w1.a1', costUsd: 0.25, tokens: { input: 10, output: 5 }, model: PAID },
+      { callId: 'w1.a2', costUsd: 0.5, tokens: { input: 10, output: 5 }, model: PAID },
+    ]);
+    expect(journal.attemptCalls('att-2')).toEqual([{ callId: 'w1.b1', costUsd: 1, tokens: { input: 10, output: 5 }, model: PAID }]);
   });
 
   it('forgets the call ids of days long past when it starts, and keeps recent ones', () => {

@@ -117,15 +117,18 @@ describe('journal', () => {
     expect(journal.spendStore().spent('2025-03-01')).toBe(0.5);
   });
 
-  it('sums the call spends booked for one attempt (tokens stay null where no call knew them) and keeps each call once', () => {
-    expect(journal.attemptSpend('a-1')).toBeUndefined();
-    journal.addCallSpend('w1.c1', '2025-03-01', 0.25, { attemptId: 'a-1', tokens: { input: 100, output: null }, model: 'openai/gpt-4o' });
-    journal.addCallSpend('w1.c2', '2025-03-01', 0.125, { attemptId: 'a-1', tokens: { input: 20, output: null } });
-    journal.addCallSpend('w1.c2', '2025-03-01', 0.125, { attemptId: 'a-1', tokens: { input: 20, output: null } });
+  it("keeps each call spend once with the attempt it names, its tokens and model, and lists an attempt's calls in booking order", () => {
+    expect(journal.attemptCalls('a-1')).toEqual([]);
+    journal.addCallSpend('w1.c1', '2025-03-01', 0.25, { attemptId: 'a-1', tokens: { input: 100, output: null, cache_read: 20 }, model: 'openai/gpt-4o' });
+    journal.addCallSpend('w1.c2', '2025-03-01', 0.125, { attemptId: 'a-1' });
+    journal.addCallSpend('w1.c2', '2025-03-01', 0.125, { attemptId: 'a-1' });
     journal.addCallSpend('w1.c3', '2025-03-01', 1, { attemptId: 'a-2', model: 'anthropic/claude-sonnet-4' });
     journal.addCallSpend('w1.c4', '2025-03-01', 2);
-    expect(journal.attemptSpend('a-1')).toEqual({ calls: 2, costUsd: 0.375, tokens: { input: 120, output: null }, model: 'openai/gpt-4o' });
-    expect(journal.attemptSpend('a-2')).toEqual({ calls: 1, costUsd: 1, tokens: { input: null, output: null }, model: 'anthropic/claude-sonnet-4' });
+    expect(journal.attemptCalls('a-1')).toEqual([
+      { callId: 'w1.c1', costUsd: 0.25, tokens: { input: 100, output: null, cache_read: 20 }, model: 'openai/gpt-4o' },
+      { callId: 'w1.c2', costUsd: 0.125 },
+    ]);
+    expect(journal.attemptCalls('a-2')).toEqual([{ callId: 'w1.c3', costUsd: 1, model: 'anthropic/claude-sonnet-4' }]);
     expect(journal.spendStore().spent('2025-03-01')).toBe(3.375);
   });
 
@@ -135,7 +138,7 @@ describe('journal', () => {
     // The journal as the schema version before left it: call_spend without the attempt's columns.
     const raw = new Database(path);
     raw.exec('DROP INDEX call_spend_attempt');
-    for (const column of ['attempt_id', 'input_tokens', 'output_tokens', 'model']) raw.exec(`ALTER TABLE call_spend DROP COLUMN ${column}`);
+    for (const column of ['attempt_id', 'tokens', 'model']) raw.exec(`ALTER TABLE call_spend DROP COLUMN ${column}`);
     raw.pragma(`user_version = ${JOURNAL_SCHEMA_VERSION - 1}`);
     raw.close();
 
@@ -144,7 +147,7 @@ describe('journal', () => {
     // The call booked before is still fenced, and counted once.
     expect(journal.addCallSpend('w1.old', '2025-03-01', 0.5)).toBe(false);
     expect(journal.addCallSpend('w1.new', '2025-03-01', 0.25, { attemptId: 'a-9' })).toBe(true);
-    expect(journal.attemptSpend('a-9')).toMatchObject({ calls: 1, costUsd: 0.25 });
+    expect(journal.attemptCalls('a-9')).toEqual([{ callId: 'w1.new', costUsd: 0.25 }]);
     expect(journal.spendStore().spent('2025-03-01')).toBe(0.75);
   });
 
