@@ -38,6 +38,17 @@ export interface TaskStartedFact {
   attempt: number;
 }
 
+/**
+ * One attempt of a task ended on its programmer (`attempt` as its start stated it), whether its
+ * result is the task's or the task goes to another programmer: what the attempt used and cost is
+ * the programmer's either way.
+ */
+export interface AttemptEndedFact {
+  programmerId: string;
+  attempt: number;
+  result: TaskResult;
+}
+
 /** The task's one final result (completed, failed with a coded reason, or cancelled). */
 export interface TaskFinishedFact {
   result: TaskResult;
@@ -102,6 +113,7 @@ export interface Facts {
   recordPlanMade: PlanMadeFact;
   recordTaskQueued: TaskQueuedFact;
   recordTaskStarted: TaskStartedFact;
+  recordAttemptEnded: AttemptEndedFact;
   recordTaskFinished: TaskFinishedFact;
   recordRerunCreated: RerunCreatedFact;
   recordBranchesMerged: BranchesMergedFact;

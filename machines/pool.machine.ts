@@ -10,7 +10,7 @@
 import { enqueueActions, setup } from 'xstate';
 import { failedResult, type ErrorData, type TaskResult, type TaskSpec } from './domain.ts';
 import { codedError } from './error-codes.ts';
-import { fact, type TaskFinishedFact, type TaskQueuedFact, type TaskStartedFact } from './facts.ts';
+import { fact, type AttemptEndedFact, type TaskFinishedFact, type TaskQueuedFact, type TaskStartedFact } from './facts.ts';
 import type { ToJob, ToManager, ToPoolTask } from './messages.ts';
 import type { ProgrammerEvent, ProgrammerReport } from './programmer.machine.ts';
 import { anyEligible, pickProgrammer, type PoolMember, type Strategy } from './pool-routing.ts';
@@ -88,6 +88,7 @@ export interface Delivery {
 export type PoolFact =
   | ({ type: 'recordTaskQueued' } & TaskQueuedFact)
   | ({ type: 'recordTaskStarted' } & TaskStartedFact)
+  | ({ type: 'recordAttemptEnded' } & AttemptEndedFact)
   | ({ type: 'recordTaskFinished' } & TaskFinishedFact);
 
 export interface PoolStepResult {
@@ -302,6 +303,7 @@ export function poolStep(input: PoolContext, event: PoolEvent): PoolStepResult {
       if (m && m.taskId === result.taskId) {
         if (result.status === 'completed') m.completed++;
         else m.failed++;
+        if (running && running.programmerId === programmerId) facts.push({ type: 'recordAttemptEnded', programmerId, attempt: running.task.attempt ?? 1, result });
       }
       release(programmerId, result.taskId);
       if (running && running.programmerId === programmerId) {
@@ -397,6 +399,7 @@ export function poolStep(input: PoolContext, event: PoolEvent): PoolStepResult {
 type PoolFactAction =
   | { type: 'recordTaskQueued'; params: TaskQueuedFact }
   | { type: 'recordTaskStarted'; params: TaskStartedFact }
+  | { type: 'recordAttemptEnded'; params: AttemptEndedFact }
   | { type: 'recordTaskFinished'; params: TaskFinishedFact };
 
 function factAction(f: PoolFact): PoolFactAction {
@@ -405,6 +408,8 @@ function factAction(f: PoolFact): PoolFactAction {
       return { type: f.type, params: { task: f.task } };
     case 'recordTaskStarted':
       return { type: f.type, params: { task: f.task, programmerId: f.programmerId, attempt: f.attempt } };
+    case 'recordAttemptEnded':
+      return { type: f.type, params: { programmerId: f.programmerId, attempt: f.attempt, result: f.result } };
     case 'recordTaskFinished':
       return { type: f.type, params: { result: f.result } };
   }
@@ -451,6 +456,7 @@ export const poolMachine = setup({
   actions: {
     recordTaskQueued: fact('recordTaskQueued'),
     recordTaskStarted: fact('recordTaskStarted'),
+    recordAttemptEnded: fact('recordAttemptEnded'),
     recordTaskFinished: fact('recordTaskFinished'),
   },
 }).createMachine({

@@ -71,7 +71,7 @@ function provideSystem(services: RuntimeServices, facts: FactRecorder, inFlight:
   return pasSystemMachine.provide({
     actors: {
       programmer: programmerMachine.provide({ actors: { executeTask: withSignal(services.executeTask) } }),
-      pool: poolMachine.provide({ actions: provideFacts(facts, ['recordTaskQueued', 'recordTaskStarted', 'recordTaskFinished']) }),
+      pool: poolMachine.provide({ actions: provideFacts(facts, ['recordTaskQueued', 'recordTaskStarted', 'recordAttemptEnded', 'recordTaskFinished']) }),
       manager: managerMachine.provide({
         actions: provideFacts(facts, ['recordJobAtManager', 'recordJobFinished']),
         actors: {

@@ -47,8 +47,12 @@ export function createJournalFacts({ journal, money, budget, waiters, logger }: 
       // a restart) continues the count, so each start gets its own receipt.
       journal.startTask(task, programmerId, attempt);
     },
+    recordAttemptEnded({ programmerId, result }) {
+      // Every attempt's usage is its programmer's, a failed one the pool gives to another too.
+      money.record(programmerId, result.jobId, result.taskId, result.tokens, result.costUsd ?? 0);
+    },
     recordTaskFinished({ result }) {
-      if (journal.finishTask(result) && result.programmerId) money.record(result.programmerId, result.jobId, result.taskId, result.tokens, result.costUsd ?? 0);
+      journal.finishTask(result);
       budget.sync();
     },
     recordRerunCreated({ jobId, taskId, rerun, task }) {

@@ -126,6 +126,29 @@ describe('restarts and cancels', () => {
     for (const id of programmers) expect(again.usageToday(id)).toEqual(before[id]);
   });
 
+  it('counts in each agent\'s usage today the attempts that failed and were retried elsewhere, with what they cost', async () => {
+    const config = loadConfig(SHIPPED_CONFIGS);
+    let first: string | undefined;
+    const services = inProcessServices({
+      taskMs: 20,
+      // The first programmer's attempt spends money, then fails retryably: the pool gives the task to another.
+      outcome: (_taskId, programmerId) => {
+        first ??= programmerId;
+        return programmerId === first
+          ? { status: 'failed', error: { code: 'PAS_ERR_LLM_SERVER', message: 'model down', retryable: true }, tokens: { input: 300, output: 40 }, costUsd: 0.0125 }
+          : { tokens: { input: 100, output: 20 }, costUsd: 0.002 };
+      },
+    });
+    const rt = createRuntime({ config, dataDir: tmp(), services });
+    runtimes.push(rt);
+    const done = await rt.waitForJob(rt.submitJob({ task: 'x', files: ['a.txt'], lane: 'Code' }).id, 5_000);
+    const second = done.outcome!.tasks[0]!.programmerId;
+    expect(done.outcome!.tasks[0]!.status).toBe('completed');
+    expect(second).not.toBe(first);
+    expect(rt.usageToday(first!)).toEqual({ tasks: 1, input_tokens: 300, output_tokens: 40, cost_usd: 0.0125 });
+    expect(rt.usageToday(second)).toEqual({ tasks: 1, input_tokens: 100, output_tokens: 20, cost_usd: 0.002 });
+  });
+
   it('gives the first paid task after UTC midnight to a paid programmer, before any task of the new day has finished', async () => {
     let clock = Date.parse('2026-03-01T23:59:00.000Z');
     const rt = createRuntime({ config: loadConfig(SHIPPED_CONFIGS), dataDir: tmp(), services: inProcessServices({ taskMs: 20 }), now: () => new Date(clock) });

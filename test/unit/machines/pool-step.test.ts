@@ -404,15 +404,35 @@ describe('poolStep facts', () => {
       for (const f of step.facts) {
         if (f.type === 'recordTaskQueued') facts.push([f.type, f.task.id]);
         else if (f.type === 'recordTaskStarted') facts.push([f.type, `${f.task.id}@${f.programmerId}`, f.attempt]);
+        else if (f.type === 'recordAttemptEnded') facts.push([f.type, `${f.result.taskId}@${f.programmerId}:${f.result.status}`, f.attempt]);
         else facts.push([f.type, `${f.result.taskId}:${f.result.status}`]);
       }
     }
-    // The retry elsewhere is a second start (attempt 2), not a second result.
+    // The retry elsewhere is a second start (attempt 2), not a second result; each attempt's end is stated.
     expect(facts).toEqual([
       ['recordTaskQueued', 'A'],
       ['recordTaskStarted', 'A@P1', 1],
+      ['recordAttemptEnded', 'A@P1:failed', 1],
       ['recordTaskStarted', 'A@P2', 2],
+      ['recordAttemptEnded', 'A@P2:completed', 2],
       ['recordTaskFinished', 'A:completed'],
+    ]);
+  });
+});
+
+describe('poolStep attempt facts', () => {
+  it('states the end of every attempt with its programmer and attempt number, a retried one too, and no end for a result that is not its programmer\'s running attempt', () => {
+    let ctx = initialPoolContext(input());
+    const ends: Array<[string, number, string]> = [];
+    for (const event of [submit(task('A')), done('P1', 'A', 'failed', RETRYABLE), done('P1', 'A'), done('P2', 'A')]) {
+      const step = poolStep(ctx, event);
+      ctx = step.context;
+      for (const f of step.facts) if (f.type === 'recordAttemptEnded') ends.push([f.programmerId, f.attempt, f.result.status]);
+    }
+    // P1's second answer is not an attempt it runs (the task went to P2): it ends nothing.
+    expect(ends).toEqual([
+      ['P1', 1, 'failed'],
+      ['P2', 2, 'completed'],
     ]);
   });
 });
