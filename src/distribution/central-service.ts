@@ -91,6 +91,7 @@ async function startOn(link: DistLink, config: PasConfig, remoteIds: Set<string>
         money: ctx.money,
         journal: ctx.journal,
         ...(gateway ? { jobBudget: gateway.jobBudget() } : {}),
+        attemptOver: (attemptId) => remote.attemptOver(attemptId),
       });
       stopAdmissions ??= serveAdmissions(link, authority, logger);
       remote.bind({ journal: ctx.journal, receipts: receipts ?? { append: () => undefined }, runId: ctx.runId, repositories: createRepositories(ctx.dataDir), ...(ctx.progress ? { progress: ctx.progress } : {}) });

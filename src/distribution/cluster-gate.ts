@@ -57,6 +57,8 @@ export interface ClusterGateOptions {
    * cost). By task and programmer: an attempt given up may still be unwinding beside the next one.
    */
   attemptOf?: (taskId: string, programmerId: string | undefined) => string | undefined;
+  /** The central process refused a call because this attempt is over there (given up): the worker stops it. */
+  onAttemptOver?: (attemptId: string) => void;
 }
 
 export interface ClusterGate extends BreakerGate {
@@ -169,7 +171,8 @@ export function createClusterGate(options: ClusterGateOptions): ClusterGate {
     const callId = newCallId();
     const programmerId = optional<string>(subjectIdSchema, intent.agentId);
     const jobId = optional<string>(distIdSchema, intent.jobId);
-    const request: BreakerMessage = { kind: 'pas.v1.breaker', op: 'probe', call_id: callId, worker_id: workerId, ...(programmerId ? { programmer_id: programmerId } : {}), ...(jobId ? { job_id: jobId } : {}), model: ref, at: new Date(now()).toISOString() };
+    const attemptId = optional<string>(distIdSchema, intent.taskId !== undefined ? options.attemptOf?.(intent.taskId, intent.agentId) : undefined);
+    const request: BreakerMessage = { kind: 'pas.v1.breaker', op: 'probe', call_id: callId, worker_id: workerId, ...(programmerId ? { programmer_id: programmerId } : {}), ...(attemptId ? { attempt_id: attemptId } : {}), ...(jobId ? { job_id: jobId } : {}), model: ref, at: new Date(now()).toISOString() };
     const data = encodeMessage('pas.v1.breaker', request);
     const revokedBefore = revocations;
     const signal = intent.signal;
@@ -209,6 +212,7 @@ export function createClusterGate(options: ClusterGateOptions): ClusterGate {
         const known = spentByDay.get(error.details.day) ?? { own: 0, central: 0 };
         spentByDay.set(error.details.day, { ...known, central: Math.max(known.central, error.details.spentUsd) });
       }
+      if (error.code === 'PAS_ERR_TASK_CANCELLED' && attemptId !== undefined && error.details?.attemptId === attemptId) options.onAttemptOver?.(attemptId);
       throw new PasError(error.code, error.message, { details: error.details ?? { ref }, retryable: error.retryable });
     }
     const probe = reply.state === 'halfOpen';

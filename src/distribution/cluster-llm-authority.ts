@@ -7,7 +7,9 @@
  * - closed → allow; open → refuse (PAS_ERR_LLM_BREAKER_OPEN); half-open → the actor's own probe
  *   admission, so exactly one probe is admitted cluster-wide;
  * - a paid model once today's `max_daily_spend_usd` (the journal's spend) or the job's
- *   `max_job_spend_usd` is spent → refuse (PAS_ERR_BUDGET_EXHAUSTED).
+ *   `max_job_spend_usd` is spent → refuse (PAS_ERR_BUDGET_EXHAUSTED);
+ * - a call of an attempt that is over here (given up: its worker was offline, it was cancelled;
+ *   or its task finished) → refuse (PAS_ERR_TASK_CANCELLED), whatever the model.
  *
  * - a free model (no budget can hold it back) with a closed breaker → allow with a lease
  *   (`distribution.lease_ms`): the worker calls it again without asking until the lease runs out.
@@ -55,6 +57,8 @@ export interface ClusterLlmDeps {
   journal: Pick<Journal, 'addCallSpend' | 'forgetCallSpend' | 'deferCommit' | 'flush' | 'commitPending' | 'synced'>;
   /** A job's own budget (the LLM gateway's ledger), shared with in-process calls. */
   jobBudget?: { limit(jobId: string): number | undefined; spent(jobId: string): number; add(jobId: string, usd: number): void };
+  /** Whether a worker's attempt is over here (given up, or its task finished): its calls are refused. */
+  attemptOver?: (attemptId: string) => boolean;
 }
 
 export interface ClusterLlmAuthority {
@@ -239,6 +243,11 @@ export function createClusterLlmAuthority(options: { logger: Logger; spendPrefix
       });
       const d = deps;
       if (!d) return reply(false, 'closed', new PasError('PAS_ERR_DIST_NO_ADMISSION', `${ref}: the central process is starting; ask again`, { details: { ref } }));
+      // An attempt this process gave up (its worker was paused past its detection time, say) spends nothing more.
+      if (request.attempt_id !== undefined && d.attemptOver?.(request.attempt_id)) {
+        log.info({ ref, worker: request.worker_id, attemptId: request.attempt_id, code: 'PAS_ERR_TASK_CANCELLED' satisfies ErrorCode }, 'worker call refused: its attempt is over');
+        return reply(false, d.breakers.state(ref), new PasError('PAS_ERR_TASK_CANCELLED', `attempt ${request.attempt_id} is over for the central process (given up, or its task finished): its model calls are refused`, { details: { ref, attemptId: request.attempt_id } }));
+      }
       const budget = refusal(d, ref, request.job_id);
       if (budget) {
         log.info({ ref, worker: request.worker_id, code: budget.code, ...budget.details }, 'worker call refused: budget spent');

@@ -316,6 +316,8 @@ export const breakerSchema = z.discriminatedUnion('op', [
     call_id: distIdSchema,
     worker_id: subjectIdSchema,
     programmer_id: subjectIdSchema.optional(),
+    /** The attempt the call works for: one the central process gave up gets no call. */
+    attempt_id: distIdSchema.optional(),
     /** The job the call works for (its `max_job_spend_usd` is checked too). */
     job_id: distIdSchema.optional(),
     model: modelRefSchema,

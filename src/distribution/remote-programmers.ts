@@ -84,6 +84,11 @@ export interface RemoteProgrammers {
   bind(deps: RemoteDeps): void;
   /** The executeTask for every programmer: remote ones go over NATS, the rest to `local`. */
   wrap(local: ExecuteTask): ExecuteTask;
+  /**
+   * Whether a worker's attempt is over for this process: given up (worker offline, cancelled,
+   * timed out, not published), or of a task the journal has finished. Its model calls are refused.
+   */
+  attemptOver(attemptId: string): boolean;
   /** The journal committed the task's finish: ack its results and forget the attempt. */
   taskFinished(taskId: string): void;
   /** Results held for tasks the journal already finished are fenced and acked (after a restart's resume). */
@@ -103,6 +108,11 @@ function memo<T>(cache: Map<string, Promise<T>>, key: string, make: () => Promis
   }
   return value;
 }
+
+/** Given-up attempt ids remembered (a worker paused past detection runs on at most a few of them). */
+const GIVEN_UP_KEPT = 10_000;
+/** An attempt id as dispatch makes it: `<task id>.a<journal attempt>.<8 hex>`. */
+const ATTEMPT_ID = /^(.+)\.a\d+\.[0-9a-f]{8}$/;
 
 /** The longest a result pulled by a central process that died before acking it waits to come back. */
 export const RESULT_ACK_WAIT_MS = 5_000;
@@ -165,6 +175,12 @@ export async function createRemoteProgrammers(base: RemoteLink, remoteIds: Reado
    * id: never current again, even while KV still names one (its delete is on its way).
    */
   const abandoned = new Map<string, Set<string>>();
+  /**
+   * Attempts this process gave up, by attempt id, the newest GIVEN_UP_KEPT: unlike `abandoned`
+   * they stay known after their task finished elsewhere, so a worker that runs one on (it was
+   * paused past its detection time) gets its model calls refused (`attemptOver`).
+   */
+  const givenUp = new Set<string>();
   let stopped = false;
 
   /** The task's current attempt (undefined: none, or one this process gave up); throws when KV cannot be read. */
@@ -178,6 +194,8 @@ export async function createRemoteProgrammers(base: RemoteLink, remoteIds: Reado
     const gone = abandoned.get(taskId) ?? new Set<string>();
     gone.add(attemptId);
     abandoned.set(taskId, gone);
+    givenUp.add(attemptId);
+    if (givenUp.size > GIVEN_UP_KEPT) givenUp.delete(givenUp.values().next().value!);
     // Compare-and-delete: a re-dispatch may write the task's next attempt between the read and the delete.
     const entry = await link.attempts.get(taskId).catch(() => null);
     if (entry && attemptOf(entry)?.attemptId === attemptId) await link.attempts.delete(taskId, { previousSeq: entry.revision }).catch(() => undefined);
@@ -734,6 +752,14 @@ export async function createRemoteProgrammers(base: RemoteLink, remoteIds: Reado
           return { ...failed(input.task, input.programmerId, error.code, error.message), error: error.code === 'PAS_ERR_DIST_BROKER' || !isPasError(err) ? { ...error, retryable: true } : error };
         })
         .then((result) => (withReceipt.has(result) ? result : bookEnded(input, result, startedAt, attempt)));
+    },
+    attemptOver(attemptId) {
+      if (pending.has(attemptId)) return false;
+      if (givenUp.has(attemptId)) return true;
+      // An attempt of a task the journal has finished (an earlier run of this process gave it up).
+      const taskId = ATTEMPT_ID.exec(attemptId)?.[1];
+      const task = taskId && journal ? journal.getTask(taskId) : undefined;
+      return task !== undefined && isFinishedTaskStatus(task.status);
     },
     taskFinished(taskId) {
       mark('c.finished', taskId);

@@ -299,6 +299,13 @@ async function startOn(options: WorkerOptions, settings: DistributionConfig, wan
       for (const run of running.values()) if (run.taskId === taskId && run.programmerId === programmerId) return run.attemptId;
       return undefined;
     },
+    // The central process gave the attempt up (this process was paused past offline_after_ms, say): it stops here.
+    onAttemptOver: (attemptId) => {
+      const run = running.get(attemptId);
+      if (!run || run.controller.signal.aborted) return;
+      log.warn({ attemptId, taskId: run.taskId, programmerId: run.programmerId }, 'attempt given up by the central process: stopped');
+      run.controller.abort(new PasError('PAS_ERR_TASK_CANCELLED', `attempt ${attemptId} was given up by the central process`));
+    },
   });
   // The central process ends the leases on a model whose breaker left closed; a lost link ends them all
   // (a revoke may be missed while it is down).

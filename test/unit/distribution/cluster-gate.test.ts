@@ -62,6 +62,37 @@ describe('cluster gate, spend reports', () => {
   });
 });
 
+describe('cluster gate, attempts the central process gave up', () => {
+  it('names in its ask the attempt the call works for, and stops that attempt when the central process answers it is over, not for a refusal of another attempt or code', async () => {
+    const asked: Array<{ attempt_id?: string }> = [];
+    const answers = [
+      { allow: false, error: { code: 'PAS_ERR_TASK_CANCELLED' as const, retryable: false, message: 'over', details: { attemptId: 'att-9' } } },
+      { allow: false, error: { code: 'PAS_ERR_BUDGET_EXHAUSTED' as const, retryable: false, message: 'spent', details: { attemptId: 'att-9' } } },
+      { allow: false, error: { code: 'PAS_ERR_TASK_CANCELLED' as const, retryable: false, message: 'over', details: { attemptId: 'att-other' } } },
+    ];
+    const over: string[] = [];
+    const gate = createClusterGate({
+      workerId: 'w1',
+      names: distributionNames('unit'),
+      request: async (_subject, data) => {
+        asked.push(JSON.parse(new TextDecoder().decode(data)) as { attempt_id?: string });
+        const a = answers[asked.length - 1]!;
+        return { data: encodeMessage('pas.v1.breaker_reply', { kind: 'pas.v1.breaker_reply', call_id: `w1.c${asked.length}`, model: REF, state: 'closed', ...a }) };
+      },
+      publishDurably: async () => undefined,
+      requestTimeoutMs: 100,
+      admissionWaitMs: 1_000,
+      cooldownMs: COOLDOWN_MS,
+      logger: pino({ level: 'silent' }),
+      attemptOf: (taskId, programmerId) => (taskId === 't-1' && programmerId === 'p1' ? 'att-9' : undefined),
+      onAttemptOver: (attemptId) => void over.push(attemptId),
+    });
+    for (let i = 0; i < 3; i++) await expect(gate.admitCall(REF, { agentId: 'p1', taskId: 't-1' })).rejects.toMatchObject({ code: i === 1 ? 'PAS_ERR_BUDGET_EXHAUSTED' : 'PAS_ERR_TASK_CANCELLED' });
+    expect(asked.map((a) => a.attempt_id)).toEqual(['att-9', 'att-9', 'att-9']);
+    expect(over).toEqual(['att-9']);
+  });
+});
+
 describe('cluster gate, synchronous face', () => {
   it('admits a model again once the half-open probe this worker made has succeeded, not only after the cooldown', async () => {
     const { gate, advance } = gateAnswering([{ state: 'halfOpen', allow: true }]);

@@ -279,3 +279,19 @@ describe('the cluster LLM authority', () => {
     expect(journal.spendStore().spent(utcDay(T0))).toBe(0);
   });
 });
+
+describe('cluster LLM authority, attempts that are over', () => {
+  it('refuses with PAS_ERR_TASK_CANCELLED naming the attempt a call of an attempt that is over here, paid or free, and admits the calls of a live attempt and of an ask that names none', () => {
+    setup(100, 2, 10_000);
+    const over = new Set(['t-1.a1.0badc0de']);
+    authority.bind({ breakers, money: createMoneyPolicy({ models: config.models, costOptimization: { enabled: true, max_daily_spend_usd: 100 }, spend: journal.spendStore(), now: () => clock.now() }), journal, attemptOver: (id) => over.has(id) });
+    const withAttempt = (callId: string, model: string, attemptId: string) => ({ ...ask(callId, model), attempt_id: attemptId });
+    for (const model of [PAID, FREE]) {
+      const refused = authority.answer(withAttempt(`c-${model}`, model, 't-1.a1.0badc0de'));
+      expect(refused).toMatchObject({ allow: false, error: { code: 'PAS_ERR_TASK_CANCELLED', details: { attemptId: 't-1.a1.0badc0de' } } });
+      expect(refused).not.toHaveProperty('lease_ms');
+    }
+    expect(authority.answer(withAttempt('c-live', PAID, 't-1.a2.0badcafe'))).toMatchObject({ allow: true, state: 'closed' });
+    expect(authority.answer(ask('c-none', PAID))).toMatchObject({ allow: true });
+  });
+});
