@@ -16,6 +16,7 @@ import type { Executor, ExecutorInput, ExecutorOutcome, PartialOutcome } from '.
 import { addUsage, withPartialOutcome } from './executor.ts';
 import { FsGuard, normalizeRelativePath } from './fs-guard.ts';
 import { baseChildEnv, runProcessTree, tailLines } from './process-tree.ts';
+import { roundUsd } from '../llm/prices.ts';
 
 export interface AiderExecutorOptions {
   fsAllowlist: FsAllowlist;
@@ -237,7 +238,7 @@ async function runAider(options: AiderExecutorOptions, input: ExecutorInput): Pr
         model,
         usedBackup: index > 0,
         ...(tokens ? { tokens } : {}),
-        costUsd: (spent.costUsd ?? 0) + cost,
+        costUsd: roundUsd((spent.costUsd ?? 0) + cost),
         outputTail: lastTail,
       };
     }

@@ -18,6 +18,7 @@ import { addUsage, withPartialOutcome } from './executor.ts';
 import { normalizeRelativePath } from './fs-guard.ts';
 import { applyEditBlocks, parseEditBlocks, type AppliedEdits, type EditBlock } from './search-replace.ts';
 import { CheckoutFiles, restrictTo, type TaskFiles } from './task-files.ts';
+import { roundUsd } from '../llm/prices.ts';
 
 export interface NativeExecutorOptions {
   fsAllowlist: FsAllowlist;
@@ -331,7 +332,7 @@ function accumulate(spent: PartialOutcome | undefined, result: LlmCallResult): P
     model: result.model,
     usedBackup: (spent?.usedBackup ?? false) || result.usedBackup,
     tokens,
-    costUsd: (spent?.costUsd ?? 0) + result.costUsd,
+    costUsd: roundUsd((spent?.costUsd ?? 0) + result.costUsd),
   };
 }
 

@@ -857,7 +857,8 @@ export function openJournal(path: string, options: JournalOptions = {}): Journal
         const at = now().getTime();
         const hit = spentCache.get(day);
         if (hit && at >= hit.readAt && at - hit.readAt < SPEND_READ_MS) return hit.usd;
-        const usd = stmt.spent.get(day)?.usd ?? 0;
+        // In whole micro-dollars (each call's cost is): the float sum's remainder is not shown as spend.
+        const usd = roundUsd(stmt.spent.get(day)?.usd ?? 0);
         if (spentCache.size >= 8) spentCache.clear();
         spentCache.set(day, { usd, readAt: at });
         return usd;

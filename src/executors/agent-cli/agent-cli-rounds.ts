@@ -16,6 +16,7 @@ import { agentPrompt } from './agent-cli-prompt.ts';
 import { RESUME_SUPPORT } from './agent-cli-resume.ts';
 import type { AgentCliSpec } from './agent-cli-spec.ts';
 import { agentRunHome, removeRunHome } from './agent-run-home.ts';
+import { roundUsd } from '../../llm/prices.ts';
 
 /** What one round asks of the CLI runner. */
 export interface AgentCliRound {
@@ -129,7 +130,7 @@ export async function runAgentCliRounds(input: ExecutorInput, options: AgentCliR
         throw withPartialOutcome(err, spentSoFar(partialOutcomeOf(err)));
       }
       const tokens: TokenUsage = sumUsage(total.tokens, current.outcome.tokens) ?? { input: null, output: null };
-      total = { ...current.outcome, usedBackup: total.usedBackup, tokens, costUsd: total.costUsd + current.outcome.costUsd };
+      total = { ...current.outcome, usedBackup: total.usedBackup, tokens, costUsd: roundUsd(total.costUsd + current.outcome.costUsd) };
     }
   } finally {
     await removeRunHome(home);

@@ -28,11 +28,11 @@ const FIX = block('src/math.mjs', 'export function multiply(a, b) {\n  return a 
 const STILL_WRONG = block('src/math.mjs', 'export function multiply(a, b) {\n  return a + b;\n}', 'export function multiply(a, b) {\n  return a + b + 0;\n}');
 
 /** The LLM client's contract over the scripted adapter (the cassette sees every message). */
-function llmOver(adapter: ScriptedAdapter): LlmClient {
+function llmOver(adapter: ScriptedAdapter, costs: number[] = []): LlmClient {
   return {
     async call(options) {
       const r = await adapter.chat('coder', options.request);
-      return { text: r.text, usage: r.usage, provider: 'scripted', model: 'coder', ref: options.primary, usedBackup: false, costUsd: 0, attempts: [] };
+      return { text: r.text, usage: r.usage, provider: 'scripted', model: 'coder', ref: options.primary, usedBackup: false, costUsd: costs.shift() ?? 0, attempts: [] };
     },
   };
 }
@@ -43,7 +43,7 @@ afterEach(async () => {
   repo = undefined;
 });
 
-async function run(entries: CassetteEntry[], options: { verifyRounds?: number; verify?: string[] } = {}) {
+async function run(entries: CassetteEntry[], options: { verifyRounds?: number; verify?: string[]; costs?: number[] } = {}) {
   repo = await createTempRepo({ 'src/math.mjs': MATH, 'test/math.test.mjs': MATH_TEST, '.env': 'TOKEN=x\n' });
   const scripted = createScriptedAdapter(entries, { source: 'test cassette' });
   const receipts: Receipt[] = [];
@@ -64,7 +64,7 @@ async function run(entries: CassetteEntry[], options: { verifyRounds?: number; v
     repo: repo.repo,
     workspacesDir: repo.workspacesDir,
     executor: createNativeExecutor({ fsAllowlist, maxReads: 2 }),
-    llm: llmOver(scripted),
+    llm: llmOver(scripted, options.costs),
     receipts: { append: (r) => void receipts.push(r) },
     runId: 'run-loop',
     fsAllowlist,
@@ -94,6 +94,19 @@ describe('the native editor edit–test loop', () => {
     for (const r of receipts[0]!.rounds!) expect(r.duration_ms).toBeGreaterThanOrEqual(r.verify_duration_ms!);
     expect(progress.filter((p) => p.kind === 'command').map((p) => p.exitCode)).toEqual([1, 0]);
     expect(progress.filter((p) => p.kind === 'retry')).toMatchObject([{ attempt: 2 }]);
+  });
+
+  it('adds the rounds\' costs in whole micro-dollars, as each call is priced (0.1 + 0.2 is 0.3 in the result and the receipt)', async () => {
+    const { result, receipts } = await run(
+      [
+        { match: { purpose: 'edit' }, reply: WRONG, usage: { input: 200, output: 40 }, times: 1 },
+        { match: { purpose: 'edit.verify' }, reply: FIX, usage: { input: 500, output: 30 }, times: 1 },
+      ],
+      { costs: [0.1, 0.2] },
+    );
+    expect(result.status).toBe('completed');
+    expect(result.costUsd).toBe(0.3);
+    expect(receipts[0]!.cost_usd).toBe(0.3);
   });
 
   it('fails with PAS_ERR_VERIFY_FAILED after verify_rounds rounds, with the last output in the error, and leaves no branch', async () => {

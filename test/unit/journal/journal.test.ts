@@ -117,6 +117,14 @@ describe('journal', () => {
     expect(journal.spendStore().spent('2025-03-01')).toBe(0.5);
   });
 
+  it('answers the day\'s spend in whole micro-dollars however many calls added up to it (no binary-float remainder)', () => {
+    // 0.001003 + 0.001003 + … is 0.010029999999999998 in binary floats: the total a view shows is 0.01003.
+    for (let i = 0; i < 10; i++) journal.spendStore().add('2025-03-02', 0.001003);
+    journal.close();
+    journal = openJournal(path);
+    expect(journal.spendStore().spent('2025-03-02')).toBe(0.01003);
+  });
+
   it("keeps each call spend once with the attempt it names, its tokens and model, and lists an attempt's calls in booking order", () => {
     expect(journal.attemptCalls('a-1')).toEqual([]);
     journal.addCallSpend('w1.c1', '2025-03-01', 0.25, { attemptId: 'a-1', tokens: { input: 100, output: null, cache_read: 20 }, model: 'openai/gpt-4o' });
