@@ -318,7 +318,7 @@ export async function createRemoteProgrammers(base: RemoteLink, remoteIds: Reado
       started_at: new Date(startedAt).toISOString(),
       finished_at: new Date(finishedAt).toISOString(),
     };
-    await bookReceipt(journal, deps.receipts, { runId: deps.runId, taskId: task.id, attempt: which?.journalAttempt ?? attempt }, receipt).catch((err: unknown) => log.error({ taskId: task.id, err: toErrorData(err) }, 'the receipt of a remote attempt ended here could not be written'));
+    await bookReceipt(journal, deps.receipts, { runId: deps.runId, taskId: task.id, attempt: which?.journalAttempt ?? attempt }, receipt, result).catch((err: unknown) => log.error({ taskId: task.id, err: toErrorData(err) }, 'the receipt of a remote attempt ended here could not be written'));
     return result;
   };
 
@@ -400,7 +400,7 @@ export async function createRemoteProgrammers(base: RemoteLink, remoteIds: Reado
     const attempt = p.record.journalAttempt;
     const booked = p.inherited === true && journal.receiptsOfJob(p.task.jobId).some((k) => k.taskId === p.task.id && k.attempt === attempt);
     // Booked as in-process (book-receipt.ts): the index row on disk before the line.
-    if (!booked) await bookReceipt(journal, deps.receipts, { runId: deps.runId, taskId: p.task.id, attempt }, receipt);
+    if (!booked) await bookReceipt(journal, deps.receipts, { runId: deps.runId, taskId: p.task.id, attempt }, receipt, result);
     withReceipt.add(result);
     mark('c.applied', p.task.id);
     log.info({ taskId: p.task.id, attemptId: p.record.attemptId, worker: h.message.worker_id, status: result.status }, 'remote result applied');

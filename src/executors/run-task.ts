@@ -29,7 +29,8 @@ import { BaseCommitFiles, writeEditsTo } from './task-files.ts';
 import { assertSafeId, taskBranchName } from './worktree.ts';
 
 export interface ReceiptSink {
-  append(receipt: Receipt): void | Promise<void>;
+  /** Books the attempt's receipt; `result` is what the attempt answers (kept with it, see book-receipt.ts). */
+  append(receipt: Receipt, result: TaskResult): void | Promise<void>;
 }
 
 export interface RunProgrammerTaskInput {
@@ -245,8 +246,6 @@ export async function runProgrammerTask(input: RunProgrammerTaskInput): Promise<
     finished_at: new Date(finishedAt).toISOString(),
     ...(spent?.rounds ? { rounds: spent.rounds } : {}),
   };
-  await input.receipts.append(receipt);
-
   const result: TaskResult = {
     taskId: task.id,
     jobId: task.jobId,
@@ -266,6 +265,7 @@ export async function runProgrammerTask(input: RunProgrammerTaskInput): Promise<
     if (commit) result.commit = commit;
   }
   if (outcome) result.summary = outcome.summary;
+  await input.receipts.append(receipt, result);
   return result;
 }
 

@@ -101,6 +101,8 @@ export interface RecoveryReport {
   tasks: TaskRecord[];
   /** The programmer each changed task was running on, by task id. */
   previousProgrammers: Record<string, string | null>;
+  /** Tasks that were running whose attempt had booked its completed receipt: finished with its result. */
+  finishedFromReceipts: string[];
   /** Jobs still accepted or running after recovery (their Managers must pick them up). */
   unfinishedJobs: JobRecord[];
 }
@@ -226,7 +228,11 @@ export interface Journal {
   /** Forgets the call ids of days before `day` (their reports left the broker long ago); returns how many. */
   forgetCallSpend(beforeDay: string): number;
   /** Records a receipt key; false if the same (run, task, attempt) was recorded before. */
-  recordReceipt(key: ReceiptKey): boolean;
+  /**
+   * Records that the attempt's receipt is booked (false: it was already), with the attempt's
+   * result: a restart that finds the attempt's task still running takes that result (recover).
+   */
+  recordReceipt(key: ReceiptKey, result?: TaskResult): boolean;
   /** The receipts written for a job's tasks (which run's file holds each), oldest first. */
   receiptsOfJob(jobId: string): ReceiptKey[];
   counts(): JournalCounts;
@@ -336,6 +342,9 @@ const MIGRATIONS: readonly string[] = [
   ALTER TABLE call_spend ADD COLUMN tokens TEXT;
   ALTER TABLE call_spend ADD COLUMN model TEXT;
   CREATE INDEX call_spend_attempt ON call_spend (attempt_id) WHERE attempt_id IS NOT NULL;
+  `,
+  `
+  ALTER TABLE receipts_index ADD COLUMN result TEXT;
   `,
 ];
 
@@ -600,8 +609,11 @@ export function openJournal(path: string, options: JournalOptions = {}): Journal
       'SELECT call_id, usd, tokens, model FROM call_spend WHERE attempt_id = ? ORDER BY rowid',
     ),
     forgetCallSpend: db.prepare<[string]>('DELETE FROM call_spend WHERE day < ?'),
-    recordReceipt: db.prepare<[string, string, number, string]>(
-      'INSERT INTO receipts_index (run_id, task_id, attempt, recorded_at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING',
+    recordReceipt: db.prepare<[string, string, number, string, string | null]>(
+      'INSERT INTO receipts_index (run_id, task_id, attempt, recorded_at, result) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING',
+    ),
+    bookedResult: db.prepare<[string, number], { result: string }>(
+      'SELECT result FROM receipts_index WHERE task_id = ? AND attempt = ? AND result IS NOT NULL ORDER BY recorded_at DESC LIMIT 1',
     ),
     receiptsOfJob: db.prepare<[string], { run_id: string; task_id: string; attempt: number }>(
       `SELECT r.run_id, r.task_id, r.attempt FROM receipts_index r JOIN tasks t ON t.id = r.task_id
@@ -751,7 +763,22 @@ export function openJournal(path: string, options: JournalOptions = {}): Journal
     const now = stamp();
     const previousProgrammers: Record<string, string | null> = {};
     const tasks: TaskRecord[] = [];
+    const finishedFromReceipts: string[] = [];
     for (const row of running) {
+      // The attempt's receipt was booked (its result with it) but its end never reached the journal
+      // (killed in between): what it used is its programmer's, and a completed one is the task's
+      // result, not run (and paid for) again.
+      const booked = stmt.bookedResult.get(row.id, row.attempt);
+      if (booked) {
+        const result = JSON.parse(booked.result) as TaskResult;
+        if (result.programmerId) {
+          stmt.addUsage.run({ day: now.slice(0, 10), agentId: result.programmerId, jobId: row.job_id, taskId: row.id, input: result.tokens?.input ?? 0, output: result.tokens?.output ?? 0, cost: roundUsd(result.costUsd ?? 0), now });
+        }
+        if (result.status === 'completed' && finishTask(result)) {
+          finishedFromReceipts.push(row.id);
+          continue;
+        }
+      }
       previousProgrammers[row.id] = row.programmer_id;
       if (mode === 'requeue') {
         stmt.requeue.run({ id: row.id, now });
@@ -765,7 +792,7 @@ export function openJournal(path: string, options: JournalOptions = {}): Journal
       }
       tasks.push(requireTask(row.id));
     }
-    return { mode, tasks, previousProgrammers, unfinishedJobs: stmt.unfinishedJobs.all().map(toJob) };
+    return { mode, tasks, previousProgrammers, finishedFromReceipts, unfinishedJobs: stmt.unfinishedJobs.all().map(toJob) };
   });
 
   // Statements whose text depends on how many statuses are asked for, prepared once per shape.
@@ -982,8 +1009,8 @@ export function openJournal(path: string, options: JournalOptions = {}): Journal
         stmt.attemptCalls.all(attemptId).map((r) => ({ callId: r.call_id, costUsd: r.usd, ...(r.tokens !== null ? { tokens: JSON.parse(r.tokens) as TokenUsage } : {}), ...(r.model !== null ? { model: r.model } : {}) })),
       ),
     forgetCallSpend: (beforeDay) => run('forgetCallSpend', () => stmt.forgetCallSpend.run(beforeDay).changes),
-    recordReceipt: ({ runId, taskId, attempt }) =>
-      run('recordReceipt', () => stmt.recordReceipt.run(runId, taskId, attempt, stamp()).changes === 1),
+    recordReceipt: ({ runId, taskId, attempt }, result) =>
+      run('recordReceipt', () => stmt.recordReceipt.run(runId, taskId, attempt, stamp(), result ? redactedJson(result) : null).changes === 1),
     receiptsOfJob: (jobId) =>
       run('receiptsOfJob', () => stmt.receiptsOfJob.all(jobId).map((r) => ({ runId: r.run_id, taskId: r.task_id, attempt: r.attempt }))),
     counts: () =>

@@ -66,8 +66,8 @@ export function createExecuteTask(deps: ExecuteTaskDeps): ExecuteTask {
     // The journal numbers every start of the task (the pool's task-started fact).
     const attempt = journal.taskAttempt(task.id) ?? task.attempt ?? 1;
     const sink = {
-      append: async (receipt: Receipt) => {
-        await bookReceipt(journal, receipts, { runId, taskId: receipt.task_id, attempt }, receipt);
+      append: async (receipt: Receipt, result: TaskResult) => {
+        await bookReceipt(journal, receipts, { runId, taskId: receipt.task_id, attempt }, receipt, result);
       },
     };
     return runProgrammerTask({

@@ -70,6 +70,39 @@ describe('jobs resumed after a restart', () => {
     expect(services.started.map((s) => s.taskId).sort()).toEqual([`${jobId}-t1`, `${jobId}-t2`]);
   });
 
+  it('does not run again a subtask whose attempt booked its completed receipt before the kill: the job takes that result', async () => {
+    cfg = tempConfig();
+    dataDir = mkdtempSync(path.join(os.tmpdir(), 'pas-resume-'));
+    const first = await startTestTree({ configDir: cfg.dir, dataDir, services: inProcessServices({ outcome: () => 'hang' }) });
+    trees.push(first);
+    const res = await postJson(`${first.url}/api/jobs`, { task: 'two files', lane: 'Code', files: ['a.js', 'b.js'] });
+    const jobId = res.body.job_id as string;
+    await until(() => first.runtime.journal.runningTasks().length === 2);
+    await trees.pop()!.close();
+
+    // The state a kill leaves right after t1's receipt was booked (its index row holds the result)
+    // and before the pool's finish of t1 reached the journal.
+    const journal = openJournal(path.join(dataDir, 'pas.db'));
+    const t1 = journal.getTask(`${jobId}-t1`)!;
+    const booked = { taskId: t1.id, jobId, programmerId: t1.programmerId!, status: 'completed' as const, provider: 'scripted', model: 'scripted', usedBackup: false, tokens: { input: 287, output: 28 }, costUsd: 0.000988, kpi: { files_changed: 1, lines_added: 1, lines_removed: 0 }, branch: `pas/${jobId}/${t1.id}`, commit: 'b'.repeat(40) };
+    expect(journal.recordReceipt({ runId: 'run-killed', taskId: t1.id, attempt: t1.attempt }, booked)).toBe(true);
+    journal.close();
+
+    const services = inProcessServices({ taskMs: 10 });
+    const second = await startTestTree({ configDir: cfg.dir, dataDir, services });
+    trees.push(second);
+    const job = await untilTerminal(`${second.url}/api/jobs/${jobId}`);
+    expect(job.status).toBe('completed');
+    // Only t2 ran again; t1 kept the result its attempt booked, and its usage counts once.
+    expect(services.started.map((s) => s.taskId)).toEqual([`${jobId}-t2`]);
+    expect(second.runtime.journal.getTask(t1.id)?.result).toMatchObject({ status: 'completed', commit: 'b'.repeat(40), costUsd: 0.000988 });
+    const rerunOn = job.tasks.find((t: JsonAnswer) => t.task_id === `${jobId}-t2`).programmer_id as string;
+    const usage = [...new Set([t1.programmerId!, rerunOn])].map((id) => second.runtime.usageToday(id));
+    // t1's booked attempt (287 in) and t2's run (the in-process services' 100 in).
+    expect(usage.reduce((n, u) => n + u.input_tokens, 0)).toBe(387);
+    expect(usage.reduce((n, u) => n + u.cost_usd, 0)).toBeCloseTo(0.000988, 9);
+  });
+
   it('starts the jobs that were still queued at their Manager', async () => {
     cfg = tempConfig();
     dataDir = mkdtempSync(path.join(os.tmpdir(), 'pas-resume-'));

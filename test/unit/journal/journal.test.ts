@@ -143,11 +143,12 @@ describe('journal', () => {
   it('keeps the call spends of a journal made before they named their attempt when it opens it at the current schema', () => {
     journal.addCallSpend('w1.old', '2025-03-01', 0.5);
     journal.close();
-    // The journal as the schema version before left it: call_spend without the attempt's columns.
+    // The journal as schema version 3 left it: call_spend without the attempt's columns (and receipts without results).
     const raw = new Database(path);
     raw.exec('DROP INDEX call_spend_attempt');
     for (const column of ['attempt_id', 'tokens', 'model']) raw.exec(`ALTER TABLE call_spend DROP COLUMN ${column}`);
-    raw.pragma(`user_version = ${JOURNAL_SCHEMA_VERSION - 1}`);
+    raw.exec('ALTER TABLE receipts_index DROP COLUMN result');
+    raw.pragma('user_version = 3');
     raw.close();
 
     journal = openJournal(path);
@@ -353,6 +354,38 @@ describe('journal', () => {
     expect(journal.getTask('t2')?.status).toBe('completed');
     expect(journal.runningTasks()).toEqual([]);
     expect(journal.recover({ mode: 'requeue' }).tasks).toEqual([]);
+  });
+
+  it('recover finishes with its booked result a running task whose current attempt booked a completed receipt (killed before the finish was journaled), counts that attempt\'s usage, and requeues a task whose attempt booked a failed one', () => {
+    journal.acceptJob(job('j1'));
+    journal.setJobStatus('j1', 'running');
+    journal.startTask(task('t1', 'j1'), 'Prog-003', 1);
+    journal.startTask(task('t2', 'j1'), 'Prog-004', 1);
+    journal.startTask(task('t3', 'j1'), 'Prog-005', 1);
+    journal.startTask(task('t3', 'j1'), 'Prog-006', 2);
+    const done: TaskResult = { ...result('t1', 'j1'), programmerId: 'Prog-003', branch: 'pas/j1/t1', commit: 'a'.repeat(40), tokens: { input: 287, output: 28 }, costUsd: 0.000988 };
+    const failed: TaskResult = { ...result('t2', 'j1', 'failed'), programmerId: 'Prog-004', error: { code: 'PAS_ERR_LLM_SERVER', retryable: true, message: 'down' }, tokens: { input: 100, output: 0 }, costUsd: 0.00025 };
+    expect(journal.recordReceipt({ runId: 'r-old', taskId: 't1', attempt: 1 }, done)).toBe(true);
+    expect(journal.recordReceipt({ runId: 'r-old', taskId: 't2', attempt: 1 }, failed)).toBe(true);
+    // A receipt of t3's first attempt: t3 runs its second now, which booked nothing.
+    expect(journal.recordReceipt({ runId: 'r-old', taskId: 't3', attempt: 1 }, { ...result('t3', 'j1'), programmerId: 'Prog-005' })).toBe(true);
+    journal.close();
+    journal = openJournal(path);
+
+    const report = journal.recover({ mode: 'requeue' });
+    expect(report.finishedFromReceipts).toEqual(['t1']);
+    expect(journal.getTask('t1')).toMatchObject({ status: 'completed', result: done });
+    expect(report.tasks.map((t) => [t.id, t.status])).toEqual([
+      ['t2', 'queued'],
+      ['t3', 'queued'],
+    ]);
+    const day = new Date().toISOString().slice(0, 10);
+    expect(journal.usageLedger().usage(day, 'Prog-003')).toEqual({ tasks: 1, input_tokens: 287, output_tokens: 28, cost_usd: 0.000988 });
+    expect(journal.usageLedger().usage(day, 'Prog-004')).toEqual({ tasks: 1, input_tokens: 100, output_tokens: 0, cost_usd: 0.00025 });
+    expect(journal.usageLedger().usage(day, 'Prog-005').tasks).toBe(0);
+    // Recovering again changes nothing more.
+    expect(journal.recover({ mode: 'requeue' }).finishedFromReceipts).toEqual([]);
+    expect(journal.usageLedger().usage(day, 'Prog-003').tasks).toBe(1);
   });
 
   it('recover in interrupt mode marks running tasks interrupted with PAS_ERR_TASK_INTERRUPTED', () => {
