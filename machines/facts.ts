@@ -39,7 +39,7 @@ export interface TaskStartedFact {
 }
 
 /**
- * One attempt of a task ended on its programmer (`attempt` as its start stated it), whether its
+ * One attempt of a task ended on its programmer (`attempt`: the pool's count of its starts, not the journal's), whether its
  * result is the task's or the task goes to another programmer: what the attempt used and cost is
  * the programmer's either way.
  */

@@ -230,9 +230,14 @@ export interface Journal {
   /** Records a receipt key; false if the same (run, task, attempt) was recorded before. */
   /**
    * Records that the attempt's receipt is booked (false: it was already), with the attempt's
-   * result: a restart that finds the attempt's task still running takes that result (recover).
+   * result and its receipt line: a restart that finds the attempt's task still running at that
+   * attempt takes that result (recover) once the line is in the receipts file (bookedReceiptLines).
    */
-  recordReceipt(key: ReceiptKey, result?: TaskResult): boolean;
+  recordReceipt(key: ReceiptKey, booked?: { result: TaskResult; line: string }): boolean;
+  /** The receipt lines of attempts booked while their task still runs at that attempt (for recover). */
+  bookedReceiptLines(): Array<{ taskId: string; runId: string; line: string }>;
+  /** The task's current attempt ended in the pool (its end is journaled): its booked result is spent. */
+  attemptEnded(taskId: string): void;
   /** The receipts written for a job's tasks (which run's file holds each), oldest first. */
   receiptsOfJob(jobId: string): ReceiptKey[];
   counts(): JournalCounts;
@@ -345,6 +350,8 @@ const MIGRATIONS: readonly string[] = [
   `,
   `
   ALTER TABLE receipts_index ADD COLUMN result TEXT;
+  ALTER TABLE receipts_index ADD COLUMN line TEXT;
+  CREATE INDEX receipts_index_task ON receipts_index (task_id, attempt) WHERE result IS NOT NULL;
   `,
 ];
 
@@ -609,11 +616,18 @@ export function openJournal(path: string, options: JournalOptions = {}): Journal
       'SELECT call_id, usd, tokens, model FROM call_spend WHERE attempt_id = ? ORDER BY rowid',
     ),
     forgetCallSpend: db.prepare<[string]>('DELETE FROM call_spend WHERE day < ?'),
-    recordReceipt: db.prepare<[string, string, number, string, string | null]>(
-      'INSERT INTO receipts_index (run_id, task_id, attempt, recorded_at, result) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING',
+    recordReceipt: db.prepare<[string, string, number, string, string | null, string | null]>(
+      'INSERT INTO receipts_index (run_id, task_id, attempt, recorded_at, result, line) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING',
     ),
-    bookedResult: db.prepare<[string, number], { result: string }>(
-      'SELECT result FROM receipts_index WHERE task_id = ? AND attempt = ? AND result IS NOT NULL ORDER BY recorded_at DESC LIMIT 1',
+    bookedResult: db.prepare<[string, number], { run_id: string; result: string; line: string | null }>(
+      'SELECT run_id, result, line FROM receipts_index WHERE task_id = ? AND attempt = ? AND result IS NOT NULL ORDER BY recorded_at DESC LIMIT 1',
+    ),
+    bookedRunning: db.prepare<[], { task_id: string; run_id: string; line: string }>(
+      `SELECT r.task_id, r.run_id, r.line FROM receipts_index r JOIN tasks t ON t.id = r.task_id AND t.attempt = r.attempt
+       WHERE t.status = 'running' AND r.result IS NOT NULL AND r.line IS NOT NULL ORDER BY r.recorded_at`,
+    ),
+    attemptEnded: db.prepare<[string, string]>(
+      'UPDATE receipts_index SET result = NULL, line = NULL WHERE task_id = ? AND attempt = (SELECT attempt FROM tasks WHERE id = ?) AND result IS NOT NULL',
     ),
     receiptsOfJob: db.prepare<[string], { run_id: string; task_id: string; attempt: number }>(
       `SELECT r.run_id, r.task_id, r.attempt FROM receipts_index r JOIN tasks t ON t.id = r.task_id
@@ -774,6 +788,8 @@ export function openJournal(path: string, options: JournalOptions = {}): Journal
         if (result.programmerId) {
           stmt.addUsage.run({ day: now.slice(0, 10), agentId: result.programmerId, jobId: row.job_id, taskId: row.id, input: result.tokens?.input ?? 0, output: result.tokens?.output ?? 0, cost: roundUsd(result.costUsd ?? 0), now });
         }
+        // Spent here: a second recovery does not count it again.
+        stmt.attemptEnded.run(row.id, row.id);
         if (result.status === 'completed' && finishTask(result)) {
           finishedFromReceipts.push(row.id);
           continue;
@@ -1009,8 +1025,10 @@ export function openJournal(path: string, options: JournalOptions = {}): Journal
         stmt.attemptCalls.all(attemptId).map((r) => ({ callId: r.call_id, costUsd: r.usd, ...(r.tokens !== null ? { tokens: JSON.parse(r.tokens) as TokenUsage } : {}), ...(r.model !== null ? { model: r.model } : {}) })),
       ),
     forgetCallSpend: (beforeDay) => run('forgetCallSpend', () => stmt.forgetCallSpend.run(beforeDay).changes),
-    recordReceipt: ({ runId, taskId, attempt }, result) =>
-      run('recordReceipt', () => stmt.recordReceipt.run(runId, taskId, attempt, stamp(), result ? redactedJson(result) : null).changes === 1),
+    recordReceipt: ({ runId, taskId, attempt }, booked) =>
+      run('recordReceipt', () => stmt.recordReceipt.run(runId, taskId, attempt, stamp(), booked ? redactedJson(booked.result) : null, booked?.line ?? null).changes === 1),
+    bookedReceiptLines: () => run('bookedReceiptLines', () => stmt.bookedRunning.all().map((r) => ({ taskId: r.task_id, runId: r.run_id, line: r.line }))),
+    attemptEnded: (taskId) => run('attemptEnded', () => void stmt.attemptEnded.run(taskId, taskId)),
     receiptsOfJob: (jobId) =>
       run('receiptsOfJob', () => stmt.receiptsOfJob.all(jobId).map((r) => ({ runId: r.run_id, taskId: r.task_id, attempt: r.attempt }))),
     counts: () =>

@@ -48,8 +48,11 @@ export function createJournalFacts({ journal, money, budget, waiters, logger }: 
       journal.startTask(task, programmerId, attempt);
     },
     recordAttemptEnded({ programmerId, result }) {
-      // Every attempt's usage is its programmer's, a failed one the pool gives to another too.
-      money.record(programmerId, result.jobId, result.taskId, result.tokens, result.costUsd ?? 0);
+      // Every attempt's usage is the programmer's that ran it (an adopted remote attempt's may not be
+      // the one the pool last picked), a failed one the pool gives to another too.
+      money.record(result.programmerId || programmerId, result.jobId, result.taskId, result.tokens, result.costUsd ?? 0);
+      // Its end is journaled with this: a restart does not take its booked result again.
+      journal.attemptEnded(result.taskId);
     },
     recordTaskFinished({ result }) {
       journal.finishTask(result);

@@ -9,6 +9,7 @@ import type { ToArchitect, ToPoolTask } from '../../machines/messages.ts';
 import type { Journal } from '../journal/journal.ts';
 import type { Logger } from 'pino';
 import { loadPlan, loadReruns } from './job-progress.ts';
+import { restoreReceiptLines } from './receipt-lines.ts';
 import { DIRECT_REPLY_TO } from './runtime-types.ts';
 
 /** Results a job answers by sending the task again, so they do not end it. */
@@ -27,8 +28,11 @@ export interface ResumeTargets {
   pool: (event: ToPoolTask) => void;
 }
 
-export function resumeUnfinished(journal: Journal, mode: 'requeue' | 'interrupt', send: ResumeTargets, logger: Logger): void {
+export function resumeUnfinished(journal: Journal, mode: 'requeue' | 'interrupt', send: ResumeTargets, logger: Logger, receiptsDir?: string): void {
+  // Every booked receipt of an attempt whose end the journal lacks is in its file before recovery takes its result.
+  if (receiptsDir) restoreReceiptLines(receiptsDir, journal.bookedReceiptLines(), logger);
   const report = journal.recover({ mode });
+  if (report.finishedFromReceipts.length > 0) logger.info({ tasks: report.finishedFromReceipts }, 'subtasks whose completed receipt was booked before the restart finished with it, not run again');
   for (const job of report.unfinishedJobs) {
     const plan = loadPlan(journal, job.id);
     const tasks = journal.tasksForJob(job.id);

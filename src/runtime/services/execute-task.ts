@@ -58,13 +58,11 @@ export function createExecuteTask(deps: ExecuteTaskDeps): ExecuteTask {
     return resolved;
   };
 
-  const runTask = async ({ task, programmerId }: ExecuteTaskInput, signal: AbortSignal): Promise<TaskResult> => {
+  const runTask = async ({ task, programmerId }: ExecuteTaskInput, attempt: number, signal: AbortSignal): Promise<TaskResult> => {
     await sweep.afterCrash;
     const programmer = programmerOf(programmerId);
     const repo = await repositories.forTask(task);
     await sweep.before(repo);
-    // The journal numbers every start of the task (the pool's task-started fact).
-    const attempt = journal.taskAttempt(task.id) ?? task.attempt ?? 1;
     const sink = {
       append: async (receipt: Receipt, result: TaskResult) => {
         await bookReceipt(journal, receipts, { runId, taskId: receipt.task_id, attempt }, receipt, result);
@@ -90,9 +88,12 @@ export function createExecuteTask(deps: ExecuteTaskDeps): ExecuteTask {
 
   return async (input, signal) => {
     const previous = runs.get(input.task.id);
+    // The journal numbers every start of the task (the pool's task-started fact): read now, as this
+    // run starts, not after waiting (by then a later start may have numbered the next attempt).
+    const attempt = journal.taskAttempt(input.task.id) ?? input.task.attempt ?? 1;
     const run = (async () => {
       if (previous) await untilSettledOrAborted(previous, signal);
-      return runTask(input, signal);
+      return runTask(input, attempt, signal);
     })();
     const settled = run.then(
       () => undefined,

@@ -3,7 +3,7 @@
  * same data dir: jobs pick up from the journal with the plan they were running. Tasks run
  * in-process; the SIGKILL of a real `pas up` is in crash-recovery.test.ts.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -85,7 +85,9 @@ describe('jobs resumed after a restart', () => {
     const journal = openJournal(path.join(dataDir, 'pas.db'));
     const t1 = journal.getTask(`${jobId}-t1`)!;
     const booked = { taskId: t1.id, jobId, programmerId: t1.programmerId!, status: 'completed' as const, provider: 'scripted', model: 'scripted', usedBackup: false, tokens: { input: 287, output: 28 }, costUsd: 0.000988, kpi: { files_changed: 1, lines_added: 1, lines_removed: 0 }, branch: `pas/${jobId}/${t1.id}`, commit: 'b'.repeat(40) };
-    expect(journal.recordReceipt({ runId: 'run-killed', taskId: t1.id, attempt: t1.attempt }, booked)).toBe(true);
+    // Killed before the line was written: the restart writes it.
+    const line = JSON.stringify({ run_id: 'run-killed', job_id: jobId, task_id: t1.id, agent_id: t1.programmerId, status: 'completed', cost_usd: 0.000988 });
+    expect(journal.recordReceipt({ runId: 'run-killed', taskId: t1.id, attempt: t1.attempt }, { result: booked, line })).toBe(true);
     journal.close();
 
     const services = inProcessServices({ taskMs: 10 });
@@ -96,6 +98,7 @@ describe('jobs resumed after a restart', () => {
     // Only t2 ran again; t1 kept the result its attempt booked, and its usage counts once.
     expect(services.started.map((s) => s.taskId)).toEqual([`${jobId}-t2`]);
     expect(second.runtime.journal.getTask(t1.id)?.result).toMatchObject({ status: 'completed', commit: 'b'.repeat(40), costUsd: 0.000988 });
+    expect(readFileSync(path.join(dataDir, 'receipts', 'run-killed.jsonl'), 'utf8')).toBe(`${line}\n`);
     const rerunOn = job.tasks.find((t: JsonAnswer) => t.task_id === `${jobId}-t2`).programmer_id as string;
     const usage = [...new Set([t1.programmerId!, rerunOn])].map((id) => second.runtime.usageToday(id));
     // t1's booked attempt (287 in) and t2's run (the in-process services' 100 in).

@@ -149,6 +149,18 @@ describe('restarts and cancels', () => {
     expect(rt.usageToday(second)).toEqual({ tasks: 1, input_tokens: 100, output_tokens: 20, cost_usd: 0.002 });
   });
 
+  it('counts an attempt\'s usage for the programmer its result names (a remote attempt adopted after a restart ran on another than the one the pool last picked)', async () => {
+    const config = loadConfig(SHIPPED_CONFIGS);
+    const services = inProcessServices({ taskMs: 20, outcome: () => ({ programmerId: 'Prog-010', tokens: { input: 307, output: 27 }, costUsd: 0.001 }) });
+    const rt = createRuntime({ config, dataDir: tmp(), services });
+    runtimes.push(rt);
+    await rt.waitForJob(rt.submitJob({ task: 'x', files: ['a.txt'], lane: 'Code' }).id, 5_000);
+    const picked = services.started[0]!.programmerId;
+    expect(picked).not.toBe('Prog-010');
+    expect(rt.usageToday('Prog-010')).toEqual({ tasks: 1, input_tokens: 307, output_tokens: 27, cost_usd: 0.001 });
+    expect(rt.usageToday(picked).tasks).toBe(0);
+  });
+
   it('gives the first paid task after UTC midnight to a paid programmer, before any task of the new day has finished', async () => {
     let clock = Date.parse('2026-03-01T23:59:00.000Z');
     const rt = createRuntime({ config: loadConfig(SHIPPED_CONFIGS), dataDir: tmp(), services: inProcessServices({ taskMs: 20 }), now: () => new Date(clock) });

@@ -147,7 +147,8 @@ describe('journal', () => {
     const raw = new Database(path);
     raw.exec('DROP INDEX call_spend_attempt');
     for (const column of ['attempt_id', 'tokens', 'model']) raw.exec(`ALTER TABLE call_spend DROP COLUMN ${column}`);
-    raw.exec('ALTER TABLE receipts_index DROP COLUMN result');
+    raw.exec('DROP INDEX receipts_index_task');
+    for (const column of ['result', 'line']) raw.exec(`ALTER TABLE receipts_index DROP COLUMN ${column}`);
     raw.pragma('user_version = 3');
     raw.close();
 
@@ -365,12 +366,17 @@ describe('journal', () => {
     journal.startTask(task('t3', 'j1'), 'Prog-006', 2);
     const done: TaskResult = { ...result('t1', 'j1'), programmerId: 'Prog-003', branch: 'pas/j1/t1', commit: 'a'.repeat(40), tokens: { input: 287, output: 28 }, costUsd: 0.000988 };
     const failed: TaskResult = { ...result('t2', 'j1', 'failed'), programmerId: 'Prog-004', error: { code: 'PAS_ERR_LLM_SERVER', retryable: true, message: 'down' }, tokens: { input: 100, output: 0 }, costUsd: 0.00025 };
-    expect(journal.recordReceipt({ runId: 'r-old', taskId: 't1', attempt: 1 }, done)).toBe(true);
-    expect(journal.recordReceipt({ runId: 'r-old', taskId: 't2', attempt: 1 }, failed)).toBe(true);
+    expect(journal.recordReceipt({ runId: 'r-old', taskId: 't1', attempt: 1 }, { result: done, line: '{"task_id":"t1"}' })).toBe(true);
+    expect(journal.recordReceipt({ runId: 'r-old', taskId: 't2', attempt: 1 }, { result: failed, line: '{"task_id":"t2"}' })).toBe(true);
     // A receipt of t3's first attempt: t3 runs its second now, which booked nothing.
-    expect(journal.recordReceipt({ runId: 'r-old', taskId: 't3', attempt: 1 }, { ...result('t3', 'j1'), programmerId: 'Prog-005' })).toBe(true);
+    expect(journal.recordReceipt({ runId: 'r-old', taskId: 't3', attempt: 1 }, { result: { ...result('t3', 'j1'), programmerId: 'Prog-005' }, line: '{"task_id":"t3"}' })).toBe(true);
     journal.close();
     journal = openJournal(path);
+    // The lines the restart makes sure are written first: only those of attempts their tasks still run at.
+    expect(journal.bookedReceiptLines()).toEqual([
+      { taskId: 't1', runId: 'r-old', line: '{"task_id":"t1"}' },
+      { taskId: 't2', runId: 'r-old', line: '{"task_id":"t2"}' },
+    ]);
 
     const report = journal.recover({ mode: 'requeue' });
     expect(report.finishedFromReceipts).toEqual(['t1']);
@@ -384,8 +390,27 @@ describe('journal', () => {
     expect(journal.usageLedger().usage(day, 'Prog-004')).toEqual({ tasks: 1, input_tokens: 100, output_tokens: 0, cost_usd: 0.00025 });
     expect(journal.usageLedger().usage(day, 'Prog-005').tasks).toBe(0);
     // Recovering again changes nothing more.
+    expect(journal.bookedReceiptLines()).toEqual([]);
     expect(journal.recover({ mode: 'requeue' }).finishedFromReceipts).toEqual([]);
     expect(journal.usageLedger().usage(day, 'Prog-003').tasks).toBe(1);
+  });
+
+  it('does not take again at recovery the booked result of an attempt whose end the pool journaled, though its retry still waits in the queue (its usage counts once)', () => {
+    journal.acceptJob(job('j1'));
+    journal.startTask(task('t1', 'j1'), 'Prog-001', 1);
+    const failed: TaskResult = { ...result('t1', 'j1', 'failed'), error: { code: 'PAS_ERR_LLM_SERVER', retryable: true, message: 'down' }, tokens: { input: 690, output: 43 }, costUsd: 0.002156 };
+    journal.recordReceipt({ runId: 'r-old', taskId: 't1', attempt: 1 }, { result: failed, line: '{"task_id":"t1"}' });
+    // The pool's attempt end (the usage is booked with it); the retry waits for a free programmer.
+    journal.usageLedger().add({ day: '2025-03-01', agentId: 'Prog-001', jobId: 'j1', taskId: 't1', inputTokens: 690, outputTokens: 43, costUsd: 0.002156 });
+    journal.attemptEnded('t1');
+    journal.close();
+    journal = openJournal(path);
+
+    expect(journal.bookedReceiptLines()).toEqual([]);
+    const report = journal.recover({ mode: 'requeue' });
+    expect(report.tasks.map((t) => [t.id, t.status])).toEqual([['t1', 'queued']]);
+    expect(journal.usageLedger().usage('2025-03-01', 'Prog-001')).toEqual({ tasks: 1, input_tokens: 690, output_tokens: 43, cost_usd: 0.002156 });
+    expect(journal.usageLedger().usage(new Date().toISOString().slice(0, 10), 'Prog-001').tasks).toBe(0);
   });
 
   it('recover in interrupt mode marks running tasks interrupted with PAS_ERR_TASK_INTERRUPTED', () => {
