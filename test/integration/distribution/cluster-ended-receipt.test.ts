@@ -11,10 +11,9 @@ import { startFakeProvider, type FakeProvider } from '../../support/fake-llm-ser
 import { createTempRepo, type TempRepo } from '../../support/git-fixtures.ts';
 import { kill9 } from '../../support/pas-process.ts';
 import { GREET, http, waitForTask } from '../programmer/programmer-harness.ts';
-import { startCluster, type Cluster } from './cluster-harness.ts';
+import type { Cluster } from './cluster-harness.ts';
+import { startPaidCluster } from './paid-cluster.ts';
 
-const PAID = 'openai/gpt-4o';
-const FREE = 'ollama/qwen2.5-coder:7b-instruct';
 /** What one OpenAI answer costs at models.yaml's gpt-4o prices with this usage. */
 const USAGE = { input: 1200, output: 340, cacheRead: 200, thinking: 0 };
 const CALL_USD = 0.00615;
@@ -32,26 +31,7 @@ beforeAll(async () => {
   openai = await startFakeProvider({ kind: 'openai', script: [{ reply: MISSING_EDIT, usage: USAGE }, 'hang'], usage: USAGE });
   ollama = await startFakeProvider({ kind: 'ollama', usage: { input: 300, output: 40 } });
   repo = await createTempRepo({ 'src/greet.ts': GREET });
-  const urls = { OPENAI_BASE_URL: openai.url, OLLAMA_HOST: ollama.url };
-  cluster = await startCluster({
-    workers: ['w1', 'w2'],
-    programmersPerWorker: 1,
-    editDelayMs: 0,
-    offlineAfterMs: OFFLINE_AFTER_MS,
-    online: {
-      configure(cfg) {
-        cfg.edit('programmer_pool.yaml', (doc) => {
-          for (const i of [0, 1]) {
-            doc.setIn(['programmers', i, 'primary_llm'], PAID);
-            doc.setIn(['programmers', i, 'backup_llm'], FREE);
-          }
-          doc.setIn(['failover', 'max_retries'], 0);
-        });
-      },
-      centralEnv: { ...urls, OPENAI_API_KEY: '' },
-      workerEnv: { ...urls, OPENAI_API_KEY: 'sk-ended-receipt-4b1d9e' },
-    },
-  });
+  cluster = await startPaidCluster(openai, ollama, { offlineAfterMs: OFFLINE_AFTER_MS, workerKey: 'sk-ended-receipt-4b1d9e' });
 }, 90_000);
 
 afterAll(async () => {
