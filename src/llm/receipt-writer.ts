@@ -59,7 +59,12 @@ export class ReceiptWriter {
 
   /** Appends one receipt (secret values scrubbed); resolves once it is on disk. Appends run in call order. */
   append(receipt: Receipt): Promise<void> {
-    const line = `${redactedJson(receipt)}\n`;
+    return this.appendLine(redactedJson(receipt));
+  }
+
+  /** Appends a receipt already serialized by `redactedJson` (no line break); as `append`. */
+  appendLine(json: string): Promise<void> {
+    const line = `${json}\n`;
     if (this.batch) {
       this.batch.lines.push(line);
       return this.batch.done;

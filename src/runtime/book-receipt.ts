@@ -20,10 +20,19 @@ export interface ReceiptKey {
 }
 
 /** Answers whether the receipt was written (false: this attempt's receipt is booked already). */
-export async function bookReceipt(journal: Journal, receipts: { append(receipt: Receipt): Promise<void> | void }, key: ReceiptKey, receipt: Receipt, result?: TaskResult): Promise<boolean> {
+export async function bookReceipt(
+  journal: Journal,
+  receipts: { append(receipt: Receipt): Promise<void> | void; appendLine?(json: string): Promise<void> | void },
+  key: ReceiptKey,
+  receipt: Receipt,
+  result?: TaskResult,
+): Promise<boolean> {
   journal.deferCommit();
-  if (!journal.recordReceipt(key, result ? { result, line: redactedJson(receipt) } : undefined)) return false;
+  // Serialized once: the row keeps exactly the line the file gets.
+  const line = redactedJson(receipt);
+  if (!journal.recordReceipt(key, result ? { result, line } : undefined)) return false;
   await journal.synced();
-  await receipts.append(receipt);
+  if (receipts.appendLine) await receipts.appendLine(line);
+  else await receipts.append(receipt);
   return true;
 }
