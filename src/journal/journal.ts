@@ -234,8 +234,14 @@ export interface Journal {
    * attempt takes that result (recover) once the line is in the receipts file (bookedReceiptLines).
    */
   recordReceipt(key: ReceiptKey, booked?: { result: TaskResult; line: string }): boolean;
-  /** The receipt lines of attempts booked while their task still runs at that attempt (for recover). */
-  bookedReceiptLines(): Array<{ taskId: string; runId: string; line: string }>;
+  /**
+   * The receipt lines booked whose attempt's end the journal lacks, or that a restart has not yet
+   * found in their files (a kill may have come between the row and the line): the restart makes
+   * sure each is in its run's file, then says so (receiptLinesWritten).
+   */
+  bookedReceiptLines(): Array<ReceiptKey & { line: string }>;
+  /** These booked lines are in their files: not looked for again. */
+  receiptLinesWritten(keys: readonly ReceiptKey[]): void;
   /** The task's current attempt ended in the pool (its end is journaled): its booked result is spent. */
   attemptEnded(taskId: string): void;
   /** The receipts written for a job's tasks (which run's file holds each), oldest first. */
@@ -622,10 +628,10 @@ export function openJournal(path: string, options: JournalOptions = {}): Journal
     bookedResult: db.prepare<[string, number], { run_id: string; result: string; line: string | null }>(
       'SELECT run_id, result, line FROM receipts_index WHERE task_id = ? AND attempt = ? AND result IS NOT NULL ORDER BY recorded_at DESC LIMIT 1',
     ),
-    bookedRunning: db.prepare<[], { task_id: string; run_id: string; line: string }>(
-      `SELECT r.task_id, r.run_id, r.line FROM receipts_index r JOIN tasks t ON t.id = r.task_id AND t.attempt = r.attempt
-       WHERE t.status = 'running' AND r.result IS NOT NULL AND r.line IS NOT NULL ORDER BY r.recorded_at`,
+    bookedLines: db.prepare<[], { run_id: string; task_id: string; attempt: number; line: string }>(
+      'SELECT run_id, task_id, attempt, line FROM receipts_index WHERE line IS NOT NULL ORDER BY recorded_at',
     ),
+    lineWritten: db.prepare<[string, string, number]>('UPDATE receipts_index SET line = NULL WHERE run_id = ? AND task_id = ? AND attempt = ?'),
     attemptEnded: db.prepare<[string, string]>(
       'UPDATE receipts_index SET result = NULL, line = NULL WHERE task_id = ? AND attempt = (SELECT attempt FROM tasks WHERE id = ?) AND result IS NOT NULL',
     ),
@@ -785,10 +791,7 @@ export function openJournal(path: string, options: JournalOptions = {}): Journal
       const booked = stmt.bookedResult.get(row.id, row.attempt);
       if (booked) {
         const result = JSON.parse(booked.result) as TaskResult;
-        if (result.programmerId) {
-          stmt.addUsage.run({ day: now.slice(0, 10), agentId: result.programmerId, jobId: row.job_id, taskId: row.id, input: result.tokens?.input ?? 0, output: result.tokens?.output ?? 0, cost: roundUsd(result.costUsd ?? 0), now });
-        }
-        // Spent here: a second recovery does not count it again.
+        // Taken here (its usage was booked with the row): a second recovery does not take it again.
         stmt.attemptEnded.run(row.id, row.id);
         if (result.status === 'completed' && finishTask(result)) {
           finishedFromReceipts.push(row.id);
@@ -1027,7 +1030,11 @@ export function openJournal(path: string, options: JournalOptions = {}): Journal
     forgetCallSpend: (beforeDay) => run('forgetCallSpend', () => stmt.forgetCallSpend.run(beforeDay).changes),
     recordReceipt: ({ runId, taskId, attempt }, booked) =>
       run('recordReceipt', () => stmt.recordReceipt.run(runId, taskId, attempt, stamp(), booked ? redactedJson(booked.result) : null, booked?.line ?? null).changes === 1),
-    bookedReceiptLines: () => run('bookedReceiptLines', () => stmt.bookedRunning.all().map((r) => ({ taskId: r.task_id, runId: r.run_id, line: r.line }))),
+    bookedReceiptLines: () => run('bookedReceiptLines', () => stmt.bookedLines.all().map((r) => ({ runId: r.run_id, taskId: r.task_id, attempt: r.attempt, line: r.line }))),
+    receiptLinesWritten: (keys) =>
+      run('receiptLinesWritten', () => {
+        for (const k of keys) stmt.lineWritten.run(k.runId, k.taskId, k.attempt);
+      }),
     attemptEnded: (taskId) => run('attemptEnded', () => void stmt.attemptEnded.run(taskId, taskId)),
     receiptsOfJob: (jobId) =>
       run('receiptsOfJob', () => stmt.receiptsOfJob.all(jobId).map((r) => ({ runId: r.run_id, taskId: r.task_id, attempt: r.attempt }))),

@@ -47,11 +47,9 @@ export function createJournalFacts({ journal, money, budget, waiters, logger }: 
       // a restart) continues the count, so each start gets its own receipt.
       journal.startTask(task, programmerId, attempt);
     },
-    recordAttemptEnded({ programmerId, result }) {
-      // Every attempt's usage is the programmer's that ran it (an adopted remote attempt's may not be
-      // the one the pool last picked), a failed one the pool gives to another too.
-      money.record(result.programmerId || programmerId, result.jobId, result.taskId, result.tokens, result.costUsd ?? 0);
-      // Its end is journaled with this: a restart does not take its booked result again.
+    recordAttemptEnded({ result }) {
+      // Its end is journaled with this: a restart does not take its booked result again (its usage
+      // was booked with its receipt, book-receipt.ts).
       journal.attemptEnded(result.taskId);
     },
     recordTaskFinished({ result }) {

@@ -30,7 +30,11 @@ export interface ResumeTargets {
 
 export function resumeUnfinished(journal: Journal, mode: 'requeue' | 'interrupt', send: ResumeTargets, logger: Logger, receiptsDir?: string): void {
   // Every booked receipt of an attempt whose end the journal lacks is in its file before recovery takes its result.
-  if (receiptsDir) restoreReceiptLines(receiptsDir, journal.bookedReceiptLines(), logger);
+  if (receiptsDir) {
+    const booked = journal.bookedReceiptLines();
+    restoreReceiptLines(receiptsDir, booked, logger);
+    journal.receiptLinesWritten(booked);
+  }
   const report = journal.recover({ mode });
   if (report.finishedFromReceipts.length > 0) logger.info({ tasks: report.finishedFromReceipts }, 'subtasks whose completed receipt was booked before the restart finished with it, not run again');
   for (const job of report.unfinishedJobs) {

@@ -8,6 +8,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { openJournal } from '../../../src/journal/journal.ts';
+import { redactedJson } from '../../../src/redaction.ts';
+import { bookReceipt } from '../../../src/runtime/book-receipt.ts';
 import { inProcessServices } from '../../support/in-process-services.ts';
 import { tempConfig, type TempConfig } from '../../support/test-config.ts';
 import { startTestTree, type TestTree } from '../../support/test-tree.ts';
@@ -85,10 +87,13 @@ describe('jobs resumed after a restart', () => {
     const journal = openJournal(path.join(dataDir, 'pas.db'));
     const t1 = journal.getTask(`${jobId}-t1`)!;
     const booked = { taskId: t1.id, jobId, programmerId: t1.programmerId!, status: 'completed' as const, provider: 'scripted', model: 'scripted', usedBackup: false, tokens: { input: 287, output: 28 }, costUsd: 0.000988, kpi: { files_changed: 1, lines_added: 1, lines_removed: 0 }, branch: `pas/${jobId}/${t1.id}`, commit: 'b'.repeat(40) };
-    // Killed before the line was written: the restart writes it.
-    const line = JSON.stringify({ run_id: 'run-killed', job_id: jobId, task_id: t1.id, agent_id: t1.programmerId, status: 'completed', cost_usd: 0.000988 });
-    expect(journal.recordReceipt({ runId: 'run-killed', taskId: t1.id, attempt: t1.attempt }, { result: booked, line })).toBe(true);
+    // Booked as the real services book it (row and usage on disk), killed before the line was written: the restart writes it.
+    const receipt = { run_id: 'run-killed', job_id: jobId, task_id: t1.id, agent_id: t1.programmerId!, provider: 'scripted', model: 'scripted', used_backup: false, status: 'completed' as const, tokens: { input: 287, output: 28 }, cost_usd: 0.000988, duration_ms: 900, kpi: booked.kpi, started_at: '2026-12-01T10:00:00.000Z', finished_at: new Date().toISOString() };
+    const killed = bookReceipt(journal, { append: () => new Promise<void>(() => undefined) }, { runId: 'run-killed', taskId: t1.id, attempt: t1.attempt }, receipt, booked);
+    await journal.synced();
     journal.close();
+    void killed;
+    const line = redactedJson(receipt);
 
     const services = inProcessServices({ taskMs: 10 });
     const second = await startTestTree({ configDir: cfg.dir, dataDir, services });
@@ -101,8 +106,8 @@ describe('jobs resumed after a restart', () => {
     expect(readFileSync(path.join(dataDir, 'receipts', 'run-killed.jsonl'), 'utf8')).toBe(`${line}\n`);
     const rerunOn = job.tasks.find((t: JsonAnswer) => t.task_id === `${jobId}-t2`).programmer_id as string;
     const usage = [...new Set([t1.programmerId!, rerunOn])].map((id) => second.runtime.usageToday(id));
-    // t1's booked attempt (287 in) and t2's run (the in-process services' 100 in).
-    expect(usage.reduce((n, u) => n + u.input_tokens, 0)).toBe(387);
+    // t1's booked attempt, counted once (the services here book no receipt for t2's run).
+    expect(usage.reduce((n, u) => n + u.input_tokens, 0)).toBe(287);
     expect(usage.reduce((n, u) => n + u.cost_usd, 0)).toBeCloseTo(0.000988, 9);
   });
 

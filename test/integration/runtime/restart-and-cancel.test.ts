@@ -10,6 +10,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { loadConfig, type PasConfig } from '../../../src/config/load-config.ts';
 import { createRuntime, type Runtime } from '../../../src/runtime/create-runtime.ts';
 import { inProcessServices } from '../../support/in-process-services.ts';
+import { receiptedServices } from '../../support/receipted-services.ts';
 import { SHIPPED_CONFIGS } from '../../support/test-config.ts';
 
 const runtimes: Runtime[] = [];
@@ -113,7 +114,8 @@ describe('restarts and cancels', () => {
   it('keeps each agent\'s usage today across a restart, as it keeps the day\'s spend', async () => {
     const config = loadConfig(SHIPPED_CONFIGS);
     const dataDir = tmp();
-    const { rt } = boot(config, dataDir, 20);
+    const rt = createRuntime({ config, dataDir, services: receiptedServices(inProcessServices({ taskMs: 20 })) });
+    runtimes.push(rt);
     const job = rt.submitJob({ task: 'x', files: ['a.txt', 'b.txt'], lane: 'Code' });
     const done = await rt.waitForJob(job.id, 5_000);
     const programmers = [...new Set(done.outcome!.tasks.map((t) => t.programmerId))];
@@ -122,7 +124,8 @@ describe('restarts and cancels', () => {
     expect(Object.values(before).reduce((n, u) => n + u.input_tokens, 0)).toBe(200);
     await rt.stop();
 
-    const { rt: again } = boot(config, dataDir, 20);
+    const again = createRuntime({ config, dataDir, services: receiptedServices(inProcessServices({ taskMs: 20 })) });
+    runtimes.push(again);
     for (const id of programmers) expect(again.usageToday(id)).toEqual(before[id]);
   });
 
@@ -139,7 +142,7 @@ describe('restarts and cancels', () => {
           : { tokens: { input: 100, output: 20 }, costUsd: 0.002 };
       },
     });
-    const rt = createRuntime({ config, dataDir: tmp(), services });
+    const rt = createRuntime({ config, dataDir: tmp(), services: receiptedServices(services) });
     runtimes.push(rt);
     const done = await rt.waitForJob(rt.submitJob({ task: 'x', files: ['a.txt'], lane: 'Code' }).id, 5_000);
     const second = done.outcome!.tasks[0]!.programmerId;
@@ -152,7 +155,7 @@ describe('restarts and cancels', () => {
   it('counts an attempt\'s usage for the programmer its result names (a remote attempt adopted after a restart ran on another than the one the pool last picked)', async () => {
     const config = loadConfig(SHIPPED_CONFIGS);
     const services = inProcessServices({ taskMs: 20, outcome: () => ({ programmerId: 'Prog-010', tokens: { input: 307, output: 27 }, costUsd: 0.001 }) });
-    const rt = createRuntime({ config, dataDir: tmp(), services });
+    const rt = createRuntime({ config, dataDir: tmp(), services: receiptedServices(services) });
     runtimes.push(rt);
     await rt.waitForJob(rt.submitJob({ task: 'x', files: ['a.txt'], lane: 'Code' }).id, 5_000);
     const picked = services.started[0]!.programmerId;
