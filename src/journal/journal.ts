@@ -227,7 +227,6 @@ export interface Journal {
   attemptCalls(attemptId: string): AttemptCall[];
   /** Forgets the call ids of days before `day` (their reports left the broker long ago); returns how many. */
   forgetCallSpend(beforeDay: string): number;
-  /** Records a receipt key; false if the same (run, task, attempt) was recorded before. */
   /**
    * Records that the attempt's receipt is booked (false: it was already), with the attempt's
    * result and its receipt line: a restart that finds the attempt's task still running at that
@@ -625,8 +624,8 @@ export function openJournal(path: string, options: JournalOptions = {}): Journal
     recordReceipt: db.prepare<[string, string, number, string, string | null, string | null]>(
       'INSERT INTO receipts_index (run_id, task_id, attempt, recorded_at, result, line) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING',
     ),
-    bookedResult: db.prepare<[string, number], { run_id: string; result: string; line: string | null }>(
-      'SELECT run_id, result, line FROM receipts_index WHERE task_id = ? AND attempt = ? AND result IS NOT NULL ORDER BY recorded_at DESC LIMIT 1',
+    bookedResult: db.prepare<[string, number], { result: string }>(
+      'SELECT result FROM receipts_index WHERE task_id = ? AND attempt = ? AND result IS NOT NULL ORDER BY recorded_at DESC LIMIT 1',
     ),
     bookedLines: db.prepare<[], { run_id: string; task_id: string; attempt: number; line: string }>(
       'SELECT run_id, task_id, attempt, line FROM receipts_index WHERE line IS NOT NULL ORDER BY recorded_at',
@@ -786,8 +785,7 @@ export function openJournal(path: string, options: JournalOptions = {}): Journal
     const finishedFromReceipts: string[] = [];
     for (const row of running) {
       // The attempt's receipt was booked (its result with it) but its end never reached the journal
-      // (killed in between): what it used is its programmer's, and a completed one is the task's
-      // result, not run (and paid for) again.
+      // (killed in between): a completed one is the task's result, not run (and paid for) again.
       const booked = stmt.bookedResult.get(row.id, row.attempt);
       if (booked) {
         const result = JSON.parse(booked.result) as TaskResult;

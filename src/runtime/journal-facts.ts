@@ -14,7 +14,7 @@ import type { JobWaiters } from './job-waiters.ts';
 
 export interface JournalFactsOptions {
   journal: Journal;
-  /** Per-agent usage today (kept in the journal) is the money policy's. */
+  /** A Manager's plan calls count in its usage today here; a programmer's attempts with their receipts (book-receipt.ts). */
   money: MoneyPolicy;
   /** Re-checked after each finished task (it tells the pool once the system has started). */
   budget: BudgetGate;
