@@ -86,7 +86,8 @@ export interface RemoteProgrammers {
   wrap(local: ExecuteTask): ExecuteTask;
   /**
    * Whether a worker's attempt is over for this process: given up (worker offline, cancelled,
-   * timed out, not published), or of a task the journal has finished. Its model calls are refused.
+   * timed out, not published), not its task's running attempt (one an earlier run gave up), or
+   * of a task the journal has finished. Its model calls are refused.
    */
   attemptOver(attemptId: string): boolean;
   /** The journal committed the task's finish: ack its results and forget the attempt. */
@@ -623,10 +624,12 @@ export async function createRemoteProgrammers(base: RemoteLink, remoteIds: Reado
     // task an earlier run dispatched can have one (or an attempt to adopt): KV is asked for those.
     const current = !earlier || earlier.has(task.id) || held.has(task.id) ? await currentAttempt(task.id) : undefined;
     const waiting = held.get(task.id);
+    // An attempt applied already (its failure retried now), here or by an earlier run whose pool
+    // heard its end, is over: a copy of its result that came back is not applied again.
+    const over = current !== undefined && (applied.has(current.attemptId) || journal.attemptTaken(task.id, current.journalAttempt));
     if (current && waiting) {
       held.delete(task.id);
-      // An attempt applied already (its failure retried now) is not applied again from a copy that came back.
-      const mine = applied.has(current.attemptId) ? undefined : waiting.find((h) => h.message.attempt_id === current.attemptId);
+      const mine = over ? undefined : waiting.find((h) => h.message.attempt_id === current.attemptId);
       for (const h of waiting) if (h !== mine) fence(h, h.message.attempt_id === current.attemptId ? 'a copy of the result applied' : `the current attempt is ${current.attemptId}`, h.message.attempt_id === current.attemptId);
       if (mine) {
         log.info({ taskId: task.id, attemptId: current.attemptId }, 'result of an earlier run applied on re-dispatch');
@@ -635,7 +638,7 @@ export async function createRemoteProgrammers(base: RemoteLink, remoteIds: Reado
     }
     // An attempt still running on a live worker is adopted, not started again (one whose result
     // was applied is over: a retry after its failure is a new attempt).
-    if (current && !applied.has(current.attemptId) && ![...pending.values()].some((p) => p.record.attemptId === current.attemptId) && (await liveness.ownerOf(current.programmerId, signal)) === current.worker && (await adoptable(current, task))) {
+    if (current && !over && ![...pending.values()].some((p) => p.record.attemptId === current.attemptId) && (await liveness.ownerOf(current.programmerId, signal)) === current.worker && (await adoptable(current, task))) {
       log.info({ taskId: task.id, attemptId: current.attemptId, worker: current.worker, programmerId: current.programmerId }, 'remote attempt adopted');
       const adopted = waitFor({ record: current, task, resolve: () => undefined, inherited: true }, signal);
       // Its result may have arrived (and been held) while the owner was asked.
@@ -756,9 +759,12 @@ export async function createRemoteProgrammers(base: RemoteLink, remoteIds: Reado
     attemptOver(attemptId) {
       if (pending.has(attemptId)) return false;
       if (givenUp.has(attemptId)) return true;
-      // An attempt of a task the journal has finished (an earlier run of this process gave it up).
       const taskId = ATTEMPT_ID.exec(attemptId)?.[1];
-      const task = taskId && journal ? journal.getTask(taskId) : undefined;
+      if (!taskId) return false;
+      // Another attempt of its task runs (an earlier run of this process gave this one up, and
+      // its given-up set went with it), or the journal has finished the task.
+      for (const p of pending.values()) if (p.task.id === taskId) return true;
+      const task = journal?.getTask(taskId);
       return task !== undefined && isFinishedTaskStatus(task.status);
     },
     taskFinished(taskId) {

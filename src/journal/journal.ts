@@ -243,6 +243,11 @@ export interface Journal {
   receiptLinesWritten(keys: readonly ReceiptKey[]): void;
   /** The task's current attempt ended in the pool (its end is journaled): its booked result is spent. */
   attemptEnded(taskId: string): void;
+  /**
+   * Whether the attempt's booked result was spent: the pool heard its end, or a restart recovered
+   * it (attemptEnded). A copy of its result that comes back is not applied again.
+   */
+  attemptTaken(taskId: string, attempt: number): boolean;
   /** The receipts written for a job's tasks (which run's file holds each), oldest first. */
   receiptsOfJob(jobId: string): ReceiptKey[];
   counts(): JournalCounts;
@@ -634,6 +639,7 @@ export function openJournal(path: string, options: JournalOptions = {}): Journal
     attemptEnded: db.prepare<[string, string]>(
       'UPDATE receipts_index SET result = NULL, line = NULL WHERE task_id = ? AND attempt = (SELECT attempt FROM tasks WHERE id = ?) AND result IS NOT NULL',
     ),
+    attemptTaken: db.prepare<[string, number], { n: number }>('SELECT 1 AS n FROM receipts_index WHERE task_id = ? AND attempt = ? AND result IS NULL LIMIT 1'),
     receiptsOfJob: db.prepare<[string], { run_id: string; task_id: string; attempt: number }>(
       `SELECT r.run_id, r.task_id, r.attempt FROM receipts_index r JOIN tasks t ON t.id = r.task_id
        WHERE t.job_id = ? ORDER BY r.recorded_at ASC, r.rowid ASC`,
@@ -1034,6 +1040,7 @@ export function openJournal(path: string, options: JournalOptions = {}): Journal
         for (const k of keys) stmt.lineWritten.run(k.runId, k.taskId, k.attempt);
       }),
     attemptEnded: (taskId) => run('attemptEnded', () => void stmt.attemptEnded.run(taskId, taskId)),
+    attemptTaken: (taskId, attempt) => run('attemptTaken', () => stmt.attemptTaken.get(taskId, attempt) !== undefined),
     receiptsOfJob: (jobId) =>
       run('receiptsOfJob', () => stmt.receiptsOfJob.all(jobId).map((r) => ({ runId: r.run_id, taskId: r.task_id, attempt: r.attempt }))),
     counts: () =>

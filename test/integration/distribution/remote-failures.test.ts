@@ -4,6 +4,7 @@
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { bundleObjectName, deleteBundle, getBundle, putBundle } from '../../../src/distribution/bundles.ts';
+import type { ResultMessage } from '../../../src/distribution/messages.ts';
 import { objectStoreFor } from '../../../src/executors/object-store.ts';
 import { gitOut, waitFor } from '../../support/git-fixtures.ts';
 import { startNatsServer, type NatsServerHandle } from '../../support/nats-server.ts';
@@ -140,6 +141,42 @@ describe('remote programmers, central side, when things fail', () => {
     expect(again.commit).toBe(sent.outcome.status === 'ok' ? sent.outcome.commit : undefined);
     expect(b.receipts).toHaveLength(1);
     expect(b.receipts[0]).toMatchObject({ task_id: 't4', cost_usd: 0.25, status: 'completed' });
+  });
+
+  it('a failed result the pool already heard, delivered again after the central process restarted before its retry went out, is fenced: the retry runs as a new attempt and the failure is not counted twice', async () => {
+    const b = (bench = await startBench(server.url));
+    const task = b.addTask('t19');
+    const result = b.execute(task);
+    const got = await b.nextTask();
+    const now = new Date().toISOString();
+    const sent: ResultMessage = {
+      kind: 'pas.v1.result',
+      attempt_id: got!.task.attempt_id,
+      job_id: got!.task.job_id,
+      task_id: got!.task.task_id,
+      programmer_id: got!.task.programmer_id,
+      worker_id: WORKER,
+      outcome: { status: 'error', error: { code: 'PAS_ERR_VERIFY_FAILED', message: 'the tests failed', retryable: true } },
+      receipt: { provider: 'ollama', model: 'qwen2.5-coder:7b-instruct', used_backup: false, tokens: { input: 100, output: 20 }, cost_usd: 0.25, duration_ms: 5, kpi: { files_changed: 0, lines_added: 0, lines_removed: 0 }, started_at: now, finished_at: now },
+    };
+    await b.publishResult(sent);
+    got!.msg.ack();
+    expect((await settled(result, 'execute')).status).toBe('failed');
+    // The pool heard the failure (it journals the attempt's end) and queued a retry; the process
+    // was killed before the retry went out, and the broker brings the result back.
+    b.journal.attemptEnded('t19');
+    await b.restart();
+    await b.publishResult(sent, `${sent.attempt_id}-again`);
+    b.journal.upsertTask({ ...task, attempt: 2 }, 'running');
+    const retry = b.execute({ ...task, attempt: 2 });
+    const two = await b.nextTask(PROGRAMMER, 5_000);
+    expect(two, 'the old failure was applied again instead of a retry going out').not.toBeNull();
+    expect(two!.task.attempt_id).not.toBe(sent.attempt_id);
+    await b.complete(two!.task);
+    two!.msg.ack();
+    expect((await settled(retry, 'retry')).status).toBe('completed');
+    expect(b.receipts.map((r) => r.status)).toEqual(['failed', 'completed']);
+    expect(b.logs.some((l) => l.taskId === 't19' && l.msg === 'stale result fenced: not merged')).toBe(true);
   });
 
   it('a result that arrives while the attempts bucket cannot be read is not dropped: it comes back, and the re-dispatch after a restart applies it', async () => {

@@ -275,6 +275,26 @@ describe('remote programmers, central side, under races', () => {
     const done = await settled(b.execute(task), 'adopted attempt', 15_000);
     expect(done.status).toBe('completed');
   });
+  it('an attempt an earlier run of the central process gave up is over for the restarted one once its task runs as another attempt: its model calls are refused', async () => {
+    const b = (bench = await startBench(server.url));
+    const task = b.addTask('t18');
+    const first = b.execute(task);
+    const one = await b.nextTask();
+    b.remote.workerOffline(WORKER);
+    expect((await settled(first, 'attempt on the offline worker')).error?.code).toBe('PAS_ERR_DIST_WORKER_OFFLINE');
+    expect(b.remote.attemptOver(one!.task.attempt_id)).toBe(true);
+    // The restarted process never gave anything up itself; the task runs again, on the other programmer.
+    const remote = await b.restart();
+    b.journal.upsertTask({ ...task, attempt: 2 }, 'running');
+    const again = b.execute({ ...task, attempt: 2 }, undefined, 'Prog-012');
+    const two = await b.nextTask('Prog-012');
+    expect(two!.task.attempt_id).not.toBe(one!.task.attempt_id);
+    expect(remote.attemptOver(one!.task.attempt_id), 'the old attempt (its worker was paused, say) may still spend').toBe(true);
+    expect(remote.attemptOver(two!.task.attempt_id)).toBe(false);
+    await b.complete(two!.task);
+    two!.msg.ack();
+    expect((await settled(again, 're-dispatch')).status).toBe('completed');
+  });
   it('an adopted attempt that its worker then loses books its receipt for the programmer it ran on and under its own attempt number, whichever programmer the pool picked after the restart', async () => {
     const b = (bench = await startBench(server.url));
     const task = b.addTask('t17');

@@ -414,6 +414,23 @@ describe('journal', () => {
     expect(journal.usageLedger().usage(new Date().toISOString().slice(0, 10), 'Prog-001').tasks).toBe(0);
   });
 
+  it('says an attempt was taken only once its booked result was spent (the pool journaled its end, or a recovery took it), not while it waits, nor for an attempt with no receipt', () => {
+    journal.acceptJob(job('j1'));
+    journal.startTask(task('t1', 'j1'), 'Prog-001', 1);
+    expect(journal.attemptTaken('t1', 1)).toBe(false);
+    journal.recordReceipt({ runId: 'r1', taskId: 't1', attempt: 1 }, { result: result('t1', 'j1', 'failed'), line: '{"task_id":"t1"}' });
+    journal.receiptLinesWritten([{ runId: 'r1', taskId: 't1', attempt: 1 }]);
+    expect(journal.attemptTaken('t1', 1), 'its line is written, its result not yet heard').toBe(false);
+    journal.attemptEnded('t1');
+    expect(journal.attemptTaken('t1', 1)).toBe(true);
+    expect(journal.attemptTaken('t1', 2)).toBe(false);
+    // A recovery that takes a booked result marks it so too.
+    journal.startTask(task('t1', 'j1'), 'Prog-002', 2);
+    journal.recordReceipt({ runId: 'r1', taskId: 't1', attempt: 2 }, { result: result('t1', 'j1', 'failed'), line: '{"task_id":"t1"}' });
+    journal.recover({ mode: 'requeue' });
+    expect(journal.attemptTaken('t1', 2)).toBe(true);
+  });
+
   it('recover in interrupt mode marks running tasks interrupted with PAS_ERR_TASK_INTERRUPTED', () => {
     journal.upsertTask(task('t1', 'j1'), 'queued');
     journal.setTaskStatus('t1', 'running', { programmerId: 'Prog-004' });
