@@ -30,3 +30,18 @@ export function sumAttemptSpend(calls: readonly AttemptCall[]): AttemptSpend | u
   }
   return { costUsd: roundUsd(costUsd), tokens: tokens!, ...(model !== undefined ? { model } : {}) };
 }
+
+/**
+ * The attempt's reported calls that its result does not name (`call_ids`): the calls of an earlier
+ * run of the same attempt (its worker was restarted before it was declared offline and ran it
+ * again), or of a run that ended without its receipt. Summed; undefined when there are none.
+ */
+export function unnamedCalls(calls: readonly AttemptCall[], named: readonly string[]): AttemptSpend | undefined {
+  const known = new Set(named);
+  return sumAttemptSpend(calls.filter((call) => !known.has(call.callId)));
+}
+
+/** A receipt's cost and tokens with `more` added (in whole micro-dollars; an unknown count stays unknown). */
+export function plusSpend(spent: { costUsd: number; tokens: TokenUsage }, more: AttemptSpend): { costUsd: number; tokens: TokenUsage } {
+  return { costUsd: roundUsd(spent.costUsd + more.costUsd), tokens: addUsage(spent.tokens, more.tokens) };
+}

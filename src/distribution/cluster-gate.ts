@@ -73,6 +73,12 @@ export interface ClusterGate extends BreakerGate {
   readonly spendStore: SpendStore;
   /** Waits (bounded) until every report is with the broker. */
   drain(timeoutMs: number): Promise<void>;
+  /**
+   * The ids of the paid calls this process reported for the attempt, forgotten here: its result
+   * names them, so the central process can tell the calls of an earlier run of the same attempt
+   * (a worker restarted before its detection time) from this run's.
+   */
+  takeCalls(attemptId: string): string[];
 }
 
 const optional = <T>(schema: { safeParse(v: unknown): { success: boolean } }, value: T | undefined): T | undefined => (value !== undefined && schema.safeParse(value).success ? value : undefined);
@@ -87,6 +93,8 @@ export function createClusterGate(options: ClusterGateOptions): ClusterGate {
   /** Spend per day as far as this worker knows it: its own reports, or the central total a refusal named. */
   const spentByDay = new Map<string, { own: number; central: number }>();
   const inFlight = new Set<Promise<void>>();
+  /** Attempt id → the paid calls reported for it, until its result takes them (takeCalls). */
+  const callsOf = new Map<string, string[]>();
   /** Model → until when this worker may call it without asking (its own clock). */
   const leases = new Map<ModelRef, number>();
   /** Model → the ask in flight that may bring a lease (calls starting meanwhile wait for it). */
@@ -127,6 +135,11 @@ export function createClusterGate(options: ClusterGateOptions): ClusterGate {
     const day = at.slice(0, 10);
     const known = spentByDay.get(day) ?? { own: 0, central: 0 };
     spentByDay.set(day, { ...known, own: roundUsd(known.own + usd) });
+    if (attemptId) {
+      const calls = callsOf.get(attemptId);
+      if (calls) calls.push(callId);
+      else callsOf.set(attemptId, [callId]);
+    }
     const message: SpendMessage = { kind: 'pas.v1.spend', call_id: callId, worker_id: workerId, ...(programmerId ? { programmer_id: programmerId } : {}), ...(attemptId ? { attempt_id: attemptId } : {}), ...(jobId ? { job_id: jobId } : {}), ...(ref ? { model: ref } : {}), tokens: usage, cost_usd: roundUsd(usd), at };
     report(names.subjects.spend(workerId), encodeMessage('pas.v1.spend', message), `spend.${callId}`);
   };
@@ -279,6 +292,11 @@ export function createClusterGate(options: ClusterGateOptions): ClusterGate {
       return last && now() - last.at < options.cooldownMs ? last.state : 'closed';
     },
     failures: () => 0,
+    takeCalls(attemptId) {
+      const calls = callsOf.get(attemptId) ?? [];
+      callsOf.delete(attemptId);
+      return calls;
+    },
     spendStore: {
       spent: (day) => {
         const known = spentByDay.get(day);

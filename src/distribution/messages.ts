@@ -215,6 +215,9 @@ export const taskSchema = z.strictObject({
   job_max_spend_usd: z.number().min(0).optional(),
 });
 
+/** The most paid-call ids a result names (a task's calls are a few per edit–verify round). */
+export const MAX_CALLS_PER_RESULT = 2_000;
+
 const receiptFields = {
   provider: z.string().min(1).max(64).optional(),
   model: z.string().min(1).max(256).optional(),
@@ -225,6 +228,12 @@ const receiptFields = {
   kpi: kpiSchema.optional(),
   started_at: isoTime,
   finished_at: isoTime,
+  /**
+   * The ids of the paid calls this run of the attempt reported (`pas.v1.spend`): the central
+   * process adds the attempt's other reported calls (an earlier run of it, on a worker restarted
+   * before it was declared offline) to the receipt.
+   */
+  call_ids: z.array(distIdSchema).max(MAX_CALLS_PER_RESULT).optional(),
 };
 
 /** Worker → central, on the result stream (`result.<programmerId>`); acked after the journal commit. */

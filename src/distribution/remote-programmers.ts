@@ -31,7 +31,7 @@ import type { Repositories } from '../runtime/services/repositories.ts';
 import { objectStoreFor } from '../executors/object-store.ts';
 import { taskBranchName } from '../executors/worktree.ts';
 import { bundleObjectName, bundleStored, deleteBundle, getBundle, HostHaves, importResultBundle, makeBaseBundle, putBundle, repoKeyOf, resolveCommit } from './bundles.ts';
-import { sumAttemptSpend, type AttemptSpend } from './attempt-spend.ts';
+import { plusSpend, sumAttemptSpend, unnamedCalls, type AttemptSpend } from './attempt-spend.ts';
 import { commitAcks } from './commit-acks.ts';
 import { IdleCleanup } from './idle-cleanup.ts';
 import { anyOf, attemptOf, brokerAway, nanos, toJson, untilStored, type AttemptRecord, type DistLink } from './link.ts';
@@ -323,6 +323,24 @@ export async function createRemoteProgrammers(base: RemoteLink, remoteIds: Reado
     return result;
   };
 
+  /**
+   * The result and receipt with the attempt's paid calls that its result does not name: those of
+   * an earlier run of the same attempt (its worker restarted before it was declared offline), as
+   * their spend reports said by now. They are in the day's spend already; now in the receipt too.
+   */
+  const withUnnamedCalls = (p: Pending, named: readonly string[], result: TaskResult, receipt: Receipt): { result: TaskResult; receipt: Receipt } => {
+    let more: AttemptSpend | undefined;
+    try {
+      more = unnamedCalls(journal.attemptCalls(p.record.attemptId), named);
+    } catch (err) {
+      log.warn({ taskId: p.task.id, attemptId: p.record.attemptId, err: toErrorData(err) }, 'the spend of an earlier run of a remote attempt could not be read: its receipt has this run\'s only');
+    }
+    if (!more) return { result, receipt };
+    const { costUsd, tokens } = plusSpend({ costUsd: receipt.cost_usd, tokens: receipt.tokens }, more);
+    log.info({ taskId: p.task.id, attemptId: p.record.attemptId, costUsd: more.costUsd, tokens: more.tokens }, 'paid calls of an earlier run of the attempt added to its receipt');
+    return { result: { ...result, costUsd, tokens }, receipt: { ...receipt, cost_usd: costUsd, tokens } };
+  };
+
   /** Applies of one task run one at a time (an abandoned attempt's import may still run). */
   const taskApplies = new Map<string, Promise<unknown>>();
   const apply = (p: Pending, h: Held): Promise<TaskResult> => {
@@ -400,6 +418,8 @@ export async function createRemoteProgrammers(base: RemoteLink, remoteIds: Reado
     mark('c.imported', p.task.id);
     const attempt = p.record.journalAttempt;
     const booked = p.inherited === true && journal.receiptsOfJob(p.task.jobId).some((k) => k.taskId === p.task.id && k.attempt === attempt);
+    const named = h.message.receipt.call_ids;
+    if (!booked && named !== undefined) ({ result, receipt } = withUnnamedCalls(p, named, result, receipt));
     // Booked as in-process (book-receipt.ts): the index row on disk before the line.
     if (!booked) await bookReceipt(journal, deps.receipts, { runId: deps.runId, taskId: p.task.id, attempt }, receipt, result);
     withReceipt.add(result);

@@ -29,7 +29,7 @@ import type { ChatRequest, LlmClient, ProviderAdapter, Receipt } from '../llm/ty
 import { createClusterGate, followRevokes } from './cluster-gate.ts';
 import { bundleObjectName, getBundle, putBundle, WorkerRepoCache } from './bundles.ts';
 import { attemptOf, brokerAway, nanos, openLink, publishUntilStored, untilStored, type AttemptRecord, type DistLink } from './link.ts';
-import { decodeMessage, encodeMessage, encodeResultMessage, encodeWithInlineBundle, type ResultMessage, type TaskMessage } from './messages.ts';
+import { decodeMessage, encodeMessage, encodeResultMessage, encodeWithInlineBundle, MAX_CALLS_PER_RESULT, type ResultMessage, type TaskMessage } from './messages.ts';
 import { refusedForBuild, thisBuild } from './protocol.ts';
 import { SentResults } from './sent-results.ts';
 import { refusalOf } from './task-refusal.ts';
@@ -454,6 +454,7 @@ async function startOn(options: WorkerOptions, settings: DistributionConfig, wan
       });
       mark('w.done', task.task_id);
       const r = receipt;
+      const calls = breakers.takeCalls(task.attempt_id);
       const receiptPart: ResultMessage['receipt'] = {
         ...(r?.provider ? { provider: r.provider } : {}),
         ...(r?.model ? { model: r.model } : {}),
@@ -464,6 +465,8 @@ async function startOn(options: WorkerOptions, settings: DistributionConfig, wan
         kpi: r?.kpi ?? { files_changed: 0, lines_added: 0, lines_removed: 0 },
         started_at: r?.started_at ?? startedAt,
         finished_at: r?.finished_at ?? new Date().toISOString(),
+        // Too many to name: the central process adds no earlier run's calls to this receipt.
+        ...(calls.length <= MAX_CALLS_PER_RESULT ? { call_ids: calls } : {}),
       };
       let outcome: ResultMessage['outcome'];
       let bundle: { bytes: Uint8Array; name: string } | undefined;
@@ -482,10 +485,12 @@ async function startOn(options: WorkerOptions, settings: DistributionConfig, wan
       const error = toErrorData(err);
       log.error({ taskId: task.task_id, err: error }, 'task failed on this worker');
       const now = new Date().toISOString();
-      message = { kind: 'pas.v1.result', attempt_id: task.attempt_id, job_id: task.job_id, task_id: task.task_id, programmer_id: programmer.id, worker_id: workerId, outcome: { status: 'error', error }, receipt: { duration_ms: 0, started_at: startedAt, finished_at: now } };
+      // No call of this run is on its receipt: the central process adds every call reported for the attempt.
+      message = { kind: 'pas.v1.result', attempt_id: task.attempt_id, job_id: task.job_id, task_id: task.task_id, programmer_id: programmer.id, worker_id: workerId, outcome: { status: 'error', error }, receipt: { duration_ms: 0, started_at: startedAt, finished_at: now, call_ids: [] } };
       data = encodeMessage('pas.v1.result', message);
     } finally {
       clearInterval(inProgress);
+      breakers.takeCalls(task.attempt_id);
     }
     if (stopping) {
       // Stopped, not finished: the task goes back to the queue (or to another programmer once this one is offline).

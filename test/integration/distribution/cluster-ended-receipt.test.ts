@@ -4,21 +4,14 @@
  * spent: the worker reported each paid call as it ended, naming its attempt. A real nats-server,
  * the central `pas up`, two `pas worker` processes and a paid model served in OpenAI's format.
  */
-import { readdirSync, readFileSync } from 'node:fs';
-import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFakeProvider, type FakeProvider } from '../../support/fake-llm-server.ts';
 import { createTempRepo, type TempRepo } from '../../support/git-fixtures.ts';
 import { kill9 } from '../../support/pas-process.ts';
 import { GREET, http, waitForTask } from '../programmer/programmer-harness.ts';
 import type { Cluster } from './cluster-harness.ts';
-import { startPaidCluster } from './paid-cluster.ts';
+import { CALL_USD, MISSING_EDIT, receiptsOf, startPaidCluster, USAGE } from './paid-cluster.ts';
 
-/** What one OpenAI answer costs at models.yaml's gpt-4o prices with this usage. */
-const USAGE = { input: 1200, output: 340, cacheRead: 200, thinking: 0 };
-const CALL_USD = 0.00615;
-/** An edit whose SEARCH is not in the file: the programmer asks the model once more to correct it. */
-const MISSING_EDIT = ['src/greet.ts', '```ts', '<<<<<<< SEARCH', 'export const nothing = 0;', '=======', 'export const nothing = 1;', '>>>>>>> REPLACE', '```'].join('\n');
 const OFFLINE_AFTER_MS = 1_500;
 
 let cluster: Cluster;
@@ -39,24 +32,6 @@ afterAll(async () => {
   await Promise.all([openai, ollama].map((s) => s?.close()));
   await repo?.cleanup();
 });
-
-interface ReceiptLine {
-  task_id: string;
-  status: string;
-  provider: string | null;
-  model: string | null;
-  tokens: { input: number | null; output: number | null };
-  cost_usd: number;
-  error?: { code: string };
-}
-
-function receiptsOf(taskId: string): ReceiptLine[] {
-  const dir = path.join(cluster.centralDataDir, 'receipts');
-  return readdirSync(dir)
-    .filter((f) => f.endsWith('.jsonl'))
-    .flatMap((f) => readFileSync(path.join(dir, f), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as ReceiptLine))
-    .filter((r) => r.task_id === taskId);
-}
 
 describe('a remote attempt ended without a result', () => {
   it("keeps in its receipt, and in its programmer's usage, what its worker's paid model calls cost before the worker was killed", async () => {
@@ -83,7 +58,7 @@ describe('a remote attempt ended without a result', () => {
     expect(task.result.error?.code).toBe('PAS_ERR_DIST_WORKER_OFFLINE');
     expect(task.result.costUsd).toBeCloseTo(CALL_USD, 6);
 
-    const lines = receiptsOf(taskId);
+    const lines = receiptsOf(cluster, taskId);
     expect(lines).toHaveLength(1);
     expect(lines[0]).toMatchObject({ status: 'failed', error: { code: 'PAS_ERR_DIST_WORKER_OFFLINE' }, provider: 'openai', model: 'gpt-4o' });
     expect(lines[0]!.cost_usd).toBeCloseTo(CALL_USD, 6);

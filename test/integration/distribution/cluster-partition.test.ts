@@ -97,7 +97,10 @@ describe.skipIf(unavailable !== undefined)('a partition between network namespac
     expect(fenced.worker).toBe('w1');
     await cluster.waitLog((e) => e.msg === 'worker online' && e.worker === 'w1' && (e.time as number) >= healedAt, 30_000);
     expect(cluster.workers.get('w1')!.child.exitCode).toBeNull();
-    expect(await cluster.waitWorkerLog('w1', (e) => e.msg === 'result sent' && e.taskId === taskId)).toMatchObject({ status: 'ok' });
+    const late = await cluster.waitWorkerLog('w1', (e) => e.msg === 'result sent' && e.taskId === taskId);
+    // Its work was done during the cut, or (a slow run) its next model call was asked for once the
+    // link was back: refused, the central process having given the attempt up, which w1 then stopped.
+    if (late.status !== 'ok') expect(cluster.workerLog('w1').some((e) => e.msg === 'attempt given up by the central process: stopped' && e.taskId === taskId), JSON.stringify(late)).toBe(true);
     expect(cluster.centralLog().filter((e) => e.msg === 'worker offline').map((e) => e.worker)).toEqual(['w1']);
     expect(await gitOut(cluster.repo.repo, 'rev-parse', job.merged_branch!)).toBe(headBefore);
     await expectMergedOnce(cluster, job.merged_branch!, ['src/a.js', 'src/b.js']);

@@ -59,6 +59,10 @@ describe('cluster gate, spend reports', () => {
       { programmer_id: 'p1', cost_usd: 0.25 },
     ]);
     expect(spends[2]).not.toHaveProperty('attempt_id');
+    // What the result of each attempt names as its run's calls: taken once.
+    expect(gate.takeCalls('att-7')).toEqual([(spends[0] as { call_id: string }).call_id]);
+    expect(gate.takeCalls('att-6')).toEqual([(spends[1] as { call_id: string }).call_id]);
+    expect(gate.takeCalls('att-7')).toEqual([]);
   });
 });
 
