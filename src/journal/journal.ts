@@ -9,6 +9,7 @@
  * row run in one transaction. Failures surface as `PasError` `PAS_ERR_JOURNAL` (unknown job or
  * task ids as `PAS_ERR_JOB_NOT_FOUND` / `PAS_ERR_TASK_NOT_FOUND`).
  */
+import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
@@ -28,7 +29,7 @@ import { codedError, PasError, isPasError } from '../errors.ts';
 import { roundUsd } from '../llm/prices.ts';
 // Results, outcomes and errors are stored as JSON with secret values scrubbed (src/redaction.ts).
 import { redactedJson } from '../redaction.ts';
-import type { SpendStore, UsageLedger } from '../llm/types.ts';
+import type { SpendStore, TaskCallSpend, UsageEntry, UsageLedger } from '../llm/types.ts';
 import { WalSync } from './wal-sync.ts';
 
 export { FINISHED_TASK_STATUSES, JOB_STATUSES, TASK_STATUSES, type TaskStatus } from '../../machines/statuses.ts';
@@ -225,6 +226,17 @@ export interface Journal {
   addCallSpend(callId: string, day: string, usd: number, call?: CallSpendDetail): boolean;
   /** The call spends booked so far for one attempt of a remote task, in the order they were booked. */
   attemptCalls(attemptId: string): AttemptCall[];
+  /** The paid calls this process's runs made for the task's attempt (SpendStore.addForTask), in order. */
+  localAttemptCalls(taskId: string, attempt: number): AttemptCall[];
+  /** Forgets the calls kept for in-process attempts (at a restart, once none runs); returns how many. */
+  forgetLocalCalls(): number;
+  /** Whether a receipt of the task's attempt is booked, by any run. */
+  hasReceipt(taskId: string, attempt: number): boolean;
+  /**
+   * Books a receipt row (with its result and line) and the attempt's usage in one transaction,
+   * now (a restart's own bookings; a run's go through bookReceipt's group). False: booked already.
+   */
+  recordReceiptNow(key: ReceiptKey, booked: { result: TaskResult; line: string }, usage: UsageEntry): boolean;
   /** Forgets the call ids of days before `day` (their reports left the broker long ago); returns how many. */
   forgetCallSpend(beforeDay: string): number;
   /**
@@ -258,6 +270,14 @@ export interface Journal {
 }
 
 /** What one call's spend report says beyond its cost: whose attempt it worked for, what it used. */
+/** What marks the attempt ids of in-process tasks' calls in `call_spend` (a remote attempt's id never starts so). */
+export const LOCAL_ATTEMPT_PREFIX = 'local:';
+
+/** The `call_spend` attempt id of an in-process task's attempt. */
+export function localAttemptId(taskId: string, attempt: number): string {
+  return `${LOCAL_ATTEMPT_PREFIX}${taskId}.a${attempt}`;
+}
+
 export interface CallSpendDetail {
   attemptId?: string;
   tokens?: TokenUsage;
@@ -626,6 +646,8 @@ export function openJournal(path: string, options: JournalOptions = {}): Journal
       'SELECT call_id, usd, tokens, model FROM call_spend WHERE attempt_id = ? ORDER BY rowid',
     ),
     forgetCallSpend: db.prepare<[string]>('DELETE FROM call_spend WHERE day < ?'),
+    forgetLocalCalls: db.prepare<[number, string]>('DELETE FROM call_spend WHERE substr(attempt_id, 1, ?) = ?'),
+    hasReceipt: db.prepare<[string, number], { n: number }>('SELECT 1 AS n FROM receipts_index WHERE task_id = ? AND attempt = ? LIMIT 1'),
     recordReceipt: db.prepare<[string, string, number, string, string | null, string | null]>(
       'INSERT INTO receipts_index (run_id, task_id, attempt, recorded_at, result, line) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING',
     ),
@@ -923,6 +945,39 @@ export function openJournal(path: string, options: JournalOptions = {}): Journal
       }),
   };
 
+  const callsOf = (attemptId: string): AttemptCall[] =>
+    stmt.attemptCalls.all(attemptId).map((r) => ({ callId: r.call_id, costUsd: r.usd, ...(r.tokens !== null ? { tokens: JSON.parse(r.tokens) as TokenUsage } : {}), ...(r.model !== null ? { model: r.model } : {}) }));
+
+  const addUsageEntry = (entry: UsageEntry) =>
+    void stmt.addUsage.run({
+      day: entry.day,
+      agentId: entry.agentId,
+      jobId: entry.jobId ?? null,
+      taskId: entry.taskId ?? null,
+      input: entry.inputTokens,
+      output: entry.outputTokens,
+      cost: entry.costUsd,
+      now: stamp(),
+    });
+
+  /** A paid call of an in-process task, kept under the task's running attempt (journaled before the call). */
+  const addForTask = db.transaction((day: string, usd: number, call: TaskCallSpend) => {
+    const attempt = stmt.taskAttempt.get(call.taskId)?.attempt;
+    if (attempt === undefined) {
+      // A task the journal does not hold (a plan's call): the day's spend only.
+      spend.add(day, usd);
+      return;
+    }
+    addCallSpend(`${LOCAL_ATTEMPT_PREFIX}${randomBytes(9).toString('hex')}`, day, usd, { attemptId: localAttemptId(call.taskId, attempt), ...(call.tokens ? { tokens: call.tokens } : {}), ...(call.model ? { model: call.model } : {}) });
+  });
+  spend.addForTask = (day, usd, call) => run('spend.addForTask', () => addForTask(day, usd, call));
+
+  const recordReceiptNow = db.transaction((key: ReceiptKey, booked: { result: TaskResult; line: string }, entry: UsageEntry): boolean => {
+    if (stmt.recordReceipt.run(key.runId, key.taskId, key.attempt, stamp(), redactedJson(booked.result), booked.line).changes !== 1) return false;
+    addUsageEntry(entry);
+    return true;
+  });
+
   const addCallSpend = db.transaction((callId: string, day: string, usd: number, call: CallSpendDetail = {}): boolean => {
     if (!Number.isFinite(usd) || usd < 0) {
       throw new PasError('PAS_ERR_JOURNAL', `spend must be a finite, non-negative amount (got ${usd})`, { details: { day, usd, callId } });
@@ -935,19 +990,7 @@ export function openJournal(path: string, options: JournalOptions = {}): Journal
   });
 
   const usage: UsageLedger = {
-    add: (entry) =>
-      run('usage.add', () => {
-        stmt.addUsage.run({
-          day: entry.day,
-          agentId: entry.agentId,
-          jobId: entry.jobId ?? null,
-          taskId: entry.taskId ?? null,
-          input: entry.inputTokens,
-          output: entry.outputTokens,
-          cost: entry.costUsd,
-          now: stamp(),
-        });
-      }),
+    add: (entry) => run('usage.add', () => addUsageEntry(entry)),
     usage: (day, agentId) =>
       run('usage.read', () => {
         const row = stmt.usage.get(day, agentId);
@@ -1027,10 +1070,11 @@ export function openJournal(path: string, options: JournalOptions = {}): Journal
     spendStore: () => spend,
     usageLedger: () => usage,
     addCallSpend: (callId, day, usd, call) => run('addCallSpend', () => addCallSpend.immediate(callId, day, usd, call)),
-    attemptCalls: (attemptId) =>
-      run('attemptCalls', () =>
-        stmt.attemptCalls.all(attemptId).map((r) => ({ callId: r.call_id, costUsd: r.usd, ...(r.tokens !== null ? { tokens: JSON.parse(r.tokens) as TokenUsage } : {}), ...(r.model !== null ? { model: r.model } : {}) })),
-      ),
+    attemptCalls: (attemptId) => run('attemptCalls', () => callsOf(attemptId)),
+    localAttemptCalls: (taskId, attempt) => run('localAttemptCalls', () => callsOf(localAttemptId(taskId, attempt))),
+    forgetLocalCalls: () => run('forgetLocalCalls', () => stmt.forgetLocalCalls.run(LOCAL_ATTEMPT_PREFIX.length, LOCAL_ATTEMPT_PREFIX).changes),
+    hasReceipt: (taskId, attempt) => run('hasReceipt', () => stmt.hasReceipt.get(taskId, attempt) !== undefined),
+    recordReceiptNow: (key, booked, entry) => run('recordReceiptNow', () => recordReceiptNow(key, booked, entry)),
     forgetCallSpend: (beforeDay) => run('forgetCallSpend', () => stmt.forgetCallSpend.run(beforeDay).changes),
     recordReceipt: ({ runId, taskId, attempt }, booked) =>
       run('recordReceipt', () => stmt.recordReceipt.run(runId, taskId, attempt, stamp(), booked ? redactedJson(booked.result) : null, booked?.line ?? null).changes === 1),

@@ -214,7 +214,7 @@ export function createLlmClient(options: LlmClientOptions): LlmClient {
       const costUsd = offline ? 0 : money.price(ref, response.usage);
       if (ticket) ticket.finish('success', { usage: response.usage, costUsd });
       else options.breakers.record(ref, 'success', probe);
-      money.charge(costUsd);
+      money.charge(costUsd, request.meta?.taskId ? { taskId: request.meta.taskId, tokens: response.usage, model: ref } : undefined);
       if (costUsd > 0 && request.meta?.jobId) options.jobBudget?.add(request.meta.jobId, costUsd);
       attempts.push({ ref, ok: true });
       log.debug({ ref, attempt, probe, usage: response.usage, costUsd, ms: now() - started }, 'llm call succeeded');

@@ -12,7 +12,7 @@ import { PasError } from '../errors.ts';
 import { providerKindOf } from './create-adapter.ts';
 import { callCost, priceIsFree, roundUsd } from './prices.ts';
 import { createMemorySpendStore, utcDay } from './spend-store.ts';
-import type { AgentUsage, SpendStore, UsageEntry, UsageLedger } from './types.ts';
+import type { AgentUsage, SpendStore, TaskCallSpend, UsageEntry, UsageLedger } from './types.ts';
 
 export type { AgentUsage, UsageEntry, UsageLedger } from './types.ts';
 
@@ -43,8 +43,8 @@ export interface MoneyPolicy {
   checkBudget(ref: ModelRef): PasError | undefined;
   /** Whether today's budget is spent (paid programmers get no more tasks). */
   exhausted(): boolean;
-  /** Adds what a call cost to today's spend. */
-  charge(usd: number): void;
+  /** Adds what a call cost to today's spend (with the task it was made for, when it was). */
+  charge(usd: number, call?: TaskCallSpend): void;
   /** Records what an agent used for a task (or a plan when `taskId` is undefined). */
   record(agentId: string, jobId: string | undefined, taskId: string | undefined, usage: TokenUsage | undefined, costUsd: number): void;
   usageToday(agentId: string): AgentUsage;
@@ -105,8 +105,10 @@ export function createMoneyPolicy(options: MoneyPolicyOptions): MoneyPolicy {
       });
     },
     exhausted,
-    charge(usd) {
-      if (usd > 0) spend.add(today(), roundUsd(usd));
+    charge(usd, call) {
+      if (usd <= 0) return;
+      if (call && spend.addForTask) spend.addForTask(today(), roundUsd(usd), call);
+      else spend.add(today(), roundUsd(usd));
     },
     record(agentId, jobId, taskId, usage, costUsd) {
       ledger.add({

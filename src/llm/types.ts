@@ -108,6 +108,19 @@ export interface BreakerGate {
 export interface SpendStore {
   spent(day: string): number;
   add(day: string, usd: number): void;
+  /**
+   * Adds a call made for a task's running attempt, kept with that attempt until it ends (the
+   * journal's): a process killed before the attempt's receipt has it booked at the restart.
+   */
+  addForTask?(day: string, usd: number, call: TaskCallSpend): void;
+}
+
+/** A paid call made for a task: what the receipt of an attempt cut off by a crash is made of. */
+export interface TaskCallSpend {
+  taskId: string;
+  tokens?: TokenUsage;
+  /** `provider/model`. */
+  model?: string;
 }
 
 /** Tokens and cost of an agent's work on one UTC day. */

@@ -43,7 +43,7 @@ export function restoreReceiptLines(receiptsDir: string, booked: readonly Booked
       closeSync(fd);
     }
     appended += missing.length;
-    logger?.warn({ runId, tasks: missing.map((b) => b.taskId) }, 'receipt lines a killed run booked but had not written: appended');
+    logger?.warn({ runId, tasks: missing.map((b) => b.taskId) }, 'booked receipt lines not yet in their run\'s file (a killed run did not write them, or the restart booked them for attempts it cut off): appended');
   }
   return appended;
 }

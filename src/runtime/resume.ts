@@ -9,6 +9,7 @@ import type { ToArchitect, ToPoolTask } from '../../machines/messages.ts';
 import type { Journal } from '../journal/journal.ts';
 import type { Logger } from 'pino';
 import { loadPlan, loadReruns } from './job-progress.ts';
+import { bookInterruptedAttempts } from './interrupted-receipts.ts';
 import { restoreReceiptLines } from './receipt-lines.ts';
 import { DIRECT_REPLY_TO } from './runtime-types.ts';
 
@@ -28,14 +29,25 @@ export interface ResumeTargets {
   pool: (event: ToPoolTask) => void;
 }
 
-export function resumeUnfinished(journal: Journal, mode: 'requeue' | 'interrupt', send: ResumeTargets, logger: Logger, receiptsDir?: string): void {
-  // Every booked receipt of an attempt whose end the journal lacks is in its file before recovery takes its result.
-  if (receiptsDir) {
+/** Where this run's receipts go: the restart books the receipts of attempts its predecessor was killed in there. */
+export interface ResumeReceipts {
+  dir: string;
+  runId: string;
+}
+
+export function resumeUnfinished(journal: Journal, mode: 'requeue' | 'interrupt', send: ResumeTargets, logger: Logger, receipts?: ResumeReceipts): void {
+  if (receipts) {
+    // An attempt cut off after paid calls gets its receipt (its failed result, taken by recovery below).
+    const interrupted = bookInterruptedAttempts(journal, receipts.runId);
+    if (interrupted.length > 0) logger.warn({ tasks: interrupted, runId: receipts.runId }, 'subtasks cut off by the stop after paid model calls: their attempts\' receipts booked');
+    // Every booked receipt of an attempt whose end the journal lacks is in its file before recovery takes its result.
     const booked = journal.bookedReceiptLines();
-    restoreReceiptLines(receiptsDir, booked, logger);
+    restoreReceiptLines(receipts.dir, booked, logger);
     journal.receiptLinesWritten(booked);
   }
   const report = journal.recover({ mode });
+  // No in-process attempt runs now: the calls kept for them are spent (their receipts booked).
+  journal.forgetLocalCalls();
   if (report.finishedFromReceipts.length > 0) logger.info({ tasks: report.finishedFromReceipts }, 'subtasks whose completed receipt was booked before the restart finished with it, not run again');
   for (const job of report.unfinishedJobs) {
     const plan = loadPlan(journal, job.id);

@@ -242,7 +242,7 @@ export class LlmGateway {
   recordCall(grant: CredentialGrant, model: RoutedModel, usage: TokenUsage, usedBackup: boolean, reported = false): number {
     const price = model.config.models[model.model]!;
     const costUsd = model.kind === 'scripted' ? 0 : callCost(model.kind, price, usage);
-    if (costUsd > 0 && !reported) this.spend.add(utcDay(this.now()), costUsd);
+    if (costUsd > 0 && !reported) this.spend.addForTask(utcDay(this.now()), costUsd, { taskId: grant.taskId, tokens: usage, model: model.ref });
     this.ledger.record({ jobId: grant.jobId, taskId: grant.taskId, programmerId: grant.programmerId, provider: model.provider, model: model.model, usedBackup, usage, costUsd });
     this.logger?.info(
       { jobId: grant.jobId, taskId: grant.taskId, agentId: grant.programmerId, ref: model.ref, usedBackup, usage, costUsd },

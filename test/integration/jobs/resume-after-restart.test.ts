@@ -3,7 +3,7 @@
  * same data dir: jobs pick up from the journal with the plan they were running. Tasks run
  * in-process; the SIGKILL of a real `pas up` is in crash-recovery.test.ts.
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -109,6 +109,44 @@ describe('jobs resumed after a restart', () => {
     // t1's booked attempt, counted once (the services here book no receipt for t2's run).
     expect(usage.reduce((n, u) => n + u.input_tokens, 0)).toBe(287);
     expect(usage.reduce((n, u) => n + u.cost_usd, 0)).toBeCloseTo(0.000988, 9);
+  });
+
+  it("books at the restart the receipt of a subtask's attempt the kill cut off after paid model calls (what they cost, in the new run's file and its programmer's usage), then runs the subtask again; a second restart books none", async () => {
+    cfg = tempConfig();
+    dataDir = mkdtempSync(path.join(os.tmpdir(), 'pas-resume-'));
+    const first = await startTestTree({ configDir: cfg.dir, dataDir, services: inProcessServices({ outcome: () => 'hang' }) });
+    trees.push(first);
+    const res = await postJson(`${first.url}/api/jobs`, { task: 'two files', lane: 'Code', files: ['a.js', 'b.js'] });
+    const jobId = res.body.job_id as string;
+    await until(() => first.runtime.journal.runningTasks().length === 2);
+    await trees.pop()!.close();
+
+    // The state a kill leaves while t1's attempt waited for its model: two paid calls charged (as
+    // the LLM client charges them, with their task), no receipt.
+    const journal = openJournal(path.join(dataDir, 'pas.db'));
+    const t1 = journal.getTask(`${jobId}-t1`)!;
+    const day = new Date().toISOString().slice(0, 10);
+    journal.spendStore().addForTask!(day, 0.00615, { taskId: t1.id, tokens: { input: 1200, output: 340 }, model: 'openai/gpt-4o' });
+    journal.spendStore().addForTask!(day, 0.00615, { taskId: t1.id, tokens: { input: 1200, output: 340 }, model: 'openai/gpt-4o' });
+    journal.close();
+
+    const services = inProcessServices({ taskMs: 10 });
+    const second = await startTestTree({ configDir: cfg.dir, dataDir, services });
+    trees.push(second);
+    const job = await untilTerminal(`${second.url}/api/jobs/${jobId}`);
+    expect(job.status).toBe('completed');
+    expect(services.started.map((s) => s.taskId).sort()).toEqual([`${jobId}-t1`, `${jobId}-t2`]);
+    const lines = readFileSync(path.join(dataDir, 'receipts', `${second.runtime.runId}.jsonl`), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as JsonAnswer);
+    expect(lines.filter((l) => l.task_id === t1.id)).toMatchObject([{ agent_id: t1.programmerId, status: 'failed', error: { code: 'PAS_ERR_TASK_INTERRUPTED' }, provider: 'openai', model: 'gpt-4o', tokens: { input: 2400, output: 680 }, cost_usd: 0.0123 }]);
+    expect(second.runtime.usageToday(t1.programmerId!).cost_usd).toBeCloseTo(0.0123, 9);
+    expect(second.runtime.journal.getTask(t1.id)?.attempt).toBe(2);
+    expect(second.runtime.journal.localAttemptCalls(t1.id, 1)).toEqual([]);
+    await trees.pop()!.close();
+
+    const third = await startTestTree({ configDir: cfg.dir, dataDir, services: inProcessServices({ taskMs: 10 }) });
+    trees.push(third);
+    expect(readdirSync(path.join(dataDir, 'receipts')).filter((f) => f.startsWith(third.runtime.runId))).toEqual([]);
+    expect(third.runtime.usageToday(t1.programmerId!).cost_usd).toBeCloseTo(0.0123, 9);
   });
 
   it('starts the jobs that were still queued at their Manager', async () => {

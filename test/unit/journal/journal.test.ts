@@ -140,6 +140,37 @@ describe('journal', () => {
     expect(journal.spendStore().spent('2025-03-01')).toBe(3.375);
   });
 
+  it("keeps an in-process task's paid call with its running attempt and in the day's spend, a call for a task it does not hold in the spend only, and forgets only those calls at a restart", () => {
+    journal.acceptJob(job('j1'));
+    journal.startTask(task('t1', 'j1'), 'Prog-001', 1);
+    journal.startTask(task('t1', 'j1'), 'Prog-002', 2);
+    const spend = journal.spendStore();
+    spend.addForTask!('2025-03-01', 0.25, { taskId: 't1', tokens: { input: 100, output: 20 }, model: 'openai/gpt-4o' });
+    spend.addForTask!('2025-03-01', 0.125, { taskId: 't1' });
+    spend.addForTask!('2025-03-01', 1, { taskId: 'plan-of-j9' });
+    journal.addCallSpend('w1.c1', '2025-03-01', 2, { attemptId: 't1.a1.0badc0de' });
+    expect(journal.localAttemptCalls('t1', 1)).toEqual([]);
+    expect(journal.localAttemptCalls('t1', 2).map(({ callId: _, ...c }) => c)).toEqual([{ costUsd: 0.25, tokens: { input: 100, output: 20 }, model: 'openai/gpt-4o' }, { costUsd: 0.125 }]);
+    expect(spend.spent('2025-03-01')).toBe(3.375);
+    expect(journal.forgetLocalCalls()).toBe(2);
+    expect(journal.localAttemptCalls('t1', 2)).toEqual([]);
+    expect(journal.attemptCalls('t1.a1.0badc0de')).toHaveLength(1);
+    expect(spend.spent('2025-03-01')).toBe(3.375);
+  });
+
+  it('books a receipt row with its usage in one go, once per run and attempt, and says whether any run booked one', () => {
+    journal.acceptJob(job('j1'));
+    journal.startTask(task('t1', 'j1'), 'Prog-001', 1);
+    expect(journal.hasReceipt('t1', 1)).toBe(false);
+    const entry = { day: '2025-03-01', agentId: 'Prog-001', jobId: 'j1', taskId: 't1', inputTokens: 10, outputTokens: 2, costUsd: 0.5 };
+    expect(journal.recordReceiptNow({ runId: 'r2', taskId: 't1', attempt: 1 }, { result: result('t1', 'j1', 'failed'), line: '{"task_id":"t1"}' }, entry)).toBe(true);
+    expect(journal.recordReceiptNow({ runId: 'r2', taskId: 't1', attempt: 1 }, { result: result('t1', 'j1', 'failed'), line: '{"task_id":"t1"}' }, entry)).toBe(false);
+    expect(journal.hasReceipt('t1', 1)).toBe(true);
+    expect(journal.hasReceipt('t1', 2)).toBe(false);
+    expect(journal.usageLedger().usage('2025-03-01', 'Prog-001')).toEqual({ tasks: 1, input_tokens: 10, output_tokens: 2, cost_usd: 0.5 });
+    expect(journal.bookedReceiptLines()).toEqual([{ runId: 'r2', taskId: 't1', attempt: 1, line: '{"task_id":"t1"}' }]);
+  });
+
   it('keeps the call spends of a journal made before they named their attempt when it opens it at the current schema', () => {
     journal.addCallSpend('w1.old', '2025-03-01', 0.5);
     journal.close();

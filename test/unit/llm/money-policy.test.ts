@@ -42,6 +42,20 @@ describe('the money policy', () => {
     expect(money.price('openai/gpt-4o', null)).toBe(0);
   });
 
+  it("books a charge made for a task with that task's running attempt in the journal, and one made for no task in the day's spend only", () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'pas-money-'));
+    dirs.push(dir);
+    const journal = journalAt(path.join(dir, 'pas.db'));
+    journal.acceptJob({ id: 'j1', task: 'x', lane: 'Code', files: ['a.js'], submittedAt: '2026-03-01T10:00:00.000Z' });
+    journal.startTask({ id: 't1', jobId: 'j1', managerId: 'Mgr-Code-01', replyTo: 'Mgr-Code-01', instruction: 'x', files: ['a.js'] }, 'Prog-001', 1);
+    const money = createMoneyPolicy({ models, costOptimization: { enabled: true, max_daily_spend_usd: 10 }, spend: journal.spendStore(), now: () => Date.parse('2026-03-01T12:00:00.000Z') });
+    money.charge(0.25, { taskId: 't1', tokens: { input: 10, output: 2 }, model: 'openai/gpt-4o' });
+    money.charge(0.5);
+    money.charge(0, { taskId: 't1' });
+    expect(journal.localAttemptCalls('t1', 1).map((c) => [c.costUsd, c.model])).toEqual([[0.25, 'openai/gpt-4o']]);
+    expect(money.budget().spent_today_usd).toBe(0.75);
+  });
+
   it('refuses paid models once the day is spent, never free ones, and allows them again on the next UTC day', () => {
     let now = Date.parse('2026-03-01T23:59:00.000Z');
     const spend = createMemorySpendStore();
