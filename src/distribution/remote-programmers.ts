@@ -113,7 +113,7 @@ function memo<T>(cache: Map<string, Promise<T>>, key: string, make: () => Promis
 /** Given-up attempt ids remembered (a worker paused past detection runs on at most a few of them). */
 const GIVEN_UP_KEPT = 10_000;
 /** An attempt id as dispatch makes it: `<task id>.a<journal attempt>.<8 hex>`. */
-const ATTEMPT_ID = /^(.+)\.a\d+\.[0-9a-f]{8}$/;
+const ATTEMPT_ID = /^(.+)\.a(\d+)\.[0-9a-f]{8}$/;
 
 /** The longest a result pulled by a central process that died before acking it waits to come back. */
 export const RESULT_ACK_WAIT_MS = 5_000;
@@ -779,10 +779,13 @@ export async function createRemoteProgrammers(base: RemoteLink, remoteIds: Reado
     attemptOver(attemptId) {
       if (pending.has(attemptId)) return false;
       if (givenUp.has(attemptId)) return true;
-      const taskId = ATTEMPT_ID.exec(attemptId)?.[1];
-      if (!taskId) return false;
-      // Another attempt of its task runs (an earlier run of this process gave this one up, and
-      // its given-up set went with it), or the journal has finished the task.
+      const parsed = ATTEMPT_ID.exec(attemptId);
+      if (!parsed) return false;
+      const taskId = parsed[1]!;
+      // An earlier run of this process gave it up (its given-up set went with it): the pool heard
+      // its end (its receipt's row is taken), another attempt of its task runs, or the journal has
+      // finished the task.
+      if (journal?.attemptTaken(taskId, Number(parsed[2]))) return true;
       for (const p of pending.values()) if (p.task.id === taskId) return true;
       const task = journal?.getTask(taskId);
       return task !== undefined && isFinishedTaskStatus(task.status);

@@ -295,6 +295,19 @@ describe('remote programmers, central side, under races', () => {
     two!.msg.ack();
     expect((await settled(again, 're-dispatch')).status).toBe('completed');
   });
+  it('an attempt an earlier run of the central process gave up, whose end its pool heard, is over for the restarted one before its task runs again', async () => {
+    const b = (bench = await startBench(server.url));
+    const task = b.addTask('t20');
+    const first = b.execute(task);
+    const one = await b.nextTask();
+    b.remote.workerOffline(WORKER);
+    expect((await settled(first, 'attempt on the offline worker')).error?.code).toBe('PAS_ERR_DIST_WORKER_OFFLINE');
+    // The pool journals the attempt's end (its receipt was booked when the attempt was ended).
+    b.journal.attemptEnded('t20');
+    const remote = await b.restart();
+    // Nothing of t20 runs yet (its re-dispatch waits for a programmer, or applies a held result).
+    expect(remote.attemptOver(one!.task.attempt_id)).toBe(true);
+  });
   it('an adopted attempt that its worker then loses books its receipt for the programmer it ran on and under its own attempt number, whichever programmer the pool picked after the restart', async () => {
     const b = (bench = await startBench(server.url));
     const task = b.addTask('t17');
