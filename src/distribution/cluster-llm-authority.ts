@@ -26,7 +26,7 @@ import type { Logger } from 'pino';
 import type { ModelRef } from '../../machines/domain.ts';
 import type { ErrorCode } from '../../machines/error-codes.ts';
 import { PasError, toErrorData } from '../errors.ts';
-import type { Journal } from '../journal/journal.ts';
+import { LOCAL_ATTEMPT_PREFIX, type Journal } from '../journal/journal.ts';
 import { breakerCauseText } from '../llm/breaker-cause.ts';
 import { BREAKER_FAILURE_CODES } from '../llm/llm-client.ts';
 import type { MoneyPolicy } from '../llm/money-policy.ts';
@@ -173,7 +173,9 @@ export function createClusterLlmAuthority(options: { logger: Logger; spendPrefix
     const day = utcDay(Date.parse(m.at));
     // In this turn's journal group: the reports of a burst share one commit.
     d.journal.deferCommit();
-    const added = d.journal.addCallSpend(m.call_id, day, m.cost_usd, { ...(m.attempt_id ? { attemptId: m.attempt_id } : {}), tokens: m.tokens, ...(m.model ? { model: m.model } : {}) });
+    // An attempt id in the in-process form (no dispatch makes one) is not taken: its calls would land on a local attempt's receipt.
+    const attemptId = m.attempt_id !== undefined && !m.attempt_id.startsWith(LOCAL_ATTEMPT_PREFIX) ? m.attempt_id : undefined;
+    const added = d.journal.addCallSpend(m.call_id, day, m.cost_usd, { ...(attemptId ? { attemptId } : {}), tokens: m.tokens, ...(m.model ? { model: m.model } : {}) });
     if (added && m.job_id && m.cost_usd > 0) d.jobBudget?.add(m.job_id, m.cost_usd);
     // The spend leaves the stream only once the journal has it on disk.
     acks.later(() => msg.ack());

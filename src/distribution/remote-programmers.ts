@@ -419,7 +419,8 @@ export async function createRemoteProgrammers(base: RemoteLink, remoteIds: Reado
     const attempt = p.record.journalAttempt;
     const booked = p.inherited === true && journal.receiptsOfJob(p.task.jobId).some((k) => k.taskId === p.task.id && k.attempt === attempt);
     const named = h.message.receipt.call_ids;
-    if (!booked && named !== undefined) ({ result, receipt } = withUnnamedCalls(p, named, result, receipt));
+    // Also for a result applied again (its receipt booked already): the pool hears the same cost.
+    if (named !== undefined) ({ result, receipt } = withUnnamedCalls(p, named, result, receipt));
     // Booked as in-process (book-receipt.ts): the index row on disk before the line.
     if (!booked) await bookReceipt(journal, deps.receipts, { runId: deps.runId, taskId: p.task.id, attempt }, receipt, result);
     withReceipt.add(result);

@@ -242,7 +242,8 @@ export interface Journal {
   /**
    * Records that the attempt's receipt is booked (false: it was already), with the attempt's
    * result and its receipt line: a restart that finds the attempt's task still running at that
-   * attempt takes that result (recover) once the line is in the receipts file (bookedReceiptLines).
+   * attempt takes that result (recover) once the line is in the receipts file (bookedReceiptLines),
+   * unless the pool journaled the attempt's end first (attemptEnded).
    */
   recordReceipt(key: ReceiptKey, booked?: { result: TaskResult; line: string }): boolean;
   /**
@@ -253,7 +254,12 @@ export interface Journal {
   bookedReceiptLines(): Array<ReceiptKey & { line: string }>;
   /** These booked lines are in their files: not looked for again. */
   receiptLinesWritten(keys: readonly ReceiptKey[]): void;
-  /** The task's current attempt ended in the pool (its end is journaled): its booked result is spent. */
+  /**
+   * An attempt of the task ended in the pool (its end is journaled): every booked result of the
+   * task is spent. The ending attempt's is keyed by the attempt's own number, which for an attempt
+   * adopted after a restart is lower than the task's current one; any other is an earlier
+   * attempt's, booked after the pool had moved on.
+   */
   attemptEnded(taskId: string): void;
   /**
    * Whether the attempt's booked result was spent: the pool heard its end, or a restart recovered
@@ -269,7 +275,6 @@ export interface Journal {
   close(): void;
 }
 
-/** What one call's spend report says beyond its cost: whose attempt it worked for, what it used. */
 /** What marks the attempt ids of in-process tasks' calls in `call_spend` (a remote attempt's id never starts so). */
 export const LOCAL_ATTEMPT_PREFIX = 'local:';
 
@@ -277,6 +282,8 @@ export const LOCAL_ATTEMPT_PREFIX = 'local:';
 export function localAttemptId(taskId: string, attempt: number): string {
   return `${LOCAL_ATTEMPT_PREFIX}${taskId}.a${attempt}`;
 }
+
+/** What one call's spend report says beyond its cost: whose attempt it worked for, what it used. */
 
 export interface CallSpendDetail {
   attemptId?: string;
@@ -658,9 +665,7 @@ export function openJournal(path: string, options: JournalOptions = {}): Journal
       'SELECT run_id, task_id, attempt, line FROM receipts_index WHERE line IS NOT NULL ORDER BY recorded_at',
     ),
     lineWritten: db.prepare<[string, string, number]>('UPDATE receipts_index SET line = NULL WHERE run_id = ? AND task_id = ? AND attempt = ?'),
-    attemptEnded: db.prepare<[string, string]>(
-      'UPDATE receipts_index SET result = NULL, line = NULL WHERE task_id = ? AND attempt = (SELECT attempt FROM tasks WHERE id = ?) AND result IS NOT NULL',
-    ),
+    attemptEnded: db.prepare<[string]>('UPDATE receipts_index SET result = NULL, line = NULL WHERE task_id = ? AND result IS NOT NULL'),
     attemptTaken: db.prepare<[string, number], { n: number }>('SELECT 1 AS n FROM receipts_index WHERE task_id = ? AND attempt = ? AND result IS NULL LIMIT 1'),
     receiptsOfJob: db.prepare<[string], { run_id: string; task_id: string; attempt: number }>(
       `SELECT r.run_id, r.task_id, r.attempt FROM receipts_index r JOIN tasks t ON t.id = r.task_id
@@ -814,11 +819,13 @@ export function openJournal(path: string, options: JournalOptions = {}): Journal
     for (const row of running) {
       // The attempt's receipt was booked (its result with it) but its end never reached the journal
       // (killed in between): a completed one is the task's result, not run (and paid for) again.
+      // Only the current attempt's: an earlier one's may have been booked after the pool had
+      // moved on (a timed-out run that finished anyway), its branch replaced since.
       const booked = stmt.bookedResult.get(row.id, row.attempt);
       if (booked) {
         const result = JSON.parse(booked.result) as TaskResult;
         // Taken here (its usage was booked with the row): a second recovery does not take it again.
-        stmt.attemptEnded.run(row.id, row.id);
+        stmt.attemptEnded.run(row.id);
         if (result.status === 'completed' && finishTask(result)) {
           finishedFromReceipts.push(row.id);
           continue;
@@ -870,6 +877,23 @@ export function openJournal(path: string, options: JournalOptions = {}): Journal
   };
 
   let deferred = false;
+  /** Opens a group of writes committed at the end of this event-loop iteration (Journal.deferCommit). */
+  function deferCommit(): void {
+    if (closed || deferred || db.inTransaction) return;
+    run('deferCommit', () => {
+      // The safety level may not change inside a transaction: set before BEGIN, put back after COMMIT.
+      if (!walSync) return group.begin.run();
+      group.withoutFsync();
+      try {
+        group.begin.run();
+      } catch (err) {
+        group.withFsync();
+        throw err;
+      }
+    });
+    deferred = true;
+    setImmediate(commitLater);
+  }
   /** Commits the group opened by deferCommit; its fsync is asked of the thread pool. */
   function commitGroup(): void {
     if (!deferred) return;
@@ -970,7 +994,12 @@ export function openJournal(path: string, options: JournalOptions = {}): Journal
     }
     addCallSpend(`${LOCAL_ATTEMPT_PREFIX}${randomBytes(9).toString('hex')}`, day, usd, { attemptId: localAttemptId(call.taskId, attempt), ...(call.tokens ? { tokens: call.tokens } : {}), ...(call.model ? { model: call.model } : {}) });
   });
-  spend.addForTask = (day, usd, call) => run('spend.addForTask', () => addForTask(day, usd, call));
+  // Joins this tick's group: the calls a burst books (the LLM gateway writes its batch at once)
+  // share one commit, fsynced off the event loop.
+  spend.addForTask = (day, usd, call) => {
+    deferCommit();
+    run('spend.addForTask', () => addForTask(day, usd, call));
+  };
 
   const recordReceiptNow = db.transaction((key: ReceiptKey, booked: { result: TaskResult; line: string }, entry: UsageEntry): boolean => {
     if (stmt.recordReceipt.run(key.runId, key.taskId, key.attempt, stamp(), redactedJson(booked.result), booked.line).changes !== 1) return false;
@@ -1007,22 +1036,7 @@ export function openJournal(path: string, options: JournalOptions = {}): Journal
       flush();
       return run('acceptJob', () => acceptJob.immediate(spec));
     },
-    deferCommit: () => {
-      if (closed || deferred || db.inTransaction) return;
-      run('deferCommit', () => {
-        // The safety level may not change inside a transaction: set before BEGIN, put back after COMMIT.
-        if (!walSync) return group.begin.run();
-        group.withoutFsync();
-        try {
-          group.begin.run();
-        } catch (err) {
-          group.withFsync();
-          throw err;
-        }
-      });
-      deferred = true;
-      setImmediate(commitLater);
-    },
+    deferCommit,
     flush,
     commitPending: commitGroup,
     synced,
@@ -1083,7 +1097,7 @@ export function openJournal(path: string, options: JournalOptions = {}): Journal
       run('receiptLinesWritten', () => {
         for (const k of keys) stmt.lineWritten.run(k.runId, k.taskId, k.attempt);
       }),
-    attemptEnded: (taskId) => run('attemptEnded', () => void stmt.attemptEnded.run(taskId, taskId)),
+    attemptEnded: (taskId) => run('attemptEnded', () => void stmt.attemptEnded.run(taskId)),
     attemptTaken: (taskId, attempt) => run('attemptTaken', () => stmt.attemptTaken.get(taskId, attempt) !== undefined),
     receiptsOfJob: (jobId) =>
       run('receiptsOfJob', () => stmt.receiptsOfJob.all(jobId).map((r) => ({ runId: r.run_id, taskId: r.task_id, attempt: r.attempt }))),

@@ -12,13 +12,26 @@
  */
 import type { TaskResult } from '../../machines/domain.ts';
 import type { Journal } from '../journal/journal.ts';
-import type { Receipt } from '../llm/types.ts';
+import type { Receipt, UsageEntry } from '../llm/types.ts';
 import { redactedJson } from '../redaction.ts';
 
 export interface ReceiptKey {
   runId: string;
   taskId: string;
   attempt: number;
+}
+
+/** The usage a receipt books for its agent, on the day it finished. */
+export function usageOfReceipt(receipt: Receipt): UsageEntry {
+  return {
+    day: receipt.finished_at.slice(0, 10),
+    agentId: receipt.agent_id,
+    jobId: receipt.job_id,
+    taskId: receipt.task_id,
+    inputTokens: receipt.tokens.input ?? 0,
+    outputTokens: receipt.tokens.output ?? 0,
+    costUsd: receipt.cost_usd,
+  };
 }
 
 /** Answers whether the receipt was written (false: this attempt's receipt is booked already). */
@@ -35,15 +48,7 @@ export async function bookReceipt(
   if (!journal.recordReceipt(key, result ? { result, line } : undefined)) return false;
   // The attempt's usage is its agent's, booked once with its row (a result delivered again, a
   // restart that recovers the attempt, add none): usage_today is what the receipts say.
-  journal.usageLedger().add({
-    day: receipt.finished_at.slice(0, 10),
-    agentId: receipt.agent_id,
-    jobId: receipt.job_id,
-    taskId: receipt.task_id,
-    inputTokens: receipt.tokens.input ?? 0,
-    outputTokens: receipt.tokens.output ?? 0,
-    costUsd: receipt.cost_usd,
-  });
+  journal.usageLedger().add(usageOfReceipt(receipt));
   await journal.synced();
   if (receipts.appendLine) await receipts.appendLine(line);
   else await receipts.append(receipt);

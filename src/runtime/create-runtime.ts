@@ -225,6 +225,6 @@ export function createRuntime(options: RuntimeOptions): Runtime {
     },
   };
 
-  resumeUnfinished(journal, config.pas.runtime.on_restart, { architect: (event) => get(architectId)?.send(event), pool: toPool }, logger, { dir: path.join(dataDir, 'receipts'), runId });
+  resumeUnfinished(journal, config.pas.runtime.on_restart, { architect: (event) => get(architectId)?.send(event), pool: toPool }, logger, { dir: path.join(dataDir, 'receipts'), runId, now });
   return runtime;
 }

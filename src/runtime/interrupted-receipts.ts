@@ -16,9 +16,10 @@ import { sumAttemptSpend } from '../distribution/attempt-spend.ts';
 import type { Journal } from '../journal/journal.ts';
 import type { Receipt } from '../llm/types.ts';
 import { redactedJson } from '../redaction.ts';
+import { usageOfReceipt } from './book-receipt.ts';
 
 /** Books the receipts of the running attempts the last process was killed in; answers their task ids. */
-export function bookInterruptedAttempts(journal: Journal, runId: string, now: Date = new Date()): string[] {
+export function bookInterruptedAttempts(journal: Journal, runId: string, now: Date): string[] {
   const booked: string[] = [];
   for (const task of journal.runningTasks()) {
     if (journal.hasReceipt(task.id, task.attempt)) continue;
@@ -47,8 +48,7 @@ export function bookInterruptedAttempts(journal: Journal, runId: string, now: Da
       finished_at: finishedAt,
     };
     const result: TaskResult = { taskId: task.id, jobId: task.jobId, programmerId: agentId, status: 'failed', error, tokens: spent.tokens, costUsd: spent.costUsd, ...(ref ? { provider: ref.provider, model: ref.model } : {}) };
-    const usage = { day: finishedAt.slice(0, 10), agentId, jobId: task.jobId, taskId: task.id, inputTokens: spent.tokens.input ?? 0, outputTokens: spent.tokens.output ?? 0, costUsd: spent.costUsd };
-    if (journal.recordReceiptNow({ runId, taskId: task.id, attempt: task.attempt }, { result, line: redactedJson(receipt) }, usage)) booked.push(task.id);
+    if (journal.recordReceiptNow({ runId, taskId: task.id, attempt: task.attempt }, { result, line: redactedJson(receipt) }, usageOfReceipt(receipt))) booked.push(task.id);
   }
   return booked;
 }

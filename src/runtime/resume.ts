@@ -33,12 +33,14 @@ export interface ResumeTargets {
 export interface ResumeReceipts {
   dir: string;
   runId: string;
+  /** The runtime's clock (the receipts it books say when they were booked). */
+  now: () => Date;
 }
 
 export function resumeUnfinished(journal: Journal, mode: 'requeue' | 'interrupt', send: ResumeTargets, logger: Logger, receipts?: ResumeReceipts): void {
   if (receipts) {
     // An attempt cut off after paid calls gets its receipt (its failed result, taken by recovery below).
-    const interrupted = bookInterruptedAttempts(journal, receipts.runId);
+    const interrupted = bookInterruptedAttempts(journal, receipts.runId, receipts.now());
     if (interrupted.length > 0) logger.warn({ tasks: interrupted, runId: receipts.runId }, 'subtasks cut off by the stop after paid model calls: their attempts\' receipts booked');
     // Every booked receipt of an attempt whose end the journal lacks is in its file before recovery takes its result.
     const booked = journal.bookedReceiptLines();

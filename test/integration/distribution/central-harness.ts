@@ -63,7 +63,7 @@ export interface Bench {
   nextTask(programmerId?: string, timeoutMs?: number): Promise<{ msg: JsMsg; task: TaskMessage } | null>;
   /** Runs a task as a worker would: a commit on top of its base, sent back as a bundle with a result. */
   /** A worker's commit on the task's base, sent back (its bundle in the object store, or inside the message with `inline`; `bundleBytes` changes what is sent). */
-  complete(task: TaskMessage, opts?: { costUsd?: number; bundleObject?: string; inline?: boolean; bundleBytes?: (bytes: Uint8Array) => Uint8Array }): Promise<ResultMessage>;
+  complete(task: TaskMessage, opts?: { costUsd?: number; callIds?: string[]; bundleObject?: string; inline?: boolean; bundleBytes?: (bytes: Uint8Array) => Uint8Array }): Promise<ResultMessage>;
   /** Publishes a result on the results stream (a worker's, or one redelivered after a broker restart). */
   publishResult(result: ResultMessage, msgID?: string): Promise<void>;
   /** The central process again (after a crash): a new instance on the same journal, broker and repository. */
@@ -183,7 +183,7 @@ export async function startBench(natsUrl: string, options: BenchOptions = {}): P
         programmer_id: task.programmer_id,
         worker_id: WORKER,
         outcome: { status: 'ok', base_commit: task.base_commit, commit, ...bundle, summary: 'done' },
-        receipt: { provider: 'ollama', model: 'qwen2.5-coder:7b-instruct', used_backup: false, tokens: { input: 100, output: 20 }, cost_usd: opts.costUsd ?? 0, duration_ms: 5, kpi: { files_changed: 1, lines_added: 1, lines_removed: 0 }, started_at: now, finished_at: now },
+        receipt: { provider: 'ollama', model: 'qwen2.5-coder:7b-instruct', used_backup: false, tokens: { input: 100, output: 20 }, cost_usd: opts.costUsd ?? 0, duration_ms: 5, kpi: { files_changed: 1, lines_added: 1, lines_removed: 0 }, started_at: now, finished_at: now, ...(opts.callIds ? { call_ids: opts.callIds } : {}) },
       };
       await bench.publishResult(result);
       return result;

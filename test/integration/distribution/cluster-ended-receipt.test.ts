@@ -10,7 +10,7 @@ import { createTempRepo, type TempRepo } from '../../support/git-fixtures.ts';
 import { kill9 } from '../../support/pas-process.ts';
 import { GREET, http, waitForTask } from '../programmer/programmer-harness.ts';
 import type { Cluster } from './cluster-harness.ts';
-import { CALL_USD, MISSING_EDIT, receiptsOf, startPaidCluster, USAGE } from './paid-cluster.ts';
+import { CALL_USD, MISSING_EDIT, receiptsOf, startPaidCluster, untilCorrectionAsked, USAGE } from './paid-cluster.ts';
 
 const OFFLINE_AFTER_MS = 1_500;
 
@@ -35,22 +35,10 @@ afterAll(async () => {
 
 describe('a remote attempt ended without a result', () => {
   it("keeps in its receipt, and in its programmer's usage, what its worker's paid model calls cost before the worker was killed", async () => {
-    const programmer = [...cluster.hostOf].find(([, worker]) => worker === 'w1')![0];
-    const base = cluster.agentUrl(programmer);
     const taskId = 'ended-paid-1';
-    const accepted = await http(`${base}/execute`, { body: { task_id: taskId, instruction: "Say 'hi' and add a farewell.", files: ['src/greet.ts'], repo: repo.repo } });
-    expect(accepted.status, accepted.text).toBe(202);
-
     // The first (paid) answer is in and its spend counted centrally; the correction hangs.
-    await cluster.waitWorkerLog('w1', (e) => e.taskId === taskId && typeof e.msg === 'string' && e.msg.startsWith('edit reply refused'), 30_000);
-    // The correction is asked for (admitted centrally first: a paid model gets no lease).
-    const deadline = Date.now() + 15_000;
-    for (;;) {
-      const pool = await http(`${cluster.central.url}/api/pool`);
-      if ((pool.body.budget as { spent_today_usd: number }).spent_today_usd >= CALL_USD && openai.requests.length === 2) break;
-      if (Date.now() > deadline) throw new Error(`the paid call was not counted (or the correction not asked for) in time: ${openai.requests.length} request(s)`);
-      await new Promise((r) => setTimeout(r, 25));
-    }
+    const base = await untilCorrectionAsked(cluster, openai, 'w1', taskId, repo.repo);
+    const programmer = [...cluster.hostOf].find(([, worker]) => worker === 'w1')![0];
 
     await kill9(cluster.workers.get('w1')!.child);
     const task = (await waitForTask(base, taskId, 30_000)) as { status: string; result: { costUsd?: number; error?: { code: string } } };

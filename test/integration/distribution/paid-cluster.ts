@@ -6,16 +6,13 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { FakeProvider } from '../../support/fake-llm-server.ts';
+import { GREET_INSTRUCTION, http, PAID_CALL_USD } from '../programmer/programmer-harness.ts';
 import { startCluster, type Cluster } from './cluster-harness.ts';
 
 export const PAID = 'openai/gpt-4o';
 export const FREE = 'ollama/qwen2.5-coder:7b-instruct';
 
-/** What one OpenAI answer costs at models.yaml's gpt-4o prices with this usage. */
-export const USAGE = { input: 1200, output: 340, cacheRead: 200, thinking: 0 };
-export const CALL_USD = 0.00615;
-/** An edit whose SEARCH is not in the file: the programmer asks the model once more to correct it. */
-export const MISSING_EDIT = ['src/greet.ts', '```ts', '<<<<<<< SEARCH', 'export const nothing = 0;', '=======', 'export const nothing = 1;', '>>>>>>> REPLACE', '```'].join('\n');
+export { MISSING_EDIT, PAID_CALL_USD as CALL_USD, PAID_USAGE as USAGE } from '../programmer/programmer-harness.ts';
 
 export interface ReceiptLine {
   task_id: string;
@@ -58,4 +55,24 @@ export function startPaidCluster(openai: FakeProvider, ollama: FakeProvider, opt
       workerEnv: { ...urls, OPENAI_API_KEY: options.workerKey },
     },
   });
+}
+
+/**
+ * Sends the greet task to the programmer of `worker` and waits until its first paid answer (an
+ * edit that does not apply) is counted centrally and the correction it asks for has reached the
+ * paid model (admitted centrally first: a paid model gets no lease). Answers the programmer's URL.
+ */
+export async function untilCorrectionAsked(cluster: Cluster, openai: FakeProvider, worker: string, taskId: string, repo: string): Promise<string> {
+  const programmer = [...cluster.hostOf].find(([, host]) => host === worker)![0];
+  const base = cluster.agentUrl(programmer);
+  const accepted = await http(`${base}/execute`, { body: { task_id: taskId, instruction: GREET_INSTRUCTION, files: ['src/greet.ts'], repo } });
+  if (accepted.status !== 202) throw new Error(`the task was not accepted: ${accepted.status} ${accepted.text}`);
+  await cluster.waitWorkerLog(worker, (e) => e.taskId === taskId && typeof e.msg === 'string' && e.msg.startsWith('edit reply refused'), 30_000);
+  const deadline = Date.now() + 15_000;
+  for (;;) {
+    const pool = await http(`${cluster.central.url}/api/pool`);
+    if ((pool.body.budget as { spent_today_usd: number }).spent_today_usd >= PAID_CALL_USD && openai.requests.length === 2) return base;
+    if (Date.now() > deadline) throw new Error(`the paid call was not counted (or the correction not asked for) in time: ${openai.requests.length} request(s)`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
 }

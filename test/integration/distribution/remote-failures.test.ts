@@ -179,6 +179,26 @@ describe('remote programmers, central side, when things fail', () => {
     expect(b.logs.some((l) => l.taskId === 't19' && l.msg === 'stale result fenced: not merged')).toBe(true);
   });
 
+  it("a result naming its run's paid calls gets the attempt's other reported calls (an earlier run's) on its one receipt, and the pool hears the same cost when it is applied again after a restart", async () => {
+    const b = (bench = await startBench(server.url));
+    const task = b.addTask('t21');
+    const result = b.execute(task);
+    const got = await b.nextTask();
+    const day = new Date().toISOString().slice(0, 10);
+    // Spend reports as the authority books them: one of an earlier run of this attempt, one of this run.
+    b.journal.addCallSpend('w1.early', day, 0.5, { attemptId: got!.task.attempt_id, tokens: { input: 10, output: 2 } });
+    b.journal.addCallSpend('w1.mine', day, 0.25, { attemptId: got!.task.attempt_id, tokens: { input: 100, output: 20 } });
+    const sent = await b.complete(got!.task, { costUsd: 0.25, callIds: ['w1.mine'] });
+    got!.msg.ack();
+    expect(await settled(result, 'execute')).toMatchObject({ status: 'completed', costUsd: 0.75, tokens: { input: 110, output: 22 } });
+    expect(b.receipts).toHaveLength(1);
+    expect(b.receipts[0]).toMatchObject({ cost_usd: 0.75, tokens: { input: 110, output: 22 } });
+    await b.restart();
+    await b.publishResult(sent, `${sent.attempt_id}-again`);
+    expect(await settled(b.execute(task), 're-dispatch')).toMatchObject({ status: 'completed', costUsd: 0.75 });
+    expect(b.receipts).toHaveLength(1);
+  });
+
   it('a result that arrives while the attempts bucket cannot be read is not dropped: it comes back, and the re-dispatch after a restart applies it', async () => {
     const b = (bench = await startBench(server.url));
     const task = b.addTask('t9');

@@ -37,6 +37,19 @@ describe('jobs resumed after a restart', () => {
     }
   }
 
+  /** A tree stopped (as a kill leaves its journal) while a two-file job's two subtasks run: the job, its data dir and configs. */
+  async function stoppedWithTwoRunning(): Promise<{ jobId: string; data: string; configDir: string }> {
+    const made = (cfg = tempConfig());
+    const data = (dataDir = mkdtempSync(path.join(os.tmpdir(), 'pas-resume-')));
+    const first = await startTestTree({ configDir: made.dir, dataDir: data, services: inProcessServices({ outcome: () => 'hang' }) });
+    trees.push(first);
+    const res = await postJson(`${first.url}/api/jobs`, { task: 'two files', lane: 'Code', files: ['a.js', 'b.js'] });
+    const jobId = res.body.job_id as string;
+    await until(() => first.runtime.journal.runningTasks().length === 2);
+    await trees.pop()!.close();
+    return { jobId, data, configDir: made.dir };
+  }
+
   it('runs the plan as capped at max_programmers again, not the longer plan the LLM gave', async () => {
     cfg = tempConfig();
     cfg.edit('pas.yaml', (doc) => {
@@ -73,18 +86,11 @@ describe('jobs resumed after a restart', () => {
   });
 
   it('does not run again a subtask whose attempt booked its completed receipt before the kill: the job takes that result', async () => {
-    cfg = tempConfig();
-    dataDir = mkdtempSync(path.join(os.tmpdir(), 'pas-resume-'));
-    const first = await startTestTree({ configDir: cfg.dir, dataDir, services: inProcessServices({ outcome: () => 'hang' }) });
-    trees.push(first);
-    const res = await postJson(`${first.url}/api/jobs`, { task: 'two files', lane: 'Code', files: ['a.js', 'b.js'] });
-    const jobId = res.body.job_id as string;
-    await until(() => first.runtime.journal.runningTasks().length === 2);
-    await trees.pop()!.close();
+    const { jobId, data, configDir } = await stoppedWithTwoRunning();
 
     // The state a kill leaves right after t1's receipt was booked (its index row holds the result)
     // and before the pool's finish of t1 reached the journal.
-    const journal = openJournal(path.join(dataDir, 'pas.db'));
+    const journal = openJournal(path.join(data, 'pas.db'));
     const t1 = journal.getTask(`${jobId}-t1`)!;
     const booked = { taskId: t1.id, jobId, programmerId: t1.programmerId!, status: 'completed' as const, provider: 'scripted', model: 'scripted', usedBackup: false, tokens: { input: 287, output: 28 }, costUsd: 0.000988, kpi: { files_changed: 1, lines_added: 1, lines_removed: 0 }, branch: `pas/${jobId}/${t1.id}`, commit: 'b'.repeat(40) };
     // Booked as the real services book it (row and usage on disk), killed before the line was written: the restart writes it.
@@ -96,14 +102,14 @@ describe('jobs resumed after a restart', () => {
     const line = redactedJson(receipt);
 
     const services = inProcessServices({ taskMs: 10 });
-    const second = await startTestTree({ configDir: cfg.dir, dataDir, services });
+    const second = await startTestTree({ configDir, dataDir: data, services });
     trees.push(second);
     const job = await untilTerminal(`${second.url}/api/jobs/${jobId}`);
     expect(job.status).toBe('completed');
     // Only t2 ran again; t1 kept the result its attempt booked, and its usage counts once.
     expect(services.started.map((s) => s.taskId)).toEqual([`${jobId}-t2`]);
     expect(second.runtime.journal.getTask(t1.id)?.result).toMatchObject({ status: 'completed', commit: 'b'.repeat(40), costUsd: 0.000988 });
-    expect(readFileSync(path.join(dataDir, 'receipts', 'run-killed.jsonl'), 'utf8')).toBe(`${line}\n`);
+    expect(readFileSync(path.join(data, 'receipts', 'run-killed.jsonl'), 'utf8')).toBe(`${line}\n`);
     const rerunOn = job.tasks.find((t: JsonAnswer) => t.task_id === `${jobId}-t2`).programmer_id as string;
     const usage = [...new Set([t1.programmerId!, rerunOn])].map((id) => second.runtime.usageToday(id));
     // t1's booked attempt, counted once (the services here book no receipt for t2's run).
@@ -112,18 +118,11 @@ describe('jobs resumed after a restart', () => {
   });
 
   it("books at the restart the receipt of a subtask's attempt the kill cut off after paid model calls (what they cost, in the new run's file and its programmer's usage), then runs the subtask again; a second restart books none", async () => {
-    cfg = tempConfig();
-    dataDir = mkdtempSync(path.join(os.tmpdir(), 'pas-resume-'));
-    const first = await startTestTree({ configDir: cfg.dir, dataDir, services: inProcessServices({ outcome: () => 'hang' }) });
-    trees.push(first);
-    const res = await postJson(`${first.url}/api/jobs`, { task: 'two files', lane: 'Code', files: ['a.js', 'b.js'] });
-    const jobId = res.body.job_id as string;
-    await until(() => first.runtime.journal.runningTasks().length === 2);
-    await trees.pop()!.close();
+    const { jobId, data, configDir } = await stoppedWithTwoRunning();
 
     // The state a kill leaves while t1's attempt waited for its model: two paid calls charged (as
     // the LLM client charges them, with their task), no receipt.
-    const journal = openJournal(path.join(dataDir, 'pas.db'));
+    const journal = openJournal(path.join(data, 'pas.db'));
     const t1 = journal.getTask(`${jobId}-t1`)!;
     const day = new Date().toISOString().slice(0, 10);
     journal.spendStore().addForTask!(day, 0.00615, { taskId: t1.id, tokens: { input: 1200, output: 340 }, model: 'openai/gpt-4o' });
@@ -131,21 +130,21 @@ describe('jobs resumed after a restart', () => {
     journal.close();
 
     const services = inProcessServices({ taskMs: 10 });
-    const second = await startTestTree({ configDir: cfg.dir, dataDir, services });
+    const second = await startTestTree({ configDir, dataDir: data, services });
     trees.push(second);
     const job = await untilTerminal(`${second.url}/api/jobs/${jobId}`);
     expect(job.status).toBe('completed');
     expect(services.started.map((s) => s.taskId).sort()).toEqual([`${jobId}-t1`, `${jobId}-t2`]);
-    const lines = readFileSync(path.join(dataDir, 'receipts', `${second.runtime.runId}.jsonl`), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as JsonAnswer);
+    const lines = readFileSync(path.join(data, 'receipts', `${second.runtime.runId}.jsonl`), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as JsonAnswer);
     expect(lines.filter((l) => l.task_id === t1.id)).toMatchObject([{ agent_id: t1.programmerId, status: 'failed', error: { code: 'PAS_ERR_TASK_INTERRUPTED' }, provider: 'openai', model: 'gpt-4o', tokens: { input: 2400, output: 680 }, cost_usd: 0.0123 }]);
     expect(second.runtime.usageToday(t1.programmerId!).cost_usd).toBeCloseTo(0.0123, 9);
     expect(second.runtime.journal.getTask(t1.id)?.attempt).toBe(2);
     expect(second.runtime.journal.localAttemptCalls(t1.id, 1)).toEqual([]);
     await trees.pop()!.close();
 
-    const third = await startTestTree({ configDir: cfg.dir, dataDir, services: inProcessServices({ taskMs: 10 }) });
+    const third = await startTestTree({ configDir, dataDir: data, services: inProcessServices({ taskMs: 10 }) });
     trees.push(third);
-    expect(readdirSync(path.join(dataDir, 'receipts')).filter((f) => f.startsWith(third.runtime.runId))).toEqual([]);
+    expect(readdirSync(path.join(data, 'receipts')).filter((f) => f.startsWith(third.runtime.runId))).toEqual([]);
     expect(third.runtime.usageToday(t1.programmerId!).cost_usd).toBeCloseTo(0.0123, 9);
   });
 

@@ -16,13 +16,10 @@ import { createTempRepo, type TempRepo } from '../../support/git-fixtures.ts';
 import { kill9, startPasUp } from '../../support/pas-process.ts';
 import { freePortOffset } from '../../support/ports.ts';
 import type { TempConfig } from '../../support/test-config.ts';
-import { EDIT_REPLY, GREET, http, programmerConfig, waitForTask } from './programmer-harness.ts';
+import { EDIT_REPLY, GREET, GREET_INSTRUCTION, http, MISSING_EDIT, PAID_CALL_USD, PAID_USAGE, programmerConfig, waitForTask } from './programmer-harness.ts';
 
-/** gpt-4o at models.yaml's prices: 1,200 in (200 cached), 340 out. */
-const USAGE = { input: 1200, output: 340, cacheRead: 200, thinking: 0 };
-const CALL_USD = 0.00615;
-/** An edit whose SEARCH is not in the file: the programmer asks the model once more to correct it. */
-const MISSING_EDIT = ['src/greet.ts', '```ts', '<<<<<<< SEARCH', 'export const nothing = 0;', '=======', 'export const nothing = 1;', '>>>>>>> REPLACE', '```'].join('\n');
+const USAGE = PAID_USAGE;
+const CALL_USD = PAID_CALL_USD;
 
 interface Line {
   task_id: string;
@@ -61,7 +58,7 @@ describe('a pas up killed while a subtask waits for a paid model', () => {
 
     const first = await up();
     const taskId = 'cut-off-1';
-    const accepted = await http(`${agent}/execute`, { body: { task_id: taskId, instruction: "Say 'hi' and add a farewell.", files: ['src/greet.ts'], repo: repo.repo } });
+    const accepted = await http(`${agent}/execute`, { body: { task_id: taskId, instruction: GREET_INSTRUCTION, files: ['src/greet.ts'], repo: repo.repo } });
     expect(accepted.status, accepted.text).toBe(202);
     // The first (paid) answer is in and charged; the correction waits.
     const deadline = Date.now() + 20_000;

@@ -47,6 +47,14 @@ export const EDIT_REPLY = [
   '```',
 ].join('\n');
 
+/** What one OpenAI answer with this usage costs at models.yaml's gpt-4o prices (1,200 in, 200 of them cached, 340 out). */
+export const PAID_USAGE = { input: 1200, output: 340, cacheRead: 200, thinking: 0 };
+export const PAID_CALL_USD = 0.00615;
+/** An edit of src/greet.ts whose SEARCH is not in the file: the programmer asks the model once more to correct it. */
+export const MISSING_EDIT = ['src/greet.ts', '```ts', '<<<<<<< SEARCH', 'export const nothing = 0;', '=======', 'export const nothing = 1;', '>>>>>>> REPLACE', '```'].join('\n');
+/** The task the paid-model tests send: it edits src/greet.ts (GREET). */
+export const GREET_INSTRUCTION = "Say 'hi' and add a farewell.";
+
 /** A temp configs folder whose pool is exactly `programmers` (ports 6151…, under Mgr-Code-01). */
 export function programmerConfig(options: PoolOptions): TempConfig {
   const cfg = tempConfig('pas-prog-');

@@ -262,6 +262,10 @@ describe('the cluster LLM authority', () => {
       { callId: 'w1.a2', costUsd: 0.5, tokens: { input: 10, output: 5 }, model: PAID },
     ]);
     expect(journal.attemptCalls('att-2')).toEqual([{ callId: 'w1.b1', costUsd: 1, tokens: { input: 10, output: 5 }, model: PAID }]);
+    // An attempt named in the in-process form (no dispatch makes one) is not taken: the spend is, under no attempt.
+    authority.take(named('w1.c1', 2, 'local:t1.a1'));
+    expect(journal.localAttemptCalls('t1', 1)).toEqual([]);
+    expect(journal.spendStore().spent(new Date(T0).toISOString().slice(0, 10))).toBe(3.75);
   });
 
   it('forgets the call ids of days long past when it starts, and keeps recent ones', () => {

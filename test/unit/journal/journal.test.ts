@@ -462,6 +462,18 @@ describe('journal', () => {
     expect(journal.attemptTaken('t1', 2)).toBe(true);
   });
 
+  it("marks taken, when the pool journals its end, the booked result of an attempt adopted after a restart, keyed by the attempt's own lower number", () => {
+    journal.acceptJob(job('j1'));
+    journal.startTask(task('t1', 'j1'), 'Prog-001', 1);
+    // A restart: t1 resumes as attempt 2 and adopts attempt 1, still running on its worker.
+    journal.recover({ mode: 'requeue' });
+    journal.startTask(task('t1', 'j1'), 'Prog-002', 2);
+    journal.recordReceipt({ runId: 'r2', taskId: 't1', attempt: 1 }, { result: result('t1', 'j1', 'failed'), line: '{"task_id":"t1"}' });
+    expect(journal.attemptTaken('t1', 1)).toBe(false);
+    journal.attemptEnded('t1');
+    expect(journal.attemptTaken('t1', 1)).toBe(true);
+  });
+
   it('recover in interrupt mode marks running tasks interrupted with PAS_ERR_TASK_INTERRUPTED', () => {
     journal.upsertTask(task('t1', 'j1'), 'queued');
     journal.setTaskStatus('t1', 'running', { programmerId: 'Prog-004' });

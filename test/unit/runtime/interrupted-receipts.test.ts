@@ -53,6 +53,6 @@ describe('bookInterruptedAttempts', () => {
       ['t2', 'queued'],
       ['t3', 'queued'],
     ]);
-    expect(bookInterruptedAttempts(journal, 'run-newer')).toEqual([]);
+    expect(bookInterruptedAttempts(journal, 'run-newer', new Date())).toEqual([]);
   });
 });
