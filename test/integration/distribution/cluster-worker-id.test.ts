@@ -12,8 +12,9 @@ afterEach(async () => {
 
 describe('a worker id and its process', () => {
   it('SIGKILLed mid-task and started again with the same --id before it is declared offline: the new process is given its programmers once the old one has been silent for offline_after_ms, and runs the task the old one held, not after the broker redelivers it', async () => {
-    // ack_wait far beyond the wait for the job: a task left to the broker's redelivery cannot finish in time.
-    cluster = await startCluster({ workers: ['w1', 'w2'], programmersPerWorker: 1, editDelayMs: 3_000, offlineAfterMs: 4_000, ackWaitMs: 120_000 });
+    // ack_wait far beyond the wait for the job: a task left to the broker's redelivery cannot finish
+    // in time. Detection far enough out for the new process to start first on a loaded machine.
+    cluster = await startCluster({ workers: ['w1', 'w2'], programmersPerWorker: 1, editDelayMs: 3_000, offlineAfterMs: 8_000, ackWaitMs: 120_000 });
     const c = cluster;
     const files = ['src/a.js', 'src/b.js'];
     const id = await c.submit(files);
