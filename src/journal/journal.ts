@@ -284,7 +284,6 @@ export function localAttemptId(taskId: string, attempt: number): string {
 }
 
 /** What one call's spend report says beyond its cost: whose attempt it worked for, what it used. */
-
 export interface CallSpendDetail {
   attemptId?: string;
   tokens?: TokenUsage;
@@ -984,7 +983,7 @@ export function openJournal(path: string, options: JournalOptions = {}): Journal
       now: stamp(),
     });
 
-  /** A paid call of an in-process task, kept under the task's running attempt (journaled before the call). */
+  /** A paid call of an in-process task, kept under the task's running attempt (booked as the call is charged). */
   const addForTask = db.transaction((day: string, usd: number, call: TaskCallSpend) => {
     const attempt = stmt.taskAttempt.get(call.taskId)?.attempt;
     if (attempt === undefined) {
