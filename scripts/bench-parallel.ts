@@ -109,11 +109,12 @@ export interface ParallelRun {
   /** CPU per task of this process and of the children it waited for (git, verify commands), and the load. */
   cpu?: CpuPerTask;
   /**
-   * Programs (git, verify commands) the spawner started per task, the mean time from the request
-   * to the program's start (the spawner's own fork included), and programs this process forked
-   * itself per task through the same path (spawner off or unable to start).
+   * Programs (git, verify commands) the spawner started per task, of them those started held (a
+   * verify command forked while its task waited for the model, run on its go), the mean time from
+   * the request to the start of the others (the spawner's own fork included), and programs this
+   * process forked itself per task through the same path (spawner off or unable to start).
    */
-  spawner?: { startsPerTask: number; startMs: number; directPerTask: number };
+  spawner?: { startsPerTask: number; heldPerTask: number; startMs: number; directPerTask: number };
 }
 
 /** One configuration's batches: N = tasks on `programmers`, ideal = ceil(N/P)·L, efficiency = ideal / makespan. */
@@ -264,9 +265,12 @@ export async function runBatch(runtime: Runtime, tasks: TaskSpec[], latencyMs: n
   };
   const spawner = spawnerStats();
   const starts = spawner.viaSpawner - spawnerBefore.viaSpawner;
+  const held = spawner.held - spawnerBefore.held;
   run.spawner = {
     startsPerTask: round(starts / tasks.length, 2),
-    startMs: round(starts > 0 ? (spawner.startMsTotal - spawnerBefore.startMsTotal) / starts : 0, 2),
+    heldPerTask: round(held / tasks.length, 2),
+    // Held starts wait for their go: the mean is of the others.
+    startMs: round(starts > held ? (spawner.startMsTotal - spawnerBefore.startMsTotal) / (starts - held) : 0, 2),
     directPerTask: round((spawner.direct - spawnerBefore.direct) / tasks.length, 2),
   };
   if (durations.length === results.length) run.beyondLatencyMs = distribution(durations.map((d) => d - latencyMs), 1);
@@ -465,7 +469,7 @@ export async function runParallelBench(options: ParallelOptions = {}) {
           for (let r = 0; r < runsHere; r++) {
             const run = await runBatch(runtime, taskSpecs(`bench-${variant}-${repoKind}-p${P}-r${r + 1}`, benchFiles(N), repo, baseCommit, managerId, verify), latencyMs);
             runs.push(run);
-            const git = GIT_VARIANTS.includes(variant) ? `, ${run.gitProcessesPerTask} git processes/task (${run.gitSpawnsPerTask} spawns), spawner ${run.spawner?.startsPerTask} starts/task (request→start ${run.spawner?.startMs} ms) + ${run.spawner?.directPerTask} direct, CPU/task ${run.cpu?.processMs} ms + children ${run.cpu?.childrenMs} ms` : '';
+            const git = GIT_VARIANTS.includes(variant) ? `, ${run.gitProcessesPerTask} git processes/task (${run.gitSpawnsPerTask} spawns), spawner ${run.spawner?.startsPerTask} starts/task (${run.spawner?.heldPerTask} held; request→start of the others ${run.spawner?.startMs} ms) + ${run.spawner?.directPerTask} direct, CPU/task ${run.cpu?.processMs} ms + children ${run.cpu?.childrenMs} ms` : '';
             const main = `, main thread ${run.cpu?.mainThreadMs ?? '–'} ms/task, loop busy ${run.cpu?.loopBusyMs} ms/task (load ${run.cpu?.load1})`;
             log(`  parallel ${variant.padEnd(13)} ${repoKind.padEnd(5)} P=${String(P).padStart(2)} N=${String(N).padStart(3)} run ${r + 1}: makespan ${run.makespanMs.toFixed(0)} ms (ideal ${Math.ceil(N / P) * latencyMs})${git}${main}${run.failed ? `, ${run.failed} failed` : ''}`);
             if (!ceiling || !ceilingRun) continue;

@@ -2,12 +2,16 @@
  * Runs the commands cmd_allowlist.yaml permits, without a shell, in the task's worktree. A
  * command matches an entry when its program and leading arguments are the entry's; extra
  * arguments only where allow_extra_args is true. A timeout or a cancel kills the whole process
- * tree the command started.
+ * tree the command started. A command known to come (a task's verify) can be started ahead,
+ * held, and run later without the wait for its fork (prepareAllowedCommand).
  */
+import { accessSync, constants, statSync } from 'node:fs';
+import path from 'node:path';
 import type { CmdAllowlist } from '../config/schemas.ts';
 import { PasError } from '../errors.ts';
 import { isSecretEnvName } from '../redaction.ts';
-import { runProcessTree, tailLines } from './process-tree.ts';
+import { holdProcessTree, runProcessTree, tailLines, type ProcessTreeOptions, type ProcessTreeOutcome } from './process-tree.ts';
+import { HELD_SHELL } from './spawn-child.ts';
 
 export type AllowedCommand = CmdAllowlist['commands'][number];
 
@@ -64,24 +68,92 @@ export function commandEnv(source: NodeJS.ProcessEnv): Record<string, string> {
  * PAS_ERR_CMD_NOT_ALLOWED, PAS_ERR_CMD_TIMEOUT (tree killed) or PAS_ERR_TASK_CANCELLED.
  */
 export async function runAllowedCommand(request: CommandRequest): Promise<CommandResult> {
+  const entry = allowedEntry(request);
+  return resultOf(entry, request, await runProcessTree({ ...treeOptions(entry, request), ...(request.signal ? { signal: request.signal } : {}) }));
+}
+
+/** A command started ahead of its run (command-runner's prepareAllowedCommand). */
+export interface PreparedCommand {
+  /** Runs it now, as runAllowedCommand would have (same answers and errors). Once only. */
+  run(signal?: AbortSignal): Promise<CommandResult>;
+  /** Ends it unrun; nothing once it ran. */
+  cancel(): void;
+}
+
+/**
+ * An allowed command started held (process-tree.ts holdProcessTree) in `cwd`, for a run to come:
+ * what a task does while its model thinks, so the run starts without a fork. Its environment is
+ * read now. Undefined when it would not start the same way later (not allowed, its program not
+ * found on PATH now, no /bin/sh here): that run then goes through runAllowedCommand, which says
+ * why. A held command that ended before its run (its spawner lost) is started anew by `run`.
+ */
+export function prepareAllowedCommand(request: Omit<CommandRequest, 'signal'>): PreparedCommand | undefined {
+  const entry = matchCommand(request.allowlist, request.argv);
+  if (!entry || !canHold()) return undefined;
+  const options = treeOptions(entry, request);
+  if (!onPath(entry.program, options.cwd, options.env.PATH)) return undefined;
+  const held = holdProcessTree(options);
+  return {
+    run: async (signal) => {
+      if (held.endedUnrun) return runAllowedCommand({ ...request, ...(signal ? { signal } : {}) });
+      return resultOf(entry, request, await held.run(signal));
+    },
+    cancel: () => held.cancel(),
+  };
+}
+
+function allowedEntry(request: Omit<CommandRequest, 'signal'>): AllowedCommand {
   const entry = matchCommand(request.allowlist, request.argv);
   if (!entry) {
     throw new PasError('PAS_ERR_CMD_NOT_ALLOWED', `command not allowed: ${JSON.stringify(request.argv)}`, {
       details: { argv: [...request.argv] },
     });
   }
-  const timeoutMs = request.timeoutMs ?? request.allowlist.timeout_s * 1000;
-  const outcome = await runProcessTree({
+  return entry;
+}
+
+function treeOptions(entry: AllowedCommand, request: Omit<CommandRequest, 'signal'>): ProcessTreeOptions & { env: Record<string, string> } {
+  return {
     file: entry.program,
     args: request.argv.slice(1),
     cwd: request.cwd,
-    env: commandEnv(request.env ?? process.env),
+    // PWD names the folder it runs in, as a shell that went there would say (the held start's shell sets it too).
+    env: { ...commandEnv(request.env ?? process.env), PWD: path.resolve(request.cwd) },
     // Its environment holds no secret: the spawner may start it (no fork of this process).
     viaSpawner: true,
-    timeoutMs,
-    ...(request.signal ? { signal: request.signal } : {}),
+    timeoutMs: timeoutOf(request),
     ...(request.killGraceMs !== undefined ? { killGraceMs: request.killGraceMs } : {}),
-  });
+  };
+}
+
+function timeoutOf(request: Omit<CommandRequest, 'signal'>): number {
+  return request.timeoutMs ?? request.allowlist.timeout_s * 1000;
+}
+
+/** Whether this machine has the shell a held start waits in. */
+let shellHere: boolean | undefined;
+function canHold(): boolean {
+  shellHere ??= process.platform !== 'win32' && isExecutable(HELD_SHELL);
+  return shellHere;
+}
+
+function isExecutable(file: string): boolean {
+  try {
+    accessSync(file, constants.X_OK);
+    return statSync(file).isFile();
+  } catch {
+    return false;
+  }
+}
+
+/** Whether `program` is found as a spawn would find it: a path (from `cwd`), or a name on PATH. */
+function onPath(program: string, cwd: string, pathVar: string | undefined): boolean {
+  if (program.includes('/')) return isExecutable(path.resolve(cwd, program));
+  return (pathVar ?? '').split(':').some((dir) => dir !== '' && isExecutable(path.join(dir, program)));
+}
+
+function resultOf(entry: AllowedCommand, request: Omit<CommandRequest, 'signal'>, outcome: ProcessTreeOutcome): CommandResult {
+  const timeoutMs = timeoutOf(request);
   const stderrTail = tailLines(outcome.stderr, STDERR_TAIL_LINES);
   if (outcome.notFound) {
     throw new PasError('PAS_ERR_CMD_FAILED', `${entry.program} is not installed or not on PATH`, { details: { command: entry.name } });

@@ -5,7 +5,7 @@
  */
 import { signalProcessGroup } from './process-group.ts';
 import { isResourceError, spawnFailure } from './spawn-child.ts';
-import { startChild, startDirect } from './spawner.ts';
+import { startChild, startDirect, type StartedChild } from './spawner.ts';
 
 export { baseChildEnv } from './spawn-child.ts';
 export { signalProcessGroup } from './process-group.ts';
@@ -52,13 +52,69 @@ export interface ProcessTreeOutcome {
 
 const DEFAULT_GRACE_MS = 2_000;
 
-export async function runProcessTree(options: ProcessTreeOptions): Promise<ProcessTreeOutcome> {
-  const started = Date.now();
-  const grace = options.killGraceMs ?? DEFAULT_GRACE_MS;
-  if (options.signal?.aborted) {
-    return { pid: undefined, exitCode: null, signal: null, stdout: '', stderr: '', all: '', timedOut: false, aborted: true, notFound: false, durationMs: 0 };
-  }
+const ABORTED: ProcessTreeOutcome = { pid: undefined, exitCode: null, signal: null, stdout: '', stderr: '', all: '', timedOut: false, aborted: true, notFound: false, durationMs: 0 };
 
+export async function runProcessTree(options: ProcessTreeOptions): Promise<ProcessTreeOutcome> {
+  if (options.signal?.aborted) return { ...ABORTED };
+  return supervise(startTree(options, false), options);
+}
+
+/** A program started held (spawn-child.ts heldCommand): forked now, run by `run`. */
+export interface HeldProcessTree {
+  /**
+   * Lets it run and supervises it as runProcessTree does (`options.signal` is not used: this
+   * one is); its timeout and duration count from here. Once only.
+   */
+  run(signal?: AbortSignal): Promise<ProcessTreeOutcome>;
+  /** Ends it unrun (its process group killed); nothing once it runs. */
+  cancel(): void;
+  /** Whether it ended before it was run (it cannot be run then: start the program anew). */
+  readonly endedUnrun: boolean;
+}
+
+/**
+ * Starts the program held: the fork (the costly part of a start, one after another per spawner)
+ * is made now, while the caller still waits for what the program needs (a model's edit).
+ */
+export function holdProcessTree(options: Omit<ProcessTreeOptions, 'signal'>): HeldProcessTree {
+  const child = startTree(options, true);
+  let ran = false;
+  let ended = false;
+  void child.done.then(
+    () => (ended = true),
+    () => (ended = true),
+  );
+  const kill = () => {
+    child.killing(0);
+    void child.started.then((pid) => {
+      if (pid !== undefined) signalProcessGroup(pid, 'SIGKILL');
+    });
+    // Its outcome (killed) is of no use; a spawner lost meanwhile is no failure of anyone's.
+    child.done.catch(() => undefined);
+  };
+  return {
+    get endedUnrun() {
+      return ended && !ran;
+    },
+    run(signal) {
+      if (ran) throw new Error('a held program runs once');
+      ran = true;
+      if (signal?.aborted) {
+        kill();
+        return Promise.resolve({ ...ABORTED });
+      }
+      child.go!();
+      return supervise(child, signal ? { ...options, signal } : options);
+    },
+    cancel() {
+      if (ran) return;
+      ran = true;
+      kill();
+    },
+  };
+}
+
+function startTree(options: Omit<ProcessTreeOptions, 'signal'>, held: boolean): StartedChild {
   const childOptions = {
     file: options.file,
     args: options.args,
@@ -66,8 +122,15 @@ export async function runProcessTree(options: ProcessTreeOptions): Promise<Proce
     env: options.env,
     detached: true,
     maxBufferBytes: options.maxBufferBytes ?? 20 * 1024 * 1024,
+    ...(held ? { held: true } : {}),
   };
-  const child = options.viaSpawner ? startChild(childOptions) : startDirect(childOptions);
+  return options.viaSpawner ? startChild(childOptions) : startDirect(childOptions);
+}
+
+/** Waits for a started program's end, killing its tree on a timeout or an abort. */
+async function supervise(child: StartedChild, options: ProcessTreeOptions): Promise<ProcessTreeOutcome> {
+  const started = Date.now();
+  const grace = options.killGraceMs ?? DEFAULT_GRACE_MS;
   // Known at once for a direct spawn, a message later through the spawner.
   let pid: number | undefined;
 

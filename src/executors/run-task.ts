@@ -17,7 +17,7 @@ import { PasError, toErrorData } from '../errors.ts';
 import type { LlmClient, Receipt } from '../llm/types.ts';
 import { partialOutcomeOf, withPartialOutcome, type Executor, type ExecutorOutcome, type TaskProgress, type TaskRound, type VerifyHook, type VerifyRun } from './executor.ts';
 import { commandOutput, trimOutput, verifyFailedError } from './verify-output.ts';
-import { runAllowedCommand } from './command-runner.ts';
+import { prepareAllowedCommand, runAllowedCommand, type PreparedCommand } from './command-runner.ts';
 import { FsGuard } from './fs-guard.ts';
 import { changedPaths } from './checkout-changes.ts';
 import { restoreGitFiles } from './checkout-git-files.ts';
@@ -100,6 +100,8 @@ export async function runProgrammerTask(input: RunProgrammerTaskInput): Promise<
   let error: ErrorData | undefined;
   let status: TaskResult['status'] = 'completed';
   let failure: unknown;
+  /** The task's verify command, started held for its next run (in-memory tasks). */
+  const held = new HeldVerify(task, input);
 
   try {
     stop.checkpoint();
@@ -134,13 +136,17 @@ export async function runProgrammerTask(input: RunProgrammerTaskInput): Promise<
     if (verify && files) {
       early = takeCheckout();
       early.catch(() => undefined);
+      // So is its verify command, held (command-runner.ts prepareAllowedCommand): its run needs no fork.
+      held.next(early);
     }
     let verifyDir: string | undefined;
+    let verifyRuns = 0;
+    const hookRounds = input.verifyRounds ?? DEFAULT_VERIFY_ROUNDS;
     const message = commitMessage(task);
     if (files) ahead = new CommitAhead({ repo: input.repo, baseCommit, message });
     const hook: VerifyHook | undefined = verify
       ? {
-          maxRounds: input.verifyRounds ?? DEFAULT_VERIFY_ROUNDS,
+          maxRounds: hookRounds,
           run: async () => {
             if (files) {
               verifyDir ??= await (early ?? takeCheckout());
@@ -148,7 +154,10 @@ export async function runProgrammerTask(input: RunProgrammerTaskInput): Promise<
               // A passing command usually ends the task: its commit is written while the command runs.
               ahead!.start(files.written());
             }
-            return runVerify(task, files ? verifyDir! : checkout, input, controller.signal);
+            const ran = await runVerify(task, files ? verifyDir! : checkout, input, controller.signal, held.take());
+            // Another round comes (the model corrects its edits meanwhile): its command is held now.
+            if (files && ran.exitCode !== 0 && ++verifyRuns < hookRounds) held.next(Promise.resolve(verifyDir!));
+            return ran;
           },
         }
       : undefined;
@@ -218,6 +227,8 @@ export async function runProgrammerTask(input: RunProgrammerTaskInput): Promise<
   } finally {
     stop.dispose();
   }
+  // A verify command held for a run that never came is ended.
+  held.cancel();
   // A checkout still being made for this task is waited for, so its lease is given back too.
   if (early) await early.catch(() => undefined);
   // So is every commit still being written ahead (a round whose verify failed, a task that was stopped).
@@ -324,17 +335,62 @@ function timeUp(stop: TaskStop): void {
 }
 
 /**
+ * The task's verify command started held in its checkout for the next run, while the model
+ * thinks (command-runner.ts prepareAllowedCommand): that run then starts without a fork, which
+ * on a burst of answers otherwise comes one after another. One at a time; ended with the task.
+ */
+class HeldVerify {
+  private pending: Promise<PreparedCommand | undefined> | undefined;
+
+  constructor(
+    private readonly task: TaskSpec,
+    private readonly input: RunProgrammerTaskInput,
+  ) {}
+
+  /** Holds the command for its next run in the checkout `dir` will name. */
+  next(dir: Promise<string>): void {
+    const { cmdAllowlist } = this.input;
+    if (!cmdAllowlist || !this.task.verify || process.env.PAS_HELD_VERIFY === 'off') return;
+    this.cancel();
+    const argv = this.task.verify;
+    this.pending = dir.then(
+      (cwd) => prepareAllowedCommand({ allowlist: cmdAllowlist, argv, cwd }),
+      () => undefined,
+    );
+  }
+
+  /** The held command for this run (the caller runs or cancels it), or undefined. */
+  take(): Promise<PreparedCommand | undefined> | undefined {
+    const taken = this.pending;
+    this.pending = undefined;
+    return taken;
+  }
+
+  cancel(): void {
+    const dropped = this.take();
+    void dropped?.then((prepared) => prepared?.cancel());
+  }
+}
+
+/**
  * Runs the task's verify command (allowlisted, no shell, the allowlist's timeout, killed with the
  * task) in `dir`. Returns its exit code and trimmed output whatever the code; a command that may
  * not run, times out or is cancelled throws.
  */
-async function runVerify(task: TaskSpec, dir: string, input: RunProgrammerTaskInput, signal: AbortSignal): Promise<VerifyRun> {
+async function runVerify(task: TaskSpec, dir: string, input: RunProgrammerTaskInput, signal: AbortSignal, held: Promise<PreparedCommand | undefined> | undefined): Promise<VerifyRun> {
   if (!input.cmdAllowlist) {
     throw new PasError('PAS_ERR_CMD_NOT_ALLOWED', `task ${task.id} asks to run ${JSON.stringify(task.verify)} but no command allowlist is configured`);
   }
-  // The checkout's git files as PAS made them: a `git` verify command runs no fsmonitor or filter a task set.
-  await restoreGitFiles(dir);
-  const ran = await runAllowedCommand({ allowlist: input.cmdAllowlist, argv: task.verify!, cwd: dir, signal });
+  const prepared = await held?.catch(() => undefined);
+  // The checkout's git files as PAS made them: a `git` verify command runs no fsmonitor or filter a
+  // task set (a held one has not started the program yet: it runs from here).
+  try {
+    await restoreGitFiles(dir);
+  } catch (err) {
+    prepared?.cancel();
+    throw err;
+  }
+  const ran = prepared ? await prepared.run(signal) : await runAllowedCommand({ allowlist: input.cmdAllowlist, argv: task.verify!, cwd: dir, signal });
   input.log?.info({ taskId: task.id, command: ran.name, exitCode: ran.exitCode, durationMs: ran.durationMs }, 'verify command finished');
   return { command: ran.name, exitCode: ran.exitCode, output: trimOutput(commandOutput(ran.stdout, ran.stderrTail)), durationMs: ran.durationMs };
 }

@@ -21,6 +21,11 @@ export interface SpawnChildOptions {
   detached?: boolean;
   /** Output kept per stream; past it the child is killed and `truncated` set. */
   maxBufferBytes?: number;
+  /**
+   * Started held (no `input` then): the fork is made now, the program runs once `go` is called
+   * (see heldCommand). What a caller that knows a command is coming starts ahead of time.
+   */
+  held?: boolean;
 }
 
 export interface ChildOutcome {
@@ -44,6 +49,25 @@ export interface SpawnedChild {
   /** Undefined when it could not be started. */
   pid: number | undefined;
   done: Promise<ChildOutcome>;
+  /** A held child: lets it run (see heldCommand). */
+  go?: () => void;
+}
+
+/**
+ * The shell a held program waits in. It reads one line of its stdin (the go), then replaces
+ * itself with the program: `exec "$@"`, so the program gets its arguments as given (no shell
+ * parses them), the same pid and process group, and stdin at its end. Its stdin closed without
+ * a line (the caller gone) ends it unrun, 125. A fork costs a process milliseconds and one
+ * program's forks come one after another, so a burst of 49 commands starts over ~100 ms; held
+ * ones were forked while their task waited for its model, and each one's exec runs in itself.
+ * The shell adds PWD to the environment (callers set it to the cwd for both ways of starting).
+ */
+export const HELD_SHELL = '/bin/sh';
+const HELD_SCRIPT = 'IFS= read -r _ || exit 125; exec "$@"';
+
+/** The held form of a program: the shell waiting for its go, then the program with its arguments. */
+export function heldCommand(file: string, args: readonly string[]): { file: string; args: string[] } {
+  return { file: HELD_SHELL, args: ['-c', HELD_SCRIPT, 'pas-held', file, ...args] };
 }
 
 /** Errors that say the machine is out of a resource rather than that the program is wrong. */
@@ -97,12 +121,13 @@ export function childOutcome(pid: number | undefined, chunks: readonly OutputChu
 export function spawnChild(options: SpawnChildOptions): SpawnedChild {
   const maxBuffer = options.maxBufferBytes ?? 64 * 1024 * 1024;
   let child: ChildProcess;
+  const { file, args } = options.held ? heldCommand(options.file, options.args) : options;
   try {
-    child = spawn(options.file, [...options.args], {
+    child = spawn(file, [...args], {
       cwd: options.cwd,
       env: options.env,
       detached: options.detached ?? false,
-      stdio: [options.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
+      stdio: [options.input === undefined && !options.held ? 'ignore' : 'pipe', 'pipe', 'pipe'],
       windowsHide: true,
     });
   } catch (err) {
@@ -128,7 +153,7 @@ export function spawnChild(options: SpawnChildOptions): SpawnedChild {
     });
     child.on('close', (code, signal) => finish(code, signal));
   });
-  return { pid: child.pid, done };
+  return { pid: child.pid, done, ...(options.held ? { go: () => child.stdin?.end('\n') } : {}) };
 }
 
 /** The environment variables every child needs to run, taken from `source`. */

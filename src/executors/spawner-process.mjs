@@ -4,9 +4,11 @@
 // for as long as copying its page tables takes; a fork of this one costs the runtime nothing.
 //
 // Protocol (node IPC, 'advanced' serialization, so Buffers travel as bytes):
-//   runtime → spawner  { t: 'run', id, file, args, cwd, envId, env?, detached, input?, maxBuffer }
+//   runtime → spawner  { t: 'run', id, file, args, cwd, envId, env?, detached, input?, held?, maxBuffer }
 //                      env comes with a new envId only; later requests name it by envId alone. Both
-//                      sides keep the last ENVS_KEPT environments, dropping the oldest.
+//                      sides keep the last ENVS_KEPT environments, dropping the oldest. `held`: its
+//                      stdin stays open (a shell waiting for a line, spawn-child.ts heldCommand)
+//                      until { t: 'go', id } writes that line and closes it.
 //   spawner → runtime  { t: 'ready' } once, then per request:
 //                      { t: 'taken', ids: [id…] }              written before the programs are started (one
 //                                                              message for the requests of one read): without
@@ -49,7 +51,7 @@ function errorData(err) {
 }
 
 function run(request) {
-  const { id, file, args, cwd, env, detached, input, maxBuffer } = request;
+  const { id, file, args, cwd, env, detached, input, held, maxBuffer } = request;
   let child;
   if (env === undefined) {
     // Never a program with this process's own environment: the runtime names only environments it sent.
@@ -57,7 +59,7 @@ function run(request) {
     return;
   }
   try {
-    child = spawn(file, args, { cwd, env, detached, stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'], windowsHide: true });
+    child = spawn(file, args, { cwd, env, detached, stdio: [input === undefined && !held ? 'ignore' : 'pipe', 'pipe', 'pipe'], windowsHide: true });
   } catch (err) {
     send({ t: 'done', id, code: null, signal: null, truncated: false, chunks: [], spawnError: errorData(err) });
     return;
@@ -110,6 +112,11 @@ function takeArrived() {
 }
 
 process.on('message', (message) => {
+  if (message?.t === 'go') {
+    // The runtime sends it once the pid came, so the child is running (or done: nothing to do).
+    running.get(message.id)?.child.stdin?.end('\n');
+    return;
+  }
   if (!message || message.t !== 'run' || !process.connected) return;
   if (arrived.length === 0) queueMicrotask(takeArrived);
   // Resolved as it arrives: the kept environments change in arrival order.

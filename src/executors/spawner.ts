@@ -24,7 +24,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { PasError } from '../errors.ts';
 import { signalProcessGroup } from './process-group.ts';
-import { baseChildEnv, childOutcome, spawnChild, type ChildOutcome, type OutputChunk, type SpawnChildOptions } from './spawn-child.ts';
+import { baseChildEnv, childOutcome, heldCommand, spawnChild, type ChildOutcome, type OutputChunk, type SpawnChildOptions } from './spawn-child.ts';
 
 const SCRIPT = fileURLToPath(new URL('./spawner-process.mjs', import.meta.url));
 const DEFAULT_MAX_BUFFER = 64 * 1024 * 1024;
@@ -63,6 +63,8 @@ export interface StartedChild {
    * dies before taking it does not start it any more.
    */
   killing(graceMs: number): void;
+  /** A held program (`held` in its options): lets it run. */
+  go?: () => void;
 }
 
 export interface SpawnerStats {
@@ -82,9 +84,11 @@ export interface SpawnerStats {
   startMsTotal: number;
   /** Environments sent over a channel (a request whose environment the spawner holds names it instead). */
   envsSent: number;
+  /** Programs started held (not in startMsTotal: they wait for their go). */
+  held: number;
 }
 
-const stats: SpawnerStats = { spawners: 0, viaSpawner: 0, direct: 0, retried: 0, lost: 0, frozen: 0, startMsTotal: 0, envsSent: 0 };
+const stats: SpawnerStats = { spawners: 0, viaSpawner: 0, direct: 0, retried: 0, lost: 0, frozen: 0, startMsTotal: 0, envsSent: 0, held: 0 };
 
 /**
  * Environments each spawner keeps, oldest dropped first (spawner-process.mjs keeps as many, told
@@ -101,6 +105,12 @@ export function spawnerStats(): SpawnerStats {
 
 interface Request {
   options: SpawnChildOptions;
+  /** Its id with the spawner holding it now. */
+  id?: number;
+  /** A held program's go was asked (sent once its pid is known). */
+  goAsked?: boolean;
+  /** Its go when it runs on a direct spawn instead. */
+  directGo?: () => void;
   attempts: number;
   sentAt: number;
   /** The spawner said it took it (it may have started it since). */
@@ -218,7 +228,14 @@ export function startChild(options: SpawnChildOptions): StartedChild {
   });
   const request: Request = { options: { ...options, cwd: path.resolve(options.cwd) }, attempts: 0, sentAt: 0, taken: false, chunks: [], started, resolve, reject };
   spawner.send(request);
-  return { started: startedPromise, done, killing: (graceMs) => killing(request, graceMs) };
+  return { started: startedPromise, done, killing: (graceMs) => killing(request, graceMs), ...(options.held ? { go: () => go(request) } : {}) };
+}
+
+function go(request: Request): void {
+  if (request.goAsked) return;
+  request.goAsked = true;
+  if (request.directGo) request.directGo();
+  else holders.get(request)?.sendGo(request);
 }
 
 /** Requests → the spawner holding them now (a request moves to a fresh one when its spawner dies). */
@@ -235,12 +252,14 @@ export function startDirect(options: SpawnChildOptions): StartedChild {
   stats.direct++;
   const child = spawnChild(options);
   // The caller kills a direct child's group itself, and its outcome comes from this process.
-  return { started: Promise.resolve(child.pid), done: child.done, killing: () => undefined };
+  return { started: Promise.resolve(child.pid), done: child.done, killing: () => undefined, ...(child.go ? { go: child.go } : {}) };
 }
 
 /** Runs a request the spawner could not take on a direct spawn, settling the same promises. */
 function runDirect(request: Request): void {
   const child = startDirect(request.options);
+  request.directGo = child.go;
+  if (request.goAsked) child.go?.();
   void child.started.then(request.started);
   child.done.then(request.resolve, request.reject);
 }
@@ -297,6 +316,7 @@ class Connection {
 
   send(request: Request): void {
     const id = nextId++;
+    request.id = id;
     if (this.requests.size === 0) this.busy();
     this.requests.set(id, request);
     this.unstarted++;
@@ -304,16 +324,18 @@ class Connection {
     request.sentAt = performance.now();
     this.watch();
     const { options } = request;
+    const { file, args } = options.held ? heldCommand(options.file, options.args) : options;
     try {
       this.child.send({
         t: 'run',
         id,
-        file: options.file,
-        args: [...options.args],
+        file,
+        args: [...args],
         cwd: options.cwd,
         ...this.envOf(options.env),
         detached: options.detached ?? false,
         input: options.input,
+        ...(options.held ? { held: true } : {}),
         maxBuffer: options.maxBufferBytes ?? DEFAULT_MAX_BUFFER,
       });
     } catch {
@@ -353,8 +375,10 @@ class Connection {
       request.pid = message.pid;
       this.unstarted--;
       stats.viaSpawner++;
-      stats.startMsTotal += performance.now() - request.sentAt;
+      if (request.options.held) stats.held++;
+      else stats.startMsTotal += performance.now() - request.sentAt;
       request.started(message.pid);
+      if (request.goAsked) this.sendGo(request);
       if (request.killGraceMs !== undefined) this.killStarted(request);
     } else if (message.t === 'out') {
       request.chunks.push(...message.chunks);
@@ -372,6 +396,16 @@ class Connection {
         spawnError = Object.assign(new Error(text), fields) as NodeJS.ErrnoException;
       }
       request.resolve(childOutcome(request.pid, request.chunks, message.code, message.signal, message.truncated, spawnError));
+    }
+  }
+
+  /** Lets a held program run, once its pid is known (asked earlier, it is sent when the pid comes). */
+  sendGo(request: Request): void {
+    if (request.pid === undefined || this.gone) return;
+    try {
+      this.child.send({ t: 'go', id: request.id });
+    } catch {
+      this.onGone();
     }
   }
 
