@@ -93,8 +93,9 @@ export async function writeEditsTo(root: string, allowlist: FsAllowlist, edits: 
       await rm(await guard.resolve(rel, 'write'), { force: true });
       continue;
     }
-    // The guard makes the parent folders, once the path is allowed and leads nowhere outside.
-    await guard.writeFile(rel, content);
+    // The guard makes the parent folders, once the path is allowed and leads nowhere outside. The
+    // verify command waits for these writes: small files are written now (fs-guard.ts).
+    await guard.writeFile(rel, content, true);
   }
 }
 

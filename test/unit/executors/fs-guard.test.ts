@@ -232,6 +232,23 @@ describe('FsGuard with synchronous file calls', () => {
     expect((await lstat(path.join(worktree, 'src', 'big.ts'))).mode & 0o777).toBe(0o644 & ~process.umask());
   });
 
+  it('writes a file now (synchronously) as it writes one through the thread pool: truncated, its mode, folders made, never through a symlink leading outside', async () => {
+    const guard = new FsGuard(worktree, allowlist);
+    await guard.writeFile('src/a.ts', 'a much longer first version\n', true);
+    await guard.writeFile('src/a.ts', 'b\n', true);
+    expect(await readFile(path.join(worktree, 'src', 'a.ts'), 'utf8')).toBe('b\n');
+    expect((await lstat(path.join(worktree, 'src', 'a.ts'))).mode & 0o777).toBe(0o644 & ~process.umask());
+    await guard.writeFile('src/now/deeper/x.ts', 'x\n', true);
+    expect(await readFile(path.join(worktree, 'src', 'now', 'deeper', 'x.ts'), 'utf8')).toBe('x\n');
+    // Past the size written now: through the thread pool, whole.
+    const big = Buffer.alloc(300 * 1024, 'z');
+    await guard.writeFile('src/big-now.ts', big, true);
+    expect((await readFile(path.join(worktree, 'src', 'big-now.ts'))).equals(big)).toBe(true);
+    await symlink(path.join(outside, 'victim.txt'), path.join(worktree, 'src', 'now-link.ts'));
+    expect(await codeOf(guard.writeFile('src/now-link.ts', 'pwned', true))).toBe('PAS_ERR_FS_PATH_ESCAPE');
+    expect(await readFile(path.join(outside, 'victim.txt'), 'utf8')).toBe('untouched\n');
+  });
+
   it('overwrites a longer file whole (truncated) and creates missing folders', async () => {
     const guard = new FsGuard(worktree, allowlist);
     await guard.writeFile('src/a.ts', 'a much longer first version\n');
