@@ -11,7 +11,7 @@ import type { CmdAllowlist } from '../config/schemas.ts';
 import { PasError } from '../errors.ts';
 import { isSecretEnvName } from '../redaction.ts';
 import { holdProcessTree, runProcessTree, tailLines, type ProcessTreeOptions, type ProcessTreeOutcome } from './process-tree.ts';
-import { HELD_SHELL } from './spawn-child.ts';
+import { HELD_EXEC_FAILED, HELD_SHELL } from './spawn-child.ts';
 
 export type AllowedCommand = CmdAllowlist['commands'][number];
 
@@ -89,14 +89,18 @@ export interface PreparedCommand {
  */
 export function prepareAllowedCommand(request: Omit<CommandRequest, 'signal'>): PreparedCommand | undefined {
   const entry = matchCommand(request.allowlist, request.argv);
-  if (!entry || !canHold()) return undefined;
+  // A name bash's `exec` would take for an option is started at its run (spawn-child.ts).
+  if (!entry || entry.program.startsWith('-') || !canHold()) return undefined;
   const options = treeOptions(entry, request);
   if (!onPath(entry.program, options.cwd, options.env.PATH)) return undefined;
   const held = holdProcessTree(options);
   return {
     run: async (signal) => {
       if (held.endedUnrun) return runAllowedCommand({ ...request, ...(signal ? { signal } : {}) });
-      return resultOf(entry, request, await held.run(signal));
+      const outcome = await held.run(signal);
+      // Gone from PATH since it was held: the shell's exec failed, which an unheld start reports as not found.
+      if ((outcome.exitCode === 126 || outcome.exitCode === 127) && HELD_EXEC_FAILED.test(outcome.stderr)) return resultOf(entry, request, { ...outcome, notFound: true });
+      return resultOf(entry, request, outcome);
     },
     cancel: () => held.cancel(),
   };
@@ -117,8 +121,9 @@ function treeOptions(entry: AllowedCommand, request: Omit<CommandRequest, 'signa
     file: entry.program,
     args: request.argv.slice(1),
     cwd: request.cwd,
+    env: commandEnv(request.env ?? process.env),
     // PWD names the folder it runs in, as a shell that went there would say (the held start's shell sets it too).
-    env: { ...commandEnv(request.env ?? process.env), PWD: path.resolve(request.cwd) },
+    pwd: true,
     // Its environment holds no secret: the spawner may start it (no fork of this process).
     viaSpawner: true,
     timeoutMs: timeoutOf(request),
@@ -146,10 +151,9 @@ function isExecutable(file: string): boolean {
   }
 }
 
-/** Whether `program` is found as a spawn would find it: a path (from `cwd`), or a name on PATH. */
+/** Whether `program` (a name: the allowlist has no paths) is on PATH as the child will search it (a relative or empty entry from `cwd`). */
 function onPath(program: string, cwd: string, pathVar: string | undefined): boolean {
-  if (program.includes('/')) return isExecutable(path.resolve(cwd, program));
-  return (pathVar ?? '').split(':').some((dir) => dir !== '' && isExecutable(path.join(dir, program)));
+  return (pathVar ?? '').split(':').some((dir) => isExecutable(path.resolve(cwd, dir || '.', program)));
 }
 
 function resultOf(entry: AllowedCommand, request: Omit<CommandRequest, 'signal'>, outcome: ProcessTreeOutcome): CommandResult {

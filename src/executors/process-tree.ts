@@ -32,6 +32,8 @@ export interface ProcessTreeOptions {
    * free of secrets (the spawner is a process that does not need them).
    */
   viaSpawner?: boolean;
+  /** PWD in its environment names `cwd` (spawn-child.ts). */
+  pwd?: boolean;
 }
 
 export interface ProcessTreeOutcome {
@@ -123,6 +125,7 @@ function startTree(options: Omit<ProcessTreeOptions, 'signal'>, held: boolean): 
     detached: true,
     maxBufferBytes: options.maxBufferBytes ?? 20 * 1024 * 1024,
     ...(held ? { held: true } : {}),
+    ...(options.pwd ? { pwd: true } : {}),
   };
   return options.viaSpawner ? startChild(childOptions) : startDirect(childOptions);
 }

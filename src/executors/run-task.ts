@@ -353,10 +353,8 @@ class HeldVerify {
     if (!cmdAllowlist || !this.task.verify || process.env.PAS_HELD_VERIFY === 'off') return;
     this.cancel();
     const argv = this.task.verify;
-    this.pending = dir.then(
-      (cwd) => prepareAllowedCommand({ allowlist: cmdAllowlist, argv, cwd }),
-      () => undefined,
-    );
+    // Whatever goes wrong here, the run starts the command itself (and says so).
+    this.pending = dir.then((cwd) => prepareAllowedCommand({ allowlist: cmdAllowlist, argv, cwd })).catch(() => undefined);
   }
 
   /** The held command for this run (the caller runs or cancels it), or undefined. */

@@ -6,6 +6,7 @@
  * 1), so PAS's spawn sites (git, the repo map, allowed commands, agent CLIs) start children here.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import path from 'node:path';
 import { PasError } from '../errors.ts';
 import { collectOutput } from './output-cap.mjs';
 
@@ -26,6 +27,8 @@ export interface SpawnChildOptions {
    * (see heldCommand). What a caller that knows a command is coming starts ahead of time.
    */
   held?: boolean;
+  /** PWD in its environment names `cwd` (as the held shell sets it), whatever `env` says. */
+  pwd?: boolean;
 }
 
 export interface ChildOutcome {
@@ -55,15 +58,19 @@ export interface SpawnedChild {
 
 /**
  * The shell a held program waits in. It reads one line of its stdin (the go), then replaces
- * itself with the program: `exec "$@"`, so the program gets its arguments as given (no shell
- * parses them), the same pid and process group, and stdin at its end. Its stdin closed without
- * a line (the caller gone) ends it unrun, 125. A fork costs a process milliseconds and one
- * program's forks come one after another, so a burst of 49 commands starts over ~100 ms; held
- * ones were forked while their task waited for its model, and each one's exec runs in itself.
- * The shell adds PWD to the environment (callers set it to the cwd for both ways of starting).
+ * itself with the program: `exec "$@" </dev/null`, so the program gets its arguments as given (no
+ * shell parses them), the same pid and process group, and stdin /dev/null as an unheld one. Its
+ * stdin closed without a line (the caller gone) ends it unrun, 125. A fork costs a process
+ * milliseconds and one program's forks come one after another, so a burst of 49 commands starts
+ * over ~100 ms; held ones were forked while their task waited for its model, and each one's exec
+ * runs in itself. The shell sets PWD to its folder (`pwd` asks the same of an unheld one); bash as
+ * /bin/sh (macOS) also sets SHLVL when the environment has none. A program name that starts with
+ * `-` is never held: bash's `exec` would read it as an option.
  */
 export const HELD_SHELL = '/bin/sh';
-const HELD_SCRIPT = 'IFS= read -r _ || exit 125; exec "$@"';
+const HELD_SCRIPT = 'IFS= read -r _ || exit 125; exec "$@" </dev/null';
+/** What the held shell says on stderr when the exec fails (dash: `pas-held: 1: exec: …`, bash: `pas-held: line 1: exec: …`). */
+export const HELD_EXEC_FAILED = /^pas-held: (?:line )?\d+: exec: /;
 
 /** The held form of a program: the shell waiting for its go, then the program with its arguments. */
 export function heldCommand(file: string, args: readonly string[]): { file: string; args: string[] } {
@@ -125,7 +132,7 @@ export function spawnChild(options: SpawnChildOptions): SpawnedChild {
   try {
     child = spawn(file, [...args], {
       cwd: options.cwd,
-      env: options.env,
+      env: options.pwd ? { ...options.env, PWD: path.resolve(options.cwd) } : options.env,
       detached: options.detached ?? false,
       stdio: [options.input === undefined && !options.held ? 'ignore' : 'pipe', 'pipe', 'pipe'],
       windowsHide: true,

@@ -4,11 +4,12 @@
 // for as long as copying its page tables takes; a fork of this one costs the runtime nothing.
 //
 // Protocol (node IPC, 'advanced' serialization, so Buffers travel as bytes):
-//   runtime → spawner  { t: 'run', id, file, args, cwd, envId, env?, detached, input?, held?, maxBuffer }
+//   runtime → spawner  { t: 'run', id, file, args, cwd, envId, env?, detached, input?, held?, pwd?, maxBuffer }
 //                      env comes with a new envId only; later requests name it by envId alone. Both
 //                      sides keep the last ENVS_KEPT environments, dropping the oldest. `held`: its
 //                      stdin stays open (a shell waiting for a line, spawn-child.ts heldCommand)
-//                      until { t: 'go', id } writes that line and closes it.
+//                      until { t: 'go', id } writes that line and closes it. `pwd`: PWD names cwd
+//                      in the child's environment (the kept environment is not changed).
 //   spawner → runtime  { t: 'ready' } once, then per request:
 //                      { t: 'taken', ids: [id…] }              written before the programs are started (one
 //                                                              message for the requests of one read): without
@@ -51,7 +52,8 @@ function errorData(err) {
 }
 
 function run(request) {
-  const { id, file, args, cwd, env, detached, input, held, maxBuffer } = request;
+  const { id, file, args, cwd, detached, input, held, maxBuffer } = request;
+  const env = request.pwd && request.env !== undefined ? { ...request.env, PWD: cwd } : request.env;
   let child;
   if (env === undefined) {
     // Never a program with this process's own environment: the runtime names only environments it sent.

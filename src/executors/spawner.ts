@@ -336,6 +336,7 @@ class Connection {
         detached: options.detached ?? false,
         input: options.input,
         ...(options.held ? { held: true } : {}),
+        ...(options.pwd ? { pwd: true } : {}),
         maxBuffer: options.maxBufferBytes ?? DEFAULT_MAX_BUFFER,
       });
     } catch {

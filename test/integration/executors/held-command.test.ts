@@ -5,8 +5,8 @@
  * runtime. Through the spawner and directly alike. Real processes, no timing assertions.
  */
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, realpath, rm } from 'node:fs/promises';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { chmod, mkdir, mkdtemp, readFile, realpath, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -21,6 +21,9 @@ const allowlist: CmdAllowlist = {
   commands: [
     { name: 'node-eval', program: 'node', args: ['-e'], allow_extra_args: true },
     { name: 'missing', program: 'pas-no-such-program', args: [], allow_extra_args: true },
+    { name: 'vanishing', program: 'pas-vanishing', args: [], allow_extra_args: false },
+    { name: 'dash', program: '-a', args: [], allow_extra_args: true },
+    { name: 'touch', program: 'touch', args: [], allow_extra_args: true },
   ],
 };
 
@@ -28,14 +31,15 @@ const allowlist: CmdAllowlist = {
 const REPORT = `
 const fs = require('node:fs');
 fs.writeFileSync(process.argv[1], 'ran');
-console.log(JSON.stringify({ args: process.argv.slice(2), cwd: process.cwd(), pwd: process.env.PWD, secret: process.env.HELD_TEST_API_KEY ?? null, ci: process.env.CI }));
+const stdin = fs.fstatSync(0);
+console.log(JSON.stringify({ args: process.argv.slice(2), cwd: process.cwd(), pwd: process.env.PWD, secret: process.env.HELD_TEST_API_KEY ?? null, ci: process.env.CI, stdin: stdin.isCharacterDevice() ? 'device' : stdin.isFIFO() ? 'pipe' : 'other' }));
 console.error('to stderr');
 process.exit(3);
 `;
 
 let dir: string;
 beforeEach(async () => {
-  dir = await realpath(await mkdtemp(path.join(os.tmpdir(), 'pas-held-')));
+  dir = await realpath(await mkdtemp(path.join(os.tmpdir(), 'pas-hc-')));
   process.env.HELD_TEST_API_KEY = 'held-secret-value-123';
 });
 afterEach(async () => {
@@ -53,22 +57,23 @@ function prepared(argv: string[], extra: { timeoutMs?: number } = {}): PreparedC
   return held;
 }
 
-/** The pid of the held shell waiting in `dir` (its command line names the program and the marker). */
+/** The pid of the held shell (`/bin/sh -c SCRIPT pas-held PROGRAM ARGS…`) whose arguments include `marker`, if one runs. */
+function heldShell(marker: string): number | undefined {
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const argv = readFileSync(`/proc/${name}/cmdline`, 'utf8').split('\0');
+      if (argv[0] === '/bin/sh' && argv[3] === 'pas-held' && argv.includes(marker)) return Number(name);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return undefined;
+}
+
 async function heldShellPid(marker: string): Promise<number> {
-  let pid: number | undefined;
-  const found = await waitFor(async () => {
-    const { stdout } = await new Promise<{ stdout: string }>((resolve) => {
-      const ps = spawn('ps', ['-eo', 'pid=,args='], { stdio: ['ignore', 'pipe', 'ignore'] });
-      let out = '';
-      ps.stdout.on('data', (d: Buffer) => (out += d.toString()));
-      ps.on('close', () => resolve({ stdout: out }));
-    });
-    const line = stdout.split('\n').find((l) => l.includes('pas-held') && l.includes(marker));
-    pid = line ? Number(line.trim().split(/\s+/)[0]) : undefined;
-    return pid !== undefined;
-  }, 10_000);
-  if (!found) throw new Error(`no held shell waits with ${marker}`);
-  return pid!;
+  if (!(await waitFor(() => heldShell(marker) !== undefined, 10_000))) throw new Error(`no held shell waits with ${marker}`);
+  return heldShell(marker)!;
 }
 
 async function caught(promise: Promise<unknown>): Promise<unknown> {
@@ -104,7 +109,8 @@ describe.each([
     expect(comparable(ran)).toEqual(comparable(fresh));
     expect(ran.exitCode).toBe(3);
     expect(ran.stderrTail).toBe('to stderr');
-    expect(JSON.parse(ran.stdout)).toEqual({ args, cwd: dir, pwd: dir, secret: null, ci: '1' });
+    // stdin is /dev/null, as for a command started at its run (not the pipe its go came on).
+    expect(JSON.parse(ran.stdout)).toEqual({ args, cwd: dir, pwd: dir, secret: null, ci: '1', stdin: 'device' });
     expect(existsSync(path.join(dir, 'hacked'))).toBe(false);
     // The shell became the program (same pid) and is gone with it.
     expect(await waitFor(async () => !(await isRunning(shell)), 10_000)).toBe(true);
@@ -120,12 +126,13 @@ describe.each([
   });
 
   it('counts its timeout from its run, not from its start, and kills it at that timeout', async () => {
-    const marker = path.join(dir, 'slow');
-    const quick = prepared(['node', '-e', `require('node:fs').writeFileSync(process.argv[1], 'x')`, marker], { timeoutMs: 1_000 });
+    const marker = path.join(dir, 'touched');
+    const quick = prepared(['touch', marker], { timeoutMs: 3_000 });
     await heldShellPid(marker);
     // Held past its timeout: still runs whole.
-    await new Promise((r) => setTimeout(r, 1_500));
+    await new Promise((r) => setTimeout(r, 3_500));
     expect((await quick.run()).exitCode).toBe(0);
+    expect(existsSync(marker)).toBe(true);
 
     const hang = prepared(['node', '-e', 'setInterval(() => {}, 1000)', 'hang-marker'], { timeoutMs: 1_000 });
     await heldShellPid('hang-marker');
@@ -146,11 +153,30 @@ describe.each([
     expect(await waitFor(async () => !(await isRunning(pid)), 10_000)).toBe(true);
   });
 
-  it('is not held when its program is not on PATH, and its run says the program is missing, as before', async () => {
+  it('is not held when its program is not on PATH, is not allowed, or looks like an option, and its run says the program is missing, as before', async () => {
     expect(prepareAllowedCommand({ allowlist, argv: ['pas-no-such-program'], cwd: dir })).toBeUndefined();
     expect(prepareAllowedCommand({ allowlist, argv: ['rm', '-rf', '/'], cwd: dir })).toBeUndefined();
+    expect(prepareAllowedCommand({ allowlist, argv: ['-a', 'x', 'node'], cwd: dir })).toBeUndefined();
     const err = await caught(runAllowedCommand({ allowlist, argv: ['pas-no-such-program'], cwd: dir }));
     expect(isPasError(err) && err.code).toBe('PAS_ERR_CMD_FAILED');
+  });
+});
+
+describe('a held command whose program is gone at its run', () => {
+  it('says the program is missing (PAS_ERR_CMD_FAILED), as an unheld start does, and finds one on a relative PATH entry from its folder', async () => {
+    const bin = path.join(dir, 'bin');
+    await mkdir(bin);
+    const program = path.join(bin, 'pas-vanishing');
+    await writeFile(program, '#!/bin/sh\necho ran\n');
+    await chmod(program, 0o755);
+    // `bin` relative to the command's folder, as the child searches it.
+    const env = { ...process.env, PATH: `bin:${process.env.PATH ?? ''}` };
+    const held = prepareAllowedCommand({ allowlist, argv: ['pas-vanishing'], cwd: dir, env });
+    expect(held).toBeDefined();
+    await rm(program);
+    const err = await caught(held!.run());
+    expect(isPasError(err) && err.code).toBe('PAS_ERR_CMD_FAILED');
+    expect(isPasError(err) && err.message).toContain('not installed or not on PATH');
   });
 });
 

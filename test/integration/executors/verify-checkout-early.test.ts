@@ -186,4 +186,24 @@ describe('a verified task checkout', () => {
     expect(cancelled.status).toBe('cancelled');
     expect(await waitFor(() => heldShellsIn(dir).length === 0, 10_000)).toBe(true);
   }, 60_000);
+
+  it('starts its verify command at its run, none held, with PAS_HELD_VERIFY=off', async () => {
+    const f = (repo = await createTempRepo({ 'src/a.ts': 'export const a = 1;\n' }));
+    const dir = await checkoutPath(f.repo, f.workspacesDir, programmer.id);
+    const before = spawnerStats().held;
+    process.env.PAS_HELD_VERIFY = 'off';
+    try {
+      let heldDuringCall: number[] = [];
+      const llm = scripted([edit(1, 3)], () => {
+        heldDuringCall = heldShellsIn(dir);
+        return existsSync(path.join(dir, 'src', 'a.ts'));
+      });
+      const result = await run(f, { ...task('t1', f.base), verify: ['grep', '-q', 'a = 3', 'src/a.ts'] }, llm, checkThree);
+      expect(result.status).toBe('completed');
+      expect(heldDuringCall).toEqual([]);
+      expect(spawnerStats().held).toBe(before);
+    } finally {
+      delete process.env.PAS_HELD_VERIFY;
+    }
+  }, 60_000);
 });
