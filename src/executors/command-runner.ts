@@ -153,7 +153,9 @@ function isExecutable(file: string): boolean {
 
 /** Whether `program` (a name: the allowlist has no paths) is on PATH as the child will search it (a relative or empty entry from `cwd`). */
 function onPath(program: string, cwd: string, pathVar: string | undefined): boolean {
-  return (pathVar ?? '').split(':').some((dir) => isExecutable(path.resolve(cwd, dir || '.', program)));
+  // No PATH: the shell and node each search their own default; the run decides.
+  if (pathVar === undefined) return false;
+  return pathVar.split(':').some((dir) => isExecutable(path.resolve(cwd, dir || '.', program)));
 }
 
 function resultOf(entry: AllowedCommand, request: Omit<CommandRequest, 'signal'>, outcome: ProcessTreeOutcome): CommandResult {

@@ -7,7 +7,8 @@
  *
  * Paths are checked with synchronous lstats (microseconds each, less than a round trip through
  * libuv's thread pool) and small files read the same way (small-file.ts); a write, which creates
- * or truncates, goes through the thread pool (it can wait on the file system's journal).
+ * or truncates, goes through the thread pool (it can wait on the file system's journal), unless
+ * its caller waits for nothing else (a verify command waits for the edits: writeFile's `now`).
  */
 import { closeSync, constants, lstatSync, openSync, realpathSync, writeSync, type Stats } from 'node:fs';
 import { mkdir, open } from 'node:fs/promises';
@@ -18,6 +19,9 @@ import { PasError } from '../errors.ts';
 import { readFileQuick, readFileQuickIfExists } from './small-file.ts';
 
 type Matcher = (input: string) => boolean;
+
+/** The largest file FsGuard.writeFile writes with synchronous calls when asked to write now. */
+export const WRITE_NOW_MAX_BYTES = 256 * 1024;
 type Picomatch = (glob: string | string[], options?: { dot?: boolean; nocase?: boolean }) => Matcher;
 const picomatch = createRequire(import.meta.url)('picomatch') as Picomatch;
 
@@ -249,9 +253,6 @@ export class FsGuard {
 }
 
 /** The refusal of `access` to `given` (which is `resolved` once normalized or followed) by fs_allowlist. */
-/** The largest file FsGuard.writeFile writes with synchronous calls when asked to write now. */
-const WRITE_NOW_MAX_BYTES = 256 * 1024;
-
 export function notAllowed(given: string, resolved: string, access: FsAccess): PasError {
   return new PasError('PAS_ERR_FS_NOT_ALLOWED', `${access} of ${JSON.stringify(given)} is not allowed by fs_allowlist`, {
     details: { path: given, resolved, access },

@@ -69,8 +69,12 @@ export interface SpawnedChild {
  */
 export const HELD_SHELL = '/bin/sh';
 const HELD_SCRIPT = 'IFS= read -r _ || exit 125; exec "$@" </dev/null';
-/** What the held shell says on stderr when the exec fails (dash: `pas-held: 1: exec: …`, bash: `pas-held: line 1: exec: …`). */
-export const HELD_EXEC_FAILED = /^pas-held: (?:line )?\d+: exec: /;
+/**
+ * What the held shell says on stderr when its exec fails (dash: `pas-held: 1: exec: …: not found`,
+ * bash: `pas-held: line 1: …: bad interpreter`): once the exec succeeded `$0` is the program's, so
+ * a line so named is the shell's own.
+ */
+export const HELD_EXEC_FAILED = /^pas-held: (?:line )?\d+: /;
 
 /** The held form of a program: the shell waiting for its go, then the program with its arguments. */
 export function heldCommand(file: string, args: readonly string[]): { file: string; args: string[] } {

@@ -7,7 +7,7 @@
  */
 import { rm } from 'node:fs/promises';
 import type { FsAllowlist } from '../config/schemas.ts';
-import { FsGuard, normalizeRelativePath, notAllowed, type FsAccess } from './fs-guard.ts';
+import { FsGuard, normalizeRelativePath, notAllowed, WRITE_NOW_MAX_BYTES, type FsAccess } from './fs-guard.ts';
 import { entryAt, readBlob, type PathEntry } from './object-commit.ts';
 import type { RepoObjectStore } from './object-store.ts';
 
@@ -88,14 +88,18 @@ export class CheckoutFiles implements TaskFiles {
 /** Puts in-memory edits into a checkout (through its guard) so a command can run on them. */
 export async function writeEditsTo(root: string, allowlist: FsAllowlist, edits: ReadonlyMap<string, Buffer | null>): Promise<void> {
   const guard = new FsGuard(root, allowlist);
+  // The verify command waits for these writes: small ones are written now (fs-guard.ts), up to
+  // WRITE_NOW_MAX_BYTES in all, so a large edit never holds the event loop for long.
+  let nowLeft = WRITE_NOW_MAX_BYTES;
   for (const [rel, content] of edits) {
     if (content === null) {
       await rm(await guard.resolve(rel, 'write'), { force: true });
       continue;
     }
-    // The guard makes the parent folders, once the path is allowed and leads nowhere outside. The
-    // verify command waits for these writes: small files are written now (fs-guard.ts).
-    await guard.writeFile(rel, content, true);
+    const now = content.length <= nowLeft;
+    if (now) nowLeft -= content.length;
+    // The guard makes the parent folders, once the path is allowed and leads nowhere outside.
+    await guard.writeFile(rel, content, now);
   }
 }
 

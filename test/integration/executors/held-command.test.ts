@@ -156,7 +156,13 @@ describe.each([
   it('is not held when its program is not on PATH, is not allowed, or looks like an option, and its run says the program is missing, as before', async () => {
     expect(prepareAllowedCommand({ allowlist, argv: ['pas-no-such-program'], cwd: dir })).toBeUndefined();
     expect(prepareAllowedCommand({ allowlist, argv: ['rm', '-rf', '/'], cwd: dir })).toBeUndefined();
-    expect(prepareAllowedCommand({ allowlist, argv: ['-a', 'x', 'node'], cwd: dir })).toBeUndefined();
+    // A program named `-a`, on PATH: bash's `exec -a NAME PROGRAM` would run another program. Not held; run as itself.
+    await mkdir(path.join(dir, 'bin'));
+    await writeFile(path.join(dir, 'bin', '-a'), '#!/bin/sh\necho "dash-a ran with $*"\n');
+    await chmod(path.join(dir, 'bin', '-a'), 0o755);
+    const env = { ...process.env, PATH: `bin:${process.env.PATH ?? ''}` };
+    expect(prepareAllowedCommand({ allowlist, argv: ['-a', 'x', 'node'], cwd: dir, env })).toBeUndefined();
+    expect((await runAllowedCommand({ allowlist, argv: ['-a', 'x', 'node'], cwd: dir, env })).stdout).toBe('dash-a ran with x node\n');
     const err = await caught(runAllowedCommand({ allowlist, argv: ['pas-no-such-program'], cwd: dir }));
     expect(isPasError(err) && err.code).toBe('PAS_ERR_CMD_FAILED');
   });
