@@ -11,10 +11,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { CmdAllowlist } from '../../../src/config/schemas.ts';
-import { isPasError } from '../../../src/errors.ts';
 import { prepareAllowedCommand, runAllowedCommand, type CommandResult, type PreparedCommand } from '../../../src/executors/command-runner.ts';
 import { spawnerPids, spawnerStats, stopSpawner, useSpawner } from '../../../src/executors/spawner.ts';
 import { isRunning, waitFor } from '../../support/git-fixtures.ts';
+import { failure } from '../../support/pas-failure.ts';
 
 const allowlist: CmdAllowlist = {
   timeout_s: 20,
@@ -76,15 +76,6 @@ async function heldShellPid(marker: string): Promise<number> {
   return heldShell(marker)!;
 }
 
-async function caught(promise: Promise<unknown>): Promise<unknown> {
-  try {
-    await promise;
-  } catch (err) {
-    return err;
-  }
-  throw new Error('expected a rejection');
-}
-
 const comparable = (result: CommandResult) => ({ ...result, durationMs: 0 });
 
 describe.each([
@@ -136,8 +127,8 @@ describe.each([
 
     const hang = prepared(['node', '-e', 'setInterval(() => {}, 1000)', 'hang-marker'], { timeoutMs: 1_000 });
     await heldShellPid('hang-marker');
-    const err = await caught(hang.run());
-    expect(isPasError(err) && err.code).toBe('PAS_ERR_CMD_TIMEOUT');
+    const err = await failure(hang.run());
+    expect(err.code).toBe('PAS_ERR_CMD_TIMEOUT');
   });
 
   it('is cancelled with its task while it runs, its tree killed', async () => {
@@ -148,8 +139,8 @@ describe.each([
     await waitFor(() => existsSync(path.join(dir, 'pid')), 10_000);
     const pid = Number(await readFile(path.join(dir, 'pid'), 'utf8'));
     controller.abort();
-    const err = await caught(running);
-    expect(isPasError(err) && err.code).toBe('PAS_ERR_TASK_CANCELLED');
+    const err = await failure(running);
+    expect(err.code).toBe('PAS_ERR_TASK_CANCELLED');
     expect(await waitFor(async () => !(await isRunning(pid)), 10_000)).toBe(true);
   });
 
@@ -163,8 +154,8 @@ describe.each([
     const env = { ...process.env, PATH: `bin:${process.env.PATH ?? ''}` };
     expect(prepareAllowedCommand({ allowlist, argv: ['-a', 'x', 'node'], cwd: dir, env })).toBeUndefined();
     expect((await runAllowedCommand({ allowlist, argv: ['-a', 'x', 'node'], cwd: dir, env })).stdout).toBe('dash-a ran with x node\n');
-    const err = await caught(runAllowedCommand({ allowlist, argv: ['pas-no-such-program'], cwd: dir }));
-    expect(isPasError(err) && err.code).toBe('PAS_ERR_CMD_FAILED');
+    const err = await failure(runAllowedCommand({ allowlist, argv: ['pas-no-such-program'], cwd: dir }));
+    expect(err.code).toBe('PAS_ERR_CMD_FAILED');
   });
 });
 
@@ -180,9 +171,9 @@ describe('a held command whose program is gone at its run', () => {
     const held = prepareAllowedCommand({ allowlist, argv: ['pas-vanishing'], cwd: dir, env });
     expect(held).toBeDefined();
     await rm(program);
-    const err = await caught(held!.run());
-    expect(isPasError(err) && err.code).toBe('PAS_ERR_CMD_FAILED');
-    expect(isPasError(err) && err.message).toContain('not installed or not on PATH');
+    const err = await failure(held!.run());
+    expect(err.code).toBe('PAS_ERR_CMD_FAILED');
+    expect(err.message).toContain('not installed or not on PATH');
   });
 });
 
@@ -193,7 +184,8 @@ describe('a held command and its spawner', () => {
     const before = spawnerStats();
     const held = prepared(['node', '-e', REPORT, marker]);
     await heldShellPid(marker);
-    expect(spawnerStats().held).toBe(before.held + 1);
+    // Its pid reaches this process a message after the shell is there.
+    expect(await waitFor(() => spawnerStats().held === before.held + 1, 10_000)).toBe(true);
     for (const pid of spawnerPids()) process.kill(pid, 'SIGKILL');
     // The spawner's death ends the shell it held (its stdin closes): the run starts the command anew.
     await waitFor(async () => spawnerPids().length === 0, 10_000);
