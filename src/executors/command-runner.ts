@@ -99,8 +99,8 @@ export function prepareAllowedCommand(request: Omit<CommandRequest, 'signal'>): 
       if (held.endedUnrun) return runAllowedCommand({ ...request, ...(signal ? { signal } : {}) });
       const outcome = await held.run(signal);
       // Gone from PATH since it was held: the shell's exec failed, which an unheld start reports as not found.
-      if ((outcome.exitCode === 126 || outcome.exitCode === 127) && HELD_EXEC_FAILED.test(outcome.stderr)) return resultOf(entry, request, { ...outcome, notFound: true });
-      return resultOf(entry, request, outcome);
+      const vanished = (outcome.exitCode === 126 || outcome.exitCode === 127) && HELD_EXEC_FAILED.test(outcome.stderr);
+      return resultOf(entry, request, vanished ? { ...outcome, notFound: true } : outcome);
     },
     cancel: () => held.cancel(),
   };

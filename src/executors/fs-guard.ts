@@ -19,11 +19,11 @@ import { PasError } from '../errors.ts';
 import { readFileQuick, readFileQuickIfExists } from './small-file.ts';
 
 type Matcher = (input: string) => boolean;
+type Picomatch = (glob: string | string[], options?: { dot?: boolean; nocase?: boolean }) => Matcher;
+const picomatch = createRequire(import.meta.url)('picomatch') as Picomatch;
 
 /** The largest file FsGuard.writeFile writes with synchronous calls when asked to write now. */
 export const WRITE_NOW_MAX_BYTES = 256 * 1024;
-type Picomatch = (glob: string | string[], options?: { dot?: boolean; nocase?: boolean }) => Matcher;
-const picomatch = createRequire(import.meta.url)('picomatch') as Picomatch;
 
 export type FsAccess = 'read' | 'write';
 
