@@ -36,7 +36,6 @@ import { fileIdentity } from './file-identity.ts';
 import { operationInProgress } from './checkout-operations.ts';
 import { gitSequence } from './git-command.ts';
 import { indexCacheTree } from './index-state.ts';
-import { indexIsPlain } from './index-tree.ts';
 import { changedEntries } from './object-commit.ts';
 import { MODE_EXEC, MODE_FILE, MODE_SUBMODULE, MODE_SYMLINK, MODE_TREE, type RepoObjectStore, type TreeEntry } from './object-store.ts';
 import { outermost } from './outermost-paths.ts';
@@ -122,10 +121,10 @@ async function restoreByChanges(dir: string, store: RepoObjectStore, base: strin
       // Only git's own word (its cache-tree root, what a `git status` refresh keeps) spares the
       // read-tree: decoding a whole index that git add changed costs more than the spawn.
       else {
-        const { index, names } = await indexCacheTree(dir, store, previousTree);
+        const { names, plain } = await indexCacheTree(dir, store, previousTree);
         if (!names) readIndex = true;
         // read-tree -m keeps an entry's assume-unchanged or skip-worktree flag: the full reset drops them.
-        if (readIndex && !indexIsPlain(index, store.hashBytes)) return false;
+        if (readIndex && !plain) return false;
       }
     }
     // Settings that could make git write other bytes than the blob's (eol, attributes files outside the tree): git checks out.

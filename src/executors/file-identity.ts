@@ -11,10 +11,15 @@ import { lstatSync, statSync } from 'node:fs';
  * `link`: a symlink's own identity (lstat), not its target's.
  */
 export function fileIdentity(file: string, link = false): string {
+  return fileStamp(file, link)?.identity ?? '';
+}
+
+/** fileIdentity with the file's modification time; null when it is missing. */
+export function fileStamp(file: string, link = false): { identity: string; mtimeMs: number } | null {
   try {
     const info = (link ? lstatSync : statSync)(file, { bigint: true, throwIfNoEntry: false });
-    return info ? `${info.ino}:${info.size}:${info.mtimeNs}:${info.ctimeNs}` : '';
+    return info ? { identity: `${info.ino}:${info.size}:${info.mtimeNs}:${info.ctimeNs}`, mtimeMs: Number(info.mtimeNs / 1_000_000n) } : null;
   } catch {
-    return '';
+    return null;
   }
 }

@@ -17,11 +17,9 @@
  * second than every file, so none is racy any more. Any later write of a file is seen by its
  * stat data alone (its modification second differs from the recorded one).
  */
-import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { git } from './git-command.ts';
-import { noteIndexRewritten } from './index-state.ts';
-import { newestEntrySecond } from './index-tree.ts';
+import { indexFactsOf, noteIndexRewritten } from './index-state.ts';
 import { fileIdentity } from './file-identity.ts';
 
 /** Past the second boundary by the file system's coarse clock (it lags the wall clock by a tick of a few ms). */
@@ -47,11 +45,10 @@ const WAIT_MAX_MS = 2000;
  * else the milliseconds until the clock has passed the newest entry's second (0 or less: now).
  */
 export async function racyIndexWaitMs(dir: string, hashBytes: number): Promise<number | null> {
-  const file = path.join(dir, '.git', 'index');
-  const [data, info] = await Promise.all([readFile(file).catch(() => null), stat(file).catch(() => null)]);
-  if (!data || !info) return null;
-  const newest = newestEntrySecond(data, hashBytes);
-  if (newest === null || newest < Math.floor(info.mtimeMs / 1000)) return null;
+  const index = await indexFactsOf(dir, hashBytes);
+  if (!index) return null;
+  const newest = index.facts.newestSecond;
+  if (newest === null || newest < Math.floor(index.mtimeMs / 1000)) return null;
   const wait = (newest + 1) * 1000 + CLOCK_SLACK_MS - Date.now();
   return wait > WAIT_MAX_MS ? null : wait;
 }

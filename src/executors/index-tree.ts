@@ -180,11 +180,35 @@ async function indexTree(store: RepoObjectStore, dir: string, baseTree: string |
  * does not take). Entries are skipped by their name length, none is decoded.
  */
 export function cachedRootTree(data: Buffer, hashBytes: number): string | null {
+  return indexFacts(data, hashBytes).rootTree;
+}
+
+/** What PAS reads of an index file without decoding its entries, in one pass: one hash, one walk. */
+export interface IndexFacts {
+  /** indexIsPlain's answer. */
+  plain: boolean;
+  /** cachedRootTree's answer. */
+  rootTree: string | null;
+  /** newestEntrySecond's answer. */
+  newestSecond: number | null;
+}
+
+const NOT_PLAIN: IndexFacts = Object.freeze({ plain: false, rootTree: null, newestSecond: null });
+
+/** cachedRootTree, indexIsPlain and newestEntrySecond at once: the file's hash checked once (~0.35 ms for 5,000 entries). */
+export function indexFacts(data: Buffer, hashBytes: number): IndexFacts {
   const body = indexBody(data, hashBytes);
-  if (!body) return null;
+  if (!body) return NOT_PLAIN;
+  let newest = -1;
+  // Each entry: ctime seconds, ctime nanoseconds, mtime seconds (offset 8), ...
+  const at = plainEntriesEnd(data, body, hashBytes, (entry) => (newest = Math.max(newest, data.readUInt32BE(entry + 8))));
+  if (at === null) return NOT_PLAIN;
+  return { plain: true, rootTree: rootTreeAfter(data, body, at, hashBytes), newestSecond: newest };
+}
+
+/** The root of the cache-tree extension among the extensions from `at` (see cachedRootTree). */
+function rootTreeAfter(data: Buffer, body: Buffer, at: number, hashBytes: number): string | null {
   const count = data.readUInt32BE(8);
-  const at = plainEntriesEnd(data, body, hashBytes);
-  if (at === null) return null;
   for (let ext = at; ext + 8 <= body.length; ) {
     const signature = data.toString('latin1', ext, ext + 4);
     const size = data.readUInt32BE(ext + 4);
@@ -232,8 +256,7 @@ function plainEntriesEnd(data: Buffer, body: Buffer, hashBytes: number, visit?: 
  * `read-tree -m` keep an entry's flags: a task's `update-index --assume-unchanged` would outlive it).
  */
 export function indexIsPlain(data: Buffer, hashBytes: number): boolean {
-  const body = indexBody(data, hashBytes);
-  return body !== null && plainEntriesEnd(data, body, hashBytes) !== null;
+  return indexFacts(data, hashBytes).plain;
 }
 
 /**
@@ -242,10 +265,5 @@ export function indexIsPlain(data: Buffer, hashBytes: number): boolean {
  * is not plain.
  */
 export function newestEntrySecond(data: Buffer, hashBytes: number): number | null {
-  const body = indexBody(data, hashBytes);
-  if (!body) return null;
-  let newest = -1;
-  // Each entry: ctime seconds, ctime nanoseconds, mtime seconds (offset 8), ...
-  const end = plainEntriesEnd(data, body, hashBytes, (at) => (newest = Math.max(newest, data.readUInt32BE(at + 8))));
-  return end === null ? null : newest;
+  return indexFacts(data, hashBytes).newestSecond;
 }
