@@ -7,11 +7,12 @@
  *
  * Paths are checked with synchronous lstats (microseconds each, less than a round trip through
  * libuv's thread pool) and small files read the same way (small-file.ts); a write, which creates
- * or truncates, goes through the thread pool (it can wait on the file system's journal), unless
- * its caller waits for nothing else (a verify command waits for the edits: writeFile's `now`).
+ * (a file there is replaced, never truncated: openReplacing), goes through the thread pool (it can
+ * wait on the file system's journal), unless its caller waits for nothing else (a verify command
+ * waits for the edits: writeFile's `now`).
  */
-import { closeSync, constants, lstatSync, openSync, realpathSync, writeSync, type Stats } from 'node:fs';
-import { mkdir, open } from 'node:fs/promises';
+import { closeSync, constants, fchmodSync, lstatSync, openSync, realpathSync, unlinkSync, writeSync, type Stats } from 'node:fs';
+import { mkdir, open, unlink, type FileHandle } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import type { FsAllowlist } from '../config/schemas.ts';
@@ -26,6 +27,56 @@ const picomatch = createRequire(import.meta.url)('picomatch') as Picomatch;
 export const WRITE_NOW_MAX_BYTES = 256 * 1024;
 
 export type FsAccess = 'read' | 'write';
+
+/**
+ * A file is written as a new file where one was (unlinked, then created exclusively, its permission
+ * bits kept), as git checks files out, never truncated: ext4 writes a file truncated to nothing back
+ * when it is closed (auto_da_alloc), and freeing its blocks goes through the journal. Measured on
+ * this project's machine: 0.6–1.1 ms of the calling thread per truncating write of a 5 KB file at
+ * P = 49, ~40 µs replaced. A hard link to the old file keeps the old content, as with git. Only a
+ * regular file is replaced: anything else is opened as it is (a fifo is written into, a folder
+ * refused), and the final component is never followed as a symlink.
+ */
+const CREATE = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
+const TRUNCATE = constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_NOFOLLOW;
+
+/** A regular file's permission bits; null when something else (or nothing) is at `file`: opened as it is. */
+function replacedMode(file: string): number | null {
+  const old = lstatSync(file, { throwIfNoEntry: false });
+  return old?.isFile() ? old.mode & 0o7777 : null;
+}
+
+function openReplacing(file: string): number {
+  const mode = replacedMode(file);
+  if (mode === null) return openSync(file, TRUNCATE, 0o644);
+  unlinkSync(file);
+  let fd: number;
+  try {
+    fd = openSync(file, CREATE, mode);
+  } catch (err) {
+    // Made again in between by someone else: written over, as before.
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return openSync(file, TRUNCATE, 0o644);
+    throw err;
+  }
+  // The umask narrows what open gives; the file keeps what it had.
+  fchmodSync(fd, mode);
+  return fd;
+}
+
+async function openReplacingAsync(file: string): Promise<FileHandle> {
+  const mode = replacedMode(file);
+  if (mode === null) return open(file, TRUNCATE, 0o644);
+  await unlink(file);
+  let handle: FileHandle;
+  try {
+    handle = await open(file, CREATE, mode);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return open(file, TRUNCATE, 0o644);
+    throw err;
+  }
+  await handle.chmod(mode);
+  return handle;
+}
 
 /** Invisible or direction-changing characters (bidi embeddings, overrides, isolates, marks, zero-width). */
 const BIDI_AND_INVISIBLE = /[\u061C\u200B-\u200F\u202A-\u202E\u2060-\u2064\u2066-\u2069\uFEFF]/u;
@@ -222,10 +273,9 @@ export class FsGuard {
       throw new PasError('PAS_ERR_FS_NOT_ALLOWED', `refused path ${JSON.stringify(rel)}: its folder changed while it was written`, { details: { path: rel } });
     }
     const target = path.join(parent, path.basename(real));
-    const flags = constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_NOFOLLOW;
     const bytes = typeof content === 'string' ? Buffer.from(content) : content;
     if (now && bytes.length <= WRITE_NOW_MAX_BYTES) {
-      const fd = openSync(target, flags, 0o644);
+      const fd = openReplacing(target);
       try {
         for (let at = 0; at < bytes.length; ) at += writeSync(fd, bytes, at);
       } finally {
@@ -233,8 +283,8 @@ export class FsGuard {
       }
       return;
     }
-    // Through the thread pool: a create or truncate can wait on the file system's journal while other tasks sync.
-    const handle = await open(target, flags, 0o644);
+    // Through the thread pool: a create can wait on the file system's journal while other tasks sync.
+    const handle = await openReplacingAsync(target);
     try {
       await handle.writeFile(bytes);
     } finally {

@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { lstat, mkdir, mkdtemp, readdir, readFile, realpath, rm, symlink, writeFile } from 'node:fs/promises';
+import { chmod, link, lstat, mkdir, mkdtemp, readdir, readFile, realpath, rm, symlink, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -247,6 +247,24 @@ describe('FsGuard with synchronous file calls', () => {
     await symlink(path.join(outside, 'victim.txt'), path.join(worktree, 'src', 'now-link.ts'));
     expect(await codeOf(guard.writeFile('src/now-link.ts', 'pwned', true))).toBe('PAS_ERR_FS_PATH_ESCAPE');
     expect(await readFile(path.join(outside, 'victim.txt'), 'utf8')).toBe('untouched\n');
+  });
+
+  it.each([
+    ['now (synchronously)', true],
+    ['through the thread pool', false],
+  ])('writes over a file %s as a new file, as git checks out: its permission bits kept, a hard link to it keeping the old content', async (_how, now) => {
+    const file = path.join(worktree, 'src', 'tool.sh');
+    await writeFile(file, '#!/bin/sh\necho a much longer first version\n');
+    await chmod(file, 0o751);
+    await link(file, path.join(root, 'hard-link'));
+    const before = await lstat(file);
+    await new FsGuard(worktree, allowlist).writeFile('src/tool.sh', '#!/bin/sh\necho b\n', now);
+    const after = await lstat(file);
+    expect(await readFile(file, 'utf8')).toBe('#!/bin/sh\necho b\n');
+    // Not truncated in place: ext4 writes a file truncated to nothing back when it is closed.
+    expect(after.ino).not.toBe(before.ino);
+    expect(after.mode & 0o7777).toBe(0o751);
+    expect(await readFile(path.join(root, 'hard-link'), 'utf8')).toBe('#!/bin/sh\necho a much longer first version\n');
   });
 
   it('overwrites a longer file whole (truncated) and creates missing folders', async () => {
