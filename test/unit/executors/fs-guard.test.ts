@@ -249,22 +249,30 @@ describe('FsGuard with synchronous file calls', () => {
     expect(await readFile(path.join(outside, 'victim.txt'), 'utf8')).toBe('untouched\n');
   });
 
-  it.each([
-    ['now (synchronously)', true],
-    ['through the thread pool', false],
-  ])('writes over a file %s as a new file, as git checks out: its permission bits kept, a hard link to it keeping the old content', async (_how, now) => {
+  it('writes a regular file now over its old bytes, cut to length: the same file (inode, mode, hard links), shorter or longer content whole', async () => {
+    const guard = new FsGuard(worktree, allowlist);
     const file = path.join(worktree, 'src', 'tool.sh');
     await writeFile(file, '#!/bin/sh\necho a much longer first version\n');
     await chmod(file, 0o751);
     await link(file, path.join(root, 'hard-link'));
     const before = await lstat(file);
-    await new FsGuard(worktree, allowlist).writeFile('src/tool.sh', '#!/bin/sh\necho b\n', now);
-    const after = await lstat(file);
+    await guard.writeFile('src/tool.sh', '#!/bin/sh\necho b\n', true);
     expect(await readFile(file, 'utf8')).toBe('#!/bin/sh\necho b\n');
-    // Not truncated in place: ext4 writes a file truncated to nothing back when it is closed.
-    expect(after.ino).not.toBe(before.ino);
-    expect(after.mode & 0o7777).toBe(0o751);
-    expect(await readFile(path.join(root, 'hard-link'), 'utf8')).toBe('#!/bin/sh\necho a much longer first version\n');
+    const after = await lstat(file);
+    expect([after.ino, after.mode & 0o7777, after.size]).toEqual([before.ino, 0o751, '#!/bin/sh\necho b\n'.length]);
+    expect(await readFile(path.join(root, 'hard-link'), 'utf8')).toBe('#!/bin/sh\necho b\n');
+    const longer = Buffer.alloc(200 * 1024, 'y');
+    await guard.writeFile('src/tool.sh', longer, true);
+    expect((await readFile(file)).equals(longer)).toBe(true);
+  });
+
+  it('leaves a fifo without a reader to the thread pool when writing now: the event loop is not held', async () => {
+    execFileSync('mkfifo', [path.join(worktree, 'src', 'pipe.ts')]);
+    const guard = new FsGuard(worktree, allowlist);
+    const writing = guard.writeFile('src/pipe.ts', 'into the pipe\n', true);
+    // This runs only if the event loop is free: the reader the write waits for.
+    expect(await readFileQuick(path.join(worktree, 'src', 'pipe.ts')).then(String)).toBe('into the pipe\n');
+    await writing;
   });
 
   it('overwrites a longer file whole (truncated) and creates missing folders', async () => {
