@@ -144,8 +144,10 @@ function canHold(): boolean {
 
 function isExecutable(file: string): boolean {
   try {
+    // A missing entry answers undefined, not an error: most PATH folders do not hold the program.
+    if (!statSync(file, { throwIfNoEntry: false })?.isFile()) return false;
     accessSync(file, constants.X_OK);
-    return statSync(file).isFile();
+    return true;
   } catch {
     return false;
   }
