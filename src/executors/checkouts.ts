@@ -24,8 +24,8 @@ import { clearOperations } from './checkout-operations.ts';
 import { CLEAN, restoreTracked, trackAfterReset } from './checkout-restore.ts';
 import { git, gitSequence, repoKey } from './git-command.ts';
 import { racyIndexWaitMs, settleIndex } from './index-settle.ts';
-import { noteIndexHolds } from './index-state.ts';
-import { indexIsPlain, writeIndexTree } from './index-tree.ts';
+import { indexFactsOf, noteIndexHolds } from './index-state.ts';
+import { writeIndexTree } from './index-tree.ts';
 import { objectStoreFor, type RepoObjectStore } from './object-store.ts';
 import { stageChanges } from './stage-changes.ts';
 import { assertSafeId } from './worktree.ts';
@@ -219,9 +219,8 @@ async function ensureCheckout(dir: string, objectsDir: string): Promise<void> {
  * writes a fresh one.
  */
 async function dropFlaggedIndex(dir: string, hashBytes: number): Promise<void> {
-  const file = path.join(dir, '.git', 'index');
-  const data = await readFile(file).catch(() => null);
-  if (data && !indexIsPlain(data, hashBytes)) await rm(file, { force: true });
+  const index = await indexFactsOf(dir, hashBytes);
+  if (index && !index.facts.plain) await rm(path.join(dir, '.git', 'index'), { force: true });
 }
 
 /** A lock this old in a checkout this process holds is a crashed git's. */

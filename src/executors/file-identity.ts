@@ -14,11 +14,12 @@ export function fileIdentity(file: string, link = false): string {
   return fileStamp(file, link)?.identity ?? '';
 }
 
-/** fileIdentity with the file's modification time; null when it is missing. */
-export function fileStamp(file: string, link = false): { identity: string; mtimeMs: number } | null {
+/** fileIdentity with the file's modification and change times; null when it is missing. */
+export function fileStamp(file: string, link = false): { identity: string; mtimeMs: number; ctimeMs: number } | null {
   try {
     const info = (link ? lstatSync : statSync)(file, { bigint: true, throwIfNoEntry: false });
-    return info ? { identity: `${info.ino}:${info.size}:${info.mtimeNs}:${info.ctimeNs}`, mtimeMs: Number(info.mtimeNs / 1_000_000n) } : null;
+    if (!info) return null;
+    return { identity: `${info.ino}:${info.size}:${info.mtimeNs}:${info.ctimeNs}`, mtimeMs: Number(info.mtimeNs / 1_000_000n), ctimeMs: Number(info.ctimeNs / 1_000_000n) };
   } catch {
     return null;
   }

@@ -37,17 +37,33 @@ export type FsAccess = 'read' | 'write';
  * of this thread truncated, ~0.5 ms unlinked and created anew, ~0.14 ms written over.
  */
 function writeOver(file: string, bytes: Buffer): boolean {
+  // Something else there is not opened here at all: a fifo's reader would see an empty write.
+  const there = lstatSync(file, { throwIfNoEntry: false });
+  if (there && !there.isFile()) return false;
   let fd: number;
   try {
-    // O_NONBLOCK: a fifo without a reader answers ENXIO at once instead of holding the thread.
+    // O_NONBLOCK: a fifo swapped in meanwhile answers ENXIO at once instead of holding the thread
+    // (a file under a write lease answers EAGAIN: the thread pool waits for its break).
     fd = openSync(file, constants.O_WRONLY | constants.O_CREAT | constants.O_NOFOLLOW | constants.O_NONBLOCK, 0o644);
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENXIO') return false;
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENXIO' || code === 'EAGAIN' || code === 'EWOULDBLOCK') return false;
     throw err;
   }
   try {
     if (!fstatSync(fd).isFile()) return false;
-    for (let at = 0; at < bytes.length; ) at += writeSync(fd, bytes, at, bytes.length - at, at);
+    let at = 0;
+    try {
+      while (at < bytes.length) at += writeSync(fd, bytes, at, bytes.length - at, at);
+    } catch (err) {
+      // A full disk midway: what was written, never the old file's tail after it.
+      try {
+        ftruncateSync(fd, at);
+      } catch {
+        // The write's error says more.
+      }
+      throw err;
+    }
     ftruncateSync(fd, bytes.length);
     return true;
   } finally {

@@ -3,7 +3,8 @@
  * the index holds exactly the base tree (noteIndexHolds records the index file's identity then);
  * otherwise the index is read in-process once (index-tree.ts) and the answer kept while the file
  * keeps its identity. A task's own `git add`, `git rm`, `git commit`, even a `git status` that
- * refreshes it, writes a new file: it is read again.
+ * refreshes it, writes a new file: it is read again. What PAS reads of an index without decoding
+ * it (indexFactsOf) is kept the same way, by the file's identity.
  */
 import path from 'node:path';
 import { fileIdentity, fileStamp } from './file-identity.ts';
@@ -40,33 +41,44 @@ export function noteIndexRewritten(dir: string, before: string): void {
 /** Larger than any index PAS reads in-process (one of a million paths is ~100 MiB): git decides. */
 const INDEX_MAX_BYTES = 512 * 1024 * 1024;
 
-/** By index file: its identity when it was read, and what it held then. */
+/** By index file and hash length: its identity when it was read, and what it held then. */
 const factsByFile = new Map<string, { identity: string; facts: IndexFacts }>();
 
 /** More index files than any run has checkouts: the oldest is forgotten (read again if asked). */
 const FACTS_MAX = 4096;
 
 /**
+ * The file system stamps times from a clock that lags the wall clock by up to a tick: a file
+ * changed this long ago or less could change again in place with the same size and times (git's
+ * racy rule, applied to the index file itself). Its facts are not kept then.
+ */
+const STAMP_TICK_MS = 20;
+
+/**
  * What the checkout's index holds (index-tree.ts indexFacts: plain, cache-tree root, newest entry
  * second) and the file's modification time; null when it is missing or unreadable. Read once per
  * identity: after a task, the restore and the settle both ask of the same file (a ~0.7 ms read and
- * hash of 5,000 entries each time otherwise).
+ * hash of 5,000 entries each time otherwise). The index itself, never a symlink's target (it is
+ * read with O_NOFOLLOW).
  */
 export async function indexFactsOf(dir: string, hashBytes: number): Promise<{ facts: IndexFacts; mtimeMs: number } | null> {
   const file = indexFile(dir);
-  const before = fileStamp(file);
+  const key = `${hashBytes}:${file}`;
+  const before = fileStamp(file, true);
   if (!before) return null;
-  const known = factsByFile.get(file);
+  const known = factsByFile.get(key);
   if (known?.identity === before.identity) return { facts: known.facts, mtimeMs: before.mtimeMs };
+  const readAt = Date.now();
   // Small ones (a few hundred files) in synchronous calls; never a fifo or device a task put there (small-file.ts).
   const data = await readRegularFile(file, INDEX_MAX_BYTES).catch(() => null);
   if (!data) return null;
-  const facts = indexFacts(data, hashBytes);
-  // Kept only when nothing replaced the file while it was read: these bytes are that identity's.
-  if (fileIdentity(file) === before.identity) {
-    factsByFile.delete(file);
+  const facts = Object.freeze(indexFacts(data, hashBytes));
+  // Kept only when it was last changed a clock tick before the read. (A file replaced or written
+  // while it was read has another identity now: what was read under the old one is never asked for.)
+  if (readAt - before.ctimeMs > STAMP_TICK_MS) {
+    factsByFile.delete(key);
     if (factsByFile.size >= FACTS_MAX) factsByFile.delete(factsByFile.keys().next().value!);
-    factsByFile.set(file, { identity: before.identity, facts });
+    factsByFile.set(key, { identity: before.identity, facts });
   }
   return { facts, mtimeMs: before.mtimeMs };
 }
@@ -74,7 +86,7 @@ export async function indexFactsOf(dir: string, hashBytes: number): Promise<{ fa
 /**
  * Whether git's cache-tree root in the checkout's index names `tree` (git's own word that the whole
  * index is that tree: after a reset, a read-tree, a `git status` refresh), and whether the index is
- * plain (index-tree.ts indexIsPlain); both false when it is missing.
+ * plain (index-tree.ts IndexFacts); both false when it is missing.
  */
 export async function indexCacheTree(dir: string, store: RepoObjectStore, tree: string): Promise<{ names: boolean; plain: boolean }> {
   const facts = (await indexFactsOf(dir, store.hashBytes))?.facts;

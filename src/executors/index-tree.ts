@@ -175,27 +175,29 @@ async function indexTree(store: RepoObjectStore, dir: string, baseTree: string |
 }
 
 /**
- * The root tree id git's cache-tree extension records for the whole index, or null (none, the
- * root invalidated, not every entry covered, a conflict or extended entry, a file this reader
- * does not take). Entries are skipped by their name length, none is decoded.
+ * What PAS reads of an index file without decoding its entries, in one pass (one hash, one walk;
+ * entries are skipped by their name length). Nothing of a file this reader does not take (another
+ * version, a torn file whose hash fails, a conflict or extended entry): not plain, nulls.
  */
-export function cachedRootTree(data: Buffer, hashBytes: number): string | null {
-  return indexFacts(data, hashBytes).rootTree;
-}
-
-/** What PAS reads of an index file without decoding its entries, in one pass: one hash, one walk. */
 export interface IndexFacts {
-  /** indexIsPlain's answer. */
+  /**
+   * Whether it is an index git's `reset --hard` makes the base's exactly: version 2 or 3, no entry
+   * flagged assume-unchanged, skip-worktree or intent-to-add, no conflict (`reset` and `read-tree
+   * -m` keep an entry's flags: a task's `update-index --assume-unchanged` would outlive it).
+   */
   plain: boolean;
-  /** cachedRootTree's answer. */
+  /**
+   * The root tree id git's cache-tree extension records for the whole index, or null (none, the
+   * root invalidated, not every entry covered, a split index, not plain).
+   */
   rootTree: string | null;
-  /** newestEntrySecond's answer. */
+  /** The latest modification second any entry records for its file (-1 when it has none), or null when not plain. */
   newestSecond: number | null;
 }
 
 const NOT_PLAIN: IndexFacts = Object.freeze({ plain: false, rootTree: null, newestSecond: null });
 
-/** cachedRootTree, indexIsPlain and newestEntrySecond at once: the file's hash checked once (~0.35 ms for 5,000 entries). */
+/** An index file's facts: its hash checked once (~0.35 ms for 5,000 entries). */
 export function indexFacts(data: Buffer, hashBytes: number): IndexFacts {
   const body = indexBody(data, hashBytes);
   if (!body) return NOT_PLAIN;
@@ -206,7 +208,7 @@ export function indexFacts(data: Buffer, hashBytes: number): IndexFacts {
   return { plain: true, rootTree: rootTreeAfter(data, body, at, hashBytes), newestSecond: newest };
 }
 
-/** The root of the cache-tree extension among the extensions from `at` (see cachedRootTree). */
+/** The root of the cache-tree extension among the extensions from `at` (see IndexFacts.rootTree). */
 function rootTreeAfter(data: Buffer, body: Buffer, at: number, hashBytes: number): string | null {
   const count = data.readUInt32BE(8);
   for (let ext = at; ext + 8 <= body.length; ) {
@@ -248,22 +250,4 @@ function plainEntriesEnd(data: Buffer, body: Buffer, hashBytes: number, visit?: 
     at += (fixed + nameLength + 8) & ~7;
   }
   return at;
-}
-
-/**
- * Whether an index file is one git's `reset --hard` makes the base's exactly: version 2 or 3, no
- * entry flagged assume-unchanged, skip-worktree or intent-to-add, no conflict (`reset` and
- * `read-tree -m` keep an entry's flags: a task's `update-index --assume-unchanged` would outlive it).
- */
-export function indexIsPlain(data: Buffer, hashBytes: number): boolean {
-  return indexFacts(data, hashBytes).plain;
-}
-
-/**
- * The latest modification second any entry of a plain index (see indexIsPlain) records for its
- * file (-1 when it has none), read from the entries' fixed-offset stat data; null when the index
- * is not plain.
- */
-export function newestEntrySecond(data: Buffer, hashBytes: number): number | null {
-  return indexFacts(data, hashBytes).newestSecond;
 }

@@ -6,7 +6,8 @@
  * `SMALL_FILE_BYTES` is read this way; anything else (larger, a fifo, a device, a folder) goes
  * through fs/promises as before, so nothing that could block (a fifo without a writer) ever blocks
  * the event loop. Writes are not here: a call that changes the file system (create, truncate,
- * unlink) can wait on its journal while other tasks sync, and belongs in the thread pool.
+ * unlink) can wait on its journal while other tasks sync, and belongs in the thread pool (but for
+ * an edit a verify command waits for: fs-guard.ts writeOver).
  */
 import { close, closeSync, constants, fstatSync, openSync, read, readFileSync, readSync, statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';

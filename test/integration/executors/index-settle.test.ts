@@ -10,7 +10,7 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { checkoutFor, checkoutPath, prewarmCheckouts, stopSettles, warmCheckout } from '../../../src/executors/checkouts.ts';
 import { fileIdentity } from '../../../src/executors/file-identity.ts';
 import { setBeforeSettleHook } from '../../../src/executors/index-settle.ts';
-import { newestEntrySecond } from '../../../src/executors/index-tree.ts';
+import { indexFacts } from '../../../src/executors/index-tree.ts';
 import { closeObjectStores } from '../../../src/executors/object-store.ts';
 import { createTempRepo, gitOut, type TempRepo } from '../../support/git-fixtures.ts';
 
@@ -37,7 +37,7 @@ async function withLoopKept(body: () => Promise<void>): Promise<void> {
 /** Whether any entry of the checkout's index is racily clean: its file's recorded second is not before the index file's. */
 function racyEntries(dir: string): boolean {
   const index = path.join(dir, '.git', 'index');
-  const newest = newestEntrySecond(readFileSync(index), 20);
+  const newest = indexFacts(readFileSync(index), 20).newestSecond;
   expect(newest).not.toBeNull();
   return newest! >= Math.floor(statSync(index).mtimeMs / 1000);
 }

@@ -11,7 +11,7 @@ import { forgetChanges } from '../../../src/executors/checkout-changes.ts';
 import { checkoutFor, checkoutTree } from '../../../src/executors/checkouts.ts';
 import { git, gitProcessCount } from '../../../src/executors/git-command.ts';
 import { indexHolds } from '../../../src/executors/index-state.ts';
-import { cachedRootTree, parseIndex, writeIndexTree } from '../../../src/executors/index-tree.ts';
+import { indexFacts, parseIndex, writeIndexTree } from '../../../src/executors/index-tree.ts';
 import { closeObjectStores, objectStoreFor } from '../../../src/executors/object-store.ts';
 import { createTempRepo, type TempRepo } from '../../support/git-fixtures.ts';
 
@@ -177,15 +177,15 @@ describe('index tree', () => {
     try {
       const dir = lease.path;
       const index = path.join(dir, '.git', 'index');
-      expect(cachedRootTree(await readFile(index), store.hashBytes)).toBe(baseTree);
+      expect(indexFacts(await readFile(index), store.hashBytes).rootTree).toBe(baseTree);
       await writeFile(path.join(dir, 'a.txt'), 'touched, then back\n');
       await writeFile(path.join(dir, 'a.txt'), await git(fixture.repo, ['show', `${fixture.base}:a.txt`]).then((r) => `${r.stdout}`));
       await git(dir, ['status', '--porcelain']);
-      expect(cachedRootTree(await readFile(index), store.hashBytes)).toBe(baseTree);
+      expect(indexFacts(await readFile(index), store.hashBytes).rootTree).toBe(baseTree);
       expect(await indexHolds(dir, store, baseTree)).toBe(true);
       await writeFile(path.join(dir, 'a.txt'), 'staged change\n');
       await git(dir, ['add', 'a.txt']);
-      expect(cachedRootTree(await readFile(index), store.hashBytes)).toBeNull();
+      expect(indexFacts(await readFile(index), store.hashBytes).rootTree).toBeNull();
       expect(await indexHolds(dir, store, baseTree)).toBe(false);
       // Staged back to the base's bytes: the entries match though git's cache-tree no longer says so.
       await git(dir, ['checkout', fixture.base, '--', 'a.txt']);

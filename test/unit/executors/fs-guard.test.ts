@@ -232,7 +232,7 @@ describe('FsGuard with synchronous file calls', () => {
     expect((await lstat(path.join(worktree, 'src', 'big.ts'))).mode & 0o777).toBe(0o644 & ~process.umask());
   });
 
-  it('writes a file now (synchronously) as it writes one through the thread pool: truncated, its mode, folders made, never through a symlink leading outside', async () => {
+  it('writes a file now (synchronously) as it writes one through the thread pool: whole (a longer old one cut to length), its mode, folders made, never through a symlink leading outside', async () => {
     const guard = new FsGuard(worktree, allowlist);
     await guard.writeFile('src/a.ts', 'a much longer first version\n', true);
     await guard.writeFile('src/a.ts', 'b\n', true);
@@ -249,6 +249,7 @@ describe('FsGuard with synchronous file calls', () => {
     expect(await readFile(path.join(outside, 'victim.txt'), 'utf8')).toBe('untouched\n');
   });
 
+  // What a truncating write kept, kept by a write over the old bytes (which no test can tell from it but by its cost).
   it('writes a regular file now over its old bytes, cut to length: the same file (inode, mode, hard links), shorter or longer content whole', async () => {
     const guard = new FsGuard(worktree, allowlist);
     const file = path.join(worktree, 'src', 'tool.sh');
