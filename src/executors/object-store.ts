@@ -16,6 +16,7 @@ import { GitBatchProcess, lineParser } from './git-batch.ts';
 import { git, PAS_AUTHOR, repoKey } from './git-command.ts';
 import { ObjectCache } from './object-cache.ts';
 import { objectWriter } from './object-writer.ts';
+import { QuietWait } from './quiet-wait.ts';
 
 export type ObjectType = 'blob' | 'tree' | 'commit' | 'tag';
 
@@ -44,6 +45,14 @@ const PACK_EVERY = 2_000;
 const FOLD_AFTER_PACKS = 8;
 /** Objects written between two looks at the pack folder. */
 const LOOK_EVERY = 64;
+/**
+ * A fold that is due waits until no object was written to the repository for this long: the
+ * burst of tasks ending together (commits, imported results) is not slowed by a `git repack`
+ * taking one of the cores, and the fold runs in the pause after it (while models answer).
+ */
+const FOLD_QUIET_MS = 200;
+/** A fold waits for that pause at most this long (a repository written to without pauses still folds). */
+const FOLD_WAIT_MAX_MS = 3_000;
 const TREE_CACHE = 4_096;
 /** Bytes of blobs and trees kept after a read by id (an object never changes). */
 const READ_CACHE_BYTES = 16 * 2 ** 20;
@@ -76,8 +85,10 @@ export class RepoObjectStore {
   packEvery = PACK_EVERY;
   /** New packs that start a background fold. */
   foldAfterPacks = FOLD_AFTER_PACKS;
-  /** The background look at the pack folder or fold under way, if any. */
+  /** The background look at the pack folder or fold under way (or waiting for a pause in the writes), if any. */
   packing: Promise<void> | undefined;
+  /** The pause in this store's writes a due fold waits for. */
+  readonly foldWait = new QuietWait(FOLD_QUIET_MS, FOLD_WAIT_MAX_MS);
   readonly hashBytes: number;
 
   constructor(
@@ -180,6 +191,7 @@ export class RepoObjectStore {
     const written = objectWriter.write(this.objectsDir, { oid, raw }).then(() => {
       // Read back soon by who wrote it (a result bundle, a merge on top): served from here, not by git.
       this.recent.add({ oid, type, data: raw.subarray(raw.length - data.length) });
+      this.foldWait.note();
       this.sinceFold++;
       if (this.sinceFold >= this.packEvery) this.packInBackground();
       else if (++this.written % LOOK_EVERY === 0) this.foldIfManyPacks();
@@ -277,6 +289,7 @@ export class RepoObjectStore {
   }
 
   close(): void {
+    this.foldWait.cancel();
     this.reader.close();
     this.refs.close();
   }
@@ -286,7 +299,7 @@ export class RepoObjectStore {
     if (this.packing || this.gcAuto <= 0) return;
     this.packing = (async () => {
       const packs = await countPacks(this.objectsDir);
-      if (packs - (this.packsAfterFold ?? 0) >= this.foldAfterPacks) await this.fold();
+      if (packs - (this.packsAfterFold ?? 0) >= this.foldAfterPacks && (await this.foldWait.until())) await this.fold();
     })().finally(() => {
       this.packing = undefined;
     });
@@ -303,13 +316,17 @@ export class RepoObjectStore {
    * ~0.5 s of CPU with git's default window and ~0.02 s without, and its first fold (5,100 loose
    * objects) 7.3 s against 0.7 s, all of it taken from the tasks running meanwhile; a `git gc`
    * deltifies when the user wants the space. Every tenth run `git gc --auto` applies the
-   * repository's own settings. Never when the repository turned gc off.
+   * repository's own settings. Never when the repository turned gc off. A fold that is due starts
+   * in the first pause of FOLD_QUIET_MS in the writes (see `foldWait`).
    */
   private packInBackground(): void {
     if (this.packing || this.gcAuto <= 0) return;
-    this.packing = this.fold().finally(() => {
-      this.packing = undefined;
-    });
+    this.packing = this.foldWait
+      .until()
+      .then((now) => (now ? this.fold() : undefined))
+      .finally(() => {
+        this.packing = undefined;
+      });
   }
 
   private async fold(): Promise<void> {
@@ -488,6 +505,8 @@ export async function closeObjectStores(): Promise<void> {
   storeOfPath.clear();
   for (const s of all) {
     const store = await s.catch(() => undefined);
+    // A fold still waiting for a pause in the writes is not started now.
+    store?.foldWait.cancel();
     await store?.packing?.catch(() => undefined);
     store?.close();
   }

@@ -106,6 +106,8 @@ describe('objects written as packs', () => {
     const f = (fixture = await createTempRepo({ 'a.txt': 'a\n' }));
     const store = await objectStoreFor(f.repo);
     store.foldAfterPacks = 2;
+    // Its folds start at once, amid the writes (no wait for a pause in them).
+    store.foldWait.quietMs = 0;
     let writing = true;
     let repacks = 0;
     // Another git repacking over and over, as a user's `git maintenance` or a second PAS process
@@ -137,5 +139,40 @@ describe('objects written as packs', () => {
     expect(check.stdout.split('\n').filter((l) => !l.endsWith(' blob'))).toEqual([]);
     for (const [i, oid] of oids.entries()) expect((await store.read(oid))?.data.toString()).toBe(`unreferenced ${Math.floor(i / 30)}.${i % 30}\n`);
     expect(await gitOut(f.repo, 'fsck', '--strict', '--no-dangling')).toBe('');
+  });
+
+  it('starts a due fold in the first pause of the writes, or amid them once it waited its longest', async () => {
+    const f = (fixture = await createTempRepo({ 'a.txt': 'a\n' }));
+    const objects = path.join(f.repo, '.git', 'objects');
+    const store = await objectStoreFor(f.repo);
+    store.packEvery = 10;
+    const pause = () => new Promise((r) => setTimeout(r, 20));
+    // Writes 20 ms apart: the fold due after the tenth waits for a pause of 1.5 s.
+    store.foldWait.quietMs = 1_500;
+    store.foldWait.maxMs = 60_000;
+    for (let i = 0; i < 40; i++) {
+      await store.write('blob', Buffer.from(`loose ${i}\n`));
+      await pause();
+    }
+    expect(store.packing).toBeDefined();
+    expect(looseObjects(objects).length).toBeGreaterThanOrEqual(40);
+    await store.packing;
+    expect(looseObjects(objects)).toEqual([]);
+
+    // Writes without a pause: a due fold starts once it waited 300 ms, while they go on.
+    store.foldWait.quietMs = 60_000;
+    store.foldWait.maxMs = 300;
+    let most = 0;
+    let foldedAmid = false;
+    for (let i = 0; i < 80 && !foldedAmid; i++) {
+      await store.write('blob', Buffer.from(`amid ${i}\n`));
+      const loose = looseObjects(objects).length;
+      foldedAmid = loose < most;
+      most = Math.max(most, loose);
+      await pause();
+    }
+    expect(foldedAmid).toBe(true);
+    store.foldWait.maxMs = 0;
+    await store.packing;
   });
 });
