@@ -39,9 +39,9 @@ export const MODE_SYMLINK = '120000';
 export const MODE_TREE = '40000';
 export const MODE_SUBMODULE = '160000';
 
-/** Objects this process writes to a repository between two background folds, at most. */
+/** Objects this process writes to a repository that make a background fold due (it starts within FOLD_WAIT_MAX_MS). */
 const PACK_EVERY = 2_000;
-/** New packs in the pack folder (since the last fold) that start a fold. */
+/** New packs in the pack folder (since the last fold) that make a fold due. */
 const FOLD_AFTER_PACKS = 8;
 /** Objects written between two looks at the pack folder. */
 const LOOK_EVERY = 64;
@@ -81,9 +81,9 @@ export class RepoObjectStore {
   private folds = 0;
   /** Packs in the pack folder after the last fold. */
   private packsAfterFold: number | undefined;
-  /** Objects written between two background folds, at most. */
+  /** Objects written that make a background fold due. */
   packEvery = PACK_EVERY;
-  /** New packs that start a background fold. */
+  /** New packs that make a background fold due. */
   foldAfterPacks = FOLD_AFTER_PACKS;
   /** The background look at the pack folder or fold under way (or waiting for a pause in the writes), if any. */
   packing: Promise<void> | undefined;
@@ -289,7 +289,7 @@ export class RepoObjectStore {
   }
 
   close(): void {
-    this.foldWait.cancel();
+    this.foldWait.close();
     this.reader.close();
     this.refs.close();
   }
@@ -317,7 +317,8 @@ export class RepoObjectStore {
    * objects) 7.3 s against 0.7 s, all of it taken from the tasks running meanwhile; a `git gc`
    * deltifies when the user wants the space. Every tenth run `git gc --auto` applies the
    * repository's own settings. Never when the repository turned gc off. A fold that is due starts
-   * in the first pause of FOLD_QUIET_MS in the writes (see `foldWait`).
+   * once FOLD_QUIET_MS passed without a write (FOLD_WAIT_MAX_MS at most; see `foldWait`), never
+   * after the store is closed.
    */
   private packInBackground(): void {
     if (this.packing || this.gcAuto <= 0) return;
@@ -505,8 +506,8 @@ export async function closeObjectStores(): Promise<void> {
   storeOfPath.clear();
   for (const s of all) {
     const store = await s.catch(() => undefined);
-    // A fold still waiting for a pause in the writes is not started now.
-    store?.foldWait.cancel();
+    // A fold still waiting for a pause in the writes is not started now, nor any later one.
+    store?.foldWait.close();
     await store?.packing?.catch(() => undefined);
     store?.close();
   }

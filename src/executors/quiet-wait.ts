@@ -1,7 +1,7 @@
 /**
  * Waits for a pause in some activity: `until()` resolves true once `note()` was not called for
  * `quietMs`, or once `maxMs` passed since it was asked (an activity without pauses still lets the
- * waiter run), and false when `cancel()` came first. Housekeeping that can run late (a background
+ * waiter run), and false when `cancel()` came first or after `close()`. Housekeeping that can run late (a background
  * fold of a repository's packs) waits for it, so it does not take the CPU from a burst of tasks.
  * A second `until()` while one waits joins it. The timer does not keep the process alive.
  */
@@ -9,6 +9,7 @@ import { performance } from 'node:perf_hooks';
 
 export class QuietWait {
   private lastAt = Number.NEGATIVE_INFINITY;
+  private closed = false;
   private waiting: { promise: Promise<boolean>; resolve: (run: boolean) => void; timer?: NodeJS.Timeout } | undefined;
 
   constructor(
@@ -23,8 +24,9 @@ export class QuietWait {
     this.lastAt = performance.now();
   }
 
-  /** True once the activity paused for `quietMs` (or `maxMs` passed); false when cancelled first. */
+  /** True once the activity paused for `quietMs` (or `maxMs` passed); false when cancelled first, or closed. */
   until(): Promise<boolean> {
+    if (this.closed) return Promise.resolve(false);
     if (this.waiting) return this.waiting.promise;
     const askedAt = performance.now();
     let resolve!: (run: boolean) => void;
@@ -34,7 +36,8 @@ export class QuietWait {
     const check = () => {
       const now = performance.now();
       const left = Math.min(this.quietMs - (now - this.lastAt), this.maxMs - (now - askedAt));
-      if (left <= 0) {
+      // Not more than zero (NaN included: a bad setting ends the wait, never loops).
+      if (!(left > 0)) {
         this.waiting = undefined;
         resolve(true);
         return;
@@ -46,12 +49,18 @@ export class QuietWait {
     return promise;
   }
 
-  /** Ends the wait under way, if any: it resolves false. */
+  /** Ends the wait under way, if any: it resolves false; a later `until()` waits anew. */
   cancel(): void {
     const wait = this.waiting;
     if (!wait) return;
     this.waiting = undefined;
     clearTimeout(wait.timer);
     wait.resolve(false);
+  }
+
+  /** Ends the wait under way and every later one: each resolves false (its owner is closing). */
+  close(): void {
+    this.closed = true;
+    this.cancel();
   }
 }

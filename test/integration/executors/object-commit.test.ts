@@ -190,6 +190,8 @@ describe('commits written as objects, without a checkout', () => {
     const f = (fixture = await createTempRepo({ 'a.txt': 'a\n' }));
     const store = await objectStoreFor(f.repo);
     store.packEvery = 12;
+    // Its folds start at once, amid the commits and reads (no wait for a pause in the writes).
+    store.foldWait.quietMs = 0;
     const commits: string[] = [];
     for (let i = 0; i < 20; i++) {
       const c = await commitEdits({ repo: f.repo, baseCommit: f.base, edits: new Map([[`f${i}.txt`, Buffer.from(`${i}\n`)]]), message: `c${i}` });

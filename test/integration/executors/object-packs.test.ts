@@ -5,6 +5,7 @@
  */
 import { readdirSync } from 'node:fs';
 import path from 'node:path';
+import { performance } from 'node:perf_hooks';
 import { execa } from 'execa';
 import { afterEach, describe, expect, it } from 'vitest';
 import { checkoutFor } from '../../../src/executors/checkouts.ts';
@@ -159,19 +160,23 @@ describe('objects written as packs', () => {
     await store.packing;
     expect(looseObjects(objects)).toEqual([]);
 
-    // Writes without a pause: a due fold starts once it waited 300 ms, while they go on.
+    // Writes without a pause: the fold due at the tenth starts once it waited 300 ms, while they go on.
     store.foldWait.quietMs = 60_000;
     store.foldWait.maxMs = 300;
     let most = 0;
-    let foldedAmid = false;
-    for (let i = 0; i < 80 && !foldedAmid; i++) {
+    let dueAt: number | undefined;
+    let foldedAt: number | undefined;
+    const until = performance.now() + 10_000;
+    for (let i = 0; foldedAt === undefined && performance.now() < until; i++) {
       await store.write('blob', Buffer.from(`amid ${i}\n`));
+      if (i === 9) dueAt = performance.now();
       const loose = looseObjects(objects).length;
-      foldedAmid = loose < most;
+      if (loose < most) foldedAt = performance.now();
       most = Math.max(most, loose);
       await pause();
     }
-    expect(foldedAmid).toBe(true);
+    expect(foldedAt).toBeDefined();
+    expect(foldedAt! - dueAt!).toBeGreaterThanOrEqual(250);
     store.foldWait.maxMs = 0;
     await store.packing;
   });

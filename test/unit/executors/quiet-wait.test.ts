@@ -47,4 +47,20 @@ describe('QuietWait', () => {
     wait.quietMs = 0;
     expect(await wait.until()).toBe(true);
   });
+
+  it('answers false to the wait under way and to every later ask once closed', async () => {
+    const wait = new QuietWait(10_000, 60_000);
+    wait.note();
+    const pending = wait.until();
+    wait.close();
+    expect(await pending).toBe(false);
+    wait.quietMs = 0;
+    expect(await wait.until()).toBe(false);
+  });
+
+  it('ends a wait whose setting is not a number instead of looping', async () => {
+    const wait = new QuietWait(Number.NaN, Number.NaN);
+    wait.note();
+    expect(await wait.until()).toBe(true);
+  });
 });
