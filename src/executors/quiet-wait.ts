@@ -1,9 +1,10 @@
 /**
  * Waits for a pause in some activity: `until()` resolves true once `note()` was not called for
  * `quietMs`, or once `maxMs` passed since it was asked (an activity without pauses still lets the
- * waiter run), and false when `cancel()` came first or after `close()`. Housekeeping that can run late (a background
- * fold of a repository's packs) waits for it, so it does not take the CPU from a burst of tasks.
- * A second `until()` while one waits joins it. The timer does not keep the process alive.
+ * waiter run), and false when `cancel()` came first or after `close()`. Housekeeping that can run
+ * late (a background fold of a repository's packs) waits for it, so it does not take the CPU from
+ * a burst of tasks. A second `until()` while one waits joins it. The timer does not keep the
+ * process alive.
  */
 import { performance } from 'node:perf_hooks';
 
