@@ -46,6 +46,7 @@ import {
   cliFlags,
   createBenchRepo,
   distribution,
+  getJson,
   isMain,
   machineInfo,
   median,
@@ -387,10 +388,11 @@ function cpuOf(pid: number, byParent: Map<number, number[]>, measured: readonly 
 type CpuSplit = NonNullable<DistributionRow['cpuSplit']>;
 
 /** nats-server's message and byte counters so far (its /varz); null when it cannot be read. */
-async function brokerCounters(monitorUrl: string | undefined): Promise<{ inMsgs: number; outMsgs: number; inBytes: number; outBytes: number } | null> {
+export async function brokerCounters(monitorUrl: string | undefined): Promise<{ inMsgs: number; outMsgs: number; inBytes: number; outBytes: number } | null> {
   if (!monitorUrl) return null;
   try {
-    const v = (await (await fetch(`${monitorUrl}/varz`)).json()) as { in_msgs: number; out_msgs: number; in_bytes: number; out_bytes: number };
+    // Not fetch (see getJson): its first use would compile undici's parser during the measured batch.
+    const v = (await getJson(`${monitorUrl}/varz`)) as { in_msgs: number; out_msgs: number; in_bytes: number; out_bytes: number };
     return { inMsgs: v.in_msgs, outMsgs: v.out_msgs, inBytes: v.in_bytes, outBytes: v.out_bytes };
   } catch {
     return null;

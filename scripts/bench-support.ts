@@ -5,6 +5,7 @@
  */
 import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
@@ -218,6 +219,34 @@ export function writeArtifact(name: string, data: unknown, dir = BENCH_DIR): str
   const file = path.join(dir, `${name}.json`);
   writeFileSync(file, `${JSON.stringify(data, null, 2)}\n`);
   return file;
+}
+
+/**
+ * GETs a JSON document over node:http. A benchmark reads its probes (a server's counters) with
+ * this, not `fetch`: the first `fetch` of a process starts undici, whose WebAssembly HTTP parser
+ * V8 then compiles with TurboFan on background threads for a few hundred ms of CPU, inside the
+ * batch the probe was read for. Rejects on a connection error, a status other than 2xx, a body
+ * that is not JSON, or no answer within `timeoutMs`.
+ */
+export function getJson(url: string, timeoutMs = 5_000): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    const req = http.get(url, { timeout: timeoutMs }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (chunk: Buffer) => chunks.push(chunk));
+      res.on('error', reject);
+      res.on('end', () => {
+        const text = Buffer.concat(chunks).toString('utf8');
+        if ((res.statusCode ?? 0) < 200 || (res.statusCode ?? 0) > 299) return reject(new Error(`GET ${url}: HTTP ${res.statusCode}: ${text.slice(0, 200)}`));
+        try {
+          resolve(JSON.parse(text));
+        } catch (err) {
+          reject(new Error(`GET ${url}: the answer is not JSON (${(err as Error).message})`));
+        }
+      });
+    });
+    req.on('timeout', () => req.destroy(new Error(`GET ${url}: no answer within ${timeoutMs} ms`)));
+    req.on('error', reject);
+  });
 }
 
 export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
