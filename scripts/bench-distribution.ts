@@ -46,7 +46,7 @@ import {
   cliFlags,
   createBenchRepo,
   distribution,
-  getJson,
+  httpGetJson,
   isMain,
   machineInfo,
   median,
@@ -391,9 +391,11 @@ type CpuSplit = NonNullable<DistributionRow['cpuSplit']>;
 export async function brokerCounters(monitorUrl: string | undefined): Promise<{ inMsgs: number; outMsgs: number; inBytes: number; outBytes: number } | null> {
   if (!monitorUrl) return null;
   try {
-    // Not fetch (see getJson): its first use would compile undici's parser during the measured batch.
-    const v = (await getJson(`${monitorUrl}/varz`)) as { in_msgs: number; out_msgs: number; in_bytes: number; out_bytes: number };
-    return { inMsgs: v.in_msgs, outMsgs: v.out_msgs, inBytes: v.in_bytes, outBytes: v.out_bytes };
+    // Not fetch (see httpGetJson): its first use would compile undici's parser during the measured batch.
+    const v = (await httpGetJson(`${monitorUrl}/varz`)) as { in_msgs?: unknown; out_msgs?: unknown; in_bytes?: unknown; out_bytes?: unknown } | null;
+    const counters = { inMsgs: v?.in_msgs, outMsgs: v?.out_msgs, inBytes: v?.in_bytes, outBytes: v?.out_bytes };
+    // A document without the four counts gives no figure rather than NaN in the report.
+    return Object.values(counters).every((n) => typeof n === 'number' && Number.isFinite(n)) ? (counters as { inMsgs: number; outMsgs: number; inBytes: number; outBytes: number }) : null;
   } catch {
     return null;
   }

@@ -222,30 +222,35 @@ export function writeArtifact(name: string, data: unknown, dir = BENCH_DIR): str
 }
 
 /**
- * GETs a JSON document over node:http. A benchmark reads its probes (a server's counters) with
- * this, not `fetch`: the first `fetch` of a process starts undici, whose WebAssembly HTTP parser
- * V8 then compiles with TurboFan on background threads for a few hundred ms of CPU, inside the
- * batch the probe was read for. Rejects on a connection error, a status other than 2xx, a body
- * that is not JSON, or no answer within `timeoutMs`.
+ * GETs a JSON document over node:http (an `http:` URL; a redirect is not followed). Benchmarks
+ * read their probes (a server's counters) with this, not `fetch`: the first `fetch` of a process
+ * loads undici, whose WebAssembly HTTP parser V8 then compiles with TurboFan on a background
+ * thread (~165 ms of CPU in one measured run here) inside the batch the probe was read for.
+ * Rejects, naming the URL, on a connection error, a status other than 2xx, a body that is not
+ * JSON, or no whole answer within `timeoutMs`.
  */
-export function getJson(url: string, timeoutMs = 5_000): Promise<unknown> {
+export function httpGetJson(url: string, timeoutMs = 5_000): Promise<unknown> {
   return new Promise((resolve, reject) => {
-    const req = http.get(url, { timeout: timeoutMs }, (res) => {
+    const fail = (why: string, cause?: unknown) => reject(new Error(`GET ${url}: ${why}`, cause === undefined ? undefined : { cause }));
+    const req = http.get(url, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (chunk: Buffer) => chunks.push(chunk));
-      res.on('error', reject);
+      res.on('error', (err) => fail(err.message, err));
       res.on('end', () => {
         const text = Buffer.concat(chunks).toString('utf8');
-        if ((res.statusCode ?? 0) < 200 || (res.statusCode ?? 0) > 299) return reject(new Error(`GET ${url}: HTTP ${res.statusCode}: ${text.slice(0, 200)}`));
+        const status = res.statusCode!;
+        if (status < 200 || status > 299) return fail(`HTTP ${status}: ${text.slice(0, 200)}`);
         try {
           resolve(JSON.parse(text));
         } catch (err) {
-          reject(new Error(`GET ${url}: the answer is not JSON (${(err as Error).message})`));
+          fail(`the answer is not JSON (${(err as Error).message})`, err);
         }
       });
     });
-    req.on('timeout', () => req.destroy(new Error(`GET ${url}: no answer within ${timeoutMs} ms`)));
-    req.on('error', reject);
+    // A deadline for the whole answer (the socket's own timeout only bounds each silence).
+    const deadline = setTimeout(() => req.destroy(new Error(`no whole answer within ${timeoutMs} ms`)), timeoutMs);
+    req.once('close', () => clearTimeout(deadline));
+    req.on('error', (err) => fail(err.message, err));
   });
 }
 
