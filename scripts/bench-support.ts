@@ -11,6 +11,7 @@ import path from 'node:path';
 import { createInterface } from 'node:readline';
 import type { Document } from 'yaml';
 import { git } from '../src/executors/git-command.ts';
+import { readAll } from '../src/llm/http-upstream.ts';
 import type { FakeProviderOptions } from '../test/support/fake-llm-server.ts';
 import { growPool, tempConfig, type TempConfig } from '../test/support/test-config.ts';
 
@@ -233,11 +234,8 @@ export function httpGetJson(url: string, timeoutMs = 5_000): Promise<unknown> {
   return new Promise((resolve, reject) => {
     const fail = (why: string, cause?: unknown) => reject(new Error(`GET ${url}: ${why}`, cause === undefined ? undefined : { cause }));
     const req = http.get(url, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (chunk: Buffer) => chunks.push(chunk));
-      res.on('error', (err) => fail(err.message, err));
-      res.on('end', () => {
-        const text = Buffer.concat(chunks).toString('utf8');
+      readAll(res).then((body) => {
+        const text = body.toString('utf8');
         const status = res.statusCode!;
         if (status < 200 || status > 299) return fail(`HTTP ${status}: ${text.slice(0, 200)}`);
         try {
@@ -245,7 +243,7 @@ export function httpGetJson(url: string, timeoutMs = 5_000): Promise<unknown> {
         } catch (err) {
           fail(`the answer is not JSON (${(err as Error).message})`, err);
         }
-      });
+      }, (err: Error) => fail(err.message, err));
     });
     // A deadline for the whole answer (the socket's own timeout only bounds each silence).
     const deadline = setTimeout(() => req.destroy(new Error(`no whole answer within ${timeoutMs} ms`)), timeoutMs);
