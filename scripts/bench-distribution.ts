@@ -17,7 +17,8 @@
  * Skipped (with the reason in the JSON) when there is no `nats-server`.
  *
  * Run alone: `npx tsx scripts/bench-distribution.ts [--quick] [--programmers 49] [--workers 1,2,3]
- * [--repeats 3] [--detection 0]` (the flags narrow the run: e.g. P = 49 only, no detection part).
+ * [--repeats 3] [--detection 0] [--warmup 2000]` (the flags narrow the run: e.g. P = 49 only, no
+ * detection part; `--warmup` sets the JIT warm-up tasks per process).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
@@ -73,7 +74,10 @@ export interface DistributionBenchOptions {
   /**
    * Tasks each process of a run runs with the model answering at once before its measured batch
    * (not counted; W workers: W times as many in all), so V8 has optimized what a long-running
-   * process runs (default 600, quick 100; 0: none).
+   * process runs (default 2000, quick 100; 0: none). With 600, `--trace-opt` showed every worker
+   * still compiling task-path functions for the first time inside the measured batch (61–193 ms
+   * of TurboFan time each, at the round ends where the two cores are busiest; the in-process
+   * mode too: 4.0 against 2.1 ms of CPU per task); with 2000, 1–6 ms.
    */
   warmupTasks?: number;
   /** Kill samples of the detection part (default 5, quick 3; 0 skips it). */
@@ -689,7 +693,7 @@ export async function runDistributionBench(options: DistributionBenchOptions = {
   const k = options.tasksPerProgrammer ?? 2;
   // Interleaved repeats: the ratios are medians, not one run's luck on a shared machine.
   const repeats = options.repeats ?? (quick ? 1 : 3);
-  const warmupTasks = options.warmupTasks ?? (quick ? 100 : 600);
+  const warmupTasks = options.warmupTasks ?? (quick ? 100 : 2000);
   const samples = options.detectionSamples ?? (quick ? 3 : 5);
   const heartbeatMs = options.heartbeatMs ?? 250;
   const offlineAfterMs = options.offlineAfterMs ?? 1_500;
@@ -708,7 +712,7 @@ export async function runDistributionBench(options: DistributionBenchOptions = {
     broker: 'nats-server\'s /varz counters during the measured batch / N: msgs in (published by clients) and out (delivered), JetStream API and ack traffic included, and KiB; idle = in + out per second over 3 s with nothing to do, after the batches',
     cpuSplit: 'the same by process: central = this process\'s own CPU (what it does per task is serialized on its main thread), centralGit = the git processes it started, workers (with their git), broker = nats-server, model = the model server',
     order: 'interleaved: each repeat runs every mode once, in turn (in-process, then 1, 2, 3 workers), so a slow spell of the shared machine falls on every mode alike; each run starts from nothing: its own copy of the same repository, fresh data dirs and stream names, its processes started for it',
-    warmUp: 'before each measured batch (not counted): batches of N with the model answering at once until every process has run warmupTasks (W workers: W·warmupTasks in all; V8 has then optimized what a long-running process runs: a cold process compiles for hundreds of ms per batch on its helper threads), then a batch like the measured one at the model\'s latency (every worker host has the base in its cache)',
+    warmUp: 'before each measured batch (not counted): batches of N with the model answering at once until every process has run warmupTasks (W workers: W·warmupTasks in all; V8 has then optimized what a long-running process runs: a cold process compiles for hundreds of ms per batch on its helper threads, and after 600 tasks a worker still compiled task-path functions for the first time in the measured batch, 61–193 ms of TurboFan time per worker, against 1–6 ms after 2000), then a batch like the measured one at the model\'s latency (every worker host has the base in its cache)',
     makespan: 'performance.now() before the first task.submitted → the last task.finished delivered, median over the repeats (the CPU and broker figures too)',
     efficiency: 'ideal / makespan with ideal = ceil(N/P)·L',
     ratio: 'distributed efficiency / in-process efficiency at the same P, measured in the same run (target ≥ 0.95 at P = 49)',
@@ -781,6 +785,7 @@ if (isMain(import.meta.url)) {
   const workerCounts = countsFlag(argv, 'workers');
   const repeats = countsFlag(argv, 'repeats')?.[0];
   const detectionSamples = countsFlag(argv, 'detection')?.[0];
+  const warmupTasks = countsFlag(argv, 'warmup')?.[0];
   const result = await runDistributionBench({
     quick: flags.quick,
     log: (l) => console.log(l),
@@ -788,6 +793,7 @@ if (isMain(import.meta.url)) {
     ...(workerCounts ? { workerCounts } : {}),
     ...(repeats !== undefined ? { repeats } : {}),
     ...(detectionSamples !== undefined ? { detectionSamples } : {}),
+    ...(warmupTasks !== undefined ? { warmupTasks } : {}),
   });
   const file = writeArtifact('distribution', result, flags.out);
   console.log(distributionMarkdown(result).join('\n'));
