@@ -18,12 +18,14 @@ afterEach(async () => {
 });
 
 function request(port: number, method: string, path: string, host: string, body?: string): Promise<{ status: number; text: string }> {
+  const started = performance.now();
   return new Promise((resolve, reject) => {
     const req = http.request({ host: '127.0.0.1', port, method, path, headers: { host, 'content-type': 'application/json' } }, (res) => {
       let text = '';
       res.setEncoding('utf8').on('data', (d) => (text += d)).on('end', () => resolve({ status: res.statusCode ?? 0, text }));
     });
-    req.on('error', reject);
+    // Which request, on a new or a kept-alive connection, and after how long: what a hang-up needs to be understood.
+    req.on('error', (err) => reject(new Error(`${method} ${path} on port ${port} with Host ${host} (${req.reusedSocket ? 'kept-alive' : 'new'} connection, ${Math.round(performance.now() - started)} ms): ${err.message}`, { cause: err })));
     req.end(body);
   });
 }
