@@ -44,7 +44,6 @@ import {
   benchConfig,
   benchFiles,
   clearProviderEnv,
-  cliFlags,
   createBenchRepo,
   distribution,
   httpGetJson,
@@ -712,7 +711,7 @@ export async function runDistributionBench(options: DistributionBenchOptions = {
     broker: 'nats-server\'s /varz counters during the measured batch / N: msgs in (published by clients) and out (delivered), JetStream API and ack traffic included, and KiB; idle = in + out per second over 3 s with nothing to do, after the batches',
     cpuSplit: 'the same by process: central = this process\'s own CPU (what it does per task is serialized on its main thread), centralGit = the git processes it started, workers (with their git), broker = nats-server, model = the model server',
     order: 'interleaved: each repeat runs every mode once, in turn (in-process, then 1, 2, 3 workers), so a slow spell of the shared machine falls on every mode alike; each run starts from nothing: its own copy of the same repository, fresh data dirs and stream names, its processes started for it',
-    warmUp: 'before each measured batch (not counted): batches of N with the model answering at once until every process has run warmupTasks (W workers: W·warmupTasks in all; V8 has then optimized what a long-running process runs: a cold process compiles for hundreds of ms per batch on its helper threads, and after 600 tasks a worker still compiled task-path functions for the first time in the measured batch, 61–193 ms of TurboFan time per worker, against 1–6 ms after 2000), then a batch like the measured one at the model\'s latency (every worker host has the base in its cache)',
+    warmUp: 'before each measured batch (not counted): batches of N with the model answering at once: warmupTasks in-process, W·warmupTasks over W workers, each worker running its programmers\' share (about warmupTasks each at P = 49; V8 has then optimized what a long-running process runs: a cold process compiles for hundreds of ms per batch on its helper threads, and after 600 tasks a worker still compiled task-path functions for the first time in the measured batch, 61–193 ms of TurboFan time per worker, against 1–6 ms after 2000), then a batch like the measured one at the model\'s latency (every worker host has the base in its cache)',
     makespan: 'performance.now() before the first task.submitted → the last task.finished delivered, median over the repeats (the CPU and broker figures too)',
     efficiency: 'ideal / makespan with ideal = ceil(N/P)·L',
     ratio: 'distributed efficiency / in-process efficiency at the same P, measured in the same run (target ≥ 0.95 at P = 49)',
@@ -766,35 +765,49 @@ export function distributionMarkdown(result: DistributionBenchResult): string[] 
 }
 
 /** `--name 1,2,3` as numbers (undefined when absent); a value that is not a list of counts exits 2 naming the flag. */
-function countsFlag(argv: readonly string[], name: string): number[] | undefined {
-  const i = argv.indexOf(`--${name}`);
-  if (i < 0) return undefined;
-  const raw = argv[i + 1] ?? '';
-  const counts = raw.split(',').map((v) => Number(v));
-  if (!raw || counts.some((n) => !Number.isInteger(n) || n < 0)) {
-    console.error(`--${name}: expected a comma-separated list of whole numbers, got ${JSON.stringify(raw)}`);
-    process.exit(2);
+const LIST_FLAGS = { programmers: 'programmers', workers: 'workerCounts' } as const;
+const NUMBER_FLAGS = { repeats: 'repeats', detection: 'detectionSamples', warmup: 'warmupTasks' } as const;
+
+/**
+ * The flags of a run alone: `--quick`, `--out DIR`, `--programmers 10,49`, `--workers 1,2,3`,
+ * `--repeats N`, `--detection N`, `--warmup N`. Answers the options they set, or why they are
+ * refused (a value that is not a whole number, a list where one number goes, a flag it does not
+ * know: a mistyped flag would otherwise start a long run with the defaults).
+ */
+export function distributionFlags(argv: readonly string[]): { options: DistributionBenchOptions; out?: string } | { refused: string } {
+  const options: DistributionBenchOptions = {};
+  let out: string | undefined;
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    const name = arg.startsWith('--') ? arg.slice(2) : '';
+    if (name === 'quick') {
+      options.quick = true;
+    } else if (name === 'out') {
+      out = argv[++i];
+      if (!out || out.startsWith('--')) return { refused: '--out: expected a folder' };
+    } else if (name in LIST_FLAGS || name in NUMBER_FLAGS) {
+      const raw = argv[++i] ?? '';
+      const single = name in NUMBER_FLAGS;
+      if (!(single ? /^\d+$/ : /^\d+(,\d+)*$/).test(raw)) {
+        return { refused: `--${name}: expected ${single ? 'a whole number' : 'a comma-separated list of whole numbers'}, got ${JSON.stringify(raw)}` };
+      }
+      const counts = raw.split(',').map(Number);
+      if (single) options[NUMBER_FLAGS[name as keyof typeof NUMBER_FLAGS]] = counts[0]!;
+      else options[LIST_FLAGS[name as keyof typeof LIST_FLAGS]] = counts;
+    } else {
+      return { refused: `${JSON.stringify(arg)}: not a flag of this benchmark (--quick, --out DIR, --programmers, --workers, --repeats, --detection, --warmup)` };
+    }
   }
-  return counts;
+  return out === undefined ? { options } : { options, out };
 }
 
 if (isMain(import.meta.url)) {
-  const flags = cliFlags();
-  const argv = process.argv.slice(2);
-  const programmers = countsFlag(argv, 'programmers');
-  const workerCounts = countsFlag(argv, 'workers');
-  const repeats = countsFlag(argv, 'repeats')?.[0];
-  const detectionSamples = countsFlag(argv, 'detection')?.[0];
-  const warmupTasks = countsFlag(argv, 'warmup')?.[0];
-  const result = await runDistributionBench({
-    quick: flags.quick,
-    log: (l) => console.log(l),
-    ...(programmers ? { programmers } : {}),
-    ...(workerCounts ? { workerCounts } : {}),
-    ...(repeats !== undefined ? { repeats } : {}),
-    ...(detectionSamples !== undefined ? { detectionSamples } : {}),
-    ...(warmupTasks !== undefined ? { warmupTasks } : {}),
-  });
+  const flags = distributionFlags(process.argv.slice(2));
+  if ('refused' in flags) {
+    console.error(flags.refused);
+    process.exit(2);
+  }
+  const result = await runDistributionBench({ ...flags.options, log: (l) => console.log(l) });
   const file = writeArtifact('distribution', result, flags.out);
   console.log(distributionMarkdown(result).join('\n'));
   console.log(`wrote ${file}`);

@@ -25,7 +25,7 @@ function request(port: number, method: string, path: string, host: string, body?
       res.setEncoding('utf8').on('data', (d) => (text += d)).on('end', () => resolve({ status: res.statusCode ?? 0, text }));
     });
     // Which request, on a new or a kept-alive connection, and after how long: what a hang-up needs to be understood.
-    req.on('error', (err) => reject(new Error(`${method} ${path} on port ${port} with Host ${host} (${req.reusedSocket ? 'kept-alive' : 'new'} connection, ${Math.round(performance.now() - started)} ms): ${err.message}`, { cause: err })));
+    req.on('error', (err) => reject(new Error(`${method} ${path} on port ${port} with Host ${host} (${req.reusedSocket ? 'kept-alive' : 'new'} connection, ${Math.round(performance.now() - started)} ms): ${(err as NodeJS.ErrnoException).code ?? ''} ${err.message}`, { cause: err })));
     req.end(body);
   });
 }
