@@ -764,7 +764,7 @@ export function distributionMarkdown(result: DistributionBenchResult): string[] 
   return lines;
 }
 
-/** `--name 1,2,3` as numbers (undefined when absent); a value that is not a list of counts exits 2 naming the flag. */
+/** The run-alone flags that take numbers, and the option each sets. */
 const LIST_FLAGS = { programmers: 'programmers', workers: 'workerCounts' } as const;
 const NUMBER_FLAGS = { repeats: 'repeats', detection: 'detectionSamples', warmup: 'warmupTasks' } as const;
 
