@@ -10,7 +10,7 @@ import { checkoutPath } from '../../../src/executors/checkouts.ts';
 import { callCost } from '../../../src/llm/prices.ts';
 import { runProgrammerTask } from '../../../src/executors/run-task.ts';
 import type { LlmClient, Receipt } from '../../../src/llm/types.ts';
-import { createTempRepo, FAKE_AIDER_DIR, gitOut, isRunning, waitFor, type TempRepo } from '../../support/git-fixtures.ts';
+import { createTempRepo, FAKE_AIDER_DIR, gitOut, isRunning, readPidFile, waitFor, type TempRepo } from '../../support/git-fixtures.ts';
 
 const fsAllowlist: FsAllowlist = { read: ['**/*'], write: ['src/**', '*.md'], deny: ['**/.env'] };
 
@@ -73,11 +73,6 @@ async function aiderLog(f: TempRepo): Promise<Array<Record<string, unknown>>> {
   const file = path.join(f.root, 'aider-log.jsonl');
   if (!existsSync(file)) return [];
   return (await readFile(file, 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
-}
-
-async function readPids(file: string): Promise<number[]> {
-  await waitFor(() => existsSync(file), 10_000);
-  return (await readFile(file, 'utf8')).trim().split(' ').map(Number);
 }
 
 describe('aider executor', () => {
@@ -183,7 +178,7 @@ describe('aider executor', () => {
     expect(Date.now() - started).toBeLessThan(8_000);
     expect(result).toMatchObject({ status: 'failed', error: { code: 'PAS_ERR_TASK_TIMEOUT' } });
     expect(receipts[0]).toMatchObject({ status: 'failed', error: { code: 'PAS_ERR_TASK_TIMEOUT' } });
-    const pids = await readPids(pidfile);
+    const pids = await readPidFile(pidfile, 2);
     expect(pids).toHaveLength(2);
     for (const pid of pids) expect(await waitFor(async () => !(await isRunning(pid)), 3_000)).toBe(true);
   });
@@ -193,7 +188,7 @@ describe('aider executor', () => {
     const pidfile = path.join(f.root, 'pids');
     const controller = new AbortController();
     const running = runAider(f, ['src/a.ts'], 'append line b', { fake: { FAKE_AIDER_MODE: 'hang', FAKE_AIDER_PIDFILE: pidfile }, signal: controller.signal });
-    const pids = await readPids(pidfile);
+    const pids = await readPidFile(pidfile, 2);
     for (const pid of pids) expect(await isRunning(pid)).toBe(true);
     controller.abort();
     const { result, receipts } = await running;

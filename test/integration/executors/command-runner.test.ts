@@ -1,12 +1,12 @@
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, realpath, rm } from 'node:fs/promises';
+import { mkdtemp, realpath, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { CmdAllowlist } from '../../../src/config/schemas.ts';
 import { isPasError } from '../../../src/errors.ts';
 import { runAllowedCommand } from '../../../src/executors/command-runner.ts';
-import { isRunning, waitFor } from '../../support/git-fixtures.ts';
+import { isRunning, readPidFile, waitFor } from '../../support/git-fixtures.ts';
 
 const allowlist: CmdAllowlist = {
   timeout_s: 20,
@@ -28,12 +28,6 @@ beforeEach(async () => {
 afterEach(async () => {
   await rm(dir, { recursive: true, force: true });
 });
-
-async function pidsFrom(file: string): Promise<number[]> {
-  await waitFor(() => existsSync(file), 10_000);
-  await waitFor(async () => (await readFile(file, 'utf8')).includes(' '), 2_000);
-  return (await readFile(file, 'utf8')).trim().split(' ').map(Number);
-}
 
 async function caught(promise: Promise<unknown>): Promise<unknown> {
   try {
@@ -87,7 +81,7 @@ describe('runAllowedCommand', () => {
     const err = await caught(runAllowedCommand({ allowlist, argv: ['node', '-e', SPAWN_AND_HANG, pidfile], cwd: dir, timeoutMs: 700, killGraceMs: 200 }));
     expect(isPasError(err, 'PAS_ERR_CMD_TIMEOUT')).toBe(true);
     expect(Date.now() - started).toBeLessThan(6_000);
-    const pids = await pidsFrom(pidfile);
+    const pids = await readPidFile(pidfile, 2);
     expect(pids).toHaveLength(2);
     for (const pid of pids) expect(await waitFor(async () => !(await isRunning(pid)), 3_000)).toBe(true);
   });
@@ -96,7 +90,7 @@ describe('runAllowedCommand', () => {
     const pidfile = path.join(dir, 'pids');
     const controller = new AbortController();
     const running = caught(runAllowedCommand({ allowlist, argv: ['node', '-e', SPAWN_AND_HANG, pidfile], cwd: dir, signal: controller.signal, killGraceMs: 200 }));
-    const pids = await pidsFrom(pidfile);
+    const pids = await readPidFile(pidfile, 2);
     for (const pid of pids) expect(await isRunning(pid)).toBe(true);
     controller.abort();
     const err = await running;
@@ -114,7 +108,7 @@ describe('runAllowedCommand', () => {
     `;
     const result = await runAllowedCommand({ allowlist, argv: ['node', '-e', script, pidfile], cwd: dir });
     expect(result.exitCode).toBe(0);
-    const [, grandchild] = await pidsFrom(pidfile);
+    const [, grandchild] = await readPidFile(pidfile, 2);
     expect(await waitFor(async () => !(await isRunning(grandchild!)), 3_000)).toBe(true);
   });
 });

@@ -4,8 +4,7 @@
  * and lives through the kill grace can make no more model calls in that time. Checked for aider
  * (the fake aider binary) and for the agent-CLI runner (a stand-in CLI that ignores SIGTERM).
  */
-import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ResolvedProgrammer } from '../../../src/config/load-config.ts';
@@ -20,7 +19,7 @@ import { createMemorySpendStore } from '../../../src/llm/spend-store.ts';
 import type { LlmClient, Receipt } from '../../../src/llm/types.ts';
 import { BreakerRegistry } from '../../../src/runtime/breaker-registry.ts';
 import { environsIn } from '../../support/child-environ.ts';
-import { createTempRepo, FAKE_AIDER_DIR, isRunning, waitFor, type TempRepo } from '../../support/git-fixtures.ts';
+import { createTempRepo, FAKE_AIDER_DIR, isRunning, readPidFile, waitFor, type TempRepo } from '../../support/git-fixtures.ts';
 
 const fsAllowlist: FsAllowlist = { read: ['**/*'], write: ['src/**'], deny: [] };
 const models: ModelsConfigFile = {
@@ -96,8 +95,7 @@ describe('the credential of a killed run', { timeout: 60_000 }, () => {
       gateway: gw,
     });
     const { result, receipts } = run(f, executor, 'openai/gpt-4o', 'aider');
-    expect(await waitFor(() => existsSync(pidfile), 10_000)).toBe(true);
-    const pid = Number((await readFile(pidfile, 'utf8')).split(' ')[0]);
+    const pid = (await readPidFile(pidfile, 2))[0]!;
     const env = readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0');
     const credential = env.find((e) => e.startsWith('OPENAI_API_KEY='))!.slice('OPENAI_API_KEY='.length);
     expect(credential).toMatch(/^pas-task-/);
