@@ -1,12 +1,27 @@
 /**
  * The test trees' port offsets: one this process was given is never given again, so a tree never
- * opens the ports of one closed just before (its clients may still hold kept-alive sockets there).
+ * opens the ports of one closed just before (its clients may still hold kept-alive sockets there);
+ * and one another running test process holds is never given, so a test that restarts `pas up` on
+ * its ports finds them free again.
  */
-import { afterEach, describe, expect, it, vi } from 'vitest';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { freePortOffset } from '../../support/ports.ts';
 
+const PORTS_MODULE = fileURLToPath(new URL('../../support/ports.ts', import.meta.url));
+let dir: string;
+beforeEach(() => {
+  dir = mkdtempSync(path.join(os.tmpdir(), 'pas-port-offsets-'));
+  vi.stubEnv('PAS_TEST_PORT_OFFSETS_DIR', dir);
+});
 afterEach(() => {
   vi.restoreAllMocks();
+  vi.unstubAllEnvs();
+  rmSync(dir, { recursive: true, force: true });
 });
 
 describe('freePortOffset', () => {
@@ -17,5 +32,35 @@ describe('freePortOffset', () => {
     const second = await freePortOffset([1]);
     expect(first).toBe(100 * (100 + 250));
     expect(second).toBe(100 * (100 + 375));
+  });
+
+  it('skips an offset another running process holds, and records its own', async () => {
+    const other = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], { stdio: 'ignore' });
+    try {
+      writeFileSync(path.join(dir, '36000'), String(other.pid));
+      vi.spyOn(Math, 'random').mockReturnValueOnce(0.52).mockReturnValueOnce(0.54);
+      expect(await freePortOffset([1])).toBe(100 * (100 + 270));
+      expect(readFileSync(path.join(dir, '37000'), 'utf8')).toBe(String(process.pid));
+      expect(readFileSync(path.join(dir, '36000'), 'utf8')).toBe(String(other.pid));
+    } finally {
+      other.kill('SIGKILL');
+    }
+  });
+
+  it('takes over an offset whose holder has exited without releasing it', async () => {
+    const gone = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' });
+    writeFileSync(path.join(dir, '38000'), gone.stdout);
+    vi.spyOn(Math, 'random').mockReturnValueOnce(0.56);
+    expect(await freePortOffset([1])).toBe(38_000);
+    expect(readFileSync(path.join(dir, '38000'), 'utf8')).toBe(String(process.pid));
+  });
+
+  it('releases its offsets when the process exits', () => {
+    const script = `import { freePortOffset } from ${JSON.stringify(PORTS_MODULE)}; const o = await freePortOffset([1]); console.log(o);`;
+    const child = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { encoding: 'utf8', env: { ...process.env, PAS_TEST_PORT_OFFSETS_DIR: dir } });
+    expect(child.status, child.stderr).toBe(0);
+    const offset = Number(child.stdout.trim());
+    expect(offset).toBeGreaterThan(0);
+    expect(existsSync(path.join(dir, String(offset)))).toBe(false);
   });
 });
