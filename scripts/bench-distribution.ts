@@ -38,6 +38,7 @@ import { createDefaultServices } from '../src/runtime/default-services.ts';
 import { silentLogger } from '../src/runtime/logger.ts';
 import { NATS_SERVER_BIN, startNatsServer, type NatsServerHandle } from '../test/support/nats-server.ts';
 import type { TempConfig } from '../test/support/test-config.ts';
+import { profiled } from './batch-profile.ts';
 import { jitWarmUp, runBatch, taskSpecs, type BatchFigures, type ParallelRun } from './bench-parallel.ts';
 import {
   BENCH_EDIT,
@@ -537,7 +538,7 @@ async function sampleOnce(
     const countersBefore = W > 0 ? await brokerCounters(nats.monitorUrl) : null;
     const before = cpuMs(pids, [nats.pid]);
     const splitBefore = cpuSplitOf(byRole, [nats.pid]);
-    const run = await runBatch(central.runtime, taskSpecs(`bench-p${P}-w${W}-r${r + 1}`, benchFiles(N), repo, baseCommit, managerId), latencyMs);
+    const run = await profiled(`central-p${P}-w${W}-r${r + 1}`, () => runBatch(central!.runtime, taskSpecs(`bench-p${P}-w${W}-r${r + 1}`, benchFiles(N), repo, baseCommit, managerId), latencyMs));
     const after = cpuMs(pids, [nats.pid]);
     const splitAfter = cpuSplitOf(byRole, [nats.pid]);
     const countersAfter = W > 0 ? await brokerCounters(nats.monitorUrl) : null;
