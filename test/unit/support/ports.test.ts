@@ -55,12 +55,25 @@ describe('freePortOffset', () => {
     expect(readFileSync(path.join(dir, '38000'), 'utf8')).toBe(String(process.pid));
   });
 
-  it('releases its offsets when the process exits', () => {
-    const script = `import { freePortOffset } from ${JSON.stringify(PORTS_MODULE)}; const o = await freePortOffset([1]); console.log(o);`;
-    const child = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { encoding: 'utf8', env: { ...process.env, PAS_TEST_PORT_OFFSETS_DIR: dir } });
+  it('skips an offset whose dead holder another process is taking over right now', async () => {
+    const gone = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' });
+    writeFileSync(path.join(dir, '39000'), gone.stdout);
+    writeFileSync(path.join(dir, '39000.takeover'), '4242');
+    vi.spyOn(Math, 'random').mockReturnValueOnce(0.58).mockReturnValueOnce(0.6);
+    expect(await freePortOffset([1])).toBe(40_000);
+    expect(readFileSync(path.join(dir, '39000'), 'utf8')).toBe(gone.stdout);
+  });
+
+  it('holds its offset while it runs and releases it when the process exits', () => {
+    const script = `import { existsSync } from 'node:fs'; import { freePortOffset } from ${JSON.stringify(PORTS_MODULE)}; const o = await freePortOffset([1]); console.log(o, existsSync(${JSON.stringify(dir)} + '/' + o));`;
+    const child = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { encoding: 'utf8', timeout: 20_000, env: { ...process.env, PAS_TEST_PORT_OFFSETS_DIR: dir } });
     expect(child.status, child.stderr).toBe(0);
-    const offset = Number(child.stdout.trim());
-    expect(offset).toBeGreaterThan(0);
-    expect(existsSync(path.join(dir, String(offset)))).toBe(false);
+    const [offset, heldWhileRunning] = child.stdout.trim().split(' ');
+    expect(heldWhileRunning).toBe('true');
+    expect(existsSync(path.join(dir, offset!))).toBe(false);
+  });
+
+  it('refuses base ports that span 100 or more (two offsets would share ports)', async () => {
+    await expect(freePortOffset([6101, 6201])).rejects.toThrow('base ports 6101..6201 span 100 or more');
   });
 });
