@@ -2,8 +2,7 @@
  * Scratch git repositories for executor tests: a temp folder with a committed repository and a
  * workspaces folder beside it, removed by `cleanup()`.
  */
-import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -84,22 +83,6 @@ export async function waitFor(check: () => boolean | Promise<boolean>, timeoutMs
     await new Promise((r) => setTimeout(r, stepMs));
   }
   return check();
-}
-
-/**
- * The pids a test process wrote to `file` ("<pid> <pid> …"), once it holds `count` of them. A file
- * can exist before its writer's write lands (open, then write), so existing is not enough: read
- * too early, an empty file gives pid 0, which `ps` does not know.
- */
-export async function readPidFile(file: string, count: number, timeoutMs = 10_000): Promise<number[]> {
-  let pids: number[] = [];
-  const complete = async (): Promise<boolean> => {
-    const text = existsSync(file) ? await readFile(file, 'utf8') : '';
-    pids = text.trim() === '' ? [] : text.trim().split(/\s+/).map(Number);
-    return pids.length === count && pids.every((pid) => Number.isInteger(pid) && pid > 0);
-  };
-  if (!(await waitFor(complete, timeoutMs))) throw new Error(`${file} did not come to hold ${count} pids within ${timeoutMs} ms (it holds: ${JSON.stringify(pids)})`);
-  return pids;
 }
 
 /** Every file under `dir` except its `.git`, relative, sorted (symlinks listed as files, empty folders not at all). */

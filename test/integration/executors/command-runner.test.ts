@@ -6,7 +6,8 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { CmdAllowlist } from '../../../src/config/schemas.ts';
 import { isPasError } from '../../../src/errors.ts';
 import { runAllowedCommand } from '../../../src/executors/command-runner.ts';
-import { isRunning, readPidFile, waitFor } from '../../support/git-fixtures.ts';
+import { isRunning, waitFor } from '../../support/git-fixtures.ts';
+import { readPidFile } from '../../support/pidfile.ts';
 
 const allowlist: CmdAllowlist = {
   timeout_s: 20,
@@ -17,7 +18,9 @@ const allowlist: CmdAllowlist = {
 const SPAWN_AND_HANG = `
 const { spawn } = require('node:child_process');
 const grandchild = spawn(process.execPath, ['-e', "process.on('SIGTERM', () => {}); setInterval(() => {}, 1000)"], { stdio: 'ignore' });
-require('node:fs').writeFileSync(process.argv[1], process.pid + ' ' + grandchild.pid);
+// Written aside and renamed: a reader never sees part of it.
+require('node:fs').writeFileSync(process.argv[1] + '.tmp', process.pid + ' ' + grandchild.pid);
+require('node:fs').renameSync(process.argv[1] + '.tmp', process.argv[1]);
 setInterval(() => {}, 1000);
 `;
 
@@ -104,7 +107,8 @@ describe('runAllowedCommand', () => {
       const { spawn } = require('node:child_process');
       const g = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], { stdio: 'ignore' });
       g.unref();
-      require('node:fs').writeFileSync(process.argv[1], process.pid + ' ' + g.pid);
+      require('node:fs').writeFileSync(process.argv[1] + '.tmp', process.pid + ' ' + g.pid);
+      require('node:fs').renameSync(process.argv[1] + '.tmp', process.argv[1]);
     `;
     const result = await runAllowedCommand({ allowlist, argv: ['node', '-e', script, pidfile], cwd: dir });
     expect(result.exitCode).toBe(0);

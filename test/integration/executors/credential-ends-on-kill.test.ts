@@ -19,7 +19,8 @@ import { createMemorySpendStore } from '../../../src/llm/spend-store.ts';
 import type { LlmClient, Receipt } from '../../../src/llm/types.ts';
 import { BreakerRegistry } from '../../../src/runtime/breaker-registry.ts';
 import { environsIn } from '../../support/child-environ.ts';
-import { createTempRepo, FAKE_AIDER_DIR, isRunning, readPidFile, waitFor, type TempRepo } from '../../support/git-fixtures.ts';
+import { createTempRepo, FAKE_AIDER_DIR, isRunning, waitFor, type TempRepo } from '../../support/git-fixtures.ts';
+import { readPidFile } from '../../support/pidfile.ts';
 
 const fsAllowlist: FsAllowlist = { read: ['**/*'], write: ['src/**'], deny: [] };
 const models: ModelsConfigFile = {

@@ -13,6 +13,7 @@ import { POOL_ID } from '../../../machines/pas-system.machine.ts';
 import { createDefaultServices } from '../../../src/runtime/default-services.ts';
 import { startFakeProvider, type FakeProvider } from '../../support/fake-llm-server.ts';
 import { createTempRepo, type TempRepo } from '../../support/git-fixtures.ts';
+import { readPidFile } from '../../support/pidfile.ts';
 import type { TempConfig } from '../../support/test-config.ts';
 import { startTestTree, type TestTree } from '../../support/test-tree.ts';
 import { agentUrl, aiderWrapper, BASE_URL_ENV, GREET, http, openFeed, programmerConfig, readReceipts, receiptOf, runTask, setEnv, until, waitForTask, type FeedClient } from '../programmer/programmer-harness.ts';
@@ -82,15 +83,7 @@ describe('aider behind the LLM gateway', () => {
     const { prog } = await boot({ FAKE_AIDER_MODE: 'hang', FAKE_AIDER_PIDFILE: pidFile });
     const accepted = await http(`${prog}/aider/edit`, { body: { task_id: 'gw-2', message: 'wait', files: ['src/greet.ts'], repo: fixture!.repo } });
     expect(accepted.status).toBe(202);
-    let pid = 0;
-    await until(() => {
-      try {
-        pid = Number(readFileSync(pidFile, 'utf8').split(' ')[0]);
-        return pid > 0;
-      } catch {
-        return false;
-      }
-    }, 'the aider pid file');
+    const pid = (await readPidFile(pidFile, 2))[0]!;
     const environ = readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0');
     expect(environ.join('\n')).not.toContain(REAL_KEY);
     const credential = environ.find((e) => e.startsWith('OPENAI_API_KEY='))!.slice('OPENAI_API_KEY='.length);

@@ -6,7 +6,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { readPidFile } from '../../support/git-fixtures.ts';
+import { readPidFile } from '../../support/pidfile.ts';
 
 let dir: string;
 beforeEach(async () => {
