@@ -8,10 +8,18 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
 import path from 'node:path';
 
-const dir = process.env.PAS_BENCH_CPU_PROFILE;
+/** Where profiles go (PAS_BENCH_CPU_PROFILE), if anywhere. */
+export function cpuProfileDir(): string | undefined {
+  return process.env.PAS_BENCH_CPU_PROFILE || undefined;
+}
 
-/** Runs `batch` under the profiler when the probe is on (sampling every 250 µs). */
-export async function profiled<T>(label: string, batch: () => Promise<T>): Promise<T> {
+/**
+ * Runs `batch` under the profiler when the probe is on (sampling every 250 µs). The profiler slows
+ * the process it samples: a profiled run's figures are not comparable with others; what `batch`
+ * measures, it measures before it returns (stopping and writing the profile follow).
+ */
+export async function profileBatch<T>(label: string, batch: () => Promise<T>): Promise<T> {
+  const dir = cpuProfileDir();
   if (!dir) return batch();
   const session = new Session();
   session.connect();

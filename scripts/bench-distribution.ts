@@ -38,7 +38,7 @@ import { createDefaultServices } from '../src/runtime/default-services.ts';
 import { silentLogger } from '../src/runtime/logger.ts';
 import { NATS_SERVER_BIN, startNatsServer, type NatsServerHandle } from '../test/support/nats-server.ts';
 import type { TempConfig } from '../test/support/test-config.ts';
-import { profiled } from './batch-profile.ts';
+import { cpuProfileDir, profileBatch } from './batch-profile.ts';
 import { jitWarmUp, runBatch, taskSpecs, type BatchFigures, type ParallelRun } from './bench-parallel.ts';
 import {
   BENCH_EDIT,
@@ -541,9 +541,11 @@ async function sampleOnce(
     const countersBefore = W > 0 ? await brokerCounters(nats.monitorUrl) : null;
     const before = cpuMs(pids, [nats.pid]);
     const splitBefore = cpuSplitOf(byRole, [nats.pid]);
-    const run = await profiled(`central-p${P}-w${W}-r${r + 1}`, () => runBatch(central!.runtime, taskSpecs(`bench-p${P}-w${W}-r${r + 1}`, benchFiles(N), repo, baseCommit, managerId), latencyMs));
-    const after = cpuMs(pids, [nats.pid]);
-    const splitAfter = cpuSplitOf(byRole, [nats.pid]);
+    const { run, after, splitAfter } = await profileBatch(`central-p${P}-w${W}-r${r + 1}`, async () => {
+      const run = await runBatch(central!.runtime, taskSpecs(`bench-p${P}-w${W}-r${r + 1}`, benchFiles(N), repo, baseCommit, managerId), latencyMs);
+      // Read before a profile (PAS_BENCH_CPU_PROFILE) is stopped and written: that is not the batch's CPU.
+      return { run, after: cpuMs(pids, [nats.pid]), splitAfter: cpuSplitOf(byRole, [nats.pid]) };
+    });
     const countersAfter = W > 0 ? await brokerCounters(nats.monitorUrl) : null;
     const traffic = countersBefore && countersAfter ? { inMsgs: (countersAfter.inMsgs - countersBefore.inMsgs) / N, outMsgs: (countersAfter.outMsgs - countersBefore.outMsgs) / N, inBytes: (countersAfter.inBytes - countersBefore.inBytes) / N, outBytes: (countersAfter.outBytes - countersBefore.outBytes) / N } : null;
     const cpu = before !== null && after !== null ? (after - before) / N : null;
@@ -716,7 +718,10 @@ export async function runDistributionBench(options: DistributionBenchOptions = {
     cpuSplit: 'the same by process: central = this process\'s own CPU (what it does per task is serialized on its main thread), centralGit = the git processes it started, workers (with their git), broker = nats-server, model = the model server',
     order: 'interleaved: each repeat runs every mode once, in turn (in-process, then 1, 2, 3 workers), so a slow spell of the shared machine falls on every mode alike; each run starts from nothing: its own copy of the same repository, fresh data dirs and stream names, its processes started for it',
     warmUp: 'before each measured batch (not counted): batches of N with the model answering at once: warmupTasks in-process, W·warmupTasks over W workers, each worker running its programmers\' share (about warmupTasks each at P = 49; V8 has then optimized what a long-running process runs: a cold process compiles for hundreds of ms per batch on its helper threads, and after 600 tasks a worker still compiled task-path functions for the first time in the measured batch, 61–193 ms of TurboFan time per worker, against 1–6 ms after 2000), then a batch like the measured one at the model\'s latency (every worker host has the base in its cache)',
-    logging: 'none in any measured process: the central runtime and the in-process mode run with the silent logger (as the parallel part), the workers with PAS_LOG_LEVEL=silent (a worker at info writes ~3 lines a task to its log file, work the in-process mode was not given); the detection part\'s workers log JSON (it reads them)',
+    logging: process.env.PAS_LOG_LEVEL === undefined
+      ? 'none in any measured process: the central runtime and the in-process mode run with the silent logger (as the parallel part), the workers with PAS_LOG_LEVEL=silent (a worker at info writes ~3 lines a task to its log file, work the in-process mode was not given); the detection part\'s workers log JSON (it reads them)'
+      : `the workers at PAS_LOG_LEVEL=${process.env.PAS_LOG_LEVEL} (set for this run), the central runtime and the in-process mode not at all: not the same work in both modes`,
+    cpuProfile: cpuProfileDir() ?? null,
     makespan: 'performance.now() before the first task.submitted → the last task.finished delivered, median over the repeats (the CPU and broker figures too)',
     efficiency: 'ideal / makespan with ideal = ceil(N/P)·L',
     ratio: 'distributed efficiency / in-process efficiency at the same P, measured in the same run (target ≥ 0.95 at P = 49)',

@@ -46,7 +46,9 @@ export function profileTop(profile: CpuProfile, options: { fromMs?: number; toMs
     let l = labels.get(id);
     if (l === undefined) {
       const { functionName, url, lineNumber } = byId.get(id)!.callFrame;
-      const where = url ? `${path.relative(root, url.replace(/^file:\/\//, ''))}:${lineNumber + 1}` : '';
+      // Files of this repository relative to it; node's own (node:…) and others as they are.
+      const file = url.startsWith('file:') ? path.relative(root, fileURLToPath(url)) : url;
+      const where = file ? `${file}:${lineNumber + 1}` : '';
       l = `${functionName || '(anonymous)'}${where ? ` ${where}` : ''}`;
       labels.set(id, l);
     }
@@ -55,8 +57,9 @@ export function profileTop(profile: CpuProfile, options: { fromMs?: number; toMs
   const top: ProfileTop = { sampledUs: 0, self: new Map(), total: new Map(), busy: new Map() };
   let at = 0;
   for (let i = 0; i < profile.samples.length; i++) {
-    at += profile.timeDeltas[i] ?? 0;
-    const us = profile.timeDeltas[i + 1] ?? 0;
+    // V8 may record a sample before the one it follows (a negative delta): it lasts no time.
+    at += Math.max(0, profile.timeDeltas[i] ?? 0);
+    const us = Math.max(0, profile.timeDeltas[i + 1] ?? 0);
     const leaf = profile.samples[i]!;
     if (bucketMs && byId.get(leaf)?.callFrame.functionName !== '(idle)') {
       const b = Math.floor(at / 1000 / bucketMs);
@@ -87,10 +90,19 @@ if (isMain(import.meta.url)) {
     console.error('usage: profile-top.ts FILE [--top N] [--match TEXT] [--from MS] [--to MS] [--buckets MS]');
     process.exit(2);
   }
-  const count = Number(flag('--top') ?? 40);
+  const number = (name: string, fallback: number) => {
+    const given = flag(name);
+    const value = given === undefined ? fallback : Number(given);
+    if (!Number.isFinite(value) && value !== Infinity) {
+      console.error(`profile-top.ts: ${name} expects a number of ms, got ${JSON.stringify(given)}`);
+      process.exit(2);
+    }
+    return value;
+  };
+  const count = number('--top', 40);
   const match = flag('--match');
-  const bucketMs = flag('--buckets') === undefined ? undefined : Number(flag('--buckets'));
-  const top = profileTop(JSON.parse(readFileSync(file, 'utf8')) as CpuProfile, { fromMs: Number(flag('--from') ?? 0), toMs: Number(flag('--to') ?? Infinity), ...(bucketMs ? { bucketMs } : {}) });
+  const bucketMs = flag('--buckets') === undefined ? undefined : number('--buckets', 0);
+  const top = profileTop(JSON.parse(readFileSync(file, 'utf8')) as CpuProfile, { fromMs: number('--from', 0), toMs: number('--to', Infinity), ...(bucketMs ? { bucketMs } : {}) });
   const lines: string[] = [];
   if (bucketMs) {
     lines.push(`busy ms per ${bucketMs} ms (from the profile's start):`);

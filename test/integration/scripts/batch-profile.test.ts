@@ -18,8 +18,8 @@ const TSX = pathToFileURL(path.join(ROOT, 'node_modules/tsx/dist/loader.mjs')).h
 const scratch = mkdtempSync(path.join(os.tmpdir(), 'pas-batch-profile-'));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 
-const script = `import { profiled } from ${JSON.stringify(MODULE)};
-const answer = await profiled('central p49/w3', async () => { let x = 0; for (let i = 0; i < 2e6; i++) x += i; return x; });
+const script = `import { profileBatch } from ${JSON.stringify(MODULE)};
+const answer = await profileBatch('central p49/w3', async () => { let x = 0; for (let i = 0; i < 2e6; i++) x += i; return x; });
 console.log(answer);`;
 
 async function runIn(cwd: string, env: NodeJS.ProcessEnv): Promise<string> {
@@ -27,7 +27,7 @@ async function runIn(cwd: string, env: NodeJS.ProcessEnv): Promise<string> {
   return stdout.trim();
 }
 
-describe('profiled', () => {
+describe('profileBatch', () => {
   it('writes the CPU profile of the batch under its label when PAS_BENCH_CPU_PROFILE names a folder, and answers what the batch answered', async () => {
     const dir = path.join(scratch, 'on');
     expect(await runIn(scratch, { ...process.env, PAS_BENCH_CPU_PROFILE: dir })).toBe(String((2e6 * (2e6 - 1)) / 2));

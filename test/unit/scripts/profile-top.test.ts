@@ -38,4 +38,17 @@ describe('profileTop', () => {
     // Busy (not idle): work at 0 and 1 ms in slice 0, main at 6 ms in slice 1.
     expect(Object.fromEntries(top.busy)).toEqual({ 0: 3_000, 1: 4_000 });
   });
+
+  it('names node\'s own functions by their node: address, and gives a sample recorded out of order no time', () => {
+    const profile: CpuProfile = {
+      nodes: [
+        { id: 1, callFrame: frame('(root)'), children: [2] },
+        { id: 2, callFrame: { functionName: 'processTimers', url: 'node:internal/timers', lineNumber: 503 } },
+      ],
+      samples: [2, 2, 2],
+      timeDeltas: [0, 2_000, -500],
+    };
+    const top = profileTop(profile, { root: '/repo' });
+    expect(Object.fromEntries(top.self)).toEqual({ 'processTimers node:internal/timers:504': 2_000 });
+  });
 });
