@@ -168,12 +168,16 @@ process.once('exit', () => {
   for (const child of live) child.kill('SIGKILL');
 });
 
+/**
+ * The measured workers' log level: as the central runtime and the in-process mode of the same run
+ * log, not at all (see `logging` in the method), unless PAS_LOG_LEVEL is set for the bench.
+ */
+const MEASURED_WORKER_LOG_LEVEL = process.env.PAS_LOG_LEVEL ?? 'silent';
+
 /** `node bin/pas.mjs worker --id ID` with this run's configs folder, resolved once it says it is up. */
 async function spawnWorker(id: string, configDir: string, dataDir: string, json: boolean): Promise<WorkerProcess> {
-  // The measured workers log as the central runtime and the in-process mode of the same run do:
-  // not at all (see `logging` in the method); PAS_LOG_LEVEL set for the bench wins. The detection
-  // part reads the workers' JSON log.
-  const env = { ...process.env, PAS_CONFIG_DIR: configDir, ...(json || process.env.PAS_LOG_LEVEL !== undefined ? {} : { PAS_LOG_LEVEL: 'silent' }) };
+  // The detection part (json) reads the workers' JSON log.
+  const env = { ...process.env, PAS_CONFIG_DIR: configDir, ...(json ? {} : { PAS_LOG_LEVEL: MEASURED_WORKER_LOG_LEVEL }) };
   // PAS_BENCH_WORKER_NODE_ARGS: node flags for the workers (e.g. `--cpu-prof --cpu-prof-dir=/tmp/p`, which NODE_OPTIONS refuses).
   const nodeArgs = (process.env.PAS_BENCH_WORKER_NODE_ARGS ?? '').split(' ').filter(Boolean);
   const child = spawn(process.execPath, [...nodeArgs, PAS_BIN, 'worker', '--id', id, '--data-dir', dataDir, json ? '--json' : '--quiet'], { cwd: REPO_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -718,9 +722,9 @@ export async function runDistributionBench(options: DistributionBenchOptions = {
     cpuSplit: 'the same by process: central = this process\'s own CPU (what it does per task is serialized on its main thread), centralGit = the git processes it started, workers (with their git), broker = nats-server, model = the model server',
     order: 'interleaved: each repeat runs every mode once, in turn (in-process, then 1, 2, 3 workers), so a slow spell of the shared machine falls on every mode alike; each run starts from nothing: its own copy of the same repository, fresh data dirs and stream names, its processes started for it',
     warmUp: 'before each measured batch (not counted): batches of N with the model answering at once: warmupTasks in-process, W·warmupTasks over W workers, each worker running its programmers\' share (about warmupTasks each at P = 49; V8 has then optimized what a long-running process runs: a cold process compiles for hundreds of ms per batch on its helper threads, and after 600 tasks a worker still compiled task-path functions for the first time in the measured batch, 61–193 ms of TurboFan time per worker, against 1–6 ms after 2000), then a batch like the measured one at the model\'s latency (every worker host has the base in its cache)',
-    logging: process.env.PAS_LOG_LEVEL === undefined
+    logging: MEASURED_WORKER_LOG_LEVEL === 'silent'
       ? 'none in any measured process: the central runtime and the in-process mode run with the silent logger (as the parallel part), the workers with PAS_LOG_LEVEL=silent (a worker at info writes ~3 lines a task to its log file, work the in-process mode was not given); the detection part\'s workers log JSON (it reads them)'
-      : `the workers at PAS_LOG_LEVEL=${process.env.PAS_LOG_LEVEL} (set for this run), the central runtime and the in-process mode not at all: not the same work in both modes`,
+      : `the workers at PAS_LOG_LEVEL=${MEASURED_WORKER_LOG_LEVEL} (set for this run), the central runtime and the in-process mode not at all: not the same work in both modes`,
     cpuProfile: cpuProfileDir() ?? null,
     makespan: 'performance.now() before the first task.submitted → the last task.finished delivered, median over the repeats (the CPU and broker figures too)',
     efficiency: 'ideal / makespan with ideal = ceil(N/P)·L',
