@@ -36,17 +36,52 @@ export type HaveFailed = (commit: string, err: unknown) => void;
 const havesWriting = new Set<Promise<void>>();
 
 /**
+ * The have refs a clone keeps, newest first by committer date: a registration reports 32 and the
+ * central process remembers 16 a host, so the rest only cost a loose ref file each. A result's
+ * have written `kept` times since the last pruning prunes the clone down to the newest `kept`
+ * (one `for-each-ref` per `kept` results): a clone never holds more than about twice that many.
+ * The objects of a pruned have stay until git's own gc expires them (two weeks by default); a
+ * base the central process still believes this host has and that is gone by then costs a full
+ * bundle (PAS_ERR_DIST_BUNDLE_MISSING), never a wrong result.
+ */
+export const HAVES_KEPT = 256;
+/** Haves written into each clone (by its objects directory) since it was last pruned. */
+const sincePruned = new Map<string, number>();
+
+/**
  * Writes the have of a result without making the result wait for it: the ref only tells a later
  * registration what this clone holds (the central process learns it from the result itself), so
  * one lagging or lost costs a bigger base bundle later, never a wrong result. The commit's
  * objects are on disk already; a have a base bundle names is looked up by object, not by ref.
  */
-function writeHaveSoon(store: RepoObjectStore, commit: string, onFailed?: HaveFailed): void {
+function writeHaveSoon(store: RepoObjectStore, commit: string, kept: number, onFailed?: HaveFailed): void {
+  const written = (sincePruned.get(store.objectsDir) ?? 0) + 1;
+  sincePruned.set(store.objectsDir, written >= kept ? 0 : written);
   const write: Promise<void> = store
     .updateRefs([`update ${HAVES}/${commit} ${commit}`])
     .catch((err: unknown) => onFailed?.(commit, err))
+    .then(() => (written >= kept ? pruneHaves(store, kept) : undefined))
     .finally(() => havesWriting.delete(write));
   havesWriting.add(write);
+}
+
+/**
+ * Deletes all but the newest `kept` have refs of the clone (compare-and-delete: a have written
+ * again meanwhile stays). A base bundle's staging ref is not a have and is never touched. A
+ * pruning that fails is tried again `kept` results later: the refs only tell what the clone holds.
+ */
+async function pruneHaves(store: RepoObjectStore, kept: number): Promise<void> {
+  try {
+    const listed = await git(store.repo, ['for-each-ref', '--sort=-committerdate', '--format=%(objectname) %(refname)', `${HAVES}/`]);
+    const haves = listed.stdout
+      .split('\n')
+      .map((line) => line.split(' '))
+      .filter(([oid, ref]) => oid !== undefined && ref === `${HAVES}/${oid}` && COMMIT.test(oid));
+    if (haves.length <= kept) return;
+    await store.updateRefs(haves.slice(kept).map(([oid, ref]) => `delete ${ref} ${oid}`));
+  } catch {
+    // Tried again after the next `kept` results.
+  }
 }
 
 /** Resolves once every have of a result started so far (in any clone) is written or failed. */
@@ -62,7 +97,7 @@ async function havesWritten(): Promise<void> {
  * answered (writeHaveSoon). Anything else is cut by `git bundle create` (the central process
  * judges it). Refs move through the clone's long-lived `update-ref --stdin`.
  */
-export async function makeResultBundle(clonePath: string, base: string, commit: string, onHaveFailed?: HaveFailed): Promise<Uint8Array> {
+export async function makeResultBundle(clonePath: string, base: string, commit: string, onHaveFailed?: HaveFailed, havesKept = HAVES_KEPT): Promise<Uint8Array> {
   assertCommit('base', base);
   assertCommit('commit', commit);
   if (base === commit) throw new PasError('PAS_ERR_DIST_BUNDLE_INVALID', 'the result commit is its base: there is nothing to send', { details: { base, commit } });
@@ -70,7 +105,7 @@ export async function makeResultBundle(clonePath: string, base: string, commit: 
   const ref = `refs/pas/result/${commit}`;
   const written = await writeResultBundle(store, base, commit, ref);
   if (written) {
-    writeHaveSoon(store, commit, onHaveFailed);
+    writeHaveSoon(store, commit, havesKept, onHaveFailed);
     return written;
   }
   if ((await git(clonePath, ['merge-base', '--is-ancestor', base, commit], { okCodes: [1] })).exitCode !== 0) {
@@ -98,11 +133,13 @@ export class WorkerRepoCache {
 
   /**
    * `dataDir` is the worker's own (`pas worker --data-dir`); clones live in `<dataDir>/repos/<repoKey>`.
-   * `onHaveFailed` hears a result's have ref that could not be written.
+   * `onHaveFailed` hears a result's have ref that could not be written; `havesKept`: the have
+   * refs a clone keeps (HAVES_KEPT).
    */
   constructor(
     readonly dataDir: string,
     private readonly onHaveFailed?: HaveFailed,
+    private readonly havesKept = HAVES_KEPT,
   ) {}
 
   clonePath(repoKey: string): string {
@@ -184,7 +221,7 @@ export class WorkerRepoCache {
 
   /** The result of a task in `clonePath` (a clone of this cache, or a worktree of one) as a bundle. */
   makeResultBundle(clonePath: string, base: string, commit: string): Promise<Uint8Array> {
-    return makeResultBundle(clonePath, base, commit, this.onHaveFailed);
+    return makeResultBundle(clonePath, base, commit, this.onHaveFailed, this.havesKept);
   }
 
   /** Resolves once the have refs of the results answered so far are written (or failed): a stopping worker waits for them. */

@@ -4,6 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { gitSpawnCount } from '../../../src/executors/git-command.ts';
+import { objectStoreFor } from '../../../src/executors/object-store.ts';
 import { importResultBundle, makeBaseBundle, repoKeyOf, HostHaves, WorkerRepoCache } from '../../../src/distribution/bundles.ts';
 import { bundleFixture, commitFiles, workerCommit, type BundleFixture } from '../../support/bundle-fixtures.ts';
 import { gitOut, writeFiles, type TempRepo } from '../../support/git-fixtures.ts';
@@ -173,5 +174,30 @@ describe('what each host holds', () => {
     expect(haves.haves('gpu-1', 'app')).toEqual([]);
     haves.replace('gpu-2', { app: ['e'.repeat(40)] });
     expect(haves.haves('gpu-2', 'app')).toEqual(['e'.repeat(40)]);
+  });
+});
+
+describe('a worker clone\'s haves', () => {
+  it('keeps only the newest have refs of a clone that made many results, and lists the newest of them', async () => {
+    const kept = 4;
+    const small = new WorkerRepoCache(workerDir, undefined, kept);
+    const clone = await small.ensureBase(repoKey, (await makeBaseBundle(central.repo, central.base)).bytes, central.base);
+    const store = await objectStoreFor(clone);
+    const tree = await store.commitTree(central.base);
+    const day = 86_400_000;
+    const results: string[] = [];
+    for (let n = 1; n <= 9; n++) {
+      // One result a day after the base: the committer dates order them.
+      const commit = await store.writeCommit(tree, [central.base], `task ${n}`, new Date(Date.UTC(2030, 0, 1) + n * day));
+      await small.makeResultBundle(clone, central.base, commit);
+      await small.settled();
+      results.push(commit);
+    }
+    const refs = (await gitOut(clone, 'for-each-ref', '--format=%(refname)', 'refs/pas/haves/')).split('\n').filter(Boolean);
+    // Pruned to the newest 4 after the 4th and the 8th result; the 9th is written since.
+    expect(refs.sort()).toEqual(results.slice(4).map((c) => `refs/pas/haves/${c}`).sort());
+    expect((await small.haves())[repoKey]).toEqual(results.slice(4).reverse());
+    // A pruned result's objects stay until git's gc expires them.
+    expect(await gitOut(clone, 'cat-file', '-t', results[0]!)).toBe('commit');
   });
 });
