@@ -37,6 +37,7 @@ import { IdleCleanup } from './idle-cleanup.ts';
 import { anyOf, attemptOf, brokerAway, nanos, toJson, untilStored, type AttemptRecord, type DistLink } from './link.ts';
 import { decodeMessage, encodeMessage, encodeTaskMessage, objectNameSchema, type ResultMessage, type TaskMessage } from './messages.ts';
 import { sweepQuarantinesAfterCrash } from './quarantine-sweep.ts';
+import { RecentAttempts } from './recent-attempts.ts';
 import { mark, timelineOn } from './timeline.ts';
 import type { WorkerLiveness } from './worker-liveness.ts';
 
@@ -110,8 +111,6 @@ function memo<T>(cache: Map<string, Promise<T>>, key: string, make: () => Promis
   return value;
 }
 
-/** Given-up attempt ids remembered (a worker paused past detection runs on at most a few of them). */
-const GIVEN_UP_KEPT = 10_000;
 /** An attempt id as dispatch makes it: `<task id>.a<journal attempt>.<8 hex>`. */
 const ATTEMPT_ID = /^(.+)\.a(\d+)\.[0-9a-f]{8}$/;
 
@@ -132,7 +131,8 @@ export async function createRemoteProgrammers(base: RemoteLink, remoteIds: Reado
   const held = new Map<string, Held[]>();
   /** Applied results waiting for the journal's commit of the task's finish, by task id. */
   const awaitingAck = new Map<string, JsMsg[]>();
-  const applied = new Set<string>();
+  /** Attempts whose result this process applied, the newest (recent-attempts.ts): older ones are answered by the journal. */
+  const applied = new RecentAttempts();
   /** Applied bundles' deletes and finished tasks' attempt records wait until no result or dispatch comes for a moment. */
   const cleanup = new IdleCleanup();
   /** Attempt records this process put, by task (a count: which one a deferred delete may remove). */
@@ -177,11 +177,11 @@ export async function createRemoteProgrammers(base: RemoteLink, remoteIds: Reado
    */
   const abandoned = new Map<string, Set<string>>();
   /**
-   * Attempts this process gave up, by attempt id, the newest GIVEN_UP_KEPT: unlike `abandoned`
-   * they stay known after their task finished elsewhere, so a worker that runs one on (it was
-   * paused past its detection time) gets its model calls refused (`attemptOver`).
+   * Attempts this process gave up, by attempt id, the newest (recent-attempts.ts): unlike
+   * `abandoned` they stay known after their task finished elsewhere, so a worker that runs one on
+   * (it was paused past its detection time) gets its model calls refused (`attemptOver`).
    */
-  const givenUp = new Set<string>();
+  const givenUp = new RecentAttempts();
   let stopped = false;
 
   /** The task's current attempt (undefined: none, or one this process gave up); throws when KV cannot be read. */
@@ -196,7 +196,6 @@ export async function createRemoteProgrammers(base: RemoteLink, remoteIds: Reado
     gone.add(attemptId);
     abandoned.set(taskId, gone);
     givenUp.add(attemptId);
-    if (givenUp.size > GIVEN_UP_KEPT) givenUp.delete(givenUp.values().next().value!);
     // Compare-and-delete: a re-dispatch may write the task's next attempt between the read and the delete.
     const entry = await link.attempts.get(taskId).catch(() => null);
     if (entry && attemptOf(entry)?.attemptId === attemptId) await link.attempts.delete(taskId, { previousSeq: entry.revision }).catch(() => undefined);
