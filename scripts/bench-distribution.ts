@@ -108,6 +108,13 @@ export interface DistributionRow extends BatchFigures {
    */
   cpuSplit: { central: number; centralGit: number; workers: number; broker: number; model: number } | null;
   /**
+   * Time per task the threads of the same processes spent ready to run with no core free (on a
+   * run queue: /proc/PID/task/TID/schedstat), median over the repeats; null where the kernel keeps
+   * no schedstat. What the machine's cores add to the work: the processes of a distributed run share
+   * the cores the in-process mode has to itself, and each message hop waits its turn.
+   */
+  runQueueMsPerTask: number | null;
+  /**
    * Messages through the broker per task during the measured batch (nats-server's /varz: in = what
    * clients published, out = what it delivered, JetStream's own API and ack traffic included) and
    * with nothing to do (per second, measured over 3 s after the batches); null in-process or
@@ -398,6 +405,55 @@ function cpuOf(pid: number, byParent: Map<number, number[]>, measured: readonly 
 
 type CpuSplit = NonNullable<DistributionRow['cpuSplit']>;
 
+/**
+ * Run-queue wait so far by thread (`pid/tid` → ns) of these processes and of every process they
+ * started that still runs: the time a thread was ready to run and no core was free (the second
+ * field of /proc/PID/task/TID/schedstat). Null where the kernel keeps no schedstat.
+ */
+function runQueueWaits(pids: readonly number[]): Map<string, number> | null {
+  const byParent = childrenByParent();
+  const waits = new Map<string, number>();
+  const seen = new Set<number>();
+  const stack = [...pids];
+  while (stack.length > 0) {
+    const pid = stack.pop()!;
+    if (seen.has(pid)) continue;
+    seen.add(pid);
+    let tids: string[];
+    try {
+      tids = readdirSync(`/proc/${pid}/task`);
+    } catch {
+      if (pids.includes(pid)) return null;
+      continue;
+    }
+    for (const tid of tids) {
+      let stat: string;
+      try {
+        stat = readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8');
+      } catch (err) {
+        // A thread that ended meanwhile; no schedstat at all: no figure.
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT' && existsSync(`/proc/${pid}/task/${tid}`)) return null;
+        continue;
+      }
+      const wait = Number(stat.split(' ')[1]);
+      if (!Number.isFinite(wait)) return null;
+      waits.set(`${pid}/${tid}`, wait);
+    }
+    stack.push(...(byParent.get(pid) ?? []));
+  }
+  return waits;
+}
+
+/**
+ * Run-queue wait in ms between two readings: a thread started since counts from zero. A thread
+ * or process that ended between them (a short-lived git) is not counted: a lower bound.
+ */
+function runQueueMs(before: ReadonlyMap<string, number>, after: ReadonlyMap<string, number>): number {
+  let ns = 0;
+  for (const [thread, wait] of after) ns += wait - (before.get(thread) ?? 0);
+  return ns / 1e6;
+}
+
 /** nats-server's message and byte counters so far (its /varz); null when it cannot be read. */
 export async function brokerCounters(monitorUrl: string | undefined): Promise<{ inMsgs: number; outMsgs: number; inBytes: number; outBytes: number } | null> {
   if (!monitorUrl) return null;
@@ -436,6 +492,8 @@ interface Sample {
   run: ParallelRun;
   cpu: number | null;
   split: CpuSplit | null;
+  /** Run-queue wait per task (ms), null without schedstat. */
+  runQueue: number | null;
   traffic: { inMsgs: number; outMsgs: number; inBytes: number; outBytes: number } | null;
   idleMsgsPerS: number | null;
 }
@@ -479,6 +537,7 @@ async function parallelAt(
     const runs = got.map((g) => g.run);
     const cpu = got.map((g) => g.cpu).filter((c): c is number => c !== null);
     const splits = got.map((g) => g.split).filter((c): c is CpuSplit => c !== null);
+    const waits = got.map((g) => g.runQueue).filter((w): w is number => w !== null);
     const traffic = got.map((g) => g.traffic).filter((t): t is NonNullable<Sample['traffic']> => t !== null);
     const idleMsgsPerS = got.at(-1)?.idleMsgsPerS ?? null;
     const broker: DistributionRow['broker'] =
@@ -488,7 +547,7 @@ async function parallelAt(
     const makespanMs = median(runs.map((r) => r.makespanMs));
     const efficiency = round(idealMs / makespanMs, 4);
     const inProcess = rows.find((r) => r.mode === 'in-process')?.efficiency;
-    rows.push({ mode, workers: W, programmers: P, tasks: N, latencyMs, idealMs, makespanMs: round(makespanMs, 1), efficiency, ratio: inProcess ? round(efficiency / inProcess, 4) : 1, cpuMsPerTask: cpu.length === repeats ? round(median(cpu), 1) : null, cpuSplit: splits.length === repeats ? medianSplit(splits) : null, broker, runs });
+    rows.push({ mode, workers: W, programmers: P, tasks: N, latencyMs, idealMs, makespanMs: round(makespanMs, 1), efficiency, ratio: inProcess ? round(efficiency / inProcess, 4) : 1, cpuMsPerTask: cpu.length === repeats ? round(median(cpu), 1) : null, cpuSplit: splits.length === repeats ? medianSplit(splits) : null, runQueueMsPerTask: waits.length === repeats ? round(median(waits), 1) : null, broker, runs });
   }
   return rows;
 }
@@ -545,16 +604,18 @@ async function sampleOnce(
     const countersBefore = W > 0 ? await brokerCounters(nats.monitorUrl) : null;
     const before = cpuMs(pids, [nats.pid]);
     const splitBefore = cpuSplitOf(byRole, [nats.pid]);
-    const { run, after, splitAfter } = await profileBatch(`central-p${P}-w${W}-r${r + 1}`, async () => {
+    const waitsBefore = runQueueWaits(pids);
+    const { run, after, splitAfter, waitsAfter } = await profileBatch(`central-p${P}-w${W}-r${r + 1}`, async () => {
       const run = await runBatch(central!.runtime, taskSpecs(`bench-p${P}-w${W}-r${r + 1}`, benchFiles(N), repo, baseCommit, managerId), latencyMs);
       // Read before a profile (PAS_BENCH_CPU_PROFILE) is stopped and written: that is not the batch's CPU.
-      return { run, after: cpuMs(pids, [nats.pid]), splitAfter: cpuSplitOf(byRole, [nats.pid]) };
+      return { run, after: cpuMs(pids, [nats.pid]), splitAfter: cpuSplitOf(byRole, [nats.pid]), waitsAfter: runQueueWaits(pids) };
     });
     const countersAfter = W > 0 ? await brokerCounters(nats.monitorUrl) : null;
     const traffic = countersBefore && countersAfter ? { inMsgs: (countersAfter.inMsgs - countersBefore.inMsgs) / N, outMsgs: (countersAfter.outMsgs - countersBefore.outMsgs) / N, inBytes: (countersAfter.inBytes - countersBefore.inBytes) / N, outBytes: (countersAfter.outBytes - countersBefore.outBytes) / N } : null;
     const cpu = before !== null && after !== null ? (after - before) / N : null;
+    const runQueue = waitsBefore && waitsAfter ? runQueueMs(waitsBefore, waitsAfter) / N : null;
     const split = splitBefore && splitAfter ? (Object.fromEntries(Object.entries(splitAfter).map(([key, v]) => [key, (v - splitBefore[key as keyof CpuSplit]) / N])) as CpuSplit) : null;
-    log(`  distribution ${label.padEnd(10)} P=${String(P).padStart(2)} N=${String(N).padStart(3)} run ${r + 1}: makespan ${run.makespanMs.toFixed(0)} ms (ideal ${o.idealMs})${cpu !== null ? `, ${cpu.toFixed(0)} ms CPU/task` : ''}${run.failed ? `, ${run.failed} failed` : ''}`);
+    log(`  distribution ${label.padEnd(10)} P=${String(P).padStart(2)} N=${String(N).padStart(3)} run ${r + 1}: makespan ${run.makespanMs.toFixed(0)} ms (ideal ${o.idealMs})${cpu !== null ? `, ${cpu.toFixed(0)} ms CPU/task` : ''}${runQueue !== null ? `, ${runQueue.toFixed(1)} ms run-queue wait/task` : ''}${run.failed ? `, ${run.failed} failed` : ''}`);
     // What the broker carries with nothing to do (heartbeats, pull requests, consumers' idle heartbeats).
     let idleMsgsPerS: number | null = null;
     if (W > 0 && o.idle && traffic) {
@@ -564,7 +625,7 @@ async function sampleOnce(
       const idleAfter = await brokerCounters(nats.monitorUrl);
       if (idleBefore && idleAfter) idleMsgsPerS = round((idleAfter.inMsgs - idleBefore.inMsgs + idleAfter.outMsgs - idleBefore.outMsgs) / 3, 1);
     }
-    return { run, cpu, split, traffic, idleMsgsPerS };
+    return { run, cpu, split, runQueue, traffic, idleMsgsPerS };
   } finally {
     try {
       await central?.stop();
@@ -718,6 +779,7 @@ export async function runDistributionBench(options: DistributionBenchOptions = {
     inProcess: 'every programmer in this process (createDefaultServices), as `pas up` runs without `distribution`',
     distributed: 'the central runtime in this process as `pas up` boots it with `distribution` (default timings; pool, proxy programmer actors, journal, receipts, bundle import), every programmer hosted by one of W `pas worker` processes (round robin), each with its own data dir and cached clone, on a real nats-server; the workers call the same model server',
     cpuMsPerTask: 'user + system CPU of every process of the run (with the git processes each started) during the measured batch, / N: what the machine\'s load does not change',
+    runQueueMsPerTask: 'run-queue wait of the same processes\' threads during the measured batch (ready to run, no core free: /proc/PID/task/TID/schedstat), / N; a git process that ended within the batch is not in it (a lower bound). What sharing the machine\'s cores adds: it is not work, and it is what the load changes',
     broker: 'nats-server\'s /varz counters during the measured batch / N: msgs in (published by clients) and out (delivered), JetStream API and ack traffic included, and KiB; idle = in + out per second over 3 s with nothing to do, after the batches',
     cpuSplit: 'the same by process: central = this process\'s own CPU (what it does per task is serialized on its main thread), centralGit = the git processes it started, workers (with their git), broker = nats-server, model = the model server',
     order: 'interleaved: each repeat runs every mode once, in turn (in-process, then 1, 2, 3 workers), so a slow spell of the shared machine falls on every mode alike; each run starts from nothing: its own copy of the same repository, fresh data dirs and stream names, its processes started for it',
@@ -758,9 +820,9 @@ export function distributionMarkdown(result: DistributionBenchResult): string[] 
   const lines = [
     `**Distribution** — the parallel part's *full* path with N = ${m.tasksPerProgrammer}·P subtasks, L = ${m.latencyMs} ms, ideal = ceil(N/P)·L, in this process and with the programmers spread over 1–3 \`pas worker\` processes on a local nats-server (central runtime in the bench process); ratio = efficiency / in-process efficiency at the same P, same run.`,
     '',
-    '| programmers | where | N | ideal ms | makespan ms | efficiency | ratio to in-process | CPU ms/task (all processes) | central own / its git / workers / broker | broker msgs in / out per task | broker msgs/s idle |',
-    '|---:|---|---:|---:|---:|---:|---:|---:|---|---|---:|',
-    ...result.rows.map((r) => `| ${r.programmers} | ${r.mode === 'in-process' ? 'in-process' : `${r.workers} worker${r.workers > 1 ? 's' : ''}`} | ${r.tasks} | ${r.idealMs} | ${r.makespanMs.toFixed(0)} | ${pct(r.efficiency)} | ${r.ratio.toFixed(3)}× | ${r.cpuMsPerTask ?? '–'} | ${r.cpuSplit ? `${r.cpuSplit.central} / ${r.cpuSplit.centralGit} / ${r.cpuSplit.workers} / ${r.cpuSplit.broker}` : '–'} | ${r.broker ? `${r.broker.msgsInPerTask} / ${r.broker.msgsOutPerTask}` : '–'} | ${r.broker ? r.broker.idleMsgsPerS : '–'} |`),
+    '| programmers | where | N | ideal ms | makespan ms | efficiency | ratio to in-process | CPU ms/task (all processes) | central own / its git / workers / broker | run-queue wait ms/task | broker msgs in / out per task | broker msgs/s idle |',
+    '|---:|---|---:|---:|---:|---:|---:|---:|---|---:|---|---:|',
+    ...result.rows.map((r) => `| ${r.programmers} | ${r.mode === 'in-process' ? 'in-process' : `${r.workers} worker${r.workers > 1 ? 's' : ''}`} | ${r.tasks} | ${r.idealMs} | ${r.makespanMs.toFixed(0)} | ${pct(r.efficiency)} | ${r.ratio.toFixed(3)}× | ${r.cpuMsPerTask ?? '–'} | ${r.cpuSplit ? `${r.cpuSplit.central} / ${r.cpuSplit.centralGit} / ${r.cpuSplit.workers} / ${r.cpuSplit.broker}` : '–'} | ${r.runQueueMsPerTask ?? '–'} | ${r.broker ? `${r.broker.msgsInPerTask} / ${r.broker.msgsOutPerTask}` : '–'} | ${r.broker ? r.broker.idleMsgsPerS : '–'} |`),
   ];
   const d = result.detection;
   if (d) {

@@ -3,7 +3,7 @@
  * in-process run, one `pas worker` process, and one lost-worker sample. Asserts what the part
  * writes (its JSON shape, a finite ratio, timings in order), never how fast anything was.
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -44,6 +44,9 @@ describe('the distribution benchmark', () => {
       // CPU per task by process (Linux /proc): every figure a finite amount, none made up.
       expect(Object.keys(r.cpuSplit ?? {}).sort()).toEqual(['broker', 'central', 'centralGit', 'model', 'workers']);
       for (const v of Object.values(r.cpuSplit!)) expect(Number.isFinite(v) && v >= 0).toBe(true);
+      // Run-queue wait per task where the kernel keeps schedstat, none made up where it does not.
+      if (existsSync('/proc/self/schedstat')) expect(Number.isFinite(r.runQueueMsPerTask) && r.runQueueMsPerTask! >= 0).toBe(true);
+      else expect(r.runQueueMsPerTask).toBeNull();
     }
     expect(written.rows[0]!.cpuSplit).toMatchObject({ workers: 0, broker: 0 });
     expect(written.rows[0]!.ratio).toBe(1);
