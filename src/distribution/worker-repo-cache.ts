@@ -10,15 +10,16 @@ import os from 'node:os';
 import path from 'node:path';
 import { PasError, isPasError } from '../errors.ts';
 import { git } from '../executors/git-command.ts';
-import { objectStoreFor, type RepoObjectStore } from '../executors/object-store.ts';
+import { objectStoreFor } from '../executors/object-store.ts';
 import { readBundleHeader } from './bundle-header.ts';
+import { HAVES, HaveRefs, type HaveRefsOptions } from './have-refs.ts';
 import { writeResultBundle } from './result-bundle-writer.ts';
 
-/** Commits the cache holds on purpose (bases it was sent, results it made): what it reports as haves. */
-const HAVES = 'refs/pas/haves';
 const BASE_REF = 'refs/pas/base';
 const REPO_KEY = /^[A-Za-z0-9][A-Za-z0-9_-]{0,99}$/;
 const COMMIT = /^[0-9a-f]{40}([0-9a-f]{24})?$/;
+/** The have refs of results made outside a WorkerRepoCache (its own keeps its clones'). */
+const defaultHaves = new HaveRefs();
 
 async function hasCommit(repo: string, commit: string): Promise<boolean> {
   const out = await git(repo, ['cat-file', '-e', `${commit}^{commit}`], { okCodes: [1, 128] });
@@ -29,75 +30,15 @@ function assertCommit(what: string, commit: string): void {
   if (!COMMIT.test(commit)) throw new PasError('PAS_ERR_DIST_BUNDLE_INVALID', `${what} "${commit}" is not a full commit id`, { details: { [what]: commit } });
 }
 
-/** Told when the have ref of a result could not be written (a bigger base bundle later, never a wrong result). */
-export type HaveFailed = (commit: string, err: unknown) => void;
-
-/** Have refs of results still being written, in any clone (awaited before the haves are listed). */
-const havesWriting = new Set<Promise<void>>();
-
-/**
- * The have refs a clone keeps, newest first by committer date: a registration reports 32 and the
- * central process remembers 16 a host, so the rest only cost a loose ref file each. A result's
- * have written `kept` times since the last pruning prunes the clone down to the newest `kept`
- * (one `for-each-ref` per `kept` results): a clone never holds more than about twice that many.
- * The objects of a pruned have stay until git's own gc expires them (two weeks by default); a
- * base the central process still believes this host has and that is gone by then costs a full
- * bundle (PAS_ERR_DIST_BUNDLE_MISSING), never a wrong result.
- */
-export const HAVES_KEPT = 256;
-/** Haves written into each clone (by its objects directory) since it was last pruned. */
-const sincePruned = new Map<string, number>();
-
-/**
- * Writes the have of a result without making the result wait for it: the ref only tells a later
- * registration what this clone holds (the central process learns it from the result itself), so
- * one lagging or lost costs a bigger base bundle later, never a wrong result. The commit's
- * objects are on disk already; a have a base bundle names is looked up by object, not by ref.
- */
-function writeHaveSoon(store: RepoObjectStore, commit: string, kept: number, onFailed?: HaveFailed): void {
-  const written = (sincePruned.get(store.objectsDir) ?? 0) + 1;
-  sincePruned.set(store.objectsDir, written >= kept ? 0 : written);
-  const write: Promise<void> = store
-    .updateRefs([`update ${HAVES}/${commit} ${commit}`])
-    .catch((err: unknown) => onFailed?.(commit, err))
-    .then(() => (written >= kept ? pruneHaves(store, kept) : undefined))
-    .finally(() => havesWriting.delete(write));
-  havesWriting.add(write);
-}
-
-/**
- * Deletes all but the newest `kept` have refs of the clone (compare-and-delete: a have written
- * again meanwhile stays). A base bundle's staging ref is not a have and is never touched. A
- * pruning that fails is tried again `kept` results later: the refs only tell what the clone holds.
- */
-async function pruneHaves(store: RepoObjectStore, kept: number): Promise<void> {
-  try {
-    const listed = await git(store.repo, ['for-each-ref', '--sort=-committerdate', '--format=%(objectname) %(refname)', `${HAVES}/`]);
-    const haves = listed.stdout
-      .split('\n')
-      .map((line) => line.split(' '))
-      .filter(([oid, ref]) => oid !== undefined && ref === `${HAVES}/${oid}` && COMMIT.test(oid));
-    if (haves.length <= kept) return;
-    await store.updateRefs(haves.slice(kept).map(([oid, ref]) => `delete ${ref} ${oid}`));
-  } catch {
-    // Tried again after the next `kept` results.
-  }
-}
-
-/** Resolves once every have of a result started so far (in any clone) is written or failed. */
-async function havesWritten(): Promise<void> {
-  await Promise.all([...havesWriting]);
-}
-
 /**
  * The result of a task as a bundle of `base..commit` from the worker's clone (or a worktree or
  * checkout of it), with one head (`refs/pas/result/<commit>`). The commit stays there as a have.
  * A plain chain of commits on base (every task's result) is written in-process
  * (result-bundle-writer.ts): no git process, and its have ref is written after the bundle is
- * answered (writeHaveSoon). Anything else is cut by `git bundle create` (the central process
- * judges it). Refs move through the clone's long-lived `update-ref --stdin`.
+ * answered (`haves`: have-refs.ts). Anything else is cut by `git bundle create` (the central
+ * process judges it). Refs move through the clone's long-lived `update-ref --stdin`.
  */
-export async function makeResultBundle(clonePath: string, base: string, commit: string, onHaveFailed?: HaveFailed, havesKept = HAVES_KEPT): Promise<Uint8Array> {
+export async function makeResultBundle(clonePath: string, base: string, commit: string, haves: HaveRefs = defaultHaves): Promise<Uint8Array> {
   assertCommit('base', base);
   assertCommit('commit', commit);
   if (base === commit) throw new PasError('PAS_ERR_DIST_BUNDLE_INVALID', 'the result commit is its base: there is nothing to send', { details: { base, commit } });
@@ -105,7 +46,7 @@ export async function makeResultBundle(clonePath: string, base: string, commit: 
   const ref = `refs/pas/result/${commit}`;
   const written = await writeResultBundle(store, base, commit, ref);
   if (written) {
-    writeHaveSoon(store, commit, havesKept, onHaveFailed);
+    haves.writeSoon(store, commit);
     return written;
   }
   if ((await git(clonePath, ['merge-base', '--is-ancestor', base, commit], { okCodes: [1] })).exitCode !== 0) {
@@ -113,7 +54,7 @@ export async function makeResultBundle(clonePath: string, base: string, commit: 
   }
   const scratch = await mkdtemp(path.join(os.tmpdir(), 'pas-result-'));
   try {
-    await store.updateRefs([`update ${ref} ${commit}`, `update ${HAVES}/${commit} ${commit}`]);
+    await store.updateRefs([`update ${ref} ${commit}`, `update ${haves.resultRef(commit)} ${commit}`]);
     const file = path.join(scratch, 'result.bundle');
     await git(clonePath, ['bundle', 'create', '-q', file, ref, `^${base}`]);
     return await readFile(file);
@@ -128,19 +69,21 @@ export type BundleSource = Uint8Array | null | (() => Promise<Uint8Array | null>
 
 export class WorkerRepoCache {
   private readonly queues = new Map<string, Promise<unknown>>();
-  /** `repoKey:base` pairs this process has made ready. */
+  /** `repoKey:base` pairs this process has made ready (the base's have keeps it). */
   private readonly ready = new Set<string>();
+  private readonly haveRefs: HaveRefs;
 
   /**
    * `dataDir` is the worker's own (`pas worker --data-dir`); clones live in `<dataDir>/repos/<repoKey>`.
-   * `onHaveFailed` hears a result's have ref that could not be written; `havesKept`: the have
-   * refs a clone keeps (HAVES_KEPT).
+   * `haves`: how many have refs a clone keeps (have-refs.ts) and who hears one not written or a
+   * sweep that failed.
    */
   constructor(
     readonly dataDir: string,
-    private readonly onHaveFailed?: HaveFailed,
-    private readonly havesKept = HAVES_KEPT,
-  ) {}
+    haves: HaveRefsOptions = {},
+  ) {
+    this.haveRefs = new HaveRefs(haves);
+  }
 
   clonePath(repoKey: string): string {
     if (!REPO_KEY.test(repoKey)) throw new PasError('PAS_ERR_DIST_BAD_MESSAGE', `repository key "${repoKey}" is not letters, digits, - and _`, { details: { field: 'repo_key', repoKey } });
@@ -159,7 +102,7 @@ export class WorkerRepoCache {
   ensureBase(repoKey: string, bundle: BundleSource, baseCommit: string): Promise<string> {
     const dir = this.clonePath(repoKey);
     assertCommit('base', baseCommit);
-    // Already made ready by this process (its haves ref keeps it): no git, no queue.
+    // Already made ready by this process (its have keeps it): no git, no queue.
     const ready = `${repoKey}:${baseCommit}`;
     if (this.ready.has(ready) && existsSync(path.join(dir, '.git'))) return Promise.resolve(dir);
     return this.serial(repoKey, async () => {
@@ -169,6 +112,9 @@ export class WorkerRepoCache {
       } else if (this.ready.has(ready)) {
         // Made ready while this call waited in the queue (tasks on a new base arrive together): no git again.
         return dir;
+      } else {
+        // Before this process makes its first base ready here: older base haves and earlier versions' go.
+        await this.haveRefs.sweepOnce(dir);
       }
       const done = await this.fetchBase(dir, repoKey, bundle, baseCommit);
       this.ready.add(ready);
@@ -180,7 +126,7 @@ export class WorkerRepoCache {
   private async fetchBase(dir: string, repoKey: string, source: BundleSource, baseCommit: string): Promise<string> {
     const cloned = existsSync(path.join(dir, '.git'));
     if (cloned && (await hasCommit(dir, baseCommit))) {
-      await git(dir, ['update-ref', `${HAVES}/${baseCommit}`, baseCommit], { lock: 'shared' });
+      await git(dir, ['update-ref', this.haveRefs.baseRef(baseCommit), baseCommit], { lock: 'shared' });
       return dir;
     }
     const bundle = typeof source === 'function' ? await source() : source;
@@ -212,7 +158,7 @@ export class WorkerRepoCache {
       const got = (await git(dir, ['rev-parse', '--verify', staging])).stdout.trim();
       await git(dir, ['update-ref', '-d', staging], { lock: 'shared' });
       if (got !== baseCommit) throw new PasError('PAS_ERR_DIST_BUNDLE_INVALID', `base bundle for ${repoKey} holds ${got}, the task's base is ${baseCommit}`, { details: { repoKey, base: baseCommit, got } });
-      await git(dir, ['update-ref', `${HAVES}/${baseCommit}`, baseCommit], { lock: 'shared' });
+      await git(dir, ['update-ref', this.haveRefs.baseRef(baseCommit), baseCommit], { lock: 'shared' });
       return dir;
     } finally {
       await rm(scratch, { recursive: true, force: true });
@@ -221,12 +167,12 @@ export class WorkerRepoCache {
 
   /** The result of a task in `clonePath` (a clone of this cache, or a worktree of one) as a bundle. */
   makeResultBundle(clonePath: string, base: string, commit: string): Promise<Uint8Array> {
-    return makeResultBundle(clonePath, base, commit, this.onHaveFailed, this.havesKept);
+    return makeResultBundle(clonePath, base, commit, this.haveRefs);
   }
 
   /** Resolves once the have refs of the results answered so far are written (or failed): a stopping worker waits for them. */
   settled(): Promise<void> {
-    return havesWritten();
+    return this.haveRefs.settled();
   }
 
   /** Commits each cached repository holds on purpose (for `pas.v1.register`'s `repo_haves`), newest first, at most `limit` each. */
@@ -235,7 +181,7 @@ export class WorkerRepoCache {
     if (!existsSync(root)) return {};
     const out: Record<string, string[]> = {};
     // The have writes of results answered before the listing end first (one that failed is missing).
-    await havesWritten();
+    await this.haveRefs.settled();
     for (const key of await readdir(root)) {
       if (!REPO_KEY.test(key) || !existsSync(path.join(root, key, '.git'))) continue;
       const refs = await git(path.join(root, key), ['for-each-ref', '--sort=-committerdate', `--count=${limit}`, '--format=%(objectname)', HAVES]);

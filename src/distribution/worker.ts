@@ -152,9 +152,10 @@ async function startOn(options: WorkerOptions, settings: DistributionConfig, wan
   const heartbeat = setInterval(beat, settings.heartbeat_ms);
   undo.push(() => clearInterval(heartbeat));
 
-  const cache = new WorkerRepoCache(options.dataDir, (commit, err) =>
-    log.warn({ code: 'PAS_ERR_GIT' satisfies ErrorCode, commit, err: toErrorData(err) }, 'the have ref of a result was not written: a later base bundle for this host will be bigger'),
-  );
+  const cache = new WorkerRepoCache(options.dataDir, {
+    onFailed: (commit, err) => log.warn({ code: 'PAS_ERR_GIT' satisfies ErrorCode, commit, err: toErrorData(err) }, 'the have ref of a result was not written: a later base bundle for this host will be bigger'),
+    onSweepFailed: (err) => log.warn({ code: 'PAS_ERR_GIT' satisfies ErrorCode, err: toErrorData(err) }, 'the older have refs of a cached clone were not swept: the next start tries again'),
+  });
   // Registration: the central process gives each programmer to one owner (it may be down: ask again).
   /** Why the last registration was refused programmers (each reason once). */
   let refusals: string[] = [];

@@ -2,10 +2,12 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { execa } from 'execa';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { gitSpawnCount } from '../../../src/executors/git-command.ts';
 import { objectStoreFor } from '../../../src/executors/object-store.ts';
 import { importResultBundle, makeBaseBundle, repoKeyOf, HostHaves, WorkerRepoCache } from '../../../src/distribution/bundles.ts';
+import { HaveRefs } from '../../../src/distribution/have-refs.ts';
 import { bundleFixture, commitFiles, workerCommit, type BundleFixture } from '../../support/bundle-fixtures.ts';
 import { gitOut, writeFiles, type TempRepo } from '../../support/git-fixtures.ts';
 import { failure } from '../../support/pas-failure.ts';
@@ -106,13 +108,16 @@ describe('bundles under load', () => {
   it('makes a new base ready once for a burst of tasks on it: the tasks queued behind the first start no git', async () => {
     const base = await makeBaseBundle(central.repo, central.base);
     await cache.ensureBase(repoKey, base.bytes, central.base);
+    // The first new base after the clone also sweeps older haves (once per process): not measured.
     const next = await centralCommit({ 'src/c.ts': 'c\n' });
-    const incremental = await makeBaseBundle(central.repo, next, { haves: [central.base] });
+    await cache.ensureBase(repoKey, (await makeBaseBundle(central.repo, next, { haves: [central.base] })).bytes, next);
+    const second = await centralCommit({ 'src/e.ts': 'e\n' });
+    const incremental = await makeBaseBundle(central.repo, second, { haves: [next] });
     const one = gitSpawnCount();
-    await cache.ensureBase(repoKey, incremental.bytes, next);
+    await cache.ensureBase(repoKey, incremental.bytes, second);
     const forOne = gitSpawnCount() - one;
     const newer = await centralCommit({ 'src/d.ts': 'd\n' });
-    const newerBundle = await makeBaseBundle(central.repo, newer, { haves: [next] });
+    const newerBundle = await makeBaseBundle(central.repo, newer, { haves: [second] });
     const before = gitSpawnCount();
     const clones = await Promise.all(Array.from({ length: 8 }, () => cache.ensureBase(repoKey, newerBundle.bytes, newer)));
     expect(new Set(clones).size).toBe(1);
@@ -178,26 +183,76 @@ describe('what each host holds', () => {
 });
 
 describe('a worker clone\'s haves', () => {
-  it('keeps only the newest have refs of a clone that made many results, and lists the newest of them', async () => {
-    const kept = 4;
-    const small = new WorkerRepoCache(workerDir, undefined, kept);
-    const clone = await small.ensureBase(repoKey, (await makeBaseBundle(central.repo, central.base)).bytes, central.base);
+  const day = 86_400_000;
+  /** Commits on the base, `n` days after it, made in `clone` (none is a have yet). */
+  async function resultsOn(clone: string, from: number, count: number): Promise<string[]> {
     const store = await objectStoreFor(clone);
     const tree = await store.commitTree(central.base);
-    const day = 86_400_000;
-    const results: string[] = [];
-    for (let n = 1; n <= 9; n++) {
-      // One result a day after the base: the committer dates order them.
-      const commit = await store.writeCommit(tree, [central.base], `task ${n}`, new Date(Date.UTC(2030, 0, 1) + n * day));
+    const baseDate = Number(await gitOut(clone, 'show', '-s', '--format=%ct', central.base)) * 1000;
+    const made: string[] = [];
+    for (let n = from; n < from + count; n++) made.push(await store.writeCommit(tree, [central.base], `task ${n}`, new Date(baseDate + n * day)));
+    return made;
+  }
+  const haveRefs = async (clone: string) => (await gitOut(clone, 'for-each-ref', '--format=%(refname) %(objectname)', 'refs/pas/haves/')).split('\n').filter(Boolean);
+
+  it('holds at most its number of result haves however many results a clone made, always the newest, and lists them newest first', async () => {
+    const small = new WorkerRepoCache(workerDir, { results: 4 });
+    const clone = await small.ensureBase(repoKey, (await makeBaseBundle(central.repo, central.base)).bytes, central.base);
+    const results = await resultsOn(clone, 1, 12);
+    for (const commit of results) {
       await small.makeResultBundle(clone, central.base, commit);
       await small.settled();
-      results.push(commit);
     }
-    const refs = (await gitOut(clone, 'for-each-ref', '--format=%(refname)', 'refs/pas/haves/')).split('\n').filter(Boolean);
-    // Pruned to the newest 4 after the 4th and the 8th result; the 9th is written since.
-    expect(refs.sort()).toEqual(results.slice(4).map((c) => `refs/pas/haves/${c}`).sort());
-    expect((await small.haves())[repoKey]).toEqual(results.slice(4).reverse());
-    // A pruned result's objects stay until git's gc expires them.
+    const refs = await haveRefs(clone);
+    const resultRefs = refs.filter((r) => r.startsWith('refs/pas/haves/results/'));
+    expect(resultRefs.length).toBeLessThanOrEqual(4);
+    for (const line of resultRefs) expect(results).toContain(line.split(' ')[1]);
+    // The newest result is in its slot; the base keeps its own have.
+    expect(resultRefs).toContain(`${new HaveRefs({ results: 4 }).resultRef(results.at(-1)!)} ${results.at(-1)}`);
+    expect(refs).toContain(`refs/pas/haves/bases/${central.base} ${central.base}`);
+    const listed = (await small.haves())[repoKey]!;
+    expect(listed[0]).toBe(results.at(-1));
+    expect(listed.at(-1)).toBe(central.base);
+    expect(listed).toHaveLength(resultRefs.length + 1);
+    // An overwritten result's objects stay until git's gc expires them.
     expect(await gitOut(clone, 'cat-file', '-t', results[0]!)).toBe('commit');
+  });
+
+  it('stays within its bounds over many restarts of the worker', async () => {
+    const first = new WorkerRepoCache(workerDir, { results: 4, bases: 2 });
+    const clone = await first.ensureBase(repoKey, (await makeBaseBundle(central.repo, central.base)).bytes, central.base);
+    for (let restart = 0; restart < 5; restart++) {
+      const again = new WorkerRepoCache(workerDir, { results: 4, bases: 2 });
+      await again.ensureBase(repoKey, null, central.base);
+      for (const commit of await resultsOn(clone, 1 + restart * 3, 3)) {
+        await again.makeResultBundle(clone, central.base, commit);
+        await again.settled();
+      }
+    }
+    const refs = await haveRefs(clone);
+    expect(refs.filter((r) => r.startsWith('refs/pas/haves/results/')).length).toBeLessThanOrEqual(4);
+    expect(refs.filter((r) => r.startsWith('refs/pas/haves/bases/'))).toEqual([`refs/pas/haves/bases/${central.base} ${central.base}`]);
+    expect(refs.length).toBeLessThanOrEqual(5);
+  });
+
+  it('sweeps an earlier version\'s have refs and all but the newest base haves when a new process first makes a base ready, never a staging ref', async () => {
+    const clone = await cache.ensureBase(repoKey, (await makeBaseBundle(central.repo, central.base)).bytes, central.base);
+    // Left by earlier processes: an earlier version's result haves, base haves of older bases, a staging ref.
+    const earlier = await resultsOn(clone, 1, 3);
+    const olderBases = await resultsOn(clone, 10, 3);
+    const staging = 'refs/pas/haves/incoming-pas-base-x';
+    const writes = [...earlier.map((c) => `update refs/pas/haves/${c} ${c}`), ...olderBases.map((c) => `update refs/pas/haves/bases/${c} ${c}`), `update ${staging} ${central.base}`];
+    await execa('git', ['update-ref', '--stdin'], { cwd: clone, input: writes.join('\n') + '\n' });
+    const swept: unknown[] = [];
+    const restarted = new WorkerRepoCache(workerDir, { bases: 2, onSweepFailed: (err) => swept.push(err) });
+    await restarted.ensureBase(repoKey, null, central.base);
+    const refs = (await haveRefs(clone)).map((r) => r.split(' ')[0]).sort();
+    // The two newest base haves before this process (day 12 and 11), its own base, the staging ref.
+    expect(refs).toEqual([`refs/pas/haves/bases/${central.base}`, `refs/pas/haves/bases/${olderBases[1]}`, `refs/pas/haves/bases/${olderBases[2]}`, staging].sort());
+    expect(swept).toEqual([]);
+    // Once per process: a base haves made ready later in it is not swept.
+    await gitOut(clone, 'update-ref', `refs/pas/haves/${earlier[0]}`, earlier[0]!);
+    await restarted.ensureBase(repoKey, null, olderBases[0]!);
+    expect((await haveRefs(clone)).map((r) => r.split(' ')[0])).toContain(`refs/pas/haves/${earlier[0]}`);
   });
 });
