@@ -407,13 +407,14 @@ type CpuSplit = NonNullable<DistributionRow['cpuSplit']>;
 
 /**
  * Run-queue wait so far by thread (`pid/tid` → ns) of these processes and of every process they
- * started that still runs: the time a thread was ready to run and no core was free (the second
- * field of /proc/PID/task/TID/schedstat). Null where the kernel keeps no schedstat.
+ * started that still runs, but `apart` (not measured: the idle broker of an in-process run): the
+ * time a thread was ready to run and no core was free (the second field of
+ * /proc/PID/task/TID/schedstat). Null where the kernel keeps no schedstat.
  */
-function runQueueWaits(pids: readonly number[]): Map<string, number> | null {
+function runQueueWaits(pids: readonly number[], apart: readonly number[]): Map<string, number> | null {
   const byParent = childrenByParent();
   const waits = new Map<string, number>();
-  const seen = new Set<number>();
+  const seen = new Set<number>(apart.filter((pid) => !pids.includes(pid)));
   const stack = [...pids];
   while (stack.length > 0) {
     const pid = stack.pop()!;
@@ -446,11 +447,15 @@ function runQueueWaits(pids: readonly number[]): Map<string, number> | null {
 
 /**
  * Run-queue wait in ms between two readings: a thread started since counts from zero. A thread
- * or process that ended between them (a short-lived git) is not counted: a lower bound.
+ * or process that ended between them (a short-lived git) is not counted: a lower bound. A thread
+ * id taken again by a new thread (it reads less than before) counts from zero.
  */
 function runQueueMs(before: ReadonlyMap<string, number>, after: ReadonlyMap<string, number>): number {
   let ns = 0;
-  for (const [thread, wait] of after) ns += wait - (before.get(thread) ?? 0);
+  for (const [thread, wait] of after) {
+    const was = before.get(thread) ?? 0;
+    ns += wait >= was ? wait - was : wait;
+  }
   return ns / 1e6;
 }
 
@@ -602,13 +607,14 @@ async function sampleOnce(
     const byRole = { model: fake.pid, workers: procs.map((p) => p.child.pid!), ...(W > 0 ? { broker: nats.pid } : {}) };
     // The broker's counters are read outside the CPU measurement (an HTTP GET from this process).
     const countersBefore = W > 0 ? await brokerCounters(nats.monitorUrl) : null;
-    const before = cpuMs(pids, [nats.pid]);
+    // The CPU read last before the batch and first after it: the /proc walks are not in it.
+    const waitsBefore = runQueueWaits(pids, [nats.pid]);
     const splitBefore = cpuSplitOf(byRole, [nats.pid]);
-    const waitsBefore = runQueueWaits(pids);
+    const before = cpuMs(pids, [nats.pid]);
     const { run, after, splitAfter, waitsAfter } = await profileBatch(`central-p${P}-w${W}-r${r + 1}`, async () => {
       const run = await runBatch(central!.runtime, taskSpecs(`bench-p${P}-w${W}-r${r + 1}`, benchFiles(N), repo, baseCommit, managerId), latencyMs);
       // Read before a profile (PAS_BENCH_CPU_PROFILE) is stopped and written: that is not the batch's CPU.
-      return { run, after: cpuMs(pids, [nats.pid]), splitAfter: cpuSplitOf(byRole, [nats.pid]), waitsAfter: runQueueWaits(pids) };
+      return { run, after: cpuMs(pids, [nats.pid]), splitAfter: cpuSplitOf(byRole, [nats.pid]), waitsAfter: runQueueWaits(pids, [nats.pid]) };
     });
     const countersAfter = W > 0 ? await brokerCounters(nats.monitorUrl) : null;
     const traffic = countersBefore && countersAfter ? { inMsgs: (countersAfter.inMsgs - countersBefore.inMsgs) / N, outMsgs: (countersAfter.outMsgs - countersBefore.outMsgs) / N, inBytes: (countersAfter.inBytes - countersBefore.inBytes) / N, outBytes: (countersAfter.outBytes - countersBefore.outBytes) / N } : null;
