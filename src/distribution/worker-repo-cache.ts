@@ -54,7 +54,7 @@ export async function makeResultBundle(clonePath: string, base: string, commit: 
   }
   const scratch = await mkdtemp(path.join(os.tmpdir(), 'pas-result-'));
   try {
-    await store.updateRefs([`update ${ref} ${commit}`, `update ${haves.resultRef(commit)} ${commit}`]);
+    await store.updateRefs([`update ${ref} ${commit}`, `update ${HAVES}/${commit} ${commit}`]);
     const file = path.join(scratch, 'result.bundle');
     await git(clonePath, ['bundle', 'create', '-q', file, ref, `^${base}`]);
     return await readFile(file);
@@ -113,8 +113,9 @@ export class WorkerRepoCache {
         // Made ready while this call waited in the queue (tasks on a new base arrive together): no git again.
         return dir;
       } else {
-        // Before this process makes its first base ready here: older base haves and earlier versions' go.
-        await this.haveRefs.sweepOnce(dir);
+        // A base to make ready: git work anyway, the moment to sweep old haves when due (have-refs.ts).
+        const store = await objectStoreFor(dir);
+        if (this.haveRefs.sweepDue(store)) await this.haveRefs.sweep(store, this.basesReady(repoKey));
       }
       const done = await this.fetchBase(dir, repoKey, bundle, baseCommit);
       this.ready.add(ready);
@@ -122,11 +123,17 @@ export class WorkerRepoCache {
     });
   }
 
+  /** The bases of `repoKey` this process made ready (their haves keep them). */
+  private basesReady(repoKey: string): Set<string> {
+    const prefix = `${repoKey}:`;
+    return new Set([...this.ready].filter((key) => key.startsWith(prefix)).map((key) => key.slice(prefix.length)));
+  }
+
   /** What ensureBase does in the repository's queue: the clone made, the base found in it or fetched from the bundle. */
   private async fetchBase(dir: string, repoKey: string, source: BundleSource, baseCommit: string): Promise<string> {
     const cloned = existsSync(path.join(dir, '.git'));
     if (cloned && (await hasCommit(dir, baseCommit))) {
-      await git(dir, ['update-ref', this.haveRefs.baseRef(baseCommit), baseCommit], { lock: 'shared' });
+      await git(dir, ['update-ref', `${HAVES}/${baseCommit}`, baseCommit], { lock: 'shared' });
       return dir;
     }
     const bundle = typeof source === 'function' ? await source() : source;
@@ -158,7 +165,7 @@ export class WorkerRepoCache {
       const got = (await git(dir, ['rev-parse', '--verify', staging])).stdout.trim();
       await git(dir, ['update-ref', '-d', staging], { lock: 'shared' });
       if (got !== baseCommit) throw new PasError('PAS_ERR_DIST_BUNDLE_INVALID', `base bundle for ${repoKey} holds ${got}, the task's base is ${baseCommit}`, { details: { repoKey, base: baseCommit, got } });
-      await git(dir, ['update-ref', this.haveRefs.baseRef(baseCommit), baseCommit], { lock: 'shared' });
+      await git(dir, ['update-ref', `${HAVES}/${baseCommit}`, baseCommit], { lock: 'shared' });
       return dir;
     } finally {
       await rm(scratch, { recursive: true, force: true });
@@ -184,9 +191,10 @@ export class WorkerRepoCache {
     await this.haveRefs.settled();
     for (const key of await readdir(root)) {
       if (!REPO_KEY.test(key) || !existsSync(path.join(root, key, '.git'))) continue;
-      const refs = await git(path.join(root, key), ['for-each-ref', '--sort=-committerdate', `--count=${limit}`, '--format=%(objectname)', HAVES]);
-      const commits = refs.stdout.split('\n').filter((l) => COMMIT.test(l));
-      if (commits.length > 0) out[key] = [...new Set(commits)];
+      // Several refs may name one commit (a base's staging ref): `limit` distinct commits.
+      const refs = await git(path.join(root, key), ['for-each-ref', '--sort=-committerdate', '--format=%(objectname)', HAVES]);
+      const commits = [...new Set(refs.stdout.split('\n').filter((l) => COMMIT.test(l)))].slice(0, limit);
+      if (commits.length > 0) out[key] = commits;
     }
     return out;
   }

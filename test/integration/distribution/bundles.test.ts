@@ -2,12 +2,10 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { execa } from 'execa';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { gitSpawnCount } from '../../../src/executors/git-command.ts';
 import { objectStoreFor } from '../../../src/executors/object-store.ts';
 import { importResultBundle, makeBaseBundle, repoKeyOf, HostHaves, WorkerRepoCache } from '../../../src/distribution/bundles.ts';
-import { HaveRefs } from '../../../src/distribution/have-refs.ts';
 import { bundleFixture, commitFiles, workerCommit, type BundleFixture } from '../../support/bundle-fixtures.ts';
 import { gitOut, writeFiles, type TempRepo } from '../../support/git-fixtures.ts';
 import { failure } from '../../support/pas-failure.ts';
@@ -184,75 +182,73 @@ describe('what each host holds', () => {
 
 describe('a worker clone\'s haves', () => {
   const day = 86_400_000;
-  /** Commits on the base, `n` days after it, made in `clone` (none is a have yet). */
-  async function resultsOn(clone: string, from: number, count: number): Promise<string[]> {
+  /** Commits on the base, `from` days after it and on, one a day, made in `clone` (none is a have yet). */
+  async function commitsOn(clone: string, from: number, count: number, message = 'task'): Promise<string[]> {
     const store = await objectStoreFor(clone);
     const tree = await store.commitTree(central.base);
     const baseDate = Number(await gitOut(clone, 'show', '-s', '--format=%ct', central.base)) * 1000;
     const made: string[] = [];
-    for (let n = from; n < from + count; n++) made.push(await store.writeCommit(tree, [central.base], `task ${n}`, new Date(baseDate + n * day)));
+    for (let n = from; n < from + count; n++) made.push(await store.writeCommit(tree, [central.base], `${message} ${n}`, new Date(baseDate + n * day)));
     return made;
   }
-  const haveRefs = async (clone: string) => (await gitOut(clone, 'for-each-ref', '--format=%(refname) %(objectname)', 'refs/pas/haves/')).split('\n').filter(Boolean);
+  const haveRefs = async (clone: string) => (await gitOut(clone, 'for-each-ref', '--format=%(refname)', 'refs/pas/haves/')).split('\n').filter(Boolean).sort();
+  const havesOf = (commits: readonly string[]) => commits.map((c) => `refs/pas/haves/${c}`);
+  const results = async (small: WorkerRepoCache, clone: string, commits: readonly string[]) => {
+    for (const commit of commits) await small.makeResultBundle(clone, central.base, commit);
+    await small.settled();
+  };
 
-  it('holds at most its number of result haves however many results a clone made, always the newest, and lists them newest first', async () => {
-    const small = new WorkerRepoCache(workerDir, { results: 4 });
+  it('sweeps a clone down to its newest haves and the bases in use when a base is made ready, once it made that many results since', async () => {
+    const small = new WorkerRepoCache(workerDir, { kept: 4 });
     const clone = await small.ensureBase(repoKey, (await makeBaseBundle(central.repo, central.base)).bytes, central.base);
-    const results = await resultsOn(clone, 1, 12);
-    for (const commit of results) {
-      await small.makeResultBundle(clone, central.base, commit);
-      await small.settled();
-    }
-    const refs = await haveRefs(clone);
-    const resultRefs = refs.filter((r) => r.startsWith('refs/pas/haves/results/'));
-    expect(resultRefs.length).toBeLessThanOrEqual(4);
-    for (const line of resultRefs) expect(results).toContain(line.split(' ')[1]);
-    // The newest result is in its slot; the base keeps its own have.
-    expect(resultRefs).toContain(`${new HaveRefs({ results: 4 }).resultRef(results.at(-1)!)} ${results.at(-1)}`);
-    expect(refs).toContain(`refs/pas/haves/bases/${central.base} ${central.base}`);
-    const listed = (await small.haves())[repoKey]!;
-    expect(listed[0]).toBe(results.at(-1));
-    expect(listed.at(-1)).toBe(central.base);
-    expect(listed).toHaveLength(resultRefs.length + 1);
-    // An overwritten result's objects stay until git's gc expires them.
-    expect(await gitOut(clone, 'cat-file', '-t', results[0]!)).toBe('commit');
+    const first = await commitsOn(clone, 1, 6);
+    await results(small, clone, first);
+    // A result's have is all a result writes: nothing is swept on a task's path.
+    expect(await haveRefs(clone)).toEqual(havesOf([central.base, ...first]).sort());
+    // A second base (a later job): the first sweep of this process keeps the newest 4 and the base in use.
+    const [secondBase] = await commitsOn(clone, 20, 1, 'base');
+    await small.ensureBase(repoKey, null, secondBase!);
+    expect(await haveRefs(clone)).toEqual(havesOf([central.base, ...first.slice(2), secondBase!]).sort());
+    // Fewer than 4 results since: the next base sweeps nothing.
+    const more = await commitsOn(clone, 7, 3);
+    await results(small, clone, more);
+    const [thirdBase] = await commitsOn(clone, 30, 1, 'base');
+    await small.ensureBase(repoKey, null, thirdBase!);
+    expect(await haveRefs(clone)).toHaveLength(10);
+    // 4 since: swept to the newest 4 (the bases of days 30 and 20, the results of days 10 and 9)
+    // and the first base, still in use; then the fourth base's have.
+    await results(small, clone, await commitsOn(clone, 10, 1));
+    const [fourthBase] = await commitsOn(clone, 40, 1, 'base');
+    await small.ensureBase(repoKey, null, fourthBase!);
+    expect(await haveRefs(clone)).toHaveLength(6);
+    expect(await haveRefs(clone)).toEqual(expect.arrayContaining(havesOf([central.base, secondBase!, thirdBase!, fourthBase!])));
+    // The newest listed first; a swept result's objects stay until git's gc expires them.
+    expect((await small.haves())[repoKey]![0]).toBe(fourthBase);
+    expect(await gitOut(clone, 'cat-file', '-t', first[0]!)).toBe('commit');
   });
 
-  it('stays within its bounds over many restarts of the worker', async () => {
-    const first = new WorkerRepoCache(workerDir, { results: 4, bases: 2 });
-    const clone = await first.ensureBase(repoKey, (await makeBaseBundle(central.repo, central.base)).bytes, central.base);
-    for (let restart = 0; restart < 5; restart++) {
-      const again = new WorkerRepoCache(workerDir, { results: 4, bases: 2 });
-      await again.ensureBase(repoKey, null, central.base);
-      for (const commit of await resultsOn(clone, 1 + restart * 3, 3)) {
-        await again.makeResultBundle(clone, central.base, commit);
-        await again.settled();
-      }
-    }
-    const refs = await haveRefs(clone);
-    expect(refs.filter((r) => r.startsWith('refs/pas/haves/results/')).length).toBeLessThanOrEqual(4);
-    expect(refs.filter((r) => r.startsWith('refs/pas/haves/bases/'))).toEqual([`refs/pas/haves/bases/${central.base} ${central.base}`]);
-    expect(refs.length).toBeLessThanOrEqual(5);
-  });
-
-  it('sweeps an earlier version\'s have refs and all but the newest base haves when a new process first makes a base ready, never a staging ref', async () => {
+  it('sweeps at a new process\'s first base, so a worker restarted often still bounds its clone\'s haves, and never a staging ref', async () => {
     const clone = await cache.ensureBase(repoKey, (await makeBaseBundle(central.repo, central.base)).bytes, central.base);
-    // Left by earlier processes: an earlier version's result haves, base haves of older bases, a staging ref.
-    const earlier = await resultsOn(clone, 1, 3);
-    const olderBases = await resultsOn(clone, 10, 3);
     const staging = 'refs/pas/haves/incoming-pas-base-x';
-    const writes = [...earlier.map((c) => `update refs/pas/haves/${c} ${c}`), ...olderBases.map((c) => `update refs/pas/haves/bases/${c} ${c}`), `update ${staging} ${central.base}`];
-    await execa('git', ['update-ref', '--stdin'], { cwd: clone, input: writes.join('\n') + '\n' });
-    const swept: unknown[] = [];
-    const restarted = new WorkerRepoCache(workerDir, { bases: 2, onSweepFailed: (err) => swept.push(err) });
-    await restarted.ensureBase(repoKey, null, central.base);
-    const refs = (await haveRefs(clone)).map((r) => r.split(' ')[0]).sort();
-    // The two newest base haves before this process (day 12 and 11), its own base, the staging ref.
-    expect(refs).toEqual([`refs/pas/haves/bases/${central.base}`, `refs/pas/haves/bases/${olderBases[1]}`, `refs/pas/haves/bases/${olderBases[2]}`, staging].sort());
-    expect(swept).toEqual([]);
-    // Once per process: a base haves made ready later in it is not swept.
-    await gitOut(clone, 'update-ref', `refs/pas/haves/${earlier[0]}`, earlier[0]!);
-    await restarted.ensureBase(repoKey, null, olderBases[0]!);
-    expect((await haveRefs(clone)).map((r) => r.split(' ')[0])).toContain(`refs/pas/haves/${earlier[0]}`);
+    await gitOut(clone, 'update-ref', staging, central.base);
+    for (let restart = 0; restart < 4; restart++) {
+      const again = new WorkerRepoCache(workerDir, { kept: 3 });
+      const [base] = await commitsOn(clone, 100 + restart * 10, 1, 'base');
+      await again.ensureBase(repoKey, null, base!);
+      await results(again, clone, await commitsOn(clone, 101 + restart * 10, 3));
+    }
+    const refs = await haveRefs(clone);
+    // Each start swept to the newest 3 before its base: 3 + that base + its 3 results, the staging ref beside.
+    expect(refs).toContain(staging);
+    expect(refs).toHaveLength(3 + 1 + 3 + 1);
+  });
+
+  it('lists a registration\'s haves as distinct commits, as many as asked', async () => {
+    const clone = await cache.ensureBase(repoKey, (await makeBaseBundle(central.repo, central.base)).bytes, central.base);
+    const made = await commitsOn(clone, 1, 3);
+    await results(cache, clone, made);
+    // A staging ref names the newest result again.
+    await gitOut(clone, 'update-ref', 'refs/pas/haves/incoming-pas-base-y', made[2]!);
+    expect((await cache.haves(3))[repoKey]).toEqual([made[2], made[1], made[0]]);
   });
 });

@@ -5,7 +5,6 @@ import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { importResultBundle, makeBaseBundle, makeResultBundle, repoKeyOf, WorkerRepoCache } from '../../../src/distribution/bundles.ts';
 import { readBundleHeader } from '../../../src/distribution/bundle-header.ts';
-import { HaveRefs } from '../../../src/distribution/have-refs.ts';
 import { gitProcessCount } from '../../../src/executors/git-command.ts';
 import { commitEdits } from '../../../src/executors/object-commit.ts';
 import { objectStoreFor } from '../../../src/executors/object-store.ts';
@@ -40,7 +39,7 @@ async function clonedBase(): Promise<string> {
 async function resultWithHaveLocked(a: number): Promise<{ clone: string; commit: string; lock: string }> {
   const clone = await clonedBase();
   const { commit } = await commitEdits({ repo: clone, baseCommit: fx.central.base, edits: new Map([['src/a.ts', Buffer.from(`export const a = ${a};\n`)]]), message: 'task work' });
-  const lock = path.join(clone, '.git', `${new HaveRefs().resultRef(commit)}.lock`);
+  const lock = path.join(clone, '.git', 'refs', 'pas', 'haves', `${commit}.lock`);
   await mkdir(path.dirname(lock), { recursive: true });
   await writeFile(lock, '');
   return { clone, commit, lock };
@@ -70,7 +69,7 @@ describe('result bundles written in-process', () => {
   it('answers the bundle without waiting for the have ref of its commit, and lists that have once it is written', async () => {
     // Another git holds the have's ref: the bundle must not wait for it.
     const { clone, commit, lock } = await resultWithHaveLocked(3);
-    const bundle = await fx.cache.makeResultBundle(clone, fx.central.base, commit);
+    const bundle = await makeResultBundle(clone, fx.central.base, commit);
     expect(readBundleHeader(bundle).heads).toEqual([{ commit, ref: `refs/pas/result/${commit}` }]);
     expect(await gitOut(clone, 'for-each-ref', '--format=%(objectname)', 'refs/pas/haves')).not.toContain(commit);
     // A registration lists the haves after the writes started before it, once the lock is gone.
