@@ -115,7 +115,7 @@ export class WorkerRepoCache {
       } else {
         // A base to make ready: git work anyway, the moment to sweep old haves when due (have-refs.ts).
         const store = await objectStoreFor(dir);
-        if (this.haveRefs.sweepDue(store)) await this.haveRefs.sweep(store, this.basesReady(repoKey));
+        if (this.haveRefs.sweepDue(store)) await this.haveRefs.sweep(store, new Set([...this.basesReady(repoKey), baseCommit]));
       }
       const done = await this.fetchBase(dir, repoKey, bundle, baseCommit);
       this.ready.add(ready);

@@ -154,7 +154,7 @@ async function startOn(options: WorkerOptions, settings: DistributionConfig, wan
 
   const cache = new WorkerRepoCache(options.dataDir, {
     onFailed: (commit, err) => log.warn({ code: 'PAS_ERR_GIT' satisfies ErrorCode, commit, err: toErrorData(err) }, 'the have ref of a result was not written: a later base bundle for this host will be bigger'),
-    onSweepFailed: (err) => log.warn({ code: 'PAS_ERR_GIT' satisfies ErrorCode, err: toErrorData(err) }, 'the older have refs of a cached clone were not swept: tried again at a later base'),
+    onSweepFailed: (err) => log.warn({ code: 'PAS_ERR_GIT' satisfies ErrorCode, err: toErrorData(err) }, 'the older have refs of a cached clone were not swept: tried again after more results'),
   });
   // Registration: the central process gives each programmer to one owner (it may be down: ask again).
   /** Why the last registration was refused programmers (each reason once). */
