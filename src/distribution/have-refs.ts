@@ -6,8 +6,8 @@
  * also keeps the base's objects while tasks run on it.
  *
  * A result's have is one new ref, written after its bundle is answered: nothing more on a task's
- * path (slot refs overwritten in place measured ~2 ms more worker CPU a task, same-slot writes
- * failing their batched transaction; a pruning there ~0.1 s each). Old haves are swept where a
+ * path (slot refs overwritten in place measured ~2 ms more worker CPU a task, likely same-slot
+ * writes failing their batched transaction; a pruning there ~0.1 s each). Old haves are swept where a
  * worker does git work anyway, in the clone's queue before a base is made ready: the first time
  * a process does so in a clone, and again once it wrote `kept` results there since the last
  * sweep. A sweep keeps the newest `kept` haves, the bases the process trusts as ready and the
