@@ -391,16 +391,24 @@ function cpuOf(pid: number, byParent: Map<number, number[]>, measured: readonly 
   const s = procStat(pid);
   if (!s) return null;
   let children = s.reaped;
+  for (const child of descendants(pid, byParent, measured)) {
+    const c = procStat(child);
+    if (c) children += c.own + c.reaped;
+  }
+  return [s.own, children];
+}
+
+/** The running descendants of a process, but those in `apart` and theirs (counted on their own). */
+function descendants(pid: number, byParent: Map<number, number[]>, apart: readonly number[]): number[] {
+  const found: number[] = [];
   const stack = [...(byParent.get(pid) ?? [])];
   while (stack.length > 0) {
     const child = stack.pop()!;
-    if (measured.includes(child)) continue;
-    const c = procStat(child);
-    if (!c) continue;
-    children += c.own + c.reaped;
+    if (apart.includes(child)) continue;
+    found.push(child);
     stack.push(...(byParent.get(child) ?? []));
   }
-  return [s.own, children];
+  return found;
 }
 
 type CpuSplit = NonNullable<DistributionRow['cpuSplit']>;
@@ -414,33 +422,29 @@ type CpuSplit = NonNullable<DistributionRow['cpuSplit']>;
 function runQueueWaits(pids: readonly number[], apart: readonly number[]): Map<string, number> | null {
   const byParent = childrenByParent();
   const waits = new Map<string, number>();
-  const seen = new Set<number>(apart.filter((pid) => !pids.includes(pid)));
-  const stack = [...pids];
-  while (stack.length > 0) {
-    const pid = stack.pop()!;
-    if (seen.has(pid)) continue;
-    seen.add(pid);
-    let tids: string[];
-    try {
-      tids = readdirSync(`/proc/${pid}/task`);
-    } catch {
-      if (pids.includes(pid)) return null;
-      continue;
-    }
-    for (const tid of tids) {
-      let stat: string;
+  for (const root of pids) {
+    for (const pid of [root, ...descendants(root, byParent, [...pids, ...apart])]) {
+      let tids: string[];
       try {
-        stat = readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8');
-      } catch (err) {
-        // A thread that ended meanwhile; no schedstat at all: no figure.
-        if ((err as NodeJS.ErrnoException).code === 'ENOENT' && existsSync(`/proc/${pid}/task/${tid}`)) return null;
+        tids = readdirSync(`/proc/${pid}/task`);
+      } catch {
+        if (pid === root) return null;
         continue;
       }
-      const wait = Number(stat.split(' ')[1]);
-      if (!Number.isFinite(wait)) return null;
-      waits.set(`${pid}/${tid}`, wait);
+      for (const tid of tids) {
+        let stat: string;
+        try {
+          stat = readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8');
+        } catch (err) {
+          // A thread that ended meanwhile; no schedstat at all: no figure.
+          if ((err as NodeJS.ErrnoException).code === 'ENOENT' && existsSync(`/proc/${pid}/task/${tid}`)) return null;
+          continue;
+        }
+        const wait = Number(stat.split(' ')[1]);
+        if (!Number.isFinite(wait)) return null;
+        waits.set(`${pid}/${tid}`, wait);
+      }
     }
-    stack.push(...(byParent.get(pid) ?? []));
   }
   return waits;
 }
