@@ -3,6 +3,7 @@
  * receiver to have (prerequisites) and the refs it carries. Read from the bytes, before git runs.
  */
 import { PasError } from '../errors.ts';
+import { isFullObjectId } from '../executors/object-id.ts';
 
 export interface BundleHeader {
   version: 2 | 3;
@@ -15,7 +16,6 @@ export interface BundleHeader {
 }
 
 const MAX_HEADER_BYTES = 64 * 1024;
-const OID = /^[0-9a-f]{40}([0-9a-f]{24})?$/;
 
 /** A bundle PAS refuses (PAS_ERR_DIST_BUNDLE_INVALID). */
 export function bundleInvalid(message: string, details: Record<string, unknown>, cause?: unknown): PasError {
@@ -53,14 +53,14 @@ export function readBundleHeader(bytes: Uint8Array): BundleHeader {
     }
     if (line.startsWith('-')) {
       const oid = line.slice(1).split(' ')[0]!;
-      if (!OID.test(oid)) throw bad(`prerequisite ${JSON.stringify(oid.slice(0, 70))}`);
+      if (!isFullObjectId(oid)) throw bad(`prerequisite ${JSON.stringify(oid.slice(0, 70))}`);
       header.prerequisites.push(oid);
       continue;
     }
     const space = line.indexOf(' ');
     const commit = line.slice(0, space);
     const ref = line.slice(space + 1);
-    if (space < 0 || !OID.test(commit) || !ref.startsWith('refs/')) throw bad(`ref line ${JSON.stringify(line.slice(0, 80))}`);
+    if (space < 0 || !isFullObjectId(commit) || !ref.startsWith('refs/')) throw bad(`ref line ${JSON.stringify(line.slice(0, 80))}`);
     header.heads.push({ commit, ref });
   }
   return header;

@@ -17,6 +17,7 @@ import { objectStoreFor, type RepoObjectStore } from '../executors/object-store.
 import { bundleInvalid, readBundleHeader } from './bundle-header.ts';
 import { plainChain } from './result-chain.ts';
 import { importPackInProcess } from './result-import.ts';
+import { isFullObjectId } from '../executors/object-id.ts';
 
 export { WorkerRepoCache, makeResultBundle } from './worker-repo-cache.ts';
 export { bundleObjectName, bundleStored, deleteBundle, getBundle, putBundle } from './bundle-store.ts';
@@ -68,7 +69,7 @@ export async function refCommit(repo: string, ref: string): Promise<string | und
 
 /** The haves that are commits this repository knows (a have from another repository's history is dropped). */
 async function knownCommits(repo: string, haves: readonly string[]): Promise<string[]> {
-  const candidates = [...new Set(haves.filter((h) => /^[0-9a-f]{40}([0-9a-f]{24})?$/.test(h)))];
+  const candidates = [...new Set(haves.filter(isFullObjectId))];
   if (candidates.length === 0) return [];
   const out = await git(repo, ['cat-file', '--batch-check'], { input: candidates.map((h) => `${h}^{commit}`).join('\n') + '\n' });
   return out.stdout

@@ -19,11 +19,11 @@
  */
 import { git } from '../executors/git-command.ts';
 import type { RepoObjectStore } from '../executors/object-store.ts';
+import { isFullObjectId } from '../executors/object-id.ts';
 
 export const HAVES = 'refs/pas/haves';
 /** The have refs a sweep keeps (beside the bases in use). */
 export const HAVES_KEPT = 256;
-const COMMIT = /^[0-9a-f]{40}([0-9a-f]{24})?$/;
 
 /** Told when the have ref of a result could not be written. */
 export type HaveFailed = (commit: string, err: unknown) => void;
@@ -97,7 +97,7 @@ export class HaveRefs {
       const haves = listed.stdout
         .split('\n')
         .map((line) => line.split(' '))
-        .filter((pair): pair is [string, string] => pair.length === 2 && COMMIT.test(pair[0]!) && pair[1] === `${HAVES}/${pair[0]}`);
+        .filter((pair): pair is [string, string] => pair.length === 2 && isFullObjectId(pair[0]!) && pair[1] === `${HAVES}/${pair[0]}`);
       const gone = haves.slice(this.kept).filter(([oid]) => !inUse.has(oid));
       if (gone.length === 0) return;
       await git(store.repo, ['update-ref', '--stdin'], { input: gone.map(([oid, ref]) => `delete ${ref} ${oid}\n`).join(''), lock: 'shared' });

@@ -13,6 +13,7 @@ import { EXECUTOR_KINDS, type ErrorCode, type TaskSpec } from '../../machines/do
 import { modelRef } from '../config/schemas.ts';
 import { ERRORS, PasError } from '../errors.ts';
 import { idSchema, relPath } from '../gateway/schemas.ts';
+import { FULL_OBJECT_ID } from '../executors/object-id.ts';
 
 // ── shared pieces ──────────────────────────────────────────────────────────
 
@@ -68,7 +69,7 @@ export function encodeTaskMessage(message: TaskMessage): Uint8Array {
 export const distIdSchema = idSchema;
 /** Worker and programmer ids are NATS subject tokens: no dots. */
 export const subjectIdSchema = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$/, 'letters, digits, - and _');
-export const commitSchema = z.string().regex(/^[0-9a-f]{40}([0-9a-f]{24})?$/, 'a full commit id (40 or 64 hex digits)');
+export const commitSchema = z.string().regex(FULL_OBJECT_ID, 'a full commit id (40 or 64 hex digits)');
 /** A repository as workers know it: a name, never a path of the user's machine. */
 export const repoKeySchema = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_-]{0,99}$/, 'a repository key is letters, digits, - and _');
 /** An object store entry name. */

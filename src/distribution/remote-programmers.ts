@@ -40,6 +40,7 @@ import { sweepQuarantinesAfterCrash } from './quarantine-sweep.ts';
 import { RecentAttempts } from './recent-attempts.ts';
 import { mark, timelineOn } from './timeline.ts';
 import type { WorkerLiveness } from './worker-liveness.ts';
+import { isFullObjectId } from '../executors/object-id.ts';
 
 export type ExecuteTask = (input: ExecuteTaskInput, signal: AbortSignal) => Promise<TaskResult>;
 
@@ -170,7 +171,7 @@ export async function createRemoteProgrammers(base: RemoteLink, remoteIds: Reado
   /** (repository, full commit id) → the commit checked to be there (a commit, once there, stays). */
   const resolved = new Map<string, Promise<string>>();
   /** The task's base as a full commit id: a full id already checked in this repository is not asked of git again. */
-  const baseOf = (repo: string, rev: string) => (/^[0-9a-f]{40}([0-9a-f]{24})?$/.test(rev) ? memo(resolved, `${repo}\0${rev}`, () => resolveCommit(repo, rev)) : resolveCommit(repo, rev));
+  const baseOf = (repo: string, rev: string) => (isFullObjectId(rev) ? memo(resolved, `${repo}\0${rev}`, () => resolveCommit(repo, rev)) : resolveCommit(repo, rev));
   /**
    * Attempts this process gave up (cancelled, timed out, worker offline, not published), by task
    * id: never current again, even while KV still names one (its delete is on its way).

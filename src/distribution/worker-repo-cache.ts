@@ -14,10 +14,10 @@ import { objectStoreFor } from '../executors/object-store.ts';
 import { readBundleHeader } from './bundle-header.ts';
 import { HAVES, HaveRefs, type HaveRefsOptions } from './have-refs.ts';
 import { writeResultBundle } from './result-bundle-writer.ts';
+import { isFullObjectId } from '../executors/object-id.ts';
 
 const BASE_REF = 'refs/pas/base';
 const REPO_KEY = /^[A-Za-z0-9][A-Za-z0-9_-]{0,99}$/;
-const COMMIT = /^[0-9a-f]{40}([0-9a-f]{24})?$/;
 /** The have refs of results made outside a WorkerRepoCache (its own keeps its clones'). */
 const defaultHaves = new HaveRefs();
 
@@ -27,7 +27,7 @@ async function hasCommit(repo: string, commit: string): Promise<boolean> {
 }
 
 function assertCommit(what: string, commit: string): void {
-  if (!COMMIT.test(commit)) throw new PasError('PAS_ERR_DIST_BUNDLE_INVALID', `${what} "${commit}" is not a full commit id`, { details: { [what]: commit } });
+  if (!isFullObjectId(commit)) throw new PasError('PAS_ERR_DIST_BUNDLE_INVALID', `${what} "${commit}" is not a full commit id`, { details: { [what]: commit } });
 }
 
 /**
@@ -193,7 +193,7 @@ export class WorkerRepoCache {
       if (!REPO_KEY.test(key) || !existsSync(path.join(root, key, '.git'))) continue;
       // Several refs may name one commit (a base's staging ref): `limit` distinct commits.
       const refs = await git(path.join(root, key), ['for-each-ref', '--sort=-committerdate', '--format=%(objectname)', HAVES]);
-      const commits = [...new Set(refs.stdout.split('\n').filter((l) => COMMIT.test(l)))].slice(0, limit);
+      const commits = [...new Set(refs.stdout.split('\n').filter(isFullObjectId))].slice(0, limit);
       if (commits.length > 0) out[key] = commits;
     }
     return out;
