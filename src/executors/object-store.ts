@@ -60,6 +60,18 @@ const READ_CACHE_BYTES = 16 * 2 ** 20;
 const WRITTEN_CACHE_BYTES = 8 * 2 ** 20;
 
 const LOCK_ERROR = /cannot lock ref|Unable to create '[^']+\.lock'|File exists/i;
+/**
+ * Failures git words as a lock's ("cannot lock ref …") that are answers about the ref, not a lock
+ * held by someone else: a create of a ref that exists, a compare that found another value, a
+ * compare against a ref that is gone (git 2.39: "unable to resolve reference"; later gits:
+ * "reference is missing but expected"), two updates of one ref in a transaction.
+ */
+const REF_ANSWER = /already exists|is at .* but expected|unable to resolve reference|reference is missing but expected|multiple updates/i;
+
+/** Whether an update-ref transaction that failed with `message` is worth trying again: a lock held elsewhere, not an answer (REF_ANSWER). */
+export function refLockContended(message: string): boolean {
+  return LOCK_ERROR.test(message) && !REF_ANSWER.test(message);
+}
 
 export class RepoObjectStore {
   private readonly reader: GitBatchProcess;
@@ -278,7 +290,7 @@ export class RepoObjectStore {
       } catch (err) {
         const message = (err as Error).message;
         // "reference already exists" is an answer (create-only), not a lock to wait for.
-        if (attempt >= 12 || !LOCK_ERROR.test(message) || /already exists|is at .* but expected|unable to resolve reference|multiple updates/i.test(message)) {
+        if (attempt >= 12 || !refLockContended(message)) {
           throw new PasError('PAS_ERR_GIT', `could not update ${commands.map((c) => c.split(' ')[1]).join(', ')}: ${message}`, {
             details: { repo: this.repo, commands: [...commands] },
           });
