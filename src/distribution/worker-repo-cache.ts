@@ -36,7 +36,8 @@ function assertCommit(what: string, commit: string): void {
  * A plain chain of commits on base (every task's result) is written in-process
  * (result-bundle-writer.ts): no git process, and its have ref is written after the bundle is
  * answered (`haves`: have-refs.ts). Anything else is cut by `git bundle create` (the central
- * process judges it). Refs move through the clone's long-lived `update-ref --stdin`.
+ * process judges it), its have written the same way once the bundle is read. Refs move through the
+ * clone's long-lived `update-ref --stdin`.
  */
 export async function makeResultBundle(clonePath: string, base: string, commit: string, haves: HaveRefs = defaultHaves): Promise<Uint8Array> {
   assertCommit('base', base);
@@ -54,10 +55,13 @@ export async function makeResultBundle(clonePath: string, base: string, commit: 
   }
   const scratch = await mkdtemp(path.join(os.tmpdir(), 'pas-result-'));
   try {
-    await store.updateRefs([`update ${ref} ${commit}`, `update ${HAVES}/${commit} ${commit}`]);
+    await store.updateRefs([`update ${ref} ${commit}`]);
     const file = path.join(scratch, 'result.bundle');
     await git(clonePath, ['bundle', 'create', '-q', file, ref, `^${base}`]);
-    return await readFile(file);
+    const bytes = await readFile(file);
+    // Its have as any result's (counted toward the next sweep), queued before the ref's delete.
+    haves.writeSoon(store, commit);
+    return bytes;
   } finally {
     await store.updateRefs([`delete ${ref}`]).catch(() => {});
     await rm(scratch, { recursive: true, force: true });

@@ -243,6 +243,25 @@ describe('a worker clone\'s haves', () => {
     expect(refs).toHaveLength(3 + 1 + 3 + 1);
   });
 
+  it('counts a result git bundle create cuts (a merge, not a plain chain) toward the next sweep, as any result', async () => {
+    const small = new WorkerRepoCache(workerDir, { kept: 1 });
+    const clone = await small.ensureBase(repoKey, (await makeBaseBundle(central.repo, central.base)).bytes, central.base);
+    // A second base: this process's first sweep (nothing to sweep yet).
+    const [secondBase] = await commitsOn(clone, 20, 1, 'base');
+    await small.ensureBase(repoKey, null, secondBase!);
+    const store = await objectStoreFor(clone);
+    const [a, b, c] = await commitsOn(clone, 1, 3, 'side');
+    const tree = await store.commitTree(central.base);
+    const baseDate = Number(await gitOut(clone, 'show', '-s', '--format=%ct', central.base)) * 1000;
+    const merges = [await store.writeCommit(tree, [a!, b!], 'merge', new Date(baseDate + 21 * day)), await store.writeCommit(tree, [b!, c!], 'merge', new Date(baseDate + 22 * day))];
+    await results(small, clone, merges);
+    expect(await haveRefs(clone)).toEqual(havesOf([central.base, secondBase!, ...merges]).sort());
+    // Two results since that sweep: the third base sweeps to the newest have and the bases in use.
+    const [thirdBase] = await commitsOn(clone, 30, 1, 'base');
+    await small.ensureBase(repoKey, null, thirdBase!);
+    expect(await haveRefs(clone)).toEqual(havesOf([central.base, secondBase!, merges[1]!, thirdBase!]).sort());
+  });
+
   it('lists a registration\'s haves as distinct commits, as many as asked', async () => {
     const clone = await cache.ensureBase(repoKey, (await makeBaseBundle(central.repo, central.base)).bytes, central.base);
     const made = await commitsOn(clone, 1, 3);
