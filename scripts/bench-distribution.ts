@@ -774,7 +774,7 @@ export async function runDistributionBench(options: DistributionBenchOptions = {
   const k = options.tasksPerProgrammer ?? 2;
   // Interleaved repeats: the ratios are medians, not one run's luck on a shared machine. Five, not
   // three: with three, runs of the same code on the shared 2-core machine put the P = 49 ratios
-  // anywhere in 0.94–0.98 (±0.02 around the 0.95 target), one slow batch moving a median.
+  // anywhere in 0.94–0.98, either side of the 0.95 target, a slow batch or two moving a median.
   const repeats = options.repeats ?? (quick ? 1 : 5);
   const warmupTasks = options.warmupTasks ?? (quick ? 100 : 2000);
   const samples = options.detectionSamples ?? (quick ? 3 : 5);
