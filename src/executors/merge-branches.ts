@@ -10,6 +10,7 @@
 import type { ErrorData } from '../../machines/domain.ts';
 import { codedError, PasError } from '../errors.ts';
 import { git } from './git-command.ts';
+import { isFullObjectId } from './object-id.ts';
 import { objectStoreFor, type RepoObjectStore } from './object-store.ts';
 import { trivialMergeTree } from './tree-merge.ts';
 
@@ -105,7 +106,7 @@ async function mergeOne(store: RepoObjectStore, repo: string, head: string, sha:
   const out = await git(repo, ['merge-tree', '--write-tree', '-z', '--name-only', '--no-messages', head, sha], { okCodes: [1, 128] });
   const fields = out.stdout.split('\0');
   const tree = fields[0]?.trim() ?? '';
-  if (out.exitCode === 0 && /^[0-9a-f]{40,64}$/.test(tree)) {
+  if (out.exitCode === 0 && isFullObjectId(tree)) {
     return { commit: await store.writeCommit(tree, [head, sha], message) };
   }
   if (out.exitCode !== 1) return { files: [], why: (out.stdout + out.stderr).trim() };

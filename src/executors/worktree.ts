@@ -11,6 +11,7 @@ import type { Kpi } from '../../machines/domain.ts';
 import { PasError } from '../errors.ts';
 import { GitBatchProcess, lineParser } from './git-batch.ts';
 import { git, repoKey } from './git-command.ts';
+import { isFullObjectId } from './object-id.ts';
 
 export interface TaskWorktree {
   /** Absolute path of the worktree. */
@@ -65,8 +66,8 @@ export async function resolveBaseCommit(repo: string, rev = 'HEAD'): Promise<str
   const sha = /[\n\r]/.test(rev) ? '' : await reader.request(`${rev}^{commit}\n`, (buffer) => {
     const line = lineParser(buffer);
     if (!line) return null;
-    const match = /^([0-9a-f]{40,64}) commit \d+$/.exec(line.value);
-    return { value: match ? match[1]! : '', used: line.used };
+    const match = /^(\S+) commit \d+$/.exec(line.value);
+    return { value: match && isFullObjectId(match[1]!) ? match[1]! : '', used: line.used };
   }).catch(() => '');
   if (!sha) {
     throw new PasError('PAS_ERR_GIT', `"${rev}" is not a commit in ${repo} (an empty repository has no base commit)`, {
@@ -84,7 +85,7 @@ export async function createTaskWorktree(input: CreateWorktreeInput): Promise<Ta
   assertSafeId('job', input.jobId);
   assertSafeId('task', input.taskId);
   // A full SHA (what a job's plan carries) needs no rev-parse: `worktree add` rejects a bad one.
-  const base = input.baseCommit && FULL_SHA.test(input.baseCommit) ? input.baseCommit : await resolveBaseCommit(input.repo, input.baseCommit);
+  const base = input.baseCommit && isFullObjectId(input.baseCommit) ? input.baseCommit : await resolveBaseCommit(input.repo, input.baseCommit);
   const dir = taskWorktreePath(input.workspacesDir, input.jobId, input.taskId);
   const branch = taskBranchName(input.jobId, input.taskId);
 
@@ -103,8 +104,6 @@ export async function createTaskWorktree(input: CreateWorktreeInput): Promise<Ta
   }
   return { path: dir, branch, baseCommit: base };
 }
-
-const FULL_SHA = /^[0-9a-f]{40}$/;
 
 export interface StagedChanges {
   /** Paths (relative to the worktree) staged: changed, added or deleted. */

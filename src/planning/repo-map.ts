@@ -8,6 +8,7 @@
  */
 import { PasError } from '../errors.ts';
 import { gitEnv } from '../executors/git-command.ts';
+import { isFullObjectId } from '../executors/object-id.ts';
 import { spawnChild, spawnFailure } from '../executors/spawn-child.ts';
 import { extensionOf, identifiersOf, symbolsOf, type FileSymbols } from './symbols.ts';
 
@@ -261,7 +262,7 @@ function commitGraph(repo: string, commit: string): Promise<CommitGraph> {
 
 /** The map of `repo` at `commit` (a full object id, so the cache never confuses two commits). */
 export async function buildRepoMap(repo: string, commitish: string, options: RepoMapOptions = {}): Promise<RepoMap> {
-  const commit = /^[0-9a-f]{40}$/.test(commitish) ? commitish : (await gitOut(repo, ['rev-parse', '--verify', '--end-of-options', `${commitish}^{commit}`])).toString('utf8').trim();
+  const commit = isFullObjectId(commitish) ? commitish : (await gitOut(repo, ['rev-parse', '--verify', '--end-of-options', `${commitish}^{commit}`])).toString('utf8').trim();
   const { files, symbols, edges } = await commitGraph(repo, commit);
   const focus = new Set((options.focusFiles ?? []).filter((f) => files.includes(f)));
   const mentioned = options.task ? mentions(options.task, files, symbols) : new Set<string>();

@@ -41,12 +41,12 @@ export async function writeFiles(dir: string, files: Record<string, string | Buf
   }
 }
 
-export async function createTempRepo(files: Record<string, string | Buffer>): Promise<TempRepo> {
+export async function createTempRepo(files: Record<string, string | Buffer>, options: { objectFormat?: 'sha1' | 'sha256' } = {}): Promise<TempRepo> {
   const root = await mkdtemp(path.join(os.tmpdir(), 'pas-exec-'));
   const repo = path.join(root, 'repo');
   const workspacesDir = path.join(root, 'workspaces');
   await mkdir(repo);
-  await gitOut(repo, 'init', '--quiet', '--initial-branch=main');
+  await gitOut(repo, 'init', '--quiet', '--initial-branch=main', `--object-format=${options.objectFormat ?? 'sha1'}`);
   await writeFiles(repo, files);
   await gitOut(repo, 'add', '--all');
   await gitOut(repo, 'commit', '--quiet', '-m', 'initial');

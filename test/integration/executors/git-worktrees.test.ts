@@ -202,6 +202,23 @@ describe('mergeTaskBranches', () => {
     expect(again.results.map((r) => r.status === 'merged' && r.alreadyMerged)).toEqual([true, true]);
   });
 
+  it('works in a sha256 repository: worktrees at a 64-digit base, and a merge git writes (two edits to one file) as well as a trivial one', async () => {
+    fixture = await createTempRepo({ 'a.txt': 'one\ntwo\nthree\nfour\nfive\n', 'b.txt': 'bee\n' }, { objectFormat: 'sha256' });
+    const f = fixture;
+    expect(f.base).toMatch(/^[0-9a-f]{64}$/);
+    expect(await resolveBaseCommit(f.repo, 'main')).toBe(f.base);
+    const t1 = await taskCommit(f, 't1', { 'a.txt': 'ONE\ntwo\nthree\nfour\nfive\n' });
+    const t2 = await taskCommit(f, 't2', { 'a.txt': 'one\ntwo\nthree\nfour\nFIVE\n' });
+    const t3 = await taskCommit(f, 't3', { 'c.txt': 'new\n' });
+
+    const merged = await mergeTaskBranches({ repo: f.repo, jobBranch: 'pas/job-j1', baseCommit: f.base, branches: [t1, t2, t3], workspacesDir: f.workspacesDir });
+    expect(merged.results.map((r) => r.status)).toEqual(['merged', 'merged', 'merged']);
+    expect(merged.head).toMatch(/^[0-9a-f]{64}$/);
+    expect(await gitOut(f.repo, 'show', 'pas/job-j1:a.txt')).toBe('ONE\ntwo\nthree\nfour\nFIVE');
+    expect(await gitOut(f.repo, 'show', 'pas/job-j1:c.txt')).toBe('new');
+    expect(await gitOut(f.repo, 'fsck', '--no-dangling')).toBe('');
+  });
+
   it('stops merging when its job is cancelled, leaving the job branch and the worktrees clean', async () => {
     const f = await setup();
     const t1 = await taskCommit(f, 't1', { 'a.txt': 'one\nTWO\nthree\n' });

@@ -31,6 +31,15 @@ describe('buildRepoMap', () => {
     expect(map.text).toMatch(/\nlogo\.png(\n|$)/);
   });
 
+  it('maps a sha256 repository at its 64-digit commit id as it maps a sha1 one', async () => {
+    temp = await createTempRepo(SHOP, { objectFormat: 'sha256' });
+    expect(temp.base).toMatch(/^[0-9a-f]{64}$/);
+    const map = await buildRepoMap(temp.repo, temp.base);
+    expect(map.ranked.slice(0, 2)).toEqual(['src/prices.ts', 'src/cart.ts']);
+    expect(map.text).toContain(`Repository map at ${temp.base.slice(0, 12)} (6 files; most relevant first):`);
+    expect((await buildRepoMap(temp.repo, 'main')).text).toBe(map.text);
+  });
+
   it('ranks the files and names a job mentions above the rest', async () => {
     temp = await createTempRepo(SHOP);
     const map = await buildRepoMap(temp.repo, temp.base, { task: 'Make banner() print the shop name' });
