@@ -31,6 +31,7 @@ export const ERRORS = {
   PAS_ERR_TASK_NOT_FOUND: { retryable: false, status: 404, doc: 'No task has that id.' },
   PAS_ERR_PAYLOAD_TOO_LARGE: { retryable: false, status: 413, doc: 'The request body is larger than the gateway accepts.' },
   PAS_ERR_PORT_IN_USE: { retryable: false, status: 500, doc: 'An agent could not bind its port; the message names port and agent.' },
+  PAS_ERR_DATA_DIR_IN_USE: { retryable: false, status: 409, doc: 'Another `pas up` or `pas demo` holds the data dir (its journal): one process per data dir, or both would resume the same unfinished jobs. The message names the holder\'s pid and host; the hold ends with that process, even after kill -9.' },
   PAS_ERR_INTERNAL: { retryable: true, status: 500, doc: 'An unexpected fault inside PAS; the log has the details.' },
   PAS_ERR_SHUTTING_DOWN: { retryable: true, status: 503, doc: 'The runtime is draining and accepts no new work.' },
 

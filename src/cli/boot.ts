@@ -8,6 +8,7 @@ import { createRuntime, type Runtime } from '../runtime/create-runtime.ts';
 import { createDefaultServices, type DefaultServiceOptions } from '../runtime/default-services.ts';
 import { registerSecretEnvNames, redactValue } from '../redaction.ts';
 import { createLogger } from '../runtime/logger.ts';
+import { holdDataDir, type DataDirHold } from './data-dir-lock.ts';
 import { checkPortOffset, prepareDataDir } from './startup-checks.ts';
 import type { Distribution } from '../distribution/central-service.ts';
 
@@ -25,6 +26,8 @@ export interface BootOptions {
   inspect?: boolean;
   inspectUrl?: string;
   config?: PasConfig;
+  /** Which command holds the data dir, as a second start's refusal names it (default `pas up`). */
+  command?: string;
 }
 
 export interface Booted {
@@ -34,12 +37,24 @@ export interface Booted {
   stopInspector?: () => void;
   /** Programmers on other hosts (pas.yaml `distribution`); the NATS client is loaded only then. */
   distribution?: Distribution;
+  /** This process's hold on the data dir (one central process per journal); `shutdown` lets it go. */
+  dataDirHold: DataDirHold;
 }
 
 export async function boot(options: BootOptions): Promise<Booted> {
   const config = options.config ?? loadConfig(options.configDir ?? defaultConfigDir());
   checkPortOffset(config, options.portOffset ?? 0);
   const dataDir = prepareDataDir(config, options.dataDir);
+  const hold = holdDataDir(dataDir, options.command ?? 'pas up');
+  try {
+    return await bootHolding(options, config, dataDir, hold);
+  } catch (err) {
+    hold.release();
+    throw err;
+  }
+}
+
+async function bootHolding(options: BootOptions, config: PasConfig, dataDir: string, dataDirHold: DataDirHold): Promise<Booted> {
   const runId = `${new Date().toISOString().replace(/[-:]/g, '').replace(/\..*$/, '')}-${process.pid}`;
   registerSecretEnvNames(config.models);
   const logger = createLogger({
@@ -86,7 +101,7 @@ export async function boot(options: BootOptions): Promise<Booted> {
   distribution?.attach(runtime);
   try {
     const gateway = await startGateway(runtime, { host, inspectorRelay: !!options.inspect && !options.inspectUrl, doctor: () => runDoctor(config, { offline: options.offline === true }) });
-    return { config, runtime, gateway, ...(stopInspector ? { stopInspector } : {}), ...(distribution ? { distribution } : {}) };
+    return { config, runtime, gateway, dataDirHold, ...(stopInspector ? { stopInspector } : {}), ...(distribution ? { distribution } : {}) };
   } catch (err) {
     stopInspector?.();
     await runtime.stop();
@@ -100,6 +115,7 @@ export async function shutdown(booted: Booted): Promise<void> {
   await booted.gateway.close();
   await booted.runtime.stop();
   await booted.distribution?.stop();
+  booted.dataDirHold.release();
 }
 
 /** Resolves on the first SIGINT or SIGTERM. */

@@ -89,6 +89,7 @@ export const demoCommand: Command = {
     }
     // Offline, the LLM gateway answers the CLIs' calls with this same scripted model (default-services).
     const booted = await boot({
+      command: 'pas demo',
       portOffset,
       offline: true,
       services: { scripted },

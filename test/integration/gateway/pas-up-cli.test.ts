@@ -1,7 +1,8 @@
 /**
  * `pas up` as a user runs it: a child process at a free port offset answers on the gateway and
  * every agent port, the feed's hello holds all 23 agents, SIGINT drains and exits 0, and a
- * second `pas up` on the same ports fails naming the port.
+ * second `pas up` on the same ports fails naming the port; one on the same data dir (its journal)
+ * fails naming the process that holds it, until that process is gone, however it ended.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -76,7 +77,9 @@ describe('pas up (the CLI, as a child process)', () => {
     expect(agents).toHaveLength(23);
     expect(agents.map((n) => n.agentId)).toEqual(DEFAULT_AGENTS.map((a) => a.id));
 
-    const second = pas(['up', '--port-offset', String(offset), '--quiet', '--data-dir', dataDir]);
+    const otherDataDir = mkdtempSync(path.join(os.tmpdir(), 'pas-up-'));
+    cleanup.defer(() => rmSync(otherDataDir, { recursive: true, force: true }));
+    const second = pas(['up', '--port-offset', String(offset), '--quiet', '--data-dir', otherDataDir]);
     const secondExit = await second.exited;
     expect(secondExit.code).toBe(1);
     expect(second.stderr()).toContain('PAS_ERR_PORT_IN_USE');
@@ -91,5 +94,43 @@ describe('pas up (the CLI, as a child process)', () => {
     expect(up.stdout()).toContain('stopped cleanly');
     await expect(feed.closed).resolves.toMatchObject({ code: 1001 });
     await expect(fetch(`${gateway}/health`)).rejects.toThrow();
+  });
+
+  it('refuses a second pas up on the same data dir (another port offset) naming the first, which keeps running; once the first is killed -9 the dir can be used again', async () => {
+    const offsets = [GATEWAY_BASE_PORT, ...DEFAULT_AGENTS.map((a) => a.port)];
+    const offset = await freePortOffset(offsets);
+    const dataDir = mkdtempSync(path.join(os.tmpdir(), 'pas-up-'));
+    cleanup.defer(() => rmSync(dataDir, { recursive: true, force: true }));
+    const started = (portOffset: number) => {
+      const child = pas(['up', '--offline', '--skip-doctor', '--port-offset', String(portOffset), '--quiet', '--data-dir', dataDir]);
+      cleanup.defer(async () => {
+        if (child.process.exitCode === null && child.process.signalCode === null) {
+          child.process.kill('SIGKILL');
+          await child.exited;
+        }
+      });
+      return child;
+    };
+    const ready = (child: Child) => until(() => {
+      if (child.process.exitCode !== null) throw new Error(`pas up exited early (${child.process.exitCode}): ${child.stderr()}`);
+      return child.stdout().includes('Ctrl-C to drain');
+    }, 25_000, 'pas up ready');
+    const first = started(offset);
+    await ready(first);
+
+    const otherOffset = await freePortOffset(offsets);
+    const second = started(otherOffset);
+    expect((await second.exited).code, second.stderr()).toBe(1);
+    expect(second.stdout()).not.toContain('PAS is up');
+    expect(second.stderr()).toContain('PAS_ERR_DATA_DIR_IN_USE');
+    expect(second.stderr()).toContain(`the data dir ${dataDir} is in use by pas up (pid ${first.process.pid} on ${os.hostname()}`);
+    expect((await http(`http://127.0.0.1:${GATEWAY_BASE_PORT + offset}/api/tree`)).status).toBe(200);
+
+    first.process.kill('SIGKILL');
+    await first.exited;
+    const third = started(otherOffset);
+    await ready(third);
+    third.process.kill('SIGINT');
+    expect(await third.exited, third.stderr()).toEqual({ code: 0, signal: null });
   });
 });
