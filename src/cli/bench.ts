@@ -8,7 +8,7 @@ export const benchCommand: Command = {
   summary: 'run the benchmarks (parallel speedup, throughput, overhead, gateway, footprint, task suite, distribution); write artifacts/bench/*.json',
   usage: '[options]',
   options: {
-    quick: { type: 'boolean', help: 'fewer sizes and repeats (about 1–2 minutes instead of 25–35)' },
+    quick: { type: 'boolean', help: 'fewer sizes and repeats (about 4–5 minutes instead of 25–35)' },
     only: { type: 'string', arg: 'PARTS', help: 'comma-separated parts: parallel,throughput,overhead,gateway,llm-gateway,footprint,tasks,distribution' },
     out: { type: 'string', arg: 'DIR', help: 'where the JSON results go (default artifacts/bench)' },
     readme: { type: 'boolean', help: "replace the README's benchmark table with this run's" },

@@ -9,7 +9,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
-import { distributionFlags } from '../../../scripts/bench-distribution.ts';
+import { distributionFlags, distributionSettings } from '../../../scripts/bench-distribution.ts';
+import { DISTRIBUTION_TARGET_LATENCY_MS } from '../../../scripts/bench-targets.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '../../..');
 const run = promisify(execFile);
@@ -24,6 +25,16 @@ describe('the distribution benchmark run alone', () => {
       options: { programmers: [49], workerCounts: [1, 2, 3], repeats: 3, detectionSamples: 0, warmupTasks: 2000, quick: true },
       out: '/tmp/x',
     });
+  });
+
+  it('measures a quick run at the L the target is set at, with fewer repeats and warm-up tasks than a full one', () => {
+    const full = distributionSettings();
+    const quick = distributionSettings({ quick: true });
+    expect(full.latencyMs).toBe(DISTRIBUTION_TARGET_LATENCY_MS);
+    expect(quick.latencyMs).toBe(DISTRIBUTION_TARGET_LATENCY_MS);
+    expect(quick.repeats).toBeLessThan(full.repeats);
+    expect(quick.warmupTasks).toBeLessThan(full.warmupTasks);
+    expect(distributionSettings({ quick: true, latencyMs: 100 }).latencyMs).toBe(100);
   });
 
   it('refuses a value that is not a whole number, a list where one number goes, a missing value and a flag it does not know, naming each', () => {

@@ -91,9 +91,9 @@ describe('bench targets', () => {
     expect(table).toContain('*full-verify* rows use verify-ceiling');
   });
 
-  it('holds each number of workers at P = 49 to 0.95 of the in-process efficiency of the same run, and leaves P = 10 and in-process out', () => {
-    const d = (mode: string, workers: number, programmers: number, ratio: number) => ({ mode, workers, programmers, ratio });
-    const targets = distributionTargets([d('in-process', 0, 49, 1), d('workers', 1, 49, 0.95), d('workers', 2, 49, 0.94), d('workers', 3, 10, 0.5), d('workers', 3, 49, 1.01)]);
+  it('holds each number of workers at P = 49 to 0.95 of the in-process efficiency of the same run, and leaves P = 10, in-process and another L out', () => {
+    const d = (mode: string, workers: number, programmers: number, ratio: number, latencyMs = 1500) => ({ mode, workers, programmers, ratio, latencyMs });
+    const targets = distributionTargets([d('in-process', 0, 49, 1), d('workers', 1, 49, 0.95), d('workers', 2, 49, 0.94), d('workers', 3, 10, 0.5), d('workers', 3, 49, 1.01), d('workers', 3, 49, 0.9, 500)]);
     expect(targets.map((t) => [t.name, t.verdict])).toEqual([
       ['distributed over 1 worker P=49 efficiency / in-process', 'PASS'],
       ['distributed over 2 workers P=49 efficiency / in-process', 'MISS'],
