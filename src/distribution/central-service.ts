@@ -13,6 +13,7 @@ import type { Runtime, RuntimeServices, ServiceContext } from '../runtime/runtim
 import { POOL_ID } from '../../machines/pas-system.machine.ts';
 import { createRepositories } from '../runtime/services/repositories.ts';
 import { HostHaves } from './bundles.ts';
+import { claimCentral } from './central-presence.ts';
 import { createClusterLlmAuthority, reportPrefixes, serveAdmissions } from './cluster-llm-authority.ts';
 import { openLink, type DistLink } from './link.ts';
 import { createRemoteProgrammers, type RemoteProgrammers } from './remote-programmers.ts';
@@ -40,7 +41,19 @@ export async function startDistribution(config: PasConfig, logger: Logger): Prom
   const remoteIds = remoteProgrammerIds(config);
   const link: DistLink = await openLink(settings, 'pas-central');
   try {
-    return await startOn(link, config, remoteIds, logger);
+    // Before anything of the prefix is touched (workers registered, results pulled): one central process per prefix.
+    const release = await claimCentral(link, logger);
+    const distribution = await startOn(link, config, remoteIds, logger).catch((err: unknown) => {
+      release();
+      throw err;
+    });
+    return {
+      ...distribution,
+      async stop() {
+        await distribution.stop();
+        release();
+      },
+    };
   } catch (err) {
     await link.close().catch(() => undefined);
     throw err;

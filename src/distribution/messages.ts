@@ -374,6 +374,20 @@ export const spendSchema = z.strictObject({
   at: isoTime,
 });
 
+/**
+ * A central process, on the prefix's `central` subject: its announcement at its start (sent with
+ * a reply inbox) and its answer to another's for as long as it runs (central-presence.ts).
+ */
+export const centralSchema = z.strictObject({
+  kind: z.literal('pas.v1.central'),
+  /** Random per process start: tells two processes with the same pid (containers) apart. */
+  instance: z.string().regex(/^[0-9a-f]{16}$/),
+  pid: z.number().int().min(0),
+  host: z.string().min(1).max(255),
+  /** When it started answering: of two, the earlier stays. */
+  since: isoTime,
+});
+
 export const MESSAGE_SCHEMAS = {
   'pas.v1.register': registerSchema,
   'pas.v1.registered': registeredSchema,
@@ -386,6 +400,7 @@ export const MESSAGE_SCHEMAS = {
   'pas.v1.breaker': breakerSchema,
   'pas.v1.breaker_reply': breakerReplySchema,
   'pas.v1.spend': spendSchema,
+  'pas.v1.central': centralSchema,
 } as const;
 
 export type MessageKind = keyof typeof MESSAGE_SCHEMAS;
@@ -401,6 +416,7 @@ export type CancelledMessage = Message<'pas.v1.cancelled'>;
 export type BreakerMessage = Message<'pas.v1.breaker'>;
 export type BreakerReplyMessage = Message<'pas.v1.breaker_reply'>;
 export type SpendMessage = Message<'pas.v1.spend'>;
+export type CentralMessage = Message<'pas.v1.central'>;
 
 /** No message is bigger than this (big bundles travel through the object store, not in messages). */
 export const MAX_MESSAGE_BYTES = 1024 * 1024;

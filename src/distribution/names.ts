@@ -32,8 +32,10 @@ export interface DistributionNames {
     heartbeat(workerId: string): string;
     /** Plain publish: a running task's progress (best effort). */
     progress(programmerId: string): string;
-    /** Request/reply: the central process cancels an attempt on the worker that runs it. */
+    /** Request/reply: the cancel of an attempt on the worker that runs it. */
     cancel(workerId: string): string;
+    /** Request/reply: the central process of the prefix answers (one per prefix; central-presence.ts). */
+    central: string;
   };
   /** Wildcard subjects the streams capture. */
   readonly streamSubjects: { readonly task: string[]; readonly result: string[] };
@@ -68,6 +70,7 @@ export function distributionNames(prefix: string): DistributionNames {
       heartbeat: (id) => `${base}.heartbeat.${token('worker id', id)}`,
       progress: (id) => `${base}.progress.${token('programmer id', id)}`,
       cancel: (id) => `${base}.cancel.${token('worker id', id)}`,
+      central: `${base}.central`,
     },
     streamSubjects: {
       task: [`${base}.task.*`],

@@ -43,4 +43,5 @@ export const EXAMPLE_MESSAGES: { [K in MessageKind]: Message<K> } = {
   'pas.v1.breaker': { kind: 'pas.v1.breaker', op: 'outcome', call_id: 'c-1', worker_id: 'gpu-1', model: 'anthropic/claude-sonnet-4', ok: false, error: { code: 'PAS_ERR_LLM_SERVER', retryable: true, message: '502' }, at: NOW },
   'pas.v1.breaker_reply': { kind: 'pas.v1.breaker_reply', call_id: 'c-2', model: 'anthropic/claude-sonnet-4', state: 'halfOpen', allow: true },
   'pas.v1.spend': { kind: 'pas.v1.spend', call_id: 'c-1', worker_id: 'gpu-1', programmer_id: 'Prog-011', attempt_id: 'job-1:t1:a1', model: 'anthropic/claude-sonnet-4', tokens: { input: 1000, output: 200, cache_read: null }, cost_usd: 0.006, at: NOW },
+  'pas.v1.central': { kind: 'pas.v1.central', instance: '0123456789abcdef', pid: 4242, host: 'central-box', since: NOW },
 };
