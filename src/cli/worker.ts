@@ -16,7 +16,7 @@ export const workerCommand: Command = {
   options: {
     id: { type: 'string', arg: 'NAME', help: 'this worker\'s name: programmers with host: NAME in programmer_pool.yaml run here' },
     nats: { type: 'string', arg: 'URL', help: 'the NATS server (default distribution.nats_url in pas.yaml)' },
-    programmers: { type: 'string', arg: 'A,B', help: 'host these programmer ids (default: every programmer whose host is --id)' },
+    programmers: { type: 'string', arg: 'A,B', help: 'host only these of the programmers whose host is --id (default: all of them)' },
     'data-dir': { type: 'string', arg: 'DIR', help: 'this worker\'s repository cache, checkouts and logs (default runtime.data_dir/worker-NAME)' },
     offline: { type: 'boolean', help: 'no LLM: every model is the offline scripted model (synthetic edits, see README "Offline")' },
     'edit-delay-ms': { type: 'string', arg: 'MS', help: 'with --offline, how long each scripted edit takes (default 0)' },

@@ -86,6 +86,12 @@ export function programmersFor(config: PasConfig, workerId: string, ids?: string
   if (ids && ids.length > 0) {
     const unknown = ids.filter((id) => !config.programmers.some((p) => p.id === id));
     if (unknown.length > 0) throw new PasError('PAS_ERR_CONFIG_INVALID', `--programmers: ${unknown.join(', ')} not in programmer_pool.yaml`, { details: { unknown } });
+    // The central process gives a worker only programmers configured with its host: say so here, before any broker.
+    const elsewhere = config.programmers.filter((p) => ids.includes(p.id) && p.host !== workerId);
+    if (elsewhere.length > 0) {
+      const named = elsewhere.map((p) => `${p.id} (host: ${p.host ?? 'local'})`).join(', ');
+      throw new PasError('PAS_ERR_CONFIG_INVALID', `--programmers: ${named} not hosted by ${workerId} in programmer_pool.yaml; a worker runs only programmers with host: ${workerId}`, { details: { elsewhere: elsewhere.map((p) => p.id) } });
+    }
     return config.programmers.filter((p) => ids.includes(p.id));
   }
   return config.programmers.filter((p) => p.host === workerId);
@@ -98,7 +104,7 @@ export async function startWorker(options: WorkerOptions): Promise<Worker> {
   const settings = base ? { ...base, ...(options.natsUrl ? { nats_url: options.natsUrl } : {}) } : undefined;
   if (!settings) throw new PasError('PAS_ERR_CONFIG_INVALID', 'pas.yaml: distribution: a worker needs distribution.nats_url (or --nats URL)');
   const wanted = programmersFor(config, workerId, options.programmerIds);
-  if (wanted.length === 0) throw new PasError('PAS_ERR_CONFIG_INVALID', `programmer_pool.yaml: no programmer has host: ${workerId} (or name them with --programmers)`);
+  if (wanted.length === 0) throw new PasError('PAS_ERR_CONFIG_INVALID', `programmer_pool.yaml: no programmer has host: ${workerId} (set programmers[].host: ${workerId} on the programmers this worker runs)`);
 
   const link: DistLink = await openLink(settings, `pas-worker:${workerId}`);
   // What has started so far, undone (last first) when a later step fails: a worker that cannot run
