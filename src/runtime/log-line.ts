@@ -1,8 +1,8 @@
 /**
  * How a log entry reads on a terminal: one short line, `time LEVEL who what details`, instead of
  * pino's 300–600-character JSON. The log file keeps the full NDJSON. Uses pino-pretty as a
- * synchronous stream with our own message format, so the fields people act on (agent, job, task,
- * state change, error code and message) stay and the rest is left to the file.
+ * synchronous stream with our own message format, so the fields people act on (agent, worker and
+ * programmers, job, task, state change, error code and message) stay and the rest is left to the file.
  */
 import pretty from 'pino-pretty';
 
@@ -28,6 +28,13 @@ export function logMessage(entry: Entry): string {
   } else {
     parts.push(String(entry.msg ?? ''));
   }
+  // Which worker and programmers a distribution line is about (a worker's own lines name it in their bound `worker`: not repeated).
+  if (typeof entry.worker === 'string' && entry.component !== 'worker') parts.push(`worker=${entry.worker}`);
+  for (const key of ['programmers', 'unreachable'] as const) {
+    const ids = entry[key];
+    if (Array.isArray(ids) && ids.length > 0) parts.push(`${key}=${ids.map(String).join(',')}`);
+  }
+  if (typeof entry.url === 'string') parts.push(`url=${entry.url}`);
   if (entry.jobId) parts.push(`job=${short(entry.jobId)}`);
   if (entry.taskId) parts.push(`task=${short(entry.taskId)}`);
   if (entry.from && entry.to && entry.msg !== 'transition') parts.push(`${String(entry.from)} → ${String(entry.to)}`);

@@ -17,6 +17,15 @@ describe('log lines on a terminal', () => {
     expect(logMessage({ msg: 'x'.repeat(400) }).length).toBe(220);
   });
 
+  it('names the worker, the programmers and the URL a distribution line is about, but not a worker\'s own bound name', () => {
+    expect(logMessage({ msg: 'worker offline', component: 'distribution', worker: 'w1', programmers: ['Prog-001', 'Prog-002'], code: 'PAS_ERR_DIST_WORKER_OFFLINE' })).toBe(
+      'worker offline worker=w1 programmers=Prog-001,Prog-002 — PAS_ERR_DIST_WORKER_OFFLINE',
+    );
+    expect(logMessage({ msg: 'programmers whose worker is not reachable get no work', component: 'distribution', unreachable: ['Prog-004'] })).toBe('programmers whose worker is not reachable get no work unreachable=Prog-004');
+    expect(logMessage({ msg: 'worker LLM gateway listening', component: 'worker', worker: 'w1', url: 'http://127.0.0.1:41000' })).toBe('worker LLM gateway listening url=http://127.0.0.1:41000');
+    expect(logMessage({ msg: 'every remote programmer is reachable', component: 'distribution', unreachable: [] })).toBe('every remote programmer is reachable');
+  });
+
   it('writes one line per entry through pino, without colour when asked, ending in a newline', async () => {
     let out = '';
     const sink = new Writable({ write(chunk, _enc, cb) { out += String(chunk); cb(); } });
