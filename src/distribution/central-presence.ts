@@ -37,7 +37,10 @@ export async function claimCentral(link: DistLink, logger: Logger, listenMs = Ma
   const me: CentralMessage = { kind: 'pas.v1.central', instance: randomBytes(8).toString('hex'), pid: process.pid, host: os.hostname(), since: new Date().toISOString() };
   const answer = encodeMessage('pas.v1.central', me);
   const others: CentralMessage[] = [];
+  let listening = true;
   const hear = (data: Uint8Array) => {
+    // Once the start is decided, a later process's announcement is only answered (it decides for itself).
+    if (!listening) return;
     try {
       const m = decodeMessage('pas.v1.central', data);
       if (m.instance !== me.instance) others.push(m);
@@ -64,6 +67,7 @@ export async function claimCentral(link: DistLink, logger: Logger, listenMs = Ma
     await nc.flush();
     await new Promise((r) => setTimeout(r, listenMs));
   } finally {
+    listening = false;
     replies.unsubscribe();
   }
   const first = others.find((o) => startedFirst(o, me));
