@@ -56,19 +56,11 @@ export async function claimCentral(link: DistLink, logger: Logger, listenMs = Ma
       hear(msg.data);
     },
   });
-  const inbox = `_INBOX.${randomBytes(12).toString('hex')}`;
-  const replies = nc.subscribe(inbox, {
-    callback: (err, msg) => {
-      if (!err) hear(msg.data);
-    },
-  });
   try {
-    nc.publish(subject, answer, { reply: inbox });
-    await nc.flush();
-    await new Promise((r) => setTimeout(r, listenMs));
+    // Every answer within the window (this process's own subscription answers too: never "no responders").
+    for await (const reply of await nc.requestMany(subject, answer, { strategy: 'timer', maxWait: listenMs })) hear(reply.data);
   } finally {
     listening = false;
-    replies.unsubscribe();
   }
   const first = others.find((o) => startedFirst(o, me));
   if (first) {
